@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds skip exclusivity checks in the engine's hot loops (see STYLE.md).
+let engineFlags: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "LSTMKit",
+    products: [
+        // The engine for Swift users.
+        .library(name: "LSTMKit", targets: ["LSTMKit"]),
+        // liblstmkit.so: the C ABI declared in include/lstmkit.h, for C and Python.
+        .library(name: "lstmkit", type: .dynamic, targets: ["LSTMKitC"]),
+        // The command-line tool.
+        .executable(name: "lstmkit", targets: ["lstmkit-cli"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CLSTMKitHeader", path: "Sources/CLSTMKitHeader"),
+        .target(name: "LSTMKit", dependencies: ["CBLAS"], swiftSettings: engineFlags),
+        .target(name: "LSTMKitC", dependencies: ["LSTMKit", "CLSTMKitHeader"], swiftSettings: engineFlags),
+        .executableTarget(
+            name: "lstmkit-cli",
+            dependencies: ["LSTMKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "LSTMKitTests", dependencies: ["LSTMKit"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

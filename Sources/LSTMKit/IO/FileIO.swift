@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Whole-file reads and crash-safe whole-file writes, without Foundation.
+public enum FileIO {
+    /// Reads a file; throws `.io` naming the path and the system's reason.
+    public static func read(_ path: String, limit: Int = 1 << 34) throws -> [UInt8] {
+        guard let f = fopen(path, "rb") else {
+            throw LSTMKitError.io("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(f) }
+        var st = stat()
+        guard fstat(fileno(f), &st) == 0 else {
+            throw LSTMKitError.io("cannot stat \(path): \(String(cString: strerror(errno)))")
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw LSTMKitError.io("\(path) is a directory, not a file") }
+        let size = Int(st.st_size)
+        guard size <= limit else { throw LSTMKitError.io("\(path) is too large (\(size) bytes)") }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let got = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, size, f) }
+        guard got == size else { throw LSTMKitError.io("cannot read \(path): read \(got) of \(size) bytes") }
+        return bytes
+    }
+
+    /// Writes to a temporary file beside `path`, then renames it over `path`, so a
+    /// failure never leaves a half-written file and never destroys the old one.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        guard let f = fopen(temp, "wb") else {
+            throw LSTMKitError.io("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, bytes.count, f) }
+        let flushed = fflush(f) == 0 && fsync(fileno(f)) == 0
+        let closed = fclose(f) == 0
+        guard written == bytes.count, flushed, closed else {
+            let reason = String(cString: strerror(errno))
+            unlink(temp)
+            throw LSTMKitError.io("cannot write \(path): \(reason)")
+        }
+        guard rename(temp, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temp)
+            throw LSTMKitError.io("cannot write \(path): \(reason)")
+        }
+    }
+}

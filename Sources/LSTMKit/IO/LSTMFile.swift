@@ -1,0 +1,117 @@
+/// Model files of kind "lstm": the parameters under PyTorch's names, and the
+/// hyper-parameters in the metadata. See docs/FORMAT.md.
+public enum ModelFile {
+    public static let formatName = "lstmkit"
+    public static let formatVersion = "1"
+
+    /// Common metadata every LSTMKit file starts with.
+    public static func header(kind: String) -> [(String, String)] {
+        [("format", formatName), ("format_version", formatVersion), ("kind", kind)]
+    }
+
+    /// Checks format, version and kind; the error names both kinds when they differ.
+    public static func checkKind(_ file: SafeTensors, expected: String) throws {
+        guard file.metadata("format") == formatName else {
+            throw LSTMKitError.invalidFormat("not an LSTMKit model (metadata \"format\" is \(file.metadata("format").map { "\"\($0)\"" } ?? "missing"))")
+        }
+        guard file.metadata("format_version") == formatVersion else {
+            throw LSTMKitError.invalidFormat("unsupported format_version \(file.metadata("format_version") ?? "missing"); this build reads \(formatVersion)")
+        }
+        let kind = file.metadata("kind") ?? "missing"
+        guard kind == expected else {
+            throw LSTMKitError.invalidFormat("the file holds a model of kind \"\(kind)\", not \"\(expected)\"")
+        }
+    }
+
+    static func int(_ file: SafeTensors, _ key: String) throws -> Int {
+        guard let s = file.metadata(key), let v = Int(s) else {
+            throw LSTMKitError.invalidFormat("metadata \"\(key)\" is missing or not an integer")
+        }
+        return v
+    }
+
+    static func float(_ file: SafeTensors, _ key: String) throws -> Float {
+        guard let s = file.metadata(key), let v = Float(s) else {
+            throw LSTMKitError.invalidFormat("metadata \"\(key)\" is missing or not a number")
+        }
+        return v
+    }
+
+    static func bool(_ file: SafeTensors, _ key: String) throws -> Bool {
+        switch file.metadata(key) {
+        case "true": return true
+        case "false": return false
+        default: throw LSTMKitError.invalidFormat("metadata \"\(key)\" must be \"true\" or \"false\"")
+        }
+    }
+
+    /// Copies every tensor of the file into the module's parameters of the same name,
+    /// requiring exactly the module's names and shapes.
+    public static func load(_ file: SafeTensors, into module: Module) throws {
+        let expected = module.parameters
+        let names = Set(expected.map(\.name))
+        if let extra = file.tensors.first(where: { !names.contains($0.name) }) {
+            throw LSTMKitError.invalidFormat("unexpected tensor \"\(extra.name)\"")
+        }
+        for p in expected {
+            guard let t = file.tensor(p.name) else { throw LSTMKitError.invalidFormat("missing tensor \"\(p.name)\"") }
+            guard t.shape == p.shape else {
+                throw LSTMKitError.invalidFormat("tensor \"\(p.name)\" has shape \(t.shape), expected \(p.shape)")
+            }
+            do { try p.assign(t.values) } catch let e as LSTMKitError {
+                throw LSTMKitError.invalidFormat(e.message)
+            }
+        }
+    }
+
+    public static func tensors(of module: Module) -> [SafeTensors.Entry] {
+        module.parameters.map { SafeTensors.Entry(name: $0.name, shape: $0.shape, values: $0.value) }
+    }
+}
+
+extension LSTM {
+    public static let modelKind = "lstm"
+
+    /// The model file's content: hyper-parameters as metadata, weights by PyTorch name.
+    public func modelFile() -> SafeTensors {
+        SafeTensors(
+            metadata: ModelFile.header(kind: Self.modelKind) + [
+                ("input_size", String(config.inputSize)),
+                ("hidden_size", String(config.hiddenSize)),
+                ("num_layers", String(config.numLayers)),
+                ("bidirectional", config.bidirectional ? "true" : "false"),
+                ("dropout", String(config.dropout)),
+                ("seed", String(config.seed)),
+            ],
+            tensors: ModelFile.tensors(of: self))
+    }
+
+    public func save(to path: String) throws {
+        try modelFile().write(to: path)
+    }
+
+    public convenience init(modelFile file: SafeTensors) throws {
+        try ModelFile.checkKind(file, expected: Self.modelKind)
+        let config = LSTMConfig(
+            inputSize: try ModelFile.int(file, "input_size"),
+            hiddenSize: try ModelFile.int(file, "hidden_size"),
+            numLayers: try ModelFile.int(file, "num_layers"),
+            bidirectional: try ModelFile.bool(file, "bidirectional"),
+            dropout: try ModelFile.float(file, "dropout"),
+            seed: UInt64(file.metadata("seed") ?? "0") ?? 0)
+        do { try config.validate() } catch let e as LSTMKitError {
+            throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
+        }
+        try self.init(config)
+        try ModelFile.load(file, into: self)
+    }
+
+    public static func load(from path: String) throws -> LSTM {
+        let file = try SafeTensors.read(from: path)
+        do {
+            return try LSTM(modelFile: file)
+        } catch LSTMKitError.invalidFormat(let why) {
+            throw LSTMKitError.invalidFormat("\(path): \(why)")
+        }
+    }
+}

@@ -1,0 +1,489 @@
+/// Hyper-parameters of an LSTM stack, as in PyTorch's nn.LSTM(batch_first=True).
+public struct LSTMConfig: Equatable, Sendable {
+    public var inputSize: Int
+    public var hiddenSize: Int
+    public var numLayers: Int
+    public var bidirectional: Bool
+    public var dropout: Float
+    public var seed: UInt64
+
+    public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1,
+                bidirectional: Bool = false, dropout: Float = 0, seed: UInt64 = 0) {
+        self.inputSize = inputSize
+        self.hiddenSize = hiddenSize
+        self.numLayers = numLayers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.seed = seed
+    }
+
+    public var directions: Int { bidirectional ? 2 : 1 }
+    /// Features per time step of the output: K * H.
+    public var outputSize: Int { directions * hiddenSize }
+
+    public func validate() throws {
+        guard inputSize >= 1 else { throw LSTMKitError.invalidArgument("input_size must be >= 1, got \(inputSize)") }
+        guard hiddenSize >= 1 else { throw LSTMKitError.invalidArgument("hidden_size must be >= 1, got \(hiddenSize)") }
+        guard numLayers >= 1 else { throw LSTMKitError.invalidArgument("num_layers must be >= 1, got \(numLayers)") }
+        guard dropout.isFinite, dropout >= 0, dropout < 1 else {
+            throw LSTMKitError.invalidArgument("dropout must be in [0, 1), got \(dropout)")
+        }
+        // Keep every buffer index well inside Int32 GEMM arguments.
+        let weights = 4 * hiddenSize * (max(inputSize, outputSize) + hiddenSize + 2)
+        guard hiddenSize <= 1 << 20, inputSize <= 1 << 24, numLayers <= 1024, weights <= 1 << 30 else {
+            throw LSTMKitError.outOfMemory("an LSTM of input_size \(inputSize), hidden_size \(hiddenSize) is too large")
+        }
+    }
+}
+
+/// The recurrent state of every layer and direction: h and c, each (L*K, B, H).
+public struct LSTMState: Equatable, Sendable {
+    public var h: Tensor
+    public var c: Tensor
+
+    public init(h: Tensor, c: Tensor) {
+        self.h = h
+        self.c = c
+    }
+
+    public init(zerosFor config: LSTMConfig, batch: Int) {
+        let shape = [config.numLayers * config.directions, batch, config.hiddenSize]
+        self.init(h: Tensor(zeros: shape), c: Tensor(zeros: shape))
+    }
+}
+
+/// A multi-layer, optionally bidirectional LSTM with PyTorch's semantics and names.
+///
+/// Per layer and direction: gates = x W_ih^T + b_ih + h W_hh^T + b_hh, split into
+/// i, f, g, o (in that order); c' = σ(f) c + σ(i) tanh(g); h' = σ(o) tanh(c').
+///
+/// Sequences in a batch may have different lengths: steps at t >= length neither
+/// change the state nor receive gradient, their outputs are 0, and the reverse
+/// direction starts at each sequence's own last step.
+///
+/// The computation: one GEMM projects all time steps' inputs for all four gates,
+/// one GEMM per step adds the recurrence, the gate math is one pass per row, and the
+/// backward pass forms each weight gradient with one GEMM over all steps.
+/// `forward` does not modify the layer (except the dropout generator in training),
+/// so many threads can run inference on one LSTM.
+public final class LSTM: Module {
+    public let config: LSTMConfig
+    /// Per layer and direction (index l*K + d): W_ih (4H, in), W_hh (4H, H), b_ih, b_hh (4H).
+    public let weightIH: [Parameter]
+    public let weightHH: [Parameter]
+    public let biasIH: [Parameter]
+    public let biasHH: [Parameter]
+    /// PyTorch's order: for each layer, for each direction: w_ih, w_hh, b_ih, b_hh.
+    public let parameters: [Parameter]
+    /// Draws the dropout masks between layers in training.
+    public var dropoutRNG: SeededRandom
+
+    public init(_ config: LSTMConfig) throws {
+        try config.validate()
+        self.config = config
+        var rng = SeededRandom(seed: config.seed)
+        let h = config.hiddenSize
+        let bound = 1 / Float(h).squareRoot()
+        var wih: [Parameter] = [], whh: [Parameter] = [], bih: [Parameter] = [], bhh: [Parameter] = []
+        var all: [Parameter] = []
+        for layer in 0..<config.numLayers {
+            let inSize = layer == 0 ? config.inputSize : config.outputSize
+            for d in 0..<config.directions {
+                let suffix = "_l\(layer)" + (d == 1 ? "_reverse" : "")
+                func make(_ name: String, _ shape: [Int]) -> Parameter {
+                    var v = [Float](repeating: 0, count: shape.reduce(1, *))
+                    rng.fillUniform(&v, bound: bound)
+                    return Parameter(name: name + suffix, shape: shape, value: v)
+                }
+                let p = [make("weight_ih", [4 * h, inSize]), make("weight_hh", [4 * h, h]),
+                         make("bias_ih", [4 * h]), make("bias_hh", [4 * h])]
+                wih.append(p[0]); whh.append(p[1]); bih.append(p[2]); bhh.append(p[3])
+                all += p
+            }
+        }
+        weightIH = wih
+        weightHH = whh
+        biasIH = bih
+        biasHH = bhh
+        parameters = all
+        dropoutRNG = rng.split()
+    }
+
+    // MARK: - Forward
+
+    /// What backward needs from one forward pass.
+    public struct Cache {
+        let batch: Int
+        let steps: Int
+        let lengths: [Int]
+        /// Input of each layer (B, T, in), after dropout for layers above the first.
+        var layerInputs: [[Float]] = []
+        /// Dropout scale per element of each layer input above the first (empty if none).
+        var dropoutMasks: [[Float]] = []
+        /// Per layer and direction (index l*K + d).
+        var directions: [DirectionCache] = []
+    }
+
+    /// Per direction: activated gates (T, B, 4H) by step, and states (T+1, B, H) with
+    /// row block 0 the initial state; step s holds the time index t_b(s) of each row.
+    struct DirectionCache {
+        var gates: [Float]
+        var h: [Float]
+        var c: [Float]
+    }
+
+    public struct Output {
+        /// (B, T, K*H); zero at padded steps.
+        public var y: Tensor
+        /// Each sequence's state after its last step: (L*K, B, H).
+        public var final: LSTMState
+        public var cache: Cache
+    }
+
+    /// Checks x (B, T, D), lengths and an initial state; returns the lengths as Ints.
+    public func validate(x: Tensor, lengths: [Int32]?, initial: LSTMState?) throws -> [Int] {
+        guard x.rank == 3 else {
+            throw LSTMKitError.invalidArgument("x must have shape (batch, steps, \(config.inputSize)), got \(x.shape)")
+        }
+        let (b, t, d) = (x.shape[0], x.shape[1], x.shape[2])
+        guard b >= 1, t >= 1 else { throw LSTMKitError.invalidArgument("x needs batch >= 1 and steps >= 1, got \(x.shape)") }
+        guard d == config.inputSize else {
+            throw LSTMKitError.invalidArgument("x must have shape (batch, steps, \(config.inputSize)), got \(x.shape)")
+        }
+        if let bad = x.data.withUnsafeBufferPointer(VectorMath.firstNonFinite) {
+            throw LSTMKitError.invalidArgument("x contains \(x.data[bad]) at flat index \(bad); inputs must be finite")
+        }
+        var lens = [Int](repeating: t, count: b)
+        if let lengths {
+            guard lengths.count == b else {
+                throw LSTMKitError.sizeMismatch("lengths has \(lengths.count) entries for a batch of \(b)")
+            }
+            for (i, l) in lengths.enumerated() {
+                guard l >= 1, Int(l) <= t else {
+                    throw LSTMKitError.invalidArgument("lengths[\(i)] = \(l) is outside [1, \(t)]")
+                }
+                lens[i] = Int(l)
+            }
+        }
+        if let initial {
+            let shape = [config.numLayers * config.directions, b, config.hiddenSize]
+            for (name, s) in [("h0", initial.h), ("c0", initial.c)] {
+                guard s.shape == shape else {
+                    throw LSTMKitError.sizeMismatch("\(name) must have shape \(shape), got \(s.shape)")
+                }
+                if let bad = s.data.withUnsafeBufferPointer(VectorMath.firstNonFinite) {
+                    throw LSTMKitError.invalidArgument("\(name) contains \(s.data[bad]) at flat index \(bad)")
+                }
+            }
+        }
+        return lens
+    }
+
+    /// Runs the stack. `training` enables dropout between layers.
+    /// Inputs must be valid (see `validate`); `run` is the checked entry point.
+    public func forward(_ x: Tensor, lengths: [Int], initial: LSTMState? = nil, training: Bool = false) -> Output {
+        let (batch, steps) = (x.shape[0], x.shape[1])
+        let hSize = config.hiddenSize, k = config.directions
+        let outSize = k * hSize
+        var cache = Cache(batch: batch, steps: steps, lengths: lengths)
+        var final = LSTMState(zerosFor: config, batch: batch)
+        var input = x.data
+        var inSize = config.inputSize
+        var y = [Float]()
+        let dropout = Dropout(config.dropout)
+        for layer in 0..<config.numLayers {
+            if layer > 0 && training && config.dropout > 0 {
+                let mask = dropout.mask(count: input.count, rng: &dropoutRNG)
+                for i in 0..<input.count { input[i] *= mask[i] }
+                cache.dropoutMasks.append(mask)
+            } else if layer > 0 {
+                cache.dropoutMasks.append([])
+            }
+            y = [Float](repeating: 0, count: batch * steps * outSize)
+            for d in 0..<k {
+                let index = layer * k + d
+                let stateOffset = index * batch * hSize
+                let dc = runDirection(
+                    index: index, reverse: d == 1, input: input, inSize: inSize,
+                    batch: batch, steps: steps, lengths: lengths,
+                    h0: initial.map { Array($0.h.data[stateOffset..<(stateOffset + batch * hSize)]) },
+                    c0: initial.map { Array($0.c.data[stateOffset..<(stateOffset + batch * hSize)]) },
+                    y: &y, column: d * hSize, ldy: outSize)
+                // The final state is the last row block of the carried states.
+                let last = steps * batch * hSize
+                for i in 0..<(batch * hSize) {
+                    final.h.data[stateOffset + i] = dc.h[last + i]
+                    final.c.data[stateOffset + i] = dc.c[last + i]
+                }
+                cache.directions.append(dc)
+            }
+            cache.layerInputs.append(input)
+            input = y
+            inSize = outSize
+        }
+        return Output(y: Tensor(shape: [batch, steps, outSize], data: y), final: final, cache: cache)
+    }
+
+    /// Validates the inputs, then runs the forward pass.
+    public func run(_ x: Tensor, lengths: [Int32]? = nil, initial: LSTMState? = nil,
+                    training: Bool = false) throws -> Output {
+        let lens = try validate(x: x, lengths: lengths, initial: initial)
+        return forward(x, lengths: lens, initial: initial, training: training)
+    }
+
+    /// The time index that row b processes at step s, or nil once its sequence ended.
+    @inline(__always)
+    private static func timeIndex(step s: Int, length: Int, reverse: Bool) -> Int? {
+        guard s < length else { return nil }
+        return reverse ? length - 1 - s : s
+    }
+
+    /// One direction of one layer over the whole batch; writes its h into y's columns
+    /// [column, column + H) and returns what backward needs.
+    private func runDirection(index: Int, reverse: Bool, input: [Float], inSize: Int,
+                              batch: Int, steps: Int, lengths: [Int],
+                              h0: [Float]?, c0: [Float]?,
+                              y: inout [Float], column: Int, ldy: Int) -> DirectionCache {
+        let hSize = config.hiddenSize, g4 = 4 * hSize
+        let rows = batch * steps
+        // Input projection for all steps at once: (B*T, 4H) = X W_ih^T + (b_ih + b_hh).
+        var proj = [Float](repeating: 0, count: rows * g4)
+        var gates = [Float](repeating: 0, count: steps * batch * g4)
+        var hs = [Float](repeating: 0, count: (steps + 1) * batch * hSize)
+        var cs = [Float](repeating: 0, count: (steps + 1) * batch * hSize)
+        if let h0 { hs.replaceSubrange(0..<(batch * hSize), with: h0) }
+        if let c0 { cs.replaceSubrange(0..<(batch * hSize), with: c0) }
+
+        let wIH = weightIH[index].value, wHH = weightHH[index].value
+        let bIH = biasIH[index].value, bHH = biasHH[index].value
+        proj.withUnsafeMutableBufferPointer { P in
+            let p = P.baseAddress!
+            for r in 0..<rows {
+                for j in 0..<g4 { p[r * g4 + j] = bIH[j] + bHH[j] }
+            }
+            input.withUnsafeBufferPointer { X in
+                wIH.withUnsafeBufferPointer { W in
+                    BLAS.gemm(transB: true, m: rows, n: g4, k: inSize,
+                              a: X.baseAddress!, lda: inSize, b: W.baseAddress!, ldb: inSize,
+                              beta: 1, c: p, ldc: g4)
+                }
+            }
+            gates.withUnsafeMutableBufferPointer { G in
+            hs.withUnsafeMutableBufferPointer { HS in
+            cs.withUnsafeMutableBufferPointer { CS in
+            y.withUnsafeMutableBufferPointer { Y in
+            wHH.withUnsafeBufferPointer { WHH in
+                for s in 0..<steps {
+                    let gs = G.baseAddress! + s * batch * g4
+                    let hPrev = HS.baseAddress! + s * batch * hSize
+                    let cPrev = CS.baseAddress! + s * batch * hSize
+                    let hNext = hPrev + batch * hSize
+                    let cNext = cPrev + batch * hSize
+                    // Gather this step's projected inputs (each row at its own time index).
+                    for b in 0..<batch {
+                        if let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) {
+                            (gs + b * g4).update(from: p + (b * steps + t) * g4, count: g4)
+                        }
+                    }
+                    // Recurrence: gates += h_{s-1} W_hh^T.
+                    BLAS.gemm(transB: true, m: batch, n: g4, k: hSize,
+                              a: hPrev, lda: hSize, b: WHH.baseAddress!, ldb: hSize,
+                              beta: 1, c: gs, ldc: g4)
+                    for b in 0..<batch {
+                        let hp = hPrev + b * hSize, cp = cPrev + b * hSize
+                        let hn = hNext + b * hSize, cn = cNext + b * hSize
+                        guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else {
+                            // Finished sequence: carry the state, leave no trace in the gates.
+                            hn.update(from: hp, count: hSize)
+                            cn.update(from: cp, count: hSize)
+                            (gs + b * g4).update(repeating: 0, count: g4)
+                            continue
+                        }
+                        let gi = gs + b * g4, gf = gi + hSize, gg = gf + hSize, go = gg + hSize
+                        let out = Y.baseAddress! + (b * steps + t) * ldy + column
+                        for j in 0..<hSize {
+                            let i = VectorMath.sigmoid(gi[j])
+                            let f = VectorMath.sigmoid(gf[j])
+                            let g = VectorMath.tanh(gg[j])
+                            let o = VectorMath.sigmoid(go[j])
+                            gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o
+                            let c = f * cp[j] + i * g
+                            let h = o * VectorMath.tanh(c)
+                            cn[j] = c
+                            hn[j] = h
+                            out[j] = h
+                        }
+                    }
+                }
+            }
+            }
+            }
+            }
+            }
+        }
+        return DirectionCache(gates: gates, h: hs, c: cs)
+    }
+
+    // MARK: - Backward
+
+    /// Gradients flowing out of the stack: w.r.t. x (B, T, D) and the initial state.
+    public struct InputGradients {
+        public var dx: Tensor
+        public var dInitial: LSTMState
+    }
+
+    /// Back-propagates dY (B, T, K*H) and, optionally, the gradient of the final
+    /// state; ACCUMULATES into every parameter's grad and returns dx and d(h0, c0).
+    public func backward(_ cache: Cache, outputGrad dY: Tensor, finalGrad: LSTMState? = nil) -> InputGradients {
+        let (batch, steps) = (cache.batch, cache.steps)
+        let hSize = config.hiddenSize, k = config.directions
+        let outSize = k * hSize
+        precondition(dY.shape == [batch, steps, outSize], "LSTM.backward: dY must be \([batch, steps, outSize]), got \(dY.shape)")
+        var dInitial = LSTMState(zerosFor: config, batch: batch)
+        var dOut = dY.data   // gradient w.r.t. the current layer's output
+        var dIn = [Float]()
+        for layer in stride(from: config.numLayers - 1, through: 0, by: -1) {
+            let inSize = layer == 0 ? config.inputSize : outSize
+            dIn = [Float](repeating: 0, count: batch * steps * inSize)
+            for d in 0..<k {
+                let index = layer * k + d
+                let stateOffset = index * batch * hSize
+                let stateRange = stateOffset..<(stateOffset + batch * hSize)
+                let (dh0, dc0) = backDirection(
+                    index: index, reverse: d == 1, cache: cache.directions[index],
+                    input: cache.layerInputs[layer], inSize: inSize,
+                    batch: batch, steps: steps, lengths: cache.lengths,
+                    dY: dOut, column: d * hSize, ldy: outSize,
+                    dhFinal: finalGrad.map { Array($0.h.data[stateRange]) },
+                    dcFinal: finalGrad.map { Array($0.c.data[stateRange]) },
+                    dInput: &dIn)
+                dInitial.h.data.replaceSubrange(stateRange, with: dh0)
+                dInitial.c.data.replaceSubrange(stateRange, with: dc0)
+            }
+            if layer > 0 {
+                let mask = cache.dropoutMasks[layer - 1]
+                if !mask.isEmpty { for i in 0..<dIn.count { dIn[i] *= mask[i] } }
+            }
+            dOut = dIn
+        }
+        return InputGradients(dx: Tensor(shape: [batch, steps, config.inputSize], data: dIn), dInitial: dInitial)
+    }
+
+    /// One direction of one layer backwards in time. Adds into dInput (B, T, in) and the
+    /// parameters' grads; returns the gradient w.r.t. this direction's (h0, c0).
+    private func backDirection(index: Int, reverse: Bool, cache: DirectionCache,
+                               input: [Float], inSize: Int,
+                               batch: Int, steps: Int, lengths: [Int],
+                               dY: [Float], column: Int, ldy: Int,
+                               dhFinal: [Float]?, dcFinal: [Float]?,
+                               dInput: inout [Float]) -> ([Float], [Float]) {
+        let hSize = config.hiddenSize, g4 = 4 * hSize
+        let rows = batch * steps
+        var dh = dhFinal ?? [Float](repeating: 0, count: batch * hSize)
+        var dc = dcFinal ?? [Float](repeating: 0, count: batch * hSize)
+        var dhPrev = [Float](repeating: 0, count: batch * hSize)
+        var dGates = [Float](repeating: 0, count: steps * batch * g4)   // pre-activation, by step
+        var dProj = [Float](repeating: 0, count: rows * g4)             // by (b, t)
+        let wHH = weightHH[index].value, wIH = weightIH[index].value
+
+        dGates.withUnsafeMutableBufferPointer { DG in
+        dh.withUnsafeMutableBufferPointer { DH in
+        dc.withUnsafeMutableBufferPointer { DC in
+        dhPrev.withUnsafeMutableBufferPointer { DHP in
+        cache.gates.withUnsafeBufferPointer { G in
+        cache.c.withUnsafeBufferPointer { CS in
+        dY.withUnsafeBufferPointer { DY in
+        wHH.withUnsafeBufferPointer { WHH in
+            for s in stride(from: steps - 1, through: 0, by: -1) {
+                let dgs = DG.baseAddress! + s * batch * g4
+                let gs = G.baseAddress! + s * batch * g4
+                for b in 0..<batch {
+                    // Finished sequences keep dh, dc: the carried state passes them through.
+                    guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
+                    let gi = gs + b * g4, gf = gi + hSize, gg = gf + hSize, go = gg + hSize
+                    let cPrev = CS.baseAddress! + (s * batch + b) * hSize
+                    let cNow = cPrev + batch * hSize
+                    let dyRow = DY.baseAddress! + (b * steps + t) * ldy + column
+                    let dhb = DH.baseAddress! + b * hSize, dcb = DC.baseAddress! + b * hSize
+                    let di = dgs + b * g4, df = di + hSize, dg = df + hSize, dO = dg + hSize
+                    for j in 0..<hSize {
+                        let i = gi[j], f = gf[j], g = gg[j], o = go[j]
+                        let dhj = dhb[j] + dyRow[j]
+                        let tc = VectorMath.tanh(cNow[j])
+                        let dcj = dcb[j] + dhj * o * (1 - tc * tc)
+                        di[j] = dcj * g * i * (1 - i)
+                        df[j] = dcj * cPrev[j] * f * (1 - f)
+                        dg[j] = dcj * i * (1 - g * g)
+                        dO[j] = dhj * tc * o * (1 - o)
+                        dcb[j] = dcj * f
+                    }
+                }
+                // dh_{s-1} = dGates_s W_hh for the rows that ran this step.
+                BLAS.gemm(m: batch, n: hSize, k: g4,
+                          a: dgs, lda: g4, b: WHH.baseAddress!, ldb: hSize,
+                          beta: 0, c: DHP.baseAddress!, ldc: hSize)
+                for b in 0..<batch where s < lengths[b] {
+                    (DH.baseAddress! + b * hSize).update(from: DHP.baseAddress! + b * hSize, count: hSize)
+                }
+            }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+
+        // Scatter step-ordered gate gradients to (b, t) order, matching the input rows.
+        dGates.withUnsafeBufferPointer { DG in
+            dProj.withUnsafeMutableBufferPointer { DP in
+                for s in 0..<steps {
+                    for b in 0..<batch {
+                        guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
+                        (DP.baseAddress! + (b * steps + t) * g4).update(from: DG.baseAddress! + (s * batch + b) * g4, count: g4)
+                    }
+                }
+            }
+        }
+
+        // Weight gradients, one GEMM each over all steps.
+        dGates.withUnsafeBufferPointer { DG in
+            cache.h.withUnsafeBufferPointer { HS in
+                weightHH[index].grad.withUnsafeMutableBufferPointer { GW in
+                    // dW_hh += sum_s dGates_s^T h_{s-1}: (4H, T*B) x (T*B, H)
+                    BLAS.gemm(transA: true, m: g4, n: hSize, k: steps * batch,
+                              a: DG.baseAddress!, lda: g4, b: HS.baseAddress!, ldb: hSize,
+                              beta: 1, c: GW.baseAddress!, ldc: hSize)
+                }
+            }
+        }
+        dProj.withUnsafeBufferPointer { DP in
+            input.withUnsafeBufferPointer { X in
+                weightIH[index].grad.withUnsafeMutableBufferPointer { GW in
+                    // dW_ih += dProj^T X: (4H, B*T) x (B*T, in)
+                    BLAS.gemm(transA: true, m: g4, n: inSize, k: rows,
+                              a: DP.baseAddress!, lda: g4, b: X.baseAddress!, ldb: inSize,
+                              beta: 1, c: GW.baseAddress!, ldc: inSize)
+                }
+            }
+            wIH.withUnsafeBufferPointer { W in
+                dInput.withUnsafeMutableBufferPointer { DX in
+                    // dX += dProj W_ih: (B*T, 4H) x (4H, in)
+                    BLAS.gemm(m: rows, n: inSize, k: g4,
+                              a: DP.baseAddress!, lda: g4, b: W.baseAddress!, ldb: inSize,
+                              beta: 1, c: DX.baseAddress!, ldc: inSize)
+                }
+            }
+            var db = [Float](repeating: 0, count: g4)
+            for r in 0..<rows {
+                for j in 0..<g4 { db[j] += DP[r * g4 + j] }
+            }
+            for j in 0..<g4 {
+                biasIH[index].grad[j] += db[j]
+                biasHH[index].grad[j] += db[j]
+            }
+        }
+        return (dh, dc)
+    }
+}

@@ -1,0 +1,36 @@
+import CBLAS
+
+/// Thin wrappers over OpenBLAS, row-major only. Pointers are raw so that callers can
+/// address sub-matrices (a time step inside a (B, T, 4H) buffer) without copies.
+public enum BLAS {
+    /// C = alpha * op(A) * op(B) + beta * C, with op(A) (m, k), op(B) (k, n), C (m, n).
+    @inline(__always)
+    public static func gemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            // BLAS leaves C untouched when k == 0 only for beta == 1; be explicit.
+            for r in 0..<m { for col in 0..<n { c[r * ldc + col] *= beta } }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor,
+            transA ? CblasTrans : CblasNoTrans,
+            transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha,
+            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// The number of threads OpenBLAS uses for one call.
+    public static var numThreads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+}

@@ -1,0 +1,20 @@
+/// Every failure the engine reports. The C ABI maps each case to an `lk_status`,
+/// the Python binding to an exception, the CLI to a one-line message.
+public enum LSTMKitError: Error, Equatable, CustomStringConvertible {
+    case invalidArgument(String)
+    case sizeMismatch(String)
+    case notFound(String)
+    case io(String)
+    case invalidFormat(String)
+    case outOfMemory(String)
+
+    public var message: String {
+        switch self {
+        case .invalidArgument(let m), .sizeMismatch(let m), .notFound(let m),
+             .io(let m), .invalidFormat(let m), .outOfMemory(let m):
+            return m
+        }
+    }
+
+    public var description: String { message }
+}

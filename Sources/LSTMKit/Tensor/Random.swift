@@ -1,0 +1,70 @@
+/// A small, fast, seedable generator (xoshiro256**, seeded through SplitMix64), so
+/// that the same seed gives the same weights and dropout masks on every machine.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
+
+    public init(seed: UInt64) {
+        var x = seed
+        func splitMix() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s = (splitMix(), splitMix(), splitMix(), splitMix())
+    }
+
+    @inline(__always)
+    public mutating func next() -> UInt64 {
+        let result = rotl(s.1 &* 5, 7) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0
+        s.3 ^= s.1
+        s.1 ^= s.2
+        s.0 ^= s.3
+        s.2 ^= t
+        s.3 = rotl(s.3, 45)
+        return result
+    }
+
+    @inline(__always)
+    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+
+    /// Uniform in [0, 1) with 24 bits of precision.
+    @inline(__always)
+    public mutating func nextUnitFloat() -> Float {
+        Float(next() >> 40) * (1.0 / 16_777_216.0)
+    }
+
+    /// Uniform in [low, high).
+    public mutating func uniform(_ low: Float, _ high: Float) -> Float {
+        low + (high - low) * nextUnitFloat()
+    }
+
+    /// Standard normal (Box-Muller).
+    public mutating func normal() -> Float {
+        var u1 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+        if u1 < 1e-300 { u1 = 1e-300 }
+        let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+        return Float((-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
+    }
+
+    /// An independent generator derived from this one (for a sub-module).
+    public mutating func split() -> SeededRandom { SeededRandom(seed: next()) }
+
+    public mutating func fillUniform(_ values: inout [Float], bound: Float) {
+        for i in values.indices { values[i] = uniform(-bound, bound) }
+    }
+}
+
+// Foundation-free libm access.
+#if canImport(Glibc)
+import Glibc
+@inline(__always) func _log(_ x: Double) -> Double { Glibc.log(x) }
+@inline(__always) func _cos(_ x: Double) -> Double { Glibc.cos(x) }
+#elseif canImport(Darwin)
+import Darwin
+@inline(__always) func _log(_ x: Double) -> Double { Darwin.log(x) }
+@inline(__always) func _cos(_ x: Double) -> Double { Darwin.cos(x) }
+#endif

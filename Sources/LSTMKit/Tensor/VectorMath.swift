@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Elementwise kernels used by the layers. Kept in one place so a faster (SIMD)
+/// version can replace them without touching the layers.
+public enum VectorMath {
+    @inline(__always)
+    public static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+
+    @inline(__always)
+    public static func tanh(_ x: Float) -> Float { tanhf(x) }
+
+    @inline(__always)
+    public static func exp(_ x: Float) -> Float { expf(x) }
+
+    @inline(__always)
+    public static func log(_ x: Float) -> Float { logf(x) }
+
+    @inline(__always)
+    public static func log1p(_ x: Float) -> Float { log1pf(x) }
+
+    @inline(__always)
+    public static func sqrt(_ x: Float) -> Float { sqrtf(x) }
+
+    /// y[i] += x[i]
+    @inline(__always)
+    public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] += x[i] }
+    }
+
+    /// True when every value is finite (no NaN, no infinity).
+    public static func allFinite(_ x: UnsafeBufferPointer<Float>) -> Bool {
+        for v in x where !v.isFinite { return false }
+        return true
+    }
+
+    /// The index of the first non-finite value, if any.
+    public static func firstNonFinite(_ x: UnsafeBufferPointer<Float>) -> Int? {
+        for i in 0..<x.count where !x[i].isFinite { return i }
+        return nil
+    }
+}

@@ -1,0 +1,134 @@
+/// An optimizer updates parameters from their accumulated gradients.
+/// Its state (momentum, moments) is kept per parameter object.
+public protocol Optimizer: AnyObject {
+    var learningRate: Float { get set }
+    func step(_ parameters: [Parameter])
+}
+
+extension Optimizer {
+    /// One update, then the gradients are zeroed for the next batch.
+    public func stepAndZero(_ parameters: [Parameter]) {
+        step(parameters)
+        for p in parameters { p.zeroGrad() }
+    }
+}
+
+/// Stochastic gradient descent with optional momentum (PyTorch's formulation:
+/// v = μ v + g; p -= lr v), Nesterov momentum and L2 weight decay.
+public final class SGD: Optimizer {
+    public var learningRate: Float
+    public let momentum: Float
+    public let weightDecay: Float
+    public let nesterov: Bool
+    private var velocity: [ObjectIdentifier: [Float]] = [:]
+
+    public init(learningRate: Float, momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
+    }
+
+    public func step(_ parameters: [Parameter]) {
+        for p in parameters {
+            let key = ObjectIdentifier(p)
+            var v = velocity[key] ?? [Float](repeating: 0, count: p.count)
+            let first = velocity[key] == nil
+            for i in 0..<p.count {
+                var g = p.grad[i] + weightDecay * p.value[i]
+                if momentum != 0 {
+                    v[i] = first ? g : momentum * v[i] + g
+                    g = nesterov ? g + momentum * v[i] : v[i]
+                }
+                p.value[i] -= learningRate * g
+            }
+            if momentum != 0 { velocity[key] = v }
+        }
+    }
+}
+
+/// Adam (Kingma & Ba) with bias correction. `decoupledWeightDecay` turns it into
+/// AdamW (Loshchilov & Hutter): p -= lr λ p, instead of adding λ p to the gradient.
+public final class Adam: Optimizer {
+    public var learningRate: Float
+    public let beta1: Float
+    public let beta2: Float
+    public let epsilon: Float
+    public let weightDecay: Float
+    public let decoupledWeightDecay: Bool
+    private var moments: [ObjectIdentifier: (m: [Float], v: [Float])] = [:]
+    public private(set) var stepCount = 0
+
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+                epsilon: Float = 1e-8, weightDecay: Float = 0, decoupledWeightDecay: Bool = false) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupledWeightDecay = decoupledWeightDecay
+    }
+
+    public func step(_ parameters: [Parameter]) {
+        stepCount += 1
+        let c1 = 1 - Float(_pow(Double(beta1), Double(stepCount)))
+        let c2 = 1 - Float(_pow(Double(beta2), Double(stepCount)))
+        for p in parameters {
+            let key = ObjectIdentifier(p)
+            var (m, v) = moments[key] ?? ([Float](repeating: 0, count: p.count), [Float](repeating: 0, count: p.count))
+            p.value.withUnsafeMutableBufferPointer { value in
+                p.grad.withUnsafeBufferPointer { grad in
+                    for i in 0..<value.count {
+                        var g = grad[i]
+                        if decoupledWeightDecay {
+                            value[i] -= learningRate * weightDecay * value[i]
+                        } else if weightDecay != 0 {
+                            g += weightDecay * value[i]
+                        }
+                        m[i] = beta1 * m[i] + (1 - beta1) * g
+                        v[i] = beta2 * v[i] + (1 - beta2) * g * g
+                        let mHat = m[i] / c1
+                        let vHat = v[i] / c2
+                        value[i] -= learningRate * mHat / (vHat.squareRoot() + epsilon)
+                    }
+                }
+            }
+            moments[key] = (m, v)
+        }
+    }
+}
+
+/// AdamW: Adam with decoupled weight decay (default λ = 0.01, as in PyTorch).
+public func AdamW(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
+                  epsilon: Float = 1e-8, weightDecay: Float = 0.01) -> Adam {
+    Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon,
+         weightDecay: weightDecay, decoupledWeightDecay: true)
+}
+
+/// Scales all gradients so that their global L2 norm is at most `maxNorm`.
+/// Returns the norm before clipping (as PyTorch's clip_grad_norm_ does).
+@discardableResult
+public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
+    var sumSquares: Double = 0
+    for p in parameters {
+        for g in p.grad { sumSquares += Double(g) * Double(g) }
+    }
+    let norm = Float(sumSquares.squareRoot())
+    let scale = maxNorm / (norm + 1e-6)
+    if scale < 1 {
+        for p in parameters {
+            p.grad.withUnsafeMutableBufferPointer { g in
+                for i in 0..<g.count { g[i] *= scale }
+            }
+        }
+    }
+    return norm
+}
+
+#if canImport(Glibc)
+import Glibc
+@inline(__always) func _pow(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
+#elseif canImport(Darwin)
+import Darwin
+@inline(__always) func _pow(_ x: Double, _ y: Double) -> Double { Darwin.pow(x, y) }
+#endif

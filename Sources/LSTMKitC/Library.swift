@@ -1,0 +1,36 @@
+import CLSTMKitHeader
+import LSTMKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private let versionString: StaticString = "0.1.0"
+
+@_cdecl("lk_version")
+public func lk_version() -> UnsafePointer<CChar> { versionString.cString }
+
+@_cdecl("lk_abi_version")
+public func lk_abi_version() -> Int32 { 1 }
+
+/// Applies LSTMKIT_NUM_THREADS once, before the first call that computes.
+let applyThreadSetting: Void = {
+    if let value = getenv("LSTMKIT_NUM_THREADS").flatMap({ Int(String(cString: $0)) }), value >= 1 {
+        BLAS.numThreads = value
+    }
+}()
+
+@_cdecl("lk_set_num_threads")
+public func lk_set_num_threads(_ n: Int32) -> lk_status {
+    guarded {
+        guard n >= 1 else { throw invalid("the number of threads must be >= 1, got \(n)") }
+        _ = applyThreadSetting
+        BLAS.numThreads = Int(n)
+    }
+}
+
+@_cdecl("lk_get_num_threads")
+public func lk_get_num_threads() -> Int32 {
+    _ = applyThreadSetting
+    return Int32(BLAS.numThreads)
+}

@@ -1,0 +1,2 @@
+import LSTMKit
+print("lstmkit")

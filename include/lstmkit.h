@@ -1,0 +1,190 @@
+/*
+ * lstmkit.h — the C interface of LSTMKit, an LSTM engine on OpenBLAS.
+ *
+ * This header is the reference for the ABI. Link with -llstmkit.
+ *
+ * Conventions (they hold for every function below unless its block says otherwise):
+ *   - Every fallible call returns an lk_status. LK_STATUS_OK is 0; anything else is a
+ *     failure, and lk_last_error() then holds a message saying what was wrong.
+ *     Results come back through out-parameters, which are left untouched on failure.
+ *   - Handles are opaque. lk_<object>_create / lk_<object>_load hand a new handle out
+ *     through a pointer; lk_<object>_free releases it; free(NULL) does nothing.
+ *   - The caller owns every buffer. Arrays are float32 or int32, C-contiguous
+ *     (row-major), described by a pointer plus explicit dimensions and an element
+ *     count. The library never keeps a caller pointer after the call returns.
+ *   - Bad input (NULL pointers, zero or negative sizes, counts that do not match the
+ *     dimensions, lengths out of range, NaN or infinity, unknown names, corrupt files)
+ *     returns a status and a message and leaves the handle as it was. No argument a
+ *     caller passes can abort the process.
+ *   - Shapes are written as in (B, T, D): B batch, T time steps, D input features,
+ *     H hidden units, L layers, K directions (1, or 2 when bidirectional).
+ *
+ * Thread safety: lk_status_string, lk_version and the config functions are pure.
+ * lk_last_error is per thread. A handle may be used by many threads at once for
+ * read-only calls (forward, get_param, save); calls that change a handle
+ * (set_param) must not run at the same time as any other call on that handle.
+ */
+#ifndef LSTMKIT_H
+#define LSTMKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  define LK_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#  define LK_API __attribute__((visibility("default")))
+#else
+#  define LK_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Versions                                                                   */
+/* ------------------------------------------------------------------------ */
+
+#define LK_VERSION_MAJOR 0
+#define LK_VERSION_MINOR 1
+#define LK_VERSION_PATCH 0
+#define LK_VERSION_STRING "0.1.0"
+/* Bumped whenever a function signature or struct layout in this header changes.
+ * Bindings compare it with lk_abi_version() at load time. */
+#define LK_ABI_VERSION 1
+
+/* The library's version as "MAJOR.MINOR.PATCH". Static storage; never NULL. */
+LK_API const char *lk_version(void);
+
+/* The ABI version the library was built with (compare with LK_ABI_VERSION). */
+LK_API int32_t lk_abi_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status codes and errors                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Values are fixed once published; new codes are only ever appended. */
+typedef enum lk_status {
+    LK_STATUS_OK = 0,
+    LK_STATUS_INVALID_ARGUMENT = 1, /* a NULL pointer, a bad size, a bad value   */
+    LK_STATUS_SIZE_MISMATCH = 2,    /* a buffer count does not match its dims     */
+    LK_STATUS_NOT_FOUND = 3,        /* unknown parameter name                     */
+    LK_STATUS_IO_ERROR = 4,         /* a file could not be opened, read, written  */
+    LK_STATUS_INVALID_FORMAT = 5,   /* a model file is corrupt, truncated, wrong  */
+    LK_STATUS_OUT_OF_MEMORY = 6,    /* the request is too large to allocate       */
+    LK_STATUS_INTERNAL = 7          /* a bug in LSTMKit: please report it         */
+} lk_status;
+
+/* A short English description of a status code, e.g. "invalid argument".
+ * Static storage; never NULL (unknown codes give "unknown status"). */
+LK_API const char *lk_status_string(lk_status status);
+
+/* The message of the last failed call on this thread, or "" if none failed yet.
+ * Valid until the next failing call on the same thread. Never NULL. */
+LK_API const char *lk_last_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Threads                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Sets the number of threads the library's BLAS uses (n >= 1). The environment
+ * variable LSTMKIT_NUM_THREADS, read when the library loads, sets the default;
+ * without it, OpenBLAS's own default applies (OPENBLAS_NUM_THREADS or all cores). */
+LK_API lk_status lk_set_num_threads(int32_t n);
+
+/* The number of threads the library's BLAS currently uses. */
+LK_API int32_t lk_get_num_threads(void);
+
+/* ------------------------------------------------------------------------ */
+/* LSTM                                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* A stack of LSTM layers with the semantics of PyTorch's nn.LSTM(batch_first=True):
+ * gate order i, f, g, o; two bias vectors per layer and direction; parameters
+ * named weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} and, for the
+ * reverse direction, the same names with the suffix "_reverse". */
+typedef struct lk_lstm lk_lstm;
+
+typedef struct lk_lstm_config {
+    int32_t input_size;    /* D, >= 1                                            */
+    int32_t hidden_size;   /* H, >= 1                                            */
+    int32_t num_layers;    /* L, >= 1                                            */
+    int32_t bidirectional; /* 0 or 1                                             */
+    float dropout;         /* between layers, training only; 0 <= dropout < 1    */
+    uint64_t seed;         /* initialisation seed: same seed, same weights       */
+} lk_lstm_config;
+
+/* input_size 1, hidden_size 1, num_layers 1, unidirectional, dropout 0, seed 0.
+ * Set at least input_size and hidden_size before lk_lstm_create. */
+LK_API lk_lstm_config lk_lstm_config_default(void);
+
+/* Creates an LSTM with weights drawn from U(-1/sqrt(H), 1/sqrt(H)) as PyTorch does,
+ * from the config's seed. *out receives the handle.
+ * Errors: INVALID_ARGUMENT for NULL pointers, sizes < 1, bidirectional not 0/1,
+ * dropout NaN or outside [0, 1); OUT_OF_MEMORY if the weights cannot fit. */
+LK_API lk_status lk_lstm_create(const lk_lstm_config *config, lk_lstm **out);
+
+/* Releases the handle. NULL is a no-op. */
+LK_API void lk_lstm_free(lk_lstm *lstm);
+
+/* Copies the handle's config into *out. */
+LK_API lk_status lk_lstm_get_config(const lk_lstm *lstm, lk_lstm_config *out);
+
+/* Runs the LSTM over a batch (inference: no dropout).
+ *   x        (B, T, D) float32, x_count == B*T*D, finite values
+ *   lengths  (B) int32 with 1 <= lengths[b] <= T, or NULL for "all T";
+ *            steps at t >= lengths[b] are padding: they do not change the state and
+ *            their outputs are 0; the reverse direction starts at lengths[b]-1
+ *   h0, c0   (L*K, B, H) initial states or NULL for zeros (both or neither);
+ *            state_count is their element count (0 when they are NULL)
+ *   y        (B, T, K*H) outputs, y_count == B*T*K*H
+ *   h_n, c_n (L*K, B, H) final states (each sequence's state after its last step),
+ *            or NULL if not wanted; state_out_count their element count (0 if NULL)
+ * Errors: INVALID_ARGUMENT (NULL, B or T < 1, D != input_size, lengths out of range,
+ * NaN/inf in x, h0 or c0), SIZE_MISMATCH (a count that does not match the dims). */
+LK_API lk_status lk_lstm_forward(const lk_lstm *lstm,
+                                 const float *x, int64_t batch, int64_t steps,
+                                 int64_t input_size, size_t x_count,
+                                 const int32_t *lengths,
+                                 const float *h0, const float *c0, size_t state_count,
+                                 float *y, size_t y_count,
+                                 float *h_n, float *c_n, size_t state_out_count);
+
+/* The number of named parameter tensors (4 * L * K). */
+LK_API lk_status lk_lstm_param_count(const lk_lstm *lstm, int32_t *count);
+
+/* The name of parameter `index` (0 <= index < count), in PyTorch's order.
+ * *name is owned by the handle and valid until it is freed. */
+LK_API lk_status lk_lstm_param_name(const lk_lstm *lstm, int32_t index, const char **name);
+
+/* The shape of a named parameter: *ndim receives 1 or 2, shape[0..ndim-1] the sizes
+ * (weight_ih_l0 is (4H, D), weight_hh_l0 is (4H, H), biases are (4H)).
+ * Errors: NOT_FOUND for an unknown name. */
+LK_API lk_status lk_lstm_param_shape(const lk_lstm *lstm, const char *name,
+                                     int32_t *ndim, int64_t shape[2]);
+
+/* Copies a named parameter into out; count must equal its element count. */
+LK_API lk_status lk_lstm_get_param(const lk_lstm *lstm, const char *name,
+                                   float *out, size_t count);
+
+/* Replaces a named parameter with values; count must equal its element count and
+ * every value must be finite. PyTorch's tensors load unchanged. */
+LK_API lk_status lk_lstm_set_param(lk_lstm *lstm, const char *name,
+                                   const float *values, size_t count);
+
+/* Writes the LSTM to a model file (safetensors layout, see docs/FORMAT.md).
+ * The file is written to a temporary name beside path and renamed over it only
+ * when complete, so a failed save never leaves a half-written model. */
+LK_API lk_status lk_lstm_save(const lk_lstm *lstm, const char *path);
+
+/* Reads an LSTM model file into a new handle.
+ * Errors: IO_ERROR (missing/unreadable), INVALID_FORMAT (bad magic, header, sizes,
+ * offsets, dtypes, shapes, or a model of another kind: the message says which). */
+LK_API lk_status lk_lstm_load(const char *path, lk_lstm **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LSTMKIT_H */
