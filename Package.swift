@@ -13,8 +13,8 @@ let package = Package(
         .library(name: "LSTMKit", targets: ["LSTMKit"]),
         // liblstmkit.so: the C ABI declared in include/lstmkit.h, for C and Python.
         .library(name: "lstmkit", type: .dynamic, targets: ["LSTMKitC"]),
-        // The command-line tool.
-        .executable(name: "lstmkit", targets: ["lstmkit-cli"]),
+        // The command-line tool (installed as `lstmkit` by the Python package; `swift run lstmkit-cli` here).
+        .executable(name: "lstmkit-cli", targets: ["lstmkit-cli"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -1,2 +1,0 @@
-import LSTMKit
-print("lstmkit")
