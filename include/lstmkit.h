@@ -89,7 +89,7 @@ LK_API const char *lk_last_error(void);
 /* ------------------------------------------------------------------------ */
 
 /* Sets the number of threads the library's BLAS uses (n >= 1). The environment
- * variable LSTMKIT_NUM_THREADS, read when the library loads, sets the default;
+ * variable LSTMKIT_NUM_THREADS, read at the library's first use, sets the default;
  * without it, OpenBLAS's own default applies (OPENBLAS_NUM_THREADS or all cores). */
 LK_API lk_status lk_set_num_threads(int32_t n);
 
@@ -140,9 +140,12 @@ LK_API lk_status lk_lstm_get_config(const lk_lstm *lstm, lk_lstm_config *out);
  *            state_count is their element count (0 when they are NULL)
  *   y        (B, T, K*H) outputs, y_count == B*T*K*H
  *   h_n, c_n (L*K, B, H) final states (each sequence's state after its last step),
- *            or NULL if not wanted; state_out_count their element count (0 if NULL)
+ *            both or neither (NULL if not wanted); state_out_count their element
+ *            count (0 when they are NULL)
  * Errors: INVALID_ARGUMENT (NULL, B or T < 1, D != input_size, lengths out of range,
- * NaN/inf in x, h0 or c0), SIZE_MISMATCH (a count that does not match the dims). */
+ * NaN/inf in x, h0 or c0, only one of h0/c0 or h_n/c_n), SIZE_MISMATCH (a count that
+ * does not match the dims), OUT_OF_MEMORY (the batch needs more than 8 GiB of work
+ * space: split it). */
 LK_API lk_status lk_lstm_forward(const lk_lstm *lstm,
                                  const float *x, int64_t batch, int64_t steps,
                                  int64_t input_size, size_t x_count,

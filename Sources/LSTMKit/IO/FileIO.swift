@@ -7,7 +7,9 @@ import Darwin
 /// Whole-file reads and crash-safe whole-file writes, without Foundation.
 public enum FileIO {
     /// Reads a file; throws `.io` naming the path and the system's reason.
-    public static func read(_ path: String, limit: Int = 1 << 34) throws -> [UInt8] {
+    /// `regularOnly` refuses pipes and devices (a model file must be a file: reading
+    /// /dev/zero would never end); `limit` bounds what is read in any case.
+    public static func read(_ path: String, limit: Int = 1 << 34, regularOnly: Bool = false) throws -> [UInt8] {
         guard let f = fopen(path, "rb") else {
             throw LSTMKitError.io("cannot open \(path): \(String(cString: strerror(errno)))")
         }
@@ -19,6 +21,20 @@ public enum FileIO {
         if (st.st_mode & S_IFMT) == S_IFDIR { throw LSTMKitError.io("\(path) is a directory, not a file") }
         let size = Int(st.st_size)
         guard size <= limit else { throw LSTMKitError.io("\(path) is too large (\(size) bytes)") }
+        if (st.st_mode & S_IFMT) != S_IFREG {
+            guard !regularOnly else { throw LSTMKitError.io("\(path) is not a regular file") }
+            // A pipe or device: read until the end.
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
+                if n == 0 { break }
+                bytes += buffer[0..<n]
+                guard bytes.count <= limit else { throw LSTMKitError.io("\(path) is too large") }
+            }
+            guard ferror(f) == 0 else { throw LSTMKitError.io("cannot read \(path)") }
+            return bytes
+        }
         var bytes = [UInt8](repeating: 0, count: size)
         let got = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, size, f) }
         guard got == size else { throw LSTMKitError.io("cannot read \(path): read \(got) of \(size) bytes") }

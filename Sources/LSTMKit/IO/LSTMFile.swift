@@ -23,21 +23,21 @@ public enum ModelFile {
         }
     }
 
-    static func int(_ file: SafeTensors, _ key: String) throws -> Int {
+    public static func int(_ file: SafeTensors, _ key: String) throws -> Int {
         guard let s = file.metadata(key), let v = Int(s) else {
             throw LSTMKitError.invalidFormat("metadata \"\(key)\" is missing or not an integer")
         }
         return v
     }
 
-    static func float(_ file: SafeTensors, _ key: String) throws -> Float {
+    public static func float(_ file: SafeTensors, _ key: String) throws -> Float {
         guard let s = file.metadata(key), let v = Float(s) else {
             throw LSTMKitError.invalidFormat("metadata \"\(key)\" is missing or not a number")
         }
         return v
     }
 
-    static func bool(_ file: SafeTensors, _ key: String) throws -> Bool {
+    public static func bool(_ file: SafeTensors, _ key: String) throws -> Bool {
         switch file.metadata(key) {
         case "true": return true
         case "false": return false
@@ -45,18 +45,19 @@ public enum ModelFile {
         }
     }
 
-    /// Copies every tensor of the file into the module's parameters of the same name,
-    /// requiring exactly the module's names and shapes.
-    public static func load(_ file: SafeTensors, into module: Module) throws {
-        let expected = module.parameters
-        let names = Set(expected.map(\.name))
+    /// Copies the file's tensors into the modules' parameters, each module's names
+    /// prefixed as given; requires exactly these names and shapes, no more, no fewer.
+    public static func load(_ file: SafeTensors, into modules: [(prefix: String, module: Module)]) throws {
+        var expected: [(String, Parameter)] = []
+        for (prefix, module) in modules { expected += module.parameters.map { (prefix + $0.name, $0) } }
+        let names = Set(expected.map(\.0))
         if let extra = file.tensors.first(where: { !names.contains($0.name) }) {
             throw LSTMKitError.invalidFormat("unexpected tensor \"\(extra.name)\"")
         }
-        for p in expected {
-            guard let t = file.tensor(p.name) else { throw LSTMKitError.invalidFormat("missing tensor \"\(p.name)\"") }
+        for (name, p) in expected {
+            guard let t = file.tensor(name) else { throw LSTMKitError.invalidFormat("missing tensor \"\(name)\"") }
             guard t.shape == p.shape else {
-                throw LSTMKitError.invalidFormat("tensor \"\(p.name)\" has shape \(t.shape), expected \(p.shape)")
+                throw LSTMKitError.invalidFormat("tensor \"\(name)\" has shape \(t.shape), expected \(p.shape)")
             }
             do { try p.assign(t.values) } catch let e as LSTMKitError {
                 throw LSTMKitError.invalidFormat(e.message)
@@ -64,8 +65,28 @@ public enum ModelFile {
         }
     }
 
+    public static func load(_ file: SafeTensors, into module: Module) throws {
+        try load(file, into: [("", module)])
+    }
+
+    public static func tensors(of modules: [(prefix: String, module: Module)]) -> [SafeTensors.Entry] {
+        modules.flatMap { prefix, module in
+            module.parameters.map { SafeTensors.Entry(name: prefix + $0.name, shape: $0.shape, values: $0.value) }
+        }
+    }
+
     public static func tensors(of module: Module) -> [SafeTensors.Entry] {
-        module.parameters.map { SafeTensors.Entry(name: $0.name, shape: $0.shape, values: $0.value) }
+        tensors(of: [("", module)])
+    }
+
+    /// Reads a file and builds a model from it, prefixing format errors with the path.
+    public static func open<T>(_ path: String, _ build: (SafeTensors) throws -> T) throws -> T {
+        let file = try SafeTensors.read(from: path)
+        do {
+            return try build(file)
+        } catch LSTMKitError.invalidFormat(let why) {
+            throw LSTMKitError.invalidFormat("\(path): \(why)")
+        }
     }
 }
 
@@ -98,7 +119,10 @@ extension LSTM {
             numLayers: try ModelFile.int(file, "num_layers"),
             bidirectional: try ModelFile.bool(file, "bidirectional"),
             dropout: try ModelFile.float(file, "dropout"),
-            seed: UInt64(file.metadata("seed") ?? "0") ?? 0)
+            seed: try file.metadata("seed").map {
+                guard let v = UInt64($0) else { throw LSTMKitError.invalidFormat("metadata \"seed\" is not an unsigned integer") }
+                return v
+            } ?? 0)
         do { try config.validate() } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
@@ -107,11 +131,6 @@ extension LSTM {
     }
 
     public static func load(from path: String) throws -> LSTM {
-        let file = try SafeTensors.read(from: path)
-        do {
-            return try LSTM(modelFile: file)
-        } catch LSTMKitError.invalidFormat(let why) {
-            throw LSTMKitError.invalidFormat("\(path): \(why)")
-        }
+        try ModelFile.open(path) { try LSTM(modelFile: $0) }
     }
 }

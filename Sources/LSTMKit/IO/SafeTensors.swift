@@ -73,7 +73,7 @@ public struct SafeTensors: Equatable {
     // MARK: Reading
 
     public static func read(from path: String) throws -> SafeTensors {
-        let bytes = try FileIO.read(path)
+        let bytes = try FileIO.read(path, regularOnly: true)
         do {
             return try parse(bytes)
         } catch LSTMKitError.invalidFormat(let why) {
@@ -120,7 +120,7 @@ public struct SafeTensors: Equatable {
                 shape.append(Int(d))
                 let (product, overflow) = elements.multipliedReportingOverflow(by: Int(d))
                 guard !overflow, product <= dataLength else {
-                    throw bad("tensor \"\(name)\" shape \(shape) needs more data than the file holds")
+                    throw bad("tensor \"\(name)\" shape \(value["shape"]!.serialized) needs more data than the file holds")
                 }
                 elements = product
             }

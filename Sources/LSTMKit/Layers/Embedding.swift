@@ -6,7 +6,9 @@ public final class Embedding: Module {
     public let paddingIndex: Int?
     public let weight: Parameter
 
-    public init(_ numEmbeddings: Int, _ dim: Int, paddingIndex: Int? = nil,
+    /// `sparse`: gradients touch only the looked-up rows, and clipping, zeroing and
+    /// Adam visit only those (fast for large tables; see `Parameter.sparseRowSize`).
+    public init(_ numEmbeddings: Int, _ dim: Int, paddingIndex: Int? = nil, sparse: Bool = false,
                 prefix: String = "", rng: inout SeededRandom) {
         precondition(numEmbeddings > 0 && dim > 0, "Embedding sizes must be positive")
         precondition(paddingIndex.map { $0 >= 0 && $0 < numEmbeddings } ?? true, "padding index out of range")
@@ -18,6 +20,7 @@ public final class Embedding: Module {
             for j in 0..<dim { w[p * dim + j] = 0 }
         }
         weight = Parameter(name: prefix + "weight", shape: [numEmbeddings, dim], value: w)
+        if sparse { weight.sparseRowSize = dim }
     }
 
     public var parameters: [Parameter] { [weight] }
@@ -51,6 +54,7 @@ public final class Embedding: Module {
             weight.grad.withUnsafeMutableBufferPointer { gw in
                 for (r, id) in ids.enumerated() where Int(id) != paddingIndex {
                     VectorMath.add(g.baseAddress! + r * dim, into: gw.baseAddress! + Int(id) * dim, count: dim)
+                    if weight.sparseRowSize != nil { weight.markTouched(row: Int(id)) }
                 }
             }
         }

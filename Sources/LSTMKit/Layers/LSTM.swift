@@ -28,10 +28,14 @@ public struct LSTMConfig: Equatable, Sendable {
         guard dropout.isFinite, dropout >= 0, dropout < 1 else {
             throw LSTMKitError.invalidArgument("dropout must be in [0, 1), got \(dropout)")
         }
-        // Keep every buffer index well inside Int32 GEMM arguments.
-        let weights = 4 * hiddenSize * (max(inputSize, outputSize) + hiddenSize + 2)
-        guard hiddenSize <= 1 << 20, inputSize <= 1 << 24, numLayers <= 1024, weights <= 1 << 30 else {
-            throw LSTMKitError.outOfMemory("an LSTM of input_size \(inputSize), hidden_size \(hiddenSize) is too large")
+        // Keep every buffer index well inside Int32 GEMM arguments (bounds first, so
+        // the size arithmetic below cannot overflow).
+        guard hiddenSize <= 1 << 20 else { throw LSTMKitError.outOfMemory("hidden_size \(hiddenSize) is too large (at most \(1 << 20))") }
+        guard inputSize <= 1 << 24 else { throw LSTMKitError.outOfMemory("input_size \(inputSize) is too large (at most \(1 << 24))") }
+        guard numLayers <= 1024 else { throw LSTMKitError.outOfMemory("num_layers \(numLayers) is too large (at most 1024)") }
+        let weightsPerLayer = 4 * hiddenSize * (max(inputSize, outputSize) + hiddenSize + 2)
+        guard weightsPerLayer <= 1 << 30 else {
+            throw LSTMKitError.outOfMemory("an LSTM layer of input_size \(inputSize), hidden_size \(hiddenSize) would need \(weightsPerLayer) weights (at most \(1 << 30))")
         }
     }
 }

@@ -56,8 +56,31 @@ public final class Adam: Optimizer {
     public let epsilon: Float
     public let weightDecay: Float
     public let decoupledWeightDecay: Bool
-    private var moments: [ObjectIdentifier: (m: [Float], v: [Float])] = [:]
-    public private(set) var stepCount = 0
+    private final class Moments {
+        var m: [Float]
+        var v: [Float]
+        init(count: Int) {
+            m = [Float](repeating: 0, count: count)
+            v = m
+        }
+    }
+    private var moments: [ObjectIdentifier: Moments] = [:]
+    public var stepCount = 0
+
+    /// The first and second moments kept for a parameter (for checkpoints).
+    public func moments(of p: Parameter) -> (m: [Float], v: [Float])? {
+        moments[ObjectIdentifier(p)].map { ($0.m, $0.v) }
+    }
+
+    public func setMoments(m: [Float], v: [Float], for p: Parameter) throws {
+        guard m.count == p.count, v.count == p.count else {
+            throw LSTMKitError.sizeMismatch("optimizer state for \(p.name) has the wrong size")
+        }
+        let state = Moments(count: 0)
+        state.m = m
+        state.v = v
+        moments[ObjectIdentifier(p)] = state
+    }
 
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999,
                 epsilon: Float = 1e-8, weightDecay: Float = 0, decoupledWeightDecay: Bool = false) {
@@ -73,27 +96,35 @@ public final class Adam: Optimizer {
         stepCount += 1
         let c1 = 1 - Float(_pow(Double(beta1), Double(stepCount)))
         let c2 = 1 - Float(_pow(Double(beta2), Double(stepCount)))
+        let (lr, b1, b2, eps, wd, decoupled) = (learningRate, beta1, beta2, epsilon, weightDecay, decoupledWeightDecay)
         for p in parameters {
-            let key = ObjectIdentifier(p)
-            var (m, v) = moments[key] ?? ([Float](repeating: 0, count: p.count), [Float](repeating: 0, count: p.count))
+            let state = moments[ObjectIdentifier(p)] ?? {
+                let s = Moments(count: p.count)
+                moments[ObjectIdentifier(p)] = s
+                return s
+            }()
+            // Moments live in a class so they are updated in place, never copied.
+            state.m.withUnsafeMutableBufferPointer { m in
+            state.v.withUnsafeMutableBufferPointer { v in
             p.value.withUnsafeMutableBufferPointer { value in
-                p.grad.withUnsafeBufferPointer { grad in
-                    for i in 0..<value.count {
-                        var g = grad[i]
-                        if decoupledWeightDecay {
-                            value[i] -= learningRate * weightDecay * value[i]
-                        } else if weightDecay != 0 {
-                            g += weightDecay * value[i]
-                        }
-                        m[i] = beta1 * m[i] + (1 - beta1) * g
-                        v[i] = beta2 * v[i] + (1 - beta2) * g * g
-                        let mHat = m[i] / c1
-                        let vHat = v[i] / c2
-                        value[i] -= learningRate * mHat / (vHat.squareRoot() + epsilon)
+            p.grad.withUnsafeBufferPointer { grad in
+                p.forEachGradientRange { start, length in
+                for i in start..<(start + length) {
+                    var g = grad[i]
+                    if decoupled {
+                        value[i] -= lr * wd * value[i]
+                    } else if wd != 0 {
+                        g += wd * value[i]
                     }
+                    m[i] = b1 * m[i] + (1 - b1) * g
+                    v[i] = b2 * v[i] + (1 - b2) * g * g
+                    value[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+                }
                 }
             }
-            moments[key] = (m, v)
+            }
+            }
+            }
         }
     }
 }
@@ -111,14 +142,22 @@ public func AdamW(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float =
 public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
     var sumSquares: Double = 0
     for p in parameters {
-        for g in p.grad { sumSquares += Double(g) * Double(g) }
+        p.grad.withUnsafeBufferPointer { g in
+            p.forEachGradientRange { start, length in
+                var partial: Float = 0
+                for i in start..<(start + length) { partial += g[i] * g[i] }
+                sumSquares += Double(partial)
+            }
+        }
     }
     let norm = Float(sumSquares.squareRoot())
     let scale = maxNorm / (norm + 1e-6)
     if scale < 1 {
         for p in parameters {
             p.grad.withUnsafeMutableBufferPointer { g in
-                for i in 0..<g.count { g[i] *= scale }
+                p.forEachGradientRange { start, length in
+                    for i in start..<(start + length) { g[i] *= scale }
+                }
             }
         }
     }

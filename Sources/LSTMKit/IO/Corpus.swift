@@ -1,0 +1,15 @@
+/// Reads segmented corpora: one sentence per line, words separated by whitespace.
+public enum Corpus {
+    public static func readLines(_ path: String) throws -> [String] {
+        let bytes = try FileIO.read(path)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw LSTMKitError.invalidArgument("\(path) is not valid UTF-8")
+        }
+        return text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map(String.init)
+    }
+
+    /// Sentences as word lists; empty lines are skipped.
+    public static func readSegmented(_ path: String) throws -> [[String]] {
+        try readLines(path).map { line in line.split(whereSeparator: \.isWhitespace).map(String.init) }.filter { !$0.isEmpty }
+    }
+}

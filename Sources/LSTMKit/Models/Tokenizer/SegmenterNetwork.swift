@@ -1,0 +1,161 @@
+/// Hyper-parameters of the BiLSTM-CRF segmenter.
+public struct SegmenterConfig: Equatable, Sendable {
+    public var characterDim = 64
+    public var bigramDim = 64
+    public var hiddenSize = 128
+    public var numLayers = 1
+    public var embeddingDropout: Float = 0.2
+    public var outputDropout: Float = 0.2
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    /// Features per character fed to the LSTM: its embedding and its left and right
+    /// bigrams' embeddings.
+    public var inputSize: Int { characterDim + 2 * bigramDim }
+}
+
+/// Embeddings (character + left/right bigram) → BiLSTM → Linear → BMES CRF.
+public final class SegmenterNetwork: Module {
+    public let config: SegmenterConfig
+    public let characterEmbedding: Embedding
+    public let bigramEmbedding: Embedding
+    public let lstm: LSTM
+    public let output: Linear
+    public let crf: CRF
+    var dropoutRNG: SeededRandom
+
+    public init(config: SegmenterConfig, characterCount: Int, bigramCount: Int) throws {
+        guard config.characterDim >= 1, config.bigramDim >= 1, config.hiddenSize >= 1, config.numLayers >= 1 else {
+            throw LSTMKitError.invalidArgument("segmenter sizes must be >= 1")
+        }
+        for p in [config.embeddingDropout, config.outputDropout] where !(p >= 0 && p < 1) {
+            throw LSTMKitError.invalidArgument("dropout must be in [0, 1), got \(p)")
+        }
+        self.config = config
+        var rng = SeededRandom(seed: config.seed)
+        characterEmbedding = Embedding(characterCount, config.characterDim, paddingIndex: 0, sparse: true, prefix: "char_embedding.", rng: &rng)
+        bigramEmbedding = Embedding(bigramCount, config.bigramDim, paddingIndex: 0, sparse: true, prefix: "bigram_embedding.", rng: &rng)
+        // N(0, 1) embeddings swamp a small LSTM at the start; scale them down.
+        for e in [characterEmbedding, bigramEmbedding] {
+            let s = 1 / Float(e.dim).squareRoot()
+            for i in 0..<e.weight.count { e.weight.value[i] *= s }
+        }
+        lstm = try LSTM(LSTMConfig(inputSize: config.inputSize, hiddenSize: config.hiddenSize,
+                                   numLayers: config.numLayers, bidirectional: true, seed: rng.next()))
+        output = Linear(2 * config.hiddenSize, 4, prefix: "output.", rng: &rng)
+        crf = BMES.crf()
+        dropoutRNG = rng.split()
+    }
+
+    /// Every parameter with the name it has in the model file.
+    public var namedModules: [(prefix: String, module: Module)] {
+        [("", characterEmbedding), ("", bigramEmbedding), ("lstm.", lstm), ("", output), ("", crf)]
+    }
+
+    public var parameters: [Parameter] { namedModules.flatMap { $0.module.parameters } }
+
+    /// A batch of pieces, padded to the longest.
+    public struct Batch {
+        public var characters: [Int32]   // (B, T)
+        public var leftBigrams: [Int32]  // (B, T)
+        public var rightBigrams: [Int32] // (B, T)
+        public var tags: [Int32]         // (B, T), empty at inference
+        public var lengths: [Int]
+        public var steps: Int
+        public var size: Int { lengths.count }
+
+        /// pieces: per piece its character ids and T+1 bigram ids (and tags if training).
+        public init(_ pieces: [(characters: [Int32], bigrams: [Int32], tags: [Int32])]) {
+            steps = pieces.map(\.characters.count).max() ?? 0
+            lengths = pieces.map(\.characters.count)
+            let n = pieces.count * steps
+            characters = [Int32](repeating: 0, count: n)
+            leftBigrams = characters
+            rightBigrams = characters
+            tags = pieces.first?.tags.isEmpty ?? true ? [] : characters
+            for (b, p) in pieces.enumerated() {
+                for t in 0..<p.characters.count {
+                    characters[b * steps + t] = p.characters[t]
+                    leftBigrams[b * steps + t] = p.bigrams[t]
+                    rightBigrams[b * steps + t] = p.bigrams[t + 1]
+                    if !tags.isEmpty { tags[b * steps + t] = p.tags[t] }
+                }
+            }
+        }
+    }
+
+    /// The LSTM input (B, T, D): [char | left bigram | right bigram] per position.
+    func embed(_ batch: Batch) -> Tensor {
+        let (cd, bd) = (config.characterDim, config.bigramDim)
+        let d = config.inputSize
+        let rows = batch.size * batch.steps
+        var x = [Float](repeating: 0, count: rows * d)
+        let c = characterEmbedding.forward(batch.characters, shape: [rows])
+        let l = bigramEmbedding.forward(batch.leftBigrams, shape: [rows])
+        let r = bigramEmbedding.forward(batch.rightBigrams, shape: [rows])
+        for row in 0..<rows {
+            for j in 0..<cd { x[row * d + j] = c.data[row * cd + j] }
+            for j in 0..<bd {
+                x[row * d + cd + j] = l.data[row * bd + j]
+                x[row * d + cd + bd + j] = r.data[row * bd + j]
+            }
+        }
+        return Tensor(shape: [batch.size, batch.steps, d], data: x)
+    }
+
+    /// Emission scores (B, T, 4) for inference.
+    public func emissions(_ batch: Batch) -> Tensor {
+        let out = lstm.forward(embed(batch), lengths: batch.lengths)
+        return output.forward(out.y)
+    }
+
+    /// One training step's forward and backward: returns the mean NLL per piece and
+    /// ADDS the gradients into every parameter.
+    public func trainStep(_ batch: Batch, labelSmoothing: Float = 0) throws -> Float {
+        var x = embed(batch)
+        let embeddingDrop = Dropout(config.embeddingDropout)
+        let (xd, xMask) = embeddingDrop.forward(x, rng: &dropoutRNG)
+        x = xd
+        let out = lstm.forward(x, lengths: batch.lengths, training: true)
+        let outputDrop = Dropout(config.outputDropout)
+        let (h, hMask) = outputDrop.forward(out.y, rng: &dropoutRNG)
+        let scores = output.forward(h)
+        let scale = 1 / Float(batch.size)
+        var (loss, dScores) = try crf.negativeLogLikelihood(emissions: scores, tags: batch.tags, lengths: batch.lengths, scale: scale)
+        if labelSmoothing > 0 {
+            // Smoothing as an extra token-level cross-entropy towards the uniform distribution.
+            let (l2, g2) = try Loss.softmaxCrossEntropy(
+                logits: scores, targets: batch.tags,
+                mask: Self.positionMask(batch), labelSmoothing: 1)
+            loss += labelSmoothing * l2
+            for i in 0..<dScores.count { dScores.data[i] += labelSmoothing * g2.data[i] }
+        }
+        let dH = outputDrop.backward(output.backward(input: h, outputGrad: dScores), mask: hMask)
+        let dX = embeddingDrop.backward(lstm.backward(out.cache, outputGrad: dH).dx, mask: xMask)
+        // Split dX back into the three embedding lookups.
+        let (cd, bd, d) = (config.characterDim, config.bigramDim, config.inputSize)
+        let rows = batch.size * batch.steps
+        var dc = [Float](repeating: 0, count: rows * cd)
+        var dl = [Float](repeating: 0, count: rows * bd)
+        var dr = dl
+        for row in 0..<rows {
+            for j in 0..<cd { dc[row * cd + j] = dX.data[row * d + j] }
+            for j in 0..<bd {
+                dl[row * bd + j] = dX.data[row * d + cd + j]
+                dr[row * bd + j] = dX.data[row * d + cd + bd + j]
+            }
+        }
+        characterEmbedding.backward(batch.characters, outputGrad: Tensor(shape: [rows, cd], data: dc))
+        bigramEmbedding.backward(batch.leftBigrams, outputGrad: Tensor(shape: [rows, bd], data: dl))
+        bigramEmbedding.backward(batch.rightBigrams, outputGrad: Tensor(shape: [rows, bd], data: dr))
+        return loss
+    }
+
+    /// 1 at real positions, 0 at padding.
+    static func positionMask(_ batch: Batch) -> [Float] {
+        var m = [Float](repeating: 0, count: batch.size * batch.steps)
+        for b in 0..<batch.size { for t in 0..<batch.lengths[b] { m[b * batch.steps + t] = 1 } }
+        return m
+    }
+}

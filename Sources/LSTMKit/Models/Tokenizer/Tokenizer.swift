@@ -1,0 +1,200 @@
+import Dispatch
+
+/// The Chinese word segmenter: BiLSTM-CRF over characters and character bigrams.
+///
+/// `cut` returns tokens that, joined, give back the input exactly: words, and runs
+/// of whitespace as tokens of their own. Many threads may segment with one tokenizer
+/// at once; changing its user dictionary must not overlap with segmenting.
+public final class Tokenizer {
+    public static let modelKind = "tokenizer"
+
+    public let vocabulary: CharacterVocabulary
+    public let network: SegmenterNetwork
+    public let pieces: TextPieces
+    public var userDictionary = UserDictionary()
+    /// Pieces per network batch when segmenting.
+    public var batchSize = 64
+
+    public init(vocabulary: CharacterVocabulary, network: SegmenterNetwork, pieces: TextPieces = TextPieces()) {
+        self.vocabulary = vocabulary
+        self.network = network
+        self.pieces = pieces
+    }
+
+    public convenience init(vocabulary: CharacterVocabulary, config: SegmenterConfig) throws {
+        let network = try SegmenterNetwork(config: config, characterCount: vocabulary.characterCount,
+                                           bigramCount: vocabulary.bigramCount)
+        self.init(vocabulary: vocabulary, network: network)
+    }
+
+    // MARK: Segmenting
+
+    /// Words of `text`, whitespace runs as their own tokens; joined they equal `text`.
+    public func cut(_ text: String) -> [String] {
+        cutMany([text])[0]
+    }
+
+    /// BMES tags, one per character of `text` (whitespace characters get "S").
+    public func tag(_ text: String) -> [String] {
+        tokens(for: [text], threads: 1)[0].flatMap { word -> [String] in
+            BMES.tags(wordLengths: [word.count]).map { BMES.names[Int($0)] }
+        }
+    }
+
+    /// Segments many texts at once, batching their sentences through the network on
+    /// up to `threads` threads.
+    public func cutMany(_ texts: [String], threads: Int = 1) -> [[String]] {
+        tokens(for: texts, threads: threads)
+    }
+
+    /// One piece of work: characters [range] of text `text`.
+    private struct Job {
+        let text: Int
+        let range: Range<Int>
+    }
+
+    private func tokens(for texts: [String], threads: Int) -> [[String]] {
+        let characters = texts.map { Array($0) }
+        let normalized = characters.map { $0.map(CharacterVocabulary.normalize) }
+        var jobs: [Job] = []
+        var spansOfText: [[TextPieces.Span]] = []
+        for (i, chars) in normalized.enumerated() {
+            let spans = pieces.split(chars)
+            spansOfText.append(spans)
+            for case .text(let r) in spans { jobs.append(Job(text: i, range: r)) }
+        }
+        // Longest first, so each batch holds pieces of similar length.
+        let order = jobs.indices.sorted { jobs[$0].range.count > jobs[$1].range.count }
+        let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
+        let results = JobResults(count: jobs.count)
+        let decode = { (batchIndex: Int) in
+            let members = batches[batchIndex]
+            let encoded = members.map { j -> (characters: [Int32], bigrams: [Int32], tags: [Int32]) in
+                let e = self.vocabulary.encode(Array(normalized[jobs[j].text][jobs[j].range]))
+                return (e.characters, e.bigrams, [])
+            }
+            let batch = SegmenterNetwork.Batch(encoded)
+            let scores = self.network.emissions(batch)
+            scores.data.withUnsafeBufferPointer { s in
+                for (b, j) in members.enumerated() {
+                    let n = jobs[j].range.count
+                    let constraints = self.userDictionary.constraints(for: normalized[jobs[j].text][jobs[j].range])
+                    let emissions = s.baseAddress! + b * batch.steps * 4
+                    let tags = self.network.crf.viterbi(emissions: emissions, length: n, allowedTags: constraints)
+                        ?? self.network.crf.viterbi(emissions: emissions, length: n)!
+                    results.set(j, BMES.wordLengths(tags: tags))
+                }
+            }
+        }
+        if threads > 1 && batches.count > 1 {
+            DispatchQueue.concurrentPerform(iterations: min(threads, batches.count)) { worker in
+                for b in stride(from: worker, to: batches.count, by: min(threads, batches.count)) { decode(b) }
+            }
+        } else {
+            for b in batches.indices { decode(b) }
+        }
+        // Reassemble each text's tokens from the original characters.
+        var jobIndex = 0
+        return spansOfText.enumerated().map { i, spans in
+            let chars = characters[i]
+            var out: [String] = []
+            for span in spans {
+                switch span {
+                case .space(let r):
+                    out.append(String(chars[r]))
+                case .text(let r):
+                    var start = r.lowerBound
+                    for length in results.get(jobIndex) {
+                        out.append(String(chars[start..<(start + length)]))
+                        start += length
+                    }
+                    jobIndex += 1
+                }
+            }
+            return out
+        }
+    }
+
+    // MARK: User words
+
+    public func addWords<S: Sequence>(_ words: S) where S.Element == String {
+        userDictionary.add(words)
+    }
+
+    public func loadDictionary(path: String) throws {
+        userDictionary.add(try UserDictionary.read(path: path))
+    }
+
+    // MARK: Files
+
+    public func modelFile() -> SafeTensors {
+        let c = network.config
+        func list(_ items: [String]) -> String { JSONValue.array(items.map { .string($0) }).serialized }
+        return SafeTensors(
+            metadata: ModelFile.header(kind: Self.modelKind) + [
+                ("character_dim", String(c.characterDim)),
+                ("bigram_dim", String(c.bigramDim)),
+                ("hidden_size", String(c.hiddenSize)),
+                ("num_layers", String(c.numLayers)),
+                ("embedding_dropout", String(c.embeddingDropout)),
+                ("output_dropout", String(c.outputDropout)),
+                ("max_piece_length", String(pieces.maxLength)),
+                ("tags", "B M E S"),
+                ("characters", list(vocabulary.characters)),
+                ("bigrams", list(vocabulary.bigrams)),
+            ],
+            tensors: ModelFile.tensors(of: network.namedModules))
+    }
+
+    public func save(to path: String) throws {
+        try modelFile().write(to: path)
+    }
+
+    public convenience init(modelFile file: SafeTensors) throws {
+        try ModelFile.checkKind(file, expected: Self.modelKind)
+        func list(_ key: String) throws -> [String] {
+            guard let text = file.metadata(key),
+                  let items = try? JSONValue.parse(Array(text.utf8)).arrayValue else {
+                throw LSTMKitError.invalidFormat("metadata \"\(key)\" is missing or not a JSON list")
+            }
+            return try items.map {
+                guard let s = $0.stringValue else { throw LSTMKitError.invalidFormat("metadata \"\(key)\" holds a non-string") }
+                return s
+            }
+        }
+        var config = SegmenterConfig()
+        config.characterDim = try ModelFile.int(file, "character_dim")
+        config.bigramDim = try ModelFile.int(file, "bigram_dim")
+        config.hiddenSize = try ModelFile.int(file, "hidden_size")
+        config.numLayers = try ModelFile.int(file, "num_layers")
+        config.embeddingDropout = try ModelFile.float(file, "embedding_dropout")
+        config.outputDropout = try ModelFile.float(file, "output_dropout")
+        let maxPiece = try ModelFile.int(file, "max_piece_length")
+        guard maxPiece >= 2, maxPiece <= 100_000 else { throw LSTMKitError.invalidFormat("max_piece_length \(maxPiece) is out of range") }
+        let vocabulary = CharacterVocabulary(characters: try list("characters"), bigrams: try list("bigrams"))
+        let network: SegmenterNetwork
+        do {
+            network = try SegmenterNetwork(config: config, characterCount: vocabulary.characterCount,
+                                           bigramCount: vocabulary.bigramCount)
+        } catch let e as LSTMKitError {
+            throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
+        }
+        try ModelFile.load(file, into: network.namedModules)
+        self.init(vocabulary: vocabulary, network: network, pieces: TextPieces(maxLength: maxPiece))
+    }
+
+    public static func load(from path: String) throws -> Tokenizer {
+        try ModelFile.open(path) { try Tokenizer(modelFile: $0) }
+    }
+}
+
+/// Per-job results written by worker threads (each index by exactly one worker).
+private final class JobResults: @unchecked Sendable {
+    private var values: [[Int]]
+    private let lock = DispatchQueue(label: "lstmkit.jobresults")
+
+    init(count: Int) { values = [[Int]](repeating: [], count: count) }
+
+    func set(_ i: Int, _ v: [Int]) { lock.sync { values[i] = v } }
+    func get(_ i: Int) -> [Int] { values[i] }
+}

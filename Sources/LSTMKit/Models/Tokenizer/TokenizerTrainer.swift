@@ -1,0 +1,220 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options of a tokenizer training run; the defaults are the shipped model's.
+public struct TokenizerTrainingOptions: Sendable {
+    public var epochs = 30
+    public var batchSize = 32
+    public var learningRate: Float = 0.002
+    public var clipNorm: Float = 5
+    public var labelSmoothing: Float = 0
+    /// Multiply the learning rate by this when dev F1 fails to improve.
+    public var decayFactor: Float = 0.5
+    /// Stop after this many epochs without a better dev F1.
+    public var patience = 4
+    public var minBigramCount = 2
+    /// Training pieces longer than this are cut (at clause punctuation where possible).
+    public var maxPieceLength = 120
+    public var seed: UInt64 = 1
+    public var logEvery = 200
+    public var threads = 2
+    /// Stop an epoch early after this many batches (0: whole epoch). For smoke tests.
+    public var maxBatchesPerEpoch = 0
+
+    public init() {}
+}
+
+/// Trains a Tokenizer: length-bucketed batches, Adam, gradient clipping, dropout,
+/// learning-rate decay on plateau, early stopping on dev F1, a checkpoint after
+/// every epoch (resumable), progress lines.
+public final class TokenizerTrainer {
+    public let options: TokenizerTrainingOptions
+    public let tokenizer: Tokenizer
+    let train: [(characters: [Int32], bigrams: [Int32], tags: [Int32])]
+    let dev: [[String]]
+    let trainWords: Set<String>
+    let optimizer: Adam
+    var rng: SeededRandom
+    public private(set) var epoch = 0
+    public private(set) var bestF1 = -1.0
+    var epochsWithoutImprovement = 0
+
+    /// `train` and `dev`: sentences as lists of words.
+    public init(train: [[String]], dev: [[String]], config: SegmenterConfig, options: TokenizerTrainingOptions) throws {
+        guard !train.isEmpty else { throw LSTMKitError.invalidArgument("the training set is empty") }
+        self.options = options
+        let vocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount)
+        tokenizer = try Tokenizer(vocabulary: vocabulary, config: config)
+        self.train = Self.pieces(of: train, vocabulary: vocabulary, maxLength: options.maxPieceLength)
+        self.dev = dev
+        trainWords = Set(train.joined())
+        optimizer = Adam(learningRate: options.learningRate)
+        rng = SeededRandom(seed: options.seed)
+    }
+
+    /// Training pieces with their BMES tags; a cut inside a word is mended so every
+    /// piece's tags are a valid BMES sequence.
+    static func pieces(of sentences: [[String]], vocabulary: CharacterVocabulary,
+                       maxLength: Int) -> [(characters: [Int32], bigrams: [Int32], tags: [Int32])] {
+        let splitter = TextPieces(maxLength: maxLength)
+        var out: [(characters: [Int32], bigrams: [Int32], tags: [Int32])] = []
+        for words in sentences {
+            let chars = words.joined().map(CharacterVocabulary.normalize)
+            let tags = BMES.tags(wordLengths: words.map(\.count))
+            guard tags.count == chars.count else { continue }
+            for case .text(let r) in splitter.split(chars) {
+                var t = Array(tags[r])
+                if t[0] == BMES.m { t[0] = BMES.b } else if t[0] == BMES.e { t[0] = BMES.s }
+                let last = t.count - 1
+                if t[last] == BMES.m { t[last] = BMES.e } else if t[last] == BMES.b { t[last] = BMES.s }
+                if t.count == 1 { t[0] = BMES.s }
+                for i in 1..<max(t.count, 1) where !BMES.allowedTransitions[Int(t[i - 1]) * 4 + Int(t[i])] {
+                    t[i - 1] = t[i - 1] == BMES.b ? BMES.s : BMES.e   // only at mended cuts
+                }
+                let e = vocabulary.encode(Array(chars[r]))
+                out.append((e.characters, e.bigrams, t))
+            }
+        }
+        return out
+    }
+
+    /// Runs the remaining epochs. Writes `checkpointPath` after every epoch and
+    /// `bestPath` whenever dev F1 improves. Returns the best dev score.
+    @discardableResult
+    public func run(checkpointPath: String?, bestPath: String?, log: (String) -> Void) throws -> Double {
+        let parameters = tokenizer.network.parameters
+        log("training on \(train.count) pieces (\(train.reduce(0) { $0 + $1.characters.count }) characters), "
+            + "\(dev.count) dev sentences; vocabulary: \(tokenizer.vocabulary.characters.count) characters, "
+            + "\(tokenizer.vocabulary.bigrams.count) bigrams; \(tokenizer.network.parameterCount) parameters")
+        while epoch < options.epochs && epochsWithoutImprovement < options.patience {
+            epoch += 1
+            let batches = makeBatches()
+            var seen = 0, chars = 0
+            var lossSum: Double = 0, lossCount = 0
+            let start = now()
+            var lastLog = start
+            for (i, members) in batches.enumerated() {
+                if options.maxBatchesPerEpoch > 0 && i >= options.maxBatchesPerEpoch { break }
+                let batch = SegmenterNetwork.Batch(members.map { train[$0] })
+                let loss = try tokenizer.network.trainStep(batch, labelSmoothing: options.labelSmoothing)
+                clipGradientNorm(parameters, maxNorm: options.clipNorm)
+                optimizer.stepAndZero(parameters)
+                seen += batch.size
+                chars += batch.lengths.reduce(0, +)
+                lossSum += Double(loss)
+                lossCount += 1
+                if (i + 1) % options.logEvery == 0 {
+                    let t = now()
+                    log("epoch \(epoch) batch \(i + 1)/\(batches.count)  loss \(fmt(lossSum / Double(lossCount)))  "
+                        + "\(Int(Double(seen) / (t - start))) pieces/s  \(Int(Double(chars) / (t - start))) chars/s")
+                    lastLog = t
+                    lossSum = 0
+                    lossCount = 0
+                }
+            }
+            _ = lastLog
+            let score = try evaluate(dev)
+            let improved = score.f1 > bestF1
+            log("epoch \(epoch) done in \(Int(now() - start)) s  lr \(optimizer.learningRate)  dev \(score.summary)\(improved ? "  (best)" : "")")
+            if improved {
+                bestF1 = score.f1
+                epochsWithoutImprovement = 0
+                if let bestPath { try tokenizer.save(to: bestPath) }
+            } else {
+                epochsWithoutImprovement += 1
+                optimizer.learningRate *= options.decayFactor
+            }
+            if let checkpointPath { try saveCheckpoint(to: checkpointPath) }
+        }
+        return bestF1
+    }
+
+    /// Segments `sentences` (their words joined) and scores against them.
+    public func evaluate(_ sentences: [[String]]) throws -> SegmentationScore {
+        var score = SegmentationScore()
+        let predicted = tokenizer.cutMany(sentences.map { $0.joined() }, threads: options.threads)
+        for (gold, pred) in zip(sentences, predicted) {
+            try score.add(gold: gold, predicted: pred.filter { !$0.allSatisfy(\.isWhitespace) }, knownWords: trainWords)
+        }
+        return score
+    }
+
+    /// Batches of similar-length pieces, in random order.
+    func makeBatches() -> [[Int]] {
+        var order = Array(train.indices)
+        order.shuffle(using: &rng)
+        // Sort within windows of 50 batches: little padding, still random batches.
+        let window = options.batchSize * 50
+        var batches: [[Int]] = []
+        for w in stride(from: 0, to: order.count, by: window) {
+            let chunk = order[w..<min(w + window, order.count)].sorted { train[$0].characters.count < train[$1].characters.count }
+            for b in stride(from: 0, to: chunk.count, by: options.batchSize) {
+                batches.append(Array(chunk[(chunk.startIndex + b)..<min(chunk.startIndex + b + options.batchSize, chunk.endIndex)]))
+            }
+        }
+        batches.shuffle(using: &rng)
+        return batches
+    }
+
+    // MARK: Checkpoints
+
+    /// The model plus the optimizer's moments and the trainer's counters.
+    func saveCheckpoint(to path: String) throws {
+        var file = tokenizer.modelFile()
+        file.metadata += [
+            ("checkpoint_epoch", String(epoch)),
+            ("checkpoint_best_f1", String(bestF1)),
+            ("checkpoint_stale_epochs", String(epochsWithoutImprovement)),
+            ("checkpoint_learning_rate", String(optimizer.learningRate)),
+            ("checkpoint_adam_steps", String(optimizer.stepCount)),
+            ("checkpoint_rng", String(rng.next())),
+        ]
+        for (prefix, module) in tokenizer.network.namedModules {
+            for p in module.parameters {
+                let (m, v) = optimizer.moments(of: p) ?? ([Float](repeating: 0, count: p.count), [Float](repeating: 0, count: p.count))
+                file.tensors.append(.init(name: "adam.m." + prefix + p.name, shape: p.shape, values: m))
+                file.tensors.append(.init(name: "adam.v." + prefix + p.name, shape: p.shape, values: v))
+            }
+        }
+        try file.write(to: path)
+    }
+
+    /// Continues from a checkpoint written by `saveCheckpoint` (same data, same options).
+    public func resume(from path: String) throws {
+        let file = try SafeTensors.read(from: path)
+        var model = file
+        model.tensors = file.tensors.filter { !$0.name.hasPrefix("adam.") }
+        let saved = try Tokenizer(modelFile: model)
+        guard saved.vocabulary == tokenizer.vocabulary, saved.network.config == tokenizer.network.config else {
+            throw LSTMKitError.invalidArgument("\(path) was trained with another vocabulary or configuration")
+        }
+        for (a, b) in zip(saved.network.parameters, tokenizer.network.parameters) { b.value = a.value }
+        for (prefix, module) in tokenizer.network.namedModules {
+            for p in module.parameters {
+                guard let m = file.tensor("adam.m." + prefix + p.name), let v = file.tensor("adam.v." + prefix + p.name) else {
+                    throw LSTMKitError.invalidFormat("\(path) has no optimizer state for \(prefix + p.name)")
+                }
+                try optimizer.setMoments(m: m.values, v: v.values, for: p)
+            }
+        }
+        func value(_ key: String) throws -> String {
+            guard let v = file.metadata(key) else { throw LSTMKitError.invalidFormat("\(path) is not a checkpoint (no \(key))") }
+            return v
+        }
+        epoch = Int(try value("checkpoint_epoch")) ?? 0
+        bestF1 = Double(try value("checkpoint_best_f1")) ?? -1
+        epochsWithoutImprovement = Int(try value("checkpoint_stale_epochs")) ?? 0
+        optimizer.learningRate = Float(try value("checkpoint_learning_rate")) ?? options.learningRate
+        optimizer.stepCount = Int(try value("checkpoint_adam_steps")) ?? 0
+        rng = SeededRandom(seed: UInt64(try value("checkpoint_rng")) ?? options.seed)
+    }
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+func fmt(_ x: Double) -> String { String(Double(Int((x * 10_000).rounded())) / 10_000) }

@@ -1,0 +1,184 @@
+import ArgumentParser
+import LSTMKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the shipped default model is looked for, in order.
+func defaultTokenizerPath() throws -> String {
+    var candidates: [String] = []
+    if let env = getenv("LSTMKIT_TOKENIZER_MODEL") { candidates.append(String(cString: env)) }
+    // Beside the executable's package checkout (swift run / .build/<config>/lstmkit-cli).
+    let exe = CommandLine.arguments[0]
+    var dir = exe.contains("/") ? String(exe[..<exe.lastIndex(of: "/")!]) : "."
+    for _ in 0..<4 {
+        candidates.append(dir + "/models/tokenizer-pku.safetensors")
+        candidates.append(dir + "/lstmkit_models/tokenizer-pku.safetensors")
+        dir += "/.."
+    }
+    candidates.append("models/tokenizer-pku.safetensors")
+    for c in candidates where access(c, R_OK) == 0 { return c }
+    throw LSTMKitError.io("no default tokenizer model found (looked for models/tokenizer-pku.safetensors); pass --model PATH or set LSTMKIT_TOKENIZER_MODEL")
+}
+
+struct Segment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segment Chinese text into words: one output line of space-separated words per input line.")
+
+    @Argument(help: "Input files (UTF-8). Reads standard input when none are given.")
+    var files: [String] = []
+    @Option(help: "Tokenizer model file (default: the bundled model).") var model: String?
+    @Option(help: "User dictionary: one word per line; these words always come out whole.") var dict: String?
+    @Option(help: "Threads.") var threads = 2
+    @Option(help: "Word separator in the output.") var separator = " "
+
+    func run() throws {
+        try LSTMKitCLI.reportingErrors {
+            let tokenizer = try Tokenizer.load(from: try model ?? defaultTokenizerPath())
+            if let dict { try tokenizer.loadDictionary(path: dict) }
+            let sources = files.isEmpty ? ["-"] : files
+            for source in sources {
+                let bytes = source == "-" ? readAllStandardInput() : try FileIO.read(source)
+                guard let text = String(validating: bytes, as: UTF8.self) else {
+                    throw LSTMKitError.invalidArgument("\(source == "-" ? "standard input" : source) is not valid UTF-8 (at byte \(firstInvalidUTF8(bytes)))")
+                }
+                var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                if text.hasSuffix("\n") { lines.removeLast() }
+                // Segment in blocks so huge inputs stream out with bounded memory.
+                for start in stride(from: 0, to: lines.count, by: 2000) {
+                    let block = Array(lines[start..<min(start + 2000, lines.count)])
+                    for words in tokenizer.cutMany(block, threads: threads) {
+                        print(words.filter { !$0.allSatisfy(\.isWhitespace) }.joined(separator: separator))
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct TrainTokenizer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train-tokenizer",
+        abstract: "Train a BiLSTM-CRF word segmenter on a segmented corpus (one sentence per line, words separated by spaces).")
+
+    @Option(help: "Training corpus.") var train: String
+    @Option(help: "Dev corpus (early stopping, learning-rate decay).") var dev: String
+    @Option(help: "Where to write the best model.") var output: String
+    @Option(help: "Checkpoint written after every epoch (default: OUTPUT.checkpoint).") var checkpoint: String?
+    @Flag(help: "Continue from the checkpoint.") var resume = false
+    @Option var epochs = 30
+    @Option(name: .customLong("batch-size")) var batchSize = 32
+    @Option(name: .customLong("learning-rate")) var learningRate: Float = 0.002
+    @Option(name: .customLong("hidden-size")) var hiddenSize = 128
+    @Option(name: .customLong("layers")) var numLayers = 1
+    @Option(name: .customLong("char-dim")) var characterDim = 64
+    @Option(name: .customLong("bigram-dim")) var bigramDim = 64
+    @Option(name: .customLong("min-bigram-count")) var minBigramCount = 2
+    @Option var dropout: Float = 0.2
+    @Option(name: .customLong("label-smoothing")) var labelSmoothing: Float = 0
+    @Option var patience = 4
+    @Option var seed: UInt64 = 1
+    @Option var threads = 2
+    @Option(name: .customLong("max-batches"), help: "Batches per epoch at most (0: all); for quick trials.") var maxBatches = 0
+
+    func run() throws {
+        try LSTMKitCLI.reportingErrors {
+            var config = SegmenterConfig()
+            config.characterDim = characterDim
+            config.bigramDim = bigramDim
+            config.hiddenSize = hiddenSize
+            config.numLayers = numLayers
+            config.embeddingDropout = dropout
+            config.outputDropout = dropout
+            config.seed = seed
+            var options = TokenizerTrainingOptions()
+            options.epochs = epochs
+            options.batchSize = batchSize
+            options.learningRate = learningRate
+            options.minBigramCount = minBigramCount
+            options.labelSmoothing = labelSmoothing
+            options.patience = patience
+            options.seed = seed
+            options.threads = threads
+            options.maxBatchesPerEpoch = maxBatches
+            let trainer = try TokenizerTrainer(train: try Corpus.readSegmented(train), dev: try Corpus.readSegmented(dev),
+                                               config: config, options: options)
+            let checkpointPath = checkpoint ?? output + ".checkpoint"
+            if resume {
+                try trainer.resume(from: checkpointPath)
+                print("resumed from \(checkpointPath) after epoch \(trainer.epoch)")
+            }
+            let best = try trainer.run(checkpointPath: checkpointPath, bestPath: output) { line in
+                print(line)
+                fflush(stdout)
+            }
+            print("best dev F1 \(best); model written to \(output)")
+        }
+    }
+}
+
+struct EvalTokenizer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval-tokenizer",
+        abstract: "Score a tokenizer on a segmented corpus: P, R, F1, OOV rate, OOV recall, IV recall (by character spans).")
+
+    @Argument(help: "Gold corpus: one sentence per line, words separated by spaces.") var gold: String
+    @Option(help: "Tokenizer model file (default: the bundled model).") var model: String?
+    @Option(help: "User dictionary.") var dict: String?
+    @Option(name: .customLong("train-words"), help: "Words seen in training, one per line (for OOV figures).") var trainWords: String?
+    @Option(help: "Write the predicted segmentation here.") var output: String?
+    @Option var threads = 2
+
+    func run() throws {
+        try LSTMKitCLI.reportingErrors {
+            let tokenizer = try Tokenizer.load(from: try model ?? defaultTokenizerPath())
+            if let dict { try tokenizer.loadDictionary(path: dict) }
+            let sentences = try Corpus.readSegmented(gold)
+            let known = Set(try trainWords.map { try Corpus.readLines($0).filter { !$0.isEmpty } } ?? [])
+            let start = now()
+            let predicted = tokenizer.cutMany(sentences.map { $0.joined() }, threads: threads)
+            let seconds = now() - start
+            var score = SegmentationScore()
+            var lines: [String] = []
+            for (g, p) in zip(sentences, predicted) {
+                let words = p.filter { !$0.allSatisfy(\.isWhitespace) }
+                try score.add(gold: g, predicted: words, knownWords: known)
+                lines.append(words.joined(separator: " "))
+            }
+            if let output { try FileIO.writeAtomically(Array((lines.joined(separator: "\n") + "\n").utf8), to: output) }
+            let chars = sentences.reduce(0) { $0 + $1.joined().count }
+            print("\(sentences.count) sentences, \(chars) characters, \(Int(Double(chars) / seconds)) characters/s")
+            print(score.summary)
+        }
+    }
+}
+
+func readAllStandardInput() -> [UInt8] {
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = read(0, &buffer, buffer.count)
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return bytes
+}
+
+func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
+    var it = bytes.makeIterator()
+    var decoder = UTF8()
+    var offset = 0
+    while true {
+        switch decoder.decode(&it) {
+        case .scalarValue(let s): offset += UTF8.width(s)
+        case .emptyInput, .error: return offset
+        }
+    }
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Compiles Tests/CTests/test_abi.c against include/lstmkit.h and liblstmkit, and runs it.
+#
+#   bash Tests/CTests/run.sh            builds liblstmkit (release, default .build) first
+#   bash Tests/CTests/run.sh LIBDIR     uses the liblstmkit.so already in LIBDIR, no build
+#
+# Runs from any directory; relative LIBDIRs are taken from the repo root. The program
+# prints one line per check group and ends with "N passed, M failed"; the script exits
+# with the program's status. CC overrides the compiler (default cc).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+
+if [ $# -ge 1 ]; then
+    libdir=$1
+else
+    swift build -c release --product lstmkit
+    libdir=.build/release
+fi
+if [ ! -f "$libdir/liblstmkit.so" ] && [ ! -f "$libdir/liblstmkit.dylib" ]; then
+    echo "run.sh: no liblstmkit in $libdir" >&2
+    exit 1
+fi
+libdir=$(cd "$libdir" && pwd)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/lstmkit-ctests.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -pedantic -I include Tests/CTests/test_abi.c \
+    -L"$libdir" -llstmkit -Wl,-rpath,"$libdir" -lm -o "$work/test_abi"
+
+"$work/test_abi"

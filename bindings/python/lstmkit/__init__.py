@@ -1,0 +1,47 @@
+"""LSTMKit: an LSTM engine on OpenBLAS, with NumPy in and NumPy out.
+
+    >>> import numpy as np, lstmkit
+    >>> lstm = lstmkit.LSTM(8, 16, num_layers=2, bidirectional=True, seed=1)
+    >>> y, (h_n, c_n) = lstm(np.zeros((4, 10, 8), np.float32), lengths=[10, 7, 3, 1])
+    >>> y.shape, h_n.shape
+    ((4, 10, 32), (4, 4, 16))
+"""
+
+from __future__ import annotations
+
+import operator
+
+from . import _native
+from ._native import ModelFormatError
+from .lstm import LSTM, IncompatibleKeys, load
+
+__all__ = [
+    "LSTM",
+    "IncompatibleKeys",
+    "ModelFormatError",
+    "load",
+    "set_num_threads",
+    "get_num_threads",
+    "__version__",
+]
+
+#: The library's version (lk_version()).
+__version__: str = _native.version()
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the number of threads LSTMKit's BLAS uses (n >= 1).
+
+    NumPy's own BLAS has a separate thread pool; on a small machine set both.
+    """
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    n = operator.index(n)
+    if not 1 <= n <= 2**31 - 1:
+        raise ValueError(f"the number of threads must be in [1, 2**31 - 1], got {n}")
+    _native.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads LSTMKit's BLAS currently uses."""
+    return _native.get_num_threads()

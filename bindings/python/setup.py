@@ -1,0 +1,105 @@
+"""Builds lstmkit._native against liblstmkit.so (the Swift library's C ABI).
+
+The shared library comes from $LSTMKIT_LIB_DIR/liblstmkit.so if that variable is set,
+else from `swift build -c release --product lstmkit` run in the repository root (two
+levels above this file), i.e. <repo>/.build/release/liblstmkit.so. It is copied into
+the package beside the extension, which finds it through the rpath $ORIGIN;
+liblstmkit.so itself carries the RUNPATH to the Swift runtime.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+PACKAGE_DIR = HERE / "lstmkit"
+LIBRARY = "liblstmkit.so"
+HEADER = REPO / "include" / "lstmkit.h"
+
+
+def header_version() -> str:
+    text = HEADER.read_text(encoding="utf-8")
+    match = re.search(r'#define\s+LK_VERSION_STRING\s+"([^"]+)"', text)
+    if not match:
+        raise RuntimeError(f"LK_VERSION_STRING not found in {HEADER}")
+    return match.group(1)
+
+
+def locate_library() -> Path:
+    """The liblstmkit.so to ship: from LSTMKIT_LIB_DIR, or freshly built by SwiftPM."""
+    lib_dir = os.environ.get("LSTMKIT_LIB_DIR")
+    if lib_dir:
+        library = Path(lib_dir).expanduser().resolve() / LIBRARY
+        if not library.is_file():
+            raise RuntimeError(f"LSTMKIT_LIB_DIR={lib_dir!r} holds no {LIBRARY}")
+        return library
+    if not (REPO / "Package.swift").is_file():
+        raise RuntimeError(
+            f"no Package.swift in {REPO} (two levels above setup.py): build from the "
+            f"LSTMKit repository, or set LSTMKIT_LIB_DIR to a directory holding {LIBRARY}"
+        )
+    swift = shutil.which("swift")
+    if swift is None:
+        raise RuntimeError("swift is not on PATH: install the toolchain or set LSTMKIT_LIB_DIR")
+    command = [swift, "build", "-c", "release", "--product", "lstmkit"]
+    print(f"running {' '.join(command)} in {REPO}", flush=True)
+    subprocess.run(command, cwd=REPO, check=True)
+    library = REPO / ".build" / "release" / LIBRARY
+    if not library.is_file():
+        raise RuntimeError(f"swift build finished but {library} does not exist")
+    return library
+
+
+def install_copy(source: Path, directory: Path) -> None:
+    """Copies source into directory atomically (a loaded copy is never overwritten in place)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / source.name
+    if target.exists() and target.resolve() == source.resolve():
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{source.name}.", dir=directory)
+    os.close(fd)
+    try:
+        shutil.copy2(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+class BuildExt(build_ext):
+    """build_ext that first puts liblstmkit.so beside the extension."""
+
+    def run(self):
+        import numpy
+
+        library = locate_library()
+        install_copy(library, PACKAGE_DIR)  # the link step and in-place builds use it
+        if not self.inplace:
+            install_copy(library, Path(self.build_lib) / "lstmkit")  # the wheel carries it
+        for ext in self.extensions:
+            ext.include_dirs.append(numpy.get_include())
+        super().run()
+
+
+native = Extension(
+    "lstmkit._native",
+    sources=["lstmkit/_native.c"],
+    include_dirs=[str(REPO / "include")],
+    library_dirs=[str(PACKAGE_DIR)],
+    libraries=["lstmkit"],
+    extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+    extra_link_args=["-Wl,-rpath,$ORIGIN"],
+)
+
+setup(
+    version=header_version(),
+    ext_modules=[native],
+    cmdclass={"build_ext": BuildExt},
+)

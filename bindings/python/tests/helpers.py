@@ -1,0 +1,44 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+
+import os
+
+import numpy as np
+
+import lstmkit
+from reference import random_params
+
+
+def make_model(input_size, hidden_size, num_layers=1, bidirectional=False, seed=7, params=None):
+    """An lstmkit.LSTM with random reference-generated weights; returns (model, params)."""
+    model = lstmkit.LSTM(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional)
+    if params is None:
+        params = random_params(
+            np.random.default_rng(seed), input_size, hidden_size, num_layers, bidirectional
+        )
+    model.load_state_dict(params)
+    return model, params
+
+
+def assert_still_works(model, x, lengths, expected):
+    """The model gives the same results as before an error."""
+    y, (h, c) = model(x, lengths)
+    np.testing.assert_array_equal(y, expected[0])
+    np.testing.assert_array_equal(h, expected[1])
+    np.testing.assert_array_equal(c, expected[2])
+
+
+def run_isolated(code):
+    """Runs `code` in a fresh interpreter (for calls that might crash the process).
+
+    Returns its stdout; fails the test with the exit status and stderr if it died.
+    """
+    import subprocess
+    import sys
+
+    # cwd: this directory, where no source tree can shadow the installed package
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert proc.returncode == 0, (
+        f"the process died with status {proc.returncode}:\n{proc.stderr[:1500]}"
+    )
+    return proc.stdout
