@@ -158,3 +158,31 @@ struct LossTests {
         #expect(throws: LSTMKitError.self) { try Loss.meanSquaredError(prediction: x, target: [1]) }
     }
 }
+
+@Suite("Fast math")
+struct FastMathTests {
+    @Test("exp, sigmoid and tanh agree with libm to 1e-6 relative over [-30, 30]")
+    func againstLibm() {
+        var worst = (exp: 0.0, sigmoid: 0.0, tanh: 0.0)
+        var x: Float = -30
+        while x < 30 {
+            var v = FastMath.V(repeating: 0)
+            for i in 0..<FastMath.V.scalarCount { v[i] = x + Float(i) * 0.0007 }
+            let (e, s, t) = (FastMath.exp(v), FastMath.sigmoid(v), FastMath.tanh(v))
+            for i in 0..<FastMath.V.scalarCount {
+                let xi = Double(v[i])
+                worst.exp = max(worst.exp, relativeError(Double(e[i]), _exp(xi), floor: 1e-30))
+                worst.sigmoid = max(worst.sigmoid, relativeError(Double(s[i]), 1 / (1 + _exp(-xi)), floor: 1e-30))
+                worst.tanh = max(worst.tanh, relativeError(Double(t[i]), _tanh(xi), floor: 1e-30))
+            }
+            x += 0.0113
+        }
+        #expect(worst.exp < 1e-6 && worst.sigmoid < 1e-6 && worst.tanh < 1e-6, "\(worst)")
+        // Tiny arguments keep their relative precision; extremes saturate cleanly.
+        let tiny = FastMath.tanh(FastMath.V(repeating: 1e-6))
+        #expect(abs(tiny[0] - 1e-6) < 1e-12)
+        let big = FastMath.V(repeating: 1000)
+        #expect(FastMath.sigmoid(big)[0] == 1 && FastMath.sigmoid(-big)[0] < 1e-30)
+        #expect(FastMath.tanh(big)[0] == 1 && FastMath.tanh(-big)[0] == -1)
+    }
+}

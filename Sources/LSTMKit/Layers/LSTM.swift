@@ -303,20 +303,8 @@ public final class LSTM: Module {
                             (gs + b * g4).update(repeating: 0, count: g4)
                             continue
                         }
-                        let gi = gs + b * g4, gf = gi + hSize, gg = gf + hSize, go = gg + hSize
-                        let out = Y.baseAddress! + (b * steps + t) * ldy + column
-                        for j in 0..<hSize {
-                            let i = VectorMath.sigmoid(gi[j])
-                            let f = VectorMath.sigmoid(gf[j])
-                            let g = VectorMath.tanh(gg[j])
-                            let o = VectorMath.sigmoid(go[j])
-                            gi[j] = i; gf[j] = f; gg[j] = g; go[j] = o
-                            let c = f * cp[j] + i * g
-                            let h = o * VectorMath.tanh(c)
-                            cn[j] = c
-                            hn[j] = h
-                            out[j] = h
-                        }
+                        FastMath.lstmCell(gates: gs + b * g4, hidden: hSize, cPrev: cp, cOut: cn, hOut: hn,
+                                          yOut: Y.baseAddress! + (b * steps + t) * ldy + column)
                     }
                 }
             }
@@ -404,23 +392,11 @@ public final class LSTM: Module {
                 for b in 0..<batch {
                     // Finished sequences keep dh, dc: the carried state passes them through.
                     guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                    let gi = gs + b * g4, gf = gi + hSize, gg = gf + hSize, go = gg + hSize
                     let cPrev = CS.baseAddress! + (s * batch + b) * hSize
-                    let cNow = cPrev + batch * hSize
-                    let dyRow = DY.baseAddress! + (b * steps + t) * ldy + column
-                    let dhb = DH.baseAddress! + b * hSize, dcb = DC.baseAddress! + b * hSize
-                    let di = dgs + b * g4, df = di + hSize, dg = df + hSize, dO = dg + hSize
-                    for j in 0..<hSize {
-                        let i = gi[j], f = gf[j], g = gg[j], o = go[j]
-                        let dhj = dhb[j] + dyRow[j]
-                        let tc = VectorMath.tanh(cNow[j])
-                        let dcj = dcb[j] + dhj * o * (1 - tc * tc)
-                        di[j] = dcj * g * i * (1 - i)
-                        df[j] = dcj * cPrev[j] * f * (1 - f)
-                        dg[j] = dcj * i * (1 - g * g)
-                        dO[j] = dhj * tc * o * (1 - o)
-                        dcb[j] = dcj * f
-                    }
+                    FastMath.lstmCellBackward(
+                        gates: gs + b * g4, hidden: hSize, cPrev: cPrev, c: cPrev + batch * hSize,
+                        dh: DH.baseAddress! + b * hSize, dhExtra: DY.baseAddress! + (b * steps + t) * ldy + column,
+                        dc: DC.baseAddress! + b * hSize, dGates: dgs + b * g4)
                 }
                 // dh_{s-1} = dGates_s W_hh for the rows that ran this step.
                 BLAS.gemm(m: batch, n: hSize, k: g4,
