@@ -73,7 +73,9 @@ typedef enum lk_status {
     LK_STATUS_IO_ERROR = 4,         /* a file could not be opened, read, written  */
     LK_STATUS_INVALID_FORMAT = 5,   /* a model file is corrupt, truncated, wrong  */
     LK_STATUS_OUT_OF_MEMORY = 6,    /* the request is too large to allocate       */
-    LK_STATUS_INTERNAL = 7          /* a bug in LSTMKit: please report it         */
+    LK_STATUS_INTERNAL = 7,         /* a bug in LSTMKit: please report it         */
+    LK_STATUS_BUFFER_TOO_SMALL = 8  /* an output buffer is too small; the needed
+                                       size was written to the count out-parameter */
 } lk_status;
 
 /* A short English description of a status code, e.g. "invalid argument".
@@ -185,6 +187,108 @@ LK_API lk_status lk_lstm_save(const lk_lstm *lstm, const char *path);
  * Errors: IO_ERROR (missing/unreadable), INVALID_FORMAT (bad magic, header, sizes,
  * offsets, dtypes, shapes, or a model of another kind: the message says which). */
 LK_API lk_status lk_lstm_load(const char *path, lk_lstm **out);
+
+/* ------------------------------------------------------------------------ */
+/* Tokenizer (Chinese word segmentation)                                      */
+/* ------------------------------------------------------------------------ */
+
+/* A BiLSTM-CRF word segmenter. Text is UTF-8. Segmenting splits a text into tokens
+ * that cover it exactly, in order: words, and runs of whitespace as tokens of their
+ * own. Tokens are reported by their END byte offsets: token k spans bytes
+ * [ends[k-1], ends[k]) (token 0 starts at 0), so the last end equals the text length.
+ *
+ * Output buffers follow the "ask for the size" convention: pass ends = NULL and
+ * ends_capacity = 0 to get the needed count in *count with LK_STATUS_OK; a buffer
+ * that is too small gives LK_STATUS_BUFFER_TOO_SMALL with the needed count in
+ * *count. A capacity equal to the text's length in bytes is always enough.
+ *
+ * Thread safety: segment calls may run on one handle from many threads at once;
+ * add_words, load_dict and clear_words must not overlap with any other call on it. */
+typedef struct lk_tokenizer lk_tokenizer;
+
+/* Loads a tokenizer model file (kind "tokenizer").
+ * Errors: IO_ERROR, INVALID_FORMAT (the message names the problem, or both kinds
+ * when the file holds another kind of model). */
+LK_API lk_status lk_tokenizer_load(const char *path, lk_tokenizer **out);
+
+/* Releases the handle. NULL is a no-op. */
+LK_API void lk_tokenizer_free(lk_tokenizer *tokenizer);
+
+/* Writes the tokenizer to a model file (atomically, like lk_lstm_save). User words
+ * are not part of the model and are not saved. */
+LK_API lk_status lk_tokenizer_save(const lk_tokenizer *tokenizer, const char *path);
+
+/* Segments text[0 .. text_len) (UTF-8; it may contain NUL bytes and needs no
+ * terminator). *count receives the number of tokens (0 for an empty text).
+ * Errors: INVALID_ARGUMENT for NULL pointers or invalid UTF-8 (the message gives the
+ * byte offset), BUFFER_TOO_SMALL as described above. */
+LK_API lk_status lk_tokenizer_segment(const lk_tokenizer *tokenizer,
+                                      const char *text, size_t text_len,
+                                      size_t *ends, size_t ends_capacity, size_t *count);
+
+/* Segments n texts together (faster than one by one: sentences are batched through
+ * the network) on up to `threads` threads (>= 1).
+ * counts (n) receives each text's token count; ends receives all texts' end offsets
+ * one text after the other, each relative to the start of its own text. The total
+ * needed is the sum of counts; a capacity of the sum of text_lens always suffices.
+ * With ends = NULL and ends_capacity = 0, only counts are filled (ask for the size).
+ * Errors: as lk_tokenizer_segment; the message names the first invalid text. */
+LK_API lk_status lk_tokenizer_segment_batch(const lk_tokenizer *tokenizer,
+                                            const char *const *texts, const size_t *text_lens,
+                                            size_t n, int32_t threads,
+                                            size_t *ends, size_t ends_capacity, size_t *counts);
+
+/* Adds user words (n UTF-8 strings, NUL-terminated): each comes out as one token
+ * wherever it occurs (leftmost-longest, non-overlapping), enforced inside Viterbi
+ * decoding. Text without these words is segmented exactly as before.
+ * Errors: INVALID_ARGUMENT for NULL pointers or invalid UTF-8 (nothing is added). */
+LK_API lk_status lk_tokenizer_add_words(lk_tokenizer *tokenizer, const char *const *words, size_t n);
+
+/* Adds the words of a dictionary file: one word per line; anything after the first
+ * space or tab on a line (a frequency, a part of speech) is ignored. */
+LK_API lk_status lk_tokenizer_load_dict(lk_tokenizer *tokenizer, const char *path);
+
+/* Removes every user word. */
+LK_API lk_status lk_tokenizer_clear_words(lk_tokenizer *tokenizer);
+
+/* The number of user words. */
+LK_API lk_status lk_tokenizer_word_count(const lk_tokenizer *tokenizer, size_t *count);
+
+/* Training. Corpora are UTF-8 text, one sentence per line, words separated by
+ * spaces (the People's Daily format). */
+typedef struct lk_tokenizer_train_config {
+    int32_t epochs;            /* at most this many passes over the training set   */
+    int32_t batch_size;        /* sentences per update                             */
+    float learning_rate;       /* Adam                                             */
+    int32_t hidden_size;       /* per direction of the BiLSTM                      */
+    int32_t num_layers;
+    int32_t char_dim;          /* character embedding size                         */
+    int32_t bigram_dim;        /* character-bigram embedding size                  */
+    int32_t min_bigram_count;  /* rarer training bigrams map to "unknown"          */
+    float dropout;             /* on embeddings and LSTM outputs                   */
+    float label_smoothing;
+    int32_t patience;          /* stop after this many epochs without a better dev F1 */
+    int32_t threads;           /* for evaluating on dev                            */
+    int32_t max_batches_per_epoch; /* 0: whole epochs (a smaller value for trials) */
+    uint64_t seed;
+} lk_tokenizer_train_config;
+
+/* The defaults of the shipped model's recipe. */
+LK_API lk_tokenizer_train_config lk_tokenizer_train_config_default(void);
+
+/* Receives one line of progress (no trailing newline) during training. */
+typedef void (*lk_progress_fn)(const char *line, void *user_data);
+
+/* Trains a tokenizer; *out receives the model with the best dev F1.
+ * checkpoint_path (nullable): written after every epoch; if it exists when training
+ * starts, training resumes from it. progress (nullable) is called on the calling
+ * thread. Errors: INVALID_ARGUMENT (bad config, empty or invalid corpus), IO_ERROR. */
+LK_API lk_status lk_tokenizer_train(const char *train, size_t train_len,
+                                    const char *dev, size_t dev_len,
+                                    const lk_tokenizer_train_config *config,
+                                    const char *checkpoint_path,
+                                    lk_progress_fn progress, void *user_data,
+                                    lk_tokenizer **out);
 
 #ifdef __cplusplus
 }

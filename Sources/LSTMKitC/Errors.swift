@@ -46,6 +46,7 @@ public func lk_status_string(_ status: lk_status) -> UnsafePointer<CChar> {
     case LK_STATUS_INVALID_FORMAT: text = "invalid model file"
     case LK_STATUS_OUT_OF_MEMORY: text = "out of memory"
     case LK_STATUS_INTERNAL: text = "internal error"
+    case LK_STATUS_BUFFER_TOO_SMALL: text = "buffer too small"
     default: text = "unknown status"
     }
     return text.cString

@@ -10,6 +10,13 @@ public enum Corpus {
 
     /// Sentences as word lists; empty lines are skipped.
     public static func readSegmented(_ path: String) throws -> [[String]] {
-        try readLines(path).map { line in line.split(whereSeparator: \.isWhitespace).map(String.init) }.filter { !$0.isEmpty }
+        parseSegmented(try readLines(path).joined(separator: "\n"))
+    }
+
+    /// Sentences as word lists from text: one sentence per line, words separated by
+    /// whitespace; empty lines are skipped.
+    public static func parseSegmented(_ text: String) -> [[String]] {
+        text.split(whereSeparator: \.isNewline).map { line in line.split(whereSeparator: \.isWhitespace).map(String.init) }
+            .filter { !$0.isEmpty }
     }
 }

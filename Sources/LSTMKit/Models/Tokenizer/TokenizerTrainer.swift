@@ -39,6 +39,8 @@ public final class TokenizerTrainer {
     public private(set) var epoch = 0
     public private(set) var bestF1 = -1.0
     var epochsWithoutImprovement = 0
+    /// The parameters at the best dev F1 so far (restored by `restoreBest`).
+    var bestValues: [[Float]]?
 
     /// `train` and `dev`: sentences as lists of words.
     public init(train: [[String]], dev: [[String]], config: SegmenterConfig, options: TokenizerTrainingOptions) throws {
@@ -120,6 +122,7 @@ public final class TokenizerTrainer {
             if improved {
                 bestF1 = score.f1
                 epochsWithoutImprovement = 0
+                bestValues = parameters.map(\.value)
                 if let bestPath { try tokenizer.save(to: bestPath) }
             } else {
                 epochsWithoutImprovement += 1
@@ -128,6 +131,12 @@ public final class TokenizerTrainer {
             if let checkpointPath { try saveCheckpoint(to: checkpointPath) }
         }
         return bestF1
+    }
+
+    /// Puts the best parameters seen (by dev F1) back into the tokenizer.
+    public func restoreBest() {
+        guard let bestValues else { return }
+        for (p, v) in zip(tokenizer.network.parameters, bestValues) { p.value = v }
     }
 
     /// Segments `sentences` (their words joined) and scores against them.
@@ -159,6 +168,10 @@ public final class TokenizerTrainer {
 
     // MARK: Checkpoints
 
+    var namedParameters: [(String, Parameter)] {
+        tokenizer.network.namedModules.flatMap { prefix, module in module.parameters.map { (prefix + $0.name, $0) } }
+    }
+
     /// The model plus the optimizer's moments and the trainer's counters.
     func saveCheckpoint(to path: String) throws {
         var file = tokenizer.modelFile()
@@ -170,6 +183,11 @@ public final class TokenizerTrainer {
             ("checkpoint_adam_steps", String(optimizer.stepCount)),
             ("checkpoint_rng", String(rng.next())),
         ]
+        if let bestValues {
+            for ((name, p), value) in zip(namedParameters, bestValues) {
+                file.tensors.append(.init(name: "best." + name, shape: p.shape, values: value))
+            }
+        }
         for (prefix, module) in tokenizer.network.namedModules {
             for p in module.parameters {
                 let (m, v) = optimizer.moments(of: p) ?? ([Float](repeating: 0, count: p.count), [Float](repeating: 0, count: p.count))
@@ -184,7 +202,7 @@ public final class TokenizerTrainer {
     public func resume(from path: String) throws {
         let file = try SafeTensors.read(from: path)
         var model = file
-        model.tensors = file.tensors.filter { !$0.name.hasPrefix("adam.") }
+        model.tensors = file.tensors.filter { !$0.name.hasPrefix("adam.") && !$0.name.hasPrefix("best.") }
         let saved = try Tokenizer(modelFile: model)
         guard saved.vocabulary == tokenizer.vocabulary, saved.network.config == tokenizer.network.config else {
             throw LSTMKitError.invalidArgument("\(path) was trained with another vocabulary or configuration")
@@ -198,6 +216,8 @@ public final class TokenizerTrainer {
                 try optimizer.setMoments(m: m.values, v: v.values, for: p)
             }
         }
+        let best = namedParameters.map { file.tensor("best." + $0.0)?.values }
+        bestValues = best.allSatisfy { $0 != nil } ? best.map { $0! } : nil
         func value(_ key: String) throws -> String {
             guard let v = file.metadata(key) else { throw LSTMKitError.invalidFormat("\(path) is not a checkpoint (no \(key))") }
             return v

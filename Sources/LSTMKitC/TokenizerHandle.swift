@@ -1,0 +1,222 @@
+import CLSTMKitHeader
+import LSTMKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an `lk_tokenizer*` points to.
+final class TokenizerHandle {
+    let tokenizer: Tokenizer
+    init(_ tokenizer: Tokenizer) { self.tokenizer = tokenizer }
+}
+
+func tokenizerHandle(_ pointer: OpaquePointer?) throws -> Tokenizer {
+    let p = try required(pointer, "tokenizer")
+    return Unmanaged<TokenizerHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue().tokenizer
+}
+
+func publish(_ tokenizer: Tokenizer, to out: UnsafeMutablePointer<OpaquePointer?>) {
+    _ = applyThreadSetting
+    out.pointee = OpaquePointer(Unmanaged.passRetained(TokenizerHandle(tokenizer)).toOpaque())
+}
+
+/// Decodes caller bytes as UTF-8 or fails with the offset of the first bad byte.
+func utf8Text(_ bytes: UnsafePointer<CChar>?, _ length: Int, _ name: String) throws -> String {
+    if length == 0 { return "" }
+    let p = try required(bytes, name)
+    let buffer = UnsafeRawBufferPointer(start: p, count: length).bindMemory(to: UInt8.self)
+    if let s = String(validating: buffer, as: UTF8.self) { return s }
+    var it = buffer.makeIterator()
+    var decoder = UTF8()
+    var offset = 0
+    while case .scalarValue(let s) = decoder.decode(&it) { offset += UTF8.width(s) }
+    throw invalid("\(name) is not valid UTF-8 (at byte \(offset))")
+}
+
+/// End byte offsets of tokens, relative to the text's start.
+func tokenEnds(_ tokens: [String]) -> [Int] {
+    var ends: [Int] = []
+    ends.reserveCapacity(tokens.count)
+    var position = 0
+    for t in tokens {
+        position += t.utf8.count
+        ends.append(position)
+    }
+    return ends
+}
+
+@_cdecl("lk_tokenizer_load")
+public func lk_tokenizer_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> lk_status {
+    guarded {
+        let path = try string(path, "path")
+        let out = try required(out, "out")
+        publish(try Tokenizer.load(from: path), to: out)
+    }
+}
+
+@_cdecl("lk_tokenizer_free")
+public func lk_tokenizer_free(_ tokenizer: OpaquePointer?) {
+    guard let tokenizer else { return }
+    Unmanaged<TokenizerHandle>.fromOpaque(UnsafeRawPointer(tokenizer)).release()
+}
+
+@_cdecl("lk_tokenizer_save")
+public func lk_tokenizer_save(_ tokenizer: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> lk_status {
+    guarded {
+        let t = try tokenizerHandle(tokenizer)
+        try t.save(to: try string(path, "path"))
+    }
+}
+
+@_cdecl("lk_tokenizer_segment")
+public func lk_tokenizer_segment(_ tokenizer: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ textLength: Int,
+                                 _ ends: UnsafeMutablePointer<Int>?, _ capacity: Int,
+                                 _ count: UnsafeMutablePointer<Int>?) -> lk_status {
+    var texts: [UnsafePointer<CChar>?] = [text]
+    var lengths = [textLength]
+    return texts.withUnsafeMutableBufferPointer { t in
+        lengths.withUnsafeMutableBufferPointer { l in
+            lk_tokenizer_segment_batch(tokenizer, t.baseAddress, l.baseAddress, 1, 1, ends, capacity, count)
+        }
+    }
+}
+
+@_cdecl("lk_tokenizer_segment_batch")
+public func lk_tokenizer_segment_batch(_ tokenizer: OpaquePointer?,
+                                       _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ textLengths: UnsafePointer<Int>?,
+                                       _ n: Int, _ threads: Int32,
+                                       _ ends: UnsafeMutablePointer<Int>?, _ capacity: Int,
+                                       _ counts: UnsafeMutablePointer<Int>?) -> lk_status {
+    guarded {
+        let t = try tokenizerHandle(tokenizer)
+        let counts = try required(counts, n == 1 ? "count" : "counts")
+        guard threads >= 1 else { throw invalid("threads must be >= 1, got \(threads)") }
+        if n == 0 { return }
+        let texts = try required(texts, "texts")
+        let lengths = try required(textLengths, "text_lens")
+        guard ends != nil || capacity == 0 else { throw invalid("ends is NULL but ends_capacity is \(capacity)") }
+        var strings: [String] = []
+        strings.reserveCapacity(n)
+        for i in 0..<n {
+            strings.append(try utf8Text(texts[i], lengths[i], n == 1 ? "text" : "texts[\(i)]"))
+        }
+        let tokens = t.cutMany(strings, threads: Int(threads))
+        let allEnds = tokens.map(tokenEnds)
+        let needed = allEnds.reduce(0) { $0 + $1.count }
+        for i in 0..<n { counts[i] = allEnds[i].count }
+        if ends == nil { return }
+        guard capacity >= needed else {
+            if n == 1 { counts[0] = needed }
+            throw ABIError(status: LK_STATUS_BUFFER_TOO_SMALL,
+                           message: "ends has room for \(capacity) offsets, \(needed) are needed")
+        }
+        var k = 0
+        for e in allEnds {
+            for v in e { ends![k] = v; k += 1 }
+        }
+    }
+}
+
+@_cdecl("lk_tokenizer_add_words")
+public func lk_tokenizer_add_words(_ tokenizer: OpaquePointer?, _ words: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int) -> lk_status {
+    guarded {
+        let t = try tokenizerHandle(tokenizer)
+        if n == 0 { return }
+        let words = try required(words, "words")
+        let list = try (0..<n).map { try string(words[$0], "words[\($0)]") }
+        t.addWords(list)
+    }
+}
+
+@_cdecl("lk_tokenizer_load_dict")
+public func lk_tokenizer_load_dict(_ tokenizer: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> lk_status {
+    guarded {
+        let t = try tokenizerHandle(tokenizer)
+        try t.loadDictionary(path: try string(path, "path"))
+    }
+}
+
+@_cdecl("lk_tokenizer_clear_words")
+public func lk_tokenizer_clear_words(_ tokenizer: OpaquePointer?) -> lk_status {
+    guarded { try tokenizerHandle(tokenizer).userDictionary.removeAll() }
+}
+
+@_cdecl("lk_tokenizer_word_count")
+public func lk_tokenizer_word_count(_ tokenizer: OpaquePointer?, _ count: UnsafeMutablePointer<Int>?) -> lk_status {
+    guarded {
+        let t = try tokenizerHandle(tokenizer)
+        try required(count, "count").pointee = t.userDictionary.count
+    }
+}
+
+@_cdecl("lk_tokenizer_train_config_default")
+public func lk_tokenizer_train_config_default() -> lk_tokenizer_train_config {
+    let o = TokenizerTrainingOptions()
+    let c = SegmenterConfig()
+    return lk_tokenizer_train_config(
+        epochs: Int32(o.epochs), batch_size: Int32(o.batchSize), learning_rate: o.learningRate,
+        hidden_size: Int32(c.hiddenSize), num_layers: Int32(c.numLayers), char_dim: Int32(c.characterDim),
+        bigram_dim: Int32(c.bigramDim), min_bigram_count: Int32(o.minBigramCount), dropout: c.embeddingDropout,
+        label_smoothing: o.labelSmoothing, patience: Int32(o.patience), threads: Int32(o.threads),
+        max_batches_per_epoch: Int32(o.maxBatchesPerEpoch), seed: c.seed)
+}
+
+@_cdecl("lk_tokenizer_train")
+public func lk_tokenizer_train(_ train: UnsafePointer<CChar>?, _ trainLength: Int,
+                               _ dev: UnsafePointer<CChar>?, _ devLength: Int,
+                               _ config: UnsafePointer<lk_tokenizer_train_config>?,
+                               _ checkpointPath: UnsafePointer<CChar>?,
+                               _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
+                               _ out: UnsafeMutablePointer<OpaquePointer?>?) -> lk_status {
+    guarded {
+        let c = try required(config, "config").pointee
+        let out = try required(out, "out")
+        let checkpoint = try checkpointPath.map { try string($0, "checkpoint_path") }
+        let trainSentences = Corpus.parseSegmented(try utf8Text(train, trainLength, "train"))
+        let devSentences = Corpus.parseSegmented(try utf8Text(dev, devLength, "dev"))
+        guard !trainSentences.isEmpty else { throw invalid("the training corpus has no sentences") }
+        guard !devSentences.isEmpty else { throw invalid("the dev corpus has no sentences") }
+        func positive(_ v: Int32, _ name: String) throws -> Int {
+            guard v >= 1 else { throw invalid("\(name) must be >= 1, got \(v)") }
+            return Int(v)
+        }
+        func fraction(_ v: Float, _ name: String, upTo limit: Float) throws -> Float {
+            guard v.isFinite, v >= 0, v < limit else { throw invalid("\(name) must be in [0, \(limit)), got \(v)") }
+            return v
+        }
+        var model = SegmenterConfig()
+        model.hiddenSize = try positive(c.hidden_size, "hidden_size")
+        model.numLayers = try positive(c.num_layers, "num_layers")
+        model.characterDim = try positive(c.char_dim, "char_dim")
+        model.bigramDim = try positive(c.bigram_dim, "bigram_dim")
+        model.embeddingDropout = try fraction(c.dropout, "dropout", upTo: 1)
+        model.outputDropout = model.embeddingDropout
+        model.seed = c.seed
+        guard model.hiddenSize <= 4096, model.characterDim <= 4096, model.bigramDim <= 4096, model.numLayers <= 16 else {
+            throw invalid("hidden_size, char_dim, bigram_dim must be <= 4096 and num_layers <= 16")
+        }
+        var options = TokenizerTrainingOptions()
+        options.epochs = try positive(c.epochs, "epochs")
+        options.batchSize = try positive(c.batch_size, "batch_size")
+        guard c.learning_rate.isFinite, c.learning_rate > 0 else { throw invalid("learning_rate must be > 0, got \(c.learning_rate)") }
+        options.learningRate = c.learning_rate
+        options.minBigramCount = try positive(c.min_bigram_count, "min_bigram_count")
+        options.labelSmoothing = try fraction(c.label_smoothing, "label_smoothing", upTo: 1)
+        options.patience = try positive(c.patience, "patience")
+        options.threads = try positive(c.threads, "threads")
+        guard c.max_batches_per_epoch >= 0 else { throw invalid("max_batches_per_epoch must be >= 0") }
+        options.maxBatchesPerEpoch = Int(c.max_batches_per_epoch)
+        options.seed = c.seed
+        let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, config: model, options: options)
+        if let checkpoint, access(checkpoint, F_OK) == 0 {
+            try trainer.resume(from: checkpoint)
+            progress?("resumed from \(checkpoint) after epoch \(trainer.epoch)", userData)
+        }
+        try trainer.run(checkpointPath: checkpoint, bestPath: nil) { line in
+            if let progress { line.withCString { progress($0, userData) } }
+        }
+        trainer.restoreBest()
+        publish(trainer.tokenizer, to: out)
+    }
+}
