@@ -271,6 +271,8 @@ typedef struct lk_tokenizer_train_config {
     int32_t threads;           /* for evaluating on dev                            */
     int32_t max_batches_per_epoch; /* 0: whole epochs (a smaller value for trials) */
     uint64_t seed;
+    int32_t dictionary_max_length; /* features from training words of 2..this many
+                                      characters seen at least twice (0: off)        */
 } lk_tokenizer_train_config;
 
 /* The defaults of the shipped model's recipe. */

@@ -159,7 +159,8 @@ public func lk_tokenizer_train_config_default() -> lk_tokenizer_train_config {
         hidden_size: Int32(c.hiddenSize), num_layers: Int32(c.numLayers), char_dim: Int32(c.characterDim),
         bigram_dim: Int32(c.bigramDim), min_bigram_count: Int32(o.minBigramCount), dropout: c.embeddingDropout,
         label_smoothing: o.labelSmoothing, patience: Int32(o.patience), threads: Int32(o.threads),
-        max_batches_per_epoch: Int32(o.maxBatchesPerEpoch), seed: c.seed)
+        max_batches_per_epoch: Int32(o.maxBatchesPerEpoch), seed: c.seed,
+        dictionary_max_length: Int32(o.dictionaryMaxLength))
 }
 
 @_cdecl("lk_tokenizer_train")
@@ -208,6 +209,10 @@ public func lk_tokenizer_train(_ train: UnsafePointer<CChar>?, _ trainLength: In
         guard c.max_batches_per_epoch >= 0 else { throw invalid("max_batches_per_epoch must be >= 0") }
         options.maxBatchesPerEpoch = Int(c.max_batches_per_epoch)
         options.seed = c.seed
+        guard c.dictionary_max_length >= 0, c.dictionary_max_length <= 16 else {
+            throw invalid("dictionary_max_length must be in [0, 16], got \(c.dictionary_max_length)")
+        }
+        options.dictionaryMaxLength = Int(c.dictionary_max_length)
         let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, config: model, options: options)
         if let checkpoint, access(checkpoint, F_OK) == 0 {
             try trainer.resume(from: checkpoint)

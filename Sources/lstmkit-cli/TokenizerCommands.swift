@@ -73,8 +73,9 @@ struct TrainTokenizer: ParsableCommand {
     @Option(name: .customLong("hidden-size")) var hiddenSize = 128
     @Option(name: .customLong("layers")) var numLayers = 1
     @Option(name: .customLong("char-dim")) var characterDim = 64
-    @Option(name: .customLong("bigram-dim")) var bigramDim = 64
-    @Option(name: .customLong("min-bigram-count")) var minBigramCount = 2
+    @Option(name: .customLong("bigram-dim")) var bigramDim = 32
+    @Option(name: .customLong("min-bigram-count")) var minBigramCount = 5
+    @Option(name: .customLong("dictionary-max-length"), help: "Dictionary features from training words up to this length (0: off).") var dictionaryMaxLength = 5
     @Option var dropout: Float = 0.2
     @Option(name: .customLong("label-smoothing")) var labelSmoothing: Float = 0
     @Option var patience = 4
@@ -97,6 +98,7 @@ struct TrainTokenizer: ParsableCommand {
             options.batchSize = batchSize
             options.learningRate = learningRate
             options.minBigramCount = minBigramCount
+            options.dictionaryMaxLength = dictionaryMaxLength
             options.labelSmoothing = labelSmoothing
             options.patience = patience
             options.seed = seed

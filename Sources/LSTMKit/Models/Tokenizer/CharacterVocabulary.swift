@@ -13,15 +13,31 @@ public struct CharacterVocabulary: Equatable, Sendable {
 
     public private(set) var characters: [String]
     public private(set) var bigrams: [String]
+    /// Dictionary words (normalised) whose presence around each character is a feature.
+    public private(set) var words: [String]
+    /// Words of 2 ... maxWordLength characters are looked up; 0 turns the features off.
+    public let maxWordLength: Int
     private var characterIDs: [String: Int32]
     private var bigramIDs: [String: Int32]
+    private var wordSet: Set<String>
 
-    public init(characters: [String], bigrams: [String]) {
+    public init(characters: [String], bigrams: [String], words: [String] = [], maxWordLength: Int = 0) {
         self.characters = characters
         self.bigrams = bigrams
+        self.words = words
+        self.maxWordLength = maxWordLength
         characterIDs = Dictionary(characters.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
         bigramIDs = Dictionary(bigrams.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
+        wordSet = Set(words)
     }
+
+    public static func == (a: CharacterVocabulary, b: CharacterVocabulary) -> Bool {
+        a.characters == b.characters && a.bigrams == b.bigrams && a.words == b.words && a.maxWordLength == b.maxWordLength
+    }
+
+    /// Features per character: for n = 2 ... maxWordLength, "a dictionary word of n
+    /// characters ends here" and "... begins here".
+    public var featureCount: Int { maxWordLength >= 2 ? 2 * (maxWordLength - 1) : 0 }
 
     /// Table sizes including the padding and unknown rows.
     public var characterCount: Int { characters.count + 2 }
@@ -40,20 +56,33 @@ public struct CharacterVocabulary: Equatable, Sendable {
 
     /// Builds the vocabularies from training sentences: every character, and every
     /// bigram seen at least `minBigramCount` times. Order: by frequency, then text.
-    public static func build(from sentences: [[String]], minCharacterCount: Int = 1, minBigramCount: Int = 1) -> CharacterVocabulary {
+    ///
+    /// Dictionary words are the training words of 2 ... maxWordLength characters seen
+    /// at least `minWordCount` times. Leaving out the words seen once makes training
+    /// look like test time, where some words are not in the dictionary, so the network
+    /// learns not to lean on the dictionary alone.
+    public static func build(from sentences: [[String]], minCharacterCount: Int = 1, minBigramCount: Int = 1,
+                             maxWordLength: Int = 0, minWordCount: Int = 2) -> CharacterVocabulary {
         var charCounts: [String: Int] = [:]
         var bigramCounts: [String: Int] = [:]
+        var wordCounts: [String: Int] = [:]
         for words in sentences {
             let chars = words.joined().map(normalize)
             for c in chars { charCounts[c, default: 0] += 1 }
             for key in bigramKeys(chars) { bigramCounts[key, default: 0] += 1 }
+            if maxWordLength >= 2 {
+                for w in words where (2...maxWordLength).contains(w.count) {
+                    wordCounts[w.map(normalize).joined(), default: 0] += 1
+                }
+            }
         }
         func ranked(_ counts: [String: Int], _ minimum: Int) -> [String] {
             counts.filter { $0.value >= minimum }
                 .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }
                 .map(\.key)
         }
-        return CharacterVocabulary(characters: ranked(charCounts, minCharacterCount), bigrams: ranked(bigramCounts, minBigramCount))
+        return CharacterVocabulary(characters: ranked(charCounts, minCharacterCount), bigrams: ranked(bigramCounts, minBigramCount),
+                                   words: maxWordLength >= 2 ? ranked(wordCounts, minWordCount) : [], maxWordLength: maxWordLength)
     }
 
     /// The T+1 bigrams around T normalised characters: (start, c0), (c0, c1), ..., (c_{T-1}, end).
@@ -69,13 +98,39 @@ public struct CharacterVocabulary: Equatable, Sendable {
         return keys
     }
 
-    /// Ids of one piece of text: per character its id, and the T+1 bigram ids around it
-    /// (character t uses bigrams t (left) and t+1 (right)).
-    public func encode(_ chars: [String]) -> (characters: [Int32], bigrams: [Int32]) {
+    /// One piece of text as the network reads it: per character its id, the T+1
+    /// bigram ids around it (character t uses bigrams t (left) and t+1 (right)) and
+    /// its dictionary features (T, featureCount).
+    public func encode(_ chars: [String]) -> EncodedPiece {
         let c = chars.map { characterIDs[$0] ?? Self.unknownID }
         let b = Self.bigramKeys(chars).map { bigramIDs[$0] ?? Self.unknownID }
-        return (c, b)
+        return EncodedPiece(characters: c, bigrams: b, features: dictionaryFeatures(chars))
+    }
+
+    func dictionaryFeatures(_ chars: [String]) -> [Float] {
+        let f = featureCount
+        guard f > 0 else { return [] }
+        var out = [Float](repeating: 0, count: chars.count * f)
+        for start in 0..<chars.count {
+            var candidate = chars[start]
+            for n in 2...maxWordLength where start + n <= chars.count {
+                candidate += chars[start + n - 1]
+                if wordSet.contains(candidate) {
+                    out[start * f + 2 * (n - 2) + 1] = 1              // begins at start
+                    out[(start + n - 1) * f + 2 * (n - 2)] = 1        // ends at start + n - 1
+                }
+            }
+        }
+        return out
     }
 
     public func contains(character c: String) -> Bool { characterIDs[c] != nil }
+}
+
+/// A piece of text encoded for the network, with its BMES tags when training.
+public struct EncodedPiece: Sendable {
+    public var characters: [Int32]
+    public var bigrams: [Int32]
+    public var features: [Float]
+    public var tags: [Int32] = []
 }

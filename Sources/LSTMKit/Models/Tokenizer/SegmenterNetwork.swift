@@ -1,18 +1,20 @@
 /// Hyper-parameters of the BiLSTM-CRF segmenter.
 public struct SegmenterConfig: Equatable, Sendable {
     public var characterDim = 64
-    public var bigramDim = 64
+    public var bigramDim = 32
     public var hiddenSize = 128
     public var numLayers = 1
     public var embeddingDropout: Float = 0.2
     public var outputDropout: Float = 0.2
     public var seed: UInt64 = 1
+    /// Dictionary features per character (set from the vocabulary).
+    public var featureCount = 0
 
     public init() {}
 
-    /// Features per character fed to the LSTM: its embedding and its left and right
-    /// bigrams' embeddings.
-    public var inputSize: Int { characterDim + 2 * bigramDim }
+    /// Features per character fed to the LSTM: its embedding, its left and right
+    /// bigrams' embeddings and its dictionary features.
+    public var inputSize: Int { characterDim + 2 * bigramDim + featureCount }
 }
 
 /// Embeddings (character + left/right bigram) → BiLSTM → Linear → BMES CRF.
@@ -60,19 +62,22 @@ public final class SegmenterNetwork: Module {
         public var characters: [Int32]   // (B, T)
         public var leftBigrams: [Int32]  // (B, T)
         public var rightBigrams: [Int32] // (B, T)
+        public var features: [Float]     // (B, T, F)
+        public var featureCount: Int
         public var tags: [Int32]         // (B, T), empty at inference
         public var lengths: [Int]
         public var steps: Int
         public var size: Int { lengths.count }
 
-        /// pieces: per piece its character ids and T+1 bigram ids (and tags if training).
-        public init(_ pieces: [(characters: [Int32], bigrams: [Int32], tags: [Int32])]) {
+        public init(_ pieces: [EncodedPiece], featureCount: Int) {
             steps = pieces.map(\.characters.count).max() ?? 0
             lengths = pieces.map(\.characters.count)
+            self.featureCount = featureCount
             let n = pieces.count * steps
             characters = [Int32](repeating: 0, count: n)
             leftBigrams = characters
             rightBigrams = characters
+            features = [Float](repeating: 0, count: n * featureCount)
             tags = pieces.first?.tags.isEmpty ?? true ? [] : characters
             for (b, p) in pieces.enumerated() {
                 for t in 0..<p.characters.count {
@@ -81,13 +86,15 @@ public final class SegmenterNetwork: Module {
                     rightBigrams[b * steps + t] = p.bigrams[t + 1]
                     if !tags.isEmpty { tags[b * steps + t] = p.tags[t] }
                 }
+                for i in 0..<p.features.count { features[b * steps * featureCount + i] = p.features[i] }
             }
         }
     }
 
-    /// The LSTM input (B, T, D): [char | left bigram | right bigram] per position.
+    /// The LSTM input (B, T, D): [char | left bigram | right bigram | features] per position.
     func embed(_ batch: Batch) -> Tensor {
-        let (cd, bd) = (config.characterDim, config.bigramDim)
+        let (cd, bd, fc) = (config.characterDim, config.bigramDim, config.featureCount)
+        precondition(batch.featureCount == fc, "batch has \(batch.featureCount) features, the network \(fc)")
         let d = config.inputSize
         let rows = batch.size * batch.steps
         var x = [Float](repeating: 0, count: rows * d)
@@ -100,6 +107,7 @@ public final class SegmenterNetwork: Module {
                 x[row * d + cd + j] = l.data[row * bd + j]
                 x[row * d + cd + bd + j] = r.data[row * bd + j]
             }
+            for j in 0..<fc { x[row * d + cd + 2 * bd + j] = batch.features[row * fc + j] }
         }
         return Tensor(shape: [batch.size, batch.steps, d], data: x)
     }

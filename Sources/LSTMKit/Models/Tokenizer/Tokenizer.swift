@@ -22,6 +22,8 @@ public final class Tokenizer {
     }
 
     public convenience init(vocabulary: CharacterVocabulary, config: SegmenterConfig) throws {
+        var config = config
+        config.featureCount = vocabulary.featureCount
         let network = try SegmenterNetwork(config: config, characterCount: vocabulary.characterCount,
                                            bigramCount: vocabulary.bigramCount)
         self.init(vocabulary: vocabulary, network: network)
@@ -69,11 +71,8 @@ public final class Tokenizer {
         let results = JobResults(count: jobs.count)
         let decode = { (batchIndex: Int) in
             let members = batches[batchIndex]
-            let encoded = members.map { j -> (characters: [Int32], bigrams: [Int32], tags: [Int32]) in
-                let e = self.vocabulary.encode(Array(normalized[jobs[j].text][jobs[j].range]))
-                return (e.characters, e.bigrams, [])
-            }
-            let batch = SegmenterNetwork.Batch(encoded)
+            let encoded = members.map { j in self.vocabulary.encode(Array(normalized[jobs[j].text][jobs[j].range])) }
+            let batch = SegmenterNetwork.Batch(encoded, featureCount: self.vocabulary.featureCount)
             let scores = self.network.emissions(batch)
             scores.data.withUnsafeBufferPointer { s in
                 for (b, j) in members.enumerated() {
@@ -140,8 +139,10 @@ public final class Tokenizer {
                 ("output_dropout", String(c.outputDropout)),
                 ("max_piece_length", String(pieces.maxLength)),
                 ("tags", "B M E S"),
+                ("dictionary_max_length", String(vocabulary.maxWordLength)),
                 ("characters", list(vocabulary.characters)),
                 ("bigrams", list(vocabulary.bigrams)),
+                ("words", list(vocabulary.words)),
             ],
             tensors: ModelFile.tensors(of: network.namedModules))
     }
@@ -171,7 +172,11 @@ public final class Tokenizer {
         config.outputDropout = try ModelFile.float(file, "output_dropout")
         let maxPiece = try ModelFile.int(file, "max_piece_length")
         guard maxPiece >= 2, maxPiece <= 100_000 else { throw LSTMKitError.invalidFormat("max_piece_length \(maxPiece) is out of range") }
-        let vocabulary = CharacterVocabulary(characters: try list("characters"), bigrams: try list("bigrams"))
+        let maxWord = try ModelFile.int(file, "dictionary_max_length")
+        guard maxWord >= 0, maxWord <= 64 else { throw LSTMKitError.invalidFormat("dictionary_max_length \(maxWord) is out of range") }
+        let vocabulary = CharacterVocabulary(characters: try list("characters"), bigrams: try list("bigrams"),
+                                             words: try list("words"), maxWordLength: maxWord)
+        config.featureCount = vocabulary.featureCount
         let network: SegmenterNetwork
         do {
             network = try SegmenterNetwork(config: config, characterCount: vocabulary.characterCount,

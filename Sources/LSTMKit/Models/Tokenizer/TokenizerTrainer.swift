@@ -13,7 +13,9 @@ public struct TokenizerTrainingOptions: Sendable {
     public var decayFactor: Float = 0.5
     /// Stop after this many epochs without a better dev F1.
     public var patience = 4
-    public var minBigramCount = 2
+    public var minBigramCount = 5
+    /// Dictionary features from training words of 2 ... this many characters (0: off).
+    public var dictionaryMaxLength = 5
     /// Training pieces longer than this are cut (at clause punctuation where possible).
     public var maxPieceLength = 120
     public var seed: UInt64 = 1
@@ -31,7 +33,7 @@ public struct TokenizerTrainingOptions: Sendable {
 public final class TokenizerTrainer {
     public let options: TokenizerTrainingOptions
     public let tokenizer: Tokenizer
-    let train: [(characters: [Int32], bigrams: [Int32], tags: [Int32])]
+    let train: [EncodedPiece]
     let dev: [[String]]
     let trainWords: Set<String>
     let optimizer: Adam
@@ -46,7 +48,8 @@ public final class TokenizerTrainer {
     public init(train: [[String]], dev: [[String]], config: SegmenterConfig, options: TokenizerTrainingOptions) throws {
         guard !train.isEmpty else { throw LSTMKitError.invalidArgument("the training set is empty") }
         self.options = options
-        let vocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount)
+        let vocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount,
+                                                   maxWordLength: options.dictionaryMaxLength)
         tokenizer = try Tokenizer(vocabulary: vocabulary, config: config)
         self.train = Self.pieces(of: train, vocabulary: vocabulary, maxLength: options.maxPieceLength)
         self.dev = dev
@@ -58,9 +61,9 @@ public final class TokenizerTrainer {
     /// Training pieces with their BMES tags; a cut inside a word is mended so every
     /// piece's tags are a valid BMES sequence.
     static func pieces(of sentences: [[String]], vocabulary: CharacterVocabulary,
-                       maxLength: Int) -> [(characters: [Int32], bigrams: [Int32], tags: [Int32])] {
+                       maxLength: Int) -> [EncodedPiece] {
         let splitter = TextPieces(maxLength: maxLength)
-        var out: [(characters: [Int32], bigrams: [Int32], tags: [Int32])] = []
+        var out: [EncodedPiece] = []
         for words in sentences {
             let chars = words.joined().map(CharacterVocabulary.normalize)
             let tags = BMES.tags(wordLengths: words.map(\.count))
@@ -74,8 +77,9 @@ public final class TokenizerTrainer {
                 for i in 1..<max(t.count, 1) where !BMES.allowedTransitions[Int(t[i - 1]) * 4 + Int(t[i])] {
                     t[i - 1] = t[i - 1] == BMES.b ? BMES.s : BMES.e   // only at mended cuts
                 }
-                let e = vocabulary.encode(Array(chars[r]))
-                out.append((e.characters, e.bigrams, t))
+                var e = vocabulary.encode(Array(chars[r]))
+                e.tags = t
+                out.append(e)
             }
         }
         return out
@@ -98,7 +102,7 @@ public final class TokenizerTrainer {
             var lastLog = start
             for (i, members) in batches.enumerated() {
                 if options.maxBatchesPerEpoch > 0 && i >= options.maxBatchesPerEpoch { break }
-                let batch = SegmenterNetwork.Batch(members.map { train[$0] })
+                let batch = SegmenterNetwork.Batch(members.map { train[$0] }, featureCount: tokenizer.vocabulary.featureCount)
                 let loss = try tokenizer.network.trainStep(batch, labelSmoothing: options.labelSmoothing)
                 clipGradientNorm(parameters, maxNorm: options.clipNorm)
                 optimizer.stepAndZero(parameters)
