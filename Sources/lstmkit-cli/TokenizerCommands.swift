@@ -77,6 +77,8 @@ struct TrainTokenizer: ParsableCommand {
     @Option(name: .customLong("min-bigram-count")) var minBigramCount = 5
     @Option(name: .customLong("dictionary-max-length"), help: "Dictionary features from training words up to this length (0: off).") var dictionaryMaxLength = 5
     @Option var dropout: Float = 0.2
+    @Option(name: .customLong("unknown-bigram-rate"), help: "Training: probability of replacing a bigram by 'unknown'.") var unknownBigramRate: Float = 0.1
+    @Option(name: .customLong("feature-dropout"), help: "Training: probability of dropping a piece's dictionary features.") var featureDropout: Float = 0.2
     @Option(name: .customLong("label-smoothing")) var labelSmoothing: Float = 0
     @Option var patience = 4
     @Option var seed: UInt64 = 1
@@ -99,6 +101,8 @@ struct TrainTokenizer: ParsableCommand {
             options.learningRate = learningRate
             options.minBigramCount = minBigramCount
             options.dictionaryMaxLength = dictionaryMaxLength
+            options.unknownBigramRate = unknownBigramRate
+            options.featureDropout = featureDropout
             options.labelSmoothing = labelSmoothing
             options.patience = patience
             options.seed = seed

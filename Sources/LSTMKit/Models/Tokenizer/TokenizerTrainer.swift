@@ -16,6 +16,13 @@ public struct TokenizerTrainingOptions: Sendable {
     public var minBigramCount = 5
     /// Dictionary features from training words of 2 ... this many characters (0: off).
     public var dictionaryMaxLength = 5
+    /// In training, each bigram id becomes "unknown" with this probability, and each
+    /// piece loses its dictionary features with probability `featureDropout`. Without
+    /// this, "unknown bigram" and "not in the dictionary" would mostly mean "word
+    /// boundary" (rare bigrams tend to straddle words), and the network would split
+    /// every unseen word at test time.
+    public var unknownBigramRate: Float = 0.1
+    public var featureDropout: Float = 0.2
     /// Training pieces longer than this are cut (at clause punctuation where possible).
     public var maxPieceLength = 120
     public var seed: UInt64 = 1
@@ -102,7 +109,7 @@ public final class TokenizerTrainer {
             var lastLog = start
             for (i, members) in batches.enumerated() {
                 if options.maxBatchesPerEpoch > 0 && i >= options.maxBatchesPerEpoch { break }
-                let batch = SegmenterNetwork.Batch(members.map { train[$0] }, featureCount: tokenizer.vocabulary.featureCount)
+                let batch = SegmenterNetwork.Batch(members.map { corrupted(train[$0]) }, featureCount: tokenizer.vocabulary.featureCount)
                 let loss = try tokenizer.network.trainStep(batch, labelSmoothing: options.labelSmoothing)
                 clipGradientNorm(parameters, maxNorm: options.clipNorm)
                 optimizer.stepAndZero(parameters)
@@ -151,6 +158,21 @@ public final class TokenizerTrainer {
             try score.add(gold: gold, predicted: pred.filter { !$0.allSatisfy(\.isWhitespace) }, knownWords: trainWords)
         }
         return score
+    }
+
+    /// A training piece with some bigrams made unknown and, sometimes, no dictionary
+    /// features (see `unknownBigramRate`, `featureDropout`).
+    func corrupted(_ piece: EncodedPiece) -> EncodedPiece {
+        var p = piece
+        if options.unknownBigramRate > 0 {
+            for i in p.bigrams.indices where rng.nextUnitFloat() < options.unknownBigramRate {
+                p.bigrams[i] = CharacterVocabulary.unknownID
+            }
+        }
+        if !p.features.isEmpty && options.featureDropout > 0 && rng.nextUnitFloat() < options.featureDropout {
+            p.features = [Float](repeating: 0, count: p.features.count)
+        }
+        return p
     }
 
     /// Batches of similar-length pieces, in random order.
