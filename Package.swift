@@ -22,7 +22,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CLSTMKitHeader", path: "Sources/CLSTMKitHeader"),
-        .target(name: "LSTMKit", dependencies: ["CBLAS"], swiftSettings: engineFlags),
+        // The LSTM cell's gate math in C, with a variant per x86-64 ISA level picked at run time.
+        .target(name: "CKernels"),
+        .target(name: "LSTMKit", dependencies: ["CBLAS", "CKernels"], swiftSettings: engineFlags),
         .target(name: "LSTMKitC", dependencies: ["LSTMKit", "CLSTMKitHeader"], swiftSettings: engineFlags),
         .executableTarget(
             name: "lstmkit-cli",

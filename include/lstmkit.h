@@ -273,6 +273,11 @@ typedef struct lk_tokenizer_train_config {
     uint64_t seed;
     int32_t dictionary_max_length; /* features from training words of 2..this many
                                       characters seen at least twice (0: off)        */
+    float unknown_bigram_rate;     /* training: a bigram becomes "unknown" with this
+                                      probability, so unseen bigrams are not read as
+                                      word boundaries                                */
+    float feature_dropout;         /* training: a sentence loses its dictionary
+                                      features with this probability                 */
 } lk_tokenizer_train_config;
 
 /* The defaults of the shipped model's recipe. */

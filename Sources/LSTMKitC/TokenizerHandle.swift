@@ -21,8 +21,16 @@ func publish(_ tokenizer: Tokenizer, to out: UnsafeMutablePointer<OpaquePointer?
     out.pointee = OpaquePointer(Unmanaged.passRetained(TokenizerHandle(tokenizer)).toOpaque())
 }
 
+/// A C size_t arrives as Int: values above Int.max look negative. No buffer can be
+/// that large, so such a size is refused rather than trusted.
+func size(_ value: Int, _ name: String) throws -> Int {
+    guard value >= 0 else { throw invalid("\(name) is \(UInt(bitPattern: value)), larger than any buffer") }
+    return value
+}
+
 /// Decodes caller bytes as UTF-8 or fails with the offset of the first bad byte.
 func utf8Text(_ bytes: UnsafePointer<CChar>?, _ length: Int, _ name: String) throws -> String {
+    let length = try size(length, name + " length")
     if length == 0 { return "" }
     let p = try required(bytes, name)
     let buffer = UnsafeRawBufferPointer(start: p, count: length).bindMemory(to: UInt8.self)
@@ -92,6 +100,9 @@ public func lk_tokenizer_segment_batch(_ tokenizer: OpaquePointer?,
         let t = try tokenizerHandle(tokenizer)
         let counts = try required(counts, n == 1 ? "count" : "counts")
         guard threads >= 1 else { throw invalid("threads must be >= 1, got \(threads)") }
+        let n = try size(n, "n")
+        // A capacity beyond Int.max is simply "enough".
+        let capacity = capacity < 0 ? Int.max : capacity
         if n == 0 { return }
         let texts = try required(texts, "texts")
         let lengths = try required(textLengths, "text_lens")
@@ -122,6 +133,7 @@ public func lk_tokenizer_segment_batch(_ tokenizer: OpaquePointer?,
 public func lk_tokenizer_add_words(_ tokenizer: OpaquePointer?, _ words: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int) -> lk_status {
     guarded {
         let t = try tokenizerHandle(tokenizer)
+        let n = try size(n, "n")
         if n == 0 { return }
         let words = try required(words, "words")
         let list = try (0..<n).map { try string(words[$0], "words[\($0)]") }
@@ -160,7 +172,8 @@ public func lk_tokenizer_train_config_default() -> lk_tokenizer_train_config {
         bigram_dim: Int32(c.bigramDim), min_bigram_count: Int32(o.minBigramCount), dropout: c.embeddingDropout,
         label_smoothing: o.labelSmoothing, patience: Int32(o.patience), threads: Int32(o.threads),
         max_batches_per_epoch: Int32(o.maxBatchesPerEpoch), seed: c.seed,
-        dictionary_max_length: Int32(o.dictionaryMaxLength))
+        dictionary_max_length: Int32(o.dictionaryMaxLength),
+        unknown_bigram_rate: o.unknownBigramRate, feature_dropout: o.featureDropout)
 }
 
 @_cdecl("lk_tokenizer_train")
@@ -213,6 +226,8 @@ public func lk_tokenizer_train(_ train: UnsafePointer<CChar>?, _ trainLength: In
             throw invalid("dictionary_max_length must be in [0, 16], got \(c.dictionary_max_length)")
         }
         options.dictionaryMaxLength = Int(c.dictionary_max_length)
+        options.unknownBigramRate = try fraction(c.unknown_bigram_rate, "unknown_bigram_rate", upTo: 1)
+        options.featureDropout = try fraction(c.feature_dropout, "feature_dropout", upTo: 1)
         let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, config: model, options: options)
         if let checkpoint, access(checkpoint, F_OK) == 0 {
             try trainer.resume(from: checkpoint)

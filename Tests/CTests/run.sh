@@ -3,6 +3,7 @@
 #
 #   bash Tests/CTests/run.sh            builds liblstmkit (release, default .build) first
 #   bash Tests/CTests/run.sh LIBDIR     uses the liblstmkit.so already in LIBDIR, no build
+#   bash Tests/CTests/run.sh LIBDIR GROUP   runs only the groups whose name contains GROUP
 #
 # Runs from any directory; relative LIBDIRs are taken from the repo root. The program
 # prints one line per check group and ends with "N passed, M failed"; the script exits
@@ -30,4 +31,5 @@ trap 'rm -rf "$work"' EXIT
 "${CC:-cc}" -std=c11 -Wall -Wextra -Werror -pedantic -I include Tests/CTests/test_abi.c \
     -L"$libdir" -llstmkit -Wl,-rpath,"$libdir" -lm -o "$work/test_abi"
 
-"$work/test_abi"
+# The tokenizer groups train a tiny model on the CWS fixtures.
+"$work/test_abi" --fixtures "$root/Tests/Fixtures/cws" "${@:2}"

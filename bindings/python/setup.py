@@ -1,5 +1,9 @@
 """Builds lstmkit._native against liblstmkit.so (the Swift library's C ABI).
 
+The tokenizer model <repo>/models/tokenizer-pku.safetensors, when it exists, is copied
+into the package as lstmkit/models/tokenizer-pku.safetensors (Tokenizer.load() with no
+argument reads it); without it the package builds and Tokenizer.load() needs a path.
+
 The shared library comes from $LSTMKIT_LIB_DIR/liblstmkit.so if that variable is set,
 else from `swift build -c release --product lstmkit` run in the repository root (two
 levels above this file), i.e. <repo>/.build/release/liblstmkit.so. It is copied into
@@ -22,6 +26,7 @@ REPO = HERE.parents[1]
 PACKAGE_DIR = HERE / "lstmkit"
 LIBRARY = "liblstmkit.so"
 HEADER = REPO / "include" / "lstmkit.h"
+MODEL = REPO / "models" / "tokenizer-pku.safetensors"
 
 
 def header_version() -> str:
@@ -83,6 +88,13 @@ class BuildExt(build_ext):
         install_copy(library, PACKAGE_DIR)  # the link step and in-place builds use it
         if not self.inplace:
             install_copy(library, Path(self.build_lib) / "lstmkit")  # the wheel carries it
+        # The bundled tokenizer model: in the wheel (or beside the sources for in-place
+        # builds) when the repository has it; a stale copy is removed when it does not.
+        models = (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "models"
+        if MODEL.is_file():
+            install_copy(MODEL, models)
+        elif (models / MODEL.name).exists():
+            (models / MODEL.name).unlink()
         for ext in self.extensions:
             ext.include_dirs.append(numpy.get_include())
         super().run()

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Hyper-parameters of an LSTM stack, as in PyTorch's nn.LSTM(batch_first=True).
 public struct LSTMConfig: Equatable, Sendable {
     public var inputSize: Int
@@ -66,7 +68,8 @@ public struct LSTMState: Equatable, Sendable {
 /// direction starts at each sequence's own last step.
 ///
 /// The computation: one GEMM projects all time steps' inputs for all four gates,
-/// one GEMM per step adds the recurrence, the gate math is one pass per row, and the
+/// one GEMM per step adds the recurrence, the gate math is one pass per row (the C
+/// kernels ck_lstm_cell_forward/backward, vectorised for the CPU it runs on), and the
 /// backward pass forms each weight gradient with one GEMM over all steps.
 /// `forward` does not modify the layer (except the dropout generator in training),
 /// so many threads can run inference on one LSTM.
@@ -303,8 +306,8 @@ public final class LSTM: Module {
                             (gs + b * g4).update(repeating: 0, count: g4)
                             continue
                         }
-                        FastMath.lstmCell(gates: gs + b * g4, hidden: hSize, cPrev: cp, cOut: cn, hOut: hn,
-                                          yOut: Y.baseAddress! + (b * steps + t) * ldy + column)
+                        ck_lstm_cell_forward(gs + b * g4, Int64(hSize), cp, cn, hn,
+                                             Y.baseAddress! + (b * steps + t) * ldy + column)
                     }
                 }
             }
@@ -393,10 +396,10 @@ public final class LSTM: Module {
                     // Finished sequences keep dh, dc: the carried state passes them through.
                     guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
                     let cPrev = CS.baseAddress! + (s * batch + b) * hSize
-                    FastMath.lstmCellBackward(
-                        gates: gs + b * g4, hidden: hSize, cPrev: cPrev, c: cPrev + batch * hSize,
-                        dh: DH.baseAddress! + b * hSize, dhExtra: DY.baseAddress! + (b * steps + t) * ldy + column,
-                        dc: DC.baseAddress! + b * hSize, dGates: dgs + b * g4)
+                    ck_lstm_cell_backward(
+                        gs + b * g4, Int64(hSize), cPrev, cPrev + batch * hSize,
+                        DH.baseAddress! + b * hSize, DY.baseAddress! + (b * steps + t) * ldy + column,
+                        DC.baseAddress! + b * hSize, dgs + b * g4)
                 }
                 // dh_{s-1} = dGates_s W_hh for the rows that ran this step.
                 BLAS.gemm(m: batch, n: hSize, k: g4,

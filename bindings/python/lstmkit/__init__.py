@@ -5,6 +5,9 @@
     >>> y, (h_n, c_n) = lstm(np.zeros((4, 10, 8), np.float32), lengths=[10, 7, 3, 1])
     >>> y.shape, h_n.shape
     ((4, 10, 32), (4, 4, 16))
+
+    >>> tok = lstmkit.Tokenizer.load()   # Chinese word segmentation (bundled model)
+    >>> words = tok.cut("我爱北京天安门")  # a list of str that joins back to the text
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import operator
 from . import _native
 from ._native import ModelFormatError
 from .lstm import LSTM, IncompatibleKeys, load
+from .tokenizer import Tokenizer
 
 __all__ = [
     "LSTM",
     "IncompatibleKeys",
     "ModelFormatError",
+    "Tokenizer",
     "load",
     "set_num_threads",
     "get_num_threads",

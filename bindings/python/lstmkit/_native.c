@@ -10,7 +10,11 @@
  * concurrent read-only calls on one handle (forward, get_param, save) but no call at
  * the same time as set_param, so every handle carries a reader-writer lock, taken
  * while the GIL is released (a thread never waits for the lock while holding the GIL,
- * so the two locks cannot deadlock).
+ * so the two locks cannot deadlock). Tokenizer handles do the same: segment, save and
+ * word_count read; add_words, load_dict and clear_words write.
+ *
+ * Tokenizer training runs with the GIL released; its progress callback takes the GIL
+ * back (PyGILState_Ensure) to call the Python callable.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -61,6 +65,11 @@ static void set_lk_error(lk_status status)
     case LK_STATUS_INTERNAL:
         PyErr_Format(PyExc_RuntimeError, "internal error in LSTMKit (please report it): %s",
                      message);
+        break;
+    case LK_STATUS_BUFFER_TOO_SMALL:
+        /* This binding always passes a large enough buffer. */
+        PyErr_Format(PyExc_RuntimeError,
+                     "internal error in lstmkit: an output buffer was too small: %s", message);
         break;
     default:
         PyErr_Format(PyExc_RuntimeError, "LSTMKit returned unknown status %d: %s",
@@ -847,6 +856,651 @@ static PyTypeObject LSTMHandle_Type = {
 };
 
 /* ------------------------------------------------------------------------ */
+/* The tokenizer handle type                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Like LSTMHandle, every tokenizer handle carries a reader-writer lock, taken while
+ * the GIL is released: segment, save and word_count are readers (the header allows
+ * concurrent segment calls); add_words, load_dict and clear_words are writers (they
+ * must not overlap with any other call on the handle). */
+typedef struct {
+    PyObject_HEAD
+    lk_tokenizer *tokenizer;
+    int lock_ready;
+    pthread_rwlock_t lock;
+} TokenizerHandle;
+
+static PyTypeObject TokenizerHandle_Type;
+
+/* Wraps a fresh lk_tokenizer (takes ownership: frees it on failure). */
+static PyObject *wrap_tokenizer(lk_tokenizer *tokenizer)
+{
+    TokenizerHandle *self;
+    pthread_rwlockattr_t attr;
+
+    self = PyObject_New(TokenizerHandle, &TokenizerHandle_Type);
+    if (self == NULL) {
+        lk_tokenizer_free(tokenizer);
+        return NULL;
+    }
+    self->tokenizer = tokenizer;
+    self->lock_ready = 0;
+    pthread_rwlockattr_init(&attr);
+#if defined(__GLIBC__)
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    if (pthread_rwlock_init(&self->lock, &attr) != 0) {
+        pthread_rwlockattr_destroy(&attr);
+        PyErr_SetString(PyExc_RuntimeError, "cannot initialise the handle's lock");
+        Py_DECREF(self);
+        return NULL;
+    }
+    pthread_rwlockattr_destroy(&attr);
+    self->lock_ready = 1;
+    return (PyObject *)self;
+}
+
+static void TokenizerHandle_dealloc(TokenizerHandle *self)
+{
+    lk_tokenizer_free(self->tokenizer);
+    self->tokenizer = NULL;
+    if (self->lock_ready)
+        pthread_rwlock_destroy(&self->lock);
+    PyObject_Free(self);
+}
+
+/* The current exception as one object (a new reference), cleared; NULL if none. */
+static PyObject *take_exception(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && tb != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+/* Raises exc again (steals the reference). */
+static void restore_exception(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+/* The UTF-8 bytes of a str argument (borrowed from the str: valid while it lives).
+ * TypeError if `obj` is not a str; ValueError if it cannot be encoded (a lone
+ * surrogate). The argument is named `name`, or `name[index]` when index >= 0. */
+static const char *utf8_arg(PyObject *obj, const char *name, Py_ssize_t index, Py_ssize_t *len)
+{
+    char label[96];
+    const char *bytes;
+
+    if (index >= 0)
+        snprintf(label, sizeof label, "%s[%zd]", name, index);
+    else
+        snprintf(label, sizeof label, "%s", name);
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a str, got %s", label, Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    bytes = PyUnicode_AsUTF8AndSize(obj, len);
+    if (bytes == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            Py_ssize_t at = -1;
+            PyObject *exc = take_exception();
+            if (exc == NULL || PyUnicodeEncodeError_GetStart(exc, &at) < 0) {
+                PyErr_Clear();
+                at = -1;
+            }
+            Py_XDECREF(exc);
+            if (at >= 0 && at < PyUnicode_GET_LENGTH(obj)) {
+                char code[16]; /* PyErr_Format has no %04X */
+                snprintf(code, sizeof code, "U+%04X", (unsigned)PyUnicode_READ_CHAR(obj, at));
+                PyErr_Format(PyExc_ValueError,
+                             "%s cannot be encoded as UTF-8: it holds the lone surrogate %s at "
+                             "index %zd",
+                             label, code, at);
+            } else
+                PyErr_Format(PyExc_ValueError, "%s cannot be encoded as UTF-8", label);
+        }
+        return NULL;
+    }
+    return bytes;
+}
+
+/* segment(texts, threads, single) -> list of lists of str.
+ * texts: a sequence of str. Errors name "text" when single is true, else "texts[i]". */
+static PyObject *TokenizerHandle_segment(TokenizerHandle *self, PyObject *args)
+{
+    PyObject *texts_obj, *threads_obj, *seq = NULL, *result = NULL, *list = NULL;
+    int single = 0;
+    int32_t threads;
+    Py_ssize_t n, i;
+    const char **texts = NULL;
+    size_t *lens = NULL, *counts = NULL, *ends = NULL;
+    size_t total = 0, offset = 0;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "OOp:segment", &texts_obj, &threads_obj, &single))
+        return NULL;
+    if (!int32_arg(threads_obj, "threads", &threads))
+        return NULL;
+    if (threads < 1) {
+        PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %d", (int)threads);
+        return NULL;
+    }
+    /* A private tuple: its strs (and so their UTF-8 buffers) stay alive while the GIL
+     * is released, whatever other threads do to the caller's list. */
+    seq = PySequence_Tuple(texts_obj);
+    if (seq == NULL)
+        return NULL;
+    n = PyTuple_GET_SIZE(seq);
+    if (n == 0) {
+        result = PyList_New(0);
+        goto done;
+    }
+    texts = PyMem_Calloc((size_t)n, sizeof *texts);
+    lens = PyMem_Calloc((size_t)n, sizeof *lens);
+    counts = PyMem_Calloc((size_t)n, sizeof *counts);
+    if (texts == NULL || lens == NULL || counts == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        Py_ssize_t len = 0;
+        texts[i] = utf8_arg(PyTuple_GET_ITEM(seq, i), single ? "text" : "texts", single ? -1 : i,
+                            &len);
+        if (texts[i] == NULL)
+            goto done;
+        lens[i] = (size_t)len;
+        total += (size_t)len;
+    }
+    /* A capacity of the total length in bytes is always enough (a token is >= 1 byte). */
+    if (total > 0) {
+        if (total > (size_t)PY_SSIZE_T_MAX / sizeof *ends) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        ends = PyMem_Malloc(total * sizeof *ends);
+        if (ends == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    status = lk_tokenizer_segment_batch(self->tokenizer, texts, lens, (size_t)n, threads, ends,
+                                        total, counts);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (status != LK_STATUS_OK) {
+        set_lk_error(status);
+        goto done;
+    }
+
+    result = PyList_New(n);
+    if (result == NULL)
+        goto done;
+    for (i = 0; i < n; i++) {
+        size_t c = counts[i], k, start = 0;
+        if (c > total - offset) {
+            PyErr_Format(PyExc_RuntimeError,
+                         "internal error in LSTMKit: text %zd has %zu tokens, more than the "
+                         "%zu offsets left",
+                         i, c, total - offset);
+            goto fail;
+        }
+        list = PyList_New((Py_ssize_t)c);
+        if (list == NULL)
+            goto fail;
+        for (k = 0; k < c; k++) {
+            size_t end = ends[offset + k];
+            PyObject *token;
+            if (end <= start || end > lens[i]) {
+                PyErr_Format(PyExc_RuntimeError,
+                             "internal error in LSTMKit: token %zu of text %zd ends at byte %zu "
+                             "(previous end %zu, text length %zu)",
+                             k, i, end, start, lens[i]);
+                goto fail;
+            }
+            token = PyUnicode_DecodeUTF8(texts[i] + start, (Py_ssize_t)(end - start), "strict");
+            if (token == NULL) {
+                PyErr_Format(PyExc_RuntimeError,
+                             "internal error in LSTMKit: token %zu of text %zd (bytes %zu to "
+                             "%zu) splits a character",
+                             k, i, start, end);
+                goto fail;
+            }
+            PyList_SET_ITEM(list, (Py_ssize_t)k, token);
+            start = end;
+        }
+        if (start != lens[i]) {
+            PyErr_Format(PyExc_RuntimeError,
+                         "internal error in LSTMKit: the tokens of text %zd cover %zu of its %zu "
+                         "bytes",
+                         i, start, lens[i]);
+            goto fail;
+        }
+        offset += c;
+        PyList_SET_ITEM(result, i, list);
+        list = NULL;
+    }
+    goto done;
+fail:
+    Py_CLEAR(list);
+    Py_CLEAR(result);
+done:
+    PyMem_Free(texts);
+    PyMem_Free(lens);
+    PyMem_Free(counts);
+    PyMem_Free(ends);
+    Py_XDECREF(seq);
+    return result;
+}
+
+/* add_words(words): words is a sequence of str without NUL characters. */
+static PyObject *TokenizerHandle_add_words(TokenizerHandle *self, PyObject *arg)
+{
+    PyObject *seq, *result = NULL;
+    Py_ssize_t n, i;
+    const char **words = NULL;
+    lk_status status;
+
+    seq = PySequence_Tuple(arg);
+    if (seq == NULL)
+        return NULL;
+    n = PyTuple_GET_SIZE(seq);
+    if (n == 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    words = PyMem_Calloc((size_t)n, sizeof *words);
+    if (words == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (i = 0; i < n; i++) {
+        Py_ssize_t len = 0;
+        words[i] = utf8_arg(PyTuple_GET_ITEM(seq, i), "words", i, &len);
+        if (words[i] == NULL)
+            goto done;
+        if (memchr(words[i], '\0', (size_t)len) != NULL) {
+            PyErr_Format(PyExc_ValueError, "words[%zd] contains a NUL character", i);
+            goto done;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    status = lk_tokenizer_add_words(self->tokenizer, words, (size_t)n);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (status != LK_STATUS_OK) {
+        set_lk_error(status);
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_Free(words);
+    Py_DECREF(seq);
+    return result;
+}
+
+/* load_dict(path) */
+static PyObject *TokenizerHandle_load_dict(TokenizerHandle *self, PyObject *args)
+{
+    PyObject *path = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "O&:load_dict", PyUnicode_FSConverter, &path))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    status = lk_tokenizer_load_dict(self->tokenizer, PyBytes_AS_STRING(path));
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (status != LK_STATUS_OK) {
+        set_lk_error(status);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* clear_words() */
+static PyObject *TokenizerHandle_clear_words(TokenizerHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    lk_status status;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&self->lock);
+    status = lk_tokenizer_clear_words(self->tokenizer);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (status != LK_STATUS_OK) {
+        set_lk_error(status);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* word_count() -> int */
+static PyObject *TokenizerHandle_word_count(TokenizerHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    size_t count = 0;
+    lk_status status;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    status = lk_tokenizer_word_count(self->tokenizer, &count);
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    if (status != LK_STATUS_OK) {
+        set_lk_error(status);
+        return NULL;
+    }
+    return PyLong_FromSize_t(count);
+}
+
+/* save(path) */
+static PyObject *TokenizerHandle_save(TokenizerHandle *self, PyObject *args)
+{
+    PyObject *path = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "O&:save", PyUnicode_FSConverter, &path))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_rdlock(&self->lock);
+    status = lk_tokenizer_save(self->tokenizer, PyBytes_AS_STRING(path));
+    pthread_rwlock_unlock(&self->lock);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (status != LK_STATUS_OK) {
+        set_lk_error(status);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef TokenizerHandle_methods[] = {
+    {"segment", (PyCFunction)TokenizerHandle_segment, METH_VARARGS,
+     "segment(texts, threads, single) -> list of token lists (GIL released)"},
+    {"add_words", (PyCFunction)TokenizerHandle_add_words, METH_O,
+     "add_words(words): adds user words (a sequence of str)"},
+    {"load_dict", (PyCFunction)TokenizerHandle_load_dict, METH_VARARGS,
+     "load_dict(path): adds the words of a dictionary file"},
+    {"clear_words", (PyCFunction)TokenizerHandle_clear_words, METH_NOARGS,
+     "clear_words(): removes every user word"},
+    {"word_count", (PyCFunction)TokenizerHandle_word_count, METH_NOARGS,
+     "word_count() -> the number of user words"},
+    {"save", (PyCFunction)TokenizerHandle_save, METH_VARARGS, "save(path): writes a model file"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject TokenizerHandle_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lstmkit._native.TokenizerHandle",
+    .tp_basicsize = sizeof(TokenizerHandle),
+    .tp_dealloc = (destructor)TokenizerHandle_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An lk_tokenizer handle. Made by tokenizer_load() or tokenizer_train(); freed "
+              "with the object.",
+    .tp_methods = TokenizerHandle_methods,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Tokenizer training                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* The fields of lk_tokenizer_train_config, by name, as the Python dict holds them. */
+typedef enum { FIELD_INT32, FIELD_FLOAT, FIELD_UINT64 } field_kind;
+
+typedef struct {
+    const char *name;
+    field_kind kind;
+    size_t offset;
+} train_field;
+
+#define TRAIN_FIELD(name, kind) {#name, kind, offsetof(lk_tokenizer_train_config, name)}
+static const train_field train_fields[] = {
+    TRAIN_FIELD(epochs, FIELD_INT32),
+    TRAIN_FIELD(batch_size, FIELD_INT32),
+    TRAIN_FIELD(learning_rate, FIELD_FLOAT),
+    TRAIN_FIELD(hidden_size, FIELD_INT32),
+    TRAIN_FIELD(num_layers, FIELD_INT32),
+    TRAIN_FIELD(char_dim, FIELD_INT32),
+    TRAIN_FIELD(bigram_dim, FIELD_INT32),
+    TRAIN_FIELD(min_bigram_count, FIELD_INT32),
+    TRAIN_FIELD(dropout, FIELD_FLOAT),
+    TRAIN_FIELD(label_smoothing, FIELD_FLOAT),
+    TRAIN_FIELD(patience, FIELD_INT32),
+    TRAIN_FIELD(threads, FIELD_INT32),
+    TRAIN_FIELD(max_batches_per_epoch, FIELD_INT32),
+    TRAIN_FIELD(seed, FIELD_UINT64),
+    TRAIN_FIELD(dictionary_max_length, FIELD_INT32),
+    TRAIN_FIELD(unknown_bigram_rate, FIELD_FLOAT),
+    TRAIN_FIELD(feature_dropout, FIELD_FLOAT),
+};
+#undef TRAIN_FIELD
+#define TRAIN_FIELD_COUNT (sizeof train_fields / sizeof train_fields[0])
+
+/* tokenizer_train_config_default() -> dict */
+static PyObject *native_tokenizer_train_config_default(PyObject *Py_UNUSED(module),
+                                                       PyObject *Py_UNUSED(ignored))
+{
+    lk_tokenizer_train_config config = lk_tokenizer_train_config_default();
+    const char *base = (const char *)&config;
+    PyObject *dict = PyDict_New();
+    size_t i;
+
+    if (dict == NULL)
+        return NULL;
+    for (i = 0; i < TRAIN_FIELD_COUNT; i++) {
+        const train_field *f = &train_fields[i];
+        PyObject *value = NULL;
+        switch (f->kind) {
+        case FIELD_INT32: {
+            int32_t v;
+            memcpy(&v, base + f->offset, sizeof v);
+            value = PyLong_FromLong((long)v);
+            break;
+        }
+        case FIELD_FLOAT: {
+            float v;
+            memcpy(&v, base + f->offset, sizeof v);
+            value = PyFloat_FromDouble((double)v);
+            break;
+        }
+        case FIELD_UINT64: {
+            uint64_t v;
+            memcpy(&v, base + f->offset, sizeof v);
+            value = PyLong_FromUnsignedLongLong((unsigned long long)v);
+            break;
+        }
+        }
+        if (value == NULL || PyDict_SetItemString(dict, f->name, value) < 0) {
+            Py_XDECREF(value);
+            Py_DECREF(dict);
+            return NULL;
+        }
+        Py_DECREF(value);
+    }
+    return dict;
+}
+
+/* Fills *config from a dict holding every field (TypeError/ValueError naming a field). */
+static int train_config_from_dict(PyObject *dict, lk_tokenizer_train_config *config)
+{
+    char *base = (char *)config;
+    size_t i;
+
+    if (!PyDict_Check(dict)) {
+        PyErr_Format(PyExc_TypeError, "config must be a dict, got %s", Py_TYPE(dict)->tp_name);
+        return 0;
+    }
+    *config = lk_tokenizer_train_config_default();
+    for (i = 0; i < TRAIN_FIELD_COUNT; i++) {
+        const train_field *f = &train_fields[i];
+        PyObject *value = PyDict_GetItemString(dict, f->name); /* borrowed */
+        if (value == NULL) {
+            PyErr_Format(PyExc_KeyError, "config has no field %s", f->name);
+            return 0;
+        }
+        switch (f->kind) {
+        case FIELD_INT32: {
+            int32_t v;
+            if (!int32_arg(value, f->name, &v))
+                return 0;
+            memcpy(base + f->offset, &v, sizeof v);
+            break;
+        }
+        case FIELD_FLOAT: {
+            double d;
+            float v;
+            if (!PyFloat_Check(value) && !PyLong_Check(value)) {
+                PyErr_Format(PyExc_TypeError, "%s must be a float, got %s", f->name,
+                             Py_TYPE(value)->tp_name);
+                return 0;
+            }
+            d = PyFloat_AsDouble(value);
+            if (d == -1.0 && PyErr_Occurred())
+                return 0;
+            v = (float)d; /* NaN stays NaN: the library rejects it */
+            memcpy(base + f->offset, &v, sizeof v);
+            break;
+        }
+        case FIELD_UINT64: {
+            unsigned long long u;
+            uint64_t v;
+            if (!PyLong_Check(value)) {
+                PyErr_Format(PyExc_TypeError, "%s must be an int, got %s", f->name,
+                             Py_TYPE(value)->tp_name);
+                return 0;
+            }
+            u = PyLong_AsUnsignedLongLong(value);
+            if (u == (unsigned long long)-1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError, "%s must be in [0, 2**64), got %S", f->name, value);
+                return 0;
+            }
+            v = (uint64_t)u;
+            memcpy(base + f->offset, &v, sizeof v);
+            break;
+        }
+        }
+    }
+    return 1;
+}
+
+/* The progress callback's state. The callback runs on the thread that called
+ * lk_tokenizer_train, which released the GIL: it takes the GIL back to call Python.
+ * The first exception the Python callable raises is kept here and re-raised when
+ * training returns; later lines are not delivered (training itself cannot be stopped
+ * from the callback and runs to its end). */
+typedef struct {
+    PyObject *callback;
+    PyObject *exception;
+} progress_state;
+
+static void progress_trampoline(const char *line, void *user_data)
+{
+    progress_state *state = user_data;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    if (state->exception == NULL) {
+        PyObject *text = PyUnicode_DecodeUTF8(line, (Py_ssize_t)strlen(line), "replace");
+        PyObject *result = text ? PyObject_CallOneArg(state->callback, text) : NULL;
+        Py_XDECREF(text);
+        if (result == NULL) {
+            state->exception = take_exception();
+            if (state->exception == NULL) /* a NULL result without an exception */
+                state->exception = PyObject_CallFunction(
+                    PyExc_SystemError, "s", "the progress callback failed without an exception");
+        }
+        Py_XDECREF(result);
+    }
+    PyGILState_Release(gil);
+}
+
+/* tokenizer_train(train: bytes, dev: bytes, config: dict, checkpoint: path or None,
+ *                 progress: callable or None) -> handle */
+static PyObject *native_tokenizer_train(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    const char *train, *dev;
+    Py_ssize_t train_len, dev_len;
+    PyObject *config_obj, *checkpoint_obj, *progress_obj, *checkpoint = NULL, *result = NULL;
+    lk_tokenizer_train_config config;
+    progress_state state = {NULL, NULL};
+    lk_tokenizer *tokenizer = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "y#y#OOO:tokenizer_train", &train, &train_len, &dev, &dev_len,
+                          &config_obj, &checkpoint_obj, &progress_obj))
+        return NULL;
+    if (!train_config_from_dict(config_obj, &config))
+        return NULL;
+    if (checkpoint_obj != Py_None && !PyUnicode_FSConverter(checkpoint_obj, &checkpoint))
+        return NULL;
+    if (progress_obj != Py_None) {
+        if (!PyCallable_Check(progress_obj)) {
+            PyErr_Format(PyExc_TypeError, "progress must be callable or None, got %s",
+                         Py_TYPE(progress_obj)->tp_name);
+            goto done;
+        }
+        state.callback = progress_obj; /* borrowed: args holds it */
+    }
+
+    Py_BEGIN_ALLOW_THREADS
+    status = lk_tokenizer_train(train, (size_t)train_len, dev, (size_t)dev_len, &config,
+                                checkpoint ? PyBytes_AS_STRING(checkpoint) : NULL,
+                                state.callback ? progress_trampoline : NULL, &state, &tokenizer);
+    Py_END_ALLOW_THREADS
+    if (state.exception != NULL) {
+        /* The callback's exception wins; the trained model (if any) is dropped. */
+        lk_tokenizer_free(status == LK_STATUS_OK ? tokenizer : NULL);
+        restore_exception(state.exception);
+        goto done;
+    }
+    if (status != LK_STATUS_OK) {
+        set_lk_error(status);
+        goto done;
+    }
+    result = wrap_tokenizer(tokenizer);
+done:
+    Py_XDECREF(checkpoint);
+    return result;
+}
+
+/* tokenizer_load(path) -> handle */
+static PyObject *native_tokenizer_load(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *path = NULL;
+    lk_tokenizer *tokenizer = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "O&:tokenizer_load", PyUnicode_FSConverter, &path))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = lk_tokenizer_load(PyBytes_AS_STRING(path), &tokenizer);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (status != LK_STATUS_OK) {
+        set_lk_error(status);
+        return NULL;
+    }
+    return wrap_tokenizer(tokenizer);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Module functions                                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -983,6 +1637,12 @@ static PyMethodDef native_methods[] = {
     {"status_string", native_status_string, METH_VARARGS, "lk_status_string(code)"},
     {"set_num_threads", native_set_num_threads, METH_O, "Sets the library's BLAS threads."},
     {"get_num_threads", native_get_num_threads, METH_NOARGS, "The library's BLAS threads."},
+    {"tokenizer_load", native_tokenizer_load, METH_VARARGS, "tokenizer_load(path) -> handle"},
+    {"tokenizer_train", native_tokenizer_train, METH_VARARGS,
+     "tokenizer_train(train, dev, config, checkpoint, progress) -> handle (GIL released; "
+     "progress is called with each line)"},
+    {"tokenizer_train_config_default", native_tokenizer_train_config_default, METH_NOARGS,
+     "tokenizer_train_config_default() -> dict of lk_tokenizer_train_config_default()"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1007,7 +1667,7 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     }
     import_array();
-    if (PyType_Ready(&LSTMHandle_Type) < 0)
+    if (PyType_Ready(&LSTMHandle_Type) < 0 || PyType_Ready(&TokenizerHandle_Type) < 0)
         return NULL;
     module = PyModule_Create(&native_module);
     if (module == NULL)
@@ -1022,6 +1682,7 @@ PyMODINIT_FUNC PyInit__native(void)
     }
     if (PyModule_AddObjectRef(module, "ModelFormatError", ModelFormatError) < 0 ||
         PyModule_AddObjectRef(module, "LSTMHandle", (PyObject *)&LSTMHandle_Type) < 0 ||
+        PyModule_AddObjectRef(module, "TokenizerHandle", (PyObject *)&TokenizerHandle_Type) < 0 ||
         PyModule_AddIntConstant(module, "ABI_VERSION", LK_ABI_VERSION) < 0 ||
         PyModule_AddStringConstant(module, "HEADER_VERSION", LK_VERSION_STRING) < 0)
         goto fail;

@@ -138,6 +138,7 @@ public final class Tokenizer {
                 ("embedding_dropout", String(c.embeddingDropout)),
                 ("output_dropout", String(c.outputDropout)),
                 ("max_piece_length", String(pieces.maxLength)),
+                ("seed", String(c.seed)),
                 ("tags", "B M E S"),
                 ("dictionary_max_length", String(vocabulary.maxWordLength)),
                 ("characters", list(vocabulary.characters)),
@@ -170,6 +171,10 @@ public final class Tokenizer {
         config.numLayers = try ModelFile.int(file, "num_layers")
         config.embeddingDropout = try ModelFile.float(file, "embedding_dropout")
         config.outputDropout = try ModelFile.float(file, "output_dropout")
+        guard let seed = UInt64(file.metadata("seed") ?? "") else {
+            throw LSTMKitError.invalidFormat("metadata \"seed\" is missing or not an unsigned integer")
+        }
+        config.seed = seed
         let maxPiece = try ModelFile.int(file, "max_piece_length")
         guard maxPiece >= 2, maxPiece <= 100_000 else { throw LSTMKitError.invalidFormat("max_piece_length \(maxPiece) is out of range") }
         let maxWord = try ModelFile.int(file, "dictionary_max_length")

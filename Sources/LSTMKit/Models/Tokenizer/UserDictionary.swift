@@ -37,7 +37,7 @@ public struct UserDictionary: Sendable {
     /// Reads one word per line (anything after the first space or tab on a line, such
     /// as a frequency or a part of speech as in jieba's format, is ignored).
     public static func read(path: String) throws -> [String] {
-        let bytes = try FileIO.read(path)
+        let bytes = try FileIO.read(path, limit: 1 << 30)
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw LSTMKitError.invalidArgument("\(path) is not valid UTF-8")
         }

@@ -1,0 +1,355 @@
+"""lstmkit.Tokenizer: Chinese word segmentation with LSTMKit's BiLSTM-CRF.
+
+    >>> from lstmkit import Tokenizer
+    >>> tok = Tokenizer.load()                 # the bundled PKU-standard model
+    >>> words = tok.cut("我爱北京天安门")     # a list of str: words and whitespace runs
+    >>> tok.add_words(["天安门广场"])          # user words always come out whole
+
+Tokens cover the text exactly: ``"".join(tok.cut(text)) == text`` for every str.
+Runs of whitespace come out as tokens of their own.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, List, Optional, Union
+
+from . import _native
+
+__all__ = ["Tokenizer"]
+
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+#: The model that ships with the package (copied in by setup.py at build time).
+BUNDLED_MODEL = Path(__file__).resolve().parent / "models" / "tokenizer-pku.safetensors"
+
+_INT32_MAX = 2**31 - 1
+
+
+# -- argument checks -------------------------------------------------------------------
+
+
+def _int_arg(name: str, value: Any, low: int, high: int = _INT32_MAX) -> int:
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = operator.index(value)
+    if value < low and high == _INT32_MAX:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if not low <= value <= high:
+        shown = "2**31 - 1" if high == _INT32_MAX else "2**64 - 1" if high == 2**64 - 1 else str(high)
+        raise ValueError(f"{name} must be in [{low}, {shown}], got {value}")
+    return value
+
+
+def _float_value(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) or hasattr(value, "__float__")):
+        raise TypeError(f"{name} must be a float, got {type(value).__name__}")
+    return float(value)
+
+
+def _fraction_arg(name: str, value: Any) -> float:
+    """A float in [0, 1)."""
+    value = _float_value(name, value)
+    if not 0.0 <= value < 1.0:  # also refuses NaN
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
+def _learning_rate(value: Any) -> float:
+    value = _float_value("learning_rate", value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"learning_rate must be finite and > 0, got {value}")
+    return value
+
+
+def _path_arg(name: str, value: Any) -> Union[str, bytes]:
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str, bytes or os.PathLike), got {type(value).__name__}")
+    return os.fspath(value)
+
+
+def _str_list(name: str, value: Any, allow_str: bool) -> List[str]:
+    """value as a list of str: a single str (if allow_str) or an iterable of str."""
+    if isinstance(value, str):
+        if allow_str:
+            return [value]
+        raise TypeError(f"{name} must be an iterable of str, not a str (use cut() for one text)")
+    if isinstance(value, (bytes, bytearray)):
+        raise TypeError(f"{name} must be {'a str or ' if allow_str else ''}an iterable of str, "
+                        f"got {type(value).__name__} (decode it first)")
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {'a str or ' if allow_str else ''}an iterable of str, "
+                        f"got {type(value).__name__}") from None
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(item).__name__}")
+    return items
+
+
+def _encode(name: str, text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(
+            f"{name} cannot be encoded as UTF-8: it holds the lone surrogate "
+            f"U+{ord(text[e.start]):04X} at index {e.start}"
+        ) from None
+
+
+def _corpus(name: str, value: Any) -> bytes:
+    """A training corpus as the library takes it: UTF-8, one sentence a line, words
+    separated by spaces. value: a path to such a file, or a list of sentences, each a
+    list of words or a str of whitespace-separated words."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        with open(os.fspath(value), "rb") as f:
+            return f.read()
+    if isinstance(value, (bytearray, memoryview)):
+        raise TypeError(f"{name} must be a path or a list of sentences, got {type(value).__name__}")
+    try:
+        sentences = list(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a path (str or os.PathLike) or a list of sentences "
+            f"(each a list of words or a space-separated str), got {type(value).__name__}"
+        ) from None
+    lines = []
+    for i, sentence in enumerate(sentences):
+        if isinstance(sentence, str):
+            words = sentence.split()
+        elif isinstance(sentence, (list, tuple)):
+            words = list(sentence)
+            for j, word in enumerate(words):
+                if not isinstance(word, str):
+                    raise TypeError(f"{name}[{i}][{j}] must be a str, got {type(word).__name__}")
+                if not word:
+                    raise ValueError(f"{name}[{i}][{j}] is an empty word")
+                if any(c.isspace() for c in word):
+                    raise ValueError(f"{name}[{i}][{j}] = {word!r} contains whitespace; "
+                                     f"a word cannot")
+        else:
+            raise TypeError(f"{name}[{i}] must be a list of words or a str, "
+                            f"got {type(sentence).__name__}")
+        if words:
+            line = " ".join(words)
+            _encode(f"{name}[{i}]", line)
+            lines.append(line)
+    if not lines:
+        raise ValueError(f"{name} holds no sentences (no words at all)")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# -- the tokenizer ---------------------------------------------------------------------
+
+
+class Tokenizer:
+    """A BiLSTM-CRF Chinese word segmenter.
+
+    Make one with :meth:`Tokenizer.load` (the bundled model, or a model file) or
+    :meth:`Tokenizer.train`. One tokenizer may be shared by many threads: ``cut``,
+    ``cut_many`` and ``tag`` release the GIL and run concurrently; ``add_words``,
+    ``load_dictionary`` and ``clear_words`` wait for running calls to finish.
+    """
+
+    def __init__(self) -> None:
+        raise TypeError("use Tokenizer.load(path=None) or Tokenizer.train(...) to make a Tokenizer")
+
+    @classmethod
+    def _from_handle(cls, handle: Any) -> "Tokenizer":
+        self = cls.__new__(cls)
+        self._handle = handle
+        return self
+
+    # -- files ------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Optional[PathLike] = None) -> "Tokenizer":
+        """Reads a tokenizer model file; without a path, the model bundled with lstmkit
+        (trained on the PKU People's Daily corpus).
+
+        FileNotFoundError if there is no bundled model; OSError if the file cannot be
+        read; lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another
+        kind of model (an LSTM, say).
+        """
+        if path is None:
+            if not BUNDLED_MODEL.is_file():
+                raise FileNotFoundError(
+                    f"the bundled tokenizer model is missing ({BUNDLED_MODEL} does not exist: "
+                    f"this lstmkit was built without models/tokenizer-pku.safetensors); "
+                    f"pass the path of a model file: Tokenizer.load(path)"
+                )
+            path = BUNDLED_MODEL
+        return cls._from_handle(_native.tokenizer_load(_path_arg("path", path)))
+
+    def save(self, path: PathLike) -> None:
+        """Writes the model file (atomically: all or nothing). User words are not saved."""
+        self._handle.save(_path_arg("path", path))
+
+    # -- segmenting -------------------------------------------------------------------
+
+    def cut(self, text: str) -> List[str]:
+        """The words of text, and its runs of whitespace as tokens of their own.
+
+        ``"".join(tok.cut(text)) == text`` always. ValueError if text holds a lone
+        surrogate (it cannot be encoded as UTF-8).
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        if not text:
+            return []
+        return self._handle.segment((text,), 1, True)[0]
+
+    def cut_many(self, texts: Iterable[str], threads: int = 2) -> List[List[str]]:
+        """``[tok.cut(t) for t in texts]``, faster: the sentences of all texts are
+        batched through the network on up to ``threads`` threads, with the GIL released.
+        texts: any iterable of str (not a single str)."""
+        threads = _int_arg("threads", threads, 1)
+        items = _str_list("texts", texts, allow_str=False)
+        if not items:
+            return []
+        return self._handle.segment(items, threads, False)
+
+    def tag(self, text: str) -> List[str]:
+        """BMES tags, one per character of text (per Python str element, i.e. code
+        point), derived from :meth:`cut`: a token of n characters gives "S" if n == 1,
+        else "B", n - 2 times "M", "E". Whitespace characters each get "S".
+        ``len(tok.tag(text)) == len(text)`` always."""
+        tags: List[str] = []
+        for token in self.cut(text):
+            n = len(token)
+            if n == 1 or token.isspace():
+                tags.extend("S" * n)
+            else:
+                tags.append("B")
+                tags.extend("M" * (n - 2))
+                tags.append("E")
+        return tags
+
+    # -- user words -------------------------------------------------------------------
+
+    def add_words(self, words: Union[str, Iterable[str]]) -> None:
+        """Adds user words: each comes out as one token wherever it occurs (leftmost
+        longest, without overlaps); text without them is segmented exactly as before.
+        words: one str or an iterable of str. Whitespace inside a word is ignored and an
+        empty word is skipped."""
+        items = _str_list("words", words, allow_str=True)
+        for i, word in enumerate(items):
+            _encode(f"words[{i}]", word)
+            if "\0" in word:
+                raise ValueError(f"words[{i}] contains a NUL character")
+        if items:
+            self._handle.add_words(items)
+
+    def load_dictionary(self, path: PathLike) -> None:
+        """Adds the words of a dictionary file (UTF-8, one word a line; anything after
+        the first space or tab, as in jieba's "word freq pos" lines, is ignored)."""
+        self._handle.load_dict(_path_arg("path", path))
+
+    def clear_words(self) -> None:
+        """Removes every user word."""
+        self._handle.clear_words()
+
+    @property
+    def word_count(self) -> int:
+        """The number of user words."""
+        return self._handle.word_count()
+
+    def __repr__(self) -> str:
+        return f"<lstmkit.Tokenizer with {self.word_count} user words>"
+
+    # -- training ---------------------------------------------------------------------
+
+    @classmethod
+    def train(
+        cls,
+        train: Any,
+        dev: Any,
+        *,
+        epochs: int = 30,
+        batch_size: int = 32,
+        learning_rate: float = 0.002,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        char_dim: int = 64,
+        bigram_dim: int = 32,
+        min_bigram_count: int = 5,
+        dictionary_max_length: int = 5,
+        unknown_bigram_rate: float = 0.1,
+        feature_dropout: float = 0.2,
+        dropout: float = 0.2,
+        label_smoothing: float = 0.0,
+        patience: int = 4,
+        threads: int = 2,
+        max_batches_per_epoch: int = 0,
+        seed: int = 1,
+        checkpoint: Optional[PathLike] = None,
+        progress: Union[bool, Callable[[str], Any], None] = True,
+    ) -> "Tokenizer":
+        """Trains a tokenizer and returns the model with the best F1 on ``dev``.
+
+        train, dev: a path to a corpus file (UTF-8, one sentence a line, words separated
+            by spaces: the People's Daily format), or a list of sentences, each a list
+            of words or a str of whitespace-separated words.
+        epochs: at most this many passes over train; training stops earlier after
+            ``patience`` epochs without a better dev F1.
+        hidden_size, num_layers, char_dim, bigram_dim: the network (BiLSTM hidden size
+            per direction, at most 4096; layers at most 16; embedding sizes at most 4096).
+        min_bigram_count: rarer training bigrams map to "unknown".
+        dictionary_max_length: features from training words of 2 ... this many
+            characters (0 turns them off; at most 16).
+        unknown_bigram_rate: in training, each bigram becomes "unknown" with this
+            probability, so that unseen bigrams at test time are not read as boundaries.
+        feature_dropout: in training, a sentence loses its dictionary features with this
+            probability.
+        dropout, label_smoothing: in [0, 1).
+        threads: for evaluating on dev.
+        max_batches_per_epoch: 0 for whole epochs (a small value for quick trials).
+        checkpoint: a path written after every epoch; if it exists when training starts,
+            training resumes from it (same data and options).
+        progress: True prints each progress line (flushed), False/None is silent, a
+            callable receives each line (a str, no newline).
+
+        Training runs with the GIL released. If the progress callable raises, later
+        lines are not delivered, training still runs to its end (the library cannot be
+        interrupted), and then that exception is raised and the model is dropped.
+        """
+        config = {
+            "epochs": _int_arg("epochs", epochs, 1),
+            "batch_size": _int_arg("batch_size", batch_size, 1),
+            "learning_rate": _learning_rate(learning_rate),
+            "hidden_size": _int_arg("hidden_size", hidden_size, 1, 4096),
+            "num_layers": _int_arg("num_layers", num_layers, 1, 16),
+            "char_dim": _int_arg("char_dim", char_dim, 1, 4096),
+            "bigram_dim": _int_arg("bigram_dim", bigram_dim, 1, 4096),
+            "min_bigram_count": _int_arg("min_bigram_count", min_bigram_count, 1),
+            "dictionary_max_length": _int_arg("dictionary_max_length", dictionary_max_length, 0, 16),
+            "unknown_bigram_rate": _fraction_arg("unknown_bigram_rate", unknown_bigram_rate),
+            "feature_dropout": _fraction_arg("feature_dropout", feature_dropout),
+            "dropout": _fraction_arg("dropout", dropout),
+            "label_smoothing": _fraction_arg("label_smoothing", label_smoothing),
+            "patience": _int_arg("patience", patience, 1),
+            "threads": _int_arg("threads", threads, 1),
+            "max_batches_per_epoch": _int_arg("max_batches_per_epoch", max_batches_per_epoch, 0),
+            "seed": _int_arg("seed", seed, 0, 2**64 - 1),
+        }
+        checkpoint_path = None if checkpoint is None else _path_arg("checkpoint", checkpoint)
+        if progress is True:
+            callback: Optional[Callable[[str], Any]] = _print_line
+        elif progress is False or progress is None:
+            callback = None
+        elif callable(progress):
+            callback = progress
+        else:
+            raise TypeError(f"progress must be a bool or a callable, got {type(progress).__name__}")
+        train_text = _corpus("train", train)
+        dev_text = _corpus("dev", dev)
+        handle = _native.tokenizer_train(train_text, dev_text, config, checkpoint_path, callback)
+        return cls._from_handle(handle)
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
