@@ -135,11 +135,14 @@ struct EvalTokenizer: ParsableCommand {
     @Option(name: .customLong("train-words"), help: "Words seen in training, one per line (for OOV figures).") var trainWords: String?
     @Option(help: "Write the predicted segmentation here.") var output: String?
     @Option var threads = 2
+    @Option(name: .customLong("batch-size"), help: "Sentences per network batch.") var batchSize = 64
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
             let tokenizer = try Tokenizer.load(from: try model ?? defaultTokenizerPath())
             if let dict { try tokenizer.loadDictionary(path: dict) }
+            guard batchSize >= 1 else { throw LSTMKitError.invalidArgument("--batch-size must be >= 1") }
+            tokenizer.batchSize = batchSize
             let sentences = try Corpus.readSegmented(gold)
             let known = Set(try trainWords.map { try Corpus.readLines($0).filter { !$0.isEmpty } } ?? [])
             let start = now()

@@ -53,9 +53,10 @@ def locate_library() -> Path:
     swift = shutil.which("swift")
     if swift is None:
         raise RuntimeError("swift is not on PATH: install the toolchain or set LSTMKIT_LIB_DIR")
-    command = [swift, "build", "-c", "release", "--product", "lstmkit"]
-    print(f"running {' '.join(command)} in {REPO}", flush=True)
-    subprocess.run(command, cwd=REPO, check=True)
+    for product in ("lstmkit", "lstmkit-cli"):
+        command = [swift, "build", "-c", "release", "--product", product]
+        print(f"running {' '.join(command)} in {REPO}", flush=True)
+        subprocess.run(command, cwd=REPO, check=True)
     library = REPO / ".build" / "release" / LIBRARY
     if not library.is_file():
         raise RuntimeError(f"swift build finished but {library} does not exist")
@@ -88,6 +89,10 @@ class BuildExt(build_ext):
         install_copy(library, PACKAGE_DIR)  # the link step and in-place builds use it
         if not self.inplace:
             install_copy(library, Path(self.build_lib) / "lstmkit")  # the wheel carries it
+        # The command-line tool (run by the `lstmkit` console script), when built.
+        cli = library.parent / "lstmkit-cli"
+        if cli.is_file():
+            install_copy(cli, (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "_bin")
         # The bundled tokenizer model: in the wheel (or beside the sources for in-place
         # builds) when the repository has it; a stale copy is removed when it does not.
         models = (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "models"

@@ -171,10 +171,10 @@ public final class Tokenizer {
         config.numLayers = try ModelFile.int(file, "num_layers")
         config.embeddingDropout = try ModelFile.float(file, "embedding_dropout")
         config.outputDropout = try ModelFile.float(file, "output_dropout")
-        guard let seed = UInt64(file.metadata("seed") ?? "") else {
-            throw LSTMKitError.invalidFormat("metadata \"seed\" is missing or not an unsigned integer")
+        if let text = file.metadata("seed") {  // optional: only resuming training needs it
+            guard let seed = UInt64(text) else { throw LSTMKitError.invalidFormat("metadata \"seed\" is not an unsigned integer") }
+            config.seed = seed
         }
-        config.seed = seed
         let maxPiece = try ModelFile.int(file, "max_piece_length")
         guard maxPiece >= 2, maxPiece <= 100_000 else { throw LSTMKitError.invalidFormat("max_piece_length \(maxPiece) is out of range") }
         let maxWord = try ModelFile.int(file, "dictionary_max_length")
