@@ -58,9 +58,9 @@ public struct CharacterVocabulary: Equatable, Sendable {
     /// bigram seen at least `minBigramCount` times. Order: by frequency, then text.
     ///
     /// Dictionary words are the training words of 2 ... maxWordLength characters seen
-    /// at least `minWordCount` times. Leaving out the words seen once makes training
-    /// look like test time, where some words are not in the dictionary, so the network
-    /// learns not to lean on the dictionary alone.
+    /// at least `minWordCount` times. (Training uses 2: leaving out the words seen once
+    /// makes training look like test time, where some words are not in the dictionary,
+    /// so the network learns not to lean on the dictionary alone.)
     public static func build(from sentences: [[String]], minCharacterCount: Int = 1, minBigramCount: Int = 1,
                              maxWordLength: Int = 0, minWordCount: Int = 2) -> CharacterVocabulary {
         var charCounts: [String: Int] = [:]

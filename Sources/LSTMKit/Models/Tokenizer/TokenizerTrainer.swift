@@ -55,10 +55,15 @@ public final class TokenizerTrainer {
     public init(train: [[String]], dev: [[String]], config: SegmenterConfig, options: TokenizerTrainingOptions) throws {
         guard !train.isEmpty else { throw LSTMKitError.invalidArgument("the training set is empty") }
         self.options = options
+        // Two dictionaries: training sentences see only the words seen at least twice, so
+        // a sentence always holds words "missing" from its dictionary, as at test time;
+        // the tokenizer (dev scores, the saved model) uses every training word.
+        let trainingVocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount,
+                                                           maxWordLength: options.dictionaryMaxLength, minWordCount: 2)
         let vocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount,
-                                                   maxWordLength: options.dictionaryMaxLength)
+                                                   maxWordLength: options.dictionaryMaxLength, minWordCount: 1)
         tokenizer = try Tokenizer(vocabulary: vocabulary, config: config)
-        self.train = Self.pieces(of: train, vocabulary: vocabulary, maxLength: options.maxPieceLength)
+        self.train = Self.pieces(of: train, vocabulary: trainingVocabulary, maxLength: options.maxPieceLength)
         self.dev = dev
         trainWords = Set(train.joined())
         optimizer = Adam(learningRate: options.learningRate)
