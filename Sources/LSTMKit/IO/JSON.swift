@@ -165,34 +165,32 @@ public indirect enum JSONValue: Equatable, Sendable {
 
         mutating func string() throws -> String {
             pos += 1  // opening quote
-            var scalars = String.UnicodeScalarView()
-            var run = [UInt8]()
-            func flush() throws {
-                if run.isEmpty { return }
-                guard let s = String(bytes: run, encoding: .utf8) else { throw error("invalid UTF-8") }
-                scalars.append(contentsOf: s.unicodeScalars)
-                run.removeAll(keepingCapacity: true)
-            }
+            // Collect UTF-8 bytes (escapes decoded in place) and make one String at the
+            // end: appending piece by piece to a String is quadratic on long strings.
+            var out = [UInt8]()
+            func append(_ u: Unicode.Scalar) { out.append(contentsOf: UTF8.encode(u)!) }
             while true {
                 guard pos < bytes.count else { throw error("unterminated string") }
                 let b = bytes[pos]
                 pos += 1
-                if b == UInt8(ascii: "\"") { try flush(); return String(scalars) }
+                if b == UInt8(ascii: "\"") {
+                    guard let s = String(bytes: out, encoding: .utf8) else { throw error("invalid UTF-8") }
+                    return s
+                }
                 if b < 0x20 { throw error("control character in string") }
-                if b != UInt8(ascii: "\\") { run.append(b); continue }
-                try flush()
+                if b != UInt8(ascii: "\\") { out.append(b); continue }
                 guard pos < bytes.count else { throw error("unterminated escape") }
                 let e = bytes[pos]
                 pos += 1
                 switch e {
-                case UInt8(ascii: "\""): scalars.append("\"")
-                case UInt8(ascii: "\\"): scalars.append("\\")
-                case UInt8(ascii: "/"): scalars.append("/")
-                case UInt8(ascii: "b"): scalars.append("\u{08}")
-                case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                case UInt8(ascii: "n"): scalars.append("\n")
-                case UInt8(ascii: "r"): scalars.append("\r")
-                case UInt8(ascii: "t"): scalars.append("\t")
+                case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+                case UInt8(ascii: "/"): out.append(UInt8(ascii: "/"))
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800..<0xDC00).contains(code) {
@@ -202,7 +200,7 @@ public indirect enum JSONValue: Equatable, Sendable {
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     }
                     guard let u = Unicode.Scalar(code) else { throw error("bad \\u escape") }
-                    scalars.append(u)
+                    append(u)
                 default: throw error("bad escape")
                 }
             }
@@ -213,16 +211,8 @@ public indirect enum JSONValue: Equatable, Sendable {
 extension String {
     /// Decodes UTF-8, returning nil on invalid input (no replacement characters).
     init?<C: Collection>(bytes: C, encoding: UTF8Marker) where C.Element == UInt8 {
-        var it = bytes.makeIterator()
-        var out = String.UnicodeScalarView()
-        var decoder = UTF8()
-        while true {
-            switch decoder.decode(&it) {
-            case .scalarValue(let v): out.append(v)
-            case .emptyInput: self = String(out); return
-            case .error: return nil
-            }
-        }
+        guard let s = String(validating: bytes, as: UTF8.self) else { return nil }
+        self = s
     }
 }
 
