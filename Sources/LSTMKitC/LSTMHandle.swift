@@ -139,7 +139,7 @@ public func lk_lstm_forward(
         }
         let lens = lengths.map { Array(UnsafeBufferPointer(start: $0, count: b)) }
         let input = Tensor(shape: [b, t, config.inputSize], data: Array(UnsafeBufferPointer(start: x, count: xNeeded)))
-        let result = try lstm.run(input, lengths: lens, initial: initial)
+        let result = try lstm.runInference(input, lengths: lens, initial: initial)
         result.y.data.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: yNeeded) }
         if let hN, let cN {
             result.final.h.data.withUnsafeBufferPointer { hN.update(from: $0.baseAddress!, count: stateNeeded) }

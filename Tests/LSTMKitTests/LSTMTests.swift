@@ -21,6 +21,8 @@ let lstmCases: [LSTMCase] = [
     LSTMCase(inputSize: 5, hiddenSize: 3, numLayers: 2, bidirectional: false, batch: 3, steps: 4, lengths: [1, 4, 3], initialState: true),
     LSTMCase(inputSize: 2, hiddenSize: 3, numLayers: 2, bidirectional: true, batch: 4, steps: 6, lengths: [6, 1, 3, 5], initialState: false),
     LSTMCase(inputSize: 1, hiddenSize: 1, numLayers: 3, bidirectional: true, batch: 2, steps: 3, lengths: [2, 3], initialState: true),
+    // Longest first: the packed path, where the recurrent GEMMs skip finished rows.
+    LSTMCase(inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, batch: 4, steps: 5, lengths: [5, 3, 3, 1], initialState: true),
 ]
 
 /// Builds the engine LSTM with random weights (bigger than the default init, so the
@@ -62,6 +64,29 @@ struct LSTMReferenceTests {
                 for j in 0..<(k * c.hiddenSize) {
                     #expect(out.y.data[(b * c.steps + t) * k * c.hiddenSize + j] == 0)
                 }
+            }
+        }
+    }
+
+    @Test("inference-only pass equals the training-capable forward pass", arguments: lstmCases)
+    func inferenceMatches(_ c: LSTMCase) throws {
+        let (lstm, _, x, initial) = try makeLSTMCase(c)
+        let full = try lstm.run(x, lengths: c.lengths, initial: initial)
+        let fast = try lstm.runInference(x, lengths: c.lengths, initial: initial)
+        #expect(fast.y == full.y)
+        #expect(fast.final == full.final)
+        // Lengths sorted longest first take the packed path (finished rows skipped).
+        if let lengths = c.lengths {
+            let order = lengths.indices.sorted { lengths[$0] > lengths[$1] }
+            let (b, t, d) = (c.batch, c.steps, c.inputSize)
+            var xs = [Float]()
+            for i in order { xs += x.data[(i * t * d)..<((i + 1) * t * d)] }
+            let sorted = try lstm.runInference(Tensor(shape: [b, t, d], data: xs), lengths: order.map { lengths[$0] })
+            let unsorted = try lstm.run(x, lengths: lengths)
+            let k = c.bidirectional ? 2 : 1
+            for (row, i) in order.enumerated() {
+                let width = t * k * c.hiddenSize
+                #expect(Array(sorted.y.data[(row * width)..<((row + 1) * width)]) == Array(unsorted.y.data[(i * width)..<((i + 1) * width)]))
             }
         }
     }

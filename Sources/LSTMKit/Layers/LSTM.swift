@@ -231,11 +231,105 @@ public final class LSTM: Module {
         return Output(y: Tensor(shape: [batch, steps, outSize], data: y), final: final, cache: cache)
     }
 
+    /// Inference only: the same result as `forward(training: false)` without keeping
+    /// anything for backward. Per direction it holds one (B, 4H) gate block and one
+    /// (B, H) state updated in place, instead of every step's gates and states.
+    public func infer(_ x: Tensor, lengths: [Int], initial: LSTMState? = nil) -> (y: Tensor, final: LSTMState) {
+        let (batch, steps) = (x.shape[0], x.shape[1])
+        let hSize = config.hiddenSize, k = config.directions, g4 = 4 * hSize
+        let outSize = k * hSize
+        let active = Self.activeRows(lengths: lengths, steps: steps)
+        var final = initial ?? LSTMState(zerosFor: config, batch: batch)
+        var input = x.data
+        var inSize = config.inputSize
+        var proj = [Float](repeating: 0, count: batch * steps * g4)
+        var gates = [Float](repeating: 0, count: batch * g4)
+        for layer in 0..<config.numLayers {
+            var y = [Float](repeating: 0, count: batch * steps * outSize)
+            for d in 0..<k {
+                let index = layer * k + d
+                let reverse = d == 1
+                let stateOffset = index * batch * hSize
+                let bIH = biasIH[index].value, bHH = biasHH[index].value
+                proj.withUnsafeMutableBufferPointer { P in
+                gates.withUnsafeMutableBufferPointer { G in
+                final.h.data.withUnsafeMutableBufferPointer { H in
+                final.c.data.withUnsafeMutableBufferPointer { C in
+                y.withUnsafeMutableBufferPointer { Y in
+                input.withUnsafeBufferPointer { X in
+                weightIH[index].value.withUnsafeBufferPointer { WIH in
+                weightHH[index].value.withUnsafeBufferPointer { WHH in
+                    let p = P.baseAddress!, g = G.baseAddress!
+                    let h = H.baseAddress! + stateOffset, c = C.baseAddress! + stateOffset
+                    // (B*T, 4H) = X W_ih^T + (b_ih + b_hh)
+                    for r in 0..<(batch * steps) {
+                        for j in 0..<g4 { p[r * g4 + j] = bIH[j] + bHH[j] }
+                    }
+                    BLAS.gemm(transB: true, m: batch * steps, n: g4, k: inSize,
+                              a: X.baseAddress!, lda: inSize, b: WIH.baseAddress!, ldb: inSize,
+                              beta: 1, c: p, ldc: g4)
+                    for s in 0..<steps {
+                        for b in 0..<active[s] {
+                            if let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) {
+                                (g + b * g4).update(from: p + (b * steps + t) * g4, count: g4)
+                            }
+                        }
+                        BLAS.gemm(transB: true, m: active[s], n: g4, k: hSize,
+                                  a: h, lda: hSize, b: WHH.baseAddress!, ldb: hSize,
+                                  beta: 1, c: g, ldc: g4)
+                        for b in 0..<active[s] {
+                            // Finished rows keep their state: it is their final state.
+                            guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
+                            ck_lstm_cell_forward(g + b * g4, Int64(hSize), c + b * hSize, c + b * hSize, h + b * hSize,
+                                                 Y.baseAddress! + (b * steps + t) * outSize + d * hSize)
+                        }
+                    }
+                }
+                }
+                }
+                }
+                }
+                }
+                }
+                }
+            }
+            input = y
+            inSize = outSize
+            if layer == config.numLayers - 1 {
+                return (Tensor(shape: [batch, steps, outSize], data: y), final)
+            }
+        }
+        fatalError("unreachable: numLayers >= 1")
+    }
+
+    /// Validates the inputs, then runs inference (`infer`).
+    public func runInference(_ x: Tensor, lengths: [Int32]? = nil, initial: LSTMState? = nil) throws -> (y: Tensor, final: LSTMState) {
+        let lens = try validate(x: x, lengths: lengths, initial: initial)
+        return infer(x, lengths: lens, initial: initial)
+    }
+
     /// Validates the inputs, then runs the forward pass.
     public func run(_ x: Tensor, lengths: [Int32]? = nil, initial: LSTMState? = nil,
                     training: Bool = false) throws -> Output {
         let lens = try validate(x: x, lengths: lengths, initial: initial)
         return forward(x, lengths: lens, initial: initial, training: training)
+    }
+
+    /// How many leading rows are still running at each step, when the lengths never
+    /// increase down the batch (as the segmenter sorts them): the recurrent GEMMs then
+    /// skip the finished rows, as packed sequences do. Otherwise every row, every step.
+    private static func activeRows(lengths: [Int], steps: Int) -> [Int] {
+        let batch = lengths.count
+        guard zip(lengths, lengths.dropFirst()).allSatisfy({ $0 >= $1 }) else {
+            return [Int](repeating: batch, count: steps)
+        }
+        var active = [Int](repeating: 0, count: steps)
+        var b = batch
+        for s in 0..<steps {
+            while b > 0 && lengths[b - 1] <= s { b -= 1 }
+            active[s] = b
+        }
+        return active
     }
 
     /// The time index that row b processes at step s, or nil once its sequence ended.
@@ -263,6 +357,7 @@ public final class LSTM: Module {
 
         let wIH = weightIH[index].value, wHH = weightHH[index].value
         let bIH = biasIH[index].value, bHH = biasHH[index].value
+        let active = Self.activeRows(lengths: lengths, steps: steps)
         proj.withUnsafeMutableBufferPointer { P in
             let p = P.baseAddress!
             for r in 0..<rows {
@@ -292,8 +387,8 @@ public final class LSTM: Module {
                             (gs + b * g4).update(from: p + (b * steps + t) * g4, count: g4)
                         }
                     }
-                    // Recurrence: gates += h_{s-1} W_hh^T.
-                    BLAS.gemm(transB: true, m: batch, n: g4, k: hSize,
+                    // Recurrence: gates += h_{s-1} W_hh^T (running rows only).
+                    BLAS.gemm(transB: true, m: active[s], n: g4, k: hSize,
                               a: hPrev, lda: hSize, b: WHH.baseAddress!, ldb: hSize,
                               beta: 1, c: gs, ldc: g4)
                     for b in 0..<batch {
@@ -380,6 +475,7 @@ public final class LSTM: Module {
         var dGates = [Float](repeating: 0, count: steps * batch * g4)   // pre-activation, by step
         var dProj = [Float](repeating: 0, count: rows * g4)             // by (b, t)
         let wHH = weightHH[index].value, wIH = weightIH[index].value
+        let active = Self.activeRows(lengths: lengths, steps: steps)
 
         dGates.withUnsafeMutableBufferPointer { DG in
         dh.withUnsafeMutableBufferPointer { DH in
@@ -402,7 +498,7 @@ public final class LSTM: Module {
                         DC.baseAddress! + b * hSize, dgs + b * g4)
                 }
                 // dh_{s-1} = dGates_s W_hh for the rows that ran this step.
-                BLAS.gemm(m: batch, n: hSize, k: g4,
+                BLAS.gemm(m: active[s], n: hSize, k: g4,
                           a: dgs, lda: g4, b: WHH.baseAddress!, ldb: hSize,
                           beta: 0, c: DHP.baseAddress!, ldc: hSize)
                 for b in 0..<batch where s < lengths[b] {

@@ -114,8 +114,7 @@ public final class SegmenterNetwork: Module {
 
     /// Emission scores (B, T, 4) for inference.
     public func emissions(_ batch: Batch) -> Tensor {
-        let out = lstm.forward(embed(batch), lengths: batch.lengths)
-        return output.forward(out.y)
+        return output.forward(lstm.infer(embed(batch), lengths: batch.lengths).y)
     }
 
     /// One training step's forward and backward: returns the mean NLL per piece and

@@ -188,7 +188,8 @@ public final class TokenizerTrainer {
         let window = options.batchSize * 50
         var batches: [[Int]] = []
         for w in stride(from: 0, to: order.count, by: window) {
-            let chunk = order[w..<min(w + window, order.count)].sorted { train[$0].characters.count < train[$1].characters.count }
+            // Longest first within a batch: the LSTM then skips finished rows.
+            let chunk = order[w..<min(w + window, order.count)].sorted { train[$0].characters.count > train[$1].characters.count }
             for b in stride(from: 0, to: chunk.count, by: options.batchSize) {
                 batches.append(Array(chunk[(chunk.startIndex + b)..<min(chunk.startIndex + b + options.batchSize, chunk.endIndex)]))
             }
