@@ -210,7 +210,7 @@ struct PieceTests {
 
     @Test("dictionary features mark words that begin and end at each character")
     func features() {
-        let v = CharacterVocabulary(characters: [], bigrams: [], words: ["北京", "北京大学"], maxWordLength: 4)
+        let v = CharacterVocabulary(characters: ["在", "北", "京", "大", "学"], bigrams: ["北京", "\u{2}在"], words: ["北京", "北京大学"], maxWordLength: 4)
         let f = v.encode(chars("在北京大学")).features
         #expect(v.featureCount == 6)
         func row(_ i: Int) -> [Float] { Array(f[(i * 6)..<(i * 6 + 6)]) }
@@ -219,6 +219,11 @@ struct PieceTests {
         #expect(row(2) == [1, 0, 0, 0, 0, 0])
         #expect(row(4) == [0, 0, 0, 0, 1, 0])
         #expect(row(0) == [0, 0, 0, 0, 0, 0])
+        // Bigram ids (2 + index): (start, 在) and (北, 京) are known, the rest unknown (1).
+        #expect(v.encode(chars("在北京大学")).bigrams == [3, 1, 2, 1, 1, 1])
+        #expect(v.encode(chars("在北京大学")).characters == [2, 3, 4, 5, 6])
+        // A character outside the vocabulary breaks every word and bigram through it.
+        #expect(v.encode(chars("北X京")).bigrams == [1, 1, 1, 1])
     }
 
     @Test("scores by character spans, with OOV and IV recall")

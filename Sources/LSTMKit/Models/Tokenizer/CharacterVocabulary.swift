@@ -18,8 +18,14 @@ public struct CharacterVocabulary: Equatable, Sendable {
     /// Words of 2 ... maxWordLength characters are looked up; 0 turns the features off.
     public let maxWordLength: Int
     private var characterIDs: [String: Int32]
-    private var bigramIDs: [String: Int32]
-    private var wordSet: Set<String>
+    // Segmenting looks bigrams and words up by character ids, not by strings (hashing
+    // Swift strings is what made encoding slow): a bigram by its pair of ids, words by
+    // walking a trie whose edges are (node, character id) pairs.
+    private var bigramIDs: [UInt64: Int32] = [:]
+    private var trieEdges: [UInt64: Int32] = [:]
+    private var trieIsWord: [Bool] = [false]
+    /// Character-id stand-ins for the sentence start and end in bigrams.
+    private static let startID: Int32 = -1, endID: Int32 = -2
 
     public init(characters: [String], bigrams: [String], words: [String] = [], maxWordLength: Int = 0) {
         self.characters = characters
@@ -27,8 +33,36 @@ public struct CharacterVocabulary: Equatable, Sendable {
         self.words = words
         self.maxWordLength = maxWordLength
         characterIDs = Dictionary(characters.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
-        bigramIDs = Dictionary(bigrams.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
-        wordSet = Set(words)
+        func id(_ c: Character) -> Int32? {
+            let s = String(c)
+            return s == Self.sentenceStart ? Self.startID : s == Self.sentenceEnd ? Self.endID : characterIDs[s]
+        }
+        // A bigram or word whose characters are not all in the vocabulary can never match.
+        for (i, bigram) in bigrams.enumerated() {
+            let parts = Array(bigram)
+            guard parts.count == 2, let a = id(parts[0]), let b = id(parts[1]) else { continue }
+            bigramIDs[Self.pairKey(a, b)] = bigramIDs[Self.pairKey(a, b)] ?? Int32(i + 2)
+        }
+        for word in words where word.count <= maxWordLength {
+            guard let ids = Optional(word.compactMap { characterIDs[String($0)] }), ids.count == word.count else { continue }
+            var node: Int32 = 0
+            for c in ids {
+                let key = Self.pairKey(node, c)
+                if let next = trieEdges[key] {
+                    node = next
+                } else {
+                    node = Int32(trieIsWord.count)
+                    trieEdges[key] = node
+                    trieIsWord.append(false)
+                }
+            }
+            trieIsWord[Int(node)] = true
+        }
+    }
+
+    @inline(__always)
+    private static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 {
+        UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))
     }
 
     public static func == (a: CharacterVocabulary, b: CharacterVocabulary) -> Bool {
@@ -103,19 +137,26 @@ public struct CharacterVocabulary: Equatable, Sendable {
     /// its dictionary features (T, featureCount).
     public func encode(_ chars: [String]) -> EncodedPiece {
         let c = chars.map { characterIDs[$0] ?? Self.unknownID }
-        let b = Self.bigramKeys(chars).map { bigramIDs[$0] ?? Self.unknownID }
-        return EncodedPiece(characters: c, bigrams: b, features: dictionaryFeatures(chars))
+        var b = [Int32](repeating: Self.unknownID, count: c.count + 1)
+        var previous = Self.startID
+        for (t, id) in c.enumerated() {
+            if id != Self.unknownID { b[t] = bigramIDs[Self.pairKey(previous, id)] ?? Self.unknownID }
+            previous = id
+        }
+        if previous != Self.unknownID { b[c.count] = bigramIDs[Self.pairKey(previous, Self.endID)] ?? Self.unknownID }
+        return EncodedPiece(characters: c, bigrams: b, features: dictionaryFeatures(c))
     }
 
-    func dictionaryFeatures(_ chars: [String]) -> [Float] {
+    func dictionaryFeatures(_ ids: [Int32]) -> [Float] {
         let f = featureCount
         guard f > 0 else { return [] }
-        var out = [Float](repeating: 0, count: chars.count * f)
-        for start in 0..<chars.count {
-            var candidate = chars[start]
-            for n in 2...maxWordLength where start + n <= chars.count {
-                candidate += chars[start + n - 1]
-                if wordSet.contains(candidate) {
+        var out = [Float](repeating: 0, count: ids.count * f)
+        for start in 0..<ids.count {
+            var node: Int32 = 0
+            for n in 1...min(maxWordLength, ids.count - start) {
+                guard let next = trieEdges[Self.pairKey(node, ids[start + n - 1])] else { break }
+                node = next
+                if n >= 2 && trieIsWord[Int(node)] {
                     out[start * f + 2 * (n - 2) + 1] = 1              // begins at start
                     out[(start + n - 1) * f + 2 * (n - 2)] = 1        // ends at start + n - 1
                 }
