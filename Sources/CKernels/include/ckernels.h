@@ -17,8 +17,8 @@ extern "C" {
 /// The LSTM cell on one row of H units. In place, the pre-activations
 /// gates = [i | f | g | o] (4H floats) become sigmoid(i), sigmoid(f), tanh(g), sigmoid(o);
 /// then c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g) and h = sigmoid(o) * tanh(c) are
-/// written to c_out and h_out, and h also to y_out unless it is NULL. c_out may equal
-/// c_prev (the state updated in place); no other arrays may overlap.
+/// written to c_out and h_out, and h also to y_out unless it is NULL. No two arrays
+/// may overlap.
 void ck_lstm_cell_forward(float *gates, int64_t H, const float *c_prev,
                           float *c_out, float *h_out, float *y_out);
 

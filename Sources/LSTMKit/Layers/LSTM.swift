@@ -244,6 +244,7 @@ public final class LSTM: Module {
         var inSize = config.inputSize
         var proj = [Float](repeating: 0, count: batch * steps * g4)
         var gates = [Float](repeating: 0, count: batch * g4)
+        var cScratch = [Float](repeating: 0, count: hSize)
         for layer in 0..<config.numLayers {
             var y = [Float](repeating: 0, count: batch * steps * outSize)
             for d in 0..<k {
@@ -259,7 +260,8 @@ public final class LSTM: Module {
                 input.withUnsafeBufferPointer { X in
                 weightIH[index].value.withUnsafeBufferPointer { WIH in
                 weightHH[index].value.withUnsafeBufferPointer { WHH in
-                    let p = P.baseAddress!, g = G.baseAddress!
+                cScratch.withUnsafeMutableBufferPointer { CN in
+                    let p = P.baseAddress!, g = G.baseAddress!, cNew = CN.baseAddress!
                     let h = H.baseAddress! + stateOffset, c = C.baseAddress! + stateOffset
                     // (B*T, 4H) = X W_ih^T + (b_ih + b_hh)
                     for r in 0..<(batch * steps) {
@@ -280,10 +282,13 @@ public final class LSTM: Module {
                         for b in 0..<active[s] {
                             // Finished rows keep their state: it is their final state.
                             guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                            ck_lstm_cell_forward(g + b * g4, Int64(hSize), c + b * hSize, c + b * hSize, h + b * hSize,
+                            // The kernel's arrays must not overlap: new c into a scratch row.
+                            ck_lstm_cell_forward(g + b * g4, Int64(hSize), c + b * hSize, cNew, h + b * hSize,
                                                  Y.baseAddress! + (b * steps + t) * outSize + d * hSize)
+                            (c + b * hSize).update(from: cNew, count: hSize)
                         }
                     }
+                }
                 }
                 }
                 }
