@@ -15,7 +15,7 @@ resume=()
 OPENBLAS_NUM_THREADS=1 .build/release/lstmkit-cli train-tokenizer \
     --train data-cache/cws/train.txt --dev data-cache/cws/dev.txt \
     --output "$out.safetensors" "${resume[@]}" \
-    --epochs 30 --patience 4 --batch-size 32 --learning-rate 0.002 \
+    --epochs 30 --patience 4 --batch-size 16 --learning-rate 0.002 \
     --hidden-size 128 --layers 1 --char-dim 64 --bigram-dim 32 --min-bigram-count 5 \
     --dictionary-max-length 5 --unknown-bigram-rate 0.1 --feature-dropout 0.2 \
     --dropout 0.3 --seed 1 --threads 1 2>&1 | tee "$out.log"
