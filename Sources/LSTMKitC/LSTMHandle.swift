@@ -18,6 +18,15 @@ final class LSTMHandle {
 
     deinit { names.forEach { free($0) } }
 
+    /// The named parameter, checking that the caller's buffer holds `count` values.
+    func parameter(_ name: UnsafePointer<CChar>?, count: Int) throws -> Parameter {
+        let p = try parameter(name)
+        guard count == p.count else {
+            throw mismatch("parameter \(p.name) has shape \(p.shape) (\(p.count) values), count is \(count)")
+        }
+        return p
+    }
+
     func parameter(_ name: UnsafePointer<CChar>?) throws -> Parameter {
         let key = try string(name, "name")
         guard let p = lstm.parameter(named: key) else {
@@ -185,11 +194,8 @@ public func lk_lstm_param_shape(_ lstm: OpaquePointer?, _ name: UnsafePointer<CC
 public func lk_lstm_get_param(_ lstm: OpaquePointer?, _ name: UnsafePointer<CChar>?,
                               _ out: UnsafeMutablePointer<Float>?, _ count: Int) -> lk_status {
     guarded {
-        let p = try handle(lstm).parameter(name)
+        let p = try handle(lstm).parameter(name, count: count)
         let out = try required(out, "out")
-        guard count == p.count else {
-            throw mismatch("parameter \(p.name) has shape \(p.shape) (\(p.count) values), count is \(count)")
-        }
         p.value.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: count) }
     }
 }
@@ -198,11 +204,8 @@ public func lk_lstm_get_param(_ lstm: OpaquePointer?, _ name: UnsafePointer<CCha
 public func lk_lstm_set_param(_ lstm: OpaquePointer?, _ name: UnsafePointer<CChar>?,
                               _ values: UnsafePointer<Float>?, _ count: Int) -> lk_status {
     guarded {
-        let p = try handle(lstm).parameter(name)
+        let p = try handle(lstm).parameter(name, count: count)
         let values = try required(values, "values")
-        guard count == p.count else {
-            throw mismatch("parameter \(p.name) has shape \(p.shape) (\(p.count) values), count is \(count)")
-        }
         try p.assign(Array(UnsafeBufferPointer(start: values, count: count)))
     }
 }

@@ -22,6 +22,13 @@ func defaultTokenizerPath() throws -> String {
     throw LSTMKitError.io("no default tokenizer model found (looked for models/tokenizer-pku.safetensors); pass --model PATH or set LSTMKIT_TOKENIZER_MODEL")
 }
 
+/// The tokenizer of `--model` (default: the bundled one) with the words of `--dict`.
+func loadTokenizer(model: String?, dict: String?) throws -> Tokenizer {
+    let tokenizer = try Tokenizer.load(from: try model ?? defaultTokenizerPath())
+    if let dict { try tokenizer.loadDictionary(path: dict) }
+    return tokenizer
+}
+
 struct Segment: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Segment Chinese text into words: one output line of space-separated words per input line.")
@@ -35,8 +42,7 @@ struct Segment: ParsableCommand {
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
-            let tokenizer = try Tokenizer.load(from: try model ?? defaultTokenizerPath())
-            if let dict { try tokenizer.loadDictionary(path: dict) }
+            let tokenizer = try loadTokenizer(model: model, dict: dict)
             let sources = files.isEmpty ? ["-"] : files
             for source in sources {
                 let bytes = source == "-" ? readAllStandardInput() : try FileIO.read(source)
@@ -139,8 +145,7 @@ struct EvalTokenizer: ParsableCommand {
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
-            let tokenizer = try Tokenizer.load(from: try model ?? defaultTokenizerPath())
-            if let dict { try tokenizer.loadDictionary(path: dict) }
+            let tokenizer = try loadTokenizer(model: model, dict: dict)
             guard batchSize >= 1 else { throw LSTMKitError.invalidArgument("--batch-size must be >= 1") }
             tokenizer.batchSize = batchSize
             let sentences = try Corpus.readSegmented(gold)
