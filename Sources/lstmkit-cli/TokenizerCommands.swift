@@ -74,7 +74,7 @@ struct TrainTokenizer: ParsableCommand {
     @Option(help: "Checkpoint written after every epoch (default: OUTPUT.checkpoint).") var checkpoint: String?
     @Flag(help: "Continue from the checkpoint.") var resume = false
     @Option var epochs = 30
-    @Option(name: .customLong("batch-size")) var batchSize = 32
+    @Option(name: .customLong("batch-size")) var batchSize = 16
     @Option(name: .customLong("learning-rate")) var learningRate: Float = 0.002
     @Option(name: .customLong("hidden-size")) var hiddenSize = 128
     @Option(name: .customLong("layers")) var numLayers = 1
@@ -82,7 +82,7 @@ struct TrainTokenizer: ParsableCommand {
     @Option(name: .customLong("bigram-dim")) var bigramDim = 32
     @Option(name: .customLong("min-bigram-count")) var minBigramCount = 5
     @Option(name: .customLong("dictionary-max-length"), help: "Dictionary features from training words up to this length (0: off).") var dictionaryMaxLength = 5
-    @Option var dropout: Float = 0.2
+    @Option var dropout: Float = 0.3
     @Option(name: .customLong("unknown-bigram-rate"), help: "Training: probability of replacing a bigram by 'unknown'.") var unknownBigramRate: Float = 0.1
     @Option(name: .customLong("feature-dropout"), help: "Training: probability of dropping a piece's dictionary features.") var featureDropout: Float = 0.2
     @Option(name: .customLong("label-smoothing")) var labelSmoothing: Float = 0

@@ -4,8 +4,8 @@ public struct SegmenterConfig: Equatable, Sendable {
     public var bigramDim = 32
     public var hiddenSize = 128
     public var numLayers = 1
-    public var embeddingDropout: Float = 0.2
-    public var outputDropout: Float = 0.2
+    public var embeddingDropout: Float = 0.3
+    public var outputDropout: Float = 0.3
     public var seed: UInt64 = 1
     /// Dictionary features per character (set from the vocabulary).
     public var featureCount = 0

@@ -5,7 +5,7 @@ import Glibc
 /// Options of a tokenizer training run; the defaults are the shipped model's.
 public struct TokenizerTrainingOptions: Sendable {
     public var epochs = 30
-    public var batchSize = 32
+    public var batchSize = 16
     public var learningRate: Float = 0.002
     public var clipNorm: Float = 5
     public var labelSmoothing: Float = 0
