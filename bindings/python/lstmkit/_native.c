@@ -4,7 +4,7 @@
  * This file only converts and checks: NumPy arrays in, lk_* call, NumPy arrays out.
  * Every argument is checked here (dtype, rank, shape, range, finiteness) and a clear
  * Python exception is raised BEFORE the library is called; the library checks again
- * and its status codes map to Python exceptions through set_lk_error().
+ * and its status codes map to Python exceptions through lk_ok().
  *
  * Threads: the GIL is released only around the lk_* calls. The header allows many
  * concurrent read-only calls on one handle (forward, get_param, save) but no call at
@@ -37,11 +37,16 @@ static PyObject *ModelFormatError = NULL;
 /* Errors                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* Raises the Python exception for a failed lk_* call. Must run on the OS thread that
- * made the call (lk_last_error is thread-local) and before any other lk_* call on it. */
-static void set_lk_error(lk_status status)
+/* 1 if status is LK_STATUS_OK; else raises the Python exception for the failed lk_*
+ * call and returns 0. Must run on the OS thread that made the call (lk_last_error is
+ * thread-local) and before any other lk_* call on it. */
+static int lk_ok(lk_status status)
 {
-    const char *message = lk_last_error();
+    const char *message;
+
+    if (status == LK_STATUS_OK)
+        return 1;
+    message = lk_last_error();
     if (message == NULL || message[0] == '\0')
         message = lk_status_string(status);
 
@@ -76,6 +81,7 @@ static void set_lk_error(lk_status status)
                      (int)status, message);
         break;
     }
+    return 0;
 }
 
 /* Writes "(2, 3, 7)" (or "(3,)", "()") into buf. */
@@ -95,6 +101,21 @@ static const char *shape_str(int ndim, const npy_intp *dims, char *buf, size_t s
 }
 
 #define SHAPE_BUF 160
+
+/* 1 if arr has the shape dims; else ValueError "<name> must have shape <meaning><dims>,
+ * got <arr's shape>" and 0. */
+static int check_shape(PyArrayObject *arr, const char *name, const char *meaning, int ndim,
+                       const npy_intp *dims)
+{
+    char got[SHAPE_BUF], want[SHAPE_BUF];
+
+    if (PyArray_NDIM(arr) == ndim && PyArray_CompareLists(PyArray_DIMS(arr), dims, ndim))
+        return 1;
+    PyErr_Format(PyExc_ValueError, "%s must have shape %s%s, got %s", name, meaning,
+                 shape_str(ndim, dims, want, sizeof want),
+                 shape_str(PyArray_NDIM(arr), PyArray_DIMS(arr), got, sizeof got));
+    return 0;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Input conversion                                                           */
@@ -309,6 +330,53 @@ static int int32_arg(PyObject *obj, const char *name, int32_t *out)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Handle locks                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* The reader-writer lock every handle object carries (see the top of this file). */
+typedef struct {
+    pthread_rwlock_t rw;
+    int ready; /* rw is initialised, so it must be destroyed */
+} handle_lock;
+
+/* Initialises the lock; 1 on success, else RuntimeError and 0. */
+static int handle_lock_init(handle_lock *lock)
+{
+    pthread_rwlockattr_t attr;
+
+    pthread_rwlockattr_init(&attr);
+#if defined(__GLIBC__)
+    /* A writer (load_state_dict) is not starved by a stream of forward calls. */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    lock->ready = pthread_rwlock_init(&lock->rw, &attr) == 0;
+    pthread_rwlockattr_destroy(&attr);
+    if (!lock->ready)
+        PyErr_SetString(PyExc_RuntimeError, "cannot initialise the handle's lock");
+    return lock->ready;
+}
+
+static void handle_lock_destroy(handle_lock *lock)
+{
+    if (lock->ready)
+        pthread_rwlock_destroy(&lock->rw);
+}
+
+/* READ_LOCKED(self, statement) and WRITE_LOCKED(self, statement) run the statement (an
+ * lk_* call) with the GIL released and self->lock held for reading or for writing. The
+ * lock is taken after the GIL is released and freed before it is taken back. */
+#define LOCKED(take, self, ...)                                                            \
+    do {                                                                                   \
+        Py_BEGIN_ALLOW_THREADS                                                             \
+        take(&(self)->lock.rw);                                                            \
+        __VA_ARGS__;                                                                       \
+        pthread_rwlock_unlock(&(self)->lock.rw);                                           \
+        Py_END_ALLOW_THREADS                                                               \
+    } while (0)
+#define READ_LOCKED(self, ...) LOCKED(pthread_rwlock_rdlock, self, __VA_ARGS__)
+#define WRITE_LOCKED(self, ...) LOCKED(pthread_rwlock_wrlock, self, __VA_ARGS__)
+
+/* ------------------------------------------------------------------------ */
 /* The LSTM handle type                                                       */
 /* ------------------------------------------------------------------------ */
 
@@ -316,8 +384,7 @@ typedef struct {
     PyObject_HEAD
     lk_lstm *lstm;
     lk_lstm_config config; /* fixed for the handle's life */
-    int lock_ready;
-    pthread_rwlock_t lock; /* readers: forward, get_param, save...; writer: set_param */
+    handle_lock lock;      /* readers: forward, get_param, save...; writer: set_param */
 } LSTMHandle;
 
 static PyTypeObject LSTMHandle_Type;
@@ -325,45 +392,24 @@ static PyTypeObject LSTMHandle_Type;
 /* Wraps a fresh lk_lstm (takes ownership: frees it on failure). */
 static PyObject *wrap_lstm(lk_lstm *lstm)
 {
-    LSTMHandle *self = NULL;
-    pthread_rwlockattr_t attr;
-    lk_status status;
+    LSTMHandle *self = PyObject_New(LSTMHandle, &LSTMHandle_Type);
 
-    self = PyObject_New(LSTMHandle, &LSTMHandle_Type);
     if (self == NULL) {
         lk_lstm_free(lstm);
         return NULL;
     }
     self->lstm = lstm;
-    self->lock_ready = 0;
-    status = lk_lstm_get_config(lstm, &self->config);
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
+    if (!handle_lock_init(&self->lock) || !lk_ok(lk_lstm_get_config(lstm, &self->config))) {
         Py_DECREF(self);
         return NULL;
     }
-    pthread_rwlockattr_init(&attr);
-#if defined(__GLIBC__)
-    /* A writer (load_state_dict) is not starved by a stream of forward calls. */
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    if (pthread_rwlock_init(&self->lock, &attr) != 0) {
-        pthread_rwlockattr_destroy(&attr);
-        PyErr_SetString(PyExc_RuntimeError, "cannot initialise the handle's lock");
-        Py_DECREF(self);
-        return NULL;
-    }
-    pthread_rwlockattr_destroy(&attr);
-    self->lock_ready = 1;
     return (PyObject *)self;
 }
 
 static void LSTMHandle_dealloc(LSTMHandle *self)
 {
     lk_lstm_free(self->lstm);
-    self->lstm = NULL;
-    if (self->lock_ready)
-        pthread_rwlock_destroy(&self->lock);
+    handle_lock_destroy(&self->lock);
     PyObject_Free(self);
 }
 
@@ -371,6 +417,8 @@ static int32_t directions(const LSTMHandle *self)
 {
     return self->config.bidirectional ? 2 : 1;
 }
+
+#define STATE_SHAPE "(num_layers*num_directions, batch, hidden_size) = "
 
 /* forward(x, lengths=None, h0=None, c0=None) -> (y, h_n, c_n) */
 static PyObject *LSTMHandle_forward(LSTMHandle *self, PyObject *args, PyObject *kwds)
@@ -380,7 +428,7 @@ static PyObject *LSTMHandle_forward(LSTMHandle *self, PyObject *args, PyObject *
     PyArrayObject *x = NULL, *lengths = NULL, *h0 = NULL, *c0 = NULL;
     PyArrayObject *y = NULL, *h_n = NULL, *c_n = NULL;
     PyObject *result = NULL;
-    char got[SHAPE_BUF], want[SHAPE_BUF];
+    char got[SHAPE_BUF];
     const int32_t D = self->config.input_size, H = self->config.hidden_size;
     const int32_t LK = self->config.num_layers * directions(self);
     npy_intp B, T, y_dims[3], state_dims[3];
@@ -458,22 +506,9 @@ static PyObject *LSTMHandle_forward(LSTMHandle *self, PyObject *args, PyObject *
         c0 = as_float32(c0_obj, "c0");
         if (c0 == NULL)
             goto done;
-        if (PyArray_NDIM(h0) != 3 || !PyArray_CompareLists(PyArray_DIMS(h0), state_dims, 3)) {
-            PyErr_Format(PyExc_ValueError,
-                         "h0 must have shape (num_layers*num_directions, batch, hidden_size) "
-                         "= %s, got %s",
-                         shape_str(3, state_dims, want, sizeof want),
-                         shape_str(PyArray_NDIM(h0), PyArray_DIMS(h0), got, sizeof got));
+        if (!check_shape(h0, "h0", STATE_SHAPE, 3, state_dims) ||
+            !check_shape(c0, "c0", STATE_SHAPE, 3, state_dims))
             goto done;
-        }
-        if (PyArray_NDIM(c0) != 3 || !PyArray_CompareLists(PyArray_DIMS(c0), state_dims, 3)) {
-            PyErr_Format(PyExc_ValueError,
-                         "c0 must have shape (num_layers*num_directions, batch, hidden_size) "
-                         "= %s, got %s",
-                         shape_str(3, state_dims, want, sizeof want),
-                         shape_str(PyArray_NDIM(c0), PyArray_DIMS(c0), got, sizeof got));
-            goto done;
-        }
         h0_data = (const float *)PyArray_DATA(h0);
         c0_data = (const float *)PyArray_DATA(c0);
         state_count = (size_t)PyArray_SIZE(h0);
@@ -498,19 +533,14 @@ static PyObject *LSTMHandle_forward(LSTMHandle *self, PyObject *args, PyObject *
     if (c_n == NULL)
         goto done;
 
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&self->lock);
-    status = lk_lstm_forward(self->lstm, (const float *)PyArray_DATA(x), (int64_t)B, (int64_t)T,
-                             (int64_t)D, (size_t)PyArray_SIZE(x), lengths_data, h0_data, c0_data,
-                             state_count, (float *)PyArray_DATA(y), (size_t)PyArray_SIZE(y),
-                             (float *)PyArray_DATA(h_n), (float *)PyArray_DATA(c_n),
-                             (size_t)PyArray_SIZE(h_n));
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
+    READ_LOCKED(self, status = lk_lstm_forward(
+                          self->lstm, (const float *)PyArray_DATA(x), (int64_t)B, (int64_t)T,
+                          (int64_t)D, (size_t)PyArray_SIZE(x), lengths_data, h0_data, c0_data,
+                          state_count, (float *)PyArray_DATA(y), (size_t)PyArray_SIZE(y),
+                          (float *)PyArray_DATA(h_n), (float *)PyArray_DATA(c_n),
+                          (size_t)PyArray_SIZE(h_n)));
+    if (!lk_ok(status))
         goto done;
-    }
     result = PyTuple_Pack(3, (PyObject *)y, (PyObject *)h_n, (PyObject *)c_n);
 
 done:
@@ -534,6 +564,22 @@ static PyObject *LSTMHandle_config(LSTMHandle *self, PyObject *Py_UNUSED(ignored
                          (double)c->dropout, "seed", (unsigned long long)c->seed);
 }
 
+/* Reads the parameter count and names (owned by the handle and valid until it is freed)
+ * into a PyMem_RawCalloc'd array; *raw stays NULL if that allocation fails. Runs
+ * without the GIL. */
+static lk_status read_param_names(const lk_lstm *lstm, int32_t *count, const char ***raw)
+{
+    lk_status status = lk_lstm_param_count(lstm, count);
+    int32_t i;
+
+    if (status != LK_STATUS_OK || *count <= 0)
+        return status;
+    *raw = (const char **)PyMem_RawCalloc((size_t)*count, sizeof **raw);
+    for (i = 0; *raw != NULL && i < *count && status == LK_STATUS_OK; i++)
+        status = lk_lstm_param_name(lstm, i, &(*raw)[i]);
+    return status;
+}
+
 /* param_names() -> list of str, in PyTorch's order */
 static PyObject *LSTMHandle_param_names(LSTMHandle *self, PyObject *Py_UNUSED(ignored))
 {
@@ -542,24 +588,9 @@ static PyObject *LSTMHandle_param_names(LSTMHandle *self, PyObject *Py_UNUSED(ig
     int32_t count = 0, i;
     lk_status status;
 
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&self->lock);
-    status = lk_lstm_param_count(self->lstm, &count);
-    if (status == LK_STATUS_OK && count > 0) {
-        raw = (const char **)PyMem_RawCalloc((size_t)count, sizeof *raw);
-        for (i = 0; raw != NULL && i < count; i++) {
-            /* Names are owned by the handle and valid until it is freed. */
-            status = lk_lstm_param_name(self->lstm, i, &raw[i]);
-            if (status != LK_STATUS_OK)
-                break;
-        }
-    }
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
+    READ_LOCKED(self, status = read_param_names(self->lstm, &count, &raw));
+    if (!lk_ok(status))
         goto done;
-    }
     if (count < 0 || (count > 0 && raw == NULL)) {
         if (count < 0)
             PyErr_Format(PyExc_RuntimeError,
@@ -598,15 +629,9 @@ static int param_shape(LSTMHandle *self, const char *name, int *ndim, npy_intp d
     int64_t shape[2] = {0, 0};
     lk_status status;
 
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&self->lock);
-    status = lk_lstm_param_shape(self->lstm, name, &nd, shape);
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
+    READ_LOCKED(self, status = lk_lstm_param_shape(self->lstm, name, &nd, shape));
+    if (!lk_ok(status))
         return 0;
-    }
     if (nd < 1 || nd > 2) {
         PyErr_Format(PyExc_RuntimeError,
                      "internal error in LSTMKit: parameter %s has %d dimensions", name, (int)nd);
@@ -649,16 +674,10 @@ static PyObject *LSTMHandle_get_param(LSTMHandle *self, PyObject *args)
     out = (PyArrayObject *)PyArray_SimpleNew(ndim, dims, NPY_FLOAT32);
     if (out == NULL)
         goto fail;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&self->lock);
-    status = lk_lstm_get_param(self->lstm, name, (float *)PyArray_DATA(out),
-                               (size_t)PyArray_SIZE(out));
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
+    READ_LOCKED(self, status = lk_lstm_get_param(self->lstm, name, (float *)PyArray_DATA(out),
+                                                 (size_t)PyArray_SIZE(out)));
+    if (!lk_ok(status))
         goto fail;
-    }
     return (PyObject *)out;
 fail:
     Py_XDECREF(out);
@@ -673,7 +692,6 @@ static PyObject *LSTMHandle_set_param(LSTMHandle *self, PyObject *args)
     PyArrayObject *values = NULL;
     int ndim;
     npy_intp dims[2];
-    char got[SHAPE_BUF], want[SHAPE_BUF];
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "sO:set_param", &name, &values_obj))
@@ -683,28 +701,43 @@ static PyObject *LSTMHandle_set_param(LSTMHandle *self, PyObject *args)
     values = as_float32(values_obj, name);
     if (values == NULL)
         goto done;
-    if (PyArray_NDIM(values) != ndim || !PyArray_CompareLists(PyArray_DIMS(values), dims, ndim)) {
-        PyErr_Format(PyExc_ValueError, "%s must have shape %s, got %s", name,
-                     shape_str(ndim, dims, want, sizeof want),
-                     shape_str(PyArray_NDIM(values), PyArray_DIMS(values), got, sizeof got));
+    if (!check_shape(values, name, "", ndim, dims) || !check_finite(values, name))
         goto done;
-    }
-    if (!check_finite(values, name))
+    WRITE_LOCKED(self, status = lk_lstm_set_param(self->lstm, name,
+                                                  (const float *)PyArray_DATA(values),
+                                                  (size_t)PyArray_SIZE(values)));
+    if (!lk_ok(status))
         goto done;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_wrlock(&self->lock);
-    status = lk_lstm_set_param(self->lstm, name, (const float *)PyArray_DATA(values),
-                               (size_t)PyArray_SIZE(values));
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        goto done;
-    }
     result = Py_NewRef(Py_None);
 done:
     Py_XDECREF(values);
     return result;
+}
+
+/* Copies the n parameters into backups, then sets them to values; if the library
+ * refuses one, restores the ones already set (lk_last_error keeps the first failure's
+ * message because the restoring calls succeed). Runs without the GIL. */
+static lk_status swap_params(lk_lstm *lstm, Py_ssize_t n, const char **names,
+                             PyArrayObject **values, PyArrayObject **backups)
+{
+    lk_status status = LK_STATUS_OK;
+    Py_ssize_t i, done_count = 0;
+
+    for (i = 0; i < n && status == LK_STATUS_OK; i++)
+        status = lk_lstm_get_param(lstm, names[i], (float *)PyArray_DATA(backups[i]),
+                                   (size_t)PyArray_SIZE(backups[i]));
+    for (i = 0; i < n && status == LK_STATUS_OK; i++) {
+        status = lk_lstm_set_param(lstm, names[i], (const float *)PyArray_DATA(values[i]),
+                                   (size_t)PyArray_SIZE(values[i]));
+        if (status == LK_STATUS_OK)
+            done_count = i + 1;
+    }
+    if (status != LK_STATUS_OK) {
+        for (i = 0; i < done_count; i++)
+            (void)lk_lstm_set_param(lstm, names[i], (const float *)PyArray_DATA(backups[i]),
+                                    (size_t)PyArray_SIZE(backups[i]));
+    }
+    return status;
 }
 
 /* set_params([(name, values), ...]): replaces several parameters at once.
@@ -714,11 +747,10 @@ done:
 static PyObject *LSTMHandle_set_params(LSTMHandle *self, PyObject *args)
 {
     PyObject *items_obj, *seq = NULL, *result = NULL;
-    Py_ssize_t n = 0, i, done_count = 0;
+    Py_ssize_t n = 0, i;
     const char **names = NULL;
     PyArrayObject **values = NULL, **backups = NULL;
-    char got[SHAPE_BUF], want[SHAPE_BUF];
-    lk_status status = LK_STATUS_OK;
+    lk_status status;
 
     if (!PyArg_ParseTuple(args, "O:set_params", &items_obj))
         return NULL;
@@ -748,46 +780,17 @@ static PyObject *LSTMHandle_set_params(LSTMHandle *self, PyObject *args)
         values[i] = as_float32(obj, names[i]);
         if (values[i] == NULL)
             goto done;
-        if (PyArray_NDIM(values[i]) != ndim ||
-            !PyArray_CompareLists(PyArray_DIMS(values[i]), dims, ndim)) {
-            PyErr_Format(PyExc_ValueError, "%s must have shape %s, got %s", names[i],
-                         shape_str(ndim, dims, want, sizeof want),
-                         shape_str(PyArray_NDIM(values[i]), PyArray_DIMS(values[i]), got,
-                                   sizeof got));
-            goto done;
-        }
-        if (!check_finite(values[i], names[i]))
+        if (!check_shape(values[i], names[i], "", ndim, dims) ||
+            !check_finite(values[i], names[i]))
             goto done;
         backups[i] = (PyArrayObject *)PyArray_SimpleNew(ndim, dims, NPY_FLOAT32);
         if (backups[i] == NULL)
             goto done;
     }
 
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_wrlock(&self->lock);
-    for (i = 0; i < n && status == LK_STATUS_OK; i++)
-        status = lk_lstm_get_param(self->lstm, names[i], (float *)PyArray_DATA(backups[i]),
-                                   (size_t)PyArray_SIZE(backups[i]));
-    for (i = 0; i < n && status == LK_STATUS_OK; i++) {
-        status = lk_lstm_set_param(self->lstm, names[i], (const float *)PyArray_DATA(values[i]),
-                                   (size_t)PyArray_SIZE(values[i]));
-        if (status == LK_STATUS_OK)
-            done_count = i + 1;
-    }
-    if (status != LK_STATUS_OK) {
-        /* Restore what was already replaced; lk_last_error keeps the first failure's
-         * message because the restoring calls succeed. */
-        for (i = 0; i < done_count; i++)
-            (void)lk_lstm_set_param(self->lstm, names[i],
-                                    (const float *)PyArray_DATA(backups[i]),
-                                    (size_t)PyArray_SIZE(backups[i]));
-    }
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
+    WRITE_LOCKED(self, status = swap_params(self->lstm, n, names, values, backups));
+    if (!lk_ok(status))
         goto done;
-    }
     result = Py_NewRef(Py_None);
 
 done:
@@ -807,24 +810,14 @@ done:
 /* save(path) */
 static PyObject *LSTMHandle_save(LSTMHandle *self, PyObject *args)
 {
-    PyObject *path = NULL, *result = NULL;
+    PyObject *path = NULL;
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "O&:save", PyUnicode_FSConverter, &path))
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&self->lock);
-    status = lk_lstm_save(self->lstm, PyBytes_AS_STRING(path));
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        goto done;
-    }
-    result = Py_NewRef(Py_None);
-done:
-    Py_XDECREF(path);
-    return result;
+    READ_LOCKED(self, status = lk_lstm_save(self->lstm, PyBytes_AS_STRING(path)));
+    Py_DECREF(path);
+    return lk_ok(status) ? Py_NewRef(Py_None) : NULL;
 }
 
 static PyMethodDef LSTMHandle_methods[] = {
@@ -866,8 +859,7 @@ static PyTypeObject LSTMHandle_Type = {
 typedef struct {
     PyObject_HEAD
     lk_tokenizer *tokenizer;
-    int lock_ready;
-    pthread_rwlock_t lock;
+    handle_lock lock;
 } TokenizerHandle;
 
 static PyTypeObject TokenizerHandle_Type;
@@ -875,37 +867,24 @@ static PyTypeObject TokenizerHandle_Type;
 /* Wraps a fresh lk_tokenizer (takes ownership: frees it on failure). */
 static PyObject *wrap_tokenizer(lk_tokenizer *tokenizer)
 {
-    TokenizerHandle *self;
-    pthread_rwlockattr_t attr;
+    TokenizerHandle *self = PyObject_New(TokenizerHandle, &TokenizerHandle_Type);
 
-    self = PyObject_New(TokenizerHandle, &TokenizerHandle_Type);
     if (self == NULL) {
         lk_tokenizer_free(tokenizer);
         return NULL;
     }
     self->tokenizer = tokenizer;
-    self->lock_ready = 0;
-    pthread_rwlockattr_init(&attr);
-#if defined(__GLIBC__)
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    if (pthread_rwlock_init(&self->lock, &attr) != 0) {
-        pthread_rwlockattr_destroy(&attr);
-        PyErr_SetString(PyExc_RuntimeError, "cannot initialise the handle's lock");
+    if (!handle_lock_init(&self->lock)) {
         Py_DECREF(self);
         return NULL;
     }
-    pthread_rwlockattr_destroy(&attr);
-    self->lock_ready = 1;
     return (PyObject *)self;
 }
 
 static void TokenizerHandle_dealloc(TokenizerHandle *self)
 {
     lk_tokenizer_free(self->tokenizer);
-    self->tokenizer = NULL;
-    if (self->lock_ready)
-        pthread_rwlock_destroy(&self->lock);
+    handle_lock_destroy(&self->lock);
     PyObject_Free(self);
 }
 
@@ -1039,16 +1018,10 @@ static PyObject *TokenizerHandle_segment(TokenizerHandle *self, PyObject *args)
         }
     }
 
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&self->lock);
-    status = lk_tokenizer_segment_batch(self->tokenizer, texts, lens, (size_t)n, threads, ends,
-                                        total, counts);
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
+    READ_LOCKED(self, status = lk_tokenizer_segment_batch(self->tokenizer, texts, lens, (size_t)n,
+                                                          threads, ends, total, counts));
+    if (!lk_ok(status))
         goto done;
-    }
 
     result = PyList_New(n);
     if (result == NULL)
@@ -1141,16 +1114,9 @@ static PyObject *TokenizerHandle_add_words(TokenizerHandle *self, PyObject *arg)
             goto done;
         }
     }
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_wrlock(&self->lock);
-    status = lk_tokenizer_add_words(self->tokenizer, words, (size_t)n);
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        goto done;
-    }
-    result = Py_NewRef(Py_None);
+    WRITE_LOCKED(self, status = lk_tokenizer_add_words(self->tokenizer, words, (size_t)n));
+    if (lk_ok(status))
+        result = Py_NewRef(Py_None);
 done:
     PyMem_Free(words);
     Py_DECREF(seq);
@@ -1165,33 +1131,17 @@ static PyObject *TokenizerHandle_load_dict(TokenizerHandle *self, PyObject *args
 
     if (!PyArg_ParseTuple(args, "O&:load_dict", PyUnicode_FSConverter, &path))
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_wrlock(&self->lock);
-    status = lk_tokenizer_load_dict(self->tokenizer, PyBytes_AS_STRING(path));
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
+    WRITE_LOCKED(self, status = lk_tokenizer_load_dict(self->tokenizer, PyBytes_AS_STRING(path)));
     Py_DECREF(path);
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return lk_ok(status) ? Py_NewRef(Py_None) : NULL;
 }
 
 /* clear_words() */
 static PyObject *TokenizerHandle_clear_words(TokenizerHandle *self, PyObject *Py_UNUSED(ignored))
 {
     lk_status status;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_wrlock(&self->lock);
-    status = lk_tokenizer_clear_words(self->tokenizer);
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    WRITE_LOCKED(self, status = lk_tokenizer_clear_words(self->tokenizer));
+    return lk_ok(status) ? Py_NewRef(Py_None) : NULL;
 }
 
 /* word_count() -> int */
@@ -1199,16 +1149,8 @@ static PyObject *TokenizerHandle_word_count(TokenizerHandle *self, PyObject *Py_
 {
     size_t count = 0;
     lk_status status;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&self->lock);
-    status = lk_tokenizer_word_count(self->tokenizer, &count);
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        return NULL;
-    }
-    return PyLong_FromSize_t(count);
+    READ_LOCKED(self, status = lk_tokenizer_word_count(self->tokenizer, &count));
+    return lk_ok(status) ? PyLong_FromSize_t(count) : NULL;
 }
 
 /* save(path) */
@@ -1219,17 +1161,9 @@ static PyObject *TokenizerHandle_save(TokenizerHandle *self, PyObject *args)
 
     if (!PyArg_ParseTuple(args, "O&:save", PyUnicode_FSConverter, &path))
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&self->lock);
-    status = lk_tokenizer_save(self->tokenizer, PyBytes_AS_STRING(path));
-    pthread_rwlock_unlock(&self->lock);
-    Py_END_ALLOW_THREADS
+    READ_LOCKED(self, status = lk_tokenizer_save(self->tokenizer, PyBytes_AS_STRING(path)));
     Py_DECREF(path);
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return lk_ok(status) ? Py_NewRef(Py_None) : NULL;
 }
 
 static PyMethodDef TokenizerHandle_methods[] = {
@@ -1470,11 +1404,8 @@ static PyObject *native_tokenizer_train(PyObject *Py_UNUSED(module), PyObject *a
         restore_exception(state.exception);
         goto done;
     }
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        goto done;
-    }
-    result = wrap_tokenizer(tokenizer);
+    if (lk_ok(status))
+        result = wrap_tokenizer(tokenizer);
 done:
     Py_XDECREF(checkpoint);
     return result;
@@ -1493,11 +1424,7 @@ static PyObject *native_tokenizer_load(PyObject *Py_UNUSED(module), PyObject *ar
     status = lk_tokenizer_load(PyBytes_AS_STRING(path), &tokenizer);
     Py_END_ALLOW_THREADS
     Py_DECREF(path);
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        return NULL;
-    }
-    return wrap_tokenizer(tokenizer);
+    return lk_ok(status) ? wrap_tokenizer(tokenizer) : NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1538,17 +1465,13 @@ static PyObject *native_lstm_create(PyObject *Py_UNUSED(module), PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     status = lk_lstm_create(&config, &lstm);
     Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        return NULL;
-    }
-    return wrap_lstm(lstm);
+    return lk_ok(status) ? wrap_lstm(lstm) : NULL;
 }
 
 /* lstm_load(path) */
 static PyObject *native_lstm_load(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *path = NULL, *result = NULL;
+    PyObject *path = NULL;
     lk_lstm *lstm = NULL;
     lk_status status;
 
@@ -1557,14 +1480,8 @@ static PyObject *native_lstm_load(PyObject *Py_UNUSED(module), PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     status = lk_lstm_load(PyBytes_AS_STRING(path), &lstm);
     Py_END_ALLOW_THREADS
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        goto done;
-    }
-    result = wrap_lstm(lstm);
-done:
-    Py_XDECREF(path);
-    return result;
+    Py_DECREF(path);
+    return lk_ok(status) ? wrap_lstm(lstm) : NULL;
 }
 
 /* as_float32(obj, name) -> C-contiguous finite float32 array (the checks forward uses) */
@@ -1606,19 +1523,13 @@ static PyObject *native_status_string(PyObject *Py_UNUSED(module), PyObject *arg
 static PyObject *native_set_num_threads(PyObject *Py_UNUSED(module), PyObject *arg)
 {
     int32_t n;
-    lk_status status;
     if (!int32_arg(arg, "n", &n))
         return NULL;
     if (n < 1) {
         PyErr_Format(PyExc_ValueError, "the number of threads must be >= 1, got %d", (int)n);
         return NULL;
     }
-    status = lk_set_num_threads(n);
-    if (status != LK_STATUS_OK) {
-        set_lk_error(status);
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return lk_ok(lk_set_num_threads(n)) ? Py_NewRef(Py_None) : NULL;
 }
 
 static PyObject *native_get_num_threads(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))

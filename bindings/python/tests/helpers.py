@@ -1,6 +1,7 @@
 """Helpers shared by the tests (fixtures live in conftest.py)."""
 
 import os
+import threading
 
 import numpy as np
 
@@ -42,3 +43,23 @@ def run_isolated(code):
         f"the process died with status {proc.returncode}:\n{proc.stderr[:1500]}"
     )
     return proc.stdout
+
+
+def run_threads(target, count):
+    """Runs target(0), ..., target(count - 1) in `count` threads at once and waits for them;
+    the first exception a thread raised is raised again here."""
+    errors = []
+
+    def wrapper(index):
+        try:
+            target(index)
+        except BaseException as exc:  # reported in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wrapper, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]

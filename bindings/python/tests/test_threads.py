@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 import lstmkit
-from helpers import make_model
+from helpers import make_model, run_threads
 
 THREADS = 4
 CALLS = 25
@@ -23,24 +23,6 @@ def _inputs(model, count, seed):
     return out
 
 
-def _run_threads(target, count):
-    errors = []
-
-    def wrapper(index):
-        try:
-            target(index)
-        except BaseException as exc:  # reported in the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=wrapper, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-
-
 def test_threads_sharing_one_model_get_single_threaded_results():
     model, _ = make_model(12, 24, num_layers=2, bidirectional=True, seed=1)
     work = [_inputs(model, CALLS, seed) for seed in range(THREADS)]
@@ -53,7 +35,7 @@ def test_threads_sharing_one_model_get_single_threaded_results():
         for call, (x, lengths) in enumerate(work[index]):
             results[index][call] = model(x, lengths)
 
-    _run_threads(worker, THREADS)
+    run_threads(worker, THREADS)
     for index in range(THREADS):
         for call in range(CALLS):
             y, (h, c) = results[index][call]
@@ -88,7 +70,7 @@ def test_forward_concurrent_with_load_state_dict():
             while not stop.is_set():
                 seen.append(model(x)[0])
 
-    _run_threads(worker, 3)
+    run_threads(worker, 3)
     assert len(seen) >= 2
     for y in seen:
         assert np.array_equal(y, y_a) or np.array_equal(y, y_b)
@@ -123,7 +105,7 @@ def test_gil_is_released_during_forward(capsys):
     t0 = time.perf_counter()
     c = threading.Thread(target=counter)
     c.start()
-    _run_threads(forward_thread, 1)
+    run_threads(forward_thread, 1)
     c.join()
     elapsed = time.perf_counter() - t0
 
@@ -139,7 +121,7 @@ def test_gil_is_released_during_forward(capsys):
         parallel[index] = model(inputs[index])[0]
 
     t2 = time.perf_counter()
-    _run_threads(work, 4)
+    run_threads(work, 4)
     t_parallel = time.perf_counter() - t2
     for a, b in zip(serial, parallel):
         np.testing.assert_array_equal(a, b)

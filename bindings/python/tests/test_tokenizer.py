@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import lstmkit
 from lstmkit import ModelFormatError, Tokenizer
 from lstmkit.tokenizer import BUNDLED_MODEL
+from helpers import run_threads
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "Tests" / "Fixtures" / "cws"
@@ -625,24 +626,6 @@ def test_truncated_tokenizer_file(tok, tmp_path):
 # -- threads ---------------------------------------------------------------------------
 
 
-def _run_threads(target, count):
-    errors = []
-
-    def wrapper(index):
-        try:
-            target(index)
-        except BaseException as exc:  # reported in the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=wrapper, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-
-
 def test_threads_share_one_tokenizer(tok, dev_texts):
     chunks = [dev_texts[i::4] + TRICKY[i::4] for i in range(4)]
     expected = [tok.cut_many(c, threads=1) for c in chunks]
@@ -654,7 +637,7 @@ def test_threads_share_one_tokenizer(tok, dev_texts):
         for _ in range(5):
             results[index].append(tok.cut_many(chunks[index], threads=2))
 
-    _run_threads(worker, 4)
+    run_threads(worker, 4)
     for index in range(4):
         for result in results[index]:
             assert result == expected[index]
@@ -686,7 +669,7 @@ def test_add_words_while_other_threads_cut(tok, split_word):
             while not stop.is_set():
                 seen.append(tok.cut(sentence))
 
-    _run_threads(worker, 3)
+    run_threads(worker, 3)
     assert len(seen) >= 2
     for tokens in seen:
         assert tokens == without or tokens == with_word
