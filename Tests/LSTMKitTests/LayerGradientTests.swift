@@ -217,3 +217,64 @@ struct FastMathTests {
         }
     }
 }
+
+@Suite("Pooling")
+struct PoolingTests {
+    let lengths = [4, 2, 1]
+
+    func input() -> Tensor { randomTensor([3, 4, 5], seed: 30) }
+
+    /// Sets padded steps to garbage: results must not depend on them.
+    func withGarbagePadding(_ x: Tensor) -> Tensor {
+        var y = x
+        for b in 0..<3 { for t in lengths[b]..<4 { for j in 0..<5 { y.data[(b * 4 + t) * 5 + j] = 1000 } } }
+        return y
+    }
+
+    @Test("attention pooling: weights sum to 1 over valid steps; dh, dW, db, dv match finite differences")
+    func attention() throws {
+        var rng = SeededRandom(seed: 31)
+        let layer = AttentionPooling(inputSize: 5, attentionSize: 3, rng: &rng)
+        let x = input()
+        let w = randomArray(15, seed: 32)
+        let (out, cache) = layer.forward(x, lengths: lengths)
+        for b in 0..<3 {
+            let weights = (0..<4).map { cache.weights[b * 4 + $0] }
+            #expect(abs(weights.reduce(0, +) - 1) < 1e-5)
+            #expect(weights[lengths[b]...].allSatisfy { $0 == 0 })
+        }
+        #expect(layer.forward(withGarbagePadding(x), lengths: lengths).0 == out)
+        let dx = layer.backward(cache, outputGrad: Tensor(shape: [3, 5], data: w))
+        var numeric = numericGradient(x.data) { dot(layer.forward(Tensor(shape: x.shape, data: $0), lengths: lengths).0.data, w) }
+        for b in 0..<3 { for t in lengths[b]..<4 { for j in 0..<5 { numeric[(b * 4 + t) * 5 + j] = 0 } } }
+        expectClose(dx.data, numeric, tol: 2e-3, floor: 1e-2, "dh")
+        for p in layer.parameters {
+            let saved = p.value
+            let num = numericGradient(saved) { v in p.value = v; defer { p.value = saved }; return dot(layer.forward(x, lengths: lengths).0.data, w) }
+            expectClose(p.grad, num, tol: 2e-3, floor: 1e-2, "d\(p.name)")
+        }
+    }
+
+    @Test("mean, max and last pooling: values and gradients", arguments: [SequencePoolingKind.mean, .max, .last])
+    func simple(kind: SequencePoolingKind) {
+        let x = input()
+        let w = randomArray(15, seed: 33)
+        let (out, cache) = SimplePooling.forward(x, lengths: lengths, kind: kind)
+        #expect(SimplePooling.forward(withGarbagePadding(x), lengths: lengths, kind: kind).0 == out)
+        for b in 0..<3 {
+            let rows = (0..<lengths[b]).map { t in Array(x.data[((b * 4 + t) * 5)..<((b * 4 + t) * 5 + 5)]) }
+            let expected: [Float] = (0..<5).map { j in
+                switch kind {
+                case .last: return rows.last![j]
+                case .mean: return rows.map { $0[j] }.reduce(0, +) / Float(rows.count)
+                default: return rows.map { $0[j] }.max()!
+                }
+            }
+            expectClose(Array(out.data[(b * 5)..<(b * 5 + 5)]), expected, tol: 1e-6, "\(kind) row \(b)")
+        }
+        let dx = SimplePooling.backward(cache, outputGrad: Tensor(shape: [3, 5], data: w))
+        var numeric = numericGradient(x.data, h: 1e-3) { dot(SimplePooling.forward(Tensor(shape: x.shape, data: $0), lengths: lengths, kind: kind).0.data, w) }
+        for b in 0..<3 { for t in lengths[b]..<4 { for j in 0..<5 { numeric[(b * 4 + t) * 5 + j] = 0 } } }
+        expectClose(dx.data, numeric, tol: 2e-3, floor: 1e-2, "dh \(kind)")
+    }
+}
