@@ -45,6 +45,18 @@ public enum ModelFile {
         }
     }
 
+    /// A list of strings stored as a JSON array in one metadata value (safetensors
+    /// metadata holds only strings).
+    public static func stringList(_ file: SafeTensors, _ key: String) throws -> [String] {
+        guard let text = file.metadata(key), let items = try? JSONValue.parse(Array(text.utf8)).arrayValue else {
+            throw LSTMKitError.invalidFormat("metadata \"\(key)\" is missing or not a JSON list")
+        }
+        return try items.map {
+            guard let s = $0.stringValue else { throw LSTMKitError.invalidFormat("metadata \"\(key)\" holds a non-string") }
+            return s
+        }
+    }
+
     /// Copies the file's tensors into the modules' parameters, each module's names
     /// prefixed as given; requires exactly these names and shapes, no more, no fewer.
     public static func load(_ file: SafeTensors, into modules: [(prefix: String, module: Module)]) throws {

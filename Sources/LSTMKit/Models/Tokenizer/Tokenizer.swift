@@ -154,16 +154,6 @@ public final class Tokenizer {
 
     public convenience init(modelFile file: SafeTensors) throws {
         try ModelFile.checkKind(file, expected: Self.modelKind)
-        func list(_ key: String) throws -> [String] {
-            guard let text = file.metadata(key),
-                  let items = try? JSONValue.parse(Array(text.utf8)).arrayValue else {
-                throw LSTMKitError.invalidFormat("metadata \"\(key)\" is missing or not a JSON list")
-            }
-            return try items.map {
-                guard let s = $0.stringValue else { throw LSTMKitError.invalidFormat("metadata \"\(key)\" holds a non-string") }
-                return s
-            }
-        }
         var config = SegmenterConfig()
         config.characterDim = try ModelFile.int(file, "character_dim")
         config.bigramDim = try ModelFile.int(file, "bigram_dim")
@@ -179,8 +169,8 @@ public final class Tokenizer {
         guard maxPiece >= 2, maxPiece <= 100_000 else { throw LSTMKitError.invalidFormat("max_piece_length \(maxPiece) is out of range") }
         let maxWord = try ModelFile.int(file, "dictionary_max_length")
         guard maxWord >= 0, maxWord <= 64 else { throw LSTMKitError.invalidFormat("dictionary_max_length \(maxWord) is out of range") }
-        let vocabulary = CharacterVocabulary(characters: try list("characters"), bigrams: try list("bigrams"),
-                                             words: try list("words"), maxWordLength: maxWord)
+        let vocabulary = CharacterVocabulary(characters: try ModelFile.stringList(file, "characters"), bigrams: try ModelFile.stringList(file, "bigrams"),
+                                             words: try ModelFile.stringList(file, "words"), maxWordLength: maxWord)
         config.featureCount = vocabulary.featureCount
         let network: SegmenterNetwork
         do {

@@ -1,0 +1,297 @@
+import Dispatch
+
+/// Hyper-parameters of the text classifier.
+public struct TextClassifierConfig: Equatable, Sendable {
+    public var embeddingDim = 128
+    public var hiddenSize = 128
+    public var numLayers = 1
+    public var bidirectional = true
+    public var pooling: SequencePoolingKind = .attention
+    public var attentionSize = 64
+    public var embeddingDropout: Float = 0.3
+    public var outputDropout: Float = 0.3
+    /// Texts longer than this many tokens are truncated (their first tokens are kept).
+    public var maxLength = 400
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    func validate() throws {
+        for (name, v) in [("embedding_dim", embeddingDim), ("hidden_size", hiddenSize), ("num_layers", numLayers),
+                          ("attention_size", attentionSize), ("max_length", maxLength)] where v < 1 {
+            throw LSTMKitError.invalidArgument("\(name) must be >= 1, got \(v)")
+        }
+        for (name, p) in [("embedding_dropout", embeddingDropout), ("output_dropout", outputDropout)] where !(p >= 0 && p < 1) {
+            throw LSTMKitError.invalidArgument("\(name) must be in [0, 1), got \(p)")
+        }
+    }
+}
+
+/// Embedding → (Bi)LSTM → pooling (last, mean, max or additive attention) → Linear →
+/// softmax over the classes. Labels are strings, kept in the model.
+public final class TextClassifier: Module {
+    public static let modelKind = "text_classifier"
+
+    public let config: TextClassifierConfig
+    public let vocabulary: TextVocabulary
+    public let labels: [String]
+    public let embedding: Embedding
+    public let lstm: LSTM
+    public let attention: AttentionPooling?
+    public let output: Linear
+    var dropoutRNG: SeededRandom
+
+    public init(config: TextClassifierConfig, vocabulary: TextVocabulary, labels: [String]) throws {
+        try config.validate()
+        guard labels.count >= 2 else {
+            throw LSTMKitError.invalidArgument("a classifier needs at least 2 classes, got \(labels.count): \(labels)")
+        }
+        guard Set(labels).count == labels.count else { throw LSTMKitError.invalidArgument("class labels repeat: \(labels)") }
+        self.config = config
+        self.vocabulary = vocabulary
+        self.labels = labels
+        var rng = SeededRandom(seed: config.seed)
+        embedding = Embedding(vocabulary.count, config.embeddingDim, paddingIndex: 0, sparse: true,
+                              prefix: "embedding.", rng: &rng)
+        let scale = 1 / Float(config.embeddingDim).squareRoot()
+        for i in 0..<embedding.weight.count { embedding.weight.value[i] *= scale }
+        lstm = try LSTM(LSTMConfig(inputSize: config.embeddingDim, hiddenSize: config.hiddenSize, numLayers: config.numLayers,
+                                   bidirectional: config.bidirectional, seed: rng.next()))
+        let features = (config.bidirectional ? 2 : 1) * config.hiddenSize
+        attention = config.pooling == .attention
+            ? AttentionPooling(inputSize: features, attentionSize: config.attentionSize, rng: &rng) : nil
+        output = Linear(features, labels.count, prefix: "output.", rng: &rng)
+        dropoutRNG = rng.split()
+    }
+
+    public var namedModules: [(prefix: String, module: Module)] {
+        var m: [(prefix: String, module: Module)] = [("", embedding), ("lstm.", lstm)]
+        if let attention { m.append(("", attention)) }
+        m.append(("", output))
+        return m
+    }
+
+    public var parameters: [Parameter] { namedModules.flatMap { $0.module.parameters } }
+
+    // MARK: Batches
+
+    /// Token ids of texts, padded: (B, T) ids and the lengths.
+    struct Batch {
+        var ids: [Int32]
+        var lengths: [Int]
+        var steps: Int
+        var size: Int { lengths.count }
+
+        init(_ sequences: [[Int32]]) {
+            steps = sequences.map(\.count).max() ?? 1
+            lengths = sequences.map(\.count)
+            ids = [Int32](repeating: 0, count: sequences.count * steps)
+            for (b, s) in sequences.enumerated() {
+                for (t, id) in s.enumerated() { ids[b * steps + t] = id }
+            }
+        }
+    }
+
+    func encode(_ text: String) -> [Int32] { vocabulary.encode(text, maxLength: config.maxLength).ids }
+
+    /// Pooled features (B, F) in inference, and the attention weights (B, T) if any.
+    func features(_ batch: Batch) -> (Tensor, [Float]?) {
+        let x = embedding.forward(batch.ids, shape: [batch.size, batch.steps])
+        let h = lstm.infer(x, lengths: batch.lengths)
+        return pool(h.y, final: h.final, lengths: batch.lengths)
+    }
+
+    /// The pooled features from the LSTM outputs (and final states for `.last`).
+    private func pool(_ y: Tensor, final: LSTMState, lengths: [Int]) -> (Tensor, [Float]?) {
+        switch config.pooling {
+        case .attention:
+            let (out, cache) = attention!.forward(y, lengths: lengths)
+            return (out, cache.weights)
+        case .last:
+            return (lastStates(final, batch: lengths.count), nil)
+        case .mean, .max:
+            return (SimplePooling.forward(y, lengths: lengths, kind: config.pooling).0, nil)
+        }
+    }
+
+    /// The last layer's final h of each direction, concatenated: (B, K*H). For the
+    /// reverse direction that is its state after reading the whole sequence backwards.
+    private func lastStates(_ final: LSTMState, batch: Int) -> Tensor {
+        let (k, h) = (config.bidirectional ? 2 : 1, config.hiddenSize)
+        var out = [Float](repeating: 0, count: batch * k * h)
+        for d in 0..<k {
+            let block = ((config.numLayers - 1) * k + d) * batch * h
+            for b in 0..<batch {
+                for j in 0..<h { out[b * k * h + d * h + j] = final.h.data[block + b * h + j] }
+            }
+        }
+        return Tensor(shape: [batch, k * h], data: out)
+    }
+
+    // MARK: Prediction
+
+    /// Class probabilities (N, C), in batches of similar length on up to `threads` threads.
+    public func predictProbabilities(_ texts: [String], threads: Int = 1, batchSize: Int = 64) -> [[Float]] {
+        let encoded = texts.map(encode)
+        let order = encoded.indices.sorted { encoded[$0].count > encoded[$1].count }
+        let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
+        let results = ResultSlots<[Float]>(count: texts.count)
+        let run = { (i: Int) in
+            let members = batches[i]
+            let (f, _) = self.features(Batch(members.map { encoded[$0] }))
+            let logits = self.output.forward(f)
+            let c = self.labels.count
+            for (row, index) in members.enumerated() {
+                results.set(index, Self.softmax(Array(logits.data[(row * c)..<((row + 1) * c)])))
+            }
+        }
+        if threads > 1 && batches.count > 1 {
+            let workers = min(threads, batches.count)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in stride(from: w, to: batches.count, by: workers) { run(i) }
+            }
+        } else {
+            for i in batches.indices { run(i) }
+        }
+        return results.values
+    }
+
+    public func predict(_ texts: [String], threads: Int = 1) -> [String] {
+        predictProbabilities(texts, threads: threads).map { p in labels[p.indices.max { p[$0] < p[$1] }!] }
+    }
+
+    /// The tokens of a text with their attention weights (nil unless pooling is attention).
+    public func attentionWeights(_ text: String) -> [(token: String, weight: Float)]? {
+        guard config.pooling == .attention else { return nil }
+        let (tokens, ids) = vocabulary.encode(text, maxLength: config.maxLength)
+        let (_, weights) = features(Batch([ids]))
+        if tokens.isEmpty { return [] }
+        return tokens.enumerated().map { ($1, weights![$0]) }
+    }
+
+    static func softmax(_ z: [Float]) -> [Float] {
+        let m = z.max() ?? 0
+        let e = z.map { VectorMath.exp($0 - m) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+
+    // MARK: Training step
+
+    /// Forward and backward on one batch with dropout; ADDS gradients; returns the
+    /// (class-weighted) mean cross-entropy.
+    func trainStep(_ batch: Batch, targets: [Int32], classWeights: [Float]?) throws -> Float {
+        let embeddingDrop = Dropout(config.embeddingDropout), outputDrop = Dropout(config.outputDropout)
+        let x0 = embedding.forward(batch.ids, shape: [batch.size, batch.steps])
+        let (x, xMask) = embeddingDrop.forward(x0, rng: &dropoutRNG)
+        let out = lstm.forward(x, lengths: batch.lengths, training: true)
+        var dY = Tensor(zeros: out.y.shape)
+        var dFinal: LSTMState?
+        let pooled: Tensor
+        var attentionCache: AttentionPooling.Cache?
+        var simpleCache: SimplePooling.Cache?
+        switch config.pooling {
+        case .attention:
+            let (p, c) = attention!.forward(out.y, lengths: batch.lengths)
+            pooled = p
+            attentionCache = c
+        case .last:
+            pooled = lastStates(out.final, batch: batch.size)
+        case .mean, .max:
+            let (p, c) = SimplePooling.forward(out.y, lengths: batch.lengths, kind: config.pooling)
+            pooled = p
+            simpleCache = c
+        }
+        let (f, fMask) = outputDrop.forward(pooled, rng: &dropoutRNG)
+        let logits = output.forward(f)
+        let mask = classWeights.map { w in targets.map { w[Int($0)] } }
+        let (loss, dLogits) = try Loss.softmaxCrossEntropy(logits: logits, targets: targets, mask: mask)
+        let dPooled = outputDrop.backward(output.backward(input: f, outputGrad: dLogits), mask: fMask)
+        switch config.pooling {
+        case .attention: dY = attention!.backward(attentionCache!, outputGrad: dPooled)
+        case .mean, .max: dY = SimplePooling.backward(simpleCache!, outputGrad: dPooled)
+        case .last:
+            // The gradient enters through the last layer's final h of each direction.
+            var g = LSTMState(zerosFor: lstm.config, batch: batch.size)
+            let (k, h) = (config.bidirectional ? 2 : 1, config.hiddenSize)
+            for d in 0..<k {
+                let block = ((config.numLayers - 1) * k + d) * batch.size * h
+                for b in 0..<batch.size {
+                    for j in 0..<h { g.h.data[block + b * h + j] = dPooled.data[b * k * h + d * h + j] }
+                }
+            }
+            dFinal = g
+        }
+        let dX = embeddingDrop.backward(lstm.backward(out.cache, outputGrad: dY, finalGrad: dFinal).dx, mask: xMask)
+        embedding.backward(batch.ids, outputGrad: dX.reshaped([batch.size * batch.steps, config.embeddingDim]))
+        return loss
+    }
+
+    // MARK: Files
+
+    public func modelFile() -> SafeTensors {
+        func list(_ items: [String]) -> String { JSONValue.array(items.map { .string($0) }).serialized }
+        return SafeTensors(
+            metadata: ModelFile.header(kind: Self.modelKind) + [
+                ("embedding_dim", String(config.embeddingDim)),
+                ("hidden_size", String(config.hiddenSize)),
+                ("num_layers", String(config.numLayers)),
+                ("bidirectional", config.bidirectional ? "true" : "false"),
+                ("pooling", config.pooling.rawValue),
+                ("attention_size", String(config.attentionSize)),
+                ("embedding_dropout", String(config.embeddingDropout)),
+                ("output_dropout", String(config.outputDropout)),
+                ("max_length", String(config.maxLength)),
+                ("seed", String(config.seed)),
+                ("tokenization", vocabulary.mode.rawValue),
+                ("tokens", list(vocabulary.tokens)),
+                ("labels", list(labels)),
+            ],
+            tensors: ModelFile.tensors(of: namedModules))
+    }
+
+    public func save(to path: String) throws { try modelFile().write(to: path) }
+
+    public convenience init(modelFile file: SafeTensors) throws {
+        try ModelFile.checkKind(file, expected: Self.modelKind)
+        var c = TextClassifierConfig()
+        c.embeddingDim = try ModelFile.int(file, "embedding_dim")
+        c.hiddenSize = try ModelFile.int(file, "hidden_size")
+        c.numLayers = try ModelFile.int(file, "num_layers")
+        c.bidirectional = try ModelFile.bool(file, "bidirectional")
+        guard let pooling = SequencePoolingKind(rawValue: file.metadata("pooling") ?? "") else {
+            throw LSTMKitError.invalidFormat("metadata \"pooling\" must be one of last, mean, max, attention")
+        }
+        c.pooling = pooling
+        c.attentionSize = try ModelFile.int(file, "attention_size")
+        c.embeddingDropout = try ModelFile.float(file, "embedding_dropout")
+        c.outputDropout = try ModelFile.float(file, "output_dropout")
+        c.maxLength = try ModelFile.int(file, "max_length")
+        c.seed = UInt64(file.metadata("seed") ?? "1") ?? 1
+        guard let mode = TextVocabulary.Mode(rawValue: file.metadata("tokenization") ?? "") else {
+            throw LSTMKitError.invalidFormat("metadata \"tokenization\" must be characters or words")
+        }
+        let tokens = try ModelFile.stringList(file, "tokens")
+        let labels = try ModelFile.stringList(file, "labels")
+        do {
+            try self.init(config: c, vocabulary: TextVocabulary(mode: mode, tokens: tokens), labels: labels)
+        } catch let e as LSTMKitError {
+            throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
+        }
+        try ModelFile.load(file, into: namedModules)
+    }
+
+    public static func load(from path: String) throws -> TextClassifier {
+        try ModelFile.open(path) { try TextClassifier(modelFile: $0) }
+    }
+}
+
+/// Results written by worker threads, each slot by exactly one worker.
+final class ResultSlots<T>: @unchecked Sendable {
+    private(set) var values: [T]
+    private let lock = DispatchQueue(label: "lstmkit.resultslots")
+
+    init(count: Int) where T: RangeReplaceableCollection { values = [T](repeating: T(), count: count) }
+
+    func set(_ i: Int, _ v: T) { lock.sync { values[i] = v } }
+}

@@ -1,0 +1,83 @@
+/// Turns text into token ids for the text classifier: characters for Chinese (and any
+/// text with CJK ideographs), lower-cased words for other scripts. Full-width Latin
+/// letters and digits are normalised first, as in the word segmenter.
+public struct TextVocabulary: Equatable, Sendable {
+    public static let paddingID: Int32 = 0
+    public static let unknownID: Int32 = 1
+
+    public enum Mode: String, Sendable {
+        /// One token per non-space character.
+        case characters
+        /// Lower-cased runs of letters and digits (apostrophes kept inside words);
+        /// every other non-space character is a token of its own.
+        case words
+    }
+
+    public let mode: Mode
+    public let tokens: [String]
+    private let ids: [String: Int32]
+
+    public init(mode: Mode, tokens: [String]) {
+        self.mode = mode
+        self.tokens = tokens
+        ids = Dictionary(tokens.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public static func == (a: TextVocabulary, b: TextVocabulary) -> Bool { a.mode == b.mode && a.tokens == b.tokens }
+
+    /// Table size including padding and unknown.
+    public var count: Int { tokens.count + 2 }
+
+    /// Characters when at least a tenth of the non-space characters are CJK ideographs.
+    public static func detectMode<S: Sequence>(_ texts: S) -> Mode where S.Element == String {
+        var cjk = 0, other = 0
+        for text in texts.prefix(2000) {
+            for u in text.unicodeScalars where !u.properties.isWhitespace {
+                if (0x4E00...0x9FFF).contains(u.value) || (0x3400...0x4DBF).contains(u.value) { cjk += 1 } else { other += 1 }
+            }
+        }
+        return cjk * 10 >= cjk + other && cjk > 0 ? .characters : .words
+    }
+
+    public static func tokenize(_ text: String, mode: Mode) -> [String] {
+        let chars = text.map(CharacterVocabulary.normalize)
+        switch mode {
+        case .characters:
+            return chars.filter { !TextPieces.isSpace($0) }
+        case .words:
+            var out: [String] = []
+            var word = ""
+            func flush() { if !word.isEmpty { out.append(word); word = "" } }
+            for c in chars {
+                let isWordChar = c.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil }
+                if isWordChar || (c == "'" && !word.isEmpty) {
+                    word += c.lowercased()
+                } else {
+                    flush()
+                    if !TextPieces.isSpace(c) { out.append(c) }
+                }
+            }
+            flush()
+            return out
+        }
+    }
+
+    /// Tokens seen at least `minCount` times in the texts, most frequent first.
+    public static func build(from texts: [String], mode: Mode, minCount: Int) -> TextVocabulary {
+        var counts: [String: Int] = [:]
+        for t in texts { for token in tokenize(t, mode: mode) { counts[token, default: 0] += 1 } }
+        let kept = counts.filter { $0.value >= minCount }
+            .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }
+            .map(\.key)
+        return TextVocabulary(mode: mode, tokens: kept)
+    }
+
+    /// Token ids of a text, at most `maxLength` (the first ones: longer texts are
+    /// truncated); an empty text gives one unknown token, so every text has a length.
+    public func encode(_ text: String, maxLength: Int) -> (tokens: [String], ids: [Int32]) {
+        var tokens = Self.tokenize(text, mode: mode)
+        if tokens.count > maxLength { tokens.removeLast(tokens.count - maxLength) }
+        if tokens.isEmpty { return ([], [Self.unknownID]) }
+        return (tokens, tokens.map { ids[$0] ?? Self.unknownID })
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+@testable import LSTMKit
+
+@Suite("Text classifier")
+struct TextClassifierTests {
+    func tiny(_ pooling: SequencePoolingKind, layers: Int = 1) throws -> TextClassifier {
+        var c = TextClassifierConfig()
+        c.embeddingDim = 4
+        c.hiddenSize = 3
+        c.numLayers = layers
+        c.attentionSize = 3
+        c.pooling = pooling
+        c.embeddingDropout = 0
+        c.outputDropout = 0
+        return try TextClassifier(config: c, vocabulary: TextVocabulary(mode: .words, tokens: ["a", "b", "c", "d"]),
+                                  labels: ["x", "y", "z"])
+    }
+
+    @Test("every gradient of a training step matches finite differences",
+          arguments: [SequencePoolingKind.attention, .mean, .max, .last])
+    func gradients(pooling: SequencePoolingKind) throws {
+        let model = try tiny(pooling, layers: 2)
+        let batch = TextClassifier.Batch([[2, 3, 4, 5, 1], [3, 3], [5, 2, 4]])
+        let targets: [Int32] = [0, 2, 1]
+        let weights: [Float] = [1, 2, 0.5]
+        model.zeroGrad()
+        _ = try model.trainStep(batch, targets: targets, classWeights: weights)
+        let analytic = model.parameters.map(\.grad)
+        func loss() -> Double {
+            let l = try! model.trainStep(batch, targets: targets, classWeights: weights)
+            model.zeroGrad()
+            return Double(l)
+        }
+        for (p, g) in zip(model.parameters, analytic) {
+            let saved = p.value
+            // Max pooling is piecewise linear: a smaller step keeps each argmax in place.
+            var numeric = numericGradient(saved, h: pooling == .max ? 1e-3 : 1e-2) { v in p.value = v; defer { p.value = saved }; return loss() }
+            if p === model.embedding.weight { for j in 0..<4 { numeric[j] = 0 } }  // padding row
+            // (float32 differences at the smaller step carry ~1 % noise)
+            expectClose(g, numeric, tol: pooling == .max ? 2e-2 : 5e-3, floor: 1e-2, "d\(p.name) (\(pooling))")
+        }
+    }
+
+    @Test("tokenisation: characters for Chinese, lower-cased words otherwise")
+    func tokenize() {
+        #expect(TextVocabulary.tokenize("Don't STOP, it's ２０２４!", mode: .words) == ["don't", "stop", ",", "it's", "2024", "!"])
+        #expect(TextVocabulary.tokenize("很 好，Ｏｋ", mode: .characters) == ["很", "好", ",", "O", "k"])
+        #expect(TextVocabulary.detectMode(["这个手机很好用", "质量不错"]) == .characters)
+        #expect(TextVocabulary.detectMode(["a fine film", "dull"]) == .words)
+        let v = TextVocabulary.build(from: ["a b a", "b c"], mode: .words, minCount: 2)
+        #expect(v.tokens == ["a", "b"])
+        #expect(v.encode("a c z", maxLength: 10).ids == [2, 1, 1])
+        #expect(v.encode("a a a a", maxLength: 2).ids == [2, 2])
+        #expect(v.encode("", maxLength: 5).ids == [1])
+    }
+
+    @Test("scores: accuracy, macro-F1, confusion matrix")
+    func scores() {
+        var s = ClassificationScore(labels: ["a", "b"])
+        for (g, p) in [(0, 0), (0, 1), (1, 1), (1, 1)] { s.add(gold: g, predicted: p) }
+        #expect(s.confusion == [[1, 1], [0, 2]])
+        #expect(abs(s.accuracy - 0.75) < 1e-12)
+        // F1(a) = 2·1/(1+2) = 2/3, F1(b) = 2·2/(3+2) = 4/5
+        #expect(abs(s.macroF1 - (2.0 / 3 + 0.8) / 2) < 1e-12)
+    }
+
+    @Test("learns a real signal, saves and loads exactly, refuses bad labels")
+    func training() throws {
+        // Reviews with an unmistakable word each; dev texts are new sentences.
+        let good = ["great", "wonderful", "superb", "lovely"], bad = ["awful", "boring", "dreadful", "terrible"]
+        var rng = SeededRandom(seed: 5)
+        func text(_ words: [String]) -> String {
+            let filler = ["the", "film", "was", "plot", "actors", "and", "quite", "really", "story"]
+            var t = (0..<6).map { _ in filler[Int(rng.next() % UInt64(filler.count))] }
+            t.insert(words[Int(rng.next() % UInt64(words.count))], at: Int(rng.next() % 6))
+            return t.joined(separator: " ")
+        }
+        let train = (0..<200).map { i in i % 2 == 0 ? (text(good), "pos") : (text(bad), "neg") }
+        let dev = (0..<60).map { i in i % 2 == 0 ? (text(good), "pos") : (text(bad), "neg") }
+        var config = TextClassifierConfig()
+        config.embeddingDim = 16; config.hiddenSize = 16; config.attentionSize = 8
+        var options = TextClassifierTrainingOptions()
+        options.epochs = 15; options.minTokenCount = 1; options.threads = 1; options.batchSize = 16; options.learningRate = 0.01
+        let trainer = try TextClassifierTrainer(train: train.map { ($0.0, $0.1) }, dev: dev.map { ($0.0, $0.1) },
+                                                config: config, options: options)
+        let best = try trainer.run { _ in }
+        #expect(best.accuracy > 0.95, "dev accuracy \(best.accuracy)")
+        let model = trainer.classifier
+        #expect(model.labels == ["neg", "pos"])
+        let weights = try #require(model.attentionWeights("the plot was superb and the actors too"))
+        #expect(abs(weights.map(\.weight).reduce(0, +) - 1) < 1e-5)
+        #expect(weights.map(\.token) == ["the", "plot", "was", "superb", "and", "the", "actors", "too"])
+        #expect(weights.allSatisfy { $0.weight > 0 })
+
+        let path = temporaryPath("textcls.safetensors")
+        defer { unlink(path) }
+        try model.save(to: path)
+        let loaded = try TextClassifier.load(from: path)
+        #expect(loaded.predictProbabilities(dev.map(\.0)) == model.predictProbabilities(dev.map(\.0)))
+        #expect(try loaded.evaluate(dev.map(\.0), labels: dev.map(\.1)).accuracy == best.accuracy)
+        #expect(throws: LSTMKitError.self) { try loaded.evaluate(["x"], labels: ["neutral"]) }
+        #expect(throws: LSTMKitError.self) {
+            try TextClassifierTrainer(train: [("a", "pos"), ("b", "pos")], dev: [("a", "pos")], config: config, options: options)
+        }
+        #expect(throws: LSTMKitError.self) {
+            try TextClassifierTrainer(train: [("a", "pos"), ("b", "neg")], dev: [("a", "meh")], config: config, options: options)
+        }
+        // Another kind of model file is refused, naming both kinds.
+        do {
+            _ = try Tokenizer.load(from: path)
+            Issue.record("a text classifier loaded as a tokenizer")
+        } catch let LSTMKitError.invalidFormat(message) {
+            #expect(message.contains("text_classifier") && message.contains("tokenizer"))
+        }
+    }
+}
