@@ -146,18 +146,7 @@ public final class TextClassifierTrainer {
 
     /// Batches of similar length (longest first within a batch), in random order.
     func makeBatches() -> [[Int]] {
-        var order = Array(train.indices)
-        order.shuffle(using: &rng)
-        let window = options.batchSize * 50
-        var batches: [[Int]] = []
-        for w in stride(from: 0, to: order.count, by: window) {
-            let chunk = order[w..<min(w + window, order.count)].sorted { train[$0].ids.count > train[$1].ids.count }
-            for b in stride(from: chunk.startIndex, to: chunk.endIndex, by: options.batchSize) {
-                batches.append(Array(chunk[b..<min(b + options.batchSize, chunk.endIndex)]))
-            }
-        }
-        batches.shuffle(using: &rng)
-        return batches
+        lengthBucketedBatches(lengths: train.map { $0.ids.count }, batchSize: options.batchSize, rng: &rng)
     }
 }
 

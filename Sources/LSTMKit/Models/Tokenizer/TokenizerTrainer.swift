@@ -182,20 +182,7 @@ public final class TokenizerTrainer {
 
     /// Batches of similar-length pieces, in random order.
     func makeBatches() -> [[Int]] {
-        var order = Array(train.indices)
-        order.shuffle(using: &rng)
-        // Sort within windows of 50 batches: little padding, still random batches.
-        let window = options.batchSize * 50
-        var batches: [[Int]] = []
-        for w in stride(from: 0, to: order.count, by: window) {
-            // Longest first within a batch: the LSTM then skips finished rows.
-            let chunk = order[w..<min(w + window, order.count)].sorted { train[$0].characters.count > train[$1].characters.count }
-            for b in stride(from: 0, to: chunk.count, by: options.batchSize) {
-                batches.append(Array(chunk[(chunk.startIndex + b)..<min(chunk.startIndex + b + options.batchSize, chunk.endIndex)]))
-            }
-        }
-        batches.shuffle(using: &rng)
-        return batches
+        lengthBucketedBatches(lengths: train.map { $0.characters.count }, batchSize: options.batchSize, rng: &rng)
     }
 
     // MARK: Checkpoints
