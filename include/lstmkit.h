@@ -297,6 +297,107 @@ LK_API lk_status lk_tokenizer_train(const char *train, size_t train_len,
                                     lk_progress_fn progress, void *user_data,
                                     lk_tokenizer **out);
 
+/* ------------------------------------------------------------------------ */
+/* Text classifier                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Embedding -> (Bi)LSTM -> pooling -> linear -> softmax over classes. Texts are
+ * UTF-8 (tokenised as characters for CJK text, lower-cased words otherwise); class
+ * labels are UTF-8 strings kept in the model, in sorted order.
+ *
+ * Thread safety: predict, num_classes, label and save may run on one handle from
+ * many threads at once. */
+typedef struct lk_text_classifier lk_text_classifier;
+
+/* Pooling of the LSTM outputs into one vector. Values are fixed; new kinds are
+ * only ever appended. */
+enum {
+    LK_POOLING_LAST = 0,      /* the final state of each direction  */
+    LK_POOLING_MEAN = 1,      /* the mean over the text's tokens     */
+    LK_POOLING_MAX = 2,       /* the elementwise maximum             */
+    LK_POOLING_ATTENTION = 3  /* additive attention                  */
+};
+
+/* How texts become tokens. Values are fixed; new ones are only ever appended. */
+enum {
+    LK_TOKENIZATION_AUTO = 0,       /* characters if >= 10% of the training text is CJK */
+    LK_TOKENIZATION_CHARACTERS = 1, /* one token per non-space character                */
+    LK_TOKENIZATION_WORDS = 2       /* lower-cased runs of letters and digits           */
+};
+
+/* Loads a text classifier model file (kind "text_classifier").
+ * Errors: IO_ERROR, INVALID_FORMAT (the message names the problem, or both kinds
+ * when the file holds another kind of model). */
+LK_API lk_status lk_text_classifier_load(const char *path, lk_text_classifier **out);
+
+/* Releases the handle. NULL is a no-op. */
+LK_API void lk_text_classifier_free(lk_text_classifier *classifier);
+
+/* Writes the classifier to a model file (atomically, like lk_lstm_save). */
+LK_API lk_status lk_text_classifier_save(const lk_text_classifier *classifier, const char *path);
+
+/* The number of classes C (>= 2). */
+LK_API lk_status lk_text_classifier_num_classes(const lk_text_classifier *classifier, int32_t *n);
+
+/* The label of class `index` (0 <= index < C), NUL-terminated UTF-8. *label is
+ * owned by the handle and valid until it is freed. Column j of the probabilities
+ * of lk_text_classifier_predict is class j. */
+LK_API lk_status lk_text_classifier_label(const lk_text_classifier *classifier, int32_t index,
+                                          const char **label);
+
+/* Class probabilities of n texts (texts[i] holds text_lens[i] bytes of UTF-8, needs no
+ * terminator), computed on up to `threads` threads (>= 1).
+ *   probabilities  (n, C) float32, row-major; probabilities_count == n * C.
+ * n == 0 is allowed (nothing is written; texts, text_lens and probabilities may then
+ * be NULL). Errors: INVALID_ARGUMENT (NULL pointers, threads < 1, invalid UTF-8: the
+ * message names texts[i] and the byte offset), SIZE_MISMATCH (probabilities_count). */
+LK_API lk_status lk_text_classifier_predict(const lk_text_classifier *classifier,
+                                            const char *const *texts, const size_t *text_lens,
+                                            size_t n, int32_t threads,
+                                            float *probabilities, size_t probabilities_count);
+
+typedef struct lk_text_classifier_train_config {
+    int32_t embedding_dim;   /* >= 1                                                 */
+    int32_t hidden_size;     /* per direction, >= 1                                  */
+    int32_t num_layers;      /* >= 1                                                 */
+    int32_t bidirectional;   /* 0 or 1                                               */
+    int32_t pooling;         /* LK_POOLING_*                                         */
+    int32_t attention_size;  /* >= 1 (used by LK_POOLING_ATTENTION)                  */
+    float dropout;           /* on embeddings and pooled features, [0, 1)           */
+    int32_t max_length;      /* longer texts keep their first max_length tokens, >= 1 */
+    int32_t min_count;       /* rarer training tokens map to "unknown", >= 1         */
+    int32_t epochs;          /* at most this many passes, >= 1                       */
+    int32_t batch_size;      /* texts per update, >= 1                               */
+    float learning_rate;     /* Adam, finite and > 0                                 */
+    int32_t patience;        /* stop after this many epochs without a better dev
+                                accuracy, >= 1                                       */
+    int32_t balance_classes; /* 0 or 1: weight classes by N / (C * count)            */
+    int32_t tokenization;    /* LK_TOKENIZATION_*                                    */
+    int32_t threads;         /* for evaluating on dev, >= 1                          */
+    uint64_t seed;
+} lk_text_classifier_train_config;
+
+/* embedding_dim 128, hidden_size 128, 1 layer, bidirectional, attention pooling
+ * (attention_size 64), dropout 0.3, max_length 400, min_count 2, 20 epochs, batch 32,
+ * learning_rate 0.002, patience 3, no class balancing, automatic tokenization,
+ * 2 threads, seed 1. */
+LK_API lk_text_classifier_train_config lk_text_classifier_train_config_default(void);
+
+/* Trains a classifier on n_train (text, label) pairs, early-stopping on the accuracy
+ * on n_dev dev pairs; *out receives the model with the best dev accuracy. Texts are
+ * (pointer, length) UTF-8 as in predict; labels are NUL-terminated UTF-8. The classes
+ * are the distinct training labels, sorted. progress (nullable) receives one line at
+ * a time on the calling thread.
+ * Errors: INVALID_ARGUMENT (NULL pointers, an empty set, invalid UTF-8, a bad config
+ * field, fewer than 2 training classes, a dev label that does not occur in training). */
+LK_API lk_status lk_text_classifier_train(const char *const *train_texts, const size_t *train_lens,
+                                          const char *const *train_labels, size_t n_train,
+                                          const char *const *dev_texts, const size_t *dev_lens,
+                                          const char *const *dev_labels, size_t n_dev,
+                                          const lk_text_classifier_train_config *config,
+                                          lk_progress_fn progress, void *user_data,
+                                          lk_text_classifier **out);
+
 #ifdef __cplusplus
 }
 #endif

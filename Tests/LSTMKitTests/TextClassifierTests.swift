@@ -7,13 +7,15 @@ struct TextClassifierTests {
     func tiny(_ pooling: SequencePoolingKind, layers: Int = 1) throws -> TextClassifier {
         var c = TextClassifierConfig()
         c.embeddingDim = 4
+        c.bigramDim = 2
         c.hiddenSize = 3
         c.numLayers = layers
         c.attentionSize = 3
         c.pooling = pooling
         c.embeddingDropout = 0
         c.outputDropout = 0
-        return try TextClassifier(config: c, vocabulary: TextVocabulary(mode: .words, tokens: ["a", "b", "c", "d"]),
+        let bigrams = ["a\u{1F}b", "b\u{1F}c", "c\u{1F}\u{3}"]
+        return try TextClassifier(config: c, vocabulary: TextVocabulary(mode: .words, tokens: ["a", "b", "c", "d"], bigrams: bigrams),
                                   labels: ["x", "y", "z"])
     }
 
@@ -21,7 +23,10 @@ struct TextClassifierTests {
           arguments: [SequencePoolingKind.attention, .mean, .max, .last])
     func gradients(pooling: SequencePoolingKind) throws {
         let model = try tiny(pooling, layers: 2)
-        let batch = TextClassifier.Batch([[2, 3, 4, 5, 1], [3, 3], [5, 2, 4]])
+        let batch = TextClassifier.Batch([
+            .init(ids: [2, 3, 4, 5, 1], bigramIDs: [2, 3, 1, 4, 1]), .init(ids: [3, 3], bigramIDs: [1, 3]),
+            .init(ids: [5, 2, 4], bigramIDs: [1, 2, 4]),
+        ])
         let targets: [Int32] = [0, 2, 1]
         let weights: [Float] = [1, 2, 0.5]
         model.zeroGrad()
@@ -36,7 +41,8 @@ struct TextClassifierTests {
             let saved = p.value
             // Max pooling is piecewise linear: a smaller step keeps each argmax in place.
             var numeric = numericGradient(saved, h: pooling == .max ? 1e-3 : 1e-2) { v in p.value = v; defer { p.value = saved }; return loss() }
-            if p === model.embedding.weight { for j in 0..<4 { numeric[j] = 0 } }  // padding row
+            if p === model.embedding.weight { for j in 0..<4 { numeric[j] = 0 } }  // padding rows
+            if p === model.bigramEmbedding?.weight { for j in 0..<2 { numeric[j] = 0 } }
             // (float32 differences at the smaller step carry ~1 % noise)
             expectClose(g, numeric, tol: pooling == .max ? 2e-2 : 5e-3, floor: 1e-2, "d\(p.name) (\(pooling))")
         }
@@ -53,6 +59,10 @@ struct TextClassifierTests {
         #expect(v.encode("a c z", maxLength: 10).ids == [2, 1, 1])
         #expect(v.encode("a a a a", maxLength: 2).ids == [2, 2])
         #expect(v.encode("", maxLength: 5).ids == [1])
+        let vb = TextVocabulary.build(from: ["a b a b", "a b"], mode: .words, minCount: 1, minBigramCount: 2)
+        #expect(vb.bigrams == ["a\u{1F}b", "b\u{1F}\u{3}"])
+        #expect(vb.encode("a b c", maxLength: 10).bigramIDs == [2, 1, 1])
+        #expect(vb.encode("b a b", maxLength: 10).bigramIDs == [1, 2, 3])
     }
 
     @Test("scores: accuracy, macro-F1, confusion matrix")

@@ -1272,19 +1272,18 @@ static PyObject *native_tokenizer_train_config_default(PyObject *Py_UNUSED(modul
     return dict;
 }
 
-/* Fills *config from a dict holding every field (TypeError/ValueError naming a field). */
-static int train_config_from_dict(PyObject *dict, lk_tokenizer_train_config *config)
+/* Fills the struct at base from a dict holding every one of the `count` fields
+ * (TypeError/ValueError naming a field). */
+static int fields_from_dict(PyObject *dict, const train_field *fields, size_t count, char *base)
 {
-    char *base = (char *)config;
     size_t i;
 
     if (!PyDict_Check(dict)) {
         PyErr_Format(PyExc_TypeError, "config must be a dict, got %s", Py_TYPE(dict)->tp_name);
         return 0;
     }
-    *config = lk_tokenizer_train_config_default();
-    for (i = 0; i < TRAIN_FIELD_COUNT; i++) {
-        const train_field *f = &train_fields[i];
+    for (i = 0; i < count; i++) {
+        const train_field *f = &fields[i];
         PyObject *value = PyDict_GetItemString(dict, f->name); /* borrowed */
         if (value == NULL) {
             PyErr_Format(PyExc_KeyError, "config has no field %s", f->name);
@@ -1334,6 +1333,13 @@ static int train_config_from_dict(PyObject *dict, lk_tokenizer_train_config *con
         }
     }
     return 1;
+}
+
+/* Fills *config from a dict holding every field (TypeError/ValueError naming a field). */
+static int train_config_from_dict(PyObject *dict, lk_tokenizer_train_config *config)
+{
+    *config = lk_tokenizer_train_config_default();
+    return fields_from_dict(dict, train_fields, TRAIN_FIELD_COUNT, (char *)config);
 }
 
 /* The progress callback's state. The callback runs on the thread that called

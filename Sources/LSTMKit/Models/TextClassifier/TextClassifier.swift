@@ -3,6 +3,8 @@ import Dispatch
 /// Hyper-parameters of the text classifier.
 public struct TextClassifierConfig: Equatable, Sendable {
     public var embeddingDim = 128
+    /// Embedding size of token bigrams (a token and its right neighbour); 0 turns them off.
+    public var bigramDim = 64
     public var hiddenSize = 128
     public var numLayers = 1
     public var bidirectional = true
@@ -21,6 +23,7 @@ public struct TextClassifierConfig: Equatable, Sendable {
                           ("attention_size", attentionSize), ("max_length", maxLength)] where v < 1 {
             throw LSTMKitError.invalidArgument("\(name) must be >= 1, got \(v)")
         }
+        guard bigramDim >= 0 else { throw LSTMKitError.invalidArgument("bigram_dim must be >= 0, got \(bigramDim)") }
         for (name, p) in [("embedding_dropout", embeddingDropout), ("output_dropout", outputDropout)] where !(p >= 0 && p < 1) {
             throw LSTMKitError.invalidArgument("\(name) must be in [0, 1), got \(p)")
         }
@@ -36,6 +39,7 @@ public final class TextClassifier: Module {
     public let vocabulary: TextVocabulary
     public let labels: [String]
     public let embedding: Embedding
+    public let bigramEmbedding: Embedding?
     public let lstm: LSTM
     public let attention: AttentionPooling?
     public let output: Linear
@@ -53,9 +57,14 @@ public final class TextClassifier: Module {
         var rng = SeededRandom(seed: config.seed)
         embedding = Embedding(vocabulary.count, config.embeddingDim, paddingIndex: 0, sparse: true,
                               prefix: "embedding.", rng: &rng)
-        let scale = 1 / Float(config.embeddingDim).squareRoot()
-        for i in 0..<embedding.weight.count { embedding.weight.value[i] *= scale }
-        lstm = try LSTM(LSTMConfig(inputSize: config.embeddingDim, hiddenSize: config.hiddenSize, numLayers: config.numLayers,
+        bigramEmbedding = config.bigramDim > 0
+            ? Embedding(vocabulary.bigramCount, config.bigramDim, paddingIndex: 0, sparse: true, prefix: "bigram_embedding.", rng: &rng)
+            : nil
+        for e in [embedding] + (bigramEmbedding.map { [$0] } ?? []) {
+            let scale = 1 / Float(e.dim).squareRoot()
+            for i in 0..<e.weight.count { e.weight.value[i] *= scale }
+        }
+        lstm = try LSTM(LSTMConfig(inputSize: config.embeddingDim + config.bigramDim, hiddenSize: config.hiddenSize, numLayers: config.numLayers,
                                    bidirectional: config.bidirectional, seed: rng.next()))
         let features = (config.bidirectional ? 2 : 1) * config.hiddenSize
         attention = config.pooling == .attention
@@ -65,7 +74,9 @@ public final class TextClassifier: Module {
     }
 
     public var namedModules: [(prefix: String, module: Module)] {
-        var m: [(prefix: String, module: Module)] = [("", embedding), ("lstm.", lstm)]
+        var m: [(prefix: String, module: Module)] = [("", embedding)]
+        if let bigramEmbedding { m.append(("", bigramEmbedding)) }
+        m.append(("lstm.", lstm))
         if let attention { m.append(("", attention)) }
         m.append(("", output))
         return m
@@ -75,29 +86,75 @@ public final class TextClassifier: Module {
 
     // MARK: Batches
 
-    /// Token ids of texts, padded: (B, T) ids and the lengths.
+    /// A text as ids: its tokens and its token bigrams.
+    struct EncodedText {
+        var ids: [Int32]
+        var bigramIDs: [Int32]
+    }
+
+    /// Texts padded to a batch: (B, T) token and bigram ids, and the lengths.
     struct Batch {
         var ids: [Int32]
+        var bigramIDs: [Int32]
         var lengths: [Int]
         var steps: Int
         var size: Int { lengths.count }
 
-        init(_ sequences: [[Int32]]) {
-            steps = sequences.map(\.count).max() ?? 1
-            lengths = sequences.map(\.count)
-            ids = [Int32](repeating: 0, count: sequences.count * steps)
-            for (b, s) in sequences.enumerated() {
-                for (t, id) in s.enumerated() { ids[b * steps + t] = id }
+        init(_ texts: [EncodedText]) {
+            steps = texts.map(\.ids.count).max() ?? 1
+            lengths = texts.map(\.ids.count)
+            ids = [Int32](repeating: 0, count: texts.count * steps)
+            bigramIDs = ids
+            for (b, text) in texts.enumerated() {
+                for t in text.ids.indices {
+                    ids[b * steps + t] = text.ids[t]
+                    bigramIDs[b * steps + t] = text.bigramIDs[t]
+                }
             }
         }
     }
 
-    func encode(_ text: String) -> [Int32] { vocabulary.encode(text, maxLength: config.maxLength).ids }
+    func encode(_ text: String) -> EncodedText {
+        let e = vocabulary.encode(text, maxLength: config.maxLength)
+        return EncodedText(ids: e.ids, bigramIDs: e.bigramIDs)
+    }
+
+    /// The LSTM input (B, T, E + Eb): token and bigram embeddings side by side.
+    func embed(_ batch: Batch) -> Tensor {
+        let shape = [batch.size, batch.steps]
+        let tokens = embedding.forward(batch.ids, shape: shape)
+        guard let bigramEmbedding else { return tokens }
+        let bigrams = bigramEmbedding.forward(batch.bigramIDs, shape: shape)
+        let (e, eb) = (config.embeddingDim, config.bigramDim)
+        var x = [Float](repeating: 0, count: batch.size * batch.steps * (e + eb))
+        for row in 0..<(batch.size * batch.steps) {
+            for j in 0..<e { x[row * (e + eb) + j] = tokens.data[row * e + j] }
+            for j in 0..<eb { x[row * (e + eb) + e + j] = bigrams.data[row * eb + j] }
+        }
+        return Tensor(shape: shape + [e + eb], data: x)
+    }
+
+    /// Back-propagates into the two embedding tables.
+    func embedBackward(_ batch: Batch, _ dX: Tensor) {
+        let rows = batch.size * batch.steps
+        let (e, eb) = (config.embeddingDim, config.bigramDim)
+        guard let bigramEmbedding else {
+            embedding.backward(batch.ids, outputGrad: dX.reshaped([rows, e]))
+            return
+        }
+        var dt = [Float](repeating: 0, count: rows * e)
+        var db = [Float](repeating: 0, count: rows * eb)
+        for row in 0..<rows {
+            for j in 0..<e { dt[row * e + j] = dX.data[row * (e + eb) + j] }
+            for j in 0..<eb { db[row * eb + j] = dX.data[row * (e + eb) + e + j] }
+        }
+        embedding.backward(batch.ids, outputGrad: Tensor(shape: [rows, e], data: dt))
+        bigramEmbedding.backward(batch.bigramIDs, outputGrad: Tensor(shape: [rows, eb], data: db))
+    }
 
     /// Pooled features (B, F) in inference, and the attention weights (B, T) if any.
     func features(_ batch: Batch) -> (Tensor, [Float]?) {
-        let x = embedding.forward(batch.ids, shape: [batch.size, batch.steps])
-        let h = lstm.infer(x, lengths: batch.lengths)
+        let h = lstm.infer(embed(batch), lengths: batch.lengths)
         return pool(h.y, final: h.final, lengths: batch.lengths)
     }
 
@@ -133,7 +190,7 @@ public final class TextClassifier: Module {
     /// Class probabilities (N, C), in batches of similar length on up to `threads` threads.
     public func predictProbabilities(_ texts: [String], threads: Int = 1, batchSize: Int = 64) -> [[Float]] {
         let encoded = texts.map(encode)
-        let order = encoded.indices.sorted { encoded[$0].count > encoded[$1].count }
+        let order = encoded.indices.sorted { encoded[$0].ids.count > encoded[$1].ids.count }
         let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
         let results = ResultSlots<[Float]>(count: texts.count)
         let run = { (i: Int) in
@@ -163,8 +220,9 @@ public final class TextClassifier: Module {
     /// The tokens of a text with their attention weights (nil unless pooling is attention).
     public func attentionWeights(_ text: String) -> [(token: String, weight: Float)]? {
         guard config.pooling == .attention else { return nil }
-        let (tokens, ids) = vocabulary.encode(text, maxLength: config.maxLength)
-        let (_, weights) = features(Batch([ids]))
+        let e = vocabulary.encode(text, maxLength: config.maxLength)
+        let tokens = e.tokens
+        let (_, weights) = features(Batch([EncodedText(ids: e.ids, bigramIDs: e.bigramIDs)]))
         if tokens.isEmpty { return [] }
         return tokens.enumerated().map { ($1, weights![$0]) }
     }
@@ -182,8 +240,7 @@ public final class TextClassifier: Module {
     /// (class-weighted) mean cross-entropy.
     func trainStep(_ batch: Batch, targets: [Int32], classWeights: [Float]?) throws -> Float {
         let embeddingDrop = Dropout(config.embeddingDropout), outputDrop = Dropout(config.outputDropout)
-        let x0 = embedding.forward(batch.ids, shape: [batch.size, batch.steps])
-        let (x, xMask) = embeddingDrop.forward(x0, rng: &dropoutRNG)
+        let (x, xMask) = embeddingDrop.forward(embed(batch), rng: &dropoutRNG)
         let out = lstm.forward(x, lengths: batch.lengths, training: true)
         var dY = Tensor(zeros: out.y.shape)
         var dFinal: LSTMState?
@@ -223,7 +280,7 @@ public final class TextClassifier: Module {
             dFinal = g
         }
         let dX = embeddingDrop.backward(lstm.backward(out.cache, outputGrad: dY, finalGrad: dFinal).dx, mask: xMask)
-        embedding.backward(batch.ids, outputGrad: dX.reshaped([batch.size * batch.steps, config.embeddingDim]))
+        embedBackward(batch, dX)
         return loss
     }
 
@@ -234,6 +291,7 @@ public final class TextClassifier: Module {
         return SafeTensors(
             metadata: ModelFile.header(kind: Self.modelKind) + [
                 ("embedding_dim", String(config.embeddingDim)),
+                ("bigram_dim", String(config.bigramDim)),
                 ("hidden_size", String(config.hiddenSize)),
                 ("num_layers", String(config.numLayers)),
                 ("bidirectional", config.bidirectional ? "true" : "false"),
@@ -245,6 +303,7 @@ public final class TextClassifier: Module {
                 ("seed", String(config.seed)),
                 ("tokenization", vocabulary.mode.rawValue),
                 ("tokens", list(vocabulary.tokens)),
+                ("bigrams", list(vocabulary.bigrams)),
                 ("labels", list(labels)),
             ],
             tensors: ModelFile.tensors(of: namedModules))
@@ -256,6 +315,7 @@ public final class TextClassifier: Module {
         try ModelFile.checkKind(file, expected: Self.modelKind)
         var c = TextClassifierConfig()
         c.embeddingDim = try ModelFile.int(file, "embedding_dim")
+        c.bigramDim = try ModelFile.int(file, "bigram_dim")
         c.hiddenSize = try ModelFile.int(file, "hidden_size")
         c.numLayers = try ModelFile.int(file, "num_layers")
         c.bidirectional = try ModelFile.bool(file, "bidirectional")
@@ -273,8 +333,9 @@ public final class TextClassifier: Module {
         }
         let tokens = try ModelFile.stringList(file, "tokens")
         let labels = try ModelFile.stringList(file, "labels")
+        let bigrams = try ModelFile.stringList(file, "bigrams")
         do {
-            try self.init(config: c, vocabulary: TextVocabulary(mode: mode, tokens: tokens), labels: labels)
+            try self.init(config: c, vocabulary: TextVocabulary(mode: mode, tokens: tokens, bigrams: bigrams), labels: labels)
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }

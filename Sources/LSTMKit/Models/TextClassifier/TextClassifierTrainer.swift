@@ -38,6 +38,8 @@ public struct TextClassifierTrainingOptions: Sendable {
     public var patience = 3
     public var decayFactor: Float = 0.5
     public var minTokenCount = 2
+    /// Token bigrams seen fewer times are "unknown" (used when the config's bigramDim > 0).
+    public var minBigramCount = 2
     /// Weight each class by N / (C · count), so rare classes count as much as common ones.
     public var balanceClasses = false
     public var seed: UInt64 = 1
@@ -53,7 +55,7 @@ public struct TextClassifierTrainingOptions: Sendable {
 public final class TextClassifierTrainer {
     public let classifier: TextClassifier
     public let options: TextClassifierTrainingOptions
-    let train: [(ids: [Int32], label: Int32)]
+    let train: [(text: TextClassifier.EncodedText, label: Int32)]
     let devTexts: [String]
     let devLabels: [Int]
     let classWeights: [Float]?
@@ -76,7 +78,8 @@ public final class TextClassifierTrainer {
         }
         let texts = train.map(\.text)
         let mode = tokenization ?? TextVocabulary.detectMode(texts)
-        let vocabulary = TextVocabulary.build(from: texts, mode: mode, minCount: options.minTokenCount)
+        let vocabulary = TextVocabulary.build(from: texts, mode: mode, minCount: options.minTokenCount,
+                                              minBigramCount: config.bigramDim > 0 ? options.minBigramCount : nil)
         let classifier = try TextClassifier(config: config, vocabulary: vocabulary, labels: labels)
         self.classifier = classifier
         self.options = options
@@ -101,14 +104,15 @@ public final class TextClassifierTrainer {
         var best: (score: ClassificationScore, values: [[Float]])?
         var stale = 0
         log("training on \(train.count) texts, \(devTexts.count) dev; \(classifier.labels.count) classes; "
-            + "vocabulary \(classifier.vocabulary.tokens.count) \(classifier.vocabulary.mode.rawValue); "
+            + "vocabulary \(classifier.vocabulary.tokens.count) \(classifier.vocabulary.mode.rawValue), "
+            + "\(classifier.vocabulary.bigrams.count) bigrams; "
             + "\(classifier.parameterCount) parameters")
         for epoch in 1...options.epochs where stale < options.patience {
             let start = now()
             var lossSum: Double = 0, seen = 0
             let batches = makeBatches()
             for (i, members) in batches.enumerated() {
-                let batch = TextClassifier.Batch(members.map { train[$0].ids })
+                let batch = TextClassifier.Batch(members.map { train[$0].text })
                 let loss = try classifier.trainStep(batch, targets: members.map { train[$0].label }, classWeights: classWeights)
                 clipGradientNorm(parameters, maxNorm: options.clipNorm)
                 optimizer.stepAndZero(parameters)
@@ -146,7 +150,7 @@ public final class TextClassifierTrainer {
 
     /// Batches of similar length (longest first within a batch), in random order.
     func makeBatches() -> [[Int]] {
-        lengthBucketedBatches(lengths: train.map { $0.ids.count }, batchSize: options.batchSize, rng: &rng)
+        lengthBucketedBatches(lengths: train.map { $0.text.ids.count }, batchSize: options.batchSize, rng: &rng)
     }
 }
 

@@ -15,18 +15,33 @@ public struct TextVocabulary: Equatable, Sendable {
 
     public let mode: Mode
     public let tokens: [String]
+    /// Pairs of neighbouring tokens (see `bigramKey`), the second one "end" after the last.
+    public let bigrams: [String]
     private let ids: [String: Int32]
+    private let bigramIDs: [String: Int32]
 
-    public init(mode: Mode, tokens: [String]) {
+    public init(mode: Mode, tokens: [String], bigrams: [String] = []) {
         self.mode = mode
         self.tokens = tokens
+        self.bigrams = bigrams
         ids = Dictionary(tokens.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
+        bigramIDs = Dictionary(bigrams.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
     }
 
-    public static func == (a: TextVocabulary, b: TextVocabulary) -> Bool { a.mode == b.mode && a.tokens == b.tokens }
+    public static func == (a: TextVocabulary, b: TextVocabulary) -> Bool {
+        a.mode == b.mode && a.tokens == b.tokens && a.bigrams == b.bigrams
+    }
 
-    /// Table size including padding and unknown.
+    /// Table sizes including padding and unknown.
     public var count: Int { tokens.count + 2 }
+    public var bigramCount: Int { bigrams.count + 2 }
+
+    /// A token and its right neighbour (U+0003 after the last token), joined by U+001F.
+    static func bigramKey(_ a: String, _ b: String?) -> String { a + "\u{1F}" + (b ?? "\u{3}") }
+
+    static func bigramKeys(_ tokens: [String]) -> [String] {
+        tokens.indices.map { bigramKey(tokens[$0], $0 + 1 < tokens.count ? tokens[$0 + 1] : nil) }
+    }
 
     /// Characters when at least a tenth of the non-space characters are CJK ideographs.
     public static func detectMode<S: Sequence>(_ texts: S) -> Mode where S.Element == String {
@@ -62,22 +77,33 @@ public struct TextVocabulary: Equatable, Sendable {
         }
     }
 
-    /// Tokens seen at least `minCount` times in the texts, most frequent first.
-    public static func build(from texts: [String], mode: Mode, minCount: Int) -> TextVocabulary {
+    /// Tokens seen at least `minCount` times in the texts, most frequent first; and,
+    /// unless `minBigramCount` is nil, the token bigrams seen at least that often.
+    public static func build(from texts: [String], mode: Mode, minCount: Int, minBigramCount: Int? = nil) -> TextVocabulary {
         var counts: [String: Int] = [:]
-        for t in texts { for token in tokenize(t, mode: mode) { counts[token, default: 0] += 1 } }
-        let kept = counts.filter { $0.value >= minCount }
-            .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }
-            .map(\.key)
-        return TextVocabulary(mode: mode, tokens: kept)
+        var bigramCounts: [String: Int] = [:]
+        for t in texts {
+            let tokens = tokenize(t, mode: mode)
+            for token in tokens { counts[token, default: 0] += 1 }
+            if minBigramCount != nil { for key in bigramKeys(tokens) { bigramCounts[key, default: 0] += 1 } }
+        }
+        func ranked(_ counts: [String: Int], _ minimum: Int) -> [String] {
+            counts.filter { $0.value >= minimum }
+                .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }
+                .map(\.key)
+        }
+        return TextVocabulary(mode: mode, tokens: ranked(counts, minCount),
+                              bigrams: minBigramCount.map { ranked(bigramCounts, $0) } ?? [])
     }
 
-    /// Token ids of a text, at most `maxLength` (the first ones: longer texts are
-    /// truncated); an empty text gives one unknown token, so every text has a length.
-    public func encode(_ text: String, maxLength: Int) -> (tokens: [String], ids: [Int32]) {
+    /// Token ids and bigram ids of a text, at most `maxLength` (the first ones: longer
+    /// texts are truncated); an empty text gives one unknown token, so every text has a
+    /// length.
+    public func encode(_ text: String, maxLength: Int) -> (tokens: [String], ids: [Int32], bigramIDs: [Int32]) {
         var tokens = Self.tokenize(text, mode: mode)
         if tokens.count > maxLength { tokens.removeLast(tokens.count - maxLength) }
-        if tokens.isEmpty { return ([], [Self.unknownID]) }
-        return (tokens, tokens.map { ids[$0] ?? Self.unknownID })
+        if tokens.isEmpty { return ([], [Self.unknownID], [Self.unknownID]) }
+        return (tokens, tokens.map { ids[$0] ?? Self.unknownID },
+                Self.bigramKeys(tokens).map { bigramIDs[$0] ?? Self.unknownID })
     }
 }

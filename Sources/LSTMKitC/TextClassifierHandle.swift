@@ -1,0 +1,228 @@
+import CLSTMKitHeader
+import LSTMKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an `lk_text_classifier*` points to: the engine's classifier plus C strings for
+/// its labels, which callers borrow for the handle's lifetime.
+final class TextClassifierHandle {
+    let classifier: TextClassifier
+    let labels: [UnsafeMutablePointer<CChar>]
+
+    init(_ classifier: TextClassifier) {
+        self.classifier = classifier
+        labels = classifier.labels.map { strdup($0) }
+    }
+
+    deinit { labels.forEach { free($0) } }
+}
+
+func classifierHandle(_ pointer: OpaquePointer?) throws -> TextClassifierHandle {
+    let p = try required(pointer, "classifier")
+    return Unmanaged<TextClassifierHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+}
+
+func publish(_ classifier: TextClassifier, to out: UnsafeMutablePointer<OpaquePointer?>) {
+    _ = applyThreadSetting
+    out.pointee = OpaquePointer(Unmanaged.passRetained(TextClassifierHandle(classifier)).toOpaque())
+}
+
+/// n (pointer, length) UTF-8 texts; errors name `name[i]`.
+func utf8Texts(_ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ lengths: UnsafePointer<Int>?, _ n: Int,
+               _ name: String, _ lengthsName: String) throws -> [String] {
+    if n == 0 { return [] }
+    let texts = try required(texts, name)
+    let lengths = try required(lengths, lengthsName)
+    var out: [String] = []
+    out.reserveCapacity(n)
+    for i in 0..<n {
+        let length = try size(lengths[i], "\(lengthsName)[\(i)]")
+        if length > 0 && texts[i] == nil { throw invalid("\(name)[\(i)] must not be NULL") }
+        out.append(try utf8Text(texts[i], length, "\(name)[\(i)]"))
+    }
+    return out
+}
+
+/// n NUL-terminated UTF-8 labels; errors name `name[i]`.
+func cLabels(_ labels: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int, _ name: String) throws -> [String] {
+    if n == 0 { return [] }
+    let labels = try required(labels, name)
+    return try (0..<n).map { try string(labels[$0], "\(name)[\($0)]") }
+}
+
+@_cdecl("lk_text_classifier_load")
+public func lk_text_classifier_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> lk_status {
+    guarded {
+        let path = try string(path, "path")
+        let out = try required(out, "out")
+        publish(try TextClassifier.load(from: path), to: out)
+    }
+}
+
+@_cdecl("lk_text_classifier_free")
+public func lk_text_classifier_free(_ classifier: OpaquePointer?) {
+    guard let classifier else { return }
+    Unmanaged<TextClassifierHandle>.fromOpaque(UnsafeRawPointer(classifier)).release()
+}
+
+@_cdecl("lk_text_classifier_save")
+public func lk_text_classifier_save(_ classifier: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> lk_status {
+    guarded {
+        let h = try classifierHandle(classifier)
+        try h.classifier.save(to: try string(path, "path"))
+    }
+}
+
+@_cdecl("lk_text_classifier_num_classes")
+public func lk_text_classifier_num_classes(_ classifier: OpaquePointer?, _ n: UnsafeMutablePointer<Int32>?) -> lk_status {
+    guarded {
+        let h = try classifierHandle(classifier)
+        try required(n, "n").pointee = Int32(h.labels.count)
+    }
+}
+
+@_cdecl("lk_text_classifier_label")
+public func lk_text_classifier_label(_ classifier: OpaquePointer?, _ index: Int32,
+                                     _ label: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> lk_status {
+    guarded {
+        let h = try classifierHandle(classifier)
+        let label = try required(label, "label")
+        guard index >= 0, Int(index) < h.labels.count else {
+            throw invalid("index \(index) is out of range: the classifier has \(h.labels.count) classes")
+        }
+        label.pointee = UnsafePointer(h.labels[Int(index)])
+    }
+}
+
+@_cdecl("lk_text_classifier_predict")
+public func lk_text_classifier_predict(_ classifier: OpaquePointer?,
+                                       _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ textLengths: UnsafePointer<Int>?,
+                                       _ n: Int, _ threads: Int32,
+                                       _ probabilities: UnsafeMutablePointer<Float>?, _ count: Int) -> lk_status {
+    guarded {
+        let h = try classifierHandle(classifier)
+        guard threads >= 1 else { throw invalid("threads must be >= 1, got \(threads)") }
+        let n = try size(n, "n")
+        let count = try size(count, "probabilities_count")
+        let c = h.labels.count
+        let needed = try product([n, c], "n * num_classes")
+        guard count == needed else {
+            throw mismatch("probabilities_count is \(count), expected n * num_classes = \(n) * \(c) = \(needed)")
+        }
+        if n == 0 { return }
+        let out = try required(probabilities, "probabilities")
+        let strings = try utf8Texts(texts, textLengths, n, "texts", "text_lens")
+        let rows = h.classifier.predictProbabilities(strings, threads: Int(threads))
+        guard rows.count == n, rows.allSatisfy({ $0.count == c }) else {
+            throw ABIError(status: LK_STATUS_INTERNAL, message: "internal error: predictions have the wrong shape")
+        }
+        var k = 0
+        for row in rows {
+            for v in row { out[k] = v; k += 1 }
+        }
+    }
+}
+
+@_cdecl("lk_text_classifier_train_config_default")
+public func lk_text_classifier_train_config_default() -> lk_text_classifier_train_config {
+    let c = TextClassifierConfig()
+    let o = TextClassifierTrainingOptions()
+    let pooling: Int32
+    switch c.pooling {
+    case .last: pooling = Int32(LK_POOLING_LAST)
+    case .mean: pooling = Int32(LK_POOLING_MEAN)
+    case .max: pooling = Int32(LK_POOLING_MAX)
+    case .attention: pooling = Int32(LK_POOLING_ATTENTION)
+    }
+    return lk_text_classifier_train_config(
+        embedding_dim: Int32(c.embeddingDim), hidden_size: Int32(c.hiddenSize), num_layers: Int32(c.numLayers),
+        bidirectional: c.bidirectional ? 1 : 0, pooling: pooling, attention_size: Int32(c.attentionSize),
+        dropout: c.embeddingDropout, max_length: Int32(c.maxLength), min_count: Int32(o.minTokenCount),
+        epochs: Int32(o.epochs), batch_size: Int32(o.batchSize), learning_rate: o.learningRate,
+        patience: Int32(o.patience), balance_classes: o.balanceClasses ? 1 : 0,
+        tokenization: Int32(LK_TOKENIZATION_AUTO), threads: Int32(o.threads), seed: c.seed)
+}
+
+@_cdecl("lk_text_classifier_train")
+public func lk_text_classifier_train(_ trainTexts: UnsafePointer<UnsafePointer<CChar>?>?, _ trainLengths: UnsafePointer<Int>?,
+                                     _ trainLabels: UnsafePointer<UnsafePointer<CChar>?>?, _ nTrain: Int,
+                                     _ devTexts: UnsafePointer<UnsafePointer<CChar>?>?, _ devLengths: UnsafePointer<Int>?,
+                                     _ devLabels: UnsafePointer<UnsafePointer<CChar>?>?, _ nDev: Int,
+                                     _ config: UnsafePointer<lk_text_classifier_train_config>?,
+                                     _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
+                                     _ out: UnsafeMutablePointer<OpaquePointer?>?) -> lk_status {
+    guarded {
+        let c = try required(config, "config").pointee
+        let out = try required(out, "out")
+        let nTrain = try size(nTrain, "n_train")
+        let nDev = try size(nDev, "n_dev")
+        guard nTrain >= 1 else { throw invalid("n_train must be >= 1: the training set is empty") }
+        guard nDev >= 1 else { throw invalid("n_dev must be >= 1: the dev set is empty") }
+
+        func bounded(_ v: Int32, _ name: String, _ low: Int32, _ high: Int32) throws -> Int {
+            guard v >= low, v <= high else { throw invalid("\(name) must be in [\(low), \(high)], got \(v)") }
+            return Int(v)
+        }
+        func flag(_ v: Int32, _ name: String) throws -> Bool {
+            guard v == 0 || v == 1 else { throw invalid("\(name) must be 0 or 1, got \(v)") }
+            return v == 1
+        }
+        var model = TextClassifierConfig()
+        model.embeddingDim = try bounded(c.embedding_dim, "embedding_dim", 1, 4096)
+        model.hiddenSize = try bounded(c.hidden_size, "hidden_size", 1, 4096)
+        model.numLayers = try bounded(c.num_layers, "num_layers", 1, 16)
+        model.bidirectional = try flag(c.bidirectional, "bidirectional")
+        switch c.pooling {
+        case Int32(LK_POOLING_LAST): model.pooling = .last
+        case Int32(LK_POOLING_MEAN): model.pooling = .mean
+        case Int32(LK_POOLING_MAX): model.pooling = .max
+        case Int32(LK_POOLING_ATTENTION): model.pooling = .attention
+        default:
+            throw invalid("pooling must be LK_POOLING_LAST (0), LK_POOLING_MEAN (1), LK_POOLING_MAX (2) or "
+                          + "LK_POOLING_ATTENTION (3), got \(c.pooling)")
+        }
+        model.attentionSize = try bounded(c.attention_size, "attention_size", 1, 4096)
+        guard c.dropout.isFinite, c.dropout >= 0, c.dropout < 1 else { throw invalid("dropout must be in [0, 1), got \(c.dropout)") }
+        model.embeddingDropout = c.dropout
+        model.outputDropout = c.dropout
+        model.maxLength = try bounded(c.max_length, "max_length", 1, 1_000_000)
+        model.seed = c.seed
+
+        var options = TextClassifierTrainingOptions()
+        options.minTokenCount = try bounded(c.min_count, "min_count", 1, Int32.max)
+        options.epochs = try bounded(c.epochs, "epochs", 1, Int32.max)
+        options.batchSize = try bounded(c.batch_size, "batch_size", 1, 65536)
+        guard c.learning_rate.isFinite, c.learning_rate > 0 else {
+            throw invalid("learning_rate must be finite and > 0, got \(c.learning_rate)")
+        }
+        options.learningRate = c.learning_rate
+        options.patience = try bounded(c.patience, "patience", 1, Int32.max)
+        options.balanceClasses = try flag(c.balance_classes, "balance_classes")
+        options.threads = try bounded(c.threads, "threads", 1, 1024)
+        options.seed = c.seed
+        let mode: TextVocabulary.Mode?
+        switch c.tokenization {
+        case Int32(LK_TOKENIZATION_AUTO): mode = nil
+        case Int32(LK_TOKENIZATION_CHARACTERS): mode = .characters
+        case Int32(LK_TOKENIZATION_WORDS): mode = .words
+        default:
+            throw invalid("tokenization must be LK_TOKENIZATION_AUTO (0), LK_TOKENIZATION_CHARACTERS (1) or "
+                          + "LK_TOKENIZATION_WORDS (2), got \(c.tokenization)")
+        }
+
+        let trainText = try utf8Texts(trainTexts, trainLengths, nTrain, "train_texts", "train_lens")
+        let trainLabel = try cLabels(trainLabels, nTrain, "train_labels")
+        let devText = try utf8Texts(devTexts, devLengths, nDev, "dev_texts", "dev_lens")
+        let devLabel = try cLabels(devLabels, nDev, "dev_labels")
+        let trainer = try TextClassifierTrainer(
+            train: zip(trainText, trainLabel).map { (text: $0, label: $1) },
+            dev: zip(devText, devLabel).map { (text: $0, label: $1) },
+            config: model, options: options, tokenization: mode)
+        try trainer.run { line in
+            if let progress { line.withCString { progress($0, userData) } }
+        }
+        publish(trainer.classifier, to: out)
+    }
+}
