@@ -27,6 +27,8 @@ struct TrainClassifier: ParsableCommand {
     @Option(help: "auto, characters or words.") var tokenization = "auto"
     @Option(help: "last, mean, max or attention.") var pooling = "attention"
     @Option(name: .customLong("embedding-dim")) var embeddingDim = 128
+    @Option(name: .customLong("bigram-dim"), help: "Token-bigram embedding size (0: none).") var bigramDim = 0
+    @Option(name: .customLong("min-bigram-count")) var minBigramCount = 2
     @Option(name: .customLong("hidden-size")) var hiddenSize = 128
     @Option(name: .customLong("layers")) var numLayers = 1
     @Option(name: .customLong("attention-size")) var attentionSize = 64
@@ -49,6 +51,7 @@ struct TrainClassifier: ParsableCommand {
             }
             config.pooling = kind
             config.embeddingDim = embeddingDim
+            config.bigramDim = bigramDim
             config.hiddenSize = hiddenSize
             config.numLayers = numLayers
             config.attentionSize = attentionSize
@@ -62,6 +65,7 @@ struct TrainClassifier: ParsableCommand {
             options.learningRate = learningRate
             options.patience = patience
             options.minTokenCount = minCount
+            options.minBigramCount = minBigramCount
             options.balanceClasses = balanceClasses
             options.seed = seed
             options.threads = threads

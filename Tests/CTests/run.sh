@@ -31,5 +31,6 @@ trap 'rm -rf "$work"' EXIT
 "${CC:-cc}" -std=c11 -Wall -Wextra -Werror -pedantic -I include Tests/CTests/test_abi.c \
     -L"$libdir" -llstmkit -Wl,-rpath,"$libdir" -lm -o "$work/test_abi"
 
-# The tokenizer groups train a tiny model on the CWS fixtures.
+# The tokenizer groups train a tiny model on the CWS fixtures; the text classifier
+# groups read ../text/en.tsv beside them.
 "$work/test_abi" --fixtures "$root/Tests/Fixtures/cws" "${@:2}"

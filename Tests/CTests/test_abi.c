@@ -3919,6 +3919,377 @@ static void run_group(const char *name, void (*fn)(void)) {
     fflush(stdout);
 }
 
+/* ======================================================================== */
+/* Group: text classifier                                                     */
+/* ======================================================================== */
+
+static char g_cls_sentinel_object;
+#define CLS_SENTINEL ((lk_text_classifier *)(void *)&g_cls_sentinel_object)
+
+/* The English fixture (Tests/Fixtures/text/en.tsv: "label<TAB>text" lines) split by
+ * position into train (first n_train) and dev (the rest). */
+typedef struct {
+    char *data;
+    const char **texts, **labels;
+    size_t *lens;
+    size_t n;
+} tsv_set;
+
+static int read_tsv(tsv_set *s) {
+    char path[4300];
+    size_t len = 0;
+    memset(s, 0, sizeof *s);
+    snprintf(path, sizeof path, "%s/../text/en.tsv", g_fixture_dir);
+    unsigned char *raw = read_all(path, &len);
+    if (!raw) return 0;
+    s->data = xmalloc(len + 1);
+    memcpy(s->data, raw, len);
+    s->data[len] = '\0';
+    free(raw);
+    size_t lines = 1;
+    for (size_t i = 0; i < len; i++) lines += s->data[i] == '\n';
+    s->texts = xcalloc(lines, sizeof *s->texts);
+    s->labels = xcalloc(lines, sizeof *s->labels);
+    s->lens = xcalloc(lines, sizeof *s->lens);
+    char *line = s->data;
+    while (*line) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        char *tab = strchr(line, '\t');
+        if (tab) {
+            *tab = '\0';
+            s->labels[s->n] = line;
+            s->texts[s->n] = tab + 1;
+            s->lens[s->n] = strlen(tab + 1);
+            s->n++;
+        }
+        if (!nl) break;
+        line = nl + 1;
+    }
+    return 1;
+}
+
+static void tsv_free(tsv_set *s) {
+    free(s->data);
+    free(s->texts);
+    free(s->labels);
+    free(s->lens);
+}
+
+static lk_text_classifier_train_config tiny_cls_config(void) {
+    lk_text_classifier_train_config c = lk_text_classifier_train_config_default();
+    c.embedding_dim = 16;
+    c.hidden_size = 16;
+    c.attention_size = 8;
+    c.min_count = 1;
+    c.epochs = 3;
+    c.batch_size = 16;
+    c.seed = 3;
+    return c;
+}
+
+#define N_TRAIN 240
+
+static lk_status cls_train(const tsv_set *s, const lk_text_classifier_train_config *c, lk_progress_fn fn, void *user,
+                           lk_text_classifier **out) {
+    return lk_text_classifier_train(s->texts, s->lens, s->labels, N_TRAIN, s->texts + N_TRAIN, s->lens + N_TRAIN,
+                                    s->labels + N_TRAIN, s->n - N_TRAIN, c, fn, user, out);
+}
+
+static int cls_train_fails_at(const char *const *tt, const size_t *tl, const char *const *tlab, size_t nt,
+                              const char *const *dt, const size_t *dl, const char *const *dlab, size_t nd,
+                              const lk_text_classifier_train_config *c, lk_status want, const char *needle, int line,
+                              const char *what) {
+    lk_text_classifier *out = CLS_SENTINEL;
+    int ok = expect_at(lk_text_classifier_train(tt, tl, tlab, nt, dt, dl, dlab, nd, c, NULL, NULL, &out), want, line, what);
+    ok &= check_at(out == CLS_SENTINEL, line, "%s: *out was changed on failure", what);
+    if (out != CLS_SENTINEL && out != NULL) lk_text_classifier_free(out);
+    if (needle) {
+        const char *msg = lk_last_error();
+        ok &= check_at(strstr(msg, needle) != NULL, line, "%s: the message \"%s\" does not mention \"%s\"", what, msg, needle);
+    }
+    return ok;
+}
+
+static int cls_predict_fails_at(const lk_text_classifier *h, const char *const *texts, const size_t *lens, size_t n,
+                                int32_t threads, float *p, size_t count, lk_status want, const char *needle, int line,
+                                const char *what) {
+    int ok = expect_at(lk_text_classifier_predict(h, texts, lens, n, threads, p, count), want, line, what);
+    if (needle) {
+        const char *msg = lk_last_error();
+        ok &= check_at(strstr(msg, needle) != NULL, line, "%s: the message \"%s\" does not mention \"%s\"", what, msg, needle);
+    }
+    return ok;
+}
+#define PREDICT_FAILS(h, t, l, n, th, p, c, want, needle) \
+    cls_predict_fails_at((h), (t), (l), (n), (th), (p), (c), (want), (needle), __LINE__, #t ", " #l ", " #n ", " #th ", " #p ", " #c)
+
+static void group_text_classifier(void) {
+    lk_text_classifier_train_config d = lk_text_classifier_train_config_default();
+    CHECK(d.embedding_dim == 128 && d.hidden_size == 128 && d.num_layers == 1 && d.bidirectional == 1 &&
+              d.pooling == LK_POOLING_ATTENTION && d.attention_size == 64 && d.max_length == 400 && d.min_count == 2 &&
+              d.epochs == 20 && d.batch_size == 32 && d.patience == 3 && d.balance_classes == 0 &&
+              d.tokenization == LK_TOKENIZATION_AUTO && d.threads == 2 && d.seed == 1 && fabsf(d.dropout - 0.3f) < 1e-6f &&
+              fabsf(d.learning_rate - 0.002f) < 1e-7f,
+          "lk_text_classifier_train_config_default() does not hold the documented defaults");
+
+    tsv_set s;
+    if (!CHECK(read_tsv(&s) && s.n == 300, "cannot read 300 lines of %s/../text/en.tsv", g_fixture_dir)) return;
+    lk_text_classifier_train_config c = tiny_cls_config();
+    progress_log log;
+    progress_init(&log);
+    lk_text_classifier *h = NULL;
+    if (!EXPECT(cls_train(&s, &c, record_progress, &log, &h), LK_STATUS_OK) || !h) {
+        tsv_free(&s);
+        return;
+    }
+    CHECK(log.calls >= 4 && log.bad_lines == 0, "progress: %d calls (%d bad), want >= 4 good ones", log.calls, log.bad_lines);
+
+    /* Classes and labels. */
+    int32_t nc = -1;
+    EXPECT(lk_text_classifier_num_classes(h, &nc), LK_STATUS_OK);
+    CHECK(nc == 2, "num_classes is %d, want 2", (int)nc);
+    const char *l0 = NULL, *l1 = NULL, *lx = "unchanged";
+    EXPECT(lk_text_classifier_label(h, 0, &l0), LK_STATUS_OK);
+    EXPECT(lk_text_classifier_label(h, 1, &l1), LK_STATUS_OK);
+    CHECK(l0 && l1 && strcmp(l0, "fresh") == 0 && strcmp(l1, "rotten") == 0, "labels are \"%s\", \"%s\"", l0 ? l0 : "(null)",
+          l1 ? l1 : "(null)");
+    const char *again = NULL;
+    lk_text_classifier_label(h, 0, &again);
+    CHECK(again == l0, "the label pointer is not stable for the handle's life");
+    EXPECT(lk_text_classifier_label(h, 2, &lx), LK_STATUS_INVALID_ARGUMENT);
+    EXPECT(lk_text_classifier_label(h, -1, &lx), LK_STATUS_INVALID_ARGUMENT);
+    EXPECT(lk_text_classifier_label(h, INT32_MIN, &lx), LK_STATUS_INVALID_ARGUMENT);
+    CHECK(strcmp(lx, "unchanged") == 0, "*label was changed on failure");
+    EXPECT(lk_text_classifier_label(h, 0, NULL), LK_STATUS_INVALID_ARGUMENT);
+    EXPECT(lk_text_classifier_label(NULL, 0, &lx), LK_STATUS_INVALID_ARGUMENT);
+    EXPECT(lk_text_classifier_num_classes(h, NULL), LK_STATUS_INVALID_ARGUMENT);
+    EXPECT(lk_text_classifier_num_classes(NULL, &nc), LK_STATUS_INVALID_ARGUMENT);
+
+    /* Prediction. */
+    size_t nd = s.n - N_TRAIN;
+    const char *const *dt = s.texts + N_TRAIN;
+    const size_t *dl = s.lens + N_TRAIN;
+    float *p = xmalloc(nd * 2 * sizeof(float)), *q = xmalloc(nd * 2 * sizeof(float));
+    EXPECT(lk_text_classifier_predict(h, dt, dl, nd, 2, p, nd * 2), LK_STATUS_OK);
+    int rows_ok = 1;
+    for (size_t i = 0; i < nd; i++) {
+        float a = p[2 * i], b = p[2 * i + 1];
+        if (!(a >= 0 && b >= 0 && fabsf(a + b - 1) < 1e-5f)) rows_ok = 0;
+    }
+    CHECK(rows_ok, "probabilities are not rows of a distribution");
+    EXPECT(lk_text_classifier_predict(h, dt, dl, nd, 1, q, nd * 2), LK_STATUS_OK);
+    CHECK(max_diff_ff(p, q, nd * 2) < 1e-6, "1 and 2 threads disagree by %g", max_diff_ff(p, q, nd * 2));
+    for (size_t i = 0; i < 5; i++) EXPECT(lk_text_classifier_predict(h, dt + i, dl + i, 1, 1, q + 2 * i, 2), LK_STATUS_OK);
+    CHECK(max_diff_ff(p, q, 10) < 1e-5, "one by one differs from batched by %g", max_diff_ff(p, q, 10));
+    EXPECT(lk_text_classifier_predict(h, NULL, NULL, 0, 1, NULL, 0), LK_STATUS_OK);
+    {
+        const char *empty[] = {NULL, ""};
+        size_t zero[] = {0, 0};
+        EXPECT(lk_text_classifier_predict(h, empty, zero, 2, 1, q, 4), LK_STATUS_OK);
+        const char *with_nul[] = {"a\0b"};
+        size_t three[] = {3};
+        EXPECT(lk_text_classifier_predict(h, with_nul, three, 1, 1, q, 2), LK_STATUS_OK);
+    }
+
+    /* Prediction errors. */
+    {
+        const char *bad[] = {"fine", "ab\xff", "x"};
+        size_t bl[] = {4, 3, 1};
+        PREDICT_FAILS(h, bad, bl, 3, 1, q, 6, LK_STATUS_INVALID_ARGUMENT, "texts[1]");
+        CHECK(strstr(lk_last_error(), "at byte 2") != NULL, "the message \"%s\" does not give byte 2", lk_last_error());
+        const char *cut[] = {"\xe4\xb8"};
+        size_t cl[] = {2};
+        PREDICT_FAILS(h, cut, cl, 1, 1, q, 2, LK_STATUS_INVALID_ARGUMENT, "texts[0]");
+        const char *nul[] = {"ok", NULL};
+        size_t nl[] = {2, 1};
+        PREDICT_FAILS(h, nul, nl, 2, 1, q, 4, LK_STATUS_INVALID_ARGUMENT, "texts[1]");
+        size_t huge[] = {2, SIZE_MAX};
+        const char *two[] = {"ok", "no"};
+        PREDICT_FAILS(h, two, huge, 2, 1, q, 4, LK_STATUS_INVALID_ARGUMENT, "text_lens[1]");
+        PREDICT_FAILS(NULL, dt, dl, nd, 1, p, nd * 2, LK_STATUS_INVALID_ARGUMENT, "classifier");
+        PREDICT_FAILS(h, NULL, dl, nd, 1, p, nd * 2, LK_STATUS_INVALID_ARGUMENT, "texts");
+        PREDICT_FAILS(h, dt, NULL, nd, 1, p, nd * 2, LK_STATUS_INVALID_ARGUMENT, "text_lens");
+        PREDICT_FAILS(h, dt, dl, nd, 1, NULL, nd * 2, LK_STATUS_INVALID_ARGUMENT, "probabilities");
+        PREDICT_FAILS(h, dt, dl, nd, 0, p, nd * 2, LK_STATUS_INVALID_ARGUMENT, "threads");
+        PREDICT_FAILS(h, dt, dl, nd, -5, p, nd * 2, LK_STATUS_INVALID_ARGUMENT, "threads");
+        PREDICT_FAILS(h, dt, dl, nd, 1, p, nd * 2 - 1, LK_STATUS_SIZE_MISMATCH, "probabilities_count");
+        PREDICT_FAILS(h, dt, dl, nd, 1, p, nd * 2 + 1, LK_STATUS_SIZE_MISMATCH, "probabilities_count");
+        PREDICT_FAILS(h, dt, dl, nd, 1, p, nd, LK_STATUS_SIZE_MISMATCH, "probabilities_count");
+        PREDICT_FAILS(h, dt, dl, 0, 1, p, 2, LK_STATUS_SIZE_MISMATCH, "probabilities_count");
+        PREDICT_FAILS(h, dt, dl, SIZE_MAX, 1, p, nd * 2, LK_STATUS_INVALID_ARGUMENT, "n");
+        PREDICT_FAILS(h, dt, dl, nd, 1, p, SIZE_MAX, LK_STATUS_INVALID_ARGUMENT, "probabilities_count");
+        PREDICT_FAILS(h, dt, dl, SIZE_MAX / 2, 1, p, SIZE_MAX / 2, LK_STATUS_OUT_OF_MEMORY, "too large");
+        PREDICT_FAILS(h, dt, dl, SIZE_MAX / 4, 1, p, 2, LK_STATUS_SIZE_MISMATCH, "probabilities_count");
+    }
+    /* The handle still works and gives the same numbers. */
+    EXPECT(lk_text_classifier_predict(h, dt, dl, nd, 2, q, nd * 2), LK_STATUS_OK);
+    CHECK(bits_equal(p, q, nd * 2), "predictions changed after errors");
+
+    /* Save/load round trip. */
+    char *path = path_join(g_tmproot, "tiny-classifier.safetensors");
+    EXPECT(lk_text_classifier_save(h, path), LK_STATUS_OK);
+    lk_text_classifier *back = NULL;
+    if (EXPECT(lk_text_classifier_load(path, &back), LK_STATUS_OK) && back) {
+        EXPECT(lk_text_classifier_predict(back, dt, dl, nd, 2, q, nd * 2), LK_STATUS_OK);
+        CHECK(bits_equal(p, q, nd * 2), "the loaded classifier predicts differently");
+        const char *b1 = NULL;
+        lk_text_classifier_label(back, 1, &b1);
+        CHECK(b1 && strcmp(b1, "rotten") == 0, "the loaded classifier's label 1 is \"%s\"", b1 ? b1 : "(null)");
+        lk_text_classifier_free(back);
+    }
+    EXPECT(lk_text_classifier_save(h, NULL), LK_STATUS_INVALID_ARGUMENT);
+    EXPECT(lk_text_classifier_save(NULL, path), LK_STATUS_INVALID_ARGUMENT);
+    {
+        char *nodir = path_join(g_tmproot, "no/such/dir/x.safetensors");
+        EXPECT(lk_text_classifier_save(h, nodir), LK_STATUS_IO_ERROR);
+        lk_text_classifier *out = CLS_SENTINEL;
+        EXPECT(lk_text_classifier_load(nodir, &out), LK_STATUS_IO_ERROR);
+        CHECK(out == CLS_SENTINEL, "*out was changed by a failed load");
+        free(nodir);
+    }
+    EXPECT(lk_text_classifier_load(NULL, &back), LK_STATUS_INVALID_ARGUMENT);
+    EXPECT(lk_text_classifier_load(path, NULL), LK_STATUS_INVALID_ARGUMENT);
+    /* A model file of another kind: the message names both kinds. */
+    {
+        lk_lstm_config lc = make_config(3, 4, 1, 0, 0, 1);
+        lk_lstm *lstm = NULL;
+        char *lpath = path_join(g_tmproot, "an-lstm.safetensors");
+        if (EXPECT(lk_lstm_create(&lc, &lstm), LK_STATUS_OK) && EXPECT(lk_lstm_save(lstm, lpath), LK_STATUS_OK)) {
+            lk_text_classifier *out = CLS_SENTINEL;
+            EXPECT(lk_text_classifier_load(lpath, &out), LK_STATUS_INVALID_FORMAT);
+            CHECK(strstr(lk_last_error(), "lstm") && strstr(lk_last_error(), "text_classifier"),
+                  "the message \"%s\" does not name both kinds", lk_last_error());
+            CHECK(out == CLS_SENTINEL, "*out was changed by a failed load");
+            lk_lstm *as_lstm = NULL;
+            EXPECT(lk_lstm_load(path, &as_lstm), LK_STATUS_INVALID_FORMAT);
+            CHECK(strstr(lk_last_error(), "text_classifier") != NULL, "loading a classifier as an LSTM: \"%s\"", lk_last_error());
+        }
+        lk_lstm_free(lstm);
+        free(lpath);
+        if (is_file(g_tok_model)) {
+            lk_text_classifier *out = CLS_SENTINEL;
+            EXPECT(lk_text_classifier_load(g_tok_model, &out), LK_STATUS_INVALID_FORMAT);
+            CHECK(strstr(lk_last_error(), "tokenizer") && strstr(lk_last_error(), "text_classifier"),
+                  "the message \"%s\" does not name both kinds", lk_last_error());
+        }
+    }
+    free(path);
+    free(p);
+    free(q);
+    lk_text_classifier_free(h);
+    lk_text_classifier_free(NULL);
+    tsv_free(&s);
+}
+
+static void group_text_classifier_train_errors(void) {
+    tsv_set s;
+    if (!CHECK(read_tsv(&s) && s.n == 300, "cannot read the text fixture")) return;
+    const char *const *tt = s.texts, *const *tlab = s.labels, *const *dt = s.texts + N_TRAIN, *const *dlab = s.labels + N_TRAIN;
+    const size_t *tl = s.lens, *dl = s.lens + N_TRAIN;
+    size_t nt = 40, nd = 10; /* small: every failure is found before training */
+    lk_text_classifier_train_config c = tiny_cls_config();
+#define TRAIN_FAIL(tt_, tl_, tlab_, nt_, dt_, dl_, dlab_, nd_, cfg, want, needle) \
+    cls_train_fails_at((tt_), (tl_), (tlab_), (nt_), (dt_), (dl_), (dlab_), (nd_), (cfg), (want), (needle), __LINE__, #needle)
+
+    /* NULLs and sizes. */
+    TRAIN_FAIL(tt, tl, tlab, nt, dt, dl, dlab, nd, NULL, LK_STATUS_INVALID_ARGUMENT, "config");
+    EXPECT(lk_text_classifier_train(tt, tl, tlab, nt, dt, dl, dlab, nd, &c, NULL, NULL, NULL), LK_STATUS_INVALID_ARGUMENT);
+    TRAIN_FAIL(NULL, tl, tlab, nt, dt, dl, dlab, nd, &c, LK_STATUS_INVALID_ARGUMENT, "train_texts");
+    TRAIN_FAIL(tt, NULL, tlab, nt, dt, dl, dlab, nd, &c, LK_STATUS_INVALID_ARGUMENT, "train_lens");
+    TRAIN_FAIL(tt, tl, NULL, nt, dt, dl, dlab, nd, &c, LK_STATUS_INVALID_ARGUMENT, "train_labels");
+    TRAIN_FAIL(tt, tl, tlab, nt, NULL, dl, dlab, nd, &c, LK_STATUS_INVALID_ARGUMENT, "dev_texts");
+    TRAIN_FAIL(tt, tl, tlab, nt, dt, NULL, dlab, nd, &c, LK_STATUS_INVALID_ARGUMENT, "dev_lens");
+    TRAIN_FAIL(tt, tl, tlab, nt, dt, dl, NULL, nd, &c, LK_STATUS_INVALID_ARGUMENT, "dev_labels");
+    TRAIN_FAIL(tt, tl, tlab, 0, dt, dl, dlab, nd, &c, LK_STATUS_INVALID_ARGUMENT, "n_train");
+    TRAIN_FAIL(tt, tl, tlab, nt, dt, dl, dlab, 0, &c, LK_STATUS_INVALID_ARGUMENT, "n_dev");
+    TRAIN_FAIL(tt, tl, tlab, SIZE_MAX, dt, dl, dlab, nd, &c, LK_STATUS_INVALID_ARGUMENT, "n_train");
+    TRAIN_FAIL(tt, tl, tlab, nt, dt, dl, dlab, SIZE_MAX, &c, LK_STATUS_INVALID_ARGUMENT, "n_dev");
+    {
+        const char *texts[] = {"good", "bad \xff", "fine"};
+        const char *labels[] = {"a", "b", "a"};
+        size_t lens[] = {4, 5, 4};
+        TRAIN_FAIL(texts, lens, labels, 3, dt, dl, dlab, 1, &c, LK_STATUS_INVALID_ARGUMENT, "train_texts[1]");
+        CHECK(strstr(lk_last_error(), "at byte 4") != NULL, "the message \"%s\" does not give byte 4", lk_last_error());
+        size_t huge[] = {4, SIZE_MAX, 4};
+        TRAIN_FAIL(texts, huge, labels, 3, dt, dl, dlab, 1, &c, LK_STATUS_INVALID_ARGUMENT, "train_lens[1]");
+        const char *bad_labels[] = {"a", "\xc3", "a"};
+        TRAIN_FAIL(tt, tl, bad_labels, 3, dt, dl, dlab, 1, &c, LK_STATUS_INVALID_ARGUMENT, "train_labels[1]");
+        const char *null_labels[] = {"a", NULL, "a"};
+        TRAIN_FAIL(tt, tl, null_labels, 3, dt, dl, dlab, 1, &c, LK_STATUS_INVALID_ARGUMENT, "train_labels[1]");
+        const char *dev_bad[] = {"\xe4"};
+        size_t one[] = {1};
+        TRAIN_FAIL(tt, tl, tlab, nt, dev_bad, one, dlab, 1, &c, LK_STATUS_INVALID_ARGUMENT, "dev_texts[0]");
+        /* A single class; a dev label unseen in training. */
+        const char *same[] = {"x", "x", "x"};
+        TRAIN_FAIL(tt, tl, same, 3, dt, dl, dlab, 1, &c, LK_STATUS_INVALID_ARGUMENT, "single class");
+        const char *unseen[] = {"fresh", "neutral"};
+        TRAIN_FAIL(tt, tl, tlab, nt, dt, dl, unseen, 2, &c, LK_STATUS_INVALID_ARGUMENT, "neutral");
+    }
+
+    /* Every config field. */
+#define BAD_FIELD(field, value)                                                                        \
+    do {                                                                                               \
+        lk_text_classifier_train_config b = tiny_cls_config();                                         \
+        b.field = value;                                                                               \
+        TRAIN_FAIL(tt, tl, tlab, nt, dt, dl, dlab, nd, &b, LK_STATUS_INVALID_ARGUMENT, #field);        \
+    } while (0)
+    BAD_FIELD(embedding_dim, 0);
+    BAD_FIELD(embedding_dim, -1);
+    BAD_FIELD(embedding_dim, INT32_MAX);
+    BAD_FIELD(hidden_size, 0);
+    BAD_FIELD(hidden_size, 1 << 20);
+    BAD_FIELD(num_layers, 0);
+    BAD_FIELD(num_layers, 1000);
+    BAD_FIELD(bidirectional, 2);
+    BAD_FIELD(bidirectional, -1);
+    BAD_FIELD(pooling, 4);
+    BAD_FIELD(pooling, -1);
+    BAD_FIELD(attention_size, 0);
+    BAD_FIELD(attention_size, INT32_MAX);
+    BAD_FIELD(dropout, -0.1f);
+    BAD_FIELD(dropout, 1.0f);
+    BAD_FIELD(dropout, NAN);
+    BAD_FIELD(dropout, INFINITY);
+    BAD_FIELD(max_length, 0);
+    BAD_FIELD(max_length, INT32_MAX);
+    BAD_FIELD(min_count, 0);
+    BAD_FIELD(epochs, 0);
+    BAD_FIELD(epochs, -3);
+    BAD_FIELD(batch_size, 0);
+    BAD_FIELD(batch_size, INT32_MAX);
+    BAD_FIELD(learning_rate, 0.0f);
+    BAD_FIELD(learning_rate, -1.0f);
+    BAD_FIELD(learning_rate, NAN);
+    BAD_FIELD(learning_rate, INFINITY);
+    BAD_FIELD(patience, 0);
+    BAD_FIELD(balance_classes, 2);
+    BAD_FIELD(tokenization, 3);
+    BAD_FIELD(tokenization, -1);
+    BAD_FIELD(threads, 0);
+    BAD_FIELD(threads, INT32_MAX);
+#undef BAD_FIELD
+
+    /* Every pooling and tokenization trains (one epoch, tiny), and balancing works. */
+    for (int32_t pool = LK_POOLING_LAST; pool <= LK_POOLING_ATTENTION; pool++) {
+        lk_text_classifier_train_config b = tiny_cls_config();
+        b.epochs = 1;
+        b.pooling = pool;
+        b.bidirectional = pool % 2;
+        b.tokenization = pool % 3;
+        b.balance_classes = pool == LK_POOLING_MEAN;
+        lk_text_classifier *h = NULL;
+        if (EXPECT(lk_text_classifier_train(tt, tl, tlab, nt, dt, dl, dlab, nd, &b, NULL, (void *)&b, &h), LK_STATUS_OK)) {
+            float pr[2];
+            EXPECT(lk_text_classifier_predict(h, dt, dl, 1, 1, pr, 2), LK_STATUS_OK);
+            CHECK(fabsf(pr[0] + pr[1] - 1) < 1e-5f, "pooling %d: probabilities sum to %g", (int)pool, (double)(pr[0] + pr[1]));
+        }
+        lk_text_classifier_free(h);
+    }
+#undef TRAIN_FAIL
+    tsv_free(&s);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--print-threads") == 0) {
         printf("%d\n", (int)lk_get_num_threads());
@@ -3977,6 +4348,8 @@ int main(int argc, char **argv) {
     run_group("tokenizer: special files", group_tok_special);
     run_group("tokenizer: sizes that cannot be real", group_tok_sizes);
     run_group("tokenizer: shared across threads", group_tok_threads);
+    run_group("text classifier: train, predict, labels, files", group_text_classifier);
+    run_group("text classifier: training errors", group_text_classifier_train_errors);
 
     rm_tree(g_tmproot);
     printf("%d passed, %d failed\n", g_total_passed, g_total_failed);

@@ -8,6 +8,9 @@
 
     >>> tok = lstmkit.Tokenizer.load()   # Chinese word segmentation (bundled model)
     >>> words = tok.cut("我爱北京天安门")  # a list of str that joins back to the text
+
+    >>> clf = lstmkit.TextClassifier().fit(texts, labels)   # text classification
+    >>> clf.predict(["a fine film"])
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import operator
 
 from . import _native
 from ._native import ModelFormatError
+from .classifier import TextClassifier
 from .lstm import LSTM, IncompatibleKeys, load
 from .tokenizer import Tokenizer
 
@@ -23,6 +27,7 @@ __all__ = [
     "LSTM",
     "IncompatibleKeys",
     "ModelFormatError",
+    "TextClassifier",
     "Tokenizer",
     "load",
     "set_num_threads",

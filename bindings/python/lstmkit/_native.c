@@ -11,9 +11,10 @@
  * the same time as set_param, so every handle carries a reader-writer lock, taken
  * while the GIL is released (a thread never waits for the lock while holding the GIL,
  * so the two locks cannot deadlock). Tokenizer handles do the same: segment, save and
- * word_count read; add_words, load_dict and clear_words write.
+ * word_count read; add_words, load_dict and clear_words write. Text classifier handles
+ * only have readers (predict_proba, labels, save).
  *
- * Tokenizer training runs with the GIL released; its progress callback takes the GIL
+ * Tokenizer and text classifier training run with the GIL released; their progress callbacks take the GIL
  * back (PyGILState_Ensure) to call the Python callable.
  */
 #define PY_SSIZE_T_CLEAN
@@ -1228,19 +1229,16 @@ static const train_field train_fields[] = {
 #undef TRAIN_FIELD
 #define TRAIN_FIELD_COUNT (sizeof train_fields / sizeof train_fields[0])
 
-/* tokenizer_train_config_default() -> dict */
-static PyObject *native_tokenizer_train_config_default(PyObject *Py_UNUSED(module),
-                                                       PyObject *Py_UNUSED(ignored))
+/* The `count` fields of the struct at base as a dict. */
+static PyObject *fields_to_dict(const train_field *fields, size_t count, const char *base)
 {
-    lk_tokenizer_train_config config = lk_tokenizer_train_config_default();
-    const char *base = (const char *)&config;
     PyObject *dict = PyDict_New();
     size_t i;
 
     if (dict == NULL)
         return NULL;
-    for (i = 0; i < TRAIN_FIELD_COUNT; i++) {
-        const train_field *f = &train_fields[i];
+    for (i = 0; i < count; i++) {
+        const train_field *f = &fields[i];
         PyObject *value = NULL;
         switch (f->kind) {
         case FIELD_INT32: {
@@ -1270,6 +1268,14 @@ static PyObject *native_tokenizer_train_config_default(PyObject *Py_UNUSED(modul
         Py_DECREF(value);
     }
     return dict;
+}
+
+/* tokenizer_train_config_default() -> dict */
+static PyObject *native_tokenizer_train_config_default(PyObject *Py_UNUSED(module),
+                                                       PyObject *Py_UNUSED(ignored))
+{
+    lk_tokenizer_train_config config = lk_tokenizer_train_config_default();
+    return fields_to_dict(train_fields, TRAIN_FIELD_COUNT, (const char *)&config);
 }
 
 /* Fills the struct at base from a dict holding every one of the `count` fields
@@ -1434,6 +1440,296 @@ static PyObject *native_tokenizer_load(PyObject *Py_UNUSED(module), PyObject *ar
 }
 
 /* ------------------------------------------------------------------------ */
+/* The text classifier handle type                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Every classifier handle carries a reader-writer lock like the others; all of its
+ * calls (predict, labels, save) are readers: the header allows them concurrently. */
+typedef struct {
+    PyObject_HEAD
+    lk_text_classifier *classifier;
+    int32_t num_classes; /* fixed for the handle's life */
+    handle_lock lock;
+} ClassifierHandle;
+
+static PyTypeObject ClassifierHandle_Type;
+
+/* Wraps a fresh lk_text_classifier (takes ownership: frees it on failure). */
+static PyObject *wrap_classifier(lk_text_classifier *classifier)
+{
+    ClassifierHandle *self = PyObject_New(ClassifierHandle, &ClassifierHandle_Type);
+
+    if (self == NULL) {
+        lk_text_classifier_free(classifier);
+        return NULL;
+    }
+    self->classifier = classifier;
+    self->num_classes = 0;
+    if (!handle_lock_init(&self->lock) ||
+        !lk_ok(lk_text_classifier_num_classes(classifier, &self->num_classes))) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void ClassifierHandle_dealloc(ClassifierHandle *self)
+{
+    lk_text_classifier_free(self->classifier);
+    handle_lock_destroy(&self->lock);
+    PyObject_Free(self);
+}
+
+/* The UTF-8 buffers of a tuple of str (borrowed from the tuple's strs). Returns a
+ * PyMem array of n pointers and fills *lens_out (PyMem, n sizes); NULL on error. */
+static const char **utf8_array(PyObject *tuple, const char *name, int nul_free, size_t **lens_out)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple), i;
+    const char **texts = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *texts);
+    size_t *lens = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *lens);
+
+    if (texts == NULL || lens == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (i = 0; i < n; i++) {
+        Py_ssize_t len = 0;
+        texts[i] = utf8_arg(PyTuple_GET_ITEM(tuple, i), name, i, &len);
+        if (texts[i] == NULL)
+            goto fail;
+        if (nul_free && memchr(texts[i], '\0', (size_t)len) != NULL) {
+            PyErr_Format(PyExc_ValueError, "%s[%zd] contains a NUL character", name, i);
+            goto fail;
+        }
+        lens[i] = (size_t)len;
+    }
+    *lens_out = lens;
+    return texts;
+fail:
+    PyMem_Free(texts);
+    PyMem_Free(lens);
+    return NULL;
+}
+
+/* predict_proba(texts, threads) -> float32 array (n, C). GIL released. */
+static PyObject *ClassifierHandle_predict_proba(ClassifierHandle *self, PyObject *args)
+{
+    PyObject *texts_obj, *threads_obj, *seq = NULL;
+    PyArrayObject *out = NULL;
+    int32_t threads;
+    const char **texts = NULL;
+    size_t *lens = NULL;
+    npy_intp dims[2];
+    Py_ssize_t n;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "OO:predict_proba", &texts_obj, &threads_obj))
+        return NULL;
+    if (!int32_arg(threads_obj, "threads", &threads))
+        return NULL;
+    if (threads < 1) {
+        PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %d", (int)threads);
+        return NULL;
+    }
+    /* A private tuple keeps the strs (and their UTF-8) alive while the GIL is released. */
+    seq = PySequence_Tuple(texts_obj);
+    if (seq == NULL)
+        return NULL;
+    n = PyTuple_GET_SIZE(seq);
+    texts = utf8_array(seq, "texts", 0, &lens);
+    if (texts == NULL)
+        goto done;
+    dims[0] = (npy_intp)n;
+    dims[1] = (npy_intp)self->num_classes;
+    out = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_FLOAT32);
+    if (out == NULL)
+        goto done;
+    READ_LOCKED(self, status = lk_text_classifier_predict(
+                          self->classifier, texts, lens, (size_t)n, threads,
+                          (float *)PyArray_DATA(out), (size_t)n * (size_t)self->num_classes));
+    if (!lk_ok(status))
+        Py_CLEAR(out);
+done:
+    PyMem_Free(texts);
+    PyMem_Free(lens);
+    Py_XDECREF(seq);
+    return (PyObject *)out;
+}
+
+/* labels() -> list of str, in class order. */
+static PyObject *ClassifierHandle_labels(ClassifierHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = PyList_New(self->num_classes);
+    int32_t i;
+
+    if (list == NULL)
+        return NULL;
+    for (i = 0; i < self->num_classes; i++) {
+        const char *label = NULL;
+        PyObject *s;
+        lk_status status = lk_text_classifier_label(self->classifier, i, &label);
+        if (!lk_ok(status)) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        s = PyUnicode_FromString(label);
+        if (s == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, s);
+    }
+    return list;
+}
+
+static PyObject *ClassifierHandle_save(ClassifierHandle *self, PyObject *args)
+{
+    PyObject *path = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "O&:save", PyUnicode_FSConverter, &path))
+        return NULL;
+    READ_LOCKED(self, status = lk_text_classifier_save(self->classifier, PyBytes_AS_STRING(path)));
+    Py_DECREF(path);
+    return lk_ok(status) ? Py_NewRef(Py_None) : NULL;
+}
+
+static PyMethodDef ClassifierHandle_methods[] = {
+    {"predict_proba", (PyCFunction)ClassifierHandle_predict_proba, METH_VARARGS,
+     "predict_proba(texts, threads) -> float32 array (n, num_classes) (GIL released)"},
+    {"labels", (PyCFunction)ClassifierHandle_labels, METH_NOARGS,
+     "labels() -> the class labels (list of str), in column order"},
+    {"save", (PyCFunction)ClassifierHandle_save, METH_VARARGS, "save(path): writes a model file"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ClassifierHandle_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lstmkit._native.ClassifierHandle",
+    .tp_basicsize = sizeof(ClassifierHandle),
+    .tp_dealloc = (destructor)ClassifierHandle_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An lk_text_classifier handle. Made by text_classifier_load() or "
+              "text_classifier_train(); freed with the object.",
+    .tp_methods = ClassifierHandle_methods,
+};
+
+#define CLS_FIELD(name, kind) {#name, kind, offsetof(lk_text_classifier_train_config, name)}
+static const train_field classifier_fields[] = {
+    CLS_FIELD(embedding_dim, FIELD_INT32),
+    CLS_FIELD(hidden_size, FIELD_INT32),
+    CLS_FIELD(num_layers, FIELD_INT32),
+    CLS_FIELD(bidirectional, FIELD_INT32),
+    CLS_FIELD(pooling, FIELD_INT32),
+    CLS_FIELD(attention_size, FIELD_INT32),
+    CLS_FIELD(dropout, FIELD_FLOAT),
+    CLS_FIELD(max_length, FIELD_INT32),
+    CLS_FIELD(min_count, FIELD_INT32),
+    CLS_FIELD(epochs, FIELD_INT32),
+    CLS_FIELD(batch_size, FIELD_INT32),
+    CLS_FIELD(learning_rate, FIELD_FLOAT),
+    CLS_FIELD(patience, FIELD_INT32),
+    CLS_FIELD(balance_classes, FIELD_INT32),
+    CLS_FIELD(tokenization, FIELD_INT32),
+    CLS_FIELD(threads, FIELD_INT32),
+    CLS_FIELD(seed, FIELD_UINT64),
+};
+#undef CLS_FIELD
+#define CLASSIFIER_FIELD_COUNT (sizeof classifier_fields / sizeof classifier_fields[0])
+
+/* text_classifier_train_config_default() -> dict */
+static PyObject *native_text_classifier_train_config_default(PyObject *Py_UNUSED(module),
+                                                             PyObject *Py_UNUSED(ignored))
+{
+    lk_text_classifier_train_config config = lk_text_classifier_train_config_default();
+    return fields_to_dict(classifier_fields, CLASSIFIER_FIELD_COUNT, (const char *)&config);
+}
+
+/* text_classifier_train(train_texts, train_labels, dev_texts, dev_labels, config: dict,
+ *                       progress: callable or None) -> handle. GIL released. */
+static PyObject *native_text_classifier_train(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *tt_obj, *tl_obj, *dt_obj, *dl_obj, *config_obj, *progress_obj, *result = NULL;
+    PyObject *tt = NULL, *tl = NULL, *dt = NULL, *dl = NULL;
+    const char **train_texts = NULL, **train_labels = NULL, **dev_texts = NULL, **dev_labels = NULL;
+    size_t *train_lens = NULL, *train_label_lens = NULL, *dev_lens = NULL, *dev_label_lens = NULL;
+    lk_text_classifier_train_config config = lk_text_classifier_train_config_default();
+    progress_state state = {NULL, NULL};
+    lk_text_classifier *classifier = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "OOOOOO:text_classifier_train", &tt_obj, &tl_obj, &dt_obj, &dl_obj,
+                          &config_obj, &progress_obj))
+        return NULL;
+    if (!fields_from_dict(config_obj, classifier_fields, CLASSIFIER_FIELD_COUNT, (char *)&config))
+        return NULL;
+    if (progress_obj != Py_None) {
+        if (!PyCallable_Check(progress_obj)) {
+            PyErr_Format(PyExc_TypeError, "progress must be callable or None, got %s",
+                         Py_TYPE(progress_obj)->tp_name);
+            return NULL;
+        }
+        state.callback = progress_obj; /* borrowed: args holds it */
+    }
+    if ((tt = PySequence_Tuple(tt_obj)) == NULL || (tl = PySequence_Tuple(tl_obj)) == NULL ||
+        (dt = PySequence_Tuple(dt_obj)) == NULL || (dl = PySequence_Tuple(dl_obj)) == NULL)
+        goto done;
+    if (PyTuple_GET_SIZE(tt) != PyTuple_GET_SIZE(tl) || PyTuple_GET_SIZE(dt) != PyTuple_GET_SIZE(dl)) {
+        PyErr_SetString(PyExc_ValueError, "texts and labels differ in length");
+        goto done;
+    }
+    if ((train_texts = utf8_array(tt, "texts", 0, &train_lens)) == NULL ||
+        (train_labels = utf8_array(tl, "labels", 1, &train_label_lens)) == NULL ||
+        (dev_texts = utf8_array(dt, "dev texts", 0, &dev_lens)) == NULL ||
+        (dev_labels = utf8_array(dl, "dev labels", 1, &dev_label_lens)) == NULL)
+        goto done;
+
+    Py_BEGIN_ALLOW_THREADS
+    status = lk_text_classifier_train(train_texts, train_lens, train_labels, (size_t)PyTuple_GET_SIZE(tt),
+                                      dev_texts, dev_lens, dev_labels, (size_t)PyTuple_GET_SIZE(dt),
+                                      &config, state.callback ? progress_trampoline : NULL, &state,
+                                      &classifier);
+    Py_END_ALLOW_THREADS
+    if (state.exception != NULL) {
+        lk_text_classifier_free(status == LK_STATUS_OK ? classifier : NULL);
+        restore_exception(state.exception);
+        goto done;
+    }
+    if (lk_ok(status))
+        result = wrap_classifier(classifier);
+done:
+    PyMem_Free(train_texts);
+    PyMem_Free(train_labels);
+    PyMem_Free(dev_texts);
+    PyMem_Free(dev_labels);
+    PyMem_Free(train_lens);
+    PyMem_Free(train_label_lens);
+    PyMem_Free(dev_lens);
+    PyMem_Free(dev_label_lens);
+    Py_XDECREF(tt);
+    Py_XDECREF(tl);
+    Py_XDECREF(dt);
+    Py_XDECREF(dl);
+    return result;
+}
+
+/* text_classifier_load(path) -> handle */
+static PyObject *native_text_classifier_load(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *path = NULL;
+    lk_text_classifier *classifier = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "O&:text_classifier_load", PyUnicode_FSConverter, &path))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = lk_text_classifier_load(PyBytes_AS_STRING(path), &classifier);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    return lk_ok(status) ? wrap_classifier(classifier) : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Module functions                                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -1560,6 +1856,14 @@ static PyMethodDef native_methods[] = {
      "progress is called with each line)"},
     {"tokenizer_train_config_default", native_tokenizer_train_config_default, METH_NOARGS,
      "tokenizer_train_config_default() -> dict of lk_tokenizer_train_config_default()"},
+    {"text_classifier_load", native_text_classifier_load, METH_VARARGS,
+     "text_classifier_load(path) -> handle"},
+    {"text_classifier_train", native_text_classifier_train, METH_VARARGS,
+     "text_classifier_train(train_texts, train_labels, dev_texts, dev_labels, config, progress) "
+     "-> handle (GIL released; progress is called with each line)"},
+    {"text_classifier_train_config_default", native_text_classifier_train_config_default,
+     METH_NOARGS,
+     "text_classifier_train_config_default() -> dict of lk_text_classifier_train_config_default()"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1584,7 +1888,8 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     }
     import_array();
-    if (PyType_Ready(&LSTMHandle_Type) < 0 || PyType_Ready(&TokenizerHandle_Type) < 0)
+    if (PyType_Ready(&LSTMHandle_Type) < 0 || PyType_Ready(&TokenizerHandle_Type) < 0 ||
+        PyType_Ready(&ClassifierHandle_Type) < 0)
         return NULL;
     module = PyModule_Create(&native_module);
     if (module == NULL)
@@ -1600,6 +1905,7 @@ PyMODINIT_FUNC PyInit__native(void)
     if (PyModule_AddObjectRef(module, "ModelFormatError", ModelFormatError) < 0 ||
         PyModule_AddObjectRef(module, "LSTMHandle", (PyObject *)&LSTMHandle_Type) < 0 ||
         PyModule_AddObjectRef(module, "TokenizerHandle", (PyObject *)&TokenizerHandle_Type) < 0 ||
+        PyModule_AddObjectRef(module, "ClassifierHandle", (PyObject *)&ClassifierHandle_Type) < 0 ||
         PyModule_AddIntConstant(module, "ABI_VERSION", LK_ABI_VERSION) < 0 ||
         PyModule_AddStringConstant(module, "HEADER_VERSION", LK_VERSION_STRING) < 0)
         goto fail;
