@@ -185,6 +185,7 @@ struct TokenizerTests {
         #expect(tags.count == text.count)
         #expect(tags.allSatisfy { ["B", "M", "E", "S"].contains($0) })
         #expect(BMES.wordLengths(tags: tags.map { Int32(BMES.names.firstIndex(of: $0)!) }).reduce(0, +) == text.count)
+        #expect(fixtureTokenizer.tag("我  们")[1...2] == ["S", "S"])  // whitespace: one S per character
     }
 }
 

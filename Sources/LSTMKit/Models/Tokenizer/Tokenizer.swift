@@ -38,8 +38,9 @@ public final class Tokenizer {
 
     /// BMES tags, one per character of `text` (whitespace characters get "S").
     public func tag(_ text: String) -> [String] {
-        tokens(for: [text], threads: 1)[0].flatMap { word -> [String] in
-            BMES.tags(wordLengths: [word.count]).map { BMES.names[Int($0)] }
+        tokens(for: [text], threads: 1)[0].flatMap { token -> [String] in
+            if token.allSatisfy(\.isWhitespace) { return Array(repeating: "S", count: token.count) }
+            return BMES.tags(wordLengths: [token.count]).map { BMES.names[Int($0)] }
         }
     }
 
