@@ -108,3 +108,23 @@ func product(_ factors: [Int], _ what: String) throws -> Int {
     }
     return result
 }
+
+/// Strings a handle lends to C callers (parameter names, labels): copied once, freed
+/// with the handle, so a borrowed `const char *` stays valid for the handle's life.
+final class BorrowedCStrings {
+    private let strings: [UnsafeMutablePointer<CChar>]
+
+    init(_ values: [String]) { strings = values.map { strdup($0) } }
+
+    deinit { strings.forEach { free($0) } }
+
+    var count: Int { strings.count }
+
+    /// The string at `index`, or an error naming `what` and the valid range.
+    func at(_ index: Int32, _ what: String) throws -> UnsafePointer<CChar> {
+        guard index >= 0, Int(index) < strings.count else {
+            throw invalid("\(what) index \(index) is outside [0, \(strings.count))")
+        }
+        return UnsafePointer(strings[Int(index)])
+    }
+}

@@ -9,14 +9,13 @@ import Glibc
 /// parameter names, which callers borrow for the handle's lifetime.
 final class LSTMHandle {
     let lstm: LSTM
-    let names: [UnsafeMutablePointer<CChar>]
+    let names: BorrowedCStrings
 
     init(_ lstm: LSTM) {
         self.lstm = lstm
-        names = lstm.parameters.map { strdup($0.name) }
+        names = BorrowedCStrings(lstm.parameters.map(\.name))
     }
 
-    deinit { names.forEach { free($0) } }
 
     /// The named parameter, checking that the caller's buffer holds `count` values.
     func parameter(_ name: UnsafePointer<CChar>?, count: Int) throws -> Parameter {
@@ -171,10 +170,7 @@ public func lk_lstm_param_name(_ lstm: OpaquePointer?, _ index: Int32,
     guarded {
         let h = try handle(lstm)
         let out = try required(name, "name")
-        guard index >= 0, Int(index) < h.names.count else {
-            throw invalid("parameter index \(index) is outside [0, \(h.names.count))")
-        }
-        out.pointee = UnsafePointer(h.names[Int(index)])
+        out.pointee = try h.names.at(index, "parameter")
     }
 }
 

@@ -9,14 +9,13 @@ import Glibc
 /// its labels, which callers borrow for the handle's lifetime.
 final class TextClassifierHandle {
     let classifier: TextClassifier
-    let labels: [UnsafeMutablePointer<CChar>]
+    let labels: BorrowedCStrings
 
     init(_ classifier: TextClassifier) {
         self.classifier = classifier
-        labels = classifier.labels.map { strdup($0) }
+        labels = BorrowedCStrings(classifier.labels)
     }
 
-    deinit { labels.forEach { free($0) } }
 }
 
 func classifierHandle(_ pointer: OpaquePointer?) throws -> TextClassifierHandle {
@@ -89,10 +88,7 @@ public func lk_text_classifier_label(_ classifier: OpaquePointer?, _ index: Int3
     guarded {
         let h = try classifierHandle(classifier)
         let label = try required(label, "label")
-        guard index >= 0, Int(index) < h.labels.count else {
-            throw invalid("index \(index) is out of range: the classifier has \(h.labels.count) classes")
-        }
-        label.pointee = UnsafePointer(h.labels[Int(index)])
+        label.pointee = try h.labels.at(index, "class")
     }
 }
 

@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from .tokenizer import PathLike, _fraction_arg, _int_arg, _learning_rate, _path_arg, _print_line
+from .tokenizer import PathLike, _fraction_arg, _int_arg, _learning_rate, _path_arg, _progress_callback
 
 __all__ = ["TextClassifier"]
 
@@ -178,14 +178,7 @@ class TextClassifier:
         threads = _int_arg("threads", threads, 1, 1024)
         if not isinstance(balance_classes, (bool, np.bool_)):
             raise TypeError(f"balance_classes must be a bool, got {type(balance_classes).__name__}")
-        if progress is True:
-            callback: Optional[Callable[[str], Any]] = _print_line
-        elif progress is False or progress is None:
-            callback = None
-        elif callable(progress):
-            callback = progress
-        else:
-            raise TypeError(f"progress must be a bool or a callable, got {type(progress).__name__}")
+        callback = _progress_callback(progress)
 
         if dev is not None:
             if not isinstance(dev, (tuple, list)) or len(dev) != 2:

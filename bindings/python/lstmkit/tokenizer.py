@@ -337,18 +337,23 @@ class Tokenizer:
             "seed": _int_arg("seed", seed, 0, 2**64 - 1),
         }
         checkpoint_path = None if checkpoint is None else _path_arg("checkpoint", checkpoint)
-        if progress is True:
-            callback: Optional[Callable[[str], Any]] = _print_line
-        elif progress is False or progress is None:
-            callback = None
-        elif callable(progress):
-            callback = progress
-        else:
-            raise TypeError(f"progress must be a bool or a callable, got {type(progress).__name__}")
+        callback = _progress_callback(progress)
         train_text = _corpus("train", train)
         dev_text = _corpus("dev", dev)
         handle = _native.tokenizer_train(train_text, dev_text, config, checkpoint_path, callback)
         return cls._from_handle(handle)
+
+
+def _progress_callback(progress: Any) -> Optional[Callable[[str], Any]]:
+    """The `progress` argument of training as a callable or None: True prints each
+    line, False/None is silent, a callable receives each line."""
+    if progress is True:
+        return _print_line
+    if progress is False or progress is None:
+        return None
+    if callable(progress):
+        return progress
+    raise TypeError(f"progress must be a bool or a callable, got {type(progress).__name__}")
 
 
 def _print_line(line: str) -> None:
