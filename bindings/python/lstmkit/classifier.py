@@ -22,7 +22,6 @@ either.
 
 from __future__ import annotations
 
-import math
 import random
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
