@@ -48,18 +48,25 @@ public final class Conv2D: Module {
         return fits && ho > 0 && wo > 0 ? (ho, wo) : nil
     }
 
-    /// Copies one image's patches into columns: (C*kh*kw, Ho*Wo), zeros for padding.
-    private func im2col(_ x: UnsafePointer<Float>, h: Int, w: Int, ho: Int, wo: Int, into cols: UnsafeMutablePointer<Float>) {
+    /// Copies one image's patches into columns: row r of (C*kh*kw) rows starts at
+    /// cols + r * ld and holds the Ho*Wo positions; zeros for padding.
+    private func im2col(_ x: UnsafePointer<Float>, h: Int, w: Int, ho: Int, wo: Int,
+                        into cols: UnsafeMutablePointer<Float>, ld: Int) {
         var row = 0
         for c in 0..<inChannels {
             for ki in 0..<kernel.h {
                 for kj in 0..<kernel.w {
-                    let out = cols + row * ho * wo
+                    let out = cols + row * ld
                     for oi in 0..<ho {
                         let i = oi * stride.h - padding.h + ki * dilation.h
+                        guard i >= 0 && i < h else {
+                            (out + oi * wo).update(repeating: 0, count: wo)
+                            continue
+                        }
+                        let line = x + (c * h + i) * w
                         for oj in 0..<wo {
                             let j = oj * stride.w - padding.w + kj * dilation.w
-                            out[oi * wo + oj] = (i >= 0 && i < h && j >= 0 && j < w) ? x[(c * h + i) * w + j] : 0
+                            out[oi * wo + oj] = (j >= 0 && j < w) ? line[j] : 0
                         }
                     }
                     row += 1
@@ -69,18 +76,20 @@ public final class Conv2D: Module {
     }
 
     /// The adjoint of im2col: adds each column entry back to the pixel it came from.
-    private func col2im(_ cols: UnsafePointer<Float>, h: Int, w: Int, ho: Int, wo: Int, into dx: UnsafeMutablePointer<Float>) {
+    private func col2im(_ cols: UnsafePointer<Float>, ld: Int, h: Int, w: Int, ho: Int, wo: Int,
+                        into dx: UnsafeMutablePointer<Float>) {
         var row = 0
         for c in 0..<inChannels {
             for ki in 0..<kernel.h {
                 for kj in 0..<kernel.w {
-                    let src = cols + row * ho * wo
+                    let src = cols + row * ld
                     for oi in 0..<ho {
                         let i = oi * stride.h - padding.h + ki * dilation.h
                         guard i >= 0 && i < h else { continue }
+                        let line = dx + (c * h + i) * w
                         for oj in 0..<wo {
                             let j = oj * stride.w - padding.w + kj * dilation.w
-                            if j >= 0 && j < w { dx[(c * h + i) * w + j] += src[oi * wo + oj] }
+                            if j >= 0 && j < w { line[j] += src[oi * wo + oj] }
                         }
                     }
                     row += 1
@@ -89,66 +98,44 @@ public final class Conv2D: Module {
         }
     }
 
+    /// Images are convolved in groups whose columns (K, g*Ho*Wo) fit in this many floats,
+    /// so each group is one large GEMM (fast on many threads) in bounded memory.
+    nonisolated(unsafe) static var columnBudget = 1 << 22
+
+    private func groups(images n: Int, k: Int, positions: Int) -> [Range<Int>] {
+        let g = max(1, min(n, Self.columnBudget / max(k * positions, 1)))
+        return Swift.stride(from: 0, to: n, by: g).map { $0..<min($0 + g, n) }
+    }
+
     /// x (N, C, H, W) → (N, O, Ho, Wo). The input must be large enough (see `outputSize`).
     public func forward(_ x: Tensor) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         precondition(x.rank == 4 && c == inChannels, "Conv2D expects (N, \(inChannels), H, W), got \(x.shape)")
         let (ho, wo) = outputSize(height: h, width: w)!
-        let k = inChannels * kernel.h * kernel.w
-        var out = [Float](repeating: 0, count: n * outChannels * ho * wo)
-        var cols = [Float](repeating: 0, count: k * ho * wo)
+        let (k, p, o) = (inChannels * kernel.h * kernel.w, ho * wo, outChannels)
+        let groups = groups(images: n, k: k, positions: p)
+        let widest = groups.map(\.count).max() ?? 0
+        var out = [Float](repeating: 0, count: n * o * p)
+        var cols = [Float](repeating: 0, count: k * widest * p)
+        var product = [Float](repeating: 0, count: o * widest * p)
         x.data.withUnsafeBufferPointer { X in
         cols.withUnsafeMutableBufferPointer { COLS in
+        product.withUnsafeMutableBufferPointer { PRODUCT in
         weight.value.withUnsafeBufferPointer { W in
         out.withUnsafeMutableBufferPointer { OUT in
-            for s in 0..<n {
-                im2col(X.baseAddress! + s * c * h * w, h: h, w: w, ho: ho, wo: wo, into: COLS.baseAddress!)
-                let o = OUT.baseAddress! + s * outChannels * ho * wo
-                if let bias {
-                    for oc in 0..<outChannels { (o + oc * ho * wo).update(repeating: bias.value[oc], count: ho * wo) }
+            for group in groups {
+                let ld = group.count * p
+                for (g, s) in group.enumerated() {
+                    im2col(X.baseAddress! + s * c * h * w, h: h, w: w, ho: ho, wo: wo, into: COLS.baseAddress! + g * p, ld: ld)
                 }
-                // (O, K) x (K, Ho*Wo)
-                BLAS.gemm(m: outChannels, n: ho * wo, k: k, a: W.baseAddress!, lda: k, b: COLS.baseAddress!, ldb: ho * wo,
-                          beta: bias == nil ? 0 : 1, c: o, ldc: ho * wo)
-            }
-        }
-        }
-        }
-        }
-        return Tensor(shape: [n, outChannels, ho, wo], data: out)
-    }
-
-    /// Accumulates dW, db; returns dx (N, C, H, W).
-    public func backward(input x: Tensor, outputGrad dy: Tensor) -> Tensor {
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (ho, wo) = outputSize(height: h, width: w)!
-        precondition(dy.shape == [n, outChannels, ho, wo], "Conv2D.backward: dy has shape \(dy.shape)")
-        let k = inChannels * kernel.h * kernel.w
-        var dx = [Float](repeating: 0, count: x.count)
-        var cols = [Float](repeating: 0, count: k * ho * wo)
-        var dCols = [Float](repeating: 0, count: k * ho * wo)
-        x.data.withUnsafeBufferPointer { X in
-        dy.data.withUnsafeBufferPointer { DY in
-        cols.withUnsafeMutableBufferPointer { COLS in
-        dCols.withUnsafeMutableBufferPointer { DCOLS in
-        weight.value.withUnsafeBufferPointer { W in
-        weight.grad.withUnsafeMutableBufferPointer { GW in
-        dx.withUnsafeMutableBufferPointer { DX in
-            for s in 0..<n {
-                let g = DY.baseAddress! + s * outChannels * ho * wo
-                im2col(X.baseAddress! + s * c * h * w, h: h, w: w, ho: ho, wo: wo, into: COLS.baseAddress!)
-                // dW += dY (O, Ho*Wo) x cols^T (Ho*Wo, K)
-                BLAS.gemm(transB: true, m: outChannels, n: k, k: ho * wo, a: g, lda: ho * wo,
-                          b: COLS.baseAddress!, ldb: ho * wo, beta: 1, c: GW.baseAddress!, ldc: k)
-                // dCols = W^T (K, O) x dY (O, Ho*Wo)
-                BLAS.gemm(transA: true, m: k, n: ho * wo, k: outChannels, a: W.baseAddress!, lda: k,
-                          b: g, ldb: ho * wo, beta: 0, c: DCOLS.baseAddress!, ldc: ho * wo)
-                col2im(DCOLS.baseAddress!, h: h, w: w, ho: ho, wo: wo, into: DX.baseAddress! + s * c * h * w)
-                if let bias {
-                    for oc in 0..<outChannels {
-                        var total: Float = 0
-                        for p in 0..<(ho * wo) { total += g[oc * ho * wo + p] }
-                        bias.grad[oc] += total
+                // (O, K) x (K, g*Ho*Wo), then each image's block to (O, Ho*Wo) plus the bias.
+                BLAS.gemm(m: o, n: ld, k: k, a: W.baseAddress!, lda: k, b: COLS.baseAddress!, ldb: ld,
+                          beta: 0, c: PRODUCT.baseAddress!, ldc: ld)
+                for (g, s) in group.enumerated() {
+                    for oc in 0..<o {
+                        let src = PRODUCT.baseAddress! + oc * ld + g * p, dst = OUT.baseAddress! + (s * o + oc) * p
+                        let b = bias?.value[oc] ?? 0
+                        for i in 0..<p { dst[i] = src[i] + b }
                     }
                 }
             }
@@ -157,9 +144,66 @@ public final class Conv2D: Module {
         }
         }
         }
+        return Tensor(shape: [n, o, ho, wo], data: out)
+    }
+
+    /// Accumulates dW, db; returns dx (N, C, H, W), or an empty tensor when
+    /// `inputGradient` is false (the first layer of a network needs no dx).
+    public func backward(input x: Tensor, outputGrad dy: Tensor, inputGradient: Bool = true) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (ho, wo) = outputSize(height: h, width: w)!
+        precondition(dy.shape == [n, outChannels, ho, wo], "Conv2D.backward: dy has shape \(dy.shape)")
+        let (k, p, o) = (inChannels * kernel.h * kernel.w, ho * wo, outChannels)
+        let groups = groups(images: n, k: k, positions: p)
+        let widest = groups.map(\.count).max() ?? 0
+        var dx = [Float](repeating: 0, count: inputGradient ? x.count : 0)
+        var cols = [Float](repeating: 0, count: k * widest * p)
+        var dCols = [Float](repeating: 0, count: inputGradient ? k * widest * p : 0)
+        var dyGroup = [Float](repeating: 0, count: o * widest * p)
+        x.data.withUnsafeBufferPointer { X in
+        dy.data.withUnsafeBufferPointer { DY in
+        cols.withUnsafeMutableBufferPointer { COLS in
+        dCols.withUnsafeMutableBufferPointer { DCOLS in
+        dyGroup.withUnsafeMutableBufferPointer { G in
+        weight.value.withUnsafeBufferPointer { W in
+        weight.grad.withUnsafeMutableBufferPointer { GW in
+        dx.withUnsafeMutableBufferPointer { DX in
+            for group in groups {
+                let ld = group.count * p
+                // dY of the group as (O, g*Ho*Wo), the layout of the forward product.
+                for (g, s) in group.enumerated() {
+                    im2col(X.baseAddress! + s * c * h * w, h: h, w: w, ho: ho, wo: wo, into: COLS.baseAddress! + g * p, ld: ld)
+                    for oc in 0..<o {
+                        (G.baseAddress! + oc * ld + g * p).update(from: DY.baseAddress! + (s * o + oc) * p, count: p)
+                    }
+                }
+                // dW += dY (O, g*Ho*Wo) x cols^T (g*Ho*Wo, K)
+                BLAS.gemm(transB: true, m: o, n: k, k: ld, a: G.baseAddress!, lda: ld,
+                          b: COLS.baseAddress!, ldb: ld, beta: 1, c: GW.baseAddress!, ldc: k)
+                if let bias {
+                    for oc in 0..<o {
+                        var total: Float = 0
+                        for i in 0..<ld { total += G[oc * ld + i] }
+                        bias.grad[oc] += total
+                    }
+                }
+                guard inputGradient else { continue }
+                // dCols = W^T (K, O) x dY (O, g*Ho*Wo)
+                BLAS.gemm(transA: true, m: k, n: ld, k: o, a: W.baseAddress!, lda: k,
+                          b: G.baseAddress!, ldb: ld, beta: 0, c: DCOLS.baseAddress!, ldc: ld)
+                for (g, s) in group.enumerated() {
+                    col2im(DCOLS.baseAddress! + g * p, ld: ld, h: h, w: w, ho: ho, wo: wo, into: DX.baseAddress! + s * c * h * w)
+                }
+            }
         }
         }
-        return Tensor(shape: x.shape, data: dx)
+        }
+        }
+        }
+        }
+        }
+        }
+        return inputGradient ? Tensor(shape: x.shape, data: dx) : Tensor(shape: [0], data: [])
     }
 }
 

@@ -42,7 +42,7 @@ public final class TextClassifier: Module {
     public let embedding: Embedding
     public let bigramEmbedding: Embedding?
     public let lstm: LSTM
-    public let attention: AttentionPooling?
+    public let pooling: LSTMOutputPooling
     public let output: Linear
     var dropoutRNG: SeededRandom
 
@@ -67,10 +67,8 @@ public final class TextClassifier: Module {
         }
         lstm = try LSTM(LSTMConfig(inputSize: config.embeddingDim + config.bigramDim, hiddenSize: config.hiddenSize, numLayers: config.numLayers,
                                    bidirectional: config.bidirectional, seed: rng.next()))
-        let features = (config.bidirectional ? 2 : 1) * config.hiddenSize
-        attention = config.pooling == .attention
-            ? AttentionPooling(inputSize: features, attentionSize: config.attentionSize, rng: &rng) : nil
-        output = Linear(features, labels.count, prefix: "output.", rng: &rng)
+        pooling = LSTMOutputPooling(config.pooling, lstm: lstm.config, attentionSize: config.attentionSize, rng: &rng)
+        output = Linear(lstm.config.outputSize, labels.count, prefix: "output.", rng: &rng)
         dropoutRNG = rng.split()
     }
 
@@ -78,7 +76,7 @@ public final class TextClassifier: Module {
         var m: [(prefix: String, module: Module)] = [("", embedding)]
         if let bigramEmbedding { m.append(("", bigramEmbedding)) }
         m.append(("lstm.", lstm))
-        if let attention { m.append(("", attention)) }
+        m.append(("", pooling))
         m.append(("", output))
         return m
     }
@@ -156,34 +154,8 @@ public final class TextClassifier: Module {
     /// Pooled features (B, F) in inference, and the attention weights (B, T) if any.
     func features(_ batch: Batch) -> (Tensor, [Float]?) {
         let h = lstm.infer(embed(batch), lengths: batch.lengths)
-        return pool(h.y, final: h.final, lengths: batch.lengths)
-    }
-
-    /// The pooled features from the LSTM outputs (and final states for `.last`).
-    private func pool(_ y: Tensor, final: LSTMState, lengths: [Int]) -> (Tensor, [Float]?) {
-        switch config.pooling {
-        case .attention:
-            let (out, cache) = attention!.forward(y, lengths: lengths)
-            return (out, cache.weights)
-        case .last:
-            return (lastStates(final, batch: lengths.count), nil)
-        case .mean, .max:
-            return (SimplePooling.forward(y, lengths: lengths, kind: config.pooling).0, nil)
-        }
-    }
-
-    /// The last layer's final h of each direction, concatenated: (B, K*H). For the
-    /// reverse direction that is its state after reading the whole sequence backwards.
-    private func lastStates(_ final: LSTMState, batch: Int) -> Tensor {
-        let (k, h) = (config.bidirectional ? 2 : 1, config.hiddenSize)
-        var out = [Float](repeating: 0, count: batch * k * h)
-        for d in 0..<k {
-            let block = ((config.numLayers - 1) * k + d) * batch * h
-            for b in 0..<batch {
-                for j in 0..<h { out[b * k * h + d * h + j] = final.h.data[block + b * h + j] }
-            }
-        }
-        return Tensor(shape: [batch, k * h], data: out)
+        let (pooled, cache) = pooling.forward(y: h.y, final: h.final, lengths: batch.lengths)
+        return (pooled, cache.attentionWeights)
     }
 
     // MARK: Prediction
@@ -243,43 +215,13 @@ public final class TextClassifier: Module {
         let embeddingDrop = Dropout(config.embeddingDropout), outputDrop = Dropout(config.outputDropout)
         let (x, xMask) = embeddingDrop.forward(embed(batch), rng: &dropoutRNG)
         let out = lstm.forward(x, lengths: batch.lengths, training: true)
-        var dY = Tensor(zeros: out.y.shape)
-        var dFinal: LSTMState?
-        let pooled: Tensor
-        var attentionCache: AttentionPooling.Cache?
-        var simpleCache: SimplePooling.Cache?
-        switch config.pooling {
-        case .attention:
-            let (p, c) = attention!.forward(out.y, lengths: batch.lengths)
-            pooled = p
-            attentionCache = c
-        case .last:
-            pooled = lastStates(out.final, batch: batch.size)
-        case .mean, .max:
-            let (p, c) = SimplePooling.forward(out.y, lengths: batch.lengths, kind: config.pooling)
-            pooled = p
-            simpleCache = c
-        }
+        let (pooled, poolCache) = pooling.forward(y: out.y, final: out.final, lengths: batch.lengths)
         let (f, fMask) = outputDrop.forward(pooled, rng: &dropoutRNG)
         let logits = output.forward(f)
         let mask = classWeights.map { w in targets.map { w[Int($0)] } }
         let (loss, dLogits) = try Loss.softmaxCrossEntropy(logits: logits, targets: targets, mask: mask)
         let dPooled = outputDrop.backward(output.backward(input: f, outputGrad: dLogits), mask: fMask)
-        switch config.pooling {
-        case .attention: dY = attention!.backward(attentionCache!, outputGrad: dPooled)
-        case .mean, .max: dY = SimplePooling.backward(simpleCache!, outputGrad: dPooled)
-        case .last:
-            // The gradient enters through the last layer's final h of each direction.
-            var g = LSTMState(zerosFor: lstm.config, batch: batch.size)
-            let (k, h) = (config.bidirectional ? 2 : 1, config.hiddenSize)
-            for d in 0..<k {
-                let block = ((config.numLayers - 1) * k + d) * batch.size * h
-                for b in 0..<batch.size {
-                    for j in 0..<h { g.h.data[block + b * h + j] = dPooled.data[b * k * h + d * h + j] }
-                }
-            }
-            dFinal = g
-        }
+        let (dY, dFinal) = pooling.backward(poolCache, outputGrad: dPooled)
         let dX = embeddingDrop.backward(lstm.backward(out.cache, outputGrad: dY, finalGrad: dFinal).dx, mask: xMask)
         embedBackward(batch, dX)
         return loss
