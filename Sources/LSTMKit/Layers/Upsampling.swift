@@ -1,0 +1,280 @@
+/// Transposed 2-D convolution over (N, C, H, W), as PyTorch's nn.ConvTranspose2d
+/// (no dilation, no output padding): weight (C, O, kh, kw), bias (O), output size
+/// (H - 1)·stride - 2·padding + kernel per axis. It is the adjoint of a convolution,
+/// so it is computed as one: a GEMM gives every input pixel's (O·kh·kw) contributions,
+/// which are then added into the output ("col2im"); backward gathers dY's patches
+/// ("im2col") and runs two GEMMs. Images go in groups, one GEMM per group.
+public final class ConvTranspose2D: Module {
+    public let inChannels: Int, outChannels: Int
+    public let kernel: (h: Int, w: Int)
+    public let stride: (h: Int, w: Int)
+    public let padding: (h: Int, w: Int)
+    public let weight: Parameter
+    public let bias: Parameter?
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: (Int, Int) = (0, 0), bias: Bool = true, prefix: String = "", rng: inout SeededRandom) {
+        precondition(inChannels > 0 && outChannels > 0 && kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0
+                     && padding.0 >= 0 && padding.1 >= 0, "ConvTranspose2D sizes must be positive, padding non-negative")
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        // PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)), where its fan_in is
+        // taken from the weight's dimension 1: O·kh·kw.
+        let bound = 1 / Float(outChannels * kernel.0 * kernel.1).squareRoot()
+        var w = [Float](repeating: 0, count: inChannels * outChannels * kernel.0 * kernel.1)
+        rng.fillUniform(&w, bound: bound)
+        weight = Parameter(name: prefix + "weight", shape: [inChannels, outChannels, kernel.0, kernel.1], value: w)
+        if bias {
+            var b = [Float](repeating: 0, count: outChannels)
+            rng.fillUniform(&b, bound: bound)
+            self.bias = Parameter(name: prefix + "bias", shape: [outChannels], value: b)
+        } else {
+            self.bias = nil
+        }
+    }
+
+    public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+
+    /// The output size, or nil when padding would leave nothing.
+    public func outputSize(height: Int, width: Int) -> (h: Int, w: Int)? {
+        let ho = (height - 1) * stride.h - 2 * padding.h + kernel.h
+        let wo = (width - 1) * stride.w - 2 * padding.w + kernel.w
+        return height > 0 && width > 0 && ho > 0 && wo > 0 ? (ho, wo) : nil
+    }
+
+    /// Output pixel (row, column) that input pixel (i, j) reaches through kernel tap (ki, kj).
+    @inline(__always)
+    private func target(_ i: Int, _ ki: Int, _ j: Int, _ kj: Int) -> (Int, Int) {
+        (i * stride.h - padding.h + ki, j * stride.w - padding.w + kj)
+    }
+
+    /// Adds one image's contributions: row (o, ki, kj) of `cols` (stride ld) holds, per
+    /// input pixel, what it adds to output channel o through that tap.
+    private func scatter(_ cols: UnsafePointer<Float>, ld: Int, h: Int, w: Int, ho: Int, wo: Int,
+                         into out: UnsafeMutablePointer<Float>) {
+        var row = 0
+        for o in 0..<outChannels {
+            for ki in 0..<kernel.h {
+                for kj in 0..<kernel.w {
+                    let src = cols + row * ld
+                    for i in 0..<h {
+                        for j in 0..<w {
+                            let (y, x) = target(i, ki, j, kj)
+                            if y >= 0 && y < ho && x >= 0 && x < wo { out[(o * ho + y) * wo + x] += src[i * w + j] }
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `scatter`: copies dY's values at each tap's targets into columns.
+    private func gather(_ dy: UnsafePointer<Float>, h: Int, w: Int, ho: Int, wo: Int,
+                        into cols: UnsafeMutablePointer<Float>, ld: Int) {
+        var row = 0
+        for o in 0..<outChannels {
+            for ki in 0..<kernel.h {
+                for kj in 0..<kernel.w {
+                    let dst = cols + row * ld
+                    for i in 0..<h {
+                        for j in 0..<w {
+                            let (y, x) = target(i, ki, j, kj)
+                            dst[i * w + j] = y >= 0 && y < ho && x >= 0 && x < wo ? dy[(o * ho + y) * wo + x] : 0
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    private func groups(images n: Int, rows: Int, positions: Int) -> [Range<Int>] {
+        let g = max(1, min(n, Conv2D.columnBudget / max(rows * positions, 1)))
+        return Swift.stride(from: 0, to: n, by: g).map { $0..<min($0 + g, n) }
+    }
+
+    /// Copies images [group] of x (N, C, P) side by side into (C, g·P).
+    private static func pack(_ x: UnsafePointer<Float>, _ group: Range<Int>, channels c: Int, positions p: Int,
+                             into packed: UnsafeMutablePointer<Float>) {
+        for (g, s) in group.enumerated() {
+            for ch in 0..<c { (packed + ch * group.count * p + g * p).update(from: x + (s * c + ch) * p, count: p) }
+        }
+    }
+
+    /// The inverse of `pack`: (C, g·P) back to images [group] of x (N, C, P).
+    private static func unpack(_ packed: UnsafePointer<Float>, _ group: Range<Int>, channels c: Int, positions p: Int,
+                               into x: UnsafeMutablePointer<Float>) {
+        for (g, s) in group.enumerated() {
+            for ch in 0..<c { (x + (s * c + ch) * p).update(from: packed + ch * group.count * p + g * p, count: p) }
+        }
+    }
+
+    /// x (N, C, H, W) → (N, O, Ho, Wo).
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4 && x.shape[1] == inChannels, "ConvTranspose2D expects (N, \(inChannels), H, W), got \(x.shape)")
+        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
+        let (ho, wo) = outputSize(height: h, width: w)!
+        let (rows, p) = (outChannels * kernel.h * kernel.w, h * w)
+        let groups = groups(images: n, rows: rows, positions: p)
+        let widest = groups.map(\.count).max() ?? 0
+        var out = [Float](repeating: 0, count: n * outChannels * ho * wo)
+        var packed = [Float](repeating: 0, count: inChannels * widest * p)
+        var cols = [Float](repeating: 0, count: rows * widest * p)
+        x.data.withUnsafeBufferPointer { X in
+        packed.withUnsafeMutableBufferPointer { PK in
+        cols.withUnsafeMutableBufferPointer { COLS in
+        weight.value.withUnsafeBufferPointer { W in
+        out.withUnsafeMutableBufferPointer { OUT in
+            for group in groups {
+                let ld = group.count * p
+                Self.pack(X.baseAddress!, group, channels: inChannels, positions: p, into: PK.baseAddress!)
+                // cols (O·kh·kw, g·P) = W^T (O·kh·kw, C) x X (C, g·P)
+                BLAS.gemm(transA: true, m: rows, n: ld, k: inChannels, a: W.baseAddress!, lda: rows,
+                          b: PK.baseAddress!, ldb: ld, beta: 0, c: COLS.baseAddress!, ldc: ld)
+                for (g, s) in group.enumerated() {
+                    let image = OUT.baseAddress! + s * outChannels * ho * wo
+                    scatter(COLS.baseAddress! + g * p, ld: ld, h: h, w: w, ho: ho, wo: wo, into: image)
+                    if let bias {
+                        for o in 0..<outChannels {
+                            let b = bias.value[o], plane = image + o * ho * wo
+                            for i in 0..<(ho * wo) { plane[i] += b }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        }
+        }
+        }
+        return Tensor(shape: [n, outChannels, ho, wo], data: out)
+    }
+
+    /// ADDS dW, db; returns dx (N, C, H, W).
+    public func backward(input x: Tensor, outputGrad dy: Tensor) -> Tensor {
+        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
+        let (ho, wo) = outputSize(height: h, width: w)!
+        precondition(dy.shape == [n, outChannels, ho, wo], "ConvTranspose2D.backward: dy has shape \(dy.shape)")
+        let (rows, p) = (outChannels * kernel.h * kernel.w, h * w)
+        let groups = groups(images: n, rows: rows, positions: p)
+        let widest = groups.map(\.count).max() ?? 0
+        var dx = [Float](repeating: 0, count: x.count)
+        var packed = [Float](repeating: 0, count: inChannels * widest * p)
+        var cols = [Float](repeating: 0, count: rows * widest * p)
+        x.data.withUnsafeBufferPointer { X in
+        dx.withUnsafeMutableBufferPointer { DX in
+        packed.withUnsafeMutableBufferPointer { PK in
+        cols.withUnsafeMutableBufferPointer { COLS in
+        dy.data.withUnsafeBufferPointer { DY in
+        weight.value.withUnsafeBufferPointer { W in
+        weight.grad.withUnsafeMutableBufferPointer { GW in
+            for group in groups {
+                let ld = group.count * p
+                for (g, s) in group.enumerated() {
+                    gather(DY.baseAddress! + s * outChannels * ho * wo, h: h, w: w, ho: ho, wo: wo,
+                           into: COLS.baseAddress! + g * p, ld: ld)
+                }
+                Self.pack(X.baseAddress!, group, channels: inChannels, positions: p, into: PK.baseAddress!)
+                // dW (C, O·kh·kw) += X (C, g·P) x cols^T (g·P, O·kh·kw)
+                BLAS.gemm(transB: true, m: inChannels, n: rows, k: ld, a: PK.baseAddress!, lda: ld,
+                          b: COLS.baseAddress!, ldb: ld, beta: 1, c: GW.baseAddress!, ldc: rows)
+                // dX (C, g·P) = W (C, O·kh·kw) x cols (O·kh·kw, g·P)
+                BLAS.gemm(m: inChannels, n: ld, k: rows, a: W.baseAddress!, lda: rows,
+                          b: COLS.baseAddress!, ldb: ld, beta: 0, c: PK.baseAddress!, ldc: ld)
+                Self.unpack(PK.baseAddress!, group, channels: inChannels, positions: p, into: DX.baseAddress!)
+            }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        if let bias {
+            let plane = ho * wo
+            for s in 0..<n {
+                for o in 0..<outChannels {
+                    var total: Float = 0
+                    for i in 0..<plane { total += dy.data[(s * outChannels + o) * plane + i] }
+                    bias.grad[o] += total
+                }
+            }
+        }
+        return Tensor(shape: x.shape, data: dx)
+    }
+}
+
+/// Bilinear upsampling of (N, C, H, W) by an integer factor, as PyTorch's
+/// F.interpolate(mode="bilinear", align_corners=False): output pixel o reads the
+/// input at (o + 0.5) / scale - 0.5 (clamped at 0), mixing its two neighbours.
+public struct BilinearUpsample: Sendable {
+    public let scale: Int
+
+    public init(scale: Int = 2) {
+        precondition(scale >= 1, "the upsampling factor must be >= 1")
+        self.scale = scale
+    }
+
+    /// Per output index along an axis of `size` inputs: the two source indices and weights.
+    func taps(_ size: Int) -> [(i0: Int, i1: Int, l0: Float, l1: Float)] {
+        (0..<(size * scale)).map { o in
+            let src = max((Float(o) + 0.5) / Float(scale) - 0.5, 0)
+            let i0 = min(Int(src), size - 1)
+            let l1 = src - Float(i0)
+            return (i0, min(i0 + 1, size - 1), 1 - l1, l1)
+        }
+    }
+
+    /// x (N, C, H, W) → (N, C, H·scale, W·scale).
+    public func forward(_ x: Tensor) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (rows, cols) = (taps(h), taps(w))
+        let (ho, wo) = (h * scale, w * scale)
+        var out = [Float](repeating: 0, count: n * c * ho * wo)
+        x.data.withUnsafeBufferPointer { X in
+            out.withUnsafeMutableBufferPointer { O in
+                for plane in 0..<(n * c) {
+                    let src = X.baseAddress! + plane * h * w, dst = O.baseAddress! + plane * ho * wo
+                    for (y, r) in rows.enumerated() {
+                        let a = src + r.i0 * w, b = src + r.i1 * w
+                        for (xo, t) in cols.enumerated() {
+                            dst[y * wo + xo] = r.l0 * (t.l0 * a[t.i0] + t.l1 * a[t.i1]) + r.l1 * (t.l0 * b[t.i0] + t.l1 * b[t.i1])
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: [n, c, ho, wo], data: out)
+    }
+
+    /// The adjoint: spreads each output gradient back onto its four source pixels.
+    public func backward(outputGrad dy: Tensor, inputShape: [Int]) -> Tensor {
+        let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+        let (rows, cols) = (taps(h), taps(w))
+        let (ho, wo) = (h * scale, w * scale)
+        precondition(dy.shape == [n, c, ho, wo], "BilinearUpsample.backward: dy has shape \(dy.shape)")
+        var dx = [Float](repeating: 0, count: n * c * h * w)
+        dy.data.withUnsafeBufferPointer { DY in
+            dx.withUnsafeMutableBufferPointer { DX in
+                for plane in 0..<(n * c) {
+                    let src = DY.baseAddress! + plane * ho * wo, dst = DX.baseAddress! + plane * h * w
+                    for (y, r) in rows.enumerated() {
+                        let a = dst + r.i0 * w, b = dst + r.i1 * w
+                        for (xo, t) in cols.enumerated() {
+                            let g = src[y * wo + xo]
+                            a[t.i0] += r.l0 * t.l0 * g
+                            a[t.i1] += r.l0 * t.l1 * g
+                            b[t.i0] += r.l1 * t.l0 * g
+                            b[t.i1] += r.l1 * t.l1 * g
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: inputShape, data: dx)
+    }
+}
