@@ -1,0 +1,476 @@
+import Dispatch
+
+/// What carries context across the encoder's feature map.
+public enum SegmenterContext: String, CaseIterable, Sendable {
+    /// The ReNet sweep: a BiLSTM over every row, then one over every column.
+    case lstm
+    /// The ablation: two 3×3 convolutions (→ ReLU) with about the sweep's parameter count
+    /// and the same output channels, so only the LSTM's reach differs.
+    case conv
+}
+
+/// How the decoder doubles the resolution.
+public enum SegmenterUpsampling: String, CaseIterable, Sendable {
+    /// A 2×2 transposed convolution with stride 2.
+    case transposed
+    /// Bilinear ×2, then a 1×1 convolution to the stage's channels.
+    case bilinear
+}
+
+/// Hyper-parameters of the image segmenter. `channels` and the pixel normalisation are
+/// set by the trainer from the data.
+public struct ImageSegmenterConfig: Equatable, Sendable {
+    /// Classes per pixel, background included.
+    public var numClasses = 2
+    public var channels = 1
+    /// Output channels of each encoder block (Conv 3×3 → norm → ReLU, then a 2×2 max-pool).
+    public var encoderChannels = [32, 64]
+    /// LSTM units per direction of the sweep; the context has 2 × this many channels.
+    public var hiddenSize = 64
+    public var context: SegmenterContext = .lstm
+    public var batchNorm = true
+    public var upsampling: SegmenterUpsampling = .transposed
+    /// An attention gate on each skip connection.
+    public var attentionGates = false
+    public var seed: UInt64 = 1
+    /// Pixels are fed as (x - pixelMean) / pixelStd.
+    public var pixelMean: Float = 0
+    public var pixelStd: Float = 1
+
+    public init(numClasses: Int = 2) { self.numClasses = numClasses }
+
+    func validate() throws {
+        guard numClasses >= 2, numClasses <= 1 << 16 else {
+            throw LSTMKitError.invalidArgument("num_classes must be in [2, 65536], got \(numClasses)")
+        }
+        guard channels >= 1, channels <= 1 << 10 else { throw LSTMKitError.invalidArgument("channels must be in [1, 1024], got \(channels)") }
+        guard !encoderChannels.isEmpty, encoderChannels.count <= 6, encoderChannels.allSatisfy({ $0 >= 1 && $0 <= 4096 }) else {
+            throw LSTMKitError.invalidArgument("encoder_channels must be 1 to 6 sizes in [1, 4096], got \(encoderChannels)")
+        }
+        guard hiddenSize >= 1, hiddenSize <= 4096 else { throw LSTMKitError.invalidArgument("hidden_size must be in [1, 4096], got \(hiddenSize)") }
+        guard pixelStd.isFinite, pixelStd > 0, pixelMean.isFinite else {
+            throw LSTMKitError.invalidArgument("pixel normalisation needs a finite mean and a positive std")
+        }
+    }
+
+    /// Inputs are padded (bottom, right) to a multiple of this: each encoder block halves them.
+    public var sizeMultiple: Int { 1 << encoderChannels.count }
+
+    /// The conv ablation's middle channels M, matching the sweep's 8U(C + 4U + 4) weights
+    /// with M(9C + 18U + 1) + 2U (C the encoder's last channels, U = hiddenSize).
+    public var convContextChannels: Int {
+        let (c, u) = (Double(encoderChannels.last!), Double(hiddenSize))
+        let sweepWeights: Double = 8 * u * (c + 4 * u + 4)
+        let perChannel: Double = 9 * c + 18 * u + 1
+        let target = (sweepWeights - 2 * u) / perChannel
+        return max(1, Int(target.rounded()))
+    }
+}
+
+/// Conv 3×3 (padding 1) → optional BatchNorm → ReLU: every encoder and decoder block.
+final class ConvNormReLU {
+    let conv: Conv2D
+    let norm: BatchNorm2D?
+
+    init(_ inChannels: Int, _ outChannels: Int, batchNorm: Bool, prefix: String, rng: inout SeededRandom) {
+        // A bias before BatchNorm would be cancelled by its mean: PyTorch's usual bias=False.
+        conv = Conv2D(inChannels, outChannels, kernel: (3, 3), padding: (1, 1), bias: !batchNorm, prefix: prefix + "conv.", rng: &rng)
+        norm = batchNorm ? BatchNorm2D(outChannels, prefix: prefix + "norm.") : nil
+    }
+
+    var parameters: [Parameter] { conv.parameters + (norm?.parameters ?? []) }
+
+    struct Cache {
+        let input: Tensor
+        let norm: BatchNorm2D.Cache?
+        let preActivation: Tensor
+    }
+
+    func forward(_ x: Tensor, training: Bool) -> (Tensor, Cache?) {
+        var a = conv.forward(x)
+        var normCache: BatchNorm2D.Cache?
+        if let norm { (a, normCache) = norm.forward(a, training: training) }
+        return (ReLU.forward(a), training ? Cache(input: x, norm: normCache, preActivation: a) : nil)
+    }
+
+    func backward(_ cache: Cache, outputGrad dy: Tensor, inputGradient: Bool = true) -> Tensor {
+        var g = ReLU.backward(input: cache.preActivation, outputGrad: dy)
+        if let norm, let c = cache.norm { g = norm.backward(c, outputGrad: g) }
+        return conv.backward(input: cache.input, outputGrad: g, inputGradient: inputGradient)
+    }
+}
+
+/// A ReSeg-style segmenter, U-Net shaped: an encoder of ConvNormReLU blocks with 2×2
+/// max-pools (keeping each block's output as a skip), context (the LSTM sweep or its
+/// conv ablation), then per level a ×2 upsampling, [attention gate on the skip,]
+/// concatenation with the skip and a ConvNormReLU; a 1×1 convolution gives K logits
+/// per pixel. Images are (N, H, W) or (N, H, W, C) float32, channels last; any H, W ≥ 1:
+/// they are padded to a multiple of 2^blocks inside and the logits cropped back.
+public final class ImageSegmenter {
+    public static let modelKind = "image_segmenter"
+
+    public let config: ImageSegmenterConfig
+    let encoder: [ConvNormReLU]
+    let pool = MaxPool2D(size: 2)
+    let sweep: LSTMSweep?
+    let contextConvs: [Conv2D]
+    /// Per decoder stage, deepest first: a transposed conv, or the 1×1 conv after bilinear.
+    let upConvTranspose: [ConvTranspose2D]
+    let upConv: [Conv2D]
+    let bilinear = BilinearUpsample(scale: 2)
+    let gates: [AttentionGate]
+    let decoder: [ConvNormReLU]
+    let head: Conv2D
+
+    public init(config: ImageSegmenterConfig) throws {
+        try config.validate()
+        self.config = config
+        var rng = SeededRandom(seed: config.seed)
+        let levels = config.encoderChannels
+        var c = config.channels
+        encoder = levels.enumerated().map { i, out in
+            defer { c = out }
+            return ConvNormReLU(c, out, batchNorm: config.batchNorm, prefix: "encoder.\(i).", rng: &rng)
+        }
+        let contextOut = 2 * config.hiddenSize
+        switch config.context {
+        case .lstm:
+            sweep = try LSTMSweep(inChannels: c, hiddenSize: config.hiddenSize, seed: rng.next())
+            contextConvs = []
+        case .conv:
+            sweep = nil
+            let m = config.convContextChannels
+            contextConvs = [Conv2D(c, m, kernel: (3, 3), padding: (1, 1), prefix: "context.0.", rng: &rng),
+                            Conv2D(m, contextOut, kernel: (3, 3), padding: (1, 1), prefix: "context.1.", rng: &rng)]
+        }
+        var up: [ConvTranspose2D] = [], upConv: [Conv2D] = [], gates: [AttentionGate] = [], decoder: [ConvNormReLU] = []
+        var below = contextOut
+        for (j, level) in levels.indices.reversed().enumerated() {
+            let skip = levels[level], prefix = "decoder.\(j)."
+            switch config.upsampling {
+            case .transposed: up.append(ConvTranspose2D(below, skip, kernel: (2, 2), stride: (2, 2), prefix: prefix + "up.", rng: &rng))
+            case .bilinear: upConv.append(Conv2D(below, skip, kernel: (1, 1), prefix: prefix + "up.", rng: &rng))
+            }
+            if config.attentionGates {
+                gates.append(AttentionGate(skipChannels: skip, gatingChannels: skip, innerChannels: max(skip / 2, 1),
+                                           prefix: prefix + "gate.", rng: &rng))
+            }
+            decoder.append(ConvNormReLU(2 * skip, skip, batchNorm: config.batchNorm, prefix: prefix, rng: &rng))
+            below = skip
+        }
+        (upConvTranspose, self.upConv, self.gates, self.decoder) = (up, upConv, gates, decoder)
+        head = Conv2D(levels[0], config.numClasses, kernel: (1, 1), prefix: "head.", rng: &rng)
+    }
+
+    /// Trained weights by module, with their file prefixes (names are built in, except the LSTMs').
+    public var namedModules: [(prefix: String, module: Module)] {
+        var m: [(prefix: String, module: Module)] = []
+        for block in encoder { m.append(("", ParameterList(block.parameters))) }
+        if let sweep { m += sweep.namedModules.map { ("sweep." + $0.prefix, $0.module) } }
+        m += contextConvs.map { ("", $0) } as [(prefix: String, module: Module)]
+        for j in decoder.indices {
+            if j < upConvTranspose.count { m.append(("", upConvTranspose[j])) }
+            if j < upConv.count { m.append(("", upConv[j])) }
+            if j < gates.count { m.append(("", gates[j])) }
+            m.append(("", ParameterList(decoder[j].parameters)))
+        }
+        m.append(("", head))
+        return m
+    }
+
+    /// What the optimizer updates.
+    public var parameters: [Parameter] { namedModules.flatMap { $0.module.parameters } }
+    /// BatchNorm running statistics: saved and restored with the weights, never trained.
+    public var buffers: [Parameter] { (encoder + decoder).flatMap { $0.norm?.buffers ?? [] } }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+
+    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    // MARK: Input
+
+    /// Checks a batch: (N, H, W) (one channel) or (N, H, W, C), H, W ≥ 1, finite pixels.
+    /// Returns (N, H, W).
+    public func validate(_ images: Tensor) throws -> (n: Int, h: Int, w: Int) {
+        let s = images.shape
+        let expected = "(N, H, W, \(config.channels))" + (config.channels == 1 ? " or (N, H, W)" : "")
+        guard (s.count == 4 && s[3] == config.channels) || (s.count == 3 && config.channels == 1) else {
+            throw LSTMKitError.sizeMismatch("images have shape \(s); this model takes \(expected)")
+        }
+        guard s[1] >= 1, s[2] >= 1 else { throw LSTMKitError.sizeMismatch("images of shape \(s) have no pixels") }
+        guard s[1] <= 1 << 14, s[2] <= 1 << 14 else {
+            throw LSTMKitError.invalidArgument("images of \(s[1])×\(s[2]) are too large (at most 16384 per side)")
+        }
+        if let bad = images.data.firstIndex(where: { !$0.isFinite }) {
+            throw LSTMKitError.invalidArgument("image \(bad / (images.count / s[0])) holds a NaN or infinite pixel")
+        }
+        return (s[0], s[1], s[2])
+    }
+
+    /// Checks masks (N·H·W labels, row-major (N, H, W)) against a validated batch.
+    public func validate(masks: [Int32], n: Int, h: Int, w: Int) throws {
+        guard masks.count == n * h * w else {
+            throw LSTMKitError.sizeMismatch("masks hold \(masks.count) labels; images of \(n)×\(h)×\(w) need \(n * h * w)")
+        }
+        if let bad = masks.firstIndex(where: { $0 < 0 || Int($0) >= config.numClasses }) {
+            let per = h * w
+            throw LSTMKitError.invalidArgument(
+                "mask \(bad / per) has label \(masks[bad]) at (\(bad % per / w), \(bad % w)); labels must be in [0, \(config.numClasses))")
+        }
+    }
+
+    /// Images [range] of a validated batch, normalised, NCHW, padded to a multiple of 2^blocks.
+    func prepare(_ images: Tensor, _ range: Range<Int>) -> Tensor {
+        let (h, w, c) = (images.shape[1], images.shape[2], config.channels)
+        let per = h * w * c
+        let (mean, scale) = (config.pixelMean, 1 / config.pixelStd)
+        var x = [Float](repeating: 0, count: range.count * per)
+        images.data.withUnsafeBufferPointer { src in
+            for i in 0..<x.count { x[i] = (src[range.lowerBound * per + i] - mean) * scale }
+        }
+        let m = config.sizeMultiple
+        let nchw = ChannelOps.channelsFirst(Tensor(shape: [range.count, h, w, c], data: x))
+        return ChannelOps.pad(nchw, bottom: (m - h % m) % m, right: (m - w % m) % m)
+    }
+
+    // MARK: Forward and backward
+
+    struct Cache {
+        var encoder: [ConvNormReLU.Cache] = []
+        var pools: [MaxPool2D.Cache] = []
+        var sweep: LSTMSweep.Cache?
+        /// Conv ablation: its input and the two pre-ReLU outputs.
+        var context: [Tensor] = []
+        /// Per decoder stage: the upsampling's input (and the bilinear output), the gate, the block.
+        var upInputs: [Tensor] = []
+        var bilinearOutputs: [Tensor] = []
+        var gates: [AttentionGate.Cache] = []
+        var decoder: [ConvNormReLU.Cache] = []
+        var headInput = Tensor(zeros: [0])
+    }
+
+    /// Logits (N, K, Hp, Wp) of a prepared batch; the cache only when `training`.
+    func forward(_ x: Tensor, training: Bool) -> (Tensor, Cache?) {
+        var cache = Cache()
+        var h = x
+        var skips: [Tensor] = []
+        for block in encoder {
+            let (a, c) = block.forward(h, training: training)
+            skips.append(a)
+            let (pooled, poolCache) = pool.forward(a)
+            if let c { cache.encoder.append(c); cache.pools.append(poolCache) }
+            h = pooled
+        }
+        if let sweep {
+            let (y, c) = sweep.forward(h, training: training)
+            cache.sweep = c
+            h = y
+        } else {
+            let z0 = contextConvs[0].forward(h)
+            let z1 = contextConvs[1].forward(ReLU.forward(z0))
+            if training { cache.context = [h, z0, z1] }
+            h = ReLU.forward(z1)
+        }
+        for j in decoder.indices {
+            let skip = skips[encoder.count - 1 - j]
+            if training { cache.upInputs.append(h) }
+            var up: Tensor
+            if j < upConvTranspose.count {
+                up = upConvTranspose[j].forward(h)
+            } else {
+                let b = bilinear.forward(h)
+                if training { cache.bilinearOutputs.append(b) }
+                up = upConv[j].forward(b)
+            }
+            var gated = skip
+            if j < gates.count {
+                let (g, c) = gates[j].forward(skip, gating: up)
+                gated = g
+                if training { cache.gates.append(c) }
+            }
+            let (y, c) = decoder[j].forward(ChannelOps.concat([up, gated]), training: training)
+            if let c { cache.decoder.append(c) }
+            h = y
+        }
+        if training { cache.headInput = h }
+        return (head.forward(h), training ? cache : nil)
+    }
+
+    /// ADDS every parameter's gradient for dLogits (N, K, Hp, Wp).
+    func backward(_ cache: Cache, logitsGrad: Tensor) {
+        var dh = head.backward(input: cache.headInput, outputGrad: logitsGrad)
+        var dSkips = [Tensor](repeating: Tensor(zeros: [0]), count: encoder.count)
+        for j in decoder.indices.reversed() {
+            let level = encoder.count - 1 - j, skipChannels = config.encoderChannels[level]
+            let parts = ChannelOps.split(decoder[j].backward(cache.decoder[j], outputGrad: dh),
+                                         channels: [skipChannels, skipChannels])
+            var (dUp, dSkip) = (parts[0], parts[1])
+            if j < gates.count {
+                let (dx, dg) = gates[j].backward(cache.gates[j], outputGrad: dSkip)
+                dSkip = dx
+                for i in 0..<dUp.count { dUp.data[i] += dg.data[i] }
+            }
+            dSkips[level] = dSkip
+            if j < upConvTranspose.count {
+                dh = upConvTranspose[j].backward(input: cache.upInputs[j], outputGrad: dUp)
+            } else {
+                let dB = upConv[j].backward(input: cache.bilinearOutputs[j], outputGrad: dUp)
+                dh = bilinear.backward(outputGrad: dB, inputShape: cache.upInputs[j].shape)
+            }
+        }
+        if let sweep, let c = cache.sweep {
+            dh = sweep.backward(c, outputGrad: dh)
+        } else {
+            let (x, z0, z1) = (cache.context[0], cache.context[1], cache.context[2])
+            let d1 = contextConvs[1].backward(input: ReLU.forward(z0), outputGrad: ReLU.backward(input: z1, outputGrad: dh))
+            dh = contextConvs[0].backward(input: x, outputGrad: ReLU.backward(input: z0, outputGrad: d1))
+        }
+        for i in encoder.indices.reversed() {
+            var da = pool.backward(cache.pools[i], outputGrad: dh)
+            for k in 0..<da.count { da.data[k] += dSkips[i].data[k] }
+            dh = encoder[i].backward(cache.encoder[i], outputGrad: da, inputGradient: i > 0)
+        }
+    }
+
+    // MARK: Training step
+
+    /// Forward and backward on a validated batch with its masks (N·H·W); ADDS gradients;
+    /// returns the loss crossEntropy + diceWeight · Dice (computed on the unpadded pixels).
+    func trainStep(_ images: Tensor, masks: [Int32], classWeights: [Float]?, diceWeight: Float) throws -> SegmentationLoss.Value {
+        let (n, h, w) = (images.shape[0], images.shape[1], images.shape[2])
+        let (logits, cache) = forward(prepare(images, 0..<n), training: true)
+        let value = try SegmentationLoss.combined(logits: ChannelOps.crop(logits, height: h, width: w), targets: masks,
+                                                  classWeights: classWeights, diceWeight: diceWeight)
+        let dLogits = ChannelOps.pad(value.grad, bottom: logits.shape[2] - h, right: logits.shape[3] - w)
+        backward(cache!, logitsGrad: dLogits)
+        return value
+    }
+
+    // MARK: Prediction
+
+    /// Runs inference in batches on up to `threads` threads; `body` turns each batch's
+    /// cropped logits (b, K, H, W) into that batch's share of the output.
+    func mapBatches<T>(_ images: Tensor, threads: Int, batchSize: Int, _ body: @escaping (Tensor) -> [T]) throws -> [T] {
+        let (n, h, w) = try validate(images)
+        guard batchSize >= 1, threads >= 1 else { throw LSTMKitError.invalidArgument("threads and batch size must be >= 1") }
+        let starts = Array(stride(from: 0, to: n, by: batchSize))
+        let results = ResultSlots<[T]>(count: starts.count)
+        let run = { (i: Int) in
+            let range = starts[i]..<min(starts[i] + batchSize, n)
+            let (logits, _) = self.forward(self.prepare(images, range), training: false)
+            results.set(i, body(ChannelOps.crop(logits, height: h, width: w)))
+        }
+        if threads > 1 && starts.count > 1 {
+            let workers = min(threads, starts.count)
+            DispatchQueue.concurrentPerform(iterations: workers) { k in
+                for i in stride(from: k, to: starts.count, by: workers) { run(i) }
+            }
+        } else {
+            for i in starts.indices { run(i) }
+        }
+        return results.values.flatMap { $0 }
+    }
+
+    /// Class probabilities per pixel, (N, H, W, K): channels last, as the images.
+    public func predictProbabilities(_ images: Tensor, threads: Int = 1, batchSize: Int = 16) throws -> Tensor {
+        let k = config.numClasses
+        let values: [Float] = try mapBatches(images, threads: threads, batchSize: batchSize) { logits in
+            var p = ChannelOps.channelsLast(logits).data
+            for start in stride(from: 0, to: p.count, by: k) {
+                let row = start..<(start + k)
+                var top = -Float.infinity, sum: Float = 0
+                for i in row { top = max(top, p[i]) }
+                for i in row { p[i] = VectorMath.exp(p[i] - top); sum += p[i] }
+                for i in row { p[i] /= sum }
+            }
+            return p
+        }
+        return Tensor(shape: [images.shape[0], images.shape[1], images.shape[2], k], data: values)
+    }
+
+    /// The most probable class of every pixel: N·H·W labels, row-major (N, H, W).
+    public func predict(_ images: Tensor, threads: Int = 1, batchSize: Int = 16) throws -> [Int32] {
+        let k = config.numClasses
+        return try mapBatches(images, threads: threads, batchSize: batchSize) { logits in
+            let (b, plane) = (logits.shape[0], logits.shape[2] * logits.shape[3])
+            var labels = [Int32](repeating: 0, count: b * plane)
+            for s in 0..<b {
+                for i in 0..<plane {
+                    var best = 0, top = logits.data[s * k * plane + i]
+                    for c in 1..<k where logits.data[(s * k + c) * plane + i] > top { (best, top) = (c, logits.data[(s * k + c) * plane + i]) }
+                    labels[s * plane + i] = Int32(best)
+                }
+            }
+            return labels
+        }
+    }
+
+    /// Pixel accuracy and IoU of the predicted masks against `masks` (N·H·W labels).
+    public func evaluate(_ images: Tensor, masks: [Int32], threads: Int = 1) throws -> ImageSegmentationScore {
+        let (n, h, w) = try validate(images)
+        guard n > 0 else { throw LSTMKitError.invalidArgument("no images to evaluate") }
+        try validate(masks: masks, n: n, h: h, w: w)
+        var score = ImageSegmentationScore(numClasses: config.numClasses)
+        score.add(gold: masks, predicted: try predict(images, threads: threads))
+        return score
+    }
+
+    // MARK: Files
+
+    /// Everything a file holds: the trained weights and the BatchNorm statistics.
+    var fileModules: [(prefix: String, module: Module)] { namedModules + [("", ParameterList(buffers))] }
+
+    public func modelFile() -> SafeTensors {
+        SafeTensors(
+            metadata: ModelFile.header(kind: Self.modelKind) + [
+                ("num_classes", String(config.numClasses)),
+                ("channels", String(config.channels)),
+                ("encoder_channels", config.encoderChannels.map(String.init).joined(separator: ",")),
+                ("hidden_size", String(config.hiddenSize)),
+                ("context", config.context.rawValue),
+                ("batch_norm", config.batchNorm ? "true" : "false"),
+                ("upsampling", config.upsampling.rawValue),
+                ("attention_gates", config.attentionGates ? "true" : "false"),
+                ("seed", String(config.seed)),
+                ("pixel_mean", String(config.pixelMean)),
+                ("pixel_std", String(config.pixelStd)),
+            ],
+            tensors: ModelFile.tensors(of: fileModules))
+    }
+
+    public func save(to path: String) throws { try modelFile().write(to: path) }
+
+    public convenience init(modelFile file: SafeTensors) throws {
+        try ModelFile.checkKind(file, expected: Self.modelKind)
+        var c = ImageSegmenterConfig(numClasses: try ModelFile.int(file, "num_classes"))
+        c.channels = try ModelFile.int(file, "channels")
+        let levels = (file.metadata("encoder_channels") ?? "").split(separator: ",").map { Int($0) }
+        guard !levels.isEmpty, !levels.contains(nil) else {
+            throw LSTMKitError.invalidFormat("metadata \"encoder_channels\" must be a list of integers")
+        }
+        c.encoderChannels = levels.map { $0! }
+        c.hiddenSize = try ModelFile.int(file, "hidden_size")
+        guard let context = SegmenterContext(rawValue: file.metadata("context") ?? "") else {
+            throw LSTMKitError.invalidFormat("metadata \"context\" must be lstm or conv")
+        }
+        guard let upsampling = SegmenterUpsampling(rawValue: file.metadata("upsampling") ?? "") else {
+            throw LSTMKitError.invalidFormat("metadata \"upsampling\" must be transposed or bilinear")
+        }
+        (c.context, c.upsampling) = (context, upsampling)
+        c.batchNorm = try ModelFile.bool(file, "batch_norm")
+        c.attentionGates = try ModelFile.bool(file, "attention_gates")
+        guard let seed = UInt64(file.metadata("seed") ?? "") else { throw LSTMKitError.invalidFormat("metadata \"seed\" is not an unsigned integer") }
+        c.seed = seed
+        c.pixelMean = try ModelFile.float(file, "pixel_mean")
+        c.pixelStd = try ModelFile.float(file, "pixel_std")
+        do {
+            try self.init(config: c)
+        } catch let e as LSTMKitError {
+            throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
+        }
+        try ModelFile.load(file, into: fileModules)
+    }
+
+    public static func load(from path: String) throws -> ImageSegmenter {
+        try ModelFile.open(path) { try ImageSegmenter(modelFile: $0) }
+    }
+}

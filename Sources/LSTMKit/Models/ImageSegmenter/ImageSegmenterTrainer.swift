@@ -1,0 +1,185 @@
+/// Options of `ImageSegmenterTrainer`.
+public struct ImageSegmenterTrainingOptions: Sendable {
+    public var epochs = 10
+    public var batchSize = 16
+    public var learningRate: Float = 0.002
+    public var clipNorm: Float = 5
+    /// Stop after this many epochs without a better dev mean IoU.
+    public var patience = 3
+    public var decayFactor: Float = 0.5
+    /// Stop after the epoch during which this many seconds of training have passed (nil: no limit).
+    public var timeLimit: Double?
+    /// The loss is cross-entropy + diceWeight · soft Dice.
+    public var diceWeight: Float = 0.5
+    /// Cross-entropy weight per class (nil: all 1, unless `balanceClasses`).
+    public var classWeights: [Float]?
+    /// Median-frequency balancing (Eigen & Fergus 2015): class c weighs
+    /// median(freq) / freq(c) over the training pixels (1 for a class never seen).
+    public var balanceClasses = false
+    public var seed: UInt64 = 1
+    public var threads = 2
+    public var logEvery = 100
+
+    public init() {}
+}
+
+/// Fits an ImageSegmenter: pixel normalisation from the training images, shuffled
+/// batches, Adam, gradient clipping, learning-rate decay and early stopping on dev mean
+/// IoU (keeping the best weights and BatchNorm statistics), progress lines.
+public final class ImageSegmenterTrainer {
+    public let segmenter: ImageSegmenter
+    public let options: ImageSegmenterTrainingOptions
+    /// The cross-entropy's class weights in use.
+    public let classWeights: [Float]
+    let trainImages: Tensor
+    let trainMasks: [Int32]
+    let devImages: Tensor
+    let devMasks: [Int32]
+    var rng: SeededRandom
+
+    /// Images (N, H, W[, C]) float32 with masks of N·H·W labels in [0, numClasses);
+    /// `config.channels` is taken from the images. Throws on an empty set, masks that do
+    /// not match the images, a label out of range, a non-finite pixel or bad options.
+    public init(train: Tensor, trainMasks: [Int32], dev: Tensor, devMasks: [Int32],
+                config: ImageSegmenterConfig, options: ImageSegmenterTrainingOptions) throws {
+        guard options.epochs >= 1, options.batchSize >= 1, options.threads >= 1, options.logEvery >= 1, options.patience >= 1,
+              options.learningRate > 0, options.learningRate.isFinite else {
+            throw LSTMKitError.invalidArgument("epochs, batch size, threads, log interval, patience and learning rate must be positive")
+        }
+        guard options.diceWeight.isFinite, options.diceWeight >= 0 else {
+            throw LSTMKitError.invalidArgument("the Dice weight must be finite and >= 0, got \(options.diceWeight)")
+        }
+        guard train.rank == 3 || train.rank == 4 else {
+            throw LSTMKitError.sizeMismatch("images must be (N, H, W) or (N, H, W, C), got shape \(train.shape)")
+        }
+        guard train.shape[0] > 0 else { throw LSTMKitError.invalidArgument("the training set is empty") }
+        guard dev.shape.first ?? 0 > 0 else { throw LSTMKitError.invalidArgument("the dev set is empty") }
+        var c = config
+        c.channels = train.rank == 4 ? train.shape[3] : 1
+        let mean = train.data.reduce(0.0) { $0 + Double($1) } / Double(max(train.count, 1))
+        let variance = train.data.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(max(train.count, 1))
+        (c.pixelMean, c.pixelStd) = (mean.isFinite ? Float(mean) : 0, variance > 1e-12 && variance.isFinite ? Float(variance.squareRoot()) : 1)
+        let segmenter = try ImageSegmenter(config: c)
+        for (name, images, masks) in [("training", train, trainMasks), ("dev", dev, devMasks)] {
+            do {
+                let (n, h, w) = try segmenter.validate(images)
+                try segmenter.validate(masks: masks, n: n, h: h, w: w)
+            } catch let e as LSTMKitError {
+                throw e.prefixed("\(name) set: ")
+            }
+        }
+        let k = c.numClasses
+        if let given = options.classWeights {
+            guard given.count == k, given.allSatisfy({ $0.isFinite && $0 >= 0 }), given.contains(where: { $0 > 0 }) else {
+                throw LSTMKitError.invalidArgument("class weights must be \(k) finite values >= 0, not all 0; got \(given)")
+            }
+            classWeights = given
+        } else if options.balanceClasses {
+            classWeights = Self.medianFrequencyWeights(trainMasks, classes: k)
+        } else {
+            classWeights = [Float](repeating: 1, count: k)
+        }
+        self.segmenter = segmenter
+        self.options = options
+        trainImages = train
+        self.trainMasks = trainMasks
+        devImages = dev
+        self.devMasks = devMasks
+        rng = SeededRandom(seed: options.seed)
+    }
+
+    /// Median-frequency weights of the classes in `masks` (1 for an absent class).
+    static func medianFrequencyWeights(_ masks: [Int32], classes k: Int) -> [Float] {
+        var counts = [Int](repeating: 0, count: k)
+        for m in masks { counts[Int(m)] += 1 }
+        let frequencies = counts.filter { $0 > 0 }.map { Double($0) / Double(masks.count) }.sorted()
+        let median = frequencies.count % 2 == 1 ? frequencies[frequencies.count / 2]
+            : (frequencies[frequencies.count / 2 - 1] + frequencies[frequencies.count / 2]) / 2
+        return counts.map { $0 == 0 ? 1 : Float(median / (Double($0) / Double(masks.count))) }
+    }
+
+    /// Trains; returns the best dev score (its weights are left in `segmenter`).
+    @discardableResult
+    public func run(log: (String) -> Void) throws -> ImageSegmentationScore {
+        let parameters = segmenter.parameters, buffers = segmenter.buffers
+        let optimizer = Adam(learningRate: options.learningRate)
+        var best: (score: ImageSegmentationScore, values: [[Float]])?
+        var stale = 0
+        let (n, h, w) = (trainImages.shape[0], trainImages.shape[1], trainImages.shape[2])
+        let started = now()
+        let c = segmenter.config
+        log("training an image segmenter (\(c.context.rawValue) context, \(c.upsampling.rawValue) upsampling"
+            + "\(c.attentionGates ? ", attention gates" : "")) on \(n) images of \(h)×\(w)×\(c.channels), "
+            + "\(devImages.shape[0]) dev; \(c.numClasses) classes; \(segmenter.parameterCount) parameters")
+        for epoch in 1...options.epochs where stale < options.patience {
+            if let limit = options.timeLimit, epoch > 1, now() - started >= limit {
+                log("time limit of \(Int(limit)) s reached")
+                break
+            }
+            let start = now()
+            var lossSum = 0.0
+            var order = Array(0..<n)
+            for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            let batches = stride(from: 0, to: n, by: options.batchSize).map { Array(order[$0..<min($0 + options.batchSize, n)]) }
+            for (i, members) in batches.enumerated() {
+                let (images, masks) = gather(members, pixels: h * w)
+                let loss = try segmenter.trainStep(images, masks: masks, classWeights: classWeights, diceWeight: options.diceWeight)
+                clipGradientNorm(parameters, maxNorm: options.clipNorm)
+                optimizer.stepAndZero(parameters)
+                lossSum += Double(loss.total)
+                if (i + 1) % options.logEvery == 0 {
+                    let seen = batches[0...i].reduce(0) { $0 + $1.count }
+                    log("epoch \(epoch) batch \(i + 1)/\(batches.count)  loss \(fmt(lossSum / Double(i + 1)))  "
+                        + "\(Int(Double(seen) / (now() - start))) images/s")
+                }
+            }
+            let trained = now() - start
+            let score = try segmenter.evaluate(devImages, masks: devMasks, threads: options.threads)
+            let improved = best.map { score.meanIoU > $0.score.meanIoU } ?? true
+            log("epoch \(epoch) done in \(Int(now() - start)) s (\(Int(Double(n) / trained)) images/s)  "
+                + "loss \(fmt(lossSum / Double(max(batches.count, 1))))  dev pixel accuracy \(fmt(score.pixelAccuracy * 100))  "
+                + "mean IoU \(fmt(score.meanIoU * 100))\(improved ? "  (best)" : "")")
+            if improved {
+                best = (score, (parameters + buffers).map(\.value))
+                stale = 0
+            } else {
+                stale += 1
+                optimizer.learningRate *= options.decayFactor
+            }
+        }
+        if let best { for (p, v) in zip(parameters + buffers, best.values) { p.value = v } }
+        return best!.score
+    }
+
+    /// The training images at `indices` and their masks, as one batch.
+    func gather(_ indices: [Int], pixels: Int) -> (Tensor, [Int32]) {
+        let per = trainImages.count / trainImages.shape[0]
+        var data = [Float](repeating: 0, count: indices.count * per)
+        var masks = [Int32](repeating: 0, count: indices.count * pixels)
+        trainImages.data.withUnsafeBufferPointer { src in
+            data.withUnsafeMutableBufferPointer { dst in
+                for (row, i) in indices.enumerated() {
+                    (dst.baseAddress! + row * per).update(from: src.baseAddress! + i * per, count: per)
+                }
+            }
+        }
+        for (row, i) in indices.enumerated() {
+            masks.replaceSubrange((row * pixels)..<((row + 1) * pixels), with: trainMasks[(i * pixels)..<((i + 1) * pixels)])
+        }
+        return (Tensor(shape: [indices.count] + Array(trainImages.shape.dropFirst()), data: data), masks)
+    }
+}
+
+extension LSTMKitError {
+    /// The same error with `prefix` before its message.
+    func prefixed(_ prefix: String) -> LSTMKitError {
+        switch self {
+        case .invalidArgument(let m): return .invalidArgument(prefix + m)
+        case .sizeMismatch(let m): return .sizeMismatch(prefix + m)
+        case .notFound(let m): return .notFound(prefix + m)
+        case .io(let m): return .io(prefix + m)
+        case .invalidFormat(let m): return .invalidFormat(prefix + m)
+        case .outOfMemory(let m): return .outOfMemory(prefix + m)
+        }
+    }
+}
