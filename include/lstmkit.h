@@ -398,6 +398,145 @@ LK_API lk_status lk_text_classifier_train(const char *const *train_texts, const 
                                           lk_progress_fn progress, void *user_data,
                                           lk_text_classifier **out);
 
+/* ------------------------------------------------------------------------ */
+/* Image classifier                                                           */
+/* ------------------------------------------------------------------------ */
+
+/* [Conv blocks ->] a sequence -> (Bi)LSTM -> pooling -> linear -> softmax over classes.
+ * Kind LK_IMAGE_KIND_ROWS reads an image's rows as the LSTM's time steps (W*C
+ * features each), optionally with a second LSTM over the columns. Kind
+ * LK_IMAGE_KIND_CNN first runs blocks of conv 3x3 -> ReLU -> max-pool 2x2; the rows of
+ * the feature map are then the steps, or, for a sequence of frames, each frame's
+ * feature map is one step. Class labels are UTF-8 strings kept in the model, sorted
+ * (numerically when every label is an integer: "2" before "10").
+ *
+ * Layout: float32, channels last (NumPy's and TensorFlow's NHWC), C-contiguous. One
+ * example is (H, W, C), or (T, H, W, C) for a sequence of T frames (kind CNN only);
+ * n examples are (n, H, W, C) or (n, T, H, W, C). A grey image has C = 1.
+ *
+ * Normalisation: the model feeds (pixel - mean) / std, with the mean and standard
+ * deviation of the training pixels kept in the model. Any pixel scale works (0..255 or
+ * 0..1), but predict must receive the scale training did.
+ *
+ * Thread safety: predict, num_classes, label, kind, input_shape and save may run on one
+ * handle from many threads at once. */
+typedef struct lk_image_classifier lk_image_classifier;
+
+/* How images become sequences. Values are fixed; new kinds are only ever appended. */
+enum {
+    LK_IMAGE_KIND_ROWS = 0, /* the rows are the time steps                        */
+    LK_IMAGE_KIND_CNN = 1   /* conv blocks, then feature-map rows or frames        */
+};
+
+/* The shape of one example: frames = 0 for a single image (H, W, C), frames = T >= 1
+ * for a sequence of T frames (T, H, W, C). */
+typedef struct lk_image_shape {
+    int64_t frames;
+    int64_t height;
+    int64_t width;
+    int64_t channels;
+} lk_image_shape;
+
+/* The most conv blocks a CNN classifier has. */
+#define LK_IMAGE_MAX_CONV_BLOCKS 8
+
+/* Loads an image classifier model file (kind "image_classifier").
+ * Errors: IO_ERROR, INVALID_FORMAT (the message names the problem, or both kinds
+ * when the file holds another kind of model). */
+LK_API lk_status lk_image_classifier_load(const char *path, lk_image_classifier **out);
+
+/* Releases the handle. NULL is a no-op. */
+LK_API void lk_image_classifier_free(lk_image_classifier *classifier);
+
+/* Writes the classifier to a model file (atomically, like lk_lstm_save). */
+LK_API lk_status lk_image_classifier_save(const lk_image_classifier *classifier, const char *path);
+
+/* The number of classes C (>= 2). */
+LK_API lk_status lk_image_classifier_num_classes(const lk_image_classifier *classifier, int32_t *n);
+
+/* The label of class `index` (0 <= index < C), NUL-terminated UTF-8. *label is
+ * owned by the handle and valid until it is freed. Column j of the probabilities
+ * of lk_image_classifier_predict is class j. */
+LK_API lk_status lk_image_classifier_label(const lk_image_classifier *classifier, int32_t index,
+                                           const char **label);
+
+/* The model's kind: LK_IMAGE_KIND_ROWS or LK_IMAGE_KIND_CNN. */
+LK_API lk_status lk_image_classifier_kind(const lk_image_classifier *classifier, int32_t *kind);
+
+/* The shape of one example the model takes (set from the training data). */
+LK_API lk_status lk_image_classifier_input_shape(const lk_image_classifier *classifier,
+                                                 lk_image_shape *shape);
+
+/* Class probabilities of n examples, computed on up to `threads` threads (>= 1).
+ *   images         (n, [T,] H, W, C) float32; *shape must equal the model's input
+ *                  shape, and images_count == n * [T *] H * W * C.
+ *   probabilities  (n, C) float32, row-major; probabilities_count == n * C.
+ * n == 0 is allowed (nothing is written; images and probabilities may be NULL).
+ * Errors: INVALID_ARGUMENT (NULL pointers, threads < 1, a NaN or infinite pixel: the
+ * message names the example), SIZE_MISMATCH (a shape other than the model's, either
+ * count), OUT_OF_MEMORY (dimensions whose product overflows). */
+LK_API lk_status lk_image_classifier_predict(const lk_image_classifier *classifier,
+                                             const float *images, size_t n,
+                                             const lk_image_shape *shape, size_t images_count,
+                                             int32_t threads,
+                                             float *probabilities, size_t probabilities_count);
+
+typedef struct lk_image_classifier_train_config {
+    int32_t kind;            /* LK_IMAGE_KIND_*                                      */
+    int32_t hidden_size;     /* per direction, [1, 4096]                             */
+    int32_t num_layers;      /* [1, 16]                                              */
+    int32_t bidirectional;   /* 0 or 1                                               */
+    int32_t columns;         /* 0 or 1: kind ROWS also runs an LSTM over the columns
+                                (must be 0 for kind CNN; needs height == width for
+                                now)                                                 */
+    int32_t num_conv_blocks; /* kind CNN: [1, LK_IMAGE_MAX_CONV_BLOCKS]; each block
+                                halves H and W, so H and W must be >= 2^blocks     */
+    int32_t conv_channels[LK_IMAGE_MAX_CONV_BLOCKS]; /* output channels of blocks
+                                0 .. num_conv_blocks-1, each in [1, 4096]            */
+    int32_t pooling;         /* LK_POOLING_* over the LSTM's steps                   */
+    int32_t attention_size;  /* >= 1 (used by LK_POOLING_ATTENTION)                  */
+    float dropout;           /* on the pooled features, [0, 1)                       */
+    int32_t epochs;          /* at most this many passes, >= 1                       */
+    int32_t batch_size;      /* examples per update, [1, 65536]                      */
+    float learning_rate;     /* Adam, finite and > 0                                 */
+    float clip_norm;         /* gradient norm clipping, finite and > 0               */
+    int32_t patience;        /* stop after this many epochs without a better dev
+                                accuracy, >= 1                                       */
+    float decay_factor;      /* the learning rate is multiplied by this after an epoch
+                                without a better dev accuracy, (0, 1]                */
+    double time_limit;       /* seconds; 0: none; else >= 1: no epoch starts after it */
+    int32_t threads;         /* for evaluating on dev, [1, 1024]                     */
+    int32_t log_every;       /* a progress line every this many batches, >= 1       */
+    uint64_t seed;           /* initialisation, dropout, shuffling                  */
+} lk_image_classifier_train_config;
+
+/* Kind ROWS, hidden_size 128, 1 layer, bidirectional, no columns, conv blocks {32, 64}
+ * (used by kind CNN), last-state pooling (attention_size 64), dropout 0.25, 15 epochs,
+ * batch 64, learning_rate 0.001, clip_norm 5, patience 3, decay_factor 0.5, no time
+ * limit, 2 threads, a progress line every 200 batches, seed 1. */
+LK_API lk_image_classifier_train_config lk_image_classifier_train_config_default(void);
+
+/* Trains a classifier on n_train labelled examples, early-stopping on the accuracy on
+ * n_dev dev examples; *out receives the model with the best dev accuracy. Both sets
+ * have the example shape *shape (train_count == n_train * [T *] H * W * C, and dev_count
+ * likewise); labels are NUL-terminated UTF-8, one per example. The classes are the
+ * distinct training labels. The pixel mean and standard deviation are taken from the
+ * training images. progress (nullable) receives one line at a time on the calling
+ * thread.
+ * Errors: INVALID_ARGUMENT (NULL pointers, an empty set, a NaN or infinite pixel, a bad
+ * config field or shape (frames > 0 with kind ROWS, images too small for the conv
+ * blocks), fewer than 2 training classes, a dev label that does not occur in
+ * training), SIZE_MISMATCH (a count), OUT_OF_MEMORY (dimensions whose product
+ * overflows). */
+LK_API lk_status lk_image_classifier_train(const lk_image_shape *shape,
+                                           const float *train_images, size_t n_train, size_t train_count,
+                                           const char *const *train_labels,
+                                           const float *dev_images, size_t n_dev, size_t dev_count,
+                                           const char *const *dev_labels,
+                                           const lk_image_classifier_train_config *config,
+                                           lk_progress_fn progress, void *user_data,
+                                           lk_image_classifier **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,315 @@
+import CLSTMKitHeader
+import LSTMKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an `lk_image_classifier*` points to: the engine's classifier plus C strings for
+/// its labels, which callers borrow for the handle's lifetime.
+final class ImageClassifierHandle {
+    let classifier: ImageClassifier
+    let labels: BorrowedCStrings
+
+    init(_ classifier: ImageClassifier) {
+        self.classifier = classifier
+        labels = BorrowedCStrings(classifier.labels)
+    }
+}
+
+func imageClassifierHandle(_ pointer: OpaquePointer?) throws -> ImageClassifierHandle {
+    let p = try required(pointer, "classifier")
+    return Unmanaged<ImageClassifierHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+}
+
+func publish(_ classifier: ImageClassifier, to out: UnsafeMutablePointer<OpaquePointer?>) {
+    _ = applyThreadSetting
+    out.pointee = OpaquePointer(Unmanaged.passRetained(ImageClassifierHandle(classifier)).toOpaque())
+}
+
+/// The engine (ImageClassifier.forward at 66bb4f0) runs the column LSTM with the row
+/// count as every sequence's length, which reads and writes past its buffers when
+/// height > width. Until it passes the column count, columns need square images.
+func checkColumnsGeometry(columns: Bool, height: Int, width: Int) throws {
+    guard !columns || height == width else {
+        throw invalid("columns currently needs square images (height == width), got \(height)×\(width)")
+    }
+}
+
+/// The dimensions of one example, checked: (H, W, C) or (T, H, W, C), each >= 1.
+func exampleDimensions(_ shape: UnsafePointer<lk_image_shape>?) throws -> [Int] {
+    let s = try required(shape, "shape").pointee
+    guard s.frames >= 0 else { throw invalid("shape.frames must be >= 0 (0: single images), got \(s.frames)") }
+    for (name, v) in [("height", s.height), ("width", s.width), ("channels", s.channels)] where v < 1 {
+        throw invalid("shape.\(name) must be >= 1, got \(v)")
+    }
+    // Beyond these no model can exist (ImageClassifierConfig's limits); refusing them
+    // here keeps every product below in range.
+    guard s.frames <= 1 << 14, s.height <= 1 << 14, s.width <= 1 << 14, s.channels <= 1 << 10 else {
+        throw invalid("shape (frames \(s.frames), \(s.height)×\(s.width)×\(s.channels)) is too large: "
+                      + "at most 16384 frames, 16384×16384 pixels and 1024 channels")
+    }
+    return (s.frames > 0 ? [Int(s.frames)] : []) + [Int(s.height), Int(s.width), Int(s.channels)]
+}
+
+/// The caller's n examples of `example` dimensions as a Tensor (N, ...), after checking
+/// `count` against the dimensions and that every pixel is finite. `what` names the
+/// buffer in messages.
+func imageTensor(_ images: UnsafePointer<Float>?, _ n: Int, _ example: [Int], _ count: Int,
+                 _ what: String, _ countName: String) throws -> Tensor {
+    let needed = try product([n] + example, "the size of \(what)")
+    guard count == needed else {
+        let dims = (["n"] + (example.count == 4 ? ["T"] : []) + ["H", "W", "C"]).joined(separator: " * ")
+        throw mismatch("\(countName) is \(count), expected \(dims) = "
+                       + ([n] + example).map(String.init).joined(separator: " * ") + " = \(needed)")
+    }
+    let data = needed == 0 ? [] : Array(UnsafeBufferPointer(start: try required(images, what), count: needed))
+    if let bad = data.firstIndex(where: { !$0.isFinite }) {
+        let per = needed / n
+        throw invalid("\(what): image \(bad / per) holds a\(data[bad].isNaN ? " NaN" : "n infinite") pixel "
+                      + "(at index \(bad % per) of that image); pixels must be finite")
+    }
+    return Tensor(shape: [n] + example, data: data)
+}
+
+@_cdecl("lk_image_classifier_load")
+public func lk_image_classifier_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> lk_status {
+    guarded {
+        let path = try string(path, "path")
+        let out = try required(out, "out")
+        publish(try ImageClassifier.load(from: path), to: out)
+    }
+}
+
+@_cdecl("lk_image_classifier_free")
+public func lk_image_classifier_free(_ classifier: OpaquePointer?) {
+    guard let classifier else { return }
+    Unmanaged<ImageClassifierHandle>.fromOpaque(UnsafeRawPointer(classifier)).release()
+}
+
+@_cdecl("lk_image_classifier_save")
+public func lk_image_classifier_save(_ classifier: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> lk_status {
+    guarded {
+        let h = try imageClassifierHandle(classifier)
+        try h.classifier.save(to: try string(path, "path"))
+    }
+}
+
+@_cdecl("lk_image_classifier_num_classes")
+public func lk_image_classifier_num_classes(_ classifier: OpaquePointer?, _ n: UnsafeMutablePointer<Int32>?) -> lk_status {
+    guarded {
+        let h = try imageClassifierHandle(classifier)
+        try required(n, "n").pointee = Int32(h.labels.count)
+    }
+}
+
+@_cdecl("lk_image_classifier_label")
+public func lk_image_classifier_label(_ classifier: OpaquePointer?, _ index: Int32,
+                                      _ label: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> lk_status {
+    guarded {
+        let h = try imageClassifierHandle(classifier)
+        let label = try required(label, "label")
+        label.pointee = try h.labels.at(index, "class")
+    }
+}
+
+@_cdecl("lk_image_classifier_kind")
+public func lk_image_classifier_kind(_ classifier: OpaquePointer?, _ kind: UnsafeMutablePointer<Int32>?) -> lk_status {
+    guarded {
+        let h = try imageClassifierHandle(classifier)
+        let kind = try required(kind, "kind")
+        switch h.classifier.config.kind {
+        case .rows: kind.pointee = Int32(LK_IMAGE_KIND_ROWS)
+        case .cnn: kind.pointee = Int32(LK_IMAGE_KIND_CNN)
+        }
+    }
+}
+
+@_cdecl("lk_image_classifier_input_shape")
+public func lk_image_classifier_input_shape(_ classifier: OpaquePointer?, _ shape: UnsafeMutablePointer<lk_image_shape>?) -> lk_status {
+    guarded {
+        let h = try imageClassifierHandle(classifier)
+        let shape = try required(shape, "shape")
+        let c = h.classifier.config
+        shape.pointee = lk_image_shape(frames: Int64(c.frames), height: Int64(c.height), width: Int64(c.width),
+                                       channels: Int64(c.channels))
+    }
+}
+
+@_cdecl("lk_image_classifier_predict")
+public func lk_image_classifier_predict(_ classifier: OpaquePointer?,
+                                        _ images: UnsafePointer<Float>?, _ n: Int,
+                                        _ shape: UnsafePointer<lk_image_shape>?, _ imagesCount: Int,
+                                        _ threads: Int32,
+                                        _ probabilities: UnsafeMutablePointer<Float>?, _ count: Int) -> lk_status {
+    guarded {
+        let h = try imageClassifierHandle(classifier)
+        guard threads >= 1 else { throw invalid("threads must be >= 1, got \(threads)") }
+        let n = try size(n, "n")
+        let imagesCount = try size(imagesCount, "images_count")
+        let count = try size(count, "probabilities_count")
+        let example = try exampleDimensions(shape)
+        let c = h.labels.count
+        let needed = try product([n, c], "n * num_classes")
+        guard count == needed else {
+            throw mismatch("probabilities_count is \(count), expected n * num_classes = \(n) * \(c) = \(needed)")
+        }
+        let model = h.classifier.config.exampleShape
+        guard example == model else {
+            func show(_ d: [Int]) -> String { "(n, " + d.map(String.init).joined(separator: ", ") + ")" }
+            throw mismatch("images have shape \(show(example)); this model takes \(show(model))"
+                           + (model.count == 4 ? " (frames, height, width, channels)" : " (height, width, channels)"))
+        }
+        let batch = try imageTensor(images, n, example, imagesCount, "images", "images_count")
+        if n == 0 { return }
+        let config = h.classifier.config
+        try checkColumnsGeometry(columns: config.columns, height: config.height, width: config.width)
+        let out = try required(probabilities, "probabilities")
+        let p = try h.classifier.predictProbabilities(batch, threads: Int(threads))
+        guard p.shape == [n, c] else {
+            throw ABIError(status: LK_STATUS_INTERNAL, message: "internal error: predictions have shape \(p.shape), not [\(n), \(c)]")
+        }
+        p.data.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: needed) }
+    }
+}
+
+@_cdecl("lk_image_classifier_train_config_default")
+public func lk_image_classifier_train_config_default() -> lk_image_classifier_train_config {
+    let c = ImageClassifierConfig()
+    let o = ImageClassifierTrainingOptions()
+    var config = lk_image_classifier_train_config()
+    config.kind = c.kind == .rows ? Int32(LK_IMAGE_KIND_ROWS) : Int32(LK_IMAGE_KIND_CNN)
+    config.hidden_size = Int32(c.hiddenSize)
+    config.num_layers = Int32(c.numLayers)
+    config.bidirectional = c.bidirectional ? 1 : 0
+    config.columns = c.columns ? 1 : 0
+    let blocks = c.convChannels.prefix(Int(LK_IMAGE_MAX_CONV_BLOCKS))
+    config.num_conv_blocks = Int32(blocks.count)
+    withUnsafeMutableBytes(of: &config.conv_channels) { raw in
+        let slots = raw.bindMemory(to: Int32.self)
+        for (i, v) in blocks.enumerated() { slots[i] = Int32(v) }
+    }
+    config.pooling = poolingCode(c.pooling)
+    config.attention_size = Int32(c.attentionSize)
+    config.dropout = c.dropout
+    config.epochs = Int32(o.epochs)
+    config.batch_size = Int32(o.batchSize)
+    config.learning_rate = o.learningRate
+    config.clip_norm = o.clipNorm
+    config.patience = Int32(o.patience)
+    config.decay_factor = o.decayFactor
+    config.time_limit = o.timeLimit ?? 0
+    config.threads = Int32(o.threads)
+    config.log_every = Int32(o.logEvery)
+    config.seed = c.seed
+    return config
+}
+
+func poolingCode(_ kind: SequencePoolingKind) -> Int32 {
+    switch kind {
+    case .last: return Int32(LK_POOLING_LAST)
+    case .mean: return Int32(LK_POOLING_MEAN)
+    case .max: return Int32(LK_POOLING_MAX)
+    case .attention: return Int32(LK_POOLING_ATTENTION)
+    }
+}
+
+func poolingKind(_ code: Int32) throws -> SequencePoolingKind {
+    switch code {
+    case Int32(LK_POOLING_LAST): return .last
+    case Int32(LK_POOLING_MEAN): return .mean
+    case Int32(LK_POOLING_MAX): return .max
+    case Int32(LK_POOLING_ATTENTION): return .attention
+    default:
+        throw invalid("pooling must be LK_POOLING_LAST (0), LK_POOLING_MEAN (1), LK_POOLING_MAX (2) or "
+                      + "LK_POOLING_ATTENTION (3), got \(code)")
+    }
+}
+
+@_cdecl("lk_image_classifier_train")
+public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
+                                      _ trainImages: UnsafePointer<Float>?, _ nTrain: Int, _ trainCount: Int,
+                                      _ trainLabels: UnsafePointer<UnsafePointer<CChar>?>?,
+                                      _ devImages: UnsafePointer<Float>?, _ nDev: Int, _ devCount: Int,
+                                      _ devLabels: UnsafePointer<UnsafePointer<CChar>?>?,
+                                      _ config: UnsafePointer<lk_image_classifier_train_config>?,
+                                      _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
+                                      _ out: UnsafeMutablePointer<OpaquePointer?>?) -> lk_status {
+    guarded {
+        let c = try required(config, "config").pointee
+        let out = try required(out, "out")
+        let nTrain = try size(nTrain, "n_train")
+        let nDev = try size(nDev, "n_dev")
+        let trainCount = try size(trainCount, "train_count")
+        let devCount = try size(devCount, "dev_count")
+        guard nTrain >= 1 else { throw invalid("n_train must be >= 1: the training set is empty") }
+        guard nDev >= 1 else { throw invalid("n_dev must be >= 1: the dev set is empty") }
+        let example = try exampleDimensions(shape)
+
+        func bounded(_ v: Int32, _ name: String, _ low: Int32, _ high: Int32) throws -> Int {
+            guard v >= low, v <= high else { throw invalid("\(name) must be in [\(low), \(high)], got \(v)") }
+            return Int(v)
+        }
+        func flag(_ v: Int32, _ name: String) throws -> Bool {
+            guard v == 0 || v == 1 else { throw invalid("\(name) must be 0 or 1, got \(v)") }
+            return v == 1
+        }
+        var model = ImageClassifierConfig()
+        switch c.kind {
+        case Int32(LK_IMAGE_KIND_ROWS): model.kind = .rows
+        case Int32(LK_IMAGE_KIND_CNN): model.kind = .cnn
+        default: throw invalid("kind must be LK_IMAGE_KIND_ROWS (0) or LK_IMAGE_KIND_CNN (1), got \(c.kind)")
+        }
+        model.hiddenSize = try bounded(c.hidden_size, "hidden_size", 1, 4096)
+        model.numLayers = try bounded(c.num_layers, "num_layers", 1, 16)
+        model.bidirectional = try flag(c.bidirectional, "bidirectional")
+        model.columns = try flag(c.columns, "columns")
+        if model.columns && model.kind == .cnn { throw invalid("columns must be 0 for kind LK_IMAGE_KIND_CNN (it applies to rows)") }
+        let blocks = try bounded(c.num_conv_blocks, "num_conv_blocks", 1, Int32(LK_IMAGE_MAX_CONV_BLOCKS))
+        let channels = withUnsafeBytes(of: c.conv_channels) { Array($0.bindMemory(to: Int32.self).prefix(blocks)) }
+        for (i, v) in channels.enumerated() { _ = try bounded(v, "conv_channels[\(i)]", 1, 4096) }
+        model.convChannels = channels.map(Int.init)
+        model.pooling = try poolingKind(c.pooling)
+        model.attentionSize = try bounded(c.attention_size, "attention_size", 1, 4096)
+        guard c.dropout.isFinite, c.dropout >= 0, c.dropout < 1 else { throw invalid("dropout must be in [0, 1), got \(c.dropout)") }
+        model.dropout = c.dropout
+        model.seed = c.seed
+        try checkColumnsGeometry(columns: model.columns, height: example[example.count - 3], width: example[example.count - 2])
+        if example.count == 4 && model.kind == .rows {
+            throw invalid("shape.frames is \(example[0]): frame sequences need kind LK_IMAGE_KIND_CNN (rows reads one image)")
+        }
+
+        var options = ImageClassifierTrainingOptions()
+        options.epochs = try bounded(c.epochs, "epochs", 1, Int32.max)
+        options.batchSize = try bounded(c.batch_size, "batch_size", 1, 65536)
+        guard c.learning_rate.isFinite, c.learning_rate > 0 else {
+            throw invalid("learning_rate must be finite and > 0, got \(c.learning_rate)")
+        }
+        options.learningRate = c.learning_rate
+        guard c.clip_norm.isFinite, c.clip_norm > 0 else { throw invalid("clip_norm must be finite and > 0, got \(c.clip_norm)") }
+        options.clipNorm = c.clip_norm
+        options.patience = try bounded(c.patience, "patience", 1, Int32.max)
+        guard c.decay_factor.isFinite, c.decay_factor > 0, c.decay_factor <= 1 else {
+            throw invalid("decay_factor must be in (0, 1], got \(c.decay_factor)")
+        }
+        options.decayFactor = c.decay_factor
+        guard c.time_limit == 0 || (c.time_limit.isFinite && c.time_limit >= 1) else {
+            throw invalid("time_limit must be 0 (no limit) or at least 1 second, got \(c.time_limit)")
+        }
+        options.timeLimit = c.time_limit == 0 ? nil : c.time_limit
+        options.threads = try bounded(c.threads, "threads", 1, 1024)
+        options.logEvery = try bounded(c.log_every, "log_every", 1, Int32.max)
+        options.seed = c.seed
+
+        let train = try imageTensor(trainImages, nTrain, example, trainCount, "train_images", "train_count")
+        let dev = try imageTensor(devImages, nDev, example, devCount, "dev_images", "dev_count")
+        let trainLabel = try cLabels(trainLabels, nTrain, "train_labels")
+        let devLabel = try cLabels(devLabels, nDev, "dev_labels")
+        let trainer = try ImageClassifierTrainer(train: train, trainLabels: trainLabel, dev: dev, devLabels: devLabel,
+                                                 config: model, options: options)
+        try trainer.run { line in
+            if let progress { line.withCString { progress($0, userData) } }
+        }
+        publish(trainer.classifier, to: out)
+    }
+}
