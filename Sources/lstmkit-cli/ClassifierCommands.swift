@@ -19,88 +19,152 @@ func readLabelled(_ path: String) throws -> [(text: String, label: String)] {
 struct TrainClassifier: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-classifier",
-        abstract: "Train an LSTM text classifier on label<TAB>text files.")
+        abstract: "Train an LSTM classifier: of texts (label<TAB>text files) or of images (.npy arrays).",
+        discussion: """
+            --kind text (the default) reads label<TAB>text lines from --train and --dev.
+            --kind rows or cnn reads images from .npy files, float or uint8, shaped (N, H, W), \
+            (N, H, W, C) or, for cnn, frame sequences (N, T, H, W, C); their labels come from \
+            --train-labels and --dev-labels (.npy of integers or strings, or text with one label a \
+            line). rows: the image's rows are the LSTM's steps; cnn: conv blocks first. Pixels are \
+            normalised with the training mean and std, so classify with the same pixel scale.
+            """)
 
-    @Option(help: "Training file (label<TAB>text per line).") var train: String
-    @Option(help: "Dev file (early stopping).") var dev: String
+    @Option(help: "text, rows or cnn.") var kind = "text"
+    @Option(help: "Training data: a label<TAB>text file (text), or a .npy of images (rows, cnn).") var train: String
+    @Option(help: "Dev data (early stopping), as --train.") var dev: String
+    @Option(name: .customLong("train-labels"), help: "rows/cnn: labels of --train (.npy, or one a line).") var trainLabels: String?
+    @Option(name: .customLong("dev-labels"), help: "rows/cnn: labels of --dev.") var devLabels: String?
     @Option(help: "Where to write the model.") var output: String
-    @Option(help: "auto, characters or words.") var tokenization = "auto"
-    @Option(help: "last, mean, max or attention.") var pooling = "attention"
-    @Option(name: .customLong("embedding-dim")) var embeddingDim = 128
-    @Option(name: .customLong("bigram-dim"), help: "Token-bigram embedding size (0: none).") var bigramDim = 0
-    @Option(name: .customLong("min-bigram-count")) var minBigramCount = 2
+    @Option(help: "text: auto, characters or words (default auto).") var tokenization: String?
+    @Option(help: "last, mean, max or attention (default: attention for text, last for images).") var pooling: String?
+    @Option(name: .customLong("embedding-dim"), help: "text (default 128).") var embeddingDim: Int?
+    @Option(name: .customLong("bigram-dim"), help: "text: token-bigram embedding size (default 0: none).") var bigramDim: Int?
+    @Option(name: .customLong("min-bigram-count"), help: "text (default 2).") var minBigramCount: Int?
     @Option(name: .customLong("hidden-size")) var hiddenSize = 128
     @Option(name: .customLong("layers")) var numLayers = 1
     @Option(name: .customLong("attention-size")) var attentionSize = 64
-    @Option var dropout: Float = 0.3
-    @Option(name: .customLong("max-length"), help: "Tokens kept per text (the first ones).") var maxLength = 400
-    @Option(name: .customLong("min-count"), help: "Rarer tokens are 'unknown'.") var minCount = 2
-    @Option var epochs = 20
-    @Option(name: .customLong("batch-size")) var batchSize = 32
-    @Option(name: .customLong("learning-rate")) var learningRate: Float = 0.002
+    @Option(help: "Dropout (default: 0.3 for text, 0.25 for images).") var dropout: Float?
+    @Option(name: .customLong("max-length"), help: "text: tokens kept per text, the first ones (default 400).") var maxLength: Int?
+    @Option(name: .customLong("min-count"), help: "text: rarer tokens are 'unknown' (default 2).") var minCount: Int?
+    @Flag(help: "rows: a second LSTM also reads the image's columns.") var columns = false
+    @Option(name: .customLong("conv-channels"), help: "cnn: output channels of each conv block (default 32,64).") var convChannels: String?
+    @Option(help: "Passes over the training set at most (default: 20 for text, 15 for images).") var epochs: Int?
+    @Option(name: .customLong("batch-size"), help: "Default: 32 for text, 64 for images.") var batchSize: Int?
+    @Option(name: .customLong("learning-rate"), help: "Adam (default: 0.002 for text, 0.001 for images).") var learningRate: Float?
     @Option var patience = 3
-    @Flag(name: .customLong("balance-classes"), help: "Weight classes by N / (C * count).") var balanceClasses = false
+    @Option(name: .customLong("time-limit"), help: "rows/cnn: minutes; no epoch starts after this.") var timeLimit: Double?
+    @Flag(name: .customLong("balance-classes"), help: "text: weight classes by N / (C * count).") var balanceClasses = false
     @Option var seed: UInt64 = 1
     @Option var threads = 2
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
-            var config = TextClassifierConfig()
-            guard let kind = SequencePoolingKind(rawValue: pooling) else {
-                throw LSTMKitError.invalidArgument("--pooling must be last, mean, max or attention, got \(pooling)")
+            switch kind {
+            case "text": try runText()
+            case "rows", "cnn":
+                let textOnly: [(String, Bool)] = [
+                    ("--tokenization", tokenization != nil), ("--embedding-dim", embeddingDim != nil),
+                    ("--bigram-dim", bigramDim != nil), ("--min-bigram-count", minBigramCount != nil),
+                    ("--max-length", maxLength != nil), ("--min-count", minCount != nil), ("--balance-classes", balanceClasses)]
+                if let given = textOnly.first(where: { $0.1 }) {
+                    throw LSTMKitError.invalidArgument("\(given.0) applies to --kind text only")
+                }
+                try ImageTraining(
+                    kind: kind == "rows" ? .rows : .cnn, train: train, trainLabels: trainLabels, dev: dev, devLabels: devLabels,
+                    output: output, pooling: pooling, hiddenSize: hiddenSize, numLayers: numLayers, attentionSize: attentionSize,
+                    dropout: dropout, columns: columns, convChannels: convChannels, epochs: epochs, batchSize: batchSize,
+                    learningRate: learningRate, patience: patience, timeLimitMinutes: timeLimit, seed: seed, threads: threads
+                ).run()
+            default:
+                throw LSTMKitError.invalidArgument("--kind must be text, rows or cnn, got \(kind)")
             }
-            config.pooling = kind
-            config.embeddingDim = embeddingDim
-            config.bigramDim = bigramDim
-            config.hiddenSize = hiddenSize
-            config.numLayers = numLayers
-            config.attentionSize = attentionSize
-            config.embeddingDropout = dropout
-            config.outputDropout = dropout
-            config.maxLength = maxLength
-            config.seed = seed
-            var options = TextClassifierTrainingOptions()
-            options.epochs = epochs
-            options.batchSize = batchSize
-            options.learningRate = learningRate
-            options.patience = patience
-            options.minTokenCount = minCount
-            options.minBigramCount = minBigramCount
-            options.balanceClasses = balanceClasses
-            options.seed = seed
-            options.threads = threads
-            let mode: TextVocabulary.Mode?
-            switch tokenization {
-            case "auto": mode = nil
-            case "characters": mode = .characters
-            case "words": mode = .words
-            default: throw LSTMKitError.invalidArgument("--tokenization must be auto, characters or words, got \(tokenization)")
-            }
-            let trainer = try TextClassifierTrainer(train: try readLabelled(train), dev: try readLabelled(dev),
-                                                    config: config, options: options, tokenization: mode)
-            let best = try trainer.run { line in
-                print(line)
-                fflush(stdout)
-            }
-            try trainer.classifier.save(to: output)
-            print("best dev accuracy \(best.accuracy); model written to \(output)")
         }
+    }
+
+    func runText() throws {
+        let imageOnly: [(String, Bool, String)] = [
+            ("--train-labels", trainLabels != nil, "rows or cnn"), ("--dev-labels", devLabels != nil, "rows or cnn"),
+            ("--columns", columns, "rows"), ("--conv-channels", convChannels != nil, "cnn"),
+            ("--time-limit", timeLimit != nil, "rows or cnn")]
+        if let given = imageOnly.first(where: { $0.1 }) {
+            throw LSTMKitError.invalidArgument("\(given.0) applies to --kind \(given.2) only")
+        }
+        var config = TextClassifierConfig()
+        let poolingName = pooling ?? "attention"
+        guard let kind = SequencePoolingKind(rawValue: poolingName) else {
+            throw LSTMKitError.invalidArgument("--pooling must be last, mean, max or attention, got \(poolingName)")
+        }
+        config.pooling = kind
+        config.embeddingDim = embeddingDim ?? 128
+        config.bigramDim = bigramDim ?? 0
+        config.hiddenSize = hiddenSize
+        config.numLayers = numLayers
+        config.attentionSize = attentionSize
+        config.embeddingDropout = dropout ?? 0.3
+        config.outputDropout = dropout ?? 0.3
+        config.maxLength = maxLength ?? 400
+        config.seed = seed
+        var options = TextClassifierTrainingOptions()
+        options.epochs = epochs ?? 20
+        options.batchSize = batchSize ?? 32
+        options.learningRate = learningRate ?? 0.002
+        options.patience = patience
+        options.minTokenCount = minCount ?? 2
+        options.minBigramCount = minBigramCount ?? 2
+        options.balanceClasses = balanceClasses
+        options.seed = seed
+        options.threads = threads
+        let mode: TextVocabulary.Mode?
+        switch tokenization ?? "auto" {
+        case "auto": mode = nil
+        case "characters": mode = .characters
+        case "words": mode = .words
+        default: throw LSTMKitError.invalidArgument("--tokenization must be auto, characters or words, got \(tokenization!)")
+        }
+        let trainer = try TextClassifierTrainer(train: try readLabelled(train), dev: try readLabelled(dev),
+                                                config: config, options: options, tokenization: mode)
+        let best = try trainer.run { line in
+            print(line)
+            fflush(stdout)
+        }
+        try trainer.classifier.save(to: output)
+        print("best dev accuracy \(best.accuracy); model written to \(output)")
     }
 }
 
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Classify texts: one line in, one label out (with --probabilities, also every class's probability).")
+        abstract: "Classify texts (one line in, one label out) or images (a .npy in, one label per image out).",
+        discussion: """
+            The model file says which: a text classifier reads UTF-8 files with one text a line, an \
+            image classifier .npy files of images shaped as in training. With --probabilities each \
+            line also gives every class's probability.
+            """)
 
-    @Argument(help: "Input files (UTF-8), one text per line. Reads standard input when none are given.")
+    @Argument(help: "Input files: texts, one a line, or .npy arrays of images. Reads standard input when none are given.")
     var files: [String] = []
     @Option(help: "Classifier model file.") var model: String
     @Flag(help: "Also print every class's probability.") var probabilities = false
+    @Option(name: .customLong("probabilities-npy"), help: "Images: also write the (N, C) float32 probabilities to this .npy.")
+    var probabilitiesNpy: String?
+    @Option(name: .customLong("predictions-npy"), help: "Images: also write the (N,) int64 predicted labels (integer labels only) to this .npy.")
+    var predictionsNpy: String?
     @Option var threads = 2
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
-            let classifier = try TextClassifier.load(from: model)
+            let classifier: TextClassifier
+            switch try loadClassifier(model) {
+            case .image(let image):
+                try classifyImages(image, files: files, probabilities: probabilities, threads: threads,
+                                   probabilitiesNpy: probabilitiesNpy, predictionsNpy: predictionsNpy)
+                return
+            case .text(let text):
+                classifier = text
+            }
+            if probabilitiesNpy != nil || predictionsNpy != nil {
+                throw LSTMKitError.invalidArgument("--probabilities-npy and --predictions-npy apply to image classifiers")
+            }
             for source in files.isEmpty ? ["-"] : files {
                 let bytes = source == "-" ? readAllStandardInput() : try FileIO.read(source)
                 guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -125,25 +189,34 @@ struct Classify: ParsableCommand {
 struct EvalClassifier: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval-classifier",
-        abstract: "Score a classifier on a label<TAB>text file: accuracy, macro-F1, confusion matrix.")
+        abstract: "Score a classifier: accuracy, macro-F1, confusion matrix.",
+        discussion: """
+            A text classifier reads a label<TAB>text file; an image classifier a .npy of images \
+            plus --labels (a .npy of integers or strings, or a text file with one label a line).
+            """)
 
-    @Argument(help: "label<TAB>text file.") var gold: String
+    @Argument(help: "label<TAB>text file (text), or a .npy of images (image classifiers).") var gold: String
     @Option(help: "Classifier model file.") var model: String
+    @Option(help: "Image classifiers: the labels of the images.") var labels: String?
     @Option var threads = 2
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
-            let classifier = try TextClassifier.load(from: model)
+            let classifier: TextClassifier
+            switch try loadClassifier(model) {
+            case .image(let image):
+                try evaluateImages(image, images: gold, labels: labels, threads: threads)
+                return
+            case .text(let text):
+                classifier = text
+            }
+            if labels != nil { throw LSTMKitError.invalidArgument("--labels applies to image classifiers; a text classifier reads label<TAB>text") }
             let data = try readLabelled(gold)
             let start = now()
             let score = try classifier.evaluate(data.map(\.text), labels: data.map(\.label), threads: threads)
-            let seconds = now() - start
+            let seconds = max(now() - start, 1e-9)
             print("\(data.count) texts, \(Int(Double(data.count) / seconds)) texts/s")
-            print("accuracy \(formatted(Float(score.accuracy) * 100, digits: 2))  macro-F1 \(formatted(Float(score.macroF1) * 100, digits: 2))")
-            print("confusion (rows gold, columns predicted): " + score.labels.joined(separator: " "))
-            for (label, row) in zip(score.labels, score.confusion) {
-                print("  \(label): " + row.map(String.init).joined(separator: " "))
-            }
+            printScore(score)
         }
     }
 }

@@ -4,14 +4,24 @@ import LSTMKit
 /// Prints what a model file holds: its metadata and every tensor's shape.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the kind, hyper-parameters and tensors of a model file.")
+        abstract: "Show the kind, hyper-parameters and tensors of a model file (or the shape and dtype of a .npy).")
 
-    @Argument(help: "A model file (.safetensors).")
+    @Argument(help: "A model file (.safetensors), or a NumPy .npy file.")
     var path: String
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
-            let file = try SafeTensors.read(from: path)
+            let bytes = try FileIO.read(path, regularOnly: true)
+            if NumPyFile.isNumPy(bytes) {
+                try inspectNumPy(path, bytes)
+                return
+            }
+            let file: SafeTensors
+            do {
+                file = try SafeTensors.parse(bytes)
+            } catch LSTMKitError.invalidFormat(let why) {
+                throw LSTMKitError.invalidFormat("\(path) is not a valid model file: \(why)")
+            }
             print(path)
             for (key, value) in file.metadata { print("  \(key): \(value)") }
             var total = 0
