@@ -11,6 +11,9 @@
 
     >>> clf = lstmkit.TextClassifier().fit(texts, labels)   # text classification
     >>> clf.predict(["a fine film"])
+
+    >>> img = lstmkit.ImageClassifier(kind="rows").fit(X, y)   # images (N, H, W[, C])
+    >>> img.predict(X_test)
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import operator
 from . import _native
 from ._native import ModelFormatError
 from .classifier import TextClassifier
+from .image_classifier import ImageClassifier
 from .lstm import LSTM, IncompatibleKeys, load
 from .tokenizer import Tokenizer
 
 __all__ = [
     "LSTM",
+    "ImageClassifier",
     "IncompatibleKeys",
     "ModelFormatError",
     "TextClassifier",

@@ -11,10 +11,10 @@
  * the same time as set_param, so every handle carries a reader-writer lock, taken
  * while the GIL is released (a thread never waits for the lock while holding the GIL,
  * so the two locks cannot deadlock). Tokenizer handles do the same: segment, save and
- * word_count read; add_words, load_dict and clear_words write. Text classifier handles
- * only have readers (predict_proba, labels, save).
+ * word_count read; add_words, load_dict and clear_words write. Text and image
+ * classifier handles only have readers (predict_proba, labels, save).
  *
- * Tokenizer and text classifier training run with the GIL released; their progress callbacks take the GIL
+ * Tokenizer and classifier training run with the GIL released; their progress callbacks take the GIL
  * back (PyGILState_Ensure) to call the Python callable.
  */
 #define PY_SSIZE_T_CLEAN
@@ -218,7 +218,8 @@ static PyArrayObject *as_float32(PyObject *obj, const char *name)
         break;
     case 'i':
     case 'u':
-        if (!ints_fit_float32(src, name))
+        /* 8- and 16-bit integers always fit (and images are often big uint8 arrays). */
+        if (PyArray_ITEMSIZE(src) > 2 && !ints_fit_float32(src, name))
             goto done;
         break;
     default:
@@ -1198,7 +1199,7 @@ static PyTypeObject TokenizerHandle_Type = {
 /* ------------------------------------------------------------------------ */
 
 /* The fields of lk_tokenizer_train_config, by name, as the Python dict holds them. */
-typedef enum { FIELD_INT32, FIELD_FLOAT, FIELD_UINT64 } field_kind;
+typedef enum { FIELD_INT32, FIELD_FLOAT, FIELD_UINT64, FIELD_DOUBLE } field_kind;
 
 typedef struct {
     const char *name;
@@ -1259,6 +1260,12 @@ static PyObject *fields_to_dict(const train_field *fields, size_t count, const c
             value = PyLong_FromUnsignedLongLong((unsigned long long)v);
             break;
         }
+        case FIELD_DOUBLE: {
+            double v;
+            memcpy(&v, base + f->offset, sizeof v);
+            value = PyFloat_FromDouble(v);
+            break;
+        }
         }
         if (value == NULL || PyDict_SetItemString(dict, f->name, value) < 0) {
             Py_XDECREF(value);
@@ -1303,7 +1310,8 @@ static int fields_from_dict(PyObject *dict, const train_field *fields, size_t co
             memcpy(base + f->offset, &v, sizeof v);
             break;
         }
-        case FIELD_FLOAT: {
+        case FIELD_FLOAT:
+        case FIELD_DOUBLE: {
             double d;
             float v;
             if (!PyFloat_Check(value) && !PyLong_Check(value)) {
@@ -1314,6 +1322,10 @@ static int fields_from_dict(PyObject *dict, const train_field *fields, size_t co
             d = PyFloat_AsDouble(value);
             if (d == -1.0 && PyErr_Occurred())
                 return 0;
+            if (f->kind == FIELD_DOUBLE) {
+                memcpy(base + f->offset, &d, sizeof d);
+                break;
+            }
             v = (float)d; /* NaN stays NaN: the library rejects it */
             memcpy(base + f->offset, &v, sizeof v);
             break;
@@ -1730,6 +1742,452 @@ static PyObject *native_text_classifier_load(PyObject *Py_UNUSED(module), PyObje
 }
 
 /* ------------------------------------------------------------------------ */
+/* The image classifier handle type                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Like the text classifier's, every call on an image classifier handle (predict,
+ * labels, save) is a reader. The model's kind and input shape are read once. */
+typedef struct {
+    PyObject_HEAD
+    lk_image_classifier *classifier;
+    int32_t num_classes; /* fixed for the handle's life, like kind and shape */
+    int32_t kind;
+    lk_image_shape shape;
+    handle_lock lock;
+} ImageClassifierHandle;
+
+static PyTypeObject ImageClassifierHandle_Type;
+
+/* Wraps a fresh lk_image_classifier (takes ownership: frees it on failure). */
+static PyObject *wrap_image_classifier(lk_image_classifier *classifier)
+{
+    ImageClassifierHandle *self = PyObject_New(ImageClassifierHandle, &ImageClassifierHandle_Type);
+
+    if (self == NULL) {
+        lk_image_classifier_free(classifier);
+        return NULL;
+    }
+    self->classifier = classifier;
+    self->num_classes = 0;
+    self->kind = 0;
+    memset(&self->shape, 0, sizeof self->shape);
+    if (!handle_lock_init(&self->lock) ||
+        !lk_ok(lk_image_classifier_num_classes(classifier, &self->num_classes)) ||
+        !lk_ok(lk_image_classifier_kind(classifier, &self->kind)) ||
+        !lk_ok(lk_image_classifier_input_shape(classifier, &self->shape))) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void ImageClassifierHandle_dealloc(ImageClassifierHandle *self)
+{
+    lk_image_classifier_free(self->classifier);
+    handle_lock_destroy(&self->lock);
+    PyObject_Free(self);
+}
+
+/* The dimensions of one example, (H, W, C) or (T, H, W, C), into dims; returns their
+ * number. */
+static int example_dims(const lk_image_shape *s, npy_intp dims[4])
+{
+    int k = 0;
+    if (s->frames > 0)
+        dims[k++] = (npy_intp)s->frames;
+    dims[k++] = (npy_intp)s->height;
+    dims[k++] = (npy_intp)s->width;
+    dims[k++] = (npy_intp)s->channels;
+    return k;
+}
+
+/* The example shape of a batch of images: (N, H, W) is one channel, (N, H, W, C) one
+ * image each, (N, T, H, W, C) T frames each. 1 on success; else ValueError naming
+ * `name` and 0. */
+static int batch_shape(PyArrayObject *arr, const char *name, lk_image_shape *out)
+{
+    char got[SHAPE_BUF];
+    const npy_intp *d = PyArray_DIMS(arr);
+    int nd = PyArray_NDIM(arr), i;
+
+    if (nd < 3 || nd > 5) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s must have shape (N, H, W), (N, H, W, C) or (N, T, H, W, C), got %s", name,
+                     shape_str(nd, d, got, sizeof got));
+        return 0;
+    }
+    for (i = 1; i < nd; i++) {
+        if (d[i] < 1) {
+            PyErr_Format(PyExc_ValueError, "%s has an empty dimension: shape %s", name,
+                         shape_str(nd, d, got, sizeof got));
+            return 0;
+        }
+    }
+    out->frames = nd == 5 ? (int64_t)d[1] : 0;
+    out->height = (int64_t)d[nd == 5 ? 2 : 1];
+    out->width = (int64_t)d[nd == 5 ? 3 : 2];
+    out->channels = nd == 3 ? 1 : (int64_t)d[nd - 1];
+    return 1;
+}
+
+/* 1 if every pixel of the (N, ...) float32 array is finite; else ValueError naming the
+ * image ("X[3] holds a NaN pixel") and 0. */
+static int check_finite_images(PyArrayObject *arr, const char *name)
+{
+    const float *v = (const float *)PyArray_DATA(arr);
+    npy_intp i, n = PyArray_SIZE(arr), per;
+
+    if (n == 0)
+        return 1;
+    per = n / PyArray_DIM(arr, 0);
+    for (i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s[%zd] holds a%s pixel (at flat index %zd of that image); pixels "
+                         "must be finite",
+                         name, (Py_ssize_t)(i / per), isnan(v[i]) ? " NaN" : "n infinite",
+                         (Py_ssize_t)(i % per));
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* predict_proba(X, threads) -> float32 array (n, C). X is checked against the model's
+ * input shape ((N, H, W) is accepted for one channel). GIL released. */
+static PyObject *ImageClassifierHandle_predict_proba(ImageClassifierHandle *self, PyObject *args)
+{
+    PyObject *x_obj, *threads_obj;
+    PyArrayObject *x = NULL, *out = NULL;
+    int32_t threads;
+    lk_image_shape shape;
+    npy_intp want[5], dims[2], n;
+    char want_s[SHAPE_BUF], got_s[SHAPE_BUF];
+    int k;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "OO:predict_proba", &x_obj, &threads_obj))
+        return NULL;
+    if (!int32_arg(threads_obj, "threads", &threads))
+        return NULL;
+    if (threads < 1) {
+        PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %d", (int)threads);
+        return NULL;
+    }
+    x = as_float32(x_obj, "X");
+    if (x == NULL)
+        return NULL;
+    want[0] = PyArray_NDIM(x) >= 1 ? PyArray_DIM(x, 0) : 0;
+    k = 1 + example_dims(&self->shape, want + 1);
+    if (!batch_shape(x, "X", &shape) || shape.frames != self->shape.frames ||
+        shape.height != self->shape.height || shape.width != self->shape.width ||
+        shape.channels != self->shape.channels) {
+        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_ValueError))
+            goto done;
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "X must have shape %s%s, got %s: this model takes %s",
+                     shape_str(k, want, want_s, sizeof want_s),
+                     self->shape.channels == 1 && self->shape.frames == 0 ? " (or without the last axis)" : "",
+                     shape_str(PyArray_NDIM(x), PyArray_DIMS(x), got_s, sizeof got_s),
+                     self->shape.frames > 0 ? "sequences of frames (N, T, H, W, C)" : "images (N, H, W, C)");
+        goto done;
+    }
+    if (!check_finite_images(x, "X"))
+        goto done;
+    n = PyArray_DIM(x, 0);
+    dims[0] = n;
+    dims[1] = (npy_intp)self->num_classes;
+    out = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_FLOAT32);
+    if (out == NULL)
+        goto done;
+    READ_LOCKED(self, status = lk_image_classifier_predict(
+                          self->classifier, (const float *)PyArray_DATA(x), (size_t)n, &self->shape,
+                          (size_t)PyArray_SIZE(x), threads, (float *)PyArray_DATA(out),
+                          (size_t)n * (size_t)self->num_classes));
+    if (!lk_ok(status))
+        Py_CLEAR(out);
+done:
+    Py_XDECREF(x);
+    return (PyObject *)out;
+}
+
+/* labels() -> list of str, in class order. */
+static PyObject *ImageClassifierHandle_labels(ImageClassifierHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = PyList_New(self->num_classes);
+    int32_t i;
+
+    if (list == NULL)
+        return NULL;
+    for (i = 0; i < self->num_classes; i++) {
+        const char *label = NULL;
+        PyObject *s;
+        if (!lk_ok(lk_image_classifier_label(self->classifier, i, &label))) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        s = PyUnicode_FromString(label);
+        if (s == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, s);
+    }
+    return list;
+}
+
+/* input_shape() -> (H, W, C) or (T, H, W, C) */
+static PyObject *ImageClassifierHandle_input_shape(ImageClassifierHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    const lk_image_shape *s = &self->shape;
+    if (s->frames > 0)
+        return Py_BuildValue("(LLLL)", (long long)s->frames, (long long)s->height,
+                             (long long)s->width, (long long)s->channels);
+    return Py_BuildValue("(LLL)", (long long)s->height, (long long)s->width, (long long)s->channels);
+}
+
+/* kind() -> "rows" or "cnn" */
+static PyObject *ImageClassifierHandle_kind(ImageClassifierHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyUnicode_FromString(self->kind == LK_IMAGE_KIND_CNN ? "cnn" : "rows");
+}
+
+static PyObject *ImageClassifierHandle_save(ImageClassifierHandle *self, PyObject *args)
+{
+    PyObject *path = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "O&:save", PyUnicode_FSConverter, &path))
+        return NULL;
+    READ_LOCKED(self, status = lk_image_classifier_save(self->classifier, PyBytes_AS_STRING(path)));
+    Py_DECREF(path);
+    return lk_ok(status) ? Py_NewRef(Py_None) : NULL;
+}
+
+static PyMethodDef ImageClassifierHandle_methods[] = {
+    {"predict_proba", (PyCFunction)ImageClassifierHandle_predict_proba, METH_VARARGS,
+     "predict_proba(X, threads) -> float32 array (n, num_classes) (GIL released)"},
+    {"labels", (PyCFunction)ImageClassifierHandle_labels, METH_NOARGS,
+     "labels() -> the class labels (list of str), in column order"},
+    {"input_shape", (PyCFunction)ImageClassifierHandle_input_shape, METH_NOARGS,
+     "input_shape() -> (H, W, C) or (T, H, W, C): one example's shape"},
+    {"kind", (PyCFunction)ImageClassifierHandle_kind, METH_NOARGS, "kind() -> 'rows' or 'cnn'"},
+    {"save", (PyCFunction)ImageClassifierHandle_save, METH_VARARGS, "save(path): writes a model file"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ImageClassifierHandle_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lstmkit._native.ImageClassifierHandle",
+    .tp_basicsize = sizeof(ImageClassifierHandle),
+    .tp_dealloc = (destructor)ImageClassifierHandle_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An lk_image_classifier handle. Made by image_classifier_load() or "
+              "image_classifier_train(); freed with the object.",
+    .tp_methods = ImageClassifierHandle_methods,
+};
+
+/* The scalar fields of lk_image_classifier_train_config; conv_channels (a list in the
+ * dict) and num_conv_blocks (its length) are handled on their own. */
+#define IMG_FIELD(name, kind) {#name, kind, offsetof(lk_image_classifier_train_config, name)}
+static const train_field image_fields[] = {
+    IMG_FIELD(kind, FIELD_INT32),
+    IMG_FIELD(hidden_size, FIELD_INT32),
+    IMG_FIELD(num_layers, FIELD_INT32),
+    IMG_FIELD(bidirectional, FIELD_INT32),
+    IMG_FIELD(columns, FIELD_INT32),
+    IMG_FIELD(pooling, FIELD_INT32),
+    IMG_FIELD(attention_size, FIELD_INT32),
+    IMG_FIELD(dropout, FIELD_FLOAT),
+    IMG_FIELD(epochs, FIELD_INT32),
+    IMG_FIELD(batch_size, FIELD_INT32),
+    IMG_FIELD(learning_rate, FIELD_FLOAT),
+    IMG_FIELD(clip_norm, FIELD_FLOAT),
+    IMG_FIELD(patience, FIELD_INT32),
+    IMG_FIELD(decay_factor, FIELD_FLOAT),
+    IMG_FIELD(time_limit, FIELD_DOUBLE),
+    IMG_FIELD(threads, FIELD_INT32),
+    IMG_FIELD(log_every, FIELD_INT32),
+    IMG_FIELD(seed, FIELD_UINT64),
+};
+#undef IMG_FIELD
+#define IMAGE_FIELD_COUNT (sizeof image_fields / sizeof image_fields[0])
+
+/* image_classifier_train_config_default() -> dict (conv_channels as a list) */
+static PyObject *native_image_classifier_train_config_default(PyObject *Py_UNUSED(module),
+                                                              PyObject *Py_UNUSED(ignored))
+{
+    lk_image_classifier_train_config config = lk_image_classifier_train_config_default();
+    PyObject *dict = fields_to_dict(image_fields, IMAGE_FIELD_COUNT, (const char *)&config);
+    PyObject *channels;
+    int32_t i, blocks = config.num_conv_blocks;
+
+    if (dict == NULL)
+        return NULL;
+    if (blocks < 0 || blocks > LK_IMAGE_MAX_CONV_BLOCKS)
+        blocks = 0;
+    channels = PyList_New(blocks);
+    if (channels == NULL) {
+        Py_DECREF(dict);
+        return NULL;
+    }
+    for (i = 0; i < blocks; i++) {
+        PyObject *v = PyLong_FromLong((long)config.conv_channels[i]);
+        if (v == NULL) {
+            Py_DECREF(channels);
+            Py_DECREF(dict);
+            return NULL;
+        }
+        PyList_SET_ITEM(channels, i, v);
+    }
+    if (PyDict_SetItemString(dict, "conv_channels", channels) < 0) {
+        Py_DECREF(channels);
+        Py_DECREF(dict);
+        return NULL;
+    }
+    Py_DECREF(channels);
+    return dict;
+}
+
+/* Fills conv_channels and num_conv_blocks from the dict's "conv_channels" sequence. */
+static int conv_channels_from_dict(PyObject *dict, lk_image_classifier_train_config *config)
+{
+    PyObject *value = PyDict_GetItemString(dict, "conv_channels"), *seq; /* borrowed */
+    Py_ssize_t n, i;
+
+    if (value == NULL) {
+        PyErr_SetString(PyExc_KeyError, "config has no field conv_channels");
+        return 0;
+    }
+    seq = PySequence_Fast(value, "conv_channels must be a sequence of ints");
+    if (seq == NULL)
+        return 0;
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > LK_IMAGE_MAX_CONV_BLOCKS) {
+        PyErr_Format(PyExc_ValueError, "conv_channels must hold 1 to %d sizes, got %zd",
+                     LK_IMAGE_MAX_CONV_BLOCKS, n);
+        Py_DECREF(seq);
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (!int32_arg(PySequence_Fast_GET_ITEM(seq, i), "conv_channels[i]",
+                       &config->conv_channels[i])) {
+            Py_DECREF(seq);
+            return 0;
+        }
+    }
+    config->num_conv_blocks = (int32_t)n;
+    Py_DECREF(seq);
+    return 1;
+}
+
+/* image_classifier_train(X, labels, X_dev, dev_labels, config: dict,
+ *                        progress: callable or None) -> handle. GIL released.
+ * X and X_dev: (N, H, W), (N, H, W, C) or (N, T, H, W, C) arrays of real numbers with
+ * the same example shape; labels: sequences of str (no NUL), one per example. */
+static PyObject *native_image_classifier_train(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *x_obj, *l_obj, *dx_obj, *dl_obj, *config_obj, *progress_obj, *result = NULL;
+    PyObject *tl = NULL, *dl = NULL;
+    PyArrayObject *x = NULL, *dx = NULL;
+    const char **train_labels = NULL, **dev_labels = NULL;
+    size_t *train_label_lens = NULL, *dev_label_lens = NULL;
+    lk_image_classifier_train_config config = lk_image_classifier_train_config_default();
+    lk_image_shape shape, dev_shape;
+    progress_state state = {NULL, NULL};
+    lk_image_classifier *classifier = NULL;
+    char got[SHAPE_BUF], want[SHAPE_BUF];
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "OOOOOO:image_classifier_train", &x_obj, &l_obj, &dx_obj, &dl_obj,
+                          &config_obj, &progress_obj))
+        return NULL;
+    if (!fields_from_dict(config_obj, image_fields, IMAGE_FIELD_COUNT, (char *)&config) ||
+        !conv_channels_from_dict(config_obj, &config))
+        return NULL;
+    if (progress_obj != Py_None) {
+        if (!PyCallable_Check(progress_obj)) {
+            PyErr_Format(PyExc_TypeError, "progress must be callable or None, got %s",
+                         Py_TYPE(progress_obj)->tp_name);
+            return NULL;
+        }
+        state.callback = progress_obj; /* borrowed: args holds it */
+    }
+    if ((x = as_float32(x_obj, "X")) == NULL || (dx = as_float32(dx_obj, "validation X")) == NULL)
+        goto done;
+    if (!batch_shape(x, "X", &shape) || !batch_shape(dx, "validation X", &dev_shape))
+        goto done;
+    if (PyArray_DIM(x, 0) < 1 || PyArray_DIM(dx, 0) < 1) {
+        PyErr_SetString(PyExc_ValueError, PyArray_DIM(x, 0) < 1 ? "X holds no images"
+                                                                : "validation X holds no images");
+        goto done;
+    }
+    if (memcmp(&shape, &dev_shape, sizeof shape) != 0) {
+        npy_intp a[4], b[4];
+        int na = example_dims(&shape, a), nb = example_dims(&dev_shape, b);
+        PyErr_Format(PyExc_ValueError,
+                     "the validation images are %s each but the training images are %s",
+                     shape_str(nb, b, got, sizeof got), shape_str(na, a, want, sizeof want));
+        goto done;
+    }
+    if (!check_finite_images(x, "X") || !check_finite_images(dx, "validation X"))
+        goto done;
+    if ((tl = PySequence_Tuple(l_obj)) == NULL || (dl = PySequence_Tuple(dl_obj)) == NULL)
+        goto done;
+    if (PyTuple_GET_SIZE(tl) != PyArray_DIM(x, 0) || PyTuple_GET_SIZE(dl) != PyArray_DIM(dx, 0)) {
+        int train_bad = PyTuple_GET_SIZE(tl) != PyArray_DIM(x, 0);
+        PyErr_Format(PyExc_ValueError, "%s holds %zd images but %s holds %zd labels",
+                     train_bad ? "X" : "validation X", (Py_ssize_t)PyArray_DIM(train_bad ? x : dx, 0),
+                     train_bad ? "y" : "validation y", PyTuple_GET_SIZE(train_bad ? tl : dl));
+        goto done;
+    }
+    if ((train_labels = utf8_array(tl, "labels", 1, &train_label_lens)) == NULL ||
+        (dev_labels = utf8_array(dl, "validation labels", 1, &dev_label_lens)) == NULL)
+        goto done;
+
+    Py_BEGIN_ALLOW_THREADS
+    status = lk_image_classifier_train(&shape, (const float *)PyArray_DATA(x), (size_t)PyArray_DIM(x, 0),
+                                       (size_t)PyArray_SIZE(x), train_labels,
+                                       (const float *)PyArray_DATA(dx), (size_t)PyArray_DIM(dx, 0),
+                                       (size_t)PyArray_SIZE(dx), dev_labels, &config,
+                                       state.callback ? progress_trampoline : NULL, &state, &classifier);
+    Py_END_ALLOW_THREADS
+    if (state.exception != NULL) {
+        lk_image_classifier_free(status == LK_STATUS_OK ? classifier : NULL);
+        restore_exception(state.exception);
+        goto done;
+    }
+    if (lk_ok(status))
+        result = wrap_image_classifier(classifier);
+done:
+    PyMem_Free(train_labels);
+    PyMem_Free(dev_labels);
+    PyMem_Free(train_label_lens);
+    PyMem_Free(dev_label_lens);
+    Py_XDECREF(tl);
+    Py_XDECREF(dl);
+    Py_XDECREF(x);
+    Py_XDECREF(dx);
+    return result;
+}
+
+/* image_classifier_load(path) -> handle */
+static PyObject *native_image_classifier_load(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *path = NULL;
+    lk_image_classifier *classifier = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "O&:image_classifier_load", PyUnicode_FSConverter, &path))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = lk_image_classifier_load(PyBytes_AS_STRING(path), &classifier);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    return lk_ok(status) ? wrap_image_classifier(classifier) : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Module functions                                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -1864,6 +2322,14 @@ static PyMethodDef native_methods[] = {
     {"text_classifier_train_config_default", native_text_classifier_train_config_default,
      METH_NOARGS,
      "text_classifier_train_config_default() -> dict of lk_text_classifier_train_config_default()"},
+    {"image_classifier_load", native_image_classifier_load, METH_VARARGS,
+     "image_classifier_load(path) -> handle"},
+    {"image_classifier_train", native_image_classifier_train, METH_VARARGS,
+     "image_classifier_train(X, labels, X_dev, dev_labels, config, progress) -> handle (GIL "
+     "released; progress is called with each line)"},
+    {"image_classifier_train_config_default", native_image_classifier_train_config_default,
+     METH_NOARGS,
+     "image_classifier_train_config_default() -> dict of lk_image_classifier_train_config_default()"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1889,7 +2355,7 @@ PyMODINIT_FUNC PyInit__native(void)
     }
     import_array();
     if (PyType_Ready(&LSTMHandle_Type) < 0 || PyType_Ready(&TokenizerHandle_Type) < 0 ||
-        PyType_Ready(&ClassifierHandle_Type) < 0)
+        PyType_Ready(&ClassifierHandle_Type) < 0 || PyType_Ready(&ImageClassifierHandle_Type) < 0)
         return NULL;
     module = PyModule_Create(&native_module);
     if (module == NULL)
@@ -1906,6 +2372,8 @@ PyMODINIT_FUNC PyInit__native(void)
         PyModule_AddObjectRef(module, "LSTMHandle", (PyObject *)&LSTMHandle_Type) < 0 ||
         PyModule_AddObjectRef(module, "TokenizerHandle", (PyObject *)&TokenizerHandle_Type) < 0 ||
         PyModule_AddObjectRef(module, "ClassifierHandle", (PyObject *)&ClassifierHandle_Type) < 0 ||
+        PyModule_AddObjectRef(module, "ImageClassifierHandle",
+                              (PyObject *)&ImageClassifierHandle_Type) < 0 ||
         PyModule_AddIntConstant(module, "ABI_VERSION", LK_ABI_VERSION) < 0 ||
         PyModule_AddStringConstant(module, "HEADER_VERSION", LK_VERSION_STRING) < 0)
         goto fail;
