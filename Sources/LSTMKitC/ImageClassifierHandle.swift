@@ -27,14 +27,6 @@ func publish(_ classifier: ImageClassifier, to out: UnsafeMutablePointer<OpaqueP
     out.pointee = OpaquePointer(Unmanaged.passRetained(ImageClassifierHandle(classifier)).toOpaque())
 }
 
-/// The engine (ImageClassifier.forward at 66bb4f0) runs the column LSTM with the row
-/// count as every sequence's length, which reads and writes past its buffers when
-/// height > width. Until it passes the column count, columns need square images.
-func checkColumnsGeometry(columns: Bool, height: Int, width: Int) throws {
-    guard !columns || height == width else {
-        throw invalid("columns currently needs square images (height == width), got \(height)×\(width)")
-    }
-}
 
 /// The dimensions of one example, checked: (H, W, C) or (T, H, W, C), each >= 1.
 func exampleDimensions(_ shape: UnsafePointer<lk_image_shape>?) throws -> [Int] {
@@ -162,8 +154,6 @@ public func lk_image_classifier_predict(_ classifier: OpaquePointer?,
         }
         let batch = try imageTensor(images, n, example, imagesCount, "images", "images_count")
         if n == 0 { return }
-        let config = h.classifier.config
-        try checkColumnsGeometry(columns: config.columns, height: config.height, width: config.width)
         let out = try required(probabilities, "probabilities")
         let p = try h.classifier.predictProbabilities(batch, threads: Int(threads))
         guard p.shape == [n, c] else {
@@ -274,7 +264,6 @@ public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
         guard c.dropout.isFinite, c.dropout >= 0, c.dropout < 1 else { throw invalid("dropout must be in [0, 1), got \(c.dropout)") }
         model.dropout = c.dropout
         model.seed = c.seed
-        try checkColumnsGeometry(columns: model.columns, height: example[example.count - 3], width: example[example.count - 2])
         if example.count == 4 && model.kind == .rows {
             throw invalid("shape.frames is \(example[0]): frame sequences need kind LK_IMAGE_KIND_CNN (rows reads one image)")
         }

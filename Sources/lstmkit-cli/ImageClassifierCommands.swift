@@ -135,7 +135,6 @@ struct ImageTraining {
         }
 
         let x = try readImages(train, option: "--train")
-        if columns, x.shape.count >= 3 { try checkColumnsGeometry(columns: true, height: x.shape[1], width: x.shape[2]) }
         let y = try readImageLabels(trainLabels, count: x.shape[0], option: "--train-labels")
         let devX = try readImages(dev, option: "--dev")
         let devY = try readImageLabels(devLabels, count: devX.shape[0], option: "--dev-labels")
@@ -159,20 +158,10 @@ extension Substring {
     }
 }
 
-/// The engine (ImageClassifier.forward at 66bb4f0) runs the column LSTM with the row
-/// count as every sequence's length, which reads and writes past its buffers when
-/// height > width. Until it passes the column count, columns need square images.
-func checkColumnsGeometry(columns: Bool, height: Int, width: Int) throws {
-    guard !columns || height == width else {
-        throw LSTMKitError.invalidArgument("--columns currently needs square images (height == width), got \(height)×\(width)")
-    }
-}
 
 /// classify with an image model: one label per image, in order, for each .npy file.
 func classifyImages(_ classifier: ImageClassifier, files: [String], probabilities: Bool, threads: Int,
                     probabilitiesNpy: String?, predictionsNpy: String?) throws {
-    let c = classifier.config
-    try checkColumnsGeometry(columns: c.columns, height: c.height, width: c.width)
     let labels = classifier.labels
     let integerLabels = labels.map { Int64($0) }
     if predictionsNpy != nil, integerLabels.contains(nil) {
@@ -207,8 +196,6 @@ func evaluateImages(_ classifier: ImageClassifier, images path: String, labels: 
     guard let labels else {
         throw LSTMKitError.invalidArgument("an image classifier needs --labels (a .npy or a text file, one label a line)")
     }
-    let c = classifier.config
-    try checkColumnsGeometry(columns: c.columns, height: c.height, width: c.width)
     let images = try readImages(path, option: "images")
     let gold = try readImageLabels(labels, count: images.shape[0], option: "--labels")
     let start = now()

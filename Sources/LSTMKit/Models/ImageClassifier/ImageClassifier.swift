@@ -275,8 +275,8 @@ public final class ImageClassifier: Module {
             featureShape = f.shape
             seq = sequence(fromFeatures: f, batch: n)
         }
-        let lengths = [Int](repeating: seq.shape[1], count: n)
         func runLSTM(_ lstm: LSTM, _ pooling: LSTMOutputPooling, _ x: Tensor) -> (Tensor, LSTM.Cache?, LSTMOutputPooling.Cache) {
+            let lengths = [Int](repeating: x.shape[1], count: n)   // rows: H steps, columns: W steps
             if training {
                 let out = lstm.forward(x, lengths: lengths, training: true)
                 let (p, c) = pooling.forward(y: out.y, final: out.final, lengths: lengths)

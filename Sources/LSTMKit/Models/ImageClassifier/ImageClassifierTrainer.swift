@@ -106,7 +106,7 @@ public final class ImageClassifierTrainer {
         log("training a \(c.kind.rawValue) image classifier on \(n) examples of \(c.exampleShape), "
             + "\(devTargets.count) dev; \(classifier.labels.count) classes; \(classifier.parameterCount) parameters")
         for epoch in 1...options.epochs where stale < options.patience {
-            if let limit = options.timeLimit, now() - started >= limit {
+            if let limit = options.timeLimit, best != nil, now() - started >= limit {
                 log("time limit of \(Int(limit)) s reached")
                 break
             }
