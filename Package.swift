@@ -30,6 +30,7 @@ let package = Package(
             name: "lstmkit-cli",
             dependencies: ["LSTMKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(name: "lstmkit-bench", dependencies: ["LSTMKit"], path: "bench/swift", swiftSettings: engineFlags),
         .testTarget(name: "LSTMKitTests", dependencies: ["LSTMKit"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,5 +1,6 @@
 // The LSTM cell's gate math as plain loops over the hidden units, which the compiler
-// vectorises. On x86-64 the loops are compiled three times — for AVX-512, AVX2+FMA and
+// vectorises, and the matrix-vector product of a batch of one's recurrence (the only
+// intrinsics: a 16 x 16 transpose for packing W on AVX-512). On x86-64 the loops are compiled three times — for AVX-512, AVX2+FMA and
 // the baseline (SSE2) — and the first call picks the best variant the CPU supports
 // (__builtin_cpu_supports), so the library runs on any x86-64 CPU and uses the wide
 // units where they exist. Elsewhere the loops are compiled once, for the build target.
@@ -115,6 +116,158 @@ CK_INLINE void backward_row(const float *restrict gi, const float *restrict gf,
     }
 }
 
+/// y[r] += sum_c W[r, c] x[c] for a row-major W (rows, cols): the recurrence of a batch
+/// of one, where a GEMM would spend more time packing W_hh than multiplying. Four rows
+/// at a time, each with CK_GEMV_LANES partial sums kept lane by lane (so the compiler
+/// vectorises without reordering a reduction), summed at the end of the row.
+#define CK_GEMV_LANES 16
+
+CK_INLINE float lane_sum(const float *a) {
+    float s = 0.0f;
+    for (int l = 0; l < CK_GEMV_LANES; l++) s += a[l];
+    return s;
+}
+
+CK_INLINE void gemv_rows(const float *restrict W, int64_t rows, int64_t cols,
+                         const float *restrict x, float *restrict y) {
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *w0 = W + r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+        float a0[CK_GEMV_LANES] = {0}, a1[CK_GEMV_LANES] = {0}, a2[CK_GEMV_LANES] = {0}, a3[CK_GEMV_LANES] = {0};
+        int64_t c = 0;
+        for (; c + CK_GEMV_LANES <= cols; c += CK_GEMV_LANES) {
+            for (int l = 0; l < CK_GEMV_LANES; l++) {
+                float xv = x[c + l];
+                a0[l] += w0[c + l] * xv;
+                a1[l] += w1[c + l] * xv;
+                a2[l] += w2[c + l] * xv;
+                a3[l] += w3[c + l] * xv;
+            }
+        }
+        float s0 = lane_sum(a0), s1 = lane_sum(a1), s2 = lane_sum(a2), s3 = lane_sum(a3);
+        for (; c < cols; c++) {
+            float xv = x[c];
+            s0 += w0[c] * xv;
+            s1 += w1[c] * xv;
+            s2 += w2[c] * xv;
+            s3 += w3[c] * xv;
+        }
+        y[r] += s0;
+        y[r + 1] += s1;
+        y[r + 2] += s2;
+        y[r + 3] += s3;
+    }
+    for (; r < rows; r++) {
+        const float *w = W + r * cols;
+        float a[CK_GEMV_LANES] = {0};
+        int64_t c = 0;
+        for (; c + CK_GEMV_LANES <= cols; c += CK_GEMV_LANES) {
+            for (int l = 0; l < CK_GEMV_LANES; l++) a[l] += w[c + l] * x[c + l];
+        }
+        float s = lane_sum(a);
+        for (; c < cols; c++) s += w[c] * x[c];
+        y[r] += s;
+    }
+}
+
+/// The same product from W packed into panels of P rows (ck_gemv_pack): panel q holds
+/// W[q*P + i, k] at [(q*cols + k)*P + i], rows past the end zero. Each output is then a
+/// plain sum over k in order, vectorised across the panel's rows: no reductions and
+/// unit-stride loads, which reads W at close to cache bandwidth. P is per variant (as
+/// many accumulators as the registers hold, at most 128); the sums do not depend on it.
+
+/// Copies rows [i0, i1) x columns [k0, k1) of one panel's rows w (row stride cols)
+/// into the panel p, eight columns at a time (each row's eight values are contiguous).
+CK_INLINE void pack_block(const float *restrict w, int64_t cols, float *restrict p, int64_t P,
+                          int64_t i0, int64_t i1, int64_t k0, int64_t k1) {
+    for (int64_t kb = k0; kb < k1; kb += 8) {
+        int64_t ke = kb + 8 < k1 ? kb + 8 : k1;
+        for (int64_t i = i0; i < i1; i++) {
+            for (int64_t k = kb; k < ke; k++) p[k * P + i] = w[i * cols + k];
+        }
+    }
+}
+
+/// Zeroes the padding rows [n, P) of a panel.
+CK_INLINE void pad_panel(float *restrict p, int64_t cols, int64_t P, int64_t n) {
+    for (int64_t k = 0; k < cols; k++) {
+        for (int64_t i = n; i < P; i++) p[k * P + i] = 0.0f;
+    }
+}
+
+CK_INLINE void pack_panels(const float *restrict W, int64_t rows, int64_t cols, float *restrict packed, int64_t P) {
+    for (int64_t r0 = 0; r0 < rows; r0 += P) {
+        int64_t n = rows - r0 < P ? rows - r0 : P;
+        pack_block(W + r0 * cols, cols, packed + r0 * cols, P, 0, n, 0, cols);
+        pad_panel(packed + r0 * cols, cols, P, n);
+    }
+}
+
+CK_INLINE void gemv_panels(const float *restrict packed, int64_t rows, int64_t cols,
+                           const float *restrict x, float *restrict y, int64_t P) {
+    for (int64_t r0 = 0; r0 < rows; r0 += P) {
+        const float *p = packed + r0 * cols;
+        int64_t n = rows - r0 < P ? rows - r0 : P;
+        // The dot products first, then added to y (as a GEMM with beta = 1 does).
+        float acc[128];
+        for (int64_t i = 0; i < P; i++) acc[i] = 0.0f;
+        for (int64_t k = 0; k < cols; k++) {
+            float xv = x[k];
+            for (int64_t i = 0; i < P; i++) acc[i] += xv * p[k * P + i];
+        }
+        for (int64_t i = 0; i < n; i++) y[r0 + i] += acc[i];
+    }
+}
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#include <immintrin.h>
+
+/// dst[k * ldd + i] = src[i * ld + k] for a 16 x 16 tile, in AVX-512 registers.
+__attribute__((target("avx512f"))) static inline void transpose16(const float *src, int64_t ld,
+                                                                   float *dst, int64_t ldd) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * ld);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 16; i += 8) {
+        for (int j = 0; j < 4; j++) {
+            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, r[i]);
+}
+
+/// pack_panels with the full 16 x 16 tiles transposed in registers.
+__attribute__((target("avx512f"))) static void pack_panels_avx512(const float *W, int64_t rows, int64_t cols,
+                                                                  float *packed, int64_t P) {
+    for (int64_t r0 = 0; r0 < rows; r0 += P) {
+        const float *w = W + r0 * cols;
+        float *p = packed + r0 * cols;
+        int64_t n = rows - r0 < P ? rows - r0 : P;
+        int64_t n16 = n / 16 * 16, k16 = cols / 16 * 16;
+        for (int64_t k = 0; k < k16; k += 16) {
+            for (int64_t i = 0; i < n16; i += 16) transpose16(w + i * cols + k, cols, p + k * P + i, P);
+        }
+        pack_block(w, cols, p, P, 0, n16, k16, cols);
+        pack_block(w, cols, p, P, n16, n, 0, cols);
+        pad_panel(p, cols, P, n);
+    }
+}
+#endif
+
 /// One compiled variant of every kernel (the row kernels without y_out).
 struct ck_kernels {
     const char *isa;
@@ -124,11 +277,16 @@ struct ck_kernels {
     void (*exp)(const float *, float *, int64_t);
     void (*sigmoid)(const float *, float *, int64_t);
     void (*tanh)(const float *, float *, int64_t);
+    void (*gemv)(const float *, int64_t, int64_t, const float *, float *);
+    int64_t panel;   // rows per panel of a packed W
+    void (*pack)(const float *, int64_t, int64_t, float *);
+    void (*gemv_packed)(const float *, int64_t, int64_t, const float *, float *);
 };
 
 /// Defines one variant of every kernel, compiled with the function attribute TARGET
-/// (the always-inline helpers above are compiled into each with its instruction set).
-#define CK_VARIANT(SUFFIX, TARGET)                                                                \
+/// (the always-inline helpers above are compiled into each with its instruction set),
+/// with PANEL rows per packed panel, packed by PACK.
+#define CK_VARIANT(SUFFIX, TARGET, PANEL, PACK)                                                   \
     TARGET static void forward_##SUFFIX(float *gates, int64_t H, const float *c_prev,             \
                                         float *c_out, float *h_out) {                             \
         forward_row(gates, gates + H, gates + 2 * H, gates + 3 * H, H, c_prev, c_out, h_out);     \
@@ -148,16 +306,28 @@ struct ck_kernels {
     TARGET static void tanh_##SUFFIX(const float *x, float *y, int64_t n) {                       \
         for (int64_t k = 0; k < n; k++) y[k] = ck_tanhf(x[k]);                                    \
     }                                                                                             \
+    TARGET static void gemv_##SUFFIX(const float *W, int64_t rows, int64_t cols, const float *x,  \
+                                     float *y) {                                                  \
+        gemv_rows(W, rows, cols, x, y);                                                           \
+    }                                                                                             \
+    TARGET static void pack_##SUFFIX(const float *W, int64_t rows, int64_t cols, float *packed) { \
+        PACK(W, rows, cols, packed, PANEL);                                                       \
+    }                                                                                             \
+    TARGET static void gemv_packed_##SUFFIX(const float *packed, int64_t rows, int64_t cols,      \
+                                            const float *x, float *y) {                           \
+        gemv_panels(packed, rows, cols, x, y, PANEL);                                             \
+    }                                                                                             \
     static const struct ck_kernels kernels_##SUFFIX = {                                           \
-        #SUFFIX, forward_##SUFFIX, backward_##SUFFIX, exp_##SUFFIX, sigmoid_##SUFFIX, tanh_##SUFFIX \
+        #SUFFIX, forward_##SUFFIX, backward_##SUFFIX, exp_##SUFFIX, sigmoid_##SUFFIX,              \
+        tanh_##SUFFIX, gemv_##SUFFIX, PANEL, pack_##SUFFIX, gemv_packed_##SUFFIX                  \
     };
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define CK_X86_DISPATCH 1
-CK_VARIANT(avx512f, __attribute__((target("avx512f"))))   // implies AVX2 and FMA
-CK_VARIANT(avx2_fma, __attribute__((target("avx2,fma"))))
+CK_VARIANT(avx512f, __attribute__((target("avx512f"))), 128, pack_panels_avx512)   // implies AVX2 and FMA
+CK_VARIANT(avx2_fma, __attribute__((target("avx2,fma"))), 64, pack_panels)
 #endif
-CK_VARIANT(baseline, )
+CK_VARIANT(baseline, , 64, pack_panels)
 
 /// Every variant, best first.
 static const struct ck_kernels *const variants[] = {
@@ -205,6 +375,23 @@ void ck_lstm_cell_forward(float *gates, int64_t H, const float *c_prev,
 void ck_lstm_cell_backward(const float *gates, int64_t H, const float *c_prev, const float *c,
                            const float *dh, const float *dh_extra, float *dc, float *d_gates) {
     kernels()->backward(gates, H, c_prev, c, dh, dh_extra, dc, d_gates);
+}
+
+void ck_gemv_accumulate(const float *W, int64_t rows, int64_t cols, const float *x, float *y) {
+    kernels()->gemv(W, rows, cols, x, y);
+}
+
+int64_t ck_gemv_packed_count(int64_t rows, int64_t cols) {
+    int64_t panel = kernels()->panel;
+    return (rows + panel - 1) / panel * panel * cols;
+}
+
+void ck_gemv_pack(const float *W, int64_t rows, int64_t cols, float *packed) {
+    kernels()->pack(W, rows, cols, packed);
+}
+
+void ck_gemv_packed_accumulate(const float *packed, int64_t rows, int64_t cols, const float *x, float *y) {
+    kernels()->gemv_packed(packed, rows, cols, x, y);
 }
 
 void ck_exp(const float *x, float *y, int64_t n) { kernels()->exp(x, y, n); }

@@ -23,6 +23,10 @@ let lstmCases: [LSTMCase] = [
     LSTMCase(inputSize: 1, hiddenSize: 1, numLayers: 3, bidirectional: true, batch: 2, steps: 3, lengths: [2, 3], initialState: true),
     // Longest first: the packed path, where the recurrent GEMMs skip finished rows.
     LSTMCase(inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, batch: 4, steps: 5, lengths: [5, 3, 3, 1], initialState: true),
+    // A batch of one: the recurrence takes the matrix-vector kernel (4H = 68 rows, H = 17
+    // columns: full blocks and tails both ways), from packed weights on long sequences.
+    LSTMCase(inputSize: 3, hiddenSize: 17, numLayers: 1, bidirectional: true, batch: 1, steps: 4, lengths: [3], initialState: true),
+    LSTMCase(inputSize: 3, hiddenSize: 17, numLayers: 1, bidirectional: false, batch: 1, steps: 16, lengths: nil, initialState: false),
 ]
 
 /// Builds the engine LSTM with random weights (bigger than the default init, so the

@@ -1,4 +1,5 @@
-// The LSTM cell's element-wise gate math in C, compiled for several x86-64 ISA
+// The LSTM cell's element-wise gate math (and the recurrence's matrix-vector product
+// for a batch of one) in C, compiled for several x86-64 ISA
 // levels (AVX-512, AVX2+FMA, baseline SSE2); the first call picks the best one the
 // CPU supports: fast on new CPUs without requiring them at build time.
 //
@@ -28,6 +29,19 @@ void ck_lstm_cell_forward(float *gates, int64_t H, const float *c_prev,
 /// and replaces dc (the gradient w.r.t. c, in/out) by the gradient w.r.t. c_prev.
 void ck_lstm_cell_backward(const float *gates, int64_t H, const float *c_prev, const float *c,
                            const float *dh, const float *dh_extra, float *dc, float *d_gates);
+
+/// y[r] += sum_c W[r * cols + c] * x[c] for r < rows: a matrix-vector product with a
+/// row-major W (rows, cols), accumulated into y. For the recurrence of a batch of one.
+/// y must not overlap W or x.
+void ck_gemv_accumulate(const float *W, int64_t rows, int64_t cols, const float *x, float *y);
+
+/// The same product for a W used many times (a long sequence of a batch of one): pack W
+/// once with ck_gemv_pack into `packed` (ck_gemv_packed_count(rows, cols) floats, best
+/// 64-byte aligned), then each ck_gemv_packed_accumulate reads it at close to cache
+/// bandwidth. Sums in a different order than ck_gemv_accumulate (last-bit differences).
+int64_t ck_gemv_packed_count(int64_t rows, int64_t cols);
+void ck_gemv_pack(const float *W, int64_t rows, int64_t cols, float *packed);
+void ck_gemv_packed_accumulate(const float *packed, int64_t rows, int64_t cols, const float *x, float *y);
 
 /// y[k] = exp(x[k]), 1 / (1 + exp(-x[k])), tanh(x[k]) for k < n, by the kernels'
 /// approximations (for tests). y may equal x.

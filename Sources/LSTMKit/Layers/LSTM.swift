@@ -232,18 +232,20 @@ public final class LSTM: Module {
     }
 
     /// Inference only: the same result as `forward(training: false)` without keeping
-    /// anything for backward. Per direction it holds one (B, 4H) gate block and one
-    /// (B, H) state updated in place, instead of every step's gates and states.
+    /// anything for backward. Per direction it holds the gates of one chunk of steps
+    /// (see `projectionChunkRows`) and one (B, H) state updated in place, instead of
+    /// every step's gates and states.
     public func infer(_ x: Tensor, lengths: [Int], initial: LSTMState? = nil) -> (y: Tensor, final: LSTMState) {
         let (batch, steps) = (x.shape[0], x.shape[1])
         let hSize = config.hiddenSize, k = config.directions, g4 = 4 * hSize
         let outSize = k * hSize
         let active = Self.activeRows(lengths: lengths, steps: steps)
+        let chunk = Self.projectionChunk(batch: batch, steps: steps)
         var final = initial ?? LSTMState(zerosFor: config, batch: batch)
         var input = x.data
         var inSize = config.inputSize
-        var proj = [Float](repeating: 0, count: batch * steps * g4)
-        var gates = [Float](repeating: 0, count: batch * g4)
+        var gates = [Float](repeating: 0, count: chunk * batch * g4)
+        var stepInput = [Float](repeating: 0, count: chunk * batch * max(config.inputSize, outSize))
         var cScratch = [Float](repeating: 0, count: hSize)
         for layer in 0..<config.numLayers {
             var y = [Float](repeating: 0, count: batch * steps * outSize)
@@ -251,43 +253,41 @@ public final class LSTM: Module {
                 let index = layer * k + d
                 let reverse = d == 1
                 let stateOffset = index * batch * hSize
-                let bIH = biasIH[index].value, bHH = biasHH[index].value
-                proj.withUnsafeMutableBufferPointer { P in
+                let bias = combinedBias(index)
                 gates.withUnsafeMutableBufferPointer { G in
+                stepInput.withUnsafeMutableBufferPointer { XS in
                 final.h.data.withUnsafeMutableBufferPointer { H in
                 final.c.data.withUnsafeMutableBufferPointer { C in
                 y.withUnsafeMutableBufferPointer { Y in
                 input.withUnsafeBufferPointer { X in
+                bias.withUnsafeBufferPointer { BIAS in
                 weightIH[index].value.withUnsafeBufferPointer { WIH in
                 weightHH[index].value.withUnsafeBufferPointer { WHH in
                 cScratch.withUnsafeMutableBufferPointer { CN in
-                    let p = P.baseAddress!, g = G.baseAddress!, cNew = CN.baseAddress!
+                    let g = G.baseAddress!, xs = XS.baseAddress!, cNew = CN.baseAddress!
                     let h = H.baseAddress! + stateOffset, c = C.baseAddress! + stateOffset
-                    // (B*T, 4H) = X W_ih^T + (b_ih + b_hh)
-                    for r in 0..<(batch * steps) {
-                        for j in 0..<g4 { p[r * g4 + j] = bIH[j] + bHH[j] }
-                    }
-                    BLAS.gemm(transB: true, m: batch * steps, n: g4, k: inSize,
-                              a: X.baseAddress!, lda: inSize, b: WIH.baseAddress!, ldb: inSize,
-                              beta: 1, c: p, ldc: g4)
-                    for s in 0..<steps {
-                        for b in 0..<active[s] {
-                            if let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) {
-                                (g + b * g4).update(from: p + (b * steps + t) * g4, count: g4)
+                    let recurrence = Recurrence(weight: WHH.baseAddress!, hidden: hSize, batch: batch, steps: steps)
+                    defer { recurrence.deallocate() }
+                    for s0 in stride(from: 0, to: steps, by: chunk) {
+                        let n = min(chunk, steps - s0)
+                        Self.projectSteps(X.baseAddress!, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
+                                          reverse: reverse, from: s0, count: n,
+                                          weight: WIH.baseAddress!, bias: BIAS.baseAddress!, g4: g4,
+                                          scratch: xs, into: g)
+                        for s in s0..<(s0 + n) {
+                            let gs = g + (s - s0) * batch * g4
+                            recurrence.add(rows: active[s], h: h, gates: gs)
+                            for b in 0..<active[s] {
+                                // Finished rows keep their state: it is their final state.
+                                guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
+                                // The kernel's arrays must not overlap: new c into a scratch row.
+                                ck_lstm_cell_forward(gs + b * g4, Int64(hSize), c + b * hSize, cNew, h + b * hSize,
+                                                     Y.baseAddress! + (b * steps + t) * outSize + d * hSize)
+                                (c + b * hSize).update(from: cNew, count: hSize)
                             }
                         }
-                        BLAS.gemm(transB: true, m: active[s], n: g4, k: hSize,
-                                  a: h, lda: hSize, b: WHH.baseAddress!, ldb: hSize,
-                                  beta: 1, c: g, ldc: g4)
-                        for b in 0..<active[s] {
-                            // Finished rows keep their state: it is their final state.
-                            guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                            // The kernel's arrays must not overlap: new c into a scratch row.
-                            ck_lstm_cell_forward(g + b * g4, Int64(hSize), c + b * hSize, cNew, h + b * hSize,
-                                                 Y.baseAddress! + (b * steps + t) * outSize + d * hSize)
-                            (c + b * hSize).update(from: cNew, count: hSize)
-                        }
                     }
+                }
                 }
                 }
                 }
@@ -344,6 +344,102 @@ public final class LSTM: Module {
         return reverse ? length - 1 - s : s
     }
 
+    /// Steps per chunk of the input projection: about `projectionChunkRows` rows of
+    /// gates per GEMM, so the chunk's gates are still in cache when the recurrence adds
+    /// to them. Forward and inference chunk alike, so they give identical results.
+    static let projectionChunkRows = 512
+
+    private static func projectionChunk(batch: Int, steps: Int) -> Int {
+        max(1, min(steps, projectionChunkRows / batch))
+    }
+
+    /// b_ih + b_hh of one layer and direction (4H).
+    private func combinedBias(_ index: Int) -> [Float] {
+        zip(biasIH[index].value, biasHH[index].value).map { $0 + $1 }
+    }
+
+    /// Copies the inputs of steps [s0, s0 + count) into step order: row (s - s0) * B + b
+    /// of `out` is x[b, t_b(s)], or zeros once b's sequence ended. x is (B, T, width).
+    private static func gatherSteps(_ x: UnsafePointer<Float>, width: Int, batch: Int, steps: Int,
+                                    lengths: [Int], reverse: Bool, from s0: Int, count: Int,
+                                    into out: UnsafeMutablePointer<Float>) {
+        for s in s0..<(s0 + count) {
+            for b in 0..<batch {
+                let dst = out + ((s - s0) * batch + b) * width
+                if let t = timeIndex(step: s, length: lengths[b], reverse: reverse) {
+                    dst.update(from: x + (b * steps + t) * width, count: width)
+                } else {
+                    dst.update(repeating: 0, count: width)
+                }
+            }
+        }
+    }
+
+    /// Gates of steps [s0, s0 + count) before the recurrence, in step order:
+    /// (count*B, 4H) = X_steps W_ih^T + (b_ih + b_hh). `scratch` holds count*B*in floats.
+    private static func projectSteps(_ x: UnsafePointer<Float>, inSize: Int, batch: Int, steps: Int,
+                                     lengths: [Int], reverse: Bool, from s0: Int, count: Int,
+                                     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, g4: Int,
+                                     scratch: UnsafeMutablePointer<Float>, into gates: UnsafeMutablePointer<Float>) {
+        let rows = count * batch
+        gatherSteps(x, width: inSize, batch: batch, steps: steps, lengths: lengths, reverse: reverse,
+                    from: s0, count: count, into: scratch)
+        for r in 0..<rows { (gates + r * g4).update(from: bias, count: g4) }
+        BLAS.gemm(transB: true, m: rows, n: g4, k: inSize,
+                  a: scratch, lda: inSize, b: weight, ldb: inSize,
+                  beta: 1, c: gates, ldc: g4)
+    }
+
+    /// From this many steps a batch of one packs W_hh for the matrix-vector kernel
+    /// (packing costs about as much as a dozen unpacked steps).
+    static let packedRecurrenceMinSteps = 16
+
+    /// W_hh as one direction's recurrence reads it: gates (rows, 4H) += h (rows, H) W_hh^T.
+    /// A batch of one runs a matrix-vector kernel instead of a GEMM (which would repack
+    /// W_hh every step), from a packed copy when the sequence is long enough. The choice
+    /// depends on the batch and the steps only, so forward and inference agree exactly.
+    private struct Recurrence {
+        let hidden: Int
+        let batch: Int
+        let weight: UnsafePointer<Float>
+        let packed: UnsafeMutablePointer<Float>?
+
+        init(weight: UnsafePointer<Float>, hidden: Int, batch: Int, steps: Int) {
+            self.hidden = hidden
+            self.batch = batch
+            self.weight = weight
+            if batch == 1 && steps >= LSTM.packedRecurrenceMinSteps {
+                let count = Int(ck_gemv_packed_count(Int64(4 * hidden), Int64(hidden)))
+                let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
+                let p = raw.bindMemory(to: Float.self, capacity: count)
+                ck_gemv_pack(weight, Int64(4 * hidden), Int64(hidden), p)
+                packed = p
+            } else {
+                packed = nil
+            }
+        }
+
+        func deallocate() {
+            packed.map { UnsafeMutableRawPointer($0).deallocate() }
+        }
+
+        @inline(__always)
+        func add(rows: Int, h: UnsafePointer<Float>, gates: UnsafeMutablePointer<Float>) {
+            if batch == 1 {
+                guard rows == 1 else { return }
+                if let packed {
+                    ck_gemv_packed_accumulate(packed, Int64(4 * hidden), Int64(hidden), h, gates)
+                } else {
+                    ck_gemv_accumulate(weight, Int64(4 * hidden), Int64(hidden), h, gates)
+                }
+                return
+            }
+            BLAS.gemm(transB: true, m: rows, n: 4 * hidden, k: hidden,
+                      a: h, lda: hidden, b: weight, ldb: hidden,
+                      beta: 1, c: gates, ldc: 4 * hidden)
+        }
+    }
+
     /// One direction of one layer over the whole batch; writes its h into y's columns
     /// [column, column + H) and returns what backward needs.
     private func runDirection(index: Int, reverse: Bool, input: [Float], inSize: Int,
@@ -351,70 +447,66 @@ public final class LSTM: Module {
                               h0: [Float]?, c0: [Float]?,
                               y: inout [Float], column: Int, ldy: Int) -> DirectionCache {
         let hSize = config.hiddenSize, g4 = 4 * hSize
-        let rows = batch * steps
-        // Input projection for all steps at once: (B*T, 4H) = X W_ih^T + (b_ih + b_hh).
-        var proj = [Float](repeating: 0, count: rows * g4)
+        // The gates of every step, in step order (row s*B + b is row b at step s):
+        // filled a chunk of steps at a time by the input projection, then the
+        // recurrence adds to them and the cell activates them in place.
         var gates = [Float](repeating: 0, count: steps * batch * g4)
         var hs = [Float](repeating: 0, count: (steps + 1) * batch * hSize)
         var cs = [Float](repeating: 0, count: (steps + 1) * batch * hSize)
         if let h0 { hs.replaceSubrange(0..<(batch * hSize), with: h0) }
         if let c0 { cs.replaceSubrange(0..<(batch * hSize), with: c0) }
 
-        let wIH = weightIH[index].value, wHH = weightHH[index].value
-        let bIH = biasIH[index].value, bHH = biasHH[index].value
+        let bias = combinedBias(index)
         let active = Self.activeRows(lengths: lengths, steps: steps)
-        proj.withUnsafeMutableBufferPointer { P in
-            let p = P.baseAddress!
-            for r in 0..<rows {
-                for j in 0..<g4 { p[r * g4 + j] = bIH[j] + bHH[j] }
-            }
-            input.withUnsafeBufferPointer { X in
-                wIH.withUnsafeBufferPointer { W in
-                    BLAS.gemm(transB: true, m: rows, n: g4, k: inSize,
-                              a: X.baseAddress!, lda: inSize, b: W.baseAddress!, ldb: inSize,
-                              beta: 1, c: p, ldc: g4)
+        let chunk = Self.projectionChunk(batch: batch, steps: steps)
+        var scratch = [Float](repeating: 0, count: chunk * batch * inSize)
+        gates.withUnsafeMutableBufferPointer { G in
+        hs.withUnsafeMutableBufferPointer { HS in
+        cs.withUnsafeMutableBufferPointer { CS in
+        y.withUnsafeMutableBufferPointer { Y in
+        input.withUnsafeBufferPointer { X in
+        scratch.withUnsafeMutableBufferPointer { XS in
+        bias.withUnsafeBufferPointer { BIAS in
+        weightIH[index].value.withUnsafeBufferPointer { WIH in
+        weightHH[index].value.withUnsafeBufferPointer { WHH in
+            let recurrence = Recurrence(weight: WHH.baseAddress!, hidden: hSize, batch: batch, steps: steps)
+            defer { recurrence.deallocate() }
+            for s in 0..<steps {
+                let gs = G.baseAddress! + s * batch * g4
+                if s % chunk == 0 {
+                    Self.projectSteps(X.baseAddress!, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
+                                      reverse: reverse, from: s, count: min(chunk, steps - s),
+                                      weight: WIH.baseAddress!, bias: BIAS.baseAddress!, g4: g4,
+                                      scratch: XS.baseAddress!, into: gs)
+                }
+                let hPrev = HS.baseAddress! + s * batch * hSize
+                let cPrev = CS.baseAddress! + s * batch * hSize
+                let hNext = hPrev + batch * hSize
+                let cNext = cPrev + batch * hSize
+                // Recurrence: gates += h_{s-1} W_hh^T (running rows only).
+                recurrence.add(rows: active[s], h: hPrev, gates: gs)
+                for b in 0..<batch {
+                    let hp = hPrev + b * hSize, cp = cPrev + b * hSize
+                    let hn = hNext + b * hSize, cn = cNext + b * hSize
+                    guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else {
+                        // Finished sequence: carry the state, leave no trace in the gates.
+                        hn.update(from: hp, count: hSize)
+                        cn.update(from: cp, count: hSize)
+                        (gs + b * g4).update(repeating: 0, count: g4)
+                        continue
+                    }
+                    ck_lstm_cell_forward(gs + b * g4, Int64(hSize), cp, cn, hn,
+                                         Y.baseAddress! + (b * steps + t) * ldy + column)
                 }
             }
-            gates.withUnsafeMutableBufferPointer { G in
-            hs.withUnsafeMutableBufferPointer { HS in
-            cs.withUnsafeMutableBufferPointer { CS in
-            y.withUnsafeMutableBufferPointer { Y in
-            wHH.withUnsafeBufferPointer { WHH in
-                for s in 0..<steps {
-                    let gs = G.baseAddress! + s * batch * g4
-                    let hPrev = HS.baseAddress! + s * batch * hSize
-                    let cPrev = CS.baseAddress! + s * batch * hSize
-                    let hNext = hPrev + batch * hSize
-                    let cNext = cPrev + batch * hSize
-                    // Gather this step's projected inputs (each row at its own time index).
-                    for b in 0..<batch {
-                        if let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) {
-                            (gs + b * g4).update(from: p + (b * steps + t) * g4, count: g4)
-                        }
-                    }
-                    // Recurrence: gates += h_{s-1} W_hh^T (running rows only).
-                    BLAS.gemm(transB: true, m: active[s], n: g4, k: hSize,
-                              a: hPrev, lda: hSize, b: WHH.baseAddress!, ldb: hSize,
-                              beta: 1, c: gs, ldc: g4)
-                    for b in 0..<batch {
-                        let hp = hPrev + b * hSize, cp = cPrev + b * hSize
-                        let hn = hNext + b * hSize, cn = cNext + b * hSize
-                        guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else {
-                            // Finished sequence: carry the state, leave no trace in the gates.
-                            hn.update(from: hp, count: hSize)
-                            cn.update(from: cp, count: hSize)
-                            (gs + b * g4).update(repeating: 0, count: g4)
-                            continue
-                        }
-                        ck_lstm_cell_forward(gs + b * g4, Int64(hSize), cp, cn, hn,
-                                             Y.baseAddress! + (b * steps + t) * ldy + column)
-                    }
-                }
-            }
-            }
-            }
-            }
-            }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
         }
         return DirectionCache(gates: gates, h: hs, c: cs)
     }
@@ -466,6 +558,10 @@ public final class LSTM: Module {
 
     /// One direction of one layer backwards in time. Adds into dInput (B, T, in) and the
     /// parameters' grads; returns the gradient w.r.t. this direction's (h0, c0).
+    ///
+    /// Time is walked in reverse a chunk of steps at a time (the forward pass's chunks):
+    /// the chunk's gate gradients (pre-activation, step order) feed the weight-gradient
+    /// GEMMs while still in cache, and only one chunk of them is ever held.
     private func backDirection(index: Int, reverse: Bool, cache: DirectionCache,
                                input: [Float], inSize: Int,
                                batch: Int, steps: Int, lengths: [Int],
@@ -473,100 +569,106 @@ public final class LSTM: Module {
                                dhFinal: [Float]?, dcFinal: [Float]?,
                                dInput: inout [Float]) -> ([Float], [Float]) {
         let hSize = config.hiddenSize, g4 = 4 * hSize
-        let rows = batch * steps
         var dh = dhFinal ?? [Float](repeating: 0, count: batch * hSize)
         var dc = dcFinal ?? [Float](repeating: 0, count: batch * hSize)
         var dhPrev = [Float](repeating: 0, count: batch * hSize)
-        var dGates = [Float](repeating: 0, count: steps * batch * g4)   // pre-activation, by step
-        var dProj = [Float](repeating: 0, count: rows * g4)             // by (b, t)
-        let wHH = weightHH[index].value, wIH = weightIH[index].value
         let active = Self.activeRows(lengths: lengths, steps: steps)
+        let chunk = Self.projectionChunk(batch: batch, steps: steps)
+        var dGates = [Float](repeating: 0, count: chunk * batch * g4)
+        var xs = [Float](repeating: 0, count: chunk * batch * inSize)   // inputs, step order
+        var dxs = [Float](repeating: 0, count: chunk * batch * inSize)  // their gradient
+        var db = [Float](repeating: 0, count: g4)
 
         dGates.withUnsafeMutableBufferPointer { DG in
         dh.withUnsafeMutableBufferPointer { DH in
         dc.withUnsafeMutableBufferPointer { DC in
         dhPrev.withUnsafeMutableBufferPointer { DHP in
+        xs.withUnsafeMutableBufferPointer { XS in
+        dxs.withUnsafeMutableBufferPointer { DXS in
+        db.withUnsafeMutableBufferPointer { DB in
         cache.gates.withUnsafeBufferPointer { G in
+        cache.h.withUnsafeBufferPointer { HS in
         cache.c.withUnsafeBufferPointer { CS in
         dY.withUnsafeBufferPointer { DY in
-        wHH.withUnsafeBufferPointer { WHH in
-            for s in stride(from: steps - 1, through: 0, by: -1) {
-                let dgs = DG.baseAddress! + s * batch * g4
-                let gs = G.baseAddress! + s * batch * g4
-                for b in 0..<batch {
-                    // Finished sequences keep dh, dc: the carried state passes them through.
-                    guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                    let cPrev = CS.baseAddress! + (s * batch + b) * hSize
-                    ck_lstm_cell_backward(
-                        gs + b * g4, Int64(hSize), cPrev, cPrev + batch * hSize,
-                        DH.baseAddress! + b * hSize, DY.baseAddress! + (b * steps + t) * ldy + column,
-                        DC.baseAddress! + b * hSize, dgs + b * g4)
-                }
-                // dh_{s-1} = dGates_s W_hh for the rows that ran this step.
-                BLAS.gemm(m: active[s], n: hSize, k: g4,
-                          a: dgs, lda: g4, b: WHH.baseAddress!, ldb: hSize,
-                          beta: 0, c: DHP.baseAddress!, ldc: hSize)
-                for b in 0..<batch where s < lengths[b] {
-                    (DH.baseAddress! + b * hSize).update(from: DHP.baseAddress! + b * hSize, count: hSize)
-                }
-            }
-        }
-        }
-        }
-        }
-        }
-        }
-        }
-        }
-
-        // Scatter step-ordered gate gradients to (b, t) order, matching the input rows.
-        dGates.withUnsafeBufferPointer { DG in
-            dProj.withUnsafeMutableBufferPointer { DP in
-                for s in 0..<steps {
+        input.withUnsafeBufferPointer { X in
+        dInput.withUnsafeMutableBufferPointer { DX in
+        weightHH[index].value.withUnsafeBufferPointer { WHH in
+        weightIH[index].value.withUnsafeBufferPointer { WIH in
+        weightHH[index].grad.withUnsafeMutableBufferPointer { GWHH in
+        weightIH[index].grad.withUnsafeMutableBufferPointer { GWIH in
+            let dg = DG.baseAddress!
+            for s0 in stride(from: (steps - 1) / chunk * chunk, through: 0, by: -chunk) {
+                let n = min(chunk, steps - s0), rows = n * batch
+                for s in stride(from: s0 + n - 1, through: s0, by: -1) {
+                    let dgs = dg + (s - s0) * batch * g4
+                    let gs = G.baseAddress! + s * batch * g4
                     for b in 0..<batch {
-                        guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                        (DP.baseAddress! + (b * steps + t) * g4).update(from: DG.baseAddress! + (s * batch + b) * g4, count: g4)
+                        // Finished sequences keep dh, dc: the carried state passes them through.
+                        guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else {
+                            (dgs + b * g4).update(repeating: 0, count: g4)
+                            continue
+                        }
+                        let cPrev = CS.baseAddress! + (s * batch + b) * hSize
+                        ck_lstm_cell_backward(
+                            gs + b * g4, Int64(hSize), cPrev, cPrev + batch * hSize,
+                            DH.baseAddress! + b * hSize, DY.baseAddress! + (b * steps + t) * ldy + column,
+                            DC.baseAddress! + b * hSize, dgs + b * g4)
+                    }
+                    // dh_{s-1} = dGates_s W_hh for the rows that ran this step.
+                    BLAS.gemm(m: active[s], n: hSize, k: g4,
+                              a: dgs, lda: g4, b: WHH.baseAddress!, ldb: hSize,
+                              beta: 0, c: DHP.baseAddress!, ldc: hSize)
+                    for b in 0..<batch where s < lengths[b] {
+                        (DH.baseAddress! + b * hSize).update(from: DHP.baseAddress! + b * hSize, count: hSize)
                     }
                 }
-            }
-        }
-
-        // Weight gradients, one GEMM each over all steps.
-        dGates.withUnsafeBufferPointer { DG in
-            cache.h.withUnsafeBufferPointer { HS in
-                weightHH[index].grad.withUnsafeMutableBufferPointer { GW in
-                    // dW_hh += sum_s dGates_s^T h_{s-1}: (4H, T*B) x (T*B, H)
-                    BLAS.gemm(transA: true, m: g4, n: hSize, k: steps * batch,
-                              a: DG.baseAddress!, lda: g4, b: HS.baseAddress!, ldb: hSize,
-                              beta: 1, c: GW.baseAddress!, ldc: hSize)
+                // dW_hh += dGates^T h_{s-1} over the chunk: (4H, n*B) x (n*B, H)
+                BLAS.gemm(transA: true, m: g4, n: hSize, k: rows,
+                          a: dg, lda: g4, b: HS.baseAddress! + s0 * batch * hSize, ldb: hSize,
+                          beta: 1, c: GWHH.baseAddress!, ldc: hSize)
+                // dW_ih += dGates^T X_steps: (4H, n*B) x (n*B, in), on the inputs gathered
+                // into step order again (as forward projected them).
+                Self.gatherSteps(X.baseAddress!, width: inSize, batch: batch, steps: steps, lengths: lengths,
+                                 reverse: reverse, from: s0, count: n, into: XS.baseAddress!)
+                BLAS.gemm(transA: true, m: g4, n: inSize, k: rows,
+                          a: dg, lda: g4, b: XS.baseAddress!, ldb: inSize,
+                          beta: 1, c: GWIH.baseAddress!, ldc: inSize)
+                // dX_steps = dGates W_ih: (n*B, 4H) x (4H, in), added back at (b, t).
+                BLAS.gemm(m: rows, n: inSize, k: g4,
+                          a: dg, lda: g4, b: WIH.baseAddress!, ldb: inSize,
+                          beta: 0, c: DXS.baseAddress!, ldc: inSize)
+                for s in s0..<(s0 + n) {
+                    for b in 0..<batch {
+                        guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
+                        VectorMath.add(DXS.baseAddress! + ((s - s0) * batch + b) * inSize,
+                                       into: DX.baseAddress! + (b * steps + t) * inSize, count: inSize)
+                    }
+                }
+                // Bias gradients: the column sums of dGates (zero on finished rows).
+                for r in 0..<rows {
+                    VectorMath.add(dg + r * g4, into: DB.baseAddress!, count: g4)
                 }
             }
         }
-        dProj.withUnsafeBufferPointer { DP in
-            input.withUnsafeBufferPointer { X in
-                weightIH[index].grad.withUnsafeMutableBufferPointer { GW in
-                    // dW_ih += dProj^T X: (4H, B*T) x (B*T, in)
-                    BLAS.gemm(transA: true, m: g4, n: inSize, k: rows,
-                              a: DP.baseAddress!, lda: g4, b: X.baseAddress!, ldb: inSize,
-                              beta: 1, c: GW.baseAddress!, ldc: inSize)
-                }
-            }
-            wIH.withUnsafeBufferPointer { W in
-                dInput.withUnsafeMutableBufferPointer { DX in
-                    // dX += dProj W_ih: (B*T, 4H) x (4H, in)
-                    BLAS.gemm(m: rows, n: inSize, k: g4,
-                              a: DP.baseAddress!, lda: g4, b: W.baseAddress!, ldb: inSize,
-                              beta: 1, c: DX.baseAddress!, ldc: inSize)
-                }
-            }
-            var db = [Float](repeating: 0, count: g4)
-            for r in 0..<rows {
-                for j in 0..<g4 { db[j] += DP[r * g4 + j] }
-            }
-            for j in 0..<g4 {
-                biasIH[index].grad[j] += db[j]
-                biasHH[index].grad[j] += db[j]
-            }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
+        for j in 0..<g4 {
+            biasIH[index].grad[j] += db[j]
+            biasHH[index].grad[j] += db[j]
         }
         return (dh, dc)
     }
