@@ -48,6 +48,16 @@ public final class Conv2D: Module {
         return fits && ho > 0 && wo > 0 ? (ho, wo) : nil
     }
 
+    /// The output columns oj whose input column oj*stride + offset lies in [0, width):
+    /// computed once per kernel column, so the copy loops need no bounds tests.
+    @inline(__always)
+    private func validColumns(offset: Int, width: Int, outputs: Int) -> Range<Int> {
+        func ceilDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
+        let lo = max(0, ceilDiv(-offset, stride.w))
+        let hi = min(outputs, ceilDiv(width - offset, stride.w))
+        return lo..<max(lo, hi)
+    }
+
     /// Copies one image's patches into columns: row r of (C*kh*kw) rows starts at
     /// cols + r * ld and holds the Ho*Wo positions; zeros for padding.
     private func im2col(_ x: UnsafePointer<Float>, h: Int, w: Int, ho: Int, wo: Int,
@@ -57,17 +67,23 @@ public final class Conv2D: Module {
             for ki in 0..<kernel.h {
                 for kj in 0..<kernel.w {
                     let out = cols + row * ld
+                    let offset = kj * dilation.w - padding.w
+                    let valid = validColumns(offset: offset, width: w, outputs: wo)
                     for oi in 0..<ho {
+                        let dst = out + oi * wo
                         let i = oi * stride.h - padding.h + ki * dilation.h
-                        guard i >= 0 && i < h else {
-                            (out + oi * wo).update(repeating: 0, count: wo)
+                        guard i >= 0 && i < h, !valid.isEmpty else {
+                            dst.update(repeating: 0, count: wo)
                             continue
                         }
-                        let line = x + (c * h + i) * w
-                        for oj in 0..<wo {
-                            let j = oj * stride.w - padding.w + kj * dilation.w
-                            out[oi * wo + oj] = (j >= 0 && j < w) ? line[j] : 0
+                        let line = x + (c * h + i) * w + offset
+                        dst.update(repeating: 0, count: valid.lowerBound)
+                        if stride.w == 1 {
+                            (dst + valid.lowerBound).update(from: line + valid.lowerBound, count: valid.count)
+                        } else {
+                            for oj in valid { dst[oj] = line[oj * stride.w] }
                         }
+                        (dst + valid.upperBound).update(repeating: 0, count: wo - valid.upperBound)
                     }
                     row += 1
                 }
@@ -83,14 +99,13 @@ public final class Conv2D: Module {
             for ki in 0..<kernel.h {
                 for kj in 0..<kernel.w {
                     let src = cols + row * ld
+                    let offset = kj * dilation.w - padding.w
+                    let valid = validColumns(offset: offset, width: w, outputs: wo)
                     for oi in 0..<ho {
                         let i = oi * stride.h - padding.h + ki * dilation.h
                         guard i >= 0 && i < h else { continue }
-                        let line = dx + (c * h + i) * w
-                        for oj in 0..<wo {
-                            let j = oj * stride.w - padding.w + kj * dilation.w
-                            if j >= 0 && j < w { line[j] += src[oi * wo + oj] }
-                        }
+                        let line = dx + (c * h + i) * w + offset, from = src + oi * wo
+                        for oj in valid { line[oj * stride.w] += from[oj] }
                     }
                     row += 1
                 }
