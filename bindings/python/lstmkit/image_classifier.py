@@ -129,8 +129,7 @@ class ImageClassifier:
             map, or for (N, T, H, W, C) input each frame's feature map, are the steps.
         hidden_size, num_layers: LSTM sizes (hidden_size per direction).
         bidirectional: a BiLSTM (default) or a forward LSTM.
-        columns: kind "rows" only: a second LSTM also reads the columns (for now the
-            images must be square).
+        columns: kind "rows" only: a second LSTM also reads the columns.
         conv_channels: kind "cnn": output channels of each conv block (1 to 8 blocks);
             H and W must be at least 2**len(conv_channels).
         pooling: "last" (default), "mean", "max" or "attention" over the LSTM's steps.
