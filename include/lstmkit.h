@@ -537,6 +537,176 @@ LK_API lk_status lk_image_classifier_train(const lk_image_shape *shape,
                                            lk_progress_fn progress, void *user_data,
                                            lk_image_classifier **out);
 
+/* ------------------------------------------------------------------------ */
+/* Image segmenter                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* A class for every pixel. The network is U-Net shaped: an encoder of blocks conv 3x3
+ * -> [BatchNorm] -> ReLU, each followed by a 2x2 max-pool (its output kept as a skip);
+ * then context across the whole feature map, either a BiLSTM over every row followed
+ * by one over every column (LK_SEGMENTER_CONTEXT_LSTM, ReNet's sweep) or, as an
+ * ablation, two 3x3 convolutions with about as many weights
+ * (LK_SEGMENTER_CONTEXT_CONV); then per level a x2 upsampling (a 2x2 transposed conv,
+ * or bilinear x2 and a 1x1 conv), [an attention gate on the skip,] the skip
+ * concatenated, and a conv block; a 1x1 conv gives K logits per pixel.
+ *
+ * Layout: images are float32, channels last (n, H, W, C), C-contiguous, described by an
+ * lk_image_shape whose frames field must be 0. A grey image has C = 1. Any H and W in
+ * [1, 16384] work, and need not be the training size: the network pads each image at
+ * the bottom and right to a multiple of 2^blocks and crops its output back, so a mask
+ * always has its image's H x W. Masks are int32 (n, H, W), C-contiguous, each value a
+ * class index in [0, K) (class 0 is usually the background).
+ *
+ * Normalisation: the model feeds (pixel - mean) / std, with the mean and standard
+ * deviation of the training pixels kept in the model. Any pixel scale works (0..255 or
+ * 0..1), but predict must receive the scale training did.
+ *
+ * Thread safety: predict, predict_proba, evaluate, num_classes, channels, get_config
+ * and save may run on one handle from many threads at once. */
+typedef struct lk_image_segmenter lk_image_segmenter;
+
+/* What carries context across the encoder's feature map. Values are fixed; new ones
+ * are only ever appended. */
+enum {
+    LK_SEGMENTER_CONTEXT_LSTM = 0, /* a BiLSTM over the rows, then over the columns  */
+    LK_SEGMENTER_CONTEXT_CONV = 1  /* two 3x3 convolutions (the ablation)           */
+};
+
+/* How the decoder doubles the resolution. Values are fixed; new ones are only ever
+ * appended. */
+enum {
+    LK_SEGMENTER_UPSAMPLING_TRANSPOSED = 0, /* a 2x2 transposed conv with stride 2   */
+    LK_SEGMENTER_UPSAMPLING_BILINEAR = 1    /* bilinear x2, then a 1x1 conv           */
+};
+
+/* The most encoder blocks (levels) a segmenter has. */
+#define LK_SEGMENTER_MAX_BLOCKS 6
+
+/* Loads an image segmenter model file (kind "image_segmenter").
+ * Errors: IO_ERROR, INVALID_FORMAT (the message names the problem, or both kinds
+ * when the file holds another kind of model). */
+LK_API lk_status lk_image_segmenter_load(const char *path, lk_image_segmenter **out);
+
+/* Releases the handle. NULL is a no-op. */
+LK_API void lk_image_segmenter_free(lk_image_segmenter *segmenter);
+
+/* Writes the segmenter to a model file (atomically, like lk_lstm_save). */
+LK_API lk_status lk_image_segmenter_save(const lk_image_segmenter *segmenter, const char *path);
+
+/* K, the number of classes per pixel (>= 2, background included). */
+LK_API lk_status lk_image_segmenter_num_classes(const lk_image_segmenter *segmenter, int32_t *n);
+
+/* C, the number of channels the model's images have (set from the training images). */
+LK_API lk_status lk_image_segmenter_channels(const lk_image_segmenter *segmenter, int32_t *channels);
+
+/* Class indices of every pixel of n images, computed on up to `threads` threads (>= 1).
+ *   images       (n, H, W, C) float32; shape->frames must be 0, shape->channels the
+ *                model's C, H and W any sizes in [1, 16384]; images_count == n*H*W*C.
+ *   masks        (n, H, W) int32, row-major: the most probable class of each pixel;
+ *                masks_count == n*H*W.
+ * n == 0 is allowed (nothing is written; images and masks may then be NULL).
+ * Errors: INVALID_ARGUMENT (NULL pointers, threads < 1, frames != 0, a shape field out
+ * of range, a NaN or infinite pixel: the message names the image), SIZE_MISMATCH
+ * (channels other than the model's, either count), OUT_OF_MEMORY (dimensions whose
+ * product overflows). */
+LK_API lk_status lk_image_segmenter_predict(const lk_image_segmenter *segmenter,
+                                            const float *images, size_t n,
+                                            const lk_image_shape *shape, size_t images_count,
+                                            int32_t threads,
+                                            int32_t *masks, size_t masks_count);
+
+/* As lk_image_segmenter_predict, but writes each pixel's class probabilities:
+ *   probabilities  (n, H, W, K) float32, channels last like the images; each pixel's
+ *                  K values sum to 1; probabilities_count == n*H*W*K. */
+LK_API lk_status lk_image_segmenter_predict_proba(const lk_image_segmenter *segmenter,
+                                                  const float *images, size_t n,
+                                                  const lk_image_shape *shape, size_t images_count,
+                                                  int32_t threads,
+                                                  float *probabilities, size_t probabilities_count);
+
+/* Scores predictions against gold masks (n >= 1 images of *shape, masks (n, H, W) int32
+ * with masks_count == n*H*W, every value in [0, K)). Outputs (each nullable):
+ *   confusion       (K, K) int64, row-major: confusion[g*K + p] counts the pixels of
+ *                   gold class g predicted as p; confusion_count == K*K (0 when NULL)
+ *   pixel_accuracy  the share of pixels predicted right
+ *   mean_iou        the mean over classes of IoU(c) = TP / (TP + FP + FN), skipping
+ *                   classes that occur neither in the gold masks nor in the
+ *                   predictions (their IoU is undefined); 0 if there are none
+ * Errors: as predict; INVALID_ARGUMENT also for n == 0 and for a mask value outside
+ * [0, K) (the message names the mask, the pixel and the value). */
+LK_API lk_status lk_image_segmenter_evaluate(const lk_image_segmenter *segmenter,
+                                             const float *images, size_t n,
+                                             const lk_image_shape *shape, size_t images_count,
+                                             const int32_t *masks, size_t masks_count,
+                                             int32_t threads,
+                                             int64_t *confusion, size_t confusion_count,
+                                             double *pixel_accuracy, double *mean_iou);
+
+typedef struct lk_image_segmenter_train_config {
+    int32_t num_classes;     /* K, classes per pixel (background included), [2, 65536] */
+    int32_t context;         /* LK_SEGMENTER_CONTEXT_*                                */
+    int32_t hidden_size;     /* LSTM units per direction of the sweep, [1, 4096]; the
+                                context has 2*hidden_size channels either way        */
+    int32_t num_blocks;      /* encoder levels, [1, LK_SEGMENTER_MAX_BLOCKS]          */
+    int32_t encoder_channels[LK_SEGMENTER_MAX_BLOCKS]; /* output channels of blocks
+                                0 .. num_blocks-1, each in [1, 4096]                  */
+    int32_t batch_norm;      /* 0 or 1: BatchNorm in every conv block                 */
+    int32_t upsampling;      /* LK_SEGMENTER_UPSAMPLING_*                             */
+    int32_t attention_gates; /* 0 or 1: an attention gate on each skip connection     */
+    int32_t epochs;          /* at most this many passes, >= 1                        */
+    int32_t batch_size;      /* images per update, [1, 65536]                         */
+    float learning_rate;     /* Adam, finite and > 0                                  */
+    float clip_norm;         /* gradient norm clipping, finite and > 0                */
+    int32_t patience;        /* stop after this many epochs without a better dev mean
+                                IoU, >= 1                                             */
+    float decay_factor;      /* the learning rate is multiplied by this after an epoch
+                                without a better dev mean IoU, (0, 1]                 */
+    double time_limit;       /* seconds; 0: none; else >= 1: no epoch starts after it */
+    float dice_weight;       /* loss = cross-entropy + dice_weight * soft Dice, >= 0  */
+    int32_t balance_classes; /* 0 or 1: median-frequency class weights in the
+                                cross-entropy (from the training masks)               */
+    const float *class_weights; /* NULL, or class_weights_count == K cross-entropy
+                                weights, finite, >= 0, not all 0 (not with
+                                balance_classes); copied during the call              */
+    size_t class_weights_count;
+    int32_t threads;         /* for evaluating on dev, [1, 1024]                      */
+    int32_t log_every;       /* a progress line every this many batches, >= 1        */
+    uint64_t seed;           /* initialisation and shuffling                          */
+} lk_image_segmenter_train_config;
+
+/* 2 classes, LSTM context with hidden_size 64, encoder blocks {32, 64}, BatchNorm,
+ * transposed upsampling, no attention gates, 10 epochs, batch 16, learning_rate 0.002,
+ * clip_norm 5, patience 3, decay_factor 0.5, no time limit, dice_weight 0.5, no class
+ * weights, 2 threads, a progress line every 100 batches, seed 1. Set num_classes. */
+LK_API lk_image_segmenter_train_config lk_image_segmenter_train_config_default(void);
+
+/* The model's own architecture in *out: num_classes, context, hidden_size, num_blocks,
+ * encoder_channels, batch_norm, upsampling, attention_gates and seed; the training
+ * fields hold the defaults (class_weights NULL). */
+LK_API lk_status lk_image_segmenter_get_config(const lk_image_segmenter *segmenter,
+                                               lk_image_segmenter_train_config *out);
+
+/* Trains a segmenter on n_train images with their masks, early-stopping on the mean IoU
+ * on n_dev dev images; *out receives the model of the best epoch. The training images
+ * have the shape *train_shape (train_count == n_train*H*W*C, train_masks_count ==
+ * n_train*H*W); the dev images have *dev_shape, which may differ in H and W but not in
+ * C. Shapes need frames == 0. Mask values must be in [0, config->num_classes). The
+ * pixel mean and standard deviation are taken from the training images. progress
+ * (nullable) receives one line at a time on the calling thread.
+ * Errors: INVALID_ARGUMENT (NULL pointers, an empty set, a NaN or infinite pixel, a mask
+ * value outside [0, K), a bad config field or shape: the message names it),
+ * SIZE_MISMATCH (a count, dev channels other than training's), OUT_OF_MEMORY
+ * (dimensions whose product overflows). */
+LK_API lk_status lk_image_segmenter_train(const lk_image_shape *train_shape,
+                                          const float *train_images, size_t n_train, size_t train_count,
+                                          const int32_t *train_masks, size_t train_masks_count,
+                                          const lk_image_shape *dev_shape,
+                                          const float *dev_images, size_t n_dev, size_t dev_count,
+                                          const int32_t *dev_masks, size_t dev_masks_count,
+                                          const lk_image_segmenter_train_config *config,
+                                          lk_progress_fn progress, void *user_data,
+                                          lk_image_segmenter **out);
+
 #ifdef __cplusplus
 }
 #endif
