@@ -4,9 +4,9 @@ import LSTMKit
 /// Prints what a model file holds: its metadata and every tensor's shape.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the kind, hyper-parameters and tensors of a model file (or the shape and dtype of a .npy).")
+        abstract: "Show the kind, hyper-parameters and tensors of a model file (or the shape and dtype of a .npy, the size of a PNG).")
 
-    @Argument(help: "A model file (.safetensors), or a NumPy .npy file.")
+    @Argument(help: "A model file (.safetensors), a NumPy .npy file or a PNG image.")
     var path: String
 
     func run() throws {
@@ -14,6 +14,10 @@ struct Inspect: ParsableCommand {
             let bytes = try FileIO.read(path, regularOnly: true)
             if NumPyFile.isNumPy(bytes) {
                 try inspectNumPy(path, bytes)
+                return
+            }
+            if PNG.isPNG(bytes) {
+                try inspectPNG(path, bytes)
                 return
             }
             let file: SafeTensors

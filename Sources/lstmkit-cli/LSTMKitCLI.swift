@@ -11,7 +11,8 @@ struct LSTMKitCLI: ParsableCommand {
         commandName: "lstmkit",
         abstract: "LSTMKit: an LSTM engine on OpenBLAS, and the models built on it.",
         version: LSTMKitVersion.string,
-        subcommands: [Segment.self, TrainTokenizer.self, EvalTokenizer.self, TrainClassifier.self, Classify.self, EvalClassifier.self, Demo.self, Inspect.self]
+        subcommands: [Segment.self, TrainTokenizer.self, EvalTokenizer.self, TrainClassifier.self, Classify.self, EvalClassifier.self,
+                      TrainSegmenter.self, SegmentImage.self, EvalSegmenter.self, Demo.self, Inspect.self]
     )
 
     /// Runs a command body, turning engine errors into one line on stderr and exit 1.
