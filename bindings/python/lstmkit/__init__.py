@@ -14,6 +14,9 @@
 
     >>> img = lstmkit.ImageClassifier(kind="rows").fit(X, y)   # images (N, H, W[, C])
     >>> img.predict(X_test)
+
+    >>> seg = lstmkit.ImageSegmenter(num_classes=11).fit(X, masks)   # a class per pixel
+    >>> seg.predict(X_test)                                          # masks (N, H, W)
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from . import _native
 from ._native import ModelFormatError
 from .classifier import TextClassifier
 from .image_classifier import ImageClassifier
+from .image_segmenter import ImageSegmenter
 from .lstm import LSTM, IncompatibleKeys, load
 from .tokenizer import Tokenizer
 
 __all__ = [
     "LSTM",
     "ImageClassifier",
+    "ImageSegmenter",
     "IncompatibleKeys",
     "ModelFormatError",
     "TextClassifier",

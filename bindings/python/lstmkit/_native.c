@@ -12,9 +12,10 @@
  * while the GIL is released (a thread never waits for the lock while holding the GIL,
  * so the two locks cannot deadlock). Tokenizer handles do the same: segment, save and
  * word_count read; add_words, load_dict and clear_words write. Text and image
- * classifier handles only have readers (predict_proba, labels, save).
+ * classifier handles and image segmenter handles only have readers (predict,
+ * predict_proba, evaluate, labels, save).
  *
- * Tokenizer and classifier training run with the GIL released; their progress callbacks take the GIL
+ * Tokenizer, classifier and segmenter training run with the GIL released; their progress callbacks take the GIL
  * back (PyGILState_Ensure) to call the Python callable.
  */
 #define PY_SSIZE_T_CLEAN
@@ -2188,6 +2189,479 @@ static PyObject *native_image_classifier_load(PyObject *Py_UNUSED(module), PyObj
 }
 
 /* ------------------------------------------------------------------------ */
+/* The image segmenter handle type                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Like the classifiers', every call on an image segmenter handle (predict,
+ * predict_proba, evaluate, config, save) is a reader. K and C are read once. */
+typedef struct {
+    PyObject_HEAD
+    lk_image_segmenter *segmenter;
+    int32_t num_classes; /* K and C are fixed for the handle's life */
+    int32_t channels;
+    handle_lock lock;
+} ImageSegmenterHandle;
+
+static PyTypeObject ImageSegmenterHandle_Type;
+
+/* Wraps a fresh lk_image_segmenter (takes ownership: frees it on failure). */
+static PyObject *wrap_image_segmenter(lk_image_segmenter *segmenter)
+{
+    ImageSegmenterHandle *self = PyObject_New(ImageSegmenterHandle, &ImageSegmenterHandle_Type);
+
+    if (self == NULL) {
+        lk_image_segmenter_free(segmenter);
+        return NULL;
+    }
+    self->segmenter = segmenter;
+    self->num_classes = 0;
+    self->channels = 0;
+    if (!handle_lock_init(&self->lock) ||
+        !lk_ok(lk_image_segmenter_num_classes(segmenter, &self->num_classes)) ||
+        !lk_ok(lk_image_segmenter_channels(segmenter, &self->channels))) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void ImageSegmenterHandle_dealloc(ImageSegmenterHandle *self)
+{
+    lk_image_segmenter_free(self->segmenter);
+    handle_lock_destroy(&self->lock);
+    PyObject_Free(self);
+}
+
+/* The shape of a batch of images for a segmenter: (N, H, W) is one channel, (N, H, W, C)
+ * C channels; H and W >= 1. channels > 0 also requires that C. 1 on success; else
+ * ValueError naming `name` and 0. */
+static int seg_batch_shape(PyArrayObject *arr, const char *name, int32_t channels, lk_image_shape *out)
+{
+    char got[SHAPE_BUF];
+    const npy_intp *d = PyArray_DIMS(arr);
+    int nd = PyArray_NDIM(arr);
+
+    if (nd != 3 && nd != 4) {
+        PyErr_Format(PyExc_ValueError, "%s must have shape (N, H, W) or (N, H, W, C), got %s", name,
+                     shape_str(nd, d, got, sizeof got));
+        return 0;
+    }
+    if (d[1] < 1 || d[2] < 1 || (nd == 4 && d[3] < 1)) {
+        PyErr_Format(PyExc_ValueError, "%s has an empty dimension: shape %s", name,
+                     shape_str(nd, d, got, sizeof got));
+        return 0;
+    }
+    out->frames = 0;
+    out->height = (int64_t)d[1];
+    out->width = (int64_t)d[2];
+    out->channels = nd == 3 ? 1 : (int64_t)d[3];
+    if (channels > 0 && out->channels != channels) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s has shape %s: this model takes images of %d channel%s, (N, H, W, %d)%s", name,
+                     shape_str(nd, d, got, sizeof got), (int)channels, channels == 1 ? "" : "s",
+                     (int)channels, channels == 1 ? " or (N, H, W)" : "");
+        return 0;
+    }
+    return 1;
+}
+
+/* masks as a C-contiguous int32 array of shape (N, H, W) matching the images' shape
+ * (ValueError/TypeError naming `name` otherwise). Values are checked by the library. */
+static PyArrayObject *seg_masks(PyObject *obj, const char *name, const char *images, npy_intp n,
+                                const lk_image_shape *shape)
+{
+    PyArrayObject *masks = as_int32(obj, name);
+    npy_intp want[3] = {n, (npy_intp)shape->height, (npy_intp)shape->width};
+    char meaning[SHAPE_BUF + 64];
+
+    if (masks == NULL)
+        return NULL;
+    snprintf(meaning, sizeof meaning, "(N, H, W) of %s = ", images);
+    if (!check_shape(masks, name, meaning, 3, want)) {
+        Py_DECREF(masks);
+        return NULL;
+    }
+    return masks;
+}
+
+/* X as checked float32 images for this model, with their lk_image_shape. */
+static PyArrayObject *seg_images(ImageSegmenterHandle *self, PyObject *obj, lk_image_shape *shape)
+{
+    PyArrayObject *x = as_float32(obj, "X");
+    if (x == NULL)
+        return NULL;
+    if (!seg_batch_shape(x, "X", self->channels, shape) || !check_finite_images(x, "X")) {
+        Py_DECREF(x);
+        return NULL;
+    }
+    return x;
+}
+
+static int threads_arg(PyObject *obj, int32_t *threads)
+{
+    if (!int32_arg(obj, "threads", threads))
+        return 0;
+    if (*threads < 1) {
+        PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %d", (int)*threads);
+        return 0;
+    }
+    return 1;
+}
+
+/* predict(X, threads) -> int32 array (N, H, W). GIL released. */
+static PyObject *ImageSegmenterHandle_predict(ImageSegmenterHandle *self, PyObject *args)
+{
+    PyObject *x_obj, *threads_obj;
+    PyArrayObject *x = NULL, *out = NULL;
+    int32_t threads;
+    lk_image_shape shape;
+    npy_intp dims[3];
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "OO:predict", &x_obj, &threads_obj) || !threads_arg(threads_obj, &threads))
+        return NULL;
+    if ((x = seg_images(self, x_obj, &shape)) == NULL)
+        return NULL;
+    dims[0] = PyArray_DIM(x, 0);
+    dims[1] = (npy_intp)shape.height;
+    dims[2] = (npy_intp)shape.width;
+    out = (PyArrayObject *)PyArray_SimpleNew(3, dims, NPY_INT32);
+    if (out == NULL)
+        goto done;
+    READ_LOCKED(self, status = lk_image_segmenter_predict(
+                          self->segmenter, (const float *)PyArray_DATA(x), (size_t)dims[0], &shape,
+                          (size_t)PyArray_SIZE(x), threads, (int32_t *)PyArray_DATA(out),
+                          (size_t)PyArray_SIZE(out)));
+    if (!lk_ok(status))
+        Py_CLEAR(out);
+done:
+    Py_DECREF(x);
+    return (PyObject *)out;
+}
+
+/* predict_proba(X, threads) -> float32 array (N, H, W, K). GIL released. */
+static PyObject *ImageSegmenterHandle_predict_proba(ImageSegmenterHandle *self, PyObject *args)
+{
+    PyObject *x_obj, *threads_obj;
+    PyArrayObject *x = NULL, *out = NULL;
+    int32_t threads;
+    lk_image_shape shape;
+    npy_intp dims[4];
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "OO:predict_proba", &x_obj, &threads_obj) || !threads_arg(threads_obj, &threads))
+        return NULL;
+    if ((x = seg_images(self, x_obj, &shape)) == NULL)
+        return NULL;
+    dims[0] = PyArray_DIM(x, 0);
+    dims[1] = (npy_intp)shape.height;
+    dims[2] = (npy_intp)shape.width;
+    dims[3] = (npy_intp)self->num_classes;
+    out = (PyArrayObject *)PyArray_SimpleNew(4, dims, NPY_FLOAT32);
+    if (out == NULL)
+        goto done;
+    READ_LOCKED(self, status = lk_image_segmenter_predict_proba(
+                          self->segmenter, (const float *)PyArray_DATA(x), (size_t)dims[0], &shape,
+                          (size_t)PyArray_SIZE(x), threads, (float *)PyArray_DATA(out),
+                          (size_t)PyArray_SIZE(out)));
+    if (!lk_ok(status))
+        Py_CLEAR(out);
+done:
+    Py_DECREF(x);
+    return (PyObject *)out;
+}
+
+/* evaluate(X, masks, threads) -> (confusion int64 (K, K), pixel_accuracy, mean_iou).
+ * GIL released. */
+static PyObject *ImageSegmenterHandle_evaluate(ImageSegmenterHandle *self, PyObject *args)
+{
+    PyObject *x_obj, *m_obj, *threads_obj, *result = NULL;
+    PyArrayObject *x = NULL, *masks = NULL, *confusion = NULL;
+    int32_t threads;
+    lk_image_shape shape;
+    npy_intp dims[2];
+    double accuracy = 0, mean_iou = 0;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "OOO:evaluate", &x_obj, &m_obj, &threads_obj) || !threads_arg(threads_obj, &threads))
+        return NULL;
+    if ((x = seg_images(self, x_obj, &shape)) == NULL)
+        return NULL;
+    if ((masks = seg_masks(m_obj, "masks", "X", PyArray_DIM(x, 0), &shape)) == NULL)
+        goto done;
+    dims[0] = dims[1] = (npy_intp)self->num_classes;
+    if ((confusion = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_INT64)) == NULL)
+        goto done;
+    READ_LOCKED(self, status = lk_image_segmenter_evaluate(
+                          self->segmenter, (const float *)PyArray_DATA(x), (size_t)PyArray_DIM(x, 0), &shape,
+                          (size_t)PyArray_SIZE(x), (const int32_t *)PyArray_DATA(masks),
+                          (size_t)PyArray_SIZE(masks), threads, (int64_t *)PyArray_DATA(confusion),
+                          (size_t)PyArray_SIZE(confusion), &accuracy, &mean_iou));
+    if (lk_ok(status))
+        result = Py_BuildValue("(Odd)", (PyObject *)confusion, accuracy, mean_iou);
+done:
+    Py_XDECREF(confusion);
+    Py_XDECREF(masks);
+    Py_DECREF(x);
+    return result;
+}
+
+static PyObject *ImageSegmenterHandle_num_classes(ImageSegmenterHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong((long)self->num_classes);
+}
+
+static PyObject *ImageSegmenterHandle_channels(ImageSegmenterHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLong((long)self->channels);
+}
+
+static PyObject *seg_config_to_dict(const lk_image_segmenter_train_config *config);
+
+/* config() -> dict: the model's architecture (lk_image_segmenter_get_config). */
+static PyObject *ImageSegmenterHandle_config(ImageSegmenterHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    lk_image_segmenter_train_config config;
+    if (!lk_ok(lk_image_segmenter_get_config(self->segmenter, &config)))
+        return NULL;
+    return seg_config_to_dict(&config);
+}
+
+static PyObject *ImageSegmenterHandle_save(ImageSegmenterHandle *self, PyObject *args)
+{
+    PyObject *path = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "O&:save", PyUnicode_FSConverter, &path))
+        return NULL;
+    READ_LOCKED(self, status = lk_image_segmenter_save(self->segmenter, PyBytes_AS_STRING(path)));
+    Py_DECREF(path);
+    return lk_ok(status) ? Py_NewRef(Py_None) : NULL;
+}
+
+static PyMethodDef ImageSegmenterHandle_methods[] = {
+    {"predict", (PyCFunction)ImageSegmenterHandle_predict, METH_VARARGS,
+     "predict(X, threads) -> int32 array (N, H, W) of class indices (GIL released)"},
+    {"predict_proba", (PyCFunction)ImageSegmenterHandle_predict_proba, METH_VARARGS,
+     "predict_proba(X, threads) -> float32 array (N, H, W, K) (GIL released)"},
+    {"evaluate", (PyCFunction)ImageSegmenterHandle_evaluate, METH_VARARGS,
+     "evaluate(X, masks, threads) -> (confusion (K, K) int64, pixel_accuracy, mean_iou) (GIL released)"},
+    {"num_classes", (PyCFunction)ImageSegmenterHandle_num_classes, METH_NOARGS, "num_classes() -> K"},
+    {"channels", (PyCFunction)ImageSegmenterHandle_channels, METH_NOARGS, "channels() -> C of the images"},
+    {"config", (PyCFunction)ImageSegmenterHandle_config, METH_NOARGS,
+     "config() -> dict: the model's architecture (training fields hold the defaults)"},
+    {"save", (PyCFunction)ImageSegmenterHandle_save, METH_VARARGS, "save(path): writes a model file"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ImageSegmenterHandle_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "lstmkit._native.ImageSegmenterHandle",
+    .tp_basicsize = sizeof(ImageSegmenterHandle),
+    .tp_dealloc = (destructor)ImageSegmenterHandle_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An lk_image_segmenter handle. Made by image_segmenter_load() or "
+              "image_segmenter_train(); freed with the object.",
+    .tp_methods = ImageSegmenterHandle_methods,
+};
+
+/* The scalar fields of lk_image_segmenter_train_config; encoder_channels (a list in the
+ * dict, num_blocks its length) and class_weights (an argument of its own) are handled
+ * apart. */
+#define SEG_FIELD(name, kind) {#name, kind, offsetof(lk_image_segmenter_train_config, name)}
+static const train_field segmenter_fields[] = {
+    SEG_FIELD(num_classes, FIELD_INT32),
+    SEG_FIELD(context, FIELD_INT32),
+    SEG_FIELD(hidden_size, FIELD_INT32),
+    SEG_FIELD(batch_norm, FIELD_INT32),
+    SEG_FIELD(upsampling, FIELD_INT32),
+    SEG_FIELD(attention_gates, FIELD_INT32),
+    SEG_FIELD(epochs, FIELD_INT32),
+    SEG_FIELD(batch_size, FIELD_INT32),
+    SEG_FIELD(learning_rate, FIELD_FLOAT),
+    SEG_FIELD(clip_norm, FIELD_FLOAT),
+    SEG_FIELD(patience, FIELD_INT32),
+    SEG_FIELD(decay_factor, FIELD_FLOAT),
+    SEG_FIELD(time_limit, FIELD_DOUBLE),
+    SEG_FIELD(dice_weight, FIELD_FLOAT),
+    SEG_FIELD(balance_classes, FIELD_INT32),
+    SEG_FIELD(threads, FIELD_INT32),
+    SEG_FIELD(log_every, FIELD_INT32),
+    SEG_FIELD(seed, FIELD_UINT64),
+};
+#undef SEG_FIELD
+#define SEGMENTER_FIELD_COUNT (sizeof segmenter_fields / sizeof segmenter_fields[0])
+
+/* The config as a dict (encoder_channels as a list; class weights are not included). */
+static PyObject *seg_config_to_dict(const lk_image_segmenter_train_config *config)
+{
+    PyObject *dict = fields_to_dict(segmenter_fields, SEGMENTER_FIELD_COUNT, (const char *)config);
+    PyObject *channels;
+    int32_t i, blocks = config->num_blocks;
+
+    if (dict == NULL)
+        return NULL;
+    if (blocks < 0 || blocks > LK_SEGMENTER_MAX_BLOCKS)
+        blocks = 0;
+    channels = PyList_New(blocks);
+    if (channels == NULL) {
+        Py_DECREF(dict);
+        return NULL;
+    }
+    for (i = 0; i < blocks; i++) {
+        PyObject *v = PyLong_FromLong((long)config->encoder_channels[i]);
+        if (v == NULL) {
+            Py_DECREF(channels);
+            Py_DECREF(dict);
+            return NULL;
+        }
+        PyList_SET_ITEM(channels, i, v);
+    }
+    if (PyDict_SetItemString(dict, "encoder_channels", channels) < 0) {
+        Py_DECREF(channels);
+        Py_DECREF(dict);
+        return NULL;
+    }
+    Py_DECREF(channels);
+    return dict;
+}
+
+/* image_segmenter_train_config_default() -> dict (encoder_channels as a list) */
+static PyObject *native_image_segmenter_train_config_default(PyObject *Py_UNUSED(module),
+                                                             PyObject *Py_UNUSED(ignored))
+{
+    lk_image_segmenter_train_config config = lk_image_segmenter_train_config_default();
+    return seg_config_to_dict(&config);
+}
+
+/* Fills encoder_channels and num_blocks from the dict's "encoder_channels" sequence. */
+static int encoder_channels_from_dict(PyObject *dict, lk_image_segmenter_train_config *config)
+{
+    PyObject *value = PyDict_GetItemString(dict, "encoder_channels"), *seq; /* borrowed */
+    Py_ssize_t n, i;
+
+    if (value == NULL) {
+        PyErr_SetString(PyExc_KeyError, "config has no field encoder_channels");
+        return 0;
+    }
+    seq = PySequence_Fast(value, "encoder_channels must be a sequence of ints");
+    if (seq == NULL)
+        return 0;
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1 || n > LK_SEGMENTER_MAX_BLOCKS) {
+        PyErr_Format(PyExc_ValueError, "encoder_channels must hold 1 to %d sizes, got %zd",
+                     LK_SEGMENTER_MAX_BLOCKS, n);
+        Py_DECREF(seq);
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (!int32_arg(PySequence_Fast_GET_ITEM(seq, i), "encoder_channels[i]",
+                       &config->encoder_channels[i])) {
+            Py_DECREF(seq);
+            return 0;
+        }
+    }
+    config->num_blocks = (int32_t)n;
+    Py_DECREF(seq);
+    return 1;
+}
+
+/* image_segmenter_train(X, masks, X_dev, masks_dev, config: dict, class_weights: None or
+ *                       a 1-D array, progress: callable or None) -> handle. GIL released.
+ * X and X_dev: (N, H, W) or (N, H, W, C) arrays of real numbers with the same C (H and W
+ * may differ between them); masks: integer arrays (N, H, W) matching their images. */
+static PyObject *native_image_segmenter_train(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *x_obj, *m_obj, *dx_obj, *dm_obj, *config_obj, *weights_obj, *progress_obj, *result = NULL;
+    PyArrayObject *x = NULL, *dx = NULL, *m = NULL, *dm = NULL, *weights = NULL;
+    lk_image_segmenter_train_config config = lk_image_segmenter_train_config_default();
+    lk_image_shape shape, dev_shape;
+    progress_state state = {NULL, NULL};
+    lk_image_segmenter *segmenter = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "OOOOOOO:image_segmenter_train", &x_obj, &m_obj, &dx_obj, &dm_obj,
+                          &config_obj, &weights_obj, &progress_obj))
+        return NULL;
+    if (!fields_from_dict(config_obj, segmenter_fields, SEGMENTER_FIELD_COUNT, (char *)&config) ||
+        !encoder_channels_from_dict(config_obj, &config))
+        return NULL;
+    if (progress_obj != Py_None) {
+        if (!PyCallable_Check(progress_obj)) {
+            PyErr_Format(PyExc_TypeError, "progress must be callable or None, got %s",
+                         Py_TYPE(progress_obj)->tp_name);
+            return NULL;
+        }
+        state.callback = progress_obj; /* borrowed: args holds it */
+    }
+    if (weights_obj != Py_None) {
+        if ((weights = as_float32(weights_obj, "class_weights")) == NULL)
+            goto done;
+        if (PyArray_NDIM(weights) != 1) {
+            char got[SHAPE_BUF];
+            PyErr_Format(PyExc_ValueError, "class_weights must be 1-D (num_classes,), got shape %s",
+                         shape_str(PyArray_NDIM(weights), PyArray_DIMS(weights), got, sizeof got));
+            goto done;
+        }
+        config.class_weights = (const float *)PyArray_DATA(weights);
+        config.class_weights_count = (size_t)PyArray_SIZE(weights);
+    }
+    if ((x = as_float32(x_obj, "X")) == NULL || (dx = as_float32(dx_obj, "validation X")) == NULL)
+        goto done;
+    if (!seg_batch_shape(x, "X", 0, &shape) || !seg_batch_shape(dx, "validation X", (int32_t)shape.channels, &dev_shape))
+        goto done;
+    if (PyArray_DIM(x, 0) < 1 || PyArray_DIM(dx, 0) < 1) {
+        PyErr_SetString(PyExc_ValueError, PyArray_DIM(x, 0) < 1 ? "X holds no images"
+                                                                : "validation X holds no images");
+        goto done;
+    }
+    if (!check_finite_images(x, "X") || !check_finite_images(dx, "validation X"))
+        goto done;
+    if ((m = seg_masks(m_obj, "masks", "X", PyArray_DIM(x, 0), &shape)) == NULL ||
+        (dm = seg_masks(dm_obj, "validation masks", "validation X", PyArray_DIM(dx, 0), &dev_shape)) == NULL)
+        goto done;
+
+    Py_BEGIN_ALLOW_THREADS
+    status = lk_image_segmenter_train(&shape, (const float *)PyArray_DATA(x), (size_t)PyArray_DIM(x, 0),
+                                      (size_t)PyArray_SIZE(x), (const int32_t *)PyArray_DATA(m),
+                                      (size_t)PyArray_SIZE(m), &dev_shape, (const float *)PyArray_DATA(dx),
+                                      (size_t)PyArray_DIM(dx, 0), (size_t)PyArray_SIZE(dx),
+                                      (const int32_t *)PyArray_DATA(dm), (size_t)PyArray_SIZE(dm), &config,
+                                      state.callback ? progress_trampoline : NULL, &state, &segmenter);
+    Py_END_ALLOW_THREADS
+    if (state.exception != NULL) {
+        lk_image_segmenter_free(status == LK_STATUS_OK ? segmenter : NULL);
+        restore_exception(state.exception);
+        goto done;
+    }
+    if (lk_ok(status))
+        result = wrap_image_segmenter(segmenter);
+done:
+    Py_XDECREF(weights);
+    Py_XDECREF(x);
+    Py_XDECREF(dx);
+    Py_XDECREF(m);
+    Py_XDECREF(dm);
+    return result;
+}
+
+/* image_segmenter_load(path) -> handle */
+static PyObject *native_image_segmenter_load(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *path = NULL;
+    lk_image_segmenter *segmenter = NULL;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "O&:image_segmenter_load", PyUnicode_FSConverter, &path))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    status = lk_image_segmenter_load(PyBytes_AS_STRING(path), &segmenter);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    return lk_ok(status) ? wrap_image_segmenter(segmenter) : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Module functions                                                           */
 /* ------------------------------------------------------------------------ */
 
@@ -2330,6 +2804,14 @@ static PyMethodDef native_methods[] = {
     {"image_classifier_train_config_default", native_image_classifier_train_config_default,
      METH_NOARGS,
      "image_classifier_train_config_default() -> dict of lk_image_classifier_train_config_default()"},
+    {"image_segmenter_load", native_image_segmenter_load, METH_VARARGS,
+     "image_segmenter_load(path) -> handle"},
+    {"image_segmenter_train", native_image_segmenter_train, METH_VARARGS,
+     "image_segmenter_train(X, masks, X_dev, masks_dev, config, class_weights, progress) -> handle "
+     "(GIL released; progress is called with each line)"},
+    {"image_segmenter_train_config_default", native_image_segmenter_train_config_default,
+     METH_NOARGS,
+     "image_segmenter_train_config_default() -> dict of lk_image_segmenter_train_config_default()"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2355,7 +2837,8 @@ PyMODINIT_FUNC PyInit__native(void)
     }
     import_array();
     if (PyType_Ready(&LSTMHandle_Type) < 0 || PyType_Ready(&TokenizerHandle_Type) < 0 ||
-        PyType_Ready(&ClassifierHandle_Type) < 0 || PyType_Ready(&ImageClassifierHandle_Type) < 0)
+        PyType_Ready(&ClassifierHandle_Type) < 0 || PyType_Ready(&ImageClassifierHandle_Type) < 0 ||
+        PyType_Ready(&ImageSegmenterHandle_Type) < 0)
         return NULL;
     module = PyModule_Create(&native_module);
     if (module == NULL)
@@ -2374,6 +2857,8 @@ PyMODINIT_FUNC PyInit__native(void)
         PyModule_AddObjectRef(module, "ClassifierHandle", (PyObject *)&ClassifierHandle_Type) < 0 ||
         PyModule_AddObjectRef(module, "ImageClassifierHandle",
                               (PyObject *)&ImageClassifierHandle_Type) < 0 ||
+        PyModule_AddObjectRef(module, "ImageSegmenterHandle",
+                              (PyObject *)&ImageSegmenterHandle_Type) < 0 ||
         PyModule_AddIntConstant(module, "ABI_VERSION", LK_ABI_VERSION) < 0 ||
         PyModule_AddStringConstant(module, "HEADER_VERSION", LK_VERSION_STRING) < 0)
         goto fail;

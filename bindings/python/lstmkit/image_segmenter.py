@@ -1,0 +1,365 @@
+"""lstmkit.ImageSegmenter: a class for every pixel, with a U-Net-shaped network whose
+context comes from an LSTM sweep over the rows and columns of the encoder's feature map
+(or, as an ablation, from two convolutions), trained by LSTMKit.
+
+    >>> from lstmkit import ImageSegmenter
+    >>> seg = ImageSegmenter(num_classes=11)                # context="lstm" or "conv"
+    >>> seg.fit(X_train, masks_train, epochs=10)            # X: (N, H, W[, C]); masks (N, H, W)
+    >>> seg.predict(X_test)                                 # int64 masks (N, H, W)
+    >>> seg.predict_proba(X_test).shape                     # (N, H, W, K) float32
+    >>> seg.evaluate(X_test, masks_test)["mean_iou"]
+    >>> seg.save("seg.safetensors"); ImageSegmenter.load("seg.safetensors")
+
+Images are NumPy arrays, channels last: (N, H, W) for grey images or (N, H, W, C). Any
+real dtype is accepted and converted to float32 (C-contiguous); uint8 pixels stay
+0..255. The model normalises pixels with the mean and standard deviation of the
+training images, so any scale works, but predict must be given the scale fit was given.
+H and W can be anything from 1 up, and need not be the training size: masks always
+come back with the input's H x W.
+
+Masks are integer arrays (N, H, W) of class indices in [0, num_classes); class 0 is
+usually the background.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _native
+from .image_classifier import _check_finite, _positive_float, _verbose_callback
+from .tokenizer import PathLike, _float_value, _int_arg, _learning_rate, _path_arg
+
+__all__ = ["ImageSegmenter"]
+
+_CONTEXTS = {"lstm": 0, "conv": 1}
+_UPSAMPLING = {"transposed": 0, "bilinear": 1}
+_MAX_BLOCKS = 6
+
+
+def _images_arg(name: str, value: Any) -> np.ndarray:
+    """value as an array of images (N, H, W) or (N, H, W, C) with at least one image. The
+    native layer converts it to float32 and names values float32 cannot hold."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{name} must be a NumPy array of images, got {type(value).__name__}: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers (it is converted to float32), got dtype {arr.dtype}")
+    if arr.ndim not in (3, 4):
+        raise ValueError(f"{name} must have shape (N, H, W) or (N, H, W, C), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} holds no images (shape {arr.shape})")
+    if min(arr.shape[1:]) == 0:
+        raise ValueError(f"{name} has an empty dimension: shape {arr.shape}")
+    return arr
+
+
+def _masks_arg(name: str, value: Any, images: np.ndarray, images_name: str, num_classes: int) -> np.ndarray:
+    """value as int32 masks (N, H, W) for `images`, every label in [0, num_classes);
+    errors name the mask, the pixel and the label."""
+    if isinstance(value, np.ndarray):
+        masks = value
+    else:
+        try:
+            masks = np.asarray(value)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{name} must be an integer array (N, H, W), got {type(value).__name__}: {e}") from None
+    if masks.dtype.kind not in "biu":
+        raise TypeError(f"{name} must hold integer class indices, got dtype {masks.dtype}")
+    want = images.shape[:3]
+    if masks.shape != want:
+        raise ValueError(f"{name} must have shape (N, H, W) of {images_name} = {want}, got {masks.shape}")
+    flat = masks.reshape(masks.shape[0], -1)
+    bad = (flat < 0) | (flat >= num_classes)
+    if bad.any():
+        i, j = divmod(int(np.argmax(bad.ravel())), flat.shape[1])
+        r, c = divmod(j, masks.shape[2])
+        raise ValueError(f"{name}[{i}] has label {int(flat[i, j])} at ({r}, {c}); labels must be in [0, {num_classes})")
+    return np.ascontiguousarray(masks, dtype=np.int32)
+
+
+def _bool_arg(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+class ImageSegmenter:
+    """An unfitted image segmenter (sklearn-like): configure, then ``fit``.
+
+    Args:
+        num_classes: K, the classes per pixel, background included (>= 2).
+        context: "lstm" (default): a BiLSTM over every row of the encoder's feature map,
+            then one over every column (ReNet's sweep), so each pixel sees the whole
+            image; "conv": the ablation, two 3x3 convolutions with about as many weights.
+        hidden_size: LSTM units per direction (the context has 2 * hidden_size channels).
+        encoder_channels: output channels of each encoder block (1 to 6 blocks); each
+            block halves H and W (inputs are padded inside, so any size works).
+        batch_norm: BatchNorm in every conv block.
+        upsampling: "transposed" (a 2x2 transposed conv) or "bilinear" (bilinear x2, then
+            a 1x1 conv).
+        attention_gates: an attention gate on each skip connection.
+        seed: initialisation, shuffling and the validation split.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        context: str = "lstm",
+        hidden_size: int = 64,
+        encoder_channels: Sequence[int] = (32, 64),
+        batch_norm: bool = True,
+        upsampling: str = "transposed",
+        attention_gates: bool = False,
+        seed: int = 1,
+    ) -> None:
+        self.num_classes = _int_arg("num_classes", num_classes, 2, 65536)
+        if not isinstance(context, str) or context not in _CONTEXTS:
+            raise ValueError(f"context must be one of {sorted(_CONTEXTS)}, got {context!r}")
+        if not isinstance(upsampling, str) or upsampling not in _UPSAMPLING:
+            raise ValueError(f"upsampling must be one of {sorted(_UPSAMPLING)}, got {upsampling!r}")
+        if isinstance(encoder_channels, (str, bytes)) or not hasattr(encoder_channels, "__iter__"):
+            raise TypeError(f"encoder_channels must be a sequence of ints, got {type(encoder_channels).__name__}")
+        channels = [_int_arg(f"encoder_channels[{i}]", c, 1, 4096) for i, c in enumerate(encoder_channels)]
+        if not 1 <= len(channels) <= _MAX_BLOCKS:
+            raise ValueError(f"encoder_channels must hold 1 to {_MAX_BLOCKS} sizes, got {len(channels)}")
+        self.context = context
+        self.hidden_size = _int_arg("hidden_size", hidden_size, 1, 4096)
+        self.encoder_channels = tuple(channels)
+        self.batch_norm = _bool_arg("batch_norm", batch_norm)
+        self.upsampling = upsampling
+        self.attention_gates = _bool_arg("attention_gates", attention_gates)
+        self.seed = _int_arg("seed", seed, 0, 2**64 - 1)
+        self._handle: Any = None
+        self._threads = 2
+
+    # -- fitting -----------------------------------------------------------------------
+
+    def fit(
+        self,
+        X: Any,
+        masks: Any,
+        validation_data: Optional[Tuple[Any, Any]] = None,
+        *,
+        validation_split: float = 0.1,
+        epochs: int = 10,
+        batch_size: int = 16,
+        learning_rate: float = 0.002,
+        clip_norm: float = 5.0,
+        patience: int = 3,
+        decay_factor: float = 0.5,
+        time_limit: Optional[float] = None,
+        dice_weight: float = 0.5,
+        class_weights: Union[None, str, Sequence[float], np.ndarray] = None,
+        threads: int = 2,
+        log_every: int = 100,
+        verbose: Union[bool, Callable[[str], Any]] = True,
+    ) -> "ImageSegmenter":
+        """Trains on (X, masks), early-stopping on the mean IoU on validation data, and
+        keeps the weights of the best epoch. Returns self.
+
+        validation_data: an (X_val, masks_val) pair (its H and W may differ from X's);
+        without it the last ``validation_split`` of a shuffle (seeded by ``seed``) of the
+        training images is held out. The pixel mean and std come from the training
+        images. The loss is cross-entropy + dice_weight * soft Dice. class_weights: None
+        (all 1), "balanced" (median-frequency balancing from the training masks) or
+        num_classes weights >= 0 for the cross-entropy. time_limit: seconds (>= 1); no
+        epoch starts after it. After an epoch without a better validation mean IoU the
+        learning rate is multiplied by decay_factor; after ``patience`` such epochs
+        training stops. verbose: True prints each progress line, False is silent, a
+        callable receives the lines. Training runs with the GIL released.
+        """
+        X = _images_arg("X", X)
+        masks = _masks_arg("masks", masks, X, "X", self.num_classes)
+        _check_finite("X", X)  # before any split, so that the index is the caller's
+        epochs = _int_arg("epochs", epochs, 1)
+        batch_size = _int_arg("batch_size", batch_size, 1, 65536)
+        learning_rate = _learning_rate(learning_rate)
+        clip_norm = _positive_float("clip_norm", clip_norm)
+        patience = _int_arg("patience", patience, 1)
+        decay_factor = _positive_float("decay_factor", decay_factor)
+        if decay_factor > 1:
+            raise ValueError(f"decay_factor must be in (0, 1], got {decay_factor}")
+        if time_limit is None:
+            limit = 0.0
+        else:
+            limit = _float_value("time_limit", time_limit)
+            if not (math.isfinite(limit) and limit >= 1):
+                raise ValueError(f"time_limit must be None or at least 1 (seconds), got {time_limit}")
+        dice = _float_value("dice_weight", dice_weight)
+        if not (math.isfinite(dice) and dice >= 0):
+            raise ValueError(f"dice_weight must be finite and >= 0, got {dice_weight}")
+        balance, weights = self._class_weights_arg(class_weights)
+        threads = _int_arg("threads", threads, 1, 1024)
+        log_every = _int_arg("log_every", log_every, 1)
+        callback = _verbose_callback(verbose)
+
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data must be an (X, masks) pair")
+            dev_X = _images_arg("validation X", validation_data[0])
+            dev_masks = _masks_arg("validation masks", validation_data[1], dev_X, "validation X", self.num_classes)
+            _check_finite("validation X", dev_X)
+            channels = X.shape[3] if X.ndim == 4 else 1
+            dev_channels = dev_X.shape[3] if dev_X.ndim == 4 else 1
+            if dev_channels != channels:
+                raise ValueError(f"the validation images have {dev_channels} channels but the training images "
+                                 f"have {channels}")
+            train_X, train_masks = X, masks
+        else:
+            if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
+                raise TypeError(f"validation_split must be a float, got {type(validation_split).__name__}")
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+            n = X.shape[0]
+            n_dev = max(1, int(round(n * validation_split)))
+            if n - n_dev < 1:
+                raise ValueError(f"{n} images are too few to hold out a validation_split of {validation_split}: "
+                                 "pass validation_data")
+            order = list(range(n))
+            random.Random(self.seed).shuffle(order)
+            train_idx, dev_idx = np.array(order[: n - n_dev]), np.array(order[n - n_dev:])
+            train_X, train_masks = X[train_idx], masks[train_idx]
+            dev_X, dev_masks = X[dev_idx], masks[dev_idx]
+
+        config = _native.image_segmenter_train_config_default()
+        config.update(
+            num_classes=self.num_classes,
+            context=_CONTEXTS[self.context],
+            hidden_size=self.hidden_size,
+            encoder_channels=list(self.encoder_channels),
+            batch_norm=int(self.batch_norm),
+            upsampling=_UPSAMPLING[self.upsampling],
+            attention_gates=int(self.attention_gates),
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            clip_norm=clip_norm,
+            patience=patience,
+            decay_factor=decay_factor,
+            time_limit=limit,
+            dice_weight=dice,
+            balance_classes=int(balance),
+            threads=threads,
+            log_every=log_every,
+            seed=self.seed,
+        )
+        self._handle = _native.image_segmenter_train(train_X, train_masks, dev_X, dev_masks, config, weights,
+                                                     callback)
+        self._threads = threads
+        return self
+
+    def _class_weights_arg(self, value: Any) -> Tuple[bool, Optional[np.ndarray]]:
+        """(balance_classes, explicit weights or None) from fit's class_weights."""
+        if value is None:
+            return False, None
+        if isinstance(value, str):
+            if value != "balanced":
+                raise ValueError(f"class_weights must be None, 'balanced' or {self.num_classes} weights, got {value!r}")
+            return True, None
+        try:
+            weights = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"class_weights must be None, 'balanced' or a sequence of {self.num_classes} floats, "
+                            f"got {type(value).__name__}") from None
+        if weights.shape != (self.num_classes,):
+            raise ValueError(f"class_weights must hold num_classes = {self.num_classes} weights, got shape {weights.shape}")
+        bad = ~(np.isfinite(weights) & (weights >= 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"class_weights[{i}] is {weights[i]}; weights must be finite and >= 0")
+        if not (weights > 0).any():
+            raise ValueError("class_weights are all 0; at least one must be > 0")
+        return False, weights.astype(np.float32)
+
+    # -- the fitted model ----------------------------------------------------------------
+
+    def _fitted(self) -> Any:
+        if self._handle is None:
+            raise RuntimeError("this ImageSegmenter is not fitted yet: call fit() or ImageSegmenter.load()")
+        return self._handle
+
+    @property
+    def channels(self) -> int:
+        """C, the channels of the images the model takes (1 for (N, H, W) images)."""
+        return self._fitted().channels()
+
+    def _threads_arg(self, threads: Optional[int]) -> int:
+        return self._threads if threads is None else _int_arg("threads", threads, 1, 1024)
+
+    # -- prediction --------------------------------------------------------------------
+
+    def predict_proba(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
+        """Class probabilities of every pixel, float32 (N, H, W, K); each pixel's K values
+        sum to 1. X: (N, H, W[, C]) with the model's channels, any H and W. Runs with the
+        GIL released, on up to ``threads`` threads (default: fit's)."""
+        handle = self._fitted()
+        X = _images_arg("X", X)
+        return handle.predict_proba(X, self._threads_arg(threads))
+
+    def predict(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
+        """The most probable class of every pixel: int64 masks (N, H, W)."""
+        handle = self._fitted()
+        X = _images_arg("X", X)
+        return handle.predict(X, self._threads_arg(threads)).astype(np.int64)
+
+    def evaluate(self, X: Any, masks: Any, *, threads: Optional[int] = None) -> Dict[str, Any]:
+        """Scores predicted masks against gold ones: a dict with pixel_accuracy (the share
+        of pixels right), iou (a list of K floats: TP / (TP + FP + FN) per class, NaN for a
+        class neither in the gold masks nor predicted), mean_iou (the mean of the
+        defined IoUs) and confusion (K x K int64, rows gold, columns predicted)."""
+        handle = self._fitted()
+        X = _images_arg("X", X)
+        gold = _masks_arg("masks", masks, X, "X", self.num_classes)
+        confusion, accuracy, mean_iou = handle.evaluate(X, gold, self._threads_arg(threads))
+        tp = np.diag(confusion).astype(np.float64)
+        union = confusion.sum(axis=0) + confusion.sum(axis=1) - tp
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iou = np.where(union > 0, tp / np.maximum(union, 1), np.nan)
+        return {
+            "pixel_accuracy": float(accuracy),
+            "iou": [float(v) for v in iou],
+            "mean_iou": float(mean_iou),
+            "confusion": confusion,
+        }
+
+    # -- files -------------------------------------------------------------------------
+
+    def save(self, path: PathLike) -> None:
+        """Writes the model file (atomically)."""
+        self._fitted().save(_path_arg("path", path))
+
+    @classmethod
+    def load(cls, path: PathLike) -> "ImageSegmenter":
+        """Reads a model file written by save(). OSError if it cannot be read;
+        lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another kind
+        of model (the message names both kinds). The returned object's hyper-parameters
+        are the file's."""
+        handle = _native.image_segmenter_load(_path_arg("path", path))
+        c = handle.config()
+        contexts = {v: k for k, v in _CONTEXTS.items()}
+        upsamplings = {v: k for k, v in _UPSAMPLING.items()}
+        self = cls(
+            num_classes=c["num_classes"],
+            context=contexts[c["context"]],
+            hidden_size=c["hidden_size"],
+            encoder_channels=c["encoder_channels"],
+            batch_norm=bool(c["batch_norm"]),
+            upsampling=upsamplings[c["upsampling"]],
+            attention_gates=bool(c["attention_gates"]),
+            seed=c["seed"],
+        )
+        self._handle = handle
+        return self
+
+    def __repr__(self) -> str:
+        state = "unfitted" if self._handle is None else f"channels={self.channels}"
+        return (f"ImageSegmenter(num_classes={self.num_classes}, context={self.context!r}, "
+                f"hidden_size={self.hidden_size}, encoder_channels={self.encoder_channels}, {state})")
