@@ -359,7 +359,11 @@ struct SegmenterTests {
         #expect(loaded.buffers.map(\.value) == model.buffers.map(\.value))
         let p = try model.predictProbabilities(images)
         #expect(p.shape == [3, 7, 5, 3])
-        #expect(try loaded.predictProbabilities(images, threads: 2, batchSize: 1) == p)
+        // Bit-exact at equal settings; OpenBLAS's rounding depends on its thread count,
+        // which parallel prediction pins to 1, so across settings only close.
+        let parallel = try model.predictProbabilities(images, threads: 2, batchSize: 1)
+        #expect(try loaded.predictProbabilities(images, threads: 2, batchSize: 1) == parallel)
+        expectClose(parallel.data, p.data, tol: 1e-5, "1 vs 2 threads")
         for i in stride(from: 0, to: p.count, by: 3) { #expect(abs(p.data[i] + p.data[i + 1] + p.data[i + 2] - 1) < 1e-5) }
         let labels = try loaded.predict(images)
         #expect(labels.count == 105 && labels[17] == Int32((0..<3).max { p.data[17 * 3 + $0] < p.data[17 * 3 + $1] }!))

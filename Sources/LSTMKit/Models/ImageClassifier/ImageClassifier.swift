@@ -369,14 +369,7 @@ public final class ImageClassifier: Module {
             }
             results.set(i, probabilities)
         }
-        if threads > 1 && starts.count > 1 {
-            let workers = min(threads, starts.count)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in stride(from: w, to: starts.count, by: workers) { run(i) }
-            }
-        } else {
-            for i in starts.indices { run(i) }
-        }
+        parallelForEach(starts.count, threads: threads, run)
         return Tensor(shape: [n, classes], data: results.values.flatMap { $0 })
     }
 

@@ -359,14 +359,7 @@ public final class ImageSegmenter {
             let (logits, _) = self.forward(self.prepare(images, range), training: false)
             results.set(i, body(ChannelOps.crop(logits, height: h, width: w)))
         }
-        if threads > 1 && starts.count > 1 {
-            let workers = min(threads, starts.count)
-            DispatchQueue.concurrentPerform(iterations: workers) { k in
-                for i in stride(from: k, to: starts.count, by: workers) { run(i) }
-            }
-        } else {
-            for i in starts.indices { run(i) }
-        }
+        parallelForEach(starts.count, threads: threads, run)
         return results.values.flatMap { $0 }
     }
 

@@ -175,14 +175,7 @@ public final class TextClassifier: Module {
                 results.set(index, Self.softmax(Array(logits.data[(row * c)..<((row + 1) * c)])))
             }
         }
-        if threads > 1 && batches.count > 1 {
-            let workers = min(threads, batches.count)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                for i in stride(from: w, to: batches.count, by: workers) { run(i) }
-            }
-        } else {
-            for i in batches.indices { run(i) }
-        }
+        parallelForEach(batches.count, threads: threads, run)
         return results.values
     }
 

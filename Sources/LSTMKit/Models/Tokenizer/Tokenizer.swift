@@ -86,13 +86,7 @@ public final class Tokenizer {
                 }
             }
         }
-        if threads > 1 && batches.count > 1 {
-            DispatchQueue.concurrentPerform(iterations: min(threads, batches.count)) { worker in
-                for b in stride(from: worker, to: batches.count, by: min(threads, batches.count)) { decode(b) }
-            }
-        } else {
-            for b in batches.indices { decode(b) }
-        }
+        parallelForEach(batches.count, threads: threads, decode)
         // Reassemble each text's tokens from the original characters.
         var jobIndex = 0
         return spansOfText.enumerated().map { i, spans in
