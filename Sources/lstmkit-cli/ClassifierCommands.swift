@@ -59,6 +59,7 @@ struct TrainClassifier: ParsableCommand {
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
+            try refuseOverwritingInputs([train, dev, trainLabels, devLabels], output: output)
             switch kind {
             case "text": try runText()
             case "rows", "cnn":

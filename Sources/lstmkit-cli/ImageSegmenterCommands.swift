@@ -123,6 +123,7 @@ struct TrainSegmenter: ParsableCommand {
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
+            try refuseOverwritingInputs([train, trainMasks, dev, devMasks], output: output)
             var config = ImageSegmenterConfig()
             guard let context = SegmenterContext(rawValue: context) else {
                 throw LSTMKitError.invalidArgument("--context must be lstm or conv, got \(self.context)")
@@ -278,7 +279,28 @@ struct SegmentImage: ParsableCommand {
     @Option(help: "Where to write the masks: a .npy file, a .png file, or a directory.") var output: String?
     @Option(name: .customLong("probabilities-npy"), help: "Also write the (N, H, W, K) float32 probabilities to this .npy.")
     var probabilitiesNpy: String?
+    @Flag(help: "Replace mask files that already exist (never an input file).") var force = false
     @Option var threads = 2
+
+    /// Refuses outputs that would overwrite an input, each other, or (without --force) an
+    /// existing file: a user's data is never lost.
+    func checkOutputs(_ files: [String]) throws {
+        let inputPaths = Set((inputs + [model]).map(canonicalPath))
+        var seen = Set<String>()
+        for file in files {
+            let canonical = canonicalPath(file)
+            guard !inputPaths.contains(canonical) else {
+                throw LSTMKitError.invalidArgument("the mask file \(file) would overwrite an input; choose another --output")
+            }
+            guard seen.insert(canonical).inserted else {
+                throw LSTMKitError.invalidArgument("two images would write the same mask file \(file) (their inputs share a name); "
+                                                   + "segment them in separate runs")
+            }
+            if !force && access(file, F_OK) == 0 {
+                throw LSTMKitError.invalidArgument("\(file) exists; pass --force to replace it")
+            }
+        }
+    }
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
@@ -314,6 +336,16 @@ struct SegmentImage: ParsableCommand {
             if case .directory(let dir) = target, !isDirectory(dir) {
                 throw LSTMKitError.io("--output \(dir): no such directory")
             }
+            func maskFile(_ dir: String, _ input: SegmentationInput, _ i: Int) -> String {
+                (dir.hasSuffix("/") ? dir : dir + "/") + stem(input.source) + (input.isPNG ? "" : "-\(i)") + ".png"
+            }
+            switch target {
+            case .none: break
+            case .npy(let path), .png(let path): try checkOutputs([path])
+            case .directory(let dir):
+                try checkOutputs(batches.flatMap { input in (0..<input.images.shape[0]).map { maskFile(dir, input, $0) } })
+            }
+            if let probabilitiesNpy { try checkOutputs([probabilitiesNpy]) }
 
             var allMasks: [Int64] = []
             var allProbabilities: [Float] = []
@@ -349,7 +381,7 @@ struct SegmentImage: ParsableCommand {
                     case .png(let path):
                         try PNG.write(PNGImage(width: w, height: h, channels: 1, pixels: mask.map { UInt8($0) }), to: path)
                     case .directory(let dir):
-                        let file = (dir.hasSuffix("/") ? dir : dir + "/") + stem(input.source) + (input.isPNG ? "" : "-\(i)") + ".png"
+                        let file = maskFile(dir, input, i)
                         try PNG.write(PNGImage(width: w, height: h, channels: 1, pixels: mask.map { UInt8($0) }), to: file)
                     }
                 }

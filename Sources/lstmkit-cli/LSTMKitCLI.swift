@@ -27,6 +27,30 @@ struct LSTMKitCLI: ParsableCommand {
     }
 }
 
+/// The absolute, symlink-free form of a path whose directory exists (the path itself
+/// need not), so two spellings of one file compare equal.
+func canonicalPath(_ path: String) -> String {
+    if let full = realpath(path, nil) {
+        defer { free(full) }
+        return String(cString: full)
+    }
+    let slash = path.lastIndex(of: "/")
+    let dir = slash.map { String(path[..<$0]) } ?? "."
+    let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    guard let full = realpath(dir.isEmpty ? "/" : dir, nil) else { return path }
+    defer { free(full) }
+    return String(cString: full) + "/" + name
+}
+
+/// Refuses an output path that names one of the command's inputs: a user's data is
+/// never overwritten by mistake (`--output train.npy`).
+func refuseOverwritingInputs(_ inputs: [String?], output: String, option: String = "--output") throws {
+    let target = canonicalPath(output)
+    if let input = inputs.compactMap({ $0 }).first(where: { canonicalPath($0) == target }) {
+        throw LSTMKitError.invalidArgument("\(option) \(output) is the input \(input); choose another file")
+    }
+}
+
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) { fputs(string, Glibc.stderr) }
 }

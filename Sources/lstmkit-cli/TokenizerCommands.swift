@@ -93,6 +93,8 @@ struct TrainTokenizer: ParsableCommand {
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
+            try refuseOverwritingInputs([train, dev], output: output)
+            if let checkpoint { try refuseOverwritingInputs([train, dev, output], output: checkpoint, option: "--checkpoint") }
             var config = SegmenterConfig()
             config.characterDim = characterDim
             config.bigramDim = bigramDim
@@ -145,6 +147,7 @@ struct EvalTokenizer: ParsableCommand {
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
+            if let output { try refuseOverwritingInputs([gold, model, dict, trainWords], output: output) }
             let tokenizer = try loadTokenizer(model: model, dict: dict)
             guard batchSize >= 1 else { throw LSTMKitError.invalidArgument("--batch-size must be >= 1") }
             tokenizer.batchSize = batchSize
