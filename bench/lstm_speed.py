@@ -288,6 +288,9 @@ def main():
         "machine": {"cpu": cpu, "cores": cores, "python": platform.python_version(),
                     "load_average_at_start": os.getloadavg()},
         "openblas_coretype": {"shell": removed, "engine_subprocesses": "unset"},
+        "command": " ".join([os.path.basename(sys.executable), os.path.relpath(os.path.abspath(__file__), REPO)] + sys.argv[1:]),
+        "lstmkit_bench": args.bench,
+        "git_head": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip(),
         "rounds": rounds, "quick": args.quick, "configs": {}, "sgemm": [],
         "ratio": "LSTMKit / peer of the medians, in the row's unit (ms/seq: lower is better for LSTMKit; seq/s and GFLOP/s: higher is)",
     }

@@ -234,6 +234,30 @@ struct LSTMBehaviourTests {
         expectClose(g.dx.data, numeric, tol: 2e-2, floor: 1e-2, "dx with dropout")
     }
 
+    @Test("a training pass reuses the buffers of the cache backward consumed, never a cache still held")
+    func spareBuffers() throws {
+        let lstm = try LSTM(LSTMConfig(inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, seed: 13))
+        let x = randomTensor([3, 5, 3], seed: 14), x2 = randomTensor([3, 5, 3], seed: 15)
+        let lengths: [Int32] = [5, 2, 4]
+        let first = try lstm.run(x, lengths: lengths, training: true)
+        let dY = Tensor(shape: first.y.shape, data: randomArray(first.y.count, seed: 16))
+        func gradients(_ cache: LSTM.Cache) -> [[Float]] {
+            lstm.zeroGrad()
+            _ = lstm.backward(cache, outputGrad: dY)
+            return lstm.parameters.map(\.grad)
+        }
+        let expected = gradients(first.cache)
+        // `first` is still held: the next training pass must leave its cache alone.
+        let second = try lstm.run(x2, lengths: lengths, training: true)
+        #expect(gradients(first.cache) == expected)
+        #expect(second.y == (try lstm.run(x2, lengths: lengths)).y)
+        // A pass after backward consumed the second cache gives the same results again.
+        let secondGradients = gradients(second.cache)
+        let third = try lstm.run(x2, lengths: lengths, training: true)
+        #expect(third.y == second.y)
+        #expect(gradients(third.cache) == secondGradients)
+    }
+
     @Test("invalid inputs are refused with a message")
     func validation() throws {
         let lstm = try LSTM(LSTMConfig(inputSize: 3, hiddenSize: 2))

@@ -71,8 +71,8 @@ public struct LSTMState: Equatable, Sendable {
 /// one GEMM per step adds the recurrence, the gate math is one pass per row (the C
 /// kernels ck_lstm_cell_forward/backward, vectorised for the CPU it runs on), and the
 /// backward pass forms each weight gradient with one GEMM over all steps.
-/// `forward` does not modify the layer (except the dropout generator in training),
-/// so many threads can run inference on one LSTM.
+/// `forward` does not modify the layer (except, in training, the dropout generator and
+/// the spare buffers below), so many threads can run inference on one LSTM.
 public final class LSTM: Module {
     public let config: LSTMConfig
     /// Per layer and direction (index l*K + d): W_ih (4H, in), W_hh (4H, H), b_ih, b_hh (4H).
@@ -84,6 +84,12 @@ public final class LSTM: Module {
     public let parameters: [Parameter]
     /// Draws the dropout masks between layers in training.
     public var dropoutRNG: SeededRandom
+    /// The gates and states of the last cache `backward` consumed, reused by the next
+    /// training forward pass: a training loop then keeps its memory instead of taking
+    /// fresh pages from the system every step (a page fault per 4 KiB, often a quarter of
+    /// a small model's step). A cache the caller still holds is copied on write, never
+    /// changed.
+    private var spareBuffers: [[Float]] = []
 
     public init(_ config: LSTMConfig) throws {
         try config.validate()
@@ -212,7 +218,7 @@ public final class LSTM: Module {
                 let stateOffset = index * batch * hSize
                 let dc = runDirection(
                     index: index, reverse: d == 1, input: input, inSize: inSize,
-                    batch: batch, steps: steps, lengths: lengths,
+                    batch: batch, steps: steps, lengths: lengths, reuseBuffers: training,
                     h0: initial.map { Array($0.h.data[stateOffset..<(stateOffset + batch * hSize)]) },
                     c0: initial.map { Array($0.c.data[stateOffset..<(stateOffset + batch * hSize)]) },
                     y: &y, column: d * hSize, ldy: outSize)
@@ -440,19 +446,35 @@ public final class LSTM: Module {
         }
     }
 
+    /// `count` zeros, in the smallest spare buffer that holds them when `reuse` (training).
+    private func zeroedBuffer(_ count: Int, reuse: Bool) -> [Float] {
+        if reuse, let i = spareBuffers.indices.filter({ spareBuffers[$0].capacity >= count })
+            .min(by: { spareBuffers[$0].capacity < spareBuffers[$1].capacity }) {
+            var buffer = spareBuffers.remove(at: i)
+            if buffer.count == count {
+                buffer.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+            } else {
+                buffer.removeAll(keepingCapacity: true)
+                buffer.append(contentsOf: repeatElement(0, count: count))
+            }
+            return buffer
+        }
+        return [Float](repeating: 0, count: count)
+    }
+
     /// One direction of one layer over the whole batch; writes its h into y's columns
     /// [column, column + H) and returns what backward needs.
     private func runDirection(index: Int, reverse: Bool, input: [Float], inSize: Int,
-                              batch: Int, steps: Int, lengths: [Int],
+                              batch: Int, steps: Int, lengths: [Int], reuseBuffers: Bool,
                               h0: [Float]?, c0: [Float]?,
                               y: inout [Float], column: Int, ldy: Int) -> DirectionCache {
         let hSize = config.hiddenSize, g4 = 4 * hSize
         // The gates of every step, in step order (row s*B + b is row b at step s):
         // filled a chunk of steps at a time by the input projection, then the
         // recurrence adds to them and the cell activates them in place.
-        var gates = [Float](repeating: 0, count: steps * batch * g4)
-        var hs = [Float](repeating: 0, count: (steps + 1) * batch * hSize)
-        var cs = [Float](repeating: 0, count: (steps + 1) * batch * hSize)
+        var gates = zeroedBuffer(steps * batch * g4, reuse: reuseBuffers)
+        var hs = zeroedBuffer((steps + 1) * batch * hSize, reuse: reuseBuffers)
+        var cs = zeroedBuffer((steps + 1) * batch * hSize, reuse: reuseBuffers)
         if let h0 { hs.replaceSubrange(0..<(batch * hSize), with: h0) }
         if let c0 { cs.replaceSubrange(0..<(batch * hSize), with: c0) }
 
@@ -553,6 +575,7 @@ public final class LSTM: Module {
             }
             dOut = dIn
         }
+        spareBuffers = cache.directions.flatMap { [$0.gates, $0.h, $0.c] }
         return InputGradients(dx: Tensor(shape: [batch, steps, config.inputSize], data: dIn), dInitial: dInitial)
     }
 
