@@ -305,8 +305,8 @@ LK_API lk_status lk_tokenizer_train(const char *train, size_t train_len,
  * UTF-8 (tokenised as characters for CJK text, lower-cased words otherwise); class
  * labels are UTF-8 strings kept in the model, in sorted order.
  *
- * Thread safety: predict, num_classes, label and save may run on one handle from
- * many threads at once. */
+ * Thread safety: predict, attention, num_classes, label and save may run on one
+ * handle from many threads at once. */
 typedef struct lk_text_classifier lk_text_classifier;
 
 /* Pooling of the LSTM outputs into one vector. Values are fixed; new kinds are
@@ -355,6 +355,33 @@ LK_API lk_status lk_text_classifier_predict(const lk_text_classifier *classifier
                                             const char *const *texts, const size_t *text_lens,
                                             size_t n, int32_t threads,
                                             float *probabilities, size_t probabilities_count);
+
+/* The attention weights of one text, token by token: which words decided. Only for a
+ * model trained with LK_POOLING_ATTENTION.
+ *   text         text_len bytes of UTF-8 (needs no terminator; must not contain NUL)
+ *   tokens       receives the tokens the model read, in order, as *n_tokens
+ *                consecutive NUL-terminated UTF-8 strings: the normalised tokens
+ *                (characters for a character model, lower-cased words otherwise), the
+ *                first max_length of them
+ *   tokens_size  receives the bytes `tokens` needs, the NULs included
+ *   weights      receives weights[i], the weight of token i (each in [0, 1]; together
+ *                they sum to 1)
+ *   n_tokens     receives the number of tokens: 0 for a text without any ("" or
+ *                only spaces), and then nothing is written to tokens or weights
+ * Ask for the size: with tokens = NULL, tokens_capacity = 0, weights = NULL and
+ * weights_capacity = 0 the call sets *tokens_size and *n_tokens and returns OK; then
+ * call again with buffers of those sizes. A tokens_capacity below *tokens_size or a
+ * weights_capacity below *n_tokens gives BUFFER_TOO_SMALL: both sizes are set and
+ * nothing else is written.
+ * Errors: INVALID_ARGUMENT for NULL classifier, text, tokens_size or n_tokens, a NULL
+ * buffer with a capacity > 0, invalid UTF-8 (the message gives the byte offset), a NUL
+ * byte in the text, and a model whose pooling is not attention (the message names the
+ * pooling); BUFFER_TOO_SMALL as above. May run with predict on one handle from many
+ * threads at once. */
+LK_API lk_status lk_text_classifier_attention(const lk_text_classifier *classifier,
+                                              const char *text, size_t text_len,
+                                              char *tokens, size_t tokens_capacity, size_t *tokens_size,
+                                              float *weights, size_t weights_capacity, size_t *n_tokens);
 
 typedef struct lk_text_classifier_train_config {
     int32_t embedding_dim;   /* >= 1                                                 */

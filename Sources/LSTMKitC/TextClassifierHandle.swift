@@ -121,6 +121,60 @@ public func lk_text_classifier_predict(_ classifier: OpaquePointer?,
     }
 }
 
+@_cdecl("lk_text_classifier_attention")
+public func lk_text_classifier_attention(_ classifier: OpaquePointer?,
+                                         _ text: UnsafePointer<CChar>?, _ textLength: Int,
+                                         _ tokens: UnsafeMutablePointer<CChar>?, _ tokensCapacity: Int,
+                                         _ tokensSize: UnsafeMutablePointer<Int>?,
+                                         _ weights: UnsafeMutablePointer<Float>?, _ weightsCapacity: Int,
+                                         _ nTokens: UnsafeMutablePointer<Int>?) -> lk_status {
+    guarded {
+        let h = try classifierHandle(classifier)
+        let text = try required(text, "text")
+        let tokensSize = try required(tokensSize, "tokens_size")
+        let nTokens = try required(nTokens, "n_tokens")
+        let tokensCapacity = try size(tokensCapacity, "tokens_capacity")
+        let weightsCapacity = try size(weightsCapacity, "weights_capacity")
+        if tokens == nil && tokensCapacity > 0 {
+            throw invalid("tokens must not be NULL when tokens_capacity is \(tokensCapacity) (pass 0 to ask for the size)")
+        }
+        if weights == nil && weightsCapacity > 0 {
+            throw invalid("weights must not be NULL when weights_capacity is \(weightsCapacity) (pass 0 to ask for the size)")
+        }
+        let string = try utf8Text(text, textLength, "text")
+        if let nul = string.utf8.firstIndex(of: 0) {
+            throw invalid("text holds a NUL byte (at byte \(string.utf8.distance(from: string.utf8.startIndex, to: nul))); "
+                          + "the tokens come back NUL-terminated, so the text must not contain one")
+        }
+        guard let pairs = h.classifier.attentionWeights(string) else {
+            throw invalid("this model pools by \(h.classifier.config.pooling.rawValue): no attention weights; "
+                          + "train with attention pooling")
+        }
+        var bytes = 0
+        for pair in pairs {
+            guard !pair.token.utf8.contains(0) else {
+                throw ABIError(status: LK_STATUS_INTERNAL, message: "internal error: a token holds a NUL byte")
+            }
+            bytes += pair.token.utf8.count + 1
+        }
+        tokensSize.pointee = bytes
+        nTokens.pointee = pairs.count
+        if tokensCapacity == 0 && weightsCapacity == 0 && tokens == nil && weights == nil { return }
+        guard tokensCapacity >= bytes, weightsCapacity >= pairs.count else {
+            throw ABIError(status: LK_STATUS_BUFFER_TOO_SMALL, message:
+                "the \(pairs.count) tokens need tokens_capacity >= \(bytes) bytes and weights_capacity >= \(pairs.count); "
+                + "got \(tokensCapacity) and \(weightsCapacity) (*tokens_size and *n_tokens hold the sizes)")
+        }
+        var k = 0
+        for (i, pair) in pairs.enumerated() {
+            for byte in pair.token.utf8 { tokens![k] = CChar(bitPattern: byte); k += 1 }
+            tokens![k] = 0
+            k += 1
+            weights![i] = pair.weight
+        }
+    }
+}
+
 @_cdecl("lk_text_classifier_train_config_default")
 public func lk_text_classifier_train_config_default() -> lk_text_classifier_train_config {
     let c = TextClassifierConfig()

@@ -139,13 +139,17 @@ struct Classify: ParsableCommand {
         discussion: """
             The model file says which: a text classifier reads UTF-8 files with one text a line, an \
             image classifier .npy files of images shaped as in training. With --probabilities each \
-            line also gives every class's probability.
+            line also gives every class's probability. With --attention (text classifiers trained \
+            with attention pooling) each line ends with a tab and the tokens the model read with \
+            their attention weights, "token:weight" separated by spaces (the weights sum to 1).
             """)
 
     @Argument(help: "Input files: texts, one a line, or .npy arrays of images. Reads standard input when none are given.")
     var files: [String] = []
     @Option(help: "Classifier model file.") var model: String
     @Flag(help: "Also print every class's probability.") var probabilities = false
+    @Flag(help: "Text classifiers with attention pooling: also print each token's attention weight.")
+    var attention = false
     @Option(name: .customLong("probabilities-npy"), help: "Images: also write the (N, C) float32 probabilities to this .npy.")
     var probabilitiesNpy: String?
     @Option(name: .customLong("predictions-npy"), help: "Images: also write the (N,) int64 predicted labels (integer labels only) to this .npy.")
@@ -157,6 +161,9 @@ struct Classify: ParsableCommand {
             let classifier: TextClassifier
             switch try loadClassifier(model) {
             case .image(let image):
+                if attention {
+                    throw LSTMKitError.invalidArgument("--attention applies to text classifiers; \(model) holds an image classifier")
+                }
                 try classifyImages(image, files: files, probabilities: probabilities, threads: threads,
                                    probabilitiesNpy: probabilitiesNpy, predictionsNpy: predictionsNpy)
                 return
@@ -166,6 +173,10 @@ struct Classify: ParsableCommand {
             if probabilitiesNpy != nil || predictionsNpy != nil {
                 throw LSTMKitError.invalidArgument("--probabilities-npy and --predictions-npy apply to image classifiers")
             }
+            if attention && classifier.config.pooling != .attention {
+                throw LSTMKitError.invalidArgument(
+                    "--attention needs a model trained with attention pooling; \(model) pools by \(classifier.config.pooling.rawValue)")
+            }
             for source in files.isEmpty ? ["-"] : files {
                 let bytes = source == "-" ? readAllStandardInput() : try FileIO.read(source)
                 guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -174,11 +185,14 @@ struct Classify: ParsableCommand {
                 }
                 var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
                 if text.hasSuffix("\n") { lines.removeLast() }
-                for p in classifier.predictProbabilities(lines, threads: threads) {
+                for (input, p) in zip(lines, classifier.predictProbabilities(lines, threads: threads)) {
                     let best = p.indices.max { p[$0] < p[$1] }!
                     var line = classifier.labels[best]
                     if probabilities {
                         line += "\t" + zip(classifier.labels, p).map { "\($0)=\(formatted($1, digits: 4))" }.joined(separator: " ")
+                    }
+                    if attention, let weights = classifier.attentionWeights(input) {
+                        line += "\t" + weights.map { "\($0.token):\(formatted($0.weight, digits: 3))" }.joined(separator: " ")
                     }
                     print(line)
                 }

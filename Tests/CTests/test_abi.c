@@ -4192,6 +4192,147 @@ static void group_text_classifier(void) {
     tsv_free(&s);
 }
 
+/* lk_text_classifier_attention: sizes, tokens, weights, errors. */
+static void group_text_classifier_attention(void) {
+    tsv_set s;
+    if (!CHECK(read_tsv(&s) && s.n == 300, "cannot read the text fixture")) return;
+    lk_text_classifier_train_config c = tiny_cls_config();
+    c.epochs = 1;
+    c.max_length = 8;
+    c.tokenization = LK_TOKENIZATION_WORDS;
+    lk_text_classifier *h = NULL, *mean = NULL;
+    if (!EXPECT(cls_train(&s, &c, NULL, NULL, &h), LK_STATUS_OK) || !h) {
+        tsv_free(&s);
+        return;
+    }
+
+    /* Ask for the size, then fill buffers of that size. Words are lower-cased and
+     * full-width letters normalised: "A Fine, FILM!" reads as a|fine|,|film|! */
+    const char *text = "A Fine, \xef\xbc\xa6\xef\xbc\xa9\xef\xbc\xac\xef\xbc\xad!"; /* "ＦＩＬＭ" */
+    size_t len = strlen(text), tsize = 999, n = 999;
+    static const char want_tokens[] = "a\0fine\0,\0film\0!";
+    const size_t want_size = sizeof want_tokens; /* 16: five tokens and their NULs */
+    EXPECT(lk_text_classifier_attention(h, text, len, NULL, 0, &tsize, NULL, 0, &n), LK_STATUS_OK);
+    CHECK(tsize == want_size && n == 5, "asking for the size: tokens_size %zu, n_tokens %zu; want %zu and 5", tsize, n,
+          want_size);
+    char tokens[64];
+    float weights[16], again[16];
+    memset(tokens, 'x', sizeof tokens);
+    fill(weights, 16, UNTOUCHED);
+    tsize = n = 0;
+    EXPECT(lk_text_classifier_attention(h, text, len, tokens, want_size, &tsize, weights, 5, &n), LK_STATUS_OK);
+    CHECK(tsize == want_size && n == 5, "tokens_size %zu, n_tokens %zu after filling", tsize, n);
+    CHECK(memcmp(tokens, want_tokens, want_size) == 0, "the tokens are not a|fine|,|film|!: \"%.*s\"", (int)want_size,
+          tokens);
+    double sum = 0;
+    int in_range = 1;
+    for (int i = 0; i < 5; i++) {
+        sum += weights[i];
+        if (!(weights[i] >= 0 && weights[i] <= 1)) in_range = 0;
+    }
+    CHECK(in_range && fabs(sum - 1) < 1e-5, "the weights are not a distribution (sum %.8f)", sum);
+    /* Larger buffers: the same result, nothing written past it. */
+    memset(tokens, 'x', sizeof tokens);
+    fill(again, 16, UNTOUCHED);
+    EXPECT(lk_text_classifier_attention(h, text, len, tokens, sizeof tokens, &tsize, again, 16, &n), LK_STATUS_OK);
+    CHECK(n == 5 && bits_equal(weights, again, 5), "bigger buffers give other weights");
+    CHECK(tokens[want_size] == 'x' && all_equal_to(again + 5, 11, UNTOUCHED), "attention wrote past the results");
+
+    /* Too small: BUFFER_TOO_SMALL, both sizes set, nothing else written. */
+    struct {
+        size_t tcap, wcap;
+        int tnull, wnull;
+    } small[] = {{want_size - 1, 5, 0, 0}, {want_size, 4, 0, 0}, {0, 5, 1, 0}, {want_size, 0, 0, 1}, {1, 1, 0, 0}};
+    for (size_t k = 0; k < sizeof small / sizeof small[0]; k++) {
+        memset(tokens, 'x', sizeof tokens);
+        fill(again, 16, UNTOUCHED);
+        tsize = n = 0;
+        EXPECT(lk_text_classifier_attention(h, text, len, small[k].tnull ? NULL : tokens, small[k].tcap, &tsize,
+                                            small[k].wnull ? NULL : again, small[k].wcap, &n),
+               LK_STATUS_BUFFER_TOO_SMALL);
+        CHECK(tsize == want_size && n == 5, "case %zu: BUFFER_TOO_SMALL set tokens_size %zu, n_tokens %zu", k, tsize, n);
+        CHECK(tokens[0] == 'x' && all_equal_to(again, 16, UNTOUCHED), "case %zu: BUFFER_TOO_SMALL wrote to the buffers", k);
+        CHECK(strstr(lk_last_error(), "tokens_capacity") != NULL, "case %zu: the message \"%s\" names no capacity", k,
+              lk_last_error());
+    }
+
+    /* Truncation to max_length (8), and texts without tokens. */
+    const char *long_text = "one two three four five six seven eight nine ten";
+    EXPECT(lk_text_classifier_attention(h, long_text, strlen(long_text), tokens, sizeof tokens, &tsize, again, 16, &n),
+           LK_STATUS_OK);
+    CHECK(n == 8 && tsize == strlen("one two three four five six seven eight") + 1,
+          "a 10-word text under max_length 8 gives %zu tokens (%zu bytes)", n, tsize);
+    CHECK(n == 8 && strcmp(tokens + tsize - 6, "eight") == 0, "the last token is not \"eight\"");
+    sum = 0;
+    for (size_t i = 0; i < n && i < 16; i++) sum += again[i];
+    CHECK(fabs(sum - 1) < 1e-5, "the weights of a truncated text sum to %.8f", sum);
+    const char *blank[] = {"", "   \t\n"};
+    for (int k = 0; k < 2; k++) {
+        tsize = n = 7;
+        fill(again, 16, UNTOUCHED);
+        EXPECT(lk_text_classifier_attention(h, blank[k], strlen(blank[k]), NULL, 0, &tsize, NULL, 0, &n), LK_STATUS_OK);
+        CHECK(tsize == 0 && n == 0, "\"%s\": tokens_size %zu, n_tokens %zu; want 0 and 0", blank[k], tsize, n);
+        EXPECT(lk_text_classifier_attention(h, blank[k], strlen(blank[k]), tokens, 4, &tsize, again, 4, &n), LK_STATUS_OK);
+        CHECK(n == 0 && all_equal_to(again, 16, UNTOUCHED), "\"%s\": wrote weights", blank[k]);
+    }
+
+    /* Errors: INVALID_ARGUMENT, the sizes untouched. */
+#define ATTENTION_FAILS(h_, t_, l_, tok_, tcap_, ts_, w_, wcap_, n_, want, needle)                                    \
+    do {                                                                                                               \
+        tsize = n = 4242;                                                                                              \
+        EXPECT(lk_text_classifier_attention((h_), (t_), (l_), (tok_), (tcap_), (ts_), (w_), (wcap_), (n_)), (want));   \
+        CHECK(strstr(lk_last_error(), (needle)) != NULL, "the message \"%s\" does not mention \"%s\"", lk_last_error(), \
+              (needle));                                                                                               \
+        CHECK(tsize == 4242 && n == 4242, "a failing call changed the sizes");                                         \
+    } while (0)
+    ATTENTION_FAILS(NULL, text, len, tokens, 64, &tsize, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "classifier");
+    ATTENTION_FAILS(h, NULL, len, tokens, 64, &tsize, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "text");
+    ATTENTION_FAILS(h, NULL, 0, tokens, 64, &tsize, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "text");
+    ATTENTION_FAILS(h, text, len, tokens, 64, NULL, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "tokens_size");
+    ATTENTION_FAILS(h, text, len, tokens, 64, &tsize, again, 16, NULL, LK_STATUS_INVALID_ARGUMENT, "n_tokens");
+    ATTENTION_FAILS(h, text, len, NULL, 64, &tsize, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "tokens");
+    ATTENTION_FAILS(h, text, len, tokens, 64, &tsize, NULL, 16, &n, LK_STATUS_INVALID_ARGUMENT, "weights");
+    ATTENTION_FAILS(h, text, SIZE_MAX, tokens, 64, &tsize, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "text");
+    ATTENTION_FAILS(h, text, len, tokens, SIZE_MAX, &tsize, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "tokens_capacity");
+    ATTENTION_FAILS(h, text, len, tokens, 64, &tsize, again, SIZE_MAX, &n, LK_STATUS_INVALID_ARGUMENT, "weights_capacity");
+    ATTENTION_FAILS(h, "ab\xff", 3, tokens, 64, &tsize, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "at byte 2");
+    ATTENTION_FAILS(h, "\xe4\xb8", 2, tokens, 64, &tsize, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "UTF-8");
+    ATTENTION_FAILS(h, "a\0b", 3, tokens, 64, &tsize, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "NUL");
+    /* A model that pools by mean has no attention weights; the message names the pooling. */
+    {
+        lk_text_classifier_train_config m = tiny_cls_config();
+        m.epochs = 1;
+        m.pooling = LK_POOLING_MEAN;
+        if (EXPECT(lk_text_classifier_train(s.texts, s.lens, s.labels, 40, s.texts + N_TRAIN, s.lens + N_TRAIN,
+                                            s.labels + N_TRAIN, 10, &m, NULL, NULL, &mean),
+                   LK_STATUS_OK)) {
+            ATTENTION_FAILS(mean, text, len, tokens, 64, &tsize, again, 16, &n, LK_STATUS_INVALID_ARGUMENT, "pools by mean");
+            CHECK(strstr(lk_last_error(), "attention pooling") != NULL, "the message \"%s\" does not say what to do",
+                  lk_last_error());
+            ATTENTION_FAILS(mean, text, len, NULL, 0, &tsize, NULL, 0, &n, LK_STATUS_INVALID_ARGUMENT, "pools by mean");
+        }
+    }
+#undef ATTENTION_FAILS
+
+    /* The handle still works after the errors, and a saved and loaded model agrees. */
+    memset(tokens, 'x', sizeof tokens);
+    EXPECT(lk_text_classifier_attention(h, text, len, tokens, sizeof tokens, &tsize, again, 16, &n), LK_STATUS_OK);
+    CHECK(n == 5 && bits_equal(weights, again, 5) && memcmp(tokens, want_tokens, want_size) == 0,
+          "attention changed after errors");
+    char *path = path_join(g_tmproot, "attention.safetensors");
+    lk_text_classifier *back = NULL;
+    if (EXPECT(lk_text_classifier_save(h, path), LK_STATUS_OK) && EXPECT(lk_text_classifier_load(path, &back), LK_STATUS_OK)) {
+        fill(again, 16, UNTOUCHED);
+        EXPECT(lk_text_classifier_attention(back, text, len, tokens, sizeof tokens, &tsize, again, 16, &n), LK_STATUS_OK);
+        CHECK(n == 5 && bits_equal(weights, again, 5), "the loaded model gives other attention weights");
+    }
+    free(path);
+    lk_text_classifier_free(back);
+    lk_text_classifier_free(mean);
+    lk_text_classifier_free(h);
+    tsv_free(&s);
+}
+
 static void group_text_classifier_train_errors(void) {
     tsv_set s;
     if (!CHECK(read_tsv(&s) && s.n == 300, "cannot read the text fixture")) return;
@@ -5406,6 +5547,7 @@ int main(int argc, char **argv) {
     run_group("tokenizer: shared across threads", group_tok_threads);
     run_group("text classifier: train, predict, labels, files", group_text_classifier);
     run_group("text classifier: training errors", group_text_classifier_train_errors);
+    run_group("text classifier: attention weights", group_text_classifier_attention);
     run_group("image classifier: train, predict, labels, files", group_image_classifier);
     run_group("image classifier: training errors", group_image_classifier_train_errors);
     run_group("image segmenter: train, predict, evaluate, files", group_image_segmenter);

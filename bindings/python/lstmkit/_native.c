@@ -1457,7 +1457,8 @@ static PyObject *native_tokenizer_load(PyObject *Py_UNUSED(module), PyObject *ar
 /* ------------------------------------------------------------------------ */
 
 /* Every classifier handle carries a reader-writer lock like the others; all of its
- * calls (predict, labels, save) are readers: the header allows them concurrently. */
+ * calls (predict, attention, labels, save) are readers: the header allows them
+ * concurrently. */
 typedef struct {
     PyObject_HEAD
     lk_text_classifier *classifier;
@@ -1569,6 +1570,96 @@ done:
     return (PyObject *)out;
 }
 
+/* attention(text) -> list of (token: str, weight: float): the tokens the model read and
+ * their attention weights. ValueError (from the library) when the model's pooling is
+ * not attention. GIL released around the lk_* calls. The first call guesses buffer
+ * sizes; if they are too small, it is repeated with the sizes it reported. */
+static PyObject *ClassifierHandle_attention(ClassifierHandle *self, PyObject *args)
+{
+    PyObject *text_obj, *result = NULL, *pair;
+    const char *text;
+    Py_ssize_t len = 0;
+    char *tokens = NULL;
+    float *weights = NULL;
+    size_t tokens_cap, weights_cap, tokens_size = 0, n_tokens = 0, i, at = 0;
+    lk_status status = LK_STATUS_BUFFER_TOO_SMALL;
+    int attempt;
+
+    if (!PyArg_ParseTuple(args, "O:attention", &text_obj))
+        return NULL;
+    /* text_obj is borrowed from args, which holds it (and its UTF-8) for the call. */
+    text = utf8_arg(text_obj, "text", -1, &len);
+    if (text == NULL)
+        return NULL;
+    /* Each token comes from at least one byte of the text and is rarely longer than
+     * its source; capped so that a long text does not allocate for every byte. */
+    tokens_cap = (size_t)len < 32768 ? 2 * (size_t)len + 64 : 65600;
+    weights_cap = (size_t)len < 4096 ? (size_t)len + 1 : 4096;
+    for (attempt = 0; attempt < 3 && status == LK_STATUS_BUFFER_TOO_SMALL; attempt++) {
+        PyMem_Free(tokens);
+        PyMem_Free(weights);
+        tokens = PyMem_Malloc(tokens_cap > 0 ? tokens_cap : 1);
+        weights = PyMem_Malloc((weights_cap > 0 ? weights_cap : 1) * sizeof *weights);
+        if (tokens == NULL || weights == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        READ_LOCKED(self, status = lk_text_classifier_attention(self->classifier, text, (size_t)len,
+                                                                tokens, tokens_cap, &tokens_size,
+                                                                weights, weights_cap, &n_tokens));
+        if (status == LK_STATUS_BUFFER_TOO_SMALL) {
+            if (tokens_size > (size_t)PY_SSIZE_T_MAX ||
+                n_tokens > (size_t)PY_SSIZE_T_MAX / sizeof *weights) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            tokens_cap = tokens_size;
+            weights_cap = n_tokens;
+        }
+    }
+    if (!lk_ok(status))
+        goto done;
+    if (n_tokens > (size_t)PY_SSIZE_T_MAX || tokens_size > tokens_cap || n_tokens > weights_cap) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "internal error in LSTMKit: the attention sizes exceed the buffers");
+        goto done;
+    }
+    result = PyList_New((Py_ssize_t)n_tokens);
+    if (result == NULL)
+        goto done;
+    for (i = 0; i < n_tokens; i++) {
+        const char *nul = at < tokens_size ? memchr(tokens + at, '\0', tokens_size - at) : NULL;
+        PyObject *token, *weight;
+        if (nul == NULL) {
+            PyErr_Format(PyExc_RuntimeError,
+                         "internal error in LSTMKit: %zu tokens reported, but the buffer ends "
+                         "after %zu",
+                         n_tokens, i);
+            Py_CLEAR(result);
+            goto done;
+        }
+        token = PyUnicode_DecodeUTF8(tokens + at, (Py_ssize_t)(nul - (tokens + at)), "strict");
+        if (token == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        weight = PyFloat_FromDouble((double)weights[i]);
+        pair = weight != NULL ? PyTuple_Pack(2, token, weight) : NULL;
+        Py_DECREF(token);
+        Py_XDECREF(weight);
+        if (pair == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, (Py_ssize_t)i, pair);
+        at = (size_t)(nul - tokens) + 1;
+    }
+done:
+    PyMem_Free(tokens);
+    PyMem_Free(weights);
+    return result;
+}
+
 /* labels() -> list of str, in class order. */
 static PyObject *ClassifierHandle_labels(ClassifierHandle *self, PyObject *Py_UNUSED(ignored))
 {
@@ -1610,6 +1701,8 @@ static PyObject *ClassifierHandle_save(ClassifierHandle *self, PyObject *args)
 static PyMethodDef ClassifierHandle_methods[] = {
     {"predict_proba", (PyCFunction)ClassifierHandle_predict_proba, METH_VARARGS,
      "predict_proba(texts, threads) -> float32 array (n, num_classes) (GIL released)"},
+    {"attention", (PyCFunction)ClassifierHandle_attention, METH_VARARGS,
+     "attention(text) -> list of (token, weight) (GIL released)"},
     {"labels", (PyCFunction)ClassifierHandle_labels, METH_NOARGS,
      "labels() -> the class labels (list of str), in column order"},
     {"save", (PyCFunction)ClassifierHandle_save, METH_VARARGS, "save(path): writes a model file"},

@@ -7,6 +7,7 @@ and a softmax layer, trained by LSTMKit.
     >>> clf.predict(["a fine film"])                    # ['fresh']
     >>> clf.predict_proba(["a fine film"]).shape        # (1, len(clf.classes_))
     >>> clf.evaluate(test_texts, test_labels)["accuracy"]
+    >>> clf.attention("A fine film")                    # [('a', 0.31), ('fine', 0.45), ('film', 0.24)]
     >>> clf.save("sentiment.safetensors"); TextClassifier.load("sentiment.safetensors")
 
 Labels are strings inside the model. Integer labels are accepted: they are stored as
@@ -269,6 +270,18 @@ class TextClassifier:
         """The most probable class of each text."""
         proba = self.predict_proba(texts, threads=threads)
         return [self._out(self._labels[j]) for j in proba.argmax(axis=1)]
+
+    def attention(self, text: str) -> List[Tuple[str, float]]:
+        """Which words decided: the tokens the model read in ``text``, in order, each with
+        its attention weight (the weights sum to 1). The tokens are the model's
+        normalised ones (characters for a character model, lower-cased words
+        otherwise), the first ``max_length`` of them; a text without tokens gives [].
+        ValueError if the model was not trained with pooling="attention", or if the
+        text contains a NUL character. Runs with the GIL released."""
+        handle = self._fitted()
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        return handle.attention(text)
 
     def evaluate(self, texts: Sequence[str], labels: Sequence[Label]) -> Dict[str, Any]:
         """Scores predictions against gold labels: a dict with accuracy, macro_f1 (the

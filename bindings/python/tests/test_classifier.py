@@ -2,9 +2,11 @@
 
 A tiny classifier is trained once for the module on the English fixture (240 texts for
 training, the last 60 as dev, by position); its accuracy is poor, which is fine: the
-tests check the contracts, not the quality.
+tests check the contracts, not the quality. The attention tests also run
+`lstmkit-cli classify --attention`.
 """
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +225,117 @@ def test_threads(clf, data):
     run_threads(work, 4)
     for r in results:
         np.testing.assert_array_equal(r, expected)
+
+
+# -- attention weights ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mean_clf(data):
+    train_t, train_l, dev_t, dev_l = data
+    return TextClassifier(**dict(TINY, pooling="mean")).fit(train_t[:60], train_l[:60], dev=(dev_t[:10], dev_l[:10]),
+                                                            **dict(FIT, epochs=1))
+
+
+def test_attention(clf):
+    # Lower-cased words, full-width letters normalised, punctuation a token of its own.
+    pairs = clf.attention("A Fine, \uff26\uff29\uff2c\uff2d!")
+    assert [t for t, _ in pairs] == ["a", "fine", ",", "film", "!"]
+    weights = np.array([w for _, w in pairs])
+    assert all(type(w) is float for _, w in pairs)
+    assert np.all(weights >= 0) and np.all(weights <= 1)
+    assert weights.sum() == pytest.approx(1.0, abs=1e-5)
+    assert clf.attention("A Fine, \uff26\uff29\uff2c\uff2d!") == pairs
+    assert clf.attention("") == [] and clf.attention("  \t ") == []
+
+
+def test_attention_long_texts(clf):
+    # Texts keep their first max_length (400) tokens.
+    pairs = clf.attention(" ".join(f"w{i}" for i in range(450)))
+    assert len(pairs) == 400 and pairs[-1][0] == "w399"
+    assert sum(w for _, w in pairs) == pytest.approx(1.0, abs=1e-5)
+    # A token longer than the first buffer guess: the binding asks again with the size.
+    assert clf.attention("a" * 70000) == [("a" * 70000, pytest.approx(1.0))]
+
+
+def test_attention_save_load(clf, tmp_path):
+    path = tmp_path / "attention.safetensors"
+    clf.save(path)
+    assert TextClassifier.load(path).attention("a fine film") == clf.attention("a fine film")
+
+
+def test_attention_errors(clf, mean_clf, tmp_path):
+    with pytest.raises(ValueError, match="pools by mean.*attention pooling"):
+        mean_clf.attention("a fine film")
+    path = tmp_path / "mean.safetensors"
+    mean_clf.save(path)
+    with pytest.raises(ValueError, match="pools by mean"):
+        TextClassifier.load(path).attention("a fine film")
+    with pytest.raises(ValueError, match="NUL"):
+        clf.attention("a\0b")
+    with pytest.raises(ValueError, match="surrogate"):
+        clf.attention("ok \ud800")
+    with pytest.raises(TypeError, match="text must be a str"):
+        clf.attention(["a list"])
+    with pytest.raises(TypeError, match="text must be a str"):
+        clf.attention(b"bytes")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TextClassifier().attention("a")
+    assert clf.attention("a fine film")  # the handle still works
+
+
+def test_attention_threads(clf, data):
+    texts = data[2][:20]
+    expected = [clf.attention(t) for t in texts]
+    results = [None] * 4
+
+    def work(i):
+        results[i] = [clf.attention(t) for t in texts]
+        clf.predict_proba(texts)
+
+    run_threads(work, 4)
+    assert all(r == expected for r in results)
+
+
+CLI = Path(lstmkit.__file__).resolve().parent / "_bin" / "lstmkit-cli"
+
+
+@pytest.mark.skipif(not CLI.is_file(), reason="the package was built without lstmkit-cli")
+def test_cli_classify_attention(clf, mean_clf, tmp_path):
+    model, mean_model = tmp_path / "a.safetensors", tmp_path / "m.safetensors"
+    clf.save(model)
+    mean_clf.save(mean_model)
+    (tmp_path / "in.txt").write_text("A fine film!\n\nthe plot, though\n", encoding="utf-8")
+
+    def run(*args):
+        return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=120)
+
+    proc = run("classify", "--model", model, "--attention", tmp_path / "in.txt")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3
+    for line, text in zip(lines, ["A fine film!", "", "the plot, though"]):
+        label, tokens = line.split("\t")
+        assert label == clf.predict([text])[0]
+        pairs = [t.rsplit(":", 1) for t in tokens.split(" ")] if tokens else []
+        assert [t for t, _ in pairs] == [t for t, _ in clf.attention(text)]
+        if pairs:
+            assert sum(float(w) for _, w in pairs) == pytest.approx(1.0, abs=0.01)
+    assert lines[2].split("\t")[1].split(" ")[2].startswith(",:")
+    # With --probabilities the attention column comes last.
+    proc = run("classify", "--model", model, "--attention", "--probabilities", tmp_path / "in.txt")
+    assert proc.returncode == 0 and proc.stdout.splitlines()[0].split("\t")[2].startswith("a:")
+
+    # A model without attention, an image model: one line on stderr, exit code 1.
+    proc = run("classify", "--model", mean_model, "--attention", tmp_path / "in.txt")
+    assert proc.returncode == 1 and "pools by mean" in proc.stderr and "--attention" in proc.stderr
+    image = lstmkit.ImageClassifier(hidden_size=4).fit(np.random.default_rng(0).random((40, 4, 4), np.float32),
+                                                       [0, 1] * 20, epochs=1, verbose=False)
+    image.save(tmp_path / "img.safetensors")
+    np.save(tmp_path / "x.npy", np.zeros((2, 4, 4), np.float32))
+    proc = run("classify", "--model", tmp_path / "img.safetensors", "--attention", tmp_path / "x.npy")
+    assert proc.returncode == 1 and "image classifier" in proc.stderr and "--attention" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
 
 
 def test_load_tokenizer_file_fails(tmp_path):
