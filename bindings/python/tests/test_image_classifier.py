@@ -189,7 +189,10 @@ def test_save_load_round_trip(clf, quad, tmp_path):
 
 def test_threads(clf, quad):
     xt = quad[3][0]
-    expected = clf.predict_proba(xt, threads=1)
+    # Bit-exact at equal settings; OpenBLAS's rounding depends on its thread count,
+    # which parallel prediction pins to 1, so against threads=1 only close.
+    expected = clf.predict_proba(xt, threads=2)
+    np.testing.assert_allclose(expected, clf.predict_proba(xt, threads=1), rtol=1e-5, atol=1e-6)
     results = [None] * 4
 
     def work(i):
