@@ -8,6 +8,8 @@ LSTMKit's prediction throughput (images/s, median of 3) at 1 and 2 threads.
 Usage:
     python3 bench/image_bench.py [--kinds rows,cnn] [--minutes 26] [--no-peer] [--cli PATH]
                                  [-- extra train-classifier options]
+    python3 bench/image_bench.py --eval-only   # re-measure the trained models (accuracy,
+                                               # throughput) with the current CLI
 
 Needs Debian's dataset-fashion-mnist and the release CLI (`swift build -c release
 --product lstmkit-cli`). Writes bench/results/image_bench.json. OPENBLAS_CORETYPE is
@@ -43,6 +45,13 @@ def evaluate(cli, model, threads):
             float(re.search(r"([\d.]+) images/s", out).group(1)))
 
 
+def measure(cli, model):
+    """Test accuracy and macro-F1, and the median throughput of 3 runs at 1 and 2 threads."""
+    accuracy, macro_f1, _ = evaluate(cli, model, 2)
+    speed = {t: statistics.median(evaluate(cli, model, t)[2] for _ in range(3)) for t in (1, 2)}
+    return accuracy, macro_f1, speed
+
+
 def run_kind(args, kind, workdir):
     model = os.path.join(workdir, f"fashion-{kind}.safetensors")
     log_path = os.path.join(workdir, f"fashion-{kind}.log")
@@ -64,8 +73,7 @@ def run_kind(args, kind, workdir):
     epochs = sum(1 for line in open(log_path) if " done in " in line)
     if peer:
         peer.wait()
-    accuracy, macro_f1, _ = evaluate(args.cli, model, 2)
-    speed = {t: statistics.median(evaluate(args.cli, model, t)[2] for _ in range(3)) for t in (1, 2)}
+    accuracy, macro_f1, speed = measure(args.cli, model)
     result = {"kind": kind, "test_accuracy": accuracy, "test_macro_f1": macro_f1, "train_s": train_s, "epochs": epochs,
               "images_per_s": {"1": speed[1], "2": speed[2]}, "command": train[1:], "model_bytes": os.path.getsize(model)}
     if peer:
@@ -85,12 +93,23 @@ def main():
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--cli", default=os.path.join(REPO, ".build", "release", "lstmkit-cli"))
     ap.add_argument("--workdir", default=os.path.join(REPO, "data-cache", "image-models"))
+    ap.add_argument("--eval-only", action="store_true", help="re-measure the models of the last run")
     ap.add_argument("extra", nargs="*", help="options passed on to train-classifier")
     args = ap.parse_args()
+    results_path = os.path.join(HERE, "results", "image_bench.json")
     if not os.path.exists(f"{CACHE}/test_labels.npy"):
         subprocess.run([sys.executable, os.path.join(HERE, "image_data.py")], check=True)
     os.makedirs(args.workdir, exist_ok=True)
-    report = {"minutes": args.minutes, "results": [run_kind(args, k, args.workdir) for k in args.kinds.split(",")]}
+    if args.eval_only:
+        with open(results_path) as f:
+            report = json.load(f)
+        for r in report["results"]:
+            model = os.path.join(args.workdir, f"fashion-{r['kind']}.safetensors")
+            accuracy, macro_f1, speed = measure(args.cli, model)
+            assert abs(accuracy - r["test_accuracy"]) < 0.002, f"{model} is not the model of the last run"
+            r.update(test_accuracy=accuracy, test_macro_f1=macro_f1, images_per_s={"1": speed[1], "2": speed[2]})
+    else:
+        report = {"minutes": args.minutes, "results": [run_kind(args, k, args.workdir) for k in args.kinds.split(",")]}
     print("\n| model | test accuracy | macro-F1 | training | images/s t1 | images/s t2 | torch, same time |")
     print("|---|---|---|---|---|---|---|")
     for r in report["results"]:
@@ -99,7 +118,7 @@ def main():
               f"| {r['images_per_s']['1']:.0f} | {r['images_per_s']['2']:.0f} | "
               + (f"{t['test_accuracy'] * 100:.2f} % |" if t else "– |"))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "image_bench.json"), "w") as f:
+    with open(results_path, "w") as f:
         json.dump(report, f, indent=1)
     print("wrote bench/results/image_bench.json")
 
