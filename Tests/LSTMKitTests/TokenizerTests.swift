@@ -119,6 +119,20 @@ struct TokenizerTests {
         #expect(tokenizer.userDictionary.isEmpty)
     }
 
+    @Test("Latin words come out whole and apart from Chinese, unless a user word says otherwise")
+    func latinWords() throws {
+        let tokenizer = try Tokenizer(modelFile: fixtureTokenizer.modelFile())
+        for (text, word) in [("买了iPhone12手机", "iPhone12"), ("用ＤＩＹ方法", "ＤＩＹ"), ("他说OK了", "OK"), ("T恤很好看", "T"),
+                             ("出版的ＣＤ—ＲＯＭ光盘", "ＣＤ—ＲＯＭ"), ("连上Wi-Fi了", "Wi-Fi")] {
+            let words = tokenizer.cut(text)
+            #expect(words.joined() == text)
+            #expect(words.contains(word), "\(word) in \(words)")
+        }
+        tokenizer.addWords(["T恤"])
+        #expect(tokenizer.cut("T恤很好看").first == "T恤")
+        #expect(ScriptBoundaries.constrain(["1", "9", "年"], nil) == nil)   // digits alone: the network decides
+    }
+
     @Test("a dictionary file in jieba's format")
     func dictionaryFile() throws {
         let path = temporaryPath("dict.txt")

@@ -78,7 +78,9 @@ public final class Tokenizer {
             scores.data.withUnsafeBufferPointer { s in
                 for (b, j) in members.enumerated() {
                     let n = jobs[j].range.count
-                    let constraints = self.userDictionary.constraints(for: normalized[jobs[j].text][jobs[j].range])
+                    let chars = normalized[jobs[j].text][jobs[j].range]
+                    // User words override the script rule where they overlap (they are applied last).
+                    let constraints = self.userDictionary.constraints(for: chars, startingFrom: ScriptBoundaries.constrain(chars, nil))
                     let emissions = s.baseAddress! + b * batch.steps * 4
                     let tags = self.network.crf.viterbi(emissions: emissions, length: n, allowedTags: constraints)
                         ?? self.network.crf.viterbi(emissions: emissions, length: n)!

@@ -46,13 +46,14 @@ public struct UserDictionary: Sendable {
         }
     }
 
-    /// Per position of `chars` the allowed tags (4 per position), or nil when no word
-    /// occurs in them.
-    public func constraints(for chars: ArraySlice<String>) -> [Bool]? {
-        guard !words.isEmpty else { return nil }
+    /// Per position of `chars` the allowed tags (4 per position): `initial` (nil: all
+    /// allowed) with each user word's positions forced to its tags; nil when nothing
+    /// constrains them.
+    public func constraints(for chars: ArraySlice<String>, startingFrom initial: [Bool]? = nil) -> [Bool]? {
+        guard !words.isEmpty else { return initial }
         let n = chars.count
         let base = chars.startIndex
-        var allowed: [Bool]?
+        var allowed = initial
         var i = 0
         while i < n {
             var matched = 0
