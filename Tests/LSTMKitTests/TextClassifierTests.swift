@@ -48,6 +48,18 @@ struct TextClassifierTests {
         }
     }
 
+    @Test("a model file from before token bigrams (no bigram keys) still loads")
+    func filesWithoutBigrams() throws {
+        var c = TextClassifierConfig()
+        (c.embeddingDim, c.hiddenSize, c.attentionSize) = (4, 3, 3)
+        let model = try TextClassifier(config: c, vocabulary: TextVocabulary(mode: .words, tokens: ["a", "b"]), labels: ["x", "y"])
+        var file = model.modelFile()
+        file.metadata.removeAll { $0.0 == "bigram_dim" || $0.0 == "bigrams" }
+        let loaded = try TextClassifier(modelFile: file)
+        #expect(loaded.config == model.config)
+        #expect(loaded.predictProbabilities(["a b", "b"]) == model.predictProbabilities(["a b", "b"]))
+    }
+
     @Test("tokenisation: characters for Chinese, lower-cased words otherwise")
     func tokenize() {
         #expect(TextVocabulary.tokenize("Don't STOP, it's ２０２４!", mode: .words) == ["don't", "stop", ",", "it's", "2024", "!"])

@@ -251,7 +251,8 @@ public final class TextClassifier: Module {
         try ModelFile.checkKind(file, expected: Self.modelKind)
         var c = TextClassifierConfig()
         c.embeddingDim = try ModelFile.int(file, "embedding_dim")
-        c.bigramDim = try ModelFile.int(file, "bigram_dim")
+        // Files from before token bigrams existed have neither key: no bigrams.
+        c.bigramDim = file.metadata("bigram_dim") == nil ? 0 : try ModelFile.int(file, "bigram_dim")
         c.hiddenSize = try ModelFile.int(file, "hidden_size")
         c.numLayers = try ModelFile.int(file, "num_layers")
         c.bidirectional = try ModelFile.bool(file, "bidirectional")
@@ -269,7 +270,7 @@ public final class TextClassifier: Module {
         }
         let tokens = try ModelFile.stringList(file, "tokens")
         let labels = try ModelFile.stringList(file, "labels")
-        let bigrams = try ModelFile.stringList(file, "bigrams")
+        let bigrams = file.metadata("bigrams") == nil ? [] : try ModelFile.stringList(file, "bigrams")
         do {
             try self.init(config: c, vocabulary: TextVocabulary(mode: mode, tokens: tokens, bigrams: bigrams), labels: labels)
         } catch let e as LSTMKitError {
