@@ -61,6 +61,48 @@ struct ConvTests {
         }
     }
 
+    /// Layers that take each way to dx: through the flipped kernel (stride 1, O ≤ C, incl.
+    /// a padding beyond the kernel's reach and dilation), pointwise, and col2im.
+    static let routes: [(c: Int, o: Int, kernel: (Int, Int), padding: (Int, Int), dilation: (Int, Int), stride: (Int, Int))] = [
+        (4, 3, (3, 3), (1, 1), (1, 1), (1, 1)),
+        (3, 2, (2, 3), (3, 0), (2, 1), (1, 1)),
+        (3, 2, (1, 1), (0, 0), (1, 1), (1, 1)),
+        (2, 3, (3, 3), (1, 1), (1, 1), (1, 1)),
+        (3, 3, (3, 3), (1, 1), (1, 1), (2, 1)),
+    ]
+
+    @Test("Conv2D over concatenated maps equals it on their concatenation, for every dx route and grouping",
+          arguments: 0..<5)
+    func concatenatedInputs(_ r: Int) {
+        let route = Self.routes[r]
+        var rng = SeededRandom(seed: 50)
+        let conv = Conv2D(route.c, route.o, kernel: route.kernel, stride: route.stride, padding: route.padding,
+                          dilation: route.dilation, rng: &rng)
+        let a = randomTensor([3, 1, 5, 6], seed: 51), b = randomTensor([3, route.c - 1, 5, 6], seed: 52)
+        let x = ChannelOps.concat([a, b])
+        let y = conv.forward(x)
+        expectClose(y.data, naive(conv, x), tol: 1e-5, "forward route \(r)")
+        let dy = randomTensor(y.shape, seed: 53)
+        let dx = conv.backward(input: x, outputGrad: dy)
+        let dW = conv.weight.grad, db = conv.bias!.grad
+        expectClose(dx.data, numericGradient(x.data) { dot(conv.forward(Tensor(shape: x.shape, data: $0)).data, dy.data) },
+                    tol: 2e-3, floor: 1e-2, "dx route \(r)")
+        // Groups of all images, one image at a time, and two at a time: the same results.
+        for minimumColumns in [1 << 20, 1, 2 * y.shape[2] * y.shape[3]] {
+            conv.groupLimits = (1 << 22, minimumColumns)
+            conv.zeroGrad()
+            let yParts = conv.forward(concatenating: [a, b])
+            expectClose(yParts.data, y.data, tol: 1e-6, "forward of parts, minimum columns \(minimumColumns)")
+            let parts = conv.backward(concatenating: [a, b], outputGrad: dy)
+            #expect(parts.map(\.shape) == [a.shape, b.shape])
+            expectClose(ChannelOps.concat(parts).data, dx.data, tol: 1e-5, "dx of parts, minimum columns \(minimumColumns)")
+            // Sums over other image groups: rounding differs.
+            expectClose(conv.weight.grad, dW, tol: 1e-4, floor: 1e-2, "dW, minimum columns \(minimumColumns)")
+            expectClose(conv.bias!.grad, db, tol: 1e-4, floor: 1e-2, "db, minimum columns \(minimumColumns)")
+            #expect(conv.backward(concatenating: [a, b], outputGrad: dy, inputGradients: false).isEmpty)
+        }
+    }
+
     @Test("MaxPool2D picks window maxima; its gradient goes to them")
     func maxPool() {
         let x = randomTensor([2, 3, 5, 4], seed: 43)
@@ -82,6 +124,23 @@ struct ConvTests {
         let dx = pool.backward(cache, outputGrad: Tensor(shape: y.shape, data: w))
         expectClose(dx.data, numericGradient(x.data, h: 1e-3) { dot(pool.forward(Tensor(shape: x.shape, data: $0)).0.data, w) },
                     tol: 2e-2, floor: 1e-2, "dx")
+        // Added into another gradient of the same input: that gradient plus dx.
+        var sum = randomArray(x.count, seed: 45)
+        let before = sum
+        pool.accumulateBackward(cache, outputGrad: Tensor(shape: y.shape, data: w), into: &sum)
+        #expect(sum == zip(before, dx.data).map { $0 + $1 })
+        // Overlapping 3×3 windows with stride 2; ties and -inf go to the first position.
+        let overlapping = MaxPool2D(size: 3, stride: 2)
+        let (yo, co) = overlapping.forward(x)
+        #expect(yo.shape == [2, 3, 2, 1])
+        let wo = randomArray(yo.count, seed: 46)
+        expectClose(overlapping.backward(co, outputGrad: Tensor(shape: yo.shape, data: wo)).data,
+                    numericGradient(x.data, h: 1e-3) { dot(overlapping.forward(Tensor(shape: x.shape, data: $0)).0.data, wo) },
+                    tol: 2e-2, floor: 1e-2, "overlapping dx")
+        let flat = Tensor(shape: [1, 1, 2, 2], data: [-.infinity, -.infinity, .nan, -.infinity])
+        let (m, mc) = pool.forward(flat)
+        #expect(m.data == [-.infinity])
+        #expect(pool.backward(mc, outputGrad: Tensor(shape: [1, 1, 1, 1], data: [1])).data == [1, 0, 0, 0])
     }
 
     @Test("output sizes follow PyTorch's formula; too-small inputs have none")
@@ -100,5 +159,13 @@ struct ConvTests {
         let x = Tensor(shape: [4], data: [-1, 0.5, 0, 2])
         #expect(ReLU.forward(x).data == [0, 0.5, 0, 2])
         #expect(ReLU.backward(input: x, outputGrad: Tensor(shape: [4], data: [1, 2, 3, 4])).data == [0, 2, 0, 4])
+        // The vector loops and their tails (19 values): in place too.
+        var long = randomTensor([19], seed: 47)
+        let expected = long.data.map { max($0, 0) }
+        #expect(ReLU.forward(long).data == expected)
+        ReLU.apply(&long)
+        #expect(long.data == expected)
+        let g = randomArray(19, seed: 48)
+        #expect(ReLU.backward(input: long, outputGrad: Tensor(shape: [19], data: g)).data == zip(expected, g).map { $0 > 0 ? $1 : 0 })
     }
 }

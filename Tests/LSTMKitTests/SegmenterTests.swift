@@ -164,6 +164,24 @@ struct SegmenterTests {
         }
     }
 
+    @Test("BatchNorm2D with its ReLU fused equals BatchNorm then ReLU, both ways")
+    func batchNormReLU() {
+        let (plain, fused) = (BatchNorm2D(3), BatchNorm2D(3))
+        for bn in [plain, fused] { (bn.weight.value, bn.bias.value) = ([1.5, 0.5, -1], [0.1, -0.2, 0.3]) }
+        let x = randomTensor([2, 3, 3, 7], seed: 15, scale: 2)   // 21 values per plane: vector loops and tails
+        let (y, cache) = plain.forward(x, training: true)
+        let (yr, fusedCache) = fused.forward(x, training: true, relu: true)
+        #expect(yr == ReLU.forward(y))
+        #expect(fused.runningMean.value == plain.runningMean.value && fused.runningVar.value == plain.runningVar.value)
+        let dy = randomTensor(y.shape, seed: 16)
+        let dx = plain.backward(cache, outputGrad: ReLU.backward(input: y, outputGrad: dy))
+        let dxFused = fused.backward(fusedCache, outputGrad: dy, reluOutput: yr)
+        expectClose(dxFused.data, dx.data, tol: 1e-5, "dx")
+        expectClose(fused.weight.grad, plain.weight.grad, tol: 1e-5, "dweight")
+        expectClose(fused.bias.grad, plain.bias.grad, tol: 1e-5, "dbias")
+        #expect(fused.forward(x, training: false, relu: true).0 == ReLU.forward(plain.forward(x, training: false).0))
+    }
+
     @Test("attention gate: α in (0, 1) per pixel scales every channel; gradients")
     func attentionGate() {
         var rng = SeededRandom(seed: 17)
@@ -328,6 +346,35 @@ struct SegmenterTests {
         }
         // Max-pool and ReLU are piecewise linear: a small step keeps their choices in place.
         checkParameters(model.parameters, analytic: analytic, samples: 6, h: 1e-3, tol: 2e-2, "\(c)", loss: loss)
+    }
+
+    @Test("training steps reuse the last step's arrays without changing a result", arguments: cases)
+    func recycledSteps(_ c: Case) throws {
+        let model = try ImageSegmenter(config: Self.tinyConfig(c))
+        model.recycler = ArrayRecycler(minimumCount: 1)   // the tiny model's arrays too
+        let images = randomTensor([3, 8, 8, 2], seed: 30)
+        var rng = SeededRandom(seed: 31)
+        let masks = (0..<192).map { _ in Int32(rng.next() % 3) }
+        var grads: [[[Float]]] = []
+        var firstStepReuses = 0   // a step's backward already reuses gradients it is done with
+        for step in 0..<3 {
+            model.zeroGrad()
+            let value = try model.trainStep(images, masks: masks, classWeights: nil, diceWeight: 0.5)
+            #expect(value.total.isFinite && value.grad.count == 0)
+            grads.append(model.parameters.map(\.grad))
+            if step == 0 { firstStepReuses = model.recycler.reuses }
+        }
+        // Parameters did not move (no optimizer step): every step's gradients are the first's.
+        #expect(grads[1] == grads[0] && grads[2] == grads[0])
+        #expect(model.recycler.reuses > 3 * firstStepReuses, "\(model.recycler.reuses) reuses, \(firstStepReuses) in the first step")
+        // A cache the caller still holds is never changed by a later step.
+        let (logits, cache) = model.recycler.scope { model.forward(model.prepare(images, 0..<3), training: true) }
+        let held = cache!.tensors.map { Tensor(shape: $0.shape, data: $0.data.map { $0 }) }   // a deep copy
+        model.recycler.give(cache!.tensors)   // offered while still held
+        _ = try model.trainStep(images, masks: masks, classWeights: nil, diceWeight: 0.5)
+        #expect(cache!.tensors == held)
+        #expect(model.forward(model.prepare(images, 0..<3), training: true).0 == logits)
+        model.recycler.clear()
     }
 
     @Test("the conv ablation has about the sweep's parameter count and the same output channels")

@@ -11,13 +11,12 @@ public enum ChannelOps {
         precondition(parts.allSatisfy { $0.shape[0] == n && $0.shape[2] == h && $0.shape[3] == w },
                      "concat: maps differ in N, H or W: \(parts.map(\.shape))")
         let channels = parts.map { $0.shape[1] }, total = channels.reduce(0, +), plane = h * w
-        var out = [Float](repeating: 0, count: n * total * plane)
-        out.withUnsafeMutableBufferPointer { O in
+        let out = FloatKernels.array(n * total * plane) { O in
             var offset = 0
             for (part, c) in zip(parts, channels) {
                 part.data.withUnsafeBufferPointer { P in
                     for b in 0..<n {
-                        (O.baseAddress! + (b * total + offset) * plane).update(from: P.baseAddress! + b * c * plane, count: c * plane)
+                        (O + (b * total + offset) * plane).update(from: P.baseAddress! + b * c * plane, count: c * plane)
                     }
                 }
                 offset += c
@@ -34,10 +33,9 @@ public enum ChannelOps {
         var offset = 0
         return x.data.withUnsafeBufferPointer { X in
             channels.map { c in
-                var part = [Float](repeating: 0, count: n * c * plane)
-                part.withUnsafeMutableBufferPointer { P in
+                let part = FloatKernels.array(n * c * plane) { P in
                     for b in 0..<n {
-                        (P.baseAddress! + b * c * plane).update(from: X.baseAddress! + (b * total + offset) * plane, count: c * plane)
+                        (P + b * c * plane).update(from: X.baseAddress! + (b * total + offset) * plane, count: c * plane)
                     }
                 }
                 offset += c
@@ -51,7 +49,7 @@ public enum ChannelOps {
         if bottom == 0 && right == 0 { return x }
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (ho, wo) = (h + bottom, w + right)
-        var out = [Float](repeating: 0, count: n * c * ho * wo)
+        var out = FloatKernels.zeros(n * c * ho * wo)
         x.data.withUnsafeBufferPointer { X in
             out.withUnsafeMutableBufferPointer { O in
                 for plane in 0..<(n * c) {
@@ -69,12 +67,11 @@ public enum ChannelOps {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         if h == height && w == width { return x }
         precondition(height <= h && width <= w, "crop: \(height)×\(width) is larger than \(x.shape)")
-        var out = [Float](repeating: 0, count: n * c * height * width)
-        x.data.withUnsafeBufferPointer { X in
-            out.withUnsafeMutableBufferPointer { O in
+        let out = x.data.withUnsafeBufferPointer { X in
+            FloatKernels.array(n * c * height * width) { O in
                 for plane in 0..<(n * c) {
                     for y in 0..<height {
-                        (O.baseAddress! + (plane * height + y) * width).update(from: X.baseAddress! + (plane * h + y) * w, count: width)
+                        (O + (plane * height + y) * width).update(from: X.baseAddress! + (plane * h + y) * w, count: width)
                     }
                 }
             }
@@ -96,17 +93,19 @@ public enum ChannelOps {
 
     /// Transposes each of `blocks` consecutive (rows, columns) matrices.
     static func transpose(_ x: [Float], blocks: Int, rows: Int, columns: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: x.count)
         x.withUnsafeBufferPointer { X in
-            out.withUnsafeMutableBufferPointer { O in
+            FloatKernels.array(x.count) { O in
                 for b in 0..<blocks {
-                    let src = X.baseAddress! + b * rows * columns, dst = O.baseAddress! + b * rows * columns
+                    let src = X.baseAddress! + b * rows * columns, dst = O + b * rows * columns
+                    if rows == 1 || columns == 1 {
+                        dst.update(from: src, count: rows * columns)
+                        continue
+                    }
                     for r in 0..<rows {
                         for col in 0..<columns { dst[col * rows + r] = src[r * columns + col] }
                     }
                 }
             }
         }
-        return out
     }
 }

@@ -25,8 +25,8 @@ public final class ConvEncoder: Module {
         (height >> convolutions.count, width >> convolutions.count)
     }
 
-    /// What backward needs per block: its input, the convolution output before ReLU,
-    /// and where the pool's maxima came from.
+    /// What backward needs per block: its input, the convolution output after ReLU
+    /// (positive exactly where it was before), and where the pool's maxima came from.
     public struct Cache {
         var inputs: [Tensor] = []
         var convOutputs: [Tensor] = []
@@ -40,8 +40,9 @@ public final class ConvEncoder: Module {
         var cache = Cache()
         var h = x
         for conv in convolutions {
-            let z = conv.forward(h)
-            let (pooled, poolCache) = pool.forward(ReLU.forward(z))
+            var z = conv.forward(h)
+            ReLU.apply(&z)
+            let (pooled, poolCache) = pool.forward(z)
             if training {
                 cache.inputs.append(h)
                 cache.convOutputs.append(z)

@@ -41,12 +41,16 @@ public final class LSTMSweep {
             let r = rowLSTM.infer(rows, lengths: rowLengths).y
             let columns = Tensor(shape: [n * w, h, u2], data: Self.permute(r.data, [n, h, w, u2], to: .nwhc))
             let y = columnLSTM.infer(columns, lengths: columnLengths).y
-            return (Tensor(shape: [n, u2, h, w], data: Self.permute(y.data, [n, w, h, u2], to: .nchwFromNWHC)), nil)
+            let out = Tensor(shape: [n, u2, h, w], data: Self.permute(y.data, [n, w, h, u2], to: .nchwFromNWHC))
+            ArrayRecycler.current?.give([rows, r, columns, y])   // done with them (prediction reuses them)
+            return (out, nil)
         }
         let r = rowLSTM.forward(rows, lengths: rowLengths, training: true)
         let columns = Tensor(shape: [n * w, h, u2], data: Self.permute(r.y.data, [n, h, w, u2], to: .nwhc))
         let y = columnLSTM.forward(columns, lengths: columnLengths, training: true)
         let out = Tensor(shape: [n, u2, h, w], data: Self.permute(y.y.data, [n, w, h, u2], to: .nchwFromNWHC))
+        // The LSTMs' outputs were rearranged into new arrays: a training step reuses them.
+        ArrayRecycler.current?.give([r.y, y.y])
         return (out, Cache(inputShape: x.shape, rows: r.cache, columns: y.cache))
     }
 
@@ -56,10 +60,14 @@ public final class LSTMSweep {
         let u2 = outChannels
         precondition(dy.shape == [n, u2, h, w], "LSTMSweep.backward: dy has shape \(dy.shape)")
         // Each step below is the adjoint of one forward rearrangement, in reverse order.
+        let recycler = ArrayRecycler.current
         let dColumnsOut = Tensor(shape: [n * w, h, u2], data: Self.permute(dy.data, [n, u2, h, w], to: .nwhcFromNCHW))
         let dColumns = columnLSTM.backward(cache.columns, outputGrad: dColumnsOut).dx
+        recycler?.give(dColumnsOut.data)
         let dRowsOut = Tensor(shape: [n * h, w, u2], data: Self.permute(dColumns.data, [n, w, h, u2], to: .nwhc))
         let dRows = rowLSTM.backward(cache.rows, outputGrad: dRowsOut).dx
+        recycler?.give(dRowsOut.data)
+        defer { recycler?.give([dColumns, dRows] + [cache.rows, cache.columns].flatMap { $0.layerInputs.prefix(1) }.map { Tensor(shape: [$0.count], data: $0) }) }
         return Tensor(shape: [n, c, h, w], data: Self.permute(dRows.data, [n, h, w, c], to: .nchwFromNHWC))
     }
 
@@ -74,26 +82,45 @@ public final class LSTMSweep {
 
     static func permute(_ x: [Float], _ shape: [Int], to layout: Layout) -> [Float] {
         let (n, a, b, c) = (shape[0], shape[1], shape[2], shape[3])
-        var out = [Float](repeating: 0, count: x.count)
-        x.withUnsafeBufferPointer { X in
-        out.withUnsafeMutableBufferPointer { O in
-            for s in 0..<n {
-                let src = X.baseAddress! + s * a * b * c, dst = O.baseAddress! + s * a * b * c
-                switch layout {
-                case .nhwc:          // src (a=C, b=H, c=W) → dst (H, W, C)
-                    for ch in 0..<a { for y in 0..<b { for x in 0..<c { dst[(y * c + x) * a + ch] = src[(ch * b + y) * c + x] } } }
-                case .nchwFromNHWC:  // src (a=H, b=W, c=C) → dst (C, H, W)
-                    for y in 0..<a { for x in 0..<b { for ch in 0..<c { dst[(ch * a + y) * b + x] = src[(y * b + x) * c + ch] } } }
-                case .nwhc:          // src (A, B, C) → dst (B, A, C)
-                    for i in 0..<a { for j in 0..<b { (dst + (j * a + i) * c).update(from: src + (i * b + j) * c, count: c) } }
-                case .nchwFromNWHC:  // src (a=W, b=H, c=C) → dst (C, H, W)
-                    for x in 0..<a { for y in 0..<b { for ch in 0..<c { dst[(ch * b + y) * a + x] = src[(x * b + y) * c + ch] } } }
-                case .nwhcFromNCHW:  // src (a=C, b=H, c=W) → dst (W, H, C)
-                    for ch in 0..<a { for y in 0..<b { for x in 0..<c { dst[(x * b + y) * a + ch] = src[(ch * b + y) * c + x] } } }
+        return x.withUnsafeBufferPointer { X in
+            FloatKernels.array(x.count) { O in
+                for s in 0..<n {
+                    let src = X.baseAddress! + s * a * b * c, dst = O + s * a * b * c
+                    switch layout {
+                    case .nhwc:          // src (a=C, b·c=H·W) → dst (H·W, C)
+                        transpose(src, rows: a, columns: b * c, into: dst)
+                    case .nchwFromNHWC:  // src (a·b=H·W, c=C) → dst (C, H·W)
+                        transpose(src, rows: a * b, columns: c, into: dst)
+                    case .nwhc:          // src (A, B, C) → dst (B, A, C)
+                        for i in 0..<a { for j in 0..<b { (dst + (j * a + i) * c).update(from: src + (i * b + j) * c, count: c) } }
+                    case .nchwFromNWHC:  // src (a=W, b=H, c=C) → dst (C, H, W): for each y, (W, C) → (C, W)
+                        for y in 0..<b {
+                            for x in 0..<a {
+                                let from = src + (x * b + y) * c, to = dst + y * a + x
+                                for ch in 0..<c { to[ch * b * a] = from[ch] }
+                            }
+                        }
+                    case .nwhcFromNCHW:  // src (a=C, b=H, c=W) → dst (W, H, C)
+                        for y in 0..<b {
+                            for x in 0..<c {
+                                let from = src + y * c + x, to = dst + (x * b + y) * a
+                                for ch in 0..<a { to[ch] = from[ch * b * c] }
+                            }
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// dst (columns, rows) = src (rows, columns)^T, in 8 × 8 tiles.
+    private static func transpose(_ src: UnsafePointer<Float>, rows: Int, columns: Int, into dst: UnsafeMutablePointer<Float>) {
+        for r0 in Swift.stride(from: 0, to: rows, by: 8) {
+            let r1 = min(r0 + 8, rows)
+            for c0 in Swift.stride(from: 0, to: columns, by: 8) {
+                let c1 = min(c0 + 8, columns)
+                for r in r0..<r1 { for col in c0..<c1 { dst[col * rows + r] = src[r * columns + col] } }
+            }
         }
-        return out
     }
 }

@@ -45,25 +45,52 @@ public final class ConvTranspose2D: Module {
         return height > 0 && width > 0 && ho > 0 && wo > 0 ? (ho, wo) : nil
     }
 
-    /// Output pixel (row, column) that input pixel (i, j) reaches through kernel tap (ki, kj).
+    /// Each output pixel is reached by exactly one (input pixel, tap): stride = kernel,
+    /// no padding (the decoder's 2×2, stride 2). Then outputs are written, not summed.
+    var tiles: Bool { stride == kernel && padding == (0, 0) }
+
+    /// The inputs i (along one axis of `size`) whose target i·stride - padding + tap lies
+    /// in [0, outputs).
     @inline(__always)
-    private func target(_ i: Int, _ ki: Int, _ j: Int, _ kj: Int) -> (Int, Int) {
-        (i * stride.h - padding.h + ki, j * stride.w - padding.w + kj)
+    private static func validInputs(tap: Int, stride: Int, padding: Int, size: Int, outputs: Int) -> Range<Int> {
+        func ceilDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? (a + b - 1) / b : -((-a) / b) }
+        let lo = max(0, ceilDiv(padding - tap, stride))
+        let hi = min(size, ceilDiv(outputs + padding - tap, stride))
+        return lo..<max(lo, hi)
     }
 
     /// Adds one image's contributions: row (o, ki, kj) of `cols` (stride ld) holds, per
-    /// input pixel, what it adds to output channel o through that tap.
+    /// input pixel, what it adds to output channel o through that tap. When the taps
+    /// tile the output, writes them (with the bias) instead: `out` need not be zeroed.
     private func scatter(_ cols: UnsafePointer<Float>, ld: Int, h: Int, w: Int, ho: Int, wo: Int,
                          into out: UnsafeMutablePointer<Float>) {
+        if tiles && kernel.w == 2 {
+            // The decoder's 2×2 stride 2: an output row interleaves the rows of its two taps.
+            for o in 0..<outChannels {
+                let b = bias?.value[o] ?? 0
+                for ki in 0..<kernel.h {
+                    let (left, right) = (cols + ((o * kernel.h + ki) * 2) * ld, cols + ((o * kernel.h + ki) * 2 + 1) * ld)
+                    for i in 0..<h {
+                        Self.interleave(left + i * w, right + i * w, plus: b, into: out + (o * ho + i * stride.h + ki) * wo, w)
+                    }
+                }
+            }
+            return
+        }
         var row = 0
         for o in 0..<outChannels {
+            let b = tiles ? bias?.value[o] ?? 0 : 0
             for ki in 0..<kernel.h {
+                let rows = Self.validInputs(tap: ki, stride: stride.h, padding: padding.h, size: h, outputs: ho)
                 for kj in 0..<kernel.w {
                     let src = cols + row * ld
-                    for i in 0..<h {
-                        for j in 0..<w {
-                            let (y, x) = target(i, ki, j, kj)
-                            if y >= 0 && y < ho && x >= 0 && x < wo { out[(o * ho + y) * wo + x] += src[i * w + j] }
+                    let columns = Self.validInputs(tap: kj, stride: stride.w, padding: padding.w, size: w, outputs: wo)
+                    for i in rows {
+                        let line = out + (o * ho + i * stride.h - padding.h + ki) * wo - padding.w + kj, from = src + i * w
+                        if tiles {
+                            for j in columns { line[j * stride.w] = from[j] + b }
+                        } else {
+                            for j in columns { line[j * stride.w] += from[j] }
                         }
                     }
                     row += 1
@@ -75,16 +102,34 @@ public final class ConvTranspose2D: Module {
     /// The adjoint of `scatter`: copies dY's values at each tap's targets into columns.
     private func gather(_ dy: UnsafePointer<Float>, h: Int, w: Int, ho: Int, wo: Int,
                         into cols: UnsafeMutablePointer<Float>, ld: Int) {
+        if tiles && kernel.w == 2 {
+            for o in 0..<outChannels {
+                for ki in 0..<kernel.h {
+                    let (left, right) = (cols + ((o * kernel.h + ki) * 2) * ld, cols + ((o * kernel.h + ki) * 2 + 1) * ld)
+                    for i in 0..<h {
+                        Self.deinterleave(dy + (o * ho + i * stride.h + ki) * wo, into: left + i * w, right + i * w, w)
+                    }
+                }
+            }
+            return
+        }
         var row = 0
         for o in 0..<outChannels {
             for ki in 0..<kernel.h {
+                let rows = Self.validInputs(tap: ki, stride: stride.h, padding: padding.h, size: h, outputs: ho)
                 for kj in 0..<kernel.w {
                     let dst = cols + row * ld
+                    let columns = Self.validInputs(tap: kj, stride: stride.w, padding: padding.w, size: w, outputs: wo)
                     for i in 0..<h {
-                        for j in 0..<w {
-                            let (y, x) = target(i, ki, j, kj)
-                            dst[i * w + j] = y >= 0 && y < ho && x >= 0 && x < wo ? dy[(o * ho + y) * wo + x] : 0
+                        let to = dst + i * w
+                        guard rows.contains(i), !columns.isEmpty else {
+                            to.update(repeating: 0, count: w)
+                            continue
                         }
+                        let line = dy + (o * ho + i * stride.h - padding.h + ki) * wo - padding.w + kj
+                        to.update(repeating: 0, count: columns.lowerBound)
+                        for j in columns { to[j] = line[j * stride.w] }
+                        (to + columns.upperBound).update(repeating: 0, count: w - columns.upperBound)
                     }
                     row += 1
                 }
@@ -92,24 +137,39 @@ public final class ConvTranspose2D: Module {
         }
     }
 
-    private func groups(images n: Int, rows: Int, positions: Int) -> [Range<Int>] {
-        let g = max(1, min(n, Conv2D.columnBudget / max(rows * positions, 1)))
-        return Swift.stride(from: 0, to: n, by: g).map { $0..<min($0 + g, n) }
-    }
-
-    /// Copies images [group] of x (N, C, P) side by side into (C, g·P).
-    private static func pack(_ x: UnsafePointer<Float>, _ group: Range<Int>, channels c: Int, positions p: Int,
-                             into packed: UnsafeMutablePointer<Float>) {
-        for (g, s) in group.enumerated() {
-            for ch in 0..<c { (packed + ch * group.count * p + g * p).update(from: x + (s * c + ch) * p, count: p) }
+    /// out[2j] = a[j] + b, out[2j + 1] = c[j] + b for j < n (a plain loop the compiler vectorises).
+    @inline(never)
+    private static func interleave(_ a: UnsafePointer<Float>, _ c: UnsafePointer<Float>, plus b: Float,
+                                   into out: UnsafeMutablePointer<Float>, _ n: Int) {
+        for j in 0..<n {
+            out[2 * j] = a[j] + b
+            out[2 * j + 1] = c[j] + b
         }
     }
 
-    /// The inverse of `pack`: (C, g·P) back to images [group] of x (N, C, P).
-    private static func unpack(_ packed: UnsafePointer<Float>, _ group: Range<Int>, channels c: Int, positions p: Int,
+    /// a[j] = x[2j], c[j] = x[2j + 1] for j < n.
+    @inline(never)
+    private static func deinterleave(_ x: UnsafePointer<Float>, into a: UnsafeMutablePointer<Float>,
+                                     _ c: UnsafeMutablePointer<Float>, _ n: Int) {
+        for j in 0..<n {
+            a[j] = x[2 * j]
+            c[j] = x[2 * j + 1]
+        }
+    }
+
+    /// Copies images [start, start + count) of x (N, C, P) side by side into (C, g·P).
+    private static func pack(_ x: UnsafePointer<Float>, start: Int, count: Int, channels c: Int, positions p: Int,
+                             into packed: UnsafeMutablePointer<Float>) {
+        for g in 0..<count {
+            for ch in 0..<c { (packed + ch * count * p + g * p).update(from: x + ((start + g) * c + ch) * p, count: p) }
+        }
+    }
+
+    /// The inverse of `pack`: (C, g·P) back to images [start, start + count) of x (N, C, P).
+    private static func unpack(_ packed: UnsafePointer<Float>, start: Int, count: Int, channels c: Int, positions p: Int,
                                into x: UnsafeMutablePointer<Float>) {
-        for (g, s) in group.enumerated() {
-            for ch in 0..<c { (x + (s * c + ch) * p).update(from: packed + ch * group.count * p + g * p, count: p) }
+        for g in 0..<count {
+            for ch in 0..<c { (x + ((start + g) * c + ch) * p).update(from: packed + ch * count * p + g * p, count: p) }
         }
     }
 
@@ -118,30 +178,34 @@ public final class ConvTranspose2D: Module {
         precondition(x.rank == 4 && x.shape[1] == inChannels, "ConvTranspose2D expects (N, \(inChannels), H, W), got \(x.shape)")
         let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = outputSize(height: h, width: w)!
-        let (rows, p) = (outChannels * kernel.h * kernel.w, h * w)
-        let groups = groups(images: n, rows: rows, positions: p)
-        let widest = groups.map(\.count).max() ?? 0
-        var out = [Float](repeating: 0, count: n * outChannels * ho * wo)
-        var packed = [Float](repeating: 0, count: inChannels * widest * p)
-        var cols = [Float](repeating: 0, count: rows * widest * p)
+        let (rows, p, plane) = (outChannels * kernel.h * kernel.w, h * w, ho * wo)
+        guard n > 0 else { return Tensor(shape: [0, outChannels, ho, wo], data: []) }
+        let g = Conv2D.groupSize(images: n, rows: rows, positions: p)
+        var out = tiles ? FloatKernels.array(n * outChannels * plane) { _ in } : FloatKernels.zeros(n * outChannels * plane)
         x.data.withUnsafeBufferPointer { X in
-        packed.withUnsafeMutableBufferPointer { PK in
-        cols.withUnsafeMutableBufferPointer { COLS in
+        ScratchBuffers.with(g == 1 ? 0 : inChannels * g * p) { PK in
+        ScratchBuffers.with(rows * g * p) { COLS in
         weight.value.withUnsafeBufferPointer { W in
         out.withUnsafeMutableBufferPointer { OUT in
-            for group in groups {
-                let ld = group.count * p
-                Self.pack(X.baseAddress!, group, channels: inChannels, positions: p, into: PK.baseAddress!)
+            for start in Swift.stride(from: 0, to: n, by: g) {
+                let count = min(g, n - start), ld = count * p
+                let packed: UnsafePointer<Float>
+                if count == 1 {
+                    packed = X.baseAddress! + start * inChannels * p
+                } else {
+                    Self.pack(X.baseAddress!, start: start, count: count, channels: inChannels, positions: p, into: PK)
+                    packed = UnsafePointer(PK)
+                }
                 // cols (O·kh·kw, g·P) = W^T (O·kh·kw, C) x X (C, g·P)
                 BLAS.gemm(transA: true, m: rows, n: ld, k: inChannels, a: W.baseAddress!, lda: rows,
-                          b: PK.baseAddress!, ldb: ld, beta: 0, c: COLS.baseAddress!, ldc: ld)
-                for (g, s) in group.enumerated() {
-                    let image = OUT.baseAddress! + s * outChannels * ho * wo
-                    scatter(COLS.baseAddress! + g * p, ld: ld, h: h, w: w, ho: ho, wo: wo, into: image)
-                    if let bias {
+                          b: packed, ldb: ld, beta: 0, c: COLS, ldc: ld)
+                for gi in 0..<count {
+                    let image = OUT.baseAddress! + (start + gi) * outChannels * plane
+                    scatter(COLS + gi * p, ld: ld, h: h, w: w, ho: ho, wo: wo, into: image)
+                    if let bias, !tiles {
                         for o in 0..<outChannels {
-                            let b = bias.value[o], plane = image + o * ho * wo
-                            for i in 0..<(ho * wo) { plane[i] += b }
+                            let b = bias.value[o], dst = image + o * plane
+                            for i in 0..<plane { dst[i] += b }
                         }
                     }
                 }
@@ -159,48 +223,52 @@ public final class ConvTranspose2D: Module {
         let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = outputSize(height: h, width: w)!
         precondition(dy.shape == [n, outChannels, ho, wo], "ConvTranspose2D.backward: dy has shape \(dy.shape)")
-        let (rows, p) = (outChannels * kernel.h * kernel.w, h * w)
-        let groups = groups(images: n, rows: rows, positions: p)
-        let widest = groups.map(\.count).max() ?? 0
-        var dx = [Float](repeating: 0, count: x.count)
-        var packed = [Float](repeating: 0, count: inChannels * widest * p)
-        var cols = [Float](repeating: 0, count: rows * widest * p)
-        x.data.withUnsafeBufferPointer { X in
-        dx.withUnsafeMutableBufferPointer { DX in
-        packed.withUnsafeMutableBufferPointer { PK in
-        cols.withUnsafeMutableBufferPointer { COLS in
-        dy.data.withUnsafeBufferPointer { DY in
-        weight.value.withUnsafeBufferPointer { W in
-        weight.grad.withUnsafeMutableBufferPointer { GW in
-            for group in groups {
-                let ld = group.count * p
-                for (g, s) in group.enumerated() {
-                    gather(DY.baseAddress! + s * outChannels * ho * wo, h: h, w: w, ho: ho, wo: wo,
-                           into: COLS.baseAddress! + g * p, ld: ld)
+        let (rows, p, plane) = (outChannels * kernel.h * kernel.w, h * w, ho * wo)
+        guard n > 0 else { return Tensor(shape: x.shape, data: []) }
+        let g = Conv2D.groupSize(images: n, rows: rows, positions: p)
+        let dx = FloatKernels.array(x.count) { DX in
+            x.data.withUnsafeBufferPointer { X in
+            ScratchBuffers.with(g == 1 ? 0 : 2 * inChannels * g * p) { PK in
+            ScratchBuffers.with(rows * g * p) { COLS in
+            dy.data.withUnsafeBufferPointer { DY in
+            weight.value.withUnsafeBufferPointer { W in
+            weight.grad.withUnsafeMutableBufferPointer { GW in
+                for start in Swift.stride(from: 0, to: n, by: g) {
+                    let count = min(g, n - start), ld = count * p
+                    for gi in 0..<count {
+                        gather(DY.baseAddress! + (start + gi) * outChannels * plane, h: h, w: w, ho: ho, wo: wo,
+                               into: COLS + gi * p, ld: ld)
+                    }
+                    let packed: UnsafePointer<Float>, dPacked: UnsafeMutablePointer<Float>
+                    if count == 1 {
+                        (packed, dPacked) = (X.baseAddress! + start * inChannels * p, DX + start * inChannels * p)
+                    } else {
+                        Self.pack(X.baseAddress!, start: start, count: count, channels: inChannels, positions: p, into: PK)
+                        (packed, dPacked) = (UnsafePointer(PK), PK + inChannels * ld)
+                    }
+                    // dW (C, O·kh·kw) += X (C, g·P) x cols^T (g·P, O·kh·kw)
+                    BLAS.gemm(transB: true, m: inChannels, n: rows, k: ld, a: packed, lda: ld,
+                              b: COLS, ldb: ld, beta: 1, c: GW.baseAddress!, ldc: rows)
+                    // dX (C, g·P) = W (C, O·kh·kw) x cols (O·kh·kw, g·P)
+                    BLAS.gemm(m: inChannels, n: ld, k: rows, a: W.baseAddress!, lda: rows,
+                              b: COLS, ldb: ld, beta: 0, c: dPacked, ldc: ld)
+                    if count > 1 {
+                        Self.unpack(dPacked, start: start, count: count, channels: inChannels, positions: p, into: DX)
+                    }
                 }
-                Self.pack(X.baseAddress!, group, channels: inChannels, positions: p, into: PK.baseAddress!)
-                // dW (C, O·kh·kw) += X (C, g·P) x cols^T (g·P, O·kh·kw)
-                BLAS.gemm(transB: true, m: inChannels, n: rows, k: ld, a: PK.baseAddress!, lda: ld,
-                          b: COLS.baseAddress!, ldb: ld, beta: 1, c: GW.baseAddress!, ldc: rows)
-                // dX (C, g·P) = W (C, O·kh·kw) x cols (O·kh·kw, g·P)
-                BLAS.gemm(m: inChannels, n: ld, k: rows, a: W.baseAddress!, lda: rows,
-                          b: COLS.baseAddress!, ldb: ld, beta: 0, c: PK.baseAddress!, ldc: ld)
-                Self.unpack(PK.baseAddress!, group, channels: inChannels, positions: p, into: DX.baseAddress!)
+            }
+            }
+            }
+            }
+            }
             }
         }
-        }
-        }
-        }
-        }
-        }
-        }
         if let bias {
-            let plane = ho * wo
-            for s in 0..<n {
-                for o in 0..<outChannels {
-                    var total: Float = 0
-                    for i in 0..<plane { total += dy.data[(s * outChannels + o) * plane + i] }
-                    bias.grad[o] += total
+            dy.data.withUnsafeBufferPointer { DY in
+                bias.grad.withUnsafeMutableBufferPointer { GB in
+                    for s in 0..<n {
+                        for o in 0..<outChannels { GB[o] += FloatKernels.sum(DY.baseAddress! + (s * outChannels + o) * plane, plane) }
+                    }
                 }
             }
         }

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Losses of a segmenter over per-pixel logits (N, K, H, W) against class targets
 /// (N·H·W, row-major (N, H, W)), each returning the loss and its gradient w.r.t. the
 /// logits. Softmax runs over the K channels of every pixel.
@@ -47,63 +49,79 @@ public enum SegmentationLoss {
         where !(v.isFinite && v >= 0) {
             throw LSTMKitError.invalidArgument("the \(name) must be finite and >= 0, got \(v)")
         }
-        // Softmax per pixel; logits and probabilities share the (N, K, H·W) layout.
-        var p = [Float](repeating: 0, count: logits.count)
-        var logZ = [Float](repeating: 0, count: n * plane)
-        for b in 0..<n {
-            for i in 0..<plane {
-                let at = { (c: Int) in (b * k + c) * plane + i }
-                var top = -Float.infinity
-                for c in 0..<k { top = max(top, logits.data[at(c)]) }
-                var sum: Float = 0
-                for c in 0..<k { let e = VectorMath.exp(logits.data[at(c)] - top); p[at(c)] = e; sum += e }
-                for c in 0..<k { p[at(c)] /= sum }
-                logZ[b * plane + i] = top + VectorMath.log(sum)
-            }
-        }
-        var grad = [Float](repeating: 0, count: logits.count)
+        // Softmax per pixel; logits and probabilities share the (N, K, H·W) layout. Every
+        // loop below runs along a plane, so it vectorises; exp is the kernels' polynomial.
+        let count = logits.count
+        var p = FloatKernels.array(count) { _ in }
+        var logZ = FloatKernels.array(n * plane) { _ in }
+        var grad = FloatKernels.array(count) { _ in }
         var crossEntropy: Float = 0, dice: Float = 0
-
-        if crossEntropyWeight > 0 {
-            var total = 0.0, weightSum = 0.0
+        var intersection = [Double](repeating: 0, count: k), predicted = [Double](repeating: 0, count: k)
+        var present = [Double](repeating: 0, count: k)
+        var onTarget = [Float](repeating: 0, count: k), offTarget = [Float](repeating: 0, count: k)
+        try logits.data.withUnsafeBufferPointer { LB in
+        try targets.withUnsafeBufferPointer { TB in
+        try p.withUnsafeMutableBufferPointer { PB in
+        try logZ.withUnsafeMutableBufferPointer { ZB in
+        try grad.withUnsafeMutableBufferPointer { GB in
+        try ScratchBuffers.with(2 * plane) { work in
+            let (L, T, P, Z, G) = (LB.baseAddress!, TB.baseAddress!, PB.baseAddress!, ZB.baseAddress!, GB.baseAddress!)
+            let (top, sum) = (work, work + plane)
             for b in 0..<n {
-                for i in 0..<plane {
-                    let y = Int(targets[b * plane + i]), w = weights[y]
-                    total += Double(w) * Double(logZ[b * plane + i] - logits.data[(b * k + y) * plane + i])
-                    weightSum += Double(w)
+                let z = L + b * k * plane, pb = P + b * k * plane
+                top.update(from: z, count: plane)
+                for c in 1..<max(k, 1) { let row = z + c * plane; for i in 0..<plane { top[i] = max(top[i], row[i]) } }
+                sum.update(repeating: 0, count: plane)
+                for c in 0..<k {
+                    let (row, out) = (z + c * plane, pb + c * plane)
+                    for i in 0..<plane { out[i] = row[i] - top[i] }
+                    ck_exp(out, out, Int64(plane))
+                    for i in 0..<plane { sum[i] += out[i] }
                 }
+                for i in 0..<plane { Z[b * plane + i] = top[i] + VectorMath.log(sum[i]); sum[i] = 1 / sum[i] }
+                for c in 0..<k { let out = pb + c * plane; for i in 0..<plane { out[i] *= sum[i] } }
             }
-            guard weightSum > 0 else {
-                throw LSTMKitError.invalidArgument("every target pixel has class weight 0: nothing to learn from")
-            }
-            crossEntropy = Float(total / weightSum)
-            let scale = crossEntropyWeight / Float(weightSum)
-            for b in 0..<n {
-                for i in 0..<plane {
-                    let y = Int(targets[b * plane + i]), w = weights[y] * scale
-                    for c in 0..<k {
-                        let at = (b * k + c) * plane + i
-                        grad[at] += w * (p[at] - (c == y ? 1 : 0))
+
+            // Cross-entropy: d/dz_c = s · w_y (p_c - [c = y]), s = weight / Σ w_y.
+            var total = 0.0, weightSum = 0.0
+            if crossEntropyWeight > 0 {
+                for b in 0..<n {
+                    for i in 0..<plane {
+                        let y = Int(T[b * plane + i]), w = weights[y]
+                        total += Double(w) * Double(Z[b * plane + i] - L[(b * k + y) * plane + i])
+                        weightSum += Double(w)
                     }
                 }
+                guard weightSum > 0 else {
+                    throw LSTMKitError.invalidArgument("every target pixel has class weight 0: nothing to learn from")
+                }
+                crossEntropy = Float(total / weightSum)
             }
-        }
-
-        if diceWeight > 0 {
-            var intersection = [Double](repeating: 0, count: k), predicted = [Double](repeating: 0, count: k)
-            var present = [Double](repeating: 0, count: k)
+            let scale = crossEntropyWeight > 0 ? crossEntropyWeight / Float(weightSum) : 0
+            let scaled = weights.map { $0 * scale }
             for b in 0..<n {
+                let (t, pb, gb) = (T + b * plane, P + b * k * plane, G + b * k * plane)
+                // top holds s · w_y per pixel.
+                for i in 0..<plane { top[i] = scaled[Int(t[i])] }
+                for c in 0..<k {
+                    let (pc, gc, label) = (pb + c * plane, gb + c * plane, Int32(c))
+                    for i in 0..<plane { gc[i] = top[i] * pc[i] - (t[i] == label ? top[i] : 0) }
+                }
+            }
+
+            guard diceWeight > 0 else { return }
+            for b in 0..<n {
+                let (t, pb) = (T + b * plane, P + b * k * plane)
+                for c in 0..<k { predicted[c] += Double(FloatKernels.sum(pb + c * plane, plane)) }
                 for i in 0..<plane {
-                    let y = Int(targets[b * plane + i])
+                    let y = Int(t[i])
                     present[y] += 1
-                    intersection[y] += Double(p[(b * k + y) * plane + i])
-                    for c in 0..<k { predicted[c] += Double(p[(b * k + c) * plane + i]) }
+                    intersection[y] += Double(pb[y * plane + i])
                 }
             }
             let s = Double(smooth)
             var score = 0.0
             // dL/dp_ic = -(1/K) (2 y_ic D_c - (2 I_c + s)) / D_c², with D_c = P_c + G_c + s.
-            var onTarget = [Float](repeating: 0, count: k), offTarget = [Float](repeating: 0, count: k)
             for c in 0..<k {
                 let d = predicted[c] + present[c] + s, numerator = 2 * intersection[c] + s
                 score += d > 0 ? numerator / d : 1
@@ -112,23 +130,25 @@ public enum SegmentationLoss {
                 onTarget[c] = Float((numerator - 2 * d) / (d * d) / Double(k))
             }
             dice = Float(1 - score / Double(k))
-            // Through the softmax: dz_j = p_j (g_j - Σ_c p_c g_c).
-            var g = [Float](repeating: 0, count: k)
+            // Through the softmax: dz_j = p_j (g_j - Σ_c p_c g_c), g_c = on/off[c] by the target.
             for b in 0..<n {
-                for i in 0..<plane {
-                    let y = Int(targets[b * plane + i])
-                    var mean: Float = 0
-                    for c in 0..<k {
-                        g[c] = c == y ? onTarget[c] : offTarget[c]
-                        mean += p[(b * k + c) * plane + i] * g[c]
-                    }
-                    for c in 0..<k {
-                        let at = (b * k + c) * plane + i
-                        grad[at] += diceWeight * p[at] * (g[c] - mean)
-                    }
+                let (t, pb, gb) = (T + b * plane, P + b * k * plane, G + b * k * plane)
+                let mean = top
+                for i in 0..<plane { let y = Int(t[i]); mean[i] = pb[y * plane + i] * (onTarget[y] - offTarget[y]) }
+                for c in 0..<k { let (pc, off) = (pb + c * plane, offTarget[c]); for i in 0..<plane { mean[i] += pc[i] * off } }
+                for c in 0..<k {
+                    let (pc, gc, label, on, off) = (pb + c * plane, gb + c * plane, Int32(c), onTarget[c], offTarget[c])
+                    for i in 0..<plane { gc[i] += diceWeight * pc[i] * ((t[i] == label ? on : off) - mean[i]) }
                 }
             }
         }
+        }
+        }
+        }
+        }
+        }
+        ArrayRecycler.current?.give(p)
+        ArrayRecycler.current?.give(logZ)
         return Value(total: crossEntropyWeight * crossEntropy + diceWeight * dice, crossEntropy: crossEntropy, dice: dice,
                      grad: Tensor(shape: logits.shape, data: grad))
     }

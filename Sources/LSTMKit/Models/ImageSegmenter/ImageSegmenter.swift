@@ -81,22 +81,41 @@ final class ConvNormReLU {
     var parameters: [Parameter] { conv.parameters + (norm?.parameters ?? []) }
 
     struct Cache {
-        let input: Tensor
+        /// The convolution's input maps (one, or a decoder's upsampled map and its skip).
+        let inputs: [Tensor]
         let norm: BatchNorm2D.Cache?
-        let preActivation: Tensor
+        /// After the ReLU (positive exactly where its input was).
+        let output: Tensor
+
+        /// The cache's arrays, for the next training step to reuse.
+        var tensors: [Tensor] { inputs + [output] + (norm.map { [$0.input] } ?? []) }
     }
 
-    func forward(_ x: Tensor, training: Bool) -> (Tensor, Cache?) {
-        var a = conv.forward(x)
+    /// The block on the channel concatenation of `inputs` (never formed: the
+    /// convolution reads the maps in turn).
+    func forward(_ inputs: [Tensor], training: Bool) -> (Tensor, Cache?) {
+        var y = conv.forward(concatenating: inputs)
         var normCache: BatchNorm2D.Cache?
-        if let norm { (a, normCache) = norm.forward(a, training: training) }
-        return (ReLU.forward(a), training ? Cache(input: x, norm: normCache, preActivation: a) : nil)
+        if let norm {
+            let z = y
+            (y, normCache) = norm.forward(z, training: training, relu: true)
+            if !training { ArrayRecycler.current?.give(z.data) }   // inference is done with it
+        } else {
+            ReLU.apply(&y)
+        }
+        return (y, training ? Cache(inputs: inputs, norm: normCache, output: y) : nil)
     }
 
-    func backward(_ cache: Cache, outputGrad dy: Tensor, inputGradient: Bool = true) -> Tensor {
-        var g = ReLU.backward(input: cache.preActivation, outputGrad: dy)
-        if let norm, let c = cache.norm { g = norm.backward(c, outputGrad: g) }
-        return conv.backward(input: cache.input, outputGrad: g, inputGradient: inputGradient)
+    /// One gradient per input map (none when `inputGradient` is false).
+    func backward(_ cache: Cache, outputGrad dy: Tensor, inputGradient: Bool = true) -> [Tensor] {
+        let g: Tensor
+        if let norm, let c = cache.norm {
+            g = norm.backward(c, outputGrad: dy, reluOutput: cache.output)
+        } else {
+            g = ReLU.backward(input: cache.output, outputGrad: dy)
+        }
+        defer { ArrayRecycler.current?.give(g.data) }
+        return conv.backward(concatenating: cache.inputs, outputGrad: g, inputGradients: inputGradient)
     }
 }
 
@@ -121,6 +140,9 @@ public final class ImageSegmenter {
     let gates: [AttentionGate]
     let decoder: [ConvNormReLU]
     let head: Conv2D
+    /// Hands a training step's arrays to the next one (training only: one thread trains
+    /// a model at a time; inference never touches it).
+    var recycler = ArrayRecycler()
 
     public init(config: ImageSegmenterConfig) throws {
         try config.validate()
@@ -223,12 +245,16 @@ public final class ImageSegmenter {
         let (h, w, c) = (images.shape[1], images.shape[2], config.channels)
         let per = h * w * c
         let (mean, scale) = (config.pixelMean, 1 / config.pixelStd)
-        var x = [Float](repeating: 0, count: range.count * per)
-        images.data.withUnsafeBufferPointer { src in
-            for i in 0..<x.count { x[i] = (src[range.lowerBound * per + i] - mean) * scale }
+        let x = images.data.withUnsafeBufferPointer { src in
+            FloatKernels.array(range.count * per) { dst in
+                let from = src.baseAddress! + range.lowerBound * per
+                for i in 0..<(range.count * per) { dst[i] = (from[i] - mean) * scale }
+            }
         }
         let m = config.sizeMultiple
-        let nchw = ChannelOps.channelsFirst(Tensor(shape: [range.count, h, w, c], data: x))
+        // One channel: NHWC is NCHW already.
+        let nchw = c == 1 ? Tensor(shape: [range.count, 1, h, w], data: x)
+            : ChannelOps.channelsFirst(Tensor(shape: [range.count, h, w, c], data: x))
         return ChannelOps.pad(nchw, bottom: (m - h % m) % m, right: (m - w % m) % m)
     }
 
@@ -238,7 +264,7 @@ public final class ImageSegmenter {
         var encoder: [ConvNormReLU.Cache] = []
         var pools: [MaxPool2D.Cache] = []
         var sweep: LSTMSweep.Cache?
-        /// Conv ablation: its input and the two pre-ReLU outputs.
+        /// Conv ablation: its input and the two outputs after their ReLUs.
         var context: [Tensor] = []
         /// Per decoder stage: the upsampling's input (and the bilinear output), the gate, the block.
         var upInputs: [Tensor] = []
@@ -246,6 +272,16 @@ public final class ImageSegmenter {
         var gates: [AttentionGate.Cache] = []
         var decoder: [ConvNormReLU.Cache] = []
         var headInput = Tensor(zeros: [0])
+
+        /// Every array the cache holds (the sweep's LSTMs keep and reuse their own).
+        var tensors: [Tensor] {
+            var all: [Tensor] = encoder.flatMap(\.tensors)
+            all += context + upInputs + bilinearOutputs
+            for gate in gates { all += [gate.x, gate.g, gate.inner, gate.alpha] }
+            all += decoder.flatMap(\.tensors)
+            all.append(headInput)
+            return all
+        }
     }
 
     /// Logits (N, K, Hp, Wp) of a prepared batch; the cache only when `training`.
@@ -253,8 +289,13 @@ public final class ImageSegmenter {
         var cache = Cache()
         var h = x
         var skips: [Tensor] = []
+        // Inference hands every map it is done with to the thread's recycler, if any
+        // (prediction reuses them batch after batch); training keeps them in the cache.
+        let spare = training ? nil : ArrayRecycler.current
+        func done(_ maps: Tensor...) { for m in maps { spare?.give(m.data) } }
         for block in encoder {
-            let (a, c) = block.forward(h, training: training)
+            let (a, c) = block.forward([h], training: training)
+            done(h)
             skips.append(a)
             let (pooled, poolCache) = pool.forward(a)
             if let c { cache.encoder.append(c); cache.pools.append(poolCache) }
@@ -263,12 +304,16 @@ public final class ImageSegmenter {
         if let sweep {
             let (y, c) = sweep.forward(h, training: training)
             cache.sweep = c
+            done(h)
             h = y
         } else {
-            let z0 = contextConvs[0].forward(h)
-            let z1 = contextConvs[1].forward(ReLU.forward(z0))
-            if training { cache.context = [h, z0, z1] }
-            h = ReLU.forward(z1)
+            var a0 = contextConvs[0].forward(h)
+            ReLU.apply(&a0)
+            var a1 = contextConvs[1].forward(a0)
+            ReLU.apply(&a1)
+            if training { cache.context = [h, a0, a1] }
+            done(h, a0)
+            h = a1
         }
         for j in decoder.indices {
             let skip = skips[encoder.count - 1 - j]
@@ -280,34 +325,43 @@ public final class ImageSegmenter {
                 let b = bilinear.forward(h)
                 if training { cache.bilinearOutputs.append(b) }
                 up = upConv[j].forward(b)
+                done(b)
             }
+            done(h)
             var gated = skip
             if j < gates.count {
                 let (g, c) = gates[j].forward(skip, gating: up)
                 gated = g
                 if training { cache.gates.append(c) }
             }
-            let (y, c) = decoder[j].forward(ChannelOps.concat([up, gated]), training: training)
+            let (y, c) = decoder[j].forward([up, gated], training: training)
             if let c { cache.decoder.append(c) }
+            done(up, skip)
+            if j < gates.count { done(gated) }
             h = y
         }
         if training { cache.headInput = h }
-        return (head.forward(h), training ? cache : nil)
+        let logits = head.forward(h)
+        done(h)
+        return (logits, training ? cache : nil)
     }
 
     /// ADDS every parameter's gradient for dLogits (N, K, Hp, Wp).
     func backward(_ cache: Cache, logitsGrad: Tensor) {
+        let recycler = ArrayRecycler.current
         var dh = head.backward(input: cache.headInput, outputGrad: logitsGrad)
         var dSkips = [Tensor](repeating: Tensor(zeros: [0]), count: encoder.count)
         for j in decoder.indices.reversed() {
-            let level = encoder.count - 1 - j, skipChannels = config.encoderChannels[level]
-            let parts = ChannelOps.split(decoder[j].backward(cache.decoder[j], outputGrad: dh),
-                                         channels: [skipChannels, skipChannels])
+            let level = encoder.count - 1 - j
+            let parts = decoder[j].backward(cache.decoder[j], outputGrad: dh)
+            recycler?.give(dh.data)
             var (dUp, dSkip) = (parts[0], parts[1])
             if j < gates.count {
                 let (dx, dg) = gates[j].backward(cache.gates[j], outputGrad: dSkip)
                 dSkip = dx
-                for i in 0..<dUp.count { dUp.data[i] += dg.data[i] }
+                dUp.data.withUnsafeMutableBufferPointer { U in
+                    dg.data.withUnsafeBufferPointer { G in FloatKernels.add(G.baseAddress!, into: U.baseAddress!, count: U.count) }
+                }
             }
             dSkips[level] = dSkip
             if j < upConvTranspose.count {
@@ -316,33 +370,48 @@ public final class ImageSegmenter {
                 let dB = upConv[j].backward(input: cache.bilinearOutputs[j], outputGrad: dUp)
                 dh = bilinear.backward(outputGrad: dB, inputShape: cache.upInputs[j].shape)
             }
+            recycler?.give(dUp.data)
         }
         if let sweep, let c = cache.sweep {
-            dh = sweep.backward(c, outputGrad: dh)
+            let dy = dh
+            dh = sweep.backward(c, outputGrad: dy)
+            recycler?.give(dy.data)
         } else {
-            let (x, z0, z1) = (cache.context[0], cache.context[1], cache.context[2])
-            let d1 = contextConvs[1].backward(input: ReLU.forward(z0), outputGrad: ReLU.backward(input: z1, outputGrad: dh))
-            dh = contextConvs[0].backward(input: x, outputGrad: ReLU.backward(input: z0, outputGrad: d1))
+            let (x, a0, a1) = (cache.context[0], cache.context[1], cache.context[2])
+            let d1 = contextConvs[1].backward(input: a0, outputGrad: ReLU.backward(input: a1, outputGrad: dh))
+            dh = contextConvs[0].backward(input: x, outputGrad: ReLU.backward(input: a0, outputGrad: d1))
         }
         for i in encoder.indices.reversed() {
-            var da = pool.backward(cache.pools[i], outputGrad: dh)
-            for k in 0..<da.count { da.data[k] += dSkips[i].data[k] }
-            dh = encoder[i].backward(cache.encoder[i], outputGrad: da, inputGradient: i > 0)
+            // The block's output fed both the pool and the skip: the skip's gradient plus the pool's.
+            let shape = dSkips[i].shape
+            var da = dSkips[i].data
+            dSkips[i] = Tensor(zeros: [0])   // da is now the only reference: added into in place
+            pool.accumulateBackward(cache.pools[i], outputGrad: dh, into: &da)
+            let dx = encoder[i].backward(cache.encoder[i], outputGrad: Tensor(shape: shape, data: da), inputGradient: i > 0)
+            recycler?.give(dh.data)
+            recycler?.give(da)
+            if i > 0 { dh = dx[0] }
         }
     }
 
     // MARK: Training step
 
     /// Forward and backward on a validated batch with its masks (N·H·W); ADDS gradients;
-    /// returns the loss crossEntropy + diceWeight · Dice (computed on the unpadded pixels).
+    /// returns the loss crossEntropy + diceWeight · Dice (computed on the unpadded
+    /// pixels), without its gradient (the step's arrays go to the next step).
     func trainStep(_ images: Tensor, masks: [Int32], classWeights: [Float]?, diceWeight: Float) throws -> SegmentationLoss.Value {
-        let (n, h, w) = (images.shape[0], images.shape[1], images.shape[2])
-        let (logits, cache) = forward(prepare(images, 0..<n), training: true)
-        let value = try SegmentationLoss.combined(logits: ChannelOps.crop(logits, height: h, width: w), targets: masks,
-                                                  classWeights: classWeights, diceWeight: diceWeight)
-        let dLogits = ChannelOps.pad(value.grad, bottom: logits.shape[2] - h, right: logits.shape[3] - w)
-        backward(cache!, logitsGrad: dLogits)
-        return value
+        try recycler.scope {
+            let (n, h, w) = (images.shape[0], images.shape[1], images.shape[2])
+            let (logits, cache) = forward(prepare(images, 0..<n), training: true)
+            var value = try SegmentationLoss.combined(logits: ChannelOps.crop(logits, height: h, width: w), targets: masks,
+                                                      classWeights: classWeights, diceWeight: diceWeight)
+            let dLogits = ChannelOps.pad(value.grad, bottom: logits.shape[2] - h, right: logits.shape[3] - w)
+            backward(cache!, logitsGrad: dLogits)
+            recycler.give(cache!.tensors + [logits, dLogits, value.grad])
+            value.grad = Tensor(zeros: [0])
+            recycler.endStep()
+            return value
+        }
     }
 
     // MARK: Prediction
@@ -354,10 +423,19 @@ public final class ImageSegmenter {
         guard batchSize >= 1, threads >= 1 else { throw LSTMKitError.invalidArgument("threads and batch size must be >= 1") }
         let starts = Array(stride(from: 0, to: n, by: batchSize))
         let results = ResultSlots<[T]>(count: starts.count)
+        // A recycler per worker: batch after batch reuses the same arrays (parallelForEach's
+        // worker w runs batches w, w + workers, …, so each recycler stays on one thread).
+        let workers = min(max(threads, 1), max(starts.count, 1))
+        let recyclers = (0..<workers).map { _ in ArrayRecycler() }
         let run = { (i: Int) in
-            let range = starts[i]..<min(starts[i] + batchSize, n)
-            let (logits, _) = self.forward(self.prepare(images, range), training: false)
-            results.set(i, body(ChannelOps.crop(logits, height: h, width: w)))
+            let recycler = recyclers[i % workers]
+            recycler.scope {
+                let range = starts[i]..<min(starts[i] + batchSize, n)
+                let (logits, _) = self.forward(self.prepare(images, range), training: false)
+                results.set(i, body(ChannelOps.crop(logits, height: h, width: w)))
+                recycler.give(logits.data)
+                recycler.endStep()
+            }
         }
         parallelForEach(starts.count, threads: threads, run)
         return results.values.flatMap { $0 }

@@ -102,6 +102,7 @@ public final class ImageSegmenterTrainer {
     @discardableResult
     public func run(log: (String) -> Void) throws -> ImageSegmentationScore {
         let parameters = segmenter.parameters, buffers = segmenter.buffers
+        defer { segmenter.recycler.clear() }   // the last step's arrays, kept for a next step
         let optimizer = Adam(learningRate: options.learningRate)
         var best: (score: ImageSegmentationScore, values: [[Float]])?
         var stale = 0
