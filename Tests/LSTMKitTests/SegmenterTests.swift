@@ -484,6 +484,23 @@ struct SegmenterTests {
         return (Tensor(shape: [n, 16, 16], data: images), masks)
     }
 
+    @Test("the time limit ends the epoch under way after a batch, then the dev set is scored")
+    func timeLimit() throws {
+        let (train, trainMasks) = Self.squares(40, seed: 3)
+        let (dev, devMasks) = Self.squares(8, seed: 4)
+        var config = ImageSegmenterConfig(numClasses: 3)
+        (config.encoderChannels, config.hiddenSize) = ([2], 2)
+        var options = ImageSegmenterTrainingOptions()
+        (options.epochs, options.batchSize, options.threads, options.timeLimit) = (50, 8, 1, 1e-9)
+        let trainer = try ImageSegmenterTrainer(train: train, trainMasks: trainMasks, dev: dev, devMasks: devMasks,
+                                                config: config, options: options)
+        var lines: [String] = []
+        let best = try trainer.run { lines.append($0) }
+        #expect(lines.filter { $0.contains(" done in ") }.count == 1, "\(lines)")
+        #expect(lines.last?.contains("reached after 1 of 5 batches of epoch 1") == true, "\(lines)")
+        #expect(try trainer.segmenter.evaluate(dev, masks: devMasks) == best)
+    }
+
     @Test("learns solid vs hollow squares to high pixel accuracy")
     func learns() throws {
         let (train, trainMasks) = Self.squares(160, seed: 1)

@@ -7,7 +7,9 @@ public struct ImageSegmenterTrainingOptions: Sendable {
     /// Stop after this many epochs without a better dev mean IoU.
     public var patience = 3
     public var decayFactor: Float = 0.5
-    /// Stop after the epoch during which this many seconds of training have passed (nil: no limit).
+    /// Stop when this many seconds of training have passed (nil: no limit): the epoch
+    /// under way ends after its current batch (at least one batch is trained), the dev set
+    /// is scored, and no epoch follows.
     public var timeLimit: Double?
     /// The loss is cross-entropy + diceWeight · soft Dice.
     public var diceWeight: Float = 0.5
@@ -112,13 +114,10 @@ public final class ImageSegmenterTrainer {
         log("training an image segmenter (\(c.context.rawValue) context, \(c.upsampling.rawValue) upsampling"
             + "\(c.attentionGates ? ", attention gates" : "")) on \(n) images of \(h)×\(w)×\(c.channels), "
             + "\(devImages.shape[0]) dev; \(c.numClasses) classes; \(segmenter.parameterCount) parameters")
-        for epoch in 1...options.epochs where stale < options.patience {
-            if let limit = options.timeLimit, epoch > 1, now() - started >= limit {
-                log("time limit of \(Int(limit)) s reached")
-                break
-            }
+        var timeUp = false
+        for epoch in 1...options.epochs where stale < options.patience && !timeUp {
             let start = now()
-            var lossSum = 0.0
+            var lossSum = 0.0, seen = 0, trainedBatches = 0
             var order = Array(0..<n)
             for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
             let batches = stride(from: 0, to: n, by: options.batchSize).map { Array(order[$0..<min($0 + options.batchSize, n)]) }
@@ -128,17 +127,24 @@ public final class ImageSegmenterTrainer {
                 clipGradientNorm(parameters, maxNorm: options.clipNorm)
                 optimizer.stepAndZero(parameters)
                 lossSum += Double(loss.total)
+                seen += members.count
+                trainedBatches = i + 1
                 if (i + 1) % options.logEvery == 0 {
-                    let seen = batches[0...i].reduce(0) { $0 + $1.count }
                     log("epoch \(epoch) batch \(i + 1)/\(batches.count)  loss \(fmt(lossSum / Double(i + 1)))  "
                         + "\(Int(Double(seen) / (now() - start))) images/s")
+                }
+                // The time limit ends the epoch under way (after at least one batch); the
+                // dev set is then scored as after a full epoch.
+                if let limit = options.timeLimit, now() - started >= limit {
+                    timeUp = true
+                    break
                 }
             }
             let trained = now() - start
             let score = try segmenter.evaluate(devImages, masks: devMasks, threads: options.threads)
             let improved = best.map { score.meanIoU > $0.score.meanIoU } ?? true
-            log("epoch \(epoch) done in \(Int(now() - start)) s (\(Int(Double(n) / trained)) images/s)  "
-                + "loss \(fmt(lossSum / Double(max(batches.count, 1))))  dev pixel accuracy \(fmt(score.pixelAccuracy * 100))  "
+            log("epoch \(epoch) done in \(Int(now() - start)) s (\(Int(Double(seen) / trained)) images/s)  "
+                + "loss \(fmt(lossSum / Double(max(trainedBatches, 1))))  dev pixel accuracy \(fmt(score.pixelAccuracy * 100))  "
                 + "mean IoU \(fmt(score.meanIoU * 100))\(improved ? "  (best)" : "")")
             if improved {
                 best = (score, (parameters + buffers).map(\.value))
@@ -146,6 +152,9 @@ public final class ImageSegmenterTrainer {
             } else {
                 stale += 1
                 optimizer.learningRate *= options.decayFactor
+            }
+            if timeUp {
+                log("time limit of \(Int(options.timeLimit!)) s reached after \(trainedBatches) of \(batches.count) batches of epoch \(epoch)")
             }
         }
         if let best { for (p, v) in zip(parameters + buffers, best.values) { p.value = v } }
