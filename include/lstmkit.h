@@ -688,7 +688,8 @@ typedef struct lk_image_segmenter_train_config {
                                 IoU, >= 1                                             */
     float decay_factor;      /* the learning rate is multiplied by this after an epoch
                                 without a better dev mean IoU, (0, 1]                 */
-    double time_limit;       /* seconds; 0: none; else >= 1: no epoch starts after it */
+    double time_limit;       /* seconds; 0: none; else >= 1: training stops at the
+                                first batch end after it (then dev is scored)       */
     float dice_weight;       /* loss = cross-entropy + dice_weight * soft Dice, >= 0  */
     int32_t balance_classes; /* 0 or 1: median-frequency class weights in the
                                 cross-entropy (from the training masks)               */

@@ -111,7 +111,7 @@ struct TrainSegmenter: ParsableCommand {
     @Option(name: .customLong("batch-size")) var batchSize = 16
     @Option(name: .customLong("learning-rate"), help: "Adam.") var learningRate: Float = 0.002
     @Option(help: "Epochs without a better dev mean IoU before stopping.") var patience = 3
-    @Option(name: .customLong("time-limit"), help: "Minutes; no epoch starts after this.") var timeLimit: Double?
+    @Option(name: .customLong("time-limit"), help: "Minutes; training stops at the first batch end after this (then dev is scored).") var timeLimit: Double?
     @Option(name: .customLong("dice-weight"), help: "The loss is cross-entropy + this × soft Dice.") var diceWeight: Float = 0.5
     @Flag(name: .customLong("balance-classes"), help: "Median-frequency class weights in the cross-entropy.")
     var balanceClasses = false

@@ -170,8 +170,8 @@ class ImageSegmenter:
         training images is held out. The pixel mean and std come from the training
         images. The loss is cross-entropy + dice_weight * soft Dice. class_weights: None
         (all 1), "balanced" (median-frequency balancing from the training masks) or
-        num_classes weights >= 0 for the cross-entropy. time_limit: seconds (>= 1); no
-        epoch starts after it. After an epoch without a better validation mean IoU the
+        num_classes weights >= 0 for the cross-entropy. time_limit: seconds (>= 1); training
+        stops at the first batch end after it, then the validation set is scored. After an epoch without a better validation mean IoU the
         learning rate is multiplied by decay_factor; after ``patience`` such epochs
         training stops. verbose: True prints each progress line, False is silent, a
         callable receives the lines. Training runs with the GIL released.
