@@ -18,13 +18,11 @@ final class ImageClassifierHandle {
 }
 
 func imageClassifierHandle(_ pointer: OpaquePointer?) throws -> ImageClassifierHandle {
-    let p = try required(pointer, "classifier")
-    return Unmanaged<ImageClassifierHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+    try borrowHandle(pointer, "classifier", as: ImageClassifierHandle.self)
 }
 
 func publish(_ classifier: ImageClassifier, to out: UnsafeMutablePointer<OpaquePointer?>) {
-    _ = applyThreadSetting
-    out.pointee = OpaquePointer(Unmanaged.passRetained(ImageClassifierHandle(classifier)).toOpaque())
+    publishHandle(ImageClassifierHandle(classifier), to: out)
 }
 
 
@@ -75,8 +73,7 @@ public func lk_image_classifier_load(_ path: UnsafePointer<CChar>?, _ out: Unsaf
 
 @_cdecl("lk_image_classifier_free")
 public func lk_image_classifier_free(_ classifier: OpaquePointer?) {
-    guard let classifier else { return }
-    Unmanaged<ImageClassifierHandle>.fromOpaque(UnsafeRawPointer(classifier)).release()
+    releaseHandle(classifier, as: ImageClassifierHandle.self)
 }
 
 @_cdecl("lk_image_classifier_save")

@@ -13,13 +13,11 @@ final class ImageSegmenterHandle {
 }
 
 func imageSegmenterHandle(_ pointer: OpaquePointer?) throws -> ImageSegmenterHandle {
-    let p = try required(pointer, "segmenter")
-    return Unmanaged<ImageSegmenterHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+    try borrowHandle(pointer, "segmenter", as: ImageSegmenterHandle.self)
 }
 
 func publish(_ segmenter: ImageSegmenter, to out: UnsafeMutablePointer<OpaquePointer?>) {
-    _ = applyThreadSetting
-    out.pointee = OpaquePointer(Unmanaged.passRetained(ImageSegmenterHandle(segmenter)).toOpaque())
+    publishHandle(ImageSegmenterHandle(segmenter), to: out)
 }
 
 /// The (H, W, C) of a segmenter's images: an `lk_image_shape` with frames 0. `name`
@@ -89,8 +87,7 @@ public func lk_image_segmenter_load(_ path: UnsafePointer<CChar>?, _ out: Unsafe
 
 @_cdecl("lk_image_segmenter_free")
 public func lk_image_segmenter_free(_ segmenter: OpaquePointer?) {
-    guard let segmenter else { return }
-    Unmanaged<ImageSegmenterHandle>.fromOpaque(UnsafeRawPointer(segmenter)).release()
+    releaseHandle(segmenter, as: ImageSegmenterHandle.self)
 }
 
 @_cdecl("lk_image_segmenter_save")

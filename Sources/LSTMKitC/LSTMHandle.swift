@@ -38,13 +38,11 @@ final class LSTMHandle {
 
 // The lk_lstm struct is incomplete in C, so Swift sees its pointers as OpaquePointer.
 func handle(_ pointer: OpaquePointer?) throws -> LSTMHandle {
-    let p = try required(pointer, "lstm")
-    return Unmanaged<LSTMHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+    try borrowHandle(pointer, "lstm", as: LSTMHandle.self)
 }
 
 func publish(_ lstm: LSTM, to out: UnsafeMutablePointer<OpaquePointer?>) {
-    _ = applyThreadSetting
-    out.pointee = OpaquePointer(Unmanaged.passRetained(LSTMHandle(lstm)).toOpaque())
+    publishHandle(LSTMHandle(lstm), to: out)
 }
 
 extension LSTMConfig {
@@ -79,8 +77,7 @@ public func lk_lstm_create(_ config: UnsafePointer<lk_lstm_config>?, _ out: Unsa
 
 @_cdecl("lk_lstm_free")
 public func lk_lstm_free(_ lstm: OpaquePointer?) {
-    guard let lstm else { return }
-    Unmanaged<LSTMHandle>.fromOpaque(UnsafeRawPointer(lstm)).release()
+    releaseHandle(lstm, as: LSTMHandle.self)
 }
 
 @_cdecl("lk_lstm_get_config")

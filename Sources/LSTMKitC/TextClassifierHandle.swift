@@ -19,13 +19,11 @@ final class TextClassifierHandle {
 }
 
 func classifierHandle(_ pointer: OpaquePointer?) throws -> TextClassifierHandle {
-    let p = try required(pointer, "classifier")
-    return Unmanaged<TextClassifierHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+    try borrowHandle(pointer, "classifier", as: TextClassifierHandle.self)
 }
 
 func publish(_ classifier: TextClassifier, to out: UnsafeMutablePointer<OpaquePointer?>) {
-    _ = applyThreadSetting
-    out.pointee = OpaquePointer(Unmanaged.passRetained(TextClassifierHandle(classifier)).toOpaque())
+    publishHandle(TextClassifierHandle(classifier), to: out)
 }
 
 /// n (pointer, length) UTF-8 texts; errors name `name[i]`.
@@ -62,8 +60,7 @@ public func lk_text_classifier_load(_ path: UnsafePointer<CChar>?, _ out: Unsafe
 
 @_cdecl("lk_text_classifier_free")
 public func lk_text_classifier_free(_ classifier: OpaquePointer?) {
-    guard let classifier else { return }
-    Unmanaged<TextClassifierHandle>.fromOpaque(UnsafeRawPointer(classifier)).release()
+    releaseHandle(classifier, as: TextClassifierHandle.self)
 }
 
 @_cdecl("lk_text_classifier_save")

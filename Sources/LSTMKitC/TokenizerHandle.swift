@@ -12,13 +12,11 @@ final class TokenizerHandle {
 }
 
 func tokenizerHandle(_ pointer: OpaquePointer?) throws -> Tokenizer {
-    let p = try required(pointer, "tokenizer")
-    return Unmanaged<TokenizerHandle>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue().tokenizer
+    try borrowHandle(pointer, "tokenizer", as: TokenizerHandle.self).tokenizer
 }
 
 func publish(_ tokenizer: Tokenizer, to out: UnsafeMutablePointer<OpaquePointer?>) {
-    _ = applyThreadSetting
-    out.pointee = OpaquePointer(Unmanaged.passRetained(TokenizerHandle(tokenizer)).toOpaque())
+    publishHandle(TokenizerHandle(tokenizer), to: out)
 }
 
 /// A C size_t arrives as Int: values above Int.max look negative. No buffer can be
@@ -65,8 +63,7 @@ public func lk_tokenizer_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutabl
 
 @_cdecl("lk_tokenizer_free")
 public func lk_tokenizer_free(_ tokenizer: OpaquePointer?) {
-    guard let tokenizer else { return }
-    Unmanaged<TokenizerHandle>.fromOpaque(UnsafeRawPointer(tokenizer)).release()
+    releaseHandle(tokenizer, as: TokenizerHandle.self)
 }
 
 @_cdecl("lk_tokenizer_save")
