@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
+from ._labels import is_int_text, labels_arg, score
 from .tokenizer import PathLike, _fraction_arg, _int_arg, _learning_rate, _path_arg, _progress_callback
 
 __all__ = ["TextClassifier"]
@@ -55,40 +56,6 @@ def _texts_arg(name: str, value: Any) -> List[str]:
     if not items:
         raise ValueError(f"{name} is empty")
     return items
-
-
-def _labels_arg(name: str, value: Any, count: int) -> Tuple[List[str], bool]:
-    """(labels as str, whether every label was an int)."""
-    if isinstance(value, (str, bytes, bytearray)):
-        raise TypeError(f"{name} must be a sequence of str or int, got {type(value).__name__}")
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    try:
-        items = list(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of str or int, got {type(value).__name__}") from None
-    if len(items) != count:
-        raise ValueError(f"{count} texts but {len(items)} {name}")
-    out: List[str] = []
-    all_int = True
-    for i, label in enumerate(items):
-        if isinstance(label, str):
-            all_int = False
-            if "\0" in label:
-                raise ValueError(f"{name}[{i}] contains a NUL character")
-            out.append(label)
-        elif isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
-            out.append(str(int(label)))
-        else:
-            raise TypeError(f"{name}[{i}] must be a str or an int, got {type(label).__name__}")
-    return out, all_int
-
-
-def _is_int_text(label: str) -> bool:
-    try:
-        return str(int(label)) == label
-    except ValueError:
-        return False
 
 
 class TextClassifier:
@@ -168,7 +135,7 @@ class TextClassifier:
         Training runs with the GIL released.
         """
         texts = _texts_arg("texts", texts)
-        str_labels, all_int = _labels_arg("labels", labels, len(texts))
+        str_labels, all_int = labels_arg("labels", labels, len(texts), f"{len(texts)} texts but {{n}} labels")
         if len(set(str_labels)) < 2:
             raise ValueError(f"labels hold a single class ({str_labels[0]!r}): a classifier needs at least 2")
         epochs = _int_arg("epochs", epochs, 1)
@@ -184,7 +151,7 @@ class TextClassifier:
             if not isinstance(dev, (tuple, list)) or len(dev) != 2:
                 raise TypeError("dev must be a (texts, labels) pair")
             dev_texts = _texts_arg("dev texts", dev[0])
-            dev_labels, _ = _labels_arg("dev labels", dev[1], len(dev_texts))
+            dev_labels, _ = labels_arg("dev labels", dev[1], len(dev_texts), f"{len(dev_texts)} texts but {{n}} dev labels")
             train_texts, train_labels = texts, str_labels
             unseen = sorted(set(dev_labels) - set(train_labels))
             if unseen:
@@ -240,7 +207,7 @@ class TextClassifier:
     def _set_handle(self, handle: Any, int_labels: bool) -> None:
         self._handle = handle
         self._labels = handle.labels()
-        self._int_labels = int_labels and all(_is_int_text(label) for label in self._labels)
+        self._int_labels = int_labels and all(is_int_text(label) for label in self._labels)
 
     # -- prediction --------------------------------------------------------------------
 
@@ -290,26 +257,10 @@ class TextClassifier:
         does not know is a ValueError naming it."""
         self._fitted()
         texts = _texts_arg("texts", texts)
-        gold, _ = _labels_arg("labels", labels, len(texts))
-        index = {label: i for i, label in enumerate(self._labels)}
-        unknown = sorted(set(g for g in gold if g not in index))
-        if unknown:
-            raise ValueError(f"labels {unknown} are not among the model's classes {self._labels}")
-        proba = self.predict_proba(texts)
-        predicted = proba.argmax(axis=1)
-        c = len(self._labels)
-        confusion = np.zeros((c, c), dtype=np.int64)
-        for g, p in zip(gold, predicted):
-            confusion[index[g], p] += 1
-        tp = np.diag(confusion).astype(np.float64)
-        denom = confusion.sum(axis=0) + confusion.sum(axis=1)
-        f1 = np.where(tp > 0, 2 * tp / np.maximum(denom, 1), 0.0)
-        return {
-            "accuracy": float(tp.sum() / len(gold)),
-            "macro_f1": float(f1.mean()),
-            "confusion": confusion,
-            "labels": self.classes_,
-        }
+        gold, _ = labels_arg("labels", labels, len(texts), f"{len(texts)} texts but {{n}} labels")
+        result = score(self._labels, gold, self.predict_proba(texts))
+        result["labels"] = self.classes_
+        return result
 
     # -- files -------------------------------------------------------------------------
 
@@ -326,7 +277,7 @@ class TextClassifier:
         handle = _native.text_classifier_load(_path_arg("path", path))
         self = cls()
         labels = handle.labels()
-        self._set_handle(handle, all(_is_int_text(label) for label in labels))
+        self._set_handle(handle, all(is_int_text(label) for label in labels))
         return self
 
     def __repr__(self) -> str:

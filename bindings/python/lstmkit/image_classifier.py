@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from .classifier import _is_int_text
+from ._labels import is_int_text, labels_arg, score
 from .tokenizer import PathLike, _fraction_arg, _float_value, _int_arg, _learning_rate, _path_arg, _print_line
 
 __all__ = ["ImageClassifier"]
@@ -72,35 +72,6 @@ def _check_finite(name: str, X: np.ndarray) -> None:
         value = X.reshape(X.shape[0], -1)[i, j]
         raise ValueError(f"{name}[{i}] holds a{' NaN' if np.isnan(value) else 'n infinite'} pixel "
                          f"(at flat index {j} of that image); pixels must be finite")
-
-
-def _labels_arg(name: str, value: Any, count: int, images: str) -> Tuple[List[str], bool]:
-    """(labels as str, whether every label was an int)."""
-    if isinstance(value, (str, bytes, bytearray)):
-        raise TypeError(f"{name} must be a sequence of str or int, got {type(value).__name__}")
-    if isinstance(value, np.ndarray):
-        if value.ndim != 1:
-            raise ValueError(f"{name} must be 1-D, got shape {value.shape}")
-        value = value.tolist()
-    try:
-        items = list(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of str or int, got {type(value).__name__}") from None
-    if len(items) != count:
-        raise ValueError(f"{images} holds {count} images but {name} holds {len(items)} labels")
-    out: List[str] = []
-    all_int = True
-    for i, label in enumerate(items):
-        if isinstance(label, str):
-            all_int = False
-            if "\0" in label:
-                raise ValueError(f"{name}[{i}] contains a NUL character")
-            out.append(label)
-        elif isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
-            out.append(str(int(label)))
-        else:
-            raise TypeError(f"{name}[{i}] must be a str or an int, got {type(label).__name__}")
-    return out, all_int
 
 
 def _verbose_callback(verbose: Any) -> Optional[Callable[[str], Any]]:
@@ -214,7 +185,7 @@ class ImageClassifier:
         the lines. Training runs with the GIL released.
         """
         X = _images_arg("X", X)
-        str_labels, all_int = _labels_arg("y", y, X.shape[0], "X")
+        str_labels, all_int = labels_arg("y", y, X.shape[0], f"X holds {X.shape[0]} images but y holds {{n}} labels")
         if len(set(str_labels)) < 2:
             raise ValueError(f"y holds a single class ({str_labels[0]!r}): a classifier needs at least 2")
         _check_finite("X", X)  # before any split, so that the index is the caller's
@@ -242,7 +213,8 @@ class ImageClassifier:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be an (X, y) pair")
             dev_X = _images_arg("validation X", validation_data[0])
-            dev_labels, _ = _labels_arg("validation y", validation_data[1], dev_X.shape[0], "validation X")
+            dev_labels, _ = labels_arg("validation y", validation_data[1], dev_X.shape[0],
+                                       f"validation X holds {dev_X.shape[0]} images but validation y holds {{n}} labels")
             train_X, train_labels = X, str_labels
             unseen = sorted(set(dev_labels) - set(train_labels))
             if unseen:
@@ -300,7 +272,7 @@ class ImageClassifier:
     def _set_handle(self, handle: Any, int_labels: bool) -> None:
         self._handle = handle
         self._labels = handle.labels()
-        self._int_labels = int_labels and all(_is_int_text(label) for label in self._labels)
+        self._int_labels = int_labels and all(is_int_text(label) for label in self._labels)
 
     # -- the fitted model ----------------------------------------------------------------
 
@@ -353,24 +325,10 @@ class ImageClassifier:
         the model does not know is a ValueError naming it."""
         self._fitted()
         X = _images_arg("X", X)
-        gold, _ = _labels_arg("y", y, X.shape[0], "X")
-        index = {label: i for i, label in enumerate(self._labels)}
-        unknown = sorted(set(g for g in gold if g not in index))
-        if unknown:
-            raise ValueError(f"labels {unknown} are not among the model's classes {self._labels}")
-        predicted = self.predict_proba(X, threads=threads).argmax(axis=1)
-        c = len(self._labels)
-        confusion = np.zeros((c, c), dtype=np.int64)
-        np.add.at(confusion, (np.array([index[g] for g in gold]), predicted), 1)
-        tp = np.diag(confusion).astype(np.float64)
-        denom = confusion.sum(axis=0) + confusion.sum(axis=1)
-        f1 = np.where(tp > 0, 2 * tp / np.maximum(denom, 1), 0.0)
-        return {
-            "accuracy": float(tp.sum() / len(gold)),
-            "macro_f1": float(f1.mean()),
-            "confusion": confusion,
-            "labels": self.classes_.tolist(),
-        }
+        gold, _ = labels_arg("y", y, X.shape[0], f"X holds {X.shape[0]} images but y holds {{n}} labels")
+        result = score(self._labels, gold, self.predict_proba(X, threads=threads))
+        result["labels"] = self.classes_.tolist()
+        return result
 
     # -- files -------------------------------------------------------------------------
 
@@ -388,7 +346,7 @@ class ImageClassifier:
         handle = _native.image_classifier_load(_path_arg("path", path))
         self = cls(kind=handle.kind())
         labels = handle.labels()
-        self._set_handle(handle, all(_is_int_text(label) for label in labels))
+        self._set_handle(handle, all(is_int_text(label) for label in labels))
         return self
 
     def __repr__(self) -> str:
