@@ -42,9 +42,10 @@ _KINDS = {"rows": 0, "cnn": 1}
 _POOLING = {"last": 0, "mean": 1, "max": 2, "attention": 3}
 
 
-def _images_arg(name: str, value: Any) -> np.ndarray:
-    """value as an array of images with at least one image. The native layer converts
-    it to float32 (C-contiguous) and names values float32 cannot hold."""
+def _images_arg(name: str, value: Any, frames: bool = True) -> np.ndarray:
+    """value as an array of images (N, H, W), (N, H, W, C) or, with `frames`,
+    (N, T, H, W, C), with at least one image and no empty dimension. The native layer
+    converts it to float32 (C-contiguous) and names values float32 cannot hold."""
     if isinstance(value, np.ndarray):
         arr = value
     else:
@@ -54,10 +55,14 @@ def _images_arg(name: str, value: Any) -> np.ndarray:
             raise TypeError(f"{name} must be a NumPy array of images, got {type(value).__name__}: {e}") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be an array of real numbers (it is converted to float32), got dtype {arr.dtype}")
-    if arr.ndim not in (3, 4, 5):
+    if frames and arr.ndim not in (3, 4, 5):
         raise ValueError(f"{name} must have shape (N, H, W), (N, H, W, C) or (N, T, H, W, C), got {arr.shape}")
+    if not frames and arr.ndim not in (3, 4):
+        raise ValueError(f"{name} must have shape (N, H, W) or (N, H, W, C), got {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} holds no images (shape {arr.shape})")
+    if min(arr.shape[1:]) == 0:
+        raise ValueError(f"{name} has an empty dimension: shape {arr.shape}")
     return arr
 
 

@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from .image_classifier import _check_finite, _positive_float, _verbose_callback
+from .image_classifier import _images_arg as _image_batch_arg, _check_finite, _positive_float, _verbose_callback
 from .tokenizer import PathLike, _float_value, _int_arg, _learning_rate, _path_arg
 
 __all__ = ["ImageSegmenter"]
@@ -41,24 +41,8 @@ _MAX_BLOCKS = 6
 
 
 def _images_arg(name: str, value: Any) -> np.ndarray:
-    """value as an array of images (N, H, W) or (N, H, W, C) with at least one image. The
-    native layer converts it to float32 and names values float32 cannot hold."""
-    if isinstance(value, np.ndarray):
-        arr = value
-    else:
-        try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"{name} must be a NumPy array of images, got {type(value).__name__}: {e}") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be an array of real numbers (it is converted to float32), got dtype {arr.dtype}")
-    if arr.ndim not in (3, 4):
-        raise ValueError(f"{name} must have shape (N, H, W) or (N, H, W, C), got {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} holds no images (shape {arr.shape})")
-    if min(arr.shape[1:]) == 0:
-        raise ValueError(f"{name} has an empty dimension: shape {arr.shape}")
-    return arr
+    """value as an array of images (N, H, W) or (N, H, W, C) (see image_classifier)."""
+    return _image_batch_arg(name, value, frames=False)
 
 
 def _masks_arg(name: str, value: Any, images: np.ndarray, images_name: str, num_classes: int) -> np.ndarray:
