@@ -43,6 +43,23 @@ int64_t ck_gemv_packed_count(int64_t rows, int64_t cols);
 void ck_gemv_pack(const float *W, int64_t rows, int64_t cols, float *packed);
 void ck_gemv_packed_accumulate(const float *packed, int64_t rows, int64_t cols, const float *x, float *y);
 
+/// One direction of a batch of one with its hidden units split in two parts, each part
+/// on its own core (split_recurrence.c). Part 0 holds units [0, ck_lstm_split_first(H)),
+/// part 1 the rest. ck_lstm_split_pack packs each part's gate rows of W_hh (4H, H) into
+/// packed0 / packed1 (ck_gemv_packed_count(4 * n_part, H) floats each); returns 0 if out
+/// of memory.
+int64_t ck_lstm_split_first(int64_t H);
+int ck_lstm_split_pack(const float *W_hh, int64_t H, float *packed0, float *packed1);
+
+/// Runs `steps` steps: step s adds W_hh h to the pre-activations gates[s * 4H ..] (read
+/// only), runs the cell, and writes h to y + s * y_stride (y_stride may be negative).
+/// h and c (H each) hold the initial state and receive the final one. With threads >= 2
+/// part 1 runs on a helper thread (or on the caller when another call holds the helper);
+/// results are bit-identical either way and to ck_gemv_packed_accumulate +
+/// ck_lstm_cell_forward on the whole W_hh. Returns 0 if out of memory (nothing changed).
+int ck_lstm_split_steps(const float *packed0, const float *packed1, int64_t H, const float *gates,
+                        int64_t steps, float *h, float *c, float *y, int64_t y_stride, int threads);
+
 /// y[k] = exp(x[k]), 1 / (1 + exp(-x[k])), tanh(x[k]) for k < n, by the kernels'
 /// approximations (for tests). y may equal x.
 void ck_exp(const float *x, float *y, int64_t n);

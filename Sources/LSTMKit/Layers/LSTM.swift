@@ -241,76 +241,94 @@ public final class LSTM: Module {
     /// anything for backward. Per direction it holds the gates of one chunk of steps
     /// (see `projectionChunkRows`) and one (B, H) state updated in place, instead of
     /// every step's gates and states.
+    ///
+    /// With more than one BLAS thread allowed, the two directions of a layer run at the
+    /// same time on two cores, each with one BLAS thread: they are independent, and one
+    /// small GEMM per step gains far less from two threads than two GEMMs from two cores.
+    /// A unidirectional batch of one splits each step over two cores instead
+    /// (`SplitRecurrence`).
     public func infer(_ x: Tensor, lengths: [Int], initial: LSTMState? = nil) -> (y: Tensor, final: LSTMState) {
         let (batch, steps) = (x.shape[0], x.shape[1])
-        let hSize = config.hiddenSize, k = config.directions, g4 = 4 * hSize
-        let outSize = k * hSize
-        let active = Self.activeRows(lengths: lengths, steps: steps)
-        let chunk = Self.projectionChunk(batch: batch, steps: steps)
+        let k = config.directions, outSize = k * config.hiddenSize
         var final = initial ?? LSTMState(zerosFor: config, batch: batch)
         var input = x.data
         var inSize = config.inputSize
-        var gates = [Float](repeating: 0, count: chunk * batch * g4)
-        var stepInput = [Float](repeating: 0, count: chunk * batch * max(config.inputSize, outSize))
-        var cScratch = [Float](repeating: 0, count: hSize)
+        let directionThreads = k > 1 && BLAS.numThreads > 1 ? k : 1
         for layer in 0..<config.numLayers {
             var y = [Float](repeating: 0, count: batch * steps * outSize)
-            for d in 0..<k {
-                let index = layer * k + d
-                let reverse = d == 1
-                let stateOffset = index * batch * hSize
-                let bias = combinedBias(index)
-                gates.withUnsafeMutableBufferPointer { G in
-                stepInput.withUnsafeMutableBufferPointer { XS in
-                final.h.data.withUnsafeMutableBufferPointer { H in
-                final.c.data.withUnsafeMutableBufferPointer { C in
-                y.withUnsafeMutableBufferPointer { Y in
-                input.withUnsafeBufferPointer { X in
-                bias.withUnsafeBufferPointer { BIAS in
-                weightIH[index].value.withUnsafeBufferPointer { WIH in
-                weightHH[index].value.withUnsafeBufferPointer { WHH in
-                cScratch.withUnsafeMutableBufferPointer { CN in
-                    let g = G.baseAddress!, xs = XS.baseAddress!, cNew = CN.baseAddress!
-                    let h = H.baseAddress! + stateOffset, c = C.baseAddress! + stateOffset
-                    let recurrence = Recurrence(weight: WHH.baseAddress!, hidden: hSize, batch: batch, steps: steps)
-                    defer { recurrence.deallocate() }
-                    for s0 in stride(from: 0, to: steps, by: chunk) {
-                        let n = min(chunk, steps - s0)
-                        Self.projectSteps(X.baseAddress!, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
-                                          reverse: reverse, from: s0, count: n,
-                                          weight: WIH.baseAddress!, bias: BIAS.baseAddress!, g4: g4,
-                                          scratch: xs, into: g)
-                        for s in s0..<(s0 + n) {
-                            let gs = g + (s - s0) * batch * g4
-                            recurrence.add(rows: active[s], h: h, gates: gs)
-                            for b in 0..<active[s] {
-                                // Finished rows keep their state: it is their final state.
-                                guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                                // The kernel's arrays must not overlap: new c into a scratch row.
-                                ck_lstm_cell_forward(gs + b * g4, Int64(hSize), c + b * hSize, cNew, h + b * hSize,
-                                                     Y.baseAddress! + (b * steps + t) * outSize + d * hSize)
-                                (c + b * hSize).update(from: cNew, count: hSize)
-                            }
-                        }
-                    }
+            input.withUnsafeBufferPointer { X in
+            y.withUnsafeMutableBufferPointer { Y in
+            final.h.data.withUnsafeMutableBufferPointer { H in
+            final.c.data.withUnsafeMutableBufferPointer { C in
+                // Each direction writes its own columns of y and its own state rows.
+                let (x, y, h, c) = (X.baseAddress!, Y.baseAddress!, H.baseAddress!, C.baseAddress!)
+                parallelForEach(k, threads: directionThreads) { d in
+                    inferDirection(index: layer * k + d, reverse: d == 1, input: x, inSize: inSize,
+                                   batch: batch, steps: steps, lengths: lengths, h: h, c: c, y: y)
                 }
-                }
-                }
-                }
-                }
-                }
-                }
-                }
-                }
-                }
+            }
+            }
+            }
             }
             input = y
             inSize = outSize
-            if layer == config.numLayers - 1 {
-                return (Tensor(shape: [batch, steps, outSize], data: y), final)
+        }
+        return (Tensor(shape: [batch, steps, outSize], data: input), final)
+    }
+
+    /// One direction of one layer for `infer`: updates its (B, H) rows of h and c in
+    /// place (the whole (L*K, B, H) state is passed) and writes its columns of y.
+    private func inferDirection(index: Int, reverse: Bool, input x: UnsafePointer<Float>, inSize: Int,
+                                batch: Int, steps: Int, lengths: [Int],
+                                h hAll: UnsafeMutablePointer<Float>, c cAll: UnsafeMutablePointer<Float>,
+                                y: UnsafeMutablePointer<Float>) {
+        let hSize = config.hiddenSize, g4 = 4 * hSize, outSize = config.outputSize
+        let column = reverse ? hSize : 0
+        let h = hAll + index * batch * hSize, c = cAll + index * batch * hSize
+        let active = Self.activeRows(lengths: lengths, steps: steps)
+        let chunk = Self.projectionChunk(batch: batch, steps: steps)
+        let gates = UnsafeMutablePointer<Float>.allocate(capacity: chunk * batch * g4)
+        let stepInput = UnsafeMutablePointer<Float>.allocate(capacity: chunk * batch * inSize)
+        let cNew = UnsafeMutablePointer<Float>.allocate(capacity: hSize)
+        defer { gates.deallocate(); stepInput.deallocate(); cNew.deallocate() }
+        let bias = combinedBias(index)
+        bias.withUnsafeBufferPointer { BIAS in
+        weightIH[index].value.withUnsafeBufferPointer { WIH in
+        weightHH[index].value.withUnsafeBufferPointer { WHH in
+            let split = SplitRecurrence(weight: WHH.baseAddress!, hidden: hSize, batch: batch, steps: steps)
+            let recurrence = split == nil ? Recurrence(weight: WHH.baseAddress!, hidden: hSize, batch: batch, steps: steps) : nil
+            defer { recurrence?.deallocate(); split?.deallocate() }
+            for s0 in stride(from: 0, to: steps, by: chunk) {
+                let n = min(chunk, steps - s0)
+                Self.projectSteps(x, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
+                                  reverse: reverse, from: s0, count: n,
+                                  weight: WIH.baseAddress!, bias: BIAS.baseAddress!, g4: g4,
+                                  scratch: stepInput, into: gates)
+                if let split {
+                    // A batch of one: its steps in this chunk, all at once, on two cores.
+                    let length = lengths[0], running = min(n, length - s0)
+                    guard running > 0 else { continue }
+                    let t0 = reverse ? length - 1 - s0 : s0
+                    split.run(gates: gates, steps: running, h: h, c: c,
+                              y: y + t0 * outSize + column, yStride: reverse ? -outSize : outSize)
+                    continue
+                }
+                for s in s0..<(s0 + n) {
+                    let gs = gates + (s - s0) * batch * g4
+                    recurrence!.add(rows: active[s], h: h, gates: gs)
+                    for b in 0..<active[s] {
+                        // Finished rows keep their state: it is their final state.
+                        guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
+                        // The kernel's arrays must not overlap: new c into a scratch row.
+                        ck_lstm_cell_forward(gs + b * g4, Int64(hSize), c + b * hSize, cNew, h + b * hSize,
+                                             y + (b * steps + t) * outSize + column)
+                        (c + b * hSize).update(from: cNew, count: hSize)
+                    }
+                }
             }
         }
-        fatalError("unreachable: numLayers >= 1")
+        }
+        }
     }
 
     /// Validates the inputs, then runs inference (`infer`).

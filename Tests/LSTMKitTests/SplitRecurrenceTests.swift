@@ -1,0 +1,102 @@
+import Dispatch
+import Testing
+@testable import LSTMKit
+import CKernels
+
+/// The batch-of-one recurrence on two cores (CKernels/split_recurrence.c) must give
+/// exactly what the one-core recurrence gives: it only moves work between cores.
+@Suite("Batch-of-one recurrence split over two cores")
+struct SplitRecurrenceTests {
+    /// The one-core recurrence over the whole packed W_hh: y (steps, H), final h and c.
+    static func reference(weight: [Float], hidden: Int, gates: [Float], steps: Int,
+                          h0: [Float], c0: [Float]) -> (y: [Float], h: [Float], c: [Float]) {
+        let g4 = 4 * hidden
+        var packed = [Float](repeating: 0, count: Int(ck_gemv_packed_count(Int64(g4), Int64(hidden))))
+        ck_gemv_pack(weight, Int64(g4), Int64(hidden), &packed)
+        var h = h0, c = c0, y = [Float](repeating: 0, count: steps * hidden)
+        var hNew = h0, cNew = c0
+        for s in 0..<steps {
+            var g = Array(gates[(s * g4)..<((s + 1) * g4)])
+            ck_gemv_packed_accumulate(packed, Int64(g4), Int64(hidden), h, &g)
+            ck_lstm_cell_forward(&g, Int64(hidden), c, &cNew, &hNew, nil)
+            y.replaceSubrange((s * hidden)..<((s + 1) * hidden), with: hNew)
+            (h, c) = (hNew, cNew)
+        }
+        return (y, h, c)
+    }
+
+    /// The split recurrence, writing step s to row s (or to row steps-1-s with a negative stride).
+    static func split(weight: [Float], hidden: Int, gates: [Float], steps: Int, h0: [Float], c0: [Float],
+                      threads: Int32, reversedRows: Bool = false) -> (y: [Float], h: [Float], c: [Float]) {
+        let first = Int(ck_lstm_split_first(Int64(hidden)))
+        var p0 = [Float](repeating: 0, count: Int(ck_gemv_packed_count(Int64(4 * first), Int64(hidden))))
+        var p1 = [Float](repeating: 0, count: Int(ck_gemv_packed_count(Int64(4 * (hidden - first)), Int64(hidden))))
+        #expect(ck_lstm_split_pack(weight, Int64(hidden), &p0, &p1) == 1)
+        var h = h0, c = c0, y = [Float](repeating: 0, count: steps * hidden)
+        y.withUnsafeMutableBufferPointer { Y in
+            let start = Y.baseAddress! + (reversedRows ? (steps - 1) * hidden : 0)
+            #expect(ck_lstm_split_steps(p0, p1, Int64(hidden), gates, Int64(steps), &h, &c, start,
+                                        Int64(reversedRows ? -hidden : hidden), threads) == 1)
+        }
+        return (y, h, c)
+    }
+
+    @Test("bit-identical to the whole W_hh on one core, for one thread, two, odd sizes and a negative stride",
+          arguments: [(64, 16), (80, 37), (100, 1), (256, 50)])
+    func matchesOneCore(hidden: Int, steps: Int) {
+        let weight = randomArray(4 * hidden * hidden, seed: 1, scale: 0.3)
+        let gates = randomArray(steps * 4 * hidden, seed: 2)
+        let h0 = randomArray(hidden, seed: 3, scale: 0.5), c0 = randomArray(hidden, seed: 4, scale: 0.5)
+        let expected = Self.reference(weight: weight, hidden: hidden, gates: gates, steps: steps, h0: h0, c0: c0)
+        for threads: Int32 in [1, 2] {
+            let got = Self.split(weight: weight, hidden: hidden, gates: gates, steps: steps, h0: h0, c0: c0, threads: threads)
+            #expect(got.y == expected.y, "y, H \(hidden), \(threads) threads")
+            #expect(got.h == expected.h && got.c == expected.c, "final state, H \(hidden), \(threads) threads")
+        }
+        let reversed = Self.split(weight: weight, hidden: hidden, gates: gates, steps: steps, h0: h0, c0: c0,
+                                  threads: 2, reversedRows: true)
+        for s in 0..<steps {
+            #expect(Array(reversed.y[((steps - 1 - s) * hidden)..<((steps - s) * hidden)])
+                    == Array(expected.y[(s * hidden)..<((s + 1) * hidden)]))
+        }
+    }
+
+    @Test("callers at the same time: one gets the helper thread, the others run alone, all exact")
+    func concurrentCallers() {
+        let (hidden, steps) = (96, 40)
+        let weight = randomArray(4 * hidden * hidden, seed: 5, scale: 0.3)
+        let gates = randomArray(steps * 4 * hidden, seed: 6)
+        let h0 = [Float](repeating: 0, count: hidden), c0 = h0
+        let expected = Self.reference(weight: weight, hidden: hidden, gates: gates, steps: steps, h0: h0, c0: c0)
+        let failures = ManagedCounter()
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<5 {
+                let got = Self.split(weight: weight, hidden: hidden, gates: gates, steps: steps, h0: h0, c0: c0, threads: 2)
+                if got.y != expected.y || got.h != expected.h || got.c != expected.c { failures.increment() }
+            }
+        }
+        #expect(failures.value == 0)
+    }
+
+    @Test("LSTM inference on a batch of one (split when BLAS may use two threads) equals the forward pass")
+    func lstmInference() throws {
+        let lstm = try LSTM(LSTMConfig(inputSize: 5, hiddenSize: 64, bidirectional: true, seed: 9))
+        // 600 steps: two chunks of the input projection; the sequence ends inside the second.
+        let x = randomTensor([1, 600, 5], seed: 10)
+        let initial = LSTMState(h: randomTensor([2, 1, 64], seed: 11, scale: 0.5), c: randomTensor([2, 1, 64], seed: 12, scale: 0.5))
+        for lengths: [Int32]? in [nil, [590], [20]] {
+            let full = try lstm.run(x, lengths: lengths, initial: initial)
+            let fast = try lstm.runInference(x, lengths: lengths, initial: initial)
+            #expect(fast.y == full.y, "y, lengths \(String(describing: lengths))")
+            #expect(fast.final == full.final, "final state, lengths \(String(describing: lengths))")
+        }
+    }
+}
+
+/// A counter many threads may increment.
+final class ManagedCounter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "counter")
+    private var count = 0
+    func increment() { queue.sync { count += 1 } }
+    var value: Int { queue.sync { count } }
+}
