@@ -91,6 +91,30 @@ struct SplitRecurrenceTests {
             #expect(fast.final == full.final, "final state, lengths \(String(describing: lengths))")
         }
     }
+
+    @Test("the packed W_hh kept between calls follows the weights: changed in place or assigned")
+    func packedWeightsFollowChanges() throws {
+        let config = LSTMConfig(inputSize: 5, hiddenSize: 64, seed: 13)
+        let lstm = try LSTM(config)
+        let x = randomTensor([1, 24, 5], seed: 14)
+        let before = try lstm.runInference(x)
+        let version = lstm.weightHH[0].version
+        lstm.weightHH[0].value.withUnsafeMutableBufferPointer { w in
+            for i in stride(from: 0, to: w.count, by: 7) { w[i] += 0.25 }
+        }
+        #expect(lstm.weightHH[0].version != version)
+        let changed = try lstm.runInference(x)
+        #expect(changed.y != before.y)
+        let fresh = try LSTM(config)
+        for (a, b) in zip(fresh.parameters, lstm.parameters) { try a.assign(b.value) }
+        #expect(try fresh.runInference(x).y == changed.y)
+        try lstm.weightHH[0].assign(fresh.weightHH[0].value.map { $0 * 0.5 })
+        let fresh2 = try LSTM(config)
+        for (a, b) in zip(fresh2.parameters, lstm.parameters) { try a.assign(b.value) }
+        #expect(try lstm.runInference(x).y == fresh2.runInference(x).y)
+        // The training pass reads the same packing.
+        #expect(try lstm.run(x).y == lstm.runInference(x).y)
+    }
 }
 
 /// A counter many threads may increment.

@@ -90,6 +90,8 @@ public final class LSTM: Module {
     /// a small model's step). A cache the caller still holds is copied on write, never
     /// changed.
     private var spareBuffers: [[Float]] = []
+    /// W_hh packed for batches of one, kept until the weights change.
+    let packedWeights = PackedRecurrentWeights()
 
     public init(_ config: LSTMConfig) throws {
         try config.validate()
@@ -246,7 +248,9 @@ public final class LSTM: Module {
     /// same time on two cores, each with one BLAS thread: they are independent, and one
     /// small GEMM per step gains far less from two threads than two GEMMs from two cores.
     /// A unidirectional batch of one splits each step over two cores instead
-    /// (`SplitRecurrence`).
+    /// (`SplitRecurrence`). Both give forward's result to the bit wherever OpenBLAS's
+    /// own sums do not depend on its thread count (its AVX-512 kernels; its AVX2 ones,
+    /// forced by OPENBLAS_CORETYPE=Haswell, round differently with 2 threads).
     public func infer(_ x: Tensor, lengths: [Int], initial: LSTMState? = nil) -> (y: Tensor, final: LSTMState) {
         let (batch, steps) = (x.shape[0], x.shape[1])
         let k = config.directions, outSize = k * config.hiddenSize
@@ -295,9 +299,8 @@ public final class LSTM: Module {
         bias.withUnsafeBufferPointer { BIAS in
         weightIH[index].value.withUnsafeBufferPointer { WIH in
         weightHH[index].value.withUnsafeBufferPointer { WHH in
-            let split = SplitRecurrence(weight: WHH.baseAddress!, hidden: hSize, batch: batch, steps: steps)
-            let recurrence = split == nil ? Recurrence(weight: WHH.baseAddress!, hidden: hSize, batch: batch, steps: steps) : nil
-            defer { recurrence?.deallocate(); split?.deallocate() }
+            let split = SplitRecurrence(self, index: index, batch: batch, steps: steps)
+            let recurrence = split == nil ? Recurrence(self, index: index, weight: WHH.baseAddress!, batch: batch, steps: steps) : nil
             for s0 in stride(from: 0, to: steps, by: chunk) {
                 let n = min(chunk, steps - s0)
                 Self.projectSteps(x, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
@@ -426,33 +429,23 @@ public final class LSTM: Module {
         let hidden: Int
         let batch: Int
         let weight: UnsafePointer<Float>
-        let packed: UnsafeMutablePointer<Float>?
+        /// W_hh packed (kept alive while the recurrence runs), or nil to read it as is.
+        let packing: PackedRecurrentWeights.Packing?
 
-        init(weight: UnsafePointer<Float>, hidden: Int, batch: Int, steps: Int) {
-            self.hidden = hidden
+        init(_ lstm: LSTM, index: Int, weight: UnsafePointer<Float>, batch: Int, steps: Int) {
+            hidden = lstm.config.hiddenSize
             self.batch = batch
             self.weight = weight
-            if batch == 1 && steps >= LSTM.packedRecurrenceMinSteps {
-                let count = Int(ck_gemv_packed_count(Int64(4 * hidden), Int64(hidden)))
-                let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<Float>.stride, alignment: 64)
-                let p = raw.bindMemory(to: Float.self, capacity: count)
-                ck_gemv_pack(weight, Int64(4 * hidden), Int64(hidden), p)
-                packed = p
-            } else {
-                packed = nil
-            }
-        }
-
-        func deallocate() {
-            packed.map { UnsafeMutableRawPointer($0).deallocate() }
+            packing = batch == 1 && steps >= LSTM.packedRecurrenceMinSteps
+                ? lstm.packedWeights.packing(of: lstm.weightHH[index], index: index, hidden: hidden, split: false) : nil
         }
 
         @inline(__always)
         func add(rows: Int, h: UnsafePointer<Float>, gates: UnsafeMutablePointer<Float>) {
             if batch == 1 {
                 guard rows == 1 else { return }
-                if let packed {
-                    ck_gemv_packed_accumulate(packed, Int64(4 * hidden), Int64(hidden), h, gates)
+                if let packing {
+                    ck_gemv_packed_accumulate(packing.buffers[0], Int64(4 * hidden), Int64(hidden), h, gates)
                 } else {
                     ck_gemv_accumulate(weight, Int64(4 * hidden), Int64(hidden), h, gates)
                 }
@@ -509,8 +502,7 @@ public final class LSTM: Module {
         bias.withUnsafeBufferPointer { BIAS in
         weightIH[index].value.withUnsafeBufferPointer { WIH in
         weightHH[index].value.withUnsafeBufferPointer { WHH in
-            let recurrence = Recurrence(weight: WHH.baseAddress!, hidden: hSize, batch: batch, steps: steps)
-            defer { recurrence.deallocate() }
+            let recurrence = Recurrence(self, index: index, weight: WHH.baseAddress!, batch: batch, steps: steps)
             for s in 0..<steps {
                 let gs = G.baseAddress! + s * batch * g4
                 if s % chunk == 0 {

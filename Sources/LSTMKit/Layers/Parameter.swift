@@ -4,7 +4,12 @@
 public final class Parameter {
     public let name: String
     public let shape: [Int]
-    public var value: [Float]
+    public var value: [Float] {
+        didSet { version &+= 1 }
+    }
+    /// Changes whenever `value` does (in place too): lets a layer keep something derived
+    /// from the weights (the LSTM's packed W_hh) until they change.
+    public private(set) var version: UInt64 = 0
     public var grad: [Float]
     /// Set for sparse parameters (embedding tables): the row length. Their backward
     /// records the rows it touched, and `zeroGrad`, clipping and Adam visit only those
