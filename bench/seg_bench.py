@@ -8,7 +8,8 @@ contexts the same way for the same time.
 
 Usage:
     python3 bench/seg_bench.py --variant big|base [--minutes 42] [--peer] [--train-size N]
-                               [--cli PATH] [-- extra train-segmenter options]
+                               [--contexts lstm,conv] [--tag NAME] [--no-speed] [--cli PATH]
+                               [-- extra train-segmenter options, e.g. --schedule cosine]
 
 The bars: "big" LSTM test mean IoU >= 0.62 and >= 0.06 above the ablation; "base" LSTM
 >= 0.70; each model trained within 45 minutes (--minutes is the trainer's time limit: the
@@ -16,7 +17,9 @@ epoch under way stops there, then the dev set is scored and the model written).
 Generates the canvases if missing (bench/seg_data.py). Needs the release CLI (`swift build
 -c release --product lstmkit-cli`). OPENBLAS_CORETYPE is unset for every engine, as on a
 user's machine. Writes bench/results/seg_bench_<variant>.json (seg_bench_<variant>-<N>.json
-with --train-size N); models and logs go to data-cache/seg-models/<variant>/.
+with --train-size N, -<NAME> added with --tag); models and logs go to
+data-cache/seg-models/<variant>/. --contexts lstm trains the LSTM model alone (then no
+comparison with the ablation is made).
 """
 import argparse
 import json
@@ -114,23 +117,26 @@ def evaluate(cli, model, images, masks, threads):
             "iou": [iou[c] for c in sorted(iou)]}
 
 
-def measure(cli, model, folder):
-    """Test scores, and the median throughput of 3 runs at 1 and 2 threads."""
+def measure(cli, model, folder, speed=True):
+    """Test scores, and (with `speed`) the median throughput of 3 runs at 1 and 2 threads."""
     images, masks = f"{folder}/test_images.npy", f"{folder}/test_masks.npy"
     scores = evaluate(cli, model, images, masks, 2)
-    speed = {t: statistics.median(evaluate(cli, model, images, masks, t)["images_per_s"] for _ in range(3)) for t in (1, 2)}
-    return {"test_mean_iou": scores["mean_iou"], "test_pixel_accuracy": scores["pixel_accuracy"], "test_iou": scores["iou"],
-            "images_per_s": {"1": speed[1], "2": speed[2]}}
+    result = {"test_mean_iou": scores["mean_iou"], "test_pixel_accuracy": scores["pixel_accuracy"], "test_iou": scores["iou"],
+              "images_per_s": {"1": float("nan"), "2": float("nan")}}
+    if speed:
+        result["images_per_s"] = {str(t): statistics.median(evaluate(cli, model, images, masks, t)["images_per_s"] for _ in range(3))
+                                  for t in (1, 2)}
+    return result
 
 
 def bars(variant, results):
-    lstm, conv = results["lstm"], results["conv"]
+    """The issue's bars this run can check (the comparison needs both models)."""
     met = {"trained_within_45_min": all(r["train_s"] <= BUDGET_S for r in results.values())}
-    if variant == "big":
-        met["lstm_mean_iou_at_least_0.62"] = lstm["test_mean_iou"] >= 0.62
-        met["lstm_beats_conv_by_0.06"] = lstm["test_mean_iou"] - conv["test_mean_iou"] >= 0.06
-    else:
-        met["lstm_mean_iou_at_least_0.70"] = lstm["test_mean_iou"] >= 0.70
+    if "lstm" in results:
+        floor = 0.62 if variant == "big" else 0.70
+        met[f"lstm_mean_iou_at_least_{floor}"] = results["lstm"]["test_mean_iou"] >= floor
+    if variant == "big" and len(results) == 2:
+        met["lstm_beats_conv_by_0.06"] = results["lstm"]["test_mean_iou"] - results["conv"]["test_mean_iou"] >= 0.06
     return met
 
 
@@ -140,6 +146,10 @@ def main():
     ap.add_argument("--minutes", type=float, default=42, help="training time limit of each model")
     ap.add_argument("--peer", action="store_true", help="then train the PyTorch equivalent for the same time")
     ap.add_argument("--train-size", type=int, help="use only the first N training canvases (quick checks)")
+    ap.add_argument("--contexts", default="lstm,conv", help="which models to train: lstm, conv or both")
+    ap.add_argument("--no-speed", action="store_true",
+                    help="skip the throughput measurement (when another job shares the machine)")
+    ap.add_argument("--tag", help="names this run's models and results (e.g. a schedule tried), so no run replaces another")
     ap.add_argument("--cli", default=os.path.join(REPO, ".build", "release", "lstmkit-cli"))
     ap.add_argument("--workdir", default=os.path.join(REPO, "data-cache", "seg-models"))
     ap.add_argument("extra", nargs="*", help="options passed on to train-segmenter")
@@ -150,20 +160,23 @@ def main():
     workdir = os.path.join(args.workdir, args.variant)
     os.makedirs(workdir, exist_ok=True)
     train_images, train_masks = training_set(folder, workdir, args.train_size)
-    suffix = f"-{args.train_size}" if args.train_size else ""
-    models = {c: os.path.join(workdir, f"seg-{c}{suffix}.safetensors") for c in CONTEXTS}
-    logs = {c: os.path.join(workdir, f"seg-{c}{suffix}.log") for c in CONTEXTS}
+    contexts = [c for c in CONTEXTS if c in args.contexts.split(",")]
+    if not contexts or set(args.contexts.split(",")) - set(CONTEXTS):
+        sys.exit(f"--contexts must name lstm, conv or both, got {args.contexts}")
+    suffix = (f"-{args.train_size}" if args.train_size else "") + (f"-{args.tag}" if args.tag else "")
+    models = {c: os.path.join(workdir, f"seg-{c}{suffix}.safetensors") for c in contexts}
+    logs = {c: os.path.join(workdir, f"seg-{c}{suffix}.log") for c in contexts}
     commands = {c: [args.cli, "train-segmenter", "--train", train_images, "--train-masks", train_masks,
                     "--dev", f"{folder}/dev_images.npy", "--dev-masks", f"{folder}/dev_masks.npy",
                     "--output", models[c], "--context", c, "--num-classes", "11", "--epochs", "1000",
                     "--time-limit", str(args.minutes), "--threads", "1", "--log-every", "250", *args.extra]
-                for c in CONTEXTS}
-    for c in CONTEXTS:
+                for c in contexts}
+    for c in contexts:
         print(f"[{args.variant} {c}] OPENBLAS_NUM_THREADS=1 " + " ".join(commands[c]), flush=True)
     seconds = train_all(commands, logs, engine_env(1))
     results = {}
-    for c in CONTEXTS:
-        results[c] = {"context": c, "train_s": seconds[c], **read_log(logs[c]), **measure(args.cli, models[c], folder),
+    for c in contexts:
+        results[c] = {"context": c, "train_s": seconds[c], **read_log(logs[c]), **measure(args.cli, models[c], folder, not args.no_speed),
                       "model_bytes": os.path.getsize(models[c]), "command": commands[c][1:]}
         r = results[c]
         print(f"[{args.variant} {c}] test mean IoU {r['test_mean_iou']:.4f}, pixel accuracy {r['test_pixel_accuracy']:.4f}; "
@@ -171,19 +184,21 @@ def main():
               f"{r['images_per_s']['2']:.0f} on 2", flush=True)
     report = {"variant": args.variant, "minutes": args.minutes, "train_size": args.train_size or 20000,
               "head": git_head(), "cli": os.path.relpath(args.cli, REPO), "cpu": cpu_model(), "cores": os.cpu_count(),
-              "results": results, "lstm_minus_conv": results["lstm"]["test_mean_iou"] - results["conv"]["test_mean_iou"]}
+              "results": results, "extra_options": args.extra}
+    if len(results) == 2:
+        report["lstm_minus_conv"] = results["lstm"]["test_mean_iou"] - results["conv"]["test_mean_iou"]
     report["bars"] = bars(args.variant, results)
     if args.peer:
         peer = {}
-        outs = {c: os.path.join(workdir, f"torch-{c}{suffix}.json") for c in CONTEXTS}
-        peer_logs = {c: os.path.join(workdir, f"torch-{c}{suffix}.log") for c in CONTEXTS}
+        outs = {c: os.path.join(workdir, f"torch-{c}{suffix}.json") for c in contexts}
+        peer_logs = {c: os.path.join(workdir, f"torch-{c}{suffix}.log") for c in contexts}
         peer_commands = {c: [sys.executable, os.path.join(HERE, "seg_peers.py"), "--variant", args.variant, "--context", c,
                              "--minutes", str(args.minutes), "--threads", "1", "--out", outs[c]]
-                         + (["--train-size", str(args.train_size)] if args.train_size else []) for c in CONTEXTS}
-        for c in CONTEXTS:
+                         + (["--train-size", str(args.train_size)] if args.train_size else []) for c in contexts}
+        for c in contexts:
             print(f"[{args.variant} torch {c}] " + " ".join(peer_commands[c][1:]), flush=True)
         train_all(peer_commands, peer_logs, engine_env(1))
-        for c in CONTEXTS:
+        for c in contexts:
             with open(outs[c]) as f:
                 peer[c] = json.load(f)
         report["torch"] = peer
@@ -191,7 +206,7 @@ def main():
     print(f"\n{args.variant}: {report['train_size']} training canvases, {args.minutes:g} min per model, one thread each\n")
     print("| model | test mean IoU | pixel accuracy | training | epochs | train images/s | images/s t1 | images/s t2 |")
     print("|---|---|---|---|---|---|---|---|")
-    for c in CONTEXTS:
+    for c in contexts:
         r = results[c]
         speed = statistics.median(r["train_images_per_s"]) if r["train_images_per_s"] else float("nan")
         print(f"| LSTMKit {c} | {r['test_mean_iou']:.4f} | {r['test_pixel_accuracy']:.4f} | {r['train_s'] / 60:.1f} min "
@@ -199,10 +214,11 @@ def main():
     for c, t in report.get("torch", {}).items():
         print(f"| PyTorch {c} | {t['test_mean_iou']:.4f} | {t['test_pixel_accuracy']:.4f} | {t['train_s'] / 60:.1f} min "
               f"| {t['epochs']} | {t['train_images_per_s']:.0f} | – | – |")
-    print(f"\nLSTM - conv: {report['lstm_minus_conv']:+.4f} mean IoU")
-    print("per-class test IoU (LSTM / conv): " + ", ".join(
-        f"{i}: " + " / ".join("–" if v is None else f"{v:.3f}" for v in (results["lstm"]["test_iou"][i], results["conv"]["test_iou"][i]))
-        for i in range(len(results["lstm"]["test_iou"]))))
+    if "lstm_minus_conv" in report:
+        print(f"\nLSTM - conv: {report['lstm_minus_conv']:+.4f} mean IoU")
+    print(f"per-class test IoU ({' / '.join(contexts)}): " + ", ".join(
+        f"{i}: " + " / ".join("–" if results[c]["test_iou"][i] is None else f"{results[c]['test_iou'][i]:.3f}" for c in contexts)
+        for i in range(len(results[contexts[0]]["test_iou"]))))
     for bar, ok in report["bars"].items():
         print(f"bar {bar}: {'met' if ok else 'NOT met'}")
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)

@@ -606,6 +606,15 @@ enum {
     LK_SEGMENTER_UPSAMPLING_BILINEAR = 1    /* bilinear x2, then a 1x1 conv           */
 };
 
+/* How a trainer changes the learning rate. Values are fixed; new ones are only ever
+ * appended. */
+enum {
+    LK_SCHEDULE_PLATEAU = 0, /* times decay_factor after an epoch without a better dev
+                                score; stop after `patience` such epochs            */
+    LK_SCHEDULE_COSINE = 1   /* half a cosine down to 0 over time_limit (else the
+                                epochs), batch by batch; patience and decay unused  */
+};
+
 /* The most encoder blocks (levels) a segmenter has. */
 #define LK_SEGMENTER_MAX_BLOCKS 6
 
@@ -700,12 +709,14 @@ typedef struct lk_image_segmenter_train_config {
     int32_t threads;         /* for evaluating on dev, [1, 1024]                      */
     int32_t log_every;       /* a progress line every this many batches, >= 1        */
     uint64_t seed;           /* initialisation and shuffling                          */
+    int32_t schedule;        /* LK_SCHEDULE_*                                         */
 } lk_image_segmenter_train_config;
 
 /* 2 classes, LSTM context with hidden_size 64, encoder blocks {32, 64}, BatchNorm,
  * transposed upsampling, no attention gates, 10 epochs, batch 16, learning_rate 0.002,
  * clip_norm 5, patience 3, decay_factor 0.5, no time limit, dice_weight 0.5, no class
- * weights, 2 threads, a progress line every 100 batches, seed 1. Set num_classes. */
+ * weights, 2 threads, a progress line every 100 batches, seed 1, the plateau schedule.
+ * Set num_classes. */
 LK_API lk_image_segmenter_train_config lk_image_segmenter_train_config_default(void);
 
 /* The model's own architecture in *out: num_classes, context, hidden_size, num_blocks,

@@ -2,13 +2,16 @@
 //
 // A batch of one is latency-bound: each step is a matrix-vector product with W_hh
 // (4H x H, 1 MiB at H = 256) and the cell math, and a step needs the previous step's
-// h. Splitting the *hidden units* in two lets each core keep its half of W_hh in its
-// own cache and run the cell math of its own units, so the cores meet once per step
-// (to exchange h) instead of once per GEMM call. The second core is one persistent
-// helper thread that spins briefly between calls, then sleeps.
+// h. Splitting the *hidden units* in two lets each part keep its half of W_hh in one
+// core's cache and run the cell math of its own units, so the cores meet once per step
+// (to exchange h) instead of once per GEMM call.
 //
-// Every output is computed by the same kernels in the same order as the unsplit packed
-// recurrence, so results are bit-identical to it (and to one thread).
+// The work is 2 x steps tasks, (step s, part p) in order, claimed from one counter by the
+// caller and by one persistent helper thread; a task starts when both tasks of the step
+// before are done. Either thread may run either part, so a helper that has lost its core
+// (a busy machine) delays the caller by at most the one task it holds: the caller goes
+// on claiming the rest alone. Every task computes the same sums in the same order
+// whoever runs it, so results are bit-identical to the unsplit packed recurrence.
 
 #include "ckernels.h"
 
@@ -48,32 +51,23 @@ int ck_lstm_split_pack(const float *W_hh, int64_t H, float *packed0, float *pack
     return 1;
 }
 
-/// What both parts of one call share.
+/// One call's work, shared by the caller and the helper.
 struct split_job {
     const float *packed[2];
     int64_t H, first;
-    const float *gates;       // (steps, 4H) pre-activations without the recurrence
+    const float *gates;          // (steps, 4H) pre-activations without the recurrence
     int64_t steps;
-    float *h[2];              // h double-buffered: step s reads h[s % 2], writes h[1 - s % 2]
-    float *c;                 // (H), each part updates its own units
+    float *h[2];                 // double-buffered: step s reads h[s % 2], writes h[1 - s % 2]
+    float *c;                    // (H); task (s, p) updates part p's units
     float *y;
     int64_t y_stride;
-    float *scratch[2];        // per part: its gates (4H) and new c (H)
-    _Atomic int64_t done[2];  // steps each part has finished
+    _Atomic int64_t next_task;   // task k is (step k / 2, part k % 2)
+    _Atomic int64_t tasks_done;
 };
 
-/// Waits until the other part has finished `step` steps. Yields now and then, so a
-/// helper that lost its core (a busy machine) gets it back instead of being spun against.
-static void wait_for(_Atomic int64_t *done, int64_t step) {
-    for (unsigned spins = 1; atomic_load_explicit(done, memory_order_acquire) < step; spins++) {
-        CK_PAUSE();
-        if (spins % 4096 == 0) sched_yield();
-    }
-}
-
-/// Step s of part p (units [u0, u0 + n)): its gates from the projection, plus W_hh h,
-/// through the cell; h goes to the other buffer and to y.
-static void run_part_step(struct split_job *job, int p, int64_t s, float *scratch) {
+/// Task (s, p): part p's gates from the projection, plus its W_hh rows times h, through
+/// the cell; its h goes to the other buffer and to y. `scratch`: 5H floats of the thread.
+static void run_task(struct split_job *job, int64_t s, int p, float *scratch) {
     float *g = scratch, *c_new = scratch + 4 * job->H;
     int64_t H = job->H, u0 = p == 0 ? 0 : job->first, n = p == 0 ? job->first : H - job->first;
     const float *x = job->gates + s * 4 * H;
@@ -83,22 +77,34 @@ static void run_part_step(struct split_job *job, int p, int64_t s, float *scratc
     memcpy(job->c + u0, c_new, (size_t)n * sizeof(float));
 }
 
-/// Part p over every step, meeting the other part after each.
-static void run_part(struct split_job *job, int p, float *scratch) {
-    for (int64_t s = 0; s < job->steps; s++) {
-        run_part_step(job, p, s, scratch);
-        atomic_store_explicit(&job->done[p], s + 1, memory_order_release);
-        wait_for(&job->done[1 - p], s + 1);
+/// Claims and runs tasks until none is left. A task of step s waits for both tasks of
+/// step s - 1 (yielding now and then, in case the other thread lost its core).
+static void run_tasks(struct split_job *job, float *scratch) {
+    for (;;) {
+        int64_t k = atomic_fetch_add_explicit(&job->next_task, 1, memory_order_relaxed);
+        if (k >= 2 * job->steps) return;
+        int64_t s = k / 2;
+        for (unsigned spins = 1; atomic_load_explicit(&job->tasks_done, memory_order_acquire) < 2 * s; spins++) {
+            CK_PAUSE();
+            if (spins % 1024 == 0) sched_yield();
+        }
+        run_task(job, s, (int)(k % 2), scratch);
+        atomic_fetch_add_explicit(&job->tasks_done, 1, memory_order_acq_rel);
     }
 }
 
-// The helper thread. `job_seq` counts jobs posted; `helper_seq` the last one finished.
+// The helper thread and the one job it may hold. `job_state` says who owns the posted
+// job: the caller may take it back while it is still only POSTED, so it never waits for
+// a helper that has not started on it.
+enum { JOB_NONE, JOB_POSTED, JOB_TAKEN, JOB_DONE };
 static pthread_mutex_t helper_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t helper_wake = PTHREAD_COND_INITIALIZER;
 static atomic_int helper_state;        // 0 not started, 1 running, -1 could not start
-static atomic_int helper_busy;         // one job at a time; other callers run alone
-static _Atomic uint64_t job_seq, helper_seq;
+static atomic_int helper_busy;         // one caller at a time; other callers run alone
+static atomic_int job_state;
 static struct split_job *_Atomic posted_job;
+static float *helper_scratch;          // the helper's 5H floats, grown by callers as needed
+static int64_t helper_scratch_h;
 
 /// How long the idle helper spins for the next job before it sleeps: long enough to
 /// catch back-to-back calls (a sequence at a time), short enough not to waste a core.
@@ -112,24 +118,21 @@ static int64_t now_ns(void) {
 
 static void *helper_main(void *unused) {
     (void)unused;
-    uint64_t seen = 0;
     for (;;) {
-        uint64_t s = atomic_load_explicit(&job_seq, memory_order_acquire);
-        for (int64_t start = now_ns(), spins = 0; s == seen; spins++) {
+        int64_t start = now_ns();
+        for (int64_t spins = 0; atomic_load_explicit(&job_state, memory_order_acquire) != JOB_POSTED; spins++) {
             CK_PAUSE();
-            if (spins % 256 == 0 && now_ns() - start > CK_HELPER_SPIN_NS) break;
-            s = atomic_load_explicit(&job_seq, memory_order_acquire);
+            if (spins % 256 == 0 && now_ns() - start > CK_HELPER_SPIN_NS) {
+                pthread_mutex_lock(&helper_mutex);
+                while (atomic_load_explicit(&job_state, memory_order_acquire) != JOB_POSTED)
+                    pthread_cond_wait(&helper_wake, &helper_mutex);
+                pthread_mutex_unlock(&helper_mutex);
+            }
         }
-        if (s == seen) {
-            pthread_mutex_lock(&helper_mutex);
-            while ((s = atomic_load_explicit(&job_seq, memory_order_acquire)) == seen)
-                pthread_cond_wait(&helper_wake, &helper_mutex);
-            pthread_mutex_unlock(&helper_mutex);
-        }
-        seen = s;
-        struct split_job *job = atomic_load_explicit(&posted_job, memory_order_acquire);
-        run_part(job, 1, job->scratch[1]);
-        atomic_store_explicit(&helper_seq, seen, memory_order_release);
+        int expected = JOB_POSTED;
+        if (!atomic_compare_exchange_strong(&job_state, &expected, JOB_TAKEN)) continue;   // taken back
+        run_tasks(atomic_load_explicit(&posted_job, memory_order_acquire), helper_scratch);
+        atomic_store_explicit(&job_state, JOB_DONE, memory_order_release);
     }
     return NULL;
 }
@@ -138,15 +141,22 @@ static void *helper_main(void *unused) {
 static void reset_after_fork(void) {
     atomic_store(&helper_state, 0);
     atomic_store(&helper_busy, 0);
-    atomic_store(&job_seq, 0);
-    atomic_store(&helper_seq, 0);
+    atomic_store(&job_state, JOB_NONE);
 }
 
-/// Takes the helper for one job; 0 if it is busy with another caller's or cannot start.
-static int take_helper(void) {
+/// Takes the helper for one call (starting it on first use) with scratch for H units;
+/// 0 if another caller holds it, or it cannot start or get memory.
+static int take_helper(int64_t H) {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&helper_busy, &expected, 1)) return 0;
-    if (atomic_load(&helper_state) == 0) {
+    if (helper_scratch_h < H) {   // the helper is idle: no job is posted
+        float *grown = realloc(helper_scratch, (size_t)(5 * H) * sizeof(float));
+        if (grown) {
+            helper_scratch = grown;
+            helper_scratch_h = H;
+        }
+    }
+    if (helper_scratch_h >= H && atomic_load(&helper_state) == 0) {
         pthread_t thread;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -156,45 +166,40 @@ static int take_helper(void) {
         if (ok) pthread_atfork(NULL, NULL, reset_after_fork);
         atomic_store(&helper_state, ok ? 1 : -1);
     }
-    if (atomic_load(&helper_state) != 1) {
+    if (helper_scratch_h < H || atomic_load(&helper_state) != 1) {
         atomic_store(&helper_busy, 0);
         return 0;
     }
     return 1;
 }
 
-/// Both parts on the calling thread, step by step: the same arithmetic, no helper.
-static void run_one_thread(struct split_job *job) {
-    for (int64_t s = 0; s < job->steps; s++) {
-        run_part_step(job, 0, s, job->scratch[0]);
-        run_part_step(job, 1, s, job->scratch[0]);
-    }
-}
-
 int ck_lstm_split_steps(const float *packed0, const float *packed1, int64_t H, const float *gates,
                         int64_t steps, float *h, float *c, float *y, int64_t y_stride, int threads) {
     if (steps <= 0) return 1;
-    // The second h buffer, then each part's scratch.
-    float *work = malloc((size_t)(11 * H) * sizeof(float));
+    float *work = malloc((size_t)(6 * H) * sizeof(float));   // the second h buffer, then scratch
     if (!work) return 0;
     struct split_job job = {
         .packed = {packed0, packed1}, .H = H, .first = ck_lstm_split_first(H), .gates = gates,
         .steps = steps, .h = {h, work}, .c = c, .y = y, .y_stride = y_stride,
-        .scratch = {work + H, work + 6 * H},
     };
-    atomic_init(&job.done[0], 0);
-    atomic_init(&job.done[1], 0);
-    if (threads >= 2 && take_helper()) {
+    atomic_init(&job.next_task, 0);
+    atomic_init(&job.tasks_done, 0);
+    if (threads >= 2 && take_helper(H)) {
         atomic_store_explicit(&posted_job, &job, memory_order_release);
         pthread_mutex_lock(&helper_mutex);
-        uint64_t seq = atomic_fetch_add_explicit(&job_seq, 1, memory_order_acq_rel) + 1;
+        atomic_store_explicit(&job_state, JOB_POSTED, memory_order_release);
         pthread_cond_signal(&helper_wake);
         pthread_mutex_unlock(&helper_mutex);
-        run_part(&job, 0, job.scratch[0]);
-        while (atomic_load_explicit(&helper_seq, memory_order_acquire) != seq) CK_PAUSE();
+        run_tasks(&job, work + H);
+        // Take the job back if the helper never started on it; else wait until it is out.
+        int expected = JOB_POSTED;
+        if (!atomic_compare_exchange_strong(&job_state, &expected, JOB_NONE)) {
+            while (atomic_load_explicit(&job_state, memory_order_acquire) != JOB_DONE) CK_PAUSE();
+            atomic_store(&job_state, JOB_NONE);
+        }
         atomic_store(&helper_busy, 0);
     } else {
-        run_one_thread(&job);
+        run_tasks(&job, work + H);
     }
     // The final h is in the buffer the last step wrote.
     if (steps % 2 == 1) memcpy(h, work, (size_t)H * sizeof(float));

@@ -240,7 +240,15 @@ func segmenterConfig(_ c: ImageSegmenterConfig, _ o: ImageSegmenterTrainingOptio
     config.threads = Int32(o.threads)
     config.log_every = Int32(o.logEvery)
     config.seed = c.seed
+    config.schedule = scheduleCode(o.schedule)
     return config
+}
+
+func scheduleCode(_ schedule: LearningRateSchedule) -> Int32 {
+    switch schedule {
+    case .plateau: return Int32(LK_SCHEDULE_PLATEAU)
+    case .cosine: return Int32(LK_SCHEDULE_COSINE)
+    }
 }
 
 @_cdecl("lk_image_segmenter_train_config_default")
@@ -300,6 +308,10 @@ func segmenterSettings(_ c: lk_image_segmenter_train_config) throws -> (ImageSeg
     options.learningRate = c.learning_rate
     guard c.clip_norm.isFinite, c.clip_norm > 0 else { throw invalid("clip_norm must be finite and > 0, got \(c.clip_norm)") }
     options.clipNorm = c.clip_norm
+    guard let schedule = LearningRateSchedule.allCases.first(where: { scheduleCode($0) == c.schedule }) else {
+        throw invalid("schedule must be LK_SCHEDULE_PLATEAU (0) or LK_SCHEDULE_COSINE (1), got \(c.schedule)")
+    }
+    options.schedule = schedule
     options.patience = try bounded(c.patience, "patience", 1, Int32.max)
     guard c.decay_factor.isFinite, c.decay_factor > 0, c.decay_factor <= 1 else {
         throw invalid("decay_factor must be in (0, 1], got \(c.decay_factor)")

@@ -110,6 +110,8 @@ struct TrainSegmenter: ParsableCommand {
     @Option(help: "Passes over the training set at most.") var epochs = 10
     @Option(name: .customLong("batch-size")) var batchSize = 16
     @Option(name: .customLong("learning-rate"), help: "Adam.") var learningRate: Float = 0.002
+    @Option(help: "Learning-rate schedule: plateau (halve after an epoch without a better dev mean IoU, stop after --patience such epochs) or cosine (anneal to 0 over --time-limit, else --epochs).")
+    var schedule = "plateau"
     @Option(help: "Epochs without a better dev mean IoU before stopping.") var patience = 3
     @Option(name: .customLong("time-limit"), help: "Minutes; training stops at the first batch end after this (then dev is scored).") var timeLimit: Double?
     @Option(name: .customLong("dice-weight"), help: "The loss is cross-entropy + this × soft Dice.") var diceWeight: Float = 0.5
@@ -142,6 +144,10 @@ struct TrainSegmenter: ParsableCommand {
             options.epochs = epochs
             options.batchSize = batchSize
             options.learningRate = learningRate
+            guard let schedule = LearningRateSchedule(rawValue: schedule) else {
+                throw LSTMKitError.invalidArgument("--schedule must be plateau or cosine, got \(self.schedule)")
+            }
+            options.schedule = schedule
             options.patience = patience
             options.diceWeight = diceWeight
             if let minutes = timeLimit {

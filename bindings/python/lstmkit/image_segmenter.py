@@ -37,6 +37,7 @@ __all__ = ["ImageSegmenter"]
 
 _CONTEXTS = {"lstm": 0, "conv": 1}
 _UPSAMPLING = {"transposed": 0, "bilinear": 1}
+_SCHEDULES = {"plateau": 0, "cosine": 1}
 _MAX_BLOCKS = 6
 
 
@@ -137,6 +138,7 @@ class ImageSegmenter:
         batch_size: int = 16,
         learning_rate: float = 0.002,
         clip_norm: float = 5.0,
+        schedule: str = "plateau",
         patience: int = 3,
         decay_factor: float = 0.5,
         time_limit: Optional[float] = None,
@@ -155,9 +157,11 @@ class ImageSegmenter:
         images. The loss is cross-entropy + dice_weight * soft Dice. class_weights: None
         (all 1), "balanced" (median-frequency balancing from the training masks) or
         num_classes weights >= 0 for the cross-entropy. time_limit: seconds (>= 1); training
-        stops at the first batch end after it, then the validation set is scored. After an epoch without a better validation mean IoU the
+        stops at the first batch end after it, then the validation set is scored.
+        schedule "plateau": after an epoch without a better validation mean IoU the
         learning rate is multiplied by decay_factor; after ``patience`` such epochs
-        training stops. verbose: True prints each progress line, False is silent, a
+        training stops. schedule "cosine": the rate follows half a cosine down to 0 over
+        time_limit (else the epochs), batch by batch, with no early stop. verbose: True prints each progress line, False is silent, a
         callable receives the lines. Training runs with the GIL released.
         """
         X = _images_arg("X", X)
@@ -167,6 +171,8 @@ class ImageSegmenter:
         batch_size = _int_arg("batch_size", batch_size, 1, 65536)
         learning_rate = _learning_rate(learning_rate)
         clip_norm = _positive_float("clip_norm", clip_norm)
+        if not isinstance(schedule, str) or schedule not in _SCHEDULES:
+            raise ValueError(f"schedule must be one of {sorted(_SCHEDULES)}, got {schedule!r}")
         patience = _int_arg("patience", patience, 1)
         decay_factor = _positive_float("decay_factor", decay_factor)
         if decay_factor > 1:
@@ -226,6 +232,7 @@ class ImageSegmenter:
             batch_size=batch_size,
             learning_rate=learning_rate,
             clip_norm=clip_norm,
+            schedule=_SCHEDULES[schedule],
             patience=patience,
             decay_factor=decay_factor,
             time_limit=limit,

@@ -136,6 +136,7 @@ def test_variants_train():
         (dict(context="conv"), dict(class_weights="balanced")),
         (dict(upsampling="bilinear", attention_gates=True), dict(class_weights=[0.5, 2, 2])),
         (dict(batch_norm=False, encoder_channels=(4, 4, 4)), dict(dice_weight=0.0, time_limit=60)),
+        (dict(), dict(schedule="cosine", patience=1)),
     ]
     for model_args, fit_args in variants:
         seg = ImageSegmenter(3, **dict(TINY, **model_args)).fit(x, m, validation_split=0.25,
@@ -246,6 +247,8 @@ def test_bad_fit_input():
                         ("dice_weight", -1.0), ("dice_weight", float("nan")), ("validation_split", 1.0)]:
         with pytest.raises(ValueError, match=name):
             seg.fit(x, m, **dict(fit, **{name: value}))
+    with pytest.raises(ValueError, match="schedule"):
+        seg.fit(x, m, **dict(fit, schedule="step"))
     with pytest.raises(TypeError, match="verbose"):
         seg.fit(x, m, **dict(fit, verbose=3))
     with pytest.raises(RuntimeError, match="not fitted"):

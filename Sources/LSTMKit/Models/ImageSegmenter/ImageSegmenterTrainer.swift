@@ -4,7 +4,10 @@ public struct ImageSegmenterTrainingOptions: Sendable {
     public var batchSize = 16
     public var learningRate: Float = 0.002
     public var clipNorm: Float = 5
-    /// Stop after this many epochs without a better dev mean IoU.
+    /// Plateau: the rate is multiplied by `decayFactor` after an epoch without a better
+    /// dev mean IoU, and training stops after `patience` such epochs. Cosine: the rate
+    /// anneals to 0 over the time limit (else the epochs); patience and decay unused.
+    public var schedule = LearningRateSchedule.plateau
     public var patience = 3
     public var decayFactor: Float = 0.5
     /// Stop when this many seconds of training have passed (nil: no limit): the epoch
@@ -115,13 +118,23 @@ public final class ImageSegmenterTrainer {
             + "\(c.attentionGates ? ", attention gates" : "")) on \(n) images of \(h)×\(w)×\(c.channels), "
             + "\(devImages.shape[0]) dev; \(c.numClasses) classes; \(segmenter.parameterCount) parameters")
         var timeUp = false
-        for epoch in 1...options.epochs where stale < options.patience && !timeUp {
+        /// How far through its budget training is (for the cosine schedule).
+        func progress(epoch: Int, batch: Int, of batches: Int) -> Double {
+            let byEpochs = (Double(epoch - 1) + Double(batch) / Double(batches)) / Double(options.epochs)
+            return max(byEpochs, options.timeLimit.map { (now() - started) / $0 } ?? 0)
+        }
+        let cosine = options.schedule == .cosine
+        for epoch in 1...options.epochs where (cosine || stale < options.patience) && !timeUp {
             let start = now()
             var lossSum = 0.0, seen = 0, trainedBatches = 0
             var order = Array(0..<n)
             for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
             let batches = stride(from: 0, to: n, by: options.batchSize).map { Array(order[$0..<min($0 + options.batchSize, n)]) }
             for (i, members) in batches.enumerated() {
+                if cosine {
+                    optimizer.learningRate = LearningRateSchedule.cosineRate(
+                        options.learningRate, progress: progress(epoch: epoch, batch: i, of: batches.count))
+                }
                 let (images, masks) = gather(members, pixels: h * w)
                 let loss = try segmenter.trainStep(images, masks: masks, classWeights: classWeights, diceWeight: options.diceWeight)
                 clipGradientNorm(parameters, maxNorm: options.clipNorm)
@@ -144,12 +157,12 @@ public final class ImageSegmenterTrainer {
             let score = try segmenter.evaluate(devImages, masks: devMasks, threads: options.threads)
             let improved = best.map { score.meanIoU > $0.score.meanIoU } ?? true
             log("epoch \(epoch) done in \(Int(now() - start)) s (\(Int(Double(seen) / trained)) images/s)  "
-                + "loss \(fmt(lossSum / Double(max(trainedBatches, 1))))  dev pixel accuracy \(fmt(score.pixelAccuracy * 100))  "
+                + "loss \(fmt(lossSum / Double(max(trainedBatches, 1))))  lr \(optimizer.learningRate)  dev pixel accuracy \(fmt(score.pixelAccuracy * 100))  "
                 + "mean IoU \(fmt(score.meanIoU * 100))\(improved ? "  (best)" : "")")
             if improved {
                 best = (score, (parameters + buffers).map(\.value))
                 stale = 0
-            } else {
+            } else if !cosine {
                 stale += 1
                 optimizer.learningRate *= options.decayFactor
             }
