@@ -301,6 +301,10 @@ public final class LSTM: Module {
         weightHH[index].value.withUnsafeBufferPointer { WHH in
             let split = SplitRecurrence(self, index: index, batch: batch, steps: steps)
             let recurrence = split == nil ? Recurrence(self, index: index, weight: WHH.baseAddress!, batch: batch, steps: steps) : nil
+            // The split's helper thread needs the second core: an OpenBLAS worker woken
+            // for the (small) input projection would keep spinning on it.
+            if split != nil { BLASThreadPin.enter() }
+            defer { if split != nil { BLASThreadPin.leave() } }
             for s0 in stride(from: 0, to: steps, by: chunk) {
                 let n = min(chunk, steps - s0)
                 Self.projectSteps(x, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
