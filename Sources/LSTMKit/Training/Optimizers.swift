@@ -109,17 +109,30 @@ public final class Adam: Optimizer {
             p.value.withUnsafeMutableBufferPointer { value in
             p.grad.withUnsafeBufferPointer { grad in
                 p.forEachGradientRange { start, length in
-                for i in start..<(start + length) {
-                    var g = grad[i]
-                    if decoupled {
-                        value[i] -= lr * wd * value[i]
-                    } else if wd != 0 {
-                        g += wd * value[i]
+                    if wd == 0 {
+                        // The common case without branches, so the compiler vectorises it.
+                        let (w, g, m, v) = (value.baseAddress! + start, grad.baseAddress! + start,
+                                            m.baseAddress! + start, v.baseAddress! + start)
+                        for i in 0..<length {
+                            let mi = b1 * m[i] + (1 - b1) * g[i]
+                            let vi = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                            m[i] = mi
+                            v[i] = vi
+                            w[i] -= lr * (mi / c1) / ((vi / c2).squareRoot() + eps)
+                        }
+                        return
                     }
-                    m[i] = b1 * m[i] + (1 - b1) * g
-                    v[i] = b2 * v[i] + (1 - b2) * g * g
-                    value[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
-                }
+                    for i in start..<(start + length) {
+                        var g = grad[i]
+                        if decoupled {
+                            value[i] -= lr * wd * value[i]
+                        } else {
+                            g += wd * value[i]
+                        }
+                        m[i] = b1 * m[i] + (1 - b1) * g
+                        v[i] = b2 * v[i] + (1 - b2) * g * g
+                        value[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + eps)
+                    }
                 }
             }
             }
