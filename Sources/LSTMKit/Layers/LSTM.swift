@@ -257,7 +257,7 @@ public final class LSTM: Module {
         var final = initial ?? LSTMState(zerosFor: config, batch: batch)
         var input = x.data
         var inSize = config.inputSize
-        let directionThreads = k > 1 && BLAS.numThreads > 1 ? k : 1
+        let directionThreads = k > 1 && availableThreads > 1 ? k : 1
         for layer in 0..<config.numLayers {
             var y = [Float](repeating: 0, count: batch * steps * outSize)
             input.withUnsafeBufferPointer { X in

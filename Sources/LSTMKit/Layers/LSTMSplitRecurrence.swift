@@ -19,7 +19,7 @@ struct SplitRecurrence {
     init?(_ lstm: LSTM, index: Int, batch: Int, steps: Int) {
         hidden = lstm.config.hiddenSize
         guard batch == 1, steps >= LSTM.packedRecurrenceMinSteps, hidden >= Self.minHidden,
-              BLAS.numThreads >= 2 else { return nil }
+              availableThreads >= 2 else { return nil }
         packing = lstm.packedWeights.packing(of: lstm.weightHH[index], index: index, hidden: hidden, split: true)
     }
 

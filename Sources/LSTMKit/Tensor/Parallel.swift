@@ -1,4 +1,9 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Runs `body(i)` for every i in 0..<count, spread over up to `threads` worker threads
 /// (worker w takes w, w + workers, …), or on the calling thread when one suffices.
@@ -15,7 +20,31 @@ public func parallelForEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
     BLASThreadPin.enter()
     defer { BLASThreadPin.leave() }
     DispatchQueue.concurrentPerform(iterations: workers) { w in
+        WorkerThread.isWorker = true
+        defer { WorkerThread.isWorker = false }
         for i in stride(from: w, to: count, by: workers) { body(i) }
+    }
+}
+
+/// The threads a computation on this thread may use: 1 on a `parallelForEach` worker
+/// (its siblings hold the other cores), else the BLAS thread count the user configured —
+/// even while another thread's parallel section holds OpenBLAS at one, so that the same
+/// call always takes the same path (and gives the same bits) whatever runs beside it.
+var availableThreads: Int {
+    WorkerThread.isWorker ? 1 : BLASThreadPin.configuredThreads
+}
+
+/// Marks the threads `parallelForEach` runs its work on (a thread-local flag).
+enum WorkerThread {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static var isWorker: Bool {
+        get { pthread_getspecific(key) != nil }
+        set { pthread_setspecific(key, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
     }
 }
 
@@ -34,6 +63,11 @@ enum BLASThreadPin {
             }
             active += 1
         }
+    }
+
+    /// The user's BLAS thread count, also while a parallel section holds OpenBLAS at one.
+    static var configuredThreads: Int {
+        queue.sync { active > 0 ? saved : BLAS.numThreads }
     }
 
     static func leave() {
