@@ -348,6 +348,17 @@ public final class Conv2D: Module {
 
     /// Writes the columns of images [start, start + count) of the concatenated `parts`:
     /// the rows of part j's channels follow those of the parts before it.
+    /// The columns (K, count·Ho·Wo) of images [start, start + count): the input itself for
+    /// one image of a pointwise convolution read in place, else filled into `scratch`.
+    @inline(__always)
+    private func groupColumns(_ parts: [UnsafePointer<Float>], channels: [Int], start: Int, count: Int,
+                              h: Int, w: Int, ho: Int, wo: Int, inPlace: Bool,
+                              scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        if inPlace && count == 1 { return parts[0] + start * channels[0] * ho * wo }
+        fillColumns(parts, channels: channels, start: start, count: count, h: h, w: w, ho: ho, wo: wo, into: scratch)
+        return UnsafePointer(scratch)
+    }
+
     private func fillColumns(_ parts: [UnsafePointer<Float>], channels: [Int], start: Int, count: Int,
                              h: Int, w: Int, ho: Int, wo: Int, into cols: UnsafeMutablePointer<Float>) {
         let (p, ld, taps) = (ho * wo, count * ho * wo, kernel.h * kernel.w)
@@ -381,13 +392,8 @@ public final class Conv2D: Module {
             weight.value.withUnsafeBufferPointer { W in
                 for start in Swift.stride(from: 0, to: n, by: g) {
                     let count = min(g, n - start), ld = count * p
-                    let cols: UnsafePointer<Float>
-                    if inPlace && count == 1 {
-                        cols = X[0] + start * inChannels * p
-                    } else {
-                        fillColumns(X, channels: channels, start: start, count: count, h: h, w: w, ho: ho, wo: wo, into: COLS)
-                        cols = UnsafePointer(COLS)
-                    }
+                    let cols = groupColumns(X, channels: channels, start: start, count: count, h: h, w: w, ho: ho, wo: wo,
+                                            inPlace: inPlace, scratch: COLS)
                     // (O, K) x (K, g·Ho·Wo) onto rows that start as the bias (or beta 0).
                     let target = count == 1 ? OUT + start * o * p : PRODUCT
                     if let bias { for oc in 0..<o { (target + oc * ld).update(repeating: bias.value[oc], count: ld) } }
@@ -471,13 +477,8 @@ public final class Conv2D: Module {
             }
             for start in Swift.stride(from: 0, to: n, by: g) {
                 let count = min(g, n - start), ld = count * p, ldx = count * q
-                let cols: UnsafePointer<Float>
-                if inPlace && count == 1 {
-                    cols = X[0] + start * c * p
-                } else {
-                    fillColumns(X, channels: channels, start: start, count: count, h: h, w: w, ho: ho, wo: wo, into: COLS)
-                    cols = UnsafePointer(COLS)
-                }
+                let cols = groupColumns(X, channels: channels, start: start, count: count, h: h, w: w, ho: ho, wo: wo,
+                                        inPlace: inPlace, scratch: COLS)
                 // dY of the group as (O, g·Ho·Wo), the layout of the forward product.
                 let dyg: UnsafePointer<Float>
                 if count == 1 {
