@@ -710,12 +710,15 @@ typedef struct lk_image_segmenter_train_config {
     int32_t log_every;       /* a progress line every this many batches, >= 1        */
     uint64_t seed;           /* initialisation and shuffling                          */
     int32_t schedule;        /* LK_SCHEDULE_*                                         */
+    int32_t flip;            /* 0 or 1: augmentation, each training image and its mask
+                                mirrored left to right with probability 1/2           */
 } lk_image_segmenter_train_config;
 
 /* 2 classes, LSTM context with hidden_size 64, encoder blocks {32, 64}, BatchNorm,
  * transposed upsampling, no attention gates, 10 epochs, batch 16, learning_rate 0.002,
  * clip_norm 5, patience 3, decay_factor 0.5, no time limit, dice_weight 0.5, no class
- * weights, 2 threads, a progress line every 100 batches, seed 1, the plateau schedule.
+ * weights, 2 threads, a progress line every 100 batches, seed 1, the plateau schedule,
+ * no flips.
  * Set num_classes. */
 LK_API lk_image_segmenter_train_config lk_image_segmenter_train_config_default(void);
 

@@ -241,6 +241,7 @@ func segmenterConfig(_ c: ImageSegmenterConfig, _ o: ImageSegmenterTrainingOptio
     config.log_every = Int32(o.logEvery)
     config.seed = c.seed
     config.schedule = scheduleCode(o.schedule)
+    config.flip = o.flipHorizontally ? 1 : 0
     return config
 }
 
@@ -312,6 +313,7 @@ func segmenterSettings(_ c: lk_image_segmenter_train_config) throws -> (ImageSeg
         throw invalid("schedule must be LK_SCHEDULE_PLATEAU (0) or LK_SCHEDULE_COSINE (1), got \(c.schedule)")
     }
     options.schedule = schedule
+    options.flipHorizontally = try flag(c.flip, "flip")
     options.patience = try bounded(c.patience, "patience", 1, Int32.max)
     guard c.decay_factor.isFinite, c.decay_factor > 0, c.decay_factor <= 1 else {
         throw invalid("decay_factor must be in (0, 1], got \(c.decay_factor)")

@@ -113,6 +113,8 @@ struct TrainSegmenter: ParsableCommand {
     @Option(help: "Learning-rate schedule: plateau (halve after an epoch without a better dev mean IoU, stop after --patience such epochs) or cosine (anneal to 0 over --time-limit, else --epochs).")
     var schedule = "plateau"
     @Option(help: "Epochs without a better dev mean IoU before stopping.") var patience = 3
+    @Flag(help: "Augmentation: mirror each training image and its mask left to right with probability 1/2 (for data whose labels survive a mirror).")
+    var flip = false
     @Option(name: .customLong("time-limit"), help: "Minutes; training stops at the first batch end after this (then dev is scored).") var timeLimit: Double?
     @Option(name: .customLong("dice-weight"), help: "The loss is cross-entropy + this × soft Dice.") var diceWeight: Float = 0.5
     @Flag(name: .customLong("balance-classes"), help: "Median-frequency class weights in the cross-entropy.")
@@ -148,6 +150,7 @@ struct TrainSegmenter: ParsableCommand {
                 throw LSTMKitError.invalidArgument("--schedule must be plateau or cosine, got \(self.schedule)")
             }
             options.schedule = schedule
+            options.flipHorizontally = flip
             options.patience = patience
             options.diceWeight = diceWeight
             if let minutes = timeLimit {

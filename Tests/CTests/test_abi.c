@@ -5027,7 +5027,7 @@ static void group_image_segmenter(void) {
               d.patience == 3 && fabsf(d.decay_factor - 0.5f) < 1e-6f && d.time_limit == 0 &&
               fabsf(d.dice_weight - 0.5f) < 1e-6f && d.balance_classes == 0 && d.class_weights == NULL &&
               d.class_weights_count == 0 && d.threads == 2 && d.log_every == 100 && d.seed == 1 &&
-              d.schedule == LK_SCHEDULE_PLATEAU,
+              d.schedule == LK_SCHEDULE_PLATEAU && d.flip == 0,
           "lk_image_segmenter_train_config_default() does not hold the documented defaults");
 
     seg_set tr, dv, te, odd;
@@ -5424,6 +5424,8 @@ static void group_image_segmenter_train_errors(void) {
     SEG_BAD_FIELD(decay_factor, 2.0f);
     SEG_BAD_FIELD(schedule, 2);
     SEG_BAD_FIELD(schedule, -1);
+    SEG_BAD_FIELD(flip, 2);
+    SEG_BAD_FIELD(flip, -1);
     SEG_BAD_FIELD(time_limit, 0.5);
     SEG_BAD_FIELD(time_limit, -3.0);
     SEG_BAD_FIELD(time_limit, (double)NAN);

@@ -527,6 +527,40 @@ struct SegmenterTests {
         for (r, e) in zip(rates, expected) { #expect(abs(r - e) < 1e-7, "\(rates) vs \(expected)") }
     }
 
+    @Test("flip augmentation mirrors an image and its mask together, about half of the time, any channel count")
+    func flipAugmentation() throws {
+        for channels in [1, 3] {
+            let (n, h, w) = (64, 3, 5)
+            // Pixel values and labels that name their position, so a mirror is recognisable.
+            let shape = channels == 1 ? [n, h, w] : [n, h, w, channels]
+            let images = Tensor(shape: shape, data: (0..<(n * h * w * channels)).map(Float.init))
+            let masks = (0..<(n * h * w)).map { Int32($0 % 7) }
+            var options = ImageSegmenterTrainingOptions()
+            options.flipHorizontally = true
+            let trainer = try ImageSegmenterTrainer(train: images, trainMasks: masks, dev: images, devMasks: masks,
+                                                    config: ImageSegmenterConfig(numClasses: 7), options: options)
+            var (mirroredImages, mirroredMasks) = (images, masks)
+            trainer.mirrorRandomHalf(&mirroredImages, &mirroredMasks)
+            var flipped = 0
+            for i in 0..<n {
+                func at(_ y: Int, _ x: Int) -> Int { (i * h + y) * w + x }
+                let same = (0..<h).allSatisfy { y in (0..<w).allSatisfy { x in mirroredMasks[at(y, x)] == masks[at(y, x)] } }
+                    && (0..<(h * w * channels)).allSatisfy { mirroredImages.data[i * h * w * channels + $0] == images.data[i * h * w * channels + $0] }
+                let mirrored = (0..<h).allSatisfy { y in
+                    (0..<w).allSatisfy { x in
+                        mirroredMasks[at(y, x)] == masks[at(y, w - 1 - x)]
+                            && (0..<channels).allSatisfy { k in
+                                mirroredImages.data[at(y, x) * channels + k] == images.data[at(y, w - 1 - x) * channels + k]
+                            }
+                    }
+                }
+                #expect(same != mirrored, "image \(i) is neither itself nor its mirror (channels \(channels))")
+                if mirrored { flipped += 1 }
+            }
+            #expect(flipped > n / 4 && flipped < 3 * n / 4, "\(flipped) of \(n) mirrored")
+        }
+    }
+
     @Test("learns solid vs hollow squares to high pixel accuracy")
     func learns() throws {
         let (train, trainMasks) = Self.squares(160, seed: 1)

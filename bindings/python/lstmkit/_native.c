@@ -2582,6 +2582,7 @@ static const train_field segmenter_fields[] = {
     SEG_FIELD(log_every, FIELD_INT32),
     SEG_FIELD(seed, FIELD_UINT64),
     SEG_FIELD(schedule, FIELD_INT32),
+    SEG_FIELD(flip, FIELD_INT32),
 };
 #undef SEG_FIELD
 #define SEGMENTER_FIELD_COUNT (sizeof segmenter_fields / sizeof segmenter_fields[0])

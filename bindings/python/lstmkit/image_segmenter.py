@@ -139,6 +139,7 @@ class ImageSegmenter:
         learning_rate: float = 0.002,
         clip_norm: float = 5.0,
         schedule: str = "plateau",
+        flip: bool = False,
         patience: int = 3,
         decay_factor: float = 0.5,
         time_limit: Optional[float] = None,
@@ -161,8 +162,11 @@ class ImageSegmenter:
         schedule "plateau": after an epoch without a better validation mean IoU the
         learning rate is multiplied by decay_factor; after ``patience`` such epochs
         training stops. schedule "cosine": the rate follows half a cosine down to 0 over
-        time_limit (else the epochs), batch by batch, with no early stop. verbose: True prints each progress line, False is silent, a
-        callable receives the lines. Training runs with the GIL released.
+        time_limit (else the epochs), batch by batch, with no early stop. flip: augment
+        by mirroring each training image and its mask left to right with probability 1/2
+        (for data whose labels survive a mirror). verbose: True prints each progress
+        line, False is silent, a callable receives the lines. Training runs with the GIL
+        released.
         """
         X = _images_arg("X", X)
         masks = _masks_arg("masks", masks, X, "X", self.num_classes)
@@ -173,6 +177,8 @@ class ImageSegmenter:
         clip_norm = _positive_float("clip_norm", clip_norm)
         if not isinstance(schedule, str) or schedule not in _SCHEDULES:
             raise ValueError(f"schedule must be one of {sorted(_SCHEDULES)}, got {schedule!r}")
+        if not isinstance(flip, bool):
+            raise TypeError(f"flip must be True or False, got {flip!r}")
         patience = _int_arg("patience", patience, 1)
         decay_factor = _positive_float("decay_factor", decay_factor)
         if decay_factor > 1:
@@ -233,6 +239,7 @@ class ImageSegmenter:
             learning_rate=learning_rate,
             clip_norm=clip_norm,
             schedule=_SCHEDULES[schedule],
+            flip=int(flip),
             patience=patience,
             decay_factor=decay_factor,
             time_limit=limit,

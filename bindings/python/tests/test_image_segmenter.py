@@ -137,6 +137,7 @@ def test_variants_train():
         (dict(upsampling="bilinear", attention_gates=True), dict(class_weights=[0.5, 2, 2])),
         (dict(batch_norm=False, encoder_channels=(4, 4, 4)), dict(dice_weight=0.0, time_limit=60)),
         (dict(), dict(schedule="cosine", patience=1)),
+        (dict(), dict(flip=True)),
     ]
     for model_args, fit_args in variants:
         seg = ImageSegmenter(3, **dict(TINY, **model_args)).fit(x, m, validation_split=0.25,
@@ -249,6 +250,8 @@ def test_bad_fit_input():
             seg.fit(x, m, **dict(fit, **{name: value}))
     with pytest.raises(ValueError, match="schedule"):
         seg.fit(x, m, **dict(fit, schedule="step"))
+    with pytest.raises(TypeError, match="flip"):
+        seg.fit(x, m, **dict(fit, flip=1))
     with pytest.raises(TypeError, match="verbose"):
         seg.fit(x, m, **dict(fit, verbose=3))
     with pytest.raises(RuntimeError, match="not fitted"):

@@ -21,6 +21,9 @@ public struct ImageSegmenterTrainingOptions: Sendable {
     /// Median-frequency balancing (Eigen & Fergus 2015): class c weighs
     /// median(freq) / freq(c) over the training pixels (1 for a class never seen).
     public var balanceClasses = false
+    /// Augmentation: each training image and its mask are mirrored left to right with
+    /// probability 1/2 each time they are drawn (for data whose labels survive a mirror).
+    public var flipHorizontally = false
     public var seed: UInt64 = 1
     public var threads = 2
     public var logEvery = 100
@@ -135,7 +138,8 @@ public final class ImageSegmenterTrainer {
                     optimizer.learningRate = LearningRateSchedule.cosineRate(
                         options.learningRate, progress: progress(epoch: epoch, batch: i, of: batches.count))
                 }
-                let (images, masks) = gather(members, pixels: h * w)
+                var (images, masks) = gather(members, pixels: h * w)
+                if options.flipHorizontally { mirrorRandomHalf(&images, &masks) }
                 let loss = try segmenter.trainStep(images, masks: masks, classWeights: classWeights, diceWeight: options.diceWeight)
                 clipGradientNorm(parameters, maxNorm: options.clipNorm)
                 optimizer.stepAndZero(parameters)
@@ -190,6 +194,22 @@ public final class ImageSegmenterTrainer {
             masks.replaceSubrange((row * pixels)..<((row + 1) * pixels), with: trainMasks[(i * pixels)..<((i + 1) * pixels)])
         }
         return (Tensor(shape: [indices.count] + Array(trainImages.shape.dropFirst()), data: data), masks)
+    }
+
+    /// Mirrors each image of a batch (N, H, W[, C]) and its mask left to right with
+    /// probability 1/2.
+    func mirrorRandomHalf(_ images: inout Tensor, _ masks: inout [Int32]) {
+        let (n, h, w) = (images.shape[0], images.shape[1], images.shape[2])
+        let c = images.rank == 4 ? images.shape[3] : 1
+        for i in 0..<n where rng.next() & 1 == 1 {
+            for y in 0..<h {
+                let row = (i * h + y) * w
+                for x in 0..<(w / 2) {
+                    masks.swapAt(row + x, row + w - 1 - x)
+                    for k in 0..<c { images.data.swapAt((row + x) * c + k, (row + w - 1 - x) * c + k) }
+                }
+            }
+        }
     }
 }
 
