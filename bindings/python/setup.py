@@ -107,7 +107,8 @@ class BuildExt(build_ext):
 
 native = Extension(
     "lstmkit._native",
-    sources=["lstmkit/_native.c"],
+    sources=["lstmkit/_native.c", "lstmkit/_other_blas.c"],
+    depends=["lstmkit/_other_blas.h"],
     include_dirs=[str(REPO / "include")],
     library_dirs=[str(PACKAGE_DIR)],
     libraries=["lstmkit"],

@@ -42,6 +42,8 @@ __all__ = [
     "load",
     "set_num_threads",
     "get_num_threads",
+    "limit_other_blas",
+    "other_blas_pools",
     "__version__",
 ]
 
@@ -52,7 +54,8 @@ __version__: str = _native.version()
 def set_num_threads(n: int) -> None:
     """Sets the number of threads LSTMKit's BLAS uses (n >= 1).
 
-    NumPy's own BLAS has a separate thread pool; on a small machine set both.
+    NumPy's own BLAS has a separate thread pool; during LSTMKit calls it is held at
+    one thread (see limit_other_blas).
     """
     if isinstance(n, bool) or not hasattr(n, "__index__"):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
@@ -65,3 +68,23 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The number of threads LSTMKit's BLAS currently uses."""
     return _native.get_num_threads()
+
+
+def limit_other_blas(on: bool = True) -> None:
+    """Holds the process's other OpenBLAS thread pools (NumPy's, SciPy's) at one thread
+    while a LSTMKit call runs, so that they and LSTMKit's threads do not oversubscribe
+    the cores; their thread counts are restored when the last overlapping call ends.
+
+    On by default (LSTMKIT_LIMIT_OTHER_BLAS=0 in the environment turns it off at
+    import). Calling this also looks again for OpenBLAS builds loaded since the import.
+    Only OpenBLAS builds are recognised (not MKL or BLIS); the OpenBLAS LSTMKit itself
+    uses follows set_num_threads.
+    """
+    if not isinstance(on, bool):
+        raise TypeError(f"on must be True or False, got {on!r}")
+    _native.limit_other_blas(on)
+
+
+def other_blas_pools() -> list:
+    """The other OpenBLAS pools found: a list of {"file": path, "threads": current count}."""
+    return [{"file": f, "threads": n} for f, n in _native.other_blas_pools()]

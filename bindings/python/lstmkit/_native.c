@@ -17,6 +17,9 @@
  *
  * Tokenizer, classifier and segmenter training run with the GIL released; their progress callbacks take the GIL
  * back (PyGILState_Ensure) to call the Python callable.
+ *
+ * Every call that computes (the locked calls and training) holds the process's other
+ * OpenBLAS pools, NumPy's above all, at one thread while it runs (_other_blas.c).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,6 +34,7 @@
 #include <string.h>
 
 #include "lstmkit.h"
+#include "_other_blas.h"
 
 /* lstmkit.ModelFormatError(ValueError): raised for LK_STATUS_INVALID_FORMAT. */
 static PyObject *ModelFormatError = NULL;
@@ -372,7 +376,9 @@ static void handle_lock_destroy(handle_lock *lock)
     do {                                                                                   \
         Py_BEGIN_ALLOW_THREADS                                                             \
         take(&(self)->lock.rw);                                                            \
+        other_blas_limit_begin();                                                          \
         __VA_ARGS__;                                                                       \
+        other_blas_limit_end();                                                            \
         pthread_rwlock_unlock(&(self)->lock.rw);                                           \
         Py_END_ALLOW_THREADS                                                               \
     } while (0)
@@ -1419,9 +1425,11 @@ static PyObject *native_tokenizer_train(PyObject *Py_UNUSED(module), PyObject *a
     }
 
     Py_BEGIN_ALLOW_THREADS
+    other_blas_limit_begin();
     status = lk_tokenizer_train(train, (size_t)train_len, dev, (size_t)dev_len, &config,
                                 checkpoint ? PyBytes_AS_STRING(checkpoint) : NULL,
                                 state.callback ? progress_trampoline : NULL, &state, &tokenizer);
+    other_blas_limit_end();
     Py_END_ALLOW_THREADS
     if (state.exception != NULL) {
         /* The callback's exception wins; the trained model (if any) is dropped. */
@@ -1791,10 +1799,12 @@ static PyObject *native_text_classifier_train(PyObject *Py_UNUSED(module), PyObj
         goto done;
 
     Py_BEGIN_ALLOW_THREADS
+    other_blas_limit_begin();
     status = lk_text_classifier_train(train_texts, train_lens, train_labels, (size_t)PyTuple_GET_SIZE(tt),
                                       dev_texts, dev_lens, dev_labels, (size_t)PyTuple_GET_SIZE(dt),
                                       &config, state.callback ? progress_trampoline : NULL, &state,
                                       &classifier);
+    other_blas_limit_end();
     Py_END_ALLOW_THREADS
     if (state.exception != NULL) {
         lk_text_classifier_free(status == LK_STATUS_OK ? classifier : NULL);
@@ -2240,11 +2250,13 @@ static PyObject *native_image_classifier_train(PyObject *Py_UNUSED(module), PyOb
         goto done;
 
     Py_BEGIN_ALLOW_THREADS
+    other_blas_limit_begin();
     status = lk_image_classifier_train(&shape, (const float *)PyArray_DATA(x), (size_t)PyArray_DIM(x, 0),
                                        (size_t)PyArray_SIZE(x), train_labels,
                                        (const float *)PyArray_DATA(dx), (size_t)PyArray_DIM(dx, 0),
                                        (size_t)PyArray_SIZE(dx), dev_labels, &config,
                                        state.callback ? progress_trampoline : NULL, &state, &classifier);
+    other_blas_limit_end();
     Py_END_ALLOW_THREADS
     if (state.exception != NULL) {
         lk_image_classifier_free(status == LK_STATUS_OK ? classifier : NULL);
@@ -2717,12 +2729,14 @@ static PyObject *native_image_segmenter_train(PyObject *Py_UNUSED(module), PyObj
         goto done;
 
     Py_BEGIN_ALLOW_THREADS
+    other_blas_limit_begin();
     status = lk_image_segmenter_train(&shape, (const float *)PyArray_DATA(x), (size_t)PyArray_DIM(x, 0),
                                       (size_t)PyArray_SIZE(x), (const int32_t *)PyArray_DATA(m),
                                       (size_t)PyArray_SIZE(m), &dev_shape, (const float *)PyArray_DATA(dx),
                                       (size_t)PyArray_DIM(dx, 0), (size_t)PyArray_SIZE(dx),
                                       (const int32_t *)PyArray_DATA(dm), (size_t)PyArray_SIZE(dm), &config,
                                       state.callback ? progress_trampoline : NULL, &state, &segmenter);
+    other_blas_limit_end();
     Py_END_ALLOW_THREADS
     if (state.exception != NULL) {
         lk_image_segmenter_free(status == LK_STATUS_OK ? segmenter : NULL);
@@ -2866,6 +2880,34 @@ static PyObject *native_get_num_threads(PyObject *Py_UNUSED(module), PyObject *P
     return PyLong_FromLong((long)lk_get_num_threads());
 }
 
+static PyObject *native_other_blas_pools(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    PyObject *list = PyList_New(0);
+    int i;
+    for (i = 0; list != NULL && i < other_blas_count(); i++) {
+        PyObject *item = Py_BuildValue("(si)", other_blas_path(i), other_blas_threads(i));
+        if (item == NULL || PyList_Append(list, item) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(item);
+    }
+    return list;
+}
+
+static PyObject *native_limit_other_blas(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    other_blas_scan(); /* pools loaded since the import count too */
+    other_blas_set_enabled(on);
+    return Py_NewRef(Py_None);
+}
+
+static PyObject *native_other_blas_limited(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(other_blas_enabled());
+}
+
 static PyMethodDef native_methods[] = {
     {"lstm_create", native_lstm_create, METH_VARARGS,
      "lstm_create(input_size, hidden_size, num_layers, bidirectional, dropout, seed) -> handle"},
@@ -2877,6 +2919,11 @@ static PyMethodDef native_methods[] = {
     {"status_string", native_status_string, METH_VARARGS, "lk_status_string(code)"},
     {"set_num_threads", native_set_num_threads, METH_O, "Sets the library's BLAS threads."},
     {"get_num_threads", native_get_num_threads, METH_NOARGS, "The library's BLAS threads."},
+    {"other_blas_pools", native_other_blas_pools, METH_NOARGS,
+     "[(file, threads)] of the other OpenBLAS pools held at one thread during LSTMKit calls"},
+    {"limit_other_blas", native_limit_other_blas, METH_O,
+     "limit_other_blas(on): rescans the loaded OpenBLAS builds and turns the limit on or off"},
+    {"other_blas_limited", native_other_blas_limited, METH_NOARGS, "Whether the limit is on."},
     {"tokenizer_load", native_tokenizer_load, METH_VARARGS, "tokenizer_load(path) -> handle"},
     {"tokenizer_train", native_tokenizer_train, METH_VARARGS,
      "tokenizer_train(train, dev, config, checkpoint, progress) -> handle (GIL released; "
@@ -2931,6 +2978,7 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     }
     import_array();
+    other_blas_scan();
     if (PyType_Ready(&LSTMHandle_Type) < 0 || PyType_Ready(&TokenizerHandle_Type) < 0 ||
         PyType_Ready(&ClassifierHandle_Type) < 0 || PyType_Ready(&ImageClassifierHandle_Type) < 0 ||
         PyType_Ready(&ImageSegmenterHandle_Type) < 0)
