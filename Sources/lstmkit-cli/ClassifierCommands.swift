@@ -54,8 +54,6 @@ struct TrainClassifier: ParsableCommand {
     @Option var patience = 3
     @Option(name: .customLong("time-limit"), help: "rows/cnn: minutes; no epoch starts after this.") var timeLimit: Double?
     @Flag(name: .customLong("balance-classes"), help: "text: weight classes by N / (C * count).") var balanceClasses = false
-    @Option(name: .customLong("token-dropout"), help: "text: training replaces each token by 'unknown' with this probability (default 0).")
-    var tokenDropout: Float?
     @Option var seed: UInt64 = 1
     @Option var threads = 2
 
@@ -68,8 +66,7 @@ struct TrainClassifier: ParsableCommand {
                 let textOnly: [(String, Bool)] = [
                     ("--tokenization", tokenization != nil), ("--embedding-dim", embeddingDim != nil),
                     ("--bigram-dim", bigramDim != nil), ("--min-bigram-count", minBigramCount != nil),
-                    ("--max-length", maxLength != nil), ("--min-count", minCount != nil), ("--balance-classes", balanceClasses),
-                    ("--token-dropout", tokenDropout != nil)]
+                    ("--max-length", maxLength != nil), ("--min-count", minCount != nil), ("--balance-classes", balanceClasses)]
                 if let given = textOnly.first(where: { $0.1 }) {
                     throw LSTMKitError.invalidArgument("\(given.0) applies to --kind text only")
                 }
@@ -116,7 +113,6 @@ struct TrainClassifier: ParsableCommand {
         options.minTokenCount = minCount ?? 2
         options.minBigramCount = minBigramCount ?? 2
         options.balanceClasses = balanceClasses
-        options.tokenDropout = tokenDropout ?? 0
         options.seed = seed
         options.threads = threads
         let mode: TextVocabulary.Mode?

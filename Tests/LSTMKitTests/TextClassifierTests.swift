@@ -136,29 +136,4 @@ struct TextClassifierTests {
             #expect(message.contains("text_classifier") && message.contains("tokenizer"))
         }
     }
-    @Test("token dropout: training texts lose about the given share of their token and bigram ids to 'unknown'; 0 leaves them")
-    func tokenDropout() throws {
-        let train = (0..<40).map { i in ("w\(i % 7) x\(i % 5) y\(i % 3) z\(i % 2) v", i % 2 == 0 ? "a" : "b") }
-        var config = TextClassifierConfig()
-        (config.embeddingDim, config.hiddenSize, config.attentionSize, config.bigramDim) = (4, 4, 2, 4)
-        for rate: Float in [0, 0.3] {
-            var options = TextClassifierTrainingOptions()
-            (options.minTokenCount, options.minBigramCount, options.tokenDropout) = (1, 1, rate)
-            let trainer = try TextClassifierTrainer(train: train, dev: train, config: config, options: options)
-            var (total, unknown) = (0, 0)
-            for _ in 0..<50 {
-                for t in trainer.train.map(\.text) {
-                    let c = trainer.corrupted(t)
-                    #expect(c.ids.count == t.ids.count && c.bigramIDs.count == t.bigramIDs.count)
-                    for (a, b) in zip(c.ids + c.bigramIDs, t.ids + t.bigramIDs) {
-                        #expect(a == b || a == TextVocabulary.unknownID)
-                        total += 1
-                        if a != b { unknown += 1 }
-                    }
-                }
-            }
-            let share = Double(unknown) / Double(total)
-            #expect(abs(share - Double(rate)) < 0.02, "rate \(rate): \(share) made unknown")
-        }
-    }
 }

@@ -42,9 +42,6 @@ public struct TextClassifierTrainingOptions: Sendable {
     public var minBigramCount = 2
     /// Weight each class by N / (C · count), so rare classes count as much as common ones.
     public var balanceClasses = false
-    /// Training: each token (and bigram) id becomes "unknown" with this probability, each
-    /// time its text is drawn (word dropout).
-    public var tokenDropout: Float = 0
     public var seed: UInt64 = 1
     public var threads = 2
     public var logEvery = 100
@@ -115,7 +112,7 @@ public final class TextClassifierTrainer {
             var lossSum: Double = 0, seen = 0
             let batches = makeBatches()
             for (i, members) in batches.enumerated() {
-                let batch = TextClassifier.Batch(members.map { corrupted(train[$0].text) })
+                let batch = TextClassifier.Batch(members.map { train[$0].text })
                 let loss = try classifier.trainStep(batch, targets: members.map { train[$0].label }, classWeights: classWeights)
                 clipGradientNorm(parameters, maxNorm: options.clipNorm)
                 optimizer.stepAndZero(parameters)
@@ -149,15 +146,6 @@ public final class TextClassifierTrainer {
             score.add(gold: gold, predicted: p.indices.max { p[$0] < p[$1] }!)
         }
         return score
-    }
-
-    /// A training text with some ids made unknown (see `tokenDropout`).
-    func corrupted(_ text: TextClassifier.EncodedText) -> TextClassifier.EncodedText {
-        guard options.tokenDropout > 0 else { return text }
-        var t = text
-        for i in t.ids.indices where rng.nextUnitFloat() < options.tokenDropout { t.ids[i] = TextVocabulary.unknownID }
-        for i in t.bigramIDs.indices where rng.nextUnitFloat() < options.tokenDropout { t.bigramIDs[i] = TextVocabulary.unknownID }
-        return t
     }
 
     /// Batches of similar length (longest first within a batch), in random order.
