@@ -346,8 +346,6 @@ public final class Conv2D: Module {
         return (n, h, w)
     }
 
-    /// Writes the columns of images [start, start + count) of the concatenated `parts`:
-    /// the rows of part j's channels follow those of the parts before it.
     /// The columns (K, count·Ho·Wo) of images [start, start + count): the input itself for
     /// one image of a pointwise convolution read in place, else filled into `scratch`.
     @inline(__always)
@@ -359,6 +357,8 @@ public final class Conv2D: Module {
         return UnsafePointer(scratch)
     }
 
+    /// Writes the columns of images [start, start + count) of the concatenated `parts`:
+    /// the rows of part j's channels follow those of the parts before it.
     private func fillColumns(_ parts: [UnsafePointer<Float>], channels: [Int], start: Int, count: Int,
                              h: Int, w: Int, ho: Int, wo: Int, into cols: UnsafeMutablePointer<Float>) {
         let (p, ld, taps) = (ho * wo, count * ho * wo, kernel.h * kernel.w)

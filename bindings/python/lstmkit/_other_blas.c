@@ -57,16 +57,17 @@ static const char *own_blas_file(void)
 {
     static char own[512];
     const char *lstmkit = defining_file((void *)lk_version);
-    void *handle, *set;
+    const char *file;
+    void *handle;
 
     if (lstmkit == NULL || (handle = dlopen(lstmkit, RTLD_LAZY | RTLD_NOLOAD)) == NULL)
         return NULL;
-    set = dlsym(handle, "openblas_set_num_threads"); /* searched in its dependencies */
+    /* dlsym on liblstmkit's handle searches its dependencies: the OpenBLAS it links. */
+    file = defining_file(dlsym(handle, "openblas_set_num_threads"));
+    if (file != NULL)
+        strncpy(own, file, sizeof own - 1);
     dlclose(handle);
-    if (defining_file(set) == NULL)
-        return NULL;
-    strncpy(own, defining_file(set), sizeof own - 1);
-    return own;
+    return file != NULL ? own : NULL;
 }
 
 static int consider_object(struct dl_phdr_info *info, size_t size, void *own_file)
