@@ -402,12 +402,22 @@ typedef struct lk_text_classifier_train_config {
     int32_t tokenization;    /* LK_TOKENIZATION_*                                    */
     int32_t threads;         /* for evaluating on dev, >= 1                          */
     uint64_t seed;
+    /* N-gram features beside the LSTM: each run of 1 to ngram_order tokens seen in at
+     * least min_ngram_count training texts holds a weight per class, and the mean over
+     * a text's n-grams is added to the logits (a linear model trained jointly with the
+     * LSTM). */
+    int32_t ngram_order;       /* 0 (none) to 8                                      */
+    float ngram_dropout;       /* training: each n-gram left out with this
+                                  probability, [0, 1)                                */
+    float ngram_learning_rate; /* Adam's rate for the n-gram weights, finite, > 0    */
+    int32_t min_ngram_count;   /* >= 1                                               */
 } lk_text_classifier_train_config;
 
 /* embedding_dim 128, hidden_size 128, 1 layer, bidirectional, attention pooling
  * (attention_size 64), dropout 0.3, max_length 400, min_count 2, 20 epochs, batch 32,
  * learning_rate 0.002, patience 3, no class balancing, automatic tokenization,
- * 2 threads, seed 1. */
+ * 2 threads, seed 1; ngram_order 0, ngram_dropout 0.5, ngram_learning_rate 0.05,
+ * min_ngram_count 2. */
 LK_API lk_text_classifier_train_config lk_text_classifier_train_config_default(void);
 
 /* Trains a classifier on n_train (text, label) pairs, early-stopping on the accuracy

@@ -189,7 +189,9 @@ public func lk_text_classifier_train_config_default() -> lk_text_classifier_trai
         dropout: c.embeddingDropout, max_length: Int32(c.maxLength), min_count: Int32(o.minTokenCount),
         epochs: Int32(o.epochs), batch_size: Int32(o.batchSize), learning_rate: o.learningRate,
         patience: Int32(o.patience), balance_classes: o.balanceClasses ? 1 : 0,
-        tokenization: Int32(LK_TOKENIZATION_AUTO), threads: Int32(o.threads), seed: c.seed)
+        tokenization: Int32(LK_TOKENIZATION_AUTO), threads: Int32(o.threads), seed: c.seed,
+        ngram_order: Int32(c.ngramOrder), ngram_dropout: c.ngramDropout, ngram_learning_rate: o.ngramLearningRate,
+        min_ngram_count: Int32(o.minNgramCount))
 }
 
 @_cdecl("lk_text_classifier_train")
@@ -235,6 +237,11 @@ public func lk_text_classifier_train(_ trainTexts: UnsafePointer<UnsafePointer<C
         model.embeddingDropout = c.dropout
         model.outputDropout = c.dropout
         model.maxLength = try bounded(c.max_length, "max_length", 1, 1_000_000)
+        model.ngramOrder = try bounded(c.ngram_order, "ngram_order", 0, 8)
+        guard c.ngram_dropout.isFinite, c.ngram_dropout >= 0, c.ngram_dropout < 1 else {
+            throw invalid("ngram_dropout must be in [0, 1), got \(c.ngram_dropout)")
+        }
+        model.ngramDropout = c.ngram_dropout
         model.seed = c.seed
 
         var options = TextClassifierTrainingOptions()
@@ -245,6 +252,11 @@ public func lk_text_classifier_train(_ trainTexts: UnsafePointer<UnsafePointer<C
             throw invalid("learning_rate must be finite and > 0, got \(c.learning_rate)")
         }
         options.learningRate = c.learning_rate
+        guard c.ngram_learning_rate.isFinite, c.ngram_learning_rate > 0 else {
+            throw invalid("ngram_learning_rate must be finite and > 0, got \(c.ngram_learning_rate)")
+        }
+        options.ngramLearningRate = c.ngram_learning_rate
+        options.minNgramCount = try bounded(c.min_ngram_count, "min_ngram_count", 1, Int32.max)
         options.patience = try bounded(c.patience, "patience", 1, Int32.max)
         options.balanceClasses = try flag(c.balance_classes, "balance_classes")
         options.threads = try bounded(c.threads, "threads", 1, 1024)

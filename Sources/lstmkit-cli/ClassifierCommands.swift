@@ -40,6 +40,14 @@ struct TrainClassifier: ParsableCommand {
     @Option(name: .customLong("embedding-dim"), help: "text (default 128).") var embeddingDim: Int?
     @Option(name: .customLong("bigram-dim"), help: "text: token-bigram embedding size (default 0: none).") var bigramDim: Int?
     @Option(name: .customLong("min-bigram-count"), help: "text (default 2).") var minBigramCount: Int?
+    @Option(name: .customLong("ngram-order"),
+            help: "text: n-gram features beside the LSTM, runs of 1 to this many tokens (0: none; default 0).") var ngramOrder: Int?
+    @Option(name: .customLong("ngram-dropout"), help: "text: training drops each n-gram with this probability (default 0.5).")
+    var ngramDropout: Float?
+    @Option(name: .customLong("ngram-learning-rate"), help: "text: Adam's rate for the n-gram weights (default 0.05).")
+    var ngramLearningRate: Float?
+    @Option(name: .customLong("min-ngram-count"), help: "text: n-grams in fewer training texts are left out (default 2).")
+    var minNgramCount: Int?
     @Option(name: .customLong("hidden-size")) var hiddenSize = 128
     @Option(name: .customLong("layers")) var numLayers = 1
     @Option(name: .customLong("attention-size")) var attentionSize = 64
@@ -66,6 +74,8 @@ struct TrainClassifier: ParsableCommand {
                 let textOnly: [(String, Bool)] = [
                     ("--tokenization", tokenization != nil), ("--embedding-dim", embeddingDim != nil),
                     ("--bigram-dim", bigramDim != nil), ("--min-bigram-count", minBigramCount != nil),
+                    ("--ngram-order", ngramOrder != nil), ("--ngram-dropout", ngramDropout != nil),
+                    ("--min-ngram-count", minNgramCount != nil), ("--ngram-learning-rate", ngramLearningRate != nil),
                     ("--max-length", maxLength != nil), ("--min-count", minCount != nil), ("--balance-classes", balanceClasses)]
                 if let given = textOnly.first(where: { $0.1 }) {
                     throw LSTMKitError.invalidArgument("\(given.0) applies to --kind text only")
@@ -98,6 +108,8 @@ struct TrainClassifier: ParsableCommand {
         config.pooling = kind
         config.embeddingDim = embeddingDim ?? 128
         config.bigramDim = bigramDim ?? 0
+        config.ngramOrder = ngramOrder ?? 0
+        config.ngramDropout = ngramDropout ?? 0.5
         config.hiddenSize = hiddenSize
         config.numLayers = numLayers
         config.attentionSize = attentionSize
@@ -112,6 +124,8 @@ struct TrainClassifier: ParsableCommand {
         options.patience = patience
         options.minTokenCount = minCount ?? 2
         options.minBigramCount = minBigramCount ?? 2
+        options.minNgramCount = minNgramCount ?? 2
+        options.ngramLearningRate = ngramLearningRate ?? 0.05
         options.balanceClasses = balanceClasses
         options.seed = seed
         options.threads = threads

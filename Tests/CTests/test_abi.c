@@ -4040,7 +4040,8 @@ static void group_text_classifier(void) {
               d.pooling == LK_POOLING_ATTENTION && d.attention_size == 64 && d.max_length == 400 && d.min_count == 2 &&
               d.epochs == 20 && d.batch_size == 32 && d.patience == 3 && d.balance_classes == 0 &&
               d.tokenization == LK_TOKENIZATION_AUTO && d.threads == 2 && d.seed == 1 && fabsf(d.dropout - 0.3f) < 1e-6f &&
-              fabsf(d.learning_rate - 0.002f) < 1e-7f,
+              fabsf(d.learning_rate - 0.002f) < 1e-7f && d.ngram_order == 0 && fabsf(d.ngram_dropout - 0.5f) < 1e-7f &&
+              fabsf(d.ngram_learning_rate - 0.05f) < 1e-7f && d.min_ngram_count == 2,
           "lk_text_classifier_train_config_default() does not hold the documented defaults");
 
     tsv_set s;
@@ -4333,6 +4334,41 @@ static void group_text_classifier_attention(void) {
     tsv_free(&s);
 }
 
+/* N-gram features through C: training changes the predictions, and a saved and loaded
+ * model agrees bit for bit. */
+static void group_text_classifier_ngrams(void) {
+    tsv_set s;
+    if (!CHECK(read_tsv(&s) && s.n == 300, "cannot read the text fixture")) return;
+    lk_text_classifier_train_config c = tiny_cls_config();
+    c.epochs = 2;
+    lk_text_classifier *plain = NULL, *h = NULL, *back = NULL;
+    size_t nd = s.n - N_TRAIN;
+    const char *const *dt = s.texts + N_TRAIN;
+    const size_t *dl = s.lens + N_TRAIN;
+    float *p0 = xmalloc(nd * 2 * sizeof(float)), *p = xmalloc(nd * 2 * sizeof(float)), *q = xmalloc(nd * 2 * sizeof(float));
+    char *path = path_join(g_tmproot, "ngrams.safetensors");
+    if (EXPECT(cls_train(&s, &c, NULL, NULL, &plain), LK_STATUS_OK)) {
+        c.ngram_order = 2;
+        if (EXPECT(cls_train(&s, &c, NULL, NULL, &h), LK_STATUS_OK)) {
+            EXPECT(lk_text_classifier_predict(plain, dt, dl, nd, 1, p0, nd * 2), LK_STATUS_OK);
+            EXPECT(lk_text_classifier_predict(h, dt, dl, nd, 1, p, nd * 2), LK_STATUS_OK);
+            CHECK(max_diff_ff(p0, p, nd * 2) > 1e-4, "n-gram features changed no prediction");
+            if (EXPECT(lk_text_classifier_save(h, path), LK_STATUS_OK) && EXPECT(lk_text_classifier_load(path, &back), LK_STATUS_OK)) {
+                EXPECT(lk_text_classifier_predict(back, dt, dl, nd, 1, q, nd * 2), LK_STATUS_OK);
+                CHECK(bits_equal(p, q, nd * 2), "the loaded n-gram model predicts otherwise");
+            }
+        }
+    }
+    free(path);
+    free(p0);
+    free(p);
+    free(q);
+    lk_text_classifier_free(back);
+    lk_text_classifier_free(h);
+    lk_text_classifier_free(plain);
+    tsv_free(&s);
+}
+
 static void group_text_classifier_train_errors(void) {
     tsv_set s;
     if (!CHECK(read_tsv(&s) && s.n == 300, "cannot read the text fixture")) return;
@@ -4417,6 +4453,15 @@ static void group_text_classifier_train_errors(void) {
     BAD_FIELD(balance_classes, 2);
     BAD_FIELD(tokenization, 3);
     BAD_FIELD(tokenization, -1);
+    BAD_FIELD(ngram_order, -1);
+    BAD_FIELD(ngram_order, 9);
+    BAD_FIELD(ngram_dropout, -0.1f);
+    BAD_FIELD(ngram_dropout, 1.0f);
+    BAD_FIELD(ngram_dropout, NAN);
+    BAD_FIELD(ngram_learning_rate, 0.0f);
+    BAD_FIELD(ngram_learning_rate, NAN);
+    BAD_FIELD(ngram_learning_rate, INFINITY);
+    BAD_FIELD(min_ngram_count, 0);
     BAD_FIELD(threads, 0);
     BAD_FIELD(threads, INT32_MAX);
 #undef BAD_FIELD
@@ -5553,6 +5598,7 @@ int main(int argc, char **argv) {
     run_group("text classifier: train, predict, labels, files", group_text_classifier);
     run_group("text classifier: training errors", group_text_classifier_train_errors);
     run_group("text classifier: attention weights", group_text_classifier_attention);
+    run_group("text classifier: n-gram features", group_text_classifier_ngrams);
     run_group("image classifier: train, predict, labels, files", group_image_classifier);
     run_group("image classifier: training errors", group_image_classifier_train_errors);
     run_group("image segmenter: train, predict, evaluate, files", group_image_segmenter);

@@ -53,6 +53,27 @@ struct LayerGradientTests {
         #expect(throws: LSTMKitError.self) { try layer.validate([-1]) }
     }
 
+    @Test("EmbeddingBag: the mean of each bag's rows (zeros for an empty bag), gradients by finite differences")
+    func embeddingBag() throws {
+        var rng = SeededRandom(seed: 4)
+        let layer = EmbeddingBag(5, 3, initialScale: 1, rng: &rng)
+        let bags: [[Int32]] = [[1, 4, 1], [], [0], [2, 3, 2, 2]]
+        let y = layer.forward(bags)
+        #expect(y.shape == [4, 3])
+        let v = layer.weight.value
+        for j in 0..<3 { #expect(abs(y.data[j] - (2 * v[3 + j] + v[12 + j]) / 3) < 1e-6) }
+        #expect(Array(y.data[3..<6]) == [0, 0, 0])
+        let w = randomArray(12, seed: 5)
+        layer.backward(bags, outputGrad: Tensor(shape: y.shape, data: w))
+        let saved = layer.weight.value
+        let numeric = numericGradient(saved) { v in
+            layer.weight.value = v; defer { layer.weight.value = saved }
+            return dot(layer.forward(bags).data, w)
+        }
+        expectClose(layer.weight.grad, numeric, tol: 1e-3, "dW")
+        #expect(EmbeddingBag(3, 2, rng: &rng).weight.value.allSatisfy { $0 == 0 })
+    }
+
     @Test("LayerNorm: dx, dγ, dβ")
     func layerNorm() throws {
         let layer = LayerNorm(5)

@@ -1747,6 +1747,10 @@ static const train_field classifier_fields[] = {
     CLS_FIELD(tokenization, FIELD_INT32),
     CLS_FIELD(threads, FIELD_INT32),
     CLS_FIELD(seed, FIELD_UINT64),
+    CLS_FIELD(ngram_order, FIELD_INT32),
+    CLS_FIELD(ngram_dropout, FIELD_FLOAT),
+    CLS_FIELD(ngram_learning_rate, FIELD_FLOAT),
+    CLS_FIELD(min_ngram_count, FIELD_INT32),
 };
 #undef CLS_FIELD
 #define CLASSIFIER_FIELD_COUNT (sizeof classifier_fields / sizeof classifier_fields[0])

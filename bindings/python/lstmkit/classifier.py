@@ -70,6 +70,12 @@ class TextClassifier:
         max_length: texts keep their first max_length tokens.
         min_count: training tokens rarer than this become "unknown".
         tokenization: "auto", "characters" or "words".
+        ngram_order: n-gram features beside the LSTM (0: none): each run of 1 to
+            ngram_order tokens seen in at least min_ngram_count training texts holds a
+            weight per class, and their mean over a text is added to the logits (a
+            linear model over the text's n-grams, trained jointly with the LSTM).
+        ngram_dropout: in training each n-gram is left out with this probability.
+        min_ngram_count: rarer n-grams are left out.
         seed: initialisation, dropout, shuffling and the validation split.
     """
 
@@ -85,6 +91,9 @@ class TextClassifier:
         max_length: int = 400,
         min_count: int = 2,
         tokenization: str = "auto",
+        ngram_order: int = 0,
+        ngram_dropout: float = 0.5,
+        min_ngram_count: int = 2,
         seed: int = 1,
     ) -> None:
         if not isinstance(pooling, str) or pooling not in _POOLING:
@@ -103,6 +112,9 @@ class TextClassifier:
         self.max_length = _int_arg("max_length", max_length, 1, 1_000_000)
         self.min_count = _int_arg("min_count", min_count, 1)
         self.tokenization = tokenization
+        self.ngram_order = _int_arg("ngram_order", ngram_order, 0, 8)
+        self.ngram_dropout = _fraction_arg("ngram_dropout", ngram_dropout)
+        self.min_ngram_count = _int_arg("min_ngram_count", min_ngram_count, 1)
         self.seed = _int_arg("seed", seed, 0, 2**64 - 1)
         self._handle: Any = None
         self._labels: List[str] = []
@@ -120,6 +132,7 @@ class TextClassifier:
         epochs: int = 20,
         batch_size: int = 32,
         learning_rate: float = 0.002,
+        ngram_learning_rate: float = 0.05,
         patience: int = 3,
         balance_classes: bool = False,
         threads: int = 2,
@@ -141,6 +154,7 @@ class TextClassifier:
         epochs = _int_arg("epochs", epochs, 1)
         batch_size = _int_arg("batch_size", batch_size, 1, 65536)
         learning_rate = _learning_rate(learning_rate)
+        ngram_learning_rate = _learning_rate(ngram_learning_rate, "ngram_learning_rate")
         patience = _int_arg("patience", patience, 1)
         threads = _int_arg("threads", threads, 1, 1024)
         if not isinstance(balance_classes, (bool, np.bool_)):
@@ -198,6 +212,10 @@ class TextClassifier:
             tokenization=_TOKENIZATION[self.tokenization],
             threads=threads,
             seed=self.seed,
+            ngram_order=self.ngram_order,
+            ngram_dropout=self.ngram_dropout,
+            ngram_learning_rate=ngram_learning_rate,
+            min_ngram_count=self.min_ngram_count,
         )
         handle = _native.text_classifier_train(train_texts, train_labels, dev_texts, dev_labels, config, callback)
         self._set_handle(handle, all_int)

@@ -58,10 +58,10 @@ def _fraction_arg(name: str, value: Any) -> float:
     return value
 
 
-def _learning_rate(value: Any) -> float:
-    value = _float_value("learning_rate", value)
+def _learning_rate(value: Any, name: str = "learning_rate") -> float:
+    value = _float_value(name, value)
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"learning_rate must be finite and > 0, got {value}")
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
     return value
 
 

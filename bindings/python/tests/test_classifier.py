@@ -136,6 +136,20 @@ def test_int_labels_round_trip(data, tmp_path):
     assert back.predict(dev_t[:10]) == pred
 
 
+def test_ngram_features(clf, data, tmp_path):
+    train_t, train_l, dev_t, dev_l = data
+    lines = []
+    ng = TextClassifier(**TINY, ngram_order=2).fit(train_t, train_l, dev=(dev_t, dev_l),
+                                                   **dict(FIT, progress=lines.append, ngram_learning_rate=0.05))
+    assert any("n-grams" in line and " 0 n-grams" not in line for line in lines[:1]), lines[:1]
+    p = ng.predict_proba(dev_t)
+    assert p.shape == (60, 2) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    assert np.abs(p - clf.predict_proba(dev_t)).max() > 1e-4
+    path = tmp_path / "ngrams.safetensors"
+    ng.save(path)
+    np.testing.assert_array_equal(TextClassifier.load(path).predict_proba(dev_t), p)
+
+
 def test_validation_split(data):
     train_t, train_l = data[0], data[1]
     lines = []
@@ -157,6 +171,12 @@ def test_bad_constructor_args():
         TextClassifier(dropout=1.0)
     with pytest.raises(ValueError, match="dropout"):
         TextClassifier(dropout=float("nan"))
+    with pytest.raises(ValueError, match="ngram_order"):
+        TextClassifier(ngram_order=9)
+    with pytest.raises(ValueError, match="ngram_dropout"):
+        TextClassifier(ngram_dropout=1.0)
+    with pytest.raises(ValueError, match="min_ngram_count"):
+        TextClassifier(min_ngram_count=0)
 
 
 def test_bad_fit_input(data):
@@ -182,6 +202,8 @@ def test_bad_fit_input(data):
         clf.fit(texts, labels, **dict(FIT, epochs=0))
     with pytest.raises(ValueError, match="learning_rate"):
         clf.fit(texts, labels, **dict(FIT, learning_rate=-1.0))
+    with pytest.raises(ValueError, match="ngram_learning_rate"):
+        clf.fit(texts, labels, **dict(FIT, ngram_learning_rate=0.0))
     with pytest.raises(ValueError, match="validation_split"):
         clf.fit(texts, labels, validation_split=1.0, **FIT)
     with pytest.raises(ValueError, match="surrogate"):

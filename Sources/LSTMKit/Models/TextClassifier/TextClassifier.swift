@@ -15,6 +15,14 @@ public struct TextClassifierConfig: Equatable, Sendable {
     public var outputDropout: Float = 0.3
     /// Texts longer than this many tokens are truncated (their first tokens are kept).
     public var maxLength = 400
+    /// N-gram features beside the LSTM: the runs of 1 to `ngramOrder` tokens of a text
+    /// (characters for Chinese, words for English) each hold a weight per class, and
+    /// their mean gives a second head's logits (a linear model over the text's n-grams,
+    /// as fastText's bag of n-grams). Each head learns from its own loss; the prediction
+    /// mixes their probabilities (`TextClassifier.ngramWeight`). 0 turns them off.
+    public var ngramOrder = 0
+    /// Training: each n-gram occurrence is left out of its text's mean with this probability.
+    public var ngramDropout: Float = 0.5
     public var seed: UInt64 = 1
 
     public init() {}
@@ -25,14 +33,17 @@ public struct TextClassifierConfig: Equatable, Sendable {
             throw LSTMKitError.invalidArgument("\(name) must be >= 1, got \(v)")
         }
         guard bigramDim >= 0 else { throw LSTMKitError.invalidArgument("bigram_dim must be >= 0, got \(bigramDim)") }
-        for (name, p) in [("embedding_dropout", embeddingDropout), ("output_dropout", outputDropout)] where !(p >= 0 && p < 1) {
+        guard (0...8).contains(ngramOrder) else { throw LSTMKitError.invalidArgument("ngram_order must be in 0...8, got \(ngramOrder)") }
+        for (name, p) in [("embedding_dropout", embeddingDropout), ("output_dropout", outputDropout),
+                          ("ngram_dropout", ngramDropout)] where !(p >= 0 && p < 1) {
             throw LSTMKitError.invalidArgument("\(name) must be in [0, 1), got \(p)")
         }
     }
 }
 
 /// Embedding → (Bi)LSTM → pooling (last, mean, max or additive attention) → Linear →
-/// softmax over the classes. Labels are strings, kept in the model.
+/// softmax over the classes; optionally mixed with a linear head over the text's
+/// n-grams (`ngramOrder`). Labels are strings, kept in the model.
 public final class TextClassifier: Module {
     public static let modelKind = "text_classifier"
 
@@ -44,6 +55,11 @@ public final class TextClassifier: Module {
     public let lstm: LSTM
     public let pooling: LSTMOutputPooling
     public let output: Linear
+    /// Per-class weights of each n-gram (nil without n-gram features).
+    public let ngramBag: EmbeddingBag?
+    /// The n-gram head's share of the predicted probabilities, in [0, 1] (the trainer
+    /// chooses it on dev after each epoch).
+    public var ngramWeight: Float = 0.5
     var dropoutRNG: SeededRandom
 
     public init(config: TextClassifierConfig, vocabulary: TextVocabulary, labels: [String]) throws {
@@ -69,6 +85,14 @@ public final class TextClassifier: Module {
                                    bidirectional: config.bidirectional, seed: rng.next()))
         pooling = LSTMOutputPooling(config.pooling, lstm: lstm.config, attentionSize: config.attentionSize, rng: &rng)
         output = Linear(lstm.config.outputSize, labels.count, prefix: "output.", rng: &rng)
+        if config.ngramOrder > 0 {
+            guard !vocabulary.ngrams.isEmpty else {
+                throw LSTMKitError.invalidArgument("n-gram features need n-grams in the vocabulary (none were seen often enough)")
+            }
+            ngramBag = EmbeddingBag(vocabulary.ngrams.count, labels.count, prefix: "ngram_bag.", rng: &rng)
+        } else {
+            ngramBag = nil
+        }
         dropoutRNG = rng.split()
     }
 
@@ -78,6 +102,7 @@ public final class TextClassifier: Module {
         m.append(("lstm.", lstm))
         m.append(("", pooling))
         m.append(("", output))
+        if let ngramBag { m.append(("", ngramBag)) }
         return m
     }
 
@@ -85,16 +110,19 @@ public final class TextClassifier: Module {
 
     // MARK: Batches
 
-    /// A text as ids: its tokens and its token bigrams.
+    /// A text as ids: its tokens, its token bigrams and its known n-grams.
     struct EncodedText {
         var ids: [Int32]
         var bigramIDs: [Int32]
+        var ngramIDs: [Int32] = []
     }
 
-    /// Texts padded to a batch: (B, T) token and bigram ids, and the lengths.
+    /// Texts padded to a batch: (B, T) token and bigram ids, the lengths, and each
+    /// text's n-grams.
     struct Batch {
         var ids: [Int32]
         var bigramIDs: [Int32]
+        var ngramBags: [[Int32]]
         var lengths: [Int]
         var steps: Int
         var size: Int { lengths.count }
@@ -104,6 +132,7 @@ public final class TextClassifier: Module {
             lengths = texts.map(\.ids.count)
             ids = [Int32](repeating: 0, count: texts.count * steps)
             bigramIDs = ids
+            ngramBags = texts.map(\.ngramIDs)
             for (b, text) in texts.enumerated() {
                 for t in text.ids.indices {
                     ids[b * steps + t] = text.ids[t]
@@ -114,8 +143,8 @@ public final class TextClassifier: Module {
     }
 
     func encode(_ text: String) -> EncodedText {
-        let e = vocabulary.encode(text, maxLength: config.maxLength)
-        return EncodedText(ids: e.ids, bigramIDs: e.bigramIDs)
+        let e = vocabulary.encode(text, maxLength: config.maxLength, ngramOrder: config.ngramOrder)
+        return EncodedText(ids: e.ids, bigramIDs: e.bigramIDs, ngramIDs: e.ngramIDs)
     }
 
     /// The LSTM input (B, T, E + Eb): token and bigram embeddings side by side.
@@ -162,21 +191,35 @@ public final class TextClassifier: Module {
 
     /// Class probabilities (N, C), in batches of similar length on up to `threads` threads.
     public func predictProbabilities(_ texts: [String], threads: Int = 1, batchSize: Int = 64) -> [[Float]] {
+        let heads = headProbabilities(texts, threads: threads, batchSize: batchSize)
+        guard let ngram = heads.ngram else { return heads.lstm }
+        return zip(heads.lstm, ngram).map { Self.mix($0, $1, ngramWeight: ngramWeight) }
+    }
+
+    /// Each head's class probabilities: the LSTM's, and the n-gram head's if any.
+    func headProbabilities(_ texts: [String], threads: Int, batchSize: Int = 64) -> (lstm: [[Float]], ngram: [[Float]]?) {
         let encoded = texts.map(encode)
         let order = encoded.indices.sorted { encoded[$0].ids.count > encoded[$1].ids.count }
         let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
-        let results = ResultSlots<[Float]>(count: texts.count)
+        let lstmResults = ResultSlots<[Float]>(count: texts.count), ngramResults = ResultSlots<[Float]>(count: texts.count)
         let run = { (i: Int) in
             let members = batches[i]
-            let (f, _) = self.features(Batch(members.map { encoded[$0] }))
-            let logits = self.output.forward(f)
+            let batch = Batch(members.map { encoded[$0] })
+            let (f, _) = self.features(batch)
             let c = self.labels.count
-            for (row, index) in members.enumerated() {
-                results.set(index, Self.softmax(Array(logits.data[(row * c)..<((row + 1) * c)])))
+            let heads = [(self.output.forward(f), lstmResults)] + (self.ngramBag.map { [($0.forward(batch.ngramBags), ngramResults)] } ?? [])
+            for (logits, results) in heads {
+                for (row, index) in members.enumerated() {
+                    results.set(index, Self.softmax(Array(logits.data[(row * c)..<((row + 1) * c)])))
+                }
             }
         }
         parallelForEach(batches.count, threads: threads, run)
-        return results.values
+        return (lstmResults.values, ngramBag == nil ? nil : ngramResults.values)
+    }
+
+    static func mix(_ lstm: [Float], _ ngram: [Float], ngramWeight w: Float) -> [Float] {
+        zip(lstm, ngram).map { (1 - w) * $0 + w * $1 }
     }
 
     public func predict(_ texts: [String], threads: Int = 1) -> [String] {
@@ -203,20 +246,31 @@ public final class TextClassifier: Module {
     // MARK: Training step
 
     /// Forward and backward on one batch with dropout; ADDS gradients; returns the
-    /// (class-weighted) mean cross-entropy.
-    func trainStep(_ batch: Batch, targets: [Int32], classWeights: [Float]?) throws -> Float {
-        let embeddingDrop = Dropout(config.embeddingDropout), outputDrop = Dropout(config.outputDropout)
-        let (x, xMask) = embeddingDrop.forward(embed(batch), rng: &dropoutRNG)
-        let out = lstm.forward(x, lengths: batch.lengths, training: true)
-        let (pooled, poolCache) = pooling.forward(y: out.y, final: out.final, lengths: batch.lengths)
-        let (f, fMask) = outputDrop.forward(pooled, rng: &dropoutRNG)
-        let logits = output.forward(f)
+    /// (class-weighted) mean cross-entropy summed over the heads trained (`lstm`,
+    /// `ngrams`): each head learns from its own loss.
+    func trainStep(_ batch: Batch, targets: [Int32], classWeights: [Float]?, lstm trainLSTM: Bool = true,
+                   ngrams trainNgrams: Bool = true) throws -> Float {
         let mask = classWeights.map { w in targets.map { w[Int($0)] } }
-        let (loss, dLogits) = try Loss.softmaxCrossEntropy(logits: logits, targets: targets, mask: mask)
-        let dPooled = outputDrop.backward(output.backward(input: f, outputGrad: dLogits), mask: fMask)
-        let (dY, dFinal) = pooling.backward(poolCache, outputGrad: dPooled)
-        let dX = embeddingDrop.backward(lstm.backward(out.cache, outputGrad: dY, finalGrad: dFinal).dx, mask: xMask)
-        embedBackward(batch, dX)
+        var loss: Float = 0
+        if trainLSTM {
+            let embeddingDrop = Dropout(config.embeddingDropout), outputDrop = Dropout(config.outputDropout)
+            let (x, xMask) = embeddingDrop.forward(embed(batch), rng: &dropoutRNG)
+            let out = lstm.forward(x, lengths: batch.lengths, training: true)
+            let (pooled, poolCache) = pooling.forward(y: out.y, final: out.final, lengths: batch.lengths)
+            let (f, fMask) = outputDrop.forward(pooled, rng: &dropoutRNG)
+            let (lstmLoss, dLogits) = try Loss.softmaxCrossEntropy(logits: output.forward(f), targets: targets, mask: mask)
+            let dPooled = outputDrop.backward(output.backward(input: f, outputGrad: dLogits), mask: fMask)
+            let (dY, dFinal) = pooling.backward(poolCache, outputGrad: dPooled)
+            let dX = embeddingDrop.backward(lstm.backward(out.cache, outputGrad: dY, finalGrad: dFinal).dx, mask: xMask)
+            embedBackward(batch, dX)
+            loss += lstmLoss
+        }
+        if trainNgrams, let ngramBag {
+            let bags = batch.ngramBags.map { bag in bag.filter { _ in dropoutRNG.nextUnitFloat() >= config.ngramDropout } }
+            let (ngramLoss, dNgram) = try Loss.softmaxCrossEntropy(logits: ngramBag.forward(bags), targets: targets, mask: mask)
+            ngramBag.backward(bags, outputGrad: dNgram)
+            loss += ngramLoss
+        }
         return loss
     }
 
@@ -236,10 +290,14 @@ public final class TextClassifier: Module {
                 ("embedding_dropout", String(config.embeddingDropout)),
                 ("output_dropout", String(config.outputDropout)),
                 ("max_length", String(config.maxLength)),
+                ("ngram_order", String(config.ngramOrder)),
+                ("ngram_dropout", String(config.ngramDropout)),
+                ("ngram_weight", String(ngramWeight)),
                 ("seed", String(config.seed)),
                 ("tokenization", vocabulary.mode.rawValue),
                 ("tokens", list(vocabulary.tokens)),
                 ("bigrams", list(vocabulary.bigrams)),
+                ("ngrams", list(vocabulary.ngrams)),
                 ("labels", list(labels)),
             ],
             tensors: ModelFile.tensors(of: namedModules))
@@ -264,6 +322,9 @@ public final class TextClassifier: Module {
         c.embeddingDropout = try ModelFile.float(file, "embedding_dropout")
         c.outputDropout = try ModelFile.float(file, "output_dropout")
         c.maxLength = try ModelFile.int(file, "max_length")
+        // Files from before n-gram features have no n-gram keys: none.
+        c.ngramOrder = file.metadata("ngram_order") == nil ? 0 : try ModelFile.int(file, "ngram_order")
+        if file.metadata("ngram_dropout") != nil { c.ngramDropout = try ModelFile.float(file, "ngram_dropout") }
         c.seed = UInt64(file.metadata("seed") ?? "1") ?? 1
         guard let mode = TextVocabulary.Mode(rawValue: file.metadata("tokenization") ?? "") else {
             throw LSTMKitError.invalidFormat("metadata \"tokenization\" must be characters or words")
@@ -271,8 +332,15 @@ public final class TextClassifier: Module {
         let tokens = try ModelFile.stringList(file, "tokens")
         let labels = try ModelFile.stringList(file, "labels")
         let bigrams = file.metadata("bigrams") == nil ? [] : try ModelFile.stringList(file, "bigrams")
+        let ngrams = file.metadata("ngrams") == nil ? [] : try ModelFile.stringList(file, "ngrams")
         do {
-            try self.init(config: c, vocabulary: TextVocabulary(mode: mode, tokens: tokens, bigrams: bigrams), labels: labels)
+            try self.init(config: c, vocabulary: TextVocabulary(mode: mode, tokens: tokens, bigrams: bigrams, ngrams: ngrams),
+                          labels: labels)
+            if file.metadata("ngram_weight") != nil {
+                let w = try ModelFile.float(file, "ngram_weight")
+                guard w >= 0, w <= 1 else { throw LSTMKitError.invalidArgument("ngram_weight must be in [0, 1], got \(w)") }
+                ngramWeight = w
+            }
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }

@@ -33,6 +33,9 @@ public struct TextClassifierTrainingOptions: Sendable {
     public var epochs = 20
     public var batchSize = 32
     public var learningRate: Float = 0.002
+    /// Adam's rate for the n-gram weights (see TextClassifierConfig.ngramOrder): higher
+    /// than the LSTM's, as each row is updated only when its n-gram occurs.
+    public var ngramLearningRate: Float = 0.05
     public var clipNorm: Float = 5
     /// Stop after this many epochs without a better dev accuracy.
     public var patience = 3
@@ -40,6 +43,8 @@ public struct TextClassifierTrainingOptions: Sendable {
     public var minTokenCount = 2
     /// Token bigrams seen fewer times are "unknown" (used when the config's bigramDim > 0).
     public var minBigramCount = 2
+    /// N-grams found in fewer training texts are left out (used when the config's ngramOrder > 0).
+    public var minNgramCount = 2
     /// Weight each class by N / (C · count), so rare classes count as much as common ones.
     public var balanceClasses = false
     public var seed: UInt64 = 1
@@ -47,6 +52,39 @@ public struct TextClassifierTrainingOptions: Sendable {
     public var logEvery = 100
 
     public init() {}
+}
+
+/// One head's early stopping: its weights and optimizer, its best dev score and the
+/// weights then, the epochs since.
+final class HeadProgress {
+    let name: String
+    let weights: [Parameter]
+    let optimizer: Adam
+    private(set) var best: (score: ClassificationScore, values: [[Float]])?
+    private(set) var stale = 0
+
+    init(name: String, weights: [Parameter], learningRate: Float) {
+        self.name = name
+        self.weights = weights
+        optimizer = Adam(learningRate: learningRate)
+    }
+
+    /// Records an epoch's dev score; returns whether it is the best so far (else the
+    /// learning rate decays).
+    func update(_ score: ClassificationScore, decayFactor: Float) -> Bool {
+        if let best, score.accuracy <= best.score.accuracy {
+            stale += 1
+            optimizer.learningRate *= decayFactor
+            return false
+        }
+        best = (score, weights.map(\.value))
+        stale = 0
+        return true
+    }
+
+    func restore() {
+        if let best { for (p, v) in zip(weights, best.values) { p.value = v } }
+    }
 }
 
 /// Fits a TextClassifier: vocabulary from the training texts, length-bucketed batches,
@@ -79,7 +117,8 @@ public final class TextClassifierTrainer {
         let texts = train.map(\.text)
         let mode = tokenization ?? TextVocabulary.detectMode(texts)
         let vocabulary = TextVocabulary.build(from: texts, mode: mode, minCount: options.minTokenCount,
-                                              minBigramCount: config.bigramDim > 0 ? options.minBigramCount : nil)
+                                              minBigramCount: config.bigramDim > 0 ? options.minBigramCount : nil,
+                                              ngramOrder: config.ngramOrder, minNgramCount: options.minNgramCount)
         let classifier = try TextClassifier(config: config, vocabulary: vocabulary, labels: labels)
         self.classifier = classifier
         self.options = options
@@ -96,26 +135,35 @@ public final class TextClassifierTrainer {
         rng = SeededRandom(seed: options.seed)
     }
 
-    /// Trains; returns the best dev score (its weights are left in `classifier`).
+    /// Trains; returns the best dev score (its weights are left in `classifier`). With
+    /// n-gram features the two heads learn side by side, each with its own optimizer,
+    /// learning-rate decay and early stopping on its own dev accuracy; at the end their
+    /// best weights are mixed at the weight best on dev.
     @discardableResult
     public func run(log: (String) -> Void) throws -> ClassificationScore {
-        let parameters = classifier.parameters
-        let optimizer = Adam(learningRate: options.learningRate)
-        var best: (score: ClassificationScore, values: [[Float]])?
-        var stale = 0
+        let lstmHead = HeadProgress(name: "LSTM", weights: classifier.parameters.filter { $0 !== classifier.ngramBag?.weight },
+                                    learningRate: options.learningRate)
+        let ngramHead = classifier.ngramBag.map {
+            HeadProgress(name: "n-grams", weights: [$0.weight], learningRate: options.ngramLearningRate)
+        }
+        let heads = [lstmHead] + (ngramHead.map { [$0] } ?? [])
         log("training on \(train.count) texts, \(devTexts.count) dev; \(classifier.labels.count) classes; "
             + "vocabulary \(classifier.vocabulary.tokens.count) \(classifier.vocabulary.mode.rawValue), "
-            + "\(classifier.vocabulary.bigrams.count) bigrams; "
+            + "\(classifier.vocabulary.bigrams.count) bigrams, \(classifier.vocabulary.ngrams.count) n-grams; "
             + "\(classifier.parameterCount) parameters")
-        for epoch in 1...options.epochs where stale < options.patience {
+        for epoch in 1...options.epochs where heads.contains(where: { $0.stale < options.patience }) {
             let start = now()
+            let (trainLSTM, trainNgrams) = (lstmHead.stale < options.patience, (ngramHead?.stale ?? options.patience) < options.patience)
             var lossSum: Double = 0, seen = 0
             let batches = makeBatches()
             for (i, members) in batches.enumerated() {
                 let batch = TextClassifier.Batch(members.map { train[$0].text })
-                let loss = try classifier.trainStep(batch, targets: members.map { train[$0].label }, classWeights: classWeights)
-                clipGradientNorm(parameters, maxNorm: options.clipNorm)
-                optimizer.stepAndZero(parameters)
+                let loss = try classifier.trainStep(batch, targets: members.map { train[$0].label }, classWeights: classWeights,
+                                                    lstm: trainLSTM, ngrams: trainNgrams)
+                for head in heads where head.stale < options.patience {
+                    clipGradientNorm(head.weights, maxNorm: options.clipNorm)
+                    head.optimizer.stepAndZero(head.weights)
+                }
                 lossSum += Double(loss)
                 seen += members.count
                 if (i + 1) % options.logEvery == 0 {
@@ -123,20 +171,44 @@ public final class TextClassifierTrainer {
                         + "\(Int(Double(seen) / (now() - start))) texts/s")
                 }
             }
-            let score = evaluate(devTexts, labels: devLabels)
-            let improved = best.map { score.accuracy > $0.score.accuracy } ?? true
-            log("epoch \(epoch) done in \(Int(now() - start)) s  loss \(fmt(lossSum / Double(max(batches.count, 1))))  "
-                + "dev accuracy \(fmt(score.accuracy * 100))  macro-F1 \(fmt(score.macroF1 * 100))\(improved ? "  (best)" : "")")
-            if improved {
-                best = (score, parameters.map(\.value))
-                stale = 0
-            } else {
-                stale += 1
-                optimizer.learningRate *= options.decayFactor
+            let probabilities = classifier.headProbabilities(devTexts, threads: options.threads)
+            var line = "epoch \(epoch) done in \(Int(now() - start)) s  loss \(fmt(lossSum / Double(max(batches.count, 1))))  "
+            for (head, p) in zip(heads, [probabilities.lstm] + (probabilities.ngram.map { [$0] } ?? [])) where head.stale < options.patience {
+                let score = devScore(p)
+                let improved = head.update(score, decayFactor: options.decayFactor)
+                line += "dev accuracy\(ngramHead == nil ? "" : " (\(head.name))") \(fmt(score.accuracy * 100))  "
+                    + "macro-F1 \(fmt(score.macroF1 * 100))\(improved ? "  (best)" : "")  "
             }
+            log(String(line.dropLast(2)))
         }
-        if let best { for (p, v) in zip(parameters, best.values) { p.value = v } }
-        return best!.score
+        for head in heads { head.restore() }
+        guard ngramHead != nil else { return lstmHead.best!.score }
+        let mixed = chooseNgramWeight()
+        log("the heads mixed: dev accuracy \(fmt(mixed.accuracy * 100))  macro-F1 \(fmt(mixed.macroF1 * 100))  "
+            + "(n-gram weight \(fmt(Double(classifier.ngramWeight))))")
+        return mixed
+    }
+
+    /// Sets the classifier's n-gram weight to the mix of the heads best on dev (0, 0.1,
+    /// ..., 1; ties towards 0.5) and returns that dev score.
+    func chooseNgramWeight() -> ClassificationScore {
+        let heads = classifier.headProbabilities(devTexts, threads: options.threads)
+        let ngram = heads.ngram!
+        let weights: [Float] = [0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.1, 0.9, 0, 1]
+        var chosen: (weight: Float, score: ClassificationScore)?
+        for w in weights {
+            let mixed: [[Float]] = zip(heads.lstm, ngram).map { TextClassifier.mix($0, $1, ngramWeight: w) }
+            let s = devScore(mixed)
+            if chosen == nil || s.accuracy > chosen!.score.accuracy { chosen = (w, s) }
+        }
+        classifier.ngramWeight = chosen!.weight
+        return chosen!.score
+    }
+
+    func devScore(_ probabilities: [[Float]]) -> ClassificationScore {
+        var s = ClassificationScore(labels: classifier.labels)
+        for (p, gold) in zip(probabilities, devLabels) { s.add(gold: gold, predicted: p.indices.max { p[$0] < p[$1] }!) }
+        return s
     }
 
     /// Scores predictions of `texts` against label indices.

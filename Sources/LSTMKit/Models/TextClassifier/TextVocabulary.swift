@@ -17,19 +17,25 @@ public struct TextVocabulary: Equatable, Sendable {
     public let tokens: [String]
     /// Pairs of neighbouring tokens (see `bigramKey`), the second one "end" after the last.
     public let bigrams: [String]
+    /// Runs of 1 to n neighbouring tokens (see `ngramKeys`) for the n-gram features;
+    /// their ids are their positions (no padding or unknown id: unknown n-grams are left out).
+    public let ngrams: [String]
     private let ids: [String: Int32]
     private let bigramIDs: [String: Int32]
+    private let ngramIDs: [String: Int32]
 
-    public init(mode: Mode, tokens: [String], bigrams: [String] = []) {
+    public init(mode: Mode, tokens: [String], bigrams: [String] = [], ngrams: [String] = []) {
         self.mode = mode
         self.tokens = tokens
         self.bigrams = bigrams
+        self.ngrams = ngrams
         ids = Dictionary(tokens.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
         bigramIDs = Dictionary(bigrams.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
+        ngramIDs = Dictionary(ngrams.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
     }
 
     public static func == (a: TextVocabulary, b: TextVocabulary) -> Bool {
-        a.mode == b.mode && a.tokens == b.tokens && a.bigrams == b.bigrams
+        a.mode == b.mode && a.tokens == b.tokens && a.bigrams == b.bigrams && a.ngrams == b.ngrams
     }
 
     /// Table sizes including padding and unknown.
@@ -41,6 +47,19 @@ public struct TextVocabulary: Equatable, Sendable {
 
     static func bigramKeys(_ tokens: [String]) -> [String] {
         tokens.indices.map { bigramKey(tokens[$0], $0 + 1 < tokens.count ? tokens[$0 + 1] : nil) }
+    }
+
+    /// Every run of 1 to `maxOrder` neighbouring tokens, its tokens joined by U+001F.
+    static func ngramKeys(_ tokens: [String], maxOrder: Int) -> [String] {
+        var keys: [String] = []
+        for start in tokens.indices {
+            var key = ""
+            for end in start..<min(start + maxOrder, tokens.count) {
+                key += (end == start ? "" : "\u{1F}") + tokens[end]
+                keys.append(key)
+            }
+        }
+        return keys
     }
 
     /// Characters when at least a tenth of the non-space characters are CJK ideographs.
@@ -77,15 +96,20 @@ public struct TextVocabulary: Equatable, Sendable {
         }
     }
 
-    /// Tokens seen at least `minCount` times in the texts, most frequent first; and,
-    /// unless `minBigramCount` is nil, the token bigrams seen at least that often.
-    public static func build(from texts: [String], mode: Mode, minCount: Int, minBigramCount: Int? = nil) -> TextVocabulary {
+    /// Tokens seen at least `minCount` times in the texts, most frequent first; unless
+    /// `minBigramCount` is nil, the token bigrams seen at least that often; with
+    /// `ngramOrder` > 0, the runs of 1 to `ngramOrder` tokens seen in at least
+    /// `minNgramCount` texts.
+    public static func build(from texts: [String], mode: Mode, minCount: Int, minBigramCount: Int? = nil,
+                             ngramOrder: Int = 0, minNgramCount: Int = 2) -> TextVocabulary {
         var counts: [String: Int] = [:]
         var bigramCounts: [String: Int] = [:]
+        var ngramCounts: [String: Int] = [:]
         for t in texts {
             let tokens = tokenize(t, mode: mode)
             for token in tokens { counts[token, default: 0] += 1 }
             if minBigramCount != nil { for key in bigramKeys(tokens) { bigramCounts[key, default: 0] += 1 } }
+            if ngramOrder > 0 { for key in Set(ngramKeys(tokens, maxOrder: ngramOrder)) { ngramCounts[key, default: 0] += 1 } }
         }
         func ranked(_ counts: [String: Int], _ minimum: Int) -> [String] {
             counts.filter { $0.value >= minimum }
@@ -93,17 +117,22 @@ public struct TextVocabulary: Equatable, Sendable {
                 .map(\.key)
         }
         return TextVocabulary(mode: mode, tokens: ranked(counts, minCount),
-                              bigrams: minBigramCount.map { ranked(bigramCounts, $0) } ?? [])
+                              bigrams: minBigramCount.map { ranked(bigramCounts, $0) } ?? [],
+                              ngrams: ngramOrder > 0 ? ranked(ngramCounts, minNgramCount) : [])
     }
 
     /// Token ids and bigram ids of a text, at most `maxLength` (the first ones: longer
     /// texts are truncated); an empty text gives one unknown token, so every text has a
     /// length.
-    public func encode(_ text: String, maxLength: Int) -> (tokens: [String], ids: [Int32], bigramIDs: [Int32]) {
+    /// With `ngramOrder` > 0 also the ids of its known runs of 1 to `ngramOrder` tokens
+    /// (each occurrence), from the same truncated tokens.
+    public func encode(_ text: String, maxLength: Int, ngramOrder: Int = 0)
+        -> (tokens: [String], ids: [Int32], bigramIDs: [Int32], ngramIDs: [Int32]) {
         var tokens = Self.tokenize(text, mode: mode)
         if tokens.count > maxLength { tokens.removeLast(tokens.count - maxLength) }
-        if tokens.isEmpty { return ([], [Self.unknownID], [Self.unknownID]) }
+        if tokens.isEmpty { return ([], [Self.unknownID], [Self.unknownID], []) }
         return (tokens, tokens.map { ids[$0] ?? Self.unknownID },
-                Self.bigramKeys(tokens).map { bigramIDs[$0] ?? Self.unknownID })
+                Self.bigramKeys(tokens).map { bigramIDs[$0] ?? Self.unknownID },
+                ngramOrder > 0 ? Self.ngramKeys(tokens, maxOrder: ngramOrder).compactMap { ngramIDs[$0] } : [])
     }
 }
