@@ -144,6 +144,9 @@ class TextClassifier:
         dev: a (texts, labels) pair; without it the last ``validation_split`` of a
         shuffle (seeded by ``seed``) of the training data is held out as dev (held-out
         texts whose label is left without a training example are dropped from dev).
+        ngram_learning_rate: Adam's rate for the n-gram head (with ngram_order > 0),
+        which learns beside the LSTM with its own early stopping; the mix of the two
+        heads' probabilities is chosen on dev.
         progress: True prints each line, False/None is silent, a callable receives them.
         Training runs with the GIL released.
         """
