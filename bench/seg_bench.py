@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The image segmenter's benchmark (issue 5) on the canvases of bench/seg_data.py: the LSTM
 model and its conv ablation (`--context conv`) trained by the CLI concurrently, one thread
-each, for the same time; then each scored on the test split (mean IoU, pixel accuracy, IoU
+each (`--train-threads`), for the same time; then each scored on the test split (mean IoU, pixel accuracy, IoU
 per class) and its prediction throughput measured (64x64 images/s, median of 3, at 1 and
 2 threads). With --peer, bench/seg_peers.py (the same network in PyTorch) then trains both
 contexts the same way for the same time.
@@ -9,6 +9,7 @@ contexts the same way for the same time.
 Usage:
     python3 bench/seg_bench.py --variant big|base [--minutes 42] [--peer] [--train-size N]
                                [--contexts lstm,conv] [--tag NAME] [--no-speed] [--cli PATH]
+                               [--train-threads N]
                                [-- extra train-segmenter options, e.g. --schedule cosine]
 
 The bars: "big" LSTM test mean IoU >= 0.62 and >= 0.06 above the ablation; "base" LSTM
@@ -149,6 +150,8 @@ def main():
     ap.add_argument("--contexts", default="lstm,conv", help="which models to train: lstm, conv or both")
     ap.add_argument("--no-speed", action="store_true",
                     help="skip the throughput measurement (when another job shares the machine)")
+    ap.add_argument("--train-threads", type=int, default=1,
+                    help="threads for each training (default 1: the models train side by side, one core each)")
     ap.add_argument("--tag", help="names this run's models and results (e.g. a schedule tried), so no run replaces another")
     ap.add_argument("--cli", default=os.path.join(REPO, ".build", "release", "lstmkit-cli"))
     ap.add_argument("--workdir", default=os.path.join(REPO, "data-cache", "seg-models"))
@@ -169,11 +172,11 @@ def main():
     commands = {c: [args.cli, "train-segmenter", "--train", train_images, "--train-masks", train_masks,
                     "--dev", f"{folder}/dev_images.npy", "--dev-masks", f"{folder}/dev_masks.npy",
                     "--output", models[c], "--context", c, "--num-classes", "11", "--epochs", "1000",
-                    "--time-limit", str(args.minutes), "--threads", "1", "--log-every", "250", *args.extra]
+                    "--time-limit", str(args.minutes), "--threads", str(args.train_threads), "--log-every", "250", *args.extra]
                 for c in contexts}
     for c in contexts:
-        print(f"[{args.variant} {c}] OPENBLAS_NUM_THREADS=1 " + " ".join(commands[c]), flush=True)
-    seconds = train_all(commands, logs, engine_env(1))
+        print(f"[{args.variant} {c}] OPENBLAS_NUM_THREADS={args.train_threads} " + " ".join(commands[c]), flush=True)
+    seconds = train_all(commands, logs, engine_env(args.train_threads))
     results = {}
     for c in contexts:
         results[c] = {"context": c, "train_s": seconds[c], **read_log(logs[c]), **measure(args.cli, models[c], folder, not args.no_speed),
@@ -183,6 +186,7 @@ def main():
               f"{r['epochs']} epochs in {r['train_s'] / 60:.1f} min; {r['images_per_s']['1']:.0f} images/s on 1 thread, "
               f"{r['images_per_s']['2']:.0f} on 2", flush=True)
     report = {"variant": args.variant, "minutes": args.minutes, "train_size": args.train_size or 20000,
+              "train_threads": args.train_threads,
               "head": git_head(), "cli": os.path.relpath(args.cli, REPO), "cpu": cpu_model(), "cores": os.cpu_count(),
               "results": results, "extra_options": args.extra}
     if len(results) == 2:

@@ -58,7 +58,7 @@ public final class TextClassifier: Module {
     /// Per-class weights of each n-gram (nil without n-gram features).
     public let ngramBag: EmbeddingBag?
     /// The n-gram head's share of the predicted probabilities, in [0, 1] (the trainer
-    /// chooses it on dev after each epoch).
+    /// chooses it on dev after training).
     public var ngramWeight: Float = 0.5
     var dropoutRNG: SeededRandom
 
