@@ -168,6 +168,15 @@ struct TextClassifierTests {
         #expect(throws: LSTMKitError.self) {
             try TextClassifierTrainer(train: [("a", "pos"), ("b", "neg")], dev: [("a", "meh")], config: config, options: options)
         }
+        // Bad options are refused before training.
+        for bad in [{ (o: inout TextClassifierTrainingOptions) in o.learningRate = -1 }, { $0.ngramLearningRate = .nan },
+                    { $0.minNgramCount = 0 }, { $0.batchSize = 0 }] {
+            var o = options
+            bad(&o)
+            #expect(throws: LSTMKitError.self) {
+                try TextClassifierTrainer(train: [("a", "pos"), ("b", "neg")], dev: [("a", "pos")], config: config, options: o)
+            }
+        }
         // Another kind of model file is refused, naming both kinds.
         do {
             _ = try Tokenizer.load(from: path)

@@ -87,7 +87,7 @@ public final class TextClassifier: Module {
         output = Linear(lstm.config.outputSize, labels.count, prefix: "output.", rng: &rng)
         if config.ngramOrder > 0 {
             guard !vocabulary.ngrams.isEmpty else {
-                throw LSTMKitError.invalidArgument("n-gram features need n-grams in the vocabulary (none were seen often enough)")
+                throw LSTMKitError.invalidArgument("n-gram features need n-grams in the vocabulary (none was found in enough training texts: lower min_ngram_count)")
             }
             ngramBag = EmbeddingBag(vocabulary.ngrams.count, labels.count, prefix: "ngram_bag.", rng: &rng)
         } else {

@@ -52,6 +52,17 @@ public struct TextClassifierTrainingOptions: Sendable {
     public var logEvery = 100
 
     public init() {}
+
+    func validate() throws {
+        for (name, v) in [("epochs", epochs), ("batch_size", batchSize), ("patience", patience), ("min_count", minTokenCount),
+                          ("min_bigram_count", minBigramCount), ("min_ngram_count", minNgramCount), ("threads", threads),
+                          ("log_every", logEvery)] where v < 1 {
+            throw LSTMKitError.invalidArgument("\(name) must be >= 1, got \(v)")
+        }
+        for (name, v) in [("learning_rate", learningRate), ("ngram_learning_rate", ngramLearningRate)] where !(v.isFinite && v > 0) {
+            throw LSTMKitError.invalidArgument("\(name) must be finite and > 0, got \(v)")
+        }
+    }
 }
 
 /// One head's early stopping: its weights and optimizer, its best dev score and the
@@ -104,6 +115,7 @@ public final class TextClassifierTrainer {
     public init(train: [(text: String, label: String)], dev: [(text: String, label: String)],
                 config: TextClassifierConfig, options: TextClassifierTrainingOptions,
                 tokenization: TextVocabulary.Mode? = nil) throws {
+        try options.validate()
         guard !train.isEmpty else { throw LSTMKitError.invalidArgument("the training set is empty") }
         guard !dev.isEmpty else { throw LSTMKitError.invalidArgument("the dev set is empty") }
         let labels = Array(Set(train.map(\.label))).sorted()
