@@ -11,6 +11,13 @@ public struct ClassificationScore: Equatable, Sendable {
 
     public mutating func add(gold: Int, predicted: Int) { confusion[gold][predicted] += 1 }
 
+    /// Scores rows of class probabilities (the most probable class is the prediction)
+    /// against gold class indices.
+    init(labels: [String], probabilities: [[Float]], gold: [Int]) {
+        self.init(labels: labels)
+        for (p, g) in zip(probabilities, gold) { add(gold: g, predicted: p.indices.max { p[$0] < p[$1] }!) }
+    }
+
     public var total: Int { confusion.joined().reduce(0, +) }
     public var accuracy: Double {
         total == 0 ? 0 : Double(labels.indices.map { confusion[$0][$0] }.reduce(0, +)) / Double(total)
@@ -72,13 +79,18 @@ final class HeadProgress {
     let weights: [Parameter]
     let optimizer: Adam
     private(set) var best: (score: ClassificationScore, values: [[Float]])?
+    let patience: Int
     private(set) var stale = 0
 
-    init(name: String, weights: [Parameter], learningRate: Float) {
+    init(name: String, weights: [Parameter], learningRate: Float, patience: Int) {
         self.name = name
         self.weights = weights
+        self.patience = patience
         optimizer = Adam(learningRate: learningRate)
     }
+
+    /// Still learning: fewer than `patience` epochs without a better dev score.
+    var isTraining: Bool { stale < patience }
 
     /// Records an epoch's dev score; returns whether it is the best so far (else the
     /// learning rate decays).
@@ -154,25 +166,24 @@ public final class TextClassifierTrainer {
     @discardableResult
     public func run(log: (String) -> Void) throws -> ClassificationScore {
         let lstmHead = HeadProgress(name: "LSTM", weights: classifier.parameters.filter { $0 !== classifier.ngramBag?.weight },
-                                    learningRate: options.learningRate)
+                                    learningRate: options.learningRate, patience: options.patience)
         let ngramHead = classifier.ngramBag.map {
-            HeadProgress(name: "n-grams", weights: [$0.weight], learningRate: options.ngramLearningRate)
+            HeadProgress(name: "n-grams", weights: [$0.weight], learningRate: options.ngramLearningRate, patience: options.patience)
         }
         let heads = [lstmHead] + (ngramHead.map { [$0] } ?? [])
         log("training on \(train.count) texts, \(devTexts.count) dev; \(classifier.labels.count) classes; "
             + "vocabulary \(classifier.vocabulary.tokens.count) \(classifier.vocabulary.mode.rawValue), "
             + "\(classifier.vocabulary.bigrams.count) bigrams, \(classifier.vocabulary.ngrams.count) n-grams; "
             + "\(classifier.parameterCount) parameters")
-        for epoch in 1...options.epochs where heads.contains(where: { $0.stale < options.patience }) {
+        for epoch in 1...options.epochs where heads.contains(where: \.isTraining) {
             let start = now()
-            let (trainLSTM, trainNgrams) = (lstmHead.stale < options.patience, (ngramHead?.stale ?? options.patience) < options.patience)
             var lossSum: Double = 0, seen = 0
             let batches = makeBatches()
             for (i, members) in batches.enumerated() {
                 let batch = TextClassifier.Batch(members.map { train[$0].text })
                 let loss = try classifier.trainStep(batch, targets: members.map { train[$0].label }, classWeights: classWeights,
-                                                    lstm: trainLSTM, ngrams: trainNgrams)
-                for head in heads where head.stale < options.patience {
+                                                    lstm: lstmHead.isTraining, ngrams: ngramHead?.isTraining ?? false)
+                for head in heads where head.isTraining {
                     clipGradientNorm(head.weights, maxNorm: options.clipNorm)
                     head.optimizer.stepAndZero(head.weights)
                 }
@@ -185,7 +196,7 @@ public final class TextClassifierTrainer {
             }
             let probabilities = classifier.headProbabilities(devTexts, threads: options.threads)
             var line = "epoch \(epoch) done in \(Int(now() - start)) s  loss \(fmt(lossSum / Double(max(batches.count, 1))))  "
-            for (head, p) in zip(heads, [probabilities.lstm] + (probabilities.ngram.map { [$0] } ?? [])) where head.stale < options.patience {
+            for (head, p) in zip(heads, [probabilities.lstm] + (probabilities.ngram.map { [$0] } ?? [])) where head.isTraining {
                 let score = devScore(p)
                 let improved = head.update(score, decayFactor: options.decayFactor)
                 line += "dev accuracy\(ngramHead == nil ? "" : " (\(head.name))") \(fmt(score.accuracy * 100))  "
@@ -218,18 +229,13 @@ public final class TextClassifierTrainer {
     }
 
     func devScore(_ probabilities: [[Float]]) -> ClassificationScore {
-        var s = ClassificationScore(labels: classifier.labels)
-        for (p, gold) in zip(probabilities, devLabels) { s.add(gold: gold, predicted: p.indices.max { p[$0] < p[$1] }!) }
-        return s
+        ClassificationScore(labels: classifier.labels, probabilities: probabilities, gold: devLabels)
     }
 
     /// Scores predictions of `texts` against label indices.
     public func evaluate(_ texts: [String], labels: [Int]) -> ClassificationScore {
-        var score = ClassificationScore(labels: classifier.labels)
-        for (p, gold) in zip(classifier.predictProbabilities(texts, threads: options.threads), labels) {
-            score.add(gold: gold, predicted: p.indices.max { p[$0] < p[$1] }!)
-        }
-        return score
+        ClassificationScore(labels: classifier.labels, probabilities: classifier.predictProbabilities(texts, threads: options.threads),
+                            gold: labels)
     }
 
     /// Batches of similar length (longest first within a batch), in random order.
@@ -246,13 +252,12 @@ extension TextClassifier {
             throw LSTMKitError.sizeMismatch("\(texts.count) texts but \(gold.count) labels")
         }
         let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
-        var score = ClassificationScore(labels: labels)
-        for (p, g) in zip(predictProbabilities(texts, threads: threads), gold) {
+        let goldIndices = try gold.map { g in
             guard let gi = index[g] else {
                 throw LSTMKitError.invalidArgument("label \"\(g)\" is not one of the model's classes \(labels)")
             }
-            score.add(gold: gi, predicted: p.indices.max { p[$0] < p[$1] }!)
+            return gi
         }
-        return score
+        return ClassificationScore(labels: labels, probabilities: predictProbabilities(texts, threads: threads), gold: goldIndices)
     }
 }
