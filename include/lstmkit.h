@@ -272,12 +272,27 @@ typedef struct lk_tokenizer_train_config {
     int32_t max_batches_per_epoch; /* 0: whole epochs (a smaller value for trials) */
     uint64_t seed;
     int32_t dictionary_max_length; /* features from training words of 2..this many
-                                      characters seen at least twice (0: off)        */
+                                      characters (0: off)                            */
     float unknown_bigram_rate;     /* training: a bigram becomes "unknown" with this
                                       probability, so unseen bigrams are not read as
                                       word boundaries                                */
-    float feature_dropout;         /* training: a sentence loses its dictionary
-                                      features with this probability                 */
+    float feature_dropout;         /* training: a sentence loses its dictionary and
+                                      lexicon features with this probability         */
+    const char *lexicon;           /* nullable: a general lexicon, UTF-8, one word a
+                                      line (anything after a space or tab ignored);
+                                      its words of 2..lexicon_max_length characters
+                                      are features in training and segmenting, and
+                                      are stored in the model. Not copied: read
+                                      during lk_tokenizer_train only.                 */
+    size_t lexicon_len;            /* bytes at lexicon                               */
+    int32_t lexicon_max_length;    /* in [2, 16]; used when lexicon_len > 0          */
+    float average_decay;           /* in [0, 1): > 0 scores and keeps a moving
+                                      average of the weights (this decay a step);
+                                      0 keeps the weights as trained                 */
+    int32_t dictionary_min_count;  /* >= 1: training sentences see the training words
+                                      seen at least this many times as their
+                                      dictionary (segmenting uses every training
+                                      word), so unseen words look as they will      */
 } lk_tokenizer_train_config;
 
 /* The defaults of the shipped model's recipe. */

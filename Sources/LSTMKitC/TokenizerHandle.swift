@@ -170,7 +170,9 @@ public func lk_tokenizer_train_config_default() -> lk_tokenizer_train_config {
         label_smoothing: o.labelSmoothing, patience: Int32(o.patience), threads: Int32(o.threads),
         max_batches_per_epoch: Int32(o.maxBatchesPerEpoch), seed: c.seed,
         dictionary_max_length: Int32(o.dictionaryMaxLength),
-        unknown_bigram_rate: o.unknownBigramRate, feature_dropout: o.featureDropout)
+        unknown_bigram_rate: o.unknownBigramRate, feature_dropout: o.featureDropout,
+        lexicon: nil, lexicon_len: 0, lexicon_max_length: 5, average_decay: o.averageDecay,
+        dictionary_min_count: Int32(o.dictionaryMinCount))
 }
 
 @_cdecl("lk_tokenizer_train")
@@ -223,9 +225,20 @@ public func lk_tokenizer_train(_ train: UnsafePointer<CChar>?, _ trainLength: In
             throw invalid("dictionary_max_length must be in [0, 16], got \(c.dictionary_max_length)")
         }
         options.dictionaryMaxLength = Int(c.dictionary_max_length)
+        options.dictionaryMinCount = try positive(c.dictionary_min_count, "dictionary_min_count")
         options.unknownBigramRate = try fraction(c.unknown_bigram_rate, "unknown_bigram_rate", upTo: 1)
         options.featureDropout = try fraction(c.feature_dropout, "feature_dropout", upTo: 1)
-        let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, config: model, options: options)
+        options.averageDecay = try fraction(c.average_decay, "average_decay", upTo: 1)
+        var lexicon: [String] = []
+        if c.lexicon_len > 0 {
+            guard c.lexicon_max_length >= 2, c.lexicon_max_length <= 16 else {
+                throw invalid("lexicon_max_length must be in [2, 16], got \(c.lexicon_max_length)")
+            }
+            lexicon = UserDictionary.parse(try utf8Text(c.lexicon, c.lexicon_len, "lexicon"))
+            guard !lexicon.isEmpty else { throw invalid("the lexicon has no words") }
+            options.lexiconMaxLength = Int(c.lexicon_max_length)
+        }
+        let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, lexicon: lexicon, config: model, options: options)
         if let checkpoint, access(checkpoint, F_OK) == 0 {
             try trainer.resume(from: checkpoint)
             progress?("resumed from \(checkpoint) after epoch \(trainer.epoch)", userData)

@@ -80,12 +80,16 @@ struct TrainTokenizer: ParsableCommand {
     @Option(name: .customLong("layers")) var numLayers = 1
     @Option(name: .customLong("char-dim")) var characterDim = 64
     @Option(name: .customLong("bigram-dim")) var bigramDim = 32
-    @Option(name: .customLong("min-bigram-count")) var minBigramCount = 5
+    @Option(name: .customLong("min-bigram-count")) var minBigramCount = 7
     @Option(name: .customLong("dictionary-max-length"), help: "Dictionary features from training words up to this length (0: off).") var dictionaryMaxLength = 5
+    @Option(name: .customLong("dictionary-min-count"), help: "Training sentences see the training words seen at least this many times as their dictionary (segmenting uses every training word).") var dictionaryMinCount = 4
+    @Option(help: "A general lexicon (one word per line, anything after a space or tab ignored): its words become features in training and segmenting, stored in the model.") var lexicon: String?
+    @Option(name: .customLong("lexicon-max-length"), help: "Lexicon words of 2 up to this many characters are used.") var lexiconMaxLength = 5
     @Option var dropout: Float = 0.3
     @Option(name: .customLong("unknown-bigram-rate"), help: "Training: probability of replacing a bigram by 'unknown'.") var unknownBigramRate: Float = 0.1
-    @Option(name: .customLong("feature-dropout"), help: "Training: probability of dropping a piece's dictionary features.") var featureDropout: Float = 0.2
+    @Option(name: .customLong("feature-dropout"), help: "Training: probability of dropping a piece's dictionary features.") var featureDropout: Float = 0
     @Option(name: .customLong("label-smoothing")) var labelSmoothing: Float = 0
+    @Option(name: .customLong("average-decay"), help: "> 0: score and keep a moving average of the weights with this decay per step, e.g. 0.999 (0: off).") var averageDecay: Float = 0
     @Option var patience = 4
     @Option var seed: UInt64 = 1
     @Option var threads = 2
@@ -109,14 +113,18 @@ struct TrainTokenizer: ParsableCommand {
             options.learningRate = learningRate
             options.minBigramCount = minBigramCount
             options.dictionaryMaxLength = dictionaryMaxLength
+            options.dictionaryMinCount = dictionaryMinCount
+            options.lexiconMaxLength = lexicon == nil ? 0 : lexiconMaxLength
             options.unknownBigramRate = unknownBigramRate
             options.featureDropout = featureDropout
             options.labelSmoothing = labelSmoothing
+            options.averageDecay = averageDecay
             options.patience = patience
             options.seed = seed
             options.threads = threads
             options.maxBatchesPerEpoch = maxBatches
             let trainer = try TokenizerTrainer(train: try Corpus.readSegmented(train), dev: try Corpus.readSegmented(dev),
+                                               lexicon: try lexicon.map(UserDictionary.read(path:)) ?? [],
                                                config: config, options: options)
             let checkpointPath = checkpoint ?? output + ".checkpoint"
             if resume {

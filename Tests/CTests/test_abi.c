@@ -2793,6 +2793,28 @@ static int find_split_word(const lk_tokenizer *t, char *word, size_t *sentence_i
 /* Group: tokenizer training                                                  */
 /* ======================================================================== */
 
+/* Checks that the metadata of the model file at path holds key = want. */
+static int metadata_is_at(const char *path, const char *key, const char *want, int line) {
+    size_t flen = 0;
+    unsigned char *file = read_all(path, &flen);
+    char v[64] = "";
+    int found = 0;
+    if (file && flen >= 8 && get_u64le(file) <= flen - 8) {
+        uint64_t N = get_u64le(file);
+        char *hdr = xmalloc((size_t)N + 1);
+        memcpy(hdr, file + 8, (size_t)N);
+        hdr[N] = '\0';
+        char *meta = json_object_of(hdr, "__metadata__");
+        found = meta && json_string_of(meta, key, v, sizeof v);
+        free(meta);
+        free(hdr);
+    }
+    free(file);
+    return check_at(found && strcmp(v, want) == 0, line, "%s: metadata %s is \"%s\", want \"%s\"", path, key,
+                    found ? v : "(missing)", want);
+}
+#define METADATA_IS(path, key, want) metadata_is_at((path), (key), (want), __LINE__)
+
 static void group_tok_train(void) {
     lk_tokenizer_train_config d = lk_tokenizer_train_config_default();
     CHECK(d.epochs >= 1 && d.batch_size >= 1 && isfinite(d.learning_rate) && d.learning_rate > 0 && d.hidden_size >= 1 &&
@@ -2801,6 +2823,8 @@ static void group_tok_train(void) {
               d.max_batches_per_epoch >= 0 && d.dictionary_max_length >= 0 && d.dictionary_max_length <= 16,
           "lk_tokenizer_train_config_default() holds an invalid value");
     CHECK(d.max_batches_per_epoch == 0, "the default max_batches_per_epoch is %d, want 0 (whole epochs)", (int)d.max_batches_per_epoch);
+    CHECK(d.lexicon == NULL && d.lexicon_len == 0 && d.lexicon_max_length >= 2 && d.lexicon_max_length <= 16,
+          "the default config has a lexicon or an invalid lexicon_max_length (%d)", (int)d.lexicon_max_length);
 
     /* Train the tiny model with a progress callback; it becomes the shared model. */
     progress_log log;
@@ -2829,26 +2853,33 @@ static void group_tok_train(void) {
     t = train_fixture_at(c, NULL, NULL, __LINE__);
     lk_tokenizer_free(t);
 
-    /* The saved file is a model file of kind "tokenizer". */
-    size_t flen = 0;
-    unsigned char *file = read_all(g_tok_model, &flen);
-    if (CHECK(file && flen >= 8, "the saved tokenizer file is shorter than 8 bytes")) {
-        uint64_t N = get_u64le(file);
-        if (CHECK(N <= flen - 8, "the header length %llu exceeds the file", (unsigned long long)N)) {
-            char *hdr = xmalloc((size_t)N + 1);
-            memcpy(hdr, file + 8, (size_t)N);
-            hdr[N] = '\0';
-            char *meta = json_object_of(hdr, "__metadata__");
-            char v[64];
-            CHECK(meta && json_string_of(meta, "kind", v, sizeof v) && strcmp(v, "tokenizer") == 0,
-                  "the saved file's metadata kind is not \"tokenizer\"");
-            CHECK(meta && json_string_of(meta, "format", v, sizeof v) && strcmp(v, "lstmkit") == 0,
-                  "the saved file's metadata format is not \"lstmkit\"");
-            free(meta);
-            free(hdr);
-        }
+    /* With a lexicon: the model stores it (as a filter), and saves and loads. */
+    c.lexicon = "中国\n人民\n经济发展\n";
+    c.lexicon_len = strlen(c.lexicon);
+    c.lexicon_max_length = 4;
+    t = train_fixture_at(c, NULL, NULL, __LINE__);
+    if (t) {
+        char lexicon_model[sizeof g_tok_model + 16];
+        snprintf(lexicon_model, sizeof lexicon_model, "%s.lexicon", g_tok_model);
+        EXPECT(lk_tokenizer_save(t, lexicon_model), LK_STATUS_OK);
+        lk_tokenizer *loaded = NULL;
+        EXPECT(lk_tokenizer_load(lexicon_model, &loaded), LK_STATUS_OK);
+        size_t n1 = 0, n2 = 0;
+        size_t *e1 = SEGMENT(t, "中国经济发展很快。", strlen("中国经济发展很快。"), &n1, "segment with a lexicon");
+        size_t *e2 = loaded ? SEGMENT(loaded, "中国经济发展很快。", strlen("中国经济发展很快。"), &n2, "segment, loaded") : NULL;
+        CHECK(e1 && e2 && n1 == n2 && memcmp(e1, e2, n1 * sizeof *e1) == 0, "a loaded lexicon model segments differently");
+        free(e1);
+        free(e2);
+        METADATA_IS(lexicon_model, "lexicon_max_length", "4");
+        METADATA_IS(lexicon_model, "lexicon_words", "3");
+        remove(lexicon_model);
+        lk_tokenizer_free(loaded);
+        lk_tokenizer_free(t);
     }
-    free(file);
+
+    /* The saved file is a model file of kind "tokenizer". */
+    METADATA_IS(g_tok_model, "kind", "tokenizer");
+    METADATA_IS(g_tok_model, "format", "lstmkit");
     lk_tokenizer_free(NULL); /* a no-op */
     CHECK(1, "lk_tokenizer_free(NULL) returned");
 }
@@ -2892,7 +2923,7 @@ static void group_tok_train_errors(void) {
     struct {
         const char *field;
         lk_tokenizer_train_config c;
-    } bad[40];
+    } bad[48];
     size_t nb = 0;
 #define BAD(f, v)                                   \
     do {                                            \
@@ -2937,12 +2968,35 @@ static void group_tok_train_errors(void) {
     BAD(unknown_bigram_rate, 1.0f);
     BAD(feature_dropout, NAN);
     BAD(feature_dropout, 1.5f);
+    BAD(average_decay, -0.5f);
+    BAD(average_decay, 1.0f);
+    BAD(average_decay, NAN);
+    BAD(dictionary_min_count, 0);
 #undef BAD
     for (size_t i = 0; i < nb; i++) {
         char what[96];
         snprintf(what, sizeof what, "train with a bad %s (case %zu)", bad[i].field, i);
         train_fails_at(train, tl, dev, dl, &bad[i].c, NULL, LK_STATUS_INVALID_ARGUMENT, bad[i].field, what, __LINE__);
     }
+
+    /* A lexicon: lexicon_max_length is checked when one is given; it must be UTF-8 and hold words. */
+    lk_tokenizer_train_config lex = good;
+    lex.lexicon = "中国\n人民 100\n";
+    lex.lexicon_len = strlen(lex.lexicon);
+    lex.lexicon_max_length = 1;
+    TRAIN_FAILS(train, tl, dev, dl, &lex, LK_STATUS_INVALID_ARGUMENT, "lexicon_max_length", "lexicon_max_length 1");
+    lex.lexicon_max_length = 17;
+    TRAIN_FAILS(train, tl, dev, dl, &lex, LK_STATUS_INVALID_ARGUMENT, "lexicon_max_length", "lexicon_max_length 17");
+    lex.lexicon_max_length = 4;
+    lex.lexicon = "中\xff\n";
+    lex.lexicon_len = 5;
+    TRAIN_FAILS(train, tl, dev, dl, &lex, LK_STATUS_INVALID_ARGUMENT, "lexicon is not valid UTF-8", "a lexicon of invalid UTF-8");
+    lex.lexicon = "\n \n\t\n";
+    lex.lexicon_len = strlen(lex.lexicon);
+    TRAIN_FAILS(train, tl, dev, dl, &lex, LK_STATUS_INVALID_ARGUMENT, "lexicon has no words", "a lexicon of blank lines");
+    lex.lexicon = NULL;
+    lex.lexicon_len = 5;
+    TRAIN_FAILS(train, tl, dev, dl, &lex, LK_STATUS_INVALID_ARGUMENT, "lexicon", "lexicon NULL with a length");
 
     /* Empty and invalid corpora. */
     const char *blank = "\n \n\t\n\r\n";

@@ -25,6 +25,16 @@ let fixtureTokenizer: Tokenizer = {
     return trainer.tokenizer
 }()
 
+/// A tiny network and one short epoch on the fixture corpus: for tests of training itself.
+func tinyTraining(maxBatches: Int) throws -> (SegmenterConfig, TokenizerTrainingOptions, [[String]], [[String]]) {
+    var config = SegmenterConfig()
+    config.characterDim = 8; config.bigramDim = 4; config.hiddenSize = 8
+    var options = TokenizerTrainingOptions()
+    options.epochs = 1; options.maxBatchesPerEpoch = maxBatches; options.threads = 1; options.minBigramCount = 1
+    return (config, options, try Corpus.readSegmented(fixtureDirectory + "/train.txt"),
+            try Corpus.readSegmented(fixtureDirectory + "/dev.txt"))
+}
+
 /// Random strings over scripts and oddities: CJK, Latin, digits, full-width forms,
 /// punctuation, whitespace, emoji, combining marks, controls.
 func randomText(_ rng: inout SeededRandom, maxLength: Int) -> String {
@@ -168,12 +178,7 @@ struct TokenizerTests {
 
     @Test("checkpoints resume where training stopped")
     func resume() throws {
-        var config = SegmenterConfig()
-        config.characterDim = 8; config.bigramDim = 4; config.hiddenSize = 8
-        var options = TokenizerTrainingOptions()
-        options.epochs = 1; options.maxBatchesPerEpoch = 5; options.threads = 1; options.minBigramCount = 1
-        let train = try Corpus.readSegmented(fixtureDirectory + "/train.txt")
-        let dev = try Corpus.readSegmented(fixtureDirectory + "/dev.txt")
+        var (config, options, train, dev) = try tinyTraining(maxBatches: 5)
         let path = temporaryPath("ckpt.safetensors")
         defer { unlink(path) }
         let first = try TokenizerTrainer(train: train, dev: dev, config: config, options: options)
@@ -190,6 +195,38 @@ struct TokenizerTests {
         #expect(second.epoch == 2)
         #expect(lines.contains { $0.hasPrefix("epoch 2 done") })
         #expect(!lines.contains { $0.hasPrefix("epoch 1 ") })
+    }
+
+    @Test("weight averaging: the average moves by 1 − decay^k; it is scored, kept and resumed")
+    func weightAveraging() throws {
+        var (config, options, train, dev) = try tinyTraining(maxBatches: 20)
+        options.averageDecay = 0.9
+        let trainer = try TokenizerTrainer(train: train, dev: dev, config: config, options: options)
+        let parameters = trainer.tokenizer.network.parameters
+        let w0 = parameters.map(\.value)
+        trainer.updateAverage(parameters)
+        #expect(trainer.averageValues! == w0)
+        for p in parameters { p.value = p.value.map { $0 + 1 } }
+        trainer.updateAverage(parameters)
+        let keep = Float(pow(0.9, Double(TokenizerTrainer.averageEvery)))
+        for (a, w) in zip(trainer.averageValues!, w0) {
+            for (x, y) in zip(a, w) { #expect(abs(x - (y + (1 - keep))) < 1e-5) }
+        }
+        for (p, w) in zip(parameters, w0) { p.value = w }
+        trainer.averageValues = nil
+        // Training: the best model is the average (not the trained weights), and a
+        // checkpoint carries the average on.
+        let path = temporaryPath("average.safetensors")
+        defer { unlink(path) }
+        try trainer.run(checkpointPath: path, bestPath: nil) { _ in }
+        let average = try #require(trainer.averageValues)
+        #expect(trainer.bestValues! == average)
+        #expect(parameters.map(\.value) != average)
+        options.epochs = 2
+        let resumed = try TokenizerTrainer(train: train, dev: dev, config: config, options: options)
+        try resumed.resume(from: path)
+        #expect(resumed.averageValues! == average && resumed.bestValues! == average)
+        #expect(resumed.tokenizer.network.parameters.map(\.value) == parameters.map(\.value))
     }
 
     @Test("tags: one BMES tag per character")
@@ -239,6 +276,74 @@ struct PieceTests {
         #expect(v.encode(chars("在北京大学")).characters == [2, 3, 4, 5, 6])
         // A character outside the vocabulary breaks every word and bigram through it.
         #expect(v.encode(chars("北X京")).bigrams == [1, 1, 1, 1])
+    }
+
+    @Test("lexicon features follow the dictionary's; only words that can match are kept")
+    func lexiconFeatures() {
+        let base = CharacterVocabulary(characters: ["在", "北", "京", "大", "学", "A"], bigrams: [], words: ["北京"], maxWordLength: 2)
+        // Normalised (Ａ → A); too short, too long, or with an unknown character: dropped.
+        let v = base.with(lexicon: ["大学", "北京大学", "学", "Ａ大", "北京大学在", "X大", "大学"], maxLength: 4)
+        #expect(v.lexicon?.wordCount == 3 && v.lexiconMaxLength == 4)
+        #expect(v.featureCount == 2 + 6)
+        let ids = { (s: String) in v.encode(chars(s)).characters }
+        #expect(v.lexicon!.contains(ids("A大")) && v.lexicon!.contains(ids("Ａ大")) && !v.lexicon!.contains(ids("北京")))
+        let f = v.encode(chars("在北京大学")).features
+        func row(_ i: Int) -> [Float] { Array(f[(i * 8)..<(i * 8 + 8)]) }
+        // columns: dictionary (n=2 ends, begins), then lexicon (n=2 ends, begins, n=3 …, n=4 …)
+        #expect(row(1) == [0, 1, 0, 0, 0, 0, 0, 1])
+        #expect(row(2) == [1, 0, 0, 0, 0, 0, 0, 0])
+        #expect(row(3) == [0, 0, 0, 1, 0, 0, 0, 0])
+        #expect(row(4) == [0, 0, 1, 0, 0, 0, 1, 0])
+        #expect(v != base && v == base.with(lexicon: ["北京大学", "大学", "A大"], maxLength: 4))
+    }
+
+    @Test("the lexicon filter: every word found, few false finds; base64 round-trips")
+    func lexiconFilter() {
+        var rng = SeededRandom(seed: 7)
+        func word() -> [Int32] { (0..<(2 + Int(rng.next() % 4))).map { _ in Int32(2 + rng.next() % 3000) } }
+        let words = (0..<20_000).map { _ in word() }
+        let filter = LexiconFilter(words: words, maxLength: 5)
+        #expect(words.allSatisfy { filter.contains($0) })
+        let set = Set(words)
+        let others = (0..<20_000).map { _ in word() }.filter { !set.contains($0) }
+        let falseFinds = others.filter { filter.contains($0) }.count
+        #expect(Double(falseFinds) / Double(others.count) < 0.01, "\(falseFinds) of \(others.count)")
+        for n in 0..<8 {
+            let bytes = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 250) }
+            #expect(Base64.decode(Base64.encode(bytes)) == bytes)
+        }
+        #expect(Base64.encode(Array("Man".utf8)) == "TWFu" && Base64.encode(Array("Ma".utf8)) == "TWE=")
+        #expect(Base64.decode("TWE") == nil && Base64.decode("T*E=") == nil && Base64.decode("T===") == nil)
+    }
+
+    @Test("a tokenizer trained with a lexicon stores it, round-trips exactly, and uses it")
+    func lexiconTraining() throws {
+        var (config, options, train, dev) = try tinyTraining(maxBatches: 5)
+        options.lexiconMaxLength = 4
+        #expect(throws: LSTMKitError.self) { try TokenizerTrainer(train: train, dev: dev, config: config, options: options) }
+        let lexicon = ["中国", "人民", "日报社", "改革开放"]
+        let trainer = try TokenizerTrainer(train: train, dev: dev, lexicon: lexicon, config: config, options: options)
+        try trainer.run(checkpointPath: nil, bestPath: nil) { _ in }
+        let tokenizer = trainer.tokenizer
+        #expect(tokenizer.vocabulary.lexiconMaxLength == 4 && tokenizer.vocabulary.lexicon!.wordCount == 4)
+        #expect(tokenizer.vocabulary.lexicon!.contains(tokenizer.vocabulary.encode(chars("中国")).characters))
+        #expect(tokenizer.network.config.featureCount == tokenizer.vocabulary.featureCount)
+        let loaded = try Tokenizer(modelFile: tokenizer.modelFile())
+        #expect(loaded.vocabulary == tokenizer.vocabulary)
+        #expect(loaded.modelFile().serialized() == tokenizer.modelFile().serialized())
+        let texts = dev.map { $0.joined() }
+        #expect(loaded.cutMany(texts) == tokenizer.cutMany(texts))
+        // A file without the lexicon keys (written before lexicons existed) loads with none.
+        #expect(try Tokenizer(modelFile: fixtureTokenizer.modelFile()).vocabulary.lexiconMaxLength == 0)
+        for (key, value) in [("lexicon_max_length", "99"), ("lexicon_hashes", "0"), ("lexicon_filter", "not base64!"),
+                             ("lexicon_filter", "TWFu"), ("lexicon_words", "-1")] {
+            var bad = tokenizer.modelFile()
+            bad.metadata = bad.metadata.map { $0.0 == key ? ($0.0, value) : $0 }
+            #expect(throws: LSTMKitError.self, "\(key) = \(value)") { try Tokenizer(modelFile: bad) }
+        }
+        var missing = tokenizer.modelFile()
+        missing.metadata.removeAll { $0.0 == "lexicon_filter" }
+        #expect(throws: LSTMKitError.self) { try Tokenizer(modelFile: missing) }
     }
 
     @Test("scores by character spans, with OOV and IV recall")

@@ -1233,6 +1233,9 @@ static const train_field train_fields[] = {
     TRAIN_FIELD(dictionary_max_length, FIELD_INT32),
     TRAIN_FIELD(unknown_bigram_rate, FIELD_FLOAT),
     TRAIN_FIELD(feature_dropout, FIELD_FLOAT),
+    TRAIN_FIELD(lexicon_max_length, FIELD_INT32),
+    TRAIN_FIELD(average_decay, FIELD_FLOAT),
+    TRAIN_FIELD(dictionary_min_count, FIELD_INT32),
 };
 #undef TRAIN_FIELD
 #define TRAIN_FIELD_COUNT (sizeof train_fields / sizeof train_fields[0])
@@ -1397,22 +1400,24 @@ static void progress_trampoline(const char *line, void *user_data)
 }
 
 /* tokenizer_train(train: bytes, dev: bytes, config: dict, checkpoint: path or None,
- *                 progress: callable or None) -> handle */
+ *                 progress: callable or None, lexicon: bytes or None) -> handle */
 static PyObject *native_tokenizer_train(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    const char *train, *dev;
-    Py_ssize_t train_len, dev_len;
+    const char *train, *dev, *lexicon = NULL;
+    Py_ssize_t train_len, dev_len, lexicon_len = 0;
     PyObject *config_obj, *checkpoint_obj, *progress_obj, *checkpoint = NULL, *result = NULL;
     lk_tokenizer_train_config config;
     progress_state state = {NULL, NULL};
     lk_tokenizer *tokenizer = NULL;
     lk_status status;
 
-    if (!PyArg_ParseTuple(args, "y#y#OOO:tokenizer_train", &train, &train_len, &dev, &dev_len,
-                          &config_obj, &checkpoint_obj, &progress_obj))
+    if (!PyArg_ParseTuple(args, "y#y#OOO|z#:tokenizer_train", &train, &train_len, &dev, &dev_len,
+                          &config_obj, &checkpoint_obj, &progress_obj, &lexicon, &lexicon_len))
         return NULL;
     if (!train_config_from_dict(config_obj, &config))
         return NULL;
+    config.lexicon = lexicon; /* borrowed: args holds the bytes */
+    config.lexicon_len = (size_t)lexicon_len;
     if (checkpoint_obj != Py_None && !PyUnicode_FSConverter(checkpoint_obj, &checkpoint))
         return NULL;
     if (progress_obj != Py_None) {

@@ -276,12 +276,16 @@ class Tokenizer:
         num_layers: int = 1,
         char_dim: int = 64,
         bigram_dim: int = 32,
-        min_bigram_count: int = 5,
+        min_bigram_count: int = 7,
         dictionary_max_length: int = 5,
+        dictionary_min_count: int = 4,
         unknown_bigram_rate: float = 0.1,
-        feature_dropout: float = 0.2,
+        feature_dropout: float = 0.0,
+        lexicon: Any = None,
+        lexicon_max_length: int = 5,
         dropout: float = 0.3,
         label_smoothing: float = 0.0,
+        average_decay: float = 0.0,
         patience: int = 4,
         threads: int = 2,
         max_batches_per_epoch: int = 0,
@@ -301,11 +305,23 @@ class Tokenizer:
         min_bigram_count: rarer training bigrams map to "unknown".
         dictionary_max_length: features from training words of 2 ... this many
             characters (0 turns them off; at most 16).
+        dictionary_min_count: training sentences see the training words seen at least
+            this many times as their dictionary (segmenting uses every training word),
+            so that words missing from the dictionary look in training as unseen words
+            will look later.
         unknown_bigram_rate: in training, each bigram becomes "unknown" with this
             probability, so that unseen bigrams at test time are not read as boundaries.
-        feature_dropout: in training, a sentence loses its dictionary features with this
-            probability.
+        feature_dropout: in training, a sentence loses its dictionary and lexicon
+            features with this probability.
+        lexicon: a general lexicon (words from outside the training data): a path to a
+            file of one word a line (anything after a space or tab ignored) or a list
+            of words. Its words of 2 ... lexicon_max_length characters (at most 16)
+            become a second set of features, in training and segmenting alike, and are
+            stored in the model. None: no lexicon.
         dropout, label_smoothing: in [0, 1).
+        average_decay: in [0, 1); > 0 scores and keeps a moving average of the weights
+            (Polyak averaging) with this decay per step, e.g. 0.999; 0 keeps the
+            weights as trained.
         threads: for evaluating on dev.
         max_batches_per_epoch: 0 for whole epochs (a small value for quick trials).
         checkpoint: a path written after every epoch; if it exists when training starts,
@@ -327,10 +343,13 @@ class Tokenizer:
             "bigram_dim": _int_arg("bigram_dim", bigram_dim, 1, 4096),
             "min_bigram_count": _int_arg("min_bigram_count", min_bigram_count, 1),
             "dictionary_max_length": _int_arg("dictionary_max_length", dictionary_max_length, 0, 16),
+            "dictionary_min_count": _int_arg("dictionary_min_count", dictionary_min_count, 1),
             "unknown_bigram_rate": _fraction_arg("unknown_bigram_rate", unknown_bigram_rate),
             "feature_dropout": _fraction_arg("feature_dropout", feature_dropout),
+            "lexicon_max_length": _int_arg("lexicon_max_length", lexicon_max_length, 2, 16),
             "dropout": _fraction_arg("dropout", dropout),
             "label_smoothing": _fraction_arg("label_smoothing", label_smoothing),
+            "average_decay": _fraction_arg("average_decay", average_decay),
             "patience": _int_arg("patience", patience, 1),
             "threads": _int_arg("threads", threads, 1),
             "max_batches_per_epoch": _int_arg("max_batches_per_epoch", max_batches_per_epoch, 0),
@@ -340,8 +359,25 @@ class Tokenizer:
         callback = _progress_callback(progress)
         train_text = _corpus("train", train)
         dev_text = _corpus("dev", dev)
-        handle = _native.tokenizer_train(train_text, dev_text, config, checkpoint_path, callback)
+        lexicon_text = None if lexicon is None else _lexicon(lexicon)
+        handle = _native.tokenizer_train(train_text, dev_text, config, checkpoint_path, callback, lexicon_text)
         return cls._from_handle(handle)
+
+
+def _lexicon(value: Any) -> bytes:
+    """A lexicon as the library takes it: UTF-8, one word a line. value: a path to
+    such a file or a list of words."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        with open(os.fspath(value), "rb") as f:
+            return f.read()
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"lexicon must be a path or a list of words, got {type(value).__name__}")
+    for i, word in enumerate(value):
+        if not isinstance(word, str):
+            raise TypeError(f"lexicon[{i}] must be a str, got {type(word).__name__}")
+        if not word or any(c.isspace() for c in word):
+            raise ValueError(f"lexicon[{i}] must be a non-empty word without whitespace, got {word!r}")
+    return _encode("lexicon", "".join(w + "\n" for w in value))
 
 
 def _progress_callback(progress: Any) -> Optional[Callable[[str], Any]]:

@@ -6,6 +6,7 @@ the text, batching and threads change nothing, user words come out whole, files 
 trip), not the quality. Only the bundled model's test checks quality.
 """
 
+import json
 import os
 import threading
 import time
@@ -122,6 +123,37 @@ def test_train_from_lists_of_sentences():
     assert any("epoch 1" in line for line in lines)
 
 
+def test_train_defaults_are_the_libraries():
+    """Tokenizer.train's defaults are lk_tokenizer_train_config_default()'s (the
+    shipped model's recipe)."""
+    import inspect
+    from lstmkit import _native
+    native = _native.tokenizer_train_config_default()
+    params = inspect.signature(Tokenizer.train).parameters
+    assert set(native) <= set(params), set(native) - set(params)
+    for name, value in native.items():
+        assert params[name].default == pytest.approx(value), name
+
+
+def test_train_with_a_lexicon(tmp_path):
+    """The lexicon (a list or a file) becomes features stored in the model."""
+    small = {**TINY, "epochs": 1, "max_batches_per_epoch": 3}
+    words = ["中国", "人民", "经济发展"]
+    from_list = Tokenizer.train(TRAIN, DEV, lexicon=words, lexicon_max_length=4, progress=False, **small)
+    path = tmp_path / "lexicon.txt"
+    path.write_text("".join(w + " 10 n\n" for w in words), encoding="utf-8")
+    from_file = Tokenizer.train(TRAIN, DEV, lexicon=path, lexicon_max_length=4, progress=False, **small)
+    for i, tok in enumerate([from_list, from_file]):
+        model = tmp_path / f"m{i}.safetensors"
+        tok.save(model)
+        data = model.read_bytes()
+        header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
+        assert header["__metadata__"]["lexicon_max_length"] == "4"
+        assert header["__metadata__"]["lexicon_words"] == "3"
+        assert Tokenizer.load(model).cut("中国经济发展很快。") == tok.cut("中国经济发展很快。")
+    assert from_list.cut("中国经济发展很快。") == from_file.cut("中国经济发展很快。")
+
+
 @pytest.mark.parametrize("seed", [1, 3])
 def test_train_with_checkpoint_resumes(tmp_path, seed):
     checkpoint = tmp_path / "run.ckpt"
@@ -200,6 +232,18 @@ def test_gil_is_released_during_training():
         ("seed", 1.0, TypeError),
         ("checkpoint", 5, TypeError),
         ("progress", "yes", TypeError),
+        ("lexicon", 5, TypeError),
+        ("lexicon", ["中国", 3], TypeError),
+        ("lexicon", ["中国", "人 民"], ValueError),
+        ("lexicon", ["中国", ""], ValueError),
+        ("lexicon", ["\ud800中"], ValueError),
+        ("lexicon_max_length", 1, ValueError),
+        ("lexicon_max_length", 17, ValueError),
+        ("lexicon_max_length", 4.0, TypeError),
+        ("dictionary_min_count", 0, ValueError),
+        ("average_decay", 1.0, ValueError),
+        ("average_decay", -0.1, ValueError),
+        ("average_decay", float("nan"), ValueError),
     ],
 )
 def test_train_bad_arguments(name, value, exception):

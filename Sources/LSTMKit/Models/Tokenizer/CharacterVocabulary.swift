@@ -17,61 +17,71 @@ public struct CharacterVocabulary: Equatable, Sendable {
     public private(set) var words: [String]
     /// Words of 2 ... maxWordLength characters are looked up; 0 turns the features off.
     public let maxWordLength: Int
+    /// A general lexicon (words from outside the training data), a second set of
+    /// features of the same kind, the same in training and segmenting.
+    public let lexicon: LexiconFilter?
+    public var lexiconMaxLength: Int { lexicon?.maxLength ?? 0 }
     private var characterIDs: [String: Int32]
-    // Segmenting looks bigrams and words up by character ids, not by strings (hashing
-    // Swift strings is what made encoding slow): a bigram by its pair of ids, words by
-    // walking a trie whose edges are (node, character id) pairs.
+    // Segmenting looks bigrams up by their pair of character ids, not by strings
+    // (hashing Swift strings is what made encoding slow), and words through tries.
     private var bigramIDs: [UInt64: Int32] = [:]
-    private var trieEdges: [UInt64: Int32] = [:]
-    private var trieIsWord: [Bool] = [false]
+    private var wordTrie: WordTrie
     /// Character-id stand-ins for the sentence start and end in bigrams.
     private static let startID: Int32 = -1, endID: Int32 = -2
 
-    public init(characters: [String], bigrams: [String], words: [String] = [], maxWordLength: Int = 0) {
+    public init(characters: [String], bigrams: [String], words: [String] = [], maxWordLength: Int = 0,
+                lexicon: LexiconFilter? = nil) {
         self.characters = characters
         self.bigrams = bigrams
         self.words = words
         self.maxWordLength = maxWordLength
-        characterIDs = Dictionary(characters.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
+        self.lexicon = lexicon
+        let characterIDs = Dictionary(characters.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
+        self.characterIDs = characterIDs
         func id(_ c: Character) -> Int32? {
             let s = String(c)
             return s == Self.sentenceStart ? Self.startID : s == Self.sentenceEnd ? Self.endID : characterIDs[s]
         }
-        // A bigram or word whose characters are not all in the vocabulary can never match.
+        // A bigram whose characters are not both in the vocabulary can never match.
         for (i, bigram) in bigrams.enumerated() {
             let parts = Array(bigram)
             guard parts.count == 2, let a = id(parts[0]), let b = id(parts[1]) else { continue }
             bigramIDs[Self.pairKey(a, b)] = bigramIDs[Self.pairKey(a, b)] ?? Int32(i + 2)
         }
-        for word in words where word.count <= maxWordLength {
-            guard let ids = Optional(word.compactMap { characterIDs[String($0)] }), ids.count == word.count else { continue }
-            var node: Int32 = 0
-            for c in ids {
-                let key = Self.pairKey(node, c)
-                if let next = trieEdges[key] {
-                    node = next
-                } else {
-                    node = Int32(trieIsWord.count)
-                    trieEdges[key] = node
-                    trieIsWord.append(false)
-                }
-            }
-            trieIsWord[Int(node)] = true
-        }
+        wordTrie = WordTrie(words: words, maxLength: maxWordLength, characterIDs: characterIDs)
     }
 
     @inline(__always)
-    private static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 {
+    static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 {
         UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))
     }
 
     public static func == (a: CharacterVocabulary, b: CharacterVocabulary) -> Bool {
         a.characters == b.characters && a.bigrams == b.bigrams && a.words == b.words && a.maxWordLength == b.maxWordLength
+            && a.lexicon == b.lexicon
     }
 
     /// Features per character: for n = 2 ... maxWordLength, "a dictionary word of n
-    /// characters ends here" and "... begins here".
-    public var featureCount: Int { maxWordLength >= 2 ? 2 * (maxWordLength - 1) : 0 }
+    /// characters ends here" and "... begins here"; then the same for the lexicon.
+    public var featureCount: Int { wordTrie.featureCount + (lexicon?.featureCount ?? 0) }
+
+    /// The same vocabulary with a lexicon filter built from `lexicon`: its words
+    /// normalised, and only those that can match (2 ... maxLength characters, all in
+    /// the vocabulary) kept.
+    public func with(lexicon: [String], maxLength: Int) -> CharacterVocabulary {
+        var kept = Set<[Int32]>()
+        for word in lexicon {
+            let ids = word.map { characterIDs[Self.normalize($0)] }
+            guard ids.count >= 2, ids.count <= maxLength, !ids.contains(nil) else { continue }
+            kept.insert(ids.map { $0! })
+        }
+        return with(lexicon: LexiconFilter(words: Array(kept), maxLength: maxLength))
+    }
+
+    /// The same vocabulary with this lexicon filter.
+    func with(lexicon: LexiconFilter?) -> CharacterVocabulary {
+        CharacterVocabulary(characters: characters, bigrams: bigrams, words: words, maxWordLength: maxWordLength, lexicon: lexicon)
+    }
 
     /// Table sizes including the padding and unknown rows.
     public var characterCount: Int { characters.count + 2 }
@@ -151,17 +161,8 @@ public struct CharacterVocabulary: Equatable, Sendable {
         let f = featureCount
         guard f > 0 else { return [] }
         var out = [Float](repeating: 0, count: ids.count * f)
-        for start in 0..<ids.count {
-            var node: Int32 = 0
-            for n in 1...min(maxWordLength, ids.count - start) {
-                guard let next = trieEdges[Self.pairKey(node, ids[start + n - 1])] else { break }
-                node = next
-                if n >= 2 && trieIsWord[Int(node)] {
-                    out[start * f + 2 * (n - 2) + 1] = 1              // begins at start
-                    out[(start + n - 1) * f + 2 * (n - 2)] = 1        // ends at start + n - 1
-                }
-            }
-        }
+        wordTrie.mark(ids, into: &out, stride: f, offset: 0)
+        lexicon?.mark(ids, into: &out, stride: f, offset: wordTrie.featureCount)
         return out
     }
 

@@ -141,7 +141,7 @@ public final class Tokenizer {
                 ("characters", list(vocabulary.characters)),
                 ("bigrams", list(vocabulary.bigrams)),
                 ("words", list(vocabulary.words)),
-            ],
+            ] + lexiconMetadata(),
             tensors: ModelFile.tensors(of: network.namedModules))
     }
 
@@ -167,7 +167,8 @@ public final class Tokenizer {
         let maxWord = try ModelFile.int(file, "dictionary_max_length")
         guard maxWord >= 0, maxWord <= 64 else { throw LSTMKitError.invalidFormat("dictionary_max_length \(maxWord) is out of range") }
         let vocabulary = CharacterVocabulary(characters: try ModelFile.stringList(file, "characters"), bigrams: try ModelFile.stringList(file, "bigrams"),
-                                             words: try ModelFile.stringList(file, "words"), maxWordLength: maxWord)
+                                             words: try ModelFile.stringList(file, "words"), maxWordLength: maxWord,
+                                             lexicon: try Self.lexicon(in: file))
         config.featureCount = vocabulary.featureCount
         let network: SegmenterNetwork
         do {
@@ -178,6 +179,39 @@ public final class Tokenizer {
         }
         try ModelFile.load(file, into: network.namedModules)
         self.init(vocabulary: vocabulary, network: network, pieces: TextPieces(maxLength: maxPiece))
+    }
+
+    private func lexiconMetadata() -> [(String, String)] {
+        guard let lexicon = vocabulary.lexicon else { return [] }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(lexicon.bits.count * 8)
+        for word in lexicon.bits {
+            for k in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: word >> (8 * UInt64(k)))) }
+        }
+        return [
+            ("lexicon_max_length", String(lexicon.maxLength)),
+            ("lexicon_words", String(lexicon.wordCount)),
+            ("lexicon_hashes", String(lexicon.hashCount)),
+            ("lexicon_filter", Base64.encode(bytes)),
+        ]
+    }
+
+    /// The lexicon filter of a model file, nil if it has none (as files written before
+    /// lexicons existed).
+    static func lexicon(in file: SafeTensors) throws -> LexiconFilter? {
+        guard file.metadata("lexicon_max_length") != nil else { return nil }
+        let maxLength = try ModelFile.int(file, "lexicon_max_length")
+        guard maxLength >= 2, maxLength <= 16 else { throw LSTMKitError.invalidFormat("lexicon_max_length \(maxLength) is out of range") }
+        guard let text = file.metadata("lexicon_filter"), let bytes = Base64.decode(text), !bytes.isEmpty, bytes.count % 8 == 0 else {
+            throw LSTMKitError.invalidFormat("metadata \"lexicon_filter\" is missing or not base64 of 64-bit words")
+        }
+        var bits = [UInt64](repeating: 0, count: bytes.count / 8)
+        for (i, byte) in bytes.enumerated() { bits[i / 8] |= UInt64(byte) << UInt64(8 * (i % 8)) }
+        guard let filter = LexiconFilter(maxLength: maxLength, wordCount: try ModelFile.int(file, "lexicon_words"),
+                                         hashCount: try ModelFile.int(file, "lexicon_hashes"), bits: bits) else {
+            throw LSTMKitError.invalidFormat("lexicon_words or lexicon_hashes is out of range")
+        }
+        return filter
     }
 
     public static func load(from path: String) throws -> Tokenizer {

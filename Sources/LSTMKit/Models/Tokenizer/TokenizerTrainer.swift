@@ -2,7 +2,10 @@
 import Glibc
 #endif
 
-/// Options of a tokenizer training run; the defaults are the shipped model's.
+/// Options of a tokenizer training run; the defaults are the shipped model's recipe
+/// except the lexicon (data: see `TokenizerTrainer.init`) and weight averaging (the
+/// shipped model used `averageDecay` 0.999, which suits its 2,600 steps an epoch but
+/// would leave a short run's average near the untrained weights).
 public struct TokenizerTrainingOptions: Sendable {
     public var epochs = 30
     public var batchSize = 16
@@ -13,16 +16,27 @@ public struct TokenizerTrainingOptions: Sendable {
     public var decayFactor: Float = 0.5
     /// Stop after this many epochs without a better dev F1.
     public var patience = 4
-    public var minBigramCount = 5
+    public var minBigramCount = 7
     /// Dictionary features from training words of 2 ... this many characters (0: off).
     public var dictionaryMaxLength = 5
+    /// Training sentences see the dictionary of training words seen at least this many
+    /// times (segmenting uses every training word): see `CharacterVocabulary.build`.
+    public var dictionaryMinCount = 4
     /// In training, each bigram id becomes "unknown" with this probability, and each
     /// piece loses its dictionary features with probability `featureDropout`. Without
     /// this, "unknown bigram" and "not in the dictionary" would mostly mean "word
     /// boundary" (rare bigrams tend to straddle words), and the network would split
     /// every unseen word at test time.
     public var unknownBigramRate: Float = 0.1
-    public var featureDropout: Float = 0.2
+    public var featureDropout: Float = 0
+    /// Lexicon features from the trainer's lexicon words of 2 ... this many characters
+    /// (0: no lexicon).
+    public var lexiconMaxLength = 0
+    /// > 0: dev scores, the best model and the saved model use an exponential moving
+    /// average of the weights (Polyak averaging: each update moves the average this
+    /// close to the average itself, 1 − this towards the new weights), which smooths
+    /// out the last steps' noise. 0: the weights as trained.
+    public var averageDecay: Float = 0
     /// Training pieces longer than this are cut (at clause punctuation where possible).
     public var maxPieceLength = 120
     public var seed: UInt64 = 1
@@ -50,20 +64,34 @@ public final class TokenizerTrainer {
     var epochsWithoutImprovement = 0
     /// The parameters at the best dev F1 so far (restored by `restoreBest`).
     var bestValues: [[Float]]?
+    /// The moving average of the parameters (see `averageDecay`), updated every
+    /// `averageEvery` steps.
+    var averageValues: [[Float]]?
+    static let averageEvery = 8
 
-    /// `train` and `dev`: sentences as lists of words.
-    public init(train: [[String]], dev: [[String]], config: SegmenterConfig, options: TokenizerTrainingOptions) throws {
+    /// `train` and `dev`: sentences as lists of words. `lexicon`: words from outside the
+    /// training data (a general dictionary), features in training and segmenting alike.
+    public init(train: [[String]], dev: [[String]], lexicon: [String] = [], config: SegmenterConfig,
+                options: TokenizerTrainingOptions) throws {
         guard !train.isEmpty else { throw LSTMKitError.invalidArgument("the training set is empty") }
+        guard options.lexiconMaxLength == 0 || !lexicon.isEmpty else {
+            throw LSTMKitError.invalidArgument("lexicon features are on (lexicon max length \(options.lexiconMaxLength)) but the lexicon is empty")
+        }
         self.options = options
         // Two dictionaries: training sentences see only the words seen at least twice, so
         // a sentence always holds words "missing" from its dictionary, as at test time;
         // the tokenizer (dev scores, the saved model) uses every training word.
-        let trainingVocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount,
-                                                           maxWordLength: options.dictionaryMaxLength, minWordCount: 2)
-        let vocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount,
+        var trainingVocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount,
+                                                           maxWordLength: options.dictionaryMaxLength, minWordCount: options.dictionaryMinCount)
+        var vocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount,
                                                    maxWordLength: options.dictionaryMaxLength, minWordCount: 1)
-        tokenizer = try Tokenizer(vocabulary: vocabulary, config: config)
+        // The lexicon is the same in training and segmenting.
+        if options.lexiconMaxLength > 0 {
+            vocabulary = vocabulary.with(lexicon: lexicon, maxLength: options.lexiconMaxLength)
+            trainingVocabulary = trainingVocabulary.with(lexicon: vocabulary.lexicon)
+        }
         self.train = Self.pieces(of: train, vocabulary: trainingVocabulary, maxLength: options.maxPieceLength)
+        tokenizer = try Tokenizer(vocabulary: vocabulary, config: config)
         self.dev = dev
         trainWords = Set(train.joined())
         optimizer = Adam(learningRate: options.learningRate)
@@ -104,7 +132,8 @@ public final class TokenizerTrainer {
         let parameters = tokenizer.network.parameters
         log("training on \(train.count) pieces (\(train.reduce(0) { $0 + $1.characters.count }) characters), "
             + "\(dev.count) dev sentences; vocabulary: \(tokenizer.vocabulary.characters.count) characters, "
-            + "\(tokenizer.vocabulary.bigrams.count) bigrams; \(tokenizer.network.parameterCount) parameters")
+            + "\(tokenizer.vocabulary.bigrams.count) bigrams\(tokenizer.vocabulary.lexicon.map { ", \($0.wordCount) lexicon words" } ?? ""); "
+            + "\(tokenizer.network.parameterCount) parameters")
         while epoch < options.epochs && epochsWithoutImprovement < options.patience {
             epoch += 1
             let batches = makeBatches()
@@ -118,6 +147,7 @@ public final class TokenizerTrainer {
                 let loss = try tokenizer.network.trainStep(batch, labelSmoothing: options.labelSmoothing)
                 clipGradientNorm(parameters, maxNorm: options.clipNorm)
                 optimizer.stepAndZero(parameters)
+                if options.averageDecay > 0 && (i + 1) % Self.averageEvery == 0 { updateAverage(parameters) }
                 seen += batch.size
                 chars += batch.lengths.reduce(0, +)
                 lossSum += Double(loss)
@@ -132,14 +162,24 @@ public final class TokenizerTrainer {
                 }
             }
             _ = lastLog
+            // With averaging, the averaged weights are scored (and kept if best); the
+            // trained weights go back in afterwards.
+            let trained = averageValues.map { average in
+                let values = parameters.map(\.value)
+                for (p, v) in zip(parameters, average) { p.value = v }
+                return values
+            }
             let score = try evaluate(dev)
             let improved = score.f1 > bestF1
             log("epoch \(epoch) done in \(Int(now() - start)) s  lr \(optimizer.learningRate)  dev \(score.summary)\(improved ? "  (best)" : "")")
             if improved {
-                bestF1 = score.f1
-                epochsWithoutImprovement = 0
                 bestValues = parameters.map(\.value)
                 if let bestPath { try tokenizer.save(to: bestPath) }
+            }
+            if let trained { for (p, v) in zip(parameters, trained) { p.value = v } }
+            if improved {
+                bestF1 = score.f1
+                epochsWithoutImprovement = 0
             } else {
                 epochsWithoutImprovement += 1
                 optimizer.learningRate *= options.decayFactor
@@ -147,6 +187,23 @@ public final class TokenizerTrainer {
             if let checkpointPath { try saveCheckpoint(to: checkpointPath) }
         }
         return bestF1
+    }
+
+    /// Moves the average towards the current weights (by 1 − decay^averageEvery, as if
+    /// updated after each of the last `averageEvery` steps); starts at the weights.
+    func updateAverage(_ parameters: [Parameter]) {
+        guard averageValues != nil else {
+            averageValues = parameters.map(\.value)
+            return
+        }
+        let keep = Float(pow(Double(options.averageDecay), Double(Self.averageEvery)))
+        for (k, p) in parameters.enumerated() {
+            p.value.withUnsafeBufferPointer { v in
+                averageValues![k].withUnsafeMutableBufferPointer { a in
+                    for i in 0..<a.count { a[i] = keep * a[i] + (1 - keep) * v[i] }
+                }
+            }
+        }
     }
 
     /// Puts the best parameters seen (by dev F1) back into the tokenizer.
@@ -202,9 +259,10 @@ public final class TokenizerTrainer {
             ("checkpoint_adam_steps", String(optimizer.stepCount)),
             ("checkpoint_rng", String(rng.next())),
         ]
-        if let bestValues {
-            for ((name, p), value) in zip(namedParameters, bestValues) {
-                file.tensors.append(.init(name: "best." + name, shape: p.shape, values: value))
+        for (prefix, values) in [("best.", bestValues), ("average.", averageValues)] {
+            guard let values else { continue }
+            for ((name, p), value) in zip(namedParameters, values) {
+                file.tensors.append(.init(name: prefix + name, shape: p.shape, values: value))
             }
         }
         for (prefix, module) in tokenizer.network.namedModules {
@@ -221,7 +279,7 @@ public final class TokenizerTrainer {
     public func resume(from path: String) throws {
         let file = try SafeTensors.read(from: path)
         var model = file
-        model.tensors = file.tensors.filter { !$0.name.hasPrefix("adam.") && !$0.name.hasPrefix("best.") }
+        model.tensors = file.tensors.filter { !["adam.", "best.", "average."].contains(where: $0.name.hasPrefix) }
         let saved = try Tokenizer(modelFile: model)
         guard saved.vocabulary == tokenizer.vocabulary, saved.network.config == tokenizer.network.config else {
             throw LSTMKitError.invalidArgument("\(path) was trained with another vocabulary or configuration")
@@ -235,8 +293,12 @@ public final class TokenizerTrainer {
                 try optimizer.setMoments(m: m.values, v: v.values, for: p)
             }
         }
-        let best = namedParameters.map { file.tensor("best." + $0.0)?.values }
-        bestValues = best.allSatisfy { $0 != nil } ? best.map { $0! } : nil
+        func stored(_ prefix: String) -> [[Float]]? {
+            let values = namedParameters.map { file.tensor(prefix + $0.0)?.values }
+            return values.allSatisfy { $0 != nil } ? values.map { $0! } : nil
+        }
+        bestValues = stored("best.")
+        averageValues = stored("average.")
         func value(_ key: String) throws -> String {
             guard let v = file.metadata(key) else { throw LSTMKitError.invalidFormat("\(path) is not a checkpoint (no \(key))") }
             return v

@@ -41,7 +41,12 @@ public struct UserDictionary: Sendable {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw LSTMKitError.invalidArgument("\(path) is not valid UTF-8")
         }
-        return text.split(whereSeparator: \.isNewline).compactMap { line in
+        return parse(text)
+    }
+
+    /// The words of a text in the format `read` takes.
+    public static func parse(_ text: String) -> [String] {
+        text.split(whereSeparator: \.isNewline).compactMap { line in
             line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init)
         }
     }
