@@ -321,6 +321,12 @@ struct PieceTests {
         var (config, options, train, dev) = try tinyTraining(maxBatches: 5)
         options.lexiconMaxLength = 4
         #expect(throws: LSTMKitError.self) { try TokenizerTrainer(train: train, dev: dev, config: config, options: options) }
+        for change in [{ (o: inout TokenizerTrainingOptions) in o.lexiconMaxLength = 1 }, { $0.lexiconMaxLength = 17 },
+                       { $0.averageDecay = 1 }, { $0.averageDecay = -0.1 }, { $0.averageDecay = .nan }, { $0.dictionaryMinCount = 0 }] {
+            var bad = options
+            change(&bad)
+            #expect(throws: LSTMKitError.self) { try TokenizerTrainer(train: train, dev: dev, lexicon: ["中国"], config: config, options: bad) }
+        }
         let lexicon = ["中国", "人民", "日报社", "改革开放"]
         let trainer = try TokenizerTrainer(train: train, dev: dev, lexicon: lexicon, config: config, options: options)
         try trainer.run(checkpointPath: nil, bestPath: nil) { _ in }

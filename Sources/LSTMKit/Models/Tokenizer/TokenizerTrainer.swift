@@ -74,13 +74,23 @@ public final class TokenizerTrainer {
     public init(train: [[String]], dev: [[String]], lexicon: [String] = [], config: SegmenterConfig,
                 options: TokenizerTrainingOptions) throws {
         guard !train.isEmpty else { throw LSTMKitError.invalidArgument("the training set is empty") }
+        guard options.lexiconMaxLength == 0 || (2...16).contains(options.lexiconMaxLength) else {
+            throw LSTMKitError.invalidArgument("the lexicon max length must be 0 (no lexicon) or in [2, 16], got \(options.lexiconMaxLength)")
+        }
         guard options.lexiconMaxLength == 0 || !lexicon.isEmpty else {
             throw LSTMKitError.invalidArgument("lexicon features are on (lexicon max length \(options.lexiconMaxLength)) but the lexicon is empty")
         }
+        guard options.averageDecay >= 0 && options.averageDecay < 1 else {
+            throw LSTMKitError.invalidArgument("the average decay must be in [0, 1), got \(options.averageDecay)")
+        }
+        guard options.dictionaryMinCount >= 1 else {
+            throw LSTMKitError.invalidArgument("the dictionary min count must be >= 1, got \(options.dictionaryMinCount)")
+        }
         self.options = options
-        // Two dictionaries: training sentences see only the words seen at least twice, so
-        // a sentence always holds words "missing" from its dictionary, as at test time;
-        // the tokenizer (dev scores, the saved model) uses every training word.
+        // Two dictionaries: training sentences see only the words seen at least
+        // dictionaryMinCount times, so a sentence holds words "missing" from its
+        // dictionary, as at test time; the tokenizer (dev scores, the saved model) uses
+        // every training word.
         var trainingVocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount,
                                                            maxWordLength: options.dictionaryMaxLength, minWordCount: options.dictionaryMinCount)
         var vocabulary = CharacterVocabulary.build(from: train, minBigramCount: options.minBigramCount,
@@ -173,17 +183,15 @@ public final class TokenizerTrainer {
             let improved = score.f1 > bestF1
             log("epoch \(epoch) done in \(Int(now() - start)) s  lr \(optimizer.learningRate)  dev \(score.summary)\(improved ? "  (best)" : "")")
             if improved {
-                bestValues = parameters.map(\.value)
-                if let bestPath { try tokenizer.save(to: bestPath) }
-            }
-            if let trained { for (p, v) in zip(parameters, trained) { p.value = v } }
-            if improved {
                 bestF1 = score.f1
                 epochsWithoutImprovement = 0
+                bestValues = parameters.map(\.value)
+                if let bestPath { try tokenizer.save(to: bestPath) }
             } else {
                 epochsWithoutImprovement += 1
                 optimizer.learningRate *= options.decayFactor
             }
+            if let trained { for (p, v) in zip(parameters, trained) { p.value = v } }
             if let checkpointPath { try saveCheckpoint(to: checkpointPath) }
         }
         return bestF1
