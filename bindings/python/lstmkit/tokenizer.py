@@ -369,9 +369,14 @@ def _lexicon(value: Any) -> bytes:
     such a file or a list of words."""
     if isinstance(value, (str, bytes, os.PathLike)):
         with open(os.fspath(value), "rb") as f:
-            return f.read()
+            data = f.read()
+        if not data.strip():
+            raise ValueError(f"lexicon: {os.fspath(value)!r} holds no words")
+        return data
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"lexicon must be a path or a list of words, got {type(value).__name__}")
+    if not value:
+        raise ValueError("lexicon holds no words")
     for i, word in enumerate(value):
         if not isinstance(word, str):
             raise TypeError(f"lexicon[{i}] must be a str, got {type(word).__name__}")

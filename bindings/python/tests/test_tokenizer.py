@@ -152,6 +152,10 @@ def test_train_with_a_lexicon(tmp_path):
         assert header["__metadata__"]["lexicon_words"] == "3"
         assert Tokenizer.load(model).cut("中国经济发展很快。") == tok.cut("中国经济发展很快。")
     assert from_list.cut("中国经济发展很快。") == from_file.cut("中国经济发展很快。")
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n \n", encoding="utf-8")
+    with pytest.raises(ValueError, match="holds no words"):
+        Tokenizer.train(TRAIN, DEV, lexicon=blank, progress=False, **small)
 
 
 @pytest.mark.parametrize("seed", [1, 3])
@@ -237,6 +241,7 @@ def test_gil_is_released_during_training():
         ("lexicon", ["中国", "人 民"], ValueError),
         ("lexicon", ["中国", ""], ValueError),
         ("lexicon", ["\ud800中"], ValueError),
+        ("lexicon", [], ValueError),
         ("lexicon_max_length", 1, ValueError),
         ("lexicon_max_length", 17, ValueError),
         ("lexicon_max_length", 4.0, TypeError),
