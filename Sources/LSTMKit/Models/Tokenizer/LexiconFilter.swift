@@ -50,10 +50,8 @@ public struct LexiconFilter: Equatable, Sendable {
     /// 2·(maxLength − 1) features per character: see `WordTrie.mark`.
     var featureCount: Int { 2 * (maxLength - 1) }
 
-    /// Sets, for n = 2 ... maxLength, feature 2(n−2) ("a lexicon word of n characters
-    /// ends here") and 2(n−2)+1 ("... begins here") of each character: row t of `out`
-    /// is out[t·stride + offset ..< t·stride + offset + featureCount]. A run through an
-    /// unknown character is never a word.
+    /// Marks every lexicon word of 2 ... maxLength characters in `ids` (see `markWord`).
+    /// A run through an unknown character is never a word.
     func mark(_ ids: [Int32], into out: inout [Float], stride: Int, offset: Int) {
         let m = bitCount
         for start in 0..<ids.count {
@@ -62,9 +60,7 @@ public struct LexiconFilter: Equatable, Sendable {
                 let id = ids[start + n - 1]
                 if id == CharacterVocabulary.unknownID { break }
                 h = Self.extend(h, id)
-                guard n >= 2, contains(h, bitCount: m) else { continue }
-                out[start * stride + offset + 2 * (n - 2) + 1] = 1              // begins at start
-                out[(start + n - 1) * stride + offset + 2 * (n - 2)] = 1        // ends at start + n - 1
+                if n >= 2 && contains(h, bitCount: m) { markWord(start: start, length: n, in: &out, stride: stride, offset: offset) }
             }
         }
     }

@@ -41,11 +41,17 @@ struct WordTrie: Sendable {
             for n in 1...min(maxLength, ids.count - start) {
                 guard let next = edges[CharacterVocabulary.pairKey(node, ids[start + n - 1])] else { break }
                 node = next
-                if n >= 2 && isWord[Int(node)] {
-                    out[start * stride + offset + 2 * (n - 2) + 1] = 1              // begins at start
-                    out[(start + n - 1) * stride + offset + 2 * (n - 2)] = 1        // ends at start + n - 1
-                }
+                if n >= 2 && isWord[Int(node)] { markWord(start: start, length: n, in: &out, stride: stride, offset: offset) }
             }
         }
     }
+}
+
+/// Marks a word of n characters found at `start`: feature 2(n−2)+1 ("begins here") of
+/// its first character, 2(n−2) ("ends here") of its last; row t of `out` is
+/// out[t·stride + offset ...]. Shared by the training words' trie and the lexicon filter.
+@inline(__always)
+func markWord(start: Int, length n: Int, in out: inout [Float], stride: Int, offset: Int) {
+    out[start * stride + offset + 2 * (n - 2) + 1] = 1
+    out[(start + n - 1) * stride + offset + 2 * (n - 2)] = 1
 }
