@@ -11,7 +11,7 @@ struct LSTMKitCLI: ParsableCommand {
         commandName: "lstmkit",
         abstract: "LSTMKit: an LSTM engine on OpenBLAS, and the models built on it.",
         version: LSTMKitVersion.string,
-        subcommands: [Segment.self, TrainTokenizer.self, EvalTokenizer.self, TrainClassifier.self, Classify.self, EvalClassifier.self,
+        subcommands: [Segment.self, TrainTokenizer.self, EvalTokenizer.self, CombineTokenizers.self, TrainClassifier.self, Classify.self, EvalClassifier.self,
                       TrainSegmenter.self, SegmentImage.self, EvalSegmenter.self, Demo.self, Inspect.self]
     )
 

@@ -140,6 +140,25 @@ struct TrainTokenizer: ParsableCommand {
     }
 }
 
+struct CombineTokenizers: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "combine-tokenizers",
+        abstract: "Join trained tokenizers into one ensemble model that averages their scores.",
+        discussion: "The models must be trained on the same data with the same --min-bigram-count and lexicon; models with dictionary features must share the dictionary. Segmenting costs about the sum of the members' time.")
+
+    @Argument(help: "Two or more tokenizer model files.") var models: [String]
+    @Option(help: "Where to write the ensemble model.") var output: String
+
+    func run() throws {
+        try LSTMKitCLI.reportingErrors {
+            try refuseOverwritingInputs(models, output: output)
+            let ensemble = try Tokenizer.ensemble(try models.map(Tokenizer.load(from:)))
+            try ensemble.save(to: output)
+            print("\(ensemble.networks.count) networks written to \(output)")
+        }
+    }
+}
+
 struct EvalTokenizer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval-tokenizer",

@@ -42,6 +42,26 @@ struct ModelFileTests {
         #expect(header["weight_ih_l0"]?["shape"] == .array([.number(16), .number(3)]))
     }
 
+    @Test("float16 tensors: two bytes a value, rounded when written, read back exactly")
+    func halfPrecision() throws {
+        let values: [Float] = [0, -0, 1, -2.5, 1e-3, 65504, 0.1, 3.14159, 1e-8]
+        let file = SafeTensors(metadata: [("k", "v")], tensors: [SafeTensors.Entry(name: "h", shape: [9], values: values, dtype: .f16),
+                                                              SafeTensors.Entry(name: "f", shape: [1], values: [0.1])])
+        let bytes = file.serialized()
+        var n = 0
+        for i in 0..<8 { n |= Int(bytes[i]) << (8 * i) }
+        #expect(bytes.count == 8 + n + 9 * 2 + 4)
+        let read = try SafeTensors.parse(bytes)
+        #expect(read.tensor("h")?.dtype == .f16 && read.tensor("f")?.dtype == .f32)
+        #expect(read.tensor("h")?.values == values.map { Float(Float16($0)) })
+        #expect(read.tensor("h")?.values[2] == 1 && read.tensor("h")?.values[6] != 0.1 && read.tensor("f")?.values == [0.1])
+        #expect(read.serialized() == bytes)
+        // F16 named with F32's byte count (or the reverse) does not add up: refused.
+        #expect(throws: LSTMKitError.invalidFormat("tensor \"h\" of shape [9] needs 36 bytes, offsets give 18")) {
+            try SafeTensors.parse(edited(bytes) { $0.replacingFirst("\"F16\"", with: "\"F32\"") })
+        }
+    }
+
     @Test("no temporary file is left behind, and a failed save keeps the old file")
     func atomicSave() throws {
         let (lstm, path, bytes) = try savedModel("atomic.safetensors")

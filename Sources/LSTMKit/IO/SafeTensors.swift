@@ -1,16 +1,28 @@
 /// The safetensors container: an 8-byte little-endian header length N, N bytes of
 /// JSON (`__metadata__` string map + one entry per tensor), then the raw tensor data.
-/// LSTMKit writes float32 only and refuses anything it cannot fully account for.
+/// LSTMKit keeps values as float32 in memory, stores them as float32 or float16, and
+/// refuses anything it cannot fully account for.
 public struct SafeTensors: Equatable {
+    /// How a tensor's values are stored in the file.
+    public enum DType: String, Sendable {
+        case f32 = "F32"
+        /// IEEE half precision: half the bytes; values are rounded to it when written.
+        case f16 = "F16"
+
+        var byteCount: Int { self == .f32 ? 4 : 2 }
+    }
+
     public struct Entry: Equatable {
         public var name: String
         public var shape: [Int]
         public var values: [Float]
+        public var dtype: DType
 
-        public init(name: String, shape: [Int], values: [Float]) {
+        public init(name: String, shape: [Int], values: [Float], dtype: DType = .f32) {
             self.name = name
             self.shape = shape
             self.values = values
+            self.dtype = dtype
         }
     }
 
@@ -43,9 +55,9 @@ public struct SafeTensors: Equatable {
         ]
         var offset = 0
         for t in tensors {
-            let bytes = t.values.count * 4
+            let bytes = t.values.count * t.dtype.byteCount
             entries.append((t.name, .object([
-                ("dtype", .string("F32")),
+                ("dtype", .string(t.dtype.rawValue)),
                 ("shape", .array(t.shape.map { .number(Double($0)) })),
                 ("data_offsets", .array([.number(Double(offset)), .number(Double(offset + bytes))])),
             ])))
@@ -59,8 +71,11 @@ public struct SafeTensors: Equatable {
         withUnsafeBytes(of: UInt64(header.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(contentsOf: header)
         for t in tensors {
-            for v in t.values {
-                withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) }
+            switch t.dtype {
+            case .f32:
+                for v in t.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            case .f16:
+                for v in t.values { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out.append(contentsOf: $0) } }
             }
         }
         return out
@@ -96,7 +111,7 @@ public struct SafeTensors: Equatable {
         let dataLength = bytes.count - headerEnd
 
         var metadata: [(String, String)] = []
-        var spans: [(name: String, shape: [Int], start: Int, end: Int)] = []
+        var spans: [(name: String, shape: [Int], dtype: DType, start: Int, end: Int)] = []
         var seen = Set<String>()
         for (name, value) in members {
             guard seen.insert(name).inserted else { throw bad("entry \"\(name)\" appears twice") }
@@ -109,7 +124,7 @@ public struct SafeTensors: Equatable {
                 continue
             }
             guard let dtype = value["dtype"]?.stringValue else { throw bad("tensor \"\(name)\" has no dtype") }
-            guard dtype == "F32" else { throw bad("tensor \"\(name)\" has dtype \(dtype); only F32 is supported") }
+            guard let type = DType(rawValue: dtype) else { throw bad("tensor \"\(name)\" has dtype \(dtype); only F32 and F16 are supported") }
             guard let shapeValues = value["shape"]?.arrayValue else { throw bad("tensor \"\(name)\" has no shape") }
             var shape: [Int] = []
             var elements = 1
@@ -130,10 +145,10 @@ public struct SafeTensors: Equatable {
                   end <= Double(dataLength) else {
                 throw bad("tensor \"\(name)\" has data_offsets outside the \(dataLength) data bytes: truncated?")
             }
-            guard Int(end) - Int(start) == elements * 4 else {
-                throw bad("tensor \"\(name)\" of shape \(shape) needs \(elements * 4) bytes, offsets give \(Int(end) - Int(start))")
+            guard Int(end) - Int(start) == elements * type.byteCount else {
+                throw bad("tensor \"\(name)\" of shape \(shape) needs \(elements * type.byteCount) bytes, offsets give \(Int(end) - Int(start))")
             }
-            spans.append((name, shape, Int(start), Int(end)))
+            spans.append((name, shape, type, Int(start), Int(end)))
         }
         // The tensors must tile the data region exactly: no gaps, no overlaps, no tail.
         var cursor = 0
@@ -147,17 +162,26 @@ public struct SafeTensors: Equatable {
             throw bad("the tensors cover \(cursor) of \(dataLength) data bytes")
         }
         let tensors: [Entry] = spans.map { s in
-            let count = (s.end - s.start) / 4
-            var values = [Float](repeating: 0, count: count)
-            values.withUnsafeMutableBytes { dst in
-                bytes.withUnsafeBytes { src in
-                    dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(headerEnd + s.start)..<(headerEnd + s.end)]))
+            let data = headerEnd + s.start
+            switch s.dtype {
+            case .f32:
+                let count = (s.end - s.start) / 4
+                var values = [Float](repeating: 0, count: count)
+                values.withUnsafeMutableBytes { dst in
+                    bytes.withUnsafeBytes { src in
+                        dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[data..<(headerEnd + s.end)]))
+                    }
                 }
+                #if _endian(big)
+                for i in 0..<count { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
+                #endif
+                return Entry(name: s.name, shape: s.shape, values: values)
+            case .f16:
+                let values = (0..<((s.end - s.start) / 2)).map { i in
+                    Float(Float16(bitPattern: UInt16(bytes[data + 2 * i]) | UInt16(bytes[data + 2 * i + 1]) << 8))
+                }
+                return Entry(name: s.name, shape: s.shape, values: values, dtype: .f16)
             }
-            #if _endian(big)
-            for i in 0..<count { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
-            #endif
-            return Entry(name: s.name, shape: s.shape, values: values)
         }
         return SafeTensors(metadata: metadata, tensors: tensors)
     }

@@ -64,6 +64,8 @@ public struct CharacterVocabulary: Equatable, Sendable {
     /// Features per character: for n = 2 ... maxWordLength, "a dictionary word of n
     /// characters ends here" and "... begins here"; then the same for the lexicon.
     public var featureCount: Int { wordTrie.featureCount + (lexicon?.featureCount ?? 0) }
+    /// The dictionary's share of `featureCount` (its columns come first).
+    public var dictionaryFeatureCount: Int { wordTrie.featureCount }
 
     /// The same vocabulary with a lexicon filter built from `lexicon`: its words
     /// normalised, and only those that can match (2 ... maxLength characters, all in

@@ -9,7 +9,14 @@ public final class Tokenizer {
     public static let modelKind = "tokenizer"
 
     public let vocabulary: CharacterVocabulary
-    public let network: SegmenterNetwork
+    /// One network for a trained model; an ensemble (`Tokenizer.ensemble`) averages the
+    /// emission and transition scores of several, all reading the same encoded input.
+    public let networks: [SegmenterNetwork]
+    /// The first network: the one a trainer trains.
+    public var network: SegmenterNetwork { networks[0] }
+    /// An ensemble's averaged transition scores (nil for one network, whose own CRF
+    /// decodes, so training changes it).
+    private let averagedCRF: CRF?
     public let pieces: TextPieces
     public var userDictionary = UserDictionary()
     /// Pieces per network batch when segmenting.
@@ -17,8 +24,51 @@ public final class Tokenizer {
 
     public init(vocabulary: CharacterVocabulary, network: SegmenterNetwork, pieces: TextPieces = TextPieces()) {
         self.vocabulary = vocabulary
-        self.network = network
+        self.networks = [network]
+        self.averagedCRF = nil
         self.pieces = pieces
+    }
+
+    /// Several networks over one vocabulary; each must take its features
+    /// (`config.featureCount == vocabulary.featureCount`).
+    public init(vocabulary: CharacterVocabulary, networks: [SegmenterNetwork], pieces: TextPieces = TextPieces()) throws {
+        guard !networks.isEmpty else { throw LSTMKitError.invalidArgument("a tokenizer needs at least one network") }
+        for n in networks where n.config.featureCount != vocabulary.featureCount {
+            throw LSTMKitError.invalidArgument("a network reads \(n.config.featureCount) features per character, the vocabulary gives \(vocabulary.featureCount)")
+        }
+        self.vocabulary = vocabulary
+        self.networks = networks
+        self.pieces = pieces
+        if networks.count == 1 {
+            averagedCRF = nil
+        } else {
+            let crf = BMES.crf()
+            let scale = 1 / Float(networks.count)
+            for (k, p) in crf.parameters.enumerated() {
+                var mean = [Float](repeating: 0, count: p.value.count)
+                for n in networks {
+                    for (i, v) in n.crf.parameters[k].value.enumerated() { mean[i] += v }
+                }
+                p.value = mean.map { $0 * scale }
+            }
+            averagedCRF = crf
+        }
+    }
+
+    /// The CRF that decodes.
+    var crf: CRF { averagedCRF ?? network.crf }
+
+    /// Emission scores (B, T, 4): the network's, or the mean of an ensemble's.
+    func emissions(_ batch: SegmenterNetwork.Batch) -> Tensor {
+        guard networks.count > 1 else { return network.emissions(batch) }
+        var sum = networks[0].emissions(batch)
+        for n in networks.dropFirst() {
+            let e = n.emissions(batch)
+            for i in 0..<sum.data.count { sum.data[i] += e.data[i] }
+        }
+        let scale = 1 / Float(networks.count)
+        for i in 0..<sum.data.count { sum.data[i] *= scale }
+        return sum
     }
 
     public convenience init(vocabulary: CharacterVocabulary, config: SegmenterConfig) throws {
@@ -74,7 +124,7 @@ public final class Tokenizer {
             let members = batches[batchIndex]
             let encoded = members.map { j in self.vocabulary.encode(Array(normalized[jobs[j].text][jobs[j].range])) }
             let batch = SegmenterNetwork.Batch(encoded, featureCount: self.vocabulary.featureCount)
-            let scores = self.network.emissions(batch)
+            let scores = self.emissions(batch)
             scores.data.withUnsafeBufferPointer { s in
                 for (b, j) in members.enumerated() {
                     let n = jobs[j].range.count
@@ -82,8 +132,8 @@ public final class Tokenizer {
                     // User words override the script rule where they overlap (they are applied last).
                     let constraints = self.userDictionary.constraints(for: chars, startingFrom: ScriptBoundaries.constrain(chars, nil))
                     let emissions = s.baseAddress! + b * batch.steps * 4
-                    let tags = self.network.crf.viterbi(emissions: emissions, length: n, allowedTags: constraints)
-                        ?? self.network.crf.viterbi(emissions: emissions, length: n)!
+                    let tags = self.crf.viterbi(emissions: emissions, length: n, allowedTags: constraints)
+                        ?? self.crf.viterbi(emissions: emissions, length: n)!
                     results.set(j, BMES.wordLengths(tags: tags))
                 }
             }
@@ -123,26 +173,47 @@ public final class Tokenizer {
 
     // MARK: Files
 
+    /// An ensemble's members are stored under "member<k>." (hyper-parameters and
+    /// tensors), so a reader that knows only single networks refuses the file rather
+    /// than reading one member of it.
+    static func memberPrefixes(_ count: Int) -> [String] {
+        count == 1 ? [""] : (0..<count).map { "member\($0)." }
+    }
+
     public func modelFile() -> SafeTensors {
-        let c = network.config
         func list(_ items: [String]) -> String { JSONValue.array(items.map { .string($0) }).serialized }
-        return SafeTensors(
-            metadata: ModelFile.header(kind: Self.modelKind) + [
-                ("character_dim", String(c.characterDim)),
-                ("bigram_dim", String(c.bigramDim)),
-                ("hidden_size", String(c.hiddenSize)),
-                ("num_layers", String(c.numLayers)),
-                ("embedding_dropout", String(c.embeddingDropout)),
-                ("output_dropout", String(c.outputDropout)),
-                ("max_piece_length", String(pieces.maxLength)),
-                ("seed", String(c.seed)),
-                ("tags", "B M E S"),
-                ("dictionary_max_length", String(vocabulary.maxWordLength)),
-                ("characters", list(vocabulary.characters)),
-                ("bigrams", list(vocabulary.bigrams)),
-                ("words", list(vocabulary.words)),
-            ] + lexiconMetadata(),
-            tensors: ModelFile.tensors(of: network.namedModules))
+        let prefixes = Self.memberPrefixes(networks.count)
+        var metadata = ModelFile.header(kind: Self.modelKind)
+        if networks.count > 1 { metadata.append(("members", String(networks.count))) }
+        for (prefix, n) in zip(prefixes, networks) {
+            let c = n.config
+            metadata += [
+                (prefix + "character_dim", String(c.characterDim)),
+                (prefix + "bigram_dim", String(c.bigramDim)),
+                (prefix + "hidden_size", String(c.hiddenSize)),
+                (prefix + "num_layers", String(c.numLayers)),
+                (prefix + "embedding_dropout", String(c.embeddingDropout)),
+                (prefix + "output_dropout", String(c.outputDropout)),
+                (prefix + "seed", String(c.seed)),
+            ]
+        }
+        metadata += [
+            ("max_piece_length", String(pieces.maxLength)),
+            ("tags", "B M E S"),
+            ("dictionary_max_length", String(vocabulary.maxWordLength)),
+            ("characters", list(vocabulary.characters)),
+            ("bigrams", list(vocabulary.bigrams)),
+            ("words", list(vocabulary.words)),
+        ] + lexiconMetadata()
+        var tensors = ModelFile.tensors(of: Self.namedModules(networks, prefixes))
+        if networks.count > 1 {  // an ensemble's weights are half precision (see `ensemble`)
+            for i in tensors.indices { tensors[i].dtype = .f16 }
+        }
+        return SafeTensors(metadata: metadata, tensors: tensors)
+    }
+
+    private static func namedModules(_ networks: [SegmenterNetwork], _ prefixes: [String]) -> [(prefix: String, module: Module)] {
+        zip(prefixes, networks).flatMap { prefix, n in n.namedModules.map { (prefix + $0.prefix, $0.module) } }
     }
 
     public func save(to path: String) throws {
@@ -151,16 +222,12 @@ public final class Tokenizer {
 
     public convenience init(modelFile file: SafeTensors) throws {
         try ModelFile.checkKind(file, expected: Self.modelKind)
-        var config = SegmenterConfig()
-        config.characterDim = try ModelFile.int(file, "character_dim")
-        config.bigramDim = try ModelFile.int(file, "bigram_dim")
-        config.hiddenSize = try ModelFile.int(file, "hidden_size")
-        config.numLayers = try ModelFile.int(file, "num_layers")
-        config.embeddingDropout = try ModelFile.float(file, "embedding_dropout")
-        config.outputDropout = try ModelFile.float(file, "output_dropout")
-        if let text = file.metadata("seed") {  // optional: only resuming training needs it
-            guard let seed = UInt64(text) else { throw LSTMKitError.invalidFormat("metadata \"seed\" is not an unsigned integer") }
-            config.seed = seed
+        var memberCount = 1
+        if file.metadata("members") != nil {
+            memberCount = try ModelFile.int(file, "members")
+            guard (2...Self.maxMembers).contains(memberCount) else {
+                throw LSTMKitError.invalidFormat("members \(memberCount) is out of range (2 ... \(Self.maxMembers))")
+            }
         }
         let maxPiece = try ModelFile.int(file, "max_piece_length")
         guard maxPiece >= 2, maxPiece <= 100_000 else { throw LSTMKitError.invalidFormat("max_piece_length \(maxPiece) is out of range") }
@@ -169,17 +236,38 @@ public final class Tokenizer {
         let vocabulary = CharacterVocabulary(characters: try ModelFile.stringList(file, "characters"), bigrams: try ModelFile.stringList(file, "bigrams"),
                                              words: try ModelFile.stringList(file, "words"), maxWordLength: maxWord,
                                              lexicon: try Self.lexicon(in: file))
-        config.featureCount = vocabulary.featureCount
-        let network: SegmenterNetwork
-        do {
-            network = try SegmenterNetwork(config: config, characterCount: vocabulary.characterCount,
-                                           bigramCount: vocabulary.bigramCount)
-        } catch let e as LSTMKitError {
-            throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
+        let prefixes = Self.memberPrefixes(memberCount)
+        var networks: [SegmenterNetwork] = []
+        for prefix in prefixes {
+            var config = SegmenterConfig()
+            config.characterDim = try ModelFile.int(file, prefix + "character_dim")
+            config.bigramDim = try ModelFile.int(file, prefix + "bigram_dim")
+            config.hiddenSize = try ModelFile.int(file, prefix + "hidden_size")
+            config.numLayers = try ModelFile.int(file, prefix + "num_layers")
+            config.embeddingDropout = try ModelFile.float(file, prefix + "embedding_dropout")
+            config.outputDropout = try ModelFile.float(file, prefix + "output_dropout")
+            if let text = file.metadata(prefix + "seed") {  // optional: only resuming training needs it
+                guard let seed = UInt64(text) else { throw LSTMKitError.invalidFormat("metadata \"\(prefix)seed\" is not an unsigned integer") }
+                config.seed = seed
+            }
+            config.featureCount = vocabulary.featureCount
+            do {
+                networks.append(try SegmenterNetwork(config: config, characterCount: vocabulary.characterCount,
+                                                     bigramCount: vocabulary.bigramCount))
+            } catch let e as LSTMKitError {
+                throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
+            }
         }
-        try ModelFile.load(file, into: network.namedModules)
-        self.init(vocabulary: vocabulary, network: network, pieces: TextPieces(maxLength: maxPiece))
+        try ModelFile.load(file, into: Self.namedModules(networks, prefixes))
+        if networks.count == 1 {
+            self.init(vocabulary: vocabulary, network: networks[0], pieces: TextPieces(maxLength: maxPiece))
+        } else {
+            try self.init(vocabulary: vocabulary, networks: networks, pieces: TextPieces(maxLength: maxPiece))
+        }
     }
+
+    /// The most networks an ensemble file may hold.
+    public static let maxMembers = 16
 
     private func lexiconMetadata() -> [(String, String)] {
         guard let lexicon = vocabulary.lexicon else { return [] }
