@@ -61,6 +61,22 @@ public func lk_tokenizer_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutabl
     }
 }
 
+@_cdecl("lk_tokenizer_ensemble")
+public func lk_tokenizer_ensemble(_ members: UnsafePointer<OpaquePointer?>?, _ n: Int,
+                                  _ out: UnsafeMutablePointer<OpaquePointer?>?) -> lk_status {
+    guarded {
+        let n = try size(n, "n")
+        let out = try required(out, "out")
+        guard n >= 2 else { throw invalid("an ensemble needs at least two tokenizers, got n = \(n)") }
+        let members = try required(members, "members")
+        let tokenizers = try (0..<n).map { k -> Tokenizer in
+            guard members[k] != nil else { throw invalid("members[\(k)] is NULL") }
+            return try tokenizerHandle(members[k])
+        }
+        publish(try Tokenizer.ensemble(tokenizers), to: out)
+    }
+}
+
 @_cdecl("lk_tokenizer_free")
 public func lk_tokenizer_free(_ tokenizer: OpaquePointer?) {
     releaseHandle(tokenizer, as: TokenizerHandle.self)

@@ -14,6 +14,7 @@
  *   - a handle shared by threads (read-only calls), and per-thread errors;
  *   - the tokenizer: training a tiny model on Tests/Fixtures/cws (progress callback,
  *     every bad config field, empty and invalid corpora, checkpoints and resuming),
+ *     ensembles (made, saved, loaded, refused when members differ),
  *     segment and segment_batch (ask for the size, BUFFER_TOO_SMALL, ends covering the
  *     text, invalid UTF-8 with its byte offset, NUL bytes, a 120,000-character line
  *     equal to its sentences), user words and dictionaries, save/load and wrong files,
@@ -2885,6 +2886,74 @@ static void group_tok_train(void) {
 }
 
 /* ======================================================================== */
+/* Group: tokenizer ensembles                                                 */
+/* ======================================================================== */
+
+/* A failing lk_tokenizer_ensemble: status, *out untouched, the message says `needle`. */
+static void ensemble_fails_at(const lk_tokenizer *const *members, size_t n, const char *needle, const char *what, int line) {
+    lk_tokenizer *out = TOK_SENTINEL;
+    expect_at(lk_tokenizer_ensemble(members, n, &out), LK_STATUS_INVALID_ARGUMENT, line, what);
+    check_at(out == TOK_SENTINEL, line, "%s: *out was changed on failure", what);
+    check_at(strstr(lk_last_error(), needle) != NULL, line, "%s: the message \"%s\" does not say \"%s\"", what, lk_last_error(), needle);
+}
+#define ENSEMBLE_FAILS(members, n, needle) ensemble_fails_at((members), (n), (needle), #members ", " #n, __LINE__)
+
+static void group_tok_ensemble(void) {
+    lk_tokenizer *with_dictionary = TINY_TOKENIZER();
+    lk_tokenizer_train_config c = tiny_config();
+    c.epochs = 1;
+    c.max_batches_per_epoch = 3;
+    c.dictionary_max_length = 0;
+    c.seed = 4;
+    lk_tokenizer *without = train_fixture_at(c, NULL, NULL, __LINE__);
+    c.lexicon = "中国\n人民\n";
+    c.lexicon_len = strlen(c.lexicon);
+    c.lexicon_max_length = 3;
+    lk_tokenizer *with_lexicon = train_fixture_at(c, NULL, NULL, __LINE__);
+    if (!with_dictionary || !without || !with_lexicon) goto done;
+
+    const lk_tokenizer *pair[2] = {with_dictionary, without};
+    lk_tokenizer *ensemble = NULL, *loaded = NULL;
+    if (EXPECT(lk_tokenizer_ensemble(pair, 2, &ensemble), LK_STATUS_OK) && ensemble) {
+        const char *text = "中国经济发展很快。今天天气很好。";
+        size_t n1 = 0, n2 = 0;
+        size_t *e1 = SEGMENT(ensemble, text, strlen(text), &n1, "segment with an ensemble");
+        CHECK(e1 && ends_valid(text, strlen(text), e1, n1), "the ensemble's ends do not cover the text");
+        char path[sizeof g_tok_model + 16];
+        snprintf(path, sizeof path, "%s.ensemble", g_tok_model);
+        EXPECT(lk_tokenizer_save(ensemble, path), LK_STATUS_OK);
+        METADATA_IS(path, "members", "2");
+        METADATA_IS(path, "kind", "tokenizer");
+        if (EXPECT(lk_tokenizer_load(path, &loaded), LK_STATUS_OK) && loaded) {
+            size_t *e2 = SEGMENT(loaded, text, strlen(text), &n2, "segment with the loaded ensemble");
+            CHECK(e1 && e2 && n1 == n2 && memcmp(e1, e2, n1 * sizeof *e1) == 0, "a loaded ensemble segments differently");
+            free(e2);
+        }
+        free(e1);
+        remove(path);
+    }
+    /* The members still work on their own. */
+    size_t n = 0;
+    free(SEGMENT(without, "今天天气很好。", strlen("今天天气很好。"), &n, "a member after the ensemble was made"));
+
+    const lk_tokenizer *one[1] = {with_dictionary};
+    const lk_tokenizer *with_null[2] = {with_dictionary, NULL};
+    const lk_tokenizer *mismatched[2] = {with_dictionary, with_lexicon};
+    ENSEMBLE_FAILS(one, 1, "at least two");
+    ENSEMBLE_FAILS(pair, 0, "at least two");
+    ENSEMBLE_FAILS(NULL, 2, "members");
+    ENSEMBLE_FAILS(with_null, 2, "members[1]");
+    ENSEMBLE_FAILS(mismatched, 2, "lexicon");
+    EXPECT(lk_tokenizer_ensemble(pair, 2, NULL), LK_STATUS_INVALID_ARGUMENT);
+    lk_tokenizer_free(loaded);
+    lk_tokenizer_free(ensemble);
+done:
+    lk_tokenizer_free(with_dictionary);
+    lk_tokenizer_free(without);
+    lk_tokenizer_free(with_lexicon);
+}
+
+/* ======================================================================== */
 /* Group: tokenizer training errors                                           */
 /* ======================================================================== */
 
@@ -5641,6 +5710,7 @@ int main(int argc, char **argv) {
     run_group("shared handle across threads", group_shared_handle);
     run_group("tokenizer: training", group_tok_train);
     run_group("tokenizer: training errors", group_tok_train_errors);
+    run_group("tokenizer: ensembles", group_tok_ensemble);
     run_group("tokenizer: checkpoints and resuming", group_tok_checkpoint);
     run_group("tokenizer: segment", group_tok_segment);
     run_group("tokenizer: segment_batch", group_tok_batch);

@@ -1465,6 +1465,40 @@ static PyObject *native_tokenizer_load(PyObject *Py_UNUSED(module), PyObject *ar
     return lk_ok(status) ? wrap_tokenizer(tokenizer) : NULL;
 }
 
+/* tokenizer_ensemble(handles) -> handle: the handles (a list or tuple of tokenizer
+ * handles, at least two) stay referenced while the GIL is released. */
+static PyObject *native_tokenizer_ensemble(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    PyObject *items = PySequence_Fast(arg, "tokenizer_ensemble needs a sequence of tokenizer handles");
+    Py_ssize_t n, i;
+    const lk_tokenizer **members;
+    lk_tokenizer *tokenizer = NULL;
+    lk_status status;
+
+    if (items == NULL)
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(items);
+    for (i = 0; i < n; i++) {
+        if (!PyObject_TypeCheck(PySequence_Fast_GET_ITEM(items, i), &TokenizerHandle_Type)) {
+            Py_DECREF(items);
+            return PyErr_Format(PyExc_TypeError, "tokenizer_ensemble: item %zd is not a tokenizer handle", i);
+        }
+    }
+    members = PyMem_Malloc(sizeof *members * (size_t)(n > 0 ? n : 1));
+    if (members == NULL) {
+        Py_DECREF(items);
+        return PyErr_NoMemory();
+    }
+    for (i = 0; i < n; i++)
+        members[i] = ((TokenizerHandle *)PySequence_Fast_GET_ITEM(items, i))->tokenizer;
+    Py_BEGIN_ALLOW_THREADS
+    status = lk_tokenizer_ensemble(members, (size_t)n, &tokenizer);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(members);
+    Py_DECREF(items);
+    return lk_ok(status) ? wrap_tokenizer(tokenizer) : NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The text classifier handle type                                            */
 /* ------------------------------------------------------------------------ */
@@ -2934,6 +2968,7 @@ static PyMethodDef native_methods[] = {
      "limit_other_blas(on): rescans the loaded OpenBLAS builds and turns the limit on or off"},
     {"other_blas_limited", native_other_blas_limited, METH_NOARGS, "Whether the limit is on."},
     {"tokenizer_load", native_tokenizer_load, METH_VARARGS, "tokenizer_load(path) -> handle"},
+    {"tokenizer_ensemble", native_tokenizer_ensemble, METH_O, "tokenizer_ensemble(handles) -> handle"},
     {"tokenizer_train", native_tokenizer_train, METH_VARARGS,
      "tokenizer_train(train, dev, config, checkpoint, progress) -> handle (GIL released; "
      "progress is called with each line)"},

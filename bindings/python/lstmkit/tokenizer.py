@@ -185,6 +185,25 @@ class Tokenizer:
             path = BUNDLED_MODEL
         return cls._from_handle(_native.tokenizer_load(_path_arg("path", path)))
 
+    @classmethod
+    def ensemble(cls, tokenizers: Iterable["Tokenizer"]) -> "Tokenizer":
+        """A new tokenizer that averages the scores of two or more trained tokenizers
+        (the bundled model is one: a model trained with the training words as
+        dictionary features and one without). Segmenting costs about the members'
+        summed time; the ensemble is saved with 16-bit weights.
+
+        TypeError if an item is not a Tokenizer; ValueError if there are fewer than two
+        or they do not fit together (trained on other data, another min_bigram_count
+        or lexicon, or different dictionaries).
+        """
+        if isinstance(tokenizers, (str, bytes)):
+            raise TypeError("tokenizers must be an iterable of Tokenizer objects, not a string")
+        members = list(tokenizers)
+        for i, t in enumerate(members):
+            if not isinstance(t, Tokenizer):
+                raise TypeError(f"tokenizers[{i}] is {type(t).__name__}, not a Tokenizer")
+        return cls._from_handle(_native.tokenizer_ensemble([t._handle for t in members]))
+
     def save(self, path: PathLike) -> None:
         """Writes the model file (atomically: all or nothing). User words are not saved."""
         self._handle.save(_path_arg("path", path))

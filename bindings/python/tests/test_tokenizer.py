@@ -172,6 +172,43 @@ def test_train_with_checkpoint_resumes(tmp_path, seed):
     assert any("epoch 2" in line for line in lines), lines
 
 
+def test_ensemble_of_two_tokenizers(tok, dev_texts, tmp_path):
+    """Tokenizer.ensemble averages trained tokenizers (one without dictionary features
+    here); it saves and loads as one model, and its members are left as they were."""
+    without = Tokenizer.train(TRAIN, DEV, dictionary_max_length=0, progress=False,
+                              **{**TINY, "epochs": 1, "max_batches_per_epoch": 3, "seed": 4})
+    before = without.cut_many(dev_texts)
+    ensemble = Tokenizer.ensemble([tok, without])
+    cut = ensemble.cut_many(dev_texts)
+    assert ["".join(words) for words in cut] == dev_texts
+    assert without.cut_many(dev_texts) == before
+    path = tmp_path / "ensemble.safetensors"
+    ensemble.save(path)
+    data = path.read_bytes()
+    header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
+    assert header["__metadata__"]["members"] == "2"
+    assert {v["dtype"] for k, v in header.items() if k != "__metadata__"} == {"F16"}
+    assert Tokenizer.load(path).cut_many(dev_texts) == cut
+    assert len(Tokenizer.ensemble(iter([ensemble, tok])).cut("今天天气很好。")) >= 1  # any iterable
+
+
+def test_ensemble_bad_arguments(tok):
+    with pytest.raises(ValueError, match="at least two"):
+        Tokenizer.ensemble([tok])
+    with pytest.raises(ValueError, match="at least two"):
+        Tokenizer.ensemble([])
+    with pytest.raises(TypeError, match=r"tokenizers\[1\] is str"):
+        Tokenizer.ensemble([tok, "model.safetensors"])
+    with pytest.raises(TypeError, match="not a string"):
+        Tokenizer.ensemble("ab")
+    with pytest.raises(TypeError):
+        Tokenizer.ensemble(3)
+    other = Tokenizer.train(TRAIN, DEV, progress=False,
+                            **{**TINY, "epochs": 1, "max_batches_per_epoch": 1, "min_bigram_count": 2})
+    with pytest.raises(ValueError, match="bigrams"):
+        Tokenizer.ensemble([tok, other])
+
+
 def test_gil_is_released_during_training():
     """Between two progress lines (the callback holds the GIL) other threads run."""
     ticks = 0
