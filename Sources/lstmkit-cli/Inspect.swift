@@ -30,7 +30,7 @@ struct Inspect: ParsableCommand {
             for (key, value) in file.metadata { print("  \(key): \(value)") }
             var total = 0
             for t in file.tensors {
-                print("  \(t.name) \(t.shape)")
+                print("  \(t.name) \(t.shape)" + (t.dtype == .f32 ? "" : " \(t.dtype.rawValue)"))
                 total += t.values.count
             }
             print("  \(file.tensors.count) tensors, \(total) parameters")

@@ -194,11 +194,11 @@ public final class Tokenizer {
                 (prefix + "num_layers", String(c.numLayers)),
                 (prefix + "embedding_dropout", String(c.embeddingDropout)),
                 (prefix + "output_dropout", String(c.outputDropout)),
-                (prefix + "seed", String(c.seed)),
             ]
         }
+        metadata.append(("max_piece_length", String(pieces.maxLength)))
+        for (prefix, n) in zip(prefixes, networks) { metadata.append((prefix + "seed", String(n.config.seed))) }
         metadata += [
-            ("max_piece_length", String(pieces.maxLength)),
             ("tags", "B M E S"),
             ("dictionary_max_length", String(vocabulary.maxWordLength)),
             ("characters", list(vocabulary.characters)),
