@@ -4,7 +4,8 @@
 # CLI, trains the two members on the train split only (dev for early stopping) and
 # joins them into one ensemble model (docs/TOKENIZER.md):
 #   words:   hidden 128, the training words as dictionary features (plus the lexicon)
-#   lexicon: hidden 96, the lexicon only
+#   lexicon: hidden 96, the lexicon only, 30 % of bigrams hidden in training
+# Seed 2: of seeds 1-3 of this recipe, the one with the best dev scores.
 # About 12 minutes on one core; resumable: run it again after an interruption and each
 # member continues from its last checkpoint (a finished member is not trained again).
 set -euo pipefail
@@ -29,13 +30,13 @@ train() {
         --epochs 30 --patience 4 --batch-size 16 --learning-rate 0.002 \
         --layers 1 --char-dim 64 --bigram-dim 32 --min-bigram-count 7 \
         --lexicon data-cache/cws/lexicon.txt --lexicon-max-length 5 \
-        --unknown-bigram-rate 0.1 --feature-dropout 0 --average-decay 0.999 \
-        --dropout 0.3 --seed 1 --threads 1 "$@" 2>&1 | tee "$out.log"
+        --feature-dropout 0 --average-decay 0.999 \
+        --dropout 0.3 --seed 2 --threads 1 "$@" 2>&1 | tee "$out.log"
     touch "$out.done"
 }
 
-train words --hidden-size 128 --dictionary-max-length 5 --dictionary-min-count 8
-train lexicon --hidden-size 96 --dictionary-max-length 0
+train words --hidden-size 128 --dictionary-max-length 5 --dictionary-min-count 8 --unknown-bigram-rate 0.1
+train lexicon --hidden-size 96 --dictionary-max-length 0 --unknown-bigram-rate 0.3
 .build/release/lstmkit-cli combine-tokenizers \
     "$runs/tokenizer-pku-words.safetensors" "$runs/tokenizer-pku-lexicon.safetensors" \
     --output models/tokenizer-pku.safetensors
