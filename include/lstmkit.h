@@ -214,7 +214,7 @@ LK_API lk_status lk_tokenizer_load(const char *path, lk_tokenizer **out);
 /* Joins n >= 2 trained tokenizers into a new one that averages their emission and
  * transition scores (an ensemble: see docs/TOKENIZER.md); it segments in about the
  * members' summed time and is saved with 16-bit weights. The members are not changed
- * and may be freed at once. They must have been trained on the same data with the
+ * and may be freed at once; their user words are not carried over. They must have been trained on the same data with the
  * same min_bigram_count and lexicon; members with dictionary features must share the
  * dictionary. At most 16 networks in all (an ensemble member counts its own).
  * Errors: INVALID_ARGUMENT for NULL pointers, n < 2, or members that do not fit

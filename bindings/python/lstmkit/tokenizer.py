@@ -190,7 +190,8 @@ class Tokenizer:
         """A new tokenizer that averages the scores of two or more trained tokenizers
         (the bundled model is one: a model trained with the training words as
         dictionary features and one without). Segmenting costs about the members'
-        summed time; the ensemble is saved with 16-bit weights.
+        summed time; the ensemble is saved with 16-bit weights. The members are left
+        as they are; their user words are not carried over.
 
         TypeError if an item is not a Tokenizer; ValueError if there are fewer than two
         or they do not fit together (trained on other data, another min_bigram_count

@@ -9,7 +9,8 @@ extension Tokenizer {
     /// all of its networks). The members must share characters, bigrams, lexicon and
     /// piece length; those with dictionary features must share the dictionary, and a
     /// member without them reads the dictionary columns with zero weights, which
-    /// leaves its scores exactly as they were.
+    /// leaves its scores exactly as they were. The members are not changed (the ensemble
+    /// holds copies), and their user words are not carried over.
     public static func ensemble(_ members: [Tokenizer]) throws -> Tokenizer {
         guard members.count >= 2 else { throw LSTMKitError.invalidArgument("an ensemble needs at least two tokenizers, got \(members.count)") }
         let first = members[0].vocabulary
