@@ -1465,11 +1465,11 @@ static PyObject *native_tokenizer_load(PyObject *Py_UNUSED(module), PyObject *ar
     return lk_ok(status) ? wrap_tokenizer(tokenizer) : NULL;
 }
 
-/* tokenizer_ensemble(handles) -> handle: the handles (a list or tuple of tokenizer
- * handles, at least two) stay referenced while the GIL is released. */
+/* tokenizer_ensemble(handles) -> handle. The handles are copied into a tuple first, so
+ * they stay referenced while the GIL is released even if the caller's list changes. */
 static PyObject *native_tokenizer_ensemble(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    PyObject *items = PySequence_Fast(arg, "tokenizer_ensemble needs a sequence of tokenizer handles");
+    PyObject *items = PySequence_Tuple(arg);
     Py_ssize_t n, i;
     const lk_tokenizer **members;
     lk_tokenizer *tokenizer = NULL;
@@ -1477,9 +1477,9 @@ static PyObject *native_tokenizer_ensemble(PyObject *Py_UNUSED(module), PyObject
 
     if (items == NULL)
         return NULL;
-    n = PySequence_Fast_GET_SIZE(items);
+    n = PyTuple_GET_SIZE(items);
     for (i = 0; i < n; i++) {
-        if (!PyObject_TypeCheck(PySequence_Fast_GET_ITEM(items, i), &TokenizerHandle_Type)) {
+        if (!PyObject_TypeCheck(PyTuple_GET_ITEM(items, i), &TokenizerHandle_Type)) {
             Py_DECREF(items);
             return PyErr_Format(PyExc_TypeError, "tokenizer_ensemble: item %zd is not a tokenizer handle", i);
         }
@@ -1490,7 +1490,7 @@ static PyObject *native_tokenizer_ensemble(PyObject *Py_UNUSED(module), PyObject
         return PyErr_NoMemory();
     }
     for (i = 0; i < n; i++)
-        members[i] = ((TokenizerHandle *)PySequence_Fast_GET_ITEM(items, i))->tokenizer;
+        members[i] = ((TokenizerHandle *)PyTuple_GET_ITEM(items, i))->tokenizer;
     Py_BEGIN_ALLOW_THREADS
     status = lk_tokenizer_ensemble(members, (size_t)n, &tokenizer);
     Py_END_ALLOW_THREADS

@@ -23,7 +23,8 @@ public struct CharacterVocabulary: Equatable, Sendable {
     public var lexiconMaxLength: Int { lexicon?.maxLength ?? 0 }
     private var characterIDs: [String: Int32]
     // Segmenting looks bigrams up by their pair of character ids, not by strings
-    // (hashing Swift strings is what made encoding slow), and words through tries.
+    // (hashing Swift strings is what made encoding slow), and words by character ids
+    // too (a trie for the training words, a filter for the lexicon).
     private var bigramIDs: [UInt64: Int32] = [:]
     private var wordTrie: WordTrie
     /// Character-id stand-ins for the sentence start and end in bigrams.

@@ -259,11 +259,7 @@ public final class Tokenizer {
             }
         }
         try ModelFile.load(file, into: Self.namedModules(networks, prefixes))
-        if networks.count == 1 {
-            self.init(vocabulary: vocabulary, network: networks[0], pieces: TextPieces(maxLength: maxPiece))
-        } else {
-            try self.init(vocabulary: vocabulary, networks: networks, pieces: TextPieces(maxLength: maxPiece))
-        }
+        try self.init(vocabulary: vocabulary, networks: networks, pieces: TextPieces(maxLength: maxPiece))
     }
 
     /// The most networks an ensemble file may hold.

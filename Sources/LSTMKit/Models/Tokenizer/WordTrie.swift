@@ -1,6 +1,7 @@
 /// Words of 2 ... maxLength characters, stored as a trie over character ids, and the
 /// per-character features "a word of n characters begins / ends here" they give a
-/// piece of text. The segmenter has two: the training words and the lexicon.
+/// piece of text: the segmenter's training-word dictionary (its general lexicon is a
+/// `LexiconFilter`, which marks its words the same way).
 struct WordTrie: Sendable {
     let maxLength: Int
     // Edges keyed by (node, character id): hashing Swift strings is what made encoding slow.
