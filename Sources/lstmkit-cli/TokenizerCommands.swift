@@ -5,21 +5,32 @@ import LSTMKit
 import Glibc
 #endif
 
-/// Where the shipped default model is looked for, in order.
+/// Where the shipped default model is looked for, in order: $LSTMKIT_TOKENIZER_MODEL;
+/// beside the executable's package checkout (swift run, .build/<config>/lstmkit-cli);
+/// the C package's PREFIX/share/lstmkit beside PREFIX/bin/lstmkit; ./models.
 func defaultTokenizerPath() throws -> String {
     var candidates: [String] = []
     if let env = getenv("LSTMKIT_TOKENIZER_MODEL") { candidates.append(String(cString: env)) }
-    // Beside the executable's package checkout (swift run / .build/<config>/lstmkit-cli).
-    let exe = CommandLine.arguments[0]
-    var dir = exe.contains("/") ? String(exe[..<exe.lastIndex(of: "/")!]) : "."
+    var dir = executableDirectory()
     for _ in 0..<4 {
         candidates.append(dir + "/models/tokenizer-pku.safetensors")
         candidates.append(dir + "/lstmkit_models/tokenizer-pku.safetensors")
         dir += "/.."
     }
+    candidates.append(executableDirectory() + "/../share/lstmkit/tokenizer-pku.safetensors")
     candidates.append("models/tokenizer-pku.safetensors")
     for c in candidates where access(c, R_OK) == 0 { return c }
     throw LSTMKitError.io("no default tokenizer model found (looked for models/tokenizer-pku.safetensors); pass --model PATH or set LSTMKIT_TOKENIZER_MODEL")
+}
+
+/// The directory of the running executable (from /proc/self/exe, so a tool found
+/// through PATH knows where it lives), or of argv[0] where /proc is missing.
+func executableDirectory() -> String {
+    var buffer = [CChar](repeating: 0, count: 4097)
+    let n = readlink("/proc/self/exe", &buffer, 4096)
+    let path = n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
 }
 
 /// The tokenizer of `--model` (default: the bundled one) with the words of `--dict`.

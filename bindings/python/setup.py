@@ -5,10 +5,12 @@ into the package as lstmkit/models/tokenizer-pku.safetensors (Tokenizer.load() w
 argument reads it); without it the package builds and Tokenizer.load() needs a path.
 
 The shared library comes from $LSTMKIT_LIB_DIR/liblstmkit.so if that variable is set,
-else from `swift build -c release --product lstmkit` run in the repository root (two
-levels above this file), i.e. <repo>/.build/release/liblstmkit.so. It is copied into
-the package beside the extension, which finds it through the rpath $ORIGIN;
-liblstmkit.so itself carries the RUNPATH to the Swift runtime.
+else from `bash bindings/build_native.sh` run in the repository (two levels above this
+file), which builds liblstmkit.so and lstmkit-cli with the Swift runtime linked in
+statically. Both are copied into the package (stripped of symbols the loader does not
+need); the extension finds liblstmkit.so beside it through the rpath $ORIGIN.
+OpenBLAS stays an outside dependency of the plain wheel: `auditwheel repair` bundles it
+(bindings/python/build_wheel.sh does both steps).
 """
 
 import os
@@ -50,21 +52,20 @@ def locate_library() -> Path:
             f"no Package.swift in {REPO} (two levels above setup.py): build from the "
             f"LSTMKit repository, or set LSTMKIT_LIB_DIR to a directory holding {LIBRARY}"
         )
-    swift = shutil.which("swift")
-    if swift is None:
+    if shutil.which("swift") is None:
         raise RuntimeError("swift is not on PATH: install the toolchain or set LSTMKIT_LIB_DIR")
-    for product in ("lstmkit", "lstmkit-cli"):
-        command = [swift, "build", "-c", "release", "--product", product]
-        print(f"running {' '.join(command)} in {REPO}", flush=True)
-        subprocess.run(command, cwd=REPO, check=True)
-    library = REPO / ".build" / "release" / LIBRARY
+    script = REPO / "bindings" / "build_native.sh"
+    print(f"running bash {script}", flush=True)
+    built = subprocess.run(["bash", str(script)], check=True, stdout=subprocess.PIPE, text=True)
+    library = Path(built.stdout.strip().splitlines()[-1]) / LIBRARY
     if not library.is_file():
-        raise RuntimeError(f"swift build finished but {library} does not exist")
+        raise RuntimeError(f"{script} finished but {library} does not exist")
     return library
 
 
-def install_copy(source: Path, directory: Path) -> None:
-    """Copies source into directory atomically (a loaded copy is never overwritten in place)."""
+def install_copy(source: Path, directory: Path, strip: bool = False) -> None:
+    """Copies source into directory atomically (a loaded copy is never overwritten in
+    place); strip=True drops the symbols the dynamic loader does not need."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / source.name
     if target.exists() and target.resolve() == source.resolve():
@@ -73,6 +74,8 @@ def install_copy(source: Path, directory: Path) -> None:
     os.close(fd)
     try:
         shutil.copy2(source, tmp)
+        if strip and shutil.which("strip"):
+            subprocess.run(["strip", "--strip-unneeded", tmp], check=True)
         os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
@@ -86,13 +89,13 @@ class BuildExt(build_ext):
         import numpy
 
         library = locate_library()
-        install_copy(library, PACKAGE_DIR)  # the link step and in-place builds use it
+        install_copy(library, PACKAGE_DIR, strip=True)  # the link step and in-place builds use it
         if not self.inplace:
-            install_copy(library, Path(self.build_lib) / "lstmkit")  # the wheel carries it
+            install_copy(library, Path(self.build_lib) / "lstmkit", strip=True)  # the wheel carries it
         # The command-line tool (run by the `lstmkit` console script), when built.
         cli = library.parent / "lstmkit-cli"
         if cli.is_file():
-            install_copy(cli, (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "_bin")
+            install_copy(cli, (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "_bin", strip=True)
         # The bundled tokenizer model: in the wheel (or beside the sources for in-place
         # builds) when the repository has it; a stale copy is removed when it does not.
         models = (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "models"
