@@ -1,0 +1,156 @@
+"""Writes the golden files: small models of every kind, written by one release of
+LSTMKit, with fixed inputs and the outputs that release computed from them.
+
+    python Tests/Fixtures/golden/make_golden.py    (with that release's lstmkit installed)
+
+Run ONCE per release whose files must keep loading, never to make a failing test pass:
+bindings/python/tests/test_golden.py loads every file here with the current code and
+requires the same outputs. Everything is seeded and single-threaded; the training data
+are the repository's fixtures (Tests/Fixtures/cws, Tests/Fixtures/text) and synthetic
+images drawn here.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+import lstmkit
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE.parent
+
+
+def read_tsv(path: Path):
+    rows = [line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [text for _, text in rows], [label for label, _ in rows]
+
+
+def cpu_signature() -> dict:
+    """What decides the float results' last bits: the CPU's vector extensions (the
+    gate kernels and OpenBLAS pick theirs at run time) and OPENBLAS_CORETYPE."""
+    flags = set()
+    model = "?"
+    for line in open("/proc/cpuinfo", encoding="utf-8"):
+        if line.startswith("flags") and not flags:
+            flags = set(line.split(":", 1)[1].split())
+        if line.startswith("model name") and model == "?":
+            model = line.split(":", 1)[1].strip()
+    import os
+    return {
+        "model": model,
+        "isa": sorted(f for f in flags if f in {"sse2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl"}),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+    }
+
+
+def images(rng: np.random.Generator, n: int, size: int, channels: int = 0):
+    """uint8 images whose class is the brightest of 3 horizontal bands, and per-pixel
+    masks: 0 background, 1 the bright band, 2 a dark square."""
+    shape = (n, size, size) + ((channels,) if channels else ())
+    x = rng.integers(0, 80, size=shape, dtype=np.uint8)
+    y = rng.integers(0, 3, size=n)
+    masks = np.zeros((n, size, size), np.int32)
+    band = size // 3
+    for i in range(n):
+        rows = slice(y[i] * band, (y[i] + 1) * band)
+        x[i, rows] += 150
+        masks[i, rows] = 1
+        r, c = rng.integers(0, size - 3, size=2)
+        x[i, r:r + 3, c:c + 3] = 0
+        masks[i, r:r + 3, c:c + 3] = 2
+    return x, y, masks
+
+
+def main() -> None:
+    lstmkit.set_num_threads(1)
+    arrays: dict[str, np.ndarray] = {}
+    outputs: dict[str, object] = {}
+
+    # LSTM: 2 layers, bidirectional, ragged lengths, initial states.
+    lstm = lstmkit.LSTM(5, 4, num_layers=2, bidirectional=True, seed=3)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 6, 5)).astype(np.float32)
+    h0 = rng.standard_normal((4, 3, 4)).astype(np.float32)
+    c0 = rng.standard_normal((4, 3, 4)).astype(np.float32)
+    y, (h_n, c_n) = lstm(x, lengths=[6, 2, 4], state=(h0, c0))
+    lstm.save(HERE / "lstm.safetensors")
+    arrays.update({"lstm_x": x, "lstm_h0": h0, "lstm_c0": c0, "lstm_y": y, "lstm_h_n": h_n, "lstm_c_n": c_n})
+
+    # Tokenizers: one network, and an ensemble of two (float16 members).
+    cws = FIXTURES / "cws"
+    small = dict(epochs=2, hidden_size=16, char_dim=8, bigram_dim=8, min_bigram_count=1,
+                 dictionary_min_count=1, threads=1, progress=False)
+    tokenizer = lstmkit.Tokenizer.train(cws / "train.txt", cws / "dev.txt", seed=1, **small)
+    other = lstmkit.Tokenizer.train(cws / "train.txt", cws / "dev.txt", seed=2, dictionary_max_length=0, **small)
+    ensemble = lstmkit.Tokenizer.ensemble([tokenizer, other])
+    tokenizer.save(HERE / "tokenizer.safetensors")
+    ensemble.save(HERE / "tokenizer-ensemble.safetensors")
+    texts = ["".join(line.split()) for line in (cws / "test.txt").read_text(encoding="utf-8").splitlines()[:20]]
+    outputs["tokenizer_texts"] = texts
+    for name in ("tokenizer", "tokenizer-ensemble"):
+        model = lstmkit.Tokenizer.load(HERE / f"{name}.safetensors")
+        outputs[f"{name}_cut"] = model.cut_many(texts, threads=1)
+        outputs[f"{name}_tag"] = model.tag(texts[0])
+
+    # Text classifiers: English words with attention; Chinese characters with n-grams.
+    for name, corpus, options in (
+        ("text-en", "en.tsv", dict(pooling="attention")),
+        ("text-zh-ngrams", "zh.tsv", dict(pooling="mean", ngram_order=2)),
+    ):
+        texts, labels = read_tsv(FIXTURES / "text" / corpus)
+        clf = lstmkit.TextClassifier(embedding_dim=8, hidden_size=8, attention_size=8, min_count=1, seed=1, **options)
+        clf.fit(texts[:240], labels[:240], epochs=2, threads=1, progress=False)
+        clf.save(HERE / f"{name}.safetensors")
+        model = lstmkit.TextClassifier.load(HERE / f"{name}.safetensors")
+        held_out = texts[240:260]
+        outputs[f"{name}_texts"] = held_out
+        arrays[f"{name}_proba"] = model.predict_proba(held_out, threads=1)
+        outputs[f"{name}_predict"] = [str(label) for label in model.predict(held_out, threads=1)]
+        if options["pooling"] == "attention":
+            attention = model.attention(held_out[0])
+            outputs[f"{name}_attention_tokens"] = [token for token, _ in attention]
+            arrays[f"{name}_attention"] = np.array([weight for _, weight in attention], np.float64)
+
+    # Image classifiers: rows + columns, and CNN + LSTM, on 12x12 synthetic images.
+    rng = np.random.default_rng(2)
+    x_train, y_train, _ = images(rng, 60, 12)
+    x_test, _, _ = images(rng, 10, 12)
+    arrays["image_x"] = x_test
+    for name, options in (
+        ("image-rows", dict(kind="rows", hidden_size=8, columns=True)),
+        ("image-cnn", dict(kind="cnn", hidden_size=8, conv_channels=(4, 8))),
+    ):
+        clf = lstmkit.ImageClassifier(seed=1, **options)
+        clf.fit(x_train, [f"band{k}" for k in y_train], epochs=2, batch_size=16, threads=1, verbose=False)
+        clf.save(HERE / f"{name}.safetensors")
+        model = lstmkit.ImageClassifier.load(HERE / f"{name}.safetensors")
+        arrays[f"{name}_proba"] = model.predict_proba(x_test, threads=1)
+        outputs[f"{name}_predict"] = [str(label) for label in model.predict(x_test, threads=1)]
+
+    # Image segmenter: 16x16 RGB images, 3 classes, LSTM context.
+    rng = np.random.default_rng(3)
+    x_train, _, m_train = images(rng, 24, 16, channels=3)
+    x_test, _, _ = images(rng, 4, 16, channels=3)
+    seg = lstmkit.ImageSegmenter(num_classes=3, hidden_size=4, encoder_channels=(4, 8), seed=1)
+    seg.fit(x_train, m_train, epochs=2, batch_size=8, threads=1, verbose=False)
+    seg.save(HERE / "segmenter.safetensors")
+    model = lstmkit.ImageSegmenter.load(HERE / "segmenter.safetensors")
+    arrays["segmenter_x"] = x_test
+    arrays["segmenter_proba"] = model.predict_proba(x_test, threads=1)
+    arrays["segmenter_predict"] = model.predict(x_test, threads=1)
+
+    np.savez(HERE / "expected.npz", **arrays)
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
+            "numpy": np.__version__, "cpu": cpu_signature(), "outputs": outputs}
+    (HERE / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"golden files written to {HERE} by lstmkit {lstmkit.__version__} at {commit}")
+
+
+if __name__ == "__main__":
+    main()
