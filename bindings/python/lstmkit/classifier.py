@@ -23,14 +23,16 @@ either.
 
 from __future__ import annotations
 
-import random
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _native
+from ._estimator import (SEED, Classifier, c_value, flag, fraction, int_in, one_of, split_validation,
+                         validation_pair, validation_split_arg)
 from ._labels import is_int_text, labels_arg, score
-from .tokenizer import PathLike, _fraction_arg, _int_arg, _learning_rate, _path_arg, _progress_callback
+from .tokenizer import PathLike, _int_arg, _learning_rate, _path_arg, _progress_callback
 
 __all__ = ["TextClassifier"]
 
@@ -38,6 +40,9 @@ _POOLING = {"last": 0, "mean": 1, "max": 2, "attention": 3}
 _TOKENIZATION = {"auto": 0, "characters": 1, "words": 2}
 
 Label = Union[str, int]
+
+#: The C ABI's defaults (lk_text_classifier_train_config_default): the one definition.
+_D = _native.text_classifier_train_config_default()
 
 
 def _texts_arg(name: str, value: Any) -> List[str]:
@@ -58,8 +63,9 @@ def _texts_arg(name: str, value: Any) -> List[str]:
     return items
 
 
-class TextClassifier:
-    """An unfitted text classifier (sklearn-like): configure, then ``fit``.
+class TextClassifier(Classifier):
+    """An unfitted text classifier (scikit-learn's estimator contract): configure, then
+    ``fit``.
 
     Args:
         pooling: "attention" (default), "mean", "max" or "last".
@@ -79,163 +85,117 @@ class TextClassifier:
         seed: initialisation, dropout, shuffling and the validation split.
     """
 
+    _C_DEFAULTS = _D
+    _PARAMS = {
+        "pooling": one_of(_POOLING),
+        "embedding_dim": int_in(1, 4096),
+        "hidden_size": int_in(1, 4096),
+        "num_layers": int_in(1, 16),
+        "bidirectional": flag,
+        "attention_size": int_in(1, 4096),
+        "dropout": fraction,
+        "max_length": int_in(1, 1_000_000),
+        "min_count": int_in(1),
+        "tokenization": one_of(_TOKENIZATION),
+        "ngram_order": int_in(0, 8),
+        "ngram_dropout": fraction,
+        "min_ngram_count": int_in(1),
+        "seed": SEED,
+    }
+    _takes_arrays = False
+
     def __init__(
         self,
-        pooling: str = "attention",
-        embedding_dim: int = 128,
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        attention_size: int = 64,
-        dropout: float = 0.3,
-        max_length: int = 400,
-        min_count: int = 2,
-        tokenization: str = "auto",
-        ngram_order: int = 0,
-        ngram_dropout: float = 0.5,
-        min_ngram_count: int = 2,
-        seed: int = 1,
+        pooling: str = c_value(_D, "pooling", _PARAMS),
+        embedding_dim: int = c_value(_D, "embedding_dim", _PARAMS),
+        hidden_size: int = c_value(_D, "hidden_size", _PARAMS),
+        num_layers: int = c_value(_D, "num_layers", _PARAMS),
+        bidirectional: bool = c_value(_D, "bidirectional", _PARAMS),
+        attention_size: int = c_value(_D, "attention_size", _PARAMS),
+        dropout: float = c_value(_D, "dropout", _PARAMS),
+        max_length: int = c_value(_D, "max_length", _PARAMS),
+        min_count: int = c_value(_D, "min_count", _PARAMS),
+        tokenization: str = c_value(_D, "tokenization", _PARAMS),
+        ngram_order: int = c_value(_D, "ngram_order", _PARAMS),
+        ngram_dropout: float = c_value(_D, "ngram_dropout", _PARAMS),
+        min_ngram_count: int = c_value(_D, "min_ngram_count", _PARAMS),
+        seed: int = c_value(_D, "seed", _PARAMS),
     ) -> None:
-        if not isinstance(pooling, str) or pooling not in _POOLING:
-            raise ValueError(f"pooling must be one of {sorted(_POOLING)}, got {pooling!r}")
-        if not isinstance(tokenization, str) or tokenization not in _TOKENIZATION:
-            raise ValueError(f"tokenization must be one of {sorted(_TOKENIZATION)}, got {tokenization!r}")
-        if not isinstance(bidirectional, (bool, np.bool_)):
-            raise TypeError(f"bidirectional must be a bool, got {type(bidirectional).__name__}")
-        self.pooling = pooling
-        self.embedding_dim = _int_arg("embedding_dim", embedding_dim, 1, 4096)
-        self.hidden_size = _int_arg("hidden_size", hidden_size, 1, 4096)
-        self.num_layers = _int_arg("num_layers", num_layers, 1, 16)
-        self.bidirectional = bool(bidirectional)
-        self.attention_size = _int_arg("attention_size", attention_size, 1, 4096)
-        self.dropout = _fraction_arg("dropout", dropout)
-        self.max_length = _int_arg("max_length", max_length, 1, 1_000_000)
-        self.min_count = _int_arg("min_count", min_count, 1)
-        self.tokenization = tokenization
-        self.ngram_order = _int_arg("ngram_order", ngram_order, 0, 8)
-        self.ngram_dropout = _fraction_arg("ngram_dropout", ngram_dropout)
-        self.min_ngram_count = _int_arg("min_ngram_count", min_ngram_count, 1)
-        self.seed = _int_arg("seed", seed, 0, 2**64 - 1)
-        self._handle: Any = None
-        self._labels: List[str] = []
-        self._int_labels = False
+        self._init_params(locals())
 
     # -- fitting -----------------------------------------------------------------------
 
     def fit(
         self,
-        texts: Sequence[str],
-        labels: Sequence[Label],
-        dev: Optional[Tuple[Sequence[str], Sequence[Label]]] = None,
+        X: Sequence[str],
+        y: Sequence[Label],
+        validation_data: Optional[Tuple[Sequence[str], Sequence[Label]]] = None,
         *,
-        validation_split: float = 0.1,
-        epochs: int = 20,
-        batch_size: int = 32,
-        learning_rate: float = 0.002,
-        ngram_learning_rate: float = 0.05,
-        patience: int = 3,
-        balance_classes: bool = False,
-        threads: int = 2,
+        validation_split: Optional[float] = None,
+        epochs: int = c_value(_D, "epochs"),
+        batch_size: int = c_value(_D, "batch_size"),
+        learning_rate: float = c_value(_D, "learning_rate"),
+        ngram_learning_rate: float = c_value(_D, "ngram_learning_rate"),
+        patience: int = c_value(_D, "patience"),
+        balance_classes: bool = bool(_D["balance_classes"]),
+        threads: int = c_value(_D, "threads"),
         progress: Union[bool, Callable[[str], Any], None] = True,
+        dev: Optional[Tuple[Sequence[str], Sequence[Label]]] = None,
     ) -> "TextClassifier":
-        """Trains on (texts, labels), early-stopping on the accuracy on a dev set, and
-        keeps the weights of the best epoch. Returns self.
+        """Trains on (X, y) — texts and their labels — early-stopping on the accuracy on
+        validation data, and keeps the weights of the best epoch. Returns self.
 
-        dev: a (texts, labels) pair; without it the last ``validation_split`` of a
-        shuffle (seeded by ``seed``) of the training data is held out as dev (held-out
-        texts whose label is left without a training example are dropped from dev).
+        validation_data: a (texts, labels) pair; without it the last
+        ``validation_split`` (default 0.1) of a shuffle (seeded by ``seed``) of the
+        training data is held out (held-out texts whose label is left without a
+        training example are dropped from it). ``dev=`` is the former name of
+        validation_data (deprecated).
         ngram_learning_rate: Adam's rate for the n-gram head (with ngram_order > 0),
         which learns beside the LSTM with its own early stopping; the mix of the two
-        heads' probabilities is chosen on dev.
+        heads' probabilities is chosen on the validation data.
         progress: True prints each line, False/None is silent, a callable receives them.
         Training runs with the GIL released.
         """
-        texts = _texts_arg("texts", texts)
-        str_labels, all_int = labels_arg("labels", labels, len(texts), f"{len(texts)} texts but {{n}} labels")
-        if len(set(str_labels)) < 2:
-            raise ValueError(f"labels hold a single class ({str_labels[0]!r}): a classifier needs at least 2")
+        if dev is not None:
+            warnings.warn("TextClassifier.fit(dev=...) is deprecated: use validation_data=", DeprecationWarning,
+                          stacklevel=2)
+            if validation_data is not None:
+                raise ValueError("pass validation_data or dev, not both")
+            validation_data = dev
+        params = self._params()
+        texts = _texts_arg("texts", X)
+        str_labels, all_int = self._training_labels("labels", y, len(texts), f"{len(texts)} texts but {{n}} labels")
+        split = validation_split_arg(validation_data, validation_split)
         epochs = _int_arg("epochs", epochs, 1)
         batch_size = _int_arg("batch_size", batch_size, 1, 65536)
         learning_rate = _learning_rate(learning_rate)
         ngram_learning_rate = _learning_rate(ngram_learning_rate, "ngram_learning_rate")
         patience = _int_arg("patience", patience, 1)
         threads = _int_arg("threads", threads, 1, 1024)
-        if not isinstance(balance_classes, (bool, np.bool_)):
-            raise TypeError(f"balance_classes must be a bool, got {type(balance_classes).__name__}")
+        balance_classes = flag("balance_classes", balance_classes)
         callback = _progress_callback(progress)
 
-        if dev is not None:
-            if not isinstance(dev, (tuple, list)) or len(dev) != 2:
-                raise TypeError("dev must be a (texts, labels) pair")
-            dev_texts = _texts_arg("dev texts", dev[0])
-            dev_labels, _ = labels_arg("dev labels", dev[1], len(dev_texts), f"{len(dev_texts)} texts but {{n}} dev labels")
+        if validation_data is not None:
+            dev_texts, dev_labels = validation_pair(validation_data, "texts, labels")
+            dev_texts = _texts_arg("validation texts", dev_texts)
+            dev_labels, _ = labels_arg("validation labels", dev_labels, len(dev_texts),
+                                       f"{len(dev_texts)} validation texts but {{n}} labels")
+            self._check_known(dev_labels, str_labels)
             train_texts, train_labels = texts, str_labels
-            unseen = sorted(set(dev_labels) - set(train_labels))
-            if unseen:
-                raise ValueError(f"dev labels {unseen} do not occur in the training labels")
         else:
-            if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
-                raise TypeError(f"validation_split must be a float, got {type(validation_split).__name__}")
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-            n = len(texts)
-            n_dev = max(1, int(round(n * validation_split)))
-            if n - n_dev < 2:
-                raise ValueError(f"{n} texts are too few to hold out a validation_split of {validation_split}")
-            order = list(range(n))
-            random.Random(self.seed).shuffle(order)
-            train_idx, dev_idx = order[: n - n_dev], order[n - n_dev:]
-            train_texts = [texts[i] for i in train_idx]
-            train_labels = [str_labels[i] for i in train_idx]
-            if len(set(train_labels)) < 2:
-                raise ValueError("after holding out the validation split, the training labels hold a single class")
-            known = set(train_labels)
-            kept = [i for i in dev_idx if str_labels[i] in known]
-            if not kept:
-                raise ValueError("no held-out text has a label seen in training: pass dev explicitly")
-            dev_texts = [texts[i] for i in kept]
-            dev_labels = [str_labels[i] for i in kept]
+            train, held_out = split_validation(len(texts), split, params["seed"], "texts", str_labels)
+            train_texts, train_labels = [texts[i] for i in train], [str_labels[i] for i in train]
+            dev_texts, dev_labels = [texts[i] for i in held_out], [str_labels[i] for i in held_out]
 
-        config = _native.text_classifier_train_config_default()
-        config.update(
-            embedding_dim=self.embedding_dim,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            bidirectional=int(self.bidirectional),
-            pooling=_POOLING[self.pooling],
-            attention_size=self.attention_size,
-            dropout=self.dropout,
-            max_length=self.max_length,
-            min_count=self.min_count,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            patience=patience,
-            balance_classes=int(bool(balance_classes)),
-            tokenization=_TOKENIZATION[self.tokenization],
-            threads=threads,
-            seed=self.seed,
-            ngram_order=self.ngram_order,
-            ngram_dropout=self.ngram_dropout,
-            ngram_learning_rate=ngram_learning_rate,
-            min_ngram_count=self.min_ngram_count,
-        )
+        config = self._c_config(params, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                ngram_learning_rate=ngram_learning_rate, patience=patience,
+                                balance_classes=int(balance_classes), threads=threads)
         handle = _native.text_classifier_train(train_texts, train_labels, dev_texts, dev_labels, config, callback)
         self._set_handle(handle, all_int)
         self._threads = threads
         return self
 
-    def _set_handle(self, handle: Any, int_labels: bool) -> None:
-        self._handle = handle
-        self._labels = handle.labels()
-        self._int_labels = int_labels and all(is_int_text(label) for label in self._labels)
-
     # -- prediction --------------------------------------------------------------------
-
-    def _fitted(self) -> Any:
-        if self._handle is None:
-            raise RuntimeError("this TextClassifier is not fitted yet: call fit() or TextClassifier.load()")
-        return self._handle
 
     @property
     def classes_(self) -> List[Label]:
@@ -243,20 +203,15 @@ class TextClassifier:
         self._fitted()
         return [self._out(label) for label in self._labels]
 
-    def _out(self, label: str) -> Label:
-        return int(label) if self._int_labels else label
-
-    def predict_proba(self, texts: Sequence[str], *, threads: Optional[int] = None) -> np.ndarray:
-        """Class probabilities, float32 of shape (len(texts), len(classes_)); rows sum to 1.
+    def predict_proba(self, X: Sequence[str], *, threads: Optional[int] = None) -> np.ndarray:
+        """Class probabilities, float32 of shape (len(X), len(classes_)); rows sum to 1.
         Runs with the GIL released, on up to ``threads`` threads (default: fit's)."""
         handle = self._fitted()
-        texts = _texts_arg("texts", texts)
-        threads = getattr(self, "_threads", 2) if threads is None else _int_arg("threads", threads, 1, 1024)
-        return handle.predict_proba(texts, threads)
+        return handle.predict_proba(_texts_arg("texts", X), self._fit_threads(threads))
 
-    def predict(self, texts: Sequence[str], *, threads: Optional[int] = None) -> List[Label]:
+    def predict(self, X: Sequence[str], *, threads: Optional[int] = None) -> List[Label]:
         """The most probable class of each text."""
-        proba = self.predict_proba(texts, threads=threads)
+        proba = self.predict_proba(X, threads=threads)
         return [self._out(self._labels[j]) for j in proba.argmax(axis=1)]
 
     def attention(self, text: str) -> List[Tuple[str, float]]:
@@ -271,23 +226,19 @@ class TextClassifier:
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         return handle.attention(text)
 
-    def evaluate(self, texts: Sequence[str], labels: Sequence[Label]) -> Dict[str, Any]:
+    def evaluate(self, X: Sequence[str], y: Sequence[Label]) -> Dict[str, Any]:
         """Scores predictions against gold labels: a dict with accuracy, macro_f1 (the
         unweighted mean of per-class F1), confusion (C x C int64 array, rows gold,
         columns predicted, in classes_ order) and labels (classes_). A label the model
         does not know is a ValueError naming it."""
         self._fitted()
-        texts = _texts_arg("texts", texts)
-        gold, _ = labels_arg("labels", labels, len(texts), f"{len(texts)} texts but {{n}} labels")
+        texts = _texts_arg("texts", X)
+        gold, _ = labels_arg("labels", y, len(texts), f"{len(texts)} texts but {{n}} labels")
         result = score(self._labels, gold, self.predict_proba(texts))
         result["labels"] = self.classes_
         return result
 
     # -- files -------------------------------------------------------------------------
-
-    def save(self, path: PathLike) -> None:
-        """Writes the model file (atomically)."""
-        self._fitted().save(_path_arg("path", path))
 
     @classmethod
     def load(cls, path: PathLike) -> "TextClassifier":
@@ -297,11 +248,5 @@ class TextClassifier:
         object are the defaults (the model file's own are what count)."""
         handle = _native.text_classifier_load(_path_arg("path", path))
         self = cls()
-        labels = handle.labels()
-        self._set_handle(handle, all(is_int_text(label) for label in labels))
+        self._set_handle(handle, all(is_int_text(label) for label in handle.labels()))
         return self
-
-    def __repr__(self) -> str:
-        state = f"classes={self.classes_!r}" if self._handle is not None else "unfitted"
-        return (f"TextClassifier(pooling={self.pooling!r}, embedding_dim={self.embedding_dim}, "
-                f"hidden_size={self.hidden_size}, {state})")

@@ -27,19 +27,23 @@ model is the decimal form of an integer.
 from __future__ import annotations
 
 import math
-import random
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _native
+from ._estimator import (SEED, Classifier, c_value, flag, fraction, int_in, int_sequence, one_of,
+                         split_validation, validation_pair, validation_split_arg)
 from ._labels import is_int_text, labels_arg, score
-from .tokenizer import PathLike, _fraction_arg, _float_value, _int_arg, _learning_rate, _path_arg, _print_line
+from .tokenizer import PathLike, _float_value, _int_arg, _learning_rate, _path_arg, _print_line
 
 __all__ = ["ImageClassifier"]
 
 _KINDS = {"rows": 0, "cnn": 1}
 _POOLING = {"last": 0, "mean": 1, "max": 2, "attention": 3}
+
+#: The C ABI's defaults (lk_image_classifier_train_config_default): the one definition.
+_D = _native.image_classifier_train_config_default()
 
 
 def _images_arg(name: str, value: Any, frames: bool = True) -> np.ndarray:
@@ -89,6 +93,16 @@ def _verbose_callback(verbose: Any) -> Optional[Callable[[str], Any]]:
     raise TypeError(f"verbose must be a bool or a callable, got {type(verbose).__name__}")
 
 
+def _time_limit(value: Any) -> float:
+    """fit's time_limit in seconds: None (0, no limit) or at least 1."""
+    if value is None:
+        return 0.0
+    limit = _float_value("time_limit", value)
+    if not (math.isfinite(limit) and limit >= 1):
+        raise ValueError(f"time_limit must be None or at least 1 (seconds), got {value}")
+    return limit
+
+
 def _positive_float(name: str, value: Any) -> float:
     value = _float_value(name, value)
     if not (math.isfinite(value) and value > 0):
@@ -96,8 +110,9 @@ def _positive_float(name: str, value: Any) -> float:
     return value
 
 
-class ImageClassifier:
-    """An unfitted image classifier (sklearn-like): configure, then ``fit``.
+class ImageClassifier(Classifier):
+    """An unfitted image classifier (scikit-learn's estimator contract): configure, then
+    ``fit``.
 
     Args:
         kind: "rows" (default): the image's rows are the LSTM's time steps; "cnn": conv
@@ -114,47 +129,42 @@ class ImageClassifier:
         seed: initialisation, dropout, shuffling and the validation split.
     """
 
+    _C_DEFAULTS = _D
+    _PARAMS = {
+        "kind": one_of(_KINDS),
+        "hidden_size": int_in(1, 4096),
+        "num_layers": int_in(1, 16),
+        "bidirectional": flag,
+        "columns": flag,
+        "conv_channels": int_sequence(1, 4096, 8),
+        "pooling": one_of(_POOLING),
+        "attention_size": int_in(1, 4096),
+        "dropout": fraction,
+        "seed": SEED,
+    }
+
     def __init__(
         self,
-        kind: str = "rows",
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        columns: bool = False,
-        conv_channels: Sequence[int] = (32, 64),
-        pooling: str = "last",
-        attention_size: int = 64,
-        dropout: float = 0.25,
-        seed: int = 1,
+        kind: str = c_value(_D, "kind", _PARAMS),
+        hidden_size: int = c_value(_D, "hidden_size", _PARAMS),
+        num_layers: int = c_value(_D, "num_layers", _PARAMS),
+        bidirectional: bool = c_value(_D, "bidirectional", _PARAMS),
+        columns: bool = c_value(_D, "columns", _PARAMS),
+        conv_channels: Sequence[int] = c_value(_D, "conv_channels", _PARAMS),
+        pooling: str = c_value(_D, "pooling", _PARAMS),
+        attention_size: int = c_value(_D, "attention_size", _PARAMS),
+        dropout: float = c_value(_D, "dropout", _PARAMS),
+        seed: int = c_value(_D, "seed", _PARAMS),
     ) -> None:
-        if not isinstance(kind, str) or kind not in _KINDS:
-            raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
-        if not isinstance(pooling, str) or pooling not in _POOLING:
-            raise ValueError(f"pooling must be one of {sorted(_POOLING)}, got {pooling!r}")
-        for name, value in (("bidirectional", bidirectional), ("columns", columns)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+        self._init_params(locals())
         if columns and kind != "rows":
             raise ValueError("columns=True applies to kind='rows' only")
-        if isinstance(conv_channels, (str, bytes)) or not hasattr(conv_channels, "__iter__"):
-            raise TypeError(f"conv_channels must be a sequence of ints, got {type(conv_channels).__name__}")
-        channels = [_int_arg(f"conv_channels[{i}]", c, 1, 4096) for i, c in enumerate(conv_channels)]
-        if not 1 <= len(channels) <= 8:
-            raise ValueError(f"conv_channels must hold 1 to 8 sizes, got {len(channels)}")
-        self.kind = kind
-        self.hidden_size = _int_arg("hidden_size", hidden_size, 1, 4096)
-        self.num_layers = _int_arg("num_layers", num_layers, 1, 16)
-        self.bidirectional = bool(bidirectional)
-        self.columns = bool(columns)
-        self.conv_channels = tuple(channels)
-        self.pooling = pooling
-        self.attention_size = _int_arg("attention_size", attention_size, 1, 4096)
-        self.dropout = _fraction_arg("dropout", dropout)
-        self.seed = _int_arg("seed", seed, 0, 2**64 - 1)
-        self._handle: Any = None
-        self._labels: List[str] = []
-        self._int_labels = False
-        self._threads = 2
+
+    def _params(self) -> Dict[str, Any]:
+        params = super()._params()
+        if params["columns"] and params["kind"] != "rows":
+            raise ValueError("columns=True applies to kind='rows' only")
+        return params
 
     # -- fitting -----------------------------------------------------------------------
 
@@ -164,38 +174,39 @@ class ImageClassifier:
         y: Any,
         validation_data: Optional[Tuple[Any, Any]] = None,
         *,
-        validation_split: float = 0.1,
-        epochs: int = 15,
-        batch_size: int = 64,
-        learning_rate: float = 0.001,
-        clip_norm: float = 5.0,
-        patience: int = 3,
-        decay_factor: float = 0.5,
+        validation_split: Optional[float] = None,
+        epochs: int = c_value(_D, "epochs"),
+        batch_size: int = c_value(_D, "batch_size"),
+        learning_rate: float = c_value(_D, "learning_rate"),
+        clip_norm: float = c_value(_D, "clip_norm"),
+        patience: int = c_value(_D, "patience"),
+        decay_factor: float = c_value(_D, "decay_factor"),
         time_limit: Optional[float] = None,
-        threads: int = 2,
-        log_every: int = 200,
+        threads: int = c_value(_D, "threads"),
+        log_every: int = c_value(_D, "log_every"),
         verbose: Union[bool, Callable[[str], Any]] = True,
     ) -> "ImageClassifier":
         """Trains on (X, y), early-stopping on the accuracy on validation data, and
         keeps the weights of the best epoch. Returns self.
 
         validation_data: an (X_val, y_val) pair; without it the last
-        ``validation_split`` of a shuffle (seeded by ``seed``) of the training data is
-        held out (held-out images whose label is left without a training example are
-        dropped from it). The pixel mean and std come from the training images.
-        time_limit: seconds (>= 1); no epoch starts after it. After an epoch without
-        a better validation accuracy the learning rate is multiplied by decay_factor;
-        after ``patience`` such epochs training stops.
+        ``validation_split`` (default 0.1) of a shuffle (seeded by ``seed``) of the
+        training data is held out (held-out images whose label is left without a
+        training example are dropped from it). The pixel mean and std come from the
+        training images. time_limit: seconds (>= 1); no epoch starts after it. After
+        an epoch without a better validation accuracy the learning rate is multiplied
+        by decay_factor; after ``patience`` such epochs training stops.
         verbose: True prints each progress line, False is silent, a callable receives
         the lines. Training runs with the GIL released.
         """
+        params = self._params()
         X = _images_arg("X", X)
-        str_labels, all_int = labels_arg("y", y, X.shape[0], f"X holds {X.shape[0]} images but y holds {{n}} labels")
-        if len(set(str_labels)) < 2:
-            raise ValueError(f"y holds a single class ({str_labels[0]!r}): a classifier needs at least 2")
+        str_labels, all_int = self._training_labels("y", y, X.shape[0],
+                                                    f"X holds {X.shape[0]} images but y holds {{n}} labels")
         _check_finite("X", X)  # before any split, so that the index is the caller's
-        if X.ndim == 5 and self.kind != "cnn":
+        if X.ndim == 5 and params["kind"] != "cnn":
             raise ValueError(f"X has shape {X.shape}: sequences of frames (N, T, H, W, C) need kind='cnn'")
+        split = validation_split_arg(validation_data, validation_split)
         epochs = _int_arg("epochs", epochs, 1)
         batch_size = _int_arg("batch_size", batch_size, 1, 65536)
         learning_rate = _learning_rate(learning_rate)
@@ -204,87 +215,32 @@ class ImageClassifier:
         decay_factor = _positive_float("decay_factor", decay_factor)
         if decay_factor > 1:
             raise ValueError(f"decay_factor must be in (0, 1], got {decay_factor}")
-        if time_limit is None:
-            limit = 0.0
-        else:
-            limit = _float_value("time_limit", time_limit)
-            if not (math.isfinite(limit) and limit >= 1):
-                raise ValueError(f"time_limit must be None or at least 1 (seconds), got {time_limit}")
+        limit = _time_limit(time_limit)
         threads = _int_arg("threads", threads, 1, 1024)
         log_every = _int_arg("log_every", log_every, 1)
         callback = _verbose_callback(verbose)
 
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be an (X, y) pair")
-            dev_X = _images_arg("validation X", validation_data[0])
-            dev_labels, _ = labels_arg("validation y", validation_data[1], dev_X.shape[0],
+            dev_X, dev_y = validation_pair(validation_data, "X, y")
+            dev_X = _images_arg("validation X", dev_X)
+            dev_labels, _ = labels_arg("validation y", dev_y, dev_X.shape[0],
                                        f"validation X holds {dev_X.shape[0]} images but validation y holds {{n}} labels")
+            self._check_known(dev_labels, str_labels)
             train_X, train_labels = X, str_labels
-            unseen = sorted(set(dev_labels) - set(train_labels))
-            if unseen:
-                raise ValueError(f"validation labels {unseen} do not occur in y")
         else:
-            if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
-                raise TypeError(f"validation_split must be a float, got {type(validation_split).__name__}")
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-            n = X.shape[0]
-            n_dev = max(1, int(round(n * validation_split)))
-            if n - n_dev < 2:
-                raise ValueError(f"{n} images are too few to hold out a validation_split of {validation_split}")
-            order = list(range(n))
-            random.Random(self.seed).shuffle(order)
-            train_idx, dev_idx = order[: n - n_dev], order[n - n_dev:]
-            train_labels = [str_labels[i] for i in train_idx]
-            if len(set(train_labels)) < 2:
-                raise ValueError("after holding out the validation split, the training labels hold a single class")
-            known = set(train_labels)
-            kept = [i for i in dev_idx if str_labels[i] in known]
-            if not kept:
-                raise ValueError("no held-out image has a label seen in training: pass validation_data")
-            train_X = X[np.array(train_idx)]
-            dev_X = X[np.array(kept)]
-            dev_labels = [str_labels[i] for i in kept]
+            train, held_out = split_validation(X.shape[0], split, params["seed"], "images", str_labels)
+            train_X, train_labels = X[np.array(train)], [str_labels[i] for i in train]
+            dev_X, dev_labels = X[np.array(held_out)], [str_labels[i] for i in held_out]
 
-        config = _native.image_classifier_train_config_default()
-        config.update(
-            kind=_KINDS[self.kind],
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            bidirectional=int(self.bidirectional),
-            columns=int(self.columns),
-            conv_channels=list(self.conv_channels),
-            pooling=_POOLING[self.pooling],
-            attention_size=self.attention_size,
-            dropout=self.dropout,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            clip_norm=clip_norm,
-            patience=patience,
-            decay_factor=decay_factor,
-            time_limit=limit,
-            threads=threads,
-            log_every=log_every,
-            seed=self.seed,
-        )
+        config = self._c_config(params, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                clip_norm=clip_norm, patience=patience, decay_factor=decay_factor, time_limit=limit,
+                                threads=threads, log_every=log_every)
         handle = _native.image_classifier_train(train_X, train_labels, dev_X, dev_labels, config, callback)
         self._set_handle(handle, all_int)
         self._threads = threads
         return self
 
-    def _set_handle(self, handle: Any, int_labels: bool) -> None:
-        self._handle = handle
-        self._labels = handle.labels()
-        self._int_labels = int_labels and all(is_int_text(label) for label in self._labels)
-
     # -- the fitted model ----------------------------------------------------------------
-
-    def _fitted(self) -> Any:
-        if self._handle is None:
-            raise RuntimeError("this ImageClassifier is not fitted yet: call fit() or ImageClassifier.load()")
-        return self._handle
 
     @property
     def labels(self) -> List[str]:
@@ -307,6 +263,9 @@ class ImageClassifier:
         """The shape of one example: (H, W, C), or (T, H, W, C) for frame sequences."""
         return self._fitted().input_shape()
 
+    def _fitted_repr(self) -> str:
+        return f"input_shape={self.input_shape}, classes={self.classes_.tolist()!r}"
+
     # -- prediction --------------------------------------------------------------------
 
     def predict_proba(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
@@ -314,9 +273,7 @@ class ImageClassifier:
         X has the shape of the training images ((N, H, W) is accepted for one channel).
         Runs with the GIL released, on up to ``threads`` threads (default: fit's)."""
         handle = self._fitted()
-        X = _images_arg("X", X)
-        threads = self._threads if threads is None else _int_arg("threads", threads, 1, 1024)
-        return handle.predict_proba(X, threads)
+        return handle.predict_proba(_images_arg("X", X), self._fit_threads(threads))
 
     def predict(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
         """The most probable class of each image, as an array of classes_'s dtype."""
@@ -337,10 +294,6 @@ class ImageClassifier:
 
     # -- files -------------------------------------------------------------------------
 
-    def save(self, path: PathLike) -> None:
-        """Writes the model file (atomically)."""
-        self._fitted().save(_path_arg("path", path))
-
     @classmethod
     def load(cls, path: PathLike) -> "ImageClassifier":
         """Reads a model file written by save(). OSError if it cannot be read;
@@ -350,12 +303,5 @@ class ImageClassifier:
         count)."""
         handle = _native.image_classifier_load(_path_arg("path", path))
         self = cls(kind=handle.kind())
-        labels = handle.labels()
-        self._set_handle(handle, all(is_int_text(label) for label in labels))
+        self._set_handle(handle, all(is_int_text(label) for label in handle.labels()))
         return self
-
-    def __repr__(self) -> str:
-        if self._handle is None:
-            return f"ImageClassifier(kind={self.kind!r}, hidden_size={self.hidden_size}, unfitted)"
-        return (f"ImageClassifier(kind={self.kind!r}, input_shape={self.input_shape}, "
-                f"classes={self.classes_.tolist()!r})")

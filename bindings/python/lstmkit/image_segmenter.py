@@ -24,13 +24,14 @@ usually the background.
 from __future__ import annotations
 
 import math
-import random
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _native
-from .image_classifier import _images_arg as _image_batch_arg, _check_finite, _positive_float, _verbose_callback
+from ._estimator import (SEED, Estimator, c_value, flag, int_in, int_sequence, one_of, split_validation,
+                         validation_pair, validation_split_arg)
+from .image_classifier import _images_arg as _image_batch_arg, _check_finite, _positive_float, _time_limit, _verbose_callback
 from .tokenizer import PathLike, _float_value, _int_arg, _learning_rate, _path_arg
 
 __all__ = ["ImageSegmenter"]
@@ -39,6 +40,9 @@ _CONTEXTS = {"lstm": 0, "conv": 1}
 _UPSAMPLING = {"transposed": 0, "bilinear": 1}
 _SCHEDULES = {"plateau": 0, "cosine": 1}
 _MAX_BLOCKS = 6
+
+#: The C ABI's defaults (lk_image_segmenter_train_config_default): the one definition.
+_D = _native.image_segmenter_train_config_default()
 
 
 def _images_arg(name: str, value: Any) -> np.ndarray:
@@ -70,14 +74,33 @@ def _masks_arg(name: str, value: Any, images: np.ndarray, images_name: str, num_
     return np.ascontiguousarray(masks, dtype=np.int32)
 
 
-def _bool_arg(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
+def _class_weights_arg(value: Any, num_classes: int) -> Tuple[bool, Optional[np.ndarray]]:
+    """(balance_classes, explicit weights or None) from fit's class_weights."""
+    if value is None:
+        return False, None
+    if isinstance(value, str):
+        if value != "balanced":
+            raise ValueError(f"class_weights must be None, 'balanced' or {num_classes} weights, got {value!r}")
+        return True, None
+    try:
+        weights = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"class_weights must be None, 'balanced' or a sequence of {num_classes} floats, "
+                        f"got {type(value).__name__}") from None
+    if weights.shape != (num_classes,):
+        raise ValueError(f"class_weights must hold num_classes = {num_classes} weights, got shape {weights.shape}")
+    bad = ~(np.isfinite(weights) & (weights >= 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"class_weights[{i}] is {weights[i]}; weights must be finite and >= 0")
+    if not (weights > 0).any():
+        raise ValueError("class_weights are all 0; at least one must be > 0")
+    return False, weights.astype(np.float32)
 
 
-class ImageSegmenter:
-    """An unfitted image segmenter (sklearn-like): configure, then ``fit``.
+class ImageSegmenter(Estimator):
+    """An unfitted image segmenter (scikit-learn's estimator contract): configure, then
+    ``fit``.
 
     Args:
         num_classes: K, the classes per pixel, background included (>= 2).
@@ -94,66 +117,61 @@ class ImageSegmenter:
         seed: initialisation, shuffling and the validation split.
     """
 
+    _estimator_type = "segmenter"
+    _C_DEFAULTS = _D
+    _PARAMS = {
+        "num_classes": int_in(2, 65536),
+        "context": one_of(_CONTEXTS),
+        "hidden_size": int_in(1, 4096),
+        "encoder_channels": int_sequence(1, 4096, _MAX_BLOCKS),
+        "batch_norm": flag,
+        "upsampling": one_of(_UPSAMPLING),
+        "attention_gates": flag,
+        "seed": SEED,
+    }
+
     def __init__(
         self,
         num_classes: int,
-        context: str = "lstm",
-        hidden_size: int = 64,
-        encoder_channels: Sequence[int] = (32, 64),
-        batch_norm: bool = True,
-        upsampling: str = "transposed",
-        attention_gates: bool = False,
-        seed: int = 1,
+        context: str = c_value(_D, "context", _PARAMS),
+        hidden_size: int = c_value(_D, "hidden_size", _PARAMS),
+        encoder_channels: Sequence[int] = c_value(_D, "encoder_channels", _PARAMS),
+        batch_norm: bool = c_value(_D, "batch_norm", _PARAMS),
+        upsampling: str = c_value(_D, "upsampling", _PARAMS),
+        attention_gates: bool = c_value(_D, "attention_gates", _PARAMS),
+        seed: int = c_value(_D, "seed", _PARAMS),
     ) -> None:
-        self.num_classes = _int_arg("num_classes", num_classes, 2, 65536)
-        if not isinstance(context, str) or context not in _CONTEXTS:
-            raise ValueError(f"context must be one of {sorted(_CONTEXTS)}, got {context!r}")
-        if not isinstance(upsampling, str) or upsampling not in _UPSAMPLING:
-            raise ValueError(f"upsampling must be one of {sorted(_UPSAMPLING)}, got {upsampling!r}")
-        if isinstance(encoder_channels, (str, bytes)) or not hasattr(encoder_channels, "__iter__"):
-            raise TypeError(f"encoder_channels must be a sequence of ints, got {type(encoder_channels).__name__}")
-        channels = [_int_arg(f"encoder_channels[{i}]", c, 1, 4096) for i, c in enumerate(encoder_channels)]
-        if not 1 <= len(channels) <= _MAX_BLOCKS:
-            raise ValueError(f"encoder_channels must hold 1 to {_MAX_BLOCKS} sizes, got {len(channels)}")
-        self.context = context
-        self.hidden_size = _int_arg("hidden_size", hidden_size, 1, 4096)
-        self.encoder_channels = tuple(channels)
-        self.batch_norm = _bool_arg("batch_norm", batch_norm)
-        self.upsampling = upsampling
-        self.attention_gates = _bool_arg("attention_gates", attention_gates)
-        self.seed = _int_arg("seed", seed, 0, 2**64 - 1)
-        self._handle: Any = None
-        self._threads = 2
+        self._init_params(locals())
 
     # -- fitting -----------------------------------------------------------------------
 
     def fit(
         self,
         X: Any,
-        masks: Any,
+        y: Any,
         validation_data: Optional[Tuple[Any, Any]] = None,
         *,
-        validation_split: float = 0.1,
-        epochs: int = 10,
-        batch_size: int = 16,
-        learning_rate: float = 0.002,
-        clip_norm: float = 5.0,
+        validation_split: Optional[float] = None,
+        epochs: int = c_value(_D, "epochs"),
+        batch_size: int = c_value(_D, "batch_size"),
+        learning_rate: float = c_value(_D, "learning_rate"),
+        clip_norm: float = c_value(_D, "clip_norm"),
         schedule: str = "plateau",
-        flip: bool = False,
-        patience: int = 3,
-        decay_factor: float = 0.5,
+        flip: bool = bool(_D["flip"]),
+        patience: int = c_value(_D, "patience"),
+        decay_factor: float = c_value(_D, "decay_factor"),
         time_limit: Optional[float] = None,
-        dice_weight: float = 0.5,
+        dice_weight: float = c_value(_D, "dice_weight"),
         class_weights: Union[None, str, Sequence[float], np.ndarray] = None,
-        threads: int = 2,
-        log_every: int = 100,
+        threads: int = c_value(_D, "threads"),
+        log_every: int = c_value(_D, "log_every"),
         verbose: Union[bool, Callable[[str], Any]] = True,
     ) -> "ImageSegmenter":
-        """Trains on (X, masks), early-stopping on the mean IoU on validation data, and
+        """Trains on (X, y) — images and their masks (N, H, W) —, early-stopping on the mean IoU on validation data, and
         keeps the weights of the best epoch. Returns self.
 
         validation_data: an (X_val, masks_val) pair (its H and W may differ from X's);
-        without it the last ``validation_split`` of a shuffle (seeded by ``seed``) of the
+        without it the last ``validation_split`` (default 0.1) of a shuffle (seeded by ``seed``) of the
         training images is held out. The pixel mean and std come from the training
         images. The loss is cross-entropy + dice_weight * soft Dice. class_weights: None
         (all 1), "balanced" (median-frequency balancing from the training masks) or
@@ -168,9 +186,12 @@ class ImageSegmenter:
         line, False is silent, a callable receives the lines. Training runs with the GIL
         released.
         """
+        params = self._params()
+        num_classes = params["num_classes"]
         X = _images_arg("X", X)
-        masks = _masks_arg("masks", masks, X, "X", self.num_classes)
+        masks = _masks_arg("masks", y, X, "X", num_classes)
         _check_finite("X", X)  # before any split, so that the index is the caller's
+        split = validation_split_arg(validation_data, validation_split)
         epochs = _int_arg("epochs", epochs, 1)
         batch_size = _int_arg("batch_size", batch_size, 1, 65536)
         learning_rate = _learning_rate(learning_rate)
@@ -183,25 +204,19 @@ class ImageSegmenter:
         decay_factor = _positive_float("decay_factor", decay_factor)
         if decay_factor > 1:
             raise ValueError(f"decay_factor must be in (0, 1], got {decay_factor}")
-        if time_limit is None:
-            limit = 0.0
-        else:
-            limit = _float_value("time_limit", time_limit)
-            if not (math.isfinite(limit) and limit >= 1):
-                raise ValueError(f"time_limit must be None or at least 1 (seconds), got {time_limit}")
+        limit = _time_limit(time_limit)
         dice = _float_value("dice_weight", dice_weight)
         if not (math.isfinite(dice) and dice >= 0):
             raise ValueError(f"dice_weight must be finite and >= 0, got {dice_weight}")
-        balance, weights = self._class_weights_arg(class_weights)
+        balance, weights = _class_weights_arg(class_weights, num_classes)
         threads = _int_arg("threads", threads, 1, 1024)
         log_every = _int_arg("log_every", log_every, 1)
         callback = _verbose_callback(verbose)
 
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be an (X, masks) pair")
-            dev_X = _images_arg("validation X", validation_data[0])
-            dev_masks = _masks_arg("validation masks", validation_data[1], dev_X, "validation X", self.num_classes)
+            dev_X, dev_masks = validation_pair(validation_data, "X, masks")
+            dev_X = _images_arg("validation X", dev_X)
+            dev_masks = _masks_arg("validation masks", dev_masks, dev_X, "validation X", num_classes)
             _check_finite("validation X", dev_X)
             channels = X.shape[3] if X.ndim == 4 else 1
             dev_channels = dev_X.shape[3] if dev_X.ndim == 4 else 1
@@ -210,87 +225,28 @@ class ImageSegmenter:
                                  f"have {channels}")
             train_X, train_masks = X, masks
         else:
-            if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
-                raise TypeError(f"validation_split must be a float, got {type(validation_split).__name__}")
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-            n = X.shape[0]
-            n_dev = max(1, int(round(n * validation_split)))
-            if n - n_dev < 1:
-                raise ValueError(f"{n} images are too few to hold out a validation_split of {validation_split}: "
-                                 "pass validation_data")
-            order = list(range(n))
-            random.Random(self.seed).shuffle(order)
-            train_idx, dev_idx = np.array(order[: n - n_dev]), np.array(order[n - n_dev:])
-            train_X, train_masks = X[train_idx], masks[train_idx]
-            dev_X, dev_masks = X[dev_idx], masks[dev_idx]
+            train, held_out = split_validation(X.shape[0], split, params["seed"], "images")
+            train_X, train_masks = X[np.array(train)], masks[np.array(train)]
+            dev_X, dev_masks = X[np.array(held_out)], masks[np.array(held_out)]
 
-        config = _native.image_segmenter_train_config_default()
-        config.update(
-            num_classes=self.num_classes,
-            context=_CONTEXTS[self.context],
-            hidden_size=self.hidden_size,
-            encoder_channels=list(self.encoder_channels),
-            batch_norm=int(self.batch_norm),
-            upsampling=_UPSAMPLING[self.upsampling],
-            attention_gates=int(self.attention_gates),
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            clip_norm=clip_norm,
-            schedule=_SCHEDULES[schedule],
-            flip=int(flip),
-            patience=patience,
-            decay_factor=decay_factor,
-            time_limit=limit,
-            dice_weight=dice,
-            balance_classes=int(balance),
-            threads=threads,
-            log_every=log_every,
-            seed=self.seed,
-        )
+        config = self._c_config(params, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                clip_norm=clip_norm, schedule=_SCHEDULES[schedule], flip=int(flip),
+                                patience=patience, decay_factor=decay_factor, time_limit=limit, dice_weight=dice,
+                                balance_classes=int(balance), threads=threads, log_every=log_every)
         self._handle = _native.image_segmenter_train(train_X, train_masks, dev_X, dev_masks, config, weights,
                                                      callback)
         self._threads = threads
         return self
 
-    def _class_weights_arg(self, value: Any) -> Tuple[bool, Optional[np.ndarray]]:
-        """(balance_classes, explicit weights or None) from fit's class_weights."""
-        if value is None:
-            return False, None
-        if isinstance(value, str):
-            if value != "balanced":
-                raise ValueError(f"class_weights must be None, 'balanced' or {self.num_classes} weights, got {value!r}")
-            return True, None
-        try:
-            weights = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"class_weights must be None, 'balanced' or a sequence of {self.num_classes} floats, "
-                            f"got {type(value).__name__}") from None
-        if weights.shape != (self.num_classes,):
-            raise ValueError(f"class_weights must hold num_classes = {self.num_classes} weights, got shape {weights.shape}")
-        bad = ~(np.isfinite(weights) & (weights >= 0))
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"class_weights[{i}] is {weights[i]}; weights must be finite and >= 0")
-        if not (weights > 0).any():
-            raise ValueError("class_weights are all 0; at least one must be > 0")
-        return False, weights.astype(np.float32)
-
     # -- the fitted model ----------------------------------------------------------------
-
-    def _fitted(self) -> Any:
-        if self._handle is None:
-            raise RuntimeError("this ImageSegmenter is not fitted yet: call fit() or ImageSegmenter.load()")
-        return self._handle
 
     @property
     def channels(self) -> int:
         """C, the channels of the images the model takes (1 for (N, H, W) images)."""
         return self._fitted().channels()
 
-    def _threads_arg(self, threads: Optional[int]) -> int:
-        return self._threads if threads is None else _int_arg("threads", threads, 1, 1024)
+    def _fitted_repr(self) -> str:
+        return f"channels={self.channels}"
 
     # -- prediction --------------------------------------------------------------------
 
@@ -300,23 +256,23 @@ class ImageSegmenter:
         GIL released, on up to ``threads`` threads (default: fit's)."""
         handle = self._fitted()
         X = _images_arg("X", X)
-        return handle.predict_proba(X, self._threads_arg(threads))
+        return handle.predict_proba(X, self._fit_threads(threads))
 
     def predict(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
         """The most probable class of every pixel: int64 masks (N, H, W)."""
         handle = self._fitted()
         X = _images_arg("X", X)
-        return handle.predict(X, self._threads_arg(threads)).astype(np.int64)
+        return handle.predict(X, self._fit_threads(threads)).astype(np.int64)
 
-    def evaluate(self, X: Any, masks: Any, *, threads: Optional[int] = None) -> Dict[str, Any]:
-        """Scores predicted masks against gold ones: a dict with pixel_accuracy (the share
+    def evaluate(self, X: Any, y: Any, *, threads: Optional[int] = None) -> Dict[str, Any]:
+        """Scores predicted masks against gold ones (y, int (N, H, W)): a dict with pixel_accuracy (the share
         of pixels right), iou (a list of K floats: TP / (TP + FP + FN) per class, NaN for a
         class neither in the gold masks nor predicted), mean_iou (the mean of the
         defined IoUs) and confusion (K x K int64, rows gold, columns predicted)."""
         handle = self._fitted()
         X = _images_arg("X", X)
-        gold = _masks_arg("masks", masks, X, "X", self.num_classes)
-        confusion, accuracy, mean_iou = handle.evaluate(X, gold, self._threads_arg(threads))
+        gold = _masks_arg("masks", y, X, "X", handle.num_classes())
+        confusion, accuracy, mean_iou = handle.evaluate(X, gold, self._fit_threads(threads))
         tp = np.diag(confusion).astype(np.float64)
         union = confusion.sum(axis=0) + confusion.sum(axis=1) - tp
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -330,10 +286,6 @@ class ImageSegmenter:
 
     # -- files -------------------------------------------------------------------------
 
-    def save(self, path: PathLike) -> None:
-        """Writes the model file (atomically)."""
-        self._fitted().save(_path_arg("path", path))
-
     @classmethod
     def load(cls, path: PathLike) -> "ImageSegmenter":
         """Reads a model file written by save(). OSError if it cannot be read;
@@ -341,23 +293,6 @@ class ImageSegmenter:
         of model (the message names both kinds). The returned object's hyper-parameters
         are the file's."""
         handle = _native.image_segmenter_load(_path_arg("path", path))
-        c = handle.config()
-        contexts = {v: k for k, v in _CONTEXTS.items()}
-        upsamplings = {v: k for k, v in _UPSAMPLING.items()}
-        self = cls(
-            num_classes=c["num_classes"],
-            context=contexts[c["context"]],
-            hidden_size=c["hidden_size"],
-            encoder_channels=c["encoder_channels"],
-            batch_norm=bool(c["batch_norm"]),
-            upsampling=upsamplings[c["upsampling"]],
-            attention_gates=bool(c["attention_gates"]),
-            seed=c["seed"],
-        )
+        self = cls._from_c_config(handle.config())
         self._handle = handle
         return self
-
-    def __repr__(self) -> str:
-        state = "unfitted" if self._handle is None else f"channels={self.channels}"
-        return (f"ImageSegmenter(num_classes={self.num_classes}, context={self.context!r}, "
-                f"hidden_size={self.hidden_size}, encoder_channels={self.encoder_channels}, {state})")

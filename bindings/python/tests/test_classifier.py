@@ -40,7 +40,7 @@ def data():
 def trained(data):
     train_t, train_l, dev_t, dev_l = data
     lines = []
-    clf = TextClassifier(**TINY).fit(train_t, train_l, dev=(dev_t, dev_l), **dict(FIT, progress=lines.append))
+    clf = TextClassifier(**TINY).fit(train_t, train_l, validation_data=(dev_t, dev_l), **dict(FIT, progress=lines.append))
     return clf, lines
 
 
@@ -123,7 +123,7 @@ def test_int_labels_round_trip(data, tmp_path):
     train_t, train_l, dev_t, dev_l = data
     to_int = {"fresh": 1, "rotten": 0}
     clf = TextClassifier(**TINY).fit(train_t, [to_int[x] for x in train_l],
-                                     dev=(dev_t, [to_int[x] for x in dev_l]), **dict(FIT, epochs=1))
+                                     validation_data=(dev_t, [to_int[x] for x in dev_l]), **dict(FIT, epochs=1))
     assert clf.classes_ == [0, 1]
     pred = clf.predict(dev_t[:10])
     assert all(type(p) is int for p in pred)
@@ -139,7 +139,7 @@ def test_int_labels_round_trip(data, tmp_path):
 def test_ngram_features(clf, data, tmp_path):
     train_t, train_l, dev_t, dev_l = data
     lines = []
-    ng = TextClassifier(**TINY, ngram_order=2).fit(train_t, train_l, dev=(dev_t, dev_l),
+    ng = TextClassifier(**TINY, ngram_order=2).fit(train_t, train_l, validation_data=(dev_t, dev_l),
                                                    **dict(FIT, progress=lines.append, ngram_learning_rate=0.05))
     assert any("n-grams" in line and " 0 n-grams" not in line for line in lines[:1]), lines[:1]
     p = ng.predict_proba(dev_t)
@@ -197,7 +197,7 @@ def test_bad_fit_input(data):
     with pytest.raises(TypeError, match=r"labels\[1\]"):
         clf.fit(["a", "b"], ["x", True], **FIT)
     with pytest.raises(ValueError, match="neutral"):
-        clf.fit(texts, labels, dev=(["x"], ["neutral"]), **FIT)
+        clf.fit(texts, labels, validation_data=(["x"], ["neutral"]), **FIT)
     with pytest.raises(ValueError, match="epochs"):
         clf.fit(texts, labels, **dict(FIT, epochs=0))
     with pytest.raises(ValueError, match="learning_rate"):
@@ -207,7 +207,7 @@ def test_bad_fit_input(data):
     with pytest.raises(ValueError, match="validation_split"):
         clf.fit(texts, labels, validation_split=1.0, **FIT)
     with pytest.raises(ValueError, match="surrogate"):
-        clf.fit(["a", "b\ud800"], ["x", "y"], dev=(["a"], ["x"]), **FIT)
+        clf.fit(["a", "b\ud800"], ["x", "y"], validation_data=(["a"], ["x"]), **FIT)
     with pytest.raises(TypeError, match="progress"):
         clf.fit(texts, labels, **dict(FIT, progress=3))
     with pytest.raises(RuntimeError, match="not fitted"):
@@ -232,7 +232,7 @@ def test_progress_exception_propagates(data):
         raise KeyError("stop")
 
     with pytest.raises(KeyError, match="stop"):
-        TextClassifier(**TINY).fit(data[0], data[1], dev=(data[2], data[3]), **dict(FIT, epochs=1, progress=boom))
+        TextClassifier(**TINY).fit(data[0], data[1], validation_data=(data[2], data[3]), **dict(FIT, epochs=1, progress=boom))
 
 
 def test_threads(clf, data):
@@ -258,7 +258,7 @@ def test_threads(clf, data):
 @pytest.fixture(scope="module")
 def mean_clf(data):
     train_t, train_l, dev_t, dev_l = data
-    return TextClassifier(**dict(TINY, pooling="mean")).fit(train_t[:60], train_l[:60], dev=(dev_t[:10], dev_l[:10]),
+    return TextClassifier(**dict(TINY, pooling="mean")).fit(train_t[:60], train_l[:60], validation_data=(dev_t[:10], dev_l[:10]),
                                                             **dict(FIT, epochs=1))
 
 

@@ -1,0 +1,172 @@
+"""The estimator contract the task models share (lstmkit/_estimator.py): get_params /
+set_params / repr, defaults from the C ABI, the one fit signature, and scikit-learn's
+clone, Pipeline, cross_val_score and GridSearchCV (scikit-learn is a test requirement,
+never a runtime one)."""
+
+import inspect
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lstmkit
+from lstmkit import ImageClassifier, ImageSegmenter, TextClassifier
+from lstmkit import _native
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.base import clone, is_classifier  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[3]
+EN = REPO / "Tests" / "Fixtures" / "text" / "en.tsv"
+TEXT = dict(embedding_dim=8, hidden_size=8, attention_size=4, min_count=1, seed=3)
+IMAGE = dict(hidden_size=8, seed=2)
+SEG = dict(hidden_size=4, encoder_channels=(4, 8), seed=1)
+MODELS = [TextClassifier, ImageClassifier, ImageSegmenter]
+
+
+def texts():
+    rows = [line.split("\t", 1) for line in EN.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r[1] for r in rows][:120], [r[0] for r in rows][:120]
+
+
+def bands(n, seed, size=8):
+    """Images whose class is their bright half (top or bottom), and masks of it."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 60, size=(n, size, size), dtype=np.uint8)
+    y = rng.integers(0, 2, size=n)
+    masks = np.zeros((n, size, size), np.int64)
+    for i in range(n):
+        rows = slice(0, size // 2) if y[i] == 0 else slice(size // 2, size)
+        x[i, rows] += 180
+        masks[i, rows] = 1
+    return x, y, masks
+
+
+# -- parameters -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls, config", [
+    (TextClassifier, _native.text_classifier_train_config_default),
+    (ImageClassifier, _native.image_classifier_train_config_default),
+    (ImageSegmenter, _native.image_segmenter_train_config_default),
+])
+def test_defaults_are_the_c_abi_defaults(cls, config):
+    c = config()
+    signature = inspect.signature(cls.__init__).parameters
+    fit = inspect.signature(cls.fit).parameters
+    for name, parameter in list(signature.items())[1:]:
+        if parameter.default is inspect.Parameter.empty:
+            continue
+        value = parameter.default
+        if isinstance(value, str):
+            assert cls._PARAMS[name].choices[value] == c[name], name
+        elif isinstance(value, bool):
+            assert int(value) == c[name], name
+        elif isinstance(value, tuple):
+            assert list(value) == c[name], name
+        else:
+            assert np.float32(value) == np.float32(c[name]), name
+    for name in ("epochs", "batch_size", "learning_rate", "patience", "threads"):
+        assert np.float32(fit[name].default) == np.float32(c[name]), name
+    assert 0.3 in {p.default for p in signature.values()} or cls is not TextClassifier  # not 0.30000001192092896
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_get_params_returns_what_was_given(cls):
+    given = dict(num_classes=3) if cls is ImageSegmenter else {}
+    model = cls(seed=np.uint64(7), **given)
+    params = model.get_params()
+    assert list(params) == [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+    assert type(params["seed"]) is np.uint64  # stored unchanged, as scikit-learn's clone requires
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_set_params_checks_like_the_constructor(cls):
+    given = dict(num_classes=3) if cls is ImageSegmenter else {}
+    model = cls(**given)
+    assert model.set_params(hidden_size=12) is model and model.hidden_size == 12
+    with pytest.raises(ValueError, match="hidden_size"):
+        model.set_params(hidden_size=0)
+    assert model.hidden_size == 12  # a refused set_params changes nothing
+    with pytest.raises(ValueError, match="invalid parameter 'hiden_size'"):
+        model.set_params(hiden_size=3)
+    with pytest.raises(TypeError):
+        cls(**given, seed="one")
+
+
+def test_repr_shows_what_differs_from_the_defaults():
+    assert repr(TextClassifier()) == "TextClassifier()"
+    assert repr(TextClassifier(hidden_size=8, pooling="mean")) == "TextClassifier(pooling='mean', hidden_size=8)"
+    assert repr(ImageSegmenter(3, encoder_channels=[4, 8])) == "ImageSegmenter(num_classes=3, encoder_channels=[4, 8])"
+
+
+def test_fit_signature_is_shared():
+    for cls in MODELS:
+        names = list(inspect.signature(cls.fit).parameters)[:5]
+        assert names == ["self", "X", "y", "validation_data", "validation_split"], cls
+
+
+def test_validation_data_and_split_are_exclusive():
+    t, y = texts()
+    with pytest.raises(ValueError, match="not both"):
+        TextClassifier(**TEXT).fit(t, y, (t[:10], y[:10]), validation_split=0.2, epochs=1, progress=False)
+    with pytest.warns(DeprecationWarning, match="validation_data"):
+        TextClassifier(**TEXT).fit(t, y, dev=(t[:10], y[:10]), epochs=1, progress=False)
+
+
+def test_load_reports_the_files_hyper_parameters(tmp_path):
+    x, _, masks = bands(12, 1)
+    seg = ImageSegmenter(2, **SEG).fit(x, masks, epochs=1, verbose=False)
+    seg.save(tmp_path / "seg.safetensors")
+    back = ImageSegmenter.load(tmp_path / "seg.safetensors")
+    assert back.get_params() == dict(seg.get_params(), encoder_channels=(4, 8))
+
+
+# -- scikit-learn ---------------------------------------------------------------------
+
+def test_clone_gives_an_unfitted_copy_with_the_same_params():
+    t, y = texts()
+    clf = TextClassifier(**TEXT).fit(t, y, epochs=1, progress=False)
+    copy = clone(clf)
+    assert copy.get_params() == clf.get_params() and copy._handle is None
+    img = ImageClassifier(conv_channels=[4, 8], kind="cnn", hidden_size=np.int64(8))
+    assert clone(img).get_params() == img.get_params()
+    assert is_classifier(clf) and is_classifier(img) and not is_classifier(ImageSegmenter(2))
+
+
+def test_pipeline_with_a_text_classifier():
+    t, y = texts()
+    pipe = Pipeline([("lower", FunctionTransformer(lambda xs: [s.lower() for s in xs])),
+                     ("clf", TextClassifier(**TEXT))])
+    pipe.fit(t, y, clf__epochs=2, clf__progress=False)
+    predicted = pipe.predict(["A FINE FILM", "DULL"])
+    assert len(predicted) == 2 and set(predicted) <= {"fresh", "rotten"}
+    assert 0.0 <= pipe.score(t, y) <= 1.0
+
+
+def test_cross_val_score_on_an_image_classifier():
+    x, y, _ = bands(60, 3)
+    scores = cross_val_score(ImageClassifier(**IMAGE), x, y, cv=3,
+                             params=dict(epochs=6, learning_rate=0.01, verbose=False))
+    assert scores.shape == (3,)
+    assert np.mean(scores) > 0.8  # top-or-bottom is easy: it really learned
+
+
+def test_grid_search_over_a_text_classifier():
+    t, y = texts()
+    search = GridSearchCV(TextClassifier(**TEXT), {"pooling": ["mean", "max"]}, cv=2)
+    search.fit(t, y, epochs=1, progress=False)
+    assert search.best_params_["pooling"] in ("mean", "max")
+    assert search.best_estimator_.pooling == search.best_params_["pooling"]
+    assert len(search.predict(t[:3])) == 3
+
+
+def test_segmenter_scores_by_mean_iou():
+    x, _, masks = bands(16, 4)
+    seg = ImageSegmenter(2, **SEG).fit(x, masks, epochs=2, verbose=False)
+    assert seg.score(x, masks) == pytest.approx(seg.evaluate(x, masks)["mean_iou"])
+    scores = cross_val_score(ImageSegmenter(2, **SEG), x, masks, cv=2, params=dict(epochs=1, verbose=False))
+    assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
