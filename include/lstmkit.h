@@ -330,8 +330,8 @@ LK_API lk_status lk_tokenizer_train(const char *train, size_t train_len,
  * UTF-8 (tokenised as characters for CJK text, lower-cased words otherwise); class
  * labels are UTF-8 strings kept in the model, in sorted order.
  *
- * Thread safety: predict, attention, num_classes, label and save may run on one
- * handle from many threads at once. */
+ * Thread safety: predict, attention, num_classes, label, get_config and save may run
+ * on one handle from many threads at once. */
 typedef struct lk_text_classifier lk_text_classifier;
 
 /* Pooling of the LSTM outputs into one vector. Values are fixed; new kinds are
@@ -445,6 +445,14 @@ typedef struct lk_text_classifier_train_config {
  * min_ngram_count 2. */
 LK_API lk_text_classifier_train_config lk_text_classifier_train_config_default(void);
 
+/* The model's own architecture in *out: embedding_dim, hidden_size, num_layers,
+ * bidirectional, pooling, attention_size, dropout, max_length, tokenization (the mode
+ * training chose: CHARACTERS or WORDS, never AUTO), ngram_order, ngram_dropout and
+ * seed; the training fields hold the defaults.
+ * Errors: INVALID_ARGUMENT for NULL pointers. */
+LK_API lk_status lk_text_classifier_get_config(const lk_text_classifier *classifier,
+                                               lk_text_classifier_train_config *out);
+
 /* Trains a classifier on n_train (text, label) pairs, early-stopping on the accuracy
  * on n_dev dev pairs; *out receives the model with the best dev accuracy. Texts are
  * (pointer, length) UTF-8 as in predict; labels are NUL-terminated UTF-8. The classes
@@ -480,8 +488,8 @@ LK_API lk_status lk_text_classifier_train(const char *const *train_texts, const 
  * deviation of the training pixels kept in the model. Any pixel scale works (0..255 or
  * 0..1), but predict must receive the scale training did.
  *
- * Thread safety: predict, num_classes, label, kind, input_shape and save may run on one
- * handle from many threads at once. */
+ * Thread safety: predict, num_classes, label, kind, input_shape, get_config and save
+ * may run on one handle from many threads at once. */
 typedef struct lk_image_classifier lk_image_classifier;
 
 /* How images become sequences. Values are fixed; new kinds are only ever appended. */
@@ -577,6 +585,13 @@ typedef struct lk_image_classifier_train_config {
  * batch 64, learning_rate 0.001, clip_norm 5, patience 3, decay_factor 0.5, no time
  * limit, 2 threads, a progress line every 200 batches, seed 1. */
 LK_API lk_image_classifier_train_config lk_image_classifier_train_config_default(void);
+
+/* The model's own architecture in *out: kind, hidden_size, num_layers, bidirectional,
+ * columns, num_conv_blocks, conv_channels, pooling, attention_size, dropout and seed;
+ * the training fields hold the defaults.
+ * Errors: INVALID_ARGUMENT for NULL pointers. */
+LK_API lk_status lk_image_classifier_get_config(const lk_image_classifier *classifier,
+                                                lk_image_classifier_train_config *out);
 
 /* Trains a classifier on n_train labelled examples, early-stopping on the accuracy on
  * n_dev dev examples; *out receives the model with the best dev accuracy. Both sets

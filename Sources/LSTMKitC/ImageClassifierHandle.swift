@@ -162,20 +162,29 @@ public func lk_image_classifier_predict(_ classifier: OpaquePointer?,
 
 @_cdecl("lk_image_classifier_train_config_default")
 public func lk_image_classifier_train_config_default() -> lk_image_classifier_train_config {
-    let c = ImageClassifierConfig()
-    let o = ImageClassifierTrainingOptions()
+    imageClassifierConfig(ImageClassifierConfig(), ImageClassifierTrainingOptions())
+}
+
+@_cdecl("lk_image_classifier_get_config")
+public func lk_image_classifier_get_config(_ classifier: OpaquePointer?,
+                                           _ out: UnsafeMutablePointer<lk_image_classifier_train_config>?) -> lk_status {
+    guarded {
+        let h = try imageClassifierHandle(classifier)
+        try required(out, "out").pointee = imageClassifierConfig(h.classifier.config, ImageClassifierTrainingOptions())
+    }
+}
+
+/// The C config of an engine config and training options (the inverse of
+/// imageClassifierSettings).
+func imageClassifierConfig(_ c: ImageClassifierConfig, _ o: ImageClassifierTrainingOptions) -> lk_image_classifier_train_config {
     var config = lk_image_classifier_train_config()
     config.kind = c.kind == .rows ? Int32(LK_IMAGE_KIND_ROWS) : Int32(LK_IMAGE_KIND_CNN)
     config.hidden_size = Int32(c.hiddenSize)
     config.num_layers = Int32(c.numLayers)
     config.bidirectional = c.bidirectional ? 1 : 0
     config.columns = c.columns ? 1 : 0
-    let blocks = c.convChannels.prefix(Int(LK_IMAGE_MAX_CONV_BLOCKS))
-    config.num_conv_blocks = Int32(blocks.count)
-    withUnsafeMutableBytes(of: &config.conv_channels) { raw in
-        let slots = raw.bindMemory(to: Int32.self)
-        for (i, v) in blocks.enumerated() { slots[i] = Int32(v) }
-    }
+    config.num_conv_blocks = Int32(min(c.convChannels.count, Int(LK_IMAGE_MAX_CONV_BLOCKS)))
+    setCArray(&config.conv_channels, c.convChannels)
     config.pooling = poolingCode(c.pooling)
     config.attention_size = Int32(c.attentionSize)
     config.dropout = c.dropout
@@ -190,27 +199,6 @@ public func lk_image_classifier_train_config_default() -> lk_image_classifier_tr
     config.log_every = Int32(o.logEvery)
     config.seed = c.seed
     return config
-}
-
-func poolingCode(_ kind: SequencePoolingKind) -> Int32 {
-    switch kind {
-    case .last: return Int32(LK_POOLING_LAST)
-    case .mean: return Int32(LK_POOLING_MEAN)
-    case .max: return Int32(LK_POOLING_MAX)
-    case .attention: return Int32(LK_POOLING_ATTENTION)
-    }
-}
-
-func poolingKind(_ code: Int32) throws -> SequencePoolingKind {
-    switch code {
-    case Int32(LK_POOLING_LAST): return .last
-    case Int32(LK_POOLING_MEAN): return .mean
-    case Int32(LK_POOLING_MAX): return .max
-    case Int32(LK_POOLING_ATTENTION): return .attention
-    default:
-        throw invalid("pooling must be LK_POOLING_LAST (0), LK_POOLING_MEAN (1), LK_POOLING_MAX (2) or "
-                      + "LK_POOLING_ATTENTION (3), got \(code)")
-    }
 }
 
 @_cdecl("lk_image_classifier_train")
@@ -233,59 +221,10 @@ public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
         guard nDev >= 1 else { throw invalid("n_dev must be >= 1: the dev set is empty") }
         let example = try exampleDimensions(shape)
 
-        func bounded(_ v: Int32, _ name: String, _ low: Int32, _ high: Int32) throws -> Int {
-            guard v >= low, v <= high else { throw invalid("\(name) must be in [\(low), \(high)], got \(v)") }
-            return Int(v)
-        }
-        func flag(_ v: Int32, _ name: String) throws -> Bool {
-            guard v == 0 || v == 1 else { throw invalid("\(name) must be 0 or 1, got \(v)") }
-            return v == 1
-        }
-        var model = ImageClassifierConfig()
-        switch c.kind {
-        case Int32(LK_IMAGE_KIND_ROWS): model.kind = .rows
-        case Int32(LK_IMAGE_KIND_CNN): model.kind = .cnn
-        default: throw invalid("kind must be LK_IMAGE_KIND_ROWS (0) or LK_IMAGE_KIND_CNN (1), got \(c.kind)")
-        }
-        model.hiddenSize = try bounded(c.hidden_size, "hidden_size", 1, 4096)
-        model.numLayers = try bounded(c.num_layers, "num_layers", 1, 16)
-        model.bidirectional = try flag(c.bidirectional, "bidirectional")
-        model.columns = try flag(c.columns, "columns")
-        if model.columns && model.kind == .cnn { throw invalid("columns must be 0 for kind LK_IMAGE_KIND_CNN (it applies to rows)") }
-        let blocks = try bounded(c.num_conv_blocks, "num_conv_blocks", 1, Int32(LK_IMAGE_MAX_CONV_BLOCKS))
-        let channels = withUnsafeBytes(of: c.conv_channels) { Array($0.bindMemory(to: Int32.self).prefix(blocks)) }
-        for (i, v) in channels.enumerated() { _ = try bounded(v, "conv_channels[\(i)]", 1, 4096) }
-        model.convChannels = channels.map(Int.init)
-        model.pooling = try poolingKind(c.pooling)
-        model.attentionSize = try bounded(c.attention_size, "attention_size", 1, 4096)
-        guard c.dropout.isFinite, c.dropout >= 0, c.dropout < 1 else { throw invalid("dropout must be in [0, 1), got \(c.dropout)") }
-        model.dropout = c.dropout
-        model.seed = c.seed
+        let (model, options) = try imageClassifierSettings(c)
         if example.count == 4 && model.kind == .rows {
             throw invalid("shape.frames is \(example[0]): frame sequences need kind LK_IMAGE_KIND_CNN (rows reads one image)")
         }
-
-        var options = ImageClassifierTrainingOptions()
-        options.epochs = try bounded(c.epochs, "epochs", 1, Int32.max)
-        options.batchSize = try bounded(c.batch_size, "batch_size", 1, 65536)
-        guard c.learning_rate.isFinite, c.learning_rate > 0 else {
-            throw invalid("learning_rate must be finite and > 0, got \(c.learning_rate)")
-        }
-        options.learningRate = c.learning_rate
-        guard c.clip_norm.isFinite, c.clip_norm > 0 else { throw invalid("clip_norm must be finite and > 0, got \(c.clip_norm)") }
-        options.clipNorm = c.clip_norm
-        options.patience = try bounded(c.patience, "patience", 1, Int32.max)
-        guard c.decay_factor.isFinite, c.decay_factor > 0, c.decay_factor <= 1 else {
-            throw invalid("decay_factor must be in (0, 1], got \(c.decay_factor)")
-        }
-        options.decayFactor = c.decay_factor
-        guard c.time_limit == 0 || (c.time_limit.isFinite && c.time_limit >= 1) else {
-            throw invalid("time_limit must be 0 (no limit) or at least 1 second, got \(c.time_limit)")
-        }
-        options.timeLimit = c.time_limit == 0 ? nil : c.time_limit
-        options.threads = try bounded(c.threads, "threads", 1, 1024)
-        options.logEvery = try bounded(c.log_every, "log_every", 1, Int32.max)
-        options.seed = c.seed
 
         let train = try imageTensor(trainImages, nTrain, example, trainCount, "train_images", "train_count")
         let dev = try imageTensor(devImages, nDev, example, devCount, "dev_images", "dev_count")
@@ -298,4 +237,41 @@ public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
         }
         publish(trainer.classifier, to: out)
     }
+}
+
+/// The engine's config and options from a C config, every field checked (the message
+/// names the field and its valid range).
+func imageClassifierSettings(_ c: lk_image_classifier_train_config) throws -> (ImageClassifierConfig, ImageClassifierTrainingOptions) {
+    var model = ImageClassifierConfig()
+    switch c.kind {
+    case Int32(LK_IMAGE_KIND_ROWS): model.kind = .rows
+    case Int32(LK_IMAGE_KIND_CNN): model.kind = .cnn
+    default: throw invalid("kind must be LK_IMAGE_KIND_ROWS (0) or LK_IMAGE_KIND_CNN (1), got \(c.kind)")
+    }
+    model.hiddenSize = try bounded(c.hidden_size, "hidden_size", 1, 4096)
+    model.numLayers = try bounded(c.num_layers, "num_layers", 1, 16)
+    model.bidirectional = try flag(c.bidirectional, "bidirectional")
+    model.columns = try flag(c.columns, "columns")
+    if model.columns && model.kind == .cnn { throw invalid("columns must be 0 for kind LK_IMAGE_KIND_CNN (it applies to rows)") }
+    let blocks = try bounded(c.num_conv_blocks, "num_conv_blocks", 1, Int32(LK_IMAGE_MAX_CONV_BLOCKS))
+    let channels = cArray(c.conv_channels, blocks)
+    for (i, v) in channels.enumerated() { _ = try bounded(v, "conv_channels[\(i)]", 1, 4096) }
+    model.convChannels = channels.map(Int.init)
+    model.pooling = try poolingKind(c.pooling)
+    model.attentionSize = try bounded(c.attention_size, "attention_size", 1, 4096)
+    model.dropout = try fraction(c.dropout, "dropout")
+    model.seed = c.seed
+
+    var options = ImageClassifierTrainingOptions()
+    options.epochs = try bounded(c.epochs, "epochs", 1, Int32.max)
+    options.batchSize = try bounded(c.batch_size, "batch_size", 1, 65536)
+    options.learningRate = try positive(c.learning_rate, "learning_rate")
+    options.clipNorm = try positive(c.clip_norm, "clip_norm")
+    options.patience = try bounded(c.patience, "patience", 1, Int32.max)
+    options.decayFactor = try decayFactor(c.decay_factor)
+    options.timeLimit = try timeLimit(c.time_limit)
+    options.threads = try bounded(c.threads, "threads", 1, 1024)
+    options.logEvery = try bounded(c.log_every, "log_every", 1, Int32.max)
+    options.seed = c.seed
+    return (model, options)
 }

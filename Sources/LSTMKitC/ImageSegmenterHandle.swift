@@ -217,12 +217,8 @@ func segmenterConfig(_ c: ImageSegmenterConfig, _ o: ImageSegmenterTrainingOptio
     config.num_classes = Int32(c.numClasses)
     config.context = contextCode(c.context)
     config.hidden_size = Int32(c.hiddenSize)
-    let blocks = c.encoderChannels.prefix(Int(LK_SEGMENTER_MAX_BLOCKS))
-    config.num_blocks = Int32(blocks.count)
-    withUnsafeMutableBytes(of: &config.encoder_channels) { raw in
-        let slots = raw.bindMemory(to: Int32.self)
-        for (i, v) in blocks.enumerated() { slots[i] = Int32(v) }
-    }
+    config.num_blocks = Int32(min(c.encoderChannels.count, Int(LK_SEGMENTER_MAX_BLOCKS)))
+    setCArray(&config.encoder_channels, c.encoderChannels)
     config.batch_norm = c.batchNorm ? 1 : 0
     config.upsampling = upsamplingCode(c.upsampling)
     config.attention_gates = c.attentionGates ? 1 : 0
@@ -270,14 +266,6 @@ public func lk_image_segmenter_get_config(_ segmenter: OpaquePointer?,
 /// The engine's config and options from a C config, every field checked (the message
 /// names the field and its valid range).
 func segmenterSettings(_ c: lk_image_segmenter_train_config) throws -> (ImageSegmenterConfig, ImageSegmenterTrainingOptions) {
-    func bounded(_ v: Int32, _ name: String, _ low: Int32, _ high: Int32) throws -> Int {
-        guard v >= low, v <= high else { throw invalid("\(name) must be in [\(low), \(high)], got \(v)") }
-        return Int(v)
-    }
-    func flag(_ v: Int32, _ name: String) throws -> Bool {
-        guard v == 0 || v == 1 else { throw invalid("\(name) must be 0 or 1, got \(v)") }
-        return v == 1
-    }
     var model = ImageSegmenterConfig(numClasses: try bounded(c.num_classes, "num_classes", 2, 65536))
     switch c.context {
     case Int32(LK_SEGMENTER_CONTEXT_LSTM): model.context = .lstm
@@ -286,7 +274,7 @@ func segmenterSettings(_ c: lk_image_segmenter_train_config) throws -> (ImageSeg
     }
     model.hiddenSize = try bounded(c.hidden_size, "hidden_size", 1, 4096)
     let blocks = try bounded(c.num_blocks, "num_blocks", 1, Int32(LK_SEGMENTER_MAX_BLOCKS))
-    let channels = withUnsafeBytes(of: c.encoder_channels) { Array($0.bindMemory(to: Int32.self).prefix(blocks)) }
+    let channels = cArray(c.encoder_channels, blocks)
     for (i, v) in channels.enumerated() { _ = try bounded(v, "encoder_channels[\(i)]", 1, 4096) }
     model.encoderChannels = channels.map(Int.init)
     model.batchNorm = try flag(c.batch_norm, "batch_norm")
@@ -303,26 +291,16 @@ func segmenterSettings(_ c: lk_image_segmenter_train_config) throws -> (ImageSeg
     var options = ImageSegmenterTrainingOptions()
     options.epochs = try bounded(c.epochs, "epochs", 1, Int32.max)
     options.batchSize = try bounded(c.batch_size, "batch_size", 1, 65536)
-    guard c.learning_rate.isFinite, c.learning_rate > 0 else {
-        throw invalid("learning_rate must be finite and > 0, got \(c.learning_rate)")
-    }
-    options.learningRate = c.learning_rate
-    guard c.clip_norm.isFinite, c.clip_norm > 0 else { throw invalid("clip_norm must be finite and > 0, got \(c.clip_norm)") }
-    options.clipNorm = c.clip_norm
+    options.learningRate = try positive(c.learning_rate, "learning_rate")
+    options.clipNorm = try positive(c.clip_norm, "clip_norm")
     guard let schedule = LearningRateSchedule.allCases.first(where: { scheduleCode($0) == c.schedule }) else {
         throw invalid("schedule must be LK_SCHEDULE_PLATEAU (0) or LK_SCHEDULE_COSINE (1), got \(c.schedule)")
     }
     options.schedule = schedule
     options.flipHorizontally = try flag(c.flip, "flip")
     options.patience = try bounded(c.patience, "patience", 1, Int32.max)
-    guard c.decay_factor.isFinite, c.decay_factor > 0, c.decay_factor <= 1 else {
-        throw invalid("decay_factor must be in (0, 1], got \(c.decay_factor)")
-    }
-    options.decayFactor = c.decay_factor
-    guard c.time_limit == 0 || (c.time_limit.isFinite && c.time_limit >= 1) else {
-        throw invalid("time_limit must be 0 (no limit) or at least 1 second, got \(c.time_limit)")
-    }
-    options.timeLimit = c.time_limit == 0 ? nil : c.time_limit
+    options.decayFactor = try decayFactor(c.decay_factor)
+    options.timeLimit = try timeLimit(c.time_limit)
     guard c.dice_weight.isFinite, c.dice_weight >= 0 else {
         throw invalid("dice_weight must be finite and >= 0, got \(c.dice_weight)")
     }

@@ -174,24 +174,77 @@ public func lk_text_classifier_attention(_ classifier: OpaquePointer?,
 
 @_cdecl("lk_text_classifier_train_config_default")
 public func lk_text_classifier_train_config_default() -> lk_text_classifier_train_config {
-    let c = TextClassifierConfig()
-    let o = TextClassifierTrainingOptions()
-    let pooling: Int32
-    switch c.pooling {
-    case .last: pooling = Int32(LK_POOLING_LAST)
-    case .mean: pooling = Int32(LK_POOLING_MEAN)
-    case .max: pooling = Int32(LK_POOLING_MAX)
-    case .attention: pooling = Int32(LK_POOLING_ATTENTION)
+    textClassifierConfig(TextClassifierConfig(), TextClassifierTrainingOptions(), tokenization: nil)
+}
+
+@_cdecl("lk_text_classifier_get_config")
+public func lk_text_classifier_get_config(_ classifier: OpaquePointer?,
+                                          _ out: UnsafeMutablePointer<lk_text_classifier_train_config>?) -> lk_status {
+    guarded {
+        let h = try classifierHandle(classifier)
+        try required(out, "out").pointee = textClassifierConfig(h.classifier.config, TextClassifierTrainingOptions(),
+                                                                tokenization: h.classifier.vocabulary.mode)
+    }
+}
+
+/// The C config of an engine config, training options and tokenization mode (nil:
+/// automatic); the inverse of textClassifierSettings.
+func textClassifierConfig(_ c: TextClassifierConfig, _ o: TextClassifierTrainingOptions,
+                          tokenization: TextVocabulary.Mode?) -> lk_text_classifier_train_config {
+    let mode: Int32
+    switch tokenization {
+    case nil: mode = Int32(LK_TOKENIZATION_AUTO)
+    case .characters: mode = Int32(LK_TOKENIZATION_CHARACTERS)
+    case .words: mode = Int32(LK_TOKENIZATION_WORDS)
     }
     return lk_text_classifier_train_config(
         embedding_dim: Int32(c.embeddingDim), hidden_size: Int32(c.hiddenSize), num_layers: Int32(c.numLayers),
-        bidirectional: c.bidirectional ? 1 : 0, pooling: pooling, attention_size: Int32(c.attentionSize),
+        bidirectional: c.bidirectional ? 1 : 0, pooling: poolingCode(c.pooling), attention_size: Int32(c.attentionSize),
         dropout: c.embeddingDropout, max_length: Int32(c.maxLength), min_count: Int32(o.minTokenCount),
         epochs: Int32(o.epochs), batch_size: Int32(o.batchSize), learning_rate: o.learningRate,
         patience: Int32(o.patience), balance_classes: o.balanceClasses ? 1 : 0,
-        tokenization: Int32(LK_TOKENIZATION_AUTO), threads: Int32(o.threads), seed: c.seed,
+        tokenization: mode, threads: Int32(o.threads), seed: c.seed,
         ngram_order: Int32(c.ngramOrder), ngram_dropout: c.ngramDropout, ngram_learning_rate: o.ngramLearningRate,
         min_ngram_count: Int32(o.minNgramCount))
+}
+
+/// The engine's config, options and tokenization mode (nil: automatic) from a C
+/// config, every field checked (the message names the field and its valid range).
+func textClassifierSettings(_ c: lk_text_classifier_train_config) throws
+    -> (TextClassifierConfig, TextClassifierTrainingOptions, TextVocabulary.Mode?) {
+    var model = TextClassifierConfig()
+    model.embeddingDim = try bounded(c.embedding_dim, "embedding_dim", 1, 4096)
+    model.hiddenSize = try bounded(c.hidden_size, "hidden_size", 1, 4096)
+    model.numLayers = try bounded(c.num_layers, "num_layers", 1, 16)
+    model.bidirectional = try flag(c.bidirectional, "bidirectional")
+    model.pooling = try poolingKind(c.pooling)
+    model.attentionSize = try bounded(c.attention_size, "attention_size", 1, 4096)
+    model.embeddingDropout = try fraction(c.dropout, "dropout")
+    model.outputDropout = c.dropout
+    model.maxLength = try bounded(c.max_length, "max_length", 1, 1_000_000)
+    model.ngramOrder = try bounded(c.ngram_order, "ngram_order", 0, 8)
+    model.ngramDropout = try fraction(c.ngram_dropout, "ngram_dropout")
+    model.seed = c.seed
+
+    var options = TextClassifierTrainingOptions()
+    options.minTokenCount = try bounded(c.min_count, "min_count", 1, Int32.max)
+    options.epochs = try bounded(c.epochs, "epochs", 1, Int32.max)
+    options.batchSize = try bounded(c.batch_size, "batch_size", 1, 65536)
+    options.learningRate = try positive(c.learning_rate, "learning_rate")
+    options.ngramLearningRate = try positive(c.ngram_learning_rate, "ngram_learning_rate")
+    options.minNgramCount = try bounded(c.min_ngram_count, "min_ngram_count", 1, Int32.max)
+    options.patience = try bounded(c.patience, "patience", 1, Int32.max)
+    options.balanceClasses = try flag(c.balance_classes, "balance_classes")
+    options.threads = try bounded(c.threads, "threads", 1, 1024)
+    options.seed = c.seed
+    switch c.tokenization {
+    case Int32(LK_TOKENIZATION_AUTO): return (model, options, nil)
+    case Int32(LK_TOKENIZATION_CHARACTERS): return (model, options, .characters)
+    case Int32(LK_TOKENIZATION_WORDS): return (model, options, .words)
+    default:
+        throw invalid("tokenization must be LK_TOKENIZATION_AUTO (0), LK_TOKENIZATION_CHARACTERS (1) or "
+                      + "LK_TOKENIZATION_WORDS (2), got \(c.tokenization)")
+    }
 }
 
 @_cdecl("lk_text_classifier_train")
@@ -210,66 +263,7 @@ public func lk_text_classifier_train(_ trainTexts: UnsafePointer<UnsafePointer<C
         guard nTrain >= 1 else { throw invalid("n_train must be >= 1: the training set is empty") }
         guard nDev >= 1 else { throw invalid("n_dev must be >= 1: the dev set is empty") }
 
-        func bounded(_ v: Int32, _ name: String, _ low: Int32, _ high: Int32) throws -> Int {
-            guard v >= low, v <= high else { throw invalid("\(name) must be in [\(low), \(high)], got \(v)") }
-            return Int(v)
-        }
-        func flag(_ v: Int32, _ name: String) throws -> Bool {
-            guard v == 0 || v == 1 else { throw invalid("\(name) must be 0 or 1, got \(v)") }
-            return v == 1
-        }
-        var model = TextClassifierConfig()
-        model.embeddingDim = try bounded(c.embedding_dim, "embedding_dim", 1, 4096)
-        model.hiddenSize = try bounded(c.hidden_size, "hidden_size", 1, 4096)
-        model.numLayers = try bounded(c.num_layers, "num_layers", 1, 16)
-        model.bidirectional = try flag(c.bidirectional, "bidirectional")
-        switch c.pooling {
-        case Int32(LK_POOLING_LAST): model.pooling = .last
-        case Int32(LK_POOLING_MEAN): model.pooling = .mean
-        case Int32(LK_POOLING_MAX): model.pooling = .max
-        case Int32(LK_POOLING_ATTENTION): model.pooling = .attention
-        default:
-            throw invalid("pooling must be LK_POOLING_LAST (0), LK_POOLING_MEAN (1), LK_POOLING_MAX (2) or "
-                          + "LK_POOLING_ATTENTION (3), got \(c.pooling)")
-        }
-        model.attentionSize = try bounded(c.attention_size, "attention_size", 1, 4096)
-        guard c.dropout.isFinite, c.dropout >= 0, c.dropout < 1 else { throw invalid("dropout must be in [0, 1), got \(c.dropout)") }
-        model.embeddingDropout = c.dropout
-        model.outputDropout = c.dropout
-        model.maxLength = try bounded(c.max_length, "max_length", 1, 1_000_000)
-        model.ngramOrder = try bounded(c.ngram_order, "ngram_order", 0, 8)
-        guard c.ngram_dropout.isFinite, c.ngram_dropout >= 0, c.ngram_dropout < 1 else {
-            throw invalid("ngram_dropout must be in [0, 1), got \(c.ngram_dropout)")
-        }
-        model.ngramDropout = c.ngram_dropout
-        model.seed = c.seed
-
-        var options = TextClassifierTrainingOptions()
-        options.minTokenCount = try bounded(c.min_count, "min_count", 1, Int32.max)
-        options.epochs = try bounded(c.epochs, "epochs", 1, Int32.max)
-        options.batchSize = try bounded(c.batch_size, "batch_size", 1, 65536)
-        guard c.learning_rate.isFinite, c.learning_rate > 0 else {
-            throw invalid("learning_rate must be finite and > 0, got \(c.learning_rate)")
-        }
-        options.learningRate = c.learning_rate
-        guard c.ngram_learning_rate.isFinite, c.ngram_learning_rate > 0 else {
-            throw invalid("ngram_learning_rate must be finite and > 0, got \(c.ngram_learning_rate)")
-        }
-        options.ngramLearningRate = c.ngram_learning_rate
-        options.minNgramCount = try bounded(c.min_ngram_count, "min_ngram_count", 1, Int32.max)
-        options.patience = try bounded(c.patience, "patience", 1, Int32.max)
-        options.balanceClasses = try flag(c.balance_classes, "balance_classes")
-        options.threads = try bounded(c.threads, "threads", 1, 1024)
-        options.seed = c.seed
-        let mode: TextVocabulary.Mode?
-        switch c.tokenization {
-        case Int32(LK_TOKENIZATION_AUTO): mode = nil
-        case Int32(LK_TOKENIZATION_CHARACTERS): mode = .characters
-        case Int32(LK_TOKENIZATION_WORDS): mode = .words
-        default:
-            throw invalid("tokenization must be LK_TOKENIZATION_AUTO (0), LK_TOKENIZATION_CHARACTERS (1) or "
-                          + "LK_TOKENIZATION_WORDS (2), got \(c.tokenization)")
-        }
+        let (model, options, mode) = try textClassifierSettings(c)
 
         let trainText = try utf8Texts(trainTexts, trainLengths, nTrain, "train_texts", "train_lens")
         let trainLabel = try cLabels(trainLabels, nTrain, "train_labels")
