@@ -229,7 +229,7 @@ struct TokenizerTests {
         #expect(resumed.tokenizer.network.parameters.map(\.value) == parameters.map(\.value))
     }
 
-    @Test("tags: one BMES tag per character")
+    @Test("tags: one BMES tag per Unicode scalar, as the Python binding")
     func tags() {
         let text = "我们在北京 工作"
         let tags = fixtureTokenizer.tag(text)
@@ -237,6 +237,16 @@ struct TokenizerTests {
         #expect(tags.allSatisfy { ["B", "M", "E", "S"].contains($0) })
         #expect(BMES.wordLengths(tags: tags.map { Int32(BMES.names.firstIndex(of: $0)!) }).reduce(0, +) == text.count)
         #expect(fixtureTokenizer.tag("我  们")[1...2] == ["S", "S"])  // whitespace: one S per character
+        // One tag per Unicode scalar, as Python's tag (one per code point): a family
+        // emoji is one Character but 7 scalars.
+        let emoji = "👨‍👩‍👧‍👦好"
+        #expect(fixtureTokenizer.tag(emoji).count == emoji.unicodeScalars.count)
+        let words = fixtureTokenizer.cut(emoji)
+        let expected = words.flatMap { w -> [String] in
+            let n = w.unicodeScalars.count
+            return n == 1 ? ["S"] : ["B"] + Array(repeating: "M", count: n - 2) + ["E"]
+        }
+        #expect(fixtureTokenizer.tag(emoji) == expected)
     }
 }
 

@@ -86,11 +86,15 @@ public final class Tokenizer {
         cutMany([text])[0]
     }
 
-    /// BMES tags, one per character of `text` (whitespace characters get "S").
+    /// BMES tags, one per Unicode scalar of `text` (whitespace gets "S"): a word of n
+    /// scalars gives "S" if n == 1, else "B", n - 2 times "M", "E". Scalars, not
+    /// Characters, so that the tags line up with the code points every front door
+    /// counts (a Python str's length, UTF-8 decoded in C), as the Python binding's do.
     public func tag(_ text: String) -> [String] {
         tokens(for: [text], threads: 1)[0].flatMap { token -> [String] in
-            if token.allSatisfy(\.isWhitespace) { return Array(repeating: "S", count: token.count) }
-            return BMES.tags(wordLengths: [token.count]).map { BMES.names[Int($0)] }
+            let n = token.unicodeScalars.count
+            if token.allSatisfy(\.isWhitespace) { return Array(repeating: "S", count: n) }
+            return BMES.tags(wordLengths: [n]).map { BMES.names[Int($0)] }
         }
     }
 
