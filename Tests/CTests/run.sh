@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Compiles Tests/CTests/test_abi.c against include/lstmkit.h and liblstmkit, and runs it.
+# Compiles the C ABI test (Tests/CTests/*.c: harness.c, the shared checks and main, and
+# one test_*.c per area) against include/lstmkit.h and liblstmkit into one program, and
+# runs it.
 #
 #   bash Tests/CTests/run.sh            builds liblstmkit (release, default .build) first
 #   bash Tests/CTests/run.sh LIBDIR     uses the liblstmkit.so already in LIBDIR, no build
@@ -28,7 +30,7 @@ libdir=$(cd "$libdir" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/lstmkit-ctests.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -pedantic -I include Tests/CTests/test_abi.c \
+"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -pedantic -I include Tests/CTests/*.c \
     -L"$libdir" -llstmkit -Wl,-rpath,"$libdir" -lm -o "$work/test_abi"
 
 # The tokenizer groups train a tiny model on the CWS fixtures; the text classifier

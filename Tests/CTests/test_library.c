@@ -1,0 +1,195 @@
+/*
+ * test_library.c — the library as a whole: versions, status strings and lk_last_error
+ * (before and after failures, per thread); BLAS thread control, including
+ * LSTMKIT_NUM_THREADS read at load (the program runs itself again).
+ */
+#include "harness.h"
+
+/* ======================================================================== */
+/* Group: versions, status strings, last error                                */
+/* ======================================================================== */
+
+static void group_versions(void) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%d.%d.%d", LK_VERSION_MAJOR, LK_VERSION_MINOR, LK_VERSION_PATCH);
+    CHECK(strcmp(buf, LK_VERSION_STRING) == 0, "LK_VERSION_STRING \"%s\" disagrees with the MAJOR/MINOR/PATCH macros (%s)",
+          LK_VERSION_STRING, buf);
+    const char *v = lk_version();
+    CHECK(v != NULL && strcmp(v, LK_VERSION_STRING) == 0, "lk_version() = \"%s\", header says \"%s\"", v ? v : "(NULL)",
+          LK_VERSION_STRING);
+    CHECK(lk_abi_version() == LK_ABI_VERSION, "lk_abi_version() = %d, header says %d", (int)lk_abi_version(), LK_ABI_VERSION);
+
+    /* Status strings: non-empty, distinct, and "unknown status" for anything else. */
+    const char *seen[9];
+    for (int c = 0; c <= LK_STATUS_BUFFER_TOO_SMALL; c++) {
+        const char *s = lk_status_string((lk_status)c);
+        seen[c] = s;
+        CHECK(s != NULL && s[0] != '\0' && strcmp(s, "unknown status") != 0,
+              "lk_status_string(%d) = \"%s\"", c, s ? s : "(NULL)");
+        for (int d = 0; d < c && s; d++)
+            CHECK(seen[d] == NULL || strcmp(seen[d], s) != 0, "lk_status_string(%d) and (%d) are both \"%s\"", d, c, s);
+    }
+    {
+        const char *s = lk_status_string(LK_STATUS_INVALID_ARGUMENT);
+        CHECK(s && strcmp(s, "invalid argument") == 0, "lk_status_string(INVALID_ARGUMENT) = \"%s\", header says \"invalid argument\"",
+              s ? s : "(NULL)");
+    }
+    {
+        const char *s = lk_status_string(LK_STATUS_BUFFER_TOO_SMALL);
+        CHECK(s && strcmp(s, "buffer too small") == 0, "lk_status_string(BUFFER_TOO_SMALL) = \"%s\", want \"buffer too small\"",
+              s ? s : "(NULL)");
+    }
+    const int unknown[] = {9, 10, 100, 0x7fffffff, -1};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        const char *s = lk_status_string((lk_status)unknown[i]);
+        CHECK(s && strcmp(s, "unknown status") == 0, "lk_status_string(%d) = \"%s\", want \"unknown status\"", unknown[i],
+              s ? s : "(NULL)");
+    }
+
+    /* lk_last_error: "" before any failure on this thread (the parent process made no
+     * failing call before forking this group). */
+    const char *e0 = lk_last_error();
+    CHECK(e0 != NULL && e0[0] == '\0', "lk_last_error() before any failure = \"%s\", want \"\"", e0 ? e0 : "(NULL)");
+
+    fixture f;
+    if (!fixture_init(&f, make_config(2, 3, 1, 0, 0.0f, 4), 2, 2)) {
+        fixture_free(&f);
+        return;
+    }
+    lk_lstm *h = NULL;
+    EXPECT(lk_lstm_create(NULL, &h), LK_STATUS_INVALID_ARGUMENT);
+    STILL_WORKS(&f);
+    const char *e1 = lk_last_error();
+    CHECK(e1 != NULL && e1[0] != '\0', "lk_last_error() after a failure is empty");
+    char *copy = xstrdup(e1 ? e1 : "");
+    /* The message stays valid and unchanged across successful calls. */
+    lk_lstm_config cfg = make_config(2, 3, 1, 0, 0.0f, 1);
+    EXPECT(lk_lstm_create(&cfg, &h), LK_STATUS_OK);
+    int32_t count = 0;
+    EXPECT(lk_lstm_param_count(h, &count), LK_STATUS_OK);
+    (void)lk_version();
+    (void)lk_get_num_threads();
+    lk_lstm_free(h);
+    CHECK(strcmp(e1, copy) == 0, "the last error message changed across successful calls: \"%s\" -> \"%s\"", copy, e1);
+    const char *e2 = lk_last_error();
+    CHECK(e2 != NULL && strcmp(e2, copy) == 0, "lk_last_error() after successful calls = \"%s\", want the last failure's \"%s\"",
+          e2 ? e2 : "(NULL)", copy);
+    /* A different failure gives a (non-empty) message of its own. */
+    EXPECT(lk_set_num_threads(0), LK_STATUS_INVALID_ARGUMENT);
+    STILL_WORKS(&f);
+    free(copy);
+    fixture_free(&f);
+}
+
+/* ======================================================================== */
+/* Group: BLAS threads                                                        */
+/* ======================================================================== */
+
+static void group_threads(void) {
+    fixture g;
+    if (!fixture_init(&g, make_config(4, 3, 1, 1, 0.0f, 2), 2, 3)) {
+        fixture_free(&g);
+        return;
+    }
+    int32_t orig = lk_get_num_threads();
+    CHECK(orig >= 1, "lk_get_num_threads() = %d", (int)orig);
+    EXPECT(lk_set_num_threads(1), LK_STATUS_OK);
+    CHECK(lk_get_num_threads() == 1, "after lk_set_num_threads(1), lk_get_num_threads() = %d", (int)lk_get_num_threads());
+    EXPECT(lk_set_num_threads(2), LK_STATUS_OK);
+    CHECK(lk_get_num_threads() == 2, "after lk_set_num_threads(2), lk_get_num_threads() = %d", (int)lk_get_num_threads());
+    EXPECT(lk_set_num_threads(0), LK_STATUS_INVALID_ARGUMENT);
+    CHECK(lk_get_num_threads() == 2, "a rejected lk_set_num_threads(0) changed the count to %d", (int)lk_get_num_threads());
+    STILL_WORKS(&g);
+    EXPECT(lk_set_num_threads(-1), LK_STATUS_INVALID_ARGUMENT);
+    STILL_WORKS(&g);
+    EXPECT(lk_set_num_threads(INT32_MIN), LK_STATUS_INVALID_ARGUMENT);
+    CHECK(lk_get_num_threads() == 2, "a rejected negative count changed the count to %d", (int)lk_get_num_threads());
+    STILL_WORKS(&g);
+
+    /* Results do not depend on the thread count beyond rounding. */
+    fixture f;
+    if (fixture_init(&f, make_config(16, 32, 2, 1, 0.0f, 5), 8, 12)) {
+        float *y1 = xmalloc(f.yn * sizeof(float));
+        fwd_args a;
+        fixture_args(&f, &a, y1, NULL, NULL);
+        a.state_out_count = 0;
+        EXPECT(lk_set_num_threads(1), LK_STATUS_OK);
+        EXPECT(fwd(&a), LK_STATUS_OK);
+        double d = max_diff_ff(y1, f.y, f.yn);
+        CHECK(d <= 1e-5, "outputs with 1 thread differ from 2 threads by %.3g", d);
+        free(y1);
+    }
+    fixture_free(&f);
+    EXPECT(lk_set_num_threads(orig), LK_STATUS_OK);
+    CHECK(lk_get_num_threads() == orig, "could not restore the thread count %d", (int)orig);
+    fixture_free(&g);
+}
+
+/* Runs this program again with the given environment and returns the thread count it
+ * reports (-1 if it failed). NULL unsets a variable. */
+static int threads_in_child(const char *lk_env, const char *ob_env) {
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(exe, sizeof exe, "%s", g_argv0);
+    } else {
+        exe[n] = '\0';
+    }
+    int fd[2];
+    if (pipe(fd) != 0) return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        if (lk_env) setenv("LSTMKIT_NUM_THREADS", lk_env, 1);
+        else unsetenv("LSTMKIT_NUM_THREADS");
+        if (ob_env) setenv("OPENBLAS_NUM_THREADS", ob_env, 1);
+        else unsetenv("OPENBLAS_NUM_THREADS");
+        unsetenv("GOTO_NUM_THREADS");
+        unsetenv("OMP_NUM_THREADS");
+        execl(exe, exe, "--print-threads", (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    char buf[64] = {0};
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd[0], buf + got, sizeof buf - 1 - got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+    return atoi(buf);
+}
+
+static void group_threads_env(void) {
+    int n;
+    n = threads_in_child("1", NULL);
+    CHECK(n == 1, "LSTMKIT_NUM_THREADS=1: lk_get_num_threads() = %d", n);
+    n = threads_in_child("2", "1");
+    CHECK(n == 2, "LSTMKIT_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1: lk_get_num_threads() = %d (LSTMKIT_NUM_THREADS should win)", n);
+    n = threads_in_child(NULL, "1");
+    CHECK(n == 1, "OPENBLAS_NUM_THREADS=1 alone: lk_get_num_threads() = %d", n);
+    n = threads_in_child(NULL, NULL);
+    CHECK(n >= 1, "no thread variables: lk_get_num_threads() = %d (or the program failed)", n);
+    /* Bad values must not crash the library at load. */
+    n = threads_in_child("abc", NULL);
+    CHECK(n >= 1, "LSTMKIT_NUM_THREADS=abc: the program failed or reported %d", n);
+    n = threads_in_child("0", NULL);
+    CHECK(n >= 1, "LSTMKIT_NUM_THREADS=0: the program failed or reported %d", n);
+    n = threads_in_child("-3", NULL);
+    CHECK(n >= 1, "LSTMKIT_NUM_THREADS=-3: the program failed or reported %d", n);
+}
+
+const test_group library_groups[] = {
+    {"versions, status strings, last error", group_versions},
+    {"BLAS threads", group_threads},
+    {"LSTMKIT_NUM_THREADS at load", group_threads_env},
+    {NULL, NULL},
+};
