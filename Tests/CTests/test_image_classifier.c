@@ -81,6 +81,16 @@ static void group_image_classifier(void) {
     CHECK(kind == LK_IMAGE_KIND_ROWS, "kind is %d, want LK_IMAGE_KIND_ROWS", (int)kind);
     EXPECT(lk_image_classifier_kind(h, NULL), LK_STATUS_INVALID_ARGUMENT);
     EXPECT(lk_image_classifier_kind(NULL, &kind), LK_STATUS_INVALID_ARGUMENT);
+    lk_image_classifier_train_config got;
+    memset(&got, 0xff, sizeof got);
+    EXPECT(lk_image_classifier_get_config(h, &got), LK_STATUS_OK);
+    CHECK(got.kind == LK_IMAGE_KIND_ROWS && got.hidden_size == 16 && got.num_layers == 1 && got.bidirectional == 1 &&
+              got.columns == 0 && got.num_conv_blocks == 1 && got.conv_channels[0] == 4 && got.pooling == LK_POOLING_LAST &&
+              fabsf(got.dropout - c.dropout) == 0 && got.seed == 5 && got.epochs == d.epochs &&
+              got.learning_rate == d.learning_rate,
+          "get_config: the model's fields differ from the training config");
+    EXPECT(lk_image_classifier_get_config(h, NULL), LK_STATUS_INVALID_ARGUMENT);
+    EXPECT(lk_image_classifier_get_config(NULL, &got), LK_STATUS_INVALID_ARGUMENT);
     lk_image_shape sh = {-1, -1, -1, -1};
     EXPECT(lk_image_classifier_input_shape(h, &sh), LK_STATUS_OK);
     CHECK(sh.frames == 0 && sh.height == 8 && sh.width == 8 && sh.channels == 1, "input shape (%lld, %lld, %lld, %lld)",

@@ -74,6 +74,19 @@ static void group_text_classifier(void) {
     EXPECT(lk_text_classifier_num_classes(h, NULL), LK_STATUS_INVALID_ARGUMENT);
     EXPECT(lk_text_classifier_num_classes(NULL, &nc), LK_STATUS_INVALID_ARGUMENT);
 
+    /* get_config: the model's architecture (tokenization as resolved: English is words),
+     * the training fields at their defaults. */
+    lk_text_classifier_train_config got;
+    memset(&got, 0xff, sizeof got);
+    EXPECT(lk_text_classifier_get_config(h, &got), LK_STATUS_OK);
+    CHECK(got.embedding_dim == 16 && got.hidden_size == 16 && got.num_layers == 1 && got.bidirectional == 1 &&
+              got.pooling == LK_POOLING_ATTENTION && got.attention_size == 8 && got.max_length == c.max_length &&
+              fabsf(got.dropout - c.dropout) == 0 && got.tokenization == LK_TOKENIZATION_WORDS && got.seed == 3 &&
+              got.ngram_order == 0 && got.epochs == d.epochs && got.min_count == d.min_count && got.batch_size == d.batch_size,
+          "get_config: the model's fields differ from the training config");
+    EXPECT(lk_text_classifier_get_config(h, NULL), LK_STATUS_INVALID_ARGUMENT);
+    EXPECT(lk_text_classifier_get_config(NULL, &got), LK_STATUS_INVALID_ARGUMENT);
+
     /* Prediction. */
     size_t nd = s.n - N_TRAIN;
     const char *const *dt = s.texts + N_TRAIN;
