@@ -16,6 +16,12 @@ func readLabelled(_ path: String) throws -> [(text: String, label: String)] {
     }
 }
 
+// The defaults the options show and fall back to are the engine's (one definition).
+private let text = TextClassifierConfig()
+private let textTraining = TextClassifierTrainingOptions()
+private let image = ImageClassifierConfig()
+private let imageTraining = ImageClassifierTrainingOptions()
+
 struct TrainClassifier: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-classifier",
@@ -37,33 +43,40 @@ struct TrainClassifier: ParsableCommand {
     @Option(help: "Where to write the model.") var output: String
     @Option(help: "text: auto, characters or words (default auto).") var tokenization: String?
     @Option(help: "last, mean, max or attention (default: attention for text, last for images).") var pooling: String?
-    @Option(name: .customLong("embedding-dim"), help: "text (default 128).") var embeddingDim: Int?
-    @Option(name: .customLong("bigram-dim"), help: "text: token-bigram embedding size (default 0: none).") var bigramDim: Int?
-    @Option(name: .customLong("min-bigram-count"), help: "text (default 2).") var minBigramCount: Int?
+    @Option(name: .customLong("embedding-dim"), help: "text (default \(text.embeddingDim)).") var embeddingDim: Int?
+    @Option(name: .customLong("bigram-dim"), help: "text: token-bigram embedding size (default \(text.bigramDim); 0: none).") var bigramDim: Int?
+    @Option(name: .customLong("min-bigram-count"), help: "text (default \(textTraining.minBigramCount)).") var minBigramCount: Int?
     @Option(name: .customLong("ngram-order"),
-            help: "text: n-gram features beside the LSTM, runs of 1 to this many tokens (0: none; default 0).") var ngramOrder: Int?
-    @Option(name: .customLong("ngram-dropout"), help: "text: training drops each n-gram with this probability (default 0.5).")
+            help: "text: n-gram features beside the LSTM, runs of 1 to this many tokens (0: none; default \(text.ngramOrder)).") var ngramOrder: Int?
+    @Option(name: .customLong("ngram-dropout"), help: "text: training drops each n-gram with this probability (default \(text.ngramDropout)).")
     var ngramDropout: Float?
-    @Option(name: .customLong("ngram-learning-rate"), help: "text: Adam's rate for the n-gram weights (default 0.05).")
+    @Option(name: .customLong("ngram-learning-rate"), help: "text: Adam's rate for the n-gram weights (default \(textTraining.ngramLearningRate)).")
     var ngramLearningRate: Float?
-    @Option(name: .customLong("min-ngram-count"), help: "text: n-grams in fewer training texts are left out (default 2).")
+    @Option(name: .customLong("min-ngram-count"), help: "text: n-grams in fewer training texts are left out (default \(textTraining.minNgramCount)).")
     var minNgramCount: Int?
-    @Option(name: .customLong("hidden-size")) var hiddenSize = 128
-    @Option(name: .customLong("layers")) var numLayers = 1
-    @Option(name: .customLong("attention-size")) var attentionSize = 64
-    @Option(help: "Dropout (default: 0.3 for text, 0.25 for images).") var dropout: Float?
-    @Option(name: .customLong("max-length"), help: "text: tokens kept per text, the first ones (default 400).") var maxLength: Int?
-    @Option(name: .customLong("min-count"), help: "text: rarer tokens are 'unknown' (default 2).") var minCount: Int?
+    @Option(name: .customLong("hidden-size"), help: "LSTM units per direction (default: \(text.hiddenSize) for text, \(image.hiddenSize) for images).")
+    var hiddenSize: Int?
+    @Option(name: .customLong("layers"), help: "LSTM layers (default: \(text.numLayers) for text, \(image.numLayers) for images).")
+    var numLayers: Int?
+    @Option(name: .customLong("attention-size"), help: "With attention pooling (default: \(text.attentionSize) for text, \(image.attentionSize) for images).")
+    var attentionSize: Int?
+    @Option(help: "Dropout (default: \(text.embeddingDropout) for text, \(image.dropout) for images).") var dropout: Float?
+    @Option(name: .customLong("max-length"), help: "text: tokens kept per text, the first ones (default \(text.maxLength)).") var maxLength: Int?
+    @Option(name: .customLong("min-count"), help: "text: rarer tokens are 'unknown' (default \(textTraining.minTokenCount)).") var minCount: Int?
     @Flag(help: "rows: a second LSTM also reads the image's columns.") var columns = false
     @Option(name: .customLong("conv-channels"), help: "cnn: output channels of each conv block (default 32,64).") var convChannels: String?
-    @Option(help: "Passes over the training set at most (default: 20 for text, 15 for images).") var epochs: Int?
-    @Option(name: .customLong("batch-size"), help: "Default: 32 for text, 64 for images.") var batchSize: Int?
-    @Option(name: .customLong("learning-rate"), help: "Adam (default: 0.002 for text, 0.001 for images).") var learningRate: Float?
-    @Option var patience = 3
+    @Option(help: "Passes over the training set at most (default: \(textTraining.epochs) for text, \(imageTraining.epochs) for images).")
+    var epochs: Int?
+    @Option(name: .customLong("batch-size"), help: "Default: \(textTraining.batchSize) for text, \(imageTraining.batchSize) for images.")
+    var batchSize: Int?
+    @Option(name: .customLong("learning-rate"), help: "Adam (default: \(textTraining.learningRate) for text, \(imageTraining.learningRate) for images).")
+    var learningRate: Float?
+    @Option(help: "Epochs without a better dev score before stopping (default: \(textTraining.patience) for text, \(imageTraining.patience) for images).")
+    var patience: Int?
     @Option(name: .customLong("time-limit"), help: "rows/cnn: minutes; no epoch starts after this.") var timeLimit: Double?
     @Flag(name: .customLong("balance-classes"), help: "text: weight classes by N / (C * count).") var balanceClasses = false
-    @Option var seed: UInt64 = 1
-    @Option var threads = 2
+    @Option var seed = textTraining.seed
+    @Option var threads = textTraining.threads
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
@@ -100,32 +113,33 @@ struct TrainClassifier: ParsableCommand {
         if let given = imageOnly.first(where: { $0.1 }) {
             throw LSTMKitError.invalidArgument("\(given.0) applies to --kind \(given.2) only")
         }
-        var config = TextClassifierConfig()
-        let poolingName = pooling ?? "attention"
-        guard let kind = SequencePoolingKind(rawValue: poolingName) else {
-            throw LSTMKitError.invalidArgument("--pooling must be last, mean, max or attention, got \(poolingName)")
+        var config = TextClassifierConfig()  // every option not given keeps the engine's default
+        if let pooling {
+            guard let kind = SequencePoolingKind(rawValue: pooling) else {
+                throw LSTMKitError.invalidArgument("--pooling must be last, mean, max or attention, got \(pooling)")
+            }
+            config.pooling = kind
         }
-        config.pooling = kind
-        config.embeddingDim = embeddingDim ?? 128
-        config.bigramDim = bigramDim ?? 0
-        config.ngramOrder = ngramOrder ?? 0
-        config.ngramDropout = ngramDropout ?? 0.5
-        config.hiddenSize = hiddenSize
-        config.numLayers = numLayers
-        config.attentionSize = attentionSize
-        config.embeddingDropout = dropout ?? 0.3
-        config.outputDropout = dropout ?? 0.3
-        config.maxLength = maxLength ?? 400
+        config.embeddingDim = embeddingDim ?? config.embeddingDim
+        config.bigramDim = bigramDim ?? config.bigramDim
+        config.ngramOrder = ngramOrder ?? config.ngramOrder
+        config.ngramDropout = ngramDropout ?? config.ngramDropout
+        config.hiddenSize = hiddenSize ?? config.hiddenSize
+        config.numLayers = numLayers ?? config.numLayers
+        config.attentionSize = attentionSize ?? config.attentionSize
+        config.embeddingDropout = dropout ?? config.embeddingDropout
+        config.outputDropout = dropout ?? config.outputDropout
+        config.maxLength = maxLength ?? config.maxLength
         config.seed = seed
         var options = TextClassifierTrainingOptions()
-        options.epochs = epochs ?? 20
-        options.batchSize = batchSize ?? 32
-        options.learningRate = learningRate ?? 0.002
-        options.patience = patience
-        options.minTokenCount = minCount ?? 2
-        options.minBigramCount = minBigramCount ?? 2
-        options.minNgramCount = minNgramCount ?? 2
-        options.ngramLearningRate = ngramLearningRate ?? 0.05
+        options.epochs = epochs ?? options.epochs
+        options.batchSize = batchSize ?? options.batchSize
+        options.learningRate = learningRate ?? options.learningRate
+        options.patience = patience ?? options.patience
+        options.minTokenCount = minCount ?? options.minTokenCount
+        options.minBigramCount = minBigramCount ?? options.minBigramCount
+        options.minNgramCount = minNgramCount ?? options.minNgramCount
+        options.ngramLearningRate = ngramLearningRate ?? options.ngramLearningRate
         options.balanceClasses = balanceClasses
         options.seed = seed
         options.threads = threads

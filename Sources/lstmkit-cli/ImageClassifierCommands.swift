@@ -81,9 +81,9 @@ func readImageLabels(_ path: String, count: Int, option: String) throws -> [Stri
 struct ImageTraining {
     var kind: ImageClassifierKind
     var train: String, trainLabels: String?, dev: String, devLabels: String?, output: String
-    var pooling: String?, hiddenSize: Int, numLayers: Int, attentionSize: Int, dropout: Float?
+    var pooling: String?, hiddenSize: Int?, numLayers: Int?, attentionSize: Int?, dropout: Float?
     var columns: Bool, convChannels: String?
-    var epochs: Int?, batchSize: Int?, learningRate: Float?, patience: Int, timeLimitMinutes: Double?
+    var epochs: Int?, batchSize: Int?, learningRate: Float?, patience: Int?, timeLimitMinutes: Double?
     var seed: UInt64, threads: Int
 
     func run() throws {
@@ -97,9 +97,9 @@ struct ImageTraining {
             }
             config.pooling = p
         }
-        config.hiddenSize = hiddenSize
-        config.numLayers = numLayers
-        config.attentionSize = attentionSize
+        config.hiddenSize = hiddenSize ?? config.hiddenSize
+        config.numLayers = numLayers ?? config.numLayers
+        config.attentionSize = attentionSize ?? config.attentionSize
         if let dropout { config.dropout = dropout }
         if columns {
             guard kind == .rows else { throw LSTMKitError.invalidArgument("--columns applies to --kind rows only") }
@@ -120,7 +120,7 @@ struct ImageTraining {
         if let epochs { options.epochs = epochs }
         if let batchSize { options.batchSize = batchSize }
         if let learningRate { options.learningRate = learningRate }
-        options.patience = patience
+        options.patience = patience ?? options.patience
         if let minutes = timeLimitMinutes {
             guard minutes.isFinite, minutes > 0 else {
                 throw LSTMKitError.invalidArgument("--time-limit must be a positive number of minutes, got \(minutes)")
@@ -129,8 +129,8 @@ struct ImageTraining {
         }
         options.seed = seed
         options.threads = threads
-        guard patience >= 1 else { throw LSTMKitError.invalidArgument("--patience must be >= 1, got \(patience)") }
-        guard hiddenSize >= 1, hiddenSize <= 4096, numLayers >= 1, numLayers <= 16, attentionSize >= 1, attentionSize <= 4096 else {
+        guard options.patience >= 1 else { throw LSTMKitError.invalidArgument("--patience must be >= 1, got \(options.patience)") }
+        guard (1...4096).contains(config.hiddenSize), (1...16).contains(config.numLayers), (1...4096).contains(config.attentionSize) else {
             throw LSTMKitError.invalidArgument("--hidden-size and --attention-size must be in [1, 4096] and --layers in [1, 16]")
         }
 

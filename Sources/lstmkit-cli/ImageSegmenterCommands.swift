@@ -81,6 +81,10 @@ func readSegmenterImages(_ path: String, option: String) throws -> Tensor {
     return images
 }
 
+// The defaults of train-segmenter's options are the engine's (one definition).
+private let segmenter = ImageSegmenterConfig()
+private let segmenterTraining = ImageSegmenterTrainingOptions()
+
 struct TrainSegmenter: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-segmenter",
@@ -101,29 +105,29 @@ struct TrainSegmenter: ParsableCommand {
     @Option(name: .customLong("num-classes"), help: "Classes per pixel (default: 1 + the largest label in the masks, at least 2).")
     var numClasses: Int?
     @Option(help: "lstm (a BiLSTM over the rows, then the columns, of the feature map) or conv (the ablation).")
-    var context = "lstm"
-    @Option(name: .customLong("hidden-size"), help: "LSTM units per direction.") var hiddenSize = 64
-    @Option(name: .customLong("encoder-channels"), help: "Output channels of each encoder block.") var encoderChannels = "32,64"
+    var context = segmenter.context.rawValue
+    @Option(name: .customLong("hidden-size"), help: "LSTM units per direction.") var hiddenSize = segmenter.hiddenSize
+    @Option(name: .customLong("encoder-channels"), help: "Output channels of each encoder block.") var encoderChannels = segmenter.encoderChannels.map(String.init).joined(separator: ",")
     @Flag(name: .customLong("no-batch-norm"), help: "No BatchNorm in the conv blocks.") var noBatchNorm = false
-    @Option(help: "transposed or bilinear.") var upsampling = "transposed"
+    @Option(help: "transposed or bilinear.") var upsampling = segmenter.upsampling.rawValue
     @Flag(name: .customLong("attention-gates"), help: "An attention gate on each skip connection.") var attentionGates = false
-    @Option(help: "Passes over the training set at most.") var epochs = 10
-    @Option(name: .customLong("batch-size")) var batchSize = 16
-    @Option(name: .customLong("learning-rate"), help: "Adam.") var learningRate: Float = 0.002
+    @Option(help: "Passes over the training set at most.") var epochs = segmenterTraining.epochs
+    @Option(name: .customLong("batch-size")) var batchSize = segmenterTraining.batchSize
+    @Option(name: .customLong("learning-rate"), help: "Adam.") var learningRate = segmenterTraining.learningRate
     @Option(help: "Learning-rate schedule: plateau (halve after an epoch without a better dev mean IoU, stop after --patience such epochs) or cosine (anneal to 0 over --time-limit, else --epochs).")
-    var schedule = "plateau"
-    @Option(help: "Epochs without a better dev mean IoU before stopping.") var patience = 3
+    var schedule = segmenterTraining.schedule.rawValue
+    @Option(help: "Epochs without a better dev mean IoU before stopping.") var patience = segmenterTraining.patience
     @Flag(help: "Augmentation: mirror each training image and its mask left to right with probability 1/2 (for data whose labels survive a mirror).")
     var flip = false
     @Option(name: .customLong("time-limit"), help: "Minutes; training stops at the first batch end after this (then dev is scored).") var timeLimit: Double?
-    @Option(name: .customLong("dice-weight"), help: "The loss is cross-entropy + this × soft Dice.") var diceWeight: Float = 0.5
+    @Option(name: .customLong("dice-weight"), help: "The loss is cross-entropy + this × soft Dice.") var diceWeight = segmenterTraining.diceWeight
     @Flag(name: .customLong("balance-classes"), help: "Median-frequency class weights in the cross-entropy.")
     var balanceClasses = false
     @Option(name: .customLong("class-weights"), help: "Cross-entropy weights, one per class, separated by commas.")
     var classWeights: String?
-    @Option(name: .customLong("log-every"), help: "A progress line every this many batches.") var logEvery = 100
-    @Option var seed: UInt64 = 1
-    @Option var threads = 2
+    @Option(name: .customLong("log-every"), help: "A progress line every this many batches.") var logEvery = segmenterTraining.logEvery
+    @Option var seed = segmenterTraining.seed
+    @Option var threads = segmenterTraining.threads
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {

@@ -74,6 +74,10 @@ struct Segment: ParsableCommand {
     }
 }
 
+// The defaults of train-tokenizer's options are the engine's (one definition).
+private let trainingDefaults = TokenizerTrainingOptions()
+private let networkDefaults = SegmenterConfig()
+
 struct TrainTokenizer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-tokenizer",
@@ -84,27 +88,27 @@ struct TrainTokenizer: ParsableCommand {
     @Option(help: "Where to write the best model.") var output: String
     @Option(help: "Checkpoint written after every epoch (default: OUTPUT.checkpoint).") var checkpoint: String?
     @Flag(help: "Continue from the checkpoint.") var resume = false
-    @Option var epochs = 30
-    @Option(name: .customLong("batch-size")) var batchSize = 16
-    @Option(name: .customLong("learning-rate")) var learningRate: Float = 0.002
-    @Option(name: .customLong("hidden-size")) var hiddenSize = 128
-    @Option(name: .customLong("layers")) var numLayers = 1
-    @Option(name: .customLong("char-dim")) var characterDim = 64
-    @Option(name: .customLong("bigram-dim")) var bigramDim = 32
-    @Option(name: .customLong("min-bigram-count")) var minBigramCount = 7
-    @Option(name: .customLong("dictionary-max-length"), help: "Dictionary features from training words up to this length (0: off).") var dictionaryMaxLength = 5
-    @Option(name: .customLong("dictionary-min-count"), help: "Training sentences see the training words seen at least this many times as their dictionary (segmenting uses every training word).") var dictionaryMinCount = 4
+    @Option var epochs = trainingDefaults.epochs
+    @Option(name: .customLong("batch-size")) var batchSize = trainingDefaults.batchSize
+    @Option(name: .customLong("learning-rate")) var learningRate = trainingDefaults.learningRate
+    @Option(name: .customLong("hidden-size")) var hiddenSize = networkDefaults.hiddenSize
+    @Option(name: .customLong("layers")) var numLayers = networkDefaults.numLayers
+    @Option(name: .customLong("char-dim")) var characterDim = networkDefaults.characterDim
+    @Option(name: .customLong("bigram-dim")) var bigramDim = networkDefaults.bigramDim
+    @Option(name: .customLong("min-bigram-count")) var minBigramCount = trainingDefaults.minBigramCount
+    @Option(name: .customLong("dictionary-max-length"), help: "Dictionary features from training words up to this length (0: off).") var dictionaryMaxLength = trainingDefaults.dictionaryMaxLength
+    @Option(name: .customLong("dictionary-min-count"), help: "Training sentences see the training words seen at least this many times as their dictionary (segmenting uses every training word).") var dictionaryMinCount = trainingDefaults.dictionaryMinCount
     @Option(help: "A general lexicon (one word per line, anything after a space or tab ignored): its words become features in training and segmenting, stored in the model.") var lexicon: String?
     @Option(name: .customLong("lexicon-max-length"), help: "Lexicon words of 2 up to this many characters are used.") var lexiconMaxLength = 5
-    @Option var dropout: Float = 0.3
-    @Option(name: .customLong("unknown-bigram-rate"), help: "Training: probability of replacing a bigram by 'unknown'.") var unknownBigramRate: Float = 0.1
-    @Option(name: .customLong("feature-dropout"), help: "Training: probability of dropping a piece's dictionary features.") var featureDropout: Float = 0
-    @Option(name: .customLong("label-smoothing")) var labelSmoothing: Float = 0
-    @Option(name: .customLong("average-decay"), help: "> 0: score and keep a moving average of the weights with this decay per step, e.g. 0.999 (0: off).") var averageDecay: Float = 0
-    @Option var patience = 4
-    @Option var seed: UInt64 = 1
-    @Option var threads = 2
-    @Option(name: .customLong("max-batches"), help: "Batches per epoch at most (0: all); for quick trials.") var maxBatches = 0
+    @Option var dropout = networkDefaults.embeddingDropout
+    @Option(name: .customLong("unknown-bigram-rate"), help: "Training: probability of replacing a bigram by 'unknown'.") var unknownBigramRate = trainingDefaults.unknownBigramRate
+    @Option(name: .customLong("feature-dropout"), help: "Training: probability of dropping a piece's dictionary features.") var featureDropout = trainingDefaults.featureDropout
+    @Option(name: .customLong("label-smoothing")) var labelSmoothing = trainingDefaults.labelSmoothing
+    @Option(name: .customLong("average-decay"), help: "> 0: score and keep a moving average of the weights with this decay per step, e.g. 0.999 (0: off).") var averageDecay = trainingDefaults.averageDecay
+    @Option var patience = trainingDefaults.patience
+    @Option var seed = trainingDefaults.seed
+    @Option var threads = trainingDefaults.threads
+    @Option(name: .customLong("max-batches"), help: "Batches per epoch at most (0: all); for quick trials.") var maxBatches = trainingDefaults.maxBatchesPerEpoch
 
     func run() throws {
         try LSTMKitCLI.reportingErrors {
