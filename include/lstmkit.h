@@ -436,19 +436,23 @@ typedef struct lk_text_classifier_train_config {
                                   probability, [0, 1)                                */
     float ngram_learning_rate; /* Adam's rate for the n-gram weights, finite, > 0    */
     int32_t min_ngram_count;   /* >= 1                                               */
+    /* Token bigrams (a token and its right neighbour) as a second embedding beside the
+     * tokens'; 0 turns them off. */
+    int32_t bigram_dim;        /* 0 (none) to 4096                                   */
+    int32_t min_bigram_count;  /* rarer training bigrams are "unknown", >= 1         */
 } lk_text_classifier_train_config;
 
 /* embedding_dim 128, hidden_size 128, 1 layer, bidirectional, attention pooling
  * (attention_size 64), dropout 0.3, max_length 400, min_count 2, 20 epochs, batch 32,
  * learning_rate 0.002, patience 3, no class balancing, automatic tokenization,
  * 2 threads, seed 1; ngram_order 0, ngram_dropout 0.5, ngram_learning_rate 0.05,
- * min_ngram_count 2. */
+ * min_ngram_count 2; bigram_dim 0, min_bigram_count 2. */
 LK_API lk_text_classifier_train_config lk_text_classifier_train_config_default(void);
 
 /* The model's own architecture in *out: embedding_dim, hidden_size, num_layers,
  * bidirectional, pooling, attention_size, dropout, max_length, tokenization (the mode
- * training chose: CHARACTERS or WORDS, never AUTO), ngram_order, ngram_dropout and
- * seed; the training fields hold the defaults.
+ * training chose: CHARACTERS or WORDS, never AUTO), ngram_order, ngram_dropout,
+ * bigram_dim and seed; the training fields hold the defaults.
  * Errors: INVALID_ARGUMENT for NULL pointers. */
 LK_API lk_status lk_text_classifier_get_config(const lk_text_classifier *classifier,
                                                lk_text_classifier_train_config *out);

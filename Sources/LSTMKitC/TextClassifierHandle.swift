@@ -205,7 +205,8 @@ func textClassifierConfig(_ c: TextClassifierConfig, _ o: TextClassifierTraining
         patience: Int32(o.patience), balance_classes: o.balanceClasses ? 1 : 0,
         tokenization: mode, threads: Int32(o.threads), seed: c.seed,
         ngram_order: Int32(c.ngramOrder), ngram_dropout: c.ngramDropout, ngram_learning_rate: o.ngramLearningRate,
-        min_ngram_count: Int32(o.minNgramCount))
+        min_ngram_count: Int32(o.minNgramCount), bigram_dim: Int32(c.bigramDim),
+        min_bigram_count: Int32(o.minBigramCount))
 }
 
 /// The engine's config, options and tokenization mode (nil: automatic) from a C
@@ -224,6 +225,7 @@ func textClassifierSettings(_ c: lk_text_classifier_train_config) throws
     model.maxLength = try bounded(c.max_length, "max_length", 1, 1_000_000)
     model.ngramOrder = try bounded(c.ngram_order, "ngram_order", 0, 8)
     model.ngramDropout = try fraction(c.ngram_dropout, "ngram_dropout")
+    model.bigramDim = try bounded(c.bigram_dim, "bigram_dim", 0, 4096)
     model.seed = c.seed
 
     var options = TextClassifierTrainingOptions()
@@ -233,6 +235,7 @@ func textClassifierSettings(_ c: lk_text_classifier_train_config) throws
     options.learningRate = try positive(c.learning_rate, "learning_rate")
     options.ngramLearningRate = try positive(c.ngram_learning_rate, "ngram_learning_rate")
     options.minNgramCount = try bounded(c.min_ngram_count, "min_ngram_count", 1, Int32.max)
+    options.minBigramCount = try bounded(c.min_bigram_count, "min_bigram_count", 1, Int32.max)
     options.patience = try bounded(c.patience, "patience", 1, Int32.max)
     options.balanceClasses = try flag(c.balance_classes, "balance_classes")
     options.threads = try bounded(c.threads, "threads", 1, 1024)

@@ -38,7 +38,8 @@ static void group_text_classifier(void) {
               d.epochs == 20 && d.batch_size == 32 && d.patience == 3 && d.balance_classes == 0 &&
               d.tokenization == LK_TOKENIZATION_AUTO && d.threads == 2 && d.seed == 1 && fabsf(d.dropout - 0.3f) < 1e-6f &&
               fabsf(d.learning_rate - 0.002f) < 1e-7f && d.ngram_order == 0 && fabsf(d.ngram_dropout - 0.5f) < 1e-7f &&
-              fabsf(d.ngram_learning_rate - 0.05f) < 1e-7f && d.min_ngram_count == 2,
+              fabsf(d.ngram_learning_rate - 0.05f) < 1e-7f && d.min_ngram_count == 2 && d.bigram_dim == 0 &&
+              d.min_bigram_count == 2,
           "lk_text_classifier_train_config_default() does not hold the documented defaults");
 
     tsv_set s;
@@ -82,7 +83,8 @@ static void group_text_classifier(void) {
     CHECK(got.embedding_dim == 16 && got.hidden_size == 16 && got.num_layers == 1 && got.bidirectional == 1 &&
               got.pooling == LK_POOLING_ATTENTION && got.attention_size == 8 && got.max_length == c.max_length &&
               fabsf(got.dropout - c.dropout) == 0 && got.tokenization == LK_TOKENIZATION_WORDS && got.seed == 3 &&
-              got.ngram_order == 0 && got.epochs == d.epochs && got.min_count == d.min_count && got.batch_size == d.batch_size,
+              got.ngram_order == 0 && got.bigram_dim == 0 && got.epochs == d.epochs && got.min_count == d.min_count &&
+              got.batch_size == d.batch_size,
           "get_config: the model's fields differ from the training config");
     EXPECT(lk_text_classifier_get_config(h, NULL), LK_STATUS_INVALID_ARGUMENT);
     EXPECT(lk_text_classifier_get_config(NULL, &got), LK_STATUS_INVALID_ARGUMENT);
@@ -364,6 +366,19 @@ static void group_text_classifier_ngrams(void) {
             }
         }
     }
+    /* Token bigrams beside the tokens: another model, kept in the file, reported by get_config. */
+    lk_text_classifier *bi = NULL;
+    c.ngram_order = 0;
+    c.bigram_dim = 8;
+    c.min_bigram_count = 1;
+    if (EXPECT(cls_train(&s, &c, NULL, NULL, &bi), LK_STATUS_OK)) {
+        lk_text_classifier_train_config got;
+        EXPECT(lk_text_classifier_get_config(bi, &got), LK_STATUS_OK);
+        CHECK(got.bigram_dim == 8, "get_config: bigram_dim is %d, want 8", (int)got.bigram_dim);
+        EXPECT(lk_text_classifier_predict(bi, dt, dl, nd, 1, q, nd * 2), LK_STATUS_OK);
+        CHECK(max_diff_ff(p0, q, nd * 2) > 1e-4, "bigram features changed no prediction");
+    }
+    lk_text_classifier_free(bi);
     free(path);
     free(p0);
     free(p);
@@ -466,6 +481,9 @@ static void group_text_classifier_train_errors(void) {
     BAD_FIELD(ngram_learning_rate, 0.0f);
     BAD_FIELD(ngram_learning_rate, NAN);
     BAD_FIELD(ngram_learning_rate, INFINITY);
+    BAD_FIELD(bigram_dim, -1);
+    BAD_FIELD(bigram_dim, 4097);
+    BAD_FIELD(min_bigram_count, 0);
     BAD_FIELD(min_ngram_count, 0);
     BAD_FIELD(threads, 0);
     BAD_FIELD(threads, INT32_MAX);
