@@ -110,12 +110,23 @@ class BuildExt(build_ext):
 
 native = Extension(
     "lstmkit._native",
-    sources=["lstmkit/_native.c", "lstmkit/_other_blas.c"],
-    depends=["lstmkit/_other_blas.h"],
+    sources=[
+        "lstmkit/_native.c",
+        "lstmkit/_common.c",
+        "lstmkit/_lstm.c",
+        "lstmkit/_tokenizer.c",
+        "lstmkit/_text_classifier.c",
+        "lstmkit/_image_classifier.c",
+        "lstmkit/_image_segmenter.c",
+        "lstmkit/_other_blas.c",
+    ],
+    depends=["lstmkit/_common.h", "lstmkit/_other_blas.h"],
     include_dirs=[str(REPO / "include")],
     library_dirs=[str(PACKAGE_DIR)],
     libraries=["lstmkit"],
-    extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+    # -fvisibility=hidden: the files share helpers, but only PyInit__native is exported.
+    extra_compile_args=["-std=c11", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers",
+                        "-fvisibility=hidden"],
     extra_link_args=["-Wl,-rpath,$ORIGIN"],
 )
 
