@@ -367,6 +367,21 @@ PyObject *labels_list(const void *model, int32_t count, label_fn label);
     {"labels", Name##_labels, METH_NOARGS,                                                 \
      "labels() -> the class labels (list of str), in column order"}
 
+/* HANDLE_CONFIG(Name, prefix, member, fields) defines Name_config, config() -> dict: the
+ * model's architecture from lk_<prefix>_get_config, read through the field table
+ * `fields` (training fields hold the defaults); HANDLE_CONFIG_METHOD(Name) lists it. */
+#define HANDLE_CONFIG(Name, prefix, member, fields)                                        \
+    static PyObject *Name##_config(PyObject *obj, PyObject *Py_UNUSED(ignored))            \
+    {                                                                                      \
+        lk_##prefix##_train_config config;                                                 \
+        if (!lk_ok(lk_##prefix##_get_config(((Name *)obj)->member, &config)))              \
+            return NULL;                                                                   \
+        return fields_to_dict(fields, &config);                                            \
+    }
+#define HANDLE_CONFIG_METHOD(Name)                                                         \
+    {"config", Name##_config, METH_NOARGS,                                                 \
+     "config() -> dict: the model's architecture (training fields hold the defaults)"}
+
 /* What a model's file adds to the module: its handle type with the type's methods, and
  * its module-level functions. Each table ends with {NULL}. */
 typedef struct {

@@ -15,6 +15,22 @@ HANDLE_TYPE(ImageClassifierHandle, image_classifier, classifier,
 
 HANDLE_LABELS(ImageClassifierHandle, image_classifier, classifier)
 
+#define FIELD(name, kind) TRAIN_FIELD(lk_image_classifier_train_config, name, FIELD_##kind)
+static const train_field image_fields[] = {
+    FIELD(kind, INT32), FIELD(hidden_size, INT32), FIELD(num_layers, INT32),
+    FIELD(bidirectional, INT32), FIELD(columns, INT32), FIELD(pooling, INT32),
+    FIELD(attention_size, INT32), FIELD(dropout, FLOAT), FIELD(epochs, INT32),
+    FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT), FIELD(clip_norm, FLOAT),
+    FIELD(patience, INT32), FIELD(decay_factor, FLOAT), FIELD(time_limit, DOUBLE),
+    FIELD(threads, INT32), FIELD(log_every, INT32), FIELD(seed, UINT64),
+    TRAIN_LIST(lk_image_classifier_train_config, conv_channels, num_conv_blocks,
+               LK_IMAGE_MAX_CONV_BLOCKS),
+    {NULL},
+};
+#undef FIELD
+
+HANDLE_CONFIG(ImageClassifierHandle, image_classifier, classifier, image_fields)
+
 /* The dimensions of one example, (H, W, C) or (T, H, W, C), into dims; returns their
  * number. */
 static int example_dims(const lk_image_shape *s, npy_intp dims[4])
@@ -130,6 +146,7 @@ static PyMethodDef ImageClassifierHandle_methods[] = {
     {"predict_proba", (PyCFunction)ImageClassifierHandle_predict_proba, METH_VARARGS,
      "predict_proba(X, threads) -> float32 array (n, num_classes) (GIL released)"},
     HANDLE_LABELS_METHOD(ImageClassifierHandle),
+    HANDLE_CONFIG_METHOD(ImageClassifierHandle),
     {"input_shape", (PyCFunction)ImageClassifierHandle_input_shape, METH_NOARGS,
      "input_shape() -> (H, W, C) or (T, H, W, C): one example's shape"},
     {"kind", (PyCFunction)ImageClassifierHandle_kind, METH_NOARGS, "kind() -> 'rows' or 'cnn'"},
@@ -138,19 +155,6 @@ static PyMethodDef ImageClassifierHandle_methods[] = {
 };
 
 /* conv_channels is a list in the dict; num_conv_blocks its length. */
-#define FIELD(name, kind) TRAIN_FIELD(lk_image_classifier_train_config, name, FIELD_##kind)
-static const train_field image_fields[] = {
-    FIELD(kind, INT32), FIELD(hidden_size, INT32), FIELD(num_layers, INT32),
-    FIELD(bidirectional, INT32), FIELD(columns, INT32), FIELD(pooling, INT32),
-    FIELD(attention_size, INT32), FIELD(dropout, FLOAT), FIELD(epochs, INT32),
-    FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT), FIELD(clip_norm, FLOAT),
-    FIELD(patience, INT32), FIELD(decay_factor, FLOAT), FIELD(time_limit, DOUBLE),
-    FIELD(threads, INT32), FIELD(log_every, INT32), FIELD(seed, UINT64),
-    TRAIN_LIST(lk_image_classifier_train_config, conv_channels, num_conv_blocks,
-               LK_IMAGE_MAX_CONV_BLOCKS),
-    {NULL},
-};
-#undef FIELD
 
 TRAIN_CONFIG_DEFAULT(image_classifier, image_fields)
 

@@ -188,14 +188,7 @@ static PyObject *ImageSegmenterHandle_channels(ImageSegmenterHandle *self, PyObj
     return PyLong_FromLong((long)self->channels);
 }
 
-/* config() -> dict: the model's architecture (lk_image_segmenter_get_config). */
-static PyObject *ImageSegmenterHandle_config(ImageSegmenterHandle *self, PyObject *Py_UNUSED(ignored))
-{
-    lk_image_segmenter_train_config config;
-    if (!lk_ok(lk_image_segmenter_get_config(self->segmenter, &config)))
-        return NULL;
-    return fields_to_dict(segmenter_fields, &config);
-}
+HANDLE_CONFIG(ImageSegmenterHandle, image_segmenter, segmenter, segmenter_fields)
 
 static PyMethodDef ImageSegmenterHandle_methods[] = {
     {"predict", (PyCFunction)ImageSegmenterHandle_predict, METH_VARARGS,
@@ -206,8 +199,7 @@ static PyMethodDef ImageSegmenterHandle_methods[] = {
      "evaluate(X, masks, threads) -> (confusion (K, K) int64, pixel_accuracy, mean_iou) (GIL released)"},
     {"num_classes", (PyCFunction)ImageSegmenterHandle_num_classes, METH_NOARGS, "num_classes() -> K"},
     {"channels", (PyCFunction)ImageSegmenterHandle_channels, METH_NOARGS, "channels() -> C of the images"},
-    {"config", (PyCFunction)ImageSegmenterHandle_config, METH_NOARGS,
-     "config() -> dict: the model's architecture (training fields hold the defaults)"},
+    HANDLE_CONFIG_METHOD(ImageSegmenterHandle),
     HANDLE_SAVE_METHOD(ImageSegmenterHandle),
     {NULL, NULL, 0, NULL},
 };

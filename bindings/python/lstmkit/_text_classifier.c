@@ -13,6 +13,22 @@ HANDLE_TYPE(ClassifierHandle, text_classifier, classifier,
 
 HANDLE_LABELS(ClassifierHandle, text_classifier, classifier)
 
+#define FIELD(name, kind) TRAIN_FIELD(lk_text_classifier_train_config, name, FIELD_##kind)
+static const train_field classifier_fields[] = {
+    FIELD(embedding_dim, INT32), FIELD(hidden_size, INT32), FIELD(num_layers, INT32),
+    FIELD(bidirectional, INT32), FIELD(pooling, INT32), FIELD(attention_size, INT32),
+    FIELD(dropout, FLOAT), FIELD(max_length, INT32), FIELD(min_count, INT32),
+    FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
+    FIELD(patience, INT32), FIELD(balance_classes, INT32), FIELD(tokenization, INT32),
+    FIELD(threads, INT32), FIELD(seed, UINT64), FIELD(ngram_order, INT32),
+    FIELD(ngram_dropout, FLOAT), FIELD(ngram_learning_rate, FLOAT),
+    FIELD(min_ngram_count, INT32), FIELD(bigram_dim, INT32), FIELD(min_bigram_count, INT32),
+    {NULL},
+};
+#undef FIELD
+
+HANDLE_CONFIG(ClassifierHandle, text_classifier, classifier, classifier_fields)
+
 /* predict_proba(texts, threads) -> float32 array (n, C). GIL released. */
 static PyObject *ClassifierHandle_predict_proba(ClassifierHandle *self, PyObject *args)
 {
@@ -139,23 +155,11 @@ static PyMethodDef ClassifierHandle_methods[] = {
     {"attention", (PyCFunction)ClassifierHandle_attention, METH_VARARGS,
      "attention(text) -> list of (token, weight) (GIL released)"},
     HANDLE_LABELS_METHOD(ClassifierHandle),
+    HANDLE_CONFIG_METHOD(ClassifierHandle),
     HANDLE_SAVE_METHOD(ClassifierHandle),
     {NULL, NULL, 0, NULL},
 };
 
-#define FIELD(name, kind) TRAIN_FIELD(lk_text_classifier_train_config, name, FIELD_##kind)
-static const train_field classifier_fields[] = {
-    FIELD(embedding_dim, INT32), FIELD(hidden_size, INT32), FIELD(num_layers, INT32),
-    FIELD(bidirectional, INT32), FIELD(pooling, INT32), FIELD(attention_size, INT32),
-    FIELD(dropout, FLOAT), FIELD(max_length, INT32), FIELD(min_count, INT32),
-    FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
-    FIELD(patience, INT32), FIELD(balance_classes, INT32), FIELD(tokenization, INT32),
-    FIELD(threads, INT32), FIELD(seed, UINT64), FIELD(ngram_order, INT32),
-    FIELD(ngram_dropout, FLOAT), FIELD(ngram_learning_rate, FLOAT),
-    FIELD(min_ngram_count, INT32),
-    {NULL},
-};
-#undef FIELD
 
 TRAIN_CONFIG_DEFAULT(text_classifier, classifier_fields)
 

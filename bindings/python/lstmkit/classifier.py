@@ -83,6 +83,9 @@ class TextClassifier(Classifier):
         ngram_dropout: in training each n-gram is left out with this probability.
         min_ngram_count: rarer n-grams are left out.
         seed: initialisation, dropout, shuffling and the validation split.
+        bigram_dim: an embedding of token bigrams (a token and its right neighbour)
+            beside the tokens' (0: none).
+        min_bigram_count: rarer training bigrams are "unknown".
     """
 
     _C_DEFAULTS = _D
@@ -101,6 +104,8 @@ class TextClassifier(Classifier):
         "ngram_dropout": fraction,
         "min_ngram_count": int_in(1),
         "seed": SEED,
+        "bigram_dim": int_in(0, 4096),
+        "min_bigram_count": int_in(1),
     }
     _takes_arrays = False
 
@@ -120,6 +125,8 @@ class TextClassifier(Classifier):
         ngram_dropout: float = c_value(_D, "ngram_dropout", _PARAMS),
         min_ngram_count: int = c_value(_D, "min_ngram_count", _PARAMS),
         seed: int = c_value(_D, "seed", _PARAMS),
+        bigram_dim: int = c_value(_D, "bigram_dim", _PARAMS),
+        min_bigram_count: int = c_value(_D, "min_bigram_count", _PARAMS),
     ) -> None:
         self._init_params(locals())
 
@@ -244,9 +251,11 @@ class TextClassifier(Classifier):
     def load(cls, path: PathLike) -> "TextClassifier":
         """Reads a model file written by save(). OSError if it cannot be read;
         lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another kind
-        of model (the message names both kinds). The hyper-parameters of the returned
-        object are the defaults (the model file's own are what count)."""
+        of model (the message names both kinds). The returned object's hyper-parameters
+        are the file's (tokenization as training resolved it: "characters" or "words");
+        those that only shape training (min_count, min_ngram_count, min_bigram_count)
+        are the defaults."""
         handle = _native.text_classifier_load(_path_arg("path", path))
-        self = cls()
+        self = cls._from_c_config(handle.config())
         self._set_handle(handle, all(is_int_text(label) for label in handle.labels()))
         return self

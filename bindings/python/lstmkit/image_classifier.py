@@ -298,10 +298,9 @@ class ImageClassifier(Classifier):
     def load(cls, path: PathLike) -> "ImageClassifier":
         """Reads a model file written by save(). OSError if it cannot be read;
         lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another kind
-        of model (the message names both kinds). The returned object's ``kind`` is the
-        file's; its other hyper-parameters are the defaults (the file's own are what
-        count)."""
+        of model (the message names both kinds). The returned object's hyper-parameters
+        are the file's."""
         handle = _native.image_classifier_load(_path_arg("path", path))
-        self = cls(kind=handle.kind())
+        self = cls._from_c_config(handle.config())
         self._set_handle(handle, all(is_int_text(label) for label in handle.labels()))
         return self

@@ -118,11 +118,27 @@ def test_validation_data_and_split_are_exclusive():
 
 
 def test_load_reports_the_files_hyper_parameters(tmp_path):
-    x, _, masks = bands(12, 1)
+    x, y, masks = bands(12, 1)
     seg = ImageSegmenter(2, **SEG).fit(x, masks, epochs=1, verbose=False)
     seg.save(tmp_path / "seg.safetensors")
     back = ImageSegmenter.load(tmp_path / "seg.safetensors")
     assert back.get_params() == dict(seg.get_params(), encoder_channels=(4, 8))
+
+    img = ImageClassifier(kind="cnn", hidden_size=6, conv_channels=[3], pooling="mean", dropout=0.125,
+                          bidirectional=False, seed=9).fit(x, y, epochs=1, verbose=False)
+    img.save(tmp_path / "img.safetensors")
+    back = ImageClassifier.load(tmp_path / "img.safetensors")
+    assert back.get_params() == dict(img.get_params(), conv_channels=(3,))
+
+    t, labels = texts()
+    clf = TextClassifier(**dict(TEXT, pooling="max", bigram_dim=4, min_bigram_count=1, dropout=0.25, max_length=50))
+    clf.fit(t, labels, epochs=1, progress=False)
+    clf.save(tmp_path / "text.safetensors")
+    back = TextClassifier.load(tmp_path / "text.safetensors")
+    # tokenization is what training chose; the training-only counts are the defaults
+    expected = dict(clf.get_params(), tokenization="words", min_count=2, min_bigram_count=2)
+    assert back.get_params() == expected
+    assert np.array_equal(back.predict_proba(t[:5]), clf.predict_proba(t[:5]))
 
 
 # -- scikit-learn ---------------------------------------------------------------------
