@@ -24,37 +24,11 @@ func readMasks(_ path: String, option: String) throws -> (shape: [Int], labels: 
     guard array.shape.count == 3 else {
         throw LSTMKitError.invalidArgument("\(option) \(path) has shape \(NumPyFile.text(array.shape)); masks must be (N, H, W)")
     }
-    let n = array.count
-    var labels = [Int32](repeating: 0, count: n)
-    let data = array.data
-    func word(_ i: Int, _ size: Int) -> UInt64 {
-        var v: UInt64 = 0
-        for k in 0..<size { v |= UInt64(data[i * size + (array.bigEndian ? size - 1 - k : k)]) << (8 * UInt64(k)) }
-        return v
-    }
-    func outOfRange(_ i: Int, _ value: String) -> LSTMKitError {
+    // The engine decodes; the CLI names a bad value by its mask and pixel.
+    let labels = try array.int32s("\(option) \(path)") { i, value in
         let per = array.shape[1] * array.shape[2]
-        return .invalidArgument("\(option) \(path): mask \(i / per) has label \(value) at (\(i % per / array.shape[2]), "
-                                + "\(i % array.shape[2])), which is not a class index")
-    }
-    switch array.dtype {
-    case .bool, .uint(bytes: 1):
-        for i in 0..<n { labels[i] = Int32(data[i]) }
-    case .uint(let b):
-        for i in 0..<n {
-            let v = word(i, b)
-            guard v <= UInt64(Int32.max) else { throw outOfRange(i, String(v)) }
-            labels[i] = Int32(v)
-        }
-    case .int(let b):
-        let shift = UInt64(64 - 8 * b)
-        for i in 0..<n {
-            let v = Int64(bitPattern: word(i, b) << shift) >> Int64(shift)
-            guard let label = Int32(exactly: v) else { throw outOfRange(i, String(v)) }
-            labels[i] = label
-        }
-    default:
-        throw LSTMKitError.invalidArgument("\(option) \(path) holds \(array.dtype.name); masks must be integers (class indices)")
+        return LSTMKitError.invalidArgument("\(option) \(path): mask \(i / per) has label \(value) at (\(i % per / array.shape[2]), "
+                                            + "\(i % array.shape[2])), which is not a class index")
     }
     return (array.shape, labels)
 }

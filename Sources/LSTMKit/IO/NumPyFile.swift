@@ -1,5 +1,5 @@
 /// NumPy's .npy files (format versions 1.0, 2.0 and 3.0), read and written without
-/// NumPy: the images and labels of the image classifier's command-line tool.
+/// NumPy: the images, labels and masks the command-line tool reads for the image models.
 ///
 /// A file is the magic "\u{93}NUMPY", a version (major, minor), the header length (2
 /// bytes little-endian in 1.0, 4 bytes in 2.0 and 3.0), a header that is a Python dict
@@ -69,6 +69,12 @@ public struct NumPyArray: Equatable, Sendable {
         return v
     }
 
+    /// Element i of an int array of `size` bytes, sign-extended.
+    private func signedWord(_ i: Int, _ size: Int) -> Int64 {
+        let shift = UInt64(64 - 8 * size)
+        return Int64(bitPattern: word(i, size) << shift) >> Int64(shift)
+    }
+
     /// Every element as Float (integers and float64 are rounded to the nearest float32).
     /// Strings are refused.
     public func floats(_ what: String = "the array") throws -> [Float] {
@@ -84,8 +90,7 @@ public struct NumPyArray: Equatable, Sendable {
                 for i in 0..<n { out[i] = Float(word(i, b)) }
             }
         case .int(let b):
-            let shift = UInt64(64 - 8 * b)
-            for i in 0..<n { out[i] = Float(Int64(bitPattern: word(i, b) << shift) >> Int64(shift)) }
+            for i in 0..<n { out[i] = Float(signedWord(i, b)) }
         case .float(let b):
             switch b {
             case 2: for i in 0..<n { out[i] = Float(Self.half(UInt16(word(i, 2)))) }
@@ -116,8 +121,7 @@ public struct NumPyArray: Equatable, Sendable {
         case .uint(let b):
             return (0..<n).map { String(b == 1 ? UInt64(data[$0]) : word($0, b)) }
         case .int(let b):
-            let shift = UInt64(64 - 8 * b)
-            return (0..<n).map { String(Int64(bitPattern: word($0, b) << shift) >> Int64(shift)) }
+            return (0..<n).map { String(signedWord($0, b)) }
         case .float(let b):
             return try (0..<n).map { i in
                 let v = b == 2 ? Self.half(UInt16(word(i, 2))) : b == 4 ? Double(Float(bitPattern: UInt32(word(i, 4))))
@@ -141,6 +145,38 @@ public struct NumPyArray: Equatable, Sendable {
                 return String(s)
             }
         }
+    }
+
+    /// Every element as Int32 (class indices, masks): booleans as 0 and 1, and integers of
+    /// any size. Floats and strings are refused, and so is a value outside Int32, with the
+    /// error `outOfRange` makes from the element's index and value (by default one naming
+    /// the element).
+    public func int32s(_ what: String = "the array",
+                       outOfRange: ((_ index: Int, _ value: String) -> Error)? = nil) throws -> [Int32] {
+        let n = count
+        var out = [Int32](repeating: 0, count: n)
+        func refuse(_ i: Int, _ value: String) -> Error {
+            outOfRange?(i, value) ?? LSTMKitError.invalidArgument("\(what)[\(i)] is \(value), outside the range of Int32")
+        }
+        switch dtype {
+        case .bool, .uint(bytes: 1):
+            for i in 0..<n { out[i] = Int32(data[i]) }
+        case .uint(let b):
+            for i in 0..<n {
+                let v = word(i, b)
+                guard v <= UInt64(Int32.max) else { throw refuse(i, String(v)) }
+                out[i] = Int32(v)
+            }
+        case .int(let b):
+            for i in 0..<n {
+                let v = signedWord(i, b)
+                guard let label = Int32(exactly: v) else { throw refuse(i, String(v)) }
+                out[i] = label
+            }
+        case .float, .unicode:
+            throw LSTMKitError.invalidArgument("\(what) holds \(dtype.name); integers are needed")
+        }
+        return out
     }
 
     /// IEEE half precision → Double.

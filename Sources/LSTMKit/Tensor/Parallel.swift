@@ -26,6 +26,18 @@ public func parallelForEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
     }
 }
 
+/// Results written by `parallelForEach` workers, each slot by exactly one worker; read
+/// `values` once the loop has returned. Writes take a lock: workers writing one Swift
+/// array at once race even at distinct indices (its uniqueness check and storage).
+final class ResultSlots<T>: @unchecked Sendable {
+    private(set) var values: [T]
+    private let lock = DispatchQueue(label: "lstmkit.resultslots")
+
+    init(count: Int) where T: RangeReplaceableCollection { values = [T](repeating: T(), count: count) }
+
+    func set(_ i: Int, _ v: T) { lock.sync { values[i] = v } }
+}
+
 /// The threads a computation on this thread may use: 1 on a `parallelForEach` worker
 /// (its siblings hold the other cores), else the BLAS thread count the user configured —
 /// even while another thread's parallel section holds OpenBLAS at one, so that the same

@@ -360,7 +360,7 @@ public final class ImageSegmenter {
                 let (dx, dg) = gates[j].backward(cache.gates[j], outputGrad: dSkip)
                 dSkip = dx
                 dUp.data.withUnsafeMutableBufferPointer { U in
-                    dg.data.withUnsafeBufferPointer { G in FloatKernels.add(G.baseAddress!, into: U.baseAddress!, count: U.count) }
+                    dg.data.withUnsafeBufferPointer { G in VectorMath.add(G.baseAddress!, into: U.baseAddress!, count: U.count) }
                 }
             }
             dSkips[level] = dSkip

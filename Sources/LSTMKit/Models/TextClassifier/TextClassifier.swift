@@ -1,5 +1,3 @@
-import Dispatch
-
 /// Hyper-parameters of the text classifier.
 public struct TextClassifierConfig: Equatable, Sendable {
     public var embeddingDim = 128
@@ -350,14 +348,4 @@ public final class TextClassifier: Module {
     public static func load(from path: String) throws -> TextClassifier {
         try ModelFile.open(path) { try TextClassifier(modelFile: $0) }
     }
-}
-
-/// Results written by worker threads, each slot by exactly one worker.
-final class ResultSlots<T>: @unchecked Sendable {
-    private(set) var values: [T]
-    private let lock = DispatchQueue(label: "lstmkit.resultslots")
-
-    init(count: Int) where T: RangeReplaceableCollection { values = [T](repeating: T(), count: count) }
-
-    func set(_ i: Int, _ v: T) { lock.sync { values[i] = v } }
 }

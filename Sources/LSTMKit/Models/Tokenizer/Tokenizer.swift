@@ -1,5 +1,3 @@
-import Dispatch
-
 /// The Chinese word segmenter: BiLSTM-CRF over characters and character bigrams.
 ///
 /// `cut` returns tokens that, joined, give back the input exactly: words, and runs
@@ -123,7 +121,7 @@ public final class Tokenizer {
         // Longest first, so each batch holds pieces of similar length.
         let order = jobs.indices.sorted { jobs[$0].range.count > jobs[$1].range.count }
         let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
-        let results = JobResults(count: jobs.count)
+        let results = ResultSlots<[Int]>(count: jobs.count)
         let decode = { (batchIndex: Int) in
             let members = batches[batchIndex]
             let encoded = members.map { j in self.vocabulary.encode(Array(normalized[jobs[j].text][jobs[j].range])) }
@@ -143,6 +141,7 @@ public final class Tokenizer {
             }
         }
         parallelForEach(batches.count, threads: threads, decode)
+        let wordLengths = results.values
         // Reassemble each text's tokens from the original characters.
         var jobIndex = 0
         return spansOfText.enumerated().map { i, spans in
@@ -154,7 +153,7 @@ public final class Tokenizer {
                     out.append(String(chars[r]))
                 case .text(let r):
                     var start = r.lowerBound
-                    for length in results.get(jobIndex) {
+                    for length in wordLengths[jobIndex] {
                         out.append(String(chars[start..<(start + length)]))
                         start += length
                     }
@@ -305,15 +304,4 @@ public final class Tokenizer {
     public static func load(from path: String) throws -> Tokenizer {
         try ModelFile.open(path) { try Tokenizer(modelFile: $0) }
     }
-}
-
-/// Per-job results written by worker threads (each index by exactly one worker).
-private final class JobResults: @unchecked Sendable {
-    private var values: [[Int]]
-    private let lock = DispatchQueue(label: "lstmkit.jobresults")
-
-    init(count: Int) { values = [[Int]](repeating: [], count: count) }
-
-    func set(_ i: Int, _ v: [Int]) { lock.sync { values[i] = v } }
-    func get(_ i: Int) -> [Int] { values[i] }
 }
