@@ -1,0 +1,122 @@
+"""Two builds of LSTMKit side by side: is a refactor within noise of what it replaced?
+
+    python3 bench/compare_builds.py --before /path/to/old/checkout --after . [--repeat 7] [--tag NAME]
+
+Each checkout must hold release builds of lstmkit-cli and lstmkit-bench in
+.build/release (`swift build -c release --product lstmkit-cli`, then
+`--product lstmkit-bench`). The same workloads run on both, with OPENBLAS_CORETYPE
+unset and one thread (OpenBLAS's too):
+  segment      lstmkit-cli segment: the bundled tokenizer over the test fixture's text (x8)
+  image        lstmkit-cli segment-image: the golden segmenter over 8 synthetic images
+  lstm-c1      lstmkit-bench c1 (batch 1 latency), lstm-c2 lstmkit-bench c2 (batch 64 inference)
+For each: instructions counted by valgrind's callgrind (repeatable whatever the machine
+is doing) and the median wall time of --repeat runs, builds alternating. Prints
+after/before ratios; results go to bench/results/compare_builds[-TAG].json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def env() -> dict:
+    e = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    e.update(OPENBLAS_NUM_THREADS="1", LSTMKIT_NUM_THREADS="1")
+    return e
+
+
+def workloads(checkout: Path, work: Path) -> dict:
+    release = checkout / ".build" / "release"
+    cli, bench = release / "lstmkit-cli", release / "lstmkit-bench"
+    for tool in (cli, bench):
+        if not tool.is_file():
+            sys.exit(f"compare_builds: {tool} is missing: build it with swift build -c release")
+    return {
+        "segment": ([str(cli), "segment", "--model", str(REPO / "models/tokenizer-pku.safetensors"),
+                     "--threads", "1", str(work / "text.txt")], None),
+        "image": ([str(cli), "segment-image", "--model", str(REPO / "Tests/Fixtures/golden/segmenter.safetensors"),
+                   "--threads", "1", str(work / "images.npy"), "--output", str(work / f"masks-{checkout.name}.npy")], None),
+        "lstm-c1": ([str(bench), "c1", "1", "0", "20"], None),
+        "lstm-c2": ([str(bench), "c2", "1", "0", "1"], None),
+    }
+
+
+def prepare(work: Path) -> None:
+    lines = [re.sub(r"\s+", "", line) for line in (REPO / "Tests/Fixtures/cws/test.txt").read_text(encoding="utf-8").splitlines()]
+    (work / "text.txt").write_text("\n".join(lines * 8) + "\n", encoding="utf-8")
+    # 8 RGB images 48x48 of uint8, as a .npy (written by hand: no NumPy needed)
+    import random
+    rng = random.Random(1)
+    n, h, w, c = 8, 48, 48, 3
+    header = f"{{'descr': '|u1', 'fortran_order': False, 'shape': ({n}, {h}, {w}, {c}), }}"
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    data = bytes(rng.randrange(256) for _ in range(n * h * w * c))
+    (work / "images.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + data)
+
+
+def instructions(command: list, work: Path) -> int:
+    out = work / "callgrind.out"
+    subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command], env=env(),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:") or line.startswith("totals:"):
+            return int(line.split()[1])
+    raise RuntimeError("no totals in the callgrind output")
+
+
+def seconds(command: list) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", required=True, type=Path)
+    parser.add_argument("--after", required=True, type=Path)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--tag", default="")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        prepare(work)
+        builds = {"before": workloads(args.before.resolve(), work), "after": workloads(args.after.resolve(), work)}
+        results = {}
+        for name in builds["before"]:
+            row = {}
+            for side in ("before", "after"):
+                row[f"{side}_instructions"] = instructions(builds[side][name][0], work)
+            times = {"before": [], "after": []}
+            for i in range(args.repeat):
+                for side in (("before", "after") if i % 2 == 0 else ("after", "before")):
+                    times[side].append(seconds(builds[side][name][0]))
+            for side in ("before", "after"):
+                row[f"{side}_median_s"] = round(statistics.median(times[side]), 4)
+            row["instructions_ratio"] = round(row["after_instructions"] / row["before_instructions"], 4)
+            row["time_ratio"] = round(row["after_median_s"] / row["before_median_s"], 3)
+            results[name] = row
+            print(f"{name:8} instructions {row['before_instructions']:>14,} -> {row['after_instructions']:>14,} "
+                  f"(x{row['instructions_ratio']})   median {row['before_median_s']:.3f} s -> "
+                  f"{row['after_median_s']:.3f} s (x{row['time_ratio']})", flush=True)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
+    out = {"before": str(args.before), "after": str(args.after), "cpu": cpu, "avx512f": "avx512f" in flags,
+           "repeat": args.repeat, "results": results}
+    path = REPO / "bench" / "results" / f"compare_builds{'-' + args.tag if args.tag else ''}.json"
+    path.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
