@@ -1,0 +1,69 @@
+import Testing
+@testable import LSTMKit
+
+/// Every entry of a table refuses values just beyond its range (naming the field) and
+/// accepts its bounds; the default passes; the names are unique snake_case.
+func checkTable<T: HyperParameterized>(_ defaults: T, _ type: T.Type = T.self) throws {
+    let table = T.hyperParameters
+    #expect(!table.isEmpty)
+    #expect(Set(table.map(\.name)).count == table.count, "\(T.self): names repeat")
+    try defaults.validate()
+    for p in table {
+        #expect(p.name.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "_" }, "\(T.self).\(p.name) is not snake_case")
+        #expect(!p.doc.isEmpty && !p.doc.contains("\n"), "\(T.self).\(p.name): the doc must be one line")
+        #expect(p.problem(in: defaults) == nil, "\(T.self).\(p.name): the default breaks the rule")
+        let (inside, outside) = p.edges(defaults)
+        #expect(!inside.isEmpty && !outside.isEmpty)
+        for value in inside {
+            #expect(p.problem(in: value) == nil, "\(T.self).\(p.name): a bound is refused")
+            // A bound may break a rule between fields (checked elsewhere), never a range.
+            for q in table { #expect(q.problem(in: value) == nil, "\(T.self).\(p.name): a bound breaks \(q.name)") }
+        }
+        for value in outside {
+            let message = p.problem(in: value)
+            #expect(message != nil, "\(T.self).\(p.name): a value beyond the range is accepted")
+            #expect(message?.hasPrefix(p.name) == true, "\(T.self).\(p.name): the message \"\(message ?? "")\" does not name it")
+            do {
+                try value.validate()
+                Issue.record("\(T.self).\(p.name): validate() accepts a value beyond the range")
+            } catch let e as LSTMKitError {
+                #expect(e == .invalidArgument(message ?? ""), "\(T.self).\(p.name): \(e)")
+            }
+        }
+    }
+}
+
+@Suite("Hyper-parameter tables")
+struct HyperParameterTests {
+    @Test func textClassifier() throws {
+        try checkTable(TextClassifierConfig())
+        try checkTable(TextClassifierTrainingOptions())
+    }
+
+    @Test func messagesNameTheFieldAndRange() throws {
+        var c = TextClassifierConfig()
+        c.embeddingDim = 4097   // the CLI once accepted this; the C ABI and Python refused it
+        #expect(throws: LSTMKitError.invalidArgument("embedding_dim must be in [1, 4096], got 4097")) { try c.validate() }
+        c = TextClassifierConfig()
+        c.embeddingDropout = 1
+        #expect(throws: LSTMKitError.invalidArgument("embedding_dropout must be in [0, 1), got 1.0")) { try c.validate() }
+        #expect(throws: LSTMKitError.invalidArgument("dropout must be in [0, 1), got 1.0")) {
+            try c.validate(naming: ["embedding_dropout": "dropout"])
+        }
+        var o = TextClassifierTrainingOptions()
+        o.learningRate = .nan
+        #expect(throws: LSTMKitError.invalidArgument("learning_rate must be finite and > 0, got nan")) { try o.validate() }
+        o = TextClassifierTrainingOptions()
+        o.decayFactor = 0
+        #expect(throws: LSTMKitError.invalidArgument("decay_factor must be in (0, 1], got 0.0")) { try o.validate() }
+    }
+
+    @Test func textClassifierTrainerRefusesBeforeWork() throws {
+        var c = TextClassifierConfig()
+        c.embeddingDim = 4097
+        let data = [(text: "a b", label: "x"), (text: "c d", label: "y")]
+        #expect(throws: LSTMKitError.invalidArgument("embedding_dim must be in [1, 4096], got 4097")) {
+            _ = try TextClassifierTrainer(train: data, dev: data, config: c, options: TextClassifierTrainingOptions())
+        }
+    }
+}
