@@ -67,3 +67,37 @@ struct HyperParameterTests {
         }
     }
 }
+
+@Suite("Hyper-parameter tables: image classifier")
+struct ImageClassifierHyperParameterTests {
+    @Test func tables() throws {
+        try checkTable(ImageClassifierConfig())
+        var cnn = ImageClassifierConfig()
+        cnn.kind = .cnn
+        try checkTable(cnn)
+        try checkTable(ImageClassifierTrainingOptions())
+    }
+
+    @Test func rulesBetweenFields() throws {
+        var c = ImageClassifierConfig()
+        c.kind = .cnn
+        c.columns = true
+        #expect(throws: LSTMKitError.invalidArgument("columns applies to kind rows only")) { try c.validate() }
+        try c.validateRanges()
+        c = ImageClassifierConfig()
+        c.frames = 3
+        #expect(throws: LSTMKitError.invalidArgument("frame sequences need kind cnn (rows reads one image)")) { try c.validate() }
+        c = ImageClassifierConfig()
+        c.convChannels = [8, 8, 8, 8, 8, 8]
+        c.kind = .cnn
+        #expect(throws: LSTMKitError.self) { try c.validate() }   // 28×28 is too small for 6 blocks
+        var o = ImageClassifierTrainingOptions()
+        o.timeLimit = 0.5
+        #expect(throws: LSTMKitError.invalidArgument("time_limit must be 0 (no limit) or at least 1 second, got 0.5")) {
+            try o.validate()
+        }
+        c = ImageClassifierConfig()
+        c.convChannels = [8, 0]
+        #expect(throws: LSTMKitError.invalidArgument("conv_channels[1] must be in [1, 4096], got 0")) { try c.validate() }
+    }
+}

@@ -164,10 +164,16 @@ extension HyperParameterized {
     /// `names` renames fields in the message (a front door whose field differs, e.g. the
     /// C ABI's one `dropout` for both dropouts).
     public func validate(naming names: [String: String] = [:]) throws {
+        try validateRanges(naming: names)
+        try validateCombination()
+    }
+
+    /// The table's checks alone, for a front door that reads a config before the data
+    /// fills in the fields a rule between fields needs (an image classifier's geometry).
+    public func validateRanges(naming names: [String: String] = [:]) throws {
         for p in Self.hyperParameters {
             if let message = p.problem(self, names[p.name] ?? p.name) { throw LSTMKitError.invalidArgument(message) }
         }
-        try validateCombination()
     }
 
     /// The entry named `name`, if any.

@@ -16,6 +16,22 @@ public struct ImageClassifierTrainingOptions: Sendable {
     public init() {}
 }
 
+extension ImageClassifierTrainingOptions: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .int("epochs", \.epochs, 1...int32Max, "Training epochs at most."),
+            .int("batch_size", \.batchSize, 1...65536, "Images per batch."),
+            .float("learning_rate", \.learningRate, .positive, "Adam's learning rate."),
+            .float("clip_norm", \.clipNorm, .positive, "Gradients are clipped to this global norm."),
+            .int("patience", \.patience, 1...int32Max, "Stop after this many epochs without a better dev accuracy."),
+            .float("decay_factor", \.decayFactor, .openClosed(0, 1), "The learning rate is multiplied by this after an epoch without progress."),
+            .seconds("time_limit", \.timeLimit, atLeast: 1, "Stop after the epoch during which this many seconds have passed."),
+            .int("threads", \.threads, 1...1024, "Threads for training and scoring."),
+            .int("log_every", \.logEvery, 1...int32Max, "A progress line every this many batches."),
+        ]
+    }
+}
+
 /// The sorted distinct labels: numerically when every label is an integer ("2" before "10").
 func sortedLabels(_ labels: [String]) -> [String] {
     let distinct = Array(Set(labels))
@@ -40,10 +56,10 @@ public final class ImageClassifierTrainer {
     /// an empty set, mismatched shapes or a non-finite pixel.
     public init(train: Tensor, trainLabels: [String], dev: Tensor, devLabels: [String],
                 config: ImageClassifierConfig, options: ImageClassifierTrainingOptions) throws {
-        guard options.epochs >= 1, options.batchSize >= 1, options.threads >= 1,
-              options.learningRate > 0, options.learningRate.isFinite else {
-            throw LSTMKitError.invalidArgument("epochs, batch size, threads and learning rate must be positive")
-        }
+        try options.validate()
+        var c = config
+        try Self.setGeometry(&c, from: train.shape)   // the geometry from the data, before checking the config
+        try c.validate()
         guard let n = train.shape.first, n > 0 else { throw LSTMKitError.invalidArgument("the training set is empty") }
         guard let nd = dev.shape.first, nd > 0 else { throw LSTMKitError.invalidArgument("the dev set is empty") }
         guard trainLabels.count == n else { throw LSTMKitError.sizeMismatch("\(n) training images but \(trainLabels.count) labels") }
@@ -56,8 +72,6 @@ public final class ImageClassifierTrainer {
         if let unknown = devLabels.first(where: { index[$0] == nil }) {
             throw LSTMKitError.invalidArgument("dev label \"\(unknown)\" does not occur in training (labels: \(labels))")
         }
-        var c = config
-        try Self.setGeometry(&c, from: train.shape)
         if let bad = train.data.firstIndex(where: { !$0.isFinite }) {
             throw LSTMKitError.invalidArgument("training image \(bad / (train.count / n)) holds a NaN or infinite pixel")
         }
