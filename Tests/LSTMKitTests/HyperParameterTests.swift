@@ -101,3 +101,23 @@ struct ImageClassifierHyperParameterTests {
         #expect(throws: LSTMKitError.invalidArgument("conv_channels[1] must be in [1, 4096], got 0")) { try c.validate() }
     }
 }
+
+@Suite("Hyper-parameter tables: image segmenter")
+struct ImageSegmenterHyperParameterTests {
+    @Test func tables() throws {
+        try checkTable(ImageSegmenterConfig())
+        try checkTable(ImageSegmenterTrainingOptions())
+    }
+
+    @Test func classWeights() throws {
+        var o = ImageSegmenterTrainingOptions()
+        o.classWeights = [1, -1]
+        #expect(throws: LSTMKitError.invalidArgument("class_weights[1] must be finite and >= 0, got -1.0")) { try o.validate() }
+        o.classWeights = [0, 0]
+        #expect(throws: LSTMKitError.invalidArgument("class_weights are all 0; at least one must be > 0")) { try o.validate() }
+        o.classWeights = [1, 2]
+        try o.validate()
+        o.balanceClasses = true
+        #expect(throws: LSTMKitError.self) { try o.validate() }
+    }
+}

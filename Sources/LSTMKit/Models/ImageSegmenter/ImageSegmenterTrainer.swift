@@ -31,6 +31,38 @@ public struct ImageSegmenterTrainingOptions: Sendable {
     public init() {}
 }
 
+extension ImageSegmenterTrainingOptions: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .int("epochs", \.epochs, 1...int32Max, "Training epochs at most."),
+            .int("batch_size", \.batchSize, 1...65536, "Images per batch."),
+            .float("learning_rate", \.learningRate, .positive, "Adam's (initial) learning rate."),
+            .float("clip_norm", \.clipNorm, .positive, "Gradients are clipped to this global norm."),
+            .int("patience", \.patience, 1...int32Max, "Plateau: stop after this many epochs without a better dev mean IoU."),
+            .float("decay_factor", \.decayFactor, .openClosed(0, 1), "Plateau: the rate is multiplied by this after an epoch without progress."),
+            .seconds("time_limit", \.timeLimit, atLeast: 1, "Stop when this many seconds of training have passed."),
+            .float("dice_weight", \.diceWeight, .nonNegative, "The loss is cross-entropy + dice_weight · soft Dice."),
+            .int("threads", \.threads, 1...1024, "Threads for training and scoring."),
+            .int("log_every", \.logEvery, 1...int32Max, "A progress line every this many batches."),
+        ]
+    }
+
+    /// Given class weights: finite, >= 0, not all 0, and not with balanceClasses (their
+    /// count, one per class, is the trainer's to check).
+    public func validateCombination() throws {
+        guard let weights = classWeights else { return }
+        guard !balanceClasses else {
+            throw LSTMKitError.invalidArgument("class_weights and balance_classes exclude each other: give one or the other")
+        }
+        if let bad = weights.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+            throw LSTMKitError.invalidArgument("class_weights[\(bad)] must be finite and >= 0, got \(weights[bad])")
+        }
+        guard weights.contains(where: { $0 > 0 }) else {
+            throw LSTMKitError.invalidArgument("class_weights are all 0; at least one must be > 0")
+        }
+    }
+}
+
 /// Fits an ImageSegmenter: pixel normalisation from the training images, shuffled
 /// batches, Adam, gradient clipping, learning-rate decay and early stopping on dev mean
 /// IoU (keeping the best weights and BatchNorm statistics), progress lines.
@@ -50,13 +82,8 @@ public final class ImageSegmenterTrainer {
     /// not match the images, a label out of range, a non-finite pixel or bad options.
     public init(train: Tensor, trainMasks: [Int32], dev: Tensor, devMasks: [Int32],
                 config: ImageSegmenterConfig, options: ImageSegmenterTrainingOptions) throws {
-        guard options.epochs >= 1, options.batchSize >= 1, options.threads >= 1, options.logEvery >= 1, options.patience >= 1,
-              options.learningRate > 0, options.learningRate.isFinite else {
-            throw LSTMKitError.invalidArgument("epochs, batch size, threads, log interval, patience and learning rate must be positive")
-        }
-        guard options.diceWeight.isFinite, options.diceWeight >= 0 else {
-            throw LSTMKitError.invalidArgument("the Dice weight must be finite and >= 0, got \(options.diceWeight)")
-        }
+        try options.validate()
+        try config.validate()
         guard train.rank == 3 || train.rank == 4 else {
             throw LSTMKitError.sizeMismatch("images must be (N, H, W) or (N, H, W, C), got shape \(train.shape)")
         }
@@ -78,8 +105,8 @@ public final class ImageSegmenterTrainer {
         }
         let k = c.numClasses
         if let given = options.classWeights {
-            guard given.count == k, given.allSatisfy({ $0.isFinite && $0 >= 0 }), given.contains(where: { $0 > 0 }) else {
-                throw LSTMKitError.invalidArgument("class weights must be \(k) finite values >= 0, not all 0; got \(given)")
+            guard given.count == k else {
+                throw LSTMKitError.invalidArgument("class_weights must hold num_classes = \(k) weights, got \(given.count)")
             }
             classWeights = given
         } else if options.balanceClasses {
