@@ -68,7 +68,8 @@ extension ImageSegmenterTrainingOptions: HyperParameterized {
 /// IoU (keeping the best weights and BatchNorm statistics), progress lines.
 public final class ImageSegmenterTrainer {
     public let segmenter: ImageSegmenter
-    public let options: ImageSegmenterTrainingOptions
+    /// Settable inside the module only for tests (a time limit below the table's 1 s minimum).
+    public internal(set) var options: ImageSegmenterTrainingOptions
     /// The cross-entropy's class weights in use.
     public let classWeights: [Float]
     let trainImages: Tensor
@@ -106,7 +107,7 @@ public final class ImageSegmenterTrainer {
         let k = c.numClasses
         if let given = options.classWeights {
             guard given.count == k else {
-                throw LSTMKitError.invalidArgument("class_weights must hold num_classes = \(k) weights, got \(given.count)")
+                throw LSTMKitError.invalidArgument("class weights must be \(k) values, one per class (num_classes), got \(given.count)")
             }
             classWeights = given
         } else if options.balanceClasses {
