@@ -121,3 +121,26 @@ struct ImageSegmenterHyperParameterTests {
         #expect(throws: LSTMKitError.self) { try o.validate() }
     }
 }
+
+@Suite("Hyper-parameter tables: tokenizer")
+struct TokenizerHyperParameterTests {
+    @Test func tables() throws {
+        try checkTable(SegmenterConfig())
+        try checkTable(TokenizerTrainingOptions())
+    }
+
+    @Test func zeroOrRange() throws {
+        var o = TokenizerTrainingOptions()
+        for v in [0, 2, 16] {
+            o.lexiconMaxLength = v
+            try o.validate()
+        }
+        o.lexiconMaxLength = 1
+        #expect(throws: LSTMKitError.invalidArgument("lexicon_max_length must be 0 or in [2, 16], got 1")) { try o.validate() }
+        var c = SegmenterConfig()
+        c.characterDim = 4097
+        #expect(throws: LSTMKitError.invalidArgument("char_dim must be in [1, 4096], got 4097")) {
+            _ = try SegmenterNetwork(config: c, characterCount: 4, bigramCount: 4)
+        }
+    }
+}
