@@ -185,3 +185,63 @@ extension HyperParameterized {
 /// The upper bound of counts a C config carries in an int32 (a larger value could not be
 /// given back by the `*_get_config` functions).
 let int32Max = Int(Int32.max)
+
+/// The training loop's entries every options table shares, each rule written once.
+extension HyperParameter {
+    static func epochs(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
+        .int("epochs", path, 1...int32Max, "Training epochs at most.")
+    }
+
+    static func batchSize(_ path: WritableKeyPath<Root, Int>, of items: String) -> HyperParameter {
+        .int("batch_size", path, 1...65536, "\(items) per batch.")
+    }
+
+    static func learningRate(_ path: WritableKeyPath<Root, Float>) -> HyperParameter {
+        .float("learning_rate", path, .positive, "Adam's (initial) learning rate.")
+    }
+
+    static func clipNorm(_ path: WritableKeyPath<Root, Float>) -> HyperParameter {
+        .float("clip_norm", path, .positive, "Gradients are clipped to this global norm.")
+    }
+
+    static func patience(_ path: WritableKeyPath<Root, Int>, without score: String) -> HyperParameter {
+        .int("patience", path, 1...int32Max, "Stop after this many epochs without a better \(score).")
+    }
+
+    static func decayFactor(_ path: WritableKeyPath<Root, Float>) -> HyperParameter {
+        .float("decay_factor", path, .openClosed(0, 1), "The learning rate is multiplied by this after an epoch without progress.")
+    }
+
+    static func timeLimit(_ path: WritableKeyPath<Root, Double?>) -> HyperParameter {
+        .seconds("time_limit", path, atLeast: 1, "Stop training once this many seconds have passed (nil: no limit).")
+    }
+
+    static func threads(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
+        .int("threads", path, 1...1024, "Threads for training and scoring.")
+    }
+
+    static func logEvery(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
+        .int("log_every", path, 1...int32Max, "A progress line every this many batches.")
+    }
+}
+
+/// The network entries several configs share.
+extension HyperParameter {
+    static func hiddenSize(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
+        .int("hidden_size", path, 1...4096, "LSTM units per direction.")
+    }
+
+    static func numLayers(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
+        .int("num_layers", path, 1...16, "Stacked LSTM layers.")
+    }
+
+    static func attentionSize(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
+        .int("attention_size", path, 1...4096, "Hidden size of the attention pooling's scorer.")
+    }
+
+    /// pixel_mean and pixel_std: pixels are fed as (x - mean) / std, both set from the data.
+    static func pixelNormalisation(_ mean: WritableKeyPath<Root, Float>, _ std: WritableKeyPath<Root, Float>) -> [HyperParameter] {
+        [.float("pixel_mean", mean, .finite, "Pixels are fed as (x - pixel_mean) / pixel_std (set from the data)."),
+         .float("pixel_std", std, .positive, "Pixels are fed as (x - pixel_mean) / pixel_std (set from the data).")]
+    }
+}

@@ -49,14 +49,12 @@ extension ImageClassifierConfig: HyperParameterized {
             .int("width", \.width, 1...(1 << 14), "Image width in pixels (set from the data)."),
             .int("channels", \.channels, 1...(1 << 10), "Channels per pixel (set from the data)."),
             .int("frames", \.frames, 0...(1 << 14), "Frames per example (0: single images; set from the data)."),
-            .int("hidden_size", \.hiddenSize, 1...4096, "LSTM units per direction."),
-            .int("num_layers", \.numLayers, 1...16, "Stacked LSTM layers."),
+            .hiddenSize(\.hiddenSize),
+            .numLayers(\.numLayers),
             .ints("conv_channels", \.convChannels, count: 1...8, each: 1...4096, "Output channels of each conv block (kind cnn)."),
-            .int("attention_size", \.attentionSize, 1...4096, "Hidden size of the attention pooling's scorer."),
+            .attentionSize(\.attentionSize),
             .float("dropout", \.dropout, .closedOpen(0, 1), "Dropout on the pooled features in training."),
-            .float("pixel_mean", \.pixelMean, .finite, "Pixels are fed as (x - pixel_mean) / pixel_std (set from the data)."),
-            .float("pixel_std", \.pixelStd, .positive, "Pixels are fed as (x - pixel_mean) / pixel_std (set from the data)."),
-        ]
+        ] + HyperParameter.pixelNormalisation(\.pixelMean, \.pixelStd)
     }
 
     public func validateCombination() throws {

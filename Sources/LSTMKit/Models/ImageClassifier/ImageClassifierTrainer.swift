@@ -19,15 +19,15 @@ public struct ImageClassifierTrainingOptions: Sendable {
 extension ImageClassifierTrainingOptions: HyperParameterized {
     public static var hyperParameters: [HyperParameter<Self>] {
         [
-            .int("epochs", \.epochs, 1...int32Max, "Training epochs at most."),
-            .int("batch_size", \.batchSize, 1...65536, "Images per batch."),
-            .float("learning_rate", \.learningRate, .positive, "Adam's learning rate."),
-            .float("clip_norm", \.clipNorm, .positive, "Gradients are clipped to this global norm."),
-            .int("patience", \.patience, 1...int32Max, "Stop after this many epochs without a better dev accuracy."),
-            .float("decay_factor", \.decayFactor, .openClosed(0, 1), "The learning rate is multiplied by this after an epoch without progress."),
-            .seconds("time_limit", \.timeLimit, atLeast: 1, "Stop after the epoch during which this many seconds have passed."),
-            .int("threads", \.threads, 1...1024, "Threads for training and scoring."),
-            .int("log_every", \.logEvery, 1...int32Max, "A progress line every this many batches."),
+            .epochs(\.epochs),
+            .batchSize(\.batchSize, of: "Images"),
+            .learningRate(\.learningRate),
+            .clipNorm(\.clipNorm),
+            .patience(\.patience, without: "dev accuracy"),
+            .decayFactor(\.decayFactor),
+            .timeLimit(\.timeLimit),
+            .threads(\.threads),
+            .logEvery(\.logEvery),
         ]
     }
 }

@@ -59,10 +59,8 @@ extension ImageSegmenterConfig: HyperParameterized {
             .int("num_classes", \.numClasses, 2...65536, "Classes per pixel, background included."),
             .int("channels", \.channels, 1...1024, "Channels per pixel (set from the data)."),
             .ints("encoder_channels", \.encoderChannels, count: 1...6, each: 1...4096, "Output channels of each encoder block."),
-            .int("hidden_size", \.hiddenSize, 1...4096, "LSTM units per direction of the sweep."),
-            .float("pixel_mean", \.pixelMean, .finite, "Pixels are fed as (x - pixel_mean) / pixel_std (set from the data)."),
-            .float("pixel_std", \.pixelStd, .positive, "Pixels are fed as (x - pixel_mean) / pixel_std (set from the data)."),
-        ]
+            .hiddenSize(\.hiddenSize),
+        ] + HyperParameter.pixelNormalisation(\.pixelMean, \.pixelStd)
     }
 }
 

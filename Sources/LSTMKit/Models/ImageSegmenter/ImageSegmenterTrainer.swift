@@ -34,16 +34,16 @@ public struct ImageSegmenterTrainingOptions: Sendable {
 extension ImageSegmenterTrainingOptions: HyperParameterized {
     public static var hyperParameters: [HyperParameter<Self>] {
         [
-            .int("epochs", \.epochs, 1...int32Max, "Training epochs at most."),
-            .int("batch_size", \.batchSize, 1...65536, "Images per batch."),
-            .float("learning_rate", \.learningRate, .positive, "Adam's (initial) learning rate."),
-            .float("clip_norm", \.clipNorm, .positive, "Gradients are clipped to this global norm."),
-            .int("patience", \.patience, 1...int32Max, "Plateau: stop after this many epochs without a better dev mean IoU."),
-            .float("decay_factor", \.decayFactor, .openClosed(0, 1), "Plateau: the rate is multiplied by this after an epoch without progress."),
-            .seconds("time_limit", \.timeLimit, atLeast: 1, "Stop when this many seconds of training have passed."),
+            .epochs(\.epochs),
+            .batchSize(\.batchSize, of: "Images"),
+            .learningRate(\.learningRate),
+            .clipNorm(\.clipNorm),
+            .patience(\.patience, without: "dev mean IoU"),
+            .decayFactor(\.decayFactor),
+            .timeLimit(\.timeLimit),
             .float("dice_weight", \.diceWeight, .nonNegative, "The loss is cross-entropy + dice_weight · soft Dice."),
-            .int("threads", \.threads, 1...1024, "Threads for training and scoring."),
-            .int("log_every", \.logEvery, 1...int32Max, "A progress line every this many batches."),
+            .threads(\.threads),
+            .logEvery(\.logEvery),
         ]
     }
 

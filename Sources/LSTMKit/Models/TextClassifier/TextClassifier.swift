@@ -32,9 +32,9 @@ extension TextClassifierConfig: HyperParameterized {
         [
             .int("embedding_dim", \.embeddingDim, 1...4096, "Embedding size of each token."),
             .int("bigram_dim", \.bigramDim, 0...4096, "Embedding size of token bigrams (0: none)."),
-            .int("hidden_size", \.hiddenSize, 1...4096, "LSTM units per direction."),
-            .int("num_layers", \.numLayers, 1...16, "Stacked LSTM layers."),
-            .int("attention_size", \.attentionSize, 1...4096, "Hidden size of the attention pooling's scorer."),
+            .hiddenSize(\.hiddenSize),
+            .numLayers(\.numLayers),
+            .attentionSize(\.attentionSize),
             .float("embedding_dropout", \.embeddingDropout, .closedOpen(0, 1), "Dropout on the embeddings in training."),
             .float("output_dropout", \.outputDropout, .closedOpen(0, 1), "Dropout on the pooled features in training."),
             .int("max_length", \.maxLength, 1...1_000_000, "Texts are truncated to this many tokens."),

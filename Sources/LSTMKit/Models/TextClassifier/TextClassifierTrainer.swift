@@ -64,18 +64,18 @@ public struct TextClassifierTrainingOptions: Sendable {
 extension TextClassifierTrainingOptions: HyperParameterized {
     public static var hyperParameters: [HyperParameter<Self>] {
         [
-            .int("epochs", \.epochs, 1...int32Max, "Training epochs at most."),
-            .int("batch_size", \.batchSize, 1...65536, "Texts per batch."),
-            .float("learning_rate", \.learningRate, .positive, "Adam's learning rate for the LSTM."),
+            .epochs(\.epochs),
+            .batchSize(\.batchSize, of: "Texts"),
+            .learningRate(\.learningRate),
             .float("ngram_learning_rate", \.ngramLearningRate, .positive, "Adam's learning rate for the n-gram weights."),
-            .float("clip_norm", \.clipNorm, .positive, "Gradients are clipped to this global norm."),
-            .int("patience", \.patience, 1...int32Max, "Stop after this many epochs without a better dev accuracy."),
-            .float("decay_factor", \.decayFactor, .openClosed(0, 1), "The learning rate is multiplied by this after an epoch without progress."),
+            .clipNorm(\.clipNorm),
+            .patience(\.patience, without: "dev accuracy"),
+            .decayFactor(\.decayFactor),
             .int("min_count", \.minTokenCount, 1...int32Max, "Tokens seen fewer times are unknown."),
             .int("min_bigram_count", \.minBigramCount, 1...int32Max, "Token bigrams seen fewer times are unknown."),
             .int("min_ngram_count", \.minNgramCount, 1...int32Max, "N-grams found in fewer training texts are left out."),
-            .int("threads", \.threads, 1...1024, "Threads for training and scoring."),
-            .int("log_every", \.logEvery, 1...int32Max, "A progress line every this many batches."),
+            .threads(\.threads),
+            .logEvery(\.logEvery),
         ]
     }
 }

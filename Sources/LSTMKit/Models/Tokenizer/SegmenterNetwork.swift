@@ -22,8 +22,8 @@ extension SegmenterConfig: HyperParameterized {
         [
             .int("char_dim", \.characterDim, 1...4096, "Embedding size of each character (the model file's character_dim)."),
             .int("bigram_dim", \.bigramDim, 1...4096, "Embedding size of each character bigram."),
-            .int("hidden_size", \.hiddenSize, 1...4096, "LSTM units per direction."),
-            .int("num_layers", \.numLayers, 1...16, "Stacked BiLSTM layers."),
+            .hiddenSize(\.hiddenSize),
+            .numLayers(\.numLayers),
             .float("embedding_dropout", \.embeddingDropout, .closedOpen(0, 1), "Dropout on the embeddings in training."),
             .float("output_dropout", \.outputDropout, .closedOpen(0, 1), "Dropout on the LSTM's outputs in training."),
             .int("feature_count", \.featureCount, 0...int32Max, "Dictionary features per character (set from the vocabulary)."),

@@ -51,13 +51,13 @@ public struct TokenizerTrainingOptions: Sendable {
 extension TokenizerTrainingOptions: HyperParameterized {
     public static var hyperParameters: [HyperParameter<Self>] {
         [
-            .int("epochs", \.epochs, 1...int32Max, "Training epochs at most."),
-            .int("batch_size", \.batchSize, 1...65536, "Pieces per batch."),
-            .float("learning_rate", \.learningRate, .positive, "Adam's learning rate."),
-            .float("clip_norm", \.clipNorm, .positive, "Gradients are clipped to this global norm."),
+            .epochs(\.epochs),
+            .batchSize(\.batchSize, of: "Pieces"),
+            .learningRate(\.learningRate),
+            .clipNorm(\.clipNorm),
             .float("label_smoothing", \.labelSmoothing, .closedOpen(0, 1), "Weight of the smoothed (uniform-target) loss."),
-            .float("decay_factor", \.decayFactor, .openClosed(0, 1), "The learning rate is multiplied by this when dev F1 fails to improve."),
-            .int("patience", \.patience, 1...int32Max, "Stop after this many epochs without a better dev F1."),
+            .decayFactor(\.decayFactor),
+            .patience(\.patience, without: "dev F1"),
             .int("min_bigram_count", \.minBigramCount, 1...int32Max, "Bigrams seen fewer times are unknown."),
             .int("dictionary_max_length", \.dictionaryMaxLength, 0...16, "Dictionary features from training words of 2 to this many characters (0: off)."),
             .int("dictionary_min_count", \.dictionaryMinCount, 1...int32Max, "Training sentences see the training words seen at least this often."),
@@ -66,8 +66,8 @@ extension TokenizerTrainingOptions: HyperParameterized {
             .int("lexicon_max_length", \.lexiconMaxLength, 2...16, orZero: true, "Lexicon features from words of 2 to this many characters (0: no lexicon)."),
             .float("average_decay", \.averageDecay, .closedOpen(0, 1), "> 0: score and keep a moving average of the weights with this decay."),
             .int("max_piece_length", \.maxPieceLength, 2...1_000_000, "Training pieces longer than this are cut."),
-            .int("log_every", \.logEvery, 1...int32Max, "A progress line every this many batches."),
-            .int("threads", \.threads, 1...1024, "Threads for training and scoring."),
+            .logEvery(\.logEvery),
+            .threads(\.threads),
             .int("max_batches_per_epoch", \.maxBatchesPerEpoch, 0...int32Max, "Stop an epoch after this many batches (0: whole epoch)."),
         ]
     }
