@@ -1,10 +1,11 @@
 import CLSTMKitHeader
 import LSTMKit
 
-// Reading a C config's fields: the checks every model's settings share, with messages
-// that name the C field.
+// Reading a C config's fields: what only C needs (0/1 flags, fixed-array counts, enum
+// codes), with messages that name the C field. Value ranges are the engine's tables
+// (HyperParameterized.validate), whose names are the C field names.
 
-/// An int field in [low, high].
+/// An int field in [low, high] (for counts of a fixed-size C array).
 func bounded(_ v: Int32, _ name: String, _ low: Int32, _ high: Int32) throws -> Int {
     guard v >= low, v <= high else { throw invalid("\(name) must be in [\(low), \(high)], got \(v)") }
     return Int(v)
@@ -14,32 +15,6 @@ func bounded(_ v: Int32, _ name: String, _ low: Int32, _ high: Int32) throws -> 
 func flag(_ v: Int32, _ name: String) throws -> Bool {
     guard v == 0 || v == 1 else { throw invalid("\(name) must be 0 or 1, got \(v)") }
     return v == 1
-}
-
-/// A rate in [0, 1).
-func fraction(_ v: Float, _ name: String) throws -> Float {
-    guard v.isFinite, v >= 0, v < 1 else { throw invalid("\(name) must be in [0, 1), got \(v)") }
-    return v
-}
-
-/// A finite value > 0.
-func positive(_ v: Float, _ name: String) throws -> Float {
-    guard v.isFinite, v > 0 else { throw invalid("\(name) must be finite and > 0, got \(v)") }
-    return v
-}
-
-/// A plateau schedule's decay factor, in (0, 1].
-func decayFactor(_ v: Float) throws -> Float {
-    guard v.isFinite, v > 0, v <= 1 else { throw invalid("decay_factor must be in (0, 1], got \(v)") }
-    return v
-}
-
-/// A time limit in seconds: 0 (none, nil) or at least 1.
-func timeLimit(_ v: Double) throws -> Double? {
-    guard v == 0 || (v.isFinite && v >= 1) else {
-        throw invalid("time_limit must be 0 (no limit) or at least 1 second, got \(v)")
-    }
-    return v == 0 ? nil : v
 }
 
 /// The first `count` entries of a fixed-size C array of int32 (a tuple in Swift).

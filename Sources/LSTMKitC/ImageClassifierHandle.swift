@@ -239,8 +239,10 @@ public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
     }
 }
 
-/// The engine's config and options from a C config, every field checked (the message
-/// names the field and its valid range).
+/// The engine's config and options from a C config: enum codes, 0/1 flags and the
+/// conv_channels count here, every value range by the engine's tables (the message names
+/// the field and its valid range; the rules between fields wait for the data's geometry,
+/// in the trainer).
 func imageClassifierSettings(_ c: lk_image_classifier_train_config) throws -> (ImageClassifierConfig, ImageClassifierTrainingOptions) {
     var model = ImageClassifierConfig()
     switch c.kind {
@@ -248,30 +250,29 @@ func imageClassifierSettings(_ c: lk_image_classifier_train_config) throws -> (I
     case Int32(LK_IMAGE_KIND_CNN): model.kind = .cnn
     default: throw invalid("kind must be LK_IMAGE_KIND_ROWS (0) or LK_IMAGE_KIND_CNN (1), got \(c.kind)")
     }
-    model.hiddenSize = try bounded(c.hidden_size, "hidden_size", 1, 4096)
-    model.numLayers = try bounded(c.num_layers, "num_layers", 1, 16)
+    model.hiddenSize = Int(c.hidden_size)
+    model.numLayers = Int(c.num_layers)
     model.bidirectional = try flag(c.bidirectional, "bidirectional")
     model.columns = try flag(c.columns, "columns")
-    if model.columns && model.kind == .cnn { throw invalid("columns must be 0 for kind LK_IMAGE_KIND_CNN (it applies to rows)") }
     let blocks = try bounded(c.num_conv_blocks, "num_conv_blocks", 1, Int32(LK_IMAGE_MAX_CONV_BLOCKS))
-    let channels = cArray(c.conv_channels, blocks)
-    for (i, v) in channels.enumerated() { _ = try bounded(v, "conv_channels[\(i)]", 1, 4096) }
-    model.convChannels = channels.map(Int.init)
+    model.convChannels = cArray(c.conv_channels, blocks).map(Int.init)
     model.pooling = try poolingKind(c.pooling)
-    model.attentionSize = try bounded(c.attention_size, "attention_size", 1, 4096)
-    model.dropout = try fraction(c.dropout, "dropout")
+    model.attentionSize = Int(c.attention_size)
+    model.dropout = c.dropout
     model.seed = c.seed
+    try model.validateRanges()
 
     var options = ImageClassifierTrainingOptions()
-    options.epochs = try bounded(c.epochs, "epochs", 1, Int32.max)
-    options.batchSize = try bounded(c.batch_size, "batch_size", 1, 65536)
-    options.learningRate = try positive(c.learning_rate, "learning_rate")
-    options.clipNorm = try positive(c.clip_norm, "clip_norm")
-    options.patience = try bounded(c.patience, "patience", 1, Int32.max)
-    options.decayFactor = try decayFactor(c.decay_factor)
-    options.timeLimit = try timeLimit(c.time_limit)
-    options.threads = try bounded(c.threads, "threads", 1, 1024)
-    options.logEvery = try bounded(c.log_every, "log_every", 1, Int32.max)
+    options.epochs = Int(c.epochs)
+    options.batchSize = Int(c.batch_size)
+    options.learningRate = c.learning_rate
+    options.clipNorm = c.clip_norm
+    options.patience = Int(c.patience)
+    options.decayFactor = c.decay_factor
+    options.timeLimit = c.time_limit == 0 ? nil : c.time_limit
+    options.threads = Int(c.threads)
+    options.logEvery = Int(c.log_every)
     options.seed = c.seed
+    try options.validate()
     return (model, options)
 }

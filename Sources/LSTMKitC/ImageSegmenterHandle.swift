@@ -263,20 +263,19 @@ public func lk_image_segmenter_get_config(_ segmenter: OpaquePointer?,
     }
 }
 
-/// The engine's config and options from a C config, every field checked (the message
-/// names the field and its valid range).
+/// The engine's config and options from a C config: enum codes, 0/1 flags, the
+/// encoder_channels count and the class_weights buffer here, every value rule by the
+/// engine's tables (the message names the field and its valid range).
 func segmenterSettings(_ c: lk_image_segmenter_train_config) throws -> (ImageSegmenterConfig, ImageSegmenterTrainingOptions) {
-    var model = ImageSegmenterConfig(numClasses: try bounded(c.num_classes, "num_classes", 2, 65536))
+    var model = ImageSegmenterConfig(numClasses: Int(c.num_classes))
     switch c.context {
     case Int32(LK_SEGMENTER_CONTEXT_LSTM): model.context = .lstm
     case Int32(LK_SEGMENTER_CONTEXT_CONV): model.context = .conv
     default: throw invalid("context must be LK_SEGMENTER_CONTEXT_LSTM (0) or LK_SEGMENTER_CONTEXT_CONV (1), got \(c.context)")
     }
-    model.hiddenSize = try bounded(c.hidden_size, "hidden_size", 1, 4096)
+    model.hiddenSize = Int(c.hidden_size)
     let blocks = try bounded(c.num_blocks, "num_blocks", 1, Int32(LK_SEGMENTER_MAX_BLOCKS))
-    let channels = cArray(c.encoder_channels, blocks)
-    for (i, v) in channels.enumerated() { _ = try bounded(v, "encoder_channels[\(i)]", 1, 4096) }
-    model.encoderChannels = channels.map(Int.init)
+    model.encoderChannels = cArray(c.encoder_channels, blocks).map(Int.init)
     model.batchNorm = try flag(c.batch_norm, "batch_norm")
     switch c.upsampling {
     case Int32(LK_SEGMENTER_UPSAMPLING_TRANSPOSED): model.upsampling = .transposed
@@ -287,23 +286,21 @@ func segmenterSettings(_ c: lk_image_segmenter_train_config) throws -> (ImageSeg
     }
     model.attentionGates = try flag(c.attention_gates, "attention_gates")
     model.seed = c.seed
+    try model.validate()
 
     var options = ImageSegmenterTrainingOptions()
-    options.epochs = try bounded(c.epochs, "epochs", 1, Int32.max)
-    options.batchSize = try bounded(c.batch_size, "batch_size", 1, 65536)
-    options.learningRate = try positive(c.learning_rate, "learning_rate")
-    options.clipNorm = try positive(c.clip_norm, "clip_norm")
+    options.epochs = Int(c.epochs)
+    options.batchSize = Int(c.batch_size)
+    options.learningRate = c.learning_rate
+    options.clipNorm = c.clip_norm
     guard let schedule = LearningRateSchedule.allCases.first(where: { scheduleCode($0) == c.schedule }) else {
         throw invalid("schedule must be LK_SCHEDULE_PLATEAU (0) or LK_SCHEDULE_COSINE (1), got \(c.schedule)")
     }
     options.schedule = schedule
     options.flipHorizontally = try flag(c.flip, "flip")
-    options.patience = try bounded(c.patience, "patience", 1, Int32.max)
-    options.decayFactor = try decayFactor(c.decay_factor)
-    options.timeLimit = try timeLimit(c.time_limit)
-    guard c.dice_weight.isFinite, c.dice_weight >= 0 else {
-        throw invalid("dice_weight must be finite and >= 0, got \(c.dice_weight)")
-    }
+    options.patience = Int(c.patience)
+    options.decayFactor = c.decay_factor
+    options.timeLimit = c.time_limit == 0 ? nil : c.time_limit
     options.diceWeight = c.dice_weight
     options.balanceClasses = try flag(c.balance_classes, "balance_classes")
     let weightCount = try size(c.class_weights_count, "class_weights_count")
@@ -311,21 +308,14 @@ func segmenterSettings(_ c: lk_image_segmenter_train_config) throws -> (ImageSeg
         guard weightCount == model.numClasses else {
             throw mismatch("class_weights_count is \(weightCount), expected num_classes = \(model.numClasses)")
         }
-        guard !options.balanceClasses else {
-            throw invalid("class_weights and balance_classes = 1 exclude each other: give one or the other")
-        }
-        let values = Array(UnsafeBufferPointer(start: weights, count: weightCount))
-        if let bad = values.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
-            throw invalid("class_weights[\(bad)] is \(values[bad]); weights must be finite and >= 0")
-        }
-        guard values.contains(where: { $0 > 0 }) else { throw invalid("class_weights are all 0; at least one must be > 0") }
-        options.classWeights = values
+        options.classWeights = Array(UnsafeBufferPointer(start: weights, count: weightCount))
     } else if weightCount != 0 {
         throw invalid("class_weights is NULL but class_weights_count is \(weightCount) (must be 0)")
     }
-    options.threads = try bounded(c.threads, "threads", 1, 1024)
-    options.logEvery = try bounded(c.log_every, "log_every", 1, Int32.max)
+    options.threads = Int(c.threads)
+    options.logEvery = Int(c.log_every)
     options.seed = c.seed
+    try options.validate()
     return (model, options)
 }
 

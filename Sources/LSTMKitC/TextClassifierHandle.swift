@@ -210,36 +210,39 @@ func textClassifierConfig(_ c: TextClassifierConfig, _ o: TextClassifierTraining
 }
 
 /// The engine's config, options and tokenization mode (nil: automatic) from a C
-/// config, every field checked (the message names the field and its valid range).
+/// config: enum codes and 0/1 flags here, every value range by the engine's tables (the
+/// message names the C field and its valid range).
 func textClassifierSettings(_ c: lk_text_classifier_train_config) throws
     -> (TextClassifierConfig, TextClassifierTrainingOptions, TextVocabulary.Mode?) {
     var model = TextClassifierConfig()
-    model.embeddingDim = try bounded(c.embedding_dim, "embedding_dim", 1, 4096)
-    model.hiddenSize = try bounded(c.hidden_size, "hidden_size", 1, 4096)
-    model.numLayers = try bounded(c.num_layers, "num_layers", 1, 16)
+    model.embeddingDim = Int(c.embedding_dim)
+    model.hiddenSize = Int(c.hidden_size)
+    model.numLayers = Int(c.num_layers)
     model.bidirectional = try flag(c.bidirectional, "bidirectional")
     model.pooling = try poolingKind(c.pooling)
-    model.attentionSize = try bounded(c.attention_size, "attention_size", 1, 4096)
-    model.embeddingDropout = try fraction(c.dropout, "dropout")
+    model.attentionSize = Int(c.attention_size)
+    model.embeddingDropout = c.dropout
     model.outputDropout = c.dropout
-    model.maxLength = try bounded(c.max_length, "max_length", 1, 1_000_000)
-    model.ngramOrder = try bounded(c.ngram_order, "ngram_order", 0, 8)
-    model.ngramDropout = try fraction(c.ngram_dropout, "ngram_dropout")
-    model.bigramDim = try bounded(c.bigram_dim, "bigram_dim", 0, 4096)
+    model.maxLength = Int(c.max_length)
+    model.ngramOrder = Int(c.ngram_order)
+    model.ngramDropout = c.ngram_dropout
+    model.bigramDim = Int(c.bigram_dim)
     model.seed = c.seed
+    try model.validate(naming: ["embedding_dropout": "dropout", "output_dropout": "dropout"])
 
     var options = TextClassifierTrainingOptions()
-    options.minTokenCount = try bounded(c.min_count, "min_count", 1, Int32.max)
-    options.epochs = try bounded(c.epochs, "epochs", 1, Int32.max)
-    options.batchSize = try bounded(c.batch_size, "batch_size", 1, 65536)
-    options.learningRate = try positive(c.learning_rate, "learning_rate")
-    options.ngramLearningRate = try positive(c.ngram_learning_rate, "ngram_learning_rate")
-    options.minNgramCount = try bounded(c.min_ngram_count, "min_ngram_count", 1, Int32.max)
-    options.minBigramCount = try bounded(c.min_bigram_count, "min_bigram_count", 1, Int32.max)
-    options.patience = try bounded(c.patience, "patience", 1, Int32.max)
+    options.minTokenCount = Int(c.min_count)
+    options.epochs = Int(c.epochs)
+    options.batchSize = Int(c.batch_size)
+    options.learningRate = c.learning_rate
+    options.ngramLearningRate = c.ngram_learning_rate
+    options.minNgramCount = Int(c.min_ngram_count)
+    options.minBigramCount = Int(c.min_bigram_count)
+    options.patience = Int(c.patience)
     options.balanceClasses = try flag(c.balance_classes, "balance_classes")
-    options.threads = try bounded(c.threads, "threads", 1, 1024)
+    options.threads = Int(c.threads)
     options.seed = c.seed
+    try options.validate()
     switch c.tokenization {
     case Int32(LK_TOKENIZATION_AUTO): return (model, options, nil)
     case Int32(LK_TOKENIZATION_CHARACTERS): return (model, options, .characters)

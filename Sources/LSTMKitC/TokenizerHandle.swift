@@ -206,53 +206,41 @@ public func lk_tokenizer_train(_ train: UnsafePointer<CChar>?, _ trainLength: In
         let devSentences = Corpus.parseSegmented(try utf8Text(dev, devLength, "dev"))
         guard !trainSentences.isEmpty else { throw invalid("the training corpus has no sentences") }
         guard !devSentences.isEmpty else { throw invalid("the dev corpus has no sentences") }
-        func positive(_ v: Int32, _ name: String) throws -> Int {
-            guard v >= 1 else { throw invalid("\(name) must be >= 1, got \(v)") }
-            return Int(v)
-        }
-        func fraction(_ v: Float, _ name: String, upTo limit: Float) throws -> Float {
-            guard v.isFinite, v >= 0, v < limit else { throw invalid("\(name) must be in [0, \(limit)), got \(v)") }
-            return v
-        }
+        // Enum-free config: the conversions here, every value rule by the engine's tables.
         var model = SegmenterConfig()
-        model.hiddenSize = try positive(c.hidden_size, "hidden_size")
-        model.numLayers = try positive(c.num_layers, "num_layers")
-        model.characterDim = try positive(c.char_dim, "char_dim")
-        model.bigramDim = try positive(c.bigram_dim, "bigram_dim")
-        model.embeddingDropout = try fraction(c.dropout, "dropout", upTo: 1)
-        model.outputDropout = model.embeddingDropout
+        model.hiddenSize = Int(c.hidden_size)
+        model.numLayers = Int(c.num_layers)
+        model.characterDim = Int(c.char_dim)
+        model.bigramDim = Int(c.bigram_dim)
+        model.embeddingDropout = c.dropout
+        model.outputDropout = c.dropout
         model.seed = c.seed
-        guard model.hiddenSize <= 4096, model.characterDim <= 4096, model.bigramDim <= 4096, model.numLayers <= 16 else {
-            throw invalid("hidden_size, char_dim, bigram_dim must be <= 4096 and num_layers <= 16")
-        }
+        try model.validate(naming: ["embedding_dropout": "dropout", "output_dropout": "dropout"])
         var options = TokenizerTrainingOptions()
-        options.epochs = try positive(c.epochs, "epochs")
-        options.batchSize = try positive(c.batch_size, "batch_size")
-        guard c.learning_rate.isFinite, c.learning_rate > 0 else { throw invalid("learning_rate must be > 0, got \(c.learning_rate)") }
+        options.epochs = Int(c.epochs)
+        options.batchSize = Int(c.batch_size)
         options.learningRate = c.learning_rate
-        options.minBigramCount = try positive(c.min_bigram_count, "min_bigram_count")
-        options.labelSmoothing = try fraction(c.label_smoothing, "label_smoothing", upTo: 1)
-        options.patience = try positive(c.patience, "patience")
-        options.threads = try positive(c.threads, "threads")
-        guard c.max_batches_per_epoch >= 0 else { throw invalid("max_batches_per_epoch must be >= 0") }
+        options.minBigramCount = Int(c.min_bigram_count)
+        options.labelSmoothing = c.label_smoothing
+        options.patience = Int(c.patience)
+        options.threads = Int(c.threads)
         options.maxBatchesPerEpoch = Int(c.max_batches_per_epoch)
         options.seed = c.seed
-        guard c.dictionary_max_length >= 0, c.dictionary_max_length <= 16 else {
-            throw invalid("dictionary_max_length must be in [0, 16], got \(c.dictionary_max_length)")
-        }
         options.dictionaryMaxLength = Int(c.dictionary_max_length)
-        options.dictionaryMinCount = try positive(c.dictionary_min_count, "dictionary_min_count")
-        options.unknownBigramRate = try fraction(c.unknown_bigram_rate, "unknown_bigram_rate", upTo: 1)
-        options.featureDropout = try fraction(c.feature_dropout, "feature_dropout", upTo: 1)
-        options.averageDecay = try fraction(c.average_decay, "average_decay", upTo: 1)
+        options.dictionaryMinCount = Int(c.dictionary_min_count)
+        options.unknownBigramRate = c.unknown_bigram_rate
+        options.featureDropout = c.feature_dropout
+        options.averageDecay = c.average_decay
         var lexicon: [String] = []
         if c.lexicon_len > 0 {
-            guard c.lexicon_max_length >= 2, c.lexicon_max_length <= 16 else {
-                throw invalid("lexicon_max_length must be in [2, 16], got \(c.lexicon_max_length)")
-            }
+            // With a lexicon, 0 ("no lexicon" to the engine) would drop it silently.
+            guard c.lexicon_max_length != 0 else { throw invalid("lexicon_max_length must be in [2, 16] with a lexicon, got 0") }
+            options.lexiconMaxLength = Int(c.lexicon_max_length)
+        }
+        try options.validate()
+        if c.lexicon_len > 0 {
             lexicon = UserDictionary.parse(try utf8Text(c.lexicon, c.lexicon_len, "lexicon"))
             guard !lexicon.isEmpty else { throw invalid("the lexicon has no words") }
-            options.lexiconMaxLength = Int(c.lexicon_max_length)
         }
         let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, lexicon: lexicon, config: model, options: options)
         if let checkpoint, access(checkpoint, F_OK) == 0 {

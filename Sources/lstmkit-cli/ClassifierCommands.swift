@@ -150,6 +150,8 @@ struct TrainClassifier: ParsableCommand {
         case "words": mode = .words
         default: throw LSTMKitError.invalidArgument("--tokenization must be auto, characters or words, got \(tokenization!)")
         }
+        try config.validate()   // the engine's rules, before reading the data
+        try options.validate()
         let trainer = try TextClassifierTrainer(train: try readLabelled(train), dev: try readLabelled(dev),
                                                 config: config, options: options, tokenization: mode)
         let best = try trainer.run { line in

@@ -129,10 +129,9 @@ struct ImageTraining {
         }
         options.seed = seed
         options.threads = threads
-        guard options.patience >= 1 else { throw LSTMKitError.invalidArgument("--patience must be >= 1, got \(options.patience)") }
-        guard (1...4096).contains(config.hiddenSize), (1...16).contains(config.numLayers), (1...4096).contains(config.attentionSize) else {
-            throw LSTMKitError.invalidArgument("--hidden-size and --attention-size must be in [1, 4096] and --layers in [1, 16]")
-        }
+        // The engine's rules, before reading the data (the geometry comes from it).
+        try config.validateRanges()
+        try options.validate()
 
         let x = try readImages(train, option: "--train")
         let y = try readImageLabels(trainLabels, count: x.shape[0], option: "--train-labels")

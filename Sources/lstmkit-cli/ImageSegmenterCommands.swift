@@ -138,7 +138,6 @@ struct TrainSegmenter: ParsableCommand {
                 options.timeLimit = max(minutes * 60, 1)
             }
             if let classWeights {
-                guard !balanceClasses else { throw LSTMKitError.invalidArgument("--class-weights and --balance-classes exclude each other") }
                 let values = classWeights.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingSpaces) }
                 guard !values.isEmpty, !values.contains(nil) else {
                     throw LSTMKitError.invalidArgument("--class-weights must be numbers separated by commas (e.g. 0.5,2,2), got \(classWeights)")
@@ -149,7 +148,7 @@ struct TrainSegmenter: ParsableCommand {
             options.logEvery = logEvery
             options.seed = seed
             options.threads = threads
-            guard threads >= 1, threads <= 1024 else { throw LSTMKitError.invalidArgument("--threads must be in [1, 1024], got \(threads)") }
+            try options.validate()   // the engine's rules, before reading the data
 
             let x = try readSegmenterImages(train, option: "--train")
             let m = try readMasks(trainMasks, for: x, option: "--train-masks", imagesOption: "--train")

@@ -138,6 +138,8 @@ struct TrainTokenizer: ParsableCommand {
             options.seed = seed
             options.threads = threads
             options.maxBatchesPerEpoch = maxBatches
+            try config.validate()   // the engine's rules, before reading the corpora
+            try options.validate()
             let trainer = try TokenizerTrainer(train: try Corpus.readSegmented(train), dev: try Corpus.readSegmented(dev),
                                                lexicon: try lexicon.map(UserDictionary.read(path:)) ?? [],
                                                config: config, options: options)

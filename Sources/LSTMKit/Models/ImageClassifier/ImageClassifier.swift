@@ -38,26 +38,30 @@ public struct ImageClassifierConfig: Equatable, Sendable {
 
     public init() {}
 
-    func validate() throws {
-        for (name, v) in [("height", height), ("width", width), ("channels", channels), ("hidden_size", hiddenSize),
-                          ("num_layers", numLayers), ("attention_size", attentionSize)] where v < 1 {
-            throw LSTMKitError.invalidArgument("\(name) must be >= 1, got \(v)")
-        }
-        guard height <= 1 << 14, width <= 1 << 14, channels <= 1 << 10, frames <= 1 << 14 else {
-            throw LSTMKitError.invalidArgument("image geometry \(height)×\(width)×\(channels) (\(frames) frames) is too large")
-        }
-        guard frames >= 0 else { throw LSTMKitError.invalidArgument("frames must be >= 0, got \(frames)") }
-        guard dropout >= 0 && dropout < 1 else { throw LSTMKitError.invalidArgument("dropout must be in [0, 1), got \(dropout)") }
-        guard pixelStd.isFinite, pixelStd > 0, pixelMean.isFinite else {
-            throw LSTMKitError.invalidArgument("pixel normalisation needs a finite mean and a positive std")
-        }
+    /// The input shape of one example: (H, W, C) or (T, H, W, C).
+    public var exampleShape: [Int] { (frames > 0 ? [frames] : []) + [height, width, channels] }
+}
+
+extension ImageClassifierConfig: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .int("height", \.height, 1...(1 << 14), "Image height in pixels (set from the data)."),
+            .int("width", \.width, 1...(1 << 14), "Image width in pixels (set from the data)."),
+            .int("channels", \.channels, 1...(1 << 10), "Channels per pixel (set from the data)."),
+            .int("frames", \.frames, 0...(1 << 14), "Frames per example (0: single images; set from the data)."),
+            .hiddenSize(\.hiddenSize),
+            .numLayers(\.numLayers),
+            .ints("conv_channels", \.convChannels, count: 1...8, each: 1...4096, "Output channels of each conv block (kind cnn)."),
+            .attentionSize(\.attentionSize),
+            .float("dropout", \.dropout, .closedOpen(0, 1), "Dropout on the pooled features in training."),
+        ] + HyperParameter.pixelNormalisation(\.pixelMean, \.pixelStd)
+    }
+
+    public func validateCombination() throws {
         switch kind {
         case .rows:
             guard frames == 0 else { throw LSTMKitError.invalidArgument("frame sequences need kind cnn (rows reads one image)") }
         case .cnn:
-            guard !convChannels.isEmpty, convChannels.allSatisfy({ $0 >= 1 && $0 <= 4096 }), convChannels.count <= 8 else {
-                throw LSTMKitError.invalidArgument("conv_channels must be 1 to 8 sizes in [1, 4096], got \(convChannels)")
-            }
             guard !columns else { throw LSTMKitError.invalidArgument("columns applies to kind rows only") }
             let minimum = 1 << convChannels.count
             guard height >= minimum, width >= minimum else {
@@ -66,9 +70,6 @@ public struct ImageClassifierConfig: Equatable, Sendable {
             }
         }
     }
-
-    /// The input shape of one example: (H, W, C) or (T, H, W, C).
-    public var exampleShape: [Int] { (frames > 0 ? [frames] : []) + [height, width, channels] }
 }
 
 /// An image classifier with an LSTM over rows, columns, CNN feature rows or frames:

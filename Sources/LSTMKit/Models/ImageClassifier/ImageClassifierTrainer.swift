@@ -16,6 +16,22 @@ public struct ImageClassifierTrainingOptions: Sendable {
     public init() {}
 }
 
+extension ImageClassifierTrainingOptions: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .epochs(\.epochs),
+            .batchSize(\.batchSize, of: "Images"),
+            .learningRate(\.learningRate),
+            .clipNorm(\.clipNorm),
+            .patience(\.patience, without: "dev accuracy"),
+            .decayFactor(\.decayFactor),
+            .timeLimit(\.timeLimit),
+            .threads(\.threads),
+            .logEvery(\.logEvery),
+        ]
+    }
+}
+
 /// The sorted distinct labels: numerically when every label is an integer ("2" before "10").
 func sortedLabels(_ labels: [String]) -> [String] {
     let distinct = Array(Set(labels))
@@ -40,10 +56,10 @@ public final class ImageClassifierTrainer {
     /// an empty set, mismatched shapes or a non-finite pixel.
     public init(train: Tensor, trainLabels: [String], dev: Tensor, devLabels: [String],
                 config: ImageClassifierConfig, options: ImageClassifierTrainingOptions) throws {
-        guard options.epochs >= 1, options.batchSize >= 1, options.threads >= 1,
-              options.learningRate > 0, options.learningRate.isFinite else {
-            throw LSTMKitError.invalidArgument("epochs, batch size, threads and learning rate must be positive")
-        }
+        try options.validate()
+        var c = config
+        try Self.setGeometry(&c, from: train.shape)   // the geometry from the data, before checking the config
+        try c.validate()
         guard let n = train.shape.first, n > 0 else { throw LSTMKitError.invalidArgument("the training set is empty") }
         guard let nd = dev.shape.first, nd > 0 else { throw LSTMKitError.invalidArgument("the dev set is empty") }
         guard trainLabels.count == n else { throw LSTMKitError.sizeMismatch("\(n) training images but \(trainLabels.count) labels") }
@@ -56,8 +72,6 @@ public final class ImageClassifierTrainer {
         if let unknown = devLabels.first(where: { index[$0] == nil }) {
             throw LSTMKitError.invalidArgument("dev label \"\(unknown)\" does not occur in training (labels: \(labels))")
         }
-        var c = config
-        try Self.setGeometry(&c, from: train.shape)
         if let bad = train.data.firstIndex(where: { !$0.isFinite }) {
             throw LSTMKitError.invalidArgument("training image \(bad / (train.count / n)) holds a NaN or infinite pixel")
         }

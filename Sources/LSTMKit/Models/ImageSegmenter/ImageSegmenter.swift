@@ -39,20 +39,6 @@ public struct ImageSegmenterConfig: Equatable, Sendable {
 
     public init(numClasses: Int = 2) { self.numClasses = numClasses }
 
-    func validate() throws {
-        guard numClasses >= 2, numClasses <= 1 << 16 else {
-            throw LSTMKitError.invalidArgument("num_classes must be in [2, 65536], got \(numClasses)")
-        }
-        guard channels >= 1, channels <= 1 << 10 else { throw LSTMKitError.invalidArgument("channels must be in [1, 1024], got \(channels)") }
-        guard !encoderChannels.isEmpty, encoderChannels.count <= 6, encoderChannels.allSatisfy({ $0 >= 1 && $0 <= 4096 }) else {
-            throw LSTMKitError.invalidArgument("encoder_channels must be 1 to 6 sizes in [1, 4096], got \(encoderChannels)")
-        }
-        guard hiddenSize >= 1, hiddenSize <= 4096 else { throw LSTMKitError.invalidArgument("hidden_size must be in [1, 4096], got \(hiddenSize)") }
-        guard pixelStd.isFinite, pixelStd > 0, pixelMean.isFinite else {
-            throw LSTMKitError.invalidArgument("pixel normalisation needs a finite mean and a positive std")
-        }
-    }
-
     /// Inputs are padded (bottom, right) to a multiple of this: each encoder block halves them.
     public var sizeMultiple: Int { 1 << encoderChannels.count }
 
@@ -64,6 +50,17 @@ public struct ImageSegmenterConfig: Equatable, Sendable {
         let perChannel: Double = 9 * c + 18 * u + 1
         let target = (sweepWeights - 2 * u) / perChannel
         return max(1, Int(target.rounded()))
+    }
+}
+
+extension ImageSegmenterConfig: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .int("num_classes", \.numClasses, 2...65536, "Classes per pixel, background included."),
+            .int("channels", \.channels, 1...1024, "Channels per pixel (set from the data)."),
+            .ints("encoder_channels", \.encoderChannels, count: 1...6, each: 1...4096, "Output channels of each encoder block."),
+            .hiddenSize(\.hiddenSize),
+        ] + HyperParameter.pixelNormalisation(\.pixelMean, \.pixelStd)
     }
 }
 

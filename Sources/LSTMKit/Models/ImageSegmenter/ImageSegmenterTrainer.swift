@@ -31,12 +31,45 @@ public struct ImageSegmenterTrainingOptions: Sendable {
     public init() {}
 }
 
+extension ImageSegmenterTrainingOptions: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .epochs(\.epochs),
+            .batchSize(\.batchSize, of: "Images"),
+            .learningRate(\.learningRate),
+            .clipNorm(\.clipNorm),
+            .patience(\.patience, without: "dev mean IoU"),
+            .decayFactor(\.decayFactor),
+            .timeLimit(\.timeLimit),
+            .float("dice_weight", \.diceWeight, .nonNegative, "The loss is cross-entropy + dice_weight · soft Dice."),
+            .threads(\.threads),
+            .logEvery(\.logEvery),
+        ]
+    }
+
+    /// Given class weights: finite, >= 0, not all 0, and not with balanceClasses (their
+    /// count, one per class, is the trainer's to check).
+    public func validateCombination() throws {
+        guard let weights = classWeights else { return }
+        guard !balanceClasses else {
+            throw LSTMKitError.invalidArgument("class_weights and balance_classes exclude each other: give one or the other")
+        }
+        if let bad = weights.firstIndex(where: { !$0.isFinite || $0 < 0 }) {
+            throw LSTMKitError.invalidArgument("class_weights[\(bad)] must be finite and >= 0, got \(weights[bad])")
+        }
+        guard weights.contains(where: { $0 > 0 }) else {
+            throw LSTMKitError.invalidArgument("class_weights are all 0; at least one must be > 0")
+        }
+    }
+}
+
 /// Fits an ImageSegmenter: pixel normalisation from the training images, shuffled
 /// batches, Adam, gradient clipping, learning-rate decay and early stopping on dev mean
 /// IoU (keeping the best weights and BatchNorm statistics), progress lines.
 public final class ImageSegmenterTrainer {
     public let segmenter: ImageSegmenter
-    public let options: ImageSegmenterTrainingOptions
+    /// Settable inside the module only for tests (a time limit below the table's 1 s minimum).
+    public internal(set) var options: ImageSegmenterTrainingOptions
     /// The cross-entropy's class weights in use.
     public let classWeights: [Float]
     let trainImages: Tensor
@@ -50,13 +83,8 @@ public final class ImageSegmenterTrainer {
     /// not match the images, a label out of range, a non-finite pixel or bad options.
     public init(train: Tensor, trainMasks: [Int32], dev: Tensor, devMasks: [Int32],
                 config: ImageSegmenterConfig, options: ImageSegmenterTrainingOptions) throws {
-        guard options.epochs >= 1, options.batchSize >= 1, options.threads >= 1, options.logEvery >= 1, options.patience >= 1,
-              options.learningRate > 0, options.learningRate.isFinite else {
-            throw LSTMKitError.invalidArgument("epochs, batch size, threads, log interval, patience and learning rate must be positive")
-        }
-        guard options.diceWeight.isFinite, options.diceWeight >= 0 else {
-            throw LSTMKitError.invalidArgument("the Dice weight must be finite and >= 0, got \(options.diceWeight)")
-        }
+        try options.validate()
+        try config.validate()
         guard train.rank == 3 || train.rank == 4 else {
             throw LSTMKitError.sizeMismatch("images must be (N, H, W) or (N, H, W, C), got shape \(train.shape)")
         }
@@ -78,8 +106,8 @@ public final class ImageSegmenterTrainer {
         }
         let k = c.numClasses
         if let given = options.classWeights {
-            guard given.count == k, given.allSatisfy({ $0.isFinite && $0 >= 0 }), given.contains(where: { $0 > 0 }) else {
-                throw LSTMKitError.invalidArgument("class weights must be \(k) finite values >= 0, not all 0; got \(given)")
+            guard given.count == k else {
+                throw LSTMKitError.invalidArgument("class weights must be \(k) values, one per class (num_classes), got \(given.count)")
             }
             classWeights = given
         } else if options.balanceClasses {

@@ -25,17 +25,22 @@ public struct TextClassifierConfig: Equatable, Sendable {
 
     public init() {}
 
-    func validate() throws {
-        for (name, v) in [("embedding_dim", embeddingDim), ("hidden_size", hiddenSize), ("num_layers", numLayers),
-                          ("attention_size", attentionSize), ("max_length", maxLength)] where v < 1 {
-            throw LSTMKitError.invalidArgument("\(name) must be >= 1, got \(v)")
-        }
-        guard bigramDim >= 0 else { throw LSTMKitError.invalidArgument("bigram_dim must be >= 0, got \(bigramDim)") }
-        guard (0...8).contains(ngramOrder) else { throw LSTMKitError.invalidArgument("ngram_order must be in 0...8, got \(ngramOrder)") }
-        for (name, p) in [("embedding_dropout", embeddingDropout), ("output_dropout", outputDropout),
-                          ("ngram_dropout", ngramDropout)] where !(p >= 0 && p < 1) {
-            throw LSTMKitError.invalidArgument("\(name) must be in [0, 1), got \(p)")
-        }
+}
+
+extension TextClassifierConfig: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .int("embedding_dim", \.embeddingDim, 1...4096, "Embedding size of each token."),
+            .int("bigram_dim", \.bigramDim, 0...4096, "Embedding size of token bigrams (0: none)."),
+            .hiddenSize(\.hiddenSize),
+            .numLayers(\.numLayers),
+            .attentionSize(\.attentionSize),
+            .float("embedding_dropout", \.embeddingDropout, .closedOpen(0, 1), "Dropout on the embeddings in training."),
+            .float("output_dropout", \.outputDropout, .closedOpen(0, 1), "Dropout on the pooled features in training."),
+            .int("max_length", \.maxLength, 1...1_000_000, "Texts are truncated to this many tokens."),
+            .int("ngram_order", \.ngramOrder, 0...8, "N-gram features of 1 to this many tokens (0: none)."),
+            .float("ngram_dropout", \.ngramDropout, .closedOpen(0, 1), "Training: each n-gram occurrence is left out with this probability."),
+        ]
     }
 }
 

@@ -59,16 +59,24 @@ public struct TextClassifierTrainingOptions: Sendable {
     public var logEvery = 100
 
     public init() {}
+}
 
-    func validate() throws {
-        for (name, v) in [("epochs", epochs), ("batch_size", batchSize), ("patience", patience), ("min_count", minTokenCount),
-                          ("min_bigram_count", minBigramCount), ("min_ngram_count", minNgramCount), ("threads", threads),
-                          ("log_every", logEvery)] where v < 1 {
-            throw LSTMKitError.invalidArgument("\(name) must be >= 1, got \(v)")
-        }
-        for (name, v) in [("learning_rate", learningRate), ("ngram_learning_rate", ngramLearningRate)] where !(v.isFinite && v > 0) {
-            throw LSTMKitError.invalidArgument("\(name) must be finite and > 0, got \(v)")
-        }
+extension TextClassifierTrainingOptions: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .epochs(\.epochs),
+            .batchSize(\.batchSize, of: "Texts"),
+            .learningRate(\.learningRate),
+            .float("ngram_learning_rate", \.ngramLearningRate, .positive, "Adam's learning rate for the n-gram weights."),
+            .clipNorm(\.clipNorm),
+            .patience(\.patience, without: "dev accuracy"),
+            .decayFactor(\.decayFactor),
+            .int("min_count", \.minTokenCount, 1...int32Max, "Tokens seen fewer times are unknown."),
+            .int("min_bigram_count", \.minBigramCount, 1...int32Max, "Token bigrams seen fewer times are unknown."),
+            .int("min_ngram_count", \.minNgramCount, 1...int32Max, "N-grams found in fewer training texts are left out."),
+            .threads(\.threads),
+            .logEvery(\.logEvery),
+        ]
     }
 }
 
@@ -127,6 +135,7 @@ public final class TextClassifierTrainer {
     public init(train: [(text: String, label: String)], dev: [(text: String, label: String)],
                 config: TextClassifierConfig, options: TextClassifierTrainingOptions,
                 tokenization: TextVocabulary.Mode? = nil) throws {
+        try config.validate()
         try options.validate()
         guard !train.isEmpty else { throw LSTMKitError.invalidArgument("the training set is empty") }
         guard !dev.isEmpty else { throw LSTMKitError.invalidArgument("the dev set is empty") }

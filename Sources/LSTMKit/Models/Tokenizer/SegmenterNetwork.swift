@@ -17,6 +17,20 @@ public struct SegmenterConfig: Equatable, Sendable {
     public var inputSize: Int { characterDim + 2 * bigramDim + featureCount }
 }
 
+extension SegmenterConfig: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .int("char_dim", \.characterDim, 1...4096, "Embedding size of each character (the model file's character_dim)."),
+            .int("bigram_dim", \.bigramDim, 1...4096, "Embedding size of each character bigram."),
+            .hiddenSize(\.hiddenSize),
+            .numLayers(\.numLayers),
+            .float("embedding_dropout", \.embeddingDropout, .closedOpen(0, 1), "Dropout on the embeddings in training."),
+            .float("output_dropout", \.outputDropout, .closedOpen(0, 1), "Dropout on the LSTM's outputs in training."),
+            .int("feature_count", \.featureCount, 0...int32Max, "Dictionary features per character (set from the vocabulary)."),
+        ]
+    }
+}
+
 /// Embeddings (character + left/right bigram) → BiLSTM → Linear → BMES CRF.
 public final class SegmenterNetwork: Module {
     public let config: SegmenterConfig
@@ -28,12 +42,7 @@ public final class SegmenterNetwork: Module {
     var dropoutRNG: SeededRandom
 
     public init(config: SegmenterConfig, characterCount: Int, bigramCount: Int) throws {
-        guard config.characterDim >= 1, config.bigramDim >= 1, config.hiddenSize >= 1, config.numLayers >= 1 else {
-            throw LSTMKitError.invalidArgument("segmenter sizes must be >= 1")
-        }
-        for p in [config.embeddingDropout, config.outputDropout] where !(p >= 0 && p < 1) {
-            throw LSTMKitError.invalidArgument("dropout must be in [0, 1), got \(p)")
-        }
+        try config.validate()
         self.config = config
         var rng = SeededRandom(seed: config.seed)
         characterEmbedding = Embedding(characterCount, config.characterDim, paddingIndex: 0, sparse: true, prefix: "char_embedding.", rng: &rng)

@@ -48,6 +48,31 @@ public struct TokenizerTrainingOptions: Sendable {
     public init() {}
 }
 
+extension TokenizerTrainingOptions: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .epochs(\.epochs),
+            .batchSize(\.batchSize, of: "Pieces"),
+            .learningRate(\.learningRate),
+            .clipNorm(\.clipNorm),
+            .float("label_smoothing", \.labelSmoothing, .closedOpen(0, 1), "Weight of the smoothed (uniform-target) loss."),
+            .decayFactor(\.decayFactor),
+            .patience(\.patience, without: "dev F1"),
+            .int("min_bigram_count", \.minBigramCount, 1...int32Max, "Bigrams seen fewer times are unknown."),
+            .int("dictionary_max_length", \.dictionaryMaxLength, 0...16, "Dictionary features from training words of 2 to this many characters (0: off)."),
+            .int("dictionary_min_count", \.dictionaryMinCount, 1...int32Max, "Training sentences see the training words seen at least this often."),
+            .float("unknown_bigram_rate", \.unknownBigramRate, .closedOpen(0, 1), "Training: each bigram becomes unknown with this probability."),
+            .float("feature_dropout", \.featureDropout, .closedOpen(0, 1), "Training: each piece loses its dictionary features with this probability."),
+            .int("lexicon_max_length", \.lexiconMaxLength, 2...16, orZero: true, "Lexicon features from words of 2 to this many characters (0: no lexicon)."),
+            .float("average_decay", \.averageDecay, .closedOpen(0, 1), "> 0: score and keep a moving average of the weights with this decay."),
+            .int("max_piece_length", \.maxPieceLength, 2...1_000_000, "Training pieces longer than this are cut."),
+            .logEvery(\.logEvery),
+            .threads(\.threads),
+            .int("max_batches_per_epoch", \.maxBatchesPerEpoch, 0...int32Max, "Stop an epoch after this many batches (0: whole epoch)."),
+        ]
+    }
+}
+
 /// Trains a Tokenizer: length-bucketed batches, Adam, gradient clipping, dropout,
 /// learning-rate decay on plateau, early stopping on dev F1, a checkpoint after
 /// every epoch (resumable), progress lines.
@@ -73,18 +98,11 @@ public final class TokenizerTrainer {
     /// training data (a general dictionary), features in training and segmenting alike.
     public init(train: [[String]], dev: [[String]], lexicon: [String] = [], config: SegmenterConfig,
                 options: TokenizerTrainingOptions) throws {
+        try config.validate()
+        try options.validate()
         guard !train.isEmpty else { throw LSTMKitError.invalidArgument("the training set is empty") }
-        guard options.lexiconMaxLength == 0 || (2...16).contains(options.lexiconMaxLength) else {
-            throw LSTMKitError.invalidArgument("the lexicon max length must be 0 (no lexicon) or in [2, 16], got \(options.lexiconMaxLength)")
-        }
         guard options.lexiconMaxLength == 0 || !lexicon.isEmpty else {
             throw LSTMKitError.invalidArgument("lexicon features are on (lexicon max length \(options.lexiconMaxLength)) but the lexicon is empty")
-        }
-        guard options.averageDecay >= 0 && options.averageDecay < 1 else {
-            throw LSTMKitError.invalidArgument("the average decay must be in [0, 1), got \(options.averageDecay)")
-        }
-        guard options.dictionaryMinCount >= 1 else {
-            throw LSTMKitError.invalidArgument("the dictionary min count must be >= 1, got \(options.dictionaryMinCount)")
         }
         self.options = options
         // Two dictionaries: training sentences see only the words seen at least
