@@ -12,14 +12,20 @@
   here except by those methods scikit-learn itself calls.
 - ``fit(X, y, validation_data=None, validation_split=None)`` is the same on every
   model; ``split_validation`` holds out the validation share the same way everywhere.
-- ``save`` / ``load`` / the "not fitted" error, once.
+- The fitted model is one immutable snapshot (``Fitted``: the native handle with its
+  labels), swapped in by one assignment: a ``predict`` running while ``fit`` finishes
+  on another thread uses the old model or the new one, never a mix.
+- ``save`` / ``load`` / the "not fitted" error, and pickling (``copy``, ``deepcopy``,
+  multiprocessing, joblib) as the model file's bytes, once.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import random
-from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple
+import tempfile
+from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -101,8 +107,40 @@ def int_sequence(low: int, high: int, max_len: int) -> Callable[[str, Any], Tupl
 SEED = int_in(0, 2**64 - 1)
 
 
+class Fitted(NamedTuple):
+    """A fitted model: the native handle and, for a classifier, its class labels (str, in
+    column order) and whether they come back as ints."""
+
+    handle: Any
+    labels: Tuple[str, ...] = ()
+    int_labels: bool = False
+
+    def out(self, label: str) -> Any:
+        return int(label) if self.int_labels else label
+
+
+def _file_bytes(handle: Any) -> bytes:
+    """The model file of a native handle, as bytes (written in a private directory)."""
+    with tempfile.TemporaryDirectory(prefix="lstmkit-") as directory:
+        path = os.path.join(directory, "model.safetensors")
+        handle.save(path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _handle_from_bytes(load: Callable[[str], Any], data: bytes) -> Any:
+    with tempfile.TemporaryDirectory(prefix="lstmkit-") as directory:
+        path = os.path.join(directory, "model.safetensors")
+        with open(path, "wb") as f:
+            f.write(data)
+        return load(path)
+
+
 class Estimator:
     """The base of TextClassifier, ImageClassifier and ImageSegmenter (see the module)."""
+
+    #: The native load function of the model kind (path -> handle).
+    _LOAD: ClassVar[Callable[[str], Any]]
 
     #: name -> checker(name, value) returning the normalised value or raising
     #: TypeError/ValueError; in the constructor's order.
@@ -117,8 +155,20 @@ class Estimator:
             check(name, values[name])
         for name in self._PARAMS:
             setattr(self, name, values[name])
-        self._handle: Any = None
+        self._model: Optional[Fitted] = None
         self._threads = 2
+
+    def _set_model(self, handle: Any, int_labels: bool = False) -> None:
+        """Makes `handle` the fitted model, in one assignment. Labels that are not all
+        decimal ints do not come back as ints, whatever `int_labels` says."""
+        labels = tuple(handle.labels()) if hasattr(handle, "labels") else ()
+        self._model = Fitted(handle, labels, int_labels and all(is_int_text(label) for label in labels))
+
+    @property
+    def _handle(self) -> Any:
+        """The fitted model's native handle, or None."""
+        model = self._model
+        return None if model is None else model.handle
 
     def _c_config(self, params: Dict[str, Any], **fit_options: Any) -> Dict[str, Any]:
         """The C train config: the defaults, the checked constructor arguments, then
@@ -199,15 +249,46 @@ class Estimator:
 
     # -- the fitted model ------------------------------------------------------------------
 
-    def _fitted(self) -> Any:
-        if self._handle is None:
+    def _fitted(self) -> Fitted:
+        """The fitted model: one snapshot, to be used for the whole of a call."""
+        model = self._model
+        if model is None:
             name = type(self).__name__
             raise RuntimeError(f"this {name} is not fitted yet: call fit() or {name}.load()")
-        return self._handle
+        return model
 
     def save(self, path: PathLike) -> None:
         """Writes the model file (atomically)."""
-        self._fitted().save(_path_arg("path", path))
+        self._fitted().handle.save(_path_arg("path", path))
+
+    @classmethod
+    def load(cls, path: PathLike) -> "Estimator":
+        """Reads a model file written by save(). OSError if it cannot be read;
+        lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another kind
+        of model (the message names both kinds). The returned object's hyper-parameters
+        are the file's (read through the C ABI's get_config); those that only shape
+        training (such as min_count) are the defaults. Integer class labels come back
+        as ints when every class is the decimal form of an int."""
+        handle = cls._LOAD(_path_arg("path", path))
+        self = cls._from_c_config(handle.config())
+        self._set_model(handle, int_labels=True)
+        return self
+
+    # -- pickling: the constructor arguments and the model file's bytes ----------------------
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state: Dict[str, Any] = {"params": self.get_params(), "threads": self._threads}
+        model = self._model
+        if model is not None:
+            state["model"] = _file_bytes(model.handle)
+            state["int_labels"] = model.int_labels
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self._init_params(state["params"])
+        self._threads = state["threads"]
+        if "model" in state:
+            self._set_model(_handle_from_bytes(type(self)._LOAD, state["model"]), state["int_labels"])
 
 
 def _same(value: Any, default: Any) -> bool:
@@ -220,19 +301,6 @@ def _same(value: Any, default: Any) -> bool:
 class Classifier(Estimator):
     """The classifiers' labels: str inside the model; when every training label was an
     int (not a bool) and every class is the decimal form of one, they come back as ints."""
-
-    def _init_params(self, values: Dict[str, Any]) -> None:
-        super()._init_params(values)
-        self._labels: List[str] = []
-        self._int_labels = False
-
-    def _set_handle(self, handle: Any, int_labels: bool) -> None:
-        self._handle = handle
-        self._labels = handle.labels()
-        self._int_labels = int_labels and all(is_int_text(label) for label in self._labels)
-
-    def _out(self, label: str) -> Any:
-        return int(label) if self._int_labels else label
 
     @staticmethod
     def _training_labels(name: str, labels: Any, count: int, mismatch: str) -> Tuple[List[str], bool]:
@@ -249,7 +317,8 @@ class Classifier(Estimator):
             raise ValueError(f"validation labels {unseen} do not occur in the training labels")
 
     def _fitted_repr(self) -> str:
-        return f"classes={list(map(self._out, self._labels))!r}"
+        model = self._fitted()
+        return f"classes={list(map(model.out, model.labels))!r}"
 
 
 def validation_split_arg(validation_data: Any, validation_split: Any) -> float:

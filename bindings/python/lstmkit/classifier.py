@@ -31,8 +31,8 @@ import numpy as np
 from . import _native
 from ._estimator import (SEED, Classifier, c_value, flag, fraction, int_in, one_of, split_validation,
                          validation_pair, validation_split_arg)
-from ._labels import is_int_text, labels_arg, score
-from .tokenizer import PathLike, _int_arg, _learning_rate, _path_arg, _progress_callback
+from ._labels import labels_arg, score
+from .tokenizer import _int_arg, _learning_rate, _progress_callback
 
 __all__ = ["TextClassifier"]
 
@@ -89,6 +89,7 @@ class TextClassifier(Classifier):
     """
 
     _C_DEFAULTS = _D
+    _LOAD = _native.text_classifier_load
     _PARAMS = {
         "pooling": one_of(_POOLING),
         "embedding_dim": int_in(1, 4096),
@@ -198,7 +199,7 @@ class TextClassifier(Classifier):
                                 ngram_learning_rate=ngram_learning_rate, patience=patience,
                                 balance_classes=int(balance_classes), threads=threads)
         handle = _native.text_classifier_train(train_texts, train_labels, dev_texts, dev_labels, config, callback)
-        self._set_handle(handle, all_int)
+        self._set_model(handle, all_int)
         self._threads = threads
         return self
 
@@ -207,19 +208,19 @@ class TextClassifier(Classifier):
     @property
     def classes_(self) -> List[Label]:
         """The class labels, in the column order of predict_proba."""
-        self._fitted()
-        return [self._out(label) for label in self._labels]
+        model = self._fitted()
+        return [model.out(label) for label in model.labels]
 
     def predict_proba(self, X: Sequence[str], *, threads: Optional[int] = None) -> np.ndarray:
         """Class probabilities, float32 of shape (len(X), len(classes_)); rows sum to 1.
         Runs with the GIL released, on up to ``threads`` threads (default: fit's)."""
-        handle = self._fitted()
-        return handle.predict_proba(_texts_arg("texts", X), self._fit_threads(threads))
+        return self._fitted().handle.predict_proba(_texts_arg("texts", X), self._fit_threads(threads))
 
     def predict(self, X: Sequence[str], *, threads: Optional[int] = None) -> List[Label]:
         """The most probable class of each text."""
-        proba = self.predict_proba(X, threads=threads)
-        return [self._out(self._labels[j]) for j in proba.argmax(axis=1)]
+        model = self._fitted()
+        proba = model.handle.predict_proba(_texts_arg("texts", X), self._fit_threads(threads))
+        return [model.out(model.labels[j]) for j in proba.argmax(axis=1)]
 
     def attention(self, text: str) -> List[Tuple[str, float]]:
         """Which words decided: the tokens the model read in ``text``, in order, each with
@@ -228,7 +229,7 @@ class TextClassifier(Classifier):
         otherwise), the first ``max_length`` of them; a text without tokens gives [].
         ValueError if the model was not trained with pooling="attention", or if the
         text contains a NUL character. Runs with the GIL released."""
-        handle = self._fitted()
+        handle = self._fitted().handle
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         return handle.attention(text)
@@ -238,24 +239,9 @@ class TextClassifier(Classifier):
         unweighted mean of per-class F1), confusion (C x C int64 array, rows gold,
         columns predicted, in classes_ order) and labels (classes_). A label the model
         does not know is a ValueError naming it."""
-        self._fitted()
+        model = self._fitted()
         texts = _texts_arg("texts", X)
         gold, _ = labels_arg("labels", y, len(texts), f"{len(texts)} texts but {{n}} labels")
-        result = score(self._labels, gold, self.predict_proba(texts))
-        result["labels"] = self.classes_
+        result = score(list(model.labels), gold, model.handle.predict_proba(texts, self._threads))
+        result["labels"] = [model.out(label) for label in model.labels]
         return result
-
-    # -- files -------------------------------------------------------------------------
-
-    @classmethod
-    def load(cls, path: PathLike) -> "TextClassifier":
-        """Reads a model file written by save(). OSError if it cannot be read;
-        lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another kind
-        of model (the message names both kinds). The returned object's hyper-parameters
-        are the file's (tokenization as training resolved it: "characters" or "words");
-        those that only shape training (min_count, min_ngram_count, min_bigram_count)
-        are the defaults."""
-        handle = _native.text_classifier_load(_path_arg("path", path))
-        self = cls._from_c_config(handle.config())
-        self._set_handle(handle, all(is_int_text(label) for label in handle.labels()))
-        return self

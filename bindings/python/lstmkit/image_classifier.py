@@ -32,10 +32,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from ._estimator import (SEED, Classifier, c_value, flag, fraction, int_in, int_sequence, one_of,
+from ._estimator import (SEED, Classifier, Fitted, c_value, flag, fraction, int_in, int_sequence, one_of,
                          split_validation, validation_pair, validation_split_arg)
-from ._labels import is_int_text, labels_arg, score
-from .tokenizer import PathLike, _float_value, _int_arg, _learning_rate, _path_arg, _print_line
+from ._labels import labels_arg, score
+from .tokenizer import _float_value, _int_arg, _learning_rate, _print_line
 
 __all__ = ["ImageClassifier"]
 
@@ -130,6 +130,7 @@ class ImageClassifier(Classifier):
     """
 
     _C_DEFAULTS = _D
+    _LOAD = _native.image_classifier_load
     _PARAMS = {
         "kind": one_of(_KINDS),
         "hidden_size": int_in(1, 4096),
@@ -236,7 +237,7 @@ class ImageClassifier(Classifier):
                                 clip_norm=clip_norm, patience=patience, decay_factor=decay_factor, time_limit=limit,
                                 threads=threads, log_every=log_every)
         handle = _native.image_classifier_train(train_X, train_labels, dev_X, dev_labels, config, callback)
-        self._set_handle(handle, all_int)
+        self._set_model(handle, all_int)
         self._threads = threads
         return self
 
@@ -246,22 +247,18 @@ class ImageClassifier(Classifier):
     def labels(self) -> List[str]:
         """The class labels as the model keeps them (str), in the column order of
         predict_proba."""
-        self._fitted()
-        return list(self._labels)
+        return list(self._fitted().labels)
 
     @property
     def classes_(self) -> np.ndarray:
         """The class labels in the column order of predict_proba: int64 when every
         training label was an int, else str."""
-        self._fitted()
-        if self._int_labels:
-            return np.array([int(label) for label in self._labels], dtype=np.int64)
-        return np.array(self._labels, dtype=str)
+        return _classes(self._fitted())
 
     @property
     def input_shape(self) -> Tuple[int, ...]:
         """The shape of one example: (H, W, C), or (T, H, W, C) for frame sequences."""
-        return self._fitted().input_shape()
+        return self._fitted().handle.input_shape()
 
     def _fitted_repr(self) -> str:
         return f"input_shape={self.input_shape}, classes={self.classes_.tolist()!r}"
@@ -272,35 +269,29 @@ class ImageClassifier(Classifier):
         """Class probabilities, float32 of shape (N, len(classes_)); rows sum to 1.
         X has the shape of the training images ((N, H, W) is accepted for one channel).
         Runs with the GIL released, on up to ``threads`` threads (default: fit's)."""
-        handle = self._fitted()
-        return handle.predict_proba(_images_arg("X", X), self._fit_threads(threads))
+        return self._fitted().handle.predict_proba(_images_arg("X", X), self._fit_threads(threads))
 
     def predict(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
         """The most probable class of each image, as an array of classes_'s dtype."""
-        proba = self.predict_proba(X, threads=threads)
-        return self.classes_[proba.argmax(axis=1)]
+        model = self._fitted()
+        proba = model.handle.predict_proba(_images_arg("X", X), self._fit_threads(threads))
+        return _classes(model)[proba.argmax(axis=1)]
 
     def evaluate(self, X: Any, y: Any, *, threads: Optional[int] = None) -> Dict[str, Any]:
         """Scores predictions against gold labels: a dict with accuracy, macro_f1 (the
         unweighted mean of per-class F1), confusion (C x C int64 array, rows gold,
         columns predicted, in classes_ order) and labels (classes_ as a list). A label
         the model does not know is a ValueError naming it."""
-        self._fitted()
+        model = self._fitted()
         X = _images_arg("X", X)
         gold, _ = labels_arg("y", y, X.shape[0], f"X holds {X.shape[0]} images but y holds {{n}} labels")
-        result = score(self._labels, gold, self.predict_proba(X, threads=threads))
-        result["labels"] = self.classes_.tolist()
+        result = score(list(model.labels), gold, model.handle.predict_proba(X, self._fit_threads(threads)))
+        result["labels"] = _classes(model).tolist()
         return result
 
-    # -- files -------------------------------------------------------------------------
 
-    @classmethod
-    def load(cls, path: PathLike) -> "ImageClassifier":
-        """Reads a model file written by save(). OSError if it cannot be read;
-        lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another kind
-        of model (the message names both kinds). The returned object's hyper-parameters
-        are the file's."""
-        handle = _native.image_classifier_load(_path_arg("path", path))
-        self = cls._from_c_config(handle.config())
-        self._set_handle(handle, all(is_int_text(label) for label in handle.labels()))
-        return self
+def _classes(model: Fitted) -> np.ndarray:
+    """A fitted model's classes as an array: int64 when they come back as ints, else str."""
+    if model.int_labels:
+        return np.array([int(label) for label in model.labels], dtype=np.int64)
+    return np.array(model.labels, dtype=str)

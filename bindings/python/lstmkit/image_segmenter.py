@@ -32,7 +32,7 @@ from . import _native
 from ._estimator import (SEED, Estimator, c_value, flag, int_in, int_sequence, one_of, split_validation,
                          validation_pair, validation_split_arg)
 from .image_classifier import _images_arg as _image_batch_arg, _check_finite, _positive_float, _time_limit, _verbose_callback
-from .tokenizer import PathLike, _float_value, _int_arg, _learning_rate, _path_arg
+from .tokenizer import _float_value, _int_arg, _learning_rate
 
 __all__ = ["ImageSegmenter"]
 
@@ -119,6 +119,7 @@ class ImageSegmenter(Estimator):
 
     _estimator_type = "segmenter"
     _C_DEFAULTS = _D
+    _LOAD = _native.image_segmenter_load
     _PARAMS = {
         "num_classes": int_in(2, 65536),
         "context": one_of(_CONTEXTS),
@@ -233,8 +234,8 @@ class ImageSegmenter(Estimator):
                                 clip_norm=clip_norm, schedule=_SCHEDULES[schedule], flip=int(flip),
                                 patience=patience, decay_factor=decay_factor, time_limit=limit, dice_weight=dice,
                                 balance_classes=int(balance), threads=threads, log_every=log_every)
-        self._handle = _native.image_segmenter_train(train_X, train_masks, dev_X, dev_masks, config, weights,
-                                                     callback)
+        self._set_model(_native.image_segmenter_train(train_X, train_masks, dev_X, dev_masks, config, weights,
+                                                      callback))
         self._threads = threads
         return self
 
@@ -243,7 +244,7 @@ class ImageSegmenter(Estimator):
     @property
     def channels(self) -> int:
         """C, the channels of the images the model takes (1 for (N, H, W) images)."""
-        return self._fitted().channels()
+        return self._fitted().handle.channels()
 
     def _fitted_repr(self) -> str:
         return f"channels={self.channels}"
@@ -254,13 +255,13 @@ class ImageSegmenter(Estimator):
         """Class probabilities of every pixel, float32 (N, H, W, K); each pixel's K values
         sum to 1. X: (N, H, W[, C]) with the model's channels, any H and W. Runs with the
         GIL released, on up to ``threads`` threads (default: fit's)."""
-        handle = self._fitted()
+        handle = self._fitted().handle
         X = _images_arg("X", X)
         return handle.predict_proba(X, self._fit_threads(threads))
 
     def predict(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
         """The most probable class of every pixel: int64 masks (N, H, W)."""
-        handle = self._fitted()
+        handle = self._fitted().handle
         X = _images_arg("X", X)
         return handle.predict(X, self._fit_threads(threads)).astype(np.int64)
 
@@ -269,7 +270,7 @@ class ImageSegmenter(Estimator):
         of pixels right), iou (a list of K floats: TP / (TP + FP + FN) per class, NaN for a
         class neither in the gold masks nor predicted), mean_iou (the mean of the
         defined IoUs) and confusion (K x K int64, rows gold, columns predicted)."""
-        handle = self._fitted()
+        handle = self._fitted().handle
         X = _images_arg("X", X)
         gold = _masks_arg("masks", y, X, "X", handle.num_classes())
         confusion, accuracy, mean_iou = handle.evaluate(X, gold, self._fit_threads(threads))
@@ -283,16 +284,3 @@ class ImageSegmenter(Estimator):
             "mean_iou": float(mean_iou),
             "confusion": confusion,
         }
-
-    # -- files -------------------------------------------------------------------------
-
-    @classmethod
-    def load(cls, path: PathLike) -> "ImageSegmenter":
-        """Reads a model file written by save(). OSError if it cannot be read;
-        lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another kind
-        of model (the message names both kinds). The returned object's hyper-parameters
-        are the file's."""
-        handle = _native.image_segmenter_load(_path_arg("path", path))
-        self = cls._from_c_config(handle.config())
-        self._handle = handle
-        return self

@@ -186,3 +186,76 @@ def test_segmenter_scores_by_mean_iou():
     assert seg.score(x, masks) == pytest.approx(seg.evaluate(x, masks)["mean_iou"])
     scores = cross_val_score(ImageSegmenter(2, **SEG), x, masks, cv=2, params=dict(epochs=1, verbose=False))
     assert scores.shape == (2,) and np.all((0 <= scores) & (scores <= 1))
+
+
+# -- pickling and concurrent fit/predict (one snapshot per call) ------------------------
+
+import copy  # noqa: E402
+import pickle  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_pickle_round_trips_fitted_and_unfitted(cls, tmp_path):
+    x, y, masks = bands(16, 5)
+    if cls is TextClassifier:
+        t, labels = texts()
+        model, X, Y, fit = cls(**TEXT), t, labels, dict(epochs=1, progress=False)
+    elif cls is ImageClassifier:
+        model, X, Y, fit = cls(**IMAGE), x, y, dict(epochs=1, verbose=False)
+    else:
+        model, X, Y, fit = cls(2, **SEG), x, masks, dict(epochs=1, verbose=False)
+    unfitted = pickle.loads(pickle.dumps(model))
+    assert unfitted.get_params() == model.get_params() and unfitted._handle is None
+    model.fit(X, Y, **fit)
+    for back in (pickle.loads(pickle.dumps(model)), copy.copy(model), copy.deepcopy(model)):
+        assert back.get_params() == model.get_params()
+        assert back._handle is not model._handle  # a copy, not a shared native model
+        assert np.array_equal(back.predict_proba(X[:4]), model.predict_proba(X[:4]))
+    if cls is ImageClassifier:  # int labels stay ints
+        assert pickle.loads(pickle.dumps(model)).classes_.dtype == np.int64
+
+
+def test_a_pickled_model_predicts_in_another_process():
+    x, y, _ = bands(20, 6)
+    clf = ImageClassifier(**IMAGE).fit(x, y, epochs=2, verbose=False)
+    code = ("import pickle, sys; clf, x = pickle.loads(sys.stdin.buffer.read()); "
+            "print(' '.join(map(str, clf.predict(x))))")
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps((clf, x[:6])), capture_output=True,
+                         timeout=120, check=True).stdout.decode().split()
+    assert out == [str(v) for v in clf.predict(x[:6])]
+
+
+def test_fit_racing_predict_never_mixes_two_models():
+    t, labels = texts()
+    two = TextClassifier(**TEXT).fit(t, labels, epochs=1, progress=False)
+    three_labels = [f"{label}-{i % 3}" for i, label in enumerate(labels)]
+    first, second = set(labels), set(three_labels)
+    errors, stop = [], threading.Event()
+
+    def refit():
+        try:
+            for _ in range(3):
+                two.fit(t, three_labels if _ % 2 == 0 else labels, epochs=1, progress=False, threads=1)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+        finally:
+            stop.set()
+
+    def predict():
+        while not stop.is_set():
+            try:
+                got = set(two.predict(t[:20], threads=1))
+                if not (got <= first or got <= second):
+                    errors.append(AssertionError(f"labels of two models mixed: {sorted(got)}"))
+            except Exception as e:
+                errors.append(e)
+
+    workers = [threading.Thread(target=predict) for _ in range(3)] + [threading.Thread(target=refit)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=300)
+    assert not errors, errors[:3]
