@@ -91,8 +91,9 @@ LK_API const char *lk_last_error(void);
 /* ------------------------------------------------------------------------ */
 
 /* Sets the number of threads the library's BLAS uses (n >= 1). The environment
- * variable LSTMKIT_NUM_THREADS, read at the library's first use, sets the default;
- * without it, OpenBLAS's own default applies (OPENBLAS_NUM_THREADS or all cores). */
+ * variable LSTMKIT_NUM_THREADS, read at the library's first use, sets the default
+ * (a value that is not an integer in [1, 2^31 - 1] is ignored); without it, OpenBLAS's
+ * own default applies (OPENBLAS_NUM_THREADS or all cores). */
 LK_API lk_status lk_set_num_threads(int32_t n);
 
 /* The number of threads the library's BLAS currently uses. */

@@ -13,10 +13,11 @@ public func lk_version() -> UnsafePointer<CChar> { versionString.cString }
 @_cdecl("lk_abi_version")
 public func lk_abi_version() -> Int32 { 1 }
 
-/// Applies LSTMKIT_NUM_THREADS once, before the first call that computes.
+/// Applies LSTMKIT_NUM_THREADS once, before the first call that computes; a value that
+/// is not an int in [1, 2^31 - 1] is ignored (there is no caller to tell at that point).
 let applyThreadSetting: Void = {
-    if let value = getenv("LSTMKIT_NUM_THREADS").flatMap({ Int(String(cString: $0)) }), value >= 1 {
-        BLAS.numThreads = value
+    if let value = getenv("LSTMKIT_NUM_THREADS").flatMap({ Int32(String(cString: $0)) }), value >= 1 {
+        BLAS.numThreads = Int(value)
     }
 }()
 

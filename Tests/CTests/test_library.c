@@ -185,6 +185,11 @@ static void group_threads_env(void) {
     CHECK(n >= 1, "LSTMKIT_NUM_THREADS=0: the program failed or reported %d", n);
     n = threads_in_child("-3", NULL);
     CHECK(n >= 1, "LSTMKIT_NUM_THREADS=-3: the program failed or reported %d", n);
+    /* Past int32 (issue 17: once a trap at load) and far past size_t. */
+    n = threads_in_child("2147483648", "1");
+    CHECK(n == 1, "LSTMKIT_NUM_THREADS=2147483648: the program failed or reported %d (the value should be ignored)", n);
+    n = threads_in_child("99999999999999999999999", "1");
+    CHECK(n == 1, "LSTMKIT_NUM_THREADS=99999999999999999999999: the program failed or reported %d", n);
 }
 
 const test_group library_groups[] = {

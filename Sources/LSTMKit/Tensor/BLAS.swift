@@ -28,9 +28,10 @@ public enum BLAS {
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// The number of threads OpenBLAS uses for one call.
+    /// The number of threads OpenBLAS uses for one call; a value outside
+    /// 1...Int32.max is clamped into it (OpenBLAS caps it further at its own maximum).
     public static var numThreads: Int {
         get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+        set { openblas_set_num_threads(Int32(min(max(1, newValue), Int(Int32.max)))) }
     }
 }

@@ -549,3 +549,11 @@ def test_load_crafted_metadata(small_model, saved, key, value):
         "    print('loaded')\n"
     )
     assert out.startswith("refused: "), out
+
+
+@pytest.mark.parametrize("value", ["2147483648", "99999999999999999999", "-1", "x"])
+def test_lstmkit_num_threads_out_of_range_is_ignored_at_import(value):
+    # issue 17: LSTMKIT_NUM_THREADS=2147483648 was a trap (SIGILL) at import
+    out = run_isolated("import os; os.environ['LSTMKIT_NUM_THREADS'] = %r; os.environ['OPENBLAS_NUM_THREADS'] = '1'\n"
+                       "import lstmkit; print(lstmkit.get_num_threads())" % value)
+    assert out.strip() == "1"
