@@ -42,12 +42,18 @@ public enum FileIO {
     }
 
     /// Writes to a temporary file beside `path`, then renames it over `path`, so a
-    /// failure never leaves a half-written file and never destroys the old one.
+    /// failure never leaves a half-written file and never destroys the old one. Over an
+    /// existing file the new one keeps its permission bits (a private model stays
+    /// private), and a symbolic link is written through: its target is replaced and
+    /// the link stays.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let target = resolvingLinks(path)
+        let temp = target + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard let f = fopen(temp, "wb") else {
             throw LSTMKitError.io("cannot write \(path): \(String(cString: strerror(errno)))")
         }
+        var old = stat()
+        if stat(target, &old) == 0 { _ = fchmod(fileno(f), old.st_mode & 0o7777) }
         let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, bytes.count, f) }
         let flushed = fflush(f) == 0 && fsync(fileno(f)) == 0
         let closed = fclose(f) == 0
@@ -56,10 +62,33 @@ public enum FileIO {
             unlink(temp)
             throw LSTMKitError.io("cannot write \(path): \(reason)")
         }
-        guard rename(temp, path) == 0 else {
+        guard rename(temp, target) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temp)
             throw LSTMKitError.io("cannot write \(path): \(reason)")
         }
+    }
+
+    /// The file a path names once symbolic links are followed (up to 40 of them, as the
+    /// kernel does); the path itself when it is no link. A dangling link gives its
+    /// target, so the write creates it.
+    static func resolvingLinks(_ path: String) -> String {
+        var current = path
+        for _ in 0..<40 {
+            var info = stat()
+            guard lstat(current, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK else { return current }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(current, &buffer, Int(PATH_MAX))
+            guard n > 0 else { return current }
+            let link = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if link.hasPrefix("/") {
+                current = link
+            } else if let slash = current.lastIndex(of: "/") {
+                current = String(current[...slash]) + link
+            } else {
+                current = link
+            }
+        }
+        return current
     }
 }

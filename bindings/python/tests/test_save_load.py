@@ -164,3 +164,22 @@ def test_pickle_and_deepcopy_round_trip():
         for name, value in model.state_dict().items():
             np.testing.assert_array_equal(clone.state_dict()[name], value)
         np.testing.assert_array_equal(clone(x)[0], expected)
+
+
+def test_saving_over_a_file_keeps_its_mode_and_writes_through_links(tmp_path):
+    # issue 17: a 0600 model became 0644, and a symlink was replaced by a regular file
+    import os
+    import stat
+    model = lstmkit.LSTM(3, 4, seed=1)
+    target = tmp_path / "model.safetensors"
+    model.save(target)
+    os.chmod(target, 0o600)
+    model.save(target)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(target)
+    other = lstmkit.LSTM(3, 4, seed=2)
+    other.save(link)
+    assert link.is_symlink()
+    assert lstmkit.load(target).state_dict()["weight_ih_l0"].tolist() == other.state_dict()["weight_ih_l0"].tolist()
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
