@@ -265,6 +265,14 @@ LK_API lk_status lk_tokenizer_clear_words(lk_tokenizer *tokenizer);
 /* The number of user words. */
 LK_API lk_status lk_tokenizer_word_count(const lk_tokenizer *tokenizer, size_t *count);
 
+/* The user words, as kept (normalised, whitespace removed), sorted, separated by '\n'
+ * and ended by a NUL: adding them to a tokenizer without user words gives the same
+ * dictionary. *size receives the length without the NUL. "Ask for the size": with
+ * words = NULL and capacity = 0 only *size is set; a capacity below *size + 1 gives
+ * BUFFER_TOO_SMALL (with *size set).
+ * Errors: INVALID_ARGUMENT for NULL pointers (words may be NULL when capacity is 0). */
+LK_API lk_status lk_tokenizer_words(const lk_tokenizer *tokenizer, char *words, size_t capacity, size_t *size);
+
 /* Training. Corpora are UTF-8 text, one sentence per line, words separated by
  * spaces (the People's Daily format). */
 typedef struct lk_tokenizer_train_config {

@@ -175,6 +175,26 @@ public func lk_tokenizer_word_count(_ tokenizer: OpaquePointer?, _ count: Unsafe
     }
 }
 
+@_cdecl("lk_tokenizer_words")
+public func lk_tokenizer_words(_ tokenizer: OpaquePointer?, _ words: UnsafeMutablePointer<CChar>?, _ capacity: Int,
+                               _ size: UnsafeMutablePointer<Int>?) -> lk_status {
+    guarded {
+        let t = try tokenizerHandle(tokenizer)
+        let length = try required(size, "size")
+        let capacity = try LSTMKitC.size(capacity, "capacity")
+        let bytes = Array(t.userDictionary.sortedWords.joined(separator: "\n").utf8)
+        length.pointee = bytes.count
+        if words == nil && capacity == 0 { return }
+        let out = try required(words, "words")
+        guard capacity >= bytes.count + 1 else {
+            throw ABIError(status: LK_STATUS_BUFFER_TOO_SMALL,
+                           message: "the user words need capacity >= \(bytes.count + 1) bytes, got \(capacity) (*size holds the length)")
+        }
+        for (i, b) in bytes.enumerated() { out[i] = CChar(bitPattern: b) }
+        out[bytes.count] = 0
+    }
+}
+
 @_cdecl("lk_tokenizer_train_config_default")
 public func lk_tokenizer_train_config_default() -> lk_tokenizer_train_config {
     let o = TokenizerTrainingOptions()

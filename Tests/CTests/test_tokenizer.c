@@ -911,6 +911,19 @@ static void group_tok_words(void) {
     EXPECT(lk_tokenizer_add_words(t, words, 1), LK_STATUS_OK);
     EXPECT(lk_tokenizer_word_count(t, &wc), LK_STATUS_OK);
     CHECK(wc == 1, "after adding one word, word_count = %zu", wc);
+    {   /* lk_tokenizer_words: ask for the size, then the word; too small a buffer; NULLs. */
+        char listed[64] = "unchanged", small[2] = "x";
+        size_t size = 0;
+        EXPECT(lk_tokenizer_words(t, NULL, 0, &size), LK_STATUS_OK);
+        CHECK(size == strlen(word), "lk_tokenizer_words: size %zu for the one word %s", size, word);
+        EXPECT(lk_tokenizer_words(t, listed, sizeof listed, &size), LK_STATUS_OK);
+        CHECK(strcmp(listed, word) == 0, "lk_tokenizer_words gave \"%s\", want \"%s\"", listed, word);
+        EXPECT(lk_tokenizer_words(t, small, sizeof small, &size), LK_STATUS_BUFFER_TOO_SMALL);
+        CHECK(size == strlen(word), "BUFFER_TOO_SMALL leaves the size %zu", size);
+        EXPECT(lk_tokenizer_words(t, NULL, 0, NULL), LK_STATUS_INVALID_ARGUMENT);
+        EXPECT(lk_tokenizer_words(NULL, NULL, 0, &size), LK_STATUS_INVALID_ARGUMENT);
+        EXPECT(lk_tokenizer_words(t, NULL, 8, &size), LK_STATUS_INVALID_ARGUMENT);
+    }
     CHECK(word_whole(t, sentence, word), "the user word %s is not one token in its sentence", word);
     {
         char built[256];

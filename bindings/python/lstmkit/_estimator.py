@@ -22,14 +22,13 @@
 from __future__ import annotations
 
 import inspect
-import os
 import random
-import tempfile
 from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from ._labels import is_int_text, labels_arg
+from ._model_bytes import file_bytes, handle_from_bytes
 from .tokenizer import _INT32_MAX, PathLike, _fraction_arg, _int_arg, _path_arg
 
 #: The share of the training data held out when neither validation_data nor
@@ -117,23 +116,6 @@ class Fitted(NamedTuple):
 
     def out(self, label: str) -> Any:
         return int(label) if self.int_labels else label
-
-
-def _file_bytes(handle: Any) -> bytes:
-    """The model file of a native handle, as bytes (written in a private directory)."""
-    with tempfile.TemporaryDirectory(prefix="lstmkit-") as directory:
-        path = os.path.join(directory, "model.safetensors")
-        handle.save(path)
-        with open(path, "rb") as f:
-            return f.read()
-
-
-def _handle_from_bytes(load: Callable[[str], Any], data: bytes) -> Any:
-    with tempfile.TemporaryDirectory(prefix="lstmkit-") as directory:
-        path = os.path.join(directory, "model.safetensors")
-        with open(path, "wb") as f:
-            f.write(data)
-        return load(path)
 
 
 class Estimator:
@@ -280,7 +262,7 @@ class Estimator:
         state: Dict[str, Any] = {"params": self.get_params(), "threads": self._threads}
         model = self._model
         if model is not None:
-            state["model"] = _file_bytes(model.handle)
+            state["model"] = file_bytes(model.handle)
             state["int_labels"] = model.int_labels
         return state
 
@@ -288,7 +270,7 @@ class Estimator:
         self._init_params(state["params"])
         self._threads = state["threads"]
         if "model" in state:
-            self._set_model(_handle_from_bytes(type(self)._LOAD, state["model"]), state["int_labels"])
+            self._set_model(handle_from_bytes(type(self)._LOAD, state["model"]), state["int_labels"])
 
 
 def _same(value: Any, default: Any) -> bool:

@@ -1,6 +1,6 @@
 /*
  * lstmkit._native: the tokenizer handle (lk_tokenizer) and tokenizer_load/train/ensemble.
- * Readers: segment (the header allows concurrent calls), save and word_count; writers:
+ * Readers: segment (the header allows concurrent calls), save, word_count and words; writers:
  * add_words, load_dict and clear_words (they must not overlap any other call).
  */
 #include "_common.h"
@@ -168,6 +168,34 @@ static PyObject *TokenizerHandle_word_count(TokenizerHandle *self, PyObject *Py_
     return lk_ok(status) ? PyLong_FromSize_t(count) : NULL;
 }
 
+/* words() -> list of str: the user words as kept, sorted (lk_tokenizer_words). */
+static PyObject *TokenizerHandle_words(TokenizerHandle *self, PyObject *Py_UNUSED(ignored))
+{
+    size_t size = 0;
+    char *buffer;
+    PyObject *text, *result;
+    lk_status status;
+
+    /* Ask for the size and fill under one read lock, so no writer slips in between. */
+    READ_LOCKED(self, {
+        status = lk_tokenizer_words(self->tokenizer, NULL, 0, &size);
+        buffer = status == LK_STATUS_OK ? malloc(size + 1) : NULL;
+        if (buffer != NULL)
+            status = lk_tokenizer_words(self->tokenizer, buffer, size + 1, &size);
+    });
+    if (!lk_ok(status))
+        return NULL;
+    if (buffer == NULL)
+        return PyErr_NoMemory();
+    text = PyUnicode_DecodeUTF8(buffer, (Py_ssize_t)size, "strict");
+    free(buffer);
+    if (text == NULL)
+        return NULL;
+    result = size == 0 ? PyList_New(0) : PyUnicode_Splitlines(text, 0);
+    Py_DECREF(text);
+    return result;
+}
+
 static PyMethodDef TokenizerHandle_methods[] = {
     {"segment", (PyCFunction)TokenizerHandle_segment, METH_VARARGS,
      "segment(texts, threads, single) -> list of token lists (GIL released)"},
@@ -179,6 +207,8 @@ static PyMethodDef TokenizerHandle_methods[] = {
      "clear_words(): removes every user word"},
     {"word_count", (PyCFunction)TokenizerHandle_word_count, METH_NOARGS,
      "word_count() -> the number of user words"},
+    {"words", (PyCFunction)TokenizerHandle_words, METH_NOARGS,
+     "words() -> the user words as kept (normalised), sorted"},
     HANDLE_SAVE_METHOD(TokenizerHandle),
     {NULL, NULL, 0, NULL},
 };

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import _native
+from ._model_bytes import file_bytes, handle_from_bytes
 
 __all__ = ["Tokenizer"]
 
@@ -153,6 +154,8 @@ class Tokenizer:
     :meth:`Tokenizer.train`. One tokenizer may be shared by many threads: ``cut``,
     ``cut_many`` and ``tag`` release the GIL and run concurrently; ``add_words``,
     ``load_dictionary`` and ``clear_words`` wait for running calls to finish.
+    A tokenizer pickles as its model file's bytes and its user words, so
+    ``copy.copy`` gives an independent copy and ``multiprocessing`` can ship it.
     """
 
     def __init__(self) -> None:
@@ -277,6 +280,22 @@ class Tokenizer:
     def word_count(self) -> int:
         """The number of user words."""
         return self._handle.word_count()
+
+    @property
+    def user_words(self) -> List[str]:
+        """The user words as kept (normalised: full-width letters and digits as ASCII,
+        whitespace removed), sorted."""
+        return self._handle.words()
+
+    # -- pickling and copies: the model file's bytes and the user words ------------------
+
+    def __getstate__(self) -> dict:
+        return {"model": file_bytes(self._handle), "user_words": self.user_words}
+
+    def __setstate__(self, state: dict) -> None:
+        self._handle = handle_from_bytes(_native.tokenizer_load, state["model"])
+        if state["user_words"]:
+            self._handle.add_words(state["user_words"])
 
     def __repr__(self) -> str:
         return f"<lstmkit.Tokenizer with {self.word_count} user words>"

@@ -803,3 +803,19 @@ def test_bundled_model():
 def test_missing_bundled_model_is_a_clear_error():
     with pytest.raises(FileNotFoundError, match="bundled tokenizer model is missing.*pass the path"):
         Tokenizer.load()
+
+
+def test_pickle_and_copy_carry_the_model_and_user_words():
+    # issue 17: Tokenizer could not be pickled, and copy.copy shared the native model
+    import copy
+    import pickle
+    tok = lstmkit.Tokenizer.load()
+    tok.add_words(["北京大学读书", "ＡＢＣ词"])
+    assert tok.user_words == sorted(["北京大学读书", "ABC词"])  # kept normalised
+    text = "在北京大学读书的日子里ＡＢＣ词"
+    for other in (pickle.loads(pickle.dumps(tok)), copy.copy(tok), copy.deepcopy(tok)):
+        assert other.cut(text) == tok.cut(text)
+        assert other.user_words == tok.user_words
+        other.add_words(["日子里"])
+        assert tok.word_count == 2  # the copy is independent
+    assert lstmkit.Tokenizer.load().user_words == []

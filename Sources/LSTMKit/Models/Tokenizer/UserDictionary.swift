@@ -16,6 +16,9 @@ public struct UserDictionary: Sendable {
 
     public var count: Int { words.count }
     public var isEmpty: Bool { words.isEmpty }
+    /// The words as kept (normalised, whitespace removed), sorted; adding them to an
+    /// empty dictionary gives this one again.
+    public var sortedWords: [String] { words.sorted() }
 
     /// Adds words (surrounding whitespace is trimmed; empty entries are ignored).
     public mutating func add<S: Sequence>(_ newWords: S) where S.Element == String {
