@@ -199,7 +199,7 @@ struct EvalTokenizer: ParsableCommand {
             let known = Set(try trainWords.map { try Corpus.readLines($0).filter { !$0.isEmpty } } ?? [])
             let start = now()
             let predicted = tokenizer.cutMany(sentences.map { $0.joined() }, threads: threads)
-            let seconds = now() - start
+            let seconds = max(now() - start, 1e-9)
             var score = SegmentationScore()
             var lines: [String] = []
             for (g, p) in zip(sentences, predicted) {

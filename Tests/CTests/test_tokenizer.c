@@ -470,6 +470,15 @@ static void group_tok_train_errors(void) {
     free(garbage);
     rm_tree(dir);
     free(dir);
+
+    /* diverged_training (issue 17): a learning rate the table allows makes the loss NaN;
+     * training stops with a status and says what to do (it once trapped, SIGILL). */
+    lk_tokenizer_train_config wild = good;
+    wild.learning_rate = 1e9f;
+    wild.epochs = 3;
+    wild.max_batches_per_epoch = 4;
+    if (TRAIN_FAILS(train, tl, dev, dl, &wild, LK_STATUS_INVALID_ARGUMENT, "training diverged at epoch", "learning rate 1e9"))
+        mentions_at("lower the learning rate", __LINE__, "learning rate 1e9");
     free(train);
     free(dev);
 }

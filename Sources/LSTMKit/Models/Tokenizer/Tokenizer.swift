@@ -134,8 +134,10 @@ public final class Tokenizer {
                     // User words override the script rule where they overlap (they are applied last).
                     let constraints = self.userDictionary.constraints(for: chars, startingFrom: ScriptBoundaries.constrain(chars, nil))
                     let emissions = s.baseAddress! + b * batch.steps * 4
+                    // Unconstrained Viterbi fails only on NaN scores (weights of a diverged
+                    // training): one word a character then, rather than a trap.
                     let tags = self.crf.viterbi(emissions: emissions, length: n, allowedTags: constraints)
-                        ?? self.crf.viterbi(emissions: emissions, length: n)!
+                        ?? self.crf.viterbi(emissions: emissions, length: n) ?? [Int32](repeating: BMES.s, count: n)
                     results.set(j, BMES.wordLengths(tags: tags))
                 }
             }
