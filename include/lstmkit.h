@@ -217,8 +217,8 @@ LK_API lk_status lk_tokenizer_load(const char *path, lk_tokenizer **out);
  * and may be freed at once; their user words are not carried over. They must have been trained on the same data with the
  * same min_bigram_count and lexicon; members with dictionary features must share the
  * dictionary. At most 16 networks in all (an ensemble member counts its own).
- * Errors: INVALID_ARGUMENT for NULL pointers, n < 2, or members that do not fit
- * together (the message says what differs). */
+ * Errors: INVALID_ARGUMENT for NULL pointers, n < 2, n > 16 (refused before members
+ * is read), or members that do not fit together (the message says what differs). */
 LK_API lk_status lk_tokenizer_ensemble(const lk_tokenizer *const *members, size_t n, lk_tokenizer **out);
 
 /* Releases the handle. NULL is a no-op. */
