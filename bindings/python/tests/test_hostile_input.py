@@ -111,3 +111,48 @@ def test_diverged_training_cli(tmp_path):
                         "--output", tmp_path / "s.safetensors", "--learning-rate", 1e30, "--epochs", 5,
                         "--batch-size", 4, "--hidden-size", 2, "--encoder-channels", "2")
     assert "training diverged at epoch" in message
+
+
+# -- item 8: a tampered model file ---------------------------------------------------------
+
+GOLDEN = REPO / "Tests" / "Fixtures" / "golden"
+
+
+def with_metadata(src, dst, **changes):
+    """The model file src with metadata values replaced, written to dst."""
+    import json
+    import struct
+    data = src.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"].update({k: str(v) for k, v in changes.items()})
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    dst.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + n:])
+    return dst
+
+
+@pytest.mark.parametrize("cls, name, key, value", [
+    (TextClassifier, "text-en", "embedding_dim", 2147483647),
+    (TextClassifier, "text-en", "embedding_dim", 4096),
+    (TextClassifier, "text-en", "attention_size", 2147483647),
+    (TextClassifier, "text-en", "attention_size", 4096),
+    (TextClassifier, "text-en", "bigram_dim", 2147483647),
+    (TextClassifier, "text-en", "bigram_dim", 4096),
+    (Tokenizer, "tokenizer", "character_dim", 2147483647),
+    (Tokenizer, "tokenizer", "character_dim", 4096),
+    (Tokenizer, "tokenizer", "bigram_dim", 2147483647),
+    (Tokenizer, "tokenizer", "bigram_dim", 4096),
+    (ImageSegmenter, "segmenter", "encoder_channels", "4096,4096,4096,4096,4096,4096"),
+    (ImageClassifier, "image-cnn", "conv_channels", "4096,4096"),
+    (ImageClassifier, "image-rows", "num_layers", 8),
+    (lstmkit, "lstm", "hidden_size", 4096),   # lstmkit.load
+])
+def test_tampered_model_file(tmp_path, cls, name, key, value):
+    """Refused with the key named, quickly (once an abort, or a minute and 22.7 GB)."""
+    import time
+    path = with_metadata(GOLDEN / f"{name}.safetensors", tmp_path / "m.safetensors", **{key: value})
+    start = time.perf_counter()
+    with pytest.raises(lstmkit.ModelFormatError, match=key.replace("character_dim", "char(acter)?_dim")):
+        cls.load(path)
+    assert time.perf_counter() - start < 5

@@ -257,6 +257,13 @@ public final class Tokenizer {
             }
             config.featureCount = vocabulary.featureCount
             do {
+                try config.validate()
+                try ModelFile.checkSizes(file, [
+                    ("character_dim", config.characterDim, prefix + "char_embedding.weight", 1),
+                    ("characters", vocabulary.characterCount, prefix + "char_embedding.weight", 0),
+                    ("bigram_dim", config.bigramDim, prefix + "bigram_embedding.weight", 1),
+                    ("bigrams", vocabulary.bigramCount, prefix + "bigram_embedding.weight", 0),
+                ] + ModelFile.lstmSizes(prefix: prefix + "lstm.", hiddenSize: config.hiddenSize, numLayers: config.numLayers))
                 networks.append(try SegmenterNetwork(config: config, characterCount: vocabulary.characterCount,
                                                      bigramCount: vocabulary.bigramCount))
             } catch let e as LSTMKitError {
