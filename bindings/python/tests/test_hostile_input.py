@@ -156,3 +156,57 @@ def test_tampered_model_file(tmp_path, cls, name, key, value):
     with pytest.raises(lstmkit.ModelFormatError, match=key.replace("character_dim", "char(acter)?_dim")):
         cls.load(path)
     assert time.perf_counter() - start < 5
+
+
+# -- item 10: the command-line tool's lines and arguments ----------------------------------
+
+def cli_ok(*args, stdin=None):
+    proc = subprocess.run([str(CLI), *map(str, args)], input=stdin, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@needs_cli
+def test_cli_crlf_lines_segment():
+    out = cli_ok("segment", stdin="我爱北京\r\n天安门\r\n")
+    assert out.splitlines() == ["我 爱 北京", "天安门"] and "\r" not in out
+
+
+@needs_cli
+def test_cli_empty_stdin_segment_prints_nothing():
+    assert cli_ok("segment", stdin="") == ""
+
+
+@needs_cli
+def test_cli_crlf_lines_classify(tmp_path):
+    model = GOLDEN / "text-en.safetensors"
+    texts = [f"a film number {i}, fine and good" for i in range(10)]
+    out = cli_ok("classify", "--model", model, stdin="".join(t + "\r\n" for t in texts))
+    assert len(out.splitlines()) == 10
+    assert out == cli_ok("classify", "--model", model, stdin="".join(t + "\n" for t in texts))
+
+
+@needs_cli
+@pytest.mark.parametrize("threads", [0, 2147483648, -1])
+def test_cli_threads_out_of_range(tmp_path, threads):
+    """Every command with --threads refuses 0 and 2^31 with one line, before any work."""
+    x, m = tmp_path / "x.npy", tmp_path / "m.npy"
+    np.save(x, np.zeros((1, 12, 12), np.float32))
+    np.save(m, np.zeros((1, 12, 12), np.int64))
+    seg, cls = GOLDEN / "segmenter.safetensors", GOLDEN / "text-en.safetensors"
+    out = tmp_path / "out.safetensors"
+    commands = [
+        ["segment"],
+        ["train-tokenizer", "--train", CWS / "train.txt", "--dev", CWS / "dev.txt", "--output", out],
+        ["eval-tokenizer", CWS / "test.txt"],
+        ["train-classifier", "--train", EN, "--dev", EN, "--output", out],
+        ["classify", "--model", cls],
+        ["eval-classifier", EN, "--model", cls],
+        ["train-segmenter", "--train", x, "--train-masks", m, "--dev", x, "--dev-masks", m, "--output", out],
+        ["segment-image", x, "--model", seg],
+        ["eval-segmenter", x, "--masks", m, "--model", seg],
+    ]
+    for command in commands:
+        message = cli_error(*command, f"--threads={threads}", stdin="我爱北京\n")
+        assert f"--threads must be in [1, 1024], got {threads}" in message, (command, message)
+    assert not out.exists()
