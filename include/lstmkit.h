@@ -218,8 +218,8 @@ LK_API lk_status lk_tokenizer_load(const char *path, lk_tokenizer **out);
  * and may be freed at once; their user words are not carried over. They must have been trained on the same data with the
  * same min_bigram_count and lexicon; members with dictionary features must share the
  * dictionary. At most 16 networks in all (an ensemble member counts its own).
- * Errors: INVALID_ARGUMENT for NULL pointers, n < 2, or members that do not fit
- * together (the message says what differs). */
+ * Errors: INVALID_ARGUMENT for NULL pointers, n < 2, n > 16 (refused before members
+ * is read), or members that do not fit together (the message says what differs). */
 LK_API lk_status lk_tokenizer_ensemble(const lk_tokenizer *const *members, size_t n, lk_tokenizer **out);
 
 /* Releases the handle. NULL is a no-op. */
@@ -317,13 +317,19 @@ typedef struct lk_tokenizer_train_config {
 /* The defaults of the shipped model's recipe. */
 LK_API lk_tokenizer_train_config lk_tokenizer_train_config_default(void);
 
-/* Receives one line of progress (no trailing newline) during training. */
+/* Receives one line of progress (no trailing newline) during training.
+ *
+ * Every lk_*_train: training that diverges (a loss or gradient norm that is NaN or
+ * infinite, from a learning rate far too high) stops with INVALID_ARGUMENT and the
+ * message "training diverged at epoch E, batch B: the loss is NaN; lower the learning
+ * rate"; *out is left unchanged. */
 typedef void (*lk_progress_fn)(const char *line, void *user_data);
 
 /* Trains a tokenizer; *out receives the model with the best dev F1.
  * checkpoint_path (nullable): written after every epoch; if it exists when training
  * starts, training resumes from it. progress (nullable) is called on the calling
- * thread. Errors: INVALID_ARGUMENT (bad config, empty or invalid corpus), IO_ERROR. */
+ * thread. Errors: INVALID_ARGUMENT (bad config, empty or invalid corpus, diverged
+ * training: see lk_progress_fn), IO_ERROR. */
 LK_API lk_status lk_tokenizer_train(const char *train, size_t train_len,
                                     const char *dev, size_t dev_len,
                                     const lk_tokenizer_train_config *config,
@@ -472,7 +478,8 @@ LK_API lk_status lk_text_classifier_get_config(const lk_text_classifier *classif
  * are the distinct training labels, sorted. progress (nullable) receives one line at
  * a time on the calling thread.
  * Errors: INVALID_ARGUMENT (NULL pointers, an empty set, invalid UTF-8, a bad config
- * field, fewer than 2 training classes, a dev label that does not occur in training). */
+ * field, fewer than 2 training classes, a dev label that does not occur in training,
+ * diverged training: see lk_progress_fn). */
 LK_API lk_status lk_text_classifier_train(const char *const *train_texts, const size_t *train_lens,
                                           const char *const *train_labels, size_t n_train,
                                           const char *const *dev_texts, const size_t *dev_lens,
@@ -616,8 +623,8 @@ LK_API lk_status lk_image_classifier_get_config(const lk_image_classifier *class
  * Errors: INVALID_ARGUMENT (NULL pointers, an empty set, a NaN or infinite pixel, a bad
  * config field or shape (frames > 0 with kind ROWS, images too small for the conv
  * blocks), fewer than 2 training classes, a dev label that does not occur in
- * training), SIZE_MISMATCH (a count), OUT_OF_MEMORY (dimensions whose product
- * overflows). */
+ * training, diverged training: see lk_progress_fn), SIZE_MISMATCH (a count),
+ * OUT_OF_MEMORY (dimensions whose product overflows). */
 LK_API lk_status lk_image_classifier_train(const lk_image_shape *shape,
                                            const float *train_images, size_t n_train, size_t train_count,
                                            const char *const *train_labels,
@@ -799,9 +806,9 @@ LK_API lk_status lk_image_segmenter_get_config(const lk_image_segmenter *segment
  * pixel mean and standard deviation are taken from the training images. progress
  * (nullable) receives one line at a time on the calling thread.
  * Errors: INVALID_ARGUMENT (NULL pointers, an empty set, a NaN or infinite pixel, a mask
- * value outside [0, K), a bad config field or shape: the message names it),
- * SIZE_MISMATCH (a count, dev channels other than training's), OUT_OF_MEMORY
- * (dimensions whose product overflows). */
+ * value outside [0, K), a bad config field or shape: the message names it, diverged
+ * training: see lk_progress_fn), SIZE_MISMATCH (a count, dev channels other than
+ * training's), OUT_OF_MEMORY (dimensions whose product overflows). */
 LK_API lk_status lk_image_segmenter_train(const lk_image_shape *train_shape,
                                           const float *train_images, size_t n_train, size_t train_count,
                                           const int32_t *train_masks, size_t train_masks_count,

@@ -68,6 +68,10 @@ public func lk_tokenizer_ensemble(_ members: UnsafePointer<OpaquePointer?>?, _ n
         let n = try size(n, "n")
         let out = try required(out, "out")
         guard n >= 2 else { throw invalid("an ensemble needs at least two tokenizers, got n = \(n)") }
+        // Before members is read: a caller's array may be shorter than an n this large.
+        guard n <= Tokenizer.maxMembers else {
+            throw invalid("an ensemble holds at most \(Tokenizer.maxMembers) networks, got n = \(n) tokenizers")
+        }
         let members = try required(members, "members")
         let tokenizers = try (0..<n).map { k -> Tokenizer in
             guard members[k] != nil else { throw invalid("members[\(k)] is NULL") }

@@ -79,7 +79,7 @@ struct TrainClassifier: ParsableCommand {
     @Option var threads = textTraining.threads
 
     func run() throws {
-        try LSTMKitCLI.reportingErrors {
+        try LSTMKitCLI.reportingErrors(threads: threads) {
             try refuseOverwritingInputs([train, dev, trainLabels, devLabels], output: output)
             switch kind {
             case "text": try runText()
@@ -187,7 +187,7 @@ struct Classify: ParsableCommand {
     @Option var threads = 2
 
     func run() throws {
-        try LSTMKitCLI.reportingErrors {
+        try LSTMKitCLI.reportingErrors(threads: threads) {
             let classifier: TextClassifier
             switch try loadClassifier(model) {
             case .image(let image):
@@ -213,8 +213,7 @@ struct Classify: ParsableCommand {
                     throw LSTMKitError.invalidArgument(
                         "\(source == "-" ? "standard input" : source) is not valid UTF-8 (at byte \(firstInvalidUTF8(bytes)))")
                 }
-                var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-                if text.hasSuffix("\n") { lines.removeLast() }
+                let lines = Corpus.lines(of: text)
                 for (input, p) in zip(lines, classifier.predictProbabilities(lines, threads: threads)) {
                     let best = p.indices.max { p[$0] < p[$1] }!
                     var line = classifier.labels[best]
@@ -246,7 +245,7 @@ struct EvalClassifier: ParsableCommand {
     @Option var threads = 2
 
     func run() throws {
-        try LSTMKitCLI.reportingErrors {
+        try LSTMKitCLI.reportingErrors(threads: threads) {
             let classifier: TextClassifier
             switch try loadClassifier(model) {
             case .image(let image):

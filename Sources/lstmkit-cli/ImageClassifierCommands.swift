@@ -63,10 +63,7 @@ func readImageLabels(_ path: String, count: Int, option: String) throws -> [Stri
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw LSTMKitError.invalidArgument("\(option) \(path) is neither a .npy file nor UTF-8 text (at byte \(firstInvalidUTF8(bytes)))")
         }
-        labels = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
-        }
-        if text.hasSuffix("\n") { labels.removeLast() }
+        labels = Corpus.lines(of: text)
         if let empty = labels.firstIndex(where: { $0.isEmpty }) {
             throw LSTMKitError.invalidArgument("\(option) \(path):\(empty + 1): the label is empty")
         }

@@ -104,7 +104,7 @@ struct TrainSegmenter: ParsableCommand {
     @Option var threads = segmenterTraining.threads
 
     func run() throws {
-        try LSTMKitCLI.reportingErrors {
+        try LSTMKitCLI.reportingErrors(threads: threads) {
             try refuseOverwritingInputs([train, trainMasks, dev, devMasks], output: output)
             var config = ImageSegmenterConfig()
             guard let context = SegmenterContext(rawValue: context) else {
@@ -289,9 +289,8 @@ struct SegmentImage: ParsableCommand {
     }
 
     func run() throws {
-        try LSTMKitCLI.reportingErrors {
+        try LSTMKitCLI.reportingErrors(threads: threads) {
             guard !inputs.isEmpty else { throw LSTMKitError.invalidArgument("no input images: give .npy or PNG files") }
-            guard threads >= 1 else { throw LSTMKitError.invalidArgument("--threads must be >= 1, got \(threads)") }
             let segmenter = try loadSegmenter(model)
             let k = segmenter.config.numClasses
             let batches = try inputs.map { try readSegmentationInput($0, channels: segmenter.config.channels) }
@@ -394,8 +393,7 @@ struct EvalSegmenter: ParsableCommand {
     @Option var threads = 2
 
     func run() throws {
-        try LSTMKitCLI.reportingErrors {
-            guard threads >= 1 else { throw LSTMKitError.invalidArgument("--threads must be >= 1, got \(threads)") }
+        try LSTMKitCLI.reportingErrors(threads: threads) {
             let segmenter = try loadSegmenter(model)
             let x = try readSegmenterImages(images, option: "images")
             let gold = try readMasks(masks, for: x, option: "--masks", imagesOption: images)

@@ -15,9 +15,15 @@ struct LSTMKitCLI: ParsableCommand {
                       TrainSegmenter.self, SegmentImage.self, EvalSegmenter.self, Demo.self, Inspect.self]
     )
 
-    /// Runs a command body, turning engine errors into one line on stderr and exit 1.
-    static func reportingErrors(_ body: () throws -> Void) throws {
+    /// Runs a command body, turning engine errors into one line on stderr and exit 1;
+    /// a command's --threads is checked first (0 or 2^31 threads would otherwise reach
+    /// the engine's thread pool).
+    static func reportingErrors(threads: Int? = nil, _ body: () throws -> Void) throws {
         do {
+            if let threads, !threadCountRange.contains(threads) {
+                throw LSTMKitError.invalidArgument(
+                    "--threads must be in [\(threadCountRange.lowerBound), \(threadCountRange.upperBound)], got \(threads)")
+            }
             try body()
         } catch let error as LSTMKitError {
             var stderr = StandardError()

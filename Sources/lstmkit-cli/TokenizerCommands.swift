@@ -52,7 +52,7 @@ struct Segment: ParsableCommand {
     @Option(help: "Word separator in the output.") var separator = " "
 
     func run() throws {
-        try LSTMKitCLI.reportingErrors {
+        try LSTMKitCLI.reportingErrors(threads: threads) {
             let tokenizer = try loadTokenizer(model: model, dict: dict)
             let sources = files.isEmpty ? ["-"] : files
             for source in sources {
@@ -60,8 +60,7 @@ struct Segment: ParsableCommand {
                 guard let text = String(validating: bytes, as: UTF8.self) else {
                     throw LSTMKitError.invalidArgument("\(source == "-" ? "standard input" : source) is not valid UTF-8 (at byte \(firstInvalidUTF8(bytes)))")
                 }
-                var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-                if text.hasSuffix("\n") { lines.removeLast() }
+                let lines = Corpus.lines(of: text)
                 // Segment in blocks so huge inputs stream out with bounded memory.
                 for start in stride(from: 0, to: lines.count, by: 2000) {
                     let block = Array(lines[start..<min(start + 2000, lines.count)])
@@ -111,7 +110,7 @@ struct TrainTokenizer: ParsableCommand {
     @Option(name: .customLong("max-batches"), help: "Batches per epoch at most (0: all); for quick trials.") var maxBatches = trainingDefaults.maxBatchesPerEpoch
 
     func run() throws {
-        try LSTMKitCLI.reportingErrors {
+        try LSTMKitCLI.reportingErrors(threads: threads) {
             try refuseOverwritingInputs([train, dev], output: output)
             if let checkpoint { try refuseOverwritingInputs([train, dev, output], output: checkpoint, option: "--checkpoint") }
             var config = SegmenterConfig()
@@ -190,7 +189,7 @@ struct EvalTokenizer: ParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Sentences per network batch.") var batchSize = 64
 
     func run() throws {
-        try LSTMKitCLI.reportingErrors {
+        try LSTMKitCLI.reportingErrors(threads: threads) {
             if let output { try refuseOverwritingInputs([gold, model, dict, trainWords], output: output) }
             let tokenizer = try loadTokenizer(model: model, dict: dict)
             guard batchSize >= 1 else { throw LSTMKitError.invalidArgument("--batch-size must be >= 1") }
@@ -199,7 +198,7 @@ struct EvalTokenizer: ParsableCommand {
             let known = Set(try trainWords.map { try Corpus.readLines($0).filter { !$0.isEmpty } } ?? [])
             let start = now()
             let predicted = tokenizer.cutMany(sentences.map { $0.joined() }, threads: threads)
-            let seconds = now() - start
+            let seconds = max(now() - start, 1e-9)
             var score = SegmentationScore()
             var lines: [String] = []
             for (g, p) in zip(sentences, predicted) {

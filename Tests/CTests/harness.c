@@ -499,6 +499,39 @@ char *metadata_of(const char *path) {
     return meta;
 }
 
+int write_with_metadata(const char *src, const char *dst, const char *key, const char *value) {
+    size_t flen = 0;
+    unsigned char *file = read_all(src, &flen);
+    if (!file || flen < 8 || get_u64le(file) > flen - 8) {
+        free(file);
+        return 0;
+    }
+    size_t n = (size_t)get_u64le(file);
+    char *hdr = xmalloc(n + 1);
+    memcpy(hdr, file + 8, n);
+    hdr[n] = '\0';
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+    char *start = strstr(hdr, pattern), *end = start ? strchr(start + strlen(pattern), '"') : NULL;
+    int ok = end != NULL;
+    if (ok) {
+        size_t head = (size_t)(start - hdr) + strlen(pattern), tail = strlen(end);
+        size_t m = head + strlen(value) + tail, padded = (m + 7) / 8 * 8;
+        unsigned char *out = xmalloc(8 + padded + (flen - 8 - n));
+        for (int i = 0; i < 8; i++) out[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+        memcpy(out + 8, hdr, head);
+        memcpy(out + 8 + head, value, strlen(value));
+        memcpy(out + 8 + head + strlen(value), end, tail);
+        memset(out + 8 + m, ' ', padded - m);
+        memcpy(out + 8 + padded, file + 8 + n, flen - 8 - n);
+        ok = write_all(dst, out, 8 + padded + (flen - 8 - n));
+        free(out);
+    }
+    free(hdr);
+    free(file);
+    return ok;
+}
+
 int metadata_is_at(const char *path, const char *key, const char *want, int line) {
     char v[64] = "";
     char *meta = metadata_of(path);

@@ -135,6 +135,9 @@ char *json_object_of(const char *json, const char *key);
 int json_string_of(const char *obj, const char *key, char *buf, size_t cap);
 /* The __metadata__ object of the model file at path, as a new string; NULL if none. */
 char *metadata_of(const char *path);
+/* Writes to dst the model file src with its metadata value of "key" (the first
+ * "key":"..." in the header) replaced by value, the header re-padded; 1 on success. */
+int write_with_metadata(const char *src, const char *dst, const char *key, const char *value);
 /* One check: the metadata of the model file at path holds key = want. */
 int metadata_is_at(const char *path, const char *key, const char *want, int line);
 #define METADATA_IS(path, key, want) metadata_is_at((path), (key), (want), __LINE__)

@@ -576,6 +576,14 @@ static void group_image_segmenter_train_errors(void) {
         }
         lk_image_segmenter_free(h);
     }
+
+    /* diverged_training (issue 17): the loss becomes NaN; a status, not a trap. */
+    lk_image_segmenter_train_config wild = c;
+    wild.learning_rate = 1e30f;
+    wild.epochs = 5;
+    wild.log_every = 1;
+    if (SEG_TRAIN_FAIL(ts, tx, nt, tc, tm, tmc, ds, dx, nd, dc, dm, dmc, &wild, LK_STATUS_INVALID_ARGUMENT, "training diverged at epoch"))
+        mentions_at("lower the learning rate", __LINE__, "learning rate 1e30");
 #undef SEG_TRAIN_FAIL
     seg_set_free(&tr);
     seg_set_free(&dv);

@@ -192,9 +192,56 @@ static void group_threads_env(void) {
     CHECK(n == 1, "LSTMKIT_NUM_THREADS=99999999999999999999999: the program failed or reported %d", n);
 }
 
+/* tampered_model_files (issue 17): golden files whose metadata was edited to sizes that
+ * the tensors refute (within the hyper-parameters' bounds or beyond) are refused with
+ * INVALID_FORMAT naming the key, before the model is built: once an abort allocating
+ * gigabytes, or a minute and 22.7 GB for the segmenter. */
+static void group_tampered_files(void) {
+    static const struct {
+        const char *file, *key, *value, *needle;
+    } cases[] = {
+        {"text-en", "embedding_dim", "2147483647", "embedding_dim"},
+        {"text-en", "embedding_dim", "4096", "embedding_dim"},
+        {"text-en", "attention_size", "2147483647", "attention_size"},
+        {"text-en", "attention_size", "4096", "attention_size"},
+        {"text-en", "bigram_dim", "2147483647", "bigram_dim"},
+        {"text-en", "bigram_dim", "4096", "bigram_dim"},
+        {"tokenizer", "character_dim", "2147483647", "char_dim"},
+        {"tokenizer", "character_dim", "4096", "character_dim"},
+        {"tokenizer", "bigram_dim", "2147483647", "bigram_dim"},
+        {"tokenizer", "bigram_dim", "4096", "bigram_dim"},
+        {"segmenter", "encoder_channels", "4096,4096,4096,4096,4096,4096", "encoder_channels"},
+        {"segmenter", "hidden_size", "4096", "hidden_size"},
+        {"image-cnn", "conv_channels", "4096,4096", "conv_channels"},
+        {"image-rows", "hidden_size", "4096", "hidden_size"},
+        {"lstm", "hidden_size", "4096", "hidden_size"},
+    };
+    char *dir = make_tmpdir("tampered");
+    char *path = path_join(dir, "tampered.safetensors");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char src[4200], what[160];
+        snprintf(src, sizeof src, "%s/../golden/%s.safetensors", g_fixture_dir, cases[i].file);
+        snprintf(what, sizeof what, "loading %s with %s = %s", cases[i].file, cases[i].key, cases[i].value);
+        if (!CHECK(write_with_metadata(src, path, cases[i].key, cases[i].value), "cannot write %s from %s", path, src)) continue;
+        lk_status s;
+        void *out = NULL;
+        if (strncmp(cases[i].file, "text", 4) == 0) s = lk_text_classifier_load(path, (lk_text_classifier **)&out);
+        else if (strcmp(cases[i].file, "tokenizer") == 0) s = lk_tokenizer_load(path, (lk_tokenizer **)&out);
+        else if (strcmp(cases[i].file, "segmenter") == 0) s = lk_image_segmenter_load(path, (lk_image_segmenter **)&out);
+        else if (strncmp(cases[i].file, "image", 5) == 0) s = lk_image_classifier_load(path, (lk_image_classifier **)&out);
+        else s = lk_lstm_load(path, (lk_lstm **)&out);
+        expect_mentions_at(s, LK_STATUS_INVALID_FORMAT, cases[i].needle, __LINE__, what);
+        check_at(out == NULL, __LINE__, "%s: *out was set", what);
+    }
+    free(path);
+    rm_tree(dir);
+    free(dir);
+}
+
 const test_group library_groups[] = {
     {"versions, status strings, last error", group_versions},
     {"BLAS threads", group_threads},
     {"LSTMKIT_NUM_THREADS at load", group_threads_env},
+    {"tampered model files", group_tampered_files},
     {NULL, NULL},
 };

@@ -505,6 +505,14 @@ static void group_text_classifier_train_errors(void) {
         }
         lk_text_classifier_free(h);
     }
+
+    /* diverged_training (issue 17): the loss becomes NaN; a status, not a trap. */
+    lk_text_classifier_train_config wild = c;
+    wild.learning_rate = 1e30f;
+    wild.ngram_learning_rate = 1e30f;
+    wild.epochs = 5;
+    if (TRAIN_FAIL(tt, tl, tlab, N_TRAIN, dt, dl, dlab, nd, &wild, LK_STATUS_INVALID_ARGUMENT, "training diverged at epoch"))
+        mentions_at("lower the learning rate", __LINE__, "learning rate 1e30");
 #undef TRAIN_FAIL
     tsv_free(&s);
 }

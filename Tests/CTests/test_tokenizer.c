@@ -311,6 +311,10 @@ static void group_tok_ensemble(void) {
     const lk_tokenizer *mismatched[2] = {with_dictionary, with_lexicon};
     ENSEMBLE_FAILS(one, 1, "at least two");
     ENSEMBLE_FAILS(pair, 0, "at least two");
+    /* ensemble_n_checked_first (issue 17): n > 16 is refused before members[0..n) is
+     * read, so a short array is safe (ASan saw a read past pair when n came first). */
+    ENSEMBLE_FAILS(pair, 17, "at most 16");
+    ENSEMBLE_FAILS(pair, SIZE_MAX / 8, "at most 16");
     ENSEMBLE_FAILS(NULL, 2, "members");
     ENSEMBLE_FAILS(with_null, 2, "members[1]");
     ENSEMBLE_FAILS(mismatched, 2, "lexicon");
@@ -470,6 +474,15 @@ static void group_tok_train_errors(void) {
     free(garbage);
     rm_tree(dir);
     free(dir);
+
+    /* diverged_training (issue 17): a learning rate the table allows makes the loss NaN;
+     * training stops with a status and says what to do (it once trapped, SIGILL). */
+    lk_tokenizer_train_config wild = good;
+    wild.learning_rate = 1e9f;
+    wild.epochs = 3;
+    wild.max_batches_per_epoch = 4;
+    if (TRAIN_FAILS(train, tl, dev, dl, &wild, LK_STATUS_INVALID_ARGUMENT, "training diverged at epoch", "learning rate 1e9"))
+        mentions_at("lower the learning rate", __LINE__, "learning rate 1e9");
     free(train);
     free(dev);
 }

@@ -5,7 +5,18 @@ public enum Corpus {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw LSTMKitError.invalidArgument("\(path) is not valid UTF-8")
         }
-        return text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map(String.init)
+        return lines(of: text)
+    }
+
+    /// The lines of a text, split at "\n" and "\r\n" (one Character in Swift: a split
+    /// at "\n" alone leaves a Windows file one line), a stray trailing "\r" dropped. A
+    /// final line break ends the last line rather than starting an empty one, so ""
+    /// has no lines.
+    public static func lines(of text: String) -> [String] {
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            .map { $0.last == "\r" ? String($0.dropLast()) : String($0) }
+        if lines.last == "" { lines.removeLast() }
+        return lines
     }
 
     /// Sentences as word lists; empty lines are skipped.

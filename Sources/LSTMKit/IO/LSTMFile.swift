@@ -33,7 +33,11 @@ extension LSTM {
                 guard let v = UInt64($0) else { throw LSTMKitError.invalidFormat("metadata \"seed\" is not an unsigned integer") }
                 return v
             } ?? 0)
-        do { try config.validate() } catch let e as LSTMKitError {
+        do {
+            try config.validate()
+            try ModelFile.checkSizes(file, [("input_size", config.inputSize, "weight_ih_l0", 1)]
+                + ModelFile.lstmSizes(prefix: "", hiddenSize: config.hiddenSize, numLayers: config.numLayers))
+        } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
         try self.init(config)

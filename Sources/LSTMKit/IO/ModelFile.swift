@@ -59,6 +59,26 @@ public enum ModelFile {
         }
     }
 
+    /// Checks the sizes metadata gives against the tensors that hold them, before a model
+    /// is built from the metadata: a tampered value (within the hyper-parameters' bounds)
+    /// would otherwise size allocations of gigabytes that `load` refutes only afterwards.
+    /// Each entry: the metadata key, the length it implies, the tensor and its axis.
+    public static func checkSizes(_ file: SafeTensors, _ sizes: [(key: String, length: Int, tensor: String, axis: Int)]) throws {
+        for s in sizes {
+            guard let shape = file.tensor(s.tensor)?.shape else {
+                throw LSTMKitError.invalidFormat("metadata \"\(s.key)\" does not match the tensors: no tensor \"\(s.tensor)\"")
+            }
+            guard s.axis < shape.count, shape[s.axis] == s.length else {
+                throw LSTMKitError.invalidFormat("metadata \"\(s.key)\" does not match tensor \"\(s.tensor)\" of shape \(shape)")
+            }
+        }
+    }
+
+    /// The sizes an LSTM's metadata gives (hidden_size and num_layers), as `checkSizes` entries.
+    static func lstmSizes(prefix: String, hiddenSize: Int, numLayers: Int) -> [(key: String, length: Int, tensor: String, axis: Int)] {
+        [("hidden_size", hiddenSize, prefix + "weight_hh_l0", 1), ("num_layers", hiddenSize, prefix + "weight_hh_l\(numLayers - 1)", 1)]
+    }
+
     /// Copies the file's tensors into the modules' parameters, each module's names
     /// prefixed as given; requires exactly these names and shapes, no more, no fewer.
     public static func load(_ file: SafeTensors, into modules: [(prefix: String, module: Module)]) throws {

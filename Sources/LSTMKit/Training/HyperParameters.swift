@@ -186,6 +186,9 @@ extension HyperParameterized {
 /// given back by the `*_get_config` functions).
 let int32Max = Int(Int32.max)
 
+/// The thread counts the tables accept, and the command-line tool for every command.
+public let threadCountRange = 1...1024
+
 /// The training loop's entries every options table shares, each rule written once.
 extension HyperParameter {
     static func epochs(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
@@ -217,7 +220,7 @@ extension HyperParameter {
     }
 
     static func threads(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
-        .int("threads", path, 1...1024, "Threads for training and scoring.")
+        .int("threads", path, threadCountRange, "Threads for training and scoring.")
     }
 
     static func logEvery(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {

@@ -460,6 +460,17 @@ public final class ImageClassifier: Module {
         c.pixelStd = try ModelFile.float(file, "pixel_std")
         let labels = try ModelFile.stringList(file, "labels")
         do {
+            try c.validate()
+            var sizes = [("labels", labels.count, "output.weight", 0)]
+                + ModelFile.lstmSizes(prefix: "lstm.", hiddenSize: c.hiddenSize, numLayers: c.numLayers)
+            if c.kind == .cnn {
+                sizes += c.convChannels.enumerated().map { ("conv_channels", $1, "encoder.\($0).weight", 0) }
+                sizes.append(("channels", c.channels, "encoder.0.weight", 1))
+            } else {
+                sizes.append(("width", c.width * c.channels, "lstm.weight_ih_l0", 1))
+                if c.columns { sizes.append(("height", c.height * c.channels, "column_lstm.weight_ih_l0", 1)) }
+            }
+            try ModelFile.checkSizes(file, sizes)
             try self.init(config: c, labels: labels)
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")

@@ -113,6 +113,7 @@ public final class ImageClassifierTrainer {
         let parameters = classifier.parameters
         let optimizer = Adam(learningRate: options.learningRate)
         var best: (score: ClassificationScore, values: [[Float]])?
+        func restoreBest() { if let best { for (p, v) in zip(parameters, best.values) { p.value = v } } }
         var stale = 0
         let n = trainTargets.count
         let started = now()
@@ -121,7 +122,7 @@ public final class ImageClassifierTrainer {
             + "\(devTargets.count) dev; \(classifier.labels.count) classes; \(classifier.parameterCount) parameters")
         for epoch in 1...options.epochs where stale < options.patience {
             if let limit = options.timeLimit, best != nil, now() - started >= limit {
-                log("time limit of \(Int(limit)) s reached")
+                log("time limit of \(whole(limit)) s reached")
                 break
             }
             let start = now()
@@ -132,18 +133,19 @@ public final class ImageClassifierTrainer {
             for (i, members) in batches.enumerated() {
                 let batch = gather(trainImages, Array(members))
                 let loss = try classifier.trainStep(batch, 0..<members.count, targets: members.map { trainTargets[$0] })
-                clipGradientNorm(parameters, maxNorm: options.clipNorm)
+                let norm = clipGradientNorm(parameters, maxNorm: options.clipNorm)
+                try stopIfDiverged(loss: loss, gradientNorm: norm, epoch: epoch, batch: i + 1, restoreBest: restoreBest)
                 optimizer.stepAndZero(parameters)
                 lossSum += Double(loss)
                 if (i + 1) % options.logEvery == 0 {
                     let seen = (i + 1) * options.batchSize
                     log("epoch \(epoch) batch \(i + 1)/\(batches.count)  loss \(fmt(lossSum / Double(i + 1)))  "
-                        + "\(Int(Double(seen) / (now() - start))) images/s")
+                        + "\(whole(Double(seen) / (now() - start))) images/s")
                 }
             }
             let score = try evaluate(devImages, targets: devTargets)
             let improved = best.map { score.accuracy > $0.score.accuracy } ?? true
-            log("epoch \(epoch) done in \(Int(now() - start)) s  loss \(fmt(lossSum / Double(max(batches.count, 1))))  "
+            log("epoch \(epoch) done in \(whole(now() - start)) s  loss \(fmt(lossSum / Double(max(batches.count, 1))))  "
                 + "dev accuracy \(fmt(score.accuracy * 100))  macro-F1 \(fmt(score.macroF1 * 100))\(improved ? "  (best)" : "")")
             if improved {
                 best = (score, parameters.map(\.value))
@@ -153,7 +155,7 @@ public final class ImageClassifierTrainer {
                 optimizer.learningRate *= options.decayFactor
             }
         }
-        if let best { for (p, v) in zip(parameters, best.values) { p.value = v } }
+        restoreBest()
         return best!.score
     }
 

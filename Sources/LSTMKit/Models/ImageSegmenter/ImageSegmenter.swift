@@ -531,6 +531,12 @@ public final class ImageSegmenter {
         c.pixelMean = try ModelFile.float(file, "pixel_mean")
         c.pixelStd = try ModelFile.float(file, "pixel_std")
         do {
+            try c.validate()
+            try ModelFile.checkSizes(file, c.encoderChannels.enumerated().map { ("encoder_channels", $1, "encoder.\($0).conv.weight", 0) } + [
+                ("channels", c.channels, "encoder.0.conv.weight", 1),
+                ("num_classes", c.numClasses, "head.weight", 0),
+                c.context == .lstm ? ("hidden_size", c.hiddenSize, "sweep.rows.weight_hh_l0", 1) : ("hidden_size", 2 * c.hiddenSize, "context.1.weight", 0),
+            ])
             try self.init(config: c)
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")

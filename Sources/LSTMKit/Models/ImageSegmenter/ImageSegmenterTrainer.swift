@@ -141,6 +141,7 @@ public final class ImageSegmenterTrainer {
         defer { segmenter.recycler.clear() }   // the last step's arrays, kept for a next step
         let optimizer = Adam(learningRate: options.learningRate)
         var best: (score: ImageSegmentationScore, values: [[Float]])?
+        func restoreBest() { if let best { for (p, v) in zip(parameters + buffers, best.values) { p.value = v } } }
         var stale = 0
         let (n, h, w) = (trainImages.shape[0], trainImages.shape[1], trainImages.shape[2])
         let started = now()
@@ -169,14 +170,15 @@ public final class ImageSegmenterTrainer {
                 var (images, masks) = gather(members, pixels: h * w)
                 if options.flipHorizontally { mirrorRandomHalf(&images, &masks) }
                 let loss = try segmenter.trainStep(images, masks: masks, classWeights: classWeights, diceWeight: options.diceWeight)
-                clipGradientNorm(parameters, maxNorm: options.clipNorm)
+                let norm = clipGradientNorm(parameters, maxNorm: options.clipNorm)
+                try stopIfDiverged(loss: loss.total, gradientNorm: norm, epoch: epoch, batch: i + 1, restoreBest: restoreBest)
                 optimizer.stepAndZero(parameters)
                 lossSum += Double(loss.total)
                 seen += members.count
                 trainedBatches = i + 1
                 if (i + 1) % options.logEvery == 0 {
                     log("epoch \(epoch) batch \(i + 1)/\(batches.count)  loss \(fmt(lossSum / Double(i + 1)))  "
-                        + "\(Int(Double(seen) / (now() - start))) images/s")
+                        + "\(whole(Double(seen) / (now() - start))) images/s")
                 }
                 // The time limit ends the epoch under way (after at least one batch); the
                 // dev set is then scored as after a full epoch.
@@ -188,7 +190,7 @@ public final class ImageSegmenterTrainer {
             let trained = now() - start
             let score = try segmenter.evaluate(devImages, masks: devMasks, threads: options.threads)
             let improved = best.map { score.meanIoU > $0.score.meanIoU } ?? true
-            log("epoch \(epoch) done in \(Int(now() - start)) s (\(Int(Double(seen) / trained)) images/s)  "
+            log("epoch \(epoch) done in \(whole(now() - start)) s (\(whole(Double(seen) / trained)) images/s)  "
                 + "loss \(fmt(lossSum / Double(max(trainedBatches, 1))))  lr \(optimizer.learningRate)  dev pixel accuracy \(fmt(score.pixelAccuracy * 100))  "
                 + "mean IoU \(fmt(score.meanIoU * 100))\(improved ? "  (best)" : "")")
             if improved {
@@ -199,10 +201,10 @@ public final class ImageSegmenterTrainer {
                 optimizer.learningRate *= options.decayFactor
             }
             if timeUp {
-                log("time limit of \(Int(options.timeLimit!)) s reached after \(trainedBatches) of \(batches.count) batches of epoch \(epoch)")
+                log("time limit of \(whole(options.timeLimit!)) s reached after \(trainedBatches) of \(batches.count) batches of epoch \(epoch)")
             }
         }
-        if let best { for (p, v) in zip(parameters + buffers, best.values) { p.value = v } }
+        restoreBest()
         return best!.score
     }
 

@@ -336,9 +336,19 @@ public final class TextClassifier: Module {
         let labels = try ModelFile.stringList(file, "labels")
         let bigrams = file.metadata("bigrams") == nil ? [] : try ModelFile.stringList(file, "bigrams")
         let ngrams = file.metadata("ngrams") == nil ? [] : try ModelFile.stringList(file, "ngrams")
+        let vocabulary = TextVocabulary(mode: mode, tokens: tokens, bigrams: bigrams, ngrams: ngrams)
         do {
-            try self.init(config: c, vocabulary: TextVocabulary(mode: mode, tokens: tokens, bigrams: bigrams, ngrams: ngrams),
-                          labels: labels)
+            try c.validate()
+            var sizes = [("embedding_dim", c.embeddingDim, "embedding.weight", 1), ("tokens", vocabulary.count, "embedding.weight", 0),
+                         ("labels", labels.count, "output.weight", 0)]
+                + ModelFile.lstmSizes(prefix: "lstm.", hiddenSize: c.hiddenSize, numLayers: c.numLayers)
+            if c.bigramDim > 0 {
+                sizes += [("bigram_dim", c.bigramDim, "bigram_embedding.weight", 1), ("bigrams", vocabulary.bigramCount, "bigram_embedding.weight", 0)]
+            }
+            if c.pooling == .attention { sizes.append(("attention_size", c.attentionSize, "attention.projection.weight", 0)) }
+            if c.ngramOrder > 0 { sizes.append(("ngrams", vocabulary.ngrams.count, "ngram_bag.weight", 0)) }
+            try ModelFile.checkSizes(file, sizes)
+            try self.init(config: c, vocabulary: vocabulary, labels: labels)
             if file.metadata("ngram_weight") != nil {
                 let w = try ModelFile.float(file, "ngram_weight")
                 guard w >= 0, w <= 1 else { throw LSTMKitError.invalidArgument("ngram_weight must be in [0, 1], got \(w)") }

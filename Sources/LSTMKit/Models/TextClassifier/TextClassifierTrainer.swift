@@ -192,19 +192,21 @@ public final class TextClassifierTrainer {
                 let batch = TextClassifier.Batch(members.map { train[$0].text })
                 let loss = try classifier.trainStep(batch, targets: members.map { train[$0].label }, classWeights: classWeights,
                                                     lstm: lstmHead.isTraining, ngrams: ngramHead?.isTraining ?? false)
-                for head in heads where head.isTraining {
-                    clipGradientNorm(head.weights, maxNorm: options.clipNorm)
-                    head.optimizer.stepAndZero(head.weights)
+                let training = heads.filter(\.isTraining)
+                let norms = training.map { clipGradientNorm($0.weights, maxNorm: options.clipNorm) }
+                try stopIfDiverged(loss: loss, gradientNorm: norms.reduce(0, +), epoch: epoch, batch: i + 1) {
+                    for head in heads { head.restore() }
                 }
+                for head in training { head.optimizer.stepAndZero(head.weights) }
                 lossSum += Double(loss)
                 seen += members.count
                 if (i + 1) % options.logEvery == 0 {
                     log("epoch \(epoch) batch \(i + 1)/\(batches.count)  loss \(fmt(lossSum / Double(i + 1)))  "
-                        + "\(Int(Double(seen) / (now() - start))) texts/s")
+                        + "\(whole(Double(seen) / (now() - start))) texts/s")
                 }
             }
             let probabilities = classifier.headProbabilities(devTexts, threads: options.threads)
-            var line = "epoch \(epoch) done in \(Int(now() - start)) s  loss \(fmt(lossSum / Double(max(batches.count, 1))))  "
+            var line = "epoch \(epoch) done in \(whole(now() - start)) s  loss \(fmt(lossSum / Double(max(batches.count, 1))))  "
             for (head, p) in zip(heads, [probabilities.lstm] + (probabilities.ngram.map { [$0] } ?? [])) where head.isTraining {
                 let score = devScore(p)
                 let improved = head.update(score, decayFactor: options.decayFactor)

@@ -134,8 +134,10 @@ public final class Tokenizer {
                     // User words override the script rule where they overlap (they are applied last).
                     let constraints = self.userDictionary.constraints(for: chars, startingFrom: ScriptBoundaries.constrain(chars, nil))
                     let emissions = s.baseAddress! + b * batch.steps * 4
+                    // Unconstrained Viterbi fails only on NaN scores (weights of a diverged
+                    // training): one word a character then, rather than a trap.
                     let tags = self.crf.viterbi(emissions: emissions, length: n, allowedTags: constraints)
-                        ?? self.crf.viterbi(emissions: emissions, length: n)!
+                        ?? self.crf.viterbi(emissions: emissions, length: n) ?? [Int32](repeating: BMES.s, count: n)
                     results.set(j, BMES.wordLengths(tags: tags))
                 }
             }
@@ -255,6 +257,13 @@ public final class Tokenizer {
             }
             config.featureCount = vocabulary.featureCount
             do {
+                try config.validate()
+                try ModelFile.checkSizes(file, [
+                    ("character_dim", config.characterDim, prefix + "char_embedding.weight", 1),
+                    ("characters", vocabulary.characterCount, prefix + "char_embedding.weight", 0),
+                    ("bigram_dim", config.bigramDim, prefix + "bigram_embedding.weight", 1),
+                    ("bigrams", vocabulary.bigramCount, prefix + "bigram_embedding.weight", 0),
+                ] + ModelFile.lstmSizes(prefix: prefix + "lstm.", hiddenSize: config.hiddenSize, numLayers: config.numLayers))
                 networks.append(try SegmenterNetwork(config: config, characterCount: vocabulary.characterCount,
                                                      bigramCount: vocabulary.bigramCount))
             } catch let e as LSTMKitError {

@@ -173,7 +173,8 @@ public final class TokenizerTrainer {
                 if options.maxBatchesPerEpoch > 0 && i >= options.maxBatchesPerEpoch { break }
                 let batch = SegmenterNetwork.Batch(members.map { corrupted(train[$0]) }, featureCount: tokenizer.vocabulary.featureCount)
                 let loss = try tokenizer.network.trainStep(batch, labelSmoothing: options.labelSmoothing)
-                clipGradientNorm(parameters, maxNorm: options.clipNorm)
+                let norm = clipGradientNorm(parameters, maxNorm: options.clipNorm)
+                try stopIfDiverged(loss: loss, gradientNorm: norm, epoch: epoch, batch: i + 1, restoreBest: restoreBest)
                 optimizer.stepAndZero(parameters)
                 if options.averageDecay > 0 && (i + 1) % Self.averageEvery == 0 { updateAverage(parameters) }
                 seen += batch.size
@@ -183,7 +184,7 @@ public final class TokenizerTrainer {
                 if (i + 1) % options.logEvery == 0 {
                     let t = now()
                     log("epoch \(epoch) batch \(i + 1)/\(batches.count)  loss \(fmt(lossSum / Double(lossCount)))  "
-                        + "\(Int(Double(seen) / (t - start))) pieces/s  \(Int(Double(chars) / (t - start))) chars/s")
+                        + "\(whole(Double(seen) / (t - start))) pieces/s  \(whole(Double(chars) / (t - start))) chars/s")
                     lastLog = t
                     lossSum = 0
                     lossCount = 0
@@ -199,7 +200,7 @@ public final class TokenizerTrainer {
             }
             let score = try evaluate(dev)
             let improved = score.f1 > bestF1
-            log("epoch \(epoch) done in \(Int(now() - start)) s  lr \(optimizer.learningRate)  dev \(score.summary)\(improved ? "  (best)" : "")")
+            log("epoch \(epoch) done in \(whole(now() - start)) s  lr \(optimizer.learningRate)  dev \(score.summary)\(improved ? "  (best)" : "")")
             if improved {
                 bestF1 = score.f1
                 epochsWithoutImprovement = 0
@@ -343,5 +344,3 @@ func now() -> Double {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
-
-func fmt(_ x: Double) -> String { String(Double(Int((x * 10_000).rounded())) / 10_000) }

@@ -1,0 +1,212 @@
+"""Issue 17: inputs that once crashed the host process now raise (Python) or fail with
+one line and exit code 1 (the command-line tool). Each test is named after its case."""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lstmkit
+from lstmkit import ImageClassifier, ImageSegmenter, TextClassifier, Tokenizer
+
+REPO = Path(__file__).resolve().parents[3]
+CWS = REPO / "Tests" / "Fixtures" / "cws"
+EN = REPO / "Tests" / "Fixtures" / "text" / "en.tsv"
+CLI = Path(lstmkit.__file__).resolve().parent / "_bin" / "lstmkit-cli"
+needs_cli = pytest.mark.skipif(not CLI.is_file(), reason="the package was built without lstmkit-cli")
+
+DIVERGED = r"^training diverged at epoch \d+, batch \d+: the (loss|gradient norm) is .*; lower the learning rate$"
+
+
+def cli_error(*args, stdin=None):
+    """Runs a command that must fail: exit code 1 and one line on stderr."""
+    proc = subprocess.run([str(CLI), *map(str, args)], input=stdin, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lstmkit: error: "), proc.stderr
+    return lines[0]
+
+
+def text_data():
+    rows = [line.split("\t", 1) for line in EN.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r[1] for r in rows][:80], [r[0] for r in rows][:80]
+
+
+def quadrants(n, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    x = rng.normal(90, 45, (n, 8, 8))
+    for i, c in enumerate(y):
+        r, col = divmod(int(c), 2)
+        x[i, 4 * r:4 * r + 4, 4 * col:4 * col + 4] += 70
+    return np.clip(x, 0, 255).astype(np.float32), y
+
+
+def squares(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(90, 150, (n, 12, 12)).astype(np.float32)
+    m = np.zeros((n, 12, 12), np.int64)
+    for i in range(n):
+        t, left = rng.integers(0, 8, 2)
+        x[i, t:t + 4, left:left + 4] = 225
+        m[i, t:t + 4, left:left + 4] = 1
+    return x, m
+
+
+# -- item 1: training that diverges --------------------------------------------------------
+
+def test_diverged_training_tokenizer():
+    with pytest.raises(ValueError, match=DIVERGED):
+        Tokenizer.train(CWS / "train.txt", CWS / "dev.txt", learning_rate=1e9, epochs=3, max_batches_per_epoch=4,
+                        hidden_size=8, char_dim=8, bigram_dim=4, min_bigram_count=1, progress=False)
+
+
+def test_diverged_training_text_classifier():
+    texts, labels = text_data()
+    with pytest.raises(ValueError, match=DIVERGED):
+        TextClassifier(embedding_dim=8, hidden_size=8, attention_size=4, min_count=1).fit(
+            texts, labels, validation_data=(texts, labels), learning_rate=1e30, epochs=5, batch_size=8, progress=False)
+
+
+def test_diverged_training_image_classifier():
+    x, y = quadrants(40, 1)
+    with pytest.raises(ValueError, match=DIVERGED):
+        ImageClassifier(kind="cnn", hidden_size=8, conv_channels=(4,)).fit(
+            x, y, validation_data=(x, y), learning_rate=1e30, epochs=5, batch_size=8, verbose=False)
+
+
+def test_diverged_training_image_segmenter():
+    x, m = squares(16, 1)
+    with pytest.raises(ValueError, match=DIVERGED):
+        ImageSegmenter(2, hidden_size=2, encoder_channels=(2,)).fit(
+            x, m, validation_data=(x, m), learning_rate=1e30, epochs=5, batch_size=4, verbose=False)
+
+
+@needs_cli
+def test_diverged_training_cli(tmp_path):
+    tok = tmp_path / "tok.safetensors"
+    message = cli_error("train-tokenizer", "--train", CWS / "train.txt", "--dev", CWS / "dev.txt", "--output", tok,
+                        "--learning-rate", 1e9, "--epochs", 3, "--max-batches", 4, "--hidden-size", 8,
+                        "--char-dim", 8, "--bigram-dim", 4, "--min-bigram-count", 1)
+    assert "training diverged at epoch" in message and message.endswith("lower the learning rate")
+    (tmp_path / "t.tsv").write_text("".join(f"{label}\t{text}\n" for text, label in zip(*text_data())))
+    message = cli_error("train-classifier", "--train", tmp_path / "t.tsv", "--dev", tmp_path / "t.tsv",
+                        "--output", tmp_path / "c.safetensors", "--learning-rate", 1e30, "--epochs", 5,
+                        "--batch-size", 8, "--embedding-dim", 8, "--hidden-size", 8, "--min-count", 1)
+    assert "training diverged at epoch" in message
+    x, y = quadrants(40, 1)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    message = cli_error("train-classifier", "--kind", "cnn", "--train", tmp_path / "x.npy", "--train-labels",
+                        tmp_path / "y.npy", "--dev", tmp_path / "x.npy", "--dev-labels", tmp_path / "y.npy",
+                        "--output", tmp_path / "i.safetensors", "--learning-rate", 1e30, "--epochs", 5,
+                        "--batch-size", 8, "--hidden-size", 8, "--conv-channels", "4")
+    assert "training diverged at epoch" in message
+    x, m = squares(16, 1)
+    np.save(tmp_path / "sx.npy", x)
+    np.save(tmp_path / "sm.npy", m)
+    message = cli_error("train-segmenter", "--train", tmp_path / "sx.npy", "--train-masks", tmp_path / "sm.npy",
+                        "--dev", tmp_path / "sx.npy", "--dev-masks", tmp_path / "sm.npy",
+                        "--output", tmp_path / "s.safetensors", "--learning-rate", 1e30, "--epochs", 5,
+                        "--batch-size", 4, "--hidden-size", 2, "--encoder-channels", "2")
+    assert "training diverged at epoch" in message
+
+
+# -- item 8: a tampered model file ---------------------------------------------------------
+
+GOLDEN = REPO / "Tests" / "Fixtures" / "golden"
+
+
+def with_metadata(src, dst, **changes):
+    """The model file src with metadata values replaced, written to dst."""
+    import json
+    import struct
+    data = src.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"].update({k: str(v) for k, v in changes.items()})
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    dst.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + n:])
+    return dst
+
+
+@pytest.mark.parametrize("cls, name, key, value", [
+    (TextClassifier, "text-en", "embedding_dim", 2147483647),
+    (TextClassifier, "text-en", "embedding_dim", 4096),
+    (TextClassifier, "text-en", "attention_size", 2147483647),
+    (TextClassifier, "text-en", "attention_size", 4096),
+    (TextClassifier, "text-en", "bigram_dim", 2147483647),
+    (TextClassifier, "text-en", "bigram_dim", 4096),
+    (Tokenizer, "tokenizer", "character_dim", 2147483647),
+    (Tokenizer, "tokenizer", "character_dim", 4096),
+    (Tokenizer, "tokenizer", "bigram_dim", 2147483647),
+    (Tokenizer, "tokenizer", "bigram_dim", 4096),
+    (ImageSegmenter, "segmenter", "encoder_channels", "4096,4096,4096,4096,4096,4096"),
+    (ImageClassifier, "image-cnn", "conv_channels", "4096,4096"),
+    (ImageClassifier, "image-rows", "num_layers", 8),
+    (lstmkit, "lstm", "hidden_size", 4096),   # lstmkit.load
+])
+def test_tampered_model_file(tmp_path, cls, name, key, value):
+    """Refused with the key named, quickly (once an abort, or a minute and 22.7 GB)."""
+    import time
+    path = with_metadata(GOLDEN / f"{name}.safetensors", tmp_path / "m.safetensors", **{key: value})
+    start = time.perf_counter()
+    with pytest.raises(lstmkit.ModelFormatError, match=key.replace("character_dim", "char(acter)?_dim")):
+        cls.load(path)
+    assert time.perf_counter() - start < 5
+
+
+# -- item 10: the command-line tool's lines and arguments ----------------------------------
+
+def cli_ok(*args, stdin=None):
+    proc = subprocess.run([str(CLI), *map(str, args)], input=stdin, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@needs_cli
+def test_cli_crlf_lines_segment():
+    out = cli_ok("segment", stdin="我爱北京\r\n天安门\r\n")
+    assert out.splitlines() == ["我 爱 北京", "天安门"] and "\r" not in out
+
+
+@needs_cli
+def test_cli_empty_stdin_segment_prints_nothing():
+    assert cli_ok("segment", stdin="") == ""
+
+
+@needs_cli
+def test_cli_crlf_lines_classify(tmp_path):
+    model = GOLDEN / "text-en.safetensors"
+    texts = [f"a film number {i}, fine and good" for i in range(10)]
+    out = cli_ok("classify", "--model", model, stdin="".join(t + "\r\n" for t in texts))
+    assert len(out.splitlines()) == 10
+    assert out == cli_ok("classify", "--model", model, stdin="".join(t + "\n" for t in texts))
+
+
+@needs_cli
+@pytest.mark.parametrize("threads", [0, 2147483648, -1])
+def test_cli_threads_out_of_range(tmp_path, threads):
+    """Every command with --threads refuses 0 and 2^31 with one line, before any work."""
+    x, m = tmp_path / "x.npy", tmp_path / "m.npy"
+    np.save(x, np.zeros((1, 12, 12), np.float32))
+    np.save(m, np.zeros((1, 12, 12), np.int64))
+    seg, cls = GOLDEN / "segmenter.safetensors", GOLDEN / "text-en.safetensors"
+    out = tmp_path / "out.safetensors"
+    commands = [
+        ["segment"],
+        ["train-tokenizer", "--train", CWS / "train.txt", "--dev", CWS / "dev.txt", "--output", out],
+        ["eval-tokenizer", CWS / "test.txt"],
+        ["train-classifier", "--train", EN, "--dev", EN, "--output", out],
+        ["classify", "--model", cls],
+        ["eval-classifier", EN, "--model", cls],
+        ["train-segmenter", "--train", x, "--train-masks", m, "--dev", x, "--dev-masks", m, "--output", out],
+        ["segment-image", x, "--model", seg],
+        ["eval-segmenter", x, "--masks", m, "--model", seg],
+    ]
+    for command in commands:
+        message = cli_error(*command, f"--threads={threads}", stdin="我爱北京\n")
+        assert f"--threads must be in [1, 1024], got {threads}" in message, (command, message)
+    assert not out.exists()
