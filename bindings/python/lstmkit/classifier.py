@@ -163,6 +163,8 @@ class TextClassifier(Classifier):
         heads' probabilities is chosen on the validation data.
         progress: True prints each line, False/None is silent, a callable receives them.
         Training runs with the GIL released.
+        ValueError if training diverges (a NaN or infinite loss or gradient): lower
+        learning_rate.
         """
         if dev is not None:
             warnings.warn("TextClassifier.fit(dev=...) is deprecated: use validation_data=", DeprecationWarning,

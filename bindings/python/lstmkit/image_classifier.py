@@ -199,6 +199,8 @@ class ImageClassifier(Classifier):
         by decay_factor; after ``patience`` such epochs training stops.
         verbose: True prints each progress line, False is silent, a callable receives
         the lines. Training runs with the GIL released.
+        ValueError if training diverges (a NaN or infinite loss or gradient): lower
+        learning_rate.
         """
         params = self._params()
         X = _images_arg("X", X)

@@ -186,6 +186,8 @@ class ImageSegmenter(Estimator):
         (for data whose labels survive a mirror). verbose: True prints each progress
         line, False is silent, a callable receives the lines. Training runs with the GIL
         released.
+        ValueError if training diverges (a NaN or infinite loss or gradient): lower
+        learning_rate.
         """
         params = self._params()
         num_classes = params["num_classes"]

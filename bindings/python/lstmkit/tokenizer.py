@@ -371,6 +371,8 @@ class Tokenizer:
         Training runs with the GIL released. If the progress callable raises, later
         lines are not delivered, training still runs to its end (the library cannot be
         interrupted), and then that exception is raised and the model is dropped.
+        ValueError if training diverges (a NaN or infinite loss or gradient): lower
+        learning_rate.
         """
         config = {
             "epochs": _int_arg("epochs", epochs, 1),
