@@ -24,16 +24,24 @@ def labels_arg(name: str, value: Any, count: int, mismatch: str) -> Tuple[List[s
         raise ValueError(mismatch.format(n=len(items)))
     out: List[str] = []
     all_int = True
+    from_int: Dict[str, int] = {}  # an int label's text -> its first index
+    from_str: Dict[str, int] = {}
     for i, label in enumerate(items):
         if isinstance(label, str):
             all_int = False
             if "\0" in label:
                 raise ValueError(f"{name}[{i}] contains a NUL character")
             out.append(label)
+            from_str.setdefault(label, i)
         elif isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
             out.append(str(int(label)))
+            from_int.setdefault(out[-1], i)
         else:
             raise TypeError(f"{name}[{i}] must be a str or an int, got {type(label).__name__}")
+    # Inside the model labels are text: 1 and "1" would silently become one class.
+    for text in from_int.keys() & from_str.keys():
+        raise ValueError(f"{name}[{from_int[text]}] is the int {text} and {name}[{from_str[text]}] the str "
+                         f"{text!r}: they would be one class; give the labels one type")
     return out, all_int
 
 

@@ -259,3 +259,13 @@ def test_fit_racing_predict_never_mixes_two_models():
     for w in workers:
         w.join(timeout=300)
     assert not errors, errors[:3]
+
+
+def test_int_and_str_labels_of_one_text_are_refused():
+    # issue 17: [0, 1, '1', 'x'] gave classes_ == ['0', '1', 'x'], merging 1 and '1'
+    x, _, _ = bands(8, 7)
+    with pytest.raises(ValueError, match=r"y\[1\] is the int 1 and y\[2\] the str '1'"):
+        ImageClassifier(**IMAGE).fit(x, [0, 1, "1", "x", 0, 1, "x", 0], epochs=1, verbose=False)
+    t, _ = texts()
+    with pytest.raises(ValueError, match="one class"):
+        TextClassifier(**TEXT).fit(t[:4], [1, "1", "a", "a"], epochs=1, progress=False)
