@@ -4,7 +4,7 @@
   in the constructor's order. The constructor checks each and stores it UNCHANGED
   (scikit-learn's ``clone`` requires the very objects back); ``_params()`` gives the
   checked, normalised values that ``fit`` uses. Defaults come from the C ABI's
-  ``*_default()`` configs (``c_default``), never typed twice.
+  ``*_default()`` configs (``c_value``), never typed twice.
 - ``get_params`` / ``set_params`` (checked like the constructor), a ``repr`` showing
   the arguments that differ from their defaults, ``score`` (accuracy, or mean IoU for
   the segmenter), and ``__sklearn_tags__`` make the models work with ``clone``,
@@ -34,6 +34,7 @@ from .tokenizer import _INT32_MAX, PathLike, _fraction_arg, _int_arg, _path_arg
 #: The share of the training data held out when neither validation_data nor
 #: validation_split is given.
 DEFAULT_VALIDATION_SPLIT = 0.1
+
 
 def c_value(config: Dict[str, Any], field: str, params: Optional[Dict[str, Callable]] = None) -> Any:
     """A C config's `field` as Python takes it, by the field's checker in `params`: a
@@ -131,10 +132,13 @@ class Estimator:
     _estimator_type: ClassVar[str] = "classifier"
     #: The C ABI's default train config (the one definition of every default).
     _C_DEFAULTS: ClassVar[Dict[str, Any]] = {}
+    #: What score() returns: the evaluate() entry scikit-learn maximises.
+    _SCORE: ClassVar[str] = "accuracy"
+    #: Whether X is an array (images) rather than a list of str (texts).
+    _takes_arrays: ClassVar[bool] = True
 
     def _init_params(self, values: Dict[str, Any]) -> None:
-        for name, check in self._PARAMS.items():
-            check(name, values[name])
+        self._checked(values)
         for name in self._PARAMS:
             setattr(self, name, values[name])
         self._model: Optional[Fitted] = None
@@ -171,7 +175,17 @@ class Estimator:
 
     def _params(self) -> Dict[str, Any]:
         """The constructor arguments checked and normalised (for fit and the file)."""
-        return {name: check(name, getattr(self, name)) for name, check in self._PARAMS.items()}
+        return self._checked(self.get_params())
+
+    def _checked(self, values: Dict[str, Any]) -> Dict[str, Any]:
+        """`values` (every constructor argument) checked one by one, then together;
+        normalised."""
+        params = {name: check(name, values[name]) for name, check in self._PARAMS.items()}
+        self._check_together(params)
+        return params
+
+    def _check_together(self, params: Dict[str, Any]) -> None:
+        """Rules between arguments (each already checked alone); a model overrides it."""
 
     # -- scikit-learn's contract -------------------------------------------------------
 
@@ -182,11 +196,11 @@ class Estimator:
     def set_params(self, **params: Any) -> "Estimator":
         """Sets constructor arguments (checked as the constructor checks them); the
         model must be fitted again for them to take effect. Returns self."""
-        for name, value in params.items():
+        for name in params:
             if name not in self._PARAMS:
                 raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
                                  f"valid parameters are: {', '.join(self._PARAMS)}")
-            self._PARAMS[name](name, value)
+        self._checked(dict(self.get_params(), **params))
         for name, value in params.items():
             setattr(self, name, value)
         return self
@@ -199,21 +213,16 @@ class Estimator:
             estimator_type="classifier" if classifier else None,
             target_tags=TargetTags(required=True),
             classifier_tags=ClassifierTags() if classifier else None,
-            input_tags=InputTags(two_d_array=False, three_d_array=not classifier or self._takes_arrays,
-                                 string=not self._takes_arrays),
+            input_tags=InputTags(two_d_array=False, three_d_array=self._takes_arrays, string=not self._takes_arrays),
         )
 
     def __sklearn_is_fitted__(self) -> bool:
         return self._handle is not None
 
-    #: whether X is an array (images) rather than a list of str (texts)
-    _takes_arrays: ClassVar[bool] = True
-
     def score(self, X: Any, y: Any) -> float:
         """Accuracy on (X, y) for a classifier, mean IoU for the segmenter: the number
         scikit-learn's cross_val_score and GridSearchCV maximise by default."""
-        result = self.evaluate(X, y)
-        return float(result["accuracy"] if self._estimator_type == "classifier" else result["mean_iou"])
+        return float(self.evaluate(X, y)[self._SCORE])
 
     def evaluate(self, X: Any, y: Any) -> Dict[str, Any]:
         raise NotImplementedError

@@ -158,14 +158,10 @@ class ImageClassifier(Classifier):
         seed: int = c_value(_D, "seed", _PARAMS),
     ) -> None:
         self._init_params(locals())
-        if columns and kind != "rows":
-            raise ValueError("columns=True applies to kind='rows' only")
 
-    def _params(self) -> Dict[str, Any]:
-        params = super()._params()
+    def _check_together(self, params: Dict[str, Any]) -> None:
         if params["columns"] and params["kind"] != "rows":
             raise ValueError("columns=True applies to kind='rows' only")
-        return params
 
     # -- fitting -----------------------------------------------------------------------
 

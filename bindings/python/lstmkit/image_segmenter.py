@@ -118,6 +118,7 @@ class ImageSegmenter(Estimator):
     """
 
     _estimator_type = "segmenter"
+    _SCORE = "mean_iou"
     _C_DEFAULTS = _D
     _LOAD = _native.image_segmenter_load
     _PARAMS = {
