@@ -60,6 +60,7 @@ struct ABIError: Error {
 
 func invalid(_ message: String) -> ABIError { ABIError(status: LK_STATUS_INVALID_ARGUMENT, message: message) }
 func mismatch(_ message: String) -> ABIError { ABIError(status: LK_STATUS_SIZE_MISMATCH, message: message) }
+func internalError(_ message: String) -> ABIError { ABIError(status: LK_STATUS_INTERNAL, message: "internal error: " + message) }
 
 /// Runs one ABI call: every thrown error becomes a status plus a thread-local message.
 func guarded(_ body: () throws -> Void) -> lk_status {
@@ -82,49 +83,5 @@ func guarded(_ body: () throws -> Void) -> lk_status {
     } catch {
         setLastError("internal error: \(error)")
         return LK_STATUS_INTERNAL
-    }
-}
-
-/// Unwraps a pointer argument or fails naming it.
-func required<T>(_ pointer: T?, _ name: String) throws -> T {
-    guard let pointer else { throw invalid("\(name) must not be NULL") }
-    return pointer
-}
-
-/// Decodes a C string argument as UTF-8, refusing NULL and invalid bytes.
-func string(_ pointer: UnsafePointer<CChar>?, _ name: String) throws -> String {
-    let p = try required(pointer, name)
-    guard let s = String(validatingCString: p) else { throw invalid("\(name) is not valid UTF-8") }
-    return s
-}
-
-/// a * b * ... with overflow reported as an error.
-func product(_ factors: [Int], _ what: String) throws -> Int {
-    var result = 1
-    for f in factors {
-        let (r, overflow) = result.multipliedReportingOverflow(by: f)
-        guard !overflow else { throw ABIError(status: LK_STATUS_OUT_OF_MEMORY, message: "\(what) is too large") }
-        result = r
-    }
-    return result
-}
-
-/// Strings a handle lends to C callers (parameter names, labels): copied once, freed
-/// with the handle, so a borrowed `const char *` stays valid for the handle's life.
-final class BorrowedCStrings {
-    private let strings: [UnsafeMutablePointer<CChar>]
-
-    init(_ values: [String]) { strings = values.map { strdup($0) } }
-
-    deinit { strings.forEach { free($0) } }
-
-    var count: Int { strings.count }
-
-    /// The string at `index`, or an error naming `what` and the valid range.
-    func at(_ index: Int32, _ what: String) throws -> UnsafePointer<CChar> {
-        guard index >= 0, Int(index) < strings.count else {
-            throw invalid("\(what) index \(index) is outside [0, \(strings.count))")
-        }
-        return UnsafePointer(strings[Int(index)])
     }
 }

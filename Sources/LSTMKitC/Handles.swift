@@ -1,21 +1,111 @@
-/// How every handle crosses the C boundary: a Swift object retained once when it is
-/// given out (`publishHandle`), borrowed by each call (`borrowHandle`), released by its
-/// free function (`releaseHandle`).
+import CLSTMKitHeader
+import LSTMKit
 
-/// Gives `object` to the caller as a new handle, after applying the thread setting.
-func publishHandle(_ object: AnyObject, to out: UnsafeMutablePointer<OpaquePointer?>) {
+/// One handle type for every model, and the functions every model's handle has (load,
+/// free, save, a label or parameter name, a value out such as get_config) written once:
+/// each model's `lk_*` function is a one-line call of these.
+///
+/// A handle crosses the C boundary as a `Handle<Model>` retained once when it is given
+/// out (`publish`), borrowed by each call (`handle`), released by its free function.
+/// The C structs are incomplete, so Swift sees their pointers as OpaquePointer.
+
+// The C types of the signatures, named as the header reads them.
+public typealias CString = UnsafePointer<CChar>                   // const char *
+public typealias CStrings = UnsafePointer<CString?>               // const char *const *
+public typealias Out<T> = UnsafeMutablePointer<T>                 // an out-parameter or output buffer
+public typealias HandleOut = UnsafeMutablePointer<OpaquePointer?> // lk_<model> **out
+
+/// What the ABI needs of a model to hand it out.
+protocol CModel: AnyObject {
+    /// The model's C config (its architecture, with training fields at their defaults).
+    associatedtype CConfig
+    /// The handle argument's name in messages ("classifier").
+    static var argumentName: String { get }
+    static func load(from path: String) throws -> Self
+    func save(to path: String) throws
+    /// Strings the handle lends its callers (labels, parameter names); none by default.
+    var lentStrings: [String] { get }
+    var cConfig: CConfig { get }
+}
+
+extension CModel {
+    var lentStrings: [String] { [] }
+}
+
+/// What an `lk_<model>*` points to: the engine's model plus the C strings it lends,
+/// which stay valid for the handle's lifetime.
+final class Handle<Model: CModel> {
+    let model: Model
+    let strings: BorrowedCStrings
+
+    init(_ model: Model) {
+        self.model = model
+        strings = BorrowedCStrings(model.lentStrings)
+    }
+}
+
+/// Gives `model` to the caller as a new handle, after applying the thread setting.
+func publish<M: CModel>(_ model: M, to out: HandleOut) {
     _ = applyThreadSetting
-    out.pointee = OpaquePointer(Unmanaged.passRetained(object).toOpaque())
+    out.pointee = OpaquePointer(Unmanaged.passRetained(Handle(model)).toOpaque())
 }
 
-/// The object behind a handle; `name` is the argument's name in the error for NULL.
-func borrowHandle<H: AnyObject>(_ pointer: OpaquePointer?, _ name: String, as type: H.Type = H.self) throws -> H {
-    let p = try required(pointer, name)
-    return Unmanaged<H>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+/// The handle behind a pointer; NULL is refused, naming the argument.
+func handle<M: CModel>(_ pointer: OpaquePointer?, _: M.Type = M.self) throws -> Handle<M> {
+    let p = try required(pointer, M.argumentName)
+    return Unmanaged<Handle<M>>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
 }
 
-/// Releases a handle; NULL is a no-op.
-func releaseHandle<H: AnyObject>(_ pointer: OpaquePointer?, as type: H.Type) {
+/// The model behind a handle.
+func model<M: CModel>(_ pointer: OpaquePointer?, _: M.Type = M.self) throws -> M { try handle(pointer, M.self).model }
+
+/// Runs an ABI call on the handle `pointer` (NULL is refused, naming the argument).
+func guarded<M: CModel>(_ pointer: OpaquePointer?, _: M.Type, _ body: (Handle<M>) throws -> Void) -> lk_status {
+    guarded { try body(try handle(pointer, M.self)) }
+}
+
+/// lk_<model>_load: reads a model file into a new handle.
+func loadHandle<M: CModel>(_: M.Type, _ path: CString?, _ out: HandleOut?) -> lk_status {
+    guarded {
+        let path = try string(path, "path")
+        let out = try required(out, "out")
+        publish(try M.load(from: path), to: out)
+    }
+}
+
+/// lk_<model>_free: releases a handle; NULL is a no-op.
+func freeHandle<M: CModel>(_: M.Type, _ pointer: OpaquePointer?) {
     guard let pointer else { return }
-    Unmanaged<H>.fromOpaque(UnsafeRawPointer(pointer)).release()
+    Unmanaged<Handle<M>>.fromOpaque(UnsafeRawPointer(pointer)).release()
+}
+
+/// lk_<model>_save: writes the model file (atomically: the engine's writer).
+func saveHandle<M: CModel>(_: M.Type, _ pointer: OpaquePointer?, _ path: CString?) -> lk_status {
+    guarded(pointer, M.self) { try $0.model.save(to: try string(path, "path")) }
+}
+
+/// Writes one value about a handle to the caller's out-parameter `outName` (left
+/// untouched on failure): get_config, num_classes, a label, ...
+func query<M: CModel, T>(_: M.Type, _ pointer: OpaquePointer?, _ out: Out<T>?, _ outName: String,
+                         _ value: (Handle<M>) throws -> T) -> lk_status {
+    guarded(pointer, M.self) { h in
+        let out = try required(out, outName)
+        out.pointee = try value(h)
+    }
+}
+
+/// lk_<model>_get_config.
+func getConfig<M: CModel>(_: M.Type, _ pointer: OpaquePointer?, _ out: Out<M.CConfig>?) -> lk_status {
+    query(M.self, pointer, out, "out") { $0.model.cConfig }
+}
+
+/// The number of strings a handle lends (num_classes, param_count).
+func stringCount<M: CModel>(_: M.Type, _ pointer: OpaquePointer?, _ out: Out<Int32>?, _ outName: String) -> lk_status {
+    query(M.self, pointer, out, outName) { Int32($0.strings.count) }
+}
+
+/// String `index` of a handle (label, param_name); `what` names the kind of index.
+func lentString<M: CModel>(_: M.Type, _ pointer: OpaquePointer?, _ index: Int32, _ out: Out<CString?>?,
+                           _ outName: String, _ what: String) -> lk_status {
+    query(M.self, pointer, out, outName) { try $0.strings.at(index, what) }
 }

@@ -1,63 +1,26 @@
 import CLSTMKitHeader
 import LSTMKit
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// What an `lk_lstm*` points to: the engine's LSTM plus C strings for its
-/// parameter names, which callers borrow for the handle's lifetime.
-final class LSTMHandle {
-    let lstm: LSTM
-    let names: BorrowedCStrings
-
-    init(_ lstm: LSTM) {
-        self.lstm = lstm
-        names = BorrowedCStrings(lstm.parameters.map(\.name))
-    }
-
-
-    /// The named parameter, checking that the caller's buffer holds `count` values.
-    func parameter(_ name: UnsafePointer<CChar>?, count: Int) throws -> Parameter {
-        let p = try parameter(name)
-        guard count == p.count else {
-            throw mismatch("parameter \(p.name) has shape \(p.shape) (\(p.count) values), count is \(count)")
-        }
-        return p
-    }
-
-    func parameter(_ name: UnsafePointer<CChar>?) throws -> Parameter {
-        let key = try string(name, "name")
-        guard let p = lstm.parameter(named: key) else {
-            throw ABIError(status: LK_STATUS_NOT_FOUND,
-                           message: "no parameter named \"\(key)\"; known: \(lstm.parameters.map(\.name).joined(separator: ", "))")
-        }
-        return p
-    }
-}
-
-// The lk_lstm struct is incomplete in C, so Swift sees its pointers as OpaquePointer.
-func handle(_ pointer: OpaquePointer?) throws -> LSTMHandle {
-    try borrowHandle(pointer, "lstm", as: LSTMHandle.self)
-}
-
-func publish(_ lstm: LSTM, to out: UnsafeMutablePointer<OpaquePointer?>) {
-    publishHandle(LSTMHandle(lstm), to: out)
-}
-
-extension LSTMConfig {
-    init(_ c: lk_lstm_config) throws {
-        guard c.bidirectional == 0 || c.bidirectional == 1 else {
-            throw invalid("bidirectional must be 0 or 1, got \(c.bidirectional)")
-        }
-        self.init(inputSize: Int(c.input_size), hiddenSize: Int(c.hidden_size), numLayers: Int(c.num_layers),
-                  bidirectional: c.bidirectional == 1, dropout: c.dropout, seed: c.seed)
-        try validate()
-    }
-
+extension LSTM: CModel {
+    static let argumentName = "lstm"
+    var lentStrings: [String] { parameters.map(\.name) }
     var cConfig: lk_lstm_config {
-        lk_lstm_config(input_size: Int32(inputSize), hidden_size: Int32(hiddenSize), num_layers: Int32(numLayers),
-                       bidirectional: bidirectional ? 1 : 0, dropout: dropout, seed: seed)
+        lk_lstm_config(input_size: Int32(config.inputSize), hidden_size: Int32(config.hiddenSize), num_layers: Int32(config.numLayers),
+                       bidirectional: config.bidirectional ? 1 : 0, dropout: config.dropout, seed: config.seed)
+    }
+
+    /// The parameter named by a caller, checking, given `count`, that its buffer holds that
+    /// many values. A name that is not UTF-8 is INVALID_ARGUMENT (as every string argument).
+    func parameter(_ name: CString?, count: Int? = nil) throws -> Parameter {
+        let key = try string(name, "name")
+        guard let p = parameter(named: key) else {
+            throw ABIError(status: LK_STATUS_NOT_FOUND,
+                           message: "no parameter named \"\(key)\"; known: \(parameters.map(\.name).joined(separator: ", "))")
+        }
+        if let count, count != p.count {
+            throw mismatch("parameter \(p.name) has shape \(p.shape) (\(p.count) values), count is \(UInt(bitPattern: count))")
+        }
+        return p
     }
 }
 
@@ -67,24 +30,64 @@ public func lk_lstm_config_default() -> lk_lstm_config {
 }
 
 @_cdecl("lk_lstm_create")
-public func lk_lstm_create(_ config: UnsafePointer<lk_lstm_config>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> lk_status {
+public func lk_lstm_create(_ config: UnsafePointer<lk_lstm_config>?, _ out: HandleOut?) -> lk_status {
     guarded {
         let c = try required(config, "config").pointee
         let out = try required(out, "out")
-        publish(try LSTM(LSTMConfig(c)), to: out)
+        guard c.bidirectional == 0 || c.bidirectional == 1 else { throw invalid("bidirectional must be 0 or 1, got \(c.bidirectional)") }
+        let lstmConfig = LSTMConfig(inputSize: Int(c.input_size), hiddenSize: Int(c.hidden_size), numLayers: Int(c.num_layers),
+                                    bidirectional: c.bidirectional == 1, dropout: c.dropout, seed: c.seed)
+        try lstmConfig.validate()
+        publish(try LSTM(lstmConfig), to: out)
     }
 }
 
+@_cdecl("lk_lstm_load")
+public func lk_lstm_load(_ path: CString?, _ out: HandleOut?) -> lk_status { loadHandle(LSTM.self, path, out) }
+
 @_cdecl("lk_lstm_free")
-public func lk_lstm_free(_ lstm: OpaquePointer?) {
-    releaseHandle(lstm, as: LSTMHandle.self)
-}
+public func lk_lstm_free(_ lstm: OpaquePointer?) { freeHandle(LSTM.self, lstm) }
+
+@_cdecl("lk_lstm_save")
+public func lk_lstm_save(_ lstm: OpaquePointer?, _ path: CString?) -> lk_status { saveHandle(LSTM.self, lstm, path) }
 
 @_cdecl("lk_lstm_get_config")
-public func lk_lstm_get_config(_ lstm: OpaquePointer?, _ out: UnsafeMutablePointer<lk_lstm_config>?) -> lk_status {
-    guarded {
-        let h = try handle(lstm)
-        try required(out, "out").pointee = h.lstm.config.cConfig
+public func lk_lstm_get_config(_ lstm: OpaquePointer?, _ out: Out<lk_lstm_config>?) -> lk_status { getConfig(LSTM.self, lstm, out) }
+
+@_cdecl("lk_lstm_param_count")
+public func lk_lstm_param_count(_ lstm: OpaquePointer?, _ count: Out<Int32>?) -> lk_status {
+    stringCount(LSTM.self, lstm, count, "count")
+}
+
+@_cdecl("lk_lstm_param_name")
+public func lk_lstm_param_name(_ lstm: OpaquePointer?, _ index: Int32, _ name: Out<CString?>?) -> lk_status {
+    lentString(LSTM.self, lstm, index, name, "name", "parameter")
+}
+
+@_cdecl("lk_lstm_param_shape")
+public func lk_lstm_param_shape(_ lstm: OpaquePointer?, _ name: CString?, _ ndim: Out<Int32>?, _ shape: Out<Int64>?) -> lk_status {
+    guarded(lstm, LSTM.self) { h in
+        let p = try h.model.parameter(name)
+        let ndim = try required(ndim, "ndim")
+        let shape = try required(shape, "shape")
+        ndim.pointee = Int32(p.shape.count)
+        for (i, d) in p.shape.enumerated() { shape[i] = Int64(d) }
+    }
+}
+
+@_cdecl("lk_lstm_get_param")
+public func lk_lstm_get_param(_ lstm: OpaquePointer?, _ name: CString?, _ out: Out<Float>?, _ count: Int) -> lk_status {
+    guarded(lstm, LSTM.self) { h in
+        let p = try h.model.parameter(name, count: count)
+        try copyOut(p.value, to: try required(out, "out"), count: count, "values")
+    }
+}
+
+@_cdecl("lk_lstm_set_param")
+public func lk_lstm_set_param(_ lstm: OpaquePointer?, _ name: CString?, _ values: UnsafePointer<Float>?, _ count: Int) -> lk_status {
+    guarded(lstm, LSTM.self) { h in
+        let p = try h.model.parameter(name, count: count)
+        try p.assign(Array(UnsafeBufferPointer(start: try required(values, "values"), count: count)))
     }
 }
 
@@ -94,12 +97,11 @@ public func lk_lstm_forward(
     _ x: UnsafePointer<Float>?, _ batch: Int64, _ steps: Int64, _ inputSize: Int64, _ xCount: Int,
     _ lengths: UnsafePointer<Int32>?,
     _ h0: UnsafePointer<Float>?, _ c0: UnsafePointer<Float>?, _ stateCount: Int,
-    _ y: UnsafeMutablePointer<Float>?, _ yCount: Int,
-    _ hN: UnsafeMutablePointer<Float>?, _ cN: UnsafeMutablePointer<Float>?, _ stateOutCount: Int
+    _ y: Out<Float>?, _ yCount: Int,
+    _ hN: Out<Float>?, _ cN: Out<Float>?, _ stateOutCount: Int
 ) -> lk_status {
-    guarded {
-        let lstm = try handle(lstm).lstm
-        let config = lstm.config
+    guarded(lstm, LSTM.self) { h in
+        let config = h.model.config
         let x = try required(x, "x")
         let y = try required(y, "y")
         guard batch >= 1 else { throw invalid("batch must be >= 1, got \(batch)") }
@@ -108,16 +110,9 @@ public func lk_lstm_forward(
             throw invalid("input_size is \(inputSize) but the LSTM was built for \(config.inputSize)")
         }
         let (b, t) = (Int(batch), Int(steps))
-        let xNeeded = try product([b, t, config.inputSize], "x")
-        guard xCount == xNeeded else {
-            throw mismatch("x_count is \(xCount), but (B, T, D) = (\(b), \(t), \(config.inputSize)) needs \(xNeeded)")
-        }
-        let yNeeded = try product([b, t, config.outputSize], "y")
-        guard yCount == yNeeded else {
-            throw mismatch("y_count is \(yCount), but (B, T, K*H) = (\(b), \(t), \(config.outputSize)) needs \(yNeeded)")
-        }
+        let xNeeded = try count(xCount, "x_count", is: [b, t, config.inputSize], "B * T * D")
+        let yNeeded = try count(yCount, "y_count", is: [b, t, config.outputSize], "B * T * K*H")
         let stateShape = [config.numLayers * config.directions, b, config.hiddenSize]
-        let stateNeeded = try product(stateShape, "state")
         // Work buffers: about 10 floats per (layer, direction, row, step, hidden unit).
         let work = try product([10, config.numLayers, config.directions, b, t, config.hiddenSize], "the work buffers")
         guard work <= 1 << 31 else {
@@ -125,97 +120,26 @@ public func lk_lstm_forward(
         }
         guard (h0 == nil) == (c0 == nil) else { throw invalid("give both h0 and c0, or neither") }
         guard (hN == nil) == (cN == nil) else { throw invalid("give both h_n and c_n, or neither") }
+        /// A pair of states' count: (L*K, B, H), or 0 when they are NULL.
+        func checkStates(_ given: Bool, _ n: Int, _ name: String, _ pair: String) throws -> Int {
+            if given { return try count(n, name, is: stateShape, "L*K * B * H") }
+            guard n == 0 else { throw mismatch("\(name) is \(UInt(bitPattern: n)) but \(pair) are NULL") }
+            return 0
+        }
+        let stateNeeded = try checkStates(h0 != nil, stateCount, "state_count", "h0 and c0")
+        let stateOutNeeded = try checkStates(hN != nil, stateOutCount, "state_out_count", "h_n and c_n")
         var initial: LSTMState?
         if let h0, let c0 {
-            guard stateCount == stateNeeded else {
-                throw mismatch("state_count is \(stateCount), but (L*K, B, H) = \(stateShape) needs \(stateNeeded)")
-            }
             initial = LSTMState(h: Tensor(shape: stateShape, data: Array(UnsafeBufferPointer(start: h0, count: stateNeeded))),
                                 c: Tensor(shape: stateShape, data: Array(UnsafeBufferPointer(start: c0, count: stateNeeded))))
-        } else if stateCount != 0 {
-            throw mismatch("state_count is \(stateCount) but h0 and c0 are NULL")
-        }
-        if hN != nil {
-            guard stateOutCount == stateNeeded else {
-                throw mismatch("state_out_count is \(stateOutCount), but (L*K, B, H) = \(stateShape) needs \(stateNeeded)")
-            }
-        } else if stateOutCount != 0 {
-            throw mismatch("state_out_count is \(stateOutCount) but h_n and c_n are NULL")
         }
         let lens = lengths.map { Array(UnsafeBufferPointer(start: $0, count: b)) }
         let input = Tensor(shape: [b, t, config.inputSize], data: Array(UnsafeBufferPointer(start: x, count: xNeeded)))
-        let result = try lstm.runInference(input, lengths: lens, initial: initial)
-        result.y.data.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: yNeeded) }
+        let result = try h.model.runInference(input, lengths: lens, initial: initial)
+        try copyOut(result.y.data, to: y, count: yNeeded, "outputs")
         if let hN, let cN {
-            result.final.h.data.withUnsafeBufferPointer { hN.update(from: $0.baseAddress!, count: stateNeeded) }
-            result.final.c.data.withUnsafeBufferPointer { cN.update(from: $0.baseAddress!, count: stateNeeded) }
+            try copyOut(result.final.h.data, to: hN, count: stateOutNeeded, "final states")
+            try copyOut(result.final.c.data, to: cN, count: stateOutNeeded, "final states")
         }
-    }
-}
-
-@_cdecl("lk_lstm_param_count")
-public func lk_lstm_param_count(_ lstm: OpaquePointer?, _ count: UnsafeMutablePointer<Int32>?) -> lk_status {
-    guarded {
-        let h = try handle(lstm)
-        try required(count, "count").pointee = Int32(h.names.count)
-    }
-}
-
-@_cdecl("lk_lstm_param_name")
-public func lk_lstm_param_name(_ lstm: OpaquePointer?, _ index: Int32,
-                               _ name: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> lk_status {
-    guarded {
-        let h = try handle(lstm)
-        let out = try required(name, "name")
-        out.pointee = try h.names.at(index, "parameter")
-    }
-}
-
-@_cdecl("lk_lstm_param_shape")
-public func lk_lstm_param_shape(_ lstm: OpaquePointer?, _ name: UnsafePointer<CChar>?,
-                                _ ndim: UnsafeMutablePointer<Int32>?, _ shape: UnsafeMutablePointer<Int64>?) -> lk_status {
-    guarded {
-        let p = try handle(lstm).parameter(name)
-        let ndim = try required(ndim, "ndim")
-        let shape = try required(shape, "shape")
-        ndim.pointee = Int32(p.shape.count)
-        for (i, d) in p.shape.enumerated() { shape[i] = Int64(d) }
-    }
-}
-
-@_cdecl("lk_lstm_get_param")
-public func lk_lstm_get_param(_ lstm: OpaquePointer?, _ name: UnsafePointer<CChar>?,
-                              _ out: UnsafeMutablePointer<Float>?, _ count: Int) -> lk_status {
-    guarded {
-        let p = try handle(lstm).parameter(name, count: count)
-        let out = try required(out, "out")
-        p.value.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: count) }
-    }
-}
-
-@_cdecl("lk_lstm_set_param")
-public func lk_lstm_set_param(_ lstm: OpaquePointer?, _ name: UnsafePointer<CChar>?,
-                              _ values: UnsafePointer<Float>?, _ count: Int) -> lk_status {
-    guarded {
-        let p = try handle(lstm).parameter(name, count: count)
-        let values = try required(values, "values")
-        try p.assign(Array(UnsafeBufferPointer(start: values, count: count)))
-    }
-}
-
-@_cdecl("lk_lstm_save")
-public func lk_lstm_save(_ lstm: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> lk_status {
-    guarded {
-        let h = try handle(lstm)
-        try h.lstm.save(to: try string(path, "path"))
-    }
-}
-
-@_cdecl("lk_lstm_load")
-public func lk_lstm_load(_ path: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> lk_status {
-    guarded {
-        let path = try string(path, "path")
-        let out = try required(out, "out")
-        publish(try LSTM.load(from: path), to: out)
     }
 }

@@ -143,8 +143,8 @@ static void group_image_classifier(void) {
         IMG_PREDICT_FAILS(h, te.x, n, &zero, te.count, 1, q, pc, LK_STATUS_INVALID_ARGUMENT, "height");
         IMG_PREDICT_FAILS(h, te.x, n, &huge, te.count, 1, q, pc, LK_STATUS_INVALID_ARGUMENT, "too large");
         IMG_PREDICT_FAILS(h, te.x, SIZE_MAX, &te.shape, te.count, 1, q, pc, LK_STATUS_INVALID_ARGUMENT, "n");
-        IMG_PREDICT_FAILS(h, te.x, n, &te.shape, SIZE_MAX, 1, q, pc, LK_STATUS_INVALID_ARGUMENT, "images_count");
-        IMG_PREDICT_FAILS(h, te.x, n, &te.shape, te.count, 1, q, SIZE_MAX, LK_STATUS_INVALID_ARGUMENT, "probabilities_count");
+        IMG_PREDICT_FAILS(h, te.x, n, &te.shape, SIZE_MAX, 1, q, pc, LK_STATUS_SIZE_MISMATCH, "images_count");
+        IMG_PREDICT_FAILS(h, te.x, n, &te.shape, te.count, 1, q, SIZE_MAX, LK_STATUS_SIZE_MISMATCH, "probabilities_count");
         IMG_PREDICT_FAILS(h, te.x, SIZE_MAX / 2, &te.shape, te.count, 1, q, pc, LK_STATUS_OUT_OF_MEMORY, "too large");
         float *bad = copy_floats(te.x, te.count);
         bad[7 * 64 + 10] = NAN;
@@ -260,7 +260,7 @@ static void group_image_classifier_train_errors(void) {
     IMG_TRAIN_FAIL(sh, tx, SIZE_MAX, tc, tl, dx, nd, dc, dl, &c, LK_STATUS_INVALID_ARGUMENT, "n_train");
     IMG_TRAIN_FAIL(sh, tx, nt, tc - 1, tl, dx, nd, dc, dl, &c, LK_STATUS_SIZE_MISMATCH, "train_count");
     IMG_TRAIN_FAIL(sh, tx, nt, tc, tl, dx, nd, dc + 1, dl, &c, LK_STATUS_SIZE_MISMATCH, "dev_count");
-    IMG_TRAIN_FAIL(sh, tx, nt, SIZE_MAX, tl, dx, nd, dc, dl, &c, LK_STATUS_INVALID_ARGUMENT, "train_count");
+    IMG_TRAIN_FAIL(sh, tx, nt, SIZE_MAX, tl, dx, nd, dc, dl, &c, LK_STATUS_SIZE_MISMATCH, "train_count");
     IMG_TRAIN_FAIL(sh, tx, SIZE_MAX / 4, tc, tl, dx, nd, dc, dl, &c, LK_STATUS_OUT_OF_MEMORY, "too large");
     {
         lk_image_shape neg = {-1, 8, 8, 1}, w0 = {0, 8, 0, 1}, c0 = {0, 8, 8, 0}, big = {0, 8, 8, 1 << 20};

@@ -271,8 +271,8 @@ static void group_image_segmenter(void) {
         SEG_PREDICT_FAILS(h, te.x, n, &huge, te.count, 1, m2, mc, LK_STATUS_INVALID_ARGUMENT, "too large");
         SEG_PREDICT_FAILS(h, te.x, n / 2, &tall, te.count, 1, m2, mc, LK_STATUS_OK, NULL);
         SEG_PREDICT_FAILS(h, te.x, SIZE_MAX, &te.shape, te.count, 1, m2, mc, LK_STATUS_INVALID_ARGUMENT, "n");
-        SEG_PREDICT_FAILS(h, te.x, n, &te.shape, SIZE_MAX, 1, m2, mc, LK_STATUS_INVALID_ARGUMENT, "images_count");
-        SEG_PREDICT_FAILS(h, te.x, n, &te.shape, te.count, 1, m2, SIZE_MAX, LK_STATUS_INVALID_ARGUMENT, "masks_count");
+        SEG_PREDICT_FAILS(h, te.x, n, &te.shape, SIZE_MAX, 1, m2, mc, LK_STATUS_SIZE_MISMATCH, "images_count");
+        SEG_PREDICT_FAILS(h, te.x, n, &te.shape, te.count, 1, m2, SIZE_MAX, LK_STATUS_SIZE_MISMATCH, "masks_count");
         SEG_PREDICT_FAILS(h, te.x, SIZE_MAX / 2, &te.shape, te.count, 1, m2, mc, LK_STATUS_OUT_OF_MEMORY, "too large");
         for (size_t i = 0; i < mc; i++) m2[i] = -7;
         float *bad = copy_floats(te.x, te.count);
@@ -291,7 +291,7 @@ static void group_image_segmenter(void) {
         EXPECT(lk_image_segmenter_predict_proba(h, te.x, n, &te.shape, te.count, 1, q, mc), LK_STATUS_SIZE_MISMATCH);
         EXPECT(lk_image_segmenter_predict_proba(h, te.x, n, &te.shape, te.count, 1, NULL, pc), LK_STATUS_INVALID_ARGUMENT);
         EXPECT(lk_image_segmenter_predict_proba(NULL, te.x, n, &te.shape, te.count, 1, q, pc), LK_STATUS_INVALID_ARGUMENT);
-        EXPECT(lk_image_segmenter_predict_proba(h, te.x, n, &te.shape, te.count, 1, q, SIZE_MAX), LK_STATUS_INVALID_ARGUMENT);
+        EXPECT(lk_image_segmenter_predict_proba(h, te.x, n, &te.shape, te.count, 1, q, SIZE_MAX), LK_STATUS_SIZE_MISMATCH);
         CHECK(all_equal_to(q, pc, -7.0f), "a failed predict_proba wrote probabilities");
     }
 
@@ -437,7 +437,7 @@ static void group_image_segmenter_train_errors(void) {
     SEG_TRAIN_FAIL(ts, tx, nt, tc, tm, tmc - 1, ds, dx, nd, dc, dm, dmc, &c, LK_STATUS_SIZE_MISMATCH, "train_masks_count");
     SEG_TRAIN_FAIL(ts, tx, nt, tc, tm, tmc + 144, ds, dx, nd, dc, dm, dmc, &c, LK_STATUS_SIZE_MISMATCH, "train_masks_count");
     SEG_TRAIN_FAIL(ts, tx, nt, tc, tm, tmc, ds, dx, nd, dc, dm, dmc * 3, &c, LK_STATUS_SIZE_MISMATCH, "dev_masks_count");
-    SEG_TRAIN_FAIL(ts, tx, nt, tc, tm, SIZE_MAX, ds, dx, nd, dc, dm, dmc, &c, LK_STATUS_INVALID_ARGUMENT, "train_masks_count");
+    SEG_TRAIN_FAIL(ts, tx, nt, tc, tm, SIZE_MAX, ds, dx, nd, dc, dm, dmc, &c, LK_STATUS_SIZE_MISMATCH, "train_masks_count");
     SEG_TRAIN_FAIL(ts, tx, SIZE_MAX / 4, tc, tm, tmc, ds, dx, nd, dc, dm, dmc, &c, LK_STATUS_OUT_OF_MEMORY, "too large");
     {
         lk_image_shape frames = {1, 12, 12, 1}, h0 = {0, 0, 12, 1}, c0 = {0, 12, 12, 0}, huge = {0, 12, 12, 1 << 20};

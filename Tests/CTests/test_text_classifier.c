@@ -141,7 +141,7 @@ static void group_text_classifier(void) {
         PREDICT_FAILS(h, dt, dl, nd, 1, p, nd, LK_STATUS_SIZE_MISMATCH, "probabilities_count");
         PREDICT_FAILS(h, dt, dl, 0, 1, p, 2, LK_STATUS_SIZE_MISMATCH, "probabilities_count");
         PREDICT_FAILS(h, dt, dl, SIZE_MAX, 1, p, nd * 2, LK_STATUS_INVALID_ARGUMENT, "n");
-        PREDICT_FAILS(h, dt, dl, nd, 1, p, SIZE_MAX, LK_STATUS_INVALID_ARGUMENT, "probabilities_count");
+        PREDICT_FAILS(h, dt, dl, nd, 1, p, SIZE_MAX, LK_STATUS_SIZE_MISMATCH, "probabilities_count");
         PREDICT_FAILS(h, dt, dl, SIZE_MAX / 2, 1, p, SIZE_MAX / 2, LK_STATUS_OUT_OF_MEMORY, "too large");
         PREDICT_FAILS(h, dt, dl, SIZE_MAX / 4, 1, p, 2, LK_STATUS_SIZE_MISMATCH, "probabilities_count");
     }
