@@ -18,3 +18,12 @@ public enum LSTMKitError: Error, Equatable, CustomStringConvertible {
 
     public var description: String { message }
 }
+
+extension LSTMKitError {
+    /// A network whose output for `image` is not finite: finite pixels far beyond the
+    /// training scale overflow the arithmetic. Refused, never returned as results.
+    static func nonFiniteOutput(image: Int, pixelMean: Float, pixelStd: Float) -> LSTMKitError {
+        .invalidArgument("image \(image) overflows the network (its output is not finite): its pixels are far outside "
+                         + "the training scale (mean \(pixelMean), standard deviation \(pixelStd))")
+    }
+}

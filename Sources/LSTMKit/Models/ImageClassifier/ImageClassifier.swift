@@ -366,12 +366,18 @@ public final class ImageClassifier: Module {
             var probabilities: [Float] = []
             probabilities.reserveCapacity(logits.count)
             for r in 0..<range.count {
-                probabilities += TextClassifier.softmax(Array(logits.data[(r * classes)..<((r + 1) * classes)]))
+                let row = Array(logits.data[(r * classes)..<((r + 1) * classes)])
+                // Non-finite logits (overflowed) mark the row, refused below.
+                probabilities += row.allSatisfy(\.isFinite) ? TextClassifier.softmax(row) : [Float](repeating: .nan, count: classes)
             }
             results.set(i, probabilities)
         }
         parallelForEach(starts.count, threads: threads, run)
-        return Tensor(shape: [n, classes], data: results.values.flatMap { $0 })
+        let data = results.values.flatMap { $0 }
+        if let bad = data.firstIndex(where: { !$0.isFinite }) {
+            throw LSTMKitError.nonFiniteOutput(image: bad / classes, pixelMean: config.pixelMean, pixelStd: config.pixelStd)
+        }
+        return Tensor(shape: [n, classes], data: data)
     }
 
     /// The most probable class index of each image.

@@ -420,6 +420,7 @@ public final class ImageSegmenter {
         guard batchSize >= 1, threads >= 1 else { throw LSTMKitError.invalidArgument("threads and batch size must be >= 1") }
         let starts = Array(stride(from: 0, to: n, by: batchSize))
         let results = ResultSlots<[T]>(count: starts.count)
+        let overflowed = ResultSlots<[Int]>(count: starts.count)  // a batch's first image with non-finite logits
         // A recycler per worker: batch after batch reuses the same arrays (parallelForEach's
         // worker w runs batches w, w + workers, …, so each recycler stays on one thread).
         let workers = min(max(threads, 1), max(starts.count, 1))
@@ -429,12 +430,18 @@ public final class ImageSegmenter {
             recycler.scope {
                 let range = starts[i]..<min(starts[i] + batchSize, n)
                 let (logits, _) = self.forward(self.prepare(images, range), training: false)
+                if let bad = logits.data.firstIndex(where: { !$0.isFinite }) {
+                    overflowed.set(i, [range.lowerBound + bad / (logits.count / range.count)])
+                }
                 results.set(i, body(ChannelOps.crop(logits, height: h, width: w)))
                 recycler.give(logits.data)
                 recycler.endStep()
             }
         }
         parallelForEach(starts.count, threads: threads, run)
+        if let image = overflowed.values.joined().first {
+            throw LSTMKitError.nonFiniteOutput(image: image, pixelMean: config.pixelMean, pixelStd: config.pixelStd)
+        }
         return results.values.flatMap { $0 }
     }
 
