@@ -16,6 +16,16 @@
  *     dimensions, lengths out of range, NaN or infinity, unknown names, corrupt files)
  *     returns a status and a message and leaves the handle as it was. No argument a
  *     caller passes can abort the process.
+ *   - Which status: a NULL pointer, a size that is out of range or larger than any
+ *     buffer (an n or a length above SIZE_MAX / 2), a bad value or a string that is
+ *     not UTF-8 is INVALID_ARGUMENT; an element count (a *_count argument) other than
+ *     the one its dimensions call for, SIZE_MAX included, is SIZE_MISMATCH.
+ *   - No call returns LK_STATUS_OK with a NaN or infinite number in its output: input
+ *     that would produce one (finite pixels far outside a model's training scale) is
+ *     INVALID_ARGUMENT.
+ *   - Config fields: each struct field's comment gives its valid values; a value
+ *     outside them is INVALID_ARGUMENT with a message that names the field and the
+ *     range.
  *   - Shapes are written as in (B, T, D): B batch, T time steps, D input features,
  *     H hidden units, L layers, K directions (1, or 2 when bidirectional).
  *
@@ -166,11 +176,13 @@ LK_API lk_status lk_lstm_param_name(const lk_lstm *lstm, int32_t index, const ch
 
 /* The shape of a named parameter: *ndim receives 1 or 2, shape[0..ndim-1] the sizes
  * (weight_ih_l0 is (4H, D), weight_hh_l0 is (4H, H), biases are (4H)).
- * Errors: NOT_FOUND for an unknown name. */
+ * Errors: NOT_FOUND for an unknown name; INVALID_ARGUMENT for NULL pointers and a name
+ * that is not valid UTF-8 (as for every string argument). */
 LK_API lk_status lk_lstm_param_shape(const lk_lstm *lstm, const char *name,
                                      int32_t *ndim, int64_t shape[2]);
 
-/* Copies a named parameter into out; count must equal its element count. */
+/* Copies a named parameter into out; count must equal its element count (else
+ * SIZE_MISMATCH). Names as for lk_lstm_param_shape. */
 LK_API lk_status lk_lstm_get_param(const lk_lstm *lstm, const char *name,
                                    float *out, size_t count);
 
@@ -201,7 +213,8 @@ LK_API lk_status lk_lstm_load(const char *path, lk_lstm **out);
  * Output buffers follow the "ask for the size" convention: pass ends = NULL and
  * ends_capacity = 0 to get the needed count in *count with LK_STATUS_OK; a buffer
  * that is too small gives LK_STATUS_BUFFER_TOO_SMALL with the needed count in
- * *count. A capacity equal to the text's length in bytes is always enough.
+ * *count. A capacity equal to the text's length in bytes is always enough (any larger
+ * capacity, SIZE_MAX included, is fine).
  *
  * Thread safety: segment calls may run on one handle from many threads at once;
  * add_words, load_dict and clear_words must not overlap with any other call on it. */
@@ -270,33 +283,35 @@ LK_API lk_status lk_tokenizer_word_count(const lk_tokenizer *tokenizer, size_t *
  * dictionary. *size receives the length without the NUL. "Ask for the size": with
  * words = NULL and capacity = 0 only *size is set; a capacity below *size + 1 gives
  * BUFFER_TOO_SMALL (with *size set).
- * Errors: INVALID_ARGUMENT for NULL pointers (words may be NULL when capacity is 0). */
+ * Errors: INVALID_ARGUMENT for NULL pointers (words may be NULL when capacity is 0) and
+ * a capacity above SIZE_MAX / 2 (larger than any buffer). */
 LK_API lk_status lk_tokenizer_words(const lk_tokenizer *tokenizer, char *words, size_t capacity, size_t *size);
 
 /* Training. Corpora are UTF-8 text, one sentence per line, words separated by
  * spaces (the People's Daily format). */
 typedef struct lk_tokenizer_train_config {
-    int32_t epochs;            /* at most this many passes over the training set   */
-    int32_t batch_size;        /* sentences per update                             */
-    float learning_rate;       /* Adam                                             */
-    int32_t hidden_size;       /* per direction of the BiLSTM                      */
-    int32_t num_layers;
-    int32_t char_dim;          /* character embedding size                         */
-    int32_t bigram_dim;        /* character-bigram embedding size                  */
-    int32_t min_bigram_count;  /* rarer training bigrams map to "unknown"          */
-    float dropout;             /* on embeddings and LSTM outputs                   */
-    float label_smoothing;
-    int32_t patience;          /* stop after this many epochs without a better dev F1 */
-    int32_t threads;           /* for evaluating on dev                            */
-    int32_t max_batches_per_epoch; /* 0: whole epochs (a smaller value for trials) */
+    int32_t epochs;            /* at most this many passes over the training set, >= 1 */
+    int32_t batch_size;        /* sentences per update, [1, 65536]                  */
+    float learning_rate;       /* Adam, finite and > 0                              */
+    int32_t hidden_size;       /* per direction of the BiLSTM, [1, 4096]            */
+    int32_t num_layers;        /* [1, 16]                                           */
+    int32_t char_dim;          /* character embedding size, [1, 4096]               */
+    int32_t bigram_dim;        /* character-bigram embedding size, [1, 4096]        */
+    int32_t min_bigram_count;  /* rarer training bigrams map to "unknown", >= 1     */
+    float dropout;             /* on embeddings and LSTM outputs, [0, 1)            */
+    float label_smoothing;     /* [0, 1)                                            */
+    int32_t patience;          /* stop after this many epochs without a better dev F1,
+                                  >= 1                                              */
+    int32_t threads;           /* for evaluating on dev, [1, 1024]                  */
+    int32_t max_batches_per_epoch; /* 0: whole epochs (a smaller value for trials), >= 0 */
     uint64_t seed;
     int32_t dictionary_max_length; /* features from training words of 2..this many
-                                      characters (0: off)                            */
+                                      characters (0: off), [0, 16]                   */
     float unknown_bigram_rate;     /* training: a bigram becomes "unknown" with this
                                       probability, so unseen bigrams are not read as
-                                      word boundaries                                */
+                                      word boundaries, [0, 1)                        */
     float feature_dropout;         /* training: a sentence loses its dictionary and
-                                      lexicon features with this probability         */
+                                      lexicon features with this probability, [0, 1) */
     const char *lexicon;           /* nullable: a general lexicon, UTF-8, one word a
                                       line (anything after a space or tab ignored);
                                       its words of 2..lexicon_max_length characters
@@ -314,8 +329,20 @@ typedef struct lk_tokenizer_train_config {
                                       word), so unseen words look as they will      */
 } lk_tokenizer_train_config;
 
-/* The defaults of the shipped model's recipe. */
+/* The defaults of the shipped model's recipe: 30 epochs, batch 16, learning_rate 0.002,
+ * hidden_size 128, 1 layer, char_dim 64, bigram_dim 32, min_bigram_count 7, dropout
+ * 0.3, no label smoothing, patience 4, 2 threads, whole epochs, seed 1,
+ * dictionary_max_length 5, unknown_bigram_rate 0.1, no feature dropout, no lexicon
+ * (lexicon_max_length 5 for one), no weight averaging, dictionary_min_count 4. */
 LK_API lk_tokenizer_train_config lk_tokenizer_train_config_default(void);
+
+/* The model's own settings in *out: hidden_size, num_layers, char_dim, bigram_dim,
+ * dropout and seed of its network (an ensemble's first member), dictionary_max_length
+ * and, when the model holds a lexicon, lexicon_max_length; lexicon is NULL and
+ * lexicon_len 0 (the lexicon is stored as a filter, not as words); the other training
+ * fields hold the defaults.
+ * Errors: INVALID_ARGUMENT for NULL pointers. */
+LK_API lk_status lk_tokenizer_get_config(const lk_tokenizer *tokenizer, lk_tokenizer_train_config *out);
 
 /* Receives one line of progress (no trailing newline) during training.
  *
@@ -414,46 +441,47 @@ LK_API lk_status lk_text_classifier_predict(const lk_text_classifier *classifier
  * weights_capacity below *n_tokens gives BUFFER_TOO_SMALL: both sizes are set and
  * nothing else is written.
  * Errors: INVALID_ARGUMENT for NULL classifier, text, tokens_size or n_tokens, a NULL
- * buffer with a capacity > 0, invalid UTF-8 (the message gives the byte offset), a NUL
- * byte in the text, and a model whose pooling is not attention (the message names the
- * pooling); BUFFER_TOO_SMALL as above. May run with predict on one handle from many
- * threads at once. */
+ * buffer with a capacity > 0, a capacity above SIZE_MAX / 2, invalid UTF-8 (the message
+ * gives the byte offset), a NUL byte in the text, and a model whose pooling is not
+ * attention (the message names the pooling); BUFFER_TOO_SMALL as above. May run with
+ * predict on one handle from many threads at once. */
 LK_API lk_status lk_text_classifier_attention(const lk_text_classifier *classifier,
                                               const char *text, size_t text_len,
                                               char *tokens, size_t tokens_capacity, size_t *tokens_size,
                                               float *weights, size_t weights_capacity, size_t *n_tokens);
 
 typedef struct lk_text_classifier_train_config {
-    int32_t embedding_dim;   /* >= 1                                                 */
-    int32_t hidden_size;     /* per direction, >= 1                                  */
-    int32_t num_layers;      /* >= 1                                                 */
+    int32_t embedding_dim;   /* [1, 4096]                                            */
+    int32_t hidden_size;     /* per direction, [1, 4096]                             */
+    int32_t num_layers;      /* [1, 16]                                              */
     int32_t bidirectional;   /* 0 or 1                                               */
     int32_t pooling;         /* LK_POOLING_*                                         */
-    int32_t attention_size;  /* >= 1 (used by LK_POOLING_ATTENTION)                  */
+    int32_t attention_size;  /* [1, 4096] (used by LK_POOLING_ATTENTION)             */
     float dropout;           /* on embeddings and pooled features, [0, 1)           */
-    int32_t max_length;      /* longer texts keep their first max_length tokens, >= 1 */
+    int32_t max_length;      /* longer texts keep their first max_length tokens,
+                                [1, 1000000]                                         */
     int32_t min_count;       /* rarer training tokens map to "unknown", >= 1         */
     int32_t epochs;          /* at most this many passes, >= 1                       */
-    int32_t batch_size;      /* texts per update, >= 1                               */
+    int32_t batch_size;      /* texts per update, [1, 65536]                         */
     float learning_rate;     /* Adam, finite and > 0                                 */
     int32_t patience;        /* stop after this many epochs without a better dev
                                 accuracy, >= 1                                       */
     int32_t balance_classes; /* 0 or 1: weight classes by N / (C * count)            */
     int32_t tokenization;    /* LK_TOKENIZATION_*                                    */
-    int32_t threads;         /* for evaluating on dev, >= 1                          */
+    int32_t threads;         /* for evaluating on dev, [1, 1024]                     */
     uint64_t seed;
     /* N-gram features beside the LSTM: each run of 1 to ngram_order tokens seen in at
      * least min_ngram_count training texts holds a weight per class, and the mean over
      * a text's n-grams is added to the logits (a linear model trained jointly with the
      * LSTM). */
-    int32_t ngram_order;       /* 0 (none) to 8                                      */
+    int32_t ngram_order;       /* 0 (none) to 8, [0, 8]                              */
     float ngram_dropout;       /* training: each n-gram left out with this
                                   probability, [0, 1)                                */
     float ngram_learning_rate; /* Adam's rate for the n-gram weights, finite, > 0    */
     int32_t min_ngram_count;   /* >= 1                                               */
     /* Token bigrams (a token and its right neighbour) as a second embedding beside the
      * tokens'; 0 turns them off. */
-    int32_t bigram_dim;        /* 0 (none) to 4096                                   */
+    int32_t bigram_dim;        /* 0 (none) to 4096, [0, 4096]                        */
     int32_t min_bigram_count;  /* rarer training bigrams are "unknown", >= 1         */
 } lk_text_classifier_train_config;
 
@@ -562,9 +590,10 @@ LK_API lk_status lk_image_classifier_input_shape(const lk_image_classifier *clas
  *                  shape, and images_count == n * [T *] H * W * C.
  *   probabilities  (n, C) float32, row-major; probabilities_count == n * C.
  * n == 0 is allowed (nothing is written; images and probabilities may be NULL).
- * Errors: INVALID_ARGUMENT (NULL pointers, threads < 1, a NaN or infinite pixel: the
- * message names the example), SIZE_MISMATCH (a shape other than the model's, either
- * count), OUT_OF_MEMORY (dimensions whose product overflows). */
+ * Errors: INVALID_ARGUMENT (NULL pointers, threads < 1, a NaN or infinite pixel, or
+ * pixels so far outside the training scale that the network's output would not be
+ * finite: the message names the example), SIZE_MISMATCH (a shape other than the
+ * model's, either count), OUT_OF_MEMORY (dimensions whose product overflows). */
 LK_API lk_status lk_image_classifier_predict(const lk_image_classifier *classifier,
                                              const float *images, size_t n,
                                              const lk_image_shape *shape, size_t images_count,
@@ -584,7 +613,7 @@ typedef struct lk_image_classifier_train_config {
     int32_t conv_channels[LK_IMAGE_MAX_CONV_BLOCKS]; /* output channels of blocks
                                 0 .. num_conv_blocks-1, each in [1, 4096]            */
     int32_t pooling;         /* LK_POOLING_* over the LSTM's steps                   */
-    int32_t attention_size;  /* >= 1 (used by LK_POOLING_ATTENTION)                  */
+    int32_t attention_size;  /* [1, 4096] (used by LK_POOLING_ATTENTION)             */
     float dropout;           /* on the pooled features, [0, 1)                       */
     int32_t epochs;          /* at most this many passes, >= 1                       */
     int32_t batch_size;      /* examples per update, [1, 65536]                      */
@@ -712,9 +741,10 @@ LK_API lk_status lk_image_segmenter_channels(const lk_image_segmenter *segmenter
  *                masks_count == n*H*W.
  * n == 0 is allowed (nothing is written; images and masks may then be NULL).
  * Errors: INVALID_ARGUMENT (NULL pointers, threads < 1, frames != 0, a shape field out
- * of range, a NaN or infinite pixel: the message names the image), SIZE_MISMATCH
- * (channels other than the model's, either count), OUT_OF_MEMORY (dimensions whose
- * product overflows). */
+ * of range, a NaN or infinite pixel, or pixels so far outside the training scale that
+ * the network's output would not be finite: the message names the image),
+ * SIZE_MISMATCH (channels other than the model's, either count), OUT_OF_MEMORY
+ * (dimensions whose product overflows). */
 LK_API lk_status lk_image_segmenter_predict(const lk_image_segmenter *segmenter,
                                             const float *images, size_t n,
                                             const lk_image_shape *shape, size_t images_count,
@@ -772,9 +802,10 @@ typedef struct lk_image_segmenter_train_config {
     float dice_weight;       /* loss = cross-entropy + dice_weight * soft Dice, >= 0  */
     int32_t balance_classes; /* 0 or 1: median-frequency class weights in the
                                 cross-entropy (from the training masks)               */
-    const float *class_weights; /* NULL, or class_weights_count == K cross-entropy
-                                weights, finite, >= 0, not all 0 (not with
-                                balance_classes); copied during the call              */
+    const float *class_weights; /* NULL (class_weights_count 0), or
+                                class_weights_count == K cross-entropy weights,
+                                finite, >= 0, not all 0 (not with balance_classes);
+                                copied during the call                                */
     size_t class_weights_count;
     int32_t threads;         /* for evaluating on dev, [1, 1024]                      */
     int32_t log_every;       /* a progress line every this many batches, >= 1        */
@@ -806,9 +837,11 @@ LK_API lk_status lk_image_segmenter_get_config(const lk_image_segmenter *segment
  * pixel mean and standard deviation are taken from the training images. progress
  * (nullable) receives one line at a time on the calling thread.
  * Errors: INVALID_ARGUMENT (NULL pointers, an empty set, a NaN or infinite pixel, a mask
- * value outside [0, K), a bad config field or shape: the message names it, diverged
- * training: see lk_progress_fn), SIZE_MISMATCH (a count, dev channels other than
- * training's), OUT_OF_MEMORY (dimensions whose product overflows). */
+ * value outside [0, K), a bad config field or shape: the message names it,
+ * class_weights NULL with a class_weights_count other than 0, diverged training: see
+ * lk_progress_fn), SIZE_MISMATCH (a count, class_weights_count other than num_classes
+ * when class_weights is given, dev channels other than training's), OUT_OF_MEMORY
+ * (dimensions whose product overflows). */
 LK_API lk_status lk_image_segmenter_train(const lk_image_shape *train_shape,
                                           const float *train_images, size_t n_train, size_t train_count,
                                           const int32_t *train_masks, size_t train_masks_count,

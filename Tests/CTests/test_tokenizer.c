@@ -1357,9 +1357,62 @@ static void group_tok_threads(void) {
 #endif
 }
 
+/* ======================================================================== */
+/* Group: get_config                                                          */
+/* ======================================================================== */
+
+/* lk_tokenizer_get_config gives the architecture a model file records (the golden
+ * tokenizer and ensemble: Tests/Fixtures/golden/README.md) and the one a training
+ * config asked for; the training fields hold the defaults; NULLs are refused with *out
+ * untouched. */
+static void group_tok_get_config(void) {
+    const lk_tokenizer_train_config d = lk_tokenizer_train_config_default();
+    static const char *const files[] = {"tokenizer", "tokenizer-ensemble"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/../golden/%s.safetensors", g_fixture_dir, files[i]);
+        lk_tokenizer *t = NULL;
+        if (EXPECT(lk_tokenizer_load(path, &t), LK_STATUS_OK) != 1) continue;
+        lk_tokenizer_train_config c;
+        memset(&c, 0x5a, sizeof c);
+        EXPECT(lk_tokenizer_get_config(t, &c), LK_STATUS_OK);
+        /* The file's metadata: character_dim 8, bigram_dim 8, hidden_size 16, 1 layer,
+         * dropout 0.3, seed 1 (member0 for the ensemble), dictionary_max_length 5. */
+        CHECK(c.char_dim == 8 && c.bigram_dim == 8 && c.hidden_size == 16 && c.num_layers == 1 && fabsf(c.dropout - 0.3f) < 1e-6f &&
+                  c.seed == 1 && c.dictionary_max_length == 5,
+              "%s: get_config gave char_dim %d, bigram_dim %d, hidden_size %d, num_layers %d, dropout %g, seed %llu, "
+              "dictionary_max_length %d", files[i], (int)c.char_dim, (int)c.bigram_dim, (int)c.hidden_size, (int)c.num_layers,
+              (double)c.dropout, (unsigned long long)c.seed, (int)c.dictionary_max_length);
+        CHECK(c.epochs == d.epochs && c.batch_size == d.batch_size && c.learning_rate == d.learning_rate &&
+                  c.patience == d.patience && c.threads == d.threads && c.min_bigram_count == d.min_bigram_count &&
+                  c.max_batches_per_epoch == d.max_batches_per_epoch && c.dictionary_min_count == d.dictionary_min_count &&
+                  c.lexicon == NULL && c.lexicon_len == 0 && c.lexicon_max_length == d.lexicon_max_length,
+              "%s: get_config's training fields are not the defaults", files[i]);
+        lk_tokenizer_train_config untouched, probe;
+        memset(&untouched, 0x5a, sizeof untouched);
+        probe = untouched;
+        EXPECT(lk_tokenizer_get_config(NULL, &probe), LK_STATUS_INVALID_ARGUMENT);
+        CHECK(memcmp(&probe, &untouched, sizeof probe) == 0, "get_config(NULL tokenizer) changed *out");
+        EXPECT(lk_tokenizer_get_config(t, NULL), LK_STATUS_INVALID_ARGUMENT);
+        lk_tokenizer_free(t);
+    }
+    /* A trained model reports what its training config asked for. */
+    lk_tokenizer *t = TINY_TOKENIZER();
+    if (!t) return;
+    const lk_tokenizer_train_config want = tiny_config();
+    lk_tokenizer_train_config c;
+    EXPECT(lk_tokenizer_get_config(t, &c), LK_STATUS_OK);
+    CHECK(c.char_dim == want.char_dim && c.bigram_dim == want.bigram_dim && c.hidden_size == want.hidden_size &&
+              c.num_layers == want.num_layers && c.dropout == want.dropout && c.seed == want.seed &&
+              c.dictionary_max_length == want.dictionary_max_length,
+          "the tiny tokenizer's get_config differs from its training config");
+    lk_tokenizer_free(t);
+}
+
 const test_group tokenizer_groups[] = {
     {"tokenizer: training", group_tok_train},
     {"tokenizer: training errors", group_tok_train_errors},
+    {"tokenizer: get_config", group_tok_get_config},
     {"tokenizer: ensembles", group_tok_ensemble},
     {"tokenizer: checkpoints and resuming", group_tok_checkpoint},
     {"tokenizer: segment", group_tok_segment},
