@@ -216,8 +216,9 @@ LK_API lk_status lk_lstm_load(const char *path, lk_lstm **out);
  * *count. A capacity equal to the text's length in bytes is always enough (any larger
  * capacity, SIZE_MAX included, is fine).
  *
- * Thread safety: segment calls may run on one handle from many threads at once;
- * add_words, load_dict and clear_words must not overlap with any other call on it. */
+ * Thread safety: segment calls, get_config and save may run on one handle from many
+ * threads at once; add_words, load_dict and clear_words must not overlap with any
+ * other call on it. */
 typedef struct lk_tokenizer lk_tokenizer;
 
 /* Loads a tokenizer model file (kind "tokenizer").

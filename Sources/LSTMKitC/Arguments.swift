@@ -88,32 +88,13 @@ func utf8Text(_ bytes: CString?, _ length: Int, _ name: String) throws -> String
 
 /// n (pointer, length) UTF-8 texts (n may be 0 with NULL arrays); errors name
 /// `name[i]` and `lengthsName[i]`.
-func utf8Texts(_ texts: CStrings?, _ lengths: UnsafePointer<Int>?, _ n: Int, _ name: String, _ lengthsName: String) throws -> [String] {
+func utf8Texts(_ texts: CStrings?, _ lengths: UnsafePointer<Int>?, _ n: Int,
+               _ name: String, _ lengthsName: String) throws -> [String] {
     if n == 0 { return [] }
     let texts = try required(texts, name)
     let lengths = try required(lengths, lengthsName)
     return try (0..<n).map { i in
         try utf8Text(texts[i], try size(lengths[i], "\(lengthsName)[\(i)]"), "\(name)[\(i)]")
-    }
-}
-
-/// Strings a handle lends to C callers (parameter names, labels): copied once, freed
-/// with the handle, so a borrowed `const char *` stays valid for the handle's life.
-final class BorrowedCStrings {
-    private let strings: [UnsafeMutablePointer<CChar>]
-
-    init(_ values: [String]) { strings = values.map { strdup($0) } }
-
-    deinit { strings.forEach { free($0) } }
-
-    var count: Int { strings.count }
-
-    /// The string at `index`, or an error naming `what` and the valid range.
-    func at(_ index: Int32, _ what: String) throws -> UnsafePointer<CChar> {
-        guard index >= 0, Int(index) < strings.count else {
-            throw invalid("\(what) index \(index) is outside [0, \(strings.count))")
-        }
-        return UnsafePointer(strings[Int(index)])
     }
 }
 

@@ -2,8 +2,8 @@ import CLSTMKitHeader
 import LSTMKit
 
 // A C config and the engine's settings it carries, field by field: each model lists its
-// fields once (a `CField` per C field), and that one list both reads a caller's config
-// (`decode`) and writes the defaults and get_config (`encode`). Reading checks only
+// fields once (a `CConfigTable` of `CField`s), and that one list both reads a caller's
+// config (`decode`) and writes the defaults and get_config (`encode`). Reading checks only
 // what C alone can get wrong: 0/1 flags, enum codes and fixed-array counts, with
 // messages that name the C field. Value ranges are the engine's tables
 // (HyperParameterized.validate), whose names are the C field names.
@@ -33,7 +33,8 @@ struct CEnum<Value: Equatable> {
         return c.value
     }
 
-    func code(_ value: Value) -> Int32 { cases.first { $0.value == value }!.code }
+    /// -1 for an engine value C has no code for (a kind added to the engine first).
+    func code(_ value: Value) -> Int32 { cases.first { $0.value == value }?.code ?? -1 }
 }
 
 let poolings = CEnum<SequencePoolingKind>("pooling", [
@@ -106,16 +107,29 @@ extension CField {
     }
 }
 
-/// The engine's settings from a C config, starting from `defaults`.
-func decode<C, S>(_ config: C, _ fields: [CField<C, S>], from defaults: S) throws -> S {
-    var settings = defaults
-    for field in fields { try field.read(config, &settings) }
-    return settings
-}
+/// A C train config's fields, with the engine's defaults they start from.
+struct CConfigTable<C, Model, Options> {
+    /// The C struct with every field 0 (or NULL): fields no entry writes keep that.
+    let empty: C
+    let defaults: Settings<Model, Options>
+    let fields: [CField<C, Settings<Model, Options>>]
 
-/// The C config of engine settings; fields no entry writes are 0 (or NULL).
-func encode<C, S>(_ settings: S, _ fields: [CField<C, S>], into empty: C) -> C {
-    var config = empty
-    for field in fields { field.write(&config, settings) }
-    return config
+    /// The engine's settings from a caller's config (each field's C-only checks).
+    func decode(_ config: C) throws -> Settings<Model, Options> {
+        var settings = defaults
+        for field in fields { try field.read(config, &settings) }
+        return settings
+    }
+
+    func encode(_ settings: Settings<Model, Options>) -> C {
+        var config = empty
+        for field in fields { field.write(&config, settings) }
+        return config
+    }
+
+    /// A model's config as a C config, the training fields at their defaults (get_config).
+    func encode(_ model: Model) -> C { encode(Settings(model: model, options: defaults.options)) }
+
+    /// lk_<model>_train_config_default.
+    var defaultConfig: C { encode(defaults) }
 }

@@ -23,33 +23,28 @@ func setLastError(_ message: String) {
 }
 
 extension StaticString {
-    var cString: UnsafePointer<CChar> {
+    var cString: CString {
         UnsafeRawPointer(utf8Start).assumingMemoryBound(to: CChar.self)
     }
 }
 
 @_cdecl("lk_last_error")
-public func lk_last_error() -> UnsafePointer<CChar> {
+public func lk_last_error() -> CString {
     if let p = pthread_getspecific(errorKey) { return UnsafePointer(p.assumingMemoryBound(to: CChar.self)) }
     return emptyMessage.cString
 }
 
+/// lk_status_string's texts, indexed by code (codes are fixed and only ever appended).
+private let statusTexts: [StaticString] = [
+    "ok", "invalid argument", "size mismatch", "not found", "input/output error", "invalid model file", "out of memory",
+    "internal error", "buffer too small",
+]
+private let unknownStatus: StaticString = "unknown status"
+
 @_cdecl("lk_status_string")
-public func lk_status_string(_ status: lk_status) -> UnsafePointer<CChar> {
-    let text: StaticString
-    switch status {
-    case LK_STATUS_OK: text = "ok"
-    case LK_STATUS_INVALID_ARGUMENT: text = "invalid argument"
-    case LK_STATUS_SIZE_MISMATCH: text = "size mismatch"
-    case LK_STATUS_NOT_FOUND: text = "not found"
-    case LK_STATUS_IO_ERROR: text = "input/output error"
-    case LK_STATUS_INVALID_FORMAT: text = "invalid model file"
-    case LK_STATUS_OUT_OF_MEMORY: text = "out of memory"
-    case LK_STATUS_INTERNAL: text = "internal error"
-    case LK_STATUS_BUFFER_TOO_SMALL: text = "buffer too small"
-    default: text = "unknown status"
-    }
-    return text.cString
+public func lk_status_string(_ status: lk_status) -> CString {
+    let code = Int(status.rawValue)
+    return (statusTexts.indices.contains(code) ? statusTexts[code] : unknownStatus).cString
 }
 
 /// A failure detected in the ABI layer itself.

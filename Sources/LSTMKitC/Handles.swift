@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CLSTMKitHeader
 import LSTMKit
 
@@ -32,15 +37,26 @@ extension CModel {
     var lentStrings: [String] { [] }
 }
 
-/// What an `lk_<model>*` points to: the engine's model plus the C strings it lends,
-/// which stay valid for the handle's lifetime.
+/// What an `lk_<model>*` points to: the engine's model plus the C strings it lends
+/// (labels, parameter names): copied once, freed with the handle, so a borrowed
+/// `const char *` stays valid for the handle's life.
 final class Handle<Model: CModel> {
     let model: Model
-    let strings: BorrowedCStrings
+    let strings: [UnsafeMutablePointer<CChar>]
 
     init(_ model: Model) {
         self.model = model
-        strings = BorrowedCStrings(model.lentStrings)
+        strings = model.lentStrings.map { strdup($0) }
+    }
+
+    deinit { strings.forEach { free($0) } }
+
+    /// The lent string at `index`, or an error naming `what` and the valid range.
+    func string(at index: Int32, _ what: String) throws -> CString {
+        guard index >= 0, Int(index) < strings.count else {
+            throw invalid("\(what) index \(index) is outside [0, \(strings.count))")
+        }
+        return CString(strings[Int(index)])
     }
 }
 
@@ -107,5 +123,5 @@ func stringCount<M: CModel>(_: M.Type, _ pointer: OpaquePointer?, _ out: Out<Int
 /// String `index` of a handle (label, param_name); `what` names the kind of index.
 func lentString<M: CModel>(_: M.Type, _ pointer: OpaquePointer?, _ index: Int32, _ out: Out<CString?>?,
                            _ outName: String, _ what: String) -> lk_status {
-    query(M.self, pointer, out, outName) { try $0.strings.at(index, what) }
+    query(M.self, pointer, out, outName) { try $0.string(at: index, what) }
 }

@@ -4,17 +4,15 @@ import LSTMKit
 extension ImageClassifier: CModel {
     static let argumentName = "classifier"
     var lentStrings: [String] { labels }
-    var cConfig: lk_image_classifier_train_config {
-        encode(Settings(model: config, options: ImageClassifierTrainingOptions()), imageClassifierFields,
-               into: lk_image_classifier_train_config())
-    }
+    var cConfig: lk_image_classifier_train_config { imageClassifierConfig.encode(config) }
 }
 
 let imageKinds = CEnum<ImageClassifierKind>("kind", [
     (LK_IMAGE_KIND_ROWS, "LK_IMAGE_KIND_ROWS", .rows), (LK_IMAGE_KIND_CNN, "LK_IMAGE_KIND_CNN", .cnn),
 ])
 
-let imageClassifierFields: [CField<lk_image_classifier_train_config, Settings<ImageClassifierConfig, ImageClassifierTrainingOptions>>] = [
+let imageClassifierConfig = CConfigTable<lk_image_classifier_train_config, ImageClassifierConfig, ImageClassifierTrainingOptions>(
+    empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
     .choice(imageKinds, \.kind, \.model.kind),
     .int(\.hidden_size, \.model.hiddenSize),
     .int(\.num_layers, \.model.numLayers),
@@ -34,10 +32,12 @@ let imageClassifierFields: [CField<lk_image_classifier_train_config, Settings<Im
     .int(\.threads, \.options.threads),
     .int(\.log_every, \.options.logEvery),
     .same(\.seed, \.model.seed, also: \.options.seed),
-]
+])
 
 @_cdecl("lk_image_classifier_load")
-public func lk_image_classifier_load(_ path: CString?, _ out: HandleOut?) -> lk_status { loadHandle(ImageClassifier.self, path, out) }
+public func lk_image_classifier_load(_ path: CString?, _ out: HandleOut?) -> lk_status {
+    loadHandle(ImageClassifier.self, path, out)
+}
 
 @_cdecl("lk_image_classifier_free")
 public func lk_image_classifier_free(_ classifier: OpaquePointer?) { freeHandle(ImageClassifier.self, classifier) }
@@ -58,15 +58,13 @@ public func lk_image_classifier_label(_ classifier: OpaquePointer?, _ index: Int
 }
 
 @_cdecl("lk_image_classifier_get_config")
-public func lk_image_classifier_get_config(_ classifier: OpaquePointer?, _ out: Out<lk_image_classifier_train_config>?) -> lk_status {
+public func lk_image_classifier_get_config(_ classifier: OpaquePointer?,
+                                           _ out: Out<lk_image_classifier_train_config>?) -> lk_status {
     getConfig(ImageClassifier.self, classifier, out)
 }
 
 @_cdecl("lk_image_classifier_train_config_default")
-public func lk_image_classifier_train_config_default() -> lk_image_classifier_train_config {
-    encode(Settings(model: ImageClassifierConfig(), options: ImageClassifierTrainingOptions()), imageClassifierFields,
-           into: lk_image_classifier_train_config())
-}
+public func lk_image_classifier_train_config_default() -> lk_image_classifier_train_config { imageClassifierConfig.defaultConfig }
 
 @_cdecl("lk_image_classifier_kind")
 public func lk_image_classifier_kind(_ classifier: OpaquePointer?, _ kind: Out<Int32>?) -> lk_status {
@@ -109,7 +107,8 @@ public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
                                       _ trainLabels: CStrings?,
                                       _ devImages: UnsafePointer<Float>?, _ nDev: Int, _ devCount: Int, _ devLabels: CStrings?,
                                       _ config: UnsafePointer<lk_image_classifier_train_config>?,
-                                      _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?, _ out: HandleOut?) -> lk_status {
+                                      _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
+                                      _ out: HandleOut?) -> lk_status {
     guarded {
         let c = try required(config, "config").pointee
         let out = try required(out, "out")
@@ -117,7 +116,7 @@ public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
         let nDev = try examples(nDev, "n_dev", "dev")
         let example = try exampleDimensions(shape)
         // The rules between fields wait for the data's geometry, in the trainer.
-        let s = try decode(c, imageClassifierFields, from: Settings(model: ImageClassifierConfig(), options: ImageClassifierTrainingOptions()))
+        let s = try imageClassifierConfig.decode(c)
         try s.model.validateRanges()
         try s.options.validate()
         if example.count == 4 && s.model.kind == .rows {

@@ -3,15 +3,12 @@ import LSTMKit
 
 extension ImageSegmenter: CModel {
     static let argumentName = "segmenter"
-    var cConfig: lk_image_segmenter_train_config {
-        encode(Settings(model: config, options: ImageSegmenterTrainingOptions()), segmenterFields, into: lk_image_segmenter_train_config())
-    }
+    var cConfig: lk_image_segmenter_train_config { segmenterConfig.encode(config) }
 }
 
-typealias SegmenterSettings = Settings<ImageSegmenterConfig, ImageSegmenterTrainingOptions>
-
 /// The C config's fields (class_weights aside: a caller's buffer, read in train).
-let segmenterFields: [CField<lk_image_segmenter_train_config, SegmenterSettings>] = [
+let segmenterConfig = CConfigTable<lk_image_segmenter_train_config, ImageSegmenterConfig, ImageSegmenterTrainingOptions>(
+    empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
     .int(\.num_classes, \.model.numClasses),
     .choice(CEnum("context", [(LK_SEGMENTER_CONTEXT_LSTM, "LK_SEGMENTER_CONTEXT_LSTM", .lstm),
                               (LK_SEGMENTER_CONTEXT_CONV, "LK_SEGMENTER_CONTEXT_CONV", .conv)]), \.context, \.model.context),
@@ -37,13 +34,15 @@ let segmenterFields: [CField<lk_image_segmenter_train_config, SegmenterSettings>
     .int(\.threads, \.options.threads),
     .int(\.log_every, \.options.logEvery),
     .same(\.seed, \.model.seed, also: \.options.seed),
-]
+])
 
 /// The (H, W, C) of a segmenter's images: an `lk_image_shape` with frames 0, and, given a
 /// model, its channels. `name` names the shape argument in messages.
 func segmenterDimensions(_ shape: UnsafePointer<lk_image_shape>?, _ name: String, of model: ImageSegmenter? = nil) throws -> [Int] {
     let frames = try required(shape, name).pointee.frames
-    guard frames == 0 else { throw invalid("\(name).frames must be 0 (a segmenter takes single images (n, H, W, C)), got \(frames)") }
+    guard frames == 0 else {
+        throw invalid("\(name).frames must be 0 (a segmenter takes single images (n, H, W, C)), got \(frames)")
+    }
     let example = try exampleDimensions(shape, name)
     if let c = model?.config.channels, example[2] != c {
         throw mismatch("\(name).channels is \(example[2]), but this model takes images of \(c) channel\(c == 1 ? "" : "s") "
@@ -98,10 +97,7 @@ public func lk_image_segmenter_get_config(_ segmenter: OpaquePointer?, _ out: Ou
 }
 
 @_cdecl("lk_image_segmenter_train_config_default")
-public func lk_image_segmenter_train_config_default() -> lk_image_segmenter_train_config {
-    encode(Settings(model: ImageSegmenterConfig(), options: ImageSegmenterTrainingOptions()), segmenterFields,
-           into: lk_image_segmenter_train_config())
-}
+public func lk_image_segmenter_train_config_default() -> lk_image_segmenter_train_config { segmenterConfig.defaultConfig }
 
 @_cdecl("lk_image_segmenter_predict")
 public func lk_image_segmenter_predict(_ segmenter: OpaquePointer?, _ images: UnsafePointer<Float>?, _ n: Int,
@@ -142,7 +138,9 @@ public func lk_image_segmenter_evaluate(_ segmenter: OpaquePointer?, _ images: U
         let gold = try maskArray(masks, n, example, masksCount, "masks", "masks_count")
         let k = model.config.numClasses
         if confusion == nil {
-            guard confusionCount == 0 else { throw invalid("confusion is NULL but confusion_count is \(UInt(bitPattern: confusionCount)) (must be 0)") }
+            guard confusionCount == 0 else {
+                throw invalid("confusion is NULL but confusion_count is \(UInt(bitPattern: confusionCount)) (must be 0)")
+            }
         } else {
             _ = try count(confusionCount, "confusion_count", is: [k, k], "K * K")
         }
@@ -163,7 +161,8 @@ public func lk_image_segmenter_train(_ trainShape: UnsafePointer<lk_image_shape>
                                      _ devImages: UnsafePointer<Float>?, _ nDev: Int, _ devCount: Int,
                                      _ devMasks: UnsafePointer<Int32>?, _ devMasksCount: Int,
                                      _ config: UnsafePointer<lk_image_segmenter_train_config>?,
-                                     _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?, _ out: HandleOut?) -> lk_status {
+                                     _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
+                                     _ out: HandleOut?) -> lk_status {
     guarded {
         let c = try required(config, "config").pointee
         let out = try required(out, "out")
@@ -175,7 +174,7 @@ public func lk_image_segmenter_train(_ trainShape: UnsafePointer<lk_image_shape>
             throw mismatch("dev_shape.channels is \(devExample[2]) but train_shape.channels is \(trainExample[2]): "
                            + "both sets need the same channels")
         }
-        var s = try decode(c, segmenterFields, from: Settings(model: ImageSegmenterConfig(), options: ImageSegmenterTrainingOptions()))
+        var s = try segmenterConfig.decode(c)
         try s.model.validate()
         // class_weights: a buffer of num_classes weights (their values are the engine's to check).
         if let weights = c.class_weights {
@@ -188,10 +187,10 @@ public func lk_image_segmenter_train(_ trainShape: UnsafePointer<lk_image_shape>
 
         let train = try imageTensor(trainImages, nTrain, trainExample, trainCount, "train_images", "train_count")
         let dev = try imageTensor(devImages, nDev, devExample, devCount, "dev_images", "dev_count")
-        let trainer = try ImageSegmenterTrainer(
-            train: train, trainMasks: try maskArray(trainMasks, nTrain, trainExample, trainMasksCount, "train_masks", "train_masks_count"),
-            dev: dev, devMasks: try maskArray(devMasks, nDev, devExample, devMasksCount, "dev_masks", "dev_masks_count"),
-            config: s.model, options: s.options)
+        let trainMaskArray = try maskArray(trainMasks, nTrain, trainExample, trainMasksCount, "train_masks", "train_masks_count")
+        let devMaskArray = try maskArray(devMasks, nDev, devExample, devMasksCount, "dev_masks", "dev_masks_count")
+        let trainer = try ImageSegmenterTrainer(train: train, trainMasks: trainMaskArray, dev: dev, devMasks: devMaskArray,
+                                                config: s.model, options: s.options)
         try trainer.run(log: progressLines(progress, userData))
         publish(trainer.segmenter, to: out)
     }

@@ -5,8 +5,9 @@ extension LSTM: CModel {
     static let argumentName = "lstm"
     var lentStrings: [String] { parameters.map(\.name) }
     var cConfig: lk_lstm_config {
-        lk_lstm_config(input_size: Int32(config.inputSize), hidden_size: Int32(config.hiddenSize), num_layers: Int32(config.numLayers),
-                       bidirectional: config.bidirectional ? 1 : 0, dropout: config.dropout, seed: config.seed)
+        lk_lstm_config(input_size: Int32(config.inputSize), hidden_size: Int32(config.hiddenSize),
+                       num_layers: Int32(config.numLayers), bidirectional: config.bidirectional ? 1 : 0,
+                       dropout: config.dropout, seed: config.seed)
     }
 
     /// The parameter named by a caller, checking, given `count`, that its buffer holds that
@@ -34,7 +35,9 @@ public func lk_lstm_create(_ config: UnsafePointer<lk_lstm_config>?, _ out: Hand
     guarded {
         let c = try required(config, "config").pointee
         let out = try required(out, "out")
-        guard c.bidirectional == 0 || c.bidirectional == 1 else { throw invalid("bidirectional must be 0 or 1, got \(c.bidirectional)") }
+        guard c.bidirectional == 0 || c.bidirectional == 1 else {
+            throw invalid("bidirectional must be 0 or 1, got \(c.bidirectional)")
+        }
         let lstmConfig = LSTMConfig(inputSize: Int(c.input_size), hiddenSize: Int(c.hidden_size), numLayers: Int(c.num_layers),
                                     bidirectional: c.bidirectional == 1, dropout: c.dropout, seed: c.seed)
         try lstmConfig.validate()
@@ -84,7 +87,8 @@ public func lk_lstm_get_param(_ lstm: OpaquePointer?, _ name: CString?, _ out: O
 }
 
 @_cdecl("lk_lstm_set_param")
-public func lk_lstm_set_param(_ lstm: OpaquePointer?, _ name: CString?, _ values: UnsafePointer<Float>?, _ count: Int) -> lk_status {
+public func lk_lstm_set_param(_ lstm: OpaquePointer?, _ name: CString?,
+                              _ values: UnsafePointer<Float>?, _ count: Int) -> lk_status {
     guarded(lstm, LSTM.self) { h in
         let p = try h.model.parameter(name, count: count)
         try p.assign(Array(UnsafeBufferPointer(start: try required(values, "values"), count: count)))
@@ -116,7 +120,8 @@ public func lk_lstm_forward(
         // Work buffers: about 10 floats per (layer, direction, row, step, hidden unit).
         let work = try product([10, config.numLayers, config.directions, b, t, config.hiddenSize], "the work buffers")
         guard work <= 1 << 31 else {
-            throw ABIError(status: LK_STATUS_OUT_OF_MEMORY, message: "a batch of (\(b), \(t)) needs \(work * 4) bytes of work space; split it")
+            throw ABIError(status: LK_STATUS_OUT_OF_MEMORY,
+                           message: "a batch of (\(b), \(t)) needs \(work * 4) bytes of work space; split it")
         }
         guard (h0 == nil) == (c0 == nil) else { throw invalid("give both h0 and c0, or neither") }
         guard (hN == nil) == (cN == nil) else { throw invalid("give both h_n and c_n, or neither") }

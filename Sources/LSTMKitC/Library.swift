@@ -8,7 +8,7 @@ import Glibc
 private let versionString: StaticString = "0.1.0"
 
 @_cdecl("lk_version")
-public func lk_version() -> UnsafePointer<CChar> { versionString.cString }
+public func lk_version() -> CString { versionString.cString }
 
 @_cdecl("lk_abi_version")
 public func lk_abi_version() -> Int32 { 1 }

@@ -5,17 +5,15 @@ extension TextClassifier: CModel {
     static let argumentName = "classifier"
     var lentStrings: [String] { labels }
     var cConfig: lk_text_classifier_train_config {
-        var c = encode(Settings(model: config, options: TextClassifierTrainingOptions()), textClassifierFields,
-                       into: lk_text_classifier_train_config())
+        var c = textClassifierConfig.encode(config)
         c.tokenization = tokenizations.code(vocabulary.mode)
         return c
     }
 }
 
-typealias TextClassifierSettings = Settings<TextClassifierConfig, TextClassifierTrainingOptions>
-
 /// The C config's fields (tokenization aside: the model keeps it in its vocabulary).
-let textClassifierFields: [CField<lk_text_classifier_train_config, TextClassifierSettings>] = [
+let textClassifierConfig = CConfigTable<lk_text_classifier_train_config, TextClassifierConfig, TextClassifierTrainingOptions>(
+    empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
     .int(\.embedding_dim, \.model.embeddingDim),
     .int(\.hidden_size, \.model.hiddenSize),
     .int(\.num_layers, \.model.numLayers),
@@ -38,7 +36,7 @@ let textClassifierFields: [CField<lk_text_classifier_train_config, TextClassifie
     .int(\.min_ngram_count, \.options.minNgramCount),
     .int(\.bigram_dim, \.model.bigramDim),
     .int(\.min_bigram_count, \.options.minBigramCount),
-]
+])
 
 /// LK_TOKENIZATION_*: AUTO is the engine's nil (decided from the training texts).
 let tokenizations = CEnum<TextVocabulary.Mode?>("tokenization", [
@@ -74,13 +72,13 @@ public func lk_text_classifier_get_config(_ classifier: OpaquePointer?, _ out: O
 
 @_cdecl("lk_text_classifier_train_config_default")
 public func lk_text_classifier_train_config_default() -> lk_text_classifier_train_config {
-    encode(Settings(model: TextClassifierConfig(), options: TextClassifierTrainingOptions()), textClassifierFields,
-           into: lk_text_classifier_train_config())  // tokenization 0: LK_TOKENIZATION_AUTO
+    textClassifierConfig.defaultConfig  // tokenization 0: LK_TOKENIZATION_AUTO
 }
 
 @_cdecl("lk_text_classifier_predict")
 public func lk_text_classifier_predict(_ classifier: OpaquePointer?, _ texts: CStrings?, _ textLengths: UnsafePointer<Int>?,
-                                       _ n: Int, _ threads: Int32, _ probabilities: Out<Float>?, _ probabilitiesCount: Int) -> lk_status {
+                                       _ n: Int, _ threads: Int32,
+                                       _ probabilities: Out<Float>?, _ probabilitiesCount: Int) -> lk_status {
     guarded(classifier, TextClassifier.self) { h in
         let threads = try threadCount(threads)
         let n = try size(n, "n")
@@ -131,17 +129,19 @@ public func lk_text_classifier_attention(_ classifier: OpaquePointer?, _ text: C
 }
 
 @_cdecl("lk_text_classifier_train")
-public func lk_text_classifier_train(_ trainTexts: CStrings?, _ trainLengths: UnsafePointer<Int>?, _ trainLabels: CStrings?, _ nTrain: Int,
+public func lk_text_classifier_train(_ trainTexts: CStrings?, _ trainLengths: UnsafePointer<Int>?,
+                                     _ trainLabels: CStrings?, _ nTrain: Int,
                                      _ devTexts: CStrings?, _ devLengths: UnsafePointer<Int>?, _ devLabels: CStrings?, _ nDev: Int,
                                      _ config: UnsafePointer<lk_text_classifier_train_config>?,
-                                     _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?, _ out: HandleOut?) -> lk_status {
+                                     _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
+                                     _ out: HandleOut?) -> lk_status {
     guarded {
         let c = try required(config, "config").pointee
         let out = try required(out, "out")
         let nTrain = try examples(nTrain, "n_train", "training")
         let nDev = try examples(nDev, "n_dev", "dev")
         // The message of a bad dropout names the C field, which sets both of the engine's.
-        let s = try decode(c, textClassifierFields, from: Settings(model: TextClassifierConfig(), options: TextClassifierTrainingOptions()))
+        let s = try textClassifierConfig.decode(c)
         try s.model.validate(naming: ["embedding_dropout": "dropout", "output_dropout": "dropout"])
         try s.options.validate()
         let tokenization = try tokenizations.value(c.tokenization)
@@ -150,7 +150,8 @@ public func lk_text_classifier_train(_ trainTexts: CStrings?, _ trainLengths: Un
                         try strings(trainLabels, nTrain, "train_labels")).map { (text: $0, label: $1) }
         let dev = zip(try utf8Texts(devTexts, devLengths, nDev, "dev_texts", "dev_lens"),
                       try strings(devLabels, nDev, "dev_labels")).map { (text: $0, label: $1) }
-        let trainer = try TextClassifierTrainer(train: train, dev: dev, config: s.model, options: s.options, tokenization: tokenization)
+        let trainer = try TextClassifierTrainer(train: train, dev: dev, config: s.model, options: s.options,
+                                                tokenization: tokenization)
         try trainer.run(log: progressLines(progress, userData))
         publish(trainer.classifier, to: out)
     }

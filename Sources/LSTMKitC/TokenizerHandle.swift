@@ -15,7 +15,7 @@ extension Tokenizer: CModel {
         var options = TokenizerTrainingOptions()
         options.dictionaryMaxLength = vocabulary.maxWordLength
         options.lexiconMaxLength = vocabulary.lexiconMaxLength
-        return encode(Settings(model: network.config, options: options), tokenizerFields, into: lk_tokenizer_train_config())
+        return tokenizerConfig.encode(Settings(model: network.config, options: options))
     }
 }
 
@@ -24,7 +24,8 @@ extension Tokenizer: CModel {
 private let defaultLexiconMaxLength: Int32 = 5
 
 /// The C config's fields (the lexicon aside: a caller's buffer, read in train).
-let tokenizerFields: [CField<lk_tokenizer_train_config, Settings<SegmenterConfig, TokenizerTrainingOptions>>] = [
+let tokenizerConfig = CConfigTable<lk_tokenizer_train_config, SegmenterConfig, TokenizerTrainingOptions>(
+    empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
     .int(\.epochs, \.options.epochs),
     .int(\.batch_size, \.options.batchSize),
     .same(\.learning_rate, \.options.learningRate),
@@ -48,7 +49,7 @@ let tokenizerFields: [CField<lk_tokenizer_train_config, Settings<SegmenterConfig
     CField(read: { c, s in if c.lexicon_len > 0 { s.options.lexiconMaxLength = Int(c.lexicon_max_length) } },
            write: { c, s in c.lexicon_max_length = s.options.lexiconMaxLength == 0 ? defaultLexiconMaxLength
                                                        : Int32(clamping: s.options.lexiconMaxLength) }),
-]
+])
 
 @_cdecl("lk_tokenizer_load")
 public func lk_tokenizer_load(_ path: CString?, _ out: HandleOut?) -> lk_status { loadHandle(Tokenizer.self, path, out) }
@@ -57,7 +58,9 @@ public func lk_tokenizer_load(_ path: CString?, _ out: HandleOut?) -> lk_status 
 public func lk_tokenizer_free(_ tokenizer: OpaquePointer?) { freeHandle(Tokenizer.self, tokenizer) }
 
 @_cdecl("lk_tokenizer_save")
-public func lk_tokenizer_save(_ tokenizer: OpaquePointer?, _ path: CString?) -> lk_status { saveHandle(Tokenizer.self, tokenizer, path) }
+public func lk_tokenizer_save(_ tokenizer: OpaquePointer?, _ path: CString?) -> lk_status {
+    saveHandle(Tokenizer.self, tokenizer, path)
+}
 
 @_cdecl("lk_tokenizer_get_config")
 public func lk_tokenizer_get_config(_ tokenizer: OpaquePointer?, _ out: Out<lk_tokenizer_train_config>?) -> lk_status {
@@ -65,9 +68,7 @@ public func lk_tokenizer_get_config(_ tokenizer: OpaquePointer?, _ out: Out<lk_t
 }
 
 @_cdecl("lk_tokenizer_train_config_default")
-public func lk_tokenizer_train_config_default() -> lk_tokenizer_train_config {
-    encode(Settings(model: SegmenterConfig(), options: TokenizerTrainingOptions()), tokenizerFields, into: lk_tokenizer_train_config())
-}
+public func lk_tokenizer_train_config_default() -> lk_tokenizer_train_config { tokenizerConfig.defaultConfig }
 
 @_cdecl("lk_tokenizer_ensemble")
 public func lk_tokenizer_ensemble(_ members: UnsafePointer<OpaquePointer?>?, _ n: Int, _ out: HandleOut?) -> lk_status {
@@ -102,7 +103,8 @@ public func lk_tokenizer_segment(_ tokenizer: OpaquePointer?, _ text: CString?, 
 
 @_cdecl("lk_tokenizer_segment_batch")
 public func lk_tokenizer_segment_batch(_ tokenizer: OpaquePointer?, _ texts: CStrings?, _ textLengths: UnsafePointer<Int>?,
-                                       _ n: Int, _ threads: Int32, _ ends: Out<Int>?, _ capacity: Int, _ counts: Out<Int>?) -> lk_status {
+                                       _ n: Int, _ threads: Int32,
+                                       _ ends: Out<Int>?, _ capacity: Int, _ counts: Out<Int>?) -> lk_status {
     guarded(tokenizer, Tokenizer.self) { h in
         let counts = try required(counts, n == 1 ? "count" : "counts")
         let threads = try threadCount(threads)
@@ -125,7 +127,8 @@ public func lk_tokenizer_segment_batch(_ tokenizer: OpaquePointer?, _ texts: CSt
         guard let ends else { return }
         guard capacity >= needed else {
             if n == 1 { counts[0] = needed }
-            throw ABIError(status: LK_STATUS_BUFFER_TOO_SMALL, message: "ends has room for \(capacity) offsets, \(needed) are needed")
+            throw ABIError(status: LK_STATUS_BUFFER_TOO_SMALL,
+                           message: "ends has room for \(capacity) offsets, \(needed) are needed")
         }
         try copyOut(Array(allEnds.joined()), to: ends, count: needed, "token ends")
     }
@@ -162,7 +165,8 @@ public func lk_tokenizer_words(_ tokenizer: OpaquePointer?, _ words: Out<CChar>?
         let out = try required(words, "words")
         guard capacity >= bytes.count else {
             throw ABIError(status: LK_STATUS_BUFFER_TOO_SMALL,
-                           message: "the user words need capacity >= \(bytes.count) bytes, got \(capacity) (*size holds the length)")
+                           message: "the user words need capacity >= \(bytes.count) bytes, got \(capacity) "
+                               + "(*size holds the length)")
         }
         try copyOut(bytes.map { CChar(bitPattern: $0) }, to: out, count: bytes.count, "bytes")
     }
@@ -180,7 +184,7 @@ public func lk_tokenizer_train(_ train: CString?, _ trainLength: Int, _ dev: CSt
         let devSentences = Corpus.parseSegmented(try utf8Text(dev, devLength, "dev"))
         guard !trainSentences.isEmpty else { throw invalid("the training corpus has no sentences") }
         guard !devSentences.isEmpty else { throw invalid("the dev corpus has no sentences") }
-        let s = try decode(c, tokenizerFields, from: Settings(model: SegmenterConfig(), options: TokenizerTrainingOptions()))
+        let s = try tokenizerConfig.decode(c)
         try s.model.validate(naming: ["embedding_dropout": "dropout", "output_dropout": "dropout"])
         if c.lexicon_len > 0 && c.lexicon_max_length == 0 {
             throw invalid("lexicon_max_length must be in [2, 16] with a lexicon, got 0")
@@ -191,7 +195,8 @@ public func lk_tokenizer_train(_ train: CString?, _ trainLength: Int, _ dev: CSt
             lexicon = UserDictionary.parse(try utf8Text(c.lexicon, c.lexicon_len, "lexicon"))
             guard !lexicon.isEmpty else { throw invalid("the lexicon has no words") }
         }
-        let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, lexicon: lexicon, config: s.model, options: s.options)
+        let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, lexicon: lexicon,
+                                           config: s.model, options: s.options)
         if let checkpoint, access(checkpoint, F_OK) == 0 {
             try trainer.resume(from: checkpoint)
             progress?("resumed from \(checkpoint) after epoch \(trainer.epoch)", userData)
