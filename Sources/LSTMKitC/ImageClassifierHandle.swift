@@ -115,13 +115,11 @@ public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
         let nTrain = try examples(nTrain, "n_train", "training")
         let nDev = try examples(nDev, "n_dev", "dev")
         let example = try exampleDimensions(shape)
-        // The rules between fields wait for the data's geometry, in the trainer.
+        // The rules between fields (frames need kind CNN, ...) wait for the data's
+        // geometry, in the trainer.
         let s = try imageClassifierConfig.decode(c)
         try s.model.validateRanges()
         try s.options.validate()
-        if example.count == 4 && s.model.kind == .rows {
-            throw invalid("shape.frames is \(example[0]): frame sequences need kind LK_IMAGE_KIND_CNN (rows reads one image)")
-        }
 
         let train = try imageTensor(trainImages, nTrain, example, trainCount, "train_images", "train_count")
         let dev = try imageTensor(devImages, nDev, example, devCount, "dev_images", "dev_count")

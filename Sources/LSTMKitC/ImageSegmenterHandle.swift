@@ -134,7 +134,6 @@ public func lk_image_segmenter_evaluate(_ segmenter: OpaquePointer?, _ images: U
                                         _ pixelAccuracy: Out<Double>?, _ meanIoU: Out<Double>?) -> lk_status {
     guarded {
         let (model, n, example, batch, threads) = try segmenterBatch(segmenter, images, n, shape, imagesCount, threads)
-        guard n >= 1 else { throw invalid("n must be >= 1: there are no images to evaluate") }
         let gold = try maskArray(masks, n, example, masksCount, "masks", "masks_count")
         let k = model.config.numClasses
         if confusion == nil {

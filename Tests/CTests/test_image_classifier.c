@@ -270,7 +270,7 @@ static void group_image_classifier_train_errors(void) {
         IMG_TRAIN_FAIL(&big, tx, nt, tc, tl, dx, nd, dc, dl, &c, LK_STATUS_INVALID_ARGUMENT, "too large");
         /* Frames need kind CNN; CNN blocks need images of at least 2^blocks pixels. */
         lk_image_shape frames = {2, 8, 4, 1};
-        IMG_TRAIN_FAIL(&frames, tx, nt, tc, tl, dx, nd, dc, dl, &c, LK_STATUS_INVALID_ARGUMENT, "LK_IMAGE_KIND_CNN");
+        IMG_TRAIN_FAIL(&frames, tx, nt, tc, tl, dx, nd, dc, dl, &c, LK_STATUS_INVALID_ARGUMENT, "kind cnn");
         lk_image_classifier_train_config deep = tiny_img_config();
         deep.kind = LK_IMAGE_KIND_CNN;
         deep.num_conv_blocks = 4;
