@@ -19,24 +19,10 @@ static PyObject *native_abi_version(PyObject *Py_UNUSED(module), PyObject *Py_UN
     return PyLong_FromLong((long)lk_abi_version());
 }
 
-static PyObject *native_status_string(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    int code;
-    if (!PyArg_ParseTuple(args, "i:status_string", &code))
-        return NULL;
-    return PyUnicode_FromString(lk_status_string((lk_status)code));
-}
-
 static PyObject *native_set_num_threads(PyObject *Py_UNUSED(module), PyObject *arg)
 {
     int32_t n;
-    if (!int32_arg(arg, "n", &n))
-        return NULL;
-    if (n < 1) {
-        PyErr_Format(PyExc_ValueError, "the number of threads must be >= 1, got %d", (int)n);
-        return NULL;
-    }
-    return lk_ok(lk_set_num_threads(n)) ? Py_NewRef(Py_None) : NULL;
+    return int32_arg(arg, "n", &n) && lk_ok(lk_set_num_threads(n)) ? Py_NewRef(Py_None) : NULL;
 }
 
 static PyObject *native_get_num_threads(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
@@ -72,11 +58,9 @@ static PyObject *native_other_blas_limited(PyObject *Py_UNUSED(module), PyObject
     return PyBool_FromLong(other_blas_enabled());
 }
 
-
 static PyMethodDef native_methods[] = {
     {"version", native_version, METH_NOARGS, "The library's version string (lk_version)."},
     {"abi_version", native_abi_version, METH_NOARGS, "The library's ABI version."},
-    {"status_string", native_status_string, METH_VARARGS, "lk_status_string(code)"},
     {"set_num_threads", native_set_num_threads, METH_O, "Sets the library's BLAS threads."},
     {"get_num_threads", native_get_num_threads, METH_NOARGS, "The library's BLAS threads."},
     {"other_blas_pools", native_other_blas_pools, METH_NOARGS,
