@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: The library's version (lk_version()).
-__version__: str = _native.version()
+__version__: str = _native.VERSION
 
 
 def set_num_threads(n: int) -> None:

@@ -12,33 +12,21 @@ PyObject *ModelFormatError = NULL;
 int lk_ok(lk_status status)
 {
     const char *message = lk_last_error();
-
+    PyObject *type = status == LK_STATUS_INVALID_ARGUMENT || status == LK_STATUS_SIZE_MISMATCH ? PyExc_ValueError
+                     : status == LK_STATUS_NOT_FOUND                                        ? PyExc_KeyError
+                     : status == LK_STATUS_IO_ERROR                                         ? PyExc_OSError
+                     : status == LK_STATUS_INVALID_FORMAT                                   ? ModelFormatError
+                     : status == LK_STATUS_OUT_OF_MEMORY                                    ? PyExc_MemoryError
+                                                                                            : NULL;
     if (status == LK_STATUS_OK)
         return 1;
     if (message == NULL || message[0] == '\0')
         message = lk_status_string(status);
-    switch (status) {
-    case LK_STATUS_INVALID_ARGUMENT:
-    case LK_STATUS_SIZE_MISMATCH:
-        PyErr_SetString(PyExc_ValueError, message);
-        break;
-    case LK_STATUS_NOT_FOUND:
-        PyErr_SetString(PyExc_KeyError, message);
-        break;
-    case LK_STATUS_IO_ERROR:
-        PyErr_SetString(PyExc_OSError, message);
-        break;
-    case LK_STATUS_INVALID_FORMAT:
-        PyErr_SetString(ModelFormatError, message);
-        break;
-    case LK_STATUS_OUT_OF_MEMORY:
-        PyErr_SetString(PyExc_MemoryError, message);
-        break;
-    default: /* LK_STATUS_INTERNAL; BUFFER_TOO_SMALL (this binding sizes every buffer) */
-        PyErr_Format(PyExc_RuntimeError, "internal error in LSTMKit (please report it): status %d: %s",
-                     (int)status, message);
-        break;
-    }
+    if (type != NULL)
+        PyErr_SetString(type, message);
+    else /* LK_STATUS_INTERNAL; BUFFER_TOO_SMALL (this binding sizes every buffer) */
+        PyErr_Format(PyExc_RuntimeError, "internal error in LSTMKit (please report it): status %d: %s", (int)status,
+                     message);
     return 0;
 }
 
@@ -46,59 +34,31 @@ int lk_ok(lk_status status)
 /* Arrays                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* 1 if every integer of arr (kind 'i' or 'u') is exactly a float32; else ValueError
- * naming `name` and 0. long double holds every int64 and uint64 exactly. */
-static int ints_fit_float32(PyArrayObject *arr, const char *name)
+/* 1 if every value of arr fits float32: an integer (kind 'i' or 'u') exactly, a finite
+ * float64 as a finite float32 (NaN and infinity pass: check_finite reports them); else
+ * ValueError naming `name` and 0. long double holds every int64 and uint64 exactly. */
+static int fits_float32(PyArrayObject *arr, const char *name)
 {
-    int is_unsigned = PyArray_DESCR(arr)->kind == 'u';
-    PyArrayObject *wide = AS_ARRAY((PyObject *)arr, is_unsigned ? NPY_UINT64 : NPY_INT64);
-    npy_intp i, n;
-    int ok = 1;
+    char kind = PyArray_DESCR(arr)->kind;
+    PyArrayObject *wide = AS_ARRAY((PyObject *)arr, kind == 'u' ? NPY_UINT64 : kind == 'i' ? NPY_INT64 : NPY_DOUBLE);
+    npy_intp i, n = wide != NULL ? PyArray_SIZE(wide) : 0;
 
-    if (wide == NULL)
-        return 0;
-    n = PyArray_SIZE(wide);
-    for (i = 0; i < n && ok; i++) {
-        long double v = is_unsigned ? (long double)((const uint64_t *)PyArray_DATA(wide))[i]
-                                    : (long double)((const int64_t *)PyArray_DATA(wide))[i];
-        if ((long double)(float)v != v) {
-            char text[32];
-            snprintf(text, sizeof text, "%.0Lf", v);
-            PyErr_Format(PyExc_ValueError,
-                         "%s holds the integer %s (flat index %zd), which float32 cannot represent exactly",
+    for (i = 0; i < n; i++) {
+        const void *at = (const char *)PyArray_DATA(wide) + i * 8;
+        long double v = kind == 'u' ? (long double)*(const uint64_t *)at
+                        : kind == 'i' ? (long double)*(const int64_t *)at : (long double)*(const double *)at;
+        char text[48];
+        if (kind == 'f' ? isfinite(v) && !isfinite((float)v) : (long double)(float)v != v) {
+            snprintf(text, sizeof text, kind == 'f' ? "%Lg" : "%.0Lf", v);
+            PyErr_Format(PyExc_ValueError, kind == 'f' ? "%s holds %s (flat index %zd), outside the float32 range"
+                                                       : "%s holds the integer %s (flat index %zd), which float32 "
+                                                         "cannot represent exactly",
                          name, text, (Py_ssize_t)i);
-            ok = 0;
+            break;
         }
     }
-    Py_DECREF(wide);
-    return ok;
-}
-
-/* 0 with ValueError naming `name` if a finite float64 of arr overflows float32 (NaN and
- * infinity pass: check_finite reports them). */
-static int doubles_fit_float32(PyArrayObject *arr, const char *name)
-{
-    PyArrayObject *dense = AS_ARRAY((PyObject *)arr, NPY_DOUBLE);
-    npy_intp i, n;
-    int ok = 1;
-
-    if (dense == NULL)
-        return 0;
-    n = PyArray_SIZE(dense);
-    for (i = 0; i < n && ok; i++) {
-        double v = ((const double *)PyArray_DATA(dense))[i];
-        if (isfinite(v) && !isfinite((float)v)) {
-            PyObject *value = PyFloat_FromDouble(v);
-            if (value != NULL) {
-                PyErr_Format(PyExc_ValueError, "%s holds %R (flat index %zd), outside the float32 range", name,
-                             value, (Py_ssize_t)i);
-                Py_DECREF(value);
-            }
-            ok = 0;
-        }
-    }
-    Py_DECREF(dense);
-    return ok;
+    Py_XDECREF(wide);
+    return wide != NULL && i == n;
 }
 
 PyArrayObject *as_float32(PyObject *obj, const char *name)
@@ -114,8 +74,8 @@ PyArrayObject *as_float32(PyObject *obj, const char *name)
                      "%s must be an array of real numbers (it is converted to float32), got dtype %S", name,
                      (PyObject *)PyArray_DESCR(src));
     /* 8- and 16-bit integers always fit (and images are often big uint8 arrays). */
-    else if ((kind == 'f' && PyArray_TYPE(src) == NPY_DOUBLE && !doubles_fit_float32(src, name)) ||
-             ((kind == 'i' || kind == 'u') && PyArray_ITEMSIZE(src) > 2 && !ints_fit_float32(src, name)))
+    else if ((PyArray_TYPE(src) == NPY_DOUBLE || (kind != 'f' && kind != 'b' && PyArray_ITEMSIZE(src) > 2)) &&
+             !fits_float32(src, name))
         ;
     else
         out = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)src, NPY_FLOAT32,
@@ -288,44 +248,36 @@ void str_seq_release(str_seq *seq)
 /* Training configs                                                           */
 /* ------------------------------------------------------------------------ */
 
+/* The field at base + offset, of its C type (the table's offsets are the struct's). */
+#define AT(type, base, offset) (*(type *)((char *)(base) + (offset)))
+
 PyObject *fields_to_dict(const train_field *fields, const void *config)
 {
-    const char *base = config;
     PyObject *dict = PyDict_New();
     const train_field *f;
 
     for (f = fields; dict != NULL && f->name != NULL; f++) {
-        const char *at = base + f->offset;
         PyObject *value = NULL;
-        int32_t i32, count, i;
-        float f32;
-        uint64_t u64;
-        double f64;
-
+        int32_t count, i;
         switch (f->kind) {
         case FIELD_INT32:
-            memcpy(&i32, at, sizeof i32);
-            value = PyLong_FromLong((long)i32);
+            value = PyLong_FromLong((long)AT(const int32_t, config, f->offset));
             break;
         case FIELD_FLOAT:
-            memcpy(&f32, at, sizeof f32);
-            value = PyFloat_FromDouble((double)f32);
-            break;
-        case FIELD_UINT64:
-            memcpy(&u64, at, sizeof u64);
-            value = PyLong_FromUnsignedLongLong((unsigned long long)u64);
+            value = PyFloat_FromDouble((double)AT(const float, config, f->offset));
             break;
         case FIELD_DOUBLE:
-            memcpy(&f64, at, sizeof f64);
-            value = PyFloat_FromDouble(f64);
+            value = PyFloat_FromDouble(AT(const double, config, f->offset));
+            break;
+        case FIELD_UINT64:
+            value = PyLong_FromUnsignedLongLong((unsigned long long)AT(const uint64_t, config, f->offset));
             break;
         case FIELD_INT32_LIST: /* a count outside [0, max] reads as no ints */
-            memcpy(&count, base + f->count_offset, sizeof count);
+            count = AT(const int32_t, config, f->count_offset);
             value = PyList_New(count >= 0 && count <= f->max ? count : 0);
             for (i = 0; value != NULL && i < PyList_GET_SIZE(value); i++) {
-                PyObject *item;
-                memcpy(&i32, at + (size_t)i * sizeof i32, sizeof i32);
-                if ((item = PyLong_FromLong((long)i32)) == NULL)
+                PyObject *item = PyLong_FromLong((long)(&AT(const int32_t, config, f->offset))[i]);
+                if (item == NULL)
                     Py_CLEAR(value);
                 else
                     PyList_SET_ITEM(value, i, item);
@@ -340,12 +292,11 @@ PyObject *fields_to_dict(const train_field *fields, const void *config)
 }
 
 /* Fills a FIELD_INT32_LIST field and its count from a sequence of 1 to max ints. */
-static int int32_list_from_py(PyObject *value, const train_field *f, char *base)
+static int int32_list_from_py(PyObject *value, const train_field *f, void *config)
 {
     char message[96], item_name[64];
     PyObject *seq;
     Py_ssize_t n, i;
-    int32_t count, v = 0;
     int ok = 1;
 
     snprintf(message, sizeof message, "%s must be a sequence of ints", f->name);
@@ -358,19 +309,16 @@ static int int32_list_from_py(PyObject *value, const train_field *f, char *base)
     }
     for (i = 0; ok && i < n; i++) {
         snprintf(item_name, sizeof item_name, "%s[%zd]", f->name, i);
-        ok = int32_arg(PySequence_Fast_GET_ITEM(seq, i), item_name, &v);
-        memcpy(base + f->offset + (size_t)i * sizeof v, &v, sizeof v);
+        ok = int32_arg(PySequence_Fast_GET_ITEM(seq, i), item_name, &(&AT(int32_t, config, f->offset))[i]);
     }
-    count = (int32_t)n;
     if (ok)
-        memcpy(base + f->count_offset, &count, sizeof count);
+        AT(int32_t, config, f->count_offset) = (int32_t)n;
     Py_DECREF(seq);
     return ok;
 }
 
 int fields_from_dict(PyObject *dict, const train_field *fields, void *config)
 {
-    char *base = config;
     const train_field *f;
 
     if (!PyDict_Check(dict)) {
@@ -379,39 +327,32 @@ int fields_from_dict(PyObject *dict, const train_field *fields, void *config)
     }
     for (f = fields; f->name != NULL; f++) {
         PyObject *value = PyDict_GetItemString(dict, f->name); /* borrowed */
-        char *at = base + f->offset;
-        int32_t i32;
-        uint64_t u64;
-        double f64;
-        float f32;
-
+        double real;
+        int ok;
         if (value == NULL) {
             PyErr_Format(PyExc_KeyError, "config has no field %s", f->name);
             return 0;
         }
         switch (f->kind) {
         case FIELD_INT32:
-            if (!int32_arg(value, f->name, &i32))
-                return 0;
-            memcpy(at, &i32, sizeof i32);
-            break;
-        case FIELD_FLOAT:
-        case FIELD_DOUBLE:
-            if (!float_arg(value, f->name, &f64))
-                return 0;
-            f32 = (float)f64;
-            memcpy(at, f->kind == FIELD_DOUBLE ? (void *)&f64 : (void *)&f32, f->kind == FIELD_DOUBLE ? 8 : 4);
+            ok = int32_arg(value, f->name, &AT(int32_t, config, f->offset));
             break;
         case FIELD_UINT64:
-            if (!uint64_arg(value, f->name, &u64))
-                return 0;
-            memcpy(at, &u64, sizeof u64);
+            ok = uint64_arg(value, f->name, &AT(uint64_t, config, f->offset));
             break;
-        case FIELD_INT32_LIST:
-            if (!int32_list_from_py(value, f, base))
-                return 0;
+        case FIELD_FLOAT:
+            if ((ok = float_arg(value, f->name, &real)))
+                AT(float, config, f->offset) = (float)real;
+            break;
+        case FIELD_DOUBLE:
+            ok = float_arg(value, f->name, &AT(double, config, f->offset));
+            break;
+        default:
+            ok = int32_list_from_py(value, f, config);
             break;
         }
+        if (!ok)
+            return 0;
     }
     return 1;
 }

@@ -42,7 +42,20 @@
 #include <string.h>
 
 #include "lstmkit.h"
-#include "_other_blas.h"
+
+/* Other OpenBLAS pools in the process (NumPy's, SciPy's), held at one thread during
+ * LSTMKit calls (_other_blas.c). other_blas_scan finds them (at import; again on
+ * request; LSTMKIT_LIMIT_OTHER_BLAS=0 in the environment turns the limit off). Around
+ * every LSTMKit call, the first of overlapping calls sets each pool to one thread and
+ * the last restores its count. The pools found: their files and thread counts. */
+void other_blas_scan(void);
+void other_blas_limit_begin(void);
+void other_blas_limit_end(void);
+void other_blas_set_enabled(int on);
+int other_blas_enabled(void);
+int other_blas_count(void);
+const char *other_blas_path(int i);
+int other_blas_threads(int i);
 
 /* lstmkit.ModelFormatError(ValueError), for LK_STATUS_INVALID_FORMAT; made at import. */
 extern PyObject *ModelFormatError;
