@@ -2,24 +2,22 @@
 
 - The constructor's arguments are its signature, whose defaults come from the C ABI's
   ``*_default()`` config (``c_value``), never typed twice. They are stored UNCHANGED
-  (scikit-learn's ``clone`` requires the very objects back) and checked at ``fit``:
-  Python converts what only it knows (``_C_TYPES``: a bool flag, an enum's name) and the
-  engine checks every value, its message naming the argument ("hidden_size must be in
-  [1, 4096], got 0", a ValueError; a str for an int is a TypeError naming it).
-- ``get_params`` / ``set_params``, a ``repr`` showing the arguments that differ from
-  their defaults, ``score`` (accuracy, or mean IoU for the segmenter) and
-  ``__sklearn_tags__`` make the models work with ``clone``, ``Pipeline``,
-  ``cross_val_score`` and ``GridSearchCV``; scikit-learn itself is never imported
-  except by the methods it calls.
-- ``fit(X, y, validation_data=None, validation_split=None, ...)`` is one body
-  (``_fit``) for every model; a model supplies how its inputs and targets are checked
-  (``_inputs``, ``_targets``) and its native training call (``_train``).
-- The fitted model is one immutable snapshot (``Fitted``: the native handle with its
-  labels), swapped in by one assignment: a ``predict`` running while ``fit`` finishes on
-  another thread uses the old model or the new one, never a mix.
-- ``save`` / ``load`` (reporting the file's hyper-parameters), the "not fitted" error,
-  and pickling (``copy``, ``deepcopy``, multiprocessing, joblib) as the model file's
-  bytes, once.
+  (scikit-learn's ``clone`` requires the very objects back) and checked by ``fit``:
+  Python converts what only it knows (``_C_TYPES``: a bool flag, an enum's name), the
+  extension refuses wrong types, and the engine checks every value, its message naming
+  the argument ("hidden_size must be in [1, 4096], got 0").
+- ``get_params`` / ``set_params``, a ``repr`` of the arguments that differ from their
+  defaults, ``score`` and ``__sklearn_tags__`` make the models work with ``clone``,
+  ``Pipeline``, ``cross_val_score`` and ``GridSearchCV`` (scikit-learn is imported only
+  by the methods it calls).
+- ``fit(X, y, validation_data=None, validation_split=None, ...)`` is one body (``_fit``);
+  a model supplies how its data are checked (``_inputs``, ``_targets``) and its native
+  training call (``_TRAIN``).
+- The fitted model is one immutable snapshot (``Fitted``), swapped in by one
+  assignment: a ``predict`` running while ``fit`` finishes on another thread uses the
+  old model or the new one, never a mix.
+- ``save`` / ``load`` (with the file's hyper-parameters) and pickling as the model
+  file's bytes, once.
 """
 
 from __future__ import annotations
@@ -164,19 +162,16 @@ class Estimator:
         self._threads = args["threads"]
         return self
 
-    def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> Any:
-        """X checked (for `model`'s input when given); `prefix` starts its name."""
-        raise NotImplementedError
-
-    def _targets(self, y: Any, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> Tuple[Any, bool]:
-        """(y checked against X, whether every label was an int)."""
-        raise NotImplementedError
+    # A model defines _inputs(X, prefix="", model=None) -> X checked (for `model`'s input
+    # when given; `prefix` starts the names in messages) and _targets(y, X, prefix="",
+    # model=None) -> (y checked against X, whether every label was an int); it may add
+    # rules on the training targets and between training and validation data:
 
     def _check_training(self, y: Any) -> None:
-        """Rules on the training targets; a model overrides it."""
+        pass
 
     def _check_validation(self, X: Any, y: Any, dev_X: Any, dev_y: Any) -> None:
-        """Rules between training and validation data; a model overrides it."""
+        pass
 
     # -- scikit-learn's contract -------------------------------------------------------
 
@@ -214,9 +209,6 @@ class Estimator:
         """Accuracy on (X, y) for a classifier, mean IoU for the segmenter: the number
         scikit-learn's cross_val_score and GridSearchCV maximise by default."""
         return float(self.evaluate(X, y)[self._SCORE])
-
-    def evaluate(self, X: Any, y: Any, *, threads: Optional[int] = None) -> Dict[str, Any]:
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}

@@ -1,6 +1,6 @@
 /*
  * lstmkit._native: the LSTM handle (lk_lstm) and lstm_create/lstm_load/as_float32.
- * Readers: forward, get_param, param_names, save; the writer: set_params.
+ * Readers: forward, params, save; the writer: set_params.
  */
 #include "_common.h"
 
@@ -69,51 +69,34 @@ static PyObject *LSTMHandle_config(PyObject *obj, PyObject *Py_UNUSED(ignored))
                          (unsigned long long)c->seed);
 }
 
-/* The parameter names (owned by the handle, fixed for its life), in PyTorch's order. */
-static PyObject *LSTMHandle_param_names(PyObject *obj, PyObject *Py_UNUSED(ignored))
-{
-    const lk_lstm *lstm = ((LSTMHandle *)obj)->model;
-    int32_t count = 0, i;
-    PyObject *names;
-
-    if (!lk_ok(lk_lstm_param_count(lstm, &count)) || (names = PyList_New(count > 0 ? count : 0)) == NULL)
-        return NULL;
-    for (i = 0; i < count; i++) {
-        const char *name = NULL;
-        PyObject *item = lk_ok(lk_lstm_param_name(lstm, i, &name)) ? PyUnicode_FromString(name) : NULL;
-        if (item == NULL) {
-            Py_DECREF(names);
-            return NULL;
-        }
-        PyList_SET_ITEM(names, i, item);
-    }
-    return names;
-}
-
-/* get_param(name) -> a new float32 array of the parameter's shape (a copy). */
-static PyObject *LSTMHandle_get_param(PyObject *obj, PyObject *args)
+/* params() -> dict name -> float32 array (copies), in PyTorch's order. */
+static PyObject *LSTMHandle_params(PyObject *obj, PyObject *Py_UNUSED(ignored))
 {
     LSTMHandle *self = (LSTMHandle *)obj;
-    const char *name;
-    int32_t ndim = 0;
-    int64_t shape[2] = {0, 0};
-    npy_intp dims[2];
-    PyArrayObject *out;
-    lk_status status;
+    PyObject *params = PyDict_New();
+    int32_t count = 0, i, ndim = 0;
+    lk_status status = lk_lstm_param_count(self->model, &count);
 
-    if (!PyArg_ParseTuple(args, "s:get_param", &name) || !lk_ok(lk_lstm_param_shape(self->model, name, &ndim, shape)))
-        return NULL;
-    if (ndim < 1 || ndim > 2)
-        return PyErr_Format(PyExc_RuntimeError, "internal error in LSTMKit: parameter %s has %d dimensions", name,
-                            (int)ndim);
-    dims[0] = (npy_intp)shape[0];
-    dims[1] = (npy_intp)shape[1];
-    if ((out = NEW_ARRAY(ndim, dims, NPY_FLOAT32)) == NULL)
-        return NULL;
-    READ_LOCKED(self, status = lk_lstm_get_param(self->model, name, FLOATS(out), SIZE(out)));
-    if (!lk_ok(status))
-        Py_CLEAR(out);
-    return (PyObject *)out;
+    for (i = 0; params != NULL && status == LK_STATUS_OK && i < count; i++) {
+        const char *name = NULL; /* owned by the handle */
+        int64_t shape[2] = {1, 1};
+        npy_intp dims[2];
+        PyArrayObject *value = NULL;
+        if ((status = lk_lstm_param_name(self->model, i, &name)) != LK_STATUS_OK ||
+            (status = lk_lstm_param_shape(self->model, name, &ndim, shape)) != LK_STATUS_OK)
+            break;
+        dims[0] = (npy_intp)shape[0];
+        dims[1] = (npy_intp)shape[1];
+        if ((value = NEW_ARRAY(ndim == 2 ? 2 : 1, dims, NPY_FLOAT32)) == NULL ||
+            PyDict_SetItemString(params, name, (PyObject *)value) < 0)
+            Py_CLEAR(params);
+        else
+            READ_LOCKED(self, status = lk_lstm_get_param(self->model, name, FLOATS(value), SIZE(value)));
+        Py_XDECREF(value);
+    }
+    if (params != NULL && !lk_ok(status))
+        Py_CLEAR(params);
+    return params;
 }
 
 /* Copies the n parameters into backups, then sets them to values; if the library
@@ -184,8 +167,7 @@ done:
 static PyMethodDef LSTMHandle_methods[] = {
     METHOD(LSTMHandle, forward, METH_VARARGS, "forward(x, lengths, h0, c0) -> (y, h_n, c_n)"),
     METHOD(LSTMHandle, config, METH_NOARGS, "config() -> dict"),
-    METHOD(LSTMHandle, param_names, METH_NOARGS, "param_names() -> list of str, in PyTorch's order"),
-    METHOD(LSTMHandle, get_param, METH_VARARGS, "get_param(name) -> float32 array (a copy)"),
+    METHOD(LSTMHandle, params, METH_NOARGS, "params() -> dict name -> float32 array (copies)"),
     METHOD(LSTMHandle, set_params, METH_O, "set_params([(name, values), ...]): all or nothing"),
     HANDLE_SAVE_METHOD(LSTMHandle),
     {NULL, NULL, 0, NULL},

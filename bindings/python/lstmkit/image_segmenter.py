@@ -61,26 +61,17 @@ def _masks_arg(name: str, value: Any, images: np.ndarray, images_name: str, num_
     return np.ascontiguousarray(masks, dtype=np.int32)
 
 
-def _class_weights_arg(value: Any, num_classes: int) -> Tuple[bool, Optional[np.ndarray]]:
-    """(balance_classes, explicit weights or None) from fit's class_weights."""
+def _class_weights_arg(value: Any) -> Tuple[bool, Optional[np.ndarray]]:
+    """(balance_classes, explicit weights or None) from fit's class_weights; the engine
+    checks the weights."""
     if value is None or isinstance(value, str):
         if value not in (None, "balanced"):
-            raise ValueError(f"class_weights must be None, 'balanced' or {num_classes} weights, got {value!r}")
+            raise ValueError(f"class_weights must be None, 'balanced' or a weight per class, got {value!r}")
         return value == "balanced", None
     try:
-        weights = np.asarray(value, dtype=np.float64)
+        return False, np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError):
-        raise TypeError(f"class_weights must be None, 'balanced' or a sequence of {num_classes} floats, "
-                        f"got {type(value).__name__}") from None
-    if weights.shape != (num_classes,):
-        raise ValueError(f"class_weights must hold num_classes = {num_classes} weights, got shape {weights.shape}")
-    bad = ~(np.isfinite(weights) & (weights >= 0))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"class_weights[{i}] is {weights[i]}; weights must be finite and >= 0")
-    if not (weights > 0).any():
-        raise ValueError("class_weights are all 0; at least one must be > 0")
-    return False, weights.astype(np.float32)
+        raise TypeError(f"class_weights must be None, 'balanced' or a sequence of floats, got {type(value).__name__}") from None
 
 
 class ImageSegmenter(Estimator):
@@ -165,7 +156,7 @@ class ImageSegmenter(Estimator):
         ValueError for an argument out of range (the message names it), or if training
         diverges (a NaN or infinite loss or gradient): lower learning_rate.
         """
-        balance_classes, weights = _class_weights_arg(class_weights, int_arg("num_classes", self.num_classes))
+        balance_classes, weights = _class_weights_arg(class_weights)
         return self._fit(X, y, validation_data, validation_split, locals(), weights)
 
     def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> np.ndarray:

@@ -151,11 +151,11 @@ class LSTM:
 
     def param_names(self) -> list:
         """Parameter names in PyTorch's order."""
-        return self._handle.param_names()
+        return list(self._handle.params())
 
     def state_dict(self) -> dict:
         """name -> float32 array (copies), with PyTorch's names, shapes and order."""
-        return {name: self._handle.get_param(name) for name in self._handle.param_names()}
+        return self._handle.params()
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Replaces parameters from a mapping name -> array (or torch tensor).

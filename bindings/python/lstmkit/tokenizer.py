@@ -43,6 +43,18 @@ def _encode(name: str, text: str) -> bytes:
         ) from None
 
 
+def _words(name: str, words: Any) -> List[str]:
+    """A list or tuple of words, each a non-empty str without whitespace."""
+    for j, word in enumerate(words):
+        if not isinstance(word, str):
+            raise TypeError(f"{name}[{j}] must be a str, got {type(word).__name__}")
+        if not word:
+            raise ValueError(f"{name}[{j}] is an empty word")
+        if any(c.isspace() for c in word):
+            raise ValueError(f"{name}[{j}] = {word!r} contains whitespace; a word cannot")
+    return list(words)
+
+
 def _corpus(name: str, value: Any) -> bytes:
     """A training corpus as the library takes it: UTF-8, one sentence a line, words
     separated by spaces. value: a path to such a file, or a list of sentences, each a
@@ -50,39 +62,23 @@ def _corpus(name: str, value: Any) -> bytes:
     if isinstance(value, (str, bytes, os.PathLike)):
         with open(os.fspath(value), "rb") as f:
             return f.read()
-    if isinstance(value, (bytearray, memoryview)):
-        raise TypeError(f"{name} must be a path or a list of sentences, got {type(value).__name__}")
     try:
-        sentences = list(value)
+        sentences = list(value) if not isinstance(value, (bytearray, memoryview)) else None
     except TypeError:
-        raise TypeError(
-            f"{name} must be a path (str or os.PathLike) or a list of sentences "
-            f"(each a list of words or a space-separated str), got {type(value).__name__}"
-        ) from None
+        sentences = None
+    if sentences is None:
+        raise TypeError(f"{name} must be a path (str or os.PathLike) or a list of sentences (each a list of words "
+                        f"or a space-separated str), got {type(value).__name__}")
     lines = []
     for i, sentence in enumerate(sentences):
-        if isinstance(sentence, str):
-            words = sentence.split()
-        elif isinstance(sentence, (list, tuple)):
-            words = list(sentence)
-            for j, word in enumerate(words):
-                if not isinstance(word, str):
-                    raise TypeError(f"{name}[{i}][{j}] must be a str, got {type(word).__name__}")
-                if not word:
-                    raise ValueError(f"{name}[{i}][{j}] is an empty word")
-                if any(c.isspace() for c in word):
-                    raise ValueError(f"{name}[{i}][{j}] = {word!r} contains whitespace; "
-                                     f"a word cannot")
-        else:
-            raise TypeError(f"{name}[{i}] must be a list of words or a str, "
-                            f"got {type(sentence).__name__}")
+        if not isinstance(sentence, (str, list, tuple)):
+            raise TypeError(f"{name}[{i}] must be a list of words or a str, got {type(sentence).__name__}")
+        words = sentence.split() if isinstance(sentence, str) else _words(f"{name}[{i}]", sentence)
         if words:
-            line = " ".join(words)
-            _encode(f"{name}[{i}]", line)
-            lines.append(line)
+            lines.append(_encode(f"{name}[{i}]", " ".join(words) + "\n"))
     if not lines:
         raise ValueError(f"{name} holds no sentences (no words at all)")
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    return b"".join(lines)
 
 
 # -- the tokenizer ---------------------------------------------------------------------
@@ -324,9 +320,4 @@ def _lexicon(value: Any) -> bytes:
         raise TypeError(f"lexicon must be a path or a list of words, got {type(value).__name__}")
     if not value:
         raise ValueError("lexicon holds no words")
-    for i, word in enumerate(value):
-        if not isinstance(word, str):
-            raise TypeError(f"lexicon[{i}] must be a str, got {type(word).__name__}")
-        if not word or any(c.isspace() for c in word):
-            raise ValueError(f"lexicon[{i}] must be a non-empty word without whitespace, got {word!r}")
-    return _encode("lexicon", "".join(w + "\n" for w in value))
+    return _encode("lexicon", "".join(w + "\n" for w in _words("lexicon", value)))
