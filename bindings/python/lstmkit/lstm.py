@@ -36,13 +36,15 @@ def _lengths_arg(lengths: Any, batch: int, steps: int) -> np.ndarray:
         raise TypeError(f"lengths must be an array of integers, got dtype {n.dtype}")
     if n.shape != (batch,):
         raise ValueError(f"lengths must have shape (batch,) = ({batch},), got {n.shape}")
-    for i, v in enumerate(n.tolist()):
+    bad = (n < 1) | (n > steps)
+    if bad.any():
+        i = int(np.argmax(bad))
+        v = int(n[i])
         if not -(2**31) <= v < 2**31:
             raise ValueError(f"lengths[{i}] = {v} does not fit in int32")
-        if not 1 <= v <= steps:
-            raise ValueError(f"lengths[{i}] = {v} is out of range: every length must be in [1, {steps}] "
-                             "(the number of steps in x)")
-    return n.astype(np.int32)
+        raise ValueError(f"lengths[{i}] = {v} is out of range: every length must be in [1, {steps}] "
+                         "(the number of steps in x)")
+    return n.astype(np.int32, copy=False)
 
 
 class LSTM:
@@ -136,7 +138,7 @@ class LSTM:
         h0 = c0 = None
         if state is not None:
             want = (self.num_layers * (2 if self.bidirectional else 1), B, self.hidden_size)
-            h0, c0 = (_native.as_float32(s, name) for s, name in zip(state, ("h0", "c0")))
+            h0, c0 = _native.as_float32(state[0], "h0"), _native.as_float32(state[1], "c0")
             for name, s in (("h0", h0), ("c0", c0)):
                 if s.shape != want:
                     raise ValueError(f"{name} must have shape (num_layers*num_directions, batch, hidden_size) = "
