@@ -120,7 +120,7 @@ native = Extension(
         "lstmkit/_image_segmenter.c",
         "lstmkit/_other_blas.c",
     ],
-    depends=["lstmkit/_common.h", "lstmkit/_other_blas.h"],
+    depends=["lstmkit/_common.h"],
     include_dirs=[str(REPO / "include")],
     library_dirs=[str(PACKAGE_DIR)],
     libraries=["lstmkit"],

@@ -21,8 +21,6 @@
 
 from __future__ import annotations
 
-import operator
-
 from . import _native
 from ._native import ModelFormatError
 from .classifier import TextClassifier
@@ -48,7 +46,7 @@ __all__ = [
 ]
 
 #: The library's version (lk_version()).
-__version__: str = _native.version()
+__version__: str = _native.VERSION
 
 
 def set_num_threads(n: int) -> None:
@@ -57,11 +55,6 @@ def set_num_threads(n: int) -> None:
     NumPy's own BLAS has a separate thread pool; during LSTMKit calls it is held at
     one thread (see limit_other_blas).
     """
-    if isinstance(n, bool) or not hasattr(n, "__index__"):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    n = operator.index(n)
-    if not 1 <= n <= 2**31 - 1:
-        raise ValueError(f"the number of threads must be in [1, 2**31 - 1], got {n}")
     _native.set_num_threads(n)
 
 

@@ -1,6 +1,6 @@
 /*
- * The shared core of lstmkit._native (see _common.h): status mapping, argument and array
- * checks, handle locks, training configs and progress callbacks.
+ * The shared core of lstmkit._native (see _common.h): status mapping, conversions of
+ * arrays, arguments, strings and training configs, progress callbacks, handle locks.
  */
 #include "_common.h"
 
@@ -9,330 +9,140 @@
 
 PyObject *ModelFormatError = NULL;
 
-/* ------------------------------------------------------------------------ */
-/* Errors                                                                     */
-/* ------------------------------------------------------------------------ */
-
 int lk_ok(lk_status status)
 {
-    const char *message;
-
+    const char *message = lk_last_error();
+    PyObject *type = status == LK_STATUS_INVALID_ARGUMENT || status == LK_STATUS_SIZE_MISMATCH ? PyExc_ValueError
+                     : status == LK_STATUS_NOT_FOUND                                        ? PyExc_KeyError
+                     : status == LK_STATUS_IO_ERROR                                         ? PyExc_OSError
+                     : status == LK_STATUS_INVALID_FORMAT                                   ? ModelFormatError
+                     : status == LK_STATUS_OUT_OF_MEMORY                                    ? PyExc_MemoryError
+                                                                                            : NULL;
     if (status == LK_STATUS_OK)
         return 1;
-    message = lk_last_error();
     if (message == NULL || message[0] == '\0')
         message = lk_status_string(status);
-
-    switch (status) {
-    case LK_STATUS_INVALID_ARGUMENT:
-    case LK_STATUS_SIZE_MISMATCH:
-        PyErr_SetString(PyExc_ValueError, message);
-        break;
-    case LK_STATUS_NOT_FOUND:
-        PyErr_SetString(PyExc_KeyError, message);
-        break;
-    case LK_STATUS_IO_ERROR:
-        PyErr_SetString(PyExc_OSError, message);
-        break;
-    case LK_STATUS_INVALID_FORMAT:
-        PyErr_SetString(ModelFormatError, message);
-        break;
-    case LK_STATUS_OUT_OF_MEMORY:
-        PyErr_SetString(PyExc_MemoryError, message);
-        break;
-    case LK_STATUS_INTERNAL:
-        PyErr_Format(PyExc_RuntimeError, "internal error in LSTMKit (please report it): %s",
+    if (type != NULL)
+        PyErr_SetString(type, message);
+    else /* LK_STATUS_INTERNAL; BUFFER_TOO_SMALL (this binding sizes every buffer) */
+        PyErr_Format(PyExc_RuntimeError, "internal error in LSTMKit (please report it): status %d: %s", (int)status,
                      message);
-        break;
-    case LK_STATUS_BUFFER_TOO_SMALL:
-        /* This binding always passes a large enough buffer. */
-        PyErr_Format(PyExc_RuntimeError,
-                     "internal error in lstmkit: an output buffer was too small: %s", message);
-        break;
-    default:
-        PyErr_Format(PyExc_RuntimeError, "LSTMKit returned unknown status %d: %s",
-                     (int)status, message);
-        break;
-    }
     return 0;
-}
-
-PyObject *take_exception(void)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    return PyErr_GetRaisedException();
-#else
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    if (type == NULL)
-        return NULL;
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (value != NULL && tb != NULL)
-        PyException_SetTraceback(value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    return value;
-#endif
-}
-
-void restore_exception(PyObject *exc)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    PyErr_SetRaisedException(exc);
-#else
-    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
-#endif
 }
 
 /* ------------------------------------------------------------------------ */
 /* Arrays                                                                     */
 /* ------------------------------------------------------------------------ */
 
-const char *shape_str(int ndim, const npy_intp *dims, char *buf, size_t size)
+/* 1 if every value of arr fits float32: an integer (kind 'i' or 'u') exactly, a finite
+ * float64 as a finite float32 (NaN and infinity pass: check_finite reports them); else
+ * ValueError naming `name` and 0. long double holds every int64 and uint64 exactly. */
+static int fits_float32(PyArrayObject *arr, const char *name)
 {
-    size_t used = 0;
-    int i;
-    buf[0] = '\0';
-    used += (size_t)snprintf(buf + used, size - used, "(");
-    for (i = 0; i < ndim && used < size; i++) {
-        used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "",
-                                 (long long)dims[i]);
-    }
-    if (used < size)
-        snprintf(buf + used, size - used, ndim == 1 ? ",)" : ")");
-    return buf;
-}
+    char kind = PyArray_DESCR(arr)->kind;
+    PyArrayObject *wide = AS_ARRAY((PyObject *)arr, kind == 'u' ? NPY_UINT64 : kind == 'i' ? NPY_INT64 : NPY_DOUBLE);
+    npy_intp i, n = wide != NULL ? PyArray_SIZE(wide) : 0;
 
-int check_shape(PyArrayObject *arr, const char *name, const char *meaning, int ndim,
-                const npy_intp *dims)
-{
-    char got[SHAPE_BUF], want[SHAPE_BUF];
-
-    if (PyArray_NDIM(arr) == ndim && PyArray_CompareLists(PyArray_DIMS(arr), dims, ndim))
-        return 1;
-    PyErr_Format(PyExc_ValueError, "%s must have shape %s%s, got %s", name, meaning,
-                 shape_str(ndim, dims, want, sizeof want),
-                 shape_str(PyArray_NDIM(arr), PyArray_DIMS(arr), got, sizeof got));
-    return 0;
-}
-
-/* True if every integer in `arr` (kind 'i' or 'u') is exactly representable as float32;
- * otherwise sets ValueError naming `name` and returns 0. */
-static int ints_fit_float32(PyArrayObject *arr, const char *name)
-{
-    int is_unsigned = PyArray_DESCR(arr)->kind == 'u';
-    PyArrayObject *wide = (PyArrayObject *)PyArray_FROM_OTF(
-        (PyObject *)arr, is_unsigned ? NPY_UINT64 : NPY_INT64, NPY_ARRAY_IN_ARRAY);
-    npy_intp i, n;
-    int ok = 1;
-
-    if (wide == NULL)
-        return 0;
-    n = PyArray_SIZE(wide);
-    if (is_unsigned) {
-        const uint64_t *v = (const uint64_t *)PyArray_DATA(wide);
-        for (i = 0; i < n; i++) {
-            float f = (float)v[i];
-            if (f >= 18446744073709551616.0f || (uint64_t)f != v[i]) {
-                PyErr_Format(PyExc_ValueError,
-                             "%s holds the integer %llu (flat index %zd), which float32 "
-                             "cannot represent exactly",
-                             name, (unsigned long long)v[i], (Py_ssize_t)i);
-                ok = 0;
-                break;
-            }
-        }
-    } else {
-        const int64_t *v = (const int64_t *)PyArray_DATA(wide);
-        for (i = 0; i < n; i++) {
-            float f = (float)v[i];
-            if (f >= 9223372036854775808.0f || (int64_t)f != v[i]) {
-                PyErr_Format(PyExc_ValueError,
-                             "%s holds the integer %lld (flat index %zd), which float32 "
-                             "cannot represent exactly",
-                             name, (long long)v[i], (Py_ssize_t)i);
-                ok = 0;
-                break;
-            }
-        }
-    }
-    Py_DECREF(wide);
-    return ok;
-}
-
-/* True unless a finite float64 in `arr` overflows float32 (it would become infinite);
- * then ValueError naming `name`. NaN and infinity pass: check_finite reports them. */
-static int doubles_fit_float32(PyArrayObject *arr, const char *name)
-{
-    PyArrayObject *dense = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)arr, NPY_DOUBLE,
-                                                             NPY_ARRAY_IN_ARRAY);
-    const double *v;
-    npy_intp i, n;
-    int ok = 1;
-
-    if (dense == NULL)
-        return 0;
-    v = (const double *)PyArray_DATA(dense);
-    n = PyArray_SIZE(dense);
     for (i = 0; i < n; i++) {
-        if (isfinite(v[i]) && !isfinite((float)v[i])) {
-            PyObject *value = PyFloat_FromDouble(v[i]);
-            if (value != NULL) {
-                PyErr_Format(PyExc_ValueError,
-                             "%s holds %R (flat index %zd), outside the float32 range", name,
-                             value, (Py_ssize_t)i);
-                Py_DECREF(value);
-            }
-            ok = 0;
+        const void *at = (const char *)PyArray_DATA(wide) + i * 8;
+        long double v = kind == 'u' ? (long double)*(const uint64_t *)at
+                        : kind == 'i' ? (long double)*(const int64_t *)at : (long double)*(const double *)at;
+        char text[48];
+        if (kind == 'f' ? isfinite(v) && !isfinite((float)v) : (long double)(float)v != v) {
+            snprintf(text, sizeof text, kind == 'f' ? "%Lg" : "%.0Lf", v);
+            PyErr_Format(PyExc_ValueError, kind == 'f' ? "%s holds %s (flat index %zd), outside the float32 range"
+                                                       : "%s holds the integer %s (flat index %zd), which float32 "
+                                                         "cannot represent exactly",
+                         name, text, (Py_ssize_t)i);
             break;
         }
     }
-    Py_DECREF(dense);
-    return ok;
+    Py_XDECREF(wide);
+    return wide != NULL && i == n;
 }
 
 PyArrayObject *as_float32(PyObject *obj, const char *name)
 {
-    PyArrayObject *src = NULL, *out = NULL;
+    PyArrayObject *src = (PyArrayObject *)PyArray_FROM_O(obj), *out = NULL;
     char kind;
 
-    src = (PyArrayObject *)PyArray_FROM_O(obj);
     if (src == NULL)
-        goto done;
+        return NULL;
     kind = PyArray_DESCR(src)->kind;
-    switch (kind) {
-    case 'f':
-        if (PyArray_TYPE(src) == NPY_DOUBLE && !doubles_fit_float32(src, name))
-            goto done;
-        break;
-    case 'b':
-        break;
-    case 'i':
-    case 'u':
-        /* 8- and 16-bit integers always fit (and images are often big uint8 arrays). */
-        if (PyArray_ITEMSIZE(src) > 2 && !ints_fit_float32(src, name))
-            goto done;
-        break;
-    default:
+    if (kind != 'f' && kind != 'b' && kind != 'i' && kind != 'u')
         PyErr_Format(PyExc_TypeError,
-                     "%s must be an array of real numbers (it is converted to float32), "
-                     "got dtype %S",
-                     name, (PyObject *)PyArray_DESCR(src));
-        goto done;
-    }
-    out = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)src, NPY_FLOAT32,
-                                            NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
-done:
-    Py_XDECREF(src);
+                     "%s must be an array of real numbers (it is converted to float32), got dtype %S", name,
+                     (PyObject *)PyArray_DESCR(src));
+    /* 8- and 16-bit integers always fit (and images are often big uint8 arrays). */
+    else if ((PyArray_TYPE(src) == NPY_DOUBLE || (kind != 'f' && kind != 'b' && PyArray_ITEMSIZE(src) > 2)) &&
+             !fits_float32(src, name))
+        ;
+    else
+        out = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)src, NPY_FLOAT32,
+                                                NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    Py_DECREF(src);
     return out;
 }
 
 int check_finite(PyArrayObject *arr, const char *name)
 {
-    const float *v = (const float *)PyArray_DATA(arr);
+    const float *v = FLOATS(arr);
     npy_intp i, n = PyArray_SIZE(arr);
     for (i = 0; i < n; i++) {
         if (!isfinite(v[i])) {
             PyErr_Format(PyExc_ValueError,
-                         "%s must hold finite values, but flat index %zd is %s "
-                         "(after conversion to float32)",
-                         name, (Py_ssize_t)i, isnan(v[i]) ? "NaN" : "infinite");
+                         "%s must hold finite values, but flat index %zd is %s (after conversion to float32)", name,
+                         (Py_ssize_t)i, isnan(v[i]) ? "NaN" : "infinite");
             return 0;
         }
     }
     return 1;
 }
 
-int check_finite_images(PyArrayObject *arr, const char *name)
+PyArrayObject *image_batch(PyObject *obj, const char *name, lk_image_shape *shape)
 {
-    const float *v = (const float *)PyArray_DATA(arr);
-    npy_intp i, n = PyArray_SIZE(arr), per;
+    PyArrayObject *x = as_float32(obj, name);
+    const npy_intp *d;
+    int nd;
 
-    if (n == 0)
-        return 1;
-    per = n / PyArray_DIM(arr, 0);
-    for (i = 0; i < n; i++) {
-        if (!isfinite(v[i])) {
-            PyErr_Format(PyExc_ValueError,
-                         "%s[%zd] holds a%s pixel (at flat index %zd of that image); pixels "
-                         "must be finite",
-                         name, (Py_ssize_t)(i / per), isnan(v[i]) ? " NaN" : "n infinite",
-                         (Py_ssize_t)(i % per));
-            return 0;
-        }
+    if (x == NULL)
+        return NULL;
+    d = PyArray_DIMS(x);
+    nd = PyArray_NDIM(x);
+    if (nd < 3 || nd > 5) {
+        PyErr_Format(PyExc_ValueError, "%s must have shape (N, H, W), (N, H, W, C) or (N, T, H, W, C)", name);
+        Py_DECREF(x);
+        return NULL;
     }
-    return 1;
-}
-
-PyArrayObject *as_int32(PyObject *obj, const char *name)
-{
-    PyArrayObject *src = NULL, *wide = NULL, *out = NULL;
-    npy_intp i, n;
-    char kind;
-    int is_unsigned;
-
-    src = (PyArrayObject *)PyArray_FROM_O(obj);
-    if (src == NULL)
-        goto fail;
-    kind = PyArray_DESCR(src)->kind;
-    /* An empty list becomes float64; let it through so the shape check speaks. */
-    if (kind != 'i' && kind != 'u' && !(PyArray_SIZE(src) == 0 && kind == 'f')) {
-        PyErr_Format(PyExc_TypeError, "%s must be an array of integers, got dtype %S", name,
-                     (PyObject *)PyArray_DESCR(src));
-        goto fail;
-    }
-    is_unsigned = kind == 'u';
-    wide = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)src, is_unsigned ? NPY_UINT64 : NPY_INT64,
-                                             NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
-    if (wide == NULL)
-        goto fail;
-    out = (PyArrayObject *)PyArray_SimpleNew(PyArray_NDIM(wide), PyArray_DIMS(wide), NPY_INT32);
-    if (out == NULL)
-        goto fail;
-    n = PyArray_SIZE(wide);
-    for (i = 0; i < n; i++) {
-        long long value;
-        if (is_unsigned) {
-            uint64_t u = ((const uint64_t *)PyArray_DATA(wide))[i];
-            if (u > (uint64_t)INT32_MAX) {
-                PyErr_Format(PyExc_ValueError, "%s[%zd] = %llu does not fit in int32", name,
-                             (Py_ssize_t)i, (unsigned long long)u);
-                goto fail;
-            }
-            value = (long long)u;
-        } else {
-            value = (long long)((const int64_t *)PyArray_DATA(wide))[i];
-            if (value < INT32_MIN || value > INT32_MAX) {
-                PyErr_Format(PyExc_ValueError, "%s[%zd] = %lld does not fit in int32", name,
-                             (Py_ssize_t)i, value);
-                goto fail;
-            }
-        }
-        ((int32_t *)PyArray_DATA(out))[i] = (int32_t)value;
-    }
-    Py_DECREF(src);
-    Py_DECREF(wide);
-    return out;
-fail:
-    Py_XDECREF(src);
-    Py_XDECREF(wide);
-    Py_XDECREF(out);
-    return NULL;
+    shape->frames = nd == 5 ? (int64_t)d[1] : 0;
+    shape->height = (int64_t)d[nd == 5 ? 2 : 1];
+    shape->width = (int64_t)d[nd == 5 ? 3 : 2];
+    shape->channels = nd == 3 ? 1 : (int64_t)d[nd - 1];
+    return x;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Arguments                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* obj as a Python int (a new reference; NumPy ints too), else TypeError naming it. */
+static PyObject *index_arg(PyObject *obj, const char *name)
+{
+    if (PyBool_Check(obj) || !PyIndex_Check(obj))
+        return PyErr_Format(PyExc_TypeError, "%s must be an int, got %s", name, Py_TYPE(obj)->tp_name);
+    return PyNumber_Index(obj);
+}
+
 int int32_arg(PyObject *obj, const char *name, int32_t *out)
 {
-    long long v;
+    PyObject *index = index_arg(obj, name);
     int overflow = 0;
-    if (!PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be an int, got %s", name, Py_TYPE(obj)->tp_name);
+    long long v;
+
+    if (index == NULL)
         return 0;
-    }
-    v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    v = PyLong_AsLongLongAndOverflow(index, &overflow);
+    Py_DECREF(index);
     if (v == -1 && PyErr_Occurred())
         return 0;
     if (overflow || v < INT32_MIN || v > INT32_MAX) {
@@ -345,13 +155,13 @@ int int32_arg(PyObject *obj, const char *name, int32_t *out)
 
 int uint64_arg(PyObject *obj, const char *name, uint64_t *out)
 {
+    PyObject *index = index_arg(obj, name);
     unsigned long long u;
 
-    if (!PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be an int, got %s", name, Py_TYPE(obj)->tp_name);
+    if (index == NULL)
         return 0;
-    }
-    u = PyLong_AsUnsignedLongLong(obj);
+    u = PyLong_AsUnsignedLongLong(index);
+    Py_DECREF(index);
     if (u == (unsigned long long)-1 && PyErr_Occurred()) {
         PyErr_Clear();
         PyErr_Format(PyExc_ValueError, "%s must be in [0, 2**64), got %S", name, obj);
@@ -361,83 +171,65 @@ int uint64_arg(PyObject *obj, const char *name, uint64_t *out)
     return 1;
 }
 
-int threads_arg(PyObject *obj, int32_t *threads)
+int float_arg(PyObject *obj, const char *name, double *out)
 {
-    if (!int32_arg(obj, "threads", threads))
+    PyNumberMethods *number = Py_TYPE(obj)->tp_as_number;
+    if (PyBool_Check(obj) || !(PyIndex_Check(obj) || (number != NULL && number->nb_float != NULL))) {
+        PyErr_Format(PyExc_TypeError, "%s must be a float, got %s", name, Py_TYPE(obj)->tp_name);
         return 0;
-    if (*threads < 1) {
-        PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %d", (int)*threads);
+    }
+    *out = PyFloat_AsDouble(obj); /* NaN stays NaN: the engine refuses it */
+    return !(*out == -1.0 && PyErr_Occurred());
+}
+
+/* The ValueError for a str that PyUnicode_AsUTF8AndSize refused: a lone surrogate. */
+static void surrogate_error(PyObject *text, const char *label)
+{
+    Py_ssize_t at, n = PyUnicode_GET_LENGTH(text);
+    Py_UCS4 c = 0;
+    char code[16]; /* PyErr_Format has no %04X */
+
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+        return;
+    PyErr_Clear();
+    for (at = 0; at < n && !((c = PyUnicode_READ_CHAR(text, at)) >= 0xD800 && c <= 0xDFFF); at++)
+        ;
+    snprintf(code, sizeof code, "U+%04X", (unsigned)c);
+    PyErr_Format(PyExc_ValueError, "%s cannot be encoded as UTF-8: it holds the lone surrogate %s at index %zd",
+                 label, code, at);
+}
+
+int str_seq_take(str_seq *seq, PyObject *obj, const char *name, int flags)
+{
+    Py_ssize_t i, n;
+
+    if ((seq->tuple = PySequence_Tuple(obj)) == NULL)
         return 0;
-    }
-    return 1;
-}
-
-const char *utf8_arg(PyObject *obj, const char *name, Py_ssize_t index, Py_ssize_t *len)
-{
-    char label[96];
-    const char *bytes;
-
-    if (index >= 0)
-        snprintf(label, sizeof label, "%s[%zd]", name, index);
-    else
-        snprintf(label, sizeof label, "%s", name);
-    if (!PyUnicode_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a str, got %s", label, Py_TYPE(obj)->tp_name);
-        return NULL;
-    }
-    bytes = PyUnicode_AsUTF8AndSize(obj, len);
-    if (bytes == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
-            Py_ssize_t at = -1;
-            PyObject *exc = take_exception();
-            if (exc == NULL || PyUnicodeEncodeError_GetStart(exc, &at) < 0) {
-                PyErr_Clear();
-                at = -1;
-            }
-            Py_XDECREF(exc);
-            if (at >= 0 && at < PyUnicode_GET_LENGTH(obj)) {
-                char code[16]; /* PyErr_Format has no %04X */
-                snprintf(code, sizeof code, "U+%04X", (unsigned)PyUnicode_READ_CHAR(obj, at));
-                PyErr_Format(PyExc_ValueError,
-                             "%s cannot be encoded as UTF-8: it holds the lone surrogate %s at "
-                             "index %zd",
-                             label, code, at);
-            } else
-                PyErr_Format(PyExc_ValueError, "%s cannot be encoded as UTF-8", label);
-        }
-        return NULL;
-    }
-    return bytes;
-}
-
-int str_seq_take(str_seq *seq, PyObject *obj)
-{
-    seq->tuple = PySequence_Tuple(obj);
-    seq->n = seq->tuple != NULL ? PyTuple_GET_SIZE(seq->tuple) : 0;
-    return seq->tuple != NULL;
-}
-
-int str_seq_utf8(str_seq *seq, const char *name, int flags)
-{
-    Py_ssize_t i;
-
-    seq->utf8 = PyMem_Calloc(seq->n > 0 ? (size_t)seq->n : 1, sizeof *seq->utf8);
-    seq->lens = PyMem_Calloc(seq->n > 0 ? (size_t)seq->n : 1, sizeof *seq->lens);
+    seq->n = n = PyTuple_GET_SIZE(seq->tuple);
+    seq->utf8 = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *seq->utf8);
+    seq->lens = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof *seq->lens);
     if (seq->utf8 == NULL || seq->lens == NULL) {
         PyErr_NoMemory();
         return 0;
     }
-    for (i = 0; i < seq->n; i++) {
+    for (i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(seq->tuple, i);
         Py_ssize_t len = 0;
-        const char *text = utf8_arg(PyTuple_GET_ITEM(seq->tuple, i), name,
-                                    flags & UTF8_ALONE ? -1 : i, &len);
-        if (text == NULL)
-            return 0;
-        if ((flags & UTF8_NUL_FREE) && memchr(text, '\0', (size_t)len) != NULL) {
-            PyErr_Format(PyExc_ValueError, "%s[%zd] contains a NUL character", name, i);
+        char label[96];
+
+        snprintf(label, sizeof label, (flags & UTF8_ALONE) ? "%s" : "%s[%zd]", name, i);
+        if (!PyUnicode_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "%s must be a str, got %s", label, Py_TYPE(item)->tp_name);
             return 0;
         }
-        seq->utf8[i] = text;
+        if ((seq->utf8[i] = PyUnicode_AsUTF8AndSize(item, &len)) == NULL) {
+            surrogate_error(item, label);
+            return 0;
+        }
+        if ((flags & UTF8_NUL_FREE) && memchr(seq->utf8[i], '\0', (size_t)len) != NULL) {
+            PyErr_Format(PyExc_ValueError, "%s contains a NUL character", label);
+            return 0;
+        }
         seq->lens[i] = (size_t)len;
     }
     return 1;
@@ -456,115 +248,77 @@ void str_seq_release(str_seq *seq)
 /* Training configs                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* The ints of a FIELD_INT32_LIST field; a count outside [0, max] reads as no ints. */
-static PyObject *int32_list_to_py(const train_field *f, const char *base)
-{
-    int32_t count, i;
-    PyObject *list;
-
-    memcpy(&count, base + f->count_offset, sizeof count);
-    if (count < 0 || count > f->max)
-        count = 0;
-    list = PyList_New(count);
-    for (i = 0; list != NULL && i < count; i++) {
-        int32_t v;
-        PyObject *item;
-        memcpy(&v, base + f->offset + (size_t)i * sizeof v, sizeof v);
-        item = PyLong_FromLong((long)v);
-        if (item == NULL)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, i, item);
-    }
-    return list;
-}
+/* The field at base + offset, of its C type (the table's offsets are the struct's). */
+#define AT(type, base, offset) (*(type *)((char *)(base) + (offset)))
 
 PyObject *fields_to_dict(const train_field *fields, const void *config)
 {
-    const char *base = config;
     PyObject *dict = PyDict_New();
     const train_field *f;
 
-    if (dict == NULL)
-        return NULL;
-    for (f = fields; f->name != NULL; f++) {
+    for (f = fields; dict != NULL && f->name != NULL; f++) {
         PyObject *value = NULL;
+        int32_t count, i;
         switch (f->kind) {
-        case FIELD_INT32: {
-            int32_t v;
-            memcpy(&v, base + f->offset, sizeof v);
-            value = PyLong_FromLong((long)v);
+        case FIELD_INT32:
+            value = PyLong_FromLong((long)AT(const int32_t, config, f->offset));
+            break;
+        case FIELD_FLOAT:
+            value = PyFloat_FromDouble((double)AT(const float, config, f->offset));
+            break;
+        case FIELD_DOUBLE:
+            value = PyFloat_FromDouble(AT(const double, config, f->offset));
+            break;
+        case FIELD_UINT64:
+            value = PyLong_FromUnsignedLongLong((unsigned long long)AT(const uint64_t, config, f->offset));
+            break;
+        case FIELD_INT32_LIST: /* a count outside [0, max] reads as no ints */
+            count = AT(const int32_t, config, f->count_offset);
+            value = PyList_New(count >= 0 && count <= f->max ? count : 0);
+            for (i = 0; value != NULL && i < PyList_GET_SIZE(value); i++) {
+                PyObject *item = PyLong_FromLong((long)(&AT(const int32_t, config, f->offset))[i]);
+                if (item == NULL)
+                    Py_CLEAR(value);
+                else
+                    PyList_SET_ITEM(value, i, item);
+            }
             break;
         }
-        case FIELD_FLOAT: {
-            float v;
-            memcpy(&v, base + f->offset, sizeof v);
-            value = PyFloat_FromDouble((double)v);
-            break;
-        }
-        case FIELD_UINT64: {
-            uint64_t v;
-            memcpy(&v, base + f->offset, sizeof v);
-            value = PyLong_FromUnsignedLongLong((unsigned long long)v);
-            break;
-        }
-        case FIELD_DOUBLE: {
-            double v;
-            memcpy(&v, base + f->offset, sizeof v);
-            value = PyFloat_FromDouble(v);
-            break;
-        }
-        case FIELD_INT32_LIST:
-            value = int32_list_to_py(f, base);
-            break;
-        }
-        if (value == NULL || PyDict_SetItemString(dict, f->name, value) < 0) {
-            Py_XDECREF(value);
-            Py_DECREF(dict);
-            return NULL;
-        }
-        Py_DECREF(value);
+        if (value == NULL || PyDict_SetItemString(dict, f->name, value) < 0)
+            Py_CLEAR(dict);
+        Py_XDECREF(value);
     }
     return dict;
 }
 
 /* Fills a FIELD_INT32_LIST field and its count from a sequence of 1 to max ints. */
-static int int32_list_from_py(PyObject *value, const train_field *f, char *base)
+static int int32_list_from_py(PyObject *value, const train_field *f, void *config)
 {
     char message[96], item_name[64];
     PyObject *seq;
     Py_ssize_t n, i;
-    int32_t count;
+    int ok = 1;
 
     snprintf(message, sizeof message, "%s must be a sequence of ints", f->name);
-    seq = PySequence_Fast(value, message);
-    if (seq == NULL)
+    if ((seq = PySequence_Fast(value, message)) == NULL)
         return 0;
     n = PySequence_Fast_GET_SIZE(seq);
     if (n < 1 || n > f->max) {
-        PyErr_Format(PyExc_ValueError, "%s must hold 1 to %d sizes, got %zd", f->name,
-                     (int)f->max, n);
-        Py_DECREF(seq);
-        return 0;
+        PyErr_Format(PyExc_ValueError, "%s must hold 1 to %d sizes, got %zd", f->name, (int)f->max, n);
+        ok = 0;
     }
-    snprintf(item_name, sizeof item_name, "%s[i]", f->name);
-    for (i = 0; i < n; i++) {
-        int32_t v;
-        if (!int32_arg(PySequence_Fast_GET_ITEM(seq, i), item_name, &v)) {
-            Py_DECREF(seq);
-            return 0;
-        }
-        memcpy(base + f->offset + (size_t)i * sizeof v, &v, sizeof v);
+    for (i = 0; ok && i < n; i++) {
+        snprintf(item_name, sizeof item_name, "%s[%zd]", f->name, i);
+        ok = int32_arg(PySequence_Fast_GET_ITEM(seq, i), item_name, &(&AT(int32_t, config, f->offset))[i]);
     }
-    count = (int32_t)n;
-    memcpy(base + f->count_offset, &count, sizeof count);
+    if (ok)
+        AT(int32_t, config, f->count_offset) = (int32_t)n;
     Py_DECREF(seq);
-    return 1;
+    return ok;
 }
 
 int fields_from_dict(PyObject *dict, const train_field *fields, void *config)
 {
-    char *base = config;
     const train_field *f;
 
     if (!PyDict_Check(dict)) {
@@ -573,50 +327,32 @@ int fields_from_dict(PyObject *dict, const train_field *fields, void *config)
     }
     for (f = fields; f->name != NULL; f++) {
         PyObject *value = PyDict_GetItemString(dict, f->name); /* borrowed */
+        double real;
+        int ok;
         if (value == NULL) {
             PyErr_Format(PyExc_KeyError, "config has no field %s", f->name);
             return 0;
         }
         switch (f->kind) {
-        case FIELD_INT32: {
-            int32_t v;
-            if (!int32_arg(value, f->name, &v))
-                return 0;
-            memcpy(base + f->offset, &v, sizeof v);
+        case FIELD_INT32:
+            ok = int32_arg(value, f->name, &AT(int32_t, config, f->offset));
             break;
-        }
+        case FIELD_UINT64:
+            ok = uint64_arg(value, f->name, &AT(uint64_t, config, f->offset));
+            break;
         case FIELD_FLOAT:
-        case FIELD_DOUBLE: {
-            double d;
-            float v;
-            if (!PyFloat_Check(value) && !PyLong_Check(value)) {
-                PyErr_Format(PyExc_TypeError, "%s must be a float, got %s", f->name,
-                             Py_TYPE(value)->tp_name);
-                return 0;
-            }
-            d = PyFloat_AsDouble(value);
-            if (d == -1.0 && PyErr_Occurred())
-                return 0;
-            if (f->kind == FIELD_DOUBLE) {
-                memcpy(base + f->offset, &d, sizeof d);
-                break;
-            }
-            v = (float)d; /* NaN stays NaN: the library rejects it */
-            memcpy(base + f->offset, &v, sizeof v);
+            if ((ok = float_arg(value, f->name, &real)))
+                AT(float, config, f->offset) = (float)real;
+            break;
+        case FIELD_DOUBLE:
+            ok = float_arg(value, f->name, &AT(double, config, f->offset));
+            break;
+        default:
+            ok = int32_list_from_py(value, f, config);
             break;
         }
-        case FIELD_UINT64: {
-            uint64_t v;
-            if (!uint64_arg(value, f->name, &v))
-                return 0;
-            memcpy(base + f->offset, &v, sizeof v);
-            break;
-        }
-        case FIELD_INT32_LIST:
-            if (!int32_list_from_py(value, f, base))
-                return 0;
-            break;
-        }
+        if (!ok)
+            return 0;
     }
     return 1;
 }
@@ -634,10 +370,20 @@ static void progress_trampoline(const char *line, void *user_data)
         PyObject *result = text ? PyObject_CallOneArg(state->callback, text) : NULL;
         Py_XDECREF(text);
         if (result == NULL) {
-            state->exception = take_exception();
+#if PY_VERSION_HEX >= 0x030C0000
+            state->exception = PyErr_GetRaisedException();
+#else
+            PyObject *type, *tb;
+            PyErr_Fetch(&type, &state->exception, &tb);
+            PyErr_NormalizeException(&type, &state->exception, &tb);
+            if (state->exception != NULL && tb != NULL)
+                PyException_SetTraceback(state->exception, tb);
+            Py_XDECREF(type);
+            Py_XDECREF(tb);
+#endif
             if (state->exception == NULL) /* a NULL result without an exception */
-                state->exception = PyObject_CallFunction(
-                    PyExc_SystemError, "s", "the progress callback failed without an exception");
+                state->exception = PyObject_CallFunction(PyExc_SystemError, "s",
+                                                         "the progress callback failed without an exception");
         }
         Py_XDECREF(result);
     }
@@ -646,16 +392,12 @@ static void progress_trampoline(const char *line, void *user_data)
 
 int progress_init(progress_state *state, PyObject *progress)
 {
-    state->callback = NULL;
+    state->callback = progress == Py_None ? NULL : progress;
     state->exception = NULL;
-    if (progress == Py_None)
-        return 1;
-    if (!PyCallable_Check(progress)) {
-        PyErr_Format(PyExc_TypeError, "progress must be callable or None, got %s",
-                     Py_TYPE(progress)->tp_name);
+    if (progress != Py_None && !PyCallable_Check(progress)) {
+        PyErr_Format(PyExc_TypeError, "progress must be callable or None, got %s", Py_TYPE(progress)->tp_name);
         return 0;
     }
-    state->callback = progress;
     return 1;
 }
 
@@ -666,16 +408,20 @@ lk_progress_fn progress_fn(const progress_state *state)
 
 int progress_ok(progress_state *state, lk_status status)
 {
-    if (state != NULL && state->exception != NULL) {
-        restore_exception(state->exception);
-        state->exception = NULL;
-        return 0;
-    }
-    return lk_ok(status);
+    PyObject *exc = state != NULL ? state->exception : NULL;
+    if (exc == NULL)
+        return lk_ok(status);
+    state->exception = NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
-/* Handles                                                                    */
+/* Handle locks                                                               */
 /* ------------------------------------------------------------------------ */
 
 int handle_lock_init(handle_lock *lock)
@@ -684,7 +430,7 @@ int handle_lock_init(handle_lock *lock)
 
     pthread_rwlockattr_init(&attr);
 #if defined(__GLIBC__)
-    /* A writer (load_state_dict) is not starved by a stream of forward calls. */
+    /* A writer (set_params) is not starved by a stream of forward calls. */
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 #endif
     lock->ready = pthread_rwlock_init(&lock->rw, &attr) == 0;
@@ -698,20 +444,4 @@ void handle_lock_destroy(handle_lock *lock)
 {
     if (lock->ready)
         pthread_rwlock_destroy(&lock->rw);
-}
-
-PyObject *labels_list(const void *model, int32_t count, label_fn label_of)
-{
-    PyObject *list = PyList_New(count);
-    int32_t i;
-
-    for (i = 0; list != NULL && i < count; i++) {
-        const char *label = NULL;
-        PyObject *s = lk_ok(label_of(model, i, &label)) ? PyUnicode_FromString(label) : NULL;
-        if (s == NULL)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, i, s);
-    }
-    return list;
 }

@@ -3,25 +3,23 @@
  * include/lstmkit.h. _native.c holds the module; _lstm.c, _tokenizer.c,
  * _text_classifier.c, _image_classifier.c and _image_segmenter.c one model each.
  *
- * The extension only converts and checks: NumPy arrays in, lk_* call, NumPy arrays out.
- * Every argument is checked here (dtype, rank, shape, range, finiteness) and a clear
- * Python exception is raised BEFORE the library is called; the library checks again
- * and its status codes map to Python exceptions through lk_ok().
+ * Who checks what: the package (the .py files) checks the caller's arguments and names
+ * them in its messages; the engine checks every value (its messages name the field).
+ * This extension is private to the package and only converts: Python objects to C
+ * arrays, strings and config structs, refusing what it cannot convert safely (a wrong
+ * type, an int that does not fit) and passing every size to the library, which checks
+ * the sizes, so no call of it can crash the process. Failed lk_* calls raise through
+ * lk_ok().
  *
  * Threads: the GIL is released only around the lk_* calls. The header allows many
- * concurrent read-only calls on one handle (forward, get_param, save) but no call at
- * the same time as set_param, so every handle carries a reader-writer lock, taken
+ * concurrent read-only calls on one handle (forward, get_param, save, segment, predict)
+ * but no call at the same time as a write (set_params; add_words, load_dict and
+ * clear_words of a tokenizer), so every handle carries a reader-writer lock, taken
  * while the GIL is released (a thread never waits for the lock while holding the GIL,
- * so the two locks cannot deadlock). Tokenizer handles do the same: segment, save and
- * word_count read; add_words, load_dict and clear_words write. Text and image
- * classifier handles and image segmenter handles only have readers (predict,
- * predict_proba, evaluate, labels, save).
- *
- * Tokenizer, classifier and segmenter training run with the GIL released; their
- * progress callbacks take the GIL back (PyGILState_Ensure) to call the Python callable.
- *
- * Every call that computes (the locked calls and training) holds the process's other
- * OpenBLAS pools, NumPy's above all, at one thread while it runs (_other_blas.c).
+ * so the two locks cannot deadlock). Training runs with the GIL released; its progress
+ * callback takes the GIL back (PyGILState_Ensure) to call the Python callable. Every
+ * call that computes holds the process's other OpenBLAS pools, NumPy's above all, at
+ * one thread while it runs (_other_blas.c).
  */
 #ifndef LSTMKIT_COMMON_H
 #define LSTMKIT_COMMON_H
@@ -44,78 +42,59 @@
 #include <string.h>
 
 #include "lstmkit.h"
-#include "_other_blas.h"
 
-/* ------------------------------------------------------------------------ */
-/* Errors                                                                     */
-/* ------------------------------------------------------------------------ */
+/* Other OpenBLAS pools in the process (NumPy's, SciPy's), held at one thread during
+ * LSTMKit calls (_other_blas.c). other_blas_scan finds them (at import; again on
+ * request; LSTMKIT_LIMIT_OTHER_BLAS=0 in the environment turns the limit off). Around
+ * every LSTMKit call, the first of overlapping calls sets each pool to one thread and
+ * the last restores its count. The pools found: their files and thread counts. */
+void other_blas_scan(void);
+void other_blas_limit_begin(void);
+void other_blas_limit_end(void);
+void other_blas_set_enabled(int on);
+int other_blas_enabled(void);
+int other_blas_count(void);
+const char *other_blas_path(int i);
+int other_blas_threads(int i);
 
-/* lstmkit.ModelFormatError(ValueError): raised for LK_STATUS_INVALID_FORMAT; made by
- * PyInit__native. */
+/* lstmkit.ModelFormatError(ValueError), for LK_STATUS_INVALID_FORMAT; made at import. */
 extern PyObject *ModelFormatError;
 
 /* 1 if status is LK_STATUS_OK; else raises the Python exception for the failed lk_*
- * call and returns 0. Must run on the OS thread that made the call (lk_last_error is
- * thread-local) and before any other lk_* call on it. */
+ * call (its lk_last_error message) and returns 0. Must run on the OS thread that made
+ * the call (lk_last_error is thread-local) before any other lk_* call on it. */
 int lk_ok(lk_status status);
 
-/* The current exception as one object (a new reference), cleared; NULL if none. */
-PyObject *take_exception(void);
-/* Raises exc again (steals the reference). */
-void restore_exception(PyObject *exc);
+/* ---- Arrays ---- */
 
-/* ------------------------------------------------------------------------ */
-/* Arrays                                                                     */
-/* ------------------------------------------------------------------------ */
-
-#define SHAPE_BUF 160
-
-/* Writes "(2, 3, 7)" (or "(3,)", "()") into buf. */
-const char *shape_str(int ndim, const npy_intp *dims, char *buf, size_t size);
-
-/* 1 if arr has the shape dims; else ValueError "<name> must have shape <meaning><dims>,
- * got <arr's shape>" and 0. */
-int check_shape(PyArrayObject *arr, const char *name, const char *meaning, int ndim,
-                const npy_intp *dims);
-
-/* A new reference to a C-contiguous, aligned, native float32 array holding obj's values.
- * Accepts floating arrays (float64 is rounded to float32 as usual in NumPy), booleans,
- * and integers that float32 represents exactly. TypeError for other dtypes. */
+/* A new reference to a C-contiguous float32 array of obj's values: floating arrays
+ * (float64 rounded as NumPy rounds), booleans, and integers float32 holds exactly.
+ * TypeError for other dtypes; ValueError naming `name` for a value float32 cannot hold. */
 PyArrayObject *as_float32(PyObject *obj, const char *name);
-
 /* 1 if every value of a float32 array is finite; else ValueError naming `name`, 0. */
 int check_finite(PyArrayObject *arr, const char *name);
+/* obj as a C-contiguous array of `type`, converted only when NumPy casts it safely:
+ * for arrays the package has already checked and converted. */
+#define AS_ARRAY(obj, type) ((PyArrayObject *)PyArray_FROM_OTF((obj), (type), NPY_ARRAY_IN_ARRAY))
+#define NEW_ARRAY(ndim, dims, type) ((PyArrayObject *)PyArray_SimpleNew((ndim), (dims), (type)))
+#define FLOATS(arr) ((float *)PyArray_DATA(arr))
+#define SIZE(arr) ((size_t)PyArray_SIZE(arr))
 
-/* 1 if every pixel of the (N, ...) float32 array is finite; else ValueError naming the
- * image ("X[3] holds a NaN pixel") and 0. */
-int check_finite_images(PyArrayObject *arr, const char *name);
+/* Images (N, H, W), (N, H, W, C) or (N, T, H, W, C) as float32 (as_float32) and their
+ * lk_image_shape; NULL with ValueError for another number of dimensions. */
+PyArrayObject *image_batch(PyObject *obj, const char *name, lk_image_shape *shape);
 
-/* A new reference to a C-contiguous int32 array holding obj's values. Accepts integer
- * dtypes only (TypeError otherwise) and values that fit int32 (ValueError otherwise). */
-PyArrayObject *as_int32(PyObject *obj, const char *name);
+/* ---- Arguments: TypeError for a wrong type (bool is not an int), ValueError naming the
+ * argument for an int outside the C type ---- */
 
-/* ------------------------------------------------------------------------ */
-/* Arguments                                                                  */
-/* ------------------------------------------------------------------------ */
-
-/* Python int -> int32 with a ValueError naming the argument when out of range. */
 int int32_arg(PyObject *obj, const char *name, int32_t *out);
-
-/* Python int -> uint64 (TypeError unless an int, ValueError outside [0, 2**64)). */
 int uint64_arg(PyObject *obj, const char *name, uint64_t *out);
-
-/* The `threads` argument of segment and the predict calls: an int32 >= 1. */
-int threads_arg(PyObject *obj, int32_t *threads);
-
-/* The UTF-8 bytes of a str argument (borrowed from the str: valid while it lives).
- * TypeError if `obj` is not a str; ValueError if it cannot be encoded (a lone
- * surrogate). The argument is named `name`, or `name[index]` when index >= 0. */
-const char *utf8_arg(PyObject *obj, const char *name, Py_ssize_t index, Py_ssize_t *len);
+int float_arg(PyObject *obj, const char *name, double *out);
 
 /* A sequence of str held for a call: a private tuple (its strs, and so their UTF-8
  * buffers, stay alive while the GIL is released, whatever other threads do to the
- * caller's list) and, after str_seq_utf8, the UTF-8 buffers and their lengths. Starts
- * as {NULL}; str_seq_release frees what it holds. */
+ * caller's list) and the UTF-8 buffers and lengths. Start as {NULL}; str_seq_release
+ * frees what it holds. */
 typedef struct {
     PyObject *tuple;
     Py_ssize_t n;
@@ -128,17 +107,14 @@ enum {
     UTF8_ALONE = 2,    /* one str the caller passed alone: errors name it without [i] */
 };
 
-/* The tuple of obj's items; 0 on error. */
-int str_seq_take(str_seq *seq, PyObject *obj);
-/* The UTF-8 of every item, named name[i] in errors (utf8_arg); 0 on error. */
-int str_seq_utf8(str_seq *seq, const char *name, int flags);
+/* Fills seq from obj (any iterable of str); errors name the items name[i] (TypeError
+ * for a non-str, ValueError for a lone surrogate or, with UTF8_NUL_FREE, a NUL). */
+int str_seq_take(str_seq *seq, PyObject *obj, const char *name, int flags);
 void str_seq_release(str_seq *seq);
 
-/* ------------------------------------------------------------------------ */
-/* Training configs                                                           */
-/* ------------------------------------------------------------------------ */
+/* ---- Training configs: the fields of an lk_*_train_config struct, by name, as the
+ * package's dict holds them ---- */
 
-/* The fields of an lk_*_train_config struct, by name, as the Python dict holds them. */
 typedef enum { FIELD_INT32, FIELD_FLOAT, FIELD_UINT64, FIELD_DOUBLE, FIELD_INT32_LIST } field_kind;
 
 typedef struct {
@@ -149,45 +125,35 @@ typedef struct {
     int32_t max;
 } train_field;
 
-#define TRAIN_FIELD(type, name, kind) {#name, kind, offsetof(type, name), 0, 0}
+#define TRAIN_FIELD(type, name, kind) {#name, FIELD_##kind, offsetof(type, name), 0, 0}
 #define TRAIN_LIST(type, name, count, max)                                                 \
     {#name, FIELD_INT32_LIST, offsetof(type, name), offsetof(type, count), max}
 
-/* The fields of the struct at base as a dict (a list as a Python list). */
+/* The struct at base as a dict (a list as a Python list). */
 PyObject *fields_to_dict(const train_field *fields, const void *base);
-
 /* Fills the struct at base from a dict holding every field (TypeError/ValueError/
- * KeyError naming a field). */
+ * KeyError naming the field). */
 int fields_from_dict(PyObject *dict, const train_field *fields, void *base);
 
-/* ------------------------------------------------------------------------ */
-/* Training progress                                                          */
-/* ------------------------------------------------------------------------ */
+/* ---- Training progress ---- */
 
-/* The progress callback's state. The callback runs on the thread that called
- * lk_*_train, which released the GIL: it takes the GIL back to call Python. The first
- * exception the Python callable raises is kept here and re-raised when training
- * returns; later lines are not delivered (training itself cannot be stopped from the
- * callback and runs to its end). */
+/* The progress callback's state. The first exception the Python callable raises is kept
+ * and raised when training returns; later lines are not delivered (training cannot be
+ * stopped from the callback and runs to its end). */
 typedef struct {
-    PyObject *callback; /* borrowed: the call's args hold it */
+    PyObject *callback; /* borrowed: the call's args hold it; NULL for None */
     PyObject *exception;
 } progress_state;
 
-/* Sets state->callback from `progress`, a callable or None (TypeError otherwise). */
+/* Sets state from `progress`, a callable or None (TypeError otherwise). */
 int progress_init(progress_state *state, PyObject *progress);
-
 /* The lk_progress_fn for state: NULL without a callback. */
 lk_progress_fn progress_fn(const progress_state *state);
-
-/* 1 if an lk_* call succeeded: status is OK and, with a training's progress state (state
- * may be NULL), its callback raised nothing; else 0 with the exception set (the
- * callback's wins over the status's). */
+/* 1 if an lk_* call succeeded: status is OK and, with a training's state (may be NULL),
+ * its callback raised nothing; else 0 with the exception set (the callback's wins). */
 int progress_ok(progress_state *state, lk_status status);
 
-/* ------------------------------------------------------------------------ */
-/* Handle locks                                                               */
-/* ------------------------------------------------------------------------ */
+/* ---- Handles ---- */
 
 /* The reader-writer lock every handle object carries (see the top of this file). */
 typedef struct {
@@ -195,67 +161,55 @@ typedef struct {
     int ready; /* rw is initialised, so it must be destroyed */
 } handle_lock;
 
-/* Initialises the lock; 1 on success, else RuntimeError and 0. */
-int handle_lock_init(handle_lock *lock);
+int handle_lock_init(handle_lock *lock); /* 1, else RuntimeError and 0 */
 void handle_lock_destroy(handle_lock *lock);
 
 /* READ_LOCKED(self, statement) and WRITE_LOCKED(self, statement) run the statement (an
- * lk_* call) with the GIL released and self->lock held for reading or for writing. The
- * lock is taken after the GIL is released and freed before it is taken back. */
-#define LOCKED(take, self, ...)                                                            \
+ * lk_* call) with the GIL released and self->lock held for reading or for writing, the
+ * other OpenBLAS pools held at one thread. TRAINING(statement): the same without a
+ * handle to lock. */
+#define RUN_LOCKED(take, unlock, ...)                                                      \
     do {                                                                                   \
         Py_BEGIN_ALLOW_THREADS                                                             \
-        take(&(self)->lock.rw);                                                            \
+        take;                                                                              \
         other_blas_limit_begin();                                                          \
         __VA_ARGS__;                                                                       \
         other_blas_limit_end();                                                            \
-        pthread_rwlock_unlock(&(self)->lock.rw);                                           \
+        unlock;                                                                            \
         Py_END_ALLOW_THREADS                                                               \
     } while (0)
-#define READ_LOCKED(self, ...) LOCKED(pthread_rwlock_rdlock, self, __VA_ARGS__)
-#define WRITE_LOCKED(self, ...) LOCKED(pthread_rwlock_wrlock, self, __VA_ARGS__)
+#define READ_LOCKED(self, ...)                                                             \
+    RUN_LOCKED(pthread_rwlock_rdlock(&(self)->lock.rw), pthread_rwlock_unlock(&(self)->lock.rw), __VA_ARGS__)
+#define WRITE_LOCKED(self, ...)                                                            \
+    RUN_LOCKED(pthread_rwlock_wrlock(&(self)->lock.rw), pthread_rwlock_unlock(&(self)->lock.rw), __VA_ARGS__)
+#define TRAINING(...) RUN_LOCKED((void)0, (void)0, __VA_ARGS__)
 
-/* TRAINING(statement) runs a training call with the GIL released (no handle to lock). */
-#define TRAINING(...)                                                                      \
-    do {                                                                                   \
-        Py_BEGIN_ALLOW_THREADS                                                             \
-        other_blas_limit_begin();                                                          \
-        __VA_ARGS__;                                                                       \
-        other_blas_limit_end();                                                            \
-        Py_END_ALLOW_THREADS                                                               \
-    } while (0)
-
-/* ------------------------------------------------------------------------ */
-/* Handle types                                                               */
-/* ------------------------------------------------------------------------ */
-
-/* HANDLE_TYPE(Name, prefix, member, fields, read_fields, doc) defines the handle object
- * of the lk_<prefix> model and its boilerplate:
- *   Name                 PyObject_HEAD, lk_<prefix> *member, `fields` (declarations
- *                        without commas: what the model reads once) and the lock;
- *   Name_Type            lstmkit._native.Name, freed with lk_<prefix>_free; its
- *                        tp_methods are set from the model_part at import;
+/* HANDLE_TYPE(Name, prefix, fields, read_fields) defines the handle object of the
+ * lk_<prefix> model and what every model has:
+ *   Name                   PyObject_HEAD, lk_<prefix> *model, `fields` (declarations:
+ *                          what the model reads once) and the lock;
+ *   Name_Type              lstmkit._native.Name, freed with lk_<prefix>_free; its
+ *                          tp_methods are set from the model_part at import;
  *   wrap_<prefix>(status, p, progress)
- *                        the handle for the model p an lk_* call made and returned
- *                        status for (progress: its training's, or NULL): a new handle
- *                        owning p, once the expression read_fields (self: the handle)
- *                        filled `fields`; else NULL with the exception set, p freed;
- *   Name_save            save(path), a reader (HANDLE_SAVE_METHOD lists it);
- *   native_<prefix>_load <prefix>_load(path) -> handle (HANDLE_LOAD_FUNCTION lists it). */
-#define HANDLE_TYPE(Name, prefix, member, fields, read_fields, doc)                        \
+ *                          a new handle owning the model p that an lk_* call made and
+ *                          returned status for (progress: its training's, or NULL),
+ *                          once the expression read_fields (self: the handle) filled
+ *                          `fields`; else NULL with the exception set, p freed;
+ *   Name_save              save(path), a reader;
+ *   native_<prefix>_load   <prefix>_load(path) -> handle. */
+#define HANDLE_TYPE(Name, prefix, fields, read_fields)                                     \
     typedef struct {                                                                       \
         PyObject_HEAD                                                                      \
-        lk_##prefix *member;                                                               \
+        lk_##prefix *model;                                                                \
         fields                                                                             \
         handle_lock lock;                                                                  \
     } Name;                                                                                \
                                                                                            \
     static void Name##_dealloc(PyObject *obj)                                              \
     {                                                                                      \
-        Name *self = (Name *)obj;                                                          \
-        lk_##prefix##_free(self->member);                                                  \
-        handle_lock_destroy(&self->lock);                                                  \
-        PyObject_Free(self);                                                               \
+        lk_##prefix##_free(((Name *)obj)->model);                                          \
+        handle_lock_destroy(&((Name *)obj)->lock);                                         \
+        PyObject_Free(obj);                                                                \
     }                                                                                      \
                                                                                            \
     static PyTypeObject Name##_Type = {                                                    \
@@ -264,27 +218,25 @@ void handle_lock_destroy(handle_lock *lock);
         .tp_basicsize = sizeof(Name),                                                      \
         .tp_dealloc = Name##_dealloc,                                                      \
         .tp_flags = Py_TPFLAGS_DEFAULT,                                                    \
-        .tp_doc = doc,                                                                     \
+        .tp_doc = "An lk_" #prefix " handle; freed with the object.",                      \
     };                                                                                     \
                                                                                            \
-    static PyObject *wrap_##prefix(lk_status status, lk_##prefix *member,                  \
+    static PyObject *wrap_##prefix(lk_status status, lk_##prefix *model,                   \
                                    progress_state *progress)                               \
     {                                                                                      \
         Name *self;                                                                        \
-                                                                                           \
         if (!progress_ok(progress, status)) {                                              \
             if (status == LK_STATUS_OK) /* trained, but the progress callback raised */    \
-                lk_##prefix##_free(member);                                                \
+                lk_##prefix##_free(model);                                                 \
             return NULL;                                                                   \
         }                                                                                  \
-        self = PyObject_New(Name, &Name##_Type);                                           \
-        if (self == NULL) {                                                                \
-            lk_##prefix##_free(member);                                                    \
+        if ((self = PyObject_New(Name, &Name##_Type)) == NULL) {                           \
+            lk_##prefix##_free(model);                                                     \
             return NULL;                                                                   \
         }                                                                                  \
         /* Zeroed: `fields` read as 0 if reading them fails; the lock is not ready. */    \
         memset((char *)self + sizeof(PyObject), 0, sizeof(Name) - sizeof(PyObject));       \
-        self->member = member;                                                             \
+        self->model = model;                                                               \
         if (!handle_lock_init(&self->lock) || !(read_fields)) {                            \
             Py_DECREF(self);                                                               \
             return NULL;                                                                   \
@@ -297,11 +249,9 @@ void handle_lock_destroy(handle_lock *lock);
         Name *self = (Name *)obj;                                                          \
         PyObject *path = NULL;                                                             \
         lk_status status;                                                                  \
-                                                                                           \
         if (!PyArg_ParseTuple(args, "O&:save", PyUnicode_FSConverter, &path))              \
             return NULL;                                                                   \
-        READ_LOCKED(self,                                                                  \
-                    status = lk_##prefix##_save(self->member, PyBytes_AS_STRING(path)));   \
+        READ_LOCKED(self, status = lk_##prefix##_save(self->model, PyBytes_AS_STRING(path))); \
         Py_DECREF(path);                                                                   \
         return lk_ok(status) ? Py_NewRef(Py_None) : NULL;                                  \
     }                                                                                      \
@@ -309,81 +259,66 @@ void handle_lock_destroy(handle_lock *lock);
     static PyObject *native_##prefix##_load(PyObject *Py_UNUSED(module), PyObject *args)   \
     {                                                                                      \
         PyObject *path = NULL;                                                             \
-        lk_##prefix *member = NULL;                                                        \
+        lk_##prefix *model = NULL;                                                         \
         lk_status status;                                                                  \
-                                                                                           \
         if (!PyArg_ParseTuple(args, "O&:" #prefix "_load", PyUnicode_FSConverter, &path))  \
             return NULL;                                                                   \
         Py_BEGIN_ALLOW_THREADS                                                             \
-        status = lk_##prefix##_load(PyBytes_AS_STRING(path), &member);                     \
+        status = lk_##prefix##_load(PyBytes_AS_STRING(path), &model);                      \
         Py_END_ALLOW_THREADS                                                               \
         Py_DECREF(path);                                                                   \
-        return wrap_##prefix(status, member, NULL);                                        \
+        return wrap_##prefix(status, model, NULL);                                         \
     }
 
-/* TRAIN_CONFIG_DEFAULT(prefix, fields) defines native_<prefix>_train_config_default:
- * <prefix>_train_config_default() -> dict of lk_<prefix>_train_config_default(), the
- * train_field table `fields`. */
-#define TRAIN_CONFIG_DEFAULT(prefix, fields)                                               \
+/* METHOD(Name, method, flags, doc): an entry of Name_methods for Name_method. */
+#define METHOD(Name, method, flags, doc) {#method, (PyCFunction)(void (*)(void))Name##_##method, flags, doc}
+#define HANDLE_SAVE_METHOD(Name) METHOD(Name, save, METH_VARARGS, "save(path): writes the model file")
+
+/* TRAINED_MODEL(Name, prefix, fields) defines, for a model that trains and whose config
+ * struct has the field table `fields`:
+ *   Name_config            config() -> dict: the model's lk_<prefix>_get_config
+ *                          (training fields hold the defaults);
+ *   native_<prefix>_train_config_default
+ *                          <prefix>_train_config_default() -> dict.
+ * CLASSIFIER_LABELS(Name, prefix) defines Name_labels, labels() -> list of str: a
+ * classifier's lk_<prefix>_label(i) for i below the handle's num_classes. */
+#define TRAINED_MODEL(Name, prefix, fields)                                                \
+    static PyObject *Name##_config(PyObject *obj, PyObject *Py_UNUSED(ignored))            \
+    {                                                                                      \
+        lk_##prefix##_train_config config;                                                 \
+        if (!lk_ok(lk_##prefix##_get_config(((Name *)obj)->model, &config)))               \
+            return NULL;                                                                   \
+        return fields_to_dict(fields, &config);                                            \
+    }                                                                                      \
+                                                                                           \
     static PyObject *native_##prefix##_train_config_default(PyObject *Py_UNUSED(module),   \
                                                             PyObject *Py_UNUSED(ignored))  \
     {                                                                                      \
         lk_##prefix##_train_config config = lk_##prefix##_train_config_default();          \
         return fields_to_dict(fields, &config);                                            \
     }
-
-#define HANDLE_SAVE_METHOD(Name)                                                           \
-    {"save", Name##_save, METH_VARARGS, "save(path): writes a model file"}
-#define HANDLE_LOAD_FUNCTION(prefix)                                                       \
-    {#prefix "_load", native_##prefix##_load, METH_VARARGS, #prefix "_load(path) -> handle"}
-
-/* The module functions of a model that trains: <prefix>_load(path),
- * <prefix>_train<train_args> (native_<prefix>_train) and <prefix>_train_config_default(). */
-#define TRAINED_MODEL_FUNCTIONS(prefix, train_args)                                        \
-    HANDLE_LOAD_FUNCTION(prefix),                                                          \
-    {#prefix "_train", native_##prefix##_train, METH_VARARGS,                              \
-     #prefix "_train" train_args                                                           \
-     " -> handle (GIL released; progress is called with each line)"},                      \
-    {#prefix "_train_config_default", native_##prefix##_train_config_default, METH_NOARGS, \
-     #prefix "_train_config_default() -> dict of lk_" #prefix "_train_config_default()"}
-
-/* labels() of a classifier: its num_classes labels, lk_<prefix>_label(i) each, as a list
- * of str in class order. HANDLE_LABELS(Name, prefix, member) defines Name_labels. */
-typedef lk_status (*label_fn)(const void *model, int32_t index, const char **label);
-PyObject *labels_list(const void *model, int32_t count, label_fn label);
-
-#define HANDLE_LABELS(Name, prefix, member)                                                \
-    static lk_status Name##_label(const void *model, int32_t index, const char **label)    \
-    {                                                                                      \
-        return lk_##prefix##_label((const lk_##prefix *)model, index, label);              \
-    }                                                                                      \
-                                                                                           \
+#define CLASSIFIER_LABELS(Name, prefix)                                                    \
     static PyObject *Name##_labels(PyObject *obj, PyObject *Py_UNUSED(ignored))            \
     {                                                                                      \
         Name *self = (Name *)obj;                                                          \
-        return labels_list(self->member, self->num_classes, Name##_label);                 \
+        PyObject *list = PyList_New(self->num_classes);                                    \
+        for (int32_t i = 0; list != NULL && i < self->num_classes; i++) {                  \
+            const char *label = NULL;                                                      \
+            PyObject *s = lk_ok(lk_##prefix##_label(self->model, i, &label))               \
+                              ? PyUnicode_FromString(label) : NULL;                        \
+            if (s == NULL)                                                                 \
+                Py_CLEAR(list);                                                            \
+            else                                                                           \
+                PyList_SET_ITEM(list, i, s);                                               \
+        }                                                                                  \
+        return list;                                                                       \
     }
-#define HANDLE_LABELS_METHOD(Name)                                                         \
-    {"labels", Name##_labels, METH_NOARGS,                                                 \
-     "labels() -> the class labels (list of str), in column order"}
-
-/* HANDLE_CONFIG(Name, prefix, member, fields) defines Name_config, config() -> dict: the
- * model's architecture from lk_<prefix>_get_config, read through the field table
- * `fields` (training fields hold the defaults); HANDLE_CONFIG_METHOD(Name) lists it. */
-#define HANDLE_CONFIG(Name, prefix, member, fields)                                        \
-    static PyObject *Name##_config(PyObject *obj, PyObject *Py_UNUSED(ignored))            \
-    {                                                                                      \
-        lk_##prefix##_train_config config;                                                 \
-        if (!lk_ok(lk_##prefix##_get_config(((Name *)obj)->member, &config)))              \
-            return NULL;                                                                   \
-        return fields_to_dict(fields, &config);                                            \
-    }
-#define HANDLE_CONFIG_METHOD(Name)                                                         \
-    {"config", Name##_config, METH_NOARGS,                                                 \
-     "config() -> dict: the model's architecture (training fields hold the defaults)"}
+#define TRAINED_MODEL_METHODS(Name)                                                        \
+    METHOD(Name, config, METH_NOARGS, "config() -> dict: the model's hyper-parameters"),   \
+    HANDLE_SAVE_METHOD(Name)
 
 /* What a model's file adds to the module: its handle type with the type's methods, and
- * its module-level functions. Each table ends with {NULL}. */
+ * its module functions. Each table ends with {NULL}. */
 typedef struct {
     PyTypeObject *type;
     PyMethodDef *methods;
@@ -395,6 +330,13 @@ typedef struct {
 #define MODEL_PART(prefix, Name, ...)                                                      \
     static PyMethodDef prefix##_functions[] = {__VA_ARGS__, {NULL, NULL, 0, NULL}};        \
     const model_part prefix##_part = {&Name##_Type, Name##_methods, prefix##_functions}
+#define FUNCTION(name, flags, doc) {#name, (PyCFunction)(void (*)(void))native_##name, flags, doc}
+/* The module functions of a model that trains: <prefix>_load, <prefix>_train and
+ * <prefix>_train_config_default. */
+#define TRAINED_MODEL_FUNCTIONS(prefix)                                                    \
+    FUNCTION(prefix##_load, METH_VARARGS, "(path) -> handle"),                             \
+    FUNCTION(prefix##_train, METH_VARARGS, "-> handle; the GIL released"),                 \
+    FUNCTION(prefix##_train_config_default, METH_NOARGS, "-> dict of the C defaults")
 
 extern const model_part lstm_part, tokenizer_part, text_classifier_part,
     image_classifier_part, image_segmenter_part;

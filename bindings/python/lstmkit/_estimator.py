@@ -1,22 +1,23 @@
-"""What every task model shares: scikit-learn's estimator contract, written once.
+"""What every task model shares: scikit-learn's estimator contract and fit, written once.
 
-- Constructor arguments are declared once per model, in ``_PARAMS`` (name -> checker),
-  in the constructor's order. The constructor checks each and stores it UNCHANGED
-  (scikit-learn's ``clone`` requires the very objects back); ``_params()`` gives the
-  checked, normalised values that ``fit`` uses. Defaults come from the C ABI's
-  ``*_default()`` configs (``c_value``), never typed twice.
-- ``get_params`` / ``set_params`` (checked like the constructor), a ``repr`` showing
-  the arguments that differ from their defaults, ``score`` (accuracy, or mean IoU for
-  the segmenter), and ``__sklearn_tags__`` make the models work with ``clone``,
-  ``Pipeline``, ``cross_val_score`` and ``GridSearchCV``. scikit-learn is never imported
-  here except by those methods scikit-learn itself calls.
-- ``fit(X, y, validation_data=None, validation_split=None)`` is the same on every
-  model; ``split_validation`` holds out the validation share the same way everywhere.
-- The fitted model is one immutable snapshot (``Fitted``: the native handle with its
-  labels), swapped in by one assignment: a ``predict`` running while ``fit`` finishes
-  on another thread uses the old model or the new one, never a mix.
-- ``save`` / ``load`` / the "not fitted" error, and pickling (``copy``, ``deepcopy``,
-  multiprocessing, joblib) as the model file's bytes, once.
+- The constructor's arguments are its signature, whose defaults come from the C ABI's
+  ``*_default()`` config (``c_value``), never typed twice. They are stored UNCHANGED
+  (scikit-learn's ``clone`` requires the very objects back) and checked by ``fit``:
+  Python converts what only it knows (``_C_TYPES``: a bool flag, an enum's name), the
+  extension refuses wrong types, and the engine checks every value, its message naming
+  the argument ("hidden_size must be in [1, 4096], got 0").
+- ``get_params`` / ``set_params``, a ``repr`` of the arguments that differ from their
+  defaults, ``score`` and ``__sklearn_tags__`` make the models work with ``clone``,
+  ``Pipeline``, ``cross_val_score`` and ``GridSearchCV`` (scikit-learn is imported only
+  by the methods it calls).
+- ``fit(X, y, validation_data=None, validation_split=None, ...)`` is one body (``_fit``);
+  a model supplies how its data are checked (``_inputs``, ``_targets``) and its native
+  training call (``_TRAIN``).
+- The fitted model is one immutable snapshot (``Fitted``), swapped in by one
+  assignment: a ``predict`` running while ``fit`` finishes on another thread uses the
+  old model or the new one, never a mix.
+- ``save`` / ``load`` (with the file's hyper-parameters) and pickling as the model
+  file's bytes, once.
 """
 
 from __future__ import annotations
@@ -27,84 +28,41 @@ from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Tu
 
 import numpy as np
 
-from ._labels import is_int_text, labels_arg
-from ._model_bytes import file_bytes, handle_from_bytes
-from .tokenizer import _INT32_MAX, PathLike, _fraction_arg, _int_arg, _path_arg
+from ._args import PathLike, callback_arg, file_bytes, handle_from_bytes, int_arg, path_arg
+from ._labels import is_int_text, score
 
 #: The share of the training data held out when neither validation_data nor
 #: validation_split is given.
 DEFAULT_VALIDATION_SPLIT = 0.1
 
 
-def c_value(config: Dict[str, Any], field: str, params: Optional[Dict[str, Callable]] = None) -> Any:
-    """A C config's `field` as Python takes it, by the field's checker in `params`: a
-    bool for a flag, the name for a one_of enum, a tuple for a list, a float as written
-    in C (the C float's shortest decimal form: 0.3, not 0.30000001192092896), else the
-    int. For the C defaults in signatures and the hyper-parameters of a loaded file."""
-    value = config[field]
-    check = (params or {}).get(field)
-    if check is flag:
+def c_value(config: Dict[str, Any], field: str, types: Optional[Dict[str, Any]] = None) -> Any:
+    """A C config's `field` as Python takes it (its kind in `types`): a bool for a flag,
+    the name for an enum, a tuple for a list, a float as written in C (the C float's
+    shortest decimal form: 0.3, not 0.30000001192092896), else the int. For the
+    defaults in signatures and the hyper-parameters of a loaded file."""
+    value, kind = config[field], (types or {}).get(field)
+    if kind is bool:
         return bool(value)
-    if hasattr(check, "choices"):
-        return next(name for name, code in check.choices.items() if code == value)
+    if isinstance(kind, dict):
+        return next(name for name, code in kind.items() if code == value)
     if isinstance(value, list):
         return tuple(value)
-    if isinstance(value, float):
-        return float(str(np.float32(value)))
-    return value
+    return float(str(np.float32(value))) if isinstance(value, float) else value
 
 
-def to_c(check: Callable, value: Any) -> Any:
-    """A checked Python value as the C config holds it (the inverse of c_value)."""
-    if check is flag:
+def to_c(name: str, value: Any, kind: Any) -> Any:
+    """An argument as the C config holds it (the inverse of c_value). Ints and floats go
+    as given: the extension checks their types and the engine their values."""
+    if kind is bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
         return int(value)
-    if hasattr(check, "choices"):
-        return check.choices[value]
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-# -- constructor argument checkers: (name, value) -> normalised value ----------------------
-
-def int_in(low: int, high: int = _INT32_MAX) -> Callable[[str, Any], int]:
-    return lambda name, value: _int_arg(name, value, low, high)
-
-
-def fraction(name: str, value: Any) -> float:
-    """A rate in [0, 1)."""
-    return _fraction_arg(name, value)
-
-
-def flag(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
-
-
-def one_of(choices: Dict[str, int]) -> Callable[[str, Any], str]:
-    """A name among `choices` ({name: the C enum's code})."""
-    def check(name: str, value: Any) -> str:
-        if not isinstance(value, str) or value not in choices:
-            raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
-        return value
-    check.choices = choices  # type: ignore[attr-defined]
-    return check
-
-
-def int_sequence(low: int, high: int, max_len: int) -> Callable[[str, Any], Tuple[int, ...]]:
-    """1 to max_len ints in [low, high]."""
-    def check(name: str, value: Any) -> Tuple[int, ...]:
-        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-            raise TypeError(f"{name} must be a sequence of ints, got {type(value).__name__}")
-        items = tuple(_int_arg(f"{name}[{i}]", v, low, high) for i, v in enumerate(value))
-        if not 1 <= len(items) <= max_len:
-            raise ValueError(f"{name} must hold 1 to {max_len} sizes, got {len(items)}")
-        return items
-    return check
-
-
-SEED = int_in(0, 2**64 - 1)
+    if isinstance(kind, dict):
+        if not isinstance(value, str) or value not in kind:
+            raise ValueError(f"{name} must be one of {sorted(kind)}, got {value!r}")
+        return kind[value]
+    return list(value) if isinstance(value, tuple) else value
 
 
 class Fitted(NamedTuple):
@@ -115,34 +73,36 @@ class Fitted(NamedTuple):
     labels: Tuple[str, ...] = ()
     int_labels: bool = False
 
-    def out(self, label: str) -> Any:
-        return int(label) if self.int_labels else label
-
 
 class Estimator:
     """The base of TextClassifier, ImageClassifier and ImageSegmenter (see the module)."""
 
-    #: The native load function of the model kind (path -> handle).
+    #: The native load (path -> handle) and train functions of the model kind.
     _LOAD: ClassVar[Callable[[str], Any]]
-
-    #: name -> checker(name, value) returning the normalised value or raising
-    #: TypeError/ValueError; in the constructor's order.
-    _PARAMS: ClassVar[Dict[str, Callable[[str, Any], Any]]] = {}
-    #: "classifier" (labels, accuracy) or "segmenter" (masks, mean IoU).
-    _estimator_type: ClassVar[str] = "classifier"
+    _TRAIN: ClassVar[Callable[..., Any]]
     #: The C ABI's default train config (the one definition of every default).
     _C_DEFAULTS: ClassVar[Dict[str, Any]] = {}
+    #: The arguments Python converts: name -> bool (a 0/1 flag) or {name: C code}.
+    _C_TYPES: ClassVar[Dict[str, Any]] = {}
+    #: How fit names its data in messages: the (inputs, targets) pair and the items.
+    _PAIR: ClassVar[str] = "X, y"
+    _ITEMS: ClassVar[str] = "images"
+    #: "classifier" (labels, accuracy) or "segmenter" (masks, mean IoU).
+    _estimator_type: ClassVar[str] = "classifier"
     #: What score() returns: the evaluate() entry scikit-learn maximises.
     _SCORE: ClassVar[str] = "accuracy"
     #: Whether X is an array (images) rather than a list of str (texts).
     _takes_arrays: ClassVar[bool] = True
 
+    @classmethod
+    def _param_names(cls) -> List[str]:
+        return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
     def _init_params(self, values: Dict[str, Any]) -> None:
-        self._checked(values)
-        for name in self._PARAMS:
+        for name in self._param_names():
             setattr(self, name, values[name])
         self._model: Optional[Fitted] = None
-        self._threads = 2
+        self._threads: Any = 2
 
     def _set_model(self, handle: Any, int_labels: bool = False) -> None:
         """Makes `handle` the fitted model, in one assignment. Labels that are not all
@@ -156,51 +116,77 @@ class Estimator:
         model = self._model
         return None if model is None else model.handle
 
-    def _c_config(self, params: Dict[str, Any], **fit_options: Any) -> Dict[str, Any]:
-        """The C train config: the defaults, the checked constructor arguments, then
-        fit's own options (already in C form)."""
+    def _fitted(self) -> Fitted:
+        """The fitted model: one snapshot, to be used for the whole of a call."""
+        model = self._model
+        if model is None:
+            name = type(self).__name__
+            raise RuntimeError(f"this {name} is not fitted yet: call fit() or {name}.load()")
+        return model
+
+    def _predict_threads(self, threads: Any) -> Any:
+        """predict's threads argument: fit's count when None (the extension checks it)."""
+        return self._threads if threads is None else threads
+
+    # -- fit, for every model ----------------------------------------------------------------
+
+    def _fit(self, X: Any, y: Any, validation_data: Any, validation_split: Any, args: Dict[str, Any],
+             *extra: Any) -> "Estimator":
+        """fit's body: `args` are fit's arguments (its locals()); those named like a field
+        of the C config are that field, `extra` goes to _train after the config."""
+        split = validation_split_arg(validation_data, validation_split)
+        X = self._inputs(X)
+        y, all_int = self._targets(y, X)
+        self._check_training(y)
+        if validation_data is not None:
+            dev = validation_data
+            if not isinstance(dev, (tuple, list)) or len(dev) != 2:
+                raise TypeError(f"validation_data must be an ({self._PAIR}) pair")
+            dev_X = self._inputs(dev[0], "validation ")
+            dev_y, _ = self._targets(dev[1], dev_X, "validation ")
+            self._check_validation(X, y, dev_X, dev_y)
+            train_X, train_y = X, y
+        else:
+            labels = y if self._estimator_type == "classifier" else None
+            train, held_out = split_validation(len(X), split, int_arg("seed", self.seed), self._ITEMS, labels)
+            train_X, train_y, dev_X, dev_y = _take(X, train), _take(y, train), _take(X, held_out), _take(y, held_out)
+        callback = callback_arg("progress" if "progress" in args else "verbose", args.get("progress", args.get("verbose")))
+        if args.get("time_limit", 0) is None:
+            args = dict(args, time_limit=0.0)  # no limit
         config = dict(self._C_DEFAULTS)
-        config.update({name: to_c(self._PARAMS[name], value) for name, value in params.items()})
-        config.update(fit_options)
-        return config
+        for name, value in list(self.get_params().items()) + list(args.items()):
+            if name in config:
+                config[name] = to_c(name, value, self._C_TYPES.get(name))
+        handle = self._TRAIN(train_X, train_y, dev_X, dev_y, config, *extra, callback)
+        self._set_model(handle, all_int)
+        self._threads = args["threads"]
+        return self
 
-    @classmethod
-    def _from_c_config(cls, config: Dict[str, Any]) -> "Estimator":
-        """An unfitted model whose constructor arguments are those of a C config."""
-        return cls(**{name: c_value(config, name, cls._PARAMS) for name in cls._PARAMS})
+    # A model defines _inputs(X, prefix="", model=None) -> X checked (for `model`'s input
+    # when given; `prefix` starts the names in messages) and _targets(y, X, prefix="",
+    # model=None) -> (y checked against X, whether every label was an int); it may add
+    # rules on the training targets and between training and validation data:
 
-    def _fit_threads(self, threads: Any) -> int:
-        """predict's threads argument: fit's count when None."""
-        return self._threads if threads is None else _int_arg("threads", threads, 1, 1024)
+    def _check_training(self, y: Any) -> None:
+        pass
 
-    def _params(self) -> Dict[str, Any]:
-        """The constructor arguments checked and normalised (for fit and the file)."""
-        return self._checked(self.get_params())
-
-    def _checked(self, values: Dict[str, Any]) -> Dict[str, Any]:
-        """`values` (every constructor argument) checked one by one, then together;
-        normalised."""
-        params = {name: check(name, values[name]) for name, check in self._PARAMS.items()}
-        self._check_together(params)
-        return params
-
-    def _check_together(self, params: Dict[str, Any]) -> None:
-        """Rules between arguments (each already checked alone); a model overrides it."""
+    def _check_validation(self, X: Any, y: Any, dev_X: Any, dev_y: Any) -> None:
+        pass
 
     # -- scikit-learn's contract -------------------------------------------------------
 
     def get_params(self, deep: bool = True) -> Dict[str, Any]:
         """The constructor arguments, as given (scikit-learn's contract)."""
-        return {name: getattr(self, name) for name in self._PARAMS}
+        return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params: Any) -> "Estimator":
-        """Sets constructor arguments (checked as the constructor checks them); the
+        """Sets constructor arguments (checked at fit, as the constructor's are); the
         model must be fitted again for them to take effect. Returns self."""
+        names = self._param_names()
         for name in params:
-            if name not in self._PARAMS:
+            if name not in names:
                 raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
-                                 f"valid parameters are: {', '.join(self._PARAMS)}")
-        self._checked(dict(self.get_params(), **params))
+                                 f"valid parameters are: {', '.join(names)}")
         for name, value in params.items():
             setattr(self, name, value)
         return self
@@ -224,9 +210,6 @@ class Estimator:
         scikit-learn's cross_val_score and GridSearchCV maximise by default."""
         return float(self.evaluate(X, y)[self._SCORE])
 
-    def evaluate(self, X: Any, y: Any) -> Dict[str, Any]:
-        raise NotImplementedError
-
     def __repr__(self) -> str:
         defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}
         shown = [f"{name}={value!r}" for name, value in self.get_params().items()
@@ -238,19 +221,11 @@ class Estimator:
     def _fitted_repr(self) -> str:
         return ""
 
-    # -- the fitted model ------------------------------------------------------------------
-
-    def _fitted(self) -> Fitted:
-        """The fitted model: one snapshot, to be used for the whole of a call."""
-        model = self._model
-        if model is None:
-            name = type(self).__name__
-            raise RuntimeError(f"this {name} is not fitted yet: call fit() or {name}.load()")
-        return model
+    # -- files and pickling: the model file, its bytes ------------------------------------
 
     def save(self, path: PathLike) -> None:
         """Writes the model file (atomically)."""
-        self._fitted().handle.save(_path_arg("path", path))
+        self._fitted().handle.save(path_arg("path", path))
 
     @classmethod
     def load(cls, path: PathLike) -> "Estimator":
@@ -260,12 +235,11 @@ class Estimator:
         are the file's (read through the C ABI's get_config); those that only shape
         training (such as min_count) are the defaults. Integer class labels come back
         as ints when every class is the decimal form of an int."""
-        handle = cls._LOAD(_path_arg("path", path))
-        self = cls._from_c_config(handle.config())
+        handle = cls._LOAD(path_arg("path", path))
+        config = handle.config()
+        self = cls(**{name: c_value(config, name, cls._C_TYPES) for name in cls._param_names()})
         self._set_model(handle, int_labels=True)
         return self
-
-    # -- pickling: the constructor arguments and the model file's bytes ----------------------
 
     def __getstate__(self) -> Dict[str, Any]:
         state: Dict[str, Any] = {"params": self.get_params(), "threads": self._threads}
@@ -289,27 +263,59 @@ def _same(value: Any, default: Any) -> bool:
         return False
 
 
+def _take(items: Any, indices: List[int]) -> Any:
+    return items[np.array(indices)] if isinstance(items, np.ndarray) else [items[i] for i in indices]
+
+
 class Classifier(Estimator):
-    """The classifiers' labels: str inside the model; when every training label was an
-    int (not a bool) and every class is the decimal form of one, they come back as ints."""
+    """The classifiers: labels are str inside the model; when every training label was an
+    int (not a bool) and every class is the decimal form of one, they come back as ints
+    (``classes_``: a list for texts, an array for images)."""
 
-    @staticmethod
-    def _training_labels(name: str, labels: Any, count: int, mismatch: str) -> Tuple[List[str], bool]:
-        """fit's labels: as str, with at least 2 classes."""
-        out, all_int = labels_arg(name, labels, count, mismatch)
-        if len(set(out)) < 2:
-            raise ValueError(f"{name} hold a single class ({out[0]!r}): a classifier needs at least 2")
-        return out, all_int
+    def _classes(self, model: Fitted) -> Any:
+        return [int(label) if model.int_labels else label for label in model.labels]
 
-    @staticmethod
-    def _check_known(validation: List[str], training: List[str]) -> None:
-        unseen = sorted(set(validation) - set(training))
+    @property
+    def classes_(self) -> Any:
+        """The class labels, in the column order of predict_proba."""
+        return self._classes(self._fitted())
+
+    def _check_training(self, y: List[str]) -> None:
+        if len(set(y)) < 2:
+            raise ValueError(f"the training labels hold a single class ({y[0]!r}): a classifier needs at least 2")
+
+    def _check_validation(self, X: Any, y: List[str], dev_X: Any, dev_y: List[str]) -> None:
+        unseen = sorted(set(dev_y) - set(y))
         if unseen:
             raise ValueError(f"validation labels {unseen} do not occur in the training labels")
 
     def _fitted_repr(self) -> str:
+        return f"classes={np.asarray(self._classes(self._fitted())).tolist()!r}"
+
+    def predict_proba(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
+        """Class probabilities, float32 of shape (len(X), len(classes_)); rows sum to 1.
+        Runs with the GIL released, on up to ``threads`` threads (default: fit's)."""
         model = self._fitted()
-        return f"classes={list(map(model.out, model.labels))!r}"
+        return model.handle.predict_proba(self._inputs(X, model=model), self._predict_threads(threads))
+
+    def predict(self, X: Any, *, threads: Optional[int] = None) -> Any:
+        """The most probable class of each example (of classes_'s type)."""
+        model = self._fitted()
+        best = model.handle.predict_proba(self._inputs(X, model=model), self._predict_threads(threads)).argmax(axis=1)
+        classes = self._classes(model)
+        return classes[best] if isinstance(classes, np.ndarray) else [classes[j] for j in best]
+
+    def evaluate(self, X: Any, y: Any, *, threads: Optional[int] = None) -> Dict[str, Any]:
+        """Scores predictions against gold labels: a dict with accuracy, macro_f1 (the
+        unweighted mean of per-class F1), confusion (C x C int64 array, rows gold,
+        columns predicted, in classes_ order) and labels (classes_ as a list). A label
+        the model does not know is a ValueError naming it."""
+        model = self._fitted()
+        X = self._inputs(X, model=model)
+        gold, _ = self._targets(y, X)
+        result = score(list(model.labels), gold, model.handle.predict_proba(X, self._predict_threads(threads)))
+        result["labels"] = np.asarray(self._classes(model)).tolist()
+        return result
 
 
 def validation_split_arg(validation_data: Any, validation_split: Any) -> float:
@@ -326,13 +332,6 @@ def validation_split_arg(validation_data: Any, validation_split: Any) -> float:
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
     return float(validation_split)
-
-
-def validation_pair(value: Any, what: str) -> Tuple[Any, Any]:
-    """validation_data as a (inputs, targets) pair."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise TypeError(f"validation_data must be an ({what}) pair")
-    return value[0], value[1]
 
 
 def split_validation(n: int, split: float, seed: int, items: str,
@@ -354,6 +353,5 @@ def split_validation(n: int, split: float, seed: int, items: str,
         raise ValueError("after holding out the validation split, the training labels hold a single class")
     kept = [i for i in held_out if labels[i] in known]
     if not kept:
-        raise ValueError(f"no held-out {items[:-1] if items.endswith('s') else items} has a label seen in "
-                         "training: pass validation_data")
+        raise ValueError(f"no held-out {items[:-1]} has a label seen in training: pass validation_data")
     return train, kept

@@ -1,42 +1,18 @@
 /*
  * lstmkit._native — the CPython + NumPy extension over the C ABI in include/lstmkit.h.
  *
- * This file is the module: its own functions (version, BLAS threads, the other OpenBLAS
- * pools) and PyInit, which adds each model's handle type and functions (the model_part
+ * This file is the module: its own functions (BLAS threads, the other OpenBLAS pools)
+ * and PyInit, which adds each model's handle type and functions (the model_part
  * of _lstm.c, _tokenizer.c, _text_classifier.c, _image_classifier.c and
  * _image_segmenter.c). What they share is in _common.h/_common.c.
  */
 #define LSTMKIT_IMPORTS_NUMPY
 #include "_common.h"
 
-static PyObject *native_version(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
-{
-    return PyUnicode_FromString(lk_version());
-}
-
-static PyObject *native_abi_version(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromLong((long)lk_abi_version());
-}
-
-static PyObject *native_status_string(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    int code;
-    if (!PyArg_ParseTuple(args, "i:status_string", &code))
-        return NULL;
-    return PyUnicode_FromString(lk_status_string((lk_status)code));
-}
-
 static PyObject *native_set_num_threads(PyObject *Py_UNUSED(module), PyObject *arg)
 {
     int32_t n;
-    if (!int32_arg(arg, "n", &n))
-        return NULL;
-    if (n < 1) {
-        PyErr_Format(PyExc_ValueError, "the number of threads must be >= 1, got %d", (int)n);
-        return NULL;
-    }
-    return lk_ok(lk_set_num_threads(n)) ? Py_NewRef(Py_None) : NULL;
+    return int32_arg(arg, "n", &n) && lk_ok(lk_set_num_threads(n)) ? Py_NewRef(Py_None) : NULL;
 }
 
 static PyObject *native_get_num_threads(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
@@ -72,11 +48,7 @@ static PyObject *native_other_blas_limited(PyObject *Py_UNUSED(module), PyObject
     return PyBool_FromLong(other_blas_enabled());
 }
 
-
 static PyMethodDef native_methods[] = {
-    {"version", native_version, METH_NOARGS, "The library's version string (lk_version)."},
-    {"abi_version", native_abi_version, METH_NOARGS, "The library's ABI version."},
-    {"status_string", native_status_string, METH_VARARGS, "lk_status_string(code)"},
     {"set_num_threads", native_set_num_threads, METH_O, "Sets the library's BLAS threads."},
     {"get_num_threads", native_get_num_threads, METH_NOARGS, "The library's BLAS threads."},
     {"other_blas_pools", native_other_blas_pools, METH_NOARGS,
@@ -128,6 +100,7 @@ PyMODINIT_FUNC PyInit__native(void)
     }
     if (PyModule_AddObjectRef(module, "ModelFormatError", ModelFormatError) < 0 ||
         PyModule_AddIntConstant(module, "ABI_VERSION", LK_ABI_VERSION) < 0 ||
+        PyModule_AddStringConstant(module, "VERSION", lk_version()) < 0 || /* the library's */
         PyModule_AddStringConstant(module, "HEADER_VERSION", LK_VERSION_STRING) < 0)
         goto fail;
     /* Each model: its handle type (named after the tp_name's last part) and functions. */

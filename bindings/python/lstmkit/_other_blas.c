@@ -10,16 +10,11 @@
  * or overlap (several Python threads in LSTMKit at once) share one limit: the first to
  * start saves each pool's count and sets 1, the last to end restores it.
  */
-#define _GNU_SOURCE
-#include "_other_blas.h"
+#include "_common.h" /* Python.h first: it defines _GNU_SOURCE, which dladdr needs */
 
 #include <dlfcn.h>
 #include <link.h>
-#include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
-
-#include "lstmkit.h"
 
 #define MAX_POOLS 8
 

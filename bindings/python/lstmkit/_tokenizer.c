@@ -1,113 +1,83 @@
 /*
  * lstmkit._native: the tokenizer handle (lk_tokenizer) and tokenizer_load/train/ensemble.
- * Readers: segment (the header allows concurrent calls), save, word_count and words; writers:
- * add_words, load_dict and clear_words (they must not overlap any other call).
+ * Readers: segment (the header allows concurrent calls), save, word_count and words;
+ * writers: add_words, load_dict and clear_words (they must not overlap any other call).
  */
 #include "_common.h"
 
-HANDLE_TYPE(TokenizerHandle, tokenizer, tokenizer, /* nothing read once */, 1,
-            "An lk_tokenizer handle. Made by tokenizer_load() or tokenizer_train(); freed "
-            "with the object.")
+HANDLE_TYPE(TokenizerHandle, tokenizer, /* nothing read once */, 1)
 
-/* segment(texts, threads, single) -> list of lists of str.
- * texts: a sequence of str. Errors name "text" when single is true, else "texts[i]". */
-static PyObject *TokenizerHandle_segment(TokenizerHandle *self, PyObject *args)
+/* The tokens of text i: its UTF-8 cut at the byte offsets ends[0..count); NULL with
+ * RuntimeError if the library's offsets do not cut it into whole characters. */
+static PyObject *tokens_of(const str_seq *texts, Py_ssize_t i, const size_t *ends, size_t count)
 {
-    PyObject *texts_obj, *threads_obj, *result = NULL, *list = NULL;
+    PyObject *list = PyList_New((Py_ssize_t)count);
+    size_t k, start = 0, len = texts->lens[i];
+
+    for (k = 0; list != NULL && k < count; k++) {
+        PyObject *token = ends[k] > start && ends[k] <= len
+                              ? PyUnicode_DecodeUTF8(texts->utf8[i] + start, (Py_ssize_t)(ends[k] - start), "strict")
+                              : NULL;
+        if (token == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)k, token);
+        start = ends[k];
+    }
+    if (list == NULL || start != len) {
+        Py_XDECREF(list);
+        PyErr_Clear();
+        return PyErr_Format(PyExc_RuntimeError,
+                            "internal error in LSTMKit: the token ends of text %zd do not cut its %zu bytes", i, len);
+    }
+    return list;
+}
+
+/* segment(texts, threads, single) -> list of lists of str. texts: a sequence of str;
+ * errors name "text" when single is true, else "texts[i]". */
+static PyObject *TokenizerHandle_segment(PyObject *obj, PyObject *args)
+{
+    TokenizerHandle *self = (TokenizerHandle *)obj;
+    PyObject *texts_obj, *threads_obj, *result = NULL;
     str_seq texts = {NULL};
     int single = 0;
     int32_t threads;
-    Py_ssize_t n, i;
-    size_t *counts = NULL, *ends = NULL;
-    size_t total = 0, offset = 0;
+    Py_ssize_t i;
+    size_t *counts = NULL, *ends = NULL, total = 0, offset = 0;
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "OOp:segment", &texts_obj, &threads_obj, &single) ||
-        !threads_arg(threads_obj, &threads) || !str_seq_take(&texts, texts_obj))
-        return NULL;
-    n = texts.n;
-    if (n == 0) {
+        !int32_arg(threads_obj, "threads", &threads) ||
+        !str_seq_take(&texts, texts_obj, single ? "text" : "texts", single ? UTF8_ALONE : 0))
+        goto done;
+    if (texts.n == 0) {
         result = PyList_New(0);
         goto done;
     }
-    if (!str_seq_utf8(&texts, single ? "text" : "texts", single ? UTF8_ALONE : 0))
-        goto done;
-    counts = PyMem_Calloc((size_t)n, sizeof *counts);
-    if (counts == NULL) {
+    for (i = 0; i < texts.n; i++)
+        total += texts.lens[i];
+    /* A capacity of the total length in bytes is always enough (a token is >= 1 byte). */
+    counts = PyMem_Calloc((size_t)texts.n + 1, sizeof *counts);
+    ends = total <= (size_t)PY_SSIZE_T_MAX / sizeof *ends ? PyMem_Malloc(total * sizeof *ends + 1) : NULL;
+    if (counts == NULL || ends == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    for (i = 0; i < n; i++)
-        total += texts.lens[i];
-    /* A capacity of the total length in bytes is always enough (a token is >= 1 byte). */
-    if (total > 0) {
-        if (total > (size_t)PY_SSIZE_T_MAX / sizeof *ends) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        ends = PyMem_Malloc(total * sizeof *ends);
-        if (ends == NULL) {
-            PyErr_NoMemory();
-            goto done;
-        }
-    }
-
-    READ_LOCKED(self, status = lk_tokenizer_segment_batch(self->tokenizer, texts.utf8, texts.lens, (size_t)n,
+    READ_LOCKED(self, status = lk_tokenizer_segment_batch(self->model, texts.utf8, texts.lens, (size_t)texts.n,
                                                           threads, ends, total, counts));
-    if (!lk_ok(status))
+    if (!lk_ok(status) || (result = PyList_New(texts.n)) == NULL)
         goto done;
-
-    result = PyList_New(n);
-    if (result == NULL)
-        goto done;
-    for (i = 0; i < n; i++) {
-        size_t c = counts[i], k, start = 0;
-        if (c > total - offset) {
-            PyErr_Format(PyExc_RuntimeError,
-                         "internal error in LSTMKit: text %zd has %zu tokens, more than the "
-                         "%zu offsets left",
-                         i, c, total - offset);
-            goto fail;
+    for (i = 0; i < texts.n; i++) {
+        PyObject *tokens = counts[i] <= total - offset ? tokens_of(&texts, i, ends + offset, counts[i]) : NULL;
+        if (tokens == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "internal error in LSTMKit: more token ends than bytes");
+            Py_CLEAR(result);
+            break;
         }
-        list = PyList_New((Py_ssize_t)c);
-        if (list == NULL)
-            goto fail;
-        for (k = 0; k < c; k++) {
-            size_t end = ends[offset + k];
-            PyObject *token;
-            if (end <= start || end > texts.lens[i]) {
-                PyErr_Format(PyExc_RuntimeError,
-                             "internal error in LSTMKit: token %zu of text %zd ends at byte %zu "
-                             "(previous end %zu, text length %zu)",
-                             k, i, end, start, texts.lens[i]);
-                goto fail;
-            }
-            token = PyUnicode_DecodeUTF8(texts.utf8[i] + start, (Py_ssize_t)(end - start), "strict");
-            if (token == NULL) {
-                PyErr_Format(PyExc_RuntimeError,
-                             "internal error in LSTMKit: token %zu of text %zd (bytes %zu to "
-                             "%zu) splits a character",
-                             k, i, start, end);
-                goto fail;
-            }
-            PyList_SET_ITEM(list, (Py_ssize_t)k, token);
-            start = end;
-        }
-        if (start != texts.lens[i]) {
-            PyErr_Format(PyExc_RuntimeError,
-                         "internal error in LSTMKit: the tokens of text %zd cover %zu of its %zu "
-                         "bytes",
-                         i, start, texts.lens[i]);
-            goto fail;
-        }
-        offset += c;
-        PyList_SET_ITEM(result, i, list);
-        list = NULL;
+        PyList_SET_ITEM(result, i, tokens);
+        offset += counts[i];
     }
-    goto done;
-fail:
-    Py_CLEAR(list);
-    Py_CLEAR(result);
 done:
     PyMem_Free(counts);
     PyMem_Free(ends);
@@ -116,104 +86,87 @@ done:
 }
 
 /* add_words(words): words is a sequence of str without NUL characters. */
-static PyObject *TokenizerHandle_add_words(TokenizerHandle *self, PyObject *arg)
+static PyObject *TokenizerHandle_add_words(PyObject *obj, PyObject *arg)
 {
-    PyObject *result = NULL;
+    TokenizerHandle *self = (TokenizerHandle *)obj;
     str_seq words = {NULL};
-    lk_status status;
+    lk_status status = LK_STATUS_OK;
+    int ok = str_seq_take(&words, arg, "words", UTF8_NUL_FREE);
 
-    if (!str_seq_take(&words, arg))
-        return NULL;
-    if (words.n == 0) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    if (!str_seq_utf8(&words, "words", UTF8_NUL_FREE))
-        goto done;
-    WRITE_LOCKED(self, status = lk_tokenizer_add_words(self->tokenizer, words.utf8, (size_t)words.n));
-    if (lk_ok(status))
-        result = Py_NewRef(Py_None);
-done:
+    if (ok && words.n > 0)
+        WRITE_LOCKED(self, status = lk_tokenizer_add_words(self->model, words.utf8, (size_t)words.n));
     str_seq_release(&words);
-    return result;
+    return ok && lk_ok(status) ? Py_NewRef(Py_None) : NULL;
 }
 
-/* load_dict(path) */
-static PyObject *TokenizerHandle_load_dict(TokenizerHandle *self, PyObject *args)
+static PyObject *TokenizerHandle_load_dict(PyObject *obj, PyObject *args)
 {
+    TokenizerHandle *self = (TokenizerHandle *)obj;
     PyObject *path = NULL;
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "O&:load_dict", PyUnicode_FSConverter, &path))
         return NULL;
-    WRITE_LOCKED(self, status = lk_tokenizer_load_dict(self->tokenizer, PyBytes_AS_STRING(path)));
+    WRITE_LOCKED(self, status = lk_tokenizer_load_dict(self->model, PyBytes_AS_STRING(path)));
     Py_DECREF(path);
     return lk_ok(status) ? Py_NewRef(Py_None) : NULL;
 }
 
-/* clear_words() */
-static PyObject *TokenizerHandle_clear_words(TokenizerHandle *self, PyObject *Py_UNUSED(ignored))
+static PyObject *TokenizerHandle_clear_words(PyObject *obj, PyObject *Py_UNUSED(ignored))
 {
+    TokenizerHandle *self = (TokenizerHandle *)obj;
     lk_status status;
-    WRITE_LOCKED(self, status = lk_tokenizer_clear_words(self->tokenizer));
+    WRITE_LOCKED(self, status = lk_tokenizer_clear_words(self->model));
     return lk_ok(status) ? Py_NewRef(Py_None) : NULL;
 }
 
-/* word_count() -> int */
-static PyObject *TokenizerHandle_word_count(TokenizerHandle *self, PyObject *Py_UNUSED(ignored))
+static PyObject *TokenizerHandle_word_count(PyObject *obj, PyObject *Py_UNUSED(ignored))
 {
+    TokenizerHandle *self = (TokenizerHandle *)obj;
     size_t count = 0;
     lk_status status;
-    READ_LOCKED(self, status = lk_tokenizer_word_count(self->tokenizer, &count));
+    READ_LOCKED(self, status = lk_tokenizer_word_count(self->model, &count));
     return lk_ok(status) ? PyLong_FromSize_t(count) : NULL;
 }
 
 /* words() -> list of str: the user words as kept, sorted (lk_tokenizer_words). */
-static PyObject *TokenizerHandle_words(TokenizerHandle *self, PyObject *Py_UNUSED(ignored))
+static PyObject *TokenizerHandle_words(PyObject *obj, PyObject *Py_UNUSED(ignored))
 {
+    TokenizerHandle *self = (TokenizerHandle *)obj;
     size_t size = 0;
-    char *buffer;
+    char *buffer = NULL;
     PyObject *text, *result;
     lk_status status;
 
     /* Ask for the size and fill under one read lock, so no writer slips in between. */
     READ_LOCKED(self, {
-        status = lk_tokenizer_words(self->tokenizer, NULL, 0, &size);
-        buffer = status == LK_STATUS_OK ? malloc(size + 1) : NULL;
-        if (buffer != NULL)
-            status = lk_tokenizer_words(self->tokenizer, buffer, size + 1, &size);
+        status = lk_tokenizer_words(self->model, NULL, 0, &size);
+        if (status == LK_STATUS_OK && (buffer = PyMem_RawMalloc(size + 1)) != NULL)
+            status = lk_tokenizer_words(self->model, buffer, size + 1, &size);
     });
-    if (!lk_ok(status))
-        return NULL;
-    if (buffer == NULL)
-        return PyErr_NoMemory();
+    if (!lk_ok(status) || buffer == NULL) {
+        PyMem_RawFree(buffer);
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    }
     text = PyUnicode_DecodeUTF8(buffer, (Py_ssize_t)size, "strict");
-    free(buffer);
-    if (text == NULL)
-        return NULL;
-    result = size == 0 ? PyList_New(0) : PyUnicode_Splitlines(text, 0);
-    Py_DECREF(text);
+    PyMem_RawFree(buffer);
+    result = text == NULL ? NULL : size == 0 ? PyList_New(0) : PyUnicode_Splitlines(text, 0);
+    Py_XDECREF(text);
     return result;
 }
 
 static PyMethodDef TokenizerHandle_methods[] = {
-    {"segment", (PyCFunction)TokenizerHandle_segment, METH_VARARGS,
-     "segment(texts, threads, single) -> list of token lists (GIL released)"},
-    {"add_words", (PyCFunction)TokenizerHandle_add_words, METH_O,
-     "add_words(words): adds user words (a sequence of str)"},
-    {"load_dict", (PyCFunction)TokenizerHandle_load_dict, METH_VARARGS,
-     "load_dict(path): adds the words of a dictionary file"},
-    {"clear_words", (PyCFunction)TokenizerHandle_clear_words, METH_NOARGS,
-     "clear_words(): removes every user word"},
-    {"word_count", (PyCFunction)TokenizerHandle_word_count, METH_NOARGS,
-     "word_count() -> the number of user words"},
-    {"words", (PyCFunction)TokenizerHandle_words, METH_NOARGS,
-     "words() -> the user words as kept (normalised), sorted"},
+    METHOD(TokenizerHandle, segment, METH_VARARGS, "segment(texts, threads, single) -> list of token lists"),
+    METHOD(TokenizerHandle, add_words, METH_O, "add_words(words): adds user words"),
+    METHOD(TokenizerHandle, load_dict, METH_VARARGS, "load_dict(path): adds a dictionary file's words"),
+    METHOD(TokenizerHandle, clear_words, METH_NOARGS, "clear_words(): removes every user word"),
+    METHOD(TokenizerHandle, word_count, METH_NOARGS, "word_count() -> the number of user words"),
+    METHOD(TokenizerHandle, words, METH_NOARGS, "words() -> the user words as kept, sorted"),
     HANDLE_SAVE_METHOD(TokenizerHandle),
     {NULL, NULL, 0, NULL},
 };
 
-#define FIELD(name, kind) TRAIN_FIELD(lk_tokenizer_train_config, name, FIELD_##kind)
+#define FIELD(name, kind) TRAIN_FIELD(lk_tokenizer_train_config, name, kind)
 static const train_field train_fields[] = {
     FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
     FIELD(hidden_size, INT32), FIELD(num_layers, INT32), FIELD(char_dim, INT32),
@@ -227,7 +180,11 @@ static const train_field train_fields[] = {
 };
 #undef FIELD
 
-TRAIN_CONFIG_DEFAULT(tokenizer, train_fields)
+static PyObject *native_tokenizer_train_config_default(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    lk_tokenizer_train_config config = lk_tokenizer_train_config_default();
+    return fields_to_dict(train_fields, &config);
+}
 
 /* tokenizer_train(train: bytes, dev: bytes, config: dict, checkpoint: path or None,
  *                 progress: callable or None, lexicon: bytes or None) -> handle */
@@ -241,53 +198,44 @@ static PyObject *native_tokenizer_train(PyObject *Py_UNUSED(module), PyObject *a
     lk_tokenizer *tokenizer = NULL;
     lk_status status;
 
-    if (!PyArg_ParseTuple(args, "y#y#OOO|z#:tokenizer_train", &train, &train_len, &dev, &dev_len,
-                          &config_obj, &checkpoint_obj, &progress_obj, &lexicon, &lexicon_len))
-        return NULL;
-    if (!fields_from_dict(config_obj, train_fields, &config))
+    if (!PyArg_ParseTuple(args, "y#y#OOO|z#:tokenizer_train", &train, &train_len, &dev, &dev_len, &config_obj,
+                          &checkpoint_obj, &progress_obj, &lexicon, &lexicon_len) ||
+        !fields_from_dict(config_obj, train_fields, &config) || !progress_init(&state, progress_obj) ||
+        (checkpoint_obj != Py_None && !PyUnicode_FSConverter(checkpoint_obj, &checkpoint)))
         return NULL;
     config.lexicon = lexicon; /* borrowed: args holds the bytes */
     config.lexicon_len = (size_t)lexicon_len;
-    if (checkpoint_obj != Py_None && !PyUnicode_FSConverter(checkpoint_obj, &checkpoint))
-        return NULL;
-    if (!progress_init(&state, progress_obj))
-        goto done;
-
     TRAINING(status = lk_tokenizer_train(train, (size_t)train_len, dev, (size_t)dev_len, &config,
-                                         checkpoint ? PyBytes_AS_STRING(checkpoint) : NULL,
-                                         progress_fn(&state), &state, &tokenizer));
+                                         checkpoint ? PyBytes_AS_STRING(checkpoint) : NULL, progress_fn(&state),
+                                         &state, &tokenizer));
     result = wrap_tokenizer(status, tokenizer, &state);
-done:
     Py_XDECREF(checkpoint);
     return result;
 }
 
-/* tokenizer_ensemble(handles) -> handle. The handles are copied into a tuple first, so
+/* tokenizer_ensemble(handles) -> handle. The handles are held in a private tuple, so
  * they stay referenced while the GIL is released even if the caller's list changes. */
 static PyObject *native_tokenizer_ensemble(PyObject *Py_UNUSED(module), PyObject *arg)
 {
     PyObject *items = PySequence_Tuple(arg);
-    Py_ssize_t n, i;
-    const lk_tokenizer **members;
+    Py_ssize_t n = items != NULL ? PyTuple_GET_SIZE(items) : 0, i;
+    const lk_tokenizer **members = PyMem_Malloc(sizeof *members * ((size_t)n + 1));
     lk_tokenizer *tokenizer = NULL;
     lk_status status;
 
-    if (items == NULL)
-        return NULL;
-    n = PyTuple_GET_SIZE(items);
-    for (i = 0; i < n; i++) {
-        if (!PyObject_TypeCheck(PyTuple_GET_ITEM(items, i), &TokenizerHandle_Type)) {
-            Py_DECREF(items);
-            return PyErr_Format(PyExc_TypeError, "tokenizer_ensemble: item %zd is not a tokenizer handle", i);
+    for (i = 0; items != NULL && members != NULL && i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(items, i);
+        if (!PyObject_TypeCheck(item, &TokenizerHandle_Type)) {
+            PyErr_Format(PyExc_TypeError, "tokenizer_ensemble: item %zd is not a tokenizer handle", i);
+            break;
         }
+        members[i] = ((TokenizerHandle *)item)->model;
     }
-    members = PyMem_Malloc(sizeof *members * (size_t)(n > 0 ? n : 1));
-    if (members == NULL) {
-        Py_DECREF(items);
-        return PyErr_NoMemory();
+    if (items == NULL || members == NULL || i < n) {
+        PyMem_Free(members);
+        Py_XDECREF(items);
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
     }
-    for (i = 0; i < n; i++)
-        members[i] = ((TokenizerHandle *)PyTuple_GET_ITEM(items, i))->tokenizer;
     Py_BEGIN_ALLOW_THREADS
     status = lk_tokenizer_ensemble(members, (size_t)n, &tokenizer);
     Py_END_ALLOW_THREADS
@@ -296,7 +244,5 @@ static PyObject *native_tokenizer_ensemble(PyObject *Py_UNUSED(module), PyObject
     return wrap_tokenizer(status, tokenizer, NULL);
 }
 
-MODEL_PART(tokenizer, TokenizerHandle,
-           TRAINED_MODEL_FUNCTIONS(tokenizer, "(train, dev, config, checkpoint, progress)"),
-           {"tokenizer_ensemble", native_tokenizer_ensemble, METH_O,
-            "tokenizer_ensemble(handles) -> handle"});
+MODEL_PART(tokenizer, TokenizerHandle, TRAINED_MODEL_FUNCTIONS(tokenizer),
+           FUNCTION(tokenizer_ensemble, METH_O, "(handles) -> handle"));

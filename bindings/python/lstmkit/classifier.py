@@ -24,48 +24,30 @@ either.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
-
-import numpy as np
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from . import _native
-from ._estimator import (SEED, Classifier, c_value, flag, fraction, int_in, one_of, split_validation,
-                         validation_pair, validation_split_arg)
-from ._labels import labels_arg, score
-from .tokenizer import _int_arg, _learning_rate, _progress_callback
+from ._args import str_list
+from ._estimator import Classifier, Fitted, c_value
+from ._labels import labels_arg
 
 __all__ = ["TextClassifier"]
-
-_POOLING = {"last": 0, "mean": 1, "max": 2, "attention": 3}
-_TOKENIZATION = {"auto": 0, "characters": 1, "words": 2}
 
 Label = Union[str, int]
 
 #: The C ABI's defaults (lk_text_classifier_train_config_default): the one definition.
 _D = _native.text_classifier_train_config_default()
+_TYPES = {"pooling": {"last": 0, "mean": 1, "max": 2, "attention": 3}, "bidirectional": bool,
+          "tokenization": {"auto": 0, "characters": 1, "words": 2}, "balance_classes": bool}
 
 
-def _texts_arg(name: str, value: Any) -> List[str]:
-    """value as a non-empty list of str."""
-    if isinstance(value, str):
-        raise TypeError(f"{name} must be a sequence of str, not a str (wrap one text in a list)")
-    if isinstance(value, (bytes, bytearray)):
-        raise TypeError(f"{name} must be a sequence of str, not {type(value).__name__}")
-    try:
-        items = list(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of str, got {type(value).__name__}") from None
-    for i, t in enumerate(items):
-        if not isinstance(t, str):
-            raise TypeError(f"{name}[{i}] must be a str, got {type(t).__name__}")
-    if not items:
-        raise ValueError(f"{name} is empty")
-    return items
+def _d(name: str) -> Any:
+    return c_value(_D, name, _TYPES)
 
 
 class TextClassifier(Classifier):
     """An unfitted text classifier (scikit-learn's estimator contract): configure, then
-    ``fit``.
+    ``fit``. The arguments are checked by ``fit``.
 
     Args:
         pooling: "attention" (default), "mean", "max" or "last".
@@ -86,52 +68,35 @@ class TextClassifier(Classifier):
         bigram_dim: an embedding of token bigrams (a token and its right neighbour)
             beside the tokens' (0: none).
         min_bigram_count: rarer training bigrams are "unknown".
+
+    X is a sequence of str (texts), y their labels; ``predict`` returns a list.
     """
 
-    _C_DEFAULTS = _D
-    _LOAD = _native.text_classifier_load
-    _PARAMS = {
-        "pooling": one_of(_POOLING),
-        "embedding_dim": int_in(1, 4096),
-        "hidden_size": int_in(1, 4096),
-        "num_layers": int_in(1, 16),
-        "bidirectional": flag,
-        "attention_size": int_in(1, 4096),
-        "dropout": fraction,
-        "max_length": int_in(1, 1_000_000),
-        "min_count": int_in(1),
-        "tokenization": one_of(_TOKENIZATION),
-        "ngram_order": int_in(0, 8),
-        "ngram_dropout": fraction,
-        "min_ngram_count": int_in(1),
-        "seed": SEED,
-        "bigram_dim": int_in(0, 4096),
-        "min_bigram_count": int_in(1),
-    }
+    _C_DEFAULTS, _C_TYPES = _D, _TYPES
+    _LOAD, _TRAIN = _native.text_classifier_load, _native.text_classifier_train
+    _PAIR, _ITEMS = "texts, labels", "texts"
     _takes_arrays = False
 
     def __init__(
         self,
-        pooling: str = c_value(_D, "pooling", _PARAMS),
-        embedding_dim: int = c_value(_D, "embedding_dim", _PARAMS),
-        hidden_size: int = c_value(_D, "hidden_size", _PARAMS),
-        num_layers: int = c_value(_D, "num_layers", _PARAMS),
-        bidirectional: bool = c_value(_D, "bidirectional", _PARAMS),
-        attention_size: int = c_value(_D, "attention_size", _PARAMS),
-        dropout: float = c_value(_D, "dropout", _PARAMS),
-        max_length: int = c_value(_D, "max_length", _PARAMS),
-        min_count: int = c_value(_D, "min_count", _PARAMS),
-        tokenization: str = c_value(_D, "tokenization", _PARAMS),
-        ngram_order: int = c_value(_D, "ngram_order", _PARAMS),
-        ngram_dropout: float = c_value(_D, "ngram_dropout", _PARAMS),
-        min_ngram_count: int = c_value(_D, "min_ngram_count", _PARAMS),
-        seed: int = c_value(_D, "seed", _PARAMS),
-        bigram_dim: int = c_value(_D, "bigram_dim", _PARAMS),
-        min_bigram_count: int = c_value(_D, "min_bigram_count", _PARAMS),
+        pooling: str = _d("pooling"),
+        embedding_dim: int = _d("embedding_dim"),
+        hidden_size: int = _d("hidden_size"),
+        num_layers: int = _d("num_layers"),
+        bidirectional: bool = _d("bidirectional"),
+        attention_size: int = _d("attention_size"),
+        dropout: float = _d("dropout"),
+        max_length: int = _d("max_length"),
+        min_count: int = _d("min_count"),
+        tokenization: str = _d("tokenization"),
+        ngram_order: int = _d("ngram_order"),
+        ngram_dropout: float = _d("ngram_dropout"),
+        min_ngram_count: int = _d("min_ngram_count"),
+        seed: int = _d("seed"),
+        bigram_dim: int = _d("bigram_dim"),
+        min_bigram_count: int = _d("min_bigram_count"),
     ) -> None:
         self._init_params(locals())
-
-    # -- fitting -----------------------------------------------------------------------
 
     def fit(
         self,
@@ -140,13 +105,13 @@ class TextClassifier(Classifier):
         validation_data: Optional[Tuple[Sequence[str], Sequence[Label]]] = None,
         *,
         validation_split: Optional[float] = None,
-        epochs: int = c_value(_D, "epochs"),
-        batch_size: int = c_value(_D, "batch_size"),
-        learning_rate: float = c_value(_D, "learning_rate"),
-        ngram_learning_rate: float = c_value(_D, "ngram_learning_rate"),
-        patience: int = c_value(_D, "patience"),
-        balance_classes: bool = bool(_D["balance_classes"]),
-        threads: int = c_value(_D, "threads"),
+        epochs: int = _d("epochs"),
+        batch_size: int = _d("batch_size"),
+        learning_rate: float = _d("learning_rate"),
+        ngram_learning_rate: float = _d("ngram_learning_rate"),
+        patience: int = _d("patience"),
+        balance_classes: bool = _d("balance_classes"),
+        threads: int = _d("threads"),
         progress: Union[bool, Callable[[str], Any], None] = True,
         dev: Optional[Tuple[Sequence[str], Sequence[Label]]] = None,
     ) -> "TextClassifier":
@@ -163,8 +128,8 @@ class TextClassifier(Classifier):
         heads' probabilities is chosen on the validation data.
         progress: True prints each line, False/None is silent, a callable receives them.
         Training runs with the GIL released.
-        ValueError if training diverges (a NaN or infinite loss or gradient): lower
-        learning_rate.
+        ValueError for an argument out of range (the message names it), or if training
+        diverges (a NaN or infinite loss or gradient): lower learning_rate.
         """
         if dev is not None:
             warnings.warn("TextClassifier.fit(dev=...) is deprecated: use validation_data=", DeprecationWarning,
@@ -172,57 +137,13 @@ class TextClassifier(Classifier):
             if validation_data is not None:
                 raise ValueError("pass validation_data or dev, not both")
             validation_data = dev
-        params = self._params()
-        texts = _texts_arg("texts", X)
-        str_labels, all_int = self._training_labels("labels", y, len(texts), f"{len(texts)} texts but {{n}} labels")
-        split = validation_split_arg(validation_data, validation_split)
-        epochs = _int_arg("epochs", epochs, 1)
-        batch_size = _int_arg("batch_size", batch_size, 1, 65536)
-        learning_rate = _learning_rate(learning_rate)
-        ngram_learning_rate = _learning_rate(ngram_learning_rate, "ngram_learning_rate")
-        patience = _int_arg("patience", patience, 1)
-        threads = _int_arg("threads", threads, 1, 1024)
-        balance_classes = flag("balance_classes", balance_classes)
-        callback = _progress_callback(progress)
+        return self._fit(X, y, validation_data, validation_split, locals())
 
-        if validation_data is not None:
-            dev_texts, dev_labels = validation_pair(validation_data, "texts, labels")
-            dev_texts = _texts_arg("validation texts", dev_texts)
-            dev_labels, _ = labels_arg("validation labels", dev_labels, len(dev_texts),
-                                       f"{len(dev_texts)} validation texts but {{n}} labels")
-            self._check_known(dev_labels, str_labels)
-            train_texts, train_labels = texts, str_labels
-        else:
-            train, held_out = split_validation(len(texts), split, params["seed"], "texts", str_labels)
-            train_texts, train_labels = [texts[i] for i in train], [str_labels[i] for i in train]
-            dev_texts, dev_labels = [texts[i] for i in held_out], [str_labels[i] for i in held_out]
+    def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> List[str]:
+        return str_list(prefix + "texts", X, allow_empty=False)
 
-        config = self._c_config(params, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                ngram_learning_rate=ngram_learning_rate, patience=patience,
-                                balance_classes=int(balance_classes), threads=threads)
-        handle = _native.text_classifier_train(train_texts, train_labels, dev_texts, dev_labels, config, callback)
-        self._set_model(handle, all_int)
-        self._threads = threads
-        return self
-
-    # -- prediction --------------------------------------------------------------------
-
-    @property
-    def classes_(self) -> List[Label]:
-        """The class labels, in the column order of predict_proba."""
-        model = self._fitted()
-        return [model.out(label) for label in model.labels]
-
-    def predict_proba(self, X: Sequence[str], *, threads: Optional[int] = None) -> np.ndarray:
-        """Class probabilities, float32 of shape (len(X), len(classes_)); rows sum to 1.
-        Runs with the GIL released, on up to ``threads`` threads (default: fit's)."""
-        return self._fitted().handle.predict_proba(_texts_arg("texts", X), self._fit_threads(threads))
-
-    def predict(self, X: Sequence[str], *, threads: Optional[int] = None) -> List[Label]:
-        """The most probable class of each text."""
-        model = self._fitted()
-        proba = model.handle.predict_proba(_texts_arg("texts", X), self._fit_threads(threads))
-        return [model.out(model.labels[j]) for j in proba.argmax(axis=1)]
+    def _targets(self, y: Any, X: List[str], prefix: str = "", model: Optional[Fitted] = None) -> Any:
+        return labels_arg(prefix + "labels", y, len(X), f"{len(X)} {prefix}texts but {{n}} labels")
 
     def attention(self, text: str) -> List[Tuple[str, float]]:
         """Which words decided: the tokens the model read in ``text``, in order, each with
@@ -231,19 +152,4 @@ class TextClassifier(Classifier):
         otherwise), the first ``max_length`` of them; a text without tokens gives [].
         ValueError if the model was not trained with pooling="attention", or if the
         text contains a NUL character. Runs with the GIL released."""
-        handle = self._fitted().handle
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        return handle.attention(text)
-
-    def evaluate(self, X: Sequence[str], y: Sequence[Label]) -> Dict[str, Any]:
-        """Scores predictions against gold labels: a dict with accuracy, macro_f1 (the
-        unweighted mean of per-class F1), confusion (C x C int64 array, rows gold,
-        columns predicted, in classes_ order) and labels (classes_). A label the model
-        does not know is a ValueError naming it."""
-        model = self._fitted()
-        texts = _texts_arg("texts", X)
-        gold, _ = labels_arg("labels", y, len(texts), f"{len(texts)} texts but {{n}} labels")
-        result = score(list(model.labels), gold, model.handle.predict_proba(texts, self._threads))
-        result["labels"] = [model.out(label) for label in model.labels]
-        return result
+        return self._fitted().handle.attention(text)

@@ -15,7 +15,7 @@ kind "cnn" sequences of frames (N, T, H, W, C). Any real dtype is accepted and c
 to float32 (C-contiguous); uint8 pixels stay 0..255. The model normalises pixels with
 the mean and standard deviation of the training images, so any scale works, but
 predict must be given the scale fit was given (do not train on 0..255 and predict on
-0..1).
+0..1). predict takes images of the training shape ((N, H, W) for one channel).
 
 Labels are strings inside the model. Integer labels are accepted: they are stored as
 their decimal strings, and when every training label was an integer (not a bool),
@@ -26,93 +26,56 @@ model is the decimal form of an integer.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _native
-from ._estimator import (SEED, Classifier, Fitted, c_value, flag, fraction, int_in, int_sequence, one_of,
-                         split_validation, validation_pair, validation_split_arg)
-from ._labels import labels_arg, score
-from .tokenizer import _float_value, _int_arg, _learning_rate, _print_line
+from ._estimator import Classifier, Fitted, c_value
+from ._labels import labels_arg
 
 __all__ = ["ImageClassifier"]
 
-_KINDS = {"rows": 0, "cnn": 1}
-_POOLING = {"last": 0, "mean": 1, "max": 2, "attention": 3}
-
 #: The C ABI's defaults (lk_image_classifier_train_config_default): the one definition.
 _D = _native.image_classifier_train_config_default()
+_TYPES = {"kind": {"rows": 0, "cnn": 1}, "pooling": {"last": 0, "mean": 1, "max": 2, "attention": 3},
+          "bidirectional": bool, "columns": bool}
 
 
-def _images_arg(name: str, value: Any, frames: bool = True) -> np.ndarray:
+def _d(name: str) -> Any:
+    return c_value(_D, name, _TYPES)
+
+
+def images_arg(name: str, value: Any, frames: bool) -> np.ndarray:
     """value as an array of images (N, H, W), (N, H, W, C) or, with `frames`,
-    (N, T, H, W, C), with at least one image and no empty dimension. The native layer
-    converts it to float32 (C-contiguous) and names values float32 cannot hold."""
-    if isinstance(value, np.ndarray):
-        arr = value
-    else:
-        try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"{name} must be a NumPy array of images, got {type(value).__name__}: {e}") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be an array of real numbers (it is converted to float32), got dtype {arr.dtype}")
-    if frames and arr.ndim not in (3, 4, 5):
-        raise ValueError(f"{name} must have shape (N, H, W), (N, H, W, C) or (N, T, H, W, C), got {arr.shape}")
-    if not frames and arr.ndim not in (3, 4):
-        raise ValueError(f"{name} must have shape (N, H, W) or (N, H, W, C), got {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} holds no images (shape {arr.shape})")
-    if min(arr.shape[1:]) == 0:
-        raise ValueError(f"{name} has an empty dimension: shape {arr.shape}")
-    return arr
+    (N, T, H, W, C), with at least one image, no empty dimension and finite pixels. The
+    extension converts it to float32 (C-contiguous), refusing other dtypes and values
+    float32 cannot hold."""
+    X = np.asarray(value)
+    if X.ndim not in ((3, 4, 5) if frames else (3, 4)):
+        shapes = "(N, H, W), (N, H, W, C) or (N, T, H, W, C)" if frames else "(N, H, W) or (N, H, W, C)"
+        raise ValueError(f"{name} must have shape {shapes}, got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} holds no images (shape {X.shape})")
+    if min(X.shape[1:]) == 0:
+        raise ValueError(f"{name} has an empty dimension: shape {X.shape}")
+    if X.dtype.kind == "f":
+        finite = np.isfinite(X.reshape(X.shape[0], -1))
+        if not finite.all():
+            i, j = divmod(int(np.argmin(finite.ravel())), finite.shape[1])
+            what = " NaN" if np.isnan(X.reshape(X.shape[0], -1)[i, j]) else "n infinite"
+            raise ValueError(f"{name}[{i}] holds a{what} pixel (at flat index {j} of that image); pixels must be finite")
+    return X
 
 
-def _check_finite(name: str, X: np.ndarray) -> None:
-    """ValueError naming the first image of X that holds a NaN or infinite pixel."""
-    if X.dtype.kind != "f":
-        return
-    finite = np.isfinite(X.reshape(X.shape[0], -1))
-    if not finite.all():
-        flat = int(np.argmin(finite.ravel()))
-        i, j = divmod(flat, finite.shape[1])
-        value = X.reshape(X.shape[0], -1)[i, j]
-        raise ValueError(f"{name}[{i}] holds a{' NaN' if np.isnan(value) else 'n infinite'} pixel "
-                         f"(at flat index {j} of that image); pixels must be finite")
-
-
-def _verbose_callback(verbose: Any) -> Optional[Callable[[str], Any]]:
-    if verbose is True:
-        return _print_line
-    if verbose is False or verbose is None:
-        return None
-    if callable(verbose):
-        return verbose
-    raise TypeError(f"verbose must be a bool or a callable, got {type(verbose).__name__}")
-
-
-def _time_limit(value: Any) -> float:
-    """fit's time_limit in seconds: None (0, no limit) or at least 1."""
-    if value is None:
-        return 0.0
-    limit = _float_value("time_limit", value)
-    if not (math.isfinite(limit) and limit >= 1):
-        raise ValueError(f"time_limit must be None or at least 1 (seconds), got {value}")
-    return limit
-
-
-def _positive_float(name: str, value: Any) -> float:
-    value = _float_value(name, value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return value
+def example_shape(X: np.ndarray) -> Tuple[int, ...]:
+    """One image's shape, channels included: (H, W, C) or (T, H, W, C)."""
+    return X.shape[1:] + ((1,) if X.ndim == 3 else ())
 
 
 class ImageClassifier(Classifier):
     """An unfitted image classifier (scikit-learn's estimator contract): configure, then
-    ``fit``.
+    ``fit``. The arguments are checked by ``fit``.
 
     Args:
         kind: "rows" (default): the image's rows are the LSTM's time steps; "cnn": conv
@@ -129,41 +92,23 @@ class ImageClassifier(Classifier):
         seed: initialisation, dropout, shuffling and the validation split.
     """
 
-    _C_DEFAULTS = _D
-    _LOAD = _native.image_classifier_load
-    _PARAMS = {
-        "kind": one_of(_KINDS),
-        "hidden_size": int_in(1, 4096),
-        "num_layers": int_in(1, 16),
-        "bidirectional": flag,
-        "columns": flag,
-        "conv_channels": int_sequence(1, 4096, 8),
-        "pooling": one_of(_POOLING),
-        "attention_size": int_in(1, 4096),
-        "dropout": fraction,
-        "seed": SEED,
-    }
+    _C_DEFAULTS, _C_TYPES = _D, _TYPES
+    _LOAD, _TRAIN = _native.image_classifier_load, _native.image_classifier_train
 
     def __init__(
         self,
-        kind: str = c_value(_D, "kind", _PARAMS),
-        hidden_size: int = c_value(_D, "hidden_size", _PARAMS),
-        num_layers: int = c_value(_D, "num_layers", _PARAMS),
-        bidirectional: bool = c_value(_D, "bidirectional", _PARAMS),
-        columns: bool = c_value(_D, "columns", _PARAMS),
-        conv_channels: Sequence[int] = c_value(_D, "conv_channels", _PARAMS),
-        pooling: str = c_value(_D, "pooling", _PARAMS),
-        attention_size: int = c_value(_D, "attention_size", _PARAMS),
-        dropout: float = c_value(_D, "dropout", _PARAMS),
-        seed: int = c_value(_D, "seed", _PARAMS),
+        kind: str = _d("kind"),
+        hidden_size: int = _d("hidden_size"),
+        num_layers: int = _d("num_layers"),
+        bidirectional: bool = _d("bidirectional"),
+        columns: bool = _d("columns"),
+        conv_channels: Sequence[int] = _d("conv_channels"),
+        pooling: str = _d("pooling"),
+        attention_size: int = _d("attention_size"),
+        dropout: float = _d("dropout"),
+        seed: int = _d("seed"),
     ) -> None:
         self._init_params(locals())
-
-    def _check_together(self, params: Dict[str, Any]) -> None:
-        if params["columns"] and params["kind"] != "rows":
-            raise ValueError("columns=True applies to kind='rows' only")
-
-    # -- fitting -----------------------------------------------------------------------
 
     def fit(
         self,
@@ -172,15 +117,15 @@ class ImageClassifier(Classifier):
         validation_data: Optional[Tuple[Any, Any]] = None,
         *,
         validation_split: Optional[float] = None,
-        epochs: int = c_value(_D, "epochs"),
-        batch_size: int = c_value(_D, "batch_size"),
-        learning_rate: float = c_value(_D, "learning_rate"),
-        clip_norm: float = c_value(_D, "clip_norm"),
-        patience: int = c_value(_D, "patience"),
-        decay_factor: float = c_value(_D, "decay_factor"),
+        epochs: int = _d("epochs"),
+        batch_size: int = _d("batch_size"),
+        learning_rate: float = _d("learning_rate"),
+        clip_norm: float = _d("clip_norm"),
+        patience: int = _d("patience"),
+        decay_factor: float = _d("decay_factor"),
         time_limit: Optional[float] = None,
-        threads: int = c_value(_D, "threads"),
-        log_every: int = c_value(_D, "log_every"),
+        threads: int = _d("threads"),
+        log_every: int = _d("log_every"),
         verbose: Union[bool, Callable[[str], Any]] = True,
     ) -> "ImageClassifier":
         """Trains on (X, y), early-stopping on the accuracy on validation data, and
@@ -195,51 +140,36 @@ class ImageClassifier(Classifier):
         by decay_factor; after ``patience`` such epochs training stops.
         verbose: True prints each progress line, False is silent, a callable receives
         the lines. Training runs with the GIL released.
-        ValueError if training diverges (a NaN or infinite loss or gradient): lower
-        learning_rate.
+        ValueError for an argument out of range (the message names it), or if training
+        diverges (a NaN or infinite loss or gradient): lower learning_rate.
         """
-        params = self._params()
-        X = _images_arg("X", X)
-        str_labels, all_int = self._training_labels("y", y, X.shape[0],
-                                                    f"X holds {X.shape[0]} images but y holds {{n}} labels")
-        _check_finite("X", X)  # before any split, so that the index is the caller's
-        if X.ndim == 5 and params["kind"] != "cnn":
-            raise ValueError(f"X has shape {X.shape}: sequences of frames (N, T, H, W, C) need kind='cnn'")
-        split = validation_split_arg(validation_data, validation_split)
-        epochs = _int_arg("epochs", epochs, 1)
-        batch_size = _int_arg("batch_size", batch_size, 1, 65536)
-        learning_rate = _learning_rate(learning_rate)
-        clip_norm = _positive_float("clip_norm", clip_norm)
-        patience = _int_arg("patience", patience, 1)
-        decay_factor = _positive_float("decay_factor", decay_factor)
-        if decay_factor > 1:
-            raise ValueError(f"decay_factor must be in (0, 1], got {decay_factor}")
-        limit = _time_limit(time_limit)
-        threads = _int_arg("threads", threads, 1, 1024)
-        log_every = _int_arg("log_every", log_every, 1)
-        callback = _verbose_callback(verbose)
+        return self._fit(X, y, validation_data, validation_split, locals())
 
-        if validation_data is not None:
-            dev_X, dev_y = validation_pair(validation_data, "X, y")
-            dev_X = _images_arg("validation X", dev_X)
-            dev_labels, _ = labels_arg("validation y", dev_y, dev_X.shape[0],
-                                       f"validation X holds {dev_X.shape[0]} images but validation y holds {{n}} labels")
-            self._check_known(dev_labels, str_labels)
-            train_X, train_labels = X, str_labels
-        else:
-            train, held_out = split_validation(X.shape[0], split, params["seed"], "images", str_labels)
-            train_X, train_labels = X[np.array(train)], [str_labels[i] for i in train]
-            dev_X, dev_labels = X[np.array(held_out)], [str_labels[i] for i in held_out]
+    def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> np.ndarray:
+        X = images_arg(prefix + "X", X, frames=True)
+        if model is not None and example_shape(X) != model.handle.input_shape():
+            want = model.handle.input_shape()
+            bare = " (or without the last axis)" if want[-1] == 1 and len(want) == 3 else ""
+            takes = "sequences of frames (N, T, H, W, C)" if len(want) == 4 else "images (N, H, W, C)"
+            raise ValueError(f"X must have shape {(len(X),) + want}{bare}, got {X.shape}: this model takes {takes}")
+        if model is None and X.ndim == 5 and self.kind != "cnn":
+            raise ValueError(f"{prefix}X has shape {X.shape}: sequences of frames (N, T, H, W, C) need kind='cnn'")
+        return X
 
-        config = self._c_config(params, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                clip_norm=clip_norm, patience=patience, decay_factor=decay_factor, time_limit=limit,
-                                threads=threads, log_every=log_every)
-        handle = _native.image_classifier_train(train_X, train_labels, dev_X, dev_labels, config, callback)
-        self._set_model(handle, all_int)
-        self._threads = threads
-        return self
+    def _targets(self, y: Any, X: np.ndarray, prefix: str = "", model: Optional[Fitted] = None) -> Any:
+        return labels_arg(prefix + "y", y, len(X), f"{prefix}X holds {len(X)} images but {prefix}y holds {{n}} labels")
 
-    # -- the fitted model ----------------------------------------------------------------
+    def _check_validation(self, X: np.ndarray, y: List[str], dev_X: np.ndarray, dev_y: List[str]) -> None:
+        if example_shape(dev_X) != example_shape(X):
+            raise ValueError(f"the validation images are {example_shape(dev_X)} each but the training images are "
+                             f"{example_shape(X)}")
+        super()._check_validation(X, y, dev_X, dev_y)
+
+    def _classes(self, model: Fitted) -> np.ndarray:
+        """int64 when every training label was an int, else str."""
+        if model.int_labels:
+            return np.array([int(label) for label in model.labels], dtype=np.int64)
+        return np.array(model.labels, dtype=str)
 
     @property
     def labels(self) -> List[str]:
@@ -248,48 +178,9 @@ class ImageClassifier(Classifier):
         return list(self._fitted().labels)
 
     @property
-    def classes_(self) -> np.ndarray:
-        """The class labels in the column order of predict_proba: int64 when every
-        training label was an int, else str."""
-        return _classes(self._fitted())
-
-    @property
     def input_shape(self) -> Tuple[int, ...]:
         """The shape of one example: (H, W, C), or (T, H, W, C) for frame sequences."""
         return self._fitted().handle.input_shape()
 
     def _fitted_repr(self) -> str:
-        return f"input_shape={self.input_shape}, classes={self.classes_.tolist()!r}"
-
-    # -- prediction --------------------------------------------------------------------
-
-    def predict_proba(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
-        """Class probabilities, float32 of shape (N, len(classes_)); rows sum to 1.
-        X has the shape of the training images ((N, H, W) is accepted for one channel).
-        Runs with the GIL released, on up to ``threads`` threads (default: fit's)."""
-        return self._fitted().handle.predict_proba(_images_arg("X", X), self._fit_threads(threads))
-
-    def predict(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
-        """The most probable class of each image, as an array of classes_'s dtype."""
-        model = self._fitted()
-        proba = model.handle.predict_proba(_images_arg("X", X), self._fit_threads(threads))
-        return _classes(model)[proba.argmax(axis=1)]
-
-    def evaluate(self, X: Any, y: Any, *, threads: Optional[int] = None) -> Dict[str, Any]:
-        """Scores predictions against gold labels: a dict with accuracy, macro_f1 (the
-        unweighted mean of per-class F1), confusion (C x C int64 array, rows gold,
-        columns predicted, in classes_ order) and labels (classes_ as a list). A label
-        the model does not know is a ValueError naming it."""
-        model = self._fitted()
-        X = _images_arg("X", X)
-        gold, _ = labels_arg("y", y, X.shape[0], f"X holds {X.shape[0]} images but y holds {{n}} labels")
-        result = score(list(model.labels), gold, model.handle.predict_proba(X, self._fit_threads(threads)))
-        result["labels"] = _classes(model).tolist()
-        return result
-
-
-def _classes(model: Fitted) -> np.ndarray:
-    """A fitted model's classes as an array: int64 when they come back as ints, else str."""
-    if model.int_labels:
-        return np.array([int(label) for label in model.labels], dtype=np.int64)
-    return np.array(model.labels, dtype=str)
+        return f"input_shape={self.input_shape}, {super()._fitted_repr()}"

@@ -23,48 +23,35 @@ usually the background.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _native
-from ._estimator import (SEED, Estimator, c_value, flag, int_in, int_sequence, one_of, split_validation,
-                         validation_pair, validation_split_arg)
-from .image_classifier import _images_arg as _image_batch_arg, _check_finite, _positive_float, _time_limit, _verbose_callback
-from .tokenizer import _float_value, _int_arg, _learning_rate
+from ._args import int_arg
+from ._estimator import Estimator, Fitted, c_value
+from .image_classifier import example_shape, images_arg
 
 __all__ = ["ImageSegmenter"]
 
-_CONTEXTS = {"lstm": 0, "conv": 1}
-_UPSAMPLING = {"transposed": 0, "bilinear": 1}
-_SCHEDULES = {"plateau": 0, "cosine": 1}
-_MAX_BLOCKS = 6
-
 #: The C ABI's defaults (lk_image_segmenter_train_config_default): the one definition.
 _D = _native.image_segmenter_train_config_default()
+_TYPES = {"context": {"lstm": 0, "conv": 1}, "upsampling": {"transposed": 0, "bilinear": 1}, "batch_norm": bool,
+          "attention_gates": bool, "schedule": {"plateau": 0, "cosine": 1}, "flip": bool, "balance_classes": bool}
 
 
-def _images_arg(name: str, value: Any) -> np.ndarray:
-    """value as an array of images (N, H, W) or (N, H, W, C) (see image_classifier)."""
-    return _image_batch_arg(name, value, frames=False)
+def _d(name: str) -> Any:
+    return c_value(_D, name, _TYPES)
 
 
 def _masks_arg(name: str, value: Any, images: np.ndarray, images_name: str, num_classes: int) -> np.ndarray:
     """value as int32 masks (N, H, W) for `images`, every label in [0, num_classes);
     errors name the mask, the pixel and the label."""
-    if isinstance(value, np.ndarray):
-        masks = value
-    else:
-        try:
-            masks = np.asarray(value)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"{name} must be an integer array (N, H, W), got {type(value).__name__}: {e}") from None
+    masks = np.asarray(value)
     if masks.dtype.kind not in "biu":
         raise TypeError(f"{name} must hold integer class indices, got dtype {masks.dtype}")
-    want = images.shape[:3]
-    if masks.shape != want:
-        raise ValueError(f"{name} must have shape (N, H, W) of {images_name} = {want}, got {masks.shape}")
+    if masks.shape != images.shape[:3]:
+        raise ValueError(f"{name} must have shape (N, H, W) of {images_name} = {images.shape[:3]}, got {masks.shape}")
     flat = masks.reshape(masks.shape[0], -1)
     bad = (flat < 0) | (flat >= num_classes)
     if bad.any():
@@ -74,33 +61,22 @@ def _masks_arg(name: str, value: Any, images: np.ndarray, images_name: str, num_
     return np.ascontiguousarray(masks, dtype=np.int32)
 
 
-def _class_weights_arg(value: Any, num_classes: int) -> Tuple[bool, Optional[np.ndarray]]:
-    """(balance_classes, explicit weights or None) from fit's class_weights."""
-    if value is None:
-        return False, None
-    if isinstance(value, str):
-        if value != "balanced":
-            raise ValueError(f"class_weights must be None, 'balanced' or {num_classes} weights, got {value!r}")
-        return True, None
+def _class_weights_arg(value: Any) -> Tuple[bool, Optional[np.ndarray]]:
+    """(balance_classes, explicit weights or None) from fit's class_weights; the engine
+    checks the weights."""
+    if value is None or isinstance(value, str):
+        if value not in (None, "balanced"):
+            raise ValueError(f"class_weights must be None, 'balanced' or a weight per class, got {value!r}")
+        return value == "balanced", None
     try:
-        weights = np.asarray(value, dtype=np.float64)
+        return False, np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError):
-        raise TypeError(f"class_weights must be None, 'balanced' or a sequence of {num_classes} floats, "
-                        f"got {type(value).__name__}") from None
-    if weights.shape != (num_classes,):
-        raise ValueError(f"class_weights must hold num_classes = {num_classes} weights, got shape {weights.shape}")
-    bad = ~(np.isfinite(weights) & (weights >= 0))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"class_weights[{i}] is {weights[i]}; weights must be finite and >= 0")
-    if not (weights > 0).any():
-        raise ValueError("class_weights are all 0; at least one must be > 0")
-    return False, weights.astype(np.float32)
+        raise TypeError(f"class_weights must be None, 'balanced' or a sequence of floats, got {type(value).__name__}") from None
 
 
 class ImageSegmenter(Estimator):
     """An unfitted image segmenter (scikit-learn's estimator contract): configure, then
-    ``fit``.
+    ``fit``. The arguments are checked by ``fit``.
 
     Args:
         num_classes: K, the classes per pixel, background included (>= 2).
@@ -115,37 +91,27 @@ class ImageSegmenter(Estimator):
             a 1x1 conv).
         attention_gates: an attention gate on each skip connection.
         seed: initialisation, shuffling and the validation split.
+
+    predict_proba gives float32 (N, H, W, K), each pixel's K values summing to 1;
+    predict int64 masks (N, H, W); X may have any H and W, with the model's channels.
     """
 
-    _estimator_type = "segmenter"
-    _SCORE = "mean_iou"
-    _C_DEFAULTS = _D
-    _LOAD = _native.image_segmenter_load
-    _PARAMS = {
-        "num_classes": int_in(2, 65536),
-        "context": one_of(_CONTEXTS),
-        "hidden_size": int_in(1, 4096),
-        "encoder_channels": int_sequence(1, 4096, _MAX_BLOCKS),
-        "batch_norm": flag,
-        "upsampling": one_of(_UPSAMPLING),
-        "attention_gates": flag,
-        "seed": SEED,
-    }
+    _estimator_type, _SCORE, _PAIR = "segmenter", "mean_iou", "X, masks"
+    _C_DEFAULTS, _C_TYPES = _D, _TYPES
+    _LOAD, _TRAIN = _native.image_segmenter_load, _native.image_segmenter_train
 
     def __init__(
         self,
         num_classes: int,
-        context: str = c_value(_D, "context", _PARAMS),
-        hidden_size: int = c_value(_D, "hidden_size", _PARAMS),
-        encoder_channels: Sequence[int] = c_value(_D, "encoder_channels", _PARAMS),
-        batch_norm: bool = c_value(_D, "batch_norm", _PARAMS),
-        upsampling: str = c_value(_D, "upsampling", _PARAMS),
-        attention_gates: bool = c_value(_D, "attention_gates", _PARAMS),
-        seed: int = c_value(_D, "seed", _PARAMS),
+        context: str = _d("context"),
+        hidden_size: int = _d("hidden_size"),
+        encoder_channels: Sequence[int] = _d("encoder_channels"),
+        batch_norm: bool = _d("batch_norm"),
+        upsampling: str = _d("upsampling"),
+        attention_gates: bool = _d("attention_gates"),
+        seed: int = _d("seed"),
     ) -> None:
         self._init_params(locals())
-
-    # -- fitting -----------------------------------------------------------------------
 
     def fit(
         self,
@@ -154,95 +120,61 @@ class ImageSegmenter(Estimator):
         validation_data: Optional[Tuple[Any, Any]] = None,
         *,
         validation_split: Optional[float] = None,
-        epochs: int = c_value(_D, "epochs"),
-        batch_size: int = c_value(_D, "batch_size"),
-        learning_rate: float = c_value(_D, "learning_rate"),
-        clip_norm: float = c_value(_D, "clip_norm"),
-        schedule: str = "plateau",
-        flip: bool = bool(_D["flip"]),
-        patience: int = c_value(_D, "patience"),
-        decay_factor: float = c_value(_D, "decay_factor"),
+        epochs: int = _d("epochs"),
+        batch_size: int = _d("batch_size"),
+        learning_rate: float = _d("learning_rate"),
+        clip_norm: float = _d("clip_norm"),
+        schedule: str = _d("schedule"),
+        flip: bool = _d("flip"),
+        patience: int = _d("patience"),
+        decay_factor: float = _d("decay_factor"),
         time_limit: Optional[float] = None,
-        dice_weight: float = c_value(_D, "dice_weight"),
+        dice_weight: float = _d("dice_weight"),
         class_weights: Union[None, str, Sequence[float], np.ndarray] = None,
-        threads: int = c_value(_D, "threads"),
-        log_every: int = c_value(_D, "log_every"),
+        threads: int = _d("threads"),
+        log_every: int = _d("log_every"),
         verbose: Union[bool, Callable[[str], Any]] = True,
     ) -> "ImageSegmenter":
-        """Trains on (X, y) — images and their masks (N, H, W) —, early-stopping on the mean IoU on validation data, and
-        keeps the weights of the best epoch. Returns self.
+        """Trains on (X, y) — images and their masks (N, H, W) —, early-stopping on the
+        mean IoU on validation data, and keeps the weights of the best epoch. Returns self.
 
         validation_data: an (X_val, masks_val) pair (its H and W may differ from X's);
-        without it the last ``validation_split`` (default 0.1) of a shuffle (seeded by ``seed``) of the
-        training images is held out. The pixel mean and std come from the training
-        images. The loss is cross-entropy + dice_weight * soft Dice. class_weights: None
-        (all 1), "balanced" (median-frequency balancing from the training masks) or
-        num_classes weights >= 0 for the cross-entropy. time_limit: seconds (>= 1); training
-        stops at the first batch end after it, then the validation set is scored.
-        schedule "plateau": after an epoch without a better validation mean IoU the
-        learning rate is multiplied by decay_factor; after ``patience`` such epochs
-        training stops. schedule "cosine": the rate follows half a cosine down to 0 over
-        time_limit (else the epochs), batch by batch, with no early stop. flip: augment
-        by mirroring each training image and its mask left to right with probability 1/2
-        (for data whose labels survive a mirror). verbose: True prints each progress
-        line, False is silent, a callable receives the lines. Training runs with the GIL
-        released.
-        ValueError if training diverges (a NaN or infinite loss or gradient): lower
-        learning_rate.
+        without it the last ``validation_split`` (default 0.1) of a shuffle (seeded by
+        ``seed``) of the training images is held out. The pixel mean and std come from
+        the training images. The loss is cross-entropy + dice_weight * soft Dice.
+        class_weights: None (all 1), "balanced" (median-frequency balancing from the
+        training masks) or num_classes weights >= 0 for the cross-entropy. time_limit:
+        seconds (>= 1); training stops at the first batch end after it, then the
+        validation set is scored. schedule "plateau": after an epoch without a better
+        validation mean IoU the learning rate is multiplied by decay_factor; after
+        ``patience`` such epochs training stops. schedule "cosine": the rate follows half
+        a cosine down to 0 over time_limit (else the epochs), batch by batch, with no
+        early stop. flip: augment by mirroring each training image and its mask left to
+        right with probability 1/2 (for data whose labels survive a mirror). verbose:
+        True prints each progress line, False is silent, a callable receives the lines.
+        Training runs with the GIL released.
+        ValueError for an argument out of range (the message names it), or if training
+        diverges (a NaN or infinite loss or gradient): lower learning_rate.
         """
-        params = self._params()
-        num_classes = params["num_classes"]
-        X = _images_arg("X", X)
-        masks = _masks_arg("masks", y, X, "X", num_classes)
-        _check_finite("X", X)  # before any split, so that the index is the caller's
-        split = validation_split_arg(validation_data, validation_split)
-        epochs = _int_arg("epochs", epochs, 1)
-        batch_size = _int_arg("batch_size", batch_size, 1, 65536)
-        learning_rate = _learning_rate(learning_rate)
-        clip_norm = _positive_float("clip_norm", clip_norm)
-        if not isinstance(schedule, str) or schedule not in _SCHEDULES:
-            raise ValueError(f"schedule must be one of {sorted(_SCHEDULES)}, got {schedule!r}")
-        if not isinstance(flip, bool):
-            raise TypeError(f"flip must be True or False, got {flip!r}")
-        patience = _int_arg("patience", patience, 1)
-        decay_factor = _positive_float("decay_factor", decay_factor)
-        if decay_factor > 1:
-            raise ValueError(f"decay_factor must be in (0, 1], got {decay_factor}")
-        limit = _time_limit(time_limit)
-        dice = _float_value("dice_weight", dice_weight)
-        if not (math.isfinite(dice) and dice >= 0):
-            raise ValueError(f"dice_weight must be finite and >= 0, got {dice_weight}")
-        balance, weights = _class_weights_arg(class_weights, num_classes)
-        threads = _int_arg("threads", threads, 1, 1024)
-        log_every = _int_arg("log_every", log_every, 1)
-        callback = _verbose_callback(verbose)
+        balance_classes, weights = _class_weights_arg(class_weights)
+        return self._fit(X, y, validation_data, validation_split, locals(), weights)
 
-        if validation_data is not None:
-            dev_X, dev_masks = validation_pair(validation_data, "X, masks")
-            dev_X = _images_arg("validation X", dev_X)
-            dev_masks = _masks_arg("validation masks", dev_masks, dev_X, "validation X", num_classes)
-            _check_finite("validation X", dev_X)
-            channels = X.shape[3] if X.ndim == 4 else 1
-            dev_channels = dev_X.shape[3] if dev_X.ndim == 4 else 1
-            if dev_channels != channels:
-                raise ValueError(f"the validation images have {dev_channels} channels but the training images "
-                                 f"have {channels}")
-            train_X, train_masks = X, masks
-        else:
-            train, held_out = split_validation(X.shape[0], split, params["seed"], "images")
-            train_X, train_masks = X[np.array(train)], masks[np.array(train)]
-            dev_X, dev_masks = X[np.array(held_out)], masks[np.array(held_out)]
+    def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> np.ndarray:
+        X = images_arg(prefix + "X", X, frames=False)
+        c = None if model is None else model.handle.channels()
+        if c is not None and example_shape(X)[-1] != c:
+            raise ValueError(f"X has shape {X.shape}: this model takes images of {c} channel{'' if c == 1 else 's'}, "
+                             f"(N, H, W, {c}){' or (N, H, W)' if c == 1 else ''}")
+        return X
 
-        config = self._c_config(params, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                clip_norm=clip_norm, schedule=_SCHEDULES[schedule], flip=int(flip),
-                                patience=patience, decay_factor=decay_factor, time_limit=limit, dice_weight=dice,
-                                balance_classes=int(balance), threads=threads, log_every=log_every)
-        self._set_model(_native.image_segmenter_train(train_X, train_masks, dev_X, dev_masks, config, weights,
-                                                      callback))
-        self._threads = threads
-        return self
+    def _targets(self, y: Any, X: np.ndarray, prefix: str = "", model: Optional[Fitted] = None) -> Any:
+        k = int_arg("num_classes", self.num_classes) if model is None else model.handle.num_classes()
+        return _masks_arg(prefix + "masks", y, X, prefix + "X", k), False
 
-    # -- the fitted model ----------------------------------------------------------------
+    def _check_validation(self, X: np.ndarray, y: Any, dev_X: np.ndarray, dev_y: Any) -> None:
+        if example_shape(dev_X)[-1] != example_shape(X)[-1]:
+            raise ValueError(f"the validation images have {example_shape(dev_X)[-1]} channels but the training "
+                             f"images have {example_shape(X)[-1]}")
 
     @property
     def channels(self) -> int:
@@ -252,38 +184,31 @@ class ImageSegmenter(Estimator):
     def _fitted_repr(self) -> str:
         return f"channels={self.channels}"
 
-    # -- prediction --------------------------------------------------------------------
-
     def predict_proba(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
         """Class probabilities of every pixel, float32 (N, H, W, K); each pixel's K values
         sum to 1. X: (N, H, W[, C]) with the model's channels, any H and W. Runs with the
         GIL released, on up to ``threads`` threads (default: fit's)."""
-        handle = self._fitted().handle
-        X = _images_arg("X", X)
-        return handle.predict_proba(X, self._fit_threads(threads))
+        model = self._fitted()
+        return model.handle.predict_proba(self._inputs(X, model=model), self._predict_threads(threads))
 
     def predict(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
         """The most probable class of every pixel: int64 masks (N, H, W)."""
-        handle = self._fitted().handle
-        X = _images_arg("X", X)
-        return handle.predict(X, self._fit_threads(threads)).astype(np.int64)
+        model = self._fitted()
+        return model.handle.predict(self._inputs(X, model=model), self._predict_threads(threads)).astype(np.int64)
 
     def evaluate(self, X: Any, y: Any, *, threads: Optional[int] = None) -> Dict[str, Any]:
-        """Scores predicted masks against gold ones (y, int (N, H, W)): a dict with pixel_accuracy (the share
-        of pixels right), iou (a list of K floats: TP / (TP + FP + FN) per class, NaN for a
-        class neither in the gold masks nor predicted), mean_iou (the mean of the
-        defined IoUs) and confusion (K x K int64, rows gold, columns predicted)."""
-        handle = self._fitted().handle
-        X = _images_arg("X", X)
-        gold = _masks_arg("masks", y, X, "X", handle.num_classes())
-        confusion, accuracy, mean_iou = handle.evaluate(X, gold, self._fit_threads(threads))
+        """Scores predicted masks against gold ones (y, int (N, H, W)): a dict with
+        pixel_accuracy (the share of pixels right), iou (a list of K floats: TP / (TP +
+        FP + FN) per class, NaN for a class neither in the gold masks nor predicted),
+        mean_iou (the mean of the defined IoUs) and confusion (K x K int64, rows gold,
+        columns predicted)."""
+        model = self._fitted()
+        X = self._inputs(X, model=model)
+        gold, _ = self._targets(y, X, model=model)
+        confusion, accuracy, mean_iou = model.handle.evaluate(X, gold, self._predict_threads(threads))
         tp = np.diag(confusion).astype(np.float64)
         union = confusion.sum(axis=0) + confusion.sum(axis=1) - tp
         with np.errstate(invalid="ignore", divide="ignore"):
             iou = np.where(union > 0, tp / np.maximum(union, 1), np.nan)
-        return {
-            "pixel_accuracy": float(accuracy),
-            "iou": [float(v) for v in iou],
-            "mean_iou": float(mean_iou),
-            "confusion": confusion,
-        }
+        return {"pixel_accuracy": float(accuracy), "iou": [float(v) for v in iou], "mean_iou": float(mean_iou),
+                "confusion": confusion}

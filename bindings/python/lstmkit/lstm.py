@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import operator
-import os
-from typing import Any, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from . import _native
+from ._args import PathLike, path_arg
 
 __all__ = ["LSTM", "load"]
-
-PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
-
-_INT32_MAX = 2**31 - 1
 
 
 class IncompatibleKeys(NamedTuple):
@@ -22,16 +17,6 @@ class IncompatibleKeys(NamedTuple):
 
     missing_keys: list
     unexpected_keys: list
-
-
-def _int_arg(name: str, value: Any) -> int:
-    """An int argument as PyTorch takes it (bool/float rejected, NumPy ints fine)."""
-    if isinstance(value, (bool, np.bool_)) or not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = operator.index(value)
-    if not -(2**31) <= value <= _INT32_MAX:
-        raise ValueError(f"{name} = {value} is out of range (at most {_INT32_MAX})")
-    return value
 
 
 def _to_numpy(value: Any) -> Any:
@@ -44,13 +29,32 @@ def _to_numpy(value: Any) -> Any:
     return value
 
 
+def _lengths_arg(lengths: Any, batch: int, steps: int) -> np.ndarray:
+    """lengths as int32 (batch,), each in [1, steps]."""
+    n = np.asarray(lengths)
+    if n.dtype.kind not in "iu" and not (n.size == 0 and n.dtype.kind == "f"):  # [] is float64
+        raise TypeError(f"lengths must be an array of integers, got dtype {n.dtype}")
+    if n.shape != (batch,):
+        raise ValueError(f"lengths must have shape (batch,) = ({batch},), got {n.shape}")
+    bad = (n < 1) | (n > steps)
+    if bad.any():
+        i = int(np.argmax(bad))
+        v = int(n[i])
+        if not -(2**31) <= v < 2**31:
+            raise ValueError(f"lengths[{i}] = {v} does not fit in int32")
+        raise ValueError(f"lengths[{i}] = {v} is out of range: every length must be in [1, {steps}] "
+                         "(the number of steps in x)")
+    return n.astype(np.int32, copy=False)
+
+
 class LSTM:
     """A stack of LSTM layers, PyTorch's ``nn.LSTM(batch_first=True)`` for inference.
 
     Gate order i, f, g, o; two biases per layer and direction; parameters named
     ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` (and
     ``..._reverse``), so ``load_state_dict(torch_lstm.state_dict())`` works unchanged.
-    Weights start as U(-1/sqrt(H), 1/sqrt(H)) drawn from ``seed``.
+    Weights start as U(-1/sqrt(H), 1/sqrt(H)) drawn from ``seed``. The engine checks the
+    arguments (ValueError naming the one out of range; TypeError for a wrong type).
     """
 
     def __init__(
@@ -62,26 +66,9 @@ class LSTM:
         dropout: float = 0.0,
         seed: int = 0,
     ) -> None:
-        input_size = _int_arg("input_size", input_size)
-        hidden_size = _int_arg("hidden_size", hidden_size)
-        num_layers = _int_arg("num_layers", num_layers)
         if isinstance(bidirectional, (bool, np.bool_)):
             bidirectional = int(bool(bidirectional))
-        else:
-            bidirectional = _int_arg("bidirectional", bidirectional)
-        if isinstance(dropout, (bool, np.bool_)) or not isinstance(
-            dropout, (int, float, np.integer, np.floating)
-        ):
-            raise TypeError(f"dropout must be a float, got {type(dropout).__name__}")
-        if isinstance(seed, (bool, np.bool_)) or not hasattr(seed, "__index__"):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-        seed = operator.index(seed)
-        if not 0 <= seed < 2**64:
-            raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-        handle = _native.lstm_create(
-            input_size, hidden_size, num_layers, bidirectional, float(dropout), seed
-        )
-        self._set_handle(handle)
+        self._set_handle(_native.lstm_create(input_size, hidden_size, num_layers, bidirectional, dropout, seed))
 
     @classmethod
     def _from_handle(cls, handle: Any) -> "LSTM":
@@ -99,29 +86,12 @@ class LSTM:
 
     # -- configuration -------------------------------------------------------------
 
-    @property
-    def input_size(self) -> int:
-        return self._config["input_size"]
-
-    @property
-    def hidden_size(self) -> int:
-        return self._config["hidden_size"]
-
-    @property
-    def num_layers(self) -> int:
-        return self._config["num_layers"]
-
-    @property
-    def bidirectional(self) -> bool:
-        return self._config["bidirectional"]
-
-    @property
-    def dropout(self) -> float:
-        return self._config["dropout"]
-
-    @property
-    def seed(self) -> int:
-        return self._config["seed"]
+    input_size = property(lambda self: self._config["input_size"])
+    hidden_size = property(lambda self: self._config["hidden_size"])
+    num_layers = property(lambda self: self._config["num_layers"])
+    bidirectional = property(lambda self: self._config["bidirectional"])
+    dropout = property(lambda self: self._config["dropout"])
+    seed = property(lambda self: self._config["seed"])
 
     def __repr__(self) -> str:
         parts = [str(self.input_size), str(self.hidden_size)]
@@ -149,14 +119,30 @@ class LSTM:
         state    (h0, c0), each (L*K, B, H), or None for zeros
         returns  y (B, T, K*H) and (h_n, c_n), each (L*K, B, H), float32
         """
-        if state is None:
-            h0 = c0 = None
-        else:
-            if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise TypeError("state must be a tuple (h0, c0) or None")
-            h0, c0 = state
-            if h0 is None or c0 is None:
-                raise ValueError("state must hold both h0 and c0 (or pass state=None)")
+        if state is not None and (not isinstance(state, (tuple, list)) or len(state) != 2):
+            raise TypeError("state must be a tuple (h0, c0) or None")
+        if state is not None and (state[0] is None or state[1] is None):
+            raise ValueError("state must hold both h0 and c0 (or pass state=None)")
+        D = self.input_size
+        x = _native.as_float32(x, "x")
+        if x.ndim != 3:
+            raise ValueError(f"x must be a 3-D array of shape (batch, steps, {D}), got a {x.ndim}-D array of shape "
+                             f"{x.shape}")
+        if x.shape[2] != D:
+            raise ValueError(f"x must have shape (batch, steps, {D}), got {x.shape}")
+        B, T = x.shape[:2]
+        if B < 1 or T < 1:
+            raise ValueError(f"x must hold at least one sequence and one time step, got shape {x.shape}")
+        if lengths is not None:
+            lengths = _lengths_arg(lengths, B, T)
+        h0 = c0 = None
+        if state is not None:
+            want = (self.num_layers * (2 if self.bidirectional else 1), B, self.hidden_size)
+            h0, c0 = _native.as_float32(state[0], "h0"), _native.as_float32(state[1], "c0")
+            for name, s in (("h0", h0), ("c0", c0)):
+                if s.shape != want:
+                    raise ValueError(f"{name} must have shape (num_layers*num_directions, batch, hidden_size) = "
+                                     f"{want}, got {s.shape}")
         y, h_n, c_n = self._handle.forward(x, lengths, h0, c0)
         return y, (h_n, c_n)
 
@@ -167,11 +153,11 @@ class LSTM:
 
     def param_names(self) -> list:
         """Parameter names in PyTorch's order."""
-        return self._handle.param_names()
+        return list(self._handle.params())
 
     def state_dict(self) -> dict:
         """name -> float32 array (copies), with PyTorch's names, shapes and order."""
-        return {name: self._handle.get_param(name) for name in self._handle.param_names()}
+        return self._handle.params()
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Replaces parameters from a mapping name -> array (or torch tensor).
@@ -183,51 +169,40 @@ class LSTM:
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"state_dict must be a mapping, got {type(state_dict).__name__}")
-        names = self._handle.param_names()
-        known = set(names)
-        unexpected = [key for key in state_dict if key not in known]
+        current = self.state_dict()
+        unexpected = [key for key in state_dict if key not in current]
         if unexpected:
-            raise KeyError(
-                f"unknown parameter names {unexpected} for {self!r}; "
-                f"its parameters are {names}"
-            )
-        missing = [name for name in names if name not in state_dict]
+            raise KeyError(f"unknown parameter names {unexpected} for {self!r}; its parameters are {list(current)}")
+        missing = [name for name in current if name not in state_dict]
         if strict and missing:
             raise KeyError(f"missing parameters {missing} for {self!r} (pass strict=False to allow)")
-
         converted = []
-        for name in names:
-            if name not in state_dict:
-                continue
-            values = _native.as_float32(_to_numpy(state_dict[name]), name)
-            expected = self._handle.param_shape(name)
-            if values.shape != expected:
-                raise ValueError(f"{name} must have shape {expected}, got {values.shape}")
-            converted.append((name, values))
+        for name in current:
+            if name in state_dict:
+                values = _native.as_float32(_to_numpy(state_dict[name]), name)
+                if values.shape != current[name].shape:
+                    raise ValueError(f"{name} must have shape {current[name].shape}, got {values.shape}")
+                converted.append((name, values))
         # All at once under the handle's write lock: all or nothing, and a forward
         # running in another thread sees either the old or the new weights.
         self._handle.set_params(converted)
         return IncompatibleKeys(missing_keys=missing, unexpected_keys=[])
 
-    # -- pickling (copy.deepcopy, multiprocessing) ----------------------------------
+    # -- pickling (copy.deepcopy, multiprocessing) and files -------------------------
 
     def __reduce__(self):
-        config = (self.input_size, self.hidden_size, self.num_layers, self.bidirectional,
-                  self.dropout, self.seed)
+        config = (self.input_size, self.hidden_size, self.num_layers, self.bidirectional, self.dropout, self.seed)
         return (_rebuild, (type(self), config, self.state_dict()))
-
-    # -- files ---------------------------------------------------------------------
 
     def save(self, path: PathLike) -> None:
         """Writes the model file (safetensors layout); atomic: all or nothing."""
-        self._handle.save(os.fspath(path))
+        self._handle.save(path_arg("path", path))
 
 
 def _rebuild(cls: type, config: tuple, state_dict: dict) -> LSTM:
     """Unpickles an LSTM: same config, same weights."""
-    input_size, hidden_size, num_layers, bidirectional, dropout, seed = config
     model = cls.__new__(cls)
-    LSTM.__init__(model, input_size, hidden_size, num_layers, bidirectional, dropout, seed)
+    LSTM.__init__(model, *config)
     model.load_state_dict(state_dict)
     return model
 
@@ -238,4 +213,4 @@ def load(path: PathLike) -> LSTM:
     OSError if the file cannot be read; lstmkit.ModelFormatError (a ValueError) if it
     is corrupt, truncated or of another kind.
     """
-    return LSTM._from_handle(_native.lstm_load(os.fspath(path)))
+    return LSTM._from_handle(_native.lstm_load(path_arg("path", path)))

@@ -11,85 +11,26 @@ Runs of whitespace come out as tokens of their own.
 
 from __future__ import annotations
 
-import math
-import operator
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import _native
-from ._model_bytes import file_bytes, handle_from_bytes
+from ._args import PathLike, callback_arg, file_bytes, handle_from_bytes, path_arg, str_list
+from ._estimator import c_value
 
 __all__ = ["Tokenizer"]
-
-PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 #: The model that ships with the package (copied in by setup.py at build time).
 BUNDLED_MODEL = Path(__file__).resolve().parent / "models" / "tokenizer-pku.safetensors"
 
-_INT32_MAX = 2**31 - 1
+#: The C ABI's defaults (lk_tokenizer_train_config_default): the one definition, the
+#: shipped model's recipe.
+_D = _native.tokenizer_train_config_default()
 
 
-# -- argument checks -------------------------------------------------------------------
-
-
-def _int_arg(name: str, value: Any, low: int, high: int = _INT32_MAX) -> int:
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = operator.index(value)
-    if value < low and high == _INT32_MAX:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    if not low <= value <= high:
-        shown = "2**31 - 1" if high == _INT32_MAX else "2**64 - 1" if high == 2**64 - 1 else str(high)
-        raise ValueError(f"{name} must be in [{low}, {shown}], got {value}")
-    return value
-
-
-def _float_value(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not (isinstance(value, (int, float)) or hasattr(value, "__float__")):
-        raise TypeError(f"{name} must be a float, got {type(value).__name__}")
-    return float(value)
-
-
-def _fraction_arg(name: str, value: Any) -> float:
-    """A float in [0, 1)."""
-    value = _float_value(name, value)
-    if not 0.0 <= value < 1.0:  # also refuses NaN
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
-def _learning_rate(value: Any, name: str = "learning_rate") -> float:
-    value = _float_value(name, value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value}")
-    return value
-
-
-def _path_arg(name: str, value: Any) -> Union[str, bytes]:
-    if not isinstance(value, (str, bytes, os.PathLike)):
-        raise TypeError(f"{name} must be a path (str, bytes or os.PathLike), got {type(value).__name__}")
-    return os.fspath(value)
-
-
-def _str_list(name: str, value: Any, allow_str: bool) -> List[str]:
-    """value as a list of str: a single str (if allow_str) or an iterable of str."""
-    if isinstance(value, str):
-        if allow_str:
-            return [value]
-        raise TypeError(f"{name} must be an iterable of str, not a str (use cut() for one text)")
-    if isinstance(value, (bytes, bytearray)):
-        raise TypeError(f"{name} must be {'a str or ' if allow_str else ''}an iterable of str, "
-                        f"got {type(value).__name__} (decode it first)")
-    try:
-        items = list(value)
-    except TypeError:
-        raise TypeError(f"{name} must be {'a str or ' if allow_str else ''}an iterable of str, "
-                        f"got {type(value).__name__}") from None
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            raise TypeError(f"{name}[{i}] must be a str, got {type(item).__name__}")
-    return items
+def _d(name: str) -> Any:
+    return c_value(_D, name)
 
 
 def _encode(name: str, text: str) -> bytes:
@@ -102,6 +43,18 @@ def _encode(name: str, text: str) -> bytes:
         ) from None
 
 
+def _words(name: str, words: Any) -> List[str]:
+    """A list or tuple of words, each a non-empty str without whitespace."""
+    for j, word in enumerate(words):
+        if not isinstance(word, str):
+            raise TypeError(f"{name}[{j}] must be a str, got {type(word).__name__}")
+        if not word:
+            raise ValueError(f"{name}[{j}] is an empty word")
+        if any(c.isspace() for c in word):
+            raise ValueError(f"{name}[{j}] = {word!r} contains whitespace; a word cannot")
+    return list(words)
+
+
 def _corpus(name: str, value: Any) -> bytes:
     """A training corpus as the library takes it: UTF-8, one sentence a line, words
     separated by spaces. value: a path to such a file, or a list of sentences, each a
@@ -109,39 +62,23 @@ def _corpus(name: str, value: Any) -> bytes:
     if isinstance(value, (str, bytes, os.PathLike)):
         with open(os.fspath(value), "rb") as f:
             return f.read()
-    if isinstance(value, (bytearray, memoryview)):
-        raise TypeError(f"{name} must be a path or a list of sentences, got {type(value).__name__}")
     try:
-        sentences = list(value)
+        sentences = list(value) if not isinstance(value, (bytearray, memoryview)) else None
     except TypeError:
-        raise TypeError(
-            f"{name} must be a path (str or os.PathLike) or a list of sentences "
-            f"(each a list of words or a space-separated str), got {type(value).__name__}"
-        ) from None
+        sentences = None
+    if sentences is None:
+        raise TypeError(f"{name} must be a path (str or os.PathLike) or a list of sentences (each a list of words "
+                        f"or a space-separated str), got {type(value).__name__}")
     lines = []
     for i, sentence in enumerate(sentences):
-        if isinstance(sentence, str):
-            words = sentence.split()
-        elif isinstance(sentence, (list, tuple)):
-            words = list(sentence)
-            for j, word in enumerate(words):
-                if not isinstance(word, str):
-                    raise TypeError(f"{name}[{i}][{j}] must be a str, got {type(word).__name__}")
-                if not word:
-                    raise ValueError(f"{name}[{i}][{j}] is an empty word")
-                if any(c.isspace() for c in word):
-                    raise ValueError(f"{name}[{i}][{j}] = {word!r} contains whitespace; "
-                                     f"a word cannot")
-        else:
-            raise TypeError(f"{name}[{i}] must be a list of words or a str, "
-                            f"got {type(sentence).__name__}")
+        if not isinstance(sentence, (str, list, tuple)):
+            raise TypeError(f"{name}[{i}] must be a list of words or a str, got {type(sentence).__name__}")
+        words = sentence.split() if isinstance(sentence, str) else _words(f"{name}[{i}]", sentence)
         if words:
-            line = " ".join(words)
-            _encode(f"{name}[{i}]", line)
-            lines.append(line)
+            lines.append(_encode(f"{name}[{i}]", " ".join(words) + "\n"))
     if not lines:
         raise ValueError(f"{name} holds no sentences (no words at all)")
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    return b"".join(lines)
 
 
 # -- the tokenizer ---------------------------------------------------------------------
@@ -186,7 +123,7 @@ class Tokenizer:
                     f"pass the path of a model file: Tokenizer.load(path)"
                 )
             path = BUNDLED_MODEL
-        return cls._from_handle(_native.tokenizer_load(_path_arg("path", path)))
+        return cls._from_handle(_native.tokenizer_load(path_arg("path", path)))
 
     @classmethod
     def ensemble(cls, tokenizers: Iterable["Tokenizer"]) -> "Tokenizer":
@@ -210,7 +147,7 @@ class Tokenizer:
 
     def save(self, path: PathLike) -> None:
         """Writes the model file (atomically: all or nothing). User words are not saved."""
-        self._handle.save(_path_arg("path", path))
+        self._handle.save(path_arg("path", path))
 
     # -- segmenting -------------------------------------------------------------------
 
@@ -220,21 +157,13 @@ class Tokenizer:
         ``"".join(tok.cut(text)) == text`` always. ValueError if text holds a lone
         surrogate (it cannot be encoded as UTF-8).
         """
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        if not text:
-            return []
         return self._handle.segment((text,), 1, True)[0]
 
     def cut_many(self, texts: Iterable[str], threads: int = 2) -> List[List[str]]:
         """``[tok.cut(t) for t in texts]``, faster: the sentences of all texts are
         batched through the network on up to ``threads`` threads, with the GIL released.
         texts: any iterable of str (not a single str)."""
-        threads = _int_arg("threads", threads, 1)
-        items = _str_list("texts", texts, allow_str=False)
-        if not items:
-            return []
-        return self._handle.segment(items, threads, False)
+        return self._handle.segment(str_list("texts", texts), threads, False)
 
     def tag(self, text: str) -> List[str]:
         """BMES tags, one per character of text (per Python str element, i.e. code
@@ -259,18 +188,12 @@ class Tokenizer:
         longest, without overlaps); text without them is segmented exactly as before.
         words: one str or an iterable of str. Whitespace inside a word is ignored and an
         empty word is skipped."""
-        items = _str_list("words", words, allow_str=True)
-        for i, word in enumerate(items):
-            _encode(f"words[{i}]", word)
-            if "\0" in word:
-                raise ValueError(f"words[{i}] contains a NUL character")
-        if items:
-            self._handle.add_words(items)
+        self._handle.add_words(str_list("words", words, allow_str=True))
 
     def load_dictionary(self, path: PathLike) -> None:
         """Adds the words of a dictionary file (UTF-8, one word a line; anything after
         the first space or tab, as in jieba's "word freq pos" lines, is ignored)."""
-        self._handle.load_dict(_path_arg("path", path))
+        self._handle.load_dict(path_arg("path", path))
 
     def clear_words(self) -> None:
         """Removes every user word."""
@@ -308,27 +231,27 @@ class Tokenizer:
         train: Any,
         dev: Any,
         *,
-        epochs: int = 30,
-        batch_size: int = 16,
-        learning_rate: float = 0.002,
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        char_dim: int = 64,
-        bigram_dim: int = 32,
-        min_bigram_count: int = 7,
-        dictionary_max_length: int = 5,
-        dictionary_min_count: int = 4,
-        unknown_bigram_rate: float = 0.1,
-        feature_dropout: float = 0.0,
+        epochs: int = _d("epochs"),
+        batch_size: int = _d("batch_size"),
+        learning_rate: float = _d("learning_rate"),
+        hidden_size: int = _d("hidden_size"),
+        num_layers: int = _d("num_layers"),
+        char_dim: int = _d("char_dim"),
+        bigram_dim: int = _d("bigram_dim"),
+        min_bigram_count: int = _d("min_bigram_count"),
+        dictionary_max_length: int = _d("dictionary_max_length"),
+        dictionary_min_count: int = _d("dictionary_min_count"),
+        unknown_bigram_rate: float = _d("unknown_bigram_rate"),
+        feature_dropout: float = _d("feature_dropout"),
         lexicon: Any = None,
-        lexicon_max_length: int = 5,
-        dropout: float = 0.3,
-        label_smoothing: float = 0.0,
-        average_decay: float = 0.0,
-        patience: int = 4,
-        threads: int = 2,
-        max_batches_per_epoch: int = 0,
-        seed: int = 1,
+        lexicon_max_length: int = _d("lexicon_max_length"),
+        dropout: float = _d("dropout"),
+        label_smoothing: float = _d("label_smoothing"),
+        average_decay: float = _d("average_decay"),
+        patience: int = _d("patience"),
+        threads: int = _d("threads"),
+        max_batches_per_epoch: int = _d("max_batches_per_epoch"),
+        seed: int = _d("seed"),
         checkpoint: Optional[PathLike] = None,
         progress: Union[bool, Callable[[str], Any], None] = True,
     ) -> "Tokenizer":
@@ -374,30 +297,9 @@ class Tokenizer:
         ValueError if training diverges (a NaN or infinite loss or gradient): lower
         learning_rate.
         """
-        config = {
-            "epochs": _int_arg("epochs", epochs, 1),
-            "batch_size": _int_arg("batch_size", batch_size, 1),
-            "learning_rate": _learning_rate(learning_rate),
-            "hidden_size": _int_arg("hidden_size", hidden_size, 1, 4096),
-            "num_layers": _int_arg("num_layers", num_layers, 1, 16),
-            "char_dim": _int_arg("char_dim", char_dim, 1, 4096),
-            "bigram_dim": _int_arg("bigram_dim", bigram_dim, 1, 4096),
-            "min_bigram_count": _int_arg("min_bigram_count", min_bigram_count, 1),
-            "dictionary_max_length": _int_arg("dictionary_max_length", dictionary_max_length, 0, 16),
-            "dictionary_min_count": _int_arg("dictionary_min_count", dictionary_min_count, 1),
-            "unknown_bigram_rate": _fraction_arg("unknown_bigram_rate", unknown_bigram_rate),
-            "feature_dropout": _fraction_arg("feature_dropout", feature_dropout),
-            "lexicon_max_length": _int_arg("lexicon_max_length", lexicon_max_length, 2, 16),
-            "dropout": _fraction_arg("dropout", dropout),
-            "label_smoothing": _fraction_arg("label_smoothing", label_smoothing),
-            "average_decay": _fraction_arg("average_decay", average_decay),
-            "patience": _int_arg("patience", patience, 1),
-            "threads": _int_arg("threads", threads, 1),
-            "max_batches_per_epoch": _int_arg("max_batches_per_epoch", max_batches_per_epoch, 0),
-            "seed": _int_arg("seed", seed, 0, 2**64 - 1),
-        }
-        checkpoint_path = None if checkpoint is None else _path_arg("checkpoint", checkpoint)
-        callback = _progress_callback(progress)
+        config = {name: value for name, value in locals().items() if name in _D}
+        checkpoint_path = None if checkpoint is None else path_arg("checkpoint", checkpoint)
+        callback = callback_arg("progress", progress)
         train_text = _corpus("train", train)
         dev_text = _corpus("dev", dev)
         lexicon_text = None if lexicon is None else _lexicon(lexicon)
@@ -418,25 +320,4 @@ def _lexicon(value: Any) -> bytes:
         raise TypeError(f"lexicon must be a path or a list of words, got {type(value).__name__}")
     if not value:
         raise ValueError("lexicon holds no words")
-    for i, word in enumerate(value):
-        if not isinstance(word, str):
-            raise TypeError(f"lexicon[{i}] must be a str, got {type(word).__name__}")
-        if not word or any(c.isspace() for c in word):
-            raise ValueError(f"lexicon[{i}] must be a non-empty word without whitespace, got {word!r}")
-    return _encode("lexicon", "".join(w + "\n" for w in value))
-
-
-def _progress_callback(progress: Any) -> Optional[Callable[[str], Any]]:
-    """The `progress` argument of training as a callable or None: True prints each
-    line, False/None is silent, a callable receives each line."""
-    if progress is True:
-        return _print_line
-    if progress is False or progress is None:
-        return None
-    if callable(progress):
-        return progress
-    raise TypeError(f"progress must be a bool or a callable, got {type(progress).__name__}")
-
-
-def _print_line(line: str) -> None:
-    print(line, flush=True)
+    return _encode("lexicon", "".join(w + "\n" for w in _words("lexicon", value)))

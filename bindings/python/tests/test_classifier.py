@@ -158,25 +158,25 @@ def test_validation_split(data):
     assert any("180 texts, 60 dev" in line for line in lines), lines[:1]
 
 
-def test_bad_constructor_args():
-    with pytest.raises(ValueError, match="pooling"):
-        TextClassifier(pooling="sum")
-    with pytest.raises(ValueError, match="tokenization"):
-        TextClassifier(tokenization="bytes")
-    with pytest.raises(ValueError, match="hidden_size"):
-        TextClassifier(hidden_size=0)
-    with pytest.raises(TypeError, match="embedding_dim"):
-        TextClassifier(embedding_dim=1.5)
-    with pytest.raises(ValueError, match="dropout"):
-        TextClassifier(dropout=1.0)
-    with pytest.raises(ValueError, match="dropout"):
-        TextClassifier(dropout=float("nan"))
-    with pytest.raises(ValueError, match="ngram_order"):
-        TextClassifier(ngram_order=9)
-    with pytest.raises(ValueError, match="ngram_dropout"):
-        TextClassifier(ngram_dropout=1.0)
-    with pytest.raises(ValueError, match="min_ngram_count"):
-        TextClassifier(min_ngram_count=0)
+def test_bad_constructor_args_are_refused_at_fit(data):
+    """Arguments are stored as given (scikit-learn's convention) and checked by fit, by the
+    engine's rules: the message names the argument."""
+    texts, labels = data[0], data[1]
+    for kwargs, error, match in [
+        (dict(pooling="sum"), ValueError, "pooling"),
+        (dict(tokenization="bytes"), ValueError, "tokenization"),
+        (dict(hidden_size=0), ValueError, "hidden_size"),
+        (dict(embedding_dim=0), ValueError, r"^embedding_dim must be in \[1, 4096\], got 0$"),
+        (dict(embedding_dim=1.5), TypeError, "embedding_dim"),
+        (dict(dropout=1.0), ValueError, "dropout"),
+        (dict(dropout=float("nan")), ValueError, "dropout"),
+        (dict(ngram_order=9), ValueError, "ngram_order"),
+        (dict(ngram_dropout=1.0), ValueError, "ngram_dropout"),
+        (dict(min_ngram_count=0), ValueError, "min_ngram_count"),
+    ]:
+        clf = TextClassifier(**dict(TINY, **kwargs))
+        with pytest.raises(error, match=match):
+            clf.fit(texts, labels, **dict(FIT, epochs=1))
 
 
 def test_bad_fit_input(data):

@@ -62,7 +62,7 @@ def test_defaults_are_the_c_abi_defaults(cls, config):
             continue
         value = parameter.default
         if isinstance(value, str):
-            assert cls._PARAMS[name].choices[value] == c[name], name
+            assert cls._C_TYPES[name][value] == c[name], name
         elif isinstance(value, bool):
             assert int(value) == c[name], name
         elif isinstance(value, tuple):
@@ -84,17 +84,23 @@ def test_get_params_returns_what_was_given(cls):
 
 
 @pytest.mark.parametrize("cls", MODELS)
-def test_set_params_checks_like_the_constructor(cls):
-    given = dict(num_classes=3) if cls is ImageSegmenter else {}
+def test_set_params_stores_and_fit_checks(cls):
+    """scikit-learn's convention: the constructor and set_params store, fit checks (the
+    engine's rule, its message naming the argument)."""
+    x, y, masks = bands(12, 8)
+    given = dict(num_classes=2) if cls is ImageSegmenter else {}
+    X, Y = (texts() if cls is TextClassifier else (x, masks if cls is ImageSegmenter else y))
+    quiet = dict(progress=False) if cls is TextClassifier else dict(verbose=False)
     model = cls(**given)
     assert model.set_params(hidden_size=12) is model and model.hidden_size == 12
-    with pytest.raises(ValueError, match="hidden_size"):
-        model.set_params(hidden_size=0)
-    assert model.hidden_size == 12  # a refused set_params changes nothing
+    assert model.set_params(hidden_size=0).hidden_size == 0
+    with pytest.raises(ValueError, match=r"^hidden_size must be in \[1, \d+\], got 0$"):
+        model.fit(X, Y, epochs=1, **quiet)
+    assert model._handle is None  # a refused fit leaves the model unfitted
     with pytest.raises(ValueError, match="invalid parameter 'hiden_size'"):
         model.set_params(hiden_size=3)
-    with pytest.raises(TypeError):
-        cls(**given, seed="one")
+    with pytest.raises(TypeError, match="seed must be an int, got str"):
+        cls(**given, seed="one").fit(X, Y, epochs=1, **quiet)
 
 
 def test_repr_shows_what_differs_from_the_defaults():

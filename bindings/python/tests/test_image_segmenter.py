@@ -183,7 +183,10 @@ def test_progress(capsys):
 
 # -- bad input --------------------------------------------------------------------------
 
-def test_bad_constructor_args():
+def test_bad_constructor_args_are_refused_at_fit():
+    """Arguments are stored as given (scikit-learn's convention) and checked by fit, by the
+    engine's rules: the message names the argument."""
+    x, m = squares(16, 10)
     for kwargs, error, match in [
         (dict(num_classes=1), ValueError, "num_classes"),
         (dict(num_classes=2.0), TypeError, "num_classes"),
@@ -197,8 +200,9 @@ def test_bad_constructor_args():
         (dict(num_classes=3, batch_norm=1), TypeError, "batch_norm"),
         (dict(num_classes=3, seed=-1), ValueError, "seed"),
     ]:
+        seg = ImageSegmenter(**kwargs)
         with pytest.raises(error, match=match):
-            ImageSegmenter(**kwargs)
+            seg.fit(x, m * 0, **dict(FAST, epochs=1))
 
 
 def test_bad_fit_input():

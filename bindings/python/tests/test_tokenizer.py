@@ -289,8 +289,10 @@ def test_gil_is_released_during_training():
     ],
 )
 def test_train_bad_arguments(name, value, exception):
+    # lexicon_max_length applies (and is checked) with a lexicon only
+    lexicon = {"lexicon": ["中国"]} if name == "lexicon_max_length" else {}
     with pytest.raises(exception, match=name):
-        Tokenizer.train(TRAIN, DEV, **{**TINY, name: value})
+        Tokenizer.train(TRAIN, DEV, **{**TINY, **lexicon, name: value})
 
 
 @pytest.mark.parametrize(
