@@ -53,6 +53,8 @@ struct ModuleTreeTests {
                 + ["attention.projection.weight", "attention.projection.bias", "attention.context",
                    "output.weight", "output.bias", "ngram_bag.weight"])
         #expect(text.modelFile().tensors.map(\.name) == Self.derivedNames(text))
+        // The (prefix, module) pairs the trainers' checkpoints read give the same names.
+        #expect(text.namedModules.flatMap { prefix, m in m.parameters.map { prefix + $0.name } } == Self.derivedNames(text))
 
         var ic = ImageClassifierConfig()
         (ic.height, ic.width, ic.hiddenSize, ic.columns, ic.pooling, ic.attentionSize) = (4, 4, 2, true, .attention, 2)
@@ -72,6 +74,8 @@ struct ModuleTreeTests {
             "decoder.0.gate.psi.weight", "decoder.0.gate.psi.bias", "decoder.0.conv.weight", "decoder.0.conv.bias", "head.weight", "head.bias",
         ])
         #expect(segmenter.buffers.isEmpty)
+        let golden = try ImageSegmenter.load(from: Self.golden + "/segmenter.safetensors")
+        #expect(golden.fileModules.flatMap { prefix, m in m.parameters.map { prefix + $0.name } } == Self.derivedNames(golden))
     }
 
     @Test("the walk: children in order, then a module's own tensors; buffers apart; names joined with dots")

@@ -186,3 +186,21 @@ public final class ModuleList: Module {
         self.children = children
     }
 }
+
+/// The tree as the (prefix, module) pairs code written before it used: `prefix +
+/// p.name` over each module's `parameters` gives the full names (one leaf per tensor).
+/// Only for the trainers' checkpoints until they read `namedParameters`; new code
+/// should not use it.
+extension Module {
+    public var namedModules: [(prefix: String, module: Module)] { flatModules(namedParameters) }
+}
+
+func flatModules(_ named: [(name: String, parameter: Parameter)]) -> [(prefix: String, module: Module)] {
+    named.map { (String($0.name.dropLast($0.parameter.name.count)), TensorLeaf($0.parameter)) }
+}
+
+/// A leaf owning one tensor (see `namedModules`).
+private final class TensorLeaf: Module {
+    let localParameters: [Parameter]
+    init(_ p: Parameter) { localParameters = [p] }
+}

@@ -45,7 +45,6 @@ public struct RecurrentConfig: Equatable, Sendable {
     }
 }
 
-
 /// The LSTM's name for its configuration (the C ABI's lk_lstm_config, the "lstm" file kind).
 public typealias LSTMConfig = RecurrentConfig
 

@@ -479,6 +479,10 @@ public final class ImageSegmenter: Module {
 
     // MARK: Files
 
+    /// Parameters and buffers as `namedModules` gives parameters (for the trainer's
+    /// checkpoints until it reads `namedParameters + namedBuffers`).
+    var fileModules: [(prefix: String, module: Module)] { flatModules(namedParameters + namedBuffers) }
+
     public func modelFile() -> SafeTensors {
         SafeTensors(
             metadata: ModelFile.header(kind: Self.modelKind) + [

@@ -69,11 +69,6 @@ public final class SegmenterNetwork: Module {
          (recurrent.cell.rawValue, recurrent), ("output", output), ("crf", crf)]
     }
 
-    /// Each child with the prefix of its tensors' names (its own names need nothing
-    /// more: every child is a leaf). Kept for TokenizerTrainer's checkpoints; new code
-    /// uses `namedParameters`.
-    public var namedModules: [(prefix: String, module: Module)] { children.map { ($0.name + ".", $0.module) } }
-
     /// A batch of pieces, padded to the longest.
     public struct Batch {
         public var characters: [Int32]   // (B, T)
