@@ -32,7 +32,7 @@ struct Demo: ParsableCommand {
                 let out = try lstm.run(x, training: true)
                 let logits = head.forward(out.y)
                 let (loss, dLogits) = try Loss.softmaxCrossEntropy(logits: logits, targets: tags)
-                let dY = head.backward(input: out.y, outputGrad: dLogits)
+                let dY = head.backward(out.y, outputGrad: dLogits)
                 _ = lstm.backward(out.cache, outputGrad: dY)
                 clipGradientNorm(parameters, maxNorm: 5)
                 optimizer.stepAndZero(parameters)

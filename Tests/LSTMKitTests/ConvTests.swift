@@ -51,7 +51,7 @@ struct ConvTests {
         let y = conv.forward(x)
         expectClose(y.data, naive(conv, x), tol: 1e-5, "forward \(c)")
         let w = randomArray(y.count, seed: 42)
-        let dx = conv.backward(input: x, outputGrad: Tensor(shape: y.shape, data: w))
+        let dx = conv.backward(x, outputGrad: Tensor(shape: y.shape, data: w))
         expectClose(dx.data, numericGradient(x.data) { dot(conv.forward(Tensor(shape: x.shape, data: $0)).data, w) },
                     tol: 2e-3, floor: 1e-2, "dx \(c)")
         for p in conv.parameters {
@@ -83,7 +83,7 @@ struct ConvTests {
         let y = conv.forward(x)
         expectClose(y.data, naive(conv, x), tol: 1e-5, "forward route \(r)")
         let dy = randomTensor(y.shape, seed: 53)
-        let dx = conv.backward(input: x, outputGrad: dy)
+        let dx = conv.backward(x, outputGrad: dy)
         let dW = conv.weight.grad, db = conv.bias!.grad
         expectClose(dx.data, numericGradient(x.data) { dot(conv.forward(Tensor(shape: x.shape, data: $0)).data, dy.data) },
                     tol: 2e-3, floor: 1e-2, "dx route \(r)")
@@ -158,7 +158,7 @@ struct ConvTests {
     func relu() {
         let x = Tensor(shape: [4], data: [-1, 0.5, 0, 2])
         #expect(ReLU.forward(x).data == [0, 0.5, 0, 2])
-        #expect(ReLU.backward(input: x, outputGrad: Tensor(shape: [4], data: [1, 2, 3, 4])).data == [0, 2, 0, 4])
+        #expect(ReLU.backward(x, outputGrad: Tensor(shape: [4], data: [1, 2, 3, 4])).data == [0, 2, 0, 4])
         // The vector loops and their tails (19 values): in place too.
         var long = randomTensor([19], seed: 47)
         let expected = long.data.map { max($0, 0) }
@@ -166,6 +166,6 @@ struct ConvTests {
         ReLU.apply(&long)
         #expect(long.data == expected)
         let g = randomArray(19, seed: 48)
-        #expect(ReLU.backward(input: long, outputGrad: Tensor(shape: [19], data: g)).data == zip(expected, g).map { $0 > 0 ? $1 : 0 })
+        #expect(ReLU.backward(long, outputGrad: Tensor(shape: [19], data: g)).data == zip(expected, g).map { $0 > 0 ? $1 : 0 })
     }
 }

@@ -175,14 +175,14 @@ struct ImageClassifierTests {
         let x = randomTensor([5, 2, 6, 7], seed: 6)
         let dy = randomTensor([5, 3, 6, 7], seed: 8)
         let y = conv.forward(x)
-        let dx = conv.backward(input: x, outputGrad: dy)
+        let dx = conv.backward(x, outputGrad: dy)
         let dW = conv.weight.grad
         conv.zeroGrad()
         let saved = Conv2D.columnBudget
         Conv2D.columnBudget = 1   // one image per group
         defer { Conv2D.columnBudget = saved }
         #expect(conv.forward(x) == y)
-        #expect(conv.backward(input: x, outputGrad: dy) == dx)
+        #expect(conv.backward(x, outputGrad: dy) == dx)
         expectClose(conv.weight.grad, dW, tol: 1e-5, "dW")
     }
 }

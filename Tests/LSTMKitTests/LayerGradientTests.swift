@@ -13,7 +13,7 @@ struct LayerGradientTests {
         let w = randomArray(2 * 5 * 3, seed: 3)
         let y = layer.forward(x)
         #expect(y.shape == [2, 5, 3])
-        let dx = layer.backward(input: x, outputGrad: Tensor(shape: y.shape, data: w))
+        let dx = layer.backward(x, outputGrad: Tensor(shape: y.shape, data: w))
         expectClose(dx.data, numericGradient(x.data) { dot(layer.forward(Tensor(shape: x.shape, data: $0)).data, w) },
                     tol: 1e-3, "dx")
         for p in layer.parameters {
@@ -108,7 +108,7 @@ struct LayerGradientTests {
         let kept = y.data.filter { $0 != 0 }.count
         #expect(kept > 400 && kept < 600)
         let w = randomArray(1000, seed: 11)
-        let dx = layer.backward(Tensor(shape: [1000], data: w), mask: mask)
+        let dx = layer.backward(mask, outputGrad: Tensor(shape: [1000], data: w))
         for i in 0..<1000 { #expect(dx.data[i] == w[i] * mask[i]) }
         let (same, none) = Dropout(0).forward(x, rng: &rng)
         #expect(same == x && none.isEmpty)

@@ -67,7 +67,7 @@ struct OptimizerTests {
             let lastH = Tensor(shape: [16, 8], data: out.final.h.data)
             let logits = head.forward(lastH)
             let (loss, dLogits) = try Loss.binaryCrossEntropyWithLogits(logits: logits, targets: target)
-            let dH = head.backward(input: lastH, outputGrad: dLogits)
+            let dH = head.backward(lastH, outputGrad: dLogits)
             _ = lstm.backward(out.cache, outputGrad: Tensor(zeros: out.y.shape),
                               finalGrad: LSTMState(h: Tensor(shape: [1, 16, 8], data: dH.data), c: Tensor(zeros: [1, 16, 8])))
             clipGradientNorm(params, maxNorm: 5)

@@ -104,7 +104,7 @@ struct SegmenterTests {
         #expect(y.shape == [2, 3, (3 - 1) * s - 2 * p + k, (4 - 1) * s - 2 * p + k])
         expectClose(y.data, naiveTransposed(m, x), tol: 1e-5, "forward k\(k) s\(s) p\(p)")
         let w = randomArray(y.count, seed: 12)
-        let dx = m.backward(input: x, outputGrad: Tensor(shape: y.shape, data: w))
+        let dx = m.backward(x, outputGrad: Tensor(shape: y.shape, data: w))
         expectClose(dx.data, numericGradient(x.data) { dot(m.forward(Tensor(shape: x.shape, data: $0)).data, w) },
                     tol: 2e-3, floor: 1e-2, "dx")
         for q in m.parameters {
@@ -126,7 +126,7 @@ struct SegmenterTests {
         #expect(y.data == [1, 1.25, 1.75, 2, 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3, 3.25, 3.75, 4])
         let x = randomTensor([2, 2, 3, 5], seed: 13)
         let w = randomArray(2 * 2 * 6 * 10, seed: 14)
-        let dx = up.backward(outputGrad: Tensor(shape: [2, 2, 6, 10], data: w), inputShape: x.shape)
+        let dx = up.backward(x.shape, outputGrad: Tensor(shape: [2, 2, 6, 10], data: w))
         expectClose(dx.data, numericGradient(x.data) { dot(up.forward(Tensor(shape: x.shape, data: $0)).data, w) },
                     tol: 1e-3, floor: 1e-2, "dx")
     }
@@ -174,7 +174,7 @@ struct SegmenterTests {
         #expect(yr == ReLU.forward(y))
         #expect(fused.runningMean.value == plain.runningMean.value && fused.runningVar.value == plain.runningVar.value)
         let dy = randomTensor(y.shape, seed: 16)
-        let dx = plain.backward(cache, outputGrad: ReLU.backward(input: y, outputGrad: dy))
+        let dx = plain.backward(cache, outputGrad: ReLU.backward(y, outputGrad: dy))
         let dxFused = fused.backward(fusedCache, outputGrad: dy, reluOutput: yr)
         expectClose(dxFused.data, dx.data, tol: 1e-5, "dx")
         expectClose(fused.weight.grad, plain.weight.grad, tol: 1e-5, "dweight")
@@ -185,8 +185,8 @@ struct SegmenterTests {
     @Test("attention gate: α in (0, 1) per pixel scales every channel; gradients")
     func attentionGate() {
         var rng = SeededRandom(seed: 17)
-        let gate = AttentionGate(skipChannels: 3, gatingChannels: 2, innerChannels: 2, prefix: "gate.", rng: &rng)
-        #expect(gate.parameters.map(\.name) == ["gate.x.weight", "gate.g.weight", "gate.g.bias", "gate.psi.weight", "gate.psi.bias"])
+        let gate = AttentionGate(skipChannels: 3, gatingChannels: 2, innerChannels: 2, rng: &rng)
+        #expect(gate.namedParameters.map(\.name) == ["x.weight", "g.weight", "g.bias", "psi.weight", "psi.bias"])
         let x = randomTensor([2, 3, 3, 4], seed: 18), g = randomTensor([2, 2, 3, 4], seed: 19, scale: 2)
         let (y, cache) = gate.forward(x, gating: g)
         #expect(cache.alpha.shape == [2, 1, 3, 4] && cache.alpha.data.allSatisfy { $0 > 0 && $0 < 1 })
@@ -206,9 +206,9 @@ struct SegmenterTests {
         }
     }
 
-    @Test("LSTM sweep: rows then columns through the engine's LSTM; inference equals training; gradients")
+    @Test("recurrent sweep: rows then columns through the engine's LSTM; inference equals training; gradients")
     func sweep() throws {
-        let sweep = try LSTMSweep(inChannels: 2, hiddenSize: 3, seed: 21)
+        let sweep = try RecurrentSweep(inChannels: 2, hiddenSize: 3, seed: 21)
         let x = randomTensor([2, 2, 3, 4], seed: 22)
         let (y, cache) = sweep.forward(x, training: true)
         #expect(y.shape == [2, 6, 3, 4])
@@ -217,15 +217,15 @@ struct SegmenterTests {
         let row = Tensor(shape: [1, 4, 2], data: (0..<4).flatMap { (xx: Int) -> [Float] in
             (0..<2).map { (c: Int) -> Float in x.data[flat(x.shape, 1, c, 2, xx)] }
         })
-        let rowOut = sweep.rowLSTM.forward(row, lengths: [4]).y
-        let rows = Tensor(shape: [6, 4, 2], data: LSTMSweep.permute(x.data, [2, 2, 3, 4], to: .nhwc))
-        let allRows = sweep.rowLSTM.forward(rows, lengths: [Int](repeating: 4, count: 6)).y   // (N·H, W, 2U)
+        let rowOut = sweep.rows.forward(sequences: row, lengths: [4], training: false).y
+        let rows = Tensor(shape: [6, 4, 2], data: RecurrentSweep.permute(x.data, [2, 2, 3, 4], to: .nhwc))
+        let allRows = sweep.rows.forward(sequences: rows, lengths: [Int](repeating: 4, count: 6), training: false).y   // (N·H, W, 2U)
         #expect(Array(allRows.data[120..<144]) == rowOut.data)   // sequence 5 = image 1, row 2
         // Column 3 of image 1: rows 3, 4, 5 of the row outputs at x = 3.
         let column = Tensor(shape: [1, 3, 6], data: (0..<3).flatMap { (yy: Int) -> [Float] in
             (0..<6).map { (f: Int) -> Float in allRows.data[flat([6, 4, 6, 1], 3 + yy, 3, f, 0)] }
         })
-        let columnOut = sweep.columnLSTM.forward(column, lengths: [3]).y
+        let columnOut = sweep.columns.forward(sequences: column, lengths: [3], training: false).y
         for f in 0..<6 {
             let viaSweep: Float = y.data[flat(y.shape, 1, f, 2, 3)], direct: Float = columnOut.data[12 + f]
             #expect(abs(viaSweep - direct) < 1e-6)
@@ -237,7 +237,8 @@ struct SegmenterTests {
         checkParameters(sweep.parameters, analytic: sweep.parameters.map(\.grad), tol: 5e-3, "sweep") {
             dot(sweep.forward(x, training: false).0.data, w)
         }
-        #expect(sweep.namedModules.map(\.prefix) == ["rows.", "columns."])
+        #expect(sweep.namedParameters.map(\.name).prefix(2) == ["rows.weight_ih_l0", "rows.weight_hh_l0"])
+        #expect(sweep.namedParameters.map(\.name).last == "columns.bias_hh_l0_reverse")
     }
 
     // MARK: Losses and scores

@@ -84,7 +84,7 @@ case "c3":
         let out = lstm.forward(x, lengths: lengths, training: true)
         let logits = head.forward(out.y)
         let (loss, grad) = try Loss.softmaxCrossEntropy(logits: logits.reshaped([b * t, 10]), targets: targets)
-        let dy = head.backward(input: out.y, outputGrad: grad.reshaped([b, t, 10]))
+        let dy = head.backward(out.y, outputGrad: grad.reshaped([b, t, 10]))
         _ = lstm.backward(out.cache, outputGrad: dy)
         adam.stepAndZero(parameters)
         sink += loss
@@ -106,7 +106,7 @@ case "c4":
         let out = lstm.forward(x, lengths: lengths, training: true)
         let logits = head.forward(out.y)
         let (loss, grad) = try Loss.softmaxCrossEntropy(logits: logits.reshaped([b * t, tags]), targets: targets)
-        let dy = head.backward(input: out.y, outputGrad: grad.reshaped([b, t, tags]))
+        let dy = head.backward(out.y, outputGrad: grad.reshaped([b, t, tags]))
         let dx = lstm.backward(out.cache, outputGrad: dy).dx
         embedding.backward(ids, outputGrad: dx)
         adam.stepAndZero(parameters)

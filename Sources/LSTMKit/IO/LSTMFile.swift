@@ -36,7 +36,7 @@ extension LSTM {
         do {
             try config.validate()
             try ModelFile.checkSizes(file, [("input_size", config.inputSize, "weight_ih_l0", 1)]
-                + ModelFile.lstmSizes(prefix: "", hiddenSize: config.hiddenSize, numLayers: config.numLayers))
+                + ModelFile.recurrentSizes(prefix: "", hiddenSize: config.hiddenSize, numLayers: config.numLayers))
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }

@@ -1,6 +1,6 @@
 /// What every LSTMKit model file shares, whatever its kind: the header metadata
-/// (format, version, kind) and its check, typed metadata values, and the tensors of a
-/// model's modules under their prefixed names. Each kind's own file code (LSTMFile.swift,
+/// (format, version, kind) and its check, typed metadata values, the recurrent cell,
+/// and a model's tensors under the names its module tree derives. Each kind's own file code (LSTMFile.swift,
 /// and the models' `modelFile()` / `init(modelFile:)`) builds on it. See docs/FORMAT.md.
 public enum ModelFile {
     public static let formatName = "lstmkit"
@@ -74,17 +74,36 @@ public enum ModelFile {
         }
     }
 
-    /// The sizes an LSTM's metadata gives (hidden_size and num_layers), as `checkSizes` entries.
-    static func lstmSizes(prefix: String, hiddenSize: Int, numLayers: Int) -> [(key: String, length: Int, tensor: String, axis: Int)] {
+    /// The sizes a recurrent layer's metadata gives (hidden_size and num_layers), as
+    /// `checkSizes` entries; `prefix` is the layer's place in the tree ("lstm.").
+    /// PyTorch's names, the same for every cell: weight_hh_l<k> is (gates·H, H).
+    static func recurrentSizes(prefix: String, hiddenSize: Int, numLayers: Int) -> [(key: String, length: Int, tensor: String, axis: Int)] {
         [("hidden_size", hiddenSize, prefix + "weight_hh_l0", 1), ("num_layers", hiddenSize, prefix + "weight_hh_l\(numLayers - 1)", 1)]
     }
 
-    /// Copies the file's tensors into the modules' parameters, each module's names
-    /// prefixed as given; requires exactly these names and shapes, no more, no fewer.
-    public static func load(_ file: SafeTensors, into modules: [(prefix: String, module: Module)]) throws {
-        var expected: [(String, Parameter)] = []
-        for (prefix, module) in modules { expected += module.parameters.map { (prefix + $0.name, $0) } }
-        let names = Set(expected.map(\.0))
+    /// The recurrent cell of a model: metadata `key` ("cell", or a member's
+    /// "member<k>.cell"). Absent means "lstm": every file written before other cells
+    /// existed, and every LSTM model's file (see `cellMetadata`).
+    public static func cell(_ file: SafeTensors, _ key: String = "cell") throws -> RecurrentCell {
+        guard let text = file.metadata(key) else { return .lstm }
+        guard let cell = RecurrentCell(rawValue: text) else {
+            let known = RecurrentCell.allCases.map(\.rawValue).joined(separator: ", ")
+            throw LSTMKitError.invalidFormat("metadata \"\(key)\" is \"\(text)\", not a recurrent cell this build knows (\(known))")
+        }
+        return cell
+    }
+
+    /// The metadata that records `cell`: none for the LSTM, so LSTM models' files stay
+    /// byte for byte what they were before cells were recorded.
+    public static func cellMetadata(_ cell: RecurrentCell, _ key: String = "cell") -> [(String, String)] {
+        cell == .lstm ? [] : [(key, cell.rawValue)]
+    }
+
+    /// Copies the file's tensors into the module tree's parameters and buffers, by the
+    /// names the tree derives; requires exactly these names and shapes, no more, no fewer.
+    public static func load(_ file: SafeTensors, into module: Module) throws {
+        let expected = module.namedParameters + module.namedBuffers
+        let names = Set(expected.map(\.name))
         if let extra = file.tensors.first(where: { !names.contains($0.name) }) {
             throw LSTMKitError.invalidFormat("unexpected tensor \"\(extra.name)\"")
         }
@@ -93,24 +112,18 @@ public enum ModelFile {
             guard t.shape == p.shape else {
                 throw LSTMKitError.invalidFormat("tensor \"\(name)\" has shape \(t.shape), expected \(p.shape)")
             }
-            do { try p.assign(t.values) } catch let e as LSTMKitError {
+            do { try p.assign(t.values, fullName: name) } catch let e as LSTMKitError {
                 throw LSTMKitError.invalidFormat(e.message)
             }
         }
     }
 
-    public static func load(_ file: SafeTensors, into module: Module) throws {
-        try load(file, into: [("", module)])
-    }
-
-    public static func tensors(of modules: [(prefix: String, module: Module)]) -> [SafeTensors.Entry] {
-        modules.flatMap { prefix, module in
-            module.parameters.map { SafeTensors.Entry(name: prefix + $0.name, shape: $0.shape, values: $0.value) }
-        }
-    }
-
+    /// The module tree's tensors as the file stores them: every parameter, then every
+    /// buffer, each under its derived name.
     public static func tensors(of module: Module) -> [SafeTensors.Entry] {
-        tensors(of: [("", module)])
+        (module.namedParameters + module.namedBuffers).map {
+            SafeTensors.Entry(name: $0.name, shape: $0.parameter.shape, values: $0.parameter.value)
+        }
     }
 
     /// Reads a file and builds a model from it, prefixing format errors with the path.

@@ -2,20 +2,20 @@
 /// U-Net"): the decoder's upsampled features g decide, per pixel, how much of the
 /// encoder's skip features x pass: α = σ(ψ(ReLU(W_x x + W_g g))) with 1×1 convolutions,
 /// one weight in (0, 1) per pixel; the output is x · α (all channels alike).
-/// Parameters: "<prefix>x.weight", "<prefix>g.weight", "<prefix>g.bias", "<prefix>psi.weight", "<prefix>psi.bias".
+/// Tensors: "x.weight", "g.weight", "g.bias", "psi.weight", "psi.bias".
 public final class AttentionGate: Module {
     public let skipProjection: Conv2D
     public let gatingProjection: Conv2D
     public let psi: Conv2D
 
     /// x has `skipChannels`, g `gatingChannels`; both are projected to `innerChannels`.
-    public init(skipChannels: Int, gatingChannels: Int, innerChannels: Int, prefix: String = "", rng: inout SeededRandom) {
-        skipProjection = Conv2D(skipChannels, innerChannels, kernel: (1, 1), bias: false, prefix: prefix + "x.", rng: &rng)
-        gatingProjection = Conv2D(gatingChannels, innerChannels, kernel: (1, 1), prefix: prefix + "g.", rng: &rng)
-        psi = Conv2D(innerChannels, 1, kernel: (1, 1), prefix: prefix + "psi.", rng: &rng)
+    public init(skipChannels: Int, gatingChannels: Int, innerChannels: Int, rng: inout SeededRandom) {
+        skipProjection = Conv2D(skipChannels, innerChannels, kernel: (1, 1), bias: false, rng: &rng)
+        gatingProjection = Conv2D(gatingChannels, innerChannels, kernel: (1, 1), rng: &rng)
+        psi = Conv2D(innerChannels, 1, kernel: (1, 1), rng: &rng)
     }
 
-    public var parameters: [Parameter] { skipProjection.parameters + gatingProjection.parameters + psi.parameters }
+    public var children: [(name: String, module: Module)] { [("x", skipProjection), ("g", gatingProjection), ("psi", psi)] }
 
     public struct Cache {
         let x: Tensor, g: Tensor
@@ -62,10 +62,10 @@ public final class AttentionGate: Module {
         }
         for a in 0..<dLogit.count { let s = cache.alpha.data[a]; dLogit[a] *= s * (1 - s) }
         let activated = ReLU.forward(cache.inner)
-        let dActivated = psi.backward(input: activated, outputGrad: Tensor(shape: cache.alpha.shape, data: dLogit))
-        let dInner = ReLU.backward(input: cache.inner, outputGrad: dActivated)
-        let dg = gatingProjection.backward(input: cache.g, outputGrad: dInner)
-        var dx = skipProjection.backward(input: x, outputGrad: dInner)
+        let dActivated = psi.backward(activated, outputGrad: Tensor(shape: cache.alpha.shape, data: dLogit))
+        let dInner = ReLU.backward(cache.inner, outputGrad: dActivated)
+        let dg = gatingProjection.backward(cache.g, outputGrad: dInner)
+        var dx = skipProjection.backward(x, outputGrad: dInner)
         for i in 0..<dx.count { dx.data[i] += dxDirect[i] }
         return (dx, dg)
     }

@@ -17,12 +17,12 @@ public final class CRF: Module {
     public let allowedEnd: [Bool]
 
     public init(numTags: Int, allowedTransitions: [Bool]? = nil, allowedStart: [Bool]? = nil,
-                allowedEnd: [Bool]? = nil, prefix: String = "crf.") {
+                allowedEnd: [Bool]? = nil) {
         precondition(numTags >= 1, "a CRF needs at least one tag")
         self.numTags = numTags
-        transitions = Parameter(name: prefix + "transitions", shape: [numTags, numTags])
-        startScores = Parameter(name: prefix + "start", shape: [numTags])
-        endScores = Parameter(name: prefix + "end", shape: [numTags])
+        transitions = Parameter(name: "transitions", shape: [numTags, numTags])
+        startScores = Parameter(name: "start", shape: [numTags])
+        endScores = Parameter(name: "end", shape: [numTags])
         self.allowedTransitions = allowedTransitions ?? [Bool](repeating: true, count: numTags * numTags)
         self.allowedStart = allowedStart ?? [Bool](repeating: true, count: numTags)
         self.allowedEnd = allowedEnd ?? [Bool](repeating: true, count: numTags)
@@ -30,7 +30,7 @@ public final class CRF: Module {
                      && self.allowedEnd.count == numTags, "CRF constraint masks have the wrong size")
     }
 
-    public var parameters: [Parameter] { [transitions, startScores, endScores] }
+    public var localParameters: [Parameter] { [transitions, startScores, endScores] }
 
     /// Effective scores with forbidden moves at -infinity.
     private func maskedScores() -> (trans: [Float], start: [Float], end: [Float]) {

@@ -14,7 +14,7 @@ public final class Conv2D: Module {
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), bias: Bool = true,
-                prefix: String = "", rng: inout SeededRandom) {
+                rng: inout SeededRandom) {
         precondition(inChannels > 0 && outChannels > 0 && kernel.0 > 0 && kernel.1 > 0, "Conv2D sizes must be positive")
         precondition(stride.0 > 0 && stride.1 > 0 && dilation.0 > 0 && dilation.1 > 0 && padding.0 >= 0 && padding.1 >= 0,
                      "Conv2D stride and dilation must be positive, padding non-negative")
@@ -29,17 +29,17 @@ public final class Conv2D: Module {
         let bound = 1 / Float(fanIn).squareRoot()
         var w = [Float](repeating: 0, count: outChannels * fanIn)
         rng.fillUniform(&w, bound: bound)
-        weight = Parameter(name: prefix + "weight", shape: [outChannels, inChannels, kernel.0, kernel.1], value: w)
+        weight = Parameter(name: "weight", shape: [outChannels, inChannels, kernel.0, kernel.1], value: w)
         if bias {
             var b = [Float](repeating: 0, count: outChannels)
             rng.fillUniform(&b, bound: bound)
-            self.bias = Parameter(name: prefix + "bias", shape: [outChannels], value: b)
+            self.bias = Parameter(name: "bias", shape: [outChannels], value: b)
         } else {
             self.bias = nil
         }
     }
 
-    public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+    public var localParameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
 
     /// The output size along one axis, or nil when the input is too small.
     public func outputSize(height: Int, width: Int) -> (h: Int, w: Int)? {
@@ -153,7 +153,7 @@ public final class Conv2D: Module {
 
     /// Accumulates dW, db; returns dx (N, C, H, W), or an empty tensor when
     /// `inputGradient` is false (the first layer of a network needs no dx).
-    public func backward(input x: Tensor, outputGrad dy: Tensor, inputGradient: Bool = true) -> Tensor {
+    public func backward(_ x: Tensor, outputGrad dy: Tensor, inputGradient: Bool = true) -> Tensor {
         let dx = backward(concatenating: [x], outputGrad: dy, inputGradients: inputGradient)
         return inputGradient ? dx[0] : Tensor(shape: [0], data: [])
     }

@@ -1,22 +1,22 @@
 /// A small convolutional feature extractor: blocks of Conv2D 3×3 (padding 1) → ReLU →
 /// 2×2 max-pool, so (N, C, H, W) → (N, C_k, H / 2^k, W / 2^k) after k blocks.
-/// Parameters are named "<prefix><block>.weight" and "<prefix><block>.bias".
+/// Tensors: "<block>.weight" and "<block>.bias" (its children are the blocks' convolutions).
 public final class ConvEncoder: Module {
     public let convolutions: [Conv2D]
     let pool = MaxPool2D(size: 2)
 
-    public init(inChannels: Int, channels: [Int], prefix: String = "encoder.", rng: inout SeededRandom) {
+    public init(inChannels: Int, channels: [Int], rng: inout SeededRandom) {
         precondition(!channels.isEmpty, "a ConvEncoder needs at least one block")
         var convolutions: [Conv2D] = []
         var c = inChannels
-        for (i, out) in channels.enumerated() {
-            convolutions.append(Conv2D(c, out, kernel: (3, 3), padding: (1, 1), prefix: "\(prefix)\(i).", rng: &rng))
+        for out in channels {
+            convolutions.append(Conv2D(c, out, kernel: (3, 3), padding: (1, 1), rng: &rng))
             c = out
         }
         self.convolutions = convolutions
     }
 
-    public var parameters: [Parameter] { convolutions.flatMap(\.parameters) }
+    public var children: [(name: String, module: Module)] { ModuleList(convolutions).children }
     public var outChannels: Int { convolutions.last!.outChannels }
     /// The smallest height and width the encoder accepts (each block halves them).
     public var minimumSize: Int { 1 << convolutions.count }
@@ -57,8 +57,8 @@ public final class ConvEncoder: Module {
     public func backward(_ cache: Cache, outputGrad dy: Tensor, inputGradient: Bool = false) -> Tensor {
         var g = dy
         for i in convolutions.indices.reversed() {
-            let dz = ReLU.backward(input: cache.convOutputs[i], outputGrad: pool.backward(cache.pools[i], outputGrad: g))
-            g = convolutions[i].backward(input: cache.inputs[i], outputGrad: dz, inputGradient: i > 0 || inputGradient)
+            let dz = ReLU.backward(cache.convOutputs[i], outputGrad: pool.backward(cache.pools[i], outputGrad: g))
+            g = convolutions[i].backward(cache.inputs[i], outputGrad: dz, inputGradient: i > 0 || inputGradient)
         }
         return g
     }

@@ -23,7 +23,7 @@ public struct Dropout {
         return (y, m)
     }
 
-    public func backward(_ dy: Tensor, mask: [Float]) -> Tensor {
+    public func backward(_ mask: [Float], outputGrad dy: Tensor) -> Tensor {
         if mask.isEmpty { return dy }
         var dx = dy
         for i in 0..<dx.count { dx.data[i] *= mask[i] }

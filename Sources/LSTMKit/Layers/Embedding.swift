@@ -9,7 +9,7 @@ public final class Embedding: Module {
     /// `sparse`: gradients touch only the looked-up rows, and clipping, zeroing and
     /// Adam visit only those (fast for large tables; see `Parameter.sparseRowSize`).
     public init(_ numEmbeddings: Int, _ dim: Int, paddingIndex: Int? = nil, sparse: Bool = false,
-                prefix: String = "", rng: inout SeededRandom) {
+                rng: inout SeededRandom) {
         precondition(numEmbeddings > 0 && dim > 0, "Embedding sizes must be positive")
         precondition(paddingIndex.map { $0 >= 0 && $0 < numEmbeddings } ?? true, "padding index out of range")
         self.numEmbeddings = numEmbeddings
@@ -19,11 +19,11 @@ public final class Embedding: Module {
         if let p = paddingIndex {
             for j in 0..<dim { w[p * dim + j] = 0 }
         }
-        weight = Parameter(name: prefix + "weight", shape: [numEmbeddings, dim], value: w)
+        weight = Parameter(name: "weight", shape: [numEmbeddings, dim], value: w)
         if sparse { weight.sparseRowSize = dim }
     }
 
-    public var parameters: [Parameter] { [weight] }
+    public var localParameters: [Parameter] { [weight] }
 
     /// Throws if an id is outside [0, numEmbeddings).
     public func validate(_ ids: [Int32]) throws {

@@ -7,16 +7,16 @@ public final class EmbeddingBag: Module {
     public let weight: Parameter
 
     /// The table starts at zero unless `initialScale` > 0 (then normal × initialScale).
-    public init(_ numEmbeddings: Int, _ dim: Int, initialScale: Float = 0, prefix: String = "", rng: inout SeededRandom) {
+    public init(_ numEmbeddings: Int, _ dim: Int, initialScale: Float = 0, rng: inout SeededRandom) {
         precondition(numEmbeddings > 0 && dim > 0, "EmbeddingBag sizes must be positive")
         self.numEmbeddings = numEmbeddings
         self.dim = dim
         let w = (0..<(numEmbeddings * dim)).map { _ in initialScale > 0 ? rng.normal() * initialScale : 0 }
-        weight = Parameter(name: prefix + "weight", shape: [numEmbeddings, dim], value: w)
+        weight = Parameter(name: "weight", shape: [numEmbeddings, dim], value: w)
         weight.sparseRowSize = dim
     }
 
-    public var parameters: [Parameter] { [weight] }
+    public var localParameters: [Parameter] { [weight] }
 
     /// Ids must be in [0, numEmbeddings).
     public func forward(_ bags: [[Int32]]) -> Tensor {

@@ -1,47 +1,5 @@
 import CKernels
 
-/// Hyper-parameters of an LSTM stack, as in PyTorch's nn.LSTM(batch_first=True).
-public struct LSTMConfig: Equatable, Sendable {
-    public var inputSize: Int
-    public var hiddenSize: Int
-    public var numLayers: Int
-    public var bidirectional: Bool
-    public var dropout: Float
-    public var seed: UInt64
-
-    public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1,
-                bidirectional: Bool = false, dropout: Float = 0, seed: UInt64 = 0) {
-        self.inputSize = inputSize
-        self.hiddenSize = hiddenSize
-        self.numLayers = numLayers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.seed = seed
-    }
-
-    public var directions: Int { bidirectional ? 2 : 1 }
-    /// Features per time step of the output: K * H.
-    public var outputSize: Int { directions * hiddenSize }
-
-    public func validate() throws {
-        guard inputSize >= 1 else { throw LSTMKitError.invalidArgument("input_size must be >= 1, got \(inputSize)") }
-        guard hiddenSize >= 1 else { throw LSTMKitError.invalidArgument("hidden_size must be >= 1, got \(hiddenSize)") }
-        guard numLayers >= 1 else { throw LSTMKitError.invalidArgument("num_layers must be >= 1, got \(numLayers)") }
-        guard dropout.isFinite, dropout >= 0, dropout < 1 else {
-            throw LSTMKitError.invalidArgument("dropout must be in [0, 1), got \(dropout)")
-        }
-        // Keep every buffer index well inside Int32 GEMM arguments (bounds first, so
-        // the size arithmetic below cannot overflow).
-        guard hiddenSize <= 1 << 20 else { throw LSTMKitError.outOfMemory("hidden_size \(hiddenSize) is too large (at most \(1 << 20))") }
-        guard inputSize <= 1 << 24 else { throw LSTMKitError.outOfMemory("input_size \(inputSize) is too large (at most \(1 << 24))") }
-        guard numLayers <= 1024 else { throw LSTMKitError.outOfMemory("num_layers \(numLayers) is too large (at most 1024)") }
-        let weightsPerLayer = 4 * hiddenSize * (max(inputSize, outputSize) + hiddenSize + 2)
-        guard weightsPerLayer <= 1 << 30 else {
-            throw LSTMKitError.outOfMemory("an LSTM layer of input_size \(inputSize), hidden_size \(hiddenSize) would need \(weightsPerLayer) weights (at most \(1 << 30))")
-        }
-    }
-}
-
 /// The recurrent state of every layer and direction: h and c, each (L*K, B, H).
 public struct LSTMState: Equatable, Sendable {
     public var h: Tensor
@@ -81,7 +39,7 @@ public final class LSTM: Module {
     public let biasIH: [Parameter]
     public let biasHH: [Parameter]
     /// PyTorch's order: for each layer, for each direction: w_ih, w_hh, b_ih, b_hh.
-    public let parameters: [Parameter]
+    public let localParameters: [Parameter]
     /// Draws the dropout masks between layers in training.
     public var dropoutRNG: SeededRandom
     /// The gates and states of the last cache `backward` consumed, reused by the next
@@ -120,7 +78,7 @@ public final class LSTM: Module {
         weightHH = whh
         biasIH = bih
         biasHH = bhh
-        parameters = all
+        localParameters = all
         dropoutRNG = rng.split()
     }
 
@@ -708,5 +666,26 @@ public final class LSTM: Module {
             biasHH[index].grad[j] += db[j]
         }
         return (dh, dc)
+    }
+}
+
+extension LSTM: RecurrentLayer {
+    public var cell: RecurrentCell { .lstm }
+
+    public func forward(sequences x: Tensor, lengths: [Int], training: Bool) -> RecurrentOutput {
+        let out = forward(x, lengths: lengths, training: training)
+        return RecurrentOutput(y: out.y, final: out.final.h, cache: RecurrentCache(value: out.cache))
+    }
+
+    public func infer(sequences x: Tensor, lengths: [Int]) -> (y: Tensor, final: Tensor) {
+        let out = infer(x, lengths: lengths)
+        return (out.y, out.final.h)
+    }
+
+    public func backward(_ cache: RecurrentCache, outputGrad dY: Tensor, finalGrad: Tensor?) -> Tensor {
+        guard let cache = cache.value as? Cache else { preconditionFailure("LSTM.backward: the cache is not an LSTM's") }
+        // The final c receives no gradient from a model: only h leaves the layer.
+        let final = finalGrad.map { LSTMState(h: $0, c: Tensor(zeros: $0.shape)) }
+        return backward(cache, outputGrad: dY, finalGrad: final).dx
     }
 }

@@ -6,15 +6,15 @@ public final class LayerNorm: Module {
     public let weight: Parameter
     public let bias: Parameter
 
-    public init(_ dim: Int, eps: Float = 1e-5, prefix: String = "") {
+    public init(_ dim: Int, eps: Float = 1e-5) {
         precondition(dim > 0, "LayerNorm size must be positive")
         self.dim = dim
         self.eps = eps
-        weight = Parameter(name: prefix + "weight", shape: [dim], value: [Float](repeating: 1, count: dim))
-        bias = Parameter(name: prefix + "bias", shape: [dim])
+        weight = Parameter(name: "weight", shape: [dim], value: [Float](repeating: 1, count: dim))
+        bias = Parameter(name: "bias", shape: [dim])
     }
 
-    public var parameters: [Parameter] { [weight, bias] }
+    public var localParameters: [Parameter] { [weight, bias] }
 
     /// What backward needs: the normalised input and 1/std per row.
     public struct Cache {

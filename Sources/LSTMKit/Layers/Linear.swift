@@ -6,8 +6,7 @@ public final class Linear: Module {
     public let weight: Parameter
     public let bias: Parameter?
 
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true,
-                prefix: String = "", rng: inout SeededRandom) {
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: inout SeededRandom) {
         precondition(inFeatures > 0 && outFeatures > 0, "Linear sizes must be positive")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
@@ -15,17 +14,17 @@ public final class Linear: Module {
         let bound = 1 / Float(inFeatures).squareRoot()
         var w = [Float](repeating: 0, count: inFeatures * outFeatures)
         rng.fillUniform(&w, bound: bound)
-        weight = Parameter(name: prefix + "weight", shape: [outFeatures, inFeatures], value: w)
+        weight = Parameter(name: "weight", shape: [outFeatures, inFeatures], value: w)
         if bias {
             var b = [Float](repeating: 0, count: outFeatures)
             rng.fillUniform(&b, bound: bound)
-            self.bias = Parameter(name: prefix + "bias", shape: [outFeatures], value: b)
+            self.bias = Parameter(name: "bias", shape: [outFeatures], value: b)
         } else {
             self.bias = nil
         }
     }
 
-    public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+    public var localParameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
 
     /// x (..., in) -> (..., out)
     public func forward(_ x: Tensor) -> Tensor {
@@ -49,7 +48,7 @@ public final class Linear: Module {
     }
 
     /// Accumulates dW += dy^T x, db += sum(dy) and returns dx = dy W.
-    public func backward(input x: Tensor, outputGrad dy: Tensor) -> Tensor {
+    public func backward(_ x: Tensor, outputGrad dy: Tensor) -> Tensor {
         let n = rows(of: x)
         precondition(dy.count == n * outFeatures, "Linear.backward: dy has the wrong size")
         var dx = [Float](repeating: 0, count: n * inFeatures)

@@ -4,8 +4,8 @@
 /// running variance unbiased); in evaluation the running statistics are used, so a
 /// prediction does not depend on the rest of its batch. Then y = weight · x̂ + bias.
 ///
-/// The running statistics are not trained: they are `buffers` (saved in model files,
-/// never handed to an optimizer), not `parameters`.
+/// The running statistics are not trained: they are buffers (saved in model files,
+/// never handed to an optimizer), not parameters.
 public final class BatchNorm2D: Module {
     public let channels: Int
     public let eps: Float
@@ -15,20 +15,20 @@ public final class BatchNorm2D: Module {
     public let runningMean: Parameter
     public let runningVar: Parameter
 
-    public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1, prefix: String = "") {
+    public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
         precondition(channels > 0, "BatchNorm2D needs at least one channel")
         self.channels = channels
         self.eps = eps
         self.momentum = momentum
-        weight = Parameter(name: prefix + "weight", shape: [channels], value: [Float](repeating: 1, count: channels))
-        bias = Parameter(name: prefix + "bias", shape: [channels])
-        runningMean = Parameter(name: prefix + "running_mean", shape: [channels])
-        runningVar = Parameter(name: prefix + "running_var", shape: [channels], value: [Float](repeating: 1, count: channels))
+        weight = Parameter(name: "weight", shape: [channels], value: [Float](repeating: 1, count: channels))
+        bias = Parameter(name: "bias", shape: [channels])
+        runningMean = Parameter(name: "running_mean", shape: [channels])
+        runningVar = Parameter(name: "running_var", shape: [channels], value: [Float](repeating: 1, count: channels))
     }
 
-    public var parameters: [Parameter] { [weight, bias] }
+    public var localParameters: [Parameter] { [weight, bias] }
     /// The running statistics, PyTorch's names (its num_batches_tracked is not kept).
-    public var buffers: [Parameter] { [runningMean, runningVar] }
+    public var localBuffers: [Parameter] { [runningMean, runningVar] }
 
     /// What backward needs: the input (its storage shared with the caller's tensor, so
     /// nothing is copied; x̂ is recomputed from it) and the mean and 1/std per channel.
@@ -144,11 +144,4 @@ public final class BatchNorm2D: Module {
         }
         return Tensor(shape: dy.shape, data: dx)
     }
-}
-
-/// A module made of a list of parameters: lets model files save buffers (running
-/// statistics) through the same named-module machinery as trained weights.
-public final class ParameterList: Module {
-    public let parameters: [Parameter]
-    public init(_ parameters: [Parameter]) { self.parameters = parameters }
 }

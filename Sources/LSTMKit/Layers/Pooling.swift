@@ -15,23 +15,25 @@ public enum SequencePoolingKind: String, CaseIterable, Sendable {
 /// Additive (Bahdanau-style) attention pooling:
 /// score_t = v · tanh(W h_t + b), α = softmax over the valid steps, out = Σ_t α_t h_t.
 /// The weights α are returned, so a caller can show which steps decided.
+/// Tensors: "projection.weight", "projection.bias", "context".
 public final class AttentionPooling: Module {
     public let inputSize: Int
     public let attentionSize: Int
     public let projection: Linear   // W (A, D), b (A)
     public let context: Parameter   // v (A)
 
-    public init(inputSize: Int, attentionSize: Int, prefix: String = "attention.", rng: inout SeededRandom) {
+    public init(inputSize: Int, attentionSize: Int, rng: inout SeededRandom) {
         precondition(inputSize > 0 && attentionSize > 0, "attention sizes must be positive")
         self.inputSize = inputSize
         self.attentionSize = attentionSize
-        projection = Linear(inputSize, attentionSize, prefix: prefix + "projection.", rng: &rng)
+        projection = Linear(inputSize, attentionSize, rng: &rng)
         var v = [Float](repeating: 0, count: attentionSize)
         rng.fillUniform(&v, bound: 1 / Float(attentionSize).squareRoot())
-        context = Parameter(name: prefix + "context", shape: [attentionSize], value: v)
+        context = Parameter(name: "context", shape: [attentionSize], value: v)
     }
 
-    public var parameters: [Parameter] { projection.parameters + [context] }
+    public var children: [(name: String, module: Module)] { [("projection", projection)] }
+    public var localParameters: [Parameter] { [context] }
 
     public struct Cache {
         let input: Tensor       // (B, T, D)
@@ -101,7 +103,7 @@ public final class AttentionPooling: Module {
                 }
             }
         }
-        let dFromProjection = projection.backward(input: h.reshaped([batch * steps, d]),
+        let dFromProjection = projection.backward(h.reshaped([batch * steps, d]),
                                                   outputGrad: Tensor(shape: [batch * steps, a], data: dz))
         for i in 0..<dh.count { dh[i] += dFromProjection.data[i] }
         return Tensor(shape: h.shape, data: dh)

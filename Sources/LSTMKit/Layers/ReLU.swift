@@ -14,9 +14,9 @@ public enum ReLU {
         }
     }
 
-    /// dx = dy where the input was positive (`input` may also be the output: max(x, 0)
+    /// dx = dy where the input was positive (`x` may also be the output: max(x, 0)
     /// is positive exactly where x is).
-    public static func backward(input x: Tensor, outputGrad dy: Tensor) -> Tensor {
+    public static func backward(_ x: Tensor, outputGrad dy: Tensor) -> Tensor {
         precondition(x.count == dy.count, "ReLU.backward: \(x.shape) vs \(dy.shape)")
         return Tensor(shape: x.shape, data: x.data.withUnsafeBufferPointer { X in
             dy.data.withUnsafeBufferPointer { DY in

@@ -13,7 +13,7 @@ public final class ConvTranspose2D: Module {
     public let bias: Parameter?
 
     public init(_ inChannels: Int, _ outChannels: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
-                padding: (Int, Int) = (0, 0), bias: Bool = true, prefix: String = "", rng: inout SeededRandom) {
+                padding: (Int, Int) = (0, 0), bias: Bool = true, rng: inout SeededRandom) {
         precondition(inChannels > 0 && outChannels > 0 && kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0
                      && padding.0 >= 0 && padding.1 >= 0, "ConvTranspose2D sizes must be positive, padding non-negative")
         self.inChannels = inChannels
@@ -26,17 +26,17 @@ public final class ConvTranspose2D: Module {
         let bound = 1 / Float(outChannels * kernel.0 * kernel.1).squareRoot()
         var w = [Float](repeating: 0, count: inChannels * outChannels * kernel.0 * kernel.1)
         rng.fillUniform(&w, bound: bound)
-        weight = Parameter(name: prefix + "weight", shape: [inChannels, outChannels, kernel.0, kernel.1], value: w)
+        weight = Parameter(name: "weight", shape: [inChannels, outChannels, kernel.0, kernel.1], value: w)
         if bias {
             var b = [Float](repeating: 0, count: outChannels)
             rng.fillUniform(&b, bound: bound)
-            self.bias = Parameter(name: prefix + "bias", shape: [outChannels], value: b)
+            self.bias = Parameter(name: "bias", shape: [outChannels], value: b)
         } else {
             self.bias = nil
         }
     }
 
-    public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+    public var localParameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
 
     /// The output size, or nil when padding would leave nothing.
     public func outputSize(height: Int, width: Int) -> (h: Int, w: Int)? {
@@ -219,7 +219,7 @@ public final class ConvTranspose2D: Module {
     }
 
     /// ADDS dW, db; returns dx (N, C, H, W).
-    public func backward(input x: Tensor, outputGrad dy: Tensor) -> Tensor {
+    public func backward(_ x: Tensor, outputGrad dy: Tensor) -> Tensor {
         let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3])
         let (ho, wo) = outputSize(height: h, width: w)!
         precondition(dy.shape == [n, outChannels, ho, wo], "ConvTranspose2D.backward: dy has shape \(dy.shape)")
@@ -320,7 +320,7 @@ public struct BilinearUpsample: Sendable {
     }
 
     /// The adjoint: spreads each output gradient back onto its four source pixels.
-    public func backward(outputGrad dy: Tensor, inputShape: [Int]) -> Tensor {
+    public func backward(_ inputShape: [Int], outputGrad dy: Tensor) -> Tensor {
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let (rows, cols) = (taps(h), taps(w))
         let (ho, wo) = (h * scale, w * scale)

@@ -23,6 +23,8 @@ public struct ImageClassifierConfig: Equatable, Sendable {
     public var hiddenSize = 128
     public var numLayers = 1
     public var bidirectional = true
+    /// The recurrent layers' cell.
+    public var cell: RecurrentCell = .lstm
     /// Rows kind: a second LSTM reads the columns; the two pooled vectors are concatenated.
     public var columns = false
     /// Cnn kind: output channels of each Conv 3×3 → ReLU → max-pool 2×2 block.
@@ -81,10 +83,11 @@ public final class ImageClassifier: Module {
     public let config: ImageClassifierConfig
     public let labels: [String]
     public let encoder: ConvEncoder?
-    public let lstm: LSTM
-    public let pooling: LSTMOutputPooling
-    public let columnLSTM: LSTM?
-    public let columnPooling: LSTMOutputPooling?
+    public let recurrent: any RecurrentLayer
+    public let pooling: RecurrentOutputPooling
+    /// Rows kind with `columns`: the layer that reads the columns, and its pooling.
+    public let columnRecurrent: (any RecurrentLayer)?
+    public let columnPooling: RecurrentOutputPooling?
     public let output: Linear
     var dropoutRNG: SeededRandom
 
@@ -109,35 +112,40 @@ public final class ImageClassifier: Module {
             encoder = e
             stepFeatures = config.frames > 0 ? e.outChannels * ho * wo : e.outChannels * wo
         }
-        func makeLSTM(_ input: Int) throws -> LSTM {
-            try LSTM(LSTMConfig(inputSize: input, hiddenSize: config.hiddenSize, numLayers: config.numLayers,
-                                bidirectional: config.bidirectional, seed: rng.next()))
+        func makeRecurrent(_ input: Int) throws -> any RecurrentLayer {
+            try config.cell.make(RecurrentConfig(inputSize: input, hiddenSize: config.hiddenSize, numLayers: config.numLayers,
+                                                 bidirectional: config.bidirectional, seed: rng.next()))
         }
-        lstm = try makeLSTM(stepFeatures)
-        pooling = LSTMOutputPooling(config.pooling, lstm: lstm.config, attentionSize: config.attentionSize, rng: &rng)
+        recurrent = try makeRecurrent(stepFeatures)
+        pooling = RecurrentOutputPooling(config.pooling, recurrent: recurrent.config, attentionSize: config.attentionSize, rng: &rng)
         if config.columns {
-            let columnLSTM = try makeLSTM(h * c)
-            self.columnLSTM = columnLSTM
-            columnPooling = LSTMOutputPooling(config.pooling, lstm: columnLSTM.config, attentionSize: config.attentionSize,
-                                              prefix: "column_attention.", rng: &rng)
+            let columnRecurrent = try makeRecurrent(h * c)
+            self.columnRecurrent = columnRecurrent
+            columnPooling = RecurrentOutputPooling(config.pooling, recurrent: columnRecurrent.config,
+                                                   attentionSize: config.attentionSize, rng: &rng)
         } else {
-            columnLSTM = nil
+            columnRecurrent = nil
             columnPooling = nil
         }
-        output = Linear(lstm.config.outputSize * (config.columns ? 2 : 1), labels.count, prefix: "output.", rng: &rng)
+        output = Linear(recurrent.config.outputSize * (config.columns ? 2 : 1), labels.count, rng: &rng)
         dropoutRNG = rng.split()
     }
 
-    public var namedModules: [(prefix: String, module: Module)] {
-        var m: [(prefix: String, module: Module)] = []
-        if let encoder { m.append(("", encoder)) }
-        m += [("lstm.", lstm), ("", pooling)]
-        if let columnLSTM, let columnPooling { m += [("column_lstm.", columnLSTM), ("", columnPooling)] }
-        m.append(("", output))
+    /// The file's names: "encoder.0.weight", "lstm.weight_ih_l0" and "column_lstm.…"
+    /// (the recurrent layers under their cell's tag), "attention.…" and
+    /// "column_attention.…" (the poolings' attention), "output.weight", …
+    public var children: [(name: String, module: Module)] {
+        var m: [(name: String, module: Module)] = []
+        if let encoder { m.append(("encoder", encoder)) }
+        m.append((recurrent.cell.rawValue, recurrent))
+        if let attention = pooling.attention { m.append(("attention", attention)) }
+        if let columnRecurrent {
+            m.append(("column_" + columnRecurrent.cell.rawValue, columnRecurrent))
+            if let attention = columnPooling?.attention { m.append(("column_attention", attention)) }
+        }
+        m.append(("output", output))
         return m
     }
-
-    public var parameters: [Parameter] { namedModules.flatMap { $0.module.parameters } }
 
     // MARK: Input
 
@@ -258,9 +266,9 @@ public final class ImageClassifier: Module {
         var input: Tensor
         var encoder: ConvEncoder.Cache?
         var featureShape: [Int] = []
-        var lstm: LSTM.Cache
-        var pooling: LSTMOutputPooling.Cache
-        var column: (input: Tensor, lstm: LSTM.Cache, pooling: LSTMOutputPooling.Cache)?
+        var recurrent: RecurrentCache
+        var pooling: RecurrentOutputPooling.Cache
+        var column: (input: Tensor, recurrent: RecurrentCache, pooling: RecurrentOutputPooling.Cache)?
         var pooled: Tensor
         var dropoutMask: [Float]
     }
@@ -276,45 +284,46 @@ public final class ImageClassifier: Module {
             featureShape = f.shape
             seq = sequence(fromFeatures: f, batch: n)
         }
-        func runLSTM(_ lstm: LSTM, _ pooling: LSTMOutputPooling, _ x: Tensor) -> (Tensor, LSTM.Cache?, LSTMOutputPooling.Cache) {
+        func run(_ layer: any RecurrentLayer, _ pooling: RecurrentOutputPooling, _ x: Tensor)
+            -> (Tensor, RecurrentCache?, RecurrentOutputPooling.Cache) {
             let lengths = [Int](repeating: x.shape[1], count: n)   // rows: H steps, columns: W steps
             if training {
-                let out = lstm.forward(x, lengths: lengths, training: true)
+                let out = layer.forward(sequences: x, lengths: lengths, training: true)
                 let (p, c) = pooling.forward(y: out.y, final: out.final, lengths: lengths)
                 return (p, out.cache, c)
             }
-            let out = lstm.infer(x, lengths: lengths)
+            let out = layer.infer(sequences: x, lengths: lengths)
             let (p, c) = pooling.forward(y: out.y, final: out.final, lengths: lengths)
             return (p, nil, c)
         }
-        var (pooled, lstmCache, poolCache) = runLSTM(lstm, pooling, seq)
-        var columnCache: (input: Tensor, lstm: LSTM.Cache, pooling: LSTMOutputPooling.Cache)?
-        if let columnLSTM, let columnPooling {
+        var (pooled, recurrentCache, poolCache) = run(recurrent, pooling, seq)
+        var columnCache: (input: Tensor, recurrent: RecurrentCache, pooling: RecurrentOutputPooling.Cache)?
+        if let columnRecurrent, let columnPooling {
             let cols = Self.columns(of: seq, channels: config.channels)
-            let (p, lc, pc) = runLSTM(columnLSTM, columnPooling, cols)
+            let (p, lc, pc) = run(columnRecurrent, columnPooling, cols)
             pooled = Self.concatenate(pooled, p)
             if training { columnCache = (cols, lc!, pc) }
         }
         guard training else { return (output.forward(pooled), nil) }
         let (dropped, mask) = Dropout(config.dropout).forward(pooled, rng: &dropoutRNG)
-        let cache = Cache(input: prepared, encoder: encoderCache, featureShape: featureShape, lstm: lstmCache!,
+        let cache = Cache(input: prepared, encoder: encoderCache, featureShape: featureShape, recurrent: recurrentCache!,
                           pooling: poolCache, column: columnCache, pooled: dropped, dropoutMask: mask)
         return (output.forward(dropped), cache)
     }
 
     /// ADDS every parameter's gradient for dLogits (N, classes).
     func backward(_ cache: Cache, logitsGrad: Tensor) {
-        let dPooled = Dropout(config.dropout).backward(output.backward(input: cache.pooled, outputGrad: logitsGrad),
-                                                       mask: cache.dropoutMask)
+        let dPooled = Dropout(config.dropout).backward(cache.dropoutMask,
+                                                       outputGrad: output.backward(cache.pooled, outputGrad: logitsGrad))
         var dMain = dPooled
-        if let column = cache.column, let columnLSTM, let columnPooling {
-            let (a, b) = Self.split(dPooled, at: lstm.config.outputSize)
+        if let column = cache.column, let columnRecurrent, let columnPooling {
+            let (a, b) = Self.split(dPooled, at: recurrent.config.outputSize)
             dMain = a
             let (dY, dFinal) = columnPooling.backward(column.pooling, outputGrad: b)
-            _ = columnLSTM.backward(column.lstm, outputGrad: dY, finalGrad: dFinal)
+            _ = columnRecurrent.backward(column.recurrent, outputGrad: dY, finalGrad: dFinal)
         }
         let (dY, dFinal) = pooling.backward(cache.pooling, outputGrad: dMain)
-        let dSeq = lstm.backward(cache.lstm, outputGrad: dY, finalGrad: dFinal).dx
+        let dSeq = recurrent.backward(cache.recurrent, outputGrad: dY, finalGrad: dFinal)
         if let encoder, let encoderCache = cache.encoder {
             _ = encoder.backward(encoderCache, outputGrad: features(fromSequenceGrad: dSeq, featureShape: cache.featureShape))
         }
@@ -422,6 +431,7 @@ public final class ImageClassifier: Module {
                 ("hidden_size", String(config.hiddenSize)),
                 ("num_layers", String(config.numLayers)),
                 ("bidirectional", config.bidirectional ? "true" : "false"),
+            ] + ModelFile.cellMetadata(config.cell) + [
                 ("columns", config.columns ? "true" : "false"),
                 ("conv_channels", config.convChannels.map(String.init).joined(separator: ",")),
                 ("pooling", config.pooling.rawValue),
@@ -432,7 +442,7 @@ public final class ImageClassifier: Module {
                 ("pixel_std", String(config.pixelStd)),
                 ("labels", JSONValue.array(labels.map { .string($0) }).serialized),
             ],
-            tensors: ModelFile.tensors(of: namedModules))
+            tensors: ModelFile.tensors(of: self))
     }
 
     public func save(to path: String) throws { try modelFile().write(to: path) }
@@ -451,6 +461,7 @@ public final class ImageClassifier: Module {
         c.hiddenSize = try ModelFile.int(file, "hidden_size")
         c.numLayers = try ModelFile.int(file, "num_layers")
         c.bidirectional = try ModelFile.bool(file, "bidirectional")
+        c.cell = try ModelFile.cell(file)
         c.columns = try ModelFile.bool(file, "columns")
         let channels = (file.metadata("conv_channels") ?? "").split(separator: ",").map { Int($0) }
         guard !channels.contains(nil) else { throw LSTMKitError.invalidFormat("metadata \"conv_channels\" must be integers") }
@@ -467,21 +478,22 @@ public final class ImageClassifier: Module {
         let labels = try ModelFile.stringList(file, "labels")
         do {
             try c.validate()
+            let recurrentName = c.cell.rawValue
             var sizes = [("labels", labels.count, "output.weight", 0)]
-                + ModelFile.lstmSizes(prefix: "lstm.", hiddenSize: c.hiddenSize, numLayers: c.numLayers)
+                + ModelFile.recurrentSizes(prefix: recurrentName + ".", hiddenSize: c.hiddenSize, numLayers: c.numLayers)
             if c.kind == .cnn {
                 sizes += c.convChannels.enumerated().map { ("conv_channels", $1, "encoder.\($0).weight", 0) }
                 sizes.append(("channels", c.channels, "encoder.0.weight", 1))
             } else {
-                sizes.append(("width", c.width * c.channels, "lstm.weight_ih_l0", 1))
-                if c.columns { sizes.append(("height", c.height * c.channels, "column_lstm.weight_ih_l0", 1)) }
+                sizes.append(("width", c.width * c.channels, recurrentName + ".weight_ih_l0", 1))
+                if c.columns { sizes.append(("height", c.height * c.channels, "column_" + recurrentName + ".weight_ih_l0", 1)) }
             }
             try ModelFile.checkSizes(file, sizes)
             try self.init(config: c, labels: labels)
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
-        try ModelFile.load(file, into: namedModules)
+        try ModelFile.load(file, into: self)
     }
 
     public static func load(from path: String) throws -> ImageClassifier {

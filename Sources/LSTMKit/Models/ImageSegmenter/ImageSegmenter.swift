@@ -28,6 +28,8 @@ public struct ImageSegmenterConfig: Equatable, Sendable {
     /// LSTM units per direction of the sweep; the context has 2 × this many channels.
     public var hiddenSize = 64
     public var context: SegmenterContext = .lstm
+    /// The sweep's cell (context lstm).
+    public var cell: RecurrentCell = .lstm
     public var batchNorm = true
     public var upsampling: SegmenterUpsampling = .transposed
     /// An attention gate on each skip connection.
@@ -65,17 +67,18 @@ extension ImageSegmenterConfig: HyperParameterized {
 }
 
 /// Conv 3×3 (padding 1) → optional BatchNorm → ReLU: every encoder and decoder block.
-final class ConvNormReLU {
+/// Tensors: "conv.weight" [, "conv.bias"], "norm.weight", "norm.bias", "norm.running_*".
+final class ConvNormReLU: Module {
     let conv: Conv2D
     let norm: BatchNorm2D?
 
-    init(_ inChannels: Int, _ outChannels: Int, batchNorm: Bool, prefix: String, rng: inout SeededRandom) {
+    init(_ inChannels: Int, _ outChannels: Int, batchNorm: Bool, rng: inout SeededRandom) {
         // A bias before BatchNorm would be cancelled by its mean: PyTorch's usual bias=False.
-        conv = Conv2D(inChannels, outChannels, kernel: (3, 3), padding: (1, 1), bias: !batchNorm, prefix: prefix + "conv.", rng: &rng)
-        norm = batchNorm ? BatchNorm2D(outChannels, prefix: prefix + "norm.") : nil
+        conv = Conv2D(inChannels, outChannels, kernel: (3, 3), padding: (1, 1), bias: !batchNorm, rng: &rng)
+        norm = batchNorm ? BatchNorm2D(outChannels) : nil
     }
 
-    var parameters: [Parameter] { conv.parameters + (norm?.parameters ?? []) }
+    var children: [(name: String, module: Module)] { [("conv", conv)] + (norm.map { [("norm", $0)] } ?? []) }
 
     struct Cache {
         /// The convolution's input maps (one, or a decoder's upsampled map and its skip).
@@ -109,7 +112,7 @@ final class ConvNormReLU {
         if let norm, let c = cache.norm {
             g = norm.backward(c, outputGrad: dy, reluOutput: cache.output)
         } else {
-            g = ReLU.backward(input: cache.output, outputGrad: dy)
+            g = ReLU.backward(cache.output, outputGrad: dy)
         }
         defer { ArrayRecycler.current?.give(g.data) }
         return conv.backward(concatenating: cache.inputs, outputGrad: g, inputGradients: inputGradient)
@@ -122,13 +125,13 @@ final class ConvNormReLU {
 /// concatenation with the skip and a ConvNormReLU; a 1×1 convolution gives K logits
 /// per pixel. Images are (N, H, W) or (N, H, W, C) float32, channels last; any H, W ≥ 1:
 /// they are padded to a multiple of 2^blocks inside and the logits cropped back.
-public final class ImageSegmenter {
+public final class ImageSegmenter: Module {
     public static let modelKind = "image_segmenter"
 
     public let config: ImageSegmenterConfig
     let encoder: [ConvNormReLU]
     let pool = MaxPool2D(size: 2)
-    let sweep: LSTMSweep?
+    let sweep: RecurrentSweep?
     let contextConvs: [Conv2D]
     /// Per decoder stage, deepest first: a transposed conv, or the 1×1 conv after bilinear.
     let upConvTranspose: [ConvTranspose2D]
@@ -147,63 +150,55 @@ public final class ImageSegmenter {
         var rng = SeededRandom(seed: config.seed)
         let levels = config.encoderChannels
         var c = config.channels
-        encoder = levels.enumerated().map { i, out in
+        encoder = levels.map { out in
             defer { c = out }
-            return ConvNormReLU(c, out, batchNorm: config.batchNorm, prefix: "encoder.\(i).", rng: &rng)
+            return ConvNormReLU(c, out, batchNorm: config.batchNorm, rng: &rng)
         }
         let contextOut = 2 * config.hiddenSize
         switch config.context {
         case .lstm:
-            sweep = try LSTMSweep(inChannels: c, hiddenSize: config.hiddenSize, seed: rng.next())
+            sweep = try RecurrentSweep(inChannels: c, hiddenSize: config.hiddenSize, cell: config.cell, seed: rng.next())
             contextConvs = []
         case .conv:
             sweep = nil
             let m = config.convContextChannels
-            contextConvs = [Conv2D(c, m, kernel: (3, 3), padding: (1, 1), prefix: "context.0.", rng: &rng),
-                            Conv2D(m, contextOut, kernel: (3, 3), padding: (1, 1), prefix: "context.1.", rng: &rng)]
+            contextConvs = [Conv2D(c, m, kernel: (3, 3), padding: (1, 1), rng: &rng),
+                            Conv2D(m, contextOut, kernel: (3, 3), padding: (1, 1), rng: &rng)]
         }
         var up: [ConvTranspose2D] = [], upConv: [Conv2D] = [], gates: [AttentionGate] = [], decoder: [ConvNormReLU] = []
         var below = contextOut
-        for (j, level) in levels.indices.reversed().enumerated() {
-            let skip = levels[level], prefix = "decoder.\(j)."
+        for level in levels.indices.reversed() {
+            let skip = levels[level]
             switch config.upsampling {
-            case .transposed: up.append(ConvTranspose2D(below, skip, kernel: (2, 2), stride: (2, 2), prefix: prefix + "up.", rng: &rng))
-            case .bilinear: upConv.append(Conv2D(below, skip, kernel: (1, 1), prefix: prefix + "up.", rng: &rng))
+            case .transposed: up.append(ConvTranspose2D(below, skip, kernel: (2, 2), stride: (2, 2), rng: &rng))
+            case .bilinear: upConv.append(Conv2D(below, skip, kernel: (1, 1), rng: &rng))
             }
             if config.attentionGates {
-                gates.append(AttentionGate(skipChannels: skip, gatingChannels: skip, innerChannels: max(skip / 2, 1),
-                                           prefix: prefix + "gate.", rng: &rng))
+                gates.append(AttentionGate(skipChannels: skip, gatingChannels: skip, innerChannels: max(skip / 2, 1), rng: &rng))
             }
-            decoder.append(ConvNormReLU(2 * skip, skip, batchNorm: config.batchNorm, prefix: prefix, rng: &rng))
+            decoder.append(ConvNormReLU(2 * skip, skip, batchNorm: config.batchNorm, rng: &rng))
             below = skip
         }
         (upConvTranspose, self.upConv, self.gates, self.decoder) = (up, upConv, gates, decoder)
-        head = Conv2D(levels[0], config.numClasses, kernel: (1, 1), prefix: "head.", rng: &rng)
+        head = Conv2D(levels[0], config.numClasses, kernel: (1, 1), rng: &rng)
     }
 
-    /// Trained weights by module, with their file prefixes (names are built in, except the LSTMs').
-    public var namedModules: [(prefix: String, module: Module)] {
-        var m: [(prefix: String, module: Module)] = []
-        for block in encoder { m.append(("", ParameterList(block.parameters))) }
-        if let sweep { m += sweep.namedModules.map { ("sweep." + $0.prefix, $0.module) } }
-        m += contextConvs.map { ("", $0) } as [(prefix: String, module: Module)]
-        for j in decoder.indices {
-            if j < upConvTranspose.count { m.append(("", upConvTranspose[j])) }
-            if j < upConv.count { m.append(("", upConv[j])) }
-            if j < gates.count { m.append(("", gates[j])) }
-            m.append(("", ParameterList(decoder[j].parameters)))
+    /// The file's names: "encoder.<i>.conv.weight", "sweep.rows.weight_ih_l0",
+    /// "context.<i>.weight", "decoder.<j>.up.weight", "decoder.<j>.gate.…", "head.weight";
+    /// a decoder stage's block sits beside its upsampling and gate ("decoder.<j>.conv.…",
+    /// "decoder.<j>.norm.…"), so the stage's children are the block's. The BatchNorm
+    /// running statistics are the tree's buffers (`buffers`: saved, never trained).
+    public var children: [(name: String, module: Module)] {
+        let stages = decoder.indices.map { j -> Module in
+            var stage: [(name: String, module: Module)] = [("up", j < upConvTranspose.count ? upConvTranspose[j] : upConv[j])]
+            if j < gates.count { stage.append(("gate", gates[j])) }
+            return ModuleList(named: stage + decoder[j].children)
         }
-        m.append(("", head))
-        return m
+        var m: [(name: String, module: Module)] = [("encoder", ModuleList(encoder))]
+        if let sweep { m.append(("sweep", sweep)) }
+        if !contextConvs.isEmpty { m.append(("context", ModuleList(contextConvs))) }
+        return m + [("decoder", ModuleList(stages)), ("head", head)]
     }
-
-    /// What the optimizer updates.
-    public var parameters: [Parameter] { namedModules.flatMap { $0.module.parameters } }
-    /// BatchNorm running statistics: saved and restored with the weights, never trained.
-    public var buffers: [Parameter] { (encoder + decoder).flatMap { $0.norm?.buffers ?? [] } }
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
-
-    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
 
     // MARK: Input
 
@@ -260,7 +255,7 @@ public final class ImageSegmenter {
     struct Cache {
         var encoder: [ConvNormReLU.Cache] = []
         var pools: [MaxPool2D.Cache] = []
-        var sweep: LSTMSweep.Cache?
+        var sweep: RecurrentSweep.Cache?
         /// Conv ablation: its input and the two outputs after their ReLUs.
         var context: [Tensor] = []
         /// Per decoder stage: the upsampling's input (and the bilinear output), the gate, the block.
@@ -270,7 +265,7 @@ public final class ImageSegmenter {
         var decoder: [ConvNormReLU.Cache] = []
         var headInput = Tensor(zeros: [0])
 
-        /// Every array the cache holds (the sweep's LSTMs keep and reuse their own).
+        /// Every array the cache holds (the sweep's layers keep and reuse their own).
         var tensors: [Tensor] {
             var all: [Tensor] = encoder.flatMap(\.tensors)
             all += context + upInputs + bilinearOutputs
@@ -346,7 +341,7 @@ public final class ImageSegmenter {
     /// ADDS every parameter's gradient for dLogits (N, K, Hp, Wp).
     func backward(_ cache: Cache, logitsGrad: Tensor) {
         let recycler = ArrayRecycler.current
-        var dh = head.backward(input: cache.headInput, outputGrad: logitsGrad)
+        var dh = head.backward(cache.headInput, outputGrad: logitsGrad)
         var dSkips = [Tensor](repeating: Tensor(zeros: [0]), count: encoder.count)
         for j in decoder.indices.reversed() {
             let level = encoder.count - 1 - j
@@ -362,10 +357,10 @@ public final class ImageSegmenter {
             }
             dSkips[level] = dSkip
             if j < upConvTranspose.count {
-                dh = upConvTranspose[j].backward(input: cache.upInputs[j], outputGrad: dUp)
+                dh = upConvTranspose[j].backward(cache.upInputs[j], outputGrad: dUp)
             } else {
-                let dB = upConv[j].backward(input: cache.bilinearOutputs[j], outputGrad: dUp)
-                dh = bilinear.backward(outputGrad: dB, inputShape: cache.upInputs[j].shape)
+                let dB = upConv[j].backward(cache.bilinearOutputs[j], outputGrad: dUp)
+                dh = bilinear.backward(cache.upInputs[j].shape, outputGrad: dB)
             }
             recycler?.give(dUp.data)
         }
@@ -375,8 +370,8 @@ public final class ImageSegmenter {
             recycler?.give(dy.data)
         } else {
             let (x, a0, a1) = (cache.context[0], cache.context[1], cache.context[2])
-            let d1 = contextConvs[1].backward(input: a0, outputGrad: ReLU.backward(input: a1, outputGrad: dh))
-            dh = contextConvs[0].backward(input: x, outputGrad: ReLU.backward(input: a0, outputGrad: d1))
+            let d1 = contextConvs[1].backward(a0, outputGrad: ReLU.backward(a1, outputGrad: dh))
+            dh = contextConvs[0].backward(x, outputGrad: ReLU.backward(a0, outputGrad: d1))
         }
         for i in encoder.indices.reversed() {
             // The block's output fed both the pool and the skip: the skip's gradient plus the pool's.
@@ -491,8 +486,9 @@ public final class ImageSegmenter {
 
     // MARK: Files
 
-    /// Everything a file holds: the trained weights and the BatchNorm statistics.
-    var fileModules: [(prefix: String, module: Module)] { namedModules + [("", ParameterList(buffers))] }
+    /// Parameters and buffers as `namedModules` gives parameters (for the trainer's
+    /// checkpoints until it reads `namedParameters + namedBuffers`).
+    var fileModules: [(prefix: String, module: Module)] { flatModules(namedParameters + namedBuffers) }
 
     public func modelFile() -> SafeTensors {
         SafeTensors(
@@ -502,6 +498,7 @@ public final class ImageSegmenter {
                 ("encoder_channels", config.encoderChannels.map(String.init).joined(separator: ",")),
                 ("hidden_size", String(config.hiddenSize)),
                 ("context", config.context.rawValue),
+            ] + ModelFile.cellMetadata(config.cell) + [
                 ("batch_norm", config.batchNorm ? "true" : "false"),
                 ("upsampling", config.upsampling.rawValue),
                 ("attention_gates", config.attentionGates ? "true" : "false"),
@@ -509,7 +506,7 @@ public final class ImageSegmenter {
                 ("pixel_mean", String(config.pixelMean)),
                 ("pixel_std", String(config.pixelStd)),
             ],
-            tensors: ModelFile.tensors(of: fileModules))
+            tensors: ModelFile.tensors(of: self))
     }
 
     public func save(to path: String) throws { try modelFile().write(to: path) }
@@ -531,6 +528,7 @@ public final class ImageSegmenter {
             throw LSTMKitError.invalidFormat("metadata \"upsampling\" must be transposed or bilinear")
         }
         (c.context, c.upsampling) = (context, upsampling)
+        c.cell = try ModelFile.cell(file)
         c.batchNorm = try ModelFile.bool(file, "batch_norm")
         c.attentionGates = try ModelFile.bool(file, "attention_gates")
         guard let seed = UInt64(file.metadata("seed") ?? "") else { throw LSTMKitError.invalidFormat("metadata \"seed\" is not an unsigned integer") }
@@ -548,7 +546,7 @@ public final class ImageSegmenter {
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
-        try ModelFile.load(file, into: fileModules)
+        try ModelFile.load(file, into: self)
     }
 
     public static func load(from path: String) throws -> ImageSegmenter {

@@ -7,6 +7,8 @@ public struct TextClassifierConfig: Equatable, Sendable {
     public var hiddenSize = 128
     public var numLayers = 1
     public var bidirectional = true
+    /// The recurrent layer's cell.
+    public var cell: RecurrentCell = .lstm
     public var pooling: SequencePoolingKind = .attention
     public var attentionSize = 64
     public var embeddingDropout: Float = 0.3
@@ -44,7 +46,7 @@ extension TextClassifierConfig: HyperParameterized {
     }
 }
 
-/// Embedding → (Bi)LSTM → pooling (last, mean, max or additive attention) → Linear →
+/// Embedding → recurrent layer ((Bi)LSTM) → pooling (last, mean, max or additive attention) → Linear →
 /// softmax over the classes; optionally mixed with a linear head over the text's
 /// n-grams (`ngramOrder`). Labels are strings, kept in the model.
 public final class TextClassifier: Module {
@@ -55,8 +57,8 @@ public final class TextClassifier: Module {
     public let labels: [String]
     public let embedding: Embedding
     public let bigramEmbedding: Embedding?
-    public let lstm: LSTM
-    public let pooling: LSTMOutputPooling
+    public let recurrent: any RecurrentLayer
+    public let pooling: RecurrentOutputPooling
     public let output: Linear
     /// Per-class weights of each n-gram (nil without n-gram features).
     public let ngramBag: EmbeddingBag?
@@ -75,41 +77,40 @@ public final class TextClassifier: Module {
         self.vocabulary = vocabulary
         self.labels = labels
         var rng = SeededRandom(seed: config.seed)
-        embedding = Embedding(vocabulary.count, config.embeddingDim, paddingIndex: 0, sparse: true,
-                              prefix: "embedding.", rng: &rng)
+        embedding = Embedding(vocabulary.count, config.embeddingDim, paddingIndex: 0, sparse: true, rng: &rng)
         bigramEmbedding = config.bigramDim > 0
-            ? Embedding(vocabulary.bigramCount, config.bigramDim, paddingIndex: 0, sparse: true, prefix: "bigram_embedding.", rng: &rng)
+            ? Embedding(vocabulary.bigramCount, config.bigramDim, paddingIndex: 0, sparse: true, rng: &rng)
             : nil
         for e in [embedding] + (bigramEmbedding.map { [$0] } ?? []) {
             let scale = 1 / Float(e.dim).squareRoot()
             for i in 0..<e.weight.count { e.weight.value[i] *= scale }
         }
-        lstm = try LSTM(LSTMConfig(inputSize: config.embeddingDim + config.bigramDim, hiddenSize: config.hiddenSize, numLayers: config.numLayers,
-                                   bidirectional: config.bidirectional, seed: rng.next()))
-        pooling = LSTMOutputPooling(config.pooling, lstm: lstm.config, attentionSize: config.attentionSize, rng: &rng)
-        output = Linear(lstm.config.outputSize, labels.count, prefix: "output.", rng: &rng)
+        recurrent = try config.cell.make(RecurrentConfig(inputSize: config.embeddingDim + config.bigramDim, hiddenSize: config.hiddenSize,
+                                                         numLayers: config.numLayers, bidirectional: config.bidirectional, seed: rng.next()))
+        pooling = RecurrentOutputPooling(config.pooling, recurrent: recurrent.config, attentionSize: config.attentionSize, rng: &rng)
+        output = Linear(recurrent.config.outputSize, labels.count, rng: &rng)
         if config.ngramOrder > 0 {
             guard !vocabulary.ngrams.isEmpty else {
                 throw LSTMKitError.invalidArgument("n-gram features need n-grams in the vocabulary (none was found in enough training texts: lower min_ngram_count)")
             }
-            ngramBag = EmbeddingBag(vocabulary.ngrams.count, labels.count, prefix: "ngram_bag.", rng: &rng)
+            ngramBag = EmbeddingBag(vocabulary.ngrams.count, labels.count, rng: &rng)
         } else {
             ngramBag = nil
         }
         dropoutRNG = rng.split()
     }
 
-    public var namedModules: [(prefix: String, module: Module)] {
-        var m: [(prefix: String, module: Module)] = [("", embedding)]
-        if let bigramEmbedding { m.append(("", bigramEmbedding)) }
-        m.append(("lstm.", lstm))
-        m.append(("", pooling))
-        m.append(("", output))
-        if let ngramBag { m.append(("", ngramBag)) }
+    /// The file's names: "embedding.weight", "lstm.weight_ih_l0" (the recurrent layer
+    /// under its cell's tag), "attention.context" (the pooling's attention), …
+    public var children: [(name: String, module: Module)] {
+        var m: [(name: String, module: Module)] = [("embedding", embedding)]
+        if let bigramEmbedding { m.append(("bigram_embedding", bigramEmbedding)) }
+        m.append((recurrent.cell.rawValue, recurrent))
+        if let attention = pooling.attention { m.append(("attention", attention)) }
+        m.append(("output", output))
+        if let ngramBag { m.append(("ngram_bag", ngramBag)) }
         return m
     }
-
-    public var parameters: [Parameter] { namedModules.flatMap { $0.module.parameters } }
 
     // MARK: Batches
 
@@ -185,7 +186,7 @@ public final class TextClassifier: Module {
 
     /// Pooled features (B, F) in inference, and the attention weights (B, T) if any.
     func features(_ batch: Batch) -> (Tensor, [Float]?) {
-        let h = lstm.infer(embed(batch), lengths: batch.lengths)
+        let h = recurrent.infer(sequences: embed(batch), lengths: batch.lengths)
         let (pooled, cache) = pooling.forward(y: h.y, final: h.final, lengths: batch.lengths)
         return (pooled, cache.attentionWeights)
     }
@@ -258,13 +259,13 @@ public final class TextClassifier: Module {
         if trainLSTM {
             let embeddingDrop = Dropout(config.embeddingDropout), outputDrop = Dropout(config.outputDropout)
             let (x, xMask) = embeddingDrop.forward(embed(batch), rng: &dropoutRNG)
-            let out = lstm.forward(x, lengths: batch.lengths, training: true)
+            let out = recurrent.forward(sequences: x, lengths: batch.lengths, training: true)
             let (pooled, poolCache) = pooling.forward(y: out.y, final: out.final, lengths: batch.lengths)
             let (f, fMask) = outputDrop.forward(pooled, rng: &dropoutRNG)
             let (lstmLoss, dLogits) = try Loss.softmaxCrossEntropy(logits: output.forward(f), targets: targets, mask: mask)
-            let dPooled = outputDrop.backward(output.backward(input: f, outputGrad: dLogits), mask: fMask)
+            let dPooled = outputDrop.backward(fMask, outputGrad: output.backward(f, outputGrad: dLogits))
             let (dY, dFinal) = pooling.backward(poolCache, outputGrad: dPooled)
-            let dX = embeddingDrop.backward(lstm.backward(out.cache, outputGrad: dY, finalGrad: dFinal).dx, mask: xMask)
+            let dX = embeddingDrop.backward(xMask, outputGrad: recurrent.backward(out.cache, outputGrad: dY, finalGrad: dFinal))
             embedBackward(batch, dX)
             loss += lstmLoss
         }
@@ -288,6 +289,7 @@ public final class TextClassifier: Module {
                 ("hidden_size", String(config.hiddenSize)),
                 ("num_layers", String(config.numLayers)),
                 ("bidirectional", config.bidirectional ? "true" : "false"),
+            ] + ModelFile.cellMetadata(config.cell) + [
                 ("pooling", config.pooling.rawValue),
                 ("attention_size", String(config.attentionSize)),
                 ("embedding_dropout", String(config.embeddingDropout)),
@@ -303,7 +305,7 @@ public final class TextClassifier: Module {
                 ("ngrams", list(vocabulary.ngrams)),
                 ("labels", list(labels)),
             ],
-            tensors: ModelFile.tensors(of: namedModules))
+            tensors: ModelFile.tensors(of: self))
     }
 
     public func save(to path: String) throws { try modelFile().write(to: path) }
@@ -317,6 +319,7 @@ public final class TextClassifier: Module {
         c.hiddenSize = try ModelFile.int(file, "hidden_size")
         c.numLayers = try ModelFile.int(file, "num_layers")
         c.bidirectional = try ModelFile.bool(file, "bidirectional")
+        c.cell = try ModelFile.cell(file)
         guard let pooling = SequencePoolingKind(rawValue: file.metadata("pooling") ?? "") else {
             throw LSTMKitError.invalidFormat("metadata \"pooling\" must be one of last, mean, max, attention")
         }
@@ -341,7 +344,7 @@ public final class TextClassifier: Module {
             try c.validate()
             var sizes = [("embedding_dim", c.embeddingDim, "embedding.weight", 1), ("tokens", vocabulary.count, "embedding.weight", 0),
                          ("labels", labels.count, "output.weight", 0)]
-                + ModelFile.lstmSizes(prefix: "lstm.", hiddenSize: c.hiddenSize, numLayers: c.numLayers)
+                + ModelFile.recurrentSizes(prefix: c.cell.rawValue + ".", hiddenSize: c.hiddenSize, numLayers: c.numLayers)
             if c.bigramDim > 0 {
                 sizes += [("bigram_dim", c.bigramDim, "bigram_embedding.weight", 1), ("bigrams", vocabulary.bigramCount, "bigram_embedding.weight", 0)]
             }
@@ -357,7 +360,7 @@ public final class TextClassifier: Module {
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
-        try ModelFile.load(file, into: namedModules)
+        try ModelFile.load(file, into: self)
     }
 
     public static func load(from path: String) throws -> TextClassifier {

@@ -18,9 +18,8 @@ public enum BMES {
     public static let allowedEnd = [false, false, true, true]
 
     /// A CRF over BMES with the forbidden transitions enforced.
-    public static func crf(prefix: String = "crf.") -> CRF {
-        CRF(numTags: 4, allowedTransitions: allowedTransitions, allowedStart: allowedStart,
-            allowedEnd: allowedEnd, prefix: prefix)
+    public static func crf() -> CRF {
+        CRF(numTags: 4, allowedTransitions: allowedTransitions, allowedStart: allowedStart, allowedEnd: allowedEnd)
     }
 
     /// Tags for words of the given lengths (in characters).

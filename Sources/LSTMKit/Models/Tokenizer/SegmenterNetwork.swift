@@ -6,6 +6,8 @@ public struct SegmenterConfig: Equatable, Sendable {
     public var numLayers = 1
     public var embeddingDropout: Float = 0.3
     public var outputDropout: Float = 0.3
+    /// The recurrent layer's cell.
+    public var cell: RecurrentCell = .lstm
     public var seed: UInt64 = 1
     /// Dictionary features per character (set from the vocabulary).
     public var featureCount = 0
@@ -31,12 +33,13 @@ extension SegmenterConfig: HyperParameterized {
     }
 }
 
-/// Embeddings (character + left/right bigram) → BiLSTM → Linear → BMES CRF.
+/// Embeddings (character + left/right bigram) → bidirectional recurrent layer (a BiLSTM)
+/// → Linear → BMES CRF.
 public final class SegmenterNetwork: Module {
     public let config: SegmenterConfig
     public let characterEmbedding: Embedding
     public let bigramEmbedding: Embedding
-    public let lstm: LSTM
+    public let recurrent: any RecurrentLayer
     public let output: Linear
     public let crf: CRF
     var dropoutRNG: SeededRandom
@@ -45,26 +48,26 @@ public final class SegmenterNetwork: Module {
         try config.validate()
         self.config = config
         var rng = SeededRandom(seed: config.seed)
-        characterEmbedding = Embedding(characterCount, config.characterDim, paddingIndex: 0, sparse: true, prefix: "char_embedding.", rng: &rng)
-        bigramEmbedding = Embedding(bigramCount, config.bigramDim, paddingIndex: 0, sparse: true, prefix: "bigram_embedding.", rng: &rng)
+        characterEmbedding = Embedding(characterCount, config.characterDim, paddingIndex: 0, sparse: true, rng: &rng)
+        bigramEmbedding = Embedding(bigramCount, config.bigramDim, paddingIndex: 0, sparse: true, rng: &rng)
         // N(0, 1) embeddings swamp a small LSTM at the start; scale them down.
         for e in [characterEmbedding, bigramEmbedding] {
             let s = 1 / Float(e.dim).squareRoot()
             for i in 0..<e.weight.count { e.weight.value[i] *= s }
         }
-        lstm = try LSTM(LSTMConfig(inputSize: config.inputSize, hiddenSize: config.hiddenSize,
-                                   numLayers: config.numLayers, bidirectional: true, seed: rng.next()))
-        output = Linear(2 * config.hiddenSize, 4, prefix: "output.", rng: &rng)
+        recurrent = try config.cell.make(RecurrentConfig(inputSize: config.inputSize, hiddenSize: config.hiddenSize,
+                                                         numLayers: config.numLayers, bidirectional: true, seed: rng.next()))
+        output = Linear(2 * config.hiddenSize, 4, rng: &rng)
         crf = BMES.crf()
         dropoutRNG = rng.split()
     }
 
-    /// Every parameter with the name it has in the model file.
-    public var namedModules: [(prefix: String, module: Module)] {
-        [("", characterEmbedding), ("", bigramEmbedding), ("lstm.", lstm), ("", output), ("", crf)]
+    /// The file's names: "char_embedding.weight", "lstm.weight_ih_l0", "crf.start", …
+    /// (the recurrent layer under its cell's tag).
+    public var children: [(name: String, module: Module)] {
+        [("char_embedding", characterEmbedding), ("bigram_embedding", bigramEmbedding),
+         (recurrent.cell.rawValue, recurrent), ("output", output), ("crf", crf)]
     }
-
-    public var parameters: [Parameter] { namedModules.flatMap { $0.module.parameters } }
 
     /// A batch of pieces, padded to the longest.
     public struct Batch {
@@ -123,7 +126,7 @@ public final class SegmenterNetwork: Module {
 
     /// Emission scores (B, T, 4) for inference.
     public func emissions(_ batch: Batch) -> Tensor {
-        return output.forward(lstm.infer(embed(batch), lengths: batch.lengths).y)
+        return output.forward(recurrent.infer(sequences: embed(batch), lengths: batch.lengths).y)
     }
 
     /// One training step's forward and backward: returns the mean NLL per piece and
@@ -133,7 +136,7 @@ public final class SegmenterNetwork: Module {
         let embeddingDrop = Dropout(config.embeddingDropout)
         let (xd, xMask) = embeddingDrop.forward(x, rng: &dropoutRNG)
         x = xd
-        let out = lstm.forward(x, lengths: batch.lengths, training: true)
+        let out = recurrent.forward(sequences: x, lengths: batch.lengths, training: true)
         let outputDrop = Dropout(config.outputDropout)
         let (h, hMask) = outputDrop.forward(out.y, rng: &dropoutRNG)
         let scores = output.forward(h)
@@ -147,8 +150,8 @@ public final class SegmenterNetwork: Module {
             loss += labelSmoothing * l2
             for i in 0..<dScores.count { dScores.data[i] += labelSmoothing * g2.data[i] }
         }
-        let dH = outputDrop.backward(output.backward(input: h, outputGrad: dScores), mask: hMask)
-        let dX = embeddingDrop.backward(lstm.backward(out.cache, outputGrad: dH).dx, mask: xMask)
+        let dH = outputDrop.backward(hMask, outputGrad: output.backward(h, outputGrad: dScores))
+        let dX = embeddingDrop.backward(xMask, outputGrad: recurrent.backward(out.cache, outputGrad: dH, finalGrad: nil))
         // Split dX back into the three embedding lookups.
         let (cd, bd, d) = (config.characterDim, config.bigramDim, config.inputSize)
         let rows = batch.size * batch.steps

@@ -182,8 +182,10 @@ public final class Tokenizer {
     /// tensors), so a reader that knows only single networks refuses the file rather
     /// than reading one member of it.
     static func memberPrefixes(_ count: Int) -> [String] {
-        count == 1 ? [""] : (0..<count).map { "member\($0)." }
+        count == 1 ? [""] : (0..<count).map { memberName($0) + "." }
     }
+
+    static func memberName(_ k: Int) -> String { "member\(k)" }
 
     public func modelFile() -> SafeTensors {
         func list(_ items: [String]) -> String { JSONValue.array(items.map { .string($0) }).serialized }
@@ -199,7 +201,7 @@ public final class Tokenizer {
                 (prefix + "num_layers", String(c.numLayers)),
                 (prefix + "embedding_dropout", String(c.embeddingDropout)),
                 (prefix + "output_dropout", String(c.outputDropout)),
-            ]
+            ] + ModelFile.cellMetadata(c.cell, prefix + "cell")
         }
         metadata.append(("max_piece_length", String(pieces.maxLength)))
         for (prefix, n) in zip(prefixes, networks) { metadata.append((prefix + "seed", String(n.config.seed))) }
@@ -210,15 +212,16 @@ public final class Tokenizer {
             ("bigrams", list(vocabulary.bigrams)),
             ("words", list(vocabulary.words)),
         ] + lexiconMetadata()
-        var tensors = ModelFile.tensors(of: Self.namedModules(networks, prefixes))
+        var tensors = ModelFile.tensors(of: Self.module(networks))
         if networks.count > 1 {  // an ensemble's weights are half precision (see `ensemble`)
             for i in tensors.indices { tensors[i].dtype = .f16 }
         }
         return SafeTensors(metadata: metadata, tensors: tensors)
     }
 
-    private static func namedModules(_ networks: [SegmenterNetwork], _ prefixes: [String]) -> [(prefix: String, module: Module)] {
-        zip(prefixes, networks).flatMap { prefix, n in n.namedModules.map { (prefix + $0.prefix, $0.module) } }
+    /// The tree the file stores: the network, or an ensemble's members as its children.
+    private static func module(_ networks: [SegmenterNetwork]) -> Module {
+        networks.count == 1 ? networks[0] : ModuleList(named: networks.enumerated().map { (memberName($0.offset), $0.element) })
     }
 
     public func save(to path: String) throws {
@@ -251,6 +254,7 @@ public final class Tokenizer {
             config.numLayers = try ModelFile.int(file, prefix + "num_layers")
             config.embeddingDropout = try ModelFile.float(file, prefix + "embedding_dropout")
             config.outputDropout = try ModelFile.float(file, prefix + "output_dropout")
+            config.cell = try ModelFile.cell(file, prefix + "cell")
             if let text = file.metadata(prefix + "seed") {  // optional: only resuming training needs it
                 guard let seed = UInt64(text) else { throw LSTMKitError.invalidFormat("metadata \"\(prefix)seed\" is not an unsigned integer") }
                 config.seed = seed
@@ -263,14 +267,14 @@ public final class Tokenizer {
                     ("characters", vocabulary.characterCount, prefix + "char_embedding.weight", 0),
                     ("bigram_dim", config.bigramDim, prefix + "bigram_embedding.weight", 1),
                     ("bigrams", vocabulary.bigramCount, prefix + "bigram_embedding.weight", 0),
-                ] + ModelFile.lstmSizes(prefix: prefix + "lstm.", hiddenSize: config.hiddenSize, numLayers: config.numLayers))
+                ] + ModelFile.recurrentSizes(prefix: prefix + config.cell.rawValue + ".", hiddenSize: config.hiddenSize, numLayers: config.numLayers))
                 networks.append(try SegmenterNetwork(config: config, characterCount: vocabulary.characterCount,
                                                      bigramCount: vocabulary.bigramCount))
             } catch let e as LSTMKitError {
                 throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
             }
         }
-        try ModelFile.load(file, into: Self.namedModules(networks, prefixes))
+        try ModelFile.load(file, into: Self.module(networks))
         try self.init(vocabulary: vocabulary, networks: networks, pieces: TextPieces(maxLength: maxPiece))
     }
 

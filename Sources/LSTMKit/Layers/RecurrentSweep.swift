@@ -1,73 +1,75 @@
-/// The ReNet sweep (Visin et al. 2015, as used by ReSeg): a bidirectional LSTM reads
-/// every row of a feature map left↔right, then a second one reads every column of that
-/// result top↕bottom, so each output pixel has seen the whole map. Both are the
-/// engine's `LSTM` (one layer, bidirectional); this layer only rearranges:
-///   (N, C, H, W) → rows (N·H, W, C) → BiLSTM → (N·H, W, 2U)
-///                → columns (N·W, H, 2U) → BiLSTM → (N·W, H, 2U) → (N, 2U, H, W).
-/// Parameters (through `namedModules`): "rows.<PyTorch LSTM names>", "columns.<...>".
-public final class LSTMSweep {
-    public let rowLSTM: LSTM
-    public let columnLSTM: LSTM
+/// The ReNet sweep (Visin et al. 2015, as used by ReSeg): a bidirectional recurrent
+/// layer reads every row of a feature map left↔right, then a second one reads every
+/// column of that result top↕bottom, so each output pixel has seen the whole map. Both
+/// are one-layer bidirectional `RecurrentLayer`s (LSTMs in every file so far); this
+/// layer only rearranges:
+///   (N, C, H, W) → rows (N·H, W, C) → BiRNN → (N·H, W, 2U)
+///                → columns (N·W, H, 2U) → BiRNN → (N·W, H, 2U) → (N, 2U, H, W).
+/// Tensors: "rows.<the cell's PyTorch names>", "columns.<...>".
+public final class RecurrentSweep: Module {
+    public let rows: any RecurrentLayer
+    public let columns: any RecurrentLayer
 
     /// U = `hiddenSize` units per direction; the output has 2U channels.
-    public init(inChannels: Int, hiddenSize: Int, seed: UInt64) throws {
+    public init(inChannels: Int, hiddenSize: Int, cell: RecurrentCell = .lstm, seed: UInt64) throws {
         var rng = SeededRandom(seed: seed)
-        rowLSTM = try LSTM(LSTMConfig(inputSize: inChannels, hiddenSize: hiddenSize, bidirectional: true, seed: rng.next()))
-        columnLSTM = try LSTM(LSTMConfig(inputSize: 2 * hiddenSize, hiddenSize: hiddenSize, bidirectional: true, seed: rng.next()))
+        rows = try cell.make(RecurrentConfig(inputSize: inChannels, hiddenSize: hiddenSize, bidirectional: true, seed: rng.next()))
+        columns = try cell.make(RecurrentConfig(inputSize: 2 * hiddenSize, hiddenSize: hiddenSize, bidirectional: true, seed: rng.next()))
     }
 
-    public var inChannels: Int { rowLSTM.config.inputSize }
-    public var outChannels: Int { columnLSTM.config.outputSize }
+    public var inChannels: Int { rows.config.inputSize }
+    public var outChannels: Int { columns.config.outputSize }
 
-    /// The two LSTMs under their prefixes (their own parameter names repeat).
-    public var namedModules: [(prefix: String, module: Module)] { [("rows.", rowLSTM), ("columns.", columnLSTM)] }
-    public var parameters: [Parameter] { rowLSTM.parameters + columnLSTM.parameters }
+    public var children: [(name: String, module: Module)] { [("rows", rows), ("columns", columns)] }
 
     public struct Cache {
         let inputShape: [Int]
-        let rows: LSTM.Cache
-        let columns: LSTM.Cache
+        /// The two layers' inputs, handed to the next training step after backward.
+        let rowInput: Tensor
+        let columnInput: Tensor
+        let rows: RecurrentCache
+        let columns: RecurrentCache
     }
 
-    /// x (N, C, H, W) → (N, 2U, H, W); the cache only when `training` (the LSTMs'
+    /// x (N, C, H, W) → (N, 2U, H, W); the cache only when `training` (the layers'
     /// inference path keeps nothing).
     public func forward(_ x: Tensor, training: Bool) -> (Tensor, Cache?) {
-        precondition(x.rank == 4 && x.shape[1] == inChannels, "LSTMSweep expects (N, \(inChannels), H, W), got \(x.shape)")
+        precondition(x.rank == 4 && x.shape[1] == inChannels, "RecurrentSweep expects (N, \(inChannels), H, W), got \(x.shape)")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let rows = Tensor(shape: [n * h, w, c], data: Self.permute(x.data, [n, c, h, w], to: .nhwc))
         let rowLengths = [Int](repeating: w, count: n * h), columnLengths = [Int](repeating: h, count: n * w)
         let u2 = outChannels
         if !training {
-            let r = rowLSTM.infer(rows, lengths: rowLengths).y
+            let r = self.rows.infer(sequences: rows, lengths: rowLengths).y
             let columns = Tensor(shape: [n * w, h, u2], data: Self.permute(r.data, [n, h, w, u2], to: .nwhc))
-            let y = columnLSTM.infer(columns, lengths: columnLengths).y
+            let y = self.columns.infer(sequences: columns, lengths: columnLengths).y
             let out = Tensor(shape: [n, u2, h, w], data: Self.permute(y.data, [n, w, h, u2], to: .nchwFromNWHC))
             ArrayRecycler.current?.give([rows, r, columns, y])   // done with them (prediction reuses them)
             return (out, nil)
         }
-        let r = rowLSTM.forward(rows, lengths: rowLengths, training: true)
+        let r = self.rows.forward(sequences: rows, lengths: rowLengths, training: true)
         let columns = Tensor(shape: [n * w, h, u2], data: Self.permute(r.y.data, [n, h, w, u2], to: .nwhc))
-        let y = columnLSTM.forward(columns, lengths: columnLengths, training: true)
+        let y = self.columns.forward(sequences: columns, lengths: columnLengths, training: true)
         let out = Tensor(shape: [n, u2, h, w], data: Self.permute(y.y.data, [n, w, h, u2], to: .nchwFromNWHC))
-        // The LSTMs' outputs were rearranged into new arrays: a training step reuses them.
+        // The layers' outputs were rearranged into new arrays: a training step reuses them.
         ArrayRecycler.current?.give([r.y, y.y])
-        return (out, Cache(inputShape: x.shape, rows: r.cache, columns: y.cache))
+        return (out, Cache(inputShape: x.shape, rowInput: rows, columnInput: columns, rows: r.cache, columns: y.cache))
     }
 
-    /// ADDS both LSTMs' gradients; returns dx (N, C, H, W).
+    /// ADDS both layers' gradients; returns dx (N, C, H, W).
     public func backward(_ cache: Cache, outputGrad dy: Tensor) -> Tensor {
         let (n, c, h, w) = (cache.inputShape[0], cache.inputShape[1], cache.inputShape[2], cache.inputShape[3])
         let u2 = outChannels
-        precondition(dy.shape == [n, u2, h, w], "LSTMSweep.backward: dy has shape \(dy.shape)")
+        precondition(dy.shape == [n, u2, h, w], "RecurrentSweep.backward: dy has shape \(dy.shape)")
         // Each step below is the adjoint of one forward rearrangement, in reverse order.
         let recycler = ArrayRecycler.current
         let dColumnsOut = Tensor(shape: [n * w, h, u2], data: Self.permute(dy.data, [n, u2, h, w], to: .nwhcFromNCHW))
-        let dColumns = columnLSTM.backward(cache.columns, outputGrad: dColumnsOut).dx
+        let dColumns = columns.backward(cache.columns, outputGrad: dColumnsOut, finalGrad: nil)
         recycler?.give(dColumnsOut.data)
         let dRowsOut = Tensor(shape: [n * h, w, u2], data: Self.permute(dColumns.data, [n, w, h, u2], to: .nwhc))
-        let dRows = rowLSTM.backward(cache.rows, outputGrad: dRowsOut).dx
+        let dRows = rows.backward(cache.rows, outputGrad: dRowsOut, finalGrad: nil)
         recycler?.give(dRowsOut.data)
-        defer { recycler?.give([dColumns, dRows] + [cache.rows, cache.columns].flatMap { $0.layerInputs.prefix(1) }.map { Tensor(shape: [$0.count], data: $0) }) }
+        defer { recycler?.give([dColumns, dRows, cache.rowInput, cache.columnInput]) }
         return Tensor(shape: [n, c, h, w], data: Self.permute(dRows.data, [n, h, w, c], to: .nchwFromNHWC))
     }
 

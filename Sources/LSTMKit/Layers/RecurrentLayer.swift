@@ -1,0 +1,104 @@
+/// What a model needs from "a recurrent layer", so that it takes one rather than an LSTM:
+/// the protocol, its configuration, the cells that implement it and the factory that
+/// builds one from a model file's cell tag.
+
+/// Hyper-parameters of a recurrent stack of any cell, as PyTorch's nn.LSTM or nn.GRU
+/// (batch_first=True).
+public struct RecurrentConfig: Equatable, Sendable {
+    public var inputSize: Int
+    public var hiddenSize: Int
+    public var numLayers: Int
+    public var bidirectional: Bool
+    public var dropout: Float
+    public var seed: UInt64
+
+    public init(inputSize: Int, hiddenSize: Int, numLayers: Int = 1,
+                bidirectional: Bool = false, dropout: Float = 0, seed: UInt64 = 0) {
+        self.inputSize = inputSize
+        self.hiddenSize = hiddenSize
+        self.numLayers = numLayers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.seed = seed
+    }
+
+    public var directions: Int { bidirectional ? 2 : 1 }
+    /// Features per time step of the output: K * H.
+    public var outputSize: Int { directions * hiddenSize }
+
+    public func validate() throws {
+        guard inputSize >= 1 else { throw LSTMKitError.invalidArgument("input_size must be >= 1, got \(inputSize)") }
+        guard hiddenSize >= 1 else { throw LSTMKitError.invalidArgument("hidden_size must be >= 1, got \(hiddenSize)") }
+        guard numLayers >= 1 else { throw LSTMKitError.invalidArgument("num_layers must be >= 1, got \(numLayers)") }
+        guard dropout.isFinite, dropout >= 0, dropout < 1 else {
+            throw LSTMKitError.invalidArgument("dropout must be in [0, 1), got \(dropout)")
+        }
+        // Keep every buffer index well inside Int32 GEMM arguments (bounds first, so
+        // the size arithmetic below cannot overflow).
+        guard hiddenSize <= 1 << 20 else { throw LSTMKitError.outOfMemory("hidden_size \(hiddenSize) is too large (at most \(1 << 20))") }
+        guard inputSize <= 1 << 24 else { throw LSTMKitError.outOfMemory("input_size \(inputSize) is too large (at most \(1 << 24))") }
+        guard numLayers <= 1024 else { throw LSTMKitError.outOfMemory("num_layers \(numLayers) is too large (at most 1024)") }
+        let weightsPerLayer = 4 * hiddenSize * (max(inputSize, outputSize) + hiddenSize + 2)
+        guard weightsPerLayer <= 1 << 30 else {
+            throw LSTMKitError.outOfMemory("an LSTM layer of input_size \(inputSize), hidden_size \(hiddenSize) would need \(weightsPerLayer) weights (at most \(1 << 30))")
+        }
+    }
+}
+
+/// The LSTM's name for its configuration (the C ABI's lk_lstm_config, the "lstm" file kind).
+public typealias LSTMConfig = RecurrentConfig
+
+/// The recurrent cells a model can be built with, under their tag in model files
+/// (metadata "cell", see `ModelFile.cell`; a file without it holds an LSTM).
+public enum RecurrentCell: String, CaseIterable, Sendable {
+    case lstm
+
+    /// The factory: a (multi-layer, optionally bidirectional) recurrent layer of this cell.
+    public func make(_ config: RecurrentConfig) throws -> any RecurrentLayer {
+        switch self {
+        case .lstm: return try LSTM(config)
+        }
+    }
+}
+
+/// A multi-layer, optionally bidirectional recurrent layer over padded batches with
+/// per-sequence lengths: x (B, T, D) → y (B, T, K·H), K directions of H units. Steps at
+/// t >= length neither change the state nor receive gradient, their outputs are 0, and
+/// a reverse direction starts at each sequence's own last step.
+///
+/// Its tensors come from the module tree (each cell names them as PyTorch does). The
+/// final state models see is h, the state every cell has; a cell's own API may offer
+/// more (the LSTM's c, initial states). The methods' labels differ from the LSTM's own
+/// `forward` / `infer` / `backward`, so neither API shadows the other on an `LSTM`.
+public protocol RecurrentLayer: Module {
+    /// The cell, as the model file tags it.
+    var cell: RecurrentCell { get }
+    /// Input size, hidden size H, layers L, directions K (`directions`, `outputSize`).
+    var config: RecurrentConfig { get }
+
+    /// The forward pass that keeps what backward needs; `training` enables dropout
+    /// between layers. Inputs must be valid (lengths in [1, T], finite values).
+    func forward(sequences x: Tensor, lengths: [Int], training: Bool) -> RecurrentOutput
+
+    /// Inference only: the same y and final h as `forward(training: false)`, keeping nothing.
+    func infer(sequences x: Tensor, lengths: [Int]) -> (y: Tensor, final: Tensor)
+
+    /// Back-propagates dY (B, T, K·H) and, optionally, the gradient of the final h
+    /// (L·K, B, H); ADDS into every parameter's grad and returns dx (B, T, D).
+    func backward(_ cache: RecurrentCache, outputGrad dY: Tensor, finalGrad: Tensor?) -> Tensor
+}
+
+/// A recurrent layer's forward pass.
+public struct RecurrentOutput {
+    /// (B, T, K·H); zero at padded steps.
+    public var y: Tensor
+    /// Each sequence's h after its last step, every layer and direction: (L·K, B, H).
+    public var final: Tensor
+    public var cache: RecurrentCache
+}
+
+/// What backward needs from a forward pass, opaque to the model: each cell keeps its
+/// own (the LSTM's `LSTM.Cache`).
+public struct RecurrentCache {
+    let value: Any
+}
