@@ -1,9 +1,30 @@
 import ArgumentParser
 import LSTMKit
 
-#if canImport(Glibc)
-import Glibc
-#endif
+// train-classifier, classify and eval-classifier, for text classifiers (label<TAB>text
+// files, one text a line) and image classifiers (.npy images, labels as .npy or text).
+
+/// A classifier model file of either kind.
+enum ClassifierModel {
+    case text(TextClassifier)
+    case image(ImageClassifier)
+}
+
+/// Loads a classifier, choosing the kind from the file's metadata "kind". Another kind
+/// of model (a tokenizer, an LSTM) is an error naming it.
+func loadClassifier(_ path: String) throws -> ClassifierModel {
+    try ModelFile.open(path) { file in
+        switch file.metadata("kind") {
+        case ImageClassifier.modelKind?: return .image(try ImageClassifier(modelFile: file))
+        case TextClassifier.modelKind?: return .text(try TextClassifier(modelFile: file))
+        case let kind:
+            // The format checks first (a file that is not LSTMKit's says so), then the kind.
+            try ModelFile.checkKind(file, expected: kind ?? "")
+            throw LSTMKitError.invalidFormat("the file holds a model of kind \"\(kind ?? "missing")\", not a classifier "
+                                             + "(\"\(TextClassifier.modelKind)\" or \"\(ImageClassifier.modelKind)\")")
+        }
+    }
+}
 
 /// Reads `label<TAB>text` lines (empty lines skipped).
 func readLabelled(_ path: String) throws -> [(text: String, label: String)] {
@@ -16,15 +37,72 @@ func readLabelled(_ path: String) throws -> [(text: String, label: String)] {
     }
 }
 
-// The defaults the options show and fall back to are the engine's (one definition).
-private let text = TextClassifierConfig()
-private let textTraining = TextClassifierTrainingOptions()
-private let image = ImageClassifierConfig()
-private let imageTraining = ImageClassifierTrainingOptions()
+/// The fields text and image classifiers share, as their configs spell them.
+protocol ClassifierConfig: HyperParameterized {
+    init()
+    var pooling: SequencePoolingKind { get set }
+    var hiddenSize: Int { get set }
+    var numLayers: Int { get set }
+    var attentionSize: Int { get set }
+    var seed: UInt64 { get set }
+}
 
-struct TrainClassifier: ParsableCommand {
+extension TextClassifierConfig: ClassifierConfig {}
+extension ImageClassifierConfig: ClassifierConfig {}
+
+// The defaults of train-classifier's options are the engine's, and so are their docs.
+private let text = TextClassifierConfig(), textTraining = TextClassifierTrainingOptions(), image = ImageClassifierConfig()
+private typealias Text = TextClassifierConfig
+private typealias TextTraining = TextClassifierTrainingOptions
+
+/// A default per kind of classifier: "128" when they agree, else "0.3 for text, 0.25 for images".
+private func defaults(_ forText: Any, _ forImages: Any) -> String {
+    "\(forText)" == "\(forImages)" ? "\(forText)" : "\(forText) for text, \(forImages) for images"
+}
+
+/// train-classifier's options for texts; none is set unless given.
+struct TextOptions: ParsableArguments {
+    @Option(help: "auto, characters or words (default: auto).") var tokenization: String?
+    @Option(help: Text.help("embedding_dim", default: text.embeddingDim)) var embeddingDim: Int?
+    @Option(help: Text.help("bigram_dim", default: text.bigramDim)) var bigramDim: Int?
+    @Option(help: Text.help("ngram_order", default: text.ngramOrder)) var ngramOrder: Int?
+    @Option(help: Text.help("ngram_dropout", default: text.ngramDropout)) var ngramDropout: Float?
+    @Option(help: Text.help("max_length", default: text.maxLength)) var maxLength: Int?
+    @Option(help: TextTraining.help("min_count", default: textTraining.minTokenCount)) var minCount: Int?
+    @Option(help: TextTraining.help("min_bigram_count", default: textTraining.minBigramCount)) var minBigramCount: Int?
+    @Option(help: TextTraining.help("min_ngram_count", default: textTraining.minNgramCount)) var minNgramCount: Int?
+    @Option(help: TextTraining.help("ngram_learning_rate", default: textTraining.ngramLearningRate)) var ngramLearningRate: Float?
+    @Flag(help: "Weight each class by N / (C * count), so rare classes count as much as common ones.") var balanceClasses = false
+
+    /// The options given, with the kinds of classifier they apply to.
+    var given: [(option: String, kinds: [String])] {
+        let values: [(String, Any?)] = [
+            ("--tokenization", tokenization), ("--embedding-dim", embeddingDim), ("--bigram-dim", bigramDim), ("--ngram-order", ngramOrder),
+            ("--ngram-dropout", ngramDropout), ("--max-length", maxLength), ("--min-count", minCount), ("--min-bigram-count", minBigramCount),
+            ("--min-ngram-count", minNgramCount), ("--ngram-learning-rate", ngramLearningRate), ("--balance-classes", balanceClasses ? true : nil)]
+        return values.filter { $0.1 != nil }.map { ($0.0, ["text"]) }
+    }
+}
+
+/// train-classifier's options for images; none is set unless given.
+struct ImageOptions: ParsableArguments {
+    @Option(help: "Labels of --train (.npy of integers or strings, or text with one label a line).") var trainLabels: String?
+    @Option(help: "Labels of --dev.") var devLabels: String?
+    @Flag(help: "rows: a second LSTM also reads the image's columns.") var columns = false
+    @Option(help: ImageClassifierConfig.help("conv_channels", default: image.convChannels.map(String.init).joined(separator: ",")))
+    var convChannels: String?
+    @Option(help: "Minutes; no epoch starts after this.") var timeLimit: Double?
+
+    /// The options given, with the kinds of classifier they apply to.
+    var given: [(option: String, kinds: [String])] {
+        [("--train-labels", trainLabels != nil, ["rows", "cnn"]), ("--dev-labels", devLabels != nil, ["rows", "cnn"]),
+         ("--columns", columns, ["rows"]), ("--conv-channels", convChannels != nil, ["cnn"]),
+         ("--time-limit", timeLimit != nil, ["rows", "cnn"])].filter { $0.1 }.map { ($0.0, $0.2) }
+    }
+}
+
+struct TrainClassifier: Command, Threaded {
     static let configuration = CommandConfiguration(
-        commandName: "train-classifier",
         abstract: "Train an LSTM classifier: of texts (label<TAB>text files) or of images (.npy arrays).",
         discussion: """
             --kind text (the default) reads label<TAB>text lines from --train and --dev.
@@ -38,132 +116,84 @@ struct TrainClassifier: ParsableCommand {
     @Option(help: "text, rows or cnn.") var kind = "text"
     @Option(help: "Training data: a label<TAB>text file (text), or a .npy of images (rows, cnn).") var train: String
     @Option(help: "Dev data (early stopping), as --train.") var dev: String
-    @Option(name: .customLong("train-labels"), help: "rows/cnn: labels of --train (.npy, or one a line).") var trainLabels: String?
-    @Option(name: .customLong("dev-labels"), help: "rows/cnn: labels of --dev.") var devLabels: String?
     @Option(help: "Where to write the model.") var output: String
-    @Option(help: "text: auto, characters or words (default auto).") var tokenization: String?
     @Option(help: "last, mean, max or attention (default: attention for text, last for images).") var pooling: String?
-    @Option(name: .customLong("embedding-dim"), help: "text (default \(text.embeddingDim)).") var embeddingDim: Int?
-    @Option(name: .customLong("bigram-dim"), help: "text: token-bigram embedding size (default \(text.bigramDim); 0: none).") var bigramDim: Int?
-    @Option(name: .customLong("min-bigram-count"), help: "text (default \(textTraining.minBigramCount)).") var minBigramCount: Int?
-    @Option(name: .customLong("ngram-order"),
-            help: "text: n-gram features beside the LSTM, runs of 1 to this many tokens (0: none; default \(text.ngramOrder)).") var ngramOrder: Int?
-    @Option(name: .customLong("ngram-dropout"), help: "text: training drops each n-gram with this probability (default \(text.ngramDropout)).")
-    var ngramDropout: Float?
-    @Option(name: .customLong("ngram-learning-rate"), help: "text: Adam's rate for the n-gram weights (default \(textTraining.ngramLearningRate)).")
-    var ngramLearningRate: Float?
-    @Option(name: .customLong("min-ngram-count"), help: "text: n-grams in fewer training texts are left out (default \(textTraining.minNgramCount)).")
-    var minNgramCount: Int?
-    @Option(name: .customLong("hidden-size"), help: "LSTM units per direction (default: \(text.hiddenSize) for text, \(image.hiddenSize) for images).")
-    var hiddenSize: Int?
-    @Option(name: .customLong("layers"), help: "LSTM layers (default: \(text.numLayers) for text, \(image.numLayers) for images).")
-    var numLayers: Int?
-    @Option(name: .customLong("attention-size"), help: "With attention pooling (default: \(text.attentionSize) for text, \(image.attentionSize) for images).")
+    @Option(help: Text.help("hidden_size", default: defaults(text.hiddenSize, image.hiddenSize))) var hiddenSize: Int?
+    @Option(help: Text.help("num_layers", default: defaults(text.numLayers, image.numLayers))) var layers: Int?
+    @Option(help: Text.help("attention_size", kind: "attention pooling", default: defaults(text.attentionSize, image.attentionSize)))
     var attentionSize: Int?
-    @Option(help: "Dropout (default: \(text.embeddingDropout) for text, \(image.dropout) for images).") var dropout: Float?
-    @Option(name: .customLong("max-length"), help: "text: tokens kept per text, the first ones (default \(text.maxLength)).") var maxLength: Int?
-    @Option(name: .customLong("min-count"), help: "text: rarer tokens are 'unknown' (default \(textTraining.minTokenCount)).") var minCount: Int?
-    @Flag(help: "rows: a second LSTM also reads the image's columns.") var columns = false
-    @Option(name: .customLong("conv-channels"), help: "cnn: output channels of each conv block (default 32,64).") var convChannels: String?
-    @Option(help: "Passes over the training set at most (default: \(textTraining.epochs) for text, \(imageTraining.epochs) for images).")
-    var epochs: Int?
-    @Option(name: .customLong("batch-size"), help: "Default: \(textTraining.batchSize) for text, \(imageTraining.batchSize) for images.")
-    var batchSize: Int?
-    @Option(name: .customLong("learning-rate"), help: "Adam (default: \(textTraining.learningRate) for text, \(imageTraining.learningRate) for images).")
-    var learningRate: Float?
-    @Option(help: "Epochs without a better dev score before stopping (default: \(textTraining.patience) for text, \(imageTraining.patience) for images).")
-    var patience: Int?
-    @Option(name: .customLong("time-limit"), help: "rows/cnn: minutes; no epoch starts after this.") var timeLimit: Double?
-    @Flag(name: .customLong("balance-classes"), help: "text: weight classes by N / (C * count).") var balanceClasses = false
-    @Option var seed = textTraining.seed
-    @Option var threads = textTraining.threads
+    @Option(help: ArgumentHelp("Dropout in training: on the embeddings and the pooled features of texts, on the pooled "
+                               + "features of images (default: \(defaults(text.embeddingDropout, image.dropout)))."))
+    var dropout: Float?
+    @OptionGroup(title: "Text classifiers (--kind text)") var texts: TextOptions
+    @OptionGroup(title: "Image classifiers (--kind rows, cnn)") var images: ImageOptions
+    @OptionGroup(title: "Training loop") var loop: LoopOptions<TextClassifierTrainingOptions, ImageClassifierTrainingOptions>
+    var threads: Int { loop.threads ?? textTraining.threads }
 
-    func run() throws {
-        try LSTMKitCLI.reportingErrors(threads: threads) {
-            try refuseOverwritingInputs([train, dev, trainLabels, devLabels], output: output)
-            switch kind {
-            case "text": try runText()
-            case "rows", "cnn":
-                let textOnly: [(String, Bool)] = [
-                    ("--tokenization", tokenization != nil), ("--embedding-dim", embeddingDim != nil),
-                    ("--bigram-dim", bigramDim != nil), ("--min-bigram-count", minBigramCount != nil),
-                    ("--ngram-order", ngramOrder != nil), ("--ngram-dropout", ngramDropout != nil),
-                    ("--min-ngram-count", minNgramCount != nil), ("--ngram-learning-rate", ngramLearningRate != nil),
-                    ("--max-length", maxLength != nil), ("--min-count", minCount != nil), ("--balance-classes", balanceClasses)]
-                if let given = textOnly.first(where: { $0.1 }) {
-                    throw LSTMKitError.invalidArgument("\(given.0) applies to --kind text only")
-                }
-                try ImageTraining(
-                    kind: kind == "rows" ? .rows : .cnn, train: train, trainLabels: trainLabels, dev: dev, devLabels: devLabels,
-                    output: output, pooling: pooling, hiddenSize: hiddenSize, numLayers: numLayers, attentionSize: attentionSize,
-                    dropout: dropout, columns: columns, convChannels: convChannels, epochs: epochs, batchSize: batchSize,
-                    learningRate: learningRate, patience: patience, timeLimitMinutes: timeLimit, seed: seed, threads: threads
-                ).run()
-            default:
-                throw LSTMKitError.invalidArgument("--kind must be text, rows or cnn, got \(kind)")
-            }
+    func execute() throws {
+        try refuseOverwritingInputs([train, dev, images.trainLabels, images.devLabels], output: output)
+        guard ["text", "rows", "cnn"].contains(kind) else {
+            throw LSTMKitError.invalidArgument("--kind must be text, rows or cnn, got \(kind)")
         }
+        if let wrong = (texts.given + images.given).first(where: { !$0.kinds.contains(kind) }) {
+            throw LSTMKitError.invalidArgument("\(wrong.option) applies to --kind \(wrong.kinds.joined(separator: " or ")) only")
+        }
+        let best = try kind == "text" ? trainText() : trainImages()
+        print("best dev accuracy \(best.accuracy); model written to \(output)")
     }
 
-    func runText() throws {
-        let imageOnly: [(String, Bool, String)] = [
-            ("--train-labels", trainLabels != nil, "rows or cnn"), ("--dev-labels", devLabels != nil, "rows or cnn"),
-            ("--columns", columns, "rows"), ("--conv-channels", convChannels != nil, "cnn"),
-            ("--time-limit", timeLimit != nil, "rows or cnn")]
-        if let given = imageOnly.first(where: { $0.1 }) {
-            throw LSTMKitError.invalidArgument("\(given.0) applies to --kind \(given.2) only")
+    /// The engine's config and options with the options both kinds share.
+    func configured<C: ClassifierConfig, O: TrainingLoopOptions>() throws -> (C, O) {
+        var (config, options): (C, O) = (C(), loop.options())
+        if let pooling { config.pooling = try choice(pooling, option: "--pooling") }
+        set(&config, [\.hiddenSize: hiddenSize, \.numLayers: layers, \.attentionSize: attentionSize])
+        config.seed = options.seed
+        return (config, options)
+    }
+
+    func trainText() throws -> ClassificationScore {
+        var (config, options): (TextClassifierConfig, TextClassifierTrainingOptions) = try configured()
+        set(&config, [\.embeddingDim: texts.embeddingDim, \.bigramDim: texts.bigramDim, \.ngramOrder: texts.ngramOrder, \.maxLength: texts.maxLength])
+        set(&config, [\.embeddingDropout: dropout, \.outputDropout: dropout, \.ngramDropout: texts.ngramDropout])
+        set(&options, [\.minTokenCount: texts.minCount, \.minBigramCount: texts.minBigramCount, \.minNgramCount: texts.minNgramCount])
+        set(&options, [\.ngramLearningRate: texts.ngramLearningRate])
+        options.balanceClasses = texts.balanceClasses
+        let tokenization = texts.tokenization.flatMap(TextVocabulary.Mode.init(rawValue:))   // nil: chosen from the data
+        if let name = texts.tokenization, name != "auto", tokenization == nil {
+            throw LSTMKitError.invalidArgument("--tokenization must be auto, characters or words, got \(name)")
         }
-        var config = TextClassifierConfig()  // every option not given keeps the engine's default
-        if let pooling {
-            guard let kind = SequencePoolingKind(rawValue: pooling) else {
-                throw LSTMKitError.invalidArgument("--pooling must be last, mean, max or attention, got \(pooling)")
-            }
-            config.pooling = kind
-        }
-        config.embeddingDim = embeddingDim ?? config.embeddingDim
-        config.bigramDim = bigramDim ?? config.bigramDim
-        config.ngramOrder = ngramOrder ?? config.ngramOrder
-        config.ngramDropout = ngramDropout ?? config.ngramDropout
-        config.hiddenSize = hiddenSize ?? config.hiddenSize
-        config.numLayers = numLayers ?? config.numLayers
-        config.attentionSize = attentionSize ?? config.attentionSize
-        config.embeddingDropout = dropout ?? config.embeddingDropout
-        config.outputDropout = dropout ?? config.outputDropout
-        config.maxLength = maxLength ?? config.maxLength
-        config.seed = seed
-        var options = TextClassifierTrainingOptions()
-        options.epochs = epochs ?? options.epochs
-        options.batchSize = batchSize ?? options.batchSize
-        options.learningRate = learningRate ?? options.learningRate
-        options.patience = patience ?? options.patience
-        options.minTokenCount = minCount ?? options.minTokenCount
-        options.minBigramCount = minBigramCount ?? options.minBigramCount
-        options.minNgramCount = minNgramCount ?? options.minNgramCount
-        options.ngramLearningRate = ngramLearningRate ?? options.ngramLearningRate
-        options.balanceClasses = balanceClasses
-        options.seed = seed
-        options.threads = threads
-        let mode: TextVocabulary.Mode?
-        switch tokenization ?? "auto" {
-        case "auto": mode = nil
-        case "characters": mode = .characters
-        case "words": mode = .words
-        default: throw LSTMKitError.invalidArgument("--tokenization must be auto, characters or words, got \(tokenization!)")
-        }
-        try config.validate()   // the engine's rules, before reading the data
-        try options.validate()
+        try check(config)   // the engine's rules, before reading the data
+        try check(options)
         let trainer = try TextClassifierTrainer(train: try readLabelled(train), dev: try readLabelled(dev),
-                                                config: config, options: options, tokenization: mode)
-        let best = try trainer.run { line in
-            print(line)
-            fflush(stdout)
-        }
+                                                config: config, options: options, tokenization: tokenization)
+        let best = try trainer.run(log: progress)
         try trainer.classifier.save(to: output)
-        print("best dev accuracy \(best.accuracy); model written to \(output)")
+        return best
+    }
+
+    func trainImages() throws -> ClassificationScore {
+        guard let trainLabels = images.trainLabels else { throw LSTMKitError.invalidArgument("--kind \(kind) needs --train-labels") }
+        guard let devLabels = images.devLabels else { throw LSTMKitError.invalidArgument("--kind \(kind) needs --dev-labels") }
+        var (config, options): (ImageClassifierConfig, ImageClassifierTrainingOptions) = try configured()
+        config.kind = try choice(kind, option: "--kind")
+        set(&config, [\.dropout: dropout])
+        config.columns = images.columns
+        if let channels = images.convChannels { config.convChannels = try list(channels, option: "--conv-channels", of: "sizes", example: "32,64") }
+        options.timeLimit = try seconds(fromMinutes: images.timeLimit)
+        try check(config, rangesOnly: true)   // the engine's rules, before reading the data (the geometry comes from it)
+        try check(options)
+        let x = try readImages(train, option: "--train", frames: true)
+        let y = try readLabels(trainLabels, count: x.shape[0], option: "--train-labels")
+        let devX = try readImages(dev, option: "--dev", frames: true)
+        let devY = try readLabels(devLabels, count: devX.shape[0], option: "--dev-labels")
+        let trainer = try ImageClassifierTrainer(train: x, trainLabels: y, dev: devX, devLabels: devY, config: config, options: options)
+        let best = try trainer.run(log: progress)
+        try trainer.classifier.save(to: output)
+        return best
     }
 }
 
-struct Classify: ParsableCommand {
+struct Classify: Command, Threaded {
     static let configuration = CommandConfiguration(
         abstract: "Classify texts (one line in, one label out) or images (a .npy in, one label per image out).",
         discussion: """
@@ -180,26 +210,17 @@ struct Classify: ParsableCommand {
     @Flag(help: "Also print every class's probability.") var probabilities = false
     @Flag(help: "Text classifiers with attention pooling: also print each token's attention weight.")
     var attention = false
-    @Option(name: .customLong("probabilities-npy"), help: "Images: also write the (N, C) float32 probabilities to this .npy.")
-    var probabilitiesNpy: String?
-    @Option(name: .customLong("predictions-npy"), help: "Images: also write the (N,) int64 predicted labels (integer labels only) to this .npy.")
+    @Option(help: "Images: also write the (N, C) float32 probabilities to this .npy.") var probabilitiesNpy: String?
+    @Option(help: "Images: also write the (N,) int64 predicted labels (integer labels only) to this .npy.")
     var predictionsNpy: String?
-    @Option var threads = 2
+    @Option(help: "Threads.") var threads = 2
 
-    func run() throws {
-        try LSTMKitCLI.reportingErrors(threads: threads) {
-            let classifier: TextClassifier
-            switch try loadClassifier(model) {
-            case .image(let image):
-                if attention {
-                    throw LSTMKitError.invalidArgument("--attention applies to text classifiers; \(model) holds an image classifier")
-                }
-                try classifyImages(image, files: files, probabilities: probabilities, threads: threads,
-                                   probabilitiesNpy: probabilitiesNpy, predictionsNpy: predictionsNpy)
-                return
-            case .text(let text):
-                classifier = text
-            }
+    func execute() throws {
+        for (option, path) in [("--probabilities-npy", probabilitiesNpy), ("--predictions-npy", predictionsNpy)] {
+            if let path { try refuseOverwritingInputs(files + [model], output: path, option: option) }
+        }
+        switch try loadClassifier(model) {
+        case .text(let classifier):
             if probabilitiesNpy != nil || predictionsNpy != nil {
                 throw LSTMKitError.invalidArgument("--probabilities-npy and --predictions-npy apply to image classifiers")
             }
@@ -207,32 +228,51 @@ struct Classify: ParsableCommand {
                 throw LSTMKitError.invalidArgument(
                     "--attention needs a model trained with attention pooling; \(model) pools by \(classifier.config.pooling.rawValue)")
             }
-            for source in files.isEmpty ? ["-"] : files {
-                let bytes = source == "-" ? readAllStandardInput() : try FileIO.read(source)
-                guard let text = String(validating: bytes, as: UTF8.self) else {
-                    throw LSTMKitError.invalidArgument(
-                        "\(source == "-" ? "standard input" : source) is not valid UTF-8 (at byte \(firstInvalidUTF8(bytes)))")
-                }
-                let lines = Corpus.lines(of: text)
-                for (input, p) in zip(lines, classifier.predictProbabilities(lines, threads: threads)) {
-                    let best = p.indices.max { p[$0] < p[$1] }!
-                    var line = classifier.labels[best]
-                    if probabilities {
-                        line += "\t" + zip(classifier.labels, p).map { "\($0)=\(formatted($1, digits: 4))" }.joined(separator: " ")
-                    }
-                    if attention, let weights = classifier.attentionWeights(input) {
+            for source in sources(files) {
+                let texts = try readLines(source)
+                for (text, p) in zip(texts, classifier.predictProbabilities(texts, threads: threads)) {
+                    var line = labelLine(classifier.labels, p[...]).line
+                    if attention, let weights = classifier.attentionWeights(text) {
                         line += "\t" + weights.map { "\($0.token):\(formatted($0.weight, digits: 3))" }.joined(separator: " ")
                     }
                     print(line)
                 }
             }
+        case .image(let classifier):
+            if attention {
+                throw LSTMKitError.invalidArgument("--attention applies to text classifiers; \(model) holds an image classifier")
+            }
+            let labels = classifier.labels, integers = labels.map { Int64($0) }
+            if predictionsNpy != nil, integers.contains(nil) {
+                throw LSTMKitError.invalidArgument("--predictions-npy needs integer class labels; this model's are \(labels)")
+            }
+            var (allProbabilities, predictions) = ([Float](), [Int64]())
+            for source in sources(files) {
+                let p = try classifier.predictProbabilities(try readImages(source, option: "input", frames: true), threads: threads)
+                for row in 0..<p.shape[0] {
+                    let (line, best) = labelLine(labels, p.data[(row * labels.count)..<((row + 1) * labels.count)])
+                    print(line)
+                    if predictionsNpy != nil { predictions.append(integers[best]!) }
+                }
+                if probabilitiesNpy != nil { allProbabilities += p.data }
+            }
+            if let probabilitiesNpy {
+                try NumPyFile.write(allProbabilities, shape: [allProbabilities.count / labels.count, labels.count], to: probabilitiesNpy)
+            }
+            if let predictionsNpy { try NumPyFile.write(predictions, shape: [predictions.count], to: predictionsNpy) }
         }
+    }
+
+    /// The most probable label (and its index), then with --probabilities every label's probability.
+    func labelLine(_ labels: [String], _ p: ArraySlice<Float>) -> (line: String, best: Int) {
+        let best = argmax(p)
+        let all = zip(labels, p).map { "\($0)=\(formatted($1, digits: 4))" }.joined(separator: " ")
+        return (labels[best] + (probabilities ? "\t" + all : ""), best)
     }
 }
 
-struct EvalClassifier: ParsableCommand {
+struct EvalClassifier: Command, Threaded {
     static let configuration = CommandConfiguration(
-        commandName: "eval-classifier",
         abstract: "Score a classifier: accuracy, macro-F1, confusion matrix.",
         discussion: """
             A text classifier reads a label<TAB>text file; an image classifier a .npy of images \
@@ -242,25 +282,29 @@ struct EvalClassifier: ParsableCommand {
     @Argument(help: "label<TAB>text file (text), or a .npy of images (image classifiers).") var gold: String
     @Option(help: "Classifier model file.") var model: String
     @Option(help: "Image classifiers: the labels of the images.") var labels: String?
-    @Option var threads = 2
+    @Option(help: "Threads.") var threads = 2
 
-    func run() throws {
-        try LSTMKitCLI.reportingErrors(threads: threads) {
-            let classifier: TextClassifier
-            switch try loadClassifier(model) {
-            case .image(let image):
-                try evaluateImages(image, images: gold, labels: labels, threads: threads)
-                return
-            case .text(let text):
-                classifier = text
+    func execute() throws {
+        let (score, seconds): (ClassificationScore, Double)
+        switch try loadClassifier(model) {
+        case .image(let classifier):
+            guard let labels else {
+                throw LSTMKitError.invalidArgument("an image classifier needs --labels (a .npy or a text file, one label a line)")
             }
+            let images = try readImages(gold, option: "images", frames: true)
+            let gold = try readLabels(labels, count: images.shape[0], option: "--labels")
+            (score, seconds) = try timed { try classifier.evaluate(images, labels: gold, threads: threads) }
+            print("\(gold.count) images, \(Int(Double(gold.count) / seconds)) images/s")
+        case .text(let classifier):
             if labels != nil { throw LSTMKitError.invalidArgument("--labels applies to image classifiers; a text classifier reads label<TAB>text") }
             let data = try readLabelled(gold)
-            let start = now()
-            let score = try classifier.evaluate(data.map(\.text), labels: data.map(\.label), threads: threads)
-            let seconds = max(now() - start, 1e-9)
+            (score, seconds) = try timed { try classifier.evaluate(data.map(\.text), labels: data.map(\.label), threads: threads) }
             print("\(data.count) texts, \(Int(Double(data.count) / seconds)) texts/s")
-            printScore(score)
+        }
+        print("accuracy \(formatted(Float(score.accuracy) * 100, digits: 2))  macro-F1 \(formatted(Float(score.macroF1) * 100, digits: 2))")
+        print("confusion (rows gold, columns predicted): " + score.labels.joined(separator: " "))
+        for (label, row) in zip(score.labels, score.confusion) {
+            print("  \(label): " + row.map(String.init).joined(separator: " "))
         }
     }
 }

@@ -4,7 +4,7 @@ import LSTMKit
 /// A small, real demonstration of the engine until the word segmenter ships: an LSTM
 /// tagger learns, from scratch, to tag each step of a random ±1 sequence with the sign
 /// of the running sum (a task that needs memory), and is scored on held-out sequences.
-struct Demo: ParsableCommand {
+struct Demo: Command {
     static let configuration = CommandConfiguration(
         abstract: "Train a small LSTM tagger on a memory task and score it on held-out data.")
 
@@ -13,41 +13,39 @@ struct Demo: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Save the trained LSTM here (a .safetensors model file).") var save: String?
 
-    func run() throws {
-        try LSTMKitCLI.reportingErrors {
-            guard steps >= 1, hidden >= 1 else { throw LSTMKitError.invalidArgument("--steps and --hidden must be >= 1") }
-            var rng = SeededRandom(seed: seed)
-            let lstm = try LSTM(LSTMConfig(inputSize: 1, hiddenSize: hidden, seed: seed))
-            let head = Linear(hidden, 2, rng: &rng)
-            let parameters = lstm.parameters + head.parameters
-            let optimizer = Adam(learningRate: 0.01)
-            let (batch, length) = (32, 20)
-            var heldOutRNG = SeededRandom(seed: seed &+ 1_000_003)
-            let heldOut = (0..<8).map { _ in Self.sample(batch: batch, length: length, rng: &heldOutRNG) }
+    func execute() throws {
+        guard steps >= 1, hidden >= 1 else { throw LSTMKitError.invalidArgument("--steps and --hidden must be >= 1") }
+        var rng = SeededRandom(seed: seed)
+        let lstm = try LSTM(LSTMConfig(inputSize: 1, hiddenSize: hidden, seed: seed))
+        let head = Linear(hidden, 2, rng: &rng)
+        let parameters = lstm.parameters + head.parameters
+        let optimizer = Adam(learningRate: 0.01)
+        let (batch, length) = (32, 20)
+        var heldOutRNG = SeededRandom(seed: seed &+ 1_000_003)
+        let heldOut = (0..<8).map { _ in Self.sample(batch: batch, length: length, rng: &heldOutRNG) }
 
-            print("Training an LSTM (hidden \(hidden)) to tag the sign of a running sum; \(steps) steps of \(batch) sequences.")
-            var recent: [Float] = []
-            for step in 1...steps {
-                let (x, tags) = Self.sample(batch: batch, length: length, rng: &rng)
-                let out = try lstm.run(x, training: true)
-                let logits = head.forward(out.y)
-                let (loss, dLogits) = try Loss.softmaxCrossEntropy(logits: logits, targets: tags)
-                let dY = head.backward(out.y, outputGrad: dLogits)
-                _ = lstm.backward(out.cache, outputGrad: dY)
-                clipGradientNorm(parameters, maxNorm: 5)
-                optimizer.stepAndZero(parameters)
-                recent.append(loss)
-                if step % 50 == 0 || step == steps {
-                    let accuracy = try Self.accuracy(lstm, head, heldOut)
-                    let meanLoss = recent.reduce(0, +) / Float(recent.count)
-                    recent.removeAll()
-                    print("step \(step)  loss \(formatted(meanLoss))  held-out accuracy \(formatted(accuracy * 100))%")
-                }
+        print("Training an LSTM (hidden \(hidden)) to tag the sign of a running sum; \(steps) steps of \(batch) sequences.")
+        var recent: [Float] = []
+        for step in 1...steps {
+            let (x, tags) = Self.sample(batch: batch, length: length, rng: &rng)
+            let out = try lstm.run(x, training: true)
+            let logits = head.forward(out.y)
+            let (loss, dLogits) = try Loss.softmaxCrossEntropy(logits: logits, targets: tags)
+            let dY = head.backward(out.y, outputGrad: dLogits)
+            _ = lstm.backward(out.cache, outputGrad: dY)
+            clipGradientNorm(parameters, maxNorm: 5)
+            optimizer.stepAndZero(parameters)
+            recent.append(loss)
+            if step % 50 == 0 || step == steps {
+                let accuracy = try Self.accuracy(lstm, head, heldOut)
+                let meanLoss = recent.reduce(0, +) / Float(recent.count)
+                recent.removeAll()
+                print("step \(step)  loss \(formatted(meanLoss))  held-out accuracy \(formatted(accuracy * 100))%")
             }
-            if let save {
-                try lstm.save(to: save)
-                print("saved the LSTM to \(save)")
-            }
+        }
+        if let save {
+            try lstm.save(to: save)
+            print("saved the LSTM to \(save)")
         }
     }
 
@@ -81,9 +79,3 @@ struct Demo: ParsableCommand {
     }
 }
 
-func formatted(_ x: Float, digits: Int = 3) -> String {
-    var scale: Float = 1
-    for _ in 0..<digits { scale *= 10 }
-    let r = (x * scale).rounded() / scale
-    return String(r)
-}

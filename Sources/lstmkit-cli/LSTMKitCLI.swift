@@ -1,9 +1,6 @@
 import ArgumentParser
-import LSTMKit
-
-#if canImport(Glibc)
 import Glibc
-#endif
+import LSTMKit
 
 @main
 struct LSTMKitCLI: ParsableCommand {
@@ -14,24 +11,62 @@ struct LSTMKitCLI: ParsableCommand {
         subcommands: [Segment.self, TrainTokenizer.self, EvalTokenizer.self, CombineTokenizers.self, TrainClassifier.self, Classify.self, EvalClassifier.self,
                       TrainSegmenter.self, SegmentImage.self, EvalSegmenter.self, Demo.self, Inspect.self]
     )
+}
 
-    /// Runs a command body, turning engine errors into one line on stderr and exit 1;
-    /// a command's --threads is checked first (0 or 2^31 threads would otherwise reach
-    /// the engine's thread pool).
-    static func reportingErrors(threads: Int? = nil, _ body: () throws -> Void) throws {
+/// A command of this tool: `execute` runs with one error path, an engine error becoming
+/// one line on stderr and exit code 1.
+protocol Command: ParsableCommand {
+    func execute() throws
+}
+
+/// A command with --threads, checked before anything else (0 or 2^31 threads would
+/// otherwise reach the engine's thread pool).
+protocol Threaded {
+    var threads: Int { get }
+}
+
+extension Command {
+    func run() throws {
         do {
-            if let threads, !threadCountRange.contains(threads) {
+            if let threads = (self as? Threaded)?.threads, !threadCountRange.contains(threads) {
                 throw LSTMKitError.invalidArgument(
                     "--threads must be in [\(threadCountRange.lowerBound), \(threadCountRange.upperBound)], got \(threads)")
             }
-            try body()
+            try execute()
         } catch let error as LSTMKitError {
-            var stderr = StandardError()
-            print("lstmkit: error: \(error.message)", to: &stderr)
+            fputs("lstmkit: error: \(error.message)\n", stderr)
             throw ExitCode(1)
         }
     }
 }
+
+/// The inputs to read: the files given, else standard input ("-").
+func sources(_ files: [String]) -> [String] { files.isEmpty ? ["-"] : files }
+
+/// How messages name an input.
+func describe(_ source: String) -> String { source == "-" ? "standard input" : source }
+
+/// The bytes of a file, or of standard input ("-").
+func readInput(_ source: String) throws -> [UInt8] {
+    guard source == "-" else { return try FileIO.read(source) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while case let n = read(0, &buffer, buffer.count), n > 0 { bytes += buffer[0..<n] }
+    return bytes
+}
+
+/// The lines of UTF-8 `bytes`; else an error: `what` "is not valid UTF-8" (or `problem`), and where.
+func utf8Lines(_ bytes: [UInt8], _ what: String, problem: String = "is not valid UTF-8") throws -> [String] {
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+        var (it, decoder, offset) = (bytes.makeIterator(), UTF8(), 0)
+        while case .scalarValue(let s) = decoder.decode(&it) { offset += UTF8.width(s) }
+        throw LSTMKitError.invalidArgument("\(what) \(problem) (at byte \(offset))")
+    }
+    return Corpus.lines(of: text)
+}
+
+/// The lines of a UTF-8 file, or of standard input ("-").
+func readLines(_ source: String) throws -> [String] { try utf8Lines(try readInput(source), describe(source)) }
 
 /// The absolute, symlink-free form of a path whose directory exists (the path itself
 /// need not), so two spellings of one file compare equal.
@@ -41,8 +76,7 @@ func canonicalPath(_ path: String) -> String {
         return String(cString: full)
     }
     let slash = path.lastIndex(of: "/")
-    let dir = slash.map { String(path[..<$0]) } ?? "."
-    let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+    let (dir, name) = (slash.map { String(path[..<$0]) } ?? ".", slash.map { String(path[path.index(after: $0)...]) } ?? path)
     guard let full = realpath(dir.isEmpty ? "/" : dir, nil) else { return path }
     defer { free(full) }
     return String(cString: full) + "/" + name
@@ -57,6 +91,42 @@ func refuseOverwritingInputs(_ inputs: [String?], output: String, option: String
     }
 }
 
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) { fputs(string, Glibc.stderr) }
+/// A comma-separated list ("32,64", "0.5,2,2"), or an error naming `option` with an `example`.
+func list<T: LosslessStringConvertible>(_ text: String, option: String, of what: String, example: String) throws -> [T] {
+    let values = text.split(separator: ",", omittingEmptySubsequences: false).map { item in
+        let words = item.split(separator: " ")   // one value, spaces around it allowed
+        return words.count == 1 ? T(String(words[0])) : nil
+    }
+    guard !values.isEmpty, !values.contains(where: { $0 == nil }) else {
+        throw LSTMKitError.invalidArgument("\(option) must be \(what) separated by commas (e.g. \(example)), got \(text)")
+    }
+    return values.map { $0! }
 }
+
+/// The result of `body` and the seconds it took (never 0: rates divide by it).
+func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+    var (start, end) = (timespec(), timespec())
+    clock_gettime(CLOCK_MONOTONIC, &start)
+    let result = try body()
+    clock_gettime(CLOCK_MONOTONIC, &end)
+    return (result, max(Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9, 1e-9))
+}
+
+/// x rounded to `digits` decimals, as Swift prints it (99.5, not 99.50).
+func formatted(_ x: Float, digits: Int = 3) -> String {
+    let scale = (0..<digits).reduce(Float(1)) { s, _ in s * 10 }
+    return String((x * scale).rounded() / scale)
+}
+
+/// x with exactly `digits` decimals: fixed(99.5, 2) is "99.50".
+func fixed(_ x: Double, _ digits: Int) -> String {
+    guard x.isFinite else { return String(x) }
+    let scale = (0..<digits).reduce(Int64(1)) { s, _ in s * 10 }
+    let units = Int64((abs(x) * Double(scale)).rounded())
+    let fraction = String(units % scale)
+    return (x < 0 && units != 0 ? "-" : "") + String(units / scale)
+        + (digits > 0 ? "." + String(repeating: "0", count: digits - fraction.count) + fraction : "")
+}
+
+/// "s" after a count other than 1.
+func plural(_ n: Int) -> String { n == 1 ? "" : "s" }

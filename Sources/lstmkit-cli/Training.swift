@@ -1,0 +1,112 @@
+import ArgumentParser
+import LSTMKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// What every train command shares: the training loop's options, help texts from the
+// engine's hyper-parameter tables, the engine's checks naming this tool's options, and
+// progress lines.
+
+/// The training loop's fields, as each model's options struct spells them (a field the
+/// engine renames is fixed in that model's one conformance below).
+protocol TrainingLoopOptions: HyperParameterized {
+    init()
+    /// What the model learns from, in help texts ("text", "images").
+    static var trainsOn: String { get }
+    var epochs: Int { get set }
+    var batchSize: Int { get set }
+    var learningRate: Float { get set }
+    var clipNorm: Float { get set }
+    var patience: Int { get set }
+    var decayFactor: Float { get set }
+    var logEvery: Int { get set }
+    var seed: UInt64 { get set }
+    var threads: Int { get set }
+}
+
+extension TokenizerTrainingOptions: TrainingLoopOptions { static let trainsOn = "segmented text" }
+extension TextClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "text" }
+extension ImageClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "images" }
+extension ImageSegmenterTrainingOptions: TrainingLoopOptions { static let trainsOn = "masks" }
+
+/// The training loop's options of a command training with options struct `O`.
+typealias Loop<O: TrainingLoopOptions> = LoopOptions<O, O>
+
+/// The training loop's options, one group in every train command. An option not given
+/// keeps the engine's default: `A`'s, or `B`'s where --kind trains a model of `B`.
+struct LoopOptions<A: TrainingLoopOptions, B: TrainingLoopOptions>: ParsableArguments {
+    @Option(help: Self.help("epochs") { $0.epochs }) var epochs: Int?
+    @Option(help: Self.help("batch_size") { $0.batchSize }) var batchSize: Int?
+    @Option(help: Self.help("learning_rate") { $0.learningRate }) var learningRate: Float?
+    @Option(help: Self.help("clip_norm") { $0.clipNorm }) var clipNorm: Float?
+    @Option(help: Self.help("patience") { $0.patience }) var patience: Int?
+    @Option(help: Self.help("decay_factor") { $0.decayFactor }) var decayFactor: Float?
+    @Option(help: Self.help("log_every") { $0.logEvery }) var logEvery: Int?
+    @Option(help: "Random seed of the initial weights, the batches' order and dropout. (default: \(A().seed))") var seed: UInt64?
+    @Option(help: Self.help("threads") { $0.threads }) var threads: Int?
+
+    /// The engine's options struct (of either model) with the options given.
+    func options<O: TrainingLoopOptions>() -> O {
+        var o = O()
+        set(&o, [\.epochs: epochs, \.batchSize: batchSize, \.patience: patience, \.logEvery: logEvery, \.threads: threads])
+        set(&o, [\.learningRate: learningRate, \.clipNorm: clipNorm, \.decayFactor: decayFactor])
+        set(&o, [\.seed: seed])
+        return o
+    }
+
+    /// The table's doc of the field `name`, and its default (of each model, when they differ).
+    static func help(_ name: String, _ value: (any TrainingLoopOptions) -> Any) -> ArgumentHelp {
+        let (docA, docB, a, b) = (doc(name, A.self), doc(name, B.self), "\(value(A()))", "\(value(B()))")
+        let text = docA == docB ? docA : "\(docA.dropLast()) (\(A.trainsOn)); \(docB.dropLast()) (\(B.trainsOn))."
+        return ArgumentHelp(text + " (default: \(a == b ? a : "\(a) for \(A.trainsOn), \(b) for \(B.trainsOn)"))")
+    }
+}
+
+/// Sets each field whose option was given.
+func set<Root, Value>(_ root: inout Root, _ fields: KeyValuePairs<WritableKeyPath<Root, Value>, Value?>) {
+    for (field, value) in fields { if let value { root[keyPath: field] = value } }
+}
+
+/// The one-line doc of the engine's hyper-parameter `name` in `table`.
+func doc<T: HyperParameterized>(_ name: String, _ table: T.Type) -> String {
+    guard let entry = T.hyperParameter(name) else { fatalError("\(T.self) has no hyper-parameter \(name)") }
+    return entry.doc
+}
+
+extension HyperParameterized {
+    /// The help of an option setting field `name`: the table's doc, after the `kind` of
+    /// model it applies to and before the `default`, where given.
+    static func help(_ name: String, kind: String? = nil, default value: Any? = nil) -> ArgumentHelp {
+        ArgumentHelp((kind.map { "\($0): " } ?? "") + doc(name, Self.self) + (value.map { " (default: \($0))" } ?? ""))
+    }
+}
+
+/// Where an option's name differs from the engine field's.
+private let optionNames = ["num_layers": "--layers", "embedding_dropout": "--dropout", "output_dropout": "--dropout",
+                           "max_batches_per_epoch": "--max-batches"]
+
+/// The engine's checks of a config or options struct (all, or the table's ranges alone),
+/// the fields named as this tool's options: "--batch-size must be in [1, 65536], got 0".
+func check<T: HyperParameterized>(_ value: T, rangesOnly: Bool = false) throws {
+    let names = Dictionary(T.hyperParameters.map { p in
+        (p.name, optionNames[p.name] ?? "--" + String(p.name.map { $0 == "_" ? "-" : $0 }))
+    }, uniquingKeysWith: { a, _ in a })
+    try rangesOnly ? value.validateRanges(naming: names) : value.validate(naming: names)
+}
+
+/// --time-limit's minutes as the engine's seconds (at least its minimum of 1 s).
+func seconds(fromMinutes minutes: Double?) throws -> Double? {
+    guard let minutes else { return nil }
+    guard minutes.isFinite, minutes > 0 else {
+        throw LSTMKitError.invalidArgument("--time-limit must be a positive number of minutes, got \(minutes)")
+    }
+    return max(minutes * 60, 1)
+}
+
+/// A trainer's progress line, printed at once (a pipe to `tee` shows it live).
+func progress(_ line: String) {
+    print(line)
+    fflush(stdout)
+}
