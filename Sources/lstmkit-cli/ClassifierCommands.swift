@@ -120,8 +120,7 @@ struct TrainClassifier: Command, Threaded {
     @Option(help: "last, mean, max or attention (default: attention for text, last for images).") var pooling: String?
     @Option(help: Text.help("hidden_size", default: defaults(text.hiddenSize, image.hiddenSize))) var hiddenSize: Int?
     @Option(help: Text.help("num_layers", default: defaults(text.numLayers, image.numLayers))) var layers: Int?
-    @Option(help: Text.help("attention_size", kind: "attention pooling", default: defaults(text.attentionSize, image.attentionSize)))
-    var attentionSize: Int?
+    @Option(help: Text.help("attention_size", default: defaults(text.attentionSize, image.attentionSize))) var attentionSize: Int?
     @Option(help: ArgumentHelp("Dropout in training: on the embeddings and the pooled features of texts, on the pooled "
                                + "features of images (default: \(defaults(text.embeddingDropout, image.dropout)))."))
     var dropout: Float?
@@ -162,8 +161,7 @@ struct TrainClassifier: Command, Threaded {
         if let name = texts.tokenization, name != "auto", tokenization == nil {
             throw LSTMKitError.invalidArgument("--tokenization must be auto, characters or words, got \(name)")
         }
-        try check(config)   // the engine's rules, before reading the data
-        try check(options)
+        try check(config, options)   // the engine's rules, before reading the data
         let trainer = try TextClassifierTrainer(train: try readLabelled(train), dev: try readLabelled(dev),
                                                 config: config, options: options, tokenization: tokenization)
         let best = try trainer.run(log: progress)
@@ -180,11 +178,10 @@ struct TrainClassifier: Command, Threaded {
         config.columns = images.columns
         if let channels = images.convChannels { config.convChannels = try list(channels, option: "--conv-channels", of: "sizes", example: "32,64") }
         options.timeLimit = try seconds(fromMinutes: images.timeLimit)
-        try check(config, rangesOnly: true)   // the engine's rules, before reading the data (the geometry comes from it)
-        try check(options)
-        let x = try readImages(train, option: "--train", frames: true)
+        try check(config, options, rangesOnly: true)   // the engine's rules, before reading the data (the geometry comes from it)
+        let x = try readImages(train, option: "--train", frames: true).images
         let y = try readLabels(trainLabels, count: x.shape[0], option: "--train-labels")
-        let devX = try readImages(dev, option: "--dev", frames: true)
+        let devX = try readImages(dev, option: "--dev", frames: true).images
         let devY = try readLabels(devLabels, count: devX.shape[0], option: "--dev-labels")
         let trainer = try ImageClassifierTrainer(train: x, trainLabels: y, dev: devX, devLabels: devY, config: config, options: options)
         let best = try trainer.run(log: progress)
@@ -248,7 +245,7 @@ struct Classify: Command, Threaded {
             }
             var (allProbabilities, predictions) = ([Float](), [Int64]())
             for source in sources(files) {
-                let p = try classifier.predictProbabilities(try readImages(source, option: "input", frames: true), threads: threads)
+                let p = try classifier.predictProbabilities(try readImages(source, option: "input", frames: true).images, threads: threads)
                 for row in 0..<p.shape[0] {
                     let (line, best) = labelLine(labels, p.data[(row * labels.count)..<((row + 1) * labels.count)])
                     print(line)
@@ -291,7 +288,7 @@ struct EvalClassifier: Command, Threaded {
             guard let labels else {
                 throw LSTMKitError.invalidArgument("an image classifier needs --labels (a .npy or a text file, one label a line)")
             }
-            let images = try readImages(gold, option: "images", frames: true)
+            let images = try readImages(gold, option: "images", frames: true).images
             let gold = try readLabels(labels, count: images.shape[0], option: "--labels")
             (score, seconds) = try timed { try classifier.evaluate(images, labels: gold, threads: threads) }
             print("\(gold.count) images, \(Int(Double(gold.count) / seconds)) images/s")

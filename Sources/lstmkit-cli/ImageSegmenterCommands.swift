@@ -1,9 +1,6 @@
 import ArgumentParser
-import LSTMKit
-
-#if canImport(Glibc)
 import Glibc
-#endif
+import LSTMKit
 
 // train-segmenter, segment-image and eval-segmenter: images from .npy files (N, H, W[, C])
 // or PNG files, masks from .npy files of integers (N, H, W); masks out as .npy (int64) or
@@ -59,12 +56,11 @@ struct TrainSegmenter: Command, Threaded {
         (options.flipHorizontally, options.diceWeight, options.balanceClasses) = (flip, diceWeight, balanceClasses)
         options.timeLimit = try seconds(fromMinutes: timeLimit)
         options.classWeights = try classWeights.map { try list($0, option: "--class-weights", of: "numbers", example: "0.5,2,2") }
-        try check(config, rangesOnly: true)   // the engine's rules, before reading the data
-        try check(options)
+        try check(config, options, rangesOnly: true)   // the engine's rules, before reading the data
 
-        let x = try readImages(train, option: "--train")
+        let x = try readImages(train, option: "--train").images
         let m = try readMasks(trainMasks, option: "--train-masks", for: x, of: "--train")
-        let devX = try readImages(dev, option: "--dev")
+        let devX = try readImages(dev, option: "--dev").images
         let devM = try readMasks(devMasks, option: "--dev-masks", for: devX, of: "--dev")
         if numClasses == nil {
             let top = max(m.max() ?? 0, devM.max() ?? 0)
@@ -102,7 +98,7 @@ struct SegmentImage: Command, Threaded {
     func execute() throws {
         let segmenter = try ImageSegmenter.load(from: model)
         let k = segmenter.config.numClasses
-        let batches = try inputs.map { try readImageInput($0, option: "input", png: true, channels: segmenter.config.channels) }
+        let batches = try inputs.map { try readImages($0, option: "input", png: true, channels: segmenter.config.channels) }
         // Each image's name in the summary lines, and its mask file's in a directory (after its input).
         let names = zip(inputs, batches).flatMap { source, batch in
             (0..<batch.images.shape[0]).map { i in batch.isPNG ? (source, stem(source)) : ("\(source)[\(i)]", "\(stem(source))-\(i)") }
@@ -197,7 +193,7 @@ struct EvalSegmenter: Command, Threaded {
 
     func execute() throws {
         let segmenter = try ImageSegmenter.load(from: model)
-        let x = try readImages(images, option: "images", channels: segmenter.config.channels)
+        let x = try readImages(images, option: "images", channels: segmenter.config.channels).images
         let gold = try readMasks(masks, option: "--masks", for: x, of: images)
         let (score, seconds) = try timed { try segmenter.evaluate(x, masks: gold, threads: threads) }
         print("\(x.shape[0]) images of \(x.shape[1])×\(x.shape[2]), \(fixed(Double(x.shape[0]) / seconds, 1)) images/s")

@@ -9,8 +9,8 @@ import LSTMKit
 /// they came from a PNG file (one image). `frames` also takes sequences (N, T, H, W, C);
 /// `png` takes PNG files (8-bit grey or RGB); `channels`, where given, is what the model
 /// takes. `option` names the input in messages.
-func readImageInput(_ source: String, option: String, frames: Bool = false, png: Bool = false,
-                    channels: Int? = nil) throws -> (images: Tensor, isPNG: Bool) {
+func readImages(_ source: String, option: String, frames: Bool = false, png: Bool = false,
+                channels: Int? = nil) throws -> (images: Tensor, isPNG: Bool) {
     let name = "\(option) \(describe(source))"
     let bytes = try readInput(source)
     let images: Tensor, isPNG = png && PNG.isPNG(bytes)
@@ -33,11 +33,6 @@ func readImageInput(_ source: String, option: String, frames: Bool = false, png:
         throw LSTMKitError.sizeMismatch("\(name) is \(what): images of \(c) channel\(plural(c)); this model takes \(channels)")
     }
     return (images, isPNG)
-}
-
-/// Images from a .npy file, as `readImageInput`.
-func readImages(_ source: String, option: String, frames: Bool = false, channels: Int? = nil) throws -> Tensor {
-    try readImageInput(source, option: option, frames: frames, channels: channels).images
 }
 
 /// Labels from a .npy file (integers or strings, shape (N,) or (N, 1)) or a UTF-8 text

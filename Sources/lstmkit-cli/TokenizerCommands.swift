@@ -100,8 +100,7 @@ struct TrainTokenizer: Command, Threaded {
                        \.lexiconMaxLength: lexicon == nil ? 0 : lexiconMaxLength, \.maxBatchesPerEpoch: maxBatches])
         set(&options, [\.unknownBigramRate: unknownBigramRate, \.featureDropout: featureDropout, \.labelSmoothing: labelSmoothing,
                        \.averageDecay: averageDecay])
-        try check(config)   // the engine's rules, before reading the corpora
-        try check(options)
+        try check(config, options)   // the engine's rules, before reading the corpora
         let trainer = try TokenizerTrainer(train: try Corpus.readSegmented(train), dev: try Corpus.readSegmented(dev),
                                            lexicon: try lexicon.map(UserDictionary.read(path:)) ?? [], config: config, options: options)
         let checkpointPath = checkpoint ?? output + ".checkpoint"

@@ -1,9 +1,6 @@
 import ArgumentParser
-import LSTMKit
-
-#if canImport(Glibc)
 import Glibc
-#endif
+import LSTMKit
 
 // What every train command shares: the training loop's options, help texts from the
 // engine's hyper-parameter tables, the engine's checks naming this tool's options, and
@@ -59,7 +56,7 @@ struct LoopOptions<A: TrainingLoopOptions, B: TrainingLoopOptions>: ParsableArgu
     /// The table's doc of the field `name`, and its default (of each model, when they differ).
     static func help(_ name: String, _ value: (any TrainingLoopOptions) -> Any) -> ArgumentHelp {
         let (docA, docB, a, b) = (doc(name, A.self), doc(name, B.self), "\(value(A()))", "\(value(B()))")
-        let text = docA == docB ? docA : "\(docA.dropLast()) (\(A.trainsOn)); \(docB.dropLast()) (\(B.trainsOn))."
+        let text = docA == docB ? docA : "\(docA.dropLast()) (\(A.trainsOn)); \(docB.prefix(1).lowercased())\(docB.dropFirst().dropLast()) (\(B.trainsOn))."
         return ArgumentHelp(text + " (default: \(a == b ? a : "\(a) for \(A.trainsOn), \(b) for \(B.trainsOn)"))")
     }
 }
@@ -76,10 +73,10 @@ func doc<T: HyperParameterized>(_ name: String, _ table: T.Type) -> String {
 }
 
 extension HyperParameterized {
-    /// The help of an option setting field `name`: the table's doc, after the `kind` of
-    /// model it applies to and before the `default`, where given.
-    static func help(_ name: String, kind: String? = nil, default value: Any? = nil) -> ArgumentHelp {
-        ArgumentHelp((kind.map { "\($0): " } ?? "") + doc(name, Self.self) + (value.map { " (default: \($0))" } ?? ""))
+    /// The help of an option setting field `name`: the table's doc, and the `default` where
+    /// given (an option whose value is optional shows none of its own).
+    static func help(_ name: String, default value: Any? = nil) -> ArgumentHelp {
+        ArgumentHelp(doc(name, Self.self) + (value.map { " (default: \($0))" } ?? ""))
     }
 }
 
@@ -87,13 +84,15 @@ extension HyperParameterized {
 private let optionNames = ["num_layers": "--layers", "embedding_dropout": "--dropout", "output_dropout": "--dropout",
                            "max_batches_per_epoch": "--max-batches"]
 
-/// The engine's checks of a config or options struct (all, or the table's ranges alone),
-/// the fields named as this tool's options: "--batch-size must be in [1, 65536], got 0".
-func check<T: HyperParameterized>(_ value: T, rangesOnly: Bool = false) throws {
-    let names = Dictionary(T.hyperParameters.map { p in
-        (p.name, optionNames[p.name] ?? "--" + String(p.name.map { $0 == "_" ? "-" : $0 }))
-    }, uniquingKeysWith: { a, _ in a })
-    try rangesOnly ? value.validateRanges(naming: names) : value.validate(naming: names)
+/// The engine's checks of a config (all, or the table's ranges alone) and an options
+/// struct, the fields named as this tool's options: "--batch-size must be in [1, 65536], got 0".
+func check<C: HyperParameterized, O: HyperParameterized>(_ config: C, _ options: O, rangesOnly: Bool = false) throws {
+    func names<T: HyperParameterized>(_: T.Type) -> [String: String] {
+        Dictionary(T.hyperParameters.map { ($0.name, optionNames[$0.name] ?? "--" + String($0.name.map { $0 == "_" ? "-" : $0 })) },
+                   uniquingKeysWith: { a, _ in a })
+    }
+    try rangesOnly ? config.validateRanges(naming: names(C.self)) : config.validate(naming: names(C.self))
+    try options.validate(naming: names(O.self))
 }
 
 /// --time-limit's minutes as the engine's seconds (at least its minimum of 1 s).
