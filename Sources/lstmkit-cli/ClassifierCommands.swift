@@ -30,9 +30,7 @@ func loadClassifier(_ path: String) throws -> ClassifierModel {
 func readLabelled(_ path: String) throws -> [(text: String, label: String)] {
     try Corpus.readLines(path).enumerated().compactMap { number, line in
         if line.isEmpty { return nil }
-        guard let tab = line.firstIndex(of: "\t") else {
-            throw LSTMKitError.invalidArgument("\(path):\(number + 1): expected label<TAB>text")
-        }
+        guard let tab = line.firstIndex(of: "\t") else { throw invalid("\(path):\(number + 1): expected label<TAB>text") }
         return (String(line[line.index(after: tab)...]), String(line[..<tab]))
     }
 }
@@ -131,11 +129,9 @@ struct TrainClassifier: Command, Threaded {
 
     func execute() throws {
         try refuseOverwritingInputs([train, dev, images.trainLabels, images.devLabels], output: output)
-        guard ["text", "rows", "cnn"].contains(kind) else {
-            throw LSTMKitError.invalidArgument("--kind must be text, rows or cnn, got \(kind)")
-        }
+        guard ["text", "rows", "cnn"].contains(kind) else { throw invalid("--kind must be text, rows or cnn, got \(kind)") }
         if let wrong = (texts.given + images.given).first(where: { !$0.kinds.contains(kind) }) {
-            throw LSTMKitError.invalidArgument("\(wrong.option) applies to --kind \(wrong.kinds.joined(separator: " or ")) only")
+            throw invalid("\(wrong.option) applies to --kind \(wrong.kinds.joined(separator: " or ")) only")
         }
         let best = try kind == "text" ? trainText() : trainImages()
         print("best dev accuracy \(best.accuracy); model written to \(output)")
@@ -159,7 +155,7 @@ struct TrainClassifier: Command, Threaded {
         options.balanceClasses = texts.balanceClasses
         let tokenization = texts.tokenization.flatMap(TextVocabulary.Mode.init(rawValue:))   // nil: chosen from the data
         if let name = texts.tokenization, name != "auto", tokenization == nil {
-            throw LSTMKitError.invalidArgument("--tokenization must be auto, characters or words, got \(name)")
+            throw invalid("--tokenization must be auto, characters or words, got \(name)")
         }
         try check(config, options)   // the engine's rules, before reading the data
         let trainer = try TextClassifierTrainer(train: try readLabelled(train), dev: try readLabelled(dev),
@@ -170,8 +166,8 @@ struct TrainClassifier: Command, Threaded {
     }
 
     func trainImages() throws -> ClassificationScore {
-        guard let trainLabels = images.trainLabels else { throw LSTMKitError.invalidArgument("--kind \(kind) needs --train-labels") }
-        guard let devLabels = images.devLabels else { throw LSTMKitError.invalidArgument("--kind \(kind) needs --dev-labels") }
+        guard let trainLabels = images.trainLabels else { throw invalid("--kind \(kind) needs --train-labels") }
+        guard let devLabels = images.devLabels else { throw invalid("--kind \(kind) needs --dev-labels") }
         var (config, options): (ImageClassifierConfig, ImageClassifierTrainingOptions) = try configured()
         config.kind = try choice(kind, option: "--kind")
         set(&config, [\.dropout: dropout])
@@ -219,10 +215,10 @@ struct Classify: Command, Threaded {
         switch try loadClassifier(model) {
         case .text(let classifier):
             if probabilitiesNpy != nil || predictionsNpy != nil {
-                throw LSTMKitError.invalidArgument("--probabilities-npy and --predictions-npy apply to image classifiers")
+                throw invalid("--probabilities-npy and --predictions-npy apply to image classifiers")
             }
             if attention && classifier.config.pooling != .attention {
-                throw LSTMKitError.invalidArgument(
+                throw invalid(
                     "--attention needs a model trained with attention pooling; \(model) pools by \(classifier.config.pooling.rawValue)")
             }
             for source in sources(files) {
@@ -236,12 +232,10 @@ struct Classify: Command, Threaded {
                 }
             }
         case .image(let classifier):
-            if attention {
-                throw LSTMKitError.invalidArgument("--attention applies to text classifiers; \(model) holds an image classifier")
-            }
+            if attention { throw invalid("--attention applies to text classifiers; \(model) holds an image classifier") }
             let labels = classifier.labels, integers = labels.map { Int64($0) }
             if predictionsNpy != nil, integers.contains(nil) {
-                throw LSTMKitError.invalidArgument("--predictions-npy needs integer class labels; this model's are \(labels)")
+                throw invalid("--predictions-npy needs integer class labels; this model's are \(labels)")
             }
             var (allProbabilities, predictions) = ([Float](), [Int64]())
             for source in sources(files) {
@@ -285,15 +279,13 @@ struct EvalClassifier: Command, Threaded {
         let (score, seconds): (ClassificationScore, Double)
         switch try loadClassifier(model) {
         case .image(let classifier):
-            guard let labels else {
-                throw LSTMKitError.invalidArgument("an image classifier needs --labels (a .npy or a text file, one label a line)")
-            }
+            guard let labels else { throw invalid("an image classifier needs --labels (a .npy or a text file, one label a line)") }
             let images = try readImages(gold, option: "images", frames: true).images
             let gold = try readLabels(labels, count: images.shape[0], option: "--labels")
             (score, seconds) = try timed { try classifier.evaluate(images, labels: gold, threads: threads) }
             print("\(gold.count) images, \(Int(Double(gold.count) / seconds)) images/s")
         case .text(let classifier):
-            if labels != nil { throw LSTMKitError.invalidArgument("--labels applies to image classifiers; a text classifier reads label<TAB>text") }
+            if labels != nil { throw invalid("--labels applies to image classifiers; a text classifier reads label<TAB>text") }
             let data = try readLabelled(gold)
             (score, seconds) = try timed { try classifier.evaluate(data.map(\.text), labels: data.map(\.label), threads: threads) }
             print("\(data.count) texts, \(Int(Double(data.count) / seconds)) texts/s")

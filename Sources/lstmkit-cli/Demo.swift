@@ -14,7 +14,7 @@ struct Demo: Command {
     @Option(help: "Save the trained LSTM here (a .safetensors model file).") var save: String?
 
     func execute() throws {
-        guard steps >= 1, hidden >= 1 else { throw LSTMKitError.invalidArgument("--steps and --hidden must be >= 1") }
+        guard steps >= 1, hidden >= 1 else { throw invalid("--steps and --hidden must be >= 1") }
         var rng = SeededRandom(seed: seed)
         let lstm = try LSTM(LSTMConfig(inputSize: 1, hiddenSize: hidden, seed: seed))
         let head = Linear(hidden, 2, rng: &rng)

@@ -49,11 +49,14 @@ struct TrainSegmenter: Command, Threaded {
         try refuseOverwritingInputs([train, trainMasks, dev, devMasks], output: output)
         var (config, options): (ImageSegmenterConfig, ImageSegmenterTrainingOptions) = (ImageSegmenterConfig(), loop.options())
         set(&config, [\.numClasses: numClasses, \.hiddenSize: hiddenSize])
-        (config.context, config.upsampling) = (try choice(context, option: "--context"), try choice(upsampling, option: "--upsampling"))
+        set(&config, [\.batchNorm: !noBatchNorm, \.attentionGates: attentionGates])
+        config.context = try choice(context, option: "--context")
+        config.upsampling = try choice(upsampling, option: "--upsampling")
         config.encoderChannels = try list(encoderChannels, option: "--encoder-channels", of: "sizes", example: "32,64")
-        (config.batchNorm, config.attentionGates, config.seed) = (!noBatchNorm, attentionGates, options.seed)
+        config.seed = options.seed
+        set(&options, [\.flipHorizontally: flip, \.balanceClasses: balanceClasses])
+        options.diceWeight = diceWeight
         options.schedule = try choice(schedule, option: "--schedule")
-        (options.flipHorizontally, options.diceWeight, options.balanceClasses) = (flip, diceWeight, balanceClasses)
         options.timeLimit = try seconds(fromMinutes: timeLimit)
         options.classWeights = try classWeights.map { try list($0, option: "--class-weights", of: "numbers", example: "0.5,2,2") }
         try check(config, options, rangesOnly: true)   // the engine's rules, before reading the data
@@ -64,7 +67,7 @@ struct TrainSegmenter: Command, Threaded {
         let devM = try readMasks(devMasks, option: "--dev-masks", for: devX, of: "--dev")
         if numClasses == nil {
             let top = max(m.max() ?? 0, devM.max() ?? 0)
-            guard top < 65536 else { throw LSTMKitError.invalidArgument("the masks hold the label \(top); class indices must be below 65536") }
+            guard top < 65536 else { throw invalid("the masks hold the label \(top); class indices must be below 65536") }
             config.numClasses = max(2, Int(top) + 1)
         }
         let trainer = try ImageSegmenterTrainer(train: x, trainMasks: m, dev: devX, devMasks: devM, config: config, options: options)
@@ -108,23 +111,17 @@ struct SegmentImage: Command, Threaded {
         var st = stat()
         let directory = path.hasSuffix("/") || (stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR)
         let (npy, png) = (!directory && path.lowercased().hasSuffix(".npy"), !directory && path.lowercased().hasSuffix(".png"))
-        guard output == nil || directory || npy || png else {
-            throw LSTMKitError.invalidArgument("--output \(path) is neither a .npy file, a .png file nor a directory")
-        }
+        guard output == nil || directory || npy || png else { throw invalid("--output \(path) is neither a .npy file, a .png file nor a directory") }
         if (npy || probabilitiesNpy != nil) && sizes.count > 1 {
-            throw LSTMKitError.invalidArgument("the images have different sizes (\(sizes.sorted().joined(separator: ", "))): "
-                                               + "one .npy cannot hold their masks; write PNGs to a directory instead")
+            throw invalid("the images have different sizes (\(sizes.sorted().joined(separator: ", "))): "
+                          + "one .npy cannot hold their masks; write PNGs to a directory instead")
         }
-        if png && names.count != 1 {
-            throw LSTMKitError.invalidArgument("--output names one PNG but there are \(names.count) images; name a directory instead")
-        }
-        if (png || directory) && k > 256 {
-            throw LSTMKitError.invalidArgument("this model has \(k) classes; a grey PNG holds class indices up to 255 only")
-        }
+        if png && names.count != 1 { throw invalid("--output names one PNG but there are \(names.count) images; name a directory instead") }
+        if (png || directory) && k > 256 { throw invalid("this model has \(k) classes; a grey PNG holds class indices up to 255 only") }
         if directory && access(path, F_OK) != 0 { throw LSTMKitError.io("--output \(path): no such directory") }
         let maskFiles = directory ? names.map { (path.hasSuffix("/") ? path : path + "/") + $0.1 + ".png" } : png ? [path] : []
-        try checkOutputs(npy ? [path] : maskFiles)
-        if let probabilitiesNpy { try checkOutputs([probabilitiesNpy]) }
+        try checkOutputs(npy ? [path] : maskFiles, option: "--output")
+        if let probabilitiesNpy { try checkOutputs([probabilitiesNpy], option: "--probabilities-npy") }
 
         var (allMasks, allProbabilities, image) = ([Int64](), [Float](), 0)
         for batch in batches {
@@ -159,14 +156,13 @@ struct SegmentImage: Command, Threaded {
 
     /// Refuses outputs that would overwrite an input, each other, or (without --force) an
     /// existing file: a user's data is never lost.
-    func checkOutputs(_ files: [String]) throws {
+    func checkOutputs(_ files: [String], option: String) throws {
         for (n, file) in files.enumerated() {
-            try refuseOverwritingInputs(inputs + [model], output: file, option: "the output")
+            try refuseOverwritingInputs(inputs + [model], output: file, option: option)
             guard !files[..<n].contains(where: { canonicalPath($0) == canonicalPath(file) }) else {
-                throw LSTMKitError.invalidArgument("two images would write the same mask file \(file) (their inputs share a name); "
-                                                   + "segment them in separate runs")
+                throw invalid("two images would write the same mask file \(file) (their inputs share a name); segment them in separate runs")
             }
-            if !force && access(file, F_OK) == 0 { throw LSTMKitError.invalidArgument("\(file) exists; pass --force to replace it") }
+            if !force && access(file, F_OK) == 0 { throw invalid("\(file) exists; pass --force to replace it") }
         }
     }
 }

@@ -18,12 +18,12 @@ func readImages(_ source: String, option: String, frames: Bool = false, png: Boo
         let image = try PNG.decode(bytes, name: source)
         images = Tensor(shape: [1, image.height, image.width, image.channels], data: image.pixels.map { Float($0) })
     } else {
-        guard !png || NumPyFile.isNumPy(bytes) else { throw LSTMKitError.invalidArgument("\(name) is neither a .npy file nor a PNG image") }
+        guard !png || NumPyFile.isNumPy(bytes) else { throw invalid("\(name) is neither a .npy file nor a PNG image") }
         let array = try NumPyFile.parse(bytes, name: describe(source))
         let shapes = ["(N, H, W)", "(N, H, W, C)"] + (frames ? ["(N, T, H, W, C)"] : [])
         guard (3..<3 + shapes.count).contains(array.shape.count) else {
-            throw LSTMKitError.invalidArgument("\(name) holds an array of shape \(NumPyFile.text(array.shape)); images must be "
-                                               + shapes.dropLast().joined(separator: ", ") + " or " + shapes.last!)
+            throw invalid("\(name) holds an array of shape \(NumPyFile.text(array.shape)); images must be "
+                          + shapes.dropLast().joined(separator: ", ") + " or " + shapes.last!)
         }
         images = Tensor(shape: array.shape, data: try array.floats(describe(source)))
     }
@@ -43,18 +43,14 @@ func readLabels(_ path: String, count: Int, option: String) throws -> [String] {
     if NumPyFile.isNumPy(bytes) {
         let array = try NumPyFile.parse(bytes, name: path)
         guard array.shape.count == 1 || (array.shape.count == 2 && array.shape[1] == 1) else {
-            throw LSTMKitError.invalidArgument("\(option) \(path) has shape \(NumPyFile.text(array.shape)); labels must be (N,)")
+            throw invalid("\(option) \(path) has shape \(NumPyFile.text(array.shape)); labels must be (N,)")
         }
         labels = try array.labels(path)
     } else {
         labels = try utf8Lines(bytes, "\(option) \(path)", problem: "is neither a .npy file nor UTF-8 text")
-        if let empty = labels.firstIndex(where: { $0.isEmpty }) {
-            throw LSTMKitError.invalidArgument("\(option) \(path):\(empty + 1): the label is empty")
-        }
+        if let empty = labels.firstIndex(where: { $0.isEmpty }) { throw invalid("\(option) \(path):\(empty + 1): the label is empty") }
     }
-    guard labels.count == count else {
-        throw LSTMKitError.sizeMismatch("\(option) \(path) holds \(labels.count) labels for \(count) images")
-    }
+    guard labels.count == count else { throw LSTMKitError.sizeMismatch("\(option) \(path) holds \(labels.count) labels for \(count) images") }
     return labels
 }
 
@@ -71,8 +67,7 @@ func readMasks(_ path: String, option: String, for images: Tensor, of imagesOpti
     // The engine decodes; the CLI names a bad value by its mask and pixel.
     let (h, w) = (want[1], want[2])
     return try array.int32s("\(option) \(path)") { i, value in
-        LSTMKitError.invalidArgument("\(option) \(path): mask \(i / (h * w)) has label \(value) at (\(i % (h * w) / w), \(i % w)), "
-                                     + "which is not a class index")
+        invalid("\(option) \(path): mask \(i / (h * w)) has label \(value) at (\(i % (h * w) / w), \(i % w)), which is not a class index")
     }
 }
 
@@ -80,7 +75,7 @@ func readMasks(_ path: String, option: String, for images: Tensor, of imagesOpti
 func choice<T: CaseIterable & RawRepresentable>(_ text: String, option: String) throws -> T where T.RawValue == String {
     guard let value = T(rawValue: text) else {
         let names = T.allCases.map(\.rawValue)
-        throw LSTMKitError.invalidArgument("\(option) must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), got \(text)")
+        throw invalid("\(option) must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), got \(text)")
     }
     return value
 }

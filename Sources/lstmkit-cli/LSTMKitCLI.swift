@@ -29,7 +29,7 @@ extension Command {
     func run() throws {
         do {
             if let threads = (self as? Threaded)?.threads, !threadCountRange.contains(threads) {
-                throw LSTMKitError.invalidArgument(
+                throw invalid(
                     "--threads must be in [\(threadCountRange.lowerBound), \(threadCountRange.upperBound)], got \(threads)")
             }
             try execute()
@@ -60,7 +60,7 @@ func utf8Lines(_ bytes: [UInt8], _ what: String, problem: String = "is not valid
     guard let text = String(validating: bytes, as: UTF8.self) else {
         var (it, decoder, offset) = (bytes.makeIterator(), UTF8(), 0)
         while case .scalarValue(let s) = decoder.decode(&it) { offset += UTF8.width(s) }
-        throw LSTMKitError.invalidArgument("\(what) \(problem) (at byte \(offset))")
+        throw invalid("\(what) \(problem) (at byte \(offset))")
     }
     return Corpus.lines(of: text)
 }
@@ -87,7 +87,7 @@ func canonicalPath(_ path: String) -> String {
 func refuseOverwritingInputs(_ inputs: [String?], output: String, option: String = "--output") throws {
     let target = canonicalPath(output)
     if let input = inputs.compactMap({ $0 }).first(where: { canonicalPath($0) == target }) {
-        throw LSTMKitError.invalidArgument("\(option) \(output) is the input \(input); choose another file")
+        throw invalid("\(option) \(output) is the input \(input); choose another file")
     }
 }
 
@@ -98,7 +98,7 @@ func list<T: LosslessStringConvertible>(_ text: String, option: String, of what:
         return words.count == 1 ? T(String(words[0])) : nil
     }
     guard !values.isEmpty, !values.contains(where: { $0 == nil }) else {
-        throw LSTMKitError.invalidArgument("\(option) must be \(what) separated by commas (e.g. \(example)), got \(text)")
+        throw invalid("\(option) must be \(what) separated by commas (e.g. \(example)), got \(text)")
     }
     return values.map { $0! }
 }
@@ -130,3 +130,6 @@ func fixed(_ x: Double, _ digits: Int) -> String {
 
 /// "s" after a count other than 1.
 func plural(_ n: Int) -> String { n == 1 ? "" : "s" }
+
+/// The error of a bad argument: one line on stderr, exit code 1.
+func invalid(_ message: String) -> LSTMKitError { .invalidArgument(message) }

@@ -144,7 +144,7 @@ struct EvalTokenizer: Command, Threaded {
     func execute() throws {
         if let output { try refuseOverwritingInputs([gold, model, dict, trainWords], output: output) }
         let tokenizer = try loadTokenizer(model: model, dict: dict)
-        guard batchSize >= 1 else { throw LSTMKitError.invalidArgument("--batch-size must be >= 1") }
+        guard batchSize >= 1 else { throw invalid("--batch-size must be >= 1") }
         tokenizer.batchSize = batchSize
         let sentences = try Corpus.readSegmented(gold)
         let known = Set(try trainWords.map { try Corpus.readLines($0).filter { !$0.isEmpty } } ?? [])

@@ -98,9 +98,7 @@ func check<C: HyperParameterized, O: HyperParameterized>(_ config: C, _ options:
 /// --time-limit's minutes as the engine's seconds (at least its minimum of 1 s).
 func seconds(fromMinutes minutes: Double?) throws -> Double? {
     guard let minutes else { return nil }
-    guard minutes.isFinite, minutes > 0 else {
-        throw LSTMKitError.invalidArgument("--time-limit must be a positive number of minutes, got \(minutes)")
-    }
+    guard minutes.isFinite, minutes > 0 else { throw invalid("--time-limit must be a positive number of minutes, got \(minutes)") }
     return max(minutes * 60, 1)
 }
 
