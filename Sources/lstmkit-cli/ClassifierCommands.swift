@@ -214,12 +214,9 @@ struct Classify: Command, Threaded {
         }
         switch try loadClassifier(model) {
         case .text(let classifier):
-            if probabilitiesNpy != nil || predictionsNpy != nil {
-                throw invalid("--probabilities-npy and --predictions-npy apply to image classifiers")
-            }
+            if probabilitiesNpy != nil || predictionsNpy != nil { throw invalid("--probabilities-npy and --predictions-npy apply to image classifiers") }
             if attention && classifier.config.pooling != .attention {
-                throw invalid(
-                    "--attention needs a model trained with attention pooling; \(model) pools by \(classifier.config.pooling.rawValue)")
+                throw invalid("--attention needs a model trained with attention pooling; \(model) pools by \(classifier.config.pooling.rawValue)")
             }
             for source in sources(files) {
                 let texts = try readLines(source)

@@ -29,8 +29,7 @@ extension Command {
     func run() throws {
         do {
             if let threads = (self as? Threaded)?.threads, !threadCountRange.contains(threads) {
-                throw invalid(
-                    "--threads must be in [\(threadCountRange.lowerBound), \(threadCountRange.upperBound)], got \(threads)")
+                throw invalid("--threads must be in [\(threadCountRange.lowerBound), \(threadCountRange.upperBound)], got \(threads)")
             }
             try execute()
         } catch let error as LSTMKitError {
