@@ -6,12 +6,8 @@ import LSTMKit
 // engine's hyper-parameter tables, the engine's checks naming this tool's options, and
 // progress lines.
 
-/// The training loop's fields, as each model's options struct spells them (a field the
-/// engine renames is fixed in that model's one conformance below).
-protocol TrainingLoopOptions: HyperParameterized {
-    init()
-    /// What the model learns from, in help texts ("text", "images").
-    static var trainsOn: String { get }
+/// The training loop's fields, as the engine spells them.
+protocol LoopFields {
     var epochs: Int { get set }
     var batchSize: Int { get set }
     var learningRate: Float { get set }
@@ -23,10 +19,20 @@ protocol TrainingLoopOptions: HyperParameterized {
     var threads: Int { get set }
 }
 
-extension TokenizerTrainingOptions: TrainingLoopOptions { static let trainsOn = "segmented text" }
-extension TextClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "text" }
-extension ImageClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "images" }
-extension ImageSegmenterTrainingOptions: TrainingLoopOptions { static let trainsOn = "masks" }
+/// A model's training options: where its loop's fields are, and what it learns from (in
+/// help texts: "text", "images"). Each model conforms in one line below, so an engine
+/// that moves the loop's fields (into a struct of their own) changes only these lines.
+protocol TrainingLoopOptions: HyperParameterized {
+    associatedtype Loop: LoopFields
+    init()
+    static var loop: WritableKeyPath<Self, Loop> { get }
+    static var trainsOn: String { get }
+}
+
+extension TokenizerTrainingOptions: TrainingLoopOptions, LoopFields { static let (loop, trainsOn) = (\Self.self, "segmented text") }
+extension TextClassifierTrainingOptions: TrainingLoopOptions, LoopFields { static let (loop, trainsOn) = (\Self.self, "text") }
+extension ImageClassifierTrainingOptions: TrainingLoopOptions, LoopFields { static let (loop, trainsOn) = (\Self.self, "images") }
+extension ImageSegmenterTrainingOptions: TrainingLoopOptions, LoopFields { static let (loop, trainsOn) = (\Self.self, "masks") }
 
 /// The training loop's options of a command training with options struct `O`.
 typealias Loop<O: TrainingLoopOptions> = LoopOptions<O, O>
@@ -41,21 +47,22 @@ struct LoopOptions<A: TrainingLoopOptions, B: TrainingLoopOptions>: ParsableArgu
     @Option(help: Self.help("patience") { $0.patience }) var patience: Int?
     @Option(help: Self.help("decay_factor") { $0.decayFactor }) var decayFactor: Float?
     @Option(help: Self.help("log_every") { $0.logEvery }) var logEvery: Int?
-    @Option(help: "Random seed of the initial weights, the batches' order and dropout. (default: \(A().seed))") var seed: UInt64?
+    @Option(help: "Random seed of the initial weights, the batches' order and dropout. (default: \(A()[keyPath: A.loop].seed))") var seed: UInt64?
     @Option(help: Self.help("threads") { $0.threads }) var threads: Int?
 
     /// The engine's options struct (of either model) with the options given.
     func options<O: TrainingLoopOptions>() -> O {
         var o = O()
-        set(&o, [\.epochs: epochs, \.batchSize: batchSize, \.patience: patience, \.logEvery: logEvery, \.threads: threads])
-        set(&o, [\.learningRate: learningRate, \.clipNorm: clipNorm, \.decayFactor: decayFactor])
-        set(&o, [\.seed: seed])
+        set(&o[keyPath: O.loop], [\.epochs: epochs, \.batchSize: batchSize, \.patience: patience, \.logEvery: logEvery, \.threads: threads])
+        set(&o[keyPath: O.loop], [\.learningRate: learningRate, \.clipNorm: clipNorm, \.decayFactor: decayFactor])
+        set(&o[keyPath: O.loop], [\.seed: seed])
         return o
     }
 
     /// The table's doc of the field `name`, and its default (of each model, when they differ).
-    static func help(_ name: String, _ value: (any TrainingLoopOptions) -> Any) -> ArgumentHelp {
-        let (docA, docB, a, b) = (doc(name, A.self), doc(name, B.self), "\(value(A()))", "\(value(B()))")
+    static func help(_ name: String, _ value: (any LoopFields) -> Any) -> ArgumentHelp {
+        let (a, b) = ("\(value(A()[keyPath: A.loop]))", "\(value(B()[keyPath: B.loop]))")
+        let (docA, docB) = (doc(name, A.self), doc(name, B.self))
         let text = docA == docB ? docA : "\(docA.dropLast()) (\(A.trainsOn)); \(docB.prefix(1).lowercased())\(docB.dropFirst().dropLast()) (\(B.trainsOn))."
         return ArgumentHelp(text + " (default: \(a == b ? a : "\(a) for \(A.trainsOn), \(b) for \(B.trainsOn)"))")
     }
