@@ -25,14 +25,14 @@ protocol LoopFields {
 protocol TrainingLoopOptions: HyperParameterized {
     associatedtype Loop: LoopFields
     init()
-    static var loop: WritableKeyPath<Self, Loop> { get }
+    static var loopFields: WritableKeyPath<Self, Loop> { get }
     static var trainsOn: String { get }
 }
 
-extension TokenizerTrainingOptions: TrainingLoopOptions, LoopFields { static let (loop, trainsOn) = (\Self.self, "segmented text") }
-extension TextClassifierTrainingOptions: TrainingLoopOptions, LoopFields { static let (loop, trainsOn) = (\Self.self, "text") }
-extension ImageClassifierTrainingOptions: TrainingLoopOptions, LoopFields { static let (loop, trainsOn) = (\Self.self, "images") }
-extension ImageSegmenterTrainingOptions: TrainingLoopOptions, LoopFields { static let (loop, trainsOn) = (\Self.self, "masks") }
+extension TokenizerTrainingOptions: TrainingLoopOptions, LoopFields { static let (loopFields, trainsOn) = (\Self.self, "segmented text") }
+extension TextClassifierTrainingOptions: TrainingLoopOptions, LoopFields { static let (loopFields, trainsOn) = (\Self.self, "text") }
+extension ImageClassifierTrainingOptions: TrainingLoopOptions, LoopFields { static let (loopFields, trainsOn) = (\Self.self, "images") }
+extension ImageSegmenterTrainingOptions: TrainingLoopOptions, LoopFields { static let (loopFields, trainsOn) = (\Self.self, "masks") }
 
 /// The training loop's options of a command training with options struct `O`.
 typealias Loop<O: TrainingLoopOptions> = LoopOptions<O, O>
@@ -47,21 +47,21 @@ struct LoopOptions<A: TrainingLoopOptions, B: TrainingLoopOptions>: ParsableArgu
     @Option(help: Self.help("patience") { $0.patience }) var patience: Int?
     @Option(help: Self.help("decay_factor") { $0.decayFactor }) var decayFactor: Float?
     @Option(help: Self.help("log_every") { $0.logEvery }) var logEvery: Int?
-    @Option(help: "Random seed of the initial weights, the batches' order and dropout. (default: \(A()[keyPath: A.loop].seed))") var seed: UInt64?
+    @Option(help: "Random seed of the initial weights, the batches' order and dropout. (default: \(A()[keyPath: A.loopFields].seed))") var seed: UInt64?
     @Option(help: Self.help("threads") { $0.threads }) var threads: Int?
 
     /// The engine's options struct (of either model) with the options given.
     func options<O: TrainingLoopOptions>() -> O {
         var o = O()
-        set(&o[keyPath: O.loop], [\.epochs: epochs, \.batchSize: batchSize, \.patience: patience, \.logEvery: logEvery, \.threads: threads])
-        set(&o[keyPath: O.loop], [\.learningRate: learningRate, \.clipNorm: clipNorm, \.decayFactor: decayFactor])
-        set(&o[keyPath: O.loop], [\.seed: seed])
+        set(&o[keyPath: O.loopFields], [\.epochs: epochs, \.batchSize: batchSize, \.patience: patience, \.logEvery: logEvery, \.threads: threads])
+        set(&o[keyPath: O.loopFields], [\.learningRate: learningRate, \.clipNorm: clipNorm, \.decayFactor: decayFactor])
+        set(&o[keyPath: O.loopFields], [\.seed: seed])
         return o
     }
 
     /// The table's doc of the field `name`, and its default (of each model, when they differ).
     static func help(_ name: String, _ value: (any LoopFields) -> Any) -> ArgumentHelp {
-        let (a, b) = ("\(value(A()[keyPath: A.loop]))", "\(value(B()[keyPath: B.loop]))")
+        let (a, b) = ("\(value(A()[keyPath: A.loopFields]))", "\(value(B()[keyPath: B.loopFields]))")
         let (docA, docB) = (doc(name, A.self), doc(name, B.self))
         let text = docA == docB ? docA : "\(docA.dropLast()) (\(A.trainsOn)); \(docB.prefix(1).lowercased())\(docB.dropFirst().dropLast()) (\(B.trainsOn))."
         return ArgumentHelp(text + " (default: \(a == b ? a : "\(a) for \(A.trainsOn), \(b) for \(B.trainsOn)"))")
