@@ -103,7 +103,7 @@ struct SegmentImage: Command, Threaded {
         let k = segmenter.config.numClasses
         let batches = try inputs.map { try readImages($0, option: "input", png: true, channels: segmenter.config.channels) }
         // Each image's name in the summary lines, and its mask file's in a directory (after its input).
-        let names = zip(inputs, batches).flatMap { source, batch in
+        let names: [(image: String, mask: String)] = zip(inputs, batches).flatMap { source, batch in
             (0..<batch.images.shape[0]).map { i in batch.isPNG ? (source, stem(source)) : ("\(source)[\(i)]", "\(stem(source))-\(i)") }
         }
         let sizes = Set(batches.map { "\($0.images.shape[1])×\($0.images.shape[2])" })
@@ -119,7 +119,7 @@ struct SegmentImage: Command, Threaded {
         if png && names.count != 1 { throw invalid("--output names one PNG but there are \(names.count) images; name a directory instead") }
         if (png || directory) && k > 256 { throw invalid("this model has \(k) classes; a grey PNG holds class indices up to 255 only") }
         if directory && access(path, F_OK) != 0 { throw LSTMKitError.io("--output \(path): no such directory") }
-        let maskFiles = directory ? names.map { (path.hasSuffix("/") ? path : path + "/") + $0.1 + ".png" } : png ? [path] : []
+        let maskFiles = directory ? names.map { (path.hasSuffix("/") ? path : path + "/") + $0.mask + ".png" } : png ? [path] : []
         try checkOutputs(npy ? [path] : maskFiles, option: "--output")
         if let probabilitiesNpy { try checkOutputs([probabilitiesNpy], option: "--probabilities-npy") }
 
@@ -140,7 +140,7 @@ struct SegmentImage: Command, Threaded {
                     var counts = [Int](repeating: 0, count: k)
                     for l in mask { counts[Int(l)] += 1 }
                     let shares = counts.enumerated().filter { $0.element > 0 }.map { "\($0.offset): \(fixed(Double($0.element) * 100 / Double(h * w), 1))%" }
-                    print("\(names[image].0)\t\(h)×\(w)\t" + shares.joined(separator: "  "))
+                    print("\(names[image].image)\t\(h)×\(w)\t" + shares.joined(separator: "  "))
                 } else if npy {
                     allMasks += mask.map { Int64($0) }
                 } else {
