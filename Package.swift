@@ -22,9 +22,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CLSTMKitHeader", path: "Sources/CLSTMKitHeader"),
+        // zlib: PNG's deflate streams (Debian's zlib1g-dev).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // The LSTM cell's gate math in C, with a variant per x86-64 ISA level picked at run time.
         .target(name: "CKernels"),
-        .target(name: "LSTMKit", dependencies: ["CBLAS", "CKernels"], swiftSettings: engineFlags),
+        .target(name: "LSTMKit", dependencies: ["CBLAS", "CKernels", "CZlib"], swiftSettings: engineFlags),
         .target(name: "LSTMKitC", dependencies: ["LSTMKit", "CLSTMKitHeader"], swiftSettings: engineFlags),
         .executableTarget(
             name: "lstmkit-cli",

@@ -307,12 +307,22 @@ char *make_tmpdir(const char *tag) {
     return tmpl;
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define LK_SANITIZED 1
+#endif
+#endif
+
+/* A sanitizer reserves terabytes of address space for its shadow memory, so under one
+ * the bound is left off (sanitized.sh sets allocator_may_return_null instead). */
 void bound_address_space(void) {
+#ifndef LK_SANITIZED
     if (!g_nofork) {
         struct rlimit rl;
         rl.rlim_cur = rl.rlim_max = (rlim_t)4 << 30;
         setrlimit(RLIMIT_AS, &rl);
     }
+#endif
 }
 
 /* ======================================================================== */

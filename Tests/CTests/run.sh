@@ -9,7 +9,8 @@
 #
 # Runs from any directory; relative LIBDIRs are taken from the repo root. The program
 # prints one line per check group and ends with "N passed, M failed"; the script exits
-# with the program's status. CC overrides the compiler (default cc).
+# with the program's status. CC overrides the compiler (default cc); CFLAGS and LDLIBS
+# add flags (sanitized.sh passes -fsanitize=... and the runtime's libraries).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -30,8 +31,9 @@ libdir=$(cd "$libdir" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/lstmkit-ctests.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-"${CC:-cc}" -std=c11 -Wall -Wextra -Werror -pedantic -I include Tests/CTests/*.c \
-    -L"$libdir" -llstmkit -Wl,-rpath,"$libdir" -lm -o "$work/test_abi"
+# shellcheck disable=SC2086  # CFLAGS holds several flags
+"${CC:-cc}" ${CFLAGS:-} -std=c11 -Wall -Wextra -Werror -pedantic -I include Tests/CTests/*.c \
+    -L"$libdir" -llstmkit -Wl,-rpath,"$libdir" -lm ${LDLIBS:-} -o "$work/test_abi"
 
 # The tokenizer groups train a tiny model on the CWS fixtures; the text classifier
 # groups read ../text/en.tsv beside them.

@@ -14,7 +14,7 @@
 #
 # LSTMKIT_LIB_DIR=DIR installs the liblstmkit.so and lstmkit-cli already built in DIR
 # instead of building. DESTDIR stages the files (for packagers). At run time the
-# library needs OpenBLAS (libopenblas.so.0: Debian's libopenblas0) and the C library,
+# library needs OpenBLAS (libopenblas.so.0: Debian's libopenblas0), zlib (libz.so.1) and the C library,
 # nothing of the Swift toolchain. Under a prefix the loader does not search, run
 # programs with LD_LIBRARY_PATH=PREFIX/lib (or link with -Wl,-rpath,PREFIX/lib).
 set -euo pipefail

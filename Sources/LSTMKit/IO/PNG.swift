@@ -1,5 +1,7 @@
-/// PNG images, read and written without any library: the inputs and masks of the image
-/// segmenter's command-line tool.
+import CZlib
+
+/// PNG images: the inputs and masks of the image segmenter's command-line tool. The
+/// chunk structure is read here; the deflate streams and CRC-32s are zlib's.
 ///
 /// Reading takes 8-bit images of colour type 0 (grey), 2 (RGB), 4 (grey + alpha) and
 /// 6 (RGB + alpha); the alpha channel is dropped, so every image comes out grey (1
@@ -10,8 +12,7 @@
 /// unknown filter type. All five filter types (None, Sub, Up, Average, Paeth) are
 /// undone. Nothing a file holds can trap.
 ///
-/// Writing produces 8-bit grey or RGB images whose zlib stream uses stored (uncompressed)
-/// deflate blocks, with correct CRC-32s and Adler-32: any PNG reader takes them.
+/// Writing produces 8-bit grey or RGB images, unfiltered, compressed by zlib.
 public struct PNGImage: Equatable, Sendable {
     public var width: Int
     public var height: Int
@@ -73,7 +74,7 @@ public enum PNG {
             }
             let dataStart = at + 8
             let stored = be32(bytes, dataStart + length)
-            let computed = CRC32.checksum(bytes, from: at + 4, count: length + 4)
+            let computed = Zlib.crc32(bytes[(at + 4)..<(dataStart + length)])
             guard stored == computed else {
                 throw bad("chunk \(type) at byte \(at) fails its CRC-32 (stored \(hex(stored)), computed \(hex(computed))): "
                           + "the file is corrupt")
@@ -199,7 +200,7 @@ public enum PNG {
     // MARK: Encoding
 
     /// The bytes of an 8-bit PNG of `pixels` ((H, W, C) row-major, C = 1 grey or 3 RGB),
-    /// unfiltered, in stored deflate blocks.
+    /// unfiltered.
     public static func encode(_ image: PNGImage) throws -> [UInt8] {
         let (w, h, c) = (image.width, image.height, image.channels)
         guard c == 1 || c == 3 else { throw LSTMKitError.invalidArgument("a PNG is written with 1 or 3 channels, not \(c)") }
@@ -221,7 +222,7 @@ public enum PNG {
         ihdr += [8, c == 1 ? 0 : 2, 0, 0, 0]
         var out = signature
         out += chunk("IHDR", ihdr)
-        out += chunk("IDAT", Zlib.storedStream(raw))
+        out += chunk("IDAT", try Zlib.compress(raw))
         out += chunk("IEND", [])
         return out
     }
@@ -233,7 +234,7 @@ public enum PNG {
 
     static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
         let body = Array(type.utf8) + data
-        return bigEndian(UInt32(data.count)) + body + bigEndian(CRC32.checksum(body, from: 0, count: body.count))
+        return bigEndian(UInt32(data.count)) + body + bigEndian(Zlib.crc32(body[...]))
     }
 
     static func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)] }
@@ -248,318 +249,83 @@ public enum PNG {
     }
 }
 
-/// CRC-32 (ISO 3309, as PNG and zip use it: polynomial 0xEDB88320, reflected).
-public enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { n in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xedb8_8320 ^ (c >> 1) : c >> 1 }
-        return c
-    }
 
-    /// The CRC-32 of bytes[from ..< from + count].
-    public static func checksum(_ bytes: [UInt8], from: Int = 0, count: Int? = nil) -> UInt32 {
-        let n = count ?? bytes.count - from
-        var c: UInt32 = 0xffff_ffff
-        table.withUnsafeBufferPointer { t in
-            bytes.withUnsafeBufferPointer { b in
-                for i in from..<(from + n) { c = t[Int((c ^ UInt32(b[i])) & 0xff)] ^ (c >> 8) }
-            }
+/// zlib (RFC 1950) streams and CRC-32s, by the zlib library.
+enum Zlib {
+    struct Failure: Error { let why: String }
+
+    /// The CRC-32 of bytes (as PNG and zip use it).
+    static func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        bytes.withUnsafeBufferPointer { b in
+            // zlib takes a 32-bit length: feed at most 1 GiB at a time.
+            var crc = CZlib.crc32(0, nil, 0)
+            var at = 0
+            repeat {
+                let n = min(b.count - at, 1 << 30)
+                crc = CZlib.crc32(crc, b.baseAddress.map { $0 + at }, uInt(n))
+                at += n
+            } while at < b.count
+            return UInt32(truncatingIfNeeded: crc)
         }
-        return c ^ 0xffff_ffff
     }
-}
 
-/// zlib streams (RFC 1950) around deflate (RFC 1951): inflate of stored, fixed-Huffman
-/// and dynamic-Huffman blocks, and a writer of stored blocks.
-public enum Zlib {
-    public struct Failure: Error { public let why: String }
-
-    /// Adler-32 of bytes.
-    public static func adler32(_ bytes: [UInt8]) -> UInt32 {
-        var a: UInt32 = 1, b: UInt32 = 0
-        bytes.withUnsafeBufferPointer { p in
-            var i = 0
-            while i < p.count {
-                let end = min(i + 5552, p.count)   // the most bytes before b can overflow 32 bits
-                while i < end {
-                    a &+= UInt32(p[i])
-                    b &+= a
-                    i += 1
+    /// Decompresses a zlib stream (checking its header and Adler-32). More than `limit`
+    /// bytes of output is an error (a PNG knows how much its image data must be); the
+    /// output grows as the stream yields it, so a small file that claims a huge image
+    /// allocates little before it is refused.
+    static func decompress(_ stream: [UInt8], limit: Int) throws -> [UInt8] {
+        var z = z_stream()
+        guard inflateInit_(&z, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw Failure(why: "zlib could not start (out of memory?)")
+        }
+        defer { inflateEnd(&z) }
+        var input = stream
+        var out = [UInt8](repeating: 0, count: min(limit, 1 << 16) + 1)
+        var produced = 0
+        var status = Z_OK
+        input.withUnsafeMutableBufferPointer { inp in
+            z.next_in = inp.baseAddress
+            z.avail_in = uInt(inp.count)   // an IDAT total past 4 GiB cannot be read (PNG's chunks are < 2 GiB each)
+            while status == Z_OK {
+                if produced == out.count {
+                    guard out.count <= limit else { return }   // more than limit
+                    out += [UInt8](repeating: 0, count: min(out.count, limit + 1 - out.count))
                 }
-                a %= 65521
-                b %= 65521
-            }
-        }
-        return b << 16 | a
-    }
-
-    /// A zlib stream of `data` in stored blocks (at most 65535 bytes each).
-    public static func storedStream(_ data: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x78, 0x01]   // deflate, 32 KiB window, no dictionary; (0x7801 % 31 == 0)
-        out.reserveCapacity(data.count + data.count / 65535 * 5 + 16)
-        var start = 0
-        repeat {
-            let n = min(65535, data.count - start)
-            let last = start + n == data.count
-            out.append(last ? 1 : 0)   // BFINAL, BTYPE 00 (stored)
-            out += [UInt8(n & 0xff), UInt8(n >> 8), UInt8(~n & 0xff), UInt8((~n >> 8) & 0xff)]
-            out += data[start..<(start + n)]
-            start += n
-        } while start < data.count
-        out += PNG.bigEndian(adler32(data))
-        return out
-    }
-
-    /// Decompresses a zlib stream, checking its header and Adler-32. More than `limit`
-    /// bytes of output is an error (a PNG knows how much its image data must be).
-    public static func decompress(_ stream: [UInt8], limit: Int) throws -> [UInt8] {
-        guard stream.count >= 2 else { throw Failure(why: "it is only \(stream.count) bytes long: truncated?") }
-        let (cmf, flg) = (stream[0], stream[1])
-        guard cmf & 0x0f == 8 else { throw Failure(why: "compression method \(cmf & 0x0f) is not deflate (8)") }
-        guard cmf >> 4 <= 7 else { throw Failure(why: "its window size field is \(cmf >> 4) (at most 7)") }
-        guard (UInt16(cmf) << 8 | UInt16(flg)) % 31 == 0 else { throw Failure(why: "its header check bits are wrong") }
-        guard flg & 0x20 == 0 else { throw Failure(why: "it needs a preset dictionary, which PNG does not allow") }
-        var inflater = Inflater(stream, start: 2, limit: limit)
-        let out = try inflater.run()
-        let end = inflater.byteEnd
-        guard end + 4 <= stream.count else { throw Failure(why: "it ends before its Adler-32 checksum: truncated?") }
-        let stored = PNG.be32(stream, end)
-        let computed = adler32(out)
-        guard stored == computed else {
-            throw Failure(why: "its Adler-32 \(PNG.hex(stored)) does not match the data's \(PNG.hex(computed))")
-        }
-        return out
-    }
-
-    /// Inflates raw deflate data (no zlib header); for tests and other containers.
-    public static func inflate(_ data: [UInt8], limit: Int = 1 << 30) throws -> [UInt8] {
-        var inflater = Inflater(data, start: 0, limit: limit)
-        return try inflater.run()
-    }
-}
-
-/// A canonical Huffman code as a lookup table indexed by the next `bits` input bits
-/// (LSB first, as deflate packs codes reversed): each entry is symbol << 4 | length,
-/// 0 for bit patterns that no code starts with.
-struct HuffmanTable {
-    let bits: Int
-    let entries: [UInt32]
-
-    /// From code lengths (0: unused symbol). Over-subscribed lengths are an error;
-    /// incomplete codes are allowed, and reading a missing code is an error then.
-    init(lengths: [Int], what: String) throws {
-        let maxLength = lengths.max() ?? 0
-        guard maxLength > 0 else { throw Zlib.Failure(why: "the \(what) code has no symbols") }
-        var count = [Int](repeating: 0, count: 16)
-        for l in lengths where l > 0 { count[l] += 1 }
-        var left = 1
-        for l in 1...15 {
-            left = left * 2 - count[l]
-            guard left >= 0 else { throw Zlib.Failure(why: "the \(what) code lengths are over-subscribed") }
-        }
-        var next = [Int](repeating: 0, count: 16)
-        var code = 0
-        for l in 1...15 {
-            code = (code + count[l - 1]) << 1
-            next[l] = code
-        }
-        bits = maxLength
-        var table = [UInt32](repeating: 0, count: 1 << maxLength)
-        for (symbol, l) in lengths.enumerated() where l > 0 {
-            let c = next[l]
-            next[l] += 1
-            var reversed = 0
-            for k in 0..<l where c & (1 << k) != 0 { reversed |= 1 << (l - 1 - k) }
-            let entry = UInt32(symbol) << 4 | UInt32(l)
-            var i = reversed
-            while i < table.count {
-                table[i] = entry
-                i += 1 << l
-            }
-        }
-        entries = table
-    }
-}
-
-/// The deflate decoder: a bit reader over the input and the block loop.
-struct Inflater {
-    let input: [UInt8]
-    var position: Int          // the next input byte to load into the bit buffer
-    var bitBuffer: UInt64 = 0
-    var bitCount = 0
-    /// Bits consumed past the real end of the input (zeros fed in): any is an error.
-    var overrun = 0
-    let limit: Int
-    var out: [UInt8] = []
-
-    init(_ input: [UInt8], start: Int, limit: Int) {
-        self.input = input
-        position = start
-        self.limit = limit
-        out.reserveCapacity(min(limit, 1 << 26))
-    }
-
-    /// The first byte after the deflate data (after the final block, byte-aligned).
-    var byteEnd: Int { position - bitCount / 8 }
-
-    static let lengthBase: [Int] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115,
-                                    131, 163, 195, 227, 258]
-    static let lengthExtra: [Int] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0]
-    static let distanceBase: [Int] = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025,
-                                      1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577]
-    static let distanceExtra: [Int] = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12,
-                                       13, 13]
-    static let codeLengthOrder = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
-    static let fixedLiterals = try! HuffmanTable(
-        lengths: [Int](repeating: 8, count: 144) + [Int](repeating: 9, count: 112) + [Int](repeating: 7, count: 24)
-            + [Int](repeating: 8, count: 8), what: "fixed literal/length")
-    static let fixedDistances = try! HuffmanTable(lengths: [Int](repeating: 5, count: 30), what: "fixed distance")
-
-    /// Makes at least `n` (<= 56) bits available, feeding zeros past the end.
-    @inline(__always)
-    mutating func fill(_ n: Int) {
-        while bitCount < n {
-            if position < input.count {
-                bitBuffer |= UInt64(input[position]) << UInt64(bitCount)
-            } else {
-                overrun += 8
-            }
-            position += 1
-            bitCount += 8
-        }
-    }
-
-    /// Drops `n` bits; an error if any of them was padding past the input's end.
-    @inline(__always)
-    mutating func consume(_ n: Int) throws {
-        bitBuffer >>= UInt64(n)
-        bitCount -= n
-        // 8 * position - bitCount bits are consumed; the input holds 8 * input.count.
-        if overrun > 0 && 8 * position - bitCount > 8 * input.count {
-            throw Zlib.Failure(why: "the deflate data ends early: truncated?")
-        }
-    }
-
-    mutating func bits(_ n: Int) throws -> Int {
-        if n == 0 { return 0 }
-        fill(n)
-        let v = Int(bitBuffer & ((1 << UInt64(n)) - 1))
-        try consume(n)
-        return v
-    }
-
-    mutating func symbol(_ table: HuffmanTable) throws -> Int {
-        fill(table.bits)
-        let entry = table.entries[Int(bitBuffer & ((1 << UInt64(table.bits)) - 1))]
-        guard entry != 0 else { throw Zlib.Failure(why: "it holds a bit pattern that is no Huffman code") }
-        try consume(Int(entry & 0xf))
-        return Int(entry >> 4)
-    }
-
-    mutating func run() throws -> [UInt8] {
-        var final = false
-        while !final {
-            final = try bits(1) == 1
-            switch try bits(2) {
-            case 0: try stored()
-            case 1: try codes(Self.fixedLiterals, Self.fixedDistances)
-            case 2:
-                let (literals, distances) = try dynamicTables()
-                try codes(literals, distances)
-            default: throw Zlib.Failure(why: "it holds a block of the reserved type 3")
-            }
-        }
-        // Drop the partial byte after the final block.
-        bitBuffer >>= UInt64(bitCount % 8)
-        bitCount -= bitCount % 8
-        return out
-    }
-
-    mutating func stored() throws {
-        bitBuffer >>= UInt64(bitCount % 8)
-        bitCount -= bitCount % 8
-        let length = try bits(16), complement = try bits(16)
-        guard length == ~complement & 0xffff else { throw Zlib.Failure(why: "a stored block's length check fails") }
-        guard out.count + length <= limit else { throw Zlib.Failure(why: "it decompresses to more than the \(limit) bytes expected") }
-        // Whole bytes still in the bit buffer come first, then the input directly.
-        var remaining = length
-        while remaining > 0 && bitCount >= 8 {
-            out.append(UInt8(try bits(8)))
-            remaining -= 1
-        }
-        guard position + remaining <= input.count else { throw Zlib.Failure(why: "a stored block runs past the end: truncated?") }
-        out += input[position..<(position + remaining)]
-        position += remaining
-    }
-
-    mutating func dynamicTables() throws -> (HuffmanTable, HuffmanTable) {
-        let literalCount = try bits(5) + 257, distanceCount = try bits(5) + 1, codeLengthCount = try bits(4) + 4
-        guard literalCount <= 286, distanceCount <= 30 else {
-            throw Zlib.Failure(why: "a dynamic block declares \(literalCount) literal/length and \(distanceCount) distance codes")
-        }
-        var codeLengths = [Int](repeating: 0, count: 19)
-        for i in 0..<codeLengthCount { codeLengths[Self.codeLengthOrder[i]] = try bits(3) }
-        let codeLengthTable = try HuffmanTable(lengths: codeLengths, what: "code length")
-        var lengths: [Int] = []
-        while lengths.count < literalCount + distanceCount {
-            let s = try symbol(codeLengthTable)
-            switch s {
-            case 0...15: lengths.append(s)
-            case 16:
-                guard let previous = lengths.last else { throw Zlib.Failure(why: "a dynamic block repeats a length before the first") }
-                lengths += [Int](repeating: previous, count: 3 + (try bits(2)))
-            case 17: lengths += [Int](repeating: 0, count: 3 + (try bits(3)))
-            default: lengths += [Int](repeating: 0, count: 11 + (try bits(7)))
-            }
-        }
-        guard lengths.count == literalCount + distanceCount else {
-            throw Zlib.Failure(why: "a dynamic block's code lengths run past their count")
-        }
-        guard lengths[256] > 0 else { throw Zlib.Failure(why: "a dynamic block has no end-of-block code") }
-        let literals = try HuffmanTable(lengths: Array(lengths[0..<literalCount]), what: "literal/length")
-        let distanceLengths = Array(lengths[literalCount...])
-        // A block of literals only may have no distance codes (one length-0 code).
-        let distances = distanceLengths.contains(where: { $0 > 0 })
-            ? try HuffmanTable(lengths: distanceLengths, what: "distance")
-            : HuffmanTable.empty
-        return (literals, distances)
-    }
-
-    mutating func codes(_ literals: HuffmanTable, _ distances: HuffmanTable) throws {
-        while true {
-            let s = try symbol(literals)
-            if s < 256 {
-                guard out.count < limit else { throw Zlib.Failure(why: "it decompresses to more than the \(limit) bytes expected") }
-                out.append(UInt8(s))
-            } else if s == 256 {
-                return
-            } else {
-                let index = s - 257
-                guard index < 29 else { throw Zlib.Failure(why: "it uses the invalid length code \(s)") }
-                let length = Self.lengthBase[index] + (try bits(Self.lengthExtra[index]))
-                guard distances.bits > 0 else { throw Zlib.Failure(why: "a block without distance codes uses a distance") }
-                let d = try symbol(distances)
-                guard d < 30 else { throw Zlib.Failure(why: "it uses the invalid distance code \(d)") }
-                let distance = Self.distanceBase[d] + (try bits(Self.distanceExtra[d]))
-                guard distance <= out.count else {
-                    throw Zlib.Failure(why: "a back-reference reaches \(distance) bytes back, before the start of the data")
+                status = out.withUnsafeMutableBufferPointer { o in
+                    z.next_out = o.baseAddress! + produced
+                    z.avail_out = uInt(min(o.count - produced, Int(UInt32.max)))
+                    let before = z.avail_out
+                    let s = inflate(&z, Z_NO_FLUSH)
+                    produced += Int(before - z.avail_out)
+                    return s
                 }
-                guard out.count + length <= limit else {
-                    throw Zlib.Failure(why: "it decompresses to more than the \(limit) bytes expected")
-                }
-                let from = out.count - distance
-                for k in 0..<length { out.append(out[from + k]) }
+                if status == Z_BUF_ERROR && z.avail_in > 0 { status = Z_OK }   // only room was short
             }
         }
+        if produced > limit { throw Failure(why: "it holds more than the \(limit) bytes the image needs") }
+        switch status {
+        case Z_STREAM_END:
+            return Array(out[..<produced])
+        case Z_BUF_ERROR:
+            throw Failure(why: "it ends early: truncated?")
+        case Z_DATA_ERROR:
+            let why = z.msg.map { String(cString: $0) } ?? "corrupt data"
+            throw Failure(why: why == "incorrect data check" ? "its Adler-32 checksum does not match the data" : why)
+        case Z_MEM_ERROR:
+            throw Failure(why: "zlib ran out of memory")
+        default:
+            throw Failure(why: "zlib status \(status)")
+        }
     }
-}
 
-extension HuffmanTable {
-    /// No codes at all (a block of literals only).
-    static let empty = HuffmanTable(bits: 0, entries: [0])
-
-    private init(bits: Int, entries: [UInt32]) {
-        self.bits = bits
-        self.entries = entries
+    /// A zlib stream of `data` at zlib's default compression level.
+    static func compress(_ data: [UInt8]) throws -> [UInt8] {
+        var size = compressBound(uLong(data.count))
+        var out = [UInt8](repeating: 0, count: Int(size))
+        let status = out.withUnsafeMutableBufferPointer { o in
+            data.withUnsafeBufferPointer { d in compress2(o.baseAddress, &size, d.baseAddress, uLong(d.count), Z_DEFAULT_COMPRESSION) }
+        }
+        guard status == Z_OK else { throw LSTMKitError.invalidArgument("zlib could not compress the image (status \(status))") }
+        return Array(out[..<Int(size)])
     }
 }

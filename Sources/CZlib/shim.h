@@ -1,0 +1,2 @@
+// zlib (Debian's zlib1g-dev): PNG's deflate streams and CRC-32s.
+#include <zlib.h>
