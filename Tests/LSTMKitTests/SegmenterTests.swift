@@ -496,7 +496,7 @@ struct SegmenterTests {
         let trainer = try ImageSegmenterTrainer(train: train, trainMasks: trainMasks, dev: dev, devMasks: devMasks,
                                                 config: config, options: options)
         // Front doors refuse limits below 1 s (the options' table); a test may go below.
-        trainer.options.timeLimit = 1e-9
+        trainer.loop.options.timeLimit = 1e-9
         var lines: [String] = []
         let best = try trainer.run { lines.append($0) }
         #expect(lines.filter { $0.contains(" done in ") }.count == 1, "\(lines)")
@@ -543,7 +543,8 @@ struct SegmenterTests {
             let trainer = try ImageSegmenterTrainer(train: images, trainMasks: masks, dev: images, devMasks: masks,
                                                     config: ImageSegmenterConfig(numClasses: 7), options: options)
             var (mirroredImages, mirroredMasks) = (images, masks)
-            trainer.mirrorRandomHalf(&mirroredImages, &mirroredMasks)
+            var rng = SeededRandom(seed: 1)
+            trainer.mirrorRandomHalf(&mirroredImages, &mirroredMasks, rng: &rng)
             var flipped = 0
             for i in 0..<n {
                 func at(_ y: Int, _ x: Int) -> Int { (i * h + y) * w + x }

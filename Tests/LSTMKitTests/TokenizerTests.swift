@@ -204,29 +204,32 @@ struct TokenizerTests {
         let trainer = try TokenizerTrainer(train: train, dev: dev, config: config, options: options)
         let parameters = trainer.tokenizer.network.parameters
         let w0 = parameters.map(\.value)
-        trainer.updateAverage(parameters)
-        #expect(trainer.averageValues! == w0)
+        trainer.loop.updateAverage(parameters)
+        #expect(trainer.loop.averageValues! == w0)
         for p in parameters { p.value = p.value.map { $0 + 1 } }
-        trainer.updateAverage(parameters)
-        let keep = Float(pow(0.9, Double(TokenizerTrainer.averageEvery)))
-        for (a, w) in zip(trainer.averageValues!, w0) {
+        trainer.loop.updateAverage(parameters)
+        let keep = Float(pow(0.9, Double(Trainer<SegmentationScore>.averageEvery)))
+        for (a, w) in zip(trainer.loop.averageValues!, w0) {
             for (x, y) in zip(a, w) { #expect(abs(x - (y + (1 - keep))) < 1e-5) }
         }
         for (p, w) in zip(parameters, w0) { p.value = w }
-        trainer.averageValues = nil
+        trainer.loop.averageValues = nil
         // Training: the best model is the average (not the trained weights), and a
         // checkpoint carries the average on.
         let path = temporaryPath("average.safetensors")
         defer { unlink(path) }
         try trainer.run(checkpointPath: path, bestPath: nil) { _ in }
-        let average = try #require(trainer.averageValues)
-        #expect(trainer.bestValues! == average)
-        #expect(parameters.map(\.value) != average)
+        let average = try #require(trainer.loop.averageValues)
+        #expect(trainer.loop.groups[0].bestValues! == average)
+        #expect(parameters.map(\.value) == average)   // the best weights, restored at the end
+        let trained = try SafeTensors.read(from: path)
+        let trainedValues = trainer.namedState.map { trained.tensor($0.name)!.values }
+        #expect(trainedValues != average)
         options.epochs = 2
         let resumed = try TokenizerTrainer(train: train, dev: dev, config: config, options: options)
         try resumed.resume(from: path)
-        #expect(resumed.averageValues! == average && resumed.bestValues! == average)
-        #expect(resumed.tokenizer.network.parameters.map(\.value) == parameters.map(\.value))
+        #expect(resumed.loop.averageValues! == average && resumed.loop.groups[0].bestValues! == average)
+        #expect(resumed.tokenizer.network.parameters.map(\.value) == trainedValues)
     }
 
     @Test("tags: one BMES tag per Unicode scalar, as the Python binding")

@@ -28,6 +28,16 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return result
     }
 
+    /// The generator's whole state, so a training checkpoint can continue its sequence
+    /// exactly (`init(state:)`).
+    public var state: [UInt64] { [s.0, s.1, s.2, s.3] }
+
+    /// A generator in `state` (four words, not all 0, as `state` gives them).
+    public init?(state: [UInt64]) {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
+        s = (state[0], state[1], state[2], state[3])
+    }
+
     @inline(__always)
     private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 

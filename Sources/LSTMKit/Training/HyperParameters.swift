@@ -141,6 +141,20 @@ extension HyperParameter {
     }
 }
 
+extension HyperParameter {
+    /// This entry of a struct held at `path` in `Outer`, as an entry of `Outer` (a
+    /// model's training options hold the loop's as `loop`).
+    func nested<Outer>(in path: WritableKeyPath<Outer, Root>) -> HyperParameter<Outer> {
+        HyperParameter<Outer>(
+            name: name, allowed: allowed, doc: doc,
+            problem: { outer, name in problem(outer[keyPath: path], name) },
+            edges: { outer in
+                let (inside, outside) = edges(outer[keyPath: path])
+                return (inside.map { setting(outer, path, $0) }, outside.map { setting(outer, path, $0) })
+            })
+    }
+}
+
 private func setting<Root, Value>(_ root: Root, _ path: WritableKeyPath<Root, Value>, _ value: Value) -> Root {
     var copy = root
     copy[keyPath: path] = value
@@ -188,45 +202,6 @@ let int32Max = Int(Int32.max)
 
 /// The thread counts the tables accept, and the command-line tool for every command.
 public let threadCountRange = 1...1024
-
-/// The training loop's entries every options table shares, each rule written once.
-extension HyperParameter {
-    static func epochs(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
-        .int("epochs", path, 1...int32Max, "Training epochs at most.")
-    }
-
-    static func batchSize(_ path: WritableKeyPath<Root, Int>, of items: String) -> HyperParameter {
-        .int("batch_size", path, 1...65536, "\(items) per batch.")
-    }
-
-    static func learningRate(_ path: WritableKeyPath<Root, Float>) -> HyperParameter {
-        .float("learning_rate", path, .positive, "Adam's (initial) learning rate.")
-    }
-
-    static func clipNorm(_ path: WritableKeyPath<Root, Float>) -> HyperParameter {
-        .float("clip_norm", path, .positive, "Gradients are clipped to this global norm.")
-    }
-
-    static func patience(_ path: WritableKeyPath<Root, Int>, without score: String) -> HyperParameter {
-        .int("patience", path, 1...int32Max, "Stop after this many epochs without a better \(score).")
-    }
-
-    static func decayFactor(_ path: WritableKeyPath<Root, Float>) -> HyperParameter {
-        .float("decay_factor", path, .openClosed(0, 1), "The learning rate is multiplied by this after an epoch without progress.")
-    }
-
-    static func timeLimit(_ path: WritableKeyPath<Root, Double?>) -> HyperParameter {
-        .seconds("time_limit", path, atLeast: 1, "Stop training once this many seconds have passed (nil: no limit).")
-    }
-
-    static func threads(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
-        .int("threads", path, threadCountRange, "Threads for training and scoring.")
-    }
-
-    static func logEvery(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
-        .int("log_every", path, 1...int32Max, "A progress line every this many batches.")
-    }
-}
 
 /// The network entries several configs share.
 extension HyperParameter {

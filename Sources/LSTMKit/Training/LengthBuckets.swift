@@ -15,3 +15,11 @@ public func lengthBucketedBatches(lengths: [Int], batchSize: Int, rng: inout See
     batches.shuffle(using: &rng)
     return batches
 }
+
+/// Batches of `batchSize` consecutive examples of a random order (a Fisher–Yates
+/// shuffle of 0..<count), for examples of one size (images).
+public func shuffledBatches(count n: Int, batchSize: Int, rng: inout SeededRandom) -> [[Int]] {
+    var order = Array(0..<n)
+    for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+    return stride(from: 0, to: n, by: batchSize).map { Array(order[$0..<min($0 + batchSize, n)]) }
+}

@@ -1,35 +1,11 @@
-/// Options of `ImageClassifierTrainer`.
-public struct ImageClassifierTrainingOptions: Sendable {
-    public var epochs = 15
-    public var batchSize = 64
-    public var learningRate: Float = 0.001
-    public var clipNorm: Float = 5
-    /// Stop after this many epochs without a better dev accuracy.
-    public var patience = 3
-    public var decayFactor: Float = 0.5
-    /// Stop after the epoch during which this many seconds of training have passed (nil: no limit).
-    public var timeLimit: Double?
-    public var seed: UInt64 = 1
-    public var threads = 2
-    public var logEvery = 200
+/// Options of `ImageClassifierTrainer`: the loop's settings (patience on dev accuracy,
+/// a time limit...) are `loop`'s; the images need no others.
+public struct ImageClassifierTrainingOptions: ModelTrainingOptions, Sendable {
+    public var loop = TrainerOptions(epochs: 15, batchSize: 64, learningRate: 0.001, patience: 3, logEvery: 200)
 
     public init() {}
-}
 
-extension ImageClassifierTrainingOptions: HyperParameterized {
-    public static var hyperParameters: [HyperParameter<Self>] {
-        [
-            .epochs(\.epochs),
-            .batchSize(\.batchSize, of: "Images"),
-            .learningRate(\.learningRate),
-            .clipNorm(\.clipNorm),
-            .patience(\.patience, without: "dev accuracy"),
-            .decayFactor(\.decayFactor),
-            .timeLimit(\.timeLimit),
-            .threads(\.threads),
-            .logEvery(\.logEvery),
-        ]
-    }
+    public static var modelHyperParameters: [HyperParameter<Self>] { [] }
 }
 
 /// The sorted distinct labels: numerically when every label is an integer ("2" before "10").
@@ -39,17 +15,16 @@ func sortedLabels(_ labels: [String]) -> [String] {
     return distinct.sorted()
 }
 
-/// Fits an ImageClassifier: pixel normalisation from the training images, shuffled
-/// batches, Adam, clipping, dropout, learning-rate decay and early stopping on dev
-/// accuracy (keeping the best weights), progress lines.
-public final class ImageClassifierTrainer {
+/// Fits an ImageClassifier on the one training loop (`Trainer`): pixel normalisation
+/// from the training images, shuffled batches, dev accuracy.
+public final class ImageClassifierTrainer: TrainingTask {
     public let classifier: ImageClassifier
     public let options: ImageClassifierTrainingOptions
+    public let loop: Trainer<ClassificationScore>
     let trainImages: Tensor
     let trainTargets: [Int32]
     let devImages: Tensor
     let devTargets: [Int]
-    var rng: SeededRandom
 
     /// Images (N, H, W[, C]) or (N, T, H, W, C) as float32; the geometry in `config` is
     /// taken from them. Throws on fewer than 2 classes, a dev label unseen in training,
@@ -86,7 +61,7 @@ public final class ImageClassifierTrainer {
         trainTargets = trainLabels.map { Int32(index[$0]!) }
         devImages = dev
         devTargets = devLabels.map { index[$0]! }
-        rng = SeededRandom(seed: options.seed)
+        loop = Trainer(options: options.loop)
     }
 
     /// (N, H, W), (N, H, W, C) or (N, T, H, W, C) → the config's geometry.
@@ -107,57 +82,43 @@ public final class ImageClassifierTrainer {
         }
     }
 
-    /// Trains; returns the best dev score (its weights are left in `classifier`).
+    /// Trains (writing `checkpointPath` after every epoch, if given); returns the best
+    /// dev score (its weights are left in `classifier`).
     @discardableResult
-    public func run(log: (String) -> Void) throws -> ClassificationScore {
-        let parameters = classifier.parameters
-        let optimizer = Adam(learningRate: options.learningRate)
-        var best: (score: ClassificationScore, values: [[Float]])?
-        func restoreBest() { if let best { for (p, v) in zip(parameters, best.values) { p.value = v } } }
-        var stale = 0
-        let n = trainTargets.count
-        let started = now()
+    public func run(checkpointPath: String? = nil, log: (String) -> Void) throws -> ClassificationScore {
         let c = classifier.config
-        log("training a \(c.kind.rawValue) image classifier on \(n) examples of \(c.exampleShape), "
+        log("training a \(c.kind.rawValue) image classifier on \(trainTargets.count) examples of \(c.exampleShape), "
             + "\(devTargets.count) dev; \(classifier.labels.count) classes; \(classifier.parameterCount) parameters")
-        for epoch in 1...options.epochs where stale < options.patience {
-            if let limit = options.timeLimit, best != nil, now() - started >= limit {
-                log("time limit of \(whole(limit)) s reached")
-                break
-            }
-            let start = now()
-            var lossSum: Double = 0
-            var order = Array(0..<n)
-            for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-            let batches = stride(from: 0, to: n, by: options.batchSize).map { order[$0..<min($0 + options.batchSize, n)] }
-            for (i, members) in batches.enumerated() {
-                let batch = gather(trainImages, Array(members))
-                let loss = try classifier.trainStep(batch, 0..<members.count, targets: members.map { trainTargets[$0] })
-                let norm = clipGradientNorm(parameters, maxNorm: options.clipNorm)
-                try stopIfDiverged(loss: loss, gradientNorm: norm, epoch: epoch, batch: i + 1, restoreBest: restoreBest)
-                optimizer.stepAndZero(parameters)
-                lossSum += Double(loss)
-                if (i + 1) % options.logEvery == 0 {
-                    let seen = (i + 1) * options.batchSize
-                    log("epoch \(epoch) batch \(i + 1)/\(batches.count)  loss \(fmt(lossSum / Double(i + 1)))  "
-                        + "\(whole(Double(seen) / (now() - start))) images/s")
-                }
-            }
-            let score = try evaluate(devImages, targets: devTargets)
-            let improved = best.map { score.accuracy > $0.score.accuracy } ?? true
-            log("epoch \(epoch) done in \(whole(now() - start)) s  loss \(fmt(lossSum / Double(max(batches.count, 1))))  "
-                + "dev accuracy \(fmt(score.accuracy * 100))  macro-F1 \(fmt(score.macroF1 * 100))\(improved ? "  (best)" : "")")
-            if improved {
-                best = (score, parameters.map(\.value))
-                stale = 0
-            } else {
-                stale += 1
-                optimizer.learningRate *= options.decayFactor
-            }
-        }
-        restoreBest()
-        return best!.score
+        return try loop.run(self, checkpointPath: checkpointPath, log: log).best[0]
     }
+
+    // MARK: What the loop asks of the model
+
+    public var parameterGroups: [ParameterGroup] {
+        [ParameterGroup(name: "network", parameters: classifier.parameters, learningRate: options.learningRate)]
+    }
+
+    public var namedState: [(name: String, parameter: Parameter)] { namedParameters(classifier.namedModules) }
+
+    public func modelFile() -> SafeTensors { classifier.modelFile() }
+
+    public var modelGenerators: [SeededRandom] {
+        get { [classifier.dropoutRNG] }
+        set { classifier.dropoutRNG = newValue[0] }
+    }
+
+    public var countNames: [String] { ["images"] }
+
+    public func batches(rng: inout SeededRandom) -> [[Int]] {
+        shuffledBatches(count: trainTargets.count, batchSize: options.batchSize, rng: &rng)
+    }
+
+    public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
+        let loss = try classifier.trainStep(gather(trainImages, members), 0..<members.count, targets: members.map { trainTargets[$0] })
+        return (loss, [members.count])
+    }
+
+    public func devScores() throws -> [ClassificationScore] { [try evaluate(devImages, targets: devTargets)] }
 
     /// Scores predictions of `images` against label indices.
     public func evaluate(_ images: Tensor, targets: [Int]) throws -> ClassificationScore {

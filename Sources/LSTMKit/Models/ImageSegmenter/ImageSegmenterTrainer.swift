@@ -1,19 +1,7 @@
-/// Options of `ImageSegmenterTrainer`.
-public struct ImageSegmenterTrainingOptions: Sendable {
-    public var epochs = 10
-    public var batchSize = 16
-    public var learningRate: Float = 0.002
-    public var clipNorm: Float = 5
-    /// Plateau: the rate is multiplied by `decayFactor` after an epoch without a better
-    /// dev mean IoU, and training stops after `patience` such epochs. Cosine: the rate
-    /// anneals to 0 over the time limit (else the epochs); patience and decay unused.
-    public var schedule = LearningRateSchedule.plateau
-    public var patience = 3
-    public var decayFactor: Float = 0.5
-    /// Stop when this many seconds of training have passed (nil: no limit): the epoch
-    /// under way ends after its current batch (at least one batch is trained), the dev set
-    /// is scored, and no epoch follows.
-    public var timeLimit: Double?
+/// Options of `ImageSegmenterTrainer`; the loop's settings (the schedule, patience on
+/// dev mean IoU, a time limit...) are `loop`'s.
+public struct ImageSegmenterTrainingOptions: ModelTrainingOptions, Sendable {
+    public var loop = TrainerOptions(epochs: 10, batchSize: 16, learningRate: 0.002, patience: 3, logEvery: 100)
     /// The loss is cross-entropy + diceWeight · soft Dice.
     public var diceWeight: Float = 0.5
     /// Cross-entropy weight per class (nil: all 1, unless `balanceClasses`).
@@ -24,27 +12,11 @@ public struct ImageSegmenterTrainingOptions: Sendable {
     /// Augmentation: each training image and its mask are mirrored left to right with
     /// probability 1/2 each time they are drawn (for data whose labels survive a mirror).
     public var flipHorizontally = false
-    public var seed: UInt64 = 1
-    public var threads = 2
-    public var logEvery = 100
 
     public init() {}
-}
 
-extension ImageSegmenterTrainingOptions: HyperParameterized {
-    public static var hyperParameters: [HyperParameter<Self>] {
-        [
-            .epochs(\.epochs),
-            .batchSize(\.batchSize, of: "Images"),
-            .learningRate(\.learningRate),
-            .clipNorm(\.clipNorm),
-            .patience(\.patience, without: "dev mean IoU"),
-            .decayFactor(\.decayFactor),
-            .timeLimit(\.timeLimit),
-            .float("dice_weight", \.diceWeight, .nonNegative, "The loss is cross-entropy + dice_weight · soft Dice."),
-            .threads(\.threads),
-            .logEvery(\.logEvery),
-        ]
+    public static var modelHyperParameters: [HyperParameter<Self>] {
+        [.float("dice_weight", \.diceWeight, .nonNegative, "The loss is cross-entropy + dice_weight · soft Dice.")]
     }
 
     /// Given class weights: finite, >= 0, not all 0, and not with balanceClasses (their
@@ -63,20 +35,24 @@ extension ImageSegmenterTrainingOptions: HyperParameterized {
     }
 }
 
-/// Fits an ImageSegmenter: pixel normalisation from the training images, shuffled
-/// batches, Adam, gradient clipping, learning-rate decay and early stopping on dev mean
-/// IoU (keeping the best weights and BatchNorm statistics), progress lines.
-public final class ImageSegmenterTrainer {
+extension ImageSegmentationScore: DevScore {
+    public var value: Double { meanIoU }
+    public var summary: String { "pixel accuracy \(fmt(pixelAccuracy * 100))  mean IoU \(fmt(meanIoU * 100))" }
+}
+
+/// Fits an ImageSegmenter on the one training loop (`Trainer`): pixel normalisation
+/// from the training images, shuffled batches (mirrored at random if asked), dev mean
+/// IoU; the best weights are kept with their BatchNorm statistics.
+public final class ImageSegmenterTrainer: TrainingTask {
     public let segmenter: ImageSegmenter
-    /// Settable inside the module only for tests (a time limit below the table's 1 s minimum).
-    public internal(set) var options: ImageSegmenterTrainingOptions
+    public let options: ImageSegmenterTrainingOptions
+    public let loop: Trainer<ImageSegmentationScore>
     /// The cross-entropy's class weights in use.
     public let classWeights: [Float]
     let trainImages: Tensor
     let trainMasks: [Int32]
     let devImages: Tensor
     let devMasks: [Int32]
-    var rng: SeededRandom
 
     /// Images (N, H, W[, C]) float32 with masks of N·H·W labels in [0, numClasses);
     /// `config.channels` is taken from the images. Throws on an empty set, masks that do
@@ -121,7 +97,7 @@ public final class ImageSegmenterTrainer {
         self.trainMasks = trainMasks
         devImages = dev
         self.devMasks = devMasks
-        rng = SeededRandom(seed: options.seed)
+        loop = Trainer(options: options.loop)
     }
 
     /// Median-frequency weights of the classes in `masks` (1 for an absent class).
@@ -134,78 +110,44 @@ public final class ImageSegmenterTrainer {
         return counts.map { $0 == 0 ? 1 : Float(median / (Double($0) / Double(masks.count))) }
     }
 
-    /// Trains; returns the best dev score (its weights are left in `segmenter`).
+    /// Trains (writing `checkpointPath` after every epoch, if given); returns the best
+    /// dev score (its weights are left in `segmenter`).
     @discardableResult
-    public func run(log: (String) -> Void) throws -> ImageSegmentationScore {
-        let parameters = segmenter.parameters, buffers = segmenter.buffers
+    public func run(checkpointPath: String? = nil, log: (String) -> Void) throws -> ImageSegmentationScore {
         defer { segmenter.recycler.clear() }   // the last step's arrays, kept for a next step
-        let optimizer = Adam(learningRate: options.learningRate)
-        var best: (score: ImageSegmentationScore, values: [[Float]])?
-        func restoreBest() { if let best { for (p, v) in zip(parameters + buffers, best.values) { p.value = v } } }
-        var stale = 0
-        let (n, h, w) = (trainImages.shape[0], trainImages.shape[1], trainImages.shape[2])
-        let started = now()
         let c = segmenter.config
         log("training an image segmenter (\(c.context.rawValue) context, \(c.upsampling.rawValue) upsampling"
-            + "\(c.attentionGates ? ", attention gates" : "")) on \(n) images of \(h)×\(w)×\(c.channels), "
+            + "\(c.attentionGates ? ", attention gates" : "")) on \(trainImages.shape[0]) images of "
+            + "\(trainImages.shape[1])×\(trainImages.shape[2])×\(c.channels), "
             + "\(devImages.shape[0]) dev; \(c.numClasses) classes; \(segmenter.parameterCount) parameters")
-        var timeUp = false
-        /// How far through its budget training is (for the cosine schedule).
-        func progress(epoch: Int, batch: Int, of batches: Int) -> Double {
-            let byEpochs = (Double(epoch - 1) + Double(batch) / Double(batches)) / Double(options.epochs)
-            return max(byEpochs, options.timeLimit.map { (now() - started) / $0 } ?? 0)
-        }
-        let cosine = options.schedule == .cosine
-        for epoch in 1...options.epochs where (cosine || stale < options.patience) && !timeUp {
-            let start = now()
-            var lossSum = 0.0, seen = 0, trainedBatches = 0
-            var order = Array(0..<n)
-            for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-            let batches = stride(from: 0, to: n, by: options.batchSize).map { Array(order[$0..<min($0 + options.batchSize, n)]) }
-            for (i, members) in batches.enumerated() {
-                if cosine {
-                    optimizer.learningRate = LearningRateSchedule.cosineRate(
-                        options.learningRate, progress: progress(epoch: epoch, batch: i, of: batches.count))
-                }
-                var (images, masks) = gather(members, pixels: h * w)
-                if options.flipHorizontally { mirrorRandomHalf(&images, &masks) }
-                let loss = try segmenter.trainStep(images, masks: masks, classWeights: classWeights, diceWeight: options.diceWeight)
-                let norm = clipGradientNorm(parameters, maxNorm: options.clipNorm)
-                try stopIfDiverged(loss: loss.total, gradientNorm: norm, epoch: epoch, batch: i + 1, restoreBest: restoreBest)
-                optimizer.stepAndZero(parameters)
-                lossSum += Double(loss.total)
-                seen += members.count
-                trainedBatches = i + 1
-                if (i + 1) % options.logEvery == 0 {
-                    log("epoch \(epoch) batch \(i + 1)/\(batches.count)  loss \(fmt(lossSum / Double(i + 1)))  "
-                        + "\(whole(Double(seen) / (now() - start))) images/s")
-                }
-                // The time limit ends the epoch under way (after at least one batch); the
-                // dev set is then scored as after a full epoch.
-                if let limit = options.timeLimit, now() - started >= limit {
-                    timeUp = true
-                    break
-                }
-            }
-            let trained = now() - start
-            let score = try segmenter.evaluate(devImages, masks: devMasks, threads: options.threads)
-            let improved = best.map { score.meanIoU > $0.score.meanIoU } ?? true
-            log("epoch \(epoch) done in \(whole(now() - start)) s (\(whole(Double(seen) / trained)) images/s)  "
-                + "loss \(fmt(lossSum / Double(max(trainedBatches, 1))))  lr \(optimizer.learningRate)  dev pixel accuracy \(fmt(score.pixelAccuracy * 100))  "
-                + "mean IoU \(fmt(score.meanIoU * 100))\(improved ? "  (best)" : "")")
-            if improved {
-                best = (score, (parameters + buffers).map(\.value))
-                stale = 0
-            } else if !cosine {
-                stale += 1
-                optimizer.learningRate *= options.decayFactor
-            }
-            if timeUp {
-                log("time limit of \(whole(options.timeLimit!)) s reached after \(trainedBatches) of \(batches.count) batches of epoch \(epoch)")
-            }
-        }
-        restoreBest()
-        return best!.score
+        return try loop.run(self, checkpointPath: checkpointPath, log: log).best[0]
+    }
+
+    // MARK: What the loop asks of the model
+
+    public var parameterGroups: [ParameterGroup] {
+        [ParameterGroup(name: "network", parameters: segmenter.parameters, kept: segmenter.buffers, learningRate: options.learningRate)]
+    }
+
+    public var namedState: [(name: String, parameter: Parameter)] { namedParameters(segmenter.fileModules) }
+
+    public func modelFile() -> SafeTensors { segmenter.modelFile() }
+
+    public var countNames: [String] { ["images"] }
+
+    public func batches(rng: inout SeededRandom) -> [[Int]] {
+        shuffledBatches(count: trainImages.shape[0], batchSize: options.batchSize, rng: &rng)
+    }
+
+    public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
+        var (images, masks) = gather(members, pixels: trainImages.shape[1] * trainImages.shape[2])
+        if options.flipHorizontally { mirrorRandomHalf(&images, &masks, rng: &rng) }
+        let loss = try segmenter.trainStep(images, masks: masks, classWeights: classWeights, diceWeight: options.diceWeight)
+        return (loss.total, [members.count])
+    }
+
+    public func devScores() throws -> [ImageSegmentationScore] {
+        [try segmenter.evaluate(devImages, masks: devMasks, threads: options.threads)]
     }
 
     /// The training images at `indices` and their masks, as one batch.
@@ -228,7 +170,7 @@ public final class ImageSegmenterTrainer {
 
     /// Mirrors each image of a batch (N, H, W[, C]) and its mask left to right with
     /// probability 1/2.
-    func mirrorRandomHalf(_ images: inout Tensor, _ masks: inout [Int32]) {
+    func mirrorRandomHalf(_ images: inout Tensor, _ masks: inout [Int32], rng: inout SeededRandom) {
         let (n, h, w) = (images.shape[0], images.shape[1], images.shape[2])
         let c = images.rank == 4 ? images.shape[3] : 1
         for i in 0..<n where rng.next() & 1 == 1 {

@@ -35,18 +35,18 @@ public struct ClassificationScore: Equatable, Sendable {
     }
 }
 
-/// Options of `TextClassifierTrainer`.
-public struct TextClassifierTrainingOptions: Sendable {
-    public var epochs = 20
-    public var batchSize = 32
-    public var learningRate: Float = 0.002
+extension ClassificationScore: DevScore {
+    public var value: Double { accuracy }
+    public var summary: String { "accuracy \(fmt(accuracy * 100))  macro-F1 \(fmt(macroF1 * 100))" }
+}
+
+/// Options of `TextClassifierTrainer`; the loop's settings (patience on dev accuracy...)
+/// are `loop`'s.
+public struct TextClassifierTrainingOptions: ModelTrainingOptions, Sendable {
+    public var loop = TrainerOptions(epochs: 20, batchSize: 32, learningRate: 0.002, patience: 3, logEvery: 100)
     /// Adam's rate for the n-gram weights (see TextClassifierConfig.ngramOrder): higher
     /// than the LSTM's, as each row is updated only when its n-gram occurs.
     public var ngramLearningRate: Float = 0.05
-    public var clipNorm: Float = 5
-    /// Stop after this many epochs without a better dev accuracy.
-    public var patience = 3
-    public var decayFactor: Float = 0.5
     public var minTokenCount = 2
     /// Token bigrams seen fewer times are "unknown" (used when the config's bigramDim > 0).
     public var minBigramCount = 2
@@ -54,81 +54,32 @@ public struct TextClassifierTrainingOptions: Sendable {
     public var minNgramCount = 2
     /// Weight each class by N / (C · count), so rare classes count as much as common ones.
     public var balanceClasses = false
-    public var seed: UInt64 = 1
-    public var threads = 2
-    public var logEvery = 100
 
     public init() {}
-}
 
-extension TextClassifierTrainingOptions: HyperParameterized {
-    public static var hyperParameters: [HyperParameter<Self>] {
+    public static var modelHyperParameters: [HyperParameter<Self>] {
         [
-            .epochs(\.epochs),
-            .batchSize(\.batchSize, of: "Texts"),
-            .learningRate(\.learningRate),
             .float("ngram_learning_rate", \.ngramLearningRate, .positive, "Adam's learning rate for the n-gram weights."),
-            .clipNorm(\.clipNorm),
-            .patience(\.patience, without: "dev accuracy"),
-            .decayFactor(\.decayFactor),
             .int("min_count", \.minTokenCount, 1...int32Max, "Tokens seen fewer times are unknown."),
             .int("min_bigram_count", \.minBigramCount, 1...int32Max, "Token bigrams seen fewer times are unknown."),
             .int("min_ngram_count", \.minNgramCount, 1...int32Max, "N-grams found in fewer training texts are left out."),
-            .threads(\.threads),
-            .logEvery(\.logEvery),
         ]
     }
 }
 
-/// One head's early stopping: its weights and optimizer, its best dev score and the
-/// weights then, the epochs since.
-final class HeadProgress {
-    let name: String
-    let weights: [Parameter]
-    let optimizer: Adam
-    private(set) var best: (score: ClassificationScore, values: [[Float]])?
-    let patience: Int
-    private(set) var stale = 0
-
-    init(name: String, weights: [Parameter], learningRate: Float, patience: Int) {
-        self.name = name
-        self.weights = weights
-        self.patience = patience
-        optimizer = Adam(learningRate: learningRate)
-    }
-
-    /// Still learning: fewer than `patience` epochs without a better dev score.
-    var isTraining: Bool { stale < patience }
-
-    /// Records an epoch's dev score; returns whether it is the best so far (else the
-    /// learning rate decays).
-    func update(_ score: ClassificationScore, decayFactor: Float) -> Bool {
-        if let best, score.accuracy <= best.score.accuracy {
-            stale += 1
-            optimizer.learningRate *= decayFactor
-            return false
-        }
-        best = (score, weights.map(\.value))
-        stale = 0
-        return true
-    }
-
-    func restore() {
-        if let best { for (p, v) in zip(weights, best.values) { p.value = v } }
-    }
-}
-
-/// Fits a TextClassifier: vocabulary from the training texts, length-bucketed batches,
-/// Adam, clipping, dropout, learning-rate decay and early stopping on dev accuracy
-/// (keeping the best weights), progress lines.
-public final class TextClassifierTrainer {
+/// Fits a TextClassifier on the one training loop (`Trainer`): a vocabulary from the
+/// training texts, length-bucketed batches, dev accuracy. With n-gram features the two
+/// heads are two parameter groups: each has its own optimizer, learning-rate decay and
+/// early stopping on its own dev accuracy; at the end their best weights are mixed at
+/// the weight best on dev.
+public final class TextClassifierTrainer: TrainingTask {
     public let classifier: TextClassifier
     public let options: TextClassifierTrainingOptions
+    public let loop: Trainer<ClassificationScore>
     let train: [(text: TextClassifier.EncodedText, label: Int32)]
     let devTexts: [String]
     let devLabels: [Int]
     let classWeights: [Float]?
-    var rng: SeededRandom
 
     /// `train` and `dev` are (text, label) pairs. Throws on fewer than 2 classes, a dev
     /// label unseen in training, or an empty set.
@@ -165,62 +116,60 @@ public final class TextClassifierTrainer {
         } else {
             classWeights = nil
         }
-        rng = SeededRandom(seed: options.seed)
+        loop = Trainer(options: options.loop)
     }
 
-    /// Trains; returns the best dev score (its weights are left in `classifier`). With
-    /// n-gram features the two heads learn side by side, each with its own optimizer,
-    /// learning-rate decay and early stopping on its own dev accuracy; at the end their
-    /// best weights are mixed at the weight best on dev.
+    /// Trains (writing `checkpointPath` after every epoch, if given); returns the best
+    /// dev score (its weights are left in `classifier`).
     @discardableResult
-    public func run(log: (String) -> Void) throws -> ClassificationScore {
-        let lstmHead = HeadProgress(name: "LSTM", weights: classifier.parameters.filter { $0 !== classifier.ngramBag?.weight },
-                                    learningRate: options.learningRate, patience: options.patience)
-        let ngramHead = classifier.ngramBag.map {
-            HeadProgress(name: "n-grams", weights: [$0.weight], learningRate: options.ngramLearningRate, patience: options.patience)
-        }
-        let heads = [lstmHead] + (ngramHead.map { [$0] } ?? [])
+    public func run(checkpointPath: String? = nil, log: (String) -> Void) throws -> ClassificationScore {
         log("training on \(train.count) texts, \(devTexts.count) dev; \(classifier.labels.count) classes; "
             + "vocabulary \(classifier.vocabulary.tokens.count) \(classifier.vocabulary.mode.rawValue), "
             + "\(classifier.vocabulary.bigrams.count) bigrams, \(classifier.vocabulary.ngrams.count) n-grams; "
             + "\(classifier.parameterCount) parameters")
-        for epoch in 1...options.epochs where heads.contains(where: \.isTraining) {
-            let start = now()
-            var lossSum: Double = 0, seen = 0
-            let batches = makeBatches()
-            for (i, members) in batches.enumerated() {
-                let batch = TextClassifier.Batch(members.map { train[$0].text })
-                let loss = try classifier.trainStep(batch, targets: members.map { train[$0].label }, classWeights: classWeights,
-                                                    lstm: lstmHead.isTraining, ngrams: ngramHead?.isTraining ?? false)
-                let training = heads.filter(\.isTraining)
-                let norms = training.map { clipGradientNorm($0.weights, maxNorm: options.clipNorm) }
-                try stopIfDiverged(loss: loss, gradientNorm: norms.reduce(0, +), epoch: epoch, batch: i + 1) {
-                    for head in heads { head.restore() }
-                }
-                for head in training { head.optimizer.stepAndZero(head.weights) }
-                lossSum += Double(loss)
-                seen += members.count
-                if (i + 1) % options.logEvery == 0 {
-                    log("epoch \(epoch) batch \(i + 1)/\(batches.count)  loss \(fmt(lossSum / Double(i + 1)))  "
-                        + "\(whole(Double(seen) / (now() - start))) texts/s")
-                }
-            }
-            let probabilities = classifier.headProbabilities(devTexts, threads: options.threads)
-            var line = "epoch \(epoch) done in \(whole(now() - start)) s  loss \(fmt(lossSum / Double(max(batches.count, 1))))  "
-            for (head, p) in zip(heads, [probabilities.lstm] + (probabilities.ngram.map { [$0] } ?? [])) where head.isTraining {
-                let score = devScore(p)
-                let improved = head.update(score, decayFactor: options.decayFactor)
-                line += "dev accuracy\(ngramHead == nil ? "" : " (\(head.name))") \(fmt(score.accuracy * 100))  "
-                    + "macro-F1 \(fmt(score.macroF1 * 100))\(improved ? "  (best)" : "")  "
-            }
-            log(String(line.dropLast(2)))
-        }
-        for head in heads { head.restore() }
-        guard ngramHead != nil else { return lstmHead.best!.score }
+        let report = try loop.run(self, checkpointPath: checkpointPath, log: log)
+        guard classifier.ngramBag != nil else { return report.best[0] }
         let mixed = chooseNgramWeight()
         log("the heads mixed: dev accuracy \(fmt(mixed.accuracy * 100))  macro-F1 \(fmt(mixed.macroF1 * 100))  "
             + "(n-gram weight \(fmt(Double(classifier.ngramWeight))))")
         return mixed
+    }
+
+    // MARK: What the loop asks of the model
+
+    public var parameterGroups: [ParameterGroup] {
+        let ngrams = classifier.ngramBag?.weight
+        return [ParameterGroup(name: "LSTM", parameters: classifier.parameters.filter { $0 !== ngrams }, learningRate: options.learningRate)]
+            + (ngrams.map { [ParameterGroup(name: "n-grams", parameters: [$0], learningRate: options.ngramLearningRate)] } ?? [])
+    }
+
+    public var namedState: [(name: String, parameter: Parameter)] { namedParameters(classifier.namedModules) }
+
+    public func modelFile() -> SafeTensors { classifier.modelFile() }
+
+    public var modelGenerators: [SeededRandom] {
+        get { [classifier.dropoutRNG] }
+        set { classifier.dropoutRNG = newValue[0] }
+    }
+
+    public var countNames: [String] { ["texts"] }
+
+    /// Batches of similar length (longest first within a batch), in random order.
+    public func batches(rng: inout SeededRandom) -> [[Int]] {
+        lengthBucketedBatches(lengths: train.map { $0.text.ids.count }, batchSize: options.batchSize, rng: &rng)
+    }
+
+    public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
+        let batch = TextClassifier.Batch(members.map { train[$0].text })
+        let loss = try classifier.trainStep(batch, targets: members.map { train[$0].label }, classWeights: classWeights,
+                                            lstm: training[0], ngrams: training.count > 1 && training[1])
+        return (loss, [members.count])
+    }
+
+    /// Each head's dev score.
+    public func devScores() throws -> [ClassificationScore] {
+        let probabilities = classifier.headProbabilities(devTexts, threads: options.threads)
+        return ([probabilities.lstm] + (probabilities.ngram.map { [$0] } ?? [])).map(devScore)
     }
 
     /// Sets the classifier's n-gram weight to the mix of the heads best on dev (0, 0.1,
@@ -249,10 +198,6 @@ public final class TextClassifierTrainer {
                             gold: labels)
     }
 
-    /// Batches of similar length (longest first within a batch), in random order.
-    func makeBatches() -> [[Int]] {
-        lengthBucketedBatches(lengths: train.map { $0.text.ids.count }, batchSize: options.batchSize, rng: &rng)
-    }
 }
 
 extension TextClassifier {
