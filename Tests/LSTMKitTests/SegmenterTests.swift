@@ -485,51 +485,6 @@ struct SegmenterTests {
         return (Tensor(shape: [n, 16, 16], data: images), masks)
     }
 
-    @Test("the time limit ends the epoch under way after a batch, then the dev set is scored")
-    func timeLimit() throws {
-        let (train, trainMasks) = Self.squares(40, seed: 3)
-        let (dev, devMasks) = Self.squares(8, seed: 4)
-        var config = ImageSegmenterConfig(numClasses: 3)
-        (config.encoderChannels, config.hiddenSize) = ([2], 2)
-        var options = ImageSegmenterTrainingOptions()
-        (options.epochs, options.batchSize, options.threads) = (50, 8, 1)
-        let trainer = try ImageSegmenterTrainer(train: train, trainMasks: trainMasks, dev: dev, devMasks: devMasks,
-                                                config: config, options: options)
-        // Front doors refuse limits below 1 s (the options' table); a test may go below.
-        trainer.loop.options.timeLimit = 1e-9
-        var lines: [String] = []
-        let best = try trainer.run { lines.append($0) }
-        #expect(lines.filter { $0.contains(" done in ") }.count == 1, "\(lines)")
-        #expect(lines.last?.contains("reached after 1 of 5 batches of epoch 1") == true, "\(lines)")
-        #expect(try trainer.segmenter.evaluate(dev, masks: devMasks) == best)
-    }
-
-    @Test("cosine schedule: the rate falls from the initial one to 0 over the epochs, without an early stop")
-    func cosineSchedule() throws {
-        #expect(LearningRateSchedule.cosineRate(0.002, progress: 0) == 0.002)
-        #expect(abs(LearningRateSchedule.cosineRate(0.002, progress: 0.5) - 0.001) < 1e-9)
-        #expect(LearningRateSchedule.cosineRate(0.002, progress: 1) < 1e-12)
-        #expect(LearningRateSchedule.cosineRate(0.002, progress: 3) == LearningRateSchedule.cosineRate(0.002, progress: 1))
-        let (train, trainMasks) = Self.squares(16, seed: 5)
-        let (dev, devMasks) = Self.squares(4, seed: 6)
-        var config = ImageSegmenterConfig(numClasses: 3)
-        (config.encoderChannels, config.hiddenSize) = ([2], 2)
-        var options = ImageSegmenterTrainingOptions()
-        (options.epochs, options.batchSize, options.threads, options.patience) = (4, 8, 1, 1)
-        (options.schedule, options.learningRate) = (.cosine, 0.01)
-        let trainer = try ImageSegmenterTrainer(train: train, trainMasks: trainMasks, dev: dev, devMasks: devMasks,
-                                                config: config, options: options)
-        var lines: [String] = []
-        try trainer.run { lines.append($0) }
-        let rates = lines.filter { $0.contains(" done in ") }.compactMap { line -> Double? in
-            line.split(separator: " ").split(separator: "lr").dropFirst().first?.first.flatMap { Double($0) }
-        }
-        // Each epoch logs the rate of its last batch: progress 1/8, 3/8, 5/8, 7/8 of the cosine.
-        let expected = [1.0, 3, 5, 7].map { Double(LearningRateSchedule.cosineRate(0.01, progress: $0 / 8)) }
-        #expect(rates.count == 4, "\(lines)")
-        for (r, e) in zip(rates, expected) { #expect(abs(r - e) < 1e-7, "\(rates) vs \(expected)") }
-    }
-
     @Test("flip augmentation mirrors an image and its mask together, about half of the time, any channel count")
     func flipAugmentation() throws {
         for channels in [1, 3] {

@@ -176,62 +176,6 @@ struct TokenizerTests {
         }
     }
 
-    @Test("checkpoints resume where training stopped")
-    func resume() throws {
-        var (config, options, train, dev) = try tinyTraining(maxBatches: 5)
-        let path = temporaryPath("ckpt.safetensors")
-        defer { unlink(path) }
-        let first = try TokenizerTrainer(train: train, dev: dev, config: config, options: options)
-        try first.run(checkpointPath: path, bestPath: nil) { _ in }
-        options.epochs = 2
-        let second = try TokenizerTrainer(train: train, dev: dev, config: config, options: options)
-        try second.resume(from: path)
-        #expect(second.epoch == 1 && second.bestF1 == first.bestF1)
-        for (a, b) in zip(first.tokenizer.network.parameters, second.tokenizer.network.parameters) {
-            #expect(a.value == b.value)
-        }
-        var lines: [String] = []
-        try second.run(checkpointPath: path, bestPath: nil) { lines.append($0) }
-        #expect(second.epoch == 2)
-        #expect(lines.contains { $0.hasPrefix("epoch 2 done") })
-        #expect(!lines.contains { $0.hasPrefix("epoch 1 ") })
-    }
-
-    @Test("weight averaging: the average moves by 1 − decay^k; it is scored, kept and resumed")
-    func weightAveraging() throws {
-        var (config, options, train, dev) = try tinyTraining(maxBatches: 20)
-        options.averageDecay = 0.9
-        let trainer = try TokenizerTrainer(train: train, dev: dev, config: config, options: options)
-        let parameters = trainer.tokenizer.network.parameters
-        let w0 = parameters.map(\.value)
-        trainer.loop.updateAverage(parameters)
-        #expect(trainer.loop.averageValues! == w0)
-        for p in parameters { p.value = p.value.map { $0 + 1 } }
-        trainer.loop.updateAverage(parameters)
-        let keep = Float(pow(0.9, Double(Trainer<SegmentationScore>.averageEvery)))
-        for (a, w) in zip(trainer.loop.averageValues!, w0) {
-            for (x, y) in zip(a, w) { #expect(abs(x - (y + (1 - keep))) < 1e-5) }
-        }
-        for (p, w) in zip(parameters, w0) { p.value = w }
-        trainer.loop.averageValues = nil
-        // Training: the best model is the average (not the trained weights), and a
-        // checkpoint carries the average on.
-        let path = temporaryPath("average.safetensors")
-        defer { unlink(path) }
-        try trainer.run(checkpointPath: path, bestPath: nil) { _ in }
-        let average = try #require(trainer.loop.averageValues)
-        #expect(trainer.loop.groups[0].bestValues! == average)
-        #expect(parameters.map(\.value) == average)   // the best weights, restored at the end
-        let trained = try SafeTensors.read(from: path)
-        let trainedValues = trainer.namedState.map { trained.tensor($0.name)!.values }
-        #expect(trainedValues != average)
-        options.epochs = 2
-        let resumed = try TokenizerTrainer(train: train, dev: dev, config: config, options: options)
-        try resumed.resume(from: path)
-        #expect(resumed.loop.averageValues! == average && resumed.loop.groups[0].bestValues! == average)
-        #expect(resumed.tokenizer.network.parameters.map(\.value) == trainedValues)
-    }
-
     @Test("tags: one BMES tag per Unicode scalar, as the Python binding")
     func tags() {
         let text = "我们在北京 工作"
