@@ -137,7 +137,7 @@ struct TrainerTests {
         try file.write(to: path)
         let old = try Self.imageTrainer { $0.epochs = 2 }
         try old.resume(from: path)
-        #expect(old.epoch == 1 && old.loop.bestValues == trainer.loop.bestValues)
+        #expect(old.epoch == 1 && old.loop.bestDevValues == trainer.loop.bestDevValues)
         #expect(old.loop.rng.state == SeededRandom(seed: UInt64(file.metadata("checkpoint_rng")!)!).state)
         // A counter that is not a number is refused, and leaves the trainer as it was.
         file.metadata = file.metadata.map { ($0, $0 == "checkpoint_stale_epochs" ? "x" : $1) }

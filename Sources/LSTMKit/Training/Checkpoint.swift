@@ -4,7 +4,9 @@
 /// "best." (each group's best weights) and "average." (the moving average), and in
 /// its metadata the "checkpoint_" counters, one value per parameter group where they
 /// are per group (comma-separated). Tokenizer checkpoints of earlier versions (one
-/// group, a seed for the generator) still resume.
+/// group, a seed for the generator) still resume. Writing a checkpoint draws one number
+/// from the loop's generator (the seed those versions stored): the bundled tokenizer's
+/// recipe, which always writes checkpoints, depends on that draw.
 extension Trainer {
     /// Writes the checkpoint atomically (a crash leaves the previous one whole).
     func saveCheckpoint<T: TrainingTask>(_ task: T, to path: String, seconds: Double) throws where T.Score == Score {

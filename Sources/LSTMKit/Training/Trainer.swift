@@ -215,7 +215,7 @@ public final class Trainer<Score: DevScore> {
     func isTraining(_ g: GroupState) -> Bool { options.schedule == .cosine || g.stale < options.patience }
 
     /// The best dev value of each group so far (nil before the first epoch).
-    public var bestValues: [Double?] { groups.map(\.bestValue) }
+    public var bestDevValues: [Double?] { groups.map(\.bestValue) }
 
     /// Trains `task` for the remaining epochs; writes `checkpointPath` after every epoch
     /// and the model to `bestPath` whenever a dev score improves; reports progress to

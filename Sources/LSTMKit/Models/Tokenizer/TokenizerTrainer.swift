@@ -128,7 +128,7 @@ public final class TokenizerTrainer: TrainingTask {
     }
 
     /// The best dev F1 so far (-1 before the first epoch).
-    public var bestF1: Double { loop.bestValues.first.flatMap { $0 } ?? -1 }
+    public var bestF1: Double { loop.bestDevValues.first.flatMap { $0 } ?? -1 }
 
     // MARK: What the loop asks of the model
 
