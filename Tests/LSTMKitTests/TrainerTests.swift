@@ -145,6 +145,14 @@ struct TrainerTests {
         let fresh = try Self.imageTrainer()
         #expect(throws: LSTMKitError.self) { try fresh.resume(from: path) }
         #expect(fresh.epoch == 0 && fresh.loop.groups.allSatisfy { $0.bestValues == nil })
+        // So is a NaN weight, before any weight changes.
+        file.metadata = file.metadata.map { ($0, $0 == "checkpoint_stale_epochs" ? "0" : $1) }
+        let name = fresh.namedState.last!.name
+        file.tensors = file.tensors.map { $0.name == name ? .init(name: name, shape: $0.shape, values: $0.values.map { _ in .nan }) : $0 }
+        try file.write(to: path)
+        let before = fresh.classifier.parameters.map(\.value)
+        #expect(throws: LSTMKitError.invalidFormat("\(path): tensor \"\(name)\" holds a NaN or infinite value")) { try fresh.resume(from: path) }
+        #expect(fresh.classifier.parameters.map(\.value) == before)
     }
 
     @Test("keep-best: the model ends with the best epoch's weights, whose score the run reports")

@@ -104,6 +104,9 @@ extension Trainer {
         let name = Dictionary(named.map { (ObjectIdentifier($0.parameter), $0.name) }, uniquingKeysWith: { a, _ in a })
         func naming(_ ps: [Parameter]) -> [(name: String, parameter: Parameter)] { ps.map { (name[ObjectIdentifier($0)]!, $0) } }
         let weights = try named.map { try values($0.name, $0.parameter) }
+        if let nonFinite = zip(named, weights).first(where: { !$0.1.allSatisfy(\.isFinite) }) {
+            throw bad("tensor \"\(nonFinite.0.name)\" holds a NaN or infinite value")
+        }
         let moments = try parameterGroups.map { g in
             try g.parameters.map { p in
                 (try values("adam.m." + name[ObjectIdentifier(p)]!, p), try values("adam.v." + name[ObjectIdentifier(p)]!, p))
@@ -112,7 +115,7 @@ extension Trainer {
         let best = try parameterGroups.map { try stored("best.", naming($0.parameters + $0.kept)) }
         let average = try stored("average.", naming(parameterGroups.flatMap(\.parameters)))
 
-        for ((_, p), v) in zip(named, weights) { try p.assign(v) }
+        for ((_, p), v) in zip(named, weights) { p.value = v }
         for (k, (g, s)) in zip(parameterGroups, states).enumerated() {
             for (p, (m, v)) in zip(g.parameters, moments[k]) { try s.optimizer.setMoments(m: m, v: v, for: p) }
             s.optimizer.learningRate = rates[k]!
