@@ -29,10 +29,11 @@ protocol TrainingLoopOptions: HyperParameterized {
     static var trainsOn: String { get }
 }
 
-extension TokenizerTrainingOptions: TrainingLoopOptions, LoopFields { static let (loopFields, trainsOn) = (\Self.self, "segmented text") }
-extension TextClassifierTrainingOptions: TrainingLoopOptions, LoopFields { static let (loopFields, trainsOn) = (\Self.self, "text") }
-extension ImageClassifierTrainingOptions: TrainingLoopOptions, LoopFields { static let (loopFields, trainsOn) = (\Self.self, "images") }
-extension ImageSegmenterTrainingOptions: TrainingLoopOptions, LoopFields { static let (loopFields, trainsOn) = (\Self.self, "masks") }
+extension TrainerOptions: LoopFields {}
+extension TokenizerTrainingOptions: TrainingLoopOptions { static let (loopFields, trainsOn) = (\Self.loop, "segmented text") }
+extension TextClassifierTrainingOptions: TrainingLoopOptions { static let (loopFields, trainsOn) = (\Self.loop, "text") }
+extension ImageClassifierTrainingOptions: TrainingLoopOptions { static let (loopFields, trainsOn) = (\Self.loop, "images") }
+extension ImageSegmenterTrainingOptions: TrainingLoopOptions { static let (loopFields, trainsOn) = (\Self.loop, "masks") }
 
 /// The training loop's options of a command training with options struct `O`.
 typealias Loop<O: TrainingLoopOptions> = LoopOptions<O, O>

@@ -140,8 +140,3 @@ private func parseWords(_ text: String) -> [UInt64]? {
     let words = text.split(separator: ",").map { UInt64($0) }
     return words.allSatisfy { $0 != nil } ? words.map { $0! } : nil
 }
-
-/// The modules' parameters under their model-file names (prefix + name), for `namedState`.
-func namedParameters(_ modules: [(prefix: String, module: Module)]) -> [(name: String, parameter: Parameter)] {
-    modules.flatMap { prefix, module in module.parameters.map { (prefix + $0.name, $0) } }
-}

@@ -98,7 +98,7 @@ public final class ImageClassifierTrainer: TrainingTask {
         [ParameterGroup(name: "network", parameters: classifier.parameters, learningRate: options.learningRate)]
     }
 
-    public var namedState: [(name: String, parameter: Parameter)] { namedParameters(classifier.namedModules) }
+    public var namedState: [(name: String, parameter: Parameter)] { classifier.namedParameters }
 
     public func modelFile() -> SafeTensors { classifier.modelFile() }
 

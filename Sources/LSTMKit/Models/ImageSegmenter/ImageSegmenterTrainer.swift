@@ -129,7 +129,7 @@ public final class ImageSegmenterTrainer: TrainingTask {
         [ParameterGroup(name: "network", parameters: segmenter.parameters, kept: segmenter.buffers, learningRate: options.learningRate)]
     }
 
-    public var namedState: [(name: String, parameter: Parameter)] { namedParameters(segmenter.fileModules) }
+    public var namedState: [(name: String, parameter: Parameter)] { segmenter.namedParameters + segmenter.namedBuffers }
 
     public func modelFile() -> SafeTensors { segmenter.modelFile() }
 

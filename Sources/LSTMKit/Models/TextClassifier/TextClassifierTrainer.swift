@@ -143,7 +143,7 @@ public final class TextClassifierTrainer: TrainingTask {
             + (ngrams.map { [ParameterGroup(name: "n-grams", parameters: [$0], learningRate: options.ngramLearningRate)] } ?? [])
     }
 
-    public var namedState: [(name: String, parameter: Parameter)] { namedParameters(classifier.namedModules) }
+    public var namedState: [(name: String, parameter: Parameter)] { classifier.namedParameters }
 
     public func modelFile() -> SafeTensors { classifier.modelFile() }
 

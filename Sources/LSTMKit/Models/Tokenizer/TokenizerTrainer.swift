@@ -136,7 +136,7 @@ public final class TokenizerTrainer: TrainingTask {
         [ParameterGroup(name: "network", parameters: tokenizer.network.parameters, learningRate: options.learningRate)]
     }
 
-    public var namedState: [(name: String, parameter: Parameter)] { namedParameters(tokenizer.network.namedModules) }
+    public var namedState: [(name: String, parameter: Parameter)] { tokenizer.network.namedParameters }
 
     public func modelFile() -> SafeTensors { tokenizer.modelFile() }
 
