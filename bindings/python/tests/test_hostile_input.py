@@ -158,6 +158,26 @@ def test_tampered_model_file(tmp_path, cls, name, key, value):
     assert time.perf_counter() - start < 5
 
 
+# -- item 4: never OK with NaN -------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["image-rows", "image-cnn", "segmenter"])
+def test_flt_max_pixels_never_nan(tmp_path, name):
+    """Pixels of FLT_MAX through a model trained on a small pixel scale overflowed to NaN
+    probabilities (and an all-zero mask) with no error: now a ValueError naming the image,
+    and a finite answer for the golden model itself."""
+    cls = ImageSegmenter if name == "segmenter" else ImageClassifier
+    model = cls.load(GOLDEN / f"{name}.safetensors")
+    shape = (16, 16, model.channels) if name == "segmenter" else model.input_shape
+    x = np.full((1,) + tuple(shape), np.finfo(np.float32).max, np.float32)
+    probabilities = model.predict_proba(x)
+    assert np.isfinite(probabilities).all()
+    tampered = cls.load(with_metadata(GOLDEN / f"{name}.safetensors", tmp_path / "m.safetensors", pixel_std=0.01))
+    with pytest.raises(ValueError, match=r"image 0 overflows the network"):
+        tampered.predict_proba(x)
+    with pytest.raises(ValueError, match=r"image 0 overflows the network"):
+        tampered.predict(x)
+
+
 # -- item 10: the command-line tool's lines and arguments ----------------------------------
 
 def cli_ok(*args, stdin=None):
