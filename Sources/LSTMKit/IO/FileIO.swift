@@ -6,10 +6,15 @@ import Darwin
 
 /// Whole-file reads and crash-safe whole-file writes, without Foundation.
 public enum FileIO {
+    /// The most bytes a file read whole may hold (2 GiB) unless a caller says otherwise:
+    /// an input without end (/dev/zero, an endless pipe) is refused here, with a message,
+    /// instead of growing until an allocation fails and ends the process.
+    public static let defaultReadLimit = 1 << 31
+
     /// Reads a file; throws `.io` naming the path and the system's reason.
     /// `regularOnly` refuses pipes and devices (a model file must be a file: reading
     /// /dev/zero would never end); `limit` bounds what is read in any case.
-    public static func read(_ path: String, limit: Int = 1 << 34, regularOnly: Bool = false) throws -> [UInt8] {
+    public static func read(_ path: String, limit: Int = defaultReadLimit, regularOnly: Bool = false) throws -> [UInt8] {
         guard let f = fopen(path, "rb") else {
             throw LSTMKitError.io("cannot open \(path): \(String(cString: strerror(errno)))")
         }
@@ -20,7 +25,7 @@ public enum FileIO {
         }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw LSTMKitError.io("\(path) is a directory, not a file") }
         let size = Int(st.st_size)
-        guard size <= limit else { throw LSTMKitError.io("\(path) is too large (\(size) bytes)") }
+        guard size <= limit else { throw LSTMKitError.io("\(path) is too large (\(size) bytes; at most \(limit) are read)") }
         if (st.st_mode & S_IFMT) != S_IFREG {
             guard !regularOnly else { throw LSTMKitError.io("\(path) is not a regular file") }
             // A pipe or device: read until the end.
@@ -29,8 +34,11 @@ public enum FileIO {
             while true {
                 let n = buffer.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
                 if n == 0 { break }
+                // Checked before appending, so the array never grows past the limit.
+                guard bytes.count + n <= limit else {
+                    throw LSTMKitError.io("\(path) does not end within \(limit) bytes (at most \(limit) are read)")
+                }
                 bytes += buffer[0..<n]
-                guard bytes.count <= limit else { throw LSTMKitError.io("\(path) is too large") }
             }
             guard ferror(f) == 0 else { throw LSTMKitError.io("cannot read \(path)") }
             return bytes

@@ -25,6 +25,20 @@ def path_arg(name: str, value: Any) -> Union[str, bytes]:
     return os.fspath(value)
 
 
+#: The most bytes a file read whole may hold: the engine's FileIO.defaultReadLimit (2 GiB).
+READ_LIMIT = 1 << 31
+
+
+def read_file(path: PathLike) -> bytes:
+    """The bytes of a file read whole; OSError for one that does not end within
+    READ_LIMIT bytes (/dev/zero, an endless pipe) instead of a MemoryError at the end."""
+    with open(os.fspath(path), "rb") as f:
+        data = f.read(READ_LIMIT + 1)
+    if len(data) > READ_LIMIT:
+        raise OSError(f"{os.fsdecode(path)} does not end within {READ_LIMIT} bytes (at most {READ_LIMIT} are read)")
+    return data
+
+
 def str_list(name: str, value: Any, allow_str: bool = False, allow_empty: bool = True) -> List[str]:
     """value as a list of str: an iterable of str, or one str if allow_str."""
     if isinstance(value, str) and allow_str:

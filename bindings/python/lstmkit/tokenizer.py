@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import _native
-from ._args import PathLike, callback_arg, file_bytes, handle_from_bytes, path_arg, str_list
+from ._args import PathLike, callback_arg, file_bytes, handle_from_bytes, path_arg, read_file, str_list
 from ._estimator import c_value
 
 __all__ = ["Tokenizer"]
@@ -60,8 +60,7 @@ def _corpus(name: str, value: Any) -> bytes:
     separated by spaces. value: a path to such a file, or a list of sentences, each a
     list of words or a str of whitespace-separated words."""
     if isinstance(value, (str, bytes, os.PathLike)):
-        with open(os.fspath(value), "rb") as f:
-            return f.read()
+        return read_file(value)
     try:
         sentences = list(value) if not isinstance(value, (bytearray, memoryview)) else None
     except TypeError:
@@ -311,8 +310,7 @@ def _lexicon(value: Any) -> bytes:
     """A lexicon as the library takes it: UTF-8, one word a line. value: a path to
     such a file or a list of words."""
     if isinstance(value, (str, bytes, os.PathLike)):
-        with open(os.fspath(value), "rb") as f:
-            data = f.read()
+        data = read_file(value)
         if not data.strip():
             raise ValueError(f"lexicon: {os.fspath(value)!r} holds no words")
         return data

@@ -178,6 +178,22 @@ def test_flt_max_pixels_never_nan(tmp_path, name):
         tampered.predict(x)
 
 
+# -- item 9: inputs without end -------------------------------------------------------------
+
+@needs_cli
+def test_cli_segment_dev_zero():
+    """`segment /dev/zero` grew until an allocation failed and aborted (after 4 GB): now
+    refused at the documented 2 GiB limit with one line and exit code 1."""
+    message = cli_error("segment", "/dev/zero")
+    assert "does not end within 2147483648 bytes" in message, message
+
+
+def test_tokenizer_train_dev_zero(tmp_path):
+    """Tokenizer.train('/dev/zero') raised a MemoryError with no message after 7.5 GB."""
+    with pytest.raises(OSError, match="does not end within 2147483648 bytes"):
+        Tokenizer.train("/dev/zero", "/dev/zero", epochs=1)
+
+
 # -- item 10: the command-line tool's lines and arguments ----------------------------------
 
 def cli_ok(*args, stdin=None):
