@@ -98,3 +98,38 @@ def test_fork_during_multithreaded_blas_forward_child_can_forward():
         np.testing.assert_array_equal(model(x)[0], expected)
     finally:
         lstmkit.set_num_threads(before)
+
+
+_POOL_TOKENIZER = None
+
+
+def _cut_with_pool_tokenizer(text):
+    _POOL_TOKENIZER.add_words(["天安门上"])  # the write lock the parent's cut_many held
+    _POOL_TOKENIZER.clear_words()
+    return _POOL_TOKENIZER.cut_many([text], threads=2)[0]
+
+
+def test_multiprocessing_fork_pool_while_another_thread_is_in_cut_many():
+    import multiprocessing
+
+    global _POOL_TOKENIZER
+    _POOL_TOKENIZER = tok = lstmkit.Tokenizer.load(TOKENIZER)
+    texts = ["我爱北京天安门，天安门上太阳升。" * 4] * 48
+    expected = [tok.cut(t) for t in texts[:8]]
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            tok.cut_many(texts, threads=2)
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        time.sleep(0.05)
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            # a worker that hung would time out here (the pool is terminated on exit)
+            assert pool.map_async(_cut_with_pool_tokenizer, texts[:8]).get(timeout=60) == expected
+    finally:
+        stop.set()
+        thread.join()
+        _POOL_TOKENIZER = None
