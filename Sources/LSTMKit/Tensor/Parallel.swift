@@ -126,6 +126,8 @@ enum BLASThreadPin {
 
     static func leave() {
         locked {
+            // 0 already: the section began before this process was forked from it.
+            guard active > 0 else { return }
             active -= 1
             if active == 0 { BLAS.numThreads = saved }
         }
