@@ -106,8 +106,16 @@ LK_API const char *lk_last_error(void);
  * own default applies (OPENBLAS_NUM_THREADS or all cores). */
 LK_API lk_status lk_set_num_threads(int32_t n);
 
-/* The number of threads the library's BLAS currently uses. */
+/* The number of threads the library's BLAS uses (as set, also while a parallel
+ * prediction holds it at one thread per worker). */
 LK_API int32_t lk_get_num_threads(void);
+
+/* fork(): a process may fork while other threads are inside lk_* calls; fork waits for
+ * the library's short internal sections in progress (one BLAS call at most per thread),
+ * and the child can use every handle (the calls that were running do not continue in
+ * it). In a child forked after the library ran parallel work, the work of the `threads`
+ * arguments runs on the calling thread, with the same results; BLAS keeps its threads.
+ * Training and long calls on other threads do not delay fork. */
 
 /* ------------------------------------------------------------------------ */
 /* LSTM                                                                       */

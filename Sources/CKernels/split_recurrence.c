@@ -137,8 +137,11 @@ static void *helper_main(void *unused) {
     return NULL;
 }
 
-/// A forked child has no helper thread: it starts its own on first use.
+/// A forked child has no helper thread: it starts its own on first use. helper_mutex may
+/// have been held at the fork (by the helper, or a caller posting a job).
 static void reset_after_fork(void) {
+    pthread_mutex_init(&helper_mutex, NULL);
+    pthread_cond_init(&helper_wake, NULL);
     atomic_store(&helper_state, 0);
     atomic_store(&helper_busy, 0);
     atomic_store(&job_state, JOB_NONE);
@@ -146,7 +149,7 @@ static void reset_after_fork(void) {
 
 /// Takes the helper for one call (starting it on first use) with scratch for H units;
 /// 0 if another caller holds it, or it cannot start or get memory.
-static int take_helper(int64_t H) {
+static int take_helper_gated(int64_t H) {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&helper_busy, &expected, 1)) return 0;
     if (helper_scratch_h < H) {   // the helper is idle: no job is posted
@@ -171,6 +174,15 @@ static int take_helper(int64_t H) {
         return 0;
     }
     return 1;
+}
+
+/// take_helper_gated inside the fork gate: a fork never copies a half-grown scratch
+/// buffer or a helper being started.
+static int take_helper(int64_t H) {
+    ck_fork_gate_enter();
+    int taken = take_helper_gated(H);
+    ck_fork_gate_leave();
+    return taken;
 }
 
 int ck_lstm_split_steps(const float *packed0, const float *packed1, int64_t H, const float *gates,

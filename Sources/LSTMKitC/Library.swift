@@ -17,7 +17,7 @@ public func lk_abi_version() -> Int32 { 1 }
 /// is not an int in [1, 2^31 - 1] is ignored (there is no caller to tell at that point).
 let applyThreadSetting: Void = {
     if let value = getenv("LSTMKIT_NUM_THREADS").flatMap({ Int32(String(cString: $0)) }), value >= 1 {
-        BLAS.numThreads = Int(value)
+        BLAS.configuredThreads = Int(value)
     }
 }()
 
@@ -26,12 +26,12 @@ public func lk_set_num_threads(_ n: Int32) -> lk_status {
     guarded {
         guard n >= 1 else { throw invalid("the number of threads must be >= 1, got \(n)") }
         _ = applyThreadSetting
-        BLAS.numThreads = Int(n)
+        BLAS.configuredThreads = Int(n)
     }
 }
 
 @_cdecl("lk_get_num_threads")
 public func lk_get_num_threads() -> Int32 {
     _ = applyThreadSetting
-    return Int32(BLAS.numThreads)
+    return Int32(BLAS.configuredThreads)
 }

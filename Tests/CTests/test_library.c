@@ -1,9 +1,14 @@
 /*
  * test_library.c — the library as a whole: versions, status strings and lk_last_error
  * (before and after failures, per thread); BLAS thread control, including
- * LSTMKIT_NUM_THREADS read at load (the program runs itself again).
+ * LSTMKIT_NUM_THREADS read at load (the program runs itself again); fork while another
+ * thread computes.
  */
 #include "harness.h"
+
+#ifndef __STDC_NO_THREADS__
+#include <stdatomic.h>
+#endif
 
 /* ======================================================================== */
 /* Group: versions, status strings, last error                                */
@@ -238,10 +243,87 @@ static void group_tampered_files(void) {
     free(dir);
 }
 
+/* ======================================================================== */
+/* Group: fork during a multi-threaded BLAS forward (issue 17, item 6)        */
+/* ======================================================================== */
+
+#ifndef __STDC_NO_THREADS__
+enum { FORK_B = 24, FORK_T = 16, FORK_D = 96, FORK_H = 192, FORK_ROUNDS = 4 };
+static float fork_x[FORK_B * FORK_T * FORK_D];
+
+typedef struct {
+    const lk_lstm *model;
+    atomic_int stop, calls;
+} fork_worker;
+
+static int forward_y(const lk_lstm *model, float *y) {
+    size_t n = 2 * 2 * FORK_B * FORK_H;
+    float *h = xmalloc(sizeof(float) * n), *c = xmalloc(sizeof(float) * n);
+    int ok = lk_lstm_forward(model, fork_x, FORK_B, FORK_T, FORK_D, sizeof fork_x / sizeof *fork_x, NULL, NULL, NULL, 0, y,
+                             (size_t)FORK_B * FORK_T * 2 * FORK_H, h, c, n) == LK_STATUS_OK;
+    free(h);
+    free(c);
+    return ok;
+}
+
+static int fork_busy(void *arg) {
+    fork_worker *w = arg;
+    float *y = xmalloc(sizeof(float) * FORK_B * FORK_T * 2 * FORK_H);
+    while (!atomic_load(&w->stop)) {
+        forward_y(w->model, y);
+        atomic_fetch_add(&w->calls, 1);
+    }
+    free(y);
+    return 0;
+}
+
+/* The child of a fork taken while another thread was inside lk_lstm_forward with two
+ * BLAS threads finishes its own forward (within its alarm) with the parent's answer. */
+static void group_fork(void) {
+    lk_lstm_config cfg = make_config(FORK_D, FORK_H, 2, 1, 0.0f, 5);
+    lk_lstm *model = NULL;
+    size_t ny = (size_t)FORK_B * FORK_T * 2 * FORK_H;
+    float *expected = xmalloc(sizeof(float) * ny), *y = xmalloc(sizeof(float) * ny);
+    int32_t before = lk_get_num_threads();
+    for (size_t i = 0; i < sizeof fork_x / sizeof *fork_x; i++) fork_x[i] = (float)((i * 7919) % 2001) / 1000.0f - 1.0f;
+    if (!CHECK(lk_lstm_create(&cfg, &model) == LK_STATUS_OK && lk_set_num_threads(2) == LK_STATUS_OK && forward_y(model, expected),
+               "setup: %s", lk_last_error()))
+        goto done;
+    fork_worker w = {.model = model};
+    thrd_t thread;
+    if (!CHECK(thrd_create(&thread, fork_busy, &w) == thrd_success, "thrd_create failed"))
+        goto done;
+    while (atomic_load(&w.calls) == 0) thrd_yield();
+    for (int round = 0; round < FORK_ROUNDS; round++) {
+        struct timespec pause = {0, 3000000L * (round + 1)};
+        nanosleep(&pause, NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(20);
+            _exit(forward_y(model, y) && memcmp(y, expected, sizeof(float) * ny) == 0 && lk_get_num_threads() == 2 ? 0 : 3);
+        }
+        int status = -1;
+        CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && status == 0,
+              "fork %d during a two-thread forward: the child's wait status is %#x (a hang shows as SIGALRM, 0xe)", round, status);
+    }
+    atomic_store(&w.stop, 1);
+    thrd_join(thread, NULL);
+    CHECK(forward_y(model, y) && memcmp(y, expected, sizeof(float) * ny) == 0, "the parent's forward changed after the forks");
+done:
+    lk_set_num_threads(before);
+    lk_lstm_free(model);
+    free(expected);
+    free(y);
+}
+#endif
+
 const test_group library_groups[] = {
     {"versions, status strings, last error", group_versions},
     {"BLAS threads", group_threads},
     {"LSTMKIT_NUM_THREADS at load", group_threads_env},
     {"tampered model files", group_tampered_files},
+#ifndef __STDC_NO_THREADS__
+    {"fork during a multi-threaded forward", group_fork},
+#endif
     {NULL, NULL},
 };

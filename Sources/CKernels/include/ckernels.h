@@ -75,6 +75,18 @@ const char *ck_isa(void);
 /// writes nothing if this build or CPU lacks the variant.
 int ck_math_variant(const char *isa, int function, const float *x, float *y, int64_t n);
 
+/// Fork safety (fork.c). A section between ck_fork_gate_enter and ck_fork_gate_leave
+/// (on one thread; nesting allowed) never overlaps a fork(): fork waits until every
+/// section in progress has left, and new sections wait until it is done. Keep sections
+/// short, and never wait inside one for another thread that may be entering a section.
+void ck_fork_gate_enter(void);
+void ck_fork_gate_leave(void);
+/// How many forks separate this process from the one that loaded the library (0 there).
+unsigned long ck_fork_generation(void);
+/// Called before handing work to libdispatch's worker pool: 0 in a child forked after the
+/// pool had started (it does not survive fork: run the work on the calling thread).
+int ck_thread_pool_usable(void);
+
 #ifdef __cplusplus
 }
 #endif

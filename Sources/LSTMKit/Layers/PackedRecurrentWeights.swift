@@ -34,8 +34,11 @@ final class PackedRecurrentWeights: @unchecked Sendable {
 
     /// W_hh of layer-direction `index` packed whole (split: false) or in two parts.
     /// Callers on several threads may ask at once; each packing is made once per version.
+    /// In the fork gate: a fork never copies the queue held.
     func packing(of weight: Parameter, index: Int, hidden: Int, split: Bool) -> Packing {
-        queue.sync {
+        ck_fork_gate_enter()
+        defer { ck_fork_gate_leave() }
+        return queue.sync {
             let key = Key(index: index, split: split)
             if let p = packings[key], p.version == weight.version { return p }
             let packing: Packing

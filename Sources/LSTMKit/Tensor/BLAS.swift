@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// Thin wrappers over OpenBLAS, row-major only. Pointers are raw so that callers can
 /// address sub-matrices (a time step inside a (B, T, 4H) buffer) without copies.
@@ -20,6 +21,10 @@ public enum BLAS {
             for r in 0..<m { for col in 0..<n { c[r * ldc + col] *= beta } }
             return
         }
+        // In the fork gate: a fork during a multi-threaded GEMM would leave OpenBLAS's
+        // level-3 lock held in the child for ever.
+        ck_fork_gate_enter()
+        defer { ck_fork_gate_leave() }
         cblas_sgemm(
             CblasRowMajor,
             transA ? CblasTrans : CblasNoTrans,
@@ -32,6 +37,10 @@ public enum BLAS {
     /// 1...Int32.max is clamped into it (OpenBLAS caps it further at its own maximum).
     public static var numThreads: Int {
         get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(min(max(1, newValue), Int(Int32.max)))) }
+        set {
+            ck_fork_gate_enter()
+            defer { ck_fork_gate_leave() }
+            openblas_set_num_threads(Int32(min(max(1, newValue), Int(Int32.max))))
+        }
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -19,6 +20,16 @@ public func parallelForEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
     }
     BLASThreadPin.enter()
     defer { BLASThreadPin.leave() }
+    guard ck_thread_pool_usable() != 0 else {
+        // A child forked after libdispatch's worker pool had started: the pool does not
+        // survive fork. The workers' work runs on this thread, as a worker (the same
+        // threads per call, so the same bits), on one core.
+        let wasWorker = WorkerThread.isWorker
+        WorkerThread.isWorker = true
+        defer { WorkerThread.isWorker = wasWorker }
+        for i in 0..<count { body(i) }
+        return
+    }
     DispatchQueue.concurrentPerform(iterations: workers) { w in
         WorkerThread.isWorker = true
         defer { WorkerThread.isWorker = false }
@@ -46,6 +57,15 @@ var availableThreads: Int {
     WorkerThread.isWorker ? 1 : BLASThreadPin.configuredThreads
 }
 
+extension BLAS {
+    /// The BLAS thread count the user set (lk_set_num_threads), which parallel sections
+    /// hold at one while they run and restore after; a forked child restores it too.
+    public static var configuredThreads: Int {
+        get { BLASThreadPin.configuredThreads }
+        set { BLASThreadPin.configuredThreads = newValue }
+    }
+}
+
 /// Marks the threads `parallelForEach` runs its work on (a thread-local flag).
 enum WorkerThread {
     private static let key: pthread_key_t = {
@@ -61,14 +81,30 @@ enum WorkerThread {
 }
 
 /// Counts the parallel sections running; the first sets OpenBLAS to one thread, the
-/// last restores the count it found.
+/// last restores the count it found. Each step runs in the fork gate (no fork copies the
+/// queue held); a forked child drops the sections of the threads fork left behind and
+/// restores the count they had pinned.
 enum BLASThreadPin {
     private static let queue = DispatchQueue(label: "lstmkit.blas-thread-pin")
     nonisolated(unsafe) private static var active = 0
     nonisolated(unsafe) private static var saved = 1
+    nonisolated(unsafe) private static var generation: UInt = 0
+
+    private static func locked<R>(_ body: () -> R) -> R {
+        ck_fork_gate_enter()
+        defer { ck_fork_gate_leave() }
+        return queue.sync {
+            if generation != ck_fork_generation() {
+                generation = ck_fork_generation()
+                if active > 0 { BLAS.numThreads = saved }
+                active = 0
+            }
+            return body()
+        }
+    }
 
     static func enter() {
-        queue.sync {
+        locked {
             if active == 0 {
                 saved = BLAS.numThreads
                 BLAS.numThreads = 1
@@ -77,13 +113,21 @@ enum BLASThreadPin {
         }
     }
 
-    /// The user's BLAS thread count, also while a parallel section holds OpenBLAS at one.
+    /// The user's BLAS thread count, also while a parallel section holds OpenBLAS at one
+    /// (set then, it takes effect when the last section ends).
     static var configuredThreads: Int {
-        queue.sync { active > 0 ? saved : BLAS.numThreads }
+        get { locked { active > 0 ? saved : BLAS.numThreads } }
+        set {
+            locked {
+                if active > 0 { saved = min(max(1, newValue), Int(Int32.max)) } else { BLAS.numThreads = newValue }
+            }
+        }
     }
 
     static func leave() {
-        queue.sync {
+        locked {
+            // 0 already: the section began before this process was forked from it.
+            guard active > 0 else { return }
             active -= 1
             if active == 0 { BLAS.numThreads = saved }
         }

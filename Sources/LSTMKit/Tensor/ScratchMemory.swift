@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,8 @@ import Darwin
 /// products, packed images). Without them a segmenter training step took ~150 MB of
 /// fresh pages from the system (the allocator returns large blocks on free), and the
 /// page faults and zero-fills were a fifth of the step. Thread-safe: a buffer belongs to
-/// one caller inside `with`; at most `kept` idle buffers are held between calls.
+/// one caller inside `with`; at most `kept` idle buffers are held between calls. The lock
+/// is taken in the fork gate (a fork never copies it held).
 enum ScratchBuffers {
     private static let lock = DispatchSemaphore(value: 1)
     nonisolated(unsafe) private static var idle: [UnsafeMutableBufferPointer<Float>] = []
@@ -36,6 +38,8 @@ enum ScratchBuffers {
     }
 
     private static func take(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        ck_fork_gate_enter()
+        defer { ck_fork_gate_leave() }
         lock.wait()
         var best: Int?
         for (i, b) in idle.enumerated() where b.count >= count && (best.map { b.count < idle[$0].count } ?? true) { best = i }
@@ -45,6 +49,8 @@ enum ScratchBuffers {
     }
 
     private static func giveBack(_ buffer: UnsafeMutableBufferPointer<Float>) {
+        ck_fork_gate_enter()
+        defer { ck_fork_gate_leave() }
         lock.wait()
         idle.append(buffer)
         var dropped: UnsafeMutableBufferPointer<Float>?

@@ -424,7 +424,21 @@ int progress_ok(progress_state *state, lk_status status)
 /* Handle locks                                                               */
 /* ------------------------------------------------------------------------ */
 
-int handle_lock_init(handle_lock *lock)
+/* Forks since import: a child handler counts them (the child runs it alone). */
+static unsigned long fork_generation = 0;
+static pthread_once_t fork_counter_registered = PTHREAD_ONCE_INIT;
+
+static void count_fork_in_child(void)
+{
+    fork_generation++;
+}
+
+static void register_fork_counter(void)
+{
+    pthread_atfork(NULL, NULL, count_fork_in_child);
+}
+
+static int handle_lock_fresh(handle_lock *lock)
 {
     pthread_rwlockattr_t attr;
 
@@ -435,9 +449,24 @@ int handle_lock_init(handle_lock *lock)
 #endif
     lock->ready = pthread_rwlock_init(&lock->rw, &attr) == 0;
     pthread_rwlockattr_destroy(&attr);
-    if (!lock->ready)
+    lock->generation = fork_generation;
+    return lock->ready;
+}
+
+int handle_lock_init(handle_lock *lock)
+{
+    pthread_once(&fork_counter_registered, register_fork_counter);
+    if (!handle_lock_fresh(lock))
         PyErr_SetString(PyExc_RuntimeError, "cannot initialise the handle's lock");
     return lock->ready;
+}
+
+void handle_lock_after_fork(handle_lock *lock)
+{
+    /* Not destroyed first: it may be held by a thread that is gone. Callers hold the
+     * GIL, so no other thread of the child can be using the lock meanwhile. */
+    if (lock->generation != fork_generation)
+        handle_lock_fresh(lock);
 }
 
 void handle_lock_destroy(handle_lock *lock)

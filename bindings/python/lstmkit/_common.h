@@ -16,7 +16,9 @@
  * but no call at the same time as a write (set_params; add_words, load_dict and
  * clear_words of a tokenizer), so every handle carries a reader-writer lock, taken
  * while the GIL is released (a thread never waits for the lock while holding the GIL,
- * so the two locks cannot deadlock). Training runs with the GIL released; its progress
+ * so the two locks cannot deadlock). A lock another thread held when the process forked
+ * stays held in the child: the first call on the handle in a forked child replaces it
+ * (under the GIL; the threads that held it do not exist there). Training runs with the GIL released; its progress
  * callback takes the GIL back (PyGILState_Ensure) to call the Python callable. Every
  * call that computes holds the process's other OpenBLAS pools, NumPy's above all, at
  * one thread while it runs (_other_blas.c).
@@ -158,11 +160,15 @@ int progress_ok(progress_state *state, lk_status status);
 /* The reader-writer lock every handle object carries (see the top of this file). */
 typedef struct {
     pthread_rwlock_t rw;
-    int ready; /* rw is initialised, so it must be destroyed */
+    int ready;                /* rw is initialised, so it must be destroyed */
+    unsigned long generation; /* the process (forks since import) that initialised rw */
 } handle_lock;
 
 int handle_lock_init(handle_lock *lock); /* 1, else RuntimeError and 0 */
 void handle_lock_destroy(handle_lock *lock);
+/* With the GIL held, before taking the lock: in a process forked since the lock was
+ * initialised, initialises it afresh. */
+void handle_lock_after_fork(handle_lock *lock);
 
 /* READ_LOCKED(self, statement) and WRITE_LOCKED(self, statement) run the statement (an
  * lk_* call) with the GIL released and self->lock held for reading or for writing, the
@@ -179,9 +185,15 @@ void handle_lock_destroy(handle_lock *lock);
         Py_END_ALLOW_THREADS                                                               \
     } while (0)
 #define READ_LOCKED(self, ...)                                                             \
-    RUN_LOCKED(pthread_rwlock_rdlock(&(self)->lock.rw), pthread_rwlock_unlock(&(self)->lock.rw), __VA_ARGS__)
+    do {                                                                                   \
+        handle_lock_after_fork(&(self)->lock);                                             \
+        RUN_LOCKED(pthread_rwlock_rdlock(&(self)->lock.rw), pthread_rwlock_unlock(&(self)->lock.rw), __VA_ARGS__); \
+    } while (0)
 #define WRITE_LOCKED(self, ...)                                                            \
-    RUN_LOCKED(pthread_rwlock_wrlock(&(self)->lock.rw), pthread_rwlock_unlock(&(self)->lock.rw), __VA_ARGS__)
+    do {                                                                                   \
+        handle_lock_after_fork(&(self)->lock);                                             \
+        RUN_LOCKED(pthread_rwlock_wrlock(&(self)->lock.rw), pthread_rwlock_unlock(&(self)->lock.rw), __VA_ARGS__); \
+    } while (0)
 #define TRAINING(...) RUN_LOCKED((void)0, (void)0, __VA_ARGS__)
 
 /* HANDLE_TYPE(Name, prefix, fields, read_fields) defines the handle object of the

@@ -8,7 +8,8 @@
  * export a set/get-num-threads pair under one of the known names; the OpenBLAS that
  * liblstmkit.so itself uses is skipped (lk_set_num_threads manages it). Calls that nest
  * or overlap (several Python threads in LSTMKit at once) share one limit: the first to
- * start saves each pool's count and sets 1, the last to end restores it.
+ * start saves each pool's count and sets 1, the last to end restores it. A child forked
+ * while calls ran (their threads are not copied) restores the counts at its first call.
  */
 #include "_common.h" /* Python.h first: it defines _GNU_SOURCE, which dladdr needs */
 
@@ -29,7 +30,47 @@ static other_pool pools[MAX_POOLS];
 static int pool_count = 0;
 static int enabled = 1;
 static int active_calls = 0;
+static int orphaned = 0; /* a forked child: the pools are still held for the parent's calls */
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_handlers_registered = PTHREAD_ONCE_INIT;
+
+/* fork waits for guard_lock, so the child copies the state whole and the lock free. */
+static void lock_before_fork(void)
+{
+    pthread_mutex_lock(&guard_lock);
+}
+
+static void unlock_after_fork(void)
+{
+    pthread_mutex_unlock(&guard_lock);
+}
+
+static void reset_in_child(void)
+{
+    pthread_mutex_init(&guard_lock, NULL);
+    orphaned = active_calls > 0;
+    active_calls = 0;
+}
+
+static void register_fork_handlers(void)
+{
+    pthread_atfork(lock_before_fork, unlock_after_fork, reset_in_child);
+}
+
+/* Under guard_lock: in a child forked during calls, gives the pools their counts back
+ * (not in the fork handler: raising a pool's count may start threads). */
+static void restore_orphaned(void)
+{
+    int i;
+    if (!orphaned)
+        return;
+    for (i = 0; i < pool_count; i++) {
+        if (pools[i].saved > 1)
+            pools[i].set_threads(pools[i].saved);
+        pools[i].saved = 0;
+    }
+    orphaned = 0;
+}
 
 /* set/get pairs, as OpenBLAS builds name them (plain, 64-bit-integer suffix, the
  * scipy-openblas wheels' prefix). */
@@ -99,7 +140,9 @@ static int consider_object(struct dl_phdr_info *info, size_t size, void *own_fil
 void other_blas_scan(void)
 {
     const char *setting = getenv("LSTMKIT_LIMIT_OTHER_BLAS");
+    pthread_once(&fork_handlers_registered, register_fork_handlers);
     pthread_mutex_lock(&guard_lock);
+    restore_orphaned();
     if (active_calls == 0) {
         pool_count = 0;
         dl_iterate_phdr(consider_object, (void *)own_blas_file());
@@ -113,6 +156,7 @@ void other_blas_limit_begin(void)
 {
     int i;
     pthread_mutex_lock(&guard_lock);
+    restore_orphaned();
     if (active_calls++ == 0 && enabled) {
         for (i = 0; i < pool_count; i++) {
             int n = pools[i].get_threads();
