@@ -142,7 +142,7 @@ struct TrainClassifier: Command, Threaded {
         var (config, options): (C, O) = (C(), loop.options())
         if let pooling { config.pooling = try choice(pooling, option: "--pooling") }
         set(&config, [\.hiddenSize: hiddenSize, \.numLayers: layers, \.attentionSize: attentionSize])
-        config.seed = options[keyPath: O.loopFields].seed
+        config.seed = options.loop.seed
         return (config, options)
     }
 

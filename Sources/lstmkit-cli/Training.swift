@@ -6,34 +6,17 @@ import LSTMKit
 // engine's hyper-parameter tables, the engine's checks naming this tool's options, and
 // progress lines.
 
-/// The training loop's fields, as the engine spells them.
-protocol LoopFields {
-    var epochs: Int { get set }
-    var batchSize: Int { get set }
-    var learningRate: Float { get set }
-    var clipNorm: Float { get set }
-    var patience: Int { get set }
-    var decayFactor: Float { get set }
-    var logEvery: Int { get set }
-    var seed: UInt64 { get set }
-    var threads: Int { get set }
-}
-
-/// A model's training options: where its loop's fields are, and what it learns from (in
-/// help texts: "text", "images"). Each model conforms in one line below, so an engine
-/// that moves the loop's fields (into a struct of their own) changes only these lines.
-protocol TrainingLoopOptions: HyperParameterized {
-    associatedtype Loop: LoopFields
+/// A model's training options (the loop's as `loop`: the engine's TrainerOptions), and
+/// what it learns from (in help texts: "text", "images").
+protocol TrainingLoopOptions: ModelTrainingOptions {
     init()
-    static var loopFields: WritableKeyPath<Self, Loop> { get }
     static var trainsOn: String { get }
 }
 
-extension TrainerOptions: LoopFields {}
-extension TokenizerTrainingOptions: TrainingLoopOptions { static let (loopFields, trainsOn) = (\Self.loop, "segmented text") }
-extension TextClassifierTrainingOptions: TrainingLoopOptions { static let (loopFields, trainsOn) = (\Self.loop, "text") }
-extension ImageClassifierTrainingOptions: TrainingLoopOptions { static let (loopFields, trainsOn) = (\Self.loop, "images") }
-extension ImageSegmenterTrainingOptions: TrainingLoopOptions { static let (loopFields, trainsOn) = (\Self.loop, "masks") }
+extension TokenizerTrainingOptions: TrainingLoopOptions { static let trainsOn = "segmented text" }
+extension TextClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "text" }
+extension ImageClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "images" }
+extension ImageSegmenterTrainingOptions: TrainingLoopOptions { static let trainsOn = "masks" }
 
 /// The training loop's options of a command training with options struct `O`.
 typealias Loop<O: TrainingLoopOptions> = LoopOptions<O, O>
@@ -48,21 +31,21 @@ struct LoopOptions<A: TrainingLoopOptions, B: TrainingLoopOptions>: ParsableArgu
     @Option(help: Self.help("patience") { $0.patience }) var patience: Int?
     @Option(help: Self.help("decay_factor") { $0.decayFactor }) var decayFactor: Float?
     @Option(help: Self.help("log_every") { $0.logEvery }) var logEvery: Int?
-    @Option(help: "Random seed of the initial weights, the batches' order and dropout. (default: \(A()[keyPath: A.loopFields].seed))") var seed: UInt64?
+    @Option(help: "Random seed of the initial weights, the batches' order and dropout. (default: \(A().loop.seed))") var seed: UInt64?
     @Option(help: Self.help("threads") { $0.threads }) var threads: Int?
 
     /// The engine's options struct (of either model) with the options given.
     func options<O: TrainingLoopOptions>() -> O {
         var o = O()
-        set(&o[keyPath: O.loopFields], [\.epochs: epochs, \.batchSize: batchSize, \.patience: patience, \.logEvery: logEvery, \.threads: threads])
-        set(&o[keyPath: O.loopFields], [\.learningRate: learningRate, \.clipNorm: clipNorm, \.decayFactor: decayFactor])
-        set(&o[keyPath: O.loopFields], [\.seed: seed])
+        set(&o.loop, [\.epochs: epochs, \.batchSize: batchSize, \.patience: patience, \.logEvery: logEvery, \.threads: threads])
+        set(&o.loop, [\.learningRate: learningRate, \.clipNorm: clipNorm, \.decayFactor: decayFactor])
+        set(&o.loop, [\.seed: seed])
         return o
     }
 
     /// The table's doc of the field `name`, and its default (of each model, when they differ).
-    static func help(_ name: String, _ value: (any LoopFields) -> Any) -> ArgumentHelp {
-        let (a, b) = ("\(value(A()[keyPath: A.loopFields]))", "\(value(B()[keyPath: B.loopFields]))")
+    static func help(_ name: String, _ value: (TrainerOptions) -> Any) -> ArgumentHelp {
+        let (a, b) = ("\(value(A().loop))", "\(value(B().loop))")
         let (docA, docB) = (doc(name, A.self), doc(name, B.self))
         let text = docA == docB ? docA : "\(docA.dropLast()) (\(A.trainsOn)); \(docB.prefix(1).lowercased())\(docB.dropFirst().dropLast()) (\(B.trainsOn))."
         return ArgumentHelp(text + " (default: \(a == b ? a : "\(a) for \(A.trainsOn), \(b) for \(B.trainsOn)"))")
