@@ -1,4 +1,4 @@
-// The LSTM cell's gate math as plain loops over the hidden units, which the compiler
+// The LSTM and GRU cells' gate math as plain loops over the hidden units, which the compiler
 // vectorises, and the matrix-vector product of a batch of one's recurrence (the only
 // intrinsics: a 16 x 16 transpose for packing W on AVX-512). On x86-64 the loops are compiled three times — for AVX-512, AVX2+FMA and
 // the baseline (SSE2) — and the first call picks the best variant the CPU supports
@@ -113,6 +113,47 @@ CK_INLINE void backward_row(const float *restrict gi, const float *restrict gf,
         dgg[j] = dcj * i * (1.0f - g * g);
         dgo[j] = dhj * tc * o * (1.0f - o);
         dc[j] = dcj * f;
+    }
+}
+
+/// The GRU cell (PyTorch's nn.GRU): from the input projections xr, xz, xn (with b_ih,
+/// overwritten by r, z, n) and the recurrent ones hr, hz, hn (with b_hh):
+/// r = σ(xr + hr), z = σ(xz + hz), n = tanh(xn + r hn), h = (1 - z) n + z h_prev.
+CK_INLINE void gru_forward_row(float *restrict xr, float *restrict xz, float *restrict xn,
+                               const float *restrict hr, const float *restrict hz, const float *restrict hn,
+                               int64_t H, const float *restrict h_prev, float *restrict h_out) {
+    for (int64_t j = 0; j < H; j++) {
+        float r = ck_sigmoidf(xr[j] + hr[j]);
+        float z = ck_sigmoidf(xz[j] + hz[j]);
+        float n = ck_tanhf(xn[j] + r * hn[j]);
+        xr[j] = r;
+        xz[j] = z;
+        xn[j] = n;
+        h_out[j] = n + z * (h_prev[j] - n);
+    }
+}
+
+/// Its backward: from r, z, n, hn (= W_hn h_prev + b_hn), h_prev and the gradient of h
+/// (dh + dh_extra), the gradients of the input projections (dxr, dxz, dxn) and of the
+/// recurrent ones (dhr = dxr, dhz = dxz, dhn = r dxn); dh becomes its direct part z dh.
+CK_INLINE void gru_backward_row(const float *restrict gr, const float *restrict gz, const float *restrict gn,
+                                const float *restrict hn, int64_t H, const float *restrict h_prev,
+                                float *restrict dh, const float *restrict dh_extra,
+                                float *restrict dxr, float *restrict dxz, float *restrict dxn,
+                                float *restrict dhr, float *restrict dhz, float *restrict dhn) {
+    for (int64_t j = 0; j < H; j++) {
+        float r = gr[j], z = gz[j], n = gn[j];
+        float d = dh[j] + dh_extra[j];
+        float dn = d * (1.0f - z) * (1.0f - n * n);
+        float dz = d * (h_prev[j] - n) * z * (1.0f - z);
+        float dr = dn * hn[j] * r * (1.0f - r);
+        dxr[j] = dr;
+        dxz[j] = dz;
+        dxn[j] = dn;
+        dhr[j] = dr;
+        dhz[j] = dz;
+        dhn[j] = dn * r;
+        dh[j] = d * z;
     }
 }
 
@@ -274,6 +315,9 @@ struct ck_kernels {
     void (*forward)(float *, int64_t, const float *, float *, float *);
     void (*backward)(const float *, int64_t, const float *, const float *, const float *,
                      const float *, float *, float *);
+    void (*gru_forward)(float *, const float *, int64_t, const float *, float *);
+    void (*gru_backward)(const float *, const float *, int64_t, const float *, float *, const float *,
+                         float *, float *);
     void (*exp)(const float *, float *, int64_t);
     void (*sigmoid)(const float *, float *, int64_t);
     void (*tanh)(const float *, float *, int64_t);
@@ -297,6 +341,17 @@ struct ck_kernels {
         backward_row(gates, gates + H, gates + 2 * H, gates + 3 * H, H, c_prev, c, dh, dh_extra,  \
                      dc, d_gates, d_gates + H, d_gates + 2 * H, d_gates + 3 * H);                 \
     }                                                                                             \
+    TARGET static void gru_forward_##SUFFIX(float *gates, const float *hg, int64_t H,             \
+                                            const float *h_prev, float *h_out) {                  \
+        gru_forward_row(gates, gates + H, gates + 2 * H, hg, hg + H, hg + 2 * H, H, h_prev,       \
+                        h_out);                                                                   \
+    }                                                                                             \
+    TARGET static void gru_backward_##SUFFIX(const float *gates, const float *hn, int64_t H,      \
+                                             const float *h_prev, float *dh,                      \
+                                             const float *dh_extra, float *d_x, float *d_h) {     \
+        gru_backward_row(gates, gates + H, gates + 2 * H, hn, H, h_prev, dh, dh_extra, d_x,       \
+                         d_x + H, d_x + 2 * H, d_h, d_h + H, d_h + 2 * H);                        \
+    }                                                                                             \
     TARGET static void exp_##SUFFIX(const float *x, float *y, int64_t n) {                        \
         for (int64_t k = 0; k < n; k++) y[k] = ck_expf(x[k]);                                     \
     }                                                                                             \
@@ -318,7 +373,8 @@ struct ck_kernels {
         gemv_panels(packed, rows, cols, x, y, PANEL);                                             \
     }                                                                                             \
     static const struct ck_kernels kernels_##SUFFIX = {                                           \
-        #SUFFIX, forward_##SUFFIX, backward_##SUFFIX, exp_##SUFFIX, sigmoid_##SUFFIX,              \
+        #SUFFIX, forward_##SUFFIX, backward_##SUFFIX, gru_forward_##SUFFIX, gru_backward_##SUFFIX, \
+        exp_##SUFFIX, sigmoid_##SUFFIX,                                                           \
         tanh_##SUFFIX, gemv_##SUFFIX, PANEL, pack_##SUFFIX, gemv_packed_##SUFFIX                  \
     };
 
@@ -375,6 +431,18 @@ void ck_lstm_cell_forward(float *gates, int64_t H, const float *c_prev,
 void ck_lstm_cell_backward(const float *gates, int64_t H, const float *c_prev, const float *c,
                            const float *dh, const float *dh_extra, float *dc, float *d_gates) {
     kernels()->backward(gates, H, c_prev, c, dh, dh_extra, dc, d_gates);
+}
+
+void ck_gru_cell_forward(float *gates, const float *hg, int64_t H, const float *h_prev,
+                         float *h_out, float *hn_out, float *y_out) {
+    kernels()->gru_forward(gates, hg, H, h_prev, h_out);
+    if (hn_out) memcpy(hn_out, hg + 2 * H, (size_t)H * sizeof(float));
+    if (y_out) memcpy(y_out, h_out, (size_t)H * sizeof(float));
+}
+
+void ck_gru_cell_backward(const float *gates, const float *hn, int64_t H, const float *h_prev,
+                          float *dh, const float *dh_extra, float *d_x, float *d_h) {
+    kernels()->gru_backward(gates, hn, H, h_prev, dh, dh_extra, d_x, d_h);
 }
 
 void ck_gemv_accumulate(const float *W, int64_t rows, int64_t cols, const float *x, float *y) {

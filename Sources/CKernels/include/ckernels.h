@@ -1,4 +1,4 @@
-// The LSTM cell's element-wise gate math (and the recurrence's matrix-vector product
+// The LSTM and GRU cells' element-wise gate math (and the recurrence's matrix-vector product
 // for a batch of one) in C, compiled for several x86-64 ISA
 // levels (AVX-512, AVX2+FMA, baseline SSE2); the first call picks the best one the
 // CPU supports: fast on new CPUs without requiring them at build time.
@@ -29,6 +29,23 @@ void ck_lstm_cell_forward(float *gates, int64_t H, const float *c_prev,
 /// and replaces dc (the gradient w.r.t. c, in/out) by the gradient w.r.t. c_prev.
 void ck_lstm_cell_backward(const float *gates, int64_t H, const float *c_prev, const float *c,
                            const float *dh, const float *dh_extra, float *dc, float *d_gates);
+
+/// The GRU cell on one row of H units (PyTorch's nn.GRU). gates (3H) holds the input
+/// projections [xr | xz | xn] = W_ih x + b_ih and becomes r, z, n in place; hg (3H) holds
+/// the recurrent ones [hr | hz | hn] = W_hh h_prev + b_hh. r = sigmoid(xr + hr),
+/// z = sigmoid(xz + hz), n = tanh(xn + r * hn), h = (1 - z) * n + z * h_prev is written
+/// to h_out, and also to y_out unless it is NULL; hn (what backward needs) is copied to
+/// hn_out unless it is NULL. No two arrays may overlap.
+void ck_gru_cell_forward(float *gates, const float *hg, int64_t H, const float *h_prev,
+                         float *h_out, float *hn_out, float *y_out);
+
+/// Backward of ck_gru_cell_forward for one row. From the activated gates r, z, n (3H),
+/// hn (H), h_prev and the incoming gradient of h (dh + dh_extra), writes the gradient
+/// w.r.t. the input projections to d_x (3H) and w.r.t. the recurrent ones to d_h (3H),
+/// and replaces dh (in/out) by its direct part of the gradient w.r.t. h_prev, z * dh
+/// (the caller adds d_h W_hh).
+void ck_gru_cell_backward(const float *gates, const float *hn, int64_t H, const float *h_prev,
+                          float *dh, const float *dh_extra, float *d_x, float *d_h);
 
 /// y[r] += sum_c W[r * cols + c] * x[c] for r < rows: a matrix-vector product with a
 /// row-major W (rows, cols), accumulated into y. For the recurrence of a batch of one.

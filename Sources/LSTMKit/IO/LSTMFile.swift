@@ -1,8 +1,20 @@
-/// Model files of kind "lstm": the parameters under PyTorch's names, and the
-/// hyper-parameters in the metadata. See docs/FORMAT.md.
-extension LSTM {
-    public static let modelKind = "lstm"
+/// Model files of the raw recurrent layers, kinds "lstm" and "gru": the parameters under
+/// PyTorch's names, and the hyper-parameters in the metadata. See docs/FORMAT.md.
+public protocol RecurrentModelFile: RecurrentLayer {
+    /// The file kind ("lstm", "gru").
+    static var modelKind: String { get }
+    init(_ config: RecurrentConfig) throws
+}
 
+extension LSTM: RecurrentModelFile {
+    public static let modelKind = "lstm"
+}
+
+extension GRU: RecurrentModelFile {
+    public static let modelKind = "gru"
+}
+
+extension RecurrentModelFile {
     /// The model file's content: hyper-parameters as metadata, weights by PyTorch name.
     public func modelFile() -> SafeTensors {
         SafeTensors(
@@ -21,9 +33,9 @@ extension LSTM {
         try modelFile().write(to: path)
     }
 
-    public convenience init(modelFile file: SafeTensors) throws {
+    public init(modelFile file: SafeTensors) throws {
         try ModelFile.checkKind(file, expected: Self.modelKind)
-        let config = LSTMConfig(
+        let config = RecurrentConfig(
             inputSize: try ModelFile.int(file, "input_size"),
             hiddenSize: try ModelFile.int(file, "hidden_size"),
             numLayers: try ModelFile.int(file, "num_layers"),
@@ -44,7 +56,7 @@ extension LSTM {
         try ModelFile.load(file, into: self)
     }
 
-    public static func load(from path: String) throws -> LSTM {
-        try ModelFile.open(path) { try LSTM(modelFile: $0) }
+    public static func load(from path: String) throws -> Self {
+        try ModelFile.open(path) { try Self(modelFile: $0) }
     }
 }

@@ -42,12 +42,8 @@ public final class LSTM: Module {
     public let localParameters: [Parameter]
     /// Draws the dropout masks between layers in training.
     public var dropoutRNG: SeededRandom
-    /// The gates and states of the last cache `backward` consumed, reused by the next
-    /// training forward pass: a training loop then keeps its memory instead of taking
-    /// fresh pages from the system every step (a page fault per 4 KiB, often a quarter of
-    /// a small model's step). A cache the caller still holds is copied on write, never
-    /// changed.
-    private var spareBuffers: [[Float]] = []
+    /// Training's gate and state buffers, reused from one step to the next.
+    private let spareBuffers = SpareBuffers()
     /// W_hh packed for batches of one, kept until the weights change.
     let packedWeights = PackedRecurrentWeights()
 
@@ -55,30 +51,12 @@ public final class LSTM: Module {
         try config.validate()
         self.config = config
         var rng = SeededRandom(seed: config.seed)
-        let h = config.hiddenSize
-        let bound = 1 / Float(h).squareRoot()
-        var wih: [Parameter] = [], whh: [Parameter] = [], bih: [Parameter] = [], bhh: [Parameter] = []
-        var all: [Parameter] = []
-        for layer in 0..<config.numLayers {
-            let inSize = layer == 0 ? config.inputSize : config.outputSize
-            for d in 0..<config.directions {
-                let suffix = "_l\(layer)" + (d == 1 ? "_reverse" : "")
-                func make(_ name: String, _ shape: [Int]) -> Parameter {
-                    var v = [Float](repeating: 0, count: shape.reduce(1, *))
-                    rng.fillUniform(&v, bound: bound)
-                    return Parameter(name: name + suffix, shape: shape, value: v)
-                }
-                let p = [make("weight_ih", [4 * h, inSize]), make("weight_hh", [4 * h, h]),
-                         make("bias_ih", [4 * h]), make("bias_hh", [4 * h])]
-                wih.append(p[0]); whh.append(p[1]); bih.append(p[2]); bhh.append(p[3])
-                all += p
-            }
-        }
-        weightIH = wih
-        weightHH = whh
-        biasIH = bih
-        biasHH = bhh
-        localParameters = all
+        let weights = RecurrentWeights(config, gates: 4, rng: &rng)
+        weightIH = weights.weightIH
+        weightHH = weights.weightHH
+        biasIH = weights.biasIH
+        biasHH = weights.biasHH
+        localParameters = weights.all
         dropoutRNG = rng.split()
     }
 
@@ -115,41 +93,7 @@ public final class LSTM: Module {
 
     /// Checks x (B, T, D), lengths and an initial state; returns the lengths as Ints.
     public func validate(x: Tensor, lengths: [Int32]?, initial: LSTMState?) throws -> [Int] {
-        guard x.rank == 3 else {
-            throw LSTMKitError.invalidArgument("x must have shape (batch, steps, \(config.inputSize)), got \(x.shape)")
-        }
-        let (b, t, d) = (x.shape[0], x.shape[1], x.shape[2])
-        guard b >= 1, t >= 1 else { throw LSTMKitError.invalidArgument("x needs batch >= 1 and steps >= 1, got \(x.shape)") }
-        guard d == config.inputSize else {
-            throw LSTMKitError.invalidArgument("x must have shape (batch, steps, \(config.inputSize)), got \(x.shape)")
-        }
-        if let bad = x.data.withUnsafeBufferPointer(VectorMath.firstNonFinite) {
-            throw LSTMKitError.invalidArgument("x contains \(x.data[bad]) at flat index \(bad); inputs must be finite")
-        }
-        var lens = [Int](repeating: t, count: b)
-        if let lengths {
-            guard lengths.count == b else {
-                throw LSTMKitError.sizeMismatch("lengths has \(lengths.count) entries for a batch of \(b)")
-            }
-            for (i, l) in lengths.enumerated() {
-                guard l >= 1, Int(l) <= t else {
-                    throw LSTMKitError.invalidArgument("lengths[\(i)] = \(l) is outside [1, \(t)]")
-                }
-                lens[i] = Int(l)
-            }
-        }
-        if let initial {
-            let shape = [config.numLayers * config.directions, b, config.hiddenSize]
-            for (name, s) in [("h0", initial.h), ("c0", initial.c)] {
-                guard s.shape == shape else {
-                    throw LSTMKitError.sizeMismatch("\(name) must have shape \(shape), got \(s.shape)")
-                }
-                if let bad = s.data.withUnsafeBufferPointer(VectorMath.firstNonFinite) {
-                    throw LSTMKitError.invalidArgument("\(name) contains \(s.data[bad]) at flat index \(bad)")
-                }
-            }
-        }
-        return lens
+        try config.validate(x: x, lengths: lengths, states: initial.map { [("h0", $0.h), ("c0", $0.c)] } ?? [])
     }
 
     /// Runs the stack. `training` enables dropout between layers.
@@ -247,8 +191,8 @@ public final class LSTM: Module {
         let hSize = config.hiddenSize, g4 = 4 * hSize, outSize = config.outputSize
         let column = reverse ? hSize : 0
         let h = hAll + index * batch * hSize, c = cAll + index * batch * hSize
-        let active = Self.activeRows(lengths: lengths, steps: steps)
-        let chunk = Self.projectionChunk(batch: batch, steps: steps)
+        let active = PaddedSteps.activeRows(lengths: lengths, steps: steps)
+        let chunk = PaddedSteps.projectionChunk(batch: batch, steps: steps)
         let gates = UnsafeMutablePointer<Float>.allocate(capacity: chunk * batch * g4)
         let stepInput = UnsafeMutablePointer<Float>.allocate(capacity: chunk * batch * inSize)
         let cNew = UnsafeMutablePointer<Float>.allocate(capacity: hSize)
@@ -265,9 +209,9 @@ public final class LSTM: Module {
             defer { if split != nil { BLASThreadPin.leave() } }
             for s0 in stride(from: 0, to: steps, by: chunk) {
                 let n = min(chunk, steps - s0)
-                Self.projectSteps(x, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
+                PaddedSteps.projectSteps(x, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
                                   reverse: reverse, from: s0, count: n,
-                                  weight: WIH.baseAddress!, bias: BIAS.baseAddress!, g4: g4,
+                                  weight: WIH.baseAddress!, bias: BIAS.baseAddress!, width: g4,
                                   scratch: stepInput, into: gates)
                 if let split {
                     // A batch of one: its steps in this chunk, all at once, on two cores.
@@ -283,7 +227,7 @@ public final class LSTM: Module {
                     recurrence!.add(rows: active[s], h: h, gates: gs)
                     for b in 0..<active[s] {
                         // Finished rows keep their state: it is their final state.
-                        guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
+                        guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
                         // The kernel's arrays must not overlap: new c into a scratch row.
                         ck_lstm_cell_forward(gs + b * g4, Int64(hSize), c + b * hSize, cNew, h + b * hSize,
                                              y + (b * steps + t) * outSize + column)
@@ -309,74 +253,9 @@ public final class LSTM: Module {
         return forward(x, lengths: lens, initial: initial, training: training)
     }
 
-    /// How many leading rows are still running at each step, when the lengths never
-    /// increase down the batch (as the segmenter sorts them): the recurrent GEMMs then
-    /// skip the finished rows, as packed sequences do. Otherwise every row, every step.
-    private static func activeRows(lengths: [Int], steps: Int) -> [Int] {
-        let batch = lengths.count
-        guard zip(lengths, lengths.dropFirst()).allSatisfy({ $0 >= $1 }) else {
-            return [Int](repeating: batch, count: steps)
-        }
-        var active = [Int](repeating: 0, count: steps)
-        var b = batch
-        for s in 0..<steps {
-            while b > 0 && lengths[b - 1] <= s { b -= 1 }
-            active[s] = b
-        }
-        return active
-    }
-
-    /// The time index that row b processes at step s, or nil once its sequence ended.
-    @inline(__always)
-    private static func timeIndex(step s: Int, length: Int, reverse: Bool) -> Int? {
-        guard s < length else { return nil }
-        return reverse ? length - 1 - s : s
-    }
-
-    /// Steps per chunk of the input projection: about `projectionChunkRows` rows of
-    /// gates per GEMM, so the chunk's gates are still in cache when the recurrence adds
-    /// to them. Forward and inference chunk alike, so they give identical results.
-    static let projectionChunkRows = 512
-
-    private static func projectionChunk(batch: Int, steps: Int) -> Int {
-        max(1, min(steps, projectionChunkRows / batch))
-    }
-
     /// b_ih + b_hh of one layer and direction (4H).
     private func combinedBias(_ index: Int) -> [Float] {
         zip(biasIH[index].value, biasHH[index].value).map { $0 + $1 }
-    }
-
-    /// Copies the inputs of steps [s0, s0 + count) into step order: row (s - s0) * B + b
-    /// of `out` is x[b, t_b(s)], or zeros once b's sequence ended. x is (B, T, width).
-    private static func gatherSteps(_ x: UnsafePointer<Float>, width: Int, batch: Int, steps: Int,
-                                    lengths: [Int], reverse: Bool, from s0: Int, count: Int,
-                                    into out: UnsafeMutablePointer<Float>) {
-        for s in s0..<(s0 + count) {
-            for b in 0..<batch {
-                let dst = out + ((s - s0) * batch + b) * width
-                if let t = timeIndex(step: s, length: lengths[b], reverse: reverse) {
-                    dst.update(from: x + (b * steps + t) * width, count: width)
-                } else {
-                    dst.update(repeating: 0, count: width)
-                }
-            }
-        }
-    }
-
-    /// Gates of steps [s0, s0 + count) before the recurrence, in step order:
-    /// (count*B, 4H) = X_steps W_ih^T + (b_ih + b_hh). `scratch` holds count*B*in floats.
-    private static func projectSteps(_ x: UnsafePointer<Float>, inSize: Int, batch: Int, steps: Int,
-                                     lengths: [Int], reverse: Bool, from s0: Int, count: Int,
-                                     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, g4: Int,
-                                     scratch: UnsafeMutablePointer<Float>, into gates: UnsafeMutablePointer<Float>) {
-        let rows = count * batch
-        gatherSteps(x, width: inSize, batch: batch, steps: steps, lengths: lengths, reverse: reverse,
-                    from: s0, count: count, into: scratch)
-        for r in 0..<rows { (gates + r * g4).update(from: bias, count: g4) }
-        BLAS.gemm(transB: true, m: rows, n: g4, k: inSize,
-                  a: scratch, lda: inSize, b: weight, ldb: inSize,
-                  beta: 1, c: gates, ldc: g4)
     }
 
     /// From this many steps a batch of one packs W_hh for the matrix-vector kernel
@@ -419,22 +298,6 @@ public final class LSTM: Module {
         }
     }
 
-    /// `count` zeros, in the smallest spare buffer that holds them when `reuse` (training).
-    private func zeroedBuffer(_ count: Int, reuse: Bool) -> [Float] {
-        if reuse, let i = spareBuffers.indices.filter({ spareBuffers[$0].capacity >= count })
-            .min(by: { spareBuffers[$0].capacity < spareBuffers[$1].capacity }) {
-            var buffer = spareBuffers.remove(at: i)
-            if buffer.count == count {
-                buffer.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-            } else {
-                buffer.removeAll(keepingCapacity: true)
-                buffer.append(contentsOf: repeatElement(0, count: count))
-            }
-            return buffer
-        }
-        return [Float](repeating: 0, count: count)
-    }
-
     /// One direction of one layer over the whole batch; writes its h into y's columns
     /// [column, column + H) and returns what backward needs.
     private func runDirection(index: Int, reverse: Bool, input: [Float], inSize: Int,
@@ -445,15 +308,15 @@ public final class LSTM: Module {
         // The gates of every step, in step order (row s*B + b is row b at step s):
         // filled a chunk of steps at a time by the input projection, then the
         // recurrence adds to them and the cell activates them in place.
-        var gates = zeroedBuffer(steps * batch * g4, reuse: reuseBuffers)
-        var hs = zeroedBuffer((steps + 1) * batch * hSize, reuse: reuseBuffers)
-        var cs = zeroedBuffer((steps + 1) * batch * hSize, reuse: reuseBuffers)
+        var gates = spareBuffers.zeroed(steps * batch * g4, reuse: reuseBuffers)
+        var hs = spareBuffers.zeroed((steps + 1) * batch * hSize, reuse: reuseBuffers)
+        var cs = spareBuffers.zeroed((steps + 1) * batch * hSize, reuse: reuseBuffers)
         if let h0 { hs.replaceSubrange(0..<(batch * hSize), with: h0) }
         if let c0 { cs.replaceSubrange(0..<(batch * hSize), with: c0) }
 
         let bias = combinedBias(index)
-        let active = Self.activeRows(lengths: lengths, steps: steps)
-        let chunk = Self.projectionChunk(batch: batch, steps: steps)
+        let active = PaddedSteps.activeRows(lengths: lengths, steps: steps)
+        let chunk = PaddedSteps.projectionChunk(batch: batch, steps: steps)
         var scratch = [Float](repeating: 0, count: chunk * batch * inSize)
         gates.withUnsafeMutableBufferPointer { G in
         hs.withUnsafeMutableBufferPointer { HS in
@@ -468,9 +331,9 @@ public final class LSTM: Module {
             for s in 0..<steps {
                 let gs = G.baseAddress! + s * batch * g4
                 if s % chunk == 0 {
-                    Self.projectSteps(X.baseAddress!, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
+                    PaddedSteps.projectSteps(X.baseAddress!, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
                                       reverse: reverse, from: s, count: min(chunk, steps - s),
-                                      weight: WIH.baseAddress!, bias: BIAS.baseAddress!, g4: g4,
+                                      weight: WIH.baseAddress!, bias: BIAS.baseAddress!, width: g4,
                                       scratch: XS.baseAddress!, into: gs)
                 }
                 let hPrev = HS.baseAddress! + s * batch * hSize
@@ -482,7 +345,7 @@ public final class LSTM: Module {
                 for b in 0..<batch {
                     let hp = hPrev + b * hSize, cp = cPrev + b * hSize
                     let hn = hNext + b * hSize, cn = cNext + b * hSize
-                    guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else {
+                    guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else {
                         // Finished sequence: carry the state, leave no trace in the gates.
                         hn.update(from: hp, count: hSize)
                         cn.update(from: cp, count: hSize)
@@ -547,7 +410,7 @@ public final class LSTM: Module {
             }
             dOut = dIn
         }
-        spareBuffers = cache.directions.flatMap { [$0.gates, $0.h, $0.c] }
+        spareBuffers.keep(cache.directions.flatMap { [$0.gates, $0.h, $0.c] })
         return InputGradients(dx: Tensor(shape: [batch, steps, config.inputSize], data: dIn), dInitial: dInitial)
     }
 
@@ -567,8 +430,8 @@ public final class LSTM: Module {
         var dh = dhFinal ?? [Float](repeating: 0, count: batch * hSize)
         var dc = dcFinal ?? [Float](repeating: 0, count: batch * hSize)
         var dhPrev = [Float](repeating: 0, count: batch * hSize)
-        let active = Self.activeRows(lengths: lengths, steps: steps)
-        let chunk = Self.projectionChunk(batch: batch, steps: steps)
+        let active = PaddedSteps.activeRows(lengths: lengths, steps: steps)
+        let chunk = PaddedSteps.projectionChunk(batch: batch, steps: steps)
         var dGates = [Float](repeating: 0, count: chunk * batch * g4)
         var xs = [Float](repeating: 0, count: chunk * batch * inSize)   // inputs, step order
         var dxs = [Float](repeating: 0, count: chunk * batch * inSize)  // their gradient
@@ -599,7 +462,7 @@ public final class LSTM: Module {
                     let gs = G.baseAddress! + s * batch * g4
                     for b in 0..<batch {
                         // Finished sequences keep dh, dc: the carried state passes them through.
-                        guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else {
+                        guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else {
                             (dgs + b * g4).update(repeating: 0, count: g4)
                             continue
                         }
@@ -623,7 +486,7 @@ public final class LSTM: Module {
                           beta: 1, c: GWHH.baseAddress!, ldc: hSize)
                 // dW_ih += dGates^T X_steps: (4H, n*B) x (n*B, in), on the inputs gathered
                 // into step order again (as forward projected them).
-                Self.gatherSteps(X.baseAddress!, width: inSize, batch: batch, steps: steps, lengths: lengths,
+                PaddedSteps.gatherSteps(X.baseAddress!, width: inSize, batch: batch, steps: steps, lengths: lengths,
                                  reverse: reverse, from: s0, count: n, into: XS.baseAddress!)
                 BLAS.gemm(transA: true, m: g4, n: inSize, k: rows,
                           a: dg, lda: g4, b: XS.baseAddress!, ldb: inSize,
@@ -634,7 +497,7 @@ public final class LSTM: Module {
                           beta: 0, c: DXS.baseAddress!, ldc: inSize)
                 for s in s0..<(s0 + n) {
                     for b in 0..<batch {
-                        guard let t = Self.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
+                        guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
                         VectorMath.add(DXS.baseAddress! + ((s - s0) * batch + b) * inSize,
                                        into: DX.baseAddress! + (b * steps + t) * inSize, count: inSize)
                     }

@@ -40,8 +40,49 @@ public struct RecurrentConfig: Equatable, Sendable {
         guard numLayers <= 1024 else { throw LSTMKitError.outOfMemory("num_layers \(numLayers) is too large (at most 1024)") }
         let weightsPerLayer = 4 * hiddenSize * (max(inputSize, outputSize) + hiddenSize + 2)
         guard weightsPerLayer <= 1 << 30 else {
-            throw LSTMKitError.outOfMemory("an LSTM layer of input_size \(inputSize), hidden_size \(hiddenSize) would need \(weightsPerLayer) weights (at most \(1 << 30))")
+            throw LSTMKitError.outOfMemory("a recurrent layer of input_size \(inputSize), hidden_size \(hiddenSize) would need \(weightsPerLayer) weights (at most \(1 << 30))")
         }
+    }
+}
+
+extension RecurrentConfig {
+    /// Checks a recurrent layer's inputs: x (B, T, D) finite, lengths (B) in [1, T] (nil:
+    /// all T) and initial states, each (L*K, B, H) and finite, named as the caller calls
+    /// them ("h0", "c0"). Returns the lengths as Ints.
+    public func validate(x: Tensor, lengths: [Int32]?, states: [(name: String, value: Tensor)]) throws -> [Int] {
+        guard x.rank == 3 else {
+            throw LSTMKitError.invalidArgument("x must have shape (batch, steps, \(inputSize)), got \(x.shape)")
+        }
+        let (b, t, d) = (x.shape[0], x.shape[1], x.shape[2])
+        guard b >= 1, t >= 1 else { throw LSTMKitError.invalidArgument("x needs batch >= 1 and steps >= 1, got \(x.shape)") }
+        guard d == inputSize else {
+            throw LSTMKitError.invalidArgument("x must have shape (batch, steps, \(inputSize)), got \(x.shape)")
+        }
+        if let bad = x.data.withUnsafeBufferPointer(VectorMath.firstNonFinite) {
+            throw LSTMKitError.invalidArgument("x contains \(x.data[bad]) at flat index \(bad); inputs must be finite")
+        }
+        var lens = [Int](repeating: t, count: b)
+        if let lengths {
+            guard lengths.count == b else {
+                throw LSTMKitError.sizeMismatch("lengths has \(lengths.count) entries for a batch of \(b)")
+            }
+            for (i, l) in lengths.enumerated() {
+                guard l >= 1, Int(l) <= t else {
+                    throw LSTMKitError.invalidArgument("lengths[\(i)] = \(l) is outside [1, \(t)]")
+                }
+                lens[i] = Int(l)
+            }
+        }
+        let shape = [numLayers * directions, b, hiddenSize]
+        for (name, s) in states {
+            guard s.shape == shape else {
+                throw LSTMKitError.sizeMismatch("\(name) must have shape \(shape), got \(s.shape)")
+            }
+            if let bad = s.data.withUnsafeBufferPointer(VectorMath.firstNonFinite) {
+                throw LSTMKitError.invalidArgument("\(name) contains \(s.data[bad]) at flat index \(bad)")
+            }
+        }
+        return lens
     }
 }
 
@@ -52,11 +93,13 @@ public typealias LSTMConfig = RecurrentConfig
 /// (metadata "cell", see `ModelFile.cell`; a file without it holds an LSTM).
 public enum RecurrentCell: String, CaseIterable, Sendable {
     case lstm
+    case gru
 
     /// The factory: a (multi-layer, optionally bidirectional) recurrent layer of this cell.
     public func make(_ config: RecurrentConfig) throws -> any RecurrentLayer {
         switch self {
         case .lstm: return try LSTM(config)
+        case .gru: return try GRU(config)
         }
     }
 }
