@@ -210,6 +210,83 @@ LK_API lk_status lk_lstm_save(const lk_lstm *lstm, const char *path);
 LK_API lk_status lk_lstm_load(const char *path, lk_lstm **out);
 
 /* ------------------------------------------------------------------------ */
+/* GRU                                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* A stack of GRU layers with the semantics of PyTorch's nn.GRU(batch_first=True):
+ * per layer and direction, with W_ih x + b_ih split into (x_r, x_z, x_n) and
+ * W_hh h + b_hh into (h_r, h_z, h_n), in that order,
+ *     r = sigmoid(x_r + h_r), z = sigmoid(x_z + h_z), n = tanh(x_n + r * h_n),
+ *     h' = (1 - z) * n + z * h
+ * (b_hn stays inside r * (W_hn h + b_hn), as in PyTorch). Parameters are named as the
+ * LSTM's (weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, "_reverse" for
+ * the reverse direction) with three gate blocks: weight_ih_l0 is (3H, D), weight_hh_l0
+ * (3H, H), biases (3H); a torch GRU's state_dict loads unchanged.
+ *
+ * The functions are the LSTM's above with the same arguments, rules, errors and
+ * thread safety, except that a GRU has no cell state: lk_gru_forward takes h0 and gives
+ * h_n only. Model files have kind "gru" (an LSTM file is refused by lk_gru_load, and a
+ * GRU file by lk_lstm_load, naming both kinds). */
+typedef struct lk_gru lk_gru;
+
+/* The same struct as lk_lstm_config (same fields, ranges and defaults). */
+typedef lk_lstm_config lk_gru_config;
+
+/* input_size 1, hidden_size 1, num_layers 1, unidirectional, dropout 0, seed 0.
+ * Set at least input_size and hidden_size before lk_gru_create. */
+LK_API lk_gru_config lk_gru_config_default(void);
+
+/* Creates a GRU with weights drawn from U(-1/sqrt(H), 1/sqrt(H)) from the config's
+ * seed. Errors as lk_lstm_create. */
+LK_API lk_status lk_gru_create(const lk_gru_config *config, lk_gru **out);
+
+/* Releases the handle. NULL is a no-op. */
+LK_API void lk_gru_free(lk_gru *gru);
+
+/* Copies the handle's config into *out. */
+LK_API lk_status lk_gru_get_config(const lk_gru *gru, lk_gru_config *out);
+
+/* Runs the GRU over a batch (inference: no dropout).
+ *   x, lengths, y  as for lk_lstm_forward: x (B, T, D), x_count == B*T*D; lengths (B)
+ *                  in [1, T] or NULL; y (B, T, K*H), y_count == B*T*K*H; padded steps
+ *                  leave the state alone and output 0; the reverse direction starts
+ *                  at lengths[b]-1
+ *   h0             (L*K, B, H) initial state or NULL for zeros; state_count is its
+ *                  element count (0 when NULL)
+ *   h_n            (L*K, B, H) final state (each sequence's h after its last step) or
+ *                  NULL if not wanted; state_out_count its element count (0 when NULL)
+ * Errors: INVALID_ARGUMENT (NULL x or y, B or T < 1, D != input_size, lengths out of
+ * range, NaN/inf in x or h0), SIZE_MISMATCH (a count that does not match the dims, or
+ * a non-zero count for a NULL state), OUT_OF_MEMORY (as lk_lstm_forward). */
+LK_API lk_status lk_gru_forward(const lk_gru *gru,
+                                const float *x, int64_t batch, int64_t steps,
+                                int64_t input_size, size_t x_count,
+                                const int32_t *lengths,
+                                const float *h0, size_t state_count,
+                                float *y, size_t y_count,
+                                float *h_n, size_t state_out_count);
+
+/* The number of named parameter tensors (4 * L * K), and their names in PyTorch's
+ * order (owned by the handle, valid until it is freed). */
+LK_API lk_status lk_gru_param_count(const lk_gru *gru, int32_t *count);
+LK_API lk_status lk_gru_param_name(const lk_gru *gru, int32_t index, const char **name);
+
+/* Shape, copy out and replace a named parameter, as lk_lstm_param_shape,
+ * lk_lstm_get_param and lk_lstm_set_param (shapes with 3H rows). */
+LK_API lk_status lk_gru_param_shape(const lk_gru *gru, const char *name,
+                                    int32_t *ndim, int64_t shape[2]);
+LK_API lk_status lk_gru_get_param(const lk_gru *gru, const char *name,
+                                  float *out, size_t count);
+LK_API lk_status lk_gru_set_param(lk_gru *gru, const char *name,
+                                  const float *values, size_t count);
+
+/* Writes the GRU to a model file (kind "gru"; atomically, like lk_lstm_save). */
+LK_API lk_status lk_gru_save(const lk_gru *gru, const char *path);
+
+/* Reads a GRU model file into a new handle. Errors as lk_lstm_load. */
+LK_API lk_status lk_gru_load(const char *path, lk_gru **out);
+
+/* ------------------------------------------------------------------------ */
 /* Tokenizer (Chinese word segmentation)                                      */
 /* ------------------------------------------------------------------------ */
 
