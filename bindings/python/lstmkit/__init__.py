@@ -6,6 +6,9 @@
     >>> y.shape, h_n.shape
     ((4, 10, 32), (4, 4, 16))
 
+    >>> gru = lstmkit.GRU(8, 16, bidirectional=True)   # nn.GRU: (output, h_n), no cell state
+    >>> y, h_n = gru(np.zeros((4, 10, 8), np.float32), lengths=[10, 7, 3, 1])
+
     >>> tok = lstmkit.Tokenizer.load()   # Chinese word segmentation (bundled model)
     >>> words = tok.cut("我爱北京天安门")  # a list of str that joins back to the text
 
@@ -26,11 +29,12 @@ from ._native import ModelFormatError
 from .classifier import TextClassifier
 from .image_classifier import ImageClassifier
 from .image_segmenter import ImageSegmenter
-from .lstm import LSTM, IncompatibleKeys, load
+from .lstm import GRU, LSTM, IncompatibleKeys, load
 from .tokenizer import Tokenizer
 
 __all__ = [
     "LSTM",
+    "GRU",
     "ImageClassifier",
     "ImageSegmenter",
     "IncompatibleKeys",

@@ -1,4 +1,5 @@
-"""lstmkit.LSTM: PyTorch's nn.LSTM(batch_first=True) semantics on the LSTMKit engine."""
+"""lstmkit.LSTM and lstmkit.GRU: PyTorch's nn.LSTM / nn.GRU (batch_first=True) semantics on
+the LSTMKit engine, for inference; one implementation (_RecurrentLayer) for both."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from . import _native
 from ._args import PathLike, path_arg
 
-__all__ = ["LSTM", "load"]
+__all__ = ["LSTM", "GRU", "load"]
 
 
 class IncompatibleKeys(NamedTuple):
@@ -47,15 +48,13 @@ def _lengths_arg(lengths: Any, batch: int, steps: int) -> np.ndarray:
     return n.astype(np.int32, copy=False)
 
 
-class LSTM:
-    """A stack of LSTM layers, PyTorch's ``nn.LSTM(batch_first=True)`` for inference.
+class _RecurrentLayer:
+    """What the raw recurrent layers share: construction, config, parameters with
+    PyTorch's names, pickling and files. Subclasses name their native functions and
+    give ``forward`` its PyTorch signature."""
 
-    Gate order i, f, g, o; two biases per layer and direction; parameters named
-    ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` (and
-    ``..._reverse``), so ``load_state_dict(torch_lstm.state_dict())`` works unchanged.
-    Weights start as U(-1/sqrt(H), 1/sqrt(H)) drawn from ``seed``. The engine checks the
-    arguments (ValueError naming the one out of range; TypeError for a wrong type).
-    """
+    _create: Any = None  # _native.<prefix>_create
+    _load: Any = None  # _native.<prefix>_load
 
     def __init__(
         self,
@@ -68,10 +67,10 @@ class LSTM:
     ) -> None:
         if isinstance(bidirectional, (bool, np.bool_)):
             bidirectional = int(bool(bidirectional))
-        self._set_handle(_native.lstm_create(input_size, hidden_size, num_layers, bidirectional, dropout, seed))
+        self._set_handle(self._create(input_size, hidden_size, num_layers, bidirectional, dropout, seed))
 
     @classmethod
-    def _from_handle(cls, handle: Any) -> "LSTM":
+    def _from_handle(cls, handle: Any) -> Any:
         self = cls.__new__(cls)
         self._set_handle(handle)
         return self
@@ -105,24 +104,9 @@ class LSTM:
 
     # -- inference -----------------------------------------------------------------
 
-    def forward(
-        self,
-        x: Any,
-        lengths: Any = None,
-        state: Optional[Tuple[Any, Any]] = None,
-    ) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
-        """Runs the LSTM over a batch (inference: no dropout).
-
-        x        (B, T, D) array, converted to float32
-        lengths  (B,) integers in [1, T], or None for "all T"; steps past a sequence's
-                 length are padding: their outputs are 0 and they leave the state alone
-        state    (h0, c0), each (L*K, B, H), or None for zeros
-        returns  y (B, T, K*H) and (h_n, c_n), each (L*K, B, H), float32
-        """
-        if state is not None and (not isinstance(state, (tuple, list)) or len(state) != 2):
-            raise TypeError("state must be a tuple (h0, c0) or None")
-        if state is not None and (state[0] is None or state[1] is None):
-            raise ValueError("state must hold both h0 and c0 (or pass state=None)")
+    def _run(self, x: Any, lengths: Any, states: Tuple[Tuple[str, Any], ...]) -> tuple:
+        """Checks x, lengths and the initial states (name, value or None) the handle
+        takes, then runs it: (y, h_n, c_n), c_n None for a GRU."""
         D = self.input_size
         x = _native.as_float32(x, "x")
         if x.ndim != 3:
@@ -135,18 +119,19 @@ class LSTM:
             raise ValueError(f"x must hold at least one sequence and one time step, got shape {x.shape}")
         if lengths is not None:
             lengths = _lengths_arg(lengths, B, T)
-        h0 = c0 = None
-        if state is not None:
-            want = (self.num_layers * (2 if self.bidirectional else 1), B, self.hidden_size)
-            h0, c0 = _native.as_float32(state[0], "h0"), _native.as_float32(state[1], "c0")
-            for name, s in (("h0", h0), ("c0", c0)):
+        want = (self.num_layers * (2 if self.bidirectional else 1), B, self.hidden_size)
+        arrays = []
+        for name, s in states:
+            if s is not None:
+                s = _native.as_float32(_to_numpy(s), name)
                 if s.shape != want:
                     raise ValueError(f"{name} must have shape (num_layers*num_directions, batch, hidden_size) = "
                                      f"{want}, got {s.shape}")
-        y, h_n, c_n = self._handle.forward(x, lengths, h0, c0)
-        return y, (h_n, c_n)
+            arrays.append(s)
+        h0, c0 = (arrays + [None])[:2]
+        return self._handle.forward(x, lengths, h0, c0)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     # -- parameters ----------------------------------------------------------------
@@ -198,11 +183,81 @@ class LSTM:
         """Writes the model file (safetensors layout); atomic: all or nothing."""
         self._handle.save(path_arg("path", path))
 
+    @classmethod
+    def load(cls, path: PathLike) -> Any:
+        """Reads a model file written by save (or the C ABI's lk_<layer>_save).
 
-def _rebuild(cls: type, config: tuple, state_dict: dict) -> LSTM:
-    """Unpickles an LSTM: same config, same weights."""
+        OSError if the file cannot be read; lstmkit.ModelFormatError (a ValueError) if it
+        is corrupt, truncated or of another kind (an LSTM's file for a GRU, ...).
+        """
+        return cls._from_handle(cls._load(path_arg("path", path)))
+
+
+class LSTM(_RecurrentLayer):
+    """A stack of LSTM layers, PyTorch's ``nn.LSTM(batch_first=True)`` for inference.
+
+    Gate order i, f, g, o; two biases per layer and direction; parameters named
+    ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}`` (and
+    ``..._reverse``), so ``load_state_dict(torch_lstm.state_dict())`` works unchanged.
+    Weights start as U(-1/sqrt(H), 1/sqrt(H)) drawn from ``seed``. The engine checks the
+    arguments (ValueError naming the one out of range; TypeError for a wrong type).
+    """
+
+    _create = staticmethod(_native.lstm_create)
+    _load = staticmethod(_native.lstm_load)
+
+    def forward(
+        self,
+        x: Any,
+        lengths: Any = None,
+        state: Optional[Tuple[Any, Any]] = None,
+    ) -> Tuple[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+        """Runs the LSTM over a batch (inference: no dropout).
+
+        x        (B, T, D) array, converted to float32
+        lengths  (B,) integers in [1, T], or None for "all T"; steps past a sequence's
+                 length are padding: their outputs are 0 and they leave the state alone
+        state    (h0, c0), each (L*K, B, H), or None for zeros
+        returns  y (B, T, K*H) and (h_n, c_n), each (L*K, B, H), float32
+        """
+        if state is not None and (not isinstance(state, (tuple, list)) or len(state) != 2):
+            raise TypeError("state must be a tuple (h0, c0) or None")
+        if state is not None and (state[0] is None or state[1] is None):
+            raise ValueError("state must hold both h0 and c0 (or pass state=None)")
+        h0, c0 = state if state is not None else (None, None)
+        y, h_n, c_n = self._run(x, lengths, (("h0", h0), ("c0", c0)))
+        return y, (h_n, c_n)
+
+
+class GRU(_RecurrentLayer):
+    """A stack of GRU layers, PyTorch's ``nn.GRU(batch_first=True)`` for inference.
+
+    Gates r, z, n in PyTorch's order: ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``,
+    ``h' = (1 - z) * n + z * h``; parameters named as the LSTM's with (3H, ...) shapes,
+    so ``load_state_dict(torch_gru.state_dict())`` works unchanged. No cell state.
+    Weights start as U(-1/sqrt(H), 1/sqrt(H)) drawn from ``seed``.
+    """
+
+    _create = staticmethod(_native.gru_create)
+    _load = staticmethod(_native.gru_load)
+
+    def forward(self, x: Any, lengths: Any = None, h0: Any = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Runs the GRU over a batch (inference: no dropout).
+
+        x        (B, T, D) array, converted to float32
+        lengths  (B,) integers in [1, T], or None for "all T"; steps past a sequence's
+                 length are padding: their outputs are 0 and they leave the state alone
+        h0       (L*K, B, H) initial state, or None for zeros
+        returns  (output, h_n) as torch: output (B, T, K*H), h_n (L*K, B, H), float32
+        """
+        y, h_n, _ = self._run(x, lengths, (("h0", h0),))
+        return y, h_n
+
+
+def _rebuild(cls: type, config: tuple, state_dict: dict) -> _RecurrentLayer:
+    """Unpickles an LSTM or a GRU: same config, same weights."""
     model = cls.__new__(cls)
-    LSTM.__init__(model, *config)
+    _RecurrentLayer.__init__(model, *config)
     model.load_state_dict(state_dict)
     return model
 
@@ -213,4 +268,4 @@ def load(path: PathLike) -> LSTM:
     OSError if the file cannot be read; lstmkit.ModelFormatError (a ValueError) if it
     is corrupt, truncated or of another kind.
     """
-    return LSTM._from_handle(_native.lstm_load(path_arg("path", path)))
+    return LSTM.load(path)
