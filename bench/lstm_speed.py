@@ -13,6 +13,8 @@ Configurations (float32, batch-first, zero initial state, every sequence full le
         cross-entropy, forward + backward + Adam step
     c4  tagger training: B=32, T=50, Embedding(5000, 100) -> 1-layer BiLSTM(128) ->
         Linear(256 -> 4), token cross-entropy, forward + backward + Adam step
+    c4gru  c4 with a BiGRU(128) on both sides (torch.nn.GRU): issue 19's GRU bar; not in
+        the default --configs (run: --configs c4gru,c4 --no-sgemm --out bench/results/gru_speed.json)
 plus sgemm GFLOP/s of the OpenBLAS that LSTMKit loads (1024^3 and the c2 step shape
 M=64, N=1024, K=256), with torch.matmul (MKL) beside it for reference.
 
@@ -55,12 +57,14 @@ CONFIGS = {
                classes=10, unit="seq/s", title="C3 training B=64 T=100 2x256 bi"),
     "c4": dict(kind="tagger", batch=32, steps=50, vocab=5000, input=100, hidden=128, layers=1,
                bidirectional=True, classes=4, unit="seq/s", title="C4 tagger training B=32 T=50"),
+    "c4gru": dict(kind="tagger", cell="GRU", batch=32, steps=50, vocab=5000, input=100, hidden=128, layers=1,
+                  bidirectional=True, classes=4, unit="seq/s", title="C4-GRU tagger training B=32 T=50"),
 }
 ENGINES = {"c1": ["lstmkit", "torch", "ort"], "c2": ["lstmkit", "torch", "ort"],
-           "c3": ["lstmkit", "torch"], "c4": ["lstmkit", "torch"]}
+           "c3": ["lstmkit", "torch"], "c4": ["lstmkit", "torch"], "c4gru": ["lstmkit", "torch"]}
 # (warm-up, timed iterations) per subprocess; full run and --quick.
-ITERATIONS = {"c1": (30, 200), "c2": (2, 6), "c3": (2, 5), "c4": (5, 30)}
-QUICK_ITERATIONS = {"c1": (10, 30), "c2": (1, 2), "c3": (1, 2), "c4": (2, 5)}
+ITERATIONS = {"c1": (30, 200), "c2": (2, 6), "c3": (2, 5), "c4": (5, 30), "c4gru": (5, 30)}
+QUICK_ITERATIONS = {"c1": (10, 30), "c2": (1, 2), "c3": (1, 2), "c4": (2, 5), "c4gru": (2, 5)}
 SGEMM_SHAPES = [(1024, 1024, 1024), (64, 1024, 256)]
 
 
@@ -119,8 +123,8 @@ def torch_model(cfg):
         emb = torch.nn.Embedding(cfg["vocab"], cfg["input"])
     else:
         emb = None
-    lstm = torch.nn.LSTM(cfg["input"], cfg["hidden"], num_layers=cfg["layers"],
-                         bidirectional=cfg["bidirectional"], batch_first=True)
+    lstm = getattr(torch.nn, cfg.get("cell", "LSTM"))(cfg["input"], cfg["hidden"], num_layers=cfg["layers"],
+                                                      bidirectional=cfg["bidirectional"], batch_first=True)
     head = None
     if cfg["kind"] in ("train", "tagger"):
         head = torch.nn.Linear(cfg["hidden"] * (2 if cfg["bidirectional"] else 1), cfg["classes"])

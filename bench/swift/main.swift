@@ -1,12 +1,12 @@
 // lstmkit-bench: the LSTMKit side of bench/lstm_speed.py. One configuration per
 // process, so the driver can read this process's peak RSS on its own.
 //
-//   lstmkit-bench <c1|c2|c3|c4> <threads> <warmup> <iterations>
+//   lstmkit-bench <c1|c2|c3|c4|c4gru> <threads> <warmup> <iterations>
 //   lstmkit-bench sgemm <threads> <warmup> <iterations> <m> <n> <k>
 //
 // Prints one JSON object: the seconds of every timed iteration (after the warm-up),
 // the OpenBLAS configuration, and for sgemm the GFLOP/s. Uses only the public engine
-// API, as a Swift user would (LSTM.infer / forward / backward, Linear, Embedding,
+// API, as a Swift user would (LSTM.infer / forward / backward, RecurrentLayer, Linear, Embedding,
 // Loss.softmaxCrossEntropy, Adam, BLAS).
 import CBLAS   // only for openblas_get_config(): which OpenBLAS build and core this process runs
 import LSTMKit
@@ -28,7 +28,7 @@ func fail(_ message: String) -> Never {
 let args = CommandLine.arguments
 guard args.count >= 5, let threads = Int(args[2]), let warmup = Int(args[3]), let iterations = Int(args[4]),
       threads >= 1, warmup >= 0, iterations >= 1 else {
-    fail("usage: lstmkit-bench <c1|c2|c3|c4|sgemm> <threads> <warmup> <iterations> [m n k]")
+    fail("usage: lstmkit-bench <c1|c2|c3|c4|c4gru|sgemm> <threads> <warmup> <iterations> [m n k]")
 }
 let config = args[1]
 BLAS.numThreads = threads
@@ -89,25 +89,27 @@ case "c3":
         adam.stepAndZero(parameters)
         sink += loss
     }
-case "c4":
-    // Tagger: Embedding(5000, 100) -> BiLSTM(128) -> Linear(256 -> 4), token CE, Adam.
-    // A dense embedding gradient, as torch's nn.Embedding + torch.optim.Adam.
+case "c4", "c4gru":
+    // Tagger: Embedding(5000, 100) -> BiLSTM(128) (c4gru: BiGRU(128)) -> Linear(256 -> 4),
+    // token CE, Adam. A dense embedding gradient, as torch's nn.Embedding + torch.optim.Adam.
+    // The recurrent layer through the protocol every model uses (RecurrentLayer).
     let (b, t, vocab, dim, tags) = (32, 50, 5000, 100, 4)
     let embedding = Embedding(vocab, dim, rng: &rng)
-    let lstm = try LSTM(LSTMConfig(inputSize: dim, hiddenSize: 128, numLayers: 1, bidirectional: true, seed: 1))
+    let cell: RecurrentCell = config == "c4" ? .lstm : .gru
+    let recurrent = try cell.make(RecurrentConfig(inputSize: dim, hiddenSize: 128, numLayers: 1, bidirectional: true, seed: 1))
     let head = Linear(256, tags, rng: &rng)
-    let parameters = embedding.parameters + lstm.parameters + head.parameters
+    let parameters = embedding.parameters + recurrent.parameters + head.parameters
     let adam = Adam(learningRate: 1e-3)
     let ids = randomClasses(b * t, vocab)
     let targets = randomClasses(b * t, tags)
     let lengths = [Int](repeating: t, count: b)
     times = try measure {
         let x = embedding.forward(ids, shape: [b, t])
-        let out = lstm.forward(x, lengths: lengths, training: true)
+        let out = recurrent.forward(sequences: x, lengths: lengths, training: true)
         let logits = head.forward(out.y)
         let (loss, grad) = try Loss.softmaxCrossEntropy(logits: logits.reshaped([b * t, tags]), targets: targets)
         let dy = head.backward(out.y, outputGrad: grad.reshaped([b, t, tags]))
-        let dx = lstm.backward(out.cache, outputGrad: dy).dx
+        let dx = recurrent.backward(out.cache, outputGrad: dy, finalGrad: nil)
         embedding.backward(ids, outputGrad: dx)
         adam.stepAndZero(parameters)
         sink += loss
