@@ -19,52 +19,20 @@ import CKernels
 /// gradient with one GEMM per chunk. `forward` does not modify the layer (except, in
 /// training, the dropout generator and the spare buffers), so many threads can run
 /// inference on one GRU.
-public final class GRU: Module {
-    public let config: RecurrentConfig
-    /// Per layer and direction (index l*K + d): W_ih (3H, in), W_hh (3H, H), b_ih, b_hh (3H).
-    public let weightIH: [Parameter]
-    public let weightHH: [Parameter]
-    public let biasIH: [Parameter]
-    public let biasHH: [Parameter]
-    /// PyTorch's order: for each layer, for each direction: w_ih, w_hh, b_ih, b_hh.
-    public let localParameters: [Parameter]
-    /// Draws the dropout masks between layers in training.
-    public var dropoutRNG: SeededRandom
-    /// Training's gate and state buffers, reused from one step to the next.
-    private let spareBuffers = SpareBuffers()
-
+public final class GRU: RecurrentStack {
     public init(_ config: RecurrentConfig) throws {
-        try config.validate()
-        self.config = config
-        var rng = SeededRandom(seed: config.seed)
-        let weights = RecurrentWeights(config, gates: 3, rng: &rng)
-        weightIH = weights.weightIH
-        weightHH = weights.weightHH
-        biasIH = weights.biasIH
-        biasHH = weights.biasHH
-        localParameters = weights.all
-        dropoutRNG = rng.split()
+        try super.init(config, gates: 3)
     }
 
     // MARK: - Forward
 
     /// What backward needs from one forward pass.
-    public struct Cache {
-        let batch: Int
-        let steps: Int
-        let lengths: [Int]
-        /// Input of each layer (B, T, in), after dropout for layers above the first.
-        var layerInputs: [[Float]] = []
-        /// Dropout scale per element of each layer input above the first (empty if none).
-        var dropoutMasks: [[Float]] = []
-        /// Per layer and direction (index l*K + d).
-        var directions: [DirectionCache] = []
-    }
+    public typealias Cache = RecurrentStackCache<DirectionCache>
 
     /// Per direction, by step (row s*B + b is row b at step s, time index t_b(s)):
     /// the activated gates r, z, n (T, B, 3H), hn = W_hn h + b_hn (T, B, H), and the
     /// states (T+1, B, H) with row block 0 the initial state.
-    struct DirectionCache {
+    public struct DirectionCache {
         var gates: [Float]
         var hn: [Float]
         var h: [Float]
@@ -99,43 +67,20 @@ public final class GRU: Module {
     /// layers. Inputs must be valid (see `validate`); `run` is the checked entry point.
     public func forward(_ x: Tensor, lengths: [Int], initial: Tensor? = nil, training: Bool = false) -> Output {
         let (batch, steps) = (x.shape[0], x.shape[1])
-        let hSize = config.hiddenSize, k = config.directions
-        let outSize = k * hSize, stateRows = batch * hSize
-        var cache = Cache(batch: batch, steps: steps, lengths: lengths)
-        var final = Tensor(zeros: [config.numLayers * k, batch, hSize])
-        var input = x.data
-        var inSize = config.inputSize
-        var y = [Float]()
-        for layer in 0..<config.numLayers {
-            if layer > 0 {
-                cache.dropoutMasks.append(training ? Self.dropOut(&input, config.dropout, rng: &dropoutRNG) : [])
-            }
-            y = [Float](repeating: 0, count: batch * steps * outSize)
-            for d in 0..<k {
-                let index = layer * k + d
-                let offset = index * stateRows
-                let dc = runDirection(
-                    index: index, reverse: d == 1, input: input, inSize: inSize,
-                    batch: batch, steps: steps, lengths: lengths, reuseBuffers: training,
-                    h0: initial.map { Array($0.data[offset..<(offset + stateRows)]) },
-                    y: &y, column: d * hSize, ldy: outSize)
-                // The final state is the last row block of the carried states.
-                final.data.replaceSubrange(offset..<(offset + stateRows), with: dc.h[(steps * stateRows)...])
-                cache.directions.append(dc)
-            }
-            cache.layerInputs.append(input)
-            input = y
-            inSize = outSize
+        let hSize = config.hiddenSize, stateRows = batch * hSize
+        var final = Tensor(zeros: [config.numLayers * config.directions, batch, hSize])
+        let (y, cache) = config.forwardLayers(x, lengths: lengths, training: training, rng: &dropoutRNG) {
+            index, reverse, input, inSize, y in
+            let rows = (index * stateRows)..<((index + 1) * stateRows)
+            let dc = runDirection(
+                index: index, reverse: reverse, input: input, inSize: inSize,
+                batch: batch, steps: steps, lengths: lengths, reuseBuffers: training,
+                h0: initial.map { Array($0.data[rows]) }, y: &y, column: reverse ? hSize : 0, ldy: config.outputSize)
+            // The final state is the last row block of the carried states.
+            final.data.replaceSubrange(rows, with: dc.h[(steps * stateRows)...])
+            return dc
         }
-        return Output(y: Tensor(shape: [batch, steps, outSize], data: y), final: final, cache: cache)
-    }
-
-    /// Inverted dropout on a layer's input in place; returns the mask (empty if p = 0).
-    private static func dropOut(_ input: inout [Float], _ p: Float, rng: inout SeededRandom) -> [Float] {
-        guard p > 0 else { return [] }
-        let mask = Dropout(p).mask(count: input.count, rng: &rng)
-        for i in 0..<input.count { input[i] *= mask[i] }
-        return mask
+        return Output(y: y, final: final, cache: cache)
     }
 
     /// Inference only: the same result as `forward(training: false)` without keeping
@@ -144,29 +89,15 @@ public final class GRU: Module {
     /// directions of a layer run at the same time.
     public func infer(_ x: Tensor, lengths: [Int], initial: Tensor? = nil) -> (y: Tensor, final: Tensor) {
         let (batch, steps) = (x.shape[0], x.shape[1])
-        let k = config.directions, outSize = config.outputSize
-        var final = initial ?? Tensor(zeros: [config.numLayers * k, batch, config.hiddenSize])
-        var input = x.data
-        var inSize = config.inputSize
-        let directionThreads = k > 1 && availableThreads > 1 ? k : 1
-        for layer in 0..<config.numLayers {
-            var y = [Float](repeating: 0, count: batch * steps * outSize)
-            input.withUnsafeBufferPointer { X in
-            y.withUnsafeMutableBufferPointer { Y in
-            final.data.withUnsafeMutableBufferPointer { H in
-                // Each direction writes its own columns of y and its own state rows.
-                let (x, y, h) = (X.baseAddress!, Y.baseAddress!, H.baseAddress!)
-                parallelForEach(k, threads: directionThreads) { d in
-                    inferDirection(index: layer * k + d, reverse: d == 1, input: x, inSize: inSize,
-                                   batch: batch, steps: steps, lengths: lengths, h: h, y: y)
-                }
+        var final = initial ?? Tensor(zeros: [config.numLayers * config.directions, batch, config.hiddenSize])
+        let y = final.data.withUnsafeMutableBufferPointer { H in
+            let h = H.baseAddress!
+            return config.inferLayers(x) { index, reverse, input, inSize, y in
+                inferDirection(index: index, reverse: reverse, input: input, inSize: inSize,
+                               batch: batch, steps: steps, lengths: lengths, h: h, y: y)
             }
-            }
-            }
-            input = y
-            inSize = outSize
         }
-        return (Tensor(shape: [batch, steps, outSize], data: input), final)
+        return (y, final)
     }
 
     /// One direction of one layer for `infer`: updates its (B, H) rows of h in place
@@ -305,35 +236,19 @@ public final class GRU: Module {
     /// (L*K, B, H); ACCUMULATES into every parameter's grad and returns dx (B, T, D)
     /// and d h0 (L*K, B, H).
     public func backward(_ cache: Cache, outputGrad dY: Tensor, finalGrad: Tensor? = nil) -> (dx: Tensor, dInitial: Tensor) {
-        let (batch, steps) = (cache.batch, cache.steps)
-        let hSize = config.hiddenSize, k = config.directions
-        let outSize = k * hSize, stateRows = batch * hSize
-        precondition(dY.shape == [batch, steps, outSize], "GRU.backward: dY must be \([batch, steps, outSize]), got \(dY.shape)")
-        var dInitial = Tensor(zeros: [config.numLayers * k, batch, hSize])
-        var dOut = dY.data   // gradient w.r.t. the current layer's output
-        var dIn = [Float]()
-        for layer in stride(from: config.numLayers - 1, through: 0, by: -1) {
-            let inSize = layer == 0 ? config.inputSize : outSize
-            dIn = [Float](repeating: 0, count: batch * steps * inSize)
-            for d in 0..<k {
-                let index = layer * k + d
-                let range = (index * stateRows)..<((index + 1) * stateRows)
-                let dh0 = backDirection(
-                    index: index, reverse: d == 1, cache: cache.directions[index],
-                    input: cache.layerInputs[layer], inSize: inSize,
-                    batch: batch, steps: steps, lengths: cache.lengths,
-                    dY: dOut, column: d * hSize, ldy: outSize,
-                    dhFinal: finalGrad.map { Array($0.data[range]) }, dInput: &dIn)
-                dInitial.data.replaceSubrange(range, with: dh0)
-            }
-            if layer > 0 {
-                let mask = cache.dropoutMasks[layer - 1]
-                if !mask.isEmpty { for i in 0..<dIn.count { dIn[i] *= mask[i] } }
-            }
-            dOut = dIn
+        let hSize = config.hiddenSize, stateRows = cache.batch * hSize
+        var dInitial = Tensor(zeros: [config.numLayers * config.directions, cache.batch, hSize])
+        let dx = config.backwardLayers(cache, outputGrad: dY) { index, reverse, saved, input, inSize, dOut, dIn in
+            let rows = (index * stateRows)..<((index + 1) * stateRows)
+            let dh0 = backDirection(
+                index: index, reverse: reverse, cache: saved, input: input, inSize: inSize,
+                batch: cache.batch, steps: cache.steps, lengths: cache.lengths,
+                dY: dOut, column: reverse ? hSize : 0, ldy: config.outputSize,
+                dhFinal: finalGrad.map { Array($0.data[rows]) }, dInput: &dIn)
+            dInitial.data.replaceSubrange(rows, with: dh0)
         }
         spareBuffers.keep(cache.directions.flatMap { [$0.gates, $0.hn, $0.h] })
-        return (Tensor(shape: [batch, steps, config.inputSize], data: dIn), dInitial)
+        return (dx, dInitial)
     }
 
     /// One direction of one layer backwards in time, a chunk of steps at a time (the
@@ -371,12 +286,9 @@ public final class GRU: Module {
         input.withUnsafeBufferPointer { X in
         dInput.withUnsafeMutableBufferPointer { DX in
         weightHH[index].value.withUnsafeBufferPointer { WHH in
-        weightIH[index].value.withUnsafeBufferPointer { WIH in
-        weightHH[index].grad.withUnsafeMutableBufferPointer { GWHH in
-        weightIH[index].grad.withUnsafeMutableBufferPointer { GWIH in
             let (dxg, dhg) = (DXG.baseAddress!, DHG.baseAddress!)
             for s0 in stride(from: (steps - 1) / chunk * chunk, through: 0, by: -chunk) {
-                let n = min(chunk, steps - s0), rows = n * batch
+                let n = min(chunk, steps - s0)
                 for s in stride(from: s0 + n - 1, through: s0, by: -1) {
                     let row0 = (s - s0) * batch
                     for b in 0..<batch {
@@ -397,37 +309,12 @@ public final class GRU: Module {
                               a: dhg + row0 * g3, lda: g3, b: WHH.baseAddress!, ldb: hSize,
                               beta: 1, c: DH.baseAddress!, ldc: hSize)
                 }
-                // dW_hh += dHg^T h_{s-1} over the chunk: (3H, n*B) x (n*B, H)
-                BLAS.gemm(transA: true, m: g3, n: hSize, k: rows,
-                          a: dhg, lda: g3, b: HS.baseAddress! + s0 * batch * hSize, ldb: hSize,
-                          beta: 1, c: GWHH.baseAddress!, ldc: hSize)
-                // dW_ih += dX^T X_steps: (3H, n*B) x (n*B, in), on the inputs gathered
-                // into step order again (as forward projected them).
-                PaddedSteps.gatherSteps(X.baseAddress!, width: inSize, batch: batch, steps: steps, lengths: lengths,
-                                        reverse: reverse, from: s0, count: n, into: XS.baseAddress!)
-                BLAS.gemm(transA: true, m: g3, n: inSize, k: rows,
-                          a: dxg, lda: g3, b: XS.baseAddress!, ldb: inSize,
-                          beta: 1, c: GWIH.baseAddress!, ldc: inSize)
-                // dX_steps = dX W_ih: (n*B, 3H) x (3H, in), added back at (b, t).
-                BLAS.gemm(m: rows, n: inSize, k: g3,
-                          a: dxg, lda: g3, b: WIH.baseAddress!, ldb: inSize,
-                          beta: 0, c: DXS.baseAddress!, ldc: inSize)
-                for s in s0..<(s0 + n) {
-                    for b in 0..<batch {
-                        guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                        VectorMath.add(DXS.baseAddress! + ((s - s0) * batch + b) * inSize,
-                                       into: DX.baseAddress! + (b * steps + t) * inSize, count: inSize)
-                    }
-                }
-                // Bias gradients: the column sums (zero on finished rows).
-                for r in 0..<rows {
-                    VectorMath.add(dxg + r * g3, into: DBI.baseAddress!, count: g3)
-                    VectorMath.add(dhg + r * g3, into: DBH.baseAddress!, count: g3)
-                }
+                addChunkGradients(index: index, dInput: dxg, dRecurrent: dhg, dbInput: DBI.baseAddress!,
+                                  dbRecurrent: DBH.baseAddress!, hPrev: HS.baseAddress! + s0 * batch * hSize,
+                                  x: X.baseAddress!, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
+                                  reverse: reverse, from: s0, count: n,
+                                  xs: XS.baseAddress!, dxs: DXS.baseAddress!, dx: DX.baseAddress!)
             }
-        }
-        }
-        }
         }
         }
         }

@@ -30,54 +30,23 @@ public struct LSTMState: Equatable, Sendable {
 /// kernels ck_lstm_cell_forward/backward, vectorised for the CPU it runs on), and the
 /// backward pass forms each weight gradient with one GEMM over all steps.
 /// `forward` does not modify the layer (except, in training, the dropout generator and
-/// the spare buffers below), so many threads can run inference on one LSTM.
-public final class LSTM: Module {
-    public let config: LSTMConfig
-    /// Per layer and direction (index l*K + d): W_ih (4H, in), W_hh (4H, H), b_ih, b_hh (4H).
-    public let weightIH: [Parameter]
-    public let weightHH: [Parameter]
-    public let biasIH: [Parameter]
-    public let biasHH: [Parameter]
-    /// PyTorch's order: for each layer, for each direction: w_ih, w_hh, b_ih, b_hh.
-    public let localParameters: [Parameter]
-    /// Draws the dropout masks between layers in training.
-    public var dropoutRNG: SeededRandom
-    /// Training's gate and state buffers, reused from one step to the next.
-    private let spareBuffers = SpareBuffers()
+/// the spare buffers), so many threads can run inference on one LSTM.
+public final class LSTM: RecurrentStack {
     /// W_hh packed for batches of one, kept until the weights change.
     let packedWeights = PackedRecurrentWeights()
 
     public init(_ config: LSTMConfig) throws {
-        try config.validate()
-        self.config = config
-        var rng = SeededRandom(seed: config.seed)
-        let weights = RecurrentWeights(config, gates: 4, rng: &rng)
-        weightIH = weights.weightIH
-        weightHH = weights.weightHH
-        biasIH = weights.biasIH
-        biasHH = weights.biasHH
-        localParameters = weights.all
-        dropoutRNG = rng.split()
+        try super.init(config, gates: 4)
     }
 
     // MARK: - Forward
 
     /// What backward needs from one forward pass.
-    public struct Cache {
-        let batch: Int
-        let steps: Int
-        let lengths: [Int]
-        /// Input of each layer (B, T, in), after dropout for layers above the first.
-        var layerInputs: [[Float]] = []
-        /// Dropout scale per element of each layer input above the first (empty if none).
-        var dropoutMasks: [[Float]] = []
-        /// Per layer and direction (index l*K + d).
-        var directions: [DirectionCache] = []
-    }
+    public typealias Cache = RecurrentStackCache<DirectionCache>
 
     /// Per direction: activated gates (T, B, 4H) by step, and states (T+1, B, H) with
     /// row block 0 the initial state; step s holds the time index t_b(s) of each row.
-    struct DirectionCache {
+    public struct DirectionCache {
         var gates: [Float]
         var h: [Float]
         var c: [Float]
@@ -100,45 +69,22 @@ public final class LSTM: Module {
     /// Inputs must be valid (see `validate`); `run` is the checked entry point.
     public func forward(_ x: Tensor, lengths: [Int], initial: LSTMState? = nil, training: Bool = false) -> Output {
         let (batch, steps) = (x.shape[0], x.shape[1])
-        let hSize = config.hiddenSize, k = config.directions
-        let outSize = k * hSize
-        var cache = Cache(batch: batch, steps: steps, lengths: lengths)
+        let hSize = config.hiddenSize, stateRows = batch * hSize
         var final = LSTMState(zerosFor: config, batch: batch)
-        var input = x.data
-        var inSize = config.inputSize
-        var y = [Float]()
-        let dropout = Dropout(config.dropout)
-        for layer in 0..<config.numLayers {
-            if layer > 0 && training && config.dropout > 0 {
-                let mask = dropout.mask(count: input.count, rng: &dropoutRNG)
-                for i in 0..<input.count { input[i] *= mask[i] }
-                cache.dropoutMasks.append(mask)
-            } else if layer > 0 {
-                cache.dropoutMasks.append([])
-            }
-            y = [Float](repeating: 0, count: batch * steps * outSize)
-            for d in 0..<k {
-                let index = layer * k + d
-                let stateOffset = index * batch * hSize
-                let dc = runDirection(
-                    index: index, reverse: d == 1, input: input, inSize: inSize,
-                    batch: batch, steps: steps, lengths: lengths, reuseBuffers: training,
-                    h0: initial.map { Array($0.h.data[stateOffset..<(stateOffset + batch * hSize)]) },
-                    c0: initial.map { Array($0.c.data[stateOffset..<(stateOffset + batch * hSize)]) },
-                    y: &y, column: d * hSize, ldy: outSize)
-                // The final state is the last row block of the carried states.
-                let last = steps * batch * hSize
-                for i in 0..<(batch * hSize) {
-                    final.h.data[stateOffset + i] = dc.h[last + i]
-                    final.c.data[stateOffset + i] = dc.c[last + i]
-                }
-                cache.directions.append(dc)
-            }
-            cache.layerInputs.append(input)
-            input = y
-            inSize = outSize
+        let (y, cache) = config.forwardLayers(x, lengths: lengths, training: training, rng: &dropoutRNG) {
+            index, reverse, input, inSize, y in
+            let rows = (index * stateRows)..<((index + 1) * stateRows)
+            let dc = runDirection(
+                index: index, reverse: reverse, input: input, inSize: inSize,
+                batch: batch, steps: steps, lengths: lengths, reuseBuffers: training,
+                h0: initial.map { Array($0.h.data[rows]) }, c0: initial.map { Array($0.c.data[rows]) },
+                y: &y, column: reverse ? hSize : 0, ldy: config.outputSize)
+            // The final state is the last row block of the carried states.
+            final.h.data.replaceSubrange(rows, with: dc.h[(steps * stateRows)...])
+            final.c.data.replaceSubrange(rows, with: dc.c[(steps * stateRows)...])
+            return dc
         }
-        return Output(y: Tensor(shape: [batch, steps, outSize], data: y), final: final, cache: cache)
+        return Output(y: y, final: final, cache: cache)
     }
 
     /// Inference only: the same result as `forward(training: false)` without keeping
@@ -155,31 +101,17 @@ public final class LSTM: Module {
     /// forced by OPENBLAS_CORETYPE=Haswell, round differently with 2 threads).
     public func infer(_ x: Tensor, lengths: [Int], initial: LSTMState? = nil) -> (y: Tensor, final: LSTMState) {
         let (batch, steps) = (x.shape[0], x.shape[1])
-        let k = config.directions, outSize = k * config.hiddenSize
         var final = initial ?? LSTMState(zerosFor: config, batch: batch)
-        var input = x.data
-        var inSize = config.inputSize
-        let directionThreads = k > 1 && availableThreads > 1 ? k : 1
-        for layer in 0..<config.numLayers {
-            var y = [Float](repeating: 0, count: batch * steps * outSize)
-            input.withUnsafeBufferPointer { X in
-            y.withUnsafeMutableBufferPointer { Y in
-            final.h.data.withUnsafeMutableBufferPointer { H in
+        let y = final.h.data.withUnsafeMutableBufferPointer { H in
             final.c.data.withUnsafeMutableBufferPointer { C in
-                // Each direction writes its own columns of y and its own state rows.
-                let (x, y, h, c) = (X.baseAddress!, Y.baseAddress!, H.baseAddress!, C.baseAddress!)
-                parallelForEach(k, threads: directionThreads) { d in
-                    inferDirection(index: layer * k + d, reverse: d == 1, input: x, inSize: inSize,
+                let (h, c) = (H.baseAddress!, C.baseAddress!)
+                return config.inferLayers(x) { index, reverse, input, inSize, y in
+                    inferDirection(index: index, reverse: reverse, input: input, inSize: inSize,
                                    batch: batch, steps: steps, lengths: lengths, h: h, c: c, y: y)
                 }
             }
-            }
-            }
-            }
-            input = y
-            inSize = outSize
         }
-        return (Tensor(shape: [batch, steps, outSize], data: input), final)
+        return (y, final)
     }
 
     /// One direction of one layer for `infer`: updates its (B, H) rows of h and c in
@@ -379,39 +311,21 @@ public final class LSTM: Module {
     /// Back-propagates dY (B, T, K*H) and, optionally, the gradient of the final
     /// state; ACCUMULATES into every parameter's grad and returns dx and d(h0, c0).
     public func backward(_ cache: Cache, outputGrad dY: Tensor, finalGrad: LSTMState? = nil) -> InputGradients {
-        let (batch, steps) = (cache.batch, cache.steps)
-        let hSize = config.hiddenSize, k = config.directions
-        let outSize = k * hSize
-        precondition(dY.shape == [batch, steps, outSize], "LSTM.backward: dY must be \([batch, steps, outSize]), got \(dY.shape)")
-        var dInitial = LSTMState(zerosFor: config, batch: batch)
-        var dOut = dY.data   // gradient w.r.t. the current layer's output
-        var dIn = [Float]()
-        for layer in stride(from: config.numLayers - 1, through: 0, by: -1) {
-            let inSize = layer == 0 ? config.inputSize : outSize
-            dIn = [Float](repeating: 0, count: batch * steps * inSize)
-            for d in 0..<k {
-                let index = layer * k + d
-                let stateOffset = index * batch * hSize
-                let stateRange = stateOffset..<(stateOffset + batch * hSize)
-                let (dh0, dc0) = backDirection(
-                    index: index, reverse: d == 1, cache: cache.directions[index],
-                    input: cache.layerInputs[layer], inSize: inSize,
-                    batch: batch, steps: steps, lengths: cache.lengths,
-                    dY: dOut, column: d * hSize, ldy: outSize,
-                    dhFinal: finalGrad.map { Array($0.h.data[stateRange]) },
-                    dcFinal: finalGrad.map { Array($0.c.data[stateRange]) },
-                    dInput: &dIn)
-                dInitial.h.data.replaceSubrange(stateRange, with: dh0)
-                dInitial.c.data.replaceSubrange(stateRange, with: dc0)
-            }
-            if layer > 0 {
-                let mask = cache.dropoutMasks[layer - 1]
-                if !mask.isEmpty { for i in 0..<dIn.count { dIn[i] *= mask[i] } }
-            }
-            dOut = dIn
+        let hSize = config.hiddenSize, stateRows = cache.batch * hSize
+        var dInitial = LSTMState(zerosFor: config, batch: cache.batch)
+        let dx = config.backwardLayers(cache, outputGrad: dY) { index, reverse, saved, input, inSize, dOut, dIn in
+            let rows = (index * stateRows)..<((index + 1) * stateRows)
+            let (dh0, dc0) = backDirection(
+                index: index, reverse: reverse, cache: saved, input: input, inSize: inSize,
+                batch: cache.batch, steps: cache.steps, lengths: cache.lengths,
+                dY: dOut, column: reverse ? hSize : 0, ldy: config.outputSize,
+                dhFinal: finalGrad.map { Array($0.h.data[rows]) }, dcFinal: finalGrad.map { Array($0.c.data[rows]) },
+                dInput: &dIn)
+            dInitial.h.data.replaceSubrange(rows, with: dh0)
+            dInitial.c.data.replaceSubrange(rows, with: dc0)
         }
         spareBuffers.keep(cache.directions.flatMap { [$0.gates, $0.h, $0.c] })
-        return InputGradients(dx: Tensor(shape: [batch, steps, config.inputSize], data: dIn), dInitial: dInitial)
+        return InputGradients(dx: dx, dInitial: dInitial)
     }
 
     /// One direction of one layer backwards in time. Adds into dInput (B, T, in) and the
@@ -451,12 +365,9 @@ public final class LSTM: Module {
         input.withUnsafeBufferPointer { X in
         dInput.withUnsafeMutableBufferPointer { DX in
         weightHH[index].value.withUnsafeBufferPointer { WHH in
-        weightIH[index].value.withUnsafeBufferPointer { WIH in
-        weightHH[index].grad.withUnsafeMutableBufferPointer { GWHH in
-        weightIH[index].grad.withUnsafeMutableBufferPointer { GWIH in
             let dg = DG.baseAddress!
             for s0 in stride(from: (steps - 1) / chunk * chunk, through: 0, by: -chunk) {
-                let n = min(chunk, steps - s0), rows = n * batch
+                let n = min(chunk, steps - s0)
                 for s in stride(from: s0 + n - 1, through: s0, by: -1) {
                     let dgs = dg + (s - s0) * batch * g4
                     let gs = G.baseAddress! + s * batch * g4
@@ -480,36 +391,11 @@ public final class LSTM: Module {
                         (DH.baseAddress! + b * hSize).update(from: DHP.baseAddress! + b * hSize, count: hSize)
                     }
                 }
-                // dW_hh += dGates^T h_{s-1} over the chunk: (4H, n*B) x (n*B, H)
-                BLAS.gemm(transA: true, m: g4, n: hSize, k: rows,
-                          a: dg, lda: g4, b: HS.baseAddress! + s0 * batch * hSize, ldb: hSize,
-                          beta: 1, c: GWHH.baseAddress!, ldc: hSize)
-                // dW_ih += dGates^T X_steps: (4H, n*B) x (n*B, in), on the inputs gathered
-                // into step order again (as forward projected them).
-                PaddedSteps.gatherSteps(X.baseAddress!, width: inSize, batch: batch, steps: steps, lengths: lengths,
-                                 reverse: reverse, from: s0, count: n, into: XS.baseAddress!)
-                BLAS.gemm(transA: true, m: g4, n: inSize, k: rows,
-                          a: dg, lda: g4, b: XS.baseAddress!, ldb: inSize,
-                          beta: 1, c: GWIH.baseAddress!, ldc: inSize)
-                // dX_steps = dGates W_ih: (n*B, 4H) x (4H, in), added back at (b, t).
-                BLAS.gemm(m: rows, n: inSize, k: g4,
-                          a: dg, lda: g4, b: WIH.baseAddress!, ldb: inSize,
-                          beta: 0, c: DXS.baseAddress!, ldc: inSize)
-                for s in s0..<(s0 + n) {
-                    for b in 0..<batch {
-                        guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                        VectorMath.add(DXS.baseAddress! + ((s - s0) * batch + b) * inSize,
-                                       into: DX.baseAddress! + (b * steps + t) * inSize, count: inSize)
-                    }
-                }
-                // Bias gradients: the column sums of dGates (zero on finished rows).
-                for r in 0..<rows {
-                    VectorMath.add(dg + r * g4, into: DB.baseAddress!, count: g4)
-                }
+                addChunkGradients(index: index, dInput: dg, dRecurrent: dg, dbInput: DB.baseAddress!, dbRecurrent: nil,
+                                  hPrev: HS.baseAddress! + s0 * batch * hSize, x: X.baseAddress!, inSize: inSize,
+                                  batch: batch, steps: steps, lengths: lengths, reverse: reverse, from: s0, count: n,
+                                  xs: XS.baseAddress!, dxs: DXS.baseAddress!, dx: DX.baseAddress!)
             }
-        }
-        }
-        }
         }
         }
         }
