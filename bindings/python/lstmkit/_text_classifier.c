@@ -118,11 +118,13 @@ static PyObject *native_text_classifier_train(PyObject *Py_UNUSED(module), PyObj
     lk_text_classifier_train_config config = lk_text_classifier_train_config_default();
     progress_state state;
     lk_text_classifier *classifier = NULL;
+    lk_train_options *options = NULL;
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "OOOOOO:text_classifier_train", &tt_obj, &tl_obj, &dt_obj, &dl_obj, &config_obj,
                           &progress_obj) ||
-        !fields_from_dict(config_obj, classifier_fields, &config) || !progress_init(&state, progress_obj))
+        !fields_from_dict(config_obj, classifier_fields, &config) || !progress_init(&state, progress_obj) ||
+        !train_options_from_dict(config_obj, classifier_fields, &options))
         return NULL;
     if (str_seq_take(&tt, tt_obj, "texts", 0) && str_seq_take(&tl, tl_obj, "labels", UTF8_NUL_FREE) &&
         str_seq_take(&dt, dt_obj, "validation texts", 0) &&
@@ -130,9 +132,9 @@ static PyObject *native_text_classifier_train(PyObject *Py_UNUSED(module), PyObj
         if (tt.n != tl.n || dt.n != dl.n)
             PyErr_SetString(PyExc_ValueError, "texts and labels differ in length");
         else {
-            TRAINING(status = lk_text_classifier_train(tt.utf8, tt.lens, tl.utf8, (size_t)tt.n, dt.utf8, dt.lens,
-                                                       dl.utf8, (size_t)dt.n, &config, progress_fn(&state), &state,
-                                                       &classifier));
+            TRAINING(status = lk_text_classifier_train_ex(tt.utf8, tt.lens, tl.utf8, (size_t)tt.n, dt.utf8, dt.lens,
+                                                          dl.utf8, (size_t)dt.n, &config, options, progress_fn(&state),
+                                                          &state, &classifier));
             result = wrap_text_classifier(status, classifier, &state);
         }
     }
@@ -140,6 +142,7 @@ static PyObject *native_text_classifier_train(PyObject *Py_UNUSED(module), PyObj
     str_seq_release(&tl);
     str_seq_release(&dt);
     str_seq_release(&dl);
+    lk_train_options_free(options);
     return result;
 }
 

@@ -95,6 +95,7 @@ class TextClassifier(Classifier):
         seed: int = _d("seed"),
         bigram_dim: int = _d("bigram_dim"),
         min_bigram_count: int = _d("min_bigram_count"),
+        **loop: Any,
     ) -> None:
         self._init_params(locals())
 

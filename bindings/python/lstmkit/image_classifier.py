@@ -107,6 +107,7 @@ class ImageClassifier(Classifier):
         attention_size: int = _d("attention_size"),
         dropout: float = _d("dropout"),
         seed: int = _d("seed"),
+        **loop: Any,
     ) -> None:
         self._init_params(locals())
 

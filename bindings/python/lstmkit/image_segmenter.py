@@ -110,6 +110,7 @@ class ImageSegmenter(Estimator):
         upsampling: str = _d("upsampling"),
         attention_gates: bool = _d("attention_gates"),
         seed: int = _d("seed"),
+        **loop: Any,
     ) -> None:
         self._init_params(locals())
 
@@ -124,7 +125,7 @@ class ImageSegmenter(Estimator):
         batch_size: int = _d("batch_size"),
         learning_rate: float = _d("learning_rate"),
         clip_norm: float = _d("clip_norm"),
-        schedule: str = _d("schedule"),
+        schedule: Optional[str] = None,
         flip: bool = _d("flip"),
         patience: int = _d("patience"),
         decay_factor: float = _d("decay_factor"),
