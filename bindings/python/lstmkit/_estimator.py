@@ -108,7 +108,9 @@ class Fitted(NamedTuple):
 
 
 class Estimator:
-    """The base of TextClassifier, ImageClassifier and ImageSegmenter (see the module)."""
+    """The base of TextClassifier, ImageClassifier and ImageSegmenter (see the module).
+    Every one takes the training loop's settings (``LOOP_PARAMS``) as keyword arguments
+    of its constructor."""
 
     #: The native load (path -> handle) and train functions of the model kind.
     _LOAD: ClassVar[Callable[[str], Any]]

@@ -91,6 +91,8 @@ class ImageSegmenter(Estimator):
             a 1x1 conv).
         attention_gates: an attention gate on each skip connection.
         seed: initialisation, shuffling and the validation split.
+        **loop: the training loop's settings, as every model's (None: the default):
+            schedule, average_decay, time_limit, checkpoint, resume, cell (see Estimator).
 
     predict_proba gives float32 (N, H, W, K), each pixel's K values summing to 1;
     predict int64 masks (N, H, W); X may have any H and W, with the model's channels.
@@ -146,7 +148,8 @@ class ImageSegmenter(Estimator):
         class_weights: None (all 1), "balanced" (median-frequency balancing from the
         training masks) or num_classes weights >= 0 for the cross-entropy. time_limit:
         seconds (>= 1); training stops at the first batch end after it, then the
-        validation set is scored. schedule "plateau": after an epoch without a better
+        validation set is scored (None: the constructor's). schedule (None: the
+        constructor's, else "plateau") "plateau": after an epoch without a better
         validation mean IoU the learning rate is multiplied by decay_factor; after
         ``patience`` such epochs training stops. schedule "cosine": the rate follows half
         a cosine down to 0 over time_limit (else the epochs), batch by batch, with no
