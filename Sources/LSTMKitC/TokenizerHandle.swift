@@ -176,11 +176,15 @@ public func lk_tokenizer_words(_ tokenizer: OpaquePointer?, _ words: Out<CChar>?
 public func lk_tokenizer_train(_ train: CString?, _ trainLength: Int, _ dev: CString?, _ devLength: Int,
                                _ config: UnsafePointer<lk_tokenizer_train_config>?, _ checkpointPath: CString?,
                                _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?, _ out: HandleOut?) -> lk_status {
-    guarded {
-        // A checkpoint that exists is resumed (the options' resume asks for it explicitly).
-        let checkpoint = try checkpointPath.map { try string($0, "checkpoint_path") }
-        try trainTokenizer(train, trainLength, dev, devLength, config, nil, LoopRun(checkpoint: checkpoint,
-                           resume: checkpoint.map { access($0, F_OK) == 0 } ?? false), progress, userData, out)
+    // The checkpoint argument as options: one that exists is resumed.
+    let options = TrainOptions()
+    if let checkpointPath {
+        guard let path = String(validatingCString: checkpointPath) else { return guarded { throw invalid("checkpoint_path is not valid UTF-8") } }
+        options.entries = [("checkpoint_path", path), ("resume", access(path, F_OK) == 0 ? "1" : "0")]
+    }
+    return withExtendedLifetime(options) {
+        lk_tokenizer_train_ex(train, trainLength, dev, devLength, config, OpaquePointer(Unmanaged.passUnretained(options).toOpaque()),
+                              progress, userData, out)
     }
 }
 
@@ -188,36 +192,30 @@ public func lk_tokenizer_train(_ train: CString?, _ trainLength: Int, _ dev: CSt
 public func lk_tokenizer_train_ex(_ train: CString?, _ trainLength: Int, _ dev: CString?, _ devLength: Int,
                                   _ config: UnsafePointer<lk_tokenizer_train_config>?, _ options: OpaquePointer?,
                                   _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?, _ out: HandleOut?) -> lk_status {
-    guarded { try trainTokenizer(train, trainLength, dev, devLength, config, options, nil, progress, userData, out) }
-}
-
-/// lk_tokenizer_train(_ex): `run` given (the checkpoint argument) or from the options.
-private func trainTokenizer(_ train: CString?, _ trainLength: Int, _ dev: CString?, _ devLength: Int,
-                            _ config: UnsafePointer<lk_tokenizer_train_config>?, _ options: OpaquePointer?, _ given: LoopRun?,
-                            _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?, _ out: HandleOut?) throws {
-    let c = try required(config, "config").pointee
-    let out = try required(out, "out")
-    let trainSentences = Corpus.parseSegmented(try utf8Text(train, trainLength, "train"))
-    let devSentences = Corpus.parseSegmented(try utf8Text(dev, devLength, "dev"))
-    guard !trainSentences.isEmpty else { throw invalid("the training corpus has no sentences") }
-    guard !devSentences.isEmpty else { throw invalid("the dev corpus has no sentences") }
-    let (s, decoded) = try tokenizerConfig.decode(c, options)
-    let run = given ?? decoded
-    try s.model.validate(naming: ["embedding_dropout": "dropout", "output_dropout": "dropout"])
-    if c.lexicon_len > 0 && c.lexicon_max_length == 0 {
-        throw invalid("lexicon_max_length must be in [2, 16] with a lexicon, got 0")
+    guarded {
+        let c = try required(config, "config").pointee
+        let out = try required(out, "out")
+        let trainSentences = Corpus.parseSegmented(try utf8Text(train, trainLength, "train"))
+        let devSentences = Corpus.parseSegmented(try utf8Text(dev, devLength, "dev"))
+        guard !trainSentences.isEmpty else { throw invalid("the training corpus has no sentences") }
+        guard !devSentences.isEmpty else { throw invalid("the dev corpus has no sentences") }
+        let (s, run) = try tokenizerConfig.decode(c, options)
+        try s.model.validate(naming: ["embedding_dropout": "dropout", "output_dropout": "dropout"])
+        if c.lexicon_len > 0 && c.lexicon_max_length == 0 {
+            throw invalid("lexicon_max_length must be in [2, 16] with a lexicon, got 0")
+        }
+        try s.options.validate()
+        var lexicon: [String] = []
+        if c.lexicon_len > 0 {
+            lexicon = UserDictionary.parse(try utf8Text(c.lexicon, c.lexicon_len, "lexicon"))
+            guard !lexicon.isEmpty else { throw invalid("the lexicon has no words") }
+        }
+        let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, lexicon: lexicon,
+                                           config: s.model, options: s.options)
+        let log = progressLines(progress, userData)
+        try run.start(trainer, log)
+        try trainer.run(checkpointPath: run.checkpoint, bestPath: nil, log: log)
+        trainer.restoreBest()
+        publish(trainer.tokenizer, to: out)
     }
-    try s.options.validate()
-    var lexicon: [String] = []
-    if c.lexicon_len > 0 {
-        lexicon = UserDictionary.parse(try utf8Text(c.lexicon, c.lexicon_len, "lexicon"))
-        guard !lexicon.isEmpty else { throw invalid("the lexicon has no words") }
-    }
-    let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, lexicon: lexicon,
-                                       config: s.model, options: s.options)
-    let log = progressLines(progress, userData)
-    try run.start(trainer, log)
-    try trainer.run(checkpointPath: run.checkpoint, bestPath: nil, log: log)
-    trainer.restoreBest()
-    publish(trainer.tokenizer, to: out)
 }

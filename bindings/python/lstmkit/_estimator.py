@@ -131,9 +131,11 @@ class Estimator:
 
     @classmethod
     def _param_names(cls) -> List[str]:
-        """The model's constructor arguments, then the loop's (its ``**loop``)."""
+        """The model's constructor arguments, then the loop's (its ``**loop``) that it does
+        not name itself (a model whose C config has a cell may take it as its own)."""
         parameters = inspect.signature(cls.__init__).parameters.values()
-        return [p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD] + list(LOOP_PARAMS)
+        own = [p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD]
+        return own + [name for name in LOOP_PARAMS if name not in own]
 
     def _init_params(self, values: Dict[str, Any]) -> None:
         """Stores the constructor's arguments (its locals()), the loop's from its **loop."""
@@ -283,8 +285,9 @@ class Estimator:
         as ints when every class is the decimal form of an int."""
         handle = cls._LOAD(path_arg("path", path))
         config = handle.config()
+        # The cell is architecture (the file's); the loop's other settings shape training only.
         self = cls(**{name: c_value(config, name, cls._C_TYPES) for name in cls._param_names()
-                      if name in config and name not in LOOP_PARAMS})
+                      if name in config and (name not in LOOP_PARAMS or name == "cell")})
         self._set_model(handle, int_labels=True)
         return self
 
