@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import _native
 from ._args import PathLike, callback_arg, file_bytes, handle_from_bytes, path_arg, read_file, str_list
-from ._estimator import c_value, loop_settings
+from ._estimator import c_defaults, loop_settings
 
 __all__ = ["Tokenizer"]
 
@@ -27,10 +27,7 @@ BUNDLED_MODEL = Path(__file__).resolve().parent / "models" / "tokenizer-pku.safe
 #: The C ABI's defaults (lk_tokenizer_train_config_default): the one definition, the
 #: shipped model's recipe.
 _D = _native.tokenizer_train_config_default()
-
-
-def _d(name: str) -> Any:
-    return c_value(_D, name)
+_d = c_defaults(_D)
 
 
 def _encode(name: str, text: str) -> bytes:
