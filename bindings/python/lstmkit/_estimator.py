@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import random
 from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Tuple
@@ -109,7 +110,7 @@ def to_c(name: str, value: Any, kind: Any) -> Any:
 FIT_HEAD = """Trains on ({pair}), early-stopping on the {score} on validation data, and keeps
         the weights of the best epoch. Returns self.
 
-        validation_data: a ({pair}) pair; without it the last ``validation_split``
+        validation_data: a pair ({pair}); without it the last ``validation_split``
         (default 0.1) of a shuffle (seeded by ``seed``) of the training data is held out
         (a classifier drops held-out examples whose label no training example has).
         """
@@ -163,7 +164,7 @@ class Estimator:
         fit = cls.__dict__.get("fit")
         if fit is not None and fit.__doc__:
             words = {"pair": cls._PAIR, "score": cls._SCORE.replace("_", " ").replace("mean iou", "mean IoU")}
-            fit.__doc__ = FIT_HEAD.format(**words) + fit.__doc__.lstrip("\n") + FIT_TAIL.format(**words)
+            fit.__doc__ = FIT_HEAD.format(**words) + fit.__doc__.lstrip() + FIT_TAIL.format(**words)
 
     @classmethod
     def _param_names(cls) -> List[str]:
@@ -334,11 +335,9 @@ class Estimator:
         for name in cls._param_names():
             if name in config and name not in LOOP_PARAMS:  # the struct's loop fields hold defaults
                 params[name] = c_value(config, name, cls._C_TYPES)
-            else:
-                try:  # KeyError: the model does not record it (a training setting)
+            else:  # KeyError: the model does not record it (a training setting)
+                with contextlib.suppress(KeyError):
                     params[name] = c_value({name: _from_text(handle.setting(name))}, name, cls._C_TYPES)
-                except KeyError:
-                    pass
         self = cls(**params)
         self._set_model(handle, int_labels=True)
         return self
@@ -362,10 +361,8 @@ def _from_text(text: str) -> Any:
     """A setting's text (lk_model_get_setting) as Python holds it: an int, a float, a
     tuple of ints ("32,64") or the name."""
     for parse in (int, float, lambda t: tuple(int(v) for v in t.split(","))):
-        try:
+        with contextlib.suppress(ValueError):
             return parse(text)
-        except ValueError:
-            pass
     return text
 
 

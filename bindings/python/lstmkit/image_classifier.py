@@ -17,11 +17,8 @@ the mean and standard deviation of the training images, so any scale works, but
 predict must be given the scale fit was given (do not train on 0..255 and predict on
 0..1). predict takes images of the training shape ((N, H, W) for one channel).
 
-Labels are strings inside the model. Integer labels are accepted: they are stored as
-their decimal strings, and when every training label was an integer (not a bool),
-``predict`` returns an int64 array and ``classes_`` is int64; otherwise they are str
-arrays. This holds after ``save``/``load`` too when every class label of the loaded
-model is the decimal form of an integer.
+Labels are str or int, as for every classifier (lstmkit.TextClassifier's module says
+how ints come back); here ``predict`` and ``classes_`` are int64 or str arrays.
 """
 
 from __future__ import annotations

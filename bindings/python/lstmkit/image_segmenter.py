@@ -10,12 +10,9 @@ context comes from an LSTM sweep over the rows and columns of the encoder's feat
     >>> seg.evaluate(X_test, masks_test)["mean_iou"]
     >>> seg.save("seg.safetensors"); ImageSegmenter.load("seg.safetensors")
 
-Images are NumPy arrays, channels last: (N, H, W) for grey images or (N, H, W, C). Any
-real dtype is accepted and converted to float32 (C-contiguous); uint8 pixels stay
-0..255. The model normalises pixels with the mean and standard deviation of the
-training images, so any scale works, but predict must be given the scale fit was given.
-H and W can be anything from 1 up, and need not be the training size: masks always
-come back with the input's H x W.
+Images are as lstmkit.ImageClassifier's (its module says how pixels are read and
+normalised), single images (N, H, W) or (N, H, W, C) of any H and W from 1 up, which
+need not be the training size: masks always come back with the input's H x W.
 
 Masks are integer arrays (N, H, W) of class indices in [0, num_classes); class 0 is
 usually the background.
