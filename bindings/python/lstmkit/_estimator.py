@@ -13,6 +13,10 @@
 - ``fit(X, y, validation_data=None, validation_split=None, ...)`` is one body (``_fit``);
   a model supplies how its data are checked (``_inputs``, ``_targets``) and its native
   training call (``_TRAIN``).
+- The training loop's settings, the same for every model (``LOOP_PARAMS``: schedule,
+  average_decay, time_limit, checkpoint, resume, cell), are constructor arguments of
+  every estimator through its ``**loop``, written here once; None (their default) is
+  the engine's default. ``loop_settings`` passes them to the C ABI by name.
 - The fitted model is one immutable snapshot (``Fitted``), swapped in by one
   assignment: a ``predict`` running while ``fit`` finishes on another thread uses the
   old model or the new one, never a mix.
@@ -22,6 +26,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import random
 from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Tuple
@@ -34,6 +39,41 @@ from ._labels import is_int_text, score
 #: The share of the training data held out when neither validation_data nor
 #: validation_split is given.
 DEFAULT_VALIDATION_SPLIT = 0.1
+
+#: The training loop's settings every model takes; None is the engine's default.
+#:   schedule: "plateau" (the learning rate decays after an epoch without a better
+#:       validation score; training stops after ``patience`` such epochs) or "cosine"
+#:       (half a cosine down to 0 over time_limit, else the epochs; no early stop).
+#:   average_decay: in [0, 1); > 0 scores and keeps a moving average of the weights with
+#:       this decay per step (Polyak averaging, e.g. 0.999); 0 the weights as trained.
+#:   time_limit: seconds (>= 1); training stops at the first batch end after it.
+#:   checkpoint: a path written (atomically) after every epoch.
+#:   resume: True continues from ``checkpoint`` (same data and settings): the result
+#:       equals the uninterrupted run.
+#:   cell: the recurrent layer's cell, "lstm" or "gru".
+LOOP_PARAMS = ("schedule", "average_decay", "time_limit", "checkpoint", "resume", "cell")
+
+
+def loop_settings(values: Dict[str, Any], config: Dict[str, Any], types: Dict[str, Any]) -> None:
+    """Puts the loop settings of `values` that are not None into the C config dict: a
+    struct field where the model's struct has one (converted as `types` say), else a
+    setting by name (checkpoint as checkpoint_path), which the extension passes to the
+    library as text for it to check."""
+    for name in LOOP_PARAMS:
+        value = values.get(name)
+        if value is None:
+            continue
+        if name in config or name == "resume":
+            config[name] = to_c(name, value, bool if name == "resume" else types.get(name))
+        else:
+            config["checkpoint_path" if name == "checkpoint" else name] = (
+                path_arg(name, value) if name == "checkpoint" else value)
+
+
+def c_defaults(config: Dict[str, Any], types: Optional[Dict[str, Any]] = None) -> Callable[[str], Any]:
+    """A model's ``_d``: the default of a field of its C default config (c_value), for
+    its signatures."""
+    return lambda field: c_value(config, field, types)
 
 
 def c_value(config: Dict[str, Any], field: str, types: Optional[Dict[str, Any]] = None) -> Any:
@@ -65,6 +105,28 @@ def to_c(name: str, value: Any, kind: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+#: How every estimator's fit docstring starts and ends (Estimator.__init_subclass__); a
+#: model's own fit docstring holds what is its own.
+FIT_HEAD = """Trains on ({pair}), early-stopping on the {score} on validation data, and keeps
+        the weights of the best epoch. Returns self.
+
+        validation_data: a pair ({pair}); without it the last ``validation_split``
+        (default 0.1) of a shuffle (seeded by ``seed``) of the training data is held out
+        (a classifier drops held-out examples whose label no training example has).
+        """
+FIT_TAIL = """
+        The loop: after an epoch without a better validation {score} (schedule
+        "plateau") the learning rate is multiplied by decay_factor, and after
+        ``patience`` such epochs training stops; schedule "cosine" follows half a cosine
+        down to 0 over time_limit (seconds, >= 1), else the epochs, with no early stop.
+        schedule and time_limit None: the constructor's. progress (or verbose): True
+        prints each progress line, False/None is silent, a callable receives the lines.
+        Training runs with the GIL released.
+        ValueError for an argument out of range (the message names it), or if training
+        diverges (a NaN or infinite loss or gradient): lower learning_rate.
+        """
+
+
 class Fitted(NamedTuple):
     """A fitted model: the native handle and, for a classifier, its class labels (str, in
     column order) and whether they come back as ints."""
@@ -75,7 +137,9 @@ class Fitted(NamedTuple):
 
 
 class Estimator:
-    """The base of TextClassifier, ImageClassifier and ImageSegmenter (see the module)."""
+    """The base of TextClassifier, ImageClassifier and ImageSegmenter (see the module).
+    Every one takes the training loop's settings (``LOOP_PARAMS``) as keyword arguments
+    of its constructor."""
 
     #: The native load (path -> handle) and train functions of the model kind.
     _LOAD: ClassVar[Callable[[str], Any]]
@@ -94,11 +158,30 @@ class Estimator:
     #: Whether X is an array (images) rather than a list of str (texts).
     _takes_arrays: ClassVar[bool] = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Gives a model's fit the docstring's shared parts (FIT_HEAD, FIT_TAIL)."""
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is not None and fit.__doc__:
+            words = {"pair": cls._PAIR, "score": cls._SCORE.replace("_", " ").replace("mean iou", "mean IoU")}
+            fit.__doc__ = FIT_HEAD.format(**words) + fit.__doc__.lstrip() + FIT_TAIL.format(**words)
+
     @classmethod
     def _param_names(cls) -> List[str]:
-        return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+        """The model's constructor arguments, then the loop's (its ``**loop``) that it does
+        not name itself (a model whose C config has a cell may take it as its own)."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        own = [p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD]
+        return own + [name for name in LOOP_PARAMS if name not in own]
 
     def _init_params(self, values: Dict[str, Any]) -> None:
+        """Stores the constructor's arguments (its locals()), the loop's from its **loop."""
+        values = dict(values)
+        loop = values.pop("loop", {})
+        unknown = sorted(set(loop) - set(LOOP_PARAMS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
+        values.update((name, loop.get(name, values.get(name))) for name in LOOP_PARAMS)
         for name in self._param_names():
             setattr(self, name, values[name])
         self._model: Optional[Fitted] = None
@@ -128,6 +211,14 @@ class Estimator:
         """predict's threads argument: fit's count when None (the extension checks it)."""
         return self._threads if threads is None else threads
 
+    def predict_proba(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
+        """Class probabilities, float32: (len(X), len(classes_)) for a classifier, (N, H, W,
+        K) for the segmenter (X of any H and W, with the model's channels); each
+        example's (pixel's) values sum to 1. Runs with the GIL released, on up to
+        ``threads`` threads (default: fit's)."""
+        model = self._fitted()
+        return model.handle.predict_proba(self._inputs(X, model=model), self._predict_threads(threads))
+
     # -- fit, for every model ----------------------------------------------------------------
 
     def _fit(self, X: Any, y: Any, validation_data: Any, validation_split: Any, args: Dict[str, Any],
@@ -151,12 +242,13 @@ class Estimator:
             train, held_out = split_validation(len(X), split, int_arg("seed", self.seed), self._ITEMS, labels)
             train_X, train_y, dev_X, dev_y = _take(X, train), _take(y, train), _take(X, held_out), _take(y, held_out)
         callback = callback_arg("progress" if "progress" in args else "verbose", args.get("progress", args.get("verbose")))
-        if args.get("time_limit", 0) is None:
-            args = dict(args, time_limit=0.0)  # no limit
+        # fit's own loop arguments (time_limit, schedule) override the constructor's unless None.
+        values = dict(self.get_params(), **{k: v for k, v in args.items() if not (k in LOOP_PARAMS and v is None)})
         config = dict(self._C_DEFAULTS)
-        for name, value in list(self.get_params().items()) + list(args.items()):
-            if name in config:
+        for name, value in values.items():
+            if name in config and name not in LOOP_PARAMS:
                 config[name] = to_c(name, value, self._C_TYPES.get(name))
+        loop_settings(values, config, self._C_TYPES)
         handle = self._TRAIN(train_X, train_y, dev_X, dev_y, config, *extra, callback)
         self._set_model(handle, all_int)
         self._threads = args["threads"]
@@ -211,7 +303,8 @@ class Estimator:
         return float(self.evaluate(X, y)[self._SCORE])
 
     def __repr__(self) -> str:
-        defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        defaults = dict.fromkeys(LOOP_PARAMS)
+        defaults.update((name, p.default) for name, p in inspect.signature(type(self).__init__).parameters.items())
         shown = [f"{name}={value!r}" for name, value in self.get_params().items()
                  if defaults.get(name, inspect.Parameter.empty) is inspect.Parameter.empty
                  or not _same(value, defaults[name])]
@@ -232,12 +325,20 @@ class Estimator:
         """Reads a model file written by save(). OSError if it cannot be read;
         lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another kind
         of model (the message names both kinds). The returned object's hyper-parameters
-        are the file's (read through the C ABI's get_config); those that only shape
-        training (such as min_count) are the defaults. Integer class labels come back
-        as ints when every class is the decimal form of an int."""
+        are the file's (read through the C ABI's get_config, and by name those its struct
+        lacks, such as cell); those that only shape training (such as min_count) are the
+        defaults. Integer class labels come back as ints when every class is the decimal
+        form of an int."""
         handle = cls._LOAD(path_arg("path", path))
         config = handle.config()
-        self = cls(**{name: c_value(config, name, cls._C_TYPES) for name in cls._param_names()})
+        params = {}
+        for name in cls._param_names():
+            if name in config and name not in LOOP_PARAMS:  # the struct's loop fields hold defaults
+                params[name] = c_value(config, name, cls._C_TYPES)
+            else:  # KeyError: the model does not record it (a training setting)
+                with contextlib.suppress(KeyError):
+                    params[name] = c_value({name: _from_text(handle.setting(name))}, name, cls._C_TYPES)
+        self = cls(**params)
         self._set_model(handle, int_labels=True)
         return self
 
@@ -254,6 +355,15 @@ class Estimator:
         self._threads = state["threads"]
         if "model" in state:
             self._set_model(handle_from_bytes(type(self)._LOAD, state["model"]), state["int_labels"])
+
+
+def _from_text(text: str) -> Any:
+    """A setting's text (lk_model_get_setting) as Python holds it: an int, a float, a
+    tuple of ints ("32,64") or the name."""
+    for parse in (int, float, lambda t: tuple(int(v) for v in t.split(","))):
+        with contextlib.suppress(ValueError):
+            return parse(text)
+    return text
 
 
 def _same(value: Any, default: Any) -> bool:
@@ -291,12 +401,6 @@ class Classifier(Estimator):
 
     def _fitted_repr(self) -> str:
         return f"classes={np.asarray(self._classes(self._fitted())).tolist()!r}"
-
-    def predict_proba(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
-        """Class probabilities, float32 of shape (len(X), len(classes_)); rows sum to 1.
-        Runs with the GIL released, on up to ``threads`` threads (default: fit's)."""
-        model = self._fitted()
-        return model.handle.predict_proba(self._inputs(X, model=model), self._predict_threads(threads))
 
     def predict(self, X: Any, *, threads: Optional[int] = None) -> Any:
         """The most probable class of each example (of classes_'s type)."""

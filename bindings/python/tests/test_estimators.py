@@ -13,6 +13,7 @@ import pytest
 import lstmkit
 from lstmkit import ImageClassifier, ImageSegmenter, TextClassifier
 from lstmkit import _native
+from lstmkit._estimator import LOOP_PARAMS
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.base import clone, is_classifier  # noqa: E402
@@ -79,8 +80,47 @@ def test_get_params_returns_what_was_given(cls):
     given = dict(num_classes=3) if cls is ImageSegmenter else {}
     model = cls(seed=np.uint64(7), **given)
     params = model.get_params()
-    assert list(params) == [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+    own = [n for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self" and p.kind is not p.VAR_KEYWORD]
+    assert list(params) == own + [n for n in LOOP_PARAMS if n not in own]  # the loop's: every model's, from the base
     assert type(params["seed"]) is np.uint64  # stored unchanged, as scikit-learn's clone requires
+
+
+LOOP = dict(schedule="cosine", average_decay=0.5, time_limit=30.0, checkpoint="ckpt", resume=True, cell="lstm")
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_every_estimator_takes_the_loop_settings(cls):
+    """The loop's settings are constructor arguments of every model (from the Estimator
+    base): stored, in get_params / set_params / repr, cloned, None by default, and an
+    unknown one is a TypeError."""
+    given = dict(num_classes=3) if cls is ImageSegmenter else {}
+    plain = cls(**given)
+    assert all(plain.get_params()[name] is None for name in LOOP_PARAMS)
+    assert "schedule" not in repr(plain)
+    model = cls(**given, **LOOP)
+    assert {name: model.get_params()[name] for name in LOOP} == LOOP
+    assert "schedule='cosine'" in repr(model) and "cell='lstm'" in repr(model)
+    assert clone(model).get_params() == model.get_params()
+    assert plain.set_params(schedule="plateau", time_limit=5).schedule == "plateau" and plain.time_limit == 5
+    with pytest.raises(TypeError, match="unexpected keyword argument 'shedule'"):
+        cls(**given, shedule="cosine")
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_loop_settings_reach_the_engine(cls):
+    """A bad value of each loop setting is refused by the engine, its message naming it,
+    whichever model is trained (the settings travel by name, or in the model's struct)."""
+    x, y, masks = bands(12, 8)
+    given = dict(num_classes=2) if cls is ImageSegmenter else {}
+    X, Y = (texts() if cls is TextClassifier else (x, masks if cls is ImageSegmenter else y))
+    quiet = dict(progress=False) if cls is TextClassifier else dict(verbose=False)
+    for setting, message in [(dict(schedule="linear"), r"schedule must be (plateau or cosine|one of)"),
+                             (dict(average_decay=1.5), r"average_decay must be in \[0, 1\), got 1.5"),
+                             (dict(time_limit=0.5), r"time_limit must be 0 \(no limit\) or at least 1 second"),
+                             (dict(cell="rnn"), r"cell must be lstm"),
+                             (dict(resume=True), r"resume needs checkpoint_path")]:
+        with pytest.raises(ValueError, match=message):
+            cls(**given, **setting).fit(X, Y, epochs=1, **quiet)
 
 
 @pytest.mark.parametrize("cls", MODELS)
@@ -128,13 +168,15 @@ def test_load_reports_the_files_hyper_parameters(tmp_path):
     seg = ImageSegmenter(2, **SEG).fit(x, masks, epochs=1, verbose=False)
     seg.save(tmp_path / "seg.safetensors")
     back = ImageSegmenter.load(tmp_path / "seg.safetensors")
-    assert back.get_params() == dict(seg.get_params(), encoder_channels=(4, 8))
+    # the cell, which no C config struct holds, by name (lk_model_get_setting)
+    assert back.get_params() == dict(seg.get_params(), encoder_channels=(4, 8), cell="lstm")
 
     img = ImageClassifier(kind="cnn", hidden_size=6, conv_channels=[3], pooling="mean", dropout=0.125,
                           bidirectional=False, seed=9).fit(x, y, epochs=1, verbose=False)
     img.save(tmp_path / "img.safetensors")
     back = ImageClassifier.load(tmp_path / "img.safetensors")
-    assert back.get_params() == dict(img.get_params(), conv_channels=(3,))
+    assert back.get_params() == dict(img.get_params(), conv_channels=(3,), cell="lstm")
+    assert back.input_shape == img.input_shape == x.shape[1:] + (1,)
 
     t, labels = texts()
     clf = TextClassifier(**dict(TEXT, pooling="max", bigram_dim=4, min_bigram_count=1, dropout=0.25, max_length=50))
@@ -142,9 +184,25 @@ def test_load_reports_the_files_hyper_parameters(tmp_path):
     clf.save(tmp_path / "text.safetensors")
     back = TextClassifier.load(tmp_path / "text.safetensors")
     # tokenization is what training chose; the training-only counts are the defaults
-    expected = dict(clf.get_params(), tokenization="words", min_count=2, min_bigram_count=2)
+    expected = dict(clf.get_params(), tokenization="words", min_count=2, min_bigram_count=2, cell="lstm")
     assert back.get_params() == expected
     assert np.array_equal(back.predict_proba(t[:5]), clf.predict_proba(t[:5]))
+
+
+def test_load_reports_the_cell_a_model_was_trained_with(tmp_path):
+    """The cell is architecture: a model trained with cell "lstm" given reports it after
+    load (no C config struct has the field: the extension reads it by name), so
+    clone(loaded).fit trains the same cell; training settings (schedule) are not kept."""
+    t, y = texts()
+    clf = TextClassifier(**TEXT, cell="lstm", schedule="cosine").fit(t, y, epochs=1, progress=False)
+    clf.save(tmp_path / "text.safetensors")
+    back = TextClassifier.load(tmp_path / "text.safetensors")
+    assert back.cell == "lstm" and back.schedule is None
+    assert clone(back).get_params()["cell"] == "lstm"
+    handle = back._fitted().handle
+    assert handle.setting("hidden_size") == "8" == str(handle.config()["hidden_size"])
+    with pytest.raises(KeyError, match="schedule"):
+        handle.setting("schedule")
 
 
 # -- scikit-learn ---------------------------------------------------------------------

@@ -138,3 +138,22 @@ def test_gru_forward_takes_no_cell_state():
         model(np.ones((1, 2, 2), np.float32), None, None, None)
     with pytest.raises(ValueError, match="c0"):
         model._handle.forward(np.ones((1, 2, 2), np.float32), None, None, np.zeros((1, 1, 3), np.float32))
+
+
+def test_a_task_model_with_cell_gru_trains_saves_and_loads(tmp_path):
+    """The GRU through a model's `cell` (the estimators' loop setting): the file records
+    the cell and holds gru.* tensors with 3H rows, and the loaded model predicts the same."""
+    from pathlib import Path
+
+    rows = [line.split("\t", 1) for line in
+            (Path(__file__).resolve().parents[3] / "Tests/Fixtures/text/en.tsv").read_text(encoding="utf-8").splitlines()]
+    labels, texts = [r[0] for r in rows[:120]], [r[1] for r in rows[:120]]
+    clf = lstmkit.TextClassifier(embedding_dim=8, hidden_size=8, attention_size=4, min_count=1, seed=3, cell="gru")
+    clf.fit(texts, labels, epochs=2, progress=False)
+    path = tmp_path / "text-gru.safetensors"
+    clf.save(path)
+    header = path.read_bytes()[8:8 + int.from_bytes(path.read_bytes()[:8], "little")].decode()
+    assert '"cell":"gru"' in header and '"gru.weight_hh_l0"' in header and "[24,8]" in header
+    back = lstmkit.TextClassifier.load(path)
+    assert back.cell == "gru"
+    np.testing.assert_array_equal(back.predict_proba(texts[:20]), clf.predict_proba(texts[:20]))
