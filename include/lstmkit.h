@@ -941,11 +941,16 @@ typedef struct lk_sequence_classifier_train_config {
     float dropout;               /* between layers and on pooled features, [0, 1)     */
     int32_t mask_missing;        /* 0: NaN is an error; 1: NaN is "missing": scaled to
                                     0 plus a 0/1 missing indicator per channel         */
+    int32_t patch_length;        /* the recurrent layers read this many consecutive
+                                    steps as one, [1, 4096]; 0: ceil(longest training
+                                    sequence / 32)                                     */
     int32_t epochs;              /* at most this many passes, >= 1                     */
     int32_t batch_size;          /* sequences per update, [1, 65536]                   */
     float learning_rate;         /* Adam, finite and > 0                               */
     int32_t patience;            /* stop after this many epochs without a better dev
-                                    score (the rate halves after each), >= 1           */
+                                    score, >= 1                                        */
+    float decay_factor;          /* the learning rate is multiplied by this after each
+                                    such epoch, (0, 1]                                 */
     float validation_fraction;   /* without dev data: this share of each class of the
                                     training set is held out, (0, 0.5]                 */
     double time_limit;           /* seconds, 0: none, else >= 1                        */
@@ -953,14 +958,15 @@ typedef struct lk_sequence_classifier_train_config {
     uint64_t seed;
 } lk_sequence_classifier_train_config;
 
-/* The defaults: LSTM, hidden_size 64, 1 layer, bidirectional, mean pooling
- * (attention_size 32), no LayerNorm, dropout 0.1, NaN refused, 200 epochs, batch 16,
- * learning_rate 0.003, patience 12, validation_fraction 0.2, no time limit, 2
- * threads, seed 1. */
+/* The defaults: LSTM, hidden_size 64, 1 layer, bidirectional, LK_POOLING_LAST
+ * (attention_size 32), no LayerNorm, dropout 0.1, NaN refused, patch_length 0 (chosen
+ * from the training lengths), 200 epochs, batch 16, learning_rate 0.003, patience 30,
+ * decay_factor 1 (no decay), validation_fraction 0.2, no time limit, 2 threads, seed 1. */
 LK_API lk_sequence_classifier_train_config lk_sequence_classifier_train_config_default(void);
 
 /* The model's own architecture in *out (cell, hidden_size, num_layers, bidirectional,
- * pooling, attention_size, layer_norm, dropout, mask_missing, seed); the training
+ * pooling, attention_size, layer_norm, dropout, mask_missing, patch_length as
+ * training chose it, seed); the training
  * fields hold the defaults. Errors: INVALID_ARGUMENT for NULL pointers. */
 LK_API lk_status lk_sequence_classifier_get_config(const lk_sequence_classifier *classifier,
                                                    lk_sequence_classifier_train_config *out);

@@ -25,10 +25,12 @@ let sequenceClassifierConfig = CConfigTable<lk_sequence_classifier_train_config,
         guard v == 0 || v == 1 else { throw invalid("mask_missing must be 0 or 1, got \(v)") }
         return v == 1 ? .mask : .refuse
     }, write: { $0 == .mask ? 1 : 0 }),
+    .int(\.patch_length, \.model.patchLength),
     .int(\.epochs, \.options.epochs),
     .int(\.batch_size, \.options.batchSize),
     .same(\.learning_rate, \.options.learningRate),
     .int(\.patience, \.options.patience),
+    .same(\.decay_factor, \.options.decayFactor),
     .same(\.validation_fraction, \.options.validationFraction),
     .seconds(\.time_limit, \.options.timeLimit),
     .int(\.threads, \.options.threads),
@@ -41,7 +43,7 @@ func sequences(_ x: UnsafePointer<lk_sequences>?, _ name: String, missing: Missi
     let s = try required(x, name).pointee
     let (n, steps, channels) = (try size(s.n, "\(name)->n"), try size(s.steps, "\(name)->steps"), try size(s.channels, "\(name)->channels"))
     guard channels >= 1 else { throw invalid("\(name)->channels must be >= 1, got 0") }
-    let total = try count(try size(s.count, "\(name)->count"), "\(name)->count", is: [n, steps, channels], "n * steps * channels")
+    let total = try count(s.count, "\(name)->count", is: [n, steps, channels], "n * steps * channels")
     guard n > 0 else { return try Sequences(values: [], lengths: [], channels: channels) }   // the engine's "no sequences"
     let values = Array(UnsafeBufferPointer(start: try required(s.values, "\(name)->values"), count: total))
     let lengths = s.lengths.map { Array(UnsafeBufferPointer(start: $0, count: n)).map(Int.init) }
@@ -85,8 +87,8 @@ private func infer(_ classifier: OpaquePointer?, _ x: UnsafePointer<lk_sequences
     guarded(classifier, SequenceClassifier.self) { h in
         let threads = try threadCount(threads)
         let p = try required(x, "x").pointee
-        let width = attention ? p.steps : h.strings.count
-        let needed = try count(try size(outCount, "\(outName)_count"), "\(outName)_count", is: [try size(p.n, "x->n"), width],
+        let width = attention ? try size(p.steps, "x->steps") : h.strings.count
+        let needed = try count(outCount, "\(outName)_count", is: [try size(p.n, "x->n"), width],
                                attention ? "n * steps" : "n * num_classes")
         if attention && h.model.config.pooling != .attention {
             throw invalid("this model pools by \(h.model.config.pooling.rawValue): no attention weights; train with attention pooling")

@@ -70,6 +70,7 @@ struct TrainSequenceClassifier: Command, Threaded {
     @Option(help: Config.help("attention_size", default: config.attentionSize)) var attentionSize = config.attentionSize
     @Flag(help: "LayerNorm between recurrent layers.") var layerNorm = false
     @Option(help: Config.help("dropout", default: config.dropout)) var dropout = config.dropout
+    @Option(help: Config.help("patch_length", default: config.patchLength)) var patchLength = config.patchLength
     @Flag(help: "Treat NaN as missing (scaled to 0 plus a missing indicator per channel) instead of refusing it.")
     var maskMissing = false
     @Option(help: SequenceClassifierTrainingOptions.help("validation_fraction", default: training.validationFraction))
@@ -85,6 +86,7 @@ struct TrainSequenceClassifier: Command, Threaded {
         c.pooling = try choice(pooling, option: "--pooling")
         (c.hiddenSize, c.numLayers, c.bidirectional, c.attentionSize) = (hiddenSize, layers, !unidirectional, attentionSize)
         (c.layerNorm, c.dropout, c.missing, c.seed) = (layerNorm, dropout, maskMissing ? .mask : .refuse, options.seed)
+        c.patchLength = patchLength
         options.validationFraction = validationFraction
         options.timeLimit = try seconds(fromMinutes: timeLimit)
         try check(c, options)   // the engine's rules, before reading the data

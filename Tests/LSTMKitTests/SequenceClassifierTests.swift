@@ -15,19 +15,20 @@ struct SequenceClassifierTests {
         return (try Sequences(sequences: seqs, channels: 2), labels)
     }
 
-    func tiny(_ pooling: SequencePoolingKind, layerNorm: Bool = true, mask: Bool = false) throws -> SequenceClassifier {
+    func tiny(_ pooling: SequencePoolingKind, layerNorm: Bool = true, mask: Bool = false, patch: Int = 1) throws -> SequenceClassifier {
         var c = SequenceClassifierConfig()
         (c.hiddenSize, c.numLayers, c.attentionSize, c.pooling, c.layerNorm, c.dropout) = (3, 2, 3, pooling, layerNorm, 0)
+        c.patchLength = patch
         c.missing = mask ? .mask : .refuse
         let (x, _) = try toy(6, seed: 2)
         return try SequenceClassifier(config: c, channels: 2, labels: ["down", "up", "z"],
                                       scaler: ChannelScaler(fittedOn: x, maskMissing: mask))
     }
 
-    @Test("every gradient of a training step matches finite differences",
+    @Test("every gradient of a training step matches finite differences (patches of 2 steps with mean pooling)",
           arguments: [SequencePoolingKind.attention, .mean, .last])
     func gradients(pooling: SequencePoolingKind) throws {
-        let model = try tiny(pooling)
+        let model = try tiny(pooling, patch: pooling == .mean ? 2 : 1)
         let (x, _) = try toy(3, seed: 5)
         let targets: [Int32] = [0, 2, 1]
         model.zeroGrad()
@@ -53,16 +54,16 @@ struct SequenceClassifierTests {
         var o = SequenceClassifierTrainingOptions()
         (o.epochs, o.threads) = (30, 1)
         let trainer = try SequenceClassifierTrainer(train: x, labels: y, config: c, options: o)
-        #expect(trainer.dev.count == 12 && trainer.train.count == 48)
+        #expect(trainer.dev.count == 12 && trainer.train.count == 48 && trainer.classifier.patch == 1)
         #expect(Set(trainer.devLabels.map { $0 }) == [0, 1])
         try trainer.run { _ in }
         let (tx, ty) = try toy(40, seed: 9)
         #expect(try trainer.classifier.evaluate(tx, labels: ty).accuracy >= 0.95)
     }
 
-    @Test("save → load is exact: config, scaler, predictions, attention", arguments: [false, true])
+    @Test("save → load is exact: config, scaler, predictions, per-step attention (patches of 3 with masking)", arguments: [false, true])
     func roundTrip(mask: Bool) throws {
-        let model = try tiny(.attention, mask: mask)
+        let model = try tiny(.attention, mask: mask, patch: mask ? 3 : 1)
         model.scaler.mean.value = [0.5, -1]
         let path = temporaryPath("seqclf-\(mask).safetensors")
         try model.save(to: path)
@@ -72,7 +73,7 @@ struct SequenceClassifierTests {
         let x = try Sequences(sequences: [[1, 2, 3, mask ? .nan : 4], [5, 6]], channels: 2, missing: mask ? .mask : .refuse)
         let (a, b) = (try model.predictWithAttention(x), try loaded.predictWithAttention(x))
         #expect(a.probabilities == b.probabilities && a.attention! == b.attention!)
-        #expect(a.attention![1].count == 1 && abs(a.attention![0].reduce(0, +) - 1) < 1e-5)
+        #expect(a.attention![1].count == 1 && abs(a.attention![0].reduce(0, +) - 1) < 1e-5 && a.attention![0].count == 2)
     }
 
     @Test("bad input: wrong channels, NaN without masking, a tampered file")

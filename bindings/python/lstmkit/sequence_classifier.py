@@ -50,11 +50,14 @@ class SequenceClassifier(Classifier):
         cell: "lstm" (default) or "gru" (when the library has it).
         hidden_size, num_layers: sizes (hidden_size per direction).
         bidirectional: read each sequence both ways (default).
-        pooling: "mean" (default), "max", "last" or "attention".
+        pooling: "last" (default: the last step's state of each direction), "mean",
+            "max" or "attention".
         attention_size: the attention layer's size (pooling="attention").
         layer_norm: LayerNorm between recurrent layers.
         dropout: between layers and on the pooled features, in [0, 1).
         mask_missing: NaN is missing data rather than an error (see the module).
+        patch_length: the recurrent layers read this many consecutive steps side by
+            side as one step; 0 (default) chooses ceil(longest training sequence / 32).
         seed: initialisation, dropout, the batches' order and the validation split.
     """
 
@@ -73,6 +76,7 @@ class SequenceClassifier(Classifier):
         layer_norm: bool = _d("layer_norm"),
         dropout: float = _d("dropout"),
         mask_missing: bool = _d("mask_missing"),
+        patch_length: int = _d("patch_length"),
         seed: int = _d("seed"),
     ) -> None:
         self._init_params(locals())
@@ -88,6 +92,7 @@ class SequenceClassifier(Classifier):
         batch_size: int = _d("batch_size"),
         learning_rate: float = _d("learning_rate"),
         patience: int = _d("patience"),
+        decay_factor: float = _d("decay_factor"),
         time_limit: Optional[float] = None,
         threads: int = _d("threads"),
         progress: Union[bool, Callable[[str], Any], None] = True,
@@ -97,6 +102,8 @@ class SequenceClassifier(Classifier):
 
         validation_data: an (X, y) pair; without it ``validation_split`` (default 0.2)
         of each class of the training data (seeded by ``seed``) is held out.
+        patience, decay_factor: after an epoch without a better dev score the learning
+        rate is multiplied by decay_factor; training stops after patience such epochs.
         time_limit: seconds (None: no limit). progress: True prints each line, False/None
         is silent, a callable receives them. Training runs with the GIL
         released. ValueError for a bad argument or value (the message names it).

@@ -1,12 +1,13 @@
 /// Hyper-parameters of the sequence classifier. The defaults were chosen on dev splits
-/// carved from the UCR/UEA training sets (docs/TIME_SERIES.md).
+/// carved from the UCR/UEA training sets (bench/seq_classify_tune.py, docs/TIME_SERIES.md).
 public struct SequenceClassifierConfig: Equatable, Sendable {
     public var hiddenSize = 64
     public var numLayers = 1
     public var bidirectional = true
     /// The recurrent layers' cell.
     public var cell: RecurrentCell = .lstm
-    public var pooling: SequencePoolingKind = .mean
+    /// The last step's state of each direction: the best pooling on the dev splits.
+    public var pooling: SequencePoolingKind = .last
     public var attentionSize = 32
     /// LayerNorm on the outputs of every recurrent layer but the last.
     public var layerNorm = false
@@ -14,6 +15,10 @@ public struct SequenceClassifierConfig: Equatable, Sendable {
     public var dropout: Float = 0.1
     /// NaN in the input: refused (naming it) or masked (see `MissingValues.mask`).
     public var missing: MissingValues = .refuse
+    /// The recurrent layers read this many consecutive steps at a time, side by side as
+    /// one step (a long univariate series becomes a shorter sequence of short shapes).
+    /// 0: chosen in training, ceil(longest training sequence / 32) (1 up to 32 steps).
+    public var patchLength = 0
     public var seed: UInt64 = 1
 
     public init() {}
@@ -26,6 +31,7 @@ extension SequenceClassifierConfig: HyperParameterized {
             .numLayers(\.numLayers),
             .attentionSize(\.attentionSize),
             .float("dropout", \.dropout, .closedOpen(0, 1), "Dropout between recurrent layers and on the pooled features in training."),
+            .int("patch_length", \.patchLength, 1...4096, orZero: true, "Steps read together as one (0: ceil(longest training sequence / 32))."),
         ]
     }
 }
@@ -48,6 +54,8 @@ public final class SequenceClassifier: Module {
     var dropoutRNG: SeededRandom
 
     public var channels: Int { scaler.channels }
+    /// Steps per recurrent step (`config.patchLength`, never 0 in a model).
+    public var patch: Int { config.patchLength }
 
     /// A model with an identity `scaler` unless one is given (fitted on training data).
     public init(config: SequenceClassifierConfig, channels: Int, labels: [String], scaler: ChannelScaler? = nil) throws {
@@ -57,12 +65,14 @@ public final class SequenceClassifier: Module {
             throw LSTMKitError.invalidArgument("a classifier needs at least 2 classes, got \(labels.count): \(labels)")
         }
         guard Set(labels).count == labels.count else { throw LSTMKitError.invalidArgument("class labels repeat: \(labels)") }
+        var config = config
+        config.patchLength = max(config.patchLength, 1)   // 0 ("from the data") is the trainer's to resolve
         self.config = config
         self.labels = labels
         self.scaler = scaler ?? ChannelScaler(channels: channels, maskMissing: config.missing == .mask)
         var rng = SeededRandom(seed: config.seed)
         var layers: [any RecurrentLayer] = []
-        var inputSize = self.scaler.featureWidth
+        var inputSize = self.scaler.featureWidth * config.patchLength
         for _ in 0..<config.numLayers {
             let layer = try config.cell.make(RecurrentConfig(inputSize: inputSize, hiddenSize: config.hiddenSize,
                                                              bidirectional: config.bidirectional, seed: rng.next()))
@@ -140,7 +150,7 @@ public final class SequenceClassifier: Module {
     /// Forward and backward on the sequences at `members` of `data` with dropout; ADDS
     /// gradients; returns the mean cross-entropy.
     func trainStep(_ data: Sequences, _ members: [Int], targets: [Int32]) throws -> Float {
-        let (x, lengths) = scaler.batch(data, members)
+        let (x, lengths) = scaler.batch(data, members, patch: patch)
         let (logits, _, cache) = forward(x, lengths: lengths, training: true)
         let (loss, dLogits) = try Loss.softmaxCrossEntropy(logits: logits, targets: targets)
         backward(cache, logitsGrad: dLogits)
@@ -160,15 +170,24 @@ public final class SequenceClassifier: Module {
         let probabilities = ResultSlots<[Float]>(count: data.count), attention = ResultSlots<[Float]>(count: data.count)
         parallelForEach(batches.count, threads: threads) { i in
             let members = batches[i]
-            let (x, lengths) = self.scaler.batch(data, members)
+            let (x, lengths) = self.scaler.batch(data, members, patch: self.patch)
             let (logits, weights, _) = self.forward(x, lengths: lengths, training: false)
             let c = self.labels.count, steps = x.shape[1]
             for (row, index) in members.enumerated() {
                 probabilities.set(index, softmax(Array(logits.data[(row * c)..<((row + 1) * c)])))
-                if let weights { attention.set(index, Array(weights[(row * steps)..<(row * steps + lengths[row])])) }
+                if let weights { attention.set(index, self.stepWeights(weights[(row * steps)..<(row * steps + lengths[row])], length: data.lengths[index])) }
             }
         }
         return (probabilities.values, pooling.attention == nil ? nil : attention.values)
+    }
+
+    /// Per-step attention weights from per-patch ones: a patch's weight shared evenly by
+    /// the steps it holds (the last patch may hold fewer).
+    func stepWeights(_ w: ArraySlice<Float>, length: Int) -> [Float] {
+        (0..<length).map { t in
+            let k = t / patch
+            return w[w.startIndex + k] / Float(min(patch, length - k * patch))
+        }
     }
 
     public func predictProbabilities(_ data: Sequences, threads: Int = 1) throws -> [[Float]] {
@@ -216,6 +235,7 @@ public final class SequenceClassifier: Module {
                 ("layer_norm", config.layerNorm ? "true" : "false"),
                 ("dropout", String(config.dropout)),
                 ("missing", config.missing.rawValue),
+                ("patch_length", String(patch)),
                 ("seed", String(config.seed)),
                 ("labels", JSONValue.array(labels.map { .string($0) }).serialized),
             ],
@@ -243,6 +263,8 @@ public final class SequenceClassifier: Module {
             throw LSTMKitError.invalidFormat("metadata \"missing\" must be refuse or mask")
         }
         c.missing = missing
+        c.patchLength = try ModelFile.int(file, "patch_length")
+        guard c.patchLength >= 1 else { throw LSTMKitError.invalidFormat("metadata \"patch_length\" must be >= 1, got \(c.patchLength)") }
         guard let seed = UInt64(file.metadata("seed") ?? "") else { throw LSTMKitError.invalidFormat("metadata \"seed\" is missing or not an integer") }
         c.seed = seed
         let labels = try ModelFile.stringList(file, "labels")

@@ -61,9 +61,10 @@ public final class ChannelScaler: Module {
         }
     }
 
-    /// The padded, scaled batch (B, T, featureWidth) of the sequences at `indices`.
-    public func batch(_ data: Sequences, _ indices: [Int]) -> (x: Tensor, lengths: [Int]) {
-        data.paddedBatch(indices, width: featureWidth, features: features)
+    /// The padded, scaled batch (B, T, patch · featureWidth) of the sequences at
+    /// `indices` (see `Sequences.paddedBatch`).
+    public func batch(_ data: Sequences, _ indices: [Int], patch: Int = 1) -> (x: Tensor, lengths: [Int]) {
+        data.paddedBatch(indices, width: featureWidth, patch: patch, features: features)
     }
 
     /// Throws unless `data` has this scaler's channel count.

@@ -109,23 +109,26 @@ public struct Sequences: Sendable, Equatable {
         (self.values, self.lengths, self.channels, self.offsets) = (values, lengths, channels, offsets)
     }
 
-    /// The sequences at `indices` as a padded batch (B, T, D) for a `RecurrentLayer`, T
-    /// their longest length, each step's C values through `features` (which writes D
-    /// values per step: the scaler's), padded steps 0.
-    public func paddedBatch(_ indices: [Int], width d: Int,
+    /// The sequences at `indices` as a padded batch (B, T, P·D) for a `RecurrentLayer`:
+    /// each step's C values through `features` (which writes D values per step: the
+    /// scaler's), `patch` = P consecutive steps side by side as one step of the batch (a
+    /// sequence of L steps is ceil(L / P) batch steps, the last one filled with 0 beyond
+    /// its end), T the longest of those; padded steps 0.
+    public func paddedBatch(_ indices: [Int], width d: Int, patch p: Int = 1,
                             features: (_ step: ArraySlice<Float>, _ out: UnsafeMutablePointer<Float>) -> Void) -> (x: Tensor, lengths: [Int]) {
-        let lengths = indices.map { self.lengths[$0] }
+        let lengths = indices.map { (self.lengths[$0] + p - 1) / p }
         let steps = lengths.max() ?? 0
-        var x = [Float](repeating: 0, count: indices.count * steps * d)
+        var x = [Float](repeating: 0, count: indices.count * steps * p * d)
         x.withUnsafeMutableBufferPointer { out in
             for (b, i) in indices.enumerated() {
                 let base = offsets[i] * channels
-                for t in 0..<lengths[b] {
-                    features(values[(base + t * channels)..<(base + (t + 1) * channels)], out.baseAddress! + (b * steps + t) * d)
+                // (B, T, P·D) is (B, T·P, D): step t of the sequence is row b·T·P + t.
+                for t in 0..<self.lengths[i] {
+                    features(values[(base + t * channels)..<(base + (t + 1) * channels)], out.baseAddress! + (b * steps * p + t) * d)
                 }
             }
         }
-        return (Tensor(shape: [indices.count, steps, d], data: x), lengths)
+        return (Tensor(shape: [indices.count, steps, p * d], data: x), lengths)
     }
 
     /// True when some value is NaN (only possible when built with `missing: .mask`).
