@@ -6,10 +6,12 @@ splits of sktime 1.2.0's bundled .ts files; ../shared/DATA.md).
 Per set and seed (3 seeds), the test split is scored once per model:
   lstmkit     SequenceClassifier(seed=s).fit(list of (T_i, C) arrays, string labels):
               nothing tuned; it holds out its own stratified 20 % dev split of TRAIN.
-  torch_lstm  a PyTorch model of the same shape (BiLSTM, hidden 64, mean pooling over the
-              valid steps, dropout 0.1, linear), the same z-scoring and the same rule for
+  torch_lstm  a PyTorch model of the same shape as LSTMKit's default (BiLSTM, hidden 64,
+              the last state of each direction, dropout 0.1, linear) on the same input
+              (z-scored, read in patches of ceil(longest / 32) steps), the same rule for
               the dev split, Adam at the same rate and batch, trained for the same wall
-              time LSTMKit's fit took and keeping its best dev epoch (ties: lower loss).
+              time LSTMKit's fit took (after an untimed warm-up step; an epoch under way
+              finishes) and keeping its best dev epoch (ties: lower loss).
   rocket      sktime's RocketClassifier (10,000 kernels, random_state=s).
   dtw_1nn     sktime's KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw"):
               deterministic, run once per set.
@@ -79,12 +81,16 @@ def torch_lstm(train, y, test, seed, seconds, threads):
     mean, std = allv.mean(0), allv.std(0)
     std[std < 1e-6] = 1
 
+    p = max(1, -(-max(len(s) for s in train) // 32))  # LSTMKit's default patch_length
+
     def batch(seqs):
-        t = max(len(s) for s in seqs)
-        x = np.zeros((len(seqs), t, seqs[0].shape[1]), np.float32)
+        """(B, T, p*C) patches of p z-scored steps, 0 beyond each end; lengths in patches."""
+        t = -(-max(len(s) for s in seqs) // p)
+        c = seqs[0].shape[1]
+        x = np.zeros((len(seqs), t * p, c), np.float32)
         for i, s in enumerate(seqs):
             x[i, : len(s)] = (s - mean) / std
-        return torch.from_numpy(x), torch.tensor([len(s) for s in seqs])
+        return torch.from_numpy(x.reshape(len(seqs), t, p * c)), torch.tensor([-(-len(s) // p) for s in seqs])
 
     class Net(nn.Module):
         def __init__(self, c, k):
@@ -95,15 +101,17 @@ def torch_lstm(train, y, test, seed, seconds, threads):
 
         def forward(self, x, lengths):
             packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            h, _ = self.lstm(packed)
-            h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])
-            mask = (torch.arange(x.shape[1])[None, :] < lengths[:, None]).float()[..., None]
-            return self.out(self.drop((h * mask).sum(1) / lengths[:, None].float()))
+            _, (h_n, _) = self.lstm(packed)  # (2, B, 64): each direction's last state
+            return self.out(self.drop(torch.cat([h_n[0], h_n[1]], dim=1)))
 
-    net = Net(train[0].shape[1], len(classes))
+    net = Net(p * train[0].shape[1], len(classes))
     opt = torch.optim.Adam(net.parameters(), lr=0.003)
     dev_x, dev_l = batch([train[i] for i in held])
     dev_y = torch.tensor(yi[held])
+    # Warm-up, not timed (and not trained): the first calls initialise torch's kernels.
+    x, l = batch([train[i] for i in kept[:16]])
+    nn.functional.cross_entropy(net(x, l), torch.tensor(yi[kept[:16]])).backward()
+    opt.zero_grad()
     best, best_state, start, epochs = None, None, time.perf_counter(), 0
     while time.perf_counter() - start < seconds:
         net.train()

@@ -7,7 +7,8 @@ validation split from those, as by default) and scored on the tuning dev set.
     /tmp/venv/bin/python bench/seq_classify_tune.py [--sets ...] [--candidates name,...]
 
 Prints one line per (candidate, set) and the mean per candidate; writes
-bench/results/seq_classify_tune.json.
+bench/results/seq_classify_tune-latest.json (the runs that chose today's defaults are
+in bench/results/seq_classify_tune.json).
 """
 from __future__ import annotations
 
@@ -50,14 +51,11 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--candidates", default=",".join(CANDIDATES))
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--output", default=os.path.join(REPO, "bench", "results", "seq_classify_tune.json"))
+    ap.add_argument("--output", default=os.path.join(REPO, "bench", "results", "seq_classify_tune-latest.json"))
     args = ap.parse_args()
     import lstmkit
 
-    results = {}
-    if os.path.exists(args.output):
-        with open(args.output) as f:
-            results = json.load(f)
+    results: dict = {}
     for name in args.sets.split(","):
         train, y = load(name, "TRAIN")
         kept, held = stratified_split(y, 0.25, args.seed + 100)

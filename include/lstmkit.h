@@ -869,7 +869,7 @@ LK_API lk_status lk_image_segmenter_train(const lk_image_shape *train_shape,
  * features, the UCR/UEA archive's series): per-channel z-scoring with the training
  * set's mean and standard deviation (kept in the model) -> recurrent layers (BiLSTM by
  * default; LayerNorm between them if asked) -> pooling over the valid steps -> linear
- * -> softmax. Class labels are UTF-8 strings kept in the model, in sorted order.
+ * -> softmax; the probabilities of `members` such networks averaged. Class labels are UTF-8 strings kept in the model, in sorted order.
  *
  * Thread safety: predict, attention, num_classes, label, get_config and save may run
  * on one handle from many threads at once. */
@@ -944,6 +944,8 @@ typedef struct lk_sequence_classifier_train_config {
     int32_t patch_length;        /* the recurrent layers read this many consecutive
                                     steps as one, [1, 4096]; 0: ceil(longest training
                                     sequence / 32)                                     */
+    int32_t members;             /* networks whose probabilities are averaged, each
+                                    trained on its own dev split, [1, 16]              */
     int32_t epochs;              /* at most this many passes, >= 1                     */
     int32_t batch_size;          /* sequences per update, [1, 65536]                   */
     float learning_rate;         /* Adam, finite and > 0                               */
@@ -960,22 +962,22 @@ typedef struct lk_sequence_classifier_train_config {
 
 /* The defaults: LSTM, hidden_size 64, 1 layer, bidirectional, LK_POOLING_LAST
  * (attention_size 32), no LayerNorm, dropout 0.1, NaN refused, patch_length 0 (chosen
- * from the training lengths), 200 epochs, batch 16, learning_rate 0.003, patience 30,
+ * from the training lengths), 3 members, 200 epochs, batch 16, learning_rate 0.003, patience 30,
  * decay_factor 1 (no decay), validation_fraction 0.2, no time limit, 2 threads, seed 1. */
 LK_API lk_sequence_classifier_train_config lk_sequence_classifier_train_config_default(void);
 
 /* The model's own architecture in *out (cell, hidden_size, num_layers, bidirectional,
  * pooling, attention_size, layer_norm, dropout, mask_missing, patch_length as
- * training chose it, seed); the training
+ * training chose it, members, seed); the training
  * fields hold the defaults. Errors: INVALID_ARGUMENT for NULL pointers. */
 LK_API lk_status lk_sequence_classifier_get_config(const lk_sequence_classifier *classifier,
                                                    lk_sequence_classifier_train_config *out);
 
 /* Trains a classifier on the sequences *train with their labels (train->n
- * NUL-terminated UTF-8 strings), early-stopping on the accuracy on *dev (with
- * dev_labels; ties go to the lower dev loss); *out receives the model with the best dev
- * score. dev NULL (or dev->n == 0): a stratified, seeded validation_fraction of the
- * training set is held out instead. The classes are the distinct training labels,
+ * NUL-terminated UTF-8 strings): each of its `members` networks early-stops on the
+ * accuracy on *dev (with dev_labels; ties go to the lower dev loss) and keeps its best
+ * epoch. dev NULL (or dev->n == 0): each member holds out its own stratified
+ * validation_fraction of the training set (seeded by seed + its index) instead. The classes are the distinct training labels,
  * sorted. progress (nullable) receives one line at a time on the calling thread.
  * Errors: INVALID_ARGUMENT (NULL pointers, an empty set, a bad value, length, config
  * field or label, fewer than 2 training classes, a dev label that does not occur in

@@ -26,6 +26,7 @@ let sequenceClassifierConfig = CConfigTable<lk_sequence_classifier_train_config,
         return v == 1 ? .mask : .refuse
     }, write: { $0 == .mask ? 1 : 0 }),
     .int(\.patch_length, \.model.patchLength),
+    .int(\.members, \.model.members),
     .int(\.epochs, \.options.epochs),
     .int(\.batch_size, \.options.batchSize),
     .same(\.learning_rate, \.options.learningRate),

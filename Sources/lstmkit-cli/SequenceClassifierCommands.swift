@@ -71,6 +71,7 @@ struct TrainSequenceClassifier: Command, Threaded {
     @Flag(help: "LayerNorm between recurrent layers.") var layerNorm = false
     @Option(help: Config.help("dropout", default: config.dropout)) var dropout = config.dropout
     @Option(help: Config.help("patch_length", default: config.patchLength)) var patchLength = config.patchLength
+    @Option(help: Config.help("members", default: config.members)) var members = config.members
     @Flag(help: "Treat NaN as missing (scaled to 0 plus a missing indicator per channel) instead of refusing it.")
     var maskMissing = false
     @Option(help: SequenceClassifierTrainingOptions.help("validation_fraction", default: training.validationFraction))
@@ -86,7 +87,7 @@ struct TrainSequenceClassifier: Command, Threaded {
         c.pooling = try choice(pooling, option: "--pooling")
         (c.hiddenSize, c.numLayers, c.bidirectional, c.attentionSize) = (hiddenSize, layers, !unidirectional, attentionSize)
         (c.layerNorm, c.dropout, c.missing, c.seed) = (layerNorm, dropout, maskMissing ? .mask : .refuse, options.seed)
-        c.patchLength = patchLength
+        (c.patchLength, c.members) = (patchLength, members)
         options.validationFraction = validationFraction
         options.timeLimit = try seconds(fromMinutes: timeLimit)
         try check(c, options)   // the engine's rules, before reading the data
@@ -101,7 +102,7 @@ struct TrainSequenceClassifier: Command, Threaded {
         let trainer = try SequenceClassifierTrainer(train: x, labels: y, dev: devData, config: c, options: options)
         let best = try trainer.run(log: progress)
         try trainer.classifier.save(to: output)
-        print("best dev accuracy \(fixed(best.classification.accuracy * 100, 2)); model written to \(output)")
+        print("best dev accuracy \(best.map { fixed($0.classification.accuracy * 100, 2) }.joined(separator: ", ")) (each member on its own dev split); model written to \(output)")
     }
 }
 

@@ -28,7 +28,7 @@ static void group_sequence_classifier(void) {
     lk_sequence_classifier_train_config d = lk_sequence_classifier_train_config_default();
     CHECK(d.cell == LK_CELL_LSTM && d.hidden_size == 64 && d.num_layers == 1 && d.bidirectional == 1 &&
               d.pooling == LK_POOLING_LAST && d.attention_size == 32 && d.layer_norm == 0 && fabsf(d.dropout - 0.1f) < 1e-7f &&
-              d.mask_missing == 0 && d.patch_length == 0 && d.epochs == 200 && d.batch_size == 16 &&
+              d.mask_missing == 0 && d.patch_length == 0 && d.members == 3 && d.epochs == 200 && d.batch_size == 16 &&
               fabsf(d.learning_rate - 0.003f) < 1e-7f && d.patience == 30 && d.decay_factor == 1.0f && fabsf(d.validation_fraction - 0.2f) < 1e-7f && d.time_limit == 0 && d.threads == 2 && d.seed == 1,
           "lk_sequence_classifier_train_config_default() does not hold the documented defaults");
 
@@ -42,6 +42,7 @@ static void group_sequence_classifier(void) {
     c.epochs = 40;
     c.pooling = LK_POOLING_ATTENTION;
     c.threads = 1;
+    c.members = 2;
     progress_log log;
     progress_init(&log);
     lk_sequence_classifier *h = NULL;
@@ -83,7 +84,8 @@ static void group_sequence_classifier(void) {
     /* get_config, save, load: the same predictions bit for bit. */
     lk_sequence_classifier_train_config got;
     EXPECT(lk_sequence_classifier_get_config(h, &got), LK_STATUS_OK);
-    CHECK(got.hidden_size == 8 && got.pooling == LK_POOLING_ATTENTION && got.patch_length == 1 && got.epochs == d.epochs,
+    CHECK(got.hidden_size == 8 && got.pooling == LK_POOLING_ATTENTION && got.patch_length == 1 && got.members == 2 &&
+              got.epochs == d.epochs,
           "get_config");
     char *dir = make_tmpdir("seqclf"), path[4300];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);

@@ -15,20 +15,21 @@ struct SequenceClassifierTests {
         return (try Sequences(sequences: seqs, channels: 2), labels)
     }
 
+    /// Two members (one for the gradient checks: `members[0]`).
     func tiny(_ pooling: SequencePoolingKind, layerNorm: Bool = true, mask: Bool = false, patch: Int = 1) throws -> SequenceClassifier {
         var c = SequenceClassifierConfig()
         (c.hiddenSize, c.numLayers, c.attentionSize, c.pooling, c.layerNorm, c.dropout) = (3, 2, 3, pooling, layerNorm, 0)
-        c.patchLength = patch
+        (c.patchLength, c.members) = (patch, 2)
         c.missing = mask ? .mask : .refuse
         let (x, _) = try toy(6, seed: 2)
-        return try SequenceClassifier(config: c, channels: 2, labels: ["down", "up", "z"],
-                                      scaler: ChannelScaler(fittedOn: x, maskMissing: mask))
+        let scalers = [ChannelScaler(fittedOn: x, maskMissing: mask), ChannelScaler(fittedOn: x.subset([0, 1]), maskMissing: mask)]
+        return try SequenceClassifier(config: c, channels: 2, labels: ["down", "up", "z"], scalers: scalers)
     }
 
     @Test("every gradient of a training step matches finite differences (patches of 2 steps with mean pooling)",
           arguments: [SequencePoolingKind.attention, .mean, .last])
     func gradients(pooling: SequencePoolingKind) throws {
-        let model = try tiny(pooling, patch: pooling == .mean ? 2 : 1)
+        let model = try tiny(pooling, patch: pooling == .mean ? 2 : 1).members[0]
         let (x, _) = try toy(3, seed: 5)
         let targets: [Int32] = [0, 2, 1]
         model.zeroGrad()
@@ -54,8 +55,9 @@ struct SequenceClassifierTests {
         var o = SequenceClassifierTrainingOptions()
         (o.epochs, o.threads) = (30, 1)
         let trainer = try SequenceClassifierTrainer(train: x, labels: y, config: c, options: o)
-        #expect(trainer.dev.count == 12 && trainer.train.count == 48 && trainer.classifier.patch == 1)
-        #expect(Set(trainer.devLabels.map { $0 }) == [0, 1])
+        let task = trainer.tasks[0]
+        #expect(trainer.tasks.count == 3 && task.dev.count == 12 && task.train.count == 48 && trainer.classifier.patch == 1)
+        #expect(Set(task.devLabels) == [0, 1] && Set(trainer.tasks[1].dev.values) != Set(task.dev.values))
         try trainer.run { _ in }
         let (tx, ty) = try toy(40, seed: 9)
         #expect(try trainer.classifier.evaluate(tx, labels: ty).accuracy >= 0.95)
@@ -64,7 +66,7 @@ struct SequenceClassifierTests {
     @Test("save → load is exact: config, scaler, predictions, per-step attention (patches of 3 with masking)", arguments: [false, true])
     func roundTrip(mask: Bool) throws {
         let model = try tiny(.attention, mask: mask, patch: mask ? 3 : 1)
-        model.scaler.mean.value = [0.5, -1]
+        model.members[1].scaler.mean.value = [0.5, -1]
         let path = temporaryPath("seqclf-\(mask).safetensors")
         try model.save(to: path)
         let loaded = try SequenceClassifier.load(from: path)
@@ -95,7 +97,7 @@ struct SequenceClassifierTests {
         var bad = model.modelFile()
         bad.tensors = bad.tensors.map { t in
             var t = t
-            if t.name == "scaler.std" { t.values[0] = 0 }
+            if t.name == "member1.scaler.std" { t.values[0] = 0 }
             return t
         }
         #expect(throws: LSTMKitError.self) { try SequenceClassifier(modelFile: bad) }

@@ -70,7 +70,7 @@ def images(rng: np.random.Generator, n: int, size: int, channels: int = 0):
 
 def sequence_classifier(directory: Path) -> None:
     """The sequence classifier's golden file (added after 0.1.0, in its own directory):
-    2 LSTM levels with LayerNorm, attention pooling, NaN masked, on synthetic ragged
+    2 members of 2 LSTM levels with LayerNorm, attention pooling, NaN masked, on synthetic ragged
     3-channel sequences."""
     lstmkit.set_num_threads(1)
     directory.mkdir(exist_ok=True)
@@ -89,7 +89,7 @@ def sequence_classifier(directory: Path) -> None:
 
     X, y = toy(48)
     clf = lstmkit.SequenceClassifier(hidden_size=4, num_layers=2, layer_norm=True, pooling="attention",
-                                      attention_size=4, mask_missing=True, seed=1)
+                                      attention_size=4, mask_missing=True, members=2, seed=1)
     clf.fit(X, y, epochs=2, threads=1, progress=False)
     clf.save(directory / "sequence-classifier.safetensors")
     model = lstmkit.SequenceClassifier.load(directory / "sequence-classifier.safetensors")

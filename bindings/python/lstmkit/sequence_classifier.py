@@ -58,6 +58,9 @@ class SequenceClassifier(Classifier):
         mask_missing: NaN is missing data rather than an error (see the module).
         patch_length: the recurrent layers read this many consecutive steps side by
             side as one step; 0 (default) chooses ceil(longest training sequence / 32).
+        members: networks whose probabilities are averaged (default 3), each trained on
+            its own validation split of the training data (or its own seed with
+            validation_data), so together they learn from all of it.
         seed: initialisation, dropout, the batches' order and the validation split.
     """
 
@@ -77,6 +80,7 @@ class SequenceClassifier(Classifier):
         dropout: float = _d("dropout"),
         mask_missing: bool = _d("mask_missing"),
         patch_length: int = _d("patch_length"),
+        members: int = _d("members"),
         seed: int = _d("seed"),
     ) -> None:
         self._init_params(locals())

@@ -30,21 +30,19 @@ public struct SequenceClassificationScore: DevScore {
     public var summary: String { classification.summary + "  loss \(fmt(loss))" }
 }
 
-/// Fits a SequenceClassifier on the one training loop (`Trainer`): the scaler fitted on
-/// the training sequences, batches of similar length, dev accuracy (ties broken by dev loss).
-public final class SequenceClassifierTrainer: TrainingTask {
+/// Fits a SequenceClassifier: each member on the one training loop (`Trainer`), on its
+/// own split of the training set (without dev data: a stratified `validationFraction`
+/// held out, seeded by the loop's seed + k, so the members together learn from every
+/// sequence) or, with dev data, on all of it with its own seed.
+public final class SequenceClassifierTrainer {
     public let classifier: SequenceClassifier
     public let options: SequenceClassifierTrainingOptions
-    public let loop: Trainer<SequenceClassificationScore>
-    let train: Sequences
-    let trainLabels: [Int32]
-    let dev: Sequences
-    let devLabels: [Int]
+    /// One training task per member.
+    public let tasks: [SequenceClassifierMemberTask]
 
     /// `labels` are the training sequences' classes; `dev` (sequences and labels) is held
-    /// out of training for early stopping — without it a stratified, seeded
-    /// `validationFraction` of the training set is. Throws on fewer than 2 classes, a dev
-    /// label unseen in training, or dev sequences of another channel count.
+    /// out of training for early stopping. Throws on fewer than 2 classes, a dev label
+    /// unseen in training, or dev sequences of another channel count.
     public init(train: Sequences, labels: [String], dev: (Sequences, [String])? = nil,
                 config: SequenceClassifierConfig, options: SequenceClassifierTrainingOptions) throws {
         try config.validate()
@@ -56,7 +54,7 @@ public final class SequenceClassifierTrainer: TrainingTask {
         }
         let index = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
         let all = labels.map { index[$0]! }
-        var trainPart = train, trainIndices = all, devPart: Sequences, devIndices: [Int]
+        var given: (Sequences, [Int])?
         if let (d, dl) = dev {
             guard d.count == dl.count else { throw LSTMKitError.sizeMismatch("\(d.count) dev sequences but \(dl.count) dev labels") }
             guard d.channels == train.channels else {
@@ -65,63 +63,89 @@ public final class SequenceClassifierTrainer: TrainingTask {
             if let unknown = dl.first(where: { index[$0] == nil }) {
                 throw LSTMKitError.invalidArgument("dev label \"\(unknown)\" does not occur in training (labels: \(classes))")
             }
-            (devPart, devIndices) = (d, dl.map { index[$0]! })
-        } else {
-            let (kept, held) = try stratifiedSplit(all, fraction: options.validationFraction, seed: options.seed)
-            (trainPart, trainIndices) = (train.subset(kept), kept.map { all[$0] })
-            (devPart, devIndices) = (train.subset(held), held.map { all[$0] })
+            given = (d, dl.map { index[$0]! })
         }
-        let scaler = ChannelScaler(fittedOn: trainPart, maskMissing: config.missing == .mask)
+        // Each member's (training, dev) split.
+        let splits: [(train: Sequences, labels: [Int], dev: Sequences, devLabels: [Int])] = try (0..<config.members).map { k in
+            if let (d, dl) = given { return (train, all, d, dl) }
+            let (kept, held) = try stratifiedSplit(all, fraction: options.validationFraction, seed: options.seed &+ UInt64(k))
+            return (train.subset(kept), kept.map { all[$0] }, train.subset(held), held.map { all[$0] })
+        }
+        let scalers = splits.map { ChannelScaler(fittedOn: $0.train, maskMissing: config.missing == .mask) }
+        if config.missing == .refuse { for (s, split) in zip(scalers, splits) { try s.check(split.dev) } }
         var config = config
         if config.patchLength == 0 { config.patchLength = max(1, (train.maxLength + 31) / 32) }
-        classifier = try SequenceClassifier(config: config, channels: train.channels, labels: classes, scaler: scaler)
-        if config.missing == .refuse { try scaler.check(devPart) }
+        classifier = try SequenceClassifier(config: config, channels: train.channels, labels: classes, scalers: scalers)
         self.options = options
-        self.train = trainPart
-        trainLabels = trainIndices.map { Int32($0) }
-        self.dev = devPart
-        devLabels = devIndices
+        tasks = zip(classifier.members, splits).enumerated().map { k, pair in
+            var o = options
+            o.seed = options.seed &+ UInt64(k)
+            return SequenceClassifierMemberTask(member: pair.0, train: pair.1.train, labels: pair.1.labels, dev: pair.1.dev,
+                                                devLabels: pair.1.devLabels, options: o)
+        }
+    }
+
+    /// Trains each member in turn; returns each one's best dev score (its weights are
+    /// left in `classifier`). `onProgress` receives every member's progress events.
+    @discardableResult
+    public func run(log: (String) -> Void, onProgress: ((TrainingProgress) -> Void)? = nil) throws -> [SequenceClassificationScore] {
+        let first = tasks[0]
+        log("training \(tasks.count) member\(tasks.count == 1 ? "" : "s") on \(first.train.count) sequences each, \(first.dev.count) dev; "
+            + "\(classifier.labels.count) classes; \(first.train.channels) channels, lengths \(first.train.lengths.min()!)–\(first.train.maxLength), "
+            + "read \(classifier.patch) at a time; \(classifier.parameterCount) parameters")
+        return try tasks.enumerated().map { k, task in
+            if tasks.count > 1 { log("member \(k + 1) of \(tasks.count)") }
+            task.loop.onProgress = onProgress
+            return try task.loop.run(task, log: log).best[0]
+        }
+    }
+}
+
+/// One member's training: what the loop asks of the model.
+public final class SequenceClassifierMemberTask: TrainingTask {
+    public let member: SequenceClassifierMember
+    public let options: SequenceClassifierTrainingOptions
+    public let loop: Trainer<SequenceClassificationScore>
+    let train: Sequences
+    let trainLabels: [Int32]
+    let dev: Sequences
+    let devLabels: [Int]
+
+    init(member: SequenceClassifierMember, train: Sequences, labels: [Int], dev: Sequences, devLabels: [Int],
+         options: SequenceClassifierTrainingOptions) {
+        (self.member, self.train, self.dev, self.devLabels, self.options) = (member, train, dev, devLabels, options)
+        trainLabels = labels.map { Int32($0) }
         loop = Trainer(options: options.loop)
     }
 
-    /// Trains (writing `checkpointPath` after every epoch, if given); returns the best
-    /// dev score (its weights are left in `classifier`).
-    @discardableResult
-    public func run(checkpointPath: String? = nil, log: (String) -> Void) throws -> SequenceClassificationScore {
-        log("training on \(train.count) sequences, \(dev.count) dev; \(classifier.labels.count) classes; \(train.channels) channels, "
-            + "lengths \(train.lengths.min()!)–\(train.maxLength), read \(classifier.patch) at a time; \(classifier.parameterCount) parameters")
-        return try loop.run(self, checkpointPath: checkpointPath, log: log).best[0]
-    }
-
-    // MARK: What the loop asks of the model
-
     public var parameterGroups: [ParameterGroup] {
-        [ParameterGroup(name: "all", parameters: classifier.parameters, learningRate: options.learningRate)]
+        [ParameterGroup(name: "all", parameters: member.parameters, learningRate: options.learningRate)]
     }
 
-    public var namedState: [(name: String, parameter: Parameter)] { classifier.namedParameters + classifier.namedBuffers }
+    public var namedState: [(name: String, parameter: Parameter)] { member.namedParameters + member.namedBuffers }
 
-    public func modelFile() -> SafeTensors { classifier.modelFile() }
+    /// (A checkpoint of one member: the full model's file is the classifier's.)
+    public func modelFile() -> SafeTensors { SafeTensors(metadata: [], tensors: ModelFile.tensors(of: member)) }
 
     public var modelGenerators: [SeededRandom] {
-        get { [classifier.dropoutRNG] }
-        set { classifier.dropoutRNG = newValue[0] }
+        get { [member.dropoutRNG] }
+        set { member.dropoutRNG = newValue[0] }
     }
 
     public var countNames: [String] { ["sequences"] }
 
     public func batches(rng: inout SeededRandom) -> [[Int]] {
-        lengthBucketedBatches(lengths: train.lengths.map { ($0 + classifier.patch - 1) / classifier.patch }, batchSize: options.batchSize, rng: &rng)
+        lengthBucketedBatches(lengths: train.lengths.map { ($0 + member.patch - 1) / member.patch }, batchSize: options.batchSize, rng: &rng)
     }
 
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
-        (try classifier.trainStep(train, members, targets: members.map { trainLabels[$0] }), [members.count])
+        (try member.trainStep(train, members, targets: members.map { trainLabels[$0] }), [members.count])
     }
 
     public func devScores() throws -> [SequenceClassificationScore] {
-        let p = try classifier.predictProbabilities(dev, threads: options.threads)
+        let p = try member.predictWithAttention(dev, threads: options.threads).probabilities
         let loss = zip(p, devLabels).map { -Double(VectorMath.log(max($0[$1], 1e-12))) }.reduce(0, +) / Double(max(dev.count, 1))
-        return [SequenceClassificationScore(classification: ClassificationScore(labels: classifier.labels, probabilities: p, gold: devLabels),
+        return [SequenceClassificationScore(classification: ClassificationScore(labels: member.labels, probabilities: p, gold: devLabels),
                                             loss: loss)]
     }
 }
