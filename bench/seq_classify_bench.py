@@ -12,7 +12,8 @@ Per set and seed (3 seeds), the test split is scored once per model:
               the dev split, Adam at the same rate and batch, trained for the same wall
               time LSTMKit's fit took (after an untimed warm-up step; an epoch under way
               finishes) and keeping its best dev epoch (ties: lower loss).
-  rocket      sktime's RocketClassifier (10,000 kernels, random_state=s).
+  rocket      sktime's RocketClassifier (10,000 kernels, random_state=s; --rocket-seeds
+              limits it to the first seeds, to save time).
   dtw_1nn     sktime's KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw"):
               deterministic, run once per set.
 JapaneseVowels has unequal lengths (7-29): ROCKET and 1-NN DTW get each series padded
@@ -147,6 +148,7 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rocket-seeds", type=int, default=3, help="ROCKET on the first this many seeds only (time)")
     ap.add_argument("--peers", default="torch_lstm,rocket,dtw_1nn")
     ap.add_argument("--output", default=os.path.join(REPO, "bench", "results", "seq_classify.json"))
     args = ap.parse_args()
@@ -154,7 +156,8 @@ def main() -> None:
 
     peers = [p for p in args.peers.split(",") if p]
     results = {"machine": f"{platform.machine()} {os.cpu_count()} cores (shared with other jobs: a loaded machine)",
-               "lstmkit": lstmkit.__version__, "seeds": args.seeds, "sets": {}}
+               "lstmkit": lstmkit.__version__, "seeds": args.seeds, "rocket_seeds": min(args.rocket_seeds, args.seeds),
+               "command": "python bench/seq_classify_bench.py " + " ".join(os.sys.argv[1:]), "sets": {}}
     for name in args.sets.split(","):
         train, y = load(name, "TRAIN")
         test, ty = load(name, "TEST")
@@ -177,7 +180,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 pred, epochs = torch_lstm(train, y, test, seed, fit_seconds, args.threads)
                 record("torch_lstm", float(np.mean(np.array(pred) == np.array(ty))), time.perf_counter() - t0, epochs=epochs)
-            if "rocket" in peers:
+            if "rocket" in peers and seed <= args.rocket_seeds:
                 from sktime.classification.kernel_based import RocketClassifier
 
                 t0 = time.perf_counter()
