@@ -121,8 +121,18 @@ public func lk_sequence_classifier_train(_ train: UnsafePointer<lk_sequences>?, 
                                          _ config: UnsafePointer<lk_sequence_classifier_train_config>?,
                                          _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
                                          _ out: HandleOut?) -> lk_status {
+    lk_sequence_classifier_train_ex(train, trainLabels, dev, devLabels, config, nil, progress, userData, out)
+}
+
+@_cdecl("lk_sequence_classifier_train_ex")
+public func lk_sequence_classifier_train_ex(_ train: UnsafePointer<lk_sequences>?, _ trainLabels: CStrings?,
+                                            _ dev: UnsafePointer<lk_sequences>?, _ devLabels: CStrings?,
+                                            _ config: UnsafePointer<lk_sequence_classifier_train_config>?, _ options: OpaquePointer?,
+                                            _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
+                                            _ out: HandleOut?) -> lk_status {
     guarded {
-        let s = try sequenceClassifierConfig.decode(try required(config, "config").pointee)
+        let (s, run) = try sequenceClassifierConfig.decode(try required(config, "config").pointee, options)
+        if run.checkpoint != nil { throw invalid("the sequence classifier takes no checkpoint_path (its members train in turn)") }
         let out = try required(out, "out")
         try s.model.validate()
         try s.options.validate()

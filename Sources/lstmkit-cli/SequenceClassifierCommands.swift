@@ -61,8 +61,6 @@ struct TrainSequenceClassifier: Command, Threaded {
     @Option(help: "Labels of --dev.") var devLabels: String?
     @Option(help: "CSV: the column holding the labels (0-based).") var labelColumn: Int?
     @Option(help: "Where to write the model.") var output: String
-    @Option(help: "lstm\(RecurrentCell.allCases.count > 1 ? " or " + RecurrentCell.allCases.dropFirst().map(\.rawValue).joined(separator: ", ") : "") (default: \(config.cell.rawValue)).")
-    var cell = config.cell.rawValue
     @Option(help: Config.help("hidden_size", default: config.hiddenSize)) var hiddenSize = config.hiddenSize
     @Option(help: Config.help("num_layers", default: config.numLayers)) var layers = config.numLayers
     @Flag(help: "A forward-only recurrent layer (default: bidirectional).") var unidirectional = false
@@ -76,20 +74,19 @@ struct TrainSequenceClassifier: Command, Threaded {
     var maskMissing = false
     @Option(help: SequenceClassifierTrainingOptions.help("validation_fraction", default: training.validationFraction))
     var validationFraction = training.validationFraction
-    @Option(help: "Minutes; training stops at the first batch end after this.") var timeLimit: Double?
     @OptionGroup(title: "Training loop") var loop: Loop<SequenceClassifierTrainingOptions>
     var threads: Int { loop.threads ?? training.threads }
 
     func execute() throws {
         try refuseOverwritingInputs([train, trainLabels, dev, devLabels], output: output)
         var (c, options): (Config, SequenceClassifierTrainingOptions) = (Config(), loop.options())
-        c.cell = try choice(cell, option: "--cell")
+        if loop.checkpoint != nil || loop.resume { throw invalid("--checkpoint and --resume do not apply: the members train in turn") }
+        set(&c, [\.cell: loop.cell])
         c.pooling = try choice(pooling, option: "--pooling")
         (c.hiddenSize, c.numLayers, c.bidirectional, c.attentionSize) = (hiddenSize, layers, !unidirectional, attentionSize)
         (c.layerNorm, c.dropout, c.missing, c.seed) = (layerNorm, dropout, maskMissing ? .mask : .refuse, options.seed)
         (c.patchLength, c.members) = (patchLength, members)
         options.validationFraction = validationFraction
-        options.timeLimit = try seconds(fromMinutes: timeLimit)
         try check(c, options)   // the engine's rules, before reading the data
         if devLabels != nil && dev == nil { throw invalid("--dev-labels needs --dev") }
         let (x, y) = try readSequences(train, labelsPath: trainLabels, labelColumn: labelColumn, missing: c.missing, option: "--train")

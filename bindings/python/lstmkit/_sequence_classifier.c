@@ -89,19 +89,21 @@ static PyObject *native_sequence_classifier_train(PyObject *Py_UNUSED(module), P
     lk_sequence_classifier_train_config config = lk_sequence_classifier_train_config_default();
     progress_state state;
     lk_sequence_classifier *classifier = NULL;
+    lk_train_options *options = NULL;
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "(OO)O(OO)OOO:sequence_classifier_train", &tv, &tlen, &tl_obj, &dv, &dlen, &dl_obj,
                           &config_obj, &progress_obj) ||
-        !fields_from_dict(config_obj, sequence_fields, &config) || !progress_init(&state, progress_obj))
+        !fields_from_dict(config_obj, sequence_fields, &config) || !progress_init(&state, progress_obj) ||
+        !train_options_from_dict(config_obj, sequence_fields, &options))
         return NULL;
     if (sequences_take(tv, tlen, &train, &arrays[0], &arrays[1]) && sequences_take(dv, dlen, &dev, &arrays[2], &arrays[3]) &&
         str_seq_take(&tl, tl_obj, "labels", UTF8_NUL_FREE) && str_seq_take(&dl, dl_obj, "validation labels", UTF8_NUL_FREE)) {
         if ((size_t)tl.n != train.n || (size_t)dl.n != dev.n)
             PyErr_SetString(PyExc_ValueError, "sequence_classifier_train: a label per sequence");
         else {
-            TRAINING(status = lk_sequence_classifier_train(&train, tl.utf8, &dev, dl.utf8, &config, progress_fn(&state),
-                                                           &state, &classifier));
+            TRAINING(status = lk_sequence_classifier_train_ex(&train, tl.utf8, &dev, dl.utf8, &config, options,
+                                                              progress_fn(&state), &state, &classifier));
             result = wrap_sequence_classifier(status, classifier, &state);
         }
     }
@@ -109,6 +111,7 @@ static PyObject *native_sequence_classifier_train(PyObject *Py_UNUSED(module), P
     str_seq_release(&dl);
     for (int i = 0; i < 4; i++)
         Py_XDECREF(arrays[i]);
+    lk_train_options_free(options);
     return result;
 }
 

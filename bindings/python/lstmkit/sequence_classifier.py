@@ -62,6 +62,9 @@ class SequenceClassifier(Classifier):
             its own validation split of the training data (or its own seed with
             validation_data), so together they learn from all of it.
         seed: initialisation, dropout, the batches' order and the validation split.
+        **loop: the training loop's settings, as every model's (None: the default):
+            schedule, average_decay, time_limit (see Estimator); no checkpoint or resume
+            (the members train in turn).
     """
 
     _C_DEFAULTS, _C_TYPES = _D, _TYPES
@@ -82,6 +85,7 @@ class SequenceClassifier(Classifier):
         patch_length: int = _d("patch_length"),
         members: int = _d("members"),
         seed: int = _d("seed"),
+        **loop: Any,
     ) -> None:
         self._init_params(locals())
 

@@ -150,3 +150,12 @@ def test_sklearn_clone_and_cross_val_score():
     scores = cross_val_score(SequenceClassifier(**SMALL), X, y, cv=3,
                              params=dict(epochs=15, threads=1, progress=False))
     assert scores.shape == (3,) and scores.mean() >= 0.8
+
+
+def test_loop_settings_by_name():
+    X, y = toy(30, 8)
+    clf = SequenceClassifier(members=1, schedule="cosine", average_decay=0.5, **SMALL)
+    assert clf.get_params()["schedule"] == "cosine"
+    clf.fit(X, y, epochs=3, threads=1, progress=False)
+    with pytest.raises(ValueError, match="takes no checkpoint_path"):
+        SequenceClassifier(members=1, checkpoint="/tmp/x.ckpt", **SMALL).fit(X, y, epochs=1, progress=False)

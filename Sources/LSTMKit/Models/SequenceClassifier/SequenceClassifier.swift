@@ -30,6 +30,7 @@ public struct SequenceClassifierConfig: Equatable, Sendable {
 extension SequenceClassifierConfig: HyperParameterized {
     public static var hyperParameters: [HyperParameter<Self>] {
         [
+            .cell(\.cell),
             .hiddenSize(\.hiddenSize),
             .numLayers(\.numLayers),
             .attentionSize(\.attentionSize),
