@@ -869,18 +869,13 @@ LK_API lk_status lk_image_segmenter_train(const lk_image_shape *train_shape,
  * features, the UCR/UEA archive's series): per-channel z-scoring with the training
  * set's mean and standard deviation (kept in the model) -> recurrent layers (BiLSTM by
  * default; LayerNorm between them if asked) -> pooling over the valid steps -> linear
- * -> softmax; the probabilities of `members` such networks averaged. Class labels are UTF-8 strings kept in the model, in sorted order.
+ * -> softmax; the probabilities of `members` such networks averaged. The recurrent
+ * cell (LSTM by default) is set by name: lk_train_options "cell" with
+ * lk_sequence_classifier_train_ex. Class labels are UTF-8 strings kept in the model, in sorted order.
  *
  * Thread safety: predict, attention, num_classes, label, get_config and save may run
  * on one handle from many threads at once. */
 typedef struct lk_sequence_classifier lk_sequence_classifier;
-
-/* The recurrent cell of a model. Values are fixed; new cells are only ever appended.
- * A cell this build lacks is refused with INVALID_ARGUMENT. */
-enum {
-    LK_CELL_LSTM = 0,
-    LK_CELL_GRU = 1
-};
 
 /* n sequences of `channels` floats per step, padded to `steps`: values is (n, steps,
  * channels) float32 row-major, count == n * steps * channels; sequence i is its first
@@ -931,7 +926,6 @@ LK_API lk_status lk_sequence_classifier_attention(const lk_sequence_classifier *
                                                   int32_t threads, float *weights, size_t weights_count);
 
 typedef struct lk_sequence_classifier_train_config {
-    int32_t cell;                /* LK_CELL_*                                          */
     int32_t hidden_size;         /* per direction, [1, 4096]                           */
     int32_t num_layers;          /* [1, 16]                                            */
     int32_t bidirectional;       /* 0 or 1                                             */
@@ -960,13 +954,13 @@ typedef struct lk_sequence_classifier_train_config {
     uint64_t seed;
 } lk_sequence_classifier_train_config;
 
-/* The defaults: LSTM, hidden_size 64, 1 layer, bidirectional, LK_POOLING_LAST
+/* The defaults: hidden_size 64, 1 layer, bidirectional, LK_POOLING_LAST
  * (attention_size 32), no LayerNorm, dropout 0.1, NaN refused, patch_length 0 (chosen
  * from the training lengths), 3 members, 200 epochs, batch 16, learning_rate 0.003, patience 30,
  * decay_factor 1 (no decay), validation_fraction 0.2, no time limit, 2 threads, seed 1. */
 LK_API lk_sequence_classifier_train_config lk_sequence_classifier_train_config_default(void);
 
-/* The model's own architecture in *out (cell, hidden_size, num_layers, bidirectional,
+/* The model's own architecture in *out (hidden_size, num_layers, bidirectional,
  * pooling, attention_size, layer_norm, dropout, mask_missing, patch_length as
  * training chose it, members, seed); the training
  * fields hold the defaults. Errors: INVALID_ARGUMENT for NULL pointers. */

@@ -7,13 +7,9 @@ extension SequenceClassifier: CModel {
     var cConfig: lk_sequence_classifier_train_config { sequenceClassifierConfig.encode(config) }
 }
 
-/// LK_CELL_*: a cell's code is its place in `RecurrentCell.allCases` (LSTM 0, GRU 1), so
-/// a cell added to the engine gets its header value here without another line.
-let cells = CEnum<RecurrentCell>("cell", RecurrentCell.allCases.enumerated().map { ($0, "LK_CELL_" + $1.rawValue.uppercased(), $1) })
-
+/// The C config's fields; the cell travels by name (lk_train_options), as for every model.
 let sequenceClassifierConfig = CConfigTable<lk_sequence_classifier_train_config, SequenceClassifierConfig, SequenceClassifierTrainingOptions>(
     empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
-    .choice(cells, \.cell, \.model.cell),
     .int(\.hidden_size, \.model.hiddenSize),
     .int(\.num_layers, \.model.numLayers),
     .flag("bidirectional", \.bidirectional, \.model.bidirectional),

@@ -26,7 +26,7 @@ static void toy(float *values, int32_t *lengths, const char **labels, int n, uns
 
 static void group_sequence_classifier(void) {
     lk_sequence_classifier_train_config d = lk_sequence_classifier_train_config_default();
-    CHECK(d.cell == LK_CELL_LSTM && d.hidden_size == 64 && d.num_layers == 1 && d.bidirectional == 1 &&
+    CHECK(d.hidden_size == 64 && d.num_layers == 1 && d.bidirectional == 1 &&
               d.pooling == LK_POOLING_LAST && d.attention_size == 32 && d.layer_norm == 0 && fabsf(d.dropout - 0.1f) < 1e-7f &&
               d.mask_missing == 0 && d.patch_length == 0 && d.members == 3 && d.epochs == 200 && d.batch_size == 16 &&
               fabsf(d.learning_rate - 0.003f) < 1e-7f && d.patience == 30 && d.decay_factor == 1.0f && fabsf(d.validation_fraction - 0.2f) < 1e-7f && d.time_limit == 0 && d.threads == 2 && d.seed == 1,
@@ -143,10 +143,13 @@ static void group_sequence_classifier(void) {
     wrong.hidden_size = 0;
     expect_mentions_at(lk_sequence_classifier_train(&train, labels, NULL, NULL, &wrong, NULL, NULL, &out),
                        LK_STATUS_INVALID_ARGUMENT, "hidden_size", __LINE__, "hidden_size 0");
-    wrong = c;
-    wrong.cell = 7;
-    expect_mentions_at(lk_sequence_classifier_train(&train, labels, NULL, NULL, &wrong, NULL, NULL, &out),
-                       LK_STATUS_INVALID_ARGUMENT, "cell", __LINE__, "cell 7");
+    lk_train_options *options = NULL;
+    if (EXPECT(lk_train_options_create(&options), LK_STATUS_OK)) {
+        EXPECT(lk_train_options_set(options, "checkpoint_path", "/nonexistent/x.ckpt"), LK_STATUS_OK);
+        expect_mentions_at(lk_sequence_classifier_train_ex(&train, labels, NULL, NULL, &c, options, NULL, NULL, &out),
+                           LK_STATUS_INVALID_ARGUMENT, "takes no checkpoint_path", __LINE__, "checkpoint");
+        lk_train_options_free(options);
+    }
     wrong = c;
     wrong.mask_missing = 2;
     expect_mentions_at(lk_sequence_classifier_train(&train, labels, NULL, NULL, &wrong, NULL, NULL, &out),

@@ -11,7 +11,7 @@ HANDLE_TYPE(SequenceClassifierHandle, sequence_classifier, int32_t num_classes;,
 
 #define FIELD(name, kind) TRAIN_FIELD(lk_sequence_classifier_train_config, name, kind)
 static const train_field sequence_fields[] = {
-    FIELD(cell, INT32), FIELD(hidden_size, INT32), FIELD(num_layers, INT32), FIELD(bidirectional, INT32),
+    FIELD(hidden_size, INT32), FIELD(num_layers, INT32), FIELD(bidirectional, INT32),
     FIELD(pooling, INT32), FIELD(attention_size, INT32), FIELD(layer_norm, INT32), FIELD(dropout, FLOAT),
     FIELD(mask_missing, INT32), FIELD(patch_length, INT32), FIELD(members, INT32), FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
     FIELD(patience, INT32), FIELD(decay_factor, FLOAT), FIELD(validation_fraction, FLOAT), FIELD(time_limit, DOUBLE), FIELD(threads, INT32),

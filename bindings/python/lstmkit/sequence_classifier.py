@@ -33,7 +33,7 @@ Label = Union[str, int]
 
 #: The C ABI's defaults (lk_sequence_classifier_train_config_default): the one definition.
 _D = _native.sequence_classifier_train_config_default()
-_TYPES = {"cell": {"lstm": 0, "gru": 1}, "pooling": {"last": 0, "mean": 1, "max": 2, "attention": 3},
+_TYPES = {"pooling": {"last": 0, "mean": 1, "max": 2, "attention": 3},
           "bidirectional": bool, "layer_norm": bool, "mask_missing": bool}
 
 
@@ -47,7 +47,6 @@ class SequenceClassifier(Classifier):
     benchmarks chose on dev splits (docs/TIME_SERIES.md).
 
     Args:
-        cell: "lstm" (default) or "gru" (when the library has it).
         hidden_size, num_layers: sizes (hidden_size per direction).
         bidirectional: read each sequence both ways (default).
         pooling: "last" (default: the last step's state of each direction), "mean",
@@ -63,8 +62,8 @@ class SequenceClassifier(Classifier):
             validation_data), so together they learn from all of it.
         seed: initialisation, dropout, the batches' order and the validation split.
         **loop: the training loop's settings, as every model's (None: the default):
-            schedule, average_decay, time_limit (see Estimator); no checkpoint or resume
-            (the members train in turn).
+            cell ("lstm", or "gru" when the library has it), schedule, average_decay,
+            time_limit (see Estimator); no checkpoint or resume (the members train in turn).
     """
 
     _C_DEFAULTS, _C_TYPES = _D, _TYPES
@@ -73,7 +72,6 @@ class SequenceClassifier(Classifier):
 
     def __init__(
         self,
-        cell: str = _d("cell"),
         hidden_size: int = _d("hidden_size"),
         num_layers: int = _d("num_layers"),
         bidirectional: bool = _d("bidirectional"),

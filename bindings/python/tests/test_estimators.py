@@ -116,7 +116,7 @@ def test_loop_settings_reach_the_engine(cls):
     x, y, masks = bands(12, 8)
     given = dict(num_classes=2) if cls is ImageSegmenter else {}
     X, Y = (texts() if cls is TextClassifier else (x, masks if cls is ImageSegmenter else y))
-    quiet = dict(progress=False) if cls is TextClassifier else dict(verbose=False)
+    quiet = dict(progress=False) if cls in (TextClassifier, SequenceClassifier) else dict(verbose=False)
     for setting, message in [(dict(schedule="linear"), r"schedule must be (plateau or cosine|one of)"),
                              (dict(average_decay=1.5), r"average_decay must be in \[0, 1\), got 1.5"),
                              (dict(time_limit=0.5), r"time_limit must be 0 \(no limit\) or at least 1 second"),
