@@ -5,6 +5,7 @@ extension SequenceClassifier: CModel {
     static let argumentName = "classifier"
     var lentStrings: [String] { labels }
     var cConfig: lk_sequence_classifier_train_config { sequenceClassifierConfig.encode(config) }
+    var settings: (any HyperParameterized)? { config }
 }
 
 /// The C config's fields; the cell travels by name (lk_train_options), as for every model.

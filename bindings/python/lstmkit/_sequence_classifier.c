@@ -94,8 +94,7 @@ static PyObject *native_sequence_classifier_train(PyObject *Py_UNUSED(module), P
 
     if (!PyArg_ParseTuple(args, "(OO)O(OO)OOO:sequence_classifier_train", &tv, &tlen, &tl_obj, &dv, &dlen, &dl_obj,
                           &config_obj, &progress_obj) ||
-        !fields_from_dict(config_obj, sequence_fields, &config) || !progress_init(&state, progress_obj) ||
-        !train_options_from_dict(config_obj, sequence_fields, &options))
+        !train_setup(config_obj, sequence_fields, &config, progress_obj, &state, &options))
         return NULL;
     if (sequences_take(tv, tlen, &train, &arrays[0], &arrays[1]) && sequences_take(dv, dlen, &dev, &arrays[2], &arrays[3]) &&
         str_seq_take(&tl, tl_obj, "labels", UTF8_NUL_FREE) && str_seq_take(&dl, dl_obj, "validation labels", UTF8_NUL_FREE)) {

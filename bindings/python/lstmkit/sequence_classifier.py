@@ -24,7 +24,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from ._estimator import Classifier, Fitted, c_value
+from ._estimator import Classifier, Fitted, c_defaults
 from ._labels import labels_arg
 
 __all__ = ["SequenceClassifier"]
@@ -35,10 +35,7 @@ Label = Union[str, int]
 _D = _native.sequence_classifier_train_config_default()
 _TYPES = {"pooling": {"last": 0, "mean": 1, "max": 2, "attention": 3},
           "bidirectional": bool, "layer_norm": bool, "mask_missing": bool}
-
-
-def _d(name: str) -> Any:
-    return c_value(_D, name, _TYPES)
+_d = c_defaults(_D, _TYPES)
 
 
 class SequenceClassifier(Classifier):
@@ -103,16 +100,10 @@ class SequenceClassifier(Classifier):
         threads: int = _d("threads"),
         progress: Union[bool, Callable[[str], Any], None] = True,
     ) -> "SequenceClassifier":
-        """Trains on (X, y), early-stopping on the accuracy on validation data (ties go
-        to the lower loss), and keeps the weights of the best epoch. Returns self.
-
-        validation_data: an (X, y) pair; without it ``validation_split`` (default 0.2)
-        of each class of the training data (seeded by ``seed``) is held out.
-        patience, decay_factor: after an epoch without a better dev score the learning
-        rate is multiplied by decay_factor; training stops after patience such epochs.
-        time_limit: seconds (None: no limit). progress: True prints each line, False/None
-        is silent, a callable receives them. Training runs with the GIL
-        released. ValueError for a bad argument or value (the message names it).
+        """
+        Here each member holds out its own ``validation_split`` (default 0.2) of each
+        class (stratified, seeded by ``seed`` + its index) instead, and accuracy ties go
+        to the lower validation loss; with validation_data the members share it.
         """
         if validation_data is not None and validation_split is not None:
             raise ValueError("pass validation_data or validation_split, not both")

@@ -68,8 +68,8 @@ def test_int_labels_and_save_load(fitted, tmp_path):
     path = tmp_path / "m.safetensors"
     clf.save(path)
     back = SequenceClassifier.load(path)
-    # patch_length as training chose it (0: from the lengths, at most 32 steps here: 1)
-    assert back.get_params() == dict(clf.get_params(), patch_length=1) and back.classes_ == [0, 1]
+    # patch_length as training chose it (0: from the lengths, at most 32 steps here: 1), the file's cell
+    assert back.get_params() == dict(clf.get_params(), patch_length=1, cell="lstm") and back.classes_ == [0, 1]
     assert np.array_equal(back.predict_proba(X), clf.predict_proba(X))
     again = pickle.loads(pickle.dumps(fitted))
     assert np.array_equal(again.predict_proba(X), fitted.predict_proba(X))
