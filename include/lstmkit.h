@@ -939,6 +939,128 @@ LK_API lk_status lk_image_segmenter_train(const lk_image_shape *train_shape,
                                           lk_image_segmenter **out);
 
 /* ------------------------------------------------------------------------ */
+/* Sequence classifier                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Classifies float sequences of C channels and any length (sensor readings, speech
+ * features, the UCR/UEA archive's series): per-channel z-scoring with the training
+ * set's mean and standard deviation (kept in the model) -> recurrent layers (BiLSTM by
+ * default; LayerNorm between them if asked) -> pooling over the valid steps -> linear
+ * -> softmax; the probabilities of `members` such networks averaged. The recurrent
+ * cell (LSTM by default) is set by name: lk_train_options "cell" with
+ * lk_sequence_classifier_train_ex. Class labels are UTF-8 strings kept in the model, in sorted order.
+ *
+ * Thread safety: predict, attention, num_classes, label, get_config and save may run
+ * on one handle from many threads at once. */
+typedef struct lk_sequence_classifier lk_sequence_classifier;
+
+/* n sequences of `channels` floats per step, padded to `steps`: values is (n, steps,
+ * channels) float32 row-major, count == n * steps * channels; sequence i is its first
+ * lengths[i] steps (1 <= lengths[i] <= steps; lengths NULL: all `steps`), and padded
+ * steps are never read. A NaN value is refused (the message names the sequence, step
+ * and channel) unless the model masks missing values; an infinite one always is. */
+typedef struct lk_sequences {
+    const float *values;
+    size_t count;
+    const int32_t *lengths;
+    size_t n;
+    size_t steps;
+    size_t channels;
+} lk_sequences;
+
+/* Loads a sequence classifier model file (kind "sequence_classifier").
+ * Errors: IO_ERROR, INVALID_FORMAT (the message names the problem, or both kinds). */
+LK_API lk_status lk_sequence_classifier_load(const char *path, lk_sequence_classifier **out);
+
+/* Releases the handle. NULL is a no-op. */
+LK_API void lk_sequence_classifier_free(lk_sequence_classifier *classifier);
+
+/* Writes the classifier to a model file (atomically, like lk_lstm_save). */
+LK_API lk_status lk_sequence_classifier_save(const lk_sequence_classifier *classifier, const char *path);
+
+/* The number of classes K (>= 2). */
+LK_API lk_status lk_sequence_classifier_num_classes(const lk_sequence_classifier *classifier, int32_t *n);
+
+/* The label of class `index` (0 <= index < K), NUL-terminated UTF-8, owned by the
+ * handle and valid until it is freed. Column j of the probabilities is class j. */
+LK_API lk_status lk_sequence_classifier_label(const lk_sequence_classifier *classifier, int32_t index,
+                                              const char **label);
+
+/* Class probabilities of the sequences *x on up to `threads` threads (>= 1):
+ *   probabilities  (n, K) float32, row-major; probabilities_count == n * K.
+ * x->n == 0 writes nothing. Errors: INVALID_ARGUMENT (NULL pointers, threads < 1, a
+ * length outside [1, steps], a NaN or infinite value: the message names it, channels
+ * other than the model's), SIZE_MISMATCH (a count). */
+LK_API lk_status lk_sequence_classifier_predict(const lk_sequence_classifier *classifier, const lk_sequences *x,
+                                                int32_t threads, float *probabilities, size_t probabilities_count);
+
+/* The attention weights of each step (which steps decided), for a model trained with
+ * LK_POOLING_ATTENTION: weights is (n, steps) float32, weights_count == n * steps;
+ * row i holds sequence i's weights over its lengths[i] steps (they sum to 1) and 0 at
+ * padded steps. Errors: as predict, and INVALID_ARGUMENT when the model's pooling is
+ * not attention. */
+LK_API lk_status lk_sequence_classifier_attention(const lk_sequence_classifier *classifier, const lk_sequences *x,
+                                                  int32_t threads, float *weights, size_t weights_count);
+
+typedef struct lk_sequence_classifier_train_config {
+    int32_t hidden_size;         /* per direction, [1, 4096]                           */
+    int32_t num_layers;          /* [1, 16]                                            */
+    int32_t bidirectional;       /* 0 or 1                                             */
+    int32_t pooling;             /* LK_POOLING_*                                       */
+    int32_t attention_size;      /* [1, 4096] (used by LK_POOLING_ATTENTION)           */
+    int32_t layer_norm;          /* 0 or 1: LayerNorm between recurrent layers         */
+    float dropout;               /* between layers and on pooled features, [0, 1)     */
+    int32_t mask_missing;        /* 0: NaN is an error; 1: NaN is "missing": scaled to
+                                    0 plus a 0/1 missing indicator per channel         */
+    int32_t patch_length;        /* the recurrent layers read this many consecutive
+                                    steps as one, [1, 4096]; 0: ceil(longest training
+                                    sequence / 32)                                     */
+    int32_t members;             /* networks whose probabilities are averaged, each
+                                    trained on its own dev split, [1, 16]              */
+    int32_t epochs;              /* at most this many passes, >= 1                     */
+    int32_t batch_size;          /* sequences per update, [1, 65536]                   */
+    float learning_rate;         /* Adam, finite and > 0                               */
+    int32_t patience;            /* stop after this many epochs without a better dev
+                                    score, >= 1                                        */
+    float decay_factor;          /* the learning rate is multiplied by this after each
+                                    such epoch, (0, 1]                                 */
+    float validation_fraction;   /* without dev data: this share of each class of the
+                                    training set is held out, (0, 0.5]                 */
+    double time_limit;           /* seconds, 0: none, else >= 1                        */
+    int32_t threads;             /* for scoring dev, [1, 1024]                         */
+    uint64_t seed;
+} lk_sequence_classifier_train_config;
+
+/* The defaults: hidden_size 64, 1 layer, bidirectional, LK_POOLING_LAST
+ * (attention_size 32), no LayerNorm, dropout 0.1, NaN refused, patch_length 0 (chosen
+ * from the training lengths), 3 members, 200 epochs, batch 16, learning_rate 0.003, patience 30,
+ * decay_factor 1 (no decay), validation_fraction 0.2, no time limit, 2 threads, seed 1. */
+LK_API lk_sequence_classifier_train_config lk_sequence_classifier_train_config_default(void);
+
+/* The model's own architecture in *out (hidden_size, num_layers, bidirectional,
+ * pooling, attention_size, layer_norm, dropout, mask_missing, patch_length as
+ * training chose it, members, seed); the training
+ * fields hold the defaults. Errors: INVALID_ARGUMENT for NULL pointers. */
+LK_API lk_status lk_sequence_classifier_get_config(const lk_sequence_classifier *classifier,
+                                                   lk_sequence_classifier_train_config *out);
+
+/* Trains a classifier on the sequences *train with their labels (train->n
+ * NUL-terminated UTF-8 strings): each of its `members` networks early-stops on the
+ * accuracy on *dev (with dev_labels; ties go to the lower dev loss) and keeps its best
+ * epoch. dev NULL (or dev->n == 0): each member holds out its own stratified
+ * validation_fraction of the training set (seeded by seed + its index) instead. The classes are the distinct training labels,
+ * sorted. progress (nullable) receives one line at a time on the calling thread.
+ * Errors: INVALID_ARGUMENT (NULL pointers, an empty set, a bad value, length, config
+ * field or label, fewer than 2 training classes, a dev label that does not occur in
+ * training, dev channels other than training's, diverged training: see
+ * lk_progress_fn), SIZE_MISMATCH (a count). */
+LK_API lk_status lk_sequence_classifier_train(const lk_sequences *train, const char *const *train_labels,
+                                              const lk_sequences *dev, const char *const *dev_labels,
+                                              const lk_sequence_classifier_train_config *config,
+                                              lk_progress_fn progress, void *user_data,
+                                              lk_sequence_classifier **out);
+
+/* ------------------------------------------------------------------------ */
 /* Training options by name (every model)                                     */
 /* ------------------------------------------------------------------------ */
 
@@ -1015,6 +1137,13 @@ LK_API lk_status lk_image_segmenter_train_ex(const lk_image_shape *train_shape,
                                              const lk_train_options *options,
                                              lk_progress_fn progress, void *user_data,
                                              lk_image_segmenter **out);
+/* The sequence classifier takes no checkpoint_path (its members train in turn). */
+LK_API lk_status lk_sequence_classifier_train_ex(const lk_sequences *train, const char *const *train_labels,
+                                                 const lk_sequences *dev, const char *const *dev_labels,
+                                                 const lk_sequence_classifier_train_config *config,
+                                                 const lk_train_options *options,
+                                                 lk_progress_fn progress, void *user_data,
+                                                 lk_sequence_classifier **out);
 
 /* A model's setting by name, read back: any model handle (lk_tokenizer,
  * lk_text_classifier, lk_image_classifier, lk_image_segmenter) and a key of its

@@ -26,6 +26,7 @@ extension TokenizerTrainingOptions: TrainingLoopOptions {
 extension TextClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "text" }
 extension ImageClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "images" }
 extension ImageSegmenterTrainingOptions: TrainingLoopOptions { static let trainsOn = "masks" }
+extension SequenceClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "sequences" }
 
 /// The training loop's options of a command training with options struct `O`.
 typealias Loop<O: TrainingLoopOptions> = LoopOptions<O, O>

@@ -870,6 +870,7 @@ int main(int argc, char **argv) {
         header_groups,
         train_options_groups,
         gru_groups,
+        sequence_classifier_groups,
     };
     for (size_t i = 0; i < sizeof areas / sizeof areas[0]; i++)
         for (const test_group *g = areas[i]; g->name; g++) run_group(g->name, g->run);

@@ -276,5 +276,6 @@ extern const test_group image_segmenter_groups[];  /* test_image_segmenter.c */
 extern const test_group header_groups[];           /* test_header.c */
 extern const test_group train_options_groups[];    /* test_train_options.c */
 extern const test_group gru_groups[];              /* test_gru.c */
+extern const test_group sequence_classifier_groups[]; /* test_sequence_classifier.c */
 
 #endif

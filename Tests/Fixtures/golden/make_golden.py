@@ -2,6 +2,8 @@
 LSTMKit, with fixed inputs and the outputs that release computed from them.
 
     python Tests/Fixtures/golden/make_golden.py    (with that release's lstmkit installed)
+    python Tests/Fixtures/golden/make_golden.py --sequence-classifier
+                                                   (the sequence classifier's, in its directory)
 
 Run ONCE per release whose files must keep loading, never to make a failing test pass:
 bindings/python/tests/test_golden.py loads every file here with the current code and
@@ -66,7 +68,50 @@ def images(rng: np.random.Generator, n: int, size: int, channels: int = 0):
     return x, y, masks
 
 
+def sequence_classifier(directory: Path) -> None:
+    """The sequence classifier's golden file (added after 0.1.0, in its own directory):
+    2 members of 2 LSTM levels with LayerNorm, attention pooling, NaN masked, on synthetic ragged
+    3-channel sequences."""
+    lstmkit.set_num_threads(1)
+    directory.mkdir(exist_ok=True)
+    rng = np.random.default_rng(4)
+
+    def toy(n):
+        X, y = [], []
+        for i in range(n):
+            t = int(rng.integers(4, 11))
+            s = rng.standard_normal((t, 3)).astype(np.float32)
+            s[:, i % 3] += np.linspace(0, 2, t, dtype=np.float32)
+            s[:-1][rng.random((t - 1, 3)) < 0.05] = np.nan  # (a last step all NaN would end the sequence)
+            X.append(s)
+            y.append(f"rise{i % 3}")
+        return X, y
+
+    X, y = toy(48)
+    clf = lstmkit.SequenceClassifier(hidden_size=4, num_layers=2, layer_norm=True, pooling="attention",
+                                      attention_size=4, mask_missing=True, members=2, seed=1)
+    clf.fit(X, y, epochs=2, threads=1, progress=False)
+    clf.save(directory / "sequence-classifier.safetensors")
+    model = lstmkit.SequenceClassifier.load(directory / "sequence-classifier.safetensors")
+    test, _ = toy(6)
+    padded = np.full((6, 10, 3), np.nan, np.float32)
+    for i, s in enumerate(test):
+        padded[i, :len(s)] = s
+    arrays = {"x": padded, "proba": model.predict_proba(padded, threads=1)}
+    arrays.update({f"attention{i}": w for i, w in enumerate(model.attention(padded, threads=1))})
+    np.savez(directory / "expected.npz", **arrays)
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
+            "numpy": np.__version__, "cpu": cpu_signature(),
+            "outputs": {"predict": [str(label) for label in model.predict(padded, threads=1)]}}
+    (directory / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"the sequence classifier's golden file written to {directory}")
+
+
 def main() -> None:
+    import sys
+    if sys.argv[1:] == ["--sequence-classifier"]:
+        return sequence_classifier(HERE / "sequence-classifier")
     lstmkit.set_num_threads(1)
     arrays: dict[str, np.ndarray] = {}
     outputs: dict[str, object] = {}

@@ -31,6 +31,7 @@ from .image_classifier import ImageClassifier
 from .image_segmenter import ImageSegmenter
 from .lstm import GRU, LSTM, IncompatibleKeys, load
 from .tokenizer import Tokenizer
+from .sequence_classifier import SequenceClassifier
 
 __all__ = [
     "LSTM",
@@ -41,6 +42,7 @@ __all__ = [
     "ModelFormatError",
     "TextClassifier",
     "Tokenizer",
+    "SequenceClassifier",
     "load",
     "set_num_threads",
     "get_num_threads",

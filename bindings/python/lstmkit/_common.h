@@ -377,5 +377,6 @@ typedef struct {
 extern const model_part lstm_part, tokenizer_part, text_classifier_part,
     image_classifier_part, image_segmenter_part;
 extern const model_part gru_part; /* _lstm.c */
+extern const model_part sequence_classifier_part;
 
 #endif

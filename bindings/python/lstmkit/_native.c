@@ -63,6 +63,7 @@ static const model_part *const model_parts[] = {
     &lstm_part, &tokenizer_part, &text_classifier_part, &image_classifier_part,
     &image_segmenter_part,
     &gru_part,
+    &sequence_classifier_part,
 };
 
 static struct PyModuleDef native_module = {

@@ -12,6 +12,7 @@ import pytest
 
 import lstmkit
 from lstmkit import ImageClassifier, ImageSegmenter, TextClassifier
+from lstmkit import SequenceClassifier
 from lstmkit import _native
 from lstmkit._estimator import LOOP_PARAMS
 
@@ -27,6 +28,7 @@ TEXT = dict(embedding_dim=8, hidden_size=8, attention_size=4, min_count=1, seed=
 IMAGE = dict(hidden_size=8, seed=2)
 SEG = dict(hidden_size=4, encoder_channels=(4, 8), seed=1)
 MODELS = [TextClassifier, ImageClassifier, ImageSegmenter]
+MODELS.append(SequenceClassifier)  # images (N, H, W) read as sequences (N, T, C)
 
 
 def texts():
@@ -53,6 +55,7 @@ def bands(n, seed, size=8):
     (TextClassifier, _native.text_classifier_train_config_default),
     (ImageClassifier, _native.image_classifier_train_config_default),
     (ImageSegmenter, _native.image_segmenter_train_config_default),
+    (SequenceClassifier, _native.sequence_classifier_train_config_default),
 ])
 def test_defaults_are_the_c_abi_defaults(cls, config):
     c = config()
@@ -113,7 +116,7 @@ def test_loop_settings_reach_the_engine(cls):
     x, y, masks = bands(12, 8)
     given = dict(num_classes=2) if cls is ImageSegmenter else {}
     X, Y = (texts() if cls is TextClassifier else (x, masks if cls is ImageSegmenter else y))
-    quiet = dict(progress=False) if cls is TextClassifier else dict(verbose=False)
+    quiet = dict(progress=False) if cls in (TextClassifier, SequenceClassifier) else dict(verbose=False)
     for setting, message in [(dict(schedule="linear"), r"schedule must be (plateau or cosine|one of)"),
                              (dict(average_decay=1.5), r"average_decay must be in \[0, 1\), got 1.5"),
                              (dict(time_limit=0.5), r"time_limit must be 0 \(no limit\) or at least 1 second"),
@@ -130,7 +133,7 @@ def test_set_params_stores_and_fit_checks(cls):
     x, y, masks = bands(12, 8)
     given = dict(num_classes=2) if cls is ImageSegmenter else {}
     X, Y = (texts() if cls is TextClassifier else (x, masks if cls is ImageSegmenter else y))
-    quiet = dict(progress=False) if cls is TextClassifier else dict(verbose=False)
+    quiet = dict(progress=False) if cls in (TextClassifier, SequenceClassifier) else dict(verbose=False)
     model = cls(**given)
     assert model.set_params(hidden_size=12) is model and model.hidden_size == 12
     assert model.set_params(hidden_size=0).hidden_size == 0
@@ -269,6 +272,8 @@ def test_pickle_round_trips_fitted_and_unfitted(cls, tmp_path):
         model, X, Y, fit = cls(**TEXT), t, labels, dict(epochs=1, progress=False)
     elif cls is ImageClassifier:
         model, X, Y, fit = cls(**IMAGE), x, y, dict(epochs=1, verbose=False)
+    elif cls is SequenceClassifier:
+        model, X, Y, fit = cls(hidden_size=8), x, y, dict(epochs=1, progress=False)
     else:
         model, X, Y, fit = cls(2, **SEG), x, masks, dict(epochs=1, verbose=False)
     unfitted = pickle.loads(pickle.dumps(model))

@@ -95,3 +95,22 @@ def test_image_segmenter():
     seg = lstmkit.ImageSegmenter.load(GOLDEN / "segmenter.safetensors")
     same(seg.predict_proba(EXPECTED["segmenter_x"], threads=1), "segmenter_proba")
     assert np.array_equal(seg.predict(EXPECTED["segmenter_x"], threads=1), EXPECTED["segmenter_predict"])
+
+
+def test_sequence_classifier():
+    """Added after 0.1.0: its own directory, expected.json and expected.npz."""
+    directory = GOLDEN / "sequence-classifier"
+    meta = json.loads((directory / "expected.json").read_text(encoding="utf-8"))
+    expected = np.load(directory / "expected.npz")
+    clf = lstmkit.SequenceClassifier.load(directory / "sequence-classifier.safetensors")
+    x = expected["x"]
+    actual = {"proba": clf.predict_proba(x, threads=1)}
+    actual.update({f"attention{i}": w for i, w in enumerate(clf.attention(x, threads=1))})
+    same_cpu = {k: v for k, v in _cpu_signature().items() if k != "model"} == {
+        k: v for k, v in meta["cpu"].items() if k != "model"}
+    for name, value in actual.items():
+        if same_cpu:
+            assert np.array_equal(value, expected[name]), name
+        else:
+            np.testing.assert_allclose(value, expected[name], rtol=0, atol=1e-5, err_msg=name)
+    assert [str(label) for label in clf.predict(x, threads=1)] == meta["outputs"]["predict"]

@@ -1,0 +1,354 @@
+/// Hyper-parameters of the sequence classifier. The defaults were chosen on dev splits
+/// carved from the UCR/UEA training sets (bench/seq_classify_tune.py, docs/TIME_SERIES.md).
+public struct SequenceClassifierConfig: Equatable, Sendable {
+    public var hiddenSize = 64
+    public var numLayers = 1
+    public var bidirectional = true
+    /// The recurrent layers' cell.
+    public var cell: RecurrentCell = .lstm
+    /// The last step's state of each direction: the best pooling on the dev splits.
+    public var pooling: SequencePoolingKind = .last
+    public var attentionSize = 32
+    /// LayerNorm on the outputs of every recurrent layer but the last.
+    public var layerNorm = false
+    /// Dropout between recurrent layers and on the pooled features, in training.
+    public var dropout: Float = 0.1
+    /// NaN in the input: refused (naming it) or masked (see `MissingValues.mask`).
+    public var missing: MissingValues = .refuse
+    /// The recurrent layers read this many consecutive steps at a time, side by side as
+    /// one step (a long univariate series becomes a shorter sequence of short shapes).
+    /// 0: chosen in training, ceil(longest training sequence / 32) (1 up to 32 steps).
+    public var patchLength = 0
+    /// Networks in the model, each trained on its own dev split (or seed), whose
+    /// probabilities are averaged: on the dev splits 3 beat 1 by 2.3 points of accuracy.
+    public var members = 3
+    public var seed: UInt64 = 1
+
+    public init() {}
+}
+
+extension SequenceClassifierConfig: HyperParameterized {
+    public static var hyperParameters: [HyperParameter<Self>] {
+        [
+            .cell(\.cell),
+            .hiddenSize(\.hiddenSize),
+            .numLayers(\.numLayers),
+            .attentionSize(\.attentionSize),
+            .float("dropout", \.dropout, .closedOpen(0, 1), "Dropout between recurrent layers and on the pooled features in training."),
+            .int("patch_length", \.patchLength, 1...4096, orZero: true, "Steps read together as one (0: ceil(longest training sequence / 32))."),
+            .int("members", \.members, 1...16, "Networks trained on different dev splits; their probabilities are averaged."),
+        ]
+    }
+}
+
+/// One network of a SequenceClassifier: per-channel z-score scaling (fitted on its
+/// training sequences, saved in the model) → a stack of recurrent layers ((Bi)LSTM or
+/// another cell; LayerNorm between them if asked) → pooling over the valid steps (last,
+/// mean, max or additive attention) → dropout → Linear → softmax over the classes.
+public final class SequenceClassifierMember: Module {
+    public let config: SequenceClassifierConfig
+    public let labels: [String]
+    public let scaler: ChannelScaler
+    /// One single-layer recurrent layer per level, so that LayerNorm can sit between them.
+    public let layers: [any RecurrentLayer]
+    public let norms: [LayerNorm]
+    public let pooling: RecurrentOutputPooling
+    public let output: Linear
+    var dropoutRNG: SeededRandom
+
+    public var channels: Int { scaler.channels }
+    /// Steps per recurrent step (`config.patchLength`, never 0 in a model).
+    public var patch: Int { config.patchLength }
+
+    /// A model with an identity `scaler` unless one is given (fitted on training data).
+    public init(config: SequenceClassifierConfig, channels: Int, labels: [String], scaler: ChannelScaler? = nil) throws {
+        try config.validate()
+        guard channels >= 1, channels <= 1 << 16 else { throw LSTMKitError.invalidArgument("channels must be in [1, 65536], got \(channels)") }
+        guard labels.count >= 2 else {
+            throw LSTMKitError.invalidArgument("a classifier needs at least 2 classes, got \(labels.count): \(labels)")
+        }
+        guard Set(labels).count == labels.count else { throw LSTMKitError.invalidArgument("class labels repeat: \(labels)") }
+        var config = config
+        config.patchLength = max(config.patchLength, 1)   // 0 ("from the data") is the trainer's to resolve
+        self.config = config
+        self.labels = labels
+        self.scaler = scaler ?? ChannelScaler(channels: channels, maskMissing: config.missing == .mask)
+        var rng = SeededRandom(seed: config.seed)
+        var layers: [any RecurrentLayer] = []
+        var inputSize = self.scaler.featureWidth * config.patchLength
+        for _ in 0..<config.numLayers {
+            let layer = try config.cell.make(RecurrentConfig(inputSize: inputSize, hiddenSize: config.hiddenSize,
+                                                             bidirectional: config.bidirectional, seed: rng.next()))
+            layers.append(layer)
+            inputSize = layer.config.outputSize
+        }
+        self.layers = layers
+        norms = config.layerNorm ? (1..<config.numLayers).map { _ in LayerNorm(inputSize) } : []
+        pooling = RecurrentOutputPooling(config.pooling, recurrent: layers.last!.config, attentionSize: config.attentionSize, rng: &rng)
+        output = Linear(inputSize, labels.count, rng: &rng)
+        dropoutRNG = rng.split()
+    }
+
+    /// The file's names: "scaler.mean", "lstm.0.weight_ih_l0" (each level under the cell's
+    /// tag), "norm.0.weight", "attention.context", "output.weight", …
+    public var children: [(name: String, module: Module)] {
+        var m: [(name: String, module: Module)] = [("scaler", scaler), (config.cell.rawValue, ModuleList(layers))]
+        if !norms.isEmpty { m.append(("norm", ModuleList(norms))) }
+        if let attention = pooling.attention { m.append(("attention", attention)) }
+        m.append(("output", output))
+        return m
+    }
+
+    // MARK: Forward and backward
+
+    struct Cache {
+        var inputs: [(recurrent: RecurrentCache, norm: LayerNorm.Cache?, mask: [Float]?)] = []
+        var pooling: RecurrentOutputPooling.Cache?
+        var features: Tensor?
+        var featureMask: [Float]?
+    }
+
+    /// Logits (B, classes) of a scaled batch x (B, T, featureWidth); with `training`,
+    /// dropout and what backward needs. Also the attention weights (B, T) if any.
+    func forward(_ x: Tensor, lengths: [Int], training: Bool) -> (logits: Tensor, attention: [Float]?, cache: Cache) {
+        var cache = Cache()
+        var h = x, final = Tensor(zeros: [0])
+        let drop = Dropout(config.dropout)
+        for (l, layer) in layers.enumerated() {
+            var normCache: LayerNorm.Cache?, mask: [Float]?
+            if l > 0 {
+                if !norms.isEmpty { (h, normCache) = norms[l - 1].forward(h) }
+                if training && config.dropout > 0 { (h, mask) = drop.forward(h, rng: &dropoutRNG) }
+            }
+            if training {
+                let out = layer.forward(sequences: h, lengths: lengths, training: true)
+                (h, final) = (out.y, out.final)
+                cache.inputs.append((out.cache, normCache, mask))
+            } else {
+                (h, final) = layer.infer(sequences: h, lengths: lengths)
+            }
+        }
+        var (pooled, poolCache) = pooling.forward(y: h, final: final, lengths: lengths)
+        if training {
+            if config.dropout > 0 { (pooled, cache.featureMask) = drop.forward(pooled, rng: &dropoutRNG) }
+            (cache.pooling, cache.features) = (poolCache, pooled)
+        }
+        return (output.forward(pooled), poolCache.attentionWeights, cache)
+    }
+
+    /// Back-propagates dLogits through the network; ADDS into every parameter's grad.
+    func backward(_ cache: Cache, logitsGrad: Tensor) {
+        var dPooled = output.backward(cache.features!, outputGrad: logitsGrad)
+        if let mask = cache.featureMask { dPooled = Dropout(config.dropout).backward(mask, outputGrad: dPooled) }
+        var (dY, dFinal) = pooling.backward(cache.pooling!, outputGrad: dPooled)
+        for l in layers.indices.reversed() {
+            let c = cache.inputs[l]
+            dY = layers[l].backward(c.recurrent, outputGrad: dY, finalGrad: dFinal)
+            dFinal = nil
+            if let mask = c.mask { dY = Dropout(config.dropout).backward(mask, outputGrad: dY) }
+            if let n = c.norm { dY = norms[l - 1].backward(n, outputGrad: dY) }
+        }
+    }
+
+    /// Forward and backward on the sequences at `members` of `data` with dropout; ADDS
+    /// gradients; returns the mean cross-entropy.
+    func trainStep(_ data: Sequences, _ members: [Int], targets: [Int32]) throws -> Float {
+        let (x, lengths) = scaler.batch(data, members, patch: patch)
+        let (logits, _, cache) = forward(x, lengths: lengths, training: true)
+        let (loss, dLogits) = try Loss.softmaxCrossEntropy(logits: logits, targets: targets)
+        backward(cache, logitsGrad: dLogits)
+        return loss
+    }
+
+    // MARK: Prediction
+
+    /// Class probabilities (N, classes) and, with attention pooling, each sequence's
+    /// attention weights over its steps; in batches of similar length on up to `threads`
+    /// threads. Throws when `data` has another channel count, or NaN the model does not mask.
+    public func predictWithAttention(_ data: Sequences, threads: Int = 1, batchSize: Int = 64) throws
+        -> (probabilities: [[Float]], attention: [[Float]]?) {
+        try scaler.check(data)
+        let order = data.lengths.indices.sorted { data.lengths[$0] > data.lengths[$1] }
+        let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
+        let probabilities = ResultSlots<[Float]>(count: data.count), attention = ResultSlots<[Float]>(count: data.count)
+        parallelForEach(batches.count, threads: threads) { i in
+            let members = batches[i]
+            let (x, lengths) = self.scaler.batch(data, members, patch: self.patch)
+            let (logits, weights, _) = self.forward(x, lengths: lengths, training: false)
+            let c = self.labels.count, steps = x.shape[1]
+            for (row, index) in members.enumerated() {
+                probabilities.set(index, softmax(Array(logits.data[(row * c)..<((row + 1) * c)])))
+                if let weights { attention.set(index, self.stepWeights(weights[(row * steps)..<(row * steps + lengths[row])], length: data.lengths[index])) }
+            }
+        }
+        return (probabilities.values, pooling.attention == nil ? nil : attention.values)
+    }
+
+    /// Per-step attention weights from per-patch ones: a patch's weight shared evenly by
+    /// the steps it holds (the last patch may hold fewer).
+    func stepWeights(_ w: ArraySlice<Float>, length: Int) -> [Float] {
+        (0..<length).map { t in
+            let k = t / patch
+            return w[w.startIndex + k] / Float(min(patch, length - k * patch))
+        }
+    }
+
+}
+
+/// Classifies float sequences of C channels and any length: the average of the class
+/// probabilities of `config.members` networks (`SequenceClassifierMember`), each trained
+/// on its own dev split. Labels are strings, kept in the model.
+public final class SequenceClassifier: Module {
+    public static let modelKind = "sequence_classifier"
+
+    public let config: SequenceClassifierConfig
+    public let labels: [String]
+    public let members: [SequenceClassifierMember]
+
+    public var channels: Int { members[0].channels }
+    /// Steps per recurrent step (`config.patchLength`, never 0 in a model).
+    public var patch: Int { config.patchLength }
+
+    /// Member k is initialised from seed `config.seed + k` and has `scalers[k]` (fitted on
+    /// its training data), else an identity scaler.
+    public init(config: SequenceClassifierConfig, channels: Int, labels: [String], scalers: [ChannelScaler]? = nil) throws {
+        try config.validate()
+        var config = config
+        config.patchLength = max(config.patchLength, 1)   // 0 ("from the data") is the trainer's to resolve
+        self.config = config
+        self.labels = labels
+        members = try (0..<config.members).map { k in
+            var c = config
+            c.seed = config.seed &+ UInt64(k)
+            return try SequenceClassifierMember(config: c, channels: channels, labels: labels, scaler: scalers?[k])
+        }
+    }
+
+    /// The file's names: "member0.scaler.mean", "member0.lstm.0.weight_ih_l0", …
+    public var children: [(name: String, module: Module)] { members.enumerated().map { ("member\($0)", $1) } }
+
+    /// Class probabilities (N, classes), the members' mean, and with attention pooling
+    /// each sequence's attention weights over its steps (the members' mean); on up to
+    /// `threads` threads. Throws when `data` has another channel count, or NaN the model
+    /// does not mask.
+    public func predictWithAttention(_ data: Sequences, threads: Int = 1) throws -> (probabilities: [[Float]], attention: [[Float]]?) {
+        let each = try members.map { try $0.predictWithAttention(data, threads: threads) }
+        func mean(_ rows: [[[Float]]]) -> [[Float]] {
+            rows.dropFirst().reduce(rows[0]) { sum, r in zip(sum, r).map { zip($0, $1).map { $0 + $1 } } }
+                .map { $0.map { $0 / Float(rows.count) } }
+        }
+        return (mean(each.map(\.probabilities)), each[0].attention == nil ? nil : mean(each.map { $0.attention! }))
+    }
+
+    public func predictProbabilities(_ data: Sequences, threads: Int = 1) throws -> [[Float]] {
+        try predictWithAttention(data, threads: threads).probabilities
+    }
+
+    public func predict(_ data: Sequences, threads: Int = 1) throws -> [String] {
+        try predictProbabilities(data, threads: threads).map { p in labels[p.indices.max { p[$0] < p[$1] }!] }
+    }
+
+    /// Each sequence's attention weights over its steps (they sum to 1); nil unless the
+    /// model pools by attention.
+    public func attentionWeights(_ data: Sequences, threads: Int = 1) throws -> [[Float]]? {
+        try predictWithAttention(data, threads: threads).attention
+    }
+
+    /// Accuracy, macro-F1 and confusion of predictions against string labels; a label
+    /// the model does not know is an error naming it.
+    public func evaluate(_ data: Sequences, labels gold: [String], threads: Int = 1) throws -> ClassificationScore {
+        guard data.count == gold.count else { throw LSTMKitError.sizeMismatch("\(data.count) sequences but \(gold.count) labels") }
+        let goldIndices = try classIndices(gold)
+        return ClassificationScore(labels: labels, probabilities: try predictProbabilities(data, threads: threads), gold: goldIndices)
+    }
+
+    func classIndices(_ gold: [String]) throws -> [Int] {
+        let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        return try gold.map { g in
+            guard let i = index[g] else { throw LSTMKitError.invalidArgument("label \"\(g)\" is not one of the model's classes \(labels)") }
+            return i
+        }
+    }
+
+    // MARK: Files
+
+    public func modelFile() -> SafeTensors {
+        SafeTensors(
+            metadata: ModelFile.header(kind: Self.modelKind) + [
+                ("channels", String(channels)),
+                ("hidden_size", String(config.hiddenSize)),
+                ("num_layers", String(config.numLayers)),
+                ("bidirectional", config.bidirectional ? "true" : "false"),
+            ] + ModelFile.cellMetadata(config.cell) + [
+                ("pooling", config.pooling.rawValue),
+                ("attention_size", String(config.attentionSize)),
+                ("layer_norm", config.layerNorm ? "true" : "false"),
+                ("dropout", String(config.dropout)),
+                ("missing", config.missing.rawValue),
+                ("patch_length", String(patch)),
+                ("members", String(members.count)),
+                ("seed", String(config.seed)),
+                ("labels", JSONValue.array(labels.map { .string($0) }).serialized),
+            ],
+            tensors: ModelFile.tensors(of: self))
+    }
+
+    public func save(to path: String) throws { try modelFile().write(to: path) }
+
+    public convenience init(modelFile file: SafeTensors) throws {
+        try ModelFile.checkKind(file, expected: Self.modelKind)
+        var c = SequenceClassifierConfig()
+        let channels = try ModelFile.int(file, "channels")
+        c.hiddenSize = try ModelFile.int(file, "hidden_size")
+        c.numLayers = try ModelFile.int(file, "num_layers")
+        c.bidirectional = try ModelFile.bool(file, "bidirectional")
+        c.cell = try ModelFile.cell(file)
+        guard let pooling = SequencePoolingKind(rawValue: file.metadata("pooling") ?? "") else {
+            throw LSTMKitError.invalidFormat("metadata \"pooling\" must be one of last, mean, max, attention")
+        }
+        c.pooling = pooling
+        c.attentionSize = try ModelFile.int(file, "attention_size")
+        c.layerNorm = try ModelFile.bool(file, "layer_norm")
+        c.dropout = try ModelFile.float(file, "dropout")
+        guard let missing = MissingValues(rawValue: file.metadata("missing") ?? "") else {
+            throw LSTMKitError.invalidFormat("metadata \"missing\" must be refuse or mask")
+        }
+        c.missing = missing
+        c.patchLength = try ModelFile.int(file, "patch_length")
+        guard c.patchLength >= 1 else { throw LSTMKitError.invalidFormat("metadata \"patch_length\" must be >= 1, got \(c.patchLength)") }
+        c.members = try ModelFile.int(file, "members")
+        guard let seed = UInt64(file.metadata("seed") ?? "") else { throw LSTMKitError.invalidFormat("metadata \"seed\" is missing or not an integer") }
+        c.seed = seed
+        let labels = try ModelFile.stringList(file, "labels")
+        do {
+            try c.validate()
+            let last = "member\(c.members - 1).", prefix = last + c.cell.rawValue + "."
+            var sizes = [("channels", channels, "member0.scaler.mean", 0), ("labels", labels.count, "member0.output.weight", 0),
+                         ("members", channels, last + "scaler.mean", 0),
+                         ("hidden_size", c.hiddenSize, prefix + "0.weight_hh_l0", 1),
+                         ("num_layers", c.hiddenSize, prefix + "\(c.numLayers - 1).weight_hh_l0", 1)]
+            if c.pooling == .attention { sizes.append(("attention_size", c.attentionSize, last + "attention.projection.weight", 0)) }
+            try ModelFile.checkSizes(file, sizes)
+            try self.init(config: c, channels: channels, labels: labels)
+        } catch let e as LSTMKitError {
+            throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
+        }
+        try ModelFile.load(file, into: self)
+        for (k, m) in members.enumerated() {
+            if let j = m.scaler.std.value.firstIndex(where: { !($0 > 0) }) {
+                throw LSTMKitError.invalidFormat("tensor \"member\(k).scaler.std\" holds \(m.scaler.std.value[j]) at \(j); it must be > 0")
+            }
+        }
+    }
+
+    public static func load(from path: String) throws -> SequenceClassifier {
+        try ModelFile.open(path) { try SequenceClassifier(modelFile: $0) }
+    }
+}
+
+private func softmax(_ z: [Float]) -> [Float] {
+    let m = z.max() ?? 0
+    let e = z.map { VectorMath.exp($0 - m) }
+    let s = e.reduce(0, +)
+    return e.map { $0 / s }
+}
