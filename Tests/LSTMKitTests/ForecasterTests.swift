@@ -18,7 +18,10 @@ struct ForecasterTests {
         c.quantiles = [0.2, 0.5, 0.7]
         c.scaling = scaling
         let channels = targets + exogenous
-        let model = try Forecaster(config: c, mean: randomArray(channels, seed: 3), std: randomArray(channels, seed: 4).map { 1.5 + $0 })
+        let scaler = ChannelScaler(channels: channels, maskMissing: false)
+        scaler.mean.value = randomArray(channels, seed: 3)
+        scaler.std.value = randomArray(channels, seed: 4).map { 1.5 + $0 }
+        let model = try Forecaster(config: c, scaler: scaler)
         let t = 12
         let series = Tensor(shape: [t, targets], data: randomArray(t * targets, seed: 5, scale: 3))
         let x = exogenous > 0 ? Tensor(shape: [t, exogenous], data: randomArray(t * exogenous, seed: 6)) : nil

@@ -123,9 +123,7 @@ struct ForecastSeries {
         }
         let t = shape[0]
         guard t > 0 else { throw LSTMKitError.invalidArgument("the \(what) is empty") }
-        if let bad = series.data.firstIndex(where: { !$0.isFinite }) {
-            throw LSTMKitError.invalidArgument("the \(what) holds \(series.data[bad]) at step \(bad / k), channel \(bad % k): values must be finite")
-        }
+        _ = try Sequences(values: series.data, lengths: [t], channels: k)   // NaN and infinities, named by step and channel
         if c.exogenous == 0 {
             guard x == nil || x!.count == 0 else {
                 throw LSTMKitError.invalidArgument("this model takes no exogenous inputs, got shape \(x!.shape)")
@@ -145,10 +143,19 @@ struct ForecastSeries {
                 ? "exogenous inputs have \(xs[0]) steps for a \(what) of \(t)"
                 : "exogenous inputs have \(xs[0]) steps; forecasting after a \(what) of \(t) needs \(t + futureSteps) (the \(futureSteps) future steps of the horizon included)")
         }
-        if let bad = x.data.firstIndex(where: { !$0.isFinite }) {
-            throw LSTMKitError.invalidArgument("exogenous inputs hold \(x.data[bad]) at step \(bad / c.exogenous), channel \(bad % c.exogenous): values must be finite")
-        }
+        _ = try Sequences(values: x.data, lengths: [xs[0]], channels: c.exogenous)
         (targets, exogenous, length, exogenousLength) = (series.data, x.data, t, xs[0])
+    }
+
+    /// The first `steps` steps, targets and exogenous channels side by side (steps, k + e).
+    func rows(_ steps: Int, targets k: Int, exogenous e: Int) -> [Float] {
+        var out: [Float] = []
+        out.reserveCapacity(steps * (k + e))
+        for r in 0..<steps {
+            out += targets[(r * k)..<((r + 1) * k)]
+            out += exogenous[(r * e)..<((r + 1) * e)]
+        }
+        return out
     }
 }
 
@@ -163,24 +170,19 @@ public final class Forecaster: Module {
     public let config: ForecasterConfig
     public let recurrent: any RecurrentLayer
     public let head: Linear
-    /// Per channel (targets, then exogenous): the training part's mean and standard deviation.
-    public let channelMean: Parameter
-    public let channelStd: Parameter
+    /// Per channel (targets, then exogenous): the training part's mean and standard
+    /// deviation (the shared `ChannelScaler`, saved as "scaler.mean", "scaler.std").
+    public let scaler: ChannelScaler
 
-    /// `mean` and `std` per channel (default 0 and 1); a std of 0 is taken as 1.
-    public init(config: ForecasterConfig, mean: [Float]? = nil, std: [Float]? = nil) throws {
+    /// `scaler` fitted on the training part (default: identity, for a model being loaded).
+    public init(config: ForecasterConfig, scaler: ChannelScaler? = nil) throws {
         try config.validate()
         self.config = config
         let n = config.channels
-        let mean = mean ?? [Float](repeating: 0, count: n), std = std ?? [Float](repeating: 1, count: n)
-        guard mean.count == n, std.count == n else {
-            throw LSTMKitError.sizeMismatch("channel statistics for \(mean.count) and \(std.count) channels; the model has \(n)")
+        self.scaler = scaler ?? ChannelScaler(channels: n, maskMissing: false)
+        guard self.scaler.channels == n, !self.scaler.maskMissing else {
+            throw LSTMKitError.sizeMismatch("a scaler of \(self.scaler.channels) channels for a model of \(n)")
         }
-        guard mean.allSatisfy(\.isFinite), std.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
-            throw LSTMKitError.invalidArgument("channel means must be finite and standard deviations finite and >= 0")
-        }
-        channelMean = Parameter(name: "channel_mean", shape: [n], value: mean)
-        channelStd = Parameter(name: "channel_std", shape: [n], value: std.map { $0 > 0 ? $0 : 1 })
         var rng = SeededRandom(seed: config.seed)
         recurrent = try config.cell.make(RecurrentConfig(inputSize: n, hiddenSize: config.hiddenSize,
                                                          numLayers: config.numLayers, seed: rng.next()))
@@ -188,9 +190,10 @@ public final class Forecaster: Module {
     }
 
     /// The file's names: "lstm.weight_ih_l0" (the cell's tag), "head.weight", "head.bias",
-    /// and the buffers "channel_mean", "channel_std".
-    public var children: [(name: String, module: Module)] { [(recurrent.cell.rawValue, recurrent), ("head", head)] }
-    public var localBuffers: [Parameter] { [channelMean, channelStd] }
+    /// and the buffers "scaler.mean", "scaler.std".
+    public var children: [(name: String, module: Module)] {
+        [(recurrent.cell.rawValue, recurrent), ("head", head), ("scaler", scaler)]
+    }
 
     // MARK: Windows
 
@@ -208,7 +211,7 @@ public final class Forecaster: Module {
     func window(_ s: ForecastSeries, origin t: Int) -> Window {
         let c = config
         let (k, e, steps) = (c.targets, c.exogenous, c.context)
-        let mean = channelMean.value, std = channelStd.value
+        let mean = scaler.mean.value, std = scaler.std.value
         var location = Array(mean[0..<k]), scale = Array(std[0..<k])
         if c.scaling == .window {
             for j in 0..<k {
@@ -433,7 +436,7 @@ public final class Forecaster: Module {
             try c.validate()
             let name = c.cell.rawValue
             try ModelFile.checkSizes(file, ModelFile.recurrentSizes(prefix: name + ".", hiddenSize: c.hiddenSize, numLayers: c.numLayers) + [
-                ("targets", c.channels, name + ".weight_ih_l0", 1), ("exogenous", c.channels, "channel_mean", 0),
+                ("targets", c.channels, name + ".weight_ih_l0", 1), ("exogenous", c.channels, "scaler.mean", 0),
                 ("horizon", c.outputs, "head.weight", 0), ("context", c.hiddenSize + c.headExtra, "head.weight", 1),
             ])
             try self.init(config: c)
@@ -441,9 +444,7 @@ public final class Forecaster: Module {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
         try ModelFile.load(file, into: self)
-        guard channelStd.value.allSatisfy({ $0 > 0 }) else {
-            throw LSTMKitError.invalidFormat("tensor \"channel_std\" must be > 0")
-        }
+        guard scaler.std.value.allSatisfy({ $0 > 0 }) else { throw LSTMKitError.invalidFormat("tensor \"scaler.std\" must be > 0") }
     }
 
     public static func load(from path: String) throws -> Forecaster {

@@ -50,21 +50,8 @@ public final class ForecasterTrainer: TrainingTask {
         }
         // The channel statistics of the training part.
         let k = c.targets, e = c.exogenous
-        var mean: [Float] = [], std: [Float] = []
-        for (values, width) in [(s.targets, k), (s.exogenous, e)] {
-            for j in 0..<width {
-                var sum = 0.0, squares = 0.0
-                for r in 0..<trainLength {
-                    let v = Double(values[r * width + j])
-                    sum += v
-                    squares += v * v
-                }
-                let m = sum / Double(trainLength)
-                mean.append(Float(m))
-                std.append(Float(max(squares / Double(trainLength) - m * m, 0).squareRoot()))
-            }
-        }
-        forecaster = try Forecaster(config: c, mean: mean, std: std)
+        let train = try Sequences(values: s.rows(trainLength, targets: k, exogenous: e), lengths: [trainLength], channels: k + e)
+        forecaster = try Forecaster(config: c, scaler: ChannelScaler(fittedOn: train, maskMissing: false))
         self.options = options
         checked = s
         seriesTensor = series
