@@ -10,6 +10,7 @@
  *                            user words, files, sizes, threads;
  *   test_text_classifier.c   the text classifier: train, predict, attention, n-grams;
  *   test_image_classifier.c  the image classifier on synthetic 8x8 images;
+ *   test_forecaster.c        the forecaster on a synthetic seasonal series;
  *   test_image_segmenter.c   the image segmenter on synthetic images with squares.
  * After every failing call the test checks that the handle still works.
  *
@@ -867,6 +868,7 @@ int main(int argc, char **argv) {
     static const test_group *const areas[] = {
         library_groups, lstm_groups, tokenizer_groups, text_classifier_groups, image_classifier_groups, image_segmenter_groups,
         header_groups,
+        forecaster_groups,
     };
     for (size_t i = 0; i < sizeof areas / sizeof areas[0]; i++)
         for (const test_group *g = areas[i]; g->name; g++) run_group(g->name, g->run);
