@@ -9,7 +9,8 @@ struct LSTMKitCLI: ParsableCommand {
         abstract: "LSTMKit: an LSTM engine on OpenBLAS, and the models built on it.",
         version: LSTMKitVersion.string,
         subcommands: [Segment.self, TrainTokenizer.self, EvalTokenizer.self, CombineTokenizers.self, TrainClassifier.self, Classify.self, EvalClassifier.self,
-                      TrainSegmenter.self, SegmentImage.self, EvalSegmenter.self, Demo.self, Inspect.self]
+                      TrainSegmenter.self, SegmentImage.self, EvalSegmenter.self, Demo.self, Inspect.self,
+                      TrainForecaster.self, Forecast.self]
     )
 }
 

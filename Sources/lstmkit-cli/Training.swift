@@ -17,6 +17,7 @@ extension TokenizerTrainingOptions: TrainingLoopOptions { static let trainsOn = 
 extension TextClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "text" }
 extension ImageClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "images" }
 extension ImageSegmenterTrainingOptions: TrainingLoopOptions { static let trainsOn = "masks" }
+extension ForecasterTrainingOptions: TrainingLoopOptions { static let trainsOn = "series" }
 
 /// The training loop's options of a command training with options struct `O`.
 typealias Loop<O: TrainingLoopOptions> = LoopOptions<O, O>

@@ -24,6 +24,7 @@ from __future__ import annotations
 from . import _native
 from ._native import ModelFormatError
 from .classifier import TextClassifier
+from .forecaster import Forecaster
 from .image_classifier import ImageClassifier
 from .image_segmenter import ImageSegmenter
 from .lstm import LSTM, IncompatibleKeys, load
@@ -31,6 +32,7 @@ from .tokenizer import Tokenizer
 
 __all__ = [
     "LSTM",
+    "Forecaster",
     "ImageClassifier",
     "ImageSegmenter",
     "IncompatibleKeys",

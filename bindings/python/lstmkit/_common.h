@@ -352,5 +352,6 @@ typedef struct {
 
 extern const model_part lstm_part, tokenizer_part, text_classifier_part,
     image_classifier_part, image_segmenter_part;
+extern const model_part forecaster_part;
 
 #endif

@@ -62,6 +62,7 @@ static PyMethodDef native_methods[] = {
 static const model_part *const model_parts[] = {
     &lstm_part, &tokenizer_part, &text_classifier_part, &image_classifier_part,
     &image_segmenter_part,
+    &forecaster_part,
 };
 
 static struct PyModuleDef native_module = {

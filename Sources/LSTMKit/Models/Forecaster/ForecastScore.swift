@@ -67,7 +67,8 @@ public struct ForecastScore: Equatable, Sendable, DevScore {
         mase = ase / n
         self.smape = smape / n
         coverage = covered / n
-        nominalCoverage = Double(quantiles[q - 1] - quantiles[0])
+        // Rounded to 6 digits: the levels are float32 (0.9 − 0.1 is 0.79999995 in float32).
+        nominalCoverage = ((Double(quantiles[q - 1]) - Double(quantiles[0])) * 1e6).rounded() / 1e6
         scaledPinball = pinball / n
         windows = origins.count
     }

@@ -44,9 +44,9 @@ public final class ForecasterTrainer: TrainingTask {
         let needed = c.context + c.horizon
         guard devLength >= c.horizon, trainLength >= needed, trainLength > c.season else {
             throw LSTMKitError.invalidArgument(
-                "the series has \(t) steps: too short for context \(c.context) and horizon \(c.horizon) "
-                + "(training needs \(needed) steps before the dev part and the dev part (\(options.devFraction) of the series) \(c.horizon); "
-                + "at least \(Int((Double(max(needed, c.season + 1)) / (1 - Double(options.devFraction))).rounded(.up)) + c.horizon) steps in all)")
+                "the series has \(t) steps: too short for context \(c.context) and horizon \(c.horizon) (training needs "
+                + "\(needed) steps before the dev part, and the dev part, the last \(options.devFraction) of the series, "
+                + "at least the horizon; it has \(devLength))")
         }
         // The channel statistics of the training part.
         let k = c.targets, e = c.exogenous
