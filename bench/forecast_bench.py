@@ -123,11 +123,13 @@ def statsforecast_model(kind, y, start, season, h):
     return out
 
 
-def lstmkit_model(y, start, season, h, seed, dev_fraction, log):
+def lstmkit_model(y, start, season, h, seed, dev_fraction, log, settings=None):
     import lstmkit
+    settings = dict(settings or {})
+    params = {k: settings.pop(k) for k in list(settings) if k in lstmkit.Forecaster._param_names()}
     began = time.perf_counter()
-    f = lstmkit.Forecaster(horizon=h, season=season, seed=seed)
-    f.fit(y[:start], dev_fraction=dev_fraction, verbose=log)
+    f = lstmkit.Forecaster(**dict(dict(horizon=h, season=season, seed=seed), **params))
+    f.fit(y[:start], dev_fraction=dev_fraction, verbose=log, **settings)
     seconds = time.perf_counter() - began
     out = {}
     for t in origins(len(y), start, h):
@@ -214,12 +216,19 @@ def main():
     ap.add_argument("--dev", action="store_true", help="fit on train, score dev (for choosing defaults)")
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch peer (the slowest)")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="with --dev: a Forecaster or fit argument other than the default (Python literal)")
     args = ap.parse_args()
+    import ast
     import lstmkit
     lstmkit.set_num_threads(1)
+    if args.set and not args.dev:
+        ap.error("--set is for choosing on dev (--dev); the test part is scored with the defaults")
+    settings = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
     part = "dev" if args.dev else "test"
-    results = {"part": part, "split": "70/15/15 in time order", "seeds": list(SEEDS), "datasets": {}}
+    results = {"part": part, "settings": settings, "split": "70/15/15 in time order", "seeds": list(SEEDS), "datasets": {}}
     for name in args.datasets.split(","):
         y = series(name)
         season, h = DATASETS[name]
@@ -230,14 +239,15 @@ def main():
         row = {"steps": len(y), "season": season, "horizon": h, "fit_steps": start, "scored_from": start}
         runs, torch_runs, times = [], [], []
         for seed in SEEDS:
-            fc, seconds, model = lstmkit_model(y, start, season, h, seed, dev_fraction, print if args.verbose else False)
+            fc, seconds, model = lstmkit_model(y, start, season, h, seed, dev_fraction, print if args.verbose else False, settings)
             runs.append(score(y, start, season, fc))
             times.append(seconds)
-            if not args.no_peers:
+            if not (args.no_peers or args.no_torch):
                 torch_runs.append(score(y, start, season, torch_model(y, start, season, h, seed, dev_fraction, seconds, model)))
         row["LSTMKit"] = dict(mean_scores(runs), seconds=statistics.mean(times), per_seed=runs)
-        if not args.no_peers:
+        if torch_runs:
             row["torch LSTM"] = dict(mean_scores(torch_runs), per_seed=torch_runs)
+        if not args.no_peers:
             row["snaive"] = score(y, start, season, seasonal_naive(y, start, season, h))
             for kind in ("ETS", "AutoARIMA"):
                 began = time.perf_counter()

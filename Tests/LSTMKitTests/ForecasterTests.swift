@@ -173,6 +173,16 @@ struct ForecasterTests {
         #expect(throws: LSTMKitError.self) { try Forecaster(modelFile: file) }
     }
 
+    @Test("the golden file loads, its tree derives the file's names, and it saves back byte for byte")
+    func golden() throws {
+        let path = TamperedModelFileTests.golden + "/forecaster/forecaster.safetensors"
+        let file = try SafeTensors.read(from: path)
+        let model = try Forecaster(modelFile: file)
+        #expect(ModuleTreeTests.derivedNames(model) == file.tensors.map(\.name))
+        #expect(model.modelFile().serialized() == Array(try FileIO.read(path)))
+        #expect(model.config.quantiles == [0.1, 0.25, 0.5, 0.75, 0.9] && model.config.targets == 2 && model.config.exogenous == 1)
+    }
+
     @Test("the hyper-parameter table refuses each bound's neighbours")
     func table() throws {
         for p in ForecasterConfig.hyperParameters {

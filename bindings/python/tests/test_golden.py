@@ -95,3 +95,23 @@ def test_image_segmenter():
     seg = lstmkit.ImageSegmenter.load(GOLDEN / "segmenter.safetensors")
     same(seg.predict_proba(EXPECTED["segmenter_x"], threads=1), "segmenter_proba")
     assert np.array_equal(seg.predict(EXPECTED["segmenter_x"], threads=1), EXPECTED["segmenter_predict"])
+
+
+def test_forecaster():
+    """Added after 0.1.0: its own directory, expected.json and expected.npz."""
+    directory = GOLDEN / "forecaster"
+    meta = json.loads((directory / "expected.json").read_text(encoding="utf-8"))
+    expected = np.load(directory / "expected.npz")
+    f = lstmkit.Forecaster.load(directory / "forecaster.safetensors")
+    args = dict(X_future=expected["x_future"], y=expected["y"], X=expected["x"])
+    actual = {"quantiles": f.predict_quantiles(**args), "point": f.predict(**args)}
+    same_cpu = {k: v for k, v in _cpu_signature().items() if k != "model"} == {
+        k: v for k, v in meta["cpu"].items() if k != "model"}
+    for name, value in actual.items():
+        if same_cpu:
+            assert np.array_equal(value, expected[name]), name
+        else:
+            np.testing.assert_allclose(value, expected[name], rtol=0, atol=1e-5, err_msg=name)
+    scores = f.evaluate(expected["y_all"], expected["x_all"], start=110, season=12, threads=1)
+    for name, value in meta["outputs"]["evaluate"].items():
+        assert scores[name] == pytest.approx(value, rel=0 if same_cpu else 1e-4, abs=0 if same_cpu else 1e-5), name
