@@ -973,6 +973,9 @@ typedef struct lk_forecaster_train_config {
     int32_t linear_context;      /* 0 or 1: the head also reads the scaled context       */
     int32_t season;              /* MASE's season in progress lines and evaluate, >= 1   */
     float dev_fraction;          /* the last this share of the series is dev, (0, 0.5]  */
+    int32_t calibrate_intervals; /* 0 or 1: after training, scale each level's distance
+                                    from the median so that its share of dev values
+                                    below it matches the level                          */
     int32_t epochs;              /* at most this many passes, >= 1                       */
     int32_t batch_size;          /* windows per update, [1, 65536]                       */
     float learning_rate;         /* Adam, finite and > 0                                 */
@@ -987,10 +990,10 @@ typedef struct lk_forecaster_train_config {
     uint64_t seed;               /* initialisation and shuffling                        */
 } lk_forecaster_train_config;
 
-/* The defaults: context 24, horizon 12, LSTM, hidden_size 64, 1 layer, quantiles {0.1,
- * 0.5, 0.9}, window scaling, linear_context 1, season 1, dev_fraction 0.15, 200
- * epochs, batch 32, learning_rate 0.003, clip_norm 5, patience 15, decay_factor 0.5, no
- * time limit, 2 threads, a progress line every 50 batches, seed 1. */
+/* The defaults: context 36, horizon 12, LSTM, hidden_size 64, 1 layer, quantiles {0.1,
+ * 0.5, 0.9}, window scaling, linear_context 1, season 1, dev_fraction 0.15,
+ * calibrate_intervals 0, 200 epochs, batch 32, learning_rate 0.01, clip_norm 5, patience
+ * 15, decay_factor 0.5, no time limit, 2 threads, a progress line every 50 batches, seed 1. */
 LK_API lk_forecaster_train_config lk_forecaster_train_config_default(void);
 
 /* The model's own architecture in *out (context, horizon, cell, hidden_size,

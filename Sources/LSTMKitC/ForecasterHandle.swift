@@ -39,6 +39,7 @@ let forecasterConfig = CConfigTable<lk_forecaster_train_config, ForecasterConfig
     .flag("linear_context", \.linear_context, \.model.linearContext),
     .int(\.season, \.model.season),
     .same(\.dev_fraction, \.options.devFraction),
+    .flag("calibrate_intervals", \.calibrate_intervals, \.options.calibrateIntervals),
     .int(\.epochs, \.options.epochs),
     .int(\.batch_size, \.options.batchSize),
     .same(\.learning_rate, \.options.learningRate),

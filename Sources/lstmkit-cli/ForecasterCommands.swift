@@ -72,6 +72,7 @@ struct TrainForecaster: Command, Threaded {
     @Option(help: Config.help("quantiles", default: Config().quantiles.map { "\($0)" }.joined(separator: ","))) var quantiles: String?
     @Option(help: "window (each window's own mean and std) or global (the training part's) (default: \(Config().scaling.rawValue)).") var scaling: String?
     @Flag(help: "The head reads the recurrent state only, not the context values as well.") var noLinearContext = false
+    @Flag(help: "Keep the quantiles as trained (no calibration of their spread on dev).") var noCalibration = false
     @Option(help: Config.help("season", default: Config().season)) var season: Int?
     @Option(help: ForecasterTrainingOptions.help("dev_fraction", default: ForecasterTrainingOptions().devFraction)) var devFraction: Float?
     @Option(help: "Stop training after this many minutes (default: no limit).") var timeLimit: Double?
@@ -89,6 +90,7 @@ struct TrainForecaster: Command, Threaded {
         config.linearContext = !noLinearContext
         config.seed = options.seed
         set(&options, [\.devFraction: devFraction])
+        options.calibrateIntervals = !noCalibration
         options.timeLimit = try seconds(fromMinutes: timeLimit)
         try check(config, options)   // the engine's rules, before reading the data
         let (y, x) = try series(input, option: "--input", targets: targets, exogenous: exogenous)

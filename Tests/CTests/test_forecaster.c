@@ -33,11 +33,11 @@ static lk_forecaster_train_config fc_tiny_config(void) {
 
 static void group_forecaster(void) {
     lk_forecaster_train_config d = lk_forecaster_train_config_default();
-    CHECK(d.context == 24 && d.horizon == 12 && d.cell == 0 && d.hidden_size == 64 && d.num_layers == 1 &&
+    CHECK(d.context == 36 && d.horizon == 12 && d.cell == 0 && d.hidden_size == 64 && d.num_layers == 1 &&
               d.num_quantiles == 3 && fabsf(d.quantiles[0] - 0.1f) < 1e-7f && d.quantiles[1] == 0.5f &&
               fabsf(d.quantiles[2] - 0.9f) < 1e-7f && d.scaling == LK_FORECAST_SCALING_WINDOW && d.linear_context == 1 &&
-              d.season == 1 && fabsf(d.dev_fraction - 0.15f) < 1e-7f && d.epochs == 200 && d.batch_size == 32 &&
-              fabsf(d.learning_rate - 0.003f) < 1e-7f && d.clip_norm == 5 && d.patience == 15 && d.decay_factor == 0.5f &&
+              d.season == 1 && fabsf(d.dev_fraction - 0.15f) < 1e-7f && d.calibrate_intervals == 0 && d.epochs == 200 && d.batch_size == 32 &&
+              fabsf(d.learning_rate - 0.01f) < 1e-7f && d.clip_norm == 5 && d.patience == 15 && d.decay_factor == 0.5f &&
               d.time_limit == 0 && d.threads == 2 && d.log_every == 50 && d.seed == 1,
           "lk_forecaster_train_config_default() does not hold the documented defaults");
 
@@ -180,6 +180,9 @@ static void group_forecaster_exogenous_and_errors(void) {
     bad = c;
     bad.dev_fraction = 0.9f;
     FC_FAILS(lk_forecaster_train(&ys, NULL, &bad, NULL, NULL, &out), LK_STATUS_INVALID_ARGUMENT, "dev_fraction");
+    bad = c;
+    bad.calibrate_intervals = 2;
+    FC_FAILS(lk_forecaster_train(&ys, NULL, &bad, NULL, NULL, &out), LK_STATUS_INVALID_ARGUMENT, "calibrate_intervals");
     bad = c;
     bad.context = 0;
     FC_FAILS(lk_forecaster_train(&ys, NULL, &bad, NULL, NULL, &out), LK_STATUS_INVALID_ARGUMENT, "context");

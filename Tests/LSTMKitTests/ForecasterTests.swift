@@ -105,6 +105,34 @@ struct ForecasterTests {
         }
     }
 
+    @Test("calibration on dev puts each level's share of dev values below it at the level")
+    func calibration() throws {
+        var rng = SeededRandom(seed: 11)
+        let noisy = Self.wave(400).map { $0 + rng.uniform(-1.5, 1.5) }
+        var c = ForecasterConfig()
+        (c.context, c.horizon, c.hiddenSize, c.quantiles) = (24, 4, 8, [0.1, 0.25, 0.5, 0.9])
+        var o = ForecasterTrainingOptions()
+        (o.epochs, o.logEvery, o.calibrateIntervals) = (3, 1000, true)
+        let trainer = try ForecasterTrainer(series: Tensor(shape: [400], data: noisy), config: c, options: o)
+        var lines: [String] = []
+        try trainer.run { lines.append($0) }
+        #expect(lines.last?.hasPrefix("intervals calibrated on dev") == true)
+        let model = trainer.forecaster
+        #expect(model.intervalScale.value[2] == 1 && model.intervalScale.value != [1, 1, 1, 1])
+        let origins = Array(trainer.devStart...(400 - 4))
+        let forecasts = model.quantileForecasts(trainer.checked, origins: origins, threads: 1)
+        for (i, tau) in c.quantiles.enumerated() where tau != 0.5 {
+            var below = 0, n = 0
+            for (origin, f) in zip(origins, forecasts) {
+                for step in 0..<4 {
+                    below += noisy[origin + step] < f[step * 4 + i] ? 1 : 0
+                    n += 1
+                }
+            }
+            #expect(abs(Double(below) / Double(n) - Double(tau)) < 0.03, "level \(tau): \(below) of \(n) below")
+        }
+    }
+
     @Test("multivariate series with exogenous inputs train, forecast and save/load bit-exactly")
     func saveLoadExact() throws {
         let n = 80
@@ -152,11 +180,11 @@ struct ForecasterTests {
         badQuantiles.quantiles = [0.1, 0.9]
         #expect(message { _ = try Forecaster(config: badQuantiles) }.contains("quantiles"))
         let model = try Forecaster(config: c)
-        #expect(message { _ = try model.forecast(Tensor(shape: [10], data: Self.wave(10))) }.contains("last 24"))
+        #expect(message { _ = try model.forecast(Tensor(shape: [10], data: Self.wave(10))) }.contains("last 36"))
         #expect(message { _ = try model.forecast(Tensor(shape: [30], data: Self.wave(30)), horizon: 13) }.contains("horizon"))
         #expect(message { _ = try model.forecast(Tensor(shape: [15, 2], data: Self.wave(30))) }.contains("target channels"))
         #expect(message { _ = try model.forecast(Tensor(shape: [30], data: Self.wave(30)), exogenous: Tensor(shape: [42, 1], data: Self.wave(42))) }.contains("no exogenous"))
-        #expect(message { _ = try model.evaluate(Tensor(shape: [30], data: Self.wave(30)), start: 24) }.contains("no horizon"))
+        #expect(message { _ = try model.evaluate(Tensor(shape: [40], data: Self.wave(40)), start: 36) }.contains("no horizon"))
     }
 
     @Test("a tampered file is refused")

@@ -13,7 +13,7 @@ HANDLE_TYPE(ForecasterHandle, forecaster, int32_t targets; int32_t exogenous;,
 static const train_field forecaster_fields[] = {
     FIELD(context, INT32), FIELD(horizon, INT32), FIELD(cell, INT32), FIELD(hidden_size, INT32),
     FIELD(num_layers, INT32), FIELD(scaling, INT32), FIELD(linear_context, INT32), FIELD(season, INT32),
-    FIELD(dev_fraction, FLOAT), FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
+    FIELD(dev_fraction, FLOAT), FIELD(calibrate_intervals, INT32), FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
     FIELD(clip_norm, FLOAT), FIELD(patience, INT32), FIELD(decay_factor, FLOAT), FIELD(time_limit, DOUBLE),
     FIELD(threads, INT32), FIELD(log_every, INT32), FIELD(seed, UINT64),
     {NULL},

@@ -32,7 +32,8 @@ __all__ = ["Forecaster"]
 
 #: The C ABI's defaults (lk_forecaster_train_config_default): the one definition.
 _D = _native.forecaster_train_config_default()
-_TYPES = {"cell": {"lstm": 0, "gru": 1}, "scaling": {"window": 0, "global": 1}, "linear_context": bool}
+_TYPES = {"cell": {"lstm": 0, "gru": 1}, "scaling": {"window": 0, "global": 1}, "linear_context": bool,
+          "calibrate_intervals": bool}
 
 
 def _d(name: str) -> Any:
@@ -106,6 +107,7 @@ class Forecaster(Estimator):
         X: Any = None,
         *,
         dev_fraction: float = _d("dev_fraction"),
+        calibrate_intervals: bool = _d("calibrate_intervals"),
         epochs: int = _d("epochs"),
         batch_size: int = _d("batch_size"),
         learning_rate: float = _d("learning_rate"),
@@ -120,6 +122,8 @@ class Forecaster(Estimator):
         """Trains on the series y ((T,) or (T, k) targets) with optional exogenous inputs
         X ((T, e), known in advance), early-stopping on rolling-origin forecasts of the
         last dev_fraction of the series; keeps the best epoch's weights. Returns self.
+        calibrate_intervals: then scale each quantile level's distance from the median
+        so that its share of dev values below it matches the level.
 
         ValueError for a series too short for context, horizon and the dev part, a NaN
         or infinite value (named by step), an argument out of range (named) or diverged

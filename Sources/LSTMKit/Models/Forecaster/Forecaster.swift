@@ -12,8 +12,9 @@ public enum ForecastScaling: String, CaseIterable, Sendable {
 /// Hyper-parameters of the forecaster. `targets`, `exogenous` and the channel statistics
 /// are set by the trainer from the data.
 public struct ForecasterConfig: Equatable, Sendable {
-    /// Steps of history the recurrent layer reads for each forecast.
-    public var context = 24
+    /// Steps of history the recurrent layer reads for each forecast (36 chosen on dev over
+    /// 12, 24 and 48: bench/forecast_bench.py --dev, docs/FORECASTING.md).
+    public var context = 36
     /// Steps forecast at once (direct multi-step output).
     public var horizon = 12
     /// Channels forecast (set from the data).
@@ -173,6 +174,11 @@ public final class Forecaster: Module {
     /// Per channel (targets, then exogenous): the training part's mean and standard
     /// deviation (the shared `ChannelScaler`, saved as "scaler.mean", "scaler.std").
     public let scaler: ChannelScaler
+    /// Per target and quantile level: how far each level lies from the median, as a
+    /// multiple of the network's own distance (1: as trained; the median's is 1). Set on
+    /// dev after training (`ForecasterTrainer.calibrate`) so that each level's share of
+    /// values below it matches the level. Saved as "interval_scale" (targets, quantiles).
+    public let intervalScale: Parameter
 
     /// `scaler` fitted on the training part (default: identity, for a model being loaded).
     public init(config: ForecasterConfig, scaler: ChannelScaler? = nil) throws {
@@ -183,6 +189,8 @@ public final class Forecaster: Module {
         guard self.scaler.channels == n, !self.scaler.maskMissing else {
             throw LSTMKitError.sizeMismatch("a scaler of \(self.scaler.channels) channels for a model of \(n)")
         }
+        intervalScale = Parameter(name: "interval_scale", shape: [config.targets, config.quantiles.count],
+                                  value: [Float](repeating: 1, count: config.targets * config.quantiles.count))
         var rng = SeededRandom(seed: config.seed)
         recurrent = try config.cell.make(RecurrentConfig(inputSize: n, hiddenSize: config.hiddenSize,
                                                          numLayers: config.numLayers, seed: rng.next()))
@@ -190,10 +198,11 @@ public final class Forecaster: Module {
     }
 
     /// The file's names: "lstm.weight_ih_l0" (the cell's tag), "head.weight", "head.bias",
-    /// and the buffers "scaler.mean", "scaler.std".
+    /// and the buffers "scaler.mean", "scaler.std" and "interval_scale".
     public var children: [(name: String, module: Module)] {
         [(recurrent.cell.rawValue, recurrent), ("head", head), ("scaler", scaler)]
     }
+    public var localBuffers: [Parameter] { [intervalScale] }
 
     // MARK: Windows
 
@@ -319,11 +328,14 @@ public final class Forecaster: Module {
     // MARK: Forecasting
 
     /// Forecasts at each origin of a checked series, in batches on up to `threads`
-    /// threads: per origin (horizon, targets, quantiles) in the series' units, each
-    /// step's quantiles sorted (so they never cross).
-    func quantileForecasts(_ s: ForecastSeries, origins: [Int], threads: Int, batchSize: Int = 256) -> [[Float]] {
+    /// threads: per origin (horizon, targets, quantiles) in the series' units, each level's
+    /// distance from the median times its `intervalScale` (unless `calibrated` is false),
+    /// each step's quantiles sorted (so they never cross).
+    func quantileForecasts(_ s: ForecastSeries, origins: [Int], threads: Int, batchSize: Int = 256,
+                           calibrated: Bool = true) -> [[Float]] {
         let c = config
-        let (k, q) = (c.targets, c.quantiles.count)
+        let (k, q, median) = (c.targets, c.quantiles.count, c.medianIndex)
+        let widths = calibrated ? intervalScale.value : [Float](repeating: 1, count: k * q)
         let starts = Array(stride(from: 0, to: origins.count, by: batchSize))
         let results = ResultSlots<[[Float]]>(count: starts.count)
         parallelForEach(starts.count, threads: threads) { i in
@@ -334,7 +346,9 @@ public final class Forecaster: Module {
                 var values = Array(out.data[(b * c.outputs)..<((b + 1) * c.outputs)])
                 for row in 0..<(c.horizon * k) {
                     let j = row % k
-                    var v = values[(row * q)..<((row + 1) * q)].map { w.location[j] + w.scale[j] * $0 }
+                    let raw = values[(row * q)..<((row + 1) * q)]
+                    let m = raw[row * q + median]
+                    var v = raw.enumerated().map { i, x in w.location[j] + w.scale[j] * (m + widths[j * q + i] * (x - m)) }
                     v.sort()
                     values.replaceSubrange((row * q)..<((row + 1) * q), with: v)
                 }
@@ -445,6 +459,7 @@ public final class Forecaster: Module {
         }
         try ModelFile.load(file, into: self)
         guard scaler.std.value.allSatisfy({ $0 > 0 }) else { throw LSTMKitError.invalidFormat("tensor \"scaler.std\" must be > 0") }
+        guard intervalScale.value.allSatisfy({ $0 >= 0 }) else { throw LSTMKitError.invalidFormat("tensor \"interval_scale\" must be >= 0") }
     }
 
     public static func load(from path: String) throws -> Forecaster {
