@@ -4,6 +4,8 @@ get_params, and bad input (NaN, empty series, horizon longer than the series, wr
 dtypes) as clear exceptions."""
 
 import pickle
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +150,66 @@ def test_bad_arguments(fitted):
         Forecaster().predict()
     with pytest.raises(lstmkit.ModelFormatError):
         Forecaster.load(__file__)
+
+
+# -- the command-line tool: train-forecaster and forecast ---------------------------------
+
+CLI = Path(lstmkit.__file__).resolve().parent / "_bin" / "lstmkit-cli"
+needs_cli = pytest.mark.skipif(not CLI.is_file(), reason="the package was built without lstmkit-cli")
+
+
+def cli(*args, ok=True):
+    proc = subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=120)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def cli_error(*args):
+    """A command that must fail: exit code 1 and one line on stderr."""
+    proc = cli(*args, ok=False)
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lstmkit: error: "), proc.stderr
+    return lines[0]
+
+
+@needs_cli
+def test_cli_csv_with_exogenous_and_npy(tmp_path):
+    n = 160
+    x = (np.arange(n + 6) * 7) % 5
+    y = wave(n) + 3 * x[:n]
+    (tmp_path / "s.csv").write_text("day,demand,price\n" + "".join(f"{i},{a},{b}\n" for i, (a, b) in enumerate(zip(y, x))))
+    (tmp_path / "f.csv").write_text("price\n" + "".join(f"{b}\n" for b in x[n:]))
+    model = tmp_path / "m.safetensors"
+    out = cli("train-forecaster", "--input", tmp_path / "s.csv", "--targets", "demand", "--exogenous", "price",
+              "--output", model, "--context", 16, "--horizon", 6, "--hidden-size", 8, "--epochs", 3, "--log-every", 2).stdout
+    assert "training a forecaster on 160 steps of 1 target and 1 exogenous" in out and "epoch 3 done" in out
+    assert "model written to" in out.splitlines()[-1]
+    lines = cli("forecast", tmp_path / "s.csv", "--model", model, "--targets", "demand", "--exogenous", "price",
+                "--future", tmp_path / "f.csv").stdout.splitlines()
+    assert len(lines) == 6
+    step, point, lower, upper = (float(v) for v in lines[0].split("\t"))
+    assert step == 1 and lower <= point <= upper
+    # The same forecasts as Python's.
+    f = Forecaster.load(model)
+    p = f.predict(X_future=x[n:, None], y=y, X=x[:n, None])
+    assert np.allclose([float(line.split("\t")[1]) for line in lines], p, rtol=1e-6)
+    assert "--future" in cli_error("forecast", tmp_path / "s.csv", "--model", model, "--targets", "demand", "--future",
+                                   tmp_path / "f.csv")
+    assert "needs 166" in cli_error("forecast", tmp_path / "s.csv", "--model", model, "--targets", "demand",
+                                    "--exogenous", "price")
+    assert "no column \"cost\"" in cli_error("train-forecaster", "--input", tmp_path / "s.csv", "--targets", "cost",
+                                            "--output", tmp_path / "x.safetensors")
+    # A .npy series, and bad input through this door.
+    np.save(tmp_path / "y.npy", wave(200).astype(np.float32))
+    cli("train-forecaster", "--input", tmp_path / "y.npy", "--output", tmp_path / "y.safetensors", "--context", 12,
+        "--horizon", 4, "--epochs", 1)
+    assert len(cli("forecast", tmp_path / "y.npy", "--model", tmp_path / "y.safetensors", "--horizon", 2).stdout.splitlines()) == 2
+    assert "too short" in cli_error("train-forecaster", "--input", tmp_path / "y.npy", "--output", tmp_path / "z.safetensors",
+                                    "--horizon", 500)
+    bad = wave(200)
+    bad[17] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    assert "step 17" in cli_error("train-forecaster", "--input", tmp_path / "nan.npy", "--output", tmp_path / "z.safetensors")
+    assert "is the input" in cli_error("train-forecaster", "--input", tmp_path / "y.npy", "--output", tmp_path / "y.npy")
