@@ -101,8 +101,9 @@ struct TrainForecaster: Command, Threaded {
     }
 }
 
-struct Forecast: Command, Threaded {
+struct ForecastCommand: Command, Threaded {
     static let configuration = CommandConfiguration(
+        commandName: "forecast",
         abstract: "Forecast the steps after a series: one line per step, \"step point lower upper\" (tab-separated).",
         discussion: """
             lower and upper are the model's lowest and highest quantiles (0.1 and 0.9 by default: the \
