@@ -4,14 +4,13 @@ get_params, and bad input (NaN, empty series, horizon longer than the series, wr
 dtypes) as clear exceptions."""
 
 import pickle
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import lstmkit
 from lstmkit import Forecaster, _native
+from helpers import cli, cli_error, needs_cli
 
 SMALL = dict(context=16, horizon=6, hidden_size=8, season=12, seed=2)
 FIT = dict(epochs=12, verbose=False, threads=1)
@@ -153,26 +152,6 @@ def test_bad_arguments(fitted):
 
 
 # -- the command-line tool: train-forecaster and forecast ---------------------------------
-
-CLI = Path(lstmkit.__file__).resolve().parent / "_bin" / "lstmkit-cli"
-needs_cli = pytest.mark.skipif(not CLI.is_file(), reason="the package was built without lstmkit-cli")
-
-
-def cli(*args, ok=True):
-    proc = subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=120)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def cli_error(*args):
-    """A command that must fail: exit code 1 and one line on stderr."""
-    proc = cli(*args, ok=False)
-    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lstmkit: error: "), proc.stderr
-    return lines[0]
-
 
 @needs_cli
 def test_cli_csv_with_exogenous_and_npy(tmp_path):
