@@ -176,6 +176,9 @@ struct ForecasterTests {
         var long = c
         long.horizon = 500
         #expect(message { _ = try ForecasterTrainer(series: Tensor(shape: [200], data: Self.wave(200)), config: long, options: o) }.contains("too short"))
+        var huge = c
+        (huge.horizon, huge.exogenous, huge.context) = (65536, 200, 65536)
+        #expect(message { _ = try Forecaster(config: huge) }.contains("weights"))
         var badQuantiles = c
         badQuantiles.quantiles = [0.1, 0.9]
         #expect(message { _ = try Forecaster(config: badQuantiles) }.contains("quantiles"))

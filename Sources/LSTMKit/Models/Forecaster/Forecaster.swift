@@ -61,21 +61,27 @@ extension ForecasterConfig: HyperParameterized {
     }
 
     public func validateCombination() throws {
-        guard context * channels <= 1 << 24, outputs <= 1 << 24 else {
-            throw LSTMKitError.invalidArgument("context × channels and horizon × targets × quantiles must each be at most \(1 << 24)")
+        guard context * channels <= 1 << 24, outputs <= 1 << 24, horizon * exogenous <= 1 << 24 else {
+            throw LSTMKitError.invalidArgument(
+                "context × channels, horizon × exogenous and horizon × targets × quantiles must each be at most \(1 << 24)")
+        }
+        // The head's weights, sized by these fields (each product above is bounded, so this one cannot overflow).
+        let weights = (hiddenSize + headExtra) * outputs
+        guard weights <= 1 << 28 else {
+            throw LSTMKitError.outOfMemory("the head would need \(weights) weights (at most \(1 << 28)): lower horizon, context or hidden_size")
         }
     }
 }
 
 extension HyperParameter {
-    /// Quantile levels: 1 to 99 distinct values in (0, 1), ascending, one of them 0.5.
+    /// Quantile levels: 1 to 16 distinct values in (0, 1), ascending, one of them 0.5.
     static func quantiles(_ path: WritableKeyPath<Root, [Float]>) -> HyperParameter {
-        let allowed = "1 to 99 ascending levels in (0, 1) including 0.5"
+        let allowed = "1 to 16 ascending levels in (0, 1) including 0.5"
         return HyperParameter(
             name: "quantiles", allowed: allowed, doc: "Quantile levels forecast; 0.5 (the median) is the point forecast.",
             problem: { root, name in
                 let v = root[keyPath: path]
-                let ok = (1...99).contains(v.count) && v.allSatisfy { $0 > 0 && $0 < 1 }
+                let ok = (1...16).contains(v.count) && v.allSatisfy { $0 > 0 && $0 < 1 }
                     && zip(v, v.dropFirst()).allSatisfy { $0 < $1 } && v.contains(0.5)
                 return ok ? nil : "\(name) must be \(allowed), got \(v)"
             },
@@ -85,8 +91,9 @@ extension HyperParameter {
                     r[keyPath: path] = v
                     return r
                 }
-                return ([[0.5], [Float(0.5).nextDown.nextDown, 0.5, Float(1).nextDown]].map(with),
-                        [[], [0.1, 0.9], [0, 0.5], [0.5, 1], [0.9, 0.5], [0.5, 0.5], [.nan, 0.5]].map(with))
+                let sixteen = [0.5] + (1...15).map { 0.5 + Float($0) / 32 }
+                return ([[0.5], [Float(0.5).nextDown.nextDown, 0.5, Float(1).nextDown], sixteen].map(with),
+                        [[], [0.1, 0.9], [0, 0.5], [0.5, 1], [0.9, 0.5], [0.5, 0.5], [.nan, 0.5], [0.25] + sixteen].map(with))
             })
     }
 }
