@@ -933,8 +933,9 @@ LK_API lk_status lk_forecaster_channels(const lk_forecaster *forecaster, int32_t
  *              values never cross); NULL with quantiles_count 0 to skip them.
  * Errors: INVALID_ARGUMENT (NULL pointers, h outside [1, horizon], a series shorter than
  * the context, a NaN or infinite value: the message names the step and channel, x given
- * to a model without exogenous channels or missing for one with them), SIZE_MISMATCH (a
- * count, channels other than the model's, too few exogenous steps). */
+ * to a model without exogenous channels or missing for one with them, values so large
+ * that the forecast overflows float32), SIZE_MISMATCH (a count, channels other than the
+ * model's, too few exogenous steps). */
 LK_API lk_status lk_forecaster_forecast(const lk_forecaster *forecaster, const lk_series *y, const lk_series *x,
                                         int32_t h, float *point, size_t point_count,
                                         float *quantiles, size_t quantiles_count);

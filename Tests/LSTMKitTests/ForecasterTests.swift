@@ -179,6 +179,10 @@ struct ForecasterTests {
         var huge = c
         (huge.horizon, huge.exogenous, huge.context) = (65536, 200, 65536)
         #expect(message { _ = try Forecaster(config: huge) }.contains("weights"))
+        // Outputs that overflow once scaled back (weights as a tampered file could hold).
+        let wild = try Forecaster(config: c)
+        wild.head.bias!.value = [Float](repeating: 1e30, count: wild.head.outFeatures)
+        #expect(message { _ = try wild.forecast(Tensor(shape: [36], data: (0..<36).map { $0 % 2 == 0 ? 1e20 : -1e20 })) }.contains("not finite"))
         var badQuantiles = c
         badQuantiles.quantiles = [0.1, 0.9]
         #expect(message { _ = try Forecaster(config: badQuantiles) }.contains("quantiles"))

@@ -365,6 +365,13 @@ public final class Forecaster: Module {
         return results.values.flatMap { $0 }
     }
 
+    /// `forecasts`, or an error when one overflowed (values far beyond float32's range
+    /// once scaled back: a series of huge values, or weights from a tampered file).
+    func finite(_ forecasts: [[Float]]) throws -> [[Float]] {
+        guard let i = forecasts.firstIndex(where: { !$0.allSatisfy(\.isFinite) }) else { return forecasts }
+        throw LSTMKitError.invalidArgument("forecast \(i) is not finite: the series' values are too large for float32 once forecast")
+    }
+
     /// Forecasts the `horizon` steps (at most the model's) after `series` (T, targets),
     /// T >= context. `exogenous` (T + model horizon, exogenous) covers the series and the
     /// model's whole horizon after it (the head reads every future step); nil without
@@ -379,7 +386,7 @@ public final class Forecaster: Module {
         guard s.length >= c.context else {
             throw LSTMKitError.invalidArgument("the series has \(s.length) steps; this model reads the last \(c.context)")
         }
-        let values = quantileForecasts(s, origins: [s.length], threads: 1)[0]
+        let values = try finite(quantileForecasts(s, origins: [s.length], threads: 1))[0]
         let (k, q) = (c.targets, c.quantiles.count)
         let kept = Array(values.prefix(h * k * q))
         let point = (0..<(h * k)).map { kept[$0 * q + c.medianIndex] }
@@ -404,7 +411,7 @@ public final class Forecaster: Module {
             throw LSTMKitError.invalidArgument("the series has \(s.length) steps: no horizon of \(c.horizon) fits after step \(start)")
         }
         let origins = Array(Swift.stride(from: start, through: s.length - c.horizon, by: step))
-        let forecasts = quantileForecasts(s, origins: origins, threads: threads)
+        let forecasts = try finite(quantileForecasts(s, origins: origins, threads: threads))
         return ForecastScore(series: s.targets, targets: c.targets, start: start, season: m, origins: origins,
                              horizon: c.horizon, quantiles: c.quantiles, forecasts: forecasts)
     }
