@@ -862,6 +862,84 @@ LK_API lk_status lk_image_segmenter_train(const lk_image_shape *train_shape,
                                           lk_image_segmenter **out);
 
 /* ------------------------------------------------------------------------ */
+/* Training options by name (every model)                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Settings a train config struct lacks, for every model alike: an lk_train_options
+ * holds settings as (key, value) text and lk_<model>_train_ex takes it beside the
+ * config; its settings apply over the config's fields. NULL options train exactly as
+ * lk_<model>_train does. Keys are the engine's snake_case names:
+ *   the training loop, every model:
+ *     epochs, batch_size, learning_rate, clip_norm, patience, decay_factor,
+ *     max_batches_per_epoch, threads, log_every  (as the config fields of these names)
+ *     schedule       "plateau" (decay the rate by decay_factor after an epoch without
+ *                    a better dev score, stop after patience such epochs) or "cosine"
+ *                    (half a cosine down to 0 over time_limit, else the epochs;
+ *                    no early stop)
+ *     average_decay  in [0, 1): > 0 scores and keeps a moving average of the weights
+ *                    with this decay per step (0: the weights as trained)
+ *     time_limit     seconds; "0": no limit, else >= 1: training stops at the first
+ *                    batch end after it, then the dev set is scored
+ *     checkpoint_path  written (atomically) after every epoch
+ *     resume         "1": continue from checkpoint_path (same data and settings; the
+ *                    result equals the uninterrupted run); "0" (default): start anew
+ *   the model: cell ("lstm", the recurrent layer's cell), and any other name of the
+ *     engine's tables: the config fields of the same name, plus (tokenizer)
+ *     embedding_dropout, output_dropout (the config's one dropout), max_piece_length;
+ *     (text classifier) embedding_dropout, output_dropout;
+ *     (image segmenter) dice_weight; (image classifier) conv_channels "32,64".
+ *     Sizes the data give (height, width, channels, frames, pixel_mean, pixel_std)
+ *     are set by training from the data.
+ * Values: decimal integers and numbers ("64", "0.999", "1e-3"), lists
+ * as sizes separated by commas, flags "0" or "1", names as above.
+ * lk_train_options_set checks the key (known to some model) and the value (of its type
+ * and range: INVALID_ARGUMENT, the message naming the key and the range, e.g.
+ * "average_decay must be in [0, 1), got 1.5"); a key set again replaces its value.
+ * lk_<model>_train_ex refuses a key its model lacks (the message lists the model's
+ * keys) and checks every value again with the model's rules.
+ * Thread safety: one options object must not be set from two threads at once; many
+ * trainings may read one at the same time. Free it after the train_ex calls. */
+typedef struct lk_train_options lk_train_options;
+
+LK_API lk_status lk_train_options_create(lk_train_options **out);
+LK_API lk_status lk_train_options_set(lk_train_options *options, const char *key, const char *value);
+/* NULL is a no-op. */
+LK_API void lk_train_options_free(lk_train_options *options);
+
+/* As lk_<model>_train, with options (nullable). lk_tokenizer_train_ex has no
+ * checkpoint argument: options carry it (checkpoint_path, resume). */
+LK_API lk_status lk_tokenizer_train_ex(const char *train, size_t train_len, const char *dev, size_t dev_len,
+                                       const lk_tokenizer_train_config *config, const lk_train_options *options,
+                                       lk_progress_fn progress, void *user_data, lk_tokenizer **out);
+LK_API lk_status lk_text_classifier_train_ex(const char *const *train_texts, const size_t *train_lens,
+                                             const char *const *train_labels, size_t n_train,
+                                             const char *const *dev_texts, const size_t *dev_lens,
+                                             const char *const *dev_labels, size_t n_dev,
+                                             const lk_text_classifier_train_config *config,
+                                             const lk_train_options *options,
+                                             lk_progress_fn progress, void *user_data,
+                                             lk_text_classifier **out);
+LK_API lk_status lk_image_classifier_train_ex(const lk_image_shape *shape,
+                                              const float *train_images, size_t n_train, size_t train_count,
+                                              const char *const *train_labels,
+                                              const float *dev_images, size_t n_dev, size_t dev_count,
+                                              const char *const *dev_labels,
+                                              const lk_image_classifier_train_config *config,
+                                              const lk_train_options *options,
+                                              lk_progress_fn progress, void *user_data,
+                                              lk_image_classifier **out);
+LK_API lk_status lk_image_segmenter_train_ex(const lk_image_shape *train_shape,
+                                             const float *train_images, size_t n_train, size_t train_count,
+                                             const int32_t *train_masks, size_t train_masks_count,
+                                             const lk_image_shape *dev_shape,
+                                             const float *dev_images, size_t n_dev, size_t dev_count,
+                                             const int32_t *dev_masks, size_t dev_masks_count,
+                                             const lk_image_segmenter_train_config *config,
+                                             const lk_train_options *options,
+                                             lk_progress_fn progress, void *user_data,
+                                             lk_image_segmenter **out);
+
+/* ------------------------------------------------------------------------ */
 /* Forecaster                                                                 */
 /* ------------------------------------------------------------------------ */
 
@@ -1012,6 +1090,14 @@ LK_API lk_status lk_forecaster_get_config(const lk_forecaster *forecaster, lk_fo
 LK_API lk_status lk_forecaster_train(const lk_series *y, const lk_series *x,
                                      const lk_forecaster_train_config *config,
                                      lk_progress_fn progress, void *user_data, lk_forecaster **out);
+
+/* As lk_forecaster_train, with training options by name (nullable; see "Training
+ * options by name"): the loop's settings, checkpoint_path and resume, and the
+ * forecaster's own names (context, horizon, cell, hidden_size, num_layers, quantiles
+ * "0.1,0.5,0.9", scaling "window" or "global", season, dev_fraction). */
+LK_API lk_status lk_forecaster_train_ex(const lk_series *y, const lk_series *x,
+                                        const lk_forecaster_train_config *config, const lk_train_options *options,
+                                        lk_progress_fn progress, void *user_data, lk_forecaster **out);
 
 #ifdef __cplusplus
 }

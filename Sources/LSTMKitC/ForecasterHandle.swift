@@ -127,14 +127,23 @@ public func lk_forecaster_evaluate(_ forecaster: OpaquePointer?, _ y: UnsafePoin
 public func lk_forecaster_train(_ y: UnsafePointer<lk_series>?, _ x: UnsafePointer<lk_series>?,
                                 _ config: UnsafePointer<lk_forecaster_train_config>?,
                                 _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?, _ out: HandleOut?) -> lk_status {
+    lk_forecaster_train_ex(y, x, config, nil, progress, userData, out)
+}
+
+@_cdecl("lk_forecaster_train_ex")
+public func lk_forecaster_train_ex(_ y: UnsafePointer<lk_series>?, _ x: UnsafePointer<lk_series>?,
+                                   _ config: UnsafePointer<lk_forecaster_train_config>?, _ options: OpaquePointer?,
+                                   _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?, _ out: HandleOut?) -> lk_status {
     guarded {
-        let s = try forecasterConfig.decode(try required(config, "config").pointee)
+        let (s, run) = try forecasterConfig.decode(try required(config, "config").pointee, options)
         let out = try required(out, "out")
         try s.model.validateRanges()
         try s.options.validate()
         let trainer = try ForecasterTrainer(series: try series(y, "y")!, exogenous: try series(x, "x", optional: true),
                                             config: s.model, options: s.options)
-        try trainer.run(log: progressLines(progress, userData))
+        let log = progressLines(progress, userData)
+        try run.start(trainer, log)
+        try trainer.run(checkpointPath: run.checkpoint, log: log)
         publish(trainer.forecaster, to: out)
     }
 }

@@ -109,6 +109,18 @@ public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
                                       _ config: UnsafePointer<lk_image_classifier_train_config>?,
                                       _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
                                       _ out: HandleOut?) -> lk_status {
+    lk_image_classifier_train_ex(shape, trainImages, nTrain, trainCount, trainLabels, devImages, nDev, devCount, devLabels,
+                                 config, nil, progress, userData, out)
+}
+
+@_cdecl("lk_image_classifier_train_ex")
+public func lk_image_classifier_train_ex(_ shape: UnsafePointer<lk_image_shape>?,
+                                         _ trainImages: UnsafePointer<Float>?, _ nTrain: Int, _ trainCount: Int,
+                                         _ trainLabels: CStrings?,
+                                         _ devImages: UnsafePointer<Float>?, _ nDev: Int, _ devCount: Int, _ devLabels: CStrings?,
+                                         _ config: UnsafePointer<lk_image_classifier_train_config>?, _ options: OpaquePointer?,
+                                         _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
+                                         _ out: HandleOut?) -> lk_status {
     guarded {
         let c = try required(config, "config").pointee
         let out = try required(out, "out")
@@ -117,7 +129,7 @@ public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
         let example = try exampleDimensions(shape)
         // The rules between fields (frames need kind CNN, ...) wait for the data's
         // geometry, in the trainer.
-        let s = try imageClassifierConfig.decode(c)
+        let (s, run) = try imageClassifierConfig.decode(c, options)
         try s.model.validateRanges()
         try s.options.validate()
 
@@ -126,7 +138,9 @@ public func lk_image_classifier_train(_ shape: UnsafePointer<lk_image_shape>?,
         let trainer = try ImageClassifierTrainer(train: train, trainLabels: try strings(trainLabels, nTrain, "train_labels"),
                                                  dev: dev, devLabels: try strings(devLabels, nDev, "dev_labels"),
                                                  config: s.model, options: s.options)
-        try trainer.run(log: progressLines(progress, userData))
+        let log = progressLines(progress, userData)
+        try run.start(trainer, log)
+        try trainer.run(checkpointPath: run.checkpoint, log: log)
         publish(trainer.classifier, to: out)
     }
 }

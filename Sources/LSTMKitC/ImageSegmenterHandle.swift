@@ -162,6 +162,20 @@ public func lk_image_segmenter_train(_ trainShape: UnsafePointer<lk_image_shape>
                                      _ config: UnsafePointer<lk_image_segmenter_train_config>?,
                                      _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
                                      _ out: HandleOut?) -> lk_status {
+    lk_image_segmenter_train_ex(trainShape, trainImages, nTrain, trainCount, trainMasks, trainMasksCount, devShape, devImages,
+                                nDev, devCount, devMasks, devMasksCount, config, nil, progress, userData, out)
+}
+
+@_cdecl("lk_image_segmenter_train_ex")
+public func lk_image_segmenter_train_ex(_ trainShape: UnsafePointer<lk_image_shape>?,
+                                        _ trainImages: UnsafePointer<Float>?, _ nTrain: Int, _ trainCount: Int,
+                                        _ trainMasks: UnsafePointer<Int32>?, _ trainMasksCount: Int,
+                                        _ devShape: UnsafePointer<lk_image_shape>?,
+                                        _ devImages: UnsafePointer<Float>?, _ nDev: Int, _ devCount: Int,
+                                        _ devMasks: UnsafePointer<Int32>?, _ devMasksCount: Int,
+                                        _ config: UnsafePointer<lk_image_segmenter_train_config>?, _ options: OpaquePointer?,
+                                        _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
+                                        _ out: HandleOut?) -> lk_status {
     guarded {
         let c = try required(config, "config").pointee
         let out = try required(out, "out")
@@ -173,7 +187,7 @@ public func lk_image_segmenter_train(_ trainShape: UnsafePointer<lk_image_shape>
             throw mismatch("dev_shape.channels is \(devExample[2]) but train_shape.channels is \(trainExample[2]): "
                            + "both sets need the same channels")
         }
-        var s = try segmenterConfig.decode(c)
+        var (s, run) = try segmenterConfig.decode(c, options)
         try s.model.validate()
         // class_weights: a buffer of num_classes weights (their values are the engine's to check).
         if let weights = c.class_weights {
@@ -190,7 +204,9 @@ public func lk_image_segmenter_train(_ trainShape: UnsafePointer<lk_image_shape>
         let devMaskArray = try maskArray(devMasks, nDev, devExample, devMasksCount, "dev_masks", "dev_masks_count")
         let trainer = try ImageSegmenterTrainer(train: train, trainMasks: trainMaskArray, dev: dev, devMasks: devMaskArray,
                                                 config: s.model, options: s.options)
-        try trainer.run(log: progressLines(progress, userData))
+        let log = progressLines(progress, userData)
+        try run.start(trainer, log)
+        try trainer.run(checkpointPath: run.checkpoint, log: log)
         publish(trainer.segmenter, to: out)
     }
 }

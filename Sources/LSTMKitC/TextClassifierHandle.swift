@@ -135,13 +135,24 @@ public func lk_text_classifier_train(_ trainTexts: CStrings?, _ trainLengths: Un
                                      _ config: UnsafePointer<lk_text_classifier_train_config>?,
                                      _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
                                      _ out: HandleOut?) -> lk_status {
+    lk_text_classifier_train_ex(trainTexts, trainLengths, trainLabels, nTrain, devTexts, devLengths, devLabels, nDev,
+                                config, nil, progress, userData, out)
+}
+
+@_cdecl("lk_text_classifier_train_ex")
+public func lk_text_classifier_train_ex(_ trainTexts: CStrings?, _ trainLengths: UnsafePointer<Int>?,
+                                        _ trainLabels: CStrings?, _ nTrain: Int,
+                                        _ devTexts: CStrings?, _ devLengths: UnsafePointer<Int>?, _ devLabels: CStrings?, _ nDev: Int,
+                                        _ config: UnsafePointer<lk_text_classifier_train_config>?, _ options: OpaquePointer?,
+                                        _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
+                                        _ out: HandleOut?) -> lk_status {
     guarded {
         let c = try required(config, "config").pointee
         let out = try required(out, "out")
         let nTrain = try examples(nTrain, "n_train", "training")
         let nDev = try examples(nDev, "n_dev", "dev")
         // The message of a bad dropout names the C field, which sets both of the engine's.
-        let s = try textClassifierConfig.decode(c)
+        let (s, run) = try textClassifierConfig.decode(c, options)
         try s.model.validate(naming: ["embedding_dropout": "dropout", "output_dropout": "dropout"])
         try s.options.validate()
         let tokenization = try tokenizations.value(c.tokenization)
@@ -152,7 +163,9 @@ public func lk_text_classifier_train(_ trainTexts: CStrings?, _ trainLengths: Un
                       try strings(devLabels, nDev, "dev_labels")).map { (text: $0, label: $1) }
         let trainer = try TextClassifierTrainer(train: train, dev: dev, config: s.model, options: s.options,
                                                 tokenization: tokenization)
-        try trainer.run(log: progressLines(progress, userData))
+        let log = progressLines(progress, userData)
+        try run.start(trainer, log)
+        try trainer.run(checkpointPath: run.checkpoint, log: log)
         publish(trainer.classifier, to: out)
     }
 }

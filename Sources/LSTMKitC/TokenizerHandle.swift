@@ -176,15 +176,30 @@ public func lk_tokenizer_words(_ tokenizer: OpaquePointer?, _ words: Out<CChar>?
 public func lk_tokenizer_train(_ train: CString?, _ trainLength: Int, _ dev: CString?, _ devLength: Int,
                                _ config: UnsafePointer<lk_tokenizer_train_config>?, _ checkpointPath: CString?,
                                _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?, _ out: HandleOut?) -> lk_status {
+    // The checkpoint argument as options: one that exists is resumed.
+    let options = TrainOptions()
+    if let checkpointPath {
+        guard let path = String(validatingCString: checkpointPath) else { return guarded { throw invalid("checkpoint_path is not valid UTF-8") } }
+        options.entries = [("checkpoint_path", path), ("resume", access(path, F_OK) == 0 ? "1" : "0")]
+    }
+    return withExtendedLifetime(options) {
+        lk_tokenizer_train_ex(train, trainLength, dev, devLength, config, OpaquePointer(Unmanaged.passUnretained(options).toOpaque()),
+                              progress, userData, out)
+    }
+}
+
+@_cdecl("lk_tokenizer_train_ex")
+public func lk_tokenizer_train_ex(_ train: CString?, _ trainLength: Int, _ dev: CString?, _ devLength: Int,
+                                  _ config: UnsafePointer<lk_tokenizer_train_config>?, _ options: OpaquePointer?,
+                                  _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?, _ out: HandleOut?) -> lk_status {
     guarded {
         let c = try required(config, "config").pointee
         let out = try required(out, "out")
-        let checkpoint = try checkpointPath.map { try string($0, "checkpoint_path") }
         let trainSentences = Corpus.parseSegmented(try utf8Text(train, trainLength, "train"))
         let devSentences = Corpus.parseSegmented(try utf8Text(dev, devLength, "dev"))
         guard !trainSentences.isEmpty else { throw invalid("the training corpus has no sentences") }
         guard !devSentences.isEmpty else { throw invalid("the dev corpus has no sentences") }
-        let s = try tokenizerConfig.decode(c)
+        let (s, run) = try tokenizerConfig.decode(c, options)
         try s.model.validate(naming: ["embedding_dropout": "dropout", "output_dropout": "dropout"])
         if c.lexicon_len > 0 && c.lexicon_max_length == 0 {
             throw invalid("lexicon_max_length must be in [2, 16] with a lexicon, got 0")
@@ -197,11 +212,9 @@ public func lk_tokenizer_train(_ train: CString?, _ trainLength: Int, _ dev: CSt
         }
         let trainer = try TokenizerTrainer(train: trainSentences, dev: devSentences, lexicon: lexicon,
                                            config: s.model, options: s.options)
-        if let checkpoint, access(checkpoint, F_OK) == 0 {
-            try trainer.resume(from: checkpoint)
-            progress?("resumed from \(checkpoint) after epoch \(trainer.epoch)", userData)
-        }
-        try trainer.run(checkpointPath: checkpoint, bestPath: nil, log: progressLines(progress, userData))
+        let log = progressLines(progress, userData)
+        try run.start(trainer, log)
+        try trainer.run(checkpointPath: run.checkpoint, bestPath: nil, log: log)
         trainer.restoreBest()
         publish(trainer.tokenizer, to: out)
     }

@@ -43,6 +43,7 @@ protocol ClassifierConfig: HyperParameterized {
     var numLayers: Int { get set }
     var attentionSize: Int { get set }
     var seed: UInt64 { get set }
+    var cell: RecurrentCell { get set }
 }
 
 extension TextClassifierConfig: ClassifierConfig {}
@@ -89,13 +90,11 @@ struct ImageOptions: ParsableArguments {
     @Flag(help: "rows: a second LSTM also reads the image's columns.") var columns = false
     @Option(help: ImageClassifierConfig.help("conv_channels", default: image.convChannels.map(String.init).joined(separator: ",")))
     var convChannels: String?
-    @Option(help: "Minutes; no epoch starts after this.") var timeLimit: Double?
 
     /// The options given, with the kinds of classifier they apply to.
     var given: [(option: String, kinds: [String])] {
         [("--train-labels", trainLabels != nil, ["rows", "cnn"]), ("--dev-labels", devLabels != nil, ["rows", "cnn"]),
-         ("--columns", columns, ["rows"]), ("--conv-channels", convChannels != nil, ["cnn"]),
-         ("--time-limit", timeLimit != nil, ["rows", "cnn"])].filter { $0.1 }.map { ($0.0, $0.2) }
+         ("--columns", columns, ["rows"]), ("--conv-channels", convChannels != nil, ["cnn"])].filter { $0.1 }.map { ($0.0, $0.2) }
     }
 }
 
@@ -142,6 +141,7 @@ struct TrainClassifier: Command, Threaded {
         var (config, options): (C, O) = (C(), loop.options())
         if let pooling { config.pooling = try choice(pooling, option: "--pooling") }
         set(&config, [\.hiddenSize: hiddenSize, \.numLayers: layers, \.attentionSize: attentionSize])
+        set(&config, [\.cell: loop.cell])
         config.seed = options.loop.seed
         return (config, options)
     }
@@ -160,7 +160,7 @@ struct TrainClassifier: Command, Threaded {
         try check(config, options)   // the engine's rules, before reading the data
         let trainer = try TextClassifierTrainer(train: try readLabelled(train), dev: try readLabelled(dev),
                                                 config: config, options: options, tokenization: tokenization)
-        let best = try trainer.run(log: progress)
+        let best = try trainer.run(checkpointPath: try loop.start(trainer, output: output, inputs: [train, dev]), log: progress)
         try trainer.classifier.save(to: output)
         return best
     }
@@ -173,14 +173,14 @@ struct TrainClassifier: Command, Threaded {
         set(&config, [\.dropout: dropout])
         config.columns = images.columns
         if let channels = images.convChannels { config.convChannels = try list(channels, option: "--conv-channels", of: "sizes", example: "32,64") }
-        options.timeLimit = try seconds(fromMinutes: images.timeLimit)
         try check(config, options, rangesOnly: true)   // the engine's rules, before reading the data (the geometry comes from it)
         let x = try readImages(train, option: "--train", frames: true).images
         let y = try readLabels(trainLabels, count: x.shape[0], option: "--train-labels")
         let devX = try readImages(dev, option: "--dev", frames: true).images
         let devY = try readLabels(devLabels, count: devX.shape[0], option: "--dev-labels")
         let trainer = try ImageClassifierTrainer(train: x, trainLabels: y, dev: devX, devLabels: devY, config: config, options: options)
-        let best = try trainer.run(log: progress)
+        let best = try trainer.run(checkpointPath: try loop.start(trainer, output: output, inputs: [train, dev, trainLabels, devLabels]),
+                                   log: progress)
         try trainer.classifier.save(to: output)
         return best
     }

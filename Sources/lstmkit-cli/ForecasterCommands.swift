@@ -66,7 +66,6 @@ struct TrainForecaster: Command, Threaded {
     @Option(help: "Exogenous columns (known in advance), as --targets.") var exogenous: String?
     @Option(help: Config.help("context", default: Config().context)) var context: Int?
     @Option(help: Config.help("horizon", default: Config().horizon)) var horizon: Int?
-    @Option(help: "lstm or gru (default: \(Config().cell.rawValue)).") var cell: String?
     @Option(help: Config.help("hidden_size", default: Config().hiddenSize)) var hiddenSize: Int?
     @Option(help: Config.help("num_layers", default: Config().numLayers)) var layers: Int?
     @Option(help: Config.help("quantiles", default: Config().quantiles.map { "\($0)" }.joined(separator: ","))) var quantiles: String?
@@ -75,7 +74,6 @@ struct TrainForecaster: Command, Threaded {
     @Flag(help: "Keep the quantiles as trained (no calibration of their spread on dev).") var noCalibration = false
     @Option(help: Config.help("season", default: Config().season)) var season: Int?
     @Option(help: ForecasterTrainingOptions.help("dev_fraction", default: ForecasterTrainingOptions().devFraction)) var devFraction: Float?
-    @Option(help: "Stop training after this many minutes (default: no limit).") var timeLimit: Double?
     @OptionGroup(title: "Training loop") var loop: Loop<ForecasterTrainingOptions>
     var threads: Int { loop.threads ?? ForecasterTrainingOptions().threads }
 
@@ -84,18 +82,17 @@ struct TrainForecaster: Command, Threaded {
         var config = Config()
         var options: ForecasterTrainingOptions = loop.options()
         set(&config, [\.context: context, \.horizon: horizon, \.hiddenSize: hiddenSize, \.numLayers: layers, \.season: season])
-        if let cell { config.cell = try choice(cell, option: "--cell") }
+        set(&config, [\.cell: loop.cell])
         if let scaling { config.scaling = try choice(scaling, option: "--scaling") }
         if let quantiles { config.quantiles = try list(quantiles, option: "--quantiles", of: "levels", example: "0.1,0.5,0.9") }
         config.linearContext = !noLinearContext
         config.seed = options.seed
         set(&options, [\.devFraction: devFraction])
         options.calibrateIntervals = !noCalibration
-        options.timeLimit = try seconds(fromMinutes: timeLimit)
         try check(config, options)   // the engine's rules, before reading the data
         let (y, x) = try series(input, option: "--input", targets: targets, exogenous: exogenous)
         let trainer = try ForecasterTrainer(series: y, exogenous: x, config: config, options: options)
-        let best = try trainer.run(log: progress)
+        let best = try trainer.run(checkpointPath: try loop.start(trainer, output: output, inputs: [input]), log: progress)
         try trainer.forecaster.save(to: output)
         print("best dev \(best.summary); model written to \(output)")
     }

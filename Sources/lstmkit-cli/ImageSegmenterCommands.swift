@@ -34,11 +34,8 @@ struct TrainSegmenter: Command, Threaded {
     @Flag(help: "No BatchNorm in the conv blocks.") var noBatchNorm = false
     @Option(help: "transposed (a 2×2 transposed convolution) or bilinear (then a 1×1 convolution).") var upsampling = segmenter.upsampling.rawValue
     @Flag(help: "An attention gate on each skip connection.") var attentionGates = false
-    @Option(help: "Learning-rate schedule: plateau (multiply by --decay-factor after an epoch without a better dev mean IoU, stop after --patience such epochs) or cosine (anneal to 0 over --time-limit, else --epochs).")
-    var schedule = training.schedule.rawValue
     @Flag(help: "Augmentation: mirror each training image and its mask left to right with probability 1/2 (for data whose labels survive a mirror).")
     var flip = false
-    @Option(help: "Minutes; training stops at the first batch end after this (then dev is scored).") var timeLimit: Double?
     @Option(help: ImageSegmenterTrainingOptions.help("dice_weight")) var diceWeight = training.diceWeight
     @Flag(help: "Median-frequency class weights in the cross-entropy.") var balanceClasses = false
     @Option(help: "Cross-entropy weights, one per class, separated by commas.") var classWeights: String?
@@ -54,10 +51,9 @@ struct TrainSegmenter: Command, Threaded {
         config.upsampling = try choice(upsampling, option: "--upsampling")
         config.encoderChannels = try list(encoderChannels, option: "--encoder-channels", of: "sizes", example: "32,64")
         config.seed = options.seed
+        set(&config, [\.cell: loop.cell])
         set(&options, [\.flipHorizontally: flip, \.balanceClasses: balanceClasses])
         options.diceWeight = diceWeight
-        options.schedule = try choice(schedule, option: "--schedule")
-        options.timeLimit = try seconds(fromMinutes: timeLimit)
         options.classWeights = try classWeights.map { try list($0, option: "--class-weights", of: "numbers", example: "0.5,2,2") }
         try check(config, options, rangesOnly: true)   // the engine's rules, before reading the data
 
@@ -71,7 +67,8 @@ struct TrainSegmenter: Command, Threaded {
             config.numClasses = max(2, Int(top) + 1)
         }
         let trainer = try ImageSegmenterTrainer(train: x, trainMasks: m, dev: devX, devMasks: devM, config: config, options: options)
-        let best = try trainer.run(log: progress)
+        let best = try trainer.run(checkpointPath: try loop.start(trainer, output: output, inputs: [train, trainMasks, dev, devMasks]),
+                                   log: progress)
         try trainer.segmenter.save(to: output)
         print("best dev mean IoU \(fixed(best.meanIoU * 100, 2)) (pixel accuracy \(fixed(best.pixelAccuracy * 100, 2))); "
               + "model written to \(output)")

@@ -2,37 +2,15 @@ import ArgumentParser
 import LSTMKit
 
 // What the image classifier's and the image segmenter's commands share: images from .npy
-// files (float or integer, decoded by the engine) or PNG files, labels, masks, and the
-// names of choices.
+// or PNG files and masks (read by the engine's ImageFiles), labels, and the names of
+// choices.
 
-/// Images read from `source` ("-": standard input), float32 (N, H, W[, C]), and whether
-/// they came from a PNG file (one image). `frames` also takes sequences (N, T, H, W, C);
-/// `png` takes PNG files (8-bit grey or RGB); `channels`, where given, is what the model
-/// takes. `option` names the input in messages.
+/// Images read from `source` ("-": standard input): `ImageFiles.images`, the input
+/// named by `option` in messages.
 func readImages(_ source: String, option: String, frames: Bool = false, png: Bool = false,
                 channels: Int? = nil) throws -> (images: Tensor, isPNG: Bool) {
-    let name = "\(option) \(describe(source))"
-    let bytes = try readInput(source)
-    let images: Tensor, isPNG = png && PNG.isPNG(bytes)
-    if isPNG {
-        let image = try PNG.decode(bytes, name: source)
-        images = Tensor(shape: [1, image.height, image.width, image.channels], data: image.pixels.map { Float($0) })
-    } else {
-        guard !png || NumPyFile.isNumPy(bytes) else { throw invalid("\(name) is neither a .npy file nor a PNG image") }
-        let array = try NumPyFile.parse(bytes, name: describe(source))
-        let shapes = ["(N, H, W)", "(N, H, W, C)"] + (frames ? ["(N, T, H, W, C)"] : [])
-        guard (3..<3 + shapes.count).contains(array.shape.count) else {
-            throw invalid("\(name) holds an array of shape \(NumPyFile.text(array.shape)); images must be "
-                          + shapes.dropLast().joined(separator: ", ") + " or " + shapes.last!)
-        }
-        images = Tensor(shape: array.shape, data: try array.floats(describe(source)))
-    }
-    let c = images.rank == 4 ? images.shape[3] : 1
-    if let channels, c != channels {
-        let what = isPNG ? (c == 1 ? "a grey PNG" : "an RGB PNG") : "of shape \(NumPyFile.text(images.shape))"
-        throw LSTMKitError.sizeMismatch("\(name) is \(what): images of \(c) channel\(plural(c)); this model takes \(channels)")
-    }
-    return (images, isPNG)
+    try ImageFiles.images(try readInput(source), name: "\(option) \(describe(source))", file: describe(source),
+                          frames: frames, png: png, channels: channels)
 }
 
 /// Labels from a .npy file (integers or strings, shape (N,) or (N, 1)) or a UTF-8 text
@@ -54,21 +32,9 @@ func readLabels(_ path: String, count: Int, option: String) throws -> [String] {
     return labels
 }
 
-/// Masks (N, H, W) of class indices from a .npy file of integers (or booleans), one
-/// for each of `images` (N, H, W[, C]), those of `imagesOption`.
+/// Masks (N, H, W) for `images` (those of `imagesOption`): `ImageFiles.masks`.
 func readMasks(_ path: String, option: String, for images: Tensor, of imagesOption: String) throws -> [Int32] {
-    let array = try NumPyFile.read(path)
-    let want = Array(images.shape.prefix(3))
-    guard array.shape == want else {
-        throw LSTMKitError.sizeMismatch("\(option) \(path) has shape \(NumPyFile.text(array.shape)), but the images of "
-                                        + "\(imagesOption) are \(NumPyFile.text(images.shape)): masks must be (N, H, W) = "
-                                        + NumPyFile.text(want))
-    }
-    // The engine decodes; the CLI names a bad value by its mask and pixel.
-    let (h, w) = (want[1], want[2])
-    return try array.int32s("\(option) \(path)") { i, value in
-        invalid("\(option) \(path): mask \(i / (h * w)) has label \(value) at (\(i % (h * w) / w), \(i % w)), which is not a class index")
-    }
+    try ImageFiles.masks(try NumPyFile.read(path), name: "\(option) \(path)", for: images.shape, of: imagesOption)
 }
 
 /// The case of `T` named `text`; else an error naming `option` and every case.

@@ -68,8 +68,6 @@ struct TrainTokenizer: Command, Threaded {
     @Option(help: "Training corpus.") var train: String
     @Option(help: "Dev corpus (early stopping, learning-rate decay).") var dev: String
     @Option(help: "Where to write the best model.") var output: String
-    @Option(help: "Checkpoint written after every epoch (default: OUTPUT.checkpoint).") var checkpoint: String?
-    @Flag(help: "Continue from the checkpoint.") var resume = false
     @Option(help: Network.help("hidden_size")) var hiddenSize = network.hiddenSize
     @Option(help: Network.help("num_layers")) var layers = network.numLayers
     @Option(help: Network.help("char_dim")) var charDim = network.characterDim
@@ -84,31 +82,25 @@ struct TrainTokenizer: Command, Threaded {
     @Option(help: Training.help("unknown_bigram_rate")) var unknownBigramRate = training.unknownBigramRate
     @Option(help: Training.help("feature_dropout")) var featureDropout = training.featureDropout
     @Option(help: Training.help("label_smoothing")) var labelSmoothing = training.labelSmoothing
-    @Option(help: Training.help("average_decay")) var averageDecay = training.averageDecay
     @Option(help: Training.help("max_batches_per_epoch")) var maxBatches = training.maxBatchesPerEpoch
     @OptionGroup(title: "Training loop") var loop: Loop<TokenizerTrainingOptions>
     var threads: Int { loop.threads ?? training.threads }
 
     func execute() throws {
         try refuseOverwritingInputs([train, dev], output: output)
-        if let checkpoint { try refuseOverwritingInputs([train, dev, output], output: checkpoint, option: "--checkpoint") }
         var (config, options): (SegmenterConfig, TokenizerTrainingOptions) = (SegmenterConfig(), loop.options())
         set(&config, [\.hiddenSize: hiddenSize, \.numLayers: layers, \.characterDim: charDim, \.bigramDim: bigramDim])
         set(&config, [\.embeddingDropout: dropout, \.outputDropout: dropout])
         config.seed = options.seed
+        set(&config, [\.cell: loop.cell])
         set(&options, [\.minBigramCount: minBigramCount, \.dictionaryMaxLength: dictionaryMaxLength, \.dictionaryMinCount: dictionaryMinCount,
                        \.lexiconMaxLength: lexicon == nil ? 0 : lexiconMaxLength, \.maxBatchesPerEpoch: maxBatches])
-        set(&options, [\.unknownBigramRate: unknownBigramRate, \.featureDropout: featureDropout, \.labelSmoothing: labelSmoothing,
-                       \.averageDecay: averageDecay])
+        set(&options, [\.unknownBigramRate: unknownBigramRate, \.featureDropout: featureDropout, \.labelSmoothing: labelSmoothing])
         try check(config, options)   // the engine's rules, before reading the corpora
         let trainer = try TokenizerTrainer(train: try Corpus.readSegmented(train), dev: try Corpus.readSegmented(dev),
                                            lexicon: try lexicon.map(UserDictionary.read(path:)) ?? [], config: config, options: options)
-        let checkpointPath = checkpoint ?? output + ".checkpoint"
-        if resume {
-            try trainer.resume(from: checkpointPath)
-            print("resumed from \(checkpointPath) after epoch \(trainer.epoch)")
-        }
-        let best = try trainer.run(checkpointPath: checkpointPath, bestPath: output, log: progress)
+        let best = try trainer.run(checkpointPath: try loop.start(trainer, output: output, inputs: [train, dev]),
+                                   bestPath: output, log: progress)
         print("best dev F1 \(best); model written to \(output)")
     }
 }

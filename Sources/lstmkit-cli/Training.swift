@@ -11,9 +11,18 @@ import LSTMKit
 protocol TrainingLoopOptions: ModelTrainingOptions {
     init()
     static var trainsOn: String { get }
+    /// Whether training writes a checkpoint (OUTPUT.checkpoint) without --checkpoint.
+    static var checkpointsByDefault: Bool { get }
 }
 
-extension TokenizerTrainingOptions: TrainingLoopOptions { static let trainsOn = "segmented text" }
+extension TrainingLoopOptions {
+    static var checkpointsByDefault: Bool { false }
+}
+
+extension TokenizerTrainingOptions: TrainingLoopOptions {
+    static let trainsOn = "segmented text"
+    static let checkpointsByDefault = true
+}
 extension TextClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "text" }
 extension ImageClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "images" }
 extension ImageSegmenterTrainingOptions: TrainingLoopOptions { static let trainsOn = "masks" }
@@ -34,14 +43,37 @@ struct LoopOptions<A: TrainingLoopOptions, B: TrainingLoopOptions>: ParsableArgu
     @Option(help: Self.help("log_every") { $0.logEvery }) var logEvery: Int?
     @Option(help: "Random seed of the initial weights, the batches' order and dropout. (default: \(A().loop.seed))") var seed: UInt64?
     @Option(help: Self.help("threads") { $0.threads }) var threads: Int?
+    @Option(help: Self.help("schedule") { $0.schedule }) var schedule: LearningRateSchedule?
+    @Option(help: Self.help("average_decay") { $0.averageDecay }) var averageDecay: Float?
+    @Option(help: "Minutes; training stops at the first batch end after this, then dev is scored (default: no limit).")
+    var timeLimit: Minutes?
+    @Option(help: ArgumentHelp("Checkpoint written after every epoch (default: "
+                               + (A.checkpointsByDefault ? "OUTPUT.checkpoint)." : "none; OUTPUT.checkpoint with --resume).")))
+    var checkpoint: String?
+    @Flag(help: "Continue from the checkpoint (same data and options): the result equals the uninterrupted run.") var resume = false
+    @Option(help: "The recurrent layer's cell (default: \(RecurrentCell.lstm)).") var cell: RecurrentCell?
 
     /// The engine's options struct (of either model) with the options given.
     func options<O: TrainingLoopOptions>() -> O {
         var o = O()
         set(&o.loop, [\.epochs: epochs, \.batchSize: batchSize, \.patience: patience, \.logEvery: logEvery, \.threads: threads])
-        set(&o.loop, [\.learningRate: learningRate, \.clipNorm: clipNorm, \.decayFactor: decayFactor])
+        set(&o.loop, [\.learningRate: learningRate, \.clipNorm: clipNorm, \.decayFactor: decayFactor, \.averageDecay: averageDecay])
         set(&o.loop, [\.seed: seed])
+        set(&o.loop, [\.schedule: schedule])
+        if let timeLimit { o.timeLimit = max(timeLimit.value * 60, 1) }
         return o
+    }
+
+    /// Before training: with --resume, continues `trainer` from the checkpoint. Returns
+    /// where to write checkpoints (nil: nowhere), never one of `inputs`.
+    func start<T: TrainingTask>(_ trainer: T, output: String, inputs: [String?]) throws -> String? {
+        guard let path = checkpoint ?? (A.checkpointsByDefault || resume ? output + ".checkpoint" : nil) else { return nil }
+        try refuseOverwritingInputs(inputs + [output], output: path, option: "--checkpoint")
+        if resume {
+            try trainer.resume(from: path)
+            print("resumed from \(path) after epoch \(trainer.epoch)")
+        }
+        return path
     }
 
     /// The table's doc of the field `name`, and its default (of each model, when they differ).
@@ -87,12 +119,17 @@ func check<C: HyperParameterized, O: HyperParameterized>(_ config: C, _ options:
     try options.validate(naming: names(O.self))
 }
 
-/// --time-limit's minutes as the engine's seconds (at least its minimum of 1 s).
-func seconds(fromMinutes minutes: Double?) throws -> Double? {
-    guard let minutes else { return nil }
-    guard minutes.isFinite, minutes > 0 else { throw invalid("--time-limit must be a positive number of minutes, got \(minutes)") }
-    return max(minutes * 60, 1)
+/// --time-limit's value: a positive number of minutes (the engine's seconds are at least 1).
+struct Minutes: ExpressibleByArgument {
+    let value: Double
+    init?(argument: String) {
+        guard let v = Double(argument), v.isFinite, v > 0 else { return nil }
+        value = v
+    }
 }
+
+extension LearningRateSchedule: ExpressibleByArgument {}
+extension RecurrentCell: ExpressibleByArgument {}
 
 /// A trainer's progress line, printed at once (a pipe to `tee` shows it live).
 func progress(_ line: String) {

@@ -868,6 +868,7 @@ int main(int argc, char **argv) {
     static const test_group *const areas[] = {
         library_groups, lstm_groups, tokenizer_groups, text_classifier_groups, image_classifier_groups, image_segmenter_groups,
         header_groups,
+        train_options_groups,
         forecaster_groups,
     };
     for (size_t i = 0; i < sizeof areas / sizeof areas[0]; i++)

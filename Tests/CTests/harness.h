@@ -274,6 +274,7 @@ extern const test_group text_classifier_groups[];  /* test_text_classifier.c */
 extern const test_group image_classifier_groups[]; /* test_image_classifier.c */
 extern const test_group image_segmenter_groups[];  /* test_image_segmenter.c */
 extern const test_group header_groups[];           /* test_header.c */
+extern const test_group train_options_groups[];    /* test_train_options.c */
 extern const test_group forecaster_groups[];       /* test_forecaster.c */
 
 #endif

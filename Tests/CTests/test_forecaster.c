@@ -155,6 +155,26 @@ static void group_forecaster_exogenous_and_errors(void) {
         lk_forecaster_free(h);
     }
 
+    /* Settings by name (lk_forecaster_train_ex): the quantile levels and the loop's schedule. */
+    lk_train_options *opts = NULL;
+    if (EXPECT(lk_train_options_create(&opts), LK_STATUS_OK) && EXPECT(lk_train_options_set(opts, "quantiles", "0.2,0.5,0.8"), LK_STATUS_OK) &&
+        EXPECT(lk_train_options_set(opts, "schedule", "cosine"), LK_STATUS_OK)) {
+        lk_forecaster *g = NULL;
+        lk_forecaster_train_config got;
+        if (EXPECT(lk_forecaster_train_ex(&ys, &xs, &c, opts, NULL, NULL, &g), LK_STATUS_OK) && g &&
+            EXPECT(lk_forecaster_get_config(g, &got), LK_STATUS_OK))
+            CHECK(got.num_quantiles == 3 && got.quantiles[0] == 0.2f && got.quantiles[2] == 0.8f, "quantiles by name: %d levels",
+                  (int)got.num_quantiles);
+        lk_forecaster_free(g);
+        FC_FAILS(lk_train_options_set(opts, "quantiles", "0.1,x"), LK_STATUS_INVALID_ARGUMENT, "quantiles");
+        FC_FAILS(lk_train_options_set(opts, "quantiles", "0.1,0.9"), LK_STATUS_INVALID_ARGUMENT, "including 0.5");
+        lk_train_options_set(opts, "pooling", "mean"); /* another model's setting */
+        lk_forecaster *none = FC_SENTINEL;
+        FC_FAILS(lk_forecaster_train_ex(&ys, &xs, &c, opts, NULL, NULL, &none), LK_STATUS_INVALID_ARGUMENT, "pooling");
+        CHECK(none == FC_SENTINEL, "*out was changed by a failed train_ex");
+    }
+    lk_train_options_free(opts);
+
     /* Training errors: *out untouched. */
     lk_forecaster *out = FC_SENTINEL;
     lk_series empty = {NULL, 0, 0, 1}, tiny = {y, 22, 22, 1};

@@ -13,7 +13,7 @@ func checkTable<T: HyperParameterized>(_ defaults: T, _ type: T.Type = T.self) t
         #expect(!p.doc.isEmpty && !p.doc.contains("\n"), "\(T.self).\(p.name): the doc must be one line")
         #expect(p.problem(in: defaults) == nil, "\(T.self).\(p.name): the default breaks the rule")
         let (inside, outside) = p.edges(defaults)
-        #expect(!inside.isEmpty && !outside.isEmpty)
+        #expect(!inside.isEmpty && (!outside.isEmpty || p.choices != nil))   // every case of a choice is allowed
         for value in inside {
             #expect(p.problem(in: value) == nil, "\(T.self).\(p.name): a bound is refused")
             // A bound may break a rule between fields (checked elsewhere), never a range.
@@ -56,6 +56,36 @@ struct HyperParameterTests {
         o = TextClassifierTrainingOptions()
         o.decayFactor = 0
         #expect(throws: LSTMKitError.invalidArgument("decay_factor must be in (0, 1], got 0.0")) { try o.validate() }
+    }
+
+    /// Settings by name (the C ABI's lk_train_options_set): each kind of entry parses its
+    /// text, refuses text of another type or a value out of range naming the field, and
+    /// leaves the settings unchanged then.
+    @Test func setFromText() throws {
+        var o = TextClassifierTrainingOptions()
+        func set(_ name: String, _ text: String) throws { try TextClassifierTrainingOptions.hyperParameter(name)!.set(text, in: &o) }
+        try set("schedule", "cosine")
+        try set("average_decay", "0.999")
+        try set("time_limit", "90")
+        try set("epochs", "7")
+        #expect(o.schedule == .cosine && o.averageDecay == 0.999 && o.timeLimit == 90 && o.epochs == 7)
+        try set("time_limit", "0")
+        #expect(o.timeLimit == nil)
+        let before = o
+        #expect(throws: LSTMKitError.invalidArgument("schedule must be plateau or cosine, got \"linear\"")) { try set("schedule", "linear") }
+        #expect(throws: LSTMKitError.invalidArgument("epochs must be an integer, got \"7.5\"")) { try set("epochs", "7.5") }
+        #expect(throws: LSTMKitError.invalidArgument("average_decay must be in [0, 1), got 1.0")) { try set("average_decay", "1") }
+        #expect(throws: LSTMKitError.invalidArgument("time_limit must be 0 (no limit) or at least 1 second, got 0.5")) { try set("time_limit", "0.5") }
+        #expect(o.loop == before.loop && o.minTokenCount == before.minTokenCount)
+        var c = ImageSegmenterConfig()
+        try ImageSegmenterConfig.hyperParameter("encoder_channels")!.set("8,16,32", in: &c)
+        #expect(c.encoderChannels == [8, 16, 32])
+        #expect(throws: LSTMKitError.invalidArgument("encoder_channels must be sizes separated by commas (\"32,64\"), got \"8,,16\"")) {
+            try ImageSegmenterConfig.hyperParameter("encoder_channels")!.set("8,,16", in: &c)
+        }
+        var t = TextClassifierConfig()
+        try TextClassifierConfig.hyperParameter("cell")!.set("lstm", in: &t)
+        #expect(t.cell == .lstm && TextClassifierConfig.hyperParameter("cell")!.choices == RecurrentCell.allCases.map(\.rawValue))
     }
 
     @Test func textClassifierTrainerRefusesBeforeWork() throws {

@@ -16,9 +16,37 @@ public struct HyperParameter<Root> {
     /// Copies of a value with this field at each bound (`inside`, allowed) and just beyond
     /// (`outside`, refused): for tests.
     public let edges: (Root) -> (inside: [Root], outside: [Root])
+    /// The names a choice takes (an enum's raw values), nil for a number.
+    public var choices: [String]? = nil
+    /// Sets the field from its text ("0.5", "32,64", "cosine"; "0" for no time limit), or
+    /// returns what the text should have been ("a number").
+    let parse: (_ root: inout Root, _ text: String) -> String?
 
     /// The message if `root`'s value breaks the rule (naming the field `name`), else nil.
     public func problem(in root: Root, as name: String? = nil) -> String? { problem(root, name ?? self.name) }
+
+    /// Sets the field from text, as a front door that takes settings by name does
+    /// (C's lk_train_options_set): throws `invalidArgument` naming the field (`name`)
+    /// for text that is not a value of its type or a value outside its range; `root` is
+    /// unchanged then.
+    public func set(_ text: String, in root: inout Root, as name: String? = nil) throws {
+        var copy = root
+        if let expected = parse(&copy, text) {
+            throw LSTMKitError.invalidArgument("\(name ?? self.name) must be \(expected), got \"\(text)\"")
+        }
+        if let message = problem(copy, name ?? self.name) { throw LSTMKitError.invalidArgument(message) }
+        root = copy
+    }
+}
+
+/// Parses `text` as a `Value` into `path`, or returns `expected` (what it should have been).
+private func parser<Root, Value>(_ path: WritableKeyPath<Root, Value>, _ expected: String,
+                                 _ value: @escaping (String) -> Value?) -> (inout Root, String) -> String? {
+    { root, text in
+        guard let v = value(text) else { return expected }
+        root[keyPath: path] = v
+        return nil
+    }
 }
 
 /// Bounds of a Float hyper-parameter, each end open or closed; the value must be finite
@@ -84,7 +112,8 @@ extension HyperParameter {
                 let v = root[keyPath: path]
                 return range.contains(v) || (orZero && v == 0) ? nil : "\(name) must be \(allowed), got \(v)"
             },
-            edges: { root in (inside.map { setting(root, path, $0) }, outside.map { setting(root, path, $0) }) })
+            edges: { root in (inside.map { setting(root, path, $0) }, outside.map { setting(root, path, $0) }) },
+            parse: parser(path, "an integer", { Int($0) }))
     }
 
     /// A Float within `bounds` (finite).
@@ -97,7 +126,8 @@ extension HyperParameter {
                 let v = root[keyPath: path]
                 return bounds.contains(v) ? nil : "\(name) must be \(allowed), got \(v)"
             },
-            edges: { root in (bounds.inside.map { setting(root, path, $0) }, bounds.outside.map { setting(root, path, $0) }) })
+            edges: { root in (bounds.inside.map { setting(root, path, $0) }, bounds.outside.map { setting(root, path, $0) }) },
+            parse: parser(path, "a number", { Float($0) }))
     }
 
     /// A time in seconds, nil for none (the C ABI's 0), else finite and at least `minimum`.
@@ -113,7 +143,8 @@ extension HyperParameter {
             edges: { root in
                 ([nil, minimum, .greatestFiniteMagnitude].map { setting(root, path, $0) },
                  [0, minimum.nextDown, .nan, .infinity, -1].map { setting(root, path, $0) })
-            })
+            },
+            parse: parser(path, "a number of seconds (0: no limit)", { text in Double(text).map { $0 == 0 ? nil : $0 } }))
     }
 
     /// A list of Ints: `count` entries, each in `each`. A bad entry is named `name[i]`.
@@ -137,7 +168,22 @@ extension HyperParameter {
                        [Int](repeating: each.lowerBound, count: n - 1) + [each.lowerBound - 1],
                        [each.upperBound + 1] + [Int](repeating: each.upperBound, count: n - 1)]
                 return (inside.map { setting(root, path, $0) }, outside.map { setting(root, path, $0) })
-            })
+            },
+            parse: parser(path, "sizes separated by commas (\"32,64\")", { text in
+                let sizes = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+                return sizes.contains(nil) ? nil : sizes.map { $0! }
+            }))
+    }
+
+    /// One of an enum's cases, by name (its raw value): a schedule, a recurrent cell.
+    public static func choice<E: RawRepresentable & CaseIterable>(_ name: String, _ path: WritableKeyPath<Root, E>,
+                                                                 _ doc: String) -> HyperParameter where E.RawValue == String {
+        let names = E.allCases.map(\.rawValue)
+        let allowed = names.count == 1 ? names[0] : "\(names.dropLast().joined(separator: ", ")) or \(names.last!)"
+        return HyperParameter(
+            name: name, allowed: allowed, doc: doc, problem: { _, _ in nil },
+            edges: { root in (E.allCases.map { setting(root, path, $0) }, []) },
+            choices: names, parse: parser(path, allowed, E.init(rawValue:)))
     }
 }
 
@@ -151,7 +197,8 @@ extension HyperParameter {
             edges: { outer in
                 let (inside, outside) = edges(outer[keyPath: path])
                 return (inside.map { setting(outer, path, $0) }, outside.map { setting(outer, path, $0) })
-            })
+            },
+            choices: choices, parse: { outer, text in parse(&outer[keyPath: path], text) })
     }
 }
 
@@ -207,6 +254,10 @@ public let threadCountRange = 1...1024
 extension HyperParameter {
     static func hiddenSize(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
         .int("hidden_size", path, 1...4096, "LSTM units per direction.")
+    }
+
+    static func cell(_ path: WritableKeyPath<Root, RecurrentCell>) -> HyperParameter {
+        .choice("cell", path, "The recurrent layer's cell.")
     }
 
     static func numLayers(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {

@@ -53,6 +53,7 @@ extension TrainerOptions: HyperParameterized {
             .int("batch_size", \.batchSize, 1...65536, "Examples per batch."),
             .float("learning_rate", \.learningRate, .positive, "Adam's (initial) learning rate."),
             .float("clip_norm", \.clipNorm, .positive, "Gradients are clipped to this global norm."),
+            .choice("schedule", \.schedule, "The learning rate's schedule: plateau (decay and stop on no progress) or cosine (to 0 over the budget)."),
             .int("patience", \.patience, 1...int32Max, "Stop after this many epochs without a better dev score."),
             .float("decay_factor", \.decayFactor, .openClosed(0, 1), "The learning rate is multiplied by this after an epoch without progress."),
             .seconds("time_limit", \.timeLimit, atLeast: 1, "Stop training once this many seconds have passed (nil: no limit)."),

@@ -357,6 +357,42 @@ int fields_from_dict(PyObject *dict, const train_field *fields, void *config)
     return 1;
 }
 
+int train_options_from_dict(PyObject *dict, const train_field *fields, lk_train_options **out)
+{
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+
+    *out = NULL;
+    while (PyDict_Check(dict) && PyDict_Next(dict, &pos, &key, &value)) {
+        const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
+        const train_field *f = fields;
+        PyObject *text, *bytes;
+        int ok;
+        if (name == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "config keys must be str");
+            break;
+        }
+        while (f->name != NULL && strcmp(f->name, name) != 0)
+            f++;
+        if (f->name != NULL)
+            continue; /* a field of the struct */
+        text = PyBool_Check(value) ? PyUnicode_FromString(value == Py_True ? "1" : "0") : PyObject_Str(value);
+        bytes = text != NULL ? PyUnicode_EncodeFSDefault(text) : NULL; /* paths as the OS spells them */
+        ok = bytes != NULL && (*out != NULL || lk_ok(lk_train_options_create(out))) &&
+             lk_ok(lk_train_options_set(*out, name, PyBytes_AS_STRING(bytes)));
+        Py_XDECREF(text);
+        Py_XDECREF(bytes);
+        if (!ok)
+            break;
+    }
+    if (!PyErr_Occurred())
+        return 1;
+    lk_train_options_free(*out);
+    *out = NULL;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Training progress                                                          */
 /* ------------------------------------------------------------------------ */

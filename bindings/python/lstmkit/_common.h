@@ -137,6 +137,13 @@ PyObject *fields_to_dict(const train_field *fields, const void *base);
  * KeyError naming the field). */
 int fields_from_dict(PyObject *dict, const train_field *fields, void *base);
 
+/* The entries of a config dict that are no field of its struct (`fields`): the
+ * training settings the C ABI takes by name (schedule, cell, checkpoint_path, ...), as
+ * an lk_train_options for lk_*_train_ex (*out stays NULL when there are none; free it
+ * with lk_train_options_free). Values go as text: a bool as "1"/"0", a str as is, else
+ * str(value); the library checks them, naming the key. */
+int train_options_from_dict(PyObject *dict, const train_field *fields, lk_train_options **out);
+
 /* ---- Training progress ---- */
 
 /* The progress callback's state. The first exception the Python callable raises is kept

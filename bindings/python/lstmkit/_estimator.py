@@ -13,6 +13,10 @@
 - ``fit(X, y, validation_data=None, validation_split=None, ...)`` is one body (``_fit``);
   a model supplies how its data are checked (``_inputs``, ``_targets``) and its native
   training call (``_TRAIN``).
+- The training loop's settings, the same for every model (``LOOP_PARAMS``: schedule,
+  average_decay, time_limit, checkpoint, resume, cell), are constructor arguments of
+  every estimator through its ``**loop``, written here once; None (their default) is
+  the engine's default. ``loop_settings`` passes them to the C ABI by name.
 - The fitted model is one immutable snapshot (``Fitted``), swapped in by one
   assignment: a ``predict`` running while ``fit`` finishes on another thread uses the
   old model or the new one, never a mix.
@@ -34,6 +38,35 @@ from ._labels import is_int_text, score
 #: The share of the training data held out when neither validation_data nor
 #: validation_split is given.
 DEFAULT_VALIDATION_SPLIT = 0.1
+
+#: The training loop's settings every model takes; None is the engine's default.
+#:   schedule: "plateau" (the learning rate decays after an epoch without a better
+#:       validation score; training stops after ``patience`` such epochs) or "cosine"
+#:       (half a cosine down to 0 over time_limit, else the epochs; no early stop).
+#:   average_decay: in [0, 1); > 0 scores and keeps a moving average of the weights with
+#:       this decay per step (Polyak averaging, e.g. 0.999); 0 the weights as trained.
+#:   time_limit: seconds (>= 1); training stops at the first batch end after it.
+#:   checkpoint: a path written (atomically) after every epoch.
+#:   resume: True continues from ``checkpoint`` (same data and settings): the result
+#:       equals the uninterrupted run.
+#:   cell: the recurrent layer's cell, "lstm".
+LOOP_PARAMS = ("schedule", "average_decay", "time_limit", "checkpoint", "resume", "cell")
+
+
+def loop_settings(values: Dict[str, Any], config: Dict[str, Any], types: Dict[str, Any]) -> None:
+    """Puts the loop settings of `values` that are not None into the C config dict: a
+    struct field where the model's struct has one (converted as `types` say), else a
+    setting by name (checkpoint as checkpoint_path), which the extension passes to the
+    library as text for it to check."""
+    for name in LOOP_PARAMS:
+        value = values.get(name)
+        if value is None:
+            continue
+        if name in config or name == "resume":
+            config[name] = to_c(name, value, bool if name == "resume" else types.get(name))
+        else:
+            config["checkpoint_path" if name == "checkpoint" else name] = (
+                path_arg(name, value) if name == "checkpoint" else value)
 
 
 def c_value(config: Dict[str, Any], field: str, types: Optional[Dict[str, Any]] = None) -> Any:
@@ -75,7 +108,9 @@ class Fitted(NamedTuple):
 
 
 class Estimator:
-    """The base of TextClassifier, ImageClassifier and ImageSegmenter (see the module)."""
+    """The base of TextClassifier, ImageClassifier and ImageSegmenter (see the module).
+    Every one takes the training loop's settings (``LOOP_PARAMS``) as keyword arguments
+    of its constructor."""
 
     #: The native load (path -> handle) and train functions of the model kind.
     _LOAD: ClassVar[Callable[[str], Any]]
@@ -96,9 +131,20 @@ class Estimator:
 
     @classmethod
     def _param_names(cls) -> List[str]:
-        return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+        """The model's constructor arguments, then the loop's (its ``**loop``) that it does
+        not name itself (a model whose C config has a cell may take it as its own)."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        own = [p.name for p in parameters if p.name != "self" and p.kind is not p.VAR_KEYWORD]
+        return own + [name for name in LOOP_PARAMS if name not in own]
 
     def _init_params(self, values: Dict[str, Any]) -> None:
+        """Stores the constructor's arguments (its locals()), the loop's from its **loop."""
+        values = dict(values)
+        loop = values.pop("loop", {})
+        unknown = sorted(set(loop) - set(LOOP_PARAMS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
+        values.update((name, loop.get(name, values.get(name))) for name in LOOP_PARAMS)
         for name in self._param_names():
             setattr(self, name, values[name])
         self._model: Optional[Fitted] = None
@@ -151,12 +197,13 @@ class Estimator:
             train, held_out = split_validation(len(X), split, int_arg("seed", self.seed), self._ITEMS, labels)
             train_X, train_y, dev_X, dev_y = _take(X, train), _take(y, train), _take(X, held_out), _take(y, held_out)
         callback = callback_arg("progress" if "progress" in args else "verbose", args.get("progress", args.get("verbose")))
-        if args.get("time_limit", 0) is None:
-            args = dict(args, time_limit=0.0)  # no limit
+        # fit's own loop arguments (time_limit, schedule) override the constructor's unless None.
+        values = dict(self.get_params(), **{k: v for k, v in args.items() if not (k in LOOP_PARAMS and v is None)})
         config = dict(self._C_DEFAULTS)
-        for name, value in list(self.get_params().items()) + list(args.items()):
-            if name in config:
+        for name, value in values.items():
+            if name in config and name not in LOOP_PARAMS:
                 config[name] = to_c(name, value, self._C_TYPES.get(name))
+        loop_settings(values, config, self._C_TYPES)
         handle = self._TRAIN(train_X, train_y, dev_X, dev_y, config, *extra, callback)
         self._set_model(handle, all_int)
         self._threads = args["threads"]
@@ -211,7 +258,8 @@ class Estimator:
         return float(self.evaluate(X, y)[self._SCORE])
 
     def __repr__(self) -> str:
-        defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        defaults = dict.fromkeys(LOOP_PARAMS)
+        defaults.update((name, p.default) for name, p in inspect.signature(type(self).__init__).parameters.items())
         shown = [f"{name}={value!r}" for name, value in self.get_params().items()
                  if defaults.get(name, inspect.Parameter.empty) is inspect.Parameter.empty
                  or not _same(value, defaults[name])]
@@ -237,7 +285,9 @@ class Estimator:
         as ints when every class is the decimal form of an int."""
         handle = cls._LOAD(path_arg("path", path))
         config = handle.config()
-        self = cls(**{name: c_value(config, name, cls._C_TYPES) for name in cls._param_names()})
+        # The cell is architecture (the file's); the loop's other settings shape training only.
+        self = cls(**{name: c_value(config, name, cls._C_TYPES) for name in cls._param_names()
+                      if name in config and (name not in LOOP_PARAMS or name == "cell")})
         self._set_model(handle, int_labels=True)
         return self
 

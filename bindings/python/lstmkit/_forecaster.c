@@ -1,8 +1,7 @@
 /*
  * lstmkit._native: the forecaster handle (lk_forecaster) and forecaster_load/train.
  * Every call (forecast, evaluate, config, save) is a reader. The quantile levels, a
- * float array in the C config, travel as the dict's "quantiles" list beside the field
- * table's entries.
+ * float array in the C config, come out as the dict's "quantiles" list and go in by name.
  */
 #include "_common.h"
 
@@ -162,45 +161,32 @@ static PyMethodDef ForecasterHandle_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* forecaster_train(y, X or None, config: dict with "quantiles", progress: callable or
- * None) -> handle. */
+/* forecaster_train(y, X or None, config: dict, progress: callable or None) -> handle.
+ * The dict's entries that are no struct field (quantiles as "0.1,0.5,0.9", the loop's
+ * settings) go to the library by name. */
 static PyObject *native_forecaster_train(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *y_obj, *x_obj, *config_obj, *progress_obj, *levels = NULL, *result = NULL;
+    PyObject *y_obj, *x_obj, *config_obj, *progress_obj, *result = NULL;
     PyArrayObject *y = NULL, *x = NULL;
     lk_series ys, xs;
     lk_forecaster_train_config config = lk_forecaster_train_config_default();
     progress_state state;
     lk_forecaster *forecaster = NULL;
+    lk_train_options *options = NULL;
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "OOOO:forecaster_train", &y_obj, &x_obj, &config_obj, &progress_obj) ||
-        !fields_from_dict(config_obj, forecaster_fields, &config) || !progress_init(&state, progress_obj))
+        !fields_from_dict(config_obj, forecaster_fields, &config) || !progress_init(&state, progress_obj) ||
+        !train_options_from_dict(config_obj, forecaster_fields, &options))
         return NULL;
-    if ((levels = PySequence_Fast(PyDict_GetItemString(config_obj, "quantiles") ? PyDict_GetItemString(config_obj, "quantiles")
-                                                                                  : Py_None,
-                                  "quantiles must be a sequence of floats")) == NULL)
-        return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(levels);
-    if (n < 1 || n > LK_FORECASTER_MAX_QUANTILES) {
-        PyErr_Format(PyExc_ValueError, "quantiles must hold 1 to %d levels, got %zd", LK_FORECASTER_MAX_QUANTILES, n);
-        goto out;
-    }
-    config.num_quantiles = (int32_t)n;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double v;
-        if (!float_arg(PySequence_Fast_GET_ITEM(levels, i), "quantiles[i]", &v))
-            goto out;
-        config.quantiles[i] = (float)v;
-    }
     if (series_arg(y_obj, "y", 0, &y, &ys) && series_arg(x_obj, "X", 1, &x, &xs)) {
-        TRAINING(status = lk_forecaster_train(&ys, x ? &xs : NULL, &config, progress_fn(&state), &state, &forecaster));
+        TRAINING(status = lk_forecaster_train_ex(&ys, x ? &xs : NULL, &config, options, progress_fn(&state), &state,
+                                                 &forecaster));
         result = wrap_forecaster(status, forecaster, &state);
     }
-out:
-    Py_XDECREF(levels);
     Py_XDECREF(y);
     Py_XDECREF(x);
+    lk_train_options_free(options);
     return result;
 }
 

@@ -82,11 +82,13 @@ static PyObject *native_image_classifier_train(PyObject *Py_UNUSED(module), PyOb
     lk_image_shape shape, dev_shape;
     progress_state state;
     lk_image_classifier *classifier = NULL;
+    lk_train_options *options = NULL;
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "OOOOOO:image_classifier_train", &x_obj, &l_obj, &dx_obj, &dl_obj, &config_obj,
                           &progress_obj) ||
-        !fields_from_dict(config_obj, image_fields, &config) || !progress_init(&state, progress_obj))
+        !fields_from_dict(config_obj, image_fields, &config) || !progress_init(&state, progress_obj) ||
+        !train_options_from_dict(config_obj, image_fields, &options))
         return NULL;
     if ((x = image_batch(x_obj, "X", &shape)) != NULL && (dx = image_batch(dx_obj, "validation X", &dev_shape)) &&
         str_seq_take(&tl, l_obj, "labels", UTF8_NUL_FREE) && str_seq_take(&dl, dl_obj, "validation labels", UTF8_NUL_FREE)) {
@@ -94,9 +96,10 @@ static PyObject *native_image_classifier_train(PyObject *Py_UNUSED(module), PyOb
         if (tl.n != PyArray_DIM(x, 0) || dl.n != PyArray_DIM(dx, 0) || memcmp(&shape, &dev_shape, sizeof shape))
             PyErr_SetString(PyExc_ValueError, "image_classifier_train: a label per image, one image shape");
         else {
-            TRAINING(status = lk_image_classifier_train(&shape, FLOATS(x), (size_t)PyArray_DIM(x, 0), SIZE(x),
-                                                        tl.utf8, FLOATS(dx), (size_t)PyArray_DIM(dx, 0), SIZE(dx),
-                                                        dl.utf8, &config, progress_fn(&state), &state, &classifier));
+            TRAINING(status = lk_image_classifier_train_ex(&shape, FLOATS(x), (size_t)PyArray_DIM(x, 0), SIZE(x),
+                                                           tl.utf8, FLOATS(dx), (size_t)PyArray_DIM(dx, 0), SIZE(dx),
+                                                           dl.utf8, &config, options, progress_fn(&state), &state,
+                                                           &classifier));
             result = wrap_image_classifier(status, classifier, &state);
         }
     }
@@ -104,6 +107,7 @@ static PyObject *native_image_classifier_train(PyObject *Py_UNUSED(module), PyOb
     str_seq_release(&dl);
     Py_XDECREF(x);
     Py_XDECREF(dx);
+    lk_train_options_free(options);
     return result;
 }
 

@@ -121,22 +121,24 @@ static PyObject *native_image_segmenter_train(PyObject *Py_UNUSED(module), PyObj
     lk_image_shape shape, dev_shape;
     progress_state state;
     lk_image_segmenter *segmenter = NULL;
+    lk_train_options *options = NULL;
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "OOOOOOO:image_segmenter_train", &x_obj, &m_obj, &dx_obj, &dm_obj, &config_obj,
                           &weights_obj, &progress_obj) ||
-        !fields_from_dict(config_obj, segmenter_fields, &config) || !progress_init(&state, progress_obj))
+        !fields_from_dict(config_obj, segmenter_fields, &config) || !progress_init(&state, progress_obj) ||
+        !train_options_from_dict(config_obj, segmenter_fields, &options))
         return NULL;
     if ((weights_obj == Py_None || (weights = AS_ARRAY(weights_obj, NPY_FLOAT32)) != NULL) &&
         (x = image_batch(x_obj, "X", &shape)) != NULL && (dx = image_batch(dx_obj, "validation X", &dev_shape)) &&
         (m = AS_ARRAY(m_obj, NPY_INT32)) != NULL && (dm = AS_ARRAY(dm_obj, NPY_INT32)) != NULL) {
         config.class_weights = weights ? FLOATS(weights) : NULL;
         config.class_weights_count = weights ? SIZE(weights) : 0;
-        TRAINING(status = lk_image_segmenter_train(&shape, FLOATS(x), (size_t)PyArray_DIM(x, 0), SIZE(x),
-                                                   (const int32_t *)PyArray_DATA(m), SIZE(m), &dev_shape, FLOATS(dx),
-                                                   (size_t)PyArray_DIM(dx, 0), SIZE(dx),
-                                                   (const int32_t *)PyArray_DATA(dm), SIZE(dm), &config,
-                                                   progress_fn(&state), &state, &segmenter));
+        TRAINING(status = lk_image_segmenter_train_ex(&shape, FLOATS(x), (size_t)PyArray_DIM(x, 0), SIZE(x),
+                                                      (const int32_t *)PyArray_DATA(m), SIZE(m), &dev_shape, FLOATS(dx),
+                                                      (size_t)PyArray_DIM(dx, 0), SIZE(dx),
+                                                      (const int32_t *)PyArray_DATA(dm), SIZE(dm), &config, options,
+                                                      progress_fn(&state), &state, &segmenter));
         result = wrap_image_segmenter(status, segmenter, &state);
     }
     Py_XDECREF(weights);
@@ -144,6 +146,7 @@ static PyObject *native_image_segmenter_train(PyObject *Py_UNUSED(module), PyObj
     Py_XDECREF(dx);
     Py_XDECREF(m);
     Py_XDECREF(dm);
+    lk_train_options_free(options);
     return result;
 }
 

@@ -53,7 +53,9 @@ static PyObject *ClassifierHandle_predict_proba(PyObject *obj, PyObject *args)
 
 /* attention(text) -> list of (token: str, weight: float): the tokens the model read and
  * their attention weights (ValueError from the library when the model's pooling is not
- * attention). The sizes are asked for, then filled, under one read lock. */
+ * attention). One call, into buffers of twice the text's bytes and a weight per byte
+ * (enough for its tokens, lower-cased and NUL-terminated, in practice); again with the
+ * sizes the library asks for if they are too small. */
 static PyObject *ClassifierHandle_attention(PyObject *obj, PyObject *args)
 {
     ClassifierHandle *self = (ClassifierHandle *)obj;
@@ -67,16 +69,19 @@ static PyObject *ClassifierHandle_attention(PyObject *obj, PyObject *args)
     if (!PyArg_ParseTuple(args, "O:attention", &text_obj) || (one = PyTuple_Pack(1, text_obj)) == NULL ||
         !str_seq_take(&text, one, "text", UTF8_ALONE))
         goto done;
-    READ_LOCKED(self, {
-        status = lk_text_classifier_attention(self->model, text.utf8[0], text.lens[0], NULL, 0, &tokens_size, NULL,
-                                              0, &n);
-        tokens = status == LK_STATUS_OK ? PyMem_RawMalloc(tokens_size + 1) : NULL;
-        weights = tokens != NULL ? PyMem_RawMalloc(n * sizeof *weights + 1) : NULL;
-        if (weights != NULL)
-            status = lk_text_classifier_attention(self->model, text.utf8[0], text.lens[0], tokens, tokens_size,
-                                                  &tokens_size, weights, n, &n);
-    });
-    if (!lk_ok(status) || weights == NULL || (result = PyList_New((Py_ssize_t)n)) == NULL)
+    tokens_size = 2 * text.lens[0] + 1;
+    n = text.lens[0] + 1;
+    do {
+        PyMem_RawFree(tokens);
+        PyMem_RawFree(weights);
+        tokens = PyMem_RawMalloc(tokens_size + 1);
+        weights = PyMem_RawMalloc(n * sizeof *weights + 1);
+        status = LK_STATUS_OUT_OF_MEMORY;
+        if (tokens != NULL && weights != NULL)
+            READ_LOCKED(self, status = lk_text_classifier_attention(self->model, text.utf8[0], text.lens[0], tokens,
+                                                                    tokens_size, &tokens_size, weights, n, &n));
+    } while (status == LK_STATUS_BUFFER_TOO_SMALL);
+    if (tokens == NULL || weights == NULL || !lk_ok(status) || (result = PyList_New((Py_ssize_t)n)) == NULL)
         goto done;
     for (i = 0; i < n; i++) { /* n NUL-terminated tokens */
         const char *nul = at < tokens_size ? memchr(tokens + at, '\0', tokens_size - at) : NULL;
@@ -118,11 +123,13 @@ static PyObject *native_text_classifier_train(PyObject *Py_UNUSED(module), PyObj
     lk_text_classifier_train_config config = lk_text_classifier_train_config_default();
     progress_state state;
     lk_text_classifier *classifier = NULL;
+    lk_train_options *options = NULL;
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "OOOOOO:text_classifier_train", &tt_obj, &tl_obj, &dt_obj, &dl_obj, &config_obj,
                           &progress_obj) ||
-        !fields_from_dict(config_obj, classifier_fields, &config) || !progress_init(&state, progress_obj))
+        !fields_from_dict(config_obj, classifier_fields, &config) || !progress_init(&state, progress_obj) ||
+        !train_options_from_dict(config_obj, classifier_fields, &options))
         return NULL;
     if (str_seq_take(&tt, tt_obj, "texts", 0) && str_seq_take(&tl, tl_obj, "labels", UTF8_NUL_FREE) &&
         str_seq_take(&dt, dt_obj, "validation texts", 0) &&
@@ -130,9 +137,9 @@ static PyObject *native_text_classifier_train(PyObject *Py_UNUSED(module), PyObj
         if (tt.n != tl.n || dt.n != dl.n)
             PyErr_SetString(PyExc_ValueError, "texts and labels differ in length");
         else {
-            TRAINING(status = lk_text_classifier_train(tt.utf8, tt.lens, tl.utf8, (size_t)tt.n, dt.utf8, dt.lens,
-                                                       dl.utf8, (size_t)dt.n, &config, progress_fn(&state), &state,
-                                                       &classifier));
+            TRAINING(status = lk_text_classifier_train_ex(tt.utf8, tt.lens, tl.utf8, (size_t)tt.n, dt.utf8, dt.lens,
+                                                          dl.utf8, (size_t)dt.n, &config, options, progress_fn(&state),
+                                                          &state, &classifier));
             result = wrap_text_classifier(status, classifier, &state);
         }
     }
@@ -140,6 +147,7 @@ static PyObject *native_text_classifier_train(PyObject *Py_UNUSED(module), PyObj
     str_seq_release(&tl);
     str_seq_release(&dt);
     str_seq_release(&dl);
+    lk_train_options_free(options);
     return result;
 }
 

@@ -186,30 +186,31 @@ static PyObject *native_tokenizer_train_config_default(PyObject *Py_UNUSED(modul
     return fields_to_dict(train_fields, &config);
 }
 
-/* tokenizer_train(train: bytes, dev: bytes, config: dict, checkpoint: path or None,
- *                 progress: callable or None, lexicon: bytes or None) -> handle */
+/* tokenizer_train(train: bytes, dev: bytes, config: dict (with the settings by name,
+ *                 checkpoint_path among them), progress: callable or None,
+ *                 lexicon: bytes or None) -> handle */
 static PyObject *native_tokenizer_train(PyObject *Py_UNUSED(module), PyObject *args)
 {
     const char *train, *dev, *lexicon = NULL;
     Py_ssize_t train_len, dev_len, lexicon_len = 0;
-    PyObject *config_obj, *checkpoint_obj, *progress_obj, *checkpoint = NULL, *result = NULL;
+    PyObject *config_obj, *progress_obj, *result;
     lk_tokenizer_train_config config = lk_tokenizer_train_config_default();
     progress_state state;
     lk_tokenizer *tokenizer = NULL;
+    lk_train_options *options = NULL;
     lk_status status;
 
-    if (!PyArg_ParseTuple(args, "y#y#OOO|z#:tokenizer_train", &train, &train_len, &dev, &dev_len, &config_obj,
-                          &checkpoint_obj, &progress_obj, &lexicon, &lexicon_len) ||
+    if (!PyArg_ParseTuple(args, "y#y#OO|z#:tokenizer_train", &train, &train_len, &dev, &dev_len, &config_obj,
+                          &progress_obj, &lexicon, &lexicon_len) ||
         !fields_from_dict(config_obj, train_fields, &config) || !progress_init(&state, progress_obj) ||
-        (checkpoint_obj != Py_None && !PyUnicode_FSConverter(checkpoint_obj, &checkpoint)))
+        !train_options_from_dict(config_obj, train_fields, &options))
         return NULL;
     config.lexicon = lexicon; /* borrowed: args holds the bytes */
     config.lexicon_len = (size_t)lexicon_len;
-    TRAINING(status = lk_tokenizer_train(train, (size_t)train_len, dev, (size_t)dev_len, &config,
-                                         checkpoint ? PyBytes_AS_STRING(checkpoint) : NULL, progress_fn(&state),
-                                         &state, &tokenizer));
+    TRAINING(status = lk_tokenizer_train_ex(train, (size_t)train_len, dev, (size_t)dev_len, &config, options,
+                                            progress_fn(&state), &state, &tokenizer));
     result = wrap_tokenizer(status, tokenizer, &state);
-    Py_XDECREF(checkpoint);
+    lk_train_options_free(options);
     return result;
 }
 

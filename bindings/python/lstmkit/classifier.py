@@ -68,6 +68,8 @@ class TextClassifier(Classifier):
         bigram_dim: an embedding of token bigrams (a token and its right neighbour)
             beside the tokens' (0: none).
         min_bigram_count: rarer training bigrams are "unknown".
+        **loop: the training loop's settings, as every model's (None: the default):
+            schedule, average_decay, time_limit, checkpoint, resume, cell (see Estimator).
 
     X is a sequence of str (texts), y their labels; ``predict`` returns a list.
     """
@@ -95,6 +97,7 @@ class TextClassifier(Classifier):
         seed: int = _d("seed"),
         bigram_dim: int = _d("bigram_dim"),
         min_bigram_count: int = _d("min_bigram_count"),
+        **loop: Any,
     ) -> None:
         self._init_params(locals())
 

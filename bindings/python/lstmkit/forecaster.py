@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _native
 from ._args import callback_arg
-from ._estimator import Estimator, c_value, to_c
+from ._estimator import LOOP_PARAMS, Estimator, c_value, loop_settings, to_c
 
 __all__ = ["Forecaster"]
 
@@ -63,6 +63,16 @@ def series_arg(name: str, value: Any, min_steps: int = 1) -> Tuple[np.ndarray, b
     return f, a.ndim == 1
 
 
+def quantiles_arg(levels: Any) -> str:
+    """The levels as the library reads them by name: "0.1,0.5,0.9" (it checks them)."""
+    if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
+        raise TypeError(f"quantiles must be a sequence of floats, got {type(levels).__name__}")
+    levels = list(levels)
+    if not all(isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in levels):
+        raise TypeError(f"quantiles must be a sequence of floats, got {levels!r}")
+    return ",".join(repr(float(v)) for v in levels)
+
+
 class Forecaster(Estimator):
     """An unfitted forecaster (scikit-learn's estimator contract): configure, then
     ``fit``. The arguments are checked by ``fit``.
@@ -80,6 +90,8 @@ class Forecaster(Estimator):
             autoregressive path beside the LSTM).
         season: the seasonal period for MASE (1: non-seasonal).
         seed: initialisation and shuffling of the training windows.
+        **loop: the training loop's settings, as every model's (None: the default):
+            schedule, average_decay, time_limit, checkpoint, resume (see Estimator).
     """
 
     _C_DEFAULTS, _C_TYPES = _D, _TYPES
@@ -98,6 +110,7 @@ class Forecaster(Estimator):
         linear_context: bool = _d("linear_context"),
         season: int = _d("season"),
         seed: int = _d("seed"),
+        **loop: Any,
     ) -> None:
         self._init_params(locals())
 
@@ -129,15 +142,18 @@ class Forecaster(Estimator):
         or infinite value (named by step), an argument out of range (named) or diverged
         training; TypeError for non-numeric data.
         """
+        args = dict(locals())
         Y, univariate = series_arg("y", y)
         Xa = self._exogenous("X", X, len(Y))
         callback = callback_arg("verbose", verbose)
-        args = dict(locals(), time_limit=0.0 if time_limit is None else time_limit)
+        # fit's own loop arguments (time_limit) override the constructor's unless None.
+        values = dict(self.get_params(), **{k: v for k, v in args.items() if k != "self" and not (k in LOOP_PARAMS and v is None)})
         config = dict(_D)
-        for name, value in list(self.get_params().items()) + list(args.items()):
-            if name in config:
+        for name, value in values.items():
+            if name in config and name not in LOOP_PARAMS:
                 config[name] = to_c(name, value, _TYPES.get(name))
-        config["quantiles"] = list(self.quantiles) if isinstance(self.quantiles, (list, tuple, np.ndarray)) else self.quantiles
+        loop_settings(values, config, _TYPES)
+        config["quantiles"] = quantiles_arg(self.quantiles)   # by name: the C struct holds a float array
         self._set_model(self._TRAIN(Y, Xa, config, callback))
         self._threads = threads
         self.y_, self.X_, self._univariate = Y, Xa, univariate

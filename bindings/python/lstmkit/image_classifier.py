@@ -90,6 +90,8 @@ class ImageClassifier(Classifier):
         attention_size: the attention layer's size (pooling="attention").
         dropout: on the pooled features, in [0, 1).
         seed: initialisation, dropout, shuffling and the validation split.
+        **loop: the training loop's settings, as every model's (None: the default):
+            schedule, average_decay, time_limit, checkpoint, resume, cell (see Estimator).
     """
 
     _C_DEFAULTS, _C_TYPES = _D, _TYPES
@@ -107,6 +109,7 @@ class ImageClassifier(Classifier):
         attention_size: int = _d("attention_size"),
         dropout: float = _d("dropout"),
         seed: int = _d("seed"),
+        **loop: Any,
     ) -> None:
         self._init_params(locals())
 
@@ -135,7 +138,7 @@ class ImageClassifier(Classifier):
         ``validation_split`` (default 0.1) of a shuffle (seeded by ``seed``) of the
         training data is held out (held-out images whose label is left without a
         training example are dropped from it). The pixel mean and std come from the
-        training images. time_limit: seconds (>= 1); no epoch starts after it. After
+        training images. time_limit: seconds (>= 1; None: the constructor's). After
         an epoch without a better validation accuracy the learning rate is multiplied
         by decay_factor; after ``patience`` such epochs training stops.
         verbose: True prints each progress line, False is silent, a callable receives

@@ -91,6 +91,8 @@ class ImageSegmenter(Estimator):
             a 1x1 conv).
         attention_gates: an attention gate on each skip connection.
         seed: initialisation, shuffling and the validation split.
+        **loop: the training loop's settings, as every model's (None: the default):
+            schedule, average_decay, time_limit, checkpoint, resume, cell (see Estimator).
 
     predict_proba gives float32 (N, H, W, K), each pixel's K values summing to 1;
     predict int64 masks (N, H, W); X may have any H and W, with the model's channels.
@@ -110,6 +112,7 @@ class ImageSegmenter(Estimator):
         upsampling: str = _d("upsampling"),
         attention_gates: bool = _d("attention_gates"),
         seed: int = _d("seed"),
+        **loop: Any,
     ) -> None:
         self._init_params(locals())
 
@@ -124,7 +127,7 @@ class ImageSegmenter(Estimator):
         batch_size: int = _d("batch_size"),
         learning_rate: float = _d("learning_rate"),
         clip_norm: float = _d("clip_norm"),
-        schedule: str = _d("schedule"),
+        schedule: Optional[str] = None,
         flip: bool = _d("flip"),
         patience: int = _d("patience"),
         decay_factor: float = _d("decay_factor"),
@@ -145,7 +148,8 @@ class ImageSegmenter(Estimator):
         class_weights: None (all 1), "balanced" (median-frequency balancing from the
         training masks) or num_classes weights >= 0 for the cross-entropy. time_limit:
         seconds (>= 1); training stops at the first batch end after it, then the
-        validation set is scored. schedule "plateau": after an epoch without a better
+        validation set is scored (None: the constructor's). schedule (None: the
+        constructor's, else "plateau") "plateau": after an epoch without a better
         validation mean IoU the learning rate is multiplied by decay_factor; after
         ``patience`` such epochs training stops. schedule "cosine": the rate follows half
         a cosine down to 0 over time_limit (else the epochs), batch by batch, with no

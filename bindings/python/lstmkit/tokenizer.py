@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import _native
 from ._args import PathLike, callback_arg, file_bytes, handle_from_bytes, path_arg, read_file, str_list
-from ._estimator import c_value
+from ._estimator import c_value, loop_settings
 
 __all__ = ["Tokenizer"]
 
@@ -253,6 +253,10 @@ class Tokenizer:
         seed: int = _d("seed"),
         checkpoint: Optional[PathLike] = None,
         progress: Union[bool, Callable[[str], Any], None] = True,
+        resume: Optional[bool] = None,
+        schedule: Optional[str] = None,
+        time_limit: Optional[float] = None,
+        cell: Optional[str] = None,
     ) -> "Tokenizer":
         """Trains a tokenizer and returns the model with the best F1 on ``dev``.
 
@@ -286,7 +290,10 @@ class Tokenizer:
         threads: for evaluating on dev.
         max_batches_per_epoch: 0 for whole epochs (a small value for quick trials).
         checkpoint: a path written after every epoch; if it exists when training starts,
-            training resumes from it (same data and options).
+            training resumes from it (same data and options), unless resume is False
+            (resume True: it must exist).
+        schedule, time_limit, cell: the training loop's settings, as every model's
+            (lstmkit._estimator.LOOP_PARAMS); None is the default.
         progress: True prints each progress line (flushed), False/None is silent, a
             callable receives each line (a str, no newline).
 
@@ -297,12 +304,14 @@ class Tokenizer:
         learning_rate.
         """
         config = {name: value for name, value in locals().items() if name in _D}
-        checkpoint_path = None if checkpoint is None else path_arg("checkpoint", checkpoint)
+        if resume is None and checkpoint is not None:
+            resume = os.path.exists(path_arg("checkpoint", checkpoint))
+        loop_settings(locals(), config, {})
         callback = callback_arg("progress", progress)
         train_text = _corpus("train", train)
         dev_text = _corpus("dev", dev)
         lexicon_text = None if lexicon is None else _lexicon(lexicon)
-        handle = _native.tokenizer_train(train_text, dev_text, config, checkpoint_path, callback, lexicon_text)
+        handle = _native.tokenizer_train(train_text, dev_text, config, callback, lexicon_text)
         return cls._from_handle(handle)
 
 

@@ -13,6 +13,7 @@ import pytest
 import lstmkit
 from lstmkit import ImageClassifier, ImageSegmenter, TextClassifier
 from lstmkit import _native
+from lstmkit._estimator import LOOP_PARAMS
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.base import clone, is_classifier  # noqa: E402
@@ -80,8 +81,47 @@ def test_get_params_returns_what_was_given(cls):
     given = dict(num_classes=3) if cls is ImageSegmenter else {}
     model = cls(seed=np.uint64(7), **given)
     params = model.get_params()
-    assert list(params) == [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+    own = [n for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self" and p.kind is not p.VAR_KEYWORD]
+    assert list(params) == own + [n for n in LOOP_PARAMS if n not in own]  # the loop's: every model's, from the base
     assert type(params["seed"]) is np.uint64  # stored unchanged, as scikit-learn's clone requires
+
+
+LOOP = dict(schedule="cosine", average_decay=0.5, time_limit=30.0, checkpoint="ckpt", resume=True, cell="lstm")
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_every_estimator_takes_the_loop_settings(cls):
+    """The loop's settings are constructor arguments of every model (from the Estimator
+    base): stored, in get_params / set_params / repr, cloned, None by default, and an
+    unknown one is a TypeError."""
+    given = dict(num_classes=3) if cls is ImageSegmenter else {}
+    plain = cls(**given)
+    assert all(plain.get_params()[name] is None for name in LOOP_PARAMS)
+    assert "schedule" not in repr(plain)
+    model = cls(**given, **LOOP)
+    assert {name: model.get_params()[name] for name in LOOP} == LOOP
+    assert "schedule='cosine'" in repr(model) and "cell='lstm'" in repr(model)
+    assert clone(model).get_params() == model.get_params()
+    assert plain.set_params(schedule="plateau", time_limit=5).schedule == "plateau" and plain.time_limit == 5
+    with pytest.raises(TypeError, match="unexpected keyword argument 'shedule'"):
+        cls(**given, shedule="cosine")
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_loop_settings_reach_the_engine(cls):
+    """A bad value of each loop setting is refused by the engine, its message naming it,
+    whichever model is trained (the settings travel by name, or in the model's struct)."""
+    x, y, masks = bands(12, 8)
+    given = dict(num_classes=2) if cls is ImageSegmenter else {}
+    X, Y = (texts() if cls is TextClassifier else (x, masks if cls is ImageSegmenter else y))
+    quiet = dict(progress=False) if cls is TextClassifier else dict(verbose=False)
+    for setting, message in [(dict(schedule="linear"), r"schedule must be (plateau or cosine|one of)"),
+                             (dict(average_decay=1.5), r"average_decay must be in \[0, 1\), got 1.5"),
+                             (dict(time_limit=0.5), r"time_limit must be 0 \(no limit\) or at least 1 second"),
+                             (dict(cell="rnn"), r"cell must be lstm"),
+                             (dict(resume=True), r"resume needs checkpoint_path")]:
+        with pytest.raises(ValueError, match=message):
+            cls(**given, **setting).fit(X, Y, epochs=1, **quiet)
 
 
 @pytest.mark.parametrize("cls", MODELS)

@@ -54,8 +54,10 @@ extension ForecasterConfig: HyperParameterized {
             .int("targets", \.targets, 1...4096, "Channels forecast (set from the data)."),
             .int("exogenous", \.exogenous, 0...4096, "Exogenous channels known for the horizon (set from the data)."),
             .hiddenSize(\.hiddenSize),
+            .cell(\.cell),
             .numLayers(\.numLayers),
             .quantiles(\.quantiles),
+            .choice("scaling", \.scaling, "How targets are scaled: window (each window's context mean and std) or global (the training part's)."),
             .int("season", \.season, 1...65536, "Season of MASE's seasonal-naive scale (1: naive)."),
         ]
     }
@@ -94,6 +96,12 @@ extension HyperParameter {
                 let sixteen = [0.5] + (1...15).map { 0.5 + Float($0) / 32 }
                 return ([[0.5], [Float(0.5).nextDown.nextDown, 0.5, Float(1).nextDown], sixteen].map(with),
                         [[], [0.1, 0.9], [0, 0.5], [0.5, 1], [0.9, 0.5], [0.5, 0.5], [.nan, 0.5], [0.25] + sixteen].map(with))
+            },
+            parse: { root, text in
+                let levels = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
+                guard !levels.contains(nil) else { return "levels separated by commas (\"0.1,0.5,0.9\")" }
+                root[keyPath: path] = levels.map { $0! }
+                return nil
             })
     }
 }

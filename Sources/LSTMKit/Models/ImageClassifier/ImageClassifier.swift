@@ -52,6 +52,7 @@ extension ImageClassifierConfig: HyperParameterized {
             .int("channels", \.channels, 1...(1 << 10), "Channels per pixel (set from the data)."),
             .int("frames", \.frames, 0...(1 << 14), "Frames per example (0: single images; set from the data)."),
             .hiddenSize(\.hiddenSize),
+            .cell(\.cell),
             .numLayers(\.numLayers),
             .ints("conv_channels", \.convChannels, count: 1...8, each: 1...4096, "Output channels of each conv block (kind cnn)."),
             .attentionSize(\.attentionSize),

@@ -62,6 +62,7 @@ extension ImageSegmenterConfig: HyperParameterized {
             .int("channels", \.channels, 1...1024, "Channels per pixel (set from the data)."),
             .ints("encoder_channels", \.encoderChannels, count: 1...6, each: 1...4096, "Output channels of each encoder block."),
             .hiddenSize(\.hiddenSize),
+            .cell(\.cell),
         ] + HyperParameter.pixelNormalisation(\.pixelMean, \.pixelStd)
     }
 }

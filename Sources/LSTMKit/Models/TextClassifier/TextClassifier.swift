@@ -35,6 +35,7 @@ extension TextClassifierConfig: HyperParameterized {
             .int("embedding_dim", \.embeddingDim, 1...4096, "Embedding size of each token."),
             .int("bigram_dim", \.bigramDim, 0...4096, "Embedding size of token bigrams (0: none)."),
             .hiddenSize(\.hiddenSize),
+            .cell(\.cell),
             .numLayers(\.numLayers),
             .attentionSize(\.attentionSize),
             .float("embedding_dropout", \.embeddingDropout, .closedOpen(0, 1), "Dropout on the embeddings in training."),

@@ -25,6 +25,7 @@ extension SegmenterConfig: HyperParameterized {
             .int("char_dim", \.characterDim, 1...4096, "Embedding size of each character (the model file's character_dim)."),
             .int("bigram_dim", \.bigramDim, 1...4096, "Embedding size of each character bigram."),
             .hiddenSize(\.hiddenSize),
+            .cell(\.cell),
             .numLayers(\.numLayers),
             .float("embedding_dropout", \.embeddingDropout, .closedOpen(0, 1), "Dropout on the embeddings in training."),
             .float("output_dropout", \.outputDropout, .closedOpen(0, 1), "Dropout on the LSTM's outputs in training."),
