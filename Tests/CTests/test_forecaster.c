@@ -168,10 +168,11 @@ static void group_forecaster_exogenous_and_errors(void) {
         lk_forecaster_free(g);
         FC_FAILS(lk_train_options_set(opts, "quantiles", "0.1,x"), LK_STATUS_INVALID_ARGUMENT, "quantiles");
         FC_FAILS(lk_train_options_set(opts, "quantiles", "0.1,0.9"), LK_STATUS_INVALID_ARGUMENT, "including 0.5");
-        lk_train_options_set(opts, "pooling", "mean"); /* another model's setting */
+        EXPECT(lk_train_options_set(opts, "dice_weight", "0.5"), LK_STATUS_OK); /* the segmenter's setting */
         lk_forecaster *none = FC_SENTINEL;
-        FC_FAILS(lk_forecaster_train_ex(&ys, &xs, &c, opts, NULL, NULL, &none), LK_STATUS_INVALID_ARGUMENT, "pooling");
+        FC_FAILS(lk_forecaster_train_ex(&ys, &xs, &c, opts, NULL, NULL, &none), LK_STATUS_INVALID_ARGUMENT, "dice_weight");
         CHECK(none == FC_SENTINEL, "*out was changed by a failed train_ex");
+        if (none != FC_SENTINEL) lk_forecaster_free(none);
     }
     lk_train_options_free(opts);
 

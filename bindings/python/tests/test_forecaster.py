@@ -96,6 +96,19 @@ def test_save_load_and_pickle(fitted, tmp_path):
     assert np.array_equal(h.predict(), fitted.predict())
 
 
+def test_loop_settings_and_quantiles_by_name():
+    f = Forecaster(**dict(SMALL, quantiles=[0.2, 0.5, 0.8]), schedule="cosine", time_limit=30)
+    assert f.get_params()["schedule"] == "cosine" and "schedule='cosine'" in repr(f)
+    f.fit(wave(200), **FIT)
+    assert f.quantile_levels == (0.2, 0.5, 0.8)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'pooling'"):
+        Forecaster(pooling="mean")
+    with pytest.raises(TypeError, match="quantiles"):
+        Forecaster(**dict(SMALL, quantiles="0.1,0.5")).fit(wave(200), **FIT)
+    with pytest.raises(ValueError, match="schedule"):
+        Forecaster(**SMALL, schedule="linear").fit(wave(200), **FIT)
+
+
 def test_sklearn_clone_and_params():
     sklearn = pytest.importorskip("sklearn")
     from sklearn.base import clone
