@@ -939,6 +939,20 @@ LK_API lk_status lk_image_segmenter_train_ex(const lk_image_shape *train_shape,
                                              lk_progress_fn progress, void *user_data,
                                              lk_image_segmenter **out);
 
+/* A model's setting by name, read back: any model handle (lk_tokenizer,
+ * lk_text_classifier, lk_image_classifier, lk_image_segmenter) and a key of its
+ * engine's table, as lk_train_options takes it ("cell", "hidden_size", ...; and
+ * lk_forecaster, whose "quantiles" reads "0.1,0.5,0.9"); the value
+ * as text lk_train_options_set reads ("lstm", "64", "0.25", "32,64"). For settings a
+ * get_config struct lacks (cell). *size receives the text's length (without its NUL);
+ * value receives the text and a NUL if capacity > *size, else BUFFER_TOO_SMALL (value
+ * NULL with capacity 0 asks for the size alone). NOT_FOUND for a key the model does not
+ * record (training settings such as schedule are not kept in the model); INVALID_ARGUMENT
+ * for a handle that has no settings by name (lk_lstm). A reader: the header's rules for
+ * concurrent reads of the handle apply. */
+LK_API lk_status lk_model_get_setting(const void *model, const char *key, char *value, size_t capacity,
+                                      size_t *size);
+
 /* ------------------------------------------------------------------------ */
 /* Forecaster                                                                 */
 /* ------------------------------------------------------------------------ */

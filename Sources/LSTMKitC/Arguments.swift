@@ -142,6 +142,24 @@ func copyOut<T>(_ values: [T], to out: Out<T>, count: Int, _ what: String) throw
     values.withUnsafeBufferPointer { if count > 0 { out.update(from: $0.baseAddress!, count: count) } }
 }
 
+/// Writes `text` and a NUL to a caller's buffer of `capacity` bytes and its length (no
+/// NUL) to `size`; a NULL buffer with capacity 0 asks for the size alone. `what` names
+/// the text in the BUFFER_TOO_SMALL message.
+func copyText(_ text: String, to buffer: Out<CChar>?, _ bufferName: String, capacity: Int, size: Out<Int>?,
+              _ what: String) throws {
+    let length = try required(size, "size")
+    let capacity = try LSTMKitC.size(capacity, "capacity")
+    let bytes = Array(text.utf8) + [0]
+    length.pointee = bytes.count - 1
+    if buffer == nil && capacity == 0 { return }
+    let out = try required(buffer, bufferName)
+    guard capacity >= bytes.count else {
+        throw ABIError(status: LK_STATUS_BUFFER_TOO_SMALL,
+                       message: "\(what) need capacity >= \(bytes.count) bytes, got \(capacity) (*size holds the length)")
+    }
+    try copyOut(bytes.map { CChar(bitPattern: $0) }, to: out, count: bytes.count, "bytes")
+}
+
 /// Progress lines for an engine trainer: to the caller's callback (nullable) with its
 /// user data, on the calling thread.
 func progressLines(_ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?) -> (String) -> Void {

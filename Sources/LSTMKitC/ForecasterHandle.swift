@@ -4,6 +4,7 @@ import LSTMKit
 extension Forecaster: CModel {
     static let argumentName = "forecaster"
     var cConfig: lk_forecaster_train_config { forecasterConfig.encode(config) }
+    var settings: (any HyperParameterized)? { config }
 }
 
 /// LK_CELL_*: a cell's code is its place in `RecurrentCell.allCases` (the sequence

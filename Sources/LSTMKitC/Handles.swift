@@ -31,10 +31,13 @@ protocol CModel: AnyObject {
     /// Strings the handle lends its callers (labels, parameter names); none by default.
     var lentStrings: [String] { get }
     var cConfig: CConfig { get }
+    /// The model's settings by name (lk_model_get_setting): its config; none by default.
+    var settings: (any HyperParameterized)? { get }
 }
 
 extension CModel {
     var lentStrings: [String] { [] }
+    var settings: (any HyperParameterized)? { nil }
 }
 
 /// What an `lk_<model>*` points to: the engine's model plus the C strings it lends
@@ -124,4 +127,31 @@ func stringCount<M: CModel>(_: M.Type, _ pointer: OpaquePointer?, _ out: Out<Int
 func lentString<M: CModel>(_: M.Type, _ pointer: OpaquePointer?, _ index: Int32, _ out: Out<CString?>?,
                            _ outName: String, _ what: String) -> lk_status {
     query(M.self, pointer, out, outName) { try $0.string(at: index, what) }
+}
+
+/// What lk_model_get_setting asks of a handle, whatever its model.
+private protocol SettingsSource: AnyObject {
+    func setting(_ name: String) throws -> String
+}
+
+extension Handle: SettingsSource {
+    func setting(_ name: String) throws -> String {
+        guard let settings = model.settings else { throw invalid("model: this handle (\(Model.self)) has no settings by name") }
+        guard let text = settings.setting(name) else {
+            throw ABIError(status: LK_STATUS_NOT_FOUND, message: "this \(Model.argumentName) records no setting \"\(name)\"")
+        }
+        return text
+    }
+}
+
+@_cdecl("lk_model_get_setting")
+public func lk_model_get_setting(_ model: UnsafeRawPointer?, _ key: CString?, _ value: Out<CChar>?, _ capacity: Int,
+                                 _ size: Out<Int>?) -> lk_status {
+    guarded {
+        // Every handle is a Swift object; another pointer (lk_train_options) is refused.
+        guard let source = Unmanaged<AnyObject>.fromOpaque(try required(model, "model")).takeUnretainedValue() as? SettingsSource else {
+            throw invalid("model is not a model handle")
+        }
+        try copyText(try source.setting(try string(key, "key")), to: value, "value", capacity: capacity, size: size, "the setting")
+    }
 }

@@ -4,6 +4,7 @@ import LSTMKit
 extension ImageClassifier: CModel {
     static let argumentName = "classifier"
     var lentStrings: [String] { labels }
+    var settings: (any HyperParameterized)? { config }
     var cConfig: lk_image_classifier_train_config { imageClassifierConfig.encode(config) }
 }
 

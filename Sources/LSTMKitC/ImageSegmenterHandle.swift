@@ -3,6 +3,7 @@ import LSTMKit
 
 extension ImageSegmenter: CModel {
     static let argumentName = "segmenter"
+    var settings: (any HyperParameterized)? { config }
     var cConfig: lk_image_segmenter_train_config { segmenterConfig.encode(config) }
 }
 

@@ -4,6 +4,7 @@ import LSTMKit
 extension TextClassifier: CModel {
     static let argumentName = "classifier"
     var lentStrings: [String] { labels }
+    var settings: (any HyperParameterized)? { config }
     var cConfig: lk_text_classifier_train_config {
         var c = textClassifierConfig.encode(config)
         c.tokenization = tokenizations.code(vocabulary.mode)

@@ -8,6 +8,7 @@ import LSTMKit
 
 extension Tokenizer: CModel {
     static let argumentName = "tokenizer"
+    var settings: (any HyperParameterized)? { network.config }
     /// The first network's architecture (an ensemble's members were trained alike), the
     /// vocabulary's dictionary and lexicon lengths; what a file does not record (the
     /// other training options) holds the defaults.
@@ -157,18 +158,8 @@ public func lk_tokenizer_word_count(_ tokenizer: OpaquePointer?, _ count: Out<In
 @_cdecl("lk_tokenizer_words")
 public func lk_tokenizer_words(_ tokenizer: OpaquePointer?, _ words: Out<CChar>?, _ capacity: Int, _ size: Out<Int>?) -> lk_status {
     guarded(tokenizer, Tokenizer.self) { h in
-        let length = try required(size, "size")
-        let capacity = try LSTMKitC.size(capacity, "capacity")
-        let bytes = Array(h.model.userDictionary.sortedWords.joined(separator: "\n").utf8) + [0]
-        length.pointee = bytes.count - 1
-        if words == nil && capacity == 0 { return }
-        let out = try required(words, "words")
-        guard capacity >= bytes.count else {
-            throw ABIError(status: LK_STATUS_BUFFER_TOO_SMALL,
-                           message: "the user words need capacity >= \(bytes.count) bytes, got \(capacity) "
-                               + "(*size holds the length)")
-        }
-        try copyOut(bytes.map { CChar(bitPattern: $0) }, to: out, count: bytes.count, "bytes")
+        try copyText(h.model.userDictionary.sortedWords.joined(separator: "\n"), to: words, "words", capacity: capacity,
+                     size: size, "the user words")
     }
 }
 

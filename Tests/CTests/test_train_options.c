@@ -238,11 +238,59 @@ static void group_options_time_limit(void) {
     image_set_free(&d);
 }
 
+/* lk_model_get_setting: a text classifier trained with cell "lstm" given reports it,
+ * and its sizes as get_config does; the golden segmenter's list setting; the size
+ * query, a buffer too small, a key the model does not record, a pointer that is no
+ * model handle. */
+static void group_options_get_setting(void) {
+    tsv_set s;
+    if (!CHECK(read_tsv(&s) && s.n == 300, "cannot read the text fixture")) return;
+    lk_text_classifier_train_config c = tiny_cls_config(), got;
+    static const char *const lstm[] = {"cell", "lstm", NULL};
+    lk_train_options *o = options_of(lstm);
+    lk_text_classifier *h = NULL;
+    char value[64], hidden[16];
+    size_t size = 0;
+    if (EXPECT(text_train(&s, &c, o, NULL, NULL, &h), LK_STATUS_OK)) {
+        EXPECT(lk_model_get_setting(h, "cell", NULL, 0, &size), LK_STATUS_OK);
+        CHECK(size == 4, "the size of cell \"lstm\" is %zu, not 4", size);
+        EXPECT(lk_model_get_setting(h, "cell", value, 2, &size), LK_STATUS_BUFFER_TOO_SMALL);
+        if (EXPECT(lk_model_get_setting(h, "cell", value, 5, &size), LK_STATUS_OK))
+            CHECK(strcmp(value, "lstm") == 0 && size == 4, "cell reads \"%s\", not \"lstm\"", value);
+        EXPECT(lk_text_classifier_get_config(h, &got), LK_STATUS_OK);
+        snprintf(hidden, sizeof hidden, "%d", (int)got.hidden_size);
+        if (EXPECT(lk_model_get_setting(h, "hidden_size", value, sizeof value, &size), LK_STATUS_OK))
+            CHECK(strcmp(value, hidden) == 0, "hidden_size reads \"%s\", get_config %s", value, hidden);
+        EXPECT(lk_model_get_setting(h, "schedule", value, sizeof value, &size), LK_STATUS_NOT_FOUND);
+        EXPECT(lk_model_get_setting(h, NULL, value, sizeof value, &size), LK_STATUS_INVALID_ARGUMENT);
+        EXPECT(lk_model_get_setting(h, "cell", value, sizeof value, NULL), LK_STATUS_INVALID_ARGUMENT);
+    }
+    EXPECT(lk_model_get_setting(o, "cell", value, sizeof value, &size), LK_STATUS_INVALID_ARGUMENT);
+    EXPECT(lk_model_get_setting(NULL, "cell", value, sizeof value, &size), LK_STATUS_INVALID_ARGUMENT);
+    char path[4200];
+    lk_image_segmenter *seg = NULL;
+    lk_image_segmenter_train_config sc;
+    snprintf(path, sizeof path, "%s/../golden/segmenter.safetensors", g_fixture_dir);
+    if (EXPECT(lk_image_segmenter_load(path, &seg), LK_STATUS_OK) && EXPECT(lk_image_segmenter_get_config(seg, &sc), LK_STATUS_OK) &&
+        EXPECT(lk_model_get_setting(seg, "encoder_channels", value, sizeof value, &size), LK_STATUS_OK)) {
+        char expected[64] = "";
+        for (int32_t i = 0; i < sc.num_blocks; i++)
+            snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%d", i ? "," : "", (int)sc.encoder_channels[i]);
+        CHECK(strcmp(value, expected) == 0, "encoder_channels reads \"%s\", get_config %s", value, expected);
+        EXPECT(lk_model_get_setting(seg, "cell", value, sizeof value, &size), LK_STATUS_OK);
+    }
+    lk_image_segmenter_free(seg);
+    lk_text_classifier_free(h);
+    lk_train_options_free(o);
+    tsv_free(&s);
+}
+
 const test_group train_options_groups[] = {
     {"options: keys and values", group_options_keys_and_values},
     {"options: train_ex refuses keys and values of other models", group_options_train_ex_checks},
     {"options: text classifier (NULL, cell, cosine, averaging, epochs)", group_options_text_classifier},
     {"options: checkpoint and resume", group_options_checkpoint_resume},
     {"options: image classifier time limit", group_options_time_limit},
+    {"options: lk_model_get_setting", group_options_get_setting},
     {NULL, NULL},
 };

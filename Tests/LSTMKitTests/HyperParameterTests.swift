@@ -18,6 +18,10 @@ func checkTable<T: HyperParameterized>(_ defaults: T, _ type: T.Type = T.self) t
             #expect(p.problem(in: value) == nil, "\(T.self).\(p.name): a bound is refused")
             // A bound may break a rule between fields (checked elsewhere), never a range.
             for q in table { #expect(q.problem(in: value) == nil, "\(T.self).\(p.name): a bound breaks \(q.name)") }
+            // text is set's inverse (lk_model_get_setting's text reads back as the value).
+            var copy = defaults
+            try p.set(p.text(value), in: &copy)
+            #expect(p.text(copy) == p.text(value), "\(T.self).\(p.name): \"\(p.text(value))\" does not read back")
         }
         for value in outside {
             let message = p.problem(in: value)

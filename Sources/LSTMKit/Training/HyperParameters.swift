@@ -21,6 +21,9 @@ public struct HyperParameter<Root> {
     /// Sets the field from its text ("0.5", "32,64", "cosine"; "0" for no time limit), or
     /// returns what the text should have been ("a number").
     let parse: (_ root: inout Root, _ text: String) -> String?
+    /// The field's value as text that `set` reads back ("0.5", "32,64", "cosine"; "0" for
+    /// no time limit): a setting by name, read (C's lk_model_get_setting).
+    public let text: (_ root: Root) -> String
 
     /// The message if `root`'s value breaks the rule (naming the field `name`), else nil.
     public func problem(in root: Root, as name: String? = nil) -> String? { problem(root, name ?? self.name) }
@@ -113,7 +116,7 @@ extension HyperParameter {
                 return range.contains(v) || (orZero && v == 0) ? nil : "\(name) must be \(allowed), got \(v)"
             },
             edges: { root in (inside.map { setting(root, path, $0) }, outside.map { setting(root, path, $0) }) },
-            parse: parser(path, "an integer", { Int($0) }))
+            parse: parser(path, "an integer", { Int($0) }), text: { String($0[keyPath: path]) })
     }
 
     /// A Float within `bounds` (finite).
@@ -127,7 +130,7 @@ extension HyperParameter {
                 return bounds.contains(v) ? nil : "\(name) must be \(allowed), got \(v)"
             },
             edges: { root in (bounds.inside.map { setting(root, path, $0) }, bounds.outside.map { setting(root, path, $0) }) },
-            parse: parser(path, "a number", { Float($0) }))
+            parse: parser(path, "a number", { Float($0) }), text: { String($0[keyPath: path]) })
     }
 
     /// A time in seconds, nil for none (the C ABI's 0), else finite and at least `minimum`.
@@ -144,7 +147,8 @@ extension HyperParameter {
                 ([nil, minimum, .greatestFiniteMagnitude].map { setting(root, path, $0) },
                  [0, minimum.nextDown, .nan, .infinity, -1].map { setting(root, path, $0) })
             },
-            parse: parser(path, "a number of seconds (0: no limit)", { text in Double(text).map { $0 == 0 ? nil : $0 } }))
+            parse: parser(path, "a number of seconds (0: no limit)", { text in Double(text).map { $0 == 0 ? nil : $0 } }),
+            text: { $0[keyPath: path].map { String($0) } ?? "0" })
     }
 
     /// A list of Ints: `count` entries, each in `each`. A bad entry is named `name[i]`.
@@ -172,7 +176,7 @@ extension HyperParameter {
             parse: parser(path, "sizes separated by commas (\"32,64\")", { text in
                 let sizes = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
                 return sizes.contains(nil) ? nil : sizes.map { $0! }
-            }))
+            }), text: { $0[keyPath: path].map(String.init).joined(separator: ",") })
     }
 
     /// One of an enum's cases, by name (its raw value): a schedule, a recurrent cell.
@@ -183,7 +187,7 @@ extension HyperParameter {
         return HyperParameter(
             name: name, allowed: allowed, doc: doc, problem: { _, _ in nil },
             edges: { root in (E.allCases.map { setting(root, path, $0) }, []) },
-            choices: names, parse: parser(path, allowed, E.init(rawValue:)))
+            choices: names, parse: parser(path, allowed, E.init(rawValue:)), text: { $0[keyPath: path].rawValue })
     }
 }
 
@@ -198,7 +202,8 @@ extension HyperParameter {
                 let (inside, outside) = edges(outer[keyPath: path])
                 return (inside.map { setting(outer, path, $0) }, outside.map { setting(outer, path, $0) })
             },
-            choices: choices, parse: { outer, text in parse(&outer[keyPath: path], text) })
+            choices: choices, parse: { outer, text in parse(&outer[keyPath: path], text) },
+            text: { text($0[keyPath: path]) })
     }
 }
 
@@ -241,6 +246,9 @@ extension HyperParameterized {
     public static func hyperParameter(_ name: String) -> HyperParameter<Self>? {
         hyperParameters.first { $0.name == name }
     }
+
+    /// The value of the entry `name` as text (`HyperParameter.text`), nil without one.
+    public func setting(_ name: String) -> String? { Self.hyperParameter(name)?.text(self) }
 }
 
 /// The upper bound of counts a C config carries in an int32 (a larger value could not be

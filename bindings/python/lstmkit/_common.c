@@ -393,6 +393,21 @@ int train_options_from_dict(PyObject *dict, const train_field *fields, lk_train_
     return 0;
 }
 
+PyObject *model_setting(const void *model, handle_lock *lock, PyObject *args)
+{
+    const char *key;
+    char value[1024]; /* a setting's text is short: a number, a name, a few sizes */
+    size_t size = 0;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "s:setting", &key))
+        return NULL;
+    handle_lock_after_fork(lock);
+    RUN_LOCKED(pthread_rwlock_rdlock(&lock->rw), pthread_rwlock_unlock(&lock->rw),
+               status = lk_model_get_setting(model, key, value, sizeof value, &size));
+    return lk_ok(status) ? PyUnicode_DecodeUTF8(value, (Py_ssize_t)size, "strict") : NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Training progress                                                          */
 /* ------------------------------------------------------------------------ */
@@ -435,6 +450,14 @@ int progress_init(progress_state *state, PyObject *progress)
         return 0;
     }
     return 1;
+}
+
+int train_setup(PyObject *dict, const train_field *fields, void *config, PyObject *progress, progress_state *state,
+                lk_train_options **options)
+{
+    *options = NULL;
+    return fields_from_dict(dict, fields, config) && progress_init(state, progress) &&
+           train_options_from_dict(dict, fields, options);
 }
 
 lk_progress_fn progress_fn(const progress_state *state)

@@ -162,6 +162,12 @@ lk_progress_fn progress_fn(const progress_state *state);
  * its callback raised nothing; else 0 with the exception set (the callback's wins). */
 int progress_ok(progress_state *state, lk_status status);
 
+/* What every <model>_train does with its config dict and progress argument: fills the
+ * config struct at base (fields_from_dict), the progress state and the settings by name
+ * (train_options_from_dict). 1, else 0 with the exception set and nothing to free. */
+int train_setup(PyObject *dict, const train_field *fields, void *config, PyObject *progress, progress_state *state,
+                lk_train_options **options);
+
 /* ---- Handles ---- */
 
 /* The reader-writer lock every handle object carries (see the top of this file). */
@@ -176,6 +182,10 @@ void handle_lock_destroy(handle_lock *lock);
 /* With the GIL held, before taking the lock: in a process forked since the lock was
  * initialised, initialises it afresh. */
 void handle_lock_after_fork(handle_lock *lock);
+
+/* setting(key) -> str: lk_model_get_setting of the handle's model (KeyError for a key
+ * it does not record), read under the handle's lock for reading. */
+PyObject *model_setting(const void *model, handle_lock *lock, PyObject *args);
 
 /* READ_LOCKED(self, statement) and WRITE_LOCKED(self, statement) run the statement (an
  * lk_* call) with the GIL released and self->lock held for reading or for writing, the
@@ -297,6 +307,7 @@ void handle_lock_after_fork(handle_lock *lock);
  * struct has the field table `fields`:
  *   Name_config            config() -> dict: the model's lk_<prefix>_get_config
  *                          (training fields hold the defaults);
+ *   Name_setting           setting(key) -> str (model_setting);
  *   native_<prefix>_train_config_default
  *                          <prefix>_train_config_default() -> dict.
  * CLASSIFIER_LABELS(Name, prefix) defines Name_labels, labels() -> list of str: a
@@ -308,6 +319,11 @@ void handle_lock_after_fork(handle_lock *lock);
         if (!lk_ok(lk_##prefix##_get_config(((Name *)obj)->model, &config)))               \
             return NULL;                                                                   \
         return fields_to_dict(fields, &config);                                            \
+    }                                                                                      \
+                                                                                           \
+    static PyObject *Name##_setting(PyObject *obj, PyObject *args)                         \
+    {                                                                                      \
+        return model_setting(((Name *)obj)->model, &((Name *)obj)->lock, args);            \
     }                                                                                      \
                                                                                            \
     static PyObject *native_##prefix##_train_config_default(PyObject *Py_UNUSED(module),   \
@@ -334,6 +350,7 @@ void handle_lock_after_fork(handle_lock *lock);
     }
 #define TRAINED_MODEL_METHODS(Name)                                                        \
     METHOD(Name, config, METH_NOARGS, "config() -> dict: the model's hyper-parameters"),   \
+    METHOD(Name, setting, METH_VARARGS, "setting(key) -> str: a hyper-parameter by name"), \
     HANDLE_SAVE_METHOD(Name)
 
 /* What a model's file adds to the module: its handle type with the type's methods, and

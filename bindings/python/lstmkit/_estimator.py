@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import random
 from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Tuple
@@ -69,6 +70,12 @@ def loop_settings(values: Dict[str, Any], config: Dict[str, Any], types: Dict[st
                 path_arg(name, value) if name == "checkpoint" else value)
 
 
+def c_defaults(config: Dict[str, Any], types: Optional[Dict[str, Any]] = None) -> Callable[[str], Any]:
+    """A model's ``_d``: the default of a field of its C default config (c_value), for
+    its signatures."""
+    return lambda field: c_value(config, field, types)
+
+
 def c_value(config: Dict[str, Any], field: str, types: Optional[Dict[str, Any]] = None) -> Any:
     """A C config's `field` as Python takes it (its kind in `types`): a bool for a flag,
     the name for an enum, a tuple for a list, a float as written in C (the C float's
@@ -96,6 +103,28 @@ def to_c(name: str, value: Any, kind: Any) -> Any:
             raise ValueError(f"{name} must be one of {sorted(kind)}, got {value!r}")
         return kind[value]
     return list(value) if isinstance(value, tuple) else value
+
+
+#: How every estimator's fit docstring starts and ends (Estimator.__init_subclass__); a
+#: model's own fit docstring holds what is its own.
+FIT_HEAD = """Trains on ({pair}), early-stopping on the {score} on validation data, and keeps
+        the weights of the best epoch. Returns self.
+
+        validation_data: a pair ({pair}); without it the last ``validation_split``
+        (default 0.1) of a shuffle (seeded by ``seed``) of the training data is held out
+        (a classifier drops held-out examples whose label no training example has).
+        """
+FIT_TAIL = """
+        The loop: after an epoch without a better validation {score} (schedule
+        "plateau") the learning rate is multiplied by decay_factor, and after
+        ``patience`` such epochs training stops; schedule "cosine" follows half a cosine
+        down to 0 over time_limit (seconds, >= 1), else the epochs, with no early stop.
+        schedule and time_limit None: the constructor's. progress (or verbose): True
+        prints each progress line, False/None is silent, a callable receives the lines.
+        Training runs with the GIL released.
+        ValueError for an argument out of range (the message names it), or if training
+        diverges (a NaN or infinite loss or gradient): lower learning_rate.
+        """
 
 
 class Fitted(NamedTuple):
@@ -128,6 +157,14 @@ class Estimator:
     _SCORE: ClassVar[str] = "accuracy"
     #: Whether X is an array (images) rather than a list of str (texts).
     _takes_arrays: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Gives a model's fit the docstring's shared parts (FIT_HEAD, FIT_TAIL)."""
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is not None and fit.__doc__:
+            words = {"pair": cls._PAIR, "score": cls._SCORE.replace("_", " ").replace("mean iou", "mean IoU")}
+            fit.__doc__ = FIT_HEAD.format(**words) + fit.__doc__.lstrip() + FIT_TAIL.format(**words)
 
     @classmethod
     def _param_names(cls) -> List[str]:
@@ -173,6 +210,14 @@ class Estimator:
     def _predict_threads(self, threads: Any) -> Any:
         """predict's threads argument: fit's count when None (the extension checks it)."""
         return self._threads if threads is None else threads
+
+    def predict_proba(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
+        """Class probabilities, float32: (len(X), len(classes_)) for a classifier, (N, H, W,
+        K) for the segmenter (X of any H and W, with the model's channels); each
+        example's (pixel's) values sum to 1. Runs with the GIL released, on up to
+        ``threads`` threads (default: fit's)."""
+        model = self._fitted()
+        return model.handle.predict_proba(self._inputs(X, model=model), self._predict_threads(threads))
 
     # -- fit, for every model ----------------------------------------------------------------
 
@@ -280,14 +325,20 @@ class Estimator:
         """Reads a model file written by save(). OSError if it cannot be read;
         lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another kind
         of model (the message names both kinds). The returned object's hyper-parameters
-        are the file's (read through the C ABI's get_config); those that only shape
-        training (such as min_count) are the defaults. Integer class labels come back
-        as ints when every class is the decimal form of an int."""
+        are the file's (read through the C ABI's get_config, and by name those its struct
+        lacks, such as cell); those that only shape training (such as min_count) are the
+        defaults. Integer class labels come back as ints when every class is the decimal
+        form of an int."""
         handle = cls._LOAD(path_arg("path", path))
         config = handle.config()
-        # The cell is architecture (the file's); the loop's other settings shape training only.
-        self = cls(**{name: c_value(config, name, cls._C_TYPES) for name in cls._param_names()
-                      if name in config and (name not in LOOP_PARAMS or name == "cell")})
+        params = {}
+        for name in cls._param_names():
+            if name in config and name not in LOOP_PARAMS:  # the struct's loop fields hold defaults
+                params[name] = c_value(config, name, cls._C_TYPES)
+            else:  # KeyError: the model does not record it (a training setting)
+                with contextlib.suppress(KeyError):
+                    params[name] = c_value({name: _from_text(handle.setting(name))}, name, cls._C_TYPES)
+        self = cls(**params)
         self._set_model(handle, int_labels=True)
         return self
 
@@ -304,6 +355,15 @@ class Estimator:
         self._threads = state["threads"]
         if "model" in state:
             self._set_model(handle_from_bytes(type(self)._LOAD, state["model"]), state["int_labels"])
+
+
+def _from_text(text: str) -> Any:
+    """A setting's text (lk_model_get_setting) as Python holds it: an int, a float, a
+    tuple of ints ("32,64") or the name."""
+    for parse in (int, float, lambda t: tuple(int(v) for v in t.split(","))):
+        with contextlib.suppress(ValueError):
+            return parse(text)
+    return text
 
 
 def _same(value: Any, default: Any) -> bool:
@@ -341,12 +401,6 @@ class Classifier(Estimator):
 
     def _fitted_repr(self) -> str:
         return f"classes={np.asarray(self._classes(self._fitted())).tolist()!r}"
-
-    def predict_proba(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
-        """Class probabilities, float32 of shape (len(X), len(classes_)); rows sum to 1.
-        Runs with the GIL released, on up to ``threads`` threads (default: fit's)."""
-        model = self._fitted()
-        return model.handle.predict_proba(self._inputs(X, model=model), self._predict_threads(threads))
 
     def predict(self, X: Any, *, threads: Optional[int] = None) -> Any:
         """The most probable class of each example (of classes_'s type)."""

@@ -56,6 +56,12 @@ static PyObject *ForecasterHandle_config(PyObject *obj, PyObject *Py_UNUSED(igno
     return config_dict(&config);
 }
 
+/* setting(key) -> str: a hyper-parameter by name (lk_model_get_setting). */
+static PyObject *ForecasterHandle_setting(PyObject *obj, PyObject *args)
+{
+    return model_setting(((ForecasterHandle *)obj)->model, &((ForecasterHandle *)obj)->lock, args);
+}
+
 static PyObject *native_forecaster_train_config_default(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
     lk_forecaster_train_config config = lk_forecaster_train_config_default();
@@ -157,6 +163,7 @@ static PyMethodDef ForecasterHandle_methods[] = {
     METHOD(ForecasterHandle, evaluate, METH_VARARGS, "evaluate(y, X, start, season, stride, threads) -> dict"),
     METHOD(ForecasterHandle, channels, METH_NOARGS, "channels() -> (targets, exogenous)"),
     METHOD(ForecasterHandle, config, METH_NOARGS, "config() -> dict: the model's hyper-parameters"),
+    METHOD(ForecasterHandle, setting, METH_VARARGS, "setting(key) -> str: a hyper-parameter by name"),
     HANDLE_SAVE_METHOD(ForecasterHandle),
     {NULL, NULL, 0, NULL},
 };
@@ -176,8 +183,7 @@ static PyObject *native_forecaster_train(PyObject *Py_UNUSED(module), PyObject *
     lk_status status;
 
     if (!PyArg_ParseTuple(args, "OOOO:forecaster_train", &y_obj, &x_obj, &config_obj, &progress_obj) ||
-        !fields_from_dict(config_obj, forecaster_fields, &config) || !progress_init(&state, progress_obj) ||
-        !train_options_from_dict(config_obj, forecaster_fields, &options))
+        !train_setup(config_obj, forecaster_fields, &config, progress_obj, &state, &options))
         return NULL;
     if (series_arg(y_obj, "y", 0, &y, &ys) && series_arg(x_obj, "X", 1, &x, &xs)) {
         TRAINING(status = lk_forecaster_train_ex(&ys, x ? &xs : NULL, &config, options, progress_fn(&state), &state,

@@ -1,13 +1,12 @@
 /*
  * lstmkit._native: the image classifier handle (lk_image_classifier) and
- * image_classifier_load/train. Every call (predict, labels, save) is a reader; the
- * number of classes and the input shape are read once.
+ * image_classifier_load/train. Every call (predict, labels, config, setting, save) is
+ * a reader; the number of classes is read once.
  */
 #include "_common.h"
 
-HANDLE_TYPE(ImageClassifierHandle, image_classifier, int32_t num_classes; lk_image_shape shape;,
-            lk_ok(lk_image_classifier_num_classes(self->model, &self->num_classes)) &&
-                lk_ok(lk_image_classifier_input_shape(self->model, &self->shape)))
+HANDLE_TYPE(ImageClassifierHandle, image_classifier, int32_t num_classes;,
+            lk_ok(lk_image_classifier_num_classes(self->model, &self->num_classes)))
 
 /* conv_channels is a list in the dict; num_conv_blocks its length. */
 #define FIELD(name, kind) TRAIN_FIELD(lk_image_classifier_train_config, name, kind)
@@ -52,20 +51,9 @@ static PyObject *ImageClassifierHandle_predict_proba(PyObject *obj, PyObject *ar
     return (PyObject *)out;
 }
 
-/* input_shape() -> (H, W, C) or (T, H, W, C) */
-static PyObject *ImageClassifierHandle_input_shape(PyObject *obj, PyObject *Py_UNUSED(ignored))
-{
-    const lk_image_shape *s = &((ImageClassifierHandle *)obj)->shape;
-    if (s->frames > 0)
-        return Py_BuildValue("(LLLL)", (long long)s->frames, (long long)s->height, (long long)s->width,
-                             (long long)s->channels);
-    return Py_BuildValue("(LLL)", (long long)s->height, (long long)s->width, (long long)s->channels);
-}
-
 static PyMethodDef ImageClassifierHandle_methods[] = {
     METHOD(ImageClassifierHandle, predict_proba, METH_VARARGS, "predict_proba(X, threads) -> float32 (N, classes)"),
     METHOD(ImageClassifierHandle, labels, METH_NOARGS, "labels() -> the class labels, in column order"),
-    METHOD(ImageClassifierHandle, input_shape, METH_NOARGS, "input_shape() -> one example's shape"),
     TRAINED_MODEL_METHODS(ImageClassifierHandle),
     {NULL, NULL, 0, NULL},
 };
@@ -87,8 +75,7 @@ static PyObject *native_image_classifier_train(PyObject *Py_UNUSED(module), PyOb
 
     if (!PyArg_ParseTuple(args, "OOOOOO:image_classifier_train", &x_obj, &l_obj, &dx_obj, &dl_obj, &config_obj,
                           &progress_obj) ||
-        !fields_from_dict(config_obj, image_fields, &config) || !progress_init(&state, progress_obj) ||
-        !train_options_from_dict(config_obj, image_fields, &options))
+        !train_setup(config_obj, image_fields, &config, progress_obj, &state, &options))
         return NULL;
     if ((x = image_batch(x_obj, "X", &shape)) != NULL && (dx = image_batch(dx_obj, "validation X", &dev_shape)) &&
         str_seq_take(&tl, l_obj, "labels", UTF8_NUL_FREE) && str_seq_take(&dl, dl_obj, "validation labels", UTF8_NUL_FREE)) {

@@ -1,13 +1,12 @@
 /*
  * lstmkit._native: the image segmenter handle (lk_image_segmenter) and
  * image_segmenter_load/train. Every call (predict, predict_proba, evaluate, config,
- * save) is a reader; K and C are read once.
+ * setting, save) is a reader; K is read once.
  */
 #include "_common.h"
 
-HANDLE_TYPE(ImageSegmenterHandle, image_segmenter, int32_t num_classes; int32_t channels;,
-            lk_ok(lk_image_segmenter_num_classes(self->model, &self->num_classes)) &&
-                lk_ok(lk_image_segmenter_channels(self->model, &self->channels)))
+HANDLE_TYPE(ImageSegmenterHandle, image_segmenter, int32_t num_classes;,
+            lk_ok(lk_image_segmenter_num_classes(self->model, &self->num_classes)))
 
 /* encoder_channels is a list in the dict, num_blocks its length; class_weights is an
  * argument of its own. */
@@ -89,23 +88,11 @@ static PyObject *ImageSegmenterHandle_evaluate(PyObject *obj, PyObject *args)
     return segmenter_call((ImageSegmenterHandle *)obj, args, 'e');
 }
 
-static PyObject *ImageSegmenterHandle_num_classes(PyObject *obj, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromLong((long)((ImageSegmenterHandle *)obj)->num_classes);
-}
-
-static PyObject *ImageSegmenterHandle_channels(PyObject *obj, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromLong((long)((ImageSegmenterHandle *)obj)->channels);
-}
-
 static PyMethodDef ImageSegmenterHandle_methods[] = {
     METHOD(ImageSegmenterHandle, predict, METH_VARARGS, "predict(X, threads) -> int32 masks (N, H, W)"),
     METHOD(ImageSegmenterHandle, predict_proba, METH_VARARGS, "predict_proba(X, threads) -> float32 (N, H, W, K)"),
     METHOD(ImageSegmenterHandle, evaluate, METH_VARARGS, "evaluate(X, masks, threads) -> (confusion, accuracy, "
                                                          "mean_iou)"),
-    METHOD(ImageSegmenterHandle, num_classes, METH_NOARGS, "num_classes() -> K"),
-    METHOD(ImageSegmenterHandle, channels, METH_NOARGS, "channels() -> C of the images"),
     TRAINED_MODEL_METHODS(ImageSegmenterHandle),
     {NULL, NULL, 0, NULL},
 };
@@ -126,8 +113,7 @@ static PyObject *native_image_segmenter_train(PyObject *Py_UNUSED(module), PyObj
 
     if (!PyArg_ParseTuple(args, "OOOOOOO:image_segmenter_train", &x_obj, &m_obj, &dx_obj, &dm_obj, &config_obj,
                           &weights_obj, &progress_obj) ||
-        !fields_from_dict(config_obj, segmenter_fields, &config) || !progress_init(&state, progress_obj) ||
-        !train_options_from_dict(config_obj, segmenter_fields, &options))
+        !train_setup(config_obj, segmenter_fields, &config, progress_obj, &state, &options))
         return NULL;
     if ((weights_obj == Py_None || (weights = AS_ARRAY(weights_obj, NPY_FLOAT32)) != NULL) &&
         (x = image_batch(x_obj, "X", &shape)) != NULL && (dx = image_batch(dx_obj, "validation X", &dev_shape)) &&

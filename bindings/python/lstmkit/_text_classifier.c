@@ -128,8 +128,7 @@ static PyObject *native_text_classifier_train(PyObject *Py_UNUSED(module), PyObj
 
     if (!PyArg_ParseTuple(args, "OOOOOO:text_classifier_train", &tt_obj, &tl_obj, &dt_obj, &dl_obj, &config_obj,
                           &progress_obj) ||
-        !fields_from_dict(config_obj, classifier_fields, &config) || !progress_init(&state, progress_obj) ||
-        !train_options_from_dict(config_obj, classifier_fields, &options))
+        !train_setup(config_obj, classifier_fields, &config, progress_obj, &state, &options))
         return NULL;
     if (str_seq_take(&tt, tt_obj, "texts", 0) && str_seq_take(&tl, tl_obj, "labels", UTF8_NUL_FREE) &&
         str_seq_take(&dt, dt_obj, "validation texts", 0) &&

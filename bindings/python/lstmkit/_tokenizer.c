@@ -1,11 +1,27 @@
 /*
  * lstmkit._native: the tokenizer handle (lk_tokenizer) and tokenizer_load/train/ensemble.
- * Readers: segment (the header allows concurrent calls), save, word_count and words;
+ * Readers: segment (the header allows concurrent calls), config, setting, save, word_count and words;
  * writers: add_words, load_dict and clear_words (they must not overlap any other call).
  */
 #include "_common.h"
 
 HANDLE_TYPE(TokenizerHandle, tokenizer, /* nothing read once */, 1)
+
+#define FIELD(name, kind) TRAIN_FIELD(lk_tokenizer_train_config, name, kind)
+static const train_field train_fields[] = {
+    FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
+    FIELD(hidden_size, INT32), FIELD(num_layers, INT32), FIELD(char_dim, INT32),
+    FIELD(bigram_dim, INT32), FIELD(min_bigram_count, INT32), FIELD(dropout, FLOAT),
+    FIELD(label_smoothing, FLOAT), FIELD(patience, INT32), FIELD(threads, INT32),
+    FIELD(max_batches_per_epoch, INT32), FIELD(seed, UINT64),
+    FIELD(dictionary_max_length, INT32), FIELD(unknown_bigram_rate, FLOAT),
+    FIELD(feature_dropout, FLOAT), FIELD(lexicon_max_length, INT32),
+    FIELD(average_decay, FLOAT), FIELD(dictionary_min_count, INT32),
+    {NULL},
+};
+#undef FIELD
+
+TRAINED_MODEL(TokenizerHandle, tokenizer, train_fields)
 
 /* The tokens of text i: its UTF-8 cut at the byte offsets ends[0..count); NULL with
  * RuntimeError if the library's offsets do not cut it into whole characters. */
@@ -162,29 +178,10 @@ static PyMethodDef TokenizerHandle_methods[] = {
     METHOD(TokenizerHandle, clear_words, METH_NOARGS, "clear_words(): removes every user word"),
     METHOD(TokenizerHandle, word_count, METH_NOARGS, "word_count() -> the number of user words"),
     METHOD(TokenizerHandle, words, METH_NOARGS, "words() -> the user words as kept, sorted"),
-    HANDLE_SAVE_METHOD(TokenizerHandle),
+    TRAINED_MODEL_METHODS(TokenizerHandle),
     {NULL, NULL, 0, NULL},
 };
 
-#define FIELD(name, kind) TRAIN_FIELD(lk_tokenizer_train_config, name, kind)
-static const train_field train_fields[] = {
-    FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
-    FIELD(hidden_size, INT32), FIELD(num_layers, INT32), FIELD(char_dim, INT32),
-    FIELD(bigram_dim, INT32), FIELD(min_bigram_count, INT32), FIELD(dropout, FLOAT),
-    FIELD(label_smoothing, FLOAT), FIELD(patience, INT32), FIELD(threads, INT32),
-    FIELD(max_batches_per_epoch, INT32), FIELD(seed, UINT64),
-    FIELD(dictionary_max_length, INT32), FIELD(unknown_bigram_rate, FLOAT),
-    FIELD(feature_dropout, FLOAT), FIELD(lexicon_max_length, INT32),
-    FIELD(average_decay, FLOAT), FIELD(dictionary_min_count, INT32),
-    {NULL},
-};
-#undef FIELD
-
-static PyObject *native_tokenizer_train_config_default(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
-{
-    lk_tokenizer_train_config config = lk_tokenizer_train_config_default();
-    return fields_to_dict(train_fields, &config);
-}
 
 /* tokenizer_train(train: bytes, dev: bytes, config: dict (with the settings by name,
  *                 checkpoint_path among them), progress: callable or None,
@@ -202,8 +199,7 @@ static PyObject *native_tokenizer_train(PyObject *Py_UNUSED(module), PyObject *a
 
     if (!PyArg_ParseTuple(args, "y#y#OO|z#:tokenizer_train", &train, &train_len, &dev, &dev_len, &config_obj,
                           &progress_obj, &lexicon, &lexicon_len) ||
-        !fields_from_dict(config_obj, train_fields, &config) || !progress_init(&state, progress_obj) ||
-        !train_options_from_dict(config_obj, train_fields, &options))
+        !train_setup(config_obj, train_fields, &config, progress_obj, &state, &options))
         return NULL;
     config.lexicon = lexicon; /* borrowed: args holds the bytes */
     config.lexicon_len = (size_t)lexicon_len;

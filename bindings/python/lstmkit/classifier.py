@@ -28,7 +28,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from . import _native
 from ._args import str_list
-from ._estimator import Classifier, Fitted, c_value
+from ._estimator import Classifier, Fitted, c_defaults
 from ._labels import labels_arg
 
 __all__ = ["TextClassifier"]
@@ -39,10 +39,7 @@ Label = Union[str, int]
 _D = _native.text_classifier_train_config_default()
 _TYPES = {"pooling": {"last": 0, "mean": 1, "max": 2, "attention": 3}, "bidirectional": bool,
           "tokenization": {"auto": 0, "characters": 1, "words": 2}, "balance_classes": bool}
-
-
-def _d(name: str) -> Any:
-    return c_value(_D, name, _TYPES)
+_d = c_defaults(_D, _TYPES)
 
 
 class TextClassifier(Classifier):
@@ -118,21 +115,11 @@ class TextClassifier(Classifier):
         progress: Union[bool, Callable[[str], Any], None] = True,
         dev: Optional[Tuple[Sequence[str], Sequence[Label]]] = None,
     ) -> "TextClassifier":
-        """Trains on (X, y) — texts and their labels — early-stopping on the accuracy on
-        validation data, and keeps the weights of the best epoch. Returns self.
-
-        validation_data: a (texts, labels) pair; without it the last
-        ``validation_split`` (default 0.1) of a shuffle (seeded by ``seed``) of the
-        training data is held out (held-out texts whose label is left without a
-        training example are dropped from it). ``dev=`` is the former name of
-        validation_data (deprecated).
+        """
+        ``dev=`` is the former name of validation_data (deprecated).
         ngram_learning_rate: Adam's rate for the n-gram head (with ngram_order > 0),
         which learns beside the LSTM with its own early stopping; the mix of the two
         heads' probabilities is chosen on the validation data.
-        progress: True prints each line, False/None is silent, a callable receives them.
-        Training runs with the GIL released.
-        ValueError for an argument out of range (the message names it), or if training
-        diverges (a NaN or infinite loss or gradient): lower learning_rate.
         """
         if dev is not None:
             warnings.warn("TextClassifier.fit(dev=...) is deprecated: use validation_data=", DeprecationWarning,

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _native
 from ._args import callback_arg
-from ._estimator import LOOP_PARAMS, Estimator, c_value, loop_settings, to_c
+from ._estimator import LOOP_PARAMS, Estimator, c_defaults, loop_settings, to_c
 
 __all__ = ["Forecaster"]
 
@@ -36,8 +36,7 @@ _TYPES = {"cell": {"lstm": 0, "gru": 1}, "scaling": {"window": 0, "global": 1}, 
           "calibrate_intervals": bool}
 
 
-def _d(name: str) -> Any:
-    return c_value(_D, name, _TYPES)
+_d = c_defaults(_D, _TYPES)
 
 
 def series_arg(name: str, value: Any, min_steps: int = 1) -> Tuple[np.ndarray, bool]:
@@ -132,16 +131,6 @@ class Forecaster(Estimator):
         log_every: int = _d("log_every"),
         verbose: Union[bool, Callable[[str], Any]] = True,
     ) -> "Forecaster":
-        """Trains on the series y ((T,) or (T, k) targets) with optional exogenous inputs
-        X ((T, e), known in advance), early-stopping on rolling-origin forecasts of the
-        last dev_fraction of the series; keeps the best epoch's weights. Returns self.
-        calibrate_intervals: then scale each quantile level's distance from the median
-        so that its share of dev values below it matches the level.
-
-        ValueError for a series too short for context, horizon and the dev part, a NaN
-        or infinite value (named by step), an argument out of range (named) or diverged
-        training; TypeError for non-numeric data.
-        """
         args = dict(locals())
         Y, univariate = series_arg("y", y)
         Xa = self._exogenous("X", X, len(Y))
@@ -282,3 +271,16 @@ class Forecaster(Estimator):
         if "series" in state:
             self.y_, self.X_, self._univariate = state["series"]
 
+
+# The base's shared fit docstring speaks of validation data; a forecaster's dev part is
+# the end of its series, so its fit keeps its own.
+Forecaster.fit.__doc__ = """Trains on the series y ((T,) or (T, k) targets) with optional exogenous inputs
+        X ((T, e), known in advance), early-stopping on rolling-origin forecasts of the
+        last dev_fraction of the series; keeps the best epoch's weights. Returns self.
+        calibrate_intervals: then scale each quantile level's distance from the median
+        so that its share of dev values below it matches the level.
+
+        ValueError for a series too short for context, horizon and the dev part, a NaN
+        or infinite value (named by step), an argument out of range (named) or diverged
+        training; TypeError for non-numeric data.
+        """

@@ -17,11 +17,8 @@ the mean and standard deviation of the training images, so any scale works, but
 predict must be given the scale fit was given (do not train on 0..255 and predict on
 0..1). predict takes images of the training shape ((N, H, W) for one channel).
 
-Labels are strings inside the model. Integer labels are accepted: they are stored as
-their decimal strings, and when every training label was an integer (not a bool),
-``predict`` returns an int64 array and ``classes_`` is int64; otherwise they are str
-arrays. This holds after ``save``/``load`` too when every class label of the loaded
-model is the decimal form of an integer.
+Labels are str or int, as for every classifier (lstmkit.TextClassifier's module says
+how ints come back); here ``predict`` and ``classes_`` are int64 or str arrays.
 """
 
 from __future__ import annotations
@@ -31,7 +28,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from ._estimator import Classifier, Fitted, c_value
+from ._estimator import Classifier, Fitted, c_defaults
 from ._labels import labels_arg
 
 __all__ = ["ImageClassifier"]
@@ -40,10 +37,7 @@ __all__ = ["ImageClassifier"]
 _D = _native.image_classifier_train_config_default()
 _TYPES = {"kind": {"rows": 0, "cnn": 1}, "pooling": {"last": 0, "mean": 1, "max": 2, "attention": 3},
           "bidirectional": bool, "columns": bool}
-
-
-def _d(name: str) -> Any:
-    return c_value(_D, name, _TYPES)
+_d = c_defaults(_D, _TYPES)
 
 
 def images_arg(name: str, value: Any, frames: bool) -> np.ndarray:
@@ -71,6 +65,12 @@ def images_arg(name: str, value: Any, frames: bool) -> np.ndarray:
 def example_shape(X: np.ndarray) -> Tuple[int, ...]:
     """One image's shape, channels included: (H, W, C) or (T, H, W, C)."""
     return X.shape[1:] + ((1,) if X.ndim == 3 else ())
+
+
+def _input_shape(model: Fitted) -> Tuple[int, ...]:
+    """The shape of one example a model takes, from its settings: (H, W, C) or (T, H, W, C)."""
+    frames, *image = (int(model.handle.setting(name)) for name in ("frames", "height", "width", "channels"))
+    return tuple(image) if frames == 0 else (frames, *image)
 
 
 class ImageClassifier(Classifier):
@@ -131,27 +131,16 @@ class ImageClassifier(Classifier):
         log_every: int = _d("log_every"),
         verbose: Union[bool, Callable[[str], Any]] = True,
     ) -> "ImageClassifier":
-        """Trains on (X, y), early-stopping on the accuracy on validation data, and
-        keeps the weights of the best epoch. Returns self.
-
-        validation_data: an (X_val, y_val) pair; without it the last
-        ``validation_split`` (default 0.1) of a shuffle (seeded by ``seed``) of the
-        training data is held out (held-out images whose label is left without a
-        training example are dropped from it). The pixel mean and std come from the
-        training images. time_limit: seconds (>= 1; None: the constructor's). After
-        an epoch without a better validation accuracy the learning rate is multiplied
-        by decay_factor; after ``patience`` such epochs training stops.
-        verbose: True prints each progress line, False is silent, a callable receives
-        the lines. Training runs with the GIL released.
-        ValueError for an argument out of range (the message names it), or if training
-        diverges (a NaN or infinite loss or gradient): lower learning_rate.
+        """
+        X: images (N, H, W[, C]) or frame sequences (N, T, H, W, C), y their labels. The
+        pixel mean and std come from the training images.
         """
         return self._fit(X, y, validation_data, validation_split, locals())
 
     def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> np.ndarray:
         X = images_arg(prefix + "X", X, frames=True)
-        if model is not None and example_shape(X) != model.handle.input_shape():
-            want = model.handle.input_shape()
+        if model is not None and example_shape(X) != _input_shape(model):
+            want = _input_shape(model)
             bare = " (or without the last axis)" if want[-1] == 1 and len(want) == 3 else ""
             takes = "sequences of frames (N, T, H, W, C)" if len(want) == 4 else "images (N, H, W, C)"
             raise ValueError(f"X must have shape {(len(X),) + want}{bare}, got {X.shape}: this model takes {takes}")
@@ -183,7 +172,7 @@ class ImageClassifier(Classifier):
     @property
     def input_shape(self) -> Tuple[int, ...]:
         """The shape of one example: (H, W, C), or (T, H, W, C) for frame sequences."""
-        return self._fitted().handle.input_shape()
+        return _input_shape(self._fitted())
 
     def _fitted_repr(self) -> str:
         return f"input_shape={self.input_shape}, {super()._fitted_repr()}"

@@ -10,12 +10,9 @@ context comes from an LSTM sweep over the rows and columns of the encoder's feat
     >>> seg.evaluate(X_test, masks_test)["mean_iou"]
     >>> seg.save("seg.safetensors"); ImageSegmenter.load("seg.safetensors")
 
-Images are NumPy arrays, channels last: (N, H, W) for grey images or (N, H, W, C). Any
-real dtype is accepted and converted to float32 (C-contiguous); uint8 pixels stay
-0..255. The model normalises pixels with the mean and standard deviation of the
-training images, so any scale works, but predict must be given the scale fit was given.
-H and W can be anything from 1 up, and need not be the training size: masks always
-come back with the input's H x W.
+Images are as lstmkit.ImageClassifier's (its module says how pixels are read and
+normalised), single images (N, H, W) or (N, H, W, C) of any H and W from 1 up, which
+need not be the training size: masks always come back with the input's H x W.
 
 Masks are integer arrays (N, H, W) of class indices in [0, num_classes); class 0 is
 usually the background.
@@ -29,7 +26,7 @@ import numpy as np
 
 from . import _native
 from ._args import int_arg
-from ._estimator import Estimator, Fitted, c_value
+from ._estimator import Estimator, Fitted, c_defaults
 from .image_classifier import example_shape, images_arg
 
 __all__ = ["ImageSegmenter"]
@@ -38,10 +35,7 @@ __all__ = ["ImageSegmenter"]
 _D = _native.image_segmenter_train_config_default()
 _TYPES = {"context": {"lstm": 0, "conv": 1}, "upsampling": {"transposed": 0, "bilinear": 1}, "batch_norm": bool,
           "attention_gates": bool, "schedule": {"plateau": 0, "cosine": 1}, "flip": bool, "balance_classes": bool}
-
-
-def _d(name: str) -> Any:
-    return c_value(_D, name, _TYPES)
+_d = c_defaults(_D, _TYPES)
 
 
 def _masks_arg(name: str, value: Any, images: np.ndarray, images_name: str, num_classes: int) -> np.ndarray:
@@ -138,41 +132,29 @@ class ImageSegmenter(Estimator):
         log_every: int = _d("log_every"),
         verbose: Union[bool, Callable[[str], Any]] = True,
     ) -> "ImageSegmenter":
-        """Trains on (X, y) — images and their masks (N, H, W) —, early-stopping on the
-        mean IoU on validation data, and keeps the weights of the best epoch. Returns self.
-
-        validation_data: an (X_val, masks_val) pair (its H and W may differ from X's);
-        without it the last ``validation_split`` (default 0.1) of a shuffle (seeded by
-        ``seed``) of the training images is held out. The pixel mean and std come from
-        the training images. The loss is cross-entropy + dice_weight * soft Dice.
-        class_weights: None (all 1), "balanced" (median-frequency balancing from the
-        training masks) or num_classes weights >= 0 for the cross-entropy. time_limit:
-        seconds (>= 1); training stops at the first batch end after it, then the
-        validation set is scored (None: the constructor's). schedule (None: the
-        constructor's, else "plateau") "plateau": after an epoch without a better
-        validation mean IoU the learning rate is multiplied by decay_factor; after
-        ``patience`` such epochs training stops. schedule "cosine": the rate follows half
-        a cosine down to 0 over time_limit (else the epochs), batch by batch, with no
-        early stop. flip: augment by mirroring each training image and its mask left to
-        right with probability 1/2 (for data whose labels survive a mirror). verbose:
-        True prints each progress line, False is silent, a callable receives the lines.
-        Training runs with the GIL released.
-        ValueError for an argument out of range (the message names it), or if training
-        diverges (a NaN or infinite loss or gradient): lower learning_rate.
+        """
+        X: images (N, H, W[, C]), y their masks (N, H, W); validation images may have
+        another H and W. The pixel mean and std come from the training images. The loss
+        is cross-entropy + dice_weight * soft Dice. class_weights: None (all 1),
+        "balanced" (median-frequency balancing from the training masks) or num_classes
+        weights >= 0 for the cross-entropy. time_limit: training stops at the first batch
+        end after it, then the validation set is scored. flip: augment by mirroring each
+        training image and its mask left to right with probability 1/2 (for data whose
+        labels survive a mirror).
         """
         balance_classes, weights = _class_weights_arg(class_weights)
         return self._fit(X, y, validation_data, validation_split, locals(), weights)
 
     def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> np.ndarray:
         X = images_arg(prefix + "X", X, frames=False)
-        c = None if model is None else model.handle.channels()
+        c = None if model is None else int(model.handle.setting("channels"))
         if c is not None and example_shape(X)[-1] != c:
             raise ValueError(f"X has shape {X.shape}: this model takes images of {c} channel{'' if c == 1 else 's'}, "
                              f"(N, H, W, {c}){' or (N, H, W)' if c == 1 else ''}")
         return X
 
     def _targets(self, y: Any, X: np.ndarray, prefix: str = "", model: Optional[Fitted] = None) -> Any:
-        k = int_arg("num_classes", self.num_classes) if model is None else model.handle.num_classes()
+        k = int_arg("num_classes", self.num_classes) if model is None else int(model.handle.setting("num_classes"))
         return _masks_arg(prefix + "masks", y, X, prefix + "X", k), False
 
     def _check_validation(self, X: np.ndarray, y: Any, dev_X: np.ndarray, dev_y: Any) -> None:
@@ -183,17 +165,10 @@ class ImageSegmenter(Estimator):
     @property
     def channels(self) -> int:
         """C, the channels of the images the model takes (1 for (N, H, W) images)."""
-        return self._fitted().handle.channels()
+        return int(self._fitted().handle.setting("channels"))
 
     def _fitted_repr(self) -> str:
         return f"channels={self.channels}"
-
-    def predict_proba(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
-        """Class probabilities of every pixel, float32 (N, H, W, K); each pixel's K values
-        sum to 1. X: (N, H, W[, C]) with the model's channels, any H and W. Runs with the
-        GIL released, on up to ``threads`` threads (default: fit's)."""
-        model = self._fitted()
-        return model.handle.predict_proba(self._inputs(X, model=model), self._predict_threads(threads))
 
     def predict(self, X: Any, *, threads: Optional[int] = None) -> np.ndarray:
         """The most probable class of every pixel: int64 masks (N, H, W)."""

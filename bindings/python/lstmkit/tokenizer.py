@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import _native
 from ._args import PathLike, callback_arg, file_bytes, handle_from_bytes, path_arg, read_file, str_list
-from ._estimator import c_value, loop_settings
+from ._estimator import c_defaults, loop_settings
 
 __all__ = ["Tokenizer"]
 
@@ -27,10 +27,7 @@ BUNDLED_MODEL = Path(__file__).resolve().parent / "models" / "tokenizer-pku.safe
 #: The C ABI's defaults (lk_tokenizer_train_config_default): the one definition, the
 #: shipped model's recipe.
 _D = _native.tokenizer_train_config_default()
-
-
-def _d(name: str) -> Any:
-    return c_value(_D, name)
+_d = c_defaults(_D)
 
 
 def _encode(name: str, text: str) -> bytes:
@@ -284,16 +281,13 @@ class Tokenizer:
             become a second set of features, in training and segmenting alike, and are
             stored in the model. None: no lexicon.
         dropout, label_smoothing: in [0, 1).
-        average_decay: in [0, 1); > 0 scores and keeps a moving average of the weights
-            (Polyak averaging) with this decay per step, e.g. 0.999; 0 keeps the
-            weights as trained.
         threads: for evaluating on dev.
         max_batches_per_epoch: 0 for whole epochs (a small value for quick trials).
         checkpoint: a path written after every epoch; if it exists when training starts,
             training resumes from it (same data and options), unless resume is False
             (resume True: it must exist).
-        schedule, time_limit, cell: the training loop's settings, as every model's
-            (lstmkit._estimator.LOOP_PARAMS); None is the default.
+        average_decay, schedule, time_limit, cell: the training loop's settings, as every
+            model's (lstmkit._estimator.LOOP_PARAMS says what they do); None: the default.
         progress: True prints each progress line (flushed), False/None is silent, a
             callable receives each line (a str, no newline).
 

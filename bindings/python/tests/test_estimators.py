@@ -169,13 +169,15 @@ def test_load_reports_the_files_hyper_parameters(tmp_path):
     seg = ImageSegmenter(2, **SEG).fit(x, masks, epochs=1, verbose=False)
     seg.save(tmp_path / "seg.safetensors")
     back = ImageSegmenter.load(tmp_path / "seg.safetensors")
-    assert back.get_params() == dict(seg.get_params(), encoder_channels=(4, 8))
+    # the cell, which no C config struct holds, by name (lk_model_get_setting)
+    assert back.get_params() == dict(seg.get_params(), encoder_channels=(4, 8), cell="lstm")
 
     img = ImageClassifier(kind="cnn", hidden_size=6, conv_channels=[3], pooling="mean", dropout=0.125,
                           bidirectional=False, seed=9).fit(x, y, epochs=1, verbose=False)
     img.save(tmp_path / "img.safetensors")
     back = ImageClassifier.load(tmp_path / "img.safetensors")
-    assert back.get_params() == dict(img.get_params(), conv_channels=(3,))
+    assert back.get_params() == dict(img.get_params(), conv_channels=(3,), cell="lstm")
+    assert back.input_shape == img.input_shape == x.shape[1:] + (1,)
 
     t, labels = texts()
     clf = TextClassifier(**dict(TEXT, pooling="max", bigram_dim=4, min_bigram_count=1, dropout=0.25, max_length=50))
@@ -183,9 +185,25 @@ def test_load_reports_the_files_hyper_parameters(tmp_path):
     clf.save(tmp_path / "text.safetensors")
     back = TextClassifier.load(tmp_path / "text.safetensors")
     # tokenization is what training chose; the training-only counts are the defaults
-    expected = dict(clf.get_params(), tokenization="words", min_count=2, min_bigram_count=2)
+    expected = dict(clf.get_params(), tokenization="words", min_count=2, min_bigram_count=2, cell="lstm")
     assert back.get_params() == expected
     assert np.array_equal(back.predict_proba(t[:5]), clf.predict_proba(t[:5]))
+
+
+def test_load_reports_the_cell_a_model_was_trained_with(tmp_path):
+    """The cell is architecture: a model trained with cell "lstm" given reports it after
+    load (no C config struct has the field: the extension reads it by name), so
+    clone(loaded).fit trains the same cell; training settings (schedule) are not kept."""
+    t, y = texts()
+    clf = TextClassifier(**TEXT, cell="lstm", schedule="cosine").fit(t, y, epochs=1, progress=False)
+    clf.save(tmp_path / "text.safetensors")
+    back = TextClassifier.load(tmp_path / "text.safetensors")
+    assert back.cell == "lstm" and back.schedule is None
+    assert clone(back).get_params()["cell"] == "lstm"
+    handle = back._fitted().handle
+    assert handle.setting("hidden_size") == "8" == str(handle.config()["hidden_size"])
+    with pytest.raises(KeyError, match="schedule"):
+        handle.setting("schedule")
 
 
 # -- scikit-learn ---------------------------------------------------------------------

@@ -102,7 +102,8 @@ extension HyperParameter {
                 guard !levels.contains(nil) else { return "levels separated by commas (\"0.1,0.5,0.9\")" }
                 root[keyPath: path] = levels.map { $0! }
                 return nil
-            })
+            },
+            text: { $0[keyPath: path].map { String($0) }.joined(separator: ",") })
     }
 }
 
