@@ -1147,7 +1147,8 @@ LK_API lk_status lk_sequence_classifier_train_ex(const lk_sequences *train, cons
 
 /* A model's setting by name, read back: any model handle (lk_tokenizer,
  * lk_text_classifier, lk_image_classifier, lk_image_segmenter) and a key of its
- * engine's table, as lk_train_options takes it ("cell", "hidden_size", ...); the value
+ * engine's table, as lk_train_options takes it ("cell", "hidden_size", ...; and
+ * lk_forecaster, whose "quantiles" reads "0.1,0.5,0.9"); the value
  * as text lk_train_options_set reads ("lstm", "64", "0.25", "32,64"). For settings a
  * get_config struct lacks (cell). *size receives the text's length (without its NUL);
  * value receives the text and a NUL if capacity > *size, else BUFFER_TOO_SMALL (value
@@ -1157,6 +1158,166 @@ LK_API lk_status lk_sequence_classifier_train_ex(const lk_sequences *train, cons
  * concurrent reads of the handle apply. */
 LK_API lk_status lk_model_get_setting(const void *model, const char *key, char *value, size_t capacity,
                                       size_t *size);
+
+/* ------------------------------------------------------------------------ */
+/* Forecaster                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Forecasts the next `horizon` steps of a series of `targets` channels (univariate:
+ * 1), optionally driven by `exogenous` channels whose values are known in advance
+ * (calendar effects, planned prices). The recurrent layer (LSTM or GRU) reads the last
+ * `context` steps; a linear head reads its last output, the horizon's exogenous values
+ * and the scaled context values themselves, and emits horizon x targets x quantiles
+ * values at once (direct multi-step), trained with the pinball loss. The median (0.5,
+ * which the quantiles must include) is the point forecast; the lowest and highest
+ * quantiles bound the central prediction interval (0.1 and 0.9: 80 %).
+ *
+ * Scaling: each channel's mean and standard deviation over the training part are kept
+ * in the model. LK_FORECAST_SCALING_WINDOW (the default) scales each target by the mean
+ * and standard deviation of each window's own context, and the forecast back, so series
+ * whose level moves are followed; LK_FORECAST_SCALING_GLOBAL uses the training part's.
+ *
+ * Training splits the one series it is given in time order: the last dev_fraction of
+ * the steps is dev (never shuffled); training windows are every origin of the part
+ * before it, and early stopping scores rolling-origin forecasts over the dev part
+ * (scaled pinball loss).
+ *
+ * Layout: a series is float32 (steps, channels), row-major (lk_series); exogenous
+ * inputs are (steps, exogenous) aligned with the targets' steps, and when forecasting
+ * they continue for the model's whole horizon after the series (the head reads every
+ * future step's values).
+ *
+ * Thread safety: forecast, evaluate, get_config, channels and save may run on one
+ * handle from many threads at once. */
+typedef struct lk_forecaster lk_forecaster;
+
+/* A series: values (steps, channels) float32 row-major, count == steps * channels. */
+typedef struct lk_series {
+    const float *values;
+    size_t count;
+    size_t steps;
+    size_t channels;
+} lk_series;
+
+/* How a forecaster scales the targets. Values are fixed; new ones are only appended. */
+enum {
+    LK_FORECAST_SCALING_WINDOW = 0, /* by each window's context mean and std          */
+    LK_FORECAST_SCALING_GLOBAL = 1  /* by the training part's mean and std            */
+};
+
+/* The most quantile levels a forecaster emits. */
+#define LK_FORECASTER_MAX_QUANTILES 16
+
+/* Loads a forecaster model file (kind "forecaster").
+ * Errors: IO_ERROR, INVALID_FORMAT (the message names the problem, or both kinds). */
+LK_API lk_status lk_forecaster_load(const char *path, lk_forecaster **out);
+
+/* Releases the handle. NULL is a no-op. */
+LK_API void lk_forecaster_free(lk_forecaster *forecaster);
+
+/* Writes the forecaster to a model file (atomically, like lk_lstm_save). */
+LK_API lk_status lk_forecaster_save(const lk_forecaster *forecaster, const char *path);
+
+/* The channels the model was trained on: targets (>= 1) and exogenous (>= 0). */
+LK_API lk_status lk_forecaster_channels(const lk_forecaster *forecaster, int32_t *targets, int32_t *exogenous);
+
+/* Forecasts the h steps after the series *y (1 <= h <= the model's horizon; y->steps
+ * >= context, y->channels == targets):
+ *   x          NULL without exogenous channels; else (y->steps + horizon, exogenous):
+ *              the series' steps and the model's whole horizon after them.
+ *   point      (h, targets) float32, point_count == h * targets: the medians.
+ *   quantiles  (h, targets, num_quantiles) float32, quantiles_count == h * targets *
+ *              num_quantiles (levels as lk_forecaster_get_config's, ascending; the
+ *              values never cross); NULL with quantiles_count 0 to skip them.
+ * Errors: INVALID_ARGUMENT (NULL pointers, h outside [1, horizon], a series shorter than
+ * the context, a NaN or infinite value: the message names the step and channel, x given
+ * to a model without exogenous channels or missing for one with them, values so large
+ * that the forecast overflows float32), SIZE_MISMATCH (a count, channels other than the
+ * model's, too few exogenous steps). */
+LK_API lk_status lk_forecaster_forecast(const lk_forecaster *forecaster, const lk_series *y, const lk_series *x,
+                                        int32_t h, float *point, size_t point_count,
+                                        float *quantiles, size_t quantiles_count);
+
+/* Scores of rolling-origin forecasts (lk_forecaster_evaluate), averaged over every
+ * origin, step and target. */
+typedef struct lk_forecast_score {
+    double mase;             /* MAE / the seasonal naive's in-sample MAE before start */
+    double smape;            /* symmetric MAPE, percent                              */
+    double coverage;         /* share inside [lowest, highest quantile]              */
+    double nominal_coverage; /* highest - lowest quantile level (0.8 by default)     */
+    double scaled_pinball;   /* mean pinball loss over the quantiles / MASE's scale  */
+    int64_t windows;         /* forecast origins scored                              */
+} lk_forecast_score;
+
+/* Rolling-origin evaluation: forecasts the whole horizon from every `stride`-th origin
+ * (>= 1) from step `start` (start >= context, start > season) while a horizon fits in
+ * *y, without refitting, and scores them against *y. season >= 1 for MASE's scale, or 0
+ * for the model's own. x: as lk_forecaster_train's (NULL without exogenous channels).
+ * Errors: INVALID_ARGUMENT (as lk_forecaster_forecast, threads < 1, no horizon fits
+ * after start), SIZE_MISMATCH. */
+LK_API lk_status lk_forecaster_evaluate(const lk_forecaster *forecaster, const lk_series *y, const lk_series *x,
+                                        size_t start, int32_t season, int32_t stride, int32_t threads,
+                                        lk_forecast_score *out);
+
+typedef struct lk_forecaster_train_config {
+    int32_t context;             /* steps read per forecast, [1, 65536]                 */
+    int32_t horizon;             /* steps forecast at once, [1, 65536]                  */
+    int32_t cell;                /* LK_CELL_* (0: LSTM)                                  */
+    int32_t hidden_size;         /* [1, 4096]                                            */
+    int32_t num_layers;          /* [1, 16]                                              */
+    int32_t num_quantiles;       /* [1, LK_FORECASTER_MAX_QUANTILES]                     */
+    float quantiles[LK_FORECASTER_MAX_QUANTILES]; /* ascending levels in (0, 1), one of
+                                    them 0.5                                             */
+    int32_t scaling;             /* LK_FORECAST_SCALING_*                                */
+    int32_t linear_context;      /* 0 or 1: the head also reads the scaled context       */
+    int32_t season;              /* MASE's season in progress lines and evaluate, >= 1   */
+    float dev_fraction;          /* the last this share of the series is dev, (0, 0.5]  */
+    int32_t calibrate_intervals; /* 0 or 1: after training, scale each level's distance
+                                    from the median so that its share of dev values
+                                    below it matches the level                          */
+    int32_t epochs;              /* at most this many passes, >= 1                       */
+    int32_t batch_size;          /* windows per update, [1, 65536]                       */
+    float learning_rate;         /* Adam, finite and > 0                                 */
+    float clip_norm;             /* gradient norm clipping, finite and > 0               */
+    int32_t patience;            /* stop after this many epochs without a better dev
+                                    score, >= 1                                          */
+    float decay_factor;          /* the rate is multiplied by this after such an epoch,
+                                    (0, 1]                                               */
+    double time_limit;           /* seconds; 0: none; else >= 1                          */
+    int32_t threads;             /* for scoring dev, [1, 1024]                           */
+    int32_t log_every;           /* a progress line every this many batches, >= 1       */
+    uint64_t seed;               /* initialisation and shuffling                        */
+} lk_forecaster_train_config;
+
+/* The defaults: context 36, horizon 12, LSTM, hidden_size 64, 1 layer, quantiles {0.1,
+ * 0.5, 0.9}, window scaling, linear_context 1, season 1, dev_fraction 0.15,
+ * calibrate_intervals 0, 200 epochs, batch 32, learning_rate 0.01, clip_norm 5, patience
+ * 15, decay_factor 0.5, no time limit, 2 threads, a progress line every 50 batches, seed 1. */
+LK_API lk_forecaster_train_config lk_forecaster_train_config_default(void);
+
+/* The model's own architecture in *out (context, horizon, cell, hidden_size,
+ * num_layers, quantiles, scaling, linear_context, season, seed); the training fields
+ * hold the defaults. Errors: INVALID_ARGUMENT for NULL pointers. */
+LK_API lk_status lk_forecaster_get_config(const lk_forecaster *forecaster, lk_forecaster_train_config *out);
+
+/* Trains a forecaster on the series *y (targets = y->channels) with the exogenous
+ * inputs *x (NULL: none; else x->steps >= y->steps, the first y->steps read); *out receives the model with the
+ * best dev score. The series must hold the context and horizon before its dev part, and
+ * a horizon in it. progress (nullable) receives one line at a time on the calling
+ * thread. Errors: INVALID_ARGUMENT (NULL pointers, an empty or too short series, a NaN
+ * or infinite value, a bad config field, diverged training: see lk_progress_fn),
+ * SIZE_MISMATCH (a count, x->steps < y->steps). */
+LK_API lk_status lk_forecaster_train(const lk_series *y, const lk_series *x,
+                                     const lk_forecaster_train_config *config,
+                                     lk_progress_fn progress, void *user_data, lk_forecaster **out);
+
+/* As lk_forecaster_train, with training options by name (nullable; see "Training
+ * options by name"): the loop's settings, checkpoint_path and resume, and the
+ * forecaster's own names (context, horizon, cell, hidden_size, num_layers, quantiles
+ * "0.1,0.5,0.9", scaling "window" or "global", season, dev_fraction). */
+LK_API lk_status lk_forecaster_train_ex(const lk_series *y, const lk_series *x,
+                                        const lk_forecaster_train_config *config, const lk_train_options *options,
+                                        lk_progress_fn progress, void *user_data, lk_forecaster **out);
 
 #ifdef __cplusplus
 }

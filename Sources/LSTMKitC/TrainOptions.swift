@@ -15,7 +15,7 @@ private let checkpointKey = "checkpoint_path", resumeKey = "resume"
 /// Every model's config table, for lk_train_options_set to know a name before the model
 /// is: a new model adds its table here.
 private let settingTables: [any SettingsByName] = [tokenizerConfig, textClassifierConfig, imageClassifierConfig, segmenterConfig,
-                                                   sequenceClassifierConfig]
+                                                   sequenceClassifierConfig, forecasterConfig]
 
 /// What a model's table offers by name.
 private protocol SettingsByName {

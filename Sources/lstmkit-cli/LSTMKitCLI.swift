@@ -10,7 +10,8 @@ struct LSTMKitCLI: ParsableCommand {
         version: LSTMKitVersion.string,
         subcommands: [Segment.self, TrainTokenizer.self, EvalTokenizer.self, CombineTokenizers.self, TrainClassifier.self, Classify.self, EvalClassifier.self,
                       TrainSegmenter.self, SegmentImage.self, EvalSegmenter.self, Demo.self, Inspect.self,
-                      TrainSequenceClassifier.self, ClassifySequences.self]
+                      TrainSequenceClassifier.self, ClassifySequences.self,
+                      TrainForecaster.self, ForecastCommand.self]
     )
 }
 

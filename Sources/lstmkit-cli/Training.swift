@@ -27,6 +27,7 @@ extension TextClassifierTrainingOptions: TrainingLoopOptions { static let trains
 extension ImageClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "images" }
 extension ImageSegmenterTrainingOptions: TrainingLoopOptions { static let trainsOn = "masks" }
 extension SequenceClassifierTrainingOptions: TrainingLoopOptions { static let trainsOn = "sequences" }
+extension ForecasterTrainingOptions: TrainingLoopOptions { static let trainsOn = "series" }
 
 /// The training loop's options of a command training with options struct `O`.
 typealias Loop<O: TrainingLoopOptions> = LoopOptions<O, O>

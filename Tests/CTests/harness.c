@@ -11,7 +11,9 @@
  *   test_text_classifier.c   the text classifier: train, predict, attention, n-grams;
  *   test_image_classifier.c  the image classifier on synthetic 8x8 images;
  *   test_image_segmenter.c   the image segmenter on synthetic images with squares;
- *   test_gru.c               the GRU: a plain C reference, argument errors, files.
+ *   test_gru.c               the GRU: a plain C reference, argument errors, files;
+ *   test_sequence_classifier.c  the sequence classifier on synthetic float sequences;
+ *   test_forecaster.c        the forecaster on a synthetic seasonal series.
  * After every failing call the test checks that the handle still works.
  *
  * Each group runs in a forked child so that a crash in the library is reported as a
@@ -871,6 +873,7 @@ int main(int argc, char **argv) {
         train_options_groups,
         gru_groups,
         sequence_classifier_groups,
+        forecaster_groups,
     };
     for (size_t i = 0; i < sizeof areas / sizeof areas[0]; i++)
         for (const test_group *g = areas[i]; g->name; g++) run_group(g->name, g->run);

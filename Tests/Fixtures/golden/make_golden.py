@@ -4,6 +4,8 @@ LSTMKit, with fixed inputs and the outputs that release computed from them.
     python Tests/Fixtures/golden/make_golden.py    (with that release's lstmkit installed)
     python Tests/Fixtures/golden/make_golden.py --sequence-classifier
                                                    (the sequence classifier's, in its directory)
+    python Tests/Fixtures/golden/make_golden.py --forecaster
+                                                   (the forecaster's, in its directory)
 
 Run ONCE per release whose files must keep loading, never to make a failing test pass:
 bindings/python/tests/test_golden.py loads every file here with the current code and
@@ -112,6 +114,8 @@ def main() -> None:
     import sys
     if sys.argv[1:] == ["--sequence-classifier"]:
         return sequence_classifier(HERE / "sequence-classifier")
+    if sys.argv[1:] == ["--forecaster"]:
+        return forecaster(HERE / "forecaster")
     lstmkit.set_num_threads(1)
     arrays: dict[str, np.ndarray] = {}
     outputs: dict[str, object] = {}
@@ -195,6 +199,34 @@ def main() -> None:
             "numpy": np.__version__, "cpu": cpu_signature(), "outputs": outputs}
     (HERE / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"golden files written to {HERE} by lstmkit {lstmkit.__version__} at {commit}")
+
+
+def forecaster(directory: Path) -> None:
+    """The forecaster's golden file (added after 0.1.0, in its own directory): 2 targets
+    and 1 exogenous input, 2 LSTM layers, window scaling, trained 2 epochs on a
+    synthetic series drawn here."""
+    lstmkit.set_num_threads(1)
+    directory.mkdir(exist_ok=True)
+    rng = np.random.default_rng(5)
+    t = np.arange(130)
+    x = rng.integers(0, 4, size=(130, 1)).astype(np.float32)
+    y = np.stack([10 + 2 * np.sin(2 * np.pi * t / 12) + x[:, 0], 5 + np.cos(2 * np.pi * t / 9)], axis=1)
+    y = (y + 0.1 * rng.standard_normal(y.shape)).astype(np.float32)
+    f = lstmkit.Forecaster(context=10, horizon=4, hidden_size=4, num_layers=2, quantiles=(0.1, 0.25, 0.5, 0.75, 0.9),
+                           season=12, seed=3)
+    f.fit(y[:120], x[:120], epochs=2, threads=1, verbose=False)
+    f.save(directory / "forecaster.safetensors")
+    model = lstmkit.Forecaster.load(directory / "forecaster.safetensors")
+    arrays = {"y": y[:120], "x": x[:120], "x_future": x[120:124], "y_all": y, "x_all": x}
+    arrays["quantiles"] = model.predict_quantiles(X_future=x[120:124], y=y[:120], X=x[:120])
+    arrays["point"] = model.predict(X_future=x[120:124], y=y[:120], X=x[:120])
+    np.savez(directory / "expected.npz", **arrays)
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
+            "numpy": np.__version__, "cpu": cpu_signature(),
+            "outputs": {"evaluate": model.evaluate(y, x, start=110, season=12, threads=1)}}
+    (directory / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"the forecaster's golden file written to {directory}")
 
 
 if __name__ == "__main__":

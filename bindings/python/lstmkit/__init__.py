@@ -27,6 +27,7 @@ from __future__ import annotations
 from . import _native
 from ._native import ModelFormatError
 from .classifier import TextClassifier
+from .forecaster import Forecaster
 from .image_classifier import ImageClassifier
 from .image_segmenter import ImageSegmenter
 from .lstm import GRU, LSTM, IncompatibleKeys, load
@@ -36,6 +37,7 @@ from .sequence_classifier import SequenceClassifier
 __all__ = [
     "LSTM",
     "GRU",
+    "Forecaster",
     "ImageClassifier",
     "ImageSegmenter",
     "IncompatibleKeys",

@@ -378,5 +378,6 @@ extern const model_part lstm_part, tokenizer_part, text_classifier_part,
     image_classifier_part, image_segmenter_part;
 extern const model_part gru_part; /* _lstm.c */
 extern const model_part sequence_classifier_part;
+extern const model_part forecaster_part;
 
 #endif

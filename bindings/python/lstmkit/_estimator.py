@@ -85,6 +85,8 @@ def c_value(config: Dict[str, Any], field: str, types: Optional[Dict[str, Any]] 
     if kind is bool:
         return bool(value)
     if isinstance(kind, dict):
+        if isinstance(value, str) and value in kind:  # a name already: a setting read by name (cell)
+            return value
         return next(name for name, code in kind.items() if code == value)
     if isinstance(value, list):
         return tuple(value)

@@ -64,6 +64,7 @@ static const model_part *const model_parts[] = {
     &image_segmenter_part,
     &gru_part,
     &sequence_classifier_part,
+    &forecaster_part,
 };
 
 static struct PyModuleDef native_module = {

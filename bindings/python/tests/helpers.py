@@ -1,9 +1,12 @@
 """Helpers shared by the tests (fixtures live in conftest.py)."""
 
 import os
+import subprocess
 import threading
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 import lstmkit
 from reference import random_params
@@ -63,3 +66,26 @@ def run_threads(target, count):
         thread.join()
     if errors:
         raise errors[0]
+
+
+# -- the command-line tool inside the package --------------------------------------------
+
+CLI = Path(lstmkit.__file__).resolve().parent / "_bin" / "lstmkit-cli"
+needs_cli = pytest.mark.skipif(not CLI.is_file(), reason="the package was built without lstmkit-cli")
+
+
+def cli(*args, ok=True):
+    """Runs the package's lstmkit-cli; with `ok`, it must succeed."""
+    proc = subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=120)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def cli_error(*args):
+    """Runs a command that must fail: exit code 1 and one line on stderr (returned)."""
+    proc = cli(*args, ok=False)
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lstmkit: error: "), proc.stderr
+    return lines[0]

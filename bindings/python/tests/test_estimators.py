@@ -56,6 +56,7 @@ def bands(n, seed, size=8):
     (ImageClassifier, _native.image_classifier_train_config_default),
     (ImageSegmenter, _native.image_segmenter_train_config_default),
     (SequenceClassifier, _native.sequence_classifier_train_config_default),
+    (lstmkit.Forecaster, _native.forecaster_train_config_default),
 ])
 def test_defaults_are_the_c_abi_defaults(cls, config):
     c = config()

@@ -97,15 +97,15 @@ def test_image_segmenter():
     assert np.array_equal(seg.predict(EXPECTED["segmenter_x"], threads=1), EXPECTED["segmenter_predict"])
 
 
-def test_sequence_classifier():
-    """Added after 0.1.0: its own directory, expected.json and expected.npz."""
-    directory = GOLDEN / "sequence-classifier"
+def _release_dir(name):
+    """A kind added after 0.1.0: its own directory, expected.json and expected.npz."""
+    directory = GOLDEN / name
     meta = json.loads((directory / "expected.json").read_text(encoding="utf-8"))
-    expected = np.load(directory / "expected.npz")
-    clf = lstmkit.SequenceClassifier.load(directory / "sequence-classifier.safetensors")
-    x = expected["x"]
-    actual = {"proba": clf.predict_proba(x, threads=1)}
-    actual.update({f"attention{i}": w for i, w in enumerate(clf.attention(x, threads=1))})
+    return directory, meta, np.load(directory / "expected.npz")
+
+
+def _same_outputs(meta, expected, actual):
+    """Bit-identical on the CPU that wrote the file, within 1e-5 elsewhere; True if same CPU."""
     same_cpu = {k: v for k, v in _cpu_signature().items() if k != "model"} == {
         k: v for k, v in meta["cpu"].items() if k != "model"}
     for name, value in actual.items():
@@ -113,4 +113,24 @@ def test_sequence_classifier():
             assert np.array_equal(value, expected[name]), name
         else:
             np.testing.assert_allclose(value, expected[name], rtol=0, atol=1e-5, err_msg=name)
+    return same_cpu
+
+
+def test_sequence_classifier():
+    directory, meta, expected = _release_dir("sequence-classifier")
+    clf = lstmkit.SequenceClassifier.load(directory / "sequence-classifier.safetensors")
+    x = expected["x"]
+    actual = {"proba": clf.predict_proba(x, threads=1)}
+    actual.update({f"attention{i}": w for i, w in enumerate(clf.attention(x, threads=1))})
+    _same_outputs(meta, expected, actual)
     assert [str(label) for label in clf.predict(x, threads=1)] == meta["outputs"]["predict"]
+
+
+def test_forecaster():
+    directory, meta, expected = _release_dir("forecaster")
+    f = lstmkit.Forecaster.load(directory / "forecaster.safetensors")
+    args = dict(X_future=expected["x_future"], y=expected["y"], X=expected["x"])
+    same_cpu = _same_outputs(meta, expected, {"quantiles": f.predict_quantiles(**args), "point": f.predict(**args)})
+    scores = f.evaluate(expected["y_all"], expected["x_all"], start=110, season=12, threads=1)
+    for name, value in meta["outputs"]["evaluate"].items():
+        assert scores[name] == pytest.approx(value, rel=0 if same_cpu else 1e-4, abs=0 if same_cpu else 1e-5), name
