@@ -29,7 +29,7 @@ GROUPS = {
 }
 ENGINE = ("Sources/LSTMKit/", (".swift",))
 # Exported names that are models (estimators and layers a user builds or loads).
-MODEL_CLASSES = re.compile(r"^(LSTM|GRU|Tokenizer|[A-Z][A-Za-z]*(Classifier|Segmenter|Forecaster|Seq2Seq|Regressor))$")
+MODEL_CLASSES = re.compile(r"^(LSTM|GRU|Tokenizer|([A-Z][A-Za-z]*)?(Classifier|Segmenter|Forecaster|Seq2Seq|Regressor))$")
 
 
 def git(*args: str) -> str:

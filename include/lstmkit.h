@@ -471,6 +471,14 @@ enum {
     LK_POOLING_ATTENTION = 3  /* additive attention                  */
 };
 
+/* Recurrent cells, for a config's int32_t cell field (the other models take the cell by
+ * name, "lstm" or "gru", through lk_train_options). Values are fixed; new cells are only
+ * ever appended. */
+enum {
+    LK_CELL_LSTM = 0,  /* torch.nn.LSTM's cell                 */
+    LK_CELL_GRU = 1    /* torch.nn.GRU's cell                  */
+};
+
 /* How texts become tokens. Values are fixed; new ones are only ever appended. */
 enum {
     LK_TOKENIZATION_AUTO = 0,       /* characters if >= 10% of the training text is CJK */
