@@ -88,6 +88,13 @@ typedef enum lk_status {
                                        size was written to the count out-parameter */
 } lk_status;
 
+/* OUT_OF_MEMORY: memory whose size a caller or a file sets (image sizes, batch x
+ * length, .npy and PNG sizes) is checked before it is allocated: against the machine's
+ * physical memory, or the environment variable LSTMKIT_MAX_ALLOC_BYTES (a positive
+ * integer, read at the library's first use), and by trying it. A call that would need
+ * more returns OUT_OF_MEMORY with a message saying how much, rather than aborting. A
+ * prediction's need is an upper bound of what it holds at once. */
+
 /* A short English description of a status code, e.g. "invalid argument".
  * Static storage; never NULL (unknown codes give "unknown status"). */
 LK_API const char *lk_status_string(lk_status status);
@@ -753,7 +760,8 @@ LK_API lk_status lk_image_segmenter_channels(const lk_image_segmenter *segmenter
  * of range, a NaN or infinite pixel, or pixels so far outside the training scale that
  * the network's output would not be finite: the message names the image),
  * SIZE_MISMATCH (channels other than the model's, either count), OUT_OF_MEMORY
- * (dimensions whose product overflows). */
+ * (dimensions whose product overflows; or the prediction would need more memory than
+ * the limit above, e.g. a 16384x16384 image: checked before the images are read). */
 LK_API lk_status lk_image_segmenter_predict(const lk_image_segmenter *segmenter,
                                             const float *images, size_t n,
                                             const lk_image_shape *shape, size_t images_count,

@@ -123,6 +123,7 @@ public func lk_lstm_forward(
             throw ABIError(status: LK_STATUS_OUT_OF_MEMORY,
                            message: "a batch of (\(b), \(t)) needs \(work * 4) bytes of work space; split it")
         }
+        try Memory.check([work + xNeeded + yNeeded], for: "a batch of (\(b), \(t))")
         guard (h0 == nil) == (c0 == nil) else { throw invalid("give both h0 and c0, or neither") }
         guard (hN == nil) == (cN == nil) else { throw invalid("give both h_n and c_n, or neither") }
         /// A pair of states' count: (L*K, B, H), or 0 when they are NULL.

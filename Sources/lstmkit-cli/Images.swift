@@ -16,6 +16,7 @@ func readImages(_ source: String, option: String, frames: Bool = false, png: Boo
     let images: Tensor, isPNG = png && PNG.isPNG(bytes)
     if isPNG {
         let image = try PNG.decode(bytes, name: source)
+        try Memory.check([image.pixels.count], for: "\(name) as floats")
         images = Tensor(shape: [1, image.height, image.width, image.channels], data: image.pixels.map { Float($0) })
     } else {
         guard !png || NumPyFile.isNumPy(bytes) else { throw invalid("\(name) is neither a .npy file nor a PNG image") }

@@ -43,7 +43,7 @@ public enum FileIO {
             guard ferror(f) == 0 else { throw LSTMKitError.io("cannot read \(path)") }
             return bytes
         }
-        var bytes = [UInt8](repeating: 0, count: size)
+        var bytes = try [UInt8](checkedRepeating: 0, count: size, for: "reading \(path)")
         let got = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, size, f) }
         guard got == size else { throw LSTMKitError.io("cannot read \(path): read \(got) of \(size) bytes") }
         return bytes

@@ -246,3 +246,91 @@ def test_cli_threads_out_of_range(tmp_path, threads):
         message = cli_error(*command, f"--threads={threads}", stdin="我爱北京\n")
         assert f"--threads must be in [1, 1024], got {threads}" in message, (command, message)
     assert not out.exists()
+
+
+# -- item 9: one checked allocation path ----------------------------------------------------
+
+GOLDEN = REPO / "Tests" / "Fixtures" / "golden"
+OUT_OF_MEMORY = r"predicting 1 image of 16384×16384 needs [\d.]+ [GT]B, more than this machine's memory"
+
+
+def test_segmenter_predict_16384_square_raises_memory_error():
+    """ImageSegmenter.predict on a 16384×16384 image aborted the process allocating
+    68.7 GB: now a MemoryError saying how much, checked before the image is read (the
+    zeros are never touched, so the test costs address space, not memory)."""
+    model = ImageSegmenter.load(GOLDEN / "segmenter.safetensors")
+    x = np.zeros((1, 16384, 16384, model.channels), np.float32)
+    with pytest.raises(MemoryError, match=OUT_OF_MEMORY):
+        model.predict(x)
+    with pytest.raises(MemoryError, match=OUT_OF_MEMORY):
+        model.predict_proba(x, threads=2)
+    with pytest.raises(MemoryError, match=OUT_OF_MEMORY):
+        model.evaluate(x, np.zeros((1, 16384, 16384), np.int64))
+    assert model.predict(x[:, :16, :16]).shape == (1, 16, 16)
+
+
+def run_measured(args, env=None):
+    """Runs the CLI; returns (exit code, stderr, peak resident set in bytes). The peak is
+    the process's own VmHWM, polled until it exits (rusage would count the forked
+    interpreter's pages too)."""
+    import os
+    import time
+    proc = subprocess.Popen([str(CLI), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=None if env is None else {**os.environ, **env})
+    peak = 0
+    while proc.poll() is None:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]) * 1024)
+        except (OSError, IndexError, ValueError):
+            pass
+        time.sleep(0.005)
+    return proc.returncode, proc.stderr.read().decode(), peak
+
+
+@needs_cli
+def test_cli_segment_image_memory_estimate_bounds_peak(tmp_path):
+    """The segmenter's estimate is an upper bound of what a prediction holds: the peak
+    resident set of `segment-image` on a 512×512 image, less that of an 8×8 one (the
+    program and the model), stays below the estimate its error states under
+    LSTMKIT_MAX_ALLOC_BYTES, and that error is one line with exit code 1."""
+    rng = np.random.default_rng(0)
+    big, small = tmp_path / "big.npy", tmp_path / "small.npy"
+    np.save(big, rng.uniform(0, 255, (1, 512, 512, 3)).astype(np.float32))
+    np.save(small, rng.uniform(0, 255, (1, 8, 8, 3)).astype(np.float32))
+    model = GOLDEN / "segmenter.safetensors"
+    code, stderr, _ = run_measured(["segment-image", "--model", model, big], env={"LSTMKIT_MAX_ALLOC_BYTES": "20000000"})
+    assert code == 1 and len(stderr.strip().splitlines()) == 1, stderr
+    import re
+    found = re.search(r"predicting 1 image of 512×512 needs ([\d.]+) MB, more than LSTMKIT_MAX_ALLOC_BYTES \(20.0 MB\)", stderr)
+    assert found, stderr
+    estimate = float(found.group(1)) * 1e6
+    code, stderr, peak = run_measured(["segment-image", "--model", model, big])
+    assert code == 0, stderr
+    code, stderr, base = run_measured(["segment-image", "--model", model, small])
+    assert code == 0, stderr
+    assert peak - base <= estimate, (peak - base, estimate)
+    assert estimate <= 4 * (peak - base), (peak - base, estimate)   # an upper bound, not a wild one
+
+
+@needs_cli
+def test_cli_segment_image_16384_square_png(tmp_path):
+    """`segment-image` on a PNG of 16384×16384 pixels (a valid, highly compressed file):
+    one line saying how much memory it would need, exit code 1, where the library
+    aborted. The model is a one-channel segmenter trained here (a grey PNG)."""
+    import zlib, struct
+    x, m = squares(8, 0)
+    model_path = tmp_path / "seg.safetensors"
+    ImageSegmenter(2, encoder_channels=[4], hidden_size=4).fit(x, m, epochs=1).save(model_path)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    side = 16384
+    z = zlib.compressobj(9)
+    row = bytes(1 + side)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    png = tmp_path / "huge.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                    + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    message = cli_error("segment-image", "--model", model_path, png)
+    assert "predicting 1 image of 16384×16384 needs" in message and "more than" in message, message
