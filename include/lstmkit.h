@@ -365,7 +365,12 @@ LK_API lk_status lk_tokenizer_get_config(const lk_tokenizer *tokenizer, lk_token
  * Every lk_*_train: training that diverges (a loss or gradient norm that is NaN or
  * infinite, from a learning rate far too high) stops with INVALID_ARGUMENT and the
  * message "training diverged at epoch E, batch B: the loss is NaN; lower the learning
- * rate"; *out is left unchanged. */
+ * rate"; *out is left unchanged. Weights that stay finite but grow until the
+ * network's output on the dev set is not finite are the same divergence: "training
+ * diverged at epoch E, batch B: the network's output on the dev set is not finite;
+ * lower the learning rate". A training whose every value stays finite (an LSTM that
+ * saturates, as the rows image classifier does at 1e30) is not stopped: its dev score
+ * shows what it learnt. */
 typedef void (*lk_progress_fn)(const char *line, void *user_data);
 
 /* Trains a tokenizer; *out receives the model with the best dev F1.

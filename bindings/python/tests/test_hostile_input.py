@@ -113,6 +113,39 @@ def test_diverged_training_cli(tmp_path):
     assert "training diverged at epoch" in message
 
 
+DEV_OVERFLOW = (r"^training diverged at epoch 1, batch \d+: the network's output on the dev set is not finite; "
+                r"lower the learning rate$")
+
+
+def test_diverged_training_image_classifier_dev_output_overflows():
+    """A CNN at learning rate 1e30 keeps finite losses and gradients but its weights grow
+    until the dev set's logits overflow: fit raised "image 0 overflows the network ... its
+    pixels are far outside the training scale" about the user's own dev images. Now the
+    divergence error. The rows classifier at 1e30 saturates instead (every value stays
+    finite): that training completes, as any finite training does, with finite
+    probabilities."""
+    x, y = quadrants(64, 0)
+    xd, yd = quadrants(32, 1)
+    with pytest.raises(ValueError, match=DEV_OVERFLOW):
+        ImageClassifier(kind="cnn").fit(x, y, validation_data=(xd, yd), learning_rate=1e30, epochs=3, verbose=False)
+    rows = ImageClassifier(kind="rows").fit(x, y, validation_data=(xd, yd), learning_rate=1e30, epochs=3, verbose=False)
+    p = rows.predict_proba(xd)
+    assert np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+
+
+@needs_cli
+def test_diverged_training_image_classifier_dev_output_overflows_cli(tmp_path):
+    x, y = quadrants(64, 0)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    message = cli_error("train-classifier", "--kind", "cnn", "--train", tmp_path / "x.npy", "--train-labels",
+                        tmp_path / "y.npy", "--dev", tmp_path / "x.npy", "--dev-labels", tmp_path / "y.npy",
+                        "--output", tmp_path / "i.safetensors", "--learning-rate", 1e30, "--epochs", 3)
+    import re
+    assert re.match(DEV_OVERFLOW, message.removeprefix("lstmkit: error: ")), message
+    assert not (tmp_path / "i.safetensors").exists()
+
+
 # -- item 8: a tampered model file ---------------------------------------------------------
 
 GOLDEN = REPO / "Tests" / "Fixtures" / "golden"
@@ -250,7 +283,6 @@ def test_cli_threads_out_of_range(tmp_path, threads):
 
 # -- item 9: one checked allocation path ----------------------------------------------------
 
-GOLDEN = REPO / "Tests" / "Fixtures" / "golden"
 OUT_OF_MEMORY = r"predicting 1 image of 16384×16384 needs [\d.]+ [GT]B, more than this machine's memory"
 
 
