@@ -9,6 +9,8 @@
  *     Results come back through out-parameters, which are left untouched on failure.
  *   - Handles are opaque. lk_<object>_create / lk_<object>_load hand a new handle out
  *     through a pointer; lk_<object>_free releases it; free(NULL) does nothing.
+ *     A handle of another kind, cast to the one a function takes, is refused
+ *     (INVALID_ARGUMENT); a pointer that is no live handle at all cannot be detected.
  *   - The caller owns every buffer. Arrays are float32 or int32, C-contiguous
  *     (row-major), described by a pointer plus explicit dimensions and an element
  *     count. The library never keeps a caller pointer after the call returns.
