@@ -55,7 +55,7 @@ public enum FileIO {
     /// private), and a symbolic link is written through: its target is replaced and
     /// the link stays.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let target = resolvingLinks(path)
+        let target = try resolvingLinks(path)
         let temp = target + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard let f = fopen(temp, "wb") else {
             throw LSTMKitError.io("cannot write \(path): \(String(cString: strerror(errno)))")
@@ -79,8 +79,9 @@ public enum FileIO {
 
     /// The file a path names once symbolic links are followed (up to 40 of them, as the
     /// kernel does); the path itself when it is no link. A dangling link gives its
-    /// target, so the write creates it.
-    static func resolvingLinks(_ path: String) -> String {
+    /// target, so the write creates it; a loop is refused, as the kernel refuses it
+    /// (ELOOP), rather than replaced by the file.
+    static func resolvingLinks(_ path: String) throws -> String {
         var current = path
         for _ in 0..<40 {
             var info = stat()
@@ -97,6 +98,6 @@ public enum FileIO {
                 current = link
             }
         }
-        return current
+        throw LSTMKitError.io("cannot write \(path): too many levels of symbolic links (a loop?)")
     }
 }

@@ -183,3 +183,14 @@ def test_saving_over_a_file_keeps_its_mode_and_writes_through_links(tmp_path):
     assert link.is_symlink()
     assert lstmkit.load(target).state_dict()["weight_ih_l0"].tolist() == other.state_dict()["weight_ih_l0"].tolist()
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+
+def test_save_to_a_symlink_loop_keeps_the_link(tmp_path):
+    """Issue 17's second adversarial run: saving to a link that points to itself replaced
+    the link with the model file; now OSError ("too many levels of symbolic links")."""
+    import pytest
+    loop = tmp_path / "loop.safetensors"
+    loop.symlink_to(loop)
+    with pytest.raises(OSError, match="too many levels of symbolic links"):
+        lstmkit.LSTM(3, 4, seed=1).save(loop)
+    assert loop.is_symlink()
