@@ -263,7 +263,9 @@ LK_API lk_status lk_tokenizer_save(const lk_tokenizer *tokenizer, const char *pa
 /* Segments text[0 .. text_len) (UTF-8; it may contain NUL bytes and needs no
  * terminator). *count receives the number of tokens (0 for an empty text).
  * Errors: INVALID_ARGUMENT for NULL pointers or invalid UTF-8 (the message gives the
- * byte offset), BUFFER_TOO_SMALL as described above. */
+ * byte offset), BUFFER_TOO_SMALL as described above, OUT_OF_MEMORY when segmenting
+ * would need more than the memory limit (about 32 bytes a byte of text; see
+ * LK_STATUS_OUT_OF_MEMORY above). */
 LK_API lk_status lk_tokenizer_segment(const lk_tokenizer *tokenizer,
                                       const char *text, size_t text_len,
                                       size_t *ends, size_t ends_capacity, size_t *count);

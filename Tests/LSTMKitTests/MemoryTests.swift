@@ -74,4 +74,13 @@ struct MemoryTests {
         let image = Tensor(shape: [1, 16, 16, 3], data: (0..<768).map { Float($0 % 251) })
         #expect(try model.predict(image).count == 256)
     }
+
+    @Test("tokenizer: segmenting checks its need per byte of text first")
+    func tokenizerSegmentingMemory() throws {
+        try Tokenizer.checkSegmentingMemory(utf8Bytes: 1 << 20)
+        #expect { try Tokenizer.checkSegmentingMemory(utf8Bytes: Int.max / 4) } throws: { isOutOfMemory($0, "segmenting") }
+        #expect { try Tokenizer.checkSegmentingMemory(utf8Bytes: 1 << 50) } throws: {
+            isOutOfMemory($0, "segmenting 1125899906842624 bytes of text needs 36028.8 TB, more than")
+        }
+    }
 }

@@ -366,3 +366,31 @@ def test_cli_segment_image_16384_square_png(tmp_path):
                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
     message = cli_error("segment-image", "--model", model_path, png)
     assert "predicting 1 image of 16384×16384 needs" in message and "more than" in message, message
+
+
+def test_tokenizer_cut_beyond_memory_limit_raises_memory_error(tmp_path):
+    """Segmenting holds about 25 bytes per byte of text (a 2 GiB line would need ~64 GB
+    and abort): checked first, through Memory.check. Shown under a small
+    LSTMKIT_MAX_ALLOC_BYTES, in a fresh process (the limit is read once)."""
+    import os
+    import sys
+    code = (
+        "import lstmkit, sys\n"
+        f"t = lstmkit.Tokenizer.load({str(GOLDEN / 'tokenizer.safetensors')!r})\n"
+        "assert t.cut('我爱北京') \n"
+        "try:\n"
+        "    t.cut('我' * 100000)\n"
+        "except MemoryError as e:\n"
+        "    print(e)\n"
+    )
+    env = {**os.environ, "LSTMKIT_MAX_ALLOC_BYTES": "2000000"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ("segmenting 300000 bytes of text needs 9.6 MB, more than "
+                                  "LSTMKIT_MAX_ALLOC_BYTES (2.0 MB)"), out.stdout
+    if CLI.is_file():
+        (tmp_path / "long.txt").write_text("我" * 100000 + "\n", encoding="utf-8")
+        proc = subprocess.run([str(CLI), "segment", "--model", GOLDEN / "tokenizer.safetensors", tmp_path / "long.txt"],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and proc.stderr.strip() == (
+            "lstmkit: error: segmenting 300000 bytes of text needs 9.6 MB, more than LSTMKIT_MAX_ALLOC_BYTES (2.0 MB)"), proc.stderr
