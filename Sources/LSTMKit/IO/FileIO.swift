@@ -55,7 +55,7 @@ public enum FileIO {
     /// private), and a symbolic link is written through: its target is replaced and
     /// the link stays.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let target = try resolvingLinks(path)
+        let target = try writableTarget(path)
         let temp = target + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard let f = fopen(temp, "wb") else {
             throw LSTMKitError.io("cannot write \(path): \(String(cString: strerror(errno)))")
@@ -75,6 +75,19 @@ public enum FileIO {
             unlink(temp)
             throw LSTMKitError.io("cannot write \(path): \(reason)")
         }
+    }
+
+    /// The file `writeAtomically` would replace for `path`, or an error: what is there
+    /// already must be a regular file. A device, FIFO or socket would otherwise be
+    /// replaced by the file (`--output /dev/zero` run as root replaced /dev/zero).
+    public static func writableTarget(_ path: String) throws -> String {
+        let target = try resolvingLinks(path)
+        var info = stat()
+        if stat(target, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+            let kind = (info.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file (a device, FIFO or socket)"
+            throw LSTMKitError.io("cannot write \(path): it is \(kind); models are written to regular files only")
+        }
+        return target
     }
 
     /// The file a path names once symbolic links are followed (up to 40 of them, as the

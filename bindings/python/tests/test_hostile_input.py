@@ -394,3 +394,20 @@ def test_tokenizer_cut_beyond_memory_limit_raises_memory_error(tmp_path):
                               env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 1 and proc.stderr.strip() == (
             "lstmkit: error: segmenting 300000 bytes of text needs 9.6 MB, more than LSTMKIT_MAX_ALLOC_BYTES (2.0 MB)"), proc.stderr
+
+
+@needs_cli
+def test_cli_output_to_a_fifo_is_refused_before_training(tmp_path):
+    """`--output` naming a device or FIFO: the model replaced the node (as root,
+    `--output /dev/zero` replaced /dev/zero) and a checkpoint was left beside it. Now one
+    line before any training, and nothing is written."""
+    import os
+    import stat
+    (tmp_path / "t.tsv").write_text("".join(f"{label}\t{text}\n" for text, label in zip(*text_data())))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    message = cli_error("train-classifier", "--train", tmp_path / "t.tsv", "--dev", tmp_path / "t.tsv",
+                        "--output", fifo, "--epochs", 1, "--embedding-dim", 8, "--hidden-size", 8, "--min-count", 1)
+    assert "it is not a regular file" in message, message
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "t.tsv"]

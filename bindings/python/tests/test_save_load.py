@@ -194,3 +194,17 @@ def test_save_to_a_symlink_loop_keeps_the_link(tmp_path):
     with pytest.raises(OSError, match="too many levels of symbolic links"):
         lstmkit.LSTM(3, 4, seed=1).save(loop)
     assert loop.is_symlink()
+
+
+def test_save_over_a_fifo_or_device_keeps_it(tmp_path):
+    """Issue 17's second adversarial run: saving to a path that names a device, FIFO or
+    socket replaced it with the model file (`--output /dev/zero`, run as root, replaced
+    /dev/zero); now OSError and the node stays."""
+    import os
+    import stat
+    import pytest
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        lstmkit.LSTM(3, 4, seed=1).save(fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
