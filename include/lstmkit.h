@@ -9,6 +9,8 @@
  *     Results come back through out-parameters, which are left untouched on failure.
  *   - Handles are opaque. lk_<object>_create / lk_<object>_load hand a new handle out
  *     through a pointer; lk_<object>_free releases it; free(NULL) does nothing.
+ *     A handle of another kind, cast to the one a function takes, is refused
+ *     (INVALID_ARGUMENT); a pointer that is no live handle at all cannot be detected.
  *   - The caller owns every buffer. Arrays are float32 or int32, C-contiguous
  *     (row-major), described by a pointer plus explicit dimensions and an element
  *     count. The library never keeps a caller pointer after the call returns.
@@ -87,6 +89,13 @@ typedef enum lk_status {
     LK_STATUS_BUFFER_TOO_SMALL = 8  /* an output buffer is too small; the needed
                                        size was written to the count out-parameter */
 } lk_status;
+
+/* OUT_OF_MEMORY: memory whose size a caller or a file sets (image sizes, batch x
+ * length, .npy and PNG sizes) is checked before it is allocated: against the machine's
+ * physical memory, or the environment variable LSTMKIT_MAX_ALLOC_BYTES (a positive
+ * integer, read at the library's first use), and by trying it. A call that would need
+ * more returns OUT_OF_MEMORY with a message saying how much, rather than aborting. A
+ * prediction's need is an upper bound of what it holds at once. */
 
 /* A short English description of a status code, e.g. "invalid argument".
  * Static storage; never NULL (unknown codes give "unknown status"). */
@@ -331,7 +340,9 @@ LK_API lk_status lk_tokenizer_save(const lk_tokenizer *tokenizer, const char *pa
 /* Segments text[0 .. text_len) (UTF-8; it may contain NUL bytes and needs no
  * terminator). *count receives the number of tokens (0 for an empty text).
  * Errors: INVALID_ARGUMENT for NULL pointers or invalid UTF-8 (the message gives the
- * byte offset), BUFFER_TOO_SMALL as described above. */
+ * byte offset), BUFFER_TOO_SMALL as described above, OUT_OF_MEMORY when segmenting
+ * would need more than the memory limit (about 32 bytes a byte of text; see
+ * LK_STATUS_OUT_OF_MEMORY above). */
 LK_API lk_status lk_tokenizer_segment(const lk_tokenizer *tokenizer,
                                       const char *text, size_t text_len,
                                       size_t *ends, size_t ends_capacity, size_t *count);
@@ -435,7 +446,12 @@ LK_API lk_status lk_tokenizer_get_config(const lk_tokenizer *tokenizer, lk_token
  * Every lk_*_train: training that diverges (a loss or gradient norm that is NaN or
  * infinite, from a learning rate far too high) stops with INVALID_ARGUMENT and the
  * message "training diverged at epoch E, batch B: the loss is NaN; lower the learning
- * rate"; *out is left unchanged. */
+ * rate"; *out is left unchanged. Weights that stay finite but grow until the
+ * network's output on the dev set is not finite are the same divergence: "training
+ * diverged at epoch E, batch B: the network's output on the dev set is not finite;
+ * lower the learning rate". A training whose every value stays finite (an LSTM that
+ * saturates, as the rows image classifier does at 1e30) is not stopped: its dev score
+ * shows what it learnt. */
 typedef void (*lk_progress_fn)(const char *line, void *user_data);
 
 /* Trains a tokenizer; *out receives the model with the best dev F1.
@@ -838,7 +854,8 @@ LK_API lk_status lk_image_segmenter_channels(const lk_image_segmenter *segmenter
  * of range, a NaN or infinite pixel, or pixels so far outside the training scale that
  * the network's output would not be finite: the message names the image),
  * SIZE_MISMATCH (channels other than the model's, either count), OUT_OF_MEMORY
- * (dimensions whose product overflows). */
+ * (dimensions whose product overflows; or the prediction would need more memory than
+ * the limit above, e.g. a 16384x16384 image: checked before the images are read). */
 LK_API lk_status lk_image_segmenter_predict(const lk_image_segmenter *segmenter,
                                             const float *images, size_t n,
                                             const lk_image_shape *shape, size_t images_count,

@@ -124,6 +124,7 @@ func imageTensor(_ images: UnsafePointer<Float>?, _ n: Int, _ example: [Int], _ 
                  _ what: String, _ countName: String) throws -> Tensor {
     let dims = "n * " + (example.count == 4 ? "T * " : "") + "H * W * C"
     let needed = try count(imagesCount, countName, is: [n] + example, dims)
+    try Memory.check([needed], for: "a copy of the \(needed) pixels of the \(what)")
     let data = needed == 0 ? [] : Array(UnsafeBufferPointer(start: try required(images, what), count: needed))
     if let bad = data.firstIndex(where: { !$0.isFinite }) {
         let per = needed / n

@@ -72,7 +72,13 @@ func publish<M: CModel>(_ model: M, to out: HandleOut) {
 /// The handle behind a pointer; NULL is refused, naming the argument.
 func handle<M: CModel>(_ pointer: OpaquePointer?, _: M.Type = M.self) throws -> Handle<M> {
     let p = try required(pointer, M.argumentName)
-    return Unmanaged<Handle<M>>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+    // Every handle is a Swift object: one of another model (a caller's cast) is refused
+    // by its dynamic type instead of being misread as this one.
+    let object = Unmanaged<AnyObject>.fromOpaque(UnsafeRawPointer(p)).takeUnretainedValue()
+    guard let h = object as? Handle<M> else {
+        throw invalid("\(M.argumentName) is a handle of another kind (\(type(of: object)), not Handle<\(M.self)>)")
+    }
+    return h
 }
 
 /// The model behind a handle.

@@ -68,6 +68,9 @@ private func segmenterBatch(_ pointer: OpaquePointer?, _ images: UnsafePointer<F
     let threads = try threadCount(threads)
     let n = try size(n, "n")
     let example = try segmenterDimensions(shape, "shape", of: segmenter)
+    // What the prediction will hold, checked before the images are copied.
+    _ = try count(imagesCount, "images_count", is: [n] + example, "n * H * W * C")
+    try segmenter.checkPredictionMemory(n: n, height: example[0], width: example[1], threads: threads)
     return (segmenter, n, example, try imageTensor(images, n, example, imagesCount, "images", "images_count"), threads)
 }
 

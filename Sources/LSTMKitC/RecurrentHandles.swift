@@ -115,6 +115,7 @@ func recurrentForward<M: RecurrentHandleModel>(
             throw ABIError(status: LK_STATUS_OUT_OF_MEMORY,
                            message: "a batch of (\(b), \(t)) needs \(work * 4) bytes of work space; split it")
         }
+        try Memory.check([work + xNeeded + yNeeded], for: "a batch of (\(b), \(t))")
         let (initialNames, finalNames) = M.stateNames
         /// The states' count each: (L*K, B, H), or 0 when they are NULL (all or none given).
         func checkStates(_ given: [Bool], _ names: [String], _ n: Int, _ countName: String) throws -> Int {

@@ -118,6 +118,7 @@ public func lk_tokenizer_segment_batch(_ tokenizer: OpaquePointer?, _ texts: CSt
         guard ends != nil || capacity == 0 else { throw invalid("ends is NULL but ends_capacity is \(capacity)") }
         // lk_tokenizer_segment's one text is "text" in messages.
         let strings = try (0..<n).map { try utf8Text(texts[$0], lengths[$0], n == 1 ? "text" : "texts[\($0)]") }
+        try Tokenizer.checkSegmentingMemory(utf8Bytes: strings.reduce(0) { $0 + $1.utf8.count })
         // Each token's end byte offset, relative to its text's start.
         let allEnds = h.model.cutMany(strings, threads: threads).map { tokens in
             var end = 0

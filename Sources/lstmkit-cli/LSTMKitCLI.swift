@@ -83,6 +83,7 @@ func canonicalPath(_ path: String) -> String {
 /// Refuses an output path that names one of the command's inputs: a user's data is
 /// never overwritten by mistake (`--output train.npy`).
 func refuseOverwritingInputs(_ inputs: [String?], output: String, option: String = "--output") throws {
+    _ = try FileIO.writableTarget(output)   // before any work: no device or FIFO is replaced, no checkpoint left beside it
     let target = canonicalPath(output)
     if let input = inputs.compactMap({ $0 }).first(where: { canonicalPath($0) == target }) {
         throw invalid("\(option) \(output) is the input \(input); choose another file")

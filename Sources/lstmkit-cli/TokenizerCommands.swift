@@ -50,6 +50,7 @@ struct Segment: Command, Threaded {
             let lines = try readLines(source)
             for start in stride(from: 0, to: lines.count, by: 2000) {   // blocks: huge inputs stream out in bounded memory
                 let block = Array(lines[start..<min(start + 2000, lines.count)])
+                try Tokenizer.checkSegmentingMemory(utf8Bytes: block.reduce(0) { $0 + $1.utf8.count })
                 for cut in tokenizer.cutMany(block, threads: threads) { print(words(cut).joined(separator: separator)) }
             }
         }

@@ -591,7 +591,38 @@ static void group_image_segmenter_train_errors(void) {
     seg_set_free(&big);
 }
 
+/* Predicting a 16384x16384 image aborted the process allocating 68.7 GB: now
+ * OUT_OF_MEMORY from the checked allocation path, before the images are read (the
+ * buffer is calloc'd, so it costs address space, not memory), and the handle still
+ * predicts. LSTMKIT_MAX_ALLOC_BYTES is not set by this program. */
+#define EXPECT_MENTIONS(call, want, needle) expect_mentions_at((call), (want), (needle), __LINE__, #call)
+static void group_image_segmenter_predict_16384_square(void) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/../golden/segmenter.safetensors", g_fixture_dir);
+    lk_image_segmenter *seg = NULL;
+    if (!CHECK(lk_image_segmenter_load(path, &seg) == LK_STATUS_OK, "load %s: %s", path, lk_last_error())) return;
+    const size_t side = 16384, channels = 3, pixels = side * side;
+    lk_image_shape shape = {0, (int64_t)side, (int64_t)side, (int64_t)channels};
+    float *images = calloc(pixels * channels, sizeof(float));
+    int32_t *masks = calloc(pixels, sizeof(int32_t));
+    float *probabilities = calloc(pixels, sizeof(float)); /* never written: the call fails first */
+    if (!CHECK(images && masks && probabilities, "calloc of the 16384x16384 buffers")) goto done;
+    EXPECT_MENTIONS(lk_image_segmenter_predict(seg, images, 1, &shape, pixels * channels, 1, masks, pixels),
+                    LK_STATUS_OUT_OF_MEMORY, "predicting 1 image of 16384×16384 needs");
+    EXPECT_MENTIONS(lk_image_segmenter_predict_proba(seg, images, 1, &shape, pixels * channels, 2, probabilities, pixels * 3),
+                    LK_STATUS_OUT_OF_MEMORY, "more than");
+    /* Still usable: a small image predicts. */
+    lk_image_shape small = {0, 8, 8, (int64_t)channels};
+    EXPECT(lk_image_segmenter_predict(seg, images, 1, &small, 8 * 8 * channels, 1, masks, 64), LK_STATUS_OK);
+done:
+    free(images);
+    free(masks);
+    free(probabilities);
+    lk_image_segmenter_free(seg);
+}
+
 const test_group image_segmenter_groups[] = {
+    {"image segmenter: predict a 16384x16384 image is OUT_OF_MEMORY", group_image_segmenter_predict_16384_square},
     {"image segmenter: train, predict, evaluate, files", group_image_segmenter},
     {"image segmenter: training errors", group_image_segmenter_train_errors},
     {NULL, NULL},

@@ -317,7 +317,104 @@ done:
 }
 #endif
 
+/* wrong_kind_handles (issue 17's second adversarial run): a handle of one model passed,
+ * cast, where another's is expected was misread as that model (a crash in lk_lstm_save,
+ * lk_tokenizer_segment, lk_tokenizer_words...). Every function taking a handle now
+ * refuses it by its type, INVALID_ARGUMENT naming both kinds, and the handles still work. */
+static void group_wrong_kind_handles(void) {
+    char path[4300];
+    lk_lstm *l = NULL;
+    lk_tokenizer *t = NULL;
+    lk_text_classifier *c = NULL;
+    lk_image_classifier *i = NULL;
+    lk_image_segmenter *g = NULL;
+#define GOLDEN(name) (snprintf(path, sizeof path, "%s/../golden/%s.safetensors", g_fixture_dir, name), path)
+    if (!CHECK(lk_lstm_load(GOLDEN("lstm"), &l) == LK_STATUS_OK && lk_tokenizer_load(GOLDEN("tokenizer"), &t) == LK_STATUS_OK
+               && lk_text_classifier_load(GOLDEN("text-en"), &c) == LK_STATUS_OK
+               && lk_image_classifier_load(GOLDEN("image-rows"), &i) == LK_STATUS_OK
+               && lk_image_segmenter_load(GOLDEN("segmenter"), &g) == LK_STATUS_OK, "load the golden models: %s", lk_last_error()))
+        goto done;
+#define WRONG(call) expect_mentions_at((call), LK_STATUS_INVALID_ARGUMENT, "a handle of another kind", __LINE__, #call)
+    /* Each kind's functions get another kind's handle. */
+    lk_lstm *not_lstm = (lk_lstm *)(void *)t;
+    lk_tokenizer *not_tok = (lk_tokenizer *)(void *)l;
+    lk_text_classifier *not_text = (lk_text_classifier *)(void *)i;
+    lk_image_classifier *not_image = (lk_image_classifier *)(void *)c;
+    lk_image_segmenter *not_seg = (lk_image_segmenter *)(void *)i;
+    float buf[4096] = {0};
+    int32_t i32 = 0, lens32[2] = {3, 3};
+    int64_t shape2[2], conf[9];
+    size_t sizes[64], n = 0;
+    const char *name = NULL, *texts[1] = {"a fine movie"};
+    size_t text_lens[1] = {12};
+    char chars[256];
+    double acc, iou;
+    lk_lstm_config lc;
+    lk_tokenizer_train_config tc;
+    lk_text_classifier_train_config cc;
+    lk_image_classifier_train_config ic;
+    lk_image_segmenter_train_config gc;
+    lk_image_shape shape = {0, 12, 12, 1}, seg_shape = {0, 8, 8, 3};
+    WRONG(lk_lstm_get_config(not_lstm, &lc));
+    WRONG(lk_lstm_forward(not_lstm, buf, 1, 3, 3, 9, lens32, NULL, NULL, 0, buf + 100, 24, NULL, NULL, 0));
+    WRONG(lk_lstm_param_count(not_lstm, &i32));
+    WRONG(lk_lstm_param_name(not_lstm, 0, &name));
+    WRONG(lk_lstm_param_shape(not_lstm, "weight_ih_l0", &i32, shape2));
+    WRONG(lk_lstm_get_param(not_lstm, "weight_ih_l0", buf, 4096));
+    WRONG(lk_lstm_set_param(not_lstm, "weight_ih_l0", buf, 16));
+    snprintf(path, sizeof path, "%s/wrong-kind.safetensors", g_tmproot);
+    WRONG(lk_lstm_save(not_lstm, path));
+    WRONG(lk_tokenizer_save(not_tok, path));
+    WRONG(lk_tokenizer_segment(not_tok, "我爱北京", 12, sizes, 64, &n));
+    WRONG(lk_tokenizer_segment_batch(not_tok, texts, text_lens, 1, 1, sizes, 64, &n));
+    WRONG(lk_tokenizer_add_words(not_tok, texts, 1));
+    WRONG(lk_tokenizer_load_dict(not_tok, GOLDEN("README")));
+    WRONG(lk_tokenizer_clear_words(not_tok));
+    WRONG(lk_tokenizer_word_count(not_tok, &n));
+    WRONG(lk_tokenizer_words(not_tok, chars, sizeof chars, &n));
+    WRONG(lk_tokenizer_get_config(not_tok, &tc));
+    const lk_tokenizer *members[2] = {t, not_tok};
+    lk_tokenizer *ensemble = NULL;
+    WRONG(lk_tokenizer_ensemble(members, 2, &ensemble));
+    CHECK(ensemble == NULL, "no ensemble given out");
+    WRONG(lk_text_classifier_save(not_text, path));
+    WRONG(lk_text_classifier_num_classes(not_text, &i32));
+    WRONG(lk_text_classifier_label(not_text, 0, &name));
+    WRONG(lk_text_classifier_predict(not_text, texts, text_lens, 1, 1, buf, 2));
+    WRONG(lk_text_classifier_attention(not_text, "a fine movie", 12, chars, sizeof chars, &n, buf, 64, sizes));
+    WRONG(lk_text_classifier_get_config(not_text, &cc));
+    WRONG(lk_image_classifier_save(not_image, path));
+    WRONG(lk_image_classifier_num_classes(not_image, &i32));
+    WRONG(lk_image_classifier_label(not_image, 0, &name));
+    WRONG(lk_image_classifier_kind(not_image, &i32));
+    WRONG(lk_image_classifier_input_shape(not_image, &shape));
+    WRONG(lk_image_classifier_predict(not_image, buf, 1, &shape, 144, 1, buf + 200, 3));
+    WRONG(lk_image_classifier_get_config(not_image, &ic));
+    WRONG(lk_image_segmenter_save(not_seg, path));
+    WRONG(lk_image_segmenter_num_classes(not_seg, &i32));
+    WRONG(lk_image_segmenter_channels(not_seg, &i32));
+    WRONG(lk_image_segmenter_predict(not_seg, buf, 1, &seg_shape, 192, 1, (int32_t *)(buf + 300), 64));
+    WRONG(lk_image_segmenter_predict_proba(not_seg, buf, 1, &seg_shape, 192, 1, buf + 300, 192));
+    WRONG(lk_image_segmenter_evaluate(not_seg, buf, 1, &seg_shape, 192, (int32_t *)(buf + 600), 64, 1, conf, 9, &acc, &iou));
+    WRONG(lk_image_segmenter_get_config(not_seg, &gc));
+    /* The handles were not touched: each still answers. */
+    EXPECT(lk_lstm_get_config(l, &lc), LK_STATUS_OK);
+    EXPECT(lk_tokenizer_segment(t, "我爱北京", 12, sizes, 64, &n), LK_STATUS_OK);
+    EXPECT(lk_text_classifier_num_classes(c, &i32), LK_STATUS_OK);
+    EXPECT(lk_image_classifier_num_classes(i, &i32), LK_STATUS_OK);
+    EXPECT(lk_image_segmenter_num_classes(g, &i32), LK_STATUS_OK);
+#undef WRONG
+#undef GOLDEN
+done:
+    lk_lstm_free(l);
+    lk_tokenizer_free(t);
+    lk_text_classifier_free(c);
+    lk_image_classifier_free(i);
+    lk_image_segmenter_free(g);
+}
+
 const test_group library_groups[] = {
+    {"wrong-kind handles are refused", group_wrong_kind_handles},
     {"versions, status strings, last error", group_versions},
     {"BLAS threads", group_threads},
     {"LSTMKIT_NUM_THREADS at load", group_threads_env},

@@ -40,4 +40,30 @@ struct FileIOTests {
         try FileIO.writeAtomically([9], to: relative)
         #expect(try FileIO.read(target) == [9])
     }
+
+    @Test("saving to a symbolic link loop is an I/O error and the link stays (it was replaced by the file)")
+    func symlinkLoopKeepsTheLink() throws {
+        let a = temporaryPath("loop-a.bin"), b = temporaryPath("loop-b.bin")
+        defer { unlink(a); unlink(b) }
+        #expect(symlink(b, a) == 0 && symlink(a, b) == 0)
+        #expect { try FileIO.writeAtomically([1], to: a) } throws: {
+            ($0 as? LSTMKitError).map { if case .io(let m) = $0 { m.contains("too many levels of symbolic links") } else { false } } ?? false
+        }
+        var info = stat()
+        #expect(lstat(a, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK)
+    }
+
+    @Test("saving over a device, FIFO or directory is an I/O error and leaves it (a device node was replaced by the file)")
+    func nonRegularTargetsAreRefused() throws {
+        let fifo = temporaryPath("fifo"), dir = temporaryPath("dir")
+        defer { unlink(fifo); rmdir(dir) }
+        #expect(mkfifo(fifo, 0o600) == 0 && mkdir(dir, 0o700) == 0)
+        for (path, kind) in [(fifo, "not a regular file"), (dir, "a directory")] {
+            #expect { try FileIO.writeAtomically([1], to: path) } throws: {
+                ($0 as? LSTMKitError).map { if case .io(let m) = $0 { m.contains(kind) } else { false } } ?? false
+            }
+        }
+        var info = stat()
+        #expect(lstat(fifo, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO)
+    }
 }

@@ -43,7 +43,7 @@ public enum FileIO {
             guard ferror(f) == 0 else { throw LSTMKitError.io("cannot read \(path)") }
             return bytes
         }
-        var bytes = [UInt8](repeating: 0, count: size)
+        var bytes = try [UInt8](checkedRepeating: 0, count: size, for: "reading \(path)")
         let got = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, size, f) }
         guard got == size else { throw LSTMKitError.io("cannot read \(path): read \(got) of \(size) bytes") }
         return bytes
@@ -55,7 +55,7 @@ public enum FileIO {
     /// private), and a symbolic link is written through: its target is replaced and
     /// the link stays.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let target = resolvingLinks(path)
+        let target = try writableTarget(path)
         let temp = target + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard let f = fopen(temp, "wb") else {
             throw LSTMKitError.io("cannot write \(path): \(String(cString: strerror(errno)))")
@@ -77,10 +77,24 @@ public enum FileIO {
         }
     }
 
+    /// The file `writeAtomically` would replace for `path`, or an error: what is there
+    /// already must be a regular file. A device, FIFO or socket would otherwise be
+    /// replaced by the file (`--output /dev/zero` run as root replaced /dev/zero).
+    public static func writableTarget(_ path: String) throws -> String {
+        let target = try resolvingLinks(path)
+        var info = stat()
+        if stat(target, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+            let kind = (info.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file (a device, FIFO or socket)"
+            throw LSTMKitError.io("cannot write \(path): it is \(kind); models are written to regular files only")
+        }
+        return target
+    }
+
     /// The file a path names once symbolic links are followed (up to 40 of them, as the
     /// kernel does); the path itself when it is no link. A dangling link gives its
-    /// target, so the write creates it.
-    static func resolvingLinks(_ path: String) -> String {
+    /// target, so the write creates it; a loop is refused, as the kernel refuses it
+    /// (ELOOP), rather than replaced by the file.
+    static func resolvingLinks(_ path: String) throws -> String {
         var current = path
         for _ in 0..<40 {
             var info = stat()
@@ -97,6 +111,6 @@ public enum FileIO {
                 current = link
             }
         }
-        return current
+        throw LSTMKitError.io("cannot write \(path): too many levels of symbolic links (a loop?)")
     }
 }

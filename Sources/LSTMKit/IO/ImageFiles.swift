@@ -12,6 +12,7 @@ public enum ImageFiles {
         let images: Tensor, isPNG = png && PNG.isPNG(bytes)
         if isPNG {
             let image = try PNG.decode(bytes, name: file)
+            try Memory.check([image.pixels.count], for: "\(name) as floats")
             images = Tensor(shape: [1, image.height, image.width, image.channels], data: image.pixels.map { Float($0) })
         } else {
             guard !png || NumPyFile.isNumPy(bytes) else { throw LSTMKitError.invalidArgument("\(name) is neither a .npy file nor a PNG image") }

@@ -79,7 +79,7 @@ public struct NumPyArray: Equatable, Sendable {
     /// Strings are refused.
     public func floats(_ what: String = "the array") throws -> [Float] {
         let n = count
-        var out = [Float](repeating: 0, count: n)
+        var out = try [Float](checkedRepeating: 0, count: n, for: "\(what) as \(n) floats")
         switch dtype {
         case .bool:
             for i in 0..<n { out[i] = data[i] != 0 ? 1 : 0 }
@@ -154,7 +154,7 @@ public struct NumPyArray: Equatable, Sendable {
     public func int32s(_ what: String = "the array",
                        outOfRange: ((_ index: Int, _ value: String) -> Error)? = nil) throws -> [Int32] {
         let n = count
-        var out = [Int32](repeating: 0, count: n)
+        var out = try [Int32](checkedRepeating: 0, count: n, for: "\(what) as \(n) integers")
         func refuse(_ i: Int, _ value: String) -> Error {
             outOfRange?(i, value) ?? LSTMKitError.invalidArgument("\(what)[\(i)] is \(value), outside the range of Int32")
         }

@@ -128,6 +128,8 @@ public enum PNG {
         let samples = [0: 1, 2: 3, 4: 2, 6: 4][header.colourType]!
         let rowBytes = header.width * samples
         let expected = header.height * (rowBytes + 1)
+        // The image data, unfiltered rows and pixels: about three times the image.
+        try Memory.check([3, expected], elementSize: 1, for: "\(name): a \(header.width)×\(header.height) PNG")
         let raw: [UInt8]
         do {
             raw = try Zlib.decompress(compressed, limit: expected)

@@ -289,7 +289,17 @@ public final class Trainer<Score: DevScore> {
                 for (p, v) in zip(trained, average) { p.value = v }
                 return values
             }
-            let scores = try task.devScores()
+            let scores: [Score]
+            do {
+                scores = try task.devScores()
+            } catch let e as LSTMKitError where e.isNonFiniteOutput {
+                // Weights that stayed finite but grew so large that the network's output
+                // on the dev set overflows: the same divergence, seen one step later.
+                if let trainedValues { for (p, v) in zip(trained, trainedValues) { p.value = v } }
+                restoreBest(groups)
+                throw LSTMKitError.invalidArgument("training diverged at epoch \(epoch), batch \(trainedBatches): the network's "
+                                                   + "output on the dev set is not finite; lower the learning rate")
+            }
             var lines: [EpochReport.Group] = []
             var improvedAny = false
             for (k, (g, s)) in zip(groups, states).enumerated() where isTraining(s) {

@@ -113,6 +113,39 @@ def test_diverged_training_cli(tmp_path):
     assert "training diverged at epoch" in message
 
 
+DEV_OVERFLOW = (r"^training diverged at epoch 1, batch \d+: the network's output on the dev set is not finite; "
+                r"lower the learning rate$")
+
+
+def test_diverged_training_image_classifier_dev_output_overflows():
+    """A CNN at learning rate 1e30 keeps finite losses and gradients but its weights grow
+    until the dev set's logits overflow: fit raised "image 0 overflows the network ... its
+    pixels are far outside the training scale" about the user's own dev images. Now the
+    divergence error. The rows classifier at 1e30 saturates instead (every value stays
+    finite): that training completes, as any finite training does, with finite
+    probabilities."""
+    x, y = quadrants(64, 0)
+    xd, yd = quadrants(32, 1)
+    with pytest.raises(ValueError, match=DEV_OVERFLOW):
+        ImageClassifier(kind="cnn").fit(x, y, validation_data=(xd, yd), learning_rate=1e30, epochs=3, verbose=False)
+    rows = ImageClassifier(kind="rows").fit(x, y, validation_data=(xd, yd), learning_rate=1e30, epochs=3, verbose=False)
+    p = rows.predict_proba(xd)
+    assert np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+
+
+@needs_cli
+def test_diverged_training_image_classifier_dev_output_overflows_cli(tmp_path):
+    x, y = quadrants(64, 0)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    message = cli_error("train-classifier", "--kind", "cnn", "--train", tmp_path / "x.npy", "--train-labels",
+                        tmp_path / "y.npy", "--dev", tmp_path / "x.npy", "--dev-labels", tmp_path / "y.npy",
+                        "--output", tmp_path / "i.safetensors", "--learning-rate", 1e30, "--epochs", 3)
+    import re
+    assert re.match(DEV_OVERFLOW, message.removeprefix("lstmkit: error: ")), message
+    assert not (tmp_path / "i.safetensors").exists()
+
+
 # -- item 8: a tampered model file ---------------------------------------------------------
 
 GOLDEN = REPO / "Tests" / "Fixtures" / "golden"
@@ -246,3 +279,135 @@ def test_cli_threads_out_of_range(tmp_path, threads):
         message = cli_error(*command, f"--threads={threads}", stdin="我爱北京\n")
         assert f"--threads must be in [1, 1024], got {threads}" in message, (command, message)
     assert not out.exists()
+
+
+# -- item 9: one checked allocation path ----------------------------------------------------
+
+OUT_OF_MEMORY = r"predicting 1 image of 16384×16384 needs [\d.]+ [GT]B, more than this machine's memory"
+
+
+def test_segmenter_predict_16384_square_raises_memory_error():
+    """ImageSegmenter.predict on a 16384×16384 image aborted the process allocating
+    68.7 GB: now a MemoryError saying how much, checked before the image is read (the
+    zeros are never touched, so the test costs address space, not memory)."""
+    model = ImageSegmenter.load(GOLDEN / "segmenter.safetensors")
+    x = np.zeros((1, 16384, 16384, model.channels), np.float32)
+    with pytest.raises(MemoryError, match=OUT_OF_MEMORY):
+        model.predict(x)
+    with pytest.raises(MemoryError, match=OUT_OF_MEMORY):
+        model.predict_proba(x, threads=2)
+    with pytest.raises(MemoryError, match=OUT_OF_MEMORY):
+        model.evaluate(x, np.zeros((1, 16384, 16384), np.int64))
+    assert model.predict(x[:, :16, :16]).shape == (1, 16, 16)
+
+
+def run_measured(args, env=None):
+    """Runs the CLI; returns (exit code, stderr, peak resident set in bytes). The peak is
+    the process's own VmHWM, polled until it exits (rusage would count the forked
+    interpreter's pages too)."""
+    import os
+    import time
+    proc = subprocess.Popen([str(CLI), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=None if env is None else {**os.environ, **env})
+    peak = 0
+    while proc.poll() is None:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]) * 1024)
+        except (OSError, IndexError, ValueError):
+            pass
+        time.sleep(0.005)
+    return proc.returncode, proc.stderr.read().decode(), peak
+
+
+@needs_cli
+def test_cli_segment_image_memory_estimate_bounds_peak(tmp_path):
+    """The segmenter's estimate is an upper bound of what a prediction holds: the peak
+    resident set of `segment-image` on a 512×512 image, less that of an 8×8 one (the
+    program and the model), stays below the estimate its error states under
+    LSTMKIT_MAX_ALLOC_BYTES, and that error is one line with exit code 1."""
+    rng = np.random.default_rng(0)
+    big, small = tmp_path / "big.npy", tmp_path / "small.npy"
+    np.save(big, rng.uniform(0, 255, (1, 512, 512, 3)).astype(np.float32))
+    np.save(small, rng.uniform(0, 255, (1, 8, 8, 3)).astype(np.float32))
+    model = GOLDEN / "segmenter.safetensors"
+    code, stderr, _ = run_measured(["segment-image", "--model", model, big], env={"LSTMKIT_MAX_ALLOC_BYTES": "20000000"})
+    assert code == 1 and len(stderr.strip().splitlines()) == 1, stderr
+    import re
+    found = re.search(r"predicting 1 image of 512×512 needs ([\d.]+) MB, more than LSTMKIT_MAX_ALLOC_BYTES \(20.0 MB\)", stderr)
+    assert found, stderr
+    estimate = float(found.group(1)) * 1e6
+    code, stderr, peak = run_measured(["segment-image", "--model", model, big])
+    assert code == 0, stderr
+    code, stderr, base = run_measured(["segment-image", "--model", model, small])
+    assert code == 0, stderr
+    assert peak - base <= estimate, (peak - base, estimate)
+    assert estimate <= 4 * (peak - base), (peak - base, estimate)   # an upper bound, not a wild one
+
+
+@needs_cli
+def test_cli_segment_image_16384_square_png(tmp_path):
+    """`segment-image` on a PNG of 16384×16384 pixels (a valid, highly compressed file):
+    one line saying how much memory it would need, exit code 1, where the library
+    aborted. The model is a one-channel segmenter trained here (a grey PNG)."""
+    import zlib, struct
+    x, m = squares(8, 0)
+    model_path = tmp_path / "seg.safetensors"
+    ImageSegmenter(2, encoder_channels=[4], hidden_size=4).fit(x, m, epochs=1).save(model_path)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    side = 16384
+    z = zlib.compressobj(9)
+    row = bytes(1 + side)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    png = tmp_path / "huge.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                    + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    message = cli_error("segment-image", "--model", model_path, png)
+    assert "predicting 1 image of 16384×16384 needs" in message and "more than" in message, message
+
+
+def test_tokenizer_cut_beyond_memory_limit_raises_memory_error(tmp_path):
+    """Segmenting holds about 25 bytes per byte of text (a 2 GiB line would need ~64 GB
+    and abort): checked first, through Memory.check. Shown under a small
+    LSTMKIT_MAX_ALLOC_BYTES, in a fresh process (the limit is read once)."""
+    import os
+    import sys
+    code = (
+        "import lstmkit, sys\n"
+        f"t = lstmkit.Tokenizer.load({str(GOLDEN / 'tokenizer.safetensors')!r})\n"
+        "assert t.cut('我爱北京') \n"
+        "try:\n"
+        "    t.cut('我' * 100000)\n"
+        "except MemoryError as e:\n"
+        "    print(e)\n"
+    )
+    env = {**os.environ, "LSTMKIT_MAX_ALLOC_BYTES": "2000000"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ("segmenting 300000 bytes of text needs 9.6 MB, more than "
+                                  "LSTMKIT_MAX_ALLOC_BYTES (2.0 MB)"), out.stdout
+    if CLI.is_file():
+        (tmp_path / "long.txt").write_text("我" * 100000 + "\n", encoding="utf-8")
+        proc = subprocess.run([str(CLI), "segment", "--model", GOLDEN / "tokenizer.safetensors", tmp_path / "long.txt"],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and proc.stderr.strip() == (
+            "lstmkit: error: segmenting 300000 bytes of text needs 9.6 MB, more than LSTMKIT_MAX_ALLOC_BYTES (2.0 MB)"), proc.stderr
+
+
+@needs_cli
+def test_cli_output_to_a_fifo_is_refused_before_training(tmp_path):
+    """`--output` naming a device or FIFO: the model replaced the node (as root,
+    `--output /dev/zero` replaced /dev/zero) and a checkpoint was left beside it. Now one
+    line before any training, and nothing is written."""
+    import os
+    import stat
+    (tmp_path / "t.tsv").write_text("".join(f"{label}\t{text}\n" for text, label in zip(*text_data())))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    message = cli_error("train-classifier", "--train", tmp_path / "t.tsv", "--dev", tmp_path / "t.tsv",
+                        "--output", fifo, "--epochs", 1, "--embedding-dim", 8, "--hidden-size", 8, "--min-count", 1)
+    assert "it is not a regular file" in message, message
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "t.tsv"]

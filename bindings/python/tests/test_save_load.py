@@ -183,3 +183,28 @@ def test_saving_over_a_file_keeps_its_mode_and_writes_through_links(tmp_path):
     assert link.is_symlink()
     assert lstmkit.load(target).state_dict()["weight_ih_l0"].tolist() == other.state_dict()["weight_ih_l0"].tolist()
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+
+
+def test_save_to_a_symlink_loop_keeps_the_link(tmp_path):
+    """Issue 17's second adversarial run: saving to a link that points to itself replaced
+    the link with the model file; now OSError ("too many levels of symbolic links")."""
+    import pytest
+    loop = tmp_path / "loop.safetensors"
+    loop.symlink_to(loop)
+    with pytest.raises(OSError, match="too many levels of symbolic links"):
+        lstmkit.LSTM(3, 4, seed=1).save(loop)
+    assert loop.is_symlink()
+
+
+def test_save_over_a_fifo_or_device_keeps_it(tmp_path):
+    """Issue 17's second adversarial run: saving to a path that names a device, FIFO or
+    socket replaced it with the model file (`--output /dev/zero`, run as root, replaced
+    /dev/zero); now OSError and the node stays."""
+    import os
+    import stat
+    import pytest
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        lstmkit.LSTM(3, 4, seed=1).save(fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)

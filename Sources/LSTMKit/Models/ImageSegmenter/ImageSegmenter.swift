@@ -233,6 +233,39 @@ public final class ImageSegmenter: Module {
         }
     }
 
+    /// Checks (`Memory.check`) what predicting n images of h×w holds at once, before
+    /// anything is allocated: per worker, a batch's maps at every level summed (each
+    /// stage's input, outputs, skip and 3×3 columns, though not all are alive together:
+    /// an upper bound), plus the probabilities out. Called by every prediction and, before
+    /// they copy the images, by the front doors.
+    public func checkPredictionMemory(n: Int, height h: Int, width w: Int, threads: Int = 1, batchSize: Int = 16) throws {
+        guard n >= 1, (1...1 << 14).contains(h), (1...1 << 14).contains(w) else { return }   // `validate` refuses them
+        let m = config.sizeMultiple
+        let (hp, wp) = ((h + m - 1) / m * m, (w + m - 1) / m * m)
+        let (c, k, u) = (config.channels, config.numClasses, config.hiddenSize)
+        // Floats per full-resolution pixel of one image: the input's copies and the head,
+        // then each level at a quarter of the pixels of the one above.
+        var perPixel = Double(3 * c + 3 * k)
+        let levels = config.encoderChannels
+        for (level, out) in levels.enumerated() {
+            let inChannels = level == 0 ? c : levels[level - 1]
+            let below = level == levels.count - 1 ? 2 * u : levels[level + 1]   // the upsampling's input
+            let encoder = 9 * inChannels + 4 * out                    // columns; conv, norm, skip, pooled
+            let decoder = 21 * out + (config.attentionGates ? 3 * out : 0)  // up; columns of up + skip; conv, norm
+                + (config.upsampling == .bilinear ? below : 0) + (below + 3) / 4
+            perPixel += Double(encoder + decoder) / Double(1 << (2 * level))
+        }
+        let last = levels.last!
+        let context = config.context == .lstm ? 2 * last + 44 * u   // the sweep's copies and its two layers' work
+            : 9 * last + 10 * config.convContextChannels + 4 * u
+        perPixel += Double(context) / Double(1 << (2 * levels.count))
+        let batch = min(batchSize, n), workers = min(max(threads, 1), (n + batchSize - 1) / max(batchSize, 1))
+        let what = "predicting \(n) image\(n == 1 ? "" : "s") of \(h)×\(w)"
+        // Per-pixel floats are small (< 2^20), pixels at most (2^14 + 64)^2: the product is exact in a Double.
+        let floatsPerImage = Int(min((perPixel.rounded(.up) * Double(hp) * Double(wp)), Double(Int.max / 8)))
+        try Memory.check(sum: [[floatsPerImage, batch, workers], [n, h, w, k]], for: what)
+    }
+
     /// Images [range] of a validated batch, normalised, NCHW, padded to a multiple of 2^blocks.
     func prepare(_ images: Tensor, _ range: Range<Int>) -> Tensor {
         let (h, w, c) = (images.shape[1], images.shape[2], config.channels)
@@ -414,6 +447,7 @@ public final class ImageSegmenter: Module {
     func mapBatches<T>(_ images: Tensor, threads: Int, batchSize: Int, _ body: @escaping (Tensor) -> [T]) throws -> [T] {
         let (n, h, w) = try validate(images)
         guard batchSize >= 1, threads >= 1 else { throw LSTMKitError.invalidArgument("threads and batch size must be >= 1") }
+        try checkPredictionMemory(n: n, height: h, width: w, threads: threads, batchSize: batchSize)
         let starts = Array(stride(from: 0, to: n, by: batchSize))
         let results = ResultSlots<[T]>(count: starts.count)
         let overflowed = ResultSlots<[Int]>(count: starts.count)  // a batch's first image with non-finite logits

@@ -79,6 +79,17 @@ public final class Tokenizer {
 
     // MARK: Segmenting
 
+    /// Bytes segmenting holds at once per byte of UTF-8 text, at most: the characters
+    /// twice (as read and normalised), each piece's features and the tokens out. 25 were
+    /// measured (`lstmkit-cli segment` on one 20 MB line: 542 MB peak).
+    static let bytesPerTextByte = 32
+
+    /// Checks (`Memory.check`) what segmenting texts of `utf8Bytes` bytes in all holds;
+    /// the front doors call it before `cutMany` (a 2 GiB line would need ~64 GB).
+    public static func checkSegmentingMemory(utf8Bytes: Int) throws {
+        try Memory.check([utf8Bytes, bytesPerTextByte], elementSize: 1, for: "segmenting \(utf8Bytes) bytes of text")
+    }
+
     /// Words of `text`, whitespace runs as their own tokens; joined they equal `text`.
     public func cut(_ text: String) -> [String] {
         cutMany([text])[0]
