@@ -93,6 +93,35 @@ public enum ModelFile {
         return cell
     }
 
+    /// A recurrent classifier's recurrent layers: hidden_size, num_layers, bidirectional
+    /// and the cell, as every such model's file records them.
+    public static func recurrentMetadata(_ c: some RecurrentClassifierConfig) -> [(String, String)] {
+        [("hidden_size", String(c.hiddenSize)), ("num_layers", String(c.numLayers)),
+         ("bidirectional", c.bidirectional ? "true" : "false")] + cellMetadata(c.cell)
+    }
+
+    /// A recurrent classifier's pooling head: pooling and attention_size.
+    public static func poolingMetadata(_ c: some RecurrentClassifierConfig) -> [(String, String)] {
+        [("pooling", c.pooling.rawValue), ("attention_size", String(c.attentionSize))]
+    }
+
+    /// Reads what `recurrentMetadata` wrote into `c`.
+    public static func readRecurrent<C: RecurrentClassifierConfig>(_ file: SafeTensors, into c: inout C) throws {
+        c.hiddenSize = try int(file, "hidden_size")
+        c.numLayers = try int(file, "num_layers")
+        c.bidirectional = try bool(file, "bidirectional")
+        c.cell = try cell(file)
+    }
+
+    /// Reads what `poolingMetadata` wrote into `c`.
+    public static func readPooling<C: RecurrentClassifierConfig>(_ file: SafeTensors, into c: inout C) throws {
+        guard let pooling = SequencePoolingKind(rawValue: file.metadata("pooling") ?? "") else {
+            throw LSTMKitError.invalidFormat("metadata \"pooling\" must be one of last, mean, max, attention")
+        }
+        c.pooling = pooling
+        c.attentionSize = try int(file, "attention_size")
+    }
+
     /// The metadata that records `cell`: none for the LSTM, so LSTM models' files stay
     /// byte for byte what they were before cells were recorded.
     public static func cellMetadata(_ cell: RecurrentCell, _ key: String = "cell") -> [(String, String)] {

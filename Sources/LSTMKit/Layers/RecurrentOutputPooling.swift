@@ -75,3 +75,15 @@ public final class RecurrentOutputPooling {
         return Tensor(shape: [batch, k * h], data: out)
     }
 }
+
+/// What every recurrent classifier's config holds (text, image and sequence classifiers):
+/// its recurrent layers and this pooling head, recorded in model files under the same
+/// keys (ModelFile.recurrentMetadata / poolingMetadata).
+public protocol RecurrentClassifierConfig {
+    var hiddenSize: Int { get set }
+    var numLayers: Int { get set }
+    var bidirectional: Bool { get set }
+    var cell: RecurrentCell { get set }
+    var pooling: SequencePoolingKind { get set }
+    var attentionSize: Int { get set }
+}

@@ -12,7 +12,7 @@ public enum ImageClassifierKind: String, CaseIterable, Sendable {
 
 /// Hyper-parameters of the image classifier. The input geometry (height, width,
 /// channels, frames) and the pixel normalisation are set by the trainer from the data.
-public struct ImageClassifierConfig: Equatable, Sendable {
+public struct ImageClassifierConfig: Equatable, Sendable, RecurrentClassifierConfig {
     public var kind: ImageClassifierKind = .rows
     public var height = 28
     public var width = 28
@@ -429,14 +429,10 @@ public final class ImageClassifier: Module {
                 ("width", String(config.width)),
                 ("channels", String(config.channels)),
                 ("frames", String(config.frames)),
-                ("hidden_size", String(config.hiddenSize)),
-                ("num_layers", String(config.numLayers)),
-                ("bidirectional", config.bidirectional ? "true" : "false"),
-            ] + ModelFile.cellMetadata(config.cell) + [
+            ] + ModelFile.recurrentMetadata(config) + [
                 ("columns", config.columns ? "true" : "false"),
                 ("conv_channels", config.convChannels.map(String.init).joined(separator: ",")),
-                ("pooling", config.pooling.rawValue),
-                ("attention_size", String(config.attentionSize)),
+            ] + ModelFile.poolingMetadata(config) + [
                 ("dropout", String(config.dropout)),
                 ("seed", String(config.seed)),
                 ("pixel_mean", String(config.pixelMean)),
@@ -459,19 +455,12 @@ public final class ImageClassifier: Module {
         c.width = try ModelFile.int(file, "width")
         c.channels = try ModelFile.int(file, "channels")
         c.frames = try ModelFile.int(file, "frames")
-        c.hiddenSize = try ModelFile.int(file, "hidden_size")
-        c.numLayers = try ModelFile.int(file, "num_layers")
-        c.bidirectional = try ModelFile.bool(file, "bidirectional")
-        c.cell = try ModelFile.cell(file)
+        try ModelFile.readRecurrent(file, into: &c)
         c.columns = try ModelFile.bool(file, "columns")
         let channels = (file.metadata("conv_channels") ?? "").split(separator: ",").map { Int($0) }
         guard !channels.contains(nil) else { throw LSTMKitError.invalidFormat("metadata \"conv_channels\" must be integers") }
         c.convChannels = channels.map { $0! }
-        guard let pooling = SequencePoolingKind(rawValue: file.metadata("pooling") ?? "") else {
-            throw LSTMKitError.invalidFormat("metadata \"pooling\" must be one of last, mean, max, attention")
-        }
-        c.pooling = pooling
-        c.attentionSize = try ModelFile.int(file, "attention_size")
+        try ModelFile.readPooling(file, into: &c)
         c.dropout = try ModelFile.float(file, "dropout")
         c.seed = UInt64(file.metadata("seed") ?? "1") ?? 1
         c.pixelMean = try ModelFile.float(file, "pixel_mean")

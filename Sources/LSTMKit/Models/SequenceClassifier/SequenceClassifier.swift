@@ -1,6 +1,6 @@
 /// Hyper-parameters of the sequence classifier. The defaults were chosen on dev splits
 /// carved from the UCR/UEA training sets (bench/seq_classify_tune.py, docs/TIME_SERIES.md).
-public struct SequenceClassifierConfig: Equatable, Sendable {
+public struct SequenceClassifierConfig: Equatable, Sendable, RecurrentClassifierConfig {
     public var hiddenSize = 64
     public var numLayers = 1
     public var bidirectional = true
@@ -276,12 +276,7 @@ public final class SequenceClassifier: Module {
         SafeTensors(
             metadata: ModelFile.header(kind: Self.modelKind) + [
                 ("channels", String(channels)),
-                ("hidden_size", String(config.hiddenSize)),
-                ("num_layers", String(config.numLayers)),
-                ("bidirectional", config.bidirectional ? "true" : "false"),
-            ] + ModelFile.cellMetadata(config.cell) + [
-                ("pooling", config.pooling.rawValue),
-                ("attention_size", String(config.attentionSize)),
+            ] + ModelFile.recurrentMetadata(config) + ModelFile.poolingMetadata(config) + [
                 ("layer_norm", config.layerNorm ? "true" : "false"),
                 ("dropout", String(config.dropout)),
                 ("missing", config.missing.rawValue),
@@ -299,15 +294,8 @@ public final class SequenceClassifier: Module {
         try ModelFile.checkKind(file, expected: Self.modelKind)
         var c = SequenceClassifierConfig()
         let channels = try ModelFile.int(file, "channels")
-        c.hiddenSize = try ModelFile.int(file, "hidden_size")
-        c.numLayers = try ModelFile.int(file, "num_layers")
-        c.bidirectional = try ModelFile.bool(file, "bidirectional")
-        c.cell = try ModelFile.cell(file)
-        guard let pooling = SequencePoolingKind(rawValue: file.metadata("pooling") ?? "") else {
-            throw LSTMKitError.invalidFormat("metadata \"pooling\" must be one of last, mean, max, attention")
-        }
-        c.pooling = pooling
-        c.attentionSize = try ModelFile.int(file, "attention_size")
+        try ModelFile.readRecurrent(file, into: &c)
+        try ModelFile.readPooling(file, into: &c)
         c.layerNorm = try ModelFile.bool(file, "layer_norm")
         c.dropout = try ModelFile.float(file, "dropout")
         guard let missing = MissingValues(rawValue: file.metadata("missing") ?? "") else {
