@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz-model-file fuzz-npy fuzz-png fuzz-tokenizer-text fuzz-classifier-text)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz-model-file fuzz-npy fuzz-png fuzz-tokenizer-text fuzz-classifier-text fuzz-series-text)
 out=${LSTMKIT_FUZZ_OUT:-$(pwd)/.build-fuzz/findings}
 
 # -parse-as-library: libFuzzer has the main function.
@@ -21,7 +21,7 @@ bin=$(swift build -c release --scratch-path .build-fuzz --show-bin-path)
 # The golden model files (Tests/Fixtures/golden) are model-file seeds as they are.
 seeds() {
     case $1 in
-        fuzz-model-file) ls ../Fixtures/golden/*.safetensors ;;
+        fuzz-model-file) ls ../Fixtures/golden/*.safetensors ../Fixtures/golden/*/*.safetensors ;;
         *) ls "corpus/$1"/* ;;
     esac
 }

@@ -12,6 +12,21 @@ public func fuzzModelFile(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             let model = try LSTM(modelFile: file)
             _ = try model.runInference(Tensor(zeros: [1, 3, model.config.inputSize]))
         }
+        expectCleanRefusal {
+            let model = try GRU(modelFile: file)
+            _ = try model.runInference(Tensor(zeros: [1, 3, model.config.inputSize]))
+        }
+        expectCleanRefusal {
+            let model = try SequenceClassifier(modelFile: file)
+            _ = try model.predictWithAttention(Sequences(sequences: [[Float](repeating: 0, count: 3 * model.channels)],
+                                                         channels: model.channels))
+        }
+        expectCleanRefusal {
+            let model = try Forecaster(modelFile: file)
+            let c = model.config
+            let exogenous = c.exogenous > 0 ? Tensor(zeros: [c.context + c.horizon, c.exogenous]) : nil
+            _ = try model.forecast(Tensor(zeros: [c.context, c.targets]), exogenous: exogenous)
+        }
         expectCleanRefusal { _ = try Tokenizer(modelFile: file).cut("我爱北京天安门。LSTM 2024") }
         expectCleanRefusal { _ = try TextClassifier(modelFile: file).predict(["a fine film", "好看"]) }
         expectCleanRefusal {
