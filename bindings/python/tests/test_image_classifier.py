@@ -9,7 +9,6 @@ above chance. The CLI tests also exercise the .npy reader and writer (NumPyFile.
 through `lstmkit-cli inspect`, `train-classifier`, `classify` and `eval-classifier`.
 """
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import pytest
 
 import lstmkit
 from lstmkit import ImageClassifier, ModelFormatError, TextClassifier
-from helpers import run_threads
+from helpers import CLI, cli, cli_error, needs_cli, run_threads
 
 REPO = Path(__file__).resolve().parents[3]
 EN = REPO / "Tests" / "Fixtures" / "text" / "en.tsv"
@@ -339,24 +338,6 @@ def test_wrong_model_kinds(clf, tmp_path):
 
 # -- the command-line tool and .npy files -----------------------------------------------
 
-CLI = Path(lstmkit.__file__).resolve().parent / "_bin" / "lstmkit-cli"
-needs_cli = pytest.mark.skipif(not CLI.is_file(), reason="the package was built without lstmkit-cli")
-
-
-def cli(*args, ok=True):
-    proc = subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=120)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def cli_error(*args):
-    """Runs a command that must fail: exit code 1 and one line on stderr."""
-    proc = cli(*args, ok=False)
-    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lstmkit: error: "), proc.stderr
-    return lines[0]
 
 
 @needs_cli

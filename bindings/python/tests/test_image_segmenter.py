@@ -10,16 +10,14 @@ the chunks).
 """
 
 import struct
-import subprocess
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import lstmkit
 from lstmkit import ImageClassifier, ImageSegmenter, ModelFormatError
-from helpers import run_threads
+from helpers import CLI, cli, cli_error, needs_cli, run_threads
 
 TINY = dict(hidden_size=4, encoder_channels=(4, 8), seed=3)
 FAST = dict(epochs=10, batch_size=8, learning_rate=0.02, log_every=4, verbose=False)
@@ -391,24 +389,6 @@ def read_png(data):
     return pixels[..., 0] if s == 1 else pixels
 
 
-CLI = Path(lstmkit.__file__).resolve().parent / "_bin" / "lstmkit-cli"
-needs_cli = pytest.mark.skipif(not CLI.is_file(), reason="the package was built without lstmkit-cli")
-
-
-def cli(*args, ok=True):
-    proc = subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True, timeout=120)
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def cli_error(*args):
-    """Runs a command that must fail: exit code 1 and one line on stderr."""
-    proc = cli(*args, ok=False)
-    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lstmkit: error: "), proc.stderr
-    return lines[0]
 
 
 def inspect_png(path):
