@@ -24,6 +24,10 @@ extension Tokenizer: CModel {
 /// lexicon (the engine's default, 0, means "no lexicon").
 private let defaultLexiconMaxLength: Int32 = 5
 
+/// lexicon_max_length as text, as any int32 field.
+private let lexiconText = CField<lk_tokenizer_train_config, Settings<SegmenterConfig, TokenizerTrainingOptions>>
+    .text("lexicon_max_length", \.lexicon_max_length, .number)
+
 /// The C config's fields (the lexicon aside: a caller's buffer, read in train).
 let tokenizerConfig = CConfigTable<lk_tokenizer_train_config, SegmenterConfig, TokenizerTrainingOptions>(
     empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
@@ -51,7 +55,7 @@ let tokenizerConfig = CConfigTable<lk_tokenizer_train_config, SegmenterConfig, T
            read: { c, s in if c.lexicon_len > 0 { s.options.lexiconMaxLength = Int(c.lexicon_max_length) } },
            write: { c, s in c.lexicon_max_length = s.options.lexiconMaxLength == 0 ? defaultLexiconMaxLength
                                                        : Int32(clamping: s.options.lexiconMaxLength) },
-           text: { "\($0.lexicon_max_length)" }, parse: { c, t in Int32(t).map { c.lexicon_max_length = $0 } == nil ? "an integer" : nil }),
+           text: lexiconText.text, parse: lexiconText.parse),
 ])
 
 @_cdecl("lk_tokenizer_load")

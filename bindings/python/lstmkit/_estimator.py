@@ -257,14 +257,19 @@ class Estimator:
             train, held_out = split_validation(len(X), split, int_arg("seed", self.seed), self._ITEMS, labels)
             train_X, train_y, dev_X, dev_y = _take(X, train), _take(y, train), _take(X, held_out), _take(y, held_out)
         callback = callback_arg("progress" if "progress" in args else "verbose", args.get("progress", args.get("verbose")))
-        # fit's own loop arguments (time_limit, schedule) override the constructor's unless None.
-        values = dict(self.get_params(), **{k: v for k, v in args.items() if not (k in LOOP_PARAMS and v is None)})
-        config = c_settings(self._C_DEFAULTS, values)
-        loop_settings(values, config)
-        handle = self._TRAIN(train_X, train_y, dev_X, dev_y, config, *extra, callback)
+        handle = self._TRAIN(train_X, train_y, dev_X, dev_y, self._train_config(args), *extra, callback)
         self._set_model(handle, all_int)
         self._threads = args["threads"]
         return self
+
+    def _train_config(self, args: Dict[str, Any]) -> Dict[str, Any]:
+        """The config dict a fit passes to the library by name: the constructor's arguments
+        and fit's (`args`), fit's own loop arguments (time_limit, schedule) overriding the
+        constructor's unless None."""
+        values = dict(self.get_params(), **{k: v for k, v in args.items() if not (k in LOOP_PARAMS and v is None)})
+        config = c_settings(self._C_DEFAULTS, values)
+        loop_settings(values, config)
+        return config
 
     # A model defines _inputs(X, prefix="", model=None) -> X checked (for `model`'s input
     # when given; `prefix` starts the names in messages) and _targets(y, X, prefix="",

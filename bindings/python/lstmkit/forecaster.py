@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _native
 from ._args import callback_arg
-from ._estimator import LOOP_PARAMS, Estimator, c_defaults, c_settings, from_text, loop_settings
+from ._estimator import Estimator, c_defaults, from_text
 
 __all__ = ["Forecaster"]
 
@@ -120,12 +120,7 @@ class Forecaster(Estimator):
         args = dict(locals())
         Y, univariate = series_arg("y", y)
         Xa = self._exogenous("X", X, len(Y))
-        callback = callback_arg("verbose", verbose)
-        # fit's own loop arguments (time_limit) override the constructor's unless None.
-        values = dict(self.get_params(), **{k: v for k, v in args.items() if k != "self" and not (k in LOOP_PARAMS and v is None)})
-        config = c_settings(_D, values)
-        loop_settings(values, config)
-        self._set_model(self._TRAIN(Y, Xa, config, callback))
+        self._set_model(self._TRAIN(Y, Xa, self._train_config(args), callback_arg("verbose", verbose)))
         self._threads = threads
         self.y_, self.X_, self._univariate = Y, Xa, univariate
         return self
