@@ -94,30 +94,38 @@ def from_text(text: str, like: Any = None) -> Any:
         return tuple(from_text(v) for v in text.split(","))
     if isinstance(like, bool) or text in ("true", "false"):
         return text in ("true", "1")
-    for parse in (int, float) if like is None or isinstance(like, (int, float)) else ():
+    if isinstance(like, str):
+        return text
+    for parse in (int, float):
         with contextlib.suppress(ValueError):
             return parse(text)
-    return tuple(from_text(v) for v in text.split(",")) if "," in text and like is None else text
+    return tuple(from_text(v) for v in text.split(",")) if "," in text else text
 
 
 def setting_arg(name: str, value: Any, default: Any) -> Any:
-    """An argument as the extension passes it by name (it sends str(value), a bool as
-    1/0), checked against its default's type: a bool, a str (a name: the library
-    checks it), a sequence of ints or floats (as "32,64"), an int, or a number. Values
-    are the engine's to check."""
-    what = ("a bool" if isinstance(default, bool) else "a str" if isinstance(default, str)
-            else "a sequence" if isinstance(default, tuple) else "an int" if isinstance(default, int) else "a number")
-    if isinstance(default, bool) and isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(default, str) and isinstance(value, str):
-        return value
-    if isinstance(default, tuple) and not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):
-        floats = any(isinstance(v, float) for v in default)
-        return ",".join(str(setting_arg(f"{name}[{i}]", v, 0.0 if floats else 0)) for i, v in enumerate(value))
-    if isinstance(default, int) and not isinstance(default, bool):
+    """An argument as the extension passes it by name (as str(value), a bool as 1/0),
+    checked against its default's type: a bool, a str (a name: the library checks it),
+    a sequence of ints or floats (as "32,64"), an int, or a number. The values are the
+    engine's to check."""
+    if isinstance(default, bool):
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        what = "a bool"
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+        what = "a str"
+    elif isinstance(default, tuple):
+        if not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):
+            item = 0.0 if any(isinstance(v, float) for v in default) else 0
+            return ",".join(str(setting_arg(f"{name}[{i}]", v, item)) for i, v in enumerate(value))
+        what = "a sequence"
+    elif isinstance(default, int):
         return int_arg(name, value)
-    if isinstance(default, float) and isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return float(value)
+    else:
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            return float(value)
+        what = "a number"
     raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
 
 
