@@ -78,29 +78,6 @@ extension CText where V: LosslessStringConvertible {
     }
 }
 
-/// Reads and writes the fixed-size array at `array` with its count as text, values
-/// separated by commas ("32,64").
-func listText<C, A, E: LosslessStringConvertible>(_ count: WritableKeyPath<C, Int32>, _ array: WritableKeyPath<C, A>,
-                                                  capacity: Int32, _: E.Type) -> (text: (C) -> String, parse: (inout C, String) -> String?) {
-    let text = { (config: C) -> String in
-        withUnsafeBytes(of: config[keyPath: array]) {
-            $0.bindMemory(to: E.self).prefix(Int(min(max(config[keyPath: count], 0), capacity))).map { "\($0)" }.joined(separator: ",")
-        }
-    }
-    let parse = { (config: inout C, text: String) -> String? in
-        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { E(String($0)) }
-        guard (1...Int(capacity)).contains(values.count), !values.contains(where: { $0 == nil }) else {
-            return "1 to \(capacity) values separated by commas"
-        }
-        config[keyPath: count] = Int32(values.count)
-        withUnsafeMutableBytes(of: &config[keyPath: array]) { raw in
-            for (i, v) in values.enumerated() { raw.bindMemory(to: E.self)[i] = v! }
-        }
-        return nil
-    }
-    return (text, parse)
-}
-
 /// One field of a C config `C` and where it lives in the engine's settings `S`, with its
 /// C name and its value as text.
 struct CField<C, S> {
@@ -164,24 +141,44 @@ extension CField {
         value(name, c, s, .number, read: { $0 == 0 ? nil : $0 }, write: { $0 ?? 0 })
     }
 
-    /// A list of sizes `name` in a fixed-size int32 C array (`capacity` entries) with its
-    /// count field `countName` in [1, capacity].
-    static func sizes<A>(_ name: String, _ countName: String, _ count: WritableKeyPath<C, Int32>, _ array: WritableKeyPath<C, A>,
-                         capacity: Int32, _ s: WritableKeyPath<S, [Int]>) -> CField {
-        let io = listText(count, array, capacity: capacity, Int32.self)
+    /// A list `name` in a fixed-size C array of `E` (`capacity` entries) with its count
+    /// field `countName` in [1, capacity], each value converted to the engine's by `read`
+    /// and back by `write`; as text, the values separated by commas ("32,64").
+    static func list<A, E: LosslessStringConvertible, SV>(_ name: String, _ countName: String, _ count: WritableKeyPath<C, Int32>,
+                                                         _ array: WritableKeyPath<C, A>, capacity: Int32,
+                                                         _ s: WritableKeyPath<S, [SV]>, read: @escaping (E) -> SV,
+                                                         write: @escaping (SV) -> E) -> CField {
+        /// The first `count` values (none for a count outside [0, capacity]).
+        func values(_ config: C) -> [E] {
+            let n = Int(min(max(config[keyPath: count], 0), capacity))
+            return withUnsafeBytes(of: config[keyPath: array]) { Array($0.bindMemory(to: E.self).prefix(n)) }
+        }
+        func store(_ values: [E], in config: inout C) {
+            config[keyPath: count] = Int32(values.count)
+            withUnsafeMutableBytes(of: &config[keyPath: array]) { raw in
+                for (i, v) in values.enumerated() { raw.bindMemory(to: E.self)[i] = v }
+            }
+        }
         return CField(name: name, read: { config, settings in
             let n = config[keyPath: count]
             guard n >= 1, n <= capacity else { throw invalid("\(countName) must be in [1, \(capacity)], got \(n)") }
-            settings[keyPath: s] = withUnsafeBytes(of: config[keyPath: array]) {
-                $0.bindMemory(to: Int32.self).prefix(Int(n)).map(Int.init)
-            }
+            settings[keyPath: s] = values(config).map(read)
         }, write: { config, settings in
-            let values = settings[keyPath: s].prefix(Int(capacity))
-            config[keyPath: count] = Int32(values.count)
-            withUnsafeMutableBytes(of: &config[keyPath: array]) { raw in
-                for (i, v) in values.enumerated() { raw.bindMemory(to: Int32.self)[i] = Int32(clamping: v) }
+            store(settings[keyPath: s].prefix(Int(capacity)).map(write), in: &config)
+        }, text: { values($0).map { "\($0)" }.joined(separator: ",") }, parse: { config, text in
+            let items = text.split(separator: ",", omittingEmptySubsequences: false).map { E(String($0)) }
+            guard (1...Int(capacity)).contains(items.count), !items.contains(where: { $0 == nil }) else {
+                return "1 to \(capacity) values separated by commas"
             }
-        }, text: io.text, parse: io.parse)
+            store(items.map { $0! }, in: &config)
+            return nil
+        })
+    }
+
+    /// A list of sizes in a fixed-size int32 C array.
+    static func sizes<A>(_ name: String, _ countName: String, _ count: WritableKeyPath<C, Int32>, _ array: WritableKeyPath<C, A>,
+                         capacity: Int32, _ s: WritableKeyPath<S, [Int]>) -> CField {
+        list(name, countName, count, array, capacity: capacity, s, read: { (v: Int32) in Int(v) }, write: { Int32(clamping: $0) })
     }
 }
 

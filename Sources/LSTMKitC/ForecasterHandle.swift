@@ -15,9 +15,6 @@ let forecastScalings = CEnum<ForecastScaling>("scaling", [
     (LK_FORECAST_SCALING_WINDOW, "LK_FORECAST_SCALING_WINDOW", .window), (LK_FORECAST_SCALING_GLOBAL, "LK_FORECAST_SCALING_GLOBAL", .global),
 ])
 
-private let quantileText = listText(\lk_forecaster_train_config.num_quantiles, \.quantiles,
-                                    capacity: LK_FORECASTER_MAX_QUANTILES, Float.self)
-
 let forecasterConfig = CConfigTable<lk_forecaster_train_config, ForecasterConfig, ForecasterTrainingOptions>(
     empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
     .int("context", \.context, \.model.context),
@@ -26,19 +23,8 @@ let forecasterConfig = CConfigTable<lk_forecaster_train_config, ForecasterConfig
     .int("hidden_size", \.hidden_size, \.model.hiddenSize),
     .int("num_layers", \.num_layers, \.model.numLayers),
     // The levels in a fixed float array with their count (values checked by the engine).
-    CField(name: "quantiles", read: { c, s in
-        let n = c.num_quantiles
-        guard n >= 1, n <= LK_FORECASTER_MAX_QUANTILES else {
-            throw invalid("num_quantiles must be in [1, \(LK_FORECASTER_MAX_QUANTILES)], got \(n)")
-        }
-        s.model.quantiles = withUnsafeBytes(of: c.quantiles) { Array($0.bindMemory(to: Float.self).prefix(Int(n))) }
-    }, write: { c, s in
-        let levels = s.model.quantiles.prefix(Int(LK_FORECASTER_MAX_QUANTILES))
-        c.num_quantiles = Int32(levels.count)
-        withUnsafeMutableBytes(of: &c.quantiles) { raw in
-            for (i, v) in levels.enumerated() { raw.bindMemory(to: Float.self)[i] = v }
-        }
-    }, text: quantileText.text, parse: quantileText.parse),
+    .list("quantiles", "num_quantiles", \.num_quantiles, \.quantiles, capacity: LK_FORECASTER_MAX_QUANTILES, \.model.quantiles,
+          read: { (v: Float) in v }, write: { $0 }),
     .choice(forecastScalings, \.scaling, \.model.scaling),
     .flag("linear_context", \.linear_context, \.model.linearContext),
     .int("season", \.season, \.model.season),
