@@ -1184,6 +1184,32 @@ LK_API lk_status lk_sequence_classifier_train_ex(const lk_sequences *train, cons
 LK_API lk_status lk_model_get_setting(const void *model, const char *key, char *value, size_t capacity,
                                       size_t *size);
 
+/* ---- Configs as text: every field of a model's C config by its name ----
+ * lk_train_options_set also takes every field of the model's lk_<model>_train_config
+ * by the field's name ("hidden_size", "dropout", "tokenization", "conv_channels",
+ * "quantiles", ...): lk_<model>_train_ex sets that field of the struct it was given, so
+ * a caller may pass the lk_<model>_train_config_default() struct unchanged and every
+ * value by name. A field reads and writes as text: numbers as decimals ("64", "0.3",
+ * "1e-3"), a 0/1 flag as "true" or "false" ("1" and "0" are read too), an enum by its
+ * constant's last word, lower-cased (LK_POOLING_ATTENTION: "attention",
+ * LK_TOKENIZATION_AUTO: "auto", LK_CELL_GRU: "gru"), a fixed array with its count as
+ * values separated by commas ("32,64"; its count field, such as num_conv_blocks, is set
+ * with it). A field set by name replaces the struct's; a name that is both a field and
+ * an engine setting (hidden_size) goes to the field.
+ *
+ * lk_train_config_default_text writes the default config of the model kind `model`
+ * (its lk_<model>_train_config_default()) as text: one "name=value\n" line per field
+ * (the struct's pointer fields aside), values as above; model is a prefix: "tokenizer",
+ * "text_classifier", "image_classifier", "image_segmenter", "sequence_classifier" or
+ * "forecaster" (NOT_FOUND otherwise). lk_model_get_config_text writes a handle's
+ * lk_<model>_get_config the same way (INVALID_ARGUMENT for lk_lstm and lk_gru, which have
+ * no train config). The buffer protocol is lk_model_get_setting's: *size receives the
+ * text's length (without its NUL); text receives it and a NUL if capacity > *size, else
+ * BUFFER_TOO_SMALL (text NULL with capacity 0 asks for the size alone). Thread safety:
+ * lk_train_config_default_text from any thread; lk_model_get_config_text is a reader. */
+LK_API lk_status lk_train_config_default_text(const char *model, char *text, size_t capacity, size_t *size);
+LK_API lk_status lk_model_get_config_text(const void *model, char *text, size_t capacity, size_t *size);
+
 /* ------------------------------------------------------------------------ */
 /* Forecaster                                                                 */
 /* ------------------------------------------------------------------------ */

@@ -7,6 +7,9 @@ import LSTMKit
 // what C alone can get wrong: 0/1 flags, enum codes and fixed-array counts, with
 // messages that name the C field. Value ranges are the engine's tables
 // (HyperParameterized.validate), whose names are the C field names.
+// Each field also reads and writes as text under its C name (`CField.text`/`parse`), so
+// every front door can set a config by name (lk_train_options) and read one
+// (lk_train_config_default_text, lk_model_get_config_text) without mirroring the struct.
 
 /// An engine config and training options: what one C train config carries.
 struct Settings<Model, Options> {
@@ -23,6 +26,18 @@ struct CEnum<Value: Equatable> {
     init(_ field: String, _ cases: [(Int, String, Value)]) {
         self.field = field
         self.cases = cases.map { (Int32($0.0), $0.1, $0.2) }
+    }
+
+    /// A case's name in text: its C name's last word, lower-cased (LK_POOLING_MEAN: "mean").
+    func text(_ code: Int32) -> String {
+        cases.first { $0.code == code }.map { String($0.name.split(separator: "_").last!).lowercased() } ?? "\(code)"
+    }
+
+    /// How the field reads and writes as text: by its cases' names.
+    var io: CText<Int32> {
+        let names = cases.map { text($0.code) }
+        return CText(text: text, parse: { t in cases.first { text($0.code) == t }?.code },
+                     expected: names.dropLast().joined(separator: ", ") + " or " + names.last!)
     }
 
     func value(_ code: Int32) throws -> Value {
@@ -42,68 +57,128 @@ let poolings = CEnum<SequencePoolingKind>("pooling", [
     (LK_POOLING_MAX, "LK_POOLING_MAX", .max), (LK_POOLING_ATTENTION, "LK_POOLING_ATTENTION", .attention),
 ])
 
-/// One field of a C config `C` and where it lives in the engine's settings `S`.
+/// How a C field's value reads and writes as text.
+struct CText<V> {
+    let text: (V) -> String
+    /// The value of a text, or nil for one that is not `expected` ("an int").
+    let parse: (String) -> V?
+    let expected: String
+
+    /// A 0/1 flag: "true"/"false" out, those or "1"/"0" in.
+    static var flag: CText<Int32> {
+        CText<Int32>(text: { $0 == 1 ? "true" : $0 == 0 ? "false" : "\($0)" },
+                     parse: { ["0": 0, "false": 0, "1": 1, "true": 1][$0] }, expected: "true or false (1 or 0)")
+    }
+}
+
+extension CText where V: LosslessStringConvertible {
+    /// A number as Swift prints it (a float's shortest form: "0.3").
+    static var number: CText {
+        CText(text: { "\($0)" }, parse: V.init, expected: V.self is any BinaryInteger.Type ? "an integer" : "a number")
+    }
+}
+
+/// One field of a C config `C` and where it lives in the engine's settings `S`, with its
+/// C name and its value as text.
 struct CField<C, S> {
+    let name: String
     let read: (C, inout S) throws -> Void
     let write: (inout C, S) -> Void
+    let text: (C) -> String
+    /// Sets the field from text, or returns what the text should have been.
+    let parse: (inout C, String) -> String?
 }
 
 extension CField {
+    /// A field `name` the engine's settings do not hold (the model's train function reads
+    /// it from the struct): text only.
+    static func text<V>(_ name: String, _ c: WritableKeyPath<C, V>, _ io: CText<V>) -> CField {
+        CField(name: name, read: { _, _ in }, write: { _, _ in }, text: { io.text($0[keyPath: c]) }, parse: { config, text in
+            guard let v = io.parse(text) else { return io.expected }
+            config[keyPath: c] = v
+            return nil
+        })
+    }
+
     /// A field stored as is or converted (`read` may refuse a value); `also` receives the
     /// same value (one C field for two engine fields, as `dropout` or `seed`).
-    static func value<CV, SV>(_ c: WritableKeyPath<C, CV>, _ s: WritableKeyPath<S, SV>, also: WritableKeyPath<S, SV>? = nil,
+    static func value<CV, SV>(_ name: String, _ c: WritableKeyPath<C, CV>, _ s: WritableKeyPath<S, SV>,
+                              also: WritableKeyPath<S, SV>? = nil, _ io: CText<CV>,
                               read: @escaping (CV) throws -> SV, write: @escaping (SV) -> CV) -> CField {
-        CField(read: { config, settings in
+        let field = text(name, c, io)
+        return CField(name: name, read: { config, settings in
             let v = try read(config[keyPath: c])
             settings[keyPath: s] = v
             if let also { settings[keyPath: also] = v }
-        }, write: { config, settings in config[keyPath: c] = write(settings[keyPath: s]) })
+        }, write: { config, settings in config[keyPath: c] = write(settings[keyPath: s]) }, text: field.text, parse: field.parse)
     }
 
-    static func same<V>(_ c: WritableKeyPath<C, V>, _ s: WritableKeyPath<S, V>, also: WritableKeyPath<S, V>? = nil) -> CField {
-        value(c, s, also: also, read: { $0 }, write: { $0 })
+    static func same<V: LosslessStringConvertible>(_ name: String, _ c: WritableKeyPath<C, V>, _ s: WritableKeyPath<S, V>,
+                                                   also: WritableKeyPath<S, V>? = nil) -> CField {
+        value(name, c, s, also: also, .number, read: { $0 }, write: { $0 })
     }
 
     /// An int32 size or count (the engine's tables keep them within int32).
-    static func int(_ c: WritableKeyPath<C, Int32>, _ s: WritableKeyPath<S, Int>) -> CField {
-        value(c, s, read: { Int($0) }, write: { Int32(clamping: $0) })
+    static func int(_ name: String, _ c: WritableKeyPath<C, Int32>, _ s: WritableKeyPath<S, Int>) -> CField {
+        value(name, c, s, .number, read: { Int($0) }, write: { Int32(clamping: $0) })
     }
 
     /// A 0/1 flag.
     static func flag(_ name: String, _ c: WritableKeyPath<C, Int32>, _ s: WritableKeyPath<S, Bool>) -> CField {
-        value(c, s, read: { v in
+        value(name, c, s, .flag, read: { v in
             guard v == 0 || v == 1 else { throw invalid("\(name) must be 0 or 1, got \(v)") }
             return v == 1
         }, write: { $0 ? 1 : 0 })
     }
 
-    /// An enum code.
+    /// An enum code (by its name in text).
     static func choice<V>(_ values: CEnum<V>, _ c: WritableKeyPath<C, Int32>, _ s: WritableKeyPath<S, V>) -> CField {
-        value(c, s, read: values.value, write: values.code)
+        value(values.field, c, s, values.io, read: values.value, write: values.code)
     }
 
     /// Seconds, where C's 0 is the engine's nil (no limit).
-    static func seconds(_ c: WritableKeyPath<C, Double>, _ s: WritableKeyPath<S, Double?>) -> CField {
-        value(c, s, read: { $0 == 0 ? nil : $0 }, write: { $0 ?? 0 })
+    static func seconds(_ name: String, _ c: WritableKeyPath<C, Double>, _ s: WritableKeyPath<S, Double?>) -> CField {
+        value(name, c, s, .number, read: { $0 == 0 ? nil : $0 }, write: { $0 ?? 0 })
     }
 
-    /// A list of sizes in a fixed-size int32 C array (`capacity` entries) with its count
-    /// field `countName` in [1, capacity].
-    static func sizes<A>(_ countName: String, _ count: WritableKeyPath<C, Int32>, _ array: WritableKeyPath<C, A>,
-                         capacity: Int32, _ s: WritableKeyPath<S, [Int]>) -> CField {
-        CField(read: { config, settings in
-            let n = config[keyPath: count]
-            guard n >= 1, n <= capacity else { throw invalid("\(countName) must be in [1, \(capacity)], got \(n)") }
-            settings[keyPath: s] = withUnsafeBytes(of: config[keyPath: array]) {
-                $0.bindMemory(to: Int32.self).prefix(Int(n)).map(Int.init)
-            }
-        }, write: { config, settings in
-            let values = settings[keyPath: s].prefix(Int(capacity))
+    /// A list `name` in a fixed-size C array of `E` (`capacity` entries) with its count
+    /// field `countName` in [1, capacity], each value converted to the engine's by `read`
+    /// and back by `write`; as text, the values separated by commas ("32,64").
+    static func list<A, E: LosslessStringConvertible, SV>(_ name: String, _ countName: String, _ count: WritableKeyPath<C, Int32>,
+                                                         _ array: WritableKeyPath<C, A>, capacity: Int32,
+                                                         _ s: WritableKeyPath<S, [SV]>, read: @escaping (E) -> SV,
+                                                         write: @escaping (SV) -> E) -> CField {
+        /// The first `count` values (none for a count outside [0, capacity]).
+        func values(_ config: C) -> [E] {
+            let n = Int(min(max(config[keyPath: count], 0), capacity))
+            return withUnsafeBytes(of: config[keyPath: array]) { Array($0.bindMemory(to: E.self).prefix(n)) }
+        }
+        func store(_ values: [E], in config: inout C) {
             config[keyPath: count] = Int32(values.count)
             withUnsafeMutableBytes(of: &config[keyPath: array]) { raw in
-                for (i, v) in values.enumerated() { raw.bindMemory(to: Int32.self)[i] = Int32(clamping: v) }
+                for (i, v) in values.enumerated() { raw.bindMemory(to: E.self)[i] = v }
             }
+        }
+        return CField(name: name, read: { config, settings in
+            let n = config[keyPath: count]
+            guard n >= 1, n <= capacity else { throw invalid("\(countName) must be in [1, \(capacity)], got \(n)") }
+            settings[keyPath: s] = values(config).map(read)
+        }, write: { config, settings in
+            store(settings[keyPath: s].prefix(Int(capacity)).map(write), in: &config)
+        }, text: { values($0).map { "\($0)" }.joined(separator: ",") }, parse: { config, text in
+            let items = text.split(separator: ",", omittingEmptySubsequences: false).map { E(String($0)) }
+            guard (1...Int(capacity)).contains(items.count), !items.contains(where: { $0 == nil }) else {
+                return "1 to \(capacity) values separated by commas"
+            }
+            store(items.map { $0! }, in: &config)
+            return nil
         })
+    }
+
+    /// A list of sizes in a fixed-size int32 C array.
+    static func sizes<A>(_ name: String, _ countName: String, _ count: WritableKeyPath<C, Int32>, _ array: WritableKeyPath<C, A>,
+                         capacity: Int32, _ s: WritableKeyPath<S, [Int]>) -> CField {
+        list(name, countName, count, array, capacity: capacity, s, read: { (v: Int32) in Int(v) }, write: { Int32(clamping: $0) })
     }
 }
 
@@ -132,4 +207,15 @@ struct CConfigTable<C, Model, Options> {
 
     /// lk_<model>_train_config_default.
     var defaultConfig: C { encode(defaults) }
+
+    /// The field `name`, if the struct has one.
+    func field(_ name: String) -> CField<C, Settings<Model, Options>>? { fields.first { $0.name == name } }
+
+    /// `config` as text: a "name=value" line per field, in the table's order.
+    func text(_ config: C) -> String { fields.map { "\($0.name)=\($0.text(config))\n" }.joined() }
+
+    /// Sets field `name` of `config` from text; an error names it and says what it takes.
+    func set(_ name: String, _ text: String, in config: inout C) throws {
+        if let expected = field(name)?.parse(&config, text) { throw invalid("\(name) must be \(expected), got \"\(text)\"") }
+    }
 }

@@ -17,40 +17,29 @@ let forecastScalings = CEnum<ForecastScaling>("scaling", [
 
 let forecasterConfig = CConfigTable<lk_forecaster_train_config, ForecasterConfig, ForecasterTrainingOptions>(
     empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
-    .int(\.context, \.model.context),
-    .int(\.horizon, \.model.horizon),
+    .int("context", \.context, \.model.context),
+    .int("horizon", \.horizon, \.model.horizon),
     .choice(forecasterCells, \.cell, \.model.cell),
-    .int(\.hidden_size, \.model.hiddenSize),
-    .int(\.num_layers, \.model.numLayers),
+    .int("hidden_size", \.hidden_size, \.model.hiddenSize),
+    .int("num_layers", \.num_layers, \.model.numLayers),
     // The levels in a fixed float array with their count (values checked by the engine).
-    CField(read: { c, s in
-        let n = c.num_quantiles
-        guard n >= 1, n <= LK_FORECASTER_MAX_QUANTILES else {
-            throw invalid("num_quantiles must be in [1, \(LK_FORECASTER_MAX_QUANTILES)], got \(n)")
-        }
-        s.model.quantiles = withUnsafeBytes(of: c.quantiles) { Array($0.bindMemory(to: Float.self).prefix(Int(n))) }
-    }, write: { c, s in
-        let levels = s.model.quantiles.prefix(Int(LK_FORECASTER_MAX_QUANTILES))
-        c.num_quantiles = Int32(levels.count)
-        withUnsafeMutableBytes(of: &c.quantiles) { raw in
-            for (i, v) in levels.enumerated() { raw.bindMemory(to: Float.self)[i] = v }
-        }
-    }),
+    .list("quantiles", "num_quantiles", \.num_quantiles, \.quantiles, capacity: LK_FORECASTER_MAX_QUANTILES, \.model.quantiles,
+          read: { (v: Float) in v }, write: { $0 }),
     .choice(forecastScalings, \.scaling, \.model.scaling),
     .flag("linear_context", \.linear_context, \.model.linearContext),
-    .int(\.season, \.model.season),
-    .same(\.dev_fraction, \.options.devFraction),
+    .int("season", \.season, \.model.season),
+    .same("dev_fraction", \.dev_fraction, \.options.devFraction),
     .flag("calibrate_intervals", \.calibrate_intervals, \.options.calibrateIntervals),
-    .int(\.epochs, \.options.epochs),
-    .int(\.batch_size, \.options.batchSize),
-    .same(\.learning_rate, \.options.learningRate),
-    .same(\.clip_norm, \.options.clipNorm),
-    .int(\.patience, \.options.patience),
-    .same(\.decay_factor, \.options.decayFactor),
-    .seconds(\.time_limit, \.options.timeLimit),
-    .int(\.threads, \.options.threads),
-    .int(\.log_every, \.options.logEvery),
-    .same(\.seed, \.model.seed, also: \.options.seed),
+    .int("epochs", \.epochs, \.options.epochs),
+    .int("batch_size", \.batch_size, \.options.batchSize),
+    .same("learning_rate", \.learning_rate, \.options.learningRate),
+    .same("clip_norm", \.clip_norm, \.options.clipNorm),
+    .int("patience", \.patience, \.options.patience),
+    .same("decay_factor", \.decay_factor, \.options.decayFactor),
+    .seconds("time_limit", \.time_limit, \.options.timeLimit),
+    .int("threads", \.threads, \.options.threads),
+    .int("log_every", \.log_every, \.options.logEvery),
+    .same("seed", \.seed, \.model.seed, also: \.options.seed),
 ])
 
 /// The caller's lk_series (pointers and counts checked here, values by the engine) as a

@@ -135,9 +135,10 @@ func lentString<M: CModel>(_: M.Type, _ pointer: OpaquePointer?, _ index: Int32,
     query(M.self, pointer, out, outName) { try $0.string(at: index, what) }
 }
 
-/// What lk_model_get_setting asks of a handle, whatever its model.
+/// What lk_model_get_setting and lk_model_get_config_text ask of a handle, whatever its model.
 private protocol SettingsSource: AnyObject {
     func setting(_ name: String) throws -> String
+    var configText: String? { get }
 }
 
 extension Handle: SettingsSource {
@@ -148,16 +149,34 @@ extension Handle: SettingsSource {
         }
         return text
     }
+
+    var configText: String? { LSTMKitC.configText(model.cConfig) }
+}
+
+/// The handle behind `model` as a SettingsSource (another pointer, lk_train_options, is refused).
+private func settingsSource(_ model: UnsafeRawPointer?) throws -> SettingsSource {
+    // Every handle is a Swift object.
+    guard let source = Unmanaged<AnyObject>.fromOpaque(try required(model, "model")).takeUnretainedValue() as? SettingsSource else {
+        throw invalid("model is not a model handle")
+    }
+    return source
 }
 
 @_cdecl("lk_model_get_setting")
 public func lk_model_get_setting(_ model: UnsafeRawPointer?, _ key: CString?, _ value: Out<CChar>?, _ capacity: Int,
                                  _ size: Out<Int>?) -> lk_status {
     guarded {
-        // Every handle is a Swift object; another pointer (lk_train_options) is refused.
-        guard let source = Unmanaged<AnyObject>.fromOpaque(try required(model, "model")).takeUnretainedValue() as? SettingsSource else {
-            throw invalid("model is not a model handle")
+        try copyText(try settingsSource(model).setting(try string(key, "key")), to: value, "value", capacity: capacity,
+                     size: size, "the setting")
+    }
+}
+
+@_cdecl("lk_model_get_config_text")
+public func lk_model_get_config_text(_ model: UnsafeRawPointer?, _ text: Out<CChar>?, _ capacity: Int, _ size: Out<Int>?) -> lk_status {
+    guarded {
+        guard let config = try settingsSource(model).configText else {
+            throw invalid("model: this handle has no train config (lk_lstm, lk_gru)")
         }
-        try copyText(try source.setting(try string(key, "key")), to: value, "value", capacity: capacity, size: size, "the setting")
+        try copyText(config, to: text, "text", capacity: capacity, size: size, "the config's text")
     }
 }

@@ -11,28 +11,28 @@ extension SequenceClassifier: CModel {
 /// The C config's fields; the cell travels by name (lk_train_options), as for every model.
 let sequenceClassifierConfig = CConfigTable<lk_sequence_classifier_train_config, SequenceClassifierConfig, SequenceClassifierTrainingOptions>(
     empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
-    .int(\.hidden_size, \.model.hiddenSize),
-    .int(\.num_layers, \.model.numLayers),
+    .int("hidden_size", \.hidden_size, \.model.hiddenSize),
+    .int("num_layers", \.num_layers, \.model.numLayers),
     .flag("bidirectional", \.bidirectional, \.model.bidirectional),
     .choice(poolings, \.pooling, \.model.pooling),
-    .int(\.attention_size, \.model.attentionSize),
+    .int("attention_size", \.attention_size, \.model.attentionSize),
     .flag("layer_norm", \.layer_norm, \.model.layerNorm),
-    .same(\.dropout, \.model.dropout),
-    .value(\.mask_missing, \.model.missing, read: { v in
+    .same("dropout", \.dropout, \.model.dropout),
+    .value("mask_missing", \.mask_missing, \.model.missing, .flag, read: { v in
         guard v == 0 || v == 1 else { throw invalid("mask_missing must be 0 or 1, got \(v)") }
         return v == 1 ? .mask : .refuse
     }, write: { $0 == .mask ? 1 : 0 }),
-    .int(\.patch_length, \.model.patchLength),
-    .int(\.members, \.model.members),
-    .int(\.epochs, \.options.epochs),
-    .int(\.batch_size, \.options.batchSize),
-    .same(\.learning_rate, \.options.learningRate),
-    .int(\.patience, \.options.patience),
-    .same(\.decay_factor, \.options.decayFactor),
-    .same(\.validation_fraction, \.options.validationFraction),
-    .seconds(\.time_limit, \.options.timeLimit),
-    .int(\.threads, \.options.threads),
-    .same(\.seed, \.model.seed, also: \.options.seed),
+    .int("patch_length", \.patch_length, \.model.patchLength),
+    .int("members", \.members, \.model.members),
+    .int("epochs", \.epochs, \.options.epochs),
+    .int("batch_size", \.batch_size, \.options.batchSize),
+    .same("learning_rate", \.learning_rate, \.options.learningRate),
+    .int("patience", \.patience, \.options.patience),
+    .same("decay_factor", \.decay_factor, \.options.decayFactor),
+    .same("validation_fraction", \.validation_fraction, \.options.validationFraction),
+    .seconds("time_limit", \.time_limit, \.options.timeLimit),
+    .int("threads", \.threads, \.options.threads),
+    .same("seed", \.seed, \.model.seed, also: \.options.seed),
 ])
 
 /// The caller's lk_sequences, checked (pointers and counts here, values by the engine);

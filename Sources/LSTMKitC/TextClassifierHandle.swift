@@ -12,31 +12,32 @@ extension TextClassifier: CModel {
     }
 }
 
-/// The C config's fields (tokenization aside: the model keeps it in its vocabulary).
+/// The C config's fields (tokenization by text only: the model keeps it in its vocabulary).
 let textClassifierConfig = CConfigTable<lk_text_classifier_train_config, TextClassifierConfig, TextClassifierTrainingOptions>(
     empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
-    .int(\.embedding_dim, \.model.embeddingDim),
-    .int(\.hidden_size, \.model.hiddenSize),
-    .int(\.num_layers, \.model.numLayers),
+    .int("embedding_dim", \.embedding_dim, \.model.embeddingDim),
+    .int("hidden_size", \.hidden_size, \.model.hiddenSize),
+    .int("num_layers", \.num_layers, \.model.numLayers),
     .flag("bidirectional", \.bidirectional, \.model.bidirectional),
     .choice(poolings, \.pooling, \.model.pooling),
-    .int(\.attention_size, \.model.attentionSize),
-    .same(\.dropout, \.model.embeddingDropout, also: \.model.outputDropout),
-    .int(\.max_length, \.model.maxLength),
-    .int(\.min_count, \.options.minTokenCount),
-    .int(\.epochs, \.options.epochs),
-    .int(\.batch_size, \.options.batchSize),
-    .same(\.learning_rate, \.options.learningRate),
-    .int(\.patience, \.options.patience),
+    .int("attention_size", \.attention_size, \.model.attentionSize),
+    .same("dropout", \.dropout, \.model.embeddingDropout, also: \.model.outputDropout),
+    .int("max_length", \.max_length, \.model.maxLength),
+    .int("min_count", \.min_count, \.options.minTokenCount),
+    .int("epochs", \.epochs, \.options.epochs),
+    .int("batch_size", \.batch_size, \.options.batchSize),
+    .same("learning_rate", \.learning_rate, \.options.learningRate),
+    .int("patience", \.patience, \.options.patience),
     .flag("balance_classes", \.balance_classes, \.options.balanceClasses),
-    .int(\.threads, \.options.threads),
-    .same(\.seed, \.model.seed, also: \.options.seed),
-    .int(\.ngram_order, \.model.ngramOrder),
-    .same(\.ngram_dropout, \.model.ngramDropout),
-    .same(\.ngram_learning_rate, \.options.ngramLearningRate),
-    .int(\.min_ngram_count, \.options.minNgramCount),
-    .int(\.bigram_dim, \.model.bigramDim),
-    .int(\.min_bigram_count, \.options.minBigramCount),
+    .int("threads", \.threads, \.options.threads),
+    .same("seed", \.seed, \.model.seed, also: \.options.seed),
+    .int("ngram_order", \.ngram_order, \.model.ngramOrder),
+    .same("ngram_dropout", \.ngram_dropout, \.model.ngramDropout),
+    .same("ngram_learning_rate", \.ngram_learning_rate, \.options.ngramLearningRate),
+    .int("min_ngram_count", \.min_ngram_count, \.options.minNgramCount),
+    .int("bigram_dim", \.bigram_dim, \.model.bigramDim),
+    .int("min_bigram_count", \.min_bigram_count, \.options.minBigramCount),
+    .text("tokenization", \.tokenization, tokenizations.io),
 ])
 
 /// LK_TOKENIZATION_*: AUTO is the engine's nil (decided from the training texts).
@@ -156,7 +157,7 @@ public func lk_text_classifier_train_ex(_ trainTexts: CStrings?, _ trainLengths:
         let (s, run) = try textClassifierConfig.decode(c, options)
         try s.model.validate(naming: ["embedding_dropout": "dropout", "output_dropout": "dropout"])
         try s.options.validate()
-        let tokenization = try tokenizations.value(c.tokenization)
+        let tokenization = try tokenizations.value(try textClassifierConfig.withFields(c, options).tokenization)
 
         let train = zip(try utf8Texts(trainTexts, trainLengths, nTrain, "train_texts", "train_lens"),
                         try strings(trainLabels, nTrain, "train_labels")).map { (text: $0, label: $1) }

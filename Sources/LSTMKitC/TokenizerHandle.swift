@@ -24,32 +24,38 @@ extension Tokenizer: CModel {
 /// lexicon (the engine's default, 0, means "no lexicon").
 private let defaultLexiconMaxLength: Int32 = 5
 
+/// lexicon_max_length as text, as any int32 field.
+private let lexiconText = CField<lk_tokenizer_train_config, Settings<SegmenterConfig, TokenizerTrainingOptions>>
+    .text("lexicon_max_length", \.lexicon_max_length, .number)
+
 /// The C config's fields (the lexicon aside: a caller's buffer, read in train).
 let tokenizerConfig = CConfigTable<lk_tokenizer_train_config, SegmenterConfig, TokenizerTrainingOptions>(
     empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
-    .int(\.epochs, \.options.epochs),
-    .int(\.batch_size, \.options.batchSize),
-    .same(\.learning_rate, \.options.learningRate),
-    .int(\.hidden_size, \.model.hiddenSize),
-    .int(\.num_layers, \.model.numLayers),
-    .int(\.char_dim, \.model.characterDim),
-    .int(\.bigram_dim, \.model.bigramDim),
-    .int(\.min_bigram_count, \.options.minBigramCount),
-    .same(\.dropout, \.model.embeddingDropout, also: \.model.outputDropout),
-    .same(\.label_smoothing, \.options.labelSmoothing),
-    .int(\.patience, \.options.patience),
-    .int(\.threads, \.options.threads),
-    .int(\.max_batches_per_epoch, \.options.maxBatchesPerEpoch),
-    .same(\.seed, \.model.seed, also: \.options.seed),
-    .int(\.dictionary_max_length, \.options.dictionaryMaxLength),
-    .same(\.unknown_bigram_rate, \.options.unknownBigramRate),
-    .same(\.feature_dropout, \.options.featureDropout),
-    .same(\.average_decay, \.options.averageDecay),
-    .int(\.dictionary_min_count, \.options.dictionaryMinCount),
+    .int("epochs", \.epochs, \.options.epochs),
+    .int("batch_size", \.batch_size, \.options.batchSize),
+    .same("learning_rate", \.learning_rate, \.options.learningRate),
+    .int("hidden_size", \.hidden_size, \.model.hiddenSize),
+    .int("num_layers", \.num_layers, \.model.numLayers),
+    .int("char_dim", \.char_dim, \.model.characterDim),
+    .int("bigram_dim", \.bigram_dim, \.model.bigramDim),
+    .int("min_bigram_count", \.min_bigram_count, \.options.minBigramCount),
+    .same("dropout", \.dropout, \.model.embeddingDropout, also: \.model.outputDropout),
+    .same("label_smoothing", \.label_smoothing, \.options.labelSmoothing),
+    .int("patience", \.patience, \.options.patience),
+    .int("threads", \.threads, \.options.threads),
+    .int("max_batches_per_epoch", \.max_batches_per_epoch, \.options.maxBatchesPerEpoch),
+    .same("seed", \.seed, \.model.seed, also: \.options.seed),
+    .int("dictionary_max_length", \.dictionary_max_length, \.options.dictionaryMaxLength),
+    .same("unknown_bigram_rate", \.unknown_bigram_rate, \.options.unknownBigramRate),
+    .same("feature_dropout", \.feature_dropout, \.options.featureDropout),
+    .same("average_decay", \.average_decay, \.options.averageDecay),
+    .int("dictionary_min_count", \.dictionary_min_count, \.options.dictionaryMinCount),
     // Read only with a lexicon; C's 0 then would drop it silently, so train refuses it.
-    CField(read: { c, s in if c.lexicon_len > 0 { s.options.lexiconMaxLength = Int(c.lexicon_max_length) } },
+    CField(name: "lexicon_max_length",
+           read: { c, s in if c.lexicon_len > 0 { s.options.lexiconMaxLength = Int(c.lexicon_max_length) } },
            write: { c, s in c.lexicon_max_length = s.options.lexiconMaxLength == 0 ? defaultLexiconMaxLength
-                                                       : Int32(clamping: s.options.lexiconMaxLength) }),
+                                                       : Int32(clamping: s.options.lexiconMaxLength) },
+           text: lexiconText.text, parse: lexiconText.parse),
 ])
 
 @_cdecl("lk_tokenizer_load")

@@ -12,10 +12,13 @@ import LSTMKit
 /// The names that are no engine field: they say how training runs.
 private let checkpointKey = "checkpoint_path", resumeKey = "resume"
 
-/// Every model's config table, for lk_train_options_set to know a name before the model
-/// is: a new model adds its table here.
-private let settingTables: [any SettingsByName] = [tokenizerConfig, textClassifierConfig, imageClassifierConfig, segmenterConfig,
-                                                   sequenceClassifierConfig, forecasterConfig]
+/// Every model's config table, under the name of its C prefix, for lk_train_options_set to
+/// know a name before the model is, and for lk_train_config_default_text: a new model
+/// adds its table here.
+private let settingTables: [(model: String, table: any SettingsByName)] = [
+    ("tokenizer", tokenizerConfig), ("text_classifier", textClassifierConfig), ("image_classifier", imageClassifierConfig),
+    ("image_segmenter", segmenterConfig), ("sequence_classifier", sequenceClassifierConfig), ("forecaster", forecasterConfig),
+]
 
 /// What a model's table offers by name.
 private protocol SettingsByName {
@@ -24,7 +27,14 @@ private protocol SettingsByName {
     /// Checks `text` as the value of `name` (an error naming it); false when the model
     /// has no such setting.
     func check(_ name: String, _ text: String) throws -> Bool
+    /// The default config as text (CConfigTable.text).
+    var defaultText: String { get }
+    /// `config` as text, if it is this table's C struct.
+    func text(ofAny config: Any) -> String?
 }
+
+/// A handle's C config (get_config) as text; nil for a model without a train config.
+func configText(_ config: Any) -> String? { settingTables.lazy.compactMap { $0.table.text(ofAny: config) }.first }
 
 /// An lk_train_options: the settings given, in order (a name given again replaces its value).
 final class TrainOptions {
@@ -46,11 +56,32 @@ struct LoopRun {
 }
 
 extension CConfigTable: SettingsByName where Model: HyperParameterized, Options: HyperParameterized {
-    var settingNames: [String] { Model.hyperParameters.map(\.name) + Options.hyperParameters.map(\.name) }
+    var settingNames: [String] {
+        let engine = Model.hyperParameters.map(\.name) + Options.hyperParameters.map(\.name)
+        return engine + fields.map(\.name).filter { !engine.contains($0) }
+    }
 
+    var defaultText: String { text(defaultConfig) }
+
+    func text(ofAny config: Any) -> String? { (config as? C).map(text) }
+
+    /// A name of the engine's tables is checked by them (its range); a field of the C
+    /// struct as the struct holds it too (its text, then the struct's C-only checks).
     func check(_ name: String, _ text: String) throws -> Bool {
         var settings = defaults
-        return try set(name, text, in: &settings)
+        let known = try set(name, text, in: &settings)
+        guard field(name) != nil else { return known }
+        var config = defaultConfig
+        try set(name, text, in: &config)
+        _ = try decode(config)
+        return true
+    }
+
+    /// `config` with the options (NULL: none) that name its fields set from their text.
+    func withFields(_ config: C, _ options: OpaquePointer?) throws -> C {
+        var config = config
+        for (name, text) in entries(options) where field(name) != nil { try set(name, text, in: &config) }
+        return config
     }
 
     /// Sets the engine field `name` from `text`; false if neither table has it.
@@ -68,13 +99,13 @@ extension CConfigTable: SettingsByName where Model: HyperParameterized, Options:
     /// The engine's settings from a caller's config, then its options by name (NULL:
     /// none), which take precedence over the config's fields; and how to run.
     func decode(_ config: C, _ options: OpaquePointer?) throws -> (Settings<Model, Options>, LoopRun) {
-        var settings = try decode(config)
+        var settings = try decode(try withFields(config, options))
         var run = LoopRun()
-        guard let options else { return (settings, run) }
-        for (name, text) in Unmanaged<TrainOptions>.fromOpaque(UnsafeRawPointer(options)).takeUnretainedValue().entries {
+        for (name, text) in entries(options) {
             switch name {
             case checkpointKey: run.checkpoint = text
             case resumeKey: run.resume = text == "1"
+            case _ where field(name) != nil: continue  // in the struct (withFields)
             default:
                 guard try set(name, text, in: &settings) else {
                     throw invalid("lk_train_options: this model has no setting \"\(name)\"; its settings are "
@@ -84,6 +115,24 @@ extension CConfigTable: SettingsByName where Model: HyperParameterized, Options:
         }
         if run.resume && run.checkpoint == nil { throw invalid("lk_train_options: resume needs checkpoint_path") }
         return (settings, run)
+    }
+}
+
+/// The settings of an lk_train_options (NULL: none), in the order given.
+private func entries(_ options: OpaquePointer?) -> [(name: String, text: String)] {
+    guard let options else { return [] }
+    return Unmanaged<TrainOptions>.fromOpaque(UnsafeRawPointer(options)).takeUnretainedValue().entries
+}
+
+@_cdecl("lk_train_config_default_text")
+public func lk_train_config_default_text(_ model: CString?, _ text: Out<CChar>?, _ capacity: Int, _ size: Out<Int>?) -> lk_status {
+    guarded {
+        let model = try string(model, "model")
+        guard let table = settingTables.first(where: { $0.model == model })?.table else {
+            throw ABIError(status: LK_STATUS_NOT_FOUND, message: "model must be one of "
+                           + settingTables.map(\.model).joined(separator: ", ") + ", got \"\(model)\"")
+        }
+        try copyText(table.defaultText, to: text, "text", capacity: capacity, size: size, "the config's text")
     }
 }
 
@@ -112,7 +161,7 @@ public func lk_train_options_set(_ options: OpaquePointer?, _ key: CString?, _ v
             // Fine for some model (the one trained checks it again: ranges may differ).
             var refusal: Error?
             var known = false
-            for table in settingTables where !known {
+            for (_, table) in settingTables where !known {
                 do { known = try table.check(name, text) } catch { refusal = refusal ?? error }
             }
             if !known { throw refusal ?? invalid("lk_train_options: no model has a setting \"\(name)\"") }

@@ -4,7 +4,9 @@
  * model lacks refused by its train_ex, and each loop feature observable through them:
  * NULL options and an explicit cell "lstm" train as lk_*_train does, cosine differs
  * from plateau, time_limit stops early, a checkpoint appears and resume continues as
- * the uninterrupted run, the same options for every model.
+ * the uninterrupted run, the same options for every model. Every field of a C config by
+ * its name, as text: set through lk_train_options, written by
+ * lk_train_config_default_text and lk_model_get_config_text.
  */
 #include "harness.h"
 
@@ -285,6 +287,90 @@ static void group_options_get_setting(void) {
     tsv_free(&s);
 }
 
+/* The text of lk_model_get_config_text(model) or, model NULL, of
+ * lk_train_config_default_text(kind), in buffer (NULL on failure, reported). */
+static const char *config_text(const void *model, const char *kind, char *buffer, size_t capacity) {
+    size_t size = 0;
+    lk_status st = model ? lk_model_get_config_text(model, buffer, capacity, &size)
+                         : lk_train_config_default_text(kind, buffer, capacity, &size);
+    return EXPECT(st, LK_STATUS_OK) && CHECK(strlen(buffer) == size, "*size %zu, text %zu bytes", size, strlen(buffer))
+               ? buffer : NULL;
+}
+
+/* Checks that text holds the line "name=value\n". */
+#define HAS_LINE(text, line) \
+    CHECK((text) != NULL && strstr((text), line "\n") != NULL, "the config text lacks %s: %s", line, (text) ? (text) : "")
+
+/* Configs as text: every model kind's default config (as its struct holds it), the
+ * buffer protocol, an unknown kind; fields set by name (an enum by its name, a flag as
+ * true/false, the one dropout, a list, tokenization), refused with messages naming the
+ * field; a text classifier trained from the default struct with its fields by name
+ * reports them (get_config and lk_model_get_config_text); no config for other pointers. */
+static void group_options_config_text(void) {
+    static const char *const kinds[] = {"tokenizer", "text_classifier", "image_classifier", "image_segmenter",
+                                        "sequence_classifier", "forecaster"};
+    char text[4096], line[64];
+    size_t size = 0;
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) config_text(NULL, kinds[i], text, sizeof text);
+    lk_text_classifier_train_config d = lk_text_classifier_train_config_default();
+    const char *t = config_text(NULL, "text_classifier", text, sizeof text);
+    snprintf(line, sizeof line, "hidden_size=%d", (int)d.hidden_size);
+    HAS_LINE(t, "pooling=attention");
+    HAS_LINE(t, "bidirectional=true");
+    HAS_LINE(t, "tokenization=auto");
+    HAS_LINE(t, "dropout=0.3");
+    CHECK(t != NULL && strstr(t, line) != NULL, "the default text lacks %s", line);
+    HAS_LINE(config_text(NULL, "image_classifier", text, sizeof text), "conv_channels=32,64");
+    HAS_LINE(config_text(NULL, "forecaster", text, sizeof text), "quantiles=0.1,0.5,0.9");
+    EXPECT(lk_train_config_default_text("text_classifier", NULL, 0, &size), LK_STATUS_OK);
+    EXPECT(lk_train_config_default_text("text_classifier", text, size, &size), LK_STATUS_BUFFER_TOO_SMALL);
+    expect_mentions_at(lk_train_config_default_text("lstm", text, sizeof text, &size), LK_STATUS_NOT_FOUND,
+                       "text_classifier", __LINE__, "kind lstm");
+    EXPECT(lk_train_config_default_text(NULL, text, sizeof text, &size), LK_STATUS_INVALID_ARGUMENT);
+
+    lk_train_options *o = options_of(NULL);
+    SET_FAILS(o, "pooling", "median", "pooling must be last, mean, max or attention");
+    SET_FAILS(o, "bidirectional", "2", "bidirectional must be true or false");
+    SET_FAILS(o, "tokenization", "bytes", "tokenization must be auto, characters or words");
+    SET_FAILS(o, "conv_channels", "32,,64", "conv_channels");
+    SET_FAILS(o, "dropout", "lots", "dropout must be a number");
+    static const char *const fields[] = {"embedding_dim", "16", "hidden_size", "16", "attention_size", "8",
+                                         "min_count", "1", "epochs", "2", "batch_size", "16", "seed", "3",
+                                         "pooling", "mean", "bidirectional", "false", "dropout", "0.25",
+                                         "tokenization", "words", NULL};
+    lk_train_options_free(o);
+    o = options_of(fields);
+    tsv_set s;
+    lk_text_classifier *h = NULL;
+    lk_text_classifier_train_config got;
+    if (CHECK(read_tsv(&s) && s.n == 300, "cannot read the text fixture")) {
+        if (EXPECT(text_train(&s, &d, o, NULL, NULL, &h), LK_STATUS_OK) && EXPECT(lk_text_classifier_get_config(h, &got), LK_STATUS_OK)) {
+            CHECK(got.hidden_size == 16 && got.pooling == LK_POOLING_MEAN && got.bidirectional == 0 && got.dropout == 0.25f &&
+                      got.tokenization == LK_TOKENIZATION_WORDS,
+                  "get_config after fields by name: hidden %d, pooling %d, bidirectional %d, dropout %g, tokenization %d",
+                  (int)got.hidden_size, (int)got.pooling, (int)got.bidirectional, (double)got.dropout, (int)got.tokenization);
+            t = config_text(h, NULL, text, sizeof text);
+            HAS_LINE(t, "hidden_size=16");
+            HAS_LINE(t, "pooling=mean");
+            HAS_LINE(t, "bidirectional=false");
+            HAS_LINE(t, "dropout=0.25");
+            HAS_LINE(t, "tokenization=words");
+        }
+        tsv_free(&s);
+    }
+    EXPECT(lk_model_get_config_text(o, text, sizeof text, &size), LK_STATUS_INVALID_ARGUMENT);
+    lk_lstm_config lc = lk_lstm_config_default();
+    lk_lstm *lstm = NULL;
+    lc.input_size = 2;
+    lc.hidden_size = 2;
+    if (EXPECT(lk_lstm_create(&lc, &lstm), LK_STATUS_OK))
+        expect_mentions_at(lk_model_get_config_text(lstm, text, sizeof text, &size), LK_STATUS_INVALID_ARGUMENT,
+                           "no train config", __LINE__, "an lk_lstm");
+    lk_lstm_free(lstm);
+    lk_text_classifier_free(h);
+    lk_train_options_free(o);
+}
+
 const test_group train_options_groups[] = {
     {"options: keys and values", group_options_keys_and_values},
     {"options: train_ex refuses keys and values of other models", group_options_train_ex_checks},
@@ -292,5 +378,6 @@ const test_group train_options_groups[] = {
     {"options: checkpoint and resume", group_options_checkpoint_resume},
     {"options: image classifier time limit", group_options_time_limit},
     {"options: lk_model_get_setting", group_options_get_setting},
+    {"options: C config fields by name, configs as text", group_options_config_text},
     {NULL, NULL},
 };

@@ -248,124 +248,63 @@ void str_seq_release(str_seq *seq)
 /* Training configs                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* The field at base + offset, of its C type (the table's offsets are the struct's). */
-#define AT(type, base, offset) (*(type *)((char *)(base) + (offset)))
-
-PyObject *fields_to_dict(const train_field *fields, const void *config)
+/* The text of a config (lk_model_get_config_text, or lk_train_config_default_text with
+ * model NULL): one call into a buffer of 4096 bytes, again with the size the library
+ * asks for if that is too small; then its "name=value" lines as a dict. */
+PyObject *config_dict(const void *model, const char *kind)
 {
-    PyObject *dict = PyDict_New();
-    const train_field *f;
+    size_t capacity = 4096, size = 0;
+    char *text = NULL, *line, *end;
+    PyObject *dict = NULL;
+    lk_status status;
 
-    for (f = fields; dict != NULL && f->name != NULL; f++) {
-        PyObject *value = NULL;
-        int32_t count, i;
-        switch (f->kind) {
-        case FIELD_INT32:
-            value = PyLong_FromLong((long)AT(const int32_t, config, f->offset));
-            break;
-        case FIELD_FLOAT:
-            value = PyFloat_FromDouble((double)AT(const float, config, f->offset));
-            break;
-        case FIELD_DOUBLE:
-            value = PyFloat_FromDouble(AT(const double, config, f->offset));
-            break;
-        case FIELD_UINT64:
-            value = PyLong_FromUnsignedLongLong((unsigned long long)AT(const uint64_t, config, f->offset));
-            break;
-        case FIELD_INT32_LIST: /* a count outside [0, max] reads as no ints */
-            count = AT(const int32_t, config, f->count_offset);
-            value = PyList_New(count >= 0 && count <= f->max ? count : 0);
-            for (i = 0; value != NULL && i < PyList_GET_SIZE(value); i++) {
-                PyObject *item = PyLong_FromLong((long)(&AT(const int32_t, config, f->offset))[i]);
-                if (item == NULL)
-                    Py_CLEAR(value);
-                else
-                    PyList_SET_ITEM(value, i, item);
+    do {
+        PyMem_RawFree(text);
+        capacity = size >= capacity ? size + 1 : capacity;
+        if ((text = PyMem_RawMalloc(capacity)) == NULL)
+            return PyErr_NoMemory();
+        status = model != NULL ? lk_model_get_config_text(model, text, capacity, &size)
+                               : lk_train_config_default_text(kind, text, capacity, &size);
+    } while (status == LK_STATUS_BUFFER_TOO_SMALL);
+    if (lk_ok(status) && (dict = PyDict_New()) != NULL) {
+        for (line = text; dict != NULL && (end = strchr(line, '\n')) != NULL; line = end + 1) {
+            char *equals = memchr(line, '=', (size_t)(end - line));
+            PyObject *name = equals != NULL ? PyUnicode_DecodeUTF8(line, equals - line, "strict") : NULL;
+            PyObject *value = name != NULL ? PyUnicode_DecodeUTF8(equals + 1, end - equals - 1, "strict") : NULL;
+            if (value == NULL || PyDict_SetItem(dict, name, value) < 0) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_RuntimeError, "internal error in LSTMKit: a config line without '='");
+                Py_CLEAR(dict);
             }
-            break;
+            Py_XDECREF(name);
+            Py_XDECREF(value);
         }
-        if (value == NULL || PyDict_SetItemString(dict, f->name, value) < 0)
-            Py_CLEAR(dict);
-        Py_XDECREF(value);
     }
+    PyMem_RawFree(text);
     return dict;
 }
 
-/* Fills a FIELD_INT32_LIST field and its count from a sequence of 1 to max ints. */
-static int int32_list_from_py(PyObject *value, const train_field *f, void *config)
+PyObject *native_train_config_default(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    char message[96], item_name[64];
-    PyObject *seq;
-    Py_ssize_t n, i;
-    int ok = 1;
-
-    snprintf(message, sizeof message, "%s must be a sequence of ints", f->name);
-    if ((seq = PySequence_Fast(value, message)) == NULL)
-        return 0;
-    n = PySequence_Fast_GET_SIZE(seq);
-    if (n < 1 || n > f->max) {
-        PyErr_Format(PyExc_ValueError, "%s must hold 1 to %d sizes, got %zd", f->name, (int)f->max, n);
-        ok = 0;
+    const char *kind = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (kind == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_TypeError, "model must be a str, got %s", Py_TYPE(arg)->tp_name);
+        return NULL;
     }
-    for (i = 0; ok && i < n; i++) {
-        snprintf(item_name, sizeof item_name, "%s[%zd]", f->name, i);
-        ok = int32_arg(PySequence_Fast_GET_ITEM(seq, i), item_name, &(&AT(int32_t, config, f->offset))[i]);
-    }
-    if (ok)
-        AT(int32_t, config, f->count_offset) = (int32_t)n;
-    Py_DECREF(seq);
-    return ok;
+    return config_dict(NULL, kind);
 }
 
-int fields_from_dict(PyObject *dict, const train_field *fields, void *config)
-{
-    const train_field *f;
-
-    if (!PyDict_Check(dict)) {
-        PyErr_Format(PyExc_TypeError, "config must be a dict, got %s", Py_TYPE(dict)->tp_name);
-        return 0;
-    }
-    for (f = fields; f->name != NULL; f++) {
-        PyObject *value = PyDict_GetItemString(dict, f->name); /* borrowed */
-        double real;
-        int ok;
-        if (value == NULL) {
-            PyErr_Format(PyExc_KeyError, "config has no field %s", f->name);
-            return 0;
-        }
-        switch (f->kind) {
-        case FIELD_INT32:
-            ok = int32_arg(value, f->name, &AT(int32_t, config, f->offset));
-            break;
-        case FIELD_UINT64:
-            ok = uint64_arg(value, f->name, &AT(uint64_t, config, f->offset));
-            break;
-        case FIELD_FLOAT:
-            if ((ok = float_arg(value, f->name, &real)))
-                AT(float, config, f->offset) = (float)real;
-            break;
-        case FIELD_DOUBLE:
-            ok = float_arg(value, f->name, &AT(double, config, f->offset));
-            break;
-        default:
-            ok = int32_list_from_py(value, f, config);
-            break;
-        }
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
-int train_options_from_dict(PyObject *dict, const train_field *fields, lk_train_options **out)
+int train_options_from_dict(PyObject *dict, lk_train_options **out)
 {
     PyObject *key, *value;
     Py_ssize_t pos = 0;
 
     *out = NULL;
+    if (!PyDict_Check(dict))
+        PyErr_Format(PyExc_TypeError, "config must be a dict, got %s", Py_TYPE(dict)->tp_name);
     while (PyDict_Check(dict) && PyDict_Next(dict, &pos, &key, &value)) {
         const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
-        const train_field *f = fields;
         PyObject *text, *bytes;
         int ok;
         if (name == NULL) {
@@ -373,10 +312,6 @@ int train_options_from_dict(PyObject *dict, const train_field *fields, lk_train_
                 PyErr_SetString(PyExc_TypeError, "config keys must be str");
             break;
         }
-        while (f->name != NULL && strcmp(f->name, name) != 0)
-            f++;
-        if (f->name != NULL)
-            continue; /* a field of the struct */
         text = PyBool_Check(value) ? PyUnicode_FromString(value == Py_True ? "1" : "0") : PyObject_Str(value);
         bytes = text != NULL ? PyUnicode_EncodeFSDefault(text) : NULL; /* paths as the OS spells them */
         ok = bytes != NULL && (*out != NULL || lk_ok(lk_train_options_create(out))) &&
@@ -452,12 +387,10 @@ int progress_init(progress_state *state, PyObject *progress)
     return 1;
 }
 
-int train_setup(PyObject *dict, const train_field *fields, void *config, PyObject *progress, progress_state *state,
-                lk_train_options **options)
+int train_setup(PyObject *dict, PyObject *progress, progress_state *state, lk_train_options **options)
 {
     *options = NULL;
-    return fields_from_dict(dict, fields, config) && progress_init(state, progress) &&
-           train_options_from_dict(dict, fields, options);
+    return progress_init(state, progress) && train_options_from_dict(dict, options);
 }
 
 lk_progress_fn progress_fn(const progress_state *state)

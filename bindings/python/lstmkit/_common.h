@@ -114,35 +114,22 @@ enum {
 int str_seq_take(str_seq *seq, PyObject *obj, const char *name, int flags);
 void str_seq_release(str_seq *seq);
 
-/* ---- Training configs: the fields of an lk_*_train_config struct, by name, as the
- * package's dict holds them ---- */
+/* ---- Training configs, by name: the library reads and writes every field of a C config
+ * as text (include/lstmkit.h, "Configs as text"), so this extension mirrors no struct ---- */
 
-typedef enum { FIELD_INT32, FIELD_FLOAT, FIELD_UINT64, FIELD_DOUBLE, FIELD_INT32_LIST } field_kind;
+/* A config as a dict of str (name -> the field's text): the lk_model_get_config_text of
+ * the handle `model`, or, with model NULL, lk_train_config_default_text of the model
+ * kind `kind` ("text_classifier"). */
+PyObject *config_dict(const void *model, const char *kind);
+/* train_config_default(kind) -> dict: config_dict(NULL, kind), a module function. */
+PyObject *native_train_config_default(PyObject *module, PyObject *arg);
 
-typedef struct {
-    const char *name; /* NULL ends a table */
-    field_kind kind;
-    size_t offset;
-    size_t count_offset; /* FIELD_INT32_LIST: its int32 count (the list holds 1 to max) */
-    int32_t max;
-} train_field;
-
-#define TRAIN_FIELD(type, name, kind) {#name, FIELD_##kind, offsetof(type, name), 0, 0}
-#define TRAIN_LIST(type, name, count, max)                                                 \
-    {#name, FIELD_INT32_LIST, offsetof(type, name), offsetof(type, count), max}
-
-/* The struct at base as a dict (a list as a Python list). */
-PyObject *fields_to_dict(const train_field *fields, const void *base);
-/* Fills the struct at base from a dict holding every field (TypeError/ValueError/
- * KeyError naming the field). */
-int fields_from_dict(PyObject *dict, const train_field *fields, void *base);
-
-/* The entries of a config dict that are no field of its struct (`fields`): the
- * training settings the C ABI takes by name (schedule, cell, checkpoint_path, ...), as
- * an lk_train_options for lk_*_train_ex (*out stays NULL when there are none; free it
- * with lk_train_options_free). Values go as text: a bool as "1"/"0", a str as is, else
- * str(value); the library checks them, naming the key. */
-int train_options_from_dict(PyObject *dict, const train_field *fields, lk_train_options **out);
+/* Every entry of a config dict as an lk_train_options for lk_*_train_ex (*out stays NULL
+ * when there are none; free it with lk_train_options_free): the fields of the C struct
+ * and the training settings (schedule, cell, checkpoint_path, ...) alike. Values go as
+ * text: a bool as "1"/"0", a str as is, else str(value); the library checks them,
+ * naming the key. */
+int train_options_from_dict(PyObject *dict, lk_train_options **out);
 
 /* ---- Training progress ---- */
 
@@ -162,11 +149,11 @@ lk_progress_fn progress_fn(const progress_state *state);
  * its callback raised nothing; else 0 with the exception set (the callback's wins). */
 int progress_ok(progress_state *state, lk_status status);
 
-/* What every <model>_train does with its config dict and progress argument: fills the
- * config struct at base (fields_from_dict), the progress state and the settings by name
- * (train_options_from_dict). 1, else 0 with the exception set and nothing to free. */
-int train_setup(PyObject *dict, const train_field *fields, void *config, PyObject *progress, progress_state *state,
-                lk_train_options **options);
+/* What every <model>_train does with its config dict and progress argument: the progress
+ * state and the config's entries by name (train_options_from_dict); the caller passes its
+ * lk_<model>_train_config_default() struct unchanged. 1, else 0 with the exception set
+ * and nothing to free. */
+int train_setup(PyObject *dict, PyObject *progress, progress_state *state, lk_train_options **options);
 
 /* ---- Handles ---- */
 
@@ -303,34 +290,21 @@ PyObject *model_setting(const void *model, handle_lock *lock, PyObject *args);
 #define METHOD(Name, method, flags, doc) {#method, (PyCFunction)(void (*)(void))Name##_##method, flags, doc}
 #define HANDLE_SAVE_METHOD(Name) METHOD(Name, save, METH_VARARGS, "save(path): writes the model file")
 
-/* TRAINED_MODEL(Name, prefix, fields) defines, for a model that trains and whose config
- * struct has the field table `fields`:
- *   Name_config            config() -> dict: the model's lk_<prefix>_get_config
- *                          (training fields hold the defaults);
- *   Name_setting           setting(key) -> str (model_setting);
- *   native_<prefix>_train_config_default
- *                          <prefix>_train_config_default() -> dict.
+/* TRAINED_MODEL(Name) defines, for a model that trains:
+ *   Name_config            config() -> dict: the model's lk_<prefix>_get_config as text
+ *                          (config_dict; training fields hold the defaults);
+ *   Name_setting           setting(key) -> str (model_setting).
  * CLASSIFIER_LABELS(Name, prefix) defines Name_labels, labels() -> list of str: a
  * classifier's lk_<prefix>_label(i) for i below the handle's num_classes. */
-#define TRAINED_MODEL(Name, prefix, fields)                                                \
+#define TRAINED_MODEL(Name)                                                                \
     static PyObject *Name##_config(PyObject *obj, PyObject *Py_UNUSED(ignored))            \
     {                                                                                      \
-        lk_##prefix##_train_config config;                                                 \
-        if (!lk_ok(lk_##prefix##_get_config(((Name *)obj)->model, &config)))               \
-            return NULL;                                                                   \
-        return fields_to_dict(fields, &config);                                            \
+        return config_dict(((Name *)obj)->model, NULL);                                    \
     }                                                                                      \
                                                                                            \
     static PyObject *Name##_setting(PyObject *obj, PyObject *args)                         \
     {                                                                                      \
         return model_setting(((Name *)obj)->model, &((Name *)obj)->lock, args);            \
-    }                                                                                      \
-                                                                                           \
-    static PyObject *native_##prefix##_train_config_default(PyObject *Py_UNUSED(module),   \
-                                                            PyObject *Py_UNUSED(ignored))  \
-    {                                                                                      \
-        lk_##prefix##_train_config config = lk_##prefix##_train_config_default();          \
-        return fields_to_dict(fields, &config);                                            \
     }
 #define CLASSIFIER_LABELS(Name, prefix)                                                    \
     static PyObject *Name##_labels(PyObject *obj, PyObject *Py_UNUSED(ignored))            \
@@ -349,7 +323,7 @@ PyObject *model_setting(const void *model, handle_lock *lock, PyObject *args);
         return list;                                                                       \
     }
 #define TRAINED_MODEL_METHODS(Name)                                                        \
-    METHOD(Name, config, METH_NOARGS, "config() -> dict: the model's hyper-parameters"),   \
+    METHOD(Name, config, METH_NOARGS, "config() -> dict: the model's config, as text"),    \
     METHOD(Name, setting, METH_VARARGS, "setting(key) -> str: a hyper-parameter by name"), \
     HANDLE_SAVE_METHOD(Name)
 
@@ -367,12 +341,10 @@ typedef struct {
     static PyMethodDef prefix##_functions[] = {__VA_ARGS__, {NULL, NULL, 0, NULL}};        \
     const model_part prefix##_part = {&Name##_Type, Name##_methods, prefix##_functions}
 #define FUNCTION(name, flags, doc) {#name, (PyCFunction)(void (*)(void))native_##name, flags, doc}
-/* The module functions of a model that trains: <prefix>_load, <prefix>_train and
- * <prefix>_train_config_default. */
+/* The module functions of a model that trains: <prefix>_load and <prefix>_train. */
 #define TRAINED_MODEL_FUNCTIONS(prefix)                                                    \
     FUNCTION(prefix##_load, METH_VARARGS, "(path) -> handle"),                             \
-    FUNCTION(prefix##_train, METH_VARARGS, "-> handle; the GIL released"),                 \
-    FUNCTION(prefix##_train_config_default, METH_NOARGS, "-> dict of the C defaults")
+    FUNCTION(prefix##_train, METH_VARARGS, "-> handle; the GIL released")
 
 extern const model_part lstm_part, tokenizer_part, text_classifier_part,
     image_classifier_part, image_segmenter_part;

@@ -1,11 +1,12 @@
 """What every task model shares: scikit-learn's estimator contract and fit, written once.
 
 - The constructor's arguments are its signature, whose defaults come from the C ABI's
-  ``*_default()`` config (``c_value``), never typed twice. They are stored UNCHANGED
-  (scikit-learn's ``clone`` requires the very objects back) and checked by ``fit``:
-  Python converts what only it knows (``_C_TYPES``: a bool flag, an enum's name), the
-  extension refuses wrong types, and the engine checks every value, its message naming
-  the argument ("hidden_size must be in [1, 4096], got 0").
+  ``*_default()`` config (``c_defaults``: the library writes it as text, by field
+  name), never typed twice. They are stored UNCHANGED (scikit-learn's ``clone``
+  requires the very objects back) and checked by ``fit``: Python checks each type
+  against its default's (``setting_arg``) and passes every value by name, and the
+  engine checks every value, its message naming the argument ("hidden_size must be in
+  [1, 4096], got 0").
 - ``get_params`` / ``set_params``, a ``repr`` of the arguments that differ from their
   defaults, ``score`` and ``__sklearn_tags__`` make the models work with ``clone``,
   ``Pipeline``, ``cross_val_score`` and ``GridSearchCV`` (scikit-learn is imported only
@@ -54,57 +55,78 @@ DEFAULT_VALIDATION_SPLIT = 0.1
 LOOP_PARAMS = ("schedule", "average_decay", "time_limit", "checkpoint", "resume", "cell")
 
 
-def loop_settings(values: Dict[str, Any], config: Dict[str, Any], types: Dict[str, Any]) -> None:
-    """Puts the loop settings of `values` that are not None into the C config dict: a
-    struct field where the model's struct has one (converted as `types` say), else a
-    setting by name (checkpoint as checkpoint_path), which the extension passes to the
-    library as text for it to check."""
+def loop_settings(values: Dict[str, Any], config: Dict[str, Any]) -> None:
+    """Puts the loop settings of `values` that are not None into the config dict, which
+    the extension passes to the library by name as text for it to check (checkpoint as
+    checkpoint_path)."""
     for name in LOOP_PARAMS:
         value = values.get(name)
         if value is None:
             continue
-        if name in config or name == "resume":
-            config[name] = to_c(name, value, bool if name == "resume" else types.get(name))
+        if name == "resume":
+            config[name] = setting_arg(name, value, False)
         else:
             config["checkpoint_path" if name == "checkpoint" else name] = (
                 path_arg(name, value) if name == "checkpoint" else value)
 
 
-def c_defaults(config: Dict[str, Any], types: Optional[Dict[str, Any]] = None) -> Callable[[str], Any]:
-    """A model's ``_d``: the default of a field of its C default config (c_value), for
-    its signatures."""
-    return lambda field: c_value(config, field, types)
+def c_defaults(config: Dict[str, str]) -> Callable[[str], Any]:
+    """A model's ``_d``: the default of a field of its C default config (the extension's
+    train_config_default: text by field name), as Python takes it (from_text), for its
+    signatures."""
+    return lambda field: from_text(config[field])
 
 
-def c_value(config: Dict[str, Any], field: str, types: Optional[Dict[str, Any]] = None) -> Any:
-    """A C config's `field` as Python takes it (its kind in `types`): a bool for a flag,
-    the name for an enum, a tuple for a list, a float as written in C (the C float's
-    shortest decimal form: 0.3, not 0.30000001192092896), else the int. For the
-    defaults in signatures and the hyper-parameters of a loaded file."""
-    value, kind = config[field], (types or {}).get(field)
-    if kind is bool:
-        return bool(value)
-    if isinstance(kind, dict):
-        if isinstance(value, str) and value in kind:  # a name already: a setting read by name (cell)
+def c_settings(defaults: Dict[str, str], values: Dict[str, Any]) -> Dict[str, Any]:
+    """The `values` that are fields of the C config whose defaults are `defaults`
+    (loop settings aside), checked against their defaults' types: the config dict the
+    extension passes to the library by name."""
+    return {name: setting_arg(name, value, from_text(defaults[name])) for name, value in values.items()
+            if name in defaults and name not in LOOP_PARAMS}
+
+
+def from_text(text: str, like: Any = None) -> Any:
+    """A config field's or setting's text as Python holds it: of the type of `like` when
+    given (a loaded model's value, read as its signature default's type), else a bool
+    ("true"/"false"), an int, a float (the C float's shortest decimal form: 0.3), a
+    tuple ("32,64"; "0.1,0.5,0.9") or the name."""
+    if isinstance(like, tuple):
+        return tuple(from_text(v) for v in text.split(","))
+    if isinstance(like, bool) or text in ("true", "false"):
+        return text in ("true", "1")
+    if isinstance(like, str):
+        return text
+    for parse in (int, float):
+        with contextlib.suppress(ValueError):
+            return parse(text)
+    return tuple(from_text(v) for v in text.split(",")) if "," in text else text
+
+
+def setting_arg(name: str, value: Any, default: Any) -> Any:
+    """An argument as the extension passes it by name (as str(value), a bool as 1/0),
+    checked against its default's type: a bool, a str (a name: the library checks it),
+    a sequence of ints or floats (as "32,64"), an int, or a number. The values are the
+    engine's to check."""
+    if isinstance(default, bool):
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        what = "a bool"
+    elif isinstance(default, str):
+        if isinstance(value, str):
             return value
-        return next(name for name, code in kind.items() if code == value)
-    if isinstance(value, list):
-        return tuple(value)
-    return float(str(np.float32(value))) if isinstance(value, float) else value
-
-
-def to_c(name: str, value: Any, kind: Any) -> Any:
-    """An argument as the C config holds it (the inverse of c_value). Ints and floats go
-    as given: the extension checks their types and the engine their values."""
-    if kind is bool:
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-        return int(value)
-    if isinstance(kind, dict):
-        if not isinstance(value, str) or value not in kind:
-            raise ValueError(f"{name} must be one of {sorted(kind)}, got {value!r}")
-        return kind[value]
-    return list(value) if isinstance(value, tuple) else value
+        what = "a str"
+    elif isinstance(default, tuple):
+        if not isinstance(value, (str, bytes)) and hasattr(value, "__iter__"):
+            item = 0.0 if any(isinstance(v, float) for v in default) else 0
+            return ",".join(str(setting_arg(f"{name}[{i}]", v, item)) for i, v in enumerate(value))
+        what = "a sequence"
+    elif isinstance(default, int):
+        return int_arg(name, value)
+    else:
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            return float(value)
+        what = "a number"
+    raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
 
 
 #: How every estimator's fit docstring starts and ends (Estimator.__init_subclass__); a
@@ -146,10 +168,9 @@ class Estimator:
     #: The native load (path -> handle) and train functions of the model kind.
     _LOAD: ClassVar[Callable[[str], Any]]
     _TRAIN: ClassVar[Callable[..., Any]]
-    #: The C ABI's default train config (the one definition of every default).
-    _C_DEFAULTS: ClassVar[Dict[str, Any]] = {}
-    #: The arguments Python converts: name -> bool (a 0/1 flag) or {name: C code}.
-    _C_TYPES: ClassVar[Dict[str, Any]] = {}
+    #: The C ABI's default train config, as text by field name (the one definition of
+    #: every default).
+    _C_DEFAULTS: ClassVar[Dict[str, str]] = {}
     #: How fit names its data in messages: the (inputs, targets) pair and the items.
     _PAIR: ClassVar[str] = "X, y"
     _ITEMS: ClassVar[str] = "images"
@@ -244,17 +265,19 @@ class Estimator:
             train, held_out = split_validation(len(X), split, int_arg("seed", self.seed), self._ITEMS, labels)
             train_X, train_y, dev_X, dev_y = _take(X, train), _take(y, train), _take(X, held_out), _take(y, held_out)
         callback = callback_arg("progress" if "progress" in args else "verbose", args.get("progress", args.get("verbose")))
-        # fit's own loop arguments (time_limit, schedule) override the constructor's unless None.
-        values = dict(self.get_params(), **{k: v for k, v in args.items() if not (k in LOOP_PARAMS and v is None)})
-        config = dict(self._C_DEFAULTS)
-        for name, value in values.items():
-            if name in config and name not in LOOP_PARAMS:
-                config[name] = to_c(name, value, self._C_TYPES.get(name))
-        loop_settings(values, config, self._C_TYPES)
-        handle = self._TRAIN(train_X, train_y, dev_X, dev_y, config, *extra, callback)
+        handle = self._TRAIN(train_X, train_y, dev_X, dev_y, self._train_config(args), *extra, callback)
         self._set_model(handle, all_int)
         self._threads = args["threads"]
         return self
+
+    def _train_config(self, args: Dict[str, Any]) -> Dict[str, Any]:
+        """The config dict a fit passes to the library by name: the constructor's arguments
+        and fit's (`args`), fit's own loop arguments (time_limit, schedule) overriding the
+        constructor's unless None."""
+        values = dict(self.get_params(), **{k: v for k, v in args.items() if not (k in LOOP_PARAMS and v is None)})
+        config = c_settings(self._C_DEFAULTS, values)
+        loop_settings(values, config)
+        return config
 
     # A model defines _inputs(X, prefix="", model=None) -> X checked (for `model`'s input
     # when given; `prefix` starts the names in messages) and _targets(y, X, prefix="",
@@ -333,13 +356,15 @@ class Estimator:
         form of an int."""
         handle = cls._LOAD(path_arg("path", path))
         config = handle.config()
+        defaults = {name: None if p.default is p.empty else p.default
+                    for name, p in inspect.signature(cls.__init__).parameters.items()}
         params = {}
         for name in cls._param_names():
             if name in config and name not in LOOP_PARAMS:  # the struct's loop fields hold defaults
-                params[name] = c_value(config, name, cls._C_TYPES)
+                params[name] = from_text(config[name], defaults.get(name))
             else:  # KeyError: the model does not record it (a training setting)
                 with contextlib.suppress(KeyError):
-                    params[name] = c_value({name: _from_text(handle.setting(name))}, name, cls._C_TYPES)
+                    params[name] = from_text(handle.setting(name))
         self = cls(**params)
         self._set_model(handle, int_labels=True)
         return self
@@ -357,15 +382,6 @@ class Estimator:
         self._threads = state["threads"]
         if "model" in state:
             self._set_model(handle_from_bytes(type(self)._LOAD, state["model"]), state["int_labels"])
-
-
-def _from_text(text: str) -> Any:
-    """A setting's text (lk_model_get_setting) as Python holds it: an int, a float, a
-    tuple of ints ("32,64") or the name."""
-    for parse in (int, float, lambda t: tuple(int(v) for v in t.split(","))):
-        with contextlib.suppress(ValueError):
-            return parse(text)
-    return text
 
 
 def _same(value: Any, default: Any) -> bool:

@@ -9,20 +9,7 @@ HANDLE_TYPE(ImageClassifierHandle, image_classifier, int32_t num_classes;,
             lk_ok(lk_image_classifier_num_classes(self->model, &self->num_classes)))
 
 /* conv_channels is a list in the dict; num_conv_blocks its length. */
-#define FIELD(name, kind) TRAIN_FIELD(lk_image_classifier_train_config, name, kind)
-static const train_field image_fields[] = {
-    FIELD(kind, INT32), FIELD(hidden_size, INT32), FIELD(num_layers, INT32),
-    FIELD(bidirectional, INT32), FIELD(columns, INT32), FIELD(pooling, INT32),
-    FIELD(attention_size, INT32), FIELD(dropout, FLOAT), FIELD(epochs, INT32),
-    FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT), FIELD(clip_norm, FLOAT),
-    FIELD(patience, INT32), FIELD(decay_factor, FLOAT), FIELD(time_limit, DOUBLE),
-    FIELD(threads, INT32), FIELD(log_every, INT32), FIELD(seed, UINT64),
-    TRAIN_LIST(lk_image_classifier_train_config, conv_channels, num_conv_blocks, LK_IMAGE_MAX_CONV_BLOCKS),
-    {NULL},
-};
-#undef FIELD
-
-TRAINED_MODEL(ImageClassifierHandle, image_classifier, image_fields)
+TRAINED_MODEL(ImageClassifierHandle)
 CLASSIFIER_LABELS(ImageClassifierHandle, image_classifier)
 
 /* predict_proba(X, threads) -> float32 array (N, C) for images of the model's shape. */
@@ -75,7 +62,7 @@ static PyObject *native_image_classifier_train(PyObject *Py_UNUSED(module), PyOb
 
     if (!PyArg_ParseTuple(args, "OOOOOO:image_classifier_train", &x_obj, &l_obj, &dx_obj, &dl_obj, &config_obj,
                           &progress_obj) ||
-        !train_setup(config_obj, image_fields, &config, progress_obj, &state, &options))
+        !train_setup(config_obj, progress_obj, &state, &options))
         return NULL;
     if ((x = image_batch(x_obj, "X", &shape)) != NULL && (dx = image_batch(dx_obj, "validation X", &dev_shape)) &&
         str_seq_take(&tl, l_obj, "labels", UTF8_NUL_FREE) && str_seq_take(&dl, dl_obj, "validation labels", UTF8_NUL_FREE)) {

@@ -10,21 +10,7 @@ HANDLE_TYPE(ImageSegmenterHandle, image_segmenter, int32_t num_classes;,
 
 /* encoder_channels is a list in the dict, num_blocks its length; class_weights is an
  * argument of its own. */
-#define FIELD(name, kind) TRAIN_FIELD(lk_image_segmenter_train_config, name, kind)
-static const train_field segmenter_fields[] = {
-    FIELD(num_classes, INT32), FIELD(context, INT32), FIELD(hidden_size, INT32),
-    FIELD(batch_norm, INT32), FIELD(upsampling, INT32), FIELD(attention_gates, INT32),
-    FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
-    FIELD(clip_norm, FLOAT), FIELD(patience, INT32), FIELD(decay_factor, FLOAT),
-    FIELD(time_limit, DOUBLE), FIELD(dice_weight, FLOAT), FIELD(balance_classes, INT32),
-    FIELD(threads, INT32), FIELD(log_every, INT32), FIELD(seed, UINT64), FIELD(schedule, INT32),
-    FIELD(flip, INT32),
-    TRAIN_LIST(lk_image_segmenter_train_config, encoder_channels, num_blocks, LK_SEGMENTER_MAX_BLOCKS),
-    {NULL},
-};
-#undef FIELD
-
-TRAINED_MODEL(ImageSegmenterHandle, image_segmenter, segmenter_fields)
+TRAINED_MODEL(ImageSegmenterHandle)
 
 /* predict(X, threads) -> int32 masks (N, H, W); predict_proba(X, threads) -> float32
  * (N, H, W, K); evaluate(X, masks, threads) -> (confusion int64 (K, K), pixel_accuracy,
@@ -113,7 +99,7 @@ static PyObject *native_image_segmenter_train(PyObject *Py_UNUSED(module), PyObj
 
     if (!PyArg_ParseTuple(args, "OOOOOOO:image_segmenter_train", &x_obj, &m_obj, &dx_obj, &dm_obj, &config_obj,
                           &weights_obj, &progress_obj) ||
-        !train_setup(config_obj, segmenter_fields, &config, progress_obj, &state, &options))
+        !train_setup(config_obj, progress_obj, &state, &options))
         return NULL;
     if ((weights_obj == Py_None || (weights = AS_ARRAY(weights_obj, NPY_FLOAT32)) != NULL) &&
         (x = image_batch(x_obj, "X", &shape)) != NULL && (dx = image_batch(dx_obj, "validation X", &dev_shape)) &&

@@ -56,6 +56,8 @@ static PyMethodDef native_methods[] = {
     {"limit_other_blas", native_limit_other_blas, METH_O,
      "limit_other_blas(on): rescans the loaded OpenBLAS builds and turns the limit on or off"},
     {"other_blas_limited", native_other_blas_limited, METH_NOARGS, "Whether the limit is on."},
+    {"train_config_default", native_train_config_default, METH_O,
+     "train_config_default(model) -> dict: the C defaults of a model kind, as text"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -9,17 +9,7 @@
 HANDLE_TYPE(SequenceClassifierHandle, sequence_classifier, int32_t num_classes;,
             lk_ok(lk_sequence_classifier_num_classes(self->model, &self->num_classes)))
 
-#define FIELD(name, kind) TRAIN_FIELD(lk_sequence_classifier_train_config, name, kind)
-static const train_field sequence_fields[] = {
-    FIELD(hidden_size, INT32), FIELD(num_layers, INT32), FIELD(bidirectional, INT32),
-    FIELD(pooling, INT32), FIELD(attention_size, INT32), FIELD(layer_norm, INT32), FIELD(dropout, FLOAT),
-    FIELD(mask_missing, INT32), FIELD(patch_length, INT32), FIELD(members, INT32), FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
-    FIELD(patience, INT32), FIELD(decay_factor, FLOAT), FIELD(validation_fraction, FLOAT), FIELD(time_limit, DOUBLE), FIELD(threads, INT32),
-    FIELD(seed, UINT64), {NULL},
-};
-#undef FIELD
-
-TRAINED_MODEL(SequenceClassifierHandle, sequence_classifier, sequence_fields)
+TRAINED_MODEL(SequenceClassifierHandle)
 CLASSIFIER_LABELS(SequenceClassifierHandle, sequence_classifier)
 
 /* The package's (values (N, T, C) float32, lengths (N,) int32) as lk_sequences; the
@@ -94,7 +84,7 @@ static PyObject *native_sequence_classifier_train(PyObject *Py_UNUSED(module), P
 
     if (!PyArg_ParseTuple(args, "(OO)O(OO)OOO:sequence_classifier_train", &tv, &tlen, &tl_obj, &dv, &dlen, &dl_obj,
                           &config_obj, &progress_obj) ||
-        !train_setup(config_obj, sequence_fields, &config, progress_obj, &state, &options))
+        !train_setup(config_obj, progress_obj, &state, &options))
         return NULL;
     if (sequences_take(tv, tlen, &train, &arrays[0], &arrays[1]) && sequences_take(dv, dlen, &dev, &arrays[2], &arrays[3]) &&
         str_seq_take(&tl, tl_obj, "labels", UTF8_NUL_FREE) && str_seq_take(&dl, dl_obj, "validation labels", UTF8_NUL_FREE)) {

@@ -8,21 +8,7 @@
 HANDLE_TYPE(ClassifierHandle, text_classifier, int32_t num_classes; /* fixed for the handle's life */,
             lk_ok(lk_text_classifier_num_classes(self->model, &self->num_classes)))
 
-#define FIELD(name, kind) TRAIN_FIELD(lk_text_classifier_train_config, name, kind)
-static const train_field classifier_fields[] = {
-    FIELD(embedding_dim, INT32), FIELD(hidden_size, INT32), FIELD(num_layers, INT32),
-    FIELD(bidirectional, INT32), FIELD(pooling, INT32), FIELD(attention_size, INT32),
-    FIELD(dropout, FLOAT), FIELD(max_length, INT32), FIELD(min_count, INT32),
-    FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
-    FIELD(patience, INT32), FIELD(balance_classes, INT32), FIELD(tokenization, INT32),
-    FIELD(threads, INT32), FIELD(seed, UINT64), FIELD(ngram_order, INT32),
-    FIELD(ngram_dropout, FLOAT), FIELD(ngram_learning_rate, FLOAT),
-    FIELD(min_ngram_count, INT32), FIELD(bigram_dim, INT32), FIELD(min_bigram_count, INT32),
-    {NULL},
-};
-#undef FIELD
-
-TRAINED_MODEL(ClassifierHandle, text_classifier, classifier_fields)
+TRAINED_MODEL(ClassifierHandle)
 CLASSIFIER_LABELS(ClassifierHandle, text_classifier)
 
 /* predict_proba(texts, threads) -> float32 array (n, C). */
@@ -128,7 +114,7 @@ static PyObject *native_text_classifier_train(PyObject *Py_UNUSED(module), PyObj
 
     if (!PyArg_ParseTuple(args, "OOOOOO:text_classifier_train", &tt_obj, &tl_obj, &dt_obj, &dl_obj, &config_obj,
                           &progress_obj) ||
-        !train_setup(config_obj, classifier_fields, &config, progress_obj, &state, &options))
+        !train_setup(config_obj, progress_obj, &state, &options))
         return NULL;
     if (str_seq_take(&tt, tt_obj, "texts", 0) && str_seq_take(&tl, tl_obj, "labels", UTF8_NUL_FREE) &&
         str_seq_take(&dt, dt_obj, "validation texts", 0) &&

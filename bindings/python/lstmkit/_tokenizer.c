@@ -7,21 +7,7 @@
 
 HANDLE_TYPE(TokenizerHandle, tokenizer, /* nothing read once */, 1)
 
-#define FIELD(name, kind) TRAIN_FIELD(lk_tokenizer_train_config, name, kind)
-static const train_field train_fields[] = {
-    FIELD(epochs, INT32), FIELD(batch_size, INT32), FIELD(learning_rate, FLOAT),
-    FIELD(hidden_size, INT32), FIELD(num_layers, INT32), FIELD(char_dim, INT32),
-    FIELD(bigram_dim, INT32), FIELD(min_bigram_count, INT32), FIELD(dropout, FLOAT),
-    FIELD(label_smoothing, FLOAT), FIELD(patience, INT32), FIELD(threads, INT32),
-    FIELD(max_batches_per_epoch, INT32), FIELD(seed, UINT64),
-    FIELD(dictionary_max_length, INT32), FIELD(unknown_bigram_rate, FLOAT),
-    FIELD(feature_dropout, FLOAT), FIELD(lexicon_max_length, INT32),
-    FIELD(average_decay, FLOAT), FIELD(dictionary_min_count, INT32),
-    {NULL},
-};
-#undef FIELD
-
-TRAINED_MODEL(TokenizerHandle, tokenizer, train_fields)
+TRAINED_MODEL(TokenizerHandle)
 
 /* The tokens of text i: its UTF-8 cut at the byte offsets ends[0..count); NULL with
  * RuntimeError if the library's offsets do not cut it into whole characters. */
@@ -199,7 +185,7 @@ static PyObject *native_tokenizer_train(PyObject *Py_UNUSED(module), PyObject *a
 
     if (!PyArg_ParseTuple(args, "y#y#OO|z#:tokenizer_train", &train, &train_len, &dev, &dev_len, &config_obj,
                           &progress_obj, &lexicon, &lexicon_len) ||
-        !train_setup(config_obj, train_fields, &config, progress_obj, &state, &options))
+        !train_setup(config_obj, progress_obj, &state, &options))
         return NULL;
     config.lexicon = lexicon; /* borrowed: args holds the bytes */
     config.lexicon_len = (size_t)lexicon_len;

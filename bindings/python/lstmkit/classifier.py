@@ -36,10 +36,8 @@ __all__ = ["TextClassifier"]
 Label = Union[str, int]
 
 #: The C ABI's defaults (lk_text_classifier_train_config_default): the one definition.
-_D = _native.text_classifier_train_config_default()
-_TYPES = {"pooling": {"last": 0, "mean": 1, "max": 2, "attention": 3}, "bidirectional": bool,
-          "tokenization": {"auto": 0, "characters": 1, "words": 2}, "balance_classes": bool}
-_d = c_defaults(_D, _TYPES)
+_D = _native.train_config_default("text_classifier")
+_d = c_defaults(_D)
 
 
 class TextClassifier(Classifier):
@@ -71,7 +69,7 @@ class TextClassifier(Classifier):
     X is a sequence of str (texts), y their labels; ``predict`` returns a list.
     """
 
-    _C_DEFAULTS, _C_TYPES = _D, _TYPES
+    _C_DEFAULTS = _D
     _LOAD, _TRAIN = _native.text_classifier_load, _native.text_classifier_train
     _PAIR, _ITEMS = "texts, labels", "texts"
     _takes_arrays = False

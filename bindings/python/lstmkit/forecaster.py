@@ -26,17 +26,13 @@ import numpy as np
 
 from . import _native
 from ._args import callback_arg
-from ._estimator import LOOP_PARAMS, Estimator, c_defaults, loop_settings, to_c
+from ._estimator import Estimator, c_defaults, from_text
 
 __all__ = ["Forecaster"]
 
 #: The C ABI's defaults (lk_forecaster_train_config_default): the one definition.
-_D = _native.forecaster_train_config_default()
-_TYPES = {"cell": {"lstm": 0, "gru": 1}, "scaling": {"window": 0, "global": 1}, "linear_context": bool,
-          "calibrate_intervals": bool}
-
-
-_d = c_defaults(_D, _TYPES)
+_D = _native.train_config_default("forecaster")
+_d = c_defaults(_D)
 
 
 def series_arg(name: str, value: Any, min_steps: int = 1) -> Tuple[np.ndarray, bool]:
@@ -62,16 +58,6 @@ def series_arg(name: str, value: Any, min_steps: int = 1) -> Tuple[np.ndarray, b
     return f, a.ndim == 1
 
 
-def quantiles_arg(levels: Any) -> str:
-    """The levels as the library reads them by name: "0.1,0.5,0.9" (it checks them)."""
-    if isinstance(levels, (str, bytes)) or not hasattr(levels, "__iter__"):
-        raise TypeError(f"quantiles must be a sequence of floats, got {type(levels).__name__}")
-    levels = list(levels)
-    if not all(isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in levels):
-        raise TypeError(f"quantiles must be a sequence of floats, got {levels!r}")
-    return ",".join(repr(float(v)) for v in levels)
-
-
 class Forecaster(Estimator):
     """An unfitted forecaster (scikit-learn's estimator contract): configure, then
     ``fit``. The arguments are checked by ``fit``.
@@ -93,7 +79,7 @@ class Forecaster(Estimator):
             schedule, average_decay, time_limit, checkpoint, resume (see Estimator).
     """
 
-    _C_DEFAULTS, _C_TYPES = _D, _TYPES
+    _C_DEFAULTS = _D
     _LOAD, _TRAIN = _native.forecaster_load, _native.forecaster_train
     _estimator_type = "forecaster"
 
@@ -104,7 +90,7 @@ class Forecaster(Estimator):
         cell: str = _d("cell"),
         hidden_size: int = _d("hidden_size"),
         num_layers: int = _d("num_layers"),
-        quantiles: Sequence[float] = tuple(_D["quantiles"]),
+        quantiles: Sequence[float] = _d("quantiles"),
         scaling: str = _d("scaling"),
         linear_context: bool = _d("linear_context"),
         season: int = _d("season"),
@@ -134,16 +120,7 @@ class Forecaster(Estimator):
         args = dict(locals())
         Y, univariate = series_arg("y", y)
         Xa = self._exogenous("X", X, len(Y))
-        callback = callback_arg("verbose", verbose)
-        # fit's own loop arguments (time_limit) override the constructor's unless None.
-        values = dict(self.get_params(), **{k: v for k, v in args.items() if k != "self" and not (k in LOOP_PARAMS and v is None)})
-        config = dict(_D)
-        for name, value in values.items():
-            if name in config and name not in LOOP_PARAMS:
-                config[name] = to_c(name, value, _TYPES.get(name))
-        loop_settings(values, config, _TYPES)
-        config["quantiles"] = quantiles_arg(self.quantiles)   # by name: the C struct holds a float array
-        self._set_model(self._TRAIN(Y, Xa, config, callback))
+        self._set_model(self._TRAIN(Y, Xa, self._train_config(args), callback_arg("verbose", verbose)))
         self._threads = threads
         self.y_, self.X_, self._univariate = Y, Xa, univariate
         return self
@@ -208,7 +185,7 @@ class Forecaster(Estimator):
         levels `quantiles` (default: every level the model has; each must be one of
         them). Ascending along the last axis."""
         _, values, flat = self._run(h, X_future, y, X)
-        levels = list(self._fitted().handle.config()["quantiles"])
+        levels = list(self.quantile_levels)
         if quantiles is not None:
             index = []
             for level in quantiles:
@@ -254,7 +231,7 @@ class Forecaster(Estimator):
     @property
     def quantile_levels(self) -> Tuple[float, ...]:
         """The fitted model's quantile levels."""
-        return tuple(self._fitted().handle.config()["quantiles"])
+        return from_text(self._fitted().handle.config()["quantiles"], ())
 
     def _fitted_repr(self) -> str:
         targets, exogenous = self._fitted().handle.channels()

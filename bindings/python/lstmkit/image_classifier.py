@@ -34,10 +34,8 @@ from ._labels import labels_arg
 __all__ = ["ImageClassifier"]
 
 #: The C ABI's defaults (lk_image_classifier_train_config_default): the one definition.
-_D = _native.image_classifier_train_config_default()
-_TYPES = {"kind": {"rows": 0, "cnn": 1}, "pooling": {"last": 0, "mean": 1, "max": 2, "attention": 3},
-          "bidirectional": bool, "columns": bool}
-_d = c_defaults(_D, _TYPES)
+_D = _native.train_config_default("image_classifier")
+_d = c_defaults(_D)
 
 
 def images_arg(name: str, value: Any, frames: bool) -> np.ndarray:
@@ -94,7 +92,7 @@ class ImageClassifier(Classifier):
             schedule, average_decay, time_limit, checkpoint, resume, cell (see Estimator).
     """
 
-    _C_DEFAULTS, _C_TYPES = _D, _TYPES
+    _C_DEFAULTS = _D
     _LOAD, _TRAIN = _native.image_classifier_load, _native.image_classifier_train
 
     def __init__(

@@ -32,10 +32,8 @@ from .image_classifier import example_shape, images_arg
 __all__ = ["ImageSegmenter"]
 
 #: The C ABI's defaults (lk_image_segmenter_train_config_default): the one definition.
-_D = _native.image_segmenter_train_config_default()
-_TYPES = {"context": {"lstm": 0, "conv": 1}, "upsampling": {"transposed": 0, "bilinear": 1}, "batch_norm": bool,
-          "attention_gates": bool, "schedule": {"plateau": 0, "cosine": 1}, "flip": bool, "balance_classes": bool}
-_d = c_defaults(_D, _TYPES)
+_D = _native.train_config_default("image_segmenter")
+_d = c_defaults(_D)
 
 
 def _masks_arg(name: str, value: Any, images: np.ndarray, images_name: str, num_classes: int) -> np.ndarray:
@@ -93,7 +91,7 @@ class ImageSegmenter(Estimator):
     """
 
     _estimator_type, _SCORE, _PAIR = "segmenter", "mean_iou", "X, masks"
-    _C_DEFAULTS, _C_TYPES = _D, _TYPES
+    _C_DEFAULTS = _D
     _LOAD, _TRAIN = _native.image_segmenter_load, _native.image_segmenter_train
 
     def __init__(

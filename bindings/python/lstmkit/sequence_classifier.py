@@ -32,10 +32,8 @@ __all__ = ["SequenceClassifier"]
 Label = Union[str, int]
 
 #: The C ABI's defaults (lk_sequence_classifier_train_config_default): the one definition.
-_D = _native.sequence_classifier_train_config_default()
-_TYPES = {"pooling": {"last": 0, "mean": 1, "max": 2, "attention": 3},
-          "bidirectional": bool, "layer_norm": bool, "mask_missing": bool}
-_d = c_defaults(_D, _TYPES)
+_D = _native.train_config_default("sequence_classifier")
+_d = c_defaults(_D)
 
 
 class SequenceClassifier(Classifier):
@@ -63,7 +61,7 @@ class SequenceClassifier(Classifier):
             time_limit (see Estimator); no checkpoint or resume (the members train in turn).
     """
 
-    _C_DEFAULTS, _C_TYPES = _D, _TYPES
+    _C_DEFAULTS = _D
     _LOAD, _TRAIN = _native.sequence_classifier_load, _native.sequence_classifier_train
     _PAIR, _ITEMS = "sequences, labels", "sequences"
 
@@ -107,7 +105,7 @@ class SequenceClassifier(Classifier):
         """
         if validation_data is not None and validation_split is not None:
             raise ValueError("pass validation_data or validation_split, not both")
-        args = dict(locals(), validation_fraction=_D["validation_fraction"] if validation_split is None else validation_split)
+        args = dict(locals(), validation_fraction=_d("validation_fraction") if validation_split is None else validation_split)
         if validation_data is None:  # the library holds out a stratified share
             validation_data = ([], [])
         return self._fit(X, y, validation_data, None, args)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, List, Optional, Union
 
 from . import _native
 from ._args import PathLike, callback_arg, file_bytes, handle_from_bytes, path_arg, read_file, str_list
-from ._estimator import c_defaults, loop_settings
+from ._estimator import c_defaults, c_settings, loop_settings
 
 __all__ = ["Tokenizer"]
 
@@ -26,7 +26,7 @@ BUNDLED_MODEL = Path(__file__).resolve().parent / "models" / "tokenizer-pku.safe
 
 #: The C ABI's defaults (lk_tokenizer_train_config_default): the one definition, the
 #: shipped model's recipe.
-_D = _native.tokenizer_train_config_default()
+_D = _native.train_config_default("tokenizer")
 _d = c_defaults(_D)
 
 
@@ -297,10 +297,10 @@ class Tokenizer:
         ValueError if training diverges (a NaN or infinite loss or gradient): lower
         learning_rate.
         """
-        config = {name: value for name, value in locals().items() if name in _D}
+        config = c_settings(_D, locals())
         if resume is None and checkpoint is not None:
             resume = os.path.exists(path_arg("checkpoint", checkpoint))
-        loop_settings(locals(), config, {})
+        loop_settings(locals(), config)
         callback = callback_arg("progress", progress)
         train_text = _corpus("train", train)
         dev_text = _corpus("dev", dev)

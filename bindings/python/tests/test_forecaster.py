@@ -27,10 +27,10 @@ def fitted():
 
 
 def test_defaults_are_the_c_abi_defaults():
-    c = _native.forecaster_train_config_default()
+    c = _native.train_config_default("forecaster")
     f = Forecaster()
-    assert (f.context, f.horizon, f.hidden_size, f.num_layers, f.season) == (
-        c["context"], c["horizon"], c["hidden_size"], c["num_layers"], c["season"])
+    assert (f.context, f.horizon, f.hidden_size, f.num_layers, f.season) == tuple(
+        int(c[name]) for name in ("context", "horizon", "hidden_size", "num_layers", "season"))
     assert f.quantiles == (0.1, 0.5, 0.9) and f.cell == "lstm" and f.scaling == "window" and f.linear_context is True
     assert repr(f) == "Forecaster()"
 
