@@ -74,7 +74,7 @@ class Forecaster(Estimator):
         linear_context: the head also reads the scaled context values (a linear
             autoregressive path beside the LSTM).
         season: the seasonal period for MASE (1: non-seasonal).
-        bptt_length: 0 (None: the library's default, 0) trains on independent windows;
+        bptt_length: 0 (the default) trains on independent windows;
             else truncated BPTT: the series is read in consecutive chunks of this many
             steps with the recurrent state carried across them, and forecasts warm the
             state over the whole history (docs/FORECASTING.md).
@@ -99,7 +99,7 @@ class Forecaster(Estimator):
         linear_context: bool = _d("linear_context"),
         season: int = _d("season"),
         seed: int = _d("seed"),
-        bptt_length: Optional[int] = None,
+        bptt_length: int = 0,  # the library's default (no C struct field to read it from; a test checks they agree)
         **loop: Any,
     ) -> None:
         self._init_params(locals())
@@ -126,8 +126,7 @@ class Forecaster(Estimator):
         Y, univariate = series_arg("y", y)
         Xa = self._exogenous("X", X, len(Y))
         config = self._train_config(args)
-        if self.bptt_length is not None:  # by name: the C struct has no field for it
-            config["bptt_length"] = self.bptt_length
+        config["bptt_length"] = self.bptt_length  # by name: the C struct has no field for it
         self._set_model(self._TRAIN(Y, Xa, config, callback_arg("verbose", verbose)))
         self._threads = threads
         self.y_, self.X_, self._univariate = Y, Xa, univariate

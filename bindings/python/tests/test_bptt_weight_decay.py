@@ -4,7 +4,7 @@ BPTT (bptt_length, a constructor argument) and the loop's weight_decay (every mo
 import numpy as np
 import pytest
 
-from lstmkit import Forecaster, SequenceClassifier
+from lstmkit import Forecaster, SequenceClassifier, _native
 from helpers import cli, cli_error, needs_cli
 
 SMALL = dict(context=16, horizon=6, hidden_size=8, season=12, seed=2)
@@ -19,6 +19,15 @@ def wave(n):
 @pytest.fixture(scope="module")
 def plain():
     return Forecaster(**SMALL).fit(wave(200), **FIT).predict_quantiles()
+
+
+def test_bptt_length_default_is_the_library_default():
+    """The constructor's default is what the library trains when it is not given (the
+    C struct has no field for it: a model trained without the name records it)."""
+    config = dict(_native.forecaster_train_config_default(), epochs=1, context=16, horizon=6, hidden_size=8,
+                  quantiles="0.1,0.5,0.9")  # by name: the struct holds a float array
+    handle = _native.forecaster_train(wave(200).astype(np.float32).reshape(-1, 1), None, config, None)
+    assert Forecaster().bptt_length == int(handle.setting("bptt_length"))
 
 
 def test_bptt_length_trains_saves_and_loads(plain, tmp_path):
