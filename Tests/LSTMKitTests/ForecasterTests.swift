@@ -298,6 +298,11 @@ struct ForecasterTests {
         file = model.modelFile()
         file.metadata = file.metadata.map { $0.0 == "scaling" ? ($0.0, "none") : $0 }
         #expect(throws: LSTMKitError.self) { try Forecaster(modelFile: file) }
+        for bad in ["-1", "65537", "x"] {
+            file = model.modelFile()
+            file.metadata.append(("bptt_length", bad))
+            #expect(throws: LSTMKitError.self) { try Forecaster(modelFile: file) }
+        }
     }
 
     @Test("the golden file loads, its tree derives the file's names, and it saves back byte for byte")
