@@ -24,8 +24,7 @@ def plain():
 def test_bptt_length_default_is_the_library_default():
     """The constructor's default is what the library trains when it is not given (the
     C struct has no field for it: a model trained without the name records it)."""
-    config = dict(_native.forecaster_train_config_default(), epochs=1, context=16, horizon=6, hidden_size=8,
-                  quantiles="0.1,0.5,0.9")  # by name: the struct holds a float array
+    config = dict(epochs=1, context=16, horizon=6, hidden_size=8)   # by name, bptt_length not among them
     handle = _native.forecaster_train(wave(200).astype(np.float32).reshape(-1, 1), None, config, None)
     assert Forecaster().bptt_length == int(handle.setting("bptt_length"))
 
