@@ -1102,6 +1102,8 @@ LK_API lk_status lk_sequence_classifier_train(const lk_sequences *train, const c
  *                    no early stop)
  *     average_decay  in [0, 1): > 0 scores and keeps a moving average of the weights
  *                    with this decay per step (0: the weights as trained)
+ *     weight_decay   in [0, 1): decoupled weight decay (AdamW): each step shrinks the
+ *                    weights by learning rate x this; 0 (default): none
  *     time_limit     seconds; "0": no limit, else >= 1: training stops at the first
  *                    batch end after it, then the dev set is scored
  *     checkpoint_path  written (atomically) after every epoch
@@ -1316,12 +1318,13 @@ typedef struct lk_forecaster_train_config {
     int32_t cell;                /* LK_CELL_* (0: LSTM)                                  */
     int32_t hidden_size;         /* [1, 4096]                                            */
     int32_t num_layers;          /* [1, 16]                                              */
-    int32_t num_quantiles;       /* [1, LK_FORECASTER_MAX_QUANTILES]                     */
+    int32_t num_quantiles;       /* [1, 16] (LK_FORECASTER_MAX_QUANTILES)                */
     float quantiles[LK_FORECASTER_MAX_QUANTILES]; /* ascending levels in (0, 1), one of
                                     them 0.5                                             */
     int32_t scaling;             /* LK_FORECAST_SCALING_*                                */
     int32_t linear_context;      /* 0 or 1: the head also reads the scaled context       */
-    int32_t season;              /* MASE's season in progress lines and evaluate, >= 1   */
+    int32_t season;              /* MASE's season in progress lines and evaluate,
+                                    [1, 65536]                                           */
     float dev_fraction;          /* the last this share of the series is dev, (0, 0.5]  */
     int32_t calibrate_intervals; /* 0 or 1: after training, scale each level's distance
                                     from the median so that its share of dev values
@@ -1365,7 +1368,11 @@ LK_API lk_status lk_forecaster_train(const lk_series *y, const lk_series *x,
 /* As lk_forecaster_train, with training options by name (nullable; see "Training
  * options by name"): the loop's settings, checkpoint_path and resume, and the
  * forecaster's own names (context, horizon, cell, hidden_size, num_layers, quantiles
- * "0.1,0.5,0.9", scaling "window" or "global", season, dev_fraction). */
+ * "0.1,0.5,0.9", scaling "window" or "global", season, dev_fraction), and
+ * bptt_length (no config field; [0, 65536], default 0: independent windows; else
+ * truncated BPTT in chunks of this many steps, the state carried across them, and
+ * forecasts warm the state over the whole series given; saved in the model and read
+ * back by lk_model_get_setting). */
 LK_API lk_status lk_forecaster_train_ex(const lk_series *y, const lk_series *x,
                                         const lk_forecaster_train_config *config, const lk_train_options *options,
                                         lk_progress_fn progress, void *user_data, lk_forecaster **out);

@@ -73,6 +73,7 @@ struct TrainForecaster: Command, Threaded {
     @Flag(help: "The head reads the recurrent state only, not the context values as well.") var noLinearContext = false
     @Flag(help: "Keep the quantiles as trained (no calibration of their spread on dev).") var noCalibration = false
     @Option(help: Config.help("season", default: Config().season)) var season: Int?
+    @Option(help: Config.help("bptt_length", default: Config().bpttLength)) var bpttLength: Int?
     @Option(help: ForecasterTrainingOptions.help("dev_fraction", default: ForecasterTrainingOptions().devFraction)) var devFraction: Float?
     @OptionGroup(title: "Training loop") var loop: Loop<ForecasterTrainingOptions>
     var threads: Int { loop.threads ?? ForecasterTrainingOptions().threads }
@@ -83,6 +84,7 @@ struct TrainForecaster: Command, Threaded {
         var options: ForecasterTrainingOptions = loop.options()
         set(&config, [\.context: context, \.horizon: horizon, \.hiddenSize: hiddenSize, \.numLayers: layers, \.season: season])
         set(&config, [\.cell: loop.cell])
+        set(&config, [\.bpttLength: bpttLength])
         if let scaling { config.scaling = try choice(scaling, option: "--scaling") }
         if let quantiles { config.quantiles = try list(quantiles, option: "--quantiles", of: "levels", example: "0.1,0.5,0.9") }
         config.linearContext = !noLinearContext

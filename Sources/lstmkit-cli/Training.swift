@@ -53,6 +53,7 @@ struct LoopOptions<A: TrainingLoopOptions, B: TrainingLoopOptions>: ParsableArgu
     var checkpoint: String?
     @Flag(help: "Continue from the checkpoint (same data and options): the result equals the uninterrupted run.") var resume = false
     @Option(help: "The recurrent layer's cell (default: \(RecurrentCell.lstm)).") var cell: RecurrentCell?
+    @Option(help: Self.help("weight_decay") { $0.weightDecay }) var weightDecay: Float?
 
     /// The engine's options struct (of either model) with the options given.
     func options<O: TrainingLoopOptions>() -> O {
@@ -61,6 +62,7 @@ struct LoopOptions<A: TrainingLoopOptions, B: TrainingLoopOptions>: ParsableArgu
         set(&o.loop, [\.learningRate: learningRate, \.clipNorm: clipNorm, \.decayFactor: decayFactor, \.averageDecay: averageDecay])
         set(&o.loop, [\.seed: seed])
         set(&o.loop, [\.schedule: schedule])
+        set(&o.loop, [\.weightDecay: weightDecay])
         if let timeLimit { o.timeLimit = max(timeLimit.value * 60, 1) }
         return o
     }

@@ -306,6 +306,51 @@ static void group_config_ranges(void) {
     SEG(decay_factor, 1.5f);
 #undef SEG
     CHECK(sg == SEG_SENTINEL, "a refused segmenter config set *out");
+
+    /* Sequence classifier and forecaster: refused at the config, before the data. */
+    static const int32_t two[] = {2, 2};
+    const char *sl[] = {"a", "b"};
+    lk_sequences seqs = {x, 4, two, 2, 2, 1};
+    lk_sequence_classifier *sq = (lk_sequence_classifier *)(void *)&g_sentinel_object;
+#define SEQ(field, value)                                                                                               \
+    do {                                                                                                                \
+        lk_sequence_classifier_train_config c = lk_sequence_classifier_train_config_default();                          \
+        c.field = value;                                                                                                \
+        RANGE_IN_HEADER(lk_sequence_classifier_train_config, field,                                                     \
+                        lk_sequence_classifier_train(&seqs, sl, NULL, NULL, &c, NULL, NULL, &sq));                      \
+    } while (0)
+    SEQ(hidden_size, 4097);
+    SEQ(num_layers, 17);
+    SEQ(attention_size, 4097);
+    SEQ(dropout, 1.0f);
+    SEQ(patch_length, 4097);
+    SEQ(members, 17);
+    SEQ(batch_size, 65537);
+    SEQ(decay_factor, 1.5f);
+    SEQ(validation_fraction, 0.75f);
+    SEQ(threads, 1025);
+#undef SEQ
+    CHECK(sq == (lk_sequence_classifier *)(void *)&g_sentinel_object, "a refused sequence classifier config set *out");
+    lk_series y = {x, 64, 64, 1};
+    lk_forecaster *fc = (lk_forecaster *)(void *)&g_sentinel_object;
+#define FC(field, value)                                                                                                \
+    do {                                                                                                                \
+        lk_forecaster_train_config c = lk_forecaster_train_config_default();                                            \
+        c.field = value;                                                                                                \
+        RANGE_IN_HEADER(lk_forecaster_train_config, field, lk_forecaster_train(&y, NULL, &c, NULL, NULL, &fc));        \
+    } while (0)
+    FC(context, 65537);
+    FC(horizon, 65537);
+    FC(hidden_size, 4097);
+    FC(num_layers, 17);
+    FC(num_quantiles, LK_FORECASTER_MAX_QUANTILES + 1);
+    FC(season, 65537);
+    FC(dev_fraction, 0.75f);
+    FC(batch_size, 65537);
+    FC(decay_factor, 1.5f);
+    FC(threads, 1025);
+#undef FC
+    CHECK(fc == (lk_forecaster *)(void *)&g_sentinel_object, "a refused forecaster config set *out");
     free(header);
 }
 

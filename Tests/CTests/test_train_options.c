@@ -56,6 +56,8 @@ static void group_options_keys_and_values(void) {
     SET(o, "schedule", "cosine");
     SET(o, "schedule", "plateau"); /* again: replaces */
     SET(o, "average_decay", "0.999");
+    SET(o, "weight_decay", "0.01");
+    SET(o, "bptt_length", "24");            /* the forecaster's */
     SET(o, "time_limit", "0");
     SET(o, "time_limit", "90.5");
     SET(o, "checkpoint_path", "/tmp/x.ckpt");
@@ -73,6 +75,9 @@ static void group_options_keys_and_values(void) {
     SET_FAILS(o, "schedule", "linear", "schedule must be plateau or cosine, got \"linear\"");
     SET_FAILS(o, "average_decay", "1.5", "average_decay must be in [0, 1), got 1.5");
     SET_FAILS(o, "average_decay", "abc", "average_decay must be a number");
+    SET_FAILS(o, "weight_decay", "1", "weight_decay must be in [0, 1), got 1");
+    SET_FAILS(o, "weight_decay", "-0.1", "weight_decay must be in [0, 1)");
+    SET_FAILS(o, "bptt_length", "-1", "bptt_length must be in [0, 65536], got -1");
     SET_FAILS(o, "average_decay", "", "average_decay");
     SET_FAILS(o, "epochs", "2.5", "epochs must be an integer");
     SET_FAILS(o, "epochs", "0", "epochs must be in [1, ");
@@ -143,6 +148,16 @@ static void group_options_text_classifier(void) {
         CHECK(max_diff_ff(plain, cos, n) > 1e-6, "the cosine schedule changed no probability");
         CHECK(max_diff_ff(plain, avg, n) > 1e-6, "weight averaging changed no probability");
     }
+    /* Weight decay: 0 is the default model bit for bit; 0.1 changes it. */
+    static const char *const no_decay[] = {"weight_decay", "0", NULL};
+    static const char *const decayed[] = {"weight_decay", "0.1", NULL};
+    float *zero = text_probabilities(&s, c, no_decay), *wd = text_probabilities(&s, c, decayed);
+    if (plain && zero && wd) {
+        CHECK(bits_equal(plain, zero, n), "weight_decay 0 trained another model than the defaults");
+        CHECK(max_diff_ff(plain, wd, n) > 1e-6, "weight_decay 0.1 changed no probability");
+    }
+    free(zero);
+    free(wd);
     /* Options over the struct's fields: epochs 1 by name is epochs 1 in the struct. */
     lk_text_classifier_train_config one = c;
     one.epochs = 1;

@@ -12,9 +12,25 @@ struct ForecasterTests {
         }
     }
 
-    func tiny(scaling: ForecastScaling = .window, exogenous: Int = 1, targets: Int = 2) throws -> (Forecaster, ForecastSeries) {
+    /// The seasonal naive's MASE (season 12) on the origins from `start`, with the scale evaluate uses.
+    static func seasonalNaiveMASE(_ all: [Float], start test: Int, horizon: Int) -> Double {
+        var naive = 0.0, n = 0.0
+        for origin in test...(all.count - horizon) {
+            for step in 0..<horizon {
+                naive += Double(abs(all[origin + step] - all[origin - 12 + step % 12]))
+                n += 1
+            }
+        }
+        var scale = 0.0
+        for t in 12..<test { scale += Double(abs(all[t] - all[t - 12])) }
+        return naive / n / (scale / Double(test - 12))
+    }
+
+    func tiny(scaling: ForecastScaling = .window, exogenous: Int = 1, targets: Int = 2, cell: RecurrentCell = .lstm,
+              bptt: Int = 0) throws -> (Forecaster, ForecastSeries) {
         var c = ForecasterConfig()
         (c.context, c.horizon, c.targets, c.exogenous, c.hiddenSize, c.numLayers) = (4, 3, targets, exogenous, 3, 2)
+        (c.cell, c.bpttLength) = (cell, bptt)
         c.quantiles = [0.2, 0.5, 0.7]
         c.scaling = scaling
         let channels = targets + exogenous
@@ -72,6 +88,92 @@ struct ForecasterTests {
         }
     }
 
+    @Test("truncated BPTT: every gradient of a chunk from a carried state matches finite differences",
+          arguments: [ForecastScaling.window, .global], RecurrentCell.allCases)
+    func chunkGradients(_ scaling: ForecastScaling, _ cell: RecurrentCell) throws {
+        let (model, s) = try tiny(scaling: scaling, cell: cell, bptt: 3)
+        let inputs = model.stepInputs(s, steps: 9)
+        // Two lanes, one shorter; lane 0 scores from step 3 (origin 4 = context), lane 1 all of its steps.
+        let (chunks, scored) = ([2..<7, 5..<9], [3..<9, 0..<9])
+        let shape = [2, 2, 3]
+        let initial = RecurrentState(h: randomTensor(shape, seed: 7, scale: 0.5),
+                                     c: cell == .lstm ? randomTensor(shape, seed: 8, scale: 0.5) : nil)
+        model.zeroGrad()
+        let f = model.forwardChunk(s, inputs: inputs, chunks: chunks, scored: scored, initial: initial)
+        #expect(f.origins == [4, 5, 6, 7, 6, 7, 8, 9])
+        let w = randomArray(f.out.count, seed: 9)
+        model.backwardChunk(f.cache, outputGrad: Tensor(shape: f.out.shape, data: w))
+        for p in model.parameters {
+            let saved = p.value
+            let numeric = numericGradient(saved) { v in
+                p.value = v
+                defer { p.value = saved }
+                return dot(model.forwardChunk(s, inputs: inputs, chunks: chunks, scored: scored, initial: initial).out.data, w)
+            }
+            expectClose(p.grad, numeric, tol: 5e-3, floor: 1e-2, "d\(p.name) (\(scaling), \(cell))")
+        }
+        // The loss step is the pinball loss of these outputs.
+        let targets = f.origins.flatMap { model.scaledTargets(s, origin: $0, model.window(s, origin: $0)) }
+        let step = try model.trainChunk(s, inputs: inputs, chunks: chunks, scored: scored, initial: initial)
+        #expect(step.loss == (try Loss.pinball(predictions: f.out, targets: targets, quantiles: model.config.quantiles)).loss)
+        #expect(step.rows == 8 && step.state == f.state)
+    }
+
+    @Test("truncated BPTT: a step reads the same in any chunk; chunks carrying the state equal one pass", arguments: RecurrentCell.allCases)
+    func carriedState(_ cell: RecurrentCell) throws {
+        let (model, s) = try tiny(cell: cell, bptt: 3)
+        let inputs = model.stepInputs(s, steps: 12)
+        // Step t's input is the last row of the window of origin t + 1.
+        for t in 3..<9 {
+            let w = model.window(s, origin: t + 1)
+            expectClose(Array(inputs[(t * 3)..<(t * 3 + 3)]), Array(w.context[(3 * 3)..<(4 * 3)]), tol: 1e-6, "step \(t)")
+        }
+        // (Origins up to 9: the horizon's exogenous rows and targets end at the series' end.)
+        let whole = model.forwardChunk(s, inputs: inputs, chunks: [0..<12], scored: [3..<9], initial: nil)
+        let first = model.forwardChunk(s, inputs: inputs, chunks: [0..<5], scored: [3..<9], initial: nil)
+        let second = model.forwardChunk(s, inputs: inputs, chunks: [5..<12], scored: [3..<9], initial: first.state)
+        #expect(first.origins + second.origins == whole.origins)
+        expectClose(first.out.data + second.out.data, whole.out.data, tol: 1e-5, "chunked outputs")
+        expectClose(second.state.h.data, whole.state.h.data, tol: 1e-5, "final state")
+        // Forecasting warms the state over the whole history, in chunks of any size.
+        let origins = [4, 7, 8, 12]
+        let warmed = model.warmedStates(s, origins: origins)
+        #expect(model.warmedStates(s, origins: origins, chunk: 3) == warmed)
+        let pass = model.recurrent.infer(sequences: Tensor(shape: [1, 12, 3], data: inputs), lengths: [12], initial: nil).y
+        for (i, o) in origins.enumerated() {
+            #expect(Array(warmed[(i * 3)..<(i * 3 + 3)]) == Array(pass.data[((o - 1) * 3)..<(o * 3)]))
+        }
+    }
+
+    @Test("truncated BPTT learns a seasonal series better than the seasonal naive; bptt_length is saved, default files unchanged")
+    func learnsWithTruncatedBPTT() throws {
+        let all = Self.wave(360)
+        let test = 300
+        var c = ForecasterConfig()
+        (c.context, c.horizon, c.hiddenSize, c.season, c.bpttLength) = (24, 6, 16, 12, 12)
+        var o = ForecasterTrainingOptions()
+        (o.epochs, o.patience, o.logEvery) = (40, 40, 1000)
+        let trainer = try ForecasterTrainer(series: Tensor(shape: [test], data: Array(all.prefix(test))), config: c, options: o)
+        // 300 steps, 45 dev: origins 24...249 (226), in 226 / 24 = 9 lanes of 26 origins (the last of 18).
+        #expect(trainer.lanes.count == 9 && trainer.lanes[0] == 0..<49 && trainer.lanes.last == 208..<249)
+        var lines: [String] = []
+        try trainer.run { lines.append($0) }
+        #expect(lines.first?.hasSuffix("truncated BPTT in chunks of 12 steps, 9 lanes") == true)
+        let model = trainer.forecaster
+        let score = try model.evaluate(Tensor(shape: [all.count], data: all), start: test)
+        let naive = Self.seasonalNaiveMASE(all, start: test, horizon: c.horizon)
+        #expect(score.mase < 0.5 * naive, "MASE \(score.mase) vs seasonal naive \(naive)")
+        let path = NSTemporaryDirectory() + "forecaster-bptt-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try model.save(to: path)
+        let loaded = try Forecaster.load(from: path)
+        #expect(loaded.config.bpttLength == 12 && loaded.config == model.config)
+        let history = Tensor(shape: [test], data: Array(all.prefix(test)))
+        #expect(try loaded.forecast(history) == model.forecast(history))
+        #expect(model.modelFile().metadata.contains { $0.0 == "bptt_length" && $0.1 == "12" })
+        #expect(!(try Forecaster(config: ForecasterConfig())).modelFile().metadata.contains { $0.0 == "bptt_length" })
+    }
+
     @Test("learns a noiseless seasonal series better than the seasonal naive")
     func learnsSeasonalSeries() throws {
         let all = Self.wave(360)
@@ -84,17 +186,7 @@ struct ForecasterTests {
         try trainer.run { _ in }
         let model = trainer.forecaster
         let score = try model.evaluate(Tensor(shape: [all.count], data: all), start: test)
-        // The seasonal naive on the same origins and steps, with the same scale.
-        var naive = 0.0, n = 0.0
-        for origin in test...(all.count - c.horizon) {
-            for step in 0..<c.horizon {
-                naive += Double(abs(all[origin + step] - all[origin - 12 + step % 12]))
-                n += 1
-            }
-        }
-        var scale = 0.0
-        for t in 12..<test { scale += Double(abs(all[t] - all[t - 12])) }
-        let naiveMASE = naive / n / (scale / Double(test - 12))
+        let naiveMASE = Self.seasonalNaiveMASE(all, start: test, horizon: c.horizon)
         #expect(score.mase < 0.5 * naiveMASE, "MASE \(score.mase) vs seasonal naive \(naiveMASE)")
         #expect(score.coverage > 0.3, "\(score.summary)")
         let f = try model.forecast(Tensor(shape: [test], data: Array(all.prefix(test))), horizon: 4)
@@ -206,6 +298,11 @@ struct ForecasterTests {
         file = model.modelFile()
         file.metadata = file.metadata.map { $0.0 == "scaling" ? ($0.0, "none") : $0 }
         #expect(throws: LSTMKitError.self) { try Forecaster(modelFile: file) }
+        for bad in ["-1", "65537", "x"] {
+            file = model.modelFile()
+            file.metadata.append(("bptt_length", bad))
+            #expect(throws: LSTMKitError.self) { try Forecaster(modelFile: file) }
+        }
     }
 
     @Test("the golden file loads, its tree derives the file's names, and it saves back byte for byte")

@@ -275,6 +275,29 @@ struct TrainerTests {
         #expect(resumed.tokenizer.network.parameters.map(\.value) == trainedValues)
     }
 
+    @Test("weight decay: 0 is Adam as before; λ > 0 shrinks each weight by lr·λ before the Adam step, as AdamW")
+    func weightDecay() throws {
+        /// The weights after one optimizer step (one epoch of one batch; keep-best keeps them).
+        func oneStep(_ decay: Float?) throws -> (before: [[Float]], after: [[Float]]) {
+            let trainer = try Self.imageTrainer { o in
+                (o.epochs, o.maxBatchesPerEpoch) = (1, 1)
+                if let decay { o.weightDecay = decay }
+            }
+            let before = trainer.parameterGroups[0].parameters.map(\.value)
+            try trainer.loop.run(trainer) { _ in }
+            return (before, trainer.parameterGroups[0].parameters.map(\.value))
+        }
+        let plain = try oneStep(nil), zero = try oneStep(0), decayed = try oneStep(0.5)
+        #expect(zero.after == plain.after && plain.after != plain.before)
+        // AdamW: w ← w − lr·λ·w − lr·m̂/(√v̂ + ε); the Adam part is the plain run's step.
+        let lr = Float(0.01) * 0.5
+        for (w0, (adam, w)) in zip(plain.before, zip(plain.after, decayed.after)) {
+            let expected = zip(w0, adam).map { (x, a) in Double(x - lr * x) - Double(x - a) }
+            expectClose(w, expected, tol: 1e-5, floor: 1e-4, "AdamW step")
+        }
+        #expect(zip(plain.after, decayed.after).contains { a, w in zip(a, w).contains { abs($1) < abs($0) } })
+    }
+
     @Test("a model's options read and write the loop's settings as their own; defaults are each model's")
     func options() throws {
         var o = ImageSegmenterTrainingOptions()

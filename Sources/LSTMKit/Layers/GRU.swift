@@ -340,13 +340,14 @@ public final class GRU: RecurrentStack {
 extension GRU: RecurrentLayer {
     public var cell: RecurrentCell { .gru }
 
-    public func forward(sequences x: Tensor, lengths: [Int], training: Bool) -> RecurrentOutput {
-        let out = forward(x, lengths: lengths, training: training)
-        return RecurrentOutput(y: out.y, final: out.final, cache: RecurrentCache(value: out.cache))
+    public func forward(sequences x: Tensor, lengths: [Int], initial: RecurrentState?, training: Bool) -> RecurrentOutput {
+        let out = forward(x, lengths: lengths, initial: initial?.h, training: training)
+        return RecurrentOutput(y: out.y, state: RecurrentState(h: out.final), cache: RecurrentCache(value: out.cache))
     }
 
-    public func infer(sequences x: Tensor, lengths: [Int]) -> (y: Tensor, final: Tensor) {
-        infer(x, lengths: lengths)
+    public func infer(sequences x: Tensor, lengths: [Int], initial: RecurrentState?) -> (y: Tensor, state: RecurrentState) {
+        let out = infer(x, lengths: lengths, initial: initial?.h)
+        return (out.y, RecurrentState(h: out.final))
     }
 
     public func backward(_ cache: RecurrentCache, outputGrad dY: Tensor, finalGrad: Tensor?) -> Tensor {

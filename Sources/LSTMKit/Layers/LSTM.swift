@@ -10,10 +10,20 @@ public struct LSTMState: Equatable, Sendable {
         self.c = c
     }
 
+    /// A layer-agnostic state as the LSTM's (c nil: zeros).
+    public init(_ state: RecurrentState) {
+        self.init(h: state.h, c: state.c ?? Tensor(zeros: state.h.shape))
+    }
+
     public init(zerosFor config: LSTMConfig, batch: Int) {
         let shape = [config.numLayers * config.directions, batch, config.hiddenSize]
         self.init(h: Tensor(zeros: shape), c: Tensor(zeros: shape))
     }
+}
+
+extension RecurrentState {
+    /// The LSTM's state (h and c).
+    public init(_ state: LSTMState) { self.init(h: state.h, c: state.c) }
 }
 
 /// A multi-layer, optionally bidirectional LSTM with PyTorch's semantics and names.
@@ -421,14 +431,14 @@ public final class LSTM: RecurrentStack {
 extension LSTM: RecurrentLayer {
     public var cell: RecurrentCell { .lstm }
 
-    public func forward(sequences x: Tensor, lengths: [Int], training: Bool) -> RecurrentOutput {
-        let out = forward(x, lengths: lengths, training: training)
-        return RecurrentOutput(y: out.y, final: out.final.h, cache: RecurrentCache(value: out.cache))
+    public func forward(sequences x: Tensor, lengths: [Int], initial: RecurrentState?, training: Bool) -> RecurrentOutput {
+        let out = forward(x, lengths: lengths, initial: initial.map(LSTMState.init), training: training)
+        return RecurrentOutput(y: out.y, state: RecurrentState(out.final), cache: RecurrentCache(value: out.cache))
     }
 
-    public func infer(sequences x: Tensor, lengths: [Int]) -> (y: Tensor, final: Tensor) {
-        let out = infer(x, lengths: lengths)
-        return (out.y, out.final.h)
+    public func infer(sequences x: Tensor, lengths: [Int], initial: RecurrentState?) -> (y: Tensor, state: RecurrentState) {
+        let out = infer(x, lengths: lengths, initial: initial.map(LSTMState.init))
+        return (out.y, RecurrentState(out.final))
     }
 
     public func backward(_ cache: RecurrentCache, outputGrad dY: Tensor, finalGrad: Tensor?) -> Tensor {

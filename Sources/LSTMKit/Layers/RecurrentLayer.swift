@@ -110,34 +110,82 @@ public enum RecurrentCell: String, CaseIterable, Sendable {
 /// a reverse direction starts at each sequence's own last step.
 ///
 /// Its tensors come from the module tree (each cell names them as PyTorch does). The
-/// final state models see is h, the state every cell has; a cell's own API may offer
-/// more (the LSTM's c, initial states). The methods' labels differ from the LSTM's own
-/// `forward` / `infer` / `backward`, so neither API shadows the other on an `LSTM`.
+/// final state models see is h, the state every cell has; `state` is the whole state
+/// (the LSTM's c too), which a caller carries into the next call as `initial` to read a
+/// long sequence in chunks (truncated BPTT). The methods' labels differ from the LSTM's
+/// own `forward` / `infer` / `backward`, so neither API shadows the other on an `LSTM`.
 public protocol RecurrentLayer: Module {
     /// The cell, as the model file tags it.
     var cell: RecurrentCell { get }
     /// Input size, hidden size H, layers L, directions K (`directions`, `outputSize`).
     var config: RecurrentConfig { get }
 
-    /// The forward pass that keeps what backward needs; `training` enables dropout
-    /// between layers. Inputs must be valid (lengths in [1, T], finite values).
-    func forward(sequences x: Tensor, lengths: [Int], training: Bool) -> RecurrentOutput
+    /// The forward pass that keeps what backward needs, from `initial` (nil: zeros; a
+    /// state of this cell, (L·K, B, H) each); `training` enables dropout between layers.
+    /// Inputs must be valid (lengths in [1, T], finite values, `config.validate(x:...)`).
+    func forward(sequences x: Tensor, lengths: [Int], initial: RecurrentState?, training: Bool) -> RecurrentOutput
 
-    /// Inference only: the same y and final h as `forward(training: false)`, keeping nothing.
-    func infer(sequences x: Tensor, lengths: [Int]) -> (y: Tensor, final: Tensor)
+    /// Inference only: the same y and final state as `forward(training: false)`, keeping nothing.
+    func infer(sequences x: Tensor, lengths: [Int], initial: RecurrentState?) -> (y: Tensor, state: RecurrentState)
 
     /// Back-propagates dY (B, T, K·H) and, optionally, the gradient of the final h
-    /// (L·K, B, H); ADDS into every parameter's grad and returns dx (B, T, D).
+    /// (L·K, B, H); ADDS into every parameter's grad and returns dx (B, T, D). The
+    /// forward pass's initial state is used (the first step's recurrent-weight gradient
+    /// reads it) but receives no gradient: a carried state is detached, as truncated BPTT
+    /// wants (the cells' own `backward` returns it, for their checks and the raw layers).
     func backward(_ cache: RecurrentCache, outputGrad dY: Tensor, finalGrad: Tensor?) -> Tensor
+}
+
+extension RecurrentLayer {
+    /// The forward pass from a zero state.
+    public func forward(sequences x: Tensor, lengths: [Int], training: Bool) -> RecurrentOutput {
+        forward(sequences: x, lengths: lengths, initial: nil, training: training)
+    }
+
+    /// Inference from a zero state: y and the final h.
+    public func infer(sequences x: Tensor, lengths: [Int]) -> (y: Tensor, final: Tensor) {
+        let out = infer(sequences: x, lengths: lengths, initial: nil)
+        return (out.y, out.state.h)
+    }
+}
+
+/// A recurrent layer's whole state, every layer and direction: h (L·K, B, H) and, for a
+/// cell that has one (the LSTM), its cell state c of the same shape (nil: the GRU; an
+/// LSTM given nil starts c at zero).
+public struct RecurrentState: Equatable, Sendable {
+    public var h: Tensor
+    public var c: Tensor?
+
+    public init(h: Tensor, c: Tensor? = nil) {
+        self.h = h
+        self.c = c
+    }
+
+    /// Rows `rows` of the batch (B' of them): each (L·K, B', H).
+    public func rows(_ rows: [Int]) -> RecurrentState {
+        func take(_ t: Tensor) -> Tensor {
+            let (blocks, batch, hidden) = (t.shape[0], t.shape[1], t.shape[2])
+            var out = [Float]()
+            out.reserveCapacity(blocks * rows.count * hidden)
+            for l in 0..<blocks {
+                for b in rows { out += t.data[((l * batch + b) * hidden)..<((l * batch + b + 1) * hidden)] }
+            }
+            return Tensor(shape: [blocks, rows.count, hidden], data: out)
+        }
+        return RecurrentState(h: take(h), c: c.map(take))
+    }
 }
 
 /// A recurrent layer's forward pass.
 public struct RecurrentOutput {
     /// (B, T, K·H); zero at padded steps.
     public var y: Tensor
-    /// Each sequence's h after its last step, every layer and direction: (L·K, B, H).
-    public var final: Tensor
+    /// Each sequence's state after its last step, every layer and direction (L·K, B, H).
+    public var state: RecurrentState
     public var cache: RecurrentCache
+
+    /// Each sequence's h after its last step: (L·K, B, H).
+    public var final: Tensor { state.h }
 }
 
 /// What backward needs from a forward pass, opaque to the model: each cell keeps its

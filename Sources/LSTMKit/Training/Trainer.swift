@@ -32,6 +32,10 @@ public struct TrainerOptions: Sendable, Equatable {
     /// close to the average itself, 1 − this towards the new weights), which smooths
     /// out the last steps' noise. 0: the weights as trained.
     public var averageDecay: Float = 0
+    /// Decoupled weight decay (AdamW, Loshchilov & Hutter): each step first shrinks every
+    /// trained weight by learning rate × this, apart from the gradient's Adam step (the
+    /// rows a sparse embedding step touches only). 0: none, Adam exactly as before.
+    public var weightDecay: Float = 0
     /// Stop an epoch early after this many batches (0: whole epoch). For smoke tests.
     public var maxBatchesPerEpoch = 0
     /// Seeds the order of the examples and the model's own draws in training.
@@ -58,6 +62,7 @@ extension TrainerOptions: HyperParameterized {
             .float("decay_factor", \.decayFactor, .openClosed(0, 1), "The learning rate is multiplied by this after an epoch without progress."),
             .seconds("time_limit", \.timeLimit, atLeast: 1, "Stop training once this many seconds have passed (nil: no limit)."),
             .float("average_decay", \.averageDecay, .closedOpen(0, 1), "> 0: score and keep a moving average of the weights with this decay."),
+            .float("weight_decay", \.weightDecay, .closedOpen(0, 1), "Decoupled weight decay (AdamW): each step shrinks the weights by learning rate × this (0: none)."),
             .int("max_batches_per_epoch", \.maxBatchesPerEpoch, 0...int32Max, "Stop an epoch after this many batches (0: whole epoch)."),
             .int("threads", \.threads, threadCountRange, "Threads for training and scoring."),
             .int("log_every", \.logEvery, 1...int32Max, "A progress line every this many batches."),
@@ -198,7 +203,9 @@ public final class Trainer<Score: DevScore> {
         var bestValues: [[Float]]?
         var stale = 0
 
-        init(learningRate: Float) { optimizer = Adam(learningRate: learningRate) }
+        init(learningRate: Float, weightDecay: Float) {
+            optimizer = Adam(learningRate: learningRate, weightDecay: weightDecay, decoupledWeightDecay: true)
+        }
     }
 
     public init(options: TrainerOptions) {
@@ -208,7 +215,7 @@ public final class Trainer<Score: DevScore> {
 
     /// The state of each group, made on first use.
     func states(_ groups: [ParameterGroup]) -> [GroupState] {
-        if self.groups.isEmpty { self.groups = groups.map { GroupState(learningRate: $0.learningRate) } }
+        if self.groups.isEmpty { self.groups = groups.map { GroupState(learningRate: $0.learningRate, weightDecay: options.weightDecay) } }
         return self.groups
     }
 

@@ -52,7 +52,10 @@ DEFAULT_VALIDATION_SPLIT = 0.1
 #:   resume: True continues from ``checkpoint`` (same data and settings): the result
 #:       equals the uninterrupted run.
 #:   cell: the recurrent layer's cell, "lstm" or "gru".
+#:   weight_decay: in [0, 1); decoupled weight decay (AdamW): each step shrinks the
+#:       weights by learning rate × this; 0 (the default) none.
 LOOP_PARAMS = ("schedule", "average_decay", "time_limit", "checkpoint", "resume", "cell")
+LOOP_PARAMS += ("weight_decay",)
 
 
 def loop_settings(values: Dict[str, Any], config: Dict[str, Any]) -> None:

@@ -74,6 +74,10 @@ class Forecaster(Estimator):
         linear_context: the head also reads the scaled context values (a linear
             autoregressive path beside the LSTM).
         season: the seasonal period for MASE (1: non-seasonal).
+        bptt_length: 0 (the default) trains on independent windows;
+            else truncated BPTT: the series is read in consecutive chunks of this many
+            steps with the recurrent state carried across them, and forecasts warm the
+            state over the whole history (docs/FORECASTING.md).
         seed: initialisation and shuffling of the training windows.
         **loop: the training loop's settings, as every model's (None: the default):
             schedule, average_decay, time_limit, checkpoint, resume (see Estimator).
@@ -95,6 +99,7 @@ class Forecaster(Estimator):
         linear_context: bool = _d("linear_context"),
         season: int = _d("season"),
         seed: int = _d("seed"),
+        bptt_length: int = 0,  # the library's default (no C struct field to read it from; a test checks they agree)
         **loop: Any,
     ) -> None:
         self._init_params(locals())
@@ -120,7 +125,9 @@ class Forecaster(Estimator):
         args = dict(locals())
         Y, univariate = series_arg("y", y)
         Xa = self._exogenous("X", X, len(Y))
-        self._set_model(self._TRAIN(Y, Xa, self._train_config(args), callback_arg("verbose", verbose)))
+        config = self._train_config(args)
+        config["bptt_length"] = self.bptt_length  # by name: the C struct has no field for it
+        self._set_model(self._TRAIN(Y, Xa, config, callback_arg("verbose", verbose)))
         self._threads = threads
         self.y_, self.X_, self._univariate = Y, Xa, univariate
         return self

@@ -32,6 +32,12 @@ public struct ForecasterConfig: Equatable, Sendable {
     public var linearContext = true
     /// The season for MASE's seasonal-naive scale (1: non-seasonal naive).
     public var season = 1
+    /// 0: train on independent windows of `context` steps. Else truncated BPTT: the
+    /// recurrent layer reads the training series in consecutive chunks of this many steps,
+    /// each starting from the state the previous chunk ended in (detached), with the loss at
+    /// every step; forecasts warm the state over the whole history given. See
+    /// docs/FORECASTING.md for when it helps (it did not on the benchmark's dev parts).
+    public var bpttLength = 0
     public var seed: UInt64 = 1
 
     public init() {}
@@ -59,6 +65,8 @@ extension ForecasterConfig: HyperParameterized {
             .quantiles(\.quantiles),
             .choice("scaling", \.scaling, "How targets are scaled: window (each window's context mean and std) or global (the training part's)."),
             .int("season", \.season, 1...65536, "Season of MASE's seasonal-naive scale (1: naive)."),
+            .int("bptt_length", \.bpttLength, 0...65536,
+                 "0: train on independent windows; else truncated BPTT over the series in chunks of this many steps, the state carried across them."),
         ]
     }
 
@@ -237,21 +245,7 @@ public final class Forecaster: Module {
         let c = config
         let (k, e, steps) = (c.targets, c.exogenous, c.context)
         let mean = scaler.mean.value, std = scaler.std.value
-        var location = Array(mean[0..<k]), scale = Array(std[0..<k])
-        if c.scaling == .window {
-            for j in 0..<k {
-                var sum = 0.0, squares = 0.0
-                for r in (t - steps)..<t {
-                    let v = Double(s.targets[r * k + j])
-                    sum += v
-                    squares += v * v
-                }
-                let m = sum / Double(steps)
-                let sd = max(squares / Double(steps) - m * m, 0).squareRoot()
-                location[j] = Float(m)
-                scale[j] = max(Float(sd), 0.01 * std[j])
-            }
-        }
+        let (location, scale) = targetScaling(s, rows: (t - steps)..<t)
         var x = [Float](repeating: 0, count: steps * (k + e))
         for r in 0..<steps {
             let src = t - steps + r
@@ -267,6 +261,46 @@ public final class Forecaster: Module {
             for r in 0..<steps { extra += x[(r * (k + e))..<(r * (k + e) + k)] }
         }
         return Window(context: x, extra: extra, location: location, scale: scale)
+    }
+
+    /// Each target's location and scale: the training part's mean and std (global
+    /// scaling), or the mean and std of the series' `rows` (window scaling; the std at
+    /// least 1 % of the training std).
+    func targetScaling(_ s: ForecastSeries, rows: Range<Int>) -> (location: [Float], scale: [Float]) {
+        let k = config.targets
+        let std = scaler.std.value
+        var location = Array(scaler.mean.value[0..<k]), scale = Array(std[0..<k])
+        guard config.scaling == .window else { return (location, scale) }
+        for j in 0..<k {
+            var sum = 0.0, squares = 0.0
+            for r in rows {
+                let v = Double(s.targets[r * k + j])
+                sum += v
+                squares += v * v
+            }
+            let m = sum / Double(rows.count)
+            let sd = max(squares / Double(rows.count) - m * m, 0).squareRoot()
+            location[j] = Float(m)
+            scale[j] = max(Float(sd), 0.01 * std[j])
+        }
+        return (location, scale)
+    }
+
+    /// Truncated BPTT's input: the first `steps` steps of the series as the recurrent layer
+    /// reads them in one pass, (steps, k + e). Step t's targets are scaled as the window
+    /// of origin t + 1 scales its last step (window scaling: by the `context` steps up to
+    /// and including t, fewer at the start), so a step reads the same whichever chunk it is
+    /// in; exogenous channels by the training part's statistics.
+    func stepInputs(_ s: ForecastSeries, steps: Int) -> [Float] {
+        let (k, e) = (config.targets, config.exogenous)
+        let mean = scaler.mean.value, std = scaler.std.value
+        var x = [Float](repeating: 0, count: steps * (k + e))
+        for t in 0..<steps {
+            let (location, scale) = targetScaling(s, rows: max(0, t + 1 - config.context)..<(t + 1))
+            for j in 0..<k { x[t * (k + e) + j] = (s.targets[t * k + j] - location[j]) / scale[j] }
+            for j in 0..<e { x[t * (k + e) + k + j] = (s.exogenous[t * e + j] - mean[k + j]) / std[k + j] }
+        }
+        return x
     }
 
     // MARK: Forward and backward
@@ -291,16 +325,24 @@ public final class Forecaster: Module {
             y = recurrent.infer(sequences: x, lengths: lengths).y
         }
         let hidden = recurrent.config.outputSize
-        let width = hidden + c.headExtra
-        var input = [Float](repeating: 0, count: b * width)
-        for i in 0..<b {
+        let headInput = self.headInput(windows) { i in
             let last = (i * c.context + c.context - 1) * hidden
-            input.replaceSubrange((i * width)..<(i * width + hidden), with: y.data[last..<(last + hidden)])
-            input.replaceSubrange((i * width + hidden)..<((i + 1) * width), with: windows[i].extra)
+            return y.data[last..<(last + hidden)]
         }
-        let headInput = Tensor(shape: [b, width], data: input)
         let out = head.forward(headInput)
         return (out, recurrentCache.map { Cache(recurrent: $0, headInput: headInput) })
+    }
+
+    /// The head's input (B, K·H + extra): window i's recurrent output `state(i)`, then its extra features.
+    func headInput(_ windows: [Window], state: (Int) -> ArraySlice<Float>) -> Tensor {
+        let hidden = recurrent.config.outputSize
+        let width = hidden + config.headExtra
+        var input = [Float](repeating: 0, count: windows.count * width)
+        for i in windows.indices {
+            input.replaceSubrange((i * width)..<(i * width + hidden), with: state(i))
+            input.replaceSubrange((i * width + hidden)..<((i + 1) * width), with: windows[i].extra)
+        }
+        return Tensor(shape: [windows.count, width], data: input)
     }
 
     /// Back-propagates the gradient of the head's outputs into every parameter's grad.
@@ -341,6 +383,96 @@ public final class Forecaster: Module {
         return loss
     }
 
+    /// What truncated BPTT's backward needs: the recurrent layer's and the head's caches,
+    /// where each scored step's output is in y (its row), and y's shape (B, T, K·H).
+    struct ChunkCache {
+        var base: Cache
+        var rows: [Int]
+        var shape: [Int]
+    }
+
+    /// Truncated BPTT's forward pass on one chunk of each lane: lane i reads `inputs` (the
+    /// series' `stepInputs`) over `chunks[i]`, from `initial` (row i: the state lane i's
+    /// previous chunk ended in; nil: zeros), and every step t of it in `scored[i]`
+    /// forecasts from origin t + 1. Returns the head's outputs at those steps (N,
+    /// horizon·targets·quantiles, scaled units), their origins, each lane's final state and
+    /// what backward needs.
+    func forwardChunk(_ s: ForecastSeries, inputs: [Float], chunks: [Range<Int>], scored: [Range<Int>],
+                      initial: RecurrentState?) -> (out: Tensor, origins: [Int], state: RecurrentState, cache: ChunkCache) {
+        let c = config
+        let (b, steps, width) = (chunks.count, chunks.map(\.count).max()!, c.channels)
+        var x = [Float](repeating: 0, count: b * steps * width)
+        for (i, r) in chunks.enumerated() {
+            x.replaceSubrange((i * steps * width)..<((i * steps + r.count) * width), with: inputs[(r.lowerBound * width)..<(r.upperBound * width)])
+        }
+        let out = recurrent.forward(sequences: Tensor(shape: [b, steps, width], data: x), lengths: chunks.map(\.count),
+                                    initial: initial, training: true)
+        var rows: [Int] = [], origins: [Int] = []
+        for (i, r) in chunks.enumerated() {
+            for t in r where scored[i].contains(t) {
+                rows.append(i * steps + t - r.lowerBound)
+                origins.append(t + 1)
+            }
+        }
+        let hidden = recurrent.config.outputSize
+        let headInput = self.headInput(origins.map { window(s, origin: $0) }) { n in
+            out.y.data[(rows[n] * hidden)..<((rows[n] + 1) * hidden)]
+        }
+        return (origins.isEmpty ? Tensor(zeros: [0, c.outputs]) : head.forward(headInput), origins, out.state,
+                ChunkCache(base: Cache(recurrent: out.cache, headInput: headInput), rows: rows, shape: out.y.shape))
+    }
+
+    /// Back-propagates the gradient of `forwardChunk`'s outputs into every parameter's
+    /// grad, within the chunk (the initial state is detached: it receives none).
+    func backwardChunk(_ cache: ChunkCache, outputGrad: Tensor) {
+        let hidden = recurrent.config.outputSize, width = hidden + config.headExtra
+        let dInput = head.backward(cache.base.headInput, outputGrad: outputGrad)
+        var dy = [Float](repeating: 0, count: cache.shape.reduce(1, *))
+        for (n, row) in cache.rows.enumerated() {
+            dy.replaceSubrange((row * hidden)..<((row + 1) * hidden), with: dInput.data[(n * width)..<(n * width + hidden)])
+        }
+        _ = recurrent.backward(cache.base.recurrent, outputGrad: Tensor(shape: cache.shape, data: dy), finalGrad: nil)
+    }
+
+    /// Truncated BPTT's training step on one chunk of each lane (`forwardChunk`): the
+    /// pinball loss of the scored steps' forecasts, and backward. Returns the loss (nil:
+    /// no step was scored, and no gradient), each lane's final state and the steps scored.
+    func trainChunk(_ s: ForecastSeries, inputs: [Float], chunks: [Range<Int>], scored: [Range<Int>],
+                    initial: RecurrentState?) throws -> (loss: Float?, state: RecurrentState, rows: Int) {
+        let f = forwardChunk(s, inputs: inputs, chunks: chunks, scored: scored, initial: initial)
+        guard !f.origins.isEmpty else { return (nil, f.state, 0) }
+        let targets = f.origins.flatMap { scaledTargets(s, origin: $0, window(s, origin: $0)) }
+        let (loss, grad) = try Loss.pinball(predictions: f.out, targets: targets, quantiles: config.quantiles)
+        backwardChunk(f.cache, outputGrad: grad)
+        return (loss, f.state, f.origins.count)
+    }
+
+    /// Truncated BPTT's forecasts: the recurrent output at step `origin` − 1 of each
+    /// origin (ascending), from one pass over the series from its first step (the state
+    /// warmed over the whole history), run in chunks whose state is carried, so memory
+    /// stays one chunk's. (origins.count, K·H)
+    func warmedStates(_ s: ForecastSeries, origins: [Int], chunk: Int = 4096) -> [Float] {
+        let hidden = recurrent.config.outputSize, width = config.channels
+        let steps = origins.last!
+        let inputs = stepInputs(s, steps: steps)
+        var out = [Float]()
+        out.reserveCapacity(origins.count * hidden)
+        var state: RecurrentState?
+        var next = 0
+        for t0 in stride(from: 0, to: steps, by: chunk) {
+            let n = min(chunk, steps - t0)
+            let x = Tensor(shape: [1, n, width], data: Array(inputs[(t0 * width)..<((t0 + n) * width)]))
+            let (y, last) = recurrent.infer(sequences: x, lengths: [n], initial: state)
+            state = last
+            while next < origins.count && origins[next] - 1 < t0 + n {
+                let at = (origins[next] - 1 - t0) * hidden
+                out += y.data[at..<(at + hidden)]
+                next += 1
+            }
+        }
+        return out
+    }
+
     // MARK: Forecasting
 
     /// Forecasts at each origin of a checked series, in batches on up to `threads`
@@ -352,12 +484,19 @@ public final class Forecaster: Module {
         let c = config
         let (k, q, median) = (c.targets, c.quantiles.count, c.medianIndex)
         let widths = calibrated ? intervalScale.value : [Float](repeating: 1, count: k * q)
+        let hidden = recurrent.config.outputSize
+        let warmed = c.bpttLength > 0 ? warmedStates(s, origins: origins) : nil
         let starts = Array(stride(from: 0, to: origins.count, by: batchSize))
         let results = ResultSlots<[[Float]]>(count: starts.count)
         parallelForEach(starts.count, threads: threads) { i in
             let batch = Array(origins[starts[i]..<min(starts[i] + batchSize, origins.count)])
             let windows = batch.map { self.window(s, origin: $0) }
-            let (out, _) = self.forward(windows, training: false)
+            let out = warmed.map { states in
+                self.head.forward(self.headInput(windows) { j in
+                    let at = (starts[i] + j) * hidden
+                    return states[at..<(at + hidden)]
+                })
+            } ?? self.forward(windows, training: false).0
             results.set(i, windows.enumerated().map { b, w in
                 var values = Array(out.data[(b * c.outputs)..<((b + 1) * c.outputs)])
                 for row in 0..<(c.horizon * k) {
@@ -443,7 +582,7 @@ public final class Forecaster: Module {
                 ("linear_context", c.linearContext ? "true" : "false"),
                 ("season", String(c.season)),
                 ("seed", String(c.seed)),
-            ],
+            ] + (c.bpttLength > 0 ? [("bptt_length", String(c.bpttLength))] : []),
             tensors: ModelFile.tensors(of: self))
     }
 
@@ -469,6 +608,7 @@ public final class Forecaster: Module {
         c.linearContext = try ModelFile.bool(file, "linear_context")
         c.season = try ModelFile.int(file, "season")
         c.seed = UInt64(file.metadata("seed") ?? "1") ?? 1
+        c.bpttLength = try file.metadata("bptt_length") == nil ? 0 : ModelFile.int(file, "bptt_length")
         do {
             try c.validate()
             let name = c.cell.rawValue

@@ -25,6 +25,13 @@ public struct ForecasterTrainingOptions: ModelTrainingOptions, Sendable {
 /// gives the channel statistics and the training windows (every origin whose context and
 /// horizon fit in it, in shuffled batches); the dev part (the last `devFraction`) scores
 /// rolling-origin forecasts, the scaled pinball loss deciding early stopping.
+///
+/// With `bpttLength` > 0 (truncated BPTT) an epoch instead reads the training part in
+/// order: the origins are cut into `lanes` consecutive segments (the batch's rows), each
+/// read from `context` − 1 steps before its first origin (the history a window has) in
+/// chunks of `bpttLength` steps, the first chunk's length drawn per epoch so the cuts
+/// move; a batch is one chunk of every lane, started from the state the lane's previous
+/// chunk ended in.
 public final class ForecasterTrainer: TrainingTask {
     public let forecaster: Forecaster
     public let options: ForecasterTrainingOptions
@@ -35,6 +42,13 @@ public final class ForecasterTrainer: TrainingTask {
     /// The first dev step: training windows' horizons end before it.
     public let devStart: Int
     let origins: [Int]
+    /// Truncated BPTT: the series as the recurrent layer reads it, each lane's steps, this
+    /// epoch's chunks (per batch, one step range per lane still running: lanes 0..<n) and
+    /// the state the last batch ended in.
+    let stepInputs: [Float]
+    let lanes: [Range<Int>]
+    var chunks: [[Range<Int>]] = []
+    var carried: RecurrentState?
 
     /// `series` (T,) or (T, targets) and optional `exogenous` (T, channels) as float32;
     /// `config.targets` and `config.exogenous` are taken from them. Throws on a series too
@@ -65,8 +79,21 @@ public final class ForecasterTrainer: TrainingTask {
         seriesTensor = series
         exogenousTensor = exogenous
         devStart = trainLength
-        origins = Array(c.context...(trainLength - c.horizon))
+        let origins = Array(c.context...(trainLength - c.horizon))
+        self.origins = origins
         loop = Trainer(options: options.loop)
+        if c.bpttLength > 0 {
+            stepInputs = forecaster.stepInputs(s, steps: trainLength)
+            // As many lanes as keep two chunks of origins in each, at most a batch.
+            let count = max(1, min(options.batchSize, origins.count / (2 * c.bpttLength)))
+            let per = (origins.count + count - 1) / count
+            lanes = stride(from: 0, to: origins.count, by: per).map { i in
+                // Steps t whose origin t + 1 is in the lane, after the history before them.
+                (origins[i] - c.context)..<origins[min(i + per, origins.count) - 1]
+            }
+        } else {
+            (stepInputs, lanes) = ([], [])
+        }
     }
 
     /// Trains (writing `checkpointPath` after every epoch, if given); returns the best
@@ -76,7 +103,8 @@ public final class ForecasterTrainer: TrainingTask {
         let c = forecaster.config
         log("training a forecaster on \(checked.length) steps of \(c.targets) target\(c.targets == 1 ? "" : "s")"
             + (c.exogenous > 0 ? " and \(c.exogenous) exogenous" : "") + ": \(origins.count) training windows "
-            + "(context \(c.context), horizon \(c.horizon)), dev from step \(devStart); \(forecaster.parameterCount) parameters")
+            + "(context \(c.context), horizon \(c.horizon)), dev from step \(devStart); \(forecaster.parameterCount) parameters"
+            + (c.bpttLength > 0 ? "; truncated BPTT in chunks of \(c.bpttLength) steps, \(lanes.count) lane\(lanes.count == 1 ? "" : "s")" : ""))
         let best = try loop.run(self, checkpointPath: checkpointPath, log: log).best[0]
         guard options.calibrateIntervals else { return best }
         calibrate()
@@ -131,11 +159,38 @@ public final class ForecasterTrainer: TrainingTask {
     public var countNames: [String] { ["windows"] }
 
     public func batches(rng: inout SeededRandom) -> [[Int]] {
-        shuffledBatches(count: origins.count, batchSize: options.batchSize, rng: &rng)
+        let bptt = forecaster.config.bpttLength
+        guard bptt > 0 else { return shuffledBatches(count: origins.count, batchSize: options.batchSize, rng: &rng) }
+        // The first chunk: the history before the lane's first origin and 1 to bptt origins.
+        let first = forecaster.config.context + Int(rng.next() % UInt64(bptt))
+        chunks = []
+        for lane in lanes {
+            var start = lane.lowerBound, j = 0
+            while start < lane.upperBound {
+                let end = min(start + (j == 0 ? first : bptt), lane.upperBound)
+                if j == chunks.count { chunks.append([]) }
+                chunks[j].append(start..<end)
+                (start, j) = (end, j + 1)
+            }
+        }
+        carried = nil
+        return chunks.indices.map { [$0] }
     }
 
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
-        (try forecaster.trainStep(checked, origins: members.map { origins[$0] }), [members.count])
+        guard forecaster.config.bpttLength > 0 else {
+            return (try forecaster.trainStep(checked, origins: members.map { origins[$0] }), [members.count])
+        }
+        // Lanes end in order (the last is the shortest), so the lanes still running are a prefix.
+        let lanesNow = chunks[members[0]]
+        let initial = carried.map { $0.h.shape[1] == lanesNow.count ? $0 : $0.rows(Array(lanesNow.indices)) }
+        // Each lane scores its own origins only, not the history read before them.
+        let context = forecaster.config.context
+        let step = try forecaster.trainChunk(checked, inputs: stepInputs, chunks: lanesNow,
+                                             scored: lanes.prefix(lanesNow.count).map { ($0.lowerBound + context - 1)..<$0.upperBound },
+                                             initial: initial)
+        carried = step.state
+        return (step.loss ?? 0, [step.rows])
     }
 
     public func devScores() throws -> [ForecastScore] {
