@@ -15,7 +15,7 @@
   a model supplies how its data are checked (``_inputs``, ``_targets``) and its native
   training call (``_TRAIN``).
 - The training loop's settings, the same for every model (``LOOP_PARAMS``: schedule,
-  average_decay, time_limit, checkpoint, resume, cell), are constructor arguments of
+  average_decay, weight_decay, time_limit, checkpoint, resume, cell), are constructor arguments of
   every estimator through its ``**loop``, written here once; None (their default) is
   the engine's default. ``loop_settings`` passes them to the C ABI by name.
 - The fitted model is one immutable snapshot (``Fitted``), swapped in by one
@@ -54,8 +54,7 @@ DEFAULT_VALIDATION_SPLIT = 0.1
 #:   cell: the recurrent layer's cell, "lstm" or "gru".
 #:   weight_decay: in [0, 1); decoupled weight decay (AdamW): each step shrinks the
 #:       weights by learning rate × this; 0 (the default) none.
-LOOP_PARAMS = ("schedule", "average_decay", "time_limit", "checkpoint", "resume", "cell")
-LOOP_PARAMS += ("weight_decay",)
+LOOP_PARAMS = ("schedule", "average_decay", "weight_decay", "time_limit", "checkpoint", "resume", "cell")
 
 
 def loop_settings(values: Dict[str, Any], config: Dict[str, Any]) -> None:
