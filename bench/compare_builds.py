@@ -1,6 +1,7 @@
 """Two builds of LSTMKit side by side: is a refactor within noise of what it replaced?
 
     python3 bench/compare_builds.py --before /path/to/old/checkout --after . [--repeat 7] [--tag NAME]
+                                    [--workloads segment,image,lstm-c1,lstm-c2]
 
 Each checkout must hold release builds of lstmkit-cli and lstmkit-bench in
 .build/release (`swift build -c release --product lstmkit-cli`, then
@@ -95,13 +96,18 @@ def main() -> None:
     parser.add_argument("--after", required=True, type=Path)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--tag", default="")
+    parser.add_argument("--workloads", default="segment,image,lstm-c1,lstm-c2",
+                        help="comma-separated subset (callgrind of segment and lstm-c2 takes minutes of CPU each)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         prepare(work)
         builds = {side: workloads(getattr(args, side).resolve(), work, side) for side in ("before", "after")}
         results = {}
-        for name in builds["before"]:
+        chosen = args.workloads.split(",")
+        if unknown := [name for name in chosen if name not in builds["before"]]:
+            sys.exit(f"compare_builds: unknown workload(s) {', '.join(unknown)}")
+        for name in chosen:
             row = {}
             for side in ("before", "after"):
                 row[f"{side}_instructions"] = instructions(builds[side][name][0], work)
@@ -119,7 +125,9 @@ def main() -> None:
                   f"{row['after_median_s']:.3f} s (x{row['time_ratio']})", flush=True)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
-    out = {"before": str(args.before), "after": str(args.after), "cpu": cpu, "avx512f": "avx512f" in flags,
+    commits = {side: subprocess.run(["git", "-C", str(getattr(args, side)), "rev-parse", "--short", "HEAD"],
+                                    capture_output=True, text=True).stdout.strip() for side in ("before", "after")}
+    out = {"before": str(args.before), "after": str(args.after), "commits": commits, "cpu": cpu, "avx512f": "avx512f" in flags,
            "repeat": args.repeat, "results": results}
     path = REPO / "bench" / "results" / f"compare_builds{'-' + args.tag if args.tag else ''}.json"
     path.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")

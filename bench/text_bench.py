@@ -23,6 +23,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -141,12 +142,14 @@ def main():
                 r[f"mean_test_accuracy_{head}_head_alone"] = statistics.mean(x["test_accuracy_per_head"][head] for x in runs)
             print(f"  each head alone: LSTM {r['mean_test_accuracy_lstm_head_alone']:.4f}, "
                   f"n-grams {r['mean_test_accuracy_ngrams_head_alone']:.4f}", flush=True)
-    # The peer, same run.
-    peer_out = os.path.join(HERE, "results", "text_peers.json")
-    subprocess.run([sys.executable, os.path.join(HERE, "text_peers.py"), "--only", ",".join(corpora), "--out", peer_out],
-                   check=True, stdout=subprocess.DEVNULL)
-    with open(peer_out, encoding="utf-8") as f:
-        report["peer"] = json.load(f)
+    # The peer, same run; its report goes into this one (a temporary file, so a run on
+    # some corpora does not overwrite results/text_peers.json, text_peers.py's own).
+    with tempfile.TemporaryDirectory() as tmp:
+        peer_out = os.path.join(tmp, "text_peers.json")
+        subprocess.run([sys.executable, os.path.join(HERE, "text_peers.py"), "--only", ",".join(corpora), "--out", peer_out],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(peer_out, encoding="utf-8") as f:
+            report["peer"] = json.load(f)
     for c in corpora:
         peer = report["peer"]["results"][c]
         mine = report["lstmkit"][c]
