@@ -50,14 +50,8 @@ struct TrainingMemoryTests {
         let config = RecurrentConfig(inputSize: 1, hiddenSize: 8192, numLayers: 1024)
         #expect { try LSTM(config) } throws: { isOutOfMemory($0, "a recurrent layer with 549.6 billion weights needs") }
         #expect { try GRU(config) } throws: { isOutOfMemory($0, "a recurrent layer with 549.6 billion weights needs") }
-        var text = TextClassifierConfig()
-        text.embeddingDim = 4096
-        text.hiddenSize = 8192
-        text.numLayers = 1024
-        let vocabulary = TextVocabulary(mode: .words, tokens: ["a", "b"])
-        #expect { try TextClassifier(config: text, vocabulary: vocabulary, labels: ["x", "y"]) } throws: {
-            isOutOfMemory($0, "a text classifier of 4 tokens with")
-        }
+        // (The models' own checks are shown under LSTMKIT_MAX_ALLOC_BYTES in test_memory_limits.py:
+        // within their tables' ranges, what exceeds memory depends on the machine.)
     }
 
     /// The estimates are upper bounds of what the constructors build, and not loose.

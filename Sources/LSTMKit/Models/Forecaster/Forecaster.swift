@@ -498,5 +498,6 @@ extension ForecasterConfig {
     /// An upper bound of the weights, for `Memory.checkModel`.
     var parameterEstimate: Double {
         recurrent.parameterEstimate + FloatCount.linear(hiddenSize + headExtra, outputs) + Double(targets * quantiles.count)
+            + 2 * Double(channels)   // interval scales; the scaler's mean and std
     }
 }

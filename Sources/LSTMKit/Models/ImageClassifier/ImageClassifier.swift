@@ -513,7 +513,9 @@ extension ImageClassifierConfig {
         if kind == .cnn {
             for out in convChannels { total += FloatCount.conv(c, out); c = out }
         }
-        for r in recurrentLayers { total += r.parameterEstimate + FloatCount.linear(r.outputSize, attentionSize + classes) }
+        for r in recurrentLayers {
+            total += r.parameterEstimate + FloatCount.linear(r.outputSize, attentionSize + classes) + Double(attentionSize)
+        }
         return total
     }
 

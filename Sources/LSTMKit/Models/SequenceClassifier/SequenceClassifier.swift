@@ -357,7 +357,7 @@ extension SequenceClassifierConfig {
     /// An upper bound of one member's weights, for `Memory.checkModel`.
     func parameterEstimate(features: Int, classes: Int) -> Double {
         recurrentLayers(features: features).reduce(0) { $0 + $1.parameterEstimate + FloatCount.linear($1.outputSize, 2) }
-            + FloatCount.linear((bidirectional ? 2 : 1) * hiddenSize, attentionSize + classes) + 2 * Double(features)
+            + FloatCount.linear((bidirectional ? 2 : 1) * hiddenSize, attentionSize + classes) + Double(attentionSize) + 2 * Double(features)
     }
 
     /// Floats a training step holds per recurrent step of a sequence (`patchLength`

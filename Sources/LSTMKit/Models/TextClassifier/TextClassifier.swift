@@ -365,7 +365,7 @@ extension TextClassifierConfig {
         let recurrent = RecurrentConfig(inputSize: embeddingDim + bigramDim, hiddenSize: hiddenSize, numLayers: numLayers,
                                         bidirectional: bidirectional)
         return FloatCount.embedding(vocabulary.count, embeddingDim) + FloatCount.embedding(vocabulary.bigramCount, bigramDim)
-            + recurrent.parameterEstimate + FloatCount.linear(recurrent.outputSize, attentionSize + classes)
+            + recurrent.parameterEstimate + FloatCount.linear(recurrent.outputSize, attentionSize + classes) + Double(attentionSize)
             + FloatCount.embedding(ngramOrder > 0 ? vocabulary.ngrams.count : 0, classes)
     }
 }
