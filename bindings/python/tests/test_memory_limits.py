@@ -158,3 +158,40 @@ def test_cli_training_beyond_memory_limit_is_one_line(tmp_path):
     assert proc.returncode == 1 and re.match(
         r"^lstmkit: error: a segmented corpus of \d+ bytes, parsed for training needs [\d.]+ MB, more than "
         r"LSTMKIT_MAX_ALLOC_BYTES \(2.0 MB\)$", proc.stderr.strip()), proc.stderr
+
+
+def _address_space_6gb():
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+
+def test_allocation_the_system_refuses_is_memory_error_not_an_abort(tmp_path):
+    """Past the limit's check, Memory.check tries the size with malloc. Release builds
+    had optimised that try away (a malloc only freed may be dropped and assumed to
+    succeed), so under an address-space limit a model within the machine's memory but
+    beyond the process's aborted while it was being built ("failed to allocate 603979808
+    bytes"). Shown with RLIMIT_AS = 6 GB and the byte limit out of the way."""
+    env = {**os.environ, "LSTMKIT_MAX_ALLOC_BYTES": str(1 << 50)}
+    code = ("import lstmkit\n"
+            + memory_error("lstmkit.LSTM(1, 4096, num_layers=4, bidirectional=True)")
+            + memory_error("lstmkit.Tokenizer.train(['北京 大学 我们 今天 天安门 的 学生 ' * 500] * 30000, ['北京 大学'], "
+                           "epochs=1, progress=False)"))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=_address_space_6gb, cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout.strip().splitlines()
+    assert len(out) == 2, out
+    assert re.match(r"^a recurrent layer with [\d.]+ billion weights needs [\d.]+ GB, which the system cannot allocate now$",
+                    out[0]), out
+    assert re.match(r"^a segmented corpus of \d+ bytes, parsed for training needs [\d.]+ GB, which the system cannot "
+                    r"allocate now$", out[1]), out
+    if CLI.is_file():
+        lines = "\t".join(["0", "good"]) + "\n" + "\t".join(["1", "bad"]) + "\n"
+        (tmp_path / "t.tsv").write_text(lines * 4, encoding="utf-8")
+        proc = subprocess.run([str(CLI), "train-classifier", "--train", tmp_path / "t.tsv", "--dev", tmp_path / "t.tsv",
+                               "--output", tmp_path / "m.safetensors", "--embedding-dim", "4096", "--hidden-size", "4096",
+                               "--layers", "4"], env=env, capture_output=True, text=True, timeout=300,
+                              preexec_fn=_address_space_6gb)
+        assert proc.returncode == 1 and re.match(
+            r"^lstmkit: error: a text classifier of \d+ tokens with [\d.]+ billion weights needs [\d.]+ GB, which the "
+            r"system cannot allocate now$", proc.stderr.strip()), proc.stderr[-1500:]

@@ -520,15 +520,15 @@ extension ImageClassifierConfig {
     }
 
     /// Floats a training step holds per image: the image's copies, the encoder's maps
-    /// (each block's input, columns, output and pooling, and their gradients) and the
-    /// recurrent layers' steps.
+    /// (each block's input, 3×3 columns, output and pooling, kept for backward; their
+    /// gradients live one block at a time) and the recurrent layers' steps.
     var trainingFloatsPerImage: Double {
         let frameCount = Double(max(frames, 1))
         var total = 3 * frameCount * Double(height * width * channels), c = channels
         if kind == .cnn {
             for (level, out) in convChannels.enumerated() {
                 let pixels = Double(height >> level) * Double(width >> level)
-                total += 2 * frameCount * pixels * Double(10 * c + 3 * out)
+                total += frameCount * pixels * Double(10 * c + 4 * out)
                 c = out
             }
         }

@@ -576,7 +576,7 @@ extension ImageSegmenterConfig {
     /// full-resolution pixel, the input's copies and the head, then each level at a
     /// quarter of the pixels of the one above, its maps summed (each stage's input,
     /// outputs, skip and 3×3 columns, though not all are alive together: an upper bound).
-    /// Training keeps them all and their gradients: twice this.
+    /// Training keeps them all for backward.
     func floatsPerImage(height h: Int, width w: Int) -> Double {
         let m = sizeMultiple
         let (hp, wp) = ((h + m - 1) / m * m, (w + m - 1) / m * m)

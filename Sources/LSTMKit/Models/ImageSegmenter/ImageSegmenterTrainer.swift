@@ -139,10 +139,12 @@ public final class ImageSegmenterTrainer: TrainingTask {
         shuffledBatches(count: trainImages.shape[0], batchSize: options.batchSize, rng: &rng)
     }
 
-    /// The forward pass's maps kept, and their gradients; the batch's images and masks.
+    /// The forward pass's maps, all kept for backward (their gradients live one stage at
+    /// a time, and the prediction estimate sums every map of a stage: an upper bound
+    /// for both); the batch's images and masks.
     public func stepFloats(_ members: [Int]) -> Double {
         let (h, w) = (trainImages.shape[1], trainImages.shape[2])
-        return Double(members.count) * (2 * segmenter.config.floatsPerImage(height: h, width: w) + 2 * Double(h * w))
+        return Double(members.count) * (segmenter.config.floatsPerImage(height: h, width: w) + 2 * Double(h * w))
     }
 
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
