@@ -195,3 +195,14 @@ def test_allocation_the_system_refuses_is_memory_error_not_an_abort(tmp_path):
         assert proc.returncode == 1 and re.match(
             r"^lstmkit: error: a text classifier of \d+ tokens with [\d.]+ billion weights needs [\d.]+ GB, which the "
             r"system cannot allocate now$", proc.stderr.strip()), proc.stderr[-1500:]
+
+
+def test_segmenter_confusion_matrix_beyond_memory_is_refused_before_training():
+    """A segmenter's dev score holds a num_classes² confusion matrix (34 GB at the
+    table's 65536 classes): it was allocated unchecked at the end of the first epoch.
+    Now checked before training starts, and before evaluate predicts."""
+    code = ("X = np.random.default_rng(0).random((4, 8, 8), dtype=np.float32); M = np.zeros((4, 8, 8), np.int32)\n"
+            "M[0, 0, 0] = 1\n"
+            + memory_error("lstmkit.ImageSegmenter(16384, encoder_channels=[2], hidden_size=2).fit(X, M, epochs=1, verbose=False)"))
+    out = run_limited(code, limit="1000000000")
+    assert out == ["a confusion matrix of 16384 classes needs 2.1 GB, more than LSTMKIT_MAX_ALLOC_BYTES (1.0 GB)"], out

@@ -9,6 +9,13 @@ public struct ImageSegmentationScore: Equatable, Sendable {
         confusion = [[Int]](repeating: [Int](repeating: 0, count: numClasses), count: numClasses)
     }
 
+    /// Checks (`Memory.check`) that a score of `numClasses` classes fits: its confusion
+    /// matrix is numClasses² counts (34 GB at the table's 65536). Scoring and training
+    /// (before its first epoch) call this first.
+    public static func checkMemory(numClasses k: Int) throws {
+        try Memory.check([k, k + 4], elementSize: MemoryLayout<Int>.stride, for: "a confusion matrix of \(k) classes")
+    }
+
     /// Counts aligned gold and predicted labels (each in [0, numClasses)).
     public mutating func add(gold: [Int32], predicted: [Int32]) {
         precondition(gold.count == predicted.count, "ImageSegmentationScore.add: \(gold.count) gold vs \(predicted.count) predicted")
