@@ -198,11 +198,13 @@ def test_allocation_the_system_refuses_is_memory_error_not_an_abort(tmp_path):
 
 
 def test_segmenter_confusion_matrix_beyond_memory_is_refused_before_training():
-    """A segmenter's dev score holds a num_classes² confusion matrix (34 GB at the
-    table's 65536 classes): it was allocated unchecked at the end of the first epoch.
-    Now checked before training starts, and before evaluate predicts."""
-    code = ("X = np.random.default_rng(0).random((4, 8, 8), dtype=np.float32); M = np.zeros((4, 8, 8), np.int32)\n"
-            "M[0, 0, 0] = 1\n"
-            + memory_error("lstmkit.ImageSegmenter(16384, encoder_channels=[2], hidden_size=2).fit(X, M, epochs=1, verbose=False)"))
-    out = run_limited(code, limit="1000000000")
-    assert out == ["a confusion matrix of 16384 classes needs 2.1 GB, more than LSTMKIT_MAX_ALLOC_BYTES (1.0 GB)"], out
+    """A segmenter's dev score holds a row of num_classes counts per gold class present
+    (34 GB when all of the table's 65536 are): it was allocated unchecked after the
+    first epoch. Now checked before training starts, and before evaluate predicts."""
+    code = ("X = np.random.default_rng(0).random((4, 8, 8), dtype=np.float32)\n"
+            "M = np.arange(256, dtype=np.int32).reshape(4, 8, 8)\n"
+            + memory_error("lstmkit.ImageSegmenter(16384, encoder_channels=[2], hidden_size=2).fit(X, M, validation_data=(X, M), "
+                           "epochs=1, verbose=False)"))
+    out = run_limited(code, limit="10000000")
+    assert out == ["a confusion matrix of 16384 classes, 256 of them in the masks needs 33.7 MB, more than "
+                   "LSTMKIT_MAX_ALLOC_BYTES (10.0 MB)"], out

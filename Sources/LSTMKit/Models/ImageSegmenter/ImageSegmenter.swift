@@ -496,7 +496,7 @@ public final class ImageSegmenter: Module {
         let (n, h, w) = try validate(images)
         guard n > 0 else { throw LSTMKitError.invalidArgument("no images to evaluate") }
         try validate(masks: masks, n: n, h: h, w: w)
-        try ImageSegmentationScore.checkMemory(numClasses: config.numClasses)
+        try ImageSegmentationScore.checkMemory(numClasses: config.numClasses, gold: masks)
         var score = ImageSegmentationScore(numClasses: config.numClasses)
         score.add(gold: masks, predicted: try predict(images, threads: threads))
         return score

@@ -72,7 +72,7 @@ public final class ImageSegmenterTrainer: TrainingTask {
         let variance = train.data.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(max(train.count, 1))
         (c.pixelMean, c.pixelStd) = (mean.isFinite ? Float(mean) : 0, variance > 1e-12 && variance.isFinite ? Float(variance.squareRoot()) : 1)
         let segmenter = try ImageSegmenter(config: c)
-        try ImageSegmentationScore.checkMemory(numClasses: c.numClasses)   // the dev score's, before any training
+        try ImageSegmentationScore.checkMemory(numClasses: c.numClasses, gold: devMasks)   // the dev score's, before any training
         for (name, images, masks) in [("training", train, trainMasks), ("dev", dev, devMasks)] {
             do {
                 let (n, h, w) = try segmenter.validate(images)
