@@ -208,3 +208,17 @@ def test_segmenter_confusion_matrix_beyond_memory_is_refused_before_training():
     out = run_limited(code, limit="10000000")
     assert out == ["a confusion matrix of 16384 classes, 256 of them in the masks needs 33.7 MB, more than "
                    "LSTMKIT_MAX_ALLOC_BYTES (10.0 MB)"], out
+
+
+def test_diverged_training_sequence_classifier_is_an_error_not_nan():
+    """Found by the adversarial run's second pass: lk_sequence_classifier_train at a
+    learning rate of FLT_MAX returned OK and a model whose probabilities were NaN. The
+    member's predictions now refuse non-finite output, which the one Trainer reports as
+    divergence (keeping the best weights)."""
+    X = np.random.default_rng(0).random((16, 20, 2), dtype=np.float32)
+    X[1::2] += 1
+    y = [i % 2 for i in range(16)]
+    m = lstmkit.SequenceClassifier(members=1, hidden_size=4)
+    with pytest.raises(ValueError, match=r"training diverged at epoch 1, batch \d+: the network's output on the dev set "
+                                         r"is not finite; lower the learning rate"):
+        m.fit(X, y, validation_data=(X, y), epochs=1, learning_rate=3e38, progress=False)

@@ -181,7 +181,12 @@ public final class SequenceClassifierMember: Module {
                 if let weights { attention.set(index, self.stepWeights(weights[(row * steps)..<(row * steps + lengths[row])], length: data.lengths[index])) }
             }
         }
-        return (probabilities.values, pooling.attention == nil ? nil : attention.values)
+        // Overflowed logits (diverged weights, or values far outside the training scale)
+        // are an error, never NaN returned as probabilities; in training, the dev score's
+        // error is the Trainer's divergence stop.
+        let values = probabilities.values
+        if let bad = values.firstIndex(where: { !$0.allSatisfy(\.isFinite) }) { throw LSTMKitError.nonFiniteOutput(sequence: bad) }
+        return (values, pooling.attention == nil ? nil : attention.values)
     }
 
     /// Per-step attention weights from per-patch ones: a patch's weight shared evenly by
