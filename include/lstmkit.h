@@ -1023,7 +1023,9 @@ LK_API lk_status lk_sequence_classifier_label(const lk_sequence_classifier *clas
  *   probabilities  (n, K) float32, row-major; probabilities_count == n * K.
  * x->n == 0 writes nothing. Errors: INVALID_ARGUMENT (NULL pointers, threads < 1, a
  * length outside [1, steps], a NaN or infinite value: the message names it, channels
- * other than the model's), SIZE_MISMATCH (a count). */
+ * other than the model's), SIZE_MISMATCH (a count). Also INVALID_ARGUMENT when a
+ * sequence overflows the network (its probabilities would not be finite: values far
+ * outside the training scale); never NaN with OK. OUT_OF_MEMORY: see above. */
 LK_API lk_status lk_sequence_classifier_predict(const lk_sequence_classifier *classifier, const lk_sequences *x,
                                                 int32_t threads, float *probabilities, size_t probabilities_count);
 
