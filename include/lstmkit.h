@@ -95,7 +95,15 @@ typedef enum lk_status {
  * physical memory, or the environment variable LSTMKIT_MAX_ALLOC_BYTES (a positive
  * integer, read at the library's first use), and by trying it. A call that would need
  * more returns OUT_OF_MEMORY with a message saying how much, rather than aborting. A
- * prediction's need is an upper bound of what it holds at once. */
+ * prediction's need is an upper bound of what it holds at once.
+ * Checked the same way, before anything is allocated: training (before each epoch,
+ * its largest batch's activations and gradients plus the optimizer's three copies of
+ * the weights), so every lk_*_train and lk_*_train_ex can return OUT_OF_MEMORY; a
+ * model's weights, estimated from its config, so lk_lstm_create, lk_gru_create and
+ * the trainers can; a tokenizer's training corpus (at most 24 bytes per byte of
+ * text); and the copies of a caller's lk_sequences and lk_series
+ * (lk_sequence_classifier_predict, _attention and _evaluate, lk_forecaster_forecast
+ * and _evaluate). A text classifier reads a text only up to max_length tokens. */
 
 /* A short English description of a status code, e.g. "invalid argument".
  * Static storage; never NULL (unknown codes give "unknown status"). */
@@ -1015,7 +1023,9 @@ LK_API lk_status lk_sequence_classifier_label(const lk_sequence_classifier *clas
  *   probabilities  (n, K) float32, row-major; probabilities_count == n * K.
  * x->n == 0 writes nothing. Errors: INVALID_ARGUMENT (NULL pointers, threads < 1, a
  * length outside [1, steps], a NaN or infinite value: the message names it, channels
- * other than the model's), SIZE_MISMATCH (a count). */
+ * other than the model's), SIZE_MISMATCH (a count). Also INVALID_ARGUMENT when a
+ * sequence overflows the network (its probabilities would not be finite: values far
+ * outside the training scale); never NaN with OK. OUT_OF_MEMORY: see above. */
 LK_API lk_status lk_sequence_classifier_predict(const lk_sequence_classifier *classifier, const lk_sequences *x,
                                                 int32_t threads, float *probabilities, size_t probabilities_count);
 

@@ -50,6 +50,7 @@ private func series(_ s: UnsafePointer<lk_series>?, _ name: String, optional: Bo
     let (steps, channels) = (try size(s.steps, "\(name)->steps"), try size(s.channels, "\(name)->channels"))
     guard channels >= 1 else { throw invalid("\(name)->channels must be >= 1, got 0") }
     let total = try count(try size(s.count, "\(name)->count"), "\(name)->count", is: [steps, channels], "steps * channels")
+    try Memory.check([total], for: "a copy of the \(total) values of \(name)")
     let values = total == 0 ? [] : Array(UnsafeBufferPointer(start: try required(s.values, "\(name)->values"), count: total))
     return Tensor(shape: [steps, channels], data: values)
 }

@@ -43,6 +43,8 @@ func sequences(_ x: UnsafePointer<lk_sequences>?, _ name: String, missing: Missi
     guard channels >= 1 else { throw invalid("\(name)->channels must be >= 1, got 0") }
     let total = try count(s.count, "\(name)->count", is: [n, steps, channels], "n * steps * channels")
     guard n > 0 else { return try Sequences(values: [], lengths: [], channels: channels) }   // the engine's "no sequences"
+    // The copy and the engine's packed sequences made from it.
+    try Memory.check([2, total], for: "a copy of the \(total) values of \(name)")
     let values = Array(UnsafeBufferPointer(start: try required(s.values, "\(name)->values"), count: total))
     let lengths = s.lengths.map { Array(UnsafeBufferPointer(start: $0, count: n)).map(Int.init) }
     return try Sequences(padded: values, count: n, steps: steps, channels: channels, lengths: lengths, missing: missing)

@@ -193,8 +193,8 @@ public func lk_tokenizer_train_ex(_ train: CString?, _ trainLength: Int, _ dev: 
     guarded {
         let c = try required(config, "config").pointee
         let out = try required(out, "out")
-        let trainSentences = Corpus.parseSegmented(try utf8Text(train, trainLength, "train"))
-        let devSentences = Corpus.parseSegmented(try utf8Text(dev, devLength, "dev"))
+        let trainSentences = try Corpus.parseSegmented(try utf8Text(train, trainLength, "train"))
+        let devSentences = try Corpus.parseSegmented(try utf8Text(dev, devLength, "dev"))
         guard !trainSentences.isEmpty else { throw invalid("the training corpus has no sentences") }
         guard !devSentences.isEmpty else { throw invalid("the dev corpus has no sentences") }
         let (s, run) = try tokenizerConfig.decode(c, options)

@@ -9,6 +9,7 @@
 #ifndef CKERNELS_H
 #define CKERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -103,6 +104,10 @@ unsigned long ck_fork_generation(void);
 /// Called before handing work to libdispatch's worker pool: 0 in a child forked after the
 /// pool had started (it does not survive fork: run the work on the calling thread).
 int ck_thread_pool_usable(void);
+
+/// 1 if malloc can give `bytes` now (they are given back at once), else 0: Memory.check's
+/// try, kept out of the optimizer's reach (memory.c).
+int ck_can_allocate(size_t bytes);
 
 #ifdef __cplusplus
 }

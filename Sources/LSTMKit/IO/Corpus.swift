@@ -21,13 +21,21 @@ public enum Corpus {
 
     /// Sentences as word lists; empty lines are skipped.
     public static func readSegmented(_ path: String) throws -> [[String]] {
-        parseSegmented(try readLines(path).joined(separator: "\n"))
+        try parseSegmented(try readLines(path).joined(separator: "\n"))
     }
 
+    /// At most this many bytes per byte of a segmented corpus are held while a
+    /// tokenizer trains on it: the text, its words and sentences, and the trainer's
+    /// pieces (character, bigram and tag ids). Checked (`Memory.check`) before parsing.
+    static let bytesPerCorpusByte = 24
+
     /// Sentences as word lists from text: one sentence per line, words separated by
-    /// whitespace; empty lines are skipped.
-    public static func parseSegmented(_ text: String) -> [[String]] {
-        text.split(whereSeparator: \.isNewline).map { line in line.split(whereSeparator: \.isWhitespace).map(String.init) }
+    /// whitespace; empty lines are skipped. Throws `outOfMemory` for a text that
+    /// training could not hold (see `bytesPerCorpusByte`).
+    public static func parseSegmented(_ text: String) throws -> [[String]] {
+        let n = text.utf8.count
+        try Memory.check([n, bytesPerCorpusByte], elementSize: 1, for: "a segmented corpus of \(n) bytes, parsed for training")
+        return text.split(whereSeparator: \.isNewline).map { line in line.split(whereSeparator: \.isWhitespace).map(String.init) }
             .filter { !$0.isEmpty }
     }
 }

@@ -117,6 +117,7 @@ public class RecurrentStack: Module {
 
     init(_ config: RecurrentConfig, gates: Int) throws {
         try config.validate()
+        try Memory.checkModel(parameters: config.parameterEstimate, for: "a recurrent layer")
         self.config = config
         var rng = SeededRandom(seed: config.seed)
         let weights = RecurrentWeights(config, gates: gates, rng: &rng)

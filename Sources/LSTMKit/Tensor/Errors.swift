@@ -27,6 +27,11 @@ extension LSTMKitError {
                          + "the training scale (mean \(pixelMean), standard deviation \(pixelStd))")
     }
 
+    /// The same for a sequence (the sequence classifier).
+    static func nonFiniteOutput(sequence: Int) -> LSTMKitError {
+        .invalidArgument("sequence \(sequence) \(nonFiniteOutputPhrase): its values are far outside the training scale")
+    }
+
     private static let nonFiniteOutputPhrase = "overflows the network (its output is not finite)"
 
     /// A `nonFiniteOutput` error: raised while a trainer scores its dev set, it means the

@@ -1,3 +1,4 @@
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -70,11 +71,11 @@ public enum Memory {
         }
         // Tried for real: past the limit's check the system may still refuse (other
         // processes, an address-space limit), and Swift's allocator would then abort.
+        // (In C: an optimizer may drop a malloc that is only freed, see memory.c.)
         guard bytes > 0 else { return }
-        guard let p = malloc(bytes) else {
+        guard ck_can_allocate(bytes) != 0 else {
             throw LSTMKitError.outOfMemory("\(what()) needs \(describe(bytes)), which the system cannot allocate now")
         }
-        free(p)
     }
 
     /// `check` over a sum of requests, each a list of dims (overflow checked).

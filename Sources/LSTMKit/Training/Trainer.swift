@@ -138,6 +138,10 @@ public protocol TrainingTask: AnyObject {
     /// `training` (per `parameterGroups`); any random draw (augmentation) from `rng`.
     /// Returns the loss and the counts named by `countNames`.
     func trainStep(_ batch: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int])
+    /// What `trainStep` on `batch` holds at once, in floats: its activations, caches and
+    /// their gradients (an upper bound; see `FloatCount`). The loop checks the largest
+    /// batch of each epoch through `Memory.check` before the epoch starts.
+    func stepFloats(_ batch: [Int]) -> Double
     /// The dev scores, one per parameter group.
     func devScores() throws -> [Score]
 }
@@ -251,6 +255,7 @@ public final class Trainer<Score: DevScore> {
             let start = now()
             var batches = task.batches(rng: &rng)
             if options.maxBatchesPerEpoch > 0 { batches = Array(batches.prefix(options.maxBatchesPerEpoch)) }
+            try checkMemory(task, batches, groups)
             var counts = [Int](repeating: 0, count: task.countNames.count)
             var lossSum = 0.0, lossCount = 0, epochLoss = 0.0, trainedBatches = 0
             for (i, batch) in batches.enumerated() {
@@ -344,6 +349,24 @@ public final class Trainer<Score: DevScore> {
         let result = TrainingReport(best: best.map { $0! }, epochs: epoch, stop: stop)
         report(.end(epochs: epoch, stop: stop, best: zip(groups, result.best).map { (groups.count > 1 ? $0.name : nil, $1.summary) }))
         return result
+    }
+
+    /// Checks (`Memory.check`) what an epoch of training holds at once, before it
+    /// starts: its largest batch's step, plus the loop's copies of the weights (Adam's
+    /// two moments, the best weights, the moving average).
+    func checkMemory<T: TrainingTask>(_ task: T, _ batches: [[Int]], _ groups: [ParameterGroup]) throws {
+        guard var widest = batches.first else { return }
+        var step = -1.0
+        for b in batches {
+            let floats = task.stepFloats(b)
+            if floats > step { (step, widest) = (floats, b) }
+        }
+        let weights = Double(groups.reduce(0) { $0 + ($1.parameters + $1.kept).reduce(0) { $0 + $1.count } })
+        let copies = 3.0 + (options.averageDecay > 0 ? 1 : 0)
+        let count = widest.count
+        try Memory.check(bytes: Memory.bytes(floats: step + copies * weights),
+                         for: "training on a batch of \(count) example\(count == 1 ? "" : "s") (epoch \(epoch)'s largest; "
+                              + "batch_size \(options.batchSize)) with the optimizer's state")
     }
 
     /// Items per second for each count.

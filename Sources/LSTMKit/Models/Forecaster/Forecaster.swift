@@ -207,6 +207,7 @@ public final class Forecaster: Module {
     /// `scaler` fitted on the training part (default: identity, for a model being loaded).
     public init(config: ForecasterConfig, scaler: ChannelScaler? = nil) throws {
         try config.validate()
+        try Memory.checkModel(parameters: config.parameterEstimate, for: "a forecaster")
         self.config = config
         let n = config.channels
         self.scaler = scaler ?? ChannelScaler(channels: n, maskMissing: false)
@@ -627,5 +628,16 @@ public final class Forecaster: Module {
 
     public static func load(from path: String) throws -> Forecaster {
         try ModelFile.open(path) { try Forecaster(modelFile: $0) }
+    }
+}
+
+extension ForecasterConfig {
+    /// The recurrent layer's shape (its seed aside), for the memory estimates.
+    var recurrent: RecurrentConfig { RecurrentConfig(inputSize: channels, hiddenSize: hiddenSize, numLayers: numLayers) }
+
+    /// An upper bound of the weights, for `Memory.checkModel`.
+    var parameterEstimate: Double {
+        recurrent.parameterEstimate + FloatCount.linear(hiddenSize + headExtra, outputs) + Double(targets * quantiles.count)
+            + 2 * Double(channels)   // interval scales; the scaler's mean and std
     }
 }

@@ -177,6 +177,13 @@ public final class ForecasterTrainer: TrainingTask {
         return chunks.indices.map { [$0] }
     }
 
+    /// Per window: its context steps through the recurrent layer, and the head's input and outputs.
+    public func stepFloats(_ members: [Int]) -> Double {
+        let c = forecaster.config
+        return Double(members.count) * (Double(c.context) * (c.recurrent.trainingFloatsPerStep + 2 * Double(c.channels))
+                                        + 2 * Double(c.hiddenSize + c.headExtra) + 4 * Double(c.outputs))
+    }
+
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
         guard forecaster.config.bpttLength > 0 else {
             return (try forecaster.trainStep(checked, origins: members.map { origins[$0] }), [members.count])

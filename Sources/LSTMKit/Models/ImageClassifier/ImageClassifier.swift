@@ -98,6 +98,7 @@ public final class ImageClassifier: Module {
             throw LSTMKitError.invalidArgument("a classifier needs at least 2 classes, got \(labels.count): \(labels)")
         }
         guard Set(labels).count == labels.count else { throw LSTMKitError.invalidArgument("class labels repeat: \(labels)") }
+        try Memory.checkModel(parameters: config.parameterEstimate(classes: labels.count), for: "an image classifier")
         self.config = config
         self.labels = labels
         var rng = SeededRandom(seed: config.seed)
@@ -488,5 +489,51 @@ public final class ImageClassifier: Module {
 
     public static func load(from path: String) throws -> ImageClassifier {
         try ModelFile.open(path) { try ImageClassifier(modelFile: $0) }
+    }
+}
+
+extension ImageClassifierConfig {
+    /// The recurrent layer over rows (or frames) and the optional one over columns, as
+    /// the constructor builds them.
+    var recurrentLayers: [RecurrentConfig] {
+        let (c, h, w, n) = (channels, height, width, convChannels.count)
+        let rows: Int
+        switch kind {
+        case .rows: rows = w * c
+        case .cnn: rows = (convChannels.last ?? c) * (w >> n) * (frames > 0 ? h >> n : 1)
+        }
+        return ([rows] + (columns ? [h * c] : [])).map {
+            RecurrentConfig(inputSize: $0, hiddenSize: hiddenSize, numLayers: numLayers, bidirectional: bidirectional)
+        }
+    }
+
+    /// An upper bound of the weights, for `Memory.checkModel`.
+    func parameterEstimate(classes: Int) -> Double {
+        var total = 0.0, c = channels
+        if kind == .cnn {
+            for out in convChannels { total += FloatCount.conv(c, out); c = out }
+        }
+        for r in recurrentLayers {
+            total += r.parameterEstimate + FloatCount.linear(r.outputSize, attentionSize + classes) + Double(attentionSize)
+        }
+        return total
+    }
+
+    /// Floats a training step holds per image: the image's copies, the encoder's maps
+    /// (each block's input, 3×3 columns, output and pooling, kept for backward; their
+    /// gradients live one block at a time) and the recurrent layers' steps.
+    var trainingFloatsPerImage: Double {
+        let frameCount = Double(max(frames, 1))
+        var total = 3 * frameCount * Double(height * width * channels), c = channels
+        if kind == .cnn {
+            for (level, out) in convChannels.enumerated() {
+                let pixels = Double(height >> level) * Double(width >> level)
+                total += frameCount * pixels * Double(10 * c + 4 * out)
+                c = out
+            }
+        }
+        let steps = [frames > 0 ? frames : kind == .cnn ? height >> convChannels.count : height, width]
+        for (r, t) in zip(recurrentLayers, steps) { total += Double(t) * r.trainingFloatsPerStep }
+        return total
     }
 }

@@ -113,6 +113,8 @@ public final class ImageClassifierTrainer: TrainingTask {
         shuffledBatches(count: trainTargets.count, batchSize: options.batchSize, rng: &rng)
     }
 
+    public func stepFloats(_ members: [Int]) -> Double { Double(members.count) * classifier.config.trainingFloatsPerImage }
+
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
         let loss = try classifier.trainStep(gather(trainImages, members), 0..<members.count, targets: members.map { trainTargets[$0] })
         return (loss, [members.count])

@@ -9,6 +9,16 @@ public struct ImageSegmentationScore: Equatable, Sendable {
         confusion = [[Int]](repeating: [Int](repeating: 0, count: numClasses), count: numClasses)
     }
 
+    /// Checks (`Memory.check`) that scoring against `gold` labels fits: the confusion
+    /// matrix's rows share one buffer until a gold class counts into its own, so it
+    /// holds a row of numClasses counts per gold class present (34 GB when all of the
+    /// table's 65536 are). Scoring and training (before its first epoch) call this first.
+    public static func checkMemory(numClasses k: Int, gold: [Int32]) throws {
+        let present = Set(gold).count
+        try Memory.check([min(present, k) + 1, k], elementSize: MemoryLayout<Int>.stride,
+                         for: "a confusion matrix of \(k) classes, \(present) of them in the masks")
+    }
+
     /// Counts aligned gold and predicted labels (each in [0, numClasses)).
     public mutating func add(gold: [Int32], predicted: [Int32]) {
         precondition(gold.count == predicted.count, "ImageSegmentationScore.add: \(gold.count) gold vs \(predicted.count) predicted")

@@ -147,6 +147,7 @@ public final class ImageSegmenter: Module {
 
     public init(config: ImageSegmenterConfig) throws {
         try config.validate()
+        try Memory.checkModel(parameters: config.parameterEstimate, for: "an image segmenter of encoder channels \(config.encoderChannels)")
         self.config = config
         var rng = SeededRandom(seed: config.seed)
         let levels = config.encoderChannels
@@ -240,30 +241,11 @@ public final class ImageSegmenter: Module {
     /// they copy the images, by the front doors.
     public func checkPredictionMemory(n: Int, height h: Int, width w: Int, threads: Int = 1, batchSize: Int = 16) throws {
         guard n >= 1, (1...1 << 14).contains(h), (1...1 << 14).contains(w) else { return }   // `validate` refuses them
-        let m = config.sizeMultiple
-        let (hp, wp) = ((h + m - 1) / m * m, (w + m - 1) / m * m)
-        let (c, k, u) = (config.channels, config.numClasses, config.hiddenSize)
-        // Floats per full-resolution pixel of one image: the input's copies and the head,
-        // then each level at a quarter of the pixels of the one above.
-        var perPixel = Double(3 * c + 3 * k)
-        let levels = config.encoderChannels
-        for (level, out) in levels.enumerated() {
-            let inChannels = level == 0 ? c : levels[level - 1]
-            let below = level == levels.count - 1 ? 2 * u : levels[level + 1]   // the upsampling's input
-            let encoder = 9 * inChannels + 4 * out                    // columns; conv, norm, skip, pooled
-            let decoder = 21 * out + (config.attentionGates ? 3 * out : 0)  // up; columns of up + skip; conv, norm
-                + (config.upsampling == .bilinear ? below : 0) + (below + 3) / 4
-            perPixel += Double(encoder + decoder) / Double(1 << (2 * level))
-        }
-        let last = levels.last!
-        let context = config.context == .lstm ? 2 * last + 44 * u   // the sweep's copies and its two layers' work
-            : 9 * last + 10 * config.convContextChannels + 4 * u
-        perPixel += Double(context) / Double(1 << (2 * levels.count))
         let batch = min(batchSize, n), workers = min(max(threads, 1), (n + batchSize - 1) / max(batchSize, 1))
         let what = "predicting \(n) image\(n == 1 ? "" : "s") of \(h)×\(w)"
         // Per-pixel floats are small (< 2^20), pixels at most (2^14 + 64)^2: the product is exact in a Double.
-        let floatsPerImage = Int(min((perPixel.rounded(.up) * Double(hp) * Double(wp)), Double(Int.max / 8)))
-        try Memory.check(sum: [[floatsPerImage, batch, workers], [n, h, w, k]], for: what)
+        let floatsPerImage = Int(min(config.floatsPerImage(height: h, width: w), Double(Int.max / 8)))
+        try Memory.check(sum: [[floatsPerImage, batch, workers], [n, h, w, config.numClasses]], for: what)
     }
 
     /// Images [range] of a validated batch, normalised, NCHW, padded to a multiple of 2^blocks.
@@ -514,6 +496,7 @@ public final class ImageSegmenter: Module {
         let (n, h, w) = try validate(images)
         guard n > 0 else { throw LSTMKitError.invalidArgument("no images to evaluate") }
         try validate(masks: masks, n: n, h: h, w: w)
+        try ImageSegmentationScore.checkMemory(numClasses: config.numClasses, gold: masks)
         var score = ImageSegmentationScore(numClasses: config.numClasses)
         score.add(gold: masks, predicted: try predict(images, threads: threads))
         return score
@@ -586,5 +569,57 @@ public final class ImageSegmenter: Module {
 
     public static func load(from path: String) throws -> ImageSegmenter {
         try ModelFile.open(path) { try ImageSegmenter(modelFile: $0) }
+    }
+}
+
+extension ImageSegmenterConfig {
+    /// Floats the forward pass holds for one image of h×w (padded to `sizeMultiple`): per
+    /// full-resolution pixel, the input's copies and the head, then each level at a
+    /// quarter of the pixels of the one above, its maps summed (each stage's input,
+    /// outputs, skip and 3×3 columns, though not all are alive together: an upper bound).
+    /// Training keeps them all for backward.
+    func floatsPerImage(height h: Int, width w: Int) -> Double {
+        let m = sizeMultiple
+        let (hp, wp) = ((h + m - 1) / m * m, (w + m - 1) / m * m)
+        let (c, k, u) = (channels, numClasses, hiddenSize)
+        var perPixel = Double(3 * c + 3 * k)
+        let levels = encoderChannels
+        for (level, out) in levels.enumerated() {
+            let inChannels = level == 0 ? c : levels[level - 1]
+            let below = level == levels.count - 1 ? 2 * u : levels[level + 1]   // the upsampling's input
+            let encoder = 9 * inChannels + 4 * out                    // columns; conv, norm, skip, pooled
+            let decoder = 21 * out + (attentionGates ? 3 * out : 0)  // up; columns of up + skip; conv, norm
+                + (upsampling == .bilinear ? below : 0) + (below + 3) / 4
+            perPixel += Double(encoder + decoder) / Double(1 << (2 * level))
+        }
+        let last = levels.last!
+        let contextFloats = context == .lstm ? 2 * last + 44 * u   // the sweep's copies and its two layers' work
+            : 9 * last + 10 * convContextChannels + 4 * u
+        perPixel += Double(contextFloats) / Double(1 << (2 * levels.count))
+        return perPixel.rounded(.up) * Double(hp) * Double(wp)
+    }
+
+    /// An upper bound of the weights, for `Memory.checkModel`.
+    var parameterEstimate: Double {
+        var total = 0.0, c = channels
+        for out in encoderChannels {
+            total += FloatCount.conv(c, out) + 4 * Double(out)
+            c = out
+        }
+        let u = hiddenSize
+        switch context {
+        case .lstm:
+            total += RecurrentConfig(inputSize: c, hiddenSize: u, bidirectional: true).parameterEstimate
+                + RecurrentConfig(inputSize: 2 * u, hiddenSize: u, bidirectional: true).parameterEstimate
+        case .conv:
+            total += FloatCount.conv(c, convContextChannels) + FloatCount.conv(convContextChannels, 2 * u)
+        }
+        var below = 2 * u
+        for skip in encoderChannels.reversed() {
+            total += FloatCount.conv(below, skip, kernel: 2) + FloatCount.conv(2 * skip, skip) + 4 * Double(skip)
+                + (attentionGates ? 3 * FloatCount.linear(skip, skip) : 0)
+            below = skip
+        }
+        return total + FloatCount.linear(encoderChannels[0], numClasses)
     }
 }

@@ -72,6 +72,7 @@ public final class ImageSegmenterTrainer: TrainingTask {
         let variance = train.data.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(max(train.count, 1))
         (c.pixelMean, c.pixelStd) = (mean.isFinite ? Float(mean) : 0, variance > 1e-12 && variance.isFinite ? Float(variance.squareRoot()) : 1)
         let segmenter = try ImageSegmenter(config: c)
+        try ImageSegmentationScore.checkMemory(numClasses: c.numClasses, gold: devMasks)   // the dev score's, before any training
         for (name, images, masks) in [("training", train, trainMasks), ("dev", dev, devMasks)] {
             do {
                 let (n, h, w) = try segmenter.validate(images)
@@ -137,6 +138,14 @@ public final class ImageSegmenterTrainer: TrainingTask {
 
     public func batches(rng: inout SeededRandom) -> [[Int]] {
         shuffledBatches(count: trainImages.shape[0], batchSize: options.batchSize, rng: &rng)
+    }
+
+    /// The forward pass's maps, all kept for backward (their gradients live one stage at
+    /// a time, and the prediction estimate sums every map of a stage: an upper bound
+    /// for both); the batch's images and masks.
+    public func stepFloats(_ members: [Int]) -> Double {
+        let (h, w) = (trainImages.shape[1], trainImages.shape[2])
+        return Double(members.count) * (segmenter.config.floatsPerImage(height: h, width: w) + 2 * Double(h * w))
     }
 
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {

@@ -181,7 +181,12 @@ public final class SequenceClassifierMember: Module {
                 if let weights { attention.set(index, self.stepWeights(weights[(row * steps)..<(row * steps + lengths[row])], length: data.lengths[index])) }
             }
         }
-        return (probabilities.values, pooling.attention == nil ? nil : attention.values)
+        // Overflowed logits (diverged weights, or values far outside the training scale)
+        // are an error, never NaN returned as probabilities; in training, the dev score's
+        // error is the Trainer's divergence stop.
+        let values = probabilities.values
+        if let bad = values.firstIndex(where: { !$0.allSatisfy(\.isFinite) }) { throw LSTMKitError.nonFiniteOutput(sequence: bad) }
+        return (values, pooling.attention == nil ? nil : attention.values)
     }
 
     /// Per-step attention weights from per-patch ones: a patch's weight shared evenly by
@@ -215,6 +220,9 @@ public final class SequenceClassifier: Module {
         try config.validate()
         var config = config
         config.patchLength = max(config.patchLength, 1)   // 0 ("from the data") is the trainer's to resolve
+        let features = channels * (config.missing == .mask ? 2 : 1)   // the scalers' featureWidth
+        try Memory.checkModel(parameters: Double(config.members) * config.parameterEstimate(features: features, classes: labels.count),
+                              for: "a sequence classifier of \(config.members) members over \(channels) channels")
         self.config = config
         self.labels = labels
         members = try (0..<config.members).map { k in
@@ -339,4 +347,28 @@ private func softmax(_ z: [Float]) -> [Float] {
     let e = z.map { VectorMath.exp($0 - m) }
     let s = e.reduce(0, +)
     return e.map { $0 / s }
+}
+
+extension SequenceClassifierConfig {
+    /// Each level's recurrent layer for `features` values per step (before patching).
+    func recurrentLayers(features: Int) -> [RecurrentConfig] {
+        var input = features * max(patchLength, 1)
+        return (0..<numLayers).map { _ in
+            defer { input = (bidirectional ? 2 : 1) * hiddenSize }
+            return RecurrentConfig(inputSize: input, hiddenSize: hiddenSize, bidirectional: bidirectional)
+        }
+    }
+
+    /// An upper bound of one member's weights, for `Memory.checkModel`.
+    func parameterEstimate(features: Int, classes: Int) -> Double {
+        recurrentLayers(features: features).reduce(0) { $0 + $1.parameterEstimate + FloatCount.linear($1.outputSize, 2) }
+            + FloatCount.linear((bidirectional ? 2 : 1) * hiddenSize, attentionSize + classes) + Double(attentionSize) + 2 * Double(features)
+    }
+
+    /// Floats a training step holds per recurrent step of a sequence (`patchLength`
+    /// values of each feature): each level's cache, its norm and dropout, and the input.
+    func trainingFloatsPerStep(features: Int) -> Double {
+        recurrentLayers(features: features).reduce(0) { $0 + $1.trainingFloatsPerStep + 4 * Double($1.outputSize) }
+            + 2 * Double(features * max(patchLength, 1))
+    }
 }

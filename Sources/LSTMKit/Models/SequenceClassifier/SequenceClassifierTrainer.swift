@@ -138,6 +138,11 @@ public final class SequenceClassifierMemberTask: TrainingTask {
         lengthBucketedBatches(lengths: train.lengths.map { ($0 + member.patch - 1) / member.patch }, batchSize: options.batchSize, rng: &rng)
     }
 
+    public func stepFloats(_ members: [Int]) -> Double {
+        let steps = members.map { (train.lengths[$0] + member.patch - 1) / member.patch }.max() ?? 0
+        return Double(members.count) * Double(steps) * member.config.trainingFloatsPerStep(features: member.scaler.featureWidth)
+    }
+
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
         (try member.trainStep(train, members, targets: members.map { trainLabels[$0] }), [members.count])
     }

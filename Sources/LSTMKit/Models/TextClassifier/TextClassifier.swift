@@ -74,6 +74,8 @@ public final class TextClassifier: Module {
             throw LSTMKitError.invalidArgument("a classifier needs at least 2 classes, got \(labels.count): \(labels)")
         }
         guard Set(labels).count == labels.count else { throw LSTMKitError.invalidArgument("class labels repeat: \(labels)") }
+        try Memory.checkModel(parameters: config.parameterEstimate(vocabulary: vocabulary, classes: labels.count),
+                              for: "a text classifier of \(vocabulary.count) tokens")
         self.config = config
         self.vocabulary = vocabulary
         self.labels = labels
@@ -354,5 +356,16 @@ public final class TextClassifier: Module {
 
     public static func load(from path: String) throws -> TextClassifier {
         try ModelFile.open(path) { try TextClassifier(modelFile: $0) }
+    }
+}
+
+extension TextClassifierConfig {
+    /// An upper bound of the weights, for `Memory.checkModel`.
+    func parameterEstimate(vocabulary: TextVocabulary, classes: Int) -> Double {
+        let recurrent = RecurrentConfig(inputSize: embeddingDim + bigramDim, hiddenSize: hiddenSize, numLayers: numLayers,
+                                        bidirectional: bidirectional)
+        return FloatCount.embedding(vocabulary.count, embeddingDim) + FloatCount.embedding(vocabulary.bigramCount, bigramDim)
+            + recurrent.parameterEstimate + FloatCount.linear(recurrent.outputSize, attentionSize + classes) + Double(attentionSize)
+            + FloatCount.embedding(ngramOrder > 0 ? vocabulary.ngrams.count : 0, classes)
     }
 }

@@ -159,6 +159,15 @@ public final class TextClassifierTrainer: TrainingTask {
         lengthBucketedBatches(lengths: train.map { $0.text.ids.count }, batchSize: options.batchSize, rng: &rng)
     }
 
+    /// Per padded token: the embeddings (with their dropout mask and gradient), the
+    /// recurrent layer's step and the attention's.
+    public func stepFloats(_ members: [Int]) -> Double {
+        let c = classifier.config
+        let tokens = Double(members.count) * Double(members.map { train[$0].text.ids.count }.max() ?? 0)
+        return tokens * (3 * Double(c.embeddingDim + c.bigramDim) + classifier.recurrent.config.trainingFloatsPerStep
+                         + 2 * Double(c.attentionSize + 2))
+    }
+
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
         let batch = TextClassifier.Batch(members.map { train[$0].text })
         let loss = try classifier.trainStep(batch, targets: members.map { train[$0].label }, classWeights: classWeights,

@@ -73,13 +73,20 @@ public struct TextVocabulary: Equatable, Sendable {
         return cjk * 10 >= cjk + other && cjk > 0 ? .characters : .words
     }
 
-    public static func tokenize(_ text: String, mode: Mode) -> [String] {
-        let chars = text.map(CharacterVocabulary.normalize)
+    /// The tokens of `text`; with `maxTokens`, only the first that many (the same as
+    /// truncating the whole list), reading no further into the text: a huge text costs
+    /// no more memory than a short one.
+    public static func tokenize(_ text: String, mode: Mode, maxTokens: Int = .max) -> [String] {
+        let chars = text.lazy.map(CharacterVocabulary.normalize)
+        var out: [String] = []
+        guard maxTokens > 0 else { return out }
         switch mode {
         case .characters:
-            return chars.filter { !TextPieces.isSpace($0) }
+            for c in chars where !TextPieces.isSpace(c) {
+                out.append(c)
+                if out.count == maxTokens { break }
+            }
         case .words:
-            var out: [String] = []
             var word = ""
             func flush() { if !word.isEmpty { out.append(word); word = "" } }
             for c in chars {
@@ -88,12 +95,16 @@ public struct TextVocabulary: Equatable, Sendable {
                     word += c.lowercased()
                 } else {
                     flush()
+                    // A token finished only here: the first `maxTokens` are final.
+                    if out.count >= maxTokens { break }
                     if !TextPieces.isSpace(c) { out.append(c) }
                 }
+                if out.count >= maxTokens { break }
             }
             flush()
-            return out
         }
+        if out.count > maxTokens { out.removeLast(out.count - maxTokens) }
+        return out
     }
 
     /// Tokens seen at least `minCount` times in the texts, most frequent first; unless
@@ -128,8 +139,7 @@ public struct TextVocabulary: Equatable, Sendable {
     /// (each occurrence), from the same truncated tokens.
     public func encode(_ text: String, maxLength: Int, ngramOrder: Int = 0)
         -> (tokens: [String], ids: [Int32], bigramIDs: [Int32], ngramIDs: [Int32]) {
-        var tokens = Self.tokenize(text, mode: mode)
-        if tokens.count > maxLength { tokens.removeLast(tokens.count - maxLength) }
+        let tokens = Self.tokenize(text, mode: mode, maxTokens: maxLength)
         if tokens.isEmpty { return ([], [Self.unknownID], [Self.unknownID], []) }
         return (tokens, tokens.map { ids[$0] ?? Self.unknownID },
                 Self.bigramKeys(tokens).map { bigramIDs[$0] ?? Self.unknownID },

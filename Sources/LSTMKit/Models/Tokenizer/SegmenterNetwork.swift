@@ -47,6 +47,8 @@ public final class SegmenterNetwork: Module {
 
     public init(config: SegmenterConfig, characterCount: Int, bigramCount: Int) throws {
         try config.validate()
+        try Memory.checkModel(parameters: config.parameterEstimate(characters: characterCount, bigrams: bigramCount),
+                              for: "a tokenizer of \(characterCount) characters and \(bigramCount) bigrams")
         self.config = config
         var rng = SeededRandom(seed: config.seed)
         characterEmbedding = Embedding(characterCount, config.characterDim, paddingIndex: 0, sparse: true, rng: &rng)
@@ -177,5 +179,14 @@ public final class SegmenterNetwork: Module {
         var m = [Float](repeating: 0, count: batch.size * batch.steps)
         for b in 0..<batch.size { for t in 0..<batch.lengths[b] { m[b * batch.steps + t] = 1 } }
         return m
+    }
+}
+
+extension SegmenterConfig {
+    /// An upper bound of the weights, for `Memory.checkModel`.
+    func parameterEstimate(characters: Int, bigrams: Int) -> Double {
+        FloatCount.embedding(characters, characterDim) + FloatCount.embedding(bigrams, bigramDim)
+            + RecurrentConfig(inputSize: inputSize, hiddenSize: hiddenSize, numLayers: numLayers, bidirectional: true).parameterEstimate
+            + FloatCount.linear(2 * hiddenSize, 4) + 24   // the CRF's transitions, start and end scores
     }
 }

@@ -152,6 +152,13 @@ public final class TokenizerTrainer: TrainingTask {
         lengthBucketedBatches(lengths: train.map { $0.characters.count }, batchSize: options.batchSize, rng: &rng)
     }
 
+    /// Per padded character: the embeddings (with their dropout mask and gradient), the
+    /// recurrent layer's step, the emissions and the CRF's scores and gradients.
+    public func stepFloats(_ members: [Int]) -> Double {
+        let chars = Double(members.count) * Double(members.map { train[$0].characters.count }.max() ?? 0)
+        return chars * (3 * Double(tokenizer.network.config.inputSize) + tokenizer.network.recurrent.config.trainingFloatsPerStep + 64)
+    }
+
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
         let batch = SegmenterNetwork.Batch(members.map { corrupted(train[$0], rng: &rng) }, featureCount: tokenizer.vocabulary.featureCount)
         let loss = try tokenizer.network.trainStep(batch, labelSmoothing: options.labelSmoothing)
