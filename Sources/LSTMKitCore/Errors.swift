@@ -22,7 +22,7 @@ public enum LSTMKitError: Error, Equatable, CustomStringConvertible {
 extension LSTMKitError {
     /// A network whose output for `image` is not finite: finite pixels far beyond the
     /// training scale overflow the arithmetic. Refused, never returned as results.
-    static func nonFiniteOutput(image: Int, pixelMean: Float, pixelStd: Float) -> LSTMKitError {
+    package static func nonFiniteOutput(image: Int, pixelMean: Float, pixelStd: Float) -> LSTMKitError {
         .invalidArgument("image \(image) \(nonFiniteOutputPhrase): its pixels are far outside "
                          + "the training scale (mean \(pixelMean), standard deviation \(pixelStd))")
     }
@@ -31,7 +31,7 @@ extension LSTMKitError {
 
     /// A `nonFiniteOutput` error: raised while a trainer scores its dev set, it means the
     /// weights diverged (the trainer reports it so), not that the images are odd.
-    var isNonFiniteOutput: Bool {
+    package var isNonFiniteOutput: Bool {
         if case .invalidArgument(let m) = self { return m.contains(Self.nonFiniteOutputPhrase) }
         return false
     }

@@ -2,10 +2,10 @@
 /// them (no bounds checks, independent accumulators for sums). They sit beside
 /// VectorMath, whose `add` (y += x) the image layers share; the output arrays
 /// (`array`, `zeros`) are in ScratchMemory.swift with the recycler they come from.
-enum FloatKernels {
+package enum FloatKernels {
     /// Σ p[0..<n] with 32 partial sums.
     @inline(__always)
-    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    package static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
         let raw = UnsafeRawPointer(p)
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
         var i = 0
@@ -23,7 +23,7 @@ enum FloatKernels {
 
     /// Σ a[i] · (b[i] - shift) with 16 partial sums.
     @inline(__always)
-    static func dotShifted(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, shift: Float, _ n: Int) -> Float {
+    package static func dotShifted(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, shift: Float, _ n: Int) -> Float {
         let (ra, rb) = (UnsafeRawPointer(a), UnsafeRawPointer(b))
         let s = SIMD8<Float>(repeating: shift)
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
@@ -42,7 +42,7 @@ enum FloatKernels {
 
     /// Σ (a[i] - shift)² with 16 partial sums.
     @inline(__always)
-    static func squaredDeviation(_ a: UnsafePointer<Float>, shift: Float, _ n: Int) -> Float {
+    package static func squaredDeviation(_ a: UnsafePointer<Float>, shift: Float, _ n: Int) -> Float {
         let ra = UnsafeRawPointer(a)
         let s = SIMD8<Float>(repeating: shift)
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
@@ -65,7 +65,7 @@ enum FloatKernels {
 
     /// y[i] = (x[i] - shift) · scale + offset, or its max with 0 when `relu`.
     @inline(never)
-    static func affine(_ x: UnsafePointer<Float>, shift: Float, scale: Float, offset: Float, relu: Bool,
+    package static func affine(_ x: UnsafePointer<Float>, shift: Float, scale: Float, offset: Float, relu: Bool,
                        into y: UnsafeMutablePointer<Float>, _ n: Int) {
         if relu {
             for i in 0..<n { let v = (x[i] - shift) * scale + offset; y[i] = v < 0 ? 0 : v }
@@ -76,25 +76,25 @@ enum FloatKernels {
 
     /// g[i] = a · g[i] - b · (x[i] - shift) - c (BatchNorm's input gradient).
     @inline(never)
-    static func scaleAndShift(_ g: UnsafeMutablePointer<Float>, a: Float, minus b: Float, times x: UnsafePointer<Float>,
+    package static func scaleAndShift(_ g: UnsafeMutablePointer<Float>, a: Float, minus b: Float, times x: UnsafePointer<Float>,
                               shift: Float, minus c: Float, _ n: Int) {
         for i in 0..<n { g[i] = a * g[i] - b * (x[i] - shift) - c }
     }
 
     /// g[i] = d[i] where y[i] > 0, else 0 (a ReLU's backward; y may be its input or output).
     @inline(never)
-    static func maskPositive(_ y: UnsafePointer<Float>, _ d: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>, _ n: Int) {
+    package static func maskPositive(_ y: UnsafePointer<Float>, _ d: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>, _ n: Int) {
         for i in 0..<n { let v = d[i]; g[i] = y[i] > 0 ? v : 0 }
     }
 
     /// y[i] = max(x[i], 0) (NaN stays NaN); y may equal x.
     @inline(never)
-    static func relu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+    package static func relu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
         for i in 0..<n { let v = x[i]; y[i] = v < 0 ? 0 : v }
     }
 
     /// Calls `body` with the base addresses of `tensors`' storage (none may be empty).
-    static func withPointers<R>(_ tensors: [Tensor], _ body: ([UnsafePointer<Float>]) throws -> R) rethrows -> R {
+    package static func withPointers<R>(_ tensors: [Tensor], _ body: ([UnsafePointer<Float>]) throws -> R) rethrows -> R {
         func nest(_ i: Int, _ pointers: [UnsafePointer<Float>]) throws -> R {
             guard i < tensors.count else { return try body(pointers) }
             return try tensors[i].data.withUnsafeBufferPointer { try nest(i + 1, pointers + [$0.baseAddress!]) }
@@ -105,12 +105,12 @@ enum FloatKernels {
 
 /// A float array in a class, so several can be written through pointers at once
 /// (`withPointers`) without overlapping accesses to one variable.
-final class FloatArrayBox {
-    var data: [Float]
-    init(_ data: [Float]) { self.data = data }
+package final class FloatArrayBox {
+    package var data: [Float]
+    package init(_ data: [Float]) { self.data = data }
 
     /// Calls `body` with the base addresses of the boxes' arrays (none may be empty).
-    static func withPointers<R>(_ boxes: [FloatArrayBox], _ body: ([UnsafeMutablePointer<Float>]) throws -> R) rethrows -> R {
+    package static func withPointers<R>(_ boxes: [FloatArrayBox], _ body: ([UnsafeMutablePointer<Float>]) throws -> R) rethrows -> R {
         func nest(_ i: Int, _ pointers: [UnsafeMutablePointer<Float>]) throws -> R {
             guard i < boxes.count else { return try body(pointers) }
             return try boxes[i].data.withUnsafeMutableBufferPointer { try nest(i + 1, pointers + [$0.baseAddress!]) }

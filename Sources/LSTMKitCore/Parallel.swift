@@ -40,20 +40,20 @@ public func parallelForEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
 /// Results written by `parallelForEach` workers, each slot by exactly one worker; read
 /// `values` once the loop has returned. Writes take a lock: workers writing one Swift
 /// array at once race even at distinct indices (its uniqueness check and storage).
-final class ResultSlots<T>: @unchecked Sendable {
-    private(set) var values: [T]
+package final class ResultSlots<T>: @unchecked Sendable {
+    package private(set) var values: [T]
     private let lock = DispatchQueue(label: "lstmkit.resultslots")
 
-    init(count: Int) where T: RangeReplaceableCollection { values = [T](repeating: T(), count: count) }
+    package init(count: Int) where T: RangeReplaceableCollection { values = [T](repeating: T(), count: count) }
 
-    func set(_ i: Int, _ v: T) { lock.sync { values[i] = v } }
+    package func set(_ i: Int, _ v: T) { lock.sync { values[i] = v } }
 }
 
 /// The threads a computation on this thread may use: 1 on a `parallelForEach` worker
 /// (its siblings hold the other cores), else the BLAS thread count the user configured —
 /// even while another thread's parallel section holds OpenBLAS at one, so that the same
 /// call always takes the same path (and gives the same bits) whatever runs beside it.
-var availableThreads: Int {
+package var availableThreads: Int {
     WorkerThread.isWorker ? 1 : BLASThreadPin.configuredThreads
 }
 
@@ -84,7 +84,7 @@ enum WorkerThread {
 /// last restores the count it found. Each step runs in the fork gate (no fork copies the
 /// queue held); a forked child drops the sections of the threads fork left behind and
 /// restores the count they had pinned.
-enum BLASThreadPin {
+package enum BLASThreadPin {
     private static let queue = DispatchQueue(label: "lstmkit.blas-thread-pin")
     nonisolated(unsafe) private static var active = 0
     nonisolated(unsafe) private static var saved = 1
@@ -103,7 +103,7 @@ enum BLASThreadPin {
         }
     }
 
-    static func enter() {
+    package static func enter() {
         locked {
             if active == 0 {
                 saved = BLAS.numThreads
@@ -124,7 +124,7 @@ enum BLASThreadPin {
         }
     }
 
-    static func leave() {
+    package static func leave() {
         locked {
             // 0 already: the section began before this process was forked from it.
             guard active > 0 else { return }

@@ -16,7 +16,7 @@ import Darwin
 /// page faults and zero-fills were a fifth of the step. Thread-safe: a buffer belongs to
 /// one caller inside `with`; at most `kept` idle buffers are held between calls. The lock
 /// is taken in the fork gate (a fork never copies it held).
-enum ScratchBuffers {
+package enum ScratchBuffers {
     private static let lock = DispatchSemaphore(value: 1)
     nonisolated(unsafe) private static var idle: [UnsafeMutableBufferPointer<Float>] = []
     /// Idle buffers held at most (a training step needs three at once, parallel
@@ -26,7 +26,7 @@ enum ScratchBuffers {
     static let smallest = 1 << 15
 
     /// Runs `body` on an uninitialised buffer of at least `count` floats.
-    static func with<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
+    package static func with<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
         if count < smallest {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
             defer { p.deallocate() }
@@ -70,14 +70,14 @@ enum ScratchBuffers {
 /// come from here (`FloatKernels.array`); an array someone still holds is copied on
 /// write, never changed, so giving one back is always safe. Not thread-safe: one
 /// recycler per training loop.
-final class ArrayRecycler {
+package final class ArrayRecycler {
     private var spare: [Int: [[Float]]] = [:]
     /// Requests per size in the current step: what the next step will ask for again.
     private var requests: [Int: Int] = [:]
     /// Smaller arrays come from the allocator's free lists anyway.
     let minimumCount: Int
 
-    init(minimumCount: Int = 1 << 14) { self.minimumCount = minimumCount }
+    package init(minimumCount: Int = 1 << 14) { self.minimumCount = minimumCount }
 
     /// How many requests were served from spare arrays (for tests).
     private(set) var reuses = 0
@@ -91,17 +91,17 @@ final class ArrayRecycler {
     }
 
     /// Offers `array` to later `take`s (each storage once).
-    func give(_ array: [Float]) {
+    package func give(_ array: [Float]) {
         guard array.count >= minimumCount else { return }
         let base = array.withUnsafeBufferPointer { $0.baseAddress }
         if spare[array.count]?.contains(where: { a in a.withUnsafeBufferPointer { $0.baseAddress } == base }) == true { return }
         spare[array.count, default: []].append(array)
     }
 
-    func give(_ tensors: [Tensor]) { for t in tensors { give(t.data) } }
+    package func give(_ tensors: [Tensor]) { for t in tensors { give(t.data) } }
 
     /// Ends a step: keeps per size only as many arrays as the step asked for.
-    func endStep() {
+    package func endStep() {
         for (count, arrays) in spare where arrays.count > requests[count, default: 0] {
             spare[count] = Array(arrays.prefix(requests[count, default: 0]))
         }
@@ -109,13 +109,13 @@ final class ArrayRecycler {
     }
 
     /// Frees every spare array (the end of training).
-    func clear() {
+    package func clear() {
         spare.removeAll()
         requests.removeAll()
     }
 
     /// Runs `body` with this recycler serving the calling thread's image-layer outputs.
-    func scope<R>(_ body: () throws -> R) rethrows -> R {
+    package func scope<R>(_ body: () throws -> R) rethrows -> R {
         let previous = pthread_getspecific(Self.key)
         pthread_setspecific(Self.key, Unmanaged.passUnretained(self).toOpaque())
         defer { pthread_setspecific(Self.key, previous) }
@@ -123,7 +123,7 @@ final class ArrayRecycler {
     }
 
     /// The recycler of the calling thread's current `scope`, if any.
-    static var current: ArrayRecycler? {
+    package static var current: ArrayRecycler? {
         pthread_getspecific(key).map { Unmanaged<ArrayRecycler>.fromOpaque($0).takeUnretainedValue() }
     }
 
@@ -139,7 +139,7 @@ extension FloatKernels {
     /// An array of `count` floats that `body` must fill completely (no zero-fill first),
     /// from the current `ArrayRecycler` when there is one.
     @inline(__always)
-    static func array(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> Void) rethrows -> [Float] {
+    package static func array(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> Void) rethrows -> [Float] {
         guard count > 0 else { return [] }
         if var reused = ArrayRecycler.current?.take(count) {
             try reused.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
@@ -152,7 +152,7 @@ extension FloatKernels {
     }
 
     /// `count` zeros, from the current `ArrayRecycler` when there is one.
-    static func zeros(_ count: Int) -> [Float] {
+    package static func zeros(_ count: Int) -> [Float] {
         if var reused = ArrayRecycler.current?.take(count) {
             reused.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
             return reused

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Reads segmented corpora: one sentence per line, words separated by whitespace.
 public enum Corpus {
     public static func readLines(_ path: String) throws -> [String] {

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

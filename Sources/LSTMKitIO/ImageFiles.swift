@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Images and masks as files hold them, for the tools that read them (the command-line
 /// tool): images from a .npy file (float or integer) or a PNG file, masks of class
 /// indices from a .npy file of integers. `name` names the input in messages

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// A small strict JSON reader and writer for model-file headers. The engine carries
 /// its own so the library depends on nothing but the Swift runtime and OpenBLAS.
 public indirect enum JSONValue: Equatable, Sendable {

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// NumPy's .npy files (format versions 1.0, 2.0 and 3.0), read and written without
 /// NumPy: the images, labels and masks the command-line tool reads for the image models.
 ///

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// A numeric CSV table: comma-separated numbers, one row per line, an optional header
 /// (a first line that is not all numbers), optionally one column of labels (strings)
 /// named by index. Empty cells, "NA", "NaN" and "?" read as NaN (missing); every row

@@ -1,4 +1,5 @@
 import CZlib
+import LSTMKitCore
 
 /// PNG images: the inputs and masks of the image segmenter's command-line tool. The
 /// chunk structure is read here; the deflate streams and CRC-32s are zlib's.

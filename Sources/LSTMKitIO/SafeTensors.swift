@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// The safetensors container: an 8-byte little-endian header length N, N bytes of
 /// JSON (`__metadata__` string map + one entry per tensor), then the raw tensor data.
 /// LSTMKit keeps values as float32 in memory, stores them as float32 or float16, and

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// The UCR/UEA archive's `.ts` format (as sktime writes and reads it): `#` comments, a
 /// header of `@keyword value` lines, then after `@data` one case per line: each channel
 /// ("dimension") a comma-separated series, channels separated by ":", then the class

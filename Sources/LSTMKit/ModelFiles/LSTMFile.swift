@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// Model files of the raw recurrent layers, kinds "lstm" and "gru": the parameters under
 /// PyTorch's names, and the hyper-parameters in the metadata. See docs/FORMAT.md.
 public protocol RecurrentModelFile: RecurrentLayer {

@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// What every LSTMKit model file shares, whatever its kind: the header metadata
 /// (format, version, kind) and its check, typed metadata values, the recurrent cell,
 /// and a model's tensors under the names its module tree derives. Each kind's own file code (LSTMFile.swift,

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// An additive attention gate on a skip connection (Oktay et al. 2018, "Attention
 /// U-Net"): the decoder's upsampled features g decide, per pixel, how much of the
 /// encoder's skip features x pass: α = σ(ψ(ReLU(W_x x + W_g g))) with 1×1 convolutions,
@@ -18,9 +20,9 @@ public final class AttentionGate: Module {
     public var children: [(name: String, module: Module)] { [("x", skipProjection), ("g", gatingProjection), ("psi", psi)] }
 
     public struct Cache {
-        let x: Tensor, g: Tensor
+        package let x: Tensor, g: Tensor
         /// W_x x + W_g g before the ReLU: (N, F, H, W).
-        let inner: Tensor
+        package let inner: Tensor
         /// The gate α per pixel: (N, 1, H, W).
         public let alpha: Tensor
     }

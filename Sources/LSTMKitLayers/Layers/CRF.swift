@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// A linear-chain conditional random field over `numTags` tags.
 ///
 /// score(y) = start[y_0] + Σ_t emissions[t, y_t] + Σ_t transitions[y_{t-1}, y_t] + end[y_{T-1}]

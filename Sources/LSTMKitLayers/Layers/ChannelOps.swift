@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Rearrangements of (N, C, H, W) feature maps without parameters: channel
 /// concatenation for skip connections and its adjoint (split), zero padding of the
 /// bottom/right edges and its adjoint (crop), and the NHWC ↔ NCHW transposes at a

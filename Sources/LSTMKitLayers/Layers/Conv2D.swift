@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// 2-D convolution over (N, C, H, W) images, as PyTorch's nn.Conv2d: weight
 /// (O, C, kh, kw), bias (O), stride, zero padding and dilation per axis.
 /// Computed as im2col + a GEMM per group of images, in both directions. It can also

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// A small convolutional feature extractor: blocks of Conv2D 3×3 (padding 1) → ReLU →
 /// 2×2 max-pool, so (N, C, H, W) → (N, C_k, H / 2^k, W / 2^k) after k blocks.
 /// Tensors: "<block>.weight" and "<block>.bias" (its children are the blocks' convolutions).

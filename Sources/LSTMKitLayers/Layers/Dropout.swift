@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Inverted dropout: in training, zero each value with probability p and scale the
 /// rest by 1/(1-p); at inference, the identity.
 public struct Dropout {

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Looks up rows of a (num, dim) table: ids (N) -> (N, dim). The row at `paddingIndex`
 /// starts at zero and never receives gradient, as in PyTorch's nn.Embedding.
 public final class Embedding: Module {

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// The mean of looked-up rows of a (num, dim) table over each bag of ids, as PyTorch's
 /// nn.EmbeddingBag(mode="mean"): bags (B lists of ids) -> (B, dim); an empty bag gives
 /// zeros. Gradients touch only the rows used (sparse, see `Parameter.sparseRowSize`).

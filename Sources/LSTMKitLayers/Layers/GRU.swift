@@ -1,4 +1,5 @@
 import CKernels
+import LSTMKitCore
 
 /// A multi-layer, optionally bidirectional GRU with PyTorch's semantics and names
 /// (nn.GRU, batch_first=True).

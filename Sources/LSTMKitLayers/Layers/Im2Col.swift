@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// The patch geometry of a convolution and its column copies: im2col lays every
 /// kernel tap's view of the image out as a row, col2im adds such rows back.
 struct Im2Col {

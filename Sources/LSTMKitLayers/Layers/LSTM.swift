@@ -1,4 +1,5 @@
 import CKernels
+import LSTMKitCore
 
 /// The recurrent state of every layer and direction: h and c, each (L*K, B, H).
 public struct LSTMState: Equatable, Sendable {

@@ -1,4 +1,5 @@
 import CKernels
+import LSTMKitCore
 
 /// The recurrence of one direction for a batch of one on two cores: the hidden units
 /// in two parts, each with its half of W_hh packed for the matrix-vector kernel

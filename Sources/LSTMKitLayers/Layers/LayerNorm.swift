@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Normalises each row of the last dimension to zero mean and unit variance, then
 /// scales by `weight` and shifts by `bias` (PyTorch's nn.LayerNorm, biased variance).
 public final class LayerNorm: Module {

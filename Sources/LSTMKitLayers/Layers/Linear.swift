@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// y = x W^T + b over the last dimension: (N, in) -> (N, out). W is (out, in), as in
 /// PyTorch's nn.Linear, so its weights load unchanged.
 public final class Linear: Module {

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Max pooling over (N, C, H, W) with a square window and stride (no padding; the
 /// last partial window is dropped, as PyTorch's default).
 public struct MaxPool2D {

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Batch normalisation of (N, C, H, W) maps per channel, as PyTorch's nn.BatchNorm2d:
 /// in training each channel is normalised by the mean and biased variance of its
 /// N·H·W values, and the running statistics move towards them (momentum 0.1, the
@@ -33,7 +35,7 @@ public final class BatchNorm2D: Module {
     /// What backward needs: the input (its storage shared with the caller's tensor, so
     /// nothing is copied; x̂ is recomputed from it) and the mean and 1/std per channel.
     public struct Cache {
-        let input: Tensor
+        package let input: Tensor
         let mean: [Float]
         let invStd: [Float]
         let training: Bool
@@ -45,7 +47,7 @@ public final class BatchNorm2D: Module {
     }
 
     /// With `relu`, y = max(BN(x), 0) in the same pass (a Conv → BN → ReLU block).
-    func forward(_ x: Tensor, training: Bool, relu: Bool) -> (Tensor, Cache) {
+    package func forward(_ x: Tensor, training: Bool, relu: Bool) -> (Tensor, Cache) {
         precondition(x.rank == 4 && x.shape[1] == channels, "BatchNorm2D expects (N, \(channels), H, W), got \(x.shape)")
         let (n, plane) = (x.shape[0], x.shape[2] * x.shape[3])
         let m = n * plane
@@ -97,7 +99,7 @@ public final class BatchNorm2D: Module {
 
     /// With `reluOutput` (the y of `forward(relu: true)`), dy first passes the ReLU: it
     /// is kept where y > 0.
-    func backward(_ cache: Cache, outputGrad dy: Tensor, reluOutput: Tensor?) -> Tensor {
+    package func backward(_ cache: Cache, outputGrad dy: Tensor, reluOutput: Tensor?) -> Tensor {
         precondition(cache.training, "BatchNorm2D.backward needs the cache of a training pass")
         let x = cache.input
         precondition(dy.shape == x.shape && (reluOutput?.shape ?? x.shape) == x.shape,

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// A trainable tensor and the gradient accumulated for it.
 ///
 /// Layers' `backward` ADD into `grad`; a training step zeroes it afterwards.
@@ -195,7 +197,7 @@ extension Module {
     public var namedModules: [(prefix: String, module: Module)] { flatModules(namedParameters) }
 }
 
-func flatModules(_ named: [(name: String, parameter: Parameter)]) -> [(prefix: String, module: Module)] {
+package func flatModules(_ named: [(name: String, parameter: Parameter)]) -> [(prefix: String, module: Module)] {
     named.map { (String($0.name.dropLast($0.parameter.name.count)), TensorLeaf($0.parameter)) }
 }
 

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// How a sequence of vectors (B, T, D) with per-sequence lengths becomes one vector
 /// per sequence (B, D). Padded steps never contribute and never receive gradient.
 public enum SequencePoolingKind: String, CaseIterable, Sendable {

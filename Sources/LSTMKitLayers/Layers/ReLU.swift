@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// max(x, 0) elementwise.
 public enum ReLU {
     public static func forward(_ x: Tensor) -> Tensor {

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// What a model needs from "a recurrent layer", so that it takes one rather than an LSTM:
 /// the protocol, its configuration, the cells that implement it and the factory that
 /// builds one from a model file's cell tag.

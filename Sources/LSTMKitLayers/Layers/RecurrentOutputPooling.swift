@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Turns a recurrent layer's outputs into one vector per sequence, the head of every
 /// classifier: `.last` takes the last layer's final h of each direction (for the reverse
 /// direction that is its state after reading the whole sequence backwards), `.mean` and

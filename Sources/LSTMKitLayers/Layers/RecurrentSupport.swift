@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// How the recurrent layers (LSTM, GRU) walk a padded batch: step s of row b is time
 /// index t_b(s) (s forward, length - 1 - s in reverse, so a reverse direction starts at
 /// each sequence's own last step), inputs are gathered into step order a chunk of steps

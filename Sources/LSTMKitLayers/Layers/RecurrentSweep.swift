@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// The ReNet sweep (Visin et al. 2015, as used by ReSeg): a bidirectional recurrent
 /// layer reads every row of a feature map left↔right, then a second one reads every
 /// column of that result top↕bottom, so each output pixel has seen the whole map. Both

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Transposed 2-D convolution over (N, C, H, W), as PyTorch's nn.ConvTranspose2d
 /// (no dilation, no output padding): weight (C, O, kh, kw), bias (O), output size
 /// (H - 1)·stride - 2·padding + kernel per axis. It is the adjoint of a convolution,

@@ -1,3 +1,6 @@
+import LSTMKitCore
+import LSTMKitIO
+
 /// Training checkpoints: the model file plus the loop's state, so an interrupted run
 /// continues where it stopped. Besides the model's tensors a checkpoint holds, under
 /// the parameters' model-file names, "adam.m." / "adam.v." (each optimizer's moments),

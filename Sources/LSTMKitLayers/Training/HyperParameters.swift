@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// One hyper-parameter of a config or options struct: its snake_case name (the C config
 /// field and model-file metadata key, where those exist), the values it allows and a
 /// one-line doc. A struct's table of these (`HyperParameterized`) is the one place its
@@ -24,6 +26,17 @@ public struct HyperParameter<Root> {
     /// The field's value as text that `set` reads back ("0.5", "32,64", "cosine"; "0" for
     /// no time limit): a setting by name, read (C's lk_model_get_setting).
     public let text: (_ root: Root) -> String
+
+    /// The memberwise initializer, spelled out so that models in the LSTMKit target can
+    /// build entries of their own (the forecaster's quantile levels).
+    package init(name: String, allowed: String, doc: String,
+                 problem: @escaping (_ root: Root, _ name: String) -> String?,
+                 edges: @escaping (Root) -> (inside: [Root], outside: [Root]), choices: [String]? = nil,
+                 parse: @escaping (_ root: inout Root, _ text: String) -> String?,
+                 text: @escaping (_ root: Root) -> String) {
+        (self.name, self.allowed, self.doc, self.problem, self.edges) = (name, allowed, doc, problem, edges)
+        (self.choices, self.parse, self.text) = (choices, parse, text)
+    }
 
     /// The message if `root`'s value breaks the rule (naming the field `name`), else nil.
     public func problem(in root: Root, as name: String? = nil) -> String? { problem(root, name ?? self.name) }
@@ -253,31 +266,31 @@ extension HyperParameterized {
 
 /// The upper bound of counts a C config carries in an int32 (a larger value could not be
 /// given back by the `*_get_config` functions).
-let int32Max = Int(Int32.max)
+package let int32Max = Int(Int32.max)
 
 /// The thread counts the tables accept, and the command-line tool for every command.
 public let threadCountRange = 1...1024
 
 /// The network entries several configs share.
 extension HyperParameter {
-    static func hiddenSize(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
+    package static func hiddenSize(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
         .int("hidden_size", path, 1...4096, "LSTM units per direction.")
     }
 
-    static func cell(_ path: WritableKeyPath<Root, RecurrentCell>) -> HyperParameter {
+    package static func cell(_ path: WritableKeyPath<Root, RecurrentCell>) -> HyperParameter {
         .choice("cell", path, "The recurrent layer's cell.")
     }
 
-    static func numLayers(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
+    package static func numLayers(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
         .int("num_layers", path, 1...16, "Stacked LSTM layers.")
     }
 
-    static func attentionSize(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
+    package static func attentionSize(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
         .int("attention_size", path, 1...4096, "Hidden size of the attention pooling's scorer.")
     }
 
     /// pixel_mean and pixel_std: pixels are fed as (x - mean) / std, both set from the data.
-    static func pixelNormalisation(_ mean: WritableKeyPath<Root, Float>, _ std: WritableKeyPath<Root, Float>) -> [HyperParameter] {
+    package static func pixelNormalisation(_ mean: WritableKeyPath<Root, Float>, _ std: WritableKeyPath<Root, Float>) -> [HyperParameter] {
         [.float("pixel_mean", mean, .finite, "Pixels are fed as (x - pixel_mean) / pixel_std (set from the data)."),
          .float("pixel_std", std, .positive, "Pixels are fed as (x - pixel_mean) / pixel_std (set from the data).")]
     }

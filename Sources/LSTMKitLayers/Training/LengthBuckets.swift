@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Batches of examples of similar length, for training sequence models with little
 /// padding: shuffle, sort within windows of 50 batches (longest first, so the LSTM can
 /// skip finished rows), cut into batches, shuffle the batches.

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Losses return the mean loss and its gradient w.r.t. their input, so a training
 /// step is: loss forward -> model backward with that gradient -> optimizer step.
 public enum Loss {

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// An optimizer updates parameters from their accumulated gradients.
 /// Its state (momentum, moments) is kept per parameter object.
 public protocol Optimizer: AnyObject {

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +21,7 @@ func stopIfDiverged(loss: Float, gradientNorm: Float, epoch: Int, batch: Int, re
 }
 
 /// x rounded to 4 decimals; NaN and infinities as themselves.
-func fmt(_ x: Double) -> String { x.isFinite ? String((x * 10_000).rounded() / 10_000) : String(x) }
+package func fmt(_ x: Double) -> String { x.isFinite ? String((x * 10_000).rounded() / 10_000) : String(x) }
 
 /// x as a whole number (seconds, items per second); NaN and infinities (a rate over a
 /// zero time) as themselves.

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// How a trainer changes the learning rate. (`_cos` is Random.swift's libm cosine.)
 public enum LearningRateSchedule: String, Sendable, CaseIterable {
     /// Multiply it by the decay factor after each epoch without a better dev score;

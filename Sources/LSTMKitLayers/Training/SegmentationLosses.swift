@@ -1,4 +1,5 @@
 import CKernels
+import LSTMKitCore
 
 /// Losses of a segmenter over per-pixel logits (N, K, H, W) against class targets
 /// (N·H·W, row-major (N, H, W)), each returning the loss and its gradient w.r.t. the

@@ -1,3 +1,6 @@
+import LSTMKitCore
+import LSTMKitIO
+
 /// The one training loop every model uses (`Trainer`), its settings (`TrainerOptions`)
 /// and what a model gives it (`TrainingTask`): its parameters, its batches, its
 /// training step and its dev score. The loop owns the rest: epochs, the seeded order,

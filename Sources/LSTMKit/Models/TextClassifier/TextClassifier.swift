@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// Hyper-parameters of the text classifier.
 public struct TextClassifierConfig: Equatable, Sendable, RecurrentClassifierConfig {
     public var embeddingDim = 128

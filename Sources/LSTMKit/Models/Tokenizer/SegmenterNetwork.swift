@@ -1,3 +1,6 @@
+import LSTMKitCore
+import LSTMKitLayers
+
 /// Hyper-parameters of the BiLSTM-CRF segmenter.
 public struct SegmenterConfig: Equatable, Sendable {
     public var characterDim = 64
