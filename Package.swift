@@ -26,14 +26,21 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // The LSTM cell's gate math in C, with a variant per x86-64 ISA level picked at run time.
         .target(name: "CKernels"),
-        .target(name: "LSTMKit", dependencies: ["CBLAS", "CKernels", "CZlib"], swiftSettings: engineFlags),
+        // The engine, in four targets with a one-way dependency order (docs/ARCHITECTURE.md):
+        // Core (tensors, BLAS, memory, errors, threads) <- IO (file formats) <- Layers
+        // (layers, training) <- LSTMKit (models, model files; re-exports the other three).
+        .target(name: "LSTMKitCore", dependencies: ["CBLAS", "CKernels"], swiftSettings: engineFlags),
+        .target(name: "LSTMKitIO", dependencies: ["LSTMKitCore", "CZlib"], swiftSettings: engineFlags),
+        .target(name: "LSTMKitLayers", dependencies: ["LSTMKitCore", "LSTMKitIO", "CKernels"], swiftSettings: engineFlags),
+        .target(
+            name: "LSTMKit", dependencies: ["LSTMKitCore", "LSTMKitIO", "LSTMKitLayers"], swiftSettings: engineFlags),
         .target(name: "LSTMKitC", dependencies: ["LSTMKit", "CLSTMKitHeader"], swiftSettings: engineFlags),
         .executableTarget(
             name: "lstmkit-cli",
             dependencies: ["LSTMKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "lstmkit-bench", dependencies: ["LSTMKit"], path: "bench/swift", swiftSettings: engineFlags),
-        .testTarget(name: "LSTMKitTests", dependencies: ["LSTMKit"]),
+        .testTarget(name: "LSTMKitTests", dependencies: ["LSTMKitCore", "LSTMKitIO", "LSTMKitLayers", "LSTMKit"]),
     ],
     swiftLanguageModes: [.v5]
 )

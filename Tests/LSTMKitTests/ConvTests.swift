@@ -1,5 +1,6 @@
 import Testing
 @testable import LSTMKit
+@testable import LSTMKitLayers
 
 @Suite("Convolution and pooling")
 struct ConvTests {

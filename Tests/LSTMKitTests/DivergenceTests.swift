@@ -1,5 +1,6 @@
 import Testing
 @testable import LSTMKit
+@testable import LSTMKitLayers
 
 /// Issue 17, item 1: a learning rate the tables allow makes training diverge; each
 /// trainer stops with an error instead of trapping on a NaN loss (progress lines, dev

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMKit
+@testable import LSTMKitLayers
 
 @Suite("Image classifier")
 struct ImageClassifierTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMKit
+@testable import LSTMKitCore
 
 /// The one checked path for allocations sized by a caller or a file (`Memory.check`):
 /// sizes that overflow, exceed the limit or cannot be had are errors, never aborts.

@@ -1,5 +1,6 @@
 import Testing
 @testable import LSTMKit
+@testable import LSTMKitIO
 
 @Suite("NumPy files")
 struct NumPyFileTests {

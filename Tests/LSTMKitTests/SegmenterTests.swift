@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import LSTMKit
+@testable import LSTMKitCore
+@testable import LSTMKitLayers
 
 /// Centred differences at a sample of entries only (whole-model checks would otherwise
 /// run thousands of forward passes); returns (indices, numeric gradient there).

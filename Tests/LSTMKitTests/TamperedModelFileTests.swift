@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMKit
+@testable import LSTMKitLayers
 
 /// Issue 17, item 8: model files whose metadata was hand-edited (sizes within or beyond
 /// the hyper-parameters' bounds) are refused before the model is built: quickly, with a

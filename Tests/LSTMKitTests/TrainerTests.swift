@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LSTMKit
+@testable import LSTMKitLayers
 
 /// The one training loop's features, each tested once on a tiny model (the image
 /// classifier on 8×8 bars, unless the feature needs another), and checkpoint + resume

@@ -1,3 +1,5 @@
+import LSTMKitLayers
+
 /// Scores of rolling-origin forecasts against the series, averaged over every origin,
 /// step and target: MASE, sMAPE, the central interval's coverage and the scaled pinball
 /// loss (the dev score training minimises).

@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// How a forecaster scales a series before the network reads it.
 public enum ForecastScaling: String, CaseIterable, Sendable {
     /// Every channel as (x − mean) / std of the training part (stored in the model).

@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// Options of `ForecasterTrainer`: the loop's settings are `loop`'s; the forecaster adds
 /// the share of the series kept for dev.
 public struct ForecasterTrainingOptions: ModelTrainingOptions, Sendable {

@@ -1,3 +1,6 @@
+import LSTMKitCore
+import LSTMKitLayers
+
 extension Loss {
     /// The pinball (quantile) loss of predicted quantiles against targets, averaged over
     /// every entry: for quantile τ and error e = y − ŷ, max(τ·e, (τ − 1)·e).

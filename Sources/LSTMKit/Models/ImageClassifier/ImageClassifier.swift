@@ -1,4 +1,7 @@
 import Dispatch
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
 
 /// How an image classifier turns its input into a sequence for the LSTM.
 public enum ImageClassifierKind: String, CaseIterable, Sendable {

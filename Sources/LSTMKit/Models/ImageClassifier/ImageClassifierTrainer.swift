@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// Options of `ImageClassifierTrainer`: the loop's settings (patience on dev accuracy,
 /// a time limit...) are `loop`'s; the images need no others.
 public struct ImageClassifierTrainingOptions: ModelTrainingOptions, Sendable {

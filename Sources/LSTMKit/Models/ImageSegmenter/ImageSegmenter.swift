@@ -1,4 +1,7 @@
 import Dispatch
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
 
 /// What carries context across the encoder's feature map.
 public enum SegmenterContext: String, CaseIterable, Sendable {

@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// Options of `ImageSegmenterTrainer`; the loop's settings (the schedule, patience on
 /// dev mean IoU, a time limit...) are `loop`'s.
 public struct ImageSegmenterTrainingOptions: ModelTrainingOptions, Sendable {

@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// Hyper-parameters of the sequence classifier. The defaults were chosen on dev splits
 /// carved from the UCR/UEA training sets (bench/seq_classify_tune.py, docs/TIME_SERIES.md).
 public struct SequenceClassifierConfig: Equatable, Sendable, RecurrentClassifierConfig {

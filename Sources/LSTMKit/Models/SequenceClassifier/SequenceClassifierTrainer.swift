@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// Options of `SequenceClassifierTrainer`; the loop's settings (patience on dev accuracy...)
 /// are `loop`'s.
 public struct SequenceClassifierTrainingOptions: ModelTrainingOptions, Sendable {

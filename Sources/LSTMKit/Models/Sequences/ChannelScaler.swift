@@ -1,3 +1,6 @@
+import LSTMKitCore
+import LSTMKitLayers
+
 /// Per-channel z-score normalisation fitted on training sequences: each channel is fed
 /// as (x − mean) / std, mean and std over every present value of the training set (NaN
 /// and padding left out). A model holds it as a child module, so its two tensors are

@@ -1,3 +1,6 @@
+import LSTMKitCore
+import LSTMKitLayers
+
 /// Float sequences of C channels, of different lengths, as every numeric-sequence model
 /// takes them (the sequence classifier, the forecaster): the checks of a caller's data
 /// (channel counts, empty sequences, NaN named by index) and the padded batch a

@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// Hyper-parameters of the text classifier.
 public struct TextClassifierConfig: Equatable, Sendable, RecurrentClassifierConfig {
     public var embeddingDim = 128
@@ -86,7 +90,7 @@ public final class TextClassifier: Module {
             : nil
         for e in [embedding] + (bigramEmbedding.map { [$0] } ?? []) {
             let scale = 1 / Float(e.dim).squareRoot()
-            for i in 0..<e.weight.count { e.weight.value[i] *= scale }
+            e.weight.value = e.weight.value.map { $0 * scale }  // whole: across targets, [i] *= would copy per element
         }
         recurrent = try config.cell.make(RecurrentConfig(inputSize: config.embeddingDim + config.bigramDim, hiddenSize: config.hiddenSize,
                                                          numLayers: config.numLayers, bidirectional: config.bidirectional, seed: rng.next()))

@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// Accuracy, macro-F1 and the confusion matrix of predictions against labels.
 public struct ClassificationScore: Equatable, Sendable {
     public let labels: [String]

@@ -1,3 +1,5 @@
+import LSTMKitLayers
+
 /// BMES tags for word segmentation: B begins a word, M continues it, E ends it,
 /// S is a one-character word. The tokenizer's tagging scheme: the CRF layer knows no
 /// tag set, and `crf()` builds one with these constraints.

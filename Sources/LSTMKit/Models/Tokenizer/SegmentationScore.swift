@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Word-segmentation scores as the SIGHAN bakeoff reports them: a predicted word is
 /// right when its character span equals a gold word's span.
 public struct SegmentationScore: Equatable, Sendable {

@@ -1,3 +1,6 @@
+import LSTMKitCore
+import LSTMKitLayers
+
 /// Hyper-parameters of the BiLSTM-CRF segmenter.
 public struct SegmenterConfig: Equatable, Sendable {
     public var characterDim = 64
@@ -56,7 +59,7 @@ public final class SegmenterNetwork: Module {
         // N(0, 1) embeddings swamp a small LSTM at the start; scale them down.
         for e in [characterEmbedding, bigramEmbedding] {
             let s = 1 / Float(e.dim).squareRoot()
-            for i in 0..<e.weight.count { e.weight.value[i] *= s }
+            e.weight.value = e.weight.value.map { $0 * s }  // whole: across targets, [i] *= would copy per element
         }
         recurrent = try config.cell.make(RecurrentConfig(inputSize: config.inputSize, hiddenSize: config.hiddenSize,
                                                          numLayers: config.numLayers, bidirectional: true, seed: rng.next()))

@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// The Chinese word segmenter: BiLSTM-CRF over characters and character bigrams.
 ///
 /// `cut` returns tokens that, joined, give back the input exactly: words, and runs

@@ -1,3 +1,5 @@
+import LSTMKitCore
+
 /// Ensembles: several trained tokenizers segmenting as one, their emission and
 /// transition scores averaged before Viterbi; stored with 16-bit weights.
 ///

@@ -1,3 +1,7 @@
+import LSTMKitCore
+import LSTMKitIO
+import LSTMKitLayers
+
 /// Options of a tokenizer training run; the defaults are the shipped model's recipe
 /// except the lexicon (data: see `TokenizerTrainer.init`) and weight averaging (the
 /// shipped model used `averageDecay` 0.999, which suits its 2,600 steps an epoch but

@@ -1,3 +1,6 @@
+import LSTMKitCore
+import LSTMKitIO
+
 /// Words that must come out whole wherever they occur. They are applied inside
 /// Viterbi decoding as constraints on the allowed tags (B, M..., E or S), so the rest
 /// of the sentence is still decoded optimally around them.

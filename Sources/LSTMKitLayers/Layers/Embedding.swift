@@ -1,0 +1,64 @@
+import LSTMKitCore
+
+/// Looks up rows of a (num, dim) table: ids (N) -> (N, dim). The row at `paddingIndex`
+/// starts at zero and never receives gradient, as in PyTorch's nn.Embedding.
+public final class Embedding: Module {
+    public let numEmbeddings: Int
+    public let dim: Int
+    public let paddingIndex: Int?
+    public let weight: Parameter
+
+    /// `sparse`: gradients touch only the looked-up rows, and clipping, zeroing and
+    /// Adam visit only those (fast for large tables; see `Parameter.sparseRowSize`).
+    public init(_ numEmbeddings: Int, _ dim: Int, paddingIndex: Int? = nil, sparse: Bool = false,
+                rng: inout SeededRandom) {
+        precondition(numEmbeddings > 0 && dim > 0, "Embedding sizes must be positive")
+        precondition(paddingIndex.map { $0 >= 0 && $0 < numEmbeddings } ?? true, "padding index out of range")
+        self.numEmbeddings = numEmbeddings
+        self.dim = dim
+        self.paddingIndex = paddingIndex
+        var w = (0..<(numEmbeddings * dim)).map { _ in rng.normal() }
+        if let p = paddingIndex {
+            for j in 0..<dim { w[p * dim + j] = 0 }
+        }
+        weight = Parameter(name: "weight", shape: [numEmbeddings, dim], value: w)
+        if sparse { weight.sparseRowSize = dim }
+    }
+
+    public var localParameters: [Parameter] { [weight] }
+
+    /// Throws if an id is outside [0, numEmbeddings).
+    public func validate(_ ids: [Int32]) throws {
+        for (i, id) in ids.enumerated() where id < 0 || Int(id) >= numEmbeddings {
+            throw LSTMKitError.invalidArgument(
+                "id \(id) at position \(i) is outside the vocabulary [0, \(numEmbeddings))")
+        }
+    }
+
+    /// ids (shape) -> (shape..., dim). Ids must be valid (see `validate`).
+    public func forward(_ ids: [Int32], shape: [Int]) -> Tensor {
+        var out = [Float](repeating: 0, count: ids.count * dim)
+        weight.value.withUnsafeBufferPointer { w in
+            out.withUnsafeMutableBufferPointer { o in
+                for (r, id) in ids.enumerated() {
+                    let src = w.baseAddress! + Int(id) * dim
+                    (o.baseAddress! + r * dim).update(from: src, count: dim)
+                }
+            }
+        }
+        return Tensor(shape: shape + [dim], data: out)
+    }
+
+    /// Accumulates the gradient of each used row (except the padding row).
+    public func backward(_ ids: [Int32], outputGrad dy: Tensor) {
+        precondition(dy.count == ids.count * dim, "Embedding.backward: dy has the wrong size")
+        dy.data.withUnsafeBufferPointer { g in
+            weight.grad.withUnsafeMutableBufferPointer { gw in
+                for (r, id) in ids.enumerated() where Int(id) != paddingIndex {
+                    VectorMath.add(g.baseAddress! + r * dim, into: gw.baseAddress! + Int(id) * dim, count: dim)
+                    if weight.sparseRowSize != nil { weight.markTouched(row: Int(id)) }
+                }
+            }
+        }
+    }
+}
