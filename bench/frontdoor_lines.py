@@ -9,7 +9,7 @@ of Sources/LSTMKitC (the C ABI) and Sources/lstmkit-cli (the CLI), and the .c, .
 and divides by the number of model classes the Python package exports. (The issue's
 figure counted .c and .py only; the extension's headers hold its shared macros, so
 they count here: 1,626 per kind on 662d6e0 with them.) Prints the engine's
-Swift (Sources/LSTMKit) beside it for scale. Bar: at most 973 lines per kind (40 %
+Swift (the engine's targets, Sources/LSTMKit*) beside it for scale. Bar: at most 973 lines per kind (40 %
 below the 1,622 counted on main at 662d6e0).
 """
 
@@ -27,7 +27,8 @@ GROUPS = {
     "extension (bindings/python/lstmkit, .c .h)": ("bindings/python/lstmkit/", (".c", ".h")),
     "package (bindings/python/lstmkit, .py)": ("bindings/python/lstmkit/", (".py",)),
 }
-ENGINE = ("Sources/LSTMKit/", (".swift",))
+# The engine's targets (one, Sources/LSTMKit, before the split into four).
+ENGINE = ("Sources/LSTMKitCore/", "Sources/LSTMKitIO/", "Sources/LSTMKitLayers/", "Sources/LSTMKit/")
 # Exported names that are models (estimators and layers a user builds or loads).
 MODEL_CLASSES = re.compile(r"^(LSTM|GRU|Tokenizer|([A-Z][A-Za-z]*)?(Classifier|Segmenter|Forecaster|Seq2Seq|Regressor))$")
 
@@ -67,7 +68,8 @@ def main() -> None:
         print(f"{name:44} {n:6,}")
     kinds = model_classes(args.rev)
     print(f"{'front doors':44} {total:6,}")
-    print(f"{'engine (Sources/LSTMKit, .swift)':44} {lines(args.rev, *ENGINE):6,}")
+    engine = sum(lines(args.rev, prefix, (".swift",)) for prefix in ENGINE)
+    print(f"{'engine (Sources/LSTMKit*, .swift)':44} {engine:6,}")
     print(f"model classes exported ({len(kinds)}): {', '.join(kinds)}")
     per_kind = total / len(kinds)
     print(f"front-door lines per model kind: {per_kind:,.0f} (bar: <= 973)")
