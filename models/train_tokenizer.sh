@@ -6,8 +6,9 @@
 #   words:   hidden 128, the training words as dictionary features (plus the lexicon)
 #   lexicon: hidden 96, the lexicon only, 30 % of bigrams hidden in training
 # Seed 2: of seeds 1-3 of this recipe, the one with the best dev scores.
-# About 12 minutes on one core; resumable: run it again after an interruption and each
-# member continues from its last checkpoint (a finished member is not trained again).
+# About 30 minutes on one idle core (the two members: ~9 and ~21 minutes); resumable:
+# run it again after an interruption and each member continues from its last checkpoint
+# (a finished member is not trained again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup
