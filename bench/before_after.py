@@ -53,6 +53,10 @@ def cws_rows(data):
             rows.setdefault(key, []).append(value)
         for p in d["peers"]:
             if "chars_per_s" in p:
+                # one thread against the peer's one process: the fair figure when the run
+                # was pinned to one core (the two-thread figure then measures nothing)
+                rows.setdefault(f"cws cut_many 1 thread / {p['name']} same run", []).append(
+                    r["chars_per_s_t1"] / p["chars_per_s"])
                 rows.setdefault(f"cws cut_many 2 threads / {p['name']} same run", []).append(
                     r["chars_per_s_t2"] / p["chars_per_s"])
     return rows
