@@ -5,10 +5,10 @@ import Testing
 /// gradient against finite differences, masks, and a step equal to the full path.
 @Suite("Encoder-decoder attention")
 struct AttentionEncoderDecoderTests {
-    // Three sources of padded length 5; the decoder rows choose their source through a map
-    // (two rows share source 2, as beams do).
+    // Three sources of padded length 5; the decoder rows choose their source through a map:
+    // two consecutive rows share source 2 (as beams do, one GEMM), a later row reads it too.
     static let lengths = [5, 2, 4]
-    static let sources = [2, 0, 2, 1]
+    static let sources = [2, 2, 0, 2, 1]
     static let (steps, targetSteps) = (5, 3)
 
     static func make(_ score: AttentionScore) -> EncoderDecoderAttention {
@@ -74,8 +74,9 @@ struct AttentionEncoderDecoderTests {
         let (states, queries) = (Self.states(), Self.queries(layer))
         let memory = layer.memory(states, lengths: Self.lengths)
         let (out, cache) = layer.forward(memory, queries: queries, sources: Self.sources)
-        #expect(out.shape == [4, Self.targetSteps, 3] && cache.weights.shape == [4, Self.targetSteps, Self.steps])
-        #expect(cache.context.shape == [4, Self.targetSteps, 4])
+        let rows = Self.sources.count
+        #expect(out.shape == [rows, Self.targetSteps, 3] && cache.weights.shape == [rows, Self.targetSteps, Self.steps])
+        #expect(cache.context.shape == [rows, Self.targetSteps, 4])
         let (want, wantWeights) = Self.reference(layer, states: states, queries: queries, sources: Self.sources)
         expectClose(out.data, want, tol: 1e-5, "h̃")
         expectClose(cache.weights.data, wantWeights, tol: 1e-5, "α")
@@ -113,7 +114,7 @@ struct AttentionEncoderDecoderTests {
         }
     }
 
-    @Test("masks: padded positions get weight 0 and gradient 0; padding values change nothing",
+    @Test("masks: padded positions get weight 0 and gradient 0; padding values (NaN too) change nothing",
           arguments: AttentionScore.allCases)
     func masks(score: AttentionScore) throws {
         let layer = Self.make(score)
@@ -131,7 +132,7 @@ struct AttentionEncoderDecoderTests {
         let states = Self.states()
         var repadded = states
         for (s, n) in Self.lengths.enumerated() {
-            for j in n..<Self.steps { for k in 0..<4 { repadded.data[(s * Self.steps + j) * 4 + k] = Float(7 * j - k) } }
+            for j in n..<Self.steps { for k in 0..<4 { repadded.data[(s * Self.steps + j) * 4 + k] = k == 1 ? .nan : Float(7 * j - k) } }
         }
         let a = run(states), b = run(repadded)
         #expect(a.out == b.out && a.weights == b.weights && a.dq == b.dq && a.grads == b.grads)
@@ -180,10 +181,11 @@ struct AttentionEncoderDecoderTests {
             expectClose(cache.weights.data, slice(fullCache.weights.data, Self.steps), tol: 1e-6, "α at step \(t)")
             let dq = layer.backward(cache, outputGrad: Tensor(shape: out.shape, data: slice(w, o)), memoryGrad: &stepMemoryGrad)
             #expect(dq.shape == [rows, d])
-            expectClose(dq.data, slice(dqFull.data, d), tol: 1e-5, "dquery at step \(t)")
+            expectClose(dq.data, slice(dqFull.data, d), tol: 1e-5, floor: 1e-2, "dquery at step \(t)")
         }
-        expectClose(layer.backward(memory, memoryGrad: stepMemoryGrad).data, dStatesFull.data, tol: 1e-5, "dstates")
-        for (p, want) in zip(layer.parameters, gradsFull) { expectClose(p.grad, want, tol: 1e-5, "d\(p.name)") }
+        // The sums run in another order (step by step against one GEMM): equal to rounding.
+        expectClose(layer.backward(memory, memoryGrad: stepMemoryGrad).data, dStatesFull.data, tol: 1e-5, floor: 1e-2, "dstates")
+        for (p, want) in zip(layer.parameters, gradsFull) { expectClose(p.grad, want, tol: 1e-5, floor: 1e-2, "d\(p.name)") }
     }
 
     @Test("beams sharing a source through the row map equal the source's own row")

@@ -144,7 +144,7 @@ public final class EncoderDecoderAttention: Module {
     /// What backward needs, and what callers read: the weights and the contexts.
     public struct Cache {
         let memory: AttentionMemory
-        let sources: [Int]
+        let runs: [Run]
         let queries: Tensor          // (N, T_q, D)
         let queryShape: [Int]        // as the caller gave it: (N, T_q, D) or a step's (N, D)
         let projectedQueries: [Float] // additive: W_2 h_t (N*T_q, A); else empty
@@ -156,6 +156,23 @@ public final class EncoderDecoderAttention: Module {
         public let context: Tensor
     }
 
+    /// Consecutive rows attending over one source.
+    struct Run {
+        let first: Int, count: Int, source: Int
+    }
+
+    static func runs(_ sources: [Int]) -> [Run] {
+        var runs: [Run] = []
+        for (row, s) in sources.enumerated() {
+            if let last = runs.last, last.source == s {
+                runs[runs.count - 1] = Run(first: last.first, count: last.count + 1, source: s)
+            } else {
+                runs.append(Run(first: row, count: 1, source: s))
+            }
+        }
+        return runs
+    }
+
     /// One decoding step: queries h_t (N, D) → h̃_t (N, O). See `forward`.
     public func step(_ memory: AttentionMemory, query: Tensor, sources: [Int]? = nil) -> (Tensor, Cache) {
         precondition(query.rank == 2, "attention step: query must be (N, D), got \(query.shape)")
@@ -165,8 +182,9 @@ public final class EncoderDecoderAttention: Module {
     }
 
     /// Queries h_t (N, T_q, D) → h̃ (N, T_q, O). Row n attends over source `sources[n]` of
-    /// the memory (nil: row n over source n, N == S). Per row, one GEMM forms all T_q
-    /// steps' scores (dot, general) and one more the contexts; linear_out is one GEMM.
+    /// the memory (nil: row n over source n, N == S). Each run of consecutive rows sharing a
+    /// source (a row; a source's beams) takes one GEMM for all its steps' scores (dot,
+    /// general) and one for their contexts; linear_out is one GEMM.
     public func forward(_ memory: AttentionMemory, queries: Tensor, sources: [Int]? = nil) -> (Tensor, Cache) {
         forward(memory, queries: queries, sources: sources, queryShape: queries.shape)
     }
@@ -180,6 +198,7 @@ public final class EncoderDecoderAttention: Module {
         precondition(sources.count == rows && sources.allSatisfy { (0..<memory.sources).contains($0) },
                      "attention: \(sources.count) source indices for \(rows) rows over \(memory.sources) sources")
         let (steps, e, k) = (memory.steps, memorySize, memory.keyWidth)
+        let runs = Self.runs(sources)
         let projected = linearQuery.map { $0.forward(queries.reshaped([rows * tq, d])).data } ?? []
         var weights = [Float](repeating: 0, count: rows * tq * steps)
         var context = [Float](repeating: 0, count: rows * tq * e)
@@ -188,20 +207,22 @@ public final class EncoderDecoderAttention: Module {
                 memory.states.data.withUnsafeBufferPointer { values in
                     weights.withUnsafeMutableBufferPointer { wBuf in
                         context.withUnsafeMutableBufferPointer { cBuf in
-                            for r in 0..<rows {
-                                let s = sources[r], n = memory.lengths[s]
-                                let w = wBuf.baseAddress! + r * tq * steps
+                            for run in runs {
+                                // The run's query rows of the flattened (N*T_q, ·) buffers.
+                                let (s, first, m) = (run.source, run.first * tq, run.count * tq)
+                                let n = memory.lengths[s]
+                                let w = wBuf.baseAddress! + first * steps
                                 let keysS = keys.baseAddress! + s * steps * k
                                 if score == .additive {
-                                    additiveScores(into: w, keys: keysS, projected: projected, firstRow: r * tq,
-                                                   rows: tq, valid: n, stride: steps)
+                                    additiveScores(into: w, keys: keysS, projected: projected, firstRow: first,
+                                                   rows: m, valid: n, stride: steps)
                                 } else {
-                                    BLAS.gemm(transB: true, m: tq, n: n, k: d, a: q.baseAddress! + r * tq * d, lda: d,
+                                    BLAS.gemm(transB: true, m: m, n: n, k: d, a: q.baseAddress! + first * d, lda: d,
                                               b: keysS, ldb: k, beta: 0, c: w, ldc: steps)
                                 }
-                                AttentionSoftmax.forward(w, rows: tq, valid: n, width: steps, stride: steps)
-                                BLAS.gemm(m: tq, n: e, k: n, a: w, lda: steps, b: values.baseAddress! + s * steps * e,
-                                          ldb: e, beta: 0, c: cBuf.baseAddress! + r * tq * e, ldc: e)
+                                AttentionSoftmax.forward(w, rows: m, valid: n, width: steps, stride: steps)
+                                BLAS.gemm(m: m, n: e, k: n, a: w, lda: steps, b: values.baseAddress! + s * steps * e,
+                                          ldb: e, beta: 0, c: cBuf.baseAddress! + first * e, ldc: e)
                             }
                         }
                     }
@@ -217,7 +238,7 @@ public final class EncoderDecoderAttention: Module {
         let combinedTensor = Tensor(shape: [rows * tq, e + d], data: combined)
         var out = linearOut.forward(combinedTensor).data
         for i in 0..<out.count { out[i] = VectorMath.tanh(out[i]) }
-        let cache = Cache(memory: memory, sources: sources, queries: queries, queryShape: queryShape,
+        let cache = Cache(memory: memory, runs: runs, queries: queries, queryShape: queryShape,
                           projectedQueries: projected, combined: combinedTensor, output: out,
                           weights: Tensor(shape: [rows, tq, steps], data: weights),
                           context: Tensor(shape: [rows, tq, e], data: context))
@@ -268,7 +289,7 @@ public final class EncoderDecoderAttention: Module {
         }
         if let contextGrad { VectorMath.add(contextGrad.data, into: &dContext, count: dContext.count) }
         var dProjected = [Float](repeating: 0, count: cache.projectedQueries.count)
-        var dScores = [Float](repeating: 0, count: tq * steps)   // one row's, reused
+        var dScores = [Float](repeating: 0, count: (cache.runs.map(\.count).max() ?? 0) * tq * steps)  // a run's, reused
         cache.weights.data.withUnsafeBufferPointer { wBuf in
             dContext.withUnsafeBufferPointer { dc in
                 memory.states.data.withUnsafeBufferPointer { values in
@@ -278,31 +299,31 @@ public final class EncoderDecoderAttention: Module {
                                 memoryGrad.values.withUnsafeMutableBufferPointer { dv in
                                     memoryGrad.keys.withUnsafeMutableBufferPointer { dk in
                                         dQueries.withUnsafeMutableBufferPointer { dq in
-                                            for r in 0..<rows {
-                                                let s = cache.sources[r], n = memory.lengths[s]
-                                                let w = wBuf.baseAddress! + r * tq * steps
-                                                let dcR = dc.baseAddress! + r * tq * e
+                                            for run in cache.runs {
+                                                let (s, first, m) = (run.source, run.first * tq, run.count * tq)
+                                                let n = memory.lengths[s]
+                                                let w = wBuf.baseAddress! + first * steps
+                                                let dcR = dc.baseAddress! + first * e
                                                 let valuesS = values.baseAddress! + s * steps * e
                                                 let keysS = keys.baseAddress! + s * steps * k
                                                 let dkS = dk.baseAddress! + s * steps * k
                                                 // dα = dc Vᵀ; dV += αᵀ dc.
-                                                BLAS.gemm(transB: true, m: tq, n: n, k: e, a: dcR, lda: e, b: valuesS, ldb: e,
+                                                BLAS.gemm(transB: true, m: m, n: n, k: e, a: dcR, lda: e, b: valuesS, ldb: e,
                                                           beta: 0, c: ds.baseAddress!, ldc: steps)
-                                                BLAS.gemm(transA: true, m: n, n: e, k: tq, a: w, lda: steps, b: dcR, ldb: e,
+                                                BLAS.gemm(transA: true, m: n, n: e, k: m, a: w, lda: steps, b: dcR, ldb: e,
                                                           beta: 1, c: dv.baseAddress! + s * steps * e, ldc: e)
                                                 AttentionSoftmax.backward(weights: w, weightStride: steps, grad: ds.baseAddress!,
-                                                                          gradStride: steps, rows: tq, valid: n)
+                                                                          gradStride: steps, rows: m, valid: n)
                                                 if score == .additive {
                                                     additiveBackward(dScores: ds.baseAddress!, keys: keysS, keyGrad: dkS,
                                                                      projected: cache.projectedQueries, dProjected: &dProjected,
-                                                                     firstRow: r * tq, rows: tq, valid: n, stride: steps)
+                                                                     firstRow: first, rows: m, valid: n, stride: steps)
                                                 } else {
                                                     // dq += dS K; dK += dSᵀ q.
-                                                    let qR = q.baseAddress! + r * tq * d
-                                                    BLAS.gemm(m: tq, n: d, k: n, a: ds.baseAddress!, lda: steps, b: keysS, ldb: k,
-                                                              beta: 1, c: dq.baseAddress! + r * tq * d, ldc: d)
-                                                    BLAS.gemm(transA: true, m: n, n: k, k: tq, a: ds.baseAddress!, lda: steps,
-                                                              b: qR, ldb: d, beta: 1, c: dkS, ldc: k)
+                                                    BLAS.gemm(m: m, n: d, k: n, a: ds.baseAddress!, lda: steps, b: keysS, ldb: k,
+                                                              beta: 1, c: dq.baseAddress! + first * d, ldc: d)
+                                                    BLAS.gemm(transA: true, m: n, n: k, k: m, a: ds.baseAddress!, lda: steps,
+                                                              b: q.baseAddress! + first * d, ldb: d, beta: 1, c: dkS, ldc: k)
                                                 }
                                             }
                                         }
@@ -322,7 +343,7 @@ public final class EncoderDecoderAttention: Module {
         return Tensor(shape: cache.queryShape, data: dQueries)
     }
 
-    /// The additive score's backward for one row's T_q steps (u recomputed, not cached:
+    /// The additive score's backward for a run's query rows (u recomputed, not cached:
     /// it is T_q × T_src × A floats): dv += dS u, and dS v (1 − u²) into both W_1 h̄ and W_2 h.
     private func additiveBackward(dScores: UnsafePointer<Float>, keys: UnsafePointer<Float>,
                                   keyGrad: UnsafeMutablePointer<Float>, projected: [Float], dProjected: inout [Float],
