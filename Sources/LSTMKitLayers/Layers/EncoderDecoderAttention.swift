@@ -1,3 +1,4 @@
+import CKernels
 import LSTMKitCore
 
 /// How a decoder state h_t scores an encoder state h̄_s.
@@ -197,6 +198,8 @@ public final class EncoderDecoderAttention: Module {
         let sources = sources ?? Array(0..<rows)
         precondition(sources.count == rows && sources.allSatisfy { (0..<memory.sources).contains($0) },
                      "attention: \(sources.count) source indices for \(rows) rows over \(memory.sources) sources")
+        precondition(memory.states.shape[2] == memorySize && memory.keyWidth == (keyProjection?.outFeatures ?? memorySize),
+                     "attention: the memory was made by another layer")
         let (steps, e, k) = (memory.steps, memorySize, memory.keyWidth)
         let runs = Self.runs(sources)
         let projected = linearQuery.map { $0.forward(queries.reshaped([rows * tq, d])).data } ?? []
@@ -246,23 +249,34 @@ public final class EncoderDecoderAttention: Module {
     }
 
     /// scores[t, j] = Σ_a v_a tanh(K[j, a] + P[t, a]) for the valid positions j. No GEMM
-    /// can form it (tanh sits between the two sides); its cost is T_q × T_src × A.
+    /// can form it (tanh sits between the two sides): its cost is T_q × T_src × A, with
+    /// the kernels' vectorised tanh over a query's (T_src, A) block.
     private func additiveScores(into w: UnsafeMutablePointer<Float>, keys: UnsafePointer<Float>, projected: [Float],
                                 firstRow: Int, rows: Int, valid: Int, stride: Int) {
         let a = attentionSize
+        var hidden = [Float](repeating: 0, count: valid * a)
         v!.value.withUnsafeBufferPointer { va in
             projected.withUnsafeBufferPointer { p in
-                for t in 0..<rows {
-                    let pt = p.baseAddress! + (firstRow + t) * a
-                    for j in 0..<valid {
-                        let kj = keys + j * a
-                        var sum: Float = 0
-                        for i in 0..<a { sum += va[i] * VectorMath.tanh(kj[i] + pt[i]) }
-                        w[t * stride + j] = sum
+                hidden.withUnsafeMutableBufferPointer { hb in
+                    let u = hb.baseAddress!
+                    for t in 0..<rows {
+                        Self.additiveHidden(u, keys: keys, query: p.baseAddress! + (firstRow + t) * a, valid: valid, width: a)
+                        for j in 0..<valid {
+                            var sum: Float = 0
+                            for i in 0..<a { sum += va[i] * u[j * a + i] }
+                            w[t * stride + j] = sum
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// u (valid, A) = tanh(K[j] + P_t) for one query.
+    private static func additiveHidden(_ u: UnsafeMutablePointer<Float>, keys: UnsafePointer<Float>,
+                                       query: UnsafePointer<Float>, valid: Int, width a: Int) {
+        for j in 0..<valid { for i in 0..<a { u[j * a + i] = keys[j * a + i] + query[i] } }
+        ck_tanh(u, u, Int64(valid * a))
     }
 
     /// dh̃ (the forward's output shape) → the queries' gradient (their shape). ADDS into
@@ -343,28 +357,32 @@ public final class EncoderDecoderAttention: Module {
         return Tensor(shape: cache.queryShape, data: dQueries)
     }
 
-    /// The additive score's backward for a run's query rows (u recomputed, not cached:
-    /// it is T_q × T_src × A floats): dv += dS u, and dS v (1 − u²) into both W_1 h̄ and W_2 h.
+    /// The additive score's backward for a run's query rows (u recomputed, not cached: it
+    /// is T_q × T_src × A floats): dv += dS u, and dS v (1 − u²) into both W_1 h̄ and W_2 h.
     private func additiveBackward(dScores: UnsafePointer<Float>, keys: UnsafePointer<Float>,
                                   keyGrad: UnsafeMutablePointer<Float>, projected: [Float], dProjected: inout [Float],
                                   firstRow: Int, rows: Int, valid: Int, stride: Int) {
         let a = attentionSize
         let v = v!
+        var hidden = [Float](repeating: 0, count: valid * a)
         v.value.withUnsafeBufferPointer { va in
             v.grad.withUnsafeMutableBufferPointer { dva in
                 projected.withUnsafeBufferPointer { p in
                     dProjected.withUnsafeMutableBufferPointer { dp in
-                        for t in 0..<rows {
-                            let pt = p.baseAddress! + (firstRow + t) * a, dpt = dp.baseAddress! + (firstRow + t) * a
-                            for j in 0..<valid {
-                                let g = dScores[t * stride + j]
-                                let kj = keys + j * a, dkj = keyGrad + j * a
-                                for i in 0..<a {
-                                    let u = VectorMath.tanh(kj[i] + pt[i])
-                                    dva[i] += g * u
-                                    let dPre = g * va[i] * (1 - u * u)
-                                    dpt[i] += dPre
-                                    dkj[i] += dPre
+                        hidden.withUnsafeMutableBufferPointer { hb in
+                            let u = hb.baseAddress!
+                            for t in 0..<rows {
+                                let pt = p.baseAddress! + (firstRow + t) * a, dpt = dp.baseAddress! + (firstRow + t) * a
+                                Self.additiveHidden(u, keys: keys, query: pt, valid: valid, width: a)
+                                for j in 0..<valid {
+                                    let g = dScores[t * stride + j]
+                                    let uj = u + j * a, dkj = keyGrad + j * a
+                                    for i in 0..<a {
+                                        dva[i] += g * uj[i]
+                                        let dPre = g * va[i] * (1 - uj[i] * uj[i])
+                                        dpt[i] += dPre
+                                        dkj[i] += dPre
+                                    }
                                 }
                             }
                         }
