@@ -33,6 +33,9 @@ public final class QuantizedWeight: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
 
+    /// The int8 kernel variant this CPU runs ("avx2", "plain").
+    public static var kernelVariant: String { String(cString: ck_q8_isa()) }
+
     /// The longest row the kernels sum exactly in int32.
     public static let maxCols = 32768
 
