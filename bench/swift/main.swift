@@ -77,7 +77,7 @@ case "c1q8", "c2q8":
     let q8 = try lstm.quantize()
     let x = randomTensor([b, t, 128])
     let lengths = [Int](repeating: t, count: b)
-    extra["q8_isa"] = QuantizedWeight.kernelVariant
+    extra["q8_isa"] = "\"\(QuantizedWeight.kernelVariant)\""
     times = measure {
         let out = q8.infer(sequences: x, lengths: lengths)
         sink += out.y.data[0]
