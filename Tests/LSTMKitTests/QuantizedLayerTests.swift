@@ -74,6 +74,36 @@ struct QuantizedLayerTests {
         #expect(second.state == whole.state)
     }
 
+    @Test("A trained model: the bundled segmenter's recurrent layers, int8 against float32 on the fixture's test sentences")
+    func trainedSegmenter() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let tokenizer = try Tokenizer.load(from: root.appendingPathComponent("models/tokenizer-pku.safetensors").path)
+        let lines = try String(contentsOfFile: root.appendingPathComponent("Tests/Fixtures/cws/test.txt").path, encoding: .utf8)
+            .split(separator: "\n").prefix(12).map { $0.split(separator: " ").joined() }
+        let pieces = lines.map { tokenizer.vocabulary.encode($0.map(CharacterVocabulary.normalize)) }
+        let batch = SegmenterNetwork.Batch(pieces, featureCount: tokenizer.vocabulary.featureCount)
+        var (worstY, worstScore, changed, total) = (Float(0), Float(0), 0, 0)
+        for network in tokenizer.networks {
+            let x = network.embed(batch)
+            let float = network.recurrent.infer(sequences: x, lengths: batch.lengths)
+            let int8 = try network.recurrent.quantize().infer(sequences: x, lengths: batch.lengths)
+            worstY = max(worstY, Self.maxAbsDifference(float.y, int8.y))
+            let (sf, sq) = (network.output.forward(float.y), network.output.forward(int8.y))
+            worstScore = max(worstScore, Self.maxAbsDifference(sf, sq))
+            // Each real character's best tag, float32 against int8.
+            for (b, n) in batch.lengths.enumerated() {
+                for t in 0..<n {
+                    let row = (b * batch.steps + t) * 4
+                    let best = { (s: Tensor) in (0..<4).max { s.data[row + $0] < s.data[row + $1] }! }
+                    total += 1
+                    if best(sf) != best(sq) { changed += 1 }
+                }
+            }
+        }
+        print("int8 bundled segmenter (\(tokenizer.networks.count) networks, \(total / tokenizer.networks.count) characters): max |y - y_f32| = \(worstY), max |score - score_f32| = \(worstScore), best tag changed at \(changed) of \(total)")
+        #expect(worstY < 0.1 && Double(changed) / Double(total) < 0.01)
+    }
+
     @Test("Quantizing a quantized layer is an error")
     func twice() throws {
         let q = try GRU(RecurrentConfig(inputSize: 3, hiddenSize: 4, seed: 1)).quantize()
