@@ -14,7 +14,8 @@
 // (step (max − min) / 127), which is what PyTorch's fbgemm path uses too.
 //
 // Every variant reads the same packed weights, sums in int32 (exact: the order does not
-// matter) and rescales with the same scalar code, so all variants give the same bits.
+// matter) and rescales with the same operations in the same order (AVX2 eight outputs at
+// a time), so all variants give the same bits.
 // The rescale's multiply and add must stay separate roundings: no contraction into FMA.
 #pragma STDC FP_CONTRACT OFF
 #if defined(__clang__)
