@@ -5,7 +5,7 @@ nn.LSTM, qint8 weights), in one run, on docs/PERFORMANCE.md's C1 and C2.
 
 Usage:
     env -u OPENBLAS_CORETYPE python3 bench/quant_bench.py [--quick] [--threads 1,2]
-        [--rounds N] [--bench PATH] [--no-build] [--no-callgrind] [--out PATH]
+        [--rounds N] [--bench PATH] [--no-build] [--no-callgrind | --callgrind-only] [--out PATH]
 
     c1  latency: B=1, T=50, input 128, hidden 256, 1 layer, unidirectional (ms/seq)
     c2  throughput: B=64, T=100, input 128, hidden 256, 2 layers, bidirectional (seq/s)
@@ -69,10 +69,12 @@ def command(engine, name, threads, warmup, iterations, bench):
 
 
 def callgrind_instructions(bench, config, sequences):
-    """Instructions (callgrind's Ir) of `lstmkit-bench config 1 0 sequences`."""
+    """Instructions (callgrind's Ir) of `lstmkit-bench config 1 0 sequences`, on a copy of
+    the binary stripped of debug info (valgrind 3.19 cannot read the toolchain's DWARF)."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "callgrind.out")
-        p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", bench, config, "1", "0",
+        out, stripped = os.path.join(tmp, "callgrind.out"), os.path.join(tmp, "lstmkit-bench")
+        subprocess.run(["objcopy", "--strip-debug", bench, stripped], check=True)
+        p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", stripped, config, "1", "0",
                             str(sequences)], capture_output=True, text=True, env=ls.engine_env(1))
         if p.returncode != 0:
             raise RuntimeError(f"valgrind failed:\n{p.stderr[-2000:]}")
@@ -92,6 +94,7 @@ def main():
     ap.add_argument("--bench", default=os.path.join(REPO, ".build-bench", "release", "lstmkit-bench"))
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--no-callgrind", action="store_true")
+    ap.add_argument("--callgrind-only", action="store_true", help="only the instruction counts (no timing)")
     ap.add_argument("--out", default=RESULTS)
     args = ap.parse_args()
     thread_counts = [int(t) for t in args.threads.split(",")]
@@ -109,7 +112,7 @@ def main():
         "rounds": rounds, "quick": args.quick, "rows": [],
     }
     print(f"{cpu}, {cores} cores; load average {os.getloadavg()[0]:.2f}; OPENBLAS_CORETYPE unset for the engines", flush=True)
-    for name in CONFIGS:
+    for name in [] if args.callgrind_only else CONFIGS:
         cfg = ls.CONFIGS[name]
         warmup, iterations = iters[name]
         for threads in thread_counts:
@@ -135,6 +138,7 @@ def main():
                   + "; ".join(f"{e} {ls.fmt(row[e]['median'], cfg['unit'])} ({ls.fmt(row[e]['best'], cfg['unit'])})" for e in ENGINES)
                   + f" | speed-up int8/f32 {row['int8_vs_f32']:.2f}x, vs torch int8 {row['int8_vs_torch_int8']:.2f}x"
                   + f" (torch int8/f32 {row['torch_int8_vs_torch_f32']:.2f}x)", flush=True)
+    write(report, args.out)
     if not args.no_callgrind:
         counts = {}
         for config in ("c1", "c1q8"):
@@ -142,11 +146,15 @@ def main():
         report["callgrind_c1_one_sequence"] = counts
         print(f"callgrind, one C1 sequence at 1 thread: float32 {counts['c1'] / 1e6:.2f} M instructions, "
               f"int8 {counts['c1q8'] / 1e6:.2f} M ({counts['c1'] / counts['c1q8']:.2f}x fewer)", flush=True)
-    report["load_average_at_end"] = os.getloadavg()
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=1)
+    write(report, args.out)
     print(f"wrote {os.path.relpath(args.out, REPO)}")
+
+
+def write(report, path):
+    report["load_average_at_end"] = os.getloadavg()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1)
 
 
 if __name__ == "__main__":
