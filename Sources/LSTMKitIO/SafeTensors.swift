@@ -88,10 +88,15 @@ public struct SafeTensors: Equatable {
             case .f16:
                 for v in t.values { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out.append(contentsOf: $0) } }
             case .i8:
-                for v in t.values { out.append(UInt8(bitPattern: Int8(clamping: Int(v.rounded())))) }
+                for v in t.values { out.append(UInt8(bitPattern: SafeTensors.int8(v))) }
             }
         }
         return out
+    }
+
+    /// v rounded and clamped to an Int8 (NaN as 0): never a trap, whatever a caller stored.
+    public static func int8(_ v: Float) -> Int8 {
+        v.isNaN ? 0 : Int8(Swift.max(-128, Swift.min(127, v.rounded())))
     }
 
     public func write(to path: String) throws {

@@ -50,7 +50,7 @@ public final class QuantizedWeight: @unchecked Sendable {
             versions = (w.values.version, w.scales.version)
             let bytes = Int(ck_q8_packed_bytes(Int64(w.rows), Int64(w.cols)))
             data = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64).bindMemory(to: Int8.self, capacity: bytes)
-            let q = w.values.value.map { Int8(clamping: Int($0.rounded())) }
+            let q = w.values.value.map(SafeTensors.int8)
             var sums = [Int32](repeating: 0, count: w.rows)
             ck_q8_pack(q, Int64(w.rows), Int64(w.cols), data, &sums)
             self.sums = sums
