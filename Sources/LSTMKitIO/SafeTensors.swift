@@ -2,7 +2,8 @@ import LSTMKitCore
 
 /// The safetensors container: an 8-byte little-endian header length N, N bytes of
 /// JSON (`__metadata__` string map + one entry per tensor), then the raw tensor data.
-/// LSTMKit keeps values as float32 in memory, stores them as float32 or float16, and
+/// LSTMKit keeps values as float32 in memory, stores them as float32 or float16 (or int8
+/// for quantized weights' integer values), and
 /// refuses anything it cannot fully account for.
 public struct SafeTensors: Equatable {
     /// How a tensor's values are stored in the file.
@@ -10,8 +11,16 @@ public struct SafeTensors: Equatable {
         case f32 = "F32"
         /// IEEE half precision: half the bytes; values are rounded to it when written.
         case f16 = "F16"
+        /// Signed bytes: the values of an int8-quantized weight (integers in [-128, 127]).
+        case i8 = "I8"
 
-        var byteCount: Int { self == .f32 ? 4 : 2 }
+        var byteCount: Int {
+            switch self {
+            case .f32: return 4
+            case .f16: return 2
+            case .i8: return 1
+            }
+        }
     }
 
     public struct Entry: Equatable {
@@ -78,9 +87,16 @@ public struct SafeTensors: Equatable {
                 for v in t.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
             case .f16:
                 for v in t.values { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            case .i8:
+                for v in t.values { out.append(UInt8(bitPattern: SafeTensors.int8(v))) }
             }
         }
         return out
+    }
+
+    /// v rounded and clamped to an Int8 (NaN as 0): never a trap, whatever a caller stored.
+    public static func int8(_ v: Float) -> Int8 {
+        v.isNaN ? 0 : Int8(Swift.max(-128, Swift.min(127, v.rounded())))
     }
 
     public func write(to path: String) throws {
@@ -126,7 +142,7 @@ public struct SafeTensors: Equatable {
                 continue
             }
             guard let dtype = value["dtype"]?.stringValue else { throw bad("tensor \"\(name)\" has no dtype") }
-            guard let type = DType(rawValue: dtype) else { throw bad("tensor \"\(name)\" has dtype \(dtype); only F32 and F16 are supported") }
+            guard let type = DType(rawValue: dtype) else { throw bad("tensor \"\(name)\" has dtype \(dtype); only F32, F16 and I8 are supported") }
             guard let shapeValues = value["shape"]?.arrayValue else { throw bad("tensor \"\(name)\" has no shape") }
             var shape: [Int] = []
             var elements = 1
@@ -183,6 +199,9 @@ public struct SafeTensors: Equatable {
                     Float(Float16(bitPattern: UInt16(bytes[data + 2 * i]) | UInt16(bytes[data + 2 * i + 1]) << 8))
                 }
                 return Entry(name: s.name, shape: s.shape, values: values, dtype: .f16)
+            case .i8:
+                let values = bytes[(data)..<(headerEnd + s.end)].map { Float(Int8(bitPattern: $0)) }
+                return Entry(name: s.name, shape: s.shape, values: values, dtype: .i8)
             }
         }
         return SafeTensors(metadata: metadata, tensors: tensors)

@@ -11,7 +11,8 @@ struct LSTMKitCLI: ParsableCommand {
         subcommands: [Segment.self, TrainTokenizer.self, EvalTokenizer.self, CombineTokenizers.self, TrainClassifier.self, Classify.self, EvalClassifier.self,
                       TrainSegmenter.self, SegmentImage.self, EvalSegmenter.self, Demo.self, Inspect.self,
                       TrainSequenceClassifier.self, ClassifySequences.self,
-                      TrainForecaster.self, ForecastCommand.self]
+                      TrainForecaster.self, ForecastCommand.self,
+                      Quantize.self]
     )
 }
 

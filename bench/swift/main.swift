@@ -1,7 +1,7 @@
 // lstmkit-bench: the LSTMKit side of bench/lstm_speed.py. One configuration per
 // process, so the driver can read this process's peak RSS on its own.
 //
-//   lstmkit-bench <c1|c2|c3|c4|c4gru> <threads> <warmup> <iterations>
+//   lstmkit-bench <c1|c2|c1q8|c2q8|c3|c4|c4gru> <threads> <warmup> <iterations>
 //   lstmkit-bench sgemm <threads> <warmup> <iterations> <m> <n> <k>
 //   lstmkit-bench attention <dir> <kind> [heads]   (AttentionCheck.swift: not timed)
 //
@@ -33,7 +33,7 @@ if args.count >= 2 && args[1] == "attention" {
 }
 guard args.count >= 5, let threads = Int(args[2]), let warmup = Int(args[3]), let iterations = Int(args[4]),
       threads >= 1, warmup >= 0, iterations >= 1 else {
-    fail("usage: lstmkit-bench <c1|c2|c3|c4|c4gru|sgemm> <threads> <warmup> <iterations> [m n k]")
+    fail("usage: lstmkit-bench <c1|c2|c1q8|c2q8|c3|c4|c4gru|sgemm> <threads> <warmup> <iterations> [m n k]")
 }
 let config = args[1]
 BLAS.numThreads = threads
@@ -73,6 +73,18 @@ case "c1", "c2":
     let lengths = [Int](repeating: t, count: b)
     times = measure {
         let out = lstm.infer(x, lengths: lengths)
+        sink += out.y.data[0]
+    }
+case "c1q8", "c2q8":
+    // C1 / C2 with the LSTM int8-quantized (LSTM.quantize(): docs/QUANTIZATION.md).
+    let (b, t, layers, bi) = config == "c1q8" ? (1, 50, 1, false) : (64, 100, 2, true)
+    let lstm = try LSTM(LSTMConfig(inputSize: 128, hiddenSize: 256, numLayers: layers, bidirectional: bi, seed: 1))
+    let q8 = try lstm.quantize()
+    let x = randomTensor([b, t, 128])
+    let lengths = [Int](repeating: t, count: b)
+    extra["q8_isa"] = "\"\(QuantizedWeight.kernelVariant)\""
+    times = measure {
+        let out = q8.infer(sequences: x, lengths: lengths)
         sink += out.y.data[0]
     }
 case "c3":

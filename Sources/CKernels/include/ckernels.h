@@ -93,6 +93,41 @@ const char *ck_isa(void);
 /// writes nothing if this build or CPU lacks the variant.
 int ck_math_variant(const char *isa, int function, const float *x, float *y, int64_t n);
 
+/// Dynamic int8 quantization (q8.c, docs/QUANTIZATION.md): y = x · Wᵀ with W int8 per
+/// output row (symmetric: W[n, k] ≈ w_scale[n] · wq[n, k]) and x quantized per row when
+/// used (asymmetric 7-bit: x[m, k] ≈ x_scale[m] · (xq[m, k] − x_zero[m]), xq in [0, 127]).
+/// The sums are exact int32 (cols at most 32,768), then rescaled once in float; every
+/// variant gives the same bits.
+///
+/// ck_q8_quantize_weights: W (rows, cols) → q (rows, cols) in [-127, 127] and scale (rows),
+/// max |W[r]| / 127 (1 for an all-zero row). ck_q8_pack: q → packed
+/// (ck_q8_packed_bytes(rows, cols) bytes: blocks of 8 rows x 4 columns, zero padded) and
+/// row_sums (rows) = Σ_k q[r, k].
+void ck_q8_quantize_weights(const float *W, int64_t rows, int64_t cols, int8_t *q, float *scale);
+int64_t ck_q8_packed_bytes(int64_t rows, int64_t cols);
+void ck_q8_pack(const int8_t *q, int64_t rows, int64_t cols, int8_t *packed, int32_t *row_sums);
+
+/// Quantizes x (rows, cols; row stride ldx) into q (rows, ck_q8_padded_cols(cols); the
+/// padding zeroed), scale (rows) and zero (rows). The range of each row includes 0.
+int64_t ck_q8_padded_cols(int64_t cols);
+void ck_q8_quantize_inputs(const float *x, int64_t rows, int64_t cols, int64_t ldx,
+                           uint8_t *q, float *scale, int32_t *zero);
+
+/// y[m * ldy + n] = (or += when accumulate) x_scale[m] · w_scale[n] ·
+/// (Σ_k xq[m, k] wq[n, k] − x_zero[m] · w_sum[n]) for m < M, n < N (K = cols).
+void ck_q8_gemm(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
+                const int8_t *w_packed, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
+                float *y, int64_t ldy, int accumulate);
+
+/// The variant ck_q8_gemm runs on this CPU: "avx2" or "plain".
+const char *ck_q8_isa(void);
+
+/// For tests: ck_q8_gemm with the named variant; returns 0 (nothing written) if this build
+/// or CPU lacks it.
+int ck_q8_gemm_variant(const char *isa, const uint8_t *xq, const float *x_scale, const int32_t *x_zero,
+                       int64_t M, const int8_t *w_packed, const float *w_scale, const int32_t *w_sum,
+                       int64_t N, int64_t K, float *y, int64_t ldy, int accumulate);
+
 /// Fork safety (fork.c). A section between ck_fork_gate_enter and ck_fork_gate_leave
 /// (on one thread; nesting allowed) never overlaps a fork(): fork waits until every
 /// section in progress has left, and new sections wait until it is done. Keep sections

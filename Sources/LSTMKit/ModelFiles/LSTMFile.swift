@@ -21,16 +21,8 @@ extension GRU: RecurrentModelFile {
 extension RecurrentModelFile {
     /// The model file's content: hyper-parameters as metadata, weights by PyTorch name.
     public func modelFile() -> SafeTensors {
-        SafeTensors(
-            metadata: ModelFile.header(kind: Self.modelKind) + [
-                ("input_size", String(config.inputSize)),
-                ("hidden_size", String(config.hiddenSize)),
-                ("num_layers", String(config.numLayers)),
-                ("bidirectional", config.bidirectional ? "true" : "false"),
-                ("dropout", String(config.dropout)),
-                ("seed", String(config.seed)),
-            ],
-            tensors: ModelFile.tensors(of: self))
+        SafeTensors(metadata: ModelFile.header(kind: Self.modelKind) + RecurrentFile.metadata(config),
+                    tensors: ModelFile.tensors(of: self))
     }
 
     public func save(to path: String) throws {
@@ -39,6 +31,28 @@ extension RecurrentModelFile {
 
     public init(modelFile file: SafeTensors) throws {
         try ModelFile.checkKind(file, expected: Self.modelKind)
+        try self.init(RecurrentFile.config(file))
+        try ModelFile.load(file, into: self)
+    }
+
+    public static func load(from path: String) throws -> Self {
+        try ModelFile.open(path) { try Self(modelFile: $0) }
+    }
+}
+
+/// What the raw layers' files share, float32 or int8: the config's metadata.
+enum RecurrentFile {
+    static func metadata(_ config: RecurrentConfig) -> [(String, String)] {
+        [("input_size", String(config.inputSize)),
+         ("hidden_size", String(config.hiddenSize)),
+         ("num_layers", String(config.numLayers)),
+         ("bidirectional", config.bidirectional ? "true" : "false"),
+         ("dropout", String(config.dropout)),
+         ("seed", String(config.seed))]
+    }
+
+    /// The config a file records, checked against its tensors.
+    static func config(_ file: SafeTensors) throws -> RecurrentConfig {
         let config = RecurrentConfig(
             inputSize: try ModelFile.int(file, "input_size"),
             hiddenSize: try ModelFile.int(file, "hidden_size"),
@@ -56,11 +70,52 @@ extension RecurrentModelFile {
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
-        try self.init(config)
+        return config
+    }
+}
+
+/// An int8-quantized LSTM's or GRU's file: the float layer's kind ("lstm", "gru") and
+/// metadata plus "quantization": "int8"; the weight matrices as I8 with their
+/// "<name>_scale" (F32). Readers before int8 refuse it (they know no I8 tensors).
+extension QuantizedRecurrent {
+    public func modelFile() -> SafeTensors {
+        SafeTensors(metadata: ModelFile.header(kind: cell.rawValue, quantized: true) + RecurrentFile.metadata(config),
+                    tensors: ModelFile.tensors(of: self))
+    }
+
+    public func save(to path: String) throws {
+        try modelFile().write(to: path)
+    }
+
+    public convenience init(modelFile file: SafeTensors) throws {
+        let cell = try RecurrentCell(rawValue: file.metadata("kind") ?? "").orThrow(
+            LSTMKitError.invalidFormat("the file holds a model of kind \"\(file.metadata("kind") ?? "missing")\", not an LSTM or GRU"))
+        try ModelFile.checkKind(file, expected: cell.rawValue, quantized: true)
+        try self.init(RecurrentFile.config(file), cell: cell)
         try ModelFile.load(file, into: self)
     }
 
-    public static func load(from path: String) throws -> Self {
-        try ModelFile.open(path) { try Self(modelFile: $0) }
+    public static func load(from path: String) throws -> QuantizedRecurrent {
+        try ModelFile.open(path) { try QuantizedRecurrent(modelFile: $0) }
+    }
+}
+
+extension Optional {
+    fileprivate func orThrow(_ error: @autoclosure () -> Error) throws -> Wrapped {
+        guard let value = self else { throw error() }
+        return value
+    }
+}
+
+/// Any raw recurrent layer's file, whichever cell and whether int8-quantized or not.
+public enum RecurrentLayerFile {
+    public static func load(from path: String) throws -> any RecurrentLayer {
+        try ModelFile.open(path) { file in
+            if try ModelFile.isQuantized(file) { return try QuantizedRecurrent(modelFile: file) }
+            switch file.metadata("kind") {
+            case GRU.modelKind: return try GRU(modelFile: file)
+            default: return try LSTM(modelFile: file)
+            }
+        }
     }
 }

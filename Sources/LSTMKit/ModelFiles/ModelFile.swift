@@ -10,13 +10,26 @@ public enum ModelFile {
     public static let formatName = "lstmkit"
     public static let formatVersion = "1"
 
-    /// Common metadata every LSTMKit file starts with.
-    public static func header(kind: String) -> [(String, String)] {
+    /// Common metadata every LSTMKit file starts with; an int8-quantized model's adds
+    /// "quantization": "int8" (docs/QUANTIZATION.md).
+    public static func header(kind: String, quantized: Bool = false) -> [(String, String)] {
         [("format", formatName), ("format_version", formatVersion), ("kind", kind)]
+            + (quantized ? [("quantization", "int8")] : [])
+    }
+
+    /// Whether the file holds an int8-quantized model (metadata "quantization").
+    public static func isQuantized(_ file: SafeTensors) throws -> Bool {
+        switch file.metadata("quantization") {
+        case nil: return false
+        case "int8": return true
+        case let q?: throw LSTMKitError.invalidFormat("metadata \"quantization\" is \"\(q)\"; this build reads int8 only")
+        }
     }
 
     /// Checks format, version and kind; the error names both kinds when they differ.
-    public static func checkKind(_ file: SafeTensors, expected: String) throws {
+    /// `quantized`: whether the caller reads an int8-quantized model (true) or a float32
+    /// one; a file of the other sort is refused with a message that says so.
+    public static func checkKind(_ file: SafeTensors, expected: String, quantized: Bool = false) throws {
         guard file.metadata("format") == formatName else {
             throw LSTMKitError.invalidFormat("not an LSTMKit model (metadata \"format\" is \(file.metadata("format").map { "\"\($0)\"" } ?? "missing"))")
         }
@@ -26,6 +39,12 @@ public enum ModelFile {
         let kind = file.metadata("kind") ?? "missing"
         guard kind == expected else {
             throw LSTMKitError.invalidFormat("the file holds a model of kind \"\(kind)\", not \"\(expected)\"")
+        }
+        let isQuantized = try isQuantized(file)
+        guard isQuantized == quantized else {
+            throw LSTMKitError.invalidFormat(isQuantized
+                ? "the file holds an int8-quantized \(kind) model, which this call does not load"
+                : "the file holds a float32 \(kind) model, not an int8-quantized one")
         }
     }
 
@@ -145,9 +164,22 @@ public enum ModelFile {
             guard t.shape == p.shape else {
                 throw LSTMKitError.invalidFormat("tensor \"\(name)\" has shape \(t.shape), expected \(p.shape)")
             }
+            // An int8-quantized weight's values come as I8, and only they do.
+            guard (t.dtype == .i8) == (p.fileType == .i8) else {
+                throw LSTMKitError.invalidFormat("tensor \"\(name)\" is stored as \(t.dtype.rawValue), expected \(p.fileType == .i8 ? "I8" : "F32 or F16")")
+            }
             do { try p.assign(t.values, fullName: name) } catch let e as LSTMKitError {
                 throw LSTMKitError.invalidFormat(e.message)
             }
+        }
+        try checkQuantized(module, prefix: "")
+    }
+
+    /// Runs every quantized module's own check (its scales) after loading.
+    private static func checkQuantized(_ module: Module, prefix: String) throws {
+        for (name, child) in module.children { try checkQuantized(child, prefix: prefix + name + ".") }
+        do { try (module as? QuantizedModule)?.checkQuantized() } catch let e as LSTMKitError {
+            throw LSTMKitError.invalidFormat(prefix.isEmpty ? e.message : "in \(prefix.dropLast()): \(e.message)")
         }
     }
 
@@ -155,7 +187,7 @@ public enum ModelFile {
     /// buffer, each under its derived name.
     public static func tensors(of module: Module) -> [SafeTensors.Entry] {
         (module.namedParameters + module.namedBuffers).map {
-            SafeTensors.Entry(name: $0.name, shape: $0.parameter.shape, values: $0.parameter.value)
+            SafeTensors.Entry(name: $0.name, shape: $0.parameter.shape, values: $0.parameter.value, dtype: $0.parameter.fileType)
         }
     }
 

@@ -1,4 +1,5 @@
 import LSTMKitCore
+import LSTMKitIO
 
 /// A trainable tensor and the gradient accumulated for it.
 ///
@@ -20,6 +21,9 @@ public final class Parameter {
     /// rows (Adam then updates a row's moments only when the row is used, as PyTorch's
     /// SparseAdam does).
     public var sparseRowSize: Int?
+    /// How a model file stores it: F32, or I8 for the integer values of an int8-quantized
+    /// weight (`QuantizedWeight`), which loading then requires.
+    public var fileType: SafeTensors.DType = .f32
     /// Rows with a (possibly) non-zero gradient, each listed once.
     public private(set) var touchedRows: [Int] = []
     private var rowIsTouched: [Bool] = []

@@ -1,0 +1,299 @@
+// Dynamic int8 quantization's matrix product y = x · Wᵀ (docs/QUANTIZATION.md), in the
+// style of PyTorch's quantize_dynamic on fbgemm:
+//   weights  int8, symmetric, one scale per output row:    W[n, k] ≈ sw[n] · wq[n, k]
+//   inputs   quantized per input row when used, asymmetric 7-bit (fbgemm's reduce_range):
+//            x[m, k] ≈ sx[m] · (xq[m, k] − zx[m]),  xq in [0, 127]
+//   product  acc[m, n] = Σ_k xq[m, k] wq[n, k] in int32, exactly, then one float rescale:
+//            y[m, n] (+)= (float)(acc − zx[m] · Σ_k wq[n, k]) · (sx[m] · sw[n])
+//
+// Why 7-bit inputs: AVX2's vpmaddubsw multiplies unsigned by signed bytes and adds pairs
+// into int16 WITH saturation; with xq <= 127 a pair is at most 2 · 127 · 128 = 32,512 <
+// 32,767, so it never saturates and the integer sums are exact (as VNNI's vpdpbusd is
+// always). Full 8-bit inputs would need widening to int16 (vpmovsxbw + vpmaddwd): half
+// the multiplies per instruction, slower than float32 on AVX2. 7 bits cost precision
+// (step (max − min) / 127), which is what PyTorch's fbgemm path uses too.
+//
+// Every variant reads the same packed weights, sums in int32 (exact: the order does not
+// matter) and rescales with the same operations in the same order (AVX2 eight outputs at
+// a time), so all variants give the same bits.
+// The rescale's multiply and add must stay separate roundings: no contraction into FMA.
+#pragma STDC FP_CONTRACT OFF
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
+#include "ckernels.h"
+
+#include <string.h>
+
+#define Q8_INLINE static inline __attribute__((always_inline))
+
+int64_t ck_q8_padded_cols(int64_t cols) { return (cols + 3) / 4 * 4; }
+
+int64_t ck_q8_packed_bytes(int64_t rows, int64_t cols) {
+    return (rows + 7) / 8 * 8 * ck_q8_padded_cols(cols);
+}
+
+/// Rounds to the nearest integer, ties to even, for |v| < 2^22 (the 1.5 · 2^23 trick:
+/// no libm call, the same in every build).
+Q8_INLINE float round_small(float v) {
+    const float magic = 12582912.0f;
+    float shifted = v + magic;
+    return shifted - magic;
+}
+
+void ck_q8_quantize_weights(const float *W, int64_t rows, int64_t cols, int8_t *q, float *scale) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *w = W + r * cols;
+        float maxabs = 0.0f;
+        for (int64_t k = 0; k < cols; k++) {
+            float a = __builtin_fabsf(w[k]);
+            maxabs = a > maxabs ? a : maxabs;
+        }
+        // An all-zero row gets scale 1 (any positive scale represents it exactly).
+        float s = maxabs > 0.0f ? maxabs / 127.0f : 1.0f;
+        scale[r] = s;
+        for (int64_t k = 0; k < cols; k++) {
+            float v = round_small(w[k] / s);
+            v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+            q[r * cols + k] = (int8_t)v;
+        }
+    }
+}
+
+void ck_q8_pack(const int8_t *q, int64_t rows, int64_t cols, int8_t *packed, int32_t *row_sums) {
+    int64_t k4 = ck_q8_padded_cols(cols) / 4;
+    memset(packed, 0, (size_t)ck_q8_packed_bytes(rows, cols));
+    for (int64_t r = 0; r < rows; r++) {
+        int32_t sum = 0;
+        int8_t *block = packed + (r / 8) * k4 * 32 + (r % 8) * 4;
+        for (int64_t k = 0; k < cols; k++) {
+            block[(k / 4) * 32 + k % 4] = q[r * cols + k];
+            sum += q[r * cols + k];
+        }
+        row_sums[r] = sum;
+    }
+}
+
+void ck_q8_quantize_inputs(const float *x, int64_t rows, int64_t cols, int64_t ldx,
+                           uint8_t *q, float *scale, int32_t *zero) {
+    int64_t kp = ck_q8_padded_cols(cols);
+    for (int64_t m = 0; m < rows; m++) {
+        const float *xr = x + m * ldx;
+        uint8_t *qr = q + m * kp;
+        // The range includes 0, so 0 (padding, finished rows) is exact.
+        float lo = 0.0f, hi = 0.0f;
+        for (int64_t k = 0; k < cols; k++) {
+            lo = xr[k] < lo ? xr[k] : lo;
+            hi = xr[k] > hi ? xr[k] : hi;
+        }
+        float s = (hi - lo) / 127.0f;
+        if (!(s > 0.0f) || s != s) s = 1.0f;   // all zeros
+        float z = round_small(-lo / s);
+        z = z > 127.0f ? 127.0f : z;
+        float inv = 1.0f / s;
+        for (int64_t k = 0; k < cols; k++) {
+            float v = round_small(xr[k] * inv) + z;
+            v = v > 127.0f ? 127.0f : (v < 0.0f ? 0.0f : v);
+            qr[k] = (uint8_t)v;
+        }
+        for (int64_t k = cols; k < kp; k++) qr[k] = 0;
+        scale[m] = s;
+        zero[m] = (int32_t)z;
+    }
+}
+
+/// The rescale every variant shares: rows m0 + [0, mr), outputs n0 + [0, nn), from the
+/// int32 sums acc[i * 32 + j].
+Q8_INLINE void rescale(const int32_t *acc, int64_t m0, int64_t mr, int64_t n0, int64_t nn,
+                       const float *x_scale, const int32_t *x_zero, const float *w_scale,
+                       const int32_t *w_sum, float *y, int64_t ldy, int accumulate) {
+    for (int64_t i = 0; i < mr; i++) {
+        float sx = x_scale[m0 + i];
+        int32_t zx = x_zero[m0 + i];
+        float *yr = y + (m0 + i) * ldy + n0;
+        for (int64_t j = 0; j < nn; j++) {
+            float s = sx * w_scale[n0 + j];
+            float v = (float)(acc[i * 32 + j] - zx * w_sum[n0 + j]) * s;
+            yr[j] = accumulate ? yr[j] + v : v;
+        }
+    }
+}
+
+/// The plain C variant (any CPU): the same loops over the packed layout.
+static void gemm_plain(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
+                       const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
+                       float *y, int64_t ldy, int accumulate) {
+    int64_t kp = ck_q8_padded_cols(K), k4n = kp / 4;
+    for (int64_t n0 = 0; n0 < N; n0 += 8) {
+        const int8_t *wb = w + (n0 / 8) * k4n * 32;
+        int64_t nn = N - n0 < 8 ? N - n0 : 8;
+        for (int64_t m = 0; m < M; m++) {
+            const uint8_t *xr = xq + m * kp;
+            int32_t acc[32] = {0};
+            for (int64_t k4 = 0; k4 < k4n; k4++) {
+                for (int j = 0; j < 8; j++) {
+                    const int8_t *wk = wb + k4 * 32 + j * 4;
+                    const uint8_t *xk = xr + k4 * 4;
+                    acc[j] += xk[0] * wk[0] + xk[1] * wk[1] + xk[2] * wk[2] + xk[3] * wk[3];
+                }
+            }
+            rescale(acc, m, 1, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, accumulate);
+        }
+    }
+}
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define Q8_X86 1
+#include <immintrin.h>
+
+/// One tile of MR rows x NB blocks of 8 outputs (MR, NB constants after inlining): per
+/// group of 4 columns, each row's 4 bytes are broadcast and multiplied with each block's
+/// 8 x 4 weights (vpmaddubsw: u8 x s8, adjacent pairs summed into int16, exact here),
+/// then pairs of pairs summed into int32 (vpmaddwd by 1) and accumulated.
+__attribute__((target("avx2"))) Q8_INLINE void tile_avx2(int MR, int NB, const uint8_t *x, int64_t kp,
+                                                         const int8_t *w, int64_t block_bytes, int64_t k4n,
+                                                         int32_t *out) {
+    __m256i acc[4][4];
+    for (int i = 0; i < MR; i++)
+        for (int b = 0; b < NB; b++) acc[i][b] = _mm256_setzero_si256();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t k4 = 0; k4 < k4n; k4++) {
+        __m256i wv[4];
+        for (int b = 0; b < NB; b++) wv[b] = _mm256_loadu_si256((const __m256i *)(w + b * block_bytes + k4 * 32));
+        for (int i = 0; i < MR; i++) {
+            int32_t x4;
+            memcpy(&x4, x + i * kp + k4 * 4, 4);
+            __m256i xv = _mm256_set1_epi32(x4);
+            for (int b = 0; b < NB; b++) {
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(xv, wv[b]), ones);
+                acc[i][b] = _mm256_add_epi32(acc[i][b], p);
+            }
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int b = 0; b < NB; b++) _mm256_storeu_si256((__m256i *)(out + i * 32 + b * 8), acc[i][b]);
+}
+
+#define Q8_TILE(MR, NB)                                                                              \
+    __attribute__((target("avx2"))) static void tile_avx2_##MR##x##NB(                              \
+        const uint8_t *x, int64_t kp, const int8_t *w, int64_t block_bytes, int64_t k4n, int32_t *out) { \
+        tile_avx2(MR, NB, x, kp, w, block_bytes, k4n, out);                                          \
+    }
+Q8_TILE(4, 2) Q8_TILE(3, 2) Q8_TILE(2, 2) Q8_TILE(1, 2) Q8_TILE(1, 4) Q8_TILE(4, 1) Q8_TILE(3, 1)
+Q8_TILE(2, 1) Q8_TILE(1, 1)
+
+/// The shared rescale, 8 outputs at a time where a whole block of 8 is there: the same
+/// operations as `rescale` (int32 multiply and subtract, convert, multiply, add), so
+/// the same bits.
+__attribute__((target("avx2"))) static void rescale_avx2(const int32_t *acc, int64_t m0, int64_t mr, int64_t n0,
+                                                         int64_t nn, const float *x_scale, const int32_t *x_zero,
+                                                         const float *w_scale, const int32_t *w_sum, float *y,
+                                                         int64_t ldy, int accumulate) {
+    int64_t n8 = nn / 8 * 8;
+    for (int64_t i = 0; i < mr; i++) {
+        __m256 sx = _mm256_set1_ps(x_scale[m0 + i]);
+        __m256i zx = _mm256_set1_epi32(x_zero[m0 + i]);
+        float *yr = y + (m0 + i) * ldy + n0;
+        for (int64_t j = 0; j < n8; j += 8) {
+            __m256 s = _mm256_mul_ps(sx, _mm256_loadu_ps(w_scale + n0 + j));
+            __m256i d = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(acc + i * 32 + j)),
+                                         _mm256_mullo_epi32(zx, _mm256_loadu_si256((const __m256i *)(w_sum + n0 + j))));
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), s);
+            _mm256_storeu_ps(yr + j, accumulate ? _mm256_add_ps(_mm256_loadu_ps(yr + j), v) : v);
+        }
+    }
+    if (n8 < nn) rescale(acc + n8, m0, mr, n0 + n8, nn - n8, x_scale, x_zero, w_scale, w_sum, y, ldy, accumulate);
+}
+
+typedef void (*tile_fn)(const uint8_t *, int64_t, const int8_t *, int64_t, int64_t, int32_t *);
+
+static void gemm_avx2(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
+                      const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
+                      float *y, int64_t ldy, int accumulate) {
+    static const tile_fn two[5] = {0, tile_avx2_1x2, tile_avx2_2x2, tile_avx2_3x2, tile_avx2_4x2};
+    static const tile_fn one[5] = {0, tile_avx2_1x1, tile_avx2_2x1, tile_avx2_3x1, tile_avx2_4x1};
+    int64_t kp = ck_q8_padded_cols(K), k4n = kp / 4, block_bytes = k4n * 32;
+    int32_t acc[4 * 32];
+    // A batch of one (a matrix-vector product) takes 32 outputs at a time; otherwise
+    // 16 outputs x 4 rows. Rows outer, outputs inner: each tile's rows of y are written
+    // in order (the prefetcher follows them; output-major order missed the cache on
+    // every tile, since the rows are a whole gate row apart), and the weights, read
+    // once per 4 rows, come from L2 at a fraction of its bandwidth.
+    int64_t step = M == 1 ? 32 : 16;
+    for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        int64_t mr = M - m0 < 4 ? M - m0 : 4;
+        const uint8_t *xr = xq + m0 * kp;
+        for (int64_t n0 = 0; n0 < N; n0 += step) {
+            int64_t nn = N - n0 < step ? N - n0 : step;
+            const int8_t *wb = w + (n0 / 8) * block_bytes;
+            int64_t blocks = (nn + 7) / 8;
+            if (mr == 1 && blocks == 4) {
+                tile_avx2_1x4(xr, kp, wb, block_bytes, k4n, acc);
+            } else {
+                for (int64_t b = 0; b < blocks;) {
+                    tile_fn f = blocks - b >= 2 ? two[mr] : one[mr];
+                    f(xr, kp, wb + b * block_bytes, block_bytes, k4n, acc + b * 8);
+                    b += blocks - b >= 2 ? 2 : 1;
+                }
+            }
+            rescale_avx2(acc, m0, mr, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, accumulate);
+        }
+    }
+}
+#endif
+
+/// One variant of the product.
+struct ck_q8_variant {
+    const char *isa;
+    void (*gemm)(const uint8_t *, const float *, const int32_t *, int64_t, const int8_t *, const float *,
+                 const int32_t *, int64_t, int64_t, float *, int64_t, int);
+};
+
+static const struct ck_q8_variant q8_variants[] = {
+#ifdef Q8_X86
+    {"avx2", gemm_avx2},
+#endif
+    {"plain", gemm_plain},
+};
+
+static int q8_supported(const struct ck_q8_variant *v) {
+#ifdef Q8_X86
+    __builtin_cpu_init();
+    if (strcmp(v->isa, "avx2") == 0) return __builtin_cpu_supports("avx2");
+#endif
+    (void)v;
+    return 1;
+}
+
+static const struct ck_q8_variant *q8_chosen(void) {
+    static const struct ck_q8_variant *chosen;
+    const struct ck_q8_variant *v = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
+    if (!v) {
+        for (size_t i = 0; i < sizeof q8_variants / sizeof q8_variants[0]; i++) {
+            if (q8_supported(&q8_variants[i])) { v = &q8_variants[i]; break; }
+        }
+        __atomic_store_n(&chosen, v, __ATOMIC_RELEASE);
+    }
+    return v;
+}
+
+void ck_q8_gemm(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
+                const int8_t *w_packed, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
+                float *y, int64_t ldy, int accumulate) {
+    q8_chosen()->gemm(xq, x_scale, x_zero, M, w_packed, w_scale, w_sum, N, K, y, ldy, accumulate);
+}
+
+const char *ck_q8_isa(void) { return q8_chosen()->isa; }
+
+int ck_q8_gemm_variant(const char *isa, const uint8_t *xq, const float *x_scale, const int32_t *x_zero,
+                       int64_t M, const int8_t *w_packed, const float *w_scale, const int32_t *w_sum,
+                       int64_t N, int64_t K, float *y, int64_t ldy, int accumulate) {
+    for (size_t i = 0; i < sizeof q8_variants / sizeof q8_variants[0]; i++) {
+        const struct ck_q8_variant *v = &q8_variants[i];
+        if (strcmp(v->isa, isa) != 0 || !q8_supported(v)) continue;
+        v->gemm(xq, x_scale, x_zero, M, w_packed, w_scale, w_sum, N, K, y, ldy, accumulate);
+        return 1;
+    }
+    return 0;
+}

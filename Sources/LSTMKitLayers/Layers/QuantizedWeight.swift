@@ -1,0 +1,200 @@
+import CKernels
+import Dispatch
+import LSTMKitCore
+import LSTMKitIO
+
+/// Dynamic int8 quantization (docs/QUANTIZATION.md), in the style of PyTorch's
+/// `quantize_dynamic`: a layer's weight matrices become int8 with one scale per output
+/// row, its inputs are quantized per row on the fly at every product, and everything
+/// else (biases, nonlinearities, the LSTM's cell state) stays float32. Inference only.
+///
+/// The hook every layer with weight matrices implements, so a model quantizes by asking
+/// each of its layers (`Linear.quantize()`, `RecurrentLayer.quantize()`) rather than by
+/// code of its own. Quantizing a quantized layer is an error.
+public protocol QuantizedModule: Module {
+    /// Checks what a model file gave it (scales finite and positive); `ModelFile.load`
+    /// calls it on every such module of the tree after assigning the tensors.
+    func checkQuantized() throws
+}
+
+extension LSTMKitError {
+    static func alreadyQuantized(_ what: String) -> LSTMKitError {
+        .invalidArgument("\(what) is already int8-quantized; quantize the float32 model instead")
+    }
+}
+
+/// A weight matrix W (rows, cols) ≈ scales[r] · values[r, c] as a quantized layer holds
+/// it: in the module tree, `values` (the int8 values, saved as safetensors I8) and
+/// `scales` (F32, one per row); for the kernel, its packed form, derived from them and
+/// kept until either changes (loading assigns them after the layer is built).
+public final class QuantizedWeight: @unchecked Sendable {
+    public let values: Parameter
+    public let scales: Parameter
+    public let rows: Int
+    public let cols: Int
+
+    /// The int8 kernel variant this CPU runs ("avx2", "plain").
+    public static var kernelVariant: String { String(cString: ck_q8_isa()) }
+
+    /// The longest row the kernels sum exactly in int32.
+    public static let maxCols = 32768
+
+    /// The kernel's form: values packed by ck_q8_pack, and each row's sum.
+    final class Packed {
+        let versions: (UInt64, UInt64)
+        let data: UnsafeMutablePointer<Int8>
+        let sums: [Int32]
+        let scales: [Float]
+
+        init(_ w: QuantizedWeight) {
+            versions = (w.values.version, w.scales.version)
+            let bytes = Int(ck_q8_packed_bytes(Int64(w.rows), Int64(w.cols)))
+            data = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64).bindMemory(to: Int8.self, capacity: bytes)
+            let q = w.values.value.map(SafeTensors.int8)
+            var sums = [Int32](repeating: 0, count: w.rows)
+            ck_q8_pack(q, Int64(w.rows), Int64(w.cols), data, &sums)
+            self.sums = sums
+            scales = w.scales.value
+        }
+
+        deinit { UnsafeMutableRawPointer(data).deallocate() }
+    }
+
+    private let queue = DispatchQueue(label: "lstmkit.quantized-weight")
+    private var cached: Packed?
+
+    /// Zeros (scales 1) of this shape, to be loaded; `name` is the float weight's
+    /// ("weight_ih_l0" gives "weight_ih_l0" and "weight_ih_l0_scale").
+    public init(name: String, rows: Int, cols: Int) throws {
+        guard cols <= Self.maxCols else {
+            throw LSTMKitError.invalidArgument("int8 quantization takes rows of at most \(Self.maxCols) weights, \(name) has \(cols)")
+        }
+        self.rows = rows
+        self.cols = cols
+        values = Parameter(name: name, shape: [rows, cols])
+        values.fileType = .i8
+        scales = Parameter(name: name + "_scale", shape: [rows], value: [Float](repeating: 1, count: rows))
+    }
+
+    /// W (rows, cols) quantized: symmetric, per row.
+    public convenience init(name: String, quantizing weight: Parameter) throws {
+        precondition(weight.shape.count == 2, "QuantizedWeight: a matrix")
+        try self.init(name: name, rows: weight.shape[0], cols: weight.shape[1])
+        var q = [Int8](repeating: 0, count: rows * cols)
+        var s = [Float](repeating: 0, count: rows)
+        ck_q8_quantize_weights(weight.value, Int64(rows), Int64(cols), &q, &s)
+        values.value = q.map(Float.init)
+        scales.value = s
+    }
+
+    /// Scales finite and positive (values are int8 by their file type).
+    public func check(fullName: String) throws {
+        if let r = scales.value.firstIndex(where: { !($0 > 0) || !$0.isFinite }) {
+            throw LSTMKitError.invalidFormat("\(fullName)_scale[\(r)] is \(scales.value[r]); int8 scales must be finite and positive")
+        }
+        if let i = values.value.firstIndex(where: { $0 != $0.rounded() || $0 < -128 || $0 > 127 }) {
+            throw LSTMKitError.invalidFormat("\(fullName)[\(i)] is \(values.value[i]), not an int8 value")
+        }
+    }
+
+    /// The packed form for the current values (packed once per change; callers on
+    /// several threads may ask at once). In the fork gate: a fork never copies the queue held.
+    func packed() -> Packed {
+        ck_fork_gate_enter()
+        defer { ck_fork_gate_leave() }
+        return queue.sync {
+            if let p = cached, p.versions == (values.version, scales.version) { return p }
+            let p = Packed(self)
+            cached = p
+            return p
+        }
+    }
+
+    /// y (m, rows; row stride ldy) = (or += when `accumulate`) x (m, cols; row stride
+    /// ldx) · Wᵀ, x quantized per row into `inputs`' buffers first.
+    func product(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, packed p: Packed, inputs: QuantizedInputs,
+                 into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        guard m > 0 else { return }
+        precondition(m <= inputs.rows && cols <= inputs.cols, "QuantizedWeight.product: scratch too small")
+        ck_q8_quantize_inputs(x, Int64(m), Int64(cols), Int64(ldx), inputs.q, inputs.scale, inputs.zero)
+        p.scales.withUnsafeBufferPointer { S in
+        p.sums.withUnsafeBufferPointer { SUM in
+            ck_q8_gemm(inputs.q, inputs.scale, inputs.zero, Int64(m), p.data, S.baseAddress!, SUM.baseAddress!,
+                       Int64(rows), Int64(cols), y, Int64(ldy), accumulate ? 1 : 0)
+        }
+        }
+    }
+}
+
+/// Scratch for the quantized inputs of up to `rows` rows of `cols` values.
+final class QuantizedInputs {
+    let rows: Int, cols: Int
+    let q: UnsafeMutablePointer<UInt8>
+    let scale: UnsafeMutablePointer<Float>
+    let zero: UnsafeMutablePointer<Int32>
+
+    init(rows: Int, cols: Int) {
+        self.rows = rows
+        self.cols = cols
+        q = .allocate(capacity: rows * Int(ck_q8_padded_cols(Int64(cols))))
+        scale = .allocate(capacity: rows)
+        zero = .allocate(capacity: rows)
+    }
+
+    deinit { q.deallocate(); scale.deallocate(); zero.deallocate() }
+}
+
+/// y = x Wᵀ + b with W int8 per row and x quantized per row on the fly: `Linear.quantize()`.
+public final class QuantizedLinear: QuantizedModule {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    public let weight: QuantizedWeight
+    public let bias: Parameter?
+
+    /// Zeros of these sizes, to be loaded.
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) throws {
+        precondition(inFeatures > 0 && outFeatures > 0, "Linear sizes must be positive")
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        weight = try QuantizedWeight(name: "weight", rows: outFeatures, cols: inFeatures)
+        self.bias = bias ? Parameter(name: "bias", shape: [outFeatures]) : nil
+    }
+
+    /// `linear`'s weights quantized, its bias copied.
+    public init(quantizing linear: Linear) throws {
+        inFeatures = linear.inFeatures
+        outFeatures = linear.outFeatures
+        weight = try QuantizedWeight(name: "weight", quantizing: linear.weight)
+        bias = linear.bias.map { Parameter(name: "bias", shape: $0.shape, value: $0.value) }
+    }
+
+    /// The float layer's names: "weight" (I8), "weight_scale", "bias".
+    public var localParameters: [Parameter] { [weight.values, weight.scales] + (bias.map { [$0] } ?? []) }
+
+    public func checkQuantized() throws { try weight.check(fullName: "weight") }
+
+    /// Already quantized: an error.
+    public func quantize() throws -> QuantizedLinear { throw LSTMKitError.alreadyQuantized("this Linear") }
+
+    /// x (..., in) -> (..., out)
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
+        let n = x.count / inFeatures
+        var y = [Float](repeating: 0, count: n * outFeatures)
+        if let bias { for r in 0..<n { y.replaceSubrange((r * outFeatures)..<((r + 1) * outFeatures), with: bias.value) } }
+        let inputs = QuantizedInputs(rows: max(n, 1), cols: inFeatures)
+        let packed = weight.packed()
+        x.data.withUnsafeBufferPointer { X in
+        y.withUnsafeMutableBufferPointer { Y in
+            weight.product(X.baseAddress!, rows: n, ldx: inFeatures, packed: packed, inputs: inputs,
+                           into: Y.baseAddress!, ldy: outFeatures, accumulate: bias != nil)
+        }
+        }
+        return Tensor(shape: Array(x.shape.dropLast()) + [outFeatures], data: y)
+    }
+}
+
+extension Linear {
+    /// The int8 form of this layer for inference (see `QuantizedModule`).
+    public func quantize() throws -> QuantizedLinear { try QuantizedLinear(quantizing: self) }
+}
