@@ -93,10 +93,19 @@ struct Distillation {
 }
 
 extension HyperParameter {
-    /// A path to a file, "" for none (any text is a value; the trainer checks the file).
+    /// A path to a file, "" for none; refused with a NUL character, which a file name
+    /// cannot hold (the trainer checks the file itself).
     static func path(_ name: String, _ path: WritableKeyPath<Root, String>, _ doc: String) -> HyperParameter {
-        HyperParameter(name: name, allowed: "a path or \"\"", doc: doc, problem: { _, _ in nil },
-                       edges: { root in ([root], []) },
+        HyperParameter(name: name, allowed: "a path without NUL characters, or \"\"", doc: doc,
+                       problem: { root, name in
+                           root[keyPath: path].contains("\0") ? "\(name) must be a path without NUL characters, or \"\"" : nil
+                       },
+                       edges: { root in
+                           var none = root, bad = root
+                           none[keyPath: path] = ""
+                           bad[keyPath: path] = "a\0b"
+                           return ([root, none], [bad])
+                       },
                        parse: { root, text in root[keyPath: path] = text; return nil },
                        text: { $0[keyPath: path] })
     }
