@@ -167,7 +167,7 @@ public final class TokenizerTrainer: TrainingTask {
     @discardableResult
     public func run(checkpointPath: String?, bestPath: String?, log: (String) -> Void) throws -> Double {
         let unlabelled = distillation.map { train.count - $0.labelled } ?? 0
-        log("training on \(train.count - unlabelled) pieces (\(train.reduce(0) { $0 + $1.characters.count }) characters), "
+        log("training on \(train.count - unlabelled) pieces (\(train[..<(train.count - unlabelled)].reduce(0) { $0 + $1.characters.count }) characters), "
             + (distillation == nil ? "" : "distilling from \(options.teacher) (weight \(options.distillWeight), temperature \(options.distillTemperature)), "
                + "\(unlabelled) unlabelled pieces (\(train[(train.count - unlabelled)...].reduce(0) { $0 + $1.characters.count }) characters), ")
             + "\(dev.count) dev sentences; vocabulary: \(tokenizer.vocabulary.characters.count) characters, "
