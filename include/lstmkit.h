@@ -1147,6 +1147,17 @@ LK_API void lk_train_options_free(lk_train_options *options);
 LK_API lk_status lk_tokenizer_train_ex(const char *train, size_t train_len, const char *dev, size_t dev_len,
                                        const lk_tokenizer_train_config *config, const lk_train_options *options,
                                        lk_progress_fn progress, void *user_data, lk_tokenizer **out);
+/* Tokenizer distillation (issue 18), keys of lk_tokenizer_train_ex's options:
+ *   teacher              path of a tokenizer model file (e.g. the bundled ensemble);
+ *                        the new network learns its per-character scores besides the
+ *                        gold tags: loss = NLL + distill_weight * T^2 * KL(teacher/T ||
+ *                        student/T) per character ("" (default): no teacher)
+ *   unlabelled           path of a UTF-8 text file, one text a line (never dev or test
+ *                        text), learned from the teacher's scores alone; needs a teacher
+ *   distill_weight       in [0, 1000), default 1
+ *   distill_temperature  T in (0, 100], default 2
+ * A teacher or unlabelled file that cannot be read fails training with its status
+ * (IO_ERROR, INVALID_FORMAT) and a message naming the file. */
 LK_API lk_status lk_text_classifier_train_ex(const char *const *train_texts, const size_t *train_lens,
                                              const char *const *train_labels, size_t n_train,
                                              const char *const *dev_texts, const size_t *dev_lens,

@@ -84,11 +84,15 @@ struct TrainTokenizer: Command, Threaded {
     @Option(help: Training.help("feature_dropout")) var featureDropout = training.featureDropout
     @Option(help: Training.help("label_smoothing")) var labelSmoothing = training.labelSmoothing
     @Option(help: Training.help("max_batches_per_epoch")) var maxBatches = training.maxBatchesPerEpoch
+    @Option(help: Training.help("teacher")) var teacher: String?
+    @Option(help: Training.help("unlabelled")) var unlabelled: String?
+    @Option(help: Training.help("distill_weight")) var distillWeight = training.distillWeight
+    @Option(help: Training.help("distill_temperature")) var distillTemperature = training.distillTemperature
     @OptionGroup(title: "Training loop") var loop: Loop<TokenizerTrainingOptions>
     var threads: Int { loop.threads ?? training.threads }
 
     func execute() throws {
-        try refuseOverwritingInputs([train, dev], output: output)
+        try refuseOverwritingInputs([train, dev, teacher, unlabelled], output: output)
         var (config, options): (SegmenterConfig, TokenizerTrainingOptions) = (SegmenterConfig(), loop.options())
         set(&config, [\.hiddenSize: hiddenSize, \.numLayers: layers, \.characterDim: charDim, \.bigramDim: bigramDim])
         set(&config, [\.embeddingDropout: dropout, \.outputDropout: dropout])
@@ -97,10 +101,12 @@ struct TrainTokenizer: Command, Threaded {
         set(&options, [\.minBigramCount: minBigramCount, \.dictionaryMaxLength: dictionaryMaxLength, \.dictionaryMinCount: dictionaryMinCount,
                        \.lexiconMaxLength: lexicon == nil ? 0 : lexiconMaxLength, \.maxBatchesPerEpoch: maxBatches])
         set(&options, [\.unknownBigramRate: unknownBigramRate, \.featureDropout: featureDropout, \.labelSmoothing: labelSmoothing])
+        set(&options, [\.distillWeight: distillWeight, \.distillTemperature: distillTemperature])
+        set(&options, [\.teacher: teacher ?? "", \.unlabelled: unlabelled ?? ""])
         try check(config, options)   // the engine's rules, before reading the corpora
         let trainer = try TokenizerTrainer(train: try Corpus.readSegmented(train), dev: try Corpus.readSegmented(dev),
                                            lexicon: try lexicon.map(UserDictionary.read(path:)) ?? [], config: config, options: options)
-        let best = try trainer.run(checkpointPath: try loop.start(trainer, output: output, inputs: [train, dev]),
+        let best = try trainer.run(checkpointPath: try loop.start(trainer, output: output, inputs: [train, dev, teacher, unlabelled]),
                                    bestPath: output, log: progress)
         print("best dev F1 \(best); model written to \(output)")
     }

@@ -488,6 +488,58 @@ static void group_tok_train_errors(void) {
 }
 
 /* ======================================================================== */
+/* Group: tokenizer distillation (issue 18): options by name                  */
+/* ======================================================================== */
+
+static void group_tok_distill(void) {
+    size_t tl = 0, dl = 0;
+    char *train = read_fixture("train.txt", &tl), *dev = read_fixture("dev.txt", &dl);
+    char *dir = make_tmpdir("tok-distill");
+    char *teacher = path_join(dir, "teacher.safetensors"), *text = path_join(dir, "unlabelled.txt");
+    lk_tokenizer *t = tiny_tokenizer_at(__LINE__);
+    if (CHECK(train && dev && t, "no fixtures or no tiny tokenizer") && EXPECT(lk_tokenizer_save(t, teacher), LK_STATUS_OK)) {
+        const char review[] = "\xe8\xbf\x99\xe5\xae\xb6\xe9\x85\x92\xe5\xba\x97\xe5\xbe\x88\xe5\xa5\xbd\n"; /* 这家酒店很好 */
+        write_all(text, review, sizeof review - 1);
+        lk_tokenizer_train_config c = tiny_config();
+        c.epochs = 1;
+        c.max_batches_per_epoch = 2;
+        lk_train_options *o = NULL;
+        EXPECT(lk_train_options_create(&o), LK_STATUS_OK);
+        expect_mentions_at(lk_train_options_set(o, "distill_temperature", "0"), LK_STATUS_INVALID_ARGUMENT,
+                           "distill_temperature must be in (0, 100]", __LINE__, "temperature 0");
+        expect_mentions_at(lk_train_options_set(o, "distill_weight", "-1"), LK_STATUS_INVALID_ARGUMENT,
+                           "distill_weight", __LINE__, "weight -1");
+        /* Unlabelled text alone: refused, it has no targets without a teacher. */
+        EXPECT(lk_train_options_set(o, "unlabelled", text), LK_STATUS_OK);
+        lk_tokenizer *out = TOK_SENTINEL;
+        expect_mentions_at(lk_tokenizer_train_ex(train, tl, dev, dl, &c, o, NULL, NULL, &out), LK_STATUS_INVALID_ARGUMENT,
+                           "needs a teacher", __LINE__, "unlabelled without a teacher");
+        CHECK(out == TOK_SENTINEL, "a failed train_ex changed *out");
+        /* A teacher that is not there: an error naming it. */
+        char *missing = path_join(dir, "missing.safetensors");
+        EXPECT(lk_train_options_set(o, "teacher", missing), LK_STATUS_OK);
+        lk_status s = lk_tokenizer_train_ex(train, tl, dev, dl, &c, o, NULL, NULL, &out);
+        CHECK(s != LK_STATUS_OK && out == TOK_SENTINEL, "a missing teacher gave %s", status_name(s));
+        mentions_at("missing.safetensors", __LINE__, "a missing teacher");
+        free(missing);
+        /* A teacher and unlabelled text: trains. */
+        EXPECT(lk_train_options_set(o, "teacher", teacher), LK_STATUS_OK);
+        EXPECT(lk_train_options_set(o, "distill_weight", "0.5"), LK_STATUS_OK);
+        EXPECT(lk_train_options_set(o, "distill_temperature", "3"), LK_STATUS_OK);
+        out = NULL;
+        if (EXPECT(lk_tokenizer_train_ex(train, tl, dev, dl, &c, o, NULL, NULL, &out), LK_STATUS_OK)) lk_tokenizer_free(out);
+        lk_train_options_free(o);
+    }
+    lk_tokenizer_free(t);
+    rm_tree(dir);
+    free(dir);
+    free(teacher);
+    free(text);
+    free(train);
+    free(dev);
+}
+
+/* ======================================================================== */
 /* Group: tokenizer checkpoints                                               */
 /* ======================================================================== */
 
@@ -1422,5 +1474,6 @@ const test_group tokenizer_groups[] = {
     {"tokenizer: special files", group_tok_special},
     {"tokenizer: sizes that cannot be real", group_tok_sizes},
     {"tokenizer: shared across threads", group_tok_threads},
+    {"tokenizer: distillation options", group_tok_distill},
     {NULL, NULL},
 };

@@ -67,6 +67,58 @@ public enum Loss {
         return (Float(total / weightSum), Tensor(shape: logits.shape, data: grad))
     }
 
+    /// Knowledge distillation at the level of each row's scores (Hinton et al., 2015):
+    /// T² · KL(softmax(teacher/T) ‖ softmax(student/T)) per row of logits (N, C),
+    /// weighted by `mask` (nil: all 1), SUMMED over the rows and times `scale` (as the
+    /// CRF's NLL: per-sequence sums, `scale` 1/B for a batch mean). The T² keeps the
+    /// gradient's size independent of T: d/d student = scale · mask · T · (p_s − p_t).
+    /// Throws on sizes that disagree or a temperature that is not finite and > 0.
+    public static func softTargetKL(student: Tensor, teacher: [Float], mask: [Float]? = nil, temperature: Float,
+                                    scale: Float = 1) throws -> (loss: Float, grad: Tensor) {
+        guard let classes = student.shape.last, classes > 0 else {
+            throw LSTMKitError.invalidArgument("logits need a class dimension, got \(student.shape)")
+        }
+        let n = student.count / classes
+        guard teacher.count == student.count else {
+            throw LSTMKitError.sizeMismatch("\(teacher.count) teacher scores for student scores \(student.shape)")
+        }
+        if let mask, mask.count != n { throw LSTMKitError.sizeMismatch("mask has \(mask.count) entries for \(n) rows") }
+        guard temperature.isFinite, temperature > 0 else {
+            throw LSTMKitError.invalidArgument("temperature must be finite and > 0, got \(temperature)")
+        }
+        var grad = [Float](repeating: 0, count: student.count)
+        var total = 0.0
+        var ps = [Float](repeating: 0, count: classes), pt = ps
+        var lps = ps, lpt = ps
+        /// log-softmax of row r of `x` / T into `logp`, and its exp into `p`.
+        func logSoftmax(_ x: UnsafeBufferPointer<Float>, _ r: Int, _ logp: inout [Float], _ p: inout [Float]) {
+            var m = -Float.infinity
+            for c in 0..<classes { m = max(m, x[r * classes + c] / temperature) }
+            var sum: Float = 0
+            for c in 0..<classes { sum += VectorMath.exp(x[r * classes + c] / temperature - m) }
+            let logZ = m + VectorMath.log(sum)
+            for c in 0..<classes {
+                logp[c] = x[r * classes + c] / temperature - logZ
+                p[c] = VectorMath.exp(logp[c])
+            }
+        }
+        student.data.withUnsafeBufferPointer { s in
+            teacher.withUnsafeBufferPointer { t in
+                for r in 0..<n {
+                    let w = mask?[r] ?? 1
+                    if w == 0 { continue }
+                    logSoftmax(s, r, &lps, &ps)
+                    logSoftmax(t, r, &lpt, &pt)
+                    var kl: Float = 0
+                    for c in 0..<classes where pt[c] > 0 { kl += pt[c] * (lpt[c] - lps[c]) }
+                    total += Double(w * kl)
+                    for c in 0..<classes { grad[r * classes + c] = scale * w * temperature * (ps[c] - pt[c]) }
+                }
+            }
+        }
+        return (Float(total) * temperature * temperature * scale, Tensor(shape: student.shape, data: grad))
+    }
+
     /// Binary cross-entropy on logits, mean over all elements; targets in [0, 1].
     /// Computed stably: max(z, 0) - z y + log(1 + exp(-|z|)).
     public static func binaryCrossEntropyWithLogits(logits: Tensor, targets: [Float]) throws -> (loss: Float, grad: Tensor) {

@@ -254,6 +254,10 @@ class Tokenizer:
         schedule: Optional[str] = None,
         time_limit: Optional[float] = None,
         cell: Optional[str] = None,
+        teacher: Optional[PathLike] = None,
+        unlabelled: Optional[PathLike] = None,
+        distill_weight: Optional[float] = None,
+        distill_temperature: Optional[float] = None,
     ) -> "Tokenizer":
         """Trains a tokenizer and returns the model with the best F1 on ``dev``.
 
@@ -290,6 +294,12 @@ class Tokenizer:
             model's (lstmkit._estimator.LOOP_PARAMS says what they do); None: the default.
         progress: True prints each progress line (flushed), False/None is silent, a
             callable receives each line (a str, no newline).
+        teacher, unlabelled, distill_weight, distill_temperature: distillation
+            (docs/TOKENIZER.md): the path of a tokenizer model file whose per-character
+            scores the new network learns besides the gold tags, a text file (one text
+            a line; never dev or test text) learned from the teacher's scores alone,
+            the weight of the teacher's term and the softmaxes' temperature; None: the
+            library's default (no teacher, no unlabelled text, 1, 2).
 
         Training runs with the GIL released. If the progress callable raises, later
         lines are not delivered, training still runs to its end (the library cannot be
@@ -301,6 +311,12 @@ class Tokenizer:
         if resume is None and checkpoint is not None:
             resume = os.path.exists(path_arg("checkpoint", checkpoint))
         loop_settings(locals(), config)
+        for name, value in (("teacher", teacher), ("unlabelled", unlabelled)):
+            if value is not None:
+                config[name] = path_arg(name, value)
+        for name, value in (("distill_weight", distill_weight), ("distill_temperature", distill_temperature)):
+            if value is not None:
+                config[name] = value
         callback = callback_arg("progress", progress)
         train_text = _corpus("train", train)
         dev_text = _corpus("dev", dev)

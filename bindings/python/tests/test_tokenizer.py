@@ -158,6 +158,25 @@ def test_train_with_a_lexicon(tmp_path):
         Tokenizer.train(TRAIN, DEV, lexicon=blank, progress=False, **small)
 
 
+def test_train_distilled_from_a_teacher(tmp_path, trained):
+    """Distillation (issue 18): a teacher model file and unlabelled text train; a
+    missing teacher, unlabelled text without one and a bad temperature are refused."""
+    small = {**TINY, "epochs": 1, "max_batches_per_epoch": 3}
+    teacher = tmp_path / "teacher.safetensors"
+    trained[0].save(teacher)
+    text = tmp_path / "reviews.txt"
+    text.write_text("这家酒店的服务很好。\n价格便宜，下次还来！\n", encoding="utf-8")
+    student = Tokenizer.train(TRAIN, DEV, teacher=teacher, unlabelled=text, distill_weight=0.5,
+                              distill_temperature=3, progress=False, **small)
+    assert "".join(student.cut("今天天气很好。")) == "今天天气很好。"
+    with pytest.raises(OSError, match="missing.safetensors"):
+        Tokenizer.train(TRAIN, DEV, teacher=tmp_path / "missing.safetensors", progress=False, **small)
+    with pytest.raises(ValueError, match="needs a teacher"):
+        Tokenizer.train(TRAIN, DEV, unlabelled=text, progress=False, **small)
+    with pytest.raises(ValueError, match="distill_temperature"):
+        Tokenizer.train(TRAIN, DEV, teacher=teacher, distill_temperature=0, progress=False, **small)
+
+
 @pytest.mark.parametrize("seed", [1, 3])
 def test_train_with_checkpoint_resumes(tmp_path, seed):
     checkpoint = tmp_path / "run.ckpt"

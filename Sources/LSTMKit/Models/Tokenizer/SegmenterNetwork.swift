@@ -135,9 +135,20 @@ public final class SegmenterNetwork: Module {
         return output.forward(recurrent.infer(sequences: embed(batch), lengths: batch.lengths).y)
     }
 
-    /// One training step's forward and backward: returns the mean NLL per piece and
-    /// ADDS the gradients into every parameter.
-    public func trainStep(_ batch: Batch, labelSmoothing: Float = 0) throws -> Float {
+    /// A teacher's emissions for a batch (distillation, TokenizerDistillation.swift).
+    public struct SoftTargets {
+        /// (B, T, 4), as the batch's emissions; padding ignored.
+        public var scores: [Float]
+        /// The lengths the CRF's NLL sees: 0 for a piece without gold tags.
+        public var crfLengths: [Int]
+        public var weight: Float
+        public var temperature: Float
+    }
+
+    /// One training step's forward and backward: returns the mean loss per piece (the
+    /// NLL, plus the teacher's term with `softTargets`) and ADDS the gradients into
+    /// every parameter.
+    public func trainStep(_ batch: Batch, labelSmoothing: Float = 0, softTargets: SoftTargets? = nil) throws -> Float {
         var x = embed(batch)
         let embeddingDrop = Dropout(config.embeddingDropout)
         let (xd, xMask) = embeddingDrop.forward(x, rng: &dropoutRNG)
@@ -147,7 +158,14 @@ public final class SegmenterNetwork: Module {
         let (h, hMask) = outputDrop.forward(out.y, rng: &dropoutRNG)
         let scores = output.forward(h)
         let scale = 1 / Float(batch.size)
-        var (loss, dScores) = try crf.negativeLogLikelihood(emissions: scores, tags: batch.tags, lengths: batch.lengths, scale: scale)
+        var (loss, dScores) = try crf.negativeLogLikelihood(emissions: scores, tags: batch.tags,
+                                                            lengths: softTargets?.crfLengths ?? batch.lengths, scale: scale)
+        if let soft = softTargets, soft.weight > 0 {
+            let (l2, g2) = try Loss.softTargetKL(student: scores, teacher: soft.scores, mask: Self.positionMask(batch),
+                                                 temperature: soft.temperature, scale: scale * soft.weight)
+            loss += l2
+            for i in 0..<dScores.count { dScores.data[i] += g2.data[i] }
+        }
         if labelSmoothing > 0 {
             // Smoothing as an extra token-level cross-entropy towards the uniform distribution.
             let (l2, g2) = try Loss.softmaxCrossEntropy(

@@ -28,6 +28,16 @@ public struct TokenizerTrainingOptions: ModelTrainingOptions, Sendable {
     public var lexiconMaxLength = 0
     /// Training pieces longer than this are cut (at clause punctuation where possible).
     public var maxPieceLength = 120
+    /// Distillation (TokenizerDistillation.swift): a tokenizer model file whose emission
+    /// scores the network learns to match besides the gold tags ("": none), and a text
+    /// file (one text a line) of unlabelled text on which it learns the teacher's
+    /// scores alone ("": none). Never dev or test text, not even unlabelled.
+    public var teacher = ""
+    public var unlabelled = ""
+    /// The weight α of the teacher's term, T² · KL(teacher ‖ student) per character.
+    public var distillWeight: Float = 1
+    /// The temperature T both score vectors are divided by before the softmax.
+    public var distillTemperature: Float = 2
 
     public init() {}
 
@@ -41,6 +51,10 @@ public struct TokenizerTrainingOptions: ModelTrainingOptions, Sendable {
             .float("feature_dropout", \.featureDropout, .closedOpen(0, 1), "Training: each piece loses its dictionary features with this probability."),
             .int("lexicon_max_length", \.lexiconMaxLength, 2...16, orZero: true, "Lexicon features from words of 2 to this many characters (0: no lexicon)."),
             .int("max_piece_length", \.maxPieceLength, 2...1_000_000, "Training pieces longer than this are cut."),
+            .path("teacher", \.teacher, "Distillation: a tokenizer model file whose per-character scores the network learns to match (\"\": none)."),
+            .path("unlabelled", \.unlabelled, "Distillation: a text file (one text a line; never dev or test text) on which the network learns the teacher's scores (\"\": none)."),
+            .float("distill_weight", \.distillWeight, .closedOpen(0, 1000), "Distillation: the weight of the teacher's term (T² · KL per character) beside the gold tags' NLL."),
+            .float("distill_temperature", \.distillTemperature, .openClosed(0, 100), "Distillation: the temperature T of both softmaxes."),
         ]
     }
 }
@@ -56,7 +70,10 @@ public final class TokenizerTrainer: TrainingTask {
     public let options: TokenizerTrainingOptions
     public let tokenizer: Tokenizer
     public let loop: Trainer<SegmentationScore>
+    /// The training pieces: the training split's (with tags), then unlabelled text's.
     let train: [EncodedPiece]
+    /// The teacher's scores of `train`, nil without a teacher.
+    let distillation: Distillation?
     let dev: [[String]]
     let trainWords: Set<String>
 
@@ -67,6 +84,9 @@ public final class TokenizerTrainer: TrainingTask {
         try config.validate()
         try options.validate()
         guard !train.isEmpty else { throw LSTMKitError.invalidArgument("the training set is empty") }
+        guard options.unlabelled.isEmpty || !options.teacher.isEmpty else {
+            throw LSTMKitError.invalidArgument("unlabelled text needs a teacher (its scores are the only targets there)")
+        }
         guard options.lexiconMaxLength == 0 || !lexicon.isEmpty else {
             throw LSTMKitError.invalidArgument("lexicon features are on (lexicon max length \(options.lexiconMaxLength)) but the lexicon is empty")
         }
@@ -84,19 +104,44 @@ public final class TokenizerTrainer: TrainingTask {
             vocabulary = vocabulary.with(lexicon: lexicon, maxLength: options.lexiconMaxLength)
             trainingVocabulary = trainingVocabulary.with(lexicon: vocabulary.lexicon)
         }
-        self.train = Self.pieces(of: train, vocabulary: trainingVocabulary, maxLength: options.maxPieceLength)
+        let labelled = Self.labelledPieces(of: train, maxLength: options.maxPieceLength)
+        var pieces = labelled.map { text, tags in
+            var e = trainingVocabulary.encode(text)
+            e.tags = tags
+            return e
+        }
+        if options.teacher.isEmpty {
+            distillation = nil
+        } else {
+            let teacher = try Tokenizer.load(from: options.teacher)
+            var scores = try Distillation.teacherScores(
+                teacher, vocabulary: Distillation.trainingVocabulary(of: teacher.vocabulary, sentences: train, minCount: options.dictionaryMinCount),
+                pieces: labelled.map(\.text), threads: options.threads)
+            if !options.unlabelled.isEmpty {
+                let texts = Distillation.unlabelledPieces(try Corpus.readLines(options.unlabelled), maxLength: options.maxPieceLength)
+                guard !texts.isEmpty else { throw LSTMKitError.invalidArgument("the unlabelled text \(options.unlabelled) holds no text") }
+                scores += try Distillation.teacherScores(teacher, vocabulary: teacher.vocabulary, pieces: texts, threads: options.threads)
+                // Tags only to fill the batch: the CRF skips these pieces.
+                pieces += texts.map { text in
+                    var e = vocabulary.encode(text)
+                    e.tags = [Int32](repeating: BMES.s, count: text.count)
+                    return e
+                }
+            }
+            distillation = Distillation(scores: scores, labelled: labelled.count)
+        }
+        self.train = pieces
         tokenizer = try Tokenizer(vocabulary: vocabulary, config: config)
         self.dev = dev
         trainWords = Set(train.joined())
         loop = Trainer(options: options.loop)
     }
 
-    /// Training pieces with their BMES tags; a cut inside a word is mended so every
-    /// piece's tags are a valid BMES sequence.
-    static func pieces(of sentences: [[String]], vocabulary: CharacterVocabulary,
-                       maxLength: Int) -> [EncodedPiece] {
+    /// Training pieces (normalised characters) with their BMES tags; a cut inside a
+    /// word is mended so every piece's tags are a valid BMES sequence.
+    static func labelledPieces(of sentences: [[String]], maxLength: Int) -> [(text: [String], tags: [Int32])] {
         let splitter = TextPieces(maxLength: maxLength)
-        var out: [EncodedPiece] = []
+        var out: [(text: [String], tags: [Int32])] = []
         for words in sentences {
             let chars = words.joined().map(CharacterVocabulary.normalize)
             let tags = BMES.tags(wordLengths: words.map(\.count))
@@ -110,9 +155,7 @@ public final class TokenizerTrainer: TrainingTask {
                 for i in 1..<max(t.count, 1) where !BMES.allowedTransitions[Int(t[i - 1]) * 4 + Int(t[i])] {
                     t[i - 1] = t[i - 1] == BMES.b ? BMES.s : BMES.e   // only at mended cuts
                 }
-                var e = vocabulary.encode(Array(chars[r]))
-                e.tags = t
-                out.append(e)
+                out.append((Array(chars[r]), t))
             }
         }
         return out
@@ -123,7 +166,10 @@ public final class TokenizerTrainer: TrainingTask {
     /// left in the tokenizer.
     @discardableResult
     public func run(checkpointPath: String?, bestPath: String?, log: (String) -> Void) throws -> Double {
-        log("training on \(train.count) pieces (\(train.reduce(0) { $0 + $1.characters.count }) characters), "
+        let unlabelled = distillation.map { train.count - $0.labelled } ?? 0
+        log("training on \(train.count - unlabelled) pieces (\(train[..<(train.count - unlabelled)].reduce(0) { $0 + $1.characters.count }) characters), "
+            + (distillation == nil ? "" : "distilling from \(options.teacher) (weight \(options.distillWeight), temperature \(options.distillTemperature)), "
+               + "\(unlabelled) unlabelled pieces (\(train[(train.count - unlabelled)...].reduce(0) { $0 + $1.characters.count }) characters), ")
             + "\(dev.count) dev sentences; vocabulary: \(tokenizer.vocabulary.characters.count) characters, "
             + "\(tokenizer.vocabulary.bigrams.count) bigrams\(tokenizer.vocabulary.lexicon.map { ", \($0.wordCount) lexicon words" } ?? ""); "
             + "\(tokenizer.network.parameterCount) parameters")
@@ -160,12 +206,18 @@ public final class TokenizerTrainer: TrainingTask {
     /// recurrent layer's step, the emissions and the CRF's scores and gradients.
     public func stepFloats(_ members: [Int]) -> Double {
         let chars = Double(members.count) * Double(members.map { train[$0].characters.count }.max() ?? 0)
-        return chars * (3 * Double(tokenizer.network.config.inputSize) + tokenizer.network.recurrent.config.trainingFloatsPerStep + 64)
+        return chars * (3 * Double(tokenizer.network.config.inputSize) + tokenizer.network.recurrent.config.trainingFloatsPerStep + 64
+                        + (distillation == nil ? 0 : 8))   // the teacher's scores and the KL's gradient
     }
 
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
         let batch = SegmenterNetwork.Batch(members.map { corrupted(train[$0], rng: &rng) }, featureCount: tokenizer.vocabulary.featureCount)
-        let loss = try tokenizer.network.trainStep(batch, labelSmoothing: options.labelSmoothing)
+        let soft = distillation.map { d in
+            let (scores, crfLengths) = d.softTargets(members, steps: batch.steps, lengths: batch.lengths)
+            return SegmenterNetwork.SoftTargets(scores: scores, crfLengths: crfLengths, weight: options.distillWeight,
+                                                temperature: options.distillTemperature)
+        }
+        let loss = try tokenizer.network.trainStep(batch, labelSmoothing: options.labelSmoothing, softTargets: soft)
         return (loss, [batch.size, batch.lengths.reduce(0, +)])
     }
 

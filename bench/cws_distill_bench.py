@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""A distilled tokenizer against the bundled ensemble and jieba, in one run.
+
+Usage:
+    python3 bench/cws_distill_bench.py --model STUDENT [--teacher MODEL] [--peers jieba]
+                                       [--repeat N] [--out FILE]
+
+For the student and then the teacher (default: the bundled ensemble), as
+bench/cws_bench.py measures one model: the test split's P/R/F1/OOV recall and cut_many
+throughput on 1 and 2 threads (median of --repeat runs, model loaded); then the peers
+(bench/cws_peers.py) in the same process, and the ratios. The test split scores the
+student chosen on dev, once. OPENBLAS_CORETYPE is unset as in cws_bench.py.
+"""
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+if "OPENBLAS_CORETYPE" in os.environ:
+    env = dict(os.environ)
+    del env["OPENBLAS_CORETYPE"]
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+import cws_bench  # noqa: E402
+import cws_score  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="the student")
+    ap.add_argument("--teacher", default=cws_bench.DEFAULT_MODEL)
+    ap.add_argument("--cache", default=cws_bench.DEFAULT_CACHE)
+    ap.add_argument("--peers", default="jieba")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "cws_distill_bench.json"))
+    args = ap.parse_args()
+    raw = cws_bench.read_lines(os.path.join(args.cache, "test.raw.txt"))
+    gold = cws_bench.read_lines(os.path.join(args.cache, "test.txt"))
+    vocab = cws_score.load_vocab(os.path.join(args.cache, "train.words.txt"))
+    nchars = sum(len(line) for line in raw)
+    print(f"test split: {len(raw)} lines, {nchars} characters; {os.cpu_count()} cores; "
+          f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    results = {"models": [], "peers": []}
+    for role, path in (("student", args.model), ("teacher", args.teacher)):
+        r = cws_bench.measure_lstmkit(argparse.Namespace(model=path, cache=args.cache, repeat=args.repeat),
+                                      raw, gold, vocab, nchars)
+        r["role"] = role
+        results["models"].append(r)
+        s = r["score"]
+        print(f"{role:8} F1 {s['F1']:.4f}  OOV recall {s['oov_recall']:.4f}  IV recall {s['iv_recall']:.4f}  "
+              f"{r['chars_per_s_t1']:,.0f} chars/s (1 thread)  {r['chars_per_s_t2']:,.0f} (2 threads)  "
+              f"model {r['model_mb']:.1f} MB  ({r['model']})", flush=True)
+    if args.peers:
+        import cws_peers
+        peer_args = argparse.Namespace(repeat=max(1, min(args.repeat, 2)), pkuseg_nthread=2, save_pred=None,
+                                       cache=args.cache)
+        for name in args.peers.split(","):
+            results["peers"].append(cws_peers.run_peer(name, peer_args, raw, gold, vocab, nchars))
+        cws_peers.print_table(results["peers"])
+        for p in results["peers"]:
+            if "error" in p:
+                continue
+            for r in results["models"]:
+                print(f"ratio {r['role']} / {p['name']}: {r['chars_per_s_t1'] / p['chars_per_s']:.2f}x (1 thread), "
+                      f"{r['chars_per_s_t2'] / max(p['chars_per_s'], p.get('parallel', {}).get('chars_per_s', 0)):.2f}x "
+                      f"(2 threads vs its best of 1 and 2 processes)")
+    student, teacher = results["models"]
+    print(f"student / teacher: {student['chars_per_s_t1'] / teacher['chars_per_s_t1']:.2f}x (1 thread), "
+          f"{student['chars_per_s_t2'] / teacher['chars_per_s_t2']:.2f}x (2 threads)")
+    results["load_average_end"] = os.getloadavg()[0]
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=1)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
