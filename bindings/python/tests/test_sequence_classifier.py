@@ -159,3 +159,28 @@ def test_loop_settings_by_name():
     clf.fit(X, y, epochs=3, threads=1, progress=False)
     with pytest.raises(ValueError, match="takes no checkpoint_path"):
         SequenceClassifier(members=1, checkpoint="/tmp/x.ckpt", **SMALL).fit(X, y, epochs=1, progress=False)
+
+
+def test_conv_filters(tmp_path):
+    """LSTM-FCN's convolutional branch: a constructor argument passed by name (the C
+    struct has no field for it), default () from the library's default config; kept by
+    clone, save/load and pickling; a bad list is the library's error."""
+    from sklearn.base import clone
+
+    assert SequenceClassifier().conv_filters == () and _native.train_config_default("sequence_classifier")["conv_filters"] == ""
+    X, y = toy(40, 3)
+    clf = SequenceClassifier(conv_filters=(8, 16, 8), members=1, **SMALL).fit(X, y, **FIT)
+    assert clf.predict_proba(X).shape == (40, 2) and clf.score(X, y) >= 0.9
+    assert clone(clf).get_params()["conv_filters"] == (8, 16, 8)
+    clf.save(tmp_path / "fcn.safetensors")
+    loaded = SequenceClassifier.load(tmp_path / "fcn.safetensors")
+    assert loaded.conv_filters == (8, 16, 8)
+    assert np.array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert np.array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(X), clf.predict_proba(X))
+    one = SequenceClassifier(conv_filters=[4], members=1, **SMALL).fit(X, y, epochs=1, threads=1, progress=False)
+    one.save(tmp_path / "one.safetensors")
+    assert SequenceClassifier.load(tmp_path / "one.safetensors").conv_filters == (4,)
+    with pytest.raises(ValueError, match=r"conv_filters\[0\]"):
+        SequenceClassifier(conv_filters=(0,), **SMALL).fit(X, y, **FIT)
+    with pytest.raises(TypeError):
+        SequenceClassifier(conv_filters=8).fit(X, y, **FIT)
