@@ -8,6 +8,8 @@ import pytest
 
 from lstmkit import ModelFormatError, SequenceClassifier, _native
 
+from helpers import cli, cli_error, needs_cli
+
 
 def toy(n, seed, channels=2):
     """Ragged (T_i, C) sequences whose class is whether channel 0 rises ("up") or falls."""
@@ -184,3 +186,17 @@ def test_conv_filters(tmp_path):
         SequenceClassifier(conv_filters=(0,), **SMALL).fit(X, y, **FIT)
     with pytest.raises(TypeError):
         SequenceClassifier(conv_filters=8).fit(X, y, **FIT)
+
+
+@needs_cli
+def test_cli_conv_filters(tmp_path):
+    X, y = toy(30, 4, channels=1)
+    np.save(tmp_path / "x.npy", np.stack([np.pad(s, ((0, 12 - len(s)), (0, 0)), constant_values=np.nan) for s in X]))
+    (tmp_path / "y.txt").write_text("\n".join(y) + "\n")
+    model = tmp_path / "m.safetensors"
+    cli("train-sequence-classifier", "--train", tmp_path / "x.npy", "--train-labels", tmp_path / "y.txt", "--output", model,
+        "--conv-filters", "8,16,8", "--epochs", 2, "--members", 1, "--hidden-size", 4, "--threads", 1)
+    assert SequenceClassifier.load(model).conv_filters == (8, 16, 8)
+    assert "--conv-filters[1] must be in [1, 1024], got 0" in cli_error(
+        "train-sequence-classifier", "--train", tmp_path / "x.npy", "--train-labels", tmp_path / "y.txt",
+        "--output", tmp_path / "z.safetensors", "--conv-filters", "8,0")
