@@ -70,7 +70,7 @@ struct TrainSequenceClassifier: Command, Threaded {
     @Option(help: Config.help("dropout", default: config.dropout)) var dropout = config.dropout
     @Option(help: Config.help("patch_length", default: config.patchLength)) var patchLength = config.patchLength
     @Option(help: Config.help("members", default: config.members)) var members = config.members
-    @Option(help: Config.help("conv_filters", default: "none")) var convFilters: String?
+    @Option(help: Config.help("conv_filters", default: config.convFilters.map(String.init).joined(separator: ","))) var convFilters: String?
     @Flag(help: "Treat NaN as missing (scaled to 0 plus a missing indicator per channel) instead of refusing it.")
     var maskMissing = false
     @Option(help: SequenceClassifierTrainingOptions.help("validation_fraction", default: training.validationFraction))

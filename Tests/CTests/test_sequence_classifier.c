@@ -167,13 +167,13 @@ static void group_sequence_classifier(void) {
     EXPECT(lk_sequence_classifier_load(NULL, &out), LK_STATUS_INVALID_ARGUMENT);
 }
 
-/* LSTM-FCN's convolutional branch by name (no struct field): its default (empty) in
+/* LSTM-FCN's convolutional branch by name (no struct field): its default (32,64,32) in
  * the default text, a model trained with it reports it, a bad list is refused. */
 static void group_sequence_classifier_conv(void) {
     char text[8192];
     size_t size = 0;
     if (EXPECT(lk_train_config_default_text("sequence_classifier", text, sizeof text, &size), LK_STATUS_OK))
-        CHECK(strstr(text, "\nconv_filters=\n") != NULL, "the default text lacks conv_filters=: %s", text);
+        CHECK(strstr(text, "\nconv_filters=32,64,32\n") != NULL, "the default text lacks conv_filters=32,64,32: %s", text);
     static float values[SQ_N * SQ_T * SQ_C];
     static int32_t lengths[SQ_N];
     static const char *labels[SQ_N];

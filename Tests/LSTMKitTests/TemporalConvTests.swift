@@ -132,7 +132,7 @@ struct TemporalConvTests {
     @Test("conv_filters by name: empty is off, a list of up to 3 sizes in [1, 1024]")
     func setting() throws {
         var c = SequenceClassifierConfig()
-        #expect(c.convFilters.isEmpty)
+        #expect(c.convFilters == [32, 64, 32])
         let entry = SequenceClassifierConfig.hyperParameter("conv_filters")!
         try entry.set("128,256,128", in: &c)
         #expect(c.convFilters == [128, 256, 128] && entry.text(c) == "128,256,128")

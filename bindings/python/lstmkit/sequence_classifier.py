@@ -57,7 +57,8 @@ class SequenceClassifier(Classifier):
             validation_data), so together they learn from all of it.
         conv_filters: an LSTM-FCN convolutional branch beside the recurrent layers:
             the filters of its blocks (kernels 8, 5, 3; batch norm and ReLU; averaged
-            over each sequence's steps), e.g. (128, 256, 128); () (default): none.
+            over each sequence's steps): default (32, 64, 32), LSTM-FCN's own is
+            (128, 256, 128); () turns it off.
         seed: initialisation, dropout, the batches' order and the validation split.
         **loop: the training loop's settings, as every model's (None: the default):
             cell ("lstm", or "gru" when the library has it), schedule, average_decay,

@@ -165,11 +165,13 @@ def test_loop_settings_by_name():
 
 def test_conv_filters(tmp_path):
     """LSTM-FCN's convolutional branch: a constructor argument passed by name (the C
-    struct has no field for it), default () from the library's default config; kept by
-    clone, save/load and pickling; a bad list is the library's error."""
+    struct has no field for it), default (32, 64, 32) from the library's default config;
+    () turns it off; kept by clone, save/load and pickling; a bad list is the library's
+    error."""
     from sklearn.base import clone
 
-    assert SequenceClassifier().conv_filters == () and _native.train_config_default("sequence_classifier")["conv_filters"] == ""
+    assert SequenceClassifier().conv_filters == (32, 64, 32)
+    assert _native.train_config_default("sequence_classifier")["conv_filters"] == "32,64,32"
     X, y = toy(40, 3)
     clf = SequenceClassifier(conv_filters=(8, 16, 8), members=1, **SMALL).fit(X, y, **FIT)
     assert clf.predict_proba(X).shape == (40, 2) and clf.score(X, y) >= 0.9
@@ -182,6 +184,9 @@ def test_conv_filters(tmp_path):
     one = SequenceClassifier(conv_filters=[4], members=1, **SMALL).fit(X, y, epochs=1, threads=1, progress=False)
     one.save(tmp_path / "one.safetensors")
     assert SequenceClassifier.load(tmp_path / "one.safetensors").conv_filters == (4,)
+    off = SequenceClassifier(conv_filters=(), members=1, **SMALL).fit(X, y, epochs=1, threads=1, progress=False)
+    off.save(tmp_path / "off.safetensors")
+    assert SequenceClassifier.load(tmp_path / "off.safetensors").conv_filters == ()
     with pytest.raises(ValueError, match=r"conv_filters\[0\]"):
         SequenceClassifier(conv_filters=(0,), **SMALL).fit(X, y, **FIT)
     with pytest.raises(TypeError):
