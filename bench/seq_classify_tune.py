@@ -43,6 +43,11 @@ CANDIDATES = {
     "d08p20": ({}, {"decay_factor": 0.8, "patience": 20}),
     "d1p30_h128": ({"hidden_size": 128}, {"decay_factor": 1.0, "patience": 30}),
     "d1p30_last_h128": ({"hidden_size": 128, "pooling": "last"}, {"decay_factor": 1.0, "patience": 30}),
+    # LSTM-FCN's convolutional branch beside the recurrent layers (issue 19), against
+    # today's defaults: the paper's 128/256/128 filters, and a quarter of them for sets of
+    # 40-270 sequences.
+    "fcn32": ({"conv_filters": (32, 64, 32)}, {}),
+    "fcn128": ({"conv_filters": (128, 256, 128)}, {}),
 }
 
 

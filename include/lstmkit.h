@@ -1222,7 +1222,9 @@ LK_API lk_status lk_model_get_setting(const void *model, const char *key, char *
  *
  * lk_train_config_default_text writes the default config of the model kind `model`
  * (its lk_<model>_train_config_default()) as text: one "name=value\n" line per field
- * (the struct's pointer fields aside), values as above; model is a prefix: "tokenizer",
+ * (the struct's pointer fields aside), then one per setting of the engine the struct
+ * lacks (such as "cell=lstm", "bptt_length=0", "conv_filters=32,64,32"),
+ * values as above; model is a prefix: "tokenizer",
  * "text_classifier", "image_classifier", "image_segmenter", "sequence_classifier" or
  * "forecaster" (NOT_FOUND otherwise). lk_model_get_config_text writes a handle's
  * lk_<model>_get_config the same way (INVALID_ARGUMENT for lk_lstm and lk_gru, which have

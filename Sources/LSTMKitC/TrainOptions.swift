@@ -61,7 +61,15 @@ extension CConfigTable: SettingsByName where Model: HyperParameterized, Options:
         return engine + fields.map(\.name).filter { !engine.contains($0) }
     }
 
-    var defaultText: String { text(defaultConfig) }
+    /// The struct's fields, then the engine's settings it lacks (the cell, the schedule,
+    /// the forecaster's bptt_length, the sequence classifier's conv_filters...), so that a
+    /// front door reads every default from here rather than typing it again.
+    var defaultText: String {
+        var seen = Set(fields.map(\.name))
+        let model = Model.hyperParameters.filter { seen.insert($0.name).inserted }.map { "\($0.name)=\($0.text(defaults.model))\n" }
+        let options = Options.hyperParameters.filter { seen.insert($0.name).inserted }.map { "\($0.name)=\($0.text(defaults.options))\n" }
+        return text(defaultConfig) + (model + options).joined()
+    }
 
     func text(ofAny config: Any) -> String? { (config as? C).map(text) }
 

@@ -70,6 +70,7 @@ struct TrainSequenceClassifier: Command, Threaded {
     @Option(help: Config.help("dropout", default: config.dropout)) var dropout = config.dropout
     @Option(help: Config.help("patch_length", default: config.patchLength)) var patchLength = config.patchLength
     @Option(help: Config.help("members", default: config.members)) var members = config.members
+    @Option(help: Config.help("conv_filters", default: config.convFilters.map(String.init).joined(separator: ","))) var convFilters: String?
     @Flag(help: "Treat NaN as missing (scaled to 0 plus a missing indicator per channel) instead of refusing it.")
     var maskMissing = false
     @Option(help: SequenceClassifierTrainingOptions.help("validation_fraction", default: training.validationFraction))
@@ -86,6 +87,7 @@ struct TrainSequenceClassifier: Command, Threaded {
         (c.hiddenSize, c.numLayers, c.bidirectional, c.attentionSize) = (hiddenSize, layers, !unidirectional, attentionSize)
         (c.layerNorm, c.dropout, c.missing, c.seed) = (layerNorm, dropout, maskMissing ? .mask : .refuse, options.seed)
         (c.patchLength, c.members) = (patchLength, members)
+        if let convFilters { try Config.hyperParameter("conv_filters")!.set(convFilters, in: &c, as: "--conv-filters") }
         options.validationFraction = validationFraction
         try check(c, options)   // the engine's rules, before reading the data
         if devLabels != nil && dev == nil { throw invalid("--dev-labels needs --dev") }

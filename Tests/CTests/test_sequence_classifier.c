@@ -167,7 +167,42 @@ static void group_sequence_classifier(void) {
     EXPECT(lk_sequence_classifier_load(NULL, &out), LK_STATUS_INVALID_ARGUMENT);
 }
 
+/* LSTM-FCN's convolutional branch by name (no struct field): its default (32,64,32) in
+ * the default text, a model trained with it reports it, a bad list is refused. */
+static void group_sequence_classifier_conv(void) {
+    char text[8192];
+    size_t size = 0;
+    if (EXPECT(lk_train_config_default_text("sequence_classifier", text, sizeof text, &size), LK_STATUS_OK))
+        CHECK(strstr(text, "\nconv_filters=32,64,32\n") != NULL, "the default text lacks conv_filters=32,64,32: %s", text);
+    static float values[SQ_N * SQ_T * SQ_C];
+    static int32_t lengths[SQ_N];
+    static const char *labels[SQ_N];
+    toy(values, lengths, labels, SQ_N, 7);
+    lk_sequences train = {values, sizeof values / sizeof *values, lengths, SQ_N, SQ_T, SQ_C};
+    lk_sequence_classifier_train_config c = lk_sequence_classifier_train_config_default();
+    c.hidden_size = 4;
+    c.epochs = 3;
+    c.threads = 1;
+    c.members = 1;
+    lk_train_options *options = NULL;
+    lk_sequence_classifier *h = NULL;
+    if (!EXPECT(lk_train_options_create(&options), LK_STATUS_OK)) return;
+    expect_mentions_at(lk_train_options_set(options, "conv_filters", "8,0"), LK_STATUS_INVALID_ARGUMENT,
+                       "conv_filters[1]", __LINE__, "conv_filters 8,0");
+    EXPECT(lk_train_options_set(options, "conv_filters", "8,16,8"), LK_STATUS_OK);
+    if (EXPECT(lk_sequence_classifier_train_ex(&train, labels, NULL, NULL, &c, options, NULL, NULL, &h), LK_STATUS_OK) && h) {
+        EXPECT(lk_model_get_setting(h, "conv_filters", text, sizeof text, &size), LK_STATUS_OK);
+        CHECK(!strcmp(text, "8,16,8"), "conv_filters of the trained model: \"%s\"", text);
+        float p[SQ_N * 2];
+        EXPECT(lk_sequence_classifier_predict(h, &train, 1, p, SQ_N * 2), LK_STATUS_OK);
+        CHECK(fabsf(p[0] + p[1] - 1) < 1e-5f, "probabilities sum to %g", (double)(p[0] + p[1]));
+        lk_sequence_classifier_free(h);
+    }
+    lk_train_options_free(options);
+}
+
 const test_group sequence_classifier_groups[] = {
     {"sequence classifier: train, predict, attention, files, errors", group_sequence_classifier},
+    {"sequence classifier: the convolutional branch by name", group_sequence_classifier_conv},
     {NULL, NULL},
 };

@@ -19,7 +19,7 @@ struct SequenceClassifierTests {
     func tiny(_ pooling: SequencePoolingKind, layerNorm: Bool = true, mask: Bool = false, patch: Int = 1) throws -> SequenceClassifier {
         var c = SequenceClassifierConfig()
         (c.hiddenSize, c.numLayers, c.attentionSize, c.pooling, c.layerNorm, c.dropout) = (3, 2, 3, pooling, layerNorm, 0)
-        (c.patchLength, c.members) = (patch, 2)
+        (c.patchLength, c.members, c.convFilters) = (patch, 2, [])   // the branch's own checks: TemporalConvTests
         c.missing = mask ? .mask : .refuse
         let (x, _) = try toy(6, seed: 2)
         let scalers = [ChannelScaler(fittedOn: x, maskMissing: mask), ChannelScaler(fittedOn: x.subset([0, 1]), maskMissing: mask)]

@@ -83,10 +83,12 @@ struct TrainingMemoryTests {
             (c.context, c.attentionGates, c.encoderChannels) = (context, attention, [8, 16, 32])
             expectBounds(c.parameterEstimate, try ImageSegmenter(config: c), "segmenter \(context)")
         }
-        var s = SequenceClassifierConfig()
-        (s.numLayers, s.patchLength, s.members) = (2, 3, 1)
-        expectBounds(s.parameterEstimate(features: 4, classes: 3),
-                     try SequenceClassifier(config: s, channels: 4, labels: ["a", "b", "c"]), "sequence classifier")
+        for filters in [[], [16, 32, 16]] {   // with LSTM-FCN's convolutional front too
+            var s = SequenceClassifierConfig()
+            (s.numLayers, s.patchLength, s.members, s.convFilters) = (2, 3, 1, filters)
+            expectBounds(s.parameterEstimate(features: 4, classes: 3),
+                         try SequenceClassifier(config: s, channels: 4, labels: ["a", "b", "c"]), "sequence classifier \(filters)")
+        }
         var seg = SegmenterConfig()
         seg.numLayers = 2
         expectBounds(seg.parameterEstimate(characters: 500, bigrams: 900),

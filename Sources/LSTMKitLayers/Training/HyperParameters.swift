@@ -187,6 +187,7 @@ extension HyperParameter {
                 return (inside.map { setting(root, path, $0) }, outside.map { setting(root, path, $0) })
             },
             parse: parser(path, "sizes separated by commas (\"32,64\")", { text in
+                if text.isEmpty { return [] }   // no entries (where `count` allows none)
                 let sizes = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
                 return sizes.contains(nil) ? nil : sizes.map { $0! }
             }), text: { $0[keyPath: path].map(String.init).joined(separator: ",") })

@@ -92,8 +92,8 @@ def from_text(text: str, like: Any = None) -> Any:
     given (a loaded model's value, read as its signature default's type), else a bool
     ("true"/"false"), an int, a float (the C float's shortest decimal form: 0.3), a
     tuple ("32,64"; "0.1,0.5,0.9") or the name."""
-    if isinstance(like, tuple):
-        return tuple(from_text(v) for v in text.split(","))
+    if isinstance(like, tuple) or text == "":  # "": an empty list (conv_filters' default)
+        return tuple(from_text(v) for v in text.split(",")) if text else ()
     if isinstance(like, bool) or text in ("true", "false"):
         return text in ("true", "1")
     if isinstance(like, str):
@@ -366,7 +366,7 @@ class Estimator:
                 params[name] = from_text(config[name], defaults.get(name))
             else:  # KeyError: the model does not record it (a training setting)
                 with contextlib.suppress(KeyError):
-                    params[name] = from_text(handle.setting(name))
+                    params[name] = from_text(handle.setting(name), defaults.get(name))
         self = cls(**params)
         self._set_model(handle, int_labels=True)
         return self

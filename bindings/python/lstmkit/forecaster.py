@@ -99,7 +99,7 @@ class Forecaster(Estimator):
         linear_context: bool = _d("linear_context"),
         season: int = _d("season"),
         seed: int = _d("seed"),
-        bptt_length: int = 0,  # the library's default (no C struct field to read it from; a test checks they agree)
+        bptt_length: int = _d("bptt_length"),
         **loop: Any,
     ) -> None:
         self._init_params(locals())
@@ -126,7 +126,6 @@ class Forecaster(Estimator):
         Y, univariate = series_arg("y", y)
         Xa = self._exogenous("X", X, len(Y))
         config = self._train_config(args)
-        config["bptt_length"] = self.bptt_length  # by name: the C struct has no field for it
         self._set_model(self._TRAIN(Y, Xa, config, callback_arg("verbose", verbose)))
         self._threads = threads
         self.y_, self.X_, self._univariate = Y, Xa, univariate

@@ -55,6 +55,10 @@ class SequenceClassifier(Classifier):
         members: networks whose probabilities are averaged (default 3), each trained on
             its own validation split of the training data (or its own seed with
             validation_data), so together they learn from all of it.
+        conv_filters: an LSTM-FCN convolutional branch beside the recurrent layers:
+            the filters of its blocks (kernels 8, 5, 3; batch norm and ReLU; averaged
+            over each sequence's steps): default (32, 64, 32), LSTM-FCN's own is
+            (128, 256, 128); () turns it off.
         seed: initialisation, dropout, the batches' order and the validation split.
         **loop: the training loop's settings, as every model's (None: the default):
             cell ("lstm", or "gru" when the library has it), schedule, average_decay,
@@ -77,6 +81,7 @@ class SequenceClassifier(Classifier):
         mask_missing: bool = _d("mask_missing"),
         patch_length: int = _d("patch_length"),
         members: int = _d("members"),
+        conv_filters: Tuple[int, ...] = _d("conv_filters"),
         seed: int = _d("seed"),
         **loop: Any,
     ) -> None:

@@ -41,10 +41,11 @@ def test_bptt_length_trains_saves_and_loads(plain, tmp_path):
     assert np.array_equal(Forecaster(**SMALL, bptt_length=0).fit(wave(200), **FIT).predict_quantiles(), plain)
 
 
-@pytest.mark.parametrize("value, match", [(-1, r"bptt_length must be in \[0, 65536\], got -1"),
-                                          (2.5, r"bptt_length must be an integer")])
-def test_bptt_length_is_range_checked(value, match):
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize("value, error, match", [(-1, ValueError, r"bptt_length must be in \[0, 65536\], got -1"),
+                                                 (2.5, TypeError, r"bptt_length must be an int, got float")])
+def test_bptt_length_is_range_checked(value, error, match):
+    """The library's range; the type checked as every int setting's (its default is one)."""
+    with pytest.raises(error, match=match):
         Forecaster(**SMALL, bptt_length=value).fit(wave(200), **FIT)
 
 

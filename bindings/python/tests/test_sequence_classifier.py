@@ -8,6 +8,8 @@ import pytest
 
 from lstmkit import ModelFormatError, SequenceClassifier, _native
 
+from helpers import cli, cli_error, needs_cli
+
 
 def toy(n, seed, channels=2):
     """Ragged (T_i, C) sequences whose class is whether channel 0 rises ("up") or falls."""
@@ -159,3 +161,47 @@ def test_loop_settings_by_name():
     clf.fit(X, y, epochs=3, threads=1, progress=False)
     with pytest.raises(ValueError, match="takes no checkpoint_path"):
         SequenceClassifier(members=1, checkpoint="/tmp/x.ckpt", **SMALL).fit(X, y, epochs=1, progress=False)
+
+
+def test_conv_filters(tmp_path):
+    """LSTM-FCN's convolutional branch: a constructor argument passed by name (the C
+    struct has no field for it), default (32, 64, 32) from the library's default config;
+    () turns it off; kept by clone, save/load and pickling; a bad list is the library's
+    error."""
+    from sklearn.base import clone
+
+    assert SequenceClassifier().conv_filters == (32, 64, 32)
+    assert _native.train_config_default("sequence_classifier")["conv_filters"] == "32,64,32"
+    X, y = toy(40, 3)
+    clf = SequenceClassifier(conv_filters=(8, 16, 8), members=1, **SMALL).fit(X, y, **FIT)
+    assert clf.predict_proba(X).shape == (40, 2) and clf.score(X, y) >= 0.9
+    assert clone(clf).get_params()["conv_filters"] == (8, 16, 8)
+    clf.save(tmp_path / "fcn.safetensors")
+    loaded = SequenceClassifier.load(tmp_path / "fcn.safetensors")
+    assert loaded.conv_filters == (8, 16, 8)
+    assert np.array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert np.array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(X), clf.predict_proba(X))
+    one = SequenceClassifier(conv_filters=[4], members=1, **SMALL).fit(X, y, epochs=1, threads=1, progress=False)
+    one.save(tmp_path / "one.safetensors")
+    assert SequenceClassifier.load(tmp_path / "one.safetensors").conv_filters == (4,)
+    off = SequenceClassifier(conv_filters=(), members=1, **SMALL).fit(X, y, epochs=1, threads=1, progress=False)
+    off.save(tmp_path / "off.safetensors")
+    assert SequenceClassifier.load(tmp_path / "off.safetensors").conv_filters == ()
+    with pytest.raises(ValueError, match=r"conv_filters\[0\]"):
+        SequenceClassifier(conv_filters=(0,), **SMALL).fit(X, y, **FIT)
+    with pytest.raises(TypeError):
+        SequenceClassifier(conv_filters=8).fit(X, y, **FIT)
+
+
+@needs_cli
+def test_cli_conv_filters(tmp_path):
+    X, y = toy(30, 4, channels=1)
+    np.save(tmp_path / "x.npy", np.stack([np.pad(s, ((0, 12 - len(s)), (0, 0)), constant_values=np.nan) for s in X]))
+    (tmp_path / "y.txt").write_text("\n".join(y) + "\n")
+    model = tmp_path / "m.safetensors"
+    cli("train-sequence-classifier", "--train", tmp_path / "x.npy", "--train-labels", tmp_path / "y.txt", "--output", model,
+        "--conv-filters", "8,16,8", "--epochs", 2, "--members", 1, "--hidden-size", 4, "--threads", 1)
+    assert SequenceClassifier.load(model).conv_filters == (8, 16, 8)
+    assert "--conv-filters[1] must be in [1, 1024], got 0" in cli_error(
+        "train-sequence-classifier", "--train", tmp_path / "x.npy", "--train-labels", tmp_path / "y.txt",
+        "--output", tmp_path / "z.safetensors", "--conv-filters", "8,0")
