@@ -102,6 +102,10 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
         let model = try tinyModel(.dot)
         #expect(throws: LSTMKitError.self) { try model.translate(["ab", ""]) }
         #expect(throws: LSTMKitError.self) { try model.translate(["ab"], maxLengthRatio: 0) }
+        // A source too long for memory (its attention rows alone) is an error before any allocation.
+        #expect(throws: LSTMKitError.self) {
+            try model.checkTranslationMemory(longest: 1 << 22, batch: 64, maxLengthRatio: 100, threads: 2)
+        }
         // Unknown symbols are UNK, not an error.
         #expect(try model.translate(["zz?"]).count == 1)
     }
@@ -165,5 +169,40 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
         let out = try trainer.model.translate(held)
         let exact = zip(out, held).filter { $0.text == String($1.reversed()) }.count
         #expect(exact >= 45, "exact match \(exact) of 50 on held-out strings:\n\(lines.joined(separator: "\n"))")
+    }
+}
+
+@Suite struct Seq2SeqTrainingTests {
+    @Test func tables() throws {
+        try checkTable(Seq2SeqConfig())
+        try checkTable(Seq2SeqTrainingOptions())
+    }
+
+    @Test func weightEstimateBoundsTheModel() throws {
+        for model in [try tinyModel(.additive, cell: .gru, layers: 2), try tinyModel(.dot, bidirectional: false, bridge: false)] {
+            let estimate = model.config.parameterEstimate(sourceVocabulary: model.source.count, targetVocabulary: model.target.count)
+            #expect(estimate >= Double(model.parameterCount))
+        }
+    }
+
+    static func trainer(epochs: Int) throws -> Seq2SeqTrainer {
+        let words = ["ab", "ba", "abc", "cab", "bca", "aab", "cc", "acb", "bb", "cba", "abca", "ca"]
+        var config = Seq2SeqConfig()
+        (config.embeddingSize, config.hiddenSize, config.numLayers, config.dropout) = (4, 3, 2, 0.3)
+        var options = Seq2SeqTrainingOptions()
+        (options.epochs, options.batchSize, options.threads, options.averageDecay) = (epochs, 4, 1, 0.5)
+        return try Seq2SeqTrainer(sources: words, targets: words.map { String($0.reversed()) }, config: config, options: options)
+    }
+
+    @Test func resumeEqualsTheUninterruptedRun() throws {
+        try TrainerTests.expectResumeIsSeamless(epochs: 3, split: 1) { try Self.trainer(epochs: $0) }
+    }
+
+    @Test func badTrainingData() throws {
+        let config = Seq2SeqConfig(), options = Seq2SeqTrainingOptions()
+        #expect(throws: LSTMKitError.self) { try Seq2SeqTrainer(sources: ["a", "b"], targets: ["a"], config: config, options: options) }
+        #expect(throws: LSTMKitError.self) { try Seq2SeqTrainer(sources: ["a", ""], targets: ["a", "b"], dev: (["a"], ["a"]), config: config, options: options) }
+        #expect(throws: LSTMKitError.self) { try Seq2SeqTrainer(sources: ["a"], targets: ["a"], config: config, options: options) }   // no dev to hold out
+        #expect(throws: LSTMKitError.self) { try Seq2SeqTrainer(sources: ["a"], targets: ["a"], dev: (["a"], []), config: config, options: options) }
     }
 }

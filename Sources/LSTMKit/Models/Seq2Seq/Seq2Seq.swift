@@ -379,6 +379,8 @@ public final class Seq2Seq: Module {
     func translate(ids: [[Int32]], maxLengthRatio: Float, threads: Int, batchSize: Int) throws -> [Seq2SeqTranslation] {
         let order = ids.indices.sorted { ids[$0].count > ids[$1].count }
         let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
+        try checkTranslationMemory(longest: ids[order.first ?? 0].count, batch: batches.first?.count ?? 0,
+                                   maxLengthRatio: maxLengthRatio, threads: min(threads, batches.count))
         let slots = ResultSlots<[Seq2SeqTranslation]>(count: ids.count)   // one each
         parallelForEach(batches.count, threads: threads) { i in
             let out = self.greedy(batches[i].map { ids[$0] }, maxLengthRatio: maxLengthRatio)
@@ -393,6 +395,17 @@ public final class Seq2Seq: Module {
             throw LSTMKitError.nonFiniteOutput(sequence: bad)
         }
         return values
+    }
+
+    /// What `threads` batches of `batch` sources of `longest` tokens hold at once, an
+    /// upper bound: the encoder's activations and the memory, and per output token its
+    /// logits and attention row (kept for the caller: quadratic in the length).
+    func checkTranslationMemory(longest: Int, batch: Int, maxLengthRatio: Float, threads: Int) throws {
+        let (ts, e, d) = (Double(longest), Double(config.embeddingSize), Double(config.decoderSize))
+        let outputs = (Double(maxLengthRatio) * ts).rounded(.up)
+        let floats = Double(max(threads, 1)) * Double(batch) * (ts * (2 * e + 9 * d) + outputs * (ts + 2 * Double(target.count)))
+        let bytes = floats * 4 < Double(Int.max / 2) ? Int(floats * 4) : .max
+        try Memory.check(bytes: bytes, for: "translating \(batch) source\(batch == 1 ? "" : "s") of \(longest) tokens")
     }
 
     // MARK: Files
