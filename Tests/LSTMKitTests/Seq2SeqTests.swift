@@ -106,6 +106,7 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
         #expect(throws: LSTMKitError.self) {
             try model.checkTranslationMemory(longest: 1 << 22, batch: 64, maxLengthRatio: 100, threads: 2)
         }
+        #expect(try model.translate([]).isEmpty)
         // Unknown symbols are UNK, not an error.
         #expect(try model.translate(["zz?"]).count == 1)
     }
@@ -204,5 +205,6 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
         #expect(throws: LSTMKitError.self) { try Seq2SeqTrainer(sources: ["a", ""], targets: ["a", "b"], dev: (["a"], ["a"]), config: config, options: options) }
         #expect(throws: LSTMKitError.self) { try Seq2SeqTrainer(sources: ["a"], targets: ["a"], config: config, options: options) }   // no dev to hold out
         #expect(throws: LSTMKitError.self) { try Seq2SeqTrainer(sources: ["a"], targets: ["a"], dev: (["a"], []), config: config, options: options) }
+        #expect(throws: LSTMKitError.self) { try Seq2SeqTrainer(sources: ["a"], targets: ["a"], dev: ([], []), config: config, options: options) }
     }
 }

@@ -377,6 +377,7 @@ public final class Seq2Seq: Module {
     }
 
     func translate(ids: [[Int32]], maxLengthRatio: Float, threads: Int, batchSize: Int) throws -> [Seq2SeqTranslation] {
+        if ids.isEmpty { return [] }
         let order = ids.indices.sorted { ids[$0].count > ids[$1].count }
         let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
         try checkTranslationMemory(longest: ids[order.first ?? 0].count, batch: batches.first?.count ?? 0,

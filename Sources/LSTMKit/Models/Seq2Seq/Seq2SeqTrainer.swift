@@ -65,8 +65,11 @@ public final class Seq2SeqTrainer: TrainingTask {
         try config.validate()
         try options.validate()
         guard sources.count == targets.count else { throw LSTMKitError.sizeMismatch("\(sources.count) sources but \(targets.count) targets") }
-        if let dev, dev.sources.count != dev.targets.count {
-            throw LSTMKitError.sizeMismatch("\(dev.sources.count) dev sources but \(dev.targets.count) dev targets")
+        if let dev {
+            guard dev.sources.count == dev.targets.count else {
+                throw LSTMKitError.sizeMismatch("\(dev.sources.count) dev sources but \(dev.targets.count) dev targets")
+            }
+            guard !dev.sources.isEmpty else { throw LSTMKitError.invalidArgument("the dev pairs are empty (pass none to hold some out)") }
         }
         func checkSources(_ texts: [String], _ what: String) throws {
             if let i = texts.firstIndex(where: { Seq2SeqVocabulary.split($0, config.sourceTokens).isEmpty }) {
