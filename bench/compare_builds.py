@@ -8,6 +8,8 @@ Each checkout must hold release builds of lstmkit-cli and lstmkit-bench in
 `--product lstmkit-bench`). The same workloads run on both, with OPENBLAS_CORETYPE
 unset and one thread (OpenBLAS's too):
   segment      lstmkit-cli segment: the bundled tokenizer over the test fixture's text (twice)
+  load         the same command over an empty file: loading and start-up only (segment - load
+               is the segmenting)
   image        lstmkit-cli segment-image: the golden segmenter over 8 synthetic images
   lstm-c1      lstmkit-bench c1 (batch 1 latency), lstm-c2 lstmkit-bench c2 (batch 64 inference)
 For each: instructions counted by valgrind's callgrind (repeatable whatever the machine
@@ -54,6 +56,8 @@ def workloads(checkout: Path, work: Path, side: str) -> dict:
     return {
         "segment": ([str(cli), "segment", "--model", str(REPO / "models/tokenizer-pku.safetensors"),
                      "--threads", "1", str(work / "text.txt")], None),
+        "load": ([str(cli), "segment", "--model", str(REPO / "models/tokenizer-pku.safetensors"),
+                  "--threads", "1", str(work / "empty.txt")], None),
         "image": ([str(cli), "segment-image", "--model", str(REPO / "Tests/Fixtures/golden/segmenter.safetensors"),
                    "--threads", "1", str(work / "images.npy"), "--force", "--output", str(work / f"masks-{side}.npy")], None),
         "lstm-c1": ([str(bench), "c1", "1", "0", "20"], None),
@@ -64,6 +68,7 @@ def workloads(checkout: Path, work: Path, side: str) -> dict:
 def prepare(work: Path) -> None:
     lines = [re.sub(r"\s+", "", line) for line in (REPO / "Tests/Fixtures/cws/test.txt").read_text(encoding="utf-8").splitlines()]
     (work / "text.txt").write_text("\n".join(lines * 2) + "\n", encoding="utf-8")
+    (work / "empty.txt").write_text("", encoding="utf-8")
     # 8 RGB images 48x48 of uint8, as a .npy (written by hand: no NumPy needed)
     import random
     rng = random.Random(1)
@@ -96,7 +101,7 @@ def main() -> None:
     parser.add_argument("--after", required=True, type=Path)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--tag", default="")
-    parser.add_argument("--workloads", default="segment,image,lstm-c1,lstm-c2",
+    parser.add_argument("--workloads", default="segment,image,lstm-c1,lstm-c2",  # and load
                         help="comma-separated subset (callgrind of segment and lstm-c2 takes minutes of CPU each)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -126,10 +126,7 @@ public func lk_tokenizer_segment_batch(_ tokenizer: OpaquePointer?, _ texts: CSt
         let strings = try (0..<n).map { try utf8Text(texts[$0], lengths[$0], n == 1 ? "text" : "texts[\($0)]") }
         try Tokenizer.checkSegmentingMemory(utf8Bytes: strings.reduce(0) { $0 + $1.utf8.count })
         // Each token's end byte offset, relative to its text's start.
-        let allEnds = h.model.cutMany(strings, threads: threads).map { tokens in
-            var end = 0
-            return tokens.map { end += $0.utf8.count; return end }
-        }
+        let allEnds = h.model.tokenEnds(strings, threads: threads)
         let needed = allEnds.reduce(0) { $0 + $1.count }
         for i in 0..<n { counts[i] = allEnds[i].count }
         guard let ends else { return }

@@ -69,8 +69,57 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     /// An independent generator derived from this one (for a sub-module).
     public mutating func split() -> SeededRandom { SeededRandom(seed: next()) }
 
+    // MARK: Initial weights
+
+    /// Initial weights, uniform in [-bound, bound): values[i] = uniform(-bound, bound).
+    /// Inside `skippingInitialValues` it only advances the generator as the draws would.
+    @inlinable
     public mutating func fillUniform(_ values: inout [Float], bound: Float) {
+        if InitialValues.skipped { return advance(values.count) }
         for i in values.indices { values[i] = uniform(-bound, bound) }
+    }
+
+    /// Initial weights, standard normal times `scale`: values[i] = normal() * scale.
+    /// Inside `skippingInitialValues` it only advances the generator as the draws would.
+    @inlinable
+    public mutating func fillNormal(_ values: inout [Float], scale: Float = 1) {
+        if InitialValues.skipped { return advance(2 * values.count) }
+        for i in values.indices { values[i] = normal() * scale }   // x * 1 is x exactly
+    }
+
+    /// Draws `count` numbers and drops them.
+    @inlinable
+    public mutating func advance(_ count: Int) {
+        for _ in 0..<count { _ = next() }
+    }
+
+    /// Runs `body` with the weight fills (`fillUniform`, `fillNormal`) on this thread
+    /// leaving their arrays as they are and only advancing their generators by what the
+    /// draws would take: for building a model whose every weight a file then overwrites
+    /// (`ModelFile.open`). The generators end where they would have, so what is drawn
+    /// after (a dropout stream, a derived seed) is unchanged; only the Box–Muller
+    /// log/cos and the arithmetic are saved (a fifth of loading the bundled tokenizer).
+    public static func skippingInitialValues<R>(_ body: () throws -> R) rethrows -> R {
+        let outer = InitialValues.skipped
+        InitialValues.skipped = true
+        defer { InitialValues.skipped = outer }
+        return try body()
+    }
+}
+
+/// The thread-local flag of `SeededRandom.skippingInitialValues`.
+@usableFromInline
+enum InitialValues {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    @usableFromInline
+    static var skipped: Bool {
+        get { pthread_getspecific(key) != nil }
+        set { pthread_setspecific(key, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
     }
 }
 

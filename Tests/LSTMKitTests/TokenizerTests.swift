@@ -319,3 +319,89 @@ struct PieceTests {
         #expect(throws: LSTMKitError.self) { try score.add(gold: ["a"], predicted: ["b"], knownWords: []) }
     }
 }
+
+@Suite("Text units: the scalar path agrees with the Character path")
+struct TextUnitTests {
+    @Test("every safe BMP scalar: a Character on its own, classes as the String definitions give")
+    func safeScalars() {
+        let table = UnitClass.scalarTable
+        var safe = 0
+        for v in UInt32(0)..<0x10000 where table[Int(v)] & UnitClass.safe != 0 {
+            safe += 1
+            let s = Unicode.Scalar(v)!
+            let p = s.properties
+            #expect(!p.isGraphemeExtend && ![.spacingMark, .nonspacingMark, .enclosingMark].contains(p.generalCategory)
+                    && v != 0x0D && v != 0x200D, "U+\(String(v, radix: 16))")
+            // Between neighbours of every kind the fast path reads, it stays one Character.
+            let text = String(String.UnicodeScalarView([s, "中", s, "a", s, "\n", s, "Ａ", s, "。", s, s, "\u{20000}", s]))
+            #expect(text.count == 14, "U+\(String(v, radix: 16))")
+            let normalized = CharacterVocabulary.normalize(Character(s))
+            #expect(table[Int(v)] & ~UnitClass.safe == UnitClass.of(normalized: normalized), "U+\(String(v, radix: 16))")
+        }
+        #expect(safe > 30_000)
+        for v: UInt32 in [0x20000, 0x2A6DF, 0x30000, 0x323AF] {
+            #expect(UnitClass.isSafeSupplementary(v) && Unicode.Scalar(v)!.properties.generalCategory == .otherLetter)
+        }
+    }
+
+    @Test("random and tricky texts: the same ids, classes and UTF-8 ends on both paths")
+    func bothPaths() {
+        let v = fixtureTokenizer.vocabulary
+        var rng = SeededRandom(seed: 7)
+        var texts = (0..<500).map { _ in randomText(&rng, maxLength: 40) }
+        texts += ["", "中国人民", "Ｈｅｌｌｏ，世界！123 abc", "e\u{301}te\u{301}", "a\r\nb", "１９９８年　我爱北京。", "𠀀𪚥中"]
+        var fast = 0
+        for text in texts {
+            let units = TextUnits(text, v)
+            #expect(units == TextUnits(text, v, scalars: false), "\(text.debugDescription)")
+            #expect(units.ends.last ?? 0 == text.utf8.count)
+            if text.unicodeScalars.count == text.count { fast += 1 }
+        }
+        #expect(fast > 50)
+    }
+
+    @Test("token ends are the cut's UTF-8 ends; Characters of many scalars stay whole")
+    func tokenEnds() {
+        let texts = ["我爱北京天安门", "e\u{301}中国\r\n人民👨‍👩‍👧是", "", "  Ｈｅｌｌｏ，世界！", "𠀀𪚥中国"]
+        let ends = fixtureTokenizer.tokenEnds(texts, threads: 2)
+        for (text, (cut, e)) in zip(texts, zip(fixtureTokenizer.cutMany(texts), ends)) {
+            var end = 0
+            #expect(e == cut.map { end += $0.utf8.count; return end })
+            #expect(cut.joined() == text)
+        }
+        #expect(fixtureTokenizer.cut("e\u{301}中国\r\n").contains { $0.hasPrefix("e\u{301}") })
+        #expect(fixtureTokenizer.cut("中国\r\n人民").contains("\r\n"))
+    }
+}
+
+@Suite("Loading without drawing initial values")
+struct SkippedInitialValuesTests {
+    @Test("fills leave their arrays and advance the generator as drawing would")
+    func fills() {
+        var a = SeededRandom(seed: 3), b = SeededRandom(seed: 3)
+        var x = [Float](repeating: 0, count: 10), y = [Float](repeating: 0, count: 10)
+        a.fillNormal(&x, scale: 0.5)
+        a.fillUniform(&x, bound: 2)
+        SeededRandom.skippingInitialValues {
+            b.fillNormal(&y, scale: 0.5)
+            b.fillUniform(&y, bound: 2)
+        }
+        #expect(y == [Float](repeating: 0, count: 10) && x != y)
+        #expect(a.state == b.state)
+        b.fillNormal(&y)   // outside the scope again: drawn
+        #expect(y != [Float](repeating: 0, count: 10))
+    }
+
+    @Test("a network built without draws ends with the same generators as one built with them")
+    func network() throws {
+        var config = SegmenterConfig()
+        config.characterDim = 4; config.bigramDim = 2; config.hiddenSize = 3
+        let drawn = try SegmenterNetwork(config: config, characterCount: 20, bigramCount: 30)
+        let skipped = try SeededRandom.skippingInitialValues {
+            try SegmenterNetwork(config: config, characterCount: 20, bigramCount: 30)
+        }
+        #expect(drawn.dropoutRNG.state == skipped.dropoutRNG.state)
+        #expect(drawn.recurrent.config == skipped.recurrent.config)
+        #expect(skipped.characterEmbedding.weight.value.allSatisfy { $0 == 0 })
+    }
+}

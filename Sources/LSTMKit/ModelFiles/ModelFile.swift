@@ -192,10 +192,13 @@ public enum ModelFile {
     }
 
     /// Reads a file and builds a model from it, prefixing format errors with the path.
+    /// `build` must give every weight it constructs the file's value (as `load(_:into:)`
+    /// does for a whole model): its layers are built without drawing their initial
+    /// values (`SeededRandom.skippingInitialValues`).
     public static func open<T>(_ path: String, _ build: (SafeTensors) throws -> T) throws -> T {
         let file = try SafeTensors.read(from: path)
         do {
-            return try build(file)
+            return try SeededRandom.skippingInitialValues { try build(file) }
         } catch LSTMKitError.invalidFormat(let why) {
             throw LSTMKitError.invalidFormat("\(path): \(why)")
         }

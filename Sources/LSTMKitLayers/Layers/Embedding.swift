@@ -17,7 +17,8 @@ public final class Embedding: Module {
         self.numEmbeddings = numEmbeddings
         self.dim = dim
         self.paddingIndex = paddingIndex
-        var w = (0..<(numEmbeddings * dim)).map { _ in rng.normal() }
+        var w = [Float](repeating: 0, count: numEmbeddings * dim)
+        rng.fillNormal(&w)
         if let p = paddingIndex {
             for j in 0..<dim { w[p * dim + j] = 0 }
         }

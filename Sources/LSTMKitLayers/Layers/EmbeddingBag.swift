@@ -13,7 +13,8 @@ public final class EmbeddingBag: Module {
         precondition(numEmbeddings > 0 && dim > 0, "EmbeddingBag sizes must be positive")
         self.numEmbeddings = numEmbeddings
         self.dim = dim
-        let w = (0..<(numEmbeddings * dim)).map { _ in initialScale > 0 ? rng.normal() * initialScale : 0 }
+        var w = [Float](repeating: 0, count: numEmbeddings * dim)
+        if initialScale > 0 { rng.fillNormal(&w, scale: initialScale) }
         weight = Parameter(name: "weight", shape: [numEmbeddings, dim], value: w)
         weight.sparseRowSize = dim
     }

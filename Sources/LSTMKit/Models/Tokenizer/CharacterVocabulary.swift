@@ -27,6 +27,10 @@ public struct CharacterVocabulary: Equatable, Sendable {
     // too (a trie for the training words, a filter for the lexicon).
     private var bigramIDs: [UInt64: Int32] = [:]
     private var wordTrie: WordTrie
+    // Segmenting looks characters up by their scalar (`TextUnits`): the ids of the
+    // vocabulary's one-scalar characters, directly for the BMP.
+    private var bmpIDs: [Int32]
+    private var supplementaryIDs: [UInt32: Int32] = [:]
     /// Character-id stand-ins for the sentence start and end in bigrams.
     private static let startID: Int32 = -1, endID: Int32 = -2
 
@@ -39,6 +43,12 @@ public struct CharacterVocabulary: Equatable, Sendable {
         self.lexicon = lexicon
         let characterIDs = Dictionary(characters.enumerated().map { ($1, Int32($0 + 2)) }, uniquingKeysWith: { a, _ in a })
         self.characterIDs = characterIDs
+        var bmpIDs = [Int32](repeating: Self.unknownID, count: 0x10000)
+        for (c, id) in characterIDs where c.unicodeScalars.count == 1 {
+            let v = c.unicodeScalars.first!.value
+            if v < 0x10000 { bmpIDs[Int(v)] = id } else { supplementaryIDs[v] = id }
+        }
+        self.bmpIDs = bmpIDs
         func id(_ c: Character) -> Int32? {
             let s = String(c)
             return s == Self.sentenceStart ? Self.startID : s == Self.sentenceEnd ? Self.endID : characterIDs[s]
@@ -95,10 +105,25 @@ public struct CharacterVocabulary: Equatable, Sendable {
     public static func normalize(_ c: Character) -> String {
         let scalars = c.unicodeScalars
         if scalars.count == 1, let u = scalars.first {
-            if (0xFF01...0xFF5E).contains(u.value) { return String(Unicode.Scalar(u.value - 0xFEE0)!) }
-            if u.value == 0x3000 { return " " }
+            let v = normalize(scalar: u.value)
+            if v != u.value { return String(Unicode.Scalar(v)!) }
         }
         return String(c)
+    }
+
+    /// `normalize` of a Character that is one scalar, on its value.
+    @inline(__always)
+    static func normalize(scalar v: UInt32) -> UInt32 {
+        (0xFF01...0xFF5E).contains(v) ? v - 0xFEE0 : v == 0x3000 ? 0x20 : v
+    }
+
+    /// The id of a normalised character (`unknownID` if it is not in the vocabulary).
+    func id(of normalized: String) -> Int32 { characterIDs[normalized] ?? Self.unknownID }
+
+    /// The id of the normalised character that is the scalar `v`.
+    @inline(__always)
+    func id(ofScalar v: UInt32) -> Int32 {
+        v < 0x10000 ? bmpIDs[Int(v)] : supplementaryIDs[v] ?? Self.unknownID
     }
 
     /// Builds the vocabularies from training sentences: every character, and every
@@ -149,7 +174,11 @@ public struct CharacterVocabulary: Equatable, Sendable {
     /// bigram ids around it (character t uses bigrams t (left) and t+1 (right)) and
     /// its dictionary features (T, featureCount).
     public func encode(_ chars: [String]) -> EncodedPiece {
-        let c = chars.map { characterIDs[$0] ?? Self.unknownID }
+        encode(ids: chars.map { characterIDs[$0] ?? Self.unknownID })
+    }
+
+    /// `encode` of the characters with these ids.
+    func encode(ids c: [Int32]) -> EncodedPiece {
         var b = [Int32](repeating: Self.unknownID, count: c.count + 1)
         var previous = Self.startID
         for (t, id) in c.enumerated() {

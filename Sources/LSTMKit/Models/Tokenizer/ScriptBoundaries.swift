@@ -8,8 +8,19 @@ enum ScriptBoundaries {
     /// Adds the runs to `allowed` ((n, 4) BMES tags per position, nil = no constraint
     /// yet) over normalised characters; returns nil when there is nothing to constrain.
     static func constrain(_ chars: ArraySlice<String>, _ allowed: [Bool]?) -> [Bool]? {
+        constrain(kinds: chars.map(kind), allowed)
+    }
+
+    /// `constrain` over units' classes (`UnitClass`).
+    static func constrain(classes: ArraySlice<UInt8>, _ allowed: [Bool]?) -> [Bool]? {
+        let letter = UnitClass.bits(.letter)
+        // Only a run with a letter is constrained: most Chinese pieces have none.
+        guard classes.contains(where: { $0 & UnitClass.kindMask == letter }) else { return allowed }
+        return constrain(kinds: classes.map(UnitClass.kind), allowed)
+    }
+
+    private static func constrain(kinds: [Kind], _ allowed: [Bool]?) -> [Bool]? {
         var allowed = allowed
-        let kinds = chars.map(kind)
         var start = 0
         while start < kinds.count {
             guard kinds[start] == .letter || kinds[start] == .digit else { start += 1; continue }
@@ -41,7 +52,11 @@ enum ScriptBoundaries {
 
     static func kind(_ c: String) -> Kind {
         guard let u = c.unicodeScalars.first, c.unicodeScalars.count == 1 else { return .other }
-        switch u.value {
+        return kind(scalar: u.value)
+    }
+
+    static func kind(scalar: UInt32) -> Kind {
+        switch scalar {
         case 0x41...0x5A, 0x61...0x7A: return .letter   // normalised: full-width forms are ASCII here
         case 0x30...0x39: return .digit
         case 0x2D, 0x2E, 0x2F, 0x5F, 0x26, 0x27, 0xB7, 0x2013, 0x2014: return .connector   // - . / _ & ' · – —

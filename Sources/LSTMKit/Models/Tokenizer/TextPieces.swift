@@ -24,29 +24,44 @@ public struct TextPieces {
 
     /// Spans over the characters `chars` (already normalised), in order, covering all.
     public func split(_ chars: [String]) -> [Span] {
+        split(count: chars.count, isSpace: { Self.isSpace(chars[$0]) },
+              isSentenceEnder: { Self.sentenceEnders.contains(chars[$0]) },
+              isClauseEnder: { Self.clauseEnders.contains(chars[$0]) })
+    }
+
+    /// `split` over units' classes (`UnitClass`).
+    func split(classes: [UInt8]) -> [Span] {
+        split(count: classes.count, isSpace: { classes[$0] & UnitClass.space != 0 },
+              isSentenceEnder: { classes[$0] & UnitClass.sentenceEnder != 0 },
+              isClauseEnder: { classes[$0] & UnitClass.clauseEnder != 0 })
+    }
+
+    @inline(__always)
+    private func split(count: Int, isSpace: (Int) -> Bool, isSentenceEnder: (Int) -> Bool,
+                       isClauseEnder: (Int) -> Bool) -> [Span] {
         var spans: [Span] = []
         var i = 0
-        while i < chars.count {
-            if Self.isSpace(chars[i]) {
+        while i < count {
+            if isSpace(i) {
                 let start = i
-                while i < chars.count && Self.isSpace(chars[i]) { i += 1 }
+                while i < count && isSpace(i) { i += 1 }
                 spans.append(.space(start..<i))
                 continue
             }
             var start = i
             var lastClauseEnd: Int?
-            while i < chars.count && !Self.isSpace(chars[i]) {
-                let c = chars[i]
+            while i < count && !isSpace(i) {
+                let c = i
                 i += 1
-                if Self.sentenceEnders.contains(c) {
+                if isSentenceEnder(c) {
                     // Keep a run of enders ("？！", "……") together.
-                    while i < chars.count && Self.sentenceEnders.contains(chars[i]) && i - start < maxLength { i += 1 }
+                    while i < count && isSentenceEnder(i) && i - start < maxLength { i += 1 }
                     spans.append(.text(start..<i))
                     start = i
                     lastClauseEnd = nil
                     continue
                 }
-                if Self.clauseEnders.contains(c) { lastClauseEnd = i }
+                if isClauseEnder(c) { lastClauseEnd = i }
                 if i - start == maxLength {
                     let cut = lastClauseEnd ?? i
                     spans.append(.text(start..<cut))

@@ -104,7 +104,7 @@ public final class Tokenizer {
     /// Characters, so that the tags line up with the code points every front door
     /// counts (a Python str's length, UTF-8 decoded in C), as the Python binding's do.
     public func tag(_ text: String) -> [String] {
-        tokens(for: [text], threads: 1)[0].flatMap { token -> [String] in
+        cut(text).flatMap { token -> [String] in
             let n = token.unicodeScalars.count
             if token.allSatisfy(\.isWhitespace) { return Array(repeating: "S", count: n) }
             return BMES.tags(wordLengths: [n]).map { BMES.names[Int($0)] }
@@ -114,40 +114,49 @@ public final class Tokenizer {
     /// Segments many texts at once, batching their sentences through the network on
     /// up to `threads` threads.
     public func cutMany(_ texts: [String], threads: Int = 1) -> [[String]] {
-        tokens(for: texts, threads: threads)
+        zip(texts, tokenEnds(texts, threads: threads)).map { text, ends in
+            var text = text
+            return text.withUTF8 { bytes in
+                var start = 0
+                return ends.map { end in
+                    defer { start = end }
+                    return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                }
+            }
+        }
     }
 
-    /// One piece of work: characters [range] of text `text`.
-    private struct Job {
-        let text: Int
-        let range: Range<Int>
-    }
-
-    private func tokens(for texts: [String], threads: Int) -> [[String]] {
-        let characters = texts.map { Array($0) }
-        let normalized = characters.map { $0.map(CharacterVocabulary.normalize) }
+    /// `cutMany`'s tokens as offsets: for each text, each token's end as a UTF-8 byte
+    /// offset into it (the last is the text's length; an empty text has none).
+    public func tokenEnds(_ texts: [String], threads: Int = 1) -> [[Int]] {
+        let units = texts.map { TextUnits($0, vocabulary) }
         var jobs: [Job] = []
         var spansOfText: [[TextPieces.Span]] = []
-        for (i, chars) in normalized.enumerated() {
-            let spans = pieces.split(chars)
+        for (i, u) in units.enumerated() {
+            let spans = pieces.split(classes: u.classes)
             spansOfText.append(spans)
             for case .text(let r) in spans { jobs.append(Job(text: i, range: r)) }
         }
+        // User words are matched on normalised characters (as Strings): only with a dictionary.
+        let normalized = userDictionary.isEmpty ? [] : texts.map { $0.map(CharacterVocabulary.normalize) }
         // Longest first, so each batch holds pieces of similar length.
         let order = jobs.indices.sorted { jobs[$0].range.count > jobs[$1].range.count }
         let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
         let results = ResultSlots<[Int]>(count: jobs.count)
         let decode = { (batchIndex: Int) in
             let members = batches[batchIndex]
-            let encoded = members.map { j in self.vocabulary.encode(Array(normalized[jobs[j].text][jobs[j].range])) }
+            let encoded = members.map { j in self.vocabulary.encode(ids: Array(units[jobs[j].text].ids[jobs[j].range])) }
             let batch = SegmenterNetwork.Batch(encoded, featureCount: self.vocabulary.featureCount)
             let scores = self.emissions(batch)
             scores.data.withUnsafeBufferPointer { s in
                 for (b, j) in members.enumerated() {
                     let n = jobs[j].range.count
-                    let chars = normalized[jobs[j].text][jobs[j].range]
-                    // User words override the script rule where they overlap (they are applied last).
-                    let constraints = self.userDictionary.constraints(for: chars, startingFrom: ScriptBoundaries.constrain(chars, nil))
+                    var constraints = ScriptBoundaries.constrain(classes: units[jobs[j].text].classes[jobs[j].range], nil)
+                    if !normalized.isEmpty {
+                        // User words override the script rule where they overlap (they are applied last).
+                        constraints = self.userDictionary.constraints(for: normalized[jobs[j].text][jobs[j].range],
+                                                                      startingFrom: constraints)
+                    }
                     let emissions = s.baseAddress! + b * batch.steps * 4
                     // Unconstrained Viterbi fails only on NaN scores (weights of a diverged
                     // training): one word a character then, rather than a trap.
@@ -159,26 +168,33 @@ public final class Tokenizer {
         }
         parallelForEach(batches.count, threads: threads, decode)
         let wordLengths = results.values
-        // Reassemble each text's tokens from the original characters.
+        // Each text's token ends, from its units' ends.
         var jobIndex = 0
         return spansOfText.enumerated().map { i, spans in
-            let chars = characters[i]
-            var out: [String] = []
+            let ends = units[i].ends
+            var out: [Int] = []
+            out.reserveCapacity(ends.count)
             for span in spans {
                 switch span {
                 case .space(let r):
-                    out.append(String(chars[r]))
+                    out.append(ends[r.upperBound - 1])
                 case .text(let r):
                     var start = r.lowerBound
                     for length in wordLengths[jobIndex] {
-                        out.append(String(chars[start..<(start + length)]))
                         start += length
+                        out.append(ends[start - 1])
                     }
                     jobIndex += 1
                 }
             }
             return out
         }
+    }
+
+    /// One piece of work: units [range] of text `text`.
+    private struct Job {
+        let text: Int
+        let range: Range<Int>
     }
 
     // MARK: User words
