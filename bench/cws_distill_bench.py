@@ -55,11 +55,7 @@ def main():
               f"model {r['model_mb']:.1f} MB  ({r['model']})", flush=True)
     if args.peers:
         import cws_peers
-        peer_args = argparse.Namespace(repeat=max(1, min(args.repeat, 2)), pkuseg_nthread=2, save_pred=None,
-                                       cache=args.cache)
-        for name in args.peers.split(","):
-            results["peers"].append(cws_peers.run_peer(name, peer_args, raw, gold, vocab, nchars))
-        cws_peers.print_table(results["peers"])
+        results["peers"] = cws_peers.run_peers(args.peers, args.cache, args.repeat, raw, gold, vocab, nchars)
         for p in results["peers"]:
             if "error" in p:
                 continue

@@ -249,6 +249,15 @@ def print_table(results):
                   f"{p['seg_s']:>7.2f}{p['chars_per_s']:>10,.0f}")
 
 
+def run_peers(names, cache, repeat, raw, gold, vocab, nchars):
+    """The comma-separated peers `names` on the test split, each as run_peer measures it,
+    with their table printed: what every benchmark comparing LSTMKit with them runs."""
+    peer_args = argparse.Namespace(repeat=max(1, min(repeat, 2)), pkuseg_nthread=2, save_pred=None, cache=cache)
+    peers = [run_peer(name, peer_args, raw, gold, vocab, nchars) for name in names.split(",")]
+    print_table(peers)
+    return peers
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", default=DEFAULT_CACHE,
