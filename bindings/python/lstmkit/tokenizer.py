@@ -307,16 +307,18 @@ class Tokenizer:
         ValueError if training diverges (a NaN or infinite loss or gradient): lower
         learning_rate.
         """
-        config = c_settings(_D, locals())
+        # The distillation settings default to None (the library's default) in the
+        # signature, and two are file names: they go to the library here, not through
+        # c_settings' type checks against the default text.
+        distill = {"teacher": teacher, "unlabelled": unlabelled, "distill_weight": distill_weight,
+                   "distill_temperature": distill_temperature}
+        config = c_settings(_D, {k: v for k, v in locals().items() if k not in distill})
         if resume is None and checkpoint is not None:
             resume = os.path.exists(path_arg("checkpoint", checkpoint))
         loop_settings(locals(), config)
-        for name, value in (("teacher", teacher), ("unlabelled", unlabelled)):
+        for name, value in distill.items():
             if value is not None:
-                config[name] = path_arg(name, value)
-        for name, value in (("distill_weight", distill_weight), ("distill_temperature", distill_temperature)):
-            if value is not None:
-                config[name] = value
+                config[name] = path_arg(name, value) if name in ("teacher", "unlabelled") else value
         callback = callback_arg("progress", progress)
         train_text = _corpus("train", train)
         dev_text = _corpus("dev", dev)
