@@ -132,11 +132,16 @@ def main():
             best = max(p["chars_per_s"], p.get("parallel", {}).get("chars_per_s", 0))
             print(f"ratio lstmkit(2 threads) / {p['name']}(best of 1 and 2 processes): "
                   f"{r['chars_per_s_t2'] / best:.2f}x speed, F1 {s['F1'] - p['score']['F1']:+.4f}")
+    write_results(results, args.out)
+
+
+def write_results(results, out):
+    """The run's results as JSON at `out`, with the load average at its end."""
     results["load_average_end"] = os.getloadavg()[0]
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1)
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ throughput on 1 and 2 threads (median of --repeat runs, model loaded); then the 
 student chosen on dev, once. OPENBLAS_CORETYPE is unset as in cws_bench.py.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -66,11 +65,7 @@ def main():
     student, teacher = results["models"]
     print(f"student / teacher: {student['chars_per_s_t1'] / teacher['chars_per_s_t1']:.2f}x (1 thread), "
           f"{student['chars_per_s_t2'] / teacher['chars_per_s_t2']:.2f}x (2 threads)")
-    results["load_average_end"] = os.getloadavg()[0]
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=1)
-    print(f"wrote {args.out}")
+    cws_bench.write_results(results, args.out)
 
 
 if __name__ == "__main__":

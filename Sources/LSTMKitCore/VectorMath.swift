@@ -25,6 +25,15 @@ public enum VectorMath {
     @inline(__always)
     public static func sqrt(_ x: Float) -> Float { sqrtf(x) }
 
+    /// The probabilities of one row of logits (max subtracted first, for range): what
+    /// every classifier's predict_proba returns.
+    public static func softmax(_ z: [Float]) -> [Float] {
+        let m = z.max() ?? 0
+        let e = z.map { exp($0 - m) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+
     /// y[i] += x[i]
     @inline(__always)
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {

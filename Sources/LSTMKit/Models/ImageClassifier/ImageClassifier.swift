@@ -382,7 +382,7 @@ public final class ImageClassifier: Module {
             for r in 0..<range.count {
                 let row = Array(logits.data[(r * classes)..<((r + 1) * classes)])
                 // Non-finite logits (overflowed) mark the row, refused below.
-                probabilities += row.allSatisfy(\.isFinite) ? TextClassifier.softmax(row) : [Float](repeating: .nan, count: classes)
+                probabilities += row.allSatisfy(\.isFinite) ? VectorMath.softmax(row) : [Float](repeating: .nan, count: classes)
             }
             results.set(i, probabilities)
         }

@@ -209,7 +209,7 @@ public final class SequenceClassifierMember: Module {
             let (logits, weights, _) = self.forward(x, lengths: lengths, steps: members.map { data.lengths[$0] }, training: false)
             let c = self.labels.count, steps = x.shape[1]
             for (row, index) in members.enumerated() {
-                probabilities.set(index, softmax(Array(logits.data[(row * c)..<((row + 1) * c)])))
+                probabilities.set(index, VectorMath.softmax(Array(logits.data[(row * c)..<((row + 1) * c)])))
                 if let weights { attention.set(index, self.stepWeights(weights[(row * steps)..<(row * steps + lengths[row])], length: data.lengths[index])) }
             }
         }
@@ -400,13 +400,6 @@ func splitColumns(_ x: Tensor, at m: Int) -> (Tensor, Tensor) {
     var a = [Float](), b = [Float]()
     for r in 0..<rows { a += x.data[(r * (m + n))..<(r * (m + n) + m)]; b += x.data[(r * (m + n) + m)..<((r + 1) * (m + n))] }
     return (Tensor(shape: [rows, m], data: a), Tensor(shape: [rows, n], data: b))
-}
-
-private func softmax(_ z: [Float]) -> [Float] {
-    let m = z.max() ?? 0
-    let e = z.map { VectorMath.exp($0 - m) }
-    let s = e.reduce(0, +)
-    return e.map { $0 / s }
 }
 
 extension SequenceClassifierConfig {

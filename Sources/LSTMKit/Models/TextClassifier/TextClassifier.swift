@@ -221,7 +221,7 @@ public final class TextClassifier: Module {
             let heads = [(self.output.forward(f), lstmResults)] + (self.ngramBag.map { [($0.forward(batch.ngramBags), ngramResults)] } ?? [])
             for (logits, results) in heads {
                 for (row, index) in members.enumerated() {
-                    results.set(index, Self.softmax(Array(logits.data[(row * c)..<((row + 1) * c)])))
+                    results.set(index, VectorMath.softmax(Array(logits.data[(row * c)..<((row + 1) * c)])))
                 }
             }
         }
@@ -245,13 +245,6 @@ public final class TextClassifier: Module {
         let (_, weights) = features(Batch([EncodedText(ids: e.ids, bigramIDs: e.bigramIDs)]))
         if tokens.isEmpty { return [] }
         return tokens.enumerated().map { ($1, weights![$0]) }
-    }
-
-    static func softmax(_ z: [Float]) -> [Float] {
-        let m = z.max() ?? 0
-        let e = z.map { VectorMath.exp($0 - m) }
-        let s = e.reduce(0, +)
-        return e.map { $0 / s }
     }
 
     // MARK: Training step
