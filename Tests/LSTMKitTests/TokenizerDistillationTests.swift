@@ -100,7 +100,13 @@ struct TokenizerDistillationTests {
         let plain = try TokenizerTrainer(train: train, dev: dev, config: config, options: options)
         try zero.run(checkpointPath: nil, bestPath: nil) { _ in }
         try plain.run(checkpointPath: nil, bestPath: nil) { _ in }
-        #expect(zero.tokenizer.network.parameters.map(\.value) == plain.tokenizer.network.parameters.map(\.value))
+        // Equal up to rounding, not bit for bit: OpenBLAS's thread count is one per
+        // process, and a parallel section elsewhere (another test) holds it at one for a
+        // while, which changes how a GEMM splits its rows and so the last bit of a sum.
+        // A teacher's term leaking through at weight 0 would move weights by far more.
+        for ((name, a), b) in zip(zero.tokenizer.network.namedParameters, plain.tokenizer.network.parameters) {
+            expectClose(a.value, b.value, tol: 1e-5, floor: 0.1, "weight 0 vs no teacher: \(name)")
+        }
 
         options.unlabelled = textPath
         #expect(throws: LSTMKitError.self) { try TokenizerTrainer(train: train, dev: dev, config: config, options: options) }
