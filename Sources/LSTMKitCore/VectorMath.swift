@@ -34,6 +34,15 @@ public enum VectorMath {
         return e.map { $0 / s }
     }
 
+    /// log Σ exp(z[i]) (max subtracted first, for range): a log-softmax's normaliser.
+    public static func logSumExp<C: Collection>(_ z: C) -> Float where C.Element == Float {
+        let m = z.max() ?? 0
+        return m + logf(z.reduce(0) { $0 + expf($1 - m) })
+    }
+
+    @inline(__always)
+    public static func pow(_ x: Float, _ y: Float) -> Float { powf(x, y) }
+
     /// y[i] += x[i]
     @inline(__always)
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {

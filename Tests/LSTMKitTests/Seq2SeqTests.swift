@@ -82,9 +82,9 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
     @Test func batchedGreedyEqualsOneAtATime() throws {
         let model = try tinyModel(.general)
         let texts = ["abcde", "a", "cab", "eeddcc"]
-        let together = try model.translate(texts, maxLengthRatio: 2, threads: 2, batchSize: 3)
+        let together = try model.translate(texts, decoding: Seq2SeqDecoding(beamSize: 1, maxLengthRatio: 2), threads: 2, batchSize: 3).map { $0[0] }
         for (t, want) in zip(texts, together) {
-            let alone = try model.translate([t], maxLengthRatio: 2)[0]
+            let alone = try model.translate([t], decoding: Seq2SeqDecoding(beamSize: 1, maxLengthRatio: 2))[0][0]
             #expect(alone.ids == want.ids)
             expectClose(alone.attention.flatMap { $0 }, want.attention.flatMap { $0 }, tol: 1e-5, "attention of \(t)")
         }
@@ -100,15 +100,18 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
 
     @Test func badInputIsAnError() throws {
         let model = try tinyModel(.dot)
-        #expect(throws: LSTMKitError.self) { try model.translate(["ab", ""]) }
-        #expect(throws: LSTMKitError.self) { try model.translate(["ab"], maxLengthRatio: 0) }
+        #expect(throws: LSTMKitError.self) { try model.translate(["ab", ""], decoding: .greedy) }
+        for bad in [Seq2SeqDecoding(beamSize: 0), Seq2SeqDecoding(beamSize: 2, nBest: 3), Seq2SeqDecoding(beamSize: 1, maxLengthRatio: -1),
+                    Seq2SeqDecoding(beamSize: 1, lengthPenalty: .nan)] {
+            #expect(throws: LSTMKitError.self) { try model.translate(["ab"], decoding: bad) }
+        }
         // A source too long for memory (its attention rows alone) is an error before any allocation.
         #expect(throws: LSTMKitError.self) {
             try model.checkTranslationMemory(longest: 1 << 22, batch: 64, maxLengthRatio: 100, threads: 2)
         }
-        #expect(try model.translate([]).isEmpty)
+        #expect(try model.translate([], decoding: .greedy).isEmpty)
         // Unknown symbols are UNK, not an error.
-        #expect(try model.translate(["zz?"]).count == 1)
+        #expect(try model.translate(["zz?"], decoding: .greedy).count == 1)
     }
 }
 
@@ -120,7 +123,7 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
             #expect(loaded.modelFile().serialized() == bytes)
             #expect(loaded.config == model.config && loaded.source == model.source && loaded.target == model.target)
             let texts = ["abc", "edcba"]
-            #expect(try loaded.translate(texts) == model.translate(texts))
+            #expect(try loaded.translate(texts, decoding: .greedy) == model.translate(texts, decoding: .greedy))
         }
     }
 
@@ -167,7 +170,7 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
         var lines: [String] = []
         try trainer.run { lines.append($0) }
         let held = Array(test.suffix(50))
-        let out = try trainer.model.translate(held)
+        let out = try trainer.model.translate(held, decoding: .greedy).map { $0[0] }
         let exact = zip(out, held).filter { $0.text == String($1.reversed()) }.count
         #expect(exact >= 45, "exact match \(exact) of 50 on held-out strings:\n\(lines.joined(separator: "\n"))")
     }

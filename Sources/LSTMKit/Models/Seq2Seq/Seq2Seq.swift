@@ -138,6 +138,9 @@ public struct Seq2SeqTranslation: Equatable, Sendable {
     public let tokens: [String]
     public let text: String
     public let attention: [[Float]]
+    /// The hypothesis's rank score: the sum of its tokens' log-probabilities (EOS's
+    /// included when it ended on EOS) / (its output tokens)^length_penalty.
+    public let score: Float
 }
 
 /// Sequence to sequence with attention (Luong et al. 2015): token embeddings → a
@@ -332,13 +335,20 @@ public final class Seq2Seq: Module {
         return (generator.forward(h), Seq2SeqDecoderState(lstm: lstm, feed: h), cache.weights.reshaped([n, memory.steps]))
     }
 
+    /// One decoded hypothesis: its tokens, their attention rows and the sum of its
+    /// tokens' log-probabilities.
+    struct Hypothesis {
+        var ids: [Int32] = []
+        var attention: [[Float]] = []
+        var logProbability: Float = 0
+    }
+
     /// Greedy decoding of non-empty id sequences, together: each row stops at EOS or
-    /// after ceil(`maxLengthRatio` × its length) tokens.
-    func greedy(_ sources: [[Int32]], maxLengthRatio: Float) -> [(ids: [Int32], attention: [[Float]])] {
+    /// after `limits[n]` tokens.
+    func greedy(_ sources: [[Int32]], limits: [Int]) -> [Hypothesis] {
         let (memory, start) = encode(sources)
         var state = start
-        let limits = sources.map { max(1, Int((maxLengthRatio * Float($0.count)).rounded(.up))) }
-        var results = sources.map { _ in (ids: [Int32](), attention: [[Float]]()) }
+        var results = sources.map { _ in Hypothesis() }
         var active = Array(sources.indices)
         var tokens = [Int32](repeating: Seq2SeqVocabulary.begin, count: sources.count)
         let v = target.count
@@ -346,8 +356,9 @@ public final class Seq2Seq: Module {
             let (logits, next, weights) = step(memory, tokens: tokens, state: state, sources: active)
             var keep: [Int] = [], kept: [Int32] = []
             for (row, s) in active.enumerated() {
-                var best = 0
-                for c in 1..<v where logits.data[row * v + c] > logits.data[row * v + best] { best = c }
+                let scores = logits.data[(row * v)..<((row + 1) * v)]
+                let best = scores.indices.max { scores[$0] < scores[$1] }! - row * v
+                results[s].logProbability += scores[row * v + best] - VectorMath.logSumExp(scores)
                 if Int32(best) == Seq2SeqVocabulary.end { continue }
                 results[s].ids.append(Int32(best))
                 results[s].attention.append(Array(weights.data[(row * memory.steps)..<(row * memory.steps + sources[s].count)]))
@@ -360,42 +371,62 @@ public final class Seq2Seq: Module {
         return results
     }
 
-    /// Translates texts greedily, in batches of similar length on up to `threads`
-    /// threads. Throws on an empty text (no source token). `maxLengthRatio` nil: the
-    /// config's.
-    public func translate(_ texts: [String], maxLengthRatio: Float? = nil, threads: Int = 1,
-                          batchSize: Int = 64) throws -> [Seq2SeqTranslation] {
-        let ratio = maxLengthRatio ?? config.maxLengthRatio
-        guard FloatBounds.openClosed(0, 100).contains(ratio) else {
-            throw LSTMKitError.invalidArgument("max_length_ratio must be in (0, 100], got \(ratio)")
+    /// The n-best hypotheses of each source, best first.
+    func decode(_ sources: [[Int32]], decoding: Seq2SeqDecoding, maxLengthRatio: Float) throws -> [[Hypothesis]] {
+        let limits = sources.map { max(1, Int((maxLengthRatio * Float($0.count)).rounded(.up))) }
+        guard decoding.beamSize == 1 else {
+            throw LSTMKitError.invalidArgument("beam search is not built yet: beam_size must be 1")   // issue 20: in progress
         }
+        return greedy(sources, limits: limits).map { [$0] }
+    }
+
+    /// Translates texts, in batches of similar length on up to `threads` threads: for
+    /// each text its `decoding.nBest` best translations, best first. Throws on an
+    /// empty text (no source token) or bad decoding options.
+    public func translate(_ texts: [String], decoding: Seq2SeqDecoding = Seq2SeqDecoding(), threads: Int = 1,
+                          batchSize: Int = 64) throws -> [[Seq2SeqTranslation]] {
+        try decoding.validate()
         let ids = texts.map(source.encode)
         if let empty = ids.firstIndex(where: \.isEmpty) {
             throw LSTMKitError.invalidArgument("text \(empty) has no source token (it is empty\(source.mode == .words ? " or blank" : ""))")
         }
-        return try translate(ids: ids, maxLengthRatio: ratio, threads: threads, batchSize: batchSize)
+        return try translate(ids: ids, decoding: decoding, threads: threads, batchSize: batchSize)
     }
 
-    func translate(ids: [[Int32]], maxLengthRatio: Float, threads: Int, batchSize: Int) throws -> [Seq2SeqTranslation] {
+    func translate(ids: [[Int32]], decoding: Seq2SeqDecoding, threads: Int, batchSize: Int) throws -> [[Seq2SeqTranslation]] {
         if ids.isEmpty { return [] }
+        let ratio = decoding.maxLengthRatio > 0 ? decoding.maxLengthRatio : config.maxLengthRatio
         let order = ids.indices.sorted { ids[$0].count > ids[$1].count }
         let batches = stride(from: 0, to: order.count, by: batchSize).map { Array(order[$0..<min($0 + batchSize, order.count)]) }
-        try checkTranslationMemory(longest: ids[order.first ?? 0].count, batch: batches.first?.count ?? 0,
-                                   maxLengthRatio: maxLengthRatio, threads: min(threads, batches.count))
-        let slots = ResultSlots<[Seq2SeqTranslation]>(count: ids.count)   // one each
+        try checkTranslationMemory(longest: ids[order.first ?? 0].count, batch: (batches.first?.count ?? 0) * decoding.beamSize,
+                                   maxLengthRatio: ratio, threads: min(threads, batches.count))
+        let slots = ResultSlots<[Seq2SeqTranslation]>(count: ids.count)
+        let failure = ResultSlots<[LSTMKitError]>(count: 1)
         parallelForEach(batches.count, threads: threads) { i in
-            let out = self.greedy(batches[i].map { ids[$0] }, maxLengthRatio: maxLengthRatio)
-            for (k, index) in batches[i].enumerated() {
-                let r = out[k]
-                slots.set(index, [Seq2SeqTranslation(ids: r.ids, tokens: r.ids.map(self.target.token), text: self.target.text(r.ids),
-                                                     attention: r.attention)])
+            do {
+                let out = try self.decode(batches[i].map { ids[$0] }, decoding: decoding, maxLengthRatio: ratio)
+                for (k, index) in batches[i].enumerated() {
+                    slots.set(index, out[k].prefix(decoding.nBest).map { h in
+                        Seq2SeqTranslation(ids: h.ids, tokens: h.ids.map(self.target.token), text: self.target.text(h.ids),
+                                           attention: h.attention, score: self.rankScore(h, lengthPenalty: decoding.lengthPenalty))
+                    })
+                }
+            } catch let e as LSTMKitError {
+                failure.set(0, [e])
+            } catch {
+                failure.set(0, [LSTMKitError.invalidArgument("\(error)")])
             }
         }
-        let values = slots.values.map { $0[0] }
-        if let bad = values.firstIndex(where: { t in t.attention.contains { !$0.allSatisfy(\.isFinite) } }) {
+        if let e = failure.values[0].first { throw e }
+        if let bad = slots.values.firstIndex(where: { $0.contains { t in !t.score.isFinite || t.attention.contains { !$0.allSatisfy(\.isFinite) } } }) {
             throw LSTMKitError.nonFiniteOutput(sequence: bad)
         }
-        return values
+        return slots.values
+    }
+
+    /// log-probability / length^α, the length being the output tokens (EOS not counted).
+    func rankScore(_ h: Hypothesis, lengthPenalty: Float) -> Float {
+        lengthPenalty == 0 ? h.logProbability : h.logProbability / VectorMath.pow(Float(max(h.ids.count, 1)), lengthPenalty)
     }
 
     /// What `threads` batches of `batch` sources of `longest` tokens hold at once, an

@@ -148,7 +148,7 @@ public final class Seq2SeqTrainer: TrainingTask {
     }
 
     public func devScores() throws -> [Seq2SeqScore] {
-        let out = try model.translate(ids: dev.sources, maxLengthRatio: model.config.maxLengthRatio, threads: options.threads, batchSize: 64)
-        return [Seq2SeqScore(outputs: out.map(\.ids), targets: dev.targets)]
+        let out = try model.translate(ids: dev.sources, decoding: .greedy, threads: options.threads, batchSize: 64)
+        return [Seq2SeqScore(outputs: out.map(\.[0].ids), targets: dev.targets)]
     }
 }
