@@ -123,8 +123,7 @@ class Forecaster(Estimator):
         verbose: Union[bool, Callable[[str], Any]] = True,
     ) -> "Forecaster":
         args = dict(locals())
-        Y, univariate = series_arg("y", y)
-        Xa = self._exogenous("X", X, len(Y))
+        Y, univariate, Xa = self._series(y, X)
         config = self._train_config(args)
         self._set_model(self._TRAIN(Y, Xa, config, callback_arg("verbose", verbose)))
         self._threads = threads
@@ -132,13 +131,14 @@ class Forecaster(Estimator):
         return self
 
     @staticmethod
-    def _exogenous(name: str, X: Any, steps: int) -> Optional[np.ndarray]:
-        if X is None:
-            return None
-        Xa, _ = series_arg(name, X)
-        if len(Xa) < steps:
-            raise ValueError(f"{name} has {len(Xa)} steps; the series has {steps}")
-        return Xa
+    def _series(y: Any, X: Any) -> Tuple[np.ndarray, bool, Optional[np.ndarray]]:
+        """(y as float32 (T, k), whether it was 1-D, X as float32 (T', e) with T' >= T or
+        None): a series and its exogenous inputs, checked."""
+        Y, univariate = series_arg("y", y)
+        Xa = None if X is None else series_arg("X", X)[0]
+        if Xa is not None and len(Xa) < len(Y):
+            raise ValueError(f"X has {len(Xa)} steps; the series has {len(Y)}")
+        return Y, univariate, Xa
 
     # -- forecasting -----------------------------------------------------------------------
 
@@ -155,8 +155,7 @@ class Forecaster(Estimator):
             if X is not None:
                 raise ValueError("X without y: pass both, or neither to forecast after the training series")
         else:
-            Y, univariate = series_arg("y", y)
-            Xh = self._exogenous("X", X, len(Y))
+            Y, univariate, Xh = self._series(y, X)
         horizon = int(model.handle.config()["horizon"])
         if h is None:
             h = horizon
@@ -221,8 +220,7 @@ class Forecaster(Estimator):
         error on y before start), smape (percent), coverage and nominal_coverage of the
         central interval, scaled_pinball, windows."""
         model = self._fitted()
-        Y, _ = series_arg("y", y)
-        Xa = self._exogenous("X", X, len(Y))
+        Y, _, Xa = self._series(y, X)
         if start is None:
             if not hasattr(self, "y_"):
                 raise ValueError("pass start= (the first forecast step): a loaded Forecaster keeps no training series")
