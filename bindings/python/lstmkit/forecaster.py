@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from ._args import callback_arg
+from ._args import callback_arg, int_arg
 from ._estimator import Estimator, c_defaults, from_text
 
 __all__ = ["Forecaster"]
@@ -157,10 +157,7 @@ class Forecaster(Estimator):
         else:
             Y, univariate, Xh = self._series(y, X)
         horizon = int(model.handle.config()["horizon"])
-        if h is None:
-            h = horizon
-        if isinstance(h, bool) or not isinstance(h, (int, np.integer)):
-            raise TypeError(f"h must be an int, got {type(h).__name__}")
+        h = horizon if h is None else int_arg("h", h)
         if not 1 <= h <= horizon:
             raise ValueError(f"h must be in [1, {horizon}] (the model's horizon), got {h}")
         if exogenous == 0:
@@ -175,7 +172,7 @@ class Forecaster(Estimator):
             if len(F) < horizon:
                 raise ValueError(f"X_future has {len(F)} steps; the model reads its whole horizon of {horizon}")
             full = np.concatenate([Xh[: len(Y)], F[:horizon]])
-        point, quantiles = model.handle.forecast(Y, full, int(h))
+        point, quantiles = model.handle.forecast(Y, full, h)
         return point, quantiles, univariate and targets == 1
 
     def predict(self, h: Optional[int] = None, X_future: Any = None, *, y: Any = None, X: Any = None) -> np.ndarray:
