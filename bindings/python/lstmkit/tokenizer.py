@@ -42,14 +42,13 @@ def _encode(name: str, text: str) -> bytes:
 
 def _words(name: str, words: Any) -> List[str]:
     """A list or tuple of words, each a non-empty str without whitespace."""
-    for j, word in enumerate(words):
-        if not isinstance(word, str):
-            raise TypeError(f"{name}[{j}] must be a str, got {type(word).__name__}")
+    items = str_list(name, words)
+    for j, word in enumerate(items):
         if not word:
             raise ValueError(f"{name}[{j}] is an empty word")
         if any(c.isspace() for c in word):
             raise ValueError(f"{name}[{j}] = {word!r} contains whitespace; a word cannot")
-    return list(words)
+    return items
 
 
 def _corpus(name: str, value: Any) -> bytes:
