@@ -11,13 +11,11 @@ extension Seq2SeqTrainingOptions: TrainingLoopOptions { static let trainsOn = "t
 
 /// The (source, target) pairs of a TSV file: each line a source, a tab, its target.
 private func readPairs(_ path: String, option: String) throws -> (sources: [String], targets: [String]) {
-    var pairs: (sources: [String], targets: [String]) = ([], [])
-    for (i, line) in try readLines(path).enumerated() {
+    let pairs = try readLines(path).enumerated().map { i, line in
         guard let tab = line.firstIndex(of: "\t") else { throw invalid("\(option) \(path) line \(i + 1) has no tab (source TAB target)") }
-        pairs.sources.append(String(line[..<tab]))
-        pairs.targets.append(String(line[line.index(after: tab)...]))
+        return (String(line[..<tab]), String(line[line.index(after: tab)...]))
     }
-    return pairs
+    return (pairs.map(\.0), pairs.map(\.1))
 }
 
 struct TrainSeq2Seq: Command, Threaded {

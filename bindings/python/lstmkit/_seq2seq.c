@@ -1,9 +1,8 @@
 /*
  * lstmkit._native: the seq2seq handle (lk_seq2seq), seq2seq_load/train and
  * seq2seq_decoding_default. translate, attention and save are readers. Decoding options
- * arrive as the tuple (beam_size, n_best, length_penalty, max_length_ratio), which the
- * library checks. Text buffers are bytes objects (their size + 1 bytes are writable
- * until shared, and a failed allocation raises MemoryError).
+ * arrive as (beam_size, n_best, length_penalty, max_length_ratio), checked by the library.
+ * Text buffers are bytes objects (size + 1 bytes, writable until shared).
  */
 #include "_common.h"
 
@@ -11,22 +10,9 @@ HANDLE_TYPE(Seq2SeqHandle, seq2seq, , 1)
 
 TRAINED_MODEL(Seq2SeqHandle)
 
-/* The n NUL-ended strings the library wrote at `text`, as a list. */
-static PyObject *nul_strings(const char *text, size_t n)
-{
-    PyObject *list = PyList_New((Py_ssize_t)n), *s;
-    for (size_t i = 0; list != NULL && i < n; i++, text += strlen(text) + 1) {
-        if ((s = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "strict")) == NULL)
-            Py_CLEAR(list);
-        else
-            PyList_SET_ITEM(list, (Py_ssize_t)i, s);
-    }
-    return list;
-}
-
-/* translate(texts, decoding, threads) -> (n * n_best translations, text by text; their
- * scores float32 (n, n_best)). One call into 64 bytes a translation; again at the size
- * the library asks for. */
+/* translate(texts, decoding, threads) -> (the n * n_best translations, text by text, as
+ * one str separated by NULs; their scores float32 (n, n_best)). One call into 64 bytes a
+ * translation; again at the size the library asks for. */
 static PyObject *Seq2SeqHandle_translate(PyObject *obj, PyObject *args)
 {
     Seq2SeqHandle *self = (Seq2SeqHandle *)obj;
@@ -56,7 +42,7 @@ static PyObject *Seq2SeqHandle_translate(PyObject *obj, PyObject *args)
                                                         (size_t *)PyArray_DATA(offsets), FLOATS(scores), SIZE(scores)));
     }
     if (lk_ok(status))
-        result = Py_BuildValue("(NO)", nul_strings(PyBytes_AS_STRING(text), SIZE(scores)), scores);
+        result = Py_BuildValue("(NO)", PyUnicode_DecodeUTF8(PyBytes_AS_STRING(text), (Py_ssize_t)size, "strict"), scores);
 done:
     Py_XDECREF(text);
     Py_XDECREF(offsets);
@@ -65,12 +51,12 @@ done:
     return result;
 }
 
-/* attention(text, decoding, rank) -> (output tokens, source tokens, float32 (outputs,
- * sources)): the sizes first, then the buffers. */
+/* attention(text, decoding, rank) -> (the output tokens then the source tokens as one str
+ * separated by NULs, float32 weights (outputs, sources)): the sizes first, then the buffers. */
 static PyObject *Seq2SeqHandle_attention(PyObject *obj, PyObject *args)
 {
     Seq2SeqHandle *self = (Seq2SeqHandle *)obj;
-    PyObject *text_obj, *one = NULL, *tokens = NULL, *all = NULL, *result = NULL;
+    PyObject *text_obj, *one = NULL, *tokens = NULL, *result = NULL;
     PyArrayObject *weights = NULL;
     str_seq text = {NULL};
     lk_seq2seq_decoding d;
@@ -91,13 +77,11 @@ static PyObject *Seq2SeqHandle_attention(PyObject *obj, PyObject *args)
         goto done;
     READ_LOCKED(self, status = lk_seq2seq_attention(self->model, text.utf8[0], &d, rank, FLOATS(weights), SIZE(weights), &rows,
                                                     &columns, PyBytes_AS_STRING(tokens), size + 1, &size));
-    if (lk_ok(status) && (all = nul_strings(PyBytes_AS_STRING(tokens), rows + columns)) != NULL)
-        result = Py_BuildValue("(NNO)", PyList_GetSlice(all, 0, (Py_ssize_t)rows),
-                               PyList_GetSlice(all, (Py_ssize_t)rows, (Py_ssize_t)(rows + columns)), weights);
+    if (lk_ok(status))
+        result = Py_BuildValue("(NO)", PyUnicode_DecodeUTF8(PyBytes_AS_STRING(tokens), (Py_ssize_t)size, "strict"), weights);
 done:
     Py_XDECREF(one);
     Py_XDECREF(tokens);
-    Py_XDECREF(all);
     Py_XDECREF(weights);
     str_seq_release(&text);
     return result;
@@ -105,7 +89,7 @@ done:
 
 static PyMethodDef Seq2SeqHandle_methods[] = {
     METHOD(Seq2SeqHandle, translate, METH_VARARGS, "translate(texts, decoding, threads) -> (texts, scores)"),
-    METHOD(Seq2SeqHandle, attention, METH_VARARGS, "attention(text, decoding, rank) -> (out tokens, in tokens, weights)"),
+    METHOD(Seq2SeqHandle, attention, METH_VARARGS, "attention(text, decoding, rank) -> (tokens, weights)"),
     TRAINED_MODEL_METHODS(Seq2SeqHandle),
     {NULL, NULL, 0, NULL},
 };

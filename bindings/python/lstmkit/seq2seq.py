@@ -83,10 +83,8 @@ class Seq2Seq(Estimator):
         threads: int = _d("threads"),
         progress: Union[bool, Callable[[str], Any], None] = True,
     ) -> "Seq2Seq":
-        """
-        X: source texts, y: their target texts (lists of str). The validation score is
-        the share of validation sources whose greedy translation equals the target.
-        """
+        """X: source texts, y: their targets (lists of str). The validation score: the share
+        of sources whose greedy translation is the target."""
         return self._fit(X, y, validation_data, validation_split, locals())
 
     def _train_config(self, args: Any) -> Any:
@@ -116,14 +114,16 @@ class Seq2Seq(Estimator):
         best as (text, log-probability / length^length_penalty), best first. beam 1:
         greedy; max_length_ratio 0: the model's. GIL released; threads default: fit's."""
         decoding = (beam, n_best, length_penalty, max_length_ratio)
-        out, scores = self._fitted().handle.translate(str_list("texts", texts), decoding, self._predict_threads(threads))
-        k = scores.shape[1]
+        text, scores = self._fitted().handle.translate(str_list("texts", texts), decoding, self._predict_threads(threads))
+        out, k = text.split("\0") if scores.size else [], scores.shape[1]
         return out if k == 1 else [[(out[i * k + j], float(s)) for j, s in enumerate(row)] for i, row in enumerate(scores)]
 
     def attention(self, text: str, beam: int = _DECODING["beam_size"], rank: int = 0) -> Tuple[List[str], List[str], np.ndarray]:
         """The attention of translation ``rank`` (0: the best) of one text: (output
         tokens, source tokens, float32 weights (outputs, sources)), each row summing to 1."""
-        return self._fitted().handle.attention(text, (beam, rank + 1, _DECODING["length_penalty"], 0.0), rank)
+        tokens, weights = self._fitted().handle.attention(text, (beam, rank + 1, _DECODING["length_penalty"], 0.0), rank)
+        tokens = tokens.split("\0")
+        return tokens[: len(weights)], tokens[len(weights):], weights
 
     def score(self, X: Sequence[str], y: Sequence[str]) -> float:
         """The share of sources whose best translation (greedy) equals the target."""

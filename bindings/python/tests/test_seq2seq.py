@@ -169,13 +169,13 @@ def test_cli(tmp_path):
 
 
 def test_n_best_lists_are_grouped_by_text():
-    """n_best > 1 (beam search): the extension's flat texts and (n, n_best) scores come
+    """n_best > 1 (beam search): the extension's NUL-separated texts and (n, n_best) scores come
     back as one list of (text, score) per text, best first (a stand-in handle, so this
     holds before beam search lands)."""
     class Handle:
         def translate(self, texts, decoding, threads):
             assert decoding == (4, 2, 0.5, 0) and threads == 3
-            return ["a", "b", "c", ""], np.array([[-1, -2], [-3, -np.inf]], np.float32)
+            return "a\0b\0c\0", np.array([[-1, -2], [-3, -np.inf]], np.float32)
 
     model = Seq2Seq()
     model._set_model(Handle())
