@@ -56,34 +56,31 @@ done:
 static PyObject *Seq2SeqHandle_attention(PyObject *obj, PyObject *args)
 {
     Seq2SeqHandle *self = (Seq2SeqHandle *)obj;
-    PyObject *text_obj, *one = NULL, *tokens = NULL, *result = NULL;
+    PyObject *tokens = NULL, *result = NULL;
     PyArrayObject *weights = NULL;
-    str_seq text = {NULL};
+    const char *text; /* UTF-8 without NUL (the "s" conversion), alive with args */
     lk_seq2seq_decoding d;
     int rank;
     size_t rows = 0, columns = 0, size = 0;
     npy_intp dims[2];
     lk_status status;
 
-    if (!PyArg_ParseTuple(args, "O(iiff)i:attention", &text_obj, &d.beam_size, &d.n_best, &d.length_penalty,
-                          &d.max_length_ratio, &rank) ||
-        (one = PyTuple_Pack(1, text_obj)) == NULL || !str_seq_take(&text, one, "text", UTF8_ALONE | UTF8_NUL_FREE))
-        goto done;
-    READ_LOCKED(self, status = lk_seq2seq_attention(self->model, text.utf8[0], &d, rank, NULL, 0, &rows, &columns, NULL, 0, &size));
+    if (!PyArg_ParseTuple(args, "s(iiff)i:attention", &text, &d.beam_size, &d.n_best, &d.length_penalty,
+                          &d.max_length_ratio, &rank))
+        return NULL;
+    READ_LOCKED(self, status = lk_seq2seq_attention(self->model, text, &d, rank, NULL, 0, &rows, &columns, NULL, 0, &size));
     dims[0] = (npy_intp)rows;
     dims[1] = (npy_intp)columns;
     if (!lk_ok(status) || (weights = NEW_ARRAY(2, dims, NPY_FLOAT32)) == NULL ||
         (tokens = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size)) == NULL)
         goto done;
-    READ_LOCKED(self, status = lk_seq2seq_attention(self->model, text.utf8[0], &d, rank, FLOATS(weights), SIZE(weights), &rows,
+    READ_LOCKED(self, status = lk_seq2seq_attention(self->model, text, &d, rank, FLOATS(weights), SIZE(weights), &rows,
                                                     &columns, PyBytes_AS_STRING(tokens), size + 1, &size));
     if (lk_ok(status))
         result = Py_BuildValue("(NO)", PyUnicode_DecodeUTF8(PyBytes_AS_STRING(tokens), (Py_ssize_t)size, "strict"), weights);
 done:
-    Py_XDECREF(one);
     Py_XDECREF(tokens);
     Py_XDECREF(weights);
-    str_seq_release(&text);
     return result;
 }
 
