@@ -351,5 +351,6 @@ extern const model_part lstm_part, tokenizer_part, text_classifier_part,
 extern const model_part gru_part; /* _lstm.c */
 extern const model_part sequence_classifier_part;
 extern const model_part forecaster_part;
+extern const model_part seq2seq_part;
 
 #endif
