@@ -110,16 +110,6 @@ def write(path, lines):
     log(f"wrote     {os.path.basename(path)}  sha256 {hashlib.sha256(data).hexdigest()}")
 
 
-def read_refs(path):
-    """[(word, [reference, ...])] from a *.refs.tsv (or any word<TAB>pron... file)."""
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            fields = line.rstrip("\n").split("\t")
-            out.append((fields[0], fields[1:]))
-    return out
-
-
 def prepare(cache=DEFAULT_CACHE):
     """Writes the files above into `cache`; returns {split: path of its pairs/refs}."""
     entries, prons = parse(fetch(cache).decode("utf-8"))
