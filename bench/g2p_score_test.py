@@ -70,3 +70,11 @@ def test_split_is_sha1_of_the_word_mod_20():
         b = int(hashlib.sha1(w.encode("utf-8")).hexdigest(), 16) % 20
         assert g2p_data.split_of(w) == ("test" if b == 0 else "dev" if b == 1 else "train")
     assert {g2p_data.split_of(f"w{i}") for i in range(200)} == {"train", "dev", "test"}
+
+
+def test_the_fixture_slice_follows_the_split():
+    fixtures = os.path.join(g2p_data.REPO, "Tests", "Fixtures", "g2p")
+    for name, split in (("train.tsv", "train"), ("dev.tsv", "dev"), ("dev.refs.tsv", "dev")):
+        with open(os.path.join(fixtures, name), encoding="utf-8") as f:
+            rows = [line.rstrip("\n").split("\t") for line in f]
+        assert rows and all(len(r) >= 2 and g2p_data.split_of(r[0]) == split for r in rows), name
