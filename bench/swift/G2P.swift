@@ -33,38 +33,7 @@ private func setting<T: HyperParameterized>(_ name: String, _ value: String, in 
 
 /// The tab-separated columns of every non-empty line.
 private func readTSV(_ path: String) throws -> [[String]] {
-    guard let file = fopen(path, "r") else { throw LSTMKitError.invalidArgument("cannot open \(path)") }
-    defer { fclose(file) }
-    var rows: [[String]] = [], line: UnsafeMutablePointer<CChar>? = nil, capacity = 0
-    defer { free(line) }
-    while getline(&line, &capacity, file) > 0, let line {
-        let text = String(cString: line).trimmingSuffix("\n")
-        if !text.isEmpty { rows.append(text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)) }
-    }
-    return rows
-}
-
-private extension String {
-    func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
-}
-
-/// A JSON string literal.
-private func json(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default: out += u.value < 0x20 ? "\\u" + String(u.value, radix: 16).leftPadded(4) : String(u)
-        }
-    }
-    return out + "\""
-}
-
-private extension String {
-    func leftPadded(_ n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
+    try Corpus.readLines(path).filter { !$0.isEmpty }.map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
 }
 
 private func pairs(_ path: String) throws -> (sources: [String], targets: [String]) {
@@ -98,9 +67,12 @@ func runG2P(_ args: [String]) throws {
         let best = try trainer.run { fputs($0 + "\n", stderr) }
         let seconds = now() - t0
         try trainer.model.save(to: args[3])
-        print("{\"engine\": \"lstmkit\", \"threads\": \(threads), \"train_seconds\": \(seconds), \"epochs\": \(trainer.loop.epoch), "
-              + "\"parameters\": \(trainer.model.parameterCount), \"dev_exact_match\": \(best.exactMatch), "
-              + "\"dev_token_accuracy\": \(best.tokenAccuracy), \"model\": \(json(args[3]))}")
+        print(JSONValue.object([
+            ("engine", .string("lstmkit")), ("threads", .number(Double(threads))), ("train_seconds", .number(seconds)),
+            ("epochs", .number(Double(trainer.loop.epoch))), ("parameters", .number(Double(trainer.model.parameterCount))),
+            ("dev_exact_match", .number(best.exactMatch)), ("dev_token_accuracy", .number(best.tokenAccuracy)),
+            ("model", .string(args[3])),
+        ]).serialized)
     case "decode":
         var decoding = Seq2SeqDecoding.greedy
         var batchSize = 64
@@ -117,11 +89,13 @@ func runG2P(_ args: [String]) throws {
         let t0 = now()
         let out = try model.translate(words, decoding: decoding, threads: threads, batchSize: batchSize)
         let seconds = now() - t0
-        let predictions = out.map { json($0.first?.text ?? "") }.joined(separator: ", ")
-        print("{\"engine\": \"lstmkit\", \"threads\": \(threads), \"beam_size\": \(decoding.beamSize), "
-              + "\"length_penalty\": \(decoding.lengthPenalty), \"batch_size\": \(batchSize), \"words\": \(words.count), "
-              + "\"seconds\": \(seconds), \"words_per_second\": \(Double(words.count) / max(seconds, 1e-9)), "
-              + "\"predictions\": [\(predictions)]}")
+        print(JSONValue.object([
+            ("engine", .string("lstmkit")), ("threads", .number(Double(threads))), ("beam_size", .number(Double(decoding.beamSize))),
+            ("length_penalty", .number(Double(decoding.lengthPenalty))), ("batch_size", .number(Double(batchSize))),
+            ("words", .number(Double(words.count))), ("seconds", .number(seconds)),
+            ("words_per_second", .number(Double(words.count) / max(seconds, 1e-9))),
+            ("predictions", .array(out.map { .string($0.first?.text ?? "") })),
+        ]).serialized)
     default:
         fail(usage)
     }
