@@ -12,7 +12,8 @@ alone), on the split of bench/g2p_data.py.
 Then, per engine: the TEST split decoded ONCE greedily and once with beam --beam, scored
 by bench/g2p_score.py (WER: words matching no reference; PER: edit distance to the
 closest reference over its length); decoding speed in words/s on the dev words at 1
-and 2 threads (greedy and beam; batches of 64 words of similar length).
+and 2 threads (greedy and beam; batches of 64 words of similar length), and the dev
+scores of that decoding (the dev WER of a model, against every reference).
 
     /tmp/venv-g2p-bench/bin/python bench/g2p_bench.py [--minutes 90] [--threads 2] [--beam 5] [--smoke]
 
@@ -72,8 +73,8 @@ def lstmkit(bench, data, minutes, threads, beam):
                         str(threads), f"time_limit={max(1, round(minutes * 60))}"])
     if trained is None:
         sys.exit("[g2p_bench] ERROR: lstmkit-bench g2p train failed")
-    test_refs = read_tsv(os.path.join(data, "test.refs.tsv"))
-    result = {"engine": "lstmkit", "training": trained, "test": {}, "speed": {}}
+    test_refs, dev_refs = read_tsv(os.path.join(data, "test.refs.tsv")), read_tsv(os.path.join(data, "dev.refs.tsv"))
+    result = {"engine": "lstmkit", "training": trained, "test": {}, "dev": {}, "speed": {}}
     for name, b in (("greedy", 1), (f"beam{beam}", beam)):
         settings = [f"beam_size={b}"]
         out = run_json([bench, "g2p", "decode", model, os.path.join(data, "test.tsv"), str(threads)] + settings)
@@ -85,6 +86,7 @@ def lstmkit(bench, data, minutes, threads, beam):
         for t in SPEED_THREADS:
             speed = run_json([bench, "g2p", "decode", model, os.path.join(data, "dev.tsv"), str(t)] + settings)
             result["speed"][name][str(t)] = speed["words_per_second"]
+        result["dev"][name] = score(dev_refs, dict(zip(dev_refs, speed["predictions"])))
     return result
 
 
@@ -102,7 +104,7 @@ def pytorch(data, minutes, threads, beam):
 
 
 def table(results, beam):
-    rows = [f"{'engine':<8} {'decoding':<8} {'test WER %':>10} {'test PER %':>10} "
+    rows = [f"{'engine':<8} {'decoding':<8} {'test WER %':>10} {'test PER %':>10} {'dev WER %':>9} "
             + " ".join(f"{f'words/s {t}T':>11}" for t in SPEED_THREADS)]
     for r in results:
         for name in ("greedy", f"beam{beam}"):
@@ -111,6 +113,7 @@ def table(results, beam):
                 rows.append(f"{r['engine']:<8} {name:<8} {s}")
                 continue
             rows.append(f"{r['engine']:<8} {name:<8} {100 * s['wer']:>10.2f} {100 * s['per']:>10.2f} "
+                        f"{100 * r['dev'][name]['wer']:>9.2f} "
                         + " ".join(f"{speed[str(t)]:>11.0f}" for t in SPEED_THREADS))
     return "\n".join(rows)
 

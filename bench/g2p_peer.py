@@ -31,7 +31,7 @@ Usage:
 DIR holds train.tsv, dev.tsv, dev.refs.tsv, test.refs.tsv (bench/g2p_data.py). Writes a
 JSON object: training (epochs, seconds, best dev WER), test WER/PER for greedy and beam
 (the test split decoded once per mode), and decoding words/s on the dev words at each
-of --speed-threads.
+of --speed-threads (with the dev scores of that decoding).
 """
 import argparse
 import copy
@@ -67,7 +67,16 @@ class Vocabulary:
         return [self.ids.get(t, UNK) for t in self.split(text)]
 
 
+class Attention(nn.Module):
+    """Luong general: keys W_a h̄_s once per batch, h̃ = tanh(W_c [c; h]); no biases."""
+    def __init__(self, d):
+        super().__init__()
+        self.linear_in = nn.Linear(d, d, bias=False)
+        self.linear_out = nn.Linear(2 * d, d, bias=False)
+
+
 class Seq2Seq(nn.Module):
+    """Parameter names are LSTMKit's model file's (the decoder's without "_l0")."""
     def __init__(self, source_size, target_size, embedding=64, hidden=128, dropout=0.2):
         super().__init__()
         d = 2 * hidden
@@ -76,8 +85,7 @@ class Seq2Seq(nn.Module):
         self.bridge = nn.Linear(d, d)
         self.target_embedding = nn.Embedding(target_size, embedding, padding_idx=PAD)
         self.decoder = nn.LSTMCell(embedding + d, d)
-        self.linear_in = nn.Linear(d, d, bias=False)
-        self.linear_out = nn.Linear(2 * d, d, bias=False)
+        self.attention = Attention(d)
         self.generator = nn.Linear(d, target_size)
         self.drop = nn.Dropout(dropout)
         self.d = d
@@ -90,7 +98,7 @@ class Seq2Seq(nn.Module):
         memory, _ = pad_packed_sequence(out, batch_first=True, total_length=source.shape[1])
         h0 = torch.tanh(self.bridge(torch.cat([h[0], h[1]], dim=1)))
         mask = torch.arange(source.shape[1])[None, :] < lengths[:, None]
-        return memory, self.linear_in(memory), mask, h0
+        return memory, self.attention.linear_in(memory), mask, h0
 
     def step(self, tokens, state, feed, memory, keys, mask):
         """One decoder step for N rows → (h̃ after dropout, the new (h, c))."""
@@ -98,7 +106,7 @@ class Seq2Seq(nn.Module):
         h, c = self.decoder(x, state)
         scores = torch.bmm(keys, h.unsqueeze(2)).squeeze(2).masked_fill(~mask, float("-inf"))
         context = torch.bmm(torch.softmax(scores, dim=1).unsqueeze(1), memory).squeeze(1)
-        return self.drop(torch.tanh(self.linear_out(torch.cat([context, h], dim=1)))), (h, c)
+        return self.drop(torch.tanh(self.attention.linear_out(torch.cat([context, h], dim=1)))), (h, c)
 
     def start(self, h0):
         return (h0, torch.zeros_like(h0)), torch.zeros_like(h0)
@@ -272,11 +280,12 @@ def train(model, train_data, dev, seconds, log, batch_size=32, lr=0.002, patienc
     return {"epochs": epoch, "seconds": time.monotonic() - started, "best_dev_wer": best, "history": history}
 
 
-def words_per_second(model, sources, beam, threads):
+def timed_decode(model, sources, beam, threads):
+    """(words/s, outputs) of decoding `sources` on `threads` threads."""
     torch.set_num_threads(threads)
     t0 = time.monotonic()
-    decode(model, sources, beam=beam)
-    return len(sources) / (time.monotonic() - t0)
+    out = decode(model, sources, beam=beam)
+    return len(sources) / (time.monotonic() - t0), out
 
 
 def main():
@@ -310,14 +319,17 @@ def main():
                      lambda: evaluate(model, target_vocab, dev_words, dev_sources, dev_refs)[0]["wer"],
                      args.minutes * 60, log, seed=args.seed)
     result = {"engine": "pytorch", "torch": torch.__version__, "threads": args.threads, "minutes": args.minutes,
-              "parameters": sum(p.numel() for p in model.parameters()), "training": training, "test": {}, "speed": {}}
+              "parameters": sum(p.numel() for p in model.parameters()), "training": training,
+              "test": {}, "dev": {}, "speed": {}}
     for name, beam in (("greedy", 1), (f"beam{args.beam}", args.beam)):
         torch.set_num_threads(args.threads)
         s, predictions = evaluate(model, target_vocab, test_words, test_sources, test_refs, beam=beam)
         result["test"][name] = s
         log(f"test {name}: WER {100 * s['wer']:.2f}  PER {100 * s['per']:.2f}")
-        result["speed"][name] = {t: words_per_second(model, dev_sources, beam, int(t))
-                                 for t in args.speed_threads.split(",")}
+        result["speed"][name] = {}
+        for t in args.speed_threads.split(","):
+            result["speed"][name][t], out = timed_decode(model, dev_sources, beam, int(t))
+        result["dev"][name] = score(dev_refs, {w: texts(target_vocab, p) for w, p in zip(dev_words, out)})
         log(f"{name} words/s on the dev words: {result['speed'][name]}")
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
