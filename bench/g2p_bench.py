@@ -57,10 +57,10 @@ def smoke_subset(full, out):
     return out
 
 
-def run_json(cmd, **kw):
+def run_json(cmd):
     """Runs `cmd` (its stderr shown as it comes) and parses the last line it prints."""
     log("running: " + " ".join(os.path.relpath(c, REPO) if c.startswith(REPO) else c for c in cmd))
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, **kw)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     if p.returncode != 0:
         return None
     return json.loads(p.stdout.strip().splitlines()[-1])
