@@ -128,6 +128,9 @@ def main():
     ap.add_argument("--no-build", action="store_true")
     args = ap.parse_args()
     minutes = args.minutes if args.minutes is not None else (1 if args.smoke else 90)
+    # As the other speed scripts: OpenBLAS picks its own kernels (this machine's shell may
+    # pin them with OPENBLAS_CORETYPE), in every engine subprocess.
+    coretype = os.environ.pop("OPENBLAS_CORETYPE", None)
 
     data = g2p_data.prepare()
     if args.smoke:
@@ -138,7 +141,7 @@ def main():
                         "--product", "lstmkit-bench"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, stdout=subprocess.PIPE, text=True).stdout.strip()
     report = {"command": " ".join([os.path.basename(sys.executable), "bench/g2p_bench.py"] + sys.argv[1:]),
-              "commit": commit, "smoke": args.smoke, "minutes": minutes, "threads": args.threads, "beam": args.beam,
+              "commit": commit, "openblas_coretype_removed": coretype, "smoke": args.smoke, "minutes": minutes, "threads": args.threads, "beam": args.beam,
               "machine": {"python": platform.python_version(), "cores": os.cpu_count(),
                           "load_average_at_start": os.getloadavg()},
               "data": {s: sum(1 for _ in open(os.path.join(data, f"{s}.tsv"), encoding="utf-8"))
