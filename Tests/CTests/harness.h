@@ -279,5 +279,6 @@ extern const test_group gru_groups[];              /* test_gru.c */
 extern const test_group sequence_classifier_groups[]; /* test_sequence_classifier.c */
 extern const test_group forecaster_groups[];       /* test_forecaster.c */
 extern const test_group memory_groups[];           /* test_memory.c */
+extern const test_group quantize_groups[];         /* test_quantize.c */
 
 #endif
