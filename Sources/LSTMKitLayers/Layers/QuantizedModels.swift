@@ -1,18 +1,18 @@
 import LSTMKitCore
 
 /// A float layer that can swap its weight matrices for int8 ones in place (`Linear`,
-/// `LSTM`, `GRU`): once quantized, it runs its int8 form (`QuantizedLinear`,
-/// `QuantizedRecurrent`), whose tensors become its own in the module tree (so a model
-/// file holds them: I8 values and F32 `_scale`s under the float names). Its float
-/// weights are kept equal to the int8 ones dequantized, so any code that reads them
-/// directly computes what the int8 form computes, to float rounding. Inference only:
-/// training a quantized layer is a programming error.
+/// `LSTM`, `GRU`, `Embedding`): once quantized, it runs its int8 form (`QuantizedLinear`,
+/// `QuantizedRecurrent`; an embedding looks its rows up dequantized), whose tensors become
+/// its own in the module tree (so a model file holds them: I8 values and F32 `_scale`s
+/// under the float names). Its float weights are kept equal to the int8 ones dequantized,
+/// so any code that reads them directly computes what the int8 form computes, to float
+/// rounding. Inference only: training a quantized layer is a programming error.
 ///
 /// This is what lets every model quantize through one mechanism, `Module.quantizeLayers()`,
 /// without holding its layers under other types.
 public protocol QuantizableLayer: Module {
-    /// The int8 form the layer runs, nil while it is float32.
-    var int8: QuantizedModule? { get }
+    /// Whether it holds int8 weights.
+    var isInt8: Bool { get }
     /// Quantizes the float weights (per row, symmetric) and switches to the int8 form.
     func quantizeWeights() throws
     /// After a model file assigned the int8 form's tensors: checks them
@@ -26,12 +26,12 @@ extension Module {
 
     /// Whether any layer of the tree runs int8 products.
     public var isQuantized: Bool {
-        treeModules.contains { $0 is QuantizedModule || ($0 as? QuantizableLayer)?.int8 != nil }
+        treeModules.contains { $0 is QuantizedModule || ($0 as? QuantizableLayer)?.isInt8 == true }
     }
 
     /// Dynamic int8 quantization of a whole model in place (docs/QUANTIZATION.md): every
-    /// Linear and recurrent layer of the tree switches to int8 weights with per-row
-    /// scales; the rest (embeddings, convolutions, normalisation, CRF) stays float32.
+    /// Linear, recurrent and embedding layer of the tree switches to int8 weights with
+    /// per-row scales; the rest (convolutions, normalisation, CRF, n-gram bags) stays float32.
     /// Throws if the tree is already quantized.
     public func quantizeLayers() throws {
         if isQuantized { throw LSTMKitError.alreadyQuantized("this model") }
@@ -60,7 +60,7 @@ extension QuantizableModel {
 // MARK: - The float layers' int8 forms
 
 extension Linear: QuantizableLayer {
-    public var int8: QuantizedModule? { quantized }
+    public var isInt8: Bool { quantized != nil }
 
     public func quantizeWeights() throws {
         if quantized != nil { throw LSTMKitError.alreadyQuantized("this Linear") }
@@ -76,7 +76,7 @@ extension Linear: QuantizableLayer {
 }
 
 extension RecurrentStack: QuantizableLayer {
-    public var int8: QuantizedModule? { quantized }
+    public var isInt8: Bool { quantized != nil }
 
     public func quantizeWeights() throws {
         let cell: RecurrentCell = self is GRU ? .gru : .lstm
@@ -92,6 +92,24 @@ extension RecurrentStack: QuantizableLayer {
             weightIH[i].value = q.weightIH[i].dequantized
             weightHH[i].value = q.weightHH[i].dequantized
         }
+    }
+}
+
+/// A table's rows int8 with one scale each: the file is about 4x smaller; lookups copy
+/// the rows dequantized (exactly scale · value), so no kernel changes.
+extension Embedding: QuantizableLayer {
+    public var isInt8: Bool { quantized != nil }
+
+    public func quantizeWeights() throws {
+        if quantized != nil { throw LSTMKitError.alreadyQuantized("this Embedding") }
+        quantized = try QuantizedWeight(name: "weight", quantizing: weight)
+        try int8Loaded()
+    }
+
+    public func int8Loaded() throws {
+        guard let q = quantized else { return }
+        try q.check(fullName: "weight")
+        weight.value = q.dequantized
     }
 }
 
