@@ -1407,7 +1407,8 @@ LK_API lk_status lk_forecaster_train_ex(const lk_series *y, const lk_series *x,
 /* lk_<model>_quantize quantizes a model in place for inference (docs/QUANTIZATION.md), as PyTorch's
  * quantize_dynamic does: the weight matrices of its LSTM/GRU and linear layers become
  * int8 with one scale per row, and their inputs are quantized on the fly at each product;
- * embeddings, convolutions, normalisation and CRFs stay float32. Later calls run the int8
+ * embedding tables become int8 rows with a scale each; convolutions, normalisation, CRFs
+ * and n-gram tables stay float32. Later calls run the int8
  * products (outputs move by the quantization error: docs/QUANTIZATION.md gives the bounds
  * and each model's measured accuracy), and lk_<model>_save writes an int8 file (I8
  * weights, F32 "<weight>_scale" tensors, metadata "quantization": "int8"; the weights

@@ -348,7 +348,7 @@ class Estimator:
         self._fitted().handle.save(path_arg("path", path))
 
     def quantize(self) -> "Estimator":
-        """int8 recurrent and linear weights in place (docs/QUANTIZATION.md); ValueError if already int8."""
+        """int8 weights in place, for inference (docs/QUANTIZATION.md); ValueError if already int8."""
         self._fitted().handle.quantize()
         return self
 
