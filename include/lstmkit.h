@@ -1484,6 +1484,38 @@ LK_API lk_status lk_seq2seq_attention(const lk_seq2seq *model, const char *text,
                                       int32_t rank, float *weights, size_t weights_capacity, size_t *rows,
                                       size_t *columns, char *tokens, size_t tokens_capacity, size_t *tokens_size);
 
+/* ------------------------------------------------------------------------ */
+/* int8 quantization                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* lk_<model>_quantize quantizes a model in place for inference (docs/QUANTIZATION.md), as PyTorch's
+ * quantize_dynamic does: the weight matrices of its LSTM/GRU and linear layers become
+ * int8 with one scale per row, and their inputs are quantized on the fly at each product;
+ * embedding tables become int8 rows with a scale each; convolutions, normalisation, CRFs
+ * and n-gram tables stay float32. Later calls run the int8
+ * products (outputs move by the quantization error: docs/QUANTIZATION.md gives the bounds
+ * and each model's measured accuracy), and lk_<model>_save writes an int8 file (I8
+ * weights, F32 "<weight>_scale" tensors, metadata "quantization": "int8"; the weights
+ * about 4x smaller) that lk_<model>_load reads back in its int8 form. Errors:
+ * INVALID_ARGUMENT if the model is already quantized (an int8 file's included). Train
+ * from float32 only: an int8 file is no checkpoint. For lk_lstm and lk_gru the parameter
+ * list gains each weight's "<weight>_scale" (param_count, param_name), and a weight's
+ * get_param gives its int8 values as floats. lk_model_quantize does the same for a handle
+ * of any kind (INVALID_ARGUMENT for one without an int8 form). A writer: no other call may
+ * use the handle at the same time.
+ * Loading refuses (INVALID_FORMAT, naming the tensor) an int8 file whose scales are NaN,
+ * 0, negative or infinite, or whose int8 tensors are not I8; readers older than int8
+ * refuse every int8 file (their parser knows no I8 dtype). */
+LK_API lk_status lk_lstm_quantize(lk_lstm *lstm);
+LK_API lk_status lk_gru_quantize(lk_gru *gru);
+LK_API lk_status lk_tokenizer_quantize(lk_tokenizer *tokenizer);
+LK_API lk_status lk_text_classifier_quantize(lk_text_classifier *classifier);
+LK_API lk_status lk_image_classifier_quantize(lk_image_classifier *classifier);
+LK_API lk_status lk_image_segmenter_quantize(lk_image_segmenter *segmenter);
+LK_API lk_status lk_sequence_classifier_quantize(lk_sequence_classifier *classifier);
+LK_API lk_status lk_forecaster_quantize(lk_forecaster *forecaster);
+LK_API lk_status lk_model_quantize(void *model);
+
 #ifdef __cplusplus
 }
 #endif

@@ -877,6 +877,7 @@ int main(int argc, char **argv) {
         forecaster_groups,
         seq2seq_groups,
         memory_groups,
+        quantize_groups,
     };
     for (size_t i = 0; i < sizeof areas / sizeof areas[0]; i++)
         for (const test_group *g = areas[i]; g->name; g++) run_group(g->name, g->run);

@@ -144,6 +144,11 @@ class Tokenizer:
         """Writes the model file (atomically: all or nothing). User words are not saved."""
         self._handle.save(path_arg("path", path))
 
+    def quantize(self) -> "Tokenizer":
+        """int8 networks in place (docs/QUANTIZATION.md); ValueError if already int8."""
+        self._handle.quantize()
+        return self
+
     # -- segmenting -------------------------------------------------------------------
 
     def cut(self, text: str) -> List[str]:
