@@ -34,6 +34,12 @@ struct DataFileTests {
         }
         expectError("t line 2 has no tab") { _ = try TextFile.pairs(["a\tb", ""], name: "t", expected: "a TAB b") }
         expectError("cannot open /nonexistent/x.tsv") { _ = try Corpus.readLines("/nonexistent/x.tsv") }
+        let bad = temporaryPath("bad.txt")
+        try FileIO.writeAtomically([0x61, 0x0a, 0xc3], to: bad)
+        for read in [{ _ = try Corpus.readLines(bad) }, { _ = try UserDictionary.read(path: bad) },
+                     { _ = try NumericCSV.read(bad) }, { _ = try TimeSeriesFile.read(bad) }] as [() throws -> Void] {
+            expectError("\(bad) is not valid UTF-8 (at byte 2)", read)
+        }
     }
 
     @Test("labels: text or .npy, empty labels, wrong count and shape refused with the place")
