@@ -86,12 +86,7 @@ func utf8Text(_ bytes: CString?, _ length: Int, _ name: String) throws -> String
     let length = try size(length, name + " length")
     if length == 0 { return "" }
     let buffer = UnsafeRawBufferPointer(start: try required(bytes, name), count: length).bindMemory(to: UInt8.self)
-    if let s = String(validating: buffer, as: UTF8.self) { return s }
-    var it = buffer.makeIterator()
-    var decoder = UTF8()
-    var offset = 0
-    while case .scalarValue(let s) = decoder.decode(&it) { offset += UTF8.width(s) }
-    throw invalid("\(name) is not valid UTF-8 (at byte \(offset))")
+    return try TextFile.utf8(buffer, name: name)
 }
 
 /// n (pointer, length) UTF-8 texts (n may be 0 with NULL arrays); errors name

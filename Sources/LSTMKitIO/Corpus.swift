@@ -3,11 +3,7 @@ import LSTMKitCore
 /// Reads segmented corpora: one sentence per line, words separated by whitespace.
 public enum Corpus {
     public static func readLines(_ path: String) throws -> [String] {
-        let bytes = try FileIO.read(path)
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw LSTMKitError.invalidArgument("\(path) is not valid UTF-8")
-        }
-        return lines(of: text)
+        try TextFile.lines(try FileIO.read(path), name: path)
     }
 
     /// The lines of a text, split at "\n" and "\r\n" (one Character in Swift: a split

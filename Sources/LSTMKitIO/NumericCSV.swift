@@ -15,8 +15,7 @@ public struct NumericCSV: Sendable {
     public let labels: [String]?
 
     public static func read(_ path: String, labelColumn: Int? = nil) throws -> NumericCSV {
-        let bytes = try FileIO.read(path)
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw LSTMKitError.invalidFormat("\(path) is not valid UTF-8") }
+        let text = try TextFile.utf8(try FileIO.read(path), name: path)
         do { return try parse(text, labelColumn: labelColumn) } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat("\(path): \(e.message)")
         }

@@ -18,8 +18,7 @@ public struct TimeSeriesFile: Sendable {
     public let classes: [String]
 
     public static func read(_ path: String) throws -> TimeSeriesFile {
-        let bytes = try FileIO.read(path)
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw LSTMKitError.invalidFormat("\(path) is not valid UTF-8") }
+        let text = try TextFile.utf8(try FileIO.read(path), name: path)
         do { return try parse(text) } catch let e as LSTMKitError { throw LSTMKitError.invalidFormat("\(path): \(e.message)") }
     }
 

@@ -28,11 +28,7 @@ func loadClassifier(_ path: String) throws -> ClassifierModel {
 
 /// Reads `label<TAB>text` lines (empty lines skipped).
 func readLabelled(_ path: String) throws -> [(text: String, label: String)] {
-    try Corpus.readLines(path).enumerated().compactMap { number, line in
-        if line.isEmpty { return nil }
-        guard let tab = line.firstIndex(of: "\t") else { throw invalid("\(path):\(number + 1): expected label<TAB>text") }
-        return (String(line[line.index(after: tab)...]), String(line[..<tab]))
-    }
+    try TextFile.pairs(try Corpus.readLines(path), name: path, expected: "label TAB text", skipEmpty: true).map { ($1, $0) }
 }
 
 /// The fields text and image classifiers share, as their configs spell them.

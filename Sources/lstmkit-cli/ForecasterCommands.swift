@@ -6,48 +6,10 @@ import LSTMKit
 
 private typealias Config = ForecasterConfig
 
-/// A series file as columns: the table's header names (CSV with a header) and its rows.
-private func readTable(_ path: String, option: String) throws -> (names: [String]?, rows: [[Float]]) {
-    if path.hasSuffix(".npy") {
-        let array = try NumPyFile.read(path)
-        guard (1...2).contains(array.shape.count) else {
-            throw invalid("\(option) \(path) holds an array of shape \(NumPyFile.text(array.shape)); a series is (T,) or (T, channels)")
-        }
-        let values = try array.floats(path)
-        let width = array.shape.count == 2 ? array.shape[1] : 1
-        guard width > 0 else { throw invalid("\(option) \(path) has no columns") }
-        return (nil, (0..<array.shape[0]).map { Array(values[($0 * width)..<(($0 + 1) * width)]) })
-    }
-    let table = try NumericCSV.read(path)
-    return (table.header, table.rows)
-}
-
-/// The columns `spec` names ("0,2" or header names), or nil when it is not given.
-private func columns(_ spec: String?, _ names: [String]?, width: Int, option: String) throws -> [Int]? {
-    guard let spec else { return nil }
-    return try spec.split(separator: ",").map { item in
-        let name = String(item.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
-        if let i = Int(name) {
-            guard (0..<width).contains(i) else { throw invalid("\(option): column \(i) is outside the \(width) columns") }
-            return i
-        }
-        guard let i = names?.firstIndex(of: name) else {
-            throw invalid("\(option): no column \"\(name)\"" + (names.map { " (the header has \($0.joined(separator: ", ")))" } ?? " (the file has no header: give indices)"))
-        }
-        return i
-    }
-}
-
-/// The targets (T, k) and exogenous inputs (T, e) of a table, by the column options
-/// (targets: every column not exogenous, by default).
-private func series(_ path: String, option: String, targets: String?, exogenous: String?) throws -> (y: Tensor, x: Tensor?) {
-    let table = try readTable(path, option: option)
-    let width = table.rows.first?.count ?? 0
-    let x = try columns(exogenous, table.names, width: width, option: "--exogenous") ?? []
-    let y = try columns(targets, table.names, width: width, option: "--targets") ?? (0..<width).filter { !x.contains($0) }
-    guard !y.isEmpty else { throw invalid("no target column is left: give --targets") }
-    func take(_ cols: [Int]) -> Tensor { Tensor(shape: [table.rows.count, cols.count], data: table.rows.flatMap { r in cols.map { r[$0] } }) }
-    return (take(y), x.isEmpty ? nil : take(x))
+/// The targets and exogenous inputs of a series file, by the column options: `SeriesTable`.
+private func series(_ path: String, option: String, targets: String?, exogenous: String?,
+                    options: (String, String) = ("--targets", "--exogenous")) throws -> (y: Tensor, x: Tensor?) {
+    try SeriesTable.read(path, name: "\(option) \(path)").series(targets: targets, exogenous: exogenous, options: options)
 }
 
 struct TrainForecaster: Command, Threaded {
@@ -126,7 +88,7 @@ struct ForecastCommand: Command, Threaded {
         var (y, x) = try series(input, option: "input", targets: targets, exogenous: exogenous)
         if let future {
             guard let past = x else { throw invalid("--future needs --exogenous (the columns of the exogenous inputs)") }
-            let f = try series(future, option: "--future", targets: exogenous, exogenous: nil).y
+            let f = try series(future, option: "--future", targets: exogenous, exogenous: nil, options: ("--exogenous", "--exogenous")).y
             x = Tensor(shape: [past.shape[0] + f.shape[0], past.shape[1]], data: past.data + f.data)
         }
         let result = try forecaster.forecast(y, exogenous: x, horizon: horizon)

@@ -13,23 +13,9 @@ func readImages(_ source: String, option: String, frames: Bool = false, png: Boo
                           frames: frames, png: png, channels: channels)
 }
 
-/// Labels from a .npy file (integers or strings, shape (N,) or (N, 1)) or a UTF-8 text
-/// file with one label a line; there must be exactly `count`.
-func readLabels(_ path: String, count: Int, option: String) throws -> [String] {
-    let bytes = try FileIO.read(path)
-    let labels: [String]
-    if NumPyFile.isNumPy(bytes) {
-        let array = try NumPyFile.parse(bytes, name: path)
-        guard array.shape.count == 1 || (array.shape.count == 2 && array.shape[1] == 1) else {
-            throw invalid("\(option) \(path) has shape \(NumPyFile.text(array.shape)); labels must be (N,)")
-        }
-        labels = try array.labels(path)
-    } else {
-        labels = try utf8Lines(bytes, "\(option) \(path)", problem: "is neither a .npy file nor UTF-8 text")
-        if let empty = labels.firstIndex(where: { $0.isEmpty }) { throw invalid("\(option) \(path):\(empty + 1): the label is empty") }
-    }
-    guard labels.count == count else { throw LSTMKitError.sizeMismatch("\(option) \(path) holds \(labels.count) labels for \(count) images") }
-    return labels
+/// Labels of `count` `items` from a .npy or text file: `TextFile.labels`.
+func readLabels(_ path: String, count: Int, option: String, of items: String = "images") throws -> [String] {
+    try TextFile.labels(try FileIO.read(path), name: "\(option) \(path)", count: count, of: items)
 }
 
 /// Masks (N, H, W) for `images` (those of `imagesOption`): `ImageFiles.masks`.

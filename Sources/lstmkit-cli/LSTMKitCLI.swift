@@ -55,18 +55,8 @@ func readInput(_ source: String) throws -> [UInt8] {
     try FileIO.read(source == "-" ? "/dev/stdin" : source)
 }
 
-/// The lines of UTF-8 `bytes`; else an error: `what` "is not valid UTF-8" (or `problem`), and where.
-func utf8Lines(_ bytes: [UInt8], _ what: String, problem: String = "is not valid UTF-8") throws -> [String] {
-    guard let text = String(validating: bytes, as: UTF8.self) else {
-        var (it, decoder, offset) = (bytes.makeIterator(), UTF8(), 0)
-        while case .scalarValue(let s) = decoder.decode(&it) { offset += UTF8.width(s) }
-        throw invalid("\(what) \(problem) (at byte \(offset))")
-    }
-    return Corpus.lines(of: text)
-}
-
 /// The lines of a UTF-8 file, or of standard input ("-").
-func readLines(_ source: String) throws -> [String] { try utf8Lines(try readInput(source), describe(source)) }
+func readLines(_ source: String) throws -> [String] { try TextFile.lines(try readInput(source), name: describe(source)) }
 
 /// The absolute, symlink-free form of a path whose directory exists (the path itself
 /// need not), so two spellings of one file compare equal.

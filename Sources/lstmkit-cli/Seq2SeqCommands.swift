@@ -11,10 +11,7 @@ extension Seq2SeqTrainingOptions: TrainingLoopOptions { static let trainsOn = "t
 
 /// The (source, target) pairs of a TSV file: each line a source, a tab, its target.
 private func readPairs(_ path: String, option: String) throws -> (sources: [String], targets: [String]) {
-    let pairs = try readLines(path).enumerated().map { i, line in
-        guard let tab = line.firstIndex(of: "\t") else { throw invalid("\(option) \(path) line \(i + 1) has no tab (source TAB target)") }
-        return (String(line[..<tab]), String(line[line.index(after: tab)...]))
-    }
+    let pairs = try TextFile.pairs(try readLines(path), name: "\(option) \(path)", expected: "source TAB target")
     return (pairs.map(\.0), pairs.map(\.1))
 }
 

@@ -8,37 +8,14 @@ import LSTMKit
 private let config = SequenceClassifierConfig(), training = SequenceClassifierTrainingOptions()
 private typealias Config = SequenceClassifierConfig
 
-/// Sequences and their labels (if the file or `labelsPath` holds them) from a .ts, .npy
-/// or .csv file. Trailing steps whose every channel is NaN end a shorter sequence (the
-/// padding of .npy and CSV tables); other NaN is refused unless `missing` is .mask.
+/// Sequences (`SequenceFile`) and their labels, if the file or `labelsPath` holds them.
+/// NaN other than the trailing padding is refused unless `missing` is .mask.
 func readSequences(_ path: String, labelsPath: String?, labelColumn: Int?, missing: MissingValues,
                    option: String) throws -> (data: Sequences, labels: [String]?) {
-    var sequences: [[Float]], channels: Int, labels: [String]?
-    if path.hasSuffix(".ts") {
-        let f = try TimeSeriesFile.read(path)
-        (sequences, channels, labels) = (f.sequences, f.channels, f.labels)
-    } else if path.hasSuffix(".csv") {
-        let f = try NumericCSV.read(path, labelColumn: labelColumn)
-        (sequences, channels, labels) = (f.rows, 1, f.labels)
-    } else {
-        let array = try NumPyFile.read(path)
-        guard array.shape.count == 2 || array.shape.count == 3 else {
-            throw invalid("\(option) \(path) has shape \(NumPyFile.text(array.shape)); sequences must be (N, T) or (N, T, C)")
-        }
-        let (n, t) = (array.shape[0], array.shape[1])
-        channels = array.shape.count == 3 ? array.shape[2] : 1
-        let values = try array.floats(path)
-        sequences = (0..<n).map { Array(values[($0 * t * channels)..<(($0 + 1) * t * channels)]) }
-    }
-    if labelColumn != nil, !path.hasSuffix(".csv") { throw invalid("--label-column applies to .csv files") }
-    sequences = sequences.map { s in
-        var end = s.count / channels
-        while end > 0, s[((end - 1) * channels)..<(end * channels)].allSatisfy(\.isNaN) { end -= 1 }
-        return Array(s[..<(end * channels)])
-    }
-    if let labelsPath { labels = try readLabels(labelsPath, count: sequences.count, option: option + "-labels") }
+    let f = try SequenceFile.read(path, labelColumn: labelColumn, name: "\(option) \(path)")
+    let labels = try labelsPath.map { try readLabels($0, count: f.sequences.count, option: option + "-labels", of: "sequences") }
     do {
-        return (try Sequences(sequences: sequences, channels: channels, missing: missing), labels)
+        return (try Sequences(sequences: f.sequences, channels: f.channels, missing: missing), labels ?? f.labels)
     } catch let e as LSTMKitError {
         throw LSTMKitError.invalidArgument("\(option) \(path): \(e.message)")
     }

@@ -43,11 +43,7 @@ public struct UserDictionary: Sendable {
     /// Reads one word per line (anything after the first space or tab on a line, such
     /// as a frequency or a part of speech as in jieba's format, is ignored).
     public static func read(path: String) throws -> [String] {
-        let bytes = try FileIO.read(path, limit: 1 << 30)
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw LSTMKitError.invalidArgument("\(path) is not valid UTF-8")
-        }
-        return parse(text)
+        parse(try TextFile.utf8(try FileIO.read(path, limit: 1 << 30), name: path))
     }
 
     /// The words of a text in the format `read` takes.
