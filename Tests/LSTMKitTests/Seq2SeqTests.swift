@@ -176,6 +176,12 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
         let beam = try trainer.model.translate(held, decoding: Seq2SeqDecoding(beamSize: 5)).map { $0[0] }
         let beamExact = zip(beam, held).filter { $0.text == String($1.reversed()) }.count
         #expect(beamExact >= exact, "beam 5: \(beamExact) of 50, greedy: \(exact)")
+        // A source far longer than any seen in training (2–5 letters) decodes, within its limit.
+        let long = "abcdefabcdefabcdef"
+        for decoding in [Seq2SeqDecoding.greedy, Seq2SeqDecoding(beamSize: 5, nBest: 5)] {
+            let out = try trainer.model.translate([long], decoding: decoding)[0]
+            #expect(out.count == decoding.nBest && out.allSatisfy { $0.ids.count <= 2 * long.count && $0.score.isFinite })
+        }
     }
 }
 

@@ -5,7 +5,9 @@
 // <beam> (1: greedy), max_length_ratio 2, n_best 1. Untrained, so most outputs run to
 // the length limit: the step's cost, not a trained model's lengths. Prints the seconds
 // and a checksum of the scores (equal before and after a change that keeps the bits).
-//   valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out .build/release/lstmkit-bench decode 5 64
+// Instructions (valgrind 3.19 cannot read the toolchain's DWARF: strip it first):
+//   objcopy --strip-debug .build/release/lstmkit-bench /tmp/b && OPENBLAS_NUM_THREADS=1 \
+//     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out /tmp/b decode 5 32
 import LSTMKit
 
 func runDecodeBench(_ args: [String]) throws {
