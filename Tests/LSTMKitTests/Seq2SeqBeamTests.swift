@@ -84,6 +84,30 @@ private let texts = ["abcde", "a", "cab", "eeddcc", "bd", "ace"]
         }
     }
 
+    /// With length_penalty 0 the stopping bound is exact: stopping early keeps the n-best
+    /// list a search run to the length limit finds. The generator's weights are scaled up
+    /// so the model is confident, as a trained one is (a near-uniform random model never
+    /// has a live hypothesis that overtakes a finished one, and stopping at k finished
+    /// would pass too).
+    @Test func exactStopWithoutLengthPenalty() throws {
+        var stoppedEarly = 0
+        for score in AttentionScore.allCases {
+            for seed in UInt64(1)...12 {
+                let m = try model(score, seed: seed)
+                for (name, p) in m.namedParameters where name.hasPrefix("generator.") { p.value = p.value.map { $0 * 8 } }
+                let ids = texts.map(m.source.encode), limits = ids.map { 2 * $0.count }, k = 2 + Int(seed % 3)
+                let early = m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 0)
+                let full = m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 0, stopEarly: false)
+                for (e, f) in zip(early, full) {
+                    #expect(e.map(\.ids) == f.map(\.ids) && e.map(\.logProbability) == f.map(\.logProbability), "\(score) seed \(seed)")
+                }
+                // Early stopping took effect: the same lists from fewer steps.
+                stoppedEarly += zip(early, limits).filter { e, limit in e.allSatisfy { $0.ids.count < limit - 1 } }.count
+            }
+        }
+        #expect(stoppedEarly > 0, "some searches should end well before the limit")
+    }
+
     @Test func batchedEqualsOneAtATimeAndThreadsAgree() throws {
         for score in AttentionScore.allCases {
             let m = try model(score)

@@ -63,7 +63,9 @@ extension Seq2Seq {
     /// usual heuristic (Hugging Face's early_stopping=False): a longer output divides by
     /// a larger length^α and could still rank higher, so this can stop early, and an
     /// exact bound (log-probability / limit^α) would decode to the limit far more often.
-    func beam(_ sources: [[Int32]], limits: [Int], beamSize k: Int, lengthPenalty alpha: Float) -> [[Hypothesis]] {
+    /// (`stopEarly` false runs every source to its limit: for the test of the exact bound.)
+    func beam(_ sources: [[Int32]], limits: [Int], beamSize k: Int, lengthPenalty alpha: Float,
+              stopEarly: Bool = true) -> [[Hypothesis]] {
         let (memory, start) = encode(sources)
         let v = target.count
         var live = sources.map { _ in [Hypothesis()] }
@@ -116,7 +118,7 @@ extension Seq2Seq {
                 first += hypotheses.count
                 live[s] = kept
                 // kept[0] is the best live hypothesis (all live ones have one length).
-                if let best = kept.first, finished[s].count < k
+                if let best = kept.first, !stopEarly || finished[s].count < k
                     || (alpha == 0 ? best.logProbability : rankScore(best, lengthPenalty: alpha)) > finished[s][k - 1].rank {
                     stillActive.append(s)
                     keep += parents
