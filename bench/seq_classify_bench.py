@@ -151,11 +151,12 @@ def main() -> None:
     ap.add_argument("--rocket-seeds", type=int, default=3, help="ROCKET on the first this many seeds only (time)")
     ap.add_argument("--peers", default="torch_lstm,rocket,dtw_1nn")
     ap.add_argument("--output", default=os.path.join(REPO, "bench", "results", "seq_classify.json"))
+    ap.add_argument("--setup", default="", help="how the machine was shared, recorded in the output (e.g. 'idle')")
     args = ap.parse_args()
     import lstmkit
 
     peers = [p for p in args.peers.split(",") if p]
-    results = {"machine": f"{platform.machine()} {os.cpu_count()} cores (shared with other jobs: a loaded machine)",
+    results = {"machine": f"{platform.machine()} {os.cpu_count()} cores", "setup": args.setup,
                "lstmkit": lstmkit.__version__, "seeds": args.seeds, "rocket_seeds": min(args.rocket_seeds, args.seeds),
                "command": "python bench/seq_classify_bench.py " + " ".join(os.sys.argv[1:]), "sets": {}}
     for name in args.sets.split(","):

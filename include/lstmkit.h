@@ -1400,6 +1400,122 @@ LK_API lk_status lk_forecaster_train_ex(const lk_series *y, const lk_series *x,
                                         const lk_forecaster_train_config *config, const lk_train_options *options,
                                         lk_progress_fn progress, void *user_data, lk_forecaster **out);
 
+/* ------------------------------------------------------------------------ */
+/* Sequence to sequence (Seq2Seq)                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Translates text to text (grapheme to phoneme, a language to another; docs/SEQ2SEQ.md):
+ * token embeddings -> a (bidirectional) recurrent encoder -> an LSTM decoder with
+ * attention (dot, general or additive) over the encoder's states -> the target tokens.
+ * Each side's tokens are characters or whitespace-separated words (source_tokens,
+ * target_tokens), learned from the training pairs; a symbol never seen in training
+ * becomes the unknown token (UNK) and decodes like any other source token, and a source
+ * longer than any seen in training decodes too (at most ceil(max_length_ratio x its
+ * tokens) output tokens). Texts are NUL-terminated UTF-8: invalid UTF-8 is
+ * INVALID_ARGUMENT naming the text; so is a source without a token (empty, or blank
+ * with word tokens).
+ *
+ * No config struct: every setting goes by name through an lk_train_options (see
+ * "Training options by name"): the loop's, checkpoint_path and resume, and the
+ * model's: source_tokens, target_tokens ("characters" or "words"), embedding_size,
+ * hidden_size, num_layers, bidirectional, bridge ("true"/"false"), cell, score ("dot",
+ * "general" or "additive"), attention_size, dropout, max_length_ratio, seed,
+ * min_count, label_smoothing, validation_fraction. Their defaults:
+ * lk_train_config_default_text("seq2seq", ...); a model's own:
+ * lk_model_get_config_text and lk_model_get_setting.
+ *
+ * Thread safety: translate, attention and save may run on one handle from many threads
+ * at once. */
+typedef struct lk_seq2seq lk_seq2seq;
+
+/* How translate decodes; lk_seq2seq_decoding_default() gives the engine's defaults and
+ * the engine checks every value (INVALID_ARGUMENT naming the field). */
+typedef struct lk_seq2seq_decoding {
+    int32_t beam_size;      /* hypotheses kept per step, [1, 256]; 1: greedy          */
+    int32_t n_best;         /* translations returned per text, [1, beam_size]          */
+    float length_penalty;   /* hypotheses rank by log-probability / length^this, [0, 10) */
+    float max_length_ratio; /* at most ceil(this x source tokens) output tokens, [0, 100);
+                               0: the model's max_length_ratio                          */
+} lk_seq2seq_decoding;
+
+LK_API lk_seq2seq_decoding lk_seq2seq_decoding_default(void);
+
+/* Trains on n (source, target) pairs (n >= 1) and, if n_dev > 0, early-stops on the dev
+ * pairs' exact-match rate (greedy); with n_dev = 0 (dev arrays may be NULL) a seeded
+ * validation_fraction of the training pairs is held out. options: settings by name
+ * (nullable: every default). progress (nullable) receives each progress line on the
+ * calling thread. *out receives a new handle (free with lk_seq2seq_free).
+ * Errors: INVALID_ARGUMENT for NULL pointers, invalid UTF-8, an empty source, a setting
+ * out of range (named); OUT_OF_MEMORY for a model or batch beyond the memory limit. */
+LK_API lk_status lk_seq2seq_train(const char *const *sources, const char *const *targets, size_t n,
+                                  const char *const *dev_sources, const char *const *dev_targets, size_t n_dev,
+                                  const lk_train_options *options, lk_progress_fn progress, void *user_data,
+                                  lk_seq2seq **out);
+LK_API lk_status lk_seq2seq_load(const char *path, lk_seq2seq **out);
+LK_API lk_status lk_seq2seq_save(const lk_seq2seq *model, const char *path);
+/* NULL is a no-op. */
+LK_API void lk_seq2seq_free(lk_seq2seq *model);
+
+/* Translates n texts (batched by length, on up to `threads` threads): for each, its
+ * decoding->n_best best translations, best first. text receives them all, each ended
+ * by a NUL, text 0's first; offsets[i * n_best + j] is where translation j of text i
+ * starts (text + offsets[...] is a C string) and scores[i * n_best + j] its rank score
+ * (log-probability / length^length_penalty; -INFINITY, with "", where the beam found
+ * fewer than n_best). count must be n * n_best (SIZE_MISMATCH otherwise). *size
+ * receives the bytes all translations need, NULs included, minus one (the
+ * lk_model_get_setting protocol: a capacity above *size suffices; text NULL with
+ * capacity 0 asks for the size alone, decoding the texts; BUFFER_TOO_SMALL leaves
+ * offsets and scores unwritten). n may be 0. Errors: INVALID_ARGUMENT for NULL
+ * pointers, invalid UTF-8 or an empty text (named by index), a decoding value out of
+ * range, threads < 1. */
+LK_API lk_status lk_seq2seq_translate(const lk_seq2seq *model, const char *const *texts, size_t n,
+                                      const lk_seq2seq_decoding *decoding, int32_t threads,
+                                      char *text, size_t capacity, size_t *size,
+                                      size_t *offsets, float *scores, size_t count);
+
+/* The attention of translation `rank` (0 = best, < n_best) of one text: *rows output
+ * tokens by *columns source tokens, float32 row-major into weights (each row sums to 1;
+ * weights_capacity >= rows x columns, else BUFFER_TOO_SMALL; weights NULL with capacity
+ * 0 asks for the sizes alone). tokens receives the output tokens then the source tokens
+ * (as split, unknown ones as written), each ended by a NUL, with the protocol of
+ * translate's text (*tokens_size). Errors: as translate; rank outside [0, the
+ * translations found) is INVALID_ARGUMENT. */
+LK_API lk_status lk_seq2seq_attention(const lk_seq2seq *model, const char *text, const lk_seq2seq_decoding *decoding,
+                                      int32_t rank, float *weights, size_t weights_capacity, size_t *rows,
+                                      size_t *columns, char *tokens, size_t tokens_capacity, size_t *tokens_size);
+
+/* ------------------------------------------------------------------------ */
+/* int8 quantization                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* lk_<model>_quantize quantizes a model in place for inference (docs/QUANTIZATION.md), as PyTorch's
+ * quantize_dynamic does: the weight matrices of its LSTM/GRU and linear layers become
+ * int8 with one scale per row, and their inputs are quantized on the fly at each product;
+ * embedding tables become int8 rows with a scale each; convolutions, normalisation, CRFs
+ * and n-gram tables stay float32. Later calls run the int8
+ * products (outputs move by the quantization error: docs/QUANTIZATION.md gives the bounds
+ * and each model's measured accuracy), and lk_<model>_save writes an int8 file (I8
+ * weights, F32 "<weight>_scale" tensors, metadata "quantization": "int8"; the weights
+ * about 4x smaller) that lk_<model>_load reads back in its int8 form. Errors:
+ * INVALID_ARGUMENT if the model is already quantized (an int8 file's included). Train
+ * from float32 only: an int8 file is no checkpoint. For lk_lstm and lk_gru the parameter
+ * list gains each weight's "<weight>_scale" (param_count, param_name), and a weight's
+ * get_param gives its int8 values as floats. lk_model_quantize does the same for a handle
+ * of any kind (INVALID_ARGUMENT for one without an int8 form). A writer: no other call may
+ * use the handle at the same time.
+ * Loading refuses (INVALID_FORMAT, naming the tensor) an int8 file whose scales are NaN,
+ * 0, negative or infinite, or whose int8 tensors are not I8; readers older than int8
+ * refuse every int8 file (their parser knows no I8 dtype). */
+LK_API lk_status lk_lstm_quantize(lk_lstm *lstm);
+LK_API lk_status lk_gru_quantize(lk_gru *gru);
+LK_API lk_status lk_tokenizer_quantize(lk_tokenizer *tokenizer);
+LK_API lk_status lk_text_classifier_quantize(lk_text_classifier *classifier);
+LK_API lk_status lk_image_classifier_quantize(lk_image_classifier *classifier);
+LK_API lk_status lk_image_segmenter_quantize(lk_image_segmenter *segmenter);
+LK_API lk_status lk_sequence_classifier_quantize(lk_sequence_classifier *classifier);
+LK_API lk_status lk_forecaster_quantize(lk_forecaster *forecaster);
+LK_API lk_status lk_model_quantize(void *model);
+
 #ifdef __cplusplus
 }
 #endif

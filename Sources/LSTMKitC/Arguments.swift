@@ -45,6 +45,14 @@ func count(_ count: Int, _ name: String, is dims: [Int], _ formula: String) thro
     return needed
 }
 
+/// The element count of an optional buffer `name` (its count argument `name`_count): 0
+/// for a NULL buffer, else checked against the product of `dims` as `count` does.
+func optionalCount(_ buffer: UnsafeRawPointer?, _ n: Int, _ name: String, is dims: [Int], _ formula: String) throws -> Int {
+    if buffer != nil { return try count(n, name + "_count", is: dims, formula) }
+    guard n == 0 else { throw invalid("\(name) is NULL but \(name)_count is \(UInt(bitPattern: n)) (must be 0)") }
+    return 0
+}
+
 /// A set of examples for training: n >= 1.
 func examples(_ n: Int, _ name: String, _ set: String) throws -> Int {
     let n = try size(n, name)

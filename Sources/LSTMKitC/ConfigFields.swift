@@ -131,6 +131,12 @@ extension CField {
         }, write: { $0 ? 1 : 0 })
     }
 
+    /// A Bool (of a model whose settings go by name: its C config is its Settings), as a flag.
+    static func bool(_ name: String, _ c: WritableKeyPath<C, Bool>, _ s: WritableKeyPath<S, Bool>) -> CField {
+        value(name, c, s, CText(text: { $0 ? "true" : "false" }, parse: { ["0": false, "false": false, "1": true, "true": true][$0] },
+                                expected: CText<Int32>.flag.expected), read: { $0 }, write: { $0 })
+    }
+
     /// An enum code (by its name in text).
     static func choice<V>(_ values: CEnum<V>, _ c: WritableKeyPath<C, Int32>, _ s: WritableKeyPath<S, V>) -> CField {
         value(values.field, c, s, values.io, read: values.value, write: values.code)

@@ -45,14 +45,16 @@ extension CModel {
 /// `const char *` stays valid for the handle's life.
 final class Handle<Model: CModel> {
     let model: Model
-    let strings: [UnsafeMutablePointer<CChar>]
+    private(set) var strings: [UnsafeMutablePointer<CChar>]
+    /// Strings lent before quantizing renamed the parameters: callers may still hold them.
+    private var retired: [UnsafeMutablePointer<CChar>] = []
 
     init(_ model: Model) {
         self.model = model
         strings = model.lentStrings.map { strdup($0) }
     }
 
-    deinit { strings.forEach { free($0) } }
+    deinit { (strings + retired).forEach { free($0) } }
 
     /// The lent string at `index`, or an error naming `what` and the valid range.
     func string(at index: Int32, _ what: String) throws -> CString {
@@ -180,3 +182,44 @@ public func lk_model_get_config_text(_ model: UnsafeRawPointer?, _ text: Out<CCh
         try copyText(config, to: text, "text", capacity: capacity, size: size, "the config's text")
     }
 }
+
+// MARK: - int8 quantization (docs/QUANTIZATION.md)
+
+/// What lk_model_quantize asks of a handle, whatever its model.
+private protocol QuantizeTarget: AnyObject { func quantize() throws }
+
+extension Handle: QuantizeTarget {
+    /// The model's layers quantized in place (`Module.quantizeLayers`); the parameter
+    /// names it lends (lk_lstm's) gain the scales'.
+    func quantize() throws {
+        guard let tree = (model as? QuantizableModel)?.moduleTree ?? (model as? RecurrentStack) else {
+            throw invalid("model: a \(Model.argumentName) has no int8 form")
+        }
+        try tree.quantizeLayers()
+        retired += strings
+        strings = model.lentStrings.map { strdup($0) }
+    }
+}
+
+@_cdecl("lk_model_quantize") public func lk_model_quantize(_ model: UnsafeMutableRawPointer?) -> lk_status {
+    guarded {
+        guard let target = Unmanaged<AnyObject>.fromOpaque(try required(model, "model")).takeUnretainedValue() as? QuantizeTarget else {
+            throw invalid("model is not a model handle")
+        }
+        try target.quantize()
+    }
+}
+
+/// lk_<model>_quantize: the generic call, for the handle's own type.
+func quantizeHandle<M: CModel>(_: M.Type, _ pointer: OpaquePointer?) -> lk_status {
+    guarded(pointer, M.self) { try $0.quantize() }
+}
+
+@_cdecl("lk_lstm_quantize") public func lk_lstm_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(LSTM.self, p) }
+@_cdecl("lk_gru_quantize") public func lk_gru_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(GRU.self, p) }
+@_cdecl("lk_tokenizer_quantize") public func lk_tokenizer_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(Tokenizer.self, p) }
+@_cdecl("lk_text_classifier_quantize") public func lk_text_classifier_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(TextClassifier.self, p) }
+@_cdecl("lk_image_classifier_quantize") public func lk_image_classifier_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(ImageClassifier.self, p) }
+@_cdecl("lk_image_segmenter_quantize") public func lk_image_segmenter_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(ImageSegmenter.self, p) }
+@_cdecl("lk_sequence_classifier_quantize") public func lk_sequence_classifier_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(SequenceClassifier.self, p) }
+@_cdecl("lk_forecaster_quantize") public func lk_forecaster_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(Forecaster.self, p) }

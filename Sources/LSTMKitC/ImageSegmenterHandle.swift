@@ -140,13 +140,7 @@ public func lk_image_segmenter_evaluate(_ segmenter: OpaquePointer?, _ images: U
         let (model, n, example, batch, threads) = try segmenterBatch(segmenter, images, n, shape, imagesCount, threads)
         let gold = try maskArray(masks, n, example, masksCount, "masks", "masks_count")
         let k = model.config.numClasses
-        if confusion == nil {
-            guard confusionCount == 0 else {
-                throw invalid("confusion is NULL but confusion_count is \(UInt(bitPattern: confusionCount)) (must be 0)")
-            }
-        } else {
-            _ = try count(confusionCount, "confusion_count", is: [k, k], "K * K")
-        }
+        _ = try optionalCount(confusion, confusionCount, "confusion", is: [k, k], "K * K")
         let score = try model.evaluate(batch, masks: gold, threads: threads)
         if let confusion {
             try copyOut(score.confusion.joined().map(Int64.init), to: confusion, count: k * k, "confusion counts")
@@ -194,12 +188,8 @@ public func lk_image_segmenter_train_ex(_ trainShape: UnsafePointer<lk_image_sha
         var (s, run) = try segmenterConfig.decode(c, options)
         try s.model.validate()
         // class_weights: a buffer of num_classes weights (their values are the engine's to check).
-        if let weights = c.class_weights {
-            let n = try count(c.class_weights_count, "class_weights_count", is: [s.model.numClasses], "num_classes")
-            s.options.classWeights = Array(UnsafeBufferPointer(start: weights, count: n))
-        } else if c.class_weights_count != 0 {
-            throw invalid("class_weights is NULL but class_weights_count is \(UInt(bitPattern: c.class_weights_count)) (must be 0)")
-        }
+        let n = try optionalCount(c.class_weights, c.class_weights_count, "class_weights", is: [s.model.numClasses], "num_classes")
+        if let weights = c.class_weights { s.options.classWeights = Array(UnsafeBufferPointer(start: weights, count: n)) }
         try s.options.validate()
 
         let train = try imageTensor(trainImages, nTrain, trainExample, trainCount, "train_images", "train_count")

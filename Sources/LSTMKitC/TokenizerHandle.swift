@@ -99,13 +99,7 @@ public func lk_tokenizer_ensemble(_ members: UnsafePointer<OpaquePointer?>?, _ n
 @_cdecl("lk_tokenizer_segment")
 public func lk_tokenizer_segment(_ tokenizer: OpaquePointer?, _ text: CString?, _ textLength: Int,
                                  _ ends: Out<Int>?, _ capacity: Int, _ count: Out<Int>?) -> lk_status {
-    var texts: [CString?] = [text]
-    var lengths = [textLength]
-    return texts.withUnsafeMutableBufferPointer { t in
-        lengths.withUnsafeMutableBufferPointer { l in
-            lk_tokenizer_segment_batch(tokenizer, t.baseAddress, l.baseAddress, 1, 1, ends, capacity, count)
-        }
-    }
+    lk_tokenizer_segment_batch(tokenizer, [text], [textLength], 1, 1, ends, capacity, count)  // a batch of one
 }
 
 @_cdecl("lk_tokenizer_segment_batch")

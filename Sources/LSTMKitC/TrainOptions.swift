@@ -18,6 +18,7 @@ private let checkpointKey = "checkpoint_path", resumeKey = "resume"
 private let settingTables: [(model: String, table: any SettingsByName)] = [
     ("tokenizer", tokenizerConfig), ("text_classifier", textClassifierConfig), ("image_classifier", imageClassifierConfig),
     ("image_segmenter", segmenterConfig), ("sequence_classifier", sequenceClassifierConfig), ("forecaster", forecasterConfig),
+    ("seq2seq", seq2seqConfig),
 ]
 
 /// What a model's table offers by name.
@@ -64,14 +65,19 @@ extension CConfigTable: SettingsByName where Model: HyperParameterized, Options:
     /// The struct's fields, then the engine's settings it lacks (the cell, the schedule,
     /// the forecaster's bptt_length, the sequence classifier's conv_filters...), so that a
     /// front door reads every default from here rather than typing it again.
-    var defaultText: String {
+    var defaultText: String { text(defaultConfig) + engineText(defaults) }
+
+    private func engineText(_ settings: Settings<Model, Options>) -> String {
         var seen = Set(fields.map(\.name))
-        let model = Model.hyperParameters.filter { seen.insert($0.name).inserted }.map { "\($0.name)=\($0.text(defaults.model))\n" }
-        let options = Options.hyperParameters.filter { seen.insert($0.name).inserted }.map { "\($0.name)=\($0.text(defaults.options))\n" }
-        return text(defaultConfig) + (model + options).joined()
+        let model = Model.hyperParameters.filter { seen.insert($0.name).inserted }.map { "\($0.name)=\($0.text(settings.model))\n" }
+        let options = Options.hyperParameters.filter { seen.insert($0.name).inserted }.map { "\($0.name)=\($0.text(settings.options))\n" }
+        return (model + options).joined()
     }
 
-    func text(ofAny config: Any) -> String? { (config as? C).map(text) }
+    /// A model whose settings go by name alone (its C config is its Settings) writes every one.
+    func text(ofAny config: Any) -> String? {
+        (config as? C).map { text($0) + (($0 as? Settings<Model, Options>).map(engineText) ?? "") }
+    }
 
     /// A name of the engine's tables is checked by them (its range); a field of the C
     /// struct as the struct holds it too (its text, then the struct's C-only checks).

@@ -221,7 +221,7 @@ struct Classify: Command, Threaded {
             for source in sources(files) {
                 let texts = try readLines(source)
                 for (text, p) in zip(texts, classifier.predictProbabilities(texts, threads: threads)) {
-                    var line = labelLine(classifier.labels, p[...]).line
+                    var line = predictionLine(classifier.labels, p[...], all: probabilities).line
                     if attention, let weights = classifier.attentionWeights(text) {
                         line += "\t" + weights.map { "\($0.token):\(formatted($0.weight, digits: 3))" }.joined(separator: " ")
                     }
@@ -238,7 +238,8 @@ struct Classify: Command, Threaded {
             for source in sources(files) {
                 let p = try classifier.predictProbabilities(try readImages(source, option: "input", frames: true).images, threads: threads)
                 for row in 0..<p.shape[0] {
-                    let (line, best) = labelLine(labels, p.data[(row * labels.count)..<((row + 1) * labels.count)])
+                    let (line, best) = predictionLine(labels, p.data[(row * labels.count)..<((row + 1) * labels.count)],
+                                                      all: probabilities)
                     print(line)
                     if predictionsNpy != nil { predictions.append(integers[best]!) }
                 }
@@ -249,13 +250,6 @@ struct Classify: Command, Threaded {
             }
             if let predictionsNpy { try NumPyFile.write(predictions, shape: [predictions.count], to: predictionsNpy) }
         }
-    }
-
-    /// The most probable label (and its index), then with --probabilities every label's probability.
-    func labelLine(_ labels: [String], _ p: ArraySlice<Float>) -> (line: String, best: Int) {
-        let best = argmax(p)
-        let all = zip(labels, p).map { "\($0)=\(formatted($1, digits: 4))" }.joined(separator: " ")
-        return (labels[best] + (probabilities ? "\t" + all : ""), best)
     }
 }
 
@@ -273,24 +267,35 @@ struct EvalClassifier: Command, Threaded {
     @Option(help: "Threads.") var threads = 2
 
     func execute() throws {
-        let (score, seconds): (ClassificationScore, Double)
         switch try loadClassifier(model) {
         case .image(let classifier):
             guard let labels else { throw invalid("an image classifier needs --labels (a .npy or a text file, one label a line)") }
             let images = try readImages(gold, option: "images", frames: true).images
             let gold = try readLabels(labels, count: images.shape[0], option: "--labels")
-            (score, seconds) = try timed { try classifier.evaluate(images, labels: gold, threads: threads) }
-            print("\(gold.count) images, \(Int(Double(gold.count) / seconds)) images/s")
+            let (score, seconds) = try timed { try classifier.evaluate(images, labels: gold, threads: threads) }
+            printClassificationScore(score, of: gold.count, "images", seconds: seconds)
         case .text(let classifier):
             if labels != nil { throw invalid("--labels applies to image classifiers; a text classifier reads label<TAB>text") }
             let data = try readLabelled(gold)
-            (score, seconds) = try timed { try classifier.evaluate(data.map(\.text), labels: data.map(\.label), threads: threads) }
-            print("\(data.count) texts, \(Int(Double(data.count) / seconds)) texts/s")
-        }
-        print("accuracy \(formatted(Float(score.accuracy) * 100, digits: 2))  macro-F1 \(formatted(Float(score.macroF1) * 100, digits: 2))")
-        print("confusion (rows gold, columns predicted): " + score.labels.joined(separator: " "))
-        for (label, row) in zip(score.labels, score.confusion) {
-            print("  \(label): " + row.map(String.init).joined(separator: " "))
+            let (score, seconds) = try timed { try classifier.evaluate(data.map(\.text), labels: data.map(\.label), threads: threads) }
+            printClassificationScore(score, of: data.count, "texts", seconds: seconds)
         }
     }
+}
+
+/// The score of `count` examples (`items`, named in the rate) scored in `seconds`: the
+/// speed, accuracy, macro-F1 and the confusion matrix (eval-classifier, classify-sequences).
+func printClassificationScore(_ score: ClassificationScore, of count: Int, _ items: String, seconds: Double) {
+    print("\(count) \(items), \(Int(Double(count) / seconds)) \(items)/s")
+    print("accuracy \(fixed(score.accuracy * 100, 2))  macro-F1 \(fixed(score.macroF1 * 100, 2))")
+    print("confusion (rows gold, columns predicted): " + score.labels.joined(separator: " "))
+    for (label, row) in zip(score.labels, score.confusion) { print("  \(label): " + row.map(String.init).joined(separator: " ")) }
+}
+
+/// A classified example's line: its most probable label (and that label's index), then
+/// with `all` every label's probability ("label=0.1234").
+func predictionLine(_ labels: [String], _ p: ArraySlice<Float>, all: Bool) -> (line: String, best: Int) {
+    let best = argmax(p)
+    let probabilities = zip(labels, p).map { "\($0)=\(formatted($1, digits: 4))" }.joined(separator: " ")
+    return (labels[best] + (all ? "\t" + probabilities : ""), best)
 }

@@ -12,7 +12,8 @@ struct LSTMKitCLI: ParsableCommand {
                       TrainSegmenter.self, SegmentImage.self, EvalSegmenter.self, Demo.self, Inspect.self,
                       TrainSequenceClassifier.self, ClassifySequences.self,
                       TrainForecaster.self, ForecastCommand.self,
-                      Quantize.self]
+                      Quantize.self,
+                      TrainSeq2Seq.self, Translate.self]
     )
 }
 

@@ -129,19 +129,14 @@ struct ClassifySequences: Command, Threaded {
         if evaluate {
             guard let gold else { throw invalid("--evaluate needs labels: a .ts file with labels, --labels or --label-column") }
             let (score, seconds) = try timed { try classifier.evaluate(data, labels: gold, threads: threads) }
-            print("\(data.count) sequences, \(Int(Double(data.count) / seconds)) sequences/s")
-            print("accuracy \(fixed(score.accuracy * 100, 2))  macro-F1 \(fixed(score.macroF1 * 100, 2))")
-            print("confusion (rows gold, columns predicted): " + score.labels.joined(separator: " "))
-            for (label, row) in zip(score.labels, score.confusion) { print("  \(label): " + row.map(String.init).joined(separator: " ")) }
-            return
+            return printClassificationScore(score, of: data.count, "sequences", seconds: seconds)
         }
         if attention && classifier.config.pooling != .attention {
             throw invalid("--attention needs a model trained with attention pooling; \(model) pools by \(classifier.config.pooling.rawValue)")
         }
         let (p, weights) = try classifier.predictWithAttention(data, threads: threads)
         for (i, row) in p.enumerated() {
-            var line = classifier.labels[argmax(row[...])]
-            if probabilities { line += "\t" + zip(classifier.labels, row).map { "\($0)=\(formatted($1, digits: 4))" }.joined(separator: " ") }
+            var line = predictionLine(classifier.labels, row[...], all: probabilities).line
             if attention, let weights { line += "\t" + weights[i].map { formatted($0, digits: 3) }.joined(separator: " ") }
             print(line)
         }

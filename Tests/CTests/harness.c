@@ -13,7 +13,8 @@
  *   test_image_segmenter.c   the image segmenter on synthetic images with squares;
  *   test_gru.c               the GRU: a plain C reference, argument errors, files;
  *   test_sequence_classifier.c  the sequence classifier on synthetic float sequences;
- *   test_forecaster.c        the forecaster on a synthetic seasonal series.
+ *   test_forecaster.c        the forecaster on a synthetic seasonal series;
+ *   test_seq2seq.c           the seq2seq model on a toy task (reversing strings).
  * After every failing call the test checks that the handle still works.
  *
  * Each group runs in a forked child so that a crash in the library is reported as a
@@ -874,7 +875,9 @@ int main(int argc, char **argv) {
         gru_groups,
         sequence_classifier_groups,
         forecaster_groups,
+        seq2seq_groups,
         memory_groups,
+        quantize_groups,
     };
     for (size_t i = 0; i < sizeof areas / sizeof areas[0]; i++)
         for (const test_group *g = areas[i]; g->name; g++) run_group(g->name, g->run);

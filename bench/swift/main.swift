@@ -4,6 +4,7 @@
 //   lstmkit-bench <c1|c2|c1q8|c2q8|c3|c4|c4gru> <threads> <warmup> <iterations>
 //   lstmkit-bench sgemm <threads> <warmup> <iterations> <m> <n> <k>
 //   lstmkit-bench attention <dir> <kind> [heads]   (AttentionCheck.swift: not timed)
+//   lstmkit-bench g2p <train|decode> ...            (G2P.swift: bench/g2p_bench.py's side)
 //   lstmkit-bench decode <beam> <sources> [threads] [score]   (DecodeBench.swift: seq2seq decoding)
 //
 // Prints one JSON object: the seconds of every timed iteration (after the warm-up),
@@ -30,6 +31,10 @@ func fail(_ message: String) -> Never {
 let args = CommandLine.arguments
 if args.count >= 2 && args[1] == "attention" {
     do { try runAttentionCheck(Array(args.dropFirst(2))) } catch { fail("\(error)") }
+    exit(0)
+}
+if args.count >= 2 && args[1] == "g2p" {
+    do { try runG2P(Array(args.dropFirst(2))) } catch { fail("\(error)") }
     exit(0)
 }
 if args.count >= 2 && args[1] == "decode" {

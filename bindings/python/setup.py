@@ -120,6 +120,7 @@ native = Extension(
         "lstmkit/_image_segmenter.c",
         "lstmkit/_sequence_classifier.c",
         "lstmkit/_forecaster.c",
+        "lstmkit/_seq2seq.c",
         "lstmkit/_other_blas.c",
     ],
     depends=["lstmkit/_common.h"],

@@ -21,7 +21,7 @@ extension GRU: RecurrentModelFile {
 extension RecurrentModelFile {
     /// The model file's content: hyper-parameters as metadata, weights by PyTorch name.
     public func modelFile() -> SafeTensors {
-        SafeTensors(metadata: ModelFile.header(kind: Self.modelKind) + RecurrentFile.metadata(config),
+        SafeTensors(metadata: ModelFile.header(kind: Self.modelKind, quantized: isQuantized) + RecurrentFile.metadata(config),
                     tensors: ModelFile.tensors(of: self))
     }
 

@@ -27,9 +27,10 @@ public enum ModelFile {
     }
 
     /// Checks format, version and kind; the error names both kinds when they differ.
-    /// `quantized`: whether the caller reads an int8-quantized model (true) or a float32
-    /// one; a file of the other sort is refused with a message that says so.
-    public static func checkKind(_ file: SafeTensors, expected: String, quantized: Bool = false) throws {
+    /// `quantized`: whether the caller reads only an int8-quantized model (true) or only a
+    /// float32 one (false); a file of the other sort is refused with a message that says
+    /// so. nil (task models, whose `load` reads either): the "quantization" value is checked.
+    public static func checkKind(_ file: SafeTensors, expected: String, quantized: Bool? = nil) throws {
         guard file.metadata("format") == formatName else {
             throw LSTMKitError.invalidFormat("not an LSTMKit model (metadata \"format\" is \(file.metadata("format").map { "\"\($0)\"" } ?? "missing"))")
         }
@@ -41,7 +42,7 @@ public enum ModelFile {
             throw LSTMKitError.invalidFormat("the file holds a model of kind \"\(kind)\", not \"\(expected)\"")
         }
         let isQuantized = try isQuantized(file)
-        guard isQuantized == quantized else {
+        guard isQuantized == quantized ?? isQuantized else {
             throw LSTMKitError.invalidFormat(isQuantized
                 ? "the file holds an int8-quantized \(kind) model, which this call does not load"
                 : "the file holds a float32 \(kind) model, not an int8-quantized one")
@@ -153,7 +154,10 @@ public enum ModelFile {
 
     /// Copies the file's tensors into the module tree's parameters and buffers, by the
     /// names the tree derives; requires exactly these names and shapes, no more, no fewer.
+    /// An int8-quantized file (metadata "quantization") quantizes the tree's layers first
+    /// (`Module.quantizeLayers`), so its tensors are the int8 forms'.
     public static func load(_ file: SafeTensors, into module: Module) throws {
+        if try isQuantized(file) && !module.isQuantized { try module.quantizeLayers() }
         let expected = module.namedParameters + module.namedBuffers
         let names = Set(expected.map(\.name))
         if let extra = file.tensors.first(where: { !names.contains($0.name) }) {
@@ -178,7 +182,10 @@ public enum ModelFile {
     /// Runs every quantized module's own check (its scales) after loading.
     private static func checkQuantized(_ module: Module, prefix: String) throws {
         for (name, child) in module.children { try checkQuantized(child, prefix: prefix + name + ".") }
-        do { try (module as? QuantizedModule)?.checkQuantized() } catch let e as LSTMKitError {
+        do {
+            try (module as? QuantizedModule)?.checkQuantized()
+            try (module as? QuantizableLayer)?.int8Loaded()
+        } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat(prefix.isEmpty ? e.message : "in \(prefix.dropLast()): \(e.message)")
         }
     }

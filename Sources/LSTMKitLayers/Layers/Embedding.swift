@@ -7,6 +7,9 @@ public final class Embedding: Module {
     public let dim: Int
     public let paddingIndex: Int?
     public let weight: Parameter
+    /// Its int8 rows once quantized (`QuantizableLayer`): the file holds them, and
+    /// `weight` their dequantized values, which lookups copy.
+    var quantized: QuantizedWeight?
 
     /// `sparse`: gradients touch only the looked-up rows, and clipping, zeroing and
     /// Adam visit only those (fast for large tables; see `Parameter.sparseRowSize`).
@@ -26,7 +29,7 @@ public final class Embedding: Module {
         if sparse { weight.sparseRowSize = dim }
     }
 
-    public var localParameters: [Parameter] { [weight] }
+    public var localParameters: [Parameter] { quantized.map { [$0.values, $0.scales] } ?? [weight] }
 
     /// Throws if an id is outside [0, numEmbeddings).
     public func validate(_ ids: [Int32]) throws {
@@ -52,6 +55,7 @@ public final class Embedding: Module {
 
     /// Accumulates the gradient of each used row (except the padding row).
     public func backward(_ ids: [Int32], outputGrad dy: Tensor) {
+        precondition(quantized == nil, "an int8-quantized Embedding is for inference only: train the float32 model")
         precondition(dy.count == ids.count * dim, "Embedding.backward: dy has the wrong size")
         dy.data.withUnsafeBufferPointer { g in
             weight.grad.withUnsafeMutableBufferPointer { gw in

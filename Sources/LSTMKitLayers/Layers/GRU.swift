@@ -67,6 +67,11 @@ public final class GRU: RecurrentStack {
     /// Runs the stack, keeping what backward needs. `training` enables dropout between
     /// layers. Inputs must be valid (see `validate`); `run` is the checked entry point.
     public func forward(_ x: Tensor, lengths: [Int], initial: Tensor? = nil, training: Bool = false) -> Output {
+        if quantized != nil {
+            precondition(!training, "an int8-quantized GRU is for inference only: train the float32 model")
+            let out = infer(x, lengths: lengths, initial: initial)
+            return Output(y: out.y, final: out.final, cache: Cache(batch: x.shape[0], steps: x.shape[1], lengths: lengths))
+        }
         let (batch, steps) = (x.shape[0], x.shape[1])
         let hSize = config.hiddenSize, stateRows = batch * hSize
         var final = Tensor(zeros: [config.numLayers * config.directions, batch, hSize])
@@ -89,6 +94,10 @@ public final class GRU: RecurrentStack {
     /// state updated in place. With more than one BLAS thread allowed, the two
     /// directions of a layer run at the same time.
     public func infer(_ x: Tensor, lengths: [Int], initial: Tensor? = nil) -> (y: Tensor, final: Tensor) {
+        if let quantized {
+            let out = quantized.infer(sequences: x, lengths: lengths, initial: initial.map { RecurrentState(h: $0, c: nil) })
+            return (out.y, out.state.h)
+        }
         let (batch, steps) = (x.shape[0], x.shape[1])
         var final = initial ?? Tensor(zeros: [config.numLayers * config.directions, batch, config.hiddenSize])
         let y = final.data.withUnsafeMutableBufferPointer { H in
@@ -237,6 +246,7 @@ public final class GRU: RecurrentStack {
     /// (L*K, B, H); ACCUMULATES into every parameter's grad and returns dx (B, T, D)
     /// and d h0 (L*K, B, H).
     public func backward(_ cache: Cache, outputGrad dY: Tensor, finalGrad: Tensor? = nil) -> (dx: Tensor, dInitial: Tensor) {
+        precondition(quantized == nil, "an int8-quantized GRU is for inference only: train the float32 model")
         let hSize = config.hiddenSize, stateRows = cache.batch * hSize
         var dInitial = Tensor(zeros: [config.numLayers * config.directions, cache.batch, hSize])
         let dx = config.backwardLayers(cache, outputGrad: dY) { index, reverse, saved, input, inSize, dOut, dIn in

@@ -79,6 +79,11 @@ public final class LSTM: RecurrentStack {
     /// Runs the stack. `training` enables dropout between layers.
     /// Inputs must be valid (see `validate`); `run` is the checked entry point.
     public func forward(_ x: Tensor, lengths: [Int], initial: LSTMState? = nil, training: Bool = false) -> Output {
+        if quantized != nil {
+            precondition(!training, "an int8-quantized LSTM is for inference only: train the float32 model")
+            let out = infer(x, lengths: lengths, initial: initial)
+            return Output(y: out.y, final: out.final, cache: Cache(batch: x.shape[0], steps: x.shape[1], lengths: lengths))
+        }
         let (batch, steps) = (x.shape[0], x.shape[1])
         let hSize = config.hiddenSize, stateRows = batch * hSize
         var final = LSTMState(zerosFor: config, batch: batch)
@@ -111,6 +116,10 @@ public final class LSTM: RecurrentStack {
     /// own sums do not depend on its thread count (its AVX-512 kernels; its AVX2 ones,
     /// forced by OPENBLAS_CORETYPE=Haswell, round differently with 2 threads).
     public func infer(_ x: Tensor, lengths: [Int], initial: LSTMState? = nil) -> (y: Tensor, final: LSTMState) {
+        if let quantized {
+            let out = quantized.infer(sequences: x, lengths: lengths, initial: initial.map(RecurrentState.init))
+            return (out.y, LSTMState(out.state))
+        }
         let (batch, steps) = (x.shape[0], x.shape[1])
         var final = initial ?? LSTMState(zerosFor: config, batch: batch)
         let y = final.h.data.withUnsafeMutableBufferPointer { H in
@@ -322,6 +331,7 @@ public final class LSTM: RecurrentStack {
     /// Back-propagates dY (B, T, K*H) and, optionally, the gradient of the final
     /// state; ACCUMULATES into every parameter's grad and returns dx and d(h0, c0).
     public func backward(_ cache: Cache, outputGrad dY: Tensor, finalGrad: LSTMState? = nil) -> InputGradients {
+        precondition(quantized == nil, "an int8-quantized LSTM is for inference only: train the float32 model")
         let hSize = config.hiddenSize, stateRows = cache.batch * hSize
         var dInitial = LSTMState(zerosFor: config, batch: cache.batch)
         let dx = config.backwardLayers(cache, outputGrad: dY) { index, reverse, saved, input, inSize, dOut, dIn in

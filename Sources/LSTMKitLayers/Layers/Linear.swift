@@ -7,6 +7,9 @@ public final class Linear: Module {
     public let outFeatures: Int
     public let weight: Parameter
     public let bias: Parameter?
+    /// Its int8 form once quantized (`QuantizableLayer`): then it runs that, and the
+    /// model file holds that's tensors.
+    var quantized: QuantizedLinear?
 
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: inout SeededRandom) {
         precondition(inFeatures > 0 && outFeatures > 0, "Linear sizes must be positive")
@@ -26,10 +29,11 @@ public final class Linear: Module {
         }
     }
 
-    public var localParameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
+    public var localParameters: [Parameter] { quantized?.localParameters ?? (bias.map { [weight, $0] } ?? [weight]) }
 
     /// x (..., in) -> (..., out)
     public func forward(_ x: Tensor) -> Tensor {
+        if let quantized { return quantized.forward(x) }
         let n = rows(of: x)
         var y = [Float](repeating: 0, count: n * outFeatures)
         y.withUnsafeMutableBufferPointer { yp in
@@ -51,6 +55,7 @@ public final class Linear: Module {
 
     /// Accumulates dW += dy^T x, db += sum(dy) and returns dx = dy W.
     public func backward(_ x: Tensor, outputGrad dy: Tensor) -> Tensor {
+        precondition(quantized == nil, "an int8-quantized Linear is for inference only: train the float32 model")
         let n = rows(of: x)
         precondition(dy.count == n * outFeatures, "Linear.backward: dy has the wrong size")
         var dx = [Float](repeating: 0, count: n * inFeatures)

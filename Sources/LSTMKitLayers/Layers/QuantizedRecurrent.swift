@@ -184,13 +184,10 @@ extension RecurrentLayer {
     /// The int8 form of this layer for inference (`QuantizedRecurrent`). Throws if it is
     /// already quantized.
     public func quantize() throws -> QuantizedRecurrent {
-        if self is QuantizedRecurrent { throw LSTMKitError.alreadyQuantized("this \(cell.rawValue.uppercased())") }
+        if isQuantized { throw LSTMKitError.alreadyQuantized("this \(cell.rawValue.uppercased())") }
         guard let stack = self as? RecurrentStack else {
             throw LSTMKitError.invalidArgument("a \(cell.rawValue) layer of type \(type(of: self)) has no int8 form")
         }
         return try QuantizedRecurrent(quantizing: stack, cell: cell)
     }
-
-    /// Whether this layer runs int8 products.
-    public var isQuantized: Bool { self is QuantizedRecurrent }
 }

@@ -110,8 +110,12 @@ public class RecurrentStack: Module {
     public let weightHH: [Parameter]
     public let biasIH: [Parameter]
     public let biasHH: [Parameter]
-    /// PyTorch's order: for each layer, for each direction: w_ih, w_hh, b_ih, b_hh.
-    public let localParameters: [Parameter]
+    /// PyTorch's order: for each layer, for each direction: w_ih, w_hh, b_ih, b_hh; once
+    /// quantized (`QuantizableLayer`), the int8 form's.
+    public var localParameters: [Parameter] { quantized?.localParameters ?? floatParameters }
+    let floatParameters: [Parameter]
+    /// Its int8 form once quantized: then inference runs that.
+    var quantized: QuantizedRecurrent?
     /// Draws the dropout masks between layers in training.
     public var dropoutRNG: SeededRandom
     /// Training's gate and state buffers, reused from one step to the next.
@@ -127,7 +131,7 @@ public class RecurrentStack: Module {
         weightHH = weights.weightHH
         biasIH = weights.biasIH
         biasHH = weights.biasHH
-        localParameters = weights.all
+        floatParameters = weights.all
         dropoutRNG = rng.split()
     }
 }

@@ -4,6 +4,8 @@ LSTMKit, with fixed inputs and the outputs that release computed from them.
     python Tests/Fixtures/golden/make_golden.py    (with that release's lstmkit installed)
     python Tests/Fixtures/golden/make_golden.py --sequence-classifier
                                                    (the sequence classifier's, in its directory)
+    python Tests/Fixtures/golden/make_golden.py --sequence-classifier-fcn
+                                                   (the same with the LSTM-FCN branch)
     python Tests/Fixtures/golden/make_golden.py --forecaster
                                                    (the forecaster's, in its directory)
 
@@ -70,10 +72,10 @@ def images(rng: np.random.Generator, n: int, size: int, channels: int = 0):
     return x, y, masks
 
 
-def sequence_classifier(directory: Path) -> None:
+def sequence_classifier(directory: Path, **branch) -> None:
     """The sequence classifier's golden file (added after 0.1.0, in its own directory):
     2 members of 2 LSTM levels with LayerNorm, attention pooling, NaN masked, on synthetic ragged
-    3-channel sequences."""
+    3-channel sequences; `branch` (conv_filters) writes the one with the LSTM-FCN branch."""
     lstmkit.set_num_threads(1)
     directory.mkdir(exist_ok=True)
     rng = np.random.default_rng(4)
@@ -91,10 +93,12 @@ def sequence_classifier(directory: Path) -> None:
 
     X, y = toy(48)
     clf = lstmkit.SequenceClassifier(hidden_size=4, num_layers=2, layer_norm=True, pooling="attention",
-                                      attention_size=4, mask_missing=True, members=2, seed=1)
+                                      attention_size=4, mask_missing=True, members=2, seed=1,
+                                      **(branch or {"conv_filters": ()}))
     clf.fit(X, y, epochs=2, threads=1, progress=False)
-    clf.save(directory / "sequence-classifier.safetensors")
-    model = lstmkit.SequenceClassifier.load(directory / "sequence-classifier.safetensors")
+    name = directory.name + ".safetensors"
+    clf.save(directory / name)
+    model = lstmkit.SequenceClassifier.load(directory / name)
     test, _ = toy(6)
     padded = np.full((6, 10, 3), np.nan, np.float32)
     for i, s in enumerate(test):
@@ -114,6 +118,8 @@ def main() -> None:
     import sys
     if sys.argv[1:] == ["--sequence-classifier"]:
         return sequence_classifier(HERE / "sequence-classifier")
+    if sys.argv[1:] == ["--sequence-classifier-fcn"]:
+        return sequence_classifier(HERE / "sequence-classifier-fcn", conv_filters=(4, 6, 4))
     if sys.argv[1:] == ["--forecaster"]:
         return forecaster(HERE / "forecaster")
     lstmkit.set_num_threads(1)

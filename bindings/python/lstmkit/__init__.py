@@ -33,6 +33,7 @@ from .image_segmenter import ImageSegmenter
 from .lstm import GRU, LSTM, IncompatibleKeys, load
 from .tokenizer import Tokenizer
 from .sequence_classifier import SequenceClassifier
+from .seq2seq import Seq2Seq
 
 __all__ = [
     "LSTM",
@@ -45,6 +46,7 @@ __all__ = [
     "TextClassifier",
     "Tokenizer",
     "SequenceClassifier",
+    "Seq2Seq",
     "load",
     "set_num_threads",
     "get_num_threads",

@@ -212,6 +212,7 @@ PyObject *model_setting(const void *model, handle_lock *lock, PyObject *args);
  *                          once the expression read_fields (self: the handle) filled
  *                          `fields`; else NULL with the exception set, p freed;
  *   Name_save              save(path), a reader;
+ *   Name_quantize          quantize(): lk_model_quantize (int8 in place), a writer;
  *   native_<prefix>_load   <prefix>_load(path) -> handle. */
 #define HANDLE_TYPE(Name, prefix, fields, read_fields)                                     \
     typedef struct {                                                                       \
@@ -272,6 +273,14 @@ PyObject *model_setting(const void *model, handle_lock *lock, PyObject *args);
         return lk_ok(status) ? Py_NewRef(Py_None) : NULL;                                  \
     }                                                                                      \
                                                                                            \
+    static PyObject *Name##_quantize(PyObject *obj, PyObject *Py_UNUSED(ignored))          \
+    {                                                                                      \
+        Name *self = (Name *)obj;                                                          \
+        lk_status status;                                                                  \
+        WRITE_LOCKED(self, status = lk_model_quantize(self->model));                       \
+        return lk_ok(status) ? Py_NewRef(Py_None) : NULL;                                  \
+    }                                                                                      \
+                                                                                           \
     static PyObject *native_##prefix##_load(PyObject *Py_UNUSED(module), PyObject *args)   \
     {                                                                                      \
         PyObject *path = NULL;                                                             \
@@ -288,7 +297,9 @@ PyObject *model_setting(const void *model, handle_lock *lock, PyObject *args);
 
 /* METHOD(Name, method, flags, doc): an entry of Name_methods for Name_method. */
 #define METHOD(Name, method, flags, doc) {#method, (PyCFunction)(void (*)(void))Name##_##method, flags, doc}
-#define HANDLE_SAVE_METHOD(Name) METHOD(Name, save, METH_VARARGS, "save(path): writes the model file")
+/* Every handle's save and quantize. */
+#define HANDLE_SAVE_METHOD(Name) METHOD(Name, save, METH_VARARGS, "save(path): writes the model file"), \
+    METHOD(Name, quantize, METH_NOARGS, "quantize(): int8 weights, in place")
 
 /* TRAINED_MODEL(Name) defines, for a model that trains:
  *   Name_config            config() -> dict: the model's lk_<prefix>_get_config as text
@@ -351,5 +362,6 @@ extern const model_part lstm_part, tokenizer_part, text_classifier_part,
 extern const model_part gru_part; /* _lstm.c */
 extern const model_part sequence_classifier_part;
 extern const model_part forecaster_part;
+extern const model_part seq2seq_part;
 
 #endif

@@ -347,6 +347,11 @@ class Estimator:
         """Writes the model file (atomically)."""
         self._fitted().handle.save(path_arg("path", path))
 
+    def quantize(self) -> "Estimator":
+        """int8 weights in place, for inference (docs/QUANTIZATION.md); ValueError if already int8."""
+        self._fitted().handle.quantize()
+        return self
+
     @classmethod
     def load(cls, path: PathLike) -> "Estimator":
         """Reads a model file written by save(). OSError if it cannot be read;

@@ -15,8 +15,9 @@ TRAINED_MODEL(ImageSegmenterHandle)
 /* predict(X, threads) -> int32 masks (N, H, W); predict_proba(X, threads) -> float32
  * (N, H, W, K); evaluate(X, masks, threads) -> (confusion int64 (K, K), pixel_accuracy,
  * mean_iou). X: images (image_batch), masks: int32 (N, H, W). */
-static PyObject *segmenter_call(ImageSegmenterHandle *self, PyObject *args, char what)
+static PyObject *segmenter_call(PyObject *obj, PyObject *args, char what)
 {
+    ImageSegmenterHandle *self = (ImageSegmenterHandle *)obj;
     PyObject *x_obj, *m_obj = NULL, *threads_obj, *result = NULL;
     PyArrayObject *x = NULL, *masks = NULL, *out = NULL;
     int32_t threads;
@@ -59,20 +60,9 @@ done:
     return result;
 }
 
-static PyObject *ImageSegmenterHandle_predict(PyObject *obj, PyObject *args)
-{
-    return segmenter_call((ImageSegmenterHandle *)obj, args, 'm');
-}
-
-static PyObject *ImageSegmenterHandle_predict_proba(PyObject *obj, PyObject *args)
-{
-    return segmenter_call((ImageSegmenterHandle *)obj, args, 'p');
-}
-
-static PyObject *ImageSegmenterHandle_evaluate(PyObject *obj, PyObject *args)
-{
-    return segmenter_call((ImageSegmenterHandle *)obj, args, 'e');
-}
+static PyObject *ImageSegmenterHandle_predict(PyObject *obj, PyObject *args) { return segmenter_call(obj, args, 'm'); }
+static PyObject *ImageSegmenterHandle_predict_proba(PyObject *obj, PyObject *args) { return segmenter_call(obj, args, 'p'); }
+static PyObject *ImageSegmenterHandle_evaluate(PyObject *obj, PyObject *args) { return segmenter_call(obj, args, 'e'); }
 
 static PyMethodDef ImageSegmenterHandle_methods[] = {
     METHOD(ImageSegmenterHandle, predict, METH_VARARGS, "predict(X, threads) -> int32 masks (N, H, W)"),

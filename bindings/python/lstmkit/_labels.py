@@ -2,9 +2,12 @@
 the model) and scoring predictions against gold labels."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
+
+#: A class label as a classifier takes it (kept as its str inside the model).
+Label = Union[str, int]
 
 
 def labels_arg(name: str, value: Any, count: int, mismatch: str) -> Tuple[List[str], bool]:

@@ -67,6 +67,7 @@ static const model_part *const model_parts[] = {
     &gru_part,
     &sequence_classifier_part,
     &forecaster_part,
+    &seq2seq_part,
 };
 
 static struct PyModuleDef native_module = {

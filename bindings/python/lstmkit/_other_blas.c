@@ -57,18 +57,23 @@ static void register_fork_handlers(void)
     pthread_atfork(lock_before_fork, unlock_after_fork, reset_in_child);
 }
 
-/* Under guard_lock: in a child forked during calls, gives the pools their counts back
- * (not in the fork handler: raising a pool's count may start threads). */
-static void restore_orphaned(void)
+/* Under guard_lock: gives each pool the count saved when the limit began. */
+static void restore_pools(void)
 {
     int i;
-    if (!orphaned)
-        return;
     for (i = 0; i < pool_count; i++) {
         if (pools[i].saved > 1)
             pools[i].set_threads(pools[i].saved);
         pools[i].saved = 0;
     }
+}
+
+/* Under guard_lock: in a child forked during calls, gives the pools their counts back
+ * (not in the fork handler: raising a pool's count may start threads). */
+static void restore_orphaned(void)
+{
+    if (orphaned)
+        restore_pools();
     orphaned = 0;
 }
 
@@ -170,15 +175,9 @@ void other_blas_limit_begin(void)
 
 void other_blas_limit_end(void)
 {
-    int i;
     pthread_mutex_lock(&guard_lock);
-    if (--active_calls == 0) {
-        for (i = 0; i < pool_count; i++) {
-            if (pools[i].saved > 1)
-                pools[i].set_threads(pools[i].saved);
-            pools[i].saved = 0;
-        }
-    }
+    if (--active_calls == 0)
+        restore_pools();
     pthread_mutex_unlock(&guard_lock);
 }
 

@@ -29,11 +29,9 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 from . import _native
 from ._args import str_list
 from ._estimator import Classifier, Fitted, c_defaults
-from ._labels import labels_arg
+from ._labels import Label, labels_arg
 
 __all__ = ["TextClassifier"]
-
-Label = Union[str, int]
 
 #: The C ABI's defaults (lk_text_classifier_train_config_default): the one definition.
 _D = _native.train_config_default("text_classifier")

@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from ._args import callback_arg
+from ._args import callback_arg, int_arg
 from ._estimator import Estimator, c_defaults, from_text
 
 __all__ = ["Forecaster"]
@@ -123,8 +123,7 @@ class Forecaster(Estimator):
         verbose: Union[bool, Callable[[str], Any]] = True,
     ) -> "Forecaster":
         args = dict(locals())
-        Y, univariate = series_arg("y", y)
-        Xa = self._exogenous("X", X, len(Y))
+        Y, univariate, Xa = self._series(y, X)
         config = self._train_config(args)
         self._set_model(self._TRAIN(Y, Xa, config, callback_arg("verbose", verbose)))
         self._threads = threads
@@ -132,13 +131,14 @@ class Forecaster(Estimator):
         return self
 
     @staticmethod
-    def _exogenous(name: str, X: Any, steps: int) -> Optional[np.ndarray]:
-        if X is None:
-            return None
-        Xa, _ = series_arg(name, X)
-        if len(Xa) < steps:
-            raise ValueError(f"{name} has {len(Xa)} steps; the series has {steps}")
-        return Xa
+    def _series(y: Any, X: Any) -> Tuple[np.ndarray, bool, Optional[np.ndarray]]:
+        """(y as float32 (T, k), whether it was 1-D, X as float32 (T', e) with T' >= T or
+        None): a series and its exogenous inputs, checked."""
+        Y, univariate = series_arg("y", y)
+        Xa = None if X is None else series_arg("X", X)[0]
+        if Xa is not None and len(Xa) < len(Y):
+            raise ValueError(f"X has {len(Xa)} steps; the series has {len(Y)}")
+        return Y, univariate, Xa
 
     # -- forecasting -----------------------------------------------------------------------
 
@@ -155,13 +155,9 @@ class Forecaster(Estimator):
             if X is not None:
                 raise ValueError("X without y: pass both, or neither to forecast after the training series")
         else:
-            Y, univariate = series_arg("y", y)
-            Xh = self._exogenous("X", X, len(Y))
+            Y, univariate, Xh = self._series(y, X)
         horizon = int(model.handle.config()["horizon"])
-        if h is None:
-            h = horizon
-        if isinstance(h, bool) or not isinstance(h, (int, np.integer)):
-            raise TypeError(f"h must be an int, got {type(h).__name__}")
+        h = horizon if h is None else int_arg("h", h)
         if not 1 <= h <= horizon:
             raise ValueError(f"h must be in [1, {horizon}] (the model's horizon), got {h}")
         if exogenous == 0:
@@ -176,7 +172,7 @@ class Forecaster(Estimator):
             if len(F) < horizon:
                 raise ValueError(f"X_future has {len(F)} steps; the model reads its whole horizon of {horizon}")
             full = np.concatenate([Xh[: len(Y)], F[:horizon]])
-        point, quantiles = model.handle.forecast(Y, full, int(h))
+        point, quantiles = model.handle.forecast(Y, full, h)
         return point, quantiles, univariate and targets == 1
 
     def predict(self, h: Optional[int] = None, X_future: Any = None, *, y: Any = None, X: Any = None) -> np.ndarray:
@@ -221,8 +217,7 @@ class Forecaster(Estimator):
         error on y before start), smape (percent), coverage and nominal_coverage of the
         central interval, scaled_pinball, windows."""
         model = self._fitted()
-        Y, _ = series_arg("y", y)
-        Xa = self._exogenous("X", X, len(Y))
+        Y, _, Xa = self._series(y, X)
         if start is None:
             if not hasattr(self, "y_"):
                 raise ValueError("pass start= (the first forecast step): a loaded Forecaster keeps no training series")

@@ -156,10 +156,8 @@ class ImageClassifier(Classifier):
         super()._check_validation(X, y, dev_X, dev_y)
 
     def _classes(self, model: Fitted) -> np.ndarray:
-        """int64 when every training label was an int, else str."""
-        if model.int_labels:
-            return np.array([int(label) for label in model.labels], dtype=np.int64)
-        return np.array(model.labels, dtype=str)
+        """The base's classes as an array: int64 when every training label was an int, else str."""
+        return np.array(super()._classes(model), dtype=np.int64 if model.int_labels else str)
 
     @property
     def labels(self) -> List[str]:

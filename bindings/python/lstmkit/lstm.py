@@ -183,6 +183,11 @@ class _RecurrentLayer:
         """Writes the model file (safetensors layout); atomic: all or nothing."""
         self._handle.save(path_arg("path", path))
 
+    def quantize(self) -> Any:
+        """int8 weights (and "<name>_scale"s) in place (docs/QUANTIZATION.md); ValueError if already int8."""
+        self._handle.quantize()
+        return self
+
     @classmethod
     def load(cls, path: PathLike) -> Any:
         """Reads a model file written by save (or the C ABI's lk_<layer>_save).
@@ -258,6 +263,8 @@ def _rebuild(cls: type, config: tuple, state_dict: dict) -> _RecurrentLayer:
     """Unpickles an LSTM or a GRU: same config, same weights."""
     model = cls.__new__(cls)
     _RecurrentLayer.__init__(model, *config)
+    if any(name.endswith("_scale") for name in state_dict):
+        model.quantize()
     model.load_state_dict(state_dict)
     return model
 

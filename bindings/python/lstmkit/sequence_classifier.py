@@ -25,11 +25,9 @@ import numpy as np
 
 from . import _native
 from ._estimator import Classifier, Fitted, c_defaults
-from ._labels import labels_arg
+from ._labels import Label, labels_arg
 
 __all__ = ["SequenceClassifier"]
-
-Label = Union[str, int]
 
 #: The C ABI's defaults (lk_sequence_classifier_train_config_default): the one definition.
 _D = _native.train_config_default("sequence_classifier")

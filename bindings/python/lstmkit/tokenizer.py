@@ -42,14 +42,13 @@ def _encode(name: str, text: str) -> bytes:
 
 def _words(name: str, words: Any) -> List[str]:
     """A list or tuple of words, each a non-empty str without whitespace."""
-    for j, word in enumerate(words):
-        if not isinstance(word, str):
-            raise TypeError(f"{name}[{j}] must be a str, got {type(word).__name__}")
+    items = str_list(name, words)
+    for j, word in enumerate(items):
         if not word:
             raise ValueError(f"{name}[{j}] is an empty word")
         if any(c.isspace() for c in word):
             raise ValueError(f"{name}[{j}] = {word!r} contains whitespace; a word cannot")
-    return list(words)
+    return items
 
 
 def _corpus(name: str, value: Any) -> bytes:
@@ -144,6 +143,11 @@ class Tokenizer:
     def save(self, path: PathLike) -> None:
         """Writes the model file (atomically: all or nothing). User words are not saved."""
         self._handle.save(path_arg("path", path))
+
+    def quantize(self) -> "Tokenizer":
+        """int8 networks in place (docs/QUANTIZATION.md); ValueError if already int8."""
+        self._handle.quantize()
+        return self
 
     # -- segmenting -------------------------------------------------------------------
 

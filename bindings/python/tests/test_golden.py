@@ -116,9 +116,10 @@ def _same_outputs(meta, expected, actual):
     return same_cpu
 
 
-def test_sequence_classifier():
-    directory, meta, expected = _release_dir("sequence-classifier")
-    clf = lstmkit.SequenceClassifier.load(directory / "sequence-classifier.safetensors")
+@pytest.mark.parametrize("name", ["sequence-classifier", "sequence-classifier-fcn"])
+def test_sequence_classifier(name):
+    directory, meta, expected = _release_dir(name)
+    clf = lstmkit.SequenceClassifier.load(directory / f"{name}.safetensors")
     x = expected["x"]
     actual = {"proba": clf.predict_proba(x, threads=1)}
     actual.update({f"attention{i}": w for i, w in enumerate(clf.attention(x, threads=1))})

@@ -574,7 +574,7 @@ public final class Forecaster: Module {
     public func modelFile() -> SafeTensors {
         let c = config
         return SafeTensors(
-            metadata: ModelFile.header(kind: Self.modelKind) + [
+            metadata: ModelFile.header(kind: Self.modelKind, quantized: isQuantized) + [
                 ("context", String(c.context)),
                 ("horizon", String(c.horizon)),
                 ("targets", String(c.targets)),

@@ -427,7 +427,7 @@ public final class ImageClassifier: Module {
 
     public func modelFile() -> SafeTensors {
         SafeTensors(
-            metadata: ModelFile.header(kind: Self.modelKind) + [
+            metadata: ModelFile.header(kind: Self.modelKind, quantized: isQuantized) + [
                 ("classifier_kind", config.kind.rawValue),
                 ("height", String(config.height)),
                 ("width", String(config.width)),

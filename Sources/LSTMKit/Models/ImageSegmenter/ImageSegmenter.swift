@@ -513,7 +513,7 @@ public final class ImageSegmenter: Module {
 
     public func modelFile() -> SafeTensors {
         SafeTensors(
-            metadata: ModelFile.header(kind: Self.modelKind) + [
+            metadata: ModelFile.header(kind: Self.modelKind, quantized: isQuantized) + [
                 ("num_classes", String(config.numClasses)),
                 ("channels", String(config.channels)),
                 ("encoder_channels", config.encoderChannels.map(String.init).joined(separator: ",")),

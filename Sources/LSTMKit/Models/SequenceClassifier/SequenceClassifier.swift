@@ -314,7 +314,7 @@ public final class SequenceClassifier: Module {
 
     public func modelFile() -> SafeTensors {
         SafeTensors(
-            metadata: ModelFile.header(kind: Self.modelKind) + [
+            metadata: ModelFile.header(kind: Self.modelKind, quantized: isQuantized) + [
                 ("channels", String(channels)),
             ] + ModelFile.recurrentMetadata(config) + ModelFile.poolingMetadata(config) + [
                 ("layer_norm", config.layerNorm ? "true" : "false"),

@@ -283,7 +283,7 @@ public final class TextClassifier: Module {
     public func modelFile() -> SafeTensors {
         func list(_ items: [String]) -> String { JSONValue.array(items.map { .string($0) }).serialized }
         return SafeTensors(
-            metadata: ModelFile.header(kind: Self.modelKind) + [
+            metadata: ModelFile.header(kind: Self.modelKind, quantized: isQuantized) + [
                 ("embedding_dim", String(config.embeddingDim)),
                 ("bigram_dim", String(config.bigramDim)),
             ] + ModelFile.recurrentMetadata(config) + ModelFile.poolingMetadata(config) + [

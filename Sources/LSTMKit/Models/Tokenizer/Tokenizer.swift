@@ -221,7 +221,7 @@ public final class Tokenizer {
     public func modelFile() -> SafeTensors {
         func list(_ items: [String]) -> String { JSONValue.array(items.map { .string($0) }).serialized }
         let prefixes = Self.memberPrefixes(networks.count)
-        var metadata = ModelFile.header(kind: Self.modelKind)
+        var metadata = ModelFile.header(kind: Self.modelKind, quantized: isQuantized)
         if networks.count > 1 { metadata.append(("members", String(networks.count))) }
         for (prefix, n) in zip(prefixes, networks) {
             let c = n.config
@@ -244,14 +244,15 @@ public final class Tokenizer {
             ("words", list(vocabulary.words)),
         ] + lexiconMetadata()
         var tensors = ModelFile.tensors(of: Self.module(networks))
-        if networks.count > 1 {  // an ensemble's weights are half precision (see `ensemble`)
-            for i in tensors.indices { tensors[i].dtype = .f16 }
+        if networks.count > 1 {  // an ensemble's weights are half precision (see `ensemble`); int8 ones' scales F32
+            let int8 = Set(tensors.filter { $0.dtype == .i8 }.map { $0.name + "_scale" })
+            for i in tensors.indices where tensors[i].dtype == .f32 && !int8.contains(tensors[i].name) { tensors[i].dtype = .f16 }
         }
         return SafeTensors(metadata: metadata, tensors: tensors)
     }
 
     /// The tree the file stores: the network, or an ensemble's members as its children.
-    private static func module(_ networks: [SegmenterNetwork]) -> Module {
+    static func module(_ networks: [SegmenterNetwork]) -> Module {
         networks.count == 1 ? networks[0] : ModuleList(named: networks.enumerated().map { (memberName($0.offset), $0.element) })
     }
 

