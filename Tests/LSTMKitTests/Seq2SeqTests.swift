@@ -148,7 +148,7 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
 
 @Suite struct Seq2SeqLearningTests {
     /// Reversing short strings of letters: the model must reach a high exact match on
-    /// held-out strings within a few seconds of training.
+    /// held-out strings within a few seconds of training, and beam 5 at least greedy's.
     @Test func learnsToReverse() throws {
         var rng = SeededRandom(seed: 3)
         func sample() -> String { String((0..<(2 + Int(rng.next() % 4))).map { _ in "abcdef".randomElement(using: &rng)! }) }
@@ -173,6 +173,15 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
         let out = try trainer.model.translate(held, decoding: .greedy).map { $0[0] }
         let exact = zip(out, held).filter { $0.text == String($1.reversed()) }.count
         #expect(exact >= 45, "exact match \(exact) of 50 on held-out strings:\n\(lines.joined(separator: "\n"))")
+        let beam = try trainer.model.translate(held, decoding: Seq2SeqDecoding(beamSize: 5)).map { $0[0] }
+        let beamExact = zip(beam, held).filter { $0.text == String($1.reversed()) }.count
+        #expect(beamExact >= exact, "beam 5: \(beamExact) of 50, greedy: \(exact)")
+        // A source far longer than any seen in training (2–5 letters) decodes, within its limit.
+        let long = "abcdefabcdefabcdef"
+        for decoding in [Seq2SeqDecoding.greedy, Seq2SeqDecoding(beamSize: 5, nBest: 5)] {
+            let out = try trainer.model.translate([long], decoding: decoding)[0]
+            #expect(out.count == decoding.nBest && out.allSatisfy { $0.ids.count <= 2 * long.count && $0.score.isFinite })
+        }
     }
 }
 

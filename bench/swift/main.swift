@@ -5,6 +5,7 @@
 //   lstmkit-bench sgemm <threads> <warmup> <iterations> <m> <n> <k>
 //   lstmkit-bench attention <dir> <kind> [heads]   (AttentionCheck.swift: not timed)
 //   lstmkit-bench g2p <train|decode> ...            (G2P.swift: bench/g2p_bench.py's side)
+//   lstmkit-bench decode <beam> <sources> [threads] [score]   (DecodeBench.swift: seq2seq decoding)
 //
 // Prints one JSON object: the seconds of every timed iteration (after the warm-up),
 // the OpenBLAS configuration, and for sgemm the GFLOP/s. Uses only the public engine
@@ -34,6 +35,10 @@ if args.count >= 2 && args[1] == "attention" {
 }
 if args.count >= 2 && args[1] == "g2p" {
     do { try runG2P(Array(args.dropFirst(2))) } catch { fail("\(error)") }
+    exit(0)
+}
+if args.count >= 2 && args[1] == "decode" {
+    do { try runDecodeBench(Array(args.dropFirst(2))) } catch { fail("\(error)") }
     exit(0)
 }
 guard args.count >= 5, let threads = Int(args[2]), let warmup = Int(args[3]), let iterations = Int(args[4]),

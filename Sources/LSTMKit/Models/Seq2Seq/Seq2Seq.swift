@@ -374,10 +374,8 @@ public final class Seq2Seq: Module {
     /// The n-best hypotheses of each source, best first.
     func decode(_ sources: [[Int32]], decoding: Seq2SeqDecoding, maxLengthRatio: Float) throws -> [[Hypothesis]] {
         let limits = sources.map { max(1, Int((maxLengthRatio * Float($0.count)).rounded(.up))) }
-        guard decoding.beamSize == 1 else {
-            throw LSTMKitError.invalidArgument("beam search is not built yet: beam_size must be 1")   // issue 20: in progress
-        }
-        return greedy(sources, limits: limits).map { [$0] }
+        guard decoding.beamSize > 1 else { return greedy(sources, limits: limits).map { [$0] } }
+        return beam(sources, limits: limits, beamSize: decoding.beamSize, lengthPenalty: decoding.lengthPenalty)
     }
 
     /// Translates texts, in batches of similar length on up to `threads` threads: for

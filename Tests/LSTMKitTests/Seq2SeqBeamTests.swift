@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+@testable import LSTMKit
+
+/// A tiny random model from letters to `targets` words (V = 4 reserved + targets.count).
+private func model(_ score: AttentionScore, targets: String = "X Y Z W", seed: UInt64 = 7) throws -> Seq2Seq {
+    var c = Seq2SeqConfig()
+    (c.embeddingSize, c.hiddenSize, c.score, c.attentionSize, c.dropout, c.seed) = (3, 2, score, 3, 0, seed)
+    c.targetTokens = .words
+    return try Seq2Seq(config: c, source: Seq2SeqVocabulary(mode: .characters, texts: ["abcde"], minCount: 1),
+                       target: Seq2SeqVocabulary(mode: .words, texts: [targets], minCount: 1))
+}
+
+/// The log-probability of `ids` (then EOS when `eos`) given one source, teacher-forced
+/// through `step` alone, with its own log-softmax in Double: independent of the beam code.
+private func teacherForced(_ model: Seq2Seq, _ source: [Int32], _ ids: [Int32], eos: Bool) -> Double {
+    let (memory, start) = model.encode([source])
+    var (state, token, total) = (start, Seq2SeqVocabulary.begin, 0.0)
+    for next in ids + (eos ? [Seq2SeqVocabulary.end] : []) {
+        let (logits, after, _) = model.step(memory, tokens: [token], state: state)
+        let z = logits.data.map(Double.init), m = z.max()!
+        total += z[Int(next)] - m - log(z.reduce(0) { $0 + exp($1 - m) })
+        (state, token) = (after, next)
+    }
+    return total
+}
+
+/// A translation's rank score recomputed: it ended on EOS unless it reached the limit.
+private func recomputed(_ model: Seq2Seq, _ source: [Int32], _ t: Seq2SeqTranslation, limit: Int, alpha: Float) -> Double {
+    teacherForced(model, source, t.ids, eos: t.ids.count < limit) / pow(Double(max(t.ids.count, 1)), Double(alpha))
+}
+
+private let texts = ["abcde", "a", "cab", "eeddcc", "bd", "ace"]
+
+@Suite struct Seq2SeqBeamTests {
+    @Test(arguments: AttentionScore.allCases) func beamOfOneIsGreedy(_ score: AttentionScore) throws {
+        let m = try model(score)
+        let ids = texts.map(m.source.encode), limits = ids.map { 2 * $0.count }
+        let beam = m.beam(ids, limits: limits, beamSize: 1, lengthPenalty: 0).map { $0[0] }
+        let greedy = m.greedy(ids, limits: limits)
+        for (b, g) in zip(beam, greedy) {
+            #expect(b.ids == g.ids && b.logProbability == g.logProbability && b.attention == g.attention)
+        }
+        #expect(Set(greedy.map(\.ids)).count > 1, "the texts should not all decode alike")
+    }
+
+    /// V = 6 (two words), at most 3 tokens: a beam of 6³ = 216 keeps every hypothesis, so
+    /// its n-best list is every sequence (156 of them), ranked as an exhaustive search ranks them.
+    @Test(arguments: [Float(0), 1]) func wideBeamIsExhaustive(_ alpha: Float) throws {
+        let m = try model(.general, targets: "X Y", seed: 5)
+        let (text, limit, v) = ("ab", 3, Int32(m.target.count))
+        let source = m.source.encode(text)
+        let out = try m.translate([text], decoding: Seq2SeqDecoding(beamSize: 216, nBest: 216, lengthPenalty: alpha,
+                                                                      maxLengthRatio: 1.5))[0]
+        // Every sequence of non-EOS tokens: shorter than the limit then EOS, or at the limit.
+        var all: [[Int32]] = [[]]
+        for length in 1...limit {
+            all += all.filter { $0.count == length - 1 }.flatMap { p in (0..<v).filter { $0 != Seq2SeqVocabulary.end }.map { p + [$0] } }
+        }
+        let exhaustive = all.map { ids in
+            (ids, teacherForced(m, source, ids, eos: ids.count < limit) / pow(Double(max(ids.count, 1)), Double(alpha)))
+        }.sorted { $0.1 > $1.1 }
+        #expect(out.count == all.count && Set(out.map(\.ids)) == Set(all))
+        #expect(out[0].ids == exhaustive[0].0 || exhaustive[0].1 - exhaustive[1].1 < 1e-5)
+        expectClose(out.map(\.score), exhaustive.map(\.1), tol: 1e-5, "scores in rank order")
+        for (a, b) in zip(out, out.dropFirst()) { #expect(a.score >= b.score) }
+    }
+
+    @Test(arguments: [Float(0), 0.6, 1]) func scoresAreTheRecomputedLogProbabilities(_ alpha: Float) throws {
+        for score in AttentionScore.allCases {
+            let m = try model(score)
+            let out = try m.translate(texts, decoding: Seq2SeqDecoding(beamSize: 4, nBest: 4, lengthPenalty: alpha, maxLengthRatio: 2))
+            for (text, nBest) in zip(texts, out) {
+                let source = m.source.encode(text)
+                #expect(nBest.count == 4 && Set(nBest.map(\.ids)).count == 4, "\(text): four distinct translations")
+                for (a, b) in zip(nBest, nBest.dropFirst()) { #expect(a.score >= b.score, "\(text): sorted") }
+                expectClose(nBest.map(\.score), nBest.map { recomputed(m, source, $0, limit: 2 * text.count, alpha: alpha) },
+                            tol: 1e-5, "\(score) \(text)")
+                for t in nBest {
+                    #expect(t.attention.count == t.ids.count && t.ids.count <= 2 * text.count)
+                    for row in t.attention { #expect(row.count == text.count && abs(row.reduce(0, +) - 1) < 1e-5) }
+                }
+            }
+        }
+    }
+
+    /// With length_penalty 0 the stopping bound is exact: stopping early keeps the n-best
+    /// list a search run to the length limit finds. The generator's weights are scaled up
+    /// so the model is confident, as a trained one is (a near-uniform random model never
+    /// has a live hypothesis that overtakes a finished one, and stopping at k finished
+    /// would pass too).
+    @Test func exactStopWithoutLengthPenalty() throws {
+        var stoppedEarly = 0
+        for score in AttentionScore.allCases {
+            for seed in UInt64(1)...12 {
+                let m = try model(score, seed: seed)
+                for (name, p) in m.namedParameters where name.hasPrefix("generator.") { p.value = p.value.map { $0 * 8 } }
+                let ids = texts.map(m.source.encode), limits = ids.map { 2 * $0.count }, k = 2 + Int(seed % 3)
+                let early = m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 0)
+                let full = m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 0, stopEarly: false)
+                for (e, f) in zip(early, full) {
+                    #expect(e.map(\.ids) == f.map(\.ids) && e.map(\.logProbability) == f.map(\.logProbability), "\(score) seed \(seed)")
+                }
+                // Early stopping took effect: the same lists from fewer steps.
+                stoppedEarly += zip(early, limits).filter { e, limit in e.allSatisfy { $0.ids.count < limit - 1 } }.count
+            }
+        }
+        #expect(stoppedEarly > 0, "some searches should end well before the limit")
+    }
+
+    @Test func batchedEqualsOneAtATimeAndThreadsAgree() throws {
+        for score in AttentionScore.allCases {
+            let m = try model(score)
+            let decoding = Seq2SeqDecoding(beamSize: 5, nBest: 3, lengthPenalty: 1, maxLengthRatio: 2)
+            let together = try m.translate(texts, decoding: decoding, threads: 1, batchSize: 64)
+            let threaded = try m.translate(texts, decoding: decoding, threads: 2, batchSize: 2)
+            for (i, text) in texts.enumerated() {
+                let alone = try m.translate([text], decoding: decoding)[0]
+                for other in [together[i], threaded[i]] {
+                    #expect(other.map(\.ids) == alone.map(\.ids), "\(score) \(text)")
+                    expectClose(other.map(\.score), alone.map(\.score), tol: 1e-5, "\(score) \(text) scores")
+                    expectClose(other.flatMap { $0.attention.flatMap { $0 } }, alone.flatMap { $0.attention.flatMap { $0 } },
+                                tol: 1e-5, "\(score) \(text) attention")
+                }
+            }
+        }
+    }
+
+    @Test func badOptionsAreRefused() throws {
+        let m = try model(.dot)
+        for bad in [Seq2SeqDecoding(beamSize: 0), Seq2SeqDecoding(beamSize: 257), Seq2SeqDecoding(beamSize: 3, nBest: 4),
+                    Seq2SeqDecoding(beamSize: 3, lengthPenalty: .nan), Seq2SeqDecoding(beamSize: 3, lengthPenalty: -1)] {
+            #expect(throws: LSTMKitError.self, "\(bad)") { try m.translate(["ab"], decoding: bad) }
+        }
+        // n_best is at most beam_size, and fewer come back when fewer sequences exist.
+        #expect(try m.translate(["a"], decoding: Seq2SeqDecoding(beamSize: 40, nBest: 40, maxLengthRatio: 1))[0].count == 8)
+    }
+}
