@@ -12,7 +12,8 @@ blank one with word tokens) is a ValueError.
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+import contextlib
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -114,14 +115,16 @@ class Seq2Seq(Estimator):
         best as (text, log-probability / length^length_penalty), best first. beam 1:
         greedy; max_length_ratio 0: the model's. GIL released; threads default: fit's."""
         decoding = (beam, n_best, length_penalty, max_length_ratio)
-        text, scores = self._fitted().handle.translate(str_list("texts", texts), decoding, self._predict_threads(threads))
+        with _beam_named():
+            text, scores = self._fitted().handle.translate(str_list("texts", texts), decoding, self._predict_threads(threads))
         out, k = text.split("\0") if scores.size else [], scores.shape[1]
         return out if k == 1 else [[(out[i * k + j], float(s)) for j, s in enumerate(row)] for i, row in enumerate(scores)]
 
     def attention(self, text: str, beam: int = _DECODING["beam_size"], rank: int = 0) -> Tuple[List[str], List[str], np.ndarray]:
         """The attention of translation ``rank`` (0: the best) of one text: (output
         tokens, source tokens, float32 weights (outputs, sources)), each row summing to 1."""
-        tokens, weights = self._fitted().handle.attention(text, (beam, rank + 1, _DECODING["length_penalty"], 0.0), rank)
+        with _beam_named():
+            tokens, weights = self._fitted().handle.attention(text, (beam, rank + 1, _DECODING["length_penalty"], 0.0), rank)
         tokens = tokens.split("\0")
         return tokens[: len(weights)], tokens[len(weights):], weights
 
@@ -129,3 +132,12 @@ class Seq2Seq(Estimator):
         """The share of sources whose best translation (greedy) equals the target."""
         y, _ = self._targets(y, self._inputs(X))
         return float(np.mean([a == b for a, b in zip(self.translate(X, beam=1), y)]))
+
+
+@contextlib.contextmanager
+def _beam_named() -> Iterator[None]:
+    """The library names the beam as C does (beam_size); here the argument is beam."""
+    try:
+        yield
+    except ValueError as e:
+        raise ValueError(str(e).replace("beam_size", "beam")) from None

@@ -53,11 +53,11 @@ def test_defaults_come_from_the_library(toy):
         d["beam_size"], d["n_best"], d["length_penalty"])
     defaults = _native.train_config_default("seq2seq")
     assert Seq2Seq().hidden_size == int(defaults["hidden_size"]) and Seq2Seq().attention_score == defaults["score"]
-    # The default beam reaches the engine: it decodes, or (before beam search) the engine refuses it by name.
-    try:
-        assert len(model.translate(X[:3])) == 3
-    except ValueError as e:
-        assert "beam" in str(e)
+    # The default beam (5) decodes; n-best lists come best first, distinct, with scores.
+    assert len(model.translate(X[:3])) == 3
+    for best in model.translate(X[:3], beam=4, n_best=3):
+        texts, scores = zip(*best)
+        assert len(set(texts)) == 3 and list(scores) == sorted(scores, reverse=True)
 
 
 def test_attention(toy):
@@ -80,7 +80,7 @@ def test_bad_input(toy):
     assert isinstance(odd, str) and len(far) <= 2 * len(long)
     with pytest.raises(ValueError, match="text 1 has no source token"):
         model.translate(["ab", ""], beam=1)
-    with pytest.raises(ValueError, match="beam_size"):
+    with pytest.raises(ValueError, match=r"^beam must be in \[1, 256\], got 0"):   # the argument's name
         model.translate(["ab"], beam=0)
     with pytest.raises(ValueError, match="n_best"):
         model.translate(["ab"], beam=1, n_best=3)
