@@ -1,10 +1,10 @@
 import LSTMKitLayers
 
 // Every task model's int8 form (docs/QUANTIZATION.md): `try model.quantize()` quantizes
-// its Linear and recurrent layers in place (`Module.quantizeLayers`, one mechanism for
-// all); `save` then writes I8 weights with F32 scales and the metadata "quantization":
-// "int8", and the model's own `load` reads such a file back in its int8 form.
-// Embeddings, convolutions, normalisation and CRFs stay float32.
+// its Linear, recurrent and embedding layers in place (`Module.quantizeLayers`, one
+// mechanism for all); `save` then writes I8 weights with F32 scales and the metadata
+// "quantization": "int8", and the model's own `load` reads such a file back in its int8
+// form. Convolutions, normalisation, CRFs and n-gram tables stay float32.
 
 extension TextClassifier: QuantizableModel {}
 extension SequenceClassifier: QuantizableModel {}
