@@ -8,6 +8,8 @@ LSTMKit, with fixed inputs and the outputs that release computed from them.
                                                    (the same with the LSTM-FCN branch)
     python Tests/Fixtures/golden/make_golden.py --forecaster
                                                    (the forecaster's, in its directory)
+    python Tests/Fixtures/golden/make_golden.py --seq2seq
+                                                   (the two Seq2Seq models', in seq2seq/)
 
 Run ONCE per release whose files must keep loading, never to make a failing test pass:
 bindings/python/tests/test_golden.py loads every file here with the current code and
@@ -114,8 +116,45 @@ def sequence_classifier(directory: Path, **branch) -> None:
     print(f"the sequence classifier's golden file written to {directory}")
 
 
+def seq2seq(directory: Path) -> None:
+    """The Seq2Seq golden files (added after 0.1.0, in their own directory): two tiny G2P
+    models trained 3 epochs on the fixture slice of CMUdict (Tests/Fixtures/g2p): an
+    LSTM encoder with `general` attention and a bridge, and a GRU encoder with `additive`
+    attention; the dev words' greedy translations, their beam-3 2-best lists with the
+    scores, and the attention of the first word's best (beam 3) translation."""
+    lstmkit.set_num_threads(1)
+    directory.mkdir(exist_ok=True)
+    words, phonemes = (list(t) for t in zip(*(line.split("\t") for line in
+                                               (FIXTURES / "g2p" / "train.tsv").read_text(encoding="utf-8").splitlines())))
+    dev = [line.split("\t")[0] for line in (FIXTURES / "g2p" / "dev.tsv").read_text(encoding="utf-8").splitlines()]
+    arrays: dict[str, np.ndarray] = {}
+    outputs: dict[str, object] = {"texts": dev}
+    small = dict(target_tokens="words", embedding_size=8, hidden_size=12, attention_size=8, dropout=0.0, seed=1)
+    for name, options in (("seq2seq", dict(attention_score="general")),
+                          ("seq2seq-gru", dict(attention_score="additive", cell="gru", bridge=False))):
+        model = lstmkit.Seq2Seq(**small, **options)
+        model.fit(words, phonemes, epochs=40, patience=40, batch_size=16, learning_rate=0.01, threads=1, progress=False)
+        model.save(directory / f"{name}.safetensors")
+        model = lstmkit.Seq2Seq.load(directory / f"{name}.safetensors")
+        outputs[f"{name}_greedy"] = model.translate(dev, beam=1, threads=1)
+        beam = model.translate(dev, beam=3, n_best=2, threads=1)
+        outputs[f"{name}_beam"] = [[text for text, _ in best] for best in beam]
+        arrays[f"{name}_beam_scores"] = np.array([[score for _, score in best] for best in beam], np.float32)
+        out, src, weights = model.attention(dev[0], beam=3)
+        outputs[f"{name}_attention_tokens"] = [out, src]
+        arrays[f"{name}_attention"] = weights
+    np.savez(directory / "expected.npz", **arrays)
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
+            "numpy": np.__version__, "cpu": cpu_signature(), "outputs": outputs}
+    (directory / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(f"the seq2seq golden files written to {directory}")
+
+
 def main() -> None:
     import sys
+    if sys.argv[1:] == ["--seq2seq"]:
+        return seq2seq(HERE / "seq2seq")
     if sys.argv[1:] == ["--sequence-classifier"]:
         return sequence_classifier(HERE / "sequence-classifier")
     if sys.argv[1:] == ["--sequence-classifier-fcn"]:
