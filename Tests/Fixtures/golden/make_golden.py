@@ -56,6 +56,17 @@ def cpu_signature() -> dict:
     }
 
 
+def write_expected(directory: Path, arrays: dict, outputs: dict) -> str:
+    """expected.npz (the arrays) and expected.json (the outputs, the release, the commit
+    and the CPU); returns the commit."""
+    np.savez(directory / "expected.npz", **arrays)
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
+            "numpy": np.__version__, "cpu": cpu_signature(), "outputs": outputs}
+    (directory / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return commit
+
+
 def images(rng: np.random.Generator, n: int, size: int, channels: int = 0):
     """uint8 images whose class is the brightest of 3 horizontal bands, and per-pixel
     masks: 0 background, 1 the bright band, 2 a dark square."""
@@ -107,12 +118,7 @@ def sequence_classifier(directory: Path, **branch) -> None:
         padded[i, :len(s)] = s
     arrays = {"x": padded, "proba": model.predict_proba(padded, threads=1)}
     arrays.update({f"attention{i}": w for i, w in enumerate(model.attention(padded, threads=1))})
-    np.savez(directory / "expected.npz", **arrays)
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
-            "numpy": np.__version__, "cpu": cpu_signature(),
-            "outputs": {"predict": [str(label) for label in model.predict(padded, threads=1)]}}
-    (directory / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_expected(directory, arrays, {"predict": [str(label) for label in model.predict(padded, threads=1)]})
     print(f"the sequence classifier's golden file written to {directory}")
 
 
@@ -143,11 +149,7 @@ def seq2seq(directory: Path) -> None:
         out, src, weights = model.attention(dev[0], beam=3)
         outputs[f"{name}_attention_tokens"] = [out, src]
         arrays[f"{name}_attention"] = weights
-    np.savez(directory / "expected.npz", **arrays)
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
-            "numpy": np.__version__, "cpu": cpu_signature(), "outputs": outputs}
-    (directory / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_expected(directory, arrays, outputs)
     print(f"the seq2seq golden files written to {directory}")
 
 
@@ -238,11 +240,7 @@ def main() -> None:
     arrays["segmenter_proba"] = model.predict_proba(x_test, threads=1)
     arrays["segmenter_predict"] = model.predict(x_test, threads=1)
 
-    np.savez(HERE / "expected.npz", **arrays)
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
-            "numpy": np.__version__, "cpu": cpu_signature(), "outputs": outputs}
-    (HERE / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    commit = write_expected(HERE, arrays, outputs)
     print(f"golden files written to {HERE} by lstmkit {lstmkit.__version__} at {commit}")
 
 
@@ -265,12 +263,7 @@ def forecaster(directory: Path) -> None:
     arrays = {"y": y[:120], "x": x[:120], "x_future": x[120:124], "y_all": y, "x_all": x}
     arrays["quantiles"] = model.predict_quantiles(X_future=x[120:124], y=y[:120], X=x[:120])
     arrays["point"] = model.predict(X_future=x[120:124], y=y[:120], X=x[:120])
-    np.savez(directory / "expected.npz", **arrays)
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
-            "numpy": np.__version__, "cpu": cpu_signature(),
-            "outputs": {"evaluate": model.evaluate(y, x, start=110, season=12, threads=1)}}
-    (directory / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_expected(directory, arrays, {"evaluate": model.evaluate(y, x, start=110, season=12, threads=1)})
     print(f"the forecaster's golden file written to {directory}")
 
 
