@@ -98,9 +98,8 @@ class Seq2Seq(Estimator):
 
     @classmethod
     def load(cls, path: Optional[PathLike] = None) -> "Seq2Seq":
-        """Reads a model file; without a path, the G2P model bundled with lstmkit (CMUdict:
-        lower-case words to ARPAbet phonemes, target_tokens "words"; `lstmkit g2p`'s).
-        FileNotFoundError if there is none (trained by models/train_g2p.sh)."""
+        """Reads a model file; without a path, the bundled G2P model (`lstmkit g2p`'s: lower-case
+        words to ARPAbet phonemes), FileNotFoundError if this lstmkit has none."""
         if path is None and not BUNDLED_G2P.is_file():
             raise FileNotFoundError(f"the bundled G2P model is missing ({BUNDLED_G2P} does not exist: this lstmkit was built "
                                     f"without models/g2p-cmudict.safetensors; bash models/train_g2p.sh trains it); pass a path")

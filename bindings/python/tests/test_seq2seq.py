@@ -213,6 +213,9 @@ def test_attention_png(toy, tmp_path):
         model.attention("", png=tmp_path / "empty.png")
     with pytest.raises(ValueError, match=r"^beam must be"):
         model.attention("abcd", beam=0, png=tmp_path / "b.png")
+    for bad in ("\ud800", "a\0b"):   # no UTF-8; a NUL the C string would cut
+        with pytest.raises(ValueError):
+            model.attention(bad, beam=1, png=tmp_path / "b.png")
     assert not (tmp_path / "empty.png").exists() and not (tmp_path / "b.png").exists()
     with pytest.raises(ValueError, match="2-D"):
         _native.heat_map_png(np.zeros(3, np.float32), str(tmp_path / "c.png"))
