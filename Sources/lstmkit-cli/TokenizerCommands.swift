@@ -6,8 +6,8 @@ import LSTMKit
 /// beside the executable's package checkout (swift run, .build/<config>/lstmkit-cli);
 /// the C package's PREFIX/share/lstmkit beside PREFIX/bin/lstmkit; ./models. The
 /// executable is found from /proc/self/exe (so a tool found through PATH knows where it
-/// lives), or argv[0] where /proc is missing. nil if none is readable.
-func bundledModel(_ file: String, variable: String) -> String? {
+/// lives), or argv[0] where /proc is missing. `missing`: the error when none is readable.
+func bundledModel(_ file: String, variable: String, missing: String) throws -> String {
     var buffer = [CChar](repeating: 0, count: 4097)
     let n = readlink("/proc/self/exe", &buffer, 4096)
     let executable = n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
@@ -16,19 +16,14 @@ func bundledModel(_ file: String, variable: String) -> String? {
     var candidates: [String] = getenv(variable).map { [String(cString: $0)] } ?? []
     candidates += checkouts.flatMap { [$0 + "/models/" + file, $0 + "/lstmkit_models/" + file] }
     candidates += [bin + "/../share/lstmkit/" + file, "models/" + file]
-    return candidates.first(where: { access($0, R_OK) == 0 })
-}
-
-func defaultTokenizerPath() throws -> String {
-    guard let found = bundledModel("tokenizer-pku.safetensors", variable: "LSTMKIT_TOKENIZER_MODEL") else {
-        throw LSTMKitError.io("no default tokenizer model found (looked for models/tokenizer-pku.safetensors); pass --model PATH or set LSTMKIT_TOKENIZER_MODEL")
-    }
+    guard let found = candidates.first(where: { access($0, R_OK) == 0 }) else { throw LSTMKitError.io(missing) }
     return found
 }
 
 /// The tokenizer of `--model` (default: the bundled one) with the words of `--dict`.
 func loadTokenizer(model: String?, dict: String?) throws -> Tokenizer {
-    let tokenizer = try Tokenizer.load(from: try model ?? defaultTokenizerPath())
+    let tokenizer = try Tokenizer.load(from: try model ?? bundledModel("tokenizer-pku.safetensors", variable: "LSTMKIT_TOKENIZER_MODEL",
+        missing: "no default tokenizer model found (looked for models/tokenizer-pku.safetensors); pass --model PATH or set LSTMKIT_TOKENIZER_MODEL"))
     if let dict { try tokenizer.loadDictionary(path: dict) }
     return tokenizer
 }
