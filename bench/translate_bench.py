@@ -52,6 +52,7 @@ import sacrebleu
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import translate_data  # noqa: E402
+from g2p_bench import run_json  # noqa: E402 (runs lstmkit-bench, parses its JSON line)
 
 REPO = translate_data.REPO
 RESULTS = os.path.join(REPO, "bench", "results")
@@ -107,15 +108,6 @@ def bleu(outputs, refs, tokens):
 def save_outputs(engine, split, mode, outputs):
     with open(os.path.join(RUNS, f"translate-{engine}-{split}-{mode}.txt"), "w", encoding="utf-8") as f:
         f.writelines(o + "\n" for o in outputs)
-
-
-def run_json(cmd):
-    """Runs `cmd` (its stderr shown as it comes) and parses the last line it prints."""
-    log("running: " + " ".join(os.path.relpath(c, REPO) if c.startswith(REPO) else c for c in cmd))
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    if p.returncode != 0:
-        return None
-    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def modes(beam, dev_only):
@@ -192,11 +184,11 @@ def table(results, beam, dev_only):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tokens", choices=("words", "characters"), default="words")
+    ap.add_argument("--min-count", type=int, default=3, help="rarer tokens are <unk> (default 3)")
     ap.add_argument("--minutes", type=float, default=None, help="training wall time per engine (default 90; 1 with --smoke)")
     ap.add_argument("--threads", type=int, default=2, help="threads for training and the test decoding (default 2)")
     ap.add_argument("--beam", type=int, default=5)
-    ap.add_argument("--tokens", choices=("words", "characters"), default="words")
-    ap.add_argument("--min-count", type=int, default=3, help="rarer tokens are <unk> (default 3)")
     ap.add_argument("--smoke", action="store_true", help="a tiny subset: checks the pipeline, figures mean nothing")
     ap.add_argument("--dev-only", action="store_true", help="decode only the dev split, greedily (for choices)")
     ap.add_argument("--engines", default="lstmkit,pytorch")

@@ -156,11 +156,7 @@ def prepare(cache=DEFAULT_CACHE):
     return cache
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cache", default=DEFAULT_CACHE, help="cache folder (default: data-cache/translate)")
-    prepare(ap.parse_args().cache)
-
-
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cache", default=DEFAULT_CACHE, help="cache folder (default: data-cache/translate)")
+    prepare(parser.parse_args().cache)

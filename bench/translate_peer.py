@@ -33,6 +33,10 @@ from g2p_peer import Seq2Seq, Vocabulary, decode, read_pairs, timed_decode, trai
 SPLITTERS = {"words": str.split, "characters": list}
 
 
+def log(msg):
+    print(f"[translate_peer] {msg}", file=sys.stderr, flush=True)
+
+
 def dev_score(outputs, targets):
     """LSTMKit's Seq2SeqScore.value: exact match + 1e-3 × token accuracy (ids)."""
     exact = sum(o == t for o, t in zip(outputs, targets))
@@ -48,17 +52,14 @@ def main():
     ap.add_argument("--min-count", type=int, default=1)
     ap.add_argument("--minutes", type=float, required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", required=True)
     ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--dev-only", action="store_true", help="no test decoding, greedy only")
     ap.add_argument("--speed-threads", default="1,2")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--dev-only", action="store_true", help="no test decoding, greedy only")
-    ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-
-    def log(msg):
-        print(f"[translate_peer] {msg}", file=sys.stderr, flush=True)
+    torch.manual_seed(args.seed)
 
     split = SPLITTERS[args.tokens]
     train_src, train_tgt = read_pairs(os.path.join(args.data, "train.tsv"))

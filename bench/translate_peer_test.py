@@ -80,7 +80,7 @@ def test_lstmkit_word_model_in_the_peer_decodes_and_scores_the_same(trained, ben
 
 
 def test_detokenize_undoes_tokenize():
-    sacrebleu = pytest.importorskip("sacrebleu")  # noqa: F841 (translate_bench imports it)
+    pytest.importorskip("sacrebleu")   # translate_bench imports it
     import translate_bench
     verse = "¡OH Jehová, (dice) cuánto se han multiplicado! ¿Quién sabe? Kadesh-barnea: sí; no."
     words = translate_bench.tokenize(verse, "words")
