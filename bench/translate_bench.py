@@ -37,7 +37,7 @@ training pair, the first 100 dev and 100 test pairs) and 1 minute per engine unl
 no test decoding and no speed runs, only the dev split decoded greedily (for choices
 such as --tokens). Writes bench/results/translate_bench.json (translate_bench_smoke.json
 with --smoke; translate_dev-<tokens>.json with --dev-only) and prints a table; outputs go
-to data-cache/runs/translate-<engine>-<split>-<mode>.txt.
+to data-cache/runs/translate-<engine>-<tokens>-<split>-<mode>.txt.
 """
 import argparse
 import json
@@ -105,8 +105,8 @@ def bleu(outputs, refs, tokens):
             "bleu_signature": str(b.get_signature()), "chrf_signature": str(c.get_signature())}
 
 
-def save_outputs(engine, split, mode, outputs):
-    with open(os.path.join(RUNS, f"translate-{engine}-{split}-{mode}.txt"), "w", encoding="utf-8") as f:
+def save_outputs(engine, tokens, split, mode, outputs):
+    with open(os.path.join(RUNS, f"translate-{engine}-{tokens}-{split}-{mode}.txt"), "w", encoding="utf-8") as f:
         f.writelines(o + "\n" for o in outputs)
 
 
@@ -115,7 +115,7 @@ def modes(beam, dev_only):
 
 
 def lstmkit(bench, data, refs, args):
-    model = os.path.join(RUNS, "translate-bench-lstmkit.safetensors")
+    model = os.path.join(RUNS, f"translate-bench-lstmkit-{args.tokens}.safetensors")
     trained = run_json([bench, "g2p", "train", os.path.join(data, "train.tsv"), os.path.join(data, "dev.tsv"), model,
                         str(args.threads), f"source_tokens={args.tokens}", f"target_tokens={args.tokens}",
                         f"min_count={args.min_count}", f"time_limit={max(1, round(args.minutes * 60))}"])
@@ -129,7 +129,7 @@ def lstmkit(bench, data, refs, args):
             if out is None:
                 result["test"][name] = f"beam size {b}: not decoded (lstmkit-bench failed, above)"
                 continue
-            save_outputs("lstmkit", "test", name, out["predictions"])
+            save_outputs("lstmkit", args.tokens, "test", name, out["predictions"])
             result["test"][name] = bleu(out["predictions"], refs["test"], args.tokens)
         result["speed"][name] = {}
         for t in ((args.threads,) if args.dev_only else SPEED_THREADS):
@@ -137,13 +137,13 @@ def lstmkit(bench, data, refs, args):
             if speed is None:
                 sys.exit("[translate_bench] ERROR: lstmkit-bench g2p decode failed")
             result["speed"][name][str(t)] = speed["words_per_second"]   # sources (verses) per second
-        save_outputs("lstmkit", "dev", name, speed["predictions"])
+        save_outputs("lstmkit", args.tokens, "dev", name, speed["predictions"])
         result["dev"][name] = bleu(speed["predictions"], refs["dev"], args.tokens)
     return result
 
 
 def pytorch(data, refs, args):
-    out = os.path.join(RUNS, "translate-bench-pytorch.json")
+    out = os.path.join(RUNS, f"translate-bench-pytorch-{args.tokens}.json")
     cmd = [sys.executable, os.path.join(REPO, "bench", "translate_peer.py"), "--data", data, "--tokens", args.tokens,
            "--min-count", str(args.min_count), "--minutes", str(args.minutes), "--threads", str(args.threads),
            "--beam", str(args.beam), "--out", out]
@@ -159,9 +159,9 @@ def pytorch(data, refs, args):
               "speed": peer["speed"]}
     for name, _ in modes(args.beam, args.dev_only):
         if not args.dev_only:
-            save_outputs("pytorch", "test", name, peer["test"][name])
+            save_outputs("pytorch", args.tokens, "test", name, peer["test"][name])
             result["test"][name] = bleu(peer["test"][name], refs["test"], args.tokens)
-        save_outputs("pytorch", "dev", name, peer["dev"][name])
+        save_outputs("pytorch", args.tokens, "dev", name, peer["dev"][name])
         result["dev"][name] = bleu(peer["dev"][name], refs["dev"], args.tokens)
     return result
 
