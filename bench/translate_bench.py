@@ -36,8 +36,8 @@ training pair, the first 100 dev and 100 test pairs) and 1 minute per engine unl
 --minutes says otherwise: checks the pipeline, its figures mean nothing. --dev-only:
 no test decoding and no speed runs, only the dev split decoded greedily (for choices
 such as --tokens). Writes bench/results/translate_bench.json (translate_bench_smoke.json
-with --smoke; translate_dev-<tokens>.json with --dev-only) and prints a table; outputs go
-to data-cache/runs/translate-<engine>-<tokens>-<split>-<mode>.txt.
+with --smoke; translate_dev-<tokens>[_smoke].json with --dev-only) and prints a table;
+outputs go to data-cache/runs/translate-<engine>-<tokens>-<split>-<mode>.txt.
 """
 import argparse
 import json
@@ -226,8 +226,7 @@ def main():
     report["results"] = [run[e]() for e in engines]
     report["seconds"] = time.monotonic() - t0
     report["machine"]["load_average_at_end"] = os.getloadavg()
-    name = (f"translate_dev-{args.tokens}.json" if args.dev_only
-            else "translate_bench_smoke.json" if args.smoke else "translate_bench.json")
+    name = (f"translate_dev-{args.tokens}" if args.dev_only else "translate_bench") + ("_smoke" if args.smoke else "") + ".json"
     out = os.path.join(RESULTS, name)
     os.makedirs(RESULTS, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:
