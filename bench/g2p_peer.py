@@ -54,13 +54,15 @@ PAD, BOS, EOS, UNK = 0, 1, 2, 3
 
 
 class Vocabulary:
-    def __init__(self, texts, split):
+    """min_count: tokens seen fewer times are UNK (LSTMKit's min_count; translation)."""
+    def __init__(self, texts, split, min_count=1):
         counts = {}
         for t in texts:
             for tok in split(t):
                 counts[tok] = counts.get(tok, 0) + 1
         self.split = split
-        self.tokens = ["<pad>", "<s>", "</s>", "<unk>"] + sorted(counts, key=lambda k: (-counts[k], k))
+        kept = [k for k in counts if counts[k] >= min_count]
+        self.tokens = ["<pad>", "<s>", "</s>", "<unk>"] + sorted(kept, key=lambda k: (-counts[k], k))
         self.ids = {t: i for i, t in enumerate(self.tokens)}
 
     def encode(self, text):
@@ -235,7 +237,8 @@ def read_pairs(path):
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
-def train(model, train_data, dev, seconds, log, batch_size=32, lr=0.002, patience=5, seed=1):
+def train(model, train_data, dev, seconds, log, batch_size=32, lr=0.002, patience=5, seed=1, dev_name="dev WER"):
+    """dev() scores the model on dev, lower is better; `dev_name` names it in the log."""
     sources, targets = train_data
     rng = random.Random(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -271,7 +274,7 @@ def train(model, train_data, dev, seconds, log, batch_size=32, lr=0.002, patienc
                 g["lr"] *= 0.5
         history.append({"epoch": epoch, "batches": i + 1, "of": len(batches), "loss": loss_sum / (i + 1),
                         "dev_wer": wer, "seconds": time.monotonic() - t0})
-        log(f"epoch {epoch}: {i + 1}/{len(batches)} batches, loss {loss_sum / (i + 1):.4f}, dev WER {100 * wer:.2f}"
+        log(f"epoch {epoch}: {i + 1}/{len(batches)} batches, loss {loss_sum / (i + 1):.4f}, {dev_name} {100 * wer:.2f}"
             f"{' (best)' if improved else ''}, {time.monotonic() - t0:.0f} s")
         if out_of_time:
             log(f"time limit of {seconds:.0f} s reached")
