@@ -1484,6 +1484,15 @@ LK_API lk_status lk_seq2seq_attention(const lk_seq2seq *model, const char *text,
                                       int32_t rank, float *weights, size_t weights_capacity, size_t *rows,
                                       size_t *columns, char *tokens, size_t tokens_capacity, size_t *tokens_size);
 
+/* Writes a rows x columns matrix of weights in [0, 1] (row-major float32: an attention
+ * matrix, rows = output tokens, columns = input tokens) to path as a greyscale PNG heat
+ * map, the CLI's translate --attention-png: white 0, black 1 (outside [0, 1] clamped,
+ * NaN as 0), a 16 x 16 pixel square per weight with a one-pixel grid between, so the
+ * image is (17 columns + 1) x (17 rows + 1) pixels. The file is replaced atomically.
+ * Errors: INVALID_ARGUMENT for NULL pointers or rows or columns 0; OUT_OF_MEMORY for a
+ * matrix too large to draw; IO_ERROR if path cannot be written. */
+LK_API lk_status lk_heat_map_png(const float *weights, size_t rows, size_t columns, const char *path);
+
 /* ------------------------------------------------------------------------ */
 /* int8 quantization                                                          */
 /* ------------------------------------------------------------------------ */

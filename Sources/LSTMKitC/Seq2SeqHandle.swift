@@ -96,3 +96,12 @@ public func lk_seq2seq_attention(_ model: OpaquePointer?, _ source: CString?, _ 
         try copyOut(t.attention.flatMap { $0 }, to: try required(weights, "weights"), count: needed, "weights")
     }
 }
+
+@_cdecl("lk_heat_map_png")
+public func lk_heat_map_png(_ weights: UnsafePointer<Float>?, _ rows: Int, _ columns: Int, _ path: CString?) -> lk_status {
+    guarded {
+        let (r, c, path) = (try size(rows, "rows"), try size(columns, "columns"), try string(path, "path"))
+        let w = UnsafeBufferPointer(start: try required(weights, "weights"), count: try Memory.check([r, c], for: "the weights"))
+        try PNG.write(try PNGImage.heatMap((0..<r).map { Array(w[$0 * c..<($0 + 1) * c]) }), to: path)
+    }
+}

@@ -13,7 +13,8 @@ struct LSTMKitCLI: ParsableCommand {
                       TrainSequenceClassifier.self, ClassifySequences.self,
                       TrainForecaster.self, ForecastCommand.self,
                       Quantize.self,
-                      TrainSeq2Seq.self, Translate.self]
+                      TrainSeq2Seq.self, Translate.self,
+                      G2P.self]
     )
 }
 

@@ -84,10 +84,7 @@ struct Translate: Command, Threaded {
         let m = try Seq2Seq.load(from: model)
         let source = file ?? "-"
         if let attentionPng { try refuseOverwritingInputs([model, source], output: attentionPng, option: "--attention-png") }
-        let lines = try readLines(source)
-        let kept = lines.indices.filter { !m.source.split(lines[$0]).isEmpty }
-        var out = [[Seq2SeqTranslation]](repeating: [], count: lines.count)
-        for (i, t) in zip(kept, try m.translate(kept.map { lines[$0] }, decoding: d, threads: threads)) { out[i] = t }
+        let out = try translateLines(m, try readLines(source), d, threads: threads)
         for translations in out {
             if nBest == 1 || translations.isEmpty { print(translations.first?.text ?? ""); continue }
             for (rank, t) in translations.enumerated() { print("\(rank + 1)\t\(formatted(t.score, digits: 4))\t\(t.text)") }
@@ -97,4 +94,12 @@ struct Translate: Command, Threaded {
             try PNG.write(try PNGImage.heatMap(best.attention), to: attentionPng)
         }
     }
+}
+
+/// Each line's translations; none for a line without a source token (an empty line).
+func translateLines(_ m: Seq2Seq, _ lines: [String], _ d: Seq2SeqDecoding, threads: Int) throws -> [[Seq2SeqTranslation]] {
+    let kept = lines.indices.filter { !m.source.split(lines[$0]).isEmpty }
+    var out = [[Seq2SeqTranslation]](repeating: [], count: lines.count)
+    for (i, t) in zip(kept, try m.translate(kept.map { lines[$0] }, decoding: d, threads: threads)) { out[i] = t }
+    return out
 }

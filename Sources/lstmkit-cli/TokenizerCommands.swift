@@ -2,30 +2,28 @@ import ArgumentParser
 import Glibc
 import LSTMKit
 
-/// Where the shipped default model is looked for, in order: $LSTMKIT_TOKENIZER_MODEL;
+/// Where a shipped model (a file of models/) is looked for, in order: $`variable`;
 /// beside the executable's package checkout (swift run, .build/<config>/lstmkit-cli);
 /// the C package's PREFIX/share/lstmkit beside PREFIX/bin/lstmkit; ./models. The
 /// executable is found from /proc/self/exe (so a tool found through PATH knows where it
-/// lives), or argv[0] where /proc is missing.
-func defaultTokenizerPath() throws -> String {
+/// lives), or argv[0] where /proc is missing. `missing`: the error when none is readable.
+func bundledModel(_ file: String, variable: String, missing: String) throws -> String {
     var buffer = [CChar](repeating: 0, count: 4097)
     let n = readlink("/proc/self/exe", &buffer, 4096)
     let executable = n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
     let bin = executable.lastIndex(of: "/").map { String(executable[..<$0]) } ?? "."
-    let file = "tokenizer-pku.safetensors"
     let checkouts: [String] = (0..<4).map { bin + String(repeating: "/..", count: $0) }
-    var candidates: [String] = getenv("LSTMKIT_TOKENIZER_MODEL").map { [String(cString: $0)] } ?? []
+    var candidates: [String] = getenv(variable).map { [String(cString: $0)] } ?? []
     candidates += checkouts.flatMap { [$0 + "/models/" + file, $0 + "/lstmkit_models/" + file] }
     candidates += [bin + "/../share/lstmkit/" + file, "models/" + file]
-    guard let found = candidates.first(where: { access($0, R_OK) == 0 }) else {
-        throw LSTMKitError.io("no default tokenizer model found (looked for models/\(file)); pass --model PATH or set LSTMKIT_TOKENIZER_MODEL")
-    }
+    guard let found = candidates.first(where: { access($0, R_OK) == 0 }) else { throw LSTMKitError.io(missing) }
     return found
 }
 
 /// The tokenizer of `--model` (default: the bundled one) with the words of `--dict`.
 func loadTokenizer(model: String?, dict: String?) throws -> Tokenizer {
-    let tokenizer = try Tokenizer.load(from: try model ?? defaultTokenizerPath())
+    let tokenizer = try Tokenizer.load(from: try model ?? bundledModel("tokenizer-pku.safetensors", variable: "LSTMKIT_TOKENIZER_MODEL",
+        missing: "no default tokenizer model found (looked for models/tokenizer-pku.safetensors); pass --model PATH or set LSTMKIT_TOKENIZER_MODEL"))
     if let dict { try tokenizer.loadDictionary(path: dict) }
     return tokenizer
 }

@@ -3,7 +3,7 @@
  * (reversing short strings of letters), translate (the buffer protocol, n-best,
  * scores), attention, files, settings read back, and the bad input of issue 20: NULL,
  * empty text, invalid UTF-8, unknown symbols, a source longer than any seen, beam 0,
- * n_best > beam.
+ * n_best > beam (translate and attention); lk_heat_map_png (attention's PNG).
  */
 #include "harness.h"
 
@@ -151,6 +151,17 @@ static void group_seq2seq(void) {
           LK_STATUS_INVALID_ARGUMENT, "text 0");
     FAILS(lk_seq2seq_attention(m, NULL, &d, 0, weights, 64, &rows, &columns, tokens, sizeof tokens, &tokens_size),
           LK_STATUS_INVALID_ARGUMENT, "text");
+    FAILS(lk_seq2seq_attention(m, "ab\xff", &d, 0, weights, 64, &rows, &columns, tokens, sizeof tokens, &tokens_size),
+          LK_STATUS_INVALID_ARGUMENT, "text");
+    bad = d;
+    bad.beam_size = 0;
+    FAILS(lk_seq2seq_attention(m, "abcd", &bad, 0, weights, 64, &rows, &columns, tokens, sizeof tokens, &tokens_size),
+          LK_STATUS_INVALID_ARGUMENT, "beam_size");
+    /* Unknown symbols are columns like any other; a long source (36 tokens) has 36 columns. */
+    if (EXPECT(lk_seq2seq_attention(m, "x\xc3\xa9", &d, 0, NULL, 0, &rows, &columns, NULL, 0, &tokens_size), LK_STATUS_OK))
+        CHECK(columns == 2 && rows >= 1, "unknown symbols: attention %zu x %zu", rows, columns);
+    if (EXPECT(lk_seq2seq_attention(m, odd[1], &d, 0, NULL, 0, &rows, &columns, NULL, 0, &tokens_size), LK_STATUS_OK))
+        CHECK(columns == 36 && rows >= 1 && rows <= 72, "a long source: attention %zu x %zu", rows, columns);
 
     /* Files: the loaded model translates identically and reports its settings. */
     char path[4200], again[8192];
@@ -198,7 +209,30 @@ static void group_seq2seq_train_errors(void) {
     CHECK(m == S2S_SENTINEL, "a failed training set *out");
 }
 
+/* lk_heat_map_png: a PNG of (17 columns + 1) x (17 rows + 1) pixels; bad arguments refused. */
+static void group_heat_map_png(void) {
+    const float w[6] = {0, 0.5f, 1, NAN, -1, 2};
+    char *path = path_join(g_tmproot, "attention.png"), *nowhere = path_join(g_tmproot, "no/such/dir.png");
+    size_t len = 0;
+    unsigned char *png = NULL;
+    if (EXPECT(lk_heat_map_png(w, 2, 3, path), LK_STATUS_OK) && CHECK((png = read_all(path, &len)) != NULL, "no %s", path))
+        CHECK(len > 33 && !memcmp(png, "\x89PNG\r\n\x1a\n", 8) && !memcmp(png + 12, "IHDR", 4) &&
+                  png[16] == 0 && png[17] == 0 && png[18] == 0 && png[19] == 3 * 17 + 1 &&
+                  png[20] == 0 && png[21] == 0 && png[22] == 0 && png[23] == 2 * 17 + 1,
+              "not a 52 x 35 PNG (%zu bytes)", len);
+    free(png);
+    FAILS(lk_heat_map_png(NULL, 2, 3, path), LK_STATUS_INVALID_ARGUMENT, "weights");
+    FAILS(lk_heat_map_png(w, 2, 3, NULL), LK_STATUS_INVALID_ARGUMENT, "path");
+    FAILS(lk_heat_map_png(w, 0, 3, path), LK_STATUS_INVALID_ARGUMENT, "heat map");
+    FAILS(lk_heat_map_png(w, (size_t)1 << 40, (size_t)1 << 40, path), LK_STATUS_OUT_OF_MEMORY, "weights");
+    FAILS(lk_heat_map_png(w, SIZE_MAX, 3, path), LK_STATUS_INVALID_ARGUMENT, "rows");
+    EXPECT(lk_heat_map_png(w, 2, 3, nowhere), LK_STATUS_IO_ERROR);
+    free(path);
+    free(nowhere);
+}
+
 const test_group seq2seq_groups[] = {
+    {"seq2seq: lk_heat_map_png", group_heat_map_png},
     {"seq2seq: train by name, translate, attention, files, bad input", group_seq2seq},
     {"seq2seq: training's bad input", group_seq2seq_train_errors},
     {NULL, NULL},

@@ -10,7 +10,8 @@ cd "$(dirname "$0")"
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz-model-file fuzz-npy fuzz-png fuzz-tokenizer-text fuzz-classifier-text fuzz-series-text)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz-model-file fuzz-npy fuzz-png fuzz-tokenizer-text fuzz-classifier-text fuzz-series-text
+    fuzz-seq2seq-text)
 out=${LSTMKIT_FUZZ_OUT:-$(pwd)/.build-fuzz/findings}
 
 # -parse-as-library: libFuzzer has the main function.

@@ -57,6 +57,16 @@ if [ "${LSTMKIT_INSTALL_TEST_INSIDE:-}" = 1 ]; then
     echo "ldd: every shipped ELF file finds its libraries"
 
     echo "-- the wheel, in a new venv"
+    # `lstmkit g2p` finds the bundled G2P model where the package put it, or (a repository
+    # without models/g2p-cmudict.safetensors) says in one line how to train it.
+    g2p_check() {
+        if out=$("$1" g2p Hello 2>&1); then
+            [[ "$out" == "hello "* ]] || { echo "FAIL: $1 g2p printed '$out'" >&2; exit 1; }
+        else
+            [[ "$out" == *"bash models/train_g2p.sh"* ]] || { echo "FAIL: $1 g2p without a model printed '$out'" >&2; exit 1; }
+        fi
+        echo "$1 g2p: $out"
+    }
     "$python" -m venv "$work/venv"
     "$work/venv/bin/python" -m pip install -q --disable-pip-version-check "$wheel"
     cd "$work"
@@ -64,6 +74,7 @@ if [ "${LSTMKIT_INSTALL_TEST_INSIDE:-}" = 1 ]; then
     out=$(echo "我爱北京天安门" | "$work/venv/bin/lstmkit" segment)
     echo "lstmkit segment: $out"
     [ "$out" = "我 爱 北京 天安门" ] || { echo "FAIL: the lstmkit command printed '$out'" >&2; exit 1; }
+    g2p_check "$work/venv/bin/lstmkit"
 
     echo "-- the C package"
     export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
@@ -82,6 +93,7 @@ if [ "${LSTMKIT_INSTALL_TEST_INSIDE:-}" = 1 ]; then
     out=$(echo "我爱北京天安门" | "$prefix/bin/lstmkit" segment)
     echo "PREFIX/bin/lstmkit segment: $out"
     [ "$out" = "我 爱 北京 天安门" ] || { echo "FAIL: PREFIX/bin/lstmkit printed '$out'" >&2; exit 1; }
+    g2p_check "$prefix/bin/lstmkit"
     echo "install test: passed"
     exit 0
 fi

@@ -40,6 +40,9 @@ struct ModuleTreeTests {
         let ensemble = try Tokenizer.load(from: Self.golden + "/tokenizer-ensemble.safetensors")
         let members = ensemble.networks.enumerated().flatMap { k, n in Self.derivedNames(n).map { "member\(k)." + $0 } }
         #expect(members == (try Self.fileNames("tokenizer-ensemble.safetensors")))
+        for name in ["seq2seq/seq2seq.safetensors", "seq2seq/seq2seq-gru.safetensors"] {
+            #expect(Self.derivedNames(try Seq2Seq.load(from: Self.golden + "/" + name)) == (try Self.fileNames(name)), "\(name)")
+        }
     }
 
     @Test("the names no golden file shows: bigrams, n-grams, column attention, conv context, gates")

@@ -7,6 +7,7 @@
 #   PREFIX/lib/cmake/lstmkit/lstmkitConfig*.cmake find_package(lstmkit) -> lstmkit::lstmkit
 #   PREFIX/bin/lstmkit                            the command-line tool
 #   PREFIX/share/lstmkit/tokenizer-pku.safetensors  the bundled word-segmentation model
+#   PREFIX/share/lstmkit/g2p-cmudict.safetensors    the bundled G2P model (lstmkit g2p)
 #
 #   bash bindings/c/install.sh                    builds (bindings/build_native.sh), then
 #                                                 installs under PREFIX (default /usr/local)
@@ -59,9 +60,11 @@ strip --strip-unneeded "$dest/lib/liblstmkit.so" "$dest/bin/lstmkit"
 fill "$root/bindings/c/lstmkit.pc.in" "$dest/lib/pkgconfig/lstmkit.pc"
 fill "$root/bindings/c/lstmkitConfig.cmake.in" "$dest/lib/cmake/lstmkit/lstmkitConfig.cmake"
 fill "$root/bindings/c/lstmkitConfigVersion.cmake.in" "$dest/lib/cmake/lstmkit/lstmkitConfigVersion.cmake"
-if [ -f "$root/models/tokenizer-pku.safetensors" ]; then
-    install -D -m 644 "$root/models/tokenizer-pku.safetensors" "$dest/share/lstmkit/tokenizer-pku.safetensors"
-fi
+for model in tokenizer-pku g2p-cmudict; do   # the bundled models, when the repository has them
+    if [ -f "$root/models/$model.safetensors" ]; then
+        install -D -m 644 "$root/models/$model.safetensors" "$dest/share/lstmkit/$model.safetensors"
+    fi
+done
 
 # A prefix in the loader's configuration (/usr/local/lib on Debian) takes effect once
 # its cache is rebuilt.

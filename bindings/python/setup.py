@@ -3,6 +3,7 @@
 The tokenizer model <repo>/models/tokenizer-pku.safetensors, when it exists, is copied
 into the package as lstmkit/models/tokenizer-pku.safetensors (Tokenizer.load() with no
 argument reads it); without it the package builds and Tokenizer.load() needs a path.
+So is the G2P model models/g2p-cmudict.safetensors (`lstmkit g2p`, Seq2Seq.load()).
 
 The shared library comes from $LSTMKIT_LIB_DIR/liblstmkit.so if that variable is set,
 else from `bash bindings/build_native.sh` run in the repository (two levels above this
@@ -29,6 +30,7 @@ PACKAGE_DIR = HERE / "lstmkit"
 LIBRARY = "liblstmkit.so"
 HEADER = REPO / "include" / "lstmkit.h"
 MODEL = REPO / "models" / "tokenizer-pku.safetensors"
+G2P_MODEL = REPO / "models" / "g2p-cmudict.safetensors"   # `lstmkit g2p`'s, copied the same way
 
 
 def header_version() -> str:
@@ -99,10 +101,11 @@ class BuildExt(build_ext):
         # The bundled tokenizer model: in the wheel (or beside the sources for in-place
         # builds) when the repository has it; a stale copy is removed when it does not.
         models = (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "models"
-        if MODEL.is_file():
-            install_copy(MODEL, models)
-        elif (models / MODEL.name).exists():
-            (models / MODEL.name).unlink()
+        for model in (MODEL, G2P_MODEL):
+            if model.is_file():
+                install_copy(model, models)
+            elif (models / model.name).exists():
+                (models / model.name).unlink()
         for ext in self.extensions:
             ext.include_dirs.append(numpy.get_include())
         super().run()

@@ -8,6 +8,8 @@ LSTMKit, with fixed inputs and the outputs that release computed from them.
                                                    (the same with the LSTM-FCN branch)
     python Tests/Fixtures/golden/make_golden.py --forecaster
                                                    (the forecaster's, in its directory)
+    python Tests/Fixtures/golden/make_golden.py --seq2seq
+                                                   (the two Seq2Seq models', in seq2seq/)
 
 Run ONCE per release whose files must keep loading, never to make a failing test pass:
 bindings/python/tests/test_golden.py loads every file here with the current code and
@@ -52,6 +54,17 @@ def cpu_signature() -> dict:
         "isa": sorted(f for f in flags if f in {"sse2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl"}),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
     }
+
+
+def write_expected(directory: Path, arrays: dict, outputs: dict) -> str:
+    """expected.npz (the arrays) and expected.json (the outputs, the release, the commit
+    and the CPU); returns the commit."""
+    np.savez(directory / "expected.npz", **arrays)
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
+            "numpy": np.__version__, "cpu": cpu_signature(), "outputs": outputs}
+    (directory / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return commit
 
 
 def images(rng: np.random.Generator, n: int, size: int, channels: int = 0):
@@ -105,17 +118,45 @@ def sequence_classifier(directory: Path, **branch) -> None:
         padded[i, :len(s)] = s
     arrays = {"x": padded, "proba": model.predict_proba(padded, threads=1)}
     arrays.update({f"attention{i}": w for i, w in enumerate(model.attention(padded, threads=1))})
-    np.savez(directory / "expected.npz", **arrays)
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
-            "numpy": np.__version__, "cpu": cpu_signature(),
-            "outputs": {"predict": [str(label) for label in model.predict(padded, threads=1)]}}
-    (directory / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_expected(directory, arrays, {"predict": [str(label) for label in model.predict(padded, threads=1)]})
     print(f"the sequence classifier's golden file written to {directory}")
+
+
+def seq2seq(directory: Path) -> None:
+    """The Seq2Seq golden files (added after 0.1.0, in their own directory): two tiny G2P
+    models trained 3 epochs on the fixture slice of CMUdict (Tests/Fixtures/g2p): an
+    LSTM encoder with `general` attention and a bridge, and a GRU encoder with `additive`
+    attention; the dev words' greedy translations, their beam-3 2-best lists with the
+    scores, and the attention of the first word's best (beam 3) translation."""
+    lstmkit.set_num_threads(1)
+    directory.mkdir(exist_ok=True)
+    words, phonemes = (list(t) for t in zip(*(line.split("\t") for line in
+                                               (FIXTURES / "g2p" / "train.tsv").read_text(encoding="utf-8").splitlines())))
+    dev = [line.split("\t")[0] for line in (FIXTURES / "g2p" / "dev.tsv").read_text(encoding="utf-8").splitlines()]
+    arrays: dict[str, np.ndarray] = {}
+    outputs: dict[str, object] = {"texts": dev}
+    small = dict(target_tokens="words", embedding_size=8, hidden_size=12, attention_size=8, dropout=0.0, seed=1)
+    for name, options in (("seq2seq", dict(attention_score="general")),
+                          ("seq2seq-gru", dict(attention_score="additive", cell="gru", bridge=False))):
+        model = lstmkit.Seq2Seq(**small, **options)
+        model.fit(words, phonemes, epochs=40, patience=40, batch_size=16, learning_rate=0.01, threads=1, progress=False)
+        model.save(directory / f"{name}.safetensors")
+        model = lstmkit.Seq2Seq.load(directory / f"{name}.safetensors")
+        outputs[f"{name}_greedy"] = model.translate(dev, beam=1, threads=1)
+        beam = model.translate(dev, beam=3, n_best=2, threads=1)
+        outputs[f"{name}_beam"] = [[text for text, _ in best] for best in beam]
+        arrays[f"{name}_beam_scores"] = np.array([[score for _, score in best] for best in beam], np.float32)
+        out, src, weights = model.attention(dev[0], beam=3)
+        outputs[f"{name}_attention_tokens"] = [out, src]
+        arrays[f"{name}_attention"] = weights
+    write_expected(directory, arrays, outputs)
+    print(f"the seq2seq golden files written to {directory}")
 
 
 def main() -> None:
     import sys
+    if sys.argv[1:] == ["--seq2seq"]:
+        return seq2seq(HERE / "seq2seq")
     if sys.argv[1:] == ["--sequence-classifier"]:
         return sequence_classifier(HERE / "sequence-classifier")
     if sys.argv[1:] == ["--sequence-classifier-fcn"]:
@@ -199,11 +240,7 @@ def main() -> None:
     arrays["segmenter_proba"] = model.predict_proba(x_test, threads=1)
     arrays["segmenter_predict"] = model.predict(x_test, threads=1)
 
-    np.savez(HERE / "expected.npz", **arrays)
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
-            "numpy": np.__version__, "cpu": cpu_signature(), "outputs": outputs}
-    (HERE / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    commit = write_expected(HERE, arrays, outputs)
     print(f"golden files written to {HERE} by lstmkit {lstmkit.__version__} at {commit}")
 
 
@@ -226,12 +263,7 @@ def forecaster(directory: Path) -> None:
     arrays = {"y": y[:120], "x": x[:120], "x_future": x[120:124], "y_all": y, "x_all": x}
     arrays["quantiles"] = model.predict_quantiles(X_future=x[120:124], y=y[:120], X=x[:120])
     arrays["point"] = model.predict(X_future=x[120:124], y=y[:120], X=x[:120])
-    np.savez(directory / "expected.npz", **arrays)
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], stdout=subprocess.PIPE, text=True).stdout.strip()
-    meta = {"lstmkit": lstmkit.__version__, "commit": commit, "python": platform.python_version(),
-            "numpy": np.__version__, "cpu": cpu_signature(),
-            "outputs": {"evaluate": model.evaluate(y, x, start=110, season=12, threads=1)}}
-    (directory / "expected.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_expected(directory, arrays, {"evaluate": model.evaluate(y, x, start=110, season=12, threads=1)})
     print(f"the forecaster's golden file written to {directory}")
 
 

@@ -128,5 +128,23 @@ static PyObject *native_seq2seq_train(PyObject *Py_UNUSED(module), PyObject *arg
     return result;
 }
 
+/* heat_map_png(weights: 2-D float32, path) -> None: lk_heat_map_png (attention's PNG). */
+static PyObject *native_heat_map_png(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *obj, *path = NULL, *result = NULL;
+    PyArrayObject *w = NULL;
+    if (!PyArg_ParseTuple(args, "OO&:heat_map_png", &obj, PyUnicode_FSConverter, &path))
+        return NULL;
+    if ((w = AS_ARRAY(obj, NPY_FLOAT32)) != NULL && PyArray_NDIM(w) != 2)
+        PyErr_SetString(PyExc_ValueError, "heat_map_png: the weights must be a matrix (2-D)");
+    else if (w != NULL && lk_ok(lk_heat_map_png(FLOATS(w), (size_t)PyArray_DIM(w, 0), (size_t)PyArray_DIM(w, 1),
+                                                PyBytes_AS_STRING(path))))
+        result = Py_NewRef(Py_None);
+    Py_XDECREF(w);
+    Py_DECREF(path);
+    return result;
+}
+
 MODEL_PART(seq2seq, Seq2SeqHandle, TRAINED_MODEL_FUNCTIONS(seq2seq),
-           FUNCTION(seq2seq_decoding_default, METH_NOARGS, "() -> dict: the engine's decoding defaults"));
+           FUNCTION(seq2seq_decoding_default, METH_NOARGS, "() -> dict: the engine's decoding defaults"),
+           FUNCTION(heat_map_png, METH_VARARGS, "(weights, path): a PNG heat map of a 2-D float32 matrix"));

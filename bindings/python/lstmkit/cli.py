@@ -1,6 +1,6 @@
 """The `lstmkit` command: runs the command-line tool shipped inside the package
 (`lstmkit segment`, `lstmkit train-tokenizer`, `lstmkit eval-tokenizer`, ...), with the
-bundled tokenizer model as its default."""
+bundled tokenizer and G2P models as its defaults."""
 
 import os
 import sys
@@ -15,9 +15,10 @@ def main() -> None:
         sys.exit("lstmkit: the command-line tool was not built into this installation; "
                  "build it with `swift build -c release --product lstmkit-cli` and reinstall")
     env = dict(os.environ)
-    model = _HERE / "models" / "tokenizer-pku.safetensors"
-    if "LSTMKIT_TOKENIZER_MODEL" not in env and model.is_file():
-        env["LSTMKIT_TOKENIZER_MODEL"] = str(model)
+    for variable, name in (("LSTMKIT_TOKENIZER_MODEL", "tokenizer-pku"), ("LSTMKIT_G2P_MODEL", "g2p-cmudict")):
+        model = _HERE / "models" / f"{name}.safetensors"
+        if variable not in env and model.is_file():
+            env[variable] = str(model)
     os.execve(str(tool), ["lstmkit"] + sys.argv[1:], env)
 
 

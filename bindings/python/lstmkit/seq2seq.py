@@ -13,12 +13,13 @@ blank one with word tokens) is a ValueError.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _native
-from ._args import str_list
+from ._args import PathLike, path_arg, str_list
 from ._estimator import Estimator, Fitted, c_defaults, fit_args, setting_arg
 
 __all__ = ["Seq2Seq"]
@@ -28,6 +29,8 @@ __all__ = ["Seq2Seq"]
 _D = _native.train_config_default("seq2seq")
 _d = c_defaults(_D)
 _DECODING = _native.seq2seq_decoding_default()
+#: The G2P model that ships with the package (copied in by setup.py, as the tokenizer's).
+BUNDLED_G2P = Path(__file__).resolve().parent / "models" / "g2p-cmudict.safetensors"
 
 
 class Seq2Seq(Estimator):
@@ -80,8 +83,13 @@ class Seq2Seq(Estimator):
         return config
 
     @classmethod
-    def load(cls, path: Any) -> "Seq2Seq":
-        self = super().load(path)
+    def load(cls, path: Optional[PathLike] = None) -> "Seq2Seq":
+        """Reads a model file; without a path, the bundled G2P model (`lstmkit g2p`'s: lower-case
+        words to ARPAbet phonemes), FileNotFoundError if this lstmkit has none."""
+        if path is None and not BUNDLED_G2P.is_file():
+            raise FileNotFoundError(f"the bundled G2P model is missing ({BUNDLED_G2P} does not exist: this lstmkit was built "
+                                    f"without models/g2p-cmudict.safetensors; bash models/train_g2p.sh trains it); pass a path")
+        self = super().load(BUNDLED_G2P if path is None else path)
         self.attention_score = self._fitted().handle.config()["score"]
         return self
 
@@ -106,11 +114,16 @@ class Seq2Seq(Estimator):
         out, k = text.split("\0") if scores.size else [], scores.shape[1]
         return out if k == 1 else [[(out[i * k + j], float(s)) for j, s in enumerate(row)] for i, row in enumerate(scores)]
 
-    def attention(self, text: str, beam: int = _DECODING["beam_size"], rank: int = 0) -> Tuple[List[str], List[str], np.ndarray]:
+    def attention(self, text: str, beam: int = _DECODING["beam_size"], rank: int = 0,
+                  png: Optional[PathLike] = None) -> Tuple[List[str], List[str], np.ndarray]:
         """The attention of translation ``rank`` (0: the best) of one text: (output
-        tokens, source tokens, float32 weights (outputs, sources)), each row summing to 1."""
+        tokens, source tokens, float32 weights (outputs, sources)), each row summing to 1.
+        png: also write it there as a heat map (the CLI's --attention-png: rows = output
+        tokens, columns = source tokens, black = 1; 17 pixels a cell, plus 1)."""
         with _beam_named():
             tokens, weights = self._fitted().handle.attention(text, (beam, rank + 1, _DECODING["length_penalty"], 0.0), rank)
+        if png is not None:
+            _native.heat_map_png(weights, path_arg("png", png))
         tokens = tokens.split("\0")
         return tokens[: len(weights)], tokens[len(weights):], weights
 

@@ -135,3 +135,17 @@ def test_forecaster():
     scores = f.evaluate(expected["y_all"], expected["x_all"], start=110, season=12, threads=1)
     for name, value in meta["outputs"]["evaluate"].items():
         assert scores[name] == pytest.approx(value, rel=0 if same_cpu else 1e-4, abs=0 if same_cpu else 1e-5), name
+
+
+@pytest.mark.parametrize("name", ["seq2seq", "seq2seq-gru"])
+def test_seq2seq(name):
+    directory, meta, expected = _release_dir("seq2seq")
+    model = lstmkit.Seq2Seq.load(directory / f"{name}.safetensors")
+    out, texts = meta["outputs"], meta["outputs"]["texts"]
+    beam = model.translate(texts, beam=3, n_best=2, threads=1)
+    tokens, sources, weights = model.attention(texts[0], beam=3)
+    _same_outputs(meta, expected, {f"{name}_beam_scores": np.array([[s for _, s in best] for best in beam], np.float32),
+                                   f"{name}_attention": weights})
+    assert model.translate(texts, beam=1, threads=1) == out[f"{name}_greedy"]
+    assert [[t for t, _ in best] for best in beam] == out[f"{name}_beam"]
+    assert [tokens, sources] == out[f"{name}_attention_tokens"]

