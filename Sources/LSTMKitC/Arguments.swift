@@ -60,6 +60,15 @@ func examples(_ n: Int, _ name: String, _ set: String) throws -> Int {
     return n
 }
 
+/// What every lk_<model>_train_ex that takes examples and a config struct checks first:
+/// config and out not NULL, then the counts n_train and n_dev (each at least 1).
+func trainArguments<C>(_ config: UnsafePointer<C>?, _ out: HandleOut?, _ nTrain: Int,
+                       _ nDev: Int) throws -> (config: C, out: HandleOut, nTrain: Int, nDev: Int) {
+    let c = try required(config, "config").pointee
+    let out = try required(out, "out")
+    return (c, out, try examples(nTrain, "n_train", "training"), try examples(nDev, "n_dev", "dev"))
+}
+
 /// The thread count of a call that computes.
 func threadCount(_ threads: Int32) throws -> Int {
     guard threads >= 1 else { throw invalid("threads must be >= 1, got \(threads)") }

@@ -188,12 +188,67 @@ extension CField {
     }
 }
 
+// The training loop's fields (TrainerOptions), named alike in every C train config that
+// has them: a config conforms to the protocol of the fields it has, and its table takes
+// them from one call (`loop:`), written once here.
+
+/// epochs, batch_size, learning_rate, patience, threads: every train config's.
+protocol CLoopFields {
+    var epochs: Int32 { get set }
+    var batch_size: Int32 { get set }
+    var learning_rate: Float { get set }
+    var patience: Int32 { get set }
+    var threads: Int32 { get set }
+}
+
+/// ... and the plateau's decay_factor and time_limit.
+protocol CDecayLoopFields: CLoopFields {
+    var decay_factor: Float { get set }
+    var time_limit: Double { get set }
+}
+
+/// ... and clip_norm and log_every.
+protocol CClipLoopFields: CDecayLoopFields {
+    var clip_norm: Float { get set }
+    var log_every: Int32 { get set }
+}
+
+extension CField where C: CLoopFields {
+    static func loop<M, O: ModelTrainingOptions>() -> [CField] where S == Settings<M, O> {
+        [.int("epochs", \.epochs, \.options.loop.epochs), .int("batch_size", \.batch_size, \.options.loop.batchSize),
+         .same("learning_rate", \.learning_rate, \.options.loop.learningRate), .int("patience", \.patience, \.options.loop.patience),
+         .int("threads", \.threads, \.options.loop.threads)]
+    }
+}
+
+extension CField where C: CDecayLoopFields {
+    static func loopWithDecay<M, O: ModelTrainingOptions>() -> [CField] where S == Settings<M, O> {
+        loop() + [.same("decay_factor", \.decay_factor, \.options.loop.decayFactor),
+                  .seconds("time_limit", \.time_limit, \.options.loop.timeLimit)]
+    }
+}
+
+extension CField where C: CClipLoopFields {
+    static func loopWithClipping<M, O: ModelTrainingOptions>() -> [CField] where S == Settings<M, O> {
+        loopWithDecay() + [.same("clip_norm", \.clip_norm, \.options.loop.clipNorm),
+                           .int("log_every", \.log_every, \.options.loop.logEvery)]
+    }
+}
+
 /// A C train config's fields, with the engine's defaults they start from.
 struct CConfigTable<C, Model, Options> {
     /// The C struct with every field 0 (or NULL): fields no entry writes keep that.
     let empty: C
     let defaults: Settings<Model, Options>
+    /// The model's fields, then the loop's (CField.loop...).
     let fields: [CField<C, Settings<Model, Options>>]
+
+    init(empty: C, defaults: Settings<Model, Options>, fields: [CField<C, Settings<Model, Options>>],
+         loop: [CField<C, Settings<Model, Options>>] = []) {
+        self.empty = empty
+        self.defaults = defaults
+        self.fields = fields + loop
+    }
 
     /// The engine's settings from a caller's config (each field's C-only checks).
     func decode(_ config: C) throws -> Settings<Model, Options> {
@@ -225,3 +280,10 @@ struct CConfigTable<C, Model, Options> {
         if let expected = field(name)?.parse(&config, text) { throw invalid("\(name) must be \(expected), got \"\(text)\"") }
     }
 }
+
+extension lk_tokenizer_train_config: CLoopFields {}
+extension lk_text_classifier_train_config: CLoopFields {}
+extension lk_sequence_classifier_train_config: CDecayLoopFields {}
+extension lk_image_classifier_train_config: CClipLoopFields {}
+extension lk_image_segmenter_train_config: CClipLoopFields {}
+extension lk_forecaster_train_config: CClipLoopFields {}

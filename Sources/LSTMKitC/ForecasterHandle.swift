@@ -30,17 +30,8 @@ let forecasterConfig = CConfigTable<lk_forecaster_train_config, ForecasterConfig
     .int("season", \.season, \.model.season),
     .same("dev_fraction", \.dev_fraction, \.options.devFraction),
     .flag("calibrate_intervals", \.calibrate_intervals, \.options.calibrateIntervals),
-    .int("epochs", \.epochs, \.options.epochs),
-    .int("batch_size", \.batch_size, \.options.batchSize),
-    .same("learning_rate", \.learning_rate, \.options.learningRate),
-    .same("clip_norm", \.clip_norm, \.options.clipNorm),
-    .int("patience", \.patience, \.options.patience),
-    .same("decay_factor", \.decay_factor, \.options.decayFactor),
-    .seconds("time_limit", \.time_limit, \.options.timeLimit),
-    .int("threads", \.threads, \.options.threads),
-    .int("log_every", \.log_every, \.options.logEvery),
     .same("seed", \.seed, \.model.seed, also: \.options.seed),
-])
+], loop: CField.loopWithClipping())
 
 /// The caller's lk_series (pointers and counts checked here, values by the engine) as a
 /// (steps, channels) tensor; nil for a NULL optional series.
@@ -53,22 +44,6 @@ private func series(_ s: UnsafePointer<lk_series>?, _ name: String, optional: Bo
     try Memory.check([total], for: "a copy of the \(total) values of \(name)")
     let values = total == 0 ? [] : Array(UnsafeBufferPointer(start: try required(s.values, "\(name)->values"), count: total))
     return Tensor(shape: [steps, channels], data: values)
-}
-
-@_cdecl("lk_forecaster_load")
-public func lk_forecaster_load(_ path: CString?, _ out: HandleOut?) -> lk_status { loadHandle(Forecaster.self, path, out) }
-
-@_cdecl("lk_forecaster_free")
-public func lk_forecaster_free(_ forecaster: OpaquePointer?) { freeHandle(Forecaster.self, forecaster) }
-
-@_cdecl("lk_forecaster_save")
-public func lk_forecaster_save(_ forecaster: OpaquePointer?, _ path: CString?) -> lk_status {
-    saveHandle(Forecaster.self, forecaster, path)
-}
-
-@_cdecl("lk_forecaster_get_config")
-public func lk_forecaster_get_config(_ forecaster: OpaquePointer?, _ out: Out<lk_forecaster_train_config>?) -> lk_status {
-    getConfig(Forecaster.self, forecaster, out)
 }
 
 @_cdecl("lk_forecaster_train_config_default")

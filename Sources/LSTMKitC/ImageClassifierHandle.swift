@@ -23,46 +23,8 @@ let imageClassifierConfig = CConfigTable<lk_image_classifier_train_config, Image
     .choice(poolings, \.pooling, \.model.pooling),
     .int("attention_size", \.attention_size, \.model.attentionSize),
     .same("dropout", \.dropout, \.model.dropout),
-    .int("epochs", \.epochs, \.options.epochs),
-    .int("batch_size", \.batch_size, \.options.batchSize),
-    .same("learning_rate", \.learning_rate, \.options.learningRate),
-    .same("clip_norm", \.clip_norm, \.options.clipNorm),
-    .int("patience", \.patience, \.options.patience),
-    .same("decay_factor", \.decay_factor, \.options.decayFactor),
-    .seconds("time_limit", \.time_limit, \.options.timeLimit),
-    .int("threads", \.threads, \.options.threads),
-    .int("log_every", \.log_every, \.options.logEvery),
     .same("seed", \.seed, \.model.seed, also: \.options.seed),
-])
-
-@_cdecl("lk_image_classifier_load")
-public func lk_image_classifier_load(_ path: CString?, _ out: HandleOut?) -> lk_status {
-    loadHandle(ImageClassifier.self, path, out)
-}
-
-@_cdecl("lk_image_classifier_free")
-public func lk_image_classifier_free(_ classifier: OpaquePointer?) { freeHandle(ImageClassifier.self, classifier) }
-
-@_cdecl("lk_image_classifier_save")
-public func lk_image_classifier_save(_ classifier: OpaquePointer?, _ path: CString?) -> lk_status {
-    saveHandle(ImageClassifier.self, classifier, path)
-}
-
-@_cdecl("lk_image_classifier_num_classes")
-public func lk_image_classifier_num_classes(_ classifier: OpaquePointer?, _ n: Out<Int32>?) -> lk_status {
-    stringCount(ImageClassifier.self, classifier, n, "n")
-}
-
-@_cdecl("lk_image_classifier_label")
-public func lk_image_classifier_label(_ classifier: OpaquePointer?, _ index: Int32, _ label: Out<CString?>?) -> lk_status {
-    lentString(ImageClassifier.self, classifier, index, label, "label", "class")
-}
-
-@_cdecl("lk_image_classifier_get_config")
-public func lk_image_classifier_get_config(_ classifier: OpaquePointer?,
-                                           _ out: Out<lk_image_classifier_train_config>?) -> lk_status {
-    getConfig(ImageClassifier.self, classifier, out)
-}
+], loop: CField.loopWithClipping())
 
 @_cdecl("lk_image_classifier_train_config_default")
 public func lk_image_classifier_train_config_default() -> lk_image_classifier_train_config { imageClassifierConfig.defaultConfig }
@@ -123,10 +85,7 @@ public func lk_image_classifier_train_ex(_ shape: UnsafePointer<lk_image_shape>?
                                          _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
                                          _ out: HandleOut?) -> lk_status {
     guarded {
-        let c = try required(config, "config").pointee
-        let out = try required(out, "out")
-        let nTrain = try examples(nTrain, "n_train", "training")
-        let nDev = try examples(nDev, "n_dev", "dev")
+        let (c, out, nTrain, nDev) = try trainArguments(config, out, nTrain, nDev)
         let example = try exampleDimensions(shape)
         // The rules between fields (frames need kind CNN, ...) wait for the data's
         // geometry, in the trainer.

@@ -20,22 +20,13 @@ let segmenterConfig = CConfigTable<lk_image_segmenter_train_config, ImageSegment
                                  (LK_SEGMENTER_UPSAMPLING_BILINEAR, "LK_SEGMENTER_UPSAMPLING_BILINEAR", .bilinear)]),
             \.upsampling, \.model.upsampling),
     .flag("attention_gates", \.attention_gates, \.model.attentionGates),
-    .int("epochs", \.epochs, \.options.epochs),
-    .int("batch_size", \.batch_size, \.options.batchSize),
-    .same("learning_rate", \.learning_rate, \.options.learningRate),
-    .same("clip_norm", \.clip_norm, \.options.clipNorm),
     .choice(CEnum("schedule", [(LK_SCHEDULE_PLATEAU, "LK_SCHEDULE_PLATEAU", .plateau),
                                (LK_SCHEDULE_COSINE, "LK_SCHEDULE_COSINE", .cosine)]), \.schedule, \.options.schedule),
     .flag("flip", \.flip, \.options.flipHorizontally),
-    .int("patience", \.patience, \.options.patience),
-    .same("decay_factor", \.decay_factor, \.options.decayFactor),
-    .seconds("time_limit", \.time_limit, \.options.timeLimit),
     .same("dice_weight", \.dice_weight, \.options.diceWeight),
     .flag("balance_classes", \.balance_classes, \.options.balanceClasses),
-    .int("threads", \.threads, \.options.threads),
-    .int("log_every", \.log_every, \.options.logEvery),
     .same("seed", \.seed, \.model.seed, also: \.options.seed),
-])
+], loop: CField.loopWithClipping())
 
 /// The (H, W, C) of a segmenter's images: an `lk_image_shape` with frames 0, and, given a
 /// model, its channels. `name` names the shape argument in messages.
@@ -74,17 +65,6 @@ private func segmenterBatch(_ pointer: OpaquePointer?, _ images: UnsafePointer<F
     return (segmenter, n, example, try imageTensor(images, n, example, imagesCount, "images", "images_count"), threads)
 }
 
-@_cdecl("lk_image_segmenter_load")
-public func lk_image_segmenter_load(_ path: CString?, _ out: HandleOut?) -> lk_status { loadHandle(ImageSegmenter.self, path, out) }
-
-@_cdecl("lk_image_segmenter_free")
-public func lk_image_segmenter_free(_ segmenter: OpaquePointer?) { freeHandle(ImageSegmenter.self, segmenter) }
-
-@_cdecl("lk_image_segmenter_save")
-public func lk_image_segmenter_save(_ segmenter: OpaquePointer?, _ path: CString?) -> lk_status {
-    saveHandle(ImageSegmenter.self, segmenter, path)
-}
-
 @_cdecl("lk_image_segmenter_num_classes")
 public func lk_image_segmenter_num_classes(_ segmenter: OpaquePointer?, _ n: Out<Int32>?) -> lk_status {
     query(ImageSegmenter.self, segmenter, n, "n") { Int32($0.model.config.numClasses) }
@@ -93,11 +73,6 @@ public func lk_image_segmenter_num_classes(_ segmenter: OpaquePointer?, _ n: Out
 @_cdecl("lk_image_segmenter_channels")
 public func lk_image_segmenter_channels(_ segmenter: OpaquePointer?, _ channels: Out<Int32>?) -> lk_status {
     query(ImageSegmenter.self, segmenter, channels, "channels") { Int32($0.model.config.channels) }
-}
-
-@_cdecl("lk_image_segmenter_get_config")
-public func lk_image_segmenter_get_config(_ segmenter: OpaquePointer?, _ out: Out<lk_image_segmenter_train_config>?) -> lk_status {
-    getConfig(ImageSegmenter.self, segmenter, out)
 }
 
 @_cdecl("lk_image_segmenter_train_config_default")
@@ -175,10 +150,7 @@ public func lk_image_segmenter_train_ex(_ trainShape: UnsafePointer<lk_image_sha
                                         _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
                                         _ out: HandleOut?) -> lk_status {
     guarded {
-        let c = try required(config, "config").pointee
-        let out = try required(out, "out")
-        let nTrain = try examples(nTrain, "n_train", "training")
-        let nDev = try examples(nDev, "n_dev", "dev")
+        let (c, out, nTrain, nDev) = try trainArguments(config, out, nTrain, nDev)
         let trainExample = try segmenterDimensions(trainShape, "train_shape")
         let devExample = try segmenterDimensions(devShape, "dev_shape")
         guard devExample[2] == trainExample[2] else {

@@ -18,15 +18,6 @@ let seq2seqConfig = CConfigTable<Seq2SeqSettings, Seq2SeqConfig, Seq2SeqTraining
     .same("seed", \.model.seed, \.model.seed, also: \.options.seed),
 ])
 
-@_cdecl("lk_seq2seq_load")
-public func lk_seq2seq_load(_ path: CString?, _ out: HandleOut?) -> lk_status { loadHandle(Seq2Seq.self, path, out) }
-
-@_cdecl("lk_seq2seq_free")
-public func lk_seq2seq_free(_ model: OpaquePointer?) { freeHandle(Seq2Seq.self, model) }
-
-@_cdecl("lk_seq2seq_save")
-public func lk_seq2seq_save(_ model: OpaquePointer?, _ path: CString?) -> lk_status { saveHandle(Seq2Seq.self, model, path) }
-
 @_cdecl("lk_seq2seq_decoding_default")
 public func lk_seq2seq_decoding_default() -> lk_seq2seq_decoding {
     let d = Seq2SeqDecoding()

@@ -24,16 +24,9 @@ let sequenceClassifierConfig = CConfigTable<lk_sequence_classifier_train_config,
     }, write: { $0 == .mask ? 1 : 0 }),
     .int("patch_length", \.patch_length, \.model.patchLength),
     .int("members", \.members, \.model.members),
-    .int("epochs", \.epochs, \.options.epochs),
-    .int("batch_size", \.batch_size, \.options.batchSize),
-    .same("learning_rate", \.learning_rate, \.options.learningRate),
-    .int("patience", \.patience, \.options.patience),
-    .same("decay_factor", \.decay_factor, \.options.decayFactor),
     .same("validation_fraction", \.validation_fraction, \.options.validationFraction),
-    .seconds("time_limit", \.time_limit, \.options.timeLimit),
-    .int("threads", \.threads, \.options.threads),
     .same("seed", \.seed, \.model.seed, also: \.options.seed),
-])
+], loop: CField.loopWithDecay())
 
 /// The caller's lk_sequences, checked (pointers and counts here, values by the engine);
 /// `name` names the argument in messages.
@@ -48,32 +41,6 @@ func sequences(_ x: UnsafePointer<lk_sequences>?, _ name: String, missing: Missi
     let values = Array(UnsafeBufferPointer(start: try required(s.values, "\(name)->values"), count: total))
     let lengths = s.lengths.map { Array(UnsafeBufferPointer(start: $0, count: n)).map(Int.init) }
     return try Sequences(padded: values, count: n, steps: steps, channels: channels, lengths: lengths, missing: missing)
-}
-
-@_cdecl("lk_sequence_classifier_load")
-public func lk_sequence_classifier_load(_ path: CString?, _ out: HandleOut?) -> lk_status { loadHandle(SequenceClassifier.self, path, out) }
-
-@_cdecl("lk_sequence_classifier_free")
-public func lk_sequence_classifier_free(_ classifier: OpaquePointer?) { freeHandle(SequenceClassifier.self, classifier) }
-
-@_cdecl("lk_sequence_classifier_save")
-public func lk_sequence_classifier_save(_ classifier: OpaquePointer?, _ path: CString?) -> lk_status {
-    saveHandle(SequenceClassifier.self, classifier, path)
-}
-
-@_cdecl("lk_sequence_classifier_num_classes")
-public func lk_sequence_classifier_num_classes(_ classifier: OpaquePointer?, _ n: Out<Int32>?) -> lk_status {
-    stringCount(SequenceClassifier.self, classifier, n, "n")
-}
-
-@_cdecl("lk_sequence_classifier_label")
-public func lk_sequence_classifier_label(_ classifier: OpaquePointer?, _ index: Int32, _ label: Out<CString?>?) -> lk_status {
-    lentString(SequenceClassifier.self, classifier, index, label, "label", "class")
-}
-
-@_cdecl("lk_sequence_classifier_get_config")
-public func lk_sequence_classifier_get_config(_ classifier: OpaquePointer?, _ out: Out<lk_sequence_classifier_train_config>?) -> lk_status {
-    getConfig(SequenceClassifier.self, classifier, out)
 }
 
 @_cdecl("lk_sequence_classifier_train_config_default")

@@ -24,12 +24,7 @@ let textClassifierConfig = CConfigTable<lk_text_classifier_train_config, TextCla
     .same("dropout", \.dropout, \.model.embeddingDropout, also: \.model.outputDropout),
     .int("max_length", \.max_length, \.model.maxLength),
     .int("min_count", \.min_count, \.options.minTokenCount),
-    .int("epochs", \.epochs, \.options.epochs),
-    .int("batch_size", \.batch_size, \.options.batchSize),
-    .same("learning_rate", \.learning_rate, \.options.learningRate),
-    .int("patience", \.patience, \.options.patience),
     .flag("balance_classes", \.balance_classes, \.options.balanceClasses),
-    .int("threads", \.threads, \.options.threads),
     .same("seed", \.seed, \.model.seed, also: \.options.seed),
     .int("ngram_order", \.ngram_order, \.model.ngramOrder),
     .same("ngram_dropout", \.ngram_dropout, \.model.ngramDropout),
@@ -38,39 +33,13 @@ let textClassifierConfig = CConfigTable<lk_text_classifier_train_config, TextCla
     .int("bigram_dim", \.bigram_dim, \.model.bigramDim),
     .int("min_bigram_count", \.min_bigram_count, \.options.minBigramCount),
     .text("tokenization", \.tokenization, tokenizations.io),
-])
+], loop: CField.loop())
 
 /// LK_TOKENIZATION_*: AUTO is the engine's nil (decided from the training texts).
 let tokenizations = CEnum<TextVocabulary.Mode?>("tokenization", [
     (LK_TOKENIZATION_AUTO, "LK_TOKENIZATION_AUTO", nil), (LK_TOKENIZATION_CHARACTERS, "LK_TOKENIZATION_CHARACTERS", .characters),
     (LK_TOKENIZATION_WORDS, "LK_TOKENIZATION_WORDS", .words),
 ])
-
-@_cdecl("lk_text_classifier_load")
-public func lk_text_classifier_load(_ path: CString?, _ out: HandleOut?) -> lk_status { loadHandle(TextClassifier.self, path, out) }
-
-@_cdecl("lk_text_classifier_free")
-public func lk_text_classifier_free(_ classifier: OpaquePointer?) { freeHandle(TextClassifier.self, classifier) }
-
-@_cdecl("lk_text_classifier_save")
-public func lk_text_classifier_save(_ classifier: OpaquePointer?, _ path: CString?) -> lk_status {
-    saveHandle(TextClassifier.self, classifier, path)
-}
-
-@_cdecl("lk_text_classifier_num_classes")
-public func lk_text_classifier_num_classes(_ classifier: OpaquePointer?, _ n: Out<Int32>?) -> lk_status {
-    stringCount(TextClassifier.self, classifier, n, "n")
-}
-
-@_cdecl("lk_text_classifier_label")
-public func lk_text_classifier_label(_ classifier: OpaquePointer?, _ index: Int32, _ label: Out<CString?>?) -> lk_status {
-    lentString(TextClassifier.self, classifier, index, label, "label", "class")
-}
-
-@_cdecl("lk_text_classifier_get_config")
-public func lk_text_classifier_get_config(_ classifier: OpaquePointer?, _ out: Out<lk_text_classifier_train_config>?) -> lk_status {
-    getConfig(TextClassifier.self, classifier, out)
-}
 
 @_cdecl("lk_text_classifier_train_config_default")
 public func lk_text_classifier_train_config_default() -> lk_text_classifier_train_config {
@@ -149,10 +118,7 @@ public func lk_text_classifier_train_ex(_ trainTexts: CStrings?, _ trainLengths:
                                         _ progress: lk_progress_fn?, _ userData: UnsafeMutableRawPointer?,
                                         _ out: HandleOut?) -> lk_status {
     guarded {
-        let c = try required(config, "config").pointee
-        let out = try required(out, "out")
-        let nTrain = try examples(nTrain, "n_train", "training")
-        let nDev = try examples(nDev, "n_dev", "dev")
+        let (c, out, nTrain, nDev) = try trainArguments(config, out, nTrain, nDev)
         // The message of a bad dropout names the C field, which sets both of the engine's.
         let (s, run) = try textClassifierConfig.decode(c, options)
         try s.model.validate(naming: ["embedding_dropout": "dropout", "output_dropout": "dropout"])

@@ -31,9 +31,6 @@ private let lexiconText = CField<lk_tokenizer_train_config, Settings<SegmenterCo
 /// The C config's fields (the lexicon aside: a caller's buffer, read in train).
 let tokenizerConfig = CConfigTable<lk_tokenizer_train_config, SegmenterConfig, TokenizerTrainingOptions>(
     empty: .init(), defaults: .init(model: .init(), options: .init()), fields: [
-    .int("epochs", \.epochs, \.options.epochs),
-    .int("batch_size", \.batch_size, \.options.batchSize),
-    .same("learning_rate", \.learning_rate, \.options.learningRate),
     .int("hidden_size", \.hidden_size, \.model.hiddenSize),
     .int("num_layers", \.num_layers, \.model.numLayers),
     .int("char_dim", \.char_dim, \.model.characterDim),
@@ -41,8 +38,6 @@ let tokenizerConfig = CConfigTable<lk_tokenizer_train_config, SegmenterConfig, T
     .int("min_bigram_count", \.min_bigram_count, \.options.minBigramCount),
     .same("dropout", \.dropout, \.model.embeddingDropout, also: \.model.outputDropout),
     .same("label_smoothing", \.label_smoothing, \.options.labelSmoothing),
-    .int("patience", \.patience, \.options.patience),
-    .int("threads", \.threads, \.options.threads),
     .int("max_batches_per_epoch", \.max_batches_per_epoch, \.options.maxBatchesPerEpoch),
     .same("seed", \.seed, \.model.seed, also: \.options.seed),
     .int("dictionary_max_length", \.dictionary_max_length, \.options.dictionaryMaxLength),
@@ -56,23 +51,7 @@ let tokenizerConfig = CConfigTable<lk_tokenizer_train_config, SegmenterConfig, T
            write: { c, s in c.lexicon_max_length = s.options.lexiconMaxLength == 0 ? defaultLexiconMaxLength
                                                        : Int32(clamping: s.options.lexiconMaxLength) },
            text: lexiconText.text, parse: lexiconText.parse),
-])
-
-@_cdecl("lk_tokenizer_load")
-public func lk_tokenizer_load(_ path: CString?, _ out: HandleOut?) -> lk_status { loadHandle(Tokenizer.self, path, out) }
-
-@_cdecl("lk_tokenizer_free")
-public func lk_tokenizer_free(_ tokenizer: OpaquePointer?) { freeHandle(Tokenizer.self, tokenizer) }
-
-@_cdecl("lk_tokenizer_save")
-public func lk_tokenizer_save(_ tokenizer: OpaquePointer?, _ path: CString?) -> lk_status {
-    saveHandle(Tokenizer.self, tokenizer, path)
-}
-
-@_cdecl("lk_tokenizer_get_config")
-public func lk_tokenizer_get_config(_ tokenizer: OpaquePointer?, _ out: Out<lk_tokenizer_train_config>?) -> lk_status {
-    getConfig(Tokenizer.self, tokenizer, out)
-}
+], loop: CField.loop())
 
 @_cdecl("lk_tokenizer_train_config_default")
 public func lk_tokenizer_train_config_default() -> lk_tokenizer_train_config { tokenizerConfig.defaultConfig }

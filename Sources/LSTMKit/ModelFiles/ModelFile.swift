@@ -211,3 +211,18 @@ public enum ModelFile {
         }
     }
 }
+
+/// A model that is one model file: written by `modelFile()`, read by `init(modelFile:)`.
+/// Saving and loading by path are these, written once here.
+public protocol ModelFileModel: AnyObject {
+    func modelFile() -> SafeTensors
+    init(modelFile: SafeTensors) throws
+}
+
+extension ModelFileModel {
+    /// Writes the model file (atomically).
+    public func save(to path: String) throws { try modelFile().write(to: path) }
+
+    /// Reads a model file written by `save(to:)`.
+    public static func load(from path: String) throws -> Self { try ModelFile.open(path) { try Self(modelFile: $0) } }
+}

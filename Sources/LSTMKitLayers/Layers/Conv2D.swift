@@ -1,5 +1,18 @@
 import LSTMKitCore
 
+/// A convolution's weight of `shape` and, for `bias` > 0, its bias of that many entries,
+/// both drawn from U(-bound, bound) in that order (PyTorch's default initialisation).
+func convolutionParameters(weight shape: [Int], bias: Int, bound: Float,
+                           rng: inout SeededRandom) -> (weight: Parameter, bias: Parameter?) {
+    var w = [Float](repeating: 0, count: shape.reduce(1, *))
+    rng.fillUniform(&w, bound: bound)
+    let weight = Parameter(name: "weight", shape: shape, value: w)
+    guard bias > 0 else { return (weight, nil) }
+    var b = [Float](repeating: 0, count: bias)
+    rng.fillUniform(&b, bound: bound)
+    return (weight, Parameter(name: "bias", shape: [bias], value: b))
+}
+
 /// 2-D convolution over (N, C, H, W) images, as PyTorch's nn.Conv2d: weight
 /// (O, C, kh, kw), bias (O), stride, zero padding and dilation per axis.
 /// Computed as im2col + a GEMM per group of images, in both directions. It can also
@@ -28,17 +41,10 @@ public final class Conv2D: Module {
         self.dilation = dilation
         // PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
         let fanIn = inChannels * kernel.0 * kernel.1
-        let bound = 1 / Float(fanIn).squareRoot()
-        var w = [Float](repeating: 0, count: outChannels * fanIn)
-        rng.fillUniform(&w, bound: bound)
-        weight = Parameter(name: "weight", shape: [outChannels, inChannels, kernel.0, kernel.1], value: w)
-        if bias {
-            var b = [Float](repeating: 0, count: outChannels)
-            rng.fillUniform(&b, bound: bound)
-            self.bias = Parameter(name: "bias", shape: [outChannels], value: b)
-        } else {
-            self.bias = nil
-        }
+        let p = convolutionParameters(weight: [outChannels, inChannels, kernel.0, kernel.1], bias: bias ? outChannels : 0,
+                                      bound: 1 / Float(fanIn).squareRoot(), rng: &rng)
+        weight = p.weight
+        self.bias = p.bias
     }
 
     public var localParameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }

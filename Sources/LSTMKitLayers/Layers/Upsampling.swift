@@ -25,17 +25,10 @@ public final class ConvTranspose2D: Module {
         self.padding = padding
         // PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)), where its fan_in is
         // taken from the weight's dimension 1: O·kh·kw.
-        let bound = 1 / Float(outChannels * kernel.0 * kernel.1).squareRoot()
-        var w = [Float](repeating: 0, count: inChannels * outChannels * kernel.0 * kernel.1)
-        rng.fillUniform(&w, bound: bound)
-        weight = Parameter(name: "weight", shape: [inChannels, outChannels, kernel.0, kernel.1], value: w)
-        if bias {
-            var b = [Float](repeating: 0, count: outChannels)
-            rng.fillUniform(&b, bound: bound)
-            self.bias = Parameter(name: "bias", shape: [outChannels], value: b)
-        } else {
-            self.bias = nil
-        }
+        let p = convolutionParameters(weight: [inChannels, outChannels, kernel.0, kernel.1], bias: bias ? outChannels : 0,
+                                      bound: 1 / Float(outChannels * kernel.0 * kernel.1).squareRoot(), rng: &rng)
+        weight = p.weight
+        self.bias = p.bias
     }
 
     public var localParameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }

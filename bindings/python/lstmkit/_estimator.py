@@ -13,7 +13,8 @@
   by the methods it calls).
 - ``fit(X, y, validation_data=None, validation_split=None, ...)`` is one body (``_fit``);
   a model supplies how its data are checked (``_inputs``, ``_targets``) and its native
-  training call (``_TRAIN``).
+  training call (``_TRAIN``). Its signature's shared part (the data arguments and the
+  loop arguments it takes: ``FIT_ARGS``) is declared once, by ``fit_args``.
 - The training loop's settings, the same for every model (``LOOP_PARAMS``: schedule,
   average_decay, weight_decay, time_limit, checkpoint, resume, cell), are constructor arguments of
   every estimator through its ``**loop``, written here once; None (their default) is
@@ -28,9 +29,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import random
-from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -131,6 +133,65 @@ def setting_arg(name: str, value: Any, default: Any) -> Any:
     raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
 
 
+Progress = Union[bool, Callable[[str], Any], None]
+
+#: fit's training-loop arguments, written once: a model's fit takes those it names in
+#: ``fit_args``. Each: (annotation, doc); the default is the model's C config's field of
+#: that name, but schedule's and time_limit's (None: the constructor's) and progress's / verbose's (True).
+FIT_ARGS: Dict[str, Tuple[Any, str]] = {
+    "epochs": (int, "passes over the training data at most"),
+    "batch_size": (int, "examples per step"),
+    "learning_rate": (float, "Adam's learning rate"),
+    "clip_norm": (float, "the gradients' norm is clipped to this"),
+    "patience": (int, "epochs without a better validation score before training stops"),
+    "decay_factor": (float, "the learning rate's factor after an epoch without a better validation score"),
+    "schedule": (Optional[str], "\"plateau\" or \"cosine\"; None: the constructor's"),
+    "time_limit": (Optional[float], "seconds (>= 1); None: the constructor's"),
+    "threads": (int, "threads training runs on (and predict's default)"),
+    "log_every": (int, "a progress line every this many batches"),
+    "progress": (Progress, "True prints each progress line, False/None is silent, a callable receives them"),
+    "verbose": (Progress, "as progress"),
+}
+_FIT_DEFAULTS = {"schedule": None, "time_limit": None, "progress": True, "verbose": True}
+
+
+def fit_args(defaults: Callable[[str], Any], names: str, data: bool = True) -> Callable[[Callable[..., Any]], Any]:
+    """Declares the shared part of a model's fit: the def names its own arguments and
+    takes the rest as ``**args``; this adds (with `data`) ``validation_data`` (positional,
+    after the def's positional ones) and ``validation_split``, then the loop arguments
+    `names` (space-separated keys of FIT_ARGS) with the model's defaults (`defaults`: its
+    ``_d``). The signature (help(), inspect.signature) and the docstring list them all; a
+    call binds to it, so every argument reaches the def, by name in ``args``."""
+    def declare(fit: Callable[..., Any]) -> Any:
+        own = list(inspect.signature(fit).parameters.values())
+        positional = [p for p in own if p.kind is p.POSITIONAL_OR_KEYWORD]
+        keyword = [p for p in own if p.kind is p.KEYWORD_ONLY]
+        shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=FIT_ARGS[name][0],
+                                    default=_FIT_DEFAULTS[name] if name in _FIT_DEFAULTS else defaults(name))
+                  for name in names.split()]
+        if data:
+            positional.append(inspect.Parameter("validation_data", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                default=None, annotation=Optional[Tuple[Any, Any]]))
+            shared.insert(0, inspect.Parameter("validation_split", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                               annotation=Optional[float]))
+        signature = inspect.signature(fit).replace(parameters=positional + shared + keyword)
+        names_own = {p.name for p in own}
+
+        @functools.wraps(fit)
+        def bound_fit(*given: Any, **named: Any) -> Any:
+            call = signature.bind(*given, **named)
+            call.apply_defaults()
+            values = call.arguments
+            args = {name: values.pop(name) for name in list(values) if name not in names_own}
+            return fit(**values, **args)
+
+        bound_fit.__signature__ = signature  # type: ignore[attr-defined]
+        bound_fit.__doc__ = (fit.__doc__ or "").rstrip() + "\n" + "".join(
+            f"        {p.name} (default {p.default!r}): {FIT_ARGS[p.name][1]}.\n" for p in shared if p.name in FIT_ARGS)
+        return bound_fit
+    return declare
+
+
 #: How every estimator's fit docstring starts and ends (Estimator.__init_subclass__); a
 #: model's own fit docstring holds what is its own.
 FIT_HEAD = """Trains on ({pair}), early-stopping on the {score} on validation data, and keeps
@@ -145,9 +206,8 @@ FIT_TAIL = """
         "plateau") the learning rate is multiplied by decay_factor, and after
         ``patience`` such epochs training stops; schedule "cosine" follows half a cosine
         down to 0 over time_limit (seconds, >= 1), else the epochs, with no early stop.
-        schedule and time_limit None: the constructor's. progress (or verbose): True
-        prints each progress line, False/None is silent, a callable receives the lines.
-        Training runs with the GIL released.
+        schedule and time_limit None: the constructor's. Training runs with the GIL
+        released.
         ValueError for an argument out of range (the message names it), or if training
         diverges (a NaN or infinite loss or gradient): lower learning_rate.
         """
@@ -187,7 +247,7 @@ class Estimator:
         """Gives a model's fit the docstring's shared parts (FIT_HEAD, FIT_TAIL)."""
         super().__init_subclass__(**kwargs)
         fit = cls.__dict__.get("fit")
-        if fit is not None and fit.__doc__:
+        if fit is not None and fit.__doc__ and "validation_data" in inspect.signature(fit).parameters:
             words = {"pair": cls._PAIR, "score": cls._SCORE.replace("_", " ").replace("mean iou", "mean IoU")}
             fit.__doc__ = FIT_HEAD.format(**words) + fit.__doc__.lstrip() + FIT_TAIL.format(**words)
 
@@ -246,11 +306,12 @@ class Estimator:
 
     # -- fit, for every model ----------------------------------------------------------------
 
-    def _fit(self, X: Any, y: Any, validation_data: Any, validation_split: Any, args: Dict[str, Any],
-             *extra: Any) -> "Estimator":
-        """fit's body: `args` are fit's arguments (its locals()); those named like a field
-        of the C config are that field, `extra` goes to _train after the config."""
-        split = validation_split_arg(validation_data, validation_split)
+    def _fit(self, X: Any, y: Any, args: Dict[str, Any], *extra: Any) -> "Estimator":
+        """fit's body: `args` are fit's arguments by name (validation_data and
+        validation_split among them); those named like a field of the C config are that
+        field, `extra` goes to _train after the config."""
+        validation_data = args["validation_data"]
+        split = validation_split_arg(validation_data, args["validation_split"])
         X = self._inputs(X)
         y, all_int = self._targets(y, X)
         self._check_training(y)

@@ -28,7 +28,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from . import _native
 from ._args import str_list
-from ._estimator import Classifier, Fitted, c_defaults
+from ._estimator import Classifier, Fitted, c_defaults, fit_args
 from ._labels import Label, labels_arg
 
 __all__ = ["TextClassifier"]
@@ -94,23 +94,10 @@ class TextClassifier(Classifier):
     ) -> None:
         self._init_params(locals())
 
-    def fit(
-        self,
-        X: Sequence[str],
-        y: Sequence[Label],
-        validation_data: Optional[Tuple[Sequence[str], Sequence[Label]]] = None,
-        *,
-        validation_split: Optional[float] = None,
-        epochs: int = _d("epochs"),
-        batch_size: int = _d("batch_size"),
-        learning_rate: float = _d("learning_rate"),
-        ngram_learning_rate: float = _d("ngram_learning_rate"),
-        patience: int = _d("patience"),
-        balance_classes: bool = _d("balance_classes"),
-        threads: int = _d("threads"),
-        progress: Union[bool, Callable[[str], Any], None] = True,
-        dev: Optional[Tuple[Sequence[str], Sequence[Label]]] = None,
-    ) -> "TextClassifier":
+    @fit_args(_d, "epochs batch_size learning_rate patience threads progress")
+    def fit(self, X: Sequence[str], y: Sequence[Label], *, ngram_learning_rate: float = _d("ngram_learning_rate"),
+            balance_classes: bool = _d("balance_classes"), dev: Optional[Tuple[Sequence[str], Sequence[Label]]] = None,
+            **args: Any) -> "TextClassifier":
         """
         ``dev=`` is the former name of validation_data (deprecated).
         ngram_learning_rate: Adam's rate for the n-gram head (with ngram_order > 0),
@@ -120,10 +107,10 @@ class TextClassifier(Classifier):
         if dev is not None:
             warnings.warn("TextClassifier.fit(dev=...) is deprecated: use validation_data=", DeprecationWarning,
                           stacklevel=2)
-            if validation_data is not None:
+            if args["validation_data"] is not None:
                 raise ValueError("pass validation_data or dev, not both")
-            validation_data = dev
-        return self._fit(X, y, validation_data, validation_split, locals())
+            args["validation_data"] = dev
+        return self._fit(X, y, dict(args, ngram_learning_rate=ngram_learning_rate, balance_classes=balance_classes))
 
     def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> List[str]:
         return str_list(prefix + "texts", X, allow_empty=False)

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _native
 from ._args import callback_arg, int_arg
-from ._estimator import Estimator, c_defaults, from_text
+from ._estimator import Estimator, c_defaults, fit_args, from_text
 
 __all__ = ["Forecaster"]
 
@@ -104,29 +104,14 @@ class Forecaster(Estimator):
     ) -> None:
         self._init_params(locals())
 
-    def fit(
-        self,
-        y: Any,
-        X: Any = None,
-        *,
-        dev_fraction: float = _d("dev_fraction"),
-        calibrate_intervals: bool = _d("calibrate_intervals"),
-        epochs: int = _d("epochs"),
-        batch_size: int = _d("batch_size"),
-        learning_rate: float = _d("learning_rate"),
-        clip_norm: float = _d("clip_norm"),
-        patience: int = _d("patience"),
-        decay_factor: float = _d("decay_factor"),
-        time_limit: Optional[float] = None,
-        threads: int = _d("threads"),
-        log_every: int = _d("log_every"),
-        verbose: Union[bool, Callable[[str], Any]] = True,
-    ) -> "Forecaster":
-        args = dict(locals())
+    @fit_args(_d, "epochs batch_size learning_rate clip_norm patience decay_factor time_limit threads log_every verbose",
+              data=False)
+    def fit(self, y: Any, X: Any = None, *, dev_fraction: float = _d("dev_fraction"),
+            calibrate_intervals: bool = _d("calibrate_intervals"), **args: Any) -> "Forecaster":
         Y, univariate, Xa = self._series(y, X)
-        config = self._train_config(args)
-        self._set_model(self._TRAIN(Y, Xa, config, callback_arg("verbose", verbose)))
-        self._threads = threads
+        config = self._train_config(dict(args, dev_fraction=dev_fraction, calibrate_intervals=calibrate_intervals))
+        self._set_model(self._TRAIN(Y, Xa, config, callback_arg("verbose", args["verbose"])))
+        self._threads = args["threads"]
         self.y_, self.X_, self._univariate = Y, Xa, univariate
         return self
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from ._estimator import Classifier, Fitted, c_defaults
+from ._estimator import Classifier, Fitted, c_defaults, fit_args
 from ._labels import labels_arg
 
 __all__ = ["ImageClassifier"]
@@ -111,29 +111,13 @@ class ImageClassifier(Classifier):
     ) -> None:
         self._init_params(locals())
 
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        validation_data: Optional[Tuple[Any, Any]] = None,
-        *,
-        validation_split: Optional[float] = None,
-        epochs: int = _d("epochs"),
-        batch_size: int = _d("batch_size"),
-        learning_rate: float = _d("learning_rate"),
-        clip_norm: float = _d("clip_norm"),
-        patience: int = _d("patience"),
-        decay_factor: float = _d("decay_factor"),
-        time_limit: Optional[float] = None,
-        threads: int = _d("threads"),
-        log_every: int = _d("log_every"),
-        verbose: Union[bool, Callable[[str], Any]] = True,
-    ) -> "ImageClassifier":
+    @fit_args(_d, "epochs batch_size learning_rate clip_norm patience decay_factor time_limit threads log_every verbose")
+    def fit(self, X: Any, y: Any, **args: Any) -> "ImageClassifier":
         """
         X: images (N, H, W[, C]) or frame sequences (N, T, H, W, C), y their labels. The
         pixel mean and std come from the training images.
         """
-        return self._fit(X, y, validation_data, validation_split, locals())
+        return self._fit(X, y, args)
 
     def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> np.ndarray:
         X = images_arg(prefix + "X", X, frames=True)

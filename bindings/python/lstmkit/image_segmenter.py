@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _native
 from ._args import int_arg
-from ._estimator import Estimator, Fitted, c_defaults
+from ._estimator import Estimator, Fitted, c_defaults, fit_args
 from .image_classifier import example_shape, images_arg
 
 __all__ = ["ImageSegmenter"]
@@ -108,28 +108,10 @@ class ImageSegmenter(Estimator):
     ) -> None:
         self._init_params(locals())
 
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        validation_data: Optional[Tuple[Any, Any]] = None,
-        *,
-        validation_split: Optional[float] = None,
-        epochs: int = _d("epochs"),
-        batch_size: int = _d("batch_size"),
-        learning_rate: float = _d("learning_rate"),
-        clip_norm: float = _d("clip_norm"),
-        schedule: Optional[str] = None,
-        flip: bool = _d("flip"),
-        patience: int = _d("patience"),
-        decay_factor: float = _d("decay_factor"),
-        time_limit: Optional[float] = None,
-        dice_weight: float = _d("dice_weight"),
-        class_weights: Union[None, str, Sequence[float], np.ndarray] = None,
-        threads: int = _d("threads"),
-        log_every: int = _d("log_every"),
-        verbose: Union[bool, Callable[[str], Any]] = True,
-    ) -> "ImageSegmenter":
+    @fit_args(_d, "epochs batch_size learning_rate clip_norm schedule patience decay_factor time_limit threads "
+                  "log_every verbose")
+    def fit(self, X: Any, y: Any, *, flip: bool = _d("flip"), dice_weight: float = _d("dice_weight"),
+            class_weights: Union[None, str, Sequence[float], np.ndarray] = None, **args: Any) -> "ImageSegmenter":
         """
         X: images (N, H, W[, C]), y their masks (N, H, W); validation images may have
         another H and W. The pixel mean and std come from the training images. The loss
@@ -141,7 +123,7 @@ class ImageSegmenter(Estimator):
         labels survive a mirror).
         """
         balance_classes, weights = _class_weights_arg(class_weights)
-        return self._fit(X, y, validation_data, validation_split, locals(), weights)
+        return self._fit(X, y, dict(args, flip=flip, dice_weight=dice_weight, balance_classes=balance_classes), weights)
 
     def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> np.ndarray:
         X = images_arg(prefix + "X", X, frames=False)

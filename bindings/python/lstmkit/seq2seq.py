@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _native
 from ._args import PathLike, path_arg, str_list
-from ._estimator import Estimator, Fitted, c_defaults, setting_arg
+from ._estimator import Estimator, Fitted, c_defaults, fit_args, setting_arg
 
 __all__ = ["Seq2Seq"]
 
@@ -71,25 +71,11 @@ class Seq2Seq(Estimator):
     ) -> None:
         self._init_params(locals())
 
-    def fit(
-        self,
-        X: Sequence[str],
-        y: Sequence[str],
-        validation_data: Optional[Tuple[Sequence[str], Sequence[str]]] = None,
-        *,
-        validation_split: Optional[float] = None,
-        epochs: int = _d("epochs"),
-        batch_size: int = _d("batch_size"),
-        learning_rate: float = _d("learning_rate"),
-        patience: int = _d("patience"),
-        decay_factor: float = _d("decay_factor"),
-        time_limit: Optional[float] = None,
-        threads: int = _d("threads"),
-        progress: Union[bool, Callable[[str], Any], None] = True,
-    ) -> "Seq2Seq":
+    @fit_args(_d, "epochs batch_size learning_rate patience decay_factor time_limit threads progress")
+    def fit(self, X: Sequence[str], y: Sequence[str], **args: Any) -> "Seq2Seq":
         """X: source texts, y: their targets (lists of str). The validation score: the share
         of sources whose greedy translation is the target."""
-        return self._fit(X, y, validation_data, validation_split, locals())
+        return self._fit(X, y, args)
 
     def _train_config(self, args: Any) -> Any:
         config = super()._train_config(args)

@@ -24,7 +24,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
-from ._estimator import Classifier, Fitted, c_defaults
+from ._estimator import Classifier, Fitted, c_defaults, fit_args
 from ._labels import Label, labels_arg
 
 __all__ = ["SequenceClassifier"]
@@ -85,33 +85,20 @@ class SequenceClassifier(Classifier):
     ) -> None:
         self._init_params(locals())
 
-    def fit(
-        self,
-        X: Any,
-        y: Sequence[Label],
-        validation_data: Optional[Tuple[Any, Sequence[Label]]] = None,
-        *,
-        validation_split: Optional[float] = None,
-        epochs: int = _d("epochs"),
-        batch_size: int = _d("batch_size"),
-        learning_rate: float = _d("learning_rate"),
-        patience: int = _d("patience"),
-        decay_factor: float = _d("decay_factor"),
-        time_limit: Optional[float] = None,
-        threads: int = _d("threads"),
-        progress: Union[bool, Callable[[str], Any], None] = True,
-    ) -> "SequenceClassifier":
+    @fit_args(_d, "epochs batch_size learning_rate patience decay_factor time_limit threads progress")
+    def fit(self, X: Any, y: Sequence[Label], **args: Any) -> "SequenceClassifier":
         """
         Here each member holds out its own ``validation_split`` (default 0.2) of each
         class (stratified, seeded by ``seed`` + its index) instead, and accuracy ties go
         to the lower validation loss; with validation_data the members share it.
         """
-        if validation_data is not None and validation_split is not None:
+        split = args["validation_split"]
+        if args["validation_data"] is not None and split is not None:
             raise ValueError("pass validation_data or validation_split, not both")
-        args = dict(locals(), validation_fraction=_d("validation_fraction") if validation_split is None else validation_split)
-        if validation_data is None:  # the library holds out a stratified share
-            validation_data = ([], [])
-        return self._fit(X, y, validation_data, None, args)
+        args.update(validation_fraction=_d("validation_fraction") if split is None else split, validation_split=None)
+        if args["validation_data"] is None:  # the library holds out a stratified share
+            args["validation_data"] = ([], [])
+        return self._fit(X, y, args)
 
     def _inputs(self, X: Any, prefix: str = "", model: Optional[Fitted] = None) -> Tuple[np.ndarray, np.ndarray]:
         return sequences_arg(prefix + "X", X, allow_empty=prefix == "validation ")

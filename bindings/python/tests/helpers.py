@@ -68,6 +68,44 @@ def run_threads(target, count):
         raise errors[0]
 
 
+def check_callback_exception_propagates(fit):
+    """A progress callback's exception stops training and comes out of fit: `fit(callback)`
+    trains with that callback."""
+    def boom(line):
+        raise KeyError("stop")
+
+    with pytest.raises(KeyError, match="stop"):
+        fit(boom)
+
+
+def check_load_refuses_lstm_and_missing_files(cls, tmp_path):
+    """cls.load refuses an LSTM's file (lstmkit.ModelFormatError naming "lstm") and a
+    missing file (OSError)."""
+    lstm_path = tmp_path / "lstm.safetensors"
+    lstmkit.LSTM(3, 4).save(lstm_path)
+    with pytest.raises(lstmkit.ModelFormatError, match='"lstm"'):
+        cls.load(lstm_path)
+    with pytest.raises(OSError):
+        cls.load(tmp_path / "missing.safetensors")
+
+
+def check_predict_threads(predict_proba, X):
+    """predict_proba(X, threads=2) gives the same bits when 4 threads call it at once.
+    OpenBLAS's rounding depends on its thread count, which parallel prediction pins to 1,
+    so against threads=1 only close."""
+    expected = predict_proba(X, threads=2)
+    np.testing.assert_allclose(expected, predict_proba(X, threads=1), rtol=1e-5, atol=1e-6)
+    results = [None] * 4
+
+    def work(i):
+        for _ in range(3):
+            results[i] = predict_proba(X, threads=2)
+
+    run_threads(work, 4)
+    for r in results:
+        np.testing.assert_array_equal(r, expected)
+
+
 # -- the command-line tool inside the package --------------------------------------------
 
 CLI = Path(lstmkit.__file__).resolve().parent / "_bin" / "lstmkit-cli"

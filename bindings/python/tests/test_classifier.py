@@ -14,7 +14,7 @@ import pytest
 
 import lstmkit
 from lstmkit import ModelFormatError, TextClassifier
-from helpers import run_threads
+from helpers import check_callback_exception_propagates, check_predict_threads, run_threads
 
 REPO = Path(__file__).resolve().parents[3]
 EN = REPO / "Tests" / "Fixtures" / "text" / "en.tsv"
@@ -228,28 +228,13 @@ def test_bad_predict_input(clf):
 
 
 def test_progress_exception_propagates(data):
-    def boom(line):
-        raise KeyError("stop")
-
-    with pytest.raises(KeyError, match="stop"):
-        TextClassifier(**TINY).fit(data[0], data[1], validation_data=(data[2], data[3]), **dict(FIT, epochs=1, progress=boom))
+    check_callback_exception_propagates(lambda callback: TextClassifier(**TINY).fit(
+        data[0], data[1], validation_data=(data[2], data[3]), **dict(FIT, epochs=1, progress=callback)))
 
 
 def test_threads(clf, data):
     texts = data[2]
-    # Bit-exact at equal settings; OpenBLAS's rounding depends on its thread count,
-    # which parallel prediction pins to 1, so against threads=1 only close.
-    expected = clf.predict_proba(texts, threads=2)
-    np.testing.assert_allclose(expected, clf.predict_proba(texts, threads=1), rtol=1e-5, atol=1e-6)
-    results = [None] * 4
-
-    def work(i):
-        for _ in range(3):
-            results[i] = clf.predict_proba(texts, threads=2)
-
-    run_threads(work, 4)
-    for r in results:
-        np.testing.assert_array_equal(r, expected)
+    check_predict_threads(clf.predict_proba, texts)
 
 
 # -- attention weights ----------------------------------------------------------------

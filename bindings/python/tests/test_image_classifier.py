@@ -16,7 +16,8 @@ import pytest
 
 import lstmkit
 from lstmkit import ImageClassifier, ModelFormatError, TextClassifier
-from helpers import CLI, cli, cli_error, needs_cli, run_threads
+from helpers import (CLI, check_callback_exception_propagates, check_load_refuses_lstm_and_missing_files,
+                     check_predict_threads, cli, cli_error, needs_cli)
 
 REPO = Path(__file__).resolve().parents[3]
 EN = REPO / "Tests" / "Fixtures" / "text" / "en.tsv"
@@ -188,19 +189,7 @@ def test_save_load_round_trip(clf, quad, tmp_path):
 
 def test_threads(clf, quad):
     xt = quad[3][0]
-    # Bit-exact at equal settings; OpenBLAS's rounding depends on its thread count,
-    # which parallel prediction pins to 1, so against threads=1 only close.
-    expected = clf.predict_proba(xt, threads=2)
-    np.testing.assert_allclose(expected, clf.predict_proba(xt, threads=1), rtol=1e-5, atol=1e-6)
-    results = [None] * 4
-
-    def work(i):
-        for _ in range(3):
-            results[i] = clf.predict_proba(xt, threads=2)
-
-    run_threads(work, 4)
-    for r in results:
-        np.testing.assert_array_equal(r, expected)
+    check_predict_threads(clf.predict_proba, xt)
 
 
 def test_verbose_prints(capsys):
@@ -212,11 +201,8 @@ def test_verbose_prints(capsys):
 def test_progress_exception_propagates():
     x, y = bars(60, 9)
 
-    def boom(line):
-        raise KeyError("stop")
-
-    with pytest.raises(KeyError, match="stop"):
-        ImageClassifier(hidden_size=4).fit(x, y, **dict(FAST, epochs=1, verbose=boom))
+    check_callback_exception_propagates(
+        lambda callback: ImageClassifier(hidden_size=4).fit(x, y, **dict(FAST, epochs=1, verbose=callback)))
 
 
 # -- bad input --------------------------------------------------------------------------
@@ -328,12 +314,7 @@ def test_wrong_model_kinds(clf, tmp_path):
         ImageClassifier.load(text_path)
     assert "image_classifier" in str(info.value) and isinstance(info.value, ValueError)
 
-    lstm_path = tmp_path / "lstm.safetensors"
-    lstmkit.LSTM(3, 4).save(lstm_path)
-    with pytest.raises(ModelFormatError, match='"lstm"'):
-        ImageClassifier.load(lstm_path)
-    with pytest.raises(OSError):
-        ImageClassifier.load(tmp_path / "missing.safetensors")
+    check_load_refuses_lstm_and_missing_files(ImageClassifier, tmp_path)
 
 
 # -- the command-line tool and .npy files -----------------------------------------------

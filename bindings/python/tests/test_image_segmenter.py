@@ -17,7 +17,8 @@ import pytest
 
 import lstmkit
 from lstmkit import ImageClassifier, ImageSegmenter, ModelFormatError
-from helpers import CLI, cli, cli_error, needs_cli, run_threads
+from helpers import (CLI, check_callback_exception_propagates, check_load_refuses_lstm_and_missing_files,
+                     check_predict_threads, cli, cli_error, needs_cli)
 
 TINY = dict(hidden_size=4, encoder_channels=(4, 8), seed=3)
 FAST = dict(epochs=10, batch_size=8, learning_rate=0.02, log_every=4, verbose=False)
@@ -152,19 +153,7 @@ def test_variants_train():
 
 def test_threads(seg, trained):
     xt = trained[2][0]
-    # Bit-exact at equal settings; OpenBLAS's rounding depends on its thread count,
-    # which parallel prediction pins to 1, so against threads=1 only close.
-    expected = seg.predict_proba(xt, threads=2)
-    np.testing.assert_allclose(expected, seg.predict_proba(xt, threads=1), rtol=1e-5, atol=1e-6)
-    results = [None] * 4
-
-    def work(i):
-        for _ in range(3):
-            results[i] = seg.predict_proba(xt, threads=2)
-
-    run_threads(work, 4)
-    for r in results:
-        np.testing.assert_array_equal(r, expected)
+    check_predict_threads(seg.predict_proba, xt)
 
 
 def test_progress(capsys):
@@ -172,11 +161,8 @@ def test_progress(capsys):
     ImageSegmenter(3, **TINY).fit(x, m, **dict(FAST, epochs=1, verbose=True))
     assert "epoch 1" in capsys.readouterr().out
 
-    def boom(line):
-        raise KeyError("stop")
-
-    with pytest.raises(KeyError, match="stop"):
-        ImageSegmenter(3, **TINY).fit(x, m, **dict(FAST, epochs=1, verbose=boom))
+    check_callback_exception_propagates(
+        lambda callback: ImageSegmenter(3, **TINY).fit(x, m, **dict(FAST, epochs=1, verbose=callback)))
 
 
 # -- bad input --------------------------------------------------------------------------
@@ -299,12 +285,7 @@ def test_wrong_model_kinds(seg, tmp_path):
     with pytest.raises(ModelFormatError, match="image_classifier") as info:
         ImageSegmenter.load(clf_path)
     assert "image_segmenter" in str(info.value) and isinstance(info.value, ValueError)
-    lstm_path = tmp_path / "lstm.safetensors"
-    lstmkit.LSTM(3, 4).save(lstm_path)
-    with pytest.raises(ModelFormatError, match='"lstm"'):
-        ImageSegmenter.load(lstm_path)
-    with pytest.raises(OSError):
-        ImageSegmenter.load(tmp_path / "missing.safetensors")
+    check_load_refuses_lstm_and_missing_files(ImageSegmenter, tmp_path)
 
 
 # -- PNG files, built and read independently ----------------------------------------------

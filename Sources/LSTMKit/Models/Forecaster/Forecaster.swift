@@ -193,7 +193,7 @@ struct ForecastSeries {
 /// and (optionally) the context values, and emits horizon × targets × quantiles values,
 /// trained with the pinball loss. The median is the point forecast; the outer quantiles
 /// give prediction intervals.
-public final class Forecaster: Module {
+public final class Forecaster: Module, ModelFileModel {
     public static let modelKind = "forecaster"
 
     public let config: ForecasterConfig
@@ -591,8 +591,6 @@ public final class Forecaster: Module {
             tensors: ModelFile.tensors(of: self))
     }
 
-    public func save(to path: String) throws { try modelFile().write(to: path) }
-
     public convenience init(modelFile file: SafeTensors) throws {
         try ModelFile.checkKind(file, expected: Self.modelKind)
         var c = ForecasterConfig()
@@ -628,10 +626,6 @@ public final class Forecaster: Module {
         try ModelFile.load(file, into: self)
         guard scaler.std.value.allSatisfy({ $0 > 0 }) else { throw LSTMKitError.invalidFormat("tensor \"scaler.std\" must be > 0") }
         guard intervalScale.value.allSatisfy({ $0 >= 0 }) else { throw LSTMKitError.invalidFormat("tensor \"interval_scale\" must be >= 0") }
-    }
-
-    public static func load(from path: String) throws -> Forecaster {
-        try ModelFile.open(path) { try Forecaster(modelFile: $0) }
     }
 }
 

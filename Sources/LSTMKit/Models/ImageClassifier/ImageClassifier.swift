@@ -81,7 +81,7 @@ extension ImageClassifierConfig: HyperParameterized {
 /// An image classifier with an LSTM over rows, columns, CNN feature rows or frames:
 /// [ConvEncoder →] sequence → (Bi)LSTM → pooling → dropout → Linear → softmax.
 /// Images come as float32 (N, H, W, C) or (N, T, H, W, C), channels last (NumPy's layout).
-public final class ImageClassifier: Module {
+public final class ImageClassifier: Module, ModelFileModel {
     public static let modelKind = "image_classifier"
 
     public let config: ImageClassifierConfig
@@ -446,8 +446,6 @@ public final class ImageClassifier: Module {
             tensors: ModelFile.tensors(of: self))
     }
 
-    public func save(to path: String) throws { try modelFile().write(to: path) }
-
     public convenience init(modelFile file: SafeTensors) throws {
         try ModelFile.checkKind(file, expected: Self.modelKind)
         var c = ImageClassifierConfig()
@@ -488,10 +486,6 @@ public final class ImageClassifier: Module {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
         try ModelFile.load(file, into: self)
-    }
-
-    public static func load(from path: String) throws -> ImageClassifier {
-        try ModelFile.open(path) { try ImageClassifier(modelFile: $0) }
     }
 }
 

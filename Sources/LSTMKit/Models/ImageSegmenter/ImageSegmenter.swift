@@ -129,7 +129,7 @@ final class ConvNormReLU: Module {
 /// concatenation with the skip and a ConvNormReLU; a 1×1 convolution gives K logits
 /// per pixel. Images are (N, H, W) or (N, H, W, C) float32, channels last; any H, W ≥ 1:
 /// they are padded to a multiple of 2^blocks inside and the logits cropped back.
-public final class ImageSegmenter: Module {
+public final class ImageSegmenter: Module, ModelFileModel {
     public static let modelKind = "image_segmenter"
 
     public let config: ImageSegmenterConfig
@@ -530,8 +530,6 @@ public final class ImageSegmenter: Module {
             tensors: ModelFile.tensors(of: self))
     }
 
-    public func save(to path: String) throws { try modelFile().write(to: path) }
-
     public convenience init(modelFile file: SafeTensors) throws {
         try ModelFile.checkKind(file, expected: Self.modelKind)
         var c = ImageSegmenterConfig(numClasses: try ModelFile.int(file, "num_classes"))
@@ -568,10 +566,6 @@ public final class ImageSegmenter: Module {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
         try ModelFile.load(file, into: self)
-    }
-
-    public static func load(from path: String) throws -> ImageSegmenter {
-        try ModelFile.open(path) { try ImageSegmenter(modelFile: $0) }
     }
 }
 

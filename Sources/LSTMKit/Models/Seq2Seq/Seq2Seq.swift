@@ -148,7 +148,7 @@ public struct Seq2SeqTranslation: Equatable, Sendable {
 /// [embedding of the previous token; h̃_{t-1}] (input feeding), started from a bridge
 /// of the encoder's final states → encoder–decoder attention (dot, general or
 /// additive) giving h̃_t → Linear to the target vocabulary.
-public final class Seq2Seq: Module {
+public final class Seq2Seq: Module, ModelFileModel {
     public static let modelKind = "seq2seq"
 
     public let config: Seq2SeqConfig
@@ -457,8 +457,6 @@ public final class Seq2Seq: Module {
             tensors: ModelFile.tensors(of: self))
     }
 
-    public func save(to path: String) throws { try modelFile().write(to: path) }
-
     public convenience init(modelFile file: SafeTensors) throws {
         try ModelFile.checkKind(file, expected: Self.modelKind)
         func choice<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws -> E where E.RawValue == String {
@@ -499,9 +497,5 @@ public final class Seq2Seq: Module {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
         try ModelFile.load(file, into: self)
-    }
-
-    public static func load(from path: String) throws -> Seq2Seq {
-        try ModelFile.open(path) { try Seq2Seq(modelFile: $0) }
     }
 }

@@ -235,7 +235,7 @@ public final class SequenceClassifierMember: Module {
 /// Classifies float sequences of C channels and any length: the average of the class
 /// probabilities of `config.members` networks (`SequenceClassifierMember`), each trained
 /// on its own dev split. Labels are strings, kept in the model.
-public final class SequenceClassifier: Module {
+public final class SequenceClassifier: Module, ModelFileModel {
     public static let modelKind = "sequence_classifier"
 
     public let config: SequenceClassifierConfig
@@ -331,8 +331,6 @@ public final class SequenceClassifier: Module {
             tensors: ModelFile.tensors(of: self))
     }
 
-    public func save(to path: String) throws { try modelFile().write(to: path) }
-
     public convenience init(modelFile file: SafeTensors) throws {
         try ModelFile.checkKind(file, expected: Self.modelKind)
         var c = SequenceClassifierConfig()
@@ -379,10 +377,6 @@ public final class SequenceClassifier: Module {
                 throw LSTMKitError.invalidFormat("tensor \"member\(k).scaler.std\" holds \(m.scaler.std.value[j]) at \(j); it must be > 0")
             }
         }
-    }
-
-    public static func load(from path: String) throws -> SequenceClassifier {
-        try ModelFile.open(path) { try SequenceClassifier(modelFile: $0) }
     }
 }
 

@@ -54,7 +54,7 @@ extension TextClassifierConfig: HyperParameterized {
 /// Embedding → recurrent layer ((Bi)LSTM) → pooling (last, mean, max or additive attention) → Linear →
 /// softmax over the classes; optionally mixed with a linear head over the text's
 /// n-grams (`ngramOrder`). Labels are strings, kept in the model.
-public final class TextClassifier: Module {
+public final class TextClassifier: Module, ModelFileModel {
     public static let modelKind = "text_classifier"
 
     public let config: TextClassifierConfig
@@ -303,8 +303,6 @@ public final class TextClassifier: Module {
             tensors: ModelFile.tensors(of: self))
     }
 
-    public func save(to path: String) throws { try modelFile().write(to: path) }
-
     public convenience init(modelFile file: SafeTensors) throws {
         try ModelFile.checkKind(file, expected: Self.modelKind)
         var c = TextClassifierConfig()
@@ -349,10 +347,6 @@ public final class TextClassifier: Module {
             throw LSTMKitError.invalidFormat("invalid hyper-parameters: \(e.message)")
         }
         try ModelFile.load(file, into: self)
-    }
-
-    public static func load(from path: String) throws -> TextClassifier {
-        try ModelFile.open(path) { try TextClassifier(modelFile: $0) }
     }
 }
 
