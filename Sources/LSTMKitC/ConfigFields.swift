@@ -28,9 +28,14 @@ struct CEnum<Value: Equatable> {
         self.cases = cases.map { (Int32($0.0), $0.1, $0.2) }
     }
 
-    /// A case's name in text: its C name's last word, lower-cased (LK_POOLING_MEAN: "mean").
+    /// A case's name in text: its C name's words after the field's name, lower-cased
+    /// (LK_POOLING_MEAN: "mean", LK_POOLING_SELF_ATTENTION: "self_attention").
     func text(_ code: Int32) -> String {
-        cases.first { $0.code == code }.map { String($0.name.split(separator: "_").last!).lowercased() } ?? "\(code)"
+        cases.first { $0.code == code }.map {
+            let words = $0.name.split(separator: "_")
+            let start = words.firstIndex { $0.lowercased() == field }.map { $0 + 1 } ?? words.count - 1
+            return words[start...].joined(separator: "_").lowercased()
+        } ?? "\(code)"
     }
 
     /// How the field reads and writes as text: by its cases' names.
@@ -55,6 +60,7 @@ struct CEnum<Value: Equatable> {
 let poolings = CEnum<SequencePoolingKind>("pooling", [
     (LK_POOLING_LAST, "LK_POOLING_LAST", .last), (LK_POOLING_MEAN, "LK_POOLING_MEAN", .mean),
     (LK_POOLING_MAX, "LK_POOLING_MAX", .max), (LK_POOLING_ATTENTION, "LK_POOLING_ATTENTION", .attention),
+    (LK_POOLING_SELF_ATTENTION, "LK_POOLING_SELF_ATTENTION", .selfAttention),
 ])
 
 /// How a C field's value reads and writes as text.
