@@ -31,11 +31,8 @@ struct CEnum<Value: Equatable> {
     /// A case's name in text: its C name's words after the field's name, lower-cased
     /// (LK_POOLING_MEAN: "mean", LK_POOLING_SELF_ATTENTION: "self_attention").
     func text(_ code: Int32) -> String {
-        cases.first { $0.code == code }.map {
-            let words = $0.name.split(separator: "_")
-            let start = words.firstIndex { $0.lowercased() == field }.map { $0 + 1 } ?? words.count - 1
-            return words[start...].joined(separator: "_").lowercased()
-        } ?? "\(code)"
+        guard let words = cases.first(where: { $0.code == code })?.name.split(separator: "_") else { return "\(code)" }
+        return words[((words.firstIndex { $0.lowercased() == field } ?? words.count - 2) + 1)...].joined(separator: "_").lowercased()
     }
 
     /// How the field reads and writes as text: by its cases' names.
