@@ -107,3 +107,32 @@ struct AttentionSelfAttentionPoolingTests {
         }
     }
 }
+
+/// Seq2Seq's self-attention blocks over the encoder's states (gradients and the file's
+/// round trip: Seq2SeqTests, with `blocks:`).
+@Suite("Seq2Seq self-attention blocks")
+struct AttentionSeq2SeqBlockTests {
+    static let vocabulary = Seq2SeqVocabulary(mode: .characters, texts: ["abcde"], minCount: 1)
+
+    static func model(blocks: Int, heads: Int = 2) throws -> Seq2Seq {
+        var c = Seq2SeqConfig()
+        (c.embeddingSize, c.hiddenSize, c.attentionSize, c.selfAttentionBlocks, c.selfAttentionHeads) = (3, 2, 3, blocks, heads)
+        return try Seq2Seq(config: c, source: vocabulary, target: vocabulary)
+    }
+
+    @Test("blocks: names, metadata only when present, an unchanged model without them, the heads rule")
+    func files() throws {
+        let without = try Self.model(blocks: 0), with = try Self.model(blocks: 2)
+        #expect(without.modelFile().metadata("self_attention_blocks") == nil && without.modelFile().metadata("self_attention_heads") == nil)
+        #expect(with.modelFile().metadata("self_attention_blocks") == "2" && with.modelFile().metadata("self_attention_heads") == "2")
+        let names = with.namedParameters.map(\.name)
+        #expect(names.contains("encoder_blocks.1.self_attn.in_proj_weight") && names.contains("encoder_blocks.0.norm.bias"))
+        // Blocks are drawn last: every other tensor is initialised as without them.
+        let plain = Dictionary(uniqueKeysWithValues: without.namedParameters.map { ($0.name, $0.parameter.value) })
+        for (name, p) in with.namedParameters where !name.hasPrefix("encoder_blocks.") { #expect(plain[name] == p.value, "\(name)") }
+        #expect(throws: LSTMKitError.invalidArgument("self_attention_heads (3) must divide the encoder's output size (4)")) {
+            try Self.model(blocks: 1, heads: 3)
+        }
+        #expect(throws: LSTMKitError.self) { try Self.model(blocks: 9) }
+    }
+}

@@ -31,6 +31,12 @@ public final class RecurrentOutputPooling {
         (block.map { [(prefix + "self_attention", $0 as Module)] } ?? []) + (attention.map { [(prefix + "attention", $0 as Module)] } ?? [])
     }
 
+    /// What `.selfAttention`'s block holds in a training step per position of sequences
+    /// of `steps` (0 for the other kinds), for `TrainingTask.stepFloats`.
+    public func trainingFloatsPerStep(steps: Int) -> Double {
+        block.map { SelfAttentionBlock.trainingFloatsPerStep(modelSize: $0.attention.modelSize, heads: $0.attention.heads, steps: steps) } ?? 0
+    }
+
     /// The weights of `.selfAttention`'s block over outputs `width` wide, for a model's
     /// memory estimate (`Memory.checkModel`; 0 for the other kinds).
     public static func blockEstimate(_ kind: SequencePoolingKind, width: Int) -> Double {
