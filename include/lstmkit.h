@@ -566,7 +566,7 @@ LK_API lk_status lk_text_classifier_predict(const lk_text_classifier *classifier
  * Errors: INVALID_ARGUMENT for NULL classifier, text, tokens_size or n_tokens, a NULL
  * buffer with a capacity > 0, a capacity above SIZE_MAX / 2, invalid UTF-8 (the message
  * gives the byte offset), a NUL byte in the text, and a model whose pooling is not
- * attention (the message names the pooling); BUFFER_TOO_SMALL as above. May run with
+ * attention or self_attention (the message names the pooling); BUFFER_TOO_SMALL as above. May run with
  * predict on one handle from many threads at once. */
 LK_API lk_status lk_text_classifier_attention(const lk_text_classifier *classifier,
                                               const char *text, size_t text_len,
@@ -1035,10 +1035,11 @@ LK_API lk_status lk_sequence_classifier_predict(const lk_sequence_classifier *cl
                                                 int32_t threads, float *probabilities, size_t probabilities_count);
 
 /* The attention weights of each step (which steps decided), for a model trained with
- * LK_POOLING_ATTENTION or LK_POOLING_SELF_ATTENTION (see lk_text_classifier_attention): weights is (n, steps) float32, weights_count == n * steps;
+ * LK_POOLING_ATTENTION or LK_POOLING_SELF_ATTENTION (see lk_text_classifier_attention):
+ * weights is (n, steps) float32, weights_count == n * steps;
  * row i holds sequence i's weights over its lengths[i] steps (they sum to 1) and 0 at
  * padded steps. Errors: as predict, and INVALID_ARGUMENT when the model's pooling is
- * not attention. */
+ * neither. */
 LK_API lk_status lk_sequence_classifier_attention(const lk_sequence_classifier *classifier, const lk_sequences *x,
                                                   int32_t threads, float *weights, size_t weights_count);
 

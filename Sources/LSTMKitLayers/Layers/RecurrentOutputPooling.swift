@@ -40,7 +40,7 @@ public final class RecurrentOutputPooling {
     /// The weights of `.selfAttention`'s block over outputs `width` wide, for a model's
     /// memory estimate (`Memory.checkModel`; 0 for the other kinds).
     public static func blockEstimate(_ kind: SequencePoolingKind, width: Int) -> Double {
-        kind == .selfAttention ? 4 * Double(width) * Double(width) + 6 * Double(width) : 0
+        kind == .selfAttention ? SelfAttentionBlock.parameterCount(modelSize: width) : 0
     }
 
     public enum Cache {

@@ -80,7 +80,7 @@ extension Seq2SeqConfig {
         return FloatCount.embedding(sourceVocabulary + targetVocabulary, embeddingSize)
             + encoderConfig(seed: 0).parameterEstimate + decoderConfig(seed: 0).parameterEstimate
             + FloatCount.linear(d, d) * 3 + FloatCount.linear(d, attentionSize) * 2 + FloatCount.linear(d, targetVocabulary)
-            + Double(selfAttentionBlocks) * RecurrentOutputPooling.blockEstimate(.selfAttention, width: d)
+            + Double(selfAttentionBlocks) * SelfAttentionBlock.parameterCount(modelSize: d)
     }
 
     /// Floats the self-attention blocks hold per source step of a sequence of `sourceSteps`.
