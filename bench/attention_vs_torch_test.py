@@ -15,7 +15,11 @@ same name (the module tree's), so both sides run the same weights:
   step at a time against the same PyTorch output;
 - multi-head self-attention against torch.nn.MultiheadAttention with a key padding
   mask, and the block LayerNorm(x + attention(x)) against nn.LayerNorm on top of it
-  (LSTMKit outputs 0 at padded positions, so only valid positions are compared).
+  (LSTMKit outputs 0 at padded positions, so only valid positions are compared);
+- the same layers' backward, and the classifiers' self_attention pooling (the block,
+  then additive attention over its valid outputs) forward and backward, on ragged
+  batches: the input's gradient and every tensor's against autograd's, for an output
+  gradient that is 0 at padded positions (LSTMKit's padded outputs are constant 0).
 """
 
 import os
@@ -133,3 +137,53 @@ def test_self_attention_matches_torch(bench_binary, tmp_path, kind):
     assert np.all(got("out")[padded] == 0)
     ours = got("weights").transpose(0, 2, 1, 3)   # (N, T, H, T): index by valid queries
     np.testing.assert_allclose(ours[valid], weights.transpose(0, 2, 1, 3)[valid], **TOL)
+
+
+class Pool(torch.nn.Module):
+    """The self_attention pooling: the block, then additive attention (LSTMKit's names)."""
+
+    def __init__(self, d, heads, a):
+        super().__init__()
+        self.self_attention = Block(d, heads)
+        self.attention = torch.nn.Module()
+        self.attention.projection = torch.nn.Linear(d, a)
+        self.attention.context = torch.nn.Parameter(torch.randn(a) / a ** 0.5)
+
+    def forward(self, x, padded):
+        z, _ = self.self_attention(x, padded, True)
+        scores = torch.tanh(self.attention.projection(z)) @ self.attention.context
+        alpha = torch.softmax(scores.masked_fill(padded, float("-inf")), dim=-1)
+        return (alpha[:, :, None] * z).sum(1), alpha
+
+
+@pytest.mark.parametrize("kind", ["self", "block", "pool"])
+def test_self_attention_gradients_match_torch(bench_binary, tmp_path, kind):
+    torch.manual_seed(12)
+    d, heads = 12, 3
+    module = Pool(d, heads, 5) if kind == "pool" else Block(d, heads)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    rng = np.random.default_rng(9)
+    lengths = np.array([5, 2, 1, 4], dtype=np.int64)
+    x = rng.standard_normal((4, 5, d)).astype(np.float32)
+    padded = np.arange(5)[None, :] >= lengths[:, None]
+    xt = torch.from_numpy(x).requires_grad_(True)
+    out, weights = module(xt, torch.from_numpy(padded)) if kind == "pool" else module(xt, torch.from_numpy(padded), kind == "block")
+    dy = rng.standard_normal(tuple(out.shape)).astype(np.float32)
+    if kind != "pool":
+        dy[padded] = 0   # LSTMKit's padded outputs are constant 0: torch's must not count
+    (out * torch.from_numpy(dy)).sum().backward()
+    if kind == "self":
+        module = module.self_attn
+    got = run_lstmkit(bench_binary, tmp_path, module, dict(x=x, lengths=lengths, dy=dy), kind, heads)
+    valid = ~padded
+    if kind == "pool":
+        np.testing.assert_allclose(got("out"), out.detach().numpy(), **TOL)
+        np.testing.assert_allclose(got("weights"), weights.detach().numpy(), **TOL)
+    else:
+        np.testing.assert_allclose(got("out")[valid], out.detach().numpy()[valid], **TOL)
+    np.testing.assert_allclose(got("dx"), xt.grad.numpy(), **TOL, err_msg="dx")
+    assert np.all(got("dx")[padded] == 0)
+    for name, p in module.named_parameters():
+        np.testing.assert_allclose(got("grad." + name), p.grad.numpy(), **TOL, err_msg=name)

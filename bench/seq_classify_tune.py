@@ -48,6 +48,8 @@ CANDIDATES = {
     # 40-270 sequences.
     "fcn32": ({"conv_filters": (32, 64, 32)}, {}),
     "fcn128": ({"conv_filters": (128, 256, 128)}, {}),
+    # Issue 20: a self-attention block over the recurrent outputs, then additive attention.
+    "self_attention": ({"pooling": "self_attention"}, {}),
 }
 
 

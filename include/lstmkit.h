@@ -492,7 +492,11 @@ enum {
     LK_POOLING_LAST = 0,      /* the final state of each direction  */
     LK_POOLING_MEAN = 1,      /* the mean over the text's tokens     */
     LK_POOLING_MAX = 2,       /* the elementwise maximum             */
-    LK_POOLING_ATTENTION = 3  /* additive attention                  */
+    LK_POOLING_ATTENTION = 3, /* additive attention                  */
+    LK_POOLING_SELF_ATTENTION = 4 /* a self-attention block (multi-head,
+                                 residual, LayerNorm; "attention_heads" by name
+                                 through lk_train_options, default 4, dividing the
+                                 outputs' width), then additive attention */
 };
 
 /* Recurrent cells, for a config's int32_t cell field (the other models take the cell by
@@ -542,7 +546,8 @@ LK_API lk_status lk_text_classifier_predict(const lk_text_classifier *classifier
                                             float *probabilities, size_t probabilities_count);
 
 /* The attention weights of one text, token by token: which words decided. Only for a
- * model trained with LK_POOLING_ATTENTION.
+ * model trained with LK_POOLING_ATTENTION, or LK_POOLING_SELF_ATTENTION (the weights of
+ * the self-attention block's outputs, each token's in the context of the others).
  *   text         text_len bytes of UTF-8 (needs no terminator; must not contain NUL)
  *   tokens       receives the tokens the model read, in order, as *n_tokens
  *                consecutive NUL-terminated UTF-8 strings: the normalised tokens
@@ -561,7 +566,7 @@ LK_API lk_status lk_text_classifier_predict(const lk_text_classifier *classifier
  * Errors: INVALID_ARGUMENT for NULL classifier, text, tokens_size or n_tokens, a NULL
  * buffer with a capacity > 0, a capacity above SIZE_MAX / 2, invalid UTF-8 (the message
  * gives the byte offset), a NUL byte in the text, and a model whose pooling is not
- * attention (the message names the pooling); BUFFER_TOO_SMALL as above. May run with
+ * attention or self_attention (the message names the pooling); BUFFER_TOO_SMALL as above. May run with
  * predict on one handle from many threads at once. */
 LK_API lk_status lk_text_classifier_attention(const lk_text_classifier *classifier,
                                               const char *text, size_t text_len,
@@ -1030,10 +1035,11 @@ LK_API lk_status lk_sequence_classifier_predict(const lk_sequence_classifier *cl
                                                 int32_t threads, float *probabilities, size_t probabilities_count);
 
 /* The attention weights of each step (which steps decided), for a model trained with
- * LK_POOLING_ATTENTION: weights is (n, steps) float32, weights_count == n * steps;
+ * LK_POOLING_ATTENTION or LK_POOLING_SELF_ATTENTION (see lk_text_classifier_attention):
+ * weights is (n, steps) float32, weights_count == n * steps;
  * row i holds sequence i's weights over its lengths[i] steps (they sum to 1) and 0 at
  * padded steps. Errors: as predict, and INVALID_ARGUMENT when the model's pooling is
- * not attention. */
+ * neither. */
 LK_API lk_status lk_sequence_classifier_attention(const lk_sequence_classifier *classifier, const lk_sequences *x,
                                                   int32_t threads, float *weights, size_t weights_count);
 
@@ -1214,7 +1220,8 @@ LK_API lk_status lk_model_get_setting(const void *model, const char *key, char *
  * a caller may pass the lk_<model>_train_config_default() struct unchanged and every
  * value by name. A field reads and writes as text: numbers as decimals ("64", "0.3",
  * "1e-3"), a 0/1 flag as "true" or "false" ("1" and "0" are read too), an enum by its
- * constant's last word, lower-cased (LK_POOLING_ATTENTION: "attention",
+ * constant's words after the field's name, lower-cased (LK_POOLING_ATTENTION: "attention",
+ * LK_POOLING_SELF_ATTENTION: "self_attention",
  * LK_TOKENIZATION_AUTO: "auto", LK_CELL_GRU: "gru"), a fixed array with its count as
  * values separated by commas ("32,64"; its count field, such as num_conv_blocks, is set
  * with it). A field set by name replaces the struct's; a name that is both a field and

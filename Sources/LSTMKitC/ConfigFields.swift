@@ -28,9 +28,11 @@ struct CEnum<Value: Equatable> {
         self.cases = cases.map { (Int32($0.0), $0.1, $0.2) }
     }
 
-    /// A case's name in text: its C name's last word, lower-cased (LK_POOLING_MEAN: "mean").
+    /// A case's name in text: its C name's words after the field's name, lower-cased
+    /// (LK_POOLING_MEAN: "mean", LK_POOLING_SELF_ATTENTION: "self_attention").
     func text(_ code: Int32) -> String {
-        cases.first { $0.code == code }.map { String($0.name.split(separator: "_").last!).lowercased() } ?? "\(code)"
+        guard let words = cases.first(where: { $0.code == code })?.name.split(separator: "_") else { return "\(code)" }
+        return words[((words.firstIndex { $0.lowercased() == field } ?? words.count - 2) + 1)...].joined(separator: "_").lowercased()
     }
 
     /// How the field reads and writes as text: by its cases' names.
@@ -55,6 +57,7 @@ struct CEnum<Value: Equatable> {
 let poolings = CEnum<SequencePoolingKind>("pooling", [
     (LK_POOLING_LAST, "LK_POOLING_LAST", .last), (LK_POOLING_MEAN, "LK_POOLING_MEAN", .mean),
     (LK_POOLING_MAX, "LK_POOLING_MAX", .max), (LK_POOLING_ATTENTION, "LK_POOLING_ATTENTION", .attention),
+    (LK_POOLING_SELF_ATTENTION, "LK_POOLING_SELF_ATTENTION", .selfAttention),
 ])
 
 /// How a C field's value reads and writes as text.

@@ -57,7 +57,7 @@ private func infer(_ classifier: OpaquePointer?, _ x: UnsafePointer<lk_sequences
         let width = attention ? try size(p.steps, "x->steps") : h.strings.count
         let needed = try count(outCount, "\(outName)_count", is: [try size(p.n, "x->n"), width],
                                attention ? "n * steps" : "n * num_classes")
-        if attention && h.model.config.pooling != .attention {
+        if attention && !h.model.config.pooling.weighsSteps {
             throw invalid("this model pools by \(h.model.config.pooling.rawValue): no attention weights; train with attention pooling")
         }
         if p.n == 0 { return }

@@ -38,6 +38,7 @@ protocol ClassifierConfig: HyperParameterized {
     var hiddenSize: Int { get set }
     var numLayers: Int { get set }
     var attentionSize: Int { get set }
+    var attentionHeads: Int { get set }
     var seed: UInt64 { get set }
     var cell: RecurrentCell { get set }
 }
@@ -110,10 +111,11 @@ struct TrainClassifier: Command, Threaded {
     @Option(help: "Training data: a label<TAB>text file (text), or a .npy of images (rows, cnn).") var train: String
     @Option(help: "Dev data (early stopping), as --train.") var dev: String
     @Option(help: "Where to write the model.") var output: String
-    @Option(help: "last, mean, max or attention (default: attention for text, last for images).") var pooling: String?
+    @Option(help: "last, mean, max, attention or self_attention (default: attention for text, last for images).") var pooling: String?
     @Option(help: Text.help("hidden_size", default: defaults(text.hiddenSize, image.hiddenSize))) var hiddenSize: Int?
     @Option(help: Text.help("num_layers", default: defaults(text.numLayers, image.numLayers))) var layers: Int?
     @Option(help: Text.help("attention_size", default: defaults(text.attentionSize, image.attentionSize))) var attentionSize: Int?
+    @Option(help: Text.help("attention_heads", default: defaults(text.attentionHeads, image.attentionHeads))) var attentionHeads: Int?
     @Option(help: ArgumentHelp("Dropout in training: on the embeddings and the pooled features of texts, on the pooled "
                                + "features of images (default: \(defaults(text.embeddingDropout, image.dropout)))."))
     var dropout: Float?
@@ -136,7 +138,7 @@ struct TrainClassifier: Command, Threaded {
     func configured<C: ClassifierConfig, O: TrainingLoopOptions>() throws -> (C, O) {
         var (config, options): (C, O) = (C(), loop.options())
         if let pooling { config.pooling = try choice(pooling, option: "--pooling") }
-        set(&config, [\.hiddenSize: hiddenSize, \.numLayers: layers, \.attentionSize: attentionSize])
+        set(&config, [\.hiddenSize: hiddenSize, \.numLayers: layers, \.attentionSize: attentionSize, \.attentionHeads: attentionHeads])
         set(&config, [\.cell: loop.cell])
         config.seed = options.loop.seed
         return (config, options)
@@ -211,7 +213,7 @@ struct Classify: Command, Threaded {
         switch try loadClassifier(model) {
         case .text(let classifier):
             if probabilitiesNpy != nil || predictionsNpy != nil { throw invalid("--probabilities-npy and --predictions-npy apply to image classifiers") }
-            if attention && classifier.config.pooling != .attention {
+            if attention && !classifier.config.pooling.weighsSteps {
                 throw invalid("--attention needs a model trained with attention pooling; \(model) pools by \(classifier.config.pooling.rawValue)")
             }
             for source in sources(files) {

@@ -41,8 +41,9 @@ struct TrainSequenceClassifier: Command, Threaded {
     @Option(help: Config.help("hidden_size", default: config.hiddenSize)) var hiddenSize = config.hiddenSize
     @Option(help: Config.help("num_layers", default: config.numLayers)) var layers = config.numLayers
     @Flag(help: "A forward-only recurrent layer (default: bidirectional).") var unidirectional = false
-    @Option(help: "last, mean, max or attention (default: \(config.pooling.rawValue)).") var pooling = config.pooling.rawValue
+    @Option(help: "last, mean, max, attention or self_attention (default: \(config.pooling.rawValue)).") var pooling = config.pooling.rawValue
     @Option(help: Config.help("attention_size", default: config.attentionSize)) var attentionSize = config.attentionSize
+    @Option(help: Config.help("attention_heads", default: config.attentionHeads)) var attentionHeads = config.attentionHeads
     @Flag(help: "LayerNorm between recurrent layers.") var layerNorm = false
     @Option(help: Config.help("dropout", default: config.dropout)) var dropout = config.dropout
     @Option(help: Config.help("patch_length", default: config.patchLength)) var patchLength = config.patchLength
@@ -63,7 +64,7 @@ struct TrainSequenceClassifier: Command, Threaded {
         c.pooling = try choice(pooling, option: "--pooling")
         (c.hiddenSize, c.numLayers, c.bidirectional, c.attentionSize) = (hiddenSize, layers, !unidirectional, attentionSize)
         (c.layerNorm, c.dropout, c.missing, c.seed) = (layerNorm, dropout, maskMissing ? .mask : .refuse, options.seed)
-        (c.patchLength, c.members) = (patchLength, members)
+        (c.patchLength, c.members, c.attentionHeads) = (patchLength, members, attentionHeads)
         if let convFilters { try Config.hyperParameter("conv_filters")!.set(convFilters, in: &c, as: "--conv-filters") }
         options.validationFraction = validationFraction
         try check(c, options)   // the engine's rules, before reading the data
@@ -108,7 +109,7 @@ struct ClassifySequences: Command, Threaded {
             let (score, seconds) = try timed { try classifier.evaluate(data, labels: gold, threads: threads) }
             return printClassificationScore(score, of: data.count, "sequences", seconds: seconds)
         }
-        if attention && classifier.config.pooling != .attention {
+        if attention && !classifier.config.pooling.weighsSteps {
             throw invalid("--attention needs a model trained with attention pooling; \(model) pools by \(classifier.config.pooling.rawValue)")
         }
         let (p, weights) = try classifier.predictWithAttention(data, threads: threads)

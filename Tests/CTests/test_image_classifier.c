@@ -320,7 +320,7 @@ static void group_image_classifier_train_errors(void) {
     IMG_BAD_FIELD(num_conv_blocks, LK_IMAGE_MAX_CONV_BLOCKS + 1);
     IMG_BAD_FIELD(conv_channels[0], 0);
     IMG_BAD_FIELD(conv_channels[0], 5000);
-    IMG_BAD_FIELD(pooling, 4);
+    IMG_BAD_FIELD(pooling, 5);
     IMG_BAD_FIELD(attention_size, 0);
     IMG_BAD_FIELD(dropout, 1.0f);
     IMG_BAD_FIELD(dropout, NAN);

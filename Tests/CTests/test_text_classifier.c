@@ -450,7 +450,7 @@ static void group_text_classifier_train_errors(void) {
     BAD_FIELD(num_layers, 1000);
     BAD_FIELD(bidirectional, 2);
     BAD_FIELD(bidirectional, -1);
-    BAD_FIELD(pooling, 4);
+    BAD_FIELD(pooling, 5);
     BAD_FIELD(pooling, -1);
     BAD_FIELD(attention_size, 0);
     BAD_FIELD(attention_size, INT32_MAX);
@@ -490,7 +490,7 @@ static void group_text_classifier_train_errors(void) {
 #undef BAD_FIELD
 
     /* Every pooling and tokenization trains (one epoch, tiny), and balancing works. */
-    for (int32_t pool = LK_POOLING_LAST; pool <= LK_POOLING_ATTENTION; pool++) {
+    for (int32_t pool = LK_POOLING_LAST; pool <= LK_POOLING_SELF_ATTENTION; pool++) {
         lk_text_classifier_train_config b = tiny_cls_config();
         b.epochs = 1;
         b.pooling = pool;

@@ -344,7 +344,8 @@ static void group_options_config_text(void) {
     EXPECT(lk_train_config_default_text(NULL, text, sizeof text, &size), LK_STATUS_INVALID_ARGUMENT);
 
     lk_train_options *o = options_of(NULL);
-    SET_FAILS(o, "pooling", "median", "pooling must be last, mean, max or attention");
+    SET_FAILS(o, "pooling", "median", "pooling must be last, mean, max, attention or self_attention");
+    SET_FAILS(o, "attention_heads", "0", "attention_heads must be in [1, 64], got 0");
     SET_FAILS(o, "bidirectional", "2", "bidirectional must be true or false");
     SET_FAILS(o, "tokenization", "bytes", "tokenization must be auto, characters or words");
     SET_FAILS(o, "conv_channels", "32,,64", "conv_channels");

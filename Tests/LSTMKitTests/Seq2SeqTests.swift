@@ -22,11 +22,12 @@ private let letters = Seq2SeqVocabulary(mode: .characters, texts: ["abcde"], min
 private let words = Seq2SeqVocabulary(mode: .words, texts: ["X Y Z W"], minCount: 1)
 
 private func tinyModel(_ score: AttentionScore, cell: RecurrentCell = .lstm, layers: Int = 1, bidirectional: Bool = true,
-                       bridge: Bool = true, dropout: Float = 0) throws -> Seq2Seq {
+                       bridge: Bool = true, dropout: Float = 0, blocks: Int = 0) throws -> Seq2Seq {
     var c = Seq2SeqConfig()
     (c.embeddingSize, c.hiddenSize, c.numLayers, c.bidirectional, c.cell) = (3, 2, layers, bidirectional, cell)
     (c.score, c.attentionSize, c.bridge, c.dropout, c.seed) = (score, 3, bridge, dropout, 7)
     c.targetTokens = .words
+    if blocks > 0 { (c.selfAttentionBlocks, c.selfAttentionHeads) = (blocks, 2) }   // files record heads with blocks only
     return try Seq2Seq(config: c, source: letters, target: words)
 }
 
@@ -76,6 +77,10 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
     @Test func lstmTwoLayers() throws {
         try check(tinyModel(.dot, layers: 2))
     }
+
+    @Test func selfAttentionBlocksOverTheEncoder() throws {
+        try check(tinyModel(.general, blocks: 2))
+    }
 }
 
 @Suite struct Seq2SeqDecodingTests {
@@ -117,7 +122,8 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
 
 @Suite struct Seq2SeqFileTests {
     @Test func saveLoadRoundTripsExactly() throws {
-        for model in [try tinyModel(.additive, cell: .gru, layers: 2), try tinyModel(.general, bridge: false)] {
+        for model in [try tinyModel(.additive, cell: .gru, layers: 2), try tinyModel(.general, bridge: false),
+                      try tinyModel(.dot, blocks: 2)] {
             let bytes = model.modelFile().serialized()
             let loaded = try Seq2Seq(modelFile: SafeTensors.parse(bytes))
             #expect(loaded.modelFile().serialized() == bytes)
@@ -192,7 +198,8 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
     }
 
     @Test func weightEstimateBoundsTheModel() throws {
-        for model in [try tinyModel(.additive, cell: .gru, layers: 2), try tinyModel(.dot, bidirectional: false, bridge: false)] {
+        for model in [try tinyModel(.additive, cell: .gru, layers: 2), try tinyModel(.dot, bidirectional: false, bridge: false),
+                      try tinyModel(.general, blocks: 2)] {
             let estimate = model.config.parameterEstimate(sourceVocabulary: model.source.count, targetVocabulary: model.target.count)
             #expect(estimate >= Double(model.parameterCount))
         }

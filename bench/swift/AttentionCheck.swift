@@ -1,14 +1,18 @@
-// lstmkit-bench attention <dir> <dot|general|additive|self|block> [heads]: the LSTMKit side
+// lstmkit-bench attention <dir> <dot|general|additive|self|block|pool> [heads]: the LSTMKit side
 // of bench/attention_vs_torch_test.py. Reads the inputs and every tensor (one .npy per
 // full tensor name) from <dir>, runs the layer's forward and writes its outputs there.
 //   encoder-decoder: states (S, T_src, E), lengths (S), queries (N, T_q, D), sources (N)
 //     → out (N, T_q, O), weights (N, T_q, T_src), context (N, T_q, E), and step_out
 //       (N, T_q, O): the same queries one decoder step at a time;
-//   self, block: x (N, T, D), lengths (N) → out (N, T, D), weights (N, H, T, T).
+//   self, block: x (N, T, D), lengths (N) → out (N, T, D), weights (N, H, T, T);
+//   pool (the classifiers' self_attention pooling: block, then additive attention):
+//     x, lengths → out (N, D), weights (N, T);
+//   self, block, pool with an output gradient dy (as out) in <dir>: also dx and each
+//     tensor's gradient, "grad.<name>".
 import LSTMKit
 
 func runAttentionCheck(_ args: [String]) throws {
-    guard args.count >= 2 else { fail("usage: lstmkit-bench attention <dir> <dot|general|additive|self|block> [heads]") }
+    guard args.count >= 2 else { fail("usage: lstmkit-bench attention <dir> <dot|general|additive|self|block|pool> [heads]") }
     let (dir, kind) = (args[0], args[1])
     func floats(_ name: String) throws -> Tensor {
         let array = try NumPyFile.read("\(dir)/\(name).npy")
@@ -43,20 +47,38 @@ func runAttentionCheck(_ args: [String]) throws {
             for r in 0..<rows { for j in 0..<o { stepped.data[(r * tq + t) * o + j] = y.data[r * o + j] } }
         }
         try write("step_out", stepped)
-    } else if kind == "self" || kind == "block" {
+    } else if ["self", "block", "pool"].contains(kind) {
         guard args.count == 3, let heads = Int(args[2]) else { fail("attention \(kind) needs the number of heads") }
         let x = try floats("x")
-        let block = SelfAttentionBlock(modelSize: x.shape[2], heads: heads, rng: &rng)
-        if kind == "self" {
-            try load(block.attention)
-            let (y, cache) = block.attention.forward(x, lengths: lengths)
-            try write("out", y)
+        let d = x.shape[2]
+        let pooling = RecurrentOutputPooling(.selfAttention, recurrent: RecurrentConfig(inputSize: 1, hiddenSize: d),
+                                             attentionSize: kind == "pool" ? try floats("attention.context").count : 1,
+                                             heads: heads, rng: &rng)
+        let block = pooling.block!
+        let modules: [(String, Module)] = kind == "self" ? [("", block.attention)] : kind == "block" ? [("", block)]
+            : pooling.children().map { ($0.name + ".", $0.module) }
+        let names = modules.flatMap { prefix, m in m.namedParameters.map { (prefix + $0.name, $0.parameter) } }
+        for (name, p) in names { try p.assign(try floats(name).data, fullName: name) }
+        let dy = try? floats("dy")   // none: forward only
+        let y: Tensor, dx: Tensor?
+        switch kind {
+        case "self":
+            let (out, cache) = block.attention.forward(x, lengths: lengths)
+            (y, dx) = (out, dy.map { block.attention.backward(cache, outputGrad: $0) })
             try write("weights", cache.weights)
-        } else {
-            try load(block)
-            let (y, cache) = block.forward(x, lengths: lengths)
-            try write("out", y)
+        case "block":
+            let (out, cache) = block.forward(x, lengths: lengths)
+            (y, dx) = (out, dy.map { block.backward(cache, outputGrad: $0) })
             try write("weights", cache.weights)
+        default:
+            let (out, cache) = pooling.forward(y: x, final: Tensor(zeros: [2, x.shape[0], d]), lengths: lengths)
+            (y, dx) = (out, dy.map { pooling.backward(cache, outputGrad: $0).dY })
+            try write("weights", Tensor(shape: [x.shape[0], x.shape[1]], data: cache.attentionWeights!))
+        }
+        try write("out", y)
+        if let dx {
+            try write("dx", dx)
+            for (name, p) in names { try write("grad." + name, Tensor(shape: p.shape, data: p.grad)) }
         }
     } else {
         fail("unknown attention kind \(kind)")

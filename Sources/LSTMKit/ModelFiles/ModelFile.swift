@@ -124,9 +124,11 @@ public enum ModelFile {
          ("bidirectional", c.bidirectional ? "true" : "false")] + cellMetadata(c.cell)
     }
 
-    /// A recurrent classifier's pooling head: pooling and attention_size.
+    /// A recurrent classifier's pooling head: pooling and attention_size, and
+    /// attention_heads for self_attention only (so the other files are as before).
     public static func poolingMetadata(_ c: some RecurrentClassifierConfig) -> [(String, String)] {
         [("pooling", c.pooling.rawValue), ("attention_size", String(c.attentionSize))]
+            + (c.pooling == .selfAttention ? [("attention_heads", String(c.attentionHeads))] : [])
     }
 
     /// Reads what `recurrentMetadata` wrote into `c`.
@@ -140,10 +142,12 @@ public enum ModelFile {
     /// Reads what `poolingMetadata` wrote into `c`.
     public static func readPooling<C: RecurrentClassifierConfig>(_ file: SafeTensors, into c: inout C) throws {
         guard let pooling = SequencePoolingKind(rawValue: file.metadata("pooling") ?? "") else {
-            throw LSTMKitError.invalidFormat("metadata \"pooling\" must be one of last, mean, max, attention")
+            let known = SequencePoolingKind.allCases.map(\.rawValue).joined(separator: ", ")
+            throw LSTMKitError.invalidFormat("metadata \"pooling\" must be one of \(known)")
         }
         c.pooling = pooling
         c.attentionSize = try int(file, "attention_size")
+        if pooling == .selfAttention { c.attentionHeads = try int(file, "attention_heads") }
     }
 
     /// The metadata that records `cell`: none for the LSTM, so LSTM models' files stay

@@ -12,6 +12,12 @@ public enum SequencePoolingKind: String, CaseIterable, Sendable {
     case max
     /// Additive attention: weights softmax(v·tanh(W h_t + b)) over the valid steps.
     case attention
+    /// A self-attention block (multi-head, residual, LayerNorm) over the valid steps,
+    /// then additive attention over its outputs (RecurrentOutputPooling).
+    case selfAttention = "self_attention"
+
+    /// Whether additive attention weighs the steps (their weights can be shown).
+    public var weighsSteps: Bool { self == .attention || self == .selfAttention }
 }
 
 /// Additive (Bahdanau-style) attention pooling:
@@ -123,7 +129,7 @@ public enum SimplePooling {
     }
 
     public static func forward(_ h: Tensor, lengths: [Int], kind: SequencePoolingKind) -> (Tensor, Cache) {
-        precondition(kind != .attention, "attention pooling has parameters: use AttentionPooling")
+        precondition(!kind.weighsSteps, "attention pooling has parameters: use AttentionPooling")
         let (batch, steps, d) = (h.shape[0], h.shape[1], h.shape[2])
         var out = [Float](repeating: 0, count: batch * d)
         var argmax = kind == .max ? [Int](repeating: 0, count: batch * d) : []
@@ -145,7 +151,7 @@ public enum SimplePooling {
                     }
                     out[b * d + j] = best
                     argmax[b * d + j] = at
-                case .attention:
+                case .attention, .selfAttention:
                     break
                 }
             }
@@ -164,7 +170,7 @@ public enum SimplePooling {
                 case .last: dh[(b * steps + n - 1) * d + j] = g
                 case .mean: for t in 0..<n { dh[(b * steps + t) * d + j] = g / Float(n) }
                 case .max: dh[(b * steps + cache.argmax[b * d + j]) * d + j] = g
-                case .attention: break
+                case .attention, .selfAttention: break
                 }
             }
         }

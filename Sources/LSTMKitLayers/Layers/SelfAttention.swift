@@ -184,6 +184,16 @@ public final class SelfAttentionBlock: Module {
 
     public var children: [(name: String, module: Module)] { [("self_attn", attention), ("norm", norm)] }
 
+    /// Its weights for `modelSize`, for memory estimates (`Memory.checkModel`).
+    public static func parameterCount(modelSize d: Int) -> Double { 4 * Double(d) * Double(d) + 6 * Double(d) }
+
+    /// What a training step holds per position of sequences of `steps`, an upper bound:
+    /// the caches (projections, outputs, norm), a row of the (H, T, T) weights, and
+    /// backward's gradients of them; for `TrainingTask.stepFloats`.
+    public static func trainingFloatsPerStep(modelSize d: Int, heads: Int, steps: Int) -> Double {
+        2 * (10 * Double(d) + Double(heads) * Double(steps))
+    }
+
     public struct Cache {
         public let attention: MultiHeadSelfAttention.Cache
         let norm: LayerNorm.Cache

@@ -290,6 +290,10 @@ extension HyperParameter {
         .int("attention_size", path, 1...4096, "Hidden size of the attention pooling's scorer.")
     }
 
+    package static func attentionHeads(_ path: WritableKeyPath<Root, Int>) -> HyperParameter {
+        .int("attention_heads", path, 1...64, "Heads of the self_attention pooling's block (they must divide the recurrent outputs' width).")
+    }
+
     /// pixel_mean and pixel_std: pixels are fed as (x - mean) / std, both set from the data.
     package static func pixelNormalisation(_ mean: WritableKeyPath<Root, Float>, _ std: WritableKeyPath<Root, Float>) -> [HyperParameter] {
         [.float("pixel_mean", mean, .finite, "Pixels are fed as (x - pixel_mean) / pixel_std (set from the data)."),

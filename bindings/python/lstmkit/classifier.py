@@ -43,7 +43,8 @@ class TextClassifier(Classifier):
     ``fit``. The arguments are checked by ``fit``.
 
     Args:
-        pooling: "attention" (default), "mean", "max" or "last".
+        pooling: "attention" (default), "mean", "max", "last" or "self_attention" (a
+            self-attention block of attention_heads heads, then attention).
         embedding_dim, hidden_size, num_layers: sizes (hidden_size per direction).
         bidirectional: a BiLSTM (default) or a forward LSTM.
         attention_size: the attention layer's size (pooling="attention").
@@ -90,6 +91,7 @@ class TextClassifier(Classifier):
         seed: int = _d("seed"),
         bigram_dim: int = _d("bigram_dim"),
         min_bigram_count: int = _d("min_bigram_count"),
+        attention_heads: int = _d("attention_heads"),
         **loop: Any,
     ) -> None:
         self._init_params(locals())
@@ -123,6 +125,6 @@ class TextClassifier(Classifier):
         its attention weight (the weights sum to 1). The tokens are the model's
         normalised ones (characters for a character model, lower-cased words
         otherwise), the first ``max_length`` of them; a text without tokens gives [].
-        ValueError if the model was not trained with pooling="attention", or if the
+        ValueError unless the model pools by "attention" or "self_attention", or if the
         text contains a NUL character. Runs with the GIL released."""
         return self._fitted().handle.attention(text)

@@ -43,7 +43,8 @@ class SequenceClassifier(Classifier):
         hidden_size, num_layers: sizes (hidden_size per direction).
         bidirectional: read each sequence both ways (default).
         pooling: "last" (default: the last step's state of each direction), "mean",
-            "max" or "attention".
+            "max", "attention" or "self_attention" (a self-attention block of
+            attention_heads heads, then attention).
         attention_size: the attention layer's size (pooling="attention").
         layer_norm: LayerNorm between recurrent layers.
         dropout: between layers and on the pooled features, in [0, 1).
@@ -81,6 +82,7 @@ class SequenceClassifier(Classifier):
         members: int = _d("members"),
         conv_filters: Tuple[int, ...] = _d("conv_filters"),
         seed: int = _d("seed"),
+        attention_heads: int = _d("attention_heads"),
         **loop: Any,
     ) -> None:
         self._init_params(locals())
@@ -110,8 +112,8 @@ class SequenceClassifier(Classifier):
 
     def attention(self, X: Any, *, threads: Optional[int] = None) -> List[np.ndarray]:
         """Which steps decided: for each sequence, its attention weights over its own
-        steps (float32, summing to 1). ValueError unless the model was trained with
-        pooling="attention". Runs with the GIL released."""
+        steps (float32, summing to 1). ValueError unless the model pools by "attention"
+        or "self_attention". Runs with the GIL released."""
         model = self._fitted()
         values, lengths = self._inputs(X, model=model)
         weights = model.handle.attention((values, lengths), self._predict_threads(threads))

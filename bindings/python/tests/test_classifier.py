@@ -274,6 +274,20 @@ def test_attention_save_load(clf, tmp_path):
     assert TextClassifier.load(path).attention("a fine film") == clf.attention("a fine film")
 
 
+def test_self_attention_pooling(data, tmp_path):
+    """pooling="self_attention": the weights of the block's outputs per token, saved and loaded."""
+    train_t, train_l, dev_t, dev_l = data
+    clf = TextClassifier(**dict(TINY, pooling="self_attention", attention_heads=2)).fit(
+        train_t[:60], train_l[:60], validation_data=(dev_t[:10], dev_l[:10]), **dict(FIT, epochs=1))
+    pairs = clf.attention("a fine film")
+    assert [t for t, _ in pairs] == ["a", "fine", "film"] and sum(w for _, w in pairs) == pytest.approx(1.0, abs=1e-5)
+    clf.save(tmp_path / "self.safetensors")
+    loaded = TextClassifier.load(tmp_path / "self.safetensors")
+    assert (loaded.pooling, loaded.attention_heads) == ("self_attention", 2)
+    assert loaded.attention("a fine film") == pairs
+    np.testing.assert_array_equal(loaded.predict_proba(dev_t[:10]), clf.predict_proba(dev_t[:10]))
+
+
 def test_attention_errors(clf, mean_clf, tmp_path):
     with pytest.raises(ValueError, match="pools by mean.*attention pooling"):
         mean_clf.attention("a fine film")

@@ -131,7 +131,7 @@ def test_bad_input(fitted):
         SequenceClassifier().fit(X, y[:9])
     with pytest.raises(ValueError, match="single class"):
         SequenceClassifier().fit(X, ["a"] * 10)
-    with pytest.raises(ValueError, match="pooling must be last, mean, max or attention"):
+    with pytest.raises(ValueError, match="pooling must be last, mean, max, attention or self_attention"):
         SequenceClassifier(pooling="median").fit(X, y)
     with pytest.raises(ValueError, match="cell must be"):
         SequenceClassifier(cell="rnn").fit(X, y)
@@ -205,3 +205,18 @@ def test_cli_conv_filters(tmp_path):
     assert "--conv-filters[1] must be in [1, 1024], got 0" in cli_error(
         "train-sequence-classifier", "--train", tmp_path / "x.npy", "--train-labels", tmp_path / "y.txt",
         "--output", tmp_path / "z.safetensors", "--conv-filters", "8,0")
+
+
+def test_self_attention_pooling(tmp_path):
+    """pooling="self_attention": per-step weights, the heads by name, saved and loaded exactly."""
+    X, y = toy(30, 2)
+    args = dict(SMALL, pooling="self_attention", attention_heads=2, members=1, conv_filters=())
+    clf = SequenceClassifier(**args).fit(X, y, **dict(FIT, epochs=3))
+    weights = clf.attention(X[:3])
+    assert all(len(w) == len(s) and abs(w.sum() - 1) < 1e-5 for w, s in zip(weights, X[:3]))
+    clf.save(tmp_path / "self.safetensors")
+    loaded = SequenceClassifier.load(tmp_path / "self.safetensors")
+    assert (loaded.pooling, loaded.attention_heads) == ("self_attention", 2)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(ValueError, match=r"attention_heads \(3\) must divide the recurrent outputs' width \(16\)"):
+        SequenceClassifier(**dict(args, attention_heads=3)).fit(X, y, **FIT)

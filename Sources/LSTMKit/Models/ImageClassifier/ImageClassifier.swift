@@ -34,6 +34,7 @@ public struct ImageClassifierConfig: Equatable, Sendable, RecurrentClassifierCon
     public var convChannels = [32, 64]
     public var pooling: SequencePoolingKind = .last
     public var attentionSize = 64
+    public var attentionHeads = 4
     /// Dropout on the pooled features, before the output layer.
     public var dropout: Float = 0.25
     public var seed: UInt64 = 1
@@ -59,11 +60,13 @@ extension ImageClassifierConfig: HyperParameterized {
             .numLayers(\.numLayers),
             .ints("conv_channels", \.convChannels, count: 1...8, each: 1...4096, "Output channels of each conv block (kind cnn)."),
             .attentionSize(\.attentionSize),
+            .attentionHeads(\.attentionHeads),
             .float("dropout", \.dropout, .closedOpen(0, 1), "Dropout on the pooled features in training."),
         ] + HyperParameter.pixelNormalisation(\.pixelMean, \.pixelStd)
     }
 
     public func validateCombination() throws {
+        try validatePooling()
         switch kind {
         case .rows:
             guard frames == 0 else { throw LSTMKitError.invalidArgument("frame sequences need kind cnn (rows reads one image)") }
@@ -122,12 +125,13 @@ public final class ImageClassifier: Module, ModelFileModel {
                                                  bidirectional: config.bidirectional, seed: rng.next()))
         }
         recurrent = try makeRecurrent(stepFeatures)
-        pooling = RecurrentOutputPooling(config.pooling, recurrent: recurrent.config, attentionSize: config.attentionSize, rng: &rng)
+        pooling = RecurrentOutputPooling(config.pooling, recurrent: recurrent.config, attentionSize: config.attentionSize,
+                                         heads: config.attentionHeads, rng: &rng)
         if config.columns {
             let columnRecurrent = try makeRecurrent(h * c)
             self.columnRecurrent = columnRecurrent
             columnPooling = RecurrentOutputPooling(config.pooling, recurrent: columnRecurrent.config,
-                                                   attentionSize: config.attentionSize, rng: &rng)
+                                                   attentionSize: config.attentionSize, heads: config.attentionHeads, rng: &rng)
         } else {
             columnRecurrent = nil
             columnPooling = nil
@@ -143,10 +147,10 @@ public final class ImageClassifier: Module, ModelFileModel {
         var m: [(name: String, module: Module)] = []
         if let encoder { m.append(("encoder", encoder)) }
         m.append((recurrent.cell.rawValue, recurrent))
-        if let attention = pooling.attention { m.append(("attention", attention)) }
+        m += pooling.children()
         if let columnRecurrent {
             m.append(("column_" + columnRecurrent.cell.rawValue, columnRecurrent))
-            if let attention = columnPooling?.attention { m.append(("column_attention", attention)) }
+            m += columnPooling!.children(prefix: "column_")
         }
         m.append(("output", output))
         return m
@@ -512,6 +516,7 @@ extension ImageClassifierConfig {
         }
         for r in recurrentLayers {
             total += r.parameterEstimate + FloatCount.linear(r.outputSize, attentionSize + classes) + Double(attentionSize)
+                + RecurrentOutputPooling.blockEstimate(pooling, width: r.outputSize)
         }
         return total
     }

@@ -26,6 +26,11 @@ public struct Seq2SeqConfig: Equatable, Sendable {
     public var dropout: Float = 0.2
     /// Greedy decoding stops after ceil(this × source tokens) output tokens.
     public var maxLengthRatio: Float = 2
+    /// Self-attention blocks (multi-head, residual, LayerNorm) over the encoder's
+    /// states, before the decoder's attention reads them; 0: none.
+    public var selfAttentionBlocks = 0
+    /// The heads of each of those blocks (they must divide the encoder's output size).
+    public var selfAttentionHeads = 4
     public var seed: UInt64 = 1
 
     public init() {}
@@ -47,7 +52,15 @@ extension Seq2SeqConfig: HyperParameterized {
             .int("attention_size", \.attentionSize, 1...4096, "Hidden size of the additive attention score."),
             .float("dropout", \.dropout, .closedOpen(0, 1), "Dropout on the embeddings, between encoder layers and on the attentional state in training."),
             .float("max_length_ratio", \.maxLengthRatio, .openClosed(0, 100), "Decoding stops after ceil(this × source tokens) output tokens."),
+            .int("self_attention_blocks", \.selfAttentionBlocks, 0...8, "Self-attention blocks over the encoder's states (0: none)."),
+            .int("self_attention_heads", \.selfAttentionHeads, 1...64, "Heads of each self-attention block (they must divide the encoder's output size)."),
         ]
+    }
+
+    public func validateCombination() throws {
+        guard selfAttentionBlocks == 0 || decoderSize % selfAttentionHeads == 0 else {
+            throw LSTMKitError.invalidArgument("self_attention_heads (\(selfAttentionHeads)) must divide the encoder's output size (\(decoderSize))")
+        }
     }
 }
 
@@ -67,6 +80,13 @@ extension Seq2SeqConfig {
         return FloatCount.embedding(sourceVocabulary + targetVocabulary, embeddingSize)
             + encoderConfig(seed: 0).parameterEstimate + decoderConfig(seed: 0).parameterEstimate
             + FloatCount.linear(d, d) * 3 + FloatCount.linear(d, attentionSize) * 2 + FloatCount.linear(d, targetVocabulary)
+            + Double(selfAttentionBlocks) * SelfAttentionBlock.parameterCount(modelSize: d)
+    }
+
+    /// Floats the self-attention blocks hold per source step of a sequence of `sourceSteps`.
+    func blockFloats(sourceSteps: Double) -> Double {
+        Double(selfAttentionBlocks)
+            * SelfAttentionBlock.trainingFloatsPerStep(modelSize: decoderSize, heads: selfAttentionHeads, steps: Int(sourceSteps))
     }
 
     /// Floats a training step holds per (source step, target step) of a pair.
@@ -74,7 +94,8 @@ extension Seq2SeqConfig {
         let d = Double(decoderSize)
         let decoderStep = decoderConfig(seed: 0).trainingFloatsPerStep + 3 * Double(targetVocabulary) + 10 * d
             + 2 * sourceSteps + Double(embeddingSize) * 3
-        return sourceSteps * (encoderConfig(seed: 0).trainingFloatsPerStep + 4 * d + 3 * Double(embeddingSize))
+        return sourceSteps * (encoderConfig(seed: 0).trainingFloatsPerStep + 4 * d + 3 * Double(embeddingSize)
+                              + blockFloats(sourceSteps: sourceSteps))
             + targetSteps * decoderStep
     }
 }
@@ -144,7 +165,8 @@ public struct Seq2SeqTranslation: Equatable, Sendable {
 }
 
 /// Sequence to sequence with attention (Luong et al. 2015): token embeddings → a
-/// (bidirectional) recurrent encoder (any `RecurrentLayer`) → an LSTM decoder reading
+/// (bidirectional) recurrent encoder (any `RecurrentLayer`) [→ self-attention blocks over
+/// its states] → an LSTM decoder reading
 /// [embedding of the previous token; h̃_{t-1}] (input feeding), started from a bridge
 /// of the encoder's final states → encoder–decoder attention (dot, general or
 /// additive) giving h̃_t → Linear to the target vocabulary.
@@ -156,6 +178,8 @@ public final class Seq2Seq: Module, ModelFileModel {
     public let target: Seq2SeqVocabulary
     let sourceEmbedding: Embedding
     public let encoder: any RecurrentLayer
+    /// `config.selfAttentionBlocks` blocks over the encoder's states, in order.
+    public let encoderBlocks: [SelfAttentionBlock]
     let bridge: Linear?
     let targetEmbedding: Embedding
     public let decoder: LSTM
@@ -178,14 +202,18 @@ public final class Seq2Seq: Module, ModelFileModel {
         attention = EncoderDecoderAttention(score: config.score, querySize: d, memorySize: d, attentionSize: config.attentionSize,
                                             outputSize: d, rng: &rng)
         generator = Linear(d, target.count, rng: &rng)
+        // Drawn after the rest, so that a model without blocks is initialised as before.
+        encoderBlocks = (0..<config.selfAttentionBlocks).map { _ in SelfAttentionBlock(modelSize: d, heads: config.selfAttentionHeads, rng: &rng) }
         dropoutRNG = rng.split()
     }
 
-    /// The file's names: "source_embedding.weight", "encoder.weight_ih_l0", "bridge.weight",
+    /// The file's names: "source_embedding.weight", "encoder.weight_ih_l0",
+    /// "encoder_blocks.0.self_attn.in_proj_weight" (with self-attention blocks), "bridge.weight",
     /// "target_embedding.weight", "decoder.weight_ih_l0", "attention.linear_out.weight",
     /// "generator.weight", …
     public var children: [(name: String, module: Module)] {
         var m: [(name: String, module: Module)] = [("source_embedding", sourceEmbedding), ("encoder", encoder)]
+        if !encoderBlocks.isEmpty { m.append(("encoder_blocks", ModuleList(encoderBlocks))) }
         if let bridge { m.append(("bridge", bridge)) }
         m += [("target_embedding", targetEmbedding), ("decoder", decoder), ("attention", attention), ("generator", generator)]
         return m
@@ -244,7 +272,8 @@ public final class Seq2Seq: Module, ModelFileModel {
         // Encoder and memory.
         let (srcX, srcMask) = drop.forward(sourceEmbedding.forward(b.source, shape: [n, ts]), rng: &dropoutRNG)
         let enc = encoder.forward(sequences: srcX, lengths: b.sourceLengths, training: training)
-        let memory = attention.memory(enc.y, lengths: b.sourceLengths)
+        let (states, blockCaches) = attend(enc.y, lengths: b.sourceLengths)
+        let memory = attention.memory(states, lengths: b.sourceLengths)
         let started = start(enc.final, batch: n)
         var state = LSTMState(zerosFor: decoder.config, batch: n)
         if let started { state.h = started.h0.reshaped([1, n, d]) }
@@ -304,10 +333,21 @@ public final class Seq2Seq: Module, ModelFileModel {
             }
             finalGrad = g
         }
-        let dEncoded = attention.backward(memory, memoryGrad: memoryGrad)
+        var dEncoded = attention.backward(memory, memoryGrad: memoryGrad)
+        for (block, cache) in zip(encoderBlocks, blockCaches).reversed() { dEncoded = block.backward(cache, outputGrad: dEncoded) }
         let dSrcX = encoder.backward(enc.cache, outputGrad: dEncoded, finalGrad: finalGrad)
         sourceEmbedding.backward(b.source, outputGrad: drop.backward(srcMask, outputGrad: dSrcX))
         return (loss, Int(b.mask.reduce(0, +)))
+    }
+
+    /// The encoder's states (B, T, D) through the self-attention blocks, with their caches.
+    private func attend(_ y: Tensor, lengths: [Int]) -> (Tensor, [SelfAttentionBlock.Cache]) {
+        var (states, caches) = (y, [SelfAttentionBlock.Cache]())
+        for block in encoderBlocks {
+            let (out, cache) = block.forward(states, lengths: lengths)
+            (states, caches) = (out, caches + [cache])
+        }
+        return (states, caches)
     }
 
     // MARK: Decoding
@@ -318,7 +358,7 @@ public final class Seq2Seq: Module, ModelFileModel {
         let b = Seq2SeqBatch(sources: sources, targets: sources.map { _ in [] })
         let x = sourceEmbedding.forward(b.source, shape: [b.size, b.sourceSteps])
         let (y, final) = encoder.infer(sequences: x, lengths: b.sourceLengths)
-        return (attention.memory(y, lengths: b.sourceLengths), startState(final, batch: b.size))
+        return (attention.memory(attend(y, lengths: b.sourceLengths).0, lengths: b.sourceLengths), startState(final, batch: b.size))
     }
 
     /// One decoder step for N rows: the previous tokens (N) and state → the logits over
@@ -433,7 +473,8 @@ public final class Seq2Seq: Module, ModelFileModel {
     func checkTranslationMemory(longest: Int, batch: Int, maxLengthRatio: Float, threads: Int) throws {
         let (ts, e, d) = (Double(longest), Double(config.embeddingSize), Double(config.decoderSize))
         let outputs = (Double(maxLengthRatio) * ts).rounded(.up)
-        let floats = Double(max(threads, 1)) * Double(batch) * (ts * (2 * e + 9 * d) + outputs * (ts + 2 * Double(target.count)))
+        let floats = Double(max(threads, 1)) * Double(batch)
+            * (ts * (2 * e + 9 * d + config.blockFloats(sourceSteps: ts)) + outputs * (ts + 2 * Double(target.count)))
         let bytes = floats * 4 < Double(Int.max / 2) ? Int(floats * 4) : .max
         try Memory.check(bytes: bytes, for: "translating \(batch) source\(batch == 1 ? "" : "s") of \(longest) tokens")
     }
@@ -451,6 +492,9 @@ public final class Seq2Seq: Module, ModelFileModel {
                 ("score", c.score.rawValue), ("attention_size", String(c.attentionSize)),
                 ("bridge", c.bridge ? "true" : "false"), ("dropout", String(c.dropout)),
                 ("max_length_ratio", String(c.maxLengthRatio)), ("seed", String(c.seed)),
+            ] + (c.selfAttentionBlocks == 0 ? [] : [   // none: files as before the blocks
+                ("self_attention_blocks", String(c.selfAttentionBlocks)), ("self_attention_heads", String(c.selfAttentionHeads)),
+            ]) + [
                 ("source_vocabulary", JSONValue.array(source.tokens.map { .string($0) }).serialized),
                 ("target_vocabulary", JSONValue.array(target.tokens.map { .string($0) }).serialized),
             ],
@@ -480,6 +524,10 @@ public final class Seq2Seq: Module, ModelFileModel {
         c.maxLengthRatio = try ModelFile.float(file, "max_length_ratio")
         guard let seed = UInt64(file.metadata("seed") ?? "") else { throw LSTMKitError.invalidFormat("metadata \"seed\" is missing or not an integer") }
         c.seed = seed
+        if file.metadata("self_attention_blocks") != nil {   // files without: no blocks
+            c.selfAttentionBlocks = try ModelFile.int(file, "self_attention_blocks")
+            c.selfAttentionHeads = try ModelFile.int(file, "self_attention_heads")
+        }
         let source = try Seq2SeqVocabulary(mode: c.sourceTokens, tokens: ModelFile.stringList(file, "source_vocabulary"))
         let target = try Seq2SeqVocabulary(mode: c.targetTokens, tokens: ModelFile.stringList(file, "target_vocabulary"))
         do {

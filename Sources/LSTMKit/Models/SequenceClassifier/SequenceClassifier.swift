@@ -13,6 +13,7 @@ public struct SequenceClassifierConfig: Equatable, Sendable, RecurrentClassifier
     /// The last step's state of each direction: the best pooling on the dev splits.
     public var pooling: SequencePoolingKind = .last
     public var attentionSize = 32
+    public var attentionHeads = 4
     /// LayerNorm on the outputs of every recurrent layer but the last.
     public var layerNorm = false
     /// Dropout between recurrent layers and on the pooled features, in training.
@@ -43,6 +44,7 @@ extension SequenceClassifierConfig: HyperParameterized {
             .hiddenSize(\.hiddenSize),
             .numLayers(\.numLayers),
             .attentionSize(\.attentionSize),
+            .attentionHeads(\.attentionHeads),
             .float("dropout", \.dropout, .closedOpen(0, 1), "Dropout between recurrent layers and on the pooled features in training."),
             .int("patch_length", \.patchLength, 1...4096, orZero: true, "Steps read together as one (0: ceil(longest training sequence / 32))."),
             .int("members", \.members, 1...16, "Networks trained on different dev splits; their probabilities are averaged."),
@@ -50,12 +52,14 @@ extension SequenceClassifierConfig: HyperParameterized {
                   "Filters of an LSTM-FCN convolutional branch beside the recurrent layers (kernels 8, 5, 3; empty: none)."),
         ]
     }
+
+    public func validateCombination() throws { try validatePooling() }
 }
 
 /// One network of a SequenceClassifier: per-channel z-score scaling (fitted on its
 /// training sequences, saved in the model) → a stack of recurrent layers ((Bi)LSTM or
 /// another cell; LayerNorm between them if asked) → pooling over the valid steps (last,
-/// mean, max or additive attention) → dropout → Linear → softmax over the classes.
+/// mean, max, additive attention or self-attention) → dropout → Linear → softmax over the classes.
 public final class SequenceClassifierMember: Module {
     public let config: SequenceClassifierConfig
     public let labels: [String]
@@ -97,7 +101,8 @@ public final class SequenceClassifierMember: Module {
         }
         self.layers = layers
         norms = config.layerNorm ? (1..<config.numLayers).map { _ in LayerNorm(inputSize) } : []
-        pooling = RecurrentOutputPooling(config.pooling, recurrent: layers.last!.config, attentionSize: config.attentionSize, rng: &rng)
+        pooling = RecurrentOutputPooling(config.pooling, recurrent: layers.last!.config, attentionSize: config.attentionSize,
+                                         heads: config.attentionHeads, rng: &rng)
         output = Linear(inputSize + (config.convFilters.last ?? 0), labels.count, rng: &rng)
         dropoutRNG = rng.split()
         // Drawn last, so that a model without the branch is initialised as before.
@@ -110,7 +115,7 @@ public final class SequenceClassifierMember: Module {
     public var children: [(name: String, module: Module)] {
         var m: [(name: String, module: Module)] = [("scaler", scaler), (config.cell.rawValue, ModuleList(layers))]
         if !norms.isEmpty { m.append(("norm", ModuleList(norms))) }
-        if let attention = pooling.attention { m.append(("attention", attention)) }
+        m += pooling.children()
         if let front { m.append(("fcn", front)) }
         m.append(("output", output))
         return m
@@ -364,7 +369,7 @@ public final class SequenceClassifier: Module, ModelFileModel {
                          ("members", channels, last + "scaler.mean", 0),
                          ("hidden_size", c.hiddenSize, prefix + "0.weight_hh_l0", 1),
                          ("num_layers", c.hiddenSize, prefix + "\(c.numLayers - 1).weight_hh_l0", 1)]
-            if c.pooling == .attention { sizes.append(("attention_size", c.attentionSize, last + "attention.projection.weight", 0)) }
+            if c.pooling.weighsSteps { sizes.append(("attention_size", c.attentionSize, last + "attention.projection.weight", 0)) }
             for (i, f) in c.convFilters.enumerated() { sizes.append(("conv_filters", f, last + "fcn.\(i).conv.weight", 0)) }
             try ModelFile.checkSizes(file, sizes)
             try self.init(config: c, channels: channels, labels: labels)
@@ -411,6 +416,7 @@ extension SequenceClassifierConfig {
         recurrentLayers(features: features).reduce(0) { $0 + $1.parameterEstimate + FloatCount.linear($1.outputSize, 2) }
             + FloatCount.linear((bidirectional ? 2 : 1) * hiddenSize + (convFilters.last ?? 0), attentionSize + classes)
             + Double(attentionSize) + 2 * Double(features)
+            + RecurrentOutputPooling.blockEstimate(pooling, width: (bidirectional ? 2 : 1) * hiddenSize)
             + TemporalConvFront.parameterCount(inputSize: features, filters: convFilters)
     }
 

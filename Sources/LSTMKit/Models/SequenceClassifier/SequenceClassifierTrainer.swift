@@ -144,7 +144,8 @@ public final class SequenceClassifierMemberTask: TrainingTask {
 
     public func stepFloats(_ members: [Int]) -> Double {
         let steps = members.map { (train.lengths[$0] + member.patch - 1) / member.patch }.max() ?? 0
-        return Double(members.count) * Double(steps) * member.config.trainingFloatsPerStep(features: member.scaler.featureWidth)
+        return Double(members.count) * Double(steps)
+            * (member.config.trainingFloatsPerStep(features: member.scaler.featureWidth) + member.pooling.trainingFloatsPerStep(steps: steps))
     }
 
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {

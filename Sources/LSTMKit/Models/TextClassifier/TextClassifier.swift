@@ -15,6 +15,7 @@ public struct TextClassifierConfig: Equatable, Sendable, RecurrentClassifierConf
     public var cell: RecurrentCell = .lstm
     public var pooling: SequencePoolingKind = .attention
     public var attentionSize = 64
+    public var attentionHeads = 4
     public var embeddingDropout: Float = 0.3
     public var outputDropout: Float = 0.3
     /// Texts longer than this many tokens are truncated (their first tokens are kept).
@@ -42,6 +43,7 @@ extension TextClassifierConfig: HyperParameterized {
             .cell(\.cell),
             .numLayers(\.numLayers),
             .attentionSize(\.attentionSize),
+            .attentionHeads(\.attentionHeads),
             .float("embedding_dropout", \.embeddingDropout, .closedOpen(0, 1), "Dropout on the embeddings in training."),
             .float("output_dropout", \.outputDropout, .closedOpen(0, 1), "Dropout on the pooled features in training."),
             .int("max_length", \.maxLength, 1...1_000_000, "Texts are truncated to this many tokens."),
@@ -49,9 +51,11 @@ extension TextClassifierConfig: HyperParameterized {
             .float("ngram_dropout", \.ngramDropout, .closedOpen(0, 1), "Training: each n-gram occurrence is left out with this probability."),
         ]
     }
+
+    public func validateCombination() throws { try validatePooling() }
 }
 
-/// Embedding → recurrent layer ((Bi)LSTM) → pooling (last, mean, max or additive attention) → Linear →
+/// Embedding → recurrent layer ((Bi)LSTM) → pooling (last, mean, max, additive attention or self-attention) → Linear →
 /// softmax over the classes; optionally mixed with a linear head over the text's
 /// n-grams (`ngramOrder`). Labels are strings, kept in the model.
 public final class TextClassifier: Module, ModelFileModel {
@@ -94,7 +98,8 @@ public final class TextClassifier: Module, ModelFileModel {
         }
         recurrent = try config.cell.make(RecurrentConfig(inputSize: config.embeddingDim + config.bigramDim, hiddenSize: config.hiddenSize,
                                                          numLayers: config.numLayers, bidirectional: config.bidirectional, seed: rng.next()))
-        pooling = RecurrentOutputPooling(config.pooling, recurrent: recurrent.config, attentionSize: config.attentionSize, rng: &rng)
+        pooling = RecurrentOutputPooling(config.pooling, recurrent: recurrent.config, attentionSize: config.attentionSize,
+                                         heads: config.attentionHeads, rng: &rng)
         output = Linear(recurrent.config.outputSize, labels.count, rng: &rng)
         if config.ngramOrder > 0 {
             guard !vocabulary.ngrams.isEmpty else {
@@ -113,7 +118,7 @@ public final class TextClassifier: Module, ModelFileModel {
         var m: [(name: String, module: Module)] = [("embedding", embedding)]
         if let bigramEmbedding { m.append(("bigram_embedding", bigramEmbedding)) }
         m.append((recurrent.cell.rawValue, recurrent))
-        if let attention = pooling.attention { m.append(("attention", attention)) }
+        m += pooling.children()
         m.append(("output", output))
         if let ngramBag { m.append(("ngram_bag", ngramBag)) }
         return m
@@ -237,9 +242,10 @@ public final class TextClassifier: Module, ModelFileModel {
         predictProbabilities(texts, threads: threads).map { p in labels[p.indices.max { p[$0] < p[$1] }!] }
     }
 
-    /// The tokens of a text with their attention weights (nil unless pooling is attention).
+    /// The tokens of a text with their attention weights (nil unless pooling is attention
+    /// or self_attention: then the weights of the block's outputs at each token).
     public func attentionWeights(_ text: String) -> [(token: String, weight: Float)]? {
-        guard config.pooling == .attention else { return nil }
+        guard config.pooling.weighsSteps else { return nil }
         let e = vocabulary.encode(text, maxLength: config.maxLength)
         let tokens = e.tokens
         let (_, weights) = features(Batch([EncodedText(ids: e.ids, bigramIDs: e.bigramIDs)]))
@@ -334,7 +340,7 @@ public final class TextClassifier: Module, ModelFileModel {
             if c.bigramDim > 0 {
                 sizes += [("bigram_dim", c.bigramDim, "bigram_embedding.weight", 1), ("bigrams", vocabulary.bigramCount, "bigram_embedding.weight", 0)]
             }
-            if c.pooling == .attention { sizes.append(("attention_size", c.attentionSize, "attention.projection.weight", 0)) }
+            if c.pooling.weighsSteps { sizes.append(("attention_size", c.attentionSize, "attention.projection.weight", 0)) }
             if c.ngramOrder > 0 { sizes.append(("ngrams", vocabulary.ngrams.count, "ngram_bag.weight", 0)) }
             try ModelFile.checkSizes(file, sizes)
             try self.init(config: c, vocabulary: vocabulary, labels: labels)
@@ -357,6 +363,7 @@ extension TextClassifierConfig {
                                         bidirectional: bidirectional)
         return FloatCount.embedding(vocabulary.count, embeddingDim) + FloatCount.embedding(vocabulary.bigramCount, bigramDim)
             + recurrent.parameterEstimate + FloatCount.linear(recurrent.outputSize, attentionSize + classes) + Double(attentionSize)
+            + RecurrentOutputPooling.blockEstimate(pooling, width: recurrent.outputSize)
             + FloatCount.embedding(ngramOrder > 0 ? vocabulary.ngrams.count : 0, classes)
     }
 }

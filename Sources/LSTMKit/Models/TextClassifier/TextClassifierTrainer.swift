@@ -167,9 +167,9 @@ public final class TextClassifierTrainer: TrainingTask {
     /// recurrent layer's step and the attention's.
     public func stepFloats(_ members: [Int]) -> Double {
         let c = classifier.config
-        let tokens = Double(members.count) * Double(members.map { train[$0].text.ids.count }.max() ?? 0)
-        return tokens * (3 * Double(c.embeddingDim + c.bigramDim) + classifier.recurrent.config.trainingFloatsPerStep
-                         + 2 * Double(c.attentionSize + 2))
+        let steps = members.map { train[$0].text.ids.count }.max() ?? 0
+        return Double(members.count) * Double(steps) * (3 * Double(c.embeddingDim + c.bigramDim) + classifier.recurrent.config.trainingFloatsPerStep
+                         + 2 * Double(c.attentionSize + 2) + classifier.pooling.trainingFloatsPerStep(steps: steps))
     }
 
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
