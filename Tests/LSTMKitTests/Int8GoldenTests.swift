@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+@testable import LSTMKit
+
+/// int8 files written by main before the int8 refactor (Tests/Fixtures/golden/int8,
+/// `make_int8_golden.c` through the C ABI): they must keep loading through today's
+/// loaders, give the recorded outputs bit for bit (the int8 kernels are exact integer
+/// arithmetic on every variant; the float parts are those of the golden files' CPU class)
+/// and save back to the same bytes.
+@Suite("int8 golden files")
+struct Int8GoldenTests {
+    static let dir = TamperedModelFileTests.golden + "/int8"
+
+    static func expected(_ key: String) throws -> [Float] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/expected.json"))
+        let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return try #require(json[key] as? [Double]).map(Float.init)
+    }
+
+    /// make_int8_golden.c's inputs: x[i] = ((i * 37) % 17 - 8) / 8, (B=2, T=3, D=5), lengths 3, 2.
+    static let x = Tensor(shape: [2, 3, 5], data: (0..<30).map { Float((($0 * 37) % 17) - 8) / 8 })
+
+    static func resavesSameBytes(_ name: String, _ save: (String) throws -> Void) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lk-int8-golden-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try save(path)
+        #expect(try FileIO.read(path) == (try FileIO.read(dir + "/" + name)), "\(name) saved back differs")
+    }
+
+    @Test("LSTM: loads int8, the recorded outputs, the same bytes")
+    func lstm() throws {
+        let lstm = try LSTM.load(from: Self.dir + "/lstm-int8.safetensors")
+        #expect(lstm.isQuantized)
+        let out = try lstm.runInference(Self.x, lengths: [3, 2])
+        #expect(out.y.data == (try Self.expected("lstm_y")))
+        #expect(out.final.h.data == (try Self.expected("lstm_h_n")))
+        #expect(out.final.c.data == (try Self.expected("lstm_c_n")))
+        try Self.resavesSameBytes("lstm-int8.safetensors", lstm.save)
+        #expect(throws: LSTMKitError.self) { try lstm.quantizeLayers() }
+        // The generic loader gives the same outputs.
+        let any = try RecurrentLayerFile.load(from: Self.dir + "/lstm-int8.safetensors")
+        #expect(any.isQuantized && any.cell == .lstm)
+        #expect(any.infer(sequences: Self.x, lengths: [3, 2]).y.data == (try Self.expected("lstm_y")))
+    }
+
+    @Test("GRU: loads int8, the recorded outputs, the same bytes")
+    func gru() throws {
+        let gru = try GRU.load(from: Self.dir + "/gru-int8.safetensors")
+        #expect(gru.isQuantized)
+        let out = try gru.runInference(Self.x, lengths: [3, 2])
+        #expect(out.y.data == (try Self.expected("gru_y")))
+        #expect(out.final.data == (try Self.expected("gru_h_n")))
+        try Self.resavesSameBytes("gru-int8.safetensors", gru.save)
+        let any = try RecurrentLayerFile.load(from: Self.dir + "/gru-int8.safetensors")
+        #expect(any.isQuantized && any.cell == .gru)
+        #expect(any.infer(sequences: Self.x, lengths: [3, 2]).y.data == (try Self.expected("gru_y")))
+    }
+
+    @Test("text classifier: loads int8, the recorded probabilities, the same bytes")
+    func textClassifier() throws {
+        let model = try TextClassifier.load(from: Self.dir + "/text-en-int8.safetensors")
+        #expect(model.isQuantized)
+        let texts = ["A three-hour cinema master class.", "Dull, and far too long.",
+                     "It's always fascinating to watch Marker the essayist at work."]
+        #expect(model.predictProbabilities(texts).flatMap { $0 } == (try Self.expected("text_en_probabilities")))
+        try Self.resavesSameBytes("text-en-int8.safetensors") { try model.save(to: $0) }
+        #expect(throws: LSTMKitError.self) { try model.quantize() }
+    }
+}
