@@ -27,33 +27,20 @@ struct Int8GoldenTests {
         #expect(try FileIO.read(path) == (try FileIO.read(dir + "/" + name)), "\(name) saved back differs")
     }
 
-    @Test("LSTM: loads int8, the recorded outputs, the same bytes")
-    func lstm() throws {
-        let lstm = try LSTM.load(from: Self.dir + "/lstm-int8.safetensors")
-        #expect(lstm.isQuantized)
-        let out = try lstm.runInference(Self.x, lengths: [3, 2])
-        #expect(out.y.data == (try Self.expected("lstm_y")))
-        #expect(out.final.h.data == (try Self.expected("lstm_h_n")))
-        #expect(out.final.c.data == (try Self.expected("lstm_c_n")))
-        try Self.resavesSameBytes("lstm-int8.safetensors", lstm.save)
-        #expect(throws: LSTMKitError.self) { try lstm.quantizeLayers() }
-        // The generic loader gives the same outputs.
-        let any = try RecurrentLayerFile.load(from: Self.dir + "/lstm-int8.safetensors")
-        #expect(any.isQuantized && any.cell == .lstm)
-        #expect(any.infer(sequences: Self.x, lengths: [3, 2]).y.data == (try Self.expected("lstm_y")))
-    }
-
-    @Test("GRU: loads int8, the recorded outputs, the same bytes")
-    func gru() throws {
-        let gru = try GRU.load(from: Self.dir + "/gru-int8.safetensors")
-        #expect(gru.isQuantized)
-        let out = try gru.runInference(Self.x, lengths: [3, 2])
-        #expect(out.y.data == (try Self.expected("gru_y")))
-        #expect(out.final.data == (try Self.expected("gru_h_n")))
-        try Self.resavesSameBytes("gru-int8.safetensors", gru.save)
-        let any = try RecurrentLayerFile.load(from: Self.dir + "/gru-int8.safetensors")
-        #expect(any.isQuantized && any.cell == .gru)
-        #expect(any.infer(sequences: Self.x, lengths: [3, 2]).y.data == (try Self.expected("gru_y")))
+    @Test("LSTM and GRU: load int8 (their own load and the generic one), the recorded outputs, the same bytes",
+          arguments: [RecurrentCell.lstm, .gru])
+    func recurrent(cell: RecurrentCell) throws {
+        let name = "\(cell.rawValue)-int8.safetensors", path = Self.dir + "/" + name
+        let own: any RecurrentModelFile = cell == .lstm ? try LSTM.load(from: path) : try GRU.load(from: path)
+        for layer in [own, try RecurrentLayerFile.load(from: path)] {
+            #expect(layer.isQuantized && layer.cell == cell)
+            let out = layer.infer(sequences: Self.x, lengths: [3, 2], initial: nil)
+            #expect(out.y.data == (try Self.expected("\(cell.rawValue)_y")))
+            #expect(out.state.h.data == (try Self.expected("\(cell.rawValue)_h_n")))
+            if cell == .lstm { #expect(out.state.c?.data == (try Self.expected("lstm_c_n"))) }
+        }
+        try Self.resavesSameBytes(name, own.save)
+        #expect(throws: LSTMKitError.self) { try own.quantizeLayers() }
     }
 
     @Test("text classifier: loads int8, the recorded probabilities, the same bytes")

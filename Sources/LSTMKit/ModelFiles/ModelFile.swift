@@ -179,12 +179,11 @@ public enum ModelFile {
         try checkQuantized(module, prefix: "")
     }
 
-    /// Runs every quantized module's own check (its scales) after loading.
+    /// Runs every int8 layer's own check (its scales) after loading.
     private static func checkQuantized(_ module: Module, prefix: String) throws {
         for (name, child) in module.children { try checkQuantized(child, prefix: prefix + name + ".") }
         do {
-            try (module as? QuantizedModule)?.checkQuantized()
-            try (module as? QuantizableLayer)?.int8Loaded()
+            try (module as? QuantizableLayer)?.checkInt8()
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat(prefix.isEmpty ? e.message : "in \(prefix.dropLast()): \(e.message)")
         }
@@ -194,7 +193,7 @@ public enum ModelFile {
     /// buffer, each under its derived name.
     public static func tensors(of module: Module) -> [SafeTensors.Entry] {
         (module.namedParameters + module.namedBuffers).map {
-            SafeTensors.Entry(name: $0.name, shape: $0.parameter.shape, values: $0.parameter.value, dtype: $0.parameter.fileType)
+            SafeTensors.Entry(name: $0.name, shape: $0.parameter.shape, values: $0.parameter.fileValues, dtype: $0.parameter.fileType)
         }
     }
 
