@@ -201,7 +201,15 @@ public enum ModelFile {
     /// `build` must give every weight it constructs the file's value (as `load(_:into:)`
     /// does for a whole model): its layers are built without drawing their initial
     /// values (`SeededRandom.skippingInitialValues`).
+    /// The file's buffers are freed before it returns, and their pages returned to the
+    /// system (`Memory.returnFreedPages`).
     public static func open<T>(_ path: String, _ build: (SafeTensors) throws -> T) throws -> T {
+        let model = try read(path, build)
+        Memory.returnFreedPages()
+        return model
+    }
+
+    private static func read<T>(_ path: String, _ build: (SafeTensors) throws -> T) throws -> T {
         let file = try SafeTensors.read(from: path)
         do {
             return try SeededRandom.skippingInitialValues { try build(file) }
