@@ -1516,7 +1516,9 @@ LK_API lk_status lk_heat_map_png(const float *weights, size_t rows, size_t colum
  * INVALID_ARGUMENT if the model is already quantized (an int8 file's included). Train
  * from float32 only: an int8 file is no checkpoint. For lk_lstm and lk_gru the parameter
  * list gains each weight's "<weight>_scale" (param_count, param_name), and a weight's
- * get_param gives its int8 values as floats. lk_model_quantize does the same for a handle
+ * get_param gives its int8 values as floats; set_param then takes only integers in
+ * [-128, 127] for a weight and finite positive values for a "<weight>_scale"
+ * (INVALID_ARGUMENT otherwise, the parameter left as it was). lk_model_quantize does the same for a handle
  * of any kind (INVALID_ARGUMENT for one without an int8 form). A writer: no other call may
  * use the handle at the same time.
  * Loading refuses (INVALID_FORMAT, naming the tensor) an int8 file whose scales are NaN,

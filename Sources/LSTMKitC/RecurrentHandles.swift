@@ -72,7 +72,7 @@ func getParameter<M: RecurrentHandleModel>(_: M.Type, _ pointer: OpaquePointer?,
                                            _ out: Out<Float>?, _ count: Int) -> lk_status {
     guarded(pointer, M.self) { h in
         let p = try h.model.parameter(name, count: count)
-        try copyOut(p.value, to: try required(out, "out"), count: count, "values")
+        try copyOut(p.fileValues, to: try required(out, "out"), count: count, "values")
     }
 }
 

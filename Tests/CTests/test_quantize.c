@@ -36,16 +36,46 @@ static void group_lstm_gru(void) {
         EXPECT(fwd(&a), LK_STATUS_OK);
         CHECK(bits_equal(y, y2, f.yn), "the loaded int8 file gives other outputs");
         EXPECT(lk_model_quantize(loaded), LK_STATUS_INVALID_ARGUMENT);
-        /* A NaN scale is refused by set_param; a 0 scale, set by hand and saved, by load,
+        /* set_param refuses a scale of NaN, 0 or below and an int8 value that is no
+         * integer in [-128, 127], leaving the model as it was; a 0 scale in a file (a
+         * marker scale saved, then overwritten with 0 in the bytes) is refused by load,
          * naming the tensor (test_quantize.py writes a NaN into a file). */
-        float scales[64];
+        float scales[64], values[64 * 5];
         const char *name = "weight_ih_l0_scale";
         EXPECT(lk_lstm_get_param(loaded, name, scales, 64), LK_STATUS_OK);
-        scales[3] = NAN;
-        EXPECT(lk_lstm_set_param(loaded, name, scales, 64), LK_STATUS_INVALID_ARGUMENT);
-        scales[3] = 0.0f;
+        const float bad_scales[] = {NAN, 0.0f, -1.0f, INFINITY};
+        for (size_t i = 0; i < sizeof bad_scales / sizeof *bad_scales; i++) {
+            float kept = scales[3];
+            scales[3] = bad_scales[i];
+            expect_mentions_at(lk_lstm_set_param(loaded, name, scales, 64), LK_STATUS_INVALID_ARGUMENT, name, __LINE__, "a bad scale");
+            scales[3] = kept;
+        }
+        EXPECT(lk_lstm_get_param(loaded, "weight_ih_l0", values, 64 * 5), LK_STATUS_OK);
+        const float bad_values[] = {128.0f, -129.0f, 0.5f};
+        for (size_t i = 0; i < sizeof bad_values / sizeof *bad_values; i++) {
+            float kept = values[7];
+            values[7] = bad_values[i];
+            expect_mentions_at(lk_lstm_set_param(loaded, "weight_ih_l0", values, 64 * 5), LK_STATUS_INVALID_ARGUMENT,
+                               "integers in [-128, 127]", __LINE__, "a value outside int8");
+            values[7] = kept;
+        }
+        EXPECT(fwd(&a), LK_STATUS_OK);
+        CHECK(bits_equal(y, y2, f.yn), "a refused set_param changed the outputs");
+        const float marker = 1234.5f;
+        scales[3] = marker;
         EXPECT(lk_lstm_set_param(loaded, name, scales, 64), LK_STATUS_OK);
         EXPECT(lk_lstm_save(loaded, path), LK_STATUS_OK);
+        FILE *file = fopen(path, "r+b");
+        unsigned char bytes[1 << 16];
+        size_t size = file ? fread(bytes, 1, sizeof bytes, file) : 0, at = 0;
+        while (at + 4 <= size && memcmp(bytes + at, &marker, 4) != 0) at++;
+        CHECK(file && at + 4 <= size, "the marker scale is not in the saved file");
+        if (file && at + 4 <= size) {
+            memset(bytes + at, 0, 4);
+            fseek(file, 0, SEEK_SET);
+            fwrite(bytes, 1, size, file);
+        }
+        if (file) fclose(file);
         lk_lstm *refused = SENTINEL;
         expect_mentions_at(lk_lstm_load(path, &refused), LK_STATUS_INVALID_FORMAT, name, __LINE__, "load with a 0 scale");
         CHECK(refused == SENTINEL, "a refused load wrote *out");

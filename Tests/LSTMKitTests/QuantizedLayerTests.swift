@@ -2,7 +2,9 @@ import Foundation
 import Testing
 @testable import LSTMKit
 
-/// The int8-quantized layers (docs/QUANTIZATION.md) against their float32 originals.
+/// The int8-quantized layers (docs/QUANTIZATION.md, quantized in place) against their
+/// float32 originals (the same layer built twice from one seed: a quantized layer keeps
+/// no float copy).
 @Suite("Int8-quantized layers")
 struct QuantizedLayerTests {
     /// Random inputs in [-1, 1] of (B, T, D), as the C1/C2 benchmarks feed.
@@ -21,6 +23,13 @@ struct QuantizedLayerTests {
     /// initialisation on inputs in [-1, 1] within this of float32's.
     static let bound: Float = 0.015
 
+    /// A layer of this cell and config, quantized in place.
+    static func quantized(_ cell: RecurrentCell, _ config: RecurrentConfig) throws -> any RecurrentLayer {
+        let q = try cell.make(config)
+        try q.quantizeLayers()
+        return q
+    }
+
     @Test("LSTM and GRU: int8 outputs within the bound of float32 (C1's shape, and C2's with fewer steps)",
           arguments: [RecurrentCell.lstm, .gru])
     func closeToFloat(cell: RecurrentCell) throws {
@@ -30,7 +39,7 @@ struct QuantizedLayerTests {
         ]
         for (config, batch, steps) in shapes {
             let layer = try cell.make(config)
-            let q = try layer.quantize()
+            let q = try Self.quantized(cell, config)
             #expect(q.isQuantized && !layer.isQuantized && q.cell == cell)
             let x = Self.inputs(batch, steps, config.inputSize, seed: 7)
             var lengths = [Int](repeating: steps, count: batch)
@@ -52,7 +61,7 @@ struct QuantizedLayerTests {
 
     @Test("A row's result does not depend on the rest of the batch (inputs are quantized per row)")
     func rowsIndependent() throws {
-        let q = try LSTM(RecurrentConfig(inputSize: 12, hiddenSize: 16, bidirectional: true, seed: 3)).quantize()
+        let q = try Self.quantized(.lstm, RecurrentConfig(inputSize: 12, hiddenSize: 16, bidirectional: true, seed: 3))
         let x = Self.inputs(3, 9, 12, seed: 4)
         let all = q.infer(sequences: x, lengths: [9, 5, 2], initial: nil)
         let one = q.infer(sequences: Tensor(shape: [1, 9, 12], data: Array(x.data[(9 * 12)..<(18 * 12)])), lengths: [5], initial: nil)
@@ -62,8 +71,7 @@ struct QuantizedLayerTests {
     @Test("An initial state is carried like the float layer's (LSTM: h and c; GRU: h)",
           arguments: [RecurrentCell.lstm, .gru])
     func initialState(cell: RecurrentCell) throws {
-        let layer = try cell.make(RecurrentConfig(inputSize: 6, hiddenSize: 8, numLayers: 2, seed: 5))
-        let q = try layer.quantize()
+        let q = try Self.quantized(cell, RecurrentConfig(inputSize: 6, hiddenSize: 8, numLayers: 2, seed: 5))
         let x = Self.inputs(2, 10, 6, seed: 6)
         let whole = q.infer(sequences: x, lengths: [10, 10], initial: nil)
         func half(_ from: Int) -> Tensor {
@@ -89,7 +97,8 @@ struct QuantizedLayerTests {
         for network in tokenizer.networks {
             let x = network.embed(batch)
             let float = network.recurrent.infer(sequences: x, lengths: batch.lengths)
-            let int8 = try network.recurrent.quantize().infer(sequences: x, lengths: batch.lengths)
+            try network.recurrent.quantizeLayers()
+            let int8 = network.recurrent.infer(sequences: x, lengths: batch.lengths)
             worstY = max(worstY, Self.maxAbsDifference(float.y, int8.y))
             let (sf, sq) = (network.output.forward(float.y), network.output.forward(int8.y))
             worstScore = max(worstScore, Self.maxAbsDifference(sf, sq))
@@ -107,37 +116,71 @@ struct QuantizedLayerTests {
         #expect(worstY < 0.1 && Double(changed) / Double(total) < 0.01)
     }
 
-    @Test("Values set by hand outside int8 (huge, NaN) never trap: packed and saved clamped")
-    func outOfRangeValues() throws {
-        let q = try LSTM(RecurrentConfig(inputSize: 3, hiddenSize: 4, seed: 1)).quantize()
-        var v = q.weightIH[0].values.value
-        (v[0], v[1], v[2]) = (1e30, .nan, -1e30)
-        q.weightIH[0].values.value = v
-        let y = q.infer(sequences: Self.inputs(1, 2, 3, seed: 1), lengths: [2]).y
-        #expect(y.data.allSatisfy { $0.isFinite })
-        let loaded = try QuantizedRecurrent(modelFile: SafeTensors.parse(q.modelFile().serialized()))
-        #expect(Array(loaded.weightIH[0].values.value[0..<3]) == [127, 0, -128])
+    @Test("No float copy: the float weights are freed, the int8 ones take a byte each (values and gradient empty)")
+    func noFloatCopy() throws {
+        let lstm = try LSTM(RecurrentConfig(inputSize: 5, hiddenSize: 6, numLayers: 2, bidirectional: true, seed: 1))
+        try lstm.quantize()
+        #expect((lstm.weightIH + lstm.weightHH).allSatisfy { $0.value.isEmpty && $0.grad.isEmpty })
+        let int8 = lstm.parameters.filter { $0.fileType == .i8 }
+        #expect(int8.count == 8 && int8.allSatisfy { $0.value.isEmpty && $0.grad.isEmpty && $0.int8Value?.count == $0.count })
+        var rng = SeededRandom(seed: 2)
+        let linear = Linear(4, 3, rng: &rng)
+        var same = rng
+        let table = Embedding(7, 3, rng: &rng), float = Embedding(7, 3, rng: &same)
+        try linear.quantizeLayers()
+        try table.quantizeLayers()
+        #expect(linear.weight.value.isEmpty && table.weight.value.isEmpty)
+        // An int8 table's lookups are its rows dequantized (explicitly: `dequantized`).
+        let q = try QuantizedWeight(name: "weight", quantizing: float.weight).dequantized
+        #expect(table.forward([6, 0], shape: [2]).data == Array(q[18..<21] + q[0..<3]))
+    }
+
+    @Test("Values set by hand (as a file or lk_lstm_set_param sets them): outside int8, or a scale of 0, NaN or below, refused")
+    func valuesSetByHand() throws {
+        let q = try Self.quantized(.lstm, RecurrentConfig(inputSize: 3, hiddenSize: 4, seed: 1))
+        let x = Self.inputs(1, 2, 3, seed: 1)
+        let before = q.infer(sequences: x, lengths: [2])
+        let values = try #require(q.parameter(named: "weight_ih_l0")), scales = try #require(q.parameter(named: "weight_ih_l0_scale"))
+        for bad: Float in [128, -129, 0.5, .nan, .infinity] {
+            var v = values.fileValues
+            v[1] = bad
+            #expect(throws: LSTMKitError.self) { try values.assign(v) }
+        }
+        for bad: Float in [0, -1, .nan, .infinity] {
+            var s = scales.value
+            s[2] = bad
+            #expect(throws: LSTMKitError.self) { try scales.assign(s) }
+        }
+        #expect(q.infer(sequences: x, lengths: [2]) == before)
+        // Valid values are taken (and repacked).
+        var v = values.fileValues
+        (v[0], v[1], v[2]) = (127, 0, -128)
+        try values.assign(v)
+        #expect(Array(values.int8Value![0..<3]) == [127, 0, -128])
+        #expect(q.infer(sequences: x, lengths: [2]).y != before.y)
     }
 
     @Test("Quantizing a quantized layer is an error")
     func twice() throws {
-        let q = try GRU(RecurrentConfig(inputSize: 3, hiddenSize: 4, seed: 1)).quantize()
-        #expect(throws: LSTMKitError.self) { try q.quantize() }
-        let any: any RecurrentLayer = q
-        do { _ = try any.quantize(); Issue.record("no error") } catch let e as LSTMKitError {
+        let q = try Self.quantized(.gru, RecurrentConfig(inputSize: 3, hiddenSize: 4, seed: 1))
+        do { try q.quantizeLayers(); Issue.record("no error") } catch let e as LSTMKitError {
             #expect(e.message.contains("already int8-quantized"))
         }
         var rng = SeededRandom(seed: 1)
-        let ql = try Linear(4, 3, rng: &rng).quantize()
-        #expect(throws: LSTMKitError.self) { try ql.quantize() }
+        let linear = Linear(4, 3, rng: &rng)
+        try linear.quantizeLayers()
+        #expect(throws: LSTMKitError.self) { try linear.quantizeLayers() }
+        #expect(throws: LSTMKitError.self) { try linear.quantizeWeights() }
     }
 
     @Test("Linear: int8 within the kernel's bound of float32, with and without bias")
     func linear() throws {
         var rng = SeededRandom(seed: 8)
         for bias in [true, false] {
+            var same = rng
             let l = Linear(70, 19, bias: bias, rng: &rng)
-            let q = try l.quantize()
+            let q = Linear(70, 19, bias: bias, rng: &same)
+            try q.quantizeLayers()
             let x = Self.inputs(5, 3, 70, seed: 9)
             let err = Self.maxAbsDifference(l.forward(x), q.forward(x))
             #expect(err > 0 && err < 0.05, "\(err)")
@@ -151,23 +194,23 @@ struct QuantizedLayerTests {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lk-int8-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let layer = try cell.make(RecurrentConfig(inputSize: 64, hiddenSize: 96, numLayers: 2, bidirectional: true, seed: 4))
-        let q = try layer.quantize()
+        let config = RecurrentConfig(inputSize: 64, hiddenSize: 96, numLayers: 2, bidirectional: true, seed: 4)
+        let layer = try cell.make(config), q = try Self.quantized(cell, config)
         let (floatPath, intPath) = (dir + "/f.safetensors", dir + "/q.safetensors")
         try (layer as! any RecurrentModelFile).save(to: floatPath)
-        try q.save(to: intPath)
+        try (q as! any RecurrentModelFile).save(to: intPath)
         let sizes = try [floatPath, intPath].map { try FileManager.default.attributesOfItem(atPath: $0)[.size] as! Int }
         #expect(Double(sizes[0]) / Double(sizes[1]) > 3.5, "\(sizes)")
         let file = try SafeTensors.read(from: intPath)
         #expect(file.metadata("quantization") == "int8" && file.metadata("kind") == cell.rawValue)
         #expect(file.tensor("weight_hh_l1_reverse")?.dtype == .i8 && file.tensor("weight_hh_l1_reverse_scale")?.dtype == .f32)
-        let loaded = try QuantizedRecurrent.load(from: intPath)
+        let loaded = try RecurrentLayerFile.load(from: intPath)
         let x = Self.inputs(3, 7, 64, seed: 2)
+        #expect(loaded.isQuantized && loaded.cell == cell)
         #expect(loaded.infer(sequences: x, lengths: [7, 7, 7]).y == q.infer(sequences: x, lengths: [7, 7, 7]).y)
-        #expect(loaded.modelFile().serialized() == file.serialized())
+        #expect((loaded as! any RecurrentModelFile).modelFile().serialized() == file.serialized())
         // The generic loader gives each file's layer; the float layer's own load reads its
         // int8 file in int8 form (quantized in place), another cell's refuses it.
-        #expect(try RecurrentLayerFile.load(from: intPath).isQuantized)
         #expect(try !RecurrentLayerFile.load(from: floatPath).isQuantized)
         let own: any RecurrentLayer = cell == .lstm ? try LSTM.load(from: intPath) : try GRU.load(from: intPath)
         #expect(own.isQuantized && own.infer(sequences: x, lengths: [7, 7, 7]).y == q.infer(sequences: x, lengths: [7, 7, 7]).y)
@@ -175,21 +218,19 @@ struct QuantizedLayerTests {
         catch let e as LSTMKitError {
             #expect(e.message.contains("kind \"\(cell.rawValue)\""), "\(e.message)")
         }
-        do { _ = try QuantizedRecurrent.load(from: floatPath); Issue.record("loaded") } catch let e as LSTMKitError {
-            #expect(e.message.contains("not an int8-quantized one"), "\(e.message)")
-        }
     }
 
     @Test("A file with a NaN, zero or negative scale, or F32 weights where I8 belongs, is refused")
     func badScales() throws {
-        let q = try LSTM(RecurrentConfig(inputSize: 5, hiddenSize: 6, seed: 1)).quantize()
+        let q = try LSTM(RecurrentConfig(inputSize: 5, hiddenSize: 6, seed: 1))
+        try q.quantize()
         for (tensor, bad) in [("weight_hh_l0_scale", Float.nan), ("weight_ih_l0_scale", 0), ("weight_ih_l0_scale", -1),
                               ("weight_ih_l0_scale", .infinity)] {
             var file = q.modelFile()
             let i = try #require(file.tensors.firstIndex { $0.name == tensor })
             file.tensors[i].values[2] = bad
             let parsed = try SafeTensors.parse(file.serialized())
-            do { _ = try QuantizedRecurrent(modelFile: parsed); Issue.record("accepted \(bad)") } catch let e as LSTMKitError {
+            do { _ = try LSTM(modelFile: parsed); Issue.record("accepted \(bad)") } catch let e as LSTMKitError {
                 guard case .invalidFormat = e else { Issue.record("\(e)"); continue }
                 #expect(e.message.contains(tensor), "\(e.message)")
             }
@@ -197,9 +238,9 @@ struct QuantizedLayerTests {
         var file = q.modelFile()
         let i = try #require(file.tensors.firstIndex { $0.name == "weight_ih_l0" })
         file.tensors[i].dtype = .f32
-        #expect(throws: LSTMKitError.self) { try QuantizedRecurrent(modelFile: SafeTensors.parse(file.serialized())) }
+        #expect(throws: LSTMKitError.self) { try LSTM(modelFile: SafeTensors.parse(file.serialized())) }
         file = q.modelFile()
         file.metadata = file.metadata.map { $0.0 == "quantization" ? ($0.0, "int4") : $0 }
-        #expect(throws: LSTMKitError.self) { try QuantizedRecurrent(modelFile: SafeTensors.parse(file.serialized())) }
+        #expect(throws: LSTMKitError.self) { try LSTM(modelFile: SafeTensors.parse(file.serialized())) }
     }
 }

@@ -135,20 +135,30 @@ struct QuantizedModelTests {
         }, tolerance: 0.1))
     }
 
-    @Test("a float LSTM quantized in place runs and saves exactly as its QuantizedRecurrent; its load reads int8 files")
+    @Test("an LSTM quantizes in place, as a model does; its load reads int8 files")
     func lstmInPlace() throws {
         let lstm = try LSTM.load(from: Self.golden + "/lstm.safetensors")
-        let separate = try lstm.quantize()
+        let float = try LSTM.load(from: Self.golden + "/lstm.safetensors")
         #expect(!lstm.isQuantized)
-        try lstm.quantizeLayers()
+        try lstm.quantize()
         #expect(lstm.isQuantized)
         let x = QuantizedLayerTests.inputs(2, 5, lstm.config.inputSize, seed: 3)
-        #expect(try lstm.runInference(x, lengths: [5, 3]).y == (try separate.runInference(x, lengths: [5, 3]).y))
-        #expect(lstm.modelFile().serialized() == separate.modelFile().serialized())
+        let (f, q) = (try float.runInference(x, lengths: [5, 3]).y, try lstm.runInference(x, lengths: [5, 3]).y)
+        #expect(f != q && QuantizedLayerTests.maxAbsDifference(f, q) < QuantizedLayerTests.bound)
         #expect(throws: LSTMKitError.self) { try lstm.quantizeLayers() }
-        #expect(throws: LSTMKitError.self) { _ = try lstm.quantize() }
-        let loaded = try LSTM(modelFile: SafeTensors.parse(separate.modelFile().serialized()))
-        let (mine, theirs) = (try loaded.runInference(x).y, try separate.runInference(x).y)
-        #expect(loaded.isQuantized && mine == theirs)
+        #expect(throws: LSTMKitError.self) { try lstm.quantize() }
+        let loaded = try LSTM(modelFile: SafeTensors.parse(lstm.modelFile().serialized()))
+        #expect(loaded.isQuantized)
+        #expect(try loaded.runInference(x, lengths: [5, 3]).y == q)
+        #expect(loaded.modelFile().serialized() == lstm.modelFile().serialized())
+    }
+
+    @Test("whatever needs float weights refuses an int8 model: an ensemble of int8 tokenizers")
+    func ensembleOfInt8Refused() throws {
+        let (a, b) = (try Tokenizer.load(from: Self.golden + "/tokenizer.safetensors"), try Tokenizer.load(from: Self.golden + "/tokenizer.safetensors"))
+        try b.quantize()
+        do { _ = try Tokenizer.ensemble([a, b]); Issue.record("no error") } catch let e as LSTMKitError {
+            #expect(e.message.contains("tokenizer 2 is int8-quantized"), "\(e.message)")
+        }
     }
 }

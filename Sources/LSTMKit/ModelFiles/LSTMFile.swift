@@ -3,7 +3,9 @@ import LSTMKitIO
 import LSTMKitLayers
 
 /// Model files of the raw recurrent layers, kinds "lstm" and "gru": the parameters under
-/// PyTorch's names, and the hyper-parameters in the metadata. See docs/FORMAT.md.
+/// PyTorch's names, and the hyper-parameters in the metadata. See docs/FORMAT.md. An
+/// int8-quantized layer's file (docs/QUANTIZATION.md) is the same with "quantization":
+/// "int8", its weight matrices I8 with their "<name>_scale" (F32); `load` reads either.
 public protocol RecurrentModelFile: RecurrentLayer {
     /// The file kind ("lstm", "gru").
     static var modelKind: String { get }
@@ -40,7 +42,7 @@ extension RecurrentModelFile {
     }
 }
 
-/// What the raw layers' files share, float32 or int8: the config's metadata.
+/// The raw layers' config as metadata.
 enum RecurrentFile {
     static func metadata(_ config: RecurrentConfig) -> [(String, String)] {
         [("input_size", String(config.inputSize)),
@@ -74,44 +76,10 @@ enum RecurrentFile {
     }
 }
 
-/// An int8-quantized LSTM's or GRU's file: the float layer's kind ("lstm", "gru") and
-/// metadata plus "quantization": "int8"; the weight matrices as I8 with their
-/// "<name>_scale" (F32). Readers before int8 refuse it (they know no I8 tensors).
-extension QuantizedRecurrent {
-    public func modelFile() -> SafeTensors {
-        SafeTensors(metadata: ModelFile.header(kind: cell.rawValue, quantized: true) + RecurrentFile.metadata(config),
-                    tensors: ModelFile.tensors(of: self))
-    }
-
-    public func save(to path: String) throws {
-        try modelFile().write(to: path)
-    }
-
-    public convenience init(modelFile file: SafeTensors) throws {
-        let cell = try RecurrentCell(rawValue: file.metadata("kind") ?? "").orThrow(
-            LSTMKitError.invalidFormat("the file holds a model of kind \"\(file.metadata("kind") ?? "missing")\", not an LSTM or GRU"))
-        try ModelFile.checkKind(file, expected: cell.rawValue, quantized: true)
-        try self.init(RecurrentFile.config(file), cell: cell)
-        try ModelFile.load(file, into: self)
-    }
-
-    public static func load(from path: String) throws -> QuantizedRecurrent {
-        try ModelFile.open(path) { try QuantizedRecurrent(modelFile: $0) }
-    }
-}
-
-extension Optional {
-    fileprivate func orThrow(_ error: @autoclosure () -> Error) throws -> Wrapped {
-        guard let value = self else { throw error() }
-        return value
-    }
-}
-
-/// Any raw recurrent layer's file, whichever cell and whether int8-quantized or not.
+/// Any raw recurrent layer's file, whichever cell, float32 or int8 (then quantized in place).
 public enum RecurrentLayerFile {
     public static func load(from path: String) throws -> any RecurrentLayer {
         try ModelFile.open(path) { file in
-            if try ModelFile.isQuantized(file) { return try QuantizedRecurrent(modelFile: file) }
             switch file.metadata("kind") {
             case GRU.modelKind: return try GRU(modelFile: file)
             default: return try LSTM(modelFile: file)

@@ -183,12 +183,11 @@ public enum ModelFile {
         try checkQuantized(module, prefix: "")
     }
 
-    /// Runs every quantized module's own check (its scales) after loading.
+    /// Runs every int8 layer's own check (its scales) after loading.
     private static func checkQuantized(_ module: Module, prefix: String) throws {
         for (name, child) in module.children { try checkQuantized(child, prefix: prefix + name + ".") }
         do {
-            try (module as? QuantizedModule)?.checkQuantized()
-            try (module as? QuantizableLayer)?.int8Loaded()
+            try (module as? QuantizableLayer)?.checkInt8()
         } catch let e as LSTMKitError {
             throw LSTMKitError.invalidFormat(prefix.isEmpty ? e.message : "in \(prefix.dropLast()): \(e.message)")
         }
@@ -198,7 +197,7 @@ public enum ModelFile {
     /// buffer, each under its derived name.
     public static func tensors(of module: Module) -> [SafeTensors.Entry] {
         (module.namedParameters + module.namedBuffers).map {
-            SafeTensors.Entry(name: $0.name, shape: $0.parameter.shape, values: $0.parameter.value, dtype: $0.parameter.fileType)
+            SafeTensors.Entry(name: $0.name, shape: $0.parameter.shape, values: $0.parameter.fileValues, dtype: $0.parameter.fileType)
         }
     }
 
@@ -206,7 +205,15 @@ public enum ModelFile {
     /// `build` must give every weight it constructs the file's value (as `load(_:into:)`
     /// does for a whole model): its layers are built without drawing their initial
     /// values (`SeededRandom.skippingInitialValues`).
+    /// The file's buffers are freed before it returns, and their pages returned to the
+    /// system (`Memory.returnFreedPages`).
     public static func open<T>(_ path: String, _ build: (SafeTensors) throws -> T) throws -> T {
+        let model = try read(path, build)
+        Memory.returnFreedPages()
+        return model
+    }
+
+    private static func read<T>(_ path: String, _ build: (SafeTensors) throws -> T) throws -> T {
         let file = try SafeTensors.read(from: path)
         do {
             return try SeededRandom.skippingInitialValues { try build(file) }

@@ -7,8 +7,8 @@ public final class Embedding: Module {
     public let dim: Int
     public let paddingIndex: Int?
     public let weight: Parameter
-    /// Its int8 rows once quantized (`QuantizableLayer`): the file holds them, and
-    /// `weight` their dequantized values, which lookups copy.
+    /// Its int8 rows once quantized (`QuantizableLayer`): the file holds them, lookups
+    /// copy them dequantized, and `weight` is freed.
     var quantized: QuantizedWeight?
 
     /// `sparse`: gradients touch only the looked-up rows, and clipping, zeroing and
@@ -42,6 +42,14 @@ public final class Embedding: Module {
     /// ids (shape) -> (shape..., dim). Ids must be valid (see `validate`).
     public func forward(_ ids: [Int32], shape: [Int]) -> Tensor {
         var out = [Float](repeating: 0, count: ids.count * dim)
+        if let q = quantized {
+            let (v, s) = (q.values.int8Value!, q.scales.value)
+            for (r, id) in ids.enumerated() {
+                let (row, scale) = (Int(id) * dim, s[Int(id)])
+                for j in 0..<dim { out[r * dim + j] = Float(v[row + j]) * scale }
+            }
+            return Tensor(shape: shape + [dim], data: out)
+        }
         weight.value.withUnsafeBufferPointer { w in
             out.withUnsafeMutableBufferPointer { o in
                 for (r, id) in ids.enumerated() {

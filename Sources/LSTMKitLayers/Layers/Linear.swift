@@ -7,8 +7,8 @@ public final class Linear: Module {
     public let outFeatures: Int
     public let weight: Parameter
     public let bias: Parameter?
-    /// Its int8 form once quantized (`QuantizableLayer`): then it runs that, and the
-    /// model file holds that's tensors.
+    /// Its int8 form once quantized (`QuantizableLayer`): then it runs that, the model
+    /// file holds its tensors, and `weight` is freed.
     var quantized: QuantizedLinear?
 
     public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, rng: inout SeededRandom) {

@@ -24,6 +24,16 @@ public final class Parameter {
     /// How a model file stores it: F32, or I8 for the integer values of an int8-quantized
     /// weight (`QuantizedWeight`), which loading then requires.
     public var fileType: SafeTensors.DType = .f32
+    /// An int8-quantized weight's values (`init(int8Name:shape:)`), one byte each, held
+    /// here instead of in `value` and `grad`, which stay empty: such a weight is for
+    /// inference only, and costs 1 byte instead of 8. Files and the C ABI see them as
+    /// floats (`fileValues`); `assign` takes only integers in [-128, 127].
+    public var int8Value: [Int8]? {
+        didSet { version &+= 1 }
+    }
+    /// Whether every value must be finite and positive (an int8 weight's scales):
+    /// `assign` refuses others, so neither a file nor the C ABI can set a 0 or NaN scale.
+    public var requiresPositive = false
     /// Rows with a (possibly) non-zero gradient, each listed once.
     public private(set) var touchedRows: [Int] = []
     private var rowIsTouched: [Bool] = []
@@ -40,6 +50,20 @@ public final class Parameter {
     public convenience init(name: String, shape: [Int]) {
         self.init(name: name, shape: shape, value: [Float](repeating: 0, count: shape.reduce(1, *)))
     }
+
+    /// An int8 weight of this shape, zeros, saved as I8 (see `int8Value`).
+    public init(int8Name name: String, shape: [Int]) {
+        self.name = name
+        self.shape = shape
+        self.value = []
+        self.grad = []
+        self.count = shape.reduce(1, *)
+        self.int8Value = [Int8](repeating: 0, count: count)
+        self.fileType = .i8
+    }
+
+    /// The values as a file or the C ABI sees them: `value`, or an int8 weight's integers.
+    public var fileValues: [Float] { int8Value.map { $0.map(Float.init) } ?? value }
 
     /// Element count (fixed: a stored constant, so reading it never conflicts with an
     /// in-place access to `value` or `grad`).
@@ -81,13 +105,25 @@ public final class Parameter {
     /// errors name the parameter `fullName` (default: its local name).
     public func assign(_ newValue: [Float], fullName: String? = nil) throws {
         let name = fullName ?? name
-        guard newValue.count == value.count else {
+        guard newValue.count == count else {
             throw LSTMKitError.sizeMismatch(
-                "parameter \(name) has shape \(shape) (\(value.count) values), got \(newValue.count) values")
+                "parameter \(name) has shape \(shape) (\(count) values), got \(newValue.count) values")
         }
         if let bad = newValue.withUnsafeBufferPointer(VectorMath.firstNonFinite) {
             throw LSTMKitError.invalidArgument(
                 "parameter \(name) value \(bad) is \(newValue[bad]); weights must be finite")
+        }
+        if int8Value != nil {
+            if let bad = newValue.firstIndex(where: { $0 != $0.rounded() || $0 < -128 || $0 > 127 }) {
+                throw LSTMKitError.invalidArgument(
+                    "parameter \(name) value \(bad) is \(newValue[bad]); an int8 weight's values are integers in [-128, 127]")
+            }
+            int8Value = newValue.map { Int8($0) }
+            return
+        }
+        if requiresPositive, let bad = newValue.firstIndex(where: { !($0 > 0) }) {
+            throw LSTMKitError.invalidArgument(
+                "parameter \(name) value \(bad) is \(newValue[bad]); int8 scales must be finite and positive")
         }
         value = newValue
     }

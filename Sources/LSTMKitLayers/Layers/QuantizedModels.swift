@@ -1,12 +1,15 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LSTMKitCore
 
 /// A float layer that can swap its weight matrices for int8 ones in place (`Linear`,
 /// `LSTM`, `GRU`, `Embedding`): once quantized, it runs its int8 form (`QuantizedLinear`,
 /// `QuantizedRecurrent`; an embedding looks its rows up dequantized), whose tensors become
 /// its own in the module tree (so a model file holds them: I8 values and F32 `_scale`s
-/// under the float names). Its float weights are kept equal to the int8 ones dequantized,
-/// so any code that reads them directly computes what the int8 form computes, to float
-/// rounding. Inference only: training a quantized layer is a programming error.
+/// under the float names). Its float weights are freed (emptied): it keeps no float copy,
+/// so code that needs float weights must not run on it (`QuantizedWeight.dequantized`
+/// gives them explicitly). Inference only: training a quantized layer is a programming error.
 ///
 /// This is what lets every model quantize through one mechanism, `Module.quantizeLayers()`,
 /// without holding its layers under other types.
@@ -15,9 +18,8 @@ public protocol QuantizableLayer: Module {
     var isInt8: Bool { get }
     /// Quantizes the float weights (per row, symmetric) and switches to the int8 form.
     func quantizeWeights() throws
-    /// After a model file assigned the int8 form's tensors: checks them
-    /// (`QuantizedModule.checkQuantized`) and brings the float weights in line.
-    func int8Loaded() throws
+    /// After a model file (or a caller) assigned the int8 form's tensors: checks them.
+    func checkInt8() throws
 }
 
 extension Module {
@@ -26,7 +28,7 @@ extension Module {
 
     /// Whether any layer of the tree runs int8 products.
     public var isQuantized: Bool {
-        treeModules.contains { $0 is QuantizedModule || ($0 as? QuantizableLayer)?.isInt8 == true }
+        treeModules.contains { ($0 as? QuantizableLayer)?.isInt8 == true }
     }
 
     /// Dynamic int8 quantization of a whole model in place (docs/QUANTIZATION.md): every
@@ -36,7 +38,27 @@ extension Module {
     public func quantizeLayers() throws {
         if isQuantized { throw LSTMKitError.alreadyQuantized("this model") }
         for case let layer as QuantizableLayer in treeModules { try layer.quantizeWeights() }
+        Memory.returnFreedPages()
     }
+}
+
+extension Memory {
+    /// Returns the pages of freed heap memory to the system (glibc's `malloc_trim`; a
+    /// no-op where there is none). glibc keeps what a process frees for reuse, so after
+    /// a model is loaded or quantized the file's buffers and the float weights it dropped
+    /// would still count in its resident memory: the bundled tokenizer in int8 held 50 MiB
+    /// after loading instead of 10 (bench/quant_memory.py).
+    public static func returnFreedPages() {
+        _ = mallocTrim?(0)
+    }
+
+    #if canImport(Glibc)
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(nil, "malloc_trim").map {
+        unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self)
+    }
+    #else
+    private static let mallocTrim: ((Int) -> Int32)? = nil
+    #endif
 }
 
 /// A task model's int8 form (`model.quantize()`), for every model that holds its layers
@@ -57,6 +79,17 @@ extension QuantizableModel {
     public func quantize() throws { try moduleTree.quantizeLayers() }
 }
 
+/// An LSTM or GRU quantizes as a model does: `lstm.quantize()`, in place.
+extension RecurrentStack: QuantizableModel {}
+
+extension Parameter {
+    /// Frees a float weight its int8 form replaced (nothing reads it any more).
+    fileprivate func releaseFloatStorage() {
+        value = []
+        grad = []
+    }
+}
+
 // MARK: - The float layers' int8 forms
 
 extension Linear: QuantizableLayer {
@@ -65,14 +98,10 @@ extension Linear: QuantizableLayer {
     public func quantizeWeights() throws {
         if quantized != nil { throw LSTMKitError.alreadyQuantized("this Linear") }
         quantized = try QuantizedLinear(quantizing: self)
-        try int8Loaded()
+        weight.releaseFloatStorage()
     }
 
-    public func int8Loaded() throws {
-        guard let q = quantized else { return }
-        try q.checkQuantized()
-        weight.value = q.weight.dequantized
-    }
+    public func checkInt8() throws { try quantized?.checkQuantized() }
 }
 
 extension RecurrentStack: QuantizableLayer {
@@ -82,41 +111,22 @@ extension RecurrentStack: QuantizableLayer {
         let cell: RecurrentCell = self is GRU ? .gru : .lstm
         if quantized != nil { throw LSTMKitError.alreadyQuantized("this \(cell.rawValue.uppercased())") }
         quantized = try QuantizedRecurrent(quantizing: self, cell: cell)
-        try int8Loaded()
+        for w in weightIH + weightHH { w.releaseFloatStorage() }
     }
 
-    public func int8Loaded() throws {
-        guard let q = quantized else { return }
-        try q.checkQuantized()
-        for i in weightIH.indices {
-            weightIH[i].value = q.weightIH[i].dequantized
-            weightHH[i].value = q.weightHH[i].dequantized
-        }
-    }
+    public func checkInt8() throws { try quantized?.checkQuantized() }
 }
 
-/// A table's rows int8 with one scale each: the file is about 4x smaller; lookups copy
-/// the rows dequantized (exactly scale · value), so no kernel changes.
+/// A table's rows int8 with one scale each: the file is about 4x smaller; a lookup
+/// copies the rows dequantized (scale · value).
 extension Embedding: QuantizableLayer {
     public var isInt8: Bool { quantized != nil }
 
     public func quantizeWeights() throws {
         if quantized != nil { throw LSTMKitError.alreadyQuantized("this Embedding") }
         quantized = try QuantizedWeight(name: "weight", quantizing: weight)
-        try int8Loaded()
+        weight.releaseFloatStorage()
     }
 
-    public func int8Loaded() throws {
-        guard let q = quantized else { return }
-        try q.check(fullName: "weight")
-        weight.value = q.dequantized
-    }
-}
-
-extension QuantizedWeight {
-    /// scales[r] · values[r, c]: the float matrix the int8 one stands for.
-    var dequantized: [Float] {
-        let (v, s) = (values.value, scales.value)
-        return (0..<(rows * cols)).map { v[$0] * s[$0 / cols] }
-    }
+    public func checkInt8() throws { try quantized?.check(fullName: "weight") }
 }

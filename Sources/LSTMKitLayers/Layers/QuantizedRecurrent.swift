@@ -1,80 +1,46 @@
 import CKernels
 import LSTMKitCore
 
-/// An LSTM or GRU with int8 weights for inference (`LSTM.quantize()`, `GRU.quantize()`,
-/// docs/QUANTIZATION.md): W_ih and W_hh of every layer and direction are int8 with one
-/// scale per row (`QuantizedWeight`); the inputs of each product (a chunk of steps'
-/// inputs, each step's h) are quantized per row when used; biases, the gates'
-/// nonlinearities and the LSTM's cell state stay float32, as in PyTorch's
-/// `quantize_dynamic`. It runs the float layers' way (chunked input projection, one
-/// product per step for the recurrence, the same C cell kernels) with the int8 product
-/// in place of each GEMM. Tensor names are the float layer's, plus "<weight>_scale".
-///
-/// Inference only: `forward` runs `infer` (no dropout, nothing kept) and `backward` is
-/// a programming error.
-public final class QuantizedRecurrent: QuantizedModule, RecurrentLayer {
-    public let cell: RecurrentCell
-    public let config: RecurrentConfig
+/// What an LSTM or GRU runs once quantized in place (`QuantizableLayer`,
+/// docs/QUANTIZATION.md): W_ih and W_hh of every layer and direction int8 with one scale
+/// per row (`QuantizedWeight`); the inputs of each product (a chunk of steps' inputs,
+/// each step's h) are quantized per row when used; biases, the gates' nonlinearities and
+/// the LSTM's cell state stay float32, as in PyTorch's `quantize_dynamic`. It runs the
+/// float layers' way (chunked input projection, one product per step for the recurrence,
+/// the same C cell kernels) with the int8 product in place of each GEMM. Its tensors
+/// become the layer's, under the float layer's names plus "<weight>_scale". Inference only.
+final class QuantizedRecurrent {
+    let cell: RecurrentCell
+    let config: RecurrentConfig
     /// Per layer and direction (index l*K + d), as the float layer's.
-    public let weightIH: [QuantizedWeight]
-    public let weightHH: [QuantizedWeight]
-    public let biasIH: [Parameter]
-    public let biasHH: [Parameter]
+    let weightIH: [QuantizedWeight]
+    let weightHH: [QuantizedWeight]
+    let biasIH: [Parameter]
+    let biasHH: [Parameter]
     /// For each layer, for each direction: w_ih, its scales, w_hh, its scales, b_ih, b_hh.
-    public let localParameters: [Parameter]
+    let localParameters: [Parameter]
 
     private var gates: Int { cell == .lstm ? 4 : 3 }
 
-    /// Zeros of this shape (scales 1), to be loaded.
-    public init(_ config: RecurrentConfig, cell: RecurrentCell) throws {
-        try config.validate()
-        try Memory.checkModel(parameters: config.parameterEstimate, for: "a quantized recurrent layer")
-        self.config = config
+    /// A float layer's weights quantized; its biases are shared.
+    init(quantizing stack: RecurrentStack, cell: RecurrentCell) throws {
+        config = stack.config
         self.cell = cell
-        let g = (cell == .lstm ? 4 : 3) * config.hiddenSize
-        var wih = [QuantizedWeight](), whh = [QuantizedWeight](), bih = [Parameter](), bhh = [Parameter]()
-        for layer in 0..<config.numLayers {
-            let inSize = layer == 0 ? config.inputSize : config.outputSize
-            for d in 0..<config.directions {
-                let suffix = "_l\(layer)" + (d == 1 ? "_reverse" : "")
-                wih.append(try QuantizedWeight(name: "weight_ih" + suffix, rows: g, cols: inSize))
-                whh.append(try QuantizedWeight(name: "weight_hh" + suffix, rows: g, cols: config.hiddenSize))
-                bih.append(Parameter(name: "bias_ih" + suffix, shape: [g]))
-                bhh.append(Parameter(name: "bias_hh" + suffix, shape: [g]))
-            }
-        }
-        (weightIH, weightHH, biasIH, biasHH) = (wih, whh, bih, bhh)
-        localParameters = (0..<wih.count).flatMap {
-            [wih[$0].values, wih[$0].scales, whh[$0].values, whh[$0].scales, bih[$0], bhh[$0]]
+        let wih = try stack.weightIH.map { try QuantizedWeight(name: $0.name, quantizing: $0) }
+        let whh = try stack.weightHH.map { try QuantizedWeight(name: $0.name, quantizing: $0) }
+        (weightIH, weightHH, biasIH, biasHH) = (wih, whh, stack.biasIH, stack.biasHH)
+        localParameters = wih.indices.flatMap {
+            [wih[$0].values, wih[$0].scales, whh[$0].values, whh[$0].scales, stack.biasIH[$0], stack.biasHH[$0]]
         }
     }
 
-    /// A float layer's weights quantized, its biases copied.
-    public convenience init(quantizing stack: RecurrentStack, cell: RecurrentCell) throws {
-        try self.init(stack.config, cell: cell)
-        for i in 0..<weightIH.count {
-            for (q, w) in [(weightIH[i], stack.weightIH[i]), (weightHH[i], stack.weightHH[i])] {
-                var values = [Int8](repeating: 0, count: q.rows * q.cols)
-                var scales = [Float](repeating: 0, count: q.rows)
-                ck_q8_quantize_weights(w.value, Int64(q.rows), Int64(q.cols), &values, &scales)
-                q.values.value = values.map(Float.init)
-                q.scales.value = scales
-            }
-            biasIH[i].value = stack.biasIH[i].value
-            biasHH[i].value = stack.biasHH[i].value
-        }
-    }
-
-    public func checkQuantized() throws {
-        for i in 0..<weightIH.count {
-            try weightIH[i].check(fullName: weightIH[i].values.name)
-            try weightHH[i].check(fullName: weightHH[i].values.name)
-        }
+    func checkQuantized() throws {
+        for w in weightIH + weightHH { try w.check(fullName: w.values.name) }
     }
 
     // MARK: - Inference
 
-    public func infer(sequences x: Tensor, lengths: [Int], initial: RecurrentState?) -> (y: Tensor, state: RecurrentState) {
+    func infer(sequences x: Tensor, lengths: [Int], initial: RecurrentState?) -> (y: Tensor, state: RecurrentState) {
         let batch = x.shape[0], steps = x.shape[1]
         let shape = [config.numLayers * config.directions, batch, config.hiddenSize]
         var h = initial?.h ?? Tensor(zeros: shape)
@@ -154,40 +120,5 @@ public final class QuantizedRecurrent: QuantizedModule, RecurrentLayer {
             }
         }
         }
-    }
-
-    /// Validates the inputs (as the float layers do), then runs inference.
-    public func runInference(_ x: Tensor, lengths: [Int32]? = nil, initial: RecurrentState? = nil) throws -> (y: Tensor, state: RecurrentState) {
-        var states: [(name: String, value: Tensor)] = []
-        if let initial {
-            states.append(("h0", initial.h))
-            if cell == .lstm, let c = initial.c { states.append(("c0", c)) }
-        }
-        let lens = try config.validate(x: x, lengths: lengths, states: states)
-        return infer(sequences: x, lengths: lens, initial: initial)
-    }
-
-    // MARK: - RecurrentLayer's training half
-
-    /// Inference (see the type's note): no dropout, and the cache holds nothing.
-    public func forward(sequences x: Tensor, lengths: [Int], initial: RecurrentState?, training: Bool) -> RecurrentOutput {
-        let out = infer(sequences: x, lengths: lengths, initial: initial)
-        return RecurrentOutput(y: out.y, state: out.state, cache: RecurrentCache(value: ()))
-    }
-
-    public func backward(_ cache: RecurrentCache, outputGrad dY: Tensor, finalGrad: Tensor?) -> Tensor {
-        preconditionFailure("an int8-quantized recurrent layer is for inference only: train the float32 layer")
-    }
-}
-
-extension RecurrentLayer {
-    /// The int8 form of this layer for inference (`QuantizedRecurrent`). Throws if it is
-    /// already quantized.
-    public func quantize() throws -> QuantizedRecurrent {
-        if isQuantized { throw LSTMKitError.alreadyQuantized("this \(cell.rawValue.uppercased())") }
-        guard let stack = self as? RecurrentStack else {
-            throw LSTMKitError.invalidArgument("a \(cell.rawValue) layer of type \(type(of: self)) has no int8 form")
-        }
-        return try QuantizedRecurrent(quantizing: stack, cell: cell)
     }
 }

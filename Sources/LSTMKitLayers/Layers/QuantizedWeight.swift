@@ -7,15 +7,9 @@ import LSTMKitIO
 /// `quantize_dynamic`: a layer's weight matrices become int8 with one scale per output
 /// row, its inputs are quantized per row on the fly at every product, and everything
 /// else (biases, nonlinearities, the LSTM's cell state) stays float32. Inference only.
-///
-/// The hook every layer with weight matrices implements, so a model quantizes by asking
-/// each of its layers (`Linear.quantize()`, `RecurrentLayer.quantize()`) rather than by
-/// code of its own. Quantizing a quantized layer is an error.
-public protocol QuantizedModule: Module {
-    /// Checks what a model file gave it (scales finite and positive); `ModelFile.load`
-    /// calls it on every such module of the tree after assigning the tensors.
-    func checkQuantized() throws
-}
+/// A float layer quantizes in place (`QuantizableLayer`) and then runs its int8 form
+/// (`QuantizedLinear`, `QuantizedRecurrent`), which holds only int8 weights, scales and
+/// float biases.
 
 extension LSTMKitError {
     static func alreadyQuantized(_ what: String) -> LSTMKitError {
@@ -24,9 +18,11 @@ extension LSTMKitError {
 }
 
 /// A weight matrix W (rows, cols) ≈ scales[r] · values[r, c] as a quantized layer holds
-/// it: in the module tree, `values` (the int8 values, saved as safetensors I8) and
-/// `scales` (F32, one per row); for the kernel, its packed form, derived from them and
-/// kept until either changes (loading assigns them after the layer is built).
+/// it: in the module tree, `values` (int8, one byte each: `Parameter.int8Value`; saved as
+/// safetensors I8) and `scales` (F32, one per row, finite and positive); for the kernel,
+/// its packed form, derived from them and kept until either changes (loading assigns
+/// them after the layer is built). About 2 bytes a weight in all, against a float
+/// weight's 8 (value and gradient).
 public final class QuantizedWeight: @unchecked Sendable {
     public let values: Parameter
     public let scales: Parameter
@@ -50,7 +46,7 @@ public final class QuantizedWeight: @unchecked Sendable {
             versions = (w.values.version, w.scales.version)
             let bytes = Int(ck_q8_packed_bytes(Int64(w.rows), Int64(w.cols)))
             data = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64).bindMemory(to: Int8.self, capacity: bytes)
-            let q = w.values.value.map(SafeTensors.int8)
+            let q = w.values.int8Value!
             var sums = [Int32](repeating: 0, count: w.rows)
             ck_q8_pack(q, Int64(w.rows), Int64(w.cols), data, &sums)
             self.sums = sums
@@ -71,9 +67,9 @@ public final class QuantizedWeight: @unchecked Sendable {
         }
         self.rows = rows
         self.cols = cols
-        values = Parameter(name: name, shape: [rows, cols])
-        values.fileType = .i8
+        values = Parameter(int8Name: name, shape: [rows, cols])
         scales = Parameter(name: name + "_scale", shape: [rows], value: [Float](repeating: 1, count: rows))
+        scales.requiresPositive = true
     }
 
     /// W (rows, cols) quantized: symmetric, per row.
@@ -83,18 +79,23 @@ public final class QuantizedWeight: @unchecked Sendable {
         var q = [Int8](repeating: 0, count: rows * cols)
         var s = [Float](repeating: 0, count: rows)
         ck_q8_quantize_weights(weight.value, Int64(rows), Int64(cols), &q, &s)
-        values.value = q.map(Float.init)
+        values.int8Value = q
         scales.value = s
     }
 
-    /// Scales finite and positive (values are int8 by their file type).
+    /// Scales finite and positive (`assign` refuses others; this catches a Swift caller
+    /// that set `scales.value` directly). The values are int8 by their type.
     public func check(fullName: String) throws {
         if let r = scales.value.firstIndex(where: { !($0 > 0) || !$0.isFinite }) {
             throw LSTMKitError.invalidFormat("\(fullName)_scale[\(r)] is \(scales.value[r]); int8 scales must be finite and positive")
         }
-        if let i = values.value.firstIndex(where: { $0 != $0.rounded() || $0 < -128 || $0 > 127 }) {
-            throw LSTMKitError.invalidFormat("\(fullName)[\(i)] is \(values.value[i]), not an int8 value")
-        }
+    }
+
+    /// scales[r] · values[r, c]: the float matrix the int8 one stands for (an explicit
+    /// dequantization: the quantized layer keeps no float copy).
+    public var dequantized: [Float] {
+        let (v, s) = (values.int8Value!, scales.value)
+        return (0..<(rows * cols)).map { Float(v[$0]) * s[$0 / cols] }
     }
 
     /// The packed form for the current values (packed once per change; callers on
@@ -144,40 +145,29 @@ final class QuantizedInputs {
     deinit { q.deallocate(); scale.deallocate(); zero.deallocate() }
 }
 
-/// y = x Wᵀ + b with W int8 per row and x quantized per row on the fly: `Linear.quantize()`.
-public final class QuantizedLinear: QuantizedModule {
-    public let inFeatures: Int
-    public let outFeatures: Int
-    public let weight: QuantizedWeight
-    public let bias: Parameter?
+/// y = x Wᵀ + b with W int8 per row and x quantized per row on the fly: what a `Linear`
+/// runs once quantized in place (`QuantizableLayer`).
+final class QuantizedLinear {
+    let inFeatures: Int
+    let outFeatures: Int
+    let weight: QuantizedWeight
+    let bias: Parameter?
 
-    /// Zeros of these sizes, to be loaded.
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) throws {
-        precondition(inFeatures > 0 && outFeatures > 0, "Linear sizes must be positive")
-        self.inFeatures = inFeatures
-        self.outFeatures = outFeatures
-        weight = try QuantizedWeight(name: "weight", rows: outFeatures, cols: inFeatures)
-        self.bias = bias ? Parameter(name: "bias", shape: [outFeatures]) : nil
-    }
-
-    /// `linear`'s weights quantized, its bias copied.
-    public init(quantizing linear: Linear) throws {
+    /// `linear`'s weights quantized; its bias is shared.
+    init(quantizing linear: Linear) throws {
         inFeatures = linear.inFeatures
         outFeatures = linear.outFeatures
         weight = try QuantizedWeight(name: "weight", quantizing: linear.weight)
-        bias = linear.bias.map { Parameter(name: "bias", shape: $0.shape, value: $0.value) }
+        bias = linear.bias
     }
 
     /// The float layer's names: "weight" (I8), "weight_scale", "bias".
-    public var localParameters: [Parameter] { [weight.values, weight.scales] + (bias.map { [$0] } ?? []) }
+    var localParameters: [Parameter] { [weight.values, weight.scales] + (bias.map { [$0] } ?? []) }
 
-    public func checkQuantized() throws { try weight.check(fullName: "weight") }
-
-    /// Already quantized: an error.
-    public func quantize() throws -> QuantizedLinear { throw LSTMKitError.alreadyQuantized("this Linear") }
+    func checkQuantized() throws { try weight.check(fullName: "weight") }
 
     /// x (..., in) -> (..., out)
-    public func forward(_ x: Tensor) -> Tensor {
+    func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
         let n = x.count / inFeatures
         var y = [Float](repeating: 0, count: n * outFeatures)
@@ -192,9 +182,4 @@ public final class QuantizedLinear: QuantizedModule {
         }
         return Tensor(shape: Array(x.shape.dropLast()) + [outFeatures], data: y)
     }
-}
-
-extension Linear {
-    /// The int8 form of this layer for inference (see `QuantizedModule`).
-    public func quantize() throws -> QuantizedLinear { try QuantizedLinear(quantizing: self) }
 }

@@ -227,5 +227,34 @@ static PyObject *native_tokenizer_ensemble(PyObject *Py_UNUSED(module), PyObject
     return wrap_tokenizer(status, tokenizer, NULL);
 }
 
+/* tokenizer_cut_offsets(handle, text) -> where each of cut's tokens ends, in characters:
+ * no string built per token (issue 18, the C-to-Python crossing). */
+static PyObject *native_tokenizer_cut_offsets(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *handle, *text, *result = NULL, *end;
+    const char *utf8;
+    size_t *ends, len, count = 0, k, byte = 0, chars = 0;
+    lk_status status;
+
+    if (!PyArg_ParseTuple(args, "O!U:tokenizer_cut_offsets", &TokenizerHandle_Type, &handle, &text) ||
+        (utf8 = PyUnicode_AsUTF8AndSize(text, (Py_ssize_t *)&len)) == NULL)
+        return NULL; /* not a str, or a lone surrogate (UnicodeEncodeError, a ValueError) */
+    if ((ends = PyMem_Malloc(len * sizeof *ends + 1)) == NULL)
+        return PyErr_NoMemory();
+    READ_LOCKED((TokenizerHandle *)handle, status = lk_tokenizer_segment_batch(((TokenizerHandle *)handle)->model,
+                                                       &utf8, &len, 1, 1, ends, len, &count));
+    for (k = 0, result = lk_ok(status) ? PyList_New((Py_ssize_t)count) : NULL; result != NULL && k < count; k++) {
+        for (; byte < ends[k] && byte < len; byte++) /* characters: bytes that continue none (10xxxxxx) */
+            chars += ((unsigned char)utf8[byte] & 0xC0) != 0x80;
+        if ((end = PyLong_FromSize_t(chars)) == NULL)
+            Py_CLEAR(result);
+        else
+            PyList_SET_ITEM(result, (Py_ssize_t)k, end);
+    }
+    PyMem_Free(ends);
+    return result;
+}
+
 MODEL_PART(tokenizer, TokenizerHandle, TRAINED_MODEL_FUNCTIONS(tokenizer),
-           FUNCTION(tokenizer_ensemble, METH_O, "(handles) -> handle"));
+           FUNCTION(tokenizer_ensemble, METH_O, "(handles) -> handle"),
+           FUNCTION(tokenizer_cut_offsets, METH_VARARGS, "(handle, text) -> token end offsets in characters"));

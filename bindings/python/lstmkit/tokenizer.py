@@ -344,3 +344,13 @@ def _lexicon(value: Any) -> bytes:
     if not value:
         raise ValueError("lexicon holds no words")
     return _encode("lexicon", "".join(w + "\n" for w in _words("lexicon", value)))
+
+
+
+def _cut_offsets(self: Tokenizer, text: str) -> List[int]:
+    """Where each token of cut(text) ends, in characters (token k is text[ends[k-1]:ends[k]]):
+    cut's segmentation without a string per token. TypeError / ValueError as cut."""
+    return _native.tokenizer_cut_offsets(self._handle, text)
+
+
+Tokenizer.cut_offsets = _cut_offsets  # type: ignore[attr-defined]

@@ -130,3 +130,20 @@ def _names(path):
     data = path.read_bytes()
     n = struct.unpack("<Q", data[:8])[0]
     return [k for k in json.loads(data[8:8 + n]) if k != "__metadata__"]
+
+
+@pytest.mark.parametrize("cls", [lstmkit.LSTM, lstmkit.GRU])
+def test_bad_int8_values_set_in_memory_refused(cls):
+    """load_state_dict refuses a scale of 0 or below and an int8 value that is no integer in
+    [-128, 127] (lk_*_set_param), all or nothing: the layer is left as it was."""
+    layer = cls(5, 8, seed=1).quantize()
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 4, 5)).astype(np.float32)
+    y = layer(x)[0]
+    state = layer.state_dict()
+    for name, value in (("weight_ih_l0_scale", 0.0), ("weight_ih_l0_scale", -1.0),
+                        ("weight_hh_l0", 200.0), ("weight_hh_l0", 0.5)):
+        bad = {k: v.copy() for k, v in state.items()}
+        bad[name].flat[3] = value
+        with pytest.raises(ValueError, match=name):
+            layer.load_state_dict(bad)
+    assert np.array_equal(layer(x)[0], y)

@@ -15,6 +15,10 @@ extension Tokenizer {
     /// holds copies), and their user words are not carried over.
     public static func ensemble(_ members: [Tokenizer]) throws -> Tokenizer {
         guard members.count >= 2 else { throw LSTMKitError.invalidArgument("an ensemble needs at least two tokenizers, got \(members.count)") }
+        // Copying a member reads its float weights, which an int8 one no longer holds.
+        if let k = members.firstIndex(where: \.isQuantized) {
+            throw LSTMKitError.invalidArgument("tokenizer \(k + 1) is int8-quantized; build the ensemble from float32 members, then quantize it")
+        }
         let first = members[0].vocabulary
         for (k, m) in members.enumerated().dropFirst() {
             let v = m.vocabulary
