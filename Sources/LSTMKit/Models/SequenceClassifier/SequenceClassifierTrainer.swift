@@ -44,7 +44,9 @@ public struct SequenceClassificationScore: DevScore {
     /// is better than the last, so the last one is kept.
     public var refitEpoch: Int?
     public var value: Double { refitEpoch.map(Double.init) ?? classification.accuracy - 1e-4 * min(loss, 10) }
-    public var summary: String { (refitEpoch == nil ? "" : "training ") + classification.summary + "  loss \(fmt(loss))" }
+    public var summary: String {
+        (refitEpoch == nil ? "" : "(refit: scored on the training set) ") + classification.summary + "  loss \(fmt(loss))"
+    }
 }
 
 /// Fits a SequenceClassifier: each member on the one training loop (`Trainer`), on its
