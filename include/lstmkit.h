@@ -1089,7 +1089,10 @@ LK_API lk_status lk_sequence_classifier_get_config(const lk_sequence_classifier 
  * NUL-terminated UTF-8 strings): each of its `members` networks early-stops on the
  * accuracy on *dev (with dev_labels; ties go to the lower dev loss) and keeps its best
  * epoch. dev NULL (or dev->n == 0): each member holds out its own stratified
- * validation_fraction of the training set (seeded by seed + its index) instead. The classes are the distinct training labels,
+ * validation_fraction of the training set (seeded by seed + its index) instead; and with
+ * fewer training sequences than the engine setting refit_below (by name, default 100),
+ * every member then trains again from its initial weights on all of them for the median
+ * of the members' best epochs, keeping the last. The classes are the distinct training labels,
  * sorted. progress (nullable) receives one line at a time on the calling thread.
  * Errors: INVALID_ARGUMENT (NULL pointers, an empty set, a bad value, length, config
  * field or label, fewer than 2 training classes, a dev label that does not occur in

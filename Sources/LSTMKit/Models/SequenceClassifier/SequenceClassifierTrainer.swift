@@ -15,12 +15,22 @@ public struct SequenceClassifierTrainingOptions: ModelTrainingOptions, Sendable 
     }()
     /// Without dev data, this share of the training set (per class, seeded) is held out.
     public var validationFraction: Float = 0.2
+    /// Without dev data, a training set of fewer sequences is refitted: once the members'
+    /// runs on their own dev splits have each found a best epoch, every member trains
+    /// again from its initial weights on ALL the training sequences for the median of
+    /// those epochs (the last epoch kept). A member's dev split of a small set holds a
+    /// handful of sequences, too few to pick its weights; the members' splits together
+    /// pick an epoch count more steadily, and no sequence is left out of training.
+    /// 0: never.
+    public var refitBelow = 100
 
     public init() {}
 
     public static var modelHyperParameters: [HyperParameter<Self>] {
         [.float("validation_fraction", \.validationFraction, .openClosed(0, 0.5),
-                "Without dev data, this share of each class of the training set is held out as dev.")]
+                "Without dev data, this share of each class of the training set is held out as dev."),
+         .int("refit_below", \.refitBelow, 0...int32Max,
+              "Without dev data, fewer training sequences than this: the members train again on all of them for the median of their best dev epochs (0: never).")]
     }
 }
 
@@ -30,19 +40,27 @@ public struct SequenceClassificationScore: DevScore {
     public let classification: ClassificationScore
     /// Mean cross-entropy on dev.
     public let loss: Double
-    public var value: Double { classification.accuracy - 1e-4 * min(loss, 10) }
-    public var summary: String { classification.summary + "  loss \(fmt(loss))" }
+    /// In a refit (no dev set), the epoch scored, on the training sequences: each epoch
+    /// is better than the last, so the last one is kept.
+    public var refitEpoch: Int?
+    public var value: Double { refitEpoch.map(Double.init) ?? classification.accuracy - 1e-4 * min(loss, 10) }
+    public var summary: String {
+        (refitEpoch == nil ? "" : "(refit: scored on the training set) ") + classification.summary + "  loss \(fmt(loss))"
+    }
 }
 
 /// Fits a SequenceClassifier: each member on the one training loop (`Trainer`), on its
 /// own split of the training set (without dev data: a stratified `validationFraction`
 /// held out, seeded by the loop's seed + k, so the members together learn from every
-/// sequence) or, with dev data, on all of it with its own seed.
+/// sequence) or, with dev data, on all of it with its own seed. Small training sets
+/// without dev data are then refitted (`refitBelow`).
 public final class SequenceClassifierTrainer {
     public let classifier: SequenceClassifier
     public let options: SequenceClassifierTrainingOptions
     /// One training task per member.
     public let tasks: [SequenceClassifierMemberTask]
+    /// All the training sequences and their classes, when `run` refits on them (else nil).
+    let refitData: (train: Sequences, labels: [Int])?
 
     /// `labels` are the training sequences' classes; `dev` (sequences and labels) is held
     /// out of training for early stopping. Throws on fewer than 2 classes, a dev label
@@ -81,6 +99,7 @@ public final class SequenceClassifierTrainer {
         if config.patchLength == 0 { config.patchLength = max(1, (train.maxLength + 31) / 32) }
         classifier = try SequenceClassifier(config: config, channels: train.channels, labels: classes, scalers: scalers)
         self.options = options
+        refitData = dev == nil && train.count < options.refitBelow ? (train, all) : nil
         tasks = zip(classifier.members, splits).enumerated().map { k, pair in
             var o = options
             o.seed = options.seed &+ UInt64(k)
@@ -89,19 +108,46 @@ public final class SequenceClassifierTrainer {
         }
     }
 
-    /// Trains each member in turn; returns each one's best dev score (its weights are
-    /// left in `classifier`). `onProgress` receives every member's progress events.
+    /// Trains each member in turn, then refits them if the training set is small
+    /// (`refitBelow`); returns each one's best dev score on its split (its weights, or the
+    /// refitted ones, are left in `classifier`). `onProgress` receives every member's
+    /// progress events.
     @discardableResult
     public func run(log: (String) -> Void, onProgress: ((TrainingProgress) -> Void)? = nil) throws -> [SequenceClassificationScore] {
         let first = tasks[0]
         log("training \(tasks.count) member\(tasks.count == 1 ? "" : "s") on \(first.train.count) sequences each, \(first.dev.count) dev; "
             + "\(classifier.labels.count) classes; \(first.train.channels) channels, lengths \(first.train.lengths.min()!)–\(first.train.maxLength), "
             + "read \(classifier.patch) at a time; \(classifier.parameterCount) parameters")
-        return try tasks.enumerated().map { k, task in
+        // Each member's initial weights and generator, for a refit.
+        let initial = refitData == nil ? [] : classifier.members.map { m in ((m.parameters + m.buffers).map(\.value), m.dropoutRNG) }
+        var bestEpochs: [Int] = []
+        let scores = try tasks.enumerated().map { k, task in
             if tasks.count > 1 { log("member \(k + 1) of \(tasks.count)") }
-            task.loop.onProgress = onProgress
+            var bestEpoch = 0
+            task.loop.onProgress = { p in
+                if case .epoch(let r) = p, r.groups.first?.improved == true { bestEpoch = r.epoch }
+                onProgress?(p)
+            }
+            defer { bestEpochs.append(max(bestEpoch, 1)) }
             return try task.loop.run(task, log: log).best[0]
         }
+        guard let (train, labels) = refitData else { return scores }
+        let epochs = bestEpochs.sorted()[bestEpochs.count / 2]
+        log("refit: fewer than \(options.refitBelow) training sequences, so every member trains again on all \(train.count) of them "
+            + "for \(epochs) epochs (the median of the members' best epochs on their dev splits: \(bestEpochs))")
+        let scaler = ChannelScaler(fittedOn: train, maskMissing: classifier.config.missing == .mask)
+        for (k, (member, start)) in zip(classifier.members, initial).enumerated() {
+            if tasks.count > 1 { log("member \(k + 1) of \(tasks.count), refit") }
+            for (p, v) in zip(member.parameters + member.buffers, start.0) { p.value = v }
+            (member.scaler.mean.value, member.scaler.std.value, member.dropoutRNG) = (scaler.mean.value, scaler.std.value, start.1)
+            var o = tasks[k].options
+            o.epochs = epochs
+            let task = SequenceClassifierMemberTask(member: member, train: train, labels: labels, dev: train, devLabels: labels,
+                                                    options: o, refit: true)
+            task.loop.onProgress = onProgress
+            try task.loop.run(task, log: log)
+        }
+        return scores
     }
 }
 
@@ -114,16 +160,19 @@ public final class SequenceClassifierMemberTask: TrainingTask {
     let trainLabels: [Int32]
     let dev: Sequences
     let devLabels: [Int]
+    /// Trains on all the sequences (`dev` is the training set) and keeps the last epoch.
+    let refit: Bool
 
     init(member: SequenceClassifierMember, train: Sequences, labels: [Int], dev: Sequences, devLabels: [Int],
-         options: SequenceClassifierTrainingOptions) {
-        (self.member, self.train, self.dev, self.devLabels, self.options) = (member, train, dev, devLabels, options)
+         options: SequenceClassifierTrainingOptions, refit: Bool = false) {
+        (self.member, self.train, self.dev, self.devLabels, self.options, self.refit) = (member, train, dev, devLabels, options, refit)
         trainLabels = labels.map { Int32($0) }
         loop = Trainer(options: options.loop)
     }
 
     public var parameterGroups: [ParameterGroup] {
-        [ParameterGroup(name: "all", parameters: member.parameters, learningRate: options.learningRate)]
+        // The buffers (BatchNorm's running statistics) are kept with the best weights.
+        [ParameterGroup(name: "all", parameters: member.parameters, kept: member.buffers, learningRate: options.learningRate)]
     }
 
     public var namedState: [(name: String, parameter: Parameter)] { member.namedParameters + member.namedBuffers }
@@ -156,7 +205,7 @@ public final class SequenceClassifierMemberTask: TrainingTask {
         let p = try member.predictWithAttention(dev, threads: options.threads).probabilities
         let loss = zip(p, devLabels).map { -Double(VectorMath.log(max($0[$1], 1e-12))) }.reduce(0, +) / Double(max(dev.count, 1))
         return [SequenceClassificationScore(classification: ClassificationScore(labels: member.labels, probabilities: p, gold: devLabels),
-                                            loss: loss)]
+                                            loss: loss, refitEpoch: refit ? loop.epoch : nil)]
     }
 }
 
