@@ -33,6 +33,8 @@ struct TrainSeq2Seq: Command, Threaded {
     @Flag(help: "A forward-only encoder (default: bidirectional).") var unidirectional = false
     @Option(help: Config.help("score")) var score = config.score.rawValue
     @Option(help: Config.help("attention_size")) var attentionSize = config.attentionSize
+    @Option(help: Config.help("self_attention_blocks")) var selfAttentionBlocks = config.selfAttentionBlocks
+    @Option(help: Config.help("self_attention_heads")) var selfAttentionHeads = config.selfAttentionHeads
     @Flag(help: "Start the decoder from zeros instead of a bridge of the encoder's final states.") var noBridge = false
     @Option(help: Config.help("dropout")) var dropout = config.dropout
     @Option(help: Config.help("max_length_ratio")) var maxLengthRatio = config.maxLengthRatio
@@ -50,6 +52,7 @@ struct TrainSeq2Seq: Command, Threaded {
             try Config.hyperParameter(name)!.set(text, in: &c, as: "--" + String(name.map { $0 == "_" ? "-" : $0 }))
         }
         (c.embeddingSize, c.hiddenSize, c.numLayers, c.bidirectional) = (embeddingSize, hiddenSize, layers, !unidirectional)
+        (c.selfAttentionBlocks, c.selfAttentionHeads) = (selfAttentionBlocks, selfAttentionHeads)
         (c.attentionSize, c.bridge, c.dropout, c.maxLengthRatio, c.seed) = (attentionSize, !noBridge, dropout, maxLengthRatio, options.seed)
         (options.minCount, options.labelSmoothing, options.validationFraction) = (minCount, labelSmoothing, validationFraction)
         try check(c, options)   // the engine's rules, before reading the data

@@ -39,7 +39,8 @@ class Seq2Seq(Estimator):
     Args: the engine's settings (docs/SEQ2SEQ.md): source_tokens, target_tokens
     ("characters" or "words"); embedding_size, hidden_size (per direction), num_layers,
     bidirectional of the encoder; attention_score ("dot", "general" or "additive": the
-    engine's ``score``) and attention_size (additive); bridge (the decoder starts from the
+    engine's ``score``) and attention_size (additive); self_attention_blocks (self-attention
+    blocks over the encoder's states, 0: none) and self_attention_heads; bridge (the decoder starts from the
     encoder's final states, else zeros); dropout, label_smoothing; max_length_ratio;
     min_count (rarer tokens are unknown); seed; and **loop, the training loop's settings
     as every model's (cell, schedule, average_decay, time_limit, checkpoint, ...).
@@ -61,6 +62,8 @@ class Seq2Seq(Estimator):
         bidirectional: bool = _d("bidirectional"),
         attention_score: str = _d("score"),
         attention_size: int = _d("attention_size"),
+        self_attention_blocks: int = _d("self_attention_blocks"),
+        self_attention_heads: int = _d("self_attention_heads"),
         bridge: bool = _d("bridge"),
         dropout: float = _d("dropout"),
         label_smoothing: float = _d("label_smoothing"),

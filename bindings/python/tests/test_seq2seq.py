@@ -145,6 +145,30 @@ def test_options_by_name_reach_the_model():
     assert model._fitted().handle.setting("cell") == "gru"
 
 
+def test_self_attention_blocks(tmp_path):
+    """The encoder's self-attention blocks from Python and the CLI: recorded in the file,
+    read back by load; heads that do not divide the encoder's output are refused."""
+    X, y = pairs(60, 2)
+    model = Seq2Seq(embedding_size=4, hidden_size=4, self_attention_blocks=1, self_attention_heads=2,
+                    seed=5).fit(X, y, epochs=1, threads=1, progress=False)
+    config = model._fitted().handle.config()
+    assert (config["self_attention_blocks"], config["self_attention_heads"]) == ("1", "2")
+    model.save(tmp_path / "sa.safetensors")
+    loaded = Seq2Seq.load(tmp_path / "sa.safetensors")
+    assert (loaded.self_attention_blocks, loaded.self_attention_heads) == (1, 2)
+    assert loaded.translate(X[:5], beam=2) == model.translate(X[:5], beam=2)
+    with pytest.raises(ValueError, match="self_attention_heads|heads"):
+        Seq2Seq(hidden_size=4, self_attention_blocks=1, self_attention_heads=3).fit(X, y, epochs=1, progress=False)
+    if CLI.is_file():
+        (tmp_path / "train.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in zip(X, y)))
+        cli("train-seq2seq", "--train", tmp_path / "train.tsv", "--output", tmp_path / "cli.safetensors",
+            "--embedding-size", 4, "--hidden-size", 4, "--self-attention-blocks", 1, "--self-attention-heads", 2,
+            "--epochs", 1, "--threads", 1)
+        assert Seq2Seq.load(tmp_path / "cli.safetensors").self_attention_blocks == 1
+        assert "heads" in cli_error("train-seq2seq", "--train", tmp_path / "train.tsv", "--output", tmp_path / "x.st",
+                                    "--hidden-size", 4, "--self-attention-blocks", 1, "--self-attention-heads", 3)
+
+
 @needs_cli
 def test_cli(tmp_path):
     X, y = pairs(700, 1)
