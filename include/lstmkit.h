@@ -1429,8 +1429,9 @@ LK_API lk_status lk_forecaster_train_ex(const lk_series *y, const lk_series *x,
  * "Training options by name"): the loop's, checkpoint_path and resume, and the
  * model's: source_tokens, target_tokens ("characters" or "words"), embedding_size,
  * hidden_size, num_layers, bidirectional, bridge ("true"/"false"), cell, score ("dot",
- * "general" or "additive"), attention_size, dropout, max_length_ratio, seed,
- * min_count, label_smoothing, validation_fraction. Their defaults:
+ * "general" or "additive"), attention_size, self_attention_blocks (self-attention
+ * blocks over the encoder's states, 0: none) and self_attention_heads, dropout,
+ * max_length_ratio, seed, min_count, label_smoothing, validation_fraction. Their defaults:
  * lk_train_config_default_text("seq2seq", ...); a model's own:
  * lk_model_get_config_text and lk_model_get_setting.
  *
