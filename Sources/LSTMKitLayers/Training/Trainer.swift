@@ -67,7 +67,7 @@ extension TrainerOptions: HyperParameterized {
             .float("average_decay", \.averageDecay, .closedOpen(0, 1), "> 0: score and keep a moving average of the weights with this decay."),
             .float("weight_decay", \.weightDecay, .closedOpen(0, 1), "Decoupled weight decay (AdamW): each step shrinks the weights by learning rate × this (0: none)."),
             .int("max_batches_per_epoch", \.maxBatchesPerEpoch, 0...int32Max, "Stop an epoch after this many batches (0: whole epoch)."),
-            .int("threads", \.threads, threadCountRange, "Threads for training and scoring."),
+            .int("threads", \.threads, threadCountRange, "Worker threads for training and scoring (the BLAS library's own thread count is set apart: lk_set_num_threads)."),
             .int("log_every", \.logEvery, 1...int32Max, "A progress line every this many batches."),
         ]
     }

@@ -147,7 +147,7 @@ FIT_ARGS: Dict[str, Tuple[Any, str]] = {
     "decay_factor": (float, "the learning rate's factor after an epoch without a better validation score"),
     "schedule": (Optional[str], "\"plateau\" or \"cosine\"; None: the constructor's"),
     "time_limit": (Optional[float], "seconds (>= 1); None: the constructor's"),
-    "threads": (int, "threads training runs on (and predict's default)"),
+    "threads": (int, "worker threads training runs on (and predict's default); OpenBLAS's own threads: lstmkit.set_num_threads"),
     "log_every": (int, "a progress line every this many batches"),
     "progress": (Progress, "True prints each progress line, False/None is silent, a callable receives them"),
     "verbose": (Progress, "as progress"),
