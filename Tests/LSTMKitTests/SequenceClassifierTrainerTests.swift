@@ -32,24 +32,29 @@ struct SequenceClassifierTrainerTests {
         #expect(try refits(21) && !refits(20) && !refits(0) && !refits(100, dev: true))
     }
 
-    @Test("a refit trains every member again on all the sequences for the median of the best dev epochs")
+    @Test("a refit trains every member again on all the sequences for the median of the best dev epochs, scoring nothing")
     func refit() throws {
         let (x, y) = try SequenceClassifierTests().toy(24, seed: 3)
         let trainer = try SequenceClassifierTrainer(train: x, labels: y, config: config, options: options(epochs: 6))
-        // Per run (3 on the dev splits, then 3 refits): the last improved epoch and the epochs trained.
-        var best: [Int] = [], trained: [Int] = [], last = 0
+        // Per run (3 on the dev splits, then 3 refits): the last improved epoch, the epochs
+        // trained and the dev scores reported.
+        var best: [Int] = [], trained: [Int] = [], scored: [Int] = [], last = 0, scores = 0
         var lines: [String] = []
         try trainer.run(log: { lines.append($0) }) { p in
             switch p {
-            case .epoch(let r): if r.groups[0].improved { last = r.epoch }
-            case .end(let epochs, _, _): (best, trained, last) = (best + [last], trained + [epochs], 0)
+            case .epoch(let r):
+                if r.groups.first?.improved == true { last = r.epoch }
+                scores += r.groups.count
+            case .end(let epochs, _, _): (best, trained, scored, last, scores) = (best + [last], trained + [epochs], scored + [scores], 0, 0)
             default: break
             }
         }
         try #require(best.count == 6)
         let median = best.prefix(3).sorted()[1]
         #expect(trained.suffix(3) == [median, median, median])
-        #expect(best.suffix(3) == [median, median, median])   // the last epoch is kept
+        // The refits keep the last epoch (the loop's keep: .last): no dev score at all.
+        #expect(Array(scored.prefix(3)) == Array(trained.prefix(3)) && scored.suffix(3) == [0, 0, 0])
+        #expect(lines.filter { $0.hasSuffix("the last epoch kept") }.count == 3)
         #expect(lines.contains { $0.hasPrefix("refit:") && $0.contains("all 24 of them for \(median) epochs") })
         // Each member's scaler is now the whole training set's.
         let whole = ChannelScaler(fittedOn: x, maskMissing: false)
@@ -92,11 +97,18 @@ struct SequenceClassifierTrainerTests {
         }
     }
 
-    @Test("resume equals the uninterrupted run: a member with the convolutional branch")
+    @Test("resume equals the uninterrupted run: a member with the convolutional branch, keeping the best or (a refit) the last epoch")
     func resume() throws {
         let (x, y) = try SequenceClassifierTests().toy(24, seed: 7)
         try TrainerTests.expectResumeIsSeamless(epochs: 3, split: 1) { epochs in
             try SequenceClassifierTrainer(train: x, labels: y, config: config, options: options(epochs: epochs)).tasks[0]
+        }
+        // As the refit trains: all the sequences, no dev set.
+        try TrainerTests.expectResumeIsSeamless(epochs: 3, split: 1, keep: .last) { epochs in
+            let trainer = try SequenceClassifierTrainer(train: x, labels: y, config: config, options: options(epochs: epochs))
+            let labels = try #require(trainer.refitData).labels
+            return SequenceClassifierMemberTask(member: trainer.classifier.members[0], train: x, labels: labels, dev: x.subset([]),
+                                                devLabels: [], options: trainer.tasks[0].options)
         }
     }
 }

@@ -41,9 +41,9 @@ struct TrainerTests {
     /// counters, generators). Alone in a process the two models' files are the same
     /// bytes; here other tests change OpenBLAS's thread count (parallelForEach holds it
     /// at 1), which can move a GEMM's rounding, so the weights compare within 1e-4.
-    static func expectResumeIsSeamless<T: TrainingTask>(epochs: Int, split: Int, _ make: (Int) throws -> T,
+    static func expectResumeIsSeamless<T: TrainingTask>(epochs: Int, split: Int, keep: KeptWeights = .best, _ make: (Int) throws -> T,
                                                         sourceLocation: SourceLocation = #_sourceLocation) throws {
-        func run(_ trainer: T, _ path: String) throws { try trainer.loop.run(trainer, checkpointPath: path) { _ in } }
+        func run(_ trainer: T, _ path: String) throws { try trainer.loop.run(trainer, keep: keep, checkpointPath: path) { _ in } }
         let path = temporaryPath("resume-\(T.self).ckpt")
         defer { unlink(path) }
         let whole = try make(epochs)
@@ -166,6 +166,41 @@ struct TrainerTests {
         #expect(epochs.last?.groups[0].improved == false, "the test wants a last epoch that is not the best")
         #expect(try trainer.evaluate(trainer.devImages, targets: trainer.devTargets) == best)
         #expect(epochs.filter { $0.groups[0].improved }.last?.groups[0].score == best.summary)
+    }
+
+    @Test("keep last: exactly the given epochs, no dev score computed, the last weights kept")
+    func keepLast() throws {
+        // Patience 1 and a rate too small to improve: keep-best would stop after epoch 2.
+        func trainer() throws -> DevCounting<ImageClassifierTrainer> {
+            DevCounting(try Self.imageTrainer { ($0.epochs, $0.patience, $0.learningRate) = (4, 1, 1e-9) })
+        }
+        let scoring = try trainer()
+        #expect(try scoring.loop.run(scoring) { _ in }.epochs == 2 && scoring.devScorings == 2)   // the counter counts
+        let task = try trainer()
+        let path = temporaryPath("keep-last.ckpt")
+        defer { unlink(path) }
+        var lines: [String] = [], epochs: [EpochReport] = []
+        task.loop.onProgress = { if case .epoch(let e) = $0 { epochs.append(e) } }
+        let report = try task.loop.run(task, keep: .last, checkpointPath: path) { lines.append($0) }
+        #expect(task.devScorings == 0)
+        #expect(report.epochs == 4 && report.stop == .epochs && report.best.isEmpty)
+        #expect(epochs.map(\.epoch) == [1, 2, 3, 4] && epochs.allSatisfy { $0.groups.isEmpty })
+        #expect(lines.filter { $0.contains(" done in ") }.allSatisfy { !$0.contains("dev") && $0.contains("  loss ") }, "\(lines)")
+        #expect(lines.last == "stopped after epoch 4 (the epochs ran out); the last epoch kept")
+        #expect(task.loop.groups[0].optimizer.learningRate == 1e-9 && task.loop.groups[0].bestValues == nil)   // no plateau decay
+        // The model holds the last epoch's weights and statistics, as the last checkpoint does.
+        let last = try SafeTensors.read(from: path)
+        for (name, p) in task.namedState { #expect(last.tensor(name)?.values == p.value, "\(name)") }
+    }
+
+    @Test("keep last with weight averaging keeps the average, as keep-best would")
+    func keepLastAverage() throws {
+        var (config, options, train, dev) = try tinyTraining(maxBatches: 20)
+        (options.averageDecay, options.epochs) = (0.9, 2)
+        let task = DevCounting(try TokenizerTrainer(train: train, dev: dev, config: config, options: options))
+        try task.loop.run(task, keep: .last) { _ in }
+        let average = try #require(task.loop.averageValues)
+        #expect(task.devScorings == 0 && task.parameterGroups[0].parameters.map(\.value) == average)
     }
 
     @Test("patience: a plateau halves the rate per epoch without progress and stops after `patience` of them")
@@ -313,5 +348,32 @@ struct TrainerTests {
         o.loop.epochs = 0
         #expect(throws: LSTMKitError.invalidArgument("epochs must be in [1, 2147483647], got 0")) { try o.validate() }
         try checkTable(TrainerOptions(epochs: 1, batchSize: 1, learningRate: 1, patience: 1, logEvery: 1))
+    }
+}
+
+/// `inner`, counting its dev scorings.
+final class DevCounting<T: TrainingTask>: TrainingTask {
+    let inner: T
+    var devScorings = 0
+
+    init(_ inner: T) { self.inner = inner }
+
+    var loop: Trainer<T.Score> { inner.loop }
+    var parameterGroups: [ParameterGroup] { inner.parameterGroups }
+    var namedState: [(name: String, parameter: Parameter)] { inner.namedState }
+    func modelFile() -> SafeTensors { inner.modelFile() }
+    var modelGenerators: [SeededRandom] {
+        get { inner.modelGenerators }
+        set { inner.modelGenerators = newValue }
+    }
+    var countNames: [String] { inner.countNames }
+    func batches(rng: inout SeededRandom) -> [[Int]] { inner.batches(rng: &rng) }
+    func trainStep(_ batch: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
+        try inner.trainStep(batch, training: training, rng: &rng)
+    }
+    func stepFloats(_ batch: [Int]) -> Double { inner.stepFloats(batch) }
+    func devScores() throws -> [T.Score] {
+        devScorings += 1
+        return try inner.devScores()
     }
 }

@@ -41,10 +41,11 @@ public enum TrainingProgress {
     /// Every `logEvery` batches: the mean loss since the last such line, and the items
     /// per second since the epoch began.
     case batch(epoch: Int, batch: Int, of: Int, loss: Double, rates: [(unit: String, perSecond: Double)])
-    /// An epoch trained and scored on dev.
+    /// An epoch trained and scored on dev (not scored: no groups, when the run keeps the
+    /// last epoch).
     case epoch(EpochReport)
     /// The run is over: the epochs trained, why it stopped, each group's best dev score
-    /// (named when there are several groups).
+    /// (named when there are several groups; none when the run kept the last epoch).
     case end(epochs: Int, stop: TrainingStop, best: [(group: String?, score: String)])
 
     public var line: String {
@@ -60,14 +61,15 @@ public enum TrainingProgress {
                     "  \(g.name.map { "\($0): " } ?? "")lr \(g.learningRate)  dev \(g.score)\(g.improved ? "  (best)" : "")"
                 }.joined()
         case let .end(epochs, stop, best):
-            return "stopped after epoch \(epochs) (\(stop.rawValue)); best dev "
-                + best.map { "\($0.group.map { "\($0): " } ?? "")\($0.score)" }.joined(separator: ", ")
+            return "stopped after epoch \(epochs) (\(stop.rawValue)); "
+                + (best.isEmpty ? "the last epoch kept" : "best dev " + best.map { "\($0.group.map { "\($0): " } ?? "")\($0.score)" }.joined(separator: ", "))
         }
     }
 }
 
 /// An epoch's progress: its time, the items per second while training, its mean loss
-/// and, per parameter group still training, its learning rate and dev score.
+/// and, per parameter group still training, its learning rate and dev score (none when
+/// the run keeps the last epoch).
 public struct EpochReport {
     public struct Group {
         public let name: String?

@@ -168,6 +168,18 @@ extension TrainingTask {
     public var epoch: Int { loop.epoch }
 }
 
+/// Which weights a run leaves in the model.
+public enum KeptWeights: Sendable {
+    /// The best dev score's: the dev set is scored after every epoch, and patience, the
+    /// plateau schedule's decay and `bestPath` follow the scores.
+    case best
+    /// The last epoch's (the moving average if the run averages, as keep-best keeps it),
+    /// for a fixed number of epochs chosen beforehand (a refit on all the data): the dev
+    /// set is never scored, so no patience, no plateau decay, and the report's `best` is
+    /// empty. `bestPath` receives the model after every epoch.
+    case last
+}
+
 /// How a run ended.
 public enum TrainingStop: String, Sendable {
     case epochs = "the epochs ran out"
@@ -176,7 +188,8 @@ public enum TrainingStop: String, Sendable {
 }
 
 /// The final report of a run: the best dev score of each parameter group (their weights
-/// are in the model), the epochs trained and why training stopped.
+/// are in the model; none when the run kept the last epoch), the epochs trained and why
+/// training stopped.
 public struct TrainingReport<Score> {
     public let best: [Score]
     public let epochs: Int
@@ -234,9 +247,10 @@ public final class Trainer<Score: DevScore> {
 
     /// Trains `task` for the remaining epochs; writes `checkpointPath` after every epoch
     /// and the model to `bestPath` whenever a dev score improves; reports progress to
-    /// `log` as lines (and to `onProgress`). The best weights are left in the model.
+    /// `log` as lines (and to `onProgress`). The best weights are left in the model, or
+    /// the last ones without any dev scoring (`keep`; a resumed run passes its own).
     @discardableResult
-    public func run<T: TrainingTask>(_ task: T, checkpointPath: String? = nil, bestPath: String? = nil,
+    public func run<T: TrainingTask>(_ task: T, keep: KeptWeights = .best, checkpointPath: String? = nil, bestPath: String? = nil,
                                       log: (String) -> Void) throws -> TrainingReport<Score> where T.Score == Score {
         let groups = task.parameterGroups
         let states = states(groups)
@@ -304,32 +318,9 @@ public final class Trainer<Score: DevScore> {
                 for (p, v) in zip(trained, average) { p.value = v }
                 return values
             }
-            let scores: [Score]
-            do {
-                scores = try task.devScores()
-            } catch let e as LSTMKitError where e.isNonFiniteOutput {
-                // Weights that stayed finite but grew so large that the network's output
-                // on the dev set overflows: the same divergence, seen one step later.
-                if let trainedValues { for (p, v) in zip(trained, trainedValues) { p.value = v } }
-                restoreBest(groups)
-                throw LSTMKitError.invalidArgument("training diverged at epoch \(epoch), batch \(trainedBatches): the network's "
-                                                   + "output on the dev set is not finite; lower the learning rate")
-            }
-            var lines: [EpochReport.Group] = []
-            var improvedAny = false
-            for (k, (g, s)) in zip(groups, states).enumerated() where isTraining(s) {
-                let score = scores[k]
-                let improved = s.bestValue.map { score.value > $0 } ?? true
-                lines.append(.init(name: groups.count > 1 ? g.name : nil, learningRate: s.optimizer.learningRate,
-                                   score: score.summary, improved: improved))
-                if improved {
-                    (s.best, s.bestValue, s.bestValues, s.stale) = (score, score.value, (g.parameters + g.kept).map(\.value), 0)
-                    improvedAny = true
-                } else if !cosine {
-                    s.stale += 1
-                    s.optimizer.learningRate *= options.decayFactor
-                }
-            }
+            // Keeping the last epoch, nothing is scored: each epoch is the one kept so far.
+            let (lines, improvedAny) = keep == .last ? ([], true)
+                : try scoreDev(task, groups, states, restoring: trainedValues, batch: trainedBatches)
             report(.epoch(EpochReport(epoch: epoch, seconds: now() - start,
                                       rates: rates(counts, task.countNames, trainingSeconds).prefix(1).map { $0 },
                                       loss: epochLoss / Double(max(trainedBatches, 1)), groups: lines)))
@@ -342,6 +333,13 @@ public final class Trainer<Score: DevScore> {
             }
         }
         if stop == .epochs && !states.contains(where: isTraining) { stop = .patience }
+        if keep == .last {
+            // The last weights stay; with averaging, the average replaces them, as keep-best
+            // keeps it (the kept state, BatchNorm's statistics, stays the last epoch's).
+            if let averageValues { for (p, v) in zip(trained, averageValues) { p.value = v } }
+            report(.end(epochs: epoch, stop: stop, best: []))
+            return TrainingReport(best: [], epochs: epoch, stop: stop)
+        }
         restoreBest(groups)
         // A resumed run knows the best scores' values only: the best weights are scored again.
         var best = states.map(\.best)
@@ -352,6 +350,41 @@ public final class Trainer<Score: DevScore> {
         let result = TrainingReport(best: best.map { $0! }, epochs: epoch, stop: stop)
         report(.end(epochs: epoch, stop: stop, best: zip(groups, result.best).map { (groups.count > 1 ? $0.name : nil, $1.summary) }))
         return result
+    }
+
+    /// Scores the dev set after an epoch (the averaged weights, if any, are in the model;
+    /// `trainedValues` are the trained ones) and, per group still training, keeps the
+    /// weights if the score improved, else counts a stale epoch and decays the rate
+    /// (plateau). Returns the groups' progress and whether any improved.
+    func scoreDev<T: TrainingTask>(_ task: T, _ groups: [ParameterGroup], _ states: [GroupState], restoring trainedValues: [[Float]]?,
+                                   batch: Int) throws -> (lines: [EpochReport.Group], improved: Bool) where T.Score == Score {
+        let scores: [Score]
+        do {
+            scores = try task.devScores()
+        } catch let e as LSTMKitError where e.isNonFiniteOutput {
+            // Weights that stayed finite but grew so large that the network's output
+            // on the dev set overflows: the same divergence, seen one step later.
+            if let trainedValues { for (p, v) in zip(groups.flatMap(\.parameters), trainedValues) { p.value = v } }
+            restoreBest(groups)
+            throw LSTMKitError.invalidArgument("training diverged at epoch \(epoch), batch \(batch): the network's "
+                                               + "output on the dev set is not finite; lower the learning rate")
+        }
+        var lines: [EpochReport.Group] = []
+        var improvedAny = false
+        for (k, (g, s)) in zip(groups, states).enumerated() where isTraining(s) {
+            let score = scores[k]
+            let improved = s.bestValue.map { score.value > $0 } ?? true
+            lines.append(.init(name: groups.count > 1 ? g.name : nil, learningRate: s.optimizer.learningRate,
+                               score: score.summary, improved: improved))
+            if improved {
+                (s.best, s.bestValue, s.bestValues, s.stale) = (score, score.value, (g.parameters + g.kept).map(\.value), 0)
+                improvedAny = true
+            } else if options.schedule != .cosine {
+                s.stale += 1
+                s.optimizer.learningRate *= options.decayFactor
+            }
+        }
+        return (lines, improvedAny)
     }
 
     /// Checks (`Memory.check`) what an epoch of training holds at once, before it

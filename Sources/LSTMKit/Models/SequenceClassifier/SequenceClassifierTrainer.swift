@@ -40,13 +40,8 @@ public struct SequenceClassificationScore: DevScore {
     public let classification: ClassificationScore
     /// Mean cross-entropy on dev.
     public let loss: Double
-    /// In a refit (no dev set), the epoch scored, on the training sequences: each epoch
-    /// is better than the last, so the last one is kept.
-    public var refitEpoch: Int?
-    public var value: Double { refitEpoch.map(Double.init) ?? classification.accuracy - 1e-4 * min(loss, 10) }
-    public var summary: String {
-        (refitEpoch == nil ? "" : "(refit: scored on the training set) ") + classification.summary + "  loss \(fmt(loss))"
-    }
+    public var value: Double { classification.accuracy - 1e-4 * min(loss, 10) }
+    public var summary: String { classification.summary + "  loss \(fmt(loss))" }
 }
 
 /// Fits a SequenceClassifier: each member on the one training loop (`Trainer`), on its
@@ -142,10 +137,11 @@ public final class SequenceClassifierTrainer {
             (member.scaler.mean.value, member.scaler.std.value, member.dropoutRNG) = (scaler.mean.value, scaler.std.value, start.1)
             var o = tasks[k].options
             o.epochs = epochs
-            let task = SequenceClassifierMemberTask(member: member, train: train, labels: labels, dev: train, devLabels: labels,
-                                                    options: o, refit: true)
+            // No dev set: the loop scores nothing and keeps the last epoch.
+            let task = SequenceClassifierMemberTask(member: member, train: train, labels: labels, dev: train.subset([]), devLabels: [],
+                                                    options: o)
             task.loop.onProgress = onProgress
-            try task.loop.run(task, log: log)
+            try task.loop.run(task, keep: .last, log: log)
         }
         return scores
     }
@@ -160,12 +156,10 @@ public final class SequenceClassifierMemberTask: TrainingTask {
     let trainLabels: [Int32]
     let dev: Sequences
     let devLabels: [Int]
-    /// Trains on all the sequences (`dev` is the training set) and keeps the last epoch.
-    let refit: Bool
 
     init(member: SequenceClassifierMember, train: Sequences, labels: [Int], dev: Sequences, devLabels: [Int],
-         options: SequenceClassifierTrainingOptions, refit: Bool = false) {
-        (self.member, self.train, self.dev, self.devLabels, self.options, self.refit) = (member, train, dev, devLabels, options, refit)
+         options: SequenceClassifierTrainingOptions) {
+        (self.member, self.train, self.dev, self.devLabels, self.options) = (member, train, dev, devLabels, options)
         trainLabels = labels.map { Int32($0) }
         loop = Trainer(options: options.loop)
     }
@@ -205,7 +199,7 @@ public final class SequenceClassifierMemberTask: TrainingTask {
         let p = try member.predictWithAttention(dev, threads: options.threads).probabilities
         let loss = zip(p, devLabels).map { -Double(VectorMath.log(max($0[$1], 1e-12))) }.reduce(0, +) / Double(max(dev.count, 1))
         return [SequenceClassificationScore(classification: ClassificationScore(labels: member.labels, probabilities: p, gold: devLabels),
-                                            loss: loss, refitEpoch: refit ? loop.epoch : nil)]
+                                            loss: loss)]
     }
 }
 
