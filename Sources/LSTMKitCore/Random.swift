@@ -32,6 +32,15 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return result
     }
 
+    /// The seed of member `k` of an ensemble seeded by `seed`: `seed` itself for member 0,
+    /// a SplitMix-scrambled value for the others, so that the ensembles of seeds s and
+    /// s + 1 share no member (with seed + k they would share all but one).
+    public static func memberSeed(_ seed: UInt64, _ k: Int) -> UInt64 {
+        guard k != 0 else { return seed }
+        var g = SeededRandom(seed: seed ^ (UInt64(truncatingIfNeeded: k) &* 0xD1B5_4A32_D192_ED03))
+        return g.next()
+    }
+
     /// The generator's whole state, so a training checkpoint can continue its sequence
     /// exactly (`init(state:)`).
     public var state: [UInt64] { [s.0, s.1, s.2, s.3] }

@@ -32,6 +32,24 @@ struct SequenceClassifierTrainerTests {
         #expect(try refits(21) && !refits(20) && !refits(0) && !refits(100, dev: true))
     }
 
+    @Test("models of neighbouring seeds share no member: each member's seed, split and weights are its own")
+    func memberSeeds() throws {
+        let seeds = (UInt64(1)...4).map { s in (0..<3).map { SeededRandom.memberSeed(s, $0) } }
+        #expect(seeds.map { $0[0] } == [1, 2, 3, 4])   // member 0 keeps the seed
+        #expect(Set(seeds.joined()).count == 12)
+        let (x, y) = try SequenceClassifierTests().toy(24, seed: 3)
+        func trainer(_ seed: UInt64) throws -> SequenceClassifierTrainer {
+            var o = options(epochs: 1)
+            o.seed = seed
+            return try SequenceClassifierTrainer(train: x, labels: y, config: config, options: o)
+        }
+        let (a, b) = (try trainer(1), try trainer(2))
+        #expect(a.tasks.map(\.options.seed) == seeds[0] && b.tasks.map(\.options.seed) == seeds[1])
+        // Member 1 of seed 1 is not member 0 of seed 2 (as it was with seed + k).
+        #expect(a.tasks[1].dev.count == b.tasks[0].dev.count)
+        #expect(a.tasks[1].member.parameters.map(\.value) != b.tasks[0].member.parameters.map(\.value))
+    }
+
     @Test("a refit trains every member again on all the sequences for the median of the best dev epochs, scoring nothing")
     func refit() throws {
         let (x, y) = try SequenceClassifierTests().toy(24, seed: 3)

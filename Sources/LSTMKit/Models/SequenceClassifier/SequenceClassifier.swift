@@ -251,7 +251,7 @@ public final class SequenceClassifier: Module, ModelFileModel {
     /// Steps per recurrent step (`config.patchLength`, never 0 in a model).
     public var patch: Int { config.patchLength }
 
-    /// Member k is initialised from seed `config.seed + k` and has `scalers[k]` (fitted on
+    /// Member k is initialised from `SeededRandom.memberSeed(config.seed, k)` and has `scalers[k]` (fitted on
     /// its training data), else an identity scaler.
     public init(config: SequenceClassifierConfig, channels: Int, labels: [String], scalers: [ChannelScaler]? = nil) throws {
         try config.validate()
@@ -264,7 +264,7 @@ public final class SequenceClassifier: Module, ModelFileModel {
         self.labels = labels
         members = try (0..<config.members).map { k in
             var c = config
-            c.seed = config.seed &+ UInt64(k)
+            c.seed = SeededRandom.memberSeed(config.seed, k)
             return try SequenceClassifierMember(config: c, channels: channels, labels: labels, scaler: scalers?[k])
         }
     }

@@ -46,7 +46,7 @@ public struct SequenceClassificationScore: DevScore {
 
 /// Fits a SequenceClassifier: each member on the one training loop (`Trainer`), on its
 /// own split of the training set (without dev data: a stratified `validationFraction`
-/// held out, seeded by the loop's seed + k, so the members together learn from every
+/// held out, seeded by `SeededRandom.memberSeed(seed, k)`, so the members together learn from every
 /// sequence) or, with dev data, on all of it with its own seed. Small training sets
 /// without dev data are then refitted (`refitBelow`).
 public final class SequenceClassifierTrainer {
@@ -85,7 +85,7 @@ public final class SequenceClassifierTrainer {
         // Each member's (training, dev) split.
         let splits: [(train: Sequences, labels: [Int], dev: Sequences, devLabels: [Int])] = try (0..<config.members).map { k in
             if let (d, dl) = given { return (train, all, d, dl) }
-            let (kept, held) = try stratifiedSplit(all, fraction: options.validationFraction, seed: options.seed &+ UInt64(k))
+            let (kept, held) = try stratifiedSplit(all, fraction: options.validationFraction, seed: SeededRandom.memberSeed(options.seed, k))
             return (train.subset(kept), kept.map { all[$0] }, train.subset(held), held.map { all[$0] })
         }
         let scalers = splits.map { ChannelScaler(fittedOn: $0.train, maskMissing: config.missing == .mask) }
@@ -97,7 +97,7 @@ public final class SequenceClassifierTrainer {
         refitData = dev == nil && train.count < options.refitBelow ? (train, all) : nil
         tasks = zip(classifier.members, splits).enumerated().map { k, pair in
             var o = options
-            o.seed = options.seed &+ UInt64(k)
+            o.seed = SeededRandom.memberSeed(options.seed, k)
             return SequenceClassifierMemberTask(member: pair.0, train: pair.1.train, labels: pair.1.labels, dev: pair.1.dev,
                                                 devLabels: pair.1.devLabels, options: o)
         }
