@@ -12,33 +12,18 @@ attention_vs_torch_test.py).
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import g2p_peer  # noqa: E402
+from g2p_peer import read_safetensors  # noqa: E402,F401 (translate_peer_test.py reads it from here)
 from attention_vs_torch_test import REPO, bench_binary  # noqa: E402,F401 (a fixture)
 
 FIXTURES = REPO / "Tests" / "Fixtures" / "g2p"
-
-
-def read_safetensors(path):
-    """(metadata, {name: float32 array}) of a safetensors file."""
-    data = path.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    meta = header.pop("__metadata__")
-    tensors = {}
-    for name, t in header.items():
-        assert t["dtype"] == "F32", name
-        start, end = t["data_offsets"]
-        tensors[name] = np.frombuffer(data[8 + n + start:8 + n + end], dtype="<f4").reshape(t["shape"])
-    return meta, tensors
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +36,14 @@ def trained(bench_binary, tmp_path_factory):  # noqa: F811
 
 def test_lstmkit_weights_in_the_peer_decode_the_same(trained, bench_binary):  # noqa: F811
     info, path = trained
-    meta, tensors = read_safetensors(path)
     words, prons = g2p_peer.read_pairs(FIXTURES / "train.tsv")
     source, target = g2p_peer.Vocabulary(words, list), g2p_peer.Vocabulary(prons, str.split)
-    # The same vocabularies (ids 0-3 are the specials, not in the file)...
-    assert source.tokens[4:] == json.loads(meta["source_vocabulary"])
-    assert target.tokens[4:] == json.loads(meta["target_vocabulary"])
-    # ... the same tensors, names and shapes (strict loading), the same parameter count ...
-    peer = g2p_peer.Seq2Seq(len(source.tokens), len(target.tokens))
+    # The same tensors, names and shapes (strict loading), the same parameter count ...
+    peer, file_source, file_target, _ = g2p_peer.load_lstmkit(path)
     assert sum(p.numel() for p in peer.parameters()) == info["parameters"]
-    # (The peer's decoder is an nn.LSTMCell: its names lack the layer suffix "_l0".)
-    peer.load_state_dict({(name.replace("_l0", "") if name.startswith("decoder.") else name): torch.from_numpy(t.copy())
-                          for name, t in tensors.items()})
+    # ... the same vocabularies as the peer builds from the training pairs ...
+    assert (source.tokens, source.ids) == (file_source.tokens, file_source.ids)
+    assert (target.tokens, target.ids) == (file_target.tokens, file_target.ids)
     # ... and the same greedy outputs (the model learnt something: not all alike).
     dev = [line.split("\t")[0] for line in open(FIXTURES / "dev.tsv", encoding="utf-8")]
     out = subprocess.run([bench_binary, "g2p", "decode", str(path), str(FIXTURES / "dev.tsv"), "1"],
@@ -87,3 +68,21 @@ def test_peer_beam_search_is_consistent():
         assert beam == [g2p_peer.beam_search(model, [s], [n], 5, 1.0)[0] for s, n in zip(sources, limits)]
     assert sum(b != g for b, g in zip(beam, greedy)) > 5
     assert all(len(b) <= n for b, n in zip(beam, limits))
+
+
+def test_read_safetensors_widens_every_float_type(tmp_path):
+    """A model file may store F16 or BF16 (quantised or converted): read as F32 values."""
+    import numpy as np
+    values = np.array([1.5, -2.25, 0.0, 1024.0], dtype=np.float32)   # exact in every type
+    blobs = {"F32": values.tobytes(), "F16": values.astype("<f2").tobytes(), "F64": values.astype("<f8").tobytes(),
+             "BF16": (values.view(np.uint32) >> 16).astype("<u2").tobytes()}
+    header, data = {"__metadata__": {"kind": "test"}}, b""
+    for dtype, blob in blobs.items():
+        header[dtype] = {"dtype": dtype, "shape": [2, 2], "data_offsets": [len(data), len(data) + len(blob)]}
+        data += blob
+    text = json.dumps(header).encode()
+    (tmp_path / "t.safetensors").write_bytes(len(text).to_bytes(8, "little") + text + data)
+    meta, tensors = read_safetensors(tmp_path / "t.safetensors")
+    assert meta == {"kind": "test"}
+    for dtype in blobs:
+        assert tensors[dtype].dtype == np.float32 and (tensors[dtype] == values.reshape(2, 2)).all(), dtype
