@@ -1,6 +1,7 @@
 """The G2P peer (bench/g2p_peer.py) is LSTMKit's Seq2Seq: a model trained by
 `lstmkit-bench g2p train` on Tests/Fixtures/g2p, loaded into the peer under the model
-file's names, decodes the dev words exactly as `lstmkit-bench g2p decode` does; and the
+file's names, decodes the dev words exactly as `lstmkit-bench g2p decode` does (greedy and
+beam 5); and the
 peer's own beam search is consistent (beam 1 is greedy, batched equals one at a time).
 A bench check (PyTorch is never a dependency of LSTMKit):
 
@@ -52,6 +53,11 @@ def test_lstmkit_weights_in_the_peer_decode_the_same(trained, bench_binary):  # 
     assert len(set(lstmkit)) > 5
     ours = [g2p_peer.texts(target, ids) for ids in g2p_peer.decode(peer, [source.encode(w) for w in dev])]
     assert ours == lstmkit
+    # ... and beam 5 (the same search: bench/g2p_decode_speed.py compares on the dev split).
+    out = subprocess.run([bench_binary, "g2p", "decode", str(path), str(FIXTURES / "dev.tsv"), "1", "beam_size=5"],
+                         stdout=subprocess.PIPE, check=True, text=True)
+    beam = [g2p_peer.texts(target, ids) for ids in g2p_peer.decode(peer, [source.encode(w) for w in dev], beam=5)]
+    assert beam == json.loads(out.stdout)["predictions"]
 
 
 def test_peer_beam_search_is_consistent():
