@@ -1,8 +1,8 @@
 """The G2P peer (bench/g2p_peer.py) is LSTMKit's Seq2Seq: a model trained by
 `lstmkit-bench g2p train` on Tests/Fixtures/g2p, loaded into the peer under the model
 file's names, decodes the dev words exactly as `lstmkit-bench g2p decode` does (greedy and
-beam 5); and the
-peer's own beam search is consistent (beam 1 is greedy, batched equals one at a time).
+beam 5); and the peer's own beam search is consistent (beam 1 is greedy, batched equals
+one at a time).
 A bench check (PyTorch is never a dependency of LSTMKit):
 
     python3 -m pytest bench/g2p_peer_test.py
