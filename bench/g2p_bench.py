@@ -66,6 +66,19 @@ def run_json(cmd):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def build_bench():
+    """Builds lstmkit-bench (release) where --bench's default looks for it."""
+    log("building lstmkit-bench (release)")
+    subprocess.run(["swift", "build", "-c", "release", "--scratch-path", os.path.join(REPO, ".build-bench"),
+                    "--product", "lstmkit-bench"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+
+
+def decode(bench, model, words_tsv, threads, beam):
+    """`lstmkit-bench g2p decode`'s JSON (words_per_second, predictions) for the first column
+    of `words_tsv` with beam `beam` (1: greedy) on `threads` threads; None if it failed."""
+    return run_json([bench, "g2p", "decode", model, words_tsv, str(threads), f"beam_size={beam}"])
+
+
 def lstmkit(bench, data, minutes, threads, beam):
     model = os.path.join(RUNS, "g2p-bench-lstmkit.safetensors")
     os.makedirs(RUNS, exist_ok=True)
@@ -76,15 +89,14 @@ def lstmkit(bench, data, minutes, threads, beam):
     test_refs, dev_refs = read_tsv(os.path.join(data, "test.refs.tsv")), read_tsv(os.path.join(data, "dev.refs.tsv"))
     result = {"engine": "lstmkit", "training": trained, "test": {}, "dev": {}, "speed": {}}
     for name, b in (("greedy", 1), (f"beam{beam}", beam)):
-        settings = [f"beam_size={b}"]
-        out = run_json([bench, "g2p", "decode", model, os.path.join(data, "test.tsv"), str(threads)] + settings)
+        out = decode(bench, model, os.path.join(data, "test.tsv"), threads, b)
         if out is None:
             result["test"][name] = result["speed"][name] = f"beam size {b}: not decoded (lstmkit-bench failed, above)"
             continue
         result["test"][name] = score(test_refs, dict(zip(test_refs, out["predictions"])))
         result["speed"][name] = {}
         for t in SPEED_THREADS:
-            speed = run_json([bench, "g2p", "decode", model, os.path.join(data, "dev.tsv"), str(t)] + settings)
+            speed = decode(bench, model, os.path.join(data, "dev.tsv"), t, b)
             result["speed"][name][str(t)] = speed["words_per_second"]
         result["dev"][name] = score(dev_refs, dict(zip(dev_refs, speed["predictions"])))
     return result
@@ -136,9 +148,7 @@ def main():
     if args.smoke:
         data = smoke_subset(data, os.path.join(data, "smoke"))
     if not args.no_build:
-        log("building lstmkit-bench (release)")
-        subprocess.run(["swift", "build", "-c", "release", "--scratch-path", os.path.join(REPO, ".build-bench"),
-                        "--product", "lstmkit-bench"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+        build_bench()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, stdout=subprocess.PIPE, text=True).stdout.strip()
     report = {"command": " ".join([os.path.basename(sys.executable), "bench/g2p_bench.py"] + sys.argv[1:]),
               "commit": commit, "openblas_coretype_removed": coretype, "smoke": args.smoke, "minutes": minutes, "threads": args.threads, "beam": args.beam,

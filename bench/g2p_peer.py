@@ -22,9 +22,11 @@ the dev set is then scored once more. The best dev weights are the model.
 Decoding, batched (64 sources of similar length): greedy, and beam search (beam size K,
 hypotheses ranked by log-probability / (output tokens)^length_penalty; the 2K best
 extensions per source each step, those ending in EOS finished if among the K best, the
-K best others kept; a source stops with K finished hypotheses or after ceil(2 × source
-characters) tokens, when the live ones are finished as they are). Encoder states and
-the attention's W_a h̄_s are computed once per batch.
+K best others kept; a source stops once it has K finished hypotheses and its best live
+one's score as it stands cannot beat the K-th best finished, or after ceil(2 × source
+characters) tokens, when the live ones are finished as they are: LSTMKit's search,
+docs/SEQ2SEQ.md "Decoding"). Encoder states and the attention's W_a h̄_s are computed
+once per batch. `load_lstmkit` loads an LSTMKit model file into the peer.
 
 Usage:
     python3 bench/g2p_peer.py --data DIR --minutes M --threads N --out RESULT.json
@@ -39,9 +41,11 @@ import json
 import math
 import os
 import random
+import struct
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -67,6 +71,14 @@ class Vocabulary:
 
     def encode(self, text):
         return [self.ids.get(t, UNK) for t in self.split(text)]
+
+    @classmethod
+    def of(cls, tokens, split):
+        """The vocabulary of a model file: the specials, then `tokens` in their order."""
+        v = cls([], split)
+        v.tokens = v.tokens + list(tokens)
+        v.ids = {t: i for i, t in enumerate(v.tokens)}
+        return v
 
 
 class Attention(nn.Module):
@@ -177,6 +189,12 @@ def greedy(model, batch, limits, _beam, _penalty):
     return out
 
 
+def rank_score(log_probability, length, penalty):
+    """log P / length^penalty (length: output tokens, EOS not counted, at least 1), in
+    float32 as LSTMKit computes it (so equal scores stay equal)."""
+    return float(np.float32(log_probability) / np.float32(max(length, 1)) ** np.float32(penalty))
+
+
 def beam_search(model, batch, limits, k, penalty):
     n = len(batch)
     memory, keys, mask, h0 = model.encode(pad(batch), torch.tensor([len(s) for s in batch]))
@@ -201,7 +219,7 @@ def beam_search(model, batch, limits, k, penalty):
         for r, c in (eos & (rank < k)[None, :] & torch.isfinite(top)).nonzero().tolist():
             if not done[r]:
                 ids = history[r, beam[r, c]].tolist()
-                finished[r].append((top[r, c].item() / max(len(ids), 1) ** penalty, ids))
+                finished[r].append((rank_score(top[r, c].item(), len(ids), penalty), ids))
         # The K best extensions that do not end in EOS go on.
         keep = (eos.long() * 2 * k + rank[None, :]).argsort(dim=1)[:, :k]
         beam, token, scores = beam.gather(1, keep), token.gather(1, keep), top.gather(1, keep)
@@ -215,11 +233,57 @@ def beam_search(model, batch, limits, k, penalty):
                 for j in range(k):
                     if math.isfinite(scores[r, j].item()):
                         ids = history[r, j].tolist()
-                        finished[r].append((scores[r, j].item() / len(ids) ** penalty, ids))
-            done[r] = len(finished[r]) >= k or t + 1 >= limits[r]
+                        finished[r].append((rank_score(scores[r, j].item(), len(ids), penalty), ids))
+                done[r] = True
+            elif len(finished[r]) >= k:                      # the best live one (column 0) cannot beat the k-th finished
+                kth = sorted((f[0] for f in finished[r]), reverse=True)[k - 1]
+                best = scores[r, 0].item()
+                done[r] = (best if penalty == 0 else rank_score(best, t + 1, penalty)) <= kth
         if all(done):
             break
     return [max(f, key=lambda h: h[0])[1] for f in finished]
+
+
+# safetensors dtypes → numpy; BF16 is the top half of an F32.
+DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "BF16": "<u2"}
+
+
+def read_safetensors(path):
+    """(metadata, {name: float32 array}) of a safetensors file, whatever float type it stores."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    tensors = {}
+    for name, t in header.items():
+        if t["dtype"] not in DTYPES:
+            raise ValueError(f"{path}: tensor {name} has dtype {t['dtype']}, not a float type")
+        start, end = t["data_offsets"]
+        a = np.frombuffer(data[8 + n + start:8 + n + end], dtype=DTYPES[t["dtype"]])
+        a = (a.astype(np.uint32) << 16).view(np.float32) if t["dtype"] == "BF16" else a.astype(np.float32)
+        tensors[name] = a.reshape(t["shape"])
+    return meta, tensors
+
+
+def load_lstmkit(path):
+    """An LSTMKit Seq2Seq model file (the architecture above: LSTM, one layer,
+    bidirectional, general, bridge, no self-attention blocks) as (peer model in eval mode,
+    source vocabulary, target vocabulary, metadata). The tensors load under the file's
+    names (strictly), the decoder's without "_l0" (it is an nn.LSTMCell)."""
+    meta, tensors = read_safetensors(path)
+    want = {"kind": "seq2seq", "num_layers": "1", "bidirectional": "true", "score": "general", "bridge": "true"}
+    wrong = {k: meta.get(k) for k, v in want.items() if meta.get(k) != v}
+    if wrong or meta.get("cell", "lstm") != "lstm" or int(meta.get("self_attention_blocks", "0")) != 0:
+        raise ValueError(f"{path}: the peer has only {want}, an LSTM cell and no self-attention blocks; the file has {meta}")
+    split = {"characters": list, "words": str.split}
+    source = Vocabulary.of(json.loads(meta["source_vocabulary"]), split[meta["source_tokens"]])
+    target = Vocabulary.of(json.loads(meta["target_vocabulary"]), split[meta["target_tokens"]])
+    model = Seq2Seq(len(source.tokens), len(target.tokens), embedding=int(meta["embedding_size"]),
+                    hidden=int(meta["hidden_size"]), dropout=float(meta["dropout"]))
+    model.load_state_dict({(name.replace("_l0", "") if name.startswith("decoder.") else name): torch.from_numpy(t.copy())
+                           for name, t in tensors.items()})
+    return model.eval(), source, target, meta
 
 
 def texts(model_vocab, ids):
@@ -283,11 +347,11 @@ def train(model, train_data, dev, seconds, log, batch_size=32, lr=0.002, patienc
     return {"epochs": epoch, "seconds": time.monotonic() - started, "best_dev_wer": best, "history": history}
 
 
-def timed_decode(model, sources, beam, threads):
+def timed_decode(model, sources, beam, threads, ratio=2.0):
     """(words/s, outputs) of decoding `sources` on `threads` threads."""
     torch.set_num_threads(threads)
     t0 = time.monotonic()
-    out = decode(model, sources, beam=beam)
+    out = decode(model, sources, beam=beam, ratio=ratio)
     return len(sources) / (time.monotonic() - t0), out
 
 

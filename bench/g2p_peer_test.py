@@ -1,7 +1,8 @@
 """The G2P peer (bench/g2p_peer.py) is LSTMKit's Seq2Seq: a model trained by
 `lstmkit-bench g2p train` on Tests/Fixtures/g2p, loaded into the peer under the model
-file's names, decodes the dev words exactly as `lstmkit-bench g2p decode` does; and the
-peer's own beam search is consistent (beam 1 is greedy, batched equals one at a time).
+file's names, decodes the dev words exactly as `lstmkit-bench g2p decode` does (greedy and
+beam 5); and the peer's own beam search is consistent (beam 1 is greedy, batched equals
+one at a time).
 A bench check (PyTorch is never a dependency of LSTMKit):
 
     python3 -m pytest bench/g2p_peer_test.py
@@ -12,33 +13,18 @@ attention_vs_torch_test.py).
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import g2p_peer  # noqa: E402
+from g2p_peer import read_safetensors  # noqa: E402,F401 (translate_peer_test.py reads it from here)
 from attention_vs_torch_test import REPO, bench_binary  # noqa: E402,F401 (a fixture)
 
 FIXTURES = REPO / "Tests" / "Fixtures" / "g2p"
-
-
-def read_safetensors(path):
-    """(metadata, {name: float32 array}) of a safetensors file."""
-    data = path.read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    meta = header.pop("__metadata__")
-    tensors = {}
-    for name, t in header.items():
-        assert t["dtype"] == "F32", name
-        start, end = t["data_offsets"]
-        tensors[name] = np.frombuffer(data[8 + n + start:8 + n + end], dtype="<f4").reshape(t["shape"])
-    return meta, tensors
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +37,14 @@ def trained(bench_binary, tmp_path_factory):  # noqa: F811
 
 def test_lstmkit_weights_in_the_peer_decode_the_same(trained, bench_binary):  # noqa: F811
     info, path = trained
-    meta, tensors = read_safetensors(path)
     words, prons = g2p_peer.read_pairs(FIXTURES / "train.tsv")
     source, target = g2p_peer.Vocabulary(words, list), g2p_peer.Vocabulary(prons, str.split)
-    # The same vocabularies (ids 0-3 are the specials, not in the file)...
-    assert source.tokens[4:] == json.loads(meta["source_vocabulary"])
-    assert target.tokens[4:] == json.loads(meta["target_vocabulary"])
-    # ... the same tensors, names and shapes (strict loading), the same parameter count ...
-    peer = g2p_peer.Seq2Seq(len(source.tokens), len(target.tokens))
+    # The same tensors, names and shapes (strict loading), the same parameter count ...
+    peer, file_source, file_target, _ = g2p_peer.load_lstmkit(path)
     assert sum(p.numel() for p in peer.parameters()) == info["parameters"]
-    # (The peer's decoder is an nn.LSTMCell: its names lack the layer suffix "_l0".)
-    peer.load_state_dict({(name.replace("_l0", "") if name.startswith("decoder.") else name): torch.from_numpy(t.copy())
-                          for name, t in tensors.items()})
+    # ... the same vocabularies as the peer builds from the training pairs ...
+    assert (source.tokens, source.ids) == (file_source.tokens, file_source.ids)
+    assert (target.tokens, target.ids) == (file_target.tokens, file_target.ids)
     # ... and the same greedy outputs (the model learnt something: not all alike).
     dev = [line.split("\t")[0] for line in open(FIXTURES / "dev.tsv", encoding="utf-8")]
     out = subprocess.run([bench_binary, "g2p", "decode", str(path), str(FIXTURES / "dev.tsv"), "1"],
@@ -71,6 +53,11 @@ def test_lstmkit_weights_in_the_peer_decode_the_same(trained, bench_binary):  # 
     assert len(set(lstmkit)) > 5
     ours = [g2p_peer.texts(target, ids) for ids in g2p_peer.decode(peer, [source.encode(w) for w in dev])]
     assert ours == lstmkit
+    # ... and beam 5 (the same search: bench/g2p_decode_speed.py compares on the dev split).
+    out = subprocess.run([bench_binary, "g2p", "decode", str(path), str(FIXTURES / "dev.tsv"), "1", "beam_size=5"],
+                         stdout=subprocess.PIPE, check=True, text=True)
+    beam = [g2p_peer.texts(target, ids) for ids in g2p_peer.decode(peer, [source.encode(w) for w in dev], beam=5)]
+    assert beam == json.loads(out.stdout)["predictions"]
 
 
 def test_peer_beam_search_is_consistent():
@@ -87,3 +74,21 @@ def test_peer_beam_search_is_consistent():
         assert beam == [g2p_peer.beam_search(model, [s], [n], 5, 1.0)[0] for s, n in zip(sources, limits)]
     assert sum(b != g for b, g in zip(beam, greedy)) > 5
     assert all(len(b) <= n for b, n in zip(beam, limits))
+
+
+def test_read_safetensors_widens_every_float_type(tmp_path):
+    """A model file may store F16 or BF16 (quantised or converted): read as F32 values."""
+    import numpy as np
+    values = np.array([1.5, -2.25, 0.0, 1024.0], dtype=np.float32)   # exact in every type
+    blobs = {"F32": values.tobytes(), "F16": values.astype("<f2").tobytes(), "F64": values.astype("<f8").tobytes(),
+             "BF16": (values.view(np.uint32) >> 16).astype("<u2").tobytes()}
+    header, data = {"__metadata__": {"kind": "test"}}, b""
+    for dtype, blob in blobs.items():
+        header[dtype] = {"dtype": dtype, "shape": [2, 2], "data_offsets": [len(data), len(data) + len(blob)]}
+        data += blob
+    text = json.dumps(header).encode()
+    (tmp_path / "t.safetensors").write_bytes(len(text).to_bytes(8, "little") + text + data)
+    meta, tensors = read_safetensors(tmp_path / "t.safetensors")
+    assert meta == {"kind": "test"}
+    for dtype in blobs:
+        assert tensors[dtype].dtype == np.float32 and (tensors[dtype] == values.reshape(2, 2)).all(), dtype
