@@ -131,6 +131,40 @@ struct QuantizedKernelTests {
         }
     }
 
+    @Test("Input quantization: every variant gives the plain variant's bytes (odd sizes, zeros, one-signed rows, strides)",
+          arguments: variants)
+    func inputVariants(isa: String) {
+        var rng = SeededRandom(seed: 17)
+        for cols in [1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 129] {
+            for kind in 0..<5 {
+                let rows = 1 + cols % 4, ldx = cols + kind % 2
+                let x: [Float] = (0..<(rows * ldx)).map { i in
+                    let v = rng.normal()
+                    switch kind {
+                    case 0: return v
+                    case 1: return 0                          // all zeros: scale 1
+                    case 2: return -abs(v) * 50               // negative only: zero point 127
+                    case 3: return abs(v) + 0.5               // positive only: zero point 0
+                    default: return i % 3 == 0 ? -0.0 : v * 1e4   // -0 and a wide range
+                    }
+                }
+                func run(_ variant: String) -> ([UInt8], [Float], [Int32])? {
+                    let kp = Int(ck_q8_padded_cols(Int64(cols)))
+                    var q = [UInt8](repeating: 0xAA, count: rows * kp)
+                    var scale = [Float](repeating: .nan, count: rows), zero = [Int32](repeating: -1, count: rows)
+                    let ok = ck_q8_quantize_inputs_variant(variant, x, Int64(rows), Int64(cols), Int64(ldx), &q, &scale, &zero)
+                    return ok == 1 ? (q, scale, zero) : nil
+                }
+                guard let got = run(isa) else { #expect(isa != "plain"); return }
+                let ref = run("plain")!
+                #expect(got.0 == ref.0 && got.1.map(\.bitPattern) == ref.1.map(\.bitPattern) && got.2 == ref.2,
+                        "\(isa) cols \(cols) kind \(kind)")
+                if kind == 2 { #expect(ref.2.allSatisfy { $0 == 127 }) }
+                if kind == 1 { #expect(ref.1.allSatisfy { $0 == 1 } && ref.0.allSatisfy { $0 == 0 }) }
+            }
+        }
+    }
+
     @Test("ck_q8_gemm runs the best variant this CPU has")
     func dispatch() {
         let isa = String(cString: ck_q8_isa())
