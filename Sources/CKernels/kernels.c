@@ -96,6 +96,26 @@ CK_INLINE void forward_row(float *restrict gi, float *restrict gf, float *restri
     }
 }
 
+/// forward_row for inference: the same arithmetic per unit (so the same bits), but the
+/// gates are only read, c is updated in place and h goes to h_out and, with `with_y`,
+/// y_out too: no stores of the activated gates (only training's backward reads them)
+/// and no copies of c and h afterwards.
+CK_INLINE void infer_row(const float *restrict gi, const float *restrict gf, const float *restrict gg,
+                         const float *restrict go, int64_t H, float *restrict c, float *restrict h_out,
+                         float *restrict y_out, int with_y) {
+    for (int64_t j = 0; j < H; j++) {
+        float i = ck_sigmoidf(gi[j]);
+        float f = ck_sigmoidf(gf[j]);
+        float g = ck_tanhf(gg[j]);
+        float o = ck_sigmoidf(go[j]);
+        float cj = f * c[j] + i * g;
+        float h = o * ck_tanhf(cj);
+        c[j] = cj;
+        h_out[j] = h;
+        if (with_y) y_out[j] = h;
+    }
+}
+
 CK_INLINE void backward_row(const float *restrict gi, const float *restrict gf,
                             const float *restrict gg, const float *restrict go, int64_t H,
                             const float *restrict c_prev, const float *restrict c,
@@ -313,6 +333,7 @@ __attribute__((target("avx512f"))) static void pack_panels_avx512(const float *W
 struct ck_kernels {
     const char *isa;
     void (*forward)(float *, int64_t, const float *, float *, float *);
+    void (*infer)(const float *, int64_t, float *, float *, float *);
     void (*backward)(const float *, int64_t, const float *, const float *, const float *,
                      const float *, float *, float *);
     void (*gru_forward)(float *, const float *, int64_t, const float *, float *);
@@ -334,6 +355,13 @@ struct ck_kernels {
     TARGET static void forward_##SUFFIX(float *gates, int64_t H, const float *c_prev,             \
                                         float *c_out, float *h_out) {                             \
         forward_row(gates, gates + H, gates + 2 * H, gates + 3 * H, H, c_prev, c_out, h_out);     \
+    }                                                                                             \
+    TARGET static void infer_##SUFFIX(const float *gates, int64_t H, float *c, float *h_out,       \
+                                      float *y_out) {                                             \
+        if (y_out)                                                                                \
+            infer_row(gates, gates + H, gates + 2 * H, gates + 3 * H, H, c, h_out, y_out, 1);     \
+        else                                                                                      \
+            infer_row(gates, gates + H, gates + 2 * H, gates + 3 * H, H, c, h_out, NULL, 0);      \
     }                                                                                             \
     TARGET static void backward_##SUFFIX(const float *gates, int64_t H, const float *c_prev,      \
                                          const float *c, const float *dh, const float *dh_extra,  \
@@ -373,7 +401,7 @@ struct ck_kernels {
         gemv_panels(packed, rows, cols, x, y, PANEL);                                             \
     }                                                                                             \
     static const struct ck_kernels kernels_##SUFFIX = {                                           \
-        #SUFFIX, forward_##SUFFIX, backward_##SUFFIX, gru_forward_##SUFFIX, gru_backward_##SUFFIX, \
+        #SUFFIX, forward_##SUFFIX, infer_##SUFFIX, backward_##SUFFIX, gru_forward_##SUFFIX, gru_backward_##SUFFIX, \
         exp_##SUFFIX, sigmoid_##SUFFIX,                                                           \
         tanh_##SUFFIX, gemv_##SUFFIX, PANEL, pack_##SUFFIX, gemv_packed_##SUFFIX                  \
     };
@@ -426,6 +454,10 @@ void ck_lstm_cell_forward(float *gates, int64_t H, const float *c_prev,
                           float *c_out, float *h_out, float *y_out) {
     kernels()->forward(gates, H, c_prev, c_out, h_out);
     if (y_out) memcpy(y_out, h_out, (size_t)H * sizeof(float));
+}
+
+void ck_lstm_cell_infer(const float *gates, int64_t H, float *c, float *h_out, float *y_out) {
+    kernels()->infer(gates, H, c, h_out, y_out);
 }
 
 void ck_lstm_cell_backward(const float *gates, int64_t H, const float *c_prev, const float *c,

@@ -24,6 +24,11 @@ extern "C" {
 void ck_lstm_cell_forward(float *gates, int64_t H, const float *c_prev,
                           float *c_out, float *h_out, float *y_out);
 
+/// ck_lstm_cell_forward for inference, bit for bit the same c and h: gates (4H, the
+/// pre-activations) are only read, c (H) is updated in place, and h is written to h_out
+/// and also to y_out unless it is NULL. No two arrays may overlap.
+void ck_lstm_cell_infer(const float *gates, int64_t H, float *c, float *h_out, float *y_out);
+
 /// Backward of ck_lstm_cell_forward for one row. From the activated gates (4H), c_prev,
 /// c = the cell state the forward produced, and the incoming gradient of h
 /// (dh + dh_extra), writes the gradient w.r.t. the pre-activation gates to d_gates (4H)

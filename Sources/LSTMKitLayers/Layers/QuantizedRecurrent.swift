@@ -101,9 +101,8 @@ final class QuantizedRecurrent {
                         for b in 0..<rows {
                             // Finished rows keep their state: it is their final state.
                             guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                            ck_lstm_cell_forward(gs + b * g, Int64(hSize), c + b * hSize, newState, h + b * hSize,
-                                                 y + (b * steps + t) * outSize + column)
-                            (c + b * hSize).update(from: newState, count: hSize)
+                            ck_lstm_cell_infer(gs + b * g, Int64(hSize), c + b * hSize, h + b * hSize,
+                                               y + (b * steps + t) * outSize + column)
                         }
                     } else {
                         for r in 0..<rows { (hg + r * g).update(from: BHH.baseAddress!, count: g) }
