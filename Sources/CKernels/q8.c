@@ -117,19 +117,26 @@ static void quantize_inputs_plain(const float *x, int64_t rows, int64_t cols, in
     }
 }
 
+/// What a row's products are added to: y's row (accumulate), the bias, or nothing (NULL).
+/// (A bias added here gives the bits of a y filled with it first: addition commutes.)
+Q8_INLINE const float *addend(float *yr, const float *bias, int64_t n0, int accumulate) {
+    return accumulate ? yr : bias ? bias + n0 : NULL;
+}
+
 /// The rescale every variant shares: rows m0 + [0, mr), outputs n0 + [0, nn), from the
 /// int32 sums acc[i * 32 + j].
 Q8_INLINE void rescale(const int32_t *acc, int64_t m0, int64_t mr, int64_t n0, int64_t nn,
                        const float *x_scale, const int32_t *x_zero, const float *w_scale,
-                       const int32_t *w_sum, float *y, int64_t ldy, int accumulate) {
+                       const int32_t *w_sum, float *y, int64_t ldy, const float *bias, int accumulate) {
     for (int64_t i = 0; i < mr; i++) {
         float sx = x_scale[m0 + i];
         int32_t zx = x_zero[m0 + i];
         float *yr = y + (m0 + i) * ldy + n0;
+        const float *a = addend(yr, bias, n0, accumulate);
         for (int64_t j = 0; j < nn; j++) {
             float s = sx * w_scale[n0 + j];
             float v = (float)(acc[i * 32 + j] - zx * w_sum[n0 + j]) * s;
-            yr[j] = accumulate ? yr[j] + v : v;
+            yr[j] = a ? a[j] + v : v;
         }
     }
 }
@@ -137,7 +144,7 @@ Q8_INLINE void rescale(const int32_t *acc, int64_t m0, int64_t mr, int64_t n0, i
 /// The plain C variant (any CPU): the same loops over the packed layout.
 static void gemm_plain(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                        const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
-                       float *y, int64_t ldy, int accumulate) {
+                       float *y, int64_t ldy, const float *bias, int accumulate) {
     int64_t kp = ck_q8_padded_cols(K), k4n = kp / 4;
     for (int64_t n0 = 0; n0 < N; n0 += 8) {
         const int8_t *wb = w + (n0 / 8) * k4n * 32;
@@ -152,7 +159,7 @@ static void gemm_plain(const uint8_t *xq, const float *x_scale, const int32_t *x
                     acc[j] += xk[0] * wk[0] + xk[1] * wk[1] + xk[2] * wk[2] + xk[3] * wk[3];
                 }
             }
-            rescale(acc, m, 1, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, accumulate);
+            rescale(acc, m, 1, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
         }
     }
 }
@@ -203,21 +210,22 @@ Q8_TILE(2, 1) Q8_TILE(1, 1)
 __attribute__((target("avx2"))) static void rescale_avx2(const int32_t *acc, int64_t m0, int64_t mr, int64_t n0,
                                                          int64_t nn, const float *x_scale, const int32_t *x_zero,
                                                          const float *w_scale, const int32_t *w_sum, float *y,
-                                                         int64_t ldy, int accumulate) {
+                                                         int64_t ldy, const float *bias, int accumulate) {
     int64_t n8 = nn / 8 * 8;
     for (int64_t i = 0; i < mr; i++) {
         __m256 sx = _mm256_set1_ps(x_scale[m0 + i]);
         __m256i zx = _mm256_set1_epi32(x_zero[m0 + i]);
         float *yr = y + (m0 + i) * ldy + n0;
+        const float *a = addend(yr, bias, n0, accumulate);
         for (int64_t j = 0; j < n8; j += 8) {
             __m256 s = _mm256_mul_ps(sx, _mm256_loadu_ps(w_scale + n0 + j));
             __m256i d = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(acc + i * 32 + j)),
                                          _mm256_mullo_epi32(zx, _mm256_loadu_si256((const __m256i *)(w_sum + n0 + j))));
             __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), s);
-            _mm256_storeu_ps(yr + j, accumulate ? _mm256_add_ps(_mm256_loadu_ps(yr + j), v) : v);
+            _mm256_storeu_ps(yr + j, a ? _mm256_add_ps(_mm256_loadu_ps(a + j), v) : v);
         }
     }
-    if (n8 < nn) rescale(acc + n8, m0, mr, n0 + n8, nn - n8, x_scale, x_zero, w_scale, w_sum, y, ldy, accumulate);
+    if (n8 < nn) rescale(acc + n8, m0, mr, n0 + n8, nn - n8, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
 }
 
 /// ck_q8_quantize_inputs 8 inputs at a time, with the plain variant's operations in the
@@ -272,7 +280,7 @@ typedef void (*tile_fn)(const uint8_t *, int64_t, const int8_t *, int64_t, int64
 
 static void gemm_avx2(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                       const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
-                      float *y, int64_t ldy, int accumulate) {
+                      float *y, int64_t ldy, const float *bias, int accumulate) {
     static const tile_fn two[5] = {0, tile_avx2_1x2, tile_avx2_2x2, tile_avx2_3x2, tile_avx2_4x2};
     static const tile_fn one[5] = {0, tile_avx2_1x1, tile_avx2_2x1, tile_avx2_3x1, tile_avx2_4x1};
     int64_t kp = ck_q8_padded_cols(K), k4n = kp / 4, block_bytes = k4n * 32;
@@ -299,7 +307,7 @@ static void gemm_avx2(const uint8_t *xq, const float *x_scale, const int32_t *x_
                     b += blocks - b >= 2 ? 2 : 1;
                 }
             }
-            rescale_avx2(acc, m0, mr, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, accumulate);
+            rescale_avx2(acc, m0, mr, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
         }
     }
 }
@@ -309,7 +317,7 @@ static void gemm_avx2(const uint8_t *xq, const float *x_scale, const int32_t *x_
 struct ck_q8_variant {
     const char *isa;
     void (*gemm)(const uint8_t *, const float *, const int32_t *, int64_t, const int8_t *, const float *,
-                 const int32_t *, int64_t, int64_t, float *, int64_t, int);
+                 const int32_t *, int64_t, int64_t, float *, int64_t, const float *, int);
     void (*quantize_inputs)(const float *, int64_t, int64_t, int64_t, uint8_t *, float *, int32_t *);
 };
 
@@ -343,8 +351,8 @@ static const struct ck_q8_variant *q8_chosen(void) {
 
 void ck_q8_gemm(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                 const int8_t *w_packed, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
-                float *y, int64_t ldy, int accumulate) {
-    q8_chosen()->gemm(xq, x_scale, x_zero, M, w_packed, w_scale, w_sum, N, K, y, ldy, accumulate);
+                float *y, int64_t ldy, const float *bias, int accumulate) {
+    q8_chosen()->gemm(xq, x_scale, x_zero, M, w_packed, w_scale, w_sum, N, K, y, ldy, bias, accumulate);
 }
 
 void ck_q8_quantize_inputs(const float *x, int64_t rows, int64_t cols, int64_t ldx,
@@ -365,10 +373,10 @@ static const struct ck_q8_variant *q8_named(const char *isa) {
 
 int ck_q8_gemm_variant(const char *isa, const uint8_t *xq, const float *x_scale, const int32_t *x_zero,
                        int64_t M, const int8_t *w_packed, const float *w_scale, const int32_t *w_sum,
-                       int64_t N, int64_t K, float *y, int64_t ldy, int accumulate) {
+                       int64_t N, int64_t K, float *y, int64_t ldy, const float *bias, int accumulate) {
     const struct ck_q8_variant *v = q8_named(isa);
     if (!v) return 0;
-    v->gemm(xq, x_scale, x_zero, M, w_packed, w_scale, w_sum, N, K, y, ldy, accumulate);
+    v->gemm(xq, x_scale, x_zero, M, w_packed, w_scale, w_sum, N, K, y, ldy, bias, accumulate);
     return 1;
 }
 

@@ -119,11 +119,12 @@ int64_t ck_q8_padded_cols(int64_t cols);
 void ck_q8_quantize_inputs(const float *x, int64_t rows, int64_t cols, int64_t ldx,
                            uint8_t *q, float *scale, int32_t *zero);
 
-/// y[m * ldy + n] = (or += when accumulate) x_scale[m] · w_scale[n] ·
-/// (Σ_k xq[m, k] wq[n, k] − x_zero[m] · w_sum[n]) for m < M, n < N (K = cols).
+/// y[m * ldy + n] = (or += when accumulate, or bias[n] + when bias is not NULL and
+/// accumulate 0) x_scale[m] · w_scale[n] · (Σ_k xq[m, k] wq[n, k] − x_zero[m] · w_sum[n])
+/// for m < M, n < N (K = cols). The bias gives the bits of y filled with it and += .
 void ck_q8_gemm(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                 const int8_t *w_packed, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
-                float *y, int64_t ldy, int accumulate);
+                float *y, int64_t ldy, const float *bias, int accumulate);
 
 /// The variant ck_q8_gemm runs on this CPU: "avx2" or "plain".
 const char *ck_q8_isa(void);
@@ -132,7 +133,7 @@ const char *ck_q8_isa(void);
 /// (nothing written) if this build or CPU lacks it.
 int ck_q8_gemm_variant(const char *isa, const uint8_t *xq, const float *x_scale, const int32_t *x_zero,
                        int64_t M, const int8_t *w_packed, const float *w_scale, const int32_t *w_sum,
-                       int64_t N, int64_t K, float *y, int64_t ldy, int accumulate);
+                       int64_t N, int64_t K, float *y, int64_t ldy, const float *bias, int accumulate);
 int ck_q8_quantize_inputs_variant(const char *isa, const float *x, int64_t rows, int64_t cols, int64_t ldx,
                                   uint8_t *q, float *scale, int32_t *zero);
 
