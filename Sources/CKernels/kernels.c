@@ -78,38 +78,41 @@ CK_INLINE float ck_tanhf(float x) {
 // needs no run-time overlap checks between them (with a possible overlap it would
 // fall back to a scalar loop: many times slower).
 
+/// One unit of the cell, the arithmetic forward_row and infer_row share (so they give
+/// the same bits): the activated gates a = (i, f, g, o) from their pre-activations,
+/// c = f * c_prev + i * g, and the returned h = o * tanh(c).
+CK_INLINE float cell_unit(float gi, float gf, float gg, float go, float c_prev, float a[4], float *c) {
+    a[0] = ck_sigmoidf(gi);
+    a[1] = ck_sigmoidf(gf);
+    a[2] = ck_tanhf(gg);
+    a[3] = ck_sigmoidf(go);
+    *c = a[1] * c_prev + a[0] * a[2];
+    return a[3] * ck_tanhf(*c);
+}
+
 CK_INLINE void forward_row(float *restrict gi, float *restrict gf, float *restrict gg, float *restrict go,
                            int64_t H, const float *restrict c_prev, float *restrict c_out,
                            float *restrict h_out) {
     for (int64_t j = 0; j < H; j++) {
-        float i = ck_sigmoidf(gi[j]);
-        float f = ck_sigmoidf(gf[j]);
-        float g = ck_tanhf(gg[j]);
-        float o = ck_sigmoidf(go[j]);
-        float c = f * c_prev[j] + i * g;
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = g;
-        go[j] = o;
+        float a[4], c;
+        h_out[j] = cell_unit(gi[j], gf[j], gg[j], go[j], c_prev[j], a, &c);
+        gi[j] = a[0];
+        gf[j] = a[1];
+        gg[j] = a[2];
+        go[j] = a[3];
         c_out[j] = c;
-        h_out[j] = o * ck_tanhf(c);
     }
 }
 
-/// forward_row for inference: the same arithmetic per unit (so the same bits), but the
-/// gates are only read, c is updated in place and h goes to h_out and, with `with_y`,
-/// y_out too: no stores of the activated gates (only training's backward reads them)
-/// and no copies of c and h afterwards.
+/// forward_row for inference: the gates are only read, c is updated in place and h
+/// goes to h_out and, with `with_y`, y_out too: no stores of the activated gates (only
+/// training's backward reads them) and no copies of c and h afterwards.
 CK_INLINE void infer_row(const float *restrict gi, const float *restrict gf, const float *restrict gg,
                          const float *restrict go, int64_t H, float *restrict c, float *restrict h_out,
                          float *restrict y_out, int with_y) {
     for (int64_t j = 0; j < H; j++) {
-        float i = ck_sigmoidf(gi[j]);
-        float f = ck_sigmoidf(gf[j]);
-        float g = ck_tanhf(gg[j]);
-        float o = ck_sigmoidf(go[j]);
-        float cj = f * c[j] + i * g;
-        float h = o * ck_tanhf(cj);
+        float a[4], cj;
+        float h = cell_unit(gi[j], gf[j], gg[j], go[j], c[j], a, &cj);
         c[j] = cj;
         h_out[j] = h;
         if (with_y) y_out[j] = h;
