@@ -1,7 +1,7 @@
 """Two builds of LSTMKit side by side: is a refactor within noise of what it replaced?
 
     python3 bench/compare_builds.py --before /path/to/old/checkout --after . [--repeat 7] [--tag NAME]
-                                    [--workloads segment,image,lstm-c1,lstm-c2]
+                                    [--workloads segment,image,lstm-c1,lstm-c2]   (or any of the names below)
 
 Each checkout must hold release builds of lstmkit-cli and lstmkit-bench in
 .build/release (`swift build -c release --product lstmkit-cli`, then
@@ -10,6 +10,8 @@ unset and one thread (OpenBLAS's too):
   segment      lstmkit-cli segment: the bundled tokenizer over the test fixture's text (twice)
   load         the same command over an empty file: loading and start-up only (segment - load
                is the segmenting)
+  segment-int8, load-int8   the same two with the bundled tokenizer quantized to int8 (by the
+               before build's `lstmkit-cli quantize`, once: every build quantizes alike)
   image        lstmkit-cli segment-image: the golden segmenter over 8 synthetic images
   lstm-c1      lstmkit-bench c1 (batch 1 latency), lstm-c2 lstmkit-bench c2 (batch 64 inference)
 For each: instructions counted by valgrind's callgrind (repeatable whatever the machine
@@ -53,11 +55,14 @@ def workloads(checkout: Path, work: Path, side: str) -> dict:
         subprocess.run(["strip", "--strip-debug", str(copy)], check=True)
         tools.append(copy)
     cli, bench = tools
+    float32, int8 = REPO / "models/tokenizer-pku.safetensors", work / "tokenizer-int8.safetensors"
+    if not int8.exists():
+        subprocess.run([str(cli), "quantize", str(float32), str(int8)], env=env(), stdout=subprocess.DEVNULL, check=True)
+    segment = {f"{name}{suffix}": ([str(cli), "segment", "--model", str(model), "--threads", "1", str(work / text)], None)
+               for suffix, model in (("", float32), ("-int8", int8))
+               for name, text in (("segment", "text.txt"), ("load", "empty.txt"))}
     return {
-        "segment": ([str(cli), "segment", "--model", str(REPO / "models/tokenizer-pku.safetensors"),
-                     "--threads", "1", str(work / "text.txt")], None),
-        "load": ([str(cli), "segment", "--model", str(REPO / "models/tokenizer-pku.safetensors"),
-                  "--threads", "1", str(work / "empty.txt")], None),
+        **segment,
         "image": ([str(cli), "segment-image", "--model", str(REPO / "Tests/Fixtures/golden/segmenter.safetensors"),
                    "--threads", "1", str(work / "images.npy"), "--force", "--output", str(work / f"masks-{side}.npy")], None),
         "lstm-c1": ([str(bench), "c1", "1", "0", "20"], None),

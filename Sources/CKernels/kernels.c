@@ -78,21 +78,44 @@ CK_INLINE float ck_tanhf(float x) {
 // needs no run-time overlap checks between them (with a possible overlap it would
 // fall back to a scalar loop: many times slower).
 
+/// One unit of the cell, the arithmetic forward_row and infer_row share (so they give
+/// the same bits): the activated gates a = (i, f, g, o) from their pre-activations,
+/// c = f * c_prev + i * g, and the returned h = o * tanh(c).
+CK_INLINE float cell_unit(float gi, float gf, float gg, float go, float c_prev, float a[4], float *c) {
+    a[0] = ck_sigmoidf(gi);
+    a[1] = ck_sigmoidf(gf);
+    a[2] = ck_tanhf(gg);
+    a[3] = ck_sigmoidf(go);
+    *c = a[1] * c_prev + a[0] * a[2];
+    return a[3] * ck_tanhf(*c);
+}
+
 CK_INLINE void forward_row(float *restrict gi, float *restrict gf, float *restrict gg, float *restrict go,
                            int64_t H, const float *restrict c_prev, float *restrict c_out,
                            float *restrict h_out) {
     for (int64_t j = 0; j < H; j++) {
-        float i = ck_sigmoidf(gi[j]);
-        float f = ck_sigmoidf(gf[j]);
-        float g = ck_tanhf(gg[j]);
-        float o = ck_sigmoidf(go[j]);
-        float c = f * c_prev[j] + i * g;
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = g;
-        go[j] = o;
+        float a[4], c;
+        h_out[j] = cell_unit(gi[j], gf[j], gg[j], go[j], c_prev[j], a, &c);
+        gi[j] = a[0];
+        gf[j] = a[1];
+        gg[j] = a[2];
+        go[j] = a[3];
         c_out[j] = c;
-        h_out[j] = o * ck_tanhf(c);
+    }
+}
+
+/// forward_row for inference: the gates are only read, c is updated in place and h
+/// goes to h_out and, with `with_y`, y_out too: no stores of the activated gates (only
+/// training's backward reads them) and no copies of c and h afterwards.
+CK_INLINE void infer_row(const float *restrict gi, const float *restrict gf, const float *restrict gg,
+                         const float *restrict go, int64_t H, float *restrict c, float *restrict h_out,
+                         float *restrict y_out, int with_y) {
+    for (int64_t j = 0; j < H; j++) {
+        float a[4], cj;
+        float h = cell_unit(gi[j], gf[j], gg[j], go[j], c[j], a, &cj);
+        c[j] = cj;
+        h_out[j] = h;
+        if (with_y) y_out[j] = h;
     }
 }
 
@@ -313,6 +336,7 @@ __attribute__((target("avx512f"))) static void pack_panels_avx512(const float *W
 struct ck_kernels {
     const char *isa;
     void (*forward)(float *, int64_t, const float *, float *, float *);
+    void (*infer)(const float *, int64_t, float *, float *, float *);
     void (*backward)(const float *, int64_t, const float *, const float *, const float *,
                      const float *, float *, float *);
     void (*gru_forward)(float *, const float *, int64_t, const float *, float *);
@@ -334,6 +358,13 @@ struct ck_kernels {
     TARGET static void forward_##SUFFIX(float *gates, int64_t H, const float *c_prev,             \
                                         float *c_out, float *h_out) {                             \
         forward_row(gates, gates + H, gates + 2 * H, gates + 3 * H, H, c_prev, c_out, h_out);     \
+    }                                                                                             \
+    TARGET static void infer_##SUFFIX(const float *gates, int64_t H, float *c, float *h_out,       \
+                                      float *y_out) {                                             \
+        if (y_out)                                                                                \
+            infer_row(gates, gates + H, gates + 2 * H, gates + 3 * H, H, c, h_out, y_out, 1);     \
+        else                                                                                      \
+            infer_row(gates, gates + H, gates + 2 * H, gates + 3 * H, H, c, h_out, NULL, 0);      \
     }                                                                                             \
     TARGET static void backward_##SUFFIX(const float *gates, int64_t H, const float *c_prev,      \
                                          const float *c, const float *dh, const float *dh_extra,  \
@@ -373,7 +404,7 @@ struct ck_kernels {
         gemv_panels(packed, rows, cols, x, y, PANEL);                                             \
     }                                                                                             \
     static const struct ck_kernels kernels_##SUFFIX = {                                           \
-        #SUFFIX, forward_##SUFFIX, backward_##SUFFIX, gru_forward_##SUFFIX, gru_backward_##SUFFIX, \
+        #SUFFIX, forward_##SUFFIX, infer_##SUFFIX, backward_##SUFFIX, gru_forward_##SUFFIX, gru_backward_##SUFFIX, \
         exp_##SUFFIX, sigmoid_##SUFFIX,                                                           \
         tanh_##SUFFIX, gemv_##SUFFIX, PANEL, pack_##SUFFIX, gemv_packed_##SUFFIX                  \
     };
@@ -426,6 +457,10 @@ void ck_lstm_cell_forward(float *gates, int64_t H, const float *c_prev,
                           float *c_out, float *h_out, float *y_out) {
     kernels()->forward(gates, H, c_prev, c_out, h_out);
     if (y_out) memcpy(y_out, h_out, (size_t)H * sizeof(float));
+}
+
+void ck_lstm_cell_infer(const float *gates, int64_t H, float *c, float *h_out, float *y_out) {
+    kernels()->infer(gates, H, c, h_out, y_out);
 }
 
 void ck_lstm_cell_backward(const float *gates, int64_t H, const float *c_prev, const float *c,

@@ -75,47 +75,68 @@ void ck_q8_pack(const int8_t *q, int64_t rows, int64_t cols, int8_t *packed, int
     }
 }
 
-void ck_q8_quantize_inputs(const float *x, int64_t rows, int64_t cols, int64_t ldx,
-                           uint8_t *q, float *scale, int32_t *zero) {
+/// A row's scale, zero point and 1 / scale from its range [lo, hi] (which includes 0).
+Q8_INLINE void input_range(float lo, float hi, float *scale, float *zero, float *inv) {
+    float s = (hi - lo) / 127.0f;
+    if (!(s > 0.0f) || s != s) s = 1.0f;   // all zeros
+    float z = round_small(-lo / s);
+    *zero = z > 127.0f ? 127.0f : z;
+    *scale = s;
+    *inv = 1.0f / s;
+}
+
+/// One input quantized: round(x / s) + z clamped to [0, 127] (a NaN gives 0).
+Q8_INLINE uint8_t quantize_input(float x, float inv, float z) {
+    float v = round_small(x * inv) + z;
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 127.0f ? v : 127.0f;
+    return (uint8_t)v;
+}
+
+/// The plain variant of ck_q8_quantize_inputs: the reference the others must match bit
+/// for bit.
+static void quantize_inputs_plain(const float *x, int64_t rows, int64_t cols, int64_t ldx,
+                                  uint8_t *q, float *scale, int32_t *zero) {
     int64_t kp = ck_q8_padded_cols(cols);
     for (int64_t m = 0; m < rows; m++) {
         const float *xr = x + m * ldx;
         uint8_t *qr = q + m * kp;
-        // The range includes 0, so 0 (padding, finished rows) is exact.
+        // The range includes 0, so 0 (padding, finished rows) is exact. (NaNs are skipped:
+        // a comparison with one is false.)
         float lo = 0.0f, hi = 0.0f;
         for (int64_t k = 0; k < cols; k++) {
             lo = xr[k] < lo ? xr[k] : lo;
             hi = xr[k] > hi ? xr[k] : hi;
         }
-        float s = (hi - lo) / 127.0f;
-        if (!(s > 0.0f) || s != s) s = 1.0f;   // all zeros
-        float z = round_small(-lo / s);
-        z = z > 127.0f ? 127.0f : z;
-        float inv = 1.0f / s;
-        for (int64_t k = 0; k < cols; k++) {
-            float v = round_small(xr[k] * inv) + z;
-            v = v > 127.0f ? 127.0f : (v < 0.0f ? 0.0f : v);
-            qr[k] = (uint8_t)v;
-        }
+        float s, z, inv;
+        input_range(lo, hi, &s, &z, &inv);
+        for (int64_t k = 0; k < cols; k++) qr[k] = quantize_input(xr[k], inv, z);
         for (int64_t k = cols; k < kp; k++) qr[k] = 0;
         scale[m] = s;
         zero[m] = (int32_t)z;
     }
 }
 
+/// What a row's products are added to: y's row (accumulate), the bias, or nothing (NULL).
+/// (A bias added here gives the bits of a y filled with it first: addition commutes.)
+Q8_INLINE const float *addend(float *yr, const float *bias, int64_t n0, int accumulate) {
+    return accumulate ? yr : bias ? bias + n0 : NULL;
+}
+
 /// The rescale every variant shares: rows m0 + [0, mr), outputs n0 + [0, nn), from the
 /// int32 sums acc[i * 32 + j].
 Q8_INLINE void rescale(const int32_t *acc, int64_t m0, int64_t mr, int64_t n0, int64_t nn,
                        const float *x_scale, const int32_t *x_zero, const float *w_scale,
-                       const int32_t *w_sum, float *y, int64_t ldy, int accumulate) {
+                       const int32_t *w_sum, float *y, int64_t ldy, const float *bias, int accumulate) {
     for (int64_t i = 0; i < mr; i++) {
         float sx = x_scale[m0 + i];
         int32_t zx = x_zero[m0 + i];
         float *yr = y + (m0 + i) * ldy + n0;
+        const float *a = addend(yr, bias, n0, accumulate);
         for (int64_t j = 0; j < nn; j++) {
             float s = sx * w_scale[n0 + j];
             float v = (float)(acc[i * 32 + j] - zx * w_sum[n0 + j]) * s;
-            yr[j] = accumulate ? yr[j] + v : v;
+            yr[j] = a ? a[j] + v : v;
         }
     }
 }
@@ -123,7 +144,7 @@ Q8_INLINE void rescale(const int32_t *acc, int64_t m0, int64_t mr, int64_t n0, i
 /// The plain C variant (any CPU): the same loops over the packed layout.
 static void gemm_plain(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                        const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
-                       float *y, int64_t ldy, int accumulate) {
+                       float *y, int64_t ldy, const float *bias, int accumulate) {
     int64_t kp = ck_q8_padded_cols(K), k4n = kp / 4;
     for (int64_t n0 = 0; n0 < N; n0 += 8) {
         const int8_t *wb = w + (n0 / 8) * k4n * 32;
@@ -138,7 +159,7 @@ static void gemm_plain(const uint8_t *xq, const float *x_scale, const int32_t *x
                     acc[j] += xk[0] * wk[0] + xk[1] * wk[1] + xk[2] * wk[2] + xk[3] * wk[3];
                 }
             }
-            rescale(acc, m, 1, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, accumulate);
+            rescale(acc, m, 1, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
         }
     }
 }
@@ -189,28 +210,77 @@ Q8_TILE(2, 1) Q8_TILE(1, 1)
 __attribute__((target("avx2"))) static void rescale_avx2(const int32_t *acc, int64_t m0, int64_t mr, int64_t n0,
                                                          int64_t nn, const float *x_scale, const int32_t *x_zero,
                                                          const float *w_scale, const int32_t *w_sum, float *y,
-                                                         int64_t ldy, int accumulate) {
+                                                         int64_t ldy, const float *bias, int accumulate) {
     int64_t n8 = nn / 8 * 8;
     for (int64_t i = 0; i < mr; i++) {
         __m256 sx = _mm256_set1_ps(x_scale[m0 + i]);
         __m256i zx = _mm256_set1_epi32(x_zero[m0 + i]);
         float *yr = y + (m0 + i) * ldy + n0;
+        const float *a = addend(yr, bias, n0, accumulate);
         for (int64_t j = 0; j < n8; j += 8) {
             __m256 s = _mm256_mul_ps(sx, _mm256_loadu_ps(w_scale + n0 + j));
             __m256i d = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(acc + i * 32 + j)),
                                          _mm256_mullo_epi32(zx, _mm256_loadu_si256((const __m256i *)(w_sum + n0 + j))));
             __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(d), s);
-            _mm256_storeu_ps(yr + j, accumulate ? _mm256_add_ps(_mm256_loadu_ps(yr + j), v) : v);
+            _mm256_storeu_ps(yr + j, a ? _mm256_add_ps(_mm256_loadu_ps(a + j), v) : v);
         }
     }
-    if (n8 < nn) rescale(acc + n8, m0, mr, n0 + n8, nn - n8, x_scale, x_zero, w_scale, w_sum, y, ldy, accumulate);
+    if (n8 < nn) rescale(acc + n8, m0, mr, n0 + n8, nn - n8, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
+}
+
+/// ck_q8_quantize_inputs 8 inputs at a time, with the plain variant's operations in the
+/// same order, so the same bits: max_ps / min_ps(v, acc) are `v > acc ? v : acc` and
+/// `v < acc ? v : acc` per lane, as the plain loop's (NaNs skipped alike), and the range's
+/// min and max do not depend on the order (the lanes never hold -0: a comparison with 0
+/// does not pick it); then multiply, the rounding trick, add, clamp, convert per lane.
+__attribute__((target("avx2"))) static void quantize_inputs_avx2(const float *x, int64_t rows, int64_t cols,
+                                                                 int64_t ldx, uint8_t *q, float *scale,
+                                                                 int32_t *zero) {
+    int64_t kp = ck_q8_padded_cols(cols), c8 = cols / 8 * 8;
+    const __m256 magic = _mm256_set1_ps(12582912.0f), top = _mm256_set1_ps(127.0f), zeros = _mm256_setzero_ps();
+    for (int64_t m = 0; m < rows; m++) {
+        const float *xr = x + m * ldx;
+        uint8_t *qr = q + m * kp;
+        __m256 vlo = zeros, vhi = zeros;
+        for (int64_t k = 0; k < c8; k += 8) {
+            __m256 v = _mm256_loadu_ps(xr + k);
+            vlo = _mm256_min_ps(v, vlo);
+            vhi = _mm256_max_ps(v, vhi);
+        }
+        float lanes_lo[8], lanes_hi[8], lo = 0.0f, hi = 0.0f;
+        _mm256_storeu_ps(lanes_lo, vlo);
+        _mm256_storeu_ps(lanes_hi, vhi);
+        for (int j = 0; j < 8; j++) {
+            lo = lanes_lo[j] < lo ? lanes_lo[j] : lo;
+            hi = lanes_hi[j] > hi ? lanes_hi[j] : hi;
+        }
+        for (int64_t k = c8; k < cols; k++) {
+            lo = xr[k] < lo ? xr[k] : lo;
+            hi = xr[k] > hi ? xr[k] : hi;
+        }
+        float s, z, inv;
+        input_range(lo, hi, &s, &z, &inv);
+        const __m256 vinv = _mm256_set1_ps(inv), vz = _mm256_set1_ps(z);
+        for (int64_t k = 0; k < c8; k += 8) {
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xr + k), vinv);
+            v = _mm256_add_ps(_mm256_sub_ps(_mm256_add_ps(v, magic), magic), vz);
+            v = _mm256_min_ps(_mm256_max_ps(v, zeros), top);   // v > 0 ? v : 0, then v < 127 ? v : 127
+            __m256i i32 = _mm256_cvttps_epi32(v);               // exact: integers in [0, 127]
+            __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+            _mm_storel_epi64((__m128i *)(qr + k), _mm_packus_epi16(i16, i16));
+        }
+        for (int64_t k = c8; k < cols; k++) qr[k] = quantize_input(xr[k], inv, z);
+        for (int64_t k = cols; k < kp; k++) qr[k] = 0;
+        scale[m] = s;
+        zero[m] = (int32_t)z;
+    }
 }
 
 typedef void (*tile_fn)(const uint8_t *, int64_t, const int8_t *, int64_t, int64_t, int32_t *);
 
 static void gemm_avx2(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                       const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
-                      float *y, int64_t ldy, int accumulate) {
+                      float *y, int64_t ldy, const float *bias, int accumulate) {
     static const tile_fn two[5] = {0, tile_avx2_1x2, tile_avx2_2x2, tile_avx2_3x2, tile_avx2_4x2};
     static const tile_fn one[5] = {0, tile_avx2_1x1, tile_avx2_2x1, tile_avx2_3x1, tile_avx2_4x1};
     int64_t kp = ck_q8_padded_cols(K), k4n = kp / 4, block_bytes = k4n * 32;
@@ -237,24 +307,25 @@ static void gemm_avx2(const uint8_t *xq, const float *x_scale, const int32_t *x_
                     b += blocks - b >= 2 ? 2 : 1;
                 }
             }
-            rescale_avx2(acc, m0, mr, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, accumulate);
+            rescale_avx2(acc, m0, mr, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
         }
     }
 }
 #endif
 
-/// One variant of the product.
+/// One variant of the kernels.
 struct ck_q8_variant {
     const char *isa;
     void (*gemm)(const uint8_t *, const float *, const int32_t *, int64_t, const int8_t *, const float *,
-                 const int32_t *, int64_t, int64_t, float *, int64_t, int);
+                 const int32_t *, int64_t, int64_t, float *, int64_t, const float *, int);
+    void (*quantize_inputs)(const float *, int64_t, int64_t, int64_t, uint8_t *, float *, int32_t *);
 };
 
 static const struct ck_q8_variant q8_variants[] = {
 #ifdef Q8_X86
-    {"avx2", gemm_avx2},
+    {"avx2", gemm_avx2, quantize_inputs_avx2},
 #endif
-    {"plain", gemm_plain},
+    {"plain", gemm_plain, quantize_inputs_plain},
 };
 
 static int q8_supported(const struct ck_q8_variant *v) {
@@ -280,20 +351,39 @@ static const struct ck_q8_variant *q8_chosen(void) {
 
 void ck_q8_gemm(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                 const int8_t *w_packed, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
-                float *y, int64_t ldy, int accumulate) {
-    q8_chosen()->gemm(xq, x_scale, x_zero, M, w_packed, w_scale, w_sum, N, K, y, ldy, accumulate);
+                float *y, int64_t ldy, const float *bias, int accumulate) {
+    q8_chosen()->gemm(xq, x_scale, x_zero, M, w_packed, w_scale, w_sum, N, K, y, ldy, bias, accumulate);
+}
+
+void ck_q8_quantize_inputs(const float *x, int64_t rows, int64_t cols, int64_t ldx,
+                           uint8_t *q, float *scale, int32_t *zero) {
+    q8_chosen()->quantize_inputs(x, rows, cols, ldx, q, scale, zero);
 }
 
 const char *ck_q8_isa(void) { return q8_chosen()->isa; }
 
-int ck_q8_gemm_variant(const char *isa, const uint8_t *xq, const float *x_scale, const int32_t *x_zero,
-                       int64_t M, const int8_t *w_packed, const float *w_scale, const int32_t *w_sum,
-                       int64_t N, int64_t K, float *y, int64_t ldy, int accumulate) {
+/// The variant named `isa` if this build and CPU have it, else NULL.
+static const struct ck_q8_variant *q8_named(const char *isa) {
     for (size_t i = 0; i < sizeof q8_variants / sizeof q8_variants[0]; i++) {
         const struct ck_q8_variant *v = &q8_variants[i];
-        if (strcmp(v->isa, isa) != 0 || !q8_supported(v)) continue;
-        v->gemm(xq, x_scale, x_zero, M, w_packed, w_scale, w_sum, N, K, y, ldy, accumulate);
-        return 1;
+        if (strcmp(v->isa, isa) == 0 && q8_supported(v)) return v;
     }
-    return 0;
+    return NULL;
+}
+
+int ck_q8_gemm_variant(const char *isa, const uint8_t *xq, const float *x_scale, const int32_t *x_zero,
+                       int64_t M, const int8_t *w_packed, const float *w_scale, const int32_t *w_sum,
+                       int64_t N, int64_t K, float *y, int64_t ldy, const float *bias, int accumulate) {
+    const struct ck_q8_variant *v = q8_named(isa);
+    if (!v) return 0;
+    v->gemm(xq, x_scale, x_zero, M, w_packed, w_scale, w_sum, N, K, y, ldy, bias, accumulate);
+    return 1;
+}
+
+int ck_q8_quantize_inputs_variant(const char *isa, const float *x, int64_t rows, int64_t cols, int64_t ldx,
+                                  uint8_t *q, float *scale, int32_t *zero) {
+    const struct ck_q8_variant *v = q8_named(isa);
+    if (!v) return 0;
+    v->quantize_inputs(x, rows, cols, ldx, q, scale, zero);
+    return 1;
 }

@@ -66,15 +66,14 @@ struct split_job {
 };
 
 /// Task (s, p): part p's gates from the projection, plus its W_hh rows times h, through
-/// the cell; its h goes to the other buffer and to y. `scratch`: 5H floats of the thread.
+/// the cell; its h goes to the other buffer and to y. `scratch`: 4H floats of the thread.
 static void run_task(struct split_job *job, int64_t s, int p, float *scratch) {
-    float *g = scratch, *c_new = scratch + 4 * job->H;
+    float *g = scratch;
     int64_t H = job->H, u0 = p == 0 ? 0 : job->first, n = p == 0 ? job->first : H - job->first;
     const float *x = job->gates + s * 4 * H;
     for (int q = 0; q < 4; q++) memcpy(g + q * n, x + q * H + u0, (size_t)n * sizeof(float));
     ck_gemv_packed_accumulate(job->packed[p], 4 * n, H, job->h[s % 2], g);
-    ck_lstm_cell_forward(g, n, job->c + u0, c_new, job->h[1 - s % 2] + u0, job->y + s * job->y_stride + u0);
-    memcpy(job->c + u0, c_new, (size_t)n * sizeof(float));
+    ck_lstm_cell_infer(g, n, job->c + u0, job->h[1 - s % 2] + u0, job->y + s * job->y_stride + u0);
 }
 
 /// Claims and runs tasks until none is left. A task of step s waits for both tasks of
@@ -103,7 +102,7 @@ static atomic_int helper_state;        // 0 not started, 1 running, -1 could not
 static atomic_int helper_busy;         // one caller at a time; other callers run alone
 static atomic_int job_state;
 static struct split_job *_Atomic posted_job;
-static float *helper_scratch;          // the helper's 5H floats, grown by callers as needed
+static float *helper_scratch;          // the helper's 4H floats, grown by callers as needed
 static int64_t helper_scratch_h;
 
 /// How long the idle helper spins for the next job before it sleeps: long enough to
@@ -153,7 +152,7 @@ static int take_helper_gated(int64_t H) {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&helper_busy, &expected, 1)) return 0;
     if (helper_scratch_h < H) {   // the helper is idle: no job is posted
-        float *grown = realloc(helper_scratch, (size_t)(5 * H) * sizeof(float));
+        float *grown = realloc(helper_scratch, (size_t)(4 * H) * sizeof(float));
         if (grown) {
             helper_scratch = grown;
             helper_scratch_h = H;
@@ -188,7 +187,7 @@ static int take_helper(int64_t H) {
 int ck_lstm_split_steps(const float *packed0, const float *packed1, int64_t H, const float *gates,
                         int64_t steps, float *h, float *c, float *y, int64_t y_stride, int threads) {
     if (steps <= 0) return 1;
-    float *work = malloc((size_t)(6 * H) * sizeof(float));   // the second h buffer, then scratch
+    float *work = malloc((size_t)(5 * H) * sizeof(float));   // the second h buffer, then scratch
     if (!work) return 0;
     struct split_job job = {
         .packed = {packed0, packed1}, .H = H, .first = ck_lstm_split_first(H), .gates = gates,

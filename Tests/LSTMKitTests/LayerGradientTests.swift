@@ -219,6 +219,26 @@ struct FastMathTests {
         #expect(te[1] == 1 && te[2] == -1)
     }
 
+    @Test("ck_lstm_cell_infer gives ck_lstm_cell_forward's c and h bits, reads the gates only, y optional")
+    func cellInfer() {
+        var rng = SeededRandom(seed: 5)
+        for hidden in [1, 7, 8, 33, 64, 129] {
+            for scale: Float in [0.5, 4, 30] {   // 30: saturated gates
+                let gates = (0..<(4 * hidden)).map { _ in rng.normal() * scale }
+                let c0 = (0..<hidden).map { _ in rng.normal() * 2 }
+                var g = gates, cNew = c0, h = c0, y = c0
+                ck_lstm_cell_forward(&g, Int64(hidden), c0, &cNew, &h, &y)
+                var c = c0, h2 = [Float](repeating: .nan, count: hidden), y2 = h2
+                ck_lstm_cell_infer(gates, Int64(hidden), &c, &h2, &y2)
+                #expect(c.map(\.bitPattern) == cNew.map(\.bitPattern), "H \(hidden) ×\(scale): c")
+                #expect(h2.map(\.bitPattern) == h.map(\.bitPattern) && y2.map(\.bitPattern) == h.map(\.bitPattern))
+                var c3 = c0, h3 = h2
+                ck_lstm_cell_infer(gates, Int64(hidden), &c3, &h3, nil)
+                #expect(c3.map(\.bitPattern) == cNew.map(\.bitPattern) && h3.map(\.bitPattern) == h.map(\.bitPattern))
+            }
+        }
+    }
+
     @Test("The public entry points use the variant ck_isa names, the best this CPU supports")
     func dispatch() throws {
         let isa = String(cString: ck_isa())

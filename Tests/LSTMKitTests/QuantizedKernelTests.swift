@@ -53,10 +53,13 @@ struct QuantizedKernelTests {
             return y
         }
 
-        func run(_ isa: String, y0: [Float]?) -> [Float]? {
+        /// y = the product, y0 + it, or bias (n, broadcast over the rows) + it.
+        func run(_ isa: String, y0: [Float]?, bias: [Float]? = nil) -> [Float]? {
             var y = y0 ?? [Float](repeating: .nan, count: m * n)
-            let ok = ck_q8_gemm_variant(isa, xq, xScale, xZero, Int64(m), packed, wScale, wSum,
-                                        Int64(n), Int64(k), &y, Int64(n), y0 == nil ? 0 : 1)
+            let ok = (bias ?? []).withUnsafeBufferPointer { B in
+                ck_q8_gemm_variant(isa, xq, xScale, xZero, Int64(m), packed, wScale, wSum,
+                                   Int64(n), Int64(k), &y, Int64(n), bias == nil ? nil : B.baseAddress, y0 == nil ? 0 : 1)
+            }
             return ok == 1 ? y : nil
         }
     }
@@ -66,7 +69,7 @@ struct QuantizedKernelTests {
         (2, 17, 31), (3, 16, 32), (4, 16, 7), (5, 25, 129), (7, 1, 9), (8, 64, 128), (13, 49, 67), (37, 20, 45), (64, 96, 256),
     ]
 
-    @Test("Every variant this CPU runs gives the reference's bits (odd shapes, M = 1, tails; = and +=)",
+    @Test("Every variant this CPU runs gives the reference's bits (odd shapes, M = 1, tails; =, += and bias +)",
           arguments: variants)
     func bitExact(isa: String) throws {
         for (s, (m, n, k)) in Self.shapes.enumerated() {
@@ -80,6 +83,10 @@ struct QuantizedKernelTests {
             let y0 = (0..<(m * n)).map { Float($0 % 7) - 3.25 }
             let acc = try #require(c.run(isa, y0: y0))
             #expect(acc.map(\.bitPattern) == c.reference(y0: y0).map(\.bitPattern), "\(isa) += \(m)x\(n)x\(k)")
+            let bias = (0..<n).map { Float($0 % 5) * 0.37 - 0.9 }
+            let biased = try #require(c.run(isa, y0: nil, bias: bias))
+            let filled = (0..<(m * n)).map { bias[$0 % n] }   // the bias in every row, then +=
+            #expect(biased.map(\.bitPattern) == c.reference(y0: filled).map(\.bitPattern), "\(isa) bias \(m)x\(n)x\(k)")
         }
     }
 
@@ -101,7 +108,7 @@ struct QuantizedKernelTests {
         for (s, (m, n, k)) in Self.shapes.enumerated() {
             let c = Case(m: m, n: n, k: k, seed: UInt64(100 + s), offset: 0.3)
             var y = [Float](repeating: 0, count: m * n)
-            ck_q8_gemm(c.xq, c.xScale, c.xZero, Int64(m), c.packed, c.wScale, c.wSum, Int64(n), Int64(k), &y, Int64(n), 0)
+            ck_q8_gemm(c.xq, c.xScale, c.xZero, Int64(m), c.packed, c.wScale, c.wSum, Int64(n), Int64(k), &y, Int64(n), nil, 0)
             for i in 0..<m {
                 for j in 0..<n {
                     // |x w − x̂ ŵ| <= |x| |w − ŵ| + |ŵ| |x − x̂| <= |x| sw/2 + |ŵ| sx/2, per term.
@@ -128,6 +135,40 @@ struct QuantizedKernelTests {
                 #expect(abs(back - c.x[i * 50 + t]) <= c.xScale[i] * 0.5001)
             }
             #expect(c.xq[(i * kp + 50)..<((i + 1) * kp)].allSatisfy { $0 == 0 })
+        }
+    }
+
+    @Test("Input quantization: every variant gives the plain variant's bytes (odd sizes, zeros, one-signed rows, strides)",
+          arguments: variants)
+    func inputVariants(isa: String) {
+        var rng = SeededRandom(seed: 17)
+        for cols in [1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 129] {
+            for kind in 0..<5 {
+                let rows = 1 + cols % 4, ldx = cols + kind % 2
+                let x: [Float] = (0..<(rows * ldx)).map { i in
+                    let v = rng.normal()
+                    switch kind {
+                    case 0: return v
+                    case 1: return 0                          // all zeros: scale 1
+                    case 2: return -abs(v) * 50               // negative only: zero point 127
+                    case 3: return abs(v) + 0.5               // positive only: zero point 0
+                    default: return i % 3 == 0 ? -0.0 : v * 1e4   // -0 and a wide range
+                    }
+                }
+                func run(_ variant: String) -> ([UInt8], [Float], [Int32])? {
+                    let kp = Int(ck_q8_padded_cols(Int64(cols)))
+                    var q = [UInt8](repeating: 0xAA, count: rows * kp)
+                    var scale = [Float](repeating: .nan, count: rows), zero = [Int32](repeating: -1, count: rows)
+                    let ok = ck_q8_quantize_inputs_variant(variant, x, Int64(rows), Int64(cols), Int64(ldx), &q, &scale, &zero)
+                    return ok == 1 ? (q, scale, zero) : nil
+                }
+                guard let got = run(isa) else { #expect(isa != "plain"); return }
+                let ref = run("plain")!
+                #expect(got.0 == ref.0 && got.1.map(\.bitPattern) == ref.1.map(\.bitPattern) && got.2 == ref.2,
+                        "\(isa) cols \(cols) kind \(kind)")
+                if kind == 2 { #expect(ref.2.allSatisfy { $0 == 127 }) }
+                if kind == 1 { #expect(ref.1.allSatisfy { $0 == 1 } && ref.0.allSatisfy { $0 == 0 }) }
+            }
         }
     }
 

@@ -24,6 +24,11 @@ extern "C" {
 void ck_lstm_cell_forward(float *gates, int64_t H, const float *c_prev,
                           float *c_out, float *h_out, float *y_out);
 
+/// ck_lstm_cell_forward for inference, bit for bit the same c and h: gates (4H, the
+/// pre-activations) are only read, c (H) is updated in place, and h is written to h_out
+/// and also to y_out unless it is NULL. No two arrays may overlap.
+void ck_lstm_cell_infer(const float *gates, int64_t H, float *c, float *h_out, float *y_out);
+
 /// Backward of ck_lstm_cell_forward for one row. From the activated gates (4H), c_prev,
 /// c = the cell state the forward produced, and the incoming gradient of h
 /// (dh + dh_extra), writes the gradient w.r.t. the pre-activation gates to d_gates (4H)
@@ -108,25 +113,29 @@ int64_t ck_q8_packed_bytes(int64_t rows, int64_t cols);
 void ck_q8_pack(const int8_t *q, int64_t rows, int64_t cols, int8_t *packed, int32_t *row_sums);
 
 /// Quantizes x (rows, cols; row stride ldx) into q (rows, ck_q8_padded_cols(cols); the
-/// padding zeroed), scale (rows) and zero (rows). The range of each row includes 0.
+/// padding zeroed), scale (rows) and zero (rows). The range of each row includes 0; NaNs
+/// are left out of it and quantize to 0. Every variant gives the same bytes.
 int64_t ck_q8_padded_cols(int64_t cols);
 void ck_q8_quantize_inputs(const float *x, int64_t rows, int64_t cols, int64_t ldx,
                            uint8_t *q, float *scale, int32_t *zero);
 
-/// y[m * ldy + n] = (or += when accumulate) x_scale[m] · w_scale[n] ·
-/// (Σ_k xq[m, k] wq[n, k] − x_zero[m] · w_sum[n]) for m < M, n < N (K = cols).
+/// y[m * ldy + n] = (or += when accumulate, or bias[n] + when bias is not NULL and
+/// accumulate 0) x_scale[m] · w_scale[n] · (Σ_k xq[m, k] wq[n, k] − x_zero[m] · w_sum[n])
+/// for m < M, n < N (K = cols). The bias gives the bits of y filled with it and += .
 void ck_q8_gemm(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                 const int8_t *w_packed, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
-                float *y, int64_t ldy, int accumulate);
+                float *y, int64_t ldy, const float *bias, int accumulate);
 
 /// The variant ck_q8_gemm runs on this CPU: "avx2" or "plain".
 const char *ck_q8_isa(void);
 
-/// For tests: ck_q8_gemm with the named variant; returns 0 (nothing written) if this build
-/// or CPU lacks it.
+/// For tests: ck_q8_gemm or ck_q8_quantize_inputs with the named variant; returns 0
+/// (nothing written) if this build or CPU lacks it.
 int ck_q8_gemm_variant(const char *isa, const uint8_t *xq, const float *x_scale, const int32_t *x_zero,
                        int64_t M, const int8_t *w_packed, const float *w_scale, const int32_t *w_sum,
-                       int64_t N, int64_t K, float *y, int64_t ldy, int accumulate);
+                       int64_t N, int64_t K, float *y, int64_t ldy, const float *bias, int accumulate);
+int ck_q8_quantize_inputs_variant(const char *isa, const float *x, int64_t rows, int64_t cols, int64_t ldx,
+                                  uint8_t *q, float *scale, int32_t *zero);
 
 /// Fork safety (fork.c). A section between ck_fork_gate_enter and ck_fork_gate_leave
 /// (on one thread; nesting allowed) never overlaps a fork(): fork waits until every

@@ -41,24 +41,28 @@ public final class Embedding: Module {
 
     /// ids (shape) -> (shape..., dim). Ids must be valid (see `validate`).
     public func forward(_ ids: [Int32], shape: [Int]) -> Tensor {
-        var out = [Float](repeating: 0, count: ids.count * dim)
+        Tensor(shape: shape + [dim], data: FloatKernels.array(ids.count * dim) { lookup(ids, into: $0, stride: dim) })
+    }
+
+    /// The rows of `ids` written to out, out + stride, …: a lookup straight into a wider
+    /// row (a model's concatenated input) without a tensor of its own. Ids must be valid.
+    public func lookup(_ ids: [Int32], into out: UnsafeMutablePointer<Float>, stride: Int) {
         if let q = quantized {
-            let (v, s) = (q.values.int8Value!, q.scales.value)
-            for (r, id) in ids.enumerated() {
-                let (row, scale) = (Int(id) * dim, s[Int(id)])
-                for j in 0..<dim { out[r * dim + j] = Float(v[row + j]) * scale }
-            }
-            return Tensor(shape: shape + [dim], data: out)
-        }
-        weight.value.withUnsafeBufferPointer { w in
-            out.withUnsafeMutableBufferPointer { o in
+            q.values.int8Value!.withUnsafeBufferPointer { v in
+            q.scales.value.withUnsafeBufferPointer { s in
                 for (r, id) in ids.enumerated() {
-                    let src = w.baseAddress! + Int(id) * dim
-                    (o.baseAddress! + r * dim).update(from: src, count: dim)
+                    let (row, scale, o) = (v.baseAddress! + Int(id) * dim, s[Int(id)], out + r * stride)
+                    for j in 0..<dim { o[j] = Float(row[j]) * scale }
                 }
             }
+            }
+            return
         }
-        return Tensor(shape: shape + [dim], data: out)
+        weight.value.withUnsafeBufferPointer { w in
+            for (r, id) in ids.enumerated() {
+                (out + r * stride).update(from: w.baseAddress! + Int(id) * dim, count: dim)
+            }
+        }
     }
 
     /// Accumulates the gradient of each used row (except the padding row).

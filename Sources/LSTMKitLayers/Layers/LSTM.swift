@@ -147,8 +147,7 @@ public final class LSTM: RecurrentStack {
         let chunk = PaddedSteps.projectionChunk(batch: batch, steps: steps)
         let gates = UnsafeMutablePointer<Float>.allocate(capacity: chunk * batch * g4)
         let stepInput = UnsafeMutablePointer<Float>.allocate(capacity: chunk * batch * inSize)
-        let cNew = UnsafeMutablePointer<Float>.allocate(capacity: hSize)
-        defer { gates.deallocate(); stepInput.deallocate(); cNew.deallocate() }
+        defer { gates.deallocate(); stepInput.deallocate() }
         let bias = combinedBias(index)
         bias.withUnsafeBufferPointer { BIAS in
         weightIH[index].value.withUnsafeBufferPointer { WIH in
@@ -180,10 +179,8 @@ public final class LSTM: RecurrentStack {
                     for b in 0..<active[s] {
                         // Finished rows keep their state: it is their final state.
                         guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                        // The kernel's arrays must not overlap: new c into a scratch row.
-                        ck_lstm_cell_forward(gs + b * g4, Int64(hSize), c + b * hSize, cNew, h + b * hSize,
-                                             y + (b * steps + t) * outSize + column)
-                        (c + b * hSize).update(from: cNew, count: hSize)
+                        ck_lstm_cell_infer(gs + b * g4, Int64(hSize), c + b * hSize, h + b * hSize,
+                                           y + (b * steps + t) * outSize + column)
                     }
                 }
             }

@@ -89,9 +89,8 @@ final class QuantizedRecurrent {
                 let n = min(chunk, steps - s0)
                 PaddedSteps.gatherSteps(x, width: inSize, batch: batch, steps: steps, lengths: lengths,
                                         reverse: reverse, from: s0, count: n, into: stepInput)
-                for r in 0..<(n * batch) { (gateRows + r * g).update(from: BIAS.baseAddress!, count: g) }
                 weightIH[index].product(stepInput, rows: n * batch, ldx: inSize, packed: wih, inputs: inputs,
-                                        into: gateRows, ldy: g, accumulate: true)
+                                        into: gateRows, ldy: g, bias: BIAS.baseAddress!, accumulate: false)
                 for s in s0..<(s0 + n) {
                     let gs = gateRows + (s - s0) * batch * g
                     let rows = active[s]
@@ -101,14 +100,12 @@ final class QuantizedRecurrent {
                         for b in 0..<rows {
                             // Finished rows keep their state: it is their final state.
                             guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
-                            ck_lstm_cell_forward(gs + b * g, Int64(hSize), c + b * hSize, newState, h + b * hSize,
-                                                 y + (b * steps + t) * outSize + column)
-                            (c + b * hSize).update(from: newState, count: hSize)
+                            ck_lstm_cell_infer(gs + b * g, Int64(hSize), c + b * hSize, h + b * hSize,
+                                               y + (b * steps + t) * outSize + column)
                         }
                     } else {
-                        for r in 0..<rows { (hg + r * g).update(from: BHH.baseAddress!, count: g) }
                         weightHH[index].product(h, rows: rows, ldx: hSize, packed: whh, inputs: inputs,
-                                                into: hg, ldy: g, accumulate: true)
+                                                into: hg, ldy: g, bias: BHH.baseAddress!, accumulate: false)
                         for b in 0..<rows {
                             guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
                             ck_gru_cell_forward(gs + b * g, hg + b * g, Int64(hSize), h + b * hSize, newState, nil,

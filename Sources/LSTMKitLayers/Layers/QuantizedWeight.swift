@@ -111,17 +111,18 @@ public final class QuantizedWeight: @unchecked Sendable {
         }
     }
 
-    /// y (m, rows; row stride ldy) = (or += when `accumulate`) x (m, cols; row stride
-    /// ldx) · Wᵀ, x quantized per row into `inputs`' buffers first.
+    /// y (m, rows; row stride ldy) = (or += when `accumulate`, or `bias` (rows) + when
+    /// given) x (m, cols; row stride ldx) · Wᵀ, x quantized per row into `inputs`'
+    /// buffers first. A bias gives the bits of y filled with it and +=, without the fill.
     func product(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, packed p: Packed, inputs: QuantizedInputs,
-                 into y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+                 into y: UnsafeMutablePointer<Float>, ldy: Int, bias: UnsafePointer<Float>? = nil, accumulate: Bool) {
         guard m > 0 else { return }
         precondition(m <= inputs.rows && cols <= inputs.cols, "QuantizedWeight.product: scratch too small")
         ck_q8_quantize_inputs(x, Int64(m), Int64(cols), Int64(ldx), inputs.q, inputs.scale, inputs.zero)
         p.scales.withUnsafeBufferPointer { S in
         p.sums.withUnsafeBufferPointer { SUM in
             ck_q8_gemm(inputs.q, inputs.scale, inputs.zero, Int64(m), p.data, S.baseAddress!, SUM.baseAddress!,
-                       Int64(rows), Int64(cols), y, Int64(ldy), accumulate ? 1 : 0)
+                       Int64(rows), Int64(cols), y, Int64(ldy), bias, accumulate ? 1 : 0)
         }
         }
     }
@@ -171,13 +172,14 @@ final class QuantizedLinear {
         precondition(x.shape.last == inFeatures, "Linear expects last dim \(inFeatures), got \(x.shape)")
         let n = x.count / inFeatures
         var y = [Float](repeating: 0, count: n * outFeatures)
-        if let bias { for r in 0..<n { y.replaceSubrange((r * outFeatures)..<((r + 1) * outFeatures), with: bias.value) } }
         let inputs = QuantizedInputs(rows: max(n, 1), cols: inFeatures)
         let packed = weight.packed()
         x.data.withUnsafeBufferPointer { X in
         y.withUnsafeMutableBufferPointer { Y in
+        (bias?.value ?? []).withUnsafeBufferPointer { B in
             weight.product(X.baseAddress!, rows: n, ldx: inFeatures, packed: packed, inputs: inputs,
-                           into: Y.baseAddress!, ldy: outFeatures, accumulate: bias != nil)
+                           into: Y.baseAddress!, ldy: outFeatures, bias: bias == nil ? nil : B.baseAddress, accumulate: false)
+        }
         }
         }
         return Tensor(shape: Array(x.shape.dropLast()) + [outFeatures], data: y)

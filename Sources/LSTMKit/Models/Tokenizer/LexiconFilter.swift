@@ -74,11 +74,18 @@ public struct LexiconFilter: Equatable, Sendable {
 
     private func contains(_ h: UInt64, bitCount m: UInt64) -> Bool {
         let (h1, h2) = Self.doubleHash(h)
-        for i in 0..<UInt64(hashCount) {
-            let probe = (h1 &+ i &* h2) % m
-            if bits[Int(probe >> 6)] & (1 << (probe & 63)) == 0 { return false }
+        // The probes of `init`, (h1 + i·h2) mod m, without a division each: h1 + i·h2 <
+        // 2^38 never wraps, so each probe is the last plus h2 mod m, less m if past it.
+        var probe = h1 % m
+        let step = h2 % m
+        return bits.withUnsafeBufferPointer { bits in
+            for _ in 0..<hashCount {
+                if bits[Int(probe >> 6)] & (1 << (probe & 63)) == 0 { return false }
+                probe += step
+                if probe >= m { probe -= m }
+            }
+            return true
         }
-        return true
     }
 
     // FNV-1a over the ids' bytes, one id at a time, so a run's hash extends by a character.

@@ -115,24 +115,17 @@ public final class SegmenterNetwork: Module {
         precondition(batch.featureCount == fc, "batch has \(batch.featureCount) features, the network \(fc)")
         let d = config.inputSize
         let rows = batch.size * batch.steps
-        var x = [Float](repeating: 0, count: rows * d)
-        let c = characterEmbedding.forward(batch.characters, shape: [rows])
-        let l = bigramEmbedding.forward(batch.leftBigrams, shape: [rows])
-        let r = bigramEmbedding.forward(batch.rightBigrams, shape: [rows])
-        // Row copies through pointers: element by element with bounds checks this was
-        // half of segmenting's time outside the LSTM.
-        x.withUnsafeMutableBufferPointer { x in
-            func copy(_ source: [Float], width: Int, at column: Int) {
-                source.withUnsafeBufferPointer { s in
-                    for row in 0..<rows where width > 0 {
-                        (x.baseAddress! + row * d + column).update(from: s.baseAddress! + row * width, count: width)
-                    }
+        // Every column of every row is written: the lookups go straight into their
+        // columns (padding positions take the padding rows, zero, and zero features).
+        let x = FloatKernels.array(rows * d) { x in
+            characterEmbedding.lookup(batch.characters, into: x, stride: d)
+            bigramEmbedding.lookup(batch.leftBigrams, into: x + cd, stride: d)
+            bigramEmbedding.lookup(batch.rightBigrams, into: x + cd + bd, stride: d)
+            batch.features.withUnsafeBufferPointer { f in
+                for row in 0..<rows where fc > 0 {
+                    (x + row * d + cd + 2 * bd).update(from: f.baseAddress! + row * fc, count: fc)
                 }
             }
-            copy(c.data, width: cd, at: 0)
-            copy(l.data, width: bd, at: cd)
-            copy(r.data, width: bd, at: cd + bd)
-            copy(batch.features, width: fc, at: cd + 2 * bd)
         }
         return Tensor(shape: [batch.size, batch.steps, d], data: x)
     }
