@@ -1,9 +1,10 @@
 """Golden files: models of every kind written by an earlier release
 (Tests/Fixtures/golden, made by make_golden.py there) must keep loading and give the
 outputs that release recorded. Discrete outputs (words, tags, labels, masks) must be
-equal; float outputs bit-identical on a CPU with the same vector extensions and
-OPENBLAS_CORETYPE as the one that wrote them, within 1e-5 elsewhere (the gate kernels
-and OpenBLAS pick their code paths by CPU, which moves the last bits)."""
+equal; float outputs within 1e-5 on every CPU. Not bit for bit: a release may reorder a
+sum (a packed GEMM, a fused product, a vectorised tanh) and move the last bits, as the
+CPU's own code paths (the gate kernels, OpenBLAS's) already do from one machine to
+another; a change of 1e-5 is no rounding but a changed model."""
 
 import json
 from pathlib import Path
@@ -18,28 +19,14 @@ META = json.loads((GOLDEN / "expected.json").read_text(encoding="utf-8"))
 OUT = META["outputs"]
 EXPECTED = np.load(GOLDEN / "expected.npz")
 
-
-def _cpu_signature():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("make_golden_cpu", GOLDEN / "make_golden.py")
-    # Only the helper is needed; the module's import of lstmkit is the installed one.
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.cpu_signature()
-
-
-SAME_CPU = {k: v for k, v in _cpu_signature().items() if k != "model"} == {
-    k: v for k, v in META["cpu"].items() if k != "model"}
+TOLERANCE = 1e-5
 
 
 def same(actual, name):
     expected = EXPECTED[name]
     actual = np.asarray(actual)
     assert actual.shape == expected.shape and actual.dtype == expected.dtype, (name, actual.shape, actual.dtype)
-    if SAME_CPU:
-        assert np.array_equal(actual, expected), f"{name}: max |diff| {np.max(np.abs(actual - expected))}"
-    else:
-        np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOLERANCE, err_msg=name)
 
 
 @pytest.fixture(autouse=True)
@@ -104,16 +91,9 @@ def _release_dir(name):
     return directory, meta, np.load(directory / "expected.npz")
 
 
-def _same_outputs(meta, expected, actual):
-    """Bit-identical on the CPU that wrote the file, within 1e-5 elsewhere; True if same CPU."""
-    same_cpu = {k: v for k, v in _cpu_signature().items() if k != "model"} == {
-        k: v for k, v in meta["cpu"].items() if k != "model"}
+def _same_outputs(expected, actual):
     for name, value in actual.items():
-        if same_cpu:
-            assert np.array_equal(value, expected[name]), name
-        else:
-            np.testing.assert_allclose(value, expected[name], rtol=0, atol=1e-5, err_msg=name)
-    return same_cpu
+        np.testing.assert_allclose(value, expected[name], rtol=0, atol=TOLERANCE, err_msg=name)
 
 
 @pytest.mark.parametrize("name", ["sequence-classifier", "sequence-classifier-fcn"])
@@ -123,7 +103,7 @@ def test_sequence_classifier(name):
     x = expected["x"]
     actual = {"proba": clf.predict_proba(x, threads=1)}
     actual.update({f"attention{i}": w for i, w in enumerate(clf.attention(x, threads=1))})
-    _same_outputs(meta, expected, actual)
+    _same_outputs(expected, actual)
     assert [str(label) for label in clf.predict(x, threads=1)] == meta["outputs"]["predict"]
 
 
@@ -131,10 +111,10 @@ def test_forecaster():
     directory, meta, expected = _release_dir("forecaster")
     f = lstmkit.Forecaster.load(directory / "forecaster.safetensors")
     args = dict(X_future=expected["x_future"], y=expected["y"], X=expected["x"])
-    same_cpu = _same_outputs(meta, expected, {"quantiles": f.predict_quantiles(**args), "point": f.predict(**args)})
+    _same_outputs(expected, {"quantiles": f.predict_quantiles(**args), "point": f.predict(**args)})
     scores = f.evaluate(expected["y_all"], expected["x_all"], start=110, season=12, threads=1)
     for name, value in meta["outputs"]["evaluate"].items():
-        assert scores[name] == pytest.approx(value, rel=0 if same_cpu else 1e-4, abs=0 if same_cpu else 1e-5), name
+        assert scores[name] == pytest.approx(value, rel=1e-4, abs=TOLERANCE), name
 
 
 @pytest.mark.parametrize("name", ["seq2seq", "seq2seq-gru"])
@@ -144,7 +124,7 @@ def test_seq2seq(name):
     out, texts = meta["outputs"], meta["outputs"]["texts"]
     beam = model.translate(texts, beam=3, n_best=2, threads=1)
     tokens, sources, weights = model.attention(texts[0], beam=3)
-    _same_outputs(meta, expected, {f"{name}_beam_scores": np.array([[s for _, s in best] for best in beam], np.float32),
+    _same_outputs(expected, {f"{name}_beam_scores": np.array([[s for _, s in best] for best in beam], np.float32),
                                    f"{name}_attention": weights})
     assert model.translate(texts, beam=1, threads=1) == out[f"{name}_greedy"]
     assert [[t for t, _ in best] for best in beam] == out[f"{name}_beam"]
