@@ -1165,6 +1165,9 @@ LK_API lk_status lk_tokenizer_train_ex(const char *train, size_t train_len, cons
  *                        text), learned from the teacher's scores alone; needs a teacher
  *   distill_weight       in [0, 1000), default 1
  *   distill_temperature  T in (0, 100], default 2
+ *   distill_labelled_share  in [0, 1], default 1: on the training split the teacher's
+ *                        term is weighted distill_weight times this (0: the gold tags
+ *                        alone there; unlabelled text keeps distill_weight)
  * A teacher or unlabelled file that cannot be read fails training with its status
  * (IO_ERROR, INVALID_FORMAT) and a message naming the file. */
 LK_API lk_status lk_text_classifier_train_ex(const char *const *train_texts, const size_t *train_lens,

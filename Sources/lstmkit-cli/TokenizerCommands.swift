@@ -86,6 +86,7 @@ struct TrainTokenizer: Command, Threaded {
     @Option(help: Training.help("unlabelled")) var unlabelled: String?
     @Option(help: Training.help("distill_weight")) var distillWeight = training.distillWeight
     @Option(help: Training.help("distill_temperature")) var distillTemperature = training.distillTemperature
+    @Option(help: Training.help("distill_labelled_share")) var distillLabelledShare = training.distillLabelledShare
     @OptionGroup(title: "Training loop") var loop: Loop<TokenizerTrainingOptions>
     var threads: Int { loop.threads ?? training.threads }
 
@@ -99,7 +100,7 @@ struct TrainTokenizer: Command, Threaded {
         set(&options, [\.minBigramCount: minBigramCount, \.dictionaryMaxLength: dictionaryMaxLength, \.dictionaryMinCount: dictionaryMinCount,
                        \.lexiconMaxLength: lexicon == nil ? 0 : lexiconMaxLength, \.maxBatchesPerEpoch: maxBatches])
         set(&options, [\.unknownBigramRate: unknownBigramRate, \.featureDropout: featureDropout, \.labelSmoothing: labelSmoothing])
-        set(&options, [\.distillWeight: distillWeight, \.distillTemperature: distillTemperature])
+        set(&options, [\.distillWeight: distillWeight, \.distillTemperature: distillTemperature, \.distillLabelledShare: distillLabelledShare])
         set(&options, [\.teacher: teacher ?? "", \.unlabelled: unlabelled ?? ""])
         try check(config, options)   // the engine's rules, before reading the corpora
         let trainer = try TokenizerTrainer(train: try Corpus.readSegmented(train), dev: try Corpus.readSegmented(dev),

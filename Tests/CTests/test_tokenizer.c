@@ -510,6 +510,8 @@ static void group_tok_distill(void) {
                            "distill_temperature must be in (0, 100]", __LINE__, "temperature 0");
         expect_mentions_at(lk_train_options_set(o, "distill_weight", "-1"), LK_STATUS_INVALID_ARGUMENT,
                            "distill_weight", __LINE__, "weight -1");
+        expect_mentions_at(lk_train_options_set(o, "distill_labelled_share", "1.5"), LK_STATUS_INVALID_ARGUMENT,
+                           "distill_labelled_share must be in [0, 1]", __LINE__, "share 1.5");
         /* Unlabelled text alone: refused, it has no targets without a teacher. */
         EXPECT(lk_train_options_set(o, "unlabelled", text), LK_STATUS_OK);
         lk_tokenizer *out = TOK_SENTINEL;
@@ -527,6 +529,7 @@ static void group_tok_distill(void) {
         EXPECT(lk_train_options_set(o, "teacher", teacher), LK_STATUS_OK);
         EXPECT(lk_train_options_set(o, "distill_weight", "0.5"), LK_STATUS_OK);
         EXPECT(lk_train_options_set(o, "distill_temperature", "3"), LK_STATUS_OK);
+        EXPECT(lk_train_options_set(o, "distill_labelled_share", "0"), LK_STATUS_OK);
         out = NULL;
         if (EXPECT(lk_tokenizer_train_ex(train, tl, dev, dl, &c, o, NULL, NULL, &out), LK_STATUS_OK)) lk_tokenizer_free(out);
         lk_train_options_free(o);

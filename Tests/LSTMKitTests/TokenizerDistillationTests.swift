@@ -55,7 +55,7 @@ struct TokenizerDistillationTests {
         pieces[1].tags = [Int32](repeating: BMES.s, count: 4)   // unlabelled: filler tags
         let batch = SegmenterNetwork.Batch(pieces, featureCount: vocabulary.featureCount)
         let soft = SegmenterNetwork.SoftTargets(scores: randomArray(batch.size * batch.steps * 4, seed: 33).map { $0 * 3 },
-                                                crfLengths: [6, 0], weight: 0.8, temperature: 2)
+                                                crfLengths: [6, 0], weights: [0.8, 0.5], temperature: 2)
         for p in network.parameters { p.zeroGrad() }
         _ = try network.trainStep(batch, softTargets: soft)
         let analytic = network.output.bias!.grad
@@ -67,11 +67,18 @@ struct TokenizerDistillationTests {
         // Without the teacher's term the unlabelled piece adds nothing: its scores do not
         // move the loss.
         var none = soft
-        none.weight = 0
+        none.weights = [0, 0]
         let before = try network.trainStep(batch, softTargets: none)
         var other = batch
         for t in 0..<4 { other.characters[batch.steps + t] = 1 }
         #expect(try network.trainStep(other, softTargets: none) == before)
+        // A piece of weight 0 (the training split at distill_labelled_share 0): its
+        // teacher scores do not move the loss.
+        var unlabelledOnly = soft
+        unlabelledOnly.weights = [0, 0.8]
+        let reference = try network.trainStep(batch, softTargets: unlabelledOnly)
+        for i in 0..<(6 * 4) { unlabelledOnly.scores[i] += 1 + Float(i % 3) }
+        #expect(try network.trainStep(batch, softTargets: unlabelledOnly) == reference)
     }
 
     @Test("training with a teacher and unlabelled text: scores cached for every piece; weight 0 trains as without a teacher")
@@ -90,6 +97,9 @@ struct TokenizerDistillationTests {
         #expect(d.scores.count == distilled.train.count)
         #expect(distilled.train.count - d.labelled == 3)   // three pieces: two sentences, then a line
         for (s, p) in zip(d.scores, distilled.train) { #expect(s.count == 4 * p.characters.count) }
+        let lengths = [0, d.labelled].map { distilled.train[$0].characters.count }
+        let targets = d.softTargets([0, d.labelled], steps: lengths.max()!, lengths: lengths, weight: 4, labelledShare: 0.25, temperature: 2)
+        #expect(targets.weights == [1, 4] && targets.crfLengths == [lengths[0], 0])
         try distilled.run(checkpointPath: nil, bestPath: nil) { _ in }
 
         // Weight 0, no unlabelled text: the same steps as a plain run.

@@ -76,6 +76,8 @@ public struct FloatBounds: Sendable, Equatable {
 
     /// [low, high)
     public static func closedOpen(_ low: Float, _ high: Float) -> FloatBounds { .init(low: low, lowClosed: true, high: high, highClosed: false) }
+    /// [low, high]
+    public static func closed(_ low: Float, _ high: Float) -> FloatBounds { .init(low: low, lowClosed: true, high: high, highClosed: true) }
     /// (low, high]
     public static func openClosed(_ low: Float, _ high: Float) -> FloatBounds { .init(low: low, lowClosed: false, high: high, highClosed: true) }
     /// Finite and > 0.

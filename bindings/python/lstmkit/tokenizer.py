@@ -262,6 +262,7 @@ class Tokenizer:
         unlabelled: Optional[PathLike] = None,
         distill_weight: Optional[float] = None,
         distill_temperature: Optional[float] = None,
+        distill_labelled_share: Optional[float] = None,
     ) -> "Tokenizer":
         """Trains a tokenizer and returns the model with the best F1 on ``dev``.
 
@@ -298,12 +299,13 @@ class Tokenizer:
             model's (lstmkit._estimator.LOOP_PARAMS says what they do); None: the default.
         progress: True prints each progress line (flushed), False/None is silent, a
             callable receives each line (a str, no newline).
-        teacher, unlabelled, distill_weight, distill_temperature: distillation
-            (docs/TOKENIZER.md): the path of a tokenizer model file whose per-character
-            scores the new network learns besides the gold tags, a text file (one text
-            a line; never dev or test text) learned from the teacher's scores alone,
-            the weight of the teacher's term and the softmaxes' temperature; None: the
-            library's default (no teacher, no unlabelled text, 1, 2).
+        teacher, unlabelled, distill_weight, distill_temperature, distill_labelled_share:
+            distillation (docs/TOKENIZER.md): the path of a tokenizer model file whose
+            per-character scores the new network learns besides the gold tags, a text
+            file (one text a line; never dev or test text) learned from the teacher's
+            scores alone, the weight of the teacher's term, the softmaxes' temperature,
+            and the share of that weight on the training split (0: the gold tags alone
+            there); None: the library's default (no teacher, no unlabelled text, 1, 2, 1).
 
         Training runs with the GIL released. If the progress callable raises, later
         lines are not delivered, training still runs to its end (the library cannot be
@@ -315,7 +317,7 @@ class Tokenizer:
         # signature, and two are file names: they go to the library here, not through
         # c_settings' type checks against the default text.
         distill = {"teacher": teacher, "unlabelled": unlabelled, "distill_weight": distill_weight,
-                   "distill_temperature": distill_temperature}
+                   "distill_temperature": distill_temperature, "distill_labelled_share": distill_labelled_share}
         config = c_settings(_D, {k: v for k, v in locals().items() if k not in distill})
         if resume is None and checkpoint is not None:
             resume = os.path.exists(path_arg("checkpoint", checkpoint))

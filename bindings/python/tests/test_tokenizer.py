@@ -167,7 +167,7 @@ def test_train_distilled_from_a_teacher(tmp_path, trained):
     text = tmp_path / "reviews.txt"
     text.write_text("这家酒店的服务很好。\n价格便宜，下次还来！\n", encoding="utf-8")
     student = Tokenizer.train(TRAIN, DEV, teacher=teacher, unlabelled=text, distill_weight=0.5,
-                              distill_temperature=3, progress=False, **small)
+                              distill_temperature=3, distill_labelled_share=0, progress=False, **small)
     assert "".join(student.cut("今天天气很好。")) == "今天天气很好。"
     with pytest.raises(OSError, match="missing.safetensors"):
         Tokenizer.train(TRAIN, DEV, teacher=tmp_path / "missing.safetensors", progress=False, **small)
@@ -175,6 +175,8 @@ def test_train_distilled_from_a_teacher(tmp_path, trained):
         Tokenizer.train(TRAIN, DEV, unlabelled=text, progress=False, **small)
     with pytest.raises(ValueError, match="distill_temperature"):
         Tokenizer.train(TRAIN, DEV, teacher=teacher, distill_temperature=0, progress=False, **small)
+    with pytest.raises(ValueError, match="distill_labelled_share"):
+        Tokenizer.train(TRAIN, DEV, teacher=teacher, distill_labelled_share=1.5, progress=False, **small)
 
 
 @pytest.mark.parametrize("seed", [1, 3])

@@ -141,7 +141,8 @@ public final class SegmenterNetwork: Module {
         public var scores: [Float]
         /// The lengths the CRF's NLL sees: 0 for a piece without gold tags.
         public var crfLengths: [Int]
-        public var weight: Float
+        /// Per piece (B): the weight of the teacher's term (0: none).
+        public var weights: [Float]
         public var temperature: Float
     }
 
@@ -160,9 +161,9 @@ public final class SegmenterNetwork: Module {
         let scale = 1 / Float(batch.size)
         var (loss, dScores) = try crf.negativeLogLikelihood(emissions: scores, tags: batch.tags,
                                                             lengths: softTargets?.crfLengths ?? batch.lengths, scale: scale)
-        if let soft = softTargets, soft.weight > 0 {
-            let (l2, g2) = try Loss.softTargetKL(student: scores, teacher: soft.scores, mask: Self.positionMask(batch),
-                                                 temperature: soft.temperature, scale: scale * soft.weight)
+        if let soft = softTargets, soft.weights.contains(where: { $0 > 0 }) {
+            let (l2, g2) = try Loss.softTargetKL(student: scores, teacher: soft.scores, mask: Self.positionMask(batch, weights: soft.weights),
+                                                 temperature: soft.temperature, scale: scale)
             loss += l2
             for i in 0..<dScores.count { dScores.data[i] += g2.data[i] }
         }
@@ -195,10 +196,10 @@ public final class SegmenterNetwork: Module {
         return loss
     }
 
-    /// 1 at real positions, 0 at padding.
-    static func positionMask(_ batch: Batch) -> [Float] {
+    /// 1 (or the piece's weight) at real positions, 0 at padding.
+    static func positionMask(_ batch: Batch, weights: [Float]? = nil) -> [Float] {
         var m = [Float](repeating: 0, count: batch.size * batch.steps)
-        for b in 0..<batch.size { for t in 0..<batch.lengths[b] { m[b * batch.steps + t] = 1 } }
+        for b in 0..<batch.size { for t in 0..<batch.lengths[b] { m[b * batch.steps + t] = weights?[b] ?? 1 } }
         return m
     }
 }

@@ -81,14 +81,18 @@ struct Distillation {
         return out
     }
 
-    /// The batch's teacher scores padded as its emissions (B, T, 4), and the CRF's
-    /// lengths: 0 for unlabelled pieces, which the NLL then skips.
-    func softTargets(_ members: [Int], steps: Int, lengths: [Int]) -> (scores: [Float], crfLengths: [Int]) {
+    /// The batch's soft targets: the teacher scores padded as its emissions (B, T, 4);
+    /// the CRF's lengths, 0 for unlabelled pieces, which the NLL then skips; the
+    /// teacher's weight per piece, `weight` on unlabelled text and `weight` ·
+    /// `labelledShare` on the training split.
+    func softTargets(_ members: [Int], steps: Int, lengths: [Int], weight: Float, labelledShare: Float,
+                     temperature: Float) -> SegmenterNetwork.SoftTargets {
         var padded = [Float](repeating: 0, count: members.count * steps * 4)
         for (b, j) in members.enumerated() {
             for (i, v) in scores[j].enumerated() { padded[b * steps * 4 + i] = v }
         }
-        return (padded, zip(members, lengths).map { $0 < labelled ? $1 : 0 })
+        return .init(scores: padded, crfLengths: zip(members, lengths).map { $0 < labelled ? $1 : 0 },
+                     weights: members.map { $0 < labelled ? weight * labelledShare : weight }, temperature: temperature)
     }
 }
 

@@ -36,6 +36,10 @@ public struct TokenizerTrainingOptions: ModelTrainingOptions, Sendable {
     public var unlabelled = ""
     /// The weight α of the teacher's term, T² · KL(teacher ‖ student) per character.
     public var distillWeight: Float = 1
+    /// The teacher's term on the training split is `distillWeight` times this (on
+    /// unlabelled text, `distillWeight`): 0 leaves the gold tags alone there, where the
+    /// teacher mostly recites what it memorised.
+    public var distillLabelledShare: Float = 1
     /// The temperature T both score vectors are divided by before the softmax.
     public var distillTemperature: Float = 2
 
@@ -54,6 +58,7 @@ public struct TokenizerTrainingOptions: ModelTrainingOptions, Sendable {
             .path("teacher", \.teacher, "Distillation: a tokenizer model file whose per-character scores the network learns to match (\"\": none)."),
             .path("unlabelled", \.unlabelled, "Distillation: a text file (one text a line; never dev or test text) on which the network learns the teacher's scores (\"\": none)."),
             .float("distill_weight", \.distillWeight, .closedOpen(0, 1000), "Distillation: the weight of the teacher's term (T² · KL per character) beside the gold tags' NLL."),
+            .float("distill_labelled_share", \.distillLabelledShare, .closed(0, 1), "Distillation: the teacher's term on the training split is distill_weight times this (0: the gold tags alone there)."),
             .float("distill_temperature", \.distillTemperature, .openClosed(0, 100), "Distillation: the temperature T of both softmaxes."),
         ]
     }
@@ -212,11 +217,8 @@ public final class TokenizerTrainer: TrainingTask {
 
     public func trainStep(_ members: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
         let batch = SegmenterNetwork.Batch(members.map { corrupted(train[$0], rng: &rng) }, featureCount: tokenizer.vocabulary.featureCount)
-        let soft = distillation.map { d in
-            let (scores, crfLengths) = d.softTargets(members, steps: batch.steps, lengths: batch.lengths)
-            return SegmenterNetwork.SoftTargets(scores: scores, crfLengths: crfLengths, weight: options.distillWeight,
-                                                temperature: options.distillTemperature)
-        }
+        let soft = distillation?.softTargets(members, steps: batch.steps, lengths: batch.lengths, weight: options.distillWeight,
+                                             labelledShare: options.distillLabelledShare, temperature: options.distillTemperature)
         let loss = try tokenizer.network.trainStep(batch, labelSmoothing: options.labelSmoothing, softTargets: soft)
         return (loss, [batch.size, batch.lengths.reduce(0, +)])
     }
