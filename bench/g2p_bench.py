@@ -16,6 +16,13 @@ and 2 threads (greedy and beam; batches of 64 words of similar length), and the 
 scores of that decoding (the dev WER of a model, against every reference).
 
     /tmp/venv-g2p-bench/bin/python bench/g2p_bench.py [--minutes 90] [--threads 2] [--beam 5] [--smoke]
+        [--schedule plateau|cosine] [--epochs 30] [--side-by-side]
+
+--schedule and --epochs go to both engines (LSTMKit's loop settings; the peer follows
+the same rules). --side-by-side trains and decodes both engines at the same time, each
+pinned to a core of its own (`taskset`, cores 0 and 1) on one thread: the same wall time
+on equal cores in half the hours, each engine with half the machine (speed at 1 thread
+only; bench/g2p_decode_speed.py measures decoding speed on equal weights, alone).
 
 The Python running it needs torch (the peer runs under the same interpreter). --smoke:
 a tiny subset (every 50th training pair, 200 dev and 200 test words) and 1 minute per
@@ -24,6 +31,7 @@ Writes bench/results/g2p_bench.json (g2p_bench_smoke.json with --smoke) and prin
 table. A beam size the engine does not decode yet is reported as such, not scored.
 """
 import argparse
+import concurrent.futures
 import json
 import os
 import platform
@@ -38,7 +46,8 @@ from g2p_score import read_tsv, score  # noqa: E402
 REPO = g2p_data.REPO
 RESULTS = os.path.join(REPO, "bench", "results")
 RUNS = os.path.join(REPO, "data-cache", "runs")
-SPEED_THREADS = (1, 2)
+SPEED_THREADS = [1, 2]   # --side-by-side: [1]
+PIN = {"lstmkit": [], "pytorch": []}   # --side-by-side: a taskset prefix per engine
 
 
 def log(msg):
@@ -76,14 +85,15 @@ def build_bench():
 def decode(bench, model, words_tsv, threads, beam):
     """`lstmkit-bench g2p decode`'s JSON (words_per_second, predictions) for the first column
     of `words_tsv` with beam `beam` (1: greedy) on `threads` threads; None if it failed."""
-    return run_json([bench, "g2p", "decode", model, words_tsv, str(threads), f"beam_size={beam}"])
+    return run_json(PIN["lstmkit"] + [bench, "g2p", "decode", model, words_tsv, str(threads), f"beam_size={beam}"])
 
 
-def lstmkit(bench, data, minutes, threads, beam):
+def lstmkit(bench, data, minutes, threads, beam, schedule, epochs):
     model = os.path.join(RUNS, "g2p-bench-lstmkit.safetensors")
     os.makedirs(RUNS, exist_ok=True)
-    trained = run_json([bench, "g2p", "train", os.path.join(data, "train.tsv"), os.path.join(data, "dev.tsv"), model,
-                        str(threads), f"time_limit={max(1, round(minutes * 60))}"])
+    trained = run_json(PIN["lstmkit"] + [bench, "g2p", "train", os.path.join(data, "train.tsv"), os.path.join(data, "dev.tsv"),
+                                         model, str(threads), f"time_limit={max(1, round(minutes * 60))}",
+                                         f"schedule={schedule}", f"epochs={epochs}"])
     if trained is None:
         sys.exit("[g2p_bench] ERROR: lstmkit-bench g2p train failed")
     test_refs, dev_refs = read_tsv(os.path.join(data, "test.refs.tsv")), read_tsv(os.path.join(data, "dev.refs.tsv"))
@@ -102,12 +112,12 @@ def lstmkit(bench, data, minutes, threads, beam):
     return result
 
 
-def pytorch(data, minutes, threads, beam):
+def pytorch(data, minutes, threads, beam, schedule, epochs):
     out = os.path.join(RUNS, "g2p-bench-pytorch.json")
     os.makedirs(RUNS, exist_ok=True)
-    cmd = [sys.executable, os.path.join(REPO, "bench", "g2p_peer.py"), "--data", data, "--minutes", str(minutes),
-           "--threads", str(threads), "--beam", str(beam), "--speed-threads", ",".join(map(str, SPEED_THREADS)),
-           "--out", out]
+    cmd = PIN["pytorch"] + [sys.executable, os.path.join(REPO, "bench", "g2p_peer.py"), "--data", data, "--minutes", str(minutes),
+                            "--threads", str(threads), "--beam", str(beam), "--speed-threads", ",".join(map(str, SPEED_THREADS)),
+                            "--schedule", schedule, "--epochs", str(epochs), "--out", out]
     log("running: " + " ".join(cmd))
     if subprocess.run(cmd).returncode != 0:
         sys.exit("[g2p_bench] ERROR: bench/g2p_peer.py failed")
@@ -138,7 +148,16 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="a tiny subset: checks the pipeline, figures mean nothing")
     ap.add_argument("--bench", default=os.path.join(REPO, ".build-bench", "release", "lstmkit-bench"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
+                    help="both engines' learning-rate schedule (default plateau, the library's)")
+    ap.add_argument("--epochs", type=int, default=30, help="at most this many epochs (default 30, the library's)")
+    ap.add_argument("--side-by-side", action="store_true",
+                    help="both engines at once, each pinned to its own core on one thread")
     args = ap.parse_args()
+    if args.side_by_side:
+        args.threads = 1
+        SPEED_THREADS[:] = [1]
+        PIN.update(lstmkit=["taskset", "-c", "0"], pytorch=["taskset", "-c", "1"])
     minutes = args.minutes if args.minutes is not None else (1 if args.smoke else 90)
     # As the other speed scripts: OpenBLAS picks its own kernels (this machine's shell may
     # pin them with OPENBLAS_CORETYPE), in every engine subprocess.
@@ -156,11 +175,18 @@ def main():
                           "load_average_at_start": os.getloadavg()},
               "data": {s: sum(1 for _ in open(os.path.join(data, f"{s}.tsv"), encoding="utf-8"))
                        for s in g2p_data.SPLITS},
-              "note": "each engine trained alone, one after the other; test split decoded once per decoding mode; "
-                      "speed on the dev words"}
+              "schedule": args.schedule, "epochs": args.epochs, "side_by_side": args.side_by_side,
+              "note": ("both engines at once, each pinned to its own core (taskset -c 0: lstmkit, -c 1: pytorch) on one thread"
+                       if args.side_by_side else "each engine trained alone, one after the other")
+                      + "; test split decoded once per decoding mode; speed on the dev words"}
     t0 = time.monotonic()
-    report["results"] = [lstmkit(args.bench, data, minutes, args.threads, args.beam),
-                         pytorch(data, minutes, args.threads, args.beam)]
+    runs = [lambda: lstmkit(args.bench, data, minutes, args.threads, args.beam, args.schedule, args.epochs),
+            lambda: pytorch(data, minutes, args.threads, args.beam, args.schedule, args.epochs)]
+    if args.side_by_side:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            report["results"] = [f.result() for f in [pool.submit(run) for run in runs]]
+    else:
+        report["results"] = [run() for run in runs]
     report["seconds"] = time.monotonic() - t0
     report["machine"]["load_average_at_end"] = os.getloadavg()
     out = os.path.join(RESULTS, "g2p_bench_smoke.json" if args.smoke else "g2p_bench.json")

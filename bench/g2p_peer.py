@@ -15,7 +15,8 @@ positions (EOS included); Adam, learning rate 0.002, gradients clipped to global
 batches of 32 pairs of similar source length (shuffle, windows of 50 batches sorted by
 length, batches shuffled); after each epoch the dev words are decoded greedily and
 scored (WER against every reference): a better score keeps the weights, a worse one
-halves the learning rate, 5 such epochs stop training. The time limit (wall time since
+halves the learning rate, 5 such epochs stop training (--schedule cosine: LSTMKit's cosine
+rate instead, no early stop); at most --epochs epochs (30, LSTMKit's default). The time limit (wall time since
 training began, dev scoring included) ends the epoch under way after its current batch;
 the dev set is then scored once more. The best dev weights are the model.
 
@@ -301,19 +302,27 @@ def read_pairs(path):
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
-def train(model, train_data, dev, seconds, log, batch_size=32, lr=0.002, patience=5, seed=1, dev_name="dev WER"):
-    """dev() scores the model on dev, lower is better; `dev_name` names it in the log."""
+def train(model, train_data, dev, seconds, log, batch_size=32, lr=0.002, patience=5, seed=1, dev_name="dev WER",
+          schedule="plateau", epochs=30):
+    """dev() scores the model on dev, lower is better; `dev_name` names it in the log.
+    schedule "plateau": a worse dev score halves the rate, `patience` of them stop;
+    "cosine": LSTMKit's (Schedules.swift), batch by batch from `lr` to 0 over the budget,
+    the further along of `epochs` epochs and `seconds`, no early stop."""
     sources, targets = train_data
     rng = random.Random(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     best, best_state, stale, epoch, started = None, None, 0, 0, time.monotonic()
     history = []
-    while stale < patience:
+    while stale < patience and epoch < epochs:
         epoch += 1
         model.train()
         batches = length_bucketed_batches([len(s) for s in sources], batch_size, rng)
         t0, loss_sum, out_of_time = time.monotonic(), 0.0, False
         for i, batch in enumerate(batches):
+            if schedule == "cosine":
+                progress = min(1.0, max((epoch - 1 + i / len(batches)) / epochs, (time.monotonic() - started) / seconds))
+                for g in optimizer.param_groups:
+                    g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * progress))
             src = [sources[j] for j in batch]
             tgt = [targets[j] for j in batch]
             loss = model.loss(pad(src), torch.tensor([len(s) for s in src]), pad([[BOS] + t for t in tgt]),
@@ -332,7 +341,7 @@ def train(model, train_data, dev, seconds, log, batch_size=32, lr=0.002, patienc
         improved = best is None or wer < best
         if improved:
             best, best_state, stale = wer, copy.deepcopy(model.state_dict()), 0
-        else:
+        elif schedule == "plateau":
             stale += 1
             for g in optimizer.param_groups:
                 g["lr"] *= 0.5
@@ -363,6 +372,8 @@ def main():
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--speed-threads", default="1,2")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau")
+    ap.add_argument("--epochs", type=int, default=30, help="at most this many epochs (LSTMKit's default: 30)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -384,7 +395,7 @@ def main():
         f"{args.minutes} min on {args.threads} threads")
     training = train(model, ([source_vocab.encode(w) for w in train_words], [target_vocab.encode(p) for p in train_prons]),
                      lambda: evaluate(model, target_vocab, dev_words, dev_sources, dev_refs)[0]["wer"],
-                     args.minutes * 60, log, seed=args.seed)
+                     args.minutes * 60, log, seed=args.seed, schedule=args.schedule, epochs=args.epochs)
     result = {"engine": "pytorch", "torch": torch.__version__, "threads": args.threads, "minutes": args.minutes,
               "parameters": sum(p.numel() for p in model.parameters()), "training": training,
               "test": {}, "dev": {}, "speed": {}}
