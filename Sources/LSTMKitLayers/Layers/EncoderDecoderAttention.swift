@@ -195,40 +195,17 @@ public final class EncoderDecoderAttention: Module {
         precondition(queries.rank == 3 && queries.shape[2] == querySize,
                      "attention: queries \(queries.shape), D = \(querySize)")
         let (rows, tq, d) = (queries.shape[0], queries.shape[1], querySize)
-        let sources = sources ?? Array(0..<rows)
-        precondition(sources.count == rows && sources.allSatisfy { (0..<memory.sources).contains($0) },
-                     "attention: \(sources.count) source indices for \(rows) rows over \(memory.sources) sources")
-        precondition(memory.states.shape[2] == memorySize && memory.keyWidth == (keyProjection?.outFeatures ?? memorySize),
-                     "attention: the memory was made by another layer")
-        let (steps, e, k) = (memory.steps, memorySize, memory.keyWidth)
+        let sources = checkedSources(sources, rows: rows, memory: memory)
+        let (steps, e) = (memory.steps, memorySize)
         let runs = Self.runs(sources)
         let projected = linearQuery.map { $0.forward(queries.reshaped([rows * tq, d])).data } ?? []
         var weights = [Float](repeating: 0, count: rows * tq * steps)
         var context = [Float](repeating: 0, count: rows * tq * e)
         queries.data.withUnsafeBufferPointer { q in
-            memory.keys.withUnsafeBufferPointer { keys in
-                memory.states.data.withUnsafeBufferPointer { values in
-                    weights.withUnsafeMutableBufferPointer { wBuf in
-                        context.withUnsafeMutableBufferPointer { cBuf in
-                            for run in runs {
-                                // The run's query rows of the flattened (N*T_q, ·) buffers.
-                                let (s, first, m) = (run.source, run.first * tq, run.count * tq)
-                                let n = memory.lengths[s]
-                                let w = wBuf.baseAddress! + first * steps
-                                let keysS = keys.baseAddress! + s * steps * k
-                                if score == .additive {
-                                    additiveScores(into: w, keys: keysS, projected: projected, firstRow: first,
-                                                   rows: m, valid: n, stride: steps)
-                                } else {
-                                    BLAS.gemm(transB: true, m: m, n: n, k: d, a: q.baseAddress! + first * d, lda: d,
-                                              b: keysS, ldb: k, beta: 0, c: w, ldc: steps)
-                                }
-                                AttentionSoftmax.forward(w, rows: m, valid: n, width: steps, stride: steps)
-                                BLAS.gemm(m: m, n: e, k: n, a: w, lda: steps, b: values.baseAddress! + s * steps * e,
-                                          ldb: e, beta: 0, c: cBuf.baseAddress! + first * e, ldc: e)
-                            }
-                        }
-                    }
+            weights.withUnsafeMutableBufferPointer { w in
+                context.withUnsafeMutableBufferPointer { c in
+                    attend(memory, queries: q.baseAddress!, runs: runs, stepsPerRow: tq, projected: projected,
+                           weights: w.baseAddress!, context: c.baseAddress!, contextStride: e)
                 }
             }
         }
@@ -246,6 +223,72 @@ public final class EncoderDecoderAttention: Module {
                           weights: Tensor(shape: [rows, tq, steps], data: weights),
                           context: Tensor(shape: [rows, tq, e], data: context))
         return (Tensor(shape: [rows, tq, outputSize], data: out), cache)
+    }
+
+    /// The row → source map (nil: row n over source n), checked against the memory.
+    private func checkedSources(_ sources: [Int]?, rows: Int, memory: AttentionMemory) -> [Int] {
+        let sources = sources ?? Array(0..<rows)
+        precondition(sources.count == rows && sources.allSatisfy { (0..<memory.sources).contains($0) },
+                     "attention: \(sources.count) source indices for \(rows) rows over \(memory.sources) sources")
+        precondition(memory.states.shape[2] == memorySize && memory.keyWidth == (keyProjection?.outFeatures ?? memorySize),
+                     "attention: the memory was made by another layer")
+        return sources
+    }
+
+    /// The scores, their softmax into `weights` (rows, T_src) and the contexts into
+    /// `context` (row i at i · contextStride), for the flattened query rows (N·T_q, D):
+    /// per run of rows sharing a source, one GEMM for the scores (dot, general) and one
+    /// for the contexts. What `forward` and `infer` share.
+    private func attend(_ memory: AttentionMemory, queries q: UnsafePointer<Float>, runs: [Run], stepsPerRow tq: Int,
+                        projected: [Float], weights wAll: UnsafeMutablePointer<Float>,
+                        context cAll: UnsafeMutablePointer<Float>, contextStride: Int) {
+        let (steps, e, k, d) = (memory.steps, memorySize, memory.keyWidth, querySize)
+        memory.keys.withUnsafeBufferPointer { keys in
+            memory.states.data.withUnsafeBufferPointer { values in
+                for run in runs {
+                    // The run's query rows of the flattened (N*T_q, ·) buffers.
+                    let (s, first, m) = (run.source, run.first * tq, run.count * tq)
+                    let n = memory.lengths[s]
+                    let w = wAll + first * steps
+                    let keysS = keys.baseAddress! + s * steps * k
+                    if score == .additive {
+                        additiveScores(into: w, keys: keysS, projected: projected, firstRow: first,
+                                       rows: m, valid: n, stride: steps)
+                    } else {
+                        BLAS.gemm(transB: true, m: m, n: n, k: d, a: q + first * d, lda: d,
+                                  b: keysS, ldb: k, beta: 0, c: w, ldc: steps)
+                    }
+                    AttentionSoftmax.forward(w, rows: m, valid: n, width: steps, stride: steps)
+                    BLAS.gemm(m: m, n: e, k: n, a: w, lda: steps, b: values.baseAddress! + s * steps * e,
+                              ldb: e, beta: 0, c: cAll + first * contextStride, ldc: contextStride)
+                }
+            }
+        }
+    }
+
+    /// One decoding step for inference: queries h_t (N, D) → h̃_t (N, O) and the weights
+    /// α (N, T_src), as `step` computes them but keeping nothing for backward, the
+    /// contexts written straight into linear_out's input and h̃'s tanh vectorised
+    /// (`ck_tanh`: within 2e-7 of tanhf, so not `forward`'s bits; training keeps tanhf).
+    public func infer(_ memory: AttentionMemory, query: Tensor, sources: [Int]? = nil) -> (output: Tensor, weights: Tensor) {
+        precondition(query.rank == 2 && query.shape[1] == querySize, "attention: query \(query.shape), D = \(querySize)")
+        let (rows, d, steps, e) = (query.shape[0], querySize, memory.steps, memorySize)
+        let sources = checkedSources(sources, rows: rows, memory: memory)
+        let projected = linearQuery.map { $0.forward(query).data } ?? []
+        var weights = [Float](repeating: 0, count: rows * steps)
+        var combined = [Float](repeating: 0, count: rows * (e + d))   // [c; h], linear_out's input
+        query.data.withUnsafeBufferPointer { q in
+            combined.withUnsafeMutableBufferPointer { c in
+                for i in 0..<rows { (c.baseAddress! + i * (e + d) + e).update(from: q.baseAddress! + i * d, count: d) }
+                weights.withUnsafeMutableBufferPointer { w in
+                    attend(memory, queries: q.baseAddress!, runs: Self.runs(sources), stepsPerRow: 1, projected: projected,
+                           weights: w.baseAddress!, context: c.baseAddress!, contextStride: e + d)
+                }
+            }
+        }
+        var out = linearOut.forward(Tensor(shape: [rows, e + d], data: combined))
+        out.data.withUnsafeMutableBufferPointer { ck_tanh($0.baseAddress!, $0.baseAddress!, Int64($0.count)) }
+        return (out, Tensor(shape: [rows, steps], data: weights))
     }
 
     /// scores[t, j] = Σ_a v_a tanh(K[j, a] + P[t, a]) for the valid positions j. No GEMM
