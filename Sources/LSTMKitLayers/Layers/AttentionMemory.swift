@@ -20,6 +20,9 @@ public struct AttentionMemory: Sendable {
     /// `additive` and never read.
     let keys: [Float]
     let keyWidth: Int
+    /// W_c[:, :E] h̄ (S, T_src, O), the context's share of linear_out per state, for
+    /// `EncoderDecoderAttention.infer`; empty unless made by `inferenceMemory`.
+    var contextOutputs: [Float] = []
 }
 
 /// The gradient a batch of steps accumulates for one memory (`EncoderDecoderAttention.

@@ -205,7 +205,7 @@ public final class EncoderDecoderAttention: Module {
             weights.withUnsafeMutableBufferPointer { w in
                 context.withUnsafeMutableBufferPointer { c in
                     attend(memory, queries: q.baseAddress!, runs: runs, stepsPerRow: tq, projected: projected,
-                           weights: w.baseAddress!, context: c.baseAddress!, contextStride: e)
+                           weights: w.baseAddress!, values: memory.states.data, width: e, context: c.baseAddress!)
                 }
             }
         }
@@ -235,16 +235,16 @@ public final class EncoderDecoderAttention: Module {
         return sources
     }
 
-    /// The scores, their softmax into `weights` (rows, T_src) and the contexts into
-    /// `context` (row i at i · contextStride), for the flattened query rows (N·T_q, D):
-    /// per run of rows sharing a source, one GEMM for the scores (dot, general) and one
-    /// for the contexts. What `forward` and `infer` share.
+    /// The scores, their softmax into `weights` (rows, T_src) and the weighted sums of
+    /// `values` (S, T_src, width: the states, or `contextOutputs`) into `context`, for the
+    /// flattened query rows (N·T_q, D): per run of rows sharing a source, one GEMM for the
+    /// scores (dot, general) and one for the sums. What `forward` and `infer` share.
     private func attend(_ memory: AttentionMemory, queries q: UnsafePointer<Float>, runs: [Run], stepsPerRow tq: Int,
-                        projected: [Float], weights wAll: UnsafeMutablePointer<Float>,
-                        context cAll: UnsafeMutablePointer<Float>, contextStride: Int) {
-        let (steps, e, k, d) = (memory.steps, memorySize, memory.keyWidth, querySize)
+                        projected: [Float], weights wAll: UnsafeMutablePointer<Float>, values valuesAll: [Float],
+                        width e: Int, context cAll: UnsafeMutablePointer<Float>) {
+        let (steps, k, d) = (memory.steps, memory.keyWidth, querySize)
         memory.keys.withUnsafeBufferPointer { keys in
-            memory.states.data.withUnsafeBufferPointer { values in
+            valuesAll.withUnsafeBufferPointer { values in
                 for run in runs {
                     // The run's query rows of the flattened (N*T_q, ·) buffers.
                     let (s, first, m) = (run.source, run.first * tq, run.count * tq)
@@ -260,35 +260,63 @@ public final class EncoderDecoderAttention: Module {
                     }
                     AttentionSoftmax.forward(w, rows: m, valid: n, width: steps, stride: steps)
                     BLAS.gemm(m: m, n: e, k: n, a: w, lda: steps, b: values.baseAddress! + s * steps * e,
-                              ldb: e, beta: 0, c: cAll + first * contextStride, ldc: contextStride)
+                              ldb: e, beta: 0, c: cAll + first * e, ldc: e)
                 }
             }
         }
     }
 
-    /// One decoding step for inference: queries h_t (N, D) → h̃_t (N, O) and the weights
-    /// α (N, T_src), as `step` computes them but keeping nothing for backward, the
-    /// contexts written straight into linear_out's input and h̃'s tanh vectorised
-    /// (`ck_tanh`: within 2e-7 of tanhf, so not `forward`'s bits; training keeps tanhf).
-    public func infer(_ memory: AttentionMemory, query: Tensor, sources: [Int]? = nil) -> (output: Tensor, weights: Tensor) {
-        precondition(query.rank == 2 && query.shape[1] == querySize, "attention: query \(query.shape), D = \(querySize)")
-        let (rows, d, steps, e) = (query.shape[0], querySize, memory.steps, memorySize)
-        let sources = checkedSources(sources, rows: rows, memory: memory)
-        let projected = linearQuery.map { $0.forward(query).data } ?? []
-        var weights = [Float](repeating: 0, count: rows * steps)
-        var combined = [Float](repeating: 0, count: rows * (e + d))   // [c; h], linear_out's input
-        query.data.withUnsafeBufferPointer { q in
-            combined.withUnsafeMutableBufferPointer { c in
-                for i in 0..<rows { (c.baseAddress! + i * (e + d) + e).update(from: q.baseAddress! + i * d, count: d) }
-                weights.withUnsafeMutableBufferPointer { w in
-                    attend(memory, queries: q.baseAddress!, runs: Self.runs(sources), stepsPerRow: 1, projected: projected,
-                           weights: w.baseAddress!, context: c.baseAddress!, contextStride: e + d)
+    /// `memory` for decoding with `infer`: also the context's share of linear_out for every
+    /// state, W_c[:, :E] h̄_s (S, T_src, O), once per batch, so that a step forms
+    /// W_c[:, :E] c_t = Σ_s α_ts W_c[:, :E] h̄_s from its weights directly (a GEMM of depth
+    /// T_src) instead of the context and then linear_out's GEMM of depth E + D over [c; h].
+    /// linear_out must hold float weights.
+    package func inferenceMemory(_ states: Tensor, lengths: [Int]) -> AttentionMemory {
+        precondition(!linearOut.isInt8, "attention: inferenceMemory needs linear_out's float weights")
+        var memory = memory(states, lengths: lengths)
+        let (steps, e, d, o) = (memory.steps, memorySize, querySize, outputSize)
+        var out = [Float](repeating: 0, count: memory.sources * steps * o)
+        states.data.withUnsafeBufferPointer { h in
+            linearOut.weight.value.withUnsafeBufferPointer { w in
+                out.withUnsafeMutableBufferPointer { y in
+                    for s in 0..<memory.sources {
+                        BLAS.gemm(transB: true, m: lengths[s], n: o, k: e, a: h.baseAddress! + s * steps * e, lda: e,
+                                  b: w.baseAddress!, ldb: e + d, beta: 0, c: y.baseAddress! + s * steps * o, ldc: o)
+                    }
                 }
             }
         }
-        var out = linearOut.forward(Tensor(shape: [rows, e + d], data: combined))
-        out.data.withUnsafeMutableBufferPointer { ck_tanh($0.baseAddress!, $0.baseAddress!, Int64($0.count)) }
-        return (out, Tensor(shape: [rows, steps], data: weights))
+        memory.contextOutputs = out
+        return memory
+    }
+
+    /// One decoding step for inference: queries h_t (N, D) → h̃_t (N, O) and the weights
+    /// α (N, T_src), as `step` computes them (up to float rounding) but keeping nothing for
+    /// backward: h̃ = tanh(Σ_s α_s W_c[:, :E] h̄_s + W_c[:, E:] h_t) over an
+    /// `inferenceMemory`, the tanh vectorised (`ck_tanh`, within 2e-7 of tanhf; training
+    /// keeps tanhf).
+    package func infer(_ memory: AttentionMemory, query: Tensor, sources: [Int]? = nil) -> (output: Tensor, weights: Tensor) {
+        precondition(query.rank == 2 && query.shape[1] == querySize, "attention: query \(query.shape), D = \(querySize)")
+        let (rows, d, steps, e, o) = (query.shape[0], querySize, memory.steps, memorySize, outputSize)
+        let sources = checkedSources(sources, rows: rows, memory: memory)
+        precondition(memory.contextOutputs.count == memory.sources * steps * o, "attention: infer needs an inferenceMemory")
+        let projected = linearQuery.map { $0.forward(query).data } ?? []
+        var weights = [Float](repeating: 0, count: rows * steps)
+        var out = [Float](repeating: 0, count: rows * o)
+        query.data.withUnsafeBufferPointer { q in
+            out.withUnsafeMutableBufferPointer { y in
+                weights.withUnsafeMutableBufferPointer { w in
+                    attend(memory, queries: q.baseAddress!, runs: Self.runs(sources), stepsPerRow: 1, projected: projected,
+                           weights: w.baseAddress!, values: memory.contextOutputs, width: o, context: y.baseAddress!)
+                }
+                linearOut.weight.value.withUnsafeBufferPointer { wc in
+                    BLAS.gemm(transB: true, m: rows, n: o, k: d, a: q.baseAddress!, lda: d, b: wc.baseAddress! + e, ldb: e + d,
+                              beta: 1, c: y.baseAddress!, ldc: o)
+                }
+                ck_tanh(y.baseAddress!, y.baseAddress!, Int64(y.count))
+            }
+        }
+        return (Tensor(shape: [rows, o], data: out), Tensor(shape: [rows, steps], data: weights))
     }
 
     /// scores[t, j] = Σ_a v_a tanh(K[j, a] + P[t, a]) for the valid positions j. No GEMM

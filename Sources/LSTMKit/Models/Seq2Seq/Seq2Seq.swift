@@ -358,7 +358,11 @@ public final class Seq2Seq: Module, ModelFileModel {
         let b = Seq2SeqBatch(sources: sources, targets: sources.map { _ in [] })
         let x = sourceEmbedding.forward(b.source, shape: [b.size, b.sourceSteps])
         let (y, final) = encoder.infer(sequences: x, lengths: b.sourceLengths)
-        return (attention.memory(attend(y, lengths: b.sourceLengths).0, lengths: b.sourceLengths), startState(final, batch: b.size))
+        let states = attend(y, lengths: b.sourceLengths).0
+        // The fused step's memory (`Seq2SeqStepWeights`) unless int8 layers step instead.
+        let memory = isQuantized ? attention.memory(states, lengths: b.sourceLengths)
+            : attention.inferenceMemory(states, lengths: b.sourceLengths)
+        return (memory, startState(final, batch: b.size))
     }
 
     /// One decoder step for N rows: the previous tokens (N) and state → the logits over
@@ -472,7 +476,7 @@ public final class Seq2Seq: Module, ModelFileModel {
         let (ts, e, d) = (Double(longest), Double(config.embeddingSize), Double(config.decoderSize))
         let outputs = (Double(maxLengthRatio) * ts).rounded(.up)
         let floats = Double(max(threads, 1)) * Double(batch)
-            * (ts * (2 * e + 9 * d + config.blockFloats(sourceSteps: ts)) + outputs * (ts + 2 * Double(target.count)))
+            * (ts * (2 * e + 10 * d + config.blockFloats(sourceSteps: ts)) + outputs * (ts + 2 * Double(target.count)))
         let bytes = floats * 4 < Double(Int.max / 2) ? Int(floats * 4) : .max
         try Memory.check(bytes: bytes, for: "translating \(batch) source\(batch == 1 ? "" : "s") of \(longest) tokens")
     }

@@ -15,9 +15,10 @@ struct Seq2SeqStepWeights {
     /// (4D, 2D)
     let recurrent: [Float]
 
-    /// nil for an int8 decoder (its float weights are gone): it steps through the layer.
+    /// nil for an int8 model (Swift's `quantizeLayers`: its float weights are gone): it
+    /// steps through the layers.
     init?(_ model: Seq2Seq) {
-        guard !model.decoder.isInt8 else { return nil }
+        guard !model.isQuantized else { return nil }
         let (v, e, d) = (model.target.count, model.config.embeddingSize, model.config.decoderSize)
         let g = 4 * d
         let (wih, whh) = (model.decoder.weightIH[0].value, model.decoder.weightHH[0].value)   // (4D, E + D), (4D, D)
