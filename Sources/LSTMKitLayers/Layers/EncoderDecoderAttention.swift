@@ -302,9 +302,9 @@ public final class EncoderDecoderAttention: Module {
         precondition(memory.contextOutputs.count == memory.sources * steps * o, "attention: infer needs an inferenceMemory")
         let projected = linearQuery.map { $0.forward(query).data } ?? []
         var weights = [Float](repeating: 0, count: rows * steps)
-        var out = [Float](repeating: 0, count: rows * o)
+        var z = [Float](repeating: 0, count: rows * o)   // tanh's argument
         query.data.withUnsafeBufferPointer { q in
-            out.withUnsafeMutableBufferPointer { y in
+            z.withUnsafeMutableBufferPointer { y in
                 weights.withUnsafeMutableBufferPointer { w in
                     attend(memory, queries: q.baseAddress!, runs: Self.runs(sources), stepsPerRow: 1, projected: projected,
                            weights: w.baseAddress!, values: memory.contextOutputs, width: o, context: y.baseAddress!)
@@ -313,9 +313,11 @@ public final class EncoderDecoderAttention: Module {
                     BLAS.gemm(transB: true, m: rows, n: o, k: d, a: q.baseAddress!, lda: d, b: wc.baseAddress! + e, ldb: e + d,
                               beta: 1, c: y.baseAddress!, ldc: o)
                 }
-                ck_tanh(y.baseAddress!, y.baseAddress!, Int64(y.count))
             }
         }
+        // Into another array: in place, ck_tanh's loop fails its aliasing check and runs
+        // scalar (6-7x slower).
+        let out = FloatKernels.array(rows * o) { y in z.withUnsafeBufferPointer { ck_tanh($0.baseAddress!, y, Int64(rows * o)) } }
         return (Tensor(shape: [rows, o], data: out), Tensor(shape: [rows, steps], data: weights))
     }
 
