@@ -57,22 +57,25 @@ extension Seq2Seq {
         }
         let g = 4 * d
         var lstm = state.lstm   // h, c (1, N, D): replaced by the next state
-        var gates = [Float](repeating: 0, count: n * g)
-        var x = [Float](repeating: 0, count: n * 2 * d)   // [h̃; h] rows
-        gates.withUnsafeMutableBufferPointer { gp in
-            let gs = gp.baseAddress!
-            x.withUnsafeMutableBufferPointer { xp in
-                state.feed.data.withUnsafeBufferPointer { f in
-                    lstm.h.data.withUnsafeBufferPointer { h in
-                        weights.table.withUnsafeBufferPointer { t in
-                            for r in 0..<n {
-                                (gs + r * g).update(from: t.baseAddress! + Int(tokens[r]) * g, count: g)
-                                (xp.baseAddress! + r * 2 * d).update(from: f.baseAddress! + r * d, count: d)
-                                (xp.baseAddress! + r * 2 * d + d).update(from: h.baseAddress! + r * d, count: d)
-                            }
-                        }
+        // Each row's gates start as its token's row of the table; x holds the rows [h̃; h].
+        var gates = weights.table.withUnsafeBufferPointer { t in
+            FloatKernels.array(n * g) { gs in
+                for r in 0..<n { (gs + r * g).update(from: t.baseAddress! + Int(tokens[r]) * g, count: g) }
+            }
+        }
+        let x = state.feed.data.withUnsafeBufferPointer { f in
+            lstm.h.data.withUnsafeBufferPointer { h in
+                FloatKernels.array(n * 2 * d) { xs in
+                    for r in 0..<n {
+                        (xs + r * 2 * d).update(from: f.baseAddress! + r * d, count: d)
+                        (xs + r * 2 * d + d).update(from: h.baseAddress! + r * d, count: d)
                     }
                 }
+            }
+        }
+        gates.withUnsafeMutableBufferPointer { gp in
+            let gs = gp.baseAddress!
+            x.withUnsafeBufferPointer { xp in
                 weights.recurrent.withUnsafeBufferPointer { w in
                     BLAS.gemm(transB: true, m: n, n: g, k: 2 * d, a: xp.baseAddress!, lda: 2 * d, b: w.baseAddress!, ldb: 2 * d,
                               beta: 1, c: gs, ldc: g)
