@@ -2,8 +2,8 @@ import CKernels
 import LSTMKitCore
 import LSTMKitLayers
 
-/// The decoder LSTM's weights as a decoding step reads them (docs/SEQ2SEQ.md, "Decoding
-/// cost"). The gates for the previous token y and the state (h̃, h) are
+/// The decoder LSTM's weights as a decoding step reads them (docs/SEQ2SEQ.md, "The fused
+/// step"). The gates for the previous token y and the state (h̃, h) are
 /// table[y] + [h̃; h] W_catᵀ, with table = E_tgt W_ih[:, :E]ᵀ + b_ih + b_hh (V, 4D), the
 /// embedding's share tabulated per token, and W_cat = [W_ih[:, E:] | W_hh] (4D, 2D): one
 /// GEMM of depth 2D a step instead of the layer's two (depths E + D and D), and a row copy
