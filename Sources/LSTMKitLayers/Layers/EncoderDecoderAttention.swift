@@ -87,10 +87,8 @@ public final class EncoderDecoderAttention: Module {
     /// Precomputes the keys for encoder states (S, T_src, E) with lengths in 1...T_src:
     /// one GEMM per source over its valid rows (padding is never read).
     public func memory(_ states: Tensor, lengths: [Int]) -> AttentionMemory {
-        precondition(states.rank == 3 && states.shape[2] == memorySize && states.shape[0] == lengths.count,
-                     "attention memory: states \(states.shape), \(lengths.count) lengths, E = \(memorySize)")
+        checkMemoryInput(states, lengths: lengths)
         let (sources, steps, e) = (states.shape[0], states.shape[1], memorySize)
-        precondition(lengths.allSatisfy { (1...steps).contains($0) }, "attention memory: lengths must be in 1...\(steps)")
         guard let projection = keyProjection else {
             return AttentionMemory(steps: steps, lengths: lengths, states: states, keys: states.data, keyWidth: e)
         }
@@ -266,28 +264,39 @@ public final class EncoderDecoderAttention: Module {
         }
     }
 
-    /// `memory` for decoding with `infer`: also the context's share of linear_out for every
-    /// state, W_c[:, :E] h̄_s (S, T_src, O), once per batch, so that a step forms
+    private func checkMemoryInput(_ states: Tensor, lengths: [Int]) {
+        precondition(states.rank == 3 && states.shape[2] == memorySize && states.shape[0] == lengths.count,
+                     "attention memory: states \(states.shape), \(lengths.count) lengths, E = \(memorySize)")
+        precondition(lengths.allSatisfy { (1...states.shape[1]).contains($0) },
+                     "attention memory: lengths must be in 1...\(states.shape[1])")
+    }
+
+    /// `memory` for decoding with `infer`: the keys, and the context's share of linear_out
+    /// for every state, W_c[:, :E] h̄_s (S, T_src, O), so that a step forms
     /// W_c[:, :E] c_t = Σ_s α_ts W_c[:, :E] h̄_s from its weights directly (a GEMM of depth
     /// T_src) instead of the context and then linear_out's GEMM of depth E + D over [c; h].
-    /// linear_out must hold float weights.
+    /// Each is one GEMM over all S·T_src rows, padding included (never read; `memory`'s
+    /// GEMM per source packs the weights once per source). linear_out must be float.
     package func inferenceMemory(_ states: Tensor, lengths: [Int]) -> AttentionMemory {
+        checkMemoryInput(states, lengths: lengths)
         precondition(!linearOut.isInt8, "attention: inferenceMemory needs linear_out's float weights")
-        var memory = memory(states, lengths: lengths)
-        let (steps, e, d, o) = (memory.steps, memorySize, querySize, outputSize)
-        var out = [Float](repeating: 0, count: memory.sources * steps * o)
-        states.data.withUnsafeBufferPointer { h in
-            linearOut.weight.value.withUnsafeBufferPointer { w in
-                out.withUnsafeMutableBufferPointer { y in
-                    for s in 0..<memory.sources {
-                        BLAS.gemm(transB: true, m: lengths[s], n: o, k: e, a: h.baseAddress! + s * steps * e, lda: e,
-                                  b: w.baseAddress!, ldb: e + d, beta: 0, c: y.baseAddress! + s * steps * o, ldc: o)
+        let (steps, e) = (states.shape[1], memorySize)
+        /// states (S·T_src, E) · W[:, :E]ᵀ for W (n, ldw).
+        func project(_ w: Parameter, ldw: Int) -> [Float] {
+            let (rows, n) = (states.count / e, w.shape[0])
+            return FloatKernels.array(rows * n) { y in
+                states.data.withUnsafeBufferPointer { h in
+                    w.value.withUnsafeBufferPointer { wp in
+                        BLAS.gemm(transB: true, m: rows, n: n, k: e, a: h.baseAddress!, lda: e, b: wp.baseAddress!, ldb: ldw,
+                                  beta: 0, c: y, ldc: n)
                     }
                 }
             }
         }
-        memory.contextOutputs = out
-        return memory
+        let keyWidth = keyProjection?.outFeatures ?? e
+        return AttentionMemory(steps: steps, lengths: lengths, states: states,
+                               keys: keyProjection.map { project($0.weight, ldw: e) } ?? states.data, keyWidth: keyWidth,
+                               contextOutputs: project(linearOut.weight, ldw: e + querySize))
     }
 
     /// One decoding step for inference: queries h_t (N, D) → h̃_t (N, O) and the weights
