@@ -12,12 +12,13 @@ private func model(_ score: AttentionScore, targets: String = "X Y Z W", seed: U
 }
 
 /// The log-probability of `ids` (then EOS when `eos`) given one source, teacher-forced
-/// through `step` alone, with its own log-softmax in Double: independent of the beam code.
+/// through the layers' step (not the fused one `translate` runs), with its own
+/// log-softmax in Double: independent of the beam code and of the fused step.
 private func teacherForced(_ model: Seq2Seq, _ source: [Int32], _ ids: [Int32], eos: Bool) -> Double {
     let (memory, start) = model.encode([source])
     var (state, token, total) = (start, Seq2SeqVocabulary.begin, 0.0)
     for next in ids + (eos ? [Seq2SeqVocabulary.end] : []) {
-        let (logits, after, _) = model.step(memory, tokens: [token], state: state)
+        let (logits, after, _) = model.step(memory, tokens: [token], state: state, sources: nil, weights: nil)
         let z = logits.data.map(Double.init), m = z.max()!
         total += z[Int(next)] - m - log(z.reduce(0) { $0 + exp($1 - m) })
         (state, token) = (after, next)
@@ -30,14 +31,24 @@ private func recomputed(_ model: Seq2Seq, _ source: [Int32], _ t: Seq2SeqTransla
     teacherForced(model, source, t.ids, eos: t.ids.count < limit) / pow(Double(max(t.ids.count, 1)), Double(alpha))
 }
 
+/// A model with a few more units than `model`'s (E 5, D 12, additive A 7), six target words.
+private func widerModel(_ score: AttentionScore) throws -> Seq2Seq {
+    var c = Seq2SeqConfig()
+    (c.embeddingSize, c.hiddenSize, c.score, c.attentionSize, c.dropout, c.seed) = (5, 6, score, 7, 0, 3)
+    c.targetTokens = .words
+    return try Seq2Seq(config: c, source: Seq2SeqVocabulary(mode: .characters, texts: ["abcde"], minCount: 1),
+                       target: Seq2SeqVocabulary(mode: .words, texts: ["X Y Z W V U"], minCount: 1))
+}
+
 private let texts = ["abcde", "a", "cab", "eeddcc", "bd", "ace"]
 
 @Suite struct Seq2SeqBeamTests {
     @Test(arguments: AttentionScore.allCases) func beamOfOneIsGreedy(_ score: AttentionScore) throws {
         let m = try model(score)
         let ids = texts.map(m.source.encode), limits = ids.map { 2 * $0.count }
-        let beam = m.beam(ids, limits: limits, beamSize: 1, lengthPenalty: 0).map { $0[0] }
-        let greedy = m.greedy(ids, limits: limits)
+        let weights = Seq2SeqStepWeights(m)
+        let beam = m.beam(ids, limits: limits, beamSize: 1, lengthPenalty: 0, weights: weights).map { $0[0] }
+        let greedy = m.greedy(ids, limits: limits, weights: weights)
         for (b, g) in zip(beam, greedy) {
             #expect(b.ids == g.ids && b.logProbability == g.logProbability && b.attention == g.attention)
         }
@@ -96,8 +107,9 @@ private let texts = ["abcde", "a", "cab", "eeddcc", "bd", "ace"]
                 let m = try model(score, seed: seed)
                 for (name, p) in m.namedParameters where name.hasPrefix("generator.") { p.value = p.value.map { $0 * 8 } }
                 let ids = texts.map(m.source.encode), limits = ids.map { 2 * $0.count }, k = 2 + Int(seed % 3)
-                let early = m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 0)
-                let full = m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 0, stopEarly: false)
+                let weights = Seq2SeqStepWeights(m)
+                let early = m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 0, weights: weights)
+                let full = m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 0, weights: weights, stopEarly: false)
                 for (e, f) in zip(early, full) {
                     #expect(e.map(\.ids) == f.map(\.ids) && e.map(\.logProbability) == f.map(\.logProbability), "\(score) seed \(seed)")
                 }
@@ -124,6 +136,60 @@ private let texts = ["abcde", "a", "cab", "eeddcc", "bd", "ace"]
                 }
             }
         }
+    }
+
+    /// The fused step (`translate`'s: the embedding's share of W_ih tabulated, one GEMM for
+    /// [h̃; h], h̃'s tanh vectorised) against the layers' step, on beam-like rows (several
+    /// rows per source, out of order): logits, attention, h, c and h̃ within 1e-5 (relative;
+    /// absolute 1e-6 below 0.1: float rounding in another summation order).
+    @Test(arguments: AttentionScore.allCases) func fusedStepIsTheLayersStep(_ score: AttentionScore) throws {
+        let m = try widerModel(score)
+        let weights = try #require(Seq2SeqStepWeights(m))
+        let (memory, start) = m.encode(texts.map(m.source.encode))
+        let rows = [0, 0, 1, 3, 3, 3, 2, 5, 4, 4]
+        var (fused, layered) = (start.rows(rows), start.rows(rows))
+        var tokens = rows.map { _ in Seq2SeqVocabulary.begin }
+        for t in 0..<4 {
+            let a = m.step(memory, tokens: tokens, state: fused, sources: rows, weights: weights)
+            let b = m.step(memory, tokens: tokens, state: layered, sources: rows, weights: nil)
+            expectClose(a.logits.data, b.logits.data, tol: 1e-5, floor: 0.1, "\(score) step \(t) logits")
+            expectClose(a.weights.data, b.weights.data, tol: 1e-5, floor: 0.1, "\(score) step \(t) attention")
+            expectClose(a.state.feed.data, b.state.feed.data, tol: 1e-5, floor: 0.1, "\(score) step \(t) h̃")
+            expectClose(a.state.lstm.h.data, b.state.lstm.h.data, tol: 1e-5, floor: 0.1, "\(score) step \(t) h")
+            expectClose(a.state.lstm.c.data, b.state.lstm.c.data, tol: 1e-5, floor: 0.1, "\(score) step \(t) c")
+            #expect(a.logits.shape == b.logits.shape && a.state.lstm.h.shape == b.state.lstm.h.shape)
+            (fused, layered) = (a.state, b.state)
+            tokens = rows.indices.map { Int32(4 + ($0 + t) % 6) }
+        }
+    }
+
+    /// Greedy and beam search with the fused step give the tokens of the same search over
+    /// the layers' step, and its scores and attention within 1e-5.
+    @Test(arguments: AttentionScore.allCases) func fusedDecodingIsTheLayersDecoding(_ score: AttentionScore) throws {
+        let m = try model(score)
+        let ids = texts.map(m.source.encode), limits = ids.map { 2 * $0.count }
+        let weights = Seq2SeqStepWeights(m)
+        for k in [1, 3, 5] {
+            let fast = k == 1 ? m.greedy(ids, limits: limits, weights: weights).map { [$0] }
+                : m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 1, weights: weights)
+            let reference = k == 1 ? m.greedy(ids, limits: limits, weights: nil).map { [$0] }
+                : m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 1, weights: nil)
+            for (a, b) in zip(fast, reference) {
+                #expect(a.map(\.ids) == b.map(\.ids), "\(score) beam \(k)")
+                expectClose(a.map(\.logProbability), b.map(\.logProbability), tol: 1e-5, "\(score) beam \(k) scores")
+                expectClose(a.flatMap { $0.attention.flatMap { $0 } }, b.flatMap { $0.attention.flatMap { $0 } },
+                            tol: 1e-5, "\(score) beam \(k) attention")
+            }
+        }
+    }
+
+    /// An int8 decoder (Swift's `quantizeLayers`; seq2seq files have no int8 form) has no
+    /// float weights to fuse: its steps go through the layers.
+    @Test func int8DecoderIsNotFused() throws {
+        let m = try widerModel(.general)
+        #expect(Seq2SeqStepWeights(m) != nil)
+        try m.quantizeLayers()
+        #expect(Seq2SeqStepWeights(m) == nil)
     }
 
     @Test func badOptionsAreRefused() throws {

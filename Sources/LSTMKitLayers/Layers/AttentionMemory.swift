@@ -16,10 +16,13 @@ public struct AttentionMemory: Sendable {
     public let lengths: [Int]
     /// The encoder states h̄ (S, T_src, E), as given (padded rows are never read).
     public let states: Tensor
-    /// The keys (S, T_src, K); rows at padded positions are 0 for `general` and
-    /// `additive` and never read.
+    /// The keys (S, T_src, K); rows at padded positions are never read (0 from `memory`
+    /// for `general` and `additive`; the padded states' projection from `inferenceMemory`).
     let keys: [Float]
     let keyWidth: Int
+    /// W_c[:, :E] h̄ (S, T_src, O), the context's share of linear_out per state, for
+    /// `EncoderDecoderAttention.infer`; empty unless made by `inferenceMemory`.
+    var contextOutputs: [Float] = []
 }
 
 /// The gradient a batch of steps accumulates for one memory (`EncoderDecoderAttention.

@@ -87,10 +87,8 @@ public final class EncoderDecoderAttention: Module {
     /// Precomputes the keys for encoder states (S, T_src, E) with lengths in 1...T_src:
     /// one GEMM per source over its valid rows (padding is never read).
     public func memory(_ states: Tensor, lengths: [Int]) -> AttentionMemory {
-        precondition(states.rank == 3 && states.shape[2] == memorySize && states.shape[0] == lengths.count,
-                     "attention memory: states \(states.shape), \(lengths.count) lengths, E = \(memorySize)")
+        checkMemoryInput(states, lengths: lengths)
         let (sources, steps, e) = (states.shape[0], states.shape[1], memorySize)
-        precondition(lengths.allSatisfy { (1...steps).contains($0) }, "attention memory: lengths must be in 1...\(steps)")
         guard let projection = keyProjection else {
             return AttentionMemory(steps: steps, lengths: lengths, states: states, keys: states.data, keyWidth: e)
         }
@@ -195,40 +193,17 @@ public final class EncoderDecoderAttention: Module {
         precondition(queries.rank == 3 && queries.shape[2] == querySize,
                      "attention: queries \(queries.shape), D = \(querySize)")
         let (rows, tq, d) = (queries.shape[0], queries.shape[1], querySize)
-        let sources = sources ?? Array(0..<rows)
-        precondition(sources.count == rows && sources.allSatisfy { (0..<memory.sources).contains($0) },
-                     "attention: \(sources.count) source indices for \(rows) rows over \(memory.sources) sources")
-        precondition(memory.states.shape[2] == memorySize && memory.keyWidth == (keyProjection?.outFeatures ?? memorySize),
-                     "attention: the memory was made by another layer")
-        let (steps, e, k) = (memory.steps, memorySize, memory.keyWidth)
+        let sources = checkedSources(sources, rows: rows, memory: memory)
+        let (steps, e) = (memory.steps, memorySize)
         let runs = Self.runs(sources)
         let projected = linearQuery.map { $0.forward(queries.reshaped([rows * tq, d])).data } ?? []
         var weights = [Float](repeating: 0, count: rows * tq * steps)
         var context = [Float](repeating: 0, count: rows * tq * e)
         queries.data.withUnsafeBufferPointer { q in
-            memory.keys.withUnsafeBufferPointer { keys in
-                memory.states.data.withUnsafeBufferPointer { values in
-                    weights.withUnsafeMutableBufferPointer { wBuf in
-                        context.withUnsafeMutableBufferPointer { cBuf in
-                            for run in runs {
-                                // The run's query rows of the flattened (N*T_q, ·) buffers.
-                                let (s, first, m) = (run.source, run.first * tq, run.count * tq)
-                                let n = memory.lengths[s]
-                                let w = wBuf.baseAddress! + first * steps
-                                let keysS = keys.baseAddress! + s * steps * k
-                                if score == .additive {
-                                    additiveScores(into: w, keys: keysS, projected: projected, firstRow: first,
-                                                   rows: m, valid: n, stride: steps)
-                                } else {
-                                    BLAS.gemm(transB: true, m: m, n: n, k: d, a: q.baseAddress! + first * d, lda: d,
-                                              b: keysS, ldb: k, beta: 0, c: w, ldc: steps)
-                                }
-                                AttentionSoftmax.forward(w, rows: m, valid: n, width: steps, stride: steps)
-                                BLAS.gemm(m: m, n: e, k: n, a: w, lda: steps, b: values.baseAddress! + s * steps * e,
-                                          ldb: e, beta: 0, c: cBuf.baseAddress! + first * e, ldc: e)
-                            }
-                        }
-                    }
+            weights.withUnsafeMutableBufferPointer { w in
+                context.withUnsafeMutableBufferPointer { c in
+                    attend(memory, queries: q.baseAddress!, runs: runs, stepsPerRow: tq, projected: projected,
+                           weights: w.baseAddress!, values: memory.states.data, width: e, context: c.baseAddress!)
                 }
             }
         }
@@ -246,6 +221,113 @@ public final class EncoderDecoderAttention: Module {
                           weights: Tensor(shape: [rows, tq, steps], data: weights),
                           context: Tensor(shape: [rows, tq, e], data: context))
         return (Tensor(shape: [rows, tq, outputSize], data: out), cache)
+    }
+
+    /// The row → source map (nil: row n over source n), checked against the memory.
+    private func checkedSources(_ sources: [Int]?, rows: Int, memory: AttentionMemory) -> [Int] {
+        let sources = sources ?? Array(0..<rows)
+        precondition(sources.count == rows && sources.allSatisfy { (0..<memory.sources).contains($0) },
+                     "attention: \(sources.count) source indices for \(rows) rows over \(memory.sources) sources")
+        precondition(memory.states.shape[2] == memorySize && memory.keyWidth == (keyProjection?.outFeatures ?? memorySize),
+                     "attention: the memory was made by another layer")
+        return sources
+    }
+
+    /// The scores, their softmax into `weights` (rows, T_src) and the weighted sums of
+    /// `values` (S, T_src, width: the states, or `contextOutputs`) into `context`, for the
+    /// flattened query rows (N·T_q, D): per run of rows sharing a source, one GEMM for the
+    /// scores (dot, general) and one for the sums. What `forward` and `infer` share.
+    private func attend(_ memory: AttentionMemory, queries q: UnsafePointer<Float>, runs: [Run], stepsPerRow tq: Int,
+                        projected: [Float], weights wAll: UnsafeMutablePointer<Float>, values valuesAll: [Float],
+                        width e: Int, context cAll: UnsafeMutablePointer<Float>) {
+        let (steps, k, d) = (memory.steps, memory.keyWidth, querySize)
+        memory.keys.withUnsafeBufferPointer { keys in
+            valuesAll.withUnsafeBufferPointer { values in
+                for run in runs {
+                    // The run's query rows of the flattened (N*T_q, ·) buffers.
+                    let (s, first, m) = (run.source, run.first * tq, run.count * tq)
+                    let n = memory.lengths[s]
+                    let w = wAll + first * steps
+                    let keysS = keys.baseAddress! + s * steps * k
+                    if score == .additive {
+                        additiveScores(into: w, keys: keysS, projected: projected, firstRow: first,
+                                       rows: m, valid: n, stride: steps)
+                    } else {
+                        BLAS.gemm(transB: true, m: m, n: n, k: d, a: q + first * d, lda: d,
+                                  b: keysS, ldb: k, beta: 0, c: w, ldc: steps)
+                    }
+                    AttentionSoftmax.forward(w, rows: m, valid: n, width: steps, stride: steps)
+                    BLAS.gemm(m: m, n: e, k: n, a: w, lda: steps, b: values.baseAddress! + s * steps * e,
+                              ldb: e, beta: 0, c: cAll + first * e, ldc: e)
+                }
+            }
+        }
+    }
+
+    private func checkMemoryInput(_ states: Tensor, lengths: [Int]) {
+        precondition(states.rank == 3 && states.shape[2] == memorySize && states.shape[0] == lengths.count,
+                     "attention memory: states \(states.shape), \(lengths.count) lengths, E = \(memorySize)")
+        precondition(lengths.allSatisfy { (1...states.shape[1]).contains($0) },
+                     "attention memory: lengths must be in 1...\(states.shape[1])")
+    }
+
+    /// `memory` for decoding with `infer`: the keys, and the context's share of linear_out
+    /// for every state, W_c[:, :E] h̄_s (S, T_src, O), so that a step forms
+    /// W_c[:, :E] c_t = Σ_s α_ts W_c[:, :E] h̄_s from its weights directly (a GEMM of depth
+    /// T_src) instead of the context and then linear_out's GEMM of depth E + D over [c; h].
+    /// Each is one GEMM over all S·T_src rows, padding included (never read; `memory`'s
+    /// GEMM per source packs the weights once per source). linear_out must be float.
+    package func inferenceMemory(_ states: Tensor, lengths: [Int]) -> AttentionMemory {
+        checkMemoryInput(states, lengths: lengths)
+        precondition(!linearOut.isInt8, "attention: inferenceMemory needs linear_out's float weights")
+        let (steps, e) = (states.shape[1], memorySize)
+        /// states (S·T_src, E) · W[:, :E]ᵀ for W (n, ldw).
+        func project(_ w: Parameter, ldw: Int) -> [Float] {
+            let (rows, n) = (states.count / e, w.shape[0])
+            return FloatKernels.array(rows * n) { y in
+                states.data.withUnsafeBufferPointer { h in
+                    w.value.withUnsafeBufferPointer { wp in
+                        BLAS.gemm(transB: true, m: rows, n: n, k: e, a: h.baseAddress!, lda: e, b: wp.baseAddress!, ldb: ldw,
+                                  beta: 0, c: y, ldc: n)
+                    }
+                }
+            }
+        }
+        let keyWidth = keyProjection?.outFeatures ?? e
+        return AttentionMemory(steps: steps, lengths: lengths, states: states,
+                               keys: keyProjection.map { project($0.weight, ldw: e) } ?? states.data, keyWidth: keyWidth,
+                               contextOutputs: project(linearOut.weight, ldw: e + querySize))
+    }
+
+    /// One decoding step for inference: queries h_t (N, D) → h̃_t (N, O) and the weights
+    /// α (N, T_src), as `step` computes them (up to float rounding) but keeping nothing for
+    /// backward: h̃ = tanh(Σ_s α_s W_c[:, :E] h̄_s + W_c[:, E:] h_t) over an
+    /// `inferenceMemory`, the tanh vectorised (`ck_tanh`, within 2e-7 of tanhf; training
+    /// keeps tanhf).
+    package func infer(_ memory: AttentionMemory, query: Tensor, sources: [Int]? = nil) -> (output: Tensor, weights: Tensor) {
+        precondition(query.rank == 2 && query.shape[1] == querySize, "attention: query \(query.shape), D = \(querySize)")
+        let (rows, d, steps, e, o) = (query.shape[0], querySize, memory.steps, memorySize, outputSize)
+        let sources = checkedSources(sources, rows: rows, memory: memory)
+        precondition(memory.contextOutputs.count == memory.sources * steps * o, "attention: infer needs an inferenceMemory")
+        let projected = linearQuery.map { $0.forward(query).data } ?? []
+        var weights = [Float](repeating: 0, count: rows * steps)
+        var z = [Float](repeating: 0, count: rows * o)   // tanh's argument
+        query.data.withUnsafeBufferPointer { q in
+            z.withUnsafeMutableBufferPointer { y in
+                weights.withUnsafeMutableBufferPointer { w in
+                    attend(memory, queries: q.baseAddress!, runs: Self.runs(sources), stepsPerRow: 1, projected: projected,
+                           weights: w.baseAddress!, values: memory.contextOutputs, width: o, context: y.baseAddress!)
+                }
+                linearOut.weight.value.withUnsafeBufferPointer { wc in
+                    BLAS.gemm(transB: true, m: rows, n: o, k: d, a: q.baseAddress!, lda: d, b: wc.baseAddress! + e, ldb: e + d,
+                              beta: 1, c: y.baseAddress!, ldc: o)
+                }
+            }
+        }
+        // Into another array: in place, ck_tanh's loop fails its aliasing check and runs
+        // scalar (6-7x slower).
+        let out = FloatKernels.array(rows * o) { y in z.withUnsafeBufferPointer { ck_tanh($0.baseAddress!, y, Int64(rows * o)) } }
+        return (Tensor(shape: [rows, o], data: out), Tensor(shape: [rows, steps], data: weights))
     }
 
     /// scores[t, j] = Σ_a v_a tanh(K[j, a] + P[t, a]) for the valid positions j. No GEMM

@@ -252,7 +252,7 @@ public final class Seq2Seq: Module, ModelFileModel {
     }
 
     /// [embedding; feed] rows: (N, E) and (N, D) → (N, 1, E + D).
-    private static func decoderInput(_ embedded: UnsafeBufferPointer<Float>, _ feed: [Float], rows: Int, e: Int, d: Int) -> Tensor {
+    static func decoderInput(_ embedded: UnsafeBufferPointer<Float>, _ feed: [Float], rows: Int, e: Int, d: Int) -> Tensor {
         var x = [Float](repeating: 0, count: rows * (e + d))
         for r in 0..<rows {
             for j in 0..<e { x[r * (e + d) + j] = embedded[r * e + j] }
@@ -358,21 +358,21 @@ public final class Seq2Seq: Module, ModelFileModel {
         let b = Seq2SeqBatch(sources: sources, targets: sources.map { _ in [] })
         let x = sourceEmbedding.forward(b.source, shape: [b.size, b.sourceSteps])
         let (y, final) = encoder.infer(sequences: x, lengths: b.sourceLengths)
-        return (attention.memory(attend(y, lengths: b.sourceLengths).0, lengths: b.sourceLengths), startState(final, batch: b.size))
+        let states = attend(y, lengths: b.sourceLengths).0
+        // The fused step's memory (`Seq2SeqStepWeights`) unless int8 layers step instead.
+        let memory = isQuantized ? attention.memory(states, lengths: b.sourceLengths)
+            : attention.inferenceMemory(states, lengths: b.sourceLengths)
+        return (memory, startState(final, batch: b.size))
     }
 
     /// One decoder step for N rows: the previous tokens (N) and state → the logits over
     /// the target vocabulary (N, V), the next state and the attention weights (N, T_src).
     /// Row n attends over source `sources[n]` of `memory` (nil: source n): a beam search
-    /// passes its hypotheses' sources and reorders the state with `rows`.
+    /// passes its hypotheses' sources and reorders the state with `rows`. It prepares the
+    /// decoder's weights for the step each call (`translate` does that once).
     public func step(_ memory: AttentionMemory, tokens: [Int32], state: Seq2SeqDecoderState,
                      sources: [Int]? = nil) -> (logits: Tensor, state: Seq2SeqDecoderState, weights: Tensor) {
-        let (n, e, d) = (tokens.count, config.embeddingSize, config.decoderSize)
-        let embedded = targetEmbedding.forward(tokens, shape: [n])
-        let x = embedded.data.withUnsafeBufferPointer { Self.decoderInput($0, state.feed.data, rows: n, e: e, d: d) }
-        let (y, lstm) = decoder.infer(x, lengths: [Int](repeating: 1, count: n), initial: state.lstm)
-        let (h, cache) = attention.step(memory, query: y.reshaped([n, d]), sources: sources)
-        return (generator.forward(h), Seq2SeqDecoderState(lstm: lstm, feed: h), cache.weights.reshaped([n, memory.steps]))
+        step(memory, tokens: tokens, state: state, sources: sources, weights: Seq2SeqStepWeights(self))
     }
 
     /// One decoded hypothesis: its tokens, their attention rows and the sum of its
@@ -385,7 +385,7 @@ public final class Seq2Seq: Module, ModelFileModel {
 
     /// Greedy decoding of non-empty id sequences, together: each row stops at EOS or
     /// after `limits[n]` tokens.
-    func greedy(_ sources: [[Int32]], limits: [Int]) -> [Hypothesis] {
+    func greedy(_ sources: [[Int32]], limits: [Int], weights: Seq2SeqStepWeights?) -> [Hypothesis] {
         let (memory, start) = encode(sources)
         var state = start
         var results = sources.map { _ in Hypothesis() }
@@ -393,7 +393,7 @@ public final class Seq2Seq: Module, ModelFileModel {
         var tokens = [Int32](repeating: Seq2SeqVocabulary.begin, count: sources.count)
         let v = target.count
         while !active.isEmpty {
-            let (logits, next, weights) = step(memory, tokens: tokens, state: state, sources: active)
+            let (logits, next, attended) = step(memory, tokens: tokens, state: state, sources: active, weights: weights)
             var keep: [Int] = [], kept: [Int32] = []
             for (row, s) in active.enumerated() {
                 let scores = logits.data[(row * v)..<((row + 1) * v)]
@@ -401,7 +401,7 @@ public final class Seq2Seq: Module, ModelFileModel {
                 results[s].logProbability += scores[row * v + best] - VectorMath.logSumExp(scores)
                 if Int32(best) == Seq2SeqVocabulary.end { continue }
                 results[s].ids.append(Int32(best))
-                results[s].attention.append(Array(weights.data[(row * memory.steps)..<(row * memory.steps + sources[s].count)]))
+                results[s].attention.append(Array(attended.data[(row * memory.steps)..<(row * memory.steps + sources[s].count)]))
                 if results[s].ids.count < limits[s] { keep.append(row); kept.append(Int32(best)) }
             }
             active = keep.map { active[$0] }
@@ -412,10 +412,11 @@ public final class Seq2Seq: Module, ModelFileModel {
     }
 
     /// The n-best hypotheses of each source, best first.
-    func decode(_ sources: [[Int32]], decoding: Seq2SeqDecoding, maxLengthRatio: Float) throws -> [[Hypothesis]] {
+    func decode(_ sources: [[Int32]], decoding: Seq2SeqDecoding, maxLengthRatio: Float,
+                weights: Seq2SeqStepWeights?) throws -> [[Hypothesis]] {
         let limits = sources.map { max(1, Int((maxLengthRatio * Float($0.count)).rounded(.up))) }
-        guard decoding.beamSize > 1 else { return greedy(sources, limits: limits).map { [$0] } }
-        return beam(sources, limits: limits, beamSize: decoding.beamSize, lengthPenalty: decoding.lengthPenalty)
+        guard decoding.beamSize > 1 else { return greedy(sources, limits: limits, weights: weights).map { [$0] } }
+        return beam(sources, limits: limits, beamSize: decoding.beamSize, lengthPenalty: decoding.lengthPenalty, weights: weights)
     }
 
     /// Translates texts, in batches of similar length on up to `threads` threads: for
@@ -440,9 +441,10 @@ public final class Seq2Seq: Module, ModelFileModel {
                                    maxLengthRatio: ratio, threads: min(threads, batches.count))
         let slots = ResultSlots<[Seq2SeqTranslation]>(count: ids.count)
         let failure = ResultSlots<[LSTMKitError]>(count: 1)
+        let weights = Seq2SeqStepWeights(self)
         parallelForEach(batches.count, threads: threads) { i in
             do {
-                let out = try self.decode(batches[i].map { ids[$0] }, decoding: decoding, maxLengthRatio: ratio)
+                let out = try self.decode(batches[i].map { ids[$0] }, decoding: decoding, maxLengthRatio: ratio, weights: weights)
                 for (k, index) in batches[i].enumerated() {
                     slots.set(index, out[k].prefix(decoding.nBest).map { h in
                         Seq2SeqTranslation(ids: h.ids, tokens: h.ids.map(self.target.token), text: self.target.text(h.ids),
@@ -474,7 +476,7 @@ public final class Seq2Seq: Module, ModelFileModel {
         let (ts, e, d) = (Double(longest), Double(config.embeddingSize), Double(config.decoderSize))
         let outputs = (Double(maxLengthRatio) * ts).rounded(.up)
         let floats = Double(max(threads, 1)) * Double(batch)
-            * (ts * (2 * e + 9 * d + config.blockFloats(sourceSteps: ts)) + outputs * (ts + 2 * Double(target.count)))
+            * (ts * (2 * e + 10 * d + config.blockFloats(sourceSteps: ts)) + outputs * (ts + 2 * Double(target.count)))
         let bytes = floats * 4 < Double(Int.max / 2) ? Int(floats * 4) : .max
         try Memory.check(bytes: bytes, for: "translating \(batch) source\(batch == 1 ? "" : "s") of \(longest) tokens")
     }

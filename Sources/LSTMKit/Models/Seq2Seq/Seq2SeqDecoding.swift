@@ -65,7 +65,7 @@ extension Seq2Seq {
     /// exact bound (log-probability / limit^α) would decode to the limit far more often.
     /// (`stopEarly` false runs every source to its limit: for the test of the exact bound.)
     func beam(_ sources: [[Int32]], limits: [Int], beamSize k: Int, lengthPenalty alpha: Float,
-              stopEarly: Bool = true) -> [[Hypothesis]] {
+              weights: Seq2SeqStepWeights?, stopEarly: Bool = true) -> [[Hypothesis]] {
         let (memory, start) = encode(sources)
         let v = target.count
         var live = sources.map { _ in [Hypothesis()] }
@@ -82,7 +82,7 @@ extension Seq2Seq {
         var state = start
         var candidates = BeamCandidates(capacity: 2 * k)
         while !active.isEmpty {
-            let (logits, next, weights) = step(memory, tokens: tokens, state: state, sources: rowSources)
+            let (logits, next, attended) = step(memory, tokens: tokens, state: state, sources: rowSources, weights: weights)
             var keep: [Int] = [], stillActive: [Int] = []
             tokens = []
             var first = 0   // the source's first row
@@ -107,7 +107,7 @@ extension Seq2Seq {
                     if kept.count == k { break }
                     let row = first + c.parent
                     h.ids.append(c.token)
-                    h.attention.append(Array(weights.data[(row * memory.steps)..<(row * memory.steps + sources[s].count)]))
+                    h.attention.append(Array(attended.data[(row * memory.steps)..<(row * memory.steps + sources[s].count)]))
                     if h.ids.count >= limits[s] {
                         finish(h, s)
                     } else {
