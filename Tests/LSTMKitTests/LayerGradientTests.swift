@@ -251,6 +251,12 @@ struct FastMathTests {
         #expect(ys == Self.run(isa, 0, xs))
         ck_sigmoid(xs, &ys, Int64(xs.count))
         #expect(ys == Self.run(isa, 1, xs))
+        // In place (y == x, which takes its own loop) gives the same bits.
+        for (f, function) in [(ck_exp, 0), (ck_sigmoid, 1), (ck_tanh, 2)] as [((UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int64) -> Void, Int32)] {
+            var inPlace = xs
+            inPlace.withUnsafeMutableBufferPointer { f($0.baseAddress, $0.baseAddress, Int64(xs.count)) }
+            #expect(inPlace == Self.run(isa, function, xs), "function \(function) in place")
+        }
         // No better variant than the chosen one runs on this CPU.
         let order = ["avx512f", "avx2_fma", "baseline"]
         for better in order.prefix(while: { $0 != isa }) {
