@@ -42,10 +42,13 @@ PG_INLINE void store_tile(const float *acc, int mr, int64_t nn, float *c, int64_
 }
 
 typedef void (*pg_tile_fn)(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
-                           int64_t nn, int load_c);
+                           int64_t nn, int load_c, const float *next);
 
 /// The loops every variant shares: K blocks, then 16-column panels, then tiles of up to
 /// 6 rows (tiles[mr] computes one). Each tile's sum over a K block is added to C once.
+/// A panel's last tile also fetches the next panel into L1 (`next`): W_hh (1 MiB at
+/// H = 256) does not fit a core's L2 here, and the first tile of a panel would otherwise
+/// wait for it (5 % at C2's step).
 static void gemm_loops(const pg_tile_fn tiles[PG_MR + 1], int64_t M, int64_t N, int64_t K, const float *A,
                        int64_t lda, const float *packed, float *C, int64_t ldc, int accumulate) {
     if (M <= 0 || N <= 0) return;
@@ -62,7 +65,8 @@ static void gemm_loops(const pg_tile_fn tiles[PG_MR + 1], int64_t M, int64_t N, 
             int64_t nn = N - n0 < PG_NR ? N - n0 : PG_NR;
             for (int64_t m0 = 0; m0 < M; m0 += PG_MR) {
                 int64_t mr = M - m0 < PG_MR ? M - m0 : PG_MR;
-                tiles[mr](kc, A + m0 * lda + k0, lda, panel, C + m0 * ldc + n0, ldc, nn, load_c);
+                const float *next = m0 + PG_MR >= M && n0 + PG_NR < N ? panel + PG_NR * K : NULL;
+                tiles[mr](kc, A + m0 * lda + k0, lda, panel, C + m0 * ldc + n0, ldc, nn, load_c, next);
             }
         }
     }
@@ -70,7 +74,8 @@ static void gemm_loops(const pg_tile_fn tiles[PG_MR + 1], int64_t M, int64_t N, 
 
 /// The plain variant's tile.
 PG_INLINE void tile_plain(int MR, int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc,
-                          int64_t nn, int load_c) {
+                          int64_t nn, int load_c, const float *next) {
+    (void)next;
     float acc[PG_MR * PG_NR] = {0};
     for (int64_t k = 0; k < kc; k++)
         for (int i = 0; i < MR; i++) {
@@ -90,12 +95,13 @@ PG_INLINE void tile_plain(int MR, int64_t kc, const float *a, int64_t lda, const
 #define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 __attribute__((target("avx2,fma"))) PG_INLINE void tile_avx2(int MR, int64_t kc, const float *a, int64_t lda,
                                                              const float *b, float *c, int64_t ldc, int64_t nn,
-                                                             int load_c) {
+                                                             int load_c, const float *next) {
 #define PG_ZERO(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = c##i##0;
     PG_ROWS(PG_ZERO)
     const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
     for (int64_t k = 0; k < kc; k++) {
         __m256 b0 = _mm256_loadu_ps(b + k * PG_NR), b1 = _mm256_loadu_ps(b + k * PG_NR + 8);
+        if (next) _mm_prefetch((const char *)(next + k * PG_NR), _MM_HINT_T0);   // one line per k
 #define PG_FMA(i)                                               \
     if (MR > i) {                                               \
         __m256 ai = _mm256_broadcast_ss(a##i + k);              \
@@ -125,8 +131,9 @@ __attribute__((target("avx2,fma"))) PG_INLINE void tile_avx2(int MR, int64_t kc,
 /// stay in registers) and its GEMM.
 #define PG_TILE(V, MR)                                                                                      \
     PG_TARGET_##V static void tile_##V##_##MR(int64_t kc, const float *a, int64_t lda, const float *b,      \
-                                              float *c, int64_t ldc, int64_t nn, int load_c) {              \
-        tile_##V(MR, kc, a, lda, b, c, ldc, nn, load_c);                                                    \
+                                              float *c, int64_t ldc, int64_t nn, int load_c,                \
+                                              const float *next) {                                          \
+        tile_##V(MR, kc, a, lda, b, c, ldc, nn, load_c, next);                                              \
     }
 #define PG_VARIANT(V)                                                                                       \
     PG_TILE(V, 1) PG_TILE(V, 2) PG_TILE(V, 3) PG_TILE(V, 4) PG_TILE(V, 5) PG_TILE(V, 6)                     \
