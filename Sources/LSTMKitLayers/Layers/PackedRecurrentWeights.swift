@@ -85,7 +85,7 @@ final class PackedRecurrentWeights: @unchecked Sendable {
 /// once (`ck_sgemm_packed`) instead of through OpenBLAS, which re-packs the whole of W_hh
 /// at every step. Taken on a CPU with AVX2 and FMA and without AVX-512 (whose OpenBLAS
 /// kernels win), unless more than one thread is allowed for this product and it is
-/// large enough for OpenBLAS to split over them (`openBLASSplitsFrom`): then OpenBLAS's
+/// large enough for OpenBLAS to split over them (`openBLASOneThreadUpTo`): then OpenBLAS's
 /// two cores win. (One thread: a direction of a layer whose two directions share the
 /// cores, or a one-thread library.) Below that size OpenBLAS runs on one thread at any
 /// count, so the packed GEMM is taken whatever the count and a call gives the same bits
@@ -97,16 +97,16 @@ struct PackedRecurrentProduct {
     private let packing: PackedRecurrentWeights.Packing
     private let width: Int
 
-    /// OpenBLAS 0.3's threshold: it runs a GEMM of fewer multiply-adds (M·N·K) on one
-    /// thread (SMP_THRESHOLD_MIN 65,536 × GEMM_MULTITHREAD_THRESHOLD 4).
-    static let openBLASSplitsFrom = 4 * 65_536
+    /// OpenBLAS 0.3's threshold: it runs a GEMM of at most this many multiply-adds
+    /// (M·N·K) on one thread (SMP_THRESHOLD_MIN 65,536 × GEMM_MULTITHREAD_THRESHOLD 4).
+    static let openBLASOneThreadUpTo = 4 * 65_536
 
     /// The product for layer-direction `index` of `layer`, or nil where OpenBLAS does it.
     init?(_ layer: RecurrentStack, index: Int, batch: Int) {
         let weight = layer.weightHH[index]
         (width, hidden) = (weight.shape[0], weight.shape[1])
         guard batch >= 2, ck_sgemm_packed_preferred() != 0,
-              availableThreads == 1 || batch * width * hidden < Self.openBLASSplitsFrom else { return nil }
+              availableThreads == 1 || batch * width * hidden <= Self.openBLASOneThreadUpTo else { return nil }
         packing = layer.packedWeights.packing(of: weight, index: index, layout: .gemm)
     }
 
