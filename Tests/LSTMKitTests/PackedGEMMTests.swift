@@ -73,11 +73,12 @@ struct PackedGEMMTests {
         }
     }
 
-    /// Tails of every loop (rows past multiples of 6, columns past 16, K past the
-    /// 256-column blocks), single rows and columns, and the C2 step's shape.
+    /// Tails of every loop (rows past multiples of 6 and of the 96-row blocks, columns
+    /// past 16, K past the 256-column blocks), single rows and columns, and the C2 step's
+    /// shape.
     static let cases = [
         Case(m: 1, n: 1, k: 1), Case(m: 5, n: 17, k: 3), Case(m: 7, n: 53, k: 37), Case(m: 6, n: 16, k: 256),
-        Case(m: 13, n: 33, k: 300), Case(m: 12, n: 76, k: 19), Case(m: 64, n: 1024, k: 256),
+        Case(m: 13, n: 33, k: 300), Case(m: 12, n: 76, k: 19), Case(m: 64, n: 1024, k: 256), Case(m: 200, n: 35, k: 41),
     ]
 
     @Test("every variant against the double reference: C = A·Bᵀ and C += A·Bᵀ, strides, tails", arguments: cases)
