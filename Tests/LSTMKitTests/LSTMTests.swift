@@ -72,13 +72,16 @@ struct LSTMReferenceTests {
         }
     }
 
+    /// Within float32 rounding, not bit for bit: a batch's inference may take the packed
+    /// GEMM (PackedGEMMTests), summing in another order than forward's OpenBLAS.
     @Test("inference-only pass equals the training-capable forward pass", arguments: lstmCases)
     func inferenceMatches(_ c: LSTMCase) throws {
         let (lstm, _, x, initial) = try makeLSTMCase(c)
         let full = try lstm.run(x, lengths: c.lengths, initial: initial)
         let fast = try lstm.runInference(x, lengths: c.lengths, initial: initial)
-        #expect(fast.y == full.y)
-        #expect(fast.final == full.final)
+        expectClose(fast.y.data, full.y.data, tol: 1e-5, floor: 1e-2, "y \(c)")
+        expectClose(fast.final.h.data, full.final.h.data, tol: 1e-5, floor: 1e-2, "h_n \(c)")
+        expectClose(fast.final.c.data, full.final.c.data, tol: 1e-5, floor: 1e-2, "c_n \(c)")
         // Lengths sorted longest first take the packed path (finished rows skipped).
         if let lengths = c.lengths {
             let order = lengths.indices.sorted { lengths[$0] > lengths[$1] }
@@ -90,7 +93,8 @@ struct LSTMReferenceTests {
             let k = c.bidirectional ? 2 : 1
             for (row, i) in order.enumerated() {
                 let width = t * k * c.hiddenSize
-                #expect(Array(sorted.y.data[(row * width)..<((row + 1) * width)]) == Array(unsorted.y.data[(i * width)..<((i + 1) * width)]))
+                expectClose(Array(sorted.y.data[(row * width)..<((row + 1) * width)]), Array(unsorted.y.data[(i * width)..<((i + 1) * width)]),
+                            tol: 1e-5, floor: 1e-2, "sorted row \(row) \(c)")
             }
         }
     }

@@ -83,6 +83,25 @@ int ck_lstm_split_pack(const float *W_hh, int64_t H, float *packed0, float *pack
 int ck_lstm_split_steps(const float *packed0, const float *packed1, int64_t H, const float *gates,
                         int64_t steps, float *h, float *c, float *y, int64_t y_stride, int threads);
 
+/// C (+)= A · Bᵀ with B packed once (packed_gemm.c): the recurrent layers' per-step
+/// product in inference, which OpenBLAS would re-pack at every step. B is (N, K) with row
+/// stride ldb (W_hh), A (M, K) with row stride lda, C (M, N) with row stride ldc.
+/// ck_sgemm_pack writes ck_sgemm_packed_count(N, K) floats (best 64-byte aligned);
+/// ck_sgemm_packed adds A · Bᵀ to C when accumulate, else writes it. B, A and C must not
+/// overlap. Sums in another order than OpenBLAS (last-bit differences).
+int64_t ck_sgemm_packed_count(int64_t N, int64_t K);
+void ck_sgemm_pack(const float *B, int64_t N, int64_t K, int64_t ldb, float *packed);
+void ck_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *packed, float *C,
+                     int64_t ldc, int accumulate);
+/// The variant ck_sgemm_packed runs here ("avx2_fma" or "plain"), and whether it beats
+/// OpenBLAS on this CPU (1: AVX2 + FMA without AVX-512, where OpenBLAS's own kernels win).
+const char *ck_sgemm_packed_isa(void);
+int ck_sgemm_packed_preferred(void);
+/// For tests: ck_sgemm_packed with the named variant; 0 (nothing written) if this build or
+/// CPU lacks it.
+int ck_sgemm_packed_variant(const char *isa, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                            const float *packed, float *C, int64_t ldc, int accumulate);
+
 /// y[k] = exp(x[k]), 1 / (1 + exp(-x[k])), tanh(x[k]) for k < n, by the kernels'
 /// approximations (for tests). y may equal x.
 void ck_exp(const float *x, float *y, int64_t n);

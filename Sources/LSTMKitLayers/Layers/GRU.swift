@@ -89,10 +89,11 @@ public final class GRU: RecurrentStack {
         return Output(y: y, final: final, cache: cache)
     }
 
-    /// Inference only: the same result as `forward(training: false)` without keeping
+    /// Inference only: the result of `forward(training: false)` without keeping
     /// anything for backward: per direction one chunk of steps' gates and one (B, H)
     /// state updated in place. With more than one BLAS thread allowed, the two
-    /// directions of a layer run at the same time.
+    /// directions of a layer run at the same time. A batch's per-step product may run on
+    /// W_hh packed once (`PackedRecurrentProduct`): then within float32 rounding of it.
     public func infer(_ x: Tensor, lengths: [Int], initial: Tensor? = nil) -> (y: Tensor, final: Tensor) {
         if let quantized {
             let out = quantized.infer(sequences: x, lengths: lengths, initial: initial.map { RecurrentState(h: $0, c: nil) })
@@ -129,6 +130,7 @@ public final class GRU: RecurrentStack {
         weightHH[index].value.withUnsafeBufferPointer { WHH in
         biasIH[index].value.withUnsafeBufferPointer { BIH in
         biasHH[index].value.withUnsafeBufferPointer { BHH in
+            let packed = PackedRecurrentProduct(self, index: index, batch: batch)
             for s0 in stride(from: 0, to: steps, by: chunk) {
                 let n = min(chunk, steps - s0)
                 PaddedSteps.projectSteps(x, inSize: inSize, batch: batch, steps: steps, lengths: lengths,
@@ -138,7 +140,7 @@ public final class GRU: RecurrentStack {
                 for s in s0..<(s0 + n) {
                     let gs = gates + (s - s0) * batch * g3
                     Self.recurrentProjection(rows: active[s], batch: batch, hidden: hSize, h: h,
-                                             weight: WHH.baseAddress!, bias: BHH.baseAddress!, into: hg)
+                                             weight: WHH.baseAddress!, bias: BHH.baseAddress!, packed: packed, into: hg)
                     for b in 0..<active[s] {
                         // Finished rows keep their state: it is their final state.
                         guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else { continue }
@@ -158,13 +160,18 @@ public final class GRU: RecurrentStack {
     /// The recurrent projections of one step: hg (rows, 3H) = b_hh + h W_hh^T, for the
     /// first `rows` rows (the running ones). A batch of one takes the matrix-vector
     /// kernel (a GEMM would repack W_hh every step). Forward and inference both call it,
-    /// so they agree bit for bit.
+    /// so they agree bit for bit, except where inference passes W_hh packed for a
+    /// batch's GEMM (`PackedRecurrentProduct`: last-bit differences).
     @inline(__always)
     private static func recurrentProjection(rows: Int, batch: Int, hidden: Int, h: UnsafePointer<Float>,
                                             weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                                            into hg: UnsafeMutablePointer<Float>) {
+                                            packed: PackedRecurrentProduct?, into hg: UnsafeMutablePointer<Float>) {
         let g3 = 3 * hidden
         for r in 0..<rows { (hg + r * g3).update(from: bias, count: g3) }
+        if let packed {
+            packed.add(rows: rows, h: h, into: hg)
+            return
+        }
         if batch == 1 {
             if rows == 1 { ck_gemv_accumulate(weight, Int64(g3), Int64(hidden), h, hg) }
             return
@@ -213,7 +220,8 @@ public final class GRU: RecurrentStack {
                 let hPrev = HS.baseAddress! + s * batch * hSize
                 let hNext = hPrev + batch * hSize
                 Self.recurrentProjection(rows: active[s], batch: batch, hidden: hSize, h: hPrev,
-                                         weight: WHH.baseAddress!, bias: BHH.baseAddress!, into: HG.baseAddress!)
+                                         weight: WHH.baseAddress!, bias: BHH.baseAddress!, packed: nil,
+                                         into: HG.baseAddress!)
                 for b in 0..<batch {
                     guard let t = PaddedSteps.timeIndex(step: s, length: lengths[b], reverse: reverse) else {
                         // Finished sequence: carry the state, leave no trace in the gates.

@@ -43,9 +43,6 @@ extension RecurrentState {
 /// `forward` does not modify the layer (except, in training, the dropout generator and
 /// the spare buffers), so many threads can run inference on one LSTM.
 public final class LSTM: RecurrentStack {
-    /// W_hh packed for batches of one, kept until the weights change.
-    let packedWeights = PackedRecurrentWeights()
-
     public init(_ config: LSTMConfig) throws {
         try super.init(config, gates: 4)
     }
@@ -103,7 +100,7 @@ public final class LSTM: RecurrentStack {
         return Output(y: y, final: final, cache: cache)
     }
 
-    /// Inference only: the same result as `forward(training: false)` without keeping
+    /// Inference only: the result of `forward(training: false)` without keeping
     /// anything for backward. Per direction it holds the gates of one chunk of steps
     /// (see `projectionChunkRows`) and one (B, H) state updated in place, instead of
     /// every step's gates and states.
@@ -114,7 +111,9 @@ public final class LSTM: RecurrentStack {
     /// A unidirectional batch of one splits each step over two cores instead
     /// (`SplitRecurrence`). Both give forward's result to the bit wherever OpenBLAS's
     /// own sums do not depend on its thread count (its AVX-512 kernels; its AVX2 ones,
-    /// forced by OPENBLAS_CORETYPE=Haswell, round differently with 2 threads).
+    /// forced by OPENBLAS_CORETYPE=Haswell, round differently with 2 threads), except
+    /// where a batch's per-step product runs on W_hh packed once
+    /// (`PackedRecurrentProduct`, AVX2 CPUs): then within float32 rounding of it.
     public func infer(_ x: Tensor, lengths: [Int], initial: LSTMState? = nil) -> (y: Tensor, final: LSTMState) {
         if let quantized {
             let out = quantized.infer(sequences: x, lengths: lengths, initial: initial.map(RecurrentState.init))
@@ -153,7 +152,8 @@ public final class LSTM: RecurrentStack {
         weightIH[index].value.withUnsafeBufferPointer { WIH in
         weightHH[index].value.withUnsafeBufferPointer { WHH in
             let split = SplitRecurrence(self, index: index, batch: batch, steps: steps)
-            let recurrence = split == nil ? Recurrence(self, index: index, weight: WHH.baseAddress!, batch: batch, steps: steps) : nil
+            let recurrence = split == nil
+                ? Recurrence(self, index: index, weight: WHH.baseAddress!, batch: batch, steps: steps, inference: true) : nil
             // The split's helper thread needs the second core: an OpenBLAS worker woken
             // for the (small) input projection would keep spinning on it.
             if split != nil { BLASThreadPin.enter() }
@@ -213,25 +213,33 @@ public final class LSTM: RecurrentStack {
 
     /// W_hh as one direction's recurrence reads it: gates (rows, 4H) += h (rows, H) W_hh^T.
     /// A batch of one runs a matrix-vector kernel instead of a GEMM (which would repack
-    /// W_hh every step), from a packed copy when the sequence is long enough. The choice
-    /// depends on the batch and the steps only, so forward and inference agree exactly.
+    /// W_hh every step), from a packed copy when the sequence is long enough; the choice
+    /// depends on the batch and the steps only, so forward and inference agree exactly
+    /// there. A larger batch in inference may take a GEMM on W_hh packed once
+    /// (`PackedRecurrentProduct`: last-bit differences from forward's OpenBLAS GEMM).
     private struct Recurrence {
         let hidden: Int
         let batch: Int
         let weight: UnsafePointer<Float>
         /// W_hh packed (kept alive while the recurrence runs), or nil to read it as is.
         let packing: PackedRecurrentWeights.Packing?
+        let packedProduct: PackedRecurrentProduct?
 
-        init(_ lstm: LSTM, index: Int, weight: UnsafePointer<Float>, batch: Int, steps: Int) {
+        init(_ lstm: LSTM, index: Int, weight: UnsafePointer<Float>, batch: Int, steps: Int, inference: Bool) {
             hidden = lstm.config.hiddenSize
             self.batch = batch
             self.weight = weight
             packing = batch == 1 && steps >= LSTM.packedRecurrenceMinSteps
-                ? lstm.packedWeights.packing(of: lstm.weightHH[index], index: index, hidden: hidden, split: false) : nil
+                ? lstm.packedWeights.packing(of: lstm.weightHH[index], index: index, layout: .gemv) : nil
+            packedProduct = inference ? PackedRecurrentProduct(lstm, index: index, batch: batch) : nil
         }
 
         @inline(__always)
         func add(rows: Int, h: UnsafePointer<Float>, gates: UnsafeMutablePointer<Float>) {
+            if let packedProduct {
+                packedProduct.add(rows: rows, h: h, into: gates)
+                return
+            }
             if batch == 1 {
                 guard rows == 1 else { return }
                 if let packing {
@@ -276,7 +284,8 @@ public final class LSTM: RecurrentStack {
         bias.withUnsafeBufferPointer { BIAS in
         weightIH[index].value.withUnsafeBufferPointer { WIH in
         weightHH[index].value.withUnsafeBufferPointer { WHH in
-            let recurrence = Recurrence(self, index: index, weight: WHH.baseAddress!, batch: batch, steps: steps)
+            let recurrence = Recurrence(self, index: index, weight: WHH.baseAddress!, batch: batch, steps: steps,
+                                        inference: false)
             for s in 0..<steps {
                 let gs = G.baseAddress! + s * batch * g4
                 if s % chunk == 0 {

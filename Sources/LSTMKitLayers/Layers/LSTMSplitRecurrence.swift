@@ -21,7 +21,7 @@ struct SplitRecurrence {
         hidden = lstm.config.hiddenSize
         guard batch == 1, steps >= LSTM.packedRecurrenceMinSteps, hidden >= Self.minHidden,
               availableThreads >= 2 else { return nil }
-        packing = lstm.packedWeights.packing(of: lstm.weightHH[index], index: index, hidden: hidden, split: true)
+        packing = lstm.packedWeights.packing(of: lstm.weightHH[index], index: index, layout: .split)
     }
 
     /// Runs `steps` steps from the pre-activations `gates` (steps, 4H): h and c hold the

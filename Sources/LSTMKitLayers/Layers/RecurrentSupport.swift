@@ -102,7 +102,7 @@ final class SpareBuffers {
 /// What a multi-layer, optionally bidirectional recurrent layer holds whatever its
 /// cell (the LSTM and the GRU subclass it): its config, its weights in PyTorch's layout
 /// for G gate blocks (`RecurrentWeights`), the generator of the dropout masks between
-/// layers, and training's spare buffers.
+/// layers, training's spare buffers and inference's packed W_hh.
 public class RecurrentStack: Module {
     public let config: RecurrentConfig
     /// Per layer and direction (index l*K + d): W_ih (G·H, in), W_hh (G·H, H), b_ih, b_hh (G·H).
@@ -120,6 +120,8 @@ public class RecurrentStack: Module {
     public var dropoutRNG: SeededRandom
     /// Training's gate and state buffers, reused from one step to the next.
     let spareBuffers = SpareBuffers()
+    /// W_hh packed for inference's own kernels, kept until the weights change.
+    let packedWeights = PackedRecurrentWeights()
 
     init(_ config: RecurrentConfig, gates: Int) throws {
         try config.validate()
