@@ -168,7 +168,7 @@ private let texts = ["abcde", "a", "cab", "eeddcc", "bd", "ace"]
     @Test(arguments: AttentionScore.allCases) func fusedDecodingIsTheLayersDecoding(_ score: AttentionScore) throws {
         let m = try model(score)
         let ids = texts.map(m.source.encode), limits = ids.map { 2 * $0.count }
-        let weights = Seq2SeqStepWeights(m)
+        let weights = try #require(Seq2SeqStepWeights(m))
         for k in [1, 3, 5] {
             let fast = k == 1 ? m.greedy(ids, limits: limits, weights: weights).map { [$0] }
                 : m.beam(ids, limits: limits, beamSize: k, lengthPenalty: 1, weights: weights)
@@ -190,6 +190,29 @@ private let texts = ["abcde", "a", "cab", "eeddcc", "bd", "ace"]
         #expect(Seq2SeqStepWeights(m) != nil)
         try m.quantizeLayers()
         #expect(Seq2SeqStepWeights(m) == nil)
+    }
+
+    /// A word vocabulary larger than 2D (here 4 + 30 words, D 4) is not tabulated: its
+    /// steps go through the layers, and translate still decodes.
+    @Test func largeVocabularyIsNotFused() throws {
+        let m = try model(.general, targets: (0..<30).map { "w\($0)" }.joined(separator: " "))
+        #expect(m.target.count > 2 * m.config.decoderSize && Seq2SeqStepWeights(m) == nil)
+        #expect(try m.translate(["abc"], decoding: Seq2SeqDecoding(beamSize: 3)).count == 1)
+    }
+
+    /// The model keeps its step weights while the decoder's weights are unchanged and
+    /// makes them again when one changes.
+    @Test func stepWeightsFollowTheWeights() throws {
+        let m = try widerModel(.general)
+        let a = try #require(m.stepWeights.weights(of: m))
+        let again = try #require(m.stepWeights.weights(of: m))
+        #expect(again.recurrent == a.recurrent)
+        m.decoder.weightHH[0].value[0] += 1
+        let b = try #require(m.stepWeights.weights(of: m)), fresh = try #require(Seq2SeqStepWeights(m))
+        #expect(b.recurrent != a.recurrent && b.recurrent == fresh.recurrent)
+        m.targetEmbedding.weight.value[m.config.embeddingSize * 4] += 1
+        let c = try #require(m.stepWeights.weights(of: m))
+        #expect(c.table != b.table)
     }
 
     @Test func badOptionsAreRefused() throws {

@@ -186,6 +186,8 @@ public final class Seq2Seq: Module, ModelFileModel {
     public let attention: EncoderDecoderAttention
     let generator: Linear
     var dropoutRNG: SeededRandom
+    /// The decoding step's prepared weights (Seq2SeqStep.swift).
+    let stepWeights = Seq2SeqStepWeightsCache()
 
     public init(config: Seq2SeqConfig, source: Seq2SeqVocabulary, target: Seq2SeqVocabulary) throws {
         try config.validate()
@@ -368,11 +370,10 @@ public final class Seq2Seq: Module, ModelFileModel {
     /// One decoder step for N rows: the previous tokens (N) and state → the logits over
     /// the target vocabulary (N, V), the next state and the attention weights (N, T_src).
     /// Row n attends over source `sources[n]` of `memory` (nil: source n): a beam search
-    /// passes its hypotheses' sources and reorders the state with `rows`. It prepares the
-    /// decoder's weights for the step each call (`translate` does that once).
+    /// passes its hypotheses' sources and reorders the state with `rows`.
     public func step(_ memory: AttentionMemory, tokens: [Int32], state: Seq2SeqDecoderState,
                      sources: [Int]? = nil) -> (logits: Tensor, state: Seq2SeqDecoderState, weights: Tensor) {
-        step(memory, tokens: tokens, state: state, sources: sources, weights: Seq2SeqStepWeights(self))
+        step(memory, tokens: tokens, state: state, sources: sources, weights: stepWeights.weights(of: self))
     }
 
     /// One decoded hypothesis: its tokens, their attention rows and the sum of its
@@ -441,7 +442,7 @@ public final class Seq2Seq: Module, ModelFileModel {
                                    maxLengthRatio: ratio, threads: min(threads, batches.count))
         let slots = ResultSlots<[Seq2SeqTranslation]>(count: ids.count)
         let failure = ResultSlots<[LSTMKitError]>(count: 1)
-        let weights = Seq2SeqStepWeights(self)
+        let weights = stepWeights.weights(of: self)
         parallelForEach(batches.count, threads: threads) { i in
             do {
                 let out = try self.decode(batches[i].map { ids[$0] }, decoding: decoding, maxLengthRatio: ratio, weights: weights)

@@ -1,4 +1,5 @@
 import CKernels
+import Dispatch
 import LSTMKitCore
 import LSTMKitLayers
 
@@ -8,18 +9,21 @@ import LSTMKitLayers
 /// embedding's share tabulated per token, and W_cat = [W_ih[:, E:] | W_hh] (4D, 2D): one
 /// GEMM of depth 2D a step instead of the layer's two (depths E + D and D), and a row copy
 /// instead of the embedding's products. The sums run in another order than the layer's
-/// (last bits differ; training keeps the layer). Made once per `translate` call.
+/// (last bits differ; training keeps the layer). Kept by the model while its decoder's
+/// weights are unchanged (`Seq2SeqStepWeightsCache`).
 struct Seq2SeqStepWeights {
     /// (V, 4D)
     let table: [Float]
     /// (4D, 2D)
     let recurrent: [Float]
 
-    /// nil for an int8 model (Swift's `quantizeLayers`: its float weights are gone): it
-    /// steps through the layers.
+    /// nil for an int8 model (Swift's `quantizeLayers`: its float weights are gone) and
+    /// for a target vocabulary larger than 2D (words, not phonemes or characters): its
+    /// table (V × 4D) would cost more to make than a call's steps save, and hold tens of
+    /// MB. Those step through the layers.
     init?(_ model: Seq2Seq) {
-        guard !model.isQuantized else { return nil }
         let (v, e, d) = (model.target.count, model.config.embeddingSize, model.config.decoderSize)
+        guard !model.isQuantized, v <= 2 * d else { return nil }
         let g = 4 * d
         let (wih, whh) = (model.decoder.weightIH[0].value, model.decoder.weightHH[0].value)   // (4D, E + D), (4D, D)
         var recurrent = [Float](repeating: 0, count: g * 2 * d)
@@ -39,6 +43,29 @@ struct Seq2SeqStepWeights {
             }
         }
         (self.table, self.recurrent) = (table, recurrent)
+    }
+}
+
+/// A model's `Seq2SeqStepWeights`, made once and made again only when a weight they are
+/// made from changes (`Parameter.version`): `translate` and the public `step` (token by
+/// token) would otherwise copy W_ih and W_hh and tabulate the embedding at every call.
+final class Seq2SeqStepWeightsCache: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "lstmkit.seq2seq-step-weights")
+    private var cached: (key: [UInt64], weights: Seq2SeqStepWeights?)?
+
+    func weights(of model: Seq2Seq) -> Seq2SeqStepWeights? {
+        let d = model.decoder
+        let key = [d.weightIH[0], d.weightHH[0], d.biasIH[0], d.biasHH[0], model.targetEmbedding.weight].map(\.version)
+            + [model.isQuantized ? 1 : 0]
+        // In the fork gate: a fork never copies the queue held.
+        ck_fork_gate_enter()
+        defer { ck_fork_gate_leave() }
+        return queue.sync {
+            if let c = cached, c.key == key { return c.weights }
+            let w = Seq2SeqStepWeights(model)
+            cached = (key, w)
+            return w
+        }
     }
 }
 
