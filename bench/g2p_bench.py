@@ -54,6 +54,22 @@ def log(msg):
     print(f"[g2p_bench] {msg}", flush=True)
 
 
+def pin_side_by_side():
+    """--side-by-side: LSTMKit on core 0 and the peer on core 1 (`taskset`), speed at one
+    thread only. Shared with bench/translate_bench.py."""
+    SPEED_THREADS[:] = [1]
+    PIN.update(lstmkit=["taskset", "-c", "0"], pytorch=["taskset", "-c", "1"])
+
+
+def run_engines(runs, side_by_side):
+    """The results of `runs` (callables, one per engine): at the same time with
+    --side-by-side, else one after the other."""
+    if not side_by_side:
+        return [run() for run in runs]
+    with concurrent.futures.ThreadPoolExecutor(len(runs)) as pool:
+        return [f.result() for f in [pool.submit(run) for run in runs]]
+
+
 def smoke_subset(full, out):
     """Every 50th training pair and the first 200 dev and test words of `full`, in `out`."""
     os.makedirs(out, exist_ok=True)
@@ -156,8 +172,7 @@ def main():
     args = ap.parse_args()
     if args.side_by_side:
         args.threads = 1
-        SPEED_THREADS[:] = [1]
-        PIN.update(lstmkit=["taskset", "-c", "0"], pytorch=["taskset", "-c", "1"])
+        pin_side_by_side()
     minutes = args.minutes if args.minutes is not None else (1 if args.smoke else 90)
     # As the other speed scripts: OpenBLAS picks its own kernels (this machine's shell may
     # pin them with OPENBLAS_CORETYPE), in every engine subprocess.
@@ -182,11 +197,7 @@ def main():
     t0 = time.monotonic()
     runs = [lambda: lstmkit(args.bench, data, minutes, args.threads, args.beam, args.schedule, args.epochs),
             lambda: pytorch(data, minutes, args.threads, args.beam, args.schedule, args.epochs)]
-    if args.side_by_side:
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            report["results"] = [f.result() for f in [pool.submit(run) for run in runs]]
-    else:
-        report["results"] = [run() for run in runs]
+    report["results"] = run_engines(runs, args.side_by_side)
     report["seconds"] = time.monotonic() - t0
     report["machine"]["load_average_at_end"] = os.getloadavg()
     out = os.path.join(RESULTS, "g2p_bench_smoke.json" if args.smoke else "g2p_bench.json")

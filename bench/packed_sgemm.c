@@ -3,7 +3,9 @@
 // in one process, alternating the two per round. Build and run (OPENBLAS_CORETYPE unset):
 //
 //   clang -O2 -o /tmp/packed_sgemm bench/packed_sgemm.c Sources/CKernels/packed_gemm.c
-//      -ISources/CKernels/include -lopenblas -lm      (one line)
+//      Sources/CKernels/openblas_core.c -ISources/CKernels/include -lopenblas -lm   (one line;
+//      openblas_core.c moves OpenBLAS off its Prescott fallback on CPUs it does not know,
+//      as LSTMKit does when it loads)
 //   env -u OPENBLAS_CORETYPE /tmp/packed_sgemm [M N K ...]   # default: 64 1024 256 (C2's step)
 //
 // Each line: the shape, both engines' median and best GFLOP/s over 5 rounds of `reps`

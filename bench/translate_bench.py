@@ -13,7 +13,10 @@ split of bench/translate_data.py; BLEU by sacrebleu.
 Both read the same model-side files (data-cache/translate/<tokens>/), so they see the
 same tokens. Then, per engine: the TEST split decoded ONCE greedily and once with beam
 --beam; the dev split decoded at 1 and 2 threads (sentences/s, and the dev BLEU of that
-decoding).
+decoding). --schedule and --epochs go to both engines (LSTMKit's loop settings; the peer
+follows the same rules). --side-by-side trains and decodes both engines at the same time,
+as bench/g2p_bench.py's does: each pinned to a core of its own on one thread, the same
+wall time on equal cores in half the hours (speed at 1 thread only).
 
 Tokens (--tokens): `words` (default): both sides lower-cased and split into words and
 punctuation marks (a word keeps inner hyphens and apostrophes: "kadesh-barnea",
@@ -30,6 +33,7 @@ in the output (it matches nothing).
 
     /tmp/venv-translate-bench/bin/python bench/translate_bench.py [--minutes 90] [--threads 2]
         [--beam 5] [--tokens words] [--min-count 3] [--smoke] [--dev-only] [--engines lstmkit,pytorch]
+        [--schedule plateau|cosine] [--epochs 30] [--side-by-side]
 
 The Python running it needs torch and sacrebleu. --smoke: a tiny subset (every 20th
 training pair, the first 100 dev and 100 test pairs) and 1 minute per engine unless
@@ -52,12 +56,13 @@ import sacrebleu
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import translate_data  # noqa: E402
-from g2p_bench import run_json  # noqa: E402 (runs lstmkit-bench, parses its JSON line)
+# run_json runs lstmkit-bench and parses its JSON line; PIN, SPEED_THREADS and the two
+# functions after them are --side-by-side's (one definition, shared with the G2P bench).
+from g2p_bench import PIN, SPEED_THREADS, pin_side_by_side, run_engines, run_json  # noqa: E402
 
 REPO = translate_data.REPO
 RESULTS = os.path.join(REPO, "bench", "results")
 RUNS = os.path.join(REPO, "data-cache", "runs")
-SPEED_THREADS = (1, 2)
 SPLITS = translate_data.SPLITS
 TOKEN = re.compile(r"\w+(?:[-’']\w+)*|[^\w\s]")
 
@@ -116,16 +121,18 @@ def modes(beam, dev_only):
 
 def lstmkit(bench, data, refs, args):
     model = os.path.join(RUNS, f"translate-bench-lstmkit-{args.tokens}.safetensors")
-    trained = run_json([bench, "g2p", "train", os.path.join(data, "train.tsv"), os.path.join(data, "dev.tsv"), model,
-                        str(args.threads), f"source_tokens={args.tokens}", f"target_tokens={args.tokens}",
-                        f"min_count={args.min_count}", f"time_limit={max(1, round(args.minutes * 60))}"])
+    trained = run_json(PIN["lstmkit"] + [
+        bench, "g2p", "train", os.path.join(data, "train.tsv"), os.path.join(data, "dev.tsv"), model,
+        str(args.threads), f"source_tokens={args.tokens}", f"target_tokens={args.tokens}",
+        f"min_count={args.min_count}", f"time_limit={max(1, round(args.minutes * 60))}",
+        f"schedule={args.schedule}", f"epochs={args.epochs}"])
     if trained is None:
         sys.exit("[translate_bench] ERROR: lstmkit-bench g2p train failed")
     result = {"engine": "lstmkit", "training": trained, "test": {}, "dev": {}, "speed": {}}
     for name, b in modes(args.beam, args.dev_only):
         settings = [f"beam_size={b}"]
         if not args.dev_only:
-            out = run_json([bench, "g2p", "decode", model, os.path.join(data, "test.tsv"), str(args.threads)] + settings)
+            out = run_json(PIN["lstmkit"] + [bench, "g2p", "decode", model, os.path.join(data, "test.tsv"), str(args.threads)] + settings)
             if out is None:
                 result["test"][name] = f"beam size {b}: not decoded (lstmkit-bench failed, above)"
                 continue
@@ -133,7 +140,7 @@ def lstmkit(bench, data, refs, args):
             result["test"][name] = bleu(out["predictions"], refs["test"], args.tokens)
         result["speed"][name] = {}
         for t in ((args.threads,) if args.dev_only else SPEED_THREADS):
-            speed = run_json([bench, "g2p", "decode", model, os.path.join(data, "dev.tsv"), str(t)] + settings)
+            speed = run_json(PIN["lstmkit"] + [bench, "g2p", "decode", model, os.path.join(data, "dev.tsv"), str(t)] + settings)
             if speed is None:
                 sys.exit("[translate_bench] ERROR: lstmkit-bench g2p decode failed")
             result["speed"][name][str(t)] = speed["words_per_second"]   # sources (verses) per second
@@ -144,9 +151,10 @@ def lstmkit(bench, data, refs, args):
 
 def pytorch(data, refs, args):
     out = os.path.join(RUNS, f"translate-bench-pytorch-{args.tokens}.json")
-    cmd = [sys.executable, os.path.join(REPO, "bench", "translate_peer.py"), "--data", data, "--tokens", args.tokens,
-           "--min-count", str(args.min_count), "--minutes", str(args.minutes), "--threads", str(args.threads),
-           "--beam", str(args.beam), "--out", out]
+    cmd = PIN["pytorch"] + [
+        sys.executable, os.path.join(REPO, "bench", "translate_peer.py"), "--data", data, "--tokens", args.tokens,
+        "--min-count", str(args.min_count), "--minutes", str(args.minutes), "--threads", str(args.threads),
+        "--beam", str(args.beam), "--schedule", args.schedule, "--epochs", str(args.epochs), "--out", out]
     cmd += ["--dev-only", "--speed-threads", str(args.threads)] if args.dev_only else [
         "--speed-threads", ",".join(map(str, SPEED_THREADS))]
     log("running: " + " ".join(cmd))
@@ -194,7 +202,15 @@ def main():
     ap.add_argument("--engines", default="lstmkit,pytorch")
     ap.add_argument("--bench", default=os.path.join(REPO, ".build-bench", "release", "lstmkit-bench"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
+                    help="both engines' learning-rate schedule (default plateau, the library's)")
+    ap.add_argument("--epochs", type=int, default=30, help="at most this many epochs (default 30, the library's)")
+    ap.add_argument("--side-by-side", action="store_true",
+                    help="both engines at once, each pinned to its own core on one thread")
     args = ap.parse_args()
+    if args.side_by_side:
+        args.threads = 1
+        pin_side_by_side()
     args.minutes = args.minutes if args.minutes is not None else (1 if args.smoke else 90)
     engines = args.engines.split(",")
     if not engines or set(engines) - {"lstmkit", "pytorch"}:
@@ -215,18 +231,21 @@ def main():
     report = {"command": " ".join([os.path.basename(sys.executable), "bench/translate_bench.py"] + sys.argv[1:]),
               "commit": commit, "openblas_coretype_removed": coretype, "smoke": args.smoke, "dev_only": args.dev_only,
               "minutes": args.minutes, "threads": args.threads, "beam": args.beam, "tokens": args.tokens,
-              "min_count": args.min_count, "lowercase": True, "sacrebleu": sacrebleu.__version__,
+              "min_count": args.min_count, "schedule": args.schedule, "epochs": args.epochs,
+              "side_by_side": args.side_by_side, "lowercase": True, "sacrebleu": sacrebleu.__version__,
               "machine": {"python": platform.python_version(), "cores": os.cpu_count(),
                           "load_average_at_start": os.getloadavg()},
               "data": {s: len(refs[s]) for s in SPLITS},
-              "note": "each engine trained alone, one after the other; test split decoded once per decoding mode; "
-                      "speed (verses/s) and dev BLEU on the dev split"}
+              "note": ("both engines at once, each pinned to its own core (taskset -c 0: lstmkit, -c 1: pytorch) on one thread"
+                       if args.side_by_side else "each engine trained alone, one after the other")
+                      + "; test split decoded once per decoding mode; speed (verses/s) and dev BLEU on the dev split"}
     t0 = time.monotonic()
     run = {"lstmkit": lambda: lstmkit(args.bench, data, refs, args), "pytorch": lambda: pytorch(data, refs, args)}
-    report["results"] = [run[e]() for e in engines]
+    report["results"] = run_engines([run[e] for e in engines], args.side_by_side)
     report["seconds"] = time.monotonic() - t0
     report["machine"]["load_average_at_end"] = os.getloadavg()
-    name = (f"translate_dev-{args.tokens}" if args.dev_only else "translate_bench") + ("_smoke" if args.smoke else "") + ".json"
+    name = ((f"translate_dev-{args.tokens}" if args.dev_only else "translate_bench")
+            + ("_side_by_side" if args.side_by_side else "") + ("_smoke" if args.smoke else "") + ".json")
     out = os.path.join(RESULTS, name)
     os.makedirs(RESULTS, exist_ok=True)
     with open(out, "w", encoding="utf-8") as f:

@@ -14,7 +14,8 @@ BLEU is not computed here: the bench scores both engines' outputs the same way.
 
 Usage:
     python3 bench/translate_peer.py --data DIR --tokens words --min-count 3 --minutes M
-        --threads N [--beam 5] [--speed-threads 1,2] [--dev-only] --out RESULT.json
+        --threads N [--beam 5] [--speed-threads 1,2] [--dev-only] [--schedule plateau|cosine]
+        [--epochs 30] --out RESULT.json
 DIR holds train.tsv, dev.tsv, test.tsv (source<TAB>target, as the model reads them).
 Writes a JSON object: training, parameters, and per decoding mode ("greedy", "beamK") the
 test outputs (the test split decoded once), the dev outputs and sentences/s on the dev
@@ -57,6 +58,8 @@ def main():
     ap.add_argument("--dev-only", action="store_true", help="no test decoding, greedy only")
     ap.add_argument("--speed-threads", default="1,2")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau")
+    ap.add_argument("--epochs", type=int, default=30, help="at most this many epochs (LSTMKit's default: 30)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -76,14 +79,15 @@ def main():
         f"parameters; {args.minutes} min on {args.threads} threads")
     training = train(model, ([source_vocab.encode(s) for s in train_src], [target_vocab.encode(t) for t in train_tgt]),
                      lambda: 1 - dev_score(decode(model, dev_ids), dev_targets), args.minutes * 60, log,
-                     seed=args.seed, dev_name="dev 1 - (exact + 1e-3 tokens)")
+                     seed=args.seed, dev_name="dev 1 - (exact + 1e-3 tokens)", schedule=args.schedule,
+                     epochs=args.epochs)
     joiner = " " if args.tokens == "words" else ""
 
     def text(ids):
         return joiner.join(target_vocab.tokens[i] for i in ids)
 
     result = {"engine": "pytorch", "torch": torch.__version__, "threads": args.threads, "minutes": args.minutes,
-              "tokens": args.tokens, "min_count": args.min_count, "parameters": parameters,
+              "schedule": args.schedule, "epochs": args.epochs, "tokens": args.tokens, "min_count": args.min_count, "parameters": parameters,
               "vocabularies": [len(source_vocab.tokens), len(target_vocab.tokens)], "training": training,
               "test": {}, "dev": {}, "speed": {}}
     for name, beam in (("greedy", 1),) + (() if args.dev_only else ((f"beam{args.beam}", args.beam),)):

@@ -311,6 +311,109 @@ static void gemm_avx2(const uint8_t *xq, const float *x_scale, const int32_t *x_
         }
     }
 }
+
+/// AVX-512 VNNI (`vpdpbusd`): one instruction multiplies u8 by s8, sums each group of 4
+/// into int32 and accumulates, exactly (no int16 step, so no saturation for any bytes;
+/// the inputs stay 7-bit so that every variant computes the same sums). A zmm holds 16
+/// outputs x 4 columns: blocks b and b + 1 of the shared packed layout, side by side.
+#define Q8_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+Q8_VNNI Q8_INLINE __m512i block_pair_vnni(const int8_t *w, int64_t block_bytes, int64_t k4) {
+    __m256i lo = _mm256_loadu_si256((const __m256i *)(w + k4 * 32));
+    __m256i hi = _mm256_loadu_si256((const __m256i *)(w + block_bytes + k4 * 32));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/// One tile of MR rows x NP pairs of blocks (16 outputs each). A single row (a batch of
+/// one) keeps two sets of sums, even and odd groups of columns, so that two chains of
+/// `vpdpbusd` are in flight per pair instead of one; integer sums, so the split changes
+/// nothing.
+Q8_VNNI Q8_INLINE void tile_vnni(int MR, int NP, const uint8_t *x, int64_t kp, const int8_t *w,
+                                 int64_t block_bytes, int64_t k4n, int32_t *out) {
+    __m512i acc[4][2];
+    int sets = MR == 1 ? 2 : MR;
+    for (int i = 0; i < sets; i++)
+        for (int p = 0; p < NP; p++) acc[i][p] = _mm512_setzero_si512();
+    if (MR == 1) {
+        int64_t k4 = 0;
+        for (; k4 + 1 < k4n; k4 += 2) {
+            int32_t x0, x1;
+            memcpy(&x0, x + k4 * 4, 4);
+            memcpy(&x1, x + k4 * 4 + 4, 4);
+            __m512i xv0 = _mm512_set1_epi32(x0), xv1 = _mm512_set1_epi32(x1);
+            for (int p = 0; p < NP; p++) {
+                const int8_t *wp = w + 2 * p * block_bytes;
+                acc[0][p] = _mm512_dpbusd_epi32(acc[0][p], xv0, block_pair_vnni(wp, block_bytes, k4));
+                acc[1][p] = _mm512_dpbusd_epi32(acc[1][p], xv1, block_pair_vnni(wp, block_bytes, k4 + 1));
+            }
+        }
+        if (k4 < k4n) {
+            int32_t x0;
+            memcpy(&x0, x + k4 * 4, 4);
+            __m512i xv0 = _mm512_set1_epi32(x0);
+            for (int p = 0; p < NP; p++)
+                acc[0][p] = _mm512_dpbusd_epi32(acc[0][p], xv0, block_pair_vnni(w + 2 * p * block_bytes, block_bytes, k4));
+        }
+        for (int p = 0; p < NP; p++) acc[0][p] = _mm512_add_epi32(acc[0][p], acc[1][p]);
+    } else {
+        for (int64_t k4 = 0; k4 < k4n; k4++) {
+            __m512i wv[2];
+            for (int p = 0; p < NP; p++) wv[p] = block_pair_vnni(w + 2 * p * block_bytes, block_bytes, k4);
+            for (int i = 0; i < MR; i++) {
+                int32_t x4;
+                memcpy(&x4, x + i * kp + k4 * 4, 4);
+                __m512i xv = _mm512_set1_epi32(x4);
+                for (int p = 0; p < NP; p++) acc[i][p] = _mm512_dpbusd_epi32(acc[i][p], xv, wv[p]);
+            }
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int p = 0; p < NP; p++) _mm512_storeu_si512(out + i * 32 + p * 16, acc[i][p]);
+}
+
+/// A lone block of 8 outputs (an odd number of blocks at the end of N), in a ymm.
+Q8_VNNI static void block_vnni(int64_t mr, const uint8_t *x, int64_t kp, const int8_t *w, int64_t k4n,
+                               int32_t *out) {
+    for (int64_t i = 0; i < mr; i++) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int64_t k4 = 0; k4 < k4n; k4++) {
+            int32_t x4;
+            memcpy(&x4, x + i * kp + k4 * 4, 4);
+            acc = _mm256_dpbusd_epi32(acc, _mm256_set1_epi32(x4), _mm256_loadu_si256((const __m256i *)(w + k4 * 32)));
+        }
+        _mm256_storeu_si256((__m256i *)(out + i * 32), acc);
+    }
+}
+
+#define Q8_TILE_VNNI(MR, NP)                                                                         \
+    Q8_VNNI static void tile_vnni_##MR##x##NP(const uint8_t *x, int64_t kp, const int8_t *w,         \
+                                              int64_t block_bytes, int64_t k4n, int32_t *out) {      \
+        tile_vnni(MR, NP, x, kp, w, block_bytes, k4n, out);                                          \
+    }
+Q8_TILE_VNNI(4, 2) Q8_TILE_VNNI(3, 2) Q8_TILE_VNNI(2, 2) Q8_TILE_VNNI(1, 2) Q8_TILE_VNNI(4, 1)
+Q8_TILE_VNNI(3, 1) Q8_TILE_VNNI(2, 1) Q8_TILE_VNNI(1, 1)
+
+/// Tiles of up to 4 rows x 32 outputs, rows outer as in gemm_avx2; the same rescale.
+static void gemm_vnni(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
+                      const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
+                      float *y, int64_t ldy, const float *bias, int accumulate) {
+    static const tile_fn two[5] = {0, tile_vnni_1x2, tile_vnni_2x2, tile_vnni_3x2, tile_vnni_4x2};
+    static const tile_fn one[5] = {0, tile_vnni_1x1, tile_vnni_2x1, tile_vnni_3x1, tile_vnni_4x1};
+    int64_t kp = ck_q8_padded_cols(K), k4n = kp / 4, block_bytes = k4n * 32;
+    int32_t acc[4 * 32];
+    for (int64_t m0 = 0; m0 < M; m0 += 4) {
+        int64_t mr = M - m0 < 4 ? M - m0 : 4;
+        const uint8_t *xr = xq + m0 * kp;
+        for (int64_t n0 = 0; n0 < N; n0 += 32) {
+            int64_t nn = N - n0 < 32 ? N - n0 : 32;
+            const int8_t *wb = w + (n0 / 8) * block_bytes;
+            int64_t blocks = (nn + 7) / 8, pairs = blocks / 2;
+            if (pairs > 0) (pairs == 2 ? two : one)[mr](xr, kp, wb, block_bytes, k4n, acc);
+            if (blocks % 2) block_vnni(mr, xr, kp, wb + 2 * pairs * block_bytes, k4n, acc + 16 * pairs);
+            rescale_avx2(acc, m0, mr, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
+        }
+    }
+}
 #endif
 
 /// One variant of the kernels.
@@ -323,6 +426,7 @@ struct ck_q8_variant {
 
 static const struct ck_q8_variant q8_variants[] = {
 #ifdef Q8_X86
+    {"avx512vnni", gemm_vnni, quantize_inputs_avx2},
     {"avx2", gemm_avx2, quantize_inputs_avx2},
 #endif
     {"plain", gemm_plain, quantize_inputs_plain},
@@ -331,6 +435,9 @@ static const struct ck_q8_variant q8_variants[] = {
 static int q8_supported(const struct ck_q8_variant *v) {
 #ifdef Q8_X86
     __builtin_cpu_init();
+    if (strcmp(v->isa, "avx512vnni") == 0)
+        return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx2");
     if (strcmp(v->isa, "avx2") == 0) return __builtin_cpu_supports("avx2");
 #endif
     (void)v;

@@ -33,6 +33,11 @@ public enum BLAS {
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// The name of the kernels OpenBLAS runs on this CPU ("SkylakeX", "Haswell", "Zen",
+    /// ...). When LSTMKit loads it moves OpenBLAS off its Prescott fallback on a CPU the
+    /// OpenBLAS release does not know (CKernels/openblas_core.c).
+    public static var core: String { String(cString: openblas_get_corename()) }
+
     /// The number of threads OpenBLAS uses for one call; a value outside
     /// 1...Int32.max is clamped into it (OpenBLAS caps it further at its own maximum).
     public static var numThreads: Int {

@@ -7,7 +7,7 @@ import Testing
 /// recurrent layers' inference on it against their forward pass.
 @Suite("Packed GEMM (CKernels) and the recurrent layers on it")
 struct PackedGEMMTests {
-    static let variants = ["avx2_fma", "plain"]
+    static let variants = ["avx512", "avx2_fma", "plain"]
 
     /// C's window (m, n) inside a (m + 2, ldc) array at row 1, column 2, with sentinels
     /// around it; A (m, k) inside rows of lda; B (n, k) inside rows of ldb.

@@ -93,8 +93,8 @@ int64_t ck_sgemm_packed_count(int64_t N, int64_t K);
 void ck_sgemm_pack(const float *B, int64_t N, int64_t K, int64_t ldb, float *packed);
 void ck_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *packed, float *C,
                      int64_t ldc, int accumulate);
-/// The variant ck_sgemm_packed runs here ("avx2_fma" or "plain"), and whether it beats
-/// OpenBLAS on this CPU (1: AVX2 + FMA without AVX-512, where OpenBLAS's own kernels win).
+/// The variant ck_sgemm_packed runs here ("avx512", "avx2_fma" or "plain"), and whether it
+/// beats OpenBLAS on this CPU (1: a vector variant runs).
 const char *ck_sgemm_packed_isa(void);
 int ck_sgemm_packed_preferred(void);
 /// For tests: ck_sgemm_packed with the named variant; 0 (nothing written) if this build or
@@ -145,7 +145,7 @@ void ck_q8_gemm(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, 
                 const int8_t *w_packed, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
                 float *y, int64_t ldy, const float *bias, int accumulate);
 
-/// The variant ck_q8_gemm runs on this CPU: "avx2" or "plain".
+/// The variant ck_q8_gemm runs on this CPU: "avx512vnni", "avx2" or "plain".
 const char *ck_q8_isa(void);
 
 /// For tests: ck_q8_gemm or ck_q8_quantize_inputs with the named variant; returns 0
@@ -171,6 +171,13 @@ int ck_thread_pool_usable(void);
 /// 1 if malloc can give `bytes` now (they are given back at once), else 0: Memory.check's
 /// try, kept out of the optimizer's reach (memory.c).
 int ck_can_allocate(size_t bytes);
+
+/// OpenBLAS's core on a CPU newer than its release (openblas_core.c): 1 if LSTMKit found
+/// OpenBLAS on its Prescott fallback when it loaded and had it select again (no
+/// OPENBLAS_CORETYPE set, a better core named by the CPU's features), else 0.
+extern int ck_openblas_core_reselected;
+/// The OpenBLAS core this CPU's features call for ("SkylakeX", "Haswell"), or NULL.
+const char *ck_openblas_core_by_features(void);
 
 #ifdef __cplusplus
 }

@@ -83,8 +83,7 @@ final class PackedRecurrentWeights: @unchecked Sendable {
 
 /// Inference's per-step recurrent product for a batch (two rows or more), on W_hh packed
 /// once (`ck_sgemm_packed`) instead of through OpenBLAS, which re-packs the whole of W_hh
-/// at every step. Taken on a CPU with AVX2 and FMA and without AVX-512 (whose OpenBLAS
-/// kernels win), unless more than one thread is allowed for this product and it is
+/// at every step. Taken on a CPU with AVX-512, or AVX2 and FMA, unless more than one thread is allowed for this product and it is
 /// large enough for OpenBLAS to split over them (`openBLASOneThreadUpTo`): then OpenBLAS's
 /// two cores win. (One thread: a direction of a layer whose two directions share the
 /// cores, or a one-thread library.) Below that size OpenBLAS runs on one thread at any

@@ -29,7 +29,7 @@ public final class QuantizedWeight: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
 
-    /// The int8 kernel variant this CPU runs ("avx2", "plain").
+    /// The int8 kernel variant this CPU runs ("avx512vnni", "avx2", "plain").
     public static var kernelVariant: String { String(cString: ck_q8_isa()) }
 
     /// The longest row the kernels sum exactly in int32.
