@@ -278,38 +278,51 @@ __attribute__((target("avx2"))) static void quantize_inputs_avx2(const float *x,
 
 typedef void (*tile_fn)(const uint8_t *, int64_t, const int8_t *, int64_t, int64_t, int32_t *);
 
-static void gemm_avx2(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
-                      const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
-                      float *y, int64_t ldy, const float *bias, int accumulate) {
-    static const tile_fn two[5] = {0, tile_avx2_1x2, tile_avx2_2x2, tile_avx2_3x2, tile_avx2_4x2};
-    static const tile_fn one[5] = {0, tile_avx2_1x1, tile_avx2_2x1, tile_avx2_3x1, tile_avx2_4x1};
+/// One span of a GEMM: rows m0 + [0, mr) (xr) times `blocks` blocks of 8 outputs (wb),
+/// the int32 sums into acc (row i at acc + 32 i).
+typedef void (*span_fn)(int64_t mr, const uint8_t *xr, int64_t kp, const int8_t *wb, int64_t block_bytes,
+                        int64_t k4n, int64_t blocks, int32_t *acc);
+
+/// The loops the x86 variants share: spans of up to 4 rows x `step` outputs (at most
+/// 32), each rescaled into y at once. Rows outer, outputs inner: each span's rows of y
+/// are written in order (the prefetcher follows them; output-major order missed the
+/// cache on every span, since the rows are a whole gate row apart), and the weights,
+/// read once per 4 rows, come from L2 at a fraction of its bandwidth.
+static void gemm_spans(span_fn span, int64_t step, const uint8_t *xq, const float *x_scale, const int32_t *x_zero,
+                       int64_t M, const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
+                       float *y, int64_t ldy, const float *bias, int accumulate) {
     int64_t kp = ck_q8_padded_cols(K), k4n = kp / 4, block_bytes = k4n * 32;
     int32_t acc[4 * 32];
-    // A batch of one (a matrix-vector product) takes 32 outputs at a time; otherwise
-    // 16 outputs x 4 rows. Rows outer, outputs inner: each tile's rows of y are written
-    // in order (the prefetcher follows them; output-major order missed the cache on
-    // every tile, since the rows are a whole gate row apart), and the weights, read
-    // once per 4 rows, come from L2 at a fraction of its bandwidth.
-    int64_t step = M == 1 ? 32 : 16;
     for (int64_t m0 = 0; m0 < M; m0 += 4) {
         int64_t mr = M - m0 < 4 ? M - m0 : 4;
-        const uint8_t *xr = xq + m0 * kp;
         for (int64_t n0 = 0; n0 < N; n0 += step) {
             int64_t nn = N - n0 < step ? N - n0 : step;
-            const int8_t *wb = w + (n0 / 8) * block_bytes;
-            int64_t blocks = (nn + 7) / 8;
-            if (mr == 1 && blocks == 4) {
-                tile_avx2_1x4(xr, kp, wb, block_bytes, k4n, acc);
-            } else {
-                for (int64_t b = 0; b < blocks;) {
-                    tile_fn f = blocks - b >= 2 ? two[mr] : one[mr];
-                    f(xr, kp, wb + b * block_bytes, block_bytes, k4n, acc + b * 8);
-                    b += blocks - b >= 2 ? 2 : 1;
-                }
-            }
+            span(mr, xq + m0 * kp, kp, w + (n0 / 8) * block_bytes, block_bytes, k4n, (nn + 7) / 8, acc);
             rescale_avx2(acc, m0, mr, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
         }
     }
+}
+
+static void span_avx2(int64_t mr, const uint8_t *xr, int64_t kp, const int8_t *wb, int64_t block_bytes, int64_t k4n,
+                      int64_t blocks, int32_t *acc) {
+    static const tile_fn two[5] = {0, tile_avx2_1x2, tile_avx2_2x2, tile_avx2_3x2, tile_avx2_4x2};
+    static const tile_fn one[5] = {0, tile_avx2_1x1, tile_avx2_2x1, tile_avx2_3x1, tile_avx2_4x1};
+    if (mr == 1 && blocks == 4) {
+        tile_avx2_1x4(xr, kp, wb, block_bytes, k4n, acc);
+        return;
+    }
+    for (int64_t b = 0; b < blocks;) {
+        tile_fn f = blocks - b >= 2 ? two[mr] : one[mr];
+        f(xr, kp, wb + b * block_bytes, block_bytes, k4n, acc + b * 8);
+        b += blocks - b >= 2 ? 2 : 1;
+    }
+}
+
+/// A batch of one (a matrix-vector product) takes 32 outputs at a time, else 16 x 4 rows.
+static void gemm_avx2(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
+                      const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
+                      float *y, int64_t ldy, const float *bias, int accumulate) {
+    gemm_spans(span_avx2, M == 1 ? 32 : 16, xq, x_scale, x_zero, M, w, w_scale, w_sum, N, K, y, ldy, bias, accumulate);
 }
 
 /// AVX-512 VNNI (`vpdpbusd`): one instruction multiplies u8 by s8, sums each group of 4
@@ -393,26 +406,20 @@ Q8_VNNI static void block_vnni(int64_t mr, const uint8_t *x, int64_t kp, const i
 Q8_TILE_VNNI(4, 2) Q8_TILE_VNNI(3, 2) Q8_TILE_VNNI(2, 2) Q8_TILE_VNNI(1, 2) Q8_TILE_VNNI(4, 1)
 Q8_TILE_VNNI(3, 1) Q8_TILE_VNNI(2, 1) Q8_TILE_VNNI(1, 1)
 
-/// Tiles of up to 4 rows x 32 outputs, rows outer as in gemm_avx2; the same rescale.
+static void span_vnni(int64_t mr, const uint8_t *xr, int64_t kp, const int8_t *wb, int64_t block_bytes, int64_t k4n,
+                      int64_t blocks, int32_t *acc) {
+    static const tile_fn two[5] = {0, tile_vnni_1x2, tile_vnni_2x2, tile_vnni_3x2, tile_vnni_4x2};
+    static const tile_fn one[5] = {0, tile_vnni_1x1, tile_vnni_2x1, tile_vnni_3x1, tile_vnni_4x1};
+    int64_t pairs = blocks / 2;
+    if (pairs > 0) (pairs == 2 ? two : one)[mr](xr, kp, wb, block_bytes, k4n, acc);
+    if (blocks % 2) block_vnni(mr, xr, kp, wb + 2 * pairs * block_bytes, k4n, acc + 16 * pairs);
+}
+
+/// Spans of up to 4 rows x 32 outputs, at every batch size.
 static void gemm_vnni(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                       const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
                       float *y, int64_t ldy, const float *bias, int accumulate) {
-    static const tile_fn two[5] = {0, tile_vnni_1x2, tile_vnni_2x2, tile_vnni_3x2, tile_vnni_4x2};
-    static const tile_fn one[5] = {0, tile_vnni_1x1, tile_vnni_2x1, tile_vnni_3x1, tile_vnni_4x1};
-    int64_t kp = ck_q8_padded_cols(K), k4n = kp / 4, block_bytes = k4n * 32;
-    int32_t acc[4 * 32];
-    for (int64_t m0 = 0; m0 < M; m0 += 4) {
-        int64_t mr = M - m0 < 4 ? M - m0 : 4;
-        const uint8_t *xr = xq + m0 * kp;
-        for (int64_t n0 = 0; n0 < N; n0 += 32) {
-            int64_t nn = N - n0 < 32 ? N - n0 : 32;
-            const int8_t *wb = w + (n0 / 8) * block_bytes;
-            int64_t blocks = (nn + 7) / 8, pairs = blocks / 2;
-            if (pairs > 0) (pairs == 2 ? two : one)[mr](xr, kp, wb, block_bytes, k4n, acc);
-            if (blocks % 2) block_vnni(mr, xr, kp, wb + 2 * pairs * block_bytes, k4n, acc + 16 * pairs);
-            rescale_avx2(acc, m0, mr, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
-        }
-    }
+    gemm_spans(span_vnni, 32, xq, x_scale, x_zero, M, w, w_scale, w_sum, N, K, y, ldy, bias, accumulate);
 }
 #endif
 

@@ -192,6 +192,18 @@ private let texts = ["abcde", "a", "cab", "eeddcc", "bd", "ace"]
         #expect(Seq2SeqStepWeights(m) == nil)
     }
 
+    /// An int8 model (every Linear, recurrent and embedding layer quantized) still
+    /// translates, greedily and with a beam (its attention's keys through the int8
+    /// projection: reading the float weights it no longer has gave NaN).
+    @Test(arguments: AttentionScore.allCases) func int8ModelTranslates(_ score: AttentionScore) throws {
+        let m = try widerModel(score)
+        try m.quantizeLayers()
+        for beam in [1, 3] {
+            let out = try m.translate(["abc", "ba"], decoding: Seq2SeqDecoding(beamSize: beam))
+            #expect(out.count == 2 && out.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0.score.isFinite } }, "\(score) beam \(beam)")
+        }
+    }
+
     /// A word vocabulary larger than 2D (here 4 + 30 words, D 4) is not tabulated: its
     /// steps go through the layers, and translate still decodes.
     @Test func largeVocabularyIsNotFused() throws {

@@ -85,7 +85,8 @@ public final class EncoderDecoderAttention: Module {
     // MARK: Memory
 
     /// Precomputes the keys for encoder states (S, T_src, E) with lengths in 1...T_src:
-    /// one GEMM per source over its valid rows (padding is never read).
+    /// one GEMM per source over its valid rows (padding is never read); an int8 model's
+    /// through its quantized projection.
     public func memory(_ states: Tensor, lengths: [Int]) -> AttentionMemory {
         checkMemoryInput(states, lengths: lengths)
         let (sources, steps, e) = (states.shape[0], states.shape[1], memorySize)
@@ -93,6 +94,12 @@ public final class EncoderDecoderAttention: Module {
             return AttentionMemory(steps: steps, lengths: lengths, states: states, keys: states.data, keyWidth: e)
         }
         let k = projection.outFeatures
+        if projection.isInt8 {
+            // An int8 projection (`quantizeLayers`) has no float weights: its own forward,
+            // over all S·T_src rows (padding included, never read).
+            let keys = projection.forward(states.reshaped([sources * steps, e])).data
+            return AttentionMemory(steps: steps, lengths: lengths, states: states, keys: keys, keyWidth: k)
+        }
         var keys = [Float](repeating: 0, count: sources * steps * k)
         states.data.withUnsafeBufferPointer { h in
             projection.weight.value.withUnsafeBufferPointer { w in
