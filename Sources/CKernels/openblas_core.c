@@ -10,13 +10,16 @@
 // Prescott, the user did not choose a core (OPENBLAS_CORETYPE), and the CPU can run a
 // better one (SkylakeX: AVX-512 F/CD/BW/DQ/VL; Haswell: AVX2 and FMA), OpenBLAS selects
 // again through its own entry points with that core named, as OPENBLAS_CORETYPE would
-// have. An OpenBLAS without DYNAMIC_ARCH lacks those entry points (weak: NULL) and is
-// left alone; so is every other core it chose.
+// have, without touching the process's environment. An OpenBLAS without DYNAMIC_ARCH
+// lacks those entry points (weak: NULL) and is left alone; so is every other core it
+// chose.
 #include "ckernels.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 
+extern char **environ;
 extern char *openblas_get_corename(void) __attribute__((weak));
 extern void gotoblas_dynamic_init(void) __attribute__((weak));
 extern void gotoblas_dynamic_quit(void) __attribute__((weak));
@@ -42,11 +45,17 @@ __attribute__((constructor)) static void reselect_openblas_core(void) {
     const char *chosen = openblas_get_corename();
     const char *better = ck_openblas_core_by_features();
     if (!chosen || strcasecmp(chosen, "Prescott") != 0 || !better) return;
-    // OpenBLAS reads the core's name from the environment only; it is set for the call
-    // and removed again, so child processes see the environment they were given.
-    if (setenv("OPENBLAS_CORETYPE", better, 1) != 0) return;
+    // OpenBLAS reads the core's name from the environment only. For the call it sees an
+    // environment holding just that name; the process's own is not touched. (setenv would
+    // move it, and a Swift runtime linked statically into an executable finds argv next
+    // to the original environment, after this runs: lstmkit-cli lost its arguments.)
+    char name[64];
+    snprintf(name, sizeof name, "OPENBLAS_CORETYPE=%s", better);
+    char *only[] = {name, NULL};
+    char **saved = environ;
+    environ = only;
     gotoblas_dynamic_quit();
     gotoblas_dynamic_init();
-    unsetenv("OPENBLAS_CORETYPE");
+    environ = saved;
     ck_openblas_core_reselected = 1;
 }
