@@ -3,8 +3,8 @@
 // A DYNAMIC_ARCH OpenBLAS (Debian's) picks its kernels by CPU model when it loads. A
 // model it does not know gets its "Prescott" core, SSE3 kernels, without a word: Debian
 // 12's 0.3.21 does so on Intel's Emerald Rapids (family 6, model 0xCF), where float32 C2
-// inference then ran at a fifth of PyTorch's speed (docs/PERFORMANCE.md, "OpenBLAS on a
-// CPU it does not know"). Later OpenBLAS releases pick such a CPU's core by its features
+// inference then ran at a fifth of PyTorch's speed (docs/PERFORMANCE.md, "An AVX-512 Intel
+// host, and OpenBLAS on a CPU it does not know"). Later OpenBLAS releases pick such a CPU's core by its features
 // instead. This does the same, once, when LSTMKit loads (after OpenBLAS: a library's
 // constructors run after those of the libraries it links): if OpenBLAS fell back to
 // Prescott, the user did not choose a core (OPENBLAS_CORETYPE), and the CPU can run a

@@ -248,7 +248,7 @@ const char *ck_sgemm_packed_isa(void) {
 int ck_sgemm_packed_preferred(void) {
     // Both vector variants beat OpenBLAS at the recurrent step (C2's 64 x 1024 x 256:
     // AVX2 1.22x its Zen kernels, AVX-512 1.60x its SkylakeX kernels; bench/packed_sgemm.c).
-    return gemm_named("avx512") != NULL || gemm_named("avx2_fma") != NULL;
+    return strcmp(ck_sgemm_packed_isa(), "plain") != 0;
 }
 
 void ck_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *packed, float *C,
