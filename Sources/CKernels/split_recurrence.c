@@ -12,6 +12,12 @@
 // (a busy machine) delays the caller by at most the one task it holds: the caller goes
 // on claiming the rest alone. Every task computes the same sums in the same order
 // whoever runs it, so results are bit-identical to the unsplit packed recurrence.
+//
+// The int8 form (dynamic quantization, q8.c) splits the same way: each part holds its
+// rows of the int8 W_hh packed for ck_q8_gemm, and each task quantizes the whole of h
+// (both parts need all of it; 256 values cost far less than a meeting) and runs its
+// rows' product. Every output's integer sum and rescale are those of the unsplit int8
+// product, so the results are its bits.
 
 #include "ckernels.h"
 
@@ -34,27 +40,53 @@ int64_t ck_lstm_split_first(int64_t H) {
     return h0 < H ? h0 : H / 2;
 }
 
-/// The gate rows of units [u0, u0 + n) in part order: i, f, g, o, each n rows.
-static void gather_part_rows(const float *W, int64_t H, int64_t u0, int64_t n, float *out) {
-    for (int q = 0; q < 4; q++) memcpy(out + q * n * H, W + (q * H + u0) * H, (size_t)(n * H) * sizeof(float));
+/// The gate rows of units [u0, u0 + n) in part order: i, f, g, o, each n rows of `cols`
+/// elements of `size` bytes (cols 1: one value per row, as a scale).
+static void gather_part_rows(const void *W, int64_t H, int64_t cols, size_t size, int64_t u0, int64_t n, void *out) {
+    for (int q = 0; q < 4; q++)
+        memcpy((char *)out + (size_t)(q * n * cols) * size, (const char *)W + (size_t)((q * H + u0) * cols) * size,
+               (size_t)(n * cols) * size);
+}
+
+/// Units [u0, u0 + n) of part p.
+static void part_units(int64_t H, int p, int64_t *u0, int64_t *n) {
+    int64_t first = ck_lstm_split_first(H);
+    *u0 = p == 0 ? 0 : first;
+    *n = p == 0 ? first : H - first;
 }
 
 int ck_lstm_split_pack(const float *W_hh, int64_t H, float *packed0, float *packed1) {
     int64_t h0 = ck_lstm_split_first(H), h1 = H - h0;
     float *rows = malloc((size_t)(4 * (h0 > h1 ? h0 : h1) * H) * sizeof(float));
     if (!rows) return 0;
-    gather_part_rows(W_hh, H, 0, h0, rows);
+    gather_part_rows(W_hh, H, H, sizeof(float), 0, h0, rows);
     ck_gemv_pack(rows, 4 * h0, H, packed0);
-    gather_part_rows(W_hh, H, h0, h1, rows);
+    gather_part_rows(W_hh, H, H, sizeof(float), h0, h1, rows);
     ck_gemv_pack(rows, 4 * h1, H, packed1);
+    free(rows);
+    return 1;
+}
+
+int ck_q8_lstm_split_pack(const int8_t *q, const float *scale, int64_t H, const ck_q8_split_part parts[2]) {
+    int64_t h0 = ck_lstm_split_first(H), h1 = H - h0;
+    int8_t *rows = malloc((size_t)(4 * (h0 > h1 ? h0 : h1) * H));
+    if (!rows) return 0;
+    for (int p = 0; p < 2; p++) {
+        int64_t u0, n;
+        part_units(H, p, &u0, &n);
+        gather_part_rows(q, H, H, 1, u0, n, rows);
+        ck_q8_pack(rows, 4 * n, H, parts[p].packed, parts[p].sums);
+        gather_part_rows(scale, H, 1, sizeof(float), u0, n, parts[p].scales);
+    }
     free(rows);
     return 1;
 }
 
 /// One call's work, shared by the caller and the helper.
 struct split_job {
-    const float *packed[2];
-    int64_t H, first;
+    const float *packed[2];      // float32: each part's rows of W_hh (ck_lstm_split_pack)
+    const ck_q8_split_part *q8;  // or int8: the two parts (ck_q8_lstm_split_pack)
+    int64_t H;
     const float *gates;          // (steps, 4H) pre-activations without the recurrence
     int64_t steps;
     float *h[2];                 // double-buffered: step s reads h[s % 2], writes h[1 - s % 2]
@@ -66,13 +98,24 @@ struct split_job {
 };
 
 /// Task (s, p): part p's gates from the projection, plus its W_hh rows times h, through
-/// the cell; its h goes to the other buffer and to y. `scratch`: 4H floats of the thread.
+/// the cell; its h goes to the other buffer and to y. `scratch`: SCRATCH_FLOATS(H) of
+/// the thread.
 static void run_task(struct split_job *job, int64_t s, int p, float *scratch) {
     float *g = scratch;
-    int64_t H = job->H, u0 = p == 0 ? 0 : job->first, n = p == 0 ? job->first : H - job->first;
-    const float *x = job->gates + s * 4 * H;
+    int64_t H = job->H, u0, n;
+    part_units(H, p, &u0, &n);
+    const float *x = job->gates + s * 4 * H, *h = job->h[s % 2];
     for (int q = 0; q < 4; q++) memcpy(g + q * n, x + q * H + u0, (size_t)n * sizeof(float));
-    ck_gemv_packed_accumulate(job->packed[p], 4 * n, H, job->h[s % 2], g);
+    if (job->q8) {
+        uint8_t *hq = (uint8_t *)(scratch + 4 * H);
+        float h_scale;
+        int32_t h_zero;
+        ck_q8_quantize_inputs(h, 1, H, H, hq, &h_scale, &h_zero);
+        const ck_q8_split_part *part = &job->q8[p];
+        ck_q8_gemm(hq, &h_scale, &h_zero, 1, part->packed, part->scales, part->sums, 4 * n, H, g, 4 * n, NULL, 1);
+    } else {
+        ck_gemv_packed_accumulate(job->packed[p], 4 * n, H, h, g);
+    }
     ck_lstm_cell_infer(g, n, job->c + u0, job->h[1 - s % 2] + u0, job->y + s * job->y_stride + u0);
 }
 
@@ -102,12 +145,16 @@ static atomic_int helper_state;        // 0 not started, 1 running, -1 could not
 static atomic_int helper_busy;         // one caller at a time; other callers run alone
 static atomic_int job_state;
 static struct split_job *_Atomic posted_job;
-static float *helper_scratch;          // the helper's 4H floats, grown by callers as needed
+static float *helper_scratch;          // the helper's SCRATCH_FLOATS(H), grown by callers as needed
 static int64_t helper_scratch_h;
 
 /// How long the idle helper spins for the next job before it sleeps: long enough to
 /// catch back-to-back calls (a sequence at a time), short enough not to waste a core.
 #define CK_HELPER_SPIN_NS 200000
+
+/// A thread's scratch for a task: its part's 4n gates, then (int8) h quantized, H bytes
+/// padded to whole words (at most H + 3 bytes: another H floats hold them).
+#define SCRATCH_FLOATS(H) (5 * (H) + 1)
 
 static int64_t now_ns(void) {
     struct timespec t;
@@ -152,7 +199,7 @@ static int take_helper_gated(int64_t H) {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&helper_busy, &expected, 1)) return 0;
     if (helper_scratch_h < H) {   // the helper is idle: no job is posted
-        float *grown = realloc(helper_scratch, (size_t)(4 * H) * sizeof(float));
+        float *grown = realloc(helper_scratch, (size_t)SCRATCH_FLOATS(H) * sizeof(float));
         if (grown) {
             helper_scratch = grown;
             helper_scratch_h = H;
@@ -184,15 +231,20 @@ static int take_helper(int64_t H) {
     return taken;
 }
 
-int ck_lstm_split_steps(const float *packed0, const float *packed1, int64_t H, const float *gates,
-                        int64_t steps, float *h, float *c, float *y, int64_t y_stride, int threads) {
+/// ck_lstm_split_steps or ck_q8_lstm_split_steps: `job` holds the weights.
+static int split_steps(struct split_job job, int64_t H, const float *gates, int64_t steps, float *h, float *c,
+                       float *y, int64_t y_stride, int threads) {
     if (steps <= 0) return 1;
-    float *work = malloc((size_t)(5 * H) * sizeof(float));   // the second h buffer, then scratch
+    float *work = malloc((size_t)(H + SCRATCH_FLOATS(H)) * sizeof(float));   // the second h buffer, then scratch
     if (!work) return 0;
-    struct split_job job = {
-        .packed = {packed0, packed1}, .H = H, .first = ck_lstm_split_first(H), .gates = gates,
-        .steps = steps, .h = {h, work}, .c = c, .y = y, .y_stride = y_stride,
-    };
+    job.H = H;
+    job.gates = gates;
+    job.steps = steps;
+    job.h[0] = h;
+    job.h[1] = work;
+    job.c = c;
+    job.y = y;
+    job.y_stride = y_stride;
     atomic_init(&job.next_task, 0);
     atomic_init(&job.tasks_done, 0);
     if (threads >= 2 && take_helper(H)) {
@@ -216,4 +268,14 @@ int ck_lstm_split_steps(const float *packed0, const float *packed1, int64_t H, c
     if (steps % 2 == 1) memcpy(h, work, (size_t)H * sizeof(float));
     free(work);
     return 1;
+}
+
+int ck_lstm_split_steps(const float *packed0, const float *packed1, int64_t H, const float *gates,
+                        int64_t steps, float *h, float *c, float *y, int64_t y_stride, int threads) {
+    return split_steps((struct split_job){.packed = {packed0, packed1}}, H, gates, steps, h, c, y, y_stride, threads);
+}
+
+int ck_q8_lstm_split_steps(const ck_q8_split_part parts[2], int64_t H, const float *gates, int64_t steps, float *h,
+                           float *c, float *y, int64_t y_stride, int threads) {
+    return split_steps((struct split_job){.q8 = parts}, H, gates, steps, h, c, y, y_stride, threads);
 }

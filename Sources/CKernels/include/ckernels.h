@@ -83,6 +83,21 @@ int ck_lstm_split_pack(const float *W_hh, int64_t H, float *packed0, float *pack
 int ck_lstm_split_steps(const float *packed0, const float *packed1, int64_t H, const float *gates,
                         int64_t steps, float *h, float *c, float *y, int64_t y_stride, int threads);
 
+/// The same for an int8 LSTM (dynamic quantization, q8.c). A part: its gate rows of the
+/// int8 W_hh (4n, H) packed by ck_q8_pack (ck_q8_packed_bytes(4n, H) bytes, n the part's
+/// units), their sums and their scales (4n each). ck_q8_lstm_split_pack fills both parts
+/// from the values q (4H, H) and scales (4H); returns 0 if out of memory.
+/// ck_q8_lstm_split_steps quantizes h at every step as ck_q8_quantize_inputs does and
+/// gives the bits of ck_q8_gemm (accumulate) + ck_lstm_cell_infer on the whole W_hh.
+typedef struct {
+    int8_t *packed;
+    int32_t *sums;
+    float *scales;
+} ck_q8_split_part;
+int ck_q8_lstm_split_pack(const int8_t *q, const float *scale, int64_t H, const ck_q8_split_part parts[2]);
+int ck_q8_lstm_split_steps(const ck_q8_split_part parts[2], int64_t H, const float *gates, int64_t steps, float *h,
+                           float *c, float *y, int64_t y_stride, int threads);
+
 /// C (+)= A · Bᵀ with B packed once (packed_gemm.c): the recurrent layers' per-step
 /// product in inference, which OpenBLAS would re-pack at every step. B is (N, K) with row
 /// stride ldb (W_hh), A (M, K) with row stride lda, C (M, N) with row stride ldc.

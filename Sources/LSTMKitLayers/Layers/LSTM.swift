@@ -166,11 +166,8 @@ public final class LSTM: RecurrentStack {
                                   scratch: stepInput, into: gates)
                 if let split {
                     // A batch of one: its steps in this chunk, all at once, on two cores.
-                    let length = lengths[0], running = min(n, length - s0)
-                    guard running > 0 else { continue }
-                    let t0 = reverse ? length - 1 - s0 : s0
-                    split.run(gates: gates, steps: running, h: h, c: c,
-                              y: y + t0 * outSize + column, yStride: reverse ? -outSize : outSize)
+                    split.runChunk(gates: gates, from: s0, count: n, length: lengths[0], reverse: reverse,
+                                   h: h, c: c, y: y, outSize: outSize, column: column)
                     continue
                 }
                 for s in s0..<(s0 + n) {

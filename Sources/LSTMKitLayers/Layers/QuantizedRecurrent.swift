@@ -79,6 +79,8 @@ final class QuantizedRecurrent {
         defer { gateRows.deallocate(); stepInput.deallocate(); hg.deallocate(); newState.deallocate() }
         let inputs = QuantizedInputs(rows: chunk * batch, cols: max(inSize, hSize))
         let (wih, whh) = (weightIH[index].packed(), weightHH[index].packed())
+        // An LSTM's batch of one splits each step over two cores, as the float layer's does.
+        let split = cell == .lstm ? SplitRecurrence(quantized: weightHH[index], batch: batch, steps: steps) : nil
         // The LSTM adds both biases to its gates; the GRU keeps b_hh with the recurrent
         // part (r multiplies its n block).
         let inputBias = cell == .lstm ? zip(biasIH[index].value, biasHH[index].value).map { $0 + $1 } : biasIH[index].value
@@ -91,6 +93,11 @@ final class QuantizedRecurrent {
                                         reverse: reverse, from: s0, count: n, into: stepInput)
                 weightIH[index].product(stepInput, rows: n * batch, ldx: inSize, packed: wih, inputs: inputs,
                                         into: gateRows, ldy: g, bias: BIAS.baseAddress!, accumulate: false)
+                if let split, let c {
+                    split.runChunk(gates: gateRows, from: s0, count: n, length: lengths[0], reverse: reverse,
+                                   h: h, c: c, y: y, outSize: outSize, column: column)
+                    continue
+                }
                 for s in s0..<(s0 + n) {
                     let gs = gateRows + (s - s0) * batch * g
                     let rows = active[s]

@@ -36,7 +36,7 @@ public final class QuantizedWeight: @unchecked Sendable {
     public static let maxCols = 32768
 
     /// The kernel's form: values packed by ck_q8_pack, and each row's sum.
-    final class Packed {
+    final class Packed: DerivedForm {
         let versions: (UInt64, UInt64)
         let data: UnsafeMutablePointer<Int8>
         let sums: [Int32]
@@ -56,8 +56,41 @@ public final class QuantizedWeight: @unchecked Sendable {
         deinit { UnsafeMutableRawPointer(data).deallocate() }
     }
 
+    /// An LSTM's W_hh (4H, H) in the two parts of the two-core batch of one
+    /// (`ck_q8_lstm_split_pack`, `SplitRecurrence`): each part's gate rows packed, with
+    /// their sums and scales.
+    final class SplitPacked: DerivedForm {
+        let versions: (UInt64, UInt64)
+        let parts: [ck_q8_split_part]
+
+        init(_ w: QuantizedWeight) {
+            versions = (w.values.version, w.scales.version)
+            let hidden = Int64(w.cols), first = ck_lstm_split_first(hidden)
+            parts = [first, hidden - first].map { units in
+                let rows = 4 * units, bytes = Int(ck_q8_packed_bytes(rows, hidden))
+                return ck_q8_split_part(
+                    packed: UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+                        .bindMemory(to: Int8.self, capacity: bytes),
+                    sums: .allocate(capacity: Int(rows)), scales: .allocate(capacity: Int(rows)))
+            }
+            let packed = parts.withUnsafeBufferPointer { P in
+                ck_q8_lstm_split_pack(w.values.int8Value!, w.scales.value, hidden, P.baseAddress!)
+            }
+            precondition(packed == 1, "out of memory packing W_hh (\(w.rows) x \(w.cols))")
+        }
+
+        deinit {
+            for p in parts {
+                UnsafeMutableRawPointer(p.packed).deallocate()
+                p.sums.deallocate()
+                p.scales.deallocate()
+            }
+        }
+    }
+
     private let queue = DispatchQueue(label: "lstmkit.quantized-weight")
     private var cached: Packed?
+    private var cachedSplit: SplitPacked?
 
     /// Zeros (scales 1) of this shape, to be loaded; `name` is the float weight's
     /// ("weight_ih_l0" gives "weight_ih_l0" and "weight_ih_l0_scale").
@@ -100,13 +133,20 @@ public final class QuantizedWeight: @unchecked Sendable {
 
     /// The packed form for the current values (packed once per change; callers on
     /// several threads may ask at once). In the fork gate: a fork never copies the queue held.
-    func packed() -> Packed {
+    func packed() -> Packed { derived(\.cached, Packed.init) }
+
+    /// The two-part form of an LSTM's W_hh, kept as `packed()` is.
+    func splitPacked() -> SplitPacked { derived(\.cachedSplit, SplitPacked.init) }
+
+    /// The form in `slot` for the current values, made once per change.
+    private func derived<Form: DerivedForm>(_ slot: ReferenceWritableKeyPath<QuantizedWeight, Form?>,
+                                            _ make: (QuantizedWeight) -> Form) -> Form {
         ck_fork_gate_enter()
         defer { ck_fork_gate_leave() }
         return queue.sync {
-            if let p = cached, p.versions == (values.version, scales.version) { return p }
-            let p = Packed(self)
-            cached = p
+            if let p = self[keyPath: slot], p.versions == (values.version, scales.version) { return p }
+            let p = make(self)
+            self[keyPath: slot] = p
             return p
         }
     }
@@ -126,6 +166,12 @@ public final class QuantizedWeight: @unchecked Sendable {
         }
         }
     }
+}
+
+/// A form a `QuantizedWeight` derives from its values and scales, valid while their
+/// versions stay.
+protocol DerivedForm: AnyObject {
+    var versions: (UInt64, UInt64) { get }
 }
 
 /// Scratch for the quantized inputs of up to `rows` rows of `cols` values.
