@@ -278,6 +278,11 @@ __attribute__((target("avx2"))) static void quantize_inputs_avx2(const float *x,
 
 typedef void (*tile_fn)(const uint8_t *, int64_t, const int8_t *, int64_t, int64_t, int32_t *);
 
+/// A span's rescale into y (rescale_avx2's arguments).
+typedef void (*rescale_fn)(const int32_t *acc, int64_t m0, int64_t mr, int64_t n0, int64_t nn, const float *x_scale,
+                           const int32_t *x_zero, const float *w_scale, const int32_t *w_sum, float *y, int64_t ldy,
+                           const float *bias, int accumulate);
+
 /// One span of a GEMM: rows m0 + [0, mr) (xr) times `blocks` blocks of 8 outputs (wb),
 /// the int32 sums into acc (row i at acc + 32 i).
 typedef void (*span_fn)(int64_t mr, const uint8_t *xr, int64_t kp, const int8_t *wb, int64_t block_bytes,
@@ -288,7 +293,8 @@ typedef void (*span_fn)(int64_t mr, const uint8_t *xr, int64_t kp, const int8_t 
 /// are written in order (the prefetcher follows them; output-major order missed the
 /// cache on every span, since the rows are a whole gate row apart), and the weights,
 /// read once per 4 rows, come from L2 at a fraction of its bandwidth.
-static void gemm_spans(span_fn span, int64_t step, const uint8_t *xq, const float *x_scale, const int32_t *x_zero,
+static void gemm_spans(span_fn span, rescale_fn rescale_span, int64_t step, const uint8_t *xq, const float *x_scale,
+                       const int32_t *x_zero,
                        int64_t M, const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
                        float *y, int64_t ldy, const float *bias, int accumulate) {
     int64_t kp = ck_q8_padded_cols(K), k4n = kp / 4, block_bytes = k4n * 32;
@@ -298,7 +304,7 @@ static void gemm_spans(span_fn span, int64_t step, const uint8_t *xq, const floa
         for (int64_t n0 = 0; n0 < N; n0 += step) {
             int64_t nn = N - n0 < step ? N - n0 : step;
             span(mr, xq + m0 * kp, kp, w + (n0 / 8) * block_bytes, block_bytes, k4n, (nn + 7) / 8, acc);
-            rescale_avx2(acc, m0, mr, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
+            rescale_span(acc, m0, mr, n0, nn, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
         }
     }
 }
@@ -322,7 +328,7 @@ static void span_avx2(int64_t mr, const uint8_t *xr, int64_t kp, const int8_t *w
 static void gemm_avx2(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                       const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
                       float *y, int64_t ldy, const float *bias, int accumulate) {
-    gemm_spans(span_avx2, M == 1 ? 32 : 16, xq, x_scale, x_zero, M, w, w_scale, w_sum, N, K, y, ldy, bias, accumulate);
+    gemm_spans(span_avx2, rescale_avx2, M == 1 ? 32 : 16, xq, x_scale, x_zero, M, w, w_scale, w_sum, N, K, y, ldy, bias, accumulate);
 }
 
 /// AVX-512 VNNI (`vpdpbusd`): one instruction multiplies u8 by s8, sums each group of 4
@@ -415,11 +421,73 @@ static void span_vnni(int64_t mr, const uint8_t *xr, int64_t kp, const int8_t *w
     if (blocks % 2) block_vnni(mr, xr, kp, wb + 2 * pairs * block_bytes, k4n, acc + 16 * pairs);
 }
 
+/// rescale_avx2's operations 16 outputs at a time: the same per lane, so the same bits.
+/// (With 64 inputs a row, the recurrence of a small tokenizer, the rescale and the input
+/// quantization cost as much as the products.)
+Q8_VNNI static void rescale_avx512(const int32_t *acc, int64_t m0, int64_t mr, int64_t n0, int64_t nn,
+                                   const float *x_scale, const int32_t *x_zero, const float *w_scale,
+                                   const int32_t *w_sum, float *y, int64_t ldy, const float *bias, int accumulate) {
+    int64_t n16 = nn / 16 * 16;
+    for (int64_t i = 0; i < mr; i++) {
+        __m512 sx = _mm512_set1_ps(x_scale[m0 + i]);
+        __m512i zx = _mm512_set1_epi32(x_zero[m0 + i]);
+        float *yr = y + (m0 + i) * ldy + n0;
+        const float *a = addend(yr, bias, n0, accumulate);
+        for (int64_t j = 0; j < n16; j += 16) {
+            __m512 s = _mm512_mul_ps(sx, _mm512_loadu_ps(w_scale + n0 + j));
+            __m512i d = _mm512_sub_epi32(_mm512_loadu_si512(acc + i * 32 + j),
+                                         _mm512_mullo_epi32(zx, _mm512_loadu_si512(w_sum + n0 + j)));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(d), s);
+            _mm512_storeu_ps(yr + j, a ? _mm512_add_ps(_mm512_loadu_ps(a + j), v) : v);
+        }
+    }
+    if (n16 < nn)
+        rescale_avx2(acc + n16, m0, mr, n0 + n16, nn - n16, x_scale, x_zero, w_scale, w_sum, y, ldy, bias, accumulate);
+}
+
+/// quantize_inputs_avx2 16 inputs at a time, with the same operations per lane (the
+/// range's min and max do not depend on the order), so the same bits.
+Q8_VNNI static void quantize_inputs_avx512(const float *x, int64_t rows, int64_t cols, int64_t ldx, uint8_t *q,
+                                           float *scale, int32_t *zero) {
+    int64_t kp = ck_q8_padded_cols(cols), c16 = cols / 16 * 16;
+    const __m512 magic = _mm512_set1_ps(12582912.0f), top = _mm512_set1_ps(127.0f), zeros = _mm512_setzero_ps();
+    for (int64_t m = 0; m < rows; m++) {
+        const float *xr = x + m * ldx;
+        uint8_t *qr = q + m * kp;
+        __m512 vlo = zeros, vhi = zeros;
+        for (int64_t k = 0; k < c16; k += 16) {
+            __m512 v = _mm512_loadu_ps(xr + k);
+            vlo = _mm512_min_ps(v, vlo);
+            vhi = _mm512_max_ps(v, vhi);
+        }
+        // The lanes hold no NaN and no -0 (a comparison with one keeps the lane), so any
+        // order of reduction gives the same min and max.
+        float lo = _mm512_reduce_min_ps(vlo), hi = _mm512_reduce_max_ps(vhi);
+        for (int64_t k = c16; k < cols; k++) {
+            lo = xr[k] < lo ? xr[k] : lo;
+            hi = xr[k] > hi ? xr[k] : hi;
+        }
+        float s, z, inv;
+        input_range(lo, hi, &s, &z, &inv);
+        const __m512 vinv = _mm512_set1_ps(inv), vz = _mm512_set1_ps(z);
+        for (int64_t k = 0; k < c16; k += 16) {
+            __m512 v = _mm512_mul_ps(_mm512_loadu_ps(xr + k), vinv);
+            v = _mm512_add_ps(_mm512_sub_ps(_mm512_add_ps(v, magic), magic), vz);
+            v = _mm512_min_ps(_mm512_max_ps(v, zeros), top);
+            _mm_storeu_si128((__m128i *)(qr + k), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
+        }
+        for (int64_t k = c16; k < cols; k++) qr[k] = quantize_input(xr[k], inv, z);
+        for (int64_t k = cols; k < kp; k++) qr[k] = 0;
+        scale[m] = s;
+        zero[m] = (int32_t)z;
+    }
+}
+
 /// Spans of up to 4 rows x 32 outputs, at every batch size.
 static void gemm_vnni(const uint8_t *xq, const float *x_scale, const int32_t *x_zero, int64_t M,
                       const int8_t *w, const float *w_scale, const int32_t *w_sum, int64_t N, int64_t K,
                       float *y, int64_t ldy, const float *bias, int accumulate) {
-    gemm_spans(span_vnni, 32, xq, x_scale, x_zero, M, w, w_scale, w_sum, N, K, y, ldy, bias, accumulate);
+    gemm_spans(span_vnni, rescale_avx512, 32, xq, x_scale, x_zero, M, w, w_scale, w_sum, N, K, y, ldy, bias, accumulate);
 }
 #endif
 
@@ -433,7 +501,7 @@ struct ck_q8_variant {
 
 static const struct ck_q8_variant q8_variants[] = {
 #ifdef Q8_X86
-    {"avx512vnni", gemm_vnni, quantize_inputs_avx2},
+    {"avx512vnni", gemm_vnni, quantize_inputs_avx512},
     {"avx2", gemm_avx2, quantize_inputs_avx2},
 #endif
     {"plain", gemm_plain, quantize_inputs_plain},
