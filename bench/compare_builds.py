@@ -7,10 +7,10 @@ Each checkout must hold release builds of lstmkit-cli and lstmkit-bench in
 .build/release (`swift build -c release --product lstmkit-cli`, then
 `--product lstmkit-bench`). The same workloads run on both, with OPENBLAS_CORETYPE
 unset and one thread (OpenBLAS's too):
-  segment      lstmkit-cli segment: the bundled tokenizer over the test fixture's text (twice)
+  segment      lstmkit-cli segment: the large bundled tokenizer (float16) over the test fixture's text (twice)
   load         the same command over an empty file: loading and start-up only (segment - load
                is the segmenting)
-  segment-int8, load-int8   the same two with the bundled tokenizer quantized to int8 (by the
+  segment-int8, load-int8   the same two with that tokenizer quantized to int8 (by the
                before build's `lstmkit-cli quantize`, once: every build quantizes alike)
   image        lstmkit-cli segment-image: the golden segmenter over 8 synthetic images
   lstm-c1      lstmkit-bench c1 (batch 1 latency), lstm-c2 lstmkit-bench c2 (batch 64 inference)
@@ -55,7 +55,7 @@ def workloads(checkout: Path, work: Path, side: str) -> dict:
         subprocess.run(["strip", "--strip-debug", str(copy)], check=True)
         tools.append(copy)
     cli, bench = tools
-    float32, int8 = REPO / "models/tokenizer-pku.safetensors", work / "tokenizer-int8.safetensors"
+    float32, int8 = REPO / "models/tokenizer-pku-large.safetensors", work / "tokenizer-int8.safetensors"
     if not int8.exists():
         subprocess.run([str(cli), "quantize", str(float32), str(int8)], env=env(), stdout=subprocess.DEVNULL, check=True)
     segment = {f"{name}{suffix}": ([str(cli), "segment", "--model", str(model), "--threads", "1", str(work / text)], None)

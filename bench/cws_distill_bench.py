@@ -5,7 +5,7 @@ Usage:
     python3 bench/cws_distill_bench.py --model STUDENT [--teacher MODEL] [--peers jieba]
                                        [--repeat N] [--out FILE]
 
-For the student and then the teacher (default: the bundled ensemble), as
+For the student and then the teacher (default: the large bundled ensemble, models/tokenizer-pku-large), as
 bench/cws_bench.py measures one model: the test split's P/R/F1/OOV recall and cut_many
 throughput on 1 and 2 threads (median of --repeat runs, model loaded); then the peers
 (bench/cws_peers.py) in the same process, and the ratios. The test split scores the
@@ -30,7 +30,7 @@ import cws_score  # noqa: E402
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="the student")
-    ap.add_argument("--teacher", default=cws_bench.DEFAULT_MODEL)
+    ap.add_argument("--teacher", default=os.path.join(cws_bench.REPO, "models", "tokenizer-pku-large.safetensors"))
     ap.add_argument("--cache", default=cws_bench.DEFAULT_CACHE)
     ap.add_argument("--peers", default="jieba")
     ap.add_argument("--repeat", type=int, default=3)

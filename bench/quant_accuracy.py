@@ -7,7 +7,7 @@ Usage:
     python3 bench/quant_accuracy.py [--cache DIR] [--model PATH] [--out FILE]
 
 Runs the installed Python package (pip install ./bindings/python):
-- the bundled tokenizer (models/tokenizer-pku.safetensors, or --model): F1, P, R and
+- the large bundled tokenizer (models/tokenizer-pku-large.safetensors, float16; or --model): F1, P, R and
   OOV recall on the People's Daily test split (bench/cws_data.py's data-cache/cws),
   scored by bench/cws_score.py, float32 and after quantize(); the int8 file's size; one
   timed pass of each at two threads (a side figure: run cws_bench.py for speed);
@@ -151,7 +151,7 @@ def recurrent():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", default=os.path.join(REPO, "data-cache", "cws"))
-    ap.add_argument("--model", default=os.path.join(REPO, "models", "tokenizer-pku.safetensors"))
+    ap.add_argument("--model", default=os.path.join(REPO, "models", "tokenizer-pku-large.safetensors"))
     ap.add_argument("--out", default=os.path.join(HERE, "results", "quant_accuracy.json"))
     ap.add_argument("--train", action="store_true", help="also train and score small task models (minutes)")
     ap.add_argument("--data", default=os.path.join(REPO, "data-cache"), help="the benches' data-cache (with --train)")

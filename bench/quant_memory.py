@@ -50,7 +50,7 @@ def measure(model, text, lines):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=os.path.join(REPO, "models", "tokenizer-pku.safetensors"))
+    ap.add_argument("--model", default=os.path.join(REPO, "models", "tokenizer-pku-large.safetensors"))
     ap.add_argument("--text", default=None, help="UTF-8 text, one sentence a line (spaces are removed)")
     ap.add_argument("--cache", default=os.path.join(REPO, "data-cache", "cws"), help="bench/cws_data.py's cache")
     ap.add_argument("--lines", type=int, default=2000)

@@ -29,7 +29,7 @@ train() {
     OPENBLAS_NUM_THREADS=1 .build/release/lstmkit-cli train-tokenizer \
         --train data-cache/cws/train.txt --dev data-cache/cws/dev.txt \
         --output "$out.safetensors" "${resume[@]}" \
-        --teacher models/tokenizer-pku.safetensors --unlabelled data-cache/cws/unlabelled.txt \
+        --teacher models/tokenizer-pku-large.safetensors --unlabelled data-cache/cws/unlabelled.txt \
         --distill-weight 1 --distill-temperature 2 \
         --epochs 30 --patience 4 --batch-size 16 --learning-rate 0.002 \
         --layers 1 --hidden-size 64 --char-dim 64 --bigram-dim 32 --min-bigram-count 7 \

@@ -7,23 +7,37 @@ import LSTMKit
 /// the C package's PREFIX/share/lstmkit beside PREFIX/bin/lstmkit; ./models. The
 /// executable is found from /proc/self/exe (so a tool found through PATH knows where it
 /// lives), or argv[0] where /proc is missing. `missing`: the error when none is readable.
-func bundledModel(_ file: String, variable: String, missing: String) throws -> String {
+func bundledModel(_ file: String, variable: String?, missing: String) throws -> String {
     var buffer = [CChar](repeating: 0, count: 4097)
     let n = readlink("/proc/self/exe", &buffer, 4096)
     let executable = n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
     let bin = executable.lastIndex(of: "/").map { String(executable[..<$0]) } ?? "."
     let checkouts: [String] = (0..<4).map { bin + String(repeating: "/..", count: $0) }
-    var candidates: [String] = getenv(variable).map { [String(cString: $0)] } ?? []
+    var candidates: [String] = variable.flatMap { getenv($0) }.map { [String(cString: $0)] } ?? []
     candidates += checkouts.flatMap { [$0 + "/models/" + file, $0 + "/lstmkit_models/" + file] }
     candidates += [bin + "/../share/lstmkit/" + file, "models/" + file]
     guard let found = candidates.first(where: { access($0, R_OK) == 0 }) else { throw LSTMKitError.io(missing) }
     return found
 }
 
+/// The bundled tokenizer models (models/<name>.safetensors), the default first; `--model`
+/// takes a name as well as a file (a file of that name comes first).
+let bundledTokenizers = ["tokenizer-pku", "tokenizer-pku-large"]
+let tokenizerModelHelp = ArgumentHelp(
+    "Tokenizer model file, or a bundled model's name: tokenizer-pku (the default: two small int8 networks) or tokenizer-pku-large (the larger ensemble: a little more accurate, about a third of the speed).")
+
 /// The tokenizer of `--model` (default: the bundled one) with the words of `--dict`.
 func loadTokenizer(model: String?, dict: String?) throws -> Tokenizer {
-    let tokenizer = try Tokenizer.load(from: try model ?? bundledModel("tokenizer-pku.safetensors", variable: "LSTMKIT_TOKENIZER_MODEL",
-        missing: "no default tokenizer model found (looked for models/tokenizer-pku.safetensors); pass --model PATH or set LSTMKIT_TOKENIZER_MODEL"))
+    let path: String
+    if let model, !(bundledTokenizers.contains(model) && access(model, F_OK) != 0) {
+        path = model
+    } else {
+        let name = model ?? bundledTokenizers[0]
+        path = try bundledModel(name + ".safetensors", variable: model == nil ? "LSTMKIT_TOKENIZER_MODEL" : nil,
+            missing: "no bundled tokenizer model \(name) found (looked for models/\(name).safetensors); pass --model PATH"
+                + (model == nil ? " or set LSTMKIT_TOKENIZER_MODEL" : ""))
+    }
+    let tokenizer = try Tokenizer.load(from: path)
     if let dict { try tokenizer.loadDictionary(path: dict) }
     return tokenizer
 }
@@ -37,7 +51,7 @@ struct Segment: Command, Threaded {
 
     @Argument(help: "Input files (UTF-8). Reads standard input when none are given.")
     var files: [String] = []
-    @Option(help: "Tokenizer model file (default: the bundled model).") var model: String?
+    @Option(help: tokenizerModelHelp) var model: String?
     @Option(help: "User dictionary: one word per line; these words always come out whole.") var dict: String?
     @Option(help: "Threads.") var threads = 2
     @Option(help: "Word separator in the output.") var separator = " "
@@ -132,7 +146,7 @@ struct EvalTokenizer: Command, Threaded {
         abstract: "Score a tokenizer on a segmented corpus: P, R, F1, OOV rate, OOV recall, IV recall (by character spans).")
 
     @Argument(help: "Gold corpus: one sentence per line, words separated by spaces.") var gold: String
-    @Option(help: "Tokenizer model file (default: the bundled model).") var model: String?
+    @Option(help: tokenizerModelHelp) var model: String?
     @Option(help: "User dictionary.") var dict: String?
     @Option(help: "Words seen in training, one per line (for OOV figures).") var trainWords: String?
     @Option(help: "Write the predicted segmentation here.") var output: String?

@@ -88,7 +88,7 @@ struct QuantizedLayerTests {
           .enabled(if: ProcessInfo.processInfo.environment["LSTMKIT_TRAINED_MODEL_TESTS"] != nil))
     func trainedSegmenter() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let tokenizer = try Tokenizer.load(from: root.appendingPathComponent("models/tokenizer-pku.safetensors").path)
+        let tokenizer = try Tokenizer.load(from: root.appendingPathComponent("models/tokenizer-pku-large.safetensors").path)
         let lines = try String(contentsOfFile: root.appendingPathComponent("Tests/Fixtures/cws/test.txt").path, encoding: .utf8)
             .split(separator: "\n").prefix(12).map { $0.split(separator: " ").joined() }
         let pieces = lines.map { tokenizer.vocabulary.encode($0.map(CharacterVocabulary.normalize)) }

@@ -7,6 +7,7 @@
 #   PREFIX/lib/cmake/lstmkit/lstmkitConfig*.cmake find_package(lstmkit) -> lstmkit::lstmkit
 #   PREFIX/bin/lstmkit                            the command-line tool
 #   PREFIX/share/lstmkit/tokenizer-pku.safetensors  the bundled word-segmentation model
+#   PREFIX/share/lstmkit/tokenizer-pku-large.safetensors  its larger, slower ensemble
 #   PREFIX/share/lstmkit/g2p-cmudict.safetensors    the bundled G2P model (lstmkit g2p)
 #
 #   bash bindings/c/install.sh                    builds (bindings/build_native.sh), then
@@ -60,7 +61,7 @@ strip --strip-unneeded "$dest/lib/liblstmkit.so" "$dest/bin/lstmkit"
 fill "$root/bindings/c/lstmkit.pc.in" "$dest/lib/pkgconfig/lstmkit.pc"
 fill "$root/bindings/c/lstmkitConfig.cmake.in" "$dest/lib/cmake/lstmkit/lstmkitConfig.cmake"
 fill "$root/bindings/c/lstmkitConfigVersion.cmake.in" "$dest/lib/cmake/lstmkit/lstmkitConfigVersion.cmake"
-for model in tokenizer-pku g2p-cmudict; do   # the bundled models, when the repository has them
+for model in tokenizer-pku tokenizer-pku-large g2p-cmudict; do   # the bundled models, when the repository has them
     if [ -f "$root/models/$model.safetensors" ]; then
         install -D -m 644 "$root/models/$model.safetensors" "$dest/share/lstmkit/$model.safetensors"
     fi

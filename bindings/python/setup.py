@@ -1,8 +1,10 @@
 """Builds lstmkit._native against liblstmkit.so (the Swift library's C ABI).
 
-The tokenizer model <repo>/models/tokenizer-pku.safetensors, when it exists, is copied
-into the package as lstmkit/models/tokenizer-pku.safetensors (Tokenizer.load() with no
-argument reads it); without it the package builds and Tokenizer.load() needs a path.
+The tokenizer models <repo>/models/tokenizer-pku.safetensors (the default) and
+tokenizer-pku-large.safetensors, when they exist, are copied into the package as
+lstmkit/models/<name>.safetensors (Tokenizer.load() with no argument reads the default,
+Tokenizer.load("tokenizer-pku-large") the other); without them the package builds and
+Tokenizer.load() needs a path.
 So is the G2P model models/g2p-cmudict.safetensors (`lstmkit g2p`, Seq2Seq.load()).
 
 The shared library comes from $LSTMKIT_LIB_DIR/liblstmkit.so if that variable is set,
@@ -29,7 +31,7 @@ REPO = HERE.parents[1]
 PACKAGE_DIR = HERE / "lstmkit"
 LIBRARY = "liblstmkit.so"
 HEADER = REPO / "include" / "lstmkit.h"
-MODEL = REPO / "models" / "tokenizer-pku.safetensors"
+TOKENIZER_MODELS = [REPO / "models" / f"{name}.safetensors" for name in ("tokenizer-pku", "tokenizer-pku-large")]
 G2P_MODEL = REPO / "models" / "g2p-cmudict.safetensors"   # `lstmkit g2p`'s, copied the same way
 
 
@@ -101,7 +103,7 @@ class BuildExt(build_ext):
         # The bundled tokenizer model: in the wheel (or beside the sources for in-place
         # builds) when the repository has it; a stale copy is removed when it does not.
         models = (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "models"
-        for model in (MODEL, G2P_MODEL):
+        for model in (*TOKENIZER_MODELS, G2P_MODEL):
             if model.is_file():
                 install_copy(model, models)
             elif (models / model.name).exists():

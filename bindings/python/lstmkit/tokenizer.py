@@ -21,8 +21,11 @@ from ._estimator import c_defaults, c_settings, loop_settings
 
 __all__ = ["Tokenizer"]
 
-#: The model that ships with the package (copied in by setup.py at build time).
-BUNDLED_MODEL = Path(__file__).resolve().parent / "models" / "tokenizer-pku.safetensors"
+#: The models that ship with the package (copied in by setup.py at build time), by the
+#: name Tokenizer.load takes: the default first (docs/TOKENIZER.md, "The bundled models").
+BUNDLED_MODELS = {name: Path(__file__).resolve().parent / "models" / f"{name}.safetensors"
+                  for name in ("tokenizer-pku", "tokenizer-pku-large")}
+BUNDLED_MODEL = BUNDLED_MODELS["tokenizer-pku"]
 
 #: The C ABI's defaults (lk_tokenizer_train_config_default): the one definition, the
 #: shipped model's recipe.
@@ -104,20 +107,24 @@ class Tokenizer:
     @classmethod
     def load(cls, path: Optional[PathLike] = None) -> "Tokenizer":
         """Reads a tokenizer model file; without a path, the model bundled with lstmkit
-        (trained on the PKU People's Daily corpus).
+        (trained on the PKU People's Daily corpus: two small networks, int8). A bundled
+        model's name instead of a path loads that one: "tokenizer-pku" (the default) or
+        "tokenizer-pku-large" (the larger float16 ensemble: a little more accurate,
+        about a third of the speed). A file of that name, if one exists, comes first.
 
-        FileNotFoundError if there is no bundled model; OSError if the file cannot be
-        read; lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds another
-        kind of model (an LSTM, say).
+        FileNotFoundError if there is no such bundled model; OSError if the file cannot
+        be read; lstmkit.ModelFormatError (a ValueError) if it is corrupt or holds
+        another kind of model (an LSTM, say).
         """
-        if path is None:
-            if not BUNDLED_MODEL.is_file():
+        name = "tokenizer-pku" if path is None else path if isinstance(path, str) else None
+        if name in BUNDLED_MODELS and (path is None or not Path(name).exists()):
+            path = BUNDLED_MODELS[name]
+            if not path.is_file():
                 raise FileNotFoundError(
-                    f"the bundled tokenizer model is missing ({BUNDLED_MODEL} does not exist: "
-                    f"this lstmkit was built without models/tokenizer-pku.safetensors); "
+                    f"the bundled tokenizer model is missing ({name}: {path} does not exist, "
+                    f"this lstmkit was built without models/{name}.safetensors); "
                     f"pass the path of a model file: Tokenizer.load(path)"
                 )
-            path = BUNDLED_MODEL
         return cls._from_handle(_native.tokenizer_load(path_arg("path", path)))
 
     @classmethod

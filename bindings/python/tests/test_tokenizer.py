@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 import lstmkit
 from lstmkit import ModelFormatError, Tokenizer
-from lstmkit.tokenizer import BUNDLED_MODEL
-from helpers import run_threads
+from lstmkit.tokenizer import BUNDLED_MODEL, BUNDLED_MODELS
+from helpers import cli, cli_error, needs_cli, run_threads
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "Tests" / "Fixtures" / "cws"
@@ -820,6 +820,34 @@ def test_bundled_model():
     pred_all = [w for words in predicted for w in words]
     score = f1(gold_all, pred_all)
     assert score >= 0.9, f"F1 {score:.3f} on the fixture's test lines"
+
+
+@pytest.mark.skipif(not BUNDLED_MODELS["tokenizer-pku-large"].is_file(),
+                    reason="this lstmkit has no tokenizer-pku-large (not in the repository at build time)")
+def test_bundled_models_by_name(tmp_path, monkeypatch):
+    large = Tokenizer.load("tokenizer-pku-large")
+    assert large.cut("我爱北京天安门。") == Tokenizer.load(BUNDLED_MODELS["tokenizer-pku-large"]).cut("我爱北京天安门。")
+    gold = read_lines(TEST)
+    predicted = large.cut_many(["".join(words) for words in gold])
+    assert f1([w for ws in gold for w in ws], [w for ws in predicted for w in ws]) >= 0.9
+    assert Tokenizer.load("tokenizer-pku").cut("发展经济") == Tokenizer.load().cut("发展经济")
+    # A file of that name comes first: here it is not a model, so loading it fails.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tokenizer-pku-large").write_bytes(b"not a model")
+    with pytest.raises(lstmkit.ModelFormatError):
+        Tokenizer.load("tokenizer-pku-large")
+    with pytest.raises(OSError, match="cannot open tokenizer-pku-small"):
+        Tokenizer.load("tokenizer-pku-small")   # neither a file nor a bundled name
+
+
+@needs_cli
+@pytest.mark.skipif(not BUNDLED_MODELS["tokenizer-pku-large"].is_file(),
+                    reason="this lstmkit has no tokenizer-pku-large (not in the repository at build time)")
+def test_cli_takes_a_bundled_models_name(tmp_path):
+    text = tmp_path / "in.txt"
+    text.write_text("我爱北京天安门\n", encoding="utf-8")
+    assert cli("segment", "--model", "tokenizer-pku-large", text).stdout == "我 爱 北京 天安门\n"
+    assert "tokenizer-pku-huge" in cli_error("segment", "--model", "tokenizer-pku-huge", text)
 
 
 @pytest.mark.skipif(BUNDLED_MODEL.is_file(), reason="this lstmkit has a bundled model")
