@@ -16,9 +16,9 @@ and 2 threads (greedy and beam; batches of 64 words of similar length), and the 
 scores of that decoding (the dev WER of a model, against every reference).
 
     /tmp/venv-g2p-bench/bin/python bench/g2p_bench.py [--minutes 90] [--threads 2] [--beam 5] [--smoke]
-        [--schedule plateau|cosine] [--epochs 30] [--side-by-side]
+        [--schedule plateau|cosine] [--epochs 30] [--layers 1] [--side-by-side]
 
---schedule and --epochs go to both engines (LSTMKit's loop settings; the peer follows
+--schedule, --epochs and --layers (the encoder's) go to both engines (LSTMKit's settings; the peer follows
 the same rules). --side-by-side trains and decodes both engines at the same time, each
 pinned to a core of its own (`taskset`, cores 0 and 1) on one thread: the same wall time
 on equal cores in half the hours, each engine with half the machine (speed at 1 thread
@@ -104,12 +104,12 @@ def decode(bench, model, words_tsv, threads, beam):
     return run_json(PIN["lstmkit"] + [bench, "g2p", "decode", model, words_tsv, str(threads), f"beam_size={beam}"])
 
 
-def lstmkit(bench, data, minutes, threads, beam, schedule, epochs):
+def lstmkit(bench, data, minutes, threads, beam, schedule, epochs, layers):
     model = os.path.join(RUNS, "g2p-bench-lstmkit.safetensors")
     os.makedirs(RUNS, exist_ok=True)
     trained = run_json(PIN["lstmkit"] + [bench, "g2p", "train", os.path.join(data, "train.tsv"), os.path.join(data, "dev.tsv"),
                                          model, str(threads), f"time_limit={max(1, round(minutes * 60))}",
-                                         f"schedule={schedule}", f"epochs={epochs}"])
+                                         f"schedule={schedule}", f"epochs={epochs}", f"num_layers={layers}"])
     if trained is None:
         sys.exit("[g2p_bench] ERROR: lstmkit-bench g2p train failed")
     test_refs, dev_refs = read_tsv(os.path.join(data, "test.refs.tsv")), read_tsv(os.path.join(data, "dev.refs.tsv"))
@@ -128,12 +128,12 @@ def lstmkit(bench, data, minutes, threads, beam, schedule, epochs):
     return result
 
 
-def pytorch(data, minutes, threads, beam, schedule, epochs):
+def pytorch(data, minutes, threads, beam, schedule, epochs, layers):
     out = os.path.join(RUNS, "g2p-bench-pytorch.json")
     os.makedirs(RUNS, exist_ok=True)
     cmd = PIN["pytorch"] + [sys.executable, os.path.join(REPO, "bench", "g2p_peer.py"), "--data", data, "--minutes", str(minutes),
                             "--threads", str(threads), "--beam", str(beam), "--speed-threads", ",".join(map(str, SPEED_THREADS)),
-                            "--schedule", schedule, "--epochs", str(epochs), "--out", out]
+                            "--schedule", schedule, "--epochs", str(epochs), "--layers", str(layers), "--out", out]
     log("running: " + " ".join(cmd))
     if subprocess.run(cmd).returncode != 0:
         sys.exit("[g2p_bench] ERROR: bench/g2p_peer.py failed")
@@ -167,6 +167,7 @@ def main():
     ap.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
                     help="both engines' learning-rate schedule (default plateau, the library's)")
     ap.add_argument("--epochs", type=int, default=30, help="at most this many epochs (default 30, the library's)")
+    ap.add_argument("--layers", type=int, default=1, help="both engines' encoder layers (default 1, the library's)")
     ap.add_argument("--side-by-side", action="store_true",
                     help="both engines at once, each pinned to its own core on one thread")
     args = ap.parse_args()
@@ -190,13 +191,13 @@ def main():
                           "load_average_at_start": os.getloadavg()},
               "data": {s: sum(1 for _ in open(os.path.join(data, f"{s}.tsv"), encoding="utf-8"))
                        for s in g2p_data.SPLITS},
-              "schedule": args.schedule, "epochs": args.epochs, "side_by_side": args.side_by_side,
+              "schedule": args.schedule, "epochs": args.epochs, "layers": args.layers, "side_by_side": args.side_by_side,
               "note": ("both engines at once, each pinned to its own core (taskset -c 0: lstmkit, -c 1: pytorch) on one thread"
                        if args.side_by_side else "each engine trained alone, one after the other")
                       + "; test split decoded once per decoding mode; speed on the dev words"}
     t0 = time.monotonic()
-    runs = [lambda: lstmkit(args.bench, data, minutes, args.threads, args.beam, args.schedule, args.epochs),
-            lambda: pytorch(data, minutes, args.threads, args.beam, args.schedule, args.epochs)]
+    runs = [lambda: lstmkit(args.bench, data, minutes, args.threads, args.beam, args.schedule, args.epochs, args.layers),
+            lambda: pytorch(data, minutes, args.threads, args.beam, args.schedule, args.epochs, args.layers)]
     report["results"] = run_engines(runs, args.side_by_side)
     report["seconds"] = time.monotonic() - t0
     report["machine"]["load_average_at_end"] = os.getloadavg()

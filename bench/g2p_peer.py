@@ -92,11 +92,13 @@ class Attention(nn.Module):
 
 class Seq2Seq(nn.Module):
     """Parameter names are LSTMKit's model file's (the decoder's without "_l0")."""
-    def __init__(self, source_size, target_size, embedding=64, hidden=128, dropout=0.2):
+    def __init__(self, source_size, target_size, embedding=64, hidden=128, dropout=0.2, layers=1):
         super().__init__()
         d = 2 * hidden
         self.source_embedding = nn.Embedding(source_size, embedding, padding_idx=PAD)
-        self.encoder = nn.LSTM(embedding, hidden, batch_first=True, bidirectional=True)
+        # Dropout between encoder layers too, as LSTMKit's Seq2Seq.
+        self.encoder = nn.LSTM(embedding, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+                               dropout=dropout if layers > 1 else 0.0)
         self.bridge = nn.Linear(d, d)
         self.target_embedding = nn.Embedding(target_size, embedding, padding_idx=PAD)
         self.decoder = nn.LSTMCell(embedding + d, d)
@@ -111,7 +113,7 @@ class Seq2Seq(nn.Module):
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, (h, _) = self.encoder(packed)
         memory, _ = pad_packed_sequence(out, batch_first=True, total_length=source.shape[1])
-        h0 = torch.tanh(self.bridge(torch.cat([h[0], h[1]], dim=1)))
+        h0 = torch.tanh(self.bridge(torch.cat([h[-2], h[-1]], dim=1)))   # the last layer's two directions
         mask = torch.arange(source.shape[1])[None, :] < lengths[:, None]
         return memory, self.attention.linear_in(memory), mask, h0
 
@@ -268,12 +270,12 @@ def read_safetensors(path):
 
 
 def load_lstmkit(path):
-    """An LSTMKit Seq2Seq model file (the architecture above: LSTM, one layer,
-    bidirectional, general, bridge, no self-attention blocks) as (peer model in eval mode,
+    """An LSTMKit Seq2Seq model file (the architecture above: LSTM encoder of any number
+    of layers, bidirectional, general, bridge, no self-attention blocks) as (peer model in eval mode,
     source vocabulary, target vocabulary, metadata). The tensors load under the file's
     names (strictly), the decoder's without "_l0" (it is an nn.LSTMCell)."""
     meta, tensors = read_safetensors(path)
-    want = {"kind": "seq2seq", "num_layers": "1", "bidirectional": "true", "score": "general", "bridge": "true"}
+    want = {"kind": "seq2seq", "bidirectional": "true", "score": "general", "bridge": "true"}
     wrong = {k: meta.get(k) for k, v in want.items() if meta.get(k) != v}
     if wrong or meta.get("cell", "lstm") != "lstm" or int(meta.get("self_attention_blocks", "0")) != 0:
         raise ValueError(f"{path}: the peer has only {want}, an LSTM cell and no self-attention blocks; the file has {meta}")
@@ -281,7 +283,7 @@ def load_lstmkit(path):
     source = Vocabulary.of(json.loads(meta["source_vocabulary"]), split[meta["source_tokens"]])
     target = Vocabulary.of(json.loads(meta["target_vocabulary"]), split[meta["target_tokens"]])
     model = Seq2Seq(len(source.tokens), len(target.tokens), embedding=int(meta["embedding_size"]),
-                    hidden=int(meta["hidden_size"]), dropout=float(meta["dropout"]))
+                    hidden=int(meta["hidden_size"]), dropout=float(meta["dropout"]), layers=int(meta["num_layers"]))
     model.load_state_dict({(name.replace("_l0", "") if name.startswith("decoder.") else name): torch.from_numpy(t.copy())
                            for name, t in tensors.items()})
     return model.eval(), source, target, meta
@@ -374,6 +376,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau")
     ap.add_argument("--epochs", type=int, default=30, help="at most this many epochs (LSTMKit's default: 30)")
+    ap.add_argument("--layers", type=int, default=1, help="the encoder's layers (LSTMKit's num_layers; default 1)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -389,7 +392,7 @@ def main():
     dev_words, test_words = list(dev_refs), list(test_refs)
     dev_sources = [source_vocab.encode(w) for w in dev_words]
     test_sources = [source_vocab.encode(w) for w in test_words]
-    model = Seq2Seq(len(source_vocab.tokens), len(target_vocab.tokens))
+    model = Seq2Seq(len(source_vocab.tokens), len(target_vocab.tokens), layers=args.layers)
     log(f"training on {len(train_words)} pairs, {len(dev_words)} dev words; vocabularies {len(source_vocab.tokens)} "
         f"source, {len(target_vocab.tokens)} target tokens; {sum(p.numel() for p in model.parameters())} parameters; "
         f"{args.minutes} min on {args.threads} threads")

@@ -1,5 +1,5 @@
 """The G2P peer (bench/g2p_peer.py) is LSTMKit's Seq2Seq: a model trained by
-`lstmkit-bench g2p train` on Tests/Fixtures/g2p, loaded into the peer under the model
+`lstmkit-bench g2p train` on Tests/Fixtures/g2p (one encoder layer, and two), loaded into the peer under the model
 file's names, decodes the dev words exactly as `lstmkit-bench g2p decode` does (greedy and
 beam 5); and the peer's own beam search is consistent (beam 1 is greedy, batched equals
 one at a time).
@@ -27,11 +27,11 @@ from attention_vs_torch_test import REPO, bench_binary  # noqa: E402,F401 (a fix
 FIXTURES = REPO / "Tests" / "Fixtures" / "g2p"
 
 
-@pytest.fixture(scope="module")
-def trained(bench_binary, tmp_path_factory):  # noqa: F811
+@pytest.fixture(scope="module", params=[1, 2], ids=["1 encoder layer", "2 encoder layers"])
+def trained(request, bench_binary, tmp_path_factory):  # noqa: F811
     path = tmp_path_factory.mktemp("g2p") / "model.safetensors"
     out = subprocess.run([bench_binary, "g2p", "train", str(FIXTURES / "train.tsv"), str(FIXTURES / "dev.tsv"), str(path),
-                          "1", "epochs=4"], stdout=subprocess.PIPE, check=True, text=True)
+                          "1", "epochs=4", f"num_layers={request.param}"], stdout=subprocess.PIPE, check=True, text=True)
     return json.loads(out.stdout), path
 
 
