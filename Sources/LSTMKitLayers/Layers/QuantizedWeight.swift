@@ -36,7 +36,7 @@ public final class QuantizedWeight: @unchecked Sendable {
     public static let maxCols = 32768
 
     /// The kernel's form: values packed by ck_q8_pack, and each row's sum.
-    final class Packed: DerivedForm {
+    final class Packed {
         let versions: (UInt64, UInt64)
         let data: UnsafeMutablePointer<Int8>
         let sums: [Int32]
@@ -59,7 +59,7 @@ public final class QuantizedWeight: @unchecked Sendable {
     /// An LSTM's W_hh (4H, H) in the two parts of the two-core batch of one
     /// (`ck_q8_lstm_split_pack`, `SplitRecurrence`): each part's gate rows packed, with
     /// their sums and scales.
-    final class SplitPacked: DerivedForm {
+    final class SplitPacked {
         let versions: (UInt64, UInt64)
         let parts: [ck_q8_split_part]
 
@@ -133,22 +133,35 @@ public final class QuantizedWeight: @unchecked Sendable {
 
     /// The packed form for the current values (packed once per change; callers on
     /// several threads may ask at once). In the fork gate: a fork never copies the queue held.
-    func packed() -> Packed { derived(\.cached, Packed.init) }
-
-    /// The two-part form of an LSTM's W_hh, kept as `packed()` is.
-    func splitPacked() -> SplitPacked { derived(\.cachedSplit, SplitPacked.init) }
-
-    /// The form in `slot` for the current values, made once per change.
-    private func derived<Form: DerivedForm>(_ slot: ReferenceWritableKeyPath<QuantizedWeight, Form?>,
-                                            _ make: (QuantizedWeight) -> Form) -> Form {
-        ck_fork_gate_enter()
-        defer { ck_fork_gate_leave() }
-        return queue.sync {
-            if let p = self[keyPath: slot], p.versions == (values.version, scales.version) { return p }
-            let p = make(self)
-            self[keyPath: slot] = p
+    func packed() -> Packed {
+        locked {
+            if let p = cached, p.versions == versions { return p }
+            let p = Packed(self)
+            cached = p
             return p
         }
+    }
+
+    /// The two-part form of an LSTM's W_hh, kept as `packed()` is.
+    func splitPacked() -> SplitPacked {
+        locked {
+            if let p = cachedSplit, p.versions == versions { return p }
+            let p = SplitPacked(self)
+            cachedSplit = p
+            return p
+        }
+    }
+
+    /// The versions a derived form is valid for.
+    private var versions: (UInt64, UInt64) { (values.version, scales.version) }
+
+    /// `body` on the weight's queue, inside the fork gate. (No key paths here: two threads
+    /// reading a generic key path for the first time at once deadlocked the Swift runtime's
+    /// metadata cache in a forked child under AddressSanitizer, Tests/CTests' int8 group.)
+    private func locked<T>(_ body: () -> T) -> T {
+        ck_fork_gate_enter()
+        defer { ck_fork_gate_leave() }
+        return queue.sync(execute: body)
     }
 
     /// y (m, rows; row stride ldy) = (or += when `accumulate`, or `bias` (rows) + when
@@ -166,12 +179,6 @@ public final class QuantizedWeight: @unchecked Sendable {
         }
         }
     }
-}
-
-/// A form a `QuantizedWeight` derives from its values and scales, valid while their
-/// versions stay.
-protocol DerivedForm: AnyObject {
-    var versions: (UInt64, UInt64) { get }
 }
 
 /// Scratch for the quantized inputs of up to `rows` rows of `cols` values.
