@@ -1539,6 +1539,7 @@ LK_API lk_status lk_image_classifier_quantize(lk_image_classifier *classifier);
 LK_API lk_status lk_image_segmenter_quantize(lk_image_segmenter *segmenter);
 LK_API lk_status lk_sequence_classifier_quantize(lk_sequence_classifier *classifier);
 LK_API lk_status lk_forecaster_quantize(lk_forecaster *forecaster);
+LK_API lk_status lk_seq2seq_quantize(lk_seq2seq *model);
 LK_API lk_status lk_model_quantize(void *model);
 
 #ifdef __cplusplus

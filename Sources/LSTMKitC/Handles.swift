@@ -223,3 +223,4 @@ func quantizeHandle<M: CModel>(_: M.Type, _ pointer: OpaquePointer?) -> lk_statu
 @_cdecl("lk_image_segmenter_quantize") public func lk_image_segmenter_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(ImageSegmenter.self, p) }
 @_cdecl("lk_sequence_classifier_quantize") public func lk_sequence_classifier_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(SequenceClassifier.self, p) }
 @_cdecl("lk_forecaster_quantize") public func lk_forecaster_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(Forecaster.self, p) }
+@_cdecl("lk_seq2seq_quantize") public func lk_seq2seq_quantize(_ p: OpaquePointer?) -> lk_status { quantizeHandle(Seq2Seq.self, p) }

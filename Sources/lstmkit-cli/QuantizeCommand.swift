@@ -7,7 +7,7 @@ struct Quantize: Command {
     static let configuration = CommandConfiguration(
         abstract: "Quantize a model file to int8 (LSTM/GRU and linear weights int8 per row; docs/QUANTIZATION.md).")
 
-    @Argument(help: "A float32 model file of any kind (lstm, gru, tokenizer, a classifier, segmenter or forecaster).")
+    @Argument(help: "A float32 model file of any kind (lstm, gru, tokenizer, a classifier, segmenter, forecaster or seq2seq).")
     var input: String
 
     @Argument(help: "Where to write the int8 model file (an existing file is kept unless --force).")
@@ -38,6 +38,7 @@ struct Quantize: Command {
         case ImageSegmenter.modelKind: let m = try ImageSegmenter(modelFile: file); return (kind, m, m.save)
         case SequenceClassifier.modelKind: let m = try SequenceClassifier(modelFile: file); return (kind, m, m.save)
         case Forecaster.modelKind: let m = try Forecaster(modelFile: file); return (kind, m, m.save)
+        case Seq2Seq.modelKind: let m = try Seq2Seq(modelFile: file); return (kind, m, m.save)
         default:
             try ModelFile.checkKind(file, expected: kind)  // a file that is not LSTMKit's says so first
             throw LSTMKitError.invalidFormat("a model of kind \"\(kind)\" has no int8 form")

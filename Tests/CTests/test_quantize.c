@@ -137,6 +137,8 @@ static void group_task_models(void) {
     ROUND_TRIP(image_segmenter, "segmenter.safetensors", lk_image_segmenter_quantize);
     ROUND_TRIP(sequence_classifier, "sequence-classifier/sequence-classifier.safetensors", lk_sequence_classifier_quantize);
     ROUND_TRIP(forecaster, "forecaster/forecaster.safetensors", lk_forecaster_quantize);
+    ROUND_TRIP(seq2seq, "seq2seq/seq2seq.safetensors", lk_seq2seq_quantize);
+    ROUND_TRIP(seq2seq, "seq2seq/seq2seq-gru.safetensors", lk_model_quantize);
     ROUND_TRIP(tokenizer, "tokenizer-ensemble.safetensors", lk_model_quantize);
 
     char *golden = path_join(g_fixture_dir, "../golden/text-en.safetensors");

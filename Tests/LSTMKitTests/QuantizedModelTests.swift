@@ -135,6 +135,30 @@ struct QuantizedModelTests {
         }, tolerance: 0.1))
     }
 
+    @Test("seq2seq (LSTM and GRU encoders): the decoder's next-token probabilities, teacher-forced")
+    func seq2seq() throws {
+        for file in ["seq2seq/seq2seq.safetensors", "seq2seq/seq2seq-gru.safetensors"] {
+            try Self.check(Kind(file: file, load: Seq2Seq.load, save: { try $0.save(to: $1) }, outputs: { m in
+                let sources = ["aaron", "accra", "boehm", "x"].map(m.source.encode)
+                var (memory, state) = m.encode(sources)
+                var tokens = [Int32](repeating: Seq2SeqVocabulary.begin, count: sources.count)
+                var probabilities: [Float] = []
+                let v = m.target.count
+                for t in 0..<4 {
+                    let (logits, next, _) = m.step(memory, tokens: tokens, state: state)
+                    for r in sources.indices {
+                        let row = logits.data[(r * v)..<((r + 1) * v)], top = row.max()!
+                        let e = row.map { exp($0 - top) }, sum = e.reduce(0, +)
+                        probabilities += e.map { $0 / sum }
+                    }
+                    state = next
+                    tokens = sources.indices.map { Int32(4 + (t + $0) % (v - 4)) }   // past BOS, EOS, UNK, PAD
+                }
+                return probabilities
+            }, tolerance: 0.05))
+        }
+    }
+
     @Test("an LSTM quantizes in place, as a model does; its load reads int8 files")
     func lstmInPlace() throws {
         let lstm = try LSTM.load(from: Self.golden + "/lstm.safetensors")

@@ -183,8 +183,7 @@ private let texts = ["abcde", "a", "cab", "eeddcc", "bd", "ace"]
         }
     }
 
-    /// An int8 decoder (Swift's `quantizeLayers`; seq2seq files have no int8 form) has no
-    /// float weights to fuse: its steps go through the layers.
+    /// An int8 decoder (`quantize()`) has no float weights to fuse: its steps go through the layers.
     @Test func int8DecoderIsNotFused() throws {
         let m = try widerModel(.general)
         #expect(Seq2SeqStepWeights(m) != nil)

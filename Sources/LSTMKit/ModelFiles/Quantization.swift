@@ -11,6 +11,8 @@ extension SequenceClassifier: QuantizableModel {}
 extension ImageClassifier: QuantizableModel {}
 extension ImageSegmenter: QuantizableModel {}
 extension Forecaster: QuantizableModel {}
+/// Decoding steps through the int8 layers (the fused step needs float weights: `Seq2SeqStepWeights`).
+extension Seq2Seq: QuantizableModel {}
 
 extension Tokenizer: QuantizableModel {
     public var moduleTree: Module { Self.module(networks) }

@@ -112,8 +112,9 @@ def test_recurrent_layers(tmp_path, cls):
 
 
 @needs_cli
-@pytest.mark.parametrize("cls,name,file", MODELS[::2] + [(lstmkit.LSTM, "lstm", "lstm.safetensors")],
-                         ids=[m[1] for m in MODELS[::2]] + ["lstm"])
+@pytest.mark.parametrize("cls,name,file", MODELS[::2] + [(lstmkit.LSTM, "lstm", "lstm.safetensors"),
+                                                       (lstmkit.Seq2Seq, "seq2seq", "seq2seq/seq2seq.safetensors")],
+                         ids=[m[1] for m in MODELS[::2]] + ["lstm", "seq2seq"])
 def test_cli(tmp_path, cls, name, file):
     out = tmp_path / "int8.safetensors"
     line = cli("quantize", GOLDEN / file, out).stdout

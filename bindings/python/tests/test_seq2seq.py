@@ -135,6 +135,27 @@ def test_files_params_pickle_clone(toy, tmp_path):
         Seq2Seq.load(tmp_path / "bad.safetensors")
 
 
+def test_quantize(toy, tmp_path):
+    """int8 (docs/QUANTIZATION.md): the toy model keeps its accuracy and its attention; its
+    file is smaller and loads back to the same translations; quantizing again is refused."""
+    model, X, y = toy
+    q = pickle.loads(pickle.dumps(model))   # a copy: the fixture stays float32
+    assert q.quantize() is q
+    assert q.score(X, y) >= model.score(X, y) - 0.04 and q.score(X, y) > 0.8
+    with pytest.raises(ValueError, match="already int8-quantized"):
+        q.quantize()
+    out, _, w = q.attention(X[0], beam=1)
+    assert out == list(q.translate([X[0]], beam=1)[0]) and w.shape == (len(out), len(X[0]))
+    path, float_path = tmp_path / "int8.safetensors", tmp_path / "f32.safetensors"
+    q.save(path)
+    model.save(float_path)
+    assert path.stat().st_size < float_path.stat().st_size
+    loaded = Seq2Seq.load(path)
+    assert loaded.translate(X, beam=3, n_best=2) == q.translate(X, beam=3, n_best=2)
+    with pytest.raises(ValueError, match="already int8-quantized"):
+        loaded.quantize()
+
+
 def test_options_by_name_reach_the_model():
     X, y = pairs(60, 2)
     model = Seq2Seq(embedding_size=4, hidden_size=3, bidirectional=False, bridge=False, attention_score="dot",

@@ -487,7 +487,7 @@ public final class Seq2Seq: Module, ModelFileModel {
     public func modelFile() -> SafeTensors {
         let c = config
         return SafeTensors(
-            metadata: ModelFile.header(kind: Self.modelKind) + [
+            metadata: ModelFile.header(kind: Self.modelKind, quantized: isQuantized) + [
                 ("source_tokens", c.sourceTokens.rawValue), ("target_tokens", c.targetTokens.rawValue),
                 ("embedding_size", String(c.embeddingSize)), ("hidden_size", String(c.hiddenSize)),
                 ("num_layers", String(c.numLayers)), ("bidirectional", c.bidirectional ? "true" : "false"),
