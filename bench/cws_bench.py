@@ -4,7 +4,7 @@ with the peers measured in the same run.
 
 Usage:
     python3 bench/cws_bench.py [--model PATH] [--cache DIR] [--peers pkuseg,fmm,...]
-                               [--repeat N] [--out FILE]
+                               [--repeat N] [--out FILE] [--max-isa avx2]
 
 Runs LSTMKit's Tokenizer (the Python binding, as installed by `pip install
 ./bindings/python`) on test.raw.txt of the fixed People's Daily split (made by
@@ -20,7 +20,10 @@ bench/cws_peers.py) in the same run.
 
 OpenBLAS: this machine exports OPENBLAS_CORETYPE=Haswell, which pins OpenBLAS to its
 AVX2 kernels; a user's machine picks its best (AVX-512 here). The script re-executes
-itself without that variable so the figures are what users get.
+itself without that variable so the figures are what users get. --max-isa avx2 (or
+plain) instead runs a smaller machine's paths on this one: LSTMKIT_MAX_ISA for LSTMKit's
+kernels, OPENBLAS_CORETYPE=Haswell (Prescott) for OpenBLAS's (docs/PERFORMANCE.md,
+"Kernels"); the results record the kernels that ran (lstmkit.kernels()).
 """
 import argparse
 import json
@@ -36,11 +39,30 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-if "OPENBLAS_CORETYPE" in os.environ and "--child" not in sys.argv:
-    env = dict(os.environ)
-    del env["OPENBLAS_CORETYPE"]
-    print("(re-running without OPENBLAS_CORETYPE, so OpenBLAS picks its own kernels)", flush=True)
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+#: OpenBLAS's core for a --max-isa cap.
+OPENBLAS_CORE_FOR = {"avx2": "Haswell", "plain": "Prescott"}
+
+
+def set_kernels(argv):
+    """Re-executes the script, before anything loads OpenBLAS, in the environment its
+    kernels need: OPENBLAS_CORETYPE unset (OpenBLAS picks its best core, as users get),
+    or with `--max-isa ISA` in argv LSTMKIT_MAX_ISA=ISA and OpenBLAS's matching core.
+    Child processes inherit it."""
+    isa = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--max-isa"), None)
+    if isa is not None and isa not in OPENBLAS_CORE_FOR:
+        sys.exit(f"--max-isa must be one of {', '.join(OPENBLAS_CORE_FOR)}, got {isa!r}")
+    want = {"LSTMKIT_MAX_ISA": isa, "OPENBLAS_CORETYPE": OPENBLAS_CORE_FOR.get(isa)}
+    if all(os.environ.get(k) == v for k, v in want.items()):
+        return
+    env = {k: v for k, v in os.environ.items() if k not in want}
+    env.update({k: v for k, v in want.items() if v is not None})
+    print(f"(re-running with {' '.join(f'{k}={v}' for k, v in want.items() if v) or 'OPENBLAS_CORETYPE unset'}, "
+          f"so {'the kernels are capped' if isa else 'OpenBLAS picks its own kernels'})", flush=True)
+    os.execve(sys.executable, [sys.executable] + argv, env)
+
+
+if "--child" not in sys.argv:
+    set_kernels(sys.argv)
 
 import cws_score  # noqa: E402
 
@@ -76,7 +98,8 @@ def measure_lstmkit(args, raw, gold, vocab, nchars):
                          check=True, capture_output=True, text=True)
     first = json.loads(out.stdout)
     tok = lstmkit.Tokenizer.load(args.model)
-    rec = {"name": "lstmkit", "version": lstmkit.__version__, "model": os.path.relpath(args.model, REPO),
+    rec = {"name": "lstmkit", "version": lstmkit.__version__, "kernels": lstmkit.kernels(),
+           "model": os.path.relpath(args.model, REPO),
            "model_mb": os.path.getsize(args.model) / 1e6,
            "load_s": first["load_s"], "peak_rss_mb": first["peak_rss_mb"]}
     for threads in (1, 2):
@@ -101,6 +124,7 @@ def main():
     ap.add_argument("--peers", default="pkuseg,fmm", help="comma-separated, from bench/cws_peers.py; '' for none")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "cws_bench.json"))
+    ap.add_argument("--max-isa", choices=sorted(OPENBLAS_CORE_FOR), help="run a smaller machine's kernels (set_kernels)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:

@@ -3,13 +3,14 @@
 
 Usage:
     python3 bench/cws_distill_bench.py --model STUDENT [--teacher MODEL] [--peers jieba]
-                                       [--repeat N] [--out FILE]
+                                       [--repeat N] [--out FILE] [--max-isa avx2]
 
 For the student and then the teacher (default: the large bundled ensemble, models/tokenizer-pku-large), as
 bench/cws_bench.py measures one model: the test split's P/R/F1/OOV recall and cut_many
 throughput on 1 and 2 threads (median of --repeat runs, model loaded); then the peers
 (bench/cws_peers.py) in the same process, and the ratios. The test split scores the
-student chosen on dev, once. OPENBLAS_CORETYPE is unset as in cws_bench.py.
+student chosen on dev, once. OPENBLAS_CORETYPE is unset as in cws_bench.py; --max-isa avx2
+runs an AVX2 machine's paths on this one (cws_bench.set_kernels).
 """
 import argparse
 import os
@@ -18,12 +19,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-if "OPENBLAS_CORETYPE" in os.environ:
-    env = dict(os.environ)
-    del env["OPENBLAS_CORETYPE"]
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
-
-import cws_bench  # noqa: E402
+import cws_bench  # noqa: E402  (re-executes the script in its kernels' environment: cws_bench.set_kernels)
 import cws_score  # noqa: E402
 
 
@@ -35,6 +31,7 @@ def main():
     ap.add_argument("--peers", default="jieba")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "cws_distill_bench.json"))
+    ap.add_argument("--max-isa", choices=sorted(cws_bench.OPENBLAS_CORE_FOR), help="run a smaller machine's kernels")
     args = ap.parse_args()
     raw = cws_bench.read_lines(os.path.join(args.cache, "test.raw.txt"))
     gold = cws_bench.read_lines(os.path.join(args.cache, "test.txt"))

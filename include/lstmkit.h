@@ -72,6 +72,15 @@ LK_API const char *lk_version(void);
 /* The ABI version the library was built with (compare with LK_ABI_VERSION). */
 LK_API int32_t lk_abi_version(void);
 
+/* The kernels this process runs, chosen for the CPU at first use, as space-separated
+ * key=value pairs: "float32=avx512f packed=avx512 int8=avx512vnni openblas=SkylakeX"
+ * (LSTMKit's float32 cell kernels: avx512f, avx2_fma or baseline; its packed GEMM:
+ * avx512, avx2_fma or plain; its int8 GEMM: avx512vnni, avx2 or plain; OpenBLAS's core).
+ * The environment variable LSTMKIT_MAX_ISA ("avx2" or "plain"; read at first use)
+ * caps LSTMKit's three choices and OPENBLAS_CORETYPE OpenBLAS's: a larger CPU then runs
+ * a smaller one's code paths. Static storage; never NULL. */
+LK_API const char *lk_kernels(void);
+
 /* ------------------------------------------------------------------------ */
 /* Status codes and errors                                                    */
 /* ------------------------------------------------------------------------ */

@@ -440,7 +440,7 @@ static int cpu_supports(const struct ck_kernels *k) {
 
 static const struct ck_kernels *select_kernels(void) {
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
-        if (cpu_supports(variants[v])) return variants[v];
+        if (cpu_supports(variants[v]) && ck_isa_allows(variants[v]->isa)) return variants[v];
     }
     return &kernels_baseline;
 }

@@ -242,7 +242,7 @@ static const char *const pg_variants[] = {"avx512", "avx2_fma", "plain"};
 
 const char *ck_sgemm_packed_isa(void) {
     for (size_t i = 0;; i++)
-        if (gemm_named(pg_variants[i])) return pg_variants[i];
+        if (gemm_named(pg_variants[i]) && ck_isa_allows(pg_variants[i])) return pg_variants[i];
 }
 
 int ck_sgemm_packed_preferred(void) {

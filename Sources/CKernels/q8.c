@@ -524,7 +524,7 @@ static const struct ck_q8_variant *q8_chosen(void) {
     const struct ck_q8_variant *v = __atomic_load_n(&chosen, __ATOMIC_ACQUIRE);
     if (!v) {
         for (size_t i = 0; i < sizeof q8_variants / sizeof q8_variants[0]; i++) {
-            if (q8_supported(&q8_variants[i])) { v = &q8_variants[i]; break; }
+            if (q8_supported(&q8_variants[i]) && ck_isa_allows(q8_variants[i].isa)) { v = &q8_variants[i]; break; }
         }
         __atomic_store_n(&chosen, v, __ATOMIC_RELEASE);
     }

@@ -13,6 +13,12 @@ public func lk_version() -> CString { versionString.cString }
 @_cdecl("lk_abi_version")
 public func lk_abi_version() -> Int32 { 1 }
 
+/// `Kernels.summary`, made once (static storage for C callers).
+private let kernelsString = UnsafePointer(strdup(Kernels.summary)!)
+
+@_cdecl("lk_kernels")
+public func lk_kernels() -> CString { kernelsString }
+
 /// Applies LSTMKIT_NUM_THREADS once, before the first call that computes; a value that
 /// is not an int in [1, 2^31 - 1] is ignored (there is no caller to tell at that point).
 let applyThreadSetting: Void = {

@@ -7,7 +7,7 @@ struct LSTMKitCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lstmkit",
         abstract: "LSTMKit: an LSTM engine on OpenBLAS, and the models built on it.",
-        version: LSTMKitVersion.string,
+        version: "\(LSTMKitVersion.string) (kernels: \(Kernels.summary))",   // lk_kernels: what this CPU runs
         subcommands: [Segment.self, TrainTokenizer.self, EvalTokenizer.self, CombineTokenizers.self, TrainClassifier.self, Classify.self, EvalClassifier.self,
                       TrainSegmenter.self, SegmentImage.self, EvalSegmenter.self, Demo.self, Inspect.self,
                       TrainSequenceClassifier.self, ClassifySequences.self,

@@ -23,6 +23,9 @@ static void group_versions(void) {
     CHECK(v != NULL && strcmp(v, LK_VERSION_STRING) == 0, "lk_version() = \"%s\", header says \"%s\"", v ? v : "(NULL)",
           LK_VERSION_STRING);
     CHECK(lk_abi_version() == LK_ABI_VERSION, "lk_abi_version() = %d, header says %d", (int)lk_abi_version(), LK_ABI_VERSION);
+    const char *k = lk_kernels();
+    CHECK(k != NULL && strncmp(k, "float32=", 8) == 0 && strstr(k, " packed=") && strstr(k, " int8=") && strstr(k, " openblas="),
+          "lk_kernels() = \"%s\"", k ? k : "(NULL)");
 
     /* Status strings: non-empty, distinct, and "unknown status" for anything else. */
     const char *seen[9];

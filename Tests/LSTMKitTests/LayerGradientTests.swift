@@ -257,11 +257,21 @@ struct FastMathTests {
             inPlace.withUnsafeMutableBufferPointer { f($0.baseAddress, $0.baseAddress, Int64(xs.count)) }
             #expect(inPlace == Self.run(isa, function, xs), "function \(function) in place")
         }
-        // No better variant than the chosen one runs on this CPU.
+        // No better variant than the chosen one runs on this CPU (under LSTMKIT_MAX_ISA's cap).
         let order = ["avx512f", "avx2_fma", "baseline"]
         for better in order.prefix(while: { $0 != isa }) {
-            #expect(Self.run(better, 0, xs) == nil, "\(better) runs but \(isa) was chosen")
+            #expect(Self.run(better, 0, xs) == nil || ck_isa_allows(better) == 0, "\(better) runs but \(isa) was chosen")
         }
+    }
+
+    @Test("LSTMKIT_MAX_ISA's values, and the kernels a process reports")
+    func isaCap() throws {
+        #expect([nil, "", "avx512", "AVX512", "sse9", "avx2x"].map { v in v.map { ck_isa_cap_parse($0) } ?? ck_isa_cap_parse(nil) }
+                == [3, 3, 3, 3, 3, 3])
+        #expect(ck_isa_cap_parse("avx2") == 2 && ck_isa_cap_parse("AVX2") == 2 && ck_isa_cap_parse("plain") == 1)
+        #expect(Kernels.summary == "float32=\(String(cString: ck_isa())) packed=\(String(cString: ck_sgemm_packed_isa())) "
+                + "int8=\(String(cString: ck_q8_isa())) openblas=\(BLAS.core)")
+        #expect(ck_isa_allows("baseline") == 1 && ck_isa_allows("plain") == 1)
     }
 }
 

@@ -127,6 +127,13 @@ void ck_tanh(const float *x, float *y, int64_t n);
 /// the build target elsewhere).
 const char *ck_isa(void);
 
+/// Whether the automatic choice of a kernel variant may take `isa` (a variant's name:
+/// "avx512…", "avx2…", anything else plain) under LSTMKIT_MAX_ISA ("avx2" or "plain";
+/// unset, "avx512" or unknown: no cap), read once (isa.c). ck_isa_cap_parse: the cap a
+/// value gives (3 AVX-512, 2 AVX2, 1 plain).
+int ck_isa_allows(const char *isa);
+int ck_isa_cap_parse(const char *value);
+
 /// For tests of every variant: runs exp (function 0), sigmoid (1) or tanh (2) over
 /// x[0..<n] with the named variant ("avx512f", "avx2_fma", "baseline"). Returns 0 and
 /// writes nothing if this build or CPU lacks the variant.

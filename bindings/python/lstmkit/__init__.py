@@ -50,6 +50,7 @@ __all__ = [
     "load",
     "set_num_threads",
     "get_num_threads",
+    "kernels",
     "limit_other_blas",
     "other_blas_pools",
     "__version__",
@@ -71,6 +72,19 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The number of threads LSTMKit's BLAS currently uses."""
     return _native.get_num_threads()
+
+
+def kernels() -> dict:
+    """The kernels this process runs, chosen for the CPU at first use:
+    {"float32": LSTMKit's cell kernels ("avx512f", "avx2_fma", "baseline"), "packed": its
+    packed GEMM ("avx512", "avx2_fma", "plain"), "int8": its int8 GEMM ("avx512vnni",
+    "avx2", "plain"), "openblas": OpenBLAS's core ("SkylakeX", "Haswell", ...)}.
+
+    The environment variable LSTMKIT_MAX_ISA ("avx2" or "plain"), set before the first
+    LSTMKit call, caps LSTMKit's three and OPENBLAS_CORETYPE OpenBLAS's: a larger CPU then
+    runs a smaller one's code paths (docs/PERFORMANCE.md, "Kernels").
+    """
+    return dict(pair.split("=", 1) for pair in _native.kernels().split())
 
 
 def limit_other_blas(on: bool = True) -> None:

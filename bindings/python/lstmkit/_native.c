@@ -20,6 +20,11 @@ static PyObject *native_get_num_threads(PyObject *Py_UNUSED(module), PyObject *P
     return PyLong_FromLong((long)lk_get_num_threads());
 }
 
+static PyObject *native_kernels(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyUnicode_FromString(lk_kernels());
+}
+
 static PyObject *native_other_blas_pools(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
     PyObject *list = PyList_New(0);
@@ -51,6 +56,7 @@ static PyObject *native_other_blas_limited(PyObject *Py_UNUSED(module), PyObject
 static PyMethodDef native_methods[] = {
     {"set_num_threads", native_set_num_threads, METH_O, "Sets the library's BLAS threads."},
     {"get_num_threads", native_get_num_threads, METH_NOARGS, "The library's BLAS threads."},
+    {"kernels", native_kernels, METH_NOARGS, "lk_kernels(): the kernels this process runs, key=value pairs"},
     {"other_blas_pools", native_other_blas_pools, METH_NOARGS,
      "[(file, threads)] of the other OpenBLAS pools held at one thread during LSTMKit calls"},
     {"limit_other_blas", native_limit_other_blas, METH_O,
