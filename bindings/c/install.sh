@@ -61,9 +61,9 @@ strip --strip-unneeded "$dest/lib/liblstmkit.so" "$dest/bin/lstmkit"
 fill "$root/bindings/c/lstmkit.pc.in" "$dest/lib/pkgconfig/lstmkit.pc"
 fill "$root/bindings/c/lstmkitConfig.cmake.in" "$dest/lib/cmake/lstmkit/lstmkitConfig.cmake"
 fill "$root/bindings/c/lstmkitConfigVersion.cmake.in" "$dest/lib/cmake/lstmkit/lstmkitConfigVersion.cmake"
-for model in tokenizer-pku tokenizer-pku-large g2p-cmudict; do   # the bundled models, when the repository has them
-    if [ -f "$root/models/$model.safetensors" ]; then
-        install -D -m 644 "$root/models/$model.safetensors" "$dest/share/lstmkit/$model.safetensors"
+for model in "$root"/models/*.safetensors; do   # the bundled models: every one the repository has
+    if [ -f "$model" ]; then
+        install -D -m 644 "$model" "$dest/share/lstmkit/${model##*/}"
     fi
 done
 

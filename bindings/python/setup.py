@@ -1,11 +1,10 @@
 """Builds lstmkit._native against liblstmkit.so (the Swift library's C ABI).
 
-The tokenizer models <repo>/models/tokenizer-pku.safetensors (the default) and
-tokenizer-pku-large.safetensors, when they exist, are copied into the package as
-lstmkit/models/<name>.safetensors (Tokenizer.load() with no argument reads the default,
-Tokenizer.load("tokenizer-pku-large") the other); without them the package builds and
-Tokenizer.load() needs a path.
-So is the G2P model models/g2p-cmudict.safetensors (`lstmkit g2p`, Seq2Seq.load()).
+Every bundled model, <repo>/models/*.safetensors (the tokenizers tokenizer-pku, the
+default, and tokenizer-pku-large; the G2P model g2p-cmudict), is copied into the package
+as lstmkit/models/<name>.safetensors, where Tokenizer.load(), Tokenizer.load(name),
+Seq2Seq.load() and the `lstmkit` tool find them; without them the package builds and
+those calls need a path.
 
 The shared library comes from $LSTMKIT_LIB_DIR/liblstmkit.so if that variable is set,
 else from `bash bindings/build_native.sh` run in the repository (two levels above this
@@ -31,8 +30,9 @@ REPO = HERE.parents[1]
 PACKAGE_DIR = HERE / "lstmkit"
 LIBRARY = "liblstmkit.so"
 HEADER = REPO / "include" / "lstmkit.h"
-TOKENIZER_MODELS = [REPO / "models" / f"{name}.safetensors" for name in ("tokenizer-pku", "tokenizer-pku-large")]
-G2P_MODEL = REPO / "models" / "g2p-cmudict.safetensors"   # `lstmkit g2p`'s, copied the same way
+# The bundled models: every file models/*.safetensors of the repository, so adding one
+# there ships it (bindings/c/install.sh installs the same set).
+BUNDLED_MODELS = sorted((REPO / "models").glob("*.safetensors"))
 
 
 def header_version() -> str:
@@ -100,14 +100,14 @@ class BuildExt(build_ext):
         cli = library.parent / "lstmkit-cli"
         if cli.is_file():
             install_copy(cli, (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "_bin", strip=True)
-        # The bundled tokenizer model: in the wheel (or beside the sources for in-place
-        # builds) when the repository has it; a stale copy is removed when it does not.
+        # The bundled models: in the wheel (or beside the sources for in-place builds);
+        # a stale copy of one the repository no longer has is removed.
         models = (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "models"
-        for model in (*TOKENIZER_MODELS, G2P_MODEL):
-            if model.is_file():
-                install_copy(model, models)
-            elif (models / model.name).exists():
-                (models / model.name).unlink()
+        for stale in models.glob("*.safetensors"):
+            if stale.name not in {model.name for model in BUNDLED_MODELS}:
+                stale.unlink()
+        for model in BUNDLED_MODELS:
+            install_copy(model, models)
         for ext in self.extensions:
             ext.include_dirs.append(numpy.get_include())
         super().run()
