@@ -165,11 +165,16 @@ def main():
     results = {"load_average_start": os.getloadavg()[0], "tokenizer": tokenizer(args), "recurrent": recurrent()}
     if args.train:
         results["trained"] = trained(args)
+    write_results(results, args.out)
+
+
+def write_results(results, out):
+    """The run's results as JSON at `out`, with the load average at its end."""
     results["load_average_end"] = os.getloadavg()[0]
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1)
-    print(f"wrote {os.path.relpath(args.out, REPO)}")
+    print(f"wrote {os.path.relpath(out, REPO)}")
 
 
 if __name__ == "__main__":
