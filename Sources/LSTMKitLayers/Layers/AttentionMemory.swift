@@ -23,9 +23,6 @@ public struct AttentionMemory: Sendable {
     /// W_c[:, :E] h̄ (S, T_src, O), the context's share of linear_out per state, for
     /// `EncoderDecoderAttention.infer`; empty unless made by `inferenceMemory`.
     var contextOutputs: [Float] = []
-    /// linear_out's W_c (O, E + D) as floats (an int8 layer's dequantized), for `infer`'s
-    /// W_c[:, E:] h_t; empty unless made by `inferenceMemory`.
-    var outputWeights: [Float] = []
 }
 
 /// The gradient a batch of steps accumulates for one memory (`EncoderDecoderAttention.

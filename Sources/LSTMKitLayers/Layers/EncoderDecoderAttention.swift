@@ -283,18 +283,17 @@ public final class EncoderDecoderAttention: Module {
     /// W_c[:, :E] c_t = Σ_s α_ts W_c[:, :E] h̄_s from its weights directly (a GEMM of depth
     /// T_src) instead of the context and then linear_out's GEMM of depth E + D over [c; h].
     /// Each is one GEMM over all S·T_src rows, padding included (never read; `memory`'s
-    /// GEMM per source packs the weights once per source). An int8 model's projections
-    /// run on their dequantized weights (`Linear.floatWeight`): float products, the weights'
-    /// int8 rounding kept.
+    /// GEMM per source packs the weights once per source). linear_out must be float.
     package func inferenceMemory(_ states: Tensor, lengths: [Int]) -> AttentionMemory {
         checkMemoryInput(states, lengths: lengths)
+        precondition(!linearOut.isInt8, "attention: inferenceMemory needs linear_out's float weights")
         let (steps, e) = (states.shape[1], memorySize)
         /// states (S·T_src, E) · W[:, :E]ᵀ for W (n, ldw).
-        func project(_ w: [Float], n: Int, ldw: Int) -> [Float] {
-            let rows = states.count / e
+        func project(_ w: Parameter, ldw: Int) -> [Float] {
+            let (rows, n) = (states.count / e, w.shape[0])
             return FloatKernels.array(rows * n) { y in
                 states.data.withUnsafeBufferPointer { h in
-                    w.withUnsafeBufferPointer { wp in
+                    w.value.withUnsafeBufferPointer { wp in
                         BLAS.gemm(transB: true, m: rows, n: n, k: e, a: h.baseAddress!, lda: e, b: wp.baseAddress!, ldb: ldw,
                                   beta: 0, c: y, ldc: n)
                     }
@@ -302,11 +301,9 @@ public final class EncoderDecoderAttention: Module {
             }
         }
         let keyWidth = keyProjection?.outFeatures ?? e
-        let outputWeights = linearOut.floatWeight
         return AttentionMemory(steps: steps, lengths: lengths, states: states,
-                               keys: keyProjection.map { project($0.floatWeight, n: keyWidth, ldw: e) } ?? states.data,
-                               keyWidth: keyWidth, contextOutputs: project(outputWeights, n: outputSize, ldw: e + querySize),
-                               outputWeights: outputWeights)
+                               keys: keyProjection.map { project($0.weight, ldw: e) } ?? states.data, keyWidth: keyWidth,
+                               contextOutputs: project(linearOut.weight, ldw: e + querySize))
     }
 
     /// One decoding step for inference: queries h_t (N, D) → h̃_t (N, O) and the weights
@@ -318,8 +315,7 @@ public final class EncoderDecoderAttention: Module {
         precondition(query.rank == 2 && query.shape[1] == querySize, "attention: query \(query.shape), D = \(querySize)")
         let (rows, d, steps, e, o) = (query.shape[0], querySize, memory.steps, memorySize, outputSize)
         let sources = checkedSources(sources, rows: rows, memory: memory)
-        precondition(memory.contextOutputs.count == memory.sources * steps * o && memory.outputWeights.count == o * (e + d),
-                     "attention: infer needs an inferenceMemory")
+        precondition(memory.contextOutputs.count == memory.sources * steps * o, "attention: infer needs an inferenceMemory")
         let projected = linearQuery.map { $0.forward(query).data } ?? []
         var weights = [Float](repeating: 0, count: rows * steps)
         var z = [Float](repeating: 0, count: rows * o)   // tanh's argument
@@ -329,7 +325,7 @@ public final class EncoderDecoderAttention: Module {
                     attend(memory, queries: q.baseAddress!, runs: Self.runs(sources), stepsPerRow: 1, projected: projected,
                            weights: w.baseAddress!, values: memory.contextOutputs, width: o, context: y.baseAddress!)
                 }
-                memory.outputWeights.withUnsafeBufferPointer { wc in
+                linearOut.weight.value.withUnsafeBufferPointer { wc in
                     BLAS.gemm(transB: true, m: rows, n: o, k: d, a: q.baseAddress!, lda: d, b: wc.baseAddress! + e, ldb: e + d,
                               beta: 1, c: y.baseAddress!, ldc: o)
                 }

@@ -31,10 +31,6 @@ public final class Linear: Module {
 
     public var localParameters: [Parameter] { quantized?.localParameters ?? (bias.map { [weight, $0] } ?? [weight]) }
 
-    /// W (out, in) as floats: the weight's values, or an int8 layer's dequantized (a copy),
-    /// for code that computes with the matrix itself (a seq2seq model's decoding tables).
-    public var floatWeight: [Float] { quantized?.weight.dequantized ?? weight.value }
-
     /// x (..., in) -> (..., out)
     public func forward(_ x: Tensor) -> Tensor {
         if let quantized { return quantized.forward(x) }

@@ -116,13 +116,6 @@ public class RecurrentStack: Module {
     let floatParameters: [Parameter]
     /// Its int8 form once quantized: then inference runs that.
     var quantized: QuantizedRecurrent?
-
-    /// W_ih and W_hh of layer-direction k (index l*K + d) as floats: the weights' values,
-    /// or an int8 layer's dequantized (copies), for code that computes with the matrices.
-    public func floatWeights(_ k: Int) -> (ih: [Float], hh: [Float]) {
-        guard let quantized else { return (weightIH[k].value, weightHH[k].value) }
-        return (quantized.weightIH[k].dequantized, quantized.weightHH[k].dequantized)
-    }
     /// Draws the dropout masks between layers in training.
     public var dropoutRNG: SeededRandom
     /// Training's gate and state buffers, reused from one step to the next.

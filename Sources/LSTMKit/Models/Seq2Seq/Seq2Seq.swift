@@ -361,8 +361,9 @@ public final class Seq2Seq: Module, ModelFileModel {
         let x = sourceEmbedding.forward(b.source, shape: [b.size, b.sourceSteps])
         let (y, final) = encoder.infer(sequences: x, lengths: b.sourceLengths)
         let states = attend(y, lengths: b.sourceLengths).0
-        // The fused step's memory (`Seq2SeqStepWeights`); the layers' step reads its keys.
-        let memory = attention.inferenceMemory(states, lengths: b.sourceLengths)
+        // The fused step's memory (`Seq2SeqStepWeights`) unless int8 layers step instead.
+        let memory = isQuantized ? attention.memory(states, lengths: b.sourceLengths)
+            : attention.inferenceMemory(states, lengths: b.sourceLengths)
         return (memory, startState(final, batch: b.size))
     }
 

@@ -10,25 +10,22 @@ import LSTMKitLayers
 /// GEMM of depth 2D a step instead of the layer's two (depths E + D and D), and a row copy
 /// instead of the embedding's products. The sums run in another order than the layer's
 /// (last bits differ; training keeps the layer). Kept by the model while its decoder's
-/// weights are unchanged (`Seq2SeqStepWeightsCache`). An int8 model's are made from its
-/// dequantized weights (`RecurrentStack.floatWeights`): its decoding steps run float
-/// products on the int8-rounded weights, at the float model's speed (its int8 layers'
-/// own step, unfused, with the inputs quantized at every product, was slower:
-/// docs/QUANTIZATION.md, "Seq2Seq").
+/// weights are unchanged (`Seq2SeqStepWeightsCache`).
 struct Seq2SeqStepWeights {
     /// (V, 4D)
     let table: [Float]
     /// (4D, 2D)
     let recurrent: [Float]
 
-    /// nil for a target vocabulary larger than 2D (words, not phonemes or characters): its
+    /// nil for an int8 model (Swift's `quantizeLayers`: its float weights are gone) and
+    /// for a target vocabulary larger than 2D (words, not phonemes or characters): its
     /// table (V × 4D) would cost more to make than a call's steps save, and hold tens of
     /// MB. Those step through the layers.
     init?(_ model: Seq2Seq) {
         let (v, e, d) = (model.target.count, model.config.embeddingSize, model.config.decoderSize)
-        guard v <= 2 * d else { return nil }
+        guard !model.isQuantized, v <= 2 * d else { return nil }
         let g = 4 * d
-        let (wih, whh) = model.decoder.floatWeights(0)   // (4D, E + D), (4D, D)
+        let (wih, whh) = (model.decoder.weightIH[0].value, model.decoder.weightHH[0].value)   // (4D, E + D), (4D, D)
         var recurrent = [Float](repeating: 0, count: g * 2 * d)
         for r in 0..<g {
             recurrent.replaceSubrange((r * 2 * d)..<(r * 2 * d + d), with: wih[(r * (e + d) + e)..<((r + 1) * (e + d))])
@@ -58,8 +55,8 @@ final class Seq2SeqStepWeightsCache: @unchecked Sendable {
 
     func weights(of model: Seq2Seq) -> Seq2SeqStepWeights? {
         let d = model.decoder
-        // Every tensor of the decoder and the target embedding, float or int8 form.
-        let key = (d.localParameters + model.targetEmbedding.localParameters).map(\.version) + [model.isQuantized ? 1 : 0]
+        let key = [d.weightIH[0], d.weightHH[0], d.biasIH[0], d.biasHH[0], model.targetEmbedding.weight].map(\.version)
+            + [model.isQuantized ? 1 : 0]
         // In the fork gate: a fork never copies the queue held.
         ck_fork_gate_enter()
         defer { ck_fork_gate_leave() }
