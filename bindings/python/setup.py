@@ -103,8 +103,9 @@ class BuildExt(build_ext):
         # The bundled models: in the wheel (or beside the sources for in-place builds);
         # a stale copy of one the repository no longer has is removed.
         models = (PACKAGE_DIR if self.inplace else Path(self.build_lib) / "lstmkit") / "models"
+        bundled = {model.name for model in BUNDLED_MODELS}
         for stale in models.glob("*.safetensors"):
-            if stale.name not in {model.name for model in BUNDLED_MODELS}:
+            if stale.name not in bundled:
                 stale.unlink()
         for model in BUNDLED_MODELS:
             install_copy(model, models)

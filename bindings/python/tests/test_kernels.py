@@ -1,6 +1,7 @@
 """lstmkit.kernels() (lk_kernels) and LSTMKIT_MAX_ISA: the kernels chosen for this CPU,
 and the cap that makes a larger CPU run a smaller one's paths, with the same results up
 to float rounding (docs/PERFORMANCE.md, "Kernels")."""
+import functools
 import json
 import os
 import subprocess
@@ -24,6 +25,7 @@ print(json.dumps({"kernels": lstmkit.kernels(), "y": y.tolist(), "y8": y8.tolist
 """
 
 
+@functools.lru_cache(maxsize=None)   # the uncapped run once for every case
 def run(cap):
     env = {k: v for k, v in os.environ.items() if k != "LSTMKIT_MAX_ISA"}
     if cap is not None:
