@@ -7,7 +7,8 @@ import Darwin
 #endif
 
 /// Runs `body(i)` for every i in 0..<count, spread over up to `threads` worker threads
-/// (worker w takes w, w + workers, …), or on the calling thread when one suffices.
+/// (worker w takes w, w + workers, …), or on the calling thread when one suffices; the
+/// workers take the caller's floating-point mode.
 ///
 /// While workers run, OpenBLAS is held to one thread per call: its thread pool is shared
 /// by all callers, so concurrent calls queue behind its lock and spin — measured 16×
@@ -30,10 +31,15 @@ public func parallelForEach(_ count: Int, threads: Int, _ body: (Int) -> Void) {
         for i in 0..<count { body(i) }
         return
     }
+    // The workers compute in the caller's floating-point mode (withDenormalsFlushed), so
+    // a worker's share gives the bits it would on the calling thread.
+    let mode = ck_fp_mode()
     DispatchQueue.concurrentPerform(iterations: workers) { w in
         WorkerThread.isWorker = true
         defer { WorkerThread.isWorker = false }
-        for i in stride(from: w, to: count, by: workers) { body(i) }
+        withFloatingPointMode(mode) {
+            for i in stride(from: w, to: count, by: workers) { body(i) }
+        }
     }
 }
 

@@ -193,6 +193,15 @@ struct TrainerTests {
         for (name, p) in task.namedState { #expect(last.tensor(name)?.values == p.value, "\(name)") }
     }
 
+    @Test("training steps run with denormals flushed, dev scoring in the caller's mode")
+    func denormalsFlushedInSteps() throws {
+        let task = DevCounting(try Self.imageTrainer { $0.epochs = 2 })
+        try task.loop.run(task) { _ in }
+        #expect(!task.stepsFlushed.isEmpty && task.stepsFlushed.allSatisfy { $0 })
+        #expect(task.scoringsFlushed == [false, false])
+        #expect(!flushesDenormals())
+    }
+
     @Test("keep last with weight averaging keeps the average, as keep-best would")
     func keepLastAverage() throws {
         var (config, options, train, dev) = try tinyTraining(maxBatches: 20)
@@ -232,8 +241,9 @@ struct TrainerTests {
     @Test("divergence stops training with an error and leaves the best weights so far")
     func divergence() throws {
         let trainer = try Self.imageTrainer { $0.epochs = 3 }
-        // After epoch 1 the rate becomes absurd: epoch 2 diverges.
-        trainer.loop.onProgress = { if case .epoch = $0 { trainer.loop.groups[0].optimizer.learningRate = 1e30 } }
+        // After epoch 1 the rate becomes absurd: epoch 2 diverges. (At 1e30 the loss only
+        // reaches 1e30, finite, once denormals flush to zero.)
+        trainer.loop.onProgress = { if case .epoch = $0 { trainer.loop.groups[0].optimizer.learningRate = 1e38 } }
         var lines: [String] = []
         DivergenceTests.expectDiverged { try trainer.run { lines.append($0) } }
         #expect(trainer.epoch == 2)
@@ -351,10 +361,12 @@ struct TrainerTests {
     }
 }
 
-/// `inner`, counting its dev scorings.
+/// `inner`, counting its dev scorings and recording, per step and per scoring, whether
+/// it ran with denormals flushed (`flushesDenormals`).
 final class DevCounting<T: TrainingTask>: TrainingTask {
     let inner: T
     var devScorings = 0
+    var stepsFlushed: [Bool] = [], scoringsFlushed: [Bool] = []
 
     init(_ inner: T) { self.inner = inner }
 
@@ -369,11 +381,13 @@ final class DevCounting<T: TrainingTask>: TrainingTask {
     var countNames: [String] { inner.countNames }
     func batches(rng: inout SeededRandom) -> [[Int]] { inner.batches(rng: &rng) }
     func trainStep(_ batch: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
-        try inner.trainStep(batch, training: training, rng: &rng)
+        stepsFlushed.append(flushesDenormals())
+        return try inner.trainStep(batch, training: training, rng: &rng)
     }
     func stepFloats(_ batch: [Int]) -> Double { inner.stepFloats(batch) }
     func devScores() throws -> [T.Score] {
         devScorings += 1
+        scoringsFlushed.append(flushesDenormals())
         return try inner.devScores()
     }
 }

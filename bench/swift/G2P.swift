@@ -5,7 +5,8 @@
 //     Trains a Seq2Seq on source<TAB>target pairs (characters → words unless set), the
 //     dev pairs choosing the epoch; name=value sets any entry of Seq2SeqConfig's or
 //     Seq2SeqTrainingOptions' table (e.g. time_limit=5400 hidden_size=256). Progress
-//     lines on stderr; saves the best model; prints one JSON object.
+//     lines on stderr; saves the best model; prints one JSON object. init=MODEL starts
+//     from that model's weights.
 //   lstmkit-bench g2p decode <model.safetensors> <words.tsv> <threads> [name=value ...]
 //     Translates the first column of every line (`batch_size` sources per batch,
 //     default 64, on <threads> threads) with Seq2SeqDecoding's entries (beam_size, n_best,
@@ -44,6 +45,18 @@ private func pairs(_ path: String) throws -> (sources: [String], targets: [Strin
     return (rows.map { $0[0] }, rows.map { $0[1] })
 }
 
+/// init=MODEL: training starts from a saved model's weights (one of the same config and
+/// training data, so the same vocabularies), for bench/g2p_denormals.py.
+private func startFrom(_ path: String, _ model: Seq2Seq) throws {
+    let saved = try Seq2Seq.load(from: path)
+    let (to, from) = (model.namedParameters, saved.namedParameters)
+    guard to.map(\.name) == from.map(\.name),
+          zip(to, from).allSatisfy({ $0.parameter.shape == $1.parameter.shape }) else {
+        throw LSTMKitError.invalidArgument("\(path): not a model of this configuration and data")
+    }
+    for (p, q) in zip(to, from) { p.parameter.value = q.parameter.value }
+}
+
 func runG2P(_ args: [String]) throws {
     let usage = "usage: lstmkit-bench g2p train <train.tsv> <dev.tsv> <model> <threads> [name=value ...]\n"
         + "       lstmkit-bench g2p decode <model> <words.tsv> <threads> [name=value ...]"
@@ -58,12 +71,18 @@ func runG2P(_ args: [String]) throws {
         config.targetTokens = .words
         var options = Seq2SeqTrainingOptions()
         options.loop.threads = threads
+        var initial: String?
         try apply(settings) { name, value in
-            try setting(name, value, in: &config) || setting(name, value, in: &options)
+            if name == "init" {
+                initial = value
+                return true
+            }
+            return try setting(name, value, in: &config) || setting(name, value, in: &options)
         }
         let (train, dev) = (try pairs(args[1]), try pairs(args[2]))
         let t0 = now()
         let trainer = try Seq2SeqTrainer(sources: train.sources, targets: train.targets, dev: dev, config: config, options: options)
+        if let initial { try startFrom(initial, trainer.model) }
         let best = try trainer.run { fputs($0 + "\n", stderr) }
         let seconds = now() - t0
         try trainer.model.save(to: args[3])

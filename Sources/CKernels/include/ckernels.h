@@ -134,6 +134,13 @@ const char *ck_isa(void);
 int ck_isa_allows(const char *isa);
 int ck_isa_cap_parse(const char *value);
 
+/// The calling thread's floating-point control word (x86 MXCSR, Arm FPCR; 0 elsewhere),
+/// set back with ck_fp_mode_set. ck_fp_flush_denormals turns on flush-to-zero and
+/// denormals-are-zero and returns the mode before (fp_mode.c).
+uint32_t ck_fp_mode(void);
+void ck_fp_mode_set(uint32_t mode);
+uint32_t ck_fp_flush_denormals(void);
+
 /// For tests of every variant: runs exp (function 0), sigmoid (1) or tanh (2) over
 /// x[0..<n] with the named variant ("avx512f", "avx2_fma", "baseline"). Returns 0 and
 /// writes nothing if this build or CPU lacks the variant.

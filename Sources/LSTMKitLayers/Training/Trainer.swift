@@ -285,14 +285,19 @@ public final class Trainer<Score: DevScore> {
                     }
                 }
                 let training = states.map(isTraining)
-                let step = try task.trainStep(batch, training: training, rng: &rng)
-                let active = groups.indices.filter { training[$0] }
-                let norms = active.map { clipGradientNorm(groups[$0].parameters, maxNorm: options.clipNorm) }
-                try stopIfDiverged(loss: step.loss, gradientNorm: norms.reduce(0, +), epoch: epoch, batch: i + 1) {
-                    restoreBest(groups)
+                // The step's arithmetic flushes denormals (withDenormalsFlushed: they only
+                // slow it down); dev scoring and inference compute in the caller's mode.
+                let step = try withDenormalsFlushed {
+                    let step = try task.trainStep(batch, training: training, rng: &rng)
+                    let active = groups.indices.filter { training[$0] }
+                    let norms = active.map { clipGradientNorm(groups[$0].parameters, maxNorm: options.clipNorm) }
+                    try stopIfDiverged(loss: step.loss, gradientNorm: norms.reduce(0, +), epoch: epoch, batch: i + 1) {
+                        restoreBest(groups)
+                    }
+                    for k in active { states[k].optimizer.stepAndZero(groups[k].parameters) }
+                    if options.averageDecay > 0 && (i + 1) % Self.averageEvery == 0 { updateAverage(trained) }
+                    return step
                 }
-                for k in active { states[k].optimizer.stepAndZero(groups[k].parameters) }
-                if options.averageDecay > 0 && (i + 1) % Self.averageEvery == 0 { updateAverage(trained) }
                 for (k, c) in step.counts.enumerated() { counts[k] += c }
                 lossSum += Double(step.loss)
                 lossCount += 1
