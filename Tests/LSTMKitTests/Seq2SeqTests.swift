@@ -205,17 +205,44 @@ private let tinyBatch = Seq2SeqBatch(sources: [[4, 5, 6, 7], [8, 3], [6]], targe
         }
     }
 
-    static func trainer(epochs: Int) throws -> Seq2SeqTrainer {
+    static func trainer(epochs: Int, threads: Int = 1, dropout: Float = 0.3, batchSize: Int = 4) throws -> Seq2SeqTrainer {
         let words = ["ab", "ba", "abc", "cab", "bca", "aab", "cc", "acb", "bb", "cba", "abca", "ca"]
         var config = Seq2SeqConfig()
-        (config.embeddingSize, config.hiddenSize, config.numLayers, config.dropout) = (4, 3, 2, 0.3)
+        (config.embeddingSize, config.hiddenSize, config.numLayers, config.dropout) = (4, 3, 2, dropout)
         var options = Seq2SeqTrainingOptions()
-        (options.epochs, options.batchSize, options.threads, options.averageDecay) = (epochs, 4, 1, 0.5)
+        (options.epochs, options.batchSize, options.threads, options.averageDecay) = (epochs, batchSize, threads, 0.5)
         return try Seq2SeqTrainer(sources: words, targets: words.map { String($0.reversed()) }, config: config, options: options)
     }
 
     @Test func resumeEqualsTheUninterruptedRun() throws {
         try TrainerTests.expectResumeIsSeamless(epochs: 3, split: 1) { try Self.trainer(epochs: $0) }
+    }
+
+    /// Two threads train a batch's halves at once, on the model and a replica (the
+    /// replica's dropout drawn from the model's generator, so a checkpoint still holds
+    /// every generator).
+    @Test func resumeEqualsTheUninterruptedRunOnTwoThreads() throws {
+        try TrainerTests.expectResumeIsSeamless(epochs: 3, split: 1) { try Self.trainer(epochs: $0, threads: 2) }
+    }
+
+    /// Without dropout, a step's gradient on 2 or 3 shards (uneven, of unequal token
+    /// counts) is the whole batch's, and its loss the batch's mean, up to rounding; the
+    /// second step too (the replicas' gradients start again from 0).
+    @Test(arguments: [2, 3]) func shardedStepIsTheWholeBatchs(threads: Int) throws {
+        let whole = try Self.trainer(epochs: 1, threads: 1, dropout: 0, batchSize: 7)
+        let sharded = try Self.trainer(epochs: 1, threads: threads, dropout: 0, batchSize: 7)
+        var rng = SeededRandom(seed: 1)
+        for batch in [[0, 2, 3, 5, 8, 9, 10], [1, 4, 6, 7]] {   // of the 11 pairs kept for training
+            for p in whole.model.parameters + sharded.model.parameters { p.zeroGrad() }
+            let a = try whole.trainStep(batch, training: [true], rng: &rng)
+            let b = try sharded.trainStep(batch, training: [true], rng: &rng)
+            #expect(a.counts == b.counts)
+            #expect(abs(a.loss - b.loss) <= 1e-5 * abs(a.loss), "\(a.loss) against \(b.loss)")
+            for (p, q) in zip(whole.model.namedParameters, sharded.model.namedParameters) {
+                #expect(p.parameter.grad.contains { $0 != 0 }, "\(p.name) has no gradient: the check would be empty")
+                expectClose(q.parameter.grad, p.parameter.grad, tol: 1e-5, p.name)
+            }
+        }
     }
 
     @Test func badTrainingData() throws {

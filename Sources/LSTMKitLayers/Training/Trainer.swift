@@ -43,7 +43,8 @@ public struct TrainerOptions: Sendable, Equatable {
     public var maxBatchesPerEpoch = 0
     /// Seeds the order of the examples and the model's own draws in training.
     public var seed: UInt64 = 1
-    /// Threads for scoring the dev set.
+    /// Threads for scoring the dev set, and for the shards of a data-parallel training
+    /// step (`DataParallel`: Seq2Seq).
     public var threads = 2
     /// A progress line every this many batches.
     public var logEvery: Int

@@ -141,10 +141,43 @@ public final class Seq2SeqTrainer: TrainingTask {
                                                                 targetVocabulary: model.target.count)
     }
 
+    /// Training's copies of the model for the shards after the first (`DataParallel`),
+    /// made on first use.
+    private var replicas: [Seq2Seq] = []
+
+    /// The batch in up to `threads` shards, at once (DataParallel): shard 0 on the model,
+    /// the others on replicas holding its weights, each drawing its dropout masks from a
+    /// generator split off the model's (so a run is the same for the same threads; other
+    /// thread counts give other masks and roundings).
     public func trainStep(_ batch: [Int], training: [Bool], rng: inout SeededRandom) throws -> (loss: Float, counts: [Int]) {
-        let b = Seq2SeqBatch(sources: batch.map { train.sources[$0] }, targets: batch.map { train.targets[$0] })
-        let (loss, tokens) = try model.trainStep(b, labelSmoothing: options.labelSmoothing)
-        return (loss, [tokens])
+        let shards = DataParallel.shards(batch, parts: options.threads)
+        func pairs(_ shard: [Int]) -> Seq2SeqBatch {
+            Seq2SeqBatch(sources: shard.map { train.sources[$0] }, targets: shard.map { train.targets[$0] })
+        }
+        guard shards.count > 1 else {
+            let (loss, tokens) = try model.trainStep(pairs(batch), labelSmoothing: options.labelSmoothing)
+            return (loss, [tokens])
+        }
+        while replicas.count < shards.count - 1 {
+            replicas.append(try Seq2Seq(config: model.config, source: model.source, target: model.target))
+        }
+        let models = [model] + replicas.prefix(shards.count - 1)
+        for replica in models.dropFirst() {
+            DataParallel.copyValues(from: model.parameters, to: replica.parameters)
+            replica.dropoutRNG = model.dropoutRNG.split()
+            if let stack = model.encoder as? RecurrentStack, let copy = replica.encoder as? RecurrentStack {
+                copy.dropoutRNG = stack.dropoutRNG.split()
+            }
+        }
+        let steps = try DataParallel.run(shards.count, threads: shards.count) { k in
+            try models[k].trainStep(pairs(shards[k]), labelSmoothing: options.labelSmoothing)
+        }
+        // Each shard's loss is its tokens' mean: weighted by its share of the tokens.
+        let total = Float(steps.map(\.tokens).reduce(0, +))
+        let weights = steps.map { Float($0.tokens) / total }
+        DataParallel.reduceGradients(into: model.parameters, weight: weights[0],
+                                     replicas: zip(models.dropFirst(), weights.dropFirst()).map { ($0.parameters, $1) })
+        return (zip(steps, weights).map { $0.loss * $1 }.reduce(0, +), [Int(total)])
     }
 
     public func devScores() throws -> [Seq2SeqScore] {
