@@ -371,9 +371,10 @@ public final class EncoderDecoderAttention: Module {
     /// dh̃ (the forward's output shape) → the queries' gradient (their shape). ADDS into
     /// the parameters and into `memoryGrad` (the keys' and states' shares, for
     /// `backward(_:memoryGrad:)`). `contextGrad` (N, T_q, E), if given, is a gradient
-    /// arriving at the contexts from elsewhere (a decoder that also reads c_t).
+    /// arriving at the contexts from elsewhere (a decoder that also reads c_t). The
+    /// linear layers' weight gradients go through `deferring` (DeferredWeightGradients).
     public func backward(_ cache: Cache, outputGrad dOut: Tensor, contextGrad: Tensor? = nil,
-                         memoryGrad: inout AttentionMemoryGradient) -> Tensor {
+                         memoryGrad: inout AttentionMemoryGradient, deferring: DeferredWeightGradients? = nil) -> Tensor {
         let memory = cache.memory
         let (rows, tq, d) = (cache.queries.shape[0], cache.queries.shape[1], querySize)
         let (steps, e, k) = (memory.steps, memorySize, memory.keyWidth)
@@ -383,7 +384,8 @@ public final class EncoderDecoderAttention: Module {
         // Through h̃ = tanh(z) and z = W_c [c; h].
         var dz = dOut.data
         for i in 0..<dz.count { let y = cache.output[i]; dz[i] *= 1 - y * y }
-        let dCombined = linearOut.backward(cache.combined, outputGrad: Tensor(shape: [rows * tq, outputSize], data: dz)).data
+        let dCombined = linearOut.backward(cache.combined, outputGrad: Tensor(shape: [rows * tq, outputSize], data: dz),
+                                           deferring: deferring).data
         var dContext = [Float](repeating: 0, count: rows * tq * e)
         var dQueries = [Float](repeating: 0, count: rows * tq * d)
         for i in 0..<(rows * tq) {
@@ -440,7 +442,8 @@ public final class EncoderDecoderAttention: Module {
         }
         if let linearQuery {
             let dq = linearQuery.backward(cache.queries.reshaped([rows * tq, d]),
-                                          outputGrad: Tensor(shape: [rows * tq, attentionSize], data: dProjected))
+                                          outputGrad: Tensor(shape: [rows * tq, attentionSize], data: dProjected),
+                                          deferring: deferring)
             VectorMath.add(dq.data, into: &dQueries, count: dQueries.count)
         }
         return Tensor(shape: cache.queryShape, data: dQueries)

@@ -332,8 +332,11 @@ public final class LSTM: RecurrentStack {
     }
 
     /// Back-propagates dY (B, T, K*H) and, optionally, the gradient of the final
-    /// state; ACCUMULATES into every parameter's grad and returns dx and d(h0, c0).
-    public func backward(_ cache: Cache, outputGrad dY: Tensor, finalGrad: LSTMState? = nil) -> InputGradients {
+    /// state; ACCUMULATES into every parameter's grad and returns dx and d(h0, c0). The
+    /// weight matrices' gradients go through `deferring` (DeferredWeightGradients: a
+    /// decoder run step by step adds them once, after its last step).
+    public func backward(_ cache: Cache, outputGrad dY: Tensor, finalGrad: LSTMState? = nil,
+                         deferring: DeferredWeightGradients? = nil) -> InputGradients {
         precondition(quantized == nil, "an int8-quantized LSTM is for inference only: train the float32 model")
         let hSize = config.hiddenSize, stateRows = cache.batch * hSize
         var dInitial = LSTMState(zerosFor: config, batch: cache.batch)
@@ -344,7 +347,7 @@ public final class LSTM: RecurrentStack {
                 batch: cache.batch, steps: cache.steps, lengths: cache.lengths,
                 dY: dOut, column: reverse ? hSize : 0, ldy: config.outputSize,
                 dhFinal: finalGrad.map { Array($0.h.data[rows]) }, dcFinal: finalGrad.map { Array($0.c.data[rows]) },
-                dInput: &dIn)
+                dInput: &dIn, deferring: deferring)
             dInitial.h.data.replaceSubrange(rows, with: dh0)
             dInitial.c.data.replaceSubrange(rows, with: dc0)
         }
@@ -363,7 +366,7 @@ public final class LSTM: RecurrentStack {
                                batch: Int, steps: Int, lengths: [Int],
                                dY: [Float], column: Int, ldy: Int,
                                dhFinal: [Float]?, dcFinal: [Float]?,
-                               dInput: inout [Float]) -> ([Float], [Float]) {
+                               dInput: inout [Float], deferring: DeferredWeightGradients?) -> ([Float], [Float]) {
         let hSize = config.hiddenSize, g4 = 4 * hSize
         var dh = dhFinal ?? [Float](repeating: 0, count: batch * hSize)
         var dc = dcFinal ?? [Float](repeating: 0, count: batch * hSize)
@@ -418,7 +421,7 @@ public final class LSTM: RecurrentStack {
                 addChunkGradients(index: index, dInput: dg, dRecurrent: dg, dbInput: DB.baseAddress!, dbRecurrent: nil,
                                   hPrev: HS.baseAddress! + s0 * batch * hSize, x: X.baseAddress!, inSize: inSize,
                                   batch: batch, steps: steps, lengths: lengths, reverse: reverse, from: s0, count: n,
-                                  xs: XS.baseAddress!, dxs: DXS.baseAddress!, dx: DX.baseAddress!)
+                                  xs: XS.baseAddress!, dxs: DXS.baseAddress!, dx: DX.baseAddress!, deferring: deferring)
             }
         }
         }

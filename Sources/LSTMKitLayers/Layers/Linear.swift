@@ -53,19 +53,17 @@ public final class Linear: Module {
         return Tensor(shape: Array(x.shape.dropLast()) + [outFeatures], data: y)
     }
 
-    /// Accumulates dW += dy^T x, db += sum(dy) and returns dx = dy W.
-    public func backward(_ x: Tensor, outputGrad dy: Tensor) -> Tensor {
+    /// Accumulates dW += dy^T x (or holds it in `deferring` until its `apply()`),
+    /// db += sum(dy) and returns dx = dy W.
+    public func backward(_ x: Tensor, outputGrad dy: Tensor, deferring: DeferredWeightGradients? = nil) -> Tensor {
         precondition(quantized == nil, "an int8-quantized Linear is for inference only: train the float32 model")
         let n = rows(of: x)
         precondition(dy.count == n * outFeatures, "Linear.backward: dy has the wrong size")
         var dx = [Float](repeating: 0, count: n * inFeatures)
         dy.data.withUnsafeBufferPointer { dyp in
             x.data.withUnsafeBufferPointer { xp in
-                weight.grad.withUnsafeMutableBufferPointer { gw in
-                    BLAS.gemm(transA: true, m: outFeatures, n: inFeatures, k: n,
-                              a: dyp.baseAddress!, lda: outFeatures, b: xp.baseAddress!, ldb: inFeatures,
-                              beta: 1, c: gw.baseAddress!, ldc: inFeatures)
-                }
+                DeferredWeightGradients.add(deferring, to: weight, rows: n, dy: dyp.baseAddress!, outWidth: outFeatures,
+                                            ldy: outFeatures, x: xp.baseAddress!, inWidth: inFeatures, ldx: inFeatures)
             }
             if let bias {
                 bias.grad.withUnsafeMutableBufferPointer { gb in

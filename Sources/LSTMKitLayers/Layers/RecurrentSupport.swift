@@ -276,7 +276,7 @@ extension RecurrentStack {
     /// rows): `dInput` w.r.t. the input projections, `dRecurrent` w.r.t. the recurrent
     /// ones (the same array for the LSTM, whose gates add both). Adds
     /// dW_hh += dRecurrentᵀ h_{s-1} and dW_ih += dInputᵀ X_steps (one GEMM each while the
-    /// gradients are in cache), dx[b, t] += (dInput W_ih)[row], and the column sums of
+    /// gradients are in cache, or held in `deferring`), dx[b, t] += (dInput W_ih)[row], and the column sums of
     /// dInput and dRecurrent into the bias accumulators `dbInput`, `dbRecurrent` (nil:
     /// the LSTM's one). `hPrev` is the cache's states from step s0; `xs` and `dxs` are
     /// scratch of n·B·in floats each.
@@ -285,28 +285,22 @@ extension RecurrentStack {
                            hPrev: UnsafePointer<Float>, x: UnsafePointer<Float>, inSize: Int,
                            batch: Int, steps: Int, lengths: [Int], reverse: Bool, from s0: Int, count n: Int,
                            xs: UnsafeMutablePointer<Float>, dxs: UnsafeMutablePointer<Float>,
-                           dx: UnsafeMutablePointer<Float>) {
+                           dx: UnsafeMutablePointer<Float>, deferring: DeferredWeightGradients? = nil) {
         let hSize = config.hiddenSize, g = weightHH[index].shape[0], rows = n * batch
+        // dW_hh += dRecurrent^T h_{s-1} over the chunk: (G, n*B) x (n*B, H)
+        DeferredWeightGradients.add(deferring, to: weightHH[index], rows: rows, dy: dRecurrent, outWidth: g, ldy: g,
+                                    x: hPrev, inWidth: hSize, ldx: hSize)
+        // dW_ih += dInput^T X_steps: (G, n*B) x (n*B, in), on the inputs gathered
+        // into step order again (as forward projected them).
+        PaddedSteps.gatherSteps(x, width: inSize, batch: batch, steps: steps, lengths: lengths,
+                                reverse: reverse, from: s0, count: n, into: xs)
+        DeferredWeightGradients.add(deferring, to: weightIH[index], rows: rows, dy: dInput, outWidth: g, ldy: g,
+                                    x: xs, inWidth: inSize, ldx: inSize)
         weightIH[index].value.withUnsafeBufferPointer { WIH in
-        weightHH[index].grad.withUnsafeMutableBufferPointer { GWHH in
-        weightIH[index].grad.withUnsafeMutableBufferPointer { GWIH in
-            // dW_hh += dRecurrent^T h_{s-1} over the chunk: (G, n*B) x (n*B, H)
-            BLAS.gemm(transA: true, m: g, n: hSize, k: rows,
-                      a: dRecurrent, lda: g, b: hPrev, ldb: hSize,
-                      beta: 1, c: GWHH.baseAddress!, ldc: hSize)
-            // dW_ih += dInput^T X_steps: (G, n*B) x (n*B, in), on the inputs gathered
-            // into step order again (as forward projected them).
-            PaddedSteps.gatherSteps(x, width: inSize, batch: batch, steps: steps, lengths: lengths,
-                                    reverse: reverse, from: s0, count: n, into: xs)
-            BLAS.gemm(transA: true, m: g, n: inSize, k: rows,
-                      a: dInput, lda: g, b: xs, ldb: inSize,
-                      beta: 1, c: GWIH.baseAddress!, ldc: inSize)
             // dX_steps = dInput W_ih: (n*B, G) x (G, in), added back at (b, t).
             BLAS.gemm(m: rows, n: inSize, k: g,
                       a: dInput, lda: g, b: WIH.baseAddress!, ldb: inSize,
                       beta: 0, c: dxs, ldc: inSize)
-        }
-        }
         }
         for s in s0..<(s0 + n) {
             for b in 0..<batch {

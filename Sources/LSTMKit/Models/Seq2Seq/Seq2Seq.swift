@@ -92,8 +92,9 @@ extension Seq2SeqConfig {
     /// Floats a training step holds per (source step, target step) of a pair.
     func trainingFloats(sourceSteps: Double, targetSteps: Double, targetVocabulary: Int) -> Double {
         let d = Double(decoderSize)
+        // + the deferred weight gradients' rows: gates 4d, input e + d, h d, h̃'s 3d.
         let decoderStep = decoderConfig(seed: 0).trainingFloatsPerStep + 3 * Double(targetVocabulary) + 10 * d
-            + 2 * sourceSteps + Double(embeddingSize) * 3
+            + 2 * sourceSteps + Double(embeddingSize) * 3 + 9 * d + Double(embeddingSize)
         return sourceSteps * (encoderConfig(seed: 0).trainingFloatsPerStep + 4 * d + 3 * Double(embeddingSize)
                               + blockFloats(sourceSteps: sourceSteps))
             + targetSteps * decoderStep
@@ -307,18 +308,21 @@ public final class Seq2Seq: Module, ModelFileModel {
         var dTgtX = [Float](repeating: 0, count: n * tt * e)
         var dFeed = [Float](repeating: 0, count: n * d)
         var dState: LSTMState?
+        // The decoder's and the attention's weight gradients, added once for all steps.
+        let deferred = DeferredWeightGradients()
         for t in (0..<tt).reversed() {
             var dh = dFeed
             for r in 0..<n { for j in 0..<d { dh[r * d + j] += dHidden[(r * tt + t) * d + j] } }
             let dOut = drop.backward(steps[t].mask, outputGrad: Tensor(shape: [n, d], data: dh))
-            let dQuery = attention.backward(steps[t].attention, outputGrad: dOut, memoryGrad: &memoryGrad)
-            let g = decoder.backward(steps[t].lstm, outputGrad: dQuery.reshaped([n, 1, d]), finalGrad: dState)
+            let dQuery = attention.backward(steps[t].attention, outputGrad: dOut, memoryGrad: &memoryGrad, deferring: deferred)
+            let g = decoder.backward(steps[t].lstm, outputGrad: dQuery.reshaped([n, 1, d]), finalGrad: dState, deferring: deferred)
             dState = g.dInitial
             for r in 0..<n {
                 for j in 0..<e { dTgtX[(r * tt + t) * e + j] = g.dx.data[r * (e + d) + j] }
                 for j in 0..<d { dFeed[r * d + j] = g.dx.data[r * (e + d) + e + j] }
             }
         }
+        deferred.apply()
         targetEmbedding.backward(b.decoderInput, outputGrad: drop.backward(tgtMask, outputGrad: Tensor(shape: [n, tt, e], data: dTgtX)))
         // Through the bridge (c0 is 0, so only h0's gradient counts) into the final states.
         var finalGrad: Tensor?
