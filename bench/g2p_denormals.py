@@ -72,9 +72,7 @@ def main():
         model.train()
         t0 = time.perf_counter()
         for b in batches:
-            src, tgt = [s[j] for j in b], [t[j] for j in b]
-            loss = model.loss(gp.pad(src), torch.tensor([len(x) for x in src]), gp.pad([[gp.BOS] + y for y in tgt]),
-                              gp.pad([y + [gp.EOS] for y in tgt]), 0.1)
+            loss = gp.batch_loss(model, [s[j] for j in b], [t[j] for j in b])
             model.zero_grad()
             loss.backward()
         return time.perf_counter() - t0

@@ -304,6 +304,12 @@ def read_pairs(path):
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
+def batch_loss(model, src, tgt, label_smoothing=0.1):
+    """The training loss of sources `src` and targets `tgt` (id lists), teacher-forced."""
+    return model.loss(pad(src), torch.tensor([len(s) for s in src]), pad([[BOS] + t for t in tgt]),
+                      pad([t + [EOS] for t in tgt]), label_smoothing)
+
+
 def train(model, train_data, dev, seconds, log, batch_size=32, lr=0.002, patience=5, seed=1, dev_name="dev WER",
           schedule="plateau", epochs=30):
     """dev() scores the model on dev, lower is better; `dev_name` names it in the log.
@@ -337,10 +343,7 @@ def train_flushed(model, train_data, dev, seconds, log, batch_size, lr, patience
                 progress = min(1.0, max((epoch - 1 + i / len(batches)) / epochs, (time.monotonic() - started) / seconds))
                 for g in optimizer.param_groups:
                     g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * progress))
-            src = [sources[j] for j in batch]
-            tgt = [targets[j] for j in batch]
-            loss = model.loss(pad(src), torch.tensor([len(s) for s in src]), pad([[BOS] + t for t in tgt]),
-                              pad([t + [EOS] for t in tgt]), 0.1)
+            loss = batch_loss(model, [sources[j] for j in batch], [targets[j] for j in batch])
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -61,9 +61,8 @@ def peer_rate(sources, targets, threads, layers, vocab_sizes):
     flushing = torch.set_flush_denormal(True)
     tokens, t0 = 0, time.perf_counter()
     for b in batches:
-        src, tgt = [sources[j] for j in b], [targets[j] for j in b]
-        loss = model.loss(gp.pad(src), torch.tensor([len(s) for s in src]), gp.pad([[gp.BOS] + t for t in tgt]),
-                          gp.pad([t + [gp.EOS] for t in tgt]), 0.1)
+        tgt = [targets[j] for j in b]
+        loss = gp.batch_loss(model, [sources[j] for j in b], tgt)
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
