@@ -187,6 +187,15 @@ public final class Seq2Seq: Module, ModelFileModel {
     public let attention: EncoderDecoderAttention
     let generator: Linear
     var dropoutRNG: SeededRandom
+    /// Every generator training draws dropout masks from: the model's, then the encoder's
+    /// between its layers (a recurrent stack's). Checkpoints save them; replicas split them.
+    var dropoutGenerators: [SeededRandom] {
+        get { [dropoutRNG] + ((encoder as? RecurrentStack).map { [$0.dropoutRNG] } ?? []) }
+        set {
+            dropoutRNG = newValue[0]
+            if let stack = encoder as? RecurrentStack { stack.dropoutRNG = newValue[1] }
+        }
+    }
     /// The decoding step's prepared weights (Seq2SeqStep.swift).
     let stepWeights = Seq2SeqStepWeightsCache()
 

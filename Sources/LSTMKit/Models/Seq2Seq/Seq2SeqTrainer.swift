@@ -122,11 +122,8 @@ public final class Seq2SeqTrainer: TrainingTask {
 
     /// The model's masks and the encoder's between its layers, so a resumed run draws the same.
     public var modelGenerators: [SeededRandom] {
-        get { [model.dropoutRNG] + ((model.encoder as? RecurrentStack).map { [$0.dropoutRNG] } ?? []) }
-        set {
-            model.dropoutRNG = newValue[0]
-            if let stack = model.encoder as? RecurrentStack { stack.dropoutRNG = newValue[1] }
-        }
+        get { model.dropoutGenerators }
+        set { model.dropoutGenerators = newValue }
     }
 
     public var countNames: [String] { ["tokens"] }
@@ -164,10 +161,9 @@ public final class Seq2SeqTrainer: TrainingTask {
         let models = [model] + replicas.prefix(shards.count - 1)
         for replica in models.dropFirst() {
             DataParallel.copyValues(from: model.parameters, to: replica.parameters)
-            replica.dropoutRNG = model.dropoutRNG.split()
-            if let stack = model.encoder as? RecurrentStack, let copy = replica.encoder as? RecurrentStack {
-                copy.dropoutRNG = stack.dropoutRNG.split()
-            }
+            var generators = model.dropoutGenerators
+            replica.dropoutGenerators = generators.indices.map { generators[$0].split() }
+            model.dropoutGenerators = generators
         }
         let steps = try DataParallel.run(shards.count, threads: shards.count) { k in
             try models[k].trainStep(pairs(shards[k]), labelSmoothing: options.labelSmoothing)
